@@ -1,0 +1,123 @@
+# tracejoin build.  `make` builds build/tracejoin; `make test` builds a
+# sanitizer build in build/asan and runs every test; `make bench` runs the
+# benchmark (README.md).  Components add their own rules in */build.mk.
+
+BUILD   ?= build
+CC      ?= cc
+CLANG   ?= clang
+MODE    ?= release
+
+# Debian packages the project needs; `make deps` installs the missing ones.
+DEBS := build-essential clang llvm libclang-rt-14-dev pkg-config \
+	libbpf-dev bpftool libelf-dev zlib1g-dev libdeflate-dev libcsv-dev \
+	libgsl-dev libcmocka-dev libjansson-dev gnuplot-nox iproute2
+
+GIT_SHA := $(shell git rev-parse --short HEAD 2>/dev/null)
+
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 $(WARN) -I. -I$(BUILD) -D_GNU_SOURCE -MMD -MP
+LDLIBS  := -lbpf -lelf -ljansson -lcsv -lgsl -lgslcblas -ldeflate -lz -lm -ldl -lpthread
+LDFLAGS ?=
+
+ifeq ($(MODE),fuzz)
+CFLAGS  += -fsanitize=address,undefined,fuzzer-no-link -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=address,undefined
+endif
+ifeq ($(MODE),asan)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+# Library sources: everything in the component folders but programs with
+# their own main (*-bench.c, workload programs), BPF code and plugins.
+LIB_DIRS := lib replay correlate datasets models bench capture
+PROG_SRCS := $(wildcard bench/*-*.c)
+LIB_SRCS := $(filter-out %.bpf.c $(PROG_SRCS), \
+	$(wildcard $(addsuffix /*.c,$(LIB_DIRS))))
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+CLI_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard cli/*.c))
+LIBTJ    := $(BUILD)/libtracejoin.a
+TJ       := $(BUILD)/tracejoin
+
+UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
+UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+BENCH_BINS := $(PROG_SRCS:bench/%.c=$(BUILD)/bench/%)
+FUZZ_SRCS  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzzbin/%)
+PLUGIN_SRCS := $(wildcard correlate/plugins/*.c)
+PLUGINS     := $(PLUGIN_SRCS:correlate/plugins/%.c=$(BUILD)/plugins/%.so)
+
+.PHONY: all deps test unit-tests benches bench fuzz fuzz-bins clean models
+all: $(TJ) $(PLUGINS)
+
+# Objects that include generated headers (BPF skeleton) list them in
+# capture/build.mk; this keeps the rest of the build free of BPF tools.
+-include $(wildcard */build.mk)
+
+$(BUILD)/.deps-ok: Makefile
+	@$(MAKE) --no-print-directory deps
+	@mkdir -p $(BUILD) && touch $@
+
+deps:
+	@missing=$$(for p in $(DEBS); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "make deps: installing" $$missing; \
+		if [ "$$(id -u)" != 0 ]; then echo "make deps: need root to apt-get install" $$missing >&2; exit 1; fi; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(BUILD)/%.o: %.c | $(BUILD)/.deps-ok
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/lib/version.o: CFLAGS += $(if $(GIT_SHA),-DTJ_GIT_SHA='"$(GIT_SHA)"')
+
+$(LIBTJ): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(TJ): $(CLI_OBJS) $(LIBTJ)
+	$(CC) $(LDFLAGS) -rdynamic -o $@ $(CLI_OBJS) -Wl,--whole-archive $(LIBTJ) -Wl,--no-whole-archive $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIBTJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBTJ) -lcmocka $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(LIBTJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBTJ) $(LDLIBS)
+
+# Plugins are built as a third party would: the interface header only.
+$(BUILD)/plugins/%.so: correlate/plugins/%.c correlate/correlator.h | $(BUILD)/.deps-ok
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -shared -fPIC -o $@ $<
+
+unit-tests: $(UNIT_BINS)
+
+# libFuzzer targets (tests/fuzz/fuzz_NAME.c, seed corpus in
+# tests/fuzz/corpus/NAME/), built by clang in their own build folder.
+$(BUILD)/fuzzbin/%: tests/fuzz/%.c $(LIBTJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer $(LDFLAGS) -o $@ $< $(LIBTJ) $(LDLIBS)
+fuzz-bins: $(FUZZ_BINS)
+fuzz:
+	@$(MAKE) --no-print-directory CC=$(CLANG) MODE=fuzz BUILD=$(BUILD)/fuzz fuzz-bins
+
+# The README's test command.  Sanitizers on; every test runs; the runner
+# prints "N passed, N failed, N skipped" last.
+test:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory MODE=asan BUILD=$(BUILD)/asan all unit-tests benches
+	@$(MAKE) --no-print-directory all benches
+	@$(MAKE) --no-print-directory fuzz
+	TJ_BUILD=$(BUILD)/asan TJ_RELEASE_BUILD=$(BUILD) TJ_FUZZ_BUILD=$(BUILD)/fuzz tests/run.sh
+
+benches: $(BENCH_BINS)
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

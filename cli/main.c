@@ -1,0 +1,94 @@
+/* tracejoin: one binary, subcommands in the manner of git and perf. */
+#include <stdio.h>
+#include <string.h>
+#include "commands.h"
+#include "../lib/error.h"
+#include "../lib/version.h"
+
+struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct command commands[] = {
+	{ "capture", cmd_capture, "record socket events of this machine with eBPF into an evlog" },
+	{ "info", cmd_info, "summarise event logs: header, time span, counts, integrity" },
+	{ "dump", cmd_dump, "print the events of a log, one per line or as CSV" },
+	{ "gen", cmd_gen, "generate a labeled synthetic dataset from a scenario" },
+	{ "import", cmd_import, "turn outside traces (Jaeger JSON, event CSV) into datasets or logs" },
+	{ "label", cmd_label, "label a capture made with --payload from its traceparent headers" },
+	{ "correlate", cmd_correlate, "run a correlator over logs and write its edges" },
+	{ "score", cmd_score, "score edges against labels" },
+	{ "train", cmd_train, "train a correlator's model on labeled datasets" },
+	{ "features", cmd_features, "export (candidate parent, call) features as CSV" },
+	{ "bench", cmd_bench, "run every correlator on the dataset suite and report" },
+	{ NULL, NULL, NULL },
+};
+
+int tj_wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			return 0;
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: tracejoin [--version] [help] COMMAND [ARGS]\n\n"
+		   "Black-box distributed tracing: capture socket events, infer\n"
+		   "which request caused which call, and score how well.\n\n"
+		   "commands:\n");
+	for (const struct command *c = commands; c->name; c++)
+		fprintf(f, "  %-10s %s\n", c->name, c->summary);
+	fprintf(f, "\n'tracejoin help COMMAND' or 'tracejoin COMMAND --help' "
+		   "tells more.\n");
+}
+
+static const struct command *find(const char *name)
+{
+	for (const struct command *c = commands; c->name; c++)
+		if (strcmp(c->name, name) == 0)
+			return c;
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return TJ_EXIT_USAGE;
+	}
+	const char *name = argv[1];
+	if (strcmp(name, "--version") == 0 || strcmp(name, "version") == 0) {
+		printf("tracejoin %s\n", tj_version);
+		return TJ_EXIT_OK;
+	}
+	if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0) {
+		usage(stdout);
+		return TJ_EXIT_OK;
+	}
+	if (strcmp(name, "help") == 0) {
+		if (argc < 3) {
+			usage(stdout);
+			return TJ_EXIT_OK;
+		}
+		const struct command *c = find(argv[2]);
+		if (!c) {
+			fprintf(stderr, "tracejoin: no such command '%s' (try 'tracejoin help')\n", argv[2]);
+			return TJ_EXIT_USAGE;
+		}
+		char *help_argv[] = { argv[2], "--help", NULL };
+		return c->run(2, help_argv);
+	}
+	const struct command *c = find(name);
+	if (!c) {
+		fprintf(stderr, "tracejoin: no such command '%s' (try 'tracejoin help')\n", name);
+		return TJ_EXIT_USAGE;
+	}
+	return c->run(argc - 1, argv + 1);
+}

@@ -1,0 +1,50 @@
+/* labels.csv and edges.csv: one form, "child,parent,score" with a header
+ * (DESIGN.md).  An empty parent means "no parent" (root or background
+ * call).  Read and written with libcsv; a malformed row is an error that
+ * names file, line and column. */
+#ifndef TJ_EDGES_H
+#define TJ_EDGES_H
+
+#include <stdio.h>
+#include "msgkey.h"
+#include "error.h"
+
+struct tj_edge {
+	struct tj_msgkey child;
+	struct tj_msgkey parent; /* meaningful only if has_parent */
+	int has_parent;
+	double score;            /* confidence in [0,1]; labels: 1.0 */
+};
+
+/* A whole edges file in memory, in file order (labels of a dataset are a
+ * few per request, so this is small next to the logs). */
+struct tj_edge_set {
+	struct tj_edge *edges;
+	size_t n, cap;
+	unsigned long *lines; /* line number of each edge in its file */
+};
+
+/* Read path ("-" = stdin).  Refuses: a missing or wrong header, a row of
+ * the wrong number of fields, a malformed key, a score that is not a
+ * number in [0,1], and a duplicate child (naming both lines). */
+int tj_edges_read(struct tj_edge_set *set, const char *path,
+		  struct tj_err *err);
+/* Parse from memory (for tests and the fuzzer); name is used in messages. */
+int tj_edges_parse(struct tj_edge_set *set, const char *name,
+		   const char *data, size_t len, struct tj_err *err);
+int tj_edges_add(struct tj_edge_set *set, const struct tj_edge *e);
+void tj_edges_free(struct tj_edge_set *set);
+
+/* Streaming writer: header on open, one row per edge. */
+struct tj_edges_writer {
+	FILE *f;
+	int own; /* close f at the end */
+	const char *path;
+};
+int tj_edges_writer_open(struct tj_edges_writer *w, const char *path,
+			 struct tj_err *err);
+int tj_edges_writer_put(struct tj_edges_writer *w, const struct tj_edge *e,
+			struct tj_err *err);
+int tj_edges_writer_close(struct tj_edges_writer *w, struct tj_err *err);
+
+#endif

@@ -1,0 +1,110 @@
+/* The event log (.evlog): one node's events, compressed in self-checking
+ * blocks so that a log cut short or damaged is read up to its last whole
+ * block.  The byte layout is documented in lib/EVLOG.md. */
+#ifndef TJ_EVLOG_H
+#define TJ_EVLOG_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include "event.h"
+#include "error.h"
+
+#define TJ_HOSTNAME_MAX 64
+#define TJ_KERNEL_MAX 64
+#define TJ_OPTIONS_MAX 256
+
+/* Capture options recorded in the header. */
+#define TJ_CAP_PAYLOAD        0x1u /* events carry payload prefixes */
+#define TJ_CAP_STACKS         0x2u /* events carry stack ids */
+#define TJ_CAP_PREEXISTING    0x4u /* sockets open before capture are included */
+#define TJ_CAP_SYNTHETIC      0x8u /* made by gen or import, not by capture */
+
+struct tj_evlog_header {
+	uint16_t version_major;     /* filled by the writer / read from file */
+	uint16_t version_minor;
+	uint32_t node;
+	char hostname[TJ_HOSTNAME_MAX];
+	char kernel[TJ_KERNEL_MAX];  /* uname -r */
+	/* One instant read on both clocks: maps node-local monotonic time to
+	 * wall-clock time (never trusted across nodes, only a hint). */
+	uint64_t clock_mono_ns;
+	uint64_t clock_real_ns;
+	uint32_t capture_flags;      /* TJ_CAP_* */
+	uint32_t payload_max;        /* payload prefix size asked for, 0 = none */
+	char options[TJ_OPTIONS_MAX]; /* free text: the command line, generator spec */
+};
+
+/* Why events were lost, kept in the footer.  Capture counts them; the
+ * generator's "lossy" scenarios count the events they dropped. */
+enum tj_drop_reason {
+	TJ_DROP_RINGBUF = 0, /* ring buffer full: reserve failed */
+	TJ_DROP_MAP,         /* a BPF map was full (socket or syscall state) */
+	TJ_DROP_FILTER,      /* filter overflow */
+	TJ_DROP_OTHER,
+	TJ_DROP__COUNT
+};
+
+struct tj_evlog_footer {
+	uint64_t events;             /* events written */
+	uint64_t blocks;
+	uint64_t first_ts, last_ts;  /* time span (0,0 if empty) */
+	uint64_t drops[TJ_DROP__COUNT];
+};
+
+/* ---- writing ---- */
+
+struct tj_evlog_writer;
+
+#define TJ_EVLOG_FORCE 0x1u /* overwrite an existing file */
+
+/* Create path with mode 0600 (payloads may be secret).  Refuses an
+ * existing file unless TJ_EVLOG_FORCE.  path "-" writes to stdout. */
+int tj_evlog_create(struct tj_evlog_writer **w, const char *path,
+		    const struct tj_evlog_header *h, unsigned flags,
+		    struct tj_err *err);
+/* Append one event (the payload is copied).  Events should come in time
+ * order; small inversions are stored as they are. */
+int tj_evlog_write(struct tj_evlog_writer *w, const struct tj_event *ev,
+		   struct tj_err *err);
+/* Add to the drop counters stored in the footer. */
+void tj_evlog_add_drops(struct tj_evlog_writer *w, enum tj_drop_reason why,
+			uint64_t n);
+/* Write the current block now (capture calls it on a timer so that a kill
+ * loses little). */
+int tj_evlog_flush(struct tj_evlog_writer *w, struct tj_err *err);
+/* Flush, write the footer, close.  Frees w even on error. */
+int tj_evlog_close(struct tj_evlog_writer *w, struct tj_err *err);
+
+/* ---- reading ---- */
+
+struct tj_evlog_reader;
+
+/* What the reader found wrong, filled as it goes; final after next()
+ * returned 0 (end) or an error. */
+struct tj_evlog_damage {
+	int damaged;              /* 0 = clean so far */
+	uint64_t offset;          /* file offset where damage starts */
+	uint64_t events_lost;     /* events known lost (from the footer or block headers), */
+	int lost_known;           /* ... 1 if that count is exact, 0 if unknown */
+	uint64_t blocks_skipped;  /* damaged blocks skipped */
+	char what[TJ_ERRMSG_MAX]; /* "block 12 at offset 40960: bad CRC", "cut short at ..." */
+};
+
+/* Open and read the header.  Refuses a file that is not an evlog or has
+ * a newer major version, by name.  path "-" reads stdin. */
+int tj_evlog_open(struct tj_evlog_reader **r, const char *path,
+		  struct tj_err *err);
+const struct tj_evlog_header *tj_evlog_header(const struct tj_evlog_reader *r);
+/* Next event: 1 and *ev set, 0 at the end, negative on a hard error
+ * (I/O).  Damage (bad CRC, cut short) is not a hard error: the reader
+ * skips or stops, records it in damage(), and goes on where it can.
+ * *ev and its payload stay valid until the next call. */
+int tj_evlog_next(struct tj_evlog_reader *r, const struct tj_event **ev,
+		  struct tj_err *err);
+/* Footer as read from the file; NULL if the file has none (cut short). */
+const struct tj_evlog_footer *tj_evlog_footer(const struct tj_evlog_reader *r);
+const struct tj_evlog_damage *tj_evlog_damage(const struct tj_evlog_reader *r);
+const char *tj_evlog_path(const struct tj_evlog_reader *r);
+void tj_evlog_close_reader(struct tj_evlog_reader *r);
+
+#endif

@@ -1,0 +1,83 @@
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "msgkey.h"
+#include "u64map.h"
+
+char *tj_msgkey_format(const struct tj_msgkey *k, char *buf)
+{
+	snprintf(buf, TJ_MSGKEY_STRLEN, "%" PRIu32 ":%" PRIu64 ":%s:%" PRIu64,
+		 k->node, k->sock, k->dir == TJ_DIR_OUT ? "out" : "in",
+		 k->offset);
+	return buf;
+}
+
+/* Strict unsigned decimal: digits only, no sign, no spaces, no overflow. */
+static const char *parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+	if (*s < '0' || *s > '9')
+		return NULL;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		unsigned d = (unsigned)(*s - '0');
+		if (v > (max - d) / 10)
+			return NULL;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return s;
+}
+
+int tj_msgkey_parse(const char *text, struct tj_msgkey *k)
+{
+	uint64_t node, sock, off;
+	const char *s = parse_u64(text, UINT32_MAX, &node);
+	if (!s || *s++ != ':')
+		return -1;
+	s = parse_u64(s, UINT64_MAX, &sock);
+	if (!s || *s++ != ':')
+		return -1;
+	if (strncmp(s, "in:", 3) == 0) {
+		k->dir = TJ_DIR_IN;
+		s += 3;
+	} else if (strncmp(s, "out:", 4) == 0) {
+		k->dir = TJ_DIR_OUT;
+		s += 4;
+	} else {
+		return -1;
+	}
+	s = parse_u64(s, UINT64_MAX, &off);
+	if (!s || *s)
+		return -1;
+	k->node = (uint32_t)node;
+	k->sock = sock;
+	k->offset = off;
+	return 0;
+}
+
+int tj_msgkey_cmp(const struct tj_msgkey *a, const struct tj_msgkey *b)
+{
+	if (a->node != b->node)
+		return a->node < b->node ? -1 : 1;
+	if (a->sock != b->sock)
+		return a->sock < b->sock ? -1 : 1;
+	if (a->dir != b->dir)
+		return a->dir < b->dir ? -1 : 1;
+	if (a->offset != b->offset)
+		return a->offset < b->offset ? -1 : 1;
+	return 0;
+}
+
+int tj_msgkey_eq(const struct tj_msgkey *a, const struct tj_msgkey *b)
+{
+	return a->node == b->node && a->sock == b->sock && a->dir == b->dir &&
+	       a->offset == b->offset;
+}
+
+uint64_t tj_msgkey_hash(const struct tj_msgkey *k)
+{
+	uint64_t h = tj_hash64(k->sock ^ ((uint64_t)k->node << 32));
+	return tj_hash64(h ^ k->offset ^ ((uint64_t)k->dir << 63));
+}

@@ -1,0 +1,43 @@
+/* A hash map from uint64_t keys to uint64_t values (often an index into
+ * an array the caller owns): open addressing, linear probing, deletion by
+ * backward shift, so no tombstones pile up on long captures where sockets
+ * come and go.  Key 0 is allowed. */
+#ifndef TJ_U64MAP_H
+#define TJ_U64MAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct tj_u64map {
+	uint64_t *keys;
+	uint64_t *vals;
+	uint8_t *used;
+	size_t cap;   /* power of two, 0 before the first insert */
+	size_t len;
+};
+
+void tj_u64map_init(struct tj_u64map *m);
+void tj_u64map_free(struct tj_u64map *m);
+/* Pointer to the value of key, or NULL. */
+uint64_t *tj_u64map_get(const struct tj_u64map *m, uint64_t key);
+/* Insert or overwrite.  Returns 0, or -1 if out of memory. */
+int tj_u64map_put(struct tj_u64map *m, uint64_t key, uint64_t val);
+/* Pointer to key's value, inserting it with value 0 if absent (*added
+ * tells which); NULL if out of memory. */
+uint64_t *tj_u64map_upsert(struct tj_u64map *m, uint64_t key, int *added);
+/* Remove key; returns 1 if it was there. */
+int tj_u64map_del(struct tj_u64map *m, uint64_t key);
+/* Iterate: for (size_t i = 0; i < m->cap; i++) if (m->used[i]) ... */
+
+/* Mix a 64-bit value (splitmix64 finaliser); combine fields with
+ * tj_hash64(a ^ tj_hash64(b)). */
+static inline uint64_t tj_hash64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+#endif
