@@ -10,14 +10,14 @@ MODE    ?= release
 # Debian packages the project needs; `make deps` installs the missing ones.
 DEBS := build-essential clang llvm libclang-rt-14-dev pkg-config \
 	libbpf-dev bpftool libelf-dev zlib1g-dev libdeflate-dev libcsv-dev \
-	libgsl-dev libcmocka-dev libjansson-dev gnuplot-nox iproute2
+	libgsl-dev libcmocka-dev libjansson-dev nettle-dev gnuplot-nox iproute2
 
 GIT_SHA := $(shell git rev-parse --short HEAD 2>/dev/null)
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 $(WARN) -I. -I$(BUILD) -D_GNU_SOURCE -MMD -MP
-LDLIBS  := -lbpf -lelf -ljansson -lcsv -lgsl -lgslcblas -ldeflate -lz -lm -ldl -lpthread
+LDLIBS  := -lbpf -lelf -ljansson -lcsv -lgsl -lgslcblas -lnettle -ldeflate -lz -lm -ldl -lpthread
 LDFLAGS ?=
 
 ifeq ($(MODE),fuzz)
