@@ -47,4 +47,37 @@ int tj_edges_writer_put(struct tj_edges_writer *w, const struct tj_edge *e,
 			struct tj_err *err);
 int tj_edges_writer_close(struct tj_edges_writer *w, struct tj_err *err);
 
+/* Abandon a writer after an error: close, and remove the file if we
+ * created it, so a failed run leaves no half-written edges.csv. */
+void tj_edges_writer_abort(struct tj_edges_writer *w);
+
+/* The compact text of a score as the writer prints it ("1", "0.25"):
+ * buf must hold TJ_SCORE_STRLEN bytes.  Returns buf. */
+#define TJ_SCORE_STRLEN 32
+char *tj_edges_format_score(double score, char *buf);
+
+/* A map from message keys to a size_t (an index into the caller's array):
+ * open addressing, linear probing, no deletion.  Used to find an edge by
+ * its child, and by the scorer and the join for their own indices. */
+struct tj_keymap {
+	struct tj_msgkey *keys;
+	size_t *vals;
+	unsigned char *used;
+	size_t cap, len;
+};
+void tj_keymap_init(struct tj_keymap *m);
+void tj_keymap_free(struct tj_keymap *m);
+size_t *tj_keymap_get(const struct tj_keymap *m, const struct tj_msgkey *k);
+/* Pointer to k's value, inserting it with value 0 if absent (*added says
+ * which, may be NULL); NULL if out of memory. */
+size_t *tj_keymap_upsert(struct tj_keymap *m, const struct tj_msgkey *k,
+			 int *added);
+
+/* Index a set by child: m maps each child to its position in set.  On a
+ * duplicate child, *dup_first and *dup_second get the positions of the
+ * two edges and -TJ_E_FORMAT is returned (no message: the caller knows
+ * the file names); -TJ_E_NOMEM if out of memory. */
+int tj_edges_index(struct tj_keymap *m, const struct tj_edge_set *set,
+		   size_t *dup_first, size_t *dup_second);
+
 #endif
