@@ -1,0 +1,641 @@
+/* Syscall events -> messages (see assemble.h and replay/README.md). */
+#include <stdlib.h>
+#include <string.h>
+#include "assemble.h"
+#include "../lib/u64map.h"
+
+#define DEFAULT_IDLE_NS    2000000000ull
+#define DEFAULT_REORDER_NS 1000000ull
+#define DEFAULT_EXPIRE_NS  600000000000ull
+
+/* TCP states as in the kernel's include/net/tcp_states.h. */
+#define TCP_ESTABLISHED 1
+#define TCP_SYN_SENT    2
+#define TCP_SYN_RECV    3
+
+struct asock;
+
+struct amsg {
+	struct tj_message m;
+	struct amsg *prev, *next;   /* node's start-ordered list: open + held */
+	struct amsg *lprev, *lnext; /* node's idle LRU: open only */
+	struct asock *sock;         /* while open */
+	uint64_t end;               /* stream offset after the last byte */
+	int done;
+	uint8_t pbuf[];             /* payload copy (keep_payload only) */
+};
+
+struct asock {
+	uint64_t id;
+	struct asock *lprev, *lnext; /* node's socket LRU, by last event */
+	struct amsg *open;           /* the message now growing, or NULL */
+	uint64_t last_ts;
+	uint64_t ts_open;
+	uint64_t next_off[2];        /* per direction: offset after the last byte */
+	uint8_t seen[2];             /* a byte went this way already */
+	uint8_t idle_ended[2];       /* the last message this way ended by idle */
+	uint8_t role;
+	uint8_t role_guessed;
+	uint8_t midstream;
+	uint8_t have_addr;
+	uint32_t seq;
+	uint32_t pid;
+	uint8_t family;
+	uint16_t lport, rport;
+	uint8_t laddr[16], raddr[16];
+};
+
+struct anode {
+	uint32_t id;
+	int ended;
+	uint64_t clock;              /* latest timestamp seen on this node */
+	struct tj_u64map socks;      /* socket id -> struct asock * */
+	struct amsg *head, *tail;    /* by ts_first */
+	struct amsg *lhead, *ltail;  /* least recently grown first */
+	struct asock *shead, *stail; /* least recently active first */
+	uint8_t listening[65536 / 8];/* local ports this node accepted on */
+};
+
+struct tj_assembler {
+	uint64_t idle_ns, reorder_ns, expire_ns;
+	int keep_payload;
+	tj_message_fn fn;
+	void *ctx;
+	struct tj_u64map node_ix;    /* node id -> index in nodes */
+	struct anode **nodes;
+	size_t nnodes, capnodes;
+	struct anode *last;          /* cache: consecutive events share a node */
+	struct amsg *free_msgs;
+	struct asock *free_socks;
+	uint64_t held, nsocks;
+	struct tj_replay_stats st;
+};
+
+/* ---- allocation: freelists, so a steady state allocates nothing ---- */
+
+static struct amsg *msg_alloc(struct tj_assembler *a)
+{
+	struct amsg *m = a->free_msgs;
+	if (m) {
+		a->free_msgs = m->next;
+	} else {
+		m = malloc(sizeof(*m) + (a->keep_payload ? TJ_PAYLOAD_MAX : 0));
+		if (!m)
+			return NULL;
+	}
+	memset(m, 0, sizeof(*m));
+	return m;
+}
+
+static void msg_release(struct tj_assembler *a, struct amsg *m)
+{
+	m->next = a->free_msgs;
+	a->free_msgs = m;
+}
+
+static struct asock *sock_alloc(struct tj_assembler *a)
+{
+	struct asock *s = a->free_socks;
+	if (s)
+		a->free_socks = s->lnext;
+	else if (!(s = malloc(sizeof(*s))))
+		return NULL;
+	memset(s, 0, sizeof(*s));
+	return s;
+}
+
+/* ---- intrusive lists ---- */
+
+static void lru_unlink(struct anode *n, struct amsg *m)
+{
+	if (m->lprev)
+		m->lprev->lnext = m->lnext;
+	else
+		n->lhead = m->lnext;
+	if (m->lnext)
+		m->lnext->lprev = m->lprev;
+	else
+		n->ltail = m->lprev;
+	m->lprev = m->lnext = NULL;
+}
+
+static void lru_push(struct anode *n, struct amsg *m)
+{
+	m->lnext = NULL;
+	m->lprev = n->ltail;
+	if (n->ltail)
+		n->ltail->lnext = m;
+	else
+		n->lhead = m;
+	n->ltail = m;
+}
+
+static void slru_unlink(struct anode *n, struct asock *s)
+{
+	if (s->lprev)
+		s->lprev->lnext = s->lnext;
+	else
+		n->shead = s->lnext;
+	if (s->lnext)
+		s->lnext->lprev = s->lprev;
+	else
+		n->stail = s->lprev;
+	s->lprev = s->lnext = NULL;
+}
+
+static void slru_push(struct anode *n, struct asock *s)
+{
+	s->lnext = NULL;
+	s->lprev = n->stail;
+	if (n->stail)
+		n->stail->lnext = s;
+	else
+		n->shead = s;
+	n->stail = s;
+}
+
+/* Insert by ts_first.  Events come nearly in time order, so the walk back
+ * from the tail is short (usually zero steps). */
+static void start_insert(struct anode *n, struct amsg *m)
+{
+	struct amsg *after = n->tail;
+	while (after && after->m.ts_first > m->m.ts_first)
+		after = after->prev;
+	m->prev = after;
+	m->next = after ? after->next : n->head;
+	if (m->next)
+		m->next->prev = m;
+	else
+		n->tail = m;
+	if (after)
+		after->next = m;
+	else
+		n->head = m;
+}
+
+static void start_unlink(struct anode *n, struct amsg *m)
+{
+	if (m->prev)
+		m->prev->next = m->next;
+	else
+		n->head = m->next;
+	if (m->next)
+		m->next->prev = m->prev;
+	else
+		n->tail = m->prev;
+}
+
+/* ---- nodes and sockets ---- */
+
+static struct anode *node_get(struct tj_assembler *a, uint32_t id)
+{
+	if (a->last && a->last->id == id)
+		return a->last;
+	int added;
+	uint64_t *ix = tj_u64map_upsert(&a->node_ix, id, &added);
+	if (!ix)
+		return NULL;
+	if (added) {
+		if (a->nnodes == a->capnodes) {
+			size_t cap = a->capnodes ? a->capnodes * 2 : 4;
+			struct anode **nn = realloc(a->nodes, cap * sizeof(*nn));
+			if (!nn) {
+				tj_u64map_del(&a->node_ix, id);
+				return NULL;
+			}
+			a->nodes = nn;
+			a->capnodes = cap;
+		}
+		struct anode *n = calloc(1, sizeof(*n));
+		if (!n) {
+			tj_u64map_del(&a->node_ix, id);
+			return NULL;
+		}
+		n->id = id;
+		tj_u64map_init(&n->socks);
+		*ix = a->nnodes;
+		a->nodes[a->nnodes++] = n;
+	}
+	a->last = a->nodes[*ix];
+	return a->last;
+}
+
+static struct asock *sock_find(struct anode *n, uint64_t id)
+{
+	uint64_t *p = tj_u64map_get(&n->socks, id);
+	return p ? (struct asock *)(uintptr_t)*p : NULL;
+}
+
+static void sock_take_addr(struct asock *s, const struct tj_event *ev)
+{
+	if (s->have_addr || ev->family == 0)
+		return;
+	s->have_addr = 1;
+	s->family = ev->family;
+	s->lport = ev->lport;
+	s->rport = ev->rport;
+	memcpy(s->laddr, ev->laddr, 16);
+	memcpy(s->raddr, ev->raddr, 16);
+}
+
+static struct asock *sock_new(struct tj_assembler *a, struct anode *n,
+			      const struct tj_event *ev)
+{
+	struct asock *s = sock_alloc(a);
+	if (!s)
+		return NULL;
+	if (tj_u64map_put(&n->socks, ev->sock, (uint64_t)(uintptr_t)s) < 0) {
+		s->lnext = a->free_socks;
+		a->free_socks = s;
+		return NULL;
+	}
+	s->id = ev->sock;
+	s->pid = ev->pid;
+	s->last_ts = ev->ts_ns;
+	sock_take_addr(s, ev);
+	slru_push(n, s);
+	if (++a->nsocks > a->st.peak_sockets)
+		a->st.peak_sockets = a->nsocks;
+	return s;
+}
+
+/* ---- completion and delivery ---- */
+
+static void complete(struct anode *n, struct amsg *m, uint32_t flags)
+{
+	if (m->done)
+		return;
+	m->done = 1;
+	m->m.flags |= flags;
+	lru_unlink(n, m);
+	if (m->sock && m->sock->open == m)
+		m->sock->open = NULL;
+	m->sock = NULL;
+}
+
+/* Deliver complete messages from the head of the start order.  One that
+ * completed may still wait reorder_ns for an event slightly out of order
+ * that would start a message before it (not once the node ended). */
+static int drain(struct tj_assembler *a, struct anode *n)
+{
+	struct amsg *m;
+	while ((m = n->head) && m->done &&
+	       (n->ended || m->m.ts_first + a->reorder_ns <= n->clock)) {
+		start_unlink(n, m);
+		a->held--;
+		a->st.messages++;
+		if (m->m.is_request)
+			a->st.requests++;
+		if (m->m.flags & TJ_MSG_GAP)
+			a->st.gaps++;
+		int rc = a->fn(a->ctx, &m->m);
+		msg_release(a, m);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static void sock_forget(struct tj_assembler *a, struct anode *n,
+			struct asock *s)
+{
+	if (s->open)
+		complete(n, s->open, TJ_MSG_NO_REPLY);
+	slru_unlink(n, s);
+	tj_u64map_del(&n->socks, s->id);
+	s->lnext = a->free_socks;
+	a->free_socks = s;
+	a->nsocks--;
+}
+
+/* The idle rule, and forgetting sockets whose close was lost. */
+static void expire(struct tj_assembler *a, struct anode *n)
+{
+	struct amsg *m;
+	while ((m = n->lhead) && m->m.ts_last + a->idle_ns < n->clock) {
+		struct asock *s = m->sock;
+		if (s)
+			s->idle_ended[m->m.key.dir] = 1;
+		complete(n, m, TJ_MSG_NO_REPLY);
+	}
+	struct asock *s;
+	while ((s = n->shead) && s->last_ts + a->expire_ns < n->clock) {
+		a->st.expired_sockets++;
+		sock_forget(a, n, s);
+	}
+}
+
+/* ---- events ---- */
+
+static uint8_t guess_role(struct anode *n, struct asock *s, uint32_t *flags)
+{
+	if (s->role != TJ_ROLE_UNKNOWN) {
+		if (s->role_guessed)
+			*flags |= TJ_MSG_ROLE_GUESS;
+		return s->role;
+	}
+	if (s->have_addr && (n->listening[s->lport >> 3] & (1u << (s->lport & 7)))) {
+		s->role = TJ_ROLE_SERVER;
+		s->role_guessed = 1;
+		*flags |= TJ_MSG_ROLE_GUESS;
+	}
+	return s->role;
+}
+
+static int start_message(struct tj_assembler *a, struct anode *n,
+			 struct asock *s, const struct tj_event *ev,
+			 unsigned dir, uint32_t flags)
+{
+	struct amsg *x = msg_alloc(a);
+	if (!x)
+		return -TJ_E_NOMEM;
+	struct tj_message *m = &x->m;
+	if (s->midstream)
+		flags |= TJ_MSG_MIDSTREAM;
+	m->key.node = n->id;
+	m->key.sock = s->id;
+	m->key.offset = ev->offset;
+	m->key.dir = (uint8_t)dir;
+	m->role = guess_role(n, s, &flags);
+	m->is_request = (m->role == TJ_ROLE_CLIENT && dir == TJ_DIR_OUT) ||
+			(m->role == TJ_ROLE_SERVER && dir == TJ_DIR_IN);
+	m->flags = flags;
+	m->pid = ev->pid ? ev->pid : s->pid;
+	m->tid_first = m->tid_last = ev->tid;
+	m->ts_first = m->ts_last = ev->ts_ns;
+	m->bytes = (uint64_t)ev->bytes;
+	m->nsyscalls = 1;
+	m->seq = s->seq++;
+	m->ts_sock_open = s->ts_open;
+	m->family = s->family;
+	m->lport = s->lport;
+	m->rport = s->rport;
+	memcpy(m->laddr, s->laddr, 16);
+	memcpy(m->raddr, s->raddr, 16);
+	m->stack_id = ev->stack_id;
+	if (a->keep_payload && ev->payload && ev->payload_len) {
+		size_t len = ev->payload_len < TJ_PAYLOAD_MAX ? ev->payload_len
+							      : TJ_PAYLOAD_MAX;
+		memcpy(x->pbuf, ev->payload, len);
+		a->st.masked += tj_payload_mask(x->pbuf, len);
+		m->payload = x->pbuf;
+		m->payload_len = (uint16_t)len;
+	}
+	x->end = ev->offset + (uint64_t)ev->bytes;
+	x->sock = s;
+	s->open = x;
+	s->seen[dir] = 1;
+	s->idle_ended[dir] = 0;
+	s->next_off[dir] = x->end;
+	start_insert(n, x);
+	lru_push(n, x);
+	if (++a->held > a->st.peak_held)
+		a->st.peak_held = a->held;
+	return 0;
+}
+
+/* Bytes moved: grow the open message, or end it and start the next. */
+static int on_data(struct tj_assembler *a, struct anode *n, struct asock *s,
+		   const struct tj_event *ev)
+{
+	unsigned dir = ev->type == TJ_EV_SEND ? TJ_DIR_OUT : TJ_DIR_IN;
+	uint64_t off = ev->offset, end = off + (uint64_t)ev->bytes;
+	struct amsg *x = s->open;
+
+	if (x && x->m.key.dir == dir) {
+		if (off == x->end) {
+			x->end = end;
+		} else if (off > x->end) {
+			/* Bytes between were lost: we cannot tell whether they
+			 * belonged to this message, so it ends here and the next
+			 * starts at the first byte seen again, flagged. */
+			complete(n, x, TJ_MSG_NO_REPLY);
+			return start_message(a, n, s, ev, dir, TJ_MSG_GAP);
+		} else if (off < x->m.key.offset || end > x->end) {
+			a->st.late_events++;
+			return 0;
+		} /* else: a piece of this message that arrived out of order */
+		x->m.bytes += (uint64_t)ev->bytes;
+		x->m.nsyscalls++;
+		x->m.tid_last = ev->tid;
+		if (ev->ts_ns > x->m.ts_last)
+			x->m.ts_last = ev->ts_ns;
+		s->next_off[dir] = x->end;
+		lru_unlink(n, x);
+		lru_push(n, x);
+		return 0;
+	}
+
+	uint32_t flags = 0;
+	if (s->seen[dir]) {
+		if (off < s->next_off[dir]) {
+			a->st.late_events++;
+			return 0;
+		}
+		if (off > s->next_off[dir])
+			flags |= TJ_MSG_GAP;
+		else if (s->idle_ended[dir])
+			flags |= TJ_MSG_AFTER_IDLE;
+	} else if (!s->midstream && off != 0) {
+		flags |= TJ_MSG_GAP; /* seen from its start, yet bytes are missing */
+	}
+	if (x) { /* the direction flipped: x got its reply */
+		x->m.ts_reply = ev->ts_ns;
+		x->m.tid_reply = ev->tid;
+		complete(n, x, 0);
+	}
+	return start_message(a, n, s, ev, dir, flags);
+}
+
+static int on_open(struct tj_assembler *a, struct anode *n, struct asock *s,
+		   const struct tj_event *ev)
+{
+	if (s && (s->seq || s->open)) {
+		sock_forget(a, n, s); /* the id came back: a new socket */
+		s = NULL;
+	}
+	if (!s && !(s = sock_new(a, n, ev)))
+		return -TJ_E_NOMEM;
+	sock_take_addr(s, ev);
+	s->midstream = 0;
+	s->role = ev->type == TJ_EV_ACCEPT ? TJ_ROLE_SERVER : TJ_ROLE_CLIENT;
+	s->role_guessed = 0;
+	s->ts_open = ev->ts_ns;
+	if (ev->type == TJ_EV_ACCEPT && s->have_addr)
+		n->listening[s->lport >> 3] |= (uint8_t)(1u << (s->lport & 7));
+	return 0;
+}
+
+static void on_state(struct anode *n, struct asock *s, const struct tj_event *ev)
+{
+	unsigned from = (ev->arg >> 8) & 0xff, to = ev->arg & 0xff;
+	if (to != TCP_ESTABLISHED || (s->role != TJ_ROLE_UNKNOWN && !s->role_guessed))
+		return;
+	if (from == TCP_SYN_SENT) {
+		s->role = TJ_ROLE_CLIENT;
+	} else if (from == TCP_SYN_RECV) {
+		s->role = TJ_ROLE_SERVER;
+		if (s->have_addr)
+			n->listening[s->lport >> 3] |= (uint8_t)(1u << (s->lport & 7));
+	} else {
+		return;
+	}
+	s->role_guessed = 0;
+	s->midstream = 0;
+	if (!s->ts_open)
+		s->ts_open = ev->ts_ns;
+}
+
+int tj_asm_feed(struct tj_assembler *a, const struct tj_event *ev,
+		struct tj_err *err)
+{
+	struct anode *n = node_get(a, ev->node);
+	if (!n)
+		return tj_errf(err, TJ_E_NOMEM, "replay: out of memory");
+	n->ended = 0;
+	a->st.events++;
+	if (ev->ts_ns > n->clock)
+		n->clock = ev->ts_ns;
+	/* The idle rule first: whether a message was idle is judged at this
+	 * event's time, before this event could count as its reply. */
+	expire(a, n);
+
+	int rc = 0;
+	if (ev->type == TJ_EV_LOST || ev->type == TJ_EV_NONE ||
+	    ev->type >= TJ_EV__COUNT)
+		goto out;
+	struct asock *s = sock_find(n, ev->sock);
+	switch (ev->type) {
+	case TJ_EV_ACCEPT:
+	case TJ_EV_CONNECT:
+		rc = on_open(a, n, s, ev);
+		break;
+	case TJ_EV_SOCKET:
+	case TJ_EV_SEND:
+	case TJ_EV_RECV:
+	case TJ_EV_STATE:
+		if (!s) {
+			if (!(s = sock_new(a, n, ev))) {
+				rc = -TJ_E_NOMEM;
+				break;
+			}
+			/* Seen without its accept/connect: it predates the log. */
+			s->midstream = ev->type != TJ_EV_STATE;
+		}
+		sock_take_addr(s, ev);
+		s->last_ts = ev->ts_ns > s->last_ts ? ev->ts_ns : s->last_ts;
+		slru_unlink(n, s);
+		slru_push(n, s);
+		if (ev->type == TJ_EV_STATE) {
+			on_state(n, s, ev);
+		} else if (ev->type == TJ_EV_SOCKET) {
+			s->midstream = 1;
+		} else if (ev->flags & TJ_EVF_ERROR || ev->bytes < 0) {
+			/* a failed call moved nothing */
+		} else if (ev->bytes == 0) {
+			/* read() == 0: the peer will send nothing more */
+			if (ev->type == TJ_EV_RECV && s->open &&
+			    s->open->m.key.dir == TJ_DIR_IN)
+				complete(n, s->open, TJ_MSG_NO_REPLY);
+		} else {
+			rc = on_data(a, n, s, ev);
+		}
+		break;
+	case TJ_EV_CLOSE:
+		if (s)
+			sock_forget(a, n, s);
+		break;
+	case TJ_EV_SHUTDOWN:
+		/* how: SHUT_RD 0 ends what comes in, SHUT_WR 1 what goes out */
+		if (s && s->open) {
+			unsigned d = s->open->m.key.dir;
+			if (ev->arg == 2 || (ev->arg == 0 && d == TJ_DIR_IN) ||
+			    (ev->arg == 1 && d == TJ_DIR_OUT))
+				complete(n, s->open, TJ_MSG_NO_REPLY);
+		}
+		break;
+	}
+	if (rc < 0)
+		return tj_errf(err, -rc, "replay: out of memory");
+out:
+	return drain(a, n);
+}
+
+int tj_asm_end_node(struct tj_assembler *a, uint32_t node, struct tj_err *err)
+{
+	uint64_t *ix = tj_u64map_get(&a->node_ix, node);
+	if (!ix)
+		return 0;
+	struct anode *n = a->nodes[*ix];
+	while (n->lhead)
+		complete(n, n->lhead, TJ_MSG_NO_REPLY);
+	n->ended = 1;
+	return drain(a, n);
+}
+
+int tj_asm_end(struct tj_assembler *a, struct tj_err *err)
+{
+	for (size_t i = 0; i < a->nnodes; i++) {
+		int rc = tj_asm_end_node(a, a->nodes[i]->id, err);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int tj_asm_new(struct tj_assembler **ap, const struct tj_replay_opts *opts,
+	       tj_message_fn fn, void *ctx, struct tj_err *err)
+{
+	struct tj_assembler *a = calloc(1, sizeof(*a));
+	if (!a)
+		return tj_errf(err, TJ_E_NOMEM, "replay: out of memory");
+	a->idle_ns = opts && opts->idle_ns ? opts->idle_ns : DEFAULT_IDLE_NS;
+	a->reorder_ns = opts && opts->reorder_ns ? opts->reorder_ns : DEFAULT_REORDER_NS;
+	a->expire_ns = opts && opts->sock_expire_ns ? opts->sock_expire_ns : DEFAULT_EXPIRE_NS;
+	if (a->expire_ns < a->idle_ns)
+		a->expire_ns = a->idle_ns;
+	a->keep_payload = opts ? opts->keep_payload : 0;
+	a->fn = fn;
+	a->ctx = ctx;
+	tj_u64map_init(&a->node_ix);
+	*ap = a;
+	return 0;
+}
+
+const struct tj_replay_stats *tj_asm_stats(const struct tj_assembler *a)
+{
+	return &a->st;
+}
+
+static void free_chain(struct amsg *m)
+{
+	while (m) {
+		struct amsg *nx = m->next;
+		free(m);
+		m = nx;
+	}
+}
+
+void tj_asm_free(struct tj_assembler *a)
+{
+	if (!a)
+		return;
+	for (size_t i = 0; i < a->nnodes; i++) {
+		struct anode *n = a->nodes[i];
+		free_chain(n->head);
+		for (struct asock *s = n->shead, *nx; s; s = nx) {
+			nx = s->lnext;
+			free(s);
+		}
+		tj_u64map_free(&n->socks);
+		free(n);
+	}
+	free_chain(a->free_msgs);
+	for (struct asock *s = a->free_socks, *nx; s; s = nx) {
+		nx = s->lnext;
+		free(s);
+	}
+	free(a->nodes);
+	tj_u64map_free(&a->node_ix);
+	free(a);
+}

@@ -1,0 +1,441 @@
+/* The message assembler on hand-built event streams with known answers. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+#include "replay/assemble.h"
+
+#define MS 1000000ull
+#define S 1000000000ull
+#define HOUR (3600ull * S)
+
+struct got {
+	struct tj_message m[64];
+	uint8_t payload[64][TJ_PAYLOAD_MAX];
+	size_t n;
+};
+
+static int collect(void *ctx, const struct tj_message *m)
+{
+	struct got *g = ctx;
+	assert_true(g->n < 64);
+	g->m[g->n] = *m;
+	if (m->payload) {
+		memcpy(g->payload[g->n], m->payload, m->payload_len);
+		g->m[g->n].payload = g->payload[g->n];
+	}
+	g->n++;
+	return 0;
+}
+
+static struct tj_event ev(uint32_t node, uint64_t ts, unsigned type,
+			  uint64_t sock, uint64_t off, int64_t bytes, uint32_t tid)
+{
+	struct tj_event e;
+	memset(&e, 0, sizeof(e));
+	e.node = node;
+	e.ts_ns = ts;
+	e.type = (uint8_t)type;
+	e.sock = sock;
+	e.offset = off;
+	e.bytes = bytes;
+	e.pid = 100;
+	e.tid = tid;
+	e.fd = 3;
+	e.family = 2;
+	e.lport = 8080;
+	e.rport = 40000;
+	return e;
+}
+
+static void feed_all(struct tj_assembler *a, const struct tj_event *evs, size_t n)
+{
+	struct tj_err err = { 0 };
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(tj_asm_feed(a, &evs[i], &err), 0);
+}
+
+static struct tj_assembler *mk(struct got *g, const struct tj_replay_opts *o)
+{
+	struct tj_assembler *a;
+	struct tj_err err = { 0 };
+	memset(g, 0, sizeof(*g));
+	assert_int_equal(tj_asm_new(&a, o, collect, g, &err), 0);
+	return a;
+}
+
+static void finish(struct tj_assembler *a)
+{
+	struct tj_err err = { 0 };
+	assert_int_equal(tj_asm_end(a, &err), 0);
+}
+
+static void check_key(const struct tj_message *m, uint32_t node, uint64_t sock,
+		      unsigned dir, uint64_t off)
+{
+	char buf[TJ_MSGKEY_STRLEN], want[TJ_MSGKEY_STRLEN];
+	struct tj_msgkey k = { .node = node, .sock = sock, .dir = (uint8_t)dir, .offset = off };
+	tj_msgkey_format(&m->key, buf);
+	tj_msgkey_format(&k, want);
+	assert_string_equal(buf, want);
+}
+
+/* Three requests on one kept-alive server socket. */
+static void test_keepalive_three_requests(void **state)
+{
+	struct got g;
+	struct tj_assembler *a = mk(&g, NULL);
+	const struct tj_event evs[] = {
+		ev(1, 1 * MS, TJ_EV_ACCEPT, 7, 0, 0, 11),
+		ev(1, 2 * MS, TJ_EV_RECV, 7, 0, 100, 11),
+		ev(1, 5 * MS, TJ_EV_SEND, 7, 0, 40, 11),
+		ev(1, 10 * MS, TJ_EV_RECV, 7, 100, 120, 12),
+		ev(1, 15 * MS, TJ_EV_SEND, 7, 40, 60, 12),
+		ev(1, 20 * MS, TJ_EV_RECV, 7, 220, 80, 13),
+		ev(1, 25 * MS, TJ_EV_SEND, 7, 100, 10, 13),
+		ev(1, 30 * MS, TJ_EV_CLOSE, 7, 0, 0, 13),
+	};
+	feed_all(a, evs, sizeof(evs) / sizeof(*evs));
+	finish(a);
+	assert_int_equal(g.n, 6);
+	const uint64_t in_off[3] = { 0, 100, 220 }, out_off[3] = { 0, 40, 100 };
+	const uint64_t in_bytes[3] = { 100, 120, 80 };
+	for (int i = 0; i < 3; i++) {
+		const struct tj_message *req = &g.m[2 * i], *resp = &g.m[2 * i + 1];
+		check_key(req, 1, 7, TJ_DIR_IN, in_off[i]);
+		check_key(resp, 1, 7, TJ_DIR_OUT, out_off[i]);
+		assert_int_equal(req->role, TJ_ROLE_SERVER);
+		assert_int_equal(req->is_request, 1);
+		assert_int_equal(resp->is_request, 0);
+		assert_int_equal(req->bytes, in_bytes[i]);
+		assert_int_equal(req->seq, 2 * i);
+		assert_int_equal(req->ts_reply, resp->ts_first);
+		assert_int_equal(req->tid_reply, 11 + i);
+		assert_int_equal(req->ts_sock_open, 1 * MS);
+		assert_int_equal(req->flags, 0);
+	}
+	/* the last response ended by the close */
+	assert_int_equal(g.m[5].flags, TJ_MSG_NO_REPLY);
+	assert_int_equal(g.m[5].ts_reply, 0);
+	const struct tj_replay_stats *st = tj_asm_stats(a);
+	assert_int_equal(st->events, 8);
+	assert_int_equal(st->messages, 6);
+	assert_int_equal(st->requests, 3);
+	tj_asm_free(a);
+}
+
+/* A request read in five partial reads is one message. */
+static void test_five_partial_reads(void **state)
+{
+	struct got g;
+	struct tj_assembler *a = mk(&g, NULL);
+	struct tj_event evs[] = {
+		ev(1, 1 * MS, TJ_EV_CONNECT, 9, 0, 0, 20),
+		ev(1, 2 * MS, TJ_EV_SEND, 9, 0, 30, 20),
+		ev(1, 3 * MS, TJ_EV_RECV, 9, 0, 10, 21),
+		ev(1, 4 * MS, TJ_EV_RECV, 9, 10, 10, 21),
+		ev(1, 5 * MS, TJ_EV_RECV, 9, 20, 5, 21),
+		ev(1, 6 * MS, TJ_EV_RECV, 9, 25, 100, 21),
+		ev(1, 7 * MS, TJ_EV_RECV, 9, 125, 1, 22),
+		ev(1, 8 * MS, TJ_EV_SEND, 9, 30, 30, 20),
+	};
+	feed_all(a, evs, sizeof(evs) / sizeof(*evs));
+	finish(a);
+	assert_int_equal(g.n, 3);
+	check_key(&g.m[0], 1, 9, TJ_DIR_OUT, 0);
+	assert_int_equal(g.m[0].is_request, 1);
+	assert_int_equal(g.m[0].role, TJ_ROLE_CLIENT);
+	check_key(&g.m[1], 1, 9, TJ_DIR_IN, 0);
+	assert_int_equal(g.m[1].nsyscalls, 5);
+	assert_int_equal(g.m[1].bytes, 126);
+	assert_int_equal(g.m[1].ts_first, 3 * MS);
+	assert_int_equal(g.m[1].ts_last, 7 * MS);
+	assert_int_equal(g.m[1].tid_first, 21);
+	assert_int_equal(g.m[1].tid_last, 22);
+	assert_int_equal(g.m[1].ts_reply, 8 * MS);
+	assert_int_equal(g.m[1].is_request, 0);
+	check_key(&g.m[2], 1, 9, TJ_DIR_OUT, 30);
+	assert_int_equal(g.m[2].seq, 2);
+	tj_asm_free(a);
+}
+
+/* Two nodes hours apart: each node's idle rule runs on its own clock, and
+ * each node's messages come in its own order. */
+static void test_skewed_clocks(void **state)
+{
+	struct got g;
+	struct tj_assembler *a = mk(&g, NULL);
+	const uint64_t far = 5 * HOUR;
+	const struct tj_event evs[] = {
+		ev(1, 1 * MS, TJ_EV_ACCEPT, 7, 0, 0, 11),
+		ev(2, far + 1 * MS, TJ_EV_CONNECT, 3, 0, 0, 30),
+		ev(1, 2 * MS, TJ_EV_RECV, 7, 0, 100, 11),
+		ev(2, far + 2 * MS, TJ_EV_SEND, 3, 0, 50, 30),
+		/* node 2 runs on: its clock is hours past node 1's request,
+		 * which must not count as idle for that */
+		ev(2, far + 3 * S, TJ_EV_RECV, 3, 0, 20, 30),
+		ev(1, 3 * MS, TJ_EV_SEND, 7, 0, 40, 11),
+		ev(2, far + 4 * S, TJ_EV_SEND, 3, 50, 50, 30),
+	};
+	feed_all(a, evs, sizeof(evs) / sizeof(*evs));
+	finish(a);
+	assert_int_equal(g.n, 5);
+	size_t n1 = 0, n2 = 0;
+	uint64_t last1 = 0, last2 = 0;
+	for (size_t i = 0; i < g.n; i++) {
+		const struct tj_message *m = &g.m[i];
+		if (m->key.node == 1) {
+			assert_true(m->ts_first >= last1);
+			last1 = m->ts_first;
+			n1++;
+		} else {
+			assert_true(m->ts_first >= last2);
+			last2 = m->ts_first;
+			n2++;
+		}
+		if (m->key.node == 1 && m->key.dir == TJ_DIR_IN) {
+			assert_int_equal(m->ts_reply, 3 * MS);
+			assert_int_equal(m->flags, 0);
+		}
+		if (m->key.node == 2 && m->key.dir == TJ_DIR_OUT && m->key.offset == 0) {
+			/* the reply took 3 s: over the idle rule, so the request
+			 * was ended by it, and its reply is not known */
+			assert_int_equal(m->flags, TJ_MSG_NO_REPLY);
+		}
+	}
+	assert_int_equal(n1, 2);
+	assert_int_equal(n2, 3);
+	tj_asm_free(a);
+}
+
+/* Sockets first seen mid-stream: a port this node accepted on makes it a
+ * server (guessed); any other stays unknown. */
+static void test_midstream(void **state)
+{
+	struct got g;
+	struct tj_assembler *a = mk(&g, NULL);
+	struct tj_event e_unknown = ev(1, 1 * MS, TJ_EV_RECV, 50, 1000, 10, 1);
+	e_unknown.lport = 5555;
+	e_unknown.flags = TJ_EVF_OFFSET_FROM_START;
+	struct tj_event e_unknown2 = ev(1, 2 * MS, TJ_EV_SEND, 50, 300, 10, 1);
+	e_unknown2.lport = 5555;
+	const struct tj_event evs[] = {
+		e_unknown, e_unknown2,
+		ev(1, 3 * MS, TJ_EV_ACCEPT, 7, 0, 0, 11), /* teaches: 8080 listens */
+		ev(1, 4 * MS, TJ_EV_RECV, 60, 4096, 10, 12), /* mid-stream, port 8080 */
+		ev(1, 5 * MS, TJ_EV_SEND, 60, 777, 10, 12),
+	};
+	feed_all(a, evs, sizeof(evs) / sizeof(*evs));
+	finish(a);
+	assert_int_equal(g.n, 4);
+	check_key(&g.m[0], 1, 50, TJ_DIR_IN, 1000);
+	assert_int_equal(g.m[0].role, TJ_ROLE_UNKNOWN);
+	assert_int_equal(g.m[0].is_request, 0);
+	assert_true(g.m[0].flags & TJ_MSG_MIDSTREAM);
+	assert_false(g.m[0].flags & (TJ_MSG_GAP | TJ_MSG_ROLE_GUESS));
+	check_key(&g.m[2], 1, 60, TJ_DIR_IN, 4096);
+	assert_int_equal(g.m[2].role, TJ_ROLE_SERVER);
+	assert_int_equal(g.m[2].is_request, 1);
+	assert_int_equal(g.m[2].flags, TJ_MSG_MIDSTREAM | TJ_MSG_ROLE_GUESS);
+	assert_int_equal(g.m[2].ts_sock_open, 0);
+	assert_int_equal(g.m[2].ts_reply, 5 * MS);
+	tj_asm_free(a);
+}
+
+/* Lost events: an offset jump is flagged, not hidden; the late duplicate is
+ * dropped and counted. */
+static void test_lost_events_gap(void **state)
+{
+	struct got g;
+	struct tj_assembler *a = mk(&g, NULL);
+	const struct tj_event evs[] = {
+		ev(1, 1 * MS, TJ_EV_ACCEPT, 7, 0, 0, 11),
+		ev(1, 2 * MS, TJ_EV_RECV, 7, 0, 100, 11),
+		ev(1, 3 * MS, TJ_EV_SEND, 7, 0, 40, 11),
+		/* lost: request 100..199, reply 40..79; seen again here */
+		ev(1, 10 * MS, TJ_EV_RECV, 7, 200, 50, 11),
+		ev(1, 11 * MS, TJ_EV_RECV, 7, 300, 50, 11), /* 250..299 lost too */
+		ev(1, 12 * MS, TJ_EV_SEND, 7, 80, 40, 11),
+		ev(1, 13 * MS, TJ_EV_SEND, 7, 20, 10, 11),  /* late: behind */
+	};
+	feed_all(a, evs, sizeof(evs) / sizeof(*evs));
+	finish(a);
+	assert_int_equal(g.n, 5);
+	check_key(&g.m[2], 1, 7, TJ_DIR_IN, 200);
+	assert_int_equal(g.m[2].flags, TJ_MSG_GAP | TJ_MSG_NO_REPLY);
+	assert_int_equal(g.m[2].ts_reply, 0);
+	check_key(&g.m[3], 1, 7, TJ_DIR_IN, 300);
+	assert_int_equal(g.m[3].flags, TJ_MSG_GAP);
+	assert_int_equal(g.m[3].ts_reply, 12 * MS);
+	check_key(&g.m[4], 1, 7, TJ_DIR_OUT, 80);
+	assert_int_equal(g.m[4].flags & TJ_MSG_GAP, TJ_MSG_GAP);
+	const struct tj_replay_stats *st = tj_asm_stats(a);
+	assert_int_equal(st->gaps, 3);
+	assert_int_equal(st->late_events, 1);
+	tj_asm_free(a);
+}
+
+/* A message that started first holds back one that completed before it;
+ * the idle rule bounds the wait. */
+static void test_held_by_idle_rule(void **state)
+{
+	struct got g;
+	struct tj_replay_opts o = { .idle_ns = 1 * S };
+	struct tj_assembler *a = mk(&g, &o);
+	const struct tj_event evs[] = {
+		ev(1, 1 * MS, TJ_EV_ACCEPT, 7, 0, 0, 11),
+		ev(1, 2 * MS, TJ_EV_RECV, 7, 0, 100, 11),   /* A: never answered */
+		ev(1, 3 * MS, TJ_EV_ACCEPT, 8, 0, 0, 12),
+		ev(1, 4 * MS, TJ_EV_RECV, 8, 0, 100, 12),   /* B */
+		ev(1, 5 * MS, TJ_EV_SEND, 8, 0, 10, 12),    /* B complete, held */
+		ev(1, 6 * MS, TJ_EV_RECV, 8, 100, 10, 12),
+		ev(1, 500 * MS, TJ_EV_SEND, 8, 10, 10, 12),
+	};
+	feed_all(a, evs, sizeof(evs) / sizeof(*evs));
+	assert_int_equal(g.n, 0); /* everything waits for A */
+	struct tj_event late = ev(1, 1100 * MS, TJ_EV_SEND, 8, 20, 5, 12);
+	feed_all(a, &late, 1);
+	/* A idled out at 1.002 s; A then B's request, reply, next request */
+	assert_int_equal(g.n, 4);
+	check_key(&g.m[0], 1, 7, TJ_DIR_IN, 0);
+	assert_int_equal(g.m[0].flags, TJ_MSG_NO_REPLY);
+	check_key(&g.m[1], 1, 8, TJ_DIR_IN, 0);
+	assert_int_equal(g.m[1].ts_reply, 5 * MS);
+	check_key(&g.m[2], 1, 8, TJ_DIR_OUT, 0);
+	check_key(&g.m[3], 1, 8, TJ_DIR_IN, 100);
+	assert_true(tj_asm_stats(a)->peak_held >= 4);
+	/* more bytes on A after idle: a new message, flagged */
+	struct tj_event more = ev(1, 1200 * MS, TJ_EV_RECV, 7, 100, 5, 11);
+	feed_all(a, &more, 1);
+	finish(a);
+	assert_int_equal(g.n, 6);
+	check_key(&g.m[4], 1, 8, TJ_DIR_OUT, 10);
+	assert_int_equal(g.m[4].bytes, 15);
+	check_key(&g.m[5], 1, 7, TJ_DIR_IN, 100);
+	assert_int_equal(g.m[5].flags, TJ_MSG_AFTER_IDLE | TJ_MSG_NO_REPLY);
+	tj_asm_free(a);
+}
+
+/* Events slightly out of time order across sockets still give messages in
+ * ts_first order. */
+static void test_slightly_out_of_order(void **state)
+{
+	struct got g;
+	struct tj_assembler *a = mk(&g, NULL);
+	const struct tj_event evs[] = {
+		ev(1, 1 * MS, TJ_EV_ACCEPT, 7, 0, 0, 11),
+		ev(1, 1 * MS, TJ_EV_ACCEPT, 8, 0, 0, 11),
+		ev(1, 2000 * 1000, TJ_EV_RECV, 7, 0, 10, 11),
+		ev(1, 1999 * 1000, TJ_EV_RECV, 8, 0, 10, 12), /* 1 us earlier */
+		ev(1, 3 * MS, TJ_EV_SEND, 7, 0, 10, 11),
+		ev(1, 3 * MS, TJ_EV_SEND, 8, 0, 10, 12),
+	};
+	feed_all(a, evs, sizeof(evs) / sizeof(*evs));
+	finish(a);
+	assert_int_equal(g.n, 4);
+	check_key(&g.m[0], 1, 8, TJ_DIR_IN, 0);
+	check_key(&g.m[1], 1, 7, TJ_DIR_IN, 0);
+	tj_asm_free(a);
+}
+
+/* Payloads reach the callback only when asked for, and always masked. */
+static void test_payload_masked(void **state)
+{
+	static const char req[] =
+		"GET /x HTTP/1.1\r\nHost: a\r\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n";
+	struct tj_event evs[] = {
+		ev(1, 1 * MS, TJ_EV_ACCEPT, 7, 0, 0, 11),
+		ev(1, 2 * MS, TJ_EV_RECV, 7, 0, sizeof(req) - 1, 11),
+	};
+	evs[1].payload = (const uint8_t *)req;
+	evs[1].payload_len = sizeof(req) - 1;
+
+	struct got g;
+	struct tj_assembler *a = mk(&g, NULL);
+	feed_all(a, evs, 2);
+	finish(a);
+	assert_int_equal(g.n, 1);
+	assert_null(g.m[0].payload);
+	assert_int_equal(g.m[0].payload_len, 0);
+	tj_asm_free(a);
+
+	struct tj_replay_opts o = { .keep_payload = 1 };
+	a = mk(&g, &o);
+	feed_all(a, evs, 2);
+	finish(a);
+	assert_int_equal(g.n, 1);
+	assert_int_equal(g.m[0].payload_len, sizeof(req) - 1);
+	assert_non_null(memmem(g.m[0].payload, g.m[0].payload_len, "Host: a", 7));
+	assert_null(memmem(g.m[0].payload, g.m[0].payload_len, "0af7651916cd", 12));
+	assert_int_equal(tj_asm_stats(a)->masked, 1);
+	tj_asm_free(a);
+}
+
+/* A callback's non-zero answer stops the replay and comes back. */
+static int stop_at_first(void *ctx, const struct tj_message *m)
+{
+	(*(int *)ctx)++;
+	return 42;
+}
+
+static void test_callback_stops(void **state)
+{
+	struct tj_assembler *a;
+	struct tj_err err = { 0 };
+	int calls = 0;
+	assert_int_equal(tj_asm_new(&a, NULL, stop_at_first, &calls, &err), 0);
+	const struct tj_event evs[] = {
+		ev(1, 1 * MS, TJ_EV_CONNECT, 9, 0, 0, 20),
+		ev(1, 2 * MS, TJ_EV_SEND, 9, 0, 30, 20),
+		ev(1, 3 * MS, TJ_EV_RECV, 9, 0, 30, 20),
+		ev(1, 9 * MS, TJ_EV_SEND, 9, 30, 30, 20),
+	};
+	int rc = 0;
+	for (size_t i = 0; i < 4 && rc == 0; i++)
+		rc = tj_asm_feed(a, &evs[i], &err);
+	assert_int_equal(rc, 42);
+	assert_int_equal(calls, 1);
+	tj_asm_free(a); /* frees what is still held */
+}
+
+/* Socket ids that come back after a close are new sockets. */
+static void test_socket_id_reuse(void **state)
+{
+	struct got g;
+	struct tj_assembler *a = mk(&g, NULL);
+	const struct tj_event evs[] = {
+		ev(1, 1 * MS, TJ_EV_CONNECT, 9, 0, 0, 20),
+		ev(1, 2 * MS, TJ_EV_SEND, 9, 0, 30, 20),
+		ev(1, 3 * MS, TJ_EV_CLOSE, 9, 0, 0, 20),
+		ev(1, 4 * MS, TJ_EV_ACCEPT, 9, 0, 0, 21),
+		ev(1, 5 * MS, TJ_EV_RECV, 9, 0, 30, 21),
+	};
+	feed_all(a, evs, sizeof(evs) / sizeof(*evs));
+	finish(a);
+	assert_int_equal(g.n, 2);
+	assert_int_equal(g.m[0].role, TJ_ROLE_CLIENT);
+	assert_int_equal(g.m[1].role, TJ_ROLE_SERVER);
+	assert_int_equal(g.m[1].seq, 0);
+	assert_int_equal(g.m[1].flags, TJ_MSG_NO_REPLY);
+	tj_asm_free(a);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_keepalive_three_requests),
+		cmocka_unit_test(test_five_partial_reads),
+		cmocka_unit_test(test_skewed_clocks),
+		cmocka_unit_test(test_midstream),
+		cmocka_unit_test(test_lost_events_gap),
+		cmocka_unit_test(test_held_by_idle_rule),
+		cmocka_unit_test(test_slightly_out_of_order),
+		cmocka_unit_test(test_payload_masked),
+		cmocka_unit_test(test_callback_stops),
+		cmocka_unit_test(test_socket_id_reuse),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
