@@ -1,0 +1,453 @@
+/* The regression correlator's table: params, in-flight requests per node,
+ * the learning buffer and the stream of decisions.  It reads timing,
+ * process ids and addresses only, never thread ids (REGRESSION.md). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "regression.h"
+
+#define ACTIVE_MAX 4096 /* in-flight requests kept per node */
+
+static const char *const known_params[] = {
+	"learn", "window", "batch", "max_candidates", "horizon", "iters",
+	"density", "ends", "same_pid", "slots", "joint", "explain", NULL
+};
+
+static int param_uint(const struct tj_params *p, const char *key, size_t def,
+		      size_t lo, size_t hi, size_t *out, struct tj_err *err)
+{
+	double v;
+	int rc = tj_param_double(p, key, (double)def, &v, err);
+	if (rc)
+		return rc;
+	if (!(v >= (double)lo && v <= (double)hi) || v != floor(v))
+		return tj_errf(err, TJ_E_ARG,
+			       "regression: param %s=%s: want a whole number in [%zu, %zu]",
+			       key, tj_param_str(p, key, ""), lo, hi);
+	*out = (size_t)v;
+	return 0;
+}
+
+static int param_ms(const struct tj_params *p, const char *key, double def,
+		    double *ns, struct tj_err *err)
+{
+	double v;
+	int rc = tj_param_double(p, key, def, &v, err);
+	if (rc)
+		return rc;
+	if (!(v > 0 && v <= 3.6e6))
+		return tj_errf(err, TJ_E_ARG,
+			       "regression: param %s=%s: want milliseconds in (0, 3600000]",
+			       key, tj_param_str(p, key, ""));
+	*ns = v * 1e6;
+	return 0;
+}
+
+static int param_bool(const struct tj_params *p, const char *key, int def,
+		      int *out, struct tj_err *err)
+{
+	size_t v;
+	int rc = param_uint(p, key, (size_t)def, 0, 1, &v, err);
+	*out = (int)v;
+	return rc;
+}
+
+static int parse_params(struct rg_params *r, const struct tj_params *p,
+			struct tj_err *err)
+{
+	int rc;
+	size_t iters;
+	if ((rc = tj_params_check(p, known_params, "regression", err)) ||
+	    (rc = param_uint(p, "learn", 20000, 1, 10000000, &r->learn, err)) ||
+	    (rc = param_ms(p, "window", 20, &r->window_ns, err)) ||
+	    (rc = param_uint(p, "batch", 32, 1, 512, &r->batch, err)) ||
+	    (rc = param_uint(p, "max_candidates", 16, 1, 256, &r->max_cand, err)) ||
+	    (rc = param_ms(p, "horizon", 1000, &r->horizon_ns, err)) ||
+	    (rc = param_uint(p, "iters", 50, 1, 10000, &iters, err)) ||
+	    (rc = param_bool(p, "ends", 1, &r->ends, err)) ||
+	    (rc = param_bool(p, "same_pid", 1, &r->same_pid, err)) ||
+	    (rc = param_bool(p, "slots", 1, &r->slots, err)) ||
+	    (rc = param_bool(p, "joint", 1, &r->joint, err)) ||
+	    (rc = param_bool(p, "explain", 0, &r->explain, err)))
+		return rc;
+	r->iters = (int)iters;
+	const char *d = tj_param_str(p, "density", "hist");
+	if (strcmp(d, "hist") == 0)
+		r->density = RG_DENSITY_HIST;
+	else if (strcmp(d, "lognormal") == 0)
+		r->density = RG_DENSITY_LOGNORMAL;
+	else
+		return tj_errf(err, TJ_E_ARG,
+			       "regression: param density=%s: want hist or lognormal", d);
+	return 0;
+}
+
+static void callbuf_free(struct rg_callbuf *b)
+{
+	free(b->call);
+	free(b->cand);
+	memset(b, 0, sizeof(*b));
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t size)
+{
+	if (need <= *cap)
+		return 0;
+	size_t nc = *cap ? *cap * 2 : 16;
+	while (nc < need)
+		nc *= 2;
+	void *q = realloc(*p, nc * size);
+	if (!q)
+		return -1;
+	*p = q;
+	*cap = nc;
+	return 0;
+}
+
+static int rg_open(void **stp, const struct tj_params *p, struct tj_err *err)
+{
+	struct rg_state *st = calloc(1, sizeof(*st));
+	if (!st)
+		return tj_errf(err, TJ_E_NOMEM, "regression: out of memory");
+	int rc = parse_params(&st->par, p, err);
+	if (rc) {
+		free(st);
+		return rc;
+	}
+	rg_model_init(&st->model, &st->par);
+	tj_u64map_init(&st->node_map);
+	tj_u64map_init(&st->comp_map);
+	st->free_head = RG_NONE;
+	st->learning = 1;
+	*stp = st;
+	return 0;
+}
+
+static void rg_close(void *vst)
+{
+	struct rg_state *st = vst;
+	if (!st)
+		return;
+	for (size_t i = 0; i < st->npool; i++)
+		free(st->pool[i].used);
+	free(st->pool);
+	for (size_t i = 0; i < st->nnode; i++) {
+		free(st->node[i].active);
+		callbuf_free(&st->node[i].pend);
+	}
+	free(st->node);
+	callbuf_free(&st->learnbuf);
+	free(st->scratch);
+	tj_u64map_free(&st->node_map);
+	tj_u64map_free(&st->comp_map);
+	rg_model_free(&st->model);
+	free(st);
+}
+
+int rg_emit(struct tj_edge_sink *out, const struct tj_msgkey *child,
+	    const struct tj_msgkey *parent, double score, struct tj_err *err)
+{
+	struct tj_edge e;
+	memset(&e, 0, sizeof(e));
+	e.child = *child;
+	if (parent) {
+		e.parent = *parent;
+		e.has_parent = 1;
+	}
+	e.score = score < 0 ? 0 : score > 1 ? 1 : score;
+	int rc = out->emit(out, &e);
+	if (rc < 0) {
+		char k[TJ_MSGKEY_STRLEN];
+		return tj_errf(err, TJ_E_IO, "regression: emitting the edge of %s failed",
+			       tj_msgkey_format(child, k));
+	}
+	return 0;
+}
+
+void rg_parent_release(struct rg_state *st, uint32_t p)
+{
+	struct rg_parent *pa = &st->pool[p];
+	if (--pa->refs)
+		return;
+	pa->nused = 0;
+	pa->next_free = st->free_head;
+	st->free_head = p;
+}
+
+static struct rg_node *node_get(struct rg_state *st, uint32_t id,
+				struct tj_err *err)
+{
+	uint64_t *v = tj_u64map_get(&st->node_map, id);
+	if (v)
+		return &st->node[*v];
+	if (grow((void **)&st->node, &st->capnode, st->nnode + 1,
+		 sizeof(*st->node)) ||
+	    tj_u64map_put(&st->node_map, id, st->nnode)) {
+		tj_errf(err, TJ_E_NOMEM, "regression: out of memory");
+		return NULL;
+	}
+	struct rg_node *n = &st->node[st->nnode++];
+	memset(n, 0, sizeof(*n));
+	n->id = id;
+	return n;
+}
+
+static double node_span(void *ctx, uint32_t id)
+{
+	struct rg_state *st = ctx;
+	uint64_t *v = tj_u64map_get(&st->node_map, id);
+	if (!v)
+		return 0;
+	const struct rg_node *n = &st->node[*v];
+	return (double)(n->last_ts - n->first_ts);
+}
+
+/* End of a request's time in flight: its reply, or the horizon. */
+static uint64_t parent_end(const struct rg_state *st, const struct rg_parent *p)
+{
+	return p->ts_reply ? p->ts_reply : p->ts_last + (uint64_t)st->par.horizon_ns;
+}
+
+static int add_parent(struct rg_state *st, struct rg_node *n,
+		      const struct tj_message *m, struct tj_err *err)
+{
+	uint32_t svc = rg_service_intern(&st->model, m->key.node, m->pid, m->lport);
+	if (svc == RG_NONE)
+		return tj_errf(err, TJ_E_NOMEM, "regression: out of memory");
+	if (st->learning)
+		st->model.svc[svc].requests++;
+	uint32_t p;
+	if (st->free_head != RG_NONE) {
+		p = st->free_head;
+		st->free_head = st->pool[p].next_free;
+	} else {
+		if (grow((void **)&st->pool, &st->cappool, st->npool + 1,
+			 sizeof(*st->pool)))
+			return tj_errf(err, TJ_E_NOMEM, "regression: out of memory");
+		p = (uint32_t)st->npool++;
+		memset(&st->pool[p], 0, sizeof(st->pool[p]));
+	}
+	struct rg_parent *pa = &st->pool[p];
+	pa->key = m->key;
+	pa->ts_first = m->ts_first;
+	pa->ts_last = m->ts_last;
+	pa->ts_reply = m->ts_reply;
+	pa->svc = svc;
+	pa->pid = m->pid;
+	pa->refs = 1;
+	pa->nused = 0;
+	if (n->nactive == ACTIVE_MAX) { /* bounded: forget the oldest */
+		rg_parent_release(st, n->active[0]);
+		memmove(n->active, n->active + 1,
+			(n->nactive - 1) * sizeof(*n->active));
+		n->nactive--;
+		st->stats.dropped++;
+	}
+	if (grow((void **)&n->active, &n->capactive, n->nactive + 1,
+		 sizeof(*n->active)))
+		return tj_errf(err, TJ_E_NOMEM, "regression: out of memory");
+	n->active[n->nactive++] = p;
+	return 0;
+}
+
+static void expire(struct rg_state *st, struct rg_node *n, uint64_t now)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n->nactive; i++) {
+		uint32_t p = n->active[i];
+		if (parent_end(st, &st->pool[p]) <= now)
+			rg_parent_release(st, p);
+		else
+			n->active[k++] = p;
+	}
+	n->nactive = k;
+}
+
+static int cmp_lw_desc(const void *a, const void *b)
+{
+	double x = ((const struct rg_cand *)a)->lw, y = ((const struct rg_cand *)b)->lw;
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Append call m with its candidates (already in st->scratch) to buf. */
+static int buf_push(struct rg_state *st, struct rg_callbuf *buf,
+		    const struct rg_call *c, const struct rg_cand *cand,
+		    struct tj_err *err)
+{
+	if (grow((void **)&buf->call, &buf->cap, buf->n + 1, sizeof(*buf->call)) ||
+	    grow((void **)&buf->cand, &buf->capcand, buf->ncand + c->ncand,
+		 sizeof(*buf->cand)))
+		return tj_errf(err, TJ_E_NOMEM, "regression: out of memory");
+	struct rg_call *d = &buf->call[buf->n++];
+	*d = *c;
+	d->cand = buf->ncand;
+	memcpy(buf->cand + buf->ncand, cand, c->ncand * sizeof(*cand));
+	buf->ncand += c->ncand;
+	for (uint32_t j = 0; j < c->ncand; j++)
+		st->pool[cand[j].parent].refs++;
+	return 0;
+}
+
+/* A call joins its node's pending window; decide what the window lets go. */
+static int pend_call(struct rg_state *st, struct rg_node *n,
+		     const struct rg_call *c, const struct rg_cand *cand,
+		     struct tj_edge_sink *out, struct tj_err *err)
+{
+	int rc = buf_push(st, &n->pend, c, cand, err);
+	if (rc)
+		return rc;
+	struct rg_callbuf *pb = &n->pend;
+	/* a call is decided once calls up to half a window after it were seen */
+	size_t k = 0;
+	while (k < pb->n && (double)pb->call[k].ts + st->par.window_ns / 2 <= (double)c->ts)
+		k++;
+	if (pb->n >= st->par.batch && k < pb->n / 2)
+		k = pb->n / 2 ? pb->n / 2 : 1;
+	return k ? rg_decide(st, pb, k, out, err) : 0;
+}
+
+/* The learning window is over: fit, then decide the buffered calls. */
+static int end_learning(struct rg_state *st, struct tj_edge_sink *out,
+			struct tj_err *err)
+{
+	st->learning = 0;
+	int rc = rg_model_fit(&st->model, &st->learnbuf, node_span, st, err);
+	if (rc)
+		return rc;
+	if (st->par.explain)
+		rg_model_explain(&st->model, stderr);
+	struct rg_callbuf *lb = &st->learnbuf;
+	for (size_t i = 0; i < lb->n && !rc; i++) {
+		struct rg_call *c = &lb->call[i];
+		struct rg_cand *cand = lb->cand + c->cand;
+		for (uint32_t j = 0; j < c->ncand; j++)
+			cand[j].lw = rg_cand_logweight(&st->model, &cand[j]);
+		rc = pend_call(st, &st->node[c->node], c, cand, out, err);
+		/* pend_call took its own references */
+		for (uint32_t j = 0; j < c->ncand; j++)
+			rg_parent_release(st, cand[j].parent);
+	}
+	callbuf_free(lb);
+	return rc;
+}
+
+static int on_call(struct rg_state *st, struct rg_node *n,
+		   const struct tj_message *m, struct tj_edge_sink *out,
+		   struct tj_err *err)
+{
+	struct rg_model *md = &st->model;
+	uint64_t t = m->ts_first;
+	st->stats.calls++;
+	expire(st, n, t);
+	if (grow((void **)&st->scratch, &st->capscratch, n->nactive + 1,
+		 sizeof(*st->scratch)))
+		return tj_errf(err, TJ_E_NOMEM, "regression: out of memory");
+	uint32_t callee = rg_callee_intern(md, m);
+	if (callee == RG_NONE)
+		return tj_errf(err, TJ_E_NOMEM, "regression: out of memory");
+	size_t nc = 0;
+	/* newest first, so the learning window keeps the most recent ones */
+	for (size_t i = n->nactive; i-- > 0;) {
+		const struct rg_parent *p = &st->pool[n->active[i]];
+		if (p->ts_first >= t)
+			continue;
+		if (st->par.same_pid && p->pid && m->pid && p->pid != m->pid)
+			continue;
+		struct rg_cand *k = &st->scratch[nc];
+		k->parent = n->active[i];
+		k->edge = rg_edge_find(md, p->svc, callee, st->learning);
+		k->d1 = (int64_t)(t - p->ts_last);
+		k->has_d2 = p->ts_reply && m->ts_reply;
+		k->d2 = k->has_d2 ? (int64_t)(p->ts_reply - m->ts_reply) : 0;
+		k->lw = st->learning ? 0 : rg_cand_logweight(md, k);
+		k->r = 0;
+		if (++nc == st->par.max_cand && st->learning)
+			break;
+	}
+	if (!st->learning && nc > st->par.max_cand) {
+		qsort(st->scratch, nc, sizeof(*st->scratch), cmp_lw_desc);
+		nc = st->par.max_cand;
+	}
+	uint32_t origin = rg_origin_intern(md, m->key.node, m->pid, callee);
+	if (nc == 0) {
+		st->stats.nocand++;
+		st->stats.none++;
+		if (st->learning && origin != RG_NONE)
+			md->origin[origin].nocand += 1;
+		return rg_emit(out, &m->key, NULL, 1.0, err);
+	}
+	if (st->learning && origin == RG_NONE)
+		return tj_errf(err, TJ_E_NOMEM, "regression: out of memory");
+	struct rg_call c;
+	memset(&c, 0, sizeof(c));
+	c.key = m->key;
+	c.ts = t;
+	c.callee = callee;
+	c.origin = origin;
+	c.ncand = (uint32_t)nc;
+	c.node = (uint32_t)(n - st->node);
+	if (!st->learning)
+		return pend_call(st, n, &c, st->scratch, out, err);
+	int rc = buf_push(st, &st->learnbuf, &c, st->scratch, err);
+	if (!rc && st->learnbuf.n >= st->par.learn)
+		rc = end_learning(st, out, err);
+	return rc;
+}
+
+static int rg_message(void *vst, const struct tj_message *m,
+		      struct tj_edge_sink *out, struct tj_err *err)
+{
+	struct rg_state *st = vst;
+	if (!m->is_request || m->role == TJ_ROLE_UNKNOWN)
+		return 0;
+	struct rg_node *n = node_get(st, m->key.node, err);
+	if (!n)
+		return -TJ_E_NOMEM;
+	if (st->learning) {
+		if (!n->seen || m->ts_first < n->first_ts)
+			n->first_ts = m->ts_first;
+		if (!n->seen || m->ts_first > n->last_ts)
+			n->last_ts = m->ts_first;
+		n->seen = 1;
+	}
+	if (m->role == TJ_ROLE_SERVER)
+		return add_parent(st, n, m, err);
+	return on_call(st, n, m, out, err);
+}
+
+static int rg_finish(void *vst, struct tj_edge_sink *out, struct tj_err *err)
+{
+	struct rg_state *st = vst;
+	int rc = 0;
+	if (st->learning)
+		rc = end_learning(st, out, err);
+	for (size_t i = 0; i < st->nnode && !rc; i++)
+		if (st->node[i].pend.n)
+			rc = rg_decide(st, &st->node[i].pend, st->node[i].pend.n,
+				       out, err);
+	return rc;
+}
+
+const struct tj_correlator tj_correlator_regression = {
+	.abi = TJ_CORRELATOR_ABI,
+	.name = "regression",
+	.description = "timing only (Project 5 / WAP5 style): EM-fitted delay model, joint min-cost assignment",
+	.params_help =
+		"learn=20000        calls buffered to fit the delay model before deciding any\n"
+		"window=20          ms of calls matched jointly (half of it is lookahead)\n"
+		"batch=32           most calls in one matching\n"
+		"max_candidates=16  in-flight requests considered per call\n"
+		"horizon=1000       ms a request without a reply stays in flight\n"
+		"iters=50           EM iterations at most\n"
+		"density=hist       delay density: hist (log-binned) or lognormal\n"
+		"ends=1             also weigh request reply minus call reply\n"
+		"same_pid=1         a parent must be in the caller's process\n"
+		"slots=1            learned calls-per-request pattern bounds a parent's calls\n"
+		"joint=1            1: min-cost matching per window; 0: each call its best\n"
+		"explain=0          1: print the fitted model per service edge on stderr\n",
+	.open = rg_open,
+	.train = NULL,
+	.message = rg_message,
+	.finish = rg_finish,
+	.close = rg_close,
+};

@@ -1,0 +1,206 @@
+/* The regression correlator's insides, shared by its three files:
+ *   regression_model.c   the delay model (signed log-delay histograms and a
+ *                        lognormal summary per service edge) and its EM fit
+ *   regression_assign.c  min-cost assignment (Hungarian) and the windowed,
+ *                        joint decision of calls
+ *   regression.c         the correlator table: params, in-flight parents,
+ *                        the learning buffer, streaming
+ * Method and assumptions: correlate/REGRESSION.md.  Tests include this
+ * header to reach the fitted model and the assignment solver. */
+#ifndef TJ_REGRESSION_H
+#define TJ_REGRESSION_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <stdio.h>
+#include "correlator.h"
+#include "../lib/u64map.h"
+
+extern const struct tj_correlator tj_correlator_regression;
+
+/* Delay bins: a centre bin (-1us, 1us) and log-spaced magnitudes from 1us
+ * to 100s on each side, RG_BINS_PER_DECADE per decade. */
+#define RG_BINS_PER_DECADE 6
+#define RG_DECADES 8
+#define RG_SIDE (RG_BINS_PER_DECADE * RG_DECADES)
+#define RG_NBINS (2 * RG_SIDE + 1)
+#define RG_KMAX 16 /* most calls to one callee per request that we model */
+
+struct gsl_histogram; /* <gsl/gsl_histogram.h> */
+
+/* A delay density on the shared signed log bins, kept as log densities per
+ * ns so likelihoods of different delays compare. */
+struct rg_density {
+	double logf[RG_NBINS];
+	/* lognormal summary of the positive part (explain, density=lognormal) */
+	double mu, sd;
+	double mass; /* total responsibility it was fitted on */
+};
+
+/* One service edge: requests of service svc calling callee. */
+struct rg_edge {
+	uint32_t svc, callee;
+	double n;                 /* expected calls per request */
+	double logh[RG_KMAX + 1]; /* log P(N > k | N >= k): cost of slot k */
+	double pk[RG_KMAX + 1];   /* share of requests with N = k (last: >=) */
+	int kmax;                 /* slots offered per request */
+	struct rg_density start;  /* call start - request last byte */
+	struct rg_density end;    /* request reply - call reply */
+	/* fitting scratch */
+	double acc_n;
+};
+
+struct rg_service { uint32_t node, pid; uint16_t lport; uint64_t requests; };
+struct rg_callee { uint8_t family; uint16_t port; uint8_t addr[16]; };
+struct rg_origin {
+	uint32_t node, pid, callee;
+	double mu;      /* background calls per ns */
+	double nocand;  /* calls seen with no request in flight (learning) */
+	double acc;     /* fitting scratch */
+};
+
+enum rg_density_kind { RG_DENSITY_HIST = 0, RG_DENSITY_LOGNORMAL = 1 };
+
+struct rg_params {
+	size_t learn;       /* calls buffered before the fit */
+	double window_ns;   /* span of calls matched together */
+	size_t batch;       /* most calls in one matching */
+	size_t max_cand;    /* candidate parents kept per call */
+	double horizon_ns;  /* a request without reply stays in flight this long */
+	int iters;          /* EM iterations at most */
+	int density;        /* enum rg_density_kind */
+	int ends;           /* use the end-side delay too */
+	int same_pid;       /* a parent must be in the caller's process */
+	int slots;          /* calls-per-request slots in the matching */
+	int joint;          /* 1: min-cost matching, 0: each call its best */
+	int explain;        /* print the fitted model on stderr */
+};
+
+/* The fitted model. */
+struct rg_model {
+	struct rg_service *svc; size_t nsvc, capsvc;
+	struct rg_callee *callee; size_t ncallee, capcallee;
+	struct rg_edge *edge; size_t nedge, capedge;
+	struct rg_origin *origin; size_t norigin, caporigin;
+	struct tj_u64map svc_map, callee_map, edge_map, origin_map;
+	struct rg_edge pooled;   /* for service edges unseen while learning */
+	struct rg_density bg_end; /* end-side delays of non-parents */
+	double mu_default;       /* background rate for unseen origins, per ns */
+	int fitted;
+	int use_ends;            /* end-side ratio in the weights */
+	int iters_run;
+	double loglik;
+	const struct rg_params *par;
+};
+
+/* A candidate parent of one call. */
+struct rg_cand {
+	uint32_t parent;   /* index in the parent pool */
+	uint32_t edge;     /* model edge, RG_NONE = pooled */
+	int64_t d1;        /* call ts_first - request ts_last */
+	int64_t d2;        /* request ts_reply - call ts_reply */
+	uint8_t has_d2;
+	double lw;         /* log f_start(d1) + log LR_end(d2), once fitted */
+	double r;          /* responsibility (EM scratch) */
+};
+
+struct rg_call {
+	struct tj_msgkey key;
+	uint64_t ts;
+	uint32_t callee, origin;
+	uint32_t ncand;
+	size_t cand;       /* offset of its first candidate in its buffer */
+	uint32_t node;     /* index in rg_state.node */
+	double r0;         /* responsibility of "no parent" (EM scratch) */
+};
+
+/* A growing list of calls with their candidates side by side. */
+struct rg_callbuf {
+	struct rg_call *call; size_t n, cap;
+	struct rg_cand *cand; size_t ncand, capcand;
+};
+
+#define RG_NONE UINT32_MAX
+
+/* An inbound request that may be a parent. */
+struct rg_used { uint32_t callee, n; };
+struct rg_parent {
+	struct tj_msgkey key;
+	uint64_t ts_first, ts_last, ts_reply;
+	uint32_t svc, pid;
+	uint32_t refs;      /* in-flight list + calls that name it, undecided */
+	uint32_t nused, capused;
+	struct rg_used *used; /* calls decided so far, per callee */
+	uint32_t next_free;
+};
+
+/* Per node: requests in flight and calls waiting for a decision. */
+struct rg_node {
+	uint32_t id;
+	uint32_t *active; size_t nactive, capactive; /* parents, by ts_first */
+	struct rg_callbuf pend;
+	uint64_t first_ts, last_ts; /* span seen while learning */
+	int seen;
+};
+
+struct rg_state {
+	struct rg_params par;
+	struct rg_model model;
+	struct rg_parent *pool; size_t npool, cappool;
+	uint32_t free_head;
+	struct rg_node *node; size_t nnode, capnode;
+	struct tj_u64map node_map;
+	int learning;
+	struct rg_callbuf learnbuf;
+	struct rg_cand *scratch; size_t capscratch; /* eligible candidates */
+	struct tj_u64map comp_map;                  /* assignment scratch */
+	struct {
+		uint64_t calls, parented, none, nocand, matchings, dropped;
+	} stats;
+};
+
+/* Decide the first ncommit calls of pend, matching them jointly with the
+ * rest of pend (lookahead); emit their edges, record parents' used slots,
+ * release references, and drop them from pend. */
+int rg_decide(struct rg_state *st, struct rg_callbuf *pend, size_t ncommit,
+	      struct tj_edge_sink *out, struct tj_err *err);
+/* Give up one reference to a parent (regression.c). */
+void rg_parent_release(struct rg_state *st, uint32_t p);
+int rg_emit(struct tj_edge_sink *out, const struct tj_msgkey *child,
+	    const struct tj_msgkey *parent, double score, struct tj_err *err);
+
+/* model */
+void rg_model_init(struct rg_model *m, const struct rg_params *par);
+void rg_model_free(struct rg_model *m);
+uint32_t rg_service_intern(struct rg_model *m, uint32_t node, uint32_t pid,
+			   uint16_t lport);
+uint32_t rg_callee_intern(struct rg_model *m, const struct tj_message *c);
+uint32_t rg_origin_intern(struct rg_model *m, uint32_t node, uint32_t pid,
+			  uint32_t callee);
+/* Edge of (svc, callee); create it if create, else RG_NONE if unknown. */
+uint32_t rg_edge_find(struct rg_model *m, uint32_t svc, uint32_t callee,
+		      int create);
+const struct rg_edge *rg_edge_get(const struct rg_model *m, uint32_t e);
+/* Fit by EM on the learning buffer.  node_span(ctx, node) is the time
+ * (ns) the learning window covers on that node, for background rates. */
+int rg_model_fit(struct rg_model *m, struct rg_callbuf *buf,
+		 double (*node_span)(void *ctx, uint32_t node), void *ctx,
+		 struct tj_err *err);
+/* log f_start(d1) + log LR_end(d2) of a candidate under the fitted model. */
+double rg_cand_logweight(const struct rg_model *m, const struct rg_cand *c);
+/* log background intensity of an origin, per ns. */
+double rg_origin_logmu(const struct rg_model *m, uint32_t origin);
+void rg_model_explain(const struct rg_model *m, FILE *f);
+
+/* Density of the signed delay d (ns) on the shared bins. */
+int rg_bin_of(int64_t d);
+double rg_density_log(const struct rg_density *dn, int64_t d, int kind);
+
+/* Min-cost assignment of nrows rows to distinct columns (nrows <= ncols),
+ * cost row-major nrows x ncols; a cost >= RG_FORBID means not allowed.
+ * row_col gets each row's column.  Returns 0, or -1 if out of memory or
+ * no assignment avoids a forbidden cell. */
+#define RG_FORBID 1e15
+int rg_assign(const double *cost, size_t nrows, size_t ncols, int *row_col);
+
+#endif

@@ -1,0 +1,365 @@
+/* The regression correlator's decisions: calls of one window and their
+ * candidate parents as a min-cost bipartite assignment.  A parent is
+ * expanded into slots per callee, slot k costing -log P(N > k | N >= k)
+ * from the learned calls-per-request pattern, on top of the delay cost
+ * -log f(d); every call also has its own "no parent" column at the
+ * background cost -log mu.  Solved with the Hungarian algorithm (shortest
+ * augmenting paths with potentials) per connected component. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "regression.h"
+
+int rg_assign(const double *cost, size_t n, size_t m, int *row_col)
+{
+	if (n == 0)
+		return 0;
+	if (n > m)
+		return -1;
+	/* 1-based: row 0 / column 0 are the virtual start */
+	double *u = calloc(n + 1, sizeof(*u)), *v = calloc(m + 1, sizeof(*v));
+	double *minv = malloc((m + 1) * sizeof(*minv));
+	size_t *p = calloc(m + 1, sizeof(*p)), *way = calloc(m + 1, sizeof(*way));
+	char *used = malloc(m + 1);
+	int rc = -1;
+	if (!u || !v || !minv || !p || !way || !used)
+		goto out;
+	for (size_t i = 1; i <= n; i++) {
+		p[0] = i;
+		size_t j0 = 0;
+		for (size_t j = 0; j <= m; j++) {
+			minv[j] = INFINITY;
+			used[j] = 0;
+		}
+		do {
+			used[j0] = 1;
+			size_t i0 = p[j0], j1 = 0;
+			double delta = INFINITY;
+			for (size_t j = 1; j <= m; j++) {
+				if (used[j])
+					continue;
+				double cur = cost[(i0 - 1) * m + (j - 1)] - u[i0] - v[j];
+				if (cur < minv[j]) {
+					minv[j] = cur;
+					way[j] = j0;
+				}
+				if (minv[j] < delta) {
+					delta = minv[j];
+					j1 = j;
+				}
+			}
+			if (j1 == 0)
+				goto out; /* cannot happen with n <= m */
+			for (size_t j = 0; j <= m; j++) {
+				if (used[j]) {
+					u[p[j]] += delta;
+					v[j] -= delta;
+				} else {
+					minv[j] -= delta;
+				}
+			}
+			j0 = j1;
+		} while (p[j0] != 0);
+		do {
+			size_t j1 = way[j0];
+			p[j0] = p[j1];
+			j0 = j1;
+		} while (j0);
+	}
+	rc = 0;
+	for (size_t j = 1; j <= m; j++)
+		if (p[j])
+			row_col[p[j] - 1] = (int)(j - 1);
+	for (size_t i = 0; i < n; i++)
+		if (cost[i * m + (size_t)row_col[i]] >= RG_FORBID)
+			rc = -1;
+out:
+	free(u);
+	free(v);
+	free(minv);
+	free(p);
+	free(way);
+	free(used);
+	return rc;
+}
+
+static uint32_t used_get(const struct rg_parent *p, uint32_t callee)
+{
+	for (uint32_t i = 0; i < p->nused; i++)
+		if (p->used[i].callee == callee)
+			return p->used[i].n;
+	return 0;
+}
+
+static int used_inc(struct rg_parent *p, uint32_t callee)
+{
+	for (uint32_t i = 0; i < p->nused; i++)
+		if (p->used[i].callee == callee) {
+			p->used[i].n++;
+			return 0;
+		}
+	if (p->nused == p->capused) {
+		uint32_t nc = p->capused ? p->capused * 2 : 4;
+		struct rg_used *q = realloc(p->used, nc * sizeof(*q));
+		if (!q)
+			return -1;
+		p->used = q;
+		p->capused = nc;
+	}
+	p->used[p->nused].callee = callee;
+	p->used[p->nused++].n = 1;
+	return 0;
+}
+
+static size_t uf_find(size_t *up, size_t x)
+{
+	while (up[x] != x) {
+		up[x] = up[up[x]];
+		x = up[x];
+	}
+	return x;
+}
+
+static double log_n(const struct rg_edge *e)
+{
+	return log(e->n > 1e-9 ? e->n : 1e-9);
+}
+
+/* Posterior of the chosen option among the call's candidates and none. */
+static double posterior(const struct rg_state *st, const struct rg_callbuf *b,
+			const struct rg_call *c, int chosen)
+{
+	double s0 = rg_origin_logmu(&st->model, c->origin), mx = s0, z = 0;
+	for (uint32_t j = 0; j < c->ncand; j++) {
+		const struct rg_cand *k = &b->cand[c->cand + j];
+		double s = k->lw + log_n(rg_edge_get(&st->model, k->edge));
+		if (s > mx)
+			mx = s;
+	}
+	double sel = chosen < 0 ? s0 : 0;
+	z = exp(s0 - mx);
+	for (uint32_t j = 0; j < c->ncand; j++) {
+		const struct rg_cand *k = &b->cand[c->cand + j];
+		double s = k->lw + log_n(rg_edge_get(&st->model, k->edge));
+		z += exp(s - mx);
+		if ((int)j == chosen)
+			sel = s;
+	}
+	return exp(sel - mx) / z;
+}
+
+struct pair { uint32_t parent, callee, edge, count, col; };
+
+/* Solve one component (rows = call indices in b); choice[i] gets the
+ * chosen candidate index of each row's call, -1 for none. */
+static int solve_component(struct rg_state *st, struct rg_callbuf *b,
+			   const size_t *rows, size_t nr, int *choice)
+{
+	const struct rg_model *md = &st->model;
+	struct tj_u64map *pm = &st->comp_map;
+	struct pair *pairs = NULL;
+	size_t npair = 0, cappair = 0, nslot = 0;
+	double *cost = NULL;
+	int *row_col = NULL, rc = -1;
+
+	for (size_t r = 0; r < nr; r++) {
+		const struct rg_call *c = &b->call[rows[r]];
+		for (uint32_t j = 0; j < c->ncand; j++) {
+			const struct rg_cand *k = &b->cand[c->cand + j];
+			int added;
+			uint64_t *v = tj_u64map_upsert(pm, (uint64_t)k->parent << 32 |
+						       c->callee, &added);
+			if (!v)
+				goto out;
+			if (added) {
+				if (npair == cappair) {
+					size_t ncap = cappair ? cappair * 2 : 16;
+					struct pair *q = realloc(pairs, ncap * sizeof(*q));
+					if (!q)
+						goto out;
+					pairs = q;
+					cappair = ncap;
+				}
+				*v = npair;
+				pairs[npair++] = (struct pair){ k->parent, c->callee,
+								k->edge, 0, 0 };
+			}
+			pairs[*v].count++;
+		}
+	}
+	for (size_t q = 0; q < npair; q++) {
+		pairs[q].col = (uint32_t)nslot;
+		nslot += pairs[q].count;
+	}
+	size_t ncol = nslot + nr;
+	cost = malloc(nr * ncol * sizeof(*cost));
+	row_col = malloc(nr * sizeof(*row_col));
+	if (!cost || !row_col)
+		goto out;
+	for (size_t i = 0; i < nr * ncol; i++)
+		cost[i] = RG_FORBID;
+	for (size_t r = 0; r < nr; r++) {
+		const struct rg_call *c = &b->call[rows[r]];
+		cost[r * ncol + nslot + r] = -rg_origin_logmu(md, c->origin);
+		for (uint32_t j = 0; j < c->ncand; j++) {
+			const struct rg_cand *k = &b->cand[c->cand + j];
+			const struct pair *pq = &pairs[*tj_u64map_get(pm,
+				(uint64_t)k->parent << 32 | c->callee)];
+			const struct rg_edge *e = rg_edge_get(md, pq->edge);
+			uint32_t k0 = used_get(&st->pool[pq->parent], pq->callee);
+			for (uint32_t s = 0; s < pq->count; s++) {
+				uint32_t kk = k0 + s > RG_KMAX ? RG_KMAX : k0 + s;
+				double slot = st->par.slots ? e->logh[kk] : log_n(e);
+				cost[r * ncol + pq->col + s] = -(k->lw + slot);
+			}
+		}
+	}
+	if (rg_assign(cost, nr, ncol, row_col))
+		goto out;
+	for (size_t r = 0; r < nr; r++) {
+		const struct rg_call *c = &b->call[rows[r]];
+		choice[r] = -1;
+		if ((size_t)row_col[r] >= nslot)
+			continue;
+		for (uint32_t j = 0; j < c->ncand; j++) {
+			const struct rg_cand *k = &b->cand[c->cand + j];
+			const struct pair *pq = &pairs[*tj_u64map_get(pm,
+				(uint64_t)k->parent << 32 | c->callee)];
+			if ((uint32_t)row_col[r] >= pq->col &&
+			    (uint32_t)row_col[r] < pq->col + pq->count) {
+				choice[r] = (int)j;
+				break;
+			}
+		}
+	}
+	rc = 0;
+out:
+	for (size_t q = 0; q < npair; q++)
+		tj_u64map_del(pm, (uint64_t)pairs[q].parent << 32 | pairs[q].callee);
+	free(pairs);
+	free(cost);
+	free(row_col);
+	return rc;
+}
+
+/* Each call alone: its best candidate or none (joint=0, for comparison). */
+static int best_alone(const struct rg_state *st, const struct rg_callbuf *b,
+		      const struct rg_call *c)
+{
+	double best = rg_origin_logmu(&st->model, c->origin);
+	int ch = -1;
+	for (uint32_t j = 0; j < c->ncand; j++) {
+		const struct rg_cand *k = &b->cand[c->cand + j];
+		double s = k->lw + log_n(rg_edge_get(&st->model, k->edge));
+		if (s > best) {
+			best = s;
+			ch = (int)j;
+		}
+	}
+	return ch;
+}
+
+int rg_decide(struct rg_state *st, struct rg_callbuf *b, size_t ncommit,
+	      struct tj_edge_sink *out, struct tj_err *err)
+{
+	size_t n = b->n;
+	if (ncommit > n)
+		ncommit = n;
+	size_t *up = malloc(n * sizeof(*up)), *rows = malloc(n * sizeof(*rows));
+	int *choice = malloc(n * sizeof(*choice)), *ch_all = malloc(n * sizeof(*ch_all));
+	int rc = 0;
+	if (!up || !rows || !choice || !ch_all) {
+		rc = tj_errf(err, TJ_E_NOMEM, "regression: out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		up[i] = i;
+		ch_all[i] = -2; /* undecided */
+	}
+	if (st->par.joint) {
+		/* components: calls sharing a candidate parent */
+		struct tj_u64map *pm = &st->comp_map;
+		for (size_t i = 0; i < n && !rc; i++) {
+			const struct rg_call *c = &b->call[i];
+			for (uint32_t j = 0; j < c->ncand; j++) {
+				uint64_t key = (uint64_t)b->cand[c->cand + j].parent |
+					       (uint64_t)1 << 63;
+				int added;
+				uint64_t *v = tj_u64map_upsert(pm, key, &added);
+				if (!v) {
+					rc = tj_errf(err, TJ_E_NOMEM, "regression: out of memory");
+					break;
+				}
+				if (added)
+					*v = i;
+				else
+					up[uf_find(up, i)] = uf_find(up, (size_t)*v);
+			}
+		}
+		for (size_t i = 0; i < n; i++) {
+			const struct rg_call *c = &b->call[i];
+			for (uint32_t j = 0; j < c->ncand; j++)
+				tj_u64map_del(pm, (uint64_t)b->cand[c->cand + j].parent |
+					      (uint64_t)1 << 63);
+		}
+		if (rc)
+			goto out;
+		/* solve each component that holds a call to commit */
+		for (size_t i = 0; i < ncommit; i++) {
+			size_t root = uf_find(up, i);
+			if (ch_all[i] != -2)
+				continue;
+			size_t nr = 0;
+			for (size_t k = i; k < n; k++)
+				if (uf_find(up, k) == root)
+					rows[nr++] = k;
+			if (solve_component(st, b, rows, nr, choice)) {
+				rc = tj_errf(err, TJ_E_NOMEM, "regression: assignment of %zu calls failed",
+					     nr);
+				goto out;
+			}
+			for (size_t r = 0; r < nr; r++)
+				ch_all[rows[r]] = choice[r];
+			st->stats.matchings++;
+		}
+	} else {
+		for (size_t i = 0; i < ncommit; i++)
+			ch_all[i] = best_alone(st, b, &b->call[i]);
+	}
+	for (size_t i = 0; i < ncommit && !rc; i++) {
+		const struct rg_call *c = &b->call[i];
+		int j = ch_all[i];
+		const struct tj_msgkey *pk = NULL;
+		if (j >= 0) {
+			struct rg_parent *p = &st->pool[b->cand[c->cand + j].parent];
+			if (used_inc(p, c->callee)) {
+				rc = tj_errf(err, TJ_E_NOMEM, "regression: out of memory");
+				break;
+			}
+			pk = &p->key;
+			st->stats.parented++;
+		} else {
+			st->stats.none++;
+		}
+		rc = rg_emit(out, &c->key, pk, posterior(st, b, c, j), err);
+	}
+	/* drop the committed calls and their references */
+	for (size_t i = 0; i < ncommit; i++) {
+		const struct rg_call *c = &b->call[i];
+		for (uint32_t j = 0; j < c->ncand; j++)
+			rg_parent_release(st, b->cand[c->cand + j].parent);
+	}
+	size_t coff = ncommit < n ? b->call[ncommit].cand : b->ncand;
+	memmove(b->call, b->call + ncommit, (n - ncommit) * sizeof(*b->call));
+	memmove(b->cand, b->cand + coff, (b->ncand - coff) * sizeof(*b->cand));
+	b->n = n - ncommit;
+	b->ncand -= coff;
+	for (size_t i = 0; i < b->n; i++)
+		b->call[i].cand -= coff;
+out:
+	free(up);
+	free(rows);
+	free(choice);
+	free(ch_all);
+	return rc;
+}

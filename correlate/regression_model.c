@@ -1,0 +1,659 @@
+/* The regression correlator's delay model and its EM fit.
+ *
+ * Every in-flight request of a service is a source of calls: a request of
+ * service s makes calls to callee X at delays d after its last byte with
+ * intensity n_sX * f_sX(d); calls with no parent come at a background rate
+ * mu per (node, process, callee).  A call's parent is latent: one of the
+ * requests in flight when it started, or none.  EM (the branching-structure
+ * EM of self-exciting processes, which is also what Project 5's convolution
+ * approximates) alternates posteriors over each call's candidates with
+ * weighted refits of n, f and mu.  f is a weighted histogram on signed
+ * log-spaced delay bins (multi-modal delays, such as the second of two
+ * sequential calls, stay visible), with a weighted lognormal summary for
+ * --explain and density=lognormal.  The end side (request reply minus call
+ * reply) enters as a likelihood ratio against the same quantity for
+ * non-parents.  See REGRESSION.md. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <gsl/gsl_histogram.h>
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_statistics_double.h>
+#include "regression.h"
+#include "../lib/event.h"
+
+#define EPS_MIX 0.02     /* share of the all-pairs density mixed into a fit */
+#define LOG_FLOOR (-80.0)
+#define MU_FLOOR 1e-12   /* background calls per ns: 1 per 1000 s */
+#define SLOT_FLOOR 1e-4  /* continuation chance beyond what was seen */
+
+static double bin_lo(int b)
+{
+	if (b == RG_SIDE)
+		return -1e3;
+	if (b > RG_SIDE)
+		return 1e3 * pow(10.0, (double)(b - RG_SIDE - 1) / RG_BINS_PER_DECADE);
+	return -1e3 * pow(10.0, (double)(RG_SIDE - b) / RG_BINS_PER_DECADE);
+}
+
+int rg_bin_of(int64_t d)
+{
+	double a = d < 0 ? -(double)d : (double)d;
+	if (a < 1e3)
+		return RG_SIDE;
+	int j = (int)floor(log10(a / 1e3) * RG_BINS_PER_DECADE);
+	if (j < 0)
+		j = 0;
+	if (j >= RG_SIDE)
+		j = RG_SIDE - 1;
+	return d > 0 ? RG_SIDE + 1 + j : RG_SIDE - 1 - j;
+}
+
+double rg_density_log(const struct rg_density *dn, int64_t d, int kind)
+{
+	(void)kind;
+	return dn->logf[rg_bin_of(d)];
+}
+
+/* The shared bin ranges as a GSL histogram (edges from bin_lo). */
+static gsl_histogram *hist_new(void)
+{
+	double r[RG_NBINS + 1];
+	for (int b = 0; b < RG_NBINS; b++)
+		r[b] = bin_lo(b);
+	r[RG_NBINS] = 1e3 * pow(10.0, RG_DECADES);
+	gsl_histogram *h = gsl_histogram_alloc(RG_NBINS);
+	if (h)
+		gsl_histogram_set_ranges(h, r, RG_NBINS + 1);
+	return h;
+}
+
+/* Add weight w at delay d: at the centre of its bin, so values beyond
+ * the range land in the end bins. */
+static void hist_add(gsl_histogram *h, int64_t d, double w)
+{
+	int b = rg_bin_of(d);
+	gsl_histogram_accumulate(h, 0.5 * (h->range[b] + h->range[b + 1]), w);
+}
+
+/* Log density per ns from a weighted histogram: smoothed over neighbour
+ * bins, mixed with a little of the all-pairs density (where candidates
+ * actually fall) so no delay is impossible. */
+static void density_set(struct rg_density *dn, const gsl_histogram *h,
+			const struct rg_density *all)
+{
+	double s[RG_NBINS], tot = gsl_histogram_sum(h);
+	for (int b = 0; b < RG_NBINS; b++) {
+		double l = gsl_histogram_get(h, b > 0 ? b - 1 : b);
+		double r = gsl_histogram_get(h, b + 1 < RG_NBINS ? b + 1 : b);
+		s[b] = 0.25 * l + 0.5 * gsl_histogram_get(h, b) + 0.25 * r;
+	}
+	dn->mass = tot;
+	for (int b = 0; b < RG_NBINS; b++) {
+		double lo, hi;
+		gsl_histogram_get_range(h, b, &lo, &hi);
+		double f = tot > 0 ? s[b] / tot / (hi - lo) : 0;
+		double fa = all ? exp(all->logf[b]) : 0;
+		double v = all ? (1 - EPS_MIX) * f + EPS_MIX * fa : f;
+		dn->logf[b] = v > 0 ? log(v) : LOG_FLOOR;
+	}
+}
+
+/* All-pairs density: the histogram with a uniform-in-log floor. */
+static void density_all(struct rg_density *dn, const gsl_histogram *h)
+{
+	double tot = gsl_histogram_sum(h);
+	for (int b = 0; b < RG_NBINS; b++) {
+		double lo, hi;
+		gsl_histogram_get_range(h, b, &lo, &hi);
+		double p = (gsl_histogram_get(h, b) + 1e-3 * (tot + 1) / RG_NBINS) /
+			   (tot + 1e-3 * (tot + 1));
+		dn->logf[b] = log(p / (hi - lo));
+	}
+	dn->mass = tot;
+}
+
+void rg_model_init(struct rg_model *m, const struct rg_params *par)
+{
+	memset(m, 0, sizeof(*m));
+	tj_u64map_init(&m->svc_map);
+	tj_u64map_init(&m->callee_map);
+	tj_u64map_init(&m->edge_map);
+	tj_u64map_init(&m->origin_map);
+	m->par = par;
+	m->mu_default = MU_FLOOR;
+	m->pooled.svc = m->pooled.callee = RG_NONE;
+}
+
+void rg_model_free(struct rg_model *m)
+{
+	free(m->svc);
+	free(m->callee);
+	free(m->edge);
+	free(m->origin);
+	tj_u64map_free(&m->svc_map);
+	tj_u64map_free(&m->callee_map);
+	tj_u64map_free(&m->edge_map);
+	tj_u64map_free(&m->origin_map);
+	memset(m, 0, sizeof(*m));
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t size)
+{
+	if (need <= *cap)
+		return 0;
+	size_t nc = *cap ? *cap * 2 : 16;
+	while (nc < need)
+		nc *= 2;
+	void *q = realloc(*p, nc * size);
+	if (!q)
+		return -1;
+	*p = q;
+	*cap = nc;
+	return 0;
+}
+
+/* Intern helper: key -> index, appending a zeroed element when new. */
+static uint32_t intern(struct tj_u64map *map, uint64_t key, void **arr,
+		       size_t *n, size_t *cap, size_t size, int create,
+		       int *added)
+{
+	uint64_t *v = tj_u64map_get(map, key);
+	*added = 0;
+	if (v)
+		return (uint32_t)*v;
+	if (!create || grow(arr, cap, *n + 1, size) ||
+	    tj_u64map_put(map, key, *n))
+		return RG_NONE;
+	memset((char *)*arr + *n * size, 0, size);
+	*added = 1;
+	return (uint32_t)(*n)++;
+}
+
+uint32_t rg_service_intern(struct rg_model *m, uint32_t node, uint32_t pid,
+			   uint16_t lport)
+{
+	int added;
+	uint64_t key = tj_hash64(((uint64_t)node << 32 | pid) ^
+				 tj_hash64(lport));
+	uint32_t i = intern(&m->svc_map, key, (void **)&m->svc, &m->nsvc,
+			    &m->capsvc, sizeof(*m->svc), 1, &added);
+	if (added) {
+		m->svc[i].node = node;
+		m->svc[i].pid = pid;
+		m->svc[i].lport = lport;
+	}
+	return i;
+}
+
+uint32_t rg_callee_intern(struct rg_model *m, const struct tj_message *c)
+{
+	int added;
+	uint64_t a, b;
+	memcpy(&a, c->raddr, 8);
+	memcpy(&b, c->raddr + 8, 8);
+	uint64_t key = tj_hash64(a ^ tj_hash64(b ^ tj_hash64(
+		(uint64_t)c->family << 16 | c->rport)));
+	uint32_t i = intern(&m->callee_map, key, (void **)&m->callee,
+			    &m->ncallee, &m->capcallee, sizeof(*m->callee), 1,
+			    &added);
+	if (added) {
+		m->callee[i].family = c->family;
+		m->callee[i].port = c->rport;
+		memcpy(m->callee[i].addr, c->raddr, 16);
+	}
+	return i;
+}
+
+uint32_t rg_origin_intern(struct rg_model *m, uint32_t node, uint32_t pid,
+			  uint32_t callee)
+{
+	int added;
+	uint64_t key = tj_hash64(((uint64_t)node << 32 | pid) ^
+				 tj_hash64(callee));
+	uint32_t i = intern(&m->origin_map, key, (void **)&m->origin,
+			    &m->norigin, &m->caporigin, sizeof(*m->origin),
+			    !m->fitted, &added);
+	if (added) {
+		m->origin[i].node = node;
+		m->origin[i].pid = pid;
+		m->origin[i].callee = callee;
+	}
+	return i;
+}
+
+uint32_t rg_edge_find(struct rg_model *m, uint32_t svc, uint32_t callee,
+		      int create)
+{
+	int added;
+	uint32_t i = intern(&m->edge_map, (uint64_t)svc << 32 | callee,
+			    (void **)&m->edge, &m->nedge, &m->capedge,
+			    sizeof(*m->edge), create, &added);
+	if (added) {
+		m->edge[i].svc = svc;
+		m->edge[i].callee = callee;
+	}
+	return i;
+}
+
+const struct rg_edge *rg_edge_get(const struct rg_model *m, uint32_t e)
+{
+	return e == RG_NONE || e >= m->nedge ? &m->pooled : &m->edge[e];
+}
+
+double rg_origin_logmu(const struct rg_model *m, uint32_t o)
+{
+	double mu = o < m->norigin ? m->origin[o].mu : m->mu_default;
+	return log(mu > MU_FLOOR ? mu : MU_FLOOR);
+}
+
+static double start_log(const struct rg_model *m, const struct rg_edge *e,
+			int64_t d1)
+{
+	if (m->par->density == RG_DENSITY_LOGNORMAL && e->start.sd > 0) {
+		/* the all-pairs mix lives in the histogram's floor */
+		double f = d1 > 0 ? gsl_ran_lognormal_pdf((double)d1, e->start.mu,
+							  e->start.sd) : 0;
+		double fl = exp(e->start.logf[rg_bin_of(d1)]);
+		double v = (1 - EPS_MIX) * f + EPS_MIX * fl;
+		return v > 0 ? log(v) : LOG_FLOOR;
+	}
+	return e->start.logf[rg_bin_of(d1)];
+}
+
+double rg_cand_logweight(const struct rg_model *m, const struct rg_cand *c)
+{
+	const struct rg_edge *e = rg_edge_get(m, c->edge);
+	double lw = start_log(m, e, c->d1);
+	if (m->use_ends && c->has_d2) {
+		int b = rg_bin_of(c->d2);
+		lw += e->end.logf[b] - m->bg_end.logf[b];
+	}
+	return lw;
+}
+
+/* Weighted lognormal summary of the positive delays of one edge. */
+static void lognormal_fit(struct rg_density *dn, const double *x,
+			  const double *w, size_t n)
+{
+	double sw = 0;
+	for (size_t i = 0; i < n; i++)
+		sw += w[i];
+	if (n < 2 || sw <= 0) {
+		dn->mu = dn->sd = 0;
+		return;
+	}
+	dn->mu = gsl_stats_wmean(w, 1, x, 1, n);
+	dn->sd = gsl_stats_wsd_m(w, 1, x, 1, n, dn->mu);
+	if (!(dn->sd > 1e-3))
+		dn->sd = 1e-3;
+}
+
+struct fit_ws {
+	gsl_histogram **hs, **he;   /* per edge: start, end */
+	gsl_histogram *ps, *pe, *bge, *alls, *alle;
+	size_t *eoff, *eidx;        /* candidates grouped by edge */
+	double *x, *w;
+	struct rg_density all_start, all_end;
+};
+
+static void ws_free(struct fit_ws *ws, size_t nedge)
+{
+	for (size_t e = 0; ws->hs && e < nedge; e++) {
+		if (ws->hs[e])
+			gsl_histogram_free(ws->hs[e]);
+		if (ws->he[e])
+			gsl_histogram_free(ws->he[e]);
+	}
+	free(ws->hs);
+	free(ws->he);
+	gsl_histogram *h[] = { ws->ps, ws->pe, ws->bge, ws->alls, ws->alle };
+	for (size_t i = 0; i < sizeof(h) / sizeof(h[0]); i++)
+		if (h[i])
+			gsl_histogram_free(h[i]);
+	free(ws->eoff);
+	free(ws->eidx);
+	free(ws->x);
+	free(ws->w);
+}
+
+static int ws_alloc(struct fit_ws *ws, size_t nedge, size_t ncand)
+{
+	memset(ws, 0, sizeof(*ws));
+	ws->hs = calloc(nedge + 1, sizeof(*ws->hs));
+	ws->he = calloc(nedge + 1, sizeof(*ws->he));
+	ws->eoff = calloc(nedge + 2, sizeof(*ws->eoff));
+	ws->eidx = malloc((ncand + 1) * sizeof(*ws->eidx));
+	ws->x = malloc((ncand + 1) * sizeof(*ws->x));
+	ws->w = malloc((ncand + 1) * sizeof(*ws->w));
+	if (!ws->hs || !ws->he || !ws->eoff || !ws->eidx || !ws->x || !ws->w)
+		return -1;
+	for (size_t e = 0; e < nedge; e++)
+		if (!(ws->hs[e] = hist_new()) || !(ws->he[e] = hist_new()))
+			return -1;
+	if (!(ws->ps = hist_new()) || !(ws->pe = hist_new()) ||
+	    !(ws->bge = hist_new()) || !(ws->alls = hist_new()) ||
+	    !(ws->alle = hist_new()))
+		return -1;
+	return 0;
+}
+
+/* Lognormal summaries per edge (and pooled) from the current weights. */
+static void fit_lognormals(struct rg_model *m, struct rg_callbuf *buf,
+			   struct fit_ws *ws)
+{
+	for (size_t e = 0; e <= m->nedge; e++) {
+		size_t k = 0;
+		for (size_t j = ws->eoff[e]; j < ws->eoff[e + 1]; j++) {
+			const struct rg_cand *c = &buf->cand[ws->eidx[j]];
+			if (c->d1 > 0 && c->r > 0) {
+				ws->x[k] = log((double)c->d1);
+				ws->w[k++] = c->r;
+			}
+		}
+		if (e < m->nedge)
+			lognormal_fit(&m->edge[e].start, ws->x, ws->w, k);
+	}
+	size_t k = 0;
+	for (size_t j = 0; j < buf->ncand; j++) {
+		const struct rg_cand *c = &buf->cand[j];
+		if (c->d1 > 0 && c->r > 0) {
+			ws->x[k] = log((double)c->d1);
+			ws->w[k++] = c->r;
+		}
+	}
+	lognormal_fit(&m->pooled.start, ws->x, ws->w, k);
+}
+
+/* M step: refit n, densities and background rates from responsibilities. */
+static void m_step(struct rg_model *m, struct rg_callbuf *buf,
+		   struct fit_ws *ws,
+		   double (*node_span)(void *ctx, uint32_t node), void *ctx)
+{
+	for (size_t e = 0; e < m->nedge; e++) {
+		gsl_histogram_reset(ws->hs[e]);
+		gsl_histogram_reset(ws->he[e]);
+		m->edge[e].acc_n = 0;
+	}
+	gsl_histogram_reset(ws->ps);
+	gsl_histogram_reset(ws->pe);
+	gsl_histogram_reset(ws->bge);
+	for (size_t o = 0; o < m->norigin; o++)
+		m->origin[o].acc = 0;
+	double sum_r = 0;
+	for (size_t i = 0; i < buf->n; i++) {
+		const struct rg_call *c = &buf->call[i];
+		m->origin[c->origin].acc += c->r0;
+		for (uint32_t j = 0; j < c->ncand; j++) {
+			const struct rg_cand *k = &buf->cand[c->cand + j];
+			struct rg_edge *e = &m->edge[k->edge];
+			e->acc_n += k->r;
+			sum_r += k->r;
+			hist_add(ws->hs[k->edge], k->d1, k->r);
+			hist_add(ws->ps, k->d1, k->r);
+			if (k->has_d2) {
+				hist_add(ws->he[k->edge], k->d2, k->r);
+				hist_add(ws->pe, k->d2, k->r);
+				hist_add(ws->bge, k->d2, 1 - k->r);
+			}
+		}
+	}
+	double nreq = 0;
+	for (size_t s = 0; s < m->nsvc; s++)
+		nreq += (double)m->svc[s].requests;
+	for (size_t e = 0; e < m->nedge; e++) {
+		struct rg_edge *ed = &m->edge[e];
+		uint64_t r = m->svc[ed->svc].requests;
+		ed->n = ed->acc_n / (double)(r ? r : 1);
+		density_set(&ed->start, ws->hs[e], &ws->all_start);
+		density_set(&ed->end, ws->he[e], &ws->all_end);
+	}
+	m->pooled.n = sum_r / (nreq > 0 ? nreq : 1);
+	density_set(&m->pooled.start, ws->ps, &ws->all_start);
+	density_set(&m->pooled.end, ws->pe, &ws->all_end);
+	density_set(&m->bg_end, ws->bge, &ws->all_end);
+	double musum = 0, spansum = 0;
+	for (size_t o = 0; o < m->norigin; o++) {
+		struct rg_origin *og = &m->origin[o];
+		double span = node_span(ctx, og->node);
+		double v = og->acc; /* r0 plus calls with no candidate */
+		og->mu = span > 0 ? v / span : MU_FLOOR;
+		if (og->mu < MU_FLOOR)
+			og->mu = MU_FLOOR;
+		musum += v;
+		spansum += span;
+	}
+	m->mu_default = spansum > 0 && musum > 0 ? musum / spansum : MU_FLOOR;
+	if (m->par->density == RG_DENSITY_LOGNORMAL)
+		fit_lognormals(m, buf, ws);
+}
+
+/* E step: posteriors over each call's candidates; returns log-likelihood. */
+static double e_step(struct rg_model *m, struct rg_callbuf *buf)
+{
+	double ll = 0;
+	for (size_t i = 0; i < buf->n; i++) {
+		struct rg_call *c = &buf->call[i];
+		double lmu = rg_origin_logmu(m, c->origin), mx = lmu;
+		for (uint32_t j = 0; j < c->ncand; j++) {
+			struct rg_cand *k = &buf->cand[c->cand + j];
+			const struct rg_edge *e = rg_edge_get(m, k->edge);
+			k->lw = rg_cand_logweight(m, k);
+			k->r = k->lw + log(e->n > 1e-9 ? e->n : 1e-9);
+			if (k->r > mx)
+				mx = k->r;
+		}
+		double z = exp(lmu - mx);
+		for (uint32_t j = 0; j < c->ncand; j++)
+			z += exp(buf->cand[c->cand + j].r - mx);
+		c->r0 = exp(lmu - mx) / z;
+		for (uint32_t j = 0; j < c->ncand; j++) {
+			struct rg_cand *k = &buf->cand[c->cand + j];
+			k->r = exp(k->r - mx) / z;
+		}
+		ll += mx + log(z);
+	}
+	return ll;
+}
+
+/* Calls per request: count each parent's calls under the most likely
+ * parent of every call, per edge. */
+static int fit_slots(struct rg_model *m, struct rg_callbuf *buf)
+{
+	struct tj_u64map cnt;
+	tj_u64map_init(&cnt);
+	double (*hist)[RG_KMAX + 1] = calloc(m->nedge + 1, sizeof(*hist));
+	if (!hist)
+		return -1;
+	for (size_t i = 0; i < buf->n; i++) {
+		const struct rg_call *c = &buf->call[i];
+		double best = c->r0;
+		const struct rg_cand *bk = NULL;
+		for (uint32_t j = 0; j < c->ncand; j++)
+			if (buf->cand[c->cand + j].r > best) {
+				bk = &buf->cand[c->cand + j];
+				best = bk->r;
+			}
+		if (!bk)
+			continue;
+		int added;
+		uint64_t *v = tj_u64map_upsert(&cnt, (uint64_t)bk->parent << 32 |
+					       bk->edge, &added);
+		if (!v) {
+			free(hist);
+			tj_u64map_free(&cnt);
+			return -1;
+		}
+		++*v;
+	}
+	for (size_t s = 0; s < cnt.cap; s++) {
+		if (!cnt.used[s])
+			continue;
+		uint32_t e = (uint32_t)cnt.keys[s];
+		uint64_t k = cnt.vals[s];
+		hist[e][k > RG_KMAX ? RG_KMAX : k] += 1;
+	}
+	for (size_t e = 0; e < m->nedge; e++) {
+		struct rg_edge *ed = &m->edge[e];
+		double nreq = (double)m->svc[ed->svc].requests, with = 0;
+		ed->kmax = 0;
+		for (int k = 1; k <= RG_KMAX; k++) {
+			with += hist[e][k];
+			if (hist[e][k] > 0)
+				ed->kmax = k;
+		}
+		if (nreq < with)
+			nreq = with;
+		if (nreq <= 0)
+			nreq = 1;
+		ed->pk[0] = (nreq - with) / nreq;
+		for (int k = 1; k <= RG_KMAX; k++)
+			ed->pk[k] = hist[e][k] / nreq;
+		/* P(N >= k), with half a request of pseudo-count per level */
+		double ge = 1.0;
+		for (int k = 0; k <= RG_KMAX; k++) {
+			double next = ge - ed->pk[k];
+			if (next < 0)
+				next = 0;
+			double h = (next * nreq + 0.5) / (ge * nreq + 1.0);
+			if (h < SLOT_FLOOR)
+				h = SLOT_FLOOR;
+			ed->logh[k] = log(h);
+			ge = next;
+		}
+	}
+	/* pooled: a Poisson-like continuation from its mean */
+	double n = m->pooled.n > 1e-6 ? m->pooled.n : 1e-6;
+	for (int k = 0; k <= RG_KMAX; k++)
+		m->pooled.logh[k] = log(n / (n + k + 1) > SLOT_FLOOR ?
+					n / (n + k + 1) : SLOT_FLOOR);
+	m->pooled.kmax = RG_KMAX;
+	free(hist);
+	tj_u64map_free(&cnt);
+	return 0;
+}
+
+int rg_model_fit(struct rg_model *m, struct rg_callbuf *buf,
+		 double (*node_span)(void *ctx, uint32_t node), void *ctx,
+		 struct tj_err *err)
+{
+	struct fit_ws ws;
+	if (ws_alloc(&ws, m->nedge, buf->ncand)) {
+		ws_free(&ws, m->nedge);
+		return tj_errf(err, TJ_E_NOMEM, "regression: out of memory fitting %zu calls",
+			       buf->n);
+	}
+	/* group candidates by edge (counting sort) for the lognormal fits */
+	for (size_t j = 0; j < buf->ncand; j++)
+		ws.eoff[buf->cand[j].edge + 1]++;
+	for (size_t e = 0; e < m->nedge; e++)
+		ws.eoff[e + 1] += ws.eoff[e];
+	ws.eoff[m->nedge + 1] = ws.eoff[m->nedge];
+	{
+		size_t *pos = calloc(m->nedge + 1, sizeof(*pos));
+		if (!pos) {
+			ws_free(&ws, m->nedge);
+			return tj_errf(err, TJ_E_NOMEM, "regression: out of memory");
+		}
+		for (size_t j = 0; j < buf->ncand; j++) {
+			uint32_t e = buf->cand[j].edge;
+			ws.eidx[ws.eoff[e] + pos[e]++] = j;
+		}
+		free(pos);
+	}
+	/* all-pairs densities and the starting point: every candidate and
+	 * "none" equally likely */
+	for (size_t i = 0; i < buf->n; i++) {
+		struct rg_call *c = &buf->call[i];
+		c->r0 = 1.0 / (c->ncand + 1);
+		for (uint32_t j = 0; j < c->ncand; j++) {
+			struct rg_cand *k = &buf->cand[c->cand + j];
+			k->r = c->r0;
+			hist_add(ws.alls, k->d1, 1);
+			if (k->has_d2)
+				hist_add(ws.alle, k->d2, 1);
+		}
+	}
+	density_all(&ws.all_start, ws.alls);
+	density_all(&ws.all_end, ws.alle);
+	/* the first M step keeps only the start side: the end-side ratio of
+	 * a flat start is noise */
+	m->use_ends = 0;
+	m_step(m, buf, &ws, node_span, ctx);
+	double prev = -INFINITY;
+	int it;
+	for (it = 0; it < m->par->iters; it++) {
+		if (it == 1)
+			m->use_ends = m->par->ends;
+		double ll = e_step(m, buf);
+		m_step(m, buf, &ws, node_span, ctx);
+		m->loglik = ll;
+		if (it > 1 && fabs(ll - prev) <= 1e-7 * fabs(ll))
+			break;
+		prev = ll;
+	}
+	m->use_ends = m->par->ends;
+	m->iters_run = it;
+	(void)e_step(m, buf);
+	fit_lognormals(m, buf, &ws);
+	int rc = fit_slots(m, buf);
+	ws_free(&ws, m->nedge);
+	if (rc)
+		return tj_errf(err, TJ_E_NOMEM, "regression: out of memory counting calls per request");
+	m->fitted = 1;
+	return 0;
+}
+
+static void callee_str(const struct rg_model *m, uint32_t c, char *buf,
+		       size_t len)
+{
+	char a[TJ_ADDR_STRLEN];
+	const struct rg_callee *ce = &m->callee[c];
+	tj_addr_format(ce->family, ce->addr, a);
+	snprintf(buf, len, ce->family == 10 ? "[%s]:%u" : "%s:%u", a, ce->port);
+}
+
+/* Mode of a density: the centre of its heaviest bin. */
+static double density_mode_ms(const struct rg_density *dn)
+{
+	int best = 0;
+	for (int b = 1; b < RG_NBINS; b++)
+		if (dn->logf[b] + log(bin_lo(b + 1 < RG_NBINS ? b + 1 : b) -
+				      bin_lo(b) + 1) >
+		    dn->logf[best] + log(bin_lo(best + 1 < RG_NBINS ? best + 1 : best) -
+					 bin_lo(best) + 1))
+			best = b;
+	double lo = bin_lo(best);
+	double hi = best + 1 < RG_NBINS ? bin_lo(best + 1) : lo * 10;
+	return 0.5 * (lo + hi) / 1e6;
+}
+
+void rg_model_explain(const struct rg_model *m, FILE *f)
+{
+	fprintf(f, "regression: model fitted on %s; EM %d iterations, log-likelihood %.6g\n",
+		m->fitted ? "the learning window" : "nothing (no calls)",
+		m->iters_run, m->loglik);
+	fprintf(f, "regression: %-28s %-24s %9s %9s %7s %9s %6s  %s\n",
+		"service(node/pid:port)", "callee", "n/req", "median_ms",
+		"sd_ln", "mode_ms", "kmax", "P(N=0..3)");
+	for (size_t e = 0; e < m->nedge; e++) {
+		const struct rg_edge *ed = &m->edge[e];
+		const struct rg_service *s = &m->svc[ed->svc];
+		char sv[64], ce[80];
+		snprintf(sv, sizeof(sv), "%u/%u:%u", s->node, s->pid, s->lport);
+		callee_str(m, ed->callee, ce, sizeof(ce));
+		if (ed->start.mass < 0.5)
+			continue; /* pairs that never explained a call */
+		fprintf(f, "regression: %-28s %-24s %9.3f %9.3f %7.3f %9.3f %6d  %.2f %.2f %.2f %.2f\n",
+			sv, ce, ed->n, exp(ed->start.mu) / 1e6, ed->start.sd,
+			density_mode_ms(&ed->start), ed->kmax, ed->pk[0],
+			ed->pk[1], ed->pk[2], ed->pk[3]);
+	}
+	for (size_t o = 0; o < m->norigin; o++) {
+		const struct rg_origin *og = &m->origin[o];
+		char ce[80];
+		callee_str(m, og->callee, ce, sizeof(ce));
+		fprintf(f, "regression: background node %u pid %u -> %s: %.3f calls/s\n",
+			og->node, og->pid, ce, og->mu * 1e9);
+	}
+}
