@@ -1,0 +1,6 @@
+# models/: the classifier's features, fitting and model files, and the
+# committed default model (models/README.md).
+
+# Where the classifier looks for models/default.model when the binary is
+# not inside the source tree (models/model_path.h).
+$(BUILD)/models/model_path.o: CFLAGS += -DTJ_MODELS_DIR='"$(CURDIR)/models"'

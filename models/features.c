@@ -1,0 +1,389 @@
+/* Streaming computation of (candidate parent, call) features; the rules
+ * are in features.h. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "features.h"
+#include "../lib/u64map.h"
+
+const char *const tj_feat_names[TJ_FEAT_N] = {
+	[TJ_F_DT_START] = "dt_start",
+	[TJ_F_DT_PARENT_READ] = "dt_parent_read",
+	[TJ_F_DT_THREAD_READ] = "dt_thread_read",
+	[TJ_F_THREAD_READ_UNKNOWN] = "thread_read_unknown",
+	[TJ_F_SAME_TID] = "same_tid",
+	[TJ_F_SAME_TID_REPLY] = "same_tid_reply",
+	[TJ_F_TID_UNKNOWN] = "tid_unknown",
+	[TJ_F_SAME_PID] = "same_pid",
+	[TJ_F_PID_UNKNOWN] = "pid_unknown",
+	[TJ_F_THREAD_LAST_REQ] = "thread_last_req",
+	[TJ_F_THREAD_PREV_PARENT] = "thread_prev_parent",
+	[TJ_F_PARENT_CALLS] = "parent_calls",
+	[TJ_F_PARENT_OPEN_CALLS] = "parent_open_calls",
+	[TJ_F_DT_PARENT_LAST_CALL] = "dt_parent_last_call",
+	[TJ_F_PARENT_NO_CALL] = "parent_no_call",
+	[TJ_F_NODE_INFLIGHT] = "node_inflight",
+	[TJ_F_RANK] = "rank",
+	[TJ_F_CALL_BYTES] = "call_bytes",
+	[TJ_F_PARENT_BYTES] = "parent_bytes",
+	[TJ_F_KEEPALIVE] = "keepalive",
+	[TJ_F_DT_REPLY] = "dt_reply",
+	[TJ_F_REPLY_UNKNOWN] = "reply_unknown",
+};
+
+/* Responses of a parent's calls remembered for "open calls". */
+#define OPEN_RING 8
+/* Requests held per node; beyond it the oldest is dropped (counted). */
+#define NODE_HOLD_MAX 16384
+
+struct req {
+	struct tj_msgkey key;
+	uint64_t ts_first, ts_last, ts_reply, bytes;
+	uint32_t pid, tid_last, tid_reply;
+	uint32_t ncalls;
+	uint64_t last_call_reply;          /* response start of the last call, 0 none */
+	uint64_t call_reply[OPEN_RING];    /* response starts of recent calls (0 = none yet) */
+};
+
+struct node {
+	uint32_t id;
+	struct req *reqs; /* in order of ts_first (delivery order) */
+	size_t n, cap;
+	size_t compact_at; /* compact when n reaches this */
+};
+
+struct thr {
+	uint64_t key;          /* node << 32 | tid */
+	uint64_t last_read;    /* ts_last of the latest message it read, 0 none */
+	uint64_t last_seen;    /* for eviction */
+	struct tj_msgkey last_req;    /* last server request it read */
+	struct tj_msgkey prev_parent; /* parent of its previous call */
+	uint8_t has_last_req, has_prev_parent;
+};
+
+struct tj_feat {
+	struct tj_feat_opts o;
+	struct node *nodes;
+	size_t nnodes;
+	struct tj_u64map thr_ix; /* node<<32|tid -> index in thrs */
+	struct thr *thrs;
+	size_t nthr, thrcap, evict_at;
+	uint64_t dropped;
+	int last_was_call;
+};
+
+static double slog_us(double ns)
+{
+	double us = ns / 1000.0;
+	return us >= 0 ? log1p(us) : -log1p(-us);
+}
+
+static double dt(uint64_t later, uint64_t earlier)
+{
+	return later >= earlier ? (double)(later - earlier)
+				: -(double)(earlier - later);
+}
+
+int tj_feat_new(struct tj_feat **fp, const struct tj_feat_opts *opts,
+		struct tj_err *err)
+{
+	struct tj_feat *f = calloc(1, sizeof(*f));
+	if (!f)
+		return tj_errf(err, TJ_E_NOMEM, "features: out of memory");
+	f->o.max_cand = opts && opts->max_cand ? opts->max_cand
+					       : TJ_FEAT_DEFAULT_MAX_CAND;
+	f->o.window_ns = opts && opts->window_ns ? opts->window_ns
+						 : TJ_FEAT_DEFAULT_WINDOW_NS;
+	if (f->o.max_cand > TJ_FEAT_MAX_CAND) {
+		free(f);
+		return tj_errf(err, TJ_E_ARG, "features: max_cand %u above the limit %u",
+			       opts->max_cand, TJ_FEAT_MAX_CAND);
+	}
+	tj_u64map_init(&f->thr_ix);
+	f->evict_at = 1024;
+	*fp = f;
+	return 0;
+}
+
+void tj_feat_free(struct tj_feat *f)
+{
+	if (!f)
+		return;
+	for (size_t i = 0; i < f->nnodes; i++)
+		free(f->nodes[i].reqs);
+	free(f->nodes);
+	free(f->thrs);
+	tj_u64map_free(&f->thr_ix);
+	free(f);
+}
+
+uint64_t tj_feat_dropped(const struct tj_feat *f)
+{
+	return f->dropped;
+}
+
+static struct node *node_get(struct tj_feat *f, uint32_t id)
+{
+	for (size_t i = 0; i < f->nnodes; i++)
+		if (f->nodes[i].id == id)
+			return &f->nodes[i];
+	struct node *n = realloc(f->nodes, (f->nnodes + 1) * sizeof(*n));
+	if (!n)
+		return NULL;
+	f->nodes = n;
+	n = &f->nodes[f->nnodes++];
+	memset(n, 0, sizeof(*n));
+	n->id = id;
+	n->compact_at = 64;
+	return n;
+}
+
+static int req_done(const struct req *r, uint64_t now, uint64_t window)
+{
+	return (r->ts_reply && r->ts_reply < now) ||
+	       (now > r->ts_first && now - r->ts_first > window);
+}
+
+/* Drop requests no later call can have as candidate (time only moves
+ * forward on a node, so "done" stays done). */
+static void node_compact(struct node *n, uint64_t now, uint64_t window)
+{
+	size_t w = 0;
+	for (size_t i = 0; i < n->n; i++)
+		if (!req_done(&n->reqs[i], now, window))
+			n->reqs[w++] = n->reqs[i];
+	n->n = w;
+	n->compact_at = 2 * w + 64;
+}
+
+static int node_add(struct tj_feat *f, struct node *n, const struct tj_message *m)
+{
+	if (n->n >= n->compact_at)
+		node_compact(n, m->ts_first, f->o.window_ns);
+	if (n->n >= NODE_HOLD_MAX) {
+		memmove(n->reqs, n->reqs + 1, (n->n - 1) * sizeof(*n->reqs));
+		n->n--;
+		f->dropped++;
+	}
+	if (n->n == n->cap) {
+		size_t cap = n->cap ? 2 * n->cap : 64;
+		struct req *r = realloc(n->reqs, cap * sizeof(*r));
+		if (!r)
+			return -1;
+		n->reqs = r;
+		n->cap = cap;
+	}
+	struct req *r = &n->reqs[n->n++];
+	memset(r, 0, sizeof(*r));
+	r->key = m->key;
+	r->ts_first = m->ts_first;
+	r->ts_last = m->ts_last;
+	r->ts_reply = m->ts_reply;
+	r->bytes = m->bytes;
+	r->pid = m->pid;
+	r->tid_last = m->tid_last;
+	r->tid_reply = m->ts_reply ? m->tid_reply : TJ_TID_UNKNOWN;
+	return 0;
+}
+
+/* Forget threads idle for longer than the window, when the table has
+ * doubled since the last sweep: thread-per-request servers make many. */
+static void thr_evict(struct tj_feat *f, uint64_t now)
+{
+	size_t w = 0;
+	tj_u64map_free(&f->thr_ix);
+	tj_u64map_init(&f->thr_ix);
+	for (size_t i = 0; i < f->nthr; i++) {
+		struct thr *t = &f->thrs[i];
+		if (now > t->last_seen && now - t->last_seen > f->o.window_ns)
+			continue;
+		f->thrs[w] = *t;
+		tj_u64map_put(&f->thr_ix, t->key, w); /* cannot fail: shrinking */
+		w++;
+	}
+	f->nthr = w;
+	f->evict_at = 2 * w + 1024;
+}
+
+/* The thread's state, created if absent; NULL for an unknown tid. */
+static struct thr *thr_get(struct tj_feat *f, uint32_t node, uint32_t tid,
+			   uint64_t now, int *oom)
+{
+	if (tid == TJ_TID_UNKNOWN)
+		return NULL;
+	uint64_t key = (uint64_t)node << 32 | tid;
+	uint64_t *ix = tj_u64map_get(&f->thr_ix, key);
+	if (ix) {
+		f->thrs[*ix].last_seen = now;
+		return &f->thrs[*ix];
+	}
+	if (f->nthr >= f->evict_at)
+		thr_evict(f, now);
+	if (f->nthr == f->thrcap) {
+		size_t cap = f->thrcap ? 2 * f->thrcap : 256;
+		struct thr *t = realloc(f->thrs, cap * sizeof(*t));
+		if (!t) {
+			*oom = 1;
+			return NULL;
+		}
+		f->thrs = t;
+		f->thrcap = cap;
+	}
+	if (tj_u64map_put(&f->thr_ix, key, f->nthr) < 0) {
+		*oom = 1;
+		return NULL;
+	}
+	struct thr *t = &f->thrs[f->nthr++];
+	memset(t, 0, sizeof(*t));
+	t->key = key;
+	t->last_seen = now;
+	return t;
+}
+
+static void fill(const struct tj_feat *f, const struct tj_message *m,
+		 const struct thr *t, const struct req *r, size_t rank,
+		 uint64_t inflight, double *x)
+{
+	uint64_t now = m->ts_first;
+	int tid_known = m->tid_first != TJ_TID_UNKNOWN &&
+			r->tid_last != TJ_TID_UNKNOWN;
+	int pid_known = m->pid != TJ_PID_UNKNOWN && r->pid != TJ_PID_UNKNOWN;
+	(void)f;
+	x[TJ_F_DT_START] = slog_us(dt(now, r->ts_first));
+	x[TJ_F_DT_PARENT_READ] = slog_us(dt(now, r->ts_last));
+	if (t && t->last_read) {
+		x[TJ_F_DT_THREAD_READ] = slog_us(dt(now, t->last_read));
+		x[TJ_F_THREAD_READ_UNKNOWN] = 0;
+	} else {
+		x[TJ_F_DT_THREAD_READ] = 0;
+		x[TJ_F_THREAD_READ_UNKNOWN] = 1;
+	}
+	x[TJ_F_SAME_TID] = tid_known && m->tid_first == r->tid_last;
+	x[TJ_F_SAME_TID_REPLY] = m->tid_first != TJ_TID_UNKNOWN &&
+				 r->tid_reply != TJ_TID_UNKNOWN &&
+				 m->tid_first == r->tid_reply;
+	x[TJ_F_TID_UNKNOWN] = !tid_known;
+	x[TJ_F_SAME_PID] = pid_known && m->pid == r->pid;
+	x[TJ_F_PID_UNKNOWN] = !pid_known;
+	x[TJ_F_THREAD_LAST_REQ] = t && t->has_last_req &&
+				  tj_msgkey_eq(&t->last_req, &r->key);
+	x[TJ_F_THREAD_PREV_PARENT] = t && t->has_prev_parent &&
+				     tj_msgkey_eq(&t->prev_parent, &r->key);
+	unsigned open = 0;
+	for (unsigned i = 0; i < OPEN_RING && i < r->ncalls; i++)
+		if (r->call_reply[i] == 0 || r->call_reply[i] > now)
+			open++;
+	x[TJ_F_PARENT_CALLS] = log1p((double)r->ncalls);
+	x[TJ_F_PARENT_OPEN_CALLS] = log1p((double)open);
+	if (r->ncalls && r->last_call_reply) {
+		x[TJ_F_DT_PARENT_LAST_CALL] = slog_us(dt(now, r->last_call_reply));
+	} else {
+		x[TJ_F_DT_PARENT_LAST_CALL] = 0;
+	}
+	x[TJ_F_PARENT_NO_CALL] = r->ncalls == 0;
+	x[TJ_F_NODE_INFLIGHT] = log1p((double)inflight);
+	x[TJ_F_RANK] = log1p((double)rank);
+	x[TJ_F_CALL_BYTES] = log1p((double)m->bytes);
+	x[TJ_F_PARENT_BYTES] = log1p((double)r->bytes);
+	x[TJ_F_KEEPALIVE] = m->seq > 0;
+	if (r->ts_reply && m->ts_reply) {
+		x[TJ_F_DT_REPLY] = slog_us(dt(r->ts_reply, m->ts_reply));
+		x[TJ_F_REPLY_UNKNOWN] = 0;
+	} else {
+		x[TJ_F_DT_REPLY] = 0;
+		x[TJ_F_REPLY_UNKNOWN] = 1;
+	}
+}
+
+static int candidates(struct tj_feat *f, struct node *n,
+		      const struct tj_message *m, struct thr *t,
+		      struct tj_feat_call *out)
+{
+	uint64_t now = m->ts_first, inflight = 0;
+	size_t k = 0;
+	/* Newest first; the list is in start order, so stop at the window. */
+	for (size_t i = n->n; i-- > 0;) {
+		const struct req *r = &n->reqs[i];
+		if (r->ts_first > now)
+			continue; /* same-instant ties delivered first: not before */
+		if (now - r->ts_first > f->o.window_ns)
+			break;
+		if (r->ts_reply && r->ts_reply < now)
+			continue;
+		inflight++;
+		if (k < f->o.max_cand) {
+			out->cand[k] = r->key;
+			out->ref_[k] = i;
+			k++;
+		}
+	}
+	out->n = k;
+	out->inflight = inflight;
+	for (size_t j = 0; j < k; j++)
+		fill(f, m, t, &n->reqs[out->ref_[j]], j, inflight, out->x[j]);
+	return 0;
+}
+
+int tj_feat_message(struct tj_feat *f, const struct tj_message *m,
+		    struct tj_feat_call *out, struct tj_err *err)
+{
+	int oom = 0;
+	struct node *n = node_get(f, m->key.node);
+	if (!n)
+		return tj_errf(err, TJ_E_NOMEM, "features: out of memory");
+	f->last_was_call = 0;
+	if (m->role == TJ_ROLE_SERVER && m->key.dir == TJ_DIR_IN) {
+		if (node_add(f, n, m) < 0)
+			return tj_errf(err, TJ_E_NOMEM, "features: out of memory");
+	}
+	if (m->key.dir == TJ_DIR_IN) {
+		/* Any read tells what its thread last did. */
+		struct thr *t = thr_get(f, m->key.node, m->tid_last, m->ts_first, &oom);
+		if (oom)
+			return tj_errf(err, TJ_E_NOMEM, "features: out of memory");
+		if (t) {
+			if (m->ts_last > t->last_read)
+				t->last_read = m->ts_last;
+			if (m->role == TJ_ROLE_SERVER) {
+				t->last_req = m->key;
+				t->has_last_req = 1;
+			}
+		}
+		return 0;
+	}
+	if (m->role != TJ_ROLE_CLIENT)
+		return 0;
+	struct thr *t = thr_get(f, m->key.node, m->tid_first, m->ts_first, &oom);
+	if (oom)
+		return tj_errf(err, TJ_E_NOMEM, "features: out of memory");
+	out->call = m->key;
+	candidates(f, n, m, t, out);
+	out->node_ = n;
+	out->thr_ = t;
+	out->ts_ = m->ts_first;
+	out->reply_ts_ = m->ts_reply;
+	f->last_was_call = 1;
+	return 1;
+}
+
+void tj_feat_assign(struct tj_feat *f, const struct tj_feat_call *c, int idx)
+{
+	if (!f->last_was_call)
+		return;
+	f->last_was_call = 0;
+	struct thr *t = c->thr_;
+	if (idx < 0 || (size_t)idx >= c->n) {
+		if (t)
+			t->has_prev_parent = 0;
+		return;
+	}
+	struct node *n = c->node_;
+	struct req *r = &n->reqs[c->ref_[idx]];
+	r->call_reply[r->ncalls % OPEN_RING] = c->reply_ts_;
+	r->ncalls++;
+	r->last_call_reply = c->reply_ts_;
+	if (t) {
+		t->prev_parent = r->key;
+		t->has_prev_parent = 1;
+	}
+}

@@ -1,0 +1,262 @@
+/* Features of hand-made (candidate parent, call) pairs: which requests are
+ * candidates, in which order, and what each feature says. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include "../../models/features.h"
+
+#define US 1000ull /* ns per microsecond */
+
+static struct tj_message srv(uint32_t node, uint64_t sock, uint64_t off,
+			     uint32_t pid, uint32_t tid, uint64_t t0_us,
+			     uint64_t t1_us, uint64_t reply_us, uint32_t tid_reply)
+{
+	struct tj_message m;
+	memset(&m, 0, sizeof(m));
+	m.key = (struct tj_msgkey){ node, sock, off, TJ_DIR_IN };
+	m.role = TJ_ROLE_SERVER;
+	m.is_request = 1;
+	m.pid = pid;
+	m.tid_first = m.tid_last = tid;
+	m.ts_first = t0_us * US;
+	m.ts_last = t1_us * US;
+	m.ts_reply = reply_us * US;
+	m.tid_reply = tid_reply;
+	m.bytes = 100;
+	return m;
+}
+
+static struct tj_message call(uint32_t node, uint64_t sock, uint64_t off,
+			      uint32_t pid, uint32_t tid, uint64_t t0_us,
+			      uint64_t reply_us, uint32_t seq)
+{
+	struct tj_message m;
+	memset(&m, 0, sizeof(m));
+	m.key = (struct tj_msgkey){ node, sock, off, TJ_DIR_OUT };
+	m.role = TJ_ROLE_CLIENT;
+	m.is_request = 1;
+	m.pid = pid;
+	m.tid_first = m.tid_last = tid;
+	m.ts_first = m.ts_last = t0_us * US;
+	m.ts_reply = reply_us * US;
+	m.bytes = 50;
+	m.seq = seq;
+	return m;
+}
+
+struct fx {
+	struct tj_feat *f;
+	struct tj_feat_call c;
+};
+
+static struct fx *fx_new(unsigned max_cand, uint64_t window_ns)
+{
+	struct fx *x = calloc(1, sizeof(*x));
+	struct tj_feat_opts o = { max_cand, window_ns };
+	struct tj_err err = { 0 };
+	assert_non_null(x);
+	assert_int_equal(tj_feat_new(&x->f, &o, &err), 0);
+	return x;
+}
+
+static void fx_free(struct fx *x)
+{
+	tj_feat_free(x->f);
+	free(x);
+}
+
+static int feed(struct fx *x, struct tj_message m)
+{
+	struct tj_err err = { 0 };
+	int rc = tj_feat_message(x->f, &m, &x->c, &err);
+	assert_true(rc >= 0);
+	return rc;
+}
+
+static int find(const struct tj_feat_call *c, uint64_t sock)
+{
+	for (size_t j = 0; j < c->n; j++)
+		if (c->cand[j].sock == sock)
+			return (int)j;
+	return -1;
+}
+
+static void test_candidates_and_basic_features(void **state)
+{
+	(void)state;
+	struct fx *x = fx_new(0, 0);
+	/* A: read by thread 100, replied by it later; B: thread 200. */
+	assert_int_equal(feed(x, srv(1, 10, 0, 5, 100, 1000, 1010, 5000, 100)), 0);
+	assert_int_equal(feed(x, srv(1, 11, 0, 5, 200, 2000, 2005, 6000, 200)), 0);
+	/* D: replied before the call: not in flight.  Other node: never. */
+	assert_int_equal(feed(x, srv(1, 12, 0, 5, 300, 2100, 2101, 2200, 300)), 0);
+	assert_int_equal(feed(x, srv(2, 10, 0, 5, 100, 2500, 2501, 9000, 100)), 0);
+	assert_int_equal(feed(x, call(1, 20, 0, 5, 100, 3000, 3500, 0)), 1);
+	const struct tj_feat_call *c = &x->c;
+	assert_int_equal(c->n, 2);
+	assert_int_equal(c->inflight, 2);
+	assert_int_equal(c->call.sock, 20);
+	/* most recently started first */
+	assert_int_equal(c->cand[0].sock, 11);
+	assert_int_equal(c->cand[1].sock, 10);
+	const double *a = c->x[1], *b = c->x[0];
+	assert_float_equal(a[TJ_F_DT_START], log1p(2000), 1e-9);
+	assert_float_equal(a[TJ_F_DT_PARENT_READ], log1p(1990), 1e-9);
+	assert_float_equal(b[TJ_F_DT_START], log1p(1000), 1e-9);
+	/* thread 100's last read is A (1010 us) */
+	assert_float_equal(a[TJ_F_DT_THREAD_READ], log1p(1990), 1e-9);
+	assert_float_equal(a[TJ_F_THREAD_READ_UNKNOWN], 0, 0);
+	assert_float_equal(a[TJ_F_SAME_TID], 1, 0);
+	assert_float_equal(b[TJ_F_SAME_TID], 0, 0);
+	assert_float_equal(a[TJ_F_SAME_TID_REPLY], 1, 0);
+	assert_float_equal(b[TJ_F_SAME_TID_REPLY], 0, 0);
+	assert_float_equal(a[TJ_F_TID_UNKNOWN], 0, 0);
+	assert_float_equal(a[TJ_F_SAME_PID], 1, 0);
+	assert_float_equal(a[TJ_F_THREAD_LAST_REQ], 1, 0);
+	assert_float_equal(b[TJ_F_THREAD_LAST_REQ], 0, 0);
+	assert_float_equal(a[TJ_F_RANK], log1p(1), 1e-12);
+	assert_float_equal(b[TJ_F_RANK], 0, 0);
+	assert_float_equal(a[TJ_F_NODE_INFLIGHT], log1p(2), 1e-12);
+	assert_float_equal(a[TJ_F_PARENT_NO_CALL], 1, 0);
+	assert_float_equal(a[TJ_F_KEEPALIVE], 0, 0);
+	assert_float_equal(a[TJ_F_CALL_BYTES], log1p(50), 1e-12);
+	assert_float_equal(a[TJ_F_PARENT_BYTES], log1p(100), 1e-12);
+	/* parent A replies at 5000 us, the call's response starts at 3500 */
+	assert_float_equal(a[TJ_F_DT_REPLY], log1p(1500), 1e-9);
+	assert_float_equal(a[TJ_F_REPLY_UNKNOWN], 0, 0);
+	fx_free(x);
+}
+
+static void test_assign_feeds_history(void **state)
+{
+	(void)state;
+	struct fx *x = fx_new(0, 0);
+	feed(x, srv(1, 10, 0, 5, 100, 1000, 1000, 9000, 100));
+	feed(x, srv(1, 11, 0, 5, 200, 1500, 1500, 9000, 200));
+	assert_int_equal(feed(x, call(1, 20, 0, 5, 100, 2000, 2600, 0)), 1);
+	int a = find(&x->c, 10);
+	assert_true(a >= 0);
+	tj_feat_assign(x->f, &x->c, a);
+	/* the same thread calls again on the same (keepalive) socket */
+	assert_int_equal(feed(x, call(1, 20, 40, 5, 100, 3000, 3100, 1)), 1);
+	a = find(&x->c, 10);
+	int b = find(&x->c, 11);
+	assert_true(a >= 0 && b >= 0);
+	assert_float_equal(x->c.x[a][TJ_F_PARENT_CALLS], log1p(1), 1e-12);
+	assert_float_equal(x->c.x[b][TJ_F_PARENT_CALLS], 0, 0);
+	assert_float_equal(x->c.x[a][TJ_F_PARENT_NO_CALL], 0, 0);
+	assert_float_equal(x->c.x[a][TJ_F_THREAD_PREV_PARENT], 1, 0);
+	assert_float_equal(x->c.x[b][TJ_F_THREAD_PREV_PARENT], 0, 0);
+	/* first call's response began at 2600 us: 400 us before */
+	assert_float_equal(x->c.x[a][TJ_F_DT_PARENT_LAST_CALL], log1p(400), 1e-9);
+	/* its response (2600) came before this call (3000): not open */
+	assert_float_equal(x->c.x[a][TJ_F_PARENT_OPEN_CALLS], 0, 0);
+	assert_float_equal(x->c.x[a][TJ_F_KEEPALIVE], 1, 0);
+	tj_feat_assign(x->f, &x->c, -1);
+	/* "none" clears the thread's previous parent */
+	assert_int_equal(feed(x, call(1, 20, 80, 5, 100, 3200, 3300, 2)), 1);
+	a = find(&x->c, 10);
+	assert_float_equal(x->c.x[a][TJ_F_THREAD_PREV_PARENT], 0, 0);
+	fx_free(x);
+}
+
+static void test_unknown_ids_are_not_same(void **state)
+{
+	(void)state;
+	struct fx *x = fx_new(0, 0);
+	feed(x, srv(1, 10, 0, 0, 0, 1000, 1000, 9000, 0));
+	assert_int_equal(feed(x, call(1, 20, 0, 0, 0, 2000, 2100, 0)), 1);
+	assert_int_equal(x->c.n, 1);
+	const double *a = x->c.x[0];
+	assert_float_equal(a[TJ_F_SAME_TID], 0, 0);
+	assert_float_equal(a[TJ_F_SAME_TID_REPLY], 0, 0);
+	assert_float_equal(a[TJ_F_TID_UNKNOWN], 1, 0);
+	assert_float_equal(a[TJ_F_SAME_PID], 0, 0);
+	assert_float_equal(a[TJ_F_PID_UNKNOWN], 1, 0);
+	assert_float_equal(a[TJ_F_THREAD_READ_UNKNOWN], 1, 0);
+	assert_float_equal(a[TJ_F_THREAD_LAST_REQ], 0, 0);
+	fx_free(x);
+}
+
+static void test_window_and_cap(void **state)
+{
+	(void)state;
+	/* window 1 ms, at most 2 candidates */
+	struct fx *x = fx_new(2, 1000 * US);
+	feed(x, srv(1, 9, 0, 5, 99, 100, 100, 0, 0));  /* too old by then */
+	feed(x, srv(1, 10, 0, 5, 100, 2000, 2000, 0, 0));
+	feed(x, srv(1, 11, 0, 5, 101, 2100, 2100, 0, 0));
+	feed(x, srv(1, 12, 0, 5, 102, 2200, 2200, 0, 0));
+	assert_int_equal(feed(x, call(1, 20, 0, 5, 100, 2500, 2600, 0)), 1);
+	assert_int_equal(x->c.inflight, 3);
+	assert_int_equal(x->c.n, 2);
+	assert_int_equal(x->c.cand[0].sock, 12);
+	assert_int_equal(x->c.cand[1].sock, 11);
+	/* no reply seen: unknown, not a made-up gap */
+	assert_float_equal(x->c.x[0][TJ_F_REPLY_UNKNOWN], 1, 0);
+	assert_float_equal(x->c.x[0][TJ_F_DT_REPLY], 0, 0);
+	tj_feat_assign(x->f, &x->c, 0);
+	/* server responses and client responses are not calls */
+	struct tj_message r = call(1, 20, 0, 5, 100, 2600, 0, 0);
+	r.key.dir = TJ_DIR_IN;
+	assert_int_equal(feed(x, r), 0);
+	fx_free(x);
+}
+
+static void test_many_requests_stay_bounded(void **state)
+{
+	(void)state;
+	struct fx *x = fx_new(0, 1000 * US);
+	/* 100k short requests, each replied before the next: the held list
+	 * must be compacted, and every call sees only the one in flight. */
+	for (uint64_t i = 0; i < 100000; i++) {
+		uint64_t t = 10 + i * 10;
+		feed(x, srv(1, 1000 + i, 0, 5, (uint32_t)(1 + i % 7), t, t, t + 5, 1));
+		if (i % 10 == 0) {
+			assert_int_equal(feed(x, call(1, 5, i, 5, 1, t + 1, t + 2, 0)), 1);
+			assert_int_equal(x->c.n, 1);
+			assert_int_equal(x->c.cand[0].sock, 1000 + i);
+			tj_feat_assign(x->f, &x->c, 0);
+		}
+	}
+	assert_int_equal(tj_feat_dropped(x->f), 0);
+	fx_free(x);
+}
+
+static void test_refuses_bad_options(void **state)
+{
+	(void)state;
+	struct tj_feat *f = NULL;
+	struct tj_feat_opts o = { TJ_FEAT_MAX_CAND + 1, 0 };
+	struct tj_err err = { 0 };
+	assert_true(tj_feat_new(&f, &o, &err) < 0);
+	assert_non_null(strstr(err.msg, "max_cand"));
+}
+
+static void test_names_are_unique(void **state)
+{
+	(void)state;
+	for (int i = 0; i < TJ_FEAT_N; i++) {
+		assert_non_null(tj_feat_names[i]);
+		for (int j = 0; j < i; j++)
+			assert_string_not_equal(tj_feat_names[i], tj_feat_names[j]);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_candidates_and_basic_features),
+		cmocka_unit_test(test_assign_feeds_history),
+		cmocka_unit_test(test_unknown_ids_are_not_same),
+		cmocka_unit_test(test_window_and_cap),
+		cmocka_unit_test(test_many_requests_stay_bounded),
+		cmocka_unit_test(test_refuses_bad_options),
+		cmocka_unit_test(test_names_are_unique),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
