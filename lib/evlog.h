@@ -66,7 +66,11 @@ int tj_evlog_create(struct tj_evlog_writer **w, const char *path,
  * order; small inversions are stored as they are. */
 int tj_evlog_write(struct tj_evlog_writer *w, const struct tj_event *ev,
 		   struct tj_err *err);
-/* Add to the drop counters stored in the footer. */
+/* Events per block (default 65536, at most 262144); smaller blocks lose
+ * less on a crash and suit tests.  Returns 0 or -TJ_E_ARG. */
+int tj_evlog_set_block_events(struct tj_evlog_writer *w, unsigned n);
+/* Add to the drop counters stored in the footer (and, at each flush
+ * that follows a change, in a stats block, so a log cut short keeps them). */
 void tj_evlog_add_drops(struct tj_evlog_writer *w, enum tj_drop_reason why,
 			uint64_t n);
 /* Write the current block now (capture calls it on a timer so that a kill
@@ -94,6 +98,10 @@ struct tj_evlog_damage {
  * a newer major version, by name.  path "-" reads stdin. */
 int tj_evlog_open(struct tj_evlog_reader **r, const char *path,
 		  struct tj_err *err);
+/* The same on an open stream (a pipe, fmemopen); name is used in
+ * messages.  The reader does not close f. */
+int tj_evlog_open_file(struct tj_evlog_reader **r, FILE *f, const char *name,
+		       struct tj_err *err);
 const struct tj_evlog_header *tj_evlog_header(const struct tj_evlog_reader *r);
 /* Next event: 1 and *ev set, 0 at the end, negative on a hard error
  * (I/O).  Damage (bad CRC, cut short) is not a hard error: the reader
@@ -105,6 +113,13 @@ int tj_evlog_next(struct tj_evlog_reader *r, const struct tj_event **ev,
 const struct tj_evlog_footer *tj_evlog_footer(const struct tj_evlog_reader *r);
 const struct tj_evlog_damage *tj_evlog_damage(const struct tj_evlog_reader *r);
 const char *tj_evlog_path(const struct tj_evlog_reader *r);
+/* Drop counters: the footer's, or those of the last stats block of a log
+ * cut short.  Returns 1 if the file recorded any, 0 if not known. */
+int tj_evlog_drops(const struct tj_evlog_reader *r,
+		   uint64_t drops[TJ_DROP__COUNT]);
+/* Events blocks read whole so far, and file bytes consumed so far. */
+uint64_t tj_evlog_blocks_read(const struct tj_evlog_reader *r);
+uint64_t tj_evlog_bytes_read(const struct tj_evlog_reader *r);
 void tj_evlog_close_reader(struct tj_evlog_reader *r);
 
 #endif

@@ -1,0 +1,160 @@
+/* Private to the evlog reader/writer (lib/evlog*.c): the on-disk
+ * constants and the block body codec.  The layout is documented in
+ * lib/EVLOG.md; keep the two in step. */
+#ifndef TJ_EVLOG_FORMAT_H
+#define TJ_EVLOG_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include "event.h"
+#include "u64map.h"
+
+/* File preamble: magic, major, minor, header length. */
+#define EVLOG_MAGIC "\x89TJEVLOG"   /* 8 bytes, no NUL */
+#define EVLOG_MAGIC_LEN 8
+#define EVLOG_PREAMBLE_LEN 16
+#define EVLOG_HEADER_MIN 34         /* fixed fields + three empty strings */
+#define EVLOG_HEADER_MAX 65536
+
+/* Block header: 32 bytes, little-endian. */
+#define EVLOG_BLOCK_MAGIC 0x4b424a54u /* "TJBK" as stored */
+#define EVLOG_BLOCK_HDR_LEN 32
+#define EVLOG_BLOCK_EVENTS 1u
+#define EVLOG_BLOCK_FOOTER 2u
+#define EVLOG_BLOCK_STATS 3u
+#define EVLOG_BF_ZLIB 0x1u          /* body is zlib-compressed */
+
+/* Limits a reader enforces before it allocates anything. */
+#define EVLOG_RAW_MAX (64u << 20)   /* uncompressed block body */
+#define EVLOG_BODY_MAX (72u << 20)  /* stored block body */
+#define EVLOG_COUNT_MAX (1u << 18)  /* events in one block */
+
+/* Footer: fixed part, then drop counters, then the block index. */
+#define EVLOG_INDEX_ENTRY_LEN 28
+#define EVLOG_INDEX_MAX (1u << 20)  /* more blocks than this: no index */
+
+/* Columns of an events block body, in stored order. */
+enum evlog_col {
+	COL_TS = 0,   /* zigzag delta from the previous event's ts */
+	COL_TYPE,     /* one byte per event */
+	COL_SOCK,     /* socket reference: 0 = new (then zigzag delta id), else index+1 */
+	COL_MASK,     /* which fields differ from the socket's previous event */
+	COL_FIELDS,   /* the values of those fields */
+	COL_BYTES,    /* zigzag delta from the socket's previous bytes, same direction */
+	COL_OFFSET,   /* zigzag delta from the predicted stream offset */
+	COL_PAYLOAD,  /* varint length, then the bytes */
+	COL__COUNT
+};
+
+/* Field-change mask bits, the most frequent lowest so that a typical
+ * mask is one byte. */
+#define FM_OFFSET  (1u << 0)
+#define FM_PAYLOAD (1u << 1)
+#define FM_SEQ     (1u << 2)
+#define FM_FLAGS   (1u << 3)
+#define FM_TID     (1u << 4)
+#define FM_PID     (1u << 5)
+#define FM_FD      (1u << 6)
+#define FM_ARG     (1u << 7)
+#define FM_STACK   (1u << 8)
+#define FM_NODE    (1u << 9)
+#define FM_FAMILY  (1u << 10)
+#define FM_LADDR   (1u << 11)
+#define FM_LPORT   (1u << 12)
+#define FM_RADDR   (1u << 13)
+#define FM_RPORT   (1u << 14)
+#define FM__ALL    ((1u << 15) - 1)
+
+/* ---- little-endian fixed-width helpers ---- */
+
+static inline void put_le16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+static inline void put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline void put_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint16_t get_le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+static inline uint32_t get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+static inline uint64_t get_le64(const uint8_t *p)
+{
+	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
+}
+
+/* ---- block body codec (lib/evlog_codec.c) ---- */
+
+/* Per-socket memory of the previous event, for delta coding.  Both sides
+ * start every block from zero, so every block decodes alone. */
+struct evlog_sockstate {
+	struct tj_event ev;     /* the socket's previous event (ts/type unused) */
+	uint64_t next_off[2];   /* predicted offset of the next send / recv */
+	int64_t prev_bytes[3];  /* previous bytes of a send, recv, other event */
+};
+
+struct evlog_buf {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+struct evlog_encoder {
+	struct evlog_buf col[COL__COUNT];
+	struct evlog_sockstate *socks;
+	size_t nsocks, socks_cap;
+	struct tj_u64map map;   /* sock id -> index in socks */
+	uint64_t prev_ts, prev_new_sock;
+	uint32_t count;
+};
+
+int evlog_encoder_init(struct evlog_encoder *e);
+void evlog_encoder_free(struct evlog_encoder *e);
+/* Append one event; -1 if out of memory. */
+int evlog_encode(struct evlog_encoder *e, const struct tj_event *ev);
+/* Bytes the raw body would take now (for block-size limits). */
+size_t evlog_encoded_size(const struct evlog_encoder *e);
+/* Write the raw body (column directory + columns) to out, which must
+ * hold evlog_encoded_size() bytes; returns the length. */
+size_t evlog_encoder_finish(struct evlog_encoder *e, uint8_t *out);
+/* Forget the block (after finish), keeping the allocations. */
+void evlog_encoder_reset(struct evlog_encoder *e);
+
+struct evlog_cursor {
+	const uint8_t *p, *end;
+};
+
+struct evlog_decoder {
+	struct evlog_cursor col[COL__COUNT];
+	struct evlog_sockstate *socks;
+	size_t nsocks, socks_cap;
+	uint64_t prev_ts, prev_new_sock;
+	uint32_t left;          /* events not yet decoded */
+	char why[128];          /* what was malformed */
+};
+
+void evlog_decoder_init(struct evlog_decoder *d);
+void evlog_decoder_free(struct evlog_decoder *d);
+/* Start decoding a raw body of count events.  -1 (why set) if the
+ * column directory is malformed. */
+int evlog_decoder_start(struct evlog_decoder *d, const uint8_t *raw,
+			size_t len, uint32_t count);
+/* Decode the next event: 1 and *ev set; -1 (why set) if the body is
+ * malformed; 0 when all count events were decoded and every column was
+ * used up exactly (else -1). */
+int evlog_decode(struct evlog_decoder *d, const struct tj_event **ev);
+
+#endif

@@ -1,0 +1,670 @@
+/* The evlog writer and reader: round trips, damage salvage, refusals. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <zlib.h>
+#include "lib/evlog.h"
+
+struct tmp {
+	char dir[64];
+	char path[128];
+};
+
+static void tmp_make(struct tmp *t)
+{
+	strcpy(t->dir, "/tmp/test_evlog.XXXXXX");
+	assert_non_null(mkdtemp(t->dir));
+	snprintf(t->path, sizeof(t->path), "%s/a.evlog", t->dir);
+}
+
+static void tmp_drop(struct tmp *t)
+{
+	unlink(t->path);
+	rmdir(t->dir);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static size_t get32(const uint8_t *p)
+{
+	return p[0] | p[1] << 8 | p[2] << 16 | (size_t)p[3] << 24;
+}
+
+static uint64_t rng_state;
+static uint64_t rnd(void)
+{
+	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* Events with storage for their payloads. */
+struct evset {
+	struct tj_event *ev;
+	uint8_t (*pay)[TJ_PAYLOAD_MAX];
+	size_t n;
+};
+
+static void evset_alloc(struct evset *s, size_t n)
+{
+	s->ev = calloc(n, sizeof(*s->ev));
+	s->pay = calloc(n, sizeof(*s->pay));
+	s->n = n;
+	assert_non_null(s->ev);
+	assert_non_null(s->pay);
+}
+
+static void evset_free(struct evset *s)
+{
+	free(s->ev);
+	free(s->pay);
+}
+
+static void set_payload(struct evset *s, size_t i, unsigned len)
+{
+	for (unsigned k = 0; k < len; k++)
+		s->pay[i][k] = (uint8_t)rnd();
+	s->ev[i].payload = len ? s->pay[i] : NULL;
+	s->ev[i].payload_len = (uint16_t)len;
+}
+
+/* Realistic-ish: a few sockets, sends and receives with offsets. */
+static void make_plain(struct evset *s, size_t n, uint64_t seed)
+{
+	rng_state = seed;
+	evset_alloc(s, n);
+	uint64_t ts = 1000000000ULL, off[8][2] = { { 0 } };
+	for (size_t i = 0; i < n; i++) {
+		struct tj_event *e = &s->ev[i];
+		unsigned k = (unsigned)(rnd() % 8);
+		ts += rnd() % 100000;
+		e->ts_ns = ts;
+		e->node = 3;
+		e->sock = 40000 + k;
+		e->pid = 100 + k % 3;
+		e->tid = e->pid + k % 2;
+		e->fd = 5 + (int)k;
+		e->type = rnd() % 2 ? TJ_EV_SEND : TJ_EV_RECV;
+		e->family = k % 2 ? AF_INET6 : AF_INET;
+		e->laddr[0] = 10;
+		e->laddr[3] = 1;
+		e->raddr[0] = 10;
+		e->raddr[3] = (uint8_t)(2 + k);
+		if (e->family == AF_INET6)
+			e->raddr[15] = 1;
+		e->lport = 8080;
+		e->rport = (uint16_t)(50000 + k);
+		e->bytes = (int64_t)(rnd() % 2000) + 1;
+		int d = e->type == TJ_EV_RECV;
+		e->offset = off[k][d];
+		off[k][d] += (uint64_t)e->bytes;
+	}
+}
+
+/* Every field anywhere in its range, every type, odd payload sizes. */
+static void make_wild(struct evset *s, size_t n, uint64_t seed)
+{
+	rng_state = seed;
+	evset_alloc(s, n);
+	static const unsigned plen[] = { 0, 1, 256, 17, 0, 255 };
+	for (size_t i = 0; i < n; i++) {
+		struct tj_event *e = &s->ev[i];
+		uint64_t r = rnd();
+		switch (r % 4) {
+		case 0: e->ts_ns = rnd(); break;
+		case 1: e->ts_ns = UINT64_MAX; break;
+		case 2: e->ts_ns = 0; break;
+		default: e->ts_ns = i > 0 ? s->ev[i - 1].ts_ns + 1 : 1; break;
+		}
+		e->sock = r % 3 ? rnd() % 16 : (r % 5 ? UINT64_MAX : rnd());
+		e->bytes = (r >> 8) % 3 == 0 ? INT64_MIN :
+			   (r >> 8) % 3 == 1 ? INT64_MAX : (int64_t)rnd();
+		e->offset = (r >> 12) % 2 ? UINT64_MAX : rnd();
+		e->node = (r >> 16) % 2 ? UINT32_MAX : (uint32_t)rnd();
+		e->pid = (r >> 17) % 2 ? UINT32_MAX : (uint32_t)rnd() % 3;
+		e->tid = (r >> 18) % 2 ? 0 : (uint32_t)rnd();
+		e->fd = (r >> 19) % 3 == 0 ? INT32_MIN :
+			(r >> 19) % 3 == 1 ? INT32_MAX : -1;
+		e->type = (uint8_t)(i % (TJ_EV__COUNT + 2));
+		e->family = (r >> 21) % 3 == 0 ? 0 :
+			    (r >> 21) % 3 == 1 ? AF_INET : AF_INET6;
+		e->lport = (uint16_t)rnd();
+		e->rport = (r >> 23) % 2 ? UINT16_MAX : 0;
+		e->flags = (uint32_t)rnd();
+		e->arg = (r >> 24) % 2 ? UINT32_MAX : 0;
+		e->stack_id = (uint32_t)rnd();
+		e->tcp_seq = (r >> 25) % 2 ? UINT32_MAX : (uint32_t)rnd();
+		for (int k = 0; k < 16; k++) {
+			e->laddr[k] = (r >> 26) % 2 ? 0xff : (uint8_t)rnd();
+			e->raddr[k] = k < 4 ? (uint8_t)rnd() : 0;
+		}
+		set_payload(s, i, plen[i % 6]);
+	}
+}
+
+static struct tj_evlog_header test_header(void)
+{
+	struct tj_evlog_header h;
+	memset(&h, 0, sizeof(h));
+	h.node = 3;
+	strcpy(h.hostname, "node-three");
+	strcpy(h.kernel, "6.1.0-test");
+	h.clock_mono_ns = 123456789;
+	h.clock_real_ns = 1700000000123456789ULL;
+	h.capture_flags = TJ_CAP_PAYLOAD | TJ_CAP_SYNTHETIC;
+	h.payload_max = 256;
+	strcpy(h.options, "test_evlog --seed 1");
+	return h;
+}
+
+static void write_log(const char *path, const struct evset *s,
+		      unsigned block_events)
+{
+	struct tj_evlog_header h = test_header();
+	struct tj_evlog_writer *w;
+	struct tj_err err = { 0 };
+	assert_int_equal(tj_evlog_create(&w, path, &h, 0, &err), 0);
+	if (block_events)
+		assert_int_equal(tj_evlog_set_block_events(w, block_events), 0);
+	for (size_t i = 0; i < s->n; i++)
+		assert_int_equal(tj_evlog_write(w, &s->ev[i], &err), 0);
+	tj_evlog_add_drops(w, TJ_DROP_RINGBUF, 7);
+	assert_int_equal(tj_evlog_close(w, &err), 0);
+}
+
+static void assert_event_equal(const struct tj_event *a, const struct tj_event *b)
+{
+	assert_int_equal(a->ts_ns, b->ts_ns);
+	assert_int_equal(a->sock, b->sock);
+	assert_true(a->bytes == b->bytes);
+	assert_int_equal(a->offset, b->offset);
+	assert_int_equal(a->node, b->node);
+	assert_int_equal(a->pid, b->pid);
+	assert_int_equal(a->tid, b->tid);
+	assert_int_equal(a->fd, b->fd);
+	assert_int_equal(a->type, b->type);
+	assert_int_equal(a->family, b->family);
+	assert_int_equal(a->lport, b->lport);
+	assert_int_equal(a->rport, b->rport);
+	assert_int_equal(a->flags, b->flags);
+	assert_int_equal(a->arg, b->arg);
+	assert_int_equal(a->stack_id, b->stack_id);
+	assert_int_equal(a->tcp_seq, b->tcp_seq);
+	assert_memory_equal(a->laddr, b->laddr, 16);
+	assert_memory_equal(a->raddr, b->raddr, 16);
+	assert_int_equal(a->payload_len, b->payload_len);
+	if (a->payload_len)
+		assert_memory_equal(a->payload, b->payload, a->payload_len);
+	else
+		assert_null(b->payload);
+}
+
+/* Read every event of a reader, checking each against s in order;
+ * returns how many. */
+static size_t read_check(struct tj_evlog_reader *r, const struct evset *s)
+{
+	const struct tj_event *ev;
+	struct tj_err err = { 0 };
+	size_t n = 0;
+	int rc;
+	while ((rc = tj_evlog_next(r, &ev, &err)) == 1) {
+		assert_true(n < s->n);
+		assert_event_equal(&s->ev[n], ev);
+		n++;
+	}
+	assert_int_equal(rc, 0);
+	return n;
+}
+
+static void round_trip(struct evset *s, unsigned block_events)
+{
+	struct tmp t;
+	tmp_make(&t);
+	write_log(t.path, s, block_events);
+	struct stat st;
+	assert_int_equal(stat(t.path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+
+	struct tj_evlog_reader *r;
+	struct tj_err err = { 0 };
+	assert_int_equal(tj_evlog_open(&r, t.path, &err), 0);
+	const struct tj_evlog_header *h = tj_evlog_header(r);
+	assert_int_equal(h->version_major, TJ_EVENT_VERSION_MAJOR);
+	assert_int_equal(h->node, 3);
+	assert_string_equal(h->hostname, "node-three");
+	assert_string_equal(h->kernel, "6.1.0-test");
+	assert_string_equal(h->options, "test_evlog --seed 1");
+	assert_int_equal(h->clock_real_ns, 1700000000123456789ULL);
+	assert_int_equal(h->capture_flags, TJ_CAP_PAYLOAD | TJ_CAP_SYNTHETIC);
+	assert_int_equal(read_check(r, s), s->n);
+	const struct tj_evlog_footer *f = tj_evlog_footer(r);
+	assert_non_null(f);
+	assert_int_equal(f->events, s->n);
+	assert_int_equal(f->drops[TJ_DROP_RINGBUF], 7);
+	assert_int_equal(tj_evlog_damage(r)->damaged, 0);
+	tj_evlog_close_reader(r);
+	tmp_drop(&t);
+}
+
+static void test_round_trip_plain(void **state)
+{
+	struct evset s;
+	make_plain(&s, 5000, 1);
+	round_trip(&s, 0);
+	round_trip(&s, 97);
+	evset_free(&s);
+}
+
+static void test_round_trip_wild(void **state)
+{
+	struct evset s;
+	make_wild(&s, 3000, 2);
+	round_trip(&s, 0);
+	round_trip(&s, 1);
+	round_trip(&s, 250);
+	evset_free(&s);
+}
+
+static void test_empty_log(void **state)
+{
+	struct evset s = { 0 };
+	round_trip(&s, 0);
+}
+
+static void test_refuses_existing_file(void **state)
+{
+	struct tmp t;
+	tmp_make(&t);
+	struct evset s;
+	make_plain(&s, 10, 3);
+	write_log(t.path, &s, 0);
+	struct tj_evlog_header h = test_header();
+	struct tj_evlog_writer *w;
+	struct tj_err err = { 0 };
+	assert_true(tj_evlog_create(&w, t.path, &h, 0, &err) < 0);
+	assert_non_null(strstr(err.msg, t.path));
+	assert_non_null(strstr(err.msg, "exists"));
+	/* FORCE overwrites, and the new (empty) log reads as empty. */
+	assert_int_equal(tj_evlog_create(&w, t.path, &h, TJ_EVLOG_FORCE, &err), 0);
+	assert_int_equal(tj_evlog_close(w, &err), 0);
+	struct evset none = { 0 };
+	struct tj_evlog_reader *r;
+	assert_int_equal(tj_evlog_open(&r, t.path, &err), 0);
+	assert_int_equal(read_check(r, &none), 0);
+	assert_int_equal(tj_evlog_damage(r)->damaged, 0);
+	tj_evlog_close_reader(r);
+	evset_free(&s);
+	tmp_drop(&t);
+}
+
+static void test_write_error_reported(void **state)
+{
+	if (access("/dev/full", W_OK) != 0)
+		skip();
+	struct tj_evlog_header h = test_header();
+	struct tj_evlog_writer *w;
+	struct tj_err err = { 0 };
+	/* The header goes first: a full disk is found at once. */
+	assert_true(tj_evlog_create(&w, "/dev/full", &h, TJ_EVLOG_FORCE, &err) < 0);
+	assert_int_equal(err.code, TJ_E_IO);
+	assert_non_null(strstr(err.msg, "/dev/full"));
+	assert_non_null(strstr(err.msg, "No space left"));
+}
+
+/* ---- in-memory reading of damaged copies ---- */
+
+static uint8_t *slurp(const char *path, size_t *n)
+{
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	*n = (size_t)ftell(f);
+	fseek(f, 0, SEEK_SET);
+	uint8_t *b = malloc(*n + 1);
+	assert_non_null(b);
+	assert_int_equal(fread(b, 1, *n, f), *n);
+	fclose(f);
+	return b;
+}
+
+static int open_mem(struct tj_evlog_reader **r, FILE **f, const uint8_t *b,
+		    size_t n, struct tj_err *err)
+{
+	*f = n ? fmemopen((void *)b, n, "rb") : fopen("/dev/null", "rb");
+	assert_non_null(*f);
+	return tj_evlog_open_file(r, *f, "mem.evlog", err);
+}
+
+static void test_crc_detects_flipped_bit(void **state)
+{
+	struct tmp t;
+	tmp_make(&t);
+	struct evset s;
+	make_plain(&s, 300, 4);
+	write_log(t.path, &s, 100);
+	size_t n;
+	uint8_t *b = slurp(t.path, &n);
+	/* Flip one bit in every byte after the file header in turn (step
+	 * 7): the damage is always noticed, never silent. */
+	for (size_t pos = 120; pos < n; pos += 7) {
+		b[pos] ^= 0x10;
+		struct tj_evlog_reader *r;
+		FILE *f;
+		struct tj_err err = { 0 };
+		assert_int_equal(open_mem(&r, &f, b, n, &err), 0);
+		const struct tj_event *ev;
+		size_t got = 0;
+		while (tj_evlog_next(r, &ev, &err) == 1)
+			got++;
+		const struct tj_evlog_damage *d = tj_evlog_damage(r);
+		assert_true(d->damaged);
+		assert_true(got <= s.n);
+		if (d->lost_known)
+			assert_int_equal(got + d->events_lost, s.n);
+		tj_evlog_close_reader(r);
+		fclose(f);
+		b[pos] ^= 0x10;
+	}
+	free(b);
+	evset_free(&s);
+	tmp_drop(&t);
+}
+
+static void test_truncated_at_every_byte(void **state)
+{
+	struct tmp t;
+	tmp_make(&t);
+	struct evset s;
+	make_plain(&s, 120, 5);
+	write_log(t.path, &s, 40);   /* three events blocks */
+	size_t n;
+	uint8_t *b = slurp(t.path, &n);
+	/* Where each events block ends, from clean reads of longer and
+	 * longer prefixes: events read from a prefix only ever grows, by
+	 * whole blocks. */
+	size_t prev = 0;
+	for (size_t cut = 0; cut <= n; cut++) {
+		struct tj_evlog_reader *r;
+		FILE *f;
+		struct tj_err err = { 0 };
+		int rc = open_mem(&r, &f, b, cut, &err);
+		if (rc < 0) {
+			/* Only a cut inside the file header is refused, and
+			 * by name. */
+			assert_true(cut < 120);
+			assert_non_null(strstr(err.msg, "mem.evlog"));
+			fclose(f);
+			continue;
+		}
+		size_t got = read_check(r, &s);
+		assert_true(got % 40 == 0);
+		assert_true(got >= prev);
+		prev = got;
+		const struct tj_evlog_damage *d = tj_evlog_damage(r);
+		if (cut == n) {
+			assert_false(d->damaged);
+			assert_int_equal(got, s.n);
+		} else {
+			assert_true(d->damaged);
+			assert_true(strstr(d->what, "cut short") != NULL);
+			assert_true(got + d->events_lost <= s.n);
+			if (got < s.n && d->lost_known)
+				fail_msg("cut at %zu: loss claimed exact", cut);
+			assert_null(tj_evlog_footer(r));
+		}
+		tj_evlog_close_reader(r);
+		fclose(f);
+	}
+	assert_int_equal(prev, s.n);
+	free(b);
+	evset_free(&s);
+	tmp_drop(&t);
+}
+
+/* Offset of the n-th block header (0 = first after the file header). */
+static size_t block_offset(const uint8_t *b, size_t len, unsigned nth)
+{
+	size_t off = 16 + get32(b + 12) + 4;
+	for (unsigned i = 0; i < nth; i++) {
+		off += 32 + get32(b + off + 12);
+		assert_true(off < len);
+	}
+	return off;
+}
+
+static size_t read_all(const uint8_t *b, size_t n, const struct tj_evlog_damage **dp,
+		       struct tj_evlog_reader **rp, FILE **fp)
+{
+	struct tj_err err = { 0 };
+	assert_int_equal(open_mem(rp, fp, b, n, &err), 0);
+	const struct tj_event *ev;
+	size_t got = 0;
+	int rc;
+	while ((rc = tj_evlog_next(*rp, &ev, &err)) == 1)
+		got++;
+	assert_int_equal(rc, 0);
+	*dp = tj_evlog_damage(*rp);
+	return got;
+}
+
+static void test_corrupt_middle_block_skipped(void **state)
+{
+	struct tmp t;
+	tmp_make(&t);
+	struct evset s;
+	make_plain(&s, 200, 6);
+	write_log(t.path, &s, 50);   /* four blocks */
+	size_t n;
+	uint8_t *b = slurp(t.path, &n);
+	const struct tj_evlog_damage *d;
+	struct tj_evlog_reader *r;
+	FILE *f;
+
+	/* A bad body: the block header still says what was lost. */
+	size_t off = block_offset(b, n, 1);
+	b[off + 40] ^= 0xff;
+	size_t got = read_all(b, n, &d, &r, &f);
+	assert_int_equal(got, 150);
+	assert_true(d->damaged);
+	assert_int_equal(d->offset, off);
+	assert_int_equal(d->events_lost, 50);
+	assert_true(d->lost_known);
+	assert_int_equal(d->blocks_skipped, 1);
+	assert_non_null(strstr(d->what, "bad CRC"));
+	assert_non_null(tj_evlog_footer(r));
+	tj_evlog_close_reader(r);
+	fclose(f);
+	b[off + 40] ^= 0xff;
+
+	/* A bad block header: the reader scans for the next block, and the
+	 * footer makes the count exact again. */
+	b[off + 13] ^= 0x01;
+	got = read_all(b, n, &d, &r, &f);
+	assert_int_equal(got, 150);
+	assert_int_equal(d->offset, off);
+	assert_int_equal(d->events_lost, 50);
+	assert_true(d->lost_known);
+	assert_int_equal(d->blocks_skipped, 1);
+	assert_non_null(strstr(d->what, "resynchronised"));
+	tj_evlog_close_reader(r);
+	fclose(f);
+	b[off + 13] ^= 0x01;
+
+	/* Two blocks damaged: both counted. */
+	size_t off2 = block_offset(b, n, 2);
+	b[off + 50] ^= 1;
+	b[off2 + 50] ^= 1;
+	got = read_all(b, n, &d, &r, &f);
+	assert_int_equal(got, 100);
+	assert_int_equal(d->events_lost, 100);
+	assert_int_equal(d->blocks_skipped, 2);
+	assert_non_null(strstr(d->what, "1 more"));
+	tj_evlog_close_reader(r);
+	fclose(f);
+
+	free(b);
+	evset_free(&s);
+	tmp_drop(&t);
+}
+
+static void test_unknown_block_skipped(void **state)
+{
+	/* Splice a block of an unknown type (from a future minor version)
+	 * between the header and the first block: it is skipped silently. */
+	struct tmp t;
+	tmp_make(&t);
+	struct evset s;
+	make_plain(&s, 60, 7);
+	write_log(t.path, &s, 0);
+	size_t n;
+	uint8_t *b = slurp(t.path, &n);
+	size_t off = block_offset(b, n, 0);
+	/* Steal the first block's header as a template: renumbering would
+	 * upset the seq check, so the spliced block takes the shape of a
+	 * stats block (type 3 is known) but is given type 99. */
+	uint8_t blk[32 + 5] = { 0 };
+	memcpy(blk, b + off, 32);
+	blk[4] = 99; blk[5] = 0; blk[6] = 0; blk[7] = 0;
+	blk[12] = 5; blk[13] = blk[14] = blk[15] = 0;
+	blk[16] = 5; blk[17] = blk[18] = blk[19] = 0;
+	memset(blk + 20, 0, 4);
+	memcpy(blk + 32, "hello", 5);
+	/* CRCs computed with zlib: a second implementation of CRC-32. */
+	put32(blk + 24, (uint32_t)crc32(0, blk + 32, 5));
+	put32(blk + 28, (uint32_t)crc32(0, blk, 28));
+	uint8_t *c = malloc(n + sizeof(blk));
+	memcpy(c, b, off);
+	memcpy(c + off, blk, sizeof(blk));
+	memcpy(c + off + sizeof(blk), b + off, n - off);
+	const struct tj_evlog_damage *d;
+	struct tj_evlog_reader *r;
+	FILE *f;
+	size_t got = read_all(c, n + sizeof(blk), &d, &r, &f);
+	assert_int_equal(got, 60);
+	assert_false(d->damaged);
+	tj_evlog_close_reader(r);
+	fclose(f);
+	free(c);
+	free(b);
+	evset_free(&s);
+	tmp_drop(&t);
+}
+
+static void test_newer_major_refused(void **state)
+{
+	struct tmp t;
+	tmp_make(&t);
+	struct evset s;
+	make_plain(&s, 10, 8);
+	write_log(t.path, &s, 0);
+	size_t n;
+	uint8_t *b = slurp(t.path, &n);
+	b[8] = 2;
+	b[9] = 0;
+	b[10] = 3;
+	struct tj_evlog_reader *r;
+	FILE *f;
+	struct tj_err err = { 0 };
+	assert_true(open_mem(&r, &f, b, n, &err) < 0);
+	assert_int_equal(err.code, TJ_E_VERSION);
+	assert_string_equal(err.msg, "mem.evlog: evlog format version 2.3 is "
+				     "newer than this tracejoin (1.x)");
+	fclose(f);
+	/* A newer minor version reads fine. */
+	b[8] = 1;
+	b[10] = 9;
+	size_t hend = 16 + get32(b + 12);
+	put32(b + hend, (uint32_t)crc32(0, b, hend));
+	const struct tj_evlog_damage *d;
+	size_t got = read_all(b, n, &d, &r, &f);
+	assert_int_equal(got, 10);
+	assert_false(d->damaged);
+	assert_int_equal(tj_evlog_header(r)->version_minor, 9);
+	tj_evlog_close_reader(r);
+	fclose(f);
+	/* Without fixing the header CRC: noticed, and the blocks still read. */
+	b[10] = 8;
+	got = read_all(b, n, &d, &r, &f);
+	assert_int_equal(got, 10);
+	assert_true(d->damaged);
+	assert_non_null(strstr(d->what, "file header"));
+	tj_evlog_close_reader(r);
+	fclose(f);
+	free(b);
+	evset_free(&s);
+	tmp_drop(&t);
+}
+
+static void test_not_an_evlog_refused(void **state)
+{
+	const char *texts[] = { "hello, world\n", "\x89TJEVLO", "" };
+	for (int i = 0; i < 3; i++) {
+		struct tj_evlog_reader *r;
+		FILE *f;
+		struct tj_err err = { 0 };
+		int rc = open_mem(&r, &f, (const uint8_t *)texts[i],
+				  strlen(texts[i]), &err);
+		assert_true(rc < 0);
+		assert_non_null(strstr(err.msg, "mem.evlog"));
+		fclose(f);
+	}
+	struct tj_evlog_reader *r;
+	struct tj_err err = { 0 };
+	assert_true(tj_evlog_open(&r, "/nonexistent/x.evlog", &err) < 0);
+	assert_non_null(strstr(err.msg, "/nonexistent/x.evlog"));
+	assert_true(tj_evlog_open(&r, "/tmp", &err) < 0);
+	assert_non_null(strstr(err.msg, "directory"));
+}
+
+static void test_bad_payload_refused(void **state)
+{
+	struct tmp t;
+	tmp_make(&t);
+	struct tj_evlog_header h = test_header();
+	struct tj_evlog_writer *w;
+	struct tj_err err = { 0 };
+	assert_int_equal(tj_evlog_create(&w, t.path, &h, 0, &err), 0);
+	struct tj_event e;
+	memset(&e, 0, sizeof(e));
+	e.payload_len = TJ_PAYLOAD_MAX + 1;
+	static const uint8_t big[TJ_PAYLOAD_MAX + 1];
+	e.payload = big;
+	assert_int_equal(tj_evlog_write(w, &e, &err), -TJ_E_ARG);
+	e.payload_len = 3;
+	e.payload = NULL;
+	assert_int_equal(tj_evlog_write(w, &e, &err), -TJ_E_ARG);
+	assert_int_equal(tj_evlog_close(w, &err), 0);
+	tmp_drop(&t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_round_trip_plain),
+		cmocka_unit_test(test_round_trip_wild),
+		cmocka_unit_test(test_empty_log),
+		cmocka_unit_test(test_refuses_existing_file),
+		cmocka_unit_test(test_write_error_reported),
+		cmocka_unit_test(test_crc_detects_flipped_bit),
+		cmocka_unit_test(test_truncated_at_every_byte),
+		cmocka_unit_test(test_corrupt_middle_block_skipped),
+		cmocka_unit_test(test_unknown_block_skipped),
+		cmocka_unit_test(test_newer_major_refused),
+		cmocka_unit_test(test_not_an_evlog_refused),
+		cmocka_unit_test(test_bad_payload_refused),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
