@@ -1,0 +1,94 @@
+/* The cross-node join (DECISIONS.md): a call that node A sends and the
+ * request node B receives are the same bytes of one TCP connection, so
+ * they are paired by the connection's addresses and the stream offset,
+ * never by clocks.
+ *
+ * How a pair is found:
+ *  - Every socket is one connection, named on each side by
+ *    (family, client addr:port, server addr:port): on the client side
+ *    (role client) that is (local, remote), on the server side (role
+ *    server) (remote, local).
+ *  - Ports are reused, so the n-th socket of a node with a given name
+ *    pairs with the n-th socket of the same name on the other side;
+ *    "n-th" is the order in which the node's messages first show the
+ *    socket (the replay delivers a node's messages in time order).
+ *  - A call (client, out, request) at offset o pairs with the server
+ *    request (server, in) at offset o on the paired socket, if the
+ *    server side has a request starting at exactly o.
+ * What it cannot pair, and counts instead: sockets of unknown role or
+ * first seen mid-stream (their offsets count from capture start, not
+ * from the connection's start), a connection whose other end was not
+ * captured (calls to the outside world), and names claimed by two
+ * different nodes at the same ordinal (addresses rewritten by NAT or the
+ * same private addresses on two hosts): those are "ambiguous" and are
+ * not joined, rather than joined wrongly.
+ *
+ * Use: tj_join_add() every message of every node (any interleaving of
+ * nodes; each node's messages in delivery order), tj_join_finish(), then
+ * look up.  Tests and `tracejoin bench` may also state pairs directly
+ * with tj_join_put(). */
+#ifndef TJ_JOIN_H
+#define TJ_JOIN_H
+
+#include <stdint.h>
+#include "replay.h"
+#include "../lib/msgkey.h"
+#include "../lib/error.h"
+
+struct tj_join;
+
+struct tj_join_stats {
+	uint64_t calls;           /* client-side requests seen */
+	uint64_t server_requests; /* server-side requests seen */
+	uint64_t joined;          /* calls paired with a server request */
+	uint64_t no_peer;         /* calls whose connection's server end was
+				     not captured (calls to the outside) */
+	uint64_t ambiguous;       /* calls on a connection name two nodes
+				     claimed at the same ordinal */
+	uint64_t offset_misses;   /* server end found, no request at the offset */
+	uint64_t skipped;         /* requests on sockets that cannot be joined
+				     (role unknown, first seen mid-stream) */
+	uint64_t sockets;         /* sockets numbered */
+};
+
+int tj_join_new(struct tj_join **jp, struct tj_err *err);
+void tj_join_free(struct tj_join *j);
+
+/* Record one message (requests and responses: every message helps to
+ * number the sockets).  0, or -TJ_E_NOMEM. */
+int tj_join_add(struct tj_join *j, const struct tj_message *m);
+/* Pair the connections; call once, after the last tj_join_add(). */
+int tj_join_finish(struct tj_join *j, struct tj_err *err);
+
+/* State a pair directly (tests, callers that know the answer); usable
+ * instead of or after tj_join_finish().  0, or -TJ_E_NOMEM, or -TJ_E_ARG
+ * if call or request is already paired with something else. */
+int tj_join_put(struct tj_join *j, const struct tj_msgkey *call,
+		const struct tj_msgkey *request);
+/* State the process of a request or call (tj_join_add does it from the
+ * message); for the scorer's per-service breakdown. */
+int tj_join_put_pid(struct tj_join *j, const struct tj_msgkey *k,
+		    uint32_t pid);
+
+/* The server request a call became: 1 and *request set, or 0. */
+int tj_join_request_of(const struct tj_join *j, const struct tj_msgkey *call,
+		       struct tj_msgkey *request);
+/* The call a server request came from: 1 and *call set, or 0. */
+int tj_join_call_of(const struct tj_join *j, const struct tj_msgkey *request,
+		    struct tj_msgkey *call);
+/* The process of a request or call, TJ_PID_UNKNOWN if not known. */
+uint32_t tj_join_pid_of(const struct tj_join *j, const struct tj_msgkey *k);
+/* Every server request seen (tj_join_add) or stated (tj_join_put), in
+ * the order first seen: the scorer's universe of inbound requests. */
+size_t tj_join_nrequests(const struct tj_join *j);
+const struct tj_msgkey *tj_join_request(const struct tj_join *j, size_t i);
+
+const struct tj_join_stats *tj_join_stats(const struct tj_join *j);
+
+/* Convenience: replay the logs (a dataset folder or node-*.evlog files,
+ * as tj_replay_expand_inputs takes them) into a finished join table.
+ * *damaged is set when a log was read only in part. */
+int tj_join_from_logs(struct tj_join **jp, char *const *inputs,
+		      size_t ninputs, int *damaged, struct tj_err *err);
+
+#endif
