@@ -1,0 +1,693 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Kernel side of `tracejoin capture`: one event per socket syscall on a
+ * TCP socket (IPv4/IPv6), built on syscall tracepoints and tp_btf only
+ * (no kprobes, no fentry).
+ *
+ * sys_enter_* resolves the fd through the task's file table; anything but
+ * a TCP socket (files, pipes, unix sockets, UDP) is dropped here and never
+ * reaches user space.  For sockets it keeps the call's arguments per
+ * thread; sys_exit_* turns them and the return value into an event.
+ * Stream offsets live in the socks map, keyed by struct sock pointer, so
+ * they stay right when user space loses events.  A socket first seen in
+ * the middle of its life (open before capture) gets a SOCKET event and
+ * offsets counted from then (TJC_EVF_OFFSET_FROM_START). */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "capture_common.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+#define SOCK_STREAM 1
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define EAGAIN 11
+#define MMSG_MAX 1024 /* UIO_MAXIOV: the kernel caps vlen there */
+
+/* Set by the loader before load. */
+const volatile __u32 self_tgid = 0;
+const volatile __u32 pid_mode = TJC_PIDS_ALL;
+const volatile __u64 cgroup_id = 0;    /* 0 = any cgroup */
+const volatile __u16 port_filter = 0;  /* 0 = any port */
+const volatile __u32 payload_max = 0;  /* 0 = no payload */
+const volatile __u64 wakeup_bytes = 0; /* force a wakeup past this fill */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20); /* the loader may resize */
+} events SEC(".maps");
+
+/* The ring buffer has no lost counter: failed reserves and full maps are
+ * counted here, per CPU, indexed by TJC_DROP_*. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TJC_DROP__COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} drops SEC(".maps");
+
+/* tgids to trace when pid_mode != TJC_PIDS_ALL. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u8);
+} pids SEC(".maps");
+
+enum call_kind {
+	K_BUF = 1, /* read, write, sendto, recvfrom: buf, count */
+	K_IOV,     /* readv, writev: iov, iovcnt */
+	K_MSG,     /* sendmsg, recvmsg: msghdr */
+	K_MMSG,    /* sendmmsg, recvmmsg: mmsghdr vector, vlen */
+	K_ACCEPT,
+	K_CONNECT,
+	K_CLOSE,
+	K_SHUTDOWN,
+};
+
+/* A socket syscall in flight, from its enter to its exit, per thread. */
+struct call {
+	__u64 sk;    /* struct sock * resolved at enter (0 for accept) */
+	__u64 ino;   /* socket inode */
+	__u64 buf;   /* user pointer: buffer, iovec, msghdr or mmsghdr */
+	__u64 len;   /* count, iovcnt or vlen */
+	__s32 fd;
+	__u8 kind;   /* enum call_kind */
+	__u8 out;    /* 1 = sends */
+	__u8 last_ref; /* close: the fd held the file's last reference */
+	__u8 pad;
+	__u32 arg;   /* shutdown: how */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, struct call);
+} calls SEC(".maps");
+
+#define SOCKF_PREEXISTING 0x1u /* first seen mid-life: offsets from start */
+#define SOCKF_CLOSED      0x2u /* reached TCP_CLOSE while still owned */
+
+/* Per socket: its inode (to catch a reused struct sock) and the bytes
+ * that went out ([0]) and in ([1]) since capture saw it. */
+struct sockst {
+	__u64 ino;
+	__u64 off[2];
+	__u32 flags;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 131072);
+	__type(key, __u64); /* struct sock * */
+	__type(value, struct sockst);
+} socks SEC(".maps");
+
+/* What an event says about its socket. */
+struct sockinfo {
+	__u32 netns;
+	__u16 lport, rport;
+	__u8 family;
+	__u8 laddr[16];
+	__u8 raddr[16];
+};
+
+static __always_inline void count_drop(__u32 why)
+{
+	__u64 *n = bpf_map_lookup_elem(&drops, &why);
+	if (n)
+		*n += 1; /* per-CPU slot: no atomics needed */
+}
+
+static __always_inline int proc_wanted(__u64 pid_tgid)
+{
+	__u32 tgid = pid_tgid >> 32;
+
+	if (tgid == self_tgid)
+		return 0;
+	if (pid_mode != TJC_PIDS_ALL && !bpf_map_lookup_elem(&pids, &tgid))
+		return 0;
+	if (cgroup_id && bpf_get_current_cgroup_id() != cgroup_id)
+		return 0;
+	return 1;
+}
+
+/* TCP over IPv4/IPv6: the only sockets capture records. */
+static __always_inline int sock_is_tcp(struct sock *sk)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	return BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP &&
+	       BPF_CORE_READ(sk, sk_type) == SOCK_STREAM;
+}
+
+/* fd of the current task -> struct sock of a TCP socket, or NULL.  The
+ * inode mode check drops files and pipes before anything else is read. */
+static __always_inline struct sock *fd_to_sock(int fd, __u64 *ino)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds;
+	struct file *file = NULL;
+	struct socket *so;
+	struct sock *sk;
+
+	if (!fdt || fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+		return NULL;
+	if ((BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return NULL;
+	so = BPF_CORE_READ(file, private_data);
+	sk = so ? BPF_CORE_READ(so, sk) : NULL;
+	if (!sk || !sock_is_tcp(sk))
+		return NULL;
+	*ino = BPF_CORE_READ(file, f_inode, i_ino);
+	return sk;
+}
+
+/* Kernel before 6.13: file->f_count; since: file->f_ref, where 0 means
+ * one reference (FILE_REF_ONEREF). */
+struct file___old {
+	atomic_long_t f_count;
+};
+
+static __always_inline int fd_last_ref(int fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
+	struct file *file = NULL;
+
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+		return 0;
+	if (bpf_core_field_exists(file->f_ref))
+		return BPF_CORE_READ(file, f_ref.refcnt.counter) == 0;
+	return BPF_CORE_READ((struct file___old *)file, f_count.counter) == 1;
+}
+
+static __always_inline void read_sockinfo(struct sock *sk, struct sockinfo *si)
+{
+	si->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	si->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	si->rport = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	si->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	if (si->family == AF_INET) {
+		__u32 l = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__u32 r = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__builtin_memset(si->laddr, 0, 16);
+		__builtin_memset(si->raddr, 0, 16);
+		__builtin_memcpy(si->laddr, &l, 4);
+		__builtin_memcpy(si->raddr, &r, 4);
+	} else {
+		BPF_CORE_READ_INTO(&si->laddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&si->raddr, sk, __sk_common.skc_v6_daddr);
+	}
+}
+
+static __always_inline int port_wanted(const struct sockinfo *si)
+{
+	return !port_filter || si->lport == port_filter || si->rport == port_filter;
+}
+
+/* Reserve, fill and submit one event.  With --payload, a send or receive
+ * that moved bytes carries the first bytes of its first user buffer. */
+static __always_inline void emit(__u8 type, __u64 ts, __u64 pid_tgid, __s32 fd,
+				 __u64 ino, const struct sockinfo *si,
+				 __s64 bytes, __u64 offset, __u32 flags, __u32 arg,
+				 __u64 ubuf, __u64 ulen)
+{
+	struct tjc_event *e;
+	int with_payload = payload_max && ubuf && bytes > 0 && ulen > 0;
+	__u64 wake = BPF_RB_NO_WAKEUP;
+
+	if (with_payload)
+		e = bpf_ringbuf_reserve(&events, sizeof(*e) + TJC_PAYLOAD_MAX, 0);
+	else
+		e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_drop(TJC_DROP_RINGBUF);
+		return;
+	}
+	e->ts_ns = ts;
+	e->sock = ino;
+	e->bytes = bytes;
+	e->offset = offset;
+	e->pid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	e->fd = fd;
+	e->netns = si->netns;
+	e->type = type;
+	e->family = si->family;
+	e->lport = si->lport;
+	e->rport = si->rport;
+	e->flags = flags;
+	e->arg = arg;
+	__builtin_memcpy(e->laddr, si->laddr, 16);
+	__builtin_memcpy(e->raddr, si->raddr, 16);
+	e->payload_len = 0;
+	if (with_payload) {
+		__u64 n = payload_max;
+		if (n > (__u64)bytes)
+			n = bytes;
+		if (n > ulen)
+			n = ulen;
+		if (n > TJC_PAYLOAD_MAX)
+			n = TJC_PAYLOAD_MAX;
+		if (bpf_probe_read_user(e->payload, n, (const void *)ubuf) == 0)
+			e->payload_len = n;
+	}
+	/* Wake the reader only when the ring fills up; otherwise it drains
+	 * on its timer, which spares the traced CPU an irq_work per event. */
+	if (wakeup_bytes && bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > wakeup_bytes)
+		wake = BPF_RB_FORCE_WAKEUP;
+	bpf_ringbuf_submit(e, wake);
+}
+
+/* The socket's offsets, creating them if needed.  fresh: a new connection
+ * (accept, connect) whose offsets start at 0 now.  Otherwise a socket not
+ * yet known predates capture (or its start was filtered out): it gets
+ * SOCKF_PREEXISTING and *announce is set so the caller emits SOCKET. */
+static __always_inline struct sockst *sock_state(struct sock *sk, __u64 ino,
+						 int fresh, int *announce)
+{
+	__u64 key = (__u64)sk;
+	struct sockst *st = bpf_map_lookup_elem(&socks, &key);
+	struct sockst init = { .ino = ino };
+
+	if (st && st->ino == ino && !fresh)
+		return st;
+	if (!fresh)
+		init.flags = SOCKF_PREEXISTING;
+	/* A stale entry (the struct sock was freed and reused) is replaced. */
+	if (bpf_map_update_elem(&socks, &key, &init, st || fresh ? BPF_ANY : BPF_NOEXIST)) {
+		st = bpf_map_lookup_elem(&socks, &key); /* another CPU won the race */
+		if (!st || st->ino != ino) {
+			count_drop(TJC_DROP_MAP);
+			return NULL;
+		}
+		return st;
+	}
+	if (!fresh && announce)
+		*announce = 1;
+	return bpf_map_lookup_elem(&socks, &key);
+}
+
+static __always_inline void remember(__u64 pid_tgid, struct call *c)
+{
+	if (bpf_map_update_elem(&calls, &pid_tgid, c, BPF_ANY))
+		count_drop(TJC_DROP_MAP);
+}
+
+/* ---- enter: resolve the fd, keep the arguments ---- */
+
+static __always_inline int enter_io(int fd, __u64 buf, __u64 len, __u8 kind, __u8 out)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call c = { .fd = fd, .buf = buf, .len = len, .kind = kind, .out = out };
+	struct sock *sk;
+
+	if (!proc_wanted(id))
+		return 0;
+	sk = fd_to_sock(fd, &c.ino);
+	if (!sk)
+		return 0;
+	if (port_filter) {
+		__u16 lp = BPF_CORE_READ(sk, __sk_common.skc_num);
+		__u16 rp = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		if (lp != port_filter && rp != port_filter)
+			return 0;
+	}
+	c.sk = (__u64)sk;
+	remember(id, &c);
+	return 0;
+}
+
+#define ENTER_IO(name, kind, out)                                             \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                           \
+	int enter_##name(struct trace_event_raw_sys_enter *ctx)               \
+	{                                                                     \
+		return enter_io((int)ctx->args[0], ctx->args[1], ctx->args[2], \
+				kind, out);                                   \
+	}
+
+ENTER_IO(read, K_BUF, 0)
+ENTER_IO(write, K_BUF, 1)
+ENTER_IO(recvfrom, K_BUF, 0)
+ENTER_IO(sendto, K_BUF, 1)
+ENTER_IO(readv, K_IOV, 0)
+ENTER_IO(writev, K_IOV, 1)
+ENTER_IO(recvmsg, K_MSG, 0)
+ENTER_IO(sendmsg, K_MSG, 1)
+ENTER_IO(recvmmsg, K_MMSG, 0)
+ENTER_IO(sendmmsg, K_MMSG, 1)
+
+static __always_inline int enter_accept(void)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call c = { .kind = K_ACCEPT };
+
+	if (proc_wanted(id))
+		remember(id, &c);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_accept")
+int enter_accept_(struct trace_event_raw_sys_enter *ctx) { return enter_accept(); }
+SEC("tracepoint/syscalls/sys_enter_accept4")
+int enter_accept4(struct trace_event_raw_sys_enter *ctx) { return enter_accept(); }
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int enter_connect(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call c = { .kind = K_CONNECT, .fd = (int)ctx->args[0] };
+	struct sock *sk;
+
+	if (!proc_wanted(id))
+		return 0;
+	sk = fd_to_sock(c.fd, &c.ino);
+	if (!sk)
+		return 0;
+	c.sk = (__u64)sk;
+	/* Offsets exist before the handshake, so the state changes that
+	 * complete it (often before connect returns) are seen.  A connect
+	 * on a connected socket (EISCONN, EALREADY) keeps its offsets. */
+	if (BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_CLOSE)
+		sock_state(sk, c.ino, 1, NULL);
+	remember(id, &c);
+	return 0;
+}
+
+/* CLOSE is emitted at enter: after the last close the struct sock may be
+ * gone, and close() of a socket does not fail in a way worth recording. */
+SEC("tracepoint/syscalls/sys_enter_close")
+int enter_close(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call c = { .kind = K_CLOSE, .fd = (int)ctx->args[0] };
+	struct sockinfo si;
+	struct sockst *st;
+	struct sock *sk;
+	__u64 key;
+
+	if (!proc_wanted(id))
+		return 0;
+	sk = fd_to_sock(c.fd, &c.ino);
+	if (!sk)
+		return 0;
+	key = (__u64)sk;
+	st = bpf_map_lookup_elem(&socks, &key);
+	if (!st || st->ino != c.ino)
+		return 0; /* never saw it: nothing to close */
+	read_sockinfo(sk, &si);
+	emit(TJC_EV_CLOSE, bpf_ktime_get_ns(), id, c.fd, c.ino, &si, 0, 0,
+	     (st->flags & SOCKF_PREEXISTING) ? TJC_EVF_OFFSET_FROM_START : 0, 0, 0, 0);
+	if (fd_last_ref(c.fd)) {
+		c.sk = key;
+		c.last_ref = 1;
+		remember(id, &c);
+	}
+	return 0;
+}
+
+/* After the last close: forget a socket that reached TCP_CLOSE while it
+ * still had an owner (the state change could not forget it then). */
+SEC("tracepoint/syscalls/sys_exit_close")
+int exit_close(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call *cp = bpf_map_lookup_elem(&calls, &id);
+	struct sockst *st;
+	__u64 key;
+
+	if (!cp)
+		return 0;
+	key = cp->sk;
+	bpf_map_delete_elem(&calls, &id);
+	st = bpf_map_lookup_elem(&socks, &key);
+	if (ctx->ret == 0 && st && (st->flags & SOCKF_CLOSED))
+		bpf_map_delete_elem(&socks, &key);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_shutdown")
+int enter_shutdown(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call c = { .kind = K_SHUTDOWN, .fd = (int)ctx->args[0],
+			  .arg = (__u32)ctx->args[1] };
+	struct sock *sk;
+
+	if (!proc_wanted(id))
+		return 0;
+	sk = fd_to_sock(c.fd, &c.ino);
+	if (!sk)
+		return 0;
+	c.sk = (__u64)sk;
+	remember(id, &c);
+	return 0;
+}
+
+/* ---- exit: the return value makes the event ---- */
+
+/* First user buffer of a call (for the payload prefix) and, for the
+ * mmsg calls, the bytes the call moved in all its messages. */
+static __always_inline void first_buffer(const struct call *c, long ret,
+					 __u64 *ubuf, __u64 *ulen, __s64 *bytes)
+{
+	struct iovec iov = {};
+	struct iovec *iovp = NULL;
+
+	*ubuf = 0;
+	*ulen = 0;
+	switch (c->kind) {
+	case K_BUF:
+		*ubuf = c->buf;
+		*ulen = c->len;
+		return;
+	case K_IOV:
+		if (c->len > 0)
+			iovp = (struct iovec *)c->buf;
+		break;
+	case K_MSG: {
+		struct user_msghdr *m = (struct user_msghdr *)c->buf;
+		if (BPF_CORE_READ_USER(m, msg_iovlen) > 0)
+			iovp = BPF_CORE_READ_USER(m, msg_iov);
+		break;
+	}
+	case K_MMSG: {
+		struct mmsghdr *v = (struct mmsghdr *)c->buf;
+		__s64 sum = 0;
+		for (int i = 0; i < MMSG_MAX && i < ret; i++)
+			sum += BPF_CORE_READ_USER(&v[i], msg_len);
+		*bytes = sum;
+		if (ret > 0 && BPF_CORE_READ_USER(v, msg_hdr.msg_iovlen) > 0)
+			iovp = BPF_CORE_READ_USER(v, msg_hdr.msg_iov);
+		break;
+	}
+	}
+	if (payload_max && iovp && bpf_probe_read_user(&iov, sizeof(iov), iovp) == 0) {
+		*ubuf = (__u64)iov.iov_base;
+		*ulen = iov.iov_len;
+	}
+}
+
+static __always_inline int exit_io(long ret, __u8 kind)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u64 ts = bpf_ktime_get_ns();
+	struct call *cp = bpf_map_lookup_elem(&calls, &id);
+	struct call c;
+	struct sockinfo si;
+	struct sockst *st;
+	__s64 bytes = ret;
+	__u64 ubuf = 0, ulen = 0, offset = 0;
+	__u32 flags = 0;
+	int announce = 0;
+
+	if (!cp)
+		return 0;
+	c = *cp;
+	bpf_map_delete_elem(&calls, &id);
+	if (ret == -EAGAIN)
+		return 0; /* nothing moved, nothing learnt */
+	c.kind = kind; /* a constant: lets the compiler keep one case */
+	if (ret >= 0 && (payload_max || kind == K_MMSG))
+		first_buffer(&c, ret, &ubuf, &ulen, &bytes);
+	st = sock_state((struct sock *)c.sk, c.ino, 0, &announce);
+	if (!st)
+		return 0;
+	read_sockinfo((struct sock *)c.sk, &si);
+	if (st->flags & SOCKF_PREEXISTING)
+		flags |= TJC_EVF_OFFSET_FROM_START;
+	if (announce)
+		emit(TJC_EV_SOCKET, ts, id, c.fd, c.ino, &si, 0, 0, flags, 0, 0, 0);
+	if (ret < 0) {
+		flags |= TJC_EVF_ERROR;
+		offset = st->off[c.out ? 0 : 1];
+	} else {
+		offset = __sync_fetch_and_add(&st->off[c.out ? 0 : 1], bytes);
+		if (c.kind == K_BUF && (__u64)ret < c.len)
+			flags |= TJC_EVF_PARTIAL;
+	}
+	emit(c.out ? TJC_EV_SEND : TJC_EV_RECV, ts, id, c.fd, c.ino, &si,
+	     bytes, offset, flags, 0, ubuf, ulen);
+	return 0;
+}
+
+#define EXIT_IO(name, kind)                                         \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                  \
+	int exit_##name(struct trace_event_raw_sys_exit *ctx)       \
+	{                                                           \
+		return exit_io(ctx->ret, kind);                     \
+	}
+
+EXIT_IO(read, K_BUF)
+EXIT_IO(write, K_BUF)
+EXIT_IO(recvfrom, K_BUF)
+EXIT_IO(sendto, K_BUF)
+EXIT_IO(readv, K_IOV)
+EXIT_IO(writev, K_IOV)
+EXIT_IO(recvmsg, K_MSG)
+EXIT_IO(sendmsg, K_MSG)
+EXIT_IO(recvmmsg, K_MMSG)
+EXIT_IO(sendmmsg, K_MMSG)
+
+static __always_inline int exit_accept(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u64 ts = bpf_ktime_get_ns();
+	struct call *cp = bpf_map_lookup_elem(&calls, &id);
+	struct sockinfo si;
+	struct sock *sk;
+	__u64 ino;
+
+	if (!cp)
+		return 0;
+	bpf_map_delete_elem(&calls, &id);
+	/* A failed accept has no connection to name: nothing to record. */
+	if (ret < 0)
+		return 0;
+	sk = fd_to_sock((int)ret, &ino);
+	if (!sk)
+		return 0;
+	read_sockinfo(sk, &si);
+	if (!port_wanted(&si))
+		return 0;
+	if (!sock_state(sk, ino, 1, NULL))
+		return 0;
+	emit(TJC_EV_ACCEPT, ts, id, (int)ret, ino, &si, 0, 0, 0, 0, 0, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int exit_accept_(struct trace_event_raw_sys_exit *ctx) { return exit_accept(ctx->ret); }
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int exit_accept4(struct trace_event_raw_sys_exit *ctx) { return exit_accept(ctx->ret); }
+
+/* connect, shutdown: an event that moves no bytes. */
+static __always_inline int exit_control(long ret, __u8 type)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u64 ts = bpf_ktime_get_ns();
+	struct call *cp = bpf_map_lookup_elem(&calls, &id);
+	struct call c;
+	struct sockinfo si;
+	struct sockst *st;
+	__u32 flags = 0;
+	int announce = 0;
+
+	if (!cp)
+		return 0;
+	c = *cp;
+	bpf_map_delete_elem(&calls, &id);
+	if (ret == -EAGAIN)
+		return 0;
+	st = sock_state((struct sock *)c.sk, c.ino, 0, &announce);
+	if (!st)
+		return 0;
+	read_sockinfo((struct sock *)c.sk, &si);
+	if (!port_wanted(&si))
+		return 0;
+	if (st->flags & SOCKF_PREEXISTING)
+		flags |= TJC_EVF_OFFSET_FROM_START;
+	if (announce)
+		emit(TJC_EV_SOCKET, ts, id, c.fd, c.ino, &si, 0, 0, flags, 0, 0, 0);
+	if (ret < 0)
+		flags |= TJC_EVF_ERROR;
+	emit(type, ts, id, c.fd, c.ino, &si, ret, 0, flags, c.arg, 0, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int exit_connect(struct trace_event_raw_sys_exit *ctx) { return exit_control(ctx->ret, TJC_EV_CONNECT); }
+SEC("tracepoint/syscalls/sys_exit_shutdown")
+int exit_shutdown(struct trace_event_raw_sys_exit *ctx) { return exit_control(ctx->ret, TJC_EV_SHUTDOWN); }
+
+/* ---- kernel socket state ---- */
+
+/* TCP state changes of sockets capture knows (it saw them in a traced
+ * process).  They run in whatever context the change happens (often
+ * softirq), so pid and tid are 0.  A socket that reaches TCP_CLOSE with no
+ * owner left is forgotten; one still owned is forgotten at its last
+ * close(). */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(on_set_state, struct sock *sk, int oldstate, int newstate)
+{
+	__u64 key = (__u64)sk;
+	struct sockst *st;
+	struct sockinfo si;
+
+	if (sk->sk_protocol != IPPROTO_TCP)
+		return 0;
+	st = bpf_map_lookup_elem(&socks, &key);
+	if (!st)
+		return 0;
+	read_sockinfo(sk, &si);
+	emit(TJC_EV_STATE, bpf_ktime_get_ns(), 0, -1, st->ino, &si, 0, 0,
+	     (st->flags & SOCKF_PREEXISTING) ? TJC_EVF_OFFSET_FROM_START : 0,
+	     (__u32)oldstate << 8 | (__u32)newstate, 0, 0);
+	if (newstate == TCP_CLOSE) {
+		if (!BPF_CORE_READ(sk, sk_socket))
+			bpf_map_delete_elem(&socks, &key);
+		else
+			st->flags |= SOCKF_CLOSED;
+	}
+	return 0;
+}
+
+/* ---- following a command's processes ---- */
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = parent->tgid, ctgid = child->tgid;
+	__u8 one = 1;
+
+	if (pid_mode != TJC_PIDS_FOLLOW || ptgid == ctgid)
+		return 0;
+	if (bpf_map_lookup_elem(&pids, &ptgid) &&
+	    bpf_map_update_elem(&pids, &ctgid, &one, BPF_ANY))
+		count_drop(TJC_DROP_MAP);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int on_proc_exit(void *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+
+	/* The group leader leaving ends the process for our purposes. */
+	if (pid_mode == TJC_PIDS_FOLLOW && tgid == (__u32)id)
+		bpf_map_delete_elem(&pids, &tgid);
+	return 0;
+}

@@ -1,0 +1,66 @@
+/* What capture.bpf.c and the user-side loader share: the ring-buffer
+ * record, the configuration the loader writes into .rodata, and the
+ * indices of the drop counters.  Included by both sides, so it uses only
+ * fixed-width types that vmlinux.h and <stdint.h> both provide under the
+ * kernel's names (__u8 ... __u64). */
+#ifndef TJ_CAPTURE_COMMON_H
+#define TJ_CAPTURE_COMMON_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+/* Same values as enum tj_event_type (lib/event.h); the BPF side cannot
+ * include user-space headers, so the loader checks they agree. */
+#define TJC_EV_ACCEPT   1
+#define TJC_EV_CONNECT  2
+#define TJC_EV_SEND     3
+#define TJC_EV_RECV     4
+#define TJC_EV_CLOSE    5
+#define TJC_EV_SHUTDOWN 6
+#define TJC_EV_STATE    7
+#define TJC_EV_SOCKET   9
+
+/* Same values as TJ_EVF_* (lib/event.h). */
+#define TJC_EVF_OFFSET_FROM_START 0x1u
+#define TJC_EVF_ERROR             0x2u
+#define TJC_EVF_PARTIAL           0x4u
+
+#define TJC_PAYLOAD_MAX 256
+
+/* Indices of the per-CPU drop counter array (same order as enum
+ * tj_drop_reason in lib/evlog.h). */
+#define TJC_DROP_RINGBUF 0
+#define TJC_DROP_MAP     1
+#define TJC_DROP__COUNT  4
+
+/* One event as the kernel side hands it over.  payload_len bytes of
+ * payload follow the fixed part when the record was reserved with room
+ * for them (--payload). */
+struct tjc_event {
+	__u64 ts_ns;      /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u64 sock;       /* socket inode number */
+	__s64 bytes;      /* syscall return value (or arg for non-I/O) */
+	__u64 offset;     /* stream offset in this event's direction */
+	__u32 pid;        /* tgid, 0 for events not in process context */
+	__u32 tid;
+	__s32 fd;
+	__u32 netns;      /* inode of the socket's network namespace */
+	__u8 type;        /* TJC_EV_* */
+	__u8 family;      /* AF_INET / AF_INET6 */
+	__u16 lport;      /* host order */
+	__u16 rport;
+	__u16 payload_len;
+	__u32 flags;      /* TJC_EVF_* */
+	__u32 arg;        /* STATE: old << 8 | new; SHUTDOWN: how */
+	__u8 laddr[16];
+	__u8 raddr[16];
+	__u8 payload[];
+};
+
+/* Filter modes of the pid filter (rodata filter_pid_mode). */
+#define TJC_PIDS_ALL    0 /* every process but capture itself */
+#define TJC_PIDS_LISTED 1 /* only tgids in the pids map */
+#define TJC_PIDS_FOLLOW 2 /* listed, and children forked by listed ones join */
+
+#endif

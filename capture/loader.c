@@ -1,0 +1,257 @@
+/* Loading capture.bpf.c through its bpftool skeleton, and draining it. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <bpf/libbpf.h>
+#include <bpf/bpf.h>
+#include "loader.h"
+#include "../lib/event.h"
+#include "../lib/evlog.h"
+#include "capture/capture.skel.h"
+
+/* The kernel side repeats these values; keep them in step. */
+_Static_assert(TJC_EV_ACCEPT == TJ_EV_ACCEPT && TJC_EV_CONNECT == TJ_EV_CONNECT &&
+	       TJC_EV_SEND == TJ_EV_SEND && TJC_EV_RECV == TJ_EV_RECV &&
+	       TJC_EV_CLOSE == TJ_EV_CLOSE && TJC_EV_SHUTDOWN == TJ_EV_SHUTDOWN &&
+	       TJC_EV_STATE == TJ_EV_STATE && TJC_EV_SOCKET == TJ_EV_SOCKET,
+	       "event types of capture_common.h and event.h differ");
+_Static_assert(TJC_EVF_OFFSET_FROM_START == TJ_EVF_OFFSET_FROM_START &&
+	       TJC_EVF_ERROR == TJ_EVF_ERROR && TJC_EVF_PARTIAL == TJ_EVF_PARTIAL,
+	       "event flags of capture_common.h and event.h differ");
+_Static_assert(TJC_DROP_RINGBUF == TJ_DROP_RINGBUF && TJC_DROP_MAP == TJ_DROP_MAP &&
+	       TJC_DROP__COUNT == TJ_DROP__COUNT, "drop reasons differ");
+_Static_assert(TJC_PAYLOAD_MAX == TJ_PAYLOAD_MAX, "payload limits differ");
+
+#define TRACEFS "/sys/kernel/tracing"
+#define BTF_PATH "/sys/kernel/btf/vmlinux"
+#define MAX_LINKS 64
+
+struct tj_capture {
+	struct capture_bpf *skel;
+	struct bpf_link *links[MAX_LINKS];
+	int nlinks;
+	struct ring_buffer *rb;
+	int ncpus;
+	/* The drain's current callback (ring_buffer__new fixes one ctx). */
+	tj_capture_cb cb;
+	void *cb_ctx;
+	int cb_status;
+	int count;
+};
+
+/* libbpf's messages: silent unless asked for (they include the whole
+ * verifier log on a load failure). */
+static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	return 0;
+}
+
+static int libbpf_verbose(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+/* Effective capabilities from /proc/self/status (no libcap needed). */
+static int have_caps(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	unsigned long long eff = 0;
+
+	if (!f)
+		return geteuid() == 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &eff) == 1)
+			break;
+	fclose(f);
+	const unsigned long long sys_admin = 1ull << 21, perfmon = 1ull << 38,
+				 bpf = 1ull << 39;
+	return (eff & sys_admin) || ((eff & bpf) && (eff & perfmon));
+}
+
+static int tracefs_ready(void)
+{
+	struct stat st;
+	return stat(TRACEFS "/events/syscalls/sys_enter_read", &st) == 0;
+}
+
+int tj_capture_env_check(struct tj_err *err)
+{
+	if (!have_caps())
+		return tj_errf(err, TJ_E_ARG, "loading BPF needs root (CAP_BPF and "
+			       "CAP_PERFMON, or CAP_SYS_ADMIN)");
+	if (access(BTF_PATH, R_OK) != 0)
+		return tj_errf(err, TJ_E_ARG, "%s: %s: the kernel has no BTF "
+			       "(CONFIG_DEBUG_INFO_BTF), which CO-RE needs",
+			       BTF_PATH, strerror(errno));
+	if (!tracefs_ready()) {
+		/* libbpf finds tracepoint ids in tracefs: mount it if we may. */
+		if (mount("tracefs", TRACEFS, "tracefs", 0, NULL) != 0 && errno != EBUSY)
+			return tj_errf(err, TJ_E_ARG, "tracefs is not mounted at %s and "
+				       "mounting it failed: %s", TRACEFS, strerror(errno));
+		if (!tracefs_ready())
+			return tj_errf(err, TJ_E_ARG, "%s/events/syscalls missing: the "
+				       "kernel has no syscall tracepoints (CONFIG_FTRACE_SYSCALLS)",
+				       TRACEFS);
+	}
+	return TJ_OK;
+}
+
+static int on_record(void *ctx, void *data, size_t size)
+{
+	struct tj_capture *c = ctx;
+
+	if (size < sizeof(struct tjc_event))
+		return 0; /* cannot happen with this kernel side; ignore */
+	c->count++;
+	int rc = c->cb(c->cb_ctx, data, size);
+	if (rc) {
+		c->cb_status = rc;
+		return rc;
+	}
+	return 0;
+}
+
+int tj_capture_open(struct tj_capture **cp, const struct tj_capture_config *cfg,
+		    int *env_problem, struct tj_err *err)
+{
+	struct tj_capture *c;
+	struct bpf_program *prog;
+	int rc;
+
+	*cp = NULL;
+	*env_problem = 0;
+	if ((rc = tj_capture_env_check(err)) != 0) {
+		*env_problem = 1;
+		return rc;
+	}
+	libbpf_set_print(cfg->verbose ? libbpf_verbose : libbpf_quiet);
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return tj_errf(err, TJ_E_NOMEM, "capture: out of memory");
+	c->ncpus = libbpf_num_possible_cpus();
+	c->skel = capture_bpf__open();
+	if (!c->skel) {
+		rc = tj_errf(err, TJ_E_IO, "cannot open the BPF object: %s", strerror(errno));
+		goto fail;
+	}
+	c->skel->rodata->self_tgid = cfg->self_tgid;
+	c->skel->rodata->pid_mode = cfg->pid_mode;
+	c->skel->rodata->cgroup_id = cfg->cgroup_id;
+	c->skel->rodata->port_filter = cfg->port;
+	c->skel->rodata->payload_max = cfg->payload_max;
+	/* Ask for a drain when a quarter of the ring is waiting. */
+	c->skel->rodata->wakeup_bytes = cfg->ring_bytes / 4;
+	if (bpf_map__set_max_entries(c->skel->maps.events, cfg->ring_bytes)) {
+		rc = tj_errf(err, TJ_E_ARG, "ring buffer size %zu refused", cfg->ring_bytes);
+		goto fail;
+	}
+	if (capture_bpf__load(c->skel)) {
+		int e = errno;
+		if (e == EPERM)
+			*env_problem = 1;
+		rc = tj_errf(err, TJ_E_IO, "the kernel refused the BPF programs: %s%s",
+			     strerror(e), cfg->verbose ? "" : " (--verbose shows libbpf's log)");
+		goto fail;
+	}
+	bpf_object__for_each_program(prog, c->skel->obj) {
+		struct bpf_link *l;
+		if (c->nlinks == MAX_LINKS) {
+			rc = tj_errf(err, TJ_E_LIMIT, "more than %d BPF programs", MAX_LINKS);
+			goto fail;
+		}
+		l = bpf_program__attach(prog);
+		if (!l) {
+			int e = errno;
+			if (e == EPERM || e == EACCES)
+				*env_problem = 1;
+			rc = tj_errf(err, TJ_E_IO, "cannot attach %s (%s): %s",
+				     bpf_program__name(prog), bpf_program__section_name(prog),
+				     strerror(e));
+			goto fail;
+		}
+		c->links[c->nlinks++] = l;
+	}
+	c->rb = ring_buffer__new(bpf_map__fd(c->skel->maps.events), on_record, c, NULL);
+	if (!c->rb) {
+		rc = tj_errf(err, TJ_E_IO, "cannot map the ring buffer: %s", strerror(errno));
+		goto fail;
+	}
+	*cp = c;
+	return TJ_OK;
+fail:
+	tj_capture_close(c);
+	return rc;
+}
+
+int tj_capture_add_pid(struct tj_capture *c, uint32_t tgid, struct tj_err *err)
+{
+	uint8_t one = 1;
+
+	if (bpf_map__update_elem(c->skel->maps.pids, &tgid, sizeof(tgid), &one,
+				 sizeof(one), BPF_ANY))
+		return tj_errf(err, TJ_E_IO, "cannot add pid %u to the filter: %s",
+			       tgid, strerror(errno));
+	return TJ_OK;
+}
+
+int tj_capture_drain(struct tj_capture *c, int timeout_ms, tj_capture_cb cb,
+		     void *ctx, struct tj_err *err)
+{
+	int rc;
+
+	c->cb = cb;
+	c->cb_ctx = ctx;
+	c->cb_status = 0;
+	c->count = 0;
+	/* Records are submitted without wakeups: poll only returns early when
+	 * the kernel side forced one; consume then takes what is there. */
+	rc = ring_buffer__poll(c->rb, timeout_ms);
+	if (rc >= 0 || rc == -EINTR)
+		rc = ring_buffer__consume(c->rb);
+	if (c->cb_status)
+		return c->cb_status;
+	if (rc < 0 && rc != -EINTR)
+		return tj_errf(err, TJ_E_IO, "reading the ring buffer: %s", strerror(-rc));
+	return c->count;
+}
+
+int tj_capture_drops(struct tj_capture *c, uint64_t drops[TJC_DROP__COUNT],
+		     struct tj_err *err)
+{
+	uint64_t *per_cpu = calloc(c->ncpus, sizeof(uint64_t));
+
+	if (!per_cpu)
+		return tj_errf(err, TJ_E_NOMEM, "capture: out of memory");
+	for (uint32_t i = 0; i < TJC_DROP__COUNT; i++) {
+		drops[i] = 0;
+		if (bpf_map__lookup_elem(c->skel->maps.drops, &i, sizeof(i), per_cpu,
+					 c->ncpus * sizeof(uint64_t), 0)) {
+			free(per_cpu);
+			return tj_errf(err, TJ_E_IO, "reading the drop counters: %s",
+				       strerror(errno));
+		}
+		for (int cpu = 0; cpu < c->ncpus; cpu++)
+			drops[i] += per_cpu[cpu];
+	}
+	free(per_cpu);
+	return TJ_OK;
+}
+
+void tj_capture_close(struct tj_capture *c)
+{
+	if (!c)
+		return;
+	ring_buffer__free(c->rb);
+	for (int i = 0; i < c->nlinks; i++)
+		bpf_link__destroy(c->links[i]);
+	capture_bpf__destroy(c->skel);
+	free(c);
+}

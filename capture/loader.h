@@ -1,0 +1,54 @@
+/* The BPF side of capture as seen from user space: check that this
+ * machine can run it, load and attach capture.bpf.c, drain its ring
+ * buffer, read its drop counters. */
+#ifndef TJ_CAPTURE_LOADER_H
+#define TJ_CAPTURE_LOADER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "../lib/error.h"
+#include "capture_common.h"
+
+struct tj_capture_config {
+	uint32_t self_tgid;    /* never traced (capture itself) */
+	unsigned pid_mode;     /* TJC_PIDS_* */
+	uint64_t cgroup_id;    /* 0 = any */
+	uint16_t port;         /* 0 = any */
+	uint32_t payload_max;  /* 0..TJC_PAYLOAD_MAX */
+	size_t ring_bytes;     /* power of two, >= page size */
+	int verbose;           /* pass libbpf's warnings through */
+};
+
+struct tj_capture;
+
+/* Why the machine cannot capture, or TJ_OK: capabilities, BTF, tracefs
+ * (mounted here if it is not).  Fills err with a one-line reason. */
+int tj_capture_env_check(struct tj_err *err);
+
+/* Load and attach.  Returns 0, or a negative tj_errcode; *env_problem is
+ * set when the cause is the machine (no rights, no BTF, no tracefs, BPF
+ * refused with EPERM) rather than the program. */
+int tj_capture_open(struct tj_capture **cp, const struct tj_capture_config *cfg,
+		    int *env_problem, struct tj_err *err);
+
+/* Add a tgid to the traced set (pid_mode != TJC_PIDS_ALL). */
+int tj_capture_add_pid(struct tj_capture *c, uint32_t tgid, struct tj_err *err);
+
+/* Called for every record; a non-zero return stops the drain and is
+ * returned by tj_capture_drain. */
+typedef int (*tj_capture_cb)(void *ctx, const struct tjc_event *ev, size_t size);
+
+/* Wait up to timeout_ms for the kernel side to ask for a drain (it only
+ * does when the ring fills), then take every record there is.  Returns
+ * the number of records, or a negative value (the callback's, or
+ * -TJ_E_IO with err filled). */
+int tj_capture_drain(struct tj_capture *c, int timeout_ms, tj_capture_cb cb,
+		     void *ctx, struct tj_err *err);
+
+/* Events lost so far, summed over CPUs, indexed by TJC_DROP_*. */
+int tj_capture_drops(struct tj_capture *c, uint64_t drops[TJC_DROP__COUNT],
+		     struct tj_err *err);
+
+void tj_capture_close(struct tj_capture *c);
+
+#endif
