@@ -1,0 +1,89 @@
+/* The correlator host: finds a correlator (built in or a plugin), drives
+ * it over a replay, checks what it answers, and sends the edges on.
+ *
+ * What the host guarantees to whoever reads its edges: exactly one edge
+ * per call the replay delivered (a call the correlator never answered is
+ * emitted by the host as "no parent" with score 0), every edge's child a
+ * call that was shown, every parent an inbound request of the child's
+ * node.  A correlator that breaks this is stopped with an error naming
+ * it. */
+#ifndef TJ_HOST_H
+#define TJ_HOST_H
+
+#include <stdint.h>
+#include "correlator.h"
+
+/* ---- finding correlators ---- */
+
+/* A built-in correlator by name, or NULL. */
+const struct tj_correlator *tj_correlator_builtin(const char *name);
+/* The built-ins present in this binary, in a fixed order; returns how
+ * many (at most max are stored). */
+size_t tj_correlator_builtins(const struct tj_correlator **out, size_t max);
+
+/* A name with a '/' or ending in ".so" is a plugin: dlopen()ed, its
+ * `tracejoin_correlator` table checked (symbol present, abi equal,
+ * functions set) and refused by name otherwise; *dlhandle must be passed
+ * to tj_correlator_unload after use.  Anything else names a built-in
+ * (*dlhandle = NULL). */
+int tj_correlator_load(const char *name_or_path,
+		       const struct tj_correlator **c, void **dlhandle,
+		       struct tj_err *err);
+void tj_correlator_unload(void *dlhandle);
+
+/* ---- running ---- */
+
+struct tj_correlate_stats {
+	uint64_t events;          /* events replayed */
+	uint64_t messages;        /* messages shown to the correlator */
+	uint64_t calls;           /* of which calls (client-side requests) */
+	uint64_t edges;           /* edges sent on, host-filled included */
+	uint64_t unanswered;      /* calls the host answered "no parent" for */
+	double cpu_seconds;       /* user + system CPU time of the run */
+	double wall_seconds;      /* elapsed (monotonic clock) */
+	double peak_rss_mb;       /* the process's peak resident set (getrusage) */
+	struct tj_replay_stats replay;
+};
+
+/* Replay logs (dataset folders or evlog paths, as
+ * tj_replay_expand_inputs takes them) through correlator c, after
+ * training it on train_on if not NULL (a correlator without train()
+ * is then refused).  Edges go to out.  Labels and manifests beside the
+ * logs are never read.  A damaged log is not an error here: look at
+ * stats->replay.damaged_logs. */
+int tj_correlate_run(const struct tj_correlator *c, const struct tj_params *p,
+		     const struct tj_dataset *train_on, char *const *logs,
+		     size_t nlogs, const struct tj_replay_opts *o,
+		     struct tj_edge_sink *out, struct tj_correlate_stats *stats,
+		     struct tj_err *err);
+
+/* ---- edge sinks ---- */
+
+/* Writes edges.csv through tj_edges_writer ("-" = stdout). */
+struct tj_edge_writer_sink {
+	struct tj_edge_sink sink;   /* pass &s.sink */
+	struct tj_edges_writer w;
+	struct tj_err err;          /* why emit() failed */
+};
+int tj_edge_writer_sink_open(struct tj_edge_writer_sink *s, const char *path,
+			     struct tj_err *err);
+int tj_edge_writer_sink_close(struct tj_edge_writer_sink *s, struct tj_err *err);
+/* After a failed run: close, and remove the file if it was created. */
+void tj_edge_writer_sink_abort(struct tj_edge_writer_sink *s);
+
+/* Appends edges to a struct tj_edge_set (bench, tests). */
+struct tj_edge_set_sink {
+	struct tj_edge_sink sink;   /* pass &s.sink */
+	struct tj_edge_set *set;
+};
+void tj_edge_set_sink_init(struct tj_edge_set_sink *s, struct tj_edge_set *set);
+
+/* Sends every edge to two sinks (--traces: the file and the tree). */
+struct tj_edge_tee_sink {
+	struct tj_edge_sink sink;
+	struct tj_edge_sink *a, *b;
+};
+void tj_edge_tee_sink_init(struct tj_edge_tee_sink *s, struct tj_edge_sink *a,
+			   struct tj_edge_sink *b);
+
+#endif

@@ -1,0 +1,13 @@
+/* A broken plugin for the loader's tests: a correlator table under the
+ * wrong name, so the host must refuse it for the missing symbol. */
+#include "correlate/correlator.h"
+
+static int nop_open(void **st, const struct tj_params *p, struct tj_err *e) { *st = NULL; return 0; }
+static int nop_message(void *st, const struct tj_message *m, struct tj_edge_sink *o, struct tj_err *e) { return 0; }
+static int nop_finish(void *st, struct tj_edge_sink *o, struct tj_err *e) { return 0; }
+static void nop_close(void *st) { }
+
+const struct tj_correlator tracejoin_correlator_v2 = {
+	TJ_CORRELATOR_ABI, "no_symbol", "exported under the wrong name", NULL,
+	nop_open, NULL, nop_message, nop_finish, nop_close,
+};
