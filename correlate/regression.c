@@ -192,14 +192,16 @@ static struct rg_node *node_get(struct rg_state *st, uint32_t id,
 	return n;
 }
 
-static double node_span(void *ctx, uint32_t id)
+static void node_time(void *ctx, uint32_t id, double *span, double *idle)
 {
 	struct rg_state *st = ctx;
 	uint64_t *v = tj_u64map_get(&st->node_map, id);
+	*span = *idle = 0;
 	if (!v)
-		return 0;
+		return;
 	const struct rg_node *n = &st->node[*v];
-	return (double)(n->last_ts - n->first_ts);
+	*span = (double)(n->last_ts - n->first_ts);
+	*idle = n->idle_ns;
 }
 
 /* End of a request's time in flight: its reply, or the horizon. */
@@ -311,7 +313,7 @@ static int end_learning(struct rg_state *st, struct tj_edge_sink *out,
 			struct tj_err *err)
 {
 	st->learning = 0;
-	int rc = rg_model_fit(&st->model, &st->learnbuf, node_span, st, err);
+	int rc = rg_model_fit(&st->model, &st->learnbuf, node_time, st, err);
 	if (rc)
 		return rc;
 	if (st->par.explain)
@@ -332,7 +334,7 @@ static int end_learning(struct rg_state *st, struct tj_edge_sink *out,
 }
 
 static int on_call(struct rg_state *st, struct rg_node *n,
-		   const struct tj_message *m, struct tj_edge_sink *out,
+		   const struct tj_message *m, int idle, struct tj_edge_sink *out,
 		   struct tj_err *err)
 {
 	struct rg_model *md = &st->model;
@@ -369,6 +371,8 @@ static int on_call(struct rg_state *st, struct rg_node *n,
 		nc = st->par.max_cand;
 	}
 	uint32_t origin = rg_origin_intern(md, m->key.node, m->pid, callee);
+	if (st->learning && idle && origin != RG_NONE)
+		md->origin[origin].idle_calls += 1;
 	if (nc == 0) {
 		st->stats.nocand++;
 		st->stats.none++;
@@ -403,16 +407,31 @@ static int rg_message(void *vst, const struct tj_message *m,
 	struct rg_node *n = node_get(st, m->key.node, err);
 	if (!n)
 		return -TJ_E_NOMEM;
+	int idle = 0;
 	if (st->learning) {
-		if (!n->seen || m->ts_first < n->first_ts)
-			n->first_ts = m->ts_first;
-		if (!n->seen || m->ts_first > n->last_ts)
-			n->last_ts = m->ts_first;
+		uint64_t t = m->ts_first;
+		if (!n->seen) {
+			n->first_ts = n->last_ts = t;
+			n->busy_until = 0;
+		}
+		uint64_t lo = n->last_ts > n->busy_until ? n->last_ts : n->busy_until;
+		if (n->seen && t > lo)
+			n->idle_ns += (double)(t - lo);
+		idle = t >= n->busy_until;
+		if (t > n->last_ts)
+			n->last_ts = t;
 		n->seen = 1;
 	}
-	if (m->role == TJ_ROLE_SERVER)
-		return add_parent(st, n, m, err);
-	return on_call(st, n, m, out, err);
+	if (m->role == TJ_ROLE_SERVER) {
+		int rc = add_parent(st, n, m, err);
+		if (!rc && st->learning) {
+			uint64_t end = parent_end(st, &st->pool[n->active[n->nactive - 1]]);
+			if (end > n->busy_until)
+				n->busy_until = end;
+		}
+		return rc;
+	}
+	return on_call(st, n, m, idle, out, err);
 }
 
 static int rg_finish(void *vst, struct tj_edge_sink *out, struct tj_err *err)

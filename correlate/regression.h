@@ -56,6 +56,7 @@ struct rg_origin {
 	uint32_t node, pid, callee;
 	double mu;      /* background calls per ns */
 	double nocand;  /* calls seen with no request in flight (learning) */
+	double idle_calls; /* calls while nothing was in flight on the node */
 	double acc;     /* fitting scratch */
 };
 
@@ -140,6 +141,8 @@ struct rg_node {
 	uint32_t *active; size_t nactive, capactive; /* parents, by ts_first */
 	struct rg_callbuf pend;
 	uint64_t first_ts, last_ts; /* span seen while learning */
+	uint64_t busy_until; /* latest end of a request seen (learning) */
+	double idle_ns;      /* time with no request in flight (learning) */
 	int seen;
 };
 
@@ -181,11 +184,13 @@ uint32_t rg_origin_intern(struct rg_model *m, uint32_t node, uint32_t pid,
 uint32_t rg_edge_find(struct rg_model *m, uint32_t svc, uint32_t callee,
 		      int create);
 const struct rg_edge *rg_edge_get(const struct rg_model *m, uint32_t e);
-/* Fit by EM on the learning buffer.  node_span(ctx, node) is the time
- * (ns) the learning window covers on that node, for background rates. */
+/* Fit by EM on the learning buffer.  node_time(ctx, node, &span, &idle)
+ * gives the time (ns) the learning window covers on that node and how
+ * much of it had no request in flight, for background rates. */
+typedef void (*rg_node_time_fn)(void *ctx, uint32_t node, double *span,
+				double *idle);
 int rg_model_fit(struct rg_model *m, struct rg_callbuf *buf,
-		 double (*node_span)(void *ctx, uint32_t node), void *ctx,
-		 struct tj_err *err);
+		 rg_node_time_fn node_time, void *ctx, struct tj_err *err);
 /* log f_start(d1) + log LR_end(d2) of a candidate under the fitted model. */
 double rg_cand_logweight(const struct rg_model *m, const struct rg_cand *c);
 /* log background intensity of an origin, per ns. */

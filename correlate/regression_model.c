@@ -22,10 +22,13 @@
 #include "regression.h"
 #include "../lib/event.h"
 
-#define EPS_MIX 0.02     /* share of the all-pairs density mixed into a fit */
+#define EPS_MIX 0.001    /* share of the all-pairs density mixed into a fit */
 #define LOG_FLOOR (-80.0)
 #define MU_FLOOR 1e-12   /* background calls per ns: 1 per 1000 s */
 #define SLOT_FLOOR 1e-4  /* continuation chance beyond what was seen */
+#define INIT_R0 0.01     /* starting share of background per call */
+#define IDLE_MIN_SHARE 0.01 /* idle time that suffices to measure background */
+#define IDLE_MIN_NS 5e7
 
 static double bin_lo(int b)
 {
@@ -368,7 +371,7 @@ static void fit_lognormals(struct rg_model *m, struct rg_callbuf *buf,
 /* M step: refit n, densities and background rates from responsibilities. */
 static void m_step(struct rg_model *m, struct rg_callbuf *buf,
 		   struct fit_ws *ws,
-		   double (*node_span)(void *ctx, uint32_t node), void *ctx)
+		   rg_node_time_fn node_time, void *ctx)
 {
 	for (size_t e = 0; e < m->nedge; e++) {
 		gsl_histogram_reset(ws->hs[e]);
@@ -415,9 +418,16 @@ static void m_step(struct rg_model *m, struct rg_callbuf *buf,
 	double musum = 0, spansum = 0;
 	for (size_t o = 0; o < m->norigin; o++) {
 		struct rg_origin *og = &m->origin[o];
-		double span = node_span(ctx, og->node);
+		double span, idle;
+		node_time(ctx, og->node, &span, &idle);
 		double v = og->acc; /* r0 plus calls with no candidate */
-		og->mu = span > 0 ? v / span : MU_FLOOR;
+		if (idle >= IDLE_MIN_SHARE * span && idle >= IDLE_MIN_NS)
+			/* calls while nothing was in flight are background for
+			 * sure: their rate does not drift into the EM's broad
+			 * optimum where background explains busy periods too */
+			og->mu = (og->idle_calls + 0.5) / idle;
+		else
+			og->mu = span > 0 ? v / span : MU_FLOOR;
 		if (og->mu < MU_FLOOR)
 			og->mu = MU_FLOOR;
 		musum += v;
@@ -534,7 +544,7 @@ static int fit_slots(struct rg_model *m, struct rg_callbuf *buf)
 }
 
 int rg_model_fit(struct rg_model *m, struct rg_callbuf *buf,
-		 double (*node_span)(void *ctx, uint32_t node), void *ctx,
+		 rg_node_time_fn node_time, void *ctx,
 		 struct tj_err *err)
 {
 	struct fit_ws ws;
@@ -561,14 +571,15 @@ int rg_model_fit(struct rg_model *m, struct rg_callbuf *buf,
 		}
 		free(pos);
 	}
-	/* all-pairs densities and the starting point: every candidate and
-	 * "none" equally likely */
+	/* all-pairs densities and the starting point: candidates equally
+	 * likely, little background (a large one starts EM in the degenerate
+	 * optimum where a broad delay density loses to background) */
 	for (size_t i = 0; i < buf->n; i++) {
 		struct rg_call *c = &buf->call[i];
-		c->r0 = 1.0 / (c->ncand + 1);
+		c->r0 = INIT_R0;
 		for (uint32_t j = 0; j < c->ncand; j++) {
 			struct rg_cand *k = &buf->cand[c->cand + j];
-			k->r = c->r0;
+			k->r = (1 - INIT_R0) / c->ncand;
 			hist_add(ws.alls, k->d1, 1);
 			if (k->has_d2)
 				hist_add(ws.alle, k->d2, 1);
@@ -579,14 +590,14 @@ int rg_model_fit(struct rg_model *m, struct rg_callbuf *buf,
 	/* the first M step keeps only the start side: the end-side ratio of
 	 * a flat start is noise */
 	m->use_ends = 0;
-	m_step(m, buf, &ws, node_span, ctx);
+	m_step(m, buf, &ws, node_time, ctx);
 	double prev = -INFINITY;
 	int it;
 	for (it = 0; it < m->par->iters; it++) {
 		if (it == 1)
 			m->use_ends = m->par->ends;
 		double ll = e_step(m, buf);
-		m_step(m, buf, &ws, node_span, ctx);
+		m_step(m, buf, &ws, node_time, ctx);
 		m->loglik = ll;
 		if (it > 1 && fabs(ll - prev) <= 1e-7 * fabs(ll))
 			break;

@@ -1,0 +1,172 @@
+/* The regression correlator's table: params refused by name, thread ids
+ * never read, and streams with nothing to decide. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <math.h>
+#include <cmocka.h>
+#include "test_regression_synth.h"
+
+static void expect_refused(const char *key, const char *val, const char *needle)
+{
+	struct tj_params p = { 1, { key }, { val } };
+	struct tj_err err = {0};
+	void *st = NULL;
+	int rc = tj_correlator_regression.open(&st, &p, &err);
+	if (rc == 0) {
+		tj_correlator_regression.close(st);
+		fail_msg("param %s=%s was accepted", key, val);
+	}
+	assert_true(rc < 0);
+	assert_null(st);
+	if (!strstr(err.msg, needle))
+		fail_msg("error '%s' does not name '%s'", err.msg, needle);
+}
+
+static void params_refused(void **state)
+{
+	(void)state;
+	expect_refused("bogus", "1", "bogus");
+	expect_refused("learn", "abc", "learn");
+	expect_refused("learn", "0", "learn");
+	expect_refused("learn", "2.5", "learn");
+	expect_refused("window", "-1", "window");
+	expect_refused("window", "0", "window");
+	expect_refused("horizon", "nan", "horizon");
+	expect_refused("batch", "100000", "batch");
+	expect_refused("max_candidates", "0", "max_candidates");
+	expect_refused("iters", "", "iters");
+	expect_refused("density", "gamma", "density");
+	expect_refused("explain", "2", "explain");
+	expect_refused("joint", "yes", "joint");
+	/* every documented param is accepted */
+	struct tj_params p = { 12,
+		{ "learn", "window", "batch", "max_candidates", "horizon", "iters",
+		  "density", "ends", "same_pid", "slots", "joint", "explain" },
+		{ "10", "5.5", "8", "4", "200", "3", "lognormal", "0", "0", "0",
+		  "0", "0" } };
+	struct tj_err err = {0};
+	void *st = NULL;
+	assert_int_equal(tj_correlator_regression.open(&st, &p, &err), 0);
+	tj_correlator_regression.close(st);
+	/* and every param is documented */
+	const char *help = tj_correlator_regression.params_help;
+	for (size_t i = 0; i < p.n; i++) {
+		char k[32];
+		snprintf(k, sizeof(k), "%s=", p.key[i]);
+		assert_non_null(strstr(help, k));
+	}
+}
+
+/* The same stream with honest thread ids, and with every thread id the
+ * same misleading value: the edges are identical. */
+static void never_reads_tids(void **state)
+{
+	(void)state;
+	struct synth_spec sp = {
+		.rate = 800, .requests = 1500, .a_mu = log(2e6), .a_sd = 0.5,
+		.b_prob = 0.5, .b_mu = log(3e5), .b_sd = 0.3, .call_ms = 1.0,
+		.bg_rate = 30, .seed = 5,
+	};
+	struct synth a, b;
+	synth_build(&a, &sp);
+	sp.tid_override = 4242;
+	synth_build(&b, &sp);
+	assert_int_equal(a.n, b.n);
+	struct tj_params p = { 2, { "learn", "explain" }, { "600", "1" } };
+	struct edge_keep ka, kb;
+	void *sa = synth_run(&a, &p, &ka), *sb = synth_run(&b, &p, &kb);
+	assert_non_null(sa);
+	assert_non_null(sb);
+	assert_int_equal(ka.n, kb.n);
+	assert_int_equal(ka.n, a.ncalls);
+	for (size_t i = 0; i < ka.n; i++) {
+		assert_true(tj_msgkey_eq(&ka.e[i].child, &kb.e[i].child));
+		assert_int_equal(ka.e[i].has_parent, kb.e[i].has_parent);
+		if (ka.e[i].has_parent)
+			assert_true(tj_msgkey_eq(&ka.e[i].parent, &kb.e[i].parent));
+		assert_true(ka.e[i].score == kb.e[i].score);
+		assert_true(ka.e[i].score >= 0 && ka.e[i].score <= 1);
+	}
+	tj_correlator_regression.close(sa);
+	tj_correlator_regression.close(sb);
+	free(ka.e);
+	free(kb.e);
+	synth_free(&a);
+	synth_free(&b);
+}
+
+/* Nothing to learn from: no messages; only calls with nothing in flight;
+ * responses and unknown-role messages are ignored. */
+static void nothing_to_learn(void **state)
+{
+	(void)state;
+	struct edge_keep k;
+	struct synth s;
+	memset(&s, 0, sizeof(s));
+	s.parent_of = calloc(64, sizeof(*s.parent_of));
+	struct tj_params p = { 0 };
+	struct rg_state *st = synth_run(&s, &p, &k);
+	assert_non_null(st);
+	assert_int_equal(k.n, 0);
+	tj_correlator_regression.close(st);
+	free(k.e);
+
+	for (int i = 0; i < 5; i++)
+		synth_call(&s, 1000000 + (uint64_t)i * 1000000, 9000, 1e5, 1);
+	struct tj_message *resp = synth_add(&s); /* a response: not a call */
+	resp->is_request = 0;
+	resp->role = TJ_ROLE_CLIENT;
+	resp->key.dir = TJ_DIR_IN;
+	resp->ts_first = 9000000;
+	struct tj_message *unk = synth_add(&s); /* role unknown: skipped */
+	unk->role = TJ_ROLE_UNKNOWN;
+	unk->key.dir = TJ_DIR_OUT;
+	unk->ts_first = 9500000;
+	st = synth_run(&s, &p, &k);
+	assert_non_null(st);
+	assert_int_equal(k.n, 5);
+	for (size_t i = 0; i < k.n; i++) {
+		assert_false(k.e[i].has_parent);
+		assert_true(k.e[i].score == 1.0);
+	}
+	tj_correlator_regression.close(st);
+	free(k.e);
+	synth_free(&s);
+}
+
+/* A sink that fails: the error comes back naming the call. */
+static int failing_emit(struct tj_edge_sink *sink, const struct tj_edge *e)
+{
+	(void)sink;
+	(void)e;
+	return -TJ_E_IO;
+}
+
+static void sink_failure_reported(void **state)
+{
+	(void)state;
+	struct synth s;
+	memset(&s, 0, sizeof(s));
+	s.parent_of = calloc(8, sizeof(*s.parent_of));
+	synth_call(&s, 1000000, 9000, 1e5, 1);
+	void *st = NULL;
+	struct tj_err err = {0};
+	struct tj_edge_sink sink = { failing_emit, NULL };
+	assert_int_equal(tj_correlator_regression.open(&st, NULL, &err), 0);
+	assert_true(tj_correlator_regression.message(st, &s.msg[0], &sink, &err) < 0);
+	assert_non_null(strstr(err.msg, "1:1:out:0"));
+	tj_correlator_regression.close(st);
+	synth_free(&s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(params_refused),
+		cmocka_unit_test(never_reads_tids),
+		cmocka_unit_test(nothing_to_learn),
+		cmocka_unit_test(sink_failure_reported),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
