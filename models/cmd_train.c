@@ -1,0 +1,278 @@
+/* `tracejoin train`: fit the classifier's model on labeled datasets,
+ * optionally judge it on held-out ones, and write the model file. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "trainset.h"
+#include "../cli/commands.h"
+#include "../lib/error.h"
+
+static void help(void)
+{
+	printf("usage: tracejoin train --algo classifier [OPTIONS] DATASET... -o FILE\n\n"
+	       "Fit the classifier correlator's model on labeled datasets (folders with\n"
+	       "node-*.evlog and labels.csv) and write it as a versioned text model file\n"
+	       "(models/README.md).  Use it with 'tracejoin correlate --algo classifier\n"
+	       "--param model=FILE'.  The same datasets in the same order give the same file.\n\n"
+	       "options:\n"
+	       "  --algo NAME        the correlator to train; only 'classifier' trains here\n"
+	       "  -o, --output FILE  the model file to write (required)\n"
+	       "  --fit KIND         clogit (conditional logit over a call's candidates and\n"
+	       "                     'no parent', BFGS; default), logit (per-pair logistic\n"
+	       "                     regression, IRLS), or both: fit both and keep the one\n"
+	       "                     more accurate on the --test datasets\n"
+	       "  --lambda L         L2 penalty on standardised coefficients (default 1)\n"
+	       "  --max-cand N       candidates per call, 1..%d (default %d)\n"
+	       "  --window SECONDS   a parent started at most this long before its call\n"
+	       "                     (default %g)\n"
+	       "  --test DATASET     a held-out labeled dataset to report accuracy on\n"
+	       "                     (repeatable); the model runs on it as the correlator does\n"
+	       "  -v, --verbose      fitting progress on stderr\n"
+	       "  -q, --quiet        no summary\n"
+	       "  -h, --help         this text\n\n"
+	       "Accuracy is the share of labeled calls whose predicted parent (or 'none') is\n"
+	       "the true one.  Exit status: 0 ok, 1 failure, 2 usage.\n",
+	       TJ_FEAT_MAX_CAND, TJ_FEAT_DEFAULT_MAX_CAND,
+	       (double)TJ_FEAT_DEFAULT_WINDOW_NS / 1e9);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double share(uint64_t a, uint64_t b)
+{
+	return b ? (double)a / (double)b : 0;
+}
+
+static int parse_double(const char *s, double *out)
+{
+	char *end;
+	errno = 0;
+	*out = strtod(s, &end);
+	return end == s || *end || errno ? -1 : 0;
+}
+
+/* Evaluate m on every test dataset; total accuracy in *acc. */
+static int evaluate_all(const struct tj_model *m, const char *label,
+			char **tests, size_t ntests, int quiet, double *acc)
+{
+	struct tj_eval all = { 0 };
+	struct tj_err err = { 0 };
+	for (size_t i = 0; i < ntests; i++) {
+		struct tj_eval ev = { 0 };
+		if (tj_evaluate(m, tests[i], &ev, &err) < 0) {
+			fprintf(stderr, "tracejoin train: %s\n", err.msg);
+			return -1;
+		}
+		if (!quiet)
+			fprintf(stderr, "test %s %s: accuracy %.4f of %" PRIu64 " calls "
+			       "(with parent %.4f of %" PRIu64 ", none %.4f of %" PRIu64 ")\n",
+			       label, tests[i], share(ev.right, ev.calls), ev.calls,
+			       share(ev.right_parent, ev.with_parent), ev.with_parent,
+			       share(ev.right_none, ev.no_parent), ev.no_parent);
+		all.calls += ev.calls;
+		all.right += ev.right;
+		all.with_parent += ev.with_parent;
+		all.right_parent += ev.right_parent;
+		all.no_parent += ev.no_parent;
+		all.right_none += ev.right_none;
+	}
+	*acc = share(all.right, all.calls);
+	if (!quiet && ntests > 1)
+		fprintf(stderr, "test %s all: accuracy %.4f of %" PRIu64 " calls "
+		       "(with parent %.4f, none %.4f)\n", label, *acc, all.calls,
+		       share(all.right_parent, all.with_parent),
+		       share(all.right_none, all.no_parent));
+	return 0;
+}
+
+static int fit_kind(const struct tj_fit_set *set, int kind, double lambda,
+		    int verbose, const struct tj_feat_opts *fo, struct tj_model *m)
+{
+	struct tj_fit_opts o = { kind, lambda, 200, verbose };
+	struct tj_err err = { 0 };
+	m->nfeat = TJ_FEAT_N;
+	for (size_t k = 0; k < TJ_FEAT_N; k++)
+		snprintf(m->names[k], TJ_MODEL_NAMELEN, "%s", tj_feat_names[k]);
+	m->max_cand = fo->max_cand;
+	m->window_ns = fo->window_ns;
+	if (tj_fit(set, &o, m, &err) < 0) {
+		fprintf(stderr, "tracejoin train: %s\n", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+int cmd_train(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "algo", required_argument, NULL, 'a' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "fit", required_argument, NULL, 'f' },
+		{ "lambda", required_argument, NULL, 'l' },
+		{ "max-cand", required_argument, NULL, 'c' },
+		{ "window", required_argument, NULL, 'w' },
+		{ "test", required_argument, NULL, 't' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	if (tj_wants_help(argc, argv)) {
+		help();
+		return TJ_EXIT_OK;
+	}
+	const char *algo = NULL, *out = NULL, *fitname = "clogit";
+	double lambda = 1.0, d;
+	struct tj_feat_opts fo = { TJ_FEAT_DEFAULT_MAX_CAND, TJ_FEAT_DEFAULT_WINDOW_NS };
+	char **tests = calloc((size_t)argc, sizeof(char *));
+	size_t ntests = 0;
+	int verbose = 0, quiet = 0, c, rc = TJ_EXIT_FAIL;
+	if (!tests)
+		return TJ_EXIT_FAIL;
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":o:vqh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'a': algo = optarg; break;
+		case 'o': out = optarg; break;
+		case 'f': fitname = optarg; break;
+		case 'l':
+			if (parse_double(optarg, &lambda) < 0 || !(lambda >= 0)) {
+				free(tests);
+				return tj_usage("train", "--lambda wants a number >= 0, not '%s'", optarg);
+			}
+			break;
+		case 'c':
+			if (parse_double(optarg, &d) < 0 || d < 1 || d > TJ_FEAT_MAX_CAND ||
+			    d != (unsigned)d) {
+				free(tests);
+				return tj_usage("train", "--max-cand wants a count 1..%d, not '%s'",
+						TJ_FEAT_MAX_CAND, optarg);
+			}
+			fo.max_cand = (unsigned)d;
+			break;
+		case 'w':
+			if (parse_double(optarg, &d) < 0 || !(d > 0) || d > 3600) {
+				free(tests);
+				return tj_usage("train", "--window wants seconds in (0, 3600], not '%s'",
+						optarg);
+			}
+			fo.window_ns = (uint64_t)(d * 1e9);
+			if (fo.window_ns == 0)
+				fo.window_ns = 1;
+			break;
+		case 't': tests[ntests++] = optarg; break;
+		case 'v': verbose = 1; break;
+		case 'q': quiet = 1; break;
+		case 'h': help(); free(tests); return TJ_EXIT_OK;
+		case ':':
+			free(tests);
+			return tj_usage("train", "%s needs a value", argv[optind - 1]);
+		default:
+			free(tests);
+			return tj_usage("train", "unknown option %s", argv[optind - 1]);
+		}
+	}
+	int ndatasets = argc - optind;
+	char **datasets = argv + optind;
+	const char *usage_err = NULL;
+	if (!algo)
+		usage_err = "--algo is required (--algo classifier)";
+	else if (strcmp(algo, "classifier") != 0)
+		usage_err = "only --algo classifier trains here (other correlators "
+			    "learn unlabeled, inside 'tracejoin correlate')";
+	else if (!out)
+		usage_err = "-o FILE is required";
+	else if (ndatasets < 1)
+		usage_err = "no dataset given";
+	else if (strcmp(fitname, "clogit") && strcmp(fitname, "logit") &&
+		 strcmp(fitname, "both"))
+		usage_err = "--fit wants clogit, logit or both";
+	else if (strcmp(fitname, "both") == 0 && ntests == 0)
+		usage_err = "--fit both chooses on held-out data: give --test DATASET";
+	if (usage_err) {
+		free(tests);
+		return tj_usage("train", "%s", usage_err);
+	}
+
+	struct tj_fit_set set;
+	struct tj_walk_stats st = { 0 };
+	struct tj_err err = { 0 };
+	struct tj_model models[2];
+	int nmodels = 0;
+	tj_fit_set_init(&set, TJ_FEAT_N);
+	double t0 = now_s();
+	for (int i = 0; i < ndatasets; i++)
+		if (tj_trainset_add(&set, datasets[i], &fo, &st, &err) < 0) {
+			fprintf(stderr, "tracejoin train: %s\n", err.msg);
+			goto done;
+		}
+	if (!quiet)
+		fprintf(stderr, "train: %d dataset%s, %" PRIu64 " events, %" PRIu64 " calls "
+		       "(%" PRIu64 " labeled, %" PRIu64 " with a parent, %" PRIu64
+		       " whose parent is not a candidate), %" PRIu64 " pairs, %.1f s\n",
+		       ndatasets, ndatasets == 1 ? "" : "s", st.events, st.calls,
+		       st.labeled, st.with_parent, st.unreachable, st.pairs,
+		       now_s() - t0);
+	if (st.calls && st.labeled == 0) {
+		fprintf(stderr, "tracejoin train: no call of the logs appears in labels.csv: "
+				"labels and logs do not match\n");
+		goto done;
+	}
+	int kinds[2], nk = 0;
+	if (strcmp(fitname, "both") == 0) {
+		kinds[nk++] = TJ_FIT_CLOGIT;
+		kinds[nk++] = TJ_FIT_LOGIT;
+	} else {
+		kinds[nk++] = strcmp(fitname, "logit") == 0 ? TJ_FIT_LOGIT : TJ_FIT_CLOGIT;
+	}
+	double acc[2] = { 0, 0 };
+	for (int k = 0; k < nk; k++) {
+		tj_model_init(&models[k]);
+		nmodels++;
+		double t1 = now_s();
+		if (fit_kind(&set, kinds[k], lambda, verbose, &fo, &models[k]) < 0)
+			goto done;
+		const char *name = kinds[k] == TJ_FIT_LOGIT ? "logit" : "clogit";
+		if (!quiet)
+			fprintf(stderr, "fit %s: training accuracy %.4f, threshold %.4f, %.1f s\n",
+			       name, models[k].train_accuracy, models[k].threshold,
+			       now_s() - t1);
+		if (ntests && evaluate_all(&models[k], name, tests, ntests, quiet,
+					   &acc[k]) < 0)
+			goto done;
+	}
+	/* ties go to the first (clogit) */
+	int best = nk == 2 && acc[1] > acc[0] ? 1 : 0;
+	if (nk == 2 && !quiet)
+		fprintf(stderr, "chose %s (held-out accuracy %.4f vs %.4f)\n",
+		       kinds[best] == TJ_FIT_LOGIT ? "logit" : "clogit", acc[best],
+		       acc[1 - best]);
+	for (int i = 0; i < ndatasets; i++)
+		if (tj_trainset_hash(&models[best], datasets[i], &err) < 0) {
+			fprintf(stderr, "tracejoin train: %s\n", err.msg);
+			goto done;
+		}
+	if (tj_model_write(&models[best], out, &err) < 0) {
+		fprintf(stderr, "tracejoin train: %s\n", err.msg);
+		goto done;
+	}
+	if (!quiet && strcmp(out, "-") != 0)
+		fprintf(stderr, "wrote %s\n", out);
+	rc = TJ_EXIT_OK;
+done:
+	for (int k = 0; k < nmodels; k++)
+		tj_model_free(&models[k]);
+	tj_fit_set_free(&set);
+	free(tests);
+	return rc;
+}
