@@ -413,3 +413,46 @@ const struct tj_join_stats *tj_join_stats(const struct tj_join *j)
 {
 	return &j->stats;
 }
+
+static int join_message(void *ctx, const struct tj_message *m)
+{
+	return tj_join_add(ctx, m) < 0; /* positive: stops the replay */
+}
+
+int tj_join_from_logs(struct tj_join **jp, char *const *inputs,
+		      size_t ninputs, int *damaged, struct tj_err *err)
+{
+	char **paths = NULL;
+	size_t npaths = 0;
+	struct tj_replay *rp = NULL;
+	struct tj_join *j = NULL;
+	int rc;
+	*jp = NULL;
+	if (damaged)
+		*damaged = 0;
+	if ((rc = tj_replay_expand_inputs(inputs, ninputs, &paths, &npaths,
+					  err)) < 0)
+		return rc;
+	if ((rc = tj_replay_open(&rp, paths, npaths, NULL, err)) < 0 ||
+	    (rc = tj_join_new(&j, err)) < 0)
+		goto out;
+	rc = tj_replay_run(rp, join_message, j, err);
+	if (rc > 0) {
+		rc = tj_errf(err, TJ_E_NOMEM, "join: out of memory");
+		goto out;
+	}
+	if (rc < 0 || (rc = tj_join_finish(j, err)) < 0)
+		goto out;
+	if (damaged)
+		*damaged = tj_replay_stats(rp)->damaged_logs > 0;
+	*jp = j;
+	j = NULL;
+out:
+	tj_join_free(j);
+	if (rp)
+		tj_replay_close(rp);
+	for (size_t i = 0; i < npaths; i++)
+		free(paths[i]);
+	free(paths);
+	return rc;
+}
