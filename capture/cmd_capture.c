@@ -1,0 +1,528 @@
+/* tracejoin capture: record this machine's TCP socket events with eBPF. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include "../cli/commands.h"
+#include "../lib/error.h"
+#include "../lib/evlog.h"
+#include "loader.h"
+#include "recorder.h"
+
+#define CMD "capture"
+#define MAX_PIDS 64
+#define DRAIN_MS 10            /* the ring is drained this often */
+#define REORDER_NS 20000000ull /* events are held this long to sort them */
+#define FLUSH_NS 1000000000ull /* blocks reach the disk at least this often */
+#define RING_BYTES (16u << 20)
+#define CGROUP2_MAGIC 0x63677270
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: tracejoin capture -o FILE [options] [-- COMMAND [ARGS...]]\n"
+"\n"
+"Record every TCP socket syscall of this machine (accept, connect, send,\n"
+"recv, close, shutdown, TCP state changes) into an evlog, with eBPF.\n"
+"Needs root (CAP_BPF and CAP_PERFMON) and a kernel with BTF.  Stops on\n"
+"SIGINT/SIGTERM, after --duration, or when COMMAND exits, and always\n"
+"leaves a complete log.\n"
+"\n"
+"options:\n"
+"  -o, --output FILE  the evlog to write (mode 0600); with --netns a folder\n"
+"      --node ID      node id recorded in the log (default: from the host\n"
+"                     name: its trailing number, e.g. node-3 -> 3, or else a\n"
+"                     hash of the name in 0..999999)\n"
+"      --pid P        only process P (may be given up to %d times)\n"
+"      --cgroup PATH  only processes in this cgroup v2 folder\n"
+"      --port N       only sockets with local or remote port N\n"
+"      --duration S   stop after S seconds (decimals allowed)\n"
+"      --payload N    keep the first N <= %d bytes of each send/recv\n"
+"      --netns        one log per network namespace, FOLDER/node-ID.evlog,\n"
+"                     ID the namespace's inode number (ls -L -i /proc/PID/ns/net)\n"
+"      --force        overwrite existing logs\n"
+"      --check        only check that capture can run here: exit 0, or 77\n"
+"                     with the reason when this machine cannot\n"
+"  -v, --verbose      show libbpf's messages (the verifier log on failure)\n"
+"  -- COMMAND ARGS    run COMMAND and trace it and its children until it exits\n"
+"\n"
+"Sockets open before capture starts are recorded from their first event,\n"
+"with offsets counted from then (flag offset_from_start).  Lost events are\n"
+"counted in the log's footer and marked by 'lost' events.\n",
+		MAX_PIDS, TJ_PAYLOAD_MAX);
+}
+
+struct opts {
+	const char *out;
+	int node_set;
+	uint32_t node;
+	uint32_t pids[MAX_PIDS];
+	int npids;
+	const char *cgroup;
+	uint16_t port;
+	double duration;
+	unsigned payload;
+	int per_netns;
+	int force;
+	int check;
+	int verbose;
+	char **command;   /* NULL = none */
+};
+
+static int parse_uint(const char *s, unsigned long max, unsigned long *v)
+{
+	char *end;
+
+	if (!*s || *s == '-' || *s == '+')
+		return -1;
+	errno = 0;
+	*v = strtoul(s, &end, 10);
+	return (errno || *end || *v > max) ? -1 : 0;
+}
+
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+	enum { O_NODE = 256, O_PID, O_CGROUP, O_PORT, O_DURATION, O_PAYLOAD,
+	       O_NETNS, O_FORCE, O_CHECK };
+	static const struct option longopts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "node", required_argument, NULL, O_NODE },
+		{ "pid", required_argument, NULL, O_PID },
+		{ "cgroup", required_argument, NULL, O_CGROUP },
+		{ "port", required_argument, NULL, O_PORT },
+		{ "duration", required_argument, NULL, O_DURATION },
+		{ "payload", required_argument, NULL, O_PAYLOAD },
+		{ "netns", no_argument, NULL, O_NETNS },
+		{ "force", no_argument, NULL, O_FORCE },
+		{ "check", no_argument, NULL, O_CHECK },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	unsigned long v;
+	char *end;
+	int c;
+
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+:o:vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o': o->out = optarg; break;
+		case O_NODE:
+			if (parse_uint(optarg, UINT32_MAX, &v))
+				return tj_usage(CMD, "--node %s: not a node id (0..%u)", optarg, UINT32_MAX);
+			o->node = v;
+			o->node_set = 1;
+			break;
+		case O_PID:
+			if (parse_uint(optarg, INT_MAX, &v) || v == 0)
+				return tj_usage(CMD, "--pid %s: not a process id", optarg);
+			if (o->npids == MAX_PIDS)
+				return tj_usage(CMD, "--pid: at most %d processes", MAX_PIDS);
+			o->pids[o->npids++] = v;
+			break;
+		case O_CGROUP: o->cgroup = optarg; break;
+		case O_PORT:
+			if (parse_uint(optarg, 65535, &v) || v == 0)
+				return tj_usage(CMD, "--port %s: not a port (1..65535)", optarg);
+			o->port = v;
+			break;
+		case O_DURATION:
+			errno = 0;
+			o->duration = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !(o->duration > 0) || o->duration > 1e9)
+				return tj_usage(CMD, "--duration %s: not a positive number of seconds", optarg);
+			break;
+		case O_PAYLOAD:
+			if (parse_uint(optarg, TJ_PAYLOAD_MAX, &v))
+				return tj_usage(CMD, "--payload %s: not a byte count (0..%d)", optarg, TJ_PAYLOAD_MAX);
+			o->payload = v;
+			break;
+		case O_NETNS: o->per_netns = 1; break;
+		case O_FORCE: o->force = 1; break;
+		case O_CHECK: o->check = 1; break;
+		case 'v': o->verbose = 1; break;
+		case 'h': usage(stdout); return -1;
+		case ':': return tj_usage(CMD, "option %s needs a value", argv[optind - 1]);
+		default: return tj_usage(CMD, "unknown option %s", argv[optind - 1]);
+		}
+	}
+	if (optind < argc) {
+		if (strcmp(argv[optind - 1], "--") != 0)
+			return tj_usage(CMD, "unexpected argument '%s' (a command to trace goes after --)",
+					argv[optind]);
+		o->command = argv + optind;
+	} else if (optind > 1 && strcmp(argv[optind - 1], "--") == 0) {
+		return tj_usage(CMD, "no command after --");
+	}
+	if (o->check)
+		return 0;
+	if (!o->out)
+		return tj_usage(CMD, "-o FILE is required");
+	if (o->per_netns && o->node_set)
+		return tj_usage(CMD, "--node and --netns exclude each other (each namespace is a node)");
+	if (o->command && o->npids)
+		return tj_usage(CMD, "--pid and -- COMMAND exclude each other");
+	if (o->per_netns && strcmp(o->out, "-") == 0)
+		return tj_usage(CMD, "--netns needs a folder for -o, not stdout");
+	return 0;
+}
+
+/* Trailing number of the host name (node-3 -> 3), or else its FNV-1a
+ * hash in 0..999999: stable per host, short in message keys. */
+static uint32_t node_from_hostname(const char *h)
+{
+	size_t n = strlen(h), i = n;
+	uint32_t hash = 2166136261u;
+
+	while (i > 0 && h[i - 1] >= '0' && h[i - 1] <= '9')
+		i--;
+	if (i < n && n - i <= 9)
+		return (uint32_t)strtoul(h + i, NULL, 10);
+	for (i = 0; i < n; i++)
+		hash = (hash ^ (uint8_t)h[i]) * 16777619u;
+	return hash % 1000000u;
+}
+
+static uint64_t now_ns(clockid_t clk)
+{
+	struct timespec ts;
+	clock_gettime(clk, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* Copy, cutting what does not fit. */
+static void copy_str(char *dst, size_t size, const char *src)
+{
+	size_t n = strnlen(src, size - 1);
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+static void fill_header(struct tj_evlog_header *h, const struct opts *o,
+			int argc, char **argv)
+{
+	struct utsname u;
+	char host[256] = "";
+	size_t used = 0;
+
+	memset(h, 0, sizeof(*h));
+	gethostname(host, sizeof(host) - 1);
+	copy_str(h->hostname, sizeof(h->hostname), host);
+	if (uname(&u) == 0)
+		copy_str(h->kernel, sizeof(h->kernel), u.release);
+	h->node = o->node_set ? o->node : node_from_hostname(host);
+	/* The two clocks read as close together as we can: the monotonic
+	 * reading is the middle of two around the realtime one. */
+	uint64_t m1 = now_ns(CLOCK_MONOTONIC), r = now_ns(CLOCK_REALTIME),
+		 m2 = now_ns(CLOCK_MONOTONIC);
+	h->clock_mono_ns = m1 + (m2 - m1) / 2;
+	h->clock_real_ns = r;
+	h->capture_flags = TJ_CAP_PREEXISTING | (o->payload ? TJ_CAP_PAYLOAD : 0);
+	h->payload_max = o->payload;
+	for (int i = 0; i < argc && used + 1 < sizeof(h->options); i++) {
+		int n = snprintf(h->options + used, sizeof(h->options) - used, "%s%s",
+				 i ? " " : "tracejoin ", argv[i]);
+		if (n < 0)
+			break;
+		used += (size_t)n;
+	}
+	if (used >= sizeof(h->options))
+		h->options[sizeof(h->options) - 1] = '\0';
+}
+
+/* A filter that names nothing is an error now, not an empty log later. */
+static int check_filters(const struct opts *o, uint64_t *cgroup_id)
+{
+	char path[64];
+	struct stat st;
+	struct statfs sfs;
+
+	for (int i = 0; i < o->npids; i++) {
+		snprintf(path, sizeof(path), "/proc/%u", o->pids[i]);
+		if (stat(path, &st) != 0) {
+			fprintf(stderr, "tracejoin capture: --pid %u: no such process\n", o->pids[i]);
+			return -1;
+		}
+	}
+	*cgroup_id = 0;
+	if (o->cgroup) {
+		if (stat(o->cgroup, &st) != 0) {
+			fprintf(stderr, "tracejoin capture: --cgroup %s: %s\n", o->cgroup, strerror(errno));
+			return -1;
+		}
+		if (!S_ISDIR(st.st_mode) || statfs(o->cgroup, &sfs) != 0 ||
+		    (unsigned long)sfs.f_type != CGROUP2_MAGIC) {
+			fprintf(stderr, "tracejoin capture: --cgroup %s: not a cgroup v2 folder "
+				"(e.g. /sys/fs/cgroup/system.slice/foo.service)\n", o->cgroup);
+			return -1;
+		}
+		*cgroup_id = st.st_ino; /* cgroup v2 id = its folder's inode */
+	}
+	return 0;
+}
+
+/* Run COMMAND held at a gate until its pid is in the filter. */
+static pid_t start_command(char **command, const sigset_t *oldmask, int *gate)
+{
+	int p[2];
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) != 0)
+		return -1;
+	pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		char go;
+		close(p[1]);
+		sigprocmask(SIG_SETMASK, oldmask, NULL);
+		if (read(p[0], &go, 1) != 1)
+			_exit(127); /* capture gave up */
+		execvp(command[0], command);
+		fprintf(stderr, "tracejoin capture: cannot run %s: %s\n", command[0], strerror(errno));
+		_exit(127);
+	}
+	close(p[0]);
+	*gate = p[1];
+	return pid;
+}
+
+struct drain_ctx {
+	struct tj_recorder *rec;
+	struct tj_err *err;
+};
+
+static int on_record(void *ctx, const struct tjc_event *ev, size_t size)
+{
+	struct drain_ctx *d = ctx;
+	return tj_recorder_add(d->rec, ev, size, d->err);
+}
+
+/* New losses since the last look become LOST markers and footer counts. */
+static int note_drops(struct tj_capture *cap, struct tj_recorder *rec,
+		      uint64_t seen[TJC_DROP__COUNT], struct tj_err *err)
+{
+	uint64_t now[TJC_DROP__COUNT];
+	int rc = tj_capture_drops(cap, now, err);
+
+	if (rc)
+		return rc;
+	for (int i = 0; i < TJC_DROP__COUNT; i++)
+		if (now[i] > seen[i]) {
+			rc = tj_recorder_lost(rec, now_ns(CLOCK_MONOTONIC), i, now[i] - seen[i], err);
+			if (rc)
+				return rc;
+			seen[i] = now[i];
+		}
+	return TJ_OK;
+}
+
+int cmd_capture(int argc, char **argv)
+{
+	struct opts o = { 0 };
+	struct tj_err err = { 0 };
+	struct tj_capture *cap = NULL;
+	struct tj_recorder *rec = NULL;
+	struct tj_capture_config cfg = { 0 };
+	struct tj_recorder_opts ro = { 0 };
+	sigset_t mask, oldmask;
+	int sfd = -1, gate = -1, env_problem = 0, rc, status = TJ_EXIT_OK;
+	int child_status = -1;
+	pid_t child = 0;
+	uint64_t seen[TJC_DROP__COUNT] = { 0 };
+
+	if ((rc = parse_opts(argc, argv, &o)) != 0)
+		return rc < 0 ? TJ_EXIT_OK : rc;
+	if (o.check) {
+		if (tj_capture_env_check(&err)) {
+			printf("SKIPPED: capture cannot run here: %s\n", err.msg);
+			return TJ_EXIT_SKIPPED;
+		}
+		cfg.self_tgid = getpid();
+		cfg.ring_bytes = 1 << 16;
+		cfg.verbose = o.verbose;
+		if (tj_capture_open(&cap, &cfg, &env_problem, &err)) {
+			if (env_problem) {
+				printf("SKIPPED: capture cannot run here: %s\n", err.msg);
+				return TJ_EXIT_SKIPPED;
+			}
+			fprintf(stderr, "tracejoin capture: %s\n", err.msg);
+			return TJ_EXIT_FAIL;
+		}
+		tj_capture_close(cap);
+		printf("capture can run here\n");
+		return TJ_EXIT_OK;
+	}
+	if (check_filters(&o, &cfg.cgroup_id))
+		return TJ_EXIT_USAGE;
+
+	cfg.self_tgid = getpid();
+	cfg.pid_mode = o.command ? TJC_PIDS_FOLLOW : o.npids ? TJC_PIDS_LISTED : TJC_PIDS_ALL;
+	cfg.port = o.port;
+	cfg.payload_max = o.payload;
+	cfg.ring_bytes = RING_BYTES;
+	cfg.verbose = o.verbose;
+
+	ro.out = o.out;
+	ro.per_netns = o.per_netns;
+	ro.force = o.force;
+	fill_header(&ro.header, &o, argc, argv);
+	/* The log first: refusing to overwrite must not wait for BPF. */
+	if (tj_recorder_open(&rec, &ro, &err)) {
+		fprintf(stderr, "tracejoin capture: %s\n", err.msg);
+		return TJ_EXIT_FAIL;
+	}
+	if (tj_capture_open(&cap, &cfg, &env_problem, &err)) {
+		fprintf(stderr, "tracejoin capture: %s\n", err.msg);
+		status = TJ_EXIT_FAIL;
+		goto out;
+	}
+	for (int i = 0; i < o.npids; i++)
+		if (tj_capture_add_pid(cap, o.pids[i], &err)) {
+			fprintf(stderr, "tracejoin capture: %s\n", err.msg);
+			status = TJ_EXIT_FAIL;
+			goto out;
+		}
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &mask, &oldmask);
+	sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (sfd < 0) {
+		fprintf(stderr, "tracejoin capture: signalfd: %s\n", strerror(errno));
+		status = TJ_EXIT_FAIL;
+		goto out;
+	}
+	if (o.command) {
+		child = start_command(o.command, &oldmask, &gate);
+		if (child < 0) {
+			fprintf(stderr, "tracejoin capture: cannot start %s: %s\n", o.command[0], strerror(errno));
+			status = TJ_EXIT_FAIL;
+			goto out;
+		}
+		if (tj_capture_add_pid(cap, child, &err)) {
+			fprintf(stderr, "tracejoin capture: %s\n", err.msg);
+			status = TJ_EXIT_FAIL;
+			goto out;
+		}
+		/* Traced from its first instruction on: let it go. */
+		if (write(gate, "g", 1) != 1) {
+			fprintf(stderr, "tracejoin capture: cannot start %s: %s\n", o.command[0], strerror(errno));
+			status = TJ_EXIT_FAIL;
+			goto out;
+		}
+		close(gate);
+		gate = -1;
+	}
+	fprintf(stderr, "tracejoin capture: recording%s%s (Ctrl-C stops)\n",
+		o.command ? " " : "", o.command ? o.command[0] : "");
+
+	uint64_t start = now_ns(CLOCK_MONOTONIC);
+	uint64_t deadline = o.duration > 0 ? start + (uint64_t)(o.duration * 1e9) : UINT64_MAX;
+	uint64_t last_flush = start;
+	struct drain_ctx dctx = { rec, &err };
+	struct drain_ctx *cbctx = &dctx;
+	int stop = 0;
+
+	while (!stop) {
+		uint64_t t0 = now_ns(CLOCK_MONOTONIC);
+		struct signalfd_siginfo si;
+
+		rc = tj_capture_drain(cap, DRAIN_MS, on_record, cbctx, &err);
+		if (rc < 0)
+			break;
+		if ((rc = note_drops(cap, rec, seen, &err)))
+			break;
+		int flush = t0 - last_flush >= FLUSH_NS;
+		if (flush)
+			last_flush = t0;
+		/* Anything stamped before the drain began, minus a margin for
+		 * records still being written on other CPUs, is complete. */
+		rc = tj_recorder_write_until(rec, t0 > REORDER_NS ? t0 - REORDER_NS : 0, flush, &err);
+		if (rc)
+			break;
+		while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+			if (si.ssi_signo != SIGCHLD)
+				stop = 1;
+			else if (child > 0 && waitpid(child, &child_status, WNOHANG) == child)
+				stop = 1;
+		}
+		if (now_ns(CLOCK_MONOTONIC) >= deadline)
+			stop = 1;
+	}
+	if (rc >= 0) {
+		/* What the kernel side wrote before we stopped is complete. */
+		while ((rc = tj_capture_drain(cap, 0, on_record, cbctx, &err)) > 0)
+			;
+		if (rc == 0)
+			rc = note_drops(cap, rec, seen, &err);
+		if (rc == 0)
+			rc = tj_recorder_write_until(rec, UINT64_MAX, 1, &err);
+	}
+	if (rc < 0) {
+		fprintf(stderr, "tracejoin capture: %s; the log keeps every block written "
+			"before (tracejoin info tells how much)\n", err.msg);
+		status = TJ_EXIT_FAIL;
+	}
+	if (child > 0 && child_status == -1 && waitpid(child, &child_status, WNOHANG) != child) {
+		/* Stopped before the command ended: end it too. */
+		child_status = -1;
+		kill(child, SIGTERM);
+	}
+out:
+	tj_capture_close(cap);
+	cap = NULL;
+	if (rec) {
+		uint64_t events = tj_recorder_events(rec);
+		if (status == TJ_EXIT_OK) {
+			uint64_t lost = 0;
+			for (int i = 0; i < TJC_DROP__COUNT; i++)
+				lost += seen[i];
+			fprintf(stderr, "tracejoin capture: %llu events, %llu lost "
+				"(ring buffer full %llu, map full %llu)\n",
+				(unsigned long long)events, (unsigned long long)lost,
+				(unsigned long long)seen[TJC_DROP_RINGBUF],
+				(unsigned long long)seen[TJC_DROP_MAP]);
+			tj_recorder_report(rec, stderr);
+			if (events == 0 && (o.npids || o.cgroup || o.port))
+				fprintf(stderr, "tracejoin capture: warning: no event matched the filters\n");
+		}
+		struct tj_err e2 = { 0 };
+		if (tj_recorder_close(rec, &e2)) {
+			fprintf(stderr, "tracejoin capture: %s\n", e2.msg);
+			status = TJ_EXIT_FAIL;
+		}
+	}
+	if (gate >= 0)
+		close(gate); /* the command never started: its gate closes */
+	if (child > 0) {
+		if (child_status == -1)
+			waitpid(child, &child_status, 0);
+		if (WIFEXITED(child_status) && WEXITSTATUS(child_status) != 0)
+			fprintf(stderr, "tracejoin capture: %s exited with status %d\n",
+				o.command[0], WEXITSTATUS(child_status));
+		else if (WIFSIGNALED(child_status))
+			fprintf(stderr, "tracejoin capture: %s killed by signal %d\n",
+				o.command[0], WTERMSIG(child_status));
+	}
+	if (sfd >= 0)
+		close(sfd);
+	return status;
+}

@@ -1,0 +1,367 @@
+/* Ring records -> time-ordered events in one evlog per node. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <dirent.h>
+#include "recorder.h"
+
+/* An event waiting for its place in time. */
+struct held {
+	struct tj_event ev;
+	uint64_t seq;      /* arrival order: ties keep it */
+	uint32_t netns;
+	uint8_t *payload;  /* owned copy, or NULL */
+};
+
+struct node_log {
+	uint32_t netns;
+	uint32_t node;
+	char *path;
+	struct tj_evlog_writer *w;
+	uint64_t events;
+};
+
+struct tj_recorder {
+	struct tj_recorder_opts o;
+	struct held *held;
+	size_t nheld, capheld;
+	uint64_t seq;
+	struct node_log *logs;
+	size_t nlogs;
+	size_t last;          /* index of the last log used */
+	int broken;           /* a write failed: stop writing */
+};
+
+static void held_free(struct held *h)
+{
+	free(h->payload);
+	h->payload = NULL;
+}
+
+static int open_log(struct tj_recorder *r, uint32_t netns, struct node_log **out,
+		    struct tj_err *err)
+{
+	struct node_log *logs, *l;
+	struct tj_evlog_header h = r->o.header;
+	int rc;
+
+	logs = realloc(r->logs, (r->nlogs + 1) * sizeof(*logs));
+	if (!logs)
+		return tj_errf(err, TJ_E_NOMEM, "capture: out of memory");
+	r->logs = logs;
+	l = &logs[r->nlogs];
+	memset(l, 0, sizeof(*l));
+	l->netns = netns;
+	if (r->o.per_netns) {
+		/* A namespace's node id is its inode number: stable for the
+		 * namespace's life and what /proc/PID/ns/net shows. */
+		h.node = netns;
+		size_t used = strlen(h.options);
+		snprintf(h.options + used, sizeof(h.options) - used, " [netns %u]", netns);
+		if (asprintf(&l->path, "%s/node-%u.evlog", r->o.out, netns) < 0)
+			return tj_errf(err, TJ_E_NOMEM, "capture: out of memory");
+	} else {
+		l->path = strdup(r->o.out);
+		if (!l->path)
+			return tj_errf(err, TJ_E_NOMEM, "capture: out of memory");
+	}
+	l->node = h.node;
+	rc = tj_evlog_create(&l->w, l->path, &h, r->o.force ? TJ_EVLOG_FORCE : 0, err);
+	if (rc) {
+		free(l->path);
+		return rc;
+	}
+	if (r->o.block_events && (rc = tj_evlog_set_block_events(l->w, r->o.block_events))) {
+		tj_evlog_close(l->w, NULL);
+		free(l->path);
+		return tj_errf(err, TJ_E_ARG, "%s: block size %u refused", l->path,
+			       r->o.block_events);
+	}
+	r->nlogs++;
+	*out = l;
+	return TJ_OK;
+}
+
+/* The log an event goes to, made on first sight of its namespace. */
+static int log_for(struct tj_recorder *r, uint32_t netns, struct node_log **out,
+		   struct tj_err *err)
+{
+	if (!r->o.per_netns) {
+		*out = &r->logs[0];
+		return TJ_OK;
+	}
+	if (r->last < r->nlogs && r->logs[r->last].netns == netns) {
+		*out = &r->logs[r->last];
+		return TJ_OK;
+	}
+	for (size_t i = 0; i < r->nlogs; i++)
+		if (r->logs[i].netns == netns) {
+			r->last = i;
+			*out = &r->logs[i];
+			return TJ_OK;
+		}
+	int rc = open_log(r, netns, out, err);
+	if (rc == 0)
+		r->last = r->nlogs - 1;
+	return rc;
+}
+
+/* Refuse a folder that already holds logs, before anything is traced:
+ * finding out at the first event of a namespace would be too late. */
+static int check_folder(const char *dir, int force, struct tj_err *err)
+{
+	struct stat st;
+	DIR *d;
+	struct dirent *de;
+
+	if (mkdir(dir, 0700) == 0)
+		return TJ_OK;
+	if (errno != EEXIST)
+		return tj_errf(err, TJ_E_IO, "%s: cannot create folder: %s", dir, strerror(errno));
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+		return tj_errf(err, TJ_E_ARG, "%s: exists and is not a folder (--netns "
+			       "writes one log per namespace into a folder)", dir);
+	if (force)
+		return TJ_OK;
+	if (!(d = opendir(dir)))
+		return tj_errf(err, TJ_E_IO, "%s: %s", dir, strerror(errno));
+	while ((de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+		if (strncmp(de->d_name, "node-", 5) == 0 && n > 6 &&
+		    strcmp(de->d_name + n - 6, ".evlog") == 0) {
+			closedir(d);
+			return tj_errf(err, TJ_E_ARG, "%s/%s: exists (--force overwrites)",
+				       dir, de->d_name);
+		}
+	}
+	closedir(d);
+	return TJ_OK;
+}
+
+int tj_recorder_open(struct tj_recorder **rp, const struct tj_recorder_opts *o,
+		     struct tj_err *err)
+{
+	struct tj_recorder *r = calloc(1, sizeof(*r));
+	struct node_log *l;
+	int rc;
+
+	*rp = NULL;
+	if (!r)
+		return tj_errf(err, TJ_E_NOMEM, "capture: out of memory");
+	r->o = *o;
+	if (o->per_netns)
+		rc = check_folder(o->out, o->force, err);
+	else
+		rc = open_log(r, 0, &l, err);
+	if (rc) {
+		free(r);
+		return rc;
+	}
+	*rp = r;
+	return TJ_OK;
+}
+
+static int hold(struct tj_recorder *r, struct held *h, struct tj_err *err)
+{
+	if (r->nheld == r->capheld) {
+		size_t cap = r->capheld ? r->capheld * 2 : 4096;
+		struct held *n = realloc(r->held, cap * sizeof(*n));
+		if (!n)
+			return tj_errf(err, TJ_E_NOMEM, "capture: out of memory "
+				       "(%zu events waiting)", r->nheld);
+		r->held = n;
+		r->capheld = cap;
+	}
+	h->seq = r->seq++;
+	r->held[r->nheld++] = *h;
+	return TJ_OK;
+}
+
+static int is_v4_mapped(const uint8_t a[16])
+{
+	static const uint8_t prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	return memcmp(a, prefix, 12) == 0;
+}
+
+static int is_zero(const uint8_t a[16])
+{
+	static const uint8_t zero[16];
+	return memcmp(a, zero, 16) == 0;
+}
+
+int tj_recorder_add(struct tj_recorder *r, const struct tjc_event *e, size_t size,
+		    struct tj_err *err)
+{
+	struct held h = { .netns = e->netns };
+	struct tj_event *ev = &h.ev;
+
+	ev->ts_ns = e->ts_ns;
+	ev->sock = e->sock;
+	ev->bytes = e->bytes;
+	ev->offset = e->offset;
+	ev->pid = e->pid;
+	ev->tid = e->tid;
+	ev->fd = e->fd;
+	ev->type = e->type;
+	ev->family = e->family;
+	ev->lport = e->lport;
+	ev->rport = e->rport;
+	ev->flags = e->flags;
+	ev->arg = e->arg;
+	memcpy(ev->laddr, e->laddr, 16);
+	memcpy(ev->raddr, e->raddr, 16);
+	/* An IPv6 socket speaking IPv4 (::ffff:a.b.c.d) is recorded as IPv4,
+	 * so that it joins with its peer's IPv4 socket by address. */
+	if (ev->family == 10 && is_v4_mapped(ev->raddr) &&
+	    (is_v4_mapped(ev->laddr) || is_zero(ev->laddr))) {
+		uint8_t l[4], rr[4];
+		memcpy(l, ev->laddr + 12, 4);
+		memcpy(rr, ev->raddr + 12, 4);
+		memset(ev->laddr, 0, 16);
+		memset(ev->raddr, 0, 16);
+		memcpy(ev->laddr, l, 4);
+		memcpy(ev->raddr, rr, 4);
+		ev->family = 2;
+	}
+	size_t room = size - sizeof(*e);
+	size_t n = e->payload_len < room ? e->payload_len : room;
+	if (n > TJ_PAYLOAD_MAX)
+		n = TJ_PAYLOAD_MAX;
+	if (n) {
+		h.payload = malloc(n);
+		if (!h.payload)
+			return tj_errf(err, TJ_E_NOMEM, "capture: out of memory");
+		memcpy(h.payload, e->payload, n);
+		ev->payload_len = n;
+	}
+	int rc = hold(r, &h, err);
+	if (rc)
+		held_free(&h);
+	return rc;
+}
+
+int tj_recorder_lost(struct tj_recorder *r, uint64_t ts, enum tj_drop_reason why,
+		     uint64_t n, struct tj_err *err)
+{
+	struct held h = { .netns = 0 };
+
+	h.ev.ts_ns = ts;
+	h.ev.type = TJ_EV_LOST;
+	h.ev.bytes = (int64_t)n;
+	h.ev.arg = why;
+	h.ev.fd = TJ_FD_UNKNOWN;
+	for (size_t i = 0; i < r->nlogs; i++)
+		tj_evlog_add_drops(r->logs[i].w, why, n);
+	/* netns 0 marks "every log" for the writer below. */
+	return hold(r, &h, err);
+}
+
+static int held_cmp(const void *a, const void *b)
+{
+	const struct held *x = a, *y = b;
+
+	if (x->ev.ts_ns != y->ev.ts_ns)
+		return x->ev.ts_ns < y->ev.ts_ns ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int write_one(struct tj_recorder *r, struct held *h, struct tj_err *err)
+{
+	struct node_log *l;
+	int rc;
+
+	h->ev.payload = h->payload;
+	if (h->ev.type == TJ_EV_LOST) {
+		for (size_t i = 0; i < r->nlogs; i++) {
+			h->ev.node = r->logs[i].node;
+			if ((rc = tj_evlog_write(r->logs[i].w, &h->ev, err)))
+				return rc;
+			r->logs[i].events++;
+		}
+		return TJ_OK;
+	}
+	if ((rc = log_for(r, h->netns, &l, err)))
+		return rc;
+	h->ev.node = l->node;
+	if ((rc = tj_evlog_write(l->w, &h->ev, err)))
+		return rc;
+	l->events++;
+	return TJ_OK;
+}
+
+int tj_recorder_write_until(struct tj_recorder *r, uint64_t upto_ts,
+			    int flush_blocks, struct tj_err *err)
+{
+	size_t i = 0;
+	int rc = TJ_OK;
+
+	if (r->broken)
+		return tj_errf(err, TJ_E_IO, "capture: logs no longer writable");
+	/* Nearly sorted already: qsort is cheap next to the compression. */
+	qsort(r->held, r->nheld, sizeof(*r->held), held_cmp);
+	for (; i < r->nheld && r->held[i].ev.ts_ns < upto_ts; i++) {
+		rc = write_one(r, &r->held[i], err);
+		held_free(&r->held[i]);
+		if (rc) {
+			i++;
+			r->broken = 1;
+			break;
+		}
+	}
+	memmove(r->held, r->held + i, (r->nheld - i) * sizeof(*r->held));
+	r->nheld -= i;
+	if (rc)
+		return rc;
+	if (flush_blocks)
+		for (size_t k = 0; k < r->nlogs; k++)
+			if ((rc = tj_evlog_flush(r->logs[k].w, err))) {
+				r->broken = 1;
+				return rc;
+			}
+	return TJ_OK;
+}
+
+uint64_t tj_recorder_events(const struct tj_recorder *r)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < r->nlogs; i++)
+		n += r->logs[i].events;
+	return n;
+}
+
+void tj_recorder_report(const struct tj_recorder *r, FILE *f)
+{
+	for (size_t i = 0; i < r->nlogs; i++)
+		fprintf(f, "%s: node %u, %llu events\n", r->logs[i].path, r->logs[i].node,
+			(unsigned long long)r->logs[i].events);
+}
+
+int tj_recorder_close(struct tj_recorder *r, struct tj_err *err)
+{
+	int rc = TJ_OK;
+
+	if (!r)
+		return TJ_OK;
+	if (!r->broken)
+		rc = tj_recorder_write_until(r, UINT64_MAX, 0, err);
+	for (size_t i = 0; i < r->nheld; i++)
+		held_free(&r->held[i]);
+	for (size_t i = 0; i < r->nlogs; i++) {
+		/* Close every log even after a failure: each gets what it can. */
+		struct tj_err e2 = { 0 };
+		int rc2 = tj_evlog_close(r->logs[i].w, &e2);
+		if (rc2 && rc == TJ_OK) {
+			rc = rc2;
+			if (err)
+				*err = e2;
+		}
+		free(r->logs[i].path);
+	}
+	free(r->logs);
+	free(r->held);
+	free(r);
+	return rc;
+}
