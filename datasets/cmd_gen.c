@@ -1,0 +1,330 @@
+/* tracejoin gen: make a labeled synthetic dataset from a scenario. */
+#include <dirent.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <nettle/sha2.h>
+#include "gen.h"
+#include "../cli/commands.h"
+#include "../lib/evlog.h"
+#include "../lib/manifest.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: tracejoin gen --scenario NAME|FILE [--load low|medium|high|X]\n"
+		"                     [--seed N] [--requests N | --duration S] -o DIR [--force]\n"
+		"       tracejoin gen --list\n"
+		"       tracejoin gen --print NAME\n\n"
+		"Simulate a microservice deployment and write what capture would record on\n"
+		"each node (DIR/node-N.evlog), the true parent of every client request\n"
+		"(DIR/labels.csv) and DIR/manifest.json.  Same spec and seed, same bytes.\n\n"
+		"  -s, --scenario NAME|FILE  a built-in scenario (see --list), or a spec file\n"
+		"                            (a name holding '/' or ending in .scn)\n"
+		"  -l, --load L       low, medium or high (the spec's rates), or requests/s\n"
+		"                     (clients, for a closed-loop spec); default medium\n"
+		"      --seed N       random seed (default 1)\n"
+		"  -n, --requests N   root requests to issue (default: the spec's)\n"
+		"  -d, --duration S   issue root requests for S seconds of simulated time\n"
+		"  -o, --output DIR   dataset folder (made if missing)\n"
+		"  -f, --force        replace a dataset already in DIR\n"
+		"      --list         list the built-in scenarios\n"
+		"      --print NAME   print a built-in scenario's spec (to copy and edit)\n\n"
+		"The spec format: datasets/scenarios/README.md.\n");
+}
+
+static int list_builtins(void)
+{
+	for (size_t i = 0; i < gen_nbuiltins; i++) {
+		const struct gen_builtin *b = &gen_builtins[i];
+		struct gen_spec *s = malloc(sizeof(*s));
+		struct tj_err err = { 0 };
+		if (!s)
+			return TJ_EXIT_FAIL;
+		if (gen_spec_parse(s, b->name, b->text, b->len, &err) < 0) {
+			fprintf(stderr, "tracejoin gen: built-in %s\n", err.msg);
+			free(s);
+			return TJ_EXIT_FAIL;
+		}
+		printf("%-16s %s (%s %g/%g/%g)\n", b->name, s->describe,
+		       s->arrival == GA_CLOSED ? "clients" : "req/s",
+		       s->load[0], s->load[1], s->load[2]);
+		free(s);
+	}
+	return TJ_EXIT_OK;
+}
+
+static int parse_u64(const char *t, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	if (*t < '0' || *t > '9')
+		return -1;
+	unsigned long long v = strtoull(t, &end, 10);
+	if (*end || errno)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Make dir if missing; refuse (or with force, clear) an earlier dataset. */
+static int prepare_dir(const char *dir, int force)
+{
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		fprintf(stderr, "tracejoin gen: %s: %s\n", dir, strerror(errno));
+		return -1;
+	}
+	DIR *d = opendir(dir);
+	if (!d) {
+		fprintf(stderr, "tracejoin gen: %s: %s\n", dir, strerror(errno));
+		return -1;
+	}
+	struct dirent *de;
+	int rc = 0;
+	char path[4096];
+	while ((de = readdir(d))) {
+		const char *n = de->d_name;
+		if (fnmatch("node-*.evlog", n, 0) && strcmp(n, "labels.csv") &&
+		    strcmp(n, "manifest.json"))
+			continue;
+		if (!force) {
+			fprintf(stderr, "tracejoin gen: %s/%s exists (use --force to replace the dataset)\n",
+				dir, n);
+			rc = -1;
+			break;
+		}
+		/* a stale log of a node the new scenario lacks would be hashed
+		 * into the manifest: the old dataset goes as a whole */
+		snprintf(path, sizeof(path), "%s/%s", dir, n);
+		if (unlink(path) < 0) {
+			fprintf(stderr, "tracejoin gen: %s: %s\n", path, strerror(errno));
+			rc = -1;
+			break;
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
+static void sha256_hex(const char *data, size_t len, char hex[65])
+{
+	struct sha256_ctx ctx;
+	uint8_t d[SHA256_DIGEST_SIZE];
+	sha256_init(&ctx);
+	sha256_update(&ctx, len, (const uint8_t *)data);
+	sha256_digest(&ctx, sizeof(d), d);
+	for (int i = 0; i < SHA256_DIGEST_SIZE; i++)
+		snprintf(hex + 2 * i, 3, "%02x", d[i]);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	size_t cap = 4096, n = 0, r;
+	char *b = malloc(cap);
+	while (b && (r = fread(b + n, 1, cap - n, f)) > 0) {
+		n += r;
+		if (n == cap) {
+			char *nb = cap < (1u << 24) ? realloc(b, cap * 2) : NULL;
+			if (!nb) {
+				free(b);
+				b = NULL;
+				break;
+			}
+			b = nb;
+			cap *= 2;
+		}
+	}
+	fclose(f);
+	*len = n;
+	return b;
+}
+
+int cmd_gen(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "scenario", required_argument, NULL, 's' },
+		{ "load", required_argument, NULL, 'l' },
+		{ "seed", required_argument, NULL, 'S' },
+		{ "requests", required_argument, NULL, 'n' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "list", no_argument, NULL, 'L' },
+		{ "print", required_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *scenario = NULL, *load = "medium", *dir = NULL;
+	uint64_t seed = 1, requests = 0;
+	double duration = 0;
+	int force = 0, opt;
+	if (tj_wants_help(argc, argv)) {
+		usage(stdout);
+		return TJ_EXIT_OK;
+	}
+	opterr = 0;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, ":s:l:n:d:o:fh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 's': scenario = optarg; break;
+		case 'l': load = optarg; break;
+		case 'S':
+			if (parse_u64(optarg, &seed))
+				return tj_usage("gen", "--seed '%s': not a whole number", optarg);
+			break;
+		case 'n':
+			if (parse_u64(optarg, &requests) || requests == 0)
+				return tj_usage("gen", "--requests '%s': not a positive whole number", optarg);
+			break;
+		case 'd': {
+			char *end;
+			duration = strtod(optarg, &end);
+			if (end == optarg || *end || !isfinite(duration) || duration <= 0 || duration > 1e6)
+				return tj_usage("gen", "--duration '%s': not a number of seconds in (0, 1e6]", optarg);
+			break;
+		}
+		case 'o': dir = optarg; break;
+		case 'f': force = 1; break;
+		case 'L': return list_builtins();
+		case 'P': {
+			const struct gen_builtin *b = gen_builtin_find(optarg);
+			if (!b)
+				return tj_usage("gen", "no built-in scenario '%s' (see --list)", optarg);
+			fwrite(b->text, 1, b->len, stdout);
+			return TJ_EXIT_OK;
+		}
+		case 'h': usage(stdout); return TJ_EXIT_OK;
+		case ':': return tj_usage("gen", "%s needs a value", argv[optind - 1]);
+		default: return tj_usage("gen", "unknown option %s", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return tj_usage("gen", "unexpected argument '%s'", argv[optind]);
+	if (!scenario)
+		return tj_usage("gen", "--scenario is required");
+	if (!dir)
+		return tj_usage("gen", "-o DIR is required");
+	if (requests && duration > 0)
+		return tj_usage("gen", "--requests and --duration exclude each other");
+
+	/* the spec: a file if it looks like a path, else a built-in */
+	size_t len = strlen(scenario);
+	int is_file = strchr(scenario, '/') || (len > 4 && !strcmp(scenario + len - 4, ".scn"));
+	const char *text;
+	char *owned = NULL;
+	size_t tlen;
+	if (is_file) {
+		owned = slurp(scenario, &tlen);
+		if (!owned) {
+			fprintf(stderr, "tracejoin gen: %s: %s\n", scenario, strerror(errno ? errno : ENOMEM));
+			return TJ_EXIT_FAIL;
+		}
+		text = owned;
+	} else {
+		const struct gen_builtin *b = gen_builtin_find(scenario);
+		if (!b)
+			return tj_usage("gen", "no built-in scenario '%s' (see --list; a spec file needs a '/' or .scn)", scenario);
+		text = b->text;
+		tlen = b->len;
+	}
+	struct gen_spec *spec = malloc(sizeof(*spec));
+	struct tj_err err = { 0 };
+	if (!spec) {
+		free(owned);
+		return TJ_EXIT_FAIL;
+	}
+	int rc = TJ_EXIT_FAIL;
+	struct tj_manifest *m = NULL;
+	if (gen_spec_parse(spec, is_file ? scenario : scenario, text, tlen, &err) < 0) {
+		fprintf(stderr, "tracejoin gen: %s\n", err.msg);
+		goto out;
+	}
+	double rate = 0;
+	const char *load_name = "custom";
+	for (int l = 0; l < GEN_LOAD__COUNT; l++)
+		if (!strcmp(load, gen_load_name((unsigned)l))) {
+			rate = spec->load[l];
+			load_name = gen_load_name((unsigned)l);
+		}
+	if (rate == 0) {
+		char *end;
+		rate = strtod(load, &end);
+		if (end == load || *end || !isfinite(rate) || rate <= 0 || rate > 1e7) {
+			rc = tj_usage("gen", "--load '%s': low, medium, high or a rate in (0, 1e7]", load);
+			goto out;
+		}
+	}
+	if (!requests && duration == 0)
+		requests = spec->requests;
+	if (prepare_dir(dir, force) < 0)
+		goto out;
+
+	char options[TJ_OPTIONS_MAX];
+	snprintf(options, sizeof(options), "tracejoin gen scenario=%s load=%s rate=%g seed=%llu %s=%.17g",
+		 spec->name, load_name, rate, (unsigned long long)seed,
+		 requests ? "requests" : "duration", requests ? (double)requests : duration);
+	struct gen_opts o = { .seed = seed, .rate = rate, .requests = requests,
+			      .duration_s = duration, .dir = dir, .force = force,
+			      .options = options };
+	struct gen_stats st;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (gen_run(spec, &o, &st, &err) < 0) {
+		fprintf(stderr, "tracejoin gen: %s\n", err.msg);
+		goto out;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+
+	m = tj_manifest_new("gen");
+	char hex[65];
+	sha256_hex(text, tlen, hex);
+	json_t *p = m ? tj_manifest_params(m) : NULL;
+	if (!m || !p) {
+		fprintf(stderr, "tracejoin gen: out of memory\n");
+		goto out;
+	}
+	tj_manifest_set(m, "scenario", json_string(spec->name));
+	tj_manifest_set(m, "seed", json_integer((json_int_t)seed));
+	tj_manifest_set(m, "builtin", json_boolean(!is_file));
+	json_object_set_new(p, "load", json_string(load_name));
+	json_object_set_new(p, "rate", json_real(rate));
+	json_object_set_new(p, "arrival", json_string(spec->arrival == GA_CLOSED ? "closed" :
+						      spec->arrival == GA_UNIFORM ? "uniform" : "poisson"));
+	if (requests)
+		json_object_set_new(p, "requests", json_integer((json_int_t)requests));
+	else
+		json_object_set_new(p, "duration_s", json_real(duration));
+	json_object_set_new(p, "spec_sha256", json_string(hex));
+	json_t *counts = json_object();
+	json_object_set_new(counts, "roots", json_integer((json_int_t)st.roots));
+	json_object_set_new(counts, "client_requests", json_integer((json_int_t)st.calls));
+	json_object_set_new(counts, "background_requests", json_integer((json_int_t)st.background));
+	json_object_set_new(counts, "labels", json_integer((json_int_t)st.labels));
+	json_object_set_new(counts, "events_lost", json_integer((json_int_t)st.lost));
+	json_object_set_new(counts, "simulated_ns", json_integer((json_int_t)st.sim_ns));
+	tj_manifest_set(m, "counts", counts);
+	if (tj_manifest_write(m, dir, &err) < 0) {
+		fprintf(stderr, "tracejoin gen: %s\n", err.msg);
+		goto out;
+	}
+	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	printf("gen: %llu events, %llu roots, %.2f s, %.2f Mev/s\n",
+	       (unsigned long long)st.events, (unsigned long long)st.roots, secs,
+	       secs > 0 ? (double)st.events / secs / 1e6 : 0.0);
+	rc = TJ_EXIT_OK;
+out:
+	tj_manifest_free(m);
+	free(spec);
+	free(owned);
+	return rc;
+}

@@ -1,0 +1,127 @@
+/* Event records as the capture writes them, simulated capture loss, and
+ * the labels.
+ *
+ * Loss drops runs of consecutive events of one node, as a full ring
+ * buffer does, counts them in the footer and writes a TJ_EV_LOST marker
+ * before the next event that gets through.  Labels name messages as the
+ * capture shows them: a message starts at the first kept byte after the
+ * direction flipped, so when loss hides a whole reply two requests on a
+ * keepalive socket read as one message and are labeled once (by the
+ * first).  A request whose parent lost every byte is labeled with an
+ * empty parent: no answer in the logs could name it.  Without loss the
+ * observed messages are the true ones. */
+#include <errno.h>
+#include <string.h>
+#include <gsl/gsl_randist.h>
+#include "gen_sim.h"
+
+static int write_ev(struct sim *s, struct noderun *n, const struct tj_event *ev)
+{
+	if (tj_evlog_write(n->w, ev, s->err) < 0) {
+		s->failed = 1;
+		return -1;
+	}
+	n->events++;
+	s->st->events++;
+	return 0;
+}
+
+/* Whether the ring buffer had room for this event. */
+static int dropped(struct sim *s, struct noderun *n)
+{
+	if (n->burst_left) {
+		n->burst_left--;
+		return 1;
+	}
+	if (n->loss_start > 0 && gsl_rng_uniform(s->rng) < n->loss_start) {
+		/* geometric burst length with the spec's mean */
+		double mean = n->spec->burst;
+		n->burst_left = mean <= 1 ? 0 : gsl_ran_geometric(s->rng, 1.0 / mean) - 1;
+		return 1;
+	}
+	return 0;
+}
+
+int emit(struct sim *s, struct end *e, struct thr *t, uint8_t type,
+	 int64_t bytes, int dir, uint32_t flags, int *new_msg)
+{
+	struct noderun *n = e->node;
+	if (new_msg)
+		*new_msg = 0;
+	if (!n || s->failed)
+		return 0;
+	uint64_t ts = sim_local_ts(n, s->now);
+	if (dropped(s, n)) {
+		n->lost++;
+		n->lost_pending++;
+		s->st->lost++;
+		return 0;
+	}
+	if (n->lost_pending) {
+		struct tj_event lost = { .ts_ns = ts, .node = n->id, .type = TJ_EV_LOST,
+					 .bytes = (int64_t)n->lost_pending, .fd = TJ_FD_UNKNOWN };
+		tj_evlog_add_drops(n->w, TJ_DROP_RINGBUF, n->lost_pending);
+		n->lost_pending = 0;
+		if (write_ev(s, n, &lost))
+			return 0;
+	}
+	struct tj_event ev = {
+		.ts_ns = ts, .sock = e->sock, .bytes = bytes, .node = n->id,
+		.pid = e->proc->pid, .tid = t ? t->tid : TJ_TID_UNKNOWN, .fd = e->fd,
+		.type = type, .family = e->family, .lport = e->lport,
+		.rport = e->rport, .flags = flags,
+	};
+	memcpy(ev.laddr, e->laddr, 16);
+	memcpy(ev.raddr, e->raddr, 16);
+	if (type == TJ_EV_SEND || type == TJ_EV_RECV) {
+		ev.offset = e->off[dir];
+		if (e->obs_dir != 1 + dir) {
+			e->obs_dir = (uint8_t)(1 + dir);
+			e->obs_off[dir] = ev.offset;
+			if (new_msg)
+				*new_msg = 1;
+		}
+	}
+	if (write_ev(s, n, &ev))
+		return 0;
+	return 1;
+}
+
+/* c's request just started a message on its client socket. */
+void emit_label(struct sim *s, struct call *c)
+{
+	struct end *e = &c->conn->cl;
+	struct tj_edge edge = { .score = 1.0 };
+	edge.child = (struct tj_msgkey){ .node = e->node->id, .sock = e->sock,
+					 .offset = e->obs_off[TJ_DIR_OUT], .dir = TJ_DIR_OUT };
+	struct job *p = c->parent;
+	if (p && p->req_kept) {
+		edge.has_parent = 1;
+		edge.parent = (struct tj_msgkey){ .node = p->conn->sv.node->id,
+						  .sock = p->conn->sv.sock,
+						  .offset = p->req_obs_off,
+						  .dir = TJ_DIR_IN };
+	}
+	if (tj_edges_writer_put(&s->labels, &edge, s->err) < 0)
+		s->failed = 1;
+	s->st->labels++;
+}
+
+/* Loss at the very end of a log: the marker has no later event to
+ * precede, so it goes last (capture writes it when it drains). */
+int emit_finish(struct sim *s)
+{
+	for (int i = 0; i < s->spec->nnodes; i++) {
+		struct noderun *n = &s->nodes[i];
+		if (!n->w || !n->lost_pending)
+			continue;
+		struct tj_event lost = { .ts_ns = sim_local_ts(n, s->now), .node = n->id,
+					 .type = TJ_EV_LOST, .bytes = (int64_t)n->lost_pending,
+					 .fd = TJ_FD_UNKNOWN };
+		tj_evlog_add_drops(n->w, TJ_DROP_RINGBUF, n->lost_pending);
+		n->lost_pending = 0;
+		if (write_ev(s, n, &lost))
+			return -1;
+	}
+	return s->failed ? -1 : 0;
+}

@@ -1,0 +1,339 @@
+/* Request handling under each concurrency model.  What differs between
+ * models is which thread does each syscall, which is what correlators
+ * that lean on thread identity must cope with:
+ *
+ *  thread     the main thread accepts; each connection gets a new thread
+ *             that reads, calls downstream (blocking) and writes the
+ *             reply; parallel calls run on an executor pool.
+ *  pool       an acceptor, I/O threads that read requests, and a worker
+ *             pool they hand requests to: the worker calls downstream
+ *             (blocking) and writes the reply.  Reader != caller.
+ *  async      N event loops; a connection belongs to one loop, which does
+ *             everything for it, interleaving many requests; replies on a
+ *             downstream connection are read by the loop that opened it.
+ *  coroutine  a small thread pool runs coroutines; after every wait a
+ *             coroutine resumes on whichever thread is free. */
+#include <stdlib.h>
+#include "gen_sim.h"
+
+static void job_next(struct sim *s, struct job *j);
+
+const struct gen_endpoint *svc_pick_endpoint(struct sim *s, struct svcrun *to, int ep)
+{
+	const struct gen_spec *sp = s->spec;
+	if (ep >= 0)
+		return &sp->eps[ep];
+	const struct gen_service *sv = to->spec;
+	double u = gsl_rng_uniform(s->rng) * sv->ep_weight;
+	for (int i = 0; i < sv->neps; i++) {
+		u -= sp->eps[sv->eps[i]].weight;
+		if (u < 0)
+			return &sp->eps[sv->eps[i]];
+	}
+	return &sp->eps[sv->eps[sv->neps - 1]];
+}
+
+static struct pool *svc_pool(struct sim *s, struct svcrun *from, struct svcrun *to)
+{
+	if (from->pools[to->idx])
+		return from->pools[to->idx];
+	const struct gen_policy_spec *ps = gen_spec_policy(s->spec, from->idx, to->idx);
+	if (!ps || ps->policy == GP_NEW)
+		return NULL;
+	struct pool *p = pool_new(s, ps->policy, ps->k);
+	if (p)
+		p->closer = &from->acceptor->thr[0];
+	from->pools[to->idx] = p;
+	return p;
+}
+
+int svc_setup(struct sim *s, struct svcrun *r, int idx)
+{
+	const struct gen_service *sv = &s->spec->services[idx];
+	r->spec = sv;
+	r->idx = idx;
+	r->node = &s->nodes[sv->node];
+	r->proc = proc_new(s, r->node);
+	r->pools = sim_alloc(s, GEN_MAX_SERVICES * sizeof(*r->pools));
+	if (!r->proc || !r->pools)
+		return -1;
+	r->blocking = sv->model == GM_THREAD || sv->model == GM_POOL;
+	switch (sv->model) {
+	case GM_THREAD:
+		r->acceptor = exec_new(s, r->proc, 1, 1);
+		r->executor = exec_new(s, r->proc, sv->executor, 0);
+		break;
+	case GM_POOL:
+		r->acceptor = exec_new(s, r->proc, 1, 1);
+		r->nloops = sv->io_threads;
+		break;
+	case GM_ASYNC:
+		r->nloops = sv->threads;
+		break;
+	case GM_COROUTINE:
+		r->workers = exec_new(s, r->proc, sv->threads, 1);
+		r->acceptor = r->workers;
+		break;
+	}
+	if (r->nloops) {
+		r->loops = sim_alloc(s, (size_t)r->nloops * sizeof(*r->loops));
+		if (!r->loops)
+			return -1;
+		for (int i = 0; i < r->nloops; i++)
+			if (!(r->loops[i] = exec_new(s, r->proc, 1, sv->model == GM_ASYNC && i == 0)))
+				return -1;
+		if (sv->model == GM_ASYNC)
+			r->acceptor = r->loops[0];
+	}
+	if (sv->model == GM_POOL) {
+		r->workers = exec_new(s, r->proc, sv->threads, 0);
+		r->executor = exec_new(s, r->proc, sv->executor, 0);
+	}
+	if (!r->acceptor || (sv->model != GM_ASYNC && !r->executor && sv->model != GM_COROUTINE))
+		return -1;
+	return 0;
+}
+
+static void server_msg(struct sim *s, struct end *e, struct thr *t)
+{
+	svc_request(s, e->c, t);
+}
+
+void svc_reader(struct sim *s, struct conn *k)
+{
+	k->sv.on_msg = server_msg;
+	end_wait(s, &k->sv);
+}
+
+static void release_ev(struct sim *s, void *obj, uint64_t arg)
+{
+	(void)obj;
+	exec_release(s, arg_thr(arg));
+}
+
+void svc_accepted(struct sim *s, struct conn *k, struct thr *t)
+{
+	struct svcrun *r = k->callee;
+	struct end *e = &k->sv;
+	switch (r->spec->model) {
+	case GM_THREAD: /* spawn the connection's thread; it blocks in read */
+		k->own = exec_new(s, r->proc, 1, 0);
+		if (!k->own)
+			return;
+		e->rd_thr = k->own->free[--k->own->nfree];
+		break;
+	case GM_POOL:
+	case GM_ASYNC:
+		e->rd_ex = r->loops[r->next_loop++ % r->nloops];
+		break;
+	case GM_COROUTINE:
+		e->rd_ex = r->workers;
+		break;
+	}
+	sim_at(s, s->now + sim_syscall_ns(s, 0), release_ev, NULL, thr_arg(t));
+	svc_reader(s, k);
+}
+
+static void job_resume_ev(struct sim *s, void *obj, uint64_t arg)
+{
+	(void)arg;
+	job_next(s, obj);
+}
+
+static void job_take_ev(struct sim *s, void *obj, uint64_t arg)
+{
+	struct job *j = obj;
+	j->thr = arg_thr(arg);
+	job_next(s, j);
+}
+
+void svc_request(struct sim *s, struct conn *k, struct thr *t)
+{
+	struct svcrun *r = k->callee;
+	struct job *j = sim_alloc(s, sizeof(*j));
+	if (!j)
+		return;
+	j->svc = r;
+	j->ep = k->call->ep;
+	j->conn = k;
+	j->step = j->ep->first;
+	j->end_step = j->ep->first + j->ep->n;
+	j->req_kept = k->sv.req_kept;
+	j->req_obs_off = k->sv.req_obs_off;
+	k->job = j;
+	switch (r->spec->model) {
+	case GM_THREAD:
+		j->thr = t;
+		break;
+	case GM_POOL: /* the I/O thread hands the request to a worker */
+		sim_at(s, s->now + sim_syscall_ns(s, 0), release_ev, NULL, thr_arg(t));
+		exec_submit(s, r->workers, job_take_ev, j);
+		return;
+	case GM_ASYNC:
+		j->thr = t;
+		j->ex = t->ex;
+		break;
+	case GM_COROUTINE:
+		j->thr = t;
+		j->ex = r->workers;
+		break;
+	}
+	sim_at(s, s->now + (uint64_t)sim_uniform(s, 2000, 20000), job_resume_ev, j, 0);
+}
+
+static void responded_ev(struct sim *s, void *obj, uint64_t arg)
+{
+	struct job *j = obj;
+	struct conn *k = j->conn;
+	struct thr *t = arg_thr(arg);
+	k->job = NULL;
+	if (j->svc->spec->model != GM_THREAD)
+		exec_release(s, t); /* the connection's own thread keeps reading */
+	free(j);
+	svc_reader(s, k);
+}
+
+static void respond(struct sim *s, struct job *j)
+{
+	struct conn *k = j->conn;
+	uint64_t size = (uint64_t)gen_dist_sample(&j->ep->resp, s->rng);
+	if (size < 16)
+		size = 16;
+	k->cl.rx_left = size;
+	end_send(s, &k->sv, j->thr, size, j->svc->spec->write_chunk,
+		 j->svc->spec->write_split, responded_ev, j);
+}
+
+static struct call *new_call(struct sim *s, struct job *j, const struct gen_step *st)
+{
+	struct call *c = sim_alloc(s, sizeof(*c));
+	if (!c)
+		return NULL;
+	struct svcrun *to = &s->svcs[st->svc];
+	c->parent = j;
+	c->job = j;
+	c->from = j->svc;
+	c->proc = j->svc->proc;
+	c->node = j->svc->node;
+	c->to = to;
+	c->ep = svc_pick_endpoint(s, to, st->ep);
+	c->pool = svc_pool(s, j->svc, to);
+	c->blocking = j->svc->blocking;
+	c->ex = j->ex;
+	c->kind = CALL_SERVICE;
+	s->st->calls++;
+	return c;
+}
+
+/* A single call's reply was read on thread t. */
+static void call_done(struct sim *s, struct call *c, struct thr *t)
+{
+	struct job *j = c->job;
+	free(c);
+	if (!j->svc->blocking) {
+		if (t->ex != j->ex) { /* read on another loop: hop back */
+			exec_release(s, t);
+			exec_submit(s, j->ex, job_take_ev, j);
+			return;
+		}
+		j->thr = t;
+	}
+	sim_at(s, s->now + (uint64_t)sim_uniform(s, 2000, 20000), job_resume_ev, j, 0);
+}
+
+/* Parallel calls of a blocking service run on its executor threads while
+ * the request's thread waits to join them. */
+static void par_blocking_done(struct sim *s, struct call *c, struct thr *t)
+{
+	struct job *j = c->job;
+	free(c);
+	exec_release(s, t);
+	if (--j->pending == 0)
+		sim_at(s, s->now + sim_wake_ns(s), job_resume_ev, j, 0);
+}
+
+static void par_nonblocking_done(struct sim *s, struct call *c, struct thr *t)
+{
+	struct job *j = c->job;
+	if (--j->pending == 0) {
+		call_done(s, c, t);
+		return;
+	}
+	free(c);
+	exec_release(s, t);
+}
+
+static void par_start_ev(struct sim *s, void *obj, uint64_t arg)
+{
+	struct call *c = obj;
+	call_start(s, c, arg_thr(arg));
+}
+
+static void start_parallel(struct sim *s, struct job *j, const struct gen_step *st)
+{
+	const struct gen_spec *sp = s->spec;
+	struct call *calls[GEN_MAX_STEPS];
+	int n = 0;
+	for (int i = 0; i < st->n; i++) {
+		const struct gen_step *cs = &sp->steps[st->first + i];
+		if (cs->prob < 1 && gsl_rng_uniform(s->rng) >= cs->prob)
+			continue;
+		struct call *c = new_call(s, j, cs);
+		if (!c)
+			return;
+		calls[n++] = c;
+	}
+	if (n == 0) {
+		job_next(s, j);
+		return;
+	}
+	j->pending = n;
+	for (int i = 0; i < n; i++) {
+		struct call *c = calls[i];
+		if (j->svc->blocking) {
+			c->done = par_blocking_done;
+			exec_submit(s, j->svc->executor, par_start_ev, c);
+		} else {
+			/* a loop issues them one after another as queued tasks;
+			 * coroutines spread over the free threads */
+			c->done = par_nonblocking_done;
+			exec_submit(s, j->ex, par_start_ev, c);
+		}
+	}
+	if (!j->svc->blocking) {
+		exec_release(s, j->thr);
+		j->thr = NULL;
+	}
+}
+
+static void job_next(struct sim *s, struct job *j)
+{
+	const struct gen_spec *sp = s->spec;
+	while (j->step < j->end_step) {
+		const struct gen_step *st = &sp->steps[j->step];
+		if (st->kind == GS_WORK) {
+			j->step++;
+			uint64_t d = (uint64_t)gen_dist_sample(&st->work, s->rng);
+			sim_at(s, s->now + d, job_resume_ev, j, 0);
+			return;
+		}
+		if (st->kind == GS_CALL) {
+			j->step++;
+			if (st->prob < 1 && gsl_rng_uniform(s->rng) >= st->prob)
+				continue;
+			struct call *c = new_call(s, j, st);
+			if (!c)
+				return;
+			c->done = call_done;
+			struct thr *t = j->thr;
+			if (!j->svc->blocking)
+				j->thr = NULL; /* released once the request is sent */
+			call_start(s, c, t);
+			return;
+		}
+		j->step += 1 + st->n;
+		start_parallel(s, j, st);
+		return;
+	}
+	respond(s, j);
+}
