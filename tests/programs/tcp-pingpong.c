@@ -221,7 +221,7 @@ static void *client(void *arg)
 	ports(c);
 	note(c, "connect %d %u %u", c->tid, c->lport, c->rport);
 	for (int i = 0; i < requests; i++) {
-		uint32_t len = 100 + 37 * i, be = htonl(len);
+		uint32_t len = 100 + 137 * i, be = htonl(len);
 		memcpy(buf, &be, 4);
 		memset(buf + 4, 'q', len);
 		send_all(c, buf, 4 + len, i);
