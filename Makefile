@@ -54,6 +54,7 @@ all: $(TJ) $(PLUGINS)
 # Objects that include generated headers (BPF skeleton) list them in
 # capture/build.mk; this keeps the rest of the build free of BPF tools.
 -include $(wildcard */build.mk)
+-include datasets/import.mk
 
 $(BUILD)/.deps-ok: Makefile
 	@$(MAKE) --no-print-directory deps
