@@ -14,7 +14,7 @@
 
 #define DEFAULT_BLOCK_EVENTS 65536u
 #define BLOCK_RAW_TARGET (4u << 20)   /* flush a block before its body passes this */
-#define COMPRESSION_LEVEL 6
+#define COMPRESSION_LEVEL 1 /* libdeflate's fastest: 1-2% larger than 6, twice as fast */
 
 static uint32_t crc32_of(const void *p, size_t n)
 {
@@ -496,7 +496,7 @@ int tj_evlog_next(struct tj_evlog_reader *r, const struct tj_event **ev,
 			}
 			r->in_block = 0;
 			if (rc < 0) {
-				damage(r, r->blk_off, r->d.left, 1,
+				damage(r, r->blk_off, evlog_decoder_left(&r->d), 1,
 				       "block %u at offset %llu: %s", r->blk_seq,
 				       (unsigned long long)r->blk_off, r->d.why);
 				r->dmg.blocks_skipped++;

@@ -115,24 +115,43 @@ void evlog_encoder_reset(struct evlog_encoder *e)
 		memset(e->map.used, 0, e->map.cap);
 	e->map.len = 0;
 	e->nsocks = 0;
+	e->last = 0;
 	e->prev_ts = e->prev_new_sock = 0;
 	e->count = 0;
 }
 
-static struct evlog_sockstate *new_sock(struct evlog_sockstate **socks,
-					size_t *n, size_t *cap)
+/* Room for one more socket state in *socks (cache-line aligned). */
+static int socks_reserve(struct evlog_sockstate **socks, size_t *cap, size_t need)
 {
-	if (*n == *cap) {
-		size_t c = *cap ? *cap * 2 : 256;
-		struct evlog_sockstate *s = realloc(*socks, c * sizeof(*s));
-		if (!s)
-			return NULL;
-		*socks = s;
-		*cap = c;
-	}
-	struct evlog_sockstate *st = &(*socks)[(*n)++];
-	memset(st, 0, sizeof(*st));
-	return st;
+	if (need <= *cap)
+		return 0;
+	size_t c = *cap ? *cap : 256;
+	while (c < need)
+		c *= 2;
+	struct evlog_sockstate *s = aligned_alloc(64, c * sizeof(*s));
+	if (!s)
+		return -1;
+	if (*socks)
+		memcpy(s, *socks, *cap * sizeof(*s));
+	free(*socks);
+	*socks = s;
+	*cap = c;
+	return 0;
+}
+
+/* A socket's first event in a block: it starts from the previous event's
+ * socket (or from zero), with nothing sent or received. */
+static void sock_start(struct evlog_sockstate *socks, size_t idx, size_t nprev,
+		       size_t last, uint64_t id)
+{
+	struct evlog_sockstate *st = &socks[idx];
+	if (nprev > 0)
+		*st = socks[last];
+	else
+		memset(st, 0, sizeof(*st));
+	st->sock = id;
+	st->next_off[0] = st->next_off[1] = 0;
+	st->prev_bytes[0] = st->prev_bytes[1] = st->prev_bytes[2] = 0;
 }
 
 int evlog_encode(struct evlog_encoder *e, const struct tj_event *ev)
@@ -140,26 +159,28 @@ int evlog_encode(struct evlog_encoder *e, const struct tj_event *ev)
 	for (int c = 0; c < COL__COUNT; c++)
 		if (buf_reserve(&e->col[c], col_max[c]) < 0)
 			return -1;
+	if (socks_reserve(&e->socks, &e->socks_cap, e->nsocks + 1) < 0)
+		return -1;
 
 	int added;
 	uint64_t *slot = tj_u64map_upsert(&e->map, ev->sock, &added);
 	if (!slot)
 		return -1;
-	struct evlog_sockstate *st;
+	size_t idx;
 	if (added) {
-		st = new_sock(&e->socks, &e->nsocks, &e->socks_cap);
-		if (!st) {
-			tj_u64map_del(&e->map, ev->sock);
-			return -1;
-		}
-		*slot = e->nsocks - 1;
+		idx = e->nsocks;
+		sock_start(e->socks, idx, e->nsocks, e->last, ev->sock);
+		e->nsocks++;
+		*slot = idx;
 		put_uv(&e->col[COL_SOCK], 0);
 		put_uv(&e->col[COL_SOCK], zigzag(sdiff(ev->sock, e->prev_new_sock)));
 		e->prev_new_sock = ev->sock;
 	} else {
-		st = &e->socks[*slot];
-		put_uv(&e->col[COL_SOCK], *slot + 1);
+		idx = *slot;
+		put_uv(&e->col[COL_SOCK], idx + 1);
 	}
+	struct evlog_sockstate *st = &e->socks[idx];
+	e->last = idx;
 
 	put_uv(&e->col[COL_TS], zigzag(sdiff(ev->ts_ns, e->prev_ts)));
 	e->prev_ts = ev->ts_ns;
@@ -167,37 +188,36 @@ int evlog_encode(struct evlog_encoder *e, const struct tj_event *ev)
 
 	int dir = dir_of(ev->type);
 	uint64_t predicted = dir < 2 ? st->next_off[dir] : 0;
-	struct tj_event *p = &st->ev;
 	unsigned m = 0;
 	if (ev->offset != predicted)
 		m |= FM_OFFSET;
 	if (ev->payload_len)
 		m |= FM_PAYLOAD;
-	if (ev->tcp_seq != p->tcp_seq)
+	if (ev->tcp_seq != st->tcp_seq)
 		m |= FM_SEQ;
-	if (ev->flags != p->flags)
+	if (ev->flags != st->flags)
 		m |= FM_FLAGS;
-	if (ev->tid != p->tid)
+	if (ev->tid != st->tid)
 		m |= FM_TID;
-	if (ev->pid != p->pid)
+	if (ev->pid != st->pid)
 		m |= FM_PID;
-	if (ev->fd != p->fd)
+	if (ev->fd != st->fd)
 		m |= FM_FD;
-	if (ev->arg != p->arg)
+	if (ev->arg != st->arg)
 		m |= FM_ARG;
-	if (ev->stack_id != p->stack_id)
+	if (ev->stack_id != st->stack_id)
 		m |= FM_STACK;
-	if (ev->node != p->node)
+	if (ev->node != st->node)
 		m |= FM_NODE;
-	if (ev->family != p->family)
+	if (ev->family != st->family)
 		m |= FM_FAMILY;
-	if (memcmp(ev->laddr, p->laddr, 16) != 0)
+	if (memcmp(ev->laddr, st->laddr, 16) != 0)
 		m |= FM_LADDR;
-	if (ev->lport != p->lport)
+	if (ev->lport != st->lport)
 		m |= FM_LPORT;
-	if (memcmp(ev->raddr, p->raddr, 16) != 0)
+	if (memcmp(ev->raddr, st->raddr, 16) != 0)
 		m |= FM_RADDR;
-	if (ev->rport != p->rport)
+	if (ev->rport != st->rport)
 		m |= FM_RPORT;
 	put_uv(&e->col[COL_MASK], m);
 
@@ -206,7 +226,7 @@ int evlog_encode(struct evlog_encoder *e, const struct tj_event *ev)
 		 * stored as a difference from it. */
 		struct evlog_buf *f = &e->col[COL_FIELDS];
 		if (m & FM_SEQ)
-			put_uv(f, zigzag((int32_t)(ev->tcp_seq - p->tcp_seq)));
+			put_uv(f, zigzag((int32_t)(ev->tcp_seq - st->tcp_seq)));
 		if (m & FM_FLAGS)
 			put_uv(f, ev->flags);
 		if (m & FM_PID)
@@ -231,6 +251,21 @@ int evlog_encode(struct evlog_encoder *e, const struct tj_event *ev)
 			put_addr(f, ev->raddr);
 		if (m & FM_RPORT)
 			put_uv(f, ev->rport);
+		st->tcp_seq = ev->tcp_seq;
+		st->flags = ev->flags;
+		st->pid = ev->pid;
+		st->tid = ev->tid;
+		st->fd = ev->fd;
+		st->arg = ev->arg;
+		st->stack_id = ev->stack_id;
+		st->node = ev->node;
+		st->family = ev->family;
+		st->lport = ev->lport;
+		st->rport = ev->rport;
+		if (m & FM_LADDR)
+			memcpy(st->laddr, ev->laddr, 16);
+		if (m & FM_RADDR)
+			memcpy(st->raddr, ev->raddr, 16);
 	}
 	if (m & FM_OFFSET)
 		put_uv(&e->col[COL_OFFSET], zigzag(sdiff(ev->offset, predicted)));
@@ -240,23 +275,6 @@ int evlog_encode(struct evlog_encoder *e, const struct tj_event *ev)
 	}
 	put_uv(&e->col[COL_BYTES],
 	       zigzag(sdiff((uint64_t)ev->bytes, (uint64_t)st->prev_bytes[dir])));
-
-	/* Remember this event as the socket's previous one. */
-	p->tcp_seq = ev->tcp_seq;
-	p->flags = ev->flags;
-	p->pid = ev->pid;
-	p->tid = ev->tid;
-	p->fd = ev->fd;
-	p->arg = ev->arg;
-	p->stack_id = ev->stack_id;
-	p->node = ev->node;
-	p->family = ev->family;
-	p->lport = ev->lport;
-	p->rport = ev->rport;
-	if (m & FM_LADDR)
-		memcpy(p->laddr, ev->laddr, 16);
-	if (m & FM_RADDR)
-		memcpy(p->raddr, ev->raddr, 16);
 	st->prev_bytes[dir] = ev->bytes;
 	if (dir < 2)
 		st->next_off[dir] = ev->offset + (ev->bytes > 0 ? (uint64_t)ev->bytes : 0);
@@ -338,6 +356,7 @@ void evlog_decoder_init(struct evlog_decoder *d)
 void evlog_decoder_free(struct evlog_decoder *d)
 {
 	free(d->socks);
+	free(d->refs);
 	memset(d, 0, sizeof(*d));
 }
 
@@ -345,15 +364,61 @@ static const char *const col_names[COL__COUNT] = {
 	"ts", "type", "sock", "mask", "fields", "bytes", "offset", "payload",
 };
 
+/* Decode the socket column whole: refs[] and the socket ids. */
+static int decode_refs(struct evlog_decoder *d)
+{
+	struct evlog_cursor *c = &d->col[COL_SOCK];
+	uint64_t prev_new = 0;
+	size_t n = 0;
+	int bad = 0;
+	if (d->count > d->refs_cap) {
+		uint32_t *r = realloc(d->refs, d->count * sizeof(*r));
+		if (!r) {
+			snprintf(d->why, sizeof(d->why), "out of memory");
+			return -1;
+		}
+		d->refs = r;
+		d->refs_cap = d->count;
+	}
+	for (uint32_t i = 0; i < d->count; i++) {
+		uint64_t ref = get_uv(c, &bad);
+		if (ref == 0) {
+			prev_new += (uint64_t)unzigzag(get_uv(c, &bad));
+			if (bad)
+				break;
+			if (socks_reserve(&d->socks, &d->socks_cap, n + 1) < 0) {
+				snprintf(d->why, sizeof(d->why), "out of memory");
+				return -1;
+			}
+			d->socks[n].sock = prev_new;
+			d->refs[i] = (uint32_t)n++ | REF_NEW;
+		} else if (ref <= n) {
+			d->refs[i] = (uint32_t)(ref - 1);
+		} else {
+			snprintf(d->why, sizeof(d->why),
+				 "event %u refers to socket %llu of %zu", i,
+				 (unsigned long long)ref, n);
+			return -1;
+		}
+	}
+	if (bad || c->p != c->end) {
+		snprintf(d->why, sizeof(d->why), "malformed socket column");
+		return -1;
+	}
+	d->nsocks = n;
+	return 0;
+}
+
 int evlog_decoder_start(struct evlog_decoder *d, const uint8_t *raw,
 			size_t len, uint32_t count)
 {
 	struct evlog_cursor c = { raw, raw + len };
 	int bad = 0;
 	uint64_t ncols = get_uv(&c, &bad);
-	d->left = 0;
+	d->count = d->next = 0;
 	d->nsocks = 0;
-	d->prev_ts = d->prev_new_sock = 0;
+	d->last = 0;
+	d->prev_ts = 0;
 	if (bad || ncols < COL__COUNT || ncols > 64) {
 		snprintf(d->why, sizeof(d->why), "bad column count");
 		return -1;
@@ -381,13 +446,19 @@ int evlog_decoder_start(struct evlog_decoder *d, const uint8_t *raw,
 		d->col[i].end = p + lens[i];
 		p += lens[i];
 	}
-	d->left = count;
+	d->count = count;
+	if (decode_refs(d) < 0) {
+		d->count = 0;
+		return -1;
+	}
 	return 0;
 }
 
+#define PREFETCH_AHEAD 8
+
 int evlog_decode(struct evlog_decoder *d, const struct tj_event **out)
 {
-	if (d->left == 0) {
+	if (d->next >= d->count) {
 		for (int i = 0; i < COL__COUNT; i++)
 			if (d->col[i].p != d->col[i].end) {
 				snprintf(d->why, sizeof(d->why),
@@ -398,26 +469,22 @@ int evlog_decode(struct evlog_decoder *d, const struct tj_event **out)
 			}
 		return 0;
 	}
-	int bad = 0;
-	struct evlog_sockstate *st;
-	uint64_t ref = get_uv(&d->col[COL_SOCK], &bad);
-	if (ref == 0) {
-		uint64_t delta = get_uv(&d->col[COL_SOCK], &bad);
-		if (bad)
-			goto malformed;
-		st = new_sock(&d->socks, &d->nsocks, &d->socks_cap);
-		if (!st) {
-			snprintf(d->why, sizeof(d->why), "out of memory");
-			return -1;
-		}
-		d->prev_new_sock += (uint64_t)unzigzag(delta);
-		st->ev.sock = d->prev_new_sock;
-	} else {
-		if (ref > d->nsocks)
-			goto malformed;
-		st = &d->socks[ref - 1];
+	uint32_t i = d->next;
+	if (i + PREFETCH_AHEAD < d->count) {
+		const struct evlog_sockstate *ahead =
+			&d->socks[d->refs[i + PREFETCH_AHEAD] & ~REF_NEW];
+		__builtin_prefetch(ahead);
+		__builtin_prefetch((const char *)ahead + 64);
 	}
-	struct tj_event *ev = &st->ev;
+	int bad = 0;
+	uint32_t ref = d->refs[i];
+	size_t idx = ref & ~REF_NEW;
+	if (ref & REF_NEW)
+		sock_start(d->socks, idx, idx, d->last, d->socks[idx].sock);
+	struct evlog_sockstate *st = &d->socks[idx];
+	d->last = idx;
+	struct tj_event *ev = &d->cur;
+
 	d->prev_ts += (uint64_t)unzigzag(get_uv(&d->col[COL_TS], &bad));
 	ev->ts_ns = d->prev_ts;
 	ev->type = get_byte(&d->col[COL_TYPE], &bad);
@@ -429,36 +496,35 @@ int evlog_decode(struct evlog_decoder *d, const struct tj_event **out)
 	if (m & ~(uint64_t)(FM_OFFSET | FM_PAYLOAD)) {
 		struct evlog_cursor *f = &d->col[COL_FIELDS];
 		if (m & FM_SEQ)
-			ev->tcp_seq += (uint32_t)unzigzag(get_uv(f, &bad));
+			st->tcp_seq += (uint32_t)unzigzag(get_uv(f, &bad));
 		if (m & FM_FLAGS)
-			ev->flags = (uint32_t)get_uv(f, &bad);
+			st->flags = (uint32_t)get_uv(f, &bad);
 		if (m & FM_PID)
-			ev->pid = (uint32_t)get_uv(f, &bad);
+			st->pid = (uint32_t)get_uv(f, &bad);
 		if (m & FM_TID)
-			ev->tid = (uint32_t)((int64_t)ev->pid + unzigzag(get_uv(f, &bad)));
+			st->tid = (uint32_t)((int64_t)st->pid + unzigzag(get_uv(f, &bad)));
 		if (m & FM_FD)
-			ev->fd = (int32_t)unzigzag(get_uv(f, &bad));
+			st->fd = (int32_t)unzigzag(get_uv(f, &bad));
 		if (m & FM_ARG)
-			ev->arg = (uint32_t)get_uv(f, &bad);
+			st->arg = (uint32_t)get_uv(f, &bad);
 		if (m & FM_STACK)
-			ev->stack_id = (uint32_t)get_uv(f, &bad);
+			st->stack_id = (uint32_t)get_uv(f, &bad);
 		if (m & FM_NODE)
-			ev->node = (uint32_t)get_uv(f, &bad);
+			st->node = (uint32_t)get_uv(f, &bad);
 		if (m & FM_FAMILY)
-			ev->family = get_byte(f, &bad);
+			st->family = get_byte(f, &bad);
 		if (m & FM_LADDR)
-			get_addr(f, ev->laddr, &bad);
+			get_addr(f, st->laddr, &bad);
 		if (m & FM_LPORT)
-			ev->lport = (uint16_t)get_uv(f, &bad);
+			st->lport = (uint16_t)get_uv(f, &bad);
 		if (m & FM_RADDR)
-			get_addr(f, ev->raddr, &bad);
+			get_addr(f, st->raddr, &bad);
 		if (m & FM_RPORT)
-			ev->rport = (uint16_t)get_uv(f, &bad);
+			st->rport = (uint16_t)get_uv(f, &bad);
 	}
-	uint64_t predicted = dir < 2 ? st->next_off[dir] : 0;
-	ev->offset = predicted;
+	uint64_t offset = dir < 2 ? st->next_off[dir] : 0;
 	if (m & FM_OFFSET)
-		ev->offset += (uint64_t)unzigzag(get_uv(&d->col[COL_OFFSET], &bad));
+		offset += (uint64_t)unzigzag(get_uv(&d->col[COL_OFFSET], &bad));
 	ev->payload = NULL;
 	ev->payload_len = 0;
 	if (m & FM_PAYLOAD) {
@@ -471,19 +537,42 @@ int evlog_decode(struct evlog_decoder *d, const struct tj_event **out)
 		ev->payload_len = (uint16_t)n;
 		pc->p += n;
 	}
-	ev->bytes = (int64_t)((uint64_t)st->prev_bytes[dir] +
-			      (uint64_t)unzigzag(get_uv(&d->col[COL_BYTES], &bad)));
+	int64_t bytes = (int64_t)((uint64_t)st->prev_bytes[dir] +
+				  (uint64_t)unzigzag(get_uv(&d->col[COL_BYTES], &bad)));
 	if (bad)
 		goto malformed;
-	st->prev_bytes[dir] = ev->bytes;
+	st->prev_bytes[dir] = bytes;
 	if (dir < 2)
-		st->next_off[dir] = ev->offset + (ev->bytes > 0 ? (uint64_t)ev->bytes : 0);
-	d->left--;
+		st->next_off[dir] = offset + (bytes > 0 ? (uint64_t)bytes : 0);
+
+	ev->bytes = bytes;
+	ev->offset = offset;
+	ev->sock = st->sock;
+	ev->node = st->node;
+	ev->pid = st->pid;
+	ev->tid = st->tid;
+	ev->fd = st->fd;
+	ev->family = st->family;
+	ev->lport = st->lport;
+	ev->rport = st->rport;
+	ev->flags = st->flags;
+	ev->arg = st->arg;
+	ev->stack_id = st->stack_id;
+	ev->tcp_seq = st->tcp_seq;
+	memcpy(ev->laddr, st->laddr, 16);
+	memcpy(ev->raddr, st->raddr, 16);
+	d->next++;
 	*out = ev;
 	return 1;
 
 malformed:
-	snprintf(d->why, sizeof(d->why), "malformed event (%u left in block)",
-		 d->left);
+	snprintf(d->why, sizeof(d->why), "malformed event %u of %u", i,
+		 d->count);
 	return -1;
+}
+
+/* Events of the block not yet handed out (lost if the block is cut). */
+uint32_t evlog_decoder_left(const struct evlog_decoder *d)
+{
+	return d->count - d->next;
 }

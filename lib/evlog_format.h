@@ -100,12 +100,23 @@ static inline uint64_t get_le64(const uint8_t *p)
 /* ---- block body codec (lib/evlog_codec.c) ---- */
 
 /* Per-socket memory of the previous event, for delta coding.  Both sides
- * start every block from zero, so every block decodes alone. */
+ * start every block from nothing, so every block decodes alone.  A socket
+ * first seen in a block starts as a copy of the previous event's socket
+ * (same process, same addresses, usually), with offsets and sizes zero.
+ * Two cache lines: the first holds what every event touches. */
 struct evlog_sockstate {
-	struct tj_event ev;     /* the socket's previous event (ts/type unused) */
+	uint64_t sock;
 	uint64_t next_off[2];   /* predicted offset of the next send / recv */
 	int64_t prev_bytes[3];  /* previous bytes of a send, recv, other event */
-};
+	uint32_t pid, tid;
+	int32_t fd;
+	uint32_t node;
+	/* second line: fields that rarely change */
+	uint32_t flags, arg, stack_id, tcp_seq;
+	uint16_t lport, rport;
+	uint8_t family;
+	uint8_t laddr[16], raddr[16];
+} __attribute__((aligned(64)));
 
 struct evlog_buf {
 	uint8_t *p;
@@ -118,6 +129,7 @@ struct evlog_encoder {
 	size_t nsocks, socks_cap;
 	struct tj_u64map map;   /* sock id -> index in socks */
 	uint64_t prev_ts, prev_new_sock;
+	size_t last;            /* index of the previous event's socket */
 	uint32_t count;
 };
 
@@ -141,10 +153,18 @@ struct evlog_decoder {
 	struct evlog_cursor col[COL__COUNT];
 	struct evlog_sockstate *socks;
 	size_t nsocks, socks_cap;
-	uint64_t prev_ts, prev_new_sock;
-	uint32_t left;          /* events not yet decoded */
+	/* The socket column decoded up front: index of each event's socket,
+	 * REF_NEW set on its first event in the block.  Knowing sockets
+	 * ahead lets decode() prefetch their state. */
+	uint32_t *refs;
+	size_t refs_cap;
+	uint32_t count, next;   /* events in the block, next to decode */
+	size_t last;
+	uint64_t prev_ts;
+	struct tj_event cur;    /* the event handed out */
 	char why[128];          /* what was malformed */
 };
+#define REF_NEW 0x80000000u
 
 void evlog_decoder_init(struct evlog_decoder *d);
 void evlog_decoder_free(struct evlog_decoder *d);
@@ -156,5 +176,6 @@ int evlog_decoder_start(struct evlog_decoder *d, const uint8_t *raw,
  * malformed; 0 when all count events were decoded and every column was
  * used up exactly (else -1). */
 int evlog_decode(struct evlog_decoder *d, const struct tj_event **ev);
+uint32_t evlog_decoder_left(const struct evlog_decoder *d);
 
 #endif
