@@ -14,7 +14,8 @@ DEBS := build-essential clang llvm libclang-rt-14-dev pkg-config \
 
 GIT_SHA := $(shell git rev-parse --short HEAD 2>/dev/null)
 
-WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+# snprintf truncation is how we bound text on purpose; gcc cannot tell.
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter -Wno-format-truncation
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 $(WARN) -I. -I$(BUILD) -D_GNU_SOURCE -MMD -MP
 LDLIBS  := -lbpf -lelf -ljansson -lcsv -lgsl -lgslcblas -lnettle -ldeflate -lz -lm -ldl -lpthread

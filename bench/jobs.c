@@ -1,0 +1,148 @@
+/* Child processes for the benchmark: at most `parallel` at once, each
+ * measured by wait4() so CPU time and peak memory are the child's own. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "bench.h"
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+char **bench_argv(const char *first, ...)
+{
+	va_list ap;
+	size_t n = 1;
+	va_start(ap, first);
+	while (va_arg(ap, const char *))
+		n++;
+	va_end(ap);
+	char **argv = calloc(n + 1, sizeof(*argv));
+	if (!argv)
+		return NULL;
+	argv[0] = strdup(first);
+	va_start(ap, first);
+	for (size_t i = 1; i < n; i++)
+		argv[i] = strdup(va_arg(ap, const char *));
+	va_end(ap);
+	for (size_t i = 0; i < n; i++)
+		if (!argv[i]) {
+			bench_argv_free(argv);
+			return NULL;
+		}
+	return argv;
+}
+
+void bench_argv_free(char **argv)
+{
+	for (size_t i = 0; argv && argv[i]; i++)
+		free(argv[i]);
+	free(argv);
+}
+
+void bench_argv_print(FILE *f, char *const *argv)
+{
+	for (size_t i = 0; argv[i]; i++) {
+		const char *a = argv[i];
+		int plain = a[0] != '\0' && strspn(a, "abcdefghijklmnopqrstuvwxyz"
+			"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+") == strlen(a);
+		fputs(i ? " " : "", f);
+		if (plain) {
+			fputs(a, f);
+			continue;
+		}
+		fputc('\'', f);
+		for (; *a; a++)
+			*a == '\'' ? fputs("'\\''", f) : fputc(*a, f);
+		fputc('\'', f);
+	}
+	fputc('\n', f);
+}
+
+static pid_t start(struct bench_job *j, struct tj_err *err)
+{
+	int fd = open(j->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return tj_errf(err, TJ_E_IO, "%s: %s", j->log, strerror(errno));
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(fd);
+		return tj_errf(err, TJ_E_IO, "fork: %s", strerror(errno));
+	}
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_RDONLY);
+		if (devnull >= 0)
+			dup2(devnull, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execv(j->argv[0], j->argv);
+		fprintf(stderr, "exec %s: %s\n", j->argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(fd);
+	j->pid = pid;
+	j->started = now_s();
+	return pid;
+}
+
+int bench_jobs_run(struct bench_job *jobs, size_t n, int parallel,
+		   void (*done)(struct bench_job *j, void *ctx),
+		   void (*progress)(const struct bench_job *j, size_t started,
+				    size_t total, void *ctx),
+		   void *ctx, struct tj_err *err)
+{
+	size_t next = 0, running = 0;
+	int rc = 0;
+	if (parallel < 1)
+		parallel = 1;
+	while (next < n || running > 0) {
+		while (rc == 0 && next < n && running < (size_t)parallel) {
+			if (progress)
+				progress(&jobs[next], next, n, ctx);
+			if (start(&jobs[next], err) < 0) {
+				rc = -TJ_E_IO;
+				break;
+			}
+			next++;
+			running++;
+		}
+		if (running == 0)
+			break;
+		int status;
+		struct rusage ru;
+		pid_t pid = wait4(-1, &status, 0, &ru);
+		if (pid < 0) {
+			if (errno == EINTR)
+				continue;
+			return tj_errf(err, TJ_E_IO, "wait4: %s", strerror(errno));
+		}
+		for (size_t i = 0; i < next; i++) {
+			struct bench_job *j = &jobs[i];
+			if (j->pid != pid)
+				continue;
+			j->pid = 0;
+			j->wall_s = now_s() - j->started;
+			j->cpu_s = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+				   (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+			j->peak_mb = (double)ru.ru_maxrss / 1024.0;
+			j->status = WIFEXITED(status) ? WEXITSTATUS(status)
+						      : 128 + WTERMSIG(status);
+			running--;
+			if (done)
+				done(j, ctx);
+			break;
+		}
+		if (rc < 0 && running == 0)
+			break;
+	}
+	return rc;
+}

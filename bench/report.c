@@ -1,0 +1,199 @@
+/* The benchmark's outputs: the table (terminal and report.md),
+ * results.csv, and accuracy-against-load plots drawn by gnuplot. */
+#include <errno.h>
+#include <math.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <csv.h>
+#include "bench.h"
+
+static void fig(char *buf, size_t len, double v, int pct)
+{
+	if (isnan(v))
+		snprintf(buf, len, "-");
+	else if (pct)
+		snprintf(buf, len, "%.1f", 100.0 * v);
+	else
+		snprintf(buf, len, "%.2f", v);
+}
+
+void bench_print_table(FILE *f, const struct bench_result *r, size_t n,
+		       const char *group, int markdown)
+{
+	static const char *const head[] = { "dataset", "load", "correlator", "F1 %",
+		"trace %", "service %", "Mev/s", "peak MB" };
+	const char *sep = markdown ? " | " : "  ";
+	size_t shown = 0;
+	for (size_t i = 0; i < n; i++)
+		shown += strcmp(r[i].ds->group, group) == 0;
+	if (!shown)
+		return;
+	if (markdown) {
+		fprintf(f, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", head[0], head[1],
+			head[2], head[3], head[4], head[5], head[6], head[7]);
+		fprintf(f, "|---|---|---|---:|---:|---:|---:|---:|\n");
+	} else {
+		fprintf(f, "%-18s%s%-6s%s%-14s%s%6s%s%7s%s%9s%s%6s%s%7s\n", head[0], sep,
+			head[1], sep, head[2], sep, head[3], sep, head[4], sep, head[5],
+			sep, head[6], sep, head[7]);
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct bench_result *x = &r[i];
+		if (strcmp(x->ds->group, group) != 0)
+			continue;
+		char f1[16], tr[16], sv[16], sp[16], mb[16];
+		if (!x->ok) {
+			if (markdown)
+				fprintf(f, "| %s | %s | %s | failed: %s |||||\n", x->ds->scenario,
+					x->ds->load, x->algo, x->error);
+			else
+				fprintf(f, "%-18s%s%-6s%s%-14s%sFAILED: %s\n", x->ds->scenario, sep,
+					x->ds->load, sep, x->algo, sep, x->error);
+			continue;
+		}
+		fig(f1, sizeof(f1), x->f1, 1);
+		fig(tr, sizeof(tr), x->trace_accuracy, 1);
+		fig(sv, sizeof(sv), x->service_accuracy, 1);
+		fig(sp, sizeof(sp), x->mev_s, 0);
+		snprintf(mb, sizeof(mb), "%.0f", x->peak_mb);
+		if (markdown)
+			fprintf(f, "| %s | %s | %s | %s | %s | %s | %s | %s |\n",
+				x->ds->scenario, x->ds->load, x->algo, f1, tr, sv, sp, mb);
+		else
+			fprintf(f, "%-18s%s%-6s%s%-14s%s%6s%s%7s%s%9s%s%6s%s%7s\n",
+				x->ds->scenario, sep, x->ds->load, sep, x->algo, sep, f1,
+				sep, tr, sep, sv, sep, sp, sep, mb);
+	}
+}
+
+static void put_field(FILE *f, const char *s, int last)
+{
+	csv_fwrite(f, s, strlen(s));
+	fputc(last ? '\n' : ',', f);
+}
+
+static void put_num(FILE *f, double v, int last)
+{
+	if (isnan(v))
+		fputs(last ? "\n" : ",", f);
+	else
+		fprintf(f, "%.6g%s", v, last ? "\n" : ",");
+}
+
+int bench_write_csv(const char *path, const struct bench_result *r, size_t n,
+		    struct tj_err *err)
+{
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return tj_errf(err, TJ_E_IO, "%s: %s", path, strerror(errno));
+	fputs("group,dataset,scenario,load,seed,correlator,events,calls,precision,"
+	      "recall,f1,accuracy,service_accuracy,trace_accuracy,cpu_s,mev_s,"
+	      "peak_mb,error\n", f);
+	for (size_t i = 0; i < n; i++) {
+		const struct bench_result *x = &r[i];
+		char num[32];
+		put_field(f, x->ds->group, 0);
+		put_field(f, x->ds->name, 0);
+		put_field(f, x->ds->scenario, 0);
+		put_field(f, x->ds->load, 0);
+		snprintf(num, sizeof(num), "%" PRIu64, x->ds->seed);
+		put_field(f, num, 0);
+		put_field(f, x->algo, 0);
+		snprintf(num, sizeof(num), "%" PRIu64 ",%" PRIu64, x->events, x->calls);
+		fprintf(f, "%s,", num);
+		double v[] = { x->precision, x->recall, x->f1, x->accuracy,
+			       x->service_accuracy, x->trace_accuracy, x->cpu_s,
+			       x->mev_s, x->peak_mb };
+		for (size_t k = 0; k < sizeof(v) / sizeof(v[0]); k++)
+			put_num(f, x->ok ? v[k] : NAN, 0);
+		put_field(f, x->ok ? "" : x->error, 1);
+	}
+	if (fclose(f) != 0)
+		return tj_errf(err, TJ_E_IO, "%s: %s", path, strerror(errno));
+	return 0;
+}
+
+/* One plot per synthetic scenario: edge F1 and trace accuracy against
+ * load, a line per correlator. */
+static int plot_scenario(const char *dir, const char *scn,
+			 const struct bench_result *r, size_t n,
+			 struct tj_err *err)
+{
+	char gp[PATH_MAX];
+	snprintf(gp, sizeof(gp), "%s/%s.gp", dir, scn);
+	FILE *f = fopen(gp, "w");
+	if (!f)
+		return tj_errf(err, TJ_E_IO, "%s: %s", gp, strerror(errno));
+	/* Correlators of this scenario, in first-seen order. */
+	const char *algos[32];
+	size_t na = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(r[i].ds->group, "synthetic") || strcmp(r[i].ds->scenario, scn))
+			continue;
+		size_t k = 0;
+		while (k < na && strcmp(algos[k], r[i].algo))
+			k++;
+		if (k == na && na < 32)
+			algos[na++] = r[i].algo;
+	}
+	fprintf(f, "set title \"%s: accuracy against load\"\n"
+		   "set xlabel \"load\"\nset ylabel \"%%\"\nset yrange [0:105]\n"
+		   "set xrange [-0.3:2.3]\nset xtics (\"low\" 0, \"medium\" 1, \"high\" 2)\n"
+		   "set key outside right\nset grid\n", scn);
+	for (int term = 0; term < 2; term++) {
+		fprintf(f, "set terminal %s size 800,450\nset output \"%s.%s\"\nplot ",
+			term ? "pngcairo" : "svg", scn, term ? "png" : "svg");
+		for (size_t k = 0; k < na; k++)
+			fprintf(f, "%s'-' with linespoints title \"%s F1\", "
+				   "'-' with linespoints dashtype 2 title \"%s trace\"",
+				k ? ", " : "", algos[k], algos[k]);
+		fputc('\n', f);
+		for (size_t k = 0; k < na; k++) {
+			for (int metric = 0; metric < 2; metric++) {
+				for (size_t i = 0; i < n; i++) {
+					const struct bench_result *x = &r[i];
+					if (!x->ok || strcmp(x->ds->group, "synthetic") ||
+					    strcmp(x->ds->scenario, scn) || strcmp(x->algo, algos[k]) ||
+					    x->ds->load_rank < 0)
+						continue;
+					double v = metric ? x->trace_accuracy : x->f1;
+					if (!isnan(v))
+						fprintf(f, "%d %.3f\n", x->ds->load_rank, 100 * v);
+				}
+				fputs("e\n", f);
+			}
+		}
+	}
+	fclose(f);
+	char cmd[PATH_MAX * 2 + 64];
+	snprintf(cmd, sizeof(cmd), "cd '%s' && gnuplot '%s.gp' 2>/dev/null", dir, scn);
+	int st = system(cmd);
+	if (st != 0)
+		return tj_errf(err, TJ_E_IO, "gnuplot failed on %s (is gnuplot installed? make deps)", gp);
+	return 0;
+}
+
+int bench_write_plots(const char *dir, const struct bench_result *r, size_t n,
+		      struct tj_err *err)
+{
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+		return tj_errf(err, TJ_E_IO, "%s: %s", dir, strerror(errno));
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(r[i].ds->group, "synthetic") != 0)
+			continue;
+		size_t j = 0;
+		while (j < i && (strcmp(r[j].ds->group, "synthetic") ||
+				 strcmp(r[j].ds->scenario, r[i].ds->scenario)))
+			j++;
+		if (j < i)
+			continue; /* plotted already */
+		int rc = plot_scenario(dir, r[i].ds->scenario, r, n, err);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
