@@ -458,6 +458,20 @@ int enter_shutdown(struct trace_event_raw_sys_enter *ctx)
 
 /* ---- exit: the return value makes the event ---- */
 
+struct mmsg_sum {
+	struct mmsghdr *v;
+	__s64 sum;
+};
+
+static long add_msg_len(__u32 i, void *ctx)
+{
+	struct mmsg_sum *ms = ctx;
+	struct mmsghdr *m = ms->v + i; /* outside the CO-RE macro: local type */
+
+	ms->sum += BPF_CORE_READ_USER(m, msg_len);
+	return 0;
+}
+
 /* First user buffer of a call (for the payload prefix) and, for the
  * mmsg calls, the bytes the call moved in all its messages. */
 static __always_inline void first_buffer(const struct call *c, long ret,
@@ -485,10 +499,10 @@ static __always_inline void first_buffer(const struct call *c, long ret,
 	}
 	case K_MMSG: {
 		struct mmsghdr *v = (struct mmsghdr *)c->buf;
-		__s64 sum = 0;
-		for (int i = 0; i < MMSG_MAX && i < ret; i++)
-			sum += BPF_CORE_READ_USER(&v[i], msg_len);
-		*bytes = sum;
+		struct mmsg_sum ms = { .v = v };
+		/* bpf_loop: verified once, not once per message. */
+		bpf_loop(ret < MMSG_MAX ? ret : MMSG_MAX, add_msg_len, &ms, 0);
+		*bytes = ms.sum;
 		if (ret > 0 && BPF_CORE_READ_USER(v, msg_hdr.msg_iovlen) > 0)
 			iovp = BPF_CORE_READ_USER(v, msg_hdr.msg_iov);
 		break;

@@ -349,14 +349,7 @@ int cmd_capture(int argc, char **argv)
 	if ((rc = parse_opts(argc, argv, &o)) != 0)
 		return rc < 0 ? TJ_EXIT_OK : rc;
 	if (o.check) {
-		if (tj_capture_env_check(&err)) {
-			printf("SKIPPED: capture cannot run here: %s\n", err.msg);
-			return TJ_EXIT_SKIPPED;
-		}
-		cfg.self_tgid = getpid();
-		cfg.ring_bytes = 1 << 16;
-		cfg.verbose = o.verbose;
-		if (tj_capture_open(&cap, &cfg, &env_problem, &err)) {
+		if (tj_capture_probe(&env_problem, &err)) {
 			if (env_problem) {
 				printf("SKIPPED: capture cannot run here: %s\n", err.msg);
 				return TJ_EXIT_SKIPPED;
@@ -364,7 +357,6 @@ int cmd_capture(int argc, char **argv)
 			fprintf(stderr, "tracejoin capture: %s\n", err.msg);
 			return TJ_EXIT_FAIL;
 		}
-		tj_capture_close(cap);
 		printf("capture can run here\n");
 		return TJ_EXIT_OK;
 	}

@@ -104,6 +104,27 @@ int tj_capture_env_check(struct tj_err *err)
 	return TJ_OK;
 }
 
+int tj_capture_probe(int *env_problem, struct tj_err *err)
+{
+	int rc;
+
+	*env_problem = 1;
+	if ((rc = tj_capture_env_check(err)) != 0)
+		return rc;
+	libbpf_set_print(libbpf_quiet);
+	/* Loads a trivial tracepoint program: cheap next to the verifier's
+	 * work on the real ones, and refused where BPF is not allowed. */
+	rc = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_TRACEPOINT, NULL);
+	if (rc < 0)
+		return tj_errf(err, TJ_E_IO, "the kernel refuses BPF programs: %s", strerror(-rc));
+	if (rc == 0)
+		return tj_errf(err, TJ_E_IO, "the kernel has no BPF tracepoint programs");
+	if (!libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL))
+		return tj_errf(err, TJ_E_IO, "the kernel has no BPF ring buffer (5.8 or later needed)");
+	*env_problem = 0;
+	return TJ_OK;
+}
+
 static int on_record(void *ctx, void *data, size_t size)
 {
 	struct tj_capture *c = ctx;

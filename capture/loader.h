@@ -25,6 +25,11 @@ struct tj_capture;
  * (mounted here if it is not).  Fills err with a one-line reason. */
 int tj_capture_env_check(struct tj_err *err);
 
+/* Everything but loading our programs: the environment check, then
+ * whether the kernel lets us load a BPF tracepoint program and has a ring
+ * buffer.  Fast; `capture --check` uses it.  *env_problem as below. */
+int tj_capture_probe(int *env_problem, struct tj_err *err);
+
 /* Load and attach.  Returns 0, or a negative tj_errcode; *env_problem is
  * set when the cause is the machine (no rights, no BTF, no tracefs, BPF
  * refused with EPERM) rather than the program. */

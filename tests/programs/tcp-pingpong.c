@@ -2,7 +2,7 @@
  * threaded server (a thread per connection) and client threads, several
  * requests per keepalive connection, reads deliberately smaller than the
  * messages (partial reads), and a mix of syscalls (write, send, sendmsg,
- * writev; read, recv, recvmsg, readv).  At the end each process prints
+ * writev, sendmmsg; read, recv, recvmsg, readv, recvmmsg).  At the end each process prints
  * every socket syscall it made, so a test can compare the capture with
  * the program's own account, line for line:
  *
@@ -82,7 +82,7 @@ static ssize_t do_send(struct conn_log *c, const char *buf, size_t len, int k)
 	ssize_t n;
 
 	c->tid = (pid_t)syscall(SYS_gettid);
-	switch (k % 4) {
+	switch (k % 5) {
 	case 0: n = write(c->fd, buf, len); break;
 	case 1: n = send(c->fd, buf, len, 0); break;
 	case 2: {
@@ -92,9 +92,19 @@ static ssize_t do_send(struct conn_log *c, const char *buf, size_t len, int k)
 		n = sendmsg(c->fd, &m, 0);
 		break;
 	}
-	default: {
+	case 3: {
 		struct iovec iov[2] = { { (void *)buf, 4 }, { (void *)(buf + 4), len - 4 } };
 		n = writev(c->fd, iov, 2);
+		break;
+	}
+	default: {
+		/* Two messages in one call; on TCP they are one stream. */
+		struct iovec iov[2] = { { (void *)buf, len / 2 },
+					{ (void *)(buf + len / 2), len - len / 2 } };
+		struct mmsghdr mm[2] = { { .msg_hdr = { .msg_iov = &iov[0], .msg_iovlen = 1 } },
+					 { .msg_hdr = { .msg_iov = &iov[1], .msg_iovlen = 1 } } };
+		int m = sendmmsg(c->fd, mm, 2, 0);
+		n = m < 0 ? -1 : (ssize_t)mm[0].msg_len + (m > 1 ? mm[1].msg_len : 0);
 		break;
 	}
 	}
@@ -118,7 +128,7 @@ static ssize_t do_recv(struct conn_log *c, char *buf, size_t len, int k)
 	ssize_t n;
 
 	c->tid = (pid_t)syscall(SYS_gettid);
-	switch (k % 4) {
+	switch (k % 5) {
 	case 0: n = read(c->fd, buf, len); break;
 	case 1: n = recv(c->fd, buf, len, 0); break;
 	case 2: {
@@ -127,9 +137,15 @@ static ssize_t do_recv(struct conn_log *c, char *buf, size_t len, int k)
 		n = recvmsg(c->fd, &m, 0);
 		break;
 	}
-	default: {
+	case 3: {
 		struct iovec iov = { buf, len };
 		n = readv(c->fd, &iov, 1);
+		break;
+	}
+	default: {
+		struct iovec iov = { buf, len };
+		struct mmsghdr mm = { .msg_hdr = { .msg_iov = &iov, .msg_iovlen = 1 } };
+		n = recvmmsg(c->fd, &mm, 1, 0, NULL) < 0 ? -1 : (ssize_t)mm.msg_len;
 		break;
 	}
 	}
