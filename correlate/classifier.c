@@ -12,14 +12,28 @@
 #include "../models/features.h"
 #include "../models/model.h"
 #include "../models/model_path.h"
+#include "../models/trainset.h"
 
 struct classifier {
 	struct tj_model model;
 	struct tj_feat *feat;
 	struct tj_feat_call call; /* large: kept here, not on the stack */
+	double threshold;         /* from params, -1 = the model's */
+	char missing[TJ_ERRMSG_MAX]; /* why there is no model yet */
 };
 
+static void cl_close(void *st);
+
 static const char *const known_params[] = { "model", "threshold", NULL };
+
+/* The feature state follows the model's candidate rules. */
+static int start_features(struct classifier *c, struct tj_err *err)
+{
+	struct tj_feat_opts fo = { c->model.max_cand, c->model.window_ns };
+	tj_feat_free(c->feat);
+	c->feat = NULL;
+	return tj_feat_new(&c->feat, &fo, err);
+}
 
 static int cl_open(void **st, const struct tj_params *p, struct tj_err *err)
 {
@@ -29,45 +43,80 @@ static int cl_open(void **st, const struct tj_params *p, struct tj_err *err)
 	struct classifier *c = calloc(1, sizeof(*c));
 	if (!c)
 		return tj_errf(err, TJ_E_NOMEM, "classifier: out of memory");
+	tj_model_init(&c->model);
+	double thr;
+	rc = tj_param_double(p, "threshold", -1, &thr, err);
+	if (rc == 0 && thr != -1 && (thr < 0 || thr > 1))
+		rc = tj_errf(err, TJ_E_ARG, "classifier: param threshold=%g not in [0,1]", thr);
+	c->threshold = thr;
 	char found[PATH_MAX];
 	const char *path = tj_param_str(p, "model", NULL);
-	if (!path) {
-		if (tj_model_default_path(found, sizeof(found)) < 0) {
-			free(c);
-			return tj_errf(err, TJ_E_IO,
-				       "classifier: no default model found (looked for %s "
-				       "beside the binary and in %s); give --param model=FILE",
-				       TJ_MODEL_DEFAULT_NAME, tj_models_dir());
-		}
-		path = found;
+	if (rc == 0 && !path) {
+		if (tj_model_default_path(found, sizeof(found)) == 0)
+			path = found;
+		else /* fine if train() comes; else message() says so */
+			snprintf(c->missing, sizeof(c->missing),
+				 "classifier: no default model found (looked for %s "
+				 "beside the binary and in %s); give --param model=FILE",
+				 TJ_MODEL_DEFAULT_NAME, tj_models_dir());
 	}
-	rc = tj_model_read(&c->model, path, tj_feat_names, TJ_FEAT_N, err);
-	if (rc < 0) {
-		free(c);
-		return rc;
-	}
-	double thr;
-	rc = tj_param_double(p, "threshold", c->model.threshold, &thr, err);
-	if (rc == 0 && (thr < 0 || thr > 1))
-		rc = tj_errf(err, TJ_E_ARG, "classifier: param threshold=%g not in [0,1]", thr);
-	if (rc == 0) {
-		c->model.threshold = thr;
-		struct tj_feat_opts fo = { c->model.max_cand, c->model.window_ns };
-		rc = tj_feat_new(&c->feat, &fo, err);
+	if (rc == 0 && path) {
+		rc = tj_model_read(&c->model, path, tj_feat_names, TJ_FEAT_N, err);
+		if (rc == 0 && thr != -1)
+			c->model.threshold = thr;
+		if (rc == 0)
+			rc = start_features(c, err);
 	}
 	if (rc < 0) {
-		tj_model_free(&c->model);
-		free(c);
+		cl_close(c);
 		return rc;
 	}
 	*st = c;
 	return 0;
 }
 
+/* `correlate --train DIR`: fit a conditional logit on that dataset (with
+ * the loaded model's candidate rules, or the defaults) and use it. */
+static int cl_train(void *st, const struct tj_dataset *d, struct tj_err *err)
+{
+	struct classifier *c = st;
+	struct tj_feat_opts fo = {
+		c->feat ? c->model.max_cand : TJ_FEAT_DEFAULT_MAX_CAND,
+		c->feat ? c->model.window_ns : TJ_FEAT_DEFAULT_WINDOW_NS,
+	};
+	struct tj_fit_set set;
+	struct tj_walk_stats ws = { 0 };
+	struct tj_model m;
+	tj_fit_set_init(&set, TJ_FEAT_N);
+	tj_model_init(&m);
+	int rc = tj_trainset_add(&set, d->dir, &fo, &ws, err);
+	if (rc == 0) {
+		struct tj_fit_opts o = { TJ_FIT_CLOGIT, 1.0, 200, 0 };
+		m.nfeat = TJ_FEAT_N;
+		for (size_t k = 0; k < TJ_FEAT_N; k++)
+			snprintf(m.names[k], TJ_MODEL_NAMELEN, "%s", tj_feat_names[k]);
+		m.max_cand = fo.max_cand;
+		m.window_ns = fo.window_ns;
+		rc = tj_fit(&set, &o, &m, err);
+	}
+	tj_fit_set_free(&set);
+	if (rc < 0) {
+		tj_model_free(&m);
+		return rc;
+	}
+	tj_model_free(&c->model);
+	c->model = m;
+	if (c->threshold != -1)
+		c->model.threshold = c->threshold;
+	return start_features(c, err);
+}
+
 static int cl_message(void *st, const struct tj_message *m,
 		      struct tj_edge_sink *out, struct tj_err *err)
 {
 	struct classifier *c = st;
+	if (!c->feat)
+		return tj_errf(err, TJ_E_ARG, "%s", c->missing);
 	int rc = tj_feat_message(c->feat, m, &c->call, err);
 	if (rc <= 0)
 		return rc;
@@ -111,7 +160,7 @@ const struct tj_correlator tj_correlator_classifier = {
 	.params_help = "model=models/default.model  model file from 'tracejoin train'\n"
 		       "threshold=(model's)  probability below which a call gets no parent\n",
 	.open = cl_open,
-	.train = NULL,
+	.train = cl_train,
 	.message = cl_message,
 	.finish = cl_finish,
 	.close = cl_close,

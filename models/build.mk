@@ -4,3 +4,9 @@
 # Where the classifier looks for models/default.model when the binary is
 # not inside the source tree (models/model_path.h).
 $(BUILD)/models/model_path.o: CFLAGS += -DTJ_MODELS_DIR='"$(CURDIR)/models"'
+
+# `make models`: regenerate the training suite and refit the committed
+# default model (models/train-default.sh says which scenarios and seeds).
+MODELS_WORK ?= $(BUILD)/models-data
+models: $(TJ)
+	models/train-default.sh $(TJ) $(MODELS_WORK) models/default.model

@@ -344,7 +344,7 @@ static int fit_clogit(const struct tj_fit_set *s, const struct tj_fit_opts *o,
 			rc = tj_errf(err, TJ_E_ARG, "fit: BFGS failed: %s", gsl_strerror(st));
 			goto out;
 		}
-		if (gsl_multimin_test_gradient(mm->gradient, 1e-6) == GSL_SUCCESS)
+		if (gsl_multimin_test_gradient(mm->gradient, 1e-5) == GSL_SUCCESS)
 			break;
 	}
 	const gsl_vector *x = gsl_multimin_fdfminimizer_x(mm);

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "trainset.h"
+#include <jansson.h>
 #include "../lib/edges.h"
 #include "../lib/manifest.h"
 #include "../replay/replay.h"
@@ -178,10 +179,27 @@ static void dataset_name(const char *dir, char *out, size_t len)
  * it cannot record hashes.  TEMPORARY: drop the pragma once it is in. */
 #pragma weak tj_sha256_file
 
-static int hash_one(struct tj_model *m, const char *name, const char *path,
-		    const char *file, struct tj_err *err)
+/* The SHA-256 the dataset's manifest.json records for file, if it has a
+ * well-formed one (gen, import and label write them). */
+static int manifest_sha(json_t *manifest, const char *file, char hex[65])
+{
+	json_t *f = json_object_get(json_object_get(manifest, "files"), file);
+	const char *s = json_string_value(json_object_get(f, "sha256"));
+	if (!s || strlen(s) != 64 || strspn(s, "0123456789abcdef") != 64)
+		return -1;
+	memcpy(hex, s, 65);
+	return 0;
+}
+
+static int hash_one(struct tj_model *m, json_t *manifest, const char *name,
+		    const char *path, const char *file, struct tj_err *err)
 {
 	char hex[65];
+	if (manifest && manifest_sha(manifest, file, hex) == 0) {
+		if (tj_model_add_hash(m, name, file, hex) < 0)
+			return tj_errf(err, TJ_E_NOMEM, "%s: out of memory", path);
+		return 0;
+	}
 	if (!tj_sha256_file)
 		return tj_errf(err, TJ_E_ARG, "%s: cannot hash: lib/manifest.c "
 			       "(tj_sha256_file) is not built yet", path);
@@ -197,22 +215,33 @@ int tj_trainset_hash(struct tj_model *m, const char *dir, struct tj_err *err)
 {
 	char name[256];
 	dataset_name(dir, name, sizeof(name));
-	char *labels = join(dir, "labels.csv");
-	if (!labels)
+	char *labels = join(dir, "labels.csv"), *mpath = join(dir, "manifest.json");
+	if (!labels || !mpath) {
+		free(labels);
+		free(mpath);
 		return tj_errf(err, TJ_E_NOMEM, "%s: out of memory", dir);
-	int rc = hash_one(m, name, labels, "labels.csv", err);
+	}
+	/* A missing or unreadable manifest only means hashing the files. */
+	json_t *manifest = json_load_file(mpath, 0, NULL);
+	free(mpath);
+	int rc = hash_one(m, manifest, name, labels, "labels.csv", err);
 	free(labels);
-	if (rc < 0)
+	if (rc < 0) {
+		json_decref(manifest);
 		return rc;
+	}
 	char **paths = NULL;
 	size_t npaths = 0;
 	char *args[1] = { (char *)dir };
-	if ((rc = tj_replay_expand_inputs(args, 1, &paths, &npaths, err)) < 0)
+	if ((rc = tj_replay_expand_inputs(args, 1, &paths, &npaths, err)) < 0) {
+		json_decref(manifest);
 		return rc;
+	}
 	for (size_t i = 0; i < npaths && rc == 0; i++) {
 		const char *base = strrchr(paths[i], '/');
-		rc = hash_one(m, name, paths[i], base ? base + 1 : paths[i], err);
+		rc = hash_one(m, manifest, name, paths[i], base ? base + 1 : paths[i], err);
 	}
+	json_decref(manifest);
 	for (size_t i = 0; i < npaths; i++)
 		free(paths[i]);
 	free(paths);
