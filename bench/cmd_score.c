@@ -188,7 +188,8 @@ int cmd_score(int argc, char **argv)
 	}
 
 	if (json) {
-		json_t *root = json_pack("{s:s,s:s,s:o}", "labels", labels_path,
+		json_t *root = json_pack("{s:{s:s,s:s,s:o}}", "inputs",
+					 "labels", labels_path,
 					 "edges", so.edges_name, "dataset",
 					 dataset ? json_string(dataset) : json_null());
 		json_t *body = tj_score_json(&sc);
@@ -221,6 +222,7 @@ int cmd_score(int argc, char **argv)
 		} else {
 			printf("logs      none\n");
 		}
+		putchar('\n');
 		tj_score_print(stdout, &sc);
 	}
 	if (fflush(stdout) == EOF || ferror(stdout)) {

@@ -400,7 +400,7 @@ static const char *fig(char *buf, double v)
 void tj_score_print(FILE *f, const struct tj_score *s)
 {
 	char a[16], b[16], c[16], d[16];
-	fprintf(f, "edges     precision %s  recall %s  F1 %s  accuracy %s "
+	fprintf(f, "edge      precision %s  recall %s  F1 %s  accuracy %s "
 		   "(%llu/%llu calls)\n",
 		fig(a, s->precision), fig(b, s->recall), fig(c, s->f1),
 		fig(d, s->accuracy), (unsigned long long)s->right,
@@ -415,13 +415,13 @@ void tj_score_print(FILE *f, const struct tj_score *s)
 		fprintf(f, "          %llu edge%s with a child the labels do not "
 			   "know (not scored)\n",
 			(unsigned long long)s->unknown, s->unknown == 1 ? "" : "s");
-	fprintf(f, "services  accuracy %s (%llu/%llu inbound requests of "
+	fprintf(f, "service   accuracy %s (%llu/%llu inbound requests of "
 		   "services that make calls)\n",
 		fig(a, s->service_accuracy),
 		(unsigned long long)s->requests_right,
 		(unsigned long long)s->requests);
 	if (s->have_join) {
-		fprintf(f, "traces    end-to-end accuracy %s (%llu/%llu roots: "
+		fprintf(f, "trace     end-to-end accuracy %s (%llu/%llu roots: "
 			   "%llu entry, %llu background); %llu of %llu calls "
 			   "joined across nodes\n",
 			fig(a, s->trace_accuracy),
@@ -436,7 +436,7 @@ void tj_score_print(FILE *f, const struct tj_score *s)
 				   "(the labels hold a cycle)\n",
 				(unsigned long long)s->unreached);
 	} else {
-		fprintf(f, "traces    - (no logs to join the nodes: give "
+		fprintf(f, "trace     - (no logs to join the nodes: give "
 			   "--dataset DIR)\n");
 	}
 	if (!s->nservices)
