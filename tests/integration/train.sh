@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# tracejoin train / features and the classifier correlator end to end, on
+# small generated datasets: a deterministic model file that records its
+# training data's hashes, a CSV of pairs that agrees with the labels, the
+# correlator using the model, and every bad input refused cleanly.
+set -u
+TJ=${TJ:-build/asan/tracejoin}
+fail() { echo "FAIL: $*"; exit 1; }
+if ! "$TJ" gen --help >/dev/null 2>&1; then
+	echo "SKIPPED: tracejoin gen is not built yet"
+	exit 77
+fi
+if ! "$TJ" score --help >/dev/null 2>&1; then
+	echo "SKIPPED: tracejoin score is not built yet"
+	exit 77
+fi
+work=$(mktemp -d /tmp/tracejoin-train.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+"$TJ" gen --scenario threaded --load low --seed 101 --requests 150 -o "$work/a" >/dev/null ||
+	fail "gen a"
+"$TJ" gen --scenario threaded --load high --seed 102 --requests 150 -o "$work/b" >/dev/null ||
+	fail "gen b"
+"$TJ" gen --scenario threaded --load medium --seed 201 --requests 150 -o "$work/t" >/dev/null ||
+	fail "gen t"
+
+# --- train: a model file, byte-identical when redone -----------------------
+"$TJ" train --algo classifier "$work/a" "$work/b" --test "$work/t" -o "$work/m1.model" \
+	2>"$work/train.log" || { cat "$work/train.log"; fail "train"; }
+grep -q '^test clogit .*accuracy' "$work/train.log" || fail "no held-out accuracy printed"
+"$TJ" train --algo classifier -q "$work/a" "$work/b" -o "$work/m2.model" || fail "train again"
+cmp "$work/m1.model" "$work/m2.model" || fail "the same training gave another model file"
+head -1 "$work/m1.model" | grep -qx 'tracejoin-model 1' || fail "no version line"
+grep -q '^feature same_tid ' "$work/m1.model" || fail "feature list missing"
+grep -q '^threshold ' "$work/m1.model" || fail "threshold missing"
+want=$(sha256sum "$work/a/labels.csv" | cut -d' ' -f1)
+grep -q "^dataset a labels.csv $want\$" "$work/m1.model" || fail "labels hash of a not recorded"
+want=$(sha256sum "$work/b/node-1.evlog" | cut -d' ' -f1)
+grep -q "^dataset b node-1.evlog $want\$" "$work/m1.model" || fail "log hash of b not recorded"
+# Without a manifest the files are hashed themselves, with the same result.
+cp -r "$work/a" "$work/a2" && rm "$work/a2/manifest.json"
+"$TJ" train --algo classifier -q "$work/a2" -o "$work/m3.model" || fail "train without manifest"
+want=$(sha256sum "$work/a2/labels.csv" | cut -d' ' -f1)
+grep -q "^dataset a2 labels.csv $want\$" "$work/m3.model" || fail "hash without manifest"
+"$TJ" train --algo classifier --fit both -q "$work/a" --test "$work/t" -o "$work/m4.model" ||
+	fail "train --fit both"
+
+# --- the correlator uses it ---------------------------------------------------
+"$TJ" correlate --algo classifier --param model="$work/m1.model" "$work/t" \
+	-o "$work/edges.csv" 2>"$work/corr.log" || { cat "$work/corr.log"; fail "correlate"; }
+grep -q '^correlate: algo classifier' "$work/corr.log" || fail "no speed line"
+calls=$(($(wc -l <"$work/t/labels.csv") - 1))
+edges=$(($(wc -l <"$work/edges.csv") - 1))
+[ "$calls" -eq "$edges" ] || fail "$edges edges for $calls calls"
+"$TJ" score --labels "$work/t/labels.csv" "$work/edges.csv" >"$work/score.txt" || fail "score"
+# threaded is the easy case: same thread in, same thread out
+acc=$(sed -n 's/.*accuracy \([0-9.]*\) (.*calls).*/\1/p' "$work/score.txt" | head -1)
+[ -n "$acc" ] || { cat "$work/score.txt"; fail "no accuracy in score output"; }
+awk -v a="$acc" 'BEGIN { exit !(a >= 0.95) }' || fail "accuracy $acc on threaded"
+
+# --- features: one row per pair, labels agree with labels.csv -------------------
+"$TJ" features "$work/a" -o "$work/f.csv" || fail "features"
+head -1 "$work/f.csv" | grep -q '^dataset,call,candidate,label,call_truth,dt_start,' ||
+	fail "features header: $(head -1 "$work/f.csv")"
+rows=$(($(wc -l <"$work/f.csv") - 1))
+[ "$rows" -gt 0 ] || fail "no feature rows"
+# every call whose truth is a candidate has exactly one row labeled 1
+awk -F, 'NR > 1 && $5 == "parent" { calls[$2] = 1; ones[$2] += $4 }
+	NR > 1 && $4 != 0 && $4 != 1 { bad = 1 }
+	END { for (c in calls) if (ones[c] != 1) bad = 1; exit bad }' "$work/f.csv" ||
+	fail "a call with other than one true parent row"
+# a positive row's pair must be in labels.csv
+pair=$(awk -F, 'NR > 1 && $4 == 1 { gsub(/"/, ""); print $2 "," $3; exit }' "$work/f.csv")
+grep -q "^$pair," "$work/a/labels.csv" || fail "positive pair $pair not in labels.csv"
+"$TJ" features "$work/a" >"$work/f2.csv" || fail "features to stdout"
+cmp "$work/f.csv" "$work/f2.csv" || fail "features differ between -o and stdout"
+
+# --- refusals -----------------------------------------------------------------
+expect() { # exit-code message-fragment command...
+	local code=$1 frag=$2; shift 2
+	"$@" >"$work/out" 2>"$work/err"
+	local rc=$?
+	[ $rc -eq "$code" ] || fail "exit $rc, not $code: $*: $(cat "$work/err")"
+	grep -q -- "$frag" "$work/err" || fail "no '$frag' in: $(cat "$work/err")"
+}
+expect 2 "-o FILE is required" "$TJ" train --algo classifier "$work/a"
+expect 2 "--algo is required" "$TJ" train "$work/a" -o "$work/x.model"
+expect 2 "only --algo classifier" "$TJ" train --algo metadata "$work/a" -o "$work/x.model"
+expect 2 "unknown option --bogus" "$TJ" train --bogus
+expect 2 "--fit wants" "$TJ" train --algo classifier --fit tree "$work/a" -o "$work/x.model"
+expect 2 "give --test" "$TJ" train --algo classifier --fit both "$work/a" -o "$work/x.model"
+expect 2 "--lambda" "$TJ" train --algo classifier --lambda -1 "$work/a" -o "$work/x.model"
+expect 2 "--max-cand" "$TJ" train --algo classifier --max-cand 0 "$work/a" -o "$work/x.model"
+expect 2 "no dataset given" "$TJ" features
+expect 2 "unknown option --bogus" "$TJ" features --bogus "$work/a"
+mkdir -p "$work/nolabels" && cp "$work/a"/node-*.evlog "$work/nolabels/"
+expect 1 "nolabels: no labels.csv" "$TJ" train --algo classifier "$work/nolabels" -o "$work/x.model"
+[ ! -e "$work/x.model" ] || fail "a failed train left a model file"
+expect 1 "nolabels: no labels.csv" "$TJ" features "$work/nolabels" -o "$work/x.csv"
+[ ! -e "$work/x.csv" ] || fail "a failed features run left a file"
+expect 1 "not a dataset folder" "$TJ" train --algo classifier "$work/none" -o "$work/x.model"
+printf 'child,parent,score\nbroken\n' >"$work/nolabels/labels.csv"
+expect 1 "labels.csv" "$TJ" train --algo classifier "$work/nolabels" -o "$work/x.model"
+# a model for another feature list or version is refused by name
+sed 's/^feature same_tid /feature same_thread /' "$work/m1.model" >"$work/other.model"
+expect 1 "same_thread" "$TJ" correlate --algo classifier --param model="$work/other.model" "$work/t"
+sed '1s/.*/tracejoin-model 7/' "$work/m1.model" >"$work/v7.model"
+expect 1 "version 7" "$TJ" correlate --algo classifier --param model="$work/v7.model" "$work/t"
+head -c 300 "$work/m1.model" >"$work/cut.model"
+expect 1 "cut.model" "$TJ" correlate --algo classifier --param model="$work/cut.model" "$work/t"
+expect 2 "unknown param 'colour'" "$TJ" correlate --algo classifier --param colour=blue "$work/t"
+echo "ok"
