@@ -121,5 +121,9 @@ int tj_evlog_drops(const struct tj_evlog_reader *r,
 uint64_t tj_evlog_blocks_read(const struct tj_evlog_reader *r);
 uint64_t tj_evlog_bytes_read(const struct tj_evlog_reader *r);
 void tj_evlog_close_reader(struct tj_evlog_reader *r);
+/* For commands: "tracejoin CMD: PATH: damaged from offset O: WHAT; N
+ * events lost" on stderr, after next() returned 0 with damage set.  The
+ * command then exits TJ_EXIT_DAMAGED. */
+void tj_evlog_report_damage(const char *cmd, const struct tj_evlog_reader *r);
 
 #endif
