@@ -299,9 +299,15 @@ static int pend_call(struct rg_state *st, struct rg_node *n,
 	if (rc)
 		return rc;
 	struct rg_callbuf *pb = &n->pend;
-	/* a call is decided once calls up to half a window after it were seen */
+	/* Once the window is full (it spans `window`, or holds `batch`
+	 * calls) it is matched, and the calls with at least half a window of
+	 * later calls seen are decided (at least half of them): so every call
+	 * is matched with half a window of lookahead, about twice. */
+	double w = st->par.window_ns;
+	if ((double)pb->call[0].ts + w > (double)c->ts && pb->n < st->par.batch)
+		return 0;
 	size_t k = 0;
-	while (k < pb->n && (double)pb->call[k].ts + st->par.window_ns / 2 <= (double)c->ts)
+	while (k < pb->n && (double)pb->call[k].ts + w / 2 <= (double)c->ts)
 		k++;
 	if (pb->n >= st->par.batch && k < pb->n / 2)
 		k = pb->n / 2 ? pb->n / 2 : 1;
@@ -361,6 +367,8 @@ static int on_call(struct rg_state *st, struct rg_node *n,
 		k->d1 = (int64_t)(t - p->ts_last);
 		k->has_d2 = p->ts_reply && m->ts_reply;
 		k->d2 = k->has_d2 ? (int64_t)(p->ts_reply - m->ts_reply) : 0;
+		k->b1 = (uint8_t)rg_bin_of(k->d1);
+		k->b2 = (uint8_t)rg_bin_of(k->d2);
 		k->lw = st->learning ? 0 : rg_cand_logweight(md, k);
 		k->r = 0;
 		if (++nc == st->par.max_cand && st->learning)

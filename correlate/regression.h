@@ -23,7 +23,7 @@ extern const struct tj_correlator tj_correlator_regression;
 #define RG_BINS_PER_DECADE 6
 #define RG_DECADES 8
 #define RG_SIDE (RG_BINS_PER_DECADE * RG_DECADES)
-#define RG_NBINS (2 * RG_SIDE + 1)
+#define RG_NBINS (2 * RG_SIDE + 1) /* < 256: bins fit a byte */
 #define RG_KMAX 16 /* most calls to one callee per request that we model */
 
 struct gsl_histogram; /* <gsl/gsl_histogram.h> */
@@ -41,6 +41,7 @@ struct rg_density {
 struct rg_edge {
 	uint32_t svc, callee;
 	double n;                 /* expected calls per request */
+	double logn;              /* log n, kept by the fit */
 	double logh[RG_KMAX + 1]; /* log P(N > k | N >= k): cost of slot k */
 	double pk[RG_KMAX + 1];   /* share of requests with N = k (last: >=) */
 	int kmax;                 /* slots offered per request */
@@ -90,6 +91,7 @@ struct rg_model {
 	int fitted;
 	int use_ends;            /* end-side ratio in the weights */
 	int iters_run;
+	int start_used;           /* EM starting point that won */
 	double loglik;
 	const struct rg_params *par;
 };
@@ -101,6 +103,7 @@ struct rg_cand {
 	int64_t d1;        /* call ts_first - request ts_last */
 	int64_t d2;        /* request ts_reply - call ts_reply */
 	uint8_t has_d2;
+	uint8_t b1, b2;    /* delay bins of d1 and d2 (rg_bin_of) */
 	double lw;         /* log f_start(d1) + log LR_end(d2), once fitted */
 	double r;          /* responsibility (EM scratch) */
 };

@@ -122,7 +122,7 @@ static size_t uf_find(size_t *up, size_t x)
 
 static double log_n(const struct rg_edge *e)
 {
-	return log(e->n > 1e-9 ? e->n : 1e-9);
+	return e->logn;
 }
 
 /* Posterior of the chosen option among the call's candidates and none. */

@@ -27,6 +27,9 @@
 #define MU_FLOOR 1e-12   /* background calls per ns: 1 per 1000 s */
 #define SLOT_FLOOR 1e-4  /* continuation chance beyond what was seen */
 #define INIT_R0 0.01     /* starting share of background per call */
+#define INIT_LEAN 0.6    /* starting share of the favoured candidate */
+#define RG_STARTS 4
+#define SCREEN_ITERS 12 /* EM iterations to rank the starting points */
 #define IDLE_MIN_SHARE 0.01 /* idle time that suffices to measure background */
 #define IDLE_MIN_NS 5e7
 
@@ -71,12 +74,12 @@ static gsl_histogram *hist_new(void)
 	return h;
 }
 
-/* Add weight w at delay d: at the centre of its bin, so values beyond
- * the range land in the end bins. */
-static void hist_add(gsl_histogram *h, int64_t d, double w)
+/* Add weight w to bin b (rg_bin_of, computed once per candidate: the
+ * search of gsl_histogram_accumulate dominated the fit).  Values beyond
+ * the range sit in the end bins. */
+static void hist_add(gsl_histogram *h, int b, double w)
 {
-	int b = rg_bin_of(d);
-	gsl_histogram_accumulate(h, 0.5 * (h->range[b] + h->range[b + 1]), w);
+	h->bin[b] += w;
 }
 
 /* Log density per ns from a weighted histogram: smoothed over neighbour
@@ -251,27 +254,25 @@ double rg_origin_logmu(const struct rg_model *m, uint32_t o)
 }
 
 static double start_log(const struct rg_model *m, const struct rg_edge *e,
-			int64_t d1)
+			int64_t d1, int b1)
 {
 	if (m->par->density == RG_DENSITY_LOGNORMAL && e->start.sd > 0) {
 		/* the all-pairs mix lives in the histogram's floor */
 		double f = d1 > 0 ? gsl_ran_lognormal_pdf((double)d1, e->start.mu,
 							  e->start.sd) : 0;
-		double fl = exp(e->start.logf[rg_bin_of(d1)]);
+		double fl = exp(e->start.logf[b1]);
 		double v = (1 - EPS_MIX) * f + EPS_MIX * fl;
 		return v > 0 ? log(v) : LOG_FLOOR;
 	}
-	return e->start.logf[rg_bin_of(d1)];
+	return e->start.logf[b1];
 }
 
 double rg_cand_logweight(const struct rg_model *m, const struct rg_cand *c)
 {
 	const struct rg_edge *e = rg_edge_get(m, c->edge);
-	double lw = start_log(m, e, c->d1);
-	if (m->use_ends && c->has_d2) {
-		int b = rg_bin_of(c->d2);
-		lw += e->end.logf[b] - m->bg_end.logf[b];
-	}
+	double lw = start_log(m, e, c->d1, c->b1);
+	if (m->use_ends && c->has_d2)
+		lw += e->end.logf[c->b2] - m->bg_end.logf[c->b2];
 	return lw;
 }
 
@@ -392,12 +393,12 @@ static void m_step(struct rg_model *m, struct rg_callbuf *buf,
 			struct rg_edge *e = &m->edge[k->edge];
 			e->acc_n += k->r;
 			sum_r += k->r;
-			hist_add(ws->hs[k->edge], k->d1, k->r);
-			hist_add(ws->ps, k->d1, k->r);
+			hist_add(ws->hs[k->edge], k->b1, k->r);
+			hist_add(ws->ps, k->b1, k->r);
 			if (k->has_d2) {
-				hist_add(ws->he[k->edge], k->d2, k->r);
-				hist_add(ws->pe, k->d2, k->r);
-				hist_add(ws->bge, k->d2, 1 - k->r);
+				hist_add(ws->he[k->edge], k->b2, k->r);
+				hist_add(ws->pe, k->b2, k->r);
+				hist_add(ws->bge, k->b2, 1 - k->r);
 			}
 		}
 	}
@@ -442,14 +443,16 @@ static void m_step(struct rg_model *m, struct rg_callbuf *buf,
 static double e_step(struct rg_model *m, struct rg_callbuf *buf)
 {
 	double ll = 0;
+	for (size_t e = 0; e < m->nedge; e++)
+		m->edge[e].logn = log(m->edge[e].n > 1e-9 ? m->edge[e].n : 1e-9);
+	m->pooled.logn = log(m->pooled.n > 1e-9 ? m->pooled.n : 1e-9);
 	for (size_t i = 0; i < buf->n; i++) {
 		struct rg_call *c = &buf->call[i];
 		double lmu = rg_origin_logmu(m, c->origin), mx = lmu;
 		for (uint32_t j = 0; j < c->ncand; j++) {
 			struct rg_cand *k = &buf->cand[c->cand + j];
-			const struct rg_edge *e = rg_edge_get(m, k->edge);
 			k->lw = rg_cand_logweight(m, k);
-			k->r = k->lw + log(e->n > 1e-9 ? e->n : 1e-9);
+			k->r = k->lw + rg_edge_get(m, k->edge)->logn;
 			if (k->r > mx)
 				mx = k->r;
 		}
@@ -543,6 +546,63 @@ static int fit_slots(struct rg_model *m, struct rg_callbuf *buf)
 	return 0;
 }
 
+/* Starting responsibilities: uniform over the candidates, or leaning on
+ * the newest, the oldest, or the one whose reply follows the call's reply
+ * most closely (nesting); always a little background. */
+static void init_resp(struct rg_callbuf *buf, int start)
+{
+	for (size_t i = 0; i < buf->n; i++) {
+		struct rg_call *c = &buf->call[i];
+		struct rg_cand *k = buf->cand + c->cand;
+		int pick = -1;
+		if (start == 1)
+			pick = 0; /* candidates are kept newest first */
+		else if (start == 2)
+			pick = (int)c->ncand - 1;
+		else if (start == 3)
+			for (uint32_t j = 0; j < c->ncand; j++)
+				if (k[j].has_d2 && k[j].d2 >= 0 &&
+				    (pick < 0 || k[j].d2 < k[pick].d2))
+					pick = (int)j;
+		c->r0 = INIT_R0;
+		double rest = 1 - INIT_R0;
+		if (pick >= 0 && c->ncand > 1) {
+			for (uint32_t j = 0; j < c->ncand; j++)
+				k[j].r = (rest - INIT_LEAN) / (c->ncand - 1);
+			k[pick].r = INIT_LEAN;
+		} else {
+			for (uint32_t j = 0; j < c->ncand; j++)
+				k[j].r = rest / c->ncand;
+		}
+	}
+}
+
+static double em_run(struct rg_model *m, struct rg_callbuf *buf,
+		     struct fit_ws *ws, int start, int maxit,
+		     rg_node_time_fn node_time, void *ctx, int *iters)
+{
+	init_resp(buf, start);
+	/* the first E step weighs the start side only: the end-side ratio
+	 * of a first guess is noise */
+	m->use_ends = 0;
+	m_step(m, buf, ws, node_time, ctx);
+	double prev = -INFINITY, ll = -INFINITY;
+	int it;
+	for (it = 0; it < maxit; it++) {
+		if (it == 1)
+			m->use_ends = m->par->ends;
+		ll = e_step(m, buf);
+		m_step(m, buf, ws, node_time, ctx);
+		if (it > 1 && fabs(ll - prev) <= 1e-6 * fabs(ll))
+			break;
+		prev = ll;
+	}
+	m->use_ends = m->par->ends;
+	m->loglik = ll;
+	*iters = it;
+	return ll;
+}
+
 int rg_model_fit(struct rg_model *m, struct rg_callbuf *buf,
 		 rg_node_time_fn node_time, void *ctx,
 		 struct tj_err *err)
@@ -571,38 +631,29 @@ int rg_model_fit(struct rg_model *m, struct rg_callbuf *buf,
 		}
 		free(pos);
 	}
-	/* all-pairs densities and the starting point: candidates equally
-	 * likely, little background (a large one starts EM in the degenerate
-	 * optimum where a broad delay density loses to background) */
-	for (size_t i = 0; i < buf->n; i++) {
-		struct rg_call *c = &buf->call[i];
-		c->r0 = INIT_R0;
-		for (uint32_t j = 0; j < c->ncand; j++) {
-			struct rg_cand *k = &buf->cand[c->cand + j];
-			k->r = (1 - INIT_R0) / c->ncand;
-			hist_add(ws.alls, k->d1, 1);
-			if (k->has_d2)
-				hist_add(ws.alle, k->d2, 1);
-		}
+	for (size_t j = 0; j < buf->ncand; j++) {
+		const struct rg_cand *k = &buf->cand[j];
+		hist_add(ws.alls, k->b1, 1);
+		if (k->has_d2)
+			hist_add(ws.alle, k->b2, 1);
 	}
 	density_all(&ws.all_start, ws.alls);
 	density_all(&ws.all_end, ws.alle);
-	/* the first M step keeps only the start side: the end-side ratio of
-	 * a flat start is noise */
-	m->use_ends = 0;
-	m_step(m, buf, &ws, node_time, ctx);
-	double prev = -INFINITY;
-	int it;
-	for (it = 0; it < m->par->iters; it++) {
-		if (it == 1)
-			m->use_ends = m->par->ends;
-		double ll = e_step(m, buf);
-		m_step(m, buf, &ws, node_time, ctx);
-		m->loglik = ll;
-		if (it > 1 && fabs(ll - prev) <= 1e-7 * fabs(ll))
-			break;
-		prev = ll;
+	/* EM from several starting points, the best log-likelihood wins: from
+	 * uniform responsibilities it can lock onto "every call belongs to the
+	 * request after its parent" when requests overlap a lot */
+	int best = 0, it = 0;
+	double best_ll = -INFINITY;
+	for (int start = 0; start < RG_STARTS; start++) {
+		double ll = em_run(m, buf, &ws, start, SCREEN_ITERS, node_time,
+				   ctx, &it);
+		if (ll > best_ll) {
+			best_ll = ll;
+			best = start;
+		}
 	}
+	(void)em_run(m, buf, &ws, best, m->par->iters, node_time, ctx, &it);
+	m->start_used = best;
 	m->use_ends = m->par->ends;
 	m->iters_run = it;
 	(void)e_step(m, buf);
@@ -641,9 +692,11 @@ static double density_mode_ms(const struct rg_density *dn)
 
 void rg_model_explain(const struct rg_model *m, FILE *f)
 {
-	fprintf(f, "regression: model fitted on %s; EM %d iterations, log-likelihood %.6g\n",
+	static const char *const starts[] = { "uniform", "newest", "oldest",
+					      "nesting" };
+	fprintf(f, "regression: model fitted on %s; EM from the %s start, %d iterations, log-likelihood %.6g\n",
 		m->fitted ? "the learning window" : "nothing (no calls)",
-		m->iters_run, m->loglik);
+		starts[m->start_used], m->iters_run, m->loglik);
 	fprintf(f, "regression: %-28s %-24s %9s %9s %7s %9s %6s  %s\n",
 		"service(node/pid:port)", "callee", "n/req", "median_ms",
 		"sd_ln", "mode_ms", "kmax", "P(N=0..3)");
