@@ -75,9 +75,27 @@ static int parse_u64(const char *t, uint64_t *out)
 }
 
 /* Make dir if missing; refuse (or with force, clear) an earlier dataset. */
+static int mkdirs(const char *dir)
+{
+	char buf[4096];
+	if (snprintf(buf, sizeof(buf), "%s", dir) >= (int)sizeof(buf)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(buf, 0755) < 0 && errno != EEXIST ? -1 : 0;
+}
+
 static int prepare_dir(const char *dir, int force)
 {
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+	if (mkdirs(dir) < 0) {
 		fprintf(stderr, "tracejoin gen: %s: %s\n", dir, strerror(errno));
 		return -1;
 	}

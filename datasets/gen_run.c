@@ -199,13 +199,13 @@ static void free_all(struct sim *s, struct bgrun *bg)
 		struct svcrun *r = &s->svcs[i];
 		if (!r->spec)
 			continue;
-		if (r->loops)
-			for (int l = 0; l < r->nloops; l++)
-				if (r->loops[l] != r->workers)
-					exec_free(r->loops[l]);
-		free(r->loops);
-		if (r->acceptor != r->workers && (!r->loops || r->acceptor != r->loops[0]))
+		int shared_acceptor = r->acceptor == r->workers ||
+				      (r->loops && r->acceptor == r->loops[0]);
+		if (!shared_acceptor)
 			exec_free(r->acceptor);
+		for (int l = 0; r->loops && l < r->nloops; l++)
+			exec_free(r->loops[l]);
+		free(r->loops);
 		exec_free(r->workers);
 		exec_free(r->executor);
 		free(r->pools);

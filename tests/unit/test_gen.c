@@ -1,0 +1,340 @@
+/* tracejoin gen: labels agree with the logs for every built-in scenario,
+ * an oracle that knows the thread model solves `threaded` exactly (and
+ * fails on hand-off, so it is no tautology), runs are deterministic, and
+ * the spec parser refuses bad specs with file, line and reason. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <glob.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include "datasets/gen.h"
+#include "test_gen_check.h"
+
+static char *tmpdir(void)
+{
+	char *t = strdup("/tmp/tj-test-gen.XXXXXX");
+	assert_non_null(mkdtemp(t));
+	return t;
+}
+
+static void rmdataset(char *dir)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+	free(dir);
+}
+
+static struct gen_spec *builtin(const char *name)
+{
+	const struct gen_builtin *b = gen_builtin_find(name);
+	assert_non_null(b);
+	struct gen_spec *s = malloc(sizeof(*s));
+	struct tj_err err = { 0 };
+	if (gen_spec_parse(s, b->name, b->text, b->len, &err) < 0)
+		fail_msg("built-in %s: %s", name, err.msg);
+	return s;
+}
+
+static void generate(const struct gen_spec *s, double rate, uint64_t roots,
+		     uint64_t seed, const char *dir, struct gen_stats *st)
+{
+	struct gen_opts o = { .seed = seed, .rate = rate, .requests = roots,
+			      .dir = dir, .force = 1, .options = "test" };
+	struct tj_err err = { 0 };
+	if (gen_run(s, &o, st, &err) < 0)
+		fail_msg("gen %s: %s", s->name, err.msg);
+}
+
+static void load_dataset(const char *dir, struct gdata *d, struct tj_edge_set *labels,
+			 int lossy)
+{
+	char pat[512];
+	glob_t g;
+	memset(d, 0, sizeof(*d));
+	snprintf(pat, sizeof(pat), "%s/node-*.evlog", dir);
+	assert_int_equal(glob(pat, 0, NULL, &g), 0);
+	for (size_t i = 0; i < g.gl_pathc; i++)
+		assert_int_equal(gdata_add_log(d, g.gl_pathv[i], lossy), 0);
+	globfree(&g);
+	gdata_sort(d);
+	snprintf(pat, sizeof(pat), "%s/labels.csv", dir);
+	struct tj_err err = { 0 };
+	if (tj_edges_read(labels, pat, &err) < 0)
+		fail_msg("%s", err.msg);
+}
+
+/* client address and port, server address and port */
+static uint64_t tuple_hash(const uint8_t *ca, uint16_t cp, const uint8_t *sa, uint16_t sp)
+{
+	uint64_t h = (uint64_t)cp << 16 | sp;
+	for (int i = 0; i < 16; i += 8) {
+		uint64_t a, b;
+		memcpy(&a, ca + i, 8);
+		memcpy(&b, sa + i, 8);
+		h = tj_hash64(h ^ tj_hash64(a ^ tj_hash64(b)));
+	}
+	return h;
+}
+
+/* The dataset promises of DESIGN.md, checked from the logs. */
+static void check_dataset(const char *name, const char *dir, const struct gen_stats *st)
+{
+	struct gdata d;
+	struct tj_edge_set labels;
+	load_dataset(dir, &d, &labels, 0);
+	if (d.order_errors || d.offset_errors || d.unknown_sock)
+		fail_msg("%s: %llu time inversions, %llu offset breaks, %llu unknown sockets", name,
+			 (unsigned long long)d.order_errors, (unsigned long long)d.offset_errors,
+			 (unsigned long long)d.unknown_sock);
+	assert_int_equal(d.events, st->events);
+	assert_int_equal(d.lost_marked, 0);
+	/* every label names a client request, its parent a server request
+	 * on the same node */
+	for (size_t i = 0; i < labels.n; i++) {
+		const struct tj_edge *e = &labels.edges[i];
+		const struct gmsg *c = gdata_find(&d, &e->child);
+		char k[TJ_MSGKEY_STRLEN];
+		if (!c || c->role != 1 || c->key.dir != TJ_DIR_OUT)
+			fail_msg("%s: label child %s is no client request in the logs", name,
+				 tj_msgkey_format(&e->child, k));
+		if (e->has_parent) {
+			const struct gmsg *p = gdata_find(&d, &e->parent);
+			if (!p || p->role != 2 || p->key.dir != TJ_DIR_IN ||
+			    p->key.node != c->key.node || p->ts > c->ts)
+				fail_msg("%s: label parent %s is no earlier server request on node %u",
+					 name, tj_msgkey_format(&e->parent, k), c->key.node);
+		}
+	}
+	/* every client request is labeled (the reader refuses duplicates) */
+	size_t client_reqs = 0;
+	for (size_t i = 0; i < d.nmsgs; i++)
+		if (d.msgs[i].role == 1 && d.msgs[i].key.dir == TJ_DIR_OUT)
+			client_reqs++;
+	assert_int_equal(client_reqs, labels.n);
+	assert_int_equal(labels.n, st->calls);
+	assert_int_equal(st->labels, st->calls);
+	/* the cross-node join: each client socket has its server socket with
+	 * the mirrored 4-tuple, and the bytes agree both ways */
+	struct tj_u64map tuples;
+	tj_u64map_init(&tuples);
+	for (size_t i = 0; i < d.nsocks; i++) {
+		const struct gsock *s = &d.socks[i];
+		if (s->role != 2)
+			continue;
+		uint64_t h = tuple_hash(s->raddr, s->rport, s->laddr, s->lport);
+		/* a 4-tuple may come back after the ports wrap: count them */
+		int added;
+		uint64_t *v = tj_u64map_upsert(&tuples, h, &added);
+		(*v)++;
+		(void)i;
+	}
+	for (size_t i = 0; i < d.nsocks; i++) {
+		const struct gsock *s = &d.socks[i];
+		if (s->role != 1)
+			continue;
+		uint64_t h = tuple_hash(s->laddr, s->lport, s->raddr, s->rport);
+		uint64_t *v = tj_u64map_get(&tuples, h);
+		if (!v || *v == 0)
+			fail_msg("%s: client socket on node %u port %u has no server side", name,
+				 s->node, s->lport);
+	}
+	tj_u64map_free(&tuples);
+	tj_edges_free(&labels);
+	gdata_free(&d);
+}
+
+static void test_builtins_agree(void **state)
+{
+	(void)state;
+	assert_true(gen_nbuiltins >= 10);
+	for (size_t i = 0; i < gen_nbuiltins; i++) {
+		if (!strcmp(gen_builtins[i].name, "lossy"))
+			continue; /* test_gen_lossy.c */
+		struct gen_spec *s = builtin(gen_builtins[i].name);
+		assert_true(s->describe[0] != '\0');
+		for (int l = 0; l < GEN_LOAD__COUNT; l += 2) {
+			char *dir = tmpdir();
+			struct gen_stats st;
+			generate(s, s->load[l], 300, 7, dir, &st);
+			assert_int_equal(st.roots, 300);
+			assert_true(st.calls > 0);
+			check_dataset(s->name, dir, &st);
+			rmdataset(dir);
+		}
+		free(s);
+	}
+}
+
+static int by_order(const void *a, const void *b)
+{
+	const struct gmsg *x = a, *y = b;
+	if (x->key.node != y->key.node)
+		return x->key.node < y->key.node ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* The same-thread rule: a call's parent is the last request read by the
+ * calling thread.  Returns the share of labels it gets right. */
+static double same_thread_oracle(const char *name, double rate, uint64_t roots)
+{
+	struct gen_spec *s = builtin(name);
+	char *dir = tmpdir();
+	struct gen_stats st;
+	generate(s, rate, roots, 3, dir, &st);
+	struct gdata d;
+	struct tj_edge_set labels;
+	load_dataset(dir, &d, &labels, 0);
+	/* walk messages in log order per node */
+	struct gmsg *byorder = malloc(d.nmsgs * sizeof(*byorder));
+	memcpy(byorder, d.msgs, d.nmsgs * sizeof(*byorder));
+	qsort(byorder, d.nmsgs, sizeof(*byorder), by_order);
+	struct tj_u64map last; /* node,tid -> index of its last request */
+	tj_u64map_init(&last);
+	struct tj_edge_set guess = { 0 };
+	for (size_t i = 0; i < d.nmsgs; i++) {
+		const struct gmsg *m = &byorder[i];
+		uint64_t key = (uint64_t)m->key.node << 32 | m->tid;
+		if (m->role == 2 && m->key.dir == TJ_DIR_IN) {
+			tj_u64map_put(&last, key, i);
+		} else if (m->role == 1 && m->key.dir == TJ_DIR_OUT) {
+			struct tj_edge e = { .child = m->key, .score = 1 };
+			uint64_t *p = tj_u64map_get(&last, key);
+			if (p) {
+				e.has_parent = 1;
+				e.parent = byorder[*p].key;
+			}
+			tj_edges_add(&guess, &e);
+		}
+	}
+	assert_int_equal(guess.n, labels.n);
+	/* compare, labels indexed by child */
+	size_t right = 0;
+	for (size_t i = 0; i < guess.n; i++) {
+		for (size_t j = 0; j < labels.n; j++) {
+			if (!tj_msgkey_eq(&labels.edges[j].child, &guess.edges[i].child))
+				continue;
+			const struct tj_edge *l = &labels.edges[j], *g = &guess.edges[i];
+			if (l->has_parent == g->has_parent &&
+			    (!l->has_parent || tj_msgkey_eq(&l->parent, &g->parent)))
+				right++;
+			break;
+		}
+	}
+	double share = guess.n ? (double)right / (double)guess.n : 0;
+	tj_u64map_free(&last);
+	tj_edges_free(&guess);
+	tj_edges_free(&labels);
+	free(byorder);
+	gdata_free(&d);
+	rmdataset(dir);
+	free(s);
+	return share;
+}
+
+static void test_oracle_threaded(void **state)
+{
+	(void)state;
+	struct gen_spec *s = builtin("threaded");
+	double low = s->load[GEN_LOAD_LOW];
+	free(s);
+	double share = same_thread_oracle("threaded", low, 600);
+	if (share != 1.0)
+		fail_msg("same-thread oracle on threaded/low: %.4f right, want 1", share);
+	/* hand-off breaks the rule: the test can tell right from wrong */
+	s = builtin("threadpool");
+	double rate = s->load[GEN_LOAD_LOW];
+	free(s);
+	share = same_thread_oracle("threadpool", rate, 300);
+	if (share > 0.2)
+		fail_msg("same-thread oracle on threadpool: %.4f right, expected to fail", share);
+}
+
+static int same_files(const char *a, const char *b, const char *name)
+{
+	char pa[512], pb[512];
+	snprintf(pa, sizeof(pa), "%s/%s", a, name);
+	snprintf(pb, sizeof(pb), "%s/%s", b, name);
+	FILE *fa = fopen(pa, "rb"), *fb = fopen(pb, "rb");
+	assert_non_null(fa);
+	assert_non_null(fb);
+	int same = 1, ca, cb;
+	do {
+		ca = fgetc(fa);
+		cb = fgetc(fb);
+		if (ca != cb)
+			same = 0;
+	} while (same && ca != EOF);
+	fclose(fa);
+	fclose(fb);
+	return same;
+}
+
+static void test_deterministic(void **state)
+{
+	(void)state;
+	struct gen_spec *s = builtin("noisy");
+	char *a = tmpdir(), *b = tmpdir(), *c = tmpdir();
+	struct gen_stats sa, sb, sc;
+	generate(s, s->load[GEN_LOAD_HIGH], 200, 11, a, &sa);
+	generate(s, s->load[GEN_LOAD_HIGH], 200, 11, b, &sb);
+	generate(s, s->load[GEN_LOAD_HIGH], 200, 12, c, &sc);
+	assert_true(same_files(a, b, "labels.csv"));
+	assert_true(same_files(a, b, "node-1.evlog"));
+	assert_true(same_files(a, b, "node-2.evlog"));
+	assert_false(same_files(a, c, "labels.csv"));
+	rmdataset(a);
+	rmdataset(b);
+	rmdataset(c);
+	free(s);
+}
+
+/* --duration: arrivals stop at the given simulated time. */
+static void test_duration(void **state)
+{
+	(void)state;
+	struct gen_spec *s = builtin("async");
+	char *dir = tmpdir();
+	struct gen_opts o = { .seed = 5, .rate = 200, .duration_s = 5, .dir = dir, .force = 1 };
+	struct gen_stats st;
+	struct tj_err err = { 0 };
+	assert_int_equal(gen_run(s, &o, &st, &err), 0);
+	/* Poisson, 1000 expected: far outside 800..1200 means a bug */
+	assert_true(st.roots > 800 && st.roots < 1200);
+	assert_true(st.sim_ns >= 5000000000ull);
+	rmdataset(dir);
+	free(s);
+}
+
+/* An existing dataset is not overwritten without force. */
+static void test_refuses_overwrite(void **state)
+{
+	(void)state;
+	struct gen_spec *s = builtin("threaded");
+	char *dir = tmpdir();
+	struct gen_stats st;
+	generate(s, 50, 20, 1, dir, &st);
+	struct gen_opts o = { .seed = 1, .rate = 50, .requests = 20, .dir = dir };
+	struct tj_err err = { 0 };
+	assert_true(gen_run(s, &o, &st, &err) < 0);
+	assert_non_null(strstr(err.msg, "node-1.evlog"));
+	rmdataset(dir);
+	free(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_builtins_agree),
+		cmocka_unit_test(test_oracle_threaded),
+		cmocka_unit_test(test_deterministic),
+		cmocka_unit_test(test_duration),
+		cmocka_unit_test(test_refuses_overwrite),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
