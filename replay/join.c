@@ -72,21 +72,23 @@ static void bytetab_free(struct bytetab *t)
 }
 
 #define NONE ((size_t)-1)
+#define NO_NAME UINT32_MAX
+
+/* One connection name: which node holds each end (client 0, server 1)
+ * and how many sockets of that name each has numbered. */
+struct name_rec {
+	uint32_t node[2];
+	uint32_t count[2];
+	uint8_t seen[2];
+	uint8_t ambiguous; /* a second node claimed one of the ends */
+};
 
 struct sock_rec {
-	uint32_t node;
 	uint64_t sock;
-	size_t conn; /* NONE: not joinable */
-};
-
-struct conn_rec {
-	size_t client, server; /* sock_rec indices, NONE if not seen */
-	int ambiguous;
-};
-
-struct call_rec {
-	struct tj_msgkey key;
-	size_t sock;
+	uint32_t node;
+	uint32_t name;     /* NO_NAME: not joinable (role unknown, mid-stream) */
+	uint32_t ordinal;  /* n-th socket of this name on this node */
+	uint8_t end;       /* 0 client, 1 server */
 };
 
 struct tj_join {
@@ -94,23 +96,20 @@ struct tj_join {
 	struct sock_rec *socks;
 	size_t nsocks, capsocks;
 
-	struct bytetab counters;   /* node, role, name -> counter index */
-	uint32_t *counts;          /* sockets numbered so far per counter */
-	struct bytetab conntab;    /* name, ordinal -> conn_rec index */
-	struct conn_rec *conns;
+	struct bytetab names;      /* connection name -> name_rec index */
+	struct name_rec *namerecs;
+	size_t capnames;
+	/* (name, ordinal) -> sock_rec index of the client / server end */
+	struct tj_u64map ends[2];
 
-	struct call_rec *calls;    /* calls awaiting tj_join_finish */
-	size_t ncalls, capcalls;
+	/* Every request seen (calls and server requests) -> its pid. */
+	struct tj_keymap msgs;
+	struct tj_keymap pids;     /* pids stated with tj_join_put_pid */
 
-	struct tj_keymap reqmap;   /* server request -> index in reqs */
-	struct tj_msgkey *reqs;
-	size_t nreqs, capreqs;
-
-	struct tj_msgkey (*pairs)[2]; /* [call, request] */
+	/* Pairs stated with tj_join_put: [call, request]. */
+	struct tj_msgkey (*pairs)[2];
 	size_t npairs, cappairs;
-	struct tj_keymap by_call;  /* call -> pair index */
-	struct tj_keymap by_req;   /* request -> pair index */
-	struct tj_keymap pids;     /* request or call -> pid */
+	struct tj_keymap by_call, by_req;
 	struct tj_join_stats stats;
 };
 
@@ -134,8 +133,7 @@ int tj_join_new(struct tj_join **jp, struct tj_err *err)
 	struct tj_join *j = calloc(1, sizeof(*j));
 	if (!j)
 		return tj_errf(err, TJ_E_NOMEM, "join: out of memory");
-	j->counters.ksize = 4 + 1 + NAME_LEN;
-	j->conntab.ksize = NAME_LEN + 4;
+	j->names.ksize = NAME_LEN;
 	*jp = j;
 	return 0;
 }
@@ -146,17 +144,15 @@ void tj_join_free(struct tj_join *j)
 		return;
 	tj_keymap_free(&j->sockmap);
 	free(j->socks);
-	bytetab_free(&j->counters);
-	free(j->counts);
-	bytetab_free(&j->conntab);
-	free(j->conns);
-	free(j->calls);
-	tj_keymap_free(&j->reqmap);
-	free(j->reqs);
+	bytetab_free(&j->names);
+	free(j->namerecs);
+	tj_u64map_free(&j->ends[0]);
+	tj_u64map_free(&j->ends[1]);
+	tj_keymap_free(&j->msgs);
+	tj_keymap_free(&j->pids);
 	free(j->pairs);
 	tj_keymap_free(&j->by_call);
 	tj_keymap_free(&j->by_req);
-	tj_keymap_free(&j->pids);
 	free(j);
 }
 
@@ -164,14 +160,6 @@ static void put_u16(unsigned char *p, uint16_t v)
 {
 	p[0] = (unsigned char)(v >> 8);
 	p[1] = (unsigned char)v;
-}
-
-static void put_u32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)(v >> 24);
-	p[1] = (unsigned char)(v >> 16);
-	p[2] = (unsigned char)(v >> 8);
-	p[3] = (unsigned char)v;
 }
 
 static void conn_name(const struct tj_message *m, unsigned char *name)
@@ -191,8 +179,13 @@ static void conn_name(const struct tj_message *m, unsigned char *name)
 	put_u16(name + 35, sport);
 }
 
-/* Number a socket the first time its node shows it, and attach it to the
- * connection (name, ordinal).  Returns the sock_rec index, NONE if out of
+static uint64_t end_key(uint32_t name, uint32_t ordinal)
+{
+	return (uint64_t)name << 32 | ordinal;
+}
+
+/* Number a socket the first time its node shows it: the n-th socket of
+ * its name on its node.  Returns the sock_rec index, NONE if out of
  * memory. */
 static size_t number_socket(struct tj_join *j, const struct tj_message *m)
 {
@@ -211,66 +204,36 @@ static size_t number_socket(struct tj_join *j, const struct tj_message *m)
 	struct sock_rec *s = &j->socks[si];
 	s->node = m->key.node;
 	s->sock = m->key.sock;
-	s->conn = NONE;
+	s->name = NO_NAME;
 	if (m->role == TJ_ROLE_UNKNOWN || (m->flags & TJ_MSG_MIDSTREAM))
 		return si;
 	j->stats.sockets++;
 
-	unsigned char ckey[4 + 1 + NAME_LEN], nkey[NAME_LEN + 4];
-	put_u32(ckey, m->key.node);
-	ckey[4] = m->role;
-	conn_name(m, ckey + 5);
-	long long ci = bytetab_upsert(&j->counters, ckey, &added);
-	if (ci < 0)
+	unsigned char name[NAME_LEN];
+	conn_name(m, name);
+	long long ni = bytetab_upsert(&j->names, name, &added);
+	if (ni < 0 || ni >= NO_NAME)
 		return NONE;
-	if (added) {
-		size_t cap = j->counters.cap;
-		uint32_t *c = realloc(j->counts, cap * sizeof(*c));
-		if (!c)
-			return NONE;
-		j->counts = c;
-		j->counts[ci] = 0;
-	}
-	uint32_t ordinal = j->counts[ci]++;
-
-	memcpy(nkey, ckey + 5, NAME_LEN);
-	put_u32(nkey + NAME_LEN, ordinal);
-	long long k = bytetab_upsert(&j->conntab, nkey, &added);
-	if (k < 0)
+	if (grow((void **)&j->namerecs, &j->capnames, (size_t)ni + 1,
+		 sizeof(*j->namerecs)) < 0)
 		return NONE;
-	if (added) {
-		struct conn_rec *c = realloc(j->conns, j->conntab.cap *
-							sizeof(*c));
-		if (!c)
-			return NONE;
-		j->conns = c;
-		j->conns[k].client = j->conns[k].server = NONE;
-		j->conns[k].ambiguous = 0;
+	struct name_rec *n = &j->namerecs[ni];
+	if (added)
+		memset(n, 0, sizeof(*n));
+	unsigned end = m->role == TJ_ROLE_SERVER;
+	if (!n->seen[end]) {
+		n->seen[end] = 1;
+		n->node[end] = m->key.node;
+	} else if (n->node[end] != m->key.node) {
+		n->ambiguous = 1;
 	}
-	struct conn_rec *c = &j->conns[k];
-	size_t *end = m->role == TJ_ROLE_CLIENT ? &c->client : &c->server;
-	if (*end != NONE)
-		c->ambiguous = 1;
-	else
-		*end = si;
-	j->socks[si].conn = (size_t)k;
+	s->name = (uint32_t)ni;
+	s->end = (uint8_t)end;
+	s->ordinal = n->count[end]++;
+	if (!n->ambiguous &&
+	    tj_u64map_put(&j->ends[end], end_key(s->name, s->ordinal), si) < 0)
+		return NONE;
 	return si;
-}
-
-static int add_request(struct tj_join *j, const struct tj_msgkey *k)
-{
-	int added;
-	size_t *slot = tj_keymap_upsert(&j->reqmap, k, &added);
-	if (!slot)
-		return -TJ_E_NOMEM;
-	if (!added)
-		return 0;
-	if (grow((void **)&j->reqs, &j->capreqs, j->nreqs + 1,
-		 sizeof(*j->reqs)) < 0)
-		return -TJ_E_NOMEM;
-	*slot = j->nreqs;
-	j->reqs[j->nreqs++] = *k;
-	return 0;
 }
 
 int tj_join_put_pid(struct tj_join *j, const struct tj_msgkey *k,
@@ -288,30 +251,105 @@ int tj_join_add(struct tj_join *j, const struct tj_message *m)
 	size_t si = number_socket(j, m);
 	if (si == NONE)
 		return -TJ_E_NOMEM;
-	if (!m->is_request)
+	if (!m->is_request || m->role == TJ_ROLE_UNKNOWN)
 		return 0;
-	if (m->pid != TJ_PID_UNKNOWN && tj_join_put_pid(j, &m->key, m->pid) < 0)
+	size_t *pid = tj_keymap_upsert(&j->msgs, &m->key, NULL);
+	if (!pid)
 		return -TJ_E_NOMEM;
-	if (m->role == TJ_ROLE_SERVER) {
+	*pid = m->pid;
+	if (m->role == TJ_ROLE_SERVER)
 		j->stats.server_requests++;
-		if (add_request(j, &m->key) < 0)
-			return -TJ_E_NOMEM;
-	} else if (m->role == TJ_ROLE_CLIENT) {
+	else
 		j->stats.calls++;
-	}
-	if (j->socks[si].conn == NONE) {
-		j->stats.skipped++;
-		return 0;
-	}
-	if (m->role != TJ_ROLE_CLIENT)
-		return 0;
-	if (grow((void **)&j->calls, &j->capcalls, j->ncalls + 1,
-		 sizeof(*j->calls)) < 0)
-		return -TJ_E_NOMEM;
-	j->calls[j->ncalls].key = m->key;
-	j->calls[j->ncalls].sock = si;
-	j->ncalls++;
 	return 0;
+}
+
+/* The request at the other end of the connection that k (a request seen
+ * by tj_join_add) travelled on.  0 joined, else why not (a stats slot). */
+enum { JOINED, SKIPPED, AMBIGUOUS, NO_PEER, OFFSET_MISS, NOT_SEEN };
+
+static int derive(const struct tj_join *j, const struct tj_msgkey *k,
+		  unsigned want_end, struct tj_msgkey *other)
+{
+	if (!tj_keymap_get(&j->msgs, k))
+		return NOT_SEEN;
+	struct tj_msgkey sk = { .node = k->node, .sock = k->sock };
+	const size_t *si = tj_keymap_get(&j->sockmap, &sk);
+	if (!si)
+		return NOT_SEEN;
+	const struct sock_rec *s = &j->socks[*si];
+	if (s->name == NO_NAME)
+		return SKIPPED;
+	if (s->end == want_end)
+		return NOT_SEEN; /* k is not the kind of request asked about */
+	if (j->namerecs[s->name].ambiguous)
+		return AMBIGUOUS;
+	const uint64_t *oi = tj_u64map_get(&j->ends[want_end],
+					   end_key(s->name, s->ordinal));
+	if (!oi)
+		return NO_PEER;
+	const struct sock_rec *o = &j->socks[*oi];
+	other->node = o->node;
+	other->sock = o->sock;
+	other->offset = k->offset;
+	other->dir = want_end ? TJ_DIR_IN : TJ_DIR_OUT;
+	return tj_keymap_get(&j->msgs, other) ? JOINED : OFFSET_MISS;
+}
+
+int tj_join_finish(struct tj_join *j, struct tj_err *err)
+{
+	(void)err;
+	struct tj_join_stats *st = &j->stats;
+	st->joined = st->no_peer = st->ambiguous = st->offset_misses =
+		st->skipped = 0;
+	for (size_t i = 0; i < j->msgs.cap; i++) {
+		if (!j->msgs.used[i])
+			continue;
+		const struct tj_msgkey *k = &j->msgs.keys[i];
+		struct tj_msgkey other;
+		switch (derive(j, k, k->dir == TJ_DIR_OUT, &other)) {
+		case JOINED:
+			st->joined++;
+			break;
+		case SKIPPED:
+			st->skipped++;
+			break;
+		case AMBIGUOUS:
+			st->ambiguous += k->dir == TJ_DIR_OUT;
+			break;
+		case NO_PEER:
+			st->no_peer += k->dir == TJ_DIR_OUT;
+			break;
+		case OFFSET_MISS:
+			st->offset_misses += k->dir == TJ_DIR_OUT;
+			break;
+		}
+	}
+	/* joined counted both ends of every pair. */
+	st->joined /= 2;
+	return 0;
+}
+
+int tj_join_request_of(const struct tj_join *j, const struct tj_msgkey *call,
+		       struct tj_msgkey *request)
+{
+	const size_t *i = tj_keymap_get(&j->by_call, call);
+	if (i) {
+		*request = j->pairs[*i][1];
+		return 1;
+	}
+	return call->dir == TJ_DIR_OUT && derive(j, call, 1, request) == JOINED;
+}
+
+int tj_join_call_of(const struct tj_join *j, const struct tj_msgkey *request,
+		    struct tj_msgkey *call)
+{
+	const size_t *i = tj_keymap_get(&j->by_req, request);
+	if (i) {
+		*call = j->pairs[*i][0];
+		return 1;
+	}
+	return request->dir == TJ_DIR_IN && derive(j, request, 0, call) == JOINED;
 }
 
 int tj_join_put(struct tj_join *j, const struct tj_msgkey *call,
@@ -322,8 +360,7 @@ int tj_join_put(struct tj_join *j, const struct tj_msgkey *call,
 		return tj_msgkey_eq(&other, request) ? 0 : -TJ_E_ARG;
 	if (tj_join_call_of(j, request, &other))
 		return -TJ_E_ARG;
-	if (add_request(j, request) < 0 ||
-	    grow((void **)&j->pairs, &j->cappairs, j->npairs + 1,
+	if (grow((void **)&j->pairs, &j->cappairs, j->npairs + 1,
 		 sizeof(*j->pairs)) < 0)
 		return -TJ_E_NOMEM;
 	size_t *c = tj_keymap_upsert(&j->by_call, call, NULL);
@@ -340,73 +377,12 @@ int tj_join_put(struct tj_join *j, const struct tj_msgkey *call,
 	return 0;
 }
 
-int tj_join_finish(struct tj_join *j, struct tj_err *err)
-{
-	for (size_t i = 0; i < j->ncalls; i++) {
-		const struct call_rec *c = &j->calls[i];
-		const struct conn_rec *conn = &j->conns[j->socks[c->sock].conn];
-		if (conn->ambiguous) {
-			j->stats.ambiguous++;
-			continue;
-		}
-		if (conn->server == NONE) {
-			j->stats.no_peer++;
-			continue;
-		}
-		const struct sock_rec *srv = &j->socks[conn->server];
-		struct tj_msgkey req = { .node = srv->node, .sock = srv->sock,
-					 .dir = TJ_DIR_IN,
-					 .offset = c->key.offset };
-		if (!tj_keymap_get(&j->reqmap, &req)) {
-			j->stats.offset_misses++;
-			continue;
-		}
-		int rc = tj_join_put(j, &c->key, &req);
-		if (rc == -TJ_E_NOMEM)
-			return tj_errf(err, TJ_E_NOMEM, "join: out of memory");
-		if (rc == 0)
-			j->stats.joined++;
-	}
-	free(j->calls);
-	j->calls = NULL;
-	j->ncalls = j->capcalls = 0;
-	return 0;
-}
-
-int tj_join_request_of(const struct tj_join *j, const struct tj_msgkey *call,
-		       struct tj_msgkey *request)
-{
-	const size_t *i = tj_keymap_get(&j->by_call, call);
-	if (!i)
-		return 0;
-	*request = j->pairs[*i][1];
-	return 1;
-}
-
-int tj_join_call_of(const struct tj_join *j, const struct tj_msgkey *request,
-		    struct tj_msgkey *call)
-{
-	const size_t *i = tj_keymap_get(&j->by_req, request);
-	if (!i)
-		return 0;
-	*call = j->pairs[*i][0];
-	return 1;
-}
-
 uint32_t tj_join_pid_of(const struct tj_join *j, const struct tj_msgkey *k)
 {
 	const size_t *v = tj_keymap_get(&j->pids, k);
+	if (!v)
+		v = tj_keymap_get(&j->msgs, k);
 	return v ? (uint32_t)*v : TJ_PID_UNKNOWN;
-}
-
-size_t tj_join_nrequests(const struct tj_join *j)
-{
-	return j->nreqs;
-}
-
-const struct tj_msgkey *tj_join_request(const struct tj_join *j, size_t i)
-{
-	return i < j->nreqs ? &j->reqs[i] : NULL;
 }
 
 const struct tj_join_stats *tj_join_stats(const struct tj_join *j)

@@ -19,9 +19,9 @@
  * first seen mid-stream (their offsets count from capture start, not
  * from the connection's start), a connection whose other end was not
  * captured (calls to the outside world), and names claimed by two
- * different nodes at the same ordinal (addresses rewritten by NAT or the
- * same private addresses on two hosts): those are "ambiguous" and are
- * not joined, rather than joined wrongly.
+ * different nodes (addresses rewritten by NAT, or the same private
+ * addresses on two hosts): those are "ambiguous" and are not joined,
+ * rather than joined wrongly.
  *
  * Use: tj_join_add() every message of every node (any interleaving of
  * nodes; each node's messages in delivery order), tj_join_finish(), then
@@ -40,7 +40,8 @@ struct tj_join;
 struct tj_join_stats {
 	uint64_t calls;           /* client-side requests seen */
 	uint64_t server_requests; /* server-side requests seen */
-	uint64_t joined;          /* calls paired with a server request */
+	uint64_t joined;          /* calls paired with a server request
+				     (the stats are filled by tj_join_finish) */
 	uint64_t no_peer;         /* calls whose connection's server end was
 				     not captured (calls to the outside) */
 	uint64_t ambiguous;       /* calls on a connection name two nodes
@@ -57,7 +58,8 @@ void tj_join_free(struct tj_join *j);
 /* Record one message (requests and responses: every message helps to
  * number the sockets).  0, or -TJ_E_NOMEM. */
 int tj_join_add(struct tj_join *j, const struct tj_message *m);
-/* Pair the connections; call once, after the last tj_join_add(). */
+/* Count what could and could not be joined (the stats); call after the
+ * last tj_join_add().  Lookups work without it. */
 int tj_join_finish(struct tj_join *j, struct tj_err *err);
 
 /* State a pair directly (tests, callers that know the answer); usable
@@ -78,11 +80,6 @@ int tj_join_call_of(const struct tj_join *j, const struct tj_msgkey *request,
 		    struct tj_msgkey *call);
 /* The process of a request or call, TJ_PID_UNKNOWN if not known. */
 uint32_t tj_join_pid_of(const struct tj_join *j, const struct tj_msgkey *k);
-/* Every server request seen (tj_join_add) or stated (tj_join_put), in
- * the order first seen: the scorer's universe of inbound requests. */
-size_t tj_join_nrequests(const struct tj_join *j);
-const struct tj_msgkey *tj_join_request(const struct tj_join *j, size_t i);
-
 const struct tj_join_stats *tj_join_stats(const struct tj_join *j);
 
 /* Convenience: replay the logs (a dataset folder or node-*.evlog files,
