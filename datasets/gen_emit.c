@@ -9,11 +9,16 @@
  * keepalive socket read as one message and are labeled once (by the
  * first).  A request whose parent lost every byte is labeled with an
  * empty parent: no answer in the logs could name it.  Without loss the
- * observed messages are the true ones. */
+ * observed messages are the true ones.  A request whose middle was lost
+ * reads as two messages (replay splits at an offset gap): both are
+ * labeled, with the request's parent. */
 #include <errno.h>
 #include <string.h>
 #include <gsl/gsl_randist.h>
 #include "gen_sim.h"
+
+/* replay's default idle rule (DECISIONS.md) */
+#define GEN_IDLE_NS 2000000000ull
 
 static int write_ev(struct sim *s, struct noderun *n, const struct tj_event *ev)
 {
@@ -75,12 +80,18 @@ int emit(struct sim *s, struct end *e, struct thr *t, uint8_t type,
 	memcpy(ev.raddr, e->raddr, 16);
 	if (type == TJ_EV_SEND || type == TJ_EV_RECV) {
 		ev.offset = e->off[dir];
-		if (e->obs_dir != 1 + dir) {
+		/* a new message as replay sees one: the direction flipped, bytes
+		 * before were lost (an offset gap), or the socket sat idle
+		 * longer than replay's idle rule in one direction */
+		if (e->obs_dir != 1 + dir || ev.offset != e->obs_next[dir] ||
+		    s->now - e->obs_last > GEN_IDLE_NS) {
 			e->obs_dir = (uint8_t)(1 + dir);
 			e->obs_off[dir] = ev.offset;
 			if (new_msg)
 				*new_msg = 1;
 		}
+		e->obs_next[dir] = ev.offset + (uint64_t)bytes;
+		e->obs_last = s->now;
 	}
 	if (write_ev(s, n, &ev))
 		return 0;

@@ -112,6 +112,8 @@ struct end {
 	/* messages as the capture shows them (after loss) */
 	uint8_t obs_dir;        /* 0 none yet, else 1 + dir of the last kept data */
 	uint64_t obs_off[2];    /* offset of the current observed message */
+	uint64_t obs_next[2];   /* offset just past the last kept byte */
+	uint64_t obs_last;      /* true time of the last kept data event */
 	uint8_t req_kept;       /* server: a byte of the current request was kept */
 	uint64_t req_obs_off;   /* ... and the observed message holding it */
 };

@@ -103,9 +103,9 @@ static int gdata_add_log(struct gdata *d, const char *path, int lossy)
 			d->unknown_sock++;
 		if (ev->offset != s->next_off[dir] && !lossy)
 			d->offset_errors++;
-		s->next_off[dir] = ev->offset + (uint64_t)ev->bytes;
-		s->bytes[dir] += (uint64_t)ev->bytes;
-		if (s->last_dir != dir) {
+		int gap = ev->offset != s->next_off[dir];
+		/* replay ends a message where bytes are missing too */
+		if (s->last_dir != dir || (lossy && gap)) {
 			if (d->nmsgs == d->capmsgs) {
 				d->capmsgs = d->capmsgs ? d->capmsgs * 2 : 4096;
 				d->msgs = realloc(d->msgs, d->capmsgs * sizeof(*d->msgs));
@@ -120,6 +120,8 @@ static int gdata_add_log(struct gdata *d, const char *path, int lossy)
 			m->order = order;
 			s->last_dir = dir;
 		}
+		s->next_off[dir] = ev->offset + (uint64_t)ev->bytes;
+		s->bytes[dir] += (uint64_t)ev->bytes;
 	}
 	const struct tj_evlog_footer *f = tj_evlog_footer(r);
 	if (f)
