@@ -10,7 +10,8 @@
 
 static const char *const known_params[] = {
 	"learn", "window", "batch", "max_candidates", "horizon", "iters",
-	"density", "ends", "same_pid", "slots", "joint", "explain", NULL
+	"density", "ends", "same_pid", "slots", "joint", "chain", "explain",
+	NULL
 };
 
 static int param_uint(const struct tj_params *p, const char *key, size_t def,
@@ -68,6 +69,7 @@ static int parse_params(struct rg_params *r, const struct tj_params *p,
 	    (rc = param_bool(p, "same_pid", 1, &r->same_pid, err)) ||
 	    (rc = param_bool(p, "slots", 1, &r->slots, err)) ||
 	    (rc = param_bool(p, "joint", 1, &r->joint, err)) ||
+	    (rc = param_bool(p, "chain", 1, &r->chain, err)) ||
 	    (rc = param_bool(p, "explain", 0, &r->explain, err)))
 		return rc;
 	r->iters = (int)iters;
@@ -238,6 +240,7 @@ static int add_parent(struct rg_state *st, struct rg_node *n,
 	pa->pid = m->pid;
 	pa->refs = 1;
 	pa->nused = 0;
+	pa->last_reply = 0;
 	if (n->nactive == ACTIVE_MAX) { /* bounded: forget the oldest */
 		rg_parent_release(st, n->active[0]);
 		memmove(n->active, n->active + 1,
@@ -394,6 +397,7 @@ static int on_call(struct rg_state *st, struct rg_node *n,
 	memset(&c, 0, sizeof(c));
 	c.key = m->key;
 	c.ts = t;
+	c.ts_reply = m->ts_reply;
 	c.callee = callee;
 	c.origin = origin;
 	c.ncand = (uint32_t)nc;
@@ -471,6 +475,7 @@ const struct tj_correlator tj_correlator_regression = {
 		"same_pid=1         a parent must be in the caller's process\n"
 		"slots=1            learned calls-per-request pattern bounds a parent's calls\n"
 		"joint=1            1: min-cost matching per window; 0: each call its best\n"
+		"chain=1            a call after a sibling's response: weigh the gap since it\n"
 		"explain=0          1: print the fitted model per service edge on stderr\n",
 	.open = rg_open,
 	.train = NULL,

@@ -47,6 +47,8 @@ struct rg_edge {
 	int kmax;                 /* slots offered per request */
 	struct rg_density start;  /* call start - request last byte */
 	struct rg_density end;    /* request reply - call reply */
+	struct rg_density chain;  /* call start - reply of the request's previous call */
+	int has_chain;            /* enough sequential calls to fit chain */
 	/* fitting scratch */
 	double acc_n;
 };
@@ -75,6 +77,7 @@ struct rg_params {
 	int same_pid;       /* a parent must be in the caller's process */
 	int slots;          /* calls-per-request slots in the matching */
 	int joint;          /* 1: min-cost matching, 0: each call its best */
+	int chain;          /* weigh a call after a sibling by the gap since its reply */
 	int explain;        /* print the fitted model on stderr */
 };
 
@@ -111,6 +114,7 @@ struct rg_cand {
 struct rg_call {
 	struct tj_msgkey key;
 	uint64_t ts;
+	uint64_t ts_reply; /* its response's first byte, 0 if none */
 	uint32_t callee, origin;
 	uint32_t ncand;
 	size_t cand;       /* offset of its first candidate in its buffer */
@@ -131,6 +135,7 @@ struct rg_used { uint32_t callee, n; };
 struct rg_parent {
 	struct tj_msgkey key;
 	uint64_t ts_first, ts_last, ts_reply;
+	uint64_t last_reply; /* latest response to a call decided for it */
 	uint32_t svc, pid;
 	uint32_t refs;      /* in-flight list + calls that name it, undecided */
 	uint32_t nused, capused;
@@ -196,6 +201,11 @@ int rg_model_fit(struct rg_model *m, struct rg_callbuf *buf,
 		 rg_node_time_fn node_time, void *ctx, struct tj_err *err);
 /* log f_start(d1) + log LR_end(d2) of a candidate under the fitted model. */
 double rg_cand_logweight(const struct rg_model *m, const struct rg_cand *c);
+/* The same in context: if prev_reply (the latest response to a call of
+ * the candidate parent, before this call, 0 if none) is known and the
+ * edge has a chain density, the gap since it replaces the start delay. */
+double rg_cand_logweight_ctx(const struct rg_model *m, const struct rg_cand *c,
+			     uint64_t call_ts, uint64_t prev_reply);
 /* log background intensity of an origin, per ns. */
 double rg_origin_logmu(const struct rg_model *m, uint32_t origin);
 void rg_model_explain(const struct rg_model *m, FILE *f);

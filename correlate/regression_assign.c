@@ -150,6 +150,8 @@ static double posterior(const struct rg_state *st, const struct rg_callbuf *b,
 
 struct pair { uint32_t parent, callee, edge, count, col; };
 
+#define CHAIN_PASSES 3
+
 /* Solve one component (rows = call indices in b); choice[i] gets the
  * chosen candidate index of each row's call, -1 for none. */
 static int solve_component(struct rg_state *st, struct rg_callbuf *b,
@@ -161,6 +163,7 @@ static int solve_component(struct rg_state *st, struct rg_callbuf *b,
 	size_t npair = 0, cappair = 0, nslot = 0;
 	double *cost = NULL;
 	int *row_col = NULL, rc = -1;
+	uint32_t *cpar = NULL;
 
 	for (size_t r = 0; r < nr; r++) {
 		const struct rg_call *c = &b->call[rows[r]];
@@ -194,43 +197,66 @@ static int solve_component(struct rg_state *st, struct rg_callbuf *b,
 	size_t ncol = nslot + nr;
 	cost = malloc(nr * ncol * sizeof(*cost));
 	row_col = malloc(nr * sizeof(*row_col));
-	if (!cost || !row_col)
+	cpar = malloc(nr * sizeof(*cpar));
+	if (!cost || !row_col || !cpar)
 		goto out;
-	for (size_t i = 0; i < nr * ncol; i++)
-		cost[i] = RG_FORBID;
-	for (size_t r = 0; r < nr; r++) {
-		const struct rg_call *c = &b->call[rows[r]];
-		cost[r * ncol + nslot + r] = -rg_origin_logmu(md, c->origin);
-		for (uint32_t j = 0; j < c->ncand; j++) {
-			const struct rg_cand *k = &b->cand[c->cand + j];
-			const struct pair *pq = &pairs[*tj_u64map_get(pm,
-				(uint64_t)k->parent << 32 | c->callee)];
-			const struct rg_edge *e = rg_edge_get(md, pq->edge);
-			uint32_t k0 = used_get(&st->pool[pq->parent], pq->callee);
-			for (uint32_t s = 0; s < pq->count; s++) {
-				uint32_t kk = k0 + s > RG_KMAX ? RG_KMAX : k0 + s;
-				double slot = st->par.slots ? e->logh[kk] : log_n(e);
-				cost[r * ncol + pq->col + s] = -(k->lw + slot);
+	for (size_t r = 0; r < nr; r++)
+		cpar[r] = RG_NONE;
+	/* With chain weights a call's cost depends on which earlier calls of
+	 * the window share its parent: re-solve with the previous solution's
+	 * siblings until it settles (iterated conditional modes). */
+	int passes = st->par.chain ? CHAIN_PASSES : 1;
+	for (int pass = 0; pass < passes; pass++) {
+		for (size_t i = 0; i < nr * ncol; i++)
+			cost[i] = RG_FORBID;
+		for (size_t r = 0; r < nr; r++) {
+			const struct rg_call *c = &b->call[rows[r]];
+			cost[r * ncol + nslot + r] = -rg_origin_logmu(md, c->origin);
+			for (uint32_t j = 0; j < c->ncand; j++) {
+				const struct rg_cand *k = &b->cand[c->cand + j];
+				const struct pair *pq = &pairs[*tj_u64map_get(pm,
+					(uint64_t)k->parent << 32 | c->callee)];
+				const struct rg_edge *e = rg_edge_get(md, pq->edge);
+				uint64_t prev = st->pool[k->parent].last_reply;
+				for (size_t r2 = 0; r2 < nr; r2++) {
+					const struct rg_call *c2 = &b->call[rows[r2]];
+					if (r2 != r && cpar[r2] == k->parent &&
+					    c2->ts < c->ts && c2->ts_reply > prev &&
+					    c2->ts_reply <= c->ts)
+						prev = c2->ts_reply;
+				}
+				double lw = rg_cand_logweight_ctx(md, k, c->ts, prev);
+				uint32_t k0 = used_get(&st->pool[pq->parent], pq->callee);
+				for (uint32_t s = 0; s < pq->count; s++) {
+					uint32_t kk = k0 + s > RG_KMAX ? RG_KMAX : k0 + s;
+					double slot = st->par.slots ? e->logh[kk] : log_n(e);
+					cost[r * ncol + pq->col + s] = -(lw + slot);
+				}
 			}
 		}
-	}
-	if (rg_assign(cost, nr, ncol, row_col))
-		goto out;
-	for (size_t r = 0; r < nr; r++) {
-		const struct rg_call *c = &b->call[rows[r]];
-		choice[r] = -1;
-		if ((size_t)row_col[r] >= nslot)
-			continue;
-		for (uint32_t j = 0; j < c->ncand; j++) {
-			const struct rg_cand *k = &b->cand[c->cand + j];
-			const struct pair *pq = &pairs[*tj_u64map_get(pm,
-				(uint64_t)k->parent << 32 | c->callee)];
-			if ((uint32_t)row_col[r] >= pq->col &&
-			    (uint32_t)row_col[r] < pq->col + pq->count) {
-				choice[r] = (int)j;
-				break;
+		if (rg_assign(cost, nr, ncol, row_col))
+			goto out;
+		int changed = 0;
+		for (size_t r = 0; r < nr; r++) {
+			const struct rg_call *c = &b->call[rows[r]];
+			choice[r] = -1;
+			uint32_t np = RG_NONE;
+			for (uint32_t j = 0; (size_t)row_col[r] < nslot && j < c->ncand; j++) {
+				const struct rg_cand *k = &b->cand[c->cand + j];
+				const struct pair *pq = &pairs[*tj_u64map_get(pm,
+					(uint64_t)k->parent << 32 | c->callee)];
+				if ((uint32_t)row_col[r] >= pq->col &&
+				    (uint32_t)row_col[r] < pq->col + pq->count) {
+					choice[r] = (int)j;
+					np = k->parent;
+					break;
+				}
 			}
+			changed |= np != cpar[r];
+			cpar[r] = np;
 		}
+		if (!changed || nr == 1)
+			break;
 	}
 	rc = 0;
 out:
@@ -239,6 +265,7 @@ out:
 	free(pairs);
 	free(cost);
 	free(row_col);
+	free(cpar);
 	return rc;
 }
 
@@ -250,7 +277,9 @@ static int best_alone(const struct rg_state *st, const struct rg_callbuf *b,
 	int ch = -1;
 	for (uint32_t j = 0; j < c->ncand; j++) {
 		const struct rg_cand *k = &b->cand[c->cand + j];
-		double s = k->lw + log_n(rg_edge_get(&st->model, k->edge));
+		double s = rg_cand_logweight_ctx(&st->model, k, c->ts,
+						 st->pool[k->parent].last_reply) +
+			   log_n(rg_edge_get(&st->model, k->edge));
 		if (s > best) {
 			best = s;
 			ch = (int)j;
@@ -337,6 +366,8 @@ int rg_decide(struct rg_state *st, struct rg_callbuf *b, size_t ncommit,
 				break;
 			}
 			pk = &p->key;
+			if (c->ts_reply > p->last_reply)
+				p->last_reply = c->ts_reply;
 			st->stats.parented++;
 		} else {
 			st->stats.none++;

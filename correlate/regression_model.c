@@ -29,6 +29,8 @@
 #define INIT_R0 0.01     /* starting share of background per call */
 #define INIT_LEAN 0.6    /* starting share of the favoured candidate */
 #define RG_STARTS 4
+#define COUNT_MIX 0.1   /* share of counted calls-per-request in the slot law */
+#define CHAIN_MIN 10.0  /* calls after a sibling needed to fit the gap */
 #define SCREEN_ITERS 12 /* EM iterations to rank the starting points */
 #define IDLE_MIN_SHARE 0.01 /* idle time that suffices to measure background */
 #define IDLE_MIN_NS 5e7
@@ -265,6 +267,20 @@ static double start_log(const struct rg_model *m, const struct rg_edge *e,
 		return v > 0 ? log(v) : LOG_FLOOR;
 	}
 	return e->start.logf[b1];
+}
+
+double rg_cand_logweight_ctx(const struct rg_model *m, const struct rg_cand *c,
+			     uint64_t call_ts, uint64_t prev_reply)
+{
+	const struct rg_edge *e = rg_edge_get(m, c->edge);
+	uint64_t p_last = call_ts - (uint64_t)c->d1;
+	if (!m->par->chain || !e->has_chain || !prev_reply ||
+	    prev_reply <= p_last || prev_reply > call_ts)
+		return c->lw;
+	double lw = e->chain.logf[rg_bin_of((int64_t)(call_ts - prev_reply))];
+	if (m->use_ends && c->has_d2)
+		lw += e->end.logf[c->b2] - m->bg_end.logf[c->b2];
+	return lw;
 }
 
 double rg_cand_logweight(const struct rg_model *m, const struct rg_cand *c)
@@ -519,9 +535,22 @@ static int fit_slots(struct rg_model *m, struct rg_callbuf *buf)
 			nreq = with;
 		if (nreq <= 0)
 			nreq = 1;
-		ed->pk[0] = (nreq - with) / nreq;
-		for (int k = 1; k <= RG_KMAX; k++)
-			ed->pk[k] = hist[e][k] / nreq;
+		/* Counts under the most likely parents spread out wherever
+		 * parents are confused (P(N=2) > 0 for a call made once per
+		 * request), and a loose pattern lets more confusion through.
+		 * EM's mean n is sharper: take mostly the least-spread count
+		 * law with that mean (N is floor(n) or ceil(n)), a little of
+		 * the counted one. */
+		double fl = floor(ed->n), fr = ed->n - fl;
+		for (int k = 0; k <= RG_KMAX; k++) {
+			double cnt_k = k ? hist[e][k] / nreq : (nreq - with) / nreq;
+			double mv = (k == (int)fl ? 1 - fr : 0) + (k == (int)fl + 1 ? fr : 0);
+			if (fl >= RG_KMAX)
+				mv = k == RG_KMAX;
+			ed->pk[k] = (1 - COUNT_MIX) * mv + COUNT_MIX * cnt_k;
+		}
+		if (ed->kmax < (int)fl + 1 && fr > 0)
+			ed->kmax = (int)fl + 1 > RG_KMAX ? RG_KMAX : (int)fl + 1;
 		/* P(N >= k), with half a request of pseudo-count per level */
 		double ge = 1.0;
 		for (int k = 0; k <= RG_KMAX; k++) {
@@ -543,6 +572,47 @@ static int fit_slots(struct rg_model *m, struct rg_callbuf *buf)
 	m->pooled.kmax = RG_KMAX;
 	free(hist);
 	tj_u64map_free(&cnt);
+	return 0;
+}
+
+/* Order within a request: under the most likely parents, the gap between
+ * a call and the response to its parent's previous call (sequential
+ * calls: read the response, a little work, the next call), per edge. */
+static int fit_chain(struct rg_model *m, struct rg_callbuf *buf,
+		     struct fit_ws *ws)
+{
+	struct tj_u64map last;
+	tj_u64map_init(&last);
+	for (size_t e = 0; e < m->nedge; e++)
+		gsl_histogram_reset(ws->hs[e]);
+	for (size_t i = 0; i < buf->n; i++) {
+		const struct rg_call *c = &buf->call[i];
+		double best = c->r0;
+		const struct rg_cand *bk = NULL;
+		for (uint32_t j = 0; j < c->ncand; j++)
+			if (buf->cand[c->cand + j].r > best) {
+				bk = &buf->cand[c->cand + j];
+				best = bk->r;
+			}
+		if (!bk)
+			continue;
+		uint64_t p_last = c->ts - (uint64_t)bk->d1;
+		uint64_t *prev = tj_u64map_get(&last, bk->parent);
+		if (prev && *prev > p_last && *prev <= c->ts)
+			hist_add(ws->hs[bk->edge], rg_bin_of((int64_t)(c->ts - *prev)),
+				 bk->r);
+		if (c->ts_reply && (!prev || c->ts_reply > *prev) &&
+		    tj_u64map_put(&last, bk->parent, c->ts_reply)) {
+			tj_u64map_free(&last);
+			return -1;
+		}
+	}
+	for (size_t e = 0; e < m->nedge; e++) {
+		struct rg_edge *ed = &m->edge[e];
+		density_set(&ed->chain, ws->hs[e], &ws->all_start);
+		ed->has_chain = ed->chain.mass >= CHAIN_MIN;
+	}
+	tj_u64map_free(&last);
 	return 0;
 }
 
@@ -659,6 +729,8 @@ int rg_model_fit(struct rg_model *m, struct rg_callbuf *buf,
 	(void)e_step(m, buf);
 	fit_lognormals(m, buf, &ws);
 	int rc = fit_slots(m, buf);
+	if (!rc)
+		rc = fit_chain(m, buf, &ws);
 	ws_free(&ws, m->nedge);
 	if (rc)
 		return tj_errf(err, TJ_E_NOMEM, "regression: out of memory counting calls per request");
@@ -697,9 +769,9 @@ void rg_model_explain(const struct rg_model *m, FILE *f)
 	fprintf(f, "regression: model fitted on %s; EM from the %s start, %d iterations, log-likelihood %.6g\n",
 		m->fitted ? "the learning window" : "nothing (no calls)",
 		starts[m->start_used], m->iters_run, m->loglik);
-	fprintf(f, "regression: %-28s %-24s %9s %9s %7s %9s %6s  %s\n",
+	fprintf(f, "regression: %-22s %-21s %6s %9s %6s %8s %8s %4s  %s\n",
 		"service(node/pid:port)", "callee", "n/req", "median_ms",
-		"sd_ln", "mode_ms", "kmax", "P(N=0..3)");
+		"sd_ln", "mode_ms", "chain_ms", "kmax", "P(N=0..3)");
 	for (size_t e = 0; e < m->nedge; e++) {
 		const struct rg_edge *ed = &m->edge[e];
 		const struct rg_service *s = &m->svc[ed->svc];
@@ -708,9 +780,12 @@ void rg_model_explain(const struct rg_model *m, FILE *f)
 		callee_str(m, ed->callee, ce, sizeof(ce));
 		if (ed->start.mass < 0.5)
 			continue; /* pairs that never explained a call */
-		fprintf(f, "regression: %-28s %-24s %9.3f %9.3f %7.3f %9.3f %6d  %.2f %.2f %.2f %.2f\n",
+		char ch[16] = "-";
+		if (ed->has_chain)
+			snprintf(ch, sizeof(ch), "%.3f", density_mode_ms(&ed->chain));
+		fprintf(f, "regression: %-22s %-21s %6.3f %9.3f %6.3f %8.3f %8s %4d  %.2f %.2f %.2f %.2f\n",
 			sv, ce, ed->n, exp(ed->start.mu) / 1e6, ed->start.sd,
-			density_mode_ms(&ed->start), ed->kmax, ed->pk[0],
+			density_mode_ms(&ed->start), ch, ed->kmax, ed->pk[0],
 			ed->pk[1], ed->pk[2], ed->pk[3]);
 	}
 	for (size_t o = 0; o < m->norigin; o++) {
