@@ -168,8 +168,7 @@ static int import_jaeger(char **inputs, int ninputs, const char *out,
 		       (unsigned long long)s->spans, (unsigned long long)s->events,
 		       (unsigned long long)s->labels);
 	}
-	int code = rc < 0 ? (err.code == TJ_E_ARG ? TJ_EXIT_USAGE : TJ_EXIT_FAIL)
-		 : s->warnings ? TJ_EXIT_DAMAGED : TJ_EXIT_OK;
+	int code = rc < 0 ? TJ_EXIT_FAIL : s->warnings ? TJ_EXIT_DAMAGED : TJ_EXIT_OK;
 	json_decref(fields);
 	json_decref(params);
 	tj_import_result_free(&r);

@@ -235,9 +235,16 @@ static int read_row(struct parser *p)
 	if (num_u(p, C_SOCK, UINT64_MAX, 0, &ev.sock))
 		return -1;
 	int f = p->col_of[C_TYPE];
-	ev.type = (uint8_t)tj_event_type_parse(p->fields[f]);
+	const char *tn = p->fields[f];
+	if (tn[0] >= '0' && tn[0] <= '9') { /* a type newer than this reader */
+		if (num_u(p, C_TYPE, UINT8_MAX, 0, &u))
+			return -1;
+		ev.type = (uint8_t)u;
+	} else {
+		ev.type = (uint8_t)tj_event_type_parse(tn);
+	}
 	if (ev.type == TJ_EV_NONE)
-		return failf(p, f, "unknown event type '%.40s'", p->fields[f]);
+		return failf(p, f, "unknown event type '%.40s'", tn);
 	f = p->col_of[C_FAMILY];
 	if (strcmp(p->fields[f], "ipv4") == 0)
 		ev.family = AF_INET;

@@ -362,8 +362,12 @@ int tj_jaeger_build(struct tj_jaeger *j, struct tj_import_result *out,
 		    struct tj_err *err)
 {
 	memset(out, 0, sizeof(*out));
-	if (j->ncalls == 0)
+	if (j->st.traces == 0)
 		return tj_errf(err, TJ_E_FORMAT, "import: no trace could be imported");
+	if (j->ncalls == 0)
+		return tj_errf(err, TJ_E_FORMAT,
+			       "import: the %llu traces read hold no server or client span: no calls",
+			       (unsigned long long)j->st.traces);
 	size_t nnodes = 0;
 	int rc = number_endpoints(j, &nnodes, err);
 	if (rc < 0)

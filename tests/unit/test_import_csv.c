@@ -48,11 +48,13 @@ static void test_good_rows(void **state)
 	const char *text = HEADER
 		"1000,3,41,42,7,900,send,ipv4,10.0.0.1,40000,10.0.0.2,80,120,0,474554,0,0,0,0\n"
 		"2000,3,41,0,-1,901,recv,ipv6,fe80::1,8080,::1,51000,-104,18446744073709551615,,0x6,5,9,4294967295\n"
-		"3000,3,0,0,-1,902,lost,,,0,,0,12,0,,0,0,0,0"; /* no final newline */
+		"3000,3,0,0,-1,902,lost,,,0,,0,12,0,,0,0,0,0\n"
+		"4000,3,0,0,-1,902,77,,,0,,0,0,0,,0,0,0,0"; /* a newer type; no final newline */
 	struct got g;
 	struct tj_err err;
 	assert_int_equal(parse(text, &g, &err), 0);
-	assert_int_equal(g.n, 3);
+	assert_int_equal(g.n, 4);
+	assert_int_equal(g.ev[3].type, 77);
 	const struct tj_event *e = &g.ev[0];
 	assert_int_equal(e->ts_ns, 1000);
 	assert_int_equal(e->node, 3);
@@ -127,6 +129,10 @@ static const struct bad bads[] = {
 	  "ev.csv:2:20: unknown event type 'sned'" },
 	{ HEADER "1000,3,41,42,7,900,none,ipv4,10.0.0.1,40000,10.0.0.2,80,120,0,,0,0,0,0\n",
 	  "ev.csv:2:20: unknown event type 'none'" },
+	{ HEADER "1000,3,41,42,7,900,0,ipv4,10.0.0.1,40000,10.0.0.2,80,120,0,,0,0,0,0\n",
+	  "ev.csv:2:20: unknown event type '0'" },
+	{ HEADER "1000,3,41,42,7,900,256,ipv4,10.0.0.1,40000,10.0.0.2,80,120,0,,0,0,0,0\n",
+	  "ev.csv:2:20: type '256' is not a number 0..255" },
 	{ HEADER "1000,3,41,42,7,900,send,ipx,10.0.0.1,40000,10.0.0.2,80,120,0,,0,0,0,0\n",
 	  "ev.csv:2:25: family 'ipx'" },
 	{ HEADER "1000,3,41,42,7,900,send,ipv6,10.0.0.1,40000,10.0.0.2,80,120,0,,0,0,0,0\n",
