@@ -207,8 +207,11 @@ static int check_emit(struct tj_edge_sink *sink, const struct tj_edge *e)
 	const char *name = r->c->name;
 	if (r->fault.code)
 		return -r->fault.code;
-	tj_msgkey_format(&e->child, child);
 	size_t i = ks_find(&r->calls, &e->child);
+	if (i == SIZE_MAX || (e->has_parent && (e->parent.node != e->child.node ||
+						e->parent.dir != TJ_DIR_IN)) ||
+	    !(e->score >= 0.0 && e->score <= 1.0))
+		tj_msgkey_format(&e->child, child); /* only to name it in an error */
 	if (i == SIZE_MAX) {
 		for (size_t k = 0; k < r->ring_n; k++)
 			if (tj_msgkey_eq(&r->ring[k], &e->child))

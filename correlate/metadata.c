@@ -42,6 +42,8 @@ struct meta {
 	struct mnode *nodes;
 	size_t nnodes, cap;
 	struct thr *spare;         /* freelist */
+	uint32_t last_node;        /* cache: messages of one node come in runs */
+	size_t last_ix;
 };
 
 static const char *const known_params[] = { "expire", NULL };
@@ -69,6 +71,8 @@ static int meta_open(void **stp, const struct tj_params *p, struct tj_err *err)
 
 static struct mnode *node_of(struct meta *m, uint32_t node)
 {
+	if (m->nnodes && m->last_node == node)
+		return &m->nodes[m->last_ix];
 	int added;
 	uint64_t *ix = tj_u64map_upsert(&m->node_ix, node, &added);
 	if (!ix)
@@ -87,6 +91,8 @@ static struct mnode *node_of(struct meta *m, uint32_t node)
 		memset(&m->nodes[m->nnodes], 0, sizeof(*m->nodes));
 		*ix = m->nnodes++;
 	}
+	m->last_node = node;
+	m->last_ix = *ix;
 	return &m->nodes[*ix];
 }
 

@@ -21,6 +21,7 @@ struct amsg {
 	struct amsg *lprev, *lnext; /* node's idle LRU: open only */
 	struct asock *sock;         /* while open */
 	uint64_t end;               /* stream offset after the last byte */
+	uint64_t lru_ts;            /* ts_last when put at the LRU's tail */
 	int done;
 	uint8_t pbuf[];             /* payload copy (keep_payload only) */
 };
@@ -30,6 +31,7 @@ struct asock {
 	struct asock *lprev, *lnext; /* node's socket LRU, by last event */
 	struct amsg *open;           /* the message now growing, or NULL */
 	uint64_t last_ts;
+	uint64_t lru_ts;             /* last_ts when put at the LRU's tail */
 	uint64_t ts_open;
 	uint64_t next_off[2];        /* per direction: offset after the last byte */
 	uint8_t seen[2];             /* a byte went this way already */
@@ -51,8 +53,14 @@ struct anode {
 	uint64_t clock;              /* latest timestamp seen on this node */
 	struct tj_u64map socks;      /* socket id -> struct asock * */
 	struct amsg *head, *tail;    /* by ts_first */
-	struct amsg *lhead, *ltail;  /* least recently grown first */
-	struct asock *shead, *stail; /* least recently active first */
+	/* The LRUs are lazy: a message that grows, a socket that moves bytes,
+	 * only updates its time; when it reaches the head and proves fresher
+	 * than its place, it goes back to the tail.  So an event touches no
+	 * neighbour, and the head is looked at only when due. */
+	struct amsg *lhead, *ltail;  /* by time put at the tail */
+	struct asock *shead, *stail;
+	uint64_t idle_ns, expire_ns;
+	uint64_t lru_due, slru_due;  /* when the heads need a look */
 	uint8_t listening[65536 / 8];/* local ports this node accepted on */
 };
 
@@ -83,7 +91,8 @@ static struct amsg *msg_alloc(struct tj_assembler *a)
 		if (!m)
 			return NULL;
 	}
-	memset(m, 0, sizeof(*m));
+	/* no memset: start_message sets every field (a rep stos of the
+	 * whole struct was a tenth of the replay's time) */
 	return m;
 }
 
@@ -108,10 +117,12 @@ static struct asock *sock_alloc(struct tj_assembler *a)
 
 static void lru_unlink(struct anode *n, struct amsg *m)
 {
-	if (m->lprev)
+	if (m->lprev) {
 		m->lprev->lnext = m->lnext;
-	else
+	} else {
 		n->lhead = m->lnext;
+		n->lru_due = m->lnext ? m->lnext->lru_ts + n->idle_ns : UINT64_MAX;
+	}
 	if (m->lnext)
 		m->lnext->lprev = m->lprev;
 	else
@@ -121,21 +132,26 @@ static void lru_unlink(struct anode *n, struct amsg *m)
 
 static void lru_push(struct anode *n, struct amsg *m)
 {
+	m->lru_ts = m->m.ts_last;
 	m->lnext = NULL;
 	m->lprev = n->ltail;
-	if (n->ltail)
+	if (n->ltail) {
 		n->ltail->lnext = m;
-	else
+	} else {
 		n->lhead = m;
+		n->lru_due = m->lru_ts + n->idle_ns;
+	}
 	n->ltail = m;
 }
 
 static void slru_unlink(struct anode *n, struct asock *s)
 {
-	if (s->lprev)
+	if (s->lprev) {
 		s->lprev->lnext = s->lnext;
-	else
+	} else {
 		n->shead = s->lnext;
+		n->slru_due = s->lnext ? s->lnext->lru_ts + n->expire_ns : UINT64_MAX;
+	}
 	if (s->lnext)
 		s->lnext->lprev = s->lprev;
 	else
@@ -145,12 +161,15 @@ static void slru_unlink(struct anode *n, struct asock *s)
 
 static void slru_push(struct anode *n, struct asock *s)
 {
+	s->lru_ts = s->last_ts;
 	s->lnext = NULL;
 	s->lprev = n->stail;
-	if (n->stail)
+	if (n->stail) {
 		n->stail->lnext = s;
-	else
+	} else {
 		n->shead = s;
+		n->slru_due = s->lru_ts + n->expire_ns;
+	}
 	n->stail = s;
 }
 
@@ -212,6 +231,9 @@ static struct anode *node_get(struct tj_assembler *a, uint32_t id)
 			return NULL;
 		}
 		n->id = id;
+		n->idle_ns = a->idle_ns;
+		n->expire_ns = a->expire_ns;
+		n->lru_due = n->slru_due = UINT64_MAX;
 		tj_u64map_init(&n->socks);
 		*ix = a->nnodes;
 		a->nodes[a->nnodes++] = n;
@@ -311,15 +333,25 @@ static void sock_forget(struct tj_assembler *a, struct anode *n,
 /* The idle rule, and forgetting sockets whose close was lost. */
 static void expire(struct tj_assembler *a, struct anode *n)
 {
-	struct amsg *m;
-	while ((m = n->lhead) && m->m.ts_last + a->idle_ns < n->clock) {
+	while (n->lru_due < n->clock) {
+		struct amsg *m = n->lhead;
+		if (m->m.ts_last + a->idle_ns >= n->clock) {
+			lru_unlink(n, m); /* it grew since: not idle */
+			lru_push(n, m);
+			continue;
+		}
 		struct asock *s = m->sock;
 		if (s)
 			s->idle_ended[m->m.key.dir] = 1;
 		complete(n, m, TJ_MSG_NO_REPLY);
 	}
-	struct asock *s;
-	while ((s = n->shead) && s->last_ts + a->expire_ns < n->clock) {
+	while (n->slru_due < n->clock) {
+		struct asock *s = n->shead;
+		if (s->last_ts + a->expire_ns >= n->clock) {
+			slru_unlink(n, s);
+			slru_push(n, s);
+			continue;
+		}
 		a->st.expired_sockets++;
 		sock_forget(a, n, s);
 	}
@@ -363,6 +395,8 @@ static int start_message(struct tj_assembler *a, struct anode *n,
 	m->pid = ev->pid ? ev->pid : s->pid;
 	m->tid_first = m->tid_last = ev->tid;
 	m->ts_first = m->ts_last = ev->ts_ns;
+	m->ts_reply = 0;
+	m->tid_reply = 0;
 	m->bytes = (uint64_t)ev->bytes;
 	m->nsyscalls = 1;
 	m->seq = s->seq++;
@@ -373,6 +407,9 @@ static int start_message(struct tj_assembler *a, struct anode *n,
 	memcpy(m->laddr, s->laddr, 16);
 	memcpy(m->raddr, s->raddr, 16);
 	m->stack_id = ev->stack_id;
+	m->payload = NULL;
+	m->payload_len = 0;
+	x->done = 0;
 	if (a->keep_payload && ev->payload && ev->payload_len) {
 		size_t len = ev->payload_len < TJ_PAYLOAD_MAX ? ev->payload_len
 							      : TJ_PAYLOAD_MAX;
@@ -421,8 +458,6 @@ static int on_data(struct tj_assembler *a, struct anode *n, struct asock *s,
 		if (ev->ts_ns > x->m.ts_last)
 			x->m.ts_last = ev->ts_ns;
 		s->next_off[dir] = x->end;
-		lru_unlink(n, x);
-		lru_push(n, x);
 		return 0;
 	}
 
@@ -524,8 +559,6 @@ int tj_asm_feed(struct tj_assembler *a, const struct tj_event *ev,
 		}
 		sock_take_addr(s, ev);
 		s->last_ts = ev->ts_ns > s->last_ts ? ev->ts_ns : s->last_ts;
-		slru_unlink(n, s);
-		slru_push(n, s);
 		if (ev->type == TJ_EV_STATE) {
 			on_state(n, s, ev);
 		} else if (ev->type == TJ_EV_SOCKET) {
