@@ -137,40 +137,41 @@ static __always_inline int proc_wanted(__u64 pid_tgid)
 	return 1;
 }
 
-/* TCP over IPv4/IPv6: the only sockets capture records. */
-static __always_inline int sock_is_tcp(struct sock *sk)
-{
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-
-	if (family != AF_INET && family != AF_INET6)
-		return 0;
-	return BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP &&
-	       BPF_CORE_READ(sk, sk_type) == SOCK_STREAM;
-}
+/* A kernel address read as a number, made readable again: plain loads
+ * from it then cost an instruction each instead of a helper call
+ * (bpf_probe_read_kernel), which matters on every read and write. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+#define AS_SOCK(p) ((struct sock *)bpf_rdonly_cast((void *)(p), bpf_core_type_id_kernel(struct sock)))
 
 /* fd of the current task -> struct sock of a TCP socket, or NULL.  The
  * inode mode check drops files and pipes before anything else is read. */
 static __always_inline struct sock *fd_to_sock(int fd, __u64 *ino)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file **fds;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fdtable *fdt = task->files->fdt;
 	struct file *file = NULL;
 	struct socket *so;
+	struct inode *inode;
 	struct sock *sk;
 
-	if (!fdt || fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+	if (fd < 0 || (unsigned int)fd >= fdt->max_fds)
 		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
-	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]) || !file)
 		return NULL;
-	if ((BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+	file = bpf_rdonly_cast(file, bpf_core_type_id_kernel(struct file));
+	inode = file->f_inode;
+	if ((inode->i_mode & S_IFMT) != S_IFSOCK)
 		return NULL;
-	so = BPF_CORE_READ(file, private_data);
-	sk = so ? BPF_CORE_READ(so, sk) : NULL;
-	if (!sk || !sock_is_tcp(sk))
+	so = bpf_rdonly_cast(file->private_data, bpf_core_type_id_kernel(struct socket));
+	sk = so->sk;
+	if (!sk)
 		return NULL;
-	*ino = BPF_CORE_READ(file, f_inode, i_ino);
+	/* TCP over IPv4/IPv6: the only sockets capture records. */
+	if (sk->__sk_common.skc_family != AF_INET && sk->__sk_common.skc_family != AF_INET6)
+		return NULL;
+	if (sk->sk_protocol != IPPROTO_TCP || sk->sk_type != SOCK_STREAM)
+		return NULL;
+	*ino = inode->i_ino;
 	return sk;
 }
 
@@ -195,20 +196,20 @@ static __always_inline int fd_last_ref(int fd)
 
 static __always_inline void read_sockinfo(struct sock *sk, struct sockinfo *si)
 {
-	si->family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	si->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	si->rport = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	si->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	si->family = sk->__sk_common.skc_family;
+	si->lport = sk->__sk_common.skc_num;
+	si->rport = __builtin_bswap16(sk->__sk_common.skc_dport);
+	si->netns = sk->__sk_common.skc_net.net->ns.inum;
 	if (si->family == AF_INET) {
-		__u32 l = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-		__u32 r = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__u32 l = sk->__sk_common.skc_rcv_saddr;
+		__u32 r = sk->__sk_common.skc_daddr;
 		__builtin_memset(si->laddr, 0, 16);
 		__builtin_memset(si->raddr, 0, 16);
 		__builtin_memcpy(si->laddr, &l, 4);
 		__builtin_memcpy(si->raddr, &r, 4);
 	} else {
-		BPF_CORE_READ_INTO(&si->laddr, sk, __sk_common.skc_v6_rcv_saddr);
-		BPF_CORE_READ_INTO(&si->raddr, sk, __sk_common.skc_v6_daddr);
+		__builtin_memcpy(si->laddr, &sk->__sk_common.skc_v6_rcv_saddr, 16);
+		__builtin_memcpy(si->raddr, &sk->__sk_common.skc_v6_daddr, 16);
 	}
 }
 
@@ -539,7 +540,7 @@ static __always_inline int exit_io(long ret, __u8 kind)
 	st = sock_state((struct sock *)c.sk, c.ino, 0, &announce);
 	if (!st)
 		return 0;
-	read_sockinfo((struct sock *)c.sk, &si);
+	read_sockinfo(AS_SOCK(c.sk), &si);
 	if (st->flags & SOCKF_PREEXISTING)
 		flags |= TJC_EVF_OFFSET_FROM_START;
 	if (announce)
@@ -628,7 +629,7 @@ static __always_inline int exit_control(long ret, __u8 type)
 	st = sock_state((struct sock *)c.sk, c.ino, 0, &announce);
 	if (!st)
 		return 0;
-	read_sockinfo((struct sock *)c.sk, &si);
+	read_sockinfo(AS_SOCK(c.sk), &si);
 	if (!port_wanted(&si))
 		return 0;
 	if (st->flags & SOCKF_PREEXISTING)

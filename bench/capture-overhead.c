@@ -1,0 +1,351 @@
+/* bench/capture-overhead: what `tracejoin capture` costs the traced
+ * programs.  A loopback request/response load (client threads doing
+ * small ping-pongs on keepalive connections, a server thread per
+ * connection) runs in rounds without and with `tracejoin capture --pid
+ * <this process>`; the rounds alternate so that a drift of the machine's
+ * speed hits both sides.  Prints per round, then the final line
+ *
+ *   capture: overhead X% throughput, E events/s, D drops, C% cpu, B bytes/event
+ *
+ * X: throughput lost with capture (mean of rounds), E: events written per
+ * second of load, D: events lost, C: capture's own CPU time per second of
+ * load (100% = one core), B: log bytes per event.  Needs root; exits 77
+ * (skipped) where capture cannot run.
+ *
+ * usage: capture-overhead [-c CONNS] [-s SECONDS] [-r ROUNDS] [-n MAXREQ]
+ *                         [-b BYTES] [-t TRACEJOIN] */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <libgen.h>
+#include <limits.h>
+
+struct load {
+	int conns;
+	double seconds;
+	long max_requests;   /* per round, over all connections */
+	int msg_bytes;
+	int port;
+	atomic_long done;
+	atomic_int stop;
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int io_all(int fd, char *buf, int len, int writing)
+{
+	int done = 0;
+	while (done < len) {
+		ssize_t n = writing ? write(fd, buf + done, len - done)
+				    : read(fd, buf + done, len - done);
+		if (n <= 0)
+			return -1;
+		done += n;
+	}
+	return 0;
+}
+
+struct server_arg {
+	int fd;
+	int msg_bytes;
+};
+
+static void *server(void *p)
+{
+	struct server_arg *a = p;
+	char buf[4096];
+
+	while (io_all(a->fd, buf, a->msg_bytes, 0) == 0)
+		if (io_all(a->fd, buf, a->msg_bytes, 1) != 0)
+			break;
+	close(a->fd);
+	free(a);
+	return NULL;
+}
+
+static void *acceptor(void *p)
+{
+	int lfd = *(int *)p;
+	for (;;) {
+		int fd = accept(lfd, NULL, NULL);
+		if (fd < 0)
+			return NULL;
+		struct server_arg *a = malloc(sizeof(*a));
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		a->fd = fd;
+		a->msg_bytes = 0;
+		/* The first 4 bytes say the message size. */
+		if (io_all(fd, (char *)&a->msg_bytes, 4, 0) != 0 || a->msg_bytes <= 0 ||
+		    a->msg_bytes > 4096) {
+			close(fd);
+			free(a);
+			continue;
+		}
+		pthread_t t;
+		pthread_create(&t, NULL, server, a);
+		pthread_detach(t);
+	}
+}
+
+static void *client(void *p)
+{
+	struct load *l = p;
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(l->port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	char buf[4096];
+	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		perror("capture-overhead: connect");
+		exit(1);
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	io_all(fd, (char *)&l->msg_bytes, 4, 1);
+	memset(buf, 'x', sizeof(buf));
+	while (!atomic_load(&l->stop)) {
+		if (io_all(fd, buf, l->msg_bytes, 1) || io_all(fd, buf, l->msg_bytes, 0))
+			break;
+		if (atomic_fetch_add(&l->done, 1) + 1 >= l->max_requests)
+			atomic_store(&l->stop, 1);
+	}
+	close(fd);
+	return NULL;
+}
+
+static double cpu_now(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+	       ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+/* One round of load: requests per second of wall time; *per_cpu gets
+ * requests per CPU-second spent by this process (clients and servers,
+ * user and kernel, BPF programs included), which a busy machine skews
+ * much less than wall time. */
+static double run_load(struct load *l, double *elapsed, double *per_cpu)
+{
+	pthread_t t[64];
+	atomic_store(&l->done, 0);
+	atomic_store(&l->stop, 0);
+	double c0 = cpu_now();
+	double t0 = now_s();
+	for (int i = 0; i < l->conns; i++)
+		pthread_create(&t[i], NULL, client, l);
+	while (!atomic_load(&l->stop) && now_s() - t0 < l->seconds)
+		usleep(10000);
+	atomic_store(&l->stop, 1);
+	for (int i = 0; i < l->conns; i++)
+		pthread_join(t[i], NULL);
+	*elapsed = now_s() - t0;
+	*per_cpu = atomic_load(&l->done) / (cpu_now() - c0);
+	return atomic_load(&l->done) / *elapsed;
+}
+
+struct capture_run {
+	pid_t pid;
+	int err_fd;
+	char log[PATH_MAX];
+	char text[8192];
+};
+
+/* Start `tracejoin capture --pid SELF` and wait until it records. */
+static int capture_start(const char *tj, struct capture_run *c, const char *dir, int round)
+{
+	int p[2];
+	char pidarg[32];
+	size_t used = 0;
+
+	snprintf(c->log, sizeof(c->log), "%s/round-%d.evlog", dir, round);
+	snprintf(pidarg, sizeof(pidarg), "%d", (int)getpid());
+	if (pipe(p))
+		return -1;
+	c->pid = fork();
+	if (c->pid == 0) {
+		dup2(p[1], 2);
+		close(p[0]);
+		close(p[1]);
+		execl(tj, tj, "capture", "--pid", pidarg, "-o", c->log, (char *)NULL);
+		fprintf(stderr, "cannot run %s: %s\n", tj, strerror(errno));
+		_exit(127);
+	}
+	close(p[1]);
+	c->err_fd = p[0];
+	c->text[0] = '\0';
+	while (!strstr(c->text, "recording")) {
+		ssize_t n = read(c->err_fd, c->text + used, sizeof(c->text) - 1 - used);
+		if (n <= 0) {
+			fprintf(stderr, "capture-overhead: capture did not start: %s\n", c->text);
+			return -1;
+		}
+		used += n;
+		c->text[used] = '\0';
+	}
+	return 0;
+}
+
+/* Stop it; events and lost counts from its summary line. */
+static int capture_stop(struct capture_run *c, unsigned long long *events,
+			unsigned long long *lost, double *cpu_s)
+{
+	size_t used = strlen(c->text);
+	struct rusage ru;
+	int status;
+
+	kill(c->pid, SIGINT);
+	for (;;) {
+		ssize_t n = read(c->err_fd, c->text + used, sizeof(c->text) - 1 - used);
+		if (n <= 0)
+			break;
+		used += n;
+		c->text[used] = '\0';
+	}
+	close(c->err_fd);
+	if (wait4(c->pid, &status, 0, &ru) != c->pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "capture-overhead: capture failed:\n%s", c->text);
+		return -1;
+	}
+	*cpu_s = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+		 ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+	const char *s = strstr(c->text, "capture: ");
+	while (s && sscanf(s, "capture: %llu events, %llu lost", events, lost) != 2)
+		s = strstr(s + 1, "capture: ");
+	if (!s) {
+		fprintf(stderr, "capture-overhead: no summary from capture:\n%s", c->text);
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct load l = { .conns = 4, .seconds = 3, .max_requests = 5000000, .msg_bytes = 64 };
+	int rounds = 2, opt;
+	char tj[PATH_MAX] = "";
+
+	while ((opt = getopt(argc, argv, "c:s:r:n:b:t:h")) != -1) {
+		switch (opt) {
+		case 'c': l.conns = atoi(optarg); break;
+		case 's': l.seconds = atof(optarg); break;
+		case 'r': rounds = atoi(optarg); break;
+		case 'n': l.max_requests = atol(optarg); break;
+		case 'b': l.msg_bytes = atoi(optarg); break;
+		case 't': snprintf(tj, sizeof(tj), "%s", optarg); break;
+		default:
+			fprintf(stderr, "usage: capture-overhead [-c CONNS] [-s SECONDS] [-r ROUNDS] "
+				"[-n MAXREQ] [-b BYTES] [-t TRACEJOIN]\n");
+			return opt == 'h' ? 0 : 2;
+		}
+	}
+	if (l.conns < 1 || l.conns > 64 || !(l.seconds > 0) || rounds < 1 || rounds > 100 ||
+	    l.max_requests < 1 || l.msg_bytes < 1 || l.msg_bytes > 4096) {
+		fprintf(stderr, "capture-overhead: bad arguments\n");
+		return 2;
+	}
+	if (!tj[0]) {
+		/* build/bench/capture-overhead -> build/tracejoin */
+		char self[PATH_MAX];
+		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		if (n <= 0)
+			return 1;
+		self[n] = '\0';
+		snprintf(tj, sizeof(tj), "%s/../tracejoin", dirname(self));
+	}
+	char check[PATH_MAX + 32];
+	snprintf(check, sizeof(check), "'%s' capture --check", tj);
+	int rc = system(check);
+	if (rc == -1 || !WIFEXITED(rc) || WEXITSTATUS(rc) != 0) {
+		if (WIFEXITED(rc) && WEXITSTATUS(rc) == 77)
+			return 77;
+		fprintf(stderr, "capture-overhead: %s capture --check failed\n", tj);
+		return 1;
+	}
+
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) || listen(lfd, 128) ||
+	    getsockname(lfd, (struct sockaddr *)&sa, &sl)) {
+		perror("capture-overhead: listen");
+		return 1;
+	}
+	l.port = ntohs(sa.sin_port);
+	pthread_t at;
+	pthread_create(&at, NULL, acceptor, &lfd);
+	pthread_detach(at);
+
+	char dir[] = "/tmp/tj-capture-overhead.XXXXXX";
+	if (!mkdtemp(dir)) {
+		perror("capture-overhead: mkdtemp");
+		return 1;
+	}
+	double base_sum = 0, cap_sum = 0, load_s = 0, cpu_sum = 0;
+	double base_cpu_sum = 0, cap_cpu_sum = 0, pc;
+	unsigned long long ev_sum = 0, lost_sum = 0, bytes_sum = 0;
+	double el;
+
+	printf("capture-overhead: %d connections, %d-byte messages, %.1f s rounds, %s\n",
+	       l.conns, l.msg_bytes, l.seconds, tj);
+	run_load(&l, &el, &pc); /* warm up: connections, caches, CPU clocks */
+	for (int r = 0; r < rounds; r++) {
+		double base_cpu, with_cpu;
+		double base = run_load(&l, &el, &base_cpu);
+		struct capture_run c;
+		unsigned long long events = 0, lost = 0;
+		double cpu = 0, with;
+		struct stat st;
+
+		if (capture_start(tj, &c, dir, r))
+			return 1;
+		with = run_load(&l, &el, &with_cpu);
+		if (capture_stop(&c, &events, &lost, &cpu))
+			return 1;
+		if (stat(c.log, &st) == 0)
+			bytes_sum += st.st_size;
+		unlink(c.log);
+		printf("round %d: %.0f req/s without, %.0f with capture (%+.1f%%); per cpu-second "
+		       "%.0f without, %.0f with (%+.1f%%); %llu events, %llu lost, capture cpu %.2f s\n",
+		       r + 1, base, with, (with - base) / base * 100, base_cpu, with_cpu,
+		       (with_cpu - base_cpu) / base_cpu * 100, events, lost, cpu);
+		base_sum += base;
+		cap_sum += with;
+		base_cpu_sum += base_cpu;
+		cap_cpu_sum += with_cpu;
+		load_s += el;
+		cpu_sum += cpu;
+		ev_sum += events;
+		lost_sum += lost;
+	}
+	rmdir(dir);
+	double overhead = (base_sum - cap_sum) / base_sum * 100;
+	double overhead_cpu = (base_cpu_sum - cap_cpu_sum) / base_cpu_sum * 100;
+	printf("wall-clock throughput: %.1f%% lost (a busy machine makes this noisy); "
+	       "requests per cpu-second: %.1f%% lost\n", overhead, overhead_cpu);
+	printf("capture: overhead %.1f%% throughput, %.0f events/s, %llu drops, %.1f%% cpu, "
+	       "%.1f bytes/event\n", overhead, ev_sum / load_s, lost_sum,
+	       cpu_sum / load_s * 100, ev_sum ? (double)bytes_sum / ev_sum : 0.0);
+	return 0;
+}
