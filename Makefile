@@ -12,7 +12,7 @@ DEBS := build-essential clang llvm libclang-rt-14-dev pkg-config \
 	libbpf-dev bpftool libelf-dev zlib1g-dev libdeflate-dev libcsv-dev \
 	libgsl-dev libcmocka-dev libjansson-dev nettle-dev gnuplot-nox iproute2
 
-GIT_SHA := $(shell git rev-parse --short HEAD 2>/dev/null)
+GIT_SHA := $(shell git rev-parse --short HEAD 2>/dev/null)$(shell git diff --quiet HEAD -- 2>/dev/null || echo -dirty)
 
 # snprintf truncation is how we bound text on purpose; gcc cannot tell.
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter -Wno-format-truncation
@@ -75,6 +75,11 @@ $(BUILD)/%.o: %.c | $(BUILD)/.deps-ok
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
+# version.o is rebuilt whenever the commit (or dirtiness) changes.
+$(BUILD)/git-sha.txt: FORCE
+	@mkdir -p $(BUILD); echo '$(GIT_SHA)' | cmp -s - $@ || echo '$(GIT_SHA)' > $@
+FORCE:
+$(BUILD)/lib/version.o: $(BUILD)/git-sha.txt
 $(BUILD)/lib/version.o: CFLAGS += $(if $(GIT_SHA),-DTJ_GIT_SHA='"$(GIT_SHA)"')
 
 $(LIBTJ): $(LIB_OBJS)
