@@ -17,21 +17,21 @@
 
 #define RING 16
 
-struct req {
-	struct tj_msgkey key;
-	uint64_t ts_first, ts_last, ts_reply; /* ts_reply 0: none known */
-};
-
+/* A thread's last RING requests, times apart from keys: a call scans
+ * the times of all of them and reads one key. */
 struct thr {
 	uint64_t id;               /* node << 32 | tid */
 	struct thr *prev, *next;   /* its node's LRU, least recent first */
 	uint64_t last;             /* node time of its latest request */
 	unsigned n, next_slot;
-	struct req r[RING];
+	uint64_t ts_first[RING];
+	uint64_t ts_reply[RING];   /* 0: no reply seen */
+	struct tj_msgkey key[RING];
 };
 
 struct mnode {
 	uint64_t clock;
+	uint64_t due;              /* when the LRU head may have expired */
 	struct thr *head, *tail;
 };
 
@@ -44,6 +44,7 @@ struct meta {
 	struct thr *spare;         /* freelist */
 	uint32_t last_node;        /* cache: messages of one node come in runs */
 	size_t last_ix;
+	uint32_t node_id[8];       /* ids of the first nodes, scanned */
 };
 
 static const char *const known_params[] = { "expire", NULL };
@@ -73,6 +74,12 @@ static struct mnode *node_of(struct meta *m, uint32_t node)
 {
 	if (m->nnodes && m->last_node == node)
 		return &m->nodes[m->last_ix];
+	for (size_t i = 0; i < m->nnodes && i < 8; i++)
+		if (m->node_id[i] == node) {
+			m->last_node = node;
+			m->last_ix = i;
+			return &m->nodes[i];
+		}
 	int added;
 	uint64_t *ix = tj_u64map_upsert(&m->node_ix, node, &added);
 	if (!ix)
@@ -88,7 +95,10 @@ static struct mnode *node_of(struct meta *m, uint32_t node)
 			m->nodes = nn;
 			m->cap = cap;
 		}
+		if (m->nnodes < 8)
+			m->node_id[m->nnodes] = node;
 		memset(&m->nodes[m->nnodes], 0, sizeof(*m->nodes));
+		m->nodes[m->nnodes].due = UINT64_MAX;
 		*ix = m->nnodes++;
 	}
 	m->last_node = node;
@@ -96,12 +106,14 @@ static struct mnode *node_of(struct meta *m, uint32_t node)
 	return &m->nodes[*ix];
 }
 
-static void lru_unlink(struct mnode *n, struct thr *t)
+static void lru_unlink(struct meta *m, struct mnode *n, struct thr *t)
 {
-	if (t->prev)
+	if (t->prev) {
 		t->prev->next = t->next;
-	else
+	} else {
 		n->head = t->next;
+		n->due = t->next ? t->next->last + m->expire_ns : UINT64_MAX;
+	}
 	if (t->next)
 		t->next->prev = t->prev;
 	else
@@ -109,23 +121,25 @@ static void lru_unlink(struct mnode *n, struct thr *t)
 	t->prev = t->next = NULL;
 }
 
-static void lru_push(struct mnode *n, struct thr *t)
+static void lru_push(struct meta *m, struct mnode *n, struct thr *t)
 {
 	t->prev = n->tail;
 	t->next = NULL;
-	if (n->tail)
+	if (n->tail) {
 		n->tail->next = t;
-	else
+	} else {
 		n->head = t;
+		n->due = t->last + m->expire_ns;
+	}
 	n->tail = t;
 }
 
 /* Forget threads silent for expire_ns: their requests ended long ago. */
 static void expire(struct meta *m, struct mnode *n)
 {
-	struct thr *t;
-	while ((t = n->head) && t->last + m->expire_ns < n->clock) {
-		lru_unlink(n, t);
+	while (n->due < n->clock) {
+		struct thr *t = n->head;
+		lru_unlink(m, n, t);
 		tj_u64map_del(&m->threads, t->id);
 		t->next = m->spare;
 		m->spare = t;
@@ -153,18 +167,25 @@ static int remember(struct meta *m, struct mnode *n, uint32_t node,
 		*slot = (uint64_t)(uintptr_t)t;
 	} else {
 		t = (struct thr *)(uintptr_t)*slot;
-		lru_unlink(n, t);
+		if (n->tail != t) /* most often it is: one busy thread */
+			lru_unlink(m, n, t);
 	}
-	struct req *r = &t->r[t->next_slot];
-	t->next_slot = (t->next_slot + 1) % RING;
+	unsigned i = t->next_slot;
+	t->next_slot = (i + 1) % RING;
 	if (t->n < RING)
 		t->n++;
-	r->key = msg->key;
-	r->ts_first = msg->ts_first;
-	r->ts_last = msg->ts_last;
-	r->ts_reply = msg->ts_reply;
-	t->last = msg->ts_reply > msg->ts_last ? msg->ts_reply : msg->ts_last;
-	lru_push(n, t);
+	t->key[i] = msg->key;
+	t->ts_first[i] = msg->ts_first;
+	t->ts_reply[i] = msg->ts_reply;
+	uint64_t last = msg->ts_reply > msg->ts_last ? msg->ts_reply : msg->ts_last;
+	if (n->tail == t) {
+		t->last = last > t->last ? last : t->last;
+		if (n->head == t)
+			n->due = t->last + m->expire_ns;
+	} else {
+		t->last = last;
+		lru_push(m, n, t);
+	}
 	return 0;
 }
 
@@ -178,27 +199,24 @@ static int decide(struct meta *m, const struct tj_message *call,
 	}
 	uint64_t id = (uint64_t)call->key.node << 32 | call->tid_first;
 	uint64_t *slot = tj_u64map_get(&m->threads, id);
-	unsigned open = 0;
-	const struct req *best = NULL;
-	if (slot) {
-		const struct thr *t = (const struct thr *)(uintptr_t)*slot;
-		for (unsigned i = 0; i < t->n; i++) {
-			const struct req *r = &t->r[i];
-			/* read before the call, reply not started at its first
-			 * byte; a request whose reply was never seen stays open
-			 * until its thread expires */
-			if (r->ts_first >= call->ts_first)
-				continue;
-			if (r->ts_reply && r->ts_reply <= call->ts_first)
-				continue;
-			open++;
-			if (!best || r->ts_first > best->ts_first)
-				best = r;
+	unsigned open = 0, best = 0;
+	const struct thr *t = slot ? (const struct thr *)(uintptr_t)*slot : NULL;
+	uint64_t cf = call->ts_first, best_ts = 0;
+	for (unsigned i = 0; t && i < t->n; i++) {
+		/* read before the call, reply not started at its first byte;
+		 * a request whose reply was never seen stays open until its
+		 * thread expires */
+		uint64_t rf = t->ts_first[i], rr = t->ts_reply[i];
+		if (rf >= cf || (rr && rr <= cf))
+			continue;
+		if (!open++ || rf > best_ts) {
+			best = i;
+			best_ts = rf;
 		}
 	}
-	if (best) {
+	if (open) {
 		e.has_parent = 1;
-		e.parent = best->key;
+		e.parent = t->key[best];
 		e.score = 1.0 / open;
 	}
 	return out->emit(out, &e);

@@ -210,6 +210,11 @@ static struct anode *node_get(struct tj_assembler *a, uint32_t id)
 {
 	if (a->last && a->last->id == id)
 		return a->last;
+	/* The merge interleaves nodes event by event: a short scan beats
+	 * hashing for the few nodes of a dataset. */
+	for (size_t i = 0; i < a->nnodes && i < 8; i++)
+		if (a->nodes[i]->id == id)
+			return a->last = a->nodes[i];
 	int added;
 	uint64_t *ix = tj_u64map_upsert(&a->node_ix, id, &added);
 	if (!ix)
