@@ -628,7 +628,14 @@ int tj_evlog_next(struct tj_evlog_reader *r, const struct tj_event **ev,
 			memcpy(r->drops, r->foot.drops, sizeof(r->drops));
 			r->have_drops = 1;
 			/* The footer's total makes the loss count exact. */
-			if (r->foot.events >= r->delivered) {
+			if (r->foot.events < r->delivered) {
+				damage(r, off, 0, 0,
+				       "footer at offset %llu counts %llu events, "
+				       "blocks hold %llu",
+				       (unsigned long long)off,
+				       (unsigned long long)r->foot.events,
+				       (unsigned long long)r->delivered);
+			} else {
 				uint64_t lost = r->foot.events - r->delivered;
 				if (r->dmg.damaged) {
 					r->dmg.events_lost = lost;
