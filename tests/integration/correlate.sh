@@ -69,8 +69,8 @@ for bad in no_symbol wrong_abi; do
 	"$tj" correlate --algo "$plugins/bad/$bad.so" "$tmp/ds" 2>&1 | grep -q "$bad.so" ||
 		fail "$bad.so refused without naming it"
 done
-"$tj" correlate --algo "$plugins/peek_headers.so" --payload "$tmp/ds" >/dev/null 2>"$tmp/err" ||
-	fail "peek_headers saw a trace header: $(cat "$tmp/err")"
+# (masking is proven on logs with payloads by tests/unit/test_host.c: gen
+# writes none, so peek_headers would pass here without looking)
 
 # --- traces ---
 "$tj" correlate --algo metadata --traces "$tmp/ds" >"$tmp/traces" 2>"$tmp/err" ||
