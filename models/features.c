@@ -29,6 +29,11 @@ const char *const tj_feat_names[TJ_FEAT_N] = {
 	[TJ_F_KEEPALIVE] = "keepalive",
 	[TJ_F_DT_REPLY] = "dt_reply",
 	[TJ_F_REPLY_UNKNOWN] = "reply_unknown",
+	[TJ_F_THREAD_CONTEXT] = "thread_context",
+	[TJ_F_REPLY_BEFORE_RESPONSE] = "reply_before_response",
+	[TJ_F_DT_PARENT_LAST_START] = "dt_parent_last_start",
+	[TJ_F_PARENT_CALLED_DEST] = "parent_called_dest",
+	[TJ_F_THREAD_NO_CONTEXT] = "thread_no_context",
 };
 
 /* Responses of a parent's calls remembered for "open calls". */
@@ -43,6 +48,8 @@ struct req {
 	uint32_t ncalls;
 	uint64_t last_call_reply;          /* response start of the last call, 0 none */
 	uint64_t call_reply[OPEN_RING];    /* response starts of recent calls (0 = none yet) */
+	uint64_t call_dest[OPEN_RING];     /* destinations of recent calls */
+	uint64_t last_call_start;          /* start of the last call */
 };
 
 struct node {
@@ -58,7 +65,18 @@ struct thr {
 	uint64_t last_seen;    /* for eviction */
 	struct tj_msgkey last_req;    /* last server request it read */
 	struct tj_msgkey prev_parent; /* parent of its previous call */
-	uint8_t has_last_req, has_prev_parent;
+	struct tj_msgkey context;     /* the request it last worked for */
+	uint8_t has_last_req, has_prev_parent, has_context;
+};
+
+/* A call waiting for its response to be read: whoever reads the response
+ * (node, sock, first byte at ts) goes back to working for the call's
+ * parent. */
+struct pending {
+	uint64_t id;              /* hash of node, sock, ts of the response */
+	uint64_t ts;              /* for eviction */
+	struct tj_msgkey parent;
+	uint8_t has_parent;
 };
 
 struct tj_feat {
@@ -68,6 +86,9 @@ struct tj_feat {
 	struct tj_u64map thr_ix; /* node<<32|tid -> index in thrs */
 	struct thr *thrs;
 	size_t nthr, thrcap, evict_at;
+	struct tj_u64map pend_ix; /* pending.id -> index in pend */
+	struct pending *pend;
+	size_t npend, pendcap, pend_evict_at;
 	uint64_t dropped;
 	int last_was_call;
 };
@@ -100,7 +121,9 @@ int tj_feat_new(struct tj_feat **fp, const struct tj_feat_opts *opts,
 			       opts->max_cand, TJ_FEAT_MAX_CAND);
 	}
 	tj_u64map_init(&f->thr_ix);
+	tj_u64map_init(&f->pend_ix);
 	f->evict_at = 1024;
+	f->pend_evict_at = 1024;
 	*fp = f;
 	return 0;
 }
@@ -114,6 +137,8 @@ void tj_feat_free(struct tj_feat *f)
 	free(f->nodes);
 	free(f->thrs);
 	tj_u64map_free(&f->thr_ix);
+	free(f->pend);
+	tj_u64map_free(&f->pend_ix);
 	free(f);
 }
 
@@ -240,6 +265,79 @@ static struct thr *thr_get(struct tj_feat *f, uint32_t node, uint32_t tid,
 	return t;
 }
 
+static uint64_t pending_id(uint32_t node, uint64_t sock, uint64_t ts)
+{
+	return tj_hash64(ts ^ tj_hash64(sock ^ tj_hash64(node)));
+}
+
+/* Drop entries whose response never came (lost, or the log ended). */
+static void pend_evict(struct tj_feat *f, uint64_t now)
+{
+	size_t w = 0;
+	tj_u64map_free(&f->pend_ix);
+	tj_u64map_init(&f->pend_ix);
+	for (size_t i = 0; i < f->npend; i++) {
+		struct pending *p = &f->pend[i];
+		if (now > p->ts && now - p->ts > f->o.window_ns)
+			continue;
+		f->pend[w] = *p;
+		tj_u64map_put(&f->pend_ix, p->id, w); /* cannot fail: shrinking */
+		w++;
+	}
+	f->npend = w;
+	f->pend_evict_at = 2 * w + 1024;
+}
+
+static void pend_add(struct tj_feat *f, uint64_t id, uint64_t ts,
+		     const struct tj_msgkey *parent)
+{
+	if (f->npend >= f->pend_evict_at)
+		pend_evict(f, ts);
+	if (f->npend == f->pendcap) {
+		size_t cap = f->pendcap ? 2 * f->pendcap : 256;
+		struct pending *p = realloc(f->pend, cap * sizeof(*p));
+		if (!p)
+			return; /* a lost hint, not an error */
+		f->pend = p;
+		f->pendcap = cap;
+	}
+	if (tj_u64map_put(&f->pend_ix, id, f->npend) < 0)
+		return;
+	struct pending *p = &f->pend[f->npend++];
+	p->id = id;
+	p->ts = ts;
+	p->has_parent = parent != NULL;
+	if (parent)
+		p->parent = *parent;
+}
+
+/* Remove and return the entry for a response, if any. */
+static int pend_take(struct tj_feat *f, uint64_t id, struct pending *out)
+{
+	uint64_t *ix = tj_u64map_get(&f->pend_ix, id);
+	if (!ix)
+		return 0;
+	size_t i = (size_t)*ix;
+	*out = f->pend[i];
+	tj_u64map_del(&f->pend_ix, id);
+	if (i != f->npend - 1) { /* move the last entry into the hole */
+		f->pend[i] = f->pend[f->npend - 1];
+		tj_u64map_put(&f->pend_ix, f->pend[i].id, i);
+	}
+	f->npend--;
+	return 1;
+}
+
+/* Where a call goes: its remote address and port, hashed. */
+static uint64_t dest_of(const struct tj_message *m)
+{
+	uint64_t h = tj_hash64(((uint64_t)m->family << 16) | m->rport);
+	uint64_t a, b;
+	memcpy(&a, m->raddr, 8);
+	memcpy(&b, m->raddr + 8, 8);
+	return tj_hash64(h ^ tj_hash64(a ^ tj_hash64(b)));
+}
+
 static void fill(const struct tj_feat *f, const struct tj_message *m,
 		 const struct thr *t, const struct req *r, size_t rank,
 		 uint64_t inflight, double *x)
@@ -293,6 +391,17 @@ static void fill(const struct tj_feat *f, const struct tj_message *m,
 		x[TJ_F_DT_REPLY] = 0;
 		x[TJ_F_REPLY_UNKNOWN] = 1;
 	}
+	x[TJ_F_THREAD_CONTEXT] = t && t->has_context &&
+				 tj_msgkey_eq(&t->context, &r->key);
+	x[TJ_F_REPLY_BEFORE_RESPONSE] = r->ts_reply && m->ts_reply &&
+					r->ts_reply < m->ts_reply;
+	x[TJ_F_DT_PARENT_LAST_START] = r->ncalls ? slog_us(dt(now, r->last_call_start)) : 0;
+	uint64_t dest = dest_of(m);
+	x[TJ_F_THREAD_NO_CONTEXT] = t && !t->has_context;
+	x[TJ_F_PARENT_CALLED_DEST] = 0;
+	for (unsigned i = 0; i < OPEN_RING && i < r->ncalls; i++)
+		if (r->call_dest[i] == dest)
+			x[TJ_F_PARENT_CALLED_DEST] = 1;
 }
 
 static int candidates(struct tj_feat *f, struct node *n,
@@ -341,12 +450,20 @@ int tj_feat_message(struct tj_feat *f, const struct tj_message *m,
 		struct thr *t = thr_get(f, m->key.node, m->tid_last, m->ts_first, &oom);
 		if (oom)
 			return tj_errf(err, TJ_E_NOMEM, "features: out of memory");
+		struct pending p;
+		int resp = m->role == TJ_ROLE_CLIENT &&
+			   pend_take(f, pending_id(m->key.node, m->key.sock, m->ts_first), &p);
 		if (t) {
 			if (m->ts_last > t->last_read)
 				t->last_read = m->ts_last;
 			if (m->role == TJ_ROLE_SERVER) {
 				t->last_req = m->key;
 				t->has_last_req = 1;
+				t->context = m->key;
+				t->has_context = 1;
+			} else if (resp) {
+				t->context = p.parent;
+				t->has_context = p.has_parent;
 			}
 		}
 		return 0;
@@ -362,6 +479,8 @@ int tj_feat_message(struct tj_feat *f, const struct tj_message *m,
 	out->thr_ = t;
 	out->ts_ = m->ts_first;
 	out->reply_ts_ = m->ts_reply;
+	out->sock_ = m->key.sock;
+	out->dest_ = dest_of(m);
 	f->last_was_call = 1;
 	return 1;
 }
@@ -372,14 +491,20 @@ void tj_feat_assign(struct tj_feat *f, const struct tj_feat_call *c, int idx)
 		return;
 	f->last_was_call = 0;
 	struct thr *t = c->thr_;
-	if (idx < 0 || (size_t)idx >= c->n) {
+	struct node *n = c->node_;
+	int has = idx >= 0 && (size_t)idx < c->n;
+	if (c->reply_ts_)
+		pend_add(f, pending_id(n->id, c->sock_, c->reply_ts_), c->reply_ts_,
+			 has ? &n->reqs[c->ref_[idx]].key : NULL);
+	if (!has) {
 		if (t)
 			t->has_prev_parent = 0;
 		return;
 	}
-	struct node *n = c->node_;
 	struct req *r = &n->reqs[c->ref_[idx]];
 	r->call_reply[r->ncalls % OPEN_RING] = c->reply_ts_;
+	r->call_dest[r->ncalls % OPEN_RING] = c->dest_;
+	r->last_call_start = c->ts_;
 	r->ncalls++;
 	r->last_call_reply = c->reply_ts_;
 	if (t) {

@@ -57,6 +57,15 @@ enum tj_feature {
 	TJ_F_KEEPALIVE,          /* call reuses a connection (seq > 0) */
 	TJ_F_DT_REPLY,           /* slog(parent's reply start - call's response start) */
 	TJ_F_REPLY_UNKNOWN,      /* parent or call has no reply */
+	TJ_F_THREAD_CONTEXT,     /* parent is what the calling thread last worked
+				  * for: the request it last read, or the parent
+				  * of the call whose response it last read */
+	TJ_F_REPLY_BEFORE_RESPONSE, /* parent's reply began before the call's response */
+	TJ_F_DT_PARENT_LAST_START,  /* slog(call start - start of parent's last call) */
+	TJ_F_PARENT_CALLED_DEST,    /* one of the parent's recent calls went to the
+				     * same remote address and port */
+	TJ_F_THREAD_NO_CONTEXT,     /* the calling thread is known but has read no
+				     * request, nor a response to a call with one */
 	TJ_FEAT_N
 };
 
@@ -85,6 +94,8 @@ struct tj_feat_call {
 	void *thr_;
 	uint64_t ts_;
 	uint64_t reply_ts_;
+	uint64_t sock_;
+	uint64_t dest_;
 };
 
 struct tj_feat;

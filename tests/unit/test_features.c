@@ -227,6 +227,72 @@ static void test_many_requests_stay_bounded(void **state)
 	fx_free(x);
 }
 
+/* An executor thread calls for B; another thread reads the response and
+ * calls again: it works for B now.  Destinations and call starts are
+ * remembered per parent. */
+static void test_context_follows_responses(void **state)
+{
+	(void)state;
+	struct fx *x = fx_new(0, 0);
+	feed(x, srv(1, 10, 0, 5, 100, 1000, 1000, 9000, 100));
+	feed(x, srv(1, 11, 0, 5, 200, 1100, 1100, 9000, 200));
+	struct tj_message c1 = call(1, 20, 0, 5, 300, 1200, 1300, 0);
+	c1.rport = 8080;
+	assert_int_equal(feed(x, c1), 1);
+	int b = find(&x->c, 11);
+	assert_true(b >= 0);
+	/* thread 300 read nothing: known but without context */
+	assert_float_equal(x->c.x[b][TJ_F_THREAD_NO_CONTEXT], 1, 0);
+	assert_float_equal(x->c.x[b][TJ_F_THREAD_CONTEXT], 0, 0);
+	tj_feat_assign(x->f, &x->c, b);
+	/* thread 400 reads c1's response (first byte at 1300 us) */
+	struct tj_message r = call(1, 20, 0, 5, 400, 1300, 0, 0);
+	r.key.dir = TJ_DIR_IN;
+	assert_int_equal(feed(x, r), 0);
+	struct tj_message c2 = call(1, 21, 0, 5, 400, 1400, 1500, 0);
+	c2.rport = 8080;
+	assert_int_equal(feed(x, c2), 1);
+	int a = find(&x->c, 10);
+	b = find(&x->c, 11);
+	assert_true(a >= 0 && b >= 0);
+	assert_float_equal(x->c.x[b][TJ_F_THREAD_CONTEXT], 1, 0);
+	assert_float_equal(x->c.x[a][TJ_F_THREAD_CONTEXT], 0, 0);
+	assert_float_equal(x->c.x[b][TJ_F_THREAD_NO_CONTEXT], 0, 0);
+	assert_float_equal(x->c.x[b][TJ_F_PARENT_CALLED_DEST], 1, 0);
+	assert_float_equal(x->c.x[a][TJ_F_PARENT_CALLED_DEST], 0, 0);
+	assert_float_equal(x->c.x[b][TJ_F_DT_PARENT_LAST_START], log1p(200), 1e-9);
+	assert_float_equal(x->c.x[a][TJ_F_DT_PARENT_LAST_START], 0, 0);
+	assert_float_equal(x->c.x[b][TJ_F_REPLY_BEFORE_RESPONSE], 0, 0);
+	tj_feat_assign(x->f, &x->c, -1);
+	/* a response to a call with no parent leaves its reader without one */
+	r = call(1, 21, 0, 5, 400, 1500, 0, 0);
+	r.key.dir = TJ_DIR_IN;
+	feed(x, r);
+	assert_int_equal(feed(x, call(1, 22, 0, 5, 400, 1600, 1700, 0)), 1);
+	b = find(&x->c, 11);
+	assert_float_equal(x->c.x[b][TJ_F_THREAD_CONTEXT], 0, 0);
+	assert_float_equal(x->c.x[b][TJ_F_THREAD_NO_CONTEXT], 1, 0);
+	assert_float_equal(x->c.x[b][TJ_F_PARENT_CALLED_DEST], 0, 0);
+	tj_feat_assign(x->f, &x->c, -1);
+	fx_free(x);
+}
+
+static void test_reply_before_response(void **state)
+{
+	(void)state;
+	struct fx *x = fx_new(0, 0);
+	/* A replies at 1350 us, before the call's response (1500): a
+	 * synchronous parent cannot have waited for it */
+	feed(x, srv(1, 10, 0, 5, 100, 1000, 1000, 1350, 100));
+	feed(x, srv(1, 11, 0, 5, 100, 1100, 1100, 1600, 100));
+	assert_int_equal(feed(x, call(1, 20, 0, 5, 100, 1200, 1500, 0)), 1);
+	int a = find(&x->c, 10), b = find(&x->c, 11);
+	assert_float_equal(x->c.x[a][TJ_F_REPLY_BEFORE_RESPONSE], 1, 0);
+	assert_float_equal(x->c.x[b][TJ_F_REPLY_BEFORE_RESPONSE], 0, 0);
+	assert_float_equal(x->c.x[a][TJ_F_DT_REPLY], -log1p(150), 1e-9);
+	fx_free(x);
+}
+
 static void test_refuses_bad_options(void **state)
 {
 	(void)state;
@@ -255,6 +321,8 @@ int main(void)
 		cmocka_unit_test(test_unknown_ids_are_not_same),
 		cmocka_unit_test(test_window_and_cap),
 		cmocka_unit_test(test_many_requests_stay_bounded),
+		cmocka_unit_test(test_context_follows_responses),
+		cmocka_unit_test(test_reply_before_response),
 		cmocka_unit_test(test_refuses_bad_options),
 		cmocka_unit_test(test_names_are_unique),
 	};
