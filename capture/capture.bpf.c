@@ -226,10 +226,11 @@ static __always_inline void emit(__u8 type, __u64 ts, __u64 pid_tgid, __s32 fd,
 				 __u64 ubuf, __u64 ulen)
 {
 	struct tjc_event *e;
-	int with_payload = payload_max && ubuf && bytes > 0 && ulen > 0;
 	__u64 wake = BPF_RB_NO_WAKEUP;
 
-	if (with_payload)
+	/* Conditioned on the read-only payload_max alone, so the verifier
+	 * sees one size and walks one path. */
+	if (payload_max)
 		e = bpf_ringbuf_reserve(&events, sizeof(*e) + TJC_PAYLOAD_MAX, 0);
 	else
 		e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -254,7 +255,7 @@ static __always_inline void emit(__u8 type, __u64 ts, __u64 pid_tgid, __s32 fd,
 	__builtin_memcpy(e->laddr, si->laddr, 16);
 	__builtin_memcpy(e->raddr, si->raddr, 16);
 	e->payload_len = 0;
-	if (with_payload) {
+	if (payload_max && ubuf && bytes > 0 && ulen > 0) {
 		__u64 n = payload_max;
 		if (n > (__u64)bytes)
 			n = bytes;
@@ -473,6 +474,19 @@ static long add_msg_len(__u32 i, void *ctx)
 	return 0;
 }
 
+/* Bytes moved by an mmsg call that handled n messages.  A global
+ * function is verified once, on its own: the loop's states do not
+ * multiply those of its callers. */
+__noinline __s64 mmsg_total(__u64 vec, __s64 n)
+{
+	struct mmsg_sum ms = { .v = (struct mmsghdr *)vec };
+
+	if (n <= 0)
+		return 0;
+	bpf_loop(n < MMSG_MAX ? n : MMSG_MAX, add_msg_len, &ms, 0);
+	return ms.sum;
+}
+
 /* First user buffer of a call (for the payload prefix) and, for the
  * mmsg calls, the bytes the call moved in all its messages. */
 static __always_inline void first_buffer(const struct call *c, long ret,
@@ -500,10 +514,7 @@ static __always_inline void first_buffer(const struct call *c, long ret,
 	}
 	case K_MMSG: {
 		struct mmsghdr *v = (struct mmsghdr *)c->buf;
-		struct mmsg_sum ms = { .v = v };
-		/* bpf_loop: verified once, not once per message. */
-		bpf_loop(ret < MMSG_MAX ? ret : MMSG_MAX, add_msg_len, &ms, 0);
-		*bytes = ms.sum;
+		*bytes = mmsg_total(c->buf, ret);
 		if (ret > 0 && BPF_CORE_READ_USER(v, msg_hdr.msg_iovlen) > 0)
 			iovp = BPF_CORE_READ_USER(v, msg_hdr.msg_iov);
 		break;

@@ -273,32 +273,47 @@ static int check_filters(const struct opts *o, uint64_t *cgroup_id)
 	return 0;
 }
 
-/* Run COMMAND held at a gate until its pid is in the filter. */
-static pid_t start_command(char **command, const sigset_t *oldmask, int *gate)
+/* Run COMMAND held at a gate until its pid is in the filter.  *report
+ * is read after the gate opens: EOF when exec succeeded, else errno. */
+static pid_t start_command(char **command, const sigset_t *oldmask, int *gate,
+			   int *report)
 {
-	int p[2];
+	int p[2], q[2];
 	pid_t pid;
 
 	if (pipe2(p, O_CLOEXEC) != 0)
 		return -1;
-	pid = fork();
-	if (pid < 0) {
+	if (pipe2(q, O_CLOEXEC) != 0) {
 		close(p[0]);
 		close(p[1]);
 		return -1;
 	}
+	pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		close(q[0]);
+		close(q[1]);
+		return -1;
+	}
 	if (pid == 0) {
 		char go;
+		int e;
 		close(p[1]);
+		close(q[0]);
 		sigprocmask(SIG_SETMASK, oldmask, NULL);
 		if (read(p[0], &go, 1) != 1)
 			_exit(127); /* capture gave up */
 		execvp(command[0], command);
-		fprintf(stderr, "tracejoin capture: cannot run %s: %s\n", command[0], strerror(errno));
+		e = errno;
+		if (write(q[1], &e, sizeof(e)) < 0)
+			_exit(127);
 		_exit(127);
 	}
 	close(p[0]);
+	close(q[1]);
 	*gate = p[1];
+	*report = q[0];
 	return pid;
 }
 
@@ -342,7 +357,7 @@ int cmd_capture(int argc, char **argv)
 	struct tj_recorder_opts ro = { 0 };
 	sigset_t mask, oldmask;
 	int sfd = -1, gate = -1, env_problem = 0, rc, status = TJ_EXIT_OK;
-	int child_status = -1;
+	int child_status = -1, exec_errno = 0;
 	pid_t child = 0;
 	uint64_t seen[TJC_DROP__COUNT] = { 0 };
 
@@ -374,15 +389,23 @@ int cmd_capture(int argc, char **argv)
 	ro.per_netns = o.per_netns;
 	ro.force = o.force;
 	fill_header(&ro.header, &o, argc, argv);
-	/* The log first: refusing to overwrite must not wait for BPF. */
+	/* Cheap checks, then the log (refusing to overwrite must not wait
+	 * for the verifier), then BPF; a log made for a capture that could
+	 * not start is removed again. */
+	if (tj_capture_env_check(&err)) {
+		fprintf(stderr, "tracejoin capture: %s\n", err.msg);
+		return TJ_EXIT_FAIL;
+	}
 	if (tj_recorder_open(&rec, &ro, &err)) {
 		fprintf(stderr, "tracejoin capture: %s\n", err.msg);
 		return TJ_EXIT_FAIL;
 	}
 	if (tj_capture_open(&cap, &cfg, &env_problem, &err)) {
 		fprintf(stderr, "tracejoin capture: %s\n", err.msg);
-		status = TJ_EXIT_FAIL;
-		goto out;
+		tj_recorder_close(rec, NULL);
+		if (!o.per_netns && strcmp(o.out, "-") != 0)
+			unlink(o.out);
+		return TJ_EXIT_FAIL;
 	}
 	for (int i = 0; i < o.npids; i++)
 		if (tj_capture_add_pid(cap, o.pids[i], &err)) {
@@ -403,7 +426,8 @@ int cmd_capture(int argc, char **argv)
 		goto out;
 	}
 	if (o.command) {
-		child = start_command(o.command, &oldmask, &gate);
+		int report = -1;
+		child = start_command(o.command, &oldmask, &gate, &report);
 		if (child < 0) {
 			fprintf(stderr, "tracejoin capture: cannot start %s: %s\n", o.command[0], strerror(errno));
 			status = TJ_EXIT_FAIL;
@@ -422,6 +446,14 @@ int cmd_capture(int argc, char **argv)
 		}
 		close(gate);
 		gate = -1;
+		if (read(report, &exec_errno, sizeof(exec_errno)) == (ssize_t)sizeof(exec_errno)) {
+			fprintf(stderr, "tracejoin capture: cannot run %s: %s\n", o.command[0],
+				strerror(exec_errno));
+			close(report);
+			status = TJ_EXIT_FAIL;
+			goto out;
+		}
+		close(report);
 	}
 	fprintf(stderr, "tracejoin capture: recording%s%s (Ctrl-C stops)\n",
 		o.command ? " " : "", o.command ? o.command[0] : "");
@@ -507,7 +539,9 @@ out:
 	if (child > 0) {
 		if (child_status == -1)
 			waitpid(child, &child_status, 0);
-		if (WIFEXITED(child_status) && WEXITSTATUS(child_status) != 0)
+		if (exec_errno)
+			; /* said above */
+		else if (WIFEXITED(child_status) && WEXITSTATUS(child_status) != 0)
 			fprintf(stderr, "tracejoin capture: %s exited with status %d\n",
 				o.command[0], WEXITSTATUS(child_status));
 		else if (WIFSIGNALED(child_status))
