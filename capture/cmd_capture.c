@@ -506,9 +506,18 @@ int cmd_capture(int argc, char **argv)
 		status = TJ_EXIT_FAIL;
 	}
 	if (child > 0 && child_status == -1 && waitpid(child, &child_status, WNOHANG) != child) {
-		/* Stopped before the command ended: end it too. */
 		child_status = -1;
-		kill(child, SIGTERM);
+		if (status == TJ_EXIT_OK) {
+			/* Stopped (signal, --duration) before the command ended:
+			 * end it too. */
+			kill(child, SIGTERM);
+		} else {
+			/* Capture failed: the command is the user's, not ours
+			 * to kill; it goes on untraced. */
+			fprintf(stderr, "tracejoin capture: %s (pid %d) goes on untraced\n",
+				o.command[0], (int)child);
+			child = 0;
+		}
 	}
 out:
 	tj_capture_close(cap);
@@ -529,9 +538,9 @@ out:
 				fprintf(stderr, "tracejoin capture: warning: no event matched the filters\n");
 		}
 		struct tj_err e2 = { 0 };
-		if (tj_recorder_close(rec, &e2)) {
+		if (tj_recorder_close(rec, &e2) && status == TJ_EXIT_OK) {
 			fprintf(stderr, "tracejoin capture: %s\n", e2.msg);
-			status = TJ_EXIT_FAIL;
+			status = TJ_EXIT_FAIL; /* (a failure before was said already) */
 		}
 	}
 	if (gate >= 0)
