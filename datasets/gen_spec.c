@@ -269,6 +269,10 @@ static int st_node(struct parser *p)
 			return fail(p, "unknown node setting '%s' (name, addr, clock-offset, drift, loss, burst)", k);
 		}
 	}
+	if (s->nnodes && s->nodes[0].family != n->family)
+		return fail(p, "node %d is %s but node %u is %s: one address family per scenario",
+			    id, n->family == 10 ? "IPv6" : "IPv4", s->nodes[0].id,
+			    s->nodes[0].family == 10 ? "IPv6" : "IPv4");
 	for (int i = 0; i < s->nnodes; i++)
 		if (s->nodes[i].family == n->family && !memcmp(s->nodes[i].addr, n->addr, 16))
 			return fail(p, "node %d has the same address as node %u (line %d)",

@@ -65,7 +65,7 @@ static void test_full(void **state)
 		"network local const(5us)\n"
 		"network bandwidth 25Gbit\n"
 		"node 1 name n-1 addr 10.1.1.1 clock-offset -1.5s drift -20ppm loss 0.01 burst 8\n"
-		"node 2 addr fd00::2\n"
+		"node 2 addr 10.9.9.9\n"
 		"service a node 1 port 80 model pool threads 4 io-threads 2 executor 3 read-buffer 4K write-chunk 1K write-split 0.5\n"
 		"service b node 2 port 81 model async threads 2\n"
 		"service c node 2 port 82 model coroutine\n"
@@ -86,7 +86,7 @@ static void test_full(void **state)
 	assert_true(s->bandwidth == 25.0 / 8);
 	assert_true(s->nodes[0].clock_offset_ns == -1.5e9);
 	assert_true(s->nodes[0].drift_ppm == -20);
-	assert_int_equal(s->nodes[1].family, 10);
+	assert_int_equal(s->nodes[1].addr[1], 9);
 	assert_int_equal(s->services[0].model, GM_POOL);
 	assert_int_equal(s->services[0].read_buf, 4096);
 	assert_int_equal(s->services[2].threads, 4); /* coroutine default */
@@ -112,6 +112,7 @@ static void test_refusals(void **state)
 	refused("node 0\n", "t.scn:1: ", "out of range");
 	refused("node 1 addr 300.1.1.1\n", "t.scn:1: ", "not an IPv4 or IPv6 address");
 	refused("node 1\nnode 2 addr 10.0.0.1\n", "t.scn:2: ", "same address as node 1");
+	refused("node 1\nnode 2 addr ::2\n", "t.scn:2: ", "one address family per scenario");
 	refused("node 1 drift 5\n", "t.scn:1: ", "ppm");
 	refused("node 1 loss 0.9\n", "t.scn:1: ", "out of range");
 	refused("node 1\nservice a node 2 port 80\n", "t.scn:2: ", "unknown node 2");
