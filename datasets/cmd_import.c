@@ -235,9 +235,9 @@ int cmd_import(int argc, char **argv)
 		case 'f': format = optarg; break;
 		case 'o': out = optarg; break;
 		case 'k':
-			if (parse_uint(optarg, 1u << 20, &v) < 0)
-				return tj_usage("import", "--keepalive wants a count 0..%u, not '%s'",
-						1u << 20, optarg);
+			if (parse_uint(optarg, 4096, &v) < 0)
+				return tj_usage("import", "--keepalive wants a count 0..4096, not '%s'",
+						optarg);
 			jo.keepalive = (unsigned)v;
 			jaeger_only = 1;
 			break;

@@ -302,22 +302,38 @@ static int link_spans(struct span *sp, size_t n, struct why *w)
 	return 0;
 }
 
-/* The request a call made from node `node` answers to: the nearest server
- * span at or above x on that node; none if the chain leaves the node. */
-static long parent_call(const struct span *sp, long x, uint32_t node)
+/* The request a call made by span x answers to: the nearest server span
+ * at or above x on x's node; none if the chain leaves the node first.
+ * Memoised in up[] (-2 = not known yet) so that deep chains stay linear. */
+static long parent_call(struct span *sp, long *up, long x)
 {
-	for (; x >= 0; x = sp[x].parent) {
-		if (sp[x].ep != node)
-			return -1;
-		if (sp[x].kind == SK_SERVER)
-			return sp[x].call;
+	long y = x, res;
+	for (;;) { /* find the answer at the top of the unknown stretch */
+		if (up[y] != -2) {
+			res = up[y];
+			break;
+		}
+		if (sp[y].kind == SK_SERVER) {
+			res = sp[y].call;
+			break;
+		}
+		long p = sp[y].parent;
+		if (p < 0 || sp[p].ep != sp[y].ep) {
+			res = -1;
+			break;
+		}
+		y = p;
 	}
-	return -1;
+	for (long z = x; z != y; z = sp[z].parent) /* fill in the stretch */
+		up[z] = res;
+	up[y] = res;
+	return res;
 }
 
 struct trace_out {
 	struct tj_call *calls;
 	long *made_by; /* span that made each call (for messages) */
+	long *up;      /* parent_call()'s memo */
 	size_t n;
 	uint64_t roots, synth, unseen, nested, skewed, late;
 };
@@ -349,8 +365,11 @@ static int map_trace(struct tj_jaeger *j, struct span *sp, size_t n,
 			sp[i].call = (long)nc++;
 	o->calls = calloc(nc ? nc : 1, sizeof(*o->calls));
 	o->made_by = calloc(nc ? nc : 1, sizeof(*o->made_by));
-	if (!o->calls || !o->made_by)
+	long *up = o->up = malloc(n * sizeof(*up));
+	if (!o->calls || !o->made_by || !up)
 		return -1;
+	for (size_t i = 0; i < n; i++)
+		up[i] = -2;
 	o->n = nc;
 	int64_t outside = -1;
 	for (size_t i = 0; i < n; i++) {
@@ -403,7 +422,8 @@ static int map_trace(struct tj_jaeger *j, struct span *sp, size_t n,
 			o->made_by[s->call] = (long)i;
 			o->unseen++;
 		}
-		c->parent = parent_call(sp, from, c->caller);
+		/* The caller is the node of the span that made the call. */
+		c->parent = parent_call(sp, up, from);
 	}
 	/* On one node all times are one clock: a call cannot start before
 	 * the request that caused it. */
@@ -506,6 +526,7 @@ out:
 	free(sp);
 	free(o.calls);
 	free(o.made_by);
+	free(o.up);
 	return rc;
 }
 
