@@ -140,6 +140,8 @@ static void rg_close(void *vst)
 	free(st->node);
 	callbuf_free(&st->learnbuf);
 	free(st->scratch);
+	for (int i = 0; i < RG_SCR__N; i++)
+		free(st->scr[i]);
 	tj_u64map_free(&st->node_map);
 	tj_u64map_free(&st->comp_map);
 	rg_model_free(&st->model);
@@ -164,6 +166,21 @@ int rg_emit(struct tj_edge_sink *out, const struct tj_msgkey *child,
 			       tj_msgkey_format(child, k));
 	}
 	return 0;
+}
+
+void *rg_scratch(struct rg_state *st, int i, size_t bytes)
+{
+	if (bytes > st->capscr[i]) {
+		size_t nc = st->capscr[i] ? st->capscr[i] : 256;
+		while (nc < bytes)
+			nc *= 2;
+		void *q = realloc(st->scr[i], nc);
+		if (!q)
+			return NULL;
+		st->scr[i] = q;
+		st->capscr[i] = nc;
+	}
+	return st->scr[i];
 }
 
 void rg_parent_release(struct rg_state *st, uint32_t p)

@@ -58,6 +58,7 @@ struct rg_callee { uint8_t family; uint16_t port; uint8_t addr[16]; };
 struct rg_origin {
 	uint32_t node, pid, callee;
 	double mu;      /* background calls per ns */
+	double logmu;   /* its log, kept by the fit */
 	double nocand;  /* calls seen with no request in flight (learning) */
 	double idle_calls; /* calls while nothing was in flight on the node */
 	double acc;     /* fitting scratch */
@@ -91,6 +92,7 @@ struct rg_model {
 	struct rg_edge pooled;   /* for service edges unseen while learning */
 	struct rg_density bg_end; /* end-side delays of non-parents */
 	double mu_default;       /* background rate for unseen origins, per ns */
+	double logmu_default;
 	int fitted;
 	int use_ends;            /* end-side ratio in the weights */
 	int iters_run;
@@ -154,6 +156,10 @@ struct rg_node {
 	int seen;
 };
 
+/* Scratch arrays reused by every decision (grow only). */
+enum { RG_SCR_UP, RG_SCR_ROWS, RG_SCR_CHOICE, RG_SCR_CHALL, RG_SCR_PAIRS,
+       RG_SCR_COST, RG_SCR_ROWCOL, RG_SCR_CPAR, RG_SCR_HUNG, RG_SCR__N };
+
 struct rg_state {
 	struct rg_params par;
 	struct rg_model model;
@@ -165,6 +171,7 @@ struct rg_state {
 	struct rg_callbuf learnbuf;
 	struct rg_cand *scratch; size_t capscratch; /* eligible candidates */
 	struct tj_u64map comp_map;                  /* assignment scratch */
+	void *scr[RG_SCR__N]; size_t capscr[RG_SCR__N];
 	struct {
 		uint64_t calls, parented, none, nocand, matchings, dropped;
 	} stats;
@@ -175,6 +182,8 @@ struct rg_state {
  * release references, and drop them from pend. */
 int rg_decide(struct rg_state *st, struct rg_callbuf *pend, size_t ncommit,
 	      struct tj_edge_sink *out, struct tj_err *err);
+/* Scratch slot i with at least bytes, or NULL (regression.c). */
+void *rg_scratch(struct rg_state *st, int i, size_t bytes);
 /* Give up one reference to a parent (regression.c). */
 void rg_parent_release(struct rg_state *st, uint32_t p);
 int rg_emit(struct tj_edge_sink *out, const struct tj_msgkey *child,
@@ -220,5 +229,9 @@ double rg_density_log(const struct rg_density *dn, int64_t d, int kind);
  * no assignment avoids a forbidden cell. */
 #define RG_FORBID 1e15
 int rg_assign(const double *cost, size_t nrows, size_t ncols, int *row_col);
+/* The same with caller workspace of rg_assign_ws_size(nrows, ncols). */
+size_t rg_assign_ws_size(size_t nrows, size_t ncols);
+int rg_assign_ws(const double *cost, size_t nrows, size_t ncols, int *row_col,
+		 void *ws);
 
 #endif

@@ -10,20 +10,38 @@
 #include <string.h>
 #include "regression.h"
 
+size_t rg_assign_ws_size(size_t n, size_t m)
+{
+	return (n + 1 + 2 * (m + 1)) * sizeof(double) +
+	       2 * (m + 1) * sizeof(size_t) + (m + 1);
+}
+
 int rg_assign(const double *cost, size_t n, size_t m, int *row_col)
+{
+	void *ws = malloc(rg_assign_ws_size(n, m));
+	if (!ws)
+		return -1;
+	int rc = rg_assign_ws(cost, n, m, row_col, ws);
+	free(ws);
+	return rc;
+}
+
+int rg_assign_ws(const double *cost, size_t n, size_t m, int *row_col,
+		 void *ws)
 {
 	if (n == 0)
 		return 0;
 	if (n > m)
 		return -1;
 	/* 1-based: row 0 / column 0 are the virtual start */
-	double *u = calloc(n + 1, sizeof(*u)), *v = calloc(m + 1, sizeof(*v));
-	double *minv = malloc((m + 1) * sizeof(*minv));
-	size_t *p = calloc(m + 1, sizeof(*p)), *way = calloc(m + 1, sizeof(*way));
-	char *used = malloc(m + 1);
+	double *u = ws, *v = u + n + 1, *minv = v + m + 1;
+	size_t *p = (size_t *)(minv + m + 1), *way = p + m + 1;
+	char *used = (char *)(way + m + 1);
 	int rc = -1;
-	if (!u || !v || !minv || !p || !way || !used)
-		goto out;
+	memset(u, 0, (n + 1) * sizeof(*u));
+	memset(v, 0, (m + 1) * sizeof(*v));
+	memset(p, 0, (m + 1) * sizeof(*p));
+	memset(way, 0, (m + 1) * sizeof(*way));
 	for (size_t i = 1; i <= n; i++) {
 		p[0] = i;
 		size_t j0 = 0;
@@ -74,12 +92,6 @@ int rg_assign(const double *cost, size_t n, size_t m, int *row_col)
 		if (cost[i * m + (size_t)row_col[i]] >= RG_FORBID)
 			rc = -1;
 out:
-	free(u);
-	free(v);
-	free(minv);
-	free(p);
-	free(way);
-	free(used);
 	return rc;
 }
 
@@ -159,11 +171,13 @@ static int solve_component(struct rg_state *st, struct rg_callbuf *b,
 {
 	const struct rg_model *md = &st->model;
 	struct tj_u64map *pm = &st->comp_map;
-	struct pair *pairs = NULL;
-	size_t npair = 0, cappair = 0, nslot = 0;
-	double *cost = NULL;
-	int *row_col = NULL, rc = -1;
-	uint32_t *cpar = NULL;
+	size_t npair = 0, nslot = 0, ncand = 0;
+	int rc = -1;
+	for (size_t r = 0; r < nr; r++)
+		ncand += b->call[rows[r]].ncand;
+	struct pair *pairs = rg_scratch(st, RG_SCR_PAIRS, ncand * sizeof(*pairs));
+	if (!pairs)
+		return -1;
 
 	for (size_t r = 0; r < nr; r++) {
 		const struct rg_call *c = &b->call[rows[r]];
@@ -175,14 +189,6 @@ static int solve_component(struct rg_state *st, struct rg_callbuf *b,
 			if (!v)
 				goto out;
 			if (added) {
-				if (npair == cappair) {
-					size_t ncap = cappair ? cappair * 2 : 16;
-					struct pair *q = realloc(pairs, ncap * sizeof(*q));
-					if (!q)
-						goto out;
-					pairs = q;
-					cappair = ncap;
-				}
 				*v = npair;
 				pairs[npair++] = (struct pair){ k->parent, c->callee,
 								k->edge, 0, 0 };
@@ -195,10 +201,11 @@ static int solve_component(struct rg_state *st, struct rg_callbuf *b,
 		nslot += pairs[q].count;
 	}
 	size_t ncol = nslot + nr;
-	cost = malloc(nr * ncol * sizeof(*cost));
-	row_col = malloc(nr * sizeof(*row_col));
-	cpar = malloc(nr * sizeof(*cpar));
-	if (!cost || !row_col || !cpar)
+	double *cost = rg_scratch(st, RG_SCR_COST, nr * ncol * sizeof(*cost));
+	int *row_col = rg_scratch(st, RG_SCR_ROWCOL, nr * sizeof(*row_col));
+	uint32_t *cpar = rg_scratch(st, RG_SCR_CPAR, nr * sizeof(*cpar));
+	void *hws = rg_scratch(st, RG_SCR_HUNG, rg_assign_ws_size(nr, ncol));
+	if (!cost || !row_col || !cpar || !hws)
 		goto out;
 	for (size_t r = 0; r < nr; r++)
 		cpar[r] = RG_NONE;
@@ -234,7 +241,7 @@ static int solve_component(struct rg_state *st, struct rg_callbuf *b,
 				}
 			}
 		}
-		if (rg_assign(cost, nr, ncol, row_col))
+		if (rg_assign_ws(cost, nr, ncol, row_col, hws))
 			goto out;
 		int changed = 0;
 		for (size_t r = 0; r < nr; r++) {
@@ -262,10 +269,6 @@ static int solve_component(struct rg_state *st, struct rg_callbuf *b,
 out:
 	for (size_t q = 0; q < npair; q++)
 		tj_u64map_del(pm, (uint64_t)pairs[q].parent << 32 | pairs[q].callee);
-	free(pairs);
-	free(cost);
-	free(row_col);
-	free(cpar);
 	return rc;
 }
 
@@ -294,8 +297,10 @@ int rg_decide(struct rg_state *st, struct rg_callbuf *b, size_t ncommit,
 	size_t n = b->n;
 	if (ncommit > n)
 		ncommit = n;
-	size_t *up = malloc(n * sizeof(*up)), *rows = malloc(n * sizeof(*rows));
-	int *choice = malloc(n * sizeof(*choice)), *ch_all = malloc(n * sizeof(*ch_all));
+	size_t *up = rg_scratch(st, RG_SCR_UP, n * sizeof(*up));
+	size_t *rows = rg_scratch(st, RG_SCR_ROWS, n * sizeof(*rows));
+	int *choice = rg_scratch(st, RG_SCR_CHOICE, n * sizeof(*choice));
+	int *ch_all = rg_scratch(st, RG_SCR_CHALL, n * sizeof(*ch_all));
 	int rc = 0;
 	if (!up || !rows || !choice || !ch_all) {
 		rc = tj_errf(err, TJ_E_NOMEM, "regression: out of memory");
@@ -388,9 +393,5 @@ int rg_decide(struct rg_state *st, struct rg_callbuf *b, size_t ncommit,
 	for (size_t i = 0; i < b->n; i++)
 		b->call[i].cand -= coff;
 out:
-	free(up);
-	free(rows);
-	free(choice);
-	free(ch_all);
 	return rc;
 }

@@ -130,6 +130,7 @@ void rg_model_init(struct rg_model *m, const struct rg_params *par)
 	tj_u64map_init(&m->origin_map);
 	m->par = par;
 	m->mu_default = MU_FLOOR;
+	m->logmu_default = log(MU_FLOOR);
 	m->pooled.svc = m->pooled.callee = RG_NONE;
 }
 
@@ -251,8 +252,7 @@ const struct rg_edge *rg_edge_get(const struct rg_model *m, uint32_t e)
 
 double rg_origin_logmu(const struct rg_model *m, uint32_t o)
 {
-	double mu = o < m->norigin ? m->origin[o].mu : m->mu_default;
-	return log(mu > MU_FLOOR ? mu : MU_FLOOR);
+	return o < m->norigin ? m->origin[o].logmu : m->logmu_default;
 }
 
 static double start_log(const struct rg_model *m, const struct rg_edge *e,
@@ -447,10 +447,14 @@ static void m_step(struct rg_model *m, struct rg_callbuf *buf,
 			og->mu = span > 0 ? v / span : MU_FLOOR;
 		if (og->mu < MU_FLOOR)
 			og->mu = MU_FLOOR;
+		og->logmu = log(og->mu);
 		musum += v;
 		spansum += span;
 	}
 	m->mu_default = spansum > 0 && musum > 0 ? musum / spansum : MU_FLOOR;
+	if (m->mu_default < MU_FLOOR)
+		m->mu_default = MU_FLOOR;
+	m->logmu_default = log(m->mu_default);
 	if (m->par->density == RG_DENSITY_LOGNORMAL)
 		fit_lognormals(m, buf, ws);
 }
