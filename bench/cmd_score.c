@@ -148,6 +148,8 @@ int cmd_score(int argc, char **argv)
 		return tj_usage(cmd, "one edges file expected, got %d",
 				argc - optind);
 	const char *edges_path = argv[optind];
+	if (strcmp(edges_path, "-") == 0 && strcmp(labels_path, "-") == 0)
+		return tj_usage(cmd, "labels and edges cannot both be stdin ('-')");
 	if (dataset) {
 		struct stat st;
 		if (stat(dataset, &st) < 0)

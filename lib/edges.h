@@ -24,7 +24,9 @@ struct tj_edge_set {
 	unsigned long *lines; /* line number of each edge in its file */
 };
 
-/* Read path ("-" = stdin).  Refuses: a missing or wrong header, a row of
+/* Read path ("-" = stdin).  LF or CRLF, a UTF-8 BOM, quoted fields and
+ * blank lines are accepted; a header-only file holds zero edges, an empty
+ * file is refused (lib/edges.c has the details).  Refuses: a missing or wrong header, a row of
  * the wrong number of fields, a malformed key, a score that is not a
  * number in [0,1], and a duplicate child (naming both lines). */
 int tj_edges_read(struct tj_edge_set *set, const char *path,

@@ -32,6 +32,7 @@ check "help score" 0 "$TJ" help score
 check "unknown option" 2 "$TJ" score --bogus x.csv && has "$work/err" "unknown option --bogus"
 check "no --labels" 2 "$TJ" score e.csv && has "$work/err" "--labels FILE is required"
 check "no edges" 2 "$TJ" score --labels l.csv
+check "both on stdin" 2 "$TJ" score --labels - - </dev/null
 check "two edges files" 2 "$TJ" score --labels l.csv a.csv b.csv
 check "--dataset missing" 2 "$TJ" score --labels l.csv --dataset "$work/nope" e.csv
 
