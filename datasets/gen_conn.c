@@ -182,13 +182,21 @@ static void server_close(struct sim *s, struct end *e, struct thr *t)
 	conn_free_if_done(k);
 }
 
+static void close_ev(struct sim *s, void *obj, uint64_t arg)
+{
+	server_close(s, obj, arg_thr(arg));
+}
+
 static void read_ev(struct sim *s, void *obj, uint64_t arg)
 {
 	struct end *e = obj;
 	struct thr *t = arg_thr(arg);
 	e->rx_sched = 0;
 	if (!e->rx_left && e->eof) {
-		server_close(s, e, t);
+		/* read() returns 0 at the peer's FIN; then the server closes */
+		emit(s, e, t, TJ_EV_RECV, 0, TJ_DIR_IN, 0, NULL);
+		uint64_t cost = e->node ? sim_syscall_ns(s, 0) : 0;
+		sim_at(s, s->now + cost, close_ev, e, arg);
 		return;
 	}
 	uint64_t n = e->rx_avail < e->rx_left ? e->rx_avail : e->rx_left;

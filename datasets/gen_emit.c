@@ -78,8 +78,9 @@ int emit(struct sim *s, struct end *e, struct thr *t, uint8_t type,
 	};
 	memcpy(ev.laddr, e->laddr, 16);
 	memcpy(ev.raddr, e->raddr, 16);
-	if (type == TJ_EV_SEND || type == TJ_EV_RECV) {
+	if (type == TJ_EV_SEND || type == TJ_EV_RECV)
 		ev.offset = e->off[dir];
+	if ((type == TJ_EV_SEND || type == TJ_EV_RECV) && bytes > 0) {
 		/* a new message as replay sees one: the direction flipped, bytes
 		 * before were lost (an offset gap), or the socket sat idle
 		 * longer than replay's idle rule in one direction */

@@ -96,7 +96,8 @@ static int gdata_add_log(struct gdata *d, const char *path, int lossy)
 			s->role = 1;
 		else if (ev->type == TJ_EV_ACCEPT)
 			s->role = 2;
-		if (ev->type != TJ_EV_SEND && ev->type != TJ_EV_RECV)
+		/* a 0-byte read is EOF: no data, no message */
+		if ((ev->type != TJ_EV_SEND && ev->type != TJ_EV_RECV) || ev->bytes <= 0)
 			continue;
 		int dir = ev->type == TJ_EV_SEND ? TJ_DIR_OUT : TJ_DIR_IN;
 		if (s->role == 0)
