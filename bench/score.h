@@ -43,10 +43,11 @@
  * right exactly when every request of its tree is right in the sense of
  * service accuracy and, for a background root, the call is predicted
  * with no parent: then the reconstructed tree from that root equals the
- * true one, edge for edge.  So a trace is right only if all its requests
- * count right, and end-to-end accuracy <= 1 whenever service accuracy is
- * below 1 on any request of a trace.  Every labeled call lies in exactly
- * one tree unless the labels hold a cycle ("unreached" counts those).
+ * true one, edge for edge.  The two TraceWeaver figures are computed from
+ * the same per-request verdicts, so they cannot disagree: one wrong
+ * request makes its whole trace wrong.  Every labeled call lies in
+ * exactly one tree unless the labels hold a cycle ("unreached" counts
+ * those).
  * Without a join table (no logs) trees cannot cross nodes, so trace
  * accuracy is undefined and only the other figures are given.
  *
