@@ -207,7 +207,7 @@ static void read_ev(struct sim *s, void *obj, uint64_t arg)
 		int new_msg;
 		int kept = emit(s, e, t, TJ_EV_RECV, (int64_t)n, TJ_DIR_IN,
 				n < e->rbuf ? TJ_EVF_PARTIAL : 0, &new_msg);
-		if (kept && !e->is_client && !e->req_kept) {
+		if (kept && !e->is_client && !e->req_kept && e->role_seen) {
 			e->req_kept = 1;
 			e->req_obs_off = e->obs_off[TJ_DIR_IN];
 		}
@@ -257,7 +257,7 @@ static void tx_step(struct sim *s, struct end *e, struct thr *t)
 	if (e->node) {
 		int new_msg;
 		int kept = emit(s, e, t, TJ_EV_SEND, (int64_t)n, TJ_DIR_OUT, 0, &new_msg);
-		if (kept && new_msg && e->is_client && e->c->call)
+		if (kept && new_msg && e->is_client && e->role_seen && e->c->call)
 			emit_label(s, e->c->call);
 		cost = sim_syscall_ns(s, n);
 	}

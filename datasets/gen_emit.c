@@ -11,7 +11,9 @@
  * empty parent: no answer in the logs could name it.  Without loss the
  * observed messages are the true ones.  A request whose middle was lost
  * reads as two messages (replay splits at an offset gap): both are
- * labeled, with the request's parent. */
+ * labeled, with the request's parent.  A socket whose connect was lost
+ * shows no side, so replay makes no call of its requests: they are not
+ * labeled (a server socket is still known by its listening port). */
 #include <errno.h>
 #include <string.h>
 #include <gsl/gsl_randist.h>
@@ -78,6 +80,14 @@ int emit(struct sim *s, struct end *e, struct thr *t, uint8_t type,
 	};
 	memcpy(ev.laddr, e->laddr, 16);
 	memcpy(ev.raddr, e->raddr, 16);
+	if (type == TJ_EV_CONNECT || type == TJ_EV_ACCEPT) {
+		e->role_seen = 1;
+		if (type == TJ_EV_ACCEPT)
+			n->listening[e->lport / 8] |= (uint8_t)(1u << (e->lport % 8));
+	} else if (!e->role_seen && !e->is_client &&
+		   (n->listening[e->lport / 8] & (1u << (e->lport % 8)))) {
+		e->role_seen = 1; /* replay's guess from the listening port */
+	}
 	if (type == TJ_EV_SEND || type == TJ_EV_RECV)
 		ev.offset = e->off[dir];
 	if ((type == TJ_EV_SEND || type == TJ_EV_RECV) && bytes > 0) {

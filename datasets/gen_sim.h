@@ -40,6 +40,9 @@ struct noderun {
 	uint64_t burst_left;
 	uint64_t lost_pending; /* dropped since the last written event */
 	uint64_t events, lost;
+	/* ports this node's log shows accepting: replay takes a socket on one
+	 * as a server even when its accept was lost */
+	uint8_t listening[65536 / 8];
 };
 
 struct proc {
@@ -114,6 +117,7 @@ struct end {
 	uint64_t obs_off[2];    /* offset of the current observed message */
 	uint64_t obs_next[2];   /* offset just past the last kept byte */
 	uint64_t obs_last;      /* true time of the last kept data event */
+	uint8_t role_seen;      /* the log shows which side this end is */
 	uint8_t req_kept;       /* server: a byte of the current request was kept */
 	uint64_t req_obs_off;   /* ... and the observed message holding it */
 };

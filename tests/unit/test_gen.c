@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include "datasets/gen.h"
+#include "replay/replay.h"
 #include "test_gen_check.h"
 
 static char *tmpdir(void)
@@ -327,11 +328,90 @@ static void test_refuses_overwrite(void **state)
 	free(s);
 }
 
+/* The replay (replay/replay.h) sees the same requests the labels name:
+ * every call it delivers is a label child, every label child is a call
+ * it delivered, every labeled parent a request it delivered. */
+struct replay_seen {
+	struct tj_msgkey *calls, *reqs;
+	size_t ncalls, nreqs, cap_calls, cap_reqs;
+};
+
+static int on_message(void *ctx, const struct tj_message *m)
+{
+	struct replay_seen *r = ctx;
+	if (!m->is_request)
+		return 0;
+	struct tj_msgkey **arr = m->role == TJ_ROLE_CLIENT ? &r->calls : &r->reqs;
+	size_t *n = m->role == TJ_ROLE_CLIENT ? &r->ncalls : &r->nreqs;
+	size_t *cap = m->role == TJ_ROLE_CLIENT ? &r->cap_calls : &r->cap_reqs;
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 1024;
+		*arr = realloc(*arr, *cap * sizeof(**arr));
+	}
+	(*arr)[(*n)++] = m->key;
+	return 0;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+	return tj_msgkey_cmp(a, b);
+}
+
+static void test_replay_agrees(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < gen_nbuiltins; i++) {
+		struct gen_spec *s = builtin(gen_builtins[i].name);
+		char *dir = tmpdir();
+		struct gen_stats st;
+		generate(s, s->load[GEN_LOAD_HIGH], 300, 21, dir, &st);
+		char *args[] = { dir };
+		char **paths;
+		size_t npaths;
+		struct tj_err err = { 0 };
+		struct tj_replay *rp;
+		assert_int_equal(tj_replay_expand_inputs(args, 1, &paths, &npaths, &err), 0);
+		assert_int_equal(tj_replay_open(&rp, paths, npaths, NULL, &err), 0);
+		struct replay_seen r = { 0 };
+		if (tj_replay_run(rp, on_message, &r, &err) < 0)
+			fail_msg("%s: replay: %s", s->name, err.msg);
+		tj_replay_close(rp);
+		for (size_t p = 0; p < npaths; p++)
+			free(paths[p]);
+		free(paths);
+		qsort(r.calls, r.ncalls, sizeof(*r.calls), key_cmp);
+		qsort(r.reqs, r.nreqs, sizeof(*r.reqs), key_cmp);
+		struct tj_edge_set labels;
+		char path[512];
+		snprintf(path, sizeof(path), "%s/labels.csv", dir);
+		assert_int_equal(tj_edges_read(&labels, path, &err), 0);
+		if (labels.n != r.ncalls)
+			fail_msg("%s: %zu labels, replay delivered %zu calls", s->name, labels.n, r.ncalls);
+		for (size_t l = 0; l < labels.n; l++) {
+			char k[TJ_MSGKEY_STRLEN];
+			const struct tj_edge *e = &labels.edges[l];
+			if (!bsearch(&e->child, r.calls, r.ncalls, sizeof(*r.calls), key_cmp))
+				fail_msg("%s: label child %s is no call of the replay", s->name,
+					 tj_msgkey_format(&e->child, k));
+			if (e->has_parent &&
+			    !bsearch(&e->parent, r.reqs, r.nreqs, sizeof(*r.reqs), key_cmp))
+				fail_msg("%s: label parent %s is no request of the replay", s->name,
+					 tj_msgkey_format(&e->parent, k));
+		}
+		tj_edges_free(&labels);
+		free(r.calls);
+		free(r.reqs);
+		rmdataset(dir);
+		free(s);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_builtins_agree),
 		cmocka_unit_test(test_oracle_threaded),
+		cmocka_unit_test(test_replay_agrees),
 		cmocka_unit_test(test_deterministic),
 		cmocka_unit_test(test_duration),
 		cmocka_unit_test(test_refuses_overwrite),
