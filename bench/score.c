@@ -347,6 +347,7 @@ int tj_score_compute(struct tj_score *s, const struct tj_edge_set *labels,
 		goto out;
 	}
 
+	tj_keymap_free(&w.lab_ix); /* not needed past here: less at peak */
 	w.pred = malloc((labels->n ? labels->n : 1) * sizeof(*w.pred));
 	w.target = malloc((labels->n ? labels->n : 1) * sizeof(*w.target));
 	if (!w.pred || !w.target) {
