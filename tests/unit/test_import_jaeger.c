@@ -544,6 +544,67 @@ static void test_other_shapes(void **state)
 	finish(&run);
 }
 
+/* One client span answered by two server spans (a retry, a broadcast):
+ * the earliest is its own, the other gets a made-up call from the same
+ * node under the same parent request. */
+static void test_two_server_children(void **state)
+{
+	(void)state;
+	struct buf b;
+	begin(&b);
+	trace_begin(&b, "t4");
+	span(&b, "a", NULL, "p1", "server", 1000, 100);
+	span(&b, "c", "a", "p1", "client", 1010, 50);
+	span(&b, "s2", "c", "p2", "server", 1030, 10); /* later: made up */
+	span(&b, "s1", "c", "p2", "server", 1011, 10); /* earliest: c's own */
+	trace_end(&b);
+	end(&b);
+	struct run run;
+	start(&run, 0);
+	add(&run, "t4.json", b.s);
+	assert_int_equal(build(&run), 0);
+	assert_int_equal(run.st->synth_callers, 1);
+	char l[200];
+	assert_string_equal(label(&run, 0, l), "1:2:out:0,1:1:in:0");
+	assert_string_equal(label(&run, 1, l), "1:3:out:0,1:1:in:0");
+	const struct tj_event *own = find_event(node(&run, "s1"), TJ_EV_SEND, 2, 0);
+	const struct tj_event *made = find_event(node(&run, "s1"), TJ_EV_SEND, 3, 0);
+	assert_non_null(own);
+	assert_non_null(made);
+	assert_int_equal(own->ts_ns, 1010000);  /* the client span's start */
+	assert_int_equal(made->ts_ns, 1030000); /* the second server span's */
+	finish(&run);
+}
+
+/* A pooled connection is reused only when free at both ends: here the
+ * client has its response but the server (its own clock) has not sent
+ * it yet when the next request arrives, so a second connection opens. */
+static void test_pool_busy_at_server(void **state)
+{
+	(void)state;
+	struct buf b;
+	begin(&b);
+	trace_begin(&b, "x1");
+	span(&b, "a1", NULL, "p1", "client", 1000, 50);
+	span(&b, "b1", "a1", "p2", "server", 1001, 70); /* ends at 1071 */
+	trace_end(&b);
+	trace_begin(&b, "x2");
+	span(&b, "a2", NULL, "p1", "client", 1060, 50);
+	span(&b, "b2", "a2", "p2", "server", 1061, 10);
+	trace_end(&b);
+	end(&b);
+	struct run run;
+	start(&run, 2);
+	add(&run, "x.json", b.s);
+	assert_int_equal(build(&run), 0);
+	assert_int_equal(run.st->connections, 2);
+	assert_int_equal(run.st->skewed, 1);
+	char l[200];
+	assert_string_equal(label(&run, 1, l), "1:2:out:0,");
+	check_order(&run);
+	finish(&run);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -555,6 +616,8 @@ int main(void)
 		cmocka_unit_test(test_bad_inputs),
 		cmocka_unit_test(test_skip_one_trace_of_many),
 		cmocka_unit_test(test_other_shapes),
+		cmocka_unit_test(test_two_server_children),
+		cmocka_unit_test(test_pool_busy_at_server),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
