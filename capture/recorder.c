@@ -299,6 +299,8 @@ int tj_recorder_write_until(struct tj_recorder *r, uint64_t upto_ts,
 
 	if (r->broken)
 		return tj_errf(err, TJ_E_IO, "capture: logs no longer writable");
+	if (r->nheld == 0)
+		goto flush;
 	/* Nearly sorted already: qsort is cheap next to the compression. */
 	qsort(r->held, r->nheld, sizeof(*r->held), held_cmp);
 	for (; i < r->nheld && r->held[i].ev.ts_ns < upto_ts; i++) {
@@ -314,6 +316,7 @@ int tj_recorder_write_until(struct tj_recorder *r, uint64_t upto_ts,
 	r->nheld -= i;
 	if (rc)
 		return rc;
+flush:
 	if (flush_blocks)
 		for (size_t k = 0; k < r->nlogs; k++)
 			if ((rc = tj_evlog_flush(r->logs[k].w, err))) {
