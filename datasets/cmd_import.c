@@ -143,9 +143,10 @@ static int import_jaeger(char **inputs, int ninputs, const char *out,
 	if (rc == 0)
 		rc = tj_import_write_dataset(&r, out, fields, params, flags, &err);
 	const struct tj_jaeger_stats *s = j ? tj_jaeger_stats(j) : NULL;
-	if (s && s->warnings > WARN_SHOWN && !((struct warn_state *)opts->warn_ctx)->quiet)
-		fprintf(stderr, "tracejoin import: %llu warnings in all, the first %d shown\n",
-			(unsigned long long)s->warnings, WARN_SHOWN);
+	const struct warn_state *ws = opts->warn_ctx;
+	if (s && s->warnings > ws->shown && !ws->quiet)
+		fprintf(stderr, "tracejoin import: %llu warnings in all, the first %lu shown\n",
+			(unsigned long long)s->warnings, ws->shown);
 	if (rc < 0) {
 		fprintf(stderr, "tracejoin import: %s\n", err.msg);
 	} else {
