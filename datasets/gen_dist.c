@@ -148,8 +148,8 @@ double gen_dist_sample(const struct gen_dist *d, gsl_rng *r)
 	case GD_NORMAL:
 		v = d->a + gsl_ran_gaussian_ziggurat(r, d->b);
 		break;
-	case GD_LOGNORMAL:
-		v = gsl_ran_lognormal(r, log(d->a), d->b);
+	case GD_LOGNORMAL: /* median * e^(sigma Z); the ziggurat is the fast normal */
+		v = d->a * exp(d->b * gsl_ran_gaussian_ziggurat(r, 1.0));
 		break;
 	case GD_PARETO:
 		v = gsl_ran_pareto(r, d->b, d->a);
