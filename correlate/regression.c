@@ -233,7 +233,7 @@ static int add_parent(struct rg_state *st, struct rg_node *n,
 		      const struct tj_message *m, struct tj_err *err)
 {
 	uint32_t svc = rg_service_intern(&st->model, m->key.node, m->pid, m->lport);
-	if (svc == RG_NONE)
+	if (svc == RG_NONE && st->learning)
 		return tj_errf(err, TJ_E_NOMEM, "regression: out of memory");
 	if (st->learning)
 		st->model.svc[svc].requests++;
@@ -370,8 +370,10 @@ static int on_call(struct rg_state *st, struct rg_node *n,
 	if (grow((void **)&st->scratch, &st->capscratch, n->nactive + 1,
 		 sizeof(*st->scratch)))
 		return tj_errf(err, TJ_E_NOMEM, "regression: out of memory");
+	/* after the fit, a callee never seen is RG_NONE: pooled model, and
+	 * no table grows with the stream */
 	uint32_t callee = rg_callee_intern(md, m);
-	if (callee == RG_NONE)
+	if (callee == RG_NONE && st->learning)
 		return tj_errf(err, TJ_E_NOMEM, "regression: out of memory");
 	size_t nc = 0;
 	/* newest first, so the learning window keeps the most recent ones */

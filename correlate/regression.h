@@ -194,6 +194,8 @@ void rg_model_init(struct rg_model *m, const struct rg_params *par);
 void rg_model_free(struct rg_model *m);
 uint32_t rg_service_intern(struct rg_model *m, uint32_t node, uint32_t pid,
 			   uint16_t lport);
+/* Interning creates only before the fit; after it an unknown service,
+ * callee or origin is RG_NONE (the pooled model, the default background). */
 uint32_t rg_callee_intern(struct rg_model *m, const struct tj_message *c);
 uint32_t rg_origin_intern(struct rg_model *m, uint32_t node, uint32_t pid,
 			  uint32_t callee);

@@ -186,7 +186,7 @@ uint32_t rg_service_intern(struct rg_model *m, uint32_t node, uint32_t pid,
 	uint64_t key = tj_hash64(((uint64_t)node << 32 | pid) ^
 				 tj_hash64(lport));
 	uint32_t i = intern(&m->svc_map, key, (void **)&m->svc, &m->nsvc,
-			    &m->capsvc, sizeof(*m->svc), 1, &added);
+			    &m->capsvc, sizeof(*m->svc), !m->fitted, &added);
 	if (added) {
 		m->svc[i].node = node;
 		m->svc[i].pid = pid;
@@ -204,7 +204,8 @@ uint32_t rg_callee_intern(struct rg_model *m, const struct tj_message *c)
 	uint64_t key = tj_hash64(a ^ tj_hash64(b ^ tj_hash64(
 		(uint64_t)c->family << 16 | c->rport)));
 	uint32_t i = intern(&m->callee_map, key, (void **)&m->callee,
-			    &m->ncallee, &m->capcallee, sizeof(*m->callee), 1,
+			    &m->ncallee, &m->capcallee, sizeof(*m->callee),
+			    !m->fitted,
 			    &added);
 	if (added) {
 		m->callee[i].family = c->family;

@@ -160,6 +160,40 @@ static void sink_failure_reported(void **state)
 	synth_free(&s);
 }
 
+/* After the learning window, a service and a callee never seen are
+ * decided with the pooled model, and no model table grows. */
+static void unseen_after_learning(void **state)
+{
+	(void)state;
+	struct synth_spec sp = {
+		.rate = 300, .requests = 2000, .a_mu = log(2e6), .a_sd = 0.4,
+		.b_prob = 0, .call_ms = 1.0, .bg_rate = 0, .seed = 9,
+	};
+	struct synth s;
+	synth_build(&s, &sp);
+	for (size_t i = s.n / 2; i < s.n; i++) {
+		if (s.msg[i].role == TJ_ROLE_CLIENT)
+			s.msg[i].rport = 9555;
+		else
+			s.msg[i].lport = 8181;
+	}
+	struct tj_params p = { 1, { "learn" }, { "500" } };
+	struct edge_keep k;
+	struct rg_state *st = synth_run(&s, &p, &k);
+	assert_non_null(st);
+	assert_int_equal(k.n, s.ncalls);
+	assert_int_equal(st->model.ncallee, 1);
+	assert_int_equal(st->model.nsvc, 1);
+	size_t nedge = st->model.nedge, norigin = st->model.norigin;
+	assert_true(nedge >= 1 && norigin >= 1);
+	print_message("accuracy with the pooled model on the unseen half: %.3f\n",
+		      synth_accuracy(&s, &k));
+	assert_true(synth_accuracy(&s, &k) > 0.8);
+	tj_correlator_regression.close(st);
+	free(k.e);
+	synth_free(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -167,6 +201,7 @@ int main(void)
 		cmocka_unit_test(never_reads_tids),
 		cmocka_unit_test(nothing_to_learn),
 		cmocka_unit_test(sink_failure_reported),
+		cmocka_unit_test(unseen_after_learning),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
