@@ -12,7 +12,7 @@
 #include "evlog.h"
 #include "evlog_format.h"
 
-#define DEFAULT_BLOCK_EVENTS 65536u
+#define DEFAULT_BLOCK_EVENTS 131072u
 #define BLOCK_RAW_TARGET (4u << 20)   /* flush a block before its body passes this */
 #define COMPRESSION_LEVEL 1 /* libdeflate's fastest; level 6 saves only ~1-2% */
 
@@ -309,8 +309,9 @@ int tj_evlog_write(struct tj_evlog_writer *w, const struct tj_event *ev,
 			w->foot.last_ts = ev->ts_ns;
 	}
 	w->foot.events++;
+	/* The size check is not free: every 64 events overshoots little. */
 	if (e->count >= w->block_events ||
-	    evlog_encoded_size(e) >= BLOCK_RAW_TARGET)
+	    ((e->count & 63) == 0 && evlog_encoded_size(e) >= BLOCK_RAW_TARGET))
 		return tj_evlog_flush(w, err);
 	return 0;
 }
@@ -550,7 +551,7 @@ int tj_evlog_next(struct tj_evlog_reader *r, const struct tj_event **ev,
 			r->dmg.blocks_skipped += seq - r->next_seq;
 		r->next_seq = seq + 1;
 
-		if (grow(&r->body, &r->body_cap, body_len ? body_len : 1) < 0)
+		if (grow(&r->body, &r->body_cap, (size_t)body_len + EVLOG_SLACK) < 0)
 			return tj_errf(err, TJ_E_NOMEM, "%s: out of memory", r->path);
 		got = read_in(r, r->body, body_len);
 		if (got < body_len) {
@@ -563,6 +564,7 @@ int tj_evlog_next(struct tj_evlog_reader *r, const struct tj_event **ev,
 			r->dmg.blocks_skipped++;
 			return finish(r, err);
 		}
+		memset(r->body + body_len, 0, EVLOG_SLACK);
 		if (crc32_of(r->body, body_len) != get_le32(h + 24)) {
 			damage(r, off, count, 1,
 			       "block %u at offset %llu: bad CRC (%u events lost)",
@@ -572,7 +574,7 @@ int tj_evlog_next(struct tj_evlog_reader *r, const struct tj_event **ev,
 		}
 		const uint8_t *raw = r->body;
 		if (flags & EVLOG_BF_ZLIB) {
-			if (grow(&r->raw, &r->raw_cap, raw_len ? raw_len : 1) < 0)
+			if (grow(&r->raw, &r->raw_cap, (size_t)raw_len + EVLOG_SLACK) < 0)
 				return tj_errf(err, TJ_E_NOMEM, "%s: out of memory",
 					       r->path);
 			size_t out = 0;
@@ -587,6 +589,7 @@ int tj_evlog_next(struct tj_evlog_reader *r, const struct tj_event **ev,
 				r->dmg.blocks_skipped++;
 				continue;
 			}
+			memset(r->raw + raw_len, 0, EVLOG_SLACK);
 			raw = r->raw;
 		} else if (raw_len != body_len) {
 			damage(r, off, count, 1,

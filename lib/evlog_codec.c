@@ -9,7 +9,7 @@
 
 /* Worst case bytes one event adds to each column. */
 static const size_t col_max[COL__COUNT] = {
-	[COL_TS] = 10, [COL_TYPE] = 1, [COL_SOCK] = 11, [COL_MASK] = 3,
+	[COL_TS] = 10, [COL_TYPE] = 4, [COL_SOCK] = 11,
 	[COL_FIELDS] = 128, [COL_BYTES] = 10, [COL_OFFSET] = 10,
 	[COL_PAYLOAD] = 3 + TJ_PAYLOAD_MAX,
 };
@@ -184,7 +184,6 @@ int evlog_encode(struct evlog_encoder *e, const struct tj_event *ev)
 
 	put_uv(&e->col[COL_TS], zigzag(sdiff(ev->ts_ns, e->prev_ts)));
 	e->prev_ts = ev->ts_ns;
-	put_byte(&e->col[COL_TYPE], ev->type);
 
 	int dir = dir_of(ev->type);
 	uint64_t predicted = dir < 2 ? st->next_off[dir] : 0;
@@ -219,7 +218,8 @@ int evlog_encode(struct evlog_encoder *e, const struct tj_event *ev)
 		m |= FM_RADDR;
 	if (ev->rport != st->rport)
 		m |= FM_RPORT;
-	put_uv(&e->col[COL_MASK], m);
+	/* Type and mask share a varint: one byte when nothing changed. */
+	put_uv(&e->col[COL_TYPE], ev->type | (uint64_t)m << 8);
 
 	if (m & ~(FM_OFFSET | FM_PAYLOAD)) {
 		/* Field order (not bit order): pid before tid, which is
@@ -309,10 +309,9 @@ size_t evlog_encoder_finish(struct evlog_encoder *e, uint8_t *out)
 
 /* Varint reader: on running off the end (or an over-long varint) it sets
  * *bad and returns 0, so callers check once per event. */
-static inline uint64_t get_uv(struct evlog_cursor *c, int *bad)
+static uint64_t __attribute__((noinline)) get_uv_slow(struct evlog_cursor *c,
+						      int *bad)
 {
-	if (__builtin_expect(c->p < c->end && *c->p < 0x80, 1))
-		return *c->p++;
 	uint64_t v = 0;
 	for (unsigned shift = 0; shift < 64; shift += 7) {
 		if (c->p >= c->end)
@@ -326,6 +325,30 @@ static inline uint64_t get_uv(struct evlog_cursor *c, int *bad)
 	}
 	*bad = 1;
 	return 0;
+}
+
+/* Varints of 1-3 bytes (nearly all) are decoded without branching on
+ * their length, from 8 bytes read at once: the buffer has EVLOG_SLACK
+ * readable bytes past its end. */
+static inline uint64_t get_uv(struct evlog_cursor *c, int *bad)
+{
+	if (__builtin_expect(c->p < c->end, 1)) {
+		uint64_t x = get_le64(c->p);
+		uint64_t stop = ~x & 0x808080u;
+		if (__builtin_expect(stop != 0, 1)) {
+			unsigned n = ((unsigned)__builtin_ctzll(stop) >> 3) + 1;
+			uint64_t v = (x & 0x7f) | ((x >> 1) & 0x3f80) |
+				     ((x >> 2) & 0x1fc000);
+			v &= (1ull << (7 * n)) - 1;
+			c->p += n;
+			if (__builtin_expect(c->p > c->end, 0)) {
+				*bad = 1;
+				return 0;
+			}
+			return v;
+		}
+	}
+	return get_uv_slow(c, bad);
 }
 
 static inline uint8_t get_byte(struct evlog_cursor *c, int *bad)
@@ -361,7 +384,7 @@ void evlog_decoder_free(struct evlog_decoder *d)
 }
 
 static const char *const col_names[COL__COUNT] = {
-	"ts", "type", "sock", "mask", "fields", "bytes", "offset", "payload",
+	"ts", "sock", "type", "fields", "bytes", "offset", "payload",
 };
 
 /* Decode the socket column whole: refs[] and the socket ids. */
@@ -487,8 +510,9 @@ int evlog_decode(struct evlog_decoder *d, const struct tj_event **out)
 
 	d->prev_ts += (uint64_t)unzigzag(get_uv(&d->col[COL_TS], &bad));
 	ev->ts_ns = d->prev_ts;
-	ev->type = get_byte(&d->col[COL_TYPE], &bad);
-	uint64_t m = get_uv(&d->col[COL_MASK], &bad);
+	uint64_t tm = get_uv(&d->col[COL_TYPE], &bad);
+	ev->type = (uint8_t)tm;
+	uint64_t m = tm >> 8;
 	if (m & ~(uint64_t)FM__ALL)
 		goto malformed;
 	int dir = dir_of(ev->type);

@@ -37,9 +37,8 @@
 /* Columns of an events block body, in stored order. */
 enum evlog_col {
 	COL_TS = 0,   /* zigzag delta from the previous event's ts */
-	COL_TYPE,     /* one byte per event */
 	COL_SOCK,     /* socket reference: 0 = new (then zigzag delta id), else index+1 */
-	COL_MASK,     /* which fields differ from the socket's previous event */
+	COL_TYPE,     /* type | mask << 8: mask = fields that differ from the socket's previous event */
 	COL_FIELDS,   /* the values of those fields */
 	COL_BYTES,    /* zigzag delta from the socket's previous bytes, same direction */
 	COL_OFFSET,   /* zigzag delta from the predicted stream offset */
@@ -94,7 +93,12 @@ static inline uint32_t get_le32(const uint8_t *p)
 }
 static inline uint64_t get_le64(const uint8_t *p)
 {
-	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
+	uint64_t v;
+	memcpy(&v, p, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	v = __builtin_bswap64(v);
+#endif
+	return v;
 }
 
 /* ---- block body codec (lib/evlog_codec.c) ---- */
@@ -168,7 +172,11 @@ struct evlog_decoder {
 
 void evlog_decoder_init(struct evlog_decoder *d);
 void evlog_decoder_free(struct evlog_decoder *d);
-/* Start decoding a raw body of count events.  -1 (why set) if the
+/* Bytes past the end of a raw body the decoder may read (and ignore). */
+#define EVLOG_SLACK 8
+
+/* Start decoding a raw body of count events; raw must be followed by
+ * EVLOG_SLACK readable bytes.  -1 (why set) if the
  * column directory is malformed. */
 int evlog_decoder_start(struct evlog_decoder *d, const uint8_t *raw,
 			size_t len, uint32_t count);

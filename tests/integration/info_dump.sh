@@ -22,7 +22,8 @@ expect_rc() { # want, description, command...
 }
 
 log=$work/a.evlog
-N=200000   # four blocks of 65536 and a short one
+B=131072   # the writer's events per block (lib/evlog.c)
+N=300000   # two whole blocks and a short one
 "$gen" $N "$log" >/dev/null || { echo "FAIL: evlog-bench could not write $log"; exit 1; }
 size=$(stat -c %s "$log")
 
@@ -70,18 +71,18 @@ head -c $((size * 3 / 5)) "$log" >"$work/cut.evlog"
 expect_rc 3 "info on a cut log" "$TJ" info "$work/cut.evlog"
 grep -q "DAMAGED from offset" "$work/out" || fail "info on a cut log does not say DAMAGED"
 grep -q "cut short" "$work/err" || fail "info on a cut log: no 'cut short' on stderr"
-grep -q "at least 65536 events lost" "$work/err" || fail "cut log: loss of the cut block not reported"
+grep -q "at least $B events lost" "$work/err" || fail "cut log: loss of the cut block not reported"
 expect_rc 3 "dump on a cut log" "$TJ" dump --csv "$work/cut.evlog"
 rows=$(($(wc -l <"$work/out") - 1))
-[ $((rows % 65536)) -eq 0 ] && [ $rows -gt 0 ] || fail "cut log: $rows rows, not whole blocks"
+[ $((rows % B)) -eq 0 ] && [ $rows -gt 0 ] || fail "cut log: $rows rows, not whole blocks"
 cmp -s <(head -n $((rows + 1)) "$work/a.csv") "$work/out" || fail "cut log: rows differ from the whole log's"
 
 # --- a corrupted middle block: skipped, the rest read, exact loss ---
 cp "$log" "$work/bad.evlog"
 printf '\xff\xff\xff\xff' | dd of="$work/bad.evlog" bs=1 seek=$((size / 3)) conv=notrunc status=none
 expect_rc 3 "info on a corrupted log" "$TJ" info --json "$work/bad.evlog"
-[ "$(jq '.[0].events' "$work/out")" = $((N - 65536)) ] || fail "corrupted log: $(jq '.[0].events' "$work/out") events read"
-[ "$(jq '.[0].damage.events_lost' "$work/out")" = 65536 ] || fail "corrupted log: loss"
+[ "$(jq '.[0].events' "$work/out")" = $((N - B)) ] || fail "corrupted log: $(jq '.[0].events' "$work/out") events read"
+[ "$(jq '.[0].damage.events_lost' "$work/out")" = $B ] || fail "corrupted log: loss"
 [ "$(jq '.[0].damage.lost_exact' "$work/out")" = true ] || fail "corrupted log: loss not exact"
 [ "$(jq '.[0].footer' "$work/out")" = true ] || fail "corrupted log: footer not reached"
 
