@@ -3,14 +3,17 @@
  * TCP socket (IPv4/IPv6), built on syscall tracepoints and tp_btf only
  * (no kprobes, no fentry).
  *
- * sys_enter_* resolves the fd through the task's file table; anything but
- * a TCP socket (files, pipes, unix sockets, UDP) is dropped here and never
- * reaches user space.  For sockets it keeps the call's arguments per
- * thread; sys_exit_* turns them and the return value into an event.
- * Stream offsets live in the socks map, keyed by struct sock pointer, so
- * they stay right when user space loses events.  A socket first seen in
- * the middle of its life (open before capture) gets a SOCKET event and
- * offsets counted from then (TJC_EVF_OFFSET_FROM_START). */
+ * The data calls (read, write, send*, recv*, and their vector forms),
+ * accept and shutdown are handled at sys_exit alone: the arguments are
+ * still in the task's saved user registers, and the fd is resolved
+ * through the task's file table there.  Anything but a TCP socket (files,
+ * pipes, unix sockets, UDP) is dropped at once and never reaches user
+ * space.  connect also has an enter program (its offsets must exist
+ * before the handshake completes), close only one (the socket may be gone
+ * after it).  Stream offsets live in the socks map, keyed by struct sock
+ * pointer, so they stay right when user space loses events.  A socket
+ * first seen in the middle of its life (open before capture) gets a
+ * SOCKET event and offsets counted from then (TJC_EVF_OFFSET_FROM_START). */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -62,13 +65,12 @@ enum call_kind {
 	K_IOV,     /* readv, writev: iov, iovcnt */
 	K_MSG,     /* sendmsg, recvmsg: msghdr */
 	K_MMSG,    /* sendmmsg, recvmmsg: mmsghdr vector, vlen */
-	K_ACCEPT,
 	K_CONNECT,
 	K_CLOSE,
-	K_SHUTDOWN,
 };
 
-/* A socket syscall in flight, from its enter to its exit, per thread. */
+/* A socket syscall's arguments; kept per thread from enter to exit for
+ * connect and close. */
 struct call {
 	__u64 sk;    /* struct sock * resolved at enter (0 for accept) */
 	__u64 ino;   /* socket inode */
@@ -79,7 +81,6 @@ struct call {
 	__u8 out;    /* 1 = sends */
 	__u8 last_ref; /* close: the fd held the file's last reference */
 	__u8 pad;
-	__u32 arg;   /* shutdown: how */
 };
 
 struct {
@@ -308,63 +309,7 @@ static __always_inline void remember(__u64 pid_tgid, struct call *c)
 		count_drop(TJC_DROP_MAP);
 }
 
-/* ---- enter: resolve the fd, keep the arguments ---- */
-
-static __always_inline int enter_io(int fd, __u64 buf, __u64 len, __u8 kind, __u8 out)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	struct call c = { .fd = fd, .buf = buf, .len = len, .kind = kind, .out = out };
-	struct sock *sk;
-
-	if (!proc_wanted(id))
-		return 0;
-	sk = fd_to_sock(fd, &c.ino);
-	if (!sk)
-		return 0;
-	if (port_filter) {
-		__u16 lp = BPF_CORE_READ(sk, __sk_common.skc_num);
-		__u16 rp = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
-		if (lp != port_filter && rp != port_filter)
-			return 0;
-	}
-	c.sk = (__u64)sk;
-	remember(id, &c);
-	return 0;
-}
-
-#define ENTER_IO(name, kind, out)                                             \
-	SEC("tracepoint/syscalls/sys_enter_" #name)                           \
-	int enter_##name(struct trace_event_raw_sys_enter *ctx)               \
-	{                                                                     \
-		return enter_io((int)ctx->args[0], ctx->args[1], ctx->args[2], \
-				kind, out);                                   \
-	}
-
-ENTER_IO(read, K_BUF, 0)
-ENTER_IO(write, K_BUF, 1)
-ENTER_IO(recvfrom, K_BUF, 0)
-ENTER_IO(sendto, K_BUF, 1)
-ENTER_IO(readv, K_IOV, 0)
-ENTER_IO(writev, K_IOV, 1)
-ENTER_IO(recvmsg, K_MSG, 0)
-ENTER_IO(sendmsg, K_MSG, 1)
-ENTER_IO(recvmmsg, K_MMSG, 0)
-ENTER_IO(sendmmsg, K_MMSG, 1)
-
-static __always_inline int enter_accept(void)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	struct call c = { .kind = K_ACCEPT };
-
-	if (proc_wanted(id))
-		remember(id, &c);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_accept")
-int enter_accept_(struct trace_event_raw_sys_enter *ctx) { return enter_accept(); }
-SEC("tracepoint/syscalls/sys_enter_accept4")
-int enter_accept4(struct trace_event_raw_sys_enter *ctx) { return enter_accept(); }
+/* ---- enter: only where the exit cannot do the work alone ---- */
 
 SEC("tracepoint/syscalls/sys_enter_connect")
 int enter_connect(struct trace_event_raw_sys_enter *ctx)
@@ -440,24 +385,6 @@ int exit_close(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_shutdown")
-int enter_shutdown(struct trace_event_raw_sys_enter *ctx)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	struct call c = { .kind = K_SHUTDOWN, .fd = (int)ctx->args[0],
-			  .arg = (__u32)ctx->args[1] };
-	struct sock *sk;
-
-	if (!proc_wanted(id))
-		return 0;
-	sk = fd_to_sock(c.fd, &c.ino);
-	if (!sk)
-		return 0;
-	c.sk = (__u64)sk;
-	remember(id, &c);
-	return 0;
-}
-
 /* ---- exit: the return value makes the event ---- */
 
 struct mmsg_sum {
@@ -526,85 +453,100 @@ static __always_inline void first_buffer(const struct call *c, long ret,
 	}
 }
 
-static __always_inline int exit_io(long ret, __u8 kind)
+/* Return values that say nothing happened: EAGAIN, and the restart codes
+ * of an interrupted call (ERESTARTSYS..ERESTART_RESTARTBLOCK), which the
+ * caller never sees and which are followed by the restarted call. */
+static __always_inline int nothing_moved(long ret)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u64 ts = bpf_ktime_get_ns();
-	struct call *cp = bpf_map_lookup_elem(&calls, &id);
-	struct call c;
+	return ret == -EAGAIN || (ret <= -512 && ret >= -516);
+}
+
+/* The data calls need no enter program: at exit the arguments are still
+ * in the task's saved user registers and the fd still names the socket.
+ * One program per call instead of two, and no per-thread map traffic. */
+static __always_inline int exit_io(long ret, __u8 kind, __u8 out)
+{
+	__u64 id, ts, ubuf = 0, ulen = 0, offset = 0;
+	struct call c = { .kind = kind, .out = out };
+	struct pt_regs *regs;
 	struct sockinfo si;
 	struct sockst *st;
+	struct sock *sk;
 	__s64 bytes = ret;
-	__u64 ubuf = 0, ulen = 0, offset = 0;
 	__u32 flags = 0;
 	int announce = 0;
 
-	if (!cp)
+	if (nothing_moved(ret))
 		return 0;
-	c = *cp;
-	bpf_map_delete_elem(&calls, &id);
-	if (ret == -EAGAIN)
-		return 0; /* nothing moved, nothing learnt */
-	c.kind = kind; /* a constant: lets the compiler keep one case */
+	id = bpf_get_current_pid_tgid();
+	if (!proc_wanted(id))
+		return 0;
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	c.fd = (int)PT_REGS_PARM1_SYSCALL(regs);
+	sk = fd_to_sock(c.fd, &c.ino);
+	if (!sk)
+		return 0;
+	ts = bpf_ktime_get_ns();
+	read_sockinfo(sk, &si);
+	if (!port_wanted(&si))
+		return 0;
+	c.sk = (__u64)sk;
+	c.buf = PT_REGS_PARM2_SYSCALL(regs);
+	c.len = PT_REGS_PARM3_SYSCALL(regs);
 	if (ret >= 0 && (payload_max || kind == K_MMSG))
 		first_buffer(&c, ret, &ubuf, &ulen, &bytes);
-	st = sock_state((struct sock *)c.sk, c.ino, 0, &announce);
+	st = sock_state(sk, c.ino, 0, &announce);
 	if (!st)
 		return 0;
-	read_sockinfo(AS_SOCK(c.sk), &si);
 	if (st->flags & SOCKF_PREEXISTING)
 		flags |= TJC_EVF_OFFSET_FROM_START;
 	if (announce)
 		emit(TJC_EV_SOCKET, ts, id, c.fd, c.ino, &si, 0, 0, flags, 0, 0, 0);
 	if (ret < 0) {
 		flags |= TJC_EVF_ERROR;
-		offset = st->off[c.out ? 0 : 1];
+		offset = st->off[out ? 0 : 1];
 	} else {
-		offset = __sync_fetch_and_add(&st->off[c.out ? 0 : 1], bytes);
-		if (c.kind == K_BUF && (__u64)ret < c.len)
+		offset = __sync_fetch_and_add(&st->off[out ? 0 : 1], bytes);
+		if (kind == K_BUF && (__u64)ret < c.len)
 			flags |= TJC_EVF_PARTIAL;
 	}
-	emit(c.out ? TJC_EV_SEND : TJC_EV_RECV, ts, id, c.fd, c.ino, &si,
+	emit(out ? TJC_EV_SEND : TJC_EV_RECV, ts, id, c.fd, c.ino, &si,
 	     bytes, offset, flags, 0, ubuf, ulen);
 	return 0;
 }
 
-#define EXIT_IO(name, kind)                                         \
+#define EXIT_IO(name, kind, out)                                    \
 	SEC("tracepoint/syscalls/sys_exit_" #name)                  \
 	int exit_##name(struct trace_event_raw_sys_exit *ctx)       \
 	{                                                           \
-		return exit_io(ctx->ret, kind);                     \
+		return exit_io(ctx->ret, kind, out);                \
 	}
 
-EXIT_IO(read, K_BUF)
-EXIT_IO(write, K_BUF)
-EXIT_IO(recvfrom, K_BUF)
-EXIT_IO(sendto, K_BUF)
-EXIT_IO(readv, K_IOV)
-EXIT_IO(writev, K_IOV)
-EXIT_IO(recvmsg, K_MSG)
-EXIT_IO(sendmsg, K_MSG)
-EXIT_IO(recvmmsg, K_MMSG)
-EXIT_IO(sendmmsg, K_MMSG)
+EXIT_IO(read, K_BUF, 0)
+EXIT_IO(write, K_BUF, 1)
+EXIT_IO(recvfrom, K_BUF, 0)
+EXIT_IO(sendto, K_BUF, 1)
+EXIT_IO(readv, K_IOV, 0)
+EXIT_IO(writev, K_IOV, 1)
+EXIT_IO(recvmsg, K_MSG, 0)
+EXIT_IO(sendmsg, K_MSG, 1)
+EXIT_IO(recvmmsg, K_MMSG, 0)
+EXIT_IO(sendmmsg, K_MMSG, 1)
 
 static __always_inline int exit_accept(long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	__u64 ts = bpf_ktime_get_ns();
-	struct call *cp = bpf_map_lookup_elem(&calls, &id);
 	struct sockinfo si;
 	struct sock *sk;
-	__u64 ino;
+	__u64 ino, ts;
 
-	if (!cp)
-		return 0;
-	bpf_map_delete_elem(&calls, &id);
 	/* A failed accept has no connection to name: nothing to record. */
-	if (ret < 0)
+	if (ret < 0 || !proc_wanted(id))
 		return 0;
 	sk = fd_to_sock((int)ret, &ino);
 	if (!sk)
 		return 0;
+	ts = bpf_ktime_get_ns();
 	read_sockinfo(sk, &si);
 	if (!port_wanted(&si))
 		return 0;
@@ -619,12 +561,14 @@ int exit_accept_(struct trace_event_raw_sys_exit *ctx) { return exit_accept(ctx-
 SEC("tracepoint/syscalls/sys_exit_accept4")
 int exit_accept4(struct trace_event_raw_sys_exit *ctx) { return exit_accept(ctx->ret); }
 
-/* connect, shutdown: an event that moves no bytes. */
-static __always_inline int exit_control(long ret, __u8 type)
+/* connect: the socket was resolved (and its offsets made) at enter. */
+SEC("tracepoint/syscalls/sys_exit_connect")
+int exit_connect(struct trace_event_raw_sys_exit *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u64 ts = bpf_ktime_get_ns();
 	struct call *cp = bpf_map_lookup_elem(&calls, &id);
+	long ret = ctx->ret;
 	struct call c;
 	struct sockinfo si;
 	struct sockst *st;
@@ -635,7 +579,7 @@ static __always_inline int exit_control(long ret, __u8 type)
 		return 0;
 	c = *cp;
 	bpf_map_delete_elem(&calls, &id);
-	if (ret == -EAGAIN)
+	if (nothing_moved(ret))
 		return 0;
 	st = sock_state((struct sock *)c.sk, c.ino, 0, &announce);
 	if (!st)
@@ -649,14 +593,47 @@ static __always_inline int exit_control(long ret, __u8 type)
 		emit(TJC_EV_SOCKET, ts, id, c.fd, c.ino, &si, 0, 0, flags, 0, 0, 0);
 	if (ret < 0)
 		flags |= TJC_EVF_ERROR;
-	emit(type, ts, id, c.fd, c.ino, &si, ret, 0, flags, c.arg, 0, 0);
+	emit(TJC_EV_CONNECT, ts, id, c.fd, c.ino, &si, ret, 0, flags, 0, 0, 0);
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_connect")
-int exit_connect(struct trace_event_raw_sys_exit *ctx) { return exit_control(ctx->ret, TJC_EV_CONNECT); }
 SEC("tracepoint/syscalls/sys_exit_shutdown")
-int exit_shutdown(struct trace_event_raw_sys_exit *ctx) { return exit_control(ctx->ret, TJC_EV_SHUTDOWN); }
+int exit_shutdown(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	long ret = ctx->ret;
+	struct pt_regs *regs;
+	struct sockinfo si;
+	struct sockst *st;
+	struct sock *sk;
+	__u32 flags = 0, how;
+	__u64 ino, ts;
+	int announce = 0, fd;
+
+	if (nothing_moved(ret) || !proc_wanted(id))
+		return 0;
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	fd = (int)PT_REGS_PARM1_SYSCALL(regs);
+	how = (__u32)PT_REGS_PARM2_SYSCALL(regs);
+	sk = fd_to_sock(fd, &ino);
+	if (!sk)
+		return 0;
+	ts = bpf_ktime_get_ns();
+	read_sockinfo(sk, &si);
+	if (!port_wanted(&si))
+		return 0;
+	st = sock_state(sk, ino, 0, &announce);
+	if (!st)
+		return 0;
+	if (st->flags & SOCKF_PREEXISTING)
+		flags |= TJC_EVF_OFFSET_FROM_START;
+	if (announce)
+		emit(TJC_EV_SOCKET, ts, id, fd, ino, &si, 0, 0, flags, 0, 0, 0);
+	if (ret < 0)
+		flags |= TJC_EVF_ERROR;
+	emit(TJC_EV_SHUTDOWN, ts, id, fd, ino, &si, ret, 0, flags, how, 0, 0);
+	return 0;
+}
 
 /* ---- kernel socket state ---- */
 
