@@ -183,7 +183,9 @@ struct run {
 	void *st;
 	struct tj_edge_sink check;   /* what the correlator writes to */
 	struct tj_edge_sink *out;
-	struct keyset calls;
+	struct keyset calls;         /* calls shown, not answered */
+	struct tj_msgkey cur;        /* the call being shown now: most */
+	int cur_open;                /* correlators answer it at once */
 	struct tj_msgkey *ring;
 	size_t ring_next, ring_n;
 	struct tj_correlate_stats *stats;
@@ -207,12 +209,13 @@ static int check_emit(struct tj_edge_sink *sink, const struct tj_edge *e)
 	const char *name = r->c->name;
 	if (r->fault.code)
 		return -r->fault.code;
-	size_t i = ks_find(&r->calls, &e->child);
-	if (i == SIZE_MAX || (e->has_parent && (e->parent.node != e->child.node ||
+	int is_cur = r->cur_open && tj_msgkey_eq(&e->child, &r->cur);
+	size_t i = is_cur ? 0 : ks_find(&r->calls, &e->child);
+	if ((!is_cur && i == SIZE_MAX) || (e->has_parent && (e->parent.node != e->child.node ||
 						e->parent.dir != TJ_DIR_IN)) ||
 	    !(e->score >= 0.0 && e->score <= 1.0))
 		tj_msgkey_format(&e->child, child); /* only to name it in an error */
-	if (i == SIZE_MAX) {
+	if (!is_cur && i == SIZE_MAX) {
 		for (size_t k = 0; k < r->ring_n; k++)
 			if (tj_msgkey_eq(&r->ring[k], &e->child))
 				return tj_errf(&r->fault, TJ_E_ARG,
@@ -232,7 +235,10 @@ static int check_emit(struct tj_edge_sink *sink, const struct tj_edge *e)
 		return tj_errf(&r->fault, TJ_E_ARG,
 			       "correlator '%s' gave call %s the score %g, not in [0,1]",
 			       name, child, e->score);
-	ks_del_at(&r->calls, i);
+	if (is_cur)
+		r->cur_open = 0;
+	else
+		ks_del_at(&r->calls, i);
 	r->ring[r->ring_next] = e->child;
 	r->ring_next = (r->ring_next + 1) % ANSWERED_RING;
 	if (r->ring_n < ANSWERED_RING)
@@ -244,12 +250,18 @@ static int on_message(void *ctx, const struct tj_message *m)
 {
 	struct run *r = ctx;
 	r->stats->messages++;
-	if (m->is_request && m->role == TJ_ROLE_CLIENT) {
+	int call = m->is_request && m->role == TJ_ROLE_CLIENT;
+	if (call) {
 		r->stats->calls++;
+		r->cur = m->key;
+		r->cur_open = 1;
+	}
+	int rc = r->c->message(r->st, m, &r->check, r->err);
+	if (r->cur_open) { /* not answered yet: remember it */
+		r->cur_open = 0;
 		if (ks_put(&r->calls, &m->key, K_PENDING) < 0)
 			return tj_errf(r->err, TJ_E_NOMEM, "correlate: out of memory");
 	}
-	int rc = r->c->message(r->st, m, &r->check, r->err);
 	if (r->fault.code) {
 		*r->err = r->fault;
 		return -r->fault.code;

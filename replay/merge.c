@@ -19,6 +19,7 @@ struct source {
 	uint32_t node;
 	int64_t shift;             /* added to ts_ns for the merge key */
 	int have_shift;
+	uint64_t key;              /* merge key of ev */
 	uint64_t n;                /* events read */
 	uint64_t lost_marked;      /* TJ_EV_LOST totals */
 };
@@ -36,9 +37,10 @@ static uint64_t key_of(const struct source *s)
 	return (uint64_t)((int64_t)s->ev->ts_ns + s->shift);
 }
 
+/* Keys are cached in the source (s->key), set by advance(). */
 static int less(const struct tj_replay *rp, size_t a, size_t b)
 {
-	return key_of(&rp->src[rp->heap[a]]) < key_of(&rp->src[rp->heap[b]]);
+	return rp->src[rp->heap[a]].key < rp->src[rp->heap[b]].key;
 }
 
 static void swap(size_t *h, size_t a, size_t b)
@@ -87,6 +89,7 @@ static int advance(struct source *s, struct tj_err *err)
 			       tj_evlog_path(s->r), s->n, s->ev->node, s->node);
 	if (s->ev->type == TJ_EV_LOST && s->ev->bytes > 0)
 		s->lost_marked += (uint64_t)s->ev->bytes;
+	s->key = key_of(s);
 	return 1;
 }
 
@@ -144,6 +147,8 @@ int tj_replay_open(struct tj_replay **rpp, char *const *paths, size_t npaths,
 			break;
 		if (!all_clocks)
 			s->shift = s->ev ? -(int64_t)s->ev->ts_ns : 0;
+		if (s->ev)
+			s->key = key_of(s);
 		rc = 0;
 	}
 	if (rc) {
