@@ -10,7 +10,9 @@
  *   send|recv TID LPORT RPORT BYTES OFFSET     close TID LPORT RPORT
  *
  * usage: tcp-pingpong [both|server|client] [-a ADDR] [-p PORT]
- *                     [-c CONNECTIONS] [-r REQUESTS]
+ *                     [-c CONNECTIONS] [-r REQUESTS] [-w FILE]
+ * -w: after each client's first request, say "paused" on stderr and wait
+ * until FILE exists (so a capture can start on open connections).
  * "both" (the default) runs server and client in one process on
  * 127.0.0.1; "server" prints "port N" first, then serves -c connections. */
 #include <arpa/inet.h>
@@ -177,6 +179,9 @@ static int recv_exact(struct conn_log *c, char *buf, size_t len, size_t chunk, i
 }
 
 static const char *addr = "127.0.0.1";
+static const char *wait_file;
+static pthread_mutex_t pause_lock = PTHREAD_MUTEX_INITIALIZER;
+static int paused;
 static int connections = 3, requests = 5;
 static pthread_mutex_t print_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -244,6 +249,16 @@ static void *client(void *arg)
 		if (!recv_exact(c, (char *)&be, 4, 4, i))
 			exit(1);
 		recv_exact(c, buf, ntohl(be), CLIENT_CHUNK, i + 1);
+		if (i == 0 && wait_file) {
+			pthread_mutex_lock(&pause_lock);
+			if (++paused == connections) {
+				fprintf(stderr, "paused\n");
+				fflush(stderr);
+			}
+			pthread_mutex_unlock(&pause_lock);
+			while (access(wait_file, F_OK) != 0)
+				usleep(10000);
+		}
 	}
 	note(c, "close %d %u %u", c->tid, c->lport, c->rport);
 	close(c->fd);
@@ -263,15 +278,16 @@ int main(int argc, char **argv)
 		argv++;
 		argc--;
 	}
-	while ((opt = getopt(argc, argv, "a:p:c:r:")) != -1) {
+	while ((opt = getopt(argc, argv, "a:p:c:r:w:")) != -1) {
 		switch (opt) {
 		case 'a': addr = optarg; break;
 		case 'p': port = atoi(optarg); break;
 		case 'c': connections = atoi(optarg); break;
 		case 'r': requests = atoi(optarg); break;
+		case 'w': wait_file = optarg; break;
 		default:
 			fprintf(stderr, "usage: tcp-pingpong [both|server|client] [-a ADDR] "
-				"[-p PORT] [-c CONNECTIONS] [-r REQUESTS]\n");
+				"[-p PORT] [-c CONNECTIONS] [-r REQUESTS] [-w FILE]\n");
 			return 2;
 		}
 	}

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# capture of connections opened before capture started: a client/server
+# pair does one request per connection, pauses, capture starts on its pid,
+# the rest runs.  Each socket's first event must be SOCKET; its sends and
+# receives must be the tail of the program's own account, with offsets
+# counted from capture start (the program's offset minus where it stood).
+# Skipped where BPF cannot be loaded; must run as root here.
+set -u
+TJ=${TJ:-build/asan/tracejoin}
+progs=${TJ_PROGRAMS:-$(dirname "$TJ")/tests/programs}
+fail() { echo "FAIL: $*"; exit 1; }
+
+check=$("$TJ" capture --check 2>&1); rc=$?
+if [ $rc -eq 77 ]; then echo "$check"; exit 77; fi
+[ $rc -eq 0 ] || fail "capture --check: $check"
+
+work=$(mktemp -d /tmp/tj-capture-pre.XXXXXX)
+pp= cap=
+trap '[ -n "$cap" ] && kill $cap 2>/dev/null; [ -n "$pp" ] && kill $pp 2>/dev/null; rm -rf "$work"' EXIT
+
+"$progs/tcp-pingpong" -c 2 -r 4 -w "$work/go" >"$work/prog.txt" 2>"$work/prog.err" &
+pp=$!
+for _ in $(seq 100); do grep -q paused "$work/prog.err" && break; sleep 0.05; done
+grep -q paused "$work/prog.err" || fail "the program did not pause"
+"$TJ" capture --pid $pp -o "$work/log.evlog" 2>"$work/capture.err" &
+cap=$!
+for _ in $(seq 200); do grep -q recording "$work/capture.err" && break; sleep 0.1; done
+grep -q recording "$work/capture.err" || { cat "$work/capture.err"; fail "capture did not start"; }
+touch "$work/go"
+wait $pp || fail "the program failed"
+pp=
+kill -INT $cap; wait $cap || fail "capture exited $?"
+cap=
+cat "$work/capture.err"
+"$TJ" dump --csv "$work/log.evlog" >"$work/log.csv" || fail "dump"
+"$TJ" info "$work/log.evlog" | grep -q preexisting || fail "info does not say preexisting sockets are included"
+
+# Each socket (side) starts with a SOCKET event.
+awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+	$col["type"] == "state" { next }
+	!($col["sock"] in first) { first[$col["sock"]] = $col["type"]; n++ }
+	END { for (s in first) if (first[s] != "socket") { print "socket " s " starts with " first[s]; bad = 1 }
+	      if (n != 4) { print n " sockets, expected 4"; bad = 1 }; exit bad }' "$work/log.csv" ||
+	fail "preexisting sockets are not announced"
+
+# The log's sends/receives per side and direction are the tail of the
+# program's, shifted to start at offset 0.
+awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+	$col["type"] == "send" || $col["type"] == "recv" {
+		print $col["type"], $col["tid"], $col["lport"], $col["rport"], $col["bytes"], $col["offset"] }' \
+	"$work/log.csv" >"$work/log.txt"
+grep -E '^(send|recv) ' "$work/prog.txt" >"$work/progio.txt"
+awk '
+FNR == 1 { f++ }
+f == 1 { k = $1 " " $3 " " $4; pn[k]++; p[k, pn[k]] = $2 " " $5; po[k, pn[k]] = $6; next }
+{ k = $1 " " $3 " " $4; ln[k]++; l[k, ln[k]] = $2 " " $5; lo[k, ln[k]] = $6 }
+END {
+	for (k in ln) {
+		skip = pn[k] - ln[k]
+		if (skip < 1) { print k ": log has " ln[k] " calls, program " pn[k] " (expected fewer)"; bad = 1; continue }
+		base = po[k, skip + 1]
+		for (i = 1; i <= ln[k]; i++) {
+			if (l[k, i] != p[k, skip + i]) { print k " #" i ": log " l[k, i] ", program " p[k, skip + i]; bad = 1 }
+			if (lo[k, i] != po[k, skip + i] - base) { print k " #" i ": offset " lo[k, i] ", expected " po[k, skip + i] - base; bad = 1 }
+		}
+		if (lo[k, 1] != 0) { print k ": first offset " lo[k, 1]; bad = 1 }
+		m++
+	}
+	if (m != 8) { print m " side/directions, expected 8"; bad = 1 }
+	exit bad
+}' "$work/progio.txt" "$work/log.txt" || fail "offsets of preexisting sockets are wrong"
+echo "ok: $(wc -l <"$work/log.txt") calls on 4 preexisting sockets, offsets from capture start"
