@@ -14,6 +14,7 @@
 
 #define DEFAULT_BLOCK_EVENTS 131072u
 #define BLOCK_RAW_TARGET (4u << 20)   /* flush a block before its body passes this */
+#define READ_BATCH 64                /* events decoded at a time */
 #define COMPRESSION_LEVEL 1 /* libdeflate's fastest; level 6 saves only ~1-2% */
 
 static uint32_t crc32_of(const void *p, size_t n)
@@ -385,6 +386,8 @@ struct tj_evlog_reader {
 	uint8_t *body, *raw;
 	size_t body_cap, raw_cap;
 	struct evlog_decoder d;
+	struct tj_event batch[READ_BATCH]; /* decoded, not yet handed out */
+	unsigned bi, bn;
 	int in_block;                 /* decoding an events block */
 	uint32_t blk_seq;
 	uint64_t blk_off;
@@ -489,11 +492,17 @@ int tj_evlog_next(struct tj_evlog_reader *r, const struct tj_event **ev,
 		  struct tj_err *err)
 {
 	for (;;) {
+		if (r->bi < r->bn) {
+			*ev = &r->batch[r->bi++];
+			r->delivered++;
+			return 1;
+		}
 		if (r->in_block) {
-			int rc = evlog_decode(&r->d, ev);
-			if (rc == 1) {
-				r->delivered++;
-				return 1;
+			int rc = evlog_decode_batch(&r->d, r->batch, READ_BATCH);
+			if (rc > 0) {
+				r->bi = 0;
+				r->bn = (unsigned)rc;
+				continue;
 			}
 			r->in_block = 0;
 			if (rc < 0) {

@@ -439,6 +439,7 @@ int evlog_decoder_start(struct evlog_decoder *d, const uint8_t *raw,
 	int bad = 0;
 	uint64_t ncols = get_uv(&c, &bad);
 	d->count = d->next = 0;
+	d->failed = 0;
 	d->nsocks = 0;
 	d->last = 0;
 	d->prev_ts = 0;
@@ -479,8 +480,11 @@ int evlog_decoder_start(struct evlog_decoder *d, const uint8_t *raw,
 
 #define PREFETCH_AHEAD 8
 
-int evlog_decode(struct evlog_decoder *d, const struct tj_event **out)
+int evlog_decode_batch(struct evlog_decoder *d, struct tj_event *out,
+		       unsigned max)
 {
+	if (d->failed)
+		return -1;
 	if (d->next >= d->count) {
 		for (int i = 0; i < COL__COUNT; i++)
 			if (d->col[i].p != d->col[i].end) {
@@ -488,111 +492,138 @@ int evlog_decode(struct evlog_decoder *d, const struct tj_event **out)
 					 "%zu bytes left over in column %s",
 					 (size_t)(d->col[i].end - d->col[i].p),
 					 col_names[i]);
+				d->failed = 1;
 				return -1;
 			}
 		return 0;
 	}
-	uint32_t i = d->next;
-	if (i + PREFETCH_AHEAD < d->count) {
-		const struct evlog_sockstate *ahead =
-			&d->socks[d->refs[i + PREFETCH_AHEAD] & ~REF_NEW];
-		__builtin_prefetch(ahead);
-		__builtin_prefetch((const char *)ahead + 64);
-	}
+	/* Cursors and running values live in locals (registers) for the
+	 * whole batch. */
+	struct evlog_cursor cts = d->col[COL_TS], cty = d->col[COL_TYPE];
+	struct evlog_cursor cfl = d->col[COL_FIELDS], cby = d->col[COL_BYTES];
+	struct evlog_cursor cof = d->col[COL_OFFSET], cpl = d->col[COL_PAYLOAD];
+	struct evlog_sockstate *socks = d->socks;
+	const uint32_t *refs = d->refs;
+	size_t last = d->last;
+	uint64_t prev_ts = d->prev_ts;
+	uint32_t i = d->next, end = d->count - i > max ? i + max : d->count;
+	uint32_t ahead_end = d->count > PREFETCH_AHEAD ? d->count - PREFETCH_AHEAD : 0;
 	int bad = 0;
-	uint32_t ref = d->refs[i];
-	size_t idx = ref & ~REF_NEW;
-	if (ref & REF_NEW)
-		sock_start(d->socks, idx, idx, d->last, d->socks[idx].sock);
-	struct evlog_sockstate *st = &d->socks[idx];
-	d->last = idx;
-	struct tj_event *ev = &d->cur;
+	struct tj_event *ev = out;
+	for (; i < end; i++, ev++) {
+		if (i < ahead_end) {
+			const struct evlog_sockstate *ahead =
+				&socks[refs[i + PREFETCH_AHEAD] & ~REF_NEW];
+			__builtin_prefetch(ahead);
+			__builtin_prefetch((const char *)ahead + 64);
+		}
+		uint32_t ref = refs[i];
+		size_t idx = ref & ~REF_NEW;
+		if (ref & REF_NEW)
+			sock_start(socks, idx, idx, last, socks[idx].sock);
+		struct evlog_sockstate *st = &socks[idx];
+		last = idx;
 
-	d->prev_ts += (uint64_t)unzigzag(get_uv(&d->col[COL_TS], &bad));
-	ev->ts_ns = d->prev_ts;
-	uint64_t tm = get_uv(&d->col[COL_TYPE], &bad);
-	ev->type = (uint8_t)tm;
-	uint64_t m = tm >> 8;
-	if (m & ~(uint64_t)FM__ALL)
-		goto malformed;
-	int dir = dir_of(ev->type);
+		prev_ts += (uint64_t)unzigzag(get_uv(&cts, &bad));
+		uint64_t tm = get_uv(&cty, &bad);
+		uint64_t m = tm >> 8;
+		unsigned type = (uint8_t)tm;
+		if (m & ~(uint64_t)FM__ALL) {
+			bad = 1;
+			break;
+		}
+		int dir = dir_of(type);
+		if (m & ~(uint64_t)(FM_OFFSET | FM_PAYLOAD)) {
+			if (m & FM_SEQ)
+				st->tcp_seq += (uint32_t)unzigzag(get_uv(&cfl, &bad));
+			if (m & FM_FLAGS)
+				st->flags = (uint32_t)get_uv(&cfl, &bad);
+			if (m & FM_PID)
+				st->pid = (uint32_t)get_uv(&cfl, &bad);
+			if (m & FM_TID)
+				st->tid = (uint32_t)((int64_t)st->pid +
+						     unzigzag(get_uv(&cfl, &bad)));
+			if (m & FM_FD)
+				st->fd = (int32_t)unzigzag(get_uv(&cfl, &bad));
+			if (m & FM_ARG)
+				st->arg = (uint32_t)get_uv(&cfl, &bad);
+			if (m & FM_STACK)
+				st->stack_id = (uint32_t)get_uv(&cfl, &bad);
+			if (m & FM_NODE)
+				st->node = (uint32_t)get_uv(&cfl, &bad);
+			if (m & FM_FAMILY)
+				st->family = get_byte(&cfl, &bad);
+			if (m & FM_LADDR)
+				get_addr(&cfl, st->laddr, &bad);
+			if (m & FM_LPORT)
+				st->lport = (uint16_t)get_uv(&cfl, &bad);
+			if (m & FM_RADDR)
+				get_addr(&cfl, st->raddr, &bad);
+			if (m & FM_RPORT)
+				st->rport = (uint16_t)get_uv(&cfl, &bad);
+		}
+		uint64_t offset = dir < 2 ? st->next_off[dir] : 0;
+		if (m & FM_OFFSET)
+			offset += (uint64_t)unzigzag(get_uv(&cof, &bad));
+		ev->payload = NULL;
+		ev->payload_len = 0;
+		if (m & FM_PAYLOAD) {
+			uint64_t n = get_uv(&cpl, &bad);
+			if (bad || n == 0 || n > TJ_PAYLOAD_MAX ||
+			    (uint64_t)(cpl.end - cpl.p) < n) {
+				bad = 1;
+				break;
+			}
+			ev->payload = cpl.p;
+			ev->payload_len = (uint16_t)n;
+			cpl.p += n;
+		}
+		int64_t bytes = (int64_t)((uint64_t)st->prev_bytes[dir] +
+					  (uint64_t)unzigzag(get_uv(&cby, &bad)));
+		if (bad)
+			break;
+		st->prev_bytes[dir] = bytes;
+		if (dir < 2)
+			st->next_off[dir] = offset + (bytes > 0 ? (uint64_t)bytes : 0);
 
-	if (m & ~(uint64_t)(FM_OFFSET | FM_PAYLOAD)) {
-		struct evlog_cursor *f = &d->col[COL_FIELDS];
-		if (m & FM_SEQ)
-			st->tcp_seq += (uint32_t)unzigzag(get_uv(f, &bad));
-		if (m & FM_FLAGS)
-			st->flags = (uint32_t)get_uv(f, &bad);
-		if (m & FM_PID)
-			st->pid = (uint32_t)get_uv(f, &bad);
-		if (m & FM_TID)
-			st->tid = (uint32_t)((int64_t)st->pid + unzigzag(get_uv(f, &bad)));
-		if (m & FM_FD)
-			st->fd = (int32_t)unzigzag(get_uv(f, &bad));
-		if (m & FM_ARG)
-			st->arg = (uint32_t)get_uv(f, &bad);
-		if (m & FM_STACK)
-			st->stack_id = (uint32_t)get_uv(f, &bad);
-		if (m & FM_NODE)
-			st->node = (uint32_t)get_uv(f, &bad);
-		if (m & FM_FAMILY)
-			st->family = get_byte(f, &bad);
-		if (m & FM_LADDR)
-			get_addr(f, st->laddr, &bad);
-		if (m & FM_LPORT)
-			st->lport = (uint16_t)get_uv(f, &bad);
-		if (m & FM_RADDR)
-			get_addr(f, st->raddr, &bad);
-		if (m & FM_RPORT)
-			st->rport = (uint16_t)get_uv(f, &bad);
+		ev->ts_ns = prev_ts;
+		ev->type = (uint8_t)type;
+		ev->bytes = bytes;
+		ev->offset = offset;
+		ev->sock = st->sock;
+		ev->node = st->node;
+		ev->pid = st->pid;
+		ev->tid = st->tid;
+		ev->fd = st->fd;
+		ev->family = st->family;
+		ev->lport = st->lport;
+		ev->rport = st->rport;
+		ev->flags = st->flags;
+		ev->arg = st->arg;
+		ev->stack_id = st->stack_id;
+		ev->tcp_seq = st->tcp_seq;
+		memcpy(ev->laddr, st->laddr, 16);
+		memcpy(ev->raddr, st->raddr, 16);
 	}
-	uint64_t offset = dir < 2 ? st->next_off[dir] : 0;
-	if (m & FM_OFFSET)
-		offset += (uint64_t)unzigzag(get_uv(&d->col[COL_OFFSET], &bad));
-	ev->payload = NULL;
-	ev->payload_len = 0;
-	if (m & FM_PAYLOAD) {
-		struct evlog_cursor *pc = &d->col[COL_PAYLOAD];
-		uint64_t n = get_uv(pc, &bad);
-		if (bad || n == 0 || n > TJ_PAYLOAD_MAX ||
-		    (uint64_t)(pc->end - pc->p) < n)
-			goto malformed;
-		ev->payload = pc->p;
-		ev->payload_len = (uint16_t)n;
-		pc->p += n;
+	d->col[COL_TS] = cts;
+	d->col[COL_TYPE] = cty;
+	d->col[COL_FIELDS] = cfl;
+	d->col[COL_BYTES] = cby;
+	d->col[COL_OFFSET] = cof;
+	d->col[COL_PAYLOAD] = cpl;
+	d->last = last;
+	d->prev_ts = prev_ts;
+	unsigned n = i - d->next;
+	d->next = i;
+	if (bad) {
+		/* The events before the bad one are good; report the failure
+		 * on the next call. */
+		snprintf(d->why, sizeof(d->why), "malformed event %u of %u", i,
+			 d->count);
+		d->failed = 1;
+		return n ? (int)n : -1;
 	}
-	int64_t bytes = (int64_t)((uint64_t)st->prev_bytes[dir] +
-				  (uint64_t)unzigzag(get_uv(&d->col[COL_BYTES], &bad)));
-	if (bad)
-		goto malformed;
-	st->prev_bytes[dir] = bytes;
-	if (dir < 2)
-		st->next_off[dir] = offset + (bytes > 0 ? (uint64_t)bytes : 0);
-
-	ev->bytes = bytes;
-	ev->offset = offset;
-	ev->sock = st->sock;
-	ev->node = st->node;
-	ev->pid = st->pid;
-	ev->tid = st->tid;
-	ev->fd = st->fd;
-	ev->family = st->family;
-	ev->lport = st->lport;
-	ev->rport = st->rport;
-	ev->flags = st->flags;
-	ev->arg = st->arg;
-	ev->stack_id = st->stack_id;
-	ev->tcp_seq = st->tcp_seq;
-	memcpy(ev->laddr, st->laddr, 16);
-	memcpy(ev->raddr, st->raddr, 16);
-	d->next++;
-	*out = ev;
-	return 1;
-
-malformed:
-	snprintf(d->why, sizeof(d->why), "malformed event %u of %u", i,
-		 d->count);
-	return -1;
+	return (int)n;
 }
 
 /* Events of the block not yet handed out (lost if the block is cut). */

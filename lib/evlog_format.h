@@ -165,7 +165,7 @@ struct evlog_decoder {
 	uint32_t count, next;   /* events in the block, next to decode */
 	size_t last;
 	uint64_t prev_ts;
-	struct tj_event cur;    /* the event handed out */
+	int failed;             /* malformed: no more events from this block */
 	char why[128];          /* what was malformed */
 };
 #define REF_NEW 0x80000000u
@@ -180,10 +180,14 @@ void evlog_decoder_free(struct evlog_decoder *d);
  * column directory is malformed. */
 int evlog_decoder_start(struct evlog_decoder *d, const uint8_t *raw,
 			size_t len, uint32_t count);
-/* Decode the next event: 1 and *ev set; -1 (why set) if the body is
- * malformed; 0 when all count events were decoded and every column was
- * used up exactly (else -1). */
-int evlog_decode(struct evlog_decoder *d, const struct tj_event **ev);
+/* Decode up to max events into out[]: returns how many (> 0), 0 when
+ * all count events were decoded and every column was used up exactly,
+ * -1 (why set) if the body is malformed.  Events decoded before a
+ * malformed one are returned first; the failure comes on the next call.
+ * Payloads point into raw. */
+int evlog_decode_batch(struct evlog_decoder *d, struct tj_event *out,
+		       unsigned max);
+/* Events not yet decoded (lost, if the block turned out malformed). */
 uint32_t evlog_decoder_left(const struct evlog_decoder *d);
 
 #endif
