@@ -56,6 +56,8 @@ all: $(TJ) $(PLUGINS)
 # capture/build.mk; this keeps the rest of the build free of BPF tools.
 -include $(wildcard */build.mk)
 -include datasets/import.mk
+-include datasets/workloads/build.mk
+-include datasets/real.mk
 
 $(BUILD)/.deps-ok: Makefile
 	@$(MAKE) --no-print-directory deps

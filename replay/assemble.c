@@ -67,6 +67,7 @@ struct anode {
 struct tj_assembler {
 	uint64_t idle_ns, reorder_ns, expire_ns;
 	int keep_payload;
+	int raw_payload;             /* keep_payload unmasked (label only) */
 	tj_message_fn fn;
 	void *ctx;
 	struct tj_u64map node_ix;    /* node id -> index in nodes */
@@ -419,7 +420,8 @@ static int start_message(struct tj_assembler *a, struct anode *n,
 		size_t len = ev->payload_len < TJ_PAYLOAD_MAX ? ev->payload_len
 							      : TJ_PAYLOAD_MAX;
 		memcpy(x->pbuf, ev->payload, len);
-		a->st.masked += tj_payload_mask(x->pbuf, len);
+		if (!a->raw_payload)
+			a->st.masked += tj_payload_mask(x->pbuf, len);
 		m->payload = x->pbuf;
 		m->payload_len = (uint16_t)len;
 	}
@@ -633,6 +635,7 @@ int tj_asm_new(struct tj_assembler **ap, const struct tj_replay_opts *opts,
 	if (a->expire_ns < a->idle_ns)
 		a->expire_ns = a->idle_ns;
 	a->keep_payload = opts ? opts->keep_payload : 0;
+	a->raw_payload = opts ? opts->raw_payload : 0;
 	a->fn = fn;
 	a->ctx = ctx;
 	tj_u64map_init(&a->node_ix);

@@ -70,6 +70,10 @@ struct tj_replay_opts {
 				    events slightly out of order, default 1 ms (0 = default) */
 	uint64_t sock_expire_ns; /* forget a socket silent this long (its close was
 				    lost), default 600 s (0 = default) */
+	/* Added by label: */
+	int raw_payload;   /* with keep_payload: do NOT mask trace headers.  Only
+			      for `tracejoin label`, which reads them to make the
+			      ground truth; never for a correlator. */
 };
 
 struct tj_replay_stats {

@@ -1,0 +1,513 @@
+/* tracejoin label: a capture with payload prefixes -> a labeled dataset
+ * whose logs carry no payload (label.h has the span-id rule). */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <jansson.h>
+#include "label.h"
+#include "../lib/edges.h"
+#include "../lib/manifest.h"
+#include "../lib/msgkey.h"
+#include "../lib/u64map.h"
+#include "../replay/replay.h"
+
+/* ---- trace context ---- */
+
+uint64_t tj_tp_mix(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ULL;
+	return tj_hash64(x);
+}
+
+uint64_t tj_tp_server_span(uint64_t trace_hi, uint64_t trace_lo, uint64_t parent)
+{
+	uint64_t s = tj_tp_mix(tj_tp_mix(trace_hi ^ 0x5352565253504e31ULL) ^
+			       tj_tp_mix(trace_lo) ^ parent);
+	return s ? s : 1;
+}
+
+uint64_t tj_tp_call_span(uint64_t server_span, unsigned i)
+{
+	uint64_t c = tj_tp_mix(server_span ^ tj_tp_mix(0x43414c4c00000000ULL + i));
+	return c ? c : 1;
+}
+
+char *tj_tp_format(const struct tj_traceparent *tp, char buf[TJ_TP_STRLEN])
+{
+	snprintf(buf, TJ_TP_STRLEN, "00-%016" PRIx64 "%016" PRIx64 "-%016" PRIx64 "-%02x",
+		 tp->trace_hi, tp->trace_lo, tp->span, tp->flags);
+	return buf;
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = tolower(c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+static int parse_hex64(const char *s, size_t n, uint64_t *v)
+{
+	uint64_t x = 0;
+	for (size_t i = 0; i < n; i++) {
+		int h = hexval((unsigned char)s[i]);
+		if (h < 0)
+			return -1;
+		x = x << 4 | (uint64_t)h;
+	}
+	*v = x;
+	return 0;
+}
+
+int tj_tp_parse_value(const char *t, size_t len, struct tj_traceparent *tp)
+{
+	uint64_t ver, fl;
+	if (len < 55 || t[2] != '-' || t[35] != '-' || t[52] != '-')
+		return -1;
+	if (parse_hex64(t, 2, &ver) || ver != 0 || parse_hex64(t + 3, 16, &tp->trace_hi) ||
+	    parse_hex64(t + 19, 16, &tp->trace_lo) || parse_hex64(t + 36, 16, &tp->span) ||
+	    parse_hex64(t + 53, 2, &fl))
+		return -1;
+	if (len > 55 && t[55] != '\r' && t[55] != '\n' && t[55] != ' ' && t[55] != '\t')
+		return -1;
+	if ((tp->trace_hi | tp->trace_lo) == 0 || tp->span == 0)
+		return -1;
+	tp->flags = (uint8_t)fl;
+	return 0;
+}
+
+int tj_tp_find(const uint8_t *buf, size_t len, struct tj_traceparent *tp)
+{
+	static const char name[] = "traceparent:";
+	const size_t nl = sizeof(name) - 1;
+	size_t i = 0;
+	/* skip the start line: headers begin after the first LF */
+	while (i < len && buf[i] != '\n')
+		i++;
+	while (++i < len) {
+		if (buf[i] == '\r' || buf[i] == '\n')
+			return 0; /* blank line: end of headers */
+		if (len - i >= nl && strncasecmp((const char *)buf + i, name, nl) == 0) {
+			size_t v = i + nl;
+			while (v < len && (buf[v] == ' ' || buf[v] == '\t'))
+				v++;
+			if (len - v < 55)
+				return 0; /* cut short by the prefix: not visible */
+			return tj_tp_parse_value((const char *)buf + v, len - v, tp) ? -1 : 1;
+		}
+		while (i < len && buf[i] != '\n')
+			i++;
+	}
+	return 0;
+}
+
+/* ---- labeling ---- */
+
+struct sreq { /* a server-side request */
+	struct tj_msgkey key;
+	struct tj_traceparent tp;
+};
+
+enum call_state { CALL_OK = 0, CALL_NO_HEADER, CALL_BAD_HEADER };
+
+struct call {
+	struct tj_msgkey key;
+	struct tj_traceparent tp;
+	uint8_t state;
+};
+
+struct label_ctx {
+	struct sreq *sv;
+	size_t nsv, capsv;
+	struct call *calls;
+	size_t ncalls, capcalls;
+	struct tj_label_result *res;
+	int nomem;
+};
+
+static int grow(void **p, size_t *cap, size_t n, size_t size)
+{
+	if (n < *cap)
+		return 0;
+	size_t nc = *cap ? *cap * 2 : 1024;
+	void *q = realloc(*p, nc * size);
+	if (!q)
+		return -1;
+	*p = q;
+	*cap = nc;
+	return 0;
+}
+
+static int on_message(void *vctx, const struct tj_message *m)
+{
+	struct label_ctx *c = vctx;
+	if (!m->is_request) {
+		if (m->role == TJ_ROLE_UNKNOWN && m->key.dir == TJ_DIR_OUT)
+			c->res->unknown_role++;
+		return 0;
+	}
+	struct tj_traceparent tp;
+	memset(&tp, 0, sizeof(tp));
+	int found = m->payload_len ? tj_tp_find(m->payload, m->payload_len, &tp) : 0;
+	if (m->role == TJ_ROLE_SERVER) {
+		c->res->server_requests++;
+		if (found != 1)
+			return 0;
+		c->res->server_with_tp++;
+		if (grow((void **)&c->sv, &c->capsv, c->nsv, sizeof(*c->sv)))
+			goto nomem;
+		c->sv[c->nsv].key = m->key;
+		c->sv[c->nsv].tp = tp;
+		c->nsv++;
+		return 0;
+	}
+	c->res->calls++;
+	if (grow((void **)&c->calls, &c->capcalls, c->ncalls, sizeof(*c->calls)))
+		goto nomem;
+	struct call *k = &c->calls[c->ncalls++];
+	k->key = m->key;
+	k->tp = tp;
+	k->state = found == 1 ? CALL_OK : found == 0 ? CALL_NO_HEADER : CALL_BAD_HEADER;
+	return 0;
+nomem:
+	c->nomem = 1;
+	return 1;
+}
+
+static uint64_t tuple_hash(uint32_t node, uint64_t hi, uint64_t lo, uint64_t span)
+{
+	return tj_hash64(node ^ tj_hash64(hi ^ tj_hash64(lo ^ tj_hash64(span))));
+}
+
+#define AMBIGUOUS UINT64_MAX
+
+/* value = index + 1 (0 unused), AMBIGUOUS when two requests claim it.
+ * 64-bit hashes of distinct tuples are taken as distinct: a collision
+ * would need ~2^32 requests. */
+static int index_put(struct tj_u64map *m, uint64_t h, size_t ix)
+{
+	int added;
+	uint64_t *v = tj_u64map_upsert(m, h, &added);
+	if (!v)
+		return -1;
+	*v = added ? ix + 1 : (*v == ix + 1 ? *v : AMBIGUOUS);
+	return 0;
+}
+
+static int is_evlog_name(const char *name)
+{
+	size_t n = strlen(name);
+	return strncmp(name, "node-", 5) == 0 && n > 11 && strcmp(name + n - 6, ".evlog") == 0;
+}
+
+/* Refuse inputs that are not a payload capture, before writing anything. */
+static int check_logs(char **paths, size_t n, struct tj_err *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct tj_evlog_reader *r;
+		int rc = tj_evlog_open(&r, paths[i], err);
+		if (rc)
+			return rc;
+		const struct tj_evlog_header *h = tj_evlog_header(r);
+		uint32_t flags = h->capture_flags, pmax = h->payload_max;
+		tj_evlog_close_reader(r);
+		if (flags & TJ_CAP_SYNTHETIC)
+			return tj_errf(err, TJ_E_FORMAT,
+				       "%s: not a capture (made by gen or import): its labels come with it",
+				       paths[i]);
+		if (!(flags & TJ_CAP_PAYLOAD) || pmax == 0)
+			return tj_errf(err, TJ_E_FORMAT,
+				       "%s: captured without payload prefixes: no trace headers to label from "
+				       "(capture with --payload 256)", paths[i]);
+		const char *base = strrchr(paths[i], '/');
+		if (!is_evlog_name(base ? base + 1 : paths[i]))
+			return tj_errf(err, TJ_E_FORMAT, "%s: not named node-ID.evlog", paths[i]);
+	}
+	return 0;
+}
+
+/* Copy one log without payloads; drop counters and damage carried over. */
+static int strip_log(const char *in, const char *out, int force,
+		     struct tj_label_result *res, struct tj_err *err)
+{
+	struct tj_evlog_reader *r;
+	struct tj_evlog_writer *w = NULL;
+	int rc = tj_evlog_open(&r, in, err);
+	if (rc)
+		return rc;
+	struct tj_evlog_header h = *tj_evlog_header(r);
+	h.capture_flags &= ~TJ_CAP_PAYLOAD;
+	h.payload_max = 0;
+	size_t ol = strlen(h.options);
+	snprintf(h.options + ol, sizeof(h.options) - ol, "%s[payloads removed by tracejoin label]",
+		 ol ? " " : "");
+	rc = tj_evlog_create(&w, out, &h, force ? TJ_EVLOG_FORCE : 0, err);
+	if (rc)
+		goto out;
+	const struct tj_event *ev;
+	while ((rc = tj_evlog_next(r, &ev, err)) == 1) {
+		struct tj_event e = *ev;
+		if (e.payload_len)
+			res->payload_events++;
+		e.payload_len = 0;
+		e.payload = NULL;
+		res->events++;
+		if ((rc = tj_evlog_write(w, &e, err)) < 0)
+			goto out;
+	}
+	if (rc < 0)
+		goto out;
+	uint64_t drops[TJ_DROP__COUNT];
+	if (tj_evlog_drops(r, drops))
+		for (int d = 0; d < TJ_DROP__COUNT; d++) {
+			if (drops[d])
+				tj_evlog_add_drops(w, (enum tj_drop_reason)d, drops[d]);
+			res->drops[d] += drops[d];
+		}
+	if (tj_evlog_damage(r)->damaged) {
+		res->damaged = 1;
+		tj_evlog_report_damage("label", r);
+	}
+	rc = tj_evlog_close(w, err);
+	w = NULL;
+	if (rc == 0)
+		res->logs++;
+out:
+	if (w) {
+		tj_evlog_close(w, NULL);
+		unlink(out);
+	}
+	tj_evlog_close_reader(r);
+	return rc < 0 ? rc : 0;
+}
+
+static const char *reason_name(int s)
+{
+	return s == CALL_NO_HEADER ? "no traceparent in the captured prefix"
+	     : s == CALL_BAD_HEADER ? "malformed traceparent"
+				    : "two requests of its node explain it";
+}
+
+static int write_labels(struct label_ctx *c, const char *out_dir,
+			struct tj_label_result *res, struct tj_err *err)
+{
+	struct tj_u64map by_call, by_inbound;
+	tj_u64map_init(&by_call);
+	tj_u64map_init(&by_inbound);
+	char path[PATH_MAX], upath[PATH_MAX];
+	FILE *uf = NULL;
+	struct tj_edges_writer w = { 0 };
+	int rc = 0, wopen = 0;
+	for (size_t i = 0; i < c->nsv; i++) {
+		const struct sreq *s = &c->sv[i];
+		uint64_t span = tj_tp_server_span(s->tp.trace_hi, s->tp.trace_lo, s->tp.span);
+		for (unsigned k = 0; k < TJ_TP_MAX_CALLS; k++)
+			if (index_put(&by_call, tuple_hash(s->key.node, s->tp.trace_hi, s->tp.trace_lo,
+							   tj_tp_call_span(span, k)), i))
+				goto nomem;
+		if (index_put(&by_inbound, tuple_hash(s->key.node, s->tp.trace_hi, s->tp.trace_lo,
+						      s->tp.span), i))
+			goto nomem;
+	}
+	snprintf(path, sizeof(path), "%s/labels.csv", out_dir);
+	snprintf(upath, sizeof(upath), "%s/unlabeled.csv", out_dir);
+	unlink(upath);
+	if ((rc = tj_edges_writer_open(&w, path, err)))
+		goto out;
+	wopen = 1;
+	for (size_t i = 0; i < c->ncalls; i++) {
+		struct call *k = &c->calls[i];
+		struct tj_edge e = { .child = k->key, .score = 1.0 };
+		int state = k->state;
+		if (state == CALL_OK) {
+			uint64_t h = tuple_hash(k->key.node, k->tp.trace_hi, k->tp.trace_lo, k->tp.span);
+			uint64_t *v = tj_u64map_get(&by_call, h);
+			int proxy = 0;
+			if (!v) {
+				v = tj_u64map_get(&by_inbound, h);
+				proxy = v != NULL;
+			}
+			if (v && *v == AMBIGUOUS) {
+				state = 3;
+			} else if (v) {
+				e.has_parent = 1;
+				e.parent = c->sv[*v - 1].key;
+				res->with_parent++;
+				res->via_proxy += (uint64_t)proxy;
+			} else {
+				res->roots++;
+			}
+		}
+		if (state != CALL_OK) {
+			res->no_header += state == CALL_NO_HEADER;
+			res->bad_header += state == CALL_BAD_HEADER;
+			res->ambiguous += state == 3;
+			if (!uf && !(uf = fopen(upath, "w"))) {
+				rc = tj_errf(err, TJ_E_IO, "%s: %s", upath, strerror(errno));
+				goto out;
+			}
+			char kb[TJ_MSGKEY_STRLEN];
+			fprintf(uf, "%s%s,%s\n", ftell(uf) == 0 ? "key,reason\n" : "",
+				tj_msgkey_format(&k->key, kb), reason_name(state));
+			continue;
+		}
+		if ((rc = tj_edges_writer_put(&w, &e, err)))
+			goto out;
+		res->labeled++;
+	}
+	wopen = 0;
+	if ((rc = tj_edges_writer_close(&w, err)))
+		goto out;
+	if (uf && fclose(uf) != 0) {
+		uf = NULL;
+		rc = tj_errf(err, TJ_E_IO, "%s: %s", upath, strerror(errno));
+		goto out;
+	}
+	uf = NULL;
+	goto out;
+nomem:
+	rc = tj_errf(err, TJ_E_NOMEM, "label: out of memory indexing %zu requests", c->nsv);
+out:
+	if (wopen)
+		tj_edges_writer_abort(&w);
+	if (uf)
+		fclose(uf);
+	tj_u64map_free(&by_call);
+	tj_u64map_free(&by_inbound);
+	return rc;
+}
+
+static int write_manifest(const char *capture_dir, const char *out_dir,
+			  const struct tj_label_opts *o, const struct tj_label_result *r,
+			  struct tj_err *err)
+{
+	struct tj_manifest *m = tj_manifest_new("label");
+	if (!m)
+		return tj_errf(err, TJ_E_NOMEM, "label: out of memory");
+	int rc = 0;
+	const char *base = strrchr(capture_dir, '/');
+	base = base && base[1] ? base + 1 : capture_dir;
+	tj_manifest_set(m, "source", json_string(base));
+	tj_manifest_set(m, "workload", o->workload ? json_string(o->workload) : json_null());
+	if (o->params_json) {
+		json_error_t je;
+		json_t *p = json_loads(o->params_json, 0, &je);
+		if (!p || !json_is_object(p)) {
+			json_decref(p);
+			tj_manifest_free(m);
+			return tj_errf(err, TJ_E_ARG, "--params: not a JSON object: %s",
+				       p ? "another JSON value" : je.text);
+		}
+		json_object_update(tj_manifest_params(m), p);
+		json_decref(p);
+	}
+	static const char *const dn[TJ_DROP__COUNT] = { "ringbuf", "map", "filter", "other" };
+	json_t *drops = json_object();
+	for (int d = 0; d < TJ_DROP__COUNT; d++)
+		json_object_set_new(drops, dn[d], json_integer((json_int_t)r->drops[d]));
+	tj_manifest_set(m, "capture_drops", drops);
+	json_t *l = json_object();
+	json_object_set_new(l, "calls", json_integer((json_int_t)r->calls));
+	json_object_set_new(l, "labeled", json_integer((json_int_t)r->labeled));
+	json_object_set_new(l, "with_parent", json_integer((json_int_t)r->with_parent));
+	json_object_set_new(l, "via_proxy", json_integer((json_int_t)r->via_proxy));
+	json_object_set_new(l, "roots", json_integer((json_int_t)r->roots));
+	json_object_set_new(l, "no_header", json_integer((json_int_t)r->no_header));
+	json_object_set_new(l, "bad_header", json_integer((json_int_t)r->bad_header));
+	json_object_set_new(l, "ambiguous", json_integer((json_int_t)r->ambiguous));
+	json_object_set_new(l, "server_requests", json_integer((json_int_t)r->server_requests));
+	json_object_set_new(l, "server_with_traceparent", json_integer((json_int_t)r->server_with_tp));
+	json_object_set_new(l, "damaged", json_boolean(r->damaged));
+	tj_manifest_set(m, "labels", l);
+	rc = tj_manifest_write(m, out_dir, err);
+	tj_manifest_free(m);
+	return rc;
+}
+
+int tj_label_capture(const char *capture_dir, const char *out_dir,
+		     const struct tj_label_opts *opts, struct tj_label_result *res,
+		     struct tj_err *err)
+{
+	struct tj_label_opts defo = { 0 };
+	const struct tj_label_opts *o = opts ? opts : &defo;
+	char **paths = NULL;
+	size_t npaths = 0;
+	struct label_ctx c = { .res = res };
+	struct tj_replay *rp = NULL;
+	struct stat st;
+	char rin[PATH_MAX], rout[PATH_MAX];
+	int rc;
+	memset(res, 0, sizeof(*res));
+
+	if (stat(capture_dir, &st) < 0)
+		return tj_errf(err, TJ_E_IO, "%s: %s", capture_dir, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return tj_errf(err, TJ_E_ARG, "%s: not a folder (give the capture's folder of node-*.evlog)",
+			       capture_dir);
+	char *arg = (char *)capture_dir;
+	if ((rc = tj_replay_expand_inputs(&arg, 1, &paths, &npaths, err)))
+		return rc;
+	if (npaths == 0) {
+		rc = tj_errf(err, TJ_E_FORMAT, "%s: not a capture: no node-*.evlog inside", capture_dir);
+		goto out;
+	}
+	if ((rc = check_logs(paths, npaths, err)))
+		goto out;
+
+	if (mkdir(out_dir, 0755) < 0 && errno != EEXIST) {
+		rc = tj_errf(err, TJ_E_IO, "%s: %s", out_dir, strerror(errno));
+		goto out;
+	}
+	if (!realpath(capture_dir, rin) || !realpath(out_dir, rout)) {
+		rc = tj_errf(err, TJ_E_IO, "%s: %s", out_dir, strerror(errno));
+		goto out;
+	}
+	if (strcmp(rin, rout) == 0) {
+		rc = tj_errf(err, TJ_E_ARG, "%s: the output folder is the capture itself", out_dir);
+		goto out;
+	}
+	char lp[PATH_MAX];
+	snprintf(lp, sizeof(lp), "%s/labels.csv", out_dir);
+	if (!o->force && access(lp, F_OK) == 0) {
+		rc = tj_errf(err, TJ_E_ARG, "%s exists (--force replaces it)", lp);
+		goto out;
+	}
+	for (size_t i = 0; i < npaths; i++) {
+		const char *b = strrchr(paths[i], '/');
+		char op[PATH_MAX];
+		snprintf(op, sizeof(op), "%s/%s", out_dir, b ? b + 1 : paths[i]);
+		if ((rc = strip_log(paths[i], op, o->force, res, err)))
+			goto out;
+	}
+
+	struct tj_replay_opts ro = { .keep_payload = 1, .raw_payload = 1 };
+	if ((rc = tj_replay_open(&rp, paths, npaths, &ro, err)))
+		goto out;
+	rc = tj_replay_run(rp, on_message, &c, err);
+	if (c.nomem) {
+		rc = tj_errf(err, TJ_E_NOMEM, "label: out of memory");
+		goto out;
+	}
+	if (rc < 0)
+		goto out;
+	if ((rc = write_labels(&c, out_dir, res, err)))
+		goto out;
+	rc = write_manifest(capture_dir, out_dir, o, res, err);
+out:
+	tj_replay_close(rp);
+	for (size_t i = 0; i < npaths; i++)
+		free(paths[i]);
+	free(paths);
+	free(c.sv);
+	free(c.calls);
+	return rc;
+}
