@@ -219,15 +219,16 @@ int cmd_correlate(int argc, char **argv)
 		rc = TJ_EXIT_FAIL;
 		goto done;
 	}
-	double mevs = st.cpu_seconds > 0 ? st.events / st.cpu_seconds / 1e6 : 0.0;
-	fprintf(stderr, "correlate: algo %s, %" PRIu64 " events, %.2f Mev/s, %.0f MB peak\n",
-		c->name, st.events, mevs, st.peak_rss_mb);
 	if (st.replay.lost_events || st.replay.gaps || st.unanswered)
 		fprintf(stderr, "correlate: %" PRIu64 " messages, %" PRIu64 " calls, %" PRIu64
 			" gaps, %" PRIu64 " events lost in capture, %" PRIu64
 			" calls unanswered by the correlator\n",
 			st.messages, st.calls, st.replay.gaps, st.replay.lost_events,
 			st.unanswered);
+	/* the last line, in a fixed form scripts may parse; M from CPU time */
+	double mevs = st.cpu_seconds > 0 ? st.events / st.cpu_seconds / 1e6 : 0.0;
+	fprintf(stderr, "correlate: algo %s, %" PRIu64 " events, %.2f Mev/s, %.0f MB peak\n",
+		c->name, st.events, mevs, st.peak_rss_mb);
 	if (st.replay.damaged_logs)
 		rc = TJ_EXIT_DAMAGED;
 done:
