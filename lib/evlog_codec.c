@@ -93,7 +93,7 @@ static inline void put_addr(struct evlog_buf *b, const uint8_t a[16])
 int evlog_encoder_init(struct evlog_encoder *e)
 {
 	memset(e, 0, sizeof(*e));
-	tj_u64map_init(&e->map);
+	e->gen = 1;
 	return 0;
 }
 
@@ -102,7 +102,7 @@ void evlog_encoder_free(struct evlog_encoder *e)
 	for (int c = 0; c < COL__COUNT; c++)
 		free(e->col[c].p);
 	free(e->socks);
-	tj_u64map_free(&e->map);
+	free(e->slots);
 	memset(e, 0, sizeof(*e));
 }
 
@@ -110,14 +110,62 @@ void evlog_encoder_reset(struct evlog_encoder *e)
 {
 	for (int c = 0; c < COL__COUNT; c++)
 		e->col[c].len = 0;
-	/* Clear the map but keep its table: blocks are alike in size. */
-	if (e->map.cap)
-		memset(e->map.used, 0, e->map.cap);
-	e->map.len = 0;
+	e->room = 0;
 	e->nsocks = 0;
 	e->last = 0;
 	e->prev_ts = e->prev_new_sock = 0;
 	e->count = 0;
+	if (++e->gen == 0) {
+		/* After 2^32 blocks: forget the old stamps for real. */
+		if (e->slots)
+			memset(e->slots, 0, (e->slots_mask + 1) * sizeof(*e->slots));
+		e->gen = 1;
+	}
+}
+
+/* Make room in every column for a run of events, and say how many. */
+static int refill_room(struct evlog_encoder *e)
+{
+	enum { RUN = 64 };
+	size_t room = SIZE_MAX;
+	for (int c = 0; c < COL__COUNT; c++) {
+		if (buf_reserve(&e->col[c], RUN * col_max[c]) < 0)
+			return -1;
+		size_t r = (e->col[c].cap - e->col[c].len) / col_max[c];
+		if (r < room)
+			room = r;
+	}
+	e->room = room;
+	return 0;
+}
+
+/* The slot of sock: its own, or the empty one where it belongs. */
+static inline struct evlog_sockslot *find_slot(const struct evlog_encoder *e,
+					       uint64_t sock)
+{
+	size_t i = (size_t)tj_hash64(sock) & e->slots_mask;
+	while (e->slots[i].gen == e->gen && e->slots[i].sock != sock)
+		i = (i + 1) & e->slots_mask;
+	return &e->slots[i];
+}
+
+/* Keep the table at most half full: rebuilt from the socket states. */
+static int grow_slots(struct evlog_encoder *e)
+{
+	size_t cap = e->slots_mask ? 2 * (e->slots_mask + 1) : 1024;
+	struct evlog_sockslot *t = calloc(cap, sizeof(*t));
+	if (!t)
+		return -1;
+	free(e->slots);
+	e->slots = t;
+	e->slots_mask = cap - 1;
+	for (size_t k = 0; k < e->nsocks; k++) {
+		struct evlog_sockslot *sl = find_slot(e, e->socks[k].sock);
+		sl->sock = e->socks[k].sock;
+		sl->idx = (uint32_t)k;
+		sl->gen = e->gen;
+	}
+	return 0;
 }
 
 /* Room for one more socket state in *socks (cache-line aligned). */
@@ -156,29 +204,29 @@ static void sock_start(struct evlog_sockstate *socks, size_t idx, size_t nprev,
 
 int evlog_encode(struct evlog_encoder *e, const struct tj_event *ev)
 {
-	for (int c = 0; c < COL__COUNT; c++)
-		if (buf_reserve(&e->col[c], col_max[c]) < 0)
-			return -1;
-	if (socks_reserve(&e->socks, &e->socks_cap, e->nsocks + 1) < 0)
+	if (e->room == 0 && refill_room(e) < 0)
 		return -1;
-
-	int added;
-	uint64_t *slot = tj_u64map_upsert(&e->map, ev->sock, &added);
-	if (!slot)
+	if ((e->nsocks + 1) * 2 > e->slots_mask + 1 && grow_slots(e) < 0)
 		return -1;
+	struct evlog_sockslot *sl = find_slot(e, ev->sock);
 	size_t idx;
-	if (added) {
+	if (sl->gen != e->gen) {
+		if (socks_reserve(&e->socks, &e->socks_cap, e->nsocks + 1) < 0)
+			return -1;
 		idx = e->nsocks;
 		sock_start(e->socks, idx, e->nsocks, e->last, ev->sock);
 		e->nsocks++;
-		*slot = idx;
+		sl->sock = ev->sock;
+		sl->idx = (uint32_t)idx;
+		sl->gen = e->gen;
 		put_uv(&e->col[COL_SOCK], 0);
 		put_uv(&e->col[COL_SOCK], zigzag(sdiff(ev->sock, e->prev_new_sock)));
 		e->prev_new_sock = ev->sock;
 	} else {
-		idx = *slot;
+		idx = sl->idx;
 		put_uv(&e->col[COL_SOCK], idx + 1);
 	}
+	e->room--;
 	struct evlog_sockstate *st = &e->socks[idx];
 	e->last = idx;
 

@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 #include "event.h"
-#include "u64map.h"
+#include "u64map.h" /* tj_hash64 */
 
 /* File preamble: magic, major, minor, header length. */
 #define EVLOG_MAGIC "\x89TJEVLOG"   /* 8 bytes, no NUL */
@@ -127,11 +127,22 @@ struct evlog_buf {
 	size_t len, cap;
 };
 
+/* Socket id -> index in the block's socket states: open addressing;
+ * entries of earlier blocks are those with an older generation, so a new
+ * block clears the table by bumping gen. */
+struct evlog_sockslot {
+	uint64_t sock;
+	uint32_t idx, gen;
+};
+
 struct evlog_encoder {
 	struct evlog_buf col[COL__COUNT];
+	size_t room;            /* events that surely fit the columns */
 	struct evlog_sockstate *socks;
 	size_t nsocks, socks_cap;
-	struct tj_u64map map;   /* sock id -> index in socks */
+	struct evlog_sockslot *slots;
+	size_t slots_mask;      /* table size - 1 (a power of two), or 0 */
+	uint32_t gen;
 	uint64_t prev_ts, prev_new_sock;
 	size_t last;            /* index of the previous event's socket */
 	uint32_t count;
