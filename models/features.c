@@ -36,6 +36,8 @@ const char *const tj_feat_names[TJ_FEAT_N] = {
 	[TJ_F_THREAD_NO_CONTEXT] = "thread_no_context",
 };
 
+/* Counts below this take their log1p from a table. */
+#define LOG_LUT 256
 /* Responses of a parent's calls remembered for "open calls". */
 #define OPEN_RING 8
 /* Requests held per node; beyond it the oldest is dropped (counted). */
@@ -50,6 +52,13 @@ struct req {
 	uint64_t call_reply[OPEN_RING];    /* response starts of recent calls (0 = none yet) */
 	uint64_t call_dest[OPEN_RING];     /* destinations of recent calls */
 	uint64_t last_call_start;          /* start of the last call */
+	double log_bytes;
+};
+
+/* What a call's features share across its candidates. */
+struct call_consts {
+	double log_bytes, dt_thread_read, thread_read_unknown;
+	uint64_t dest;
 };
 
 struct node {
@@ -91,12 +100,20 @@ struct tj_feat {
 	size_t npend, pendcap, pend_evict_at;
 	uint64_t dropped;
 	int last_was_call;
+	double lut[LOG_LUT];
 };
 
 static double slog_us(double ns)
 {
 	double us = ns / 1000.0;
 	return us >= 0 ? log1p(us) : -log1p(-us);
+}
+
+/* log1p of small counts (ranks, calls, requests in flight), without libm:
+ * they are most of the features of a call with many candidates. */
+static double log1p_count(const double *lut, uint64_t n)
+{
+	return n < LOG_LUT ? lut[n] : log1p((double)n);
 }
 
 static double dt(uint64_t later, uint64_t earlier)
@@ -120,6 +137,8 @@ int tj_feat_new(struct tj_feat **fp, const struct tj_feat_opts *opts,
 		return tj_errf(err, TJ_E_ARG, "features: max_cand %u above the limit %u",
 			       opts->max_cand, TJ_FEAT_MAX_CAND);
 	}
+	for (unsigned i = 0; i < LOG_LUT; i++)
+		f->lut[i] = log1p((double)i);
 	tj_u64map_init(&f->thr_ix);
 	tj_u64map_init(&f->pend_ix);
 	f->evict_at = 1024;
@@ -208,6 +227,7 @@ static int node_add(struct tj_feat *f, struct node *n, const struct tj_message *
 	r->pid = m->pid;
 	r->tid_last = m->tid_last;
 	r->tid_reply = m->ts_reply ? m->tid_reply : TJ_TID_UNKNOWN;
+	r->log_bytes = log1p((double)m->bytes);
 	return 0;
 }
 
@@ -340,7 +360,7 @@ static uint64_t dest_of(const struct tj_message *m)
 
 static void fill(const struct tj_feat *f, const struct tj_message *m,
 		 const struct thr *t, const struct req *r, size_t rank,
-		 uint64_t inflight, double *x)
+		 uint64_t inflight, const struct call_consts *call, double *x)
 {
 	uint64_t now = m->ts_first;
 	int tid_known = m->tid_first != TJ_TID_UNKNOWN &&
@@ -349,13 +369,8 @@ static void fill(const struct tj_feat *f, const struct tj_message *m,
 	(void)f;
 	x[TJ_F_DT_START] = slog_us(dt(now, r->ts_first));
 	x[TJ_F_DT_PARENT_READ] = slog_us(dt(now, r->ts_last));
-	if (t && t->last_read) {
-		x[TJ_F_DT_THREAD_READ] = slog_us(dt(now, t->last_read));
-		x[TJ_F_THREAD_READ_UNKNOWN] = 0;
-	} else {
-		x[TJ_F_DT_THREAD_READ] = 0;
-		x[TJ_F_THREAD_READ_UNKNOWN] = 1;
-	}
+	x[TJ_F_DT_THREAD_READ] = call->dt_thread_read;
+	x[TJ_F_THREAD_READ_UNKNOWN] = call->thread_read_unknown;
 	x[TJ_F_SAME_TID] = tid_known && m->tid_first == r->tid_last;
 	x[TJ_F_SAME_TID_REPLY] = m->tid_first != TJ_TID_UNKNOWN &&
 				 r->tid_reply != TJ_TID_UNKNOWN &&
@@ -371,18 +386,18 @@ static void fill(const struct tj_feat *f, const struct tj_message *m,
 	for (unsigned i = 0; i < OPEN_RING && i < r->ncalls; i++)
 		if (r->call_reply[i] == 0 || r->call_reply[i] > now)
 			open++;
-	x[TJ_F_PARENT_CALLS] = log1p((double)r->ncalls);
-	x[TJ_F_PARENT_OPEN_CALLS] = log1p((double)open);
+	x[TJ_F_PARENT_CALLS] = log1p_count(f->lut, r->ncalls);
+	x[TJ_F_PARENT_OPEN_CALLS] = log1p_count(f->lut, open);
 	if (r->ncalls && r->last_call_reply) {
 		x[TJ_F_DT_PARENT_LAST_CALL] = slog_us(dt(now, r->last_call_reply));
 	} else {
 		x[TJ_F_DT_PARENT_LAST_CALL] = 0;
 	}
 	x[TJ_F_PARENT_NO_CALL] = r->ncalls == 0;
-	x[TJ_F_NODE_INFLIGHT] = log1p((double)inflight);
-	x[TJ_F_RANK] = log1p((double)rank);
-	x[TJ_F_CALL_BYTES] = log1p((double)m->bytes);
-	x[TJ_F_PARENT_BYTES] = log1p((double)r->bytes);
+	x[TJ_F_NODE_INFLIGHT] = log1p_count(f->lut, inflight);
+	x[TJ_F_RANK] = log1p_count(f->lut, rank);
+	x[TJ_F_CALL_BYTES] = call->log_bytes;
+	x[TJ_F_PARENT_BYTES] = r->log_bytes;
 	x[TJ_F_KEEPALIVE] = m->seq > 0;
 	if (r->ts_reply && m->ts_reply) {
 		x[TJ_F_DT_REPLY] = slog_us(dt(r->ts_reply, m->ts_reply));
@@ -396,7 +411,7 @@ static void fill(const struct tj_feat *f, const struct tj_message *m,
 	x[TJ_F_REPLY_BEFORE_RESPONSE] = r->ts_reply && m->ts_reply &&
 					r->ts_reply < m->ts_reply;
 	x[TJ_F_DT_PARENT_LAST_START] = r->ncalls ? slog_us(dt(now, r->last_call_start)) : 0;
-	uint64_t dest = dest_of(m);
+	uint64_t dest = call->dest;
 	x[TJ_F_THREAD_NO_CONTEXT] = t && !t->has_context;
 	x[TJ_F_PARENT_CALLED_DEST] = 0;
 	for (unsigned i = 0; i < OPEN_RING && i < r->ncalls; i++)
@@ -428,8 +443,14 @@ static int candidates(struct tj_feat *f, struct node *n,
 	}
 	out->n = k;
 	out->inflight = inflight;
+	struct call_consts cc = {
+		.log_bytes = log1p((double)m->bytes),
+		.dt_thread_read = t && t->last_read ? slog_us(dt(now, t->last_read)) : 0,
+		.thread_read_unknown = !(t && t->last_read),
+		.dest = dest_of(m),
+	};
 	for (size_t j = 0; j < k; j++)
-		fill(f, m, t, &n->reqs[out->ref_[j]], j, inflight, out->x[j]);
+		fill(f, m, t, &n->reqs[out->ref_[j]], j, inflight, &cc, out->x[j]);
 	return 0;
 }
 
