@@ -131,9 +131,11 @@ static int check_folder(const char *dir, int force, struct tj_err *err)
 		size_t n = strlen(de->d_name);
 		if (strncmp(de->d_name, "node-", 5) == 0 && n > 6 &&
 		    strcmp(de->d_name + n - 6, ".evlog") == 0) {
+			/* de lives in d: the message first, then closedir. */
+			int rc = tj_errf(err, TJ_E_ARG, "%s/%s: exists (--force overwrites)",
+					 dir, de->d_name);
 			closedir(d);
-			return tj_errf(err, TJ_E_ARG, "%s/%s: exists (--force overwrites)",
-				       dir, de->d_name);
+			return rc;
 		}
 	}
 	closedir(d);
@@ -156,6 +158,7 @@ int tj_recorder_open(struct tj_recorder **rp, const struct tj_recorder_opts *o,
 	else
 		rc = open_log(r, 0, &l, err);
 	if (rc) {
+		free(r->logs);
 		free(r);
 		return rc;
 	}

@@ -1,0 +1,203 @@
+/* capture's user side without BPF: ring records in, evlogs out.  Records
+ * arriving out of time order come out sorted (ties in arrival order),
+ * IPv4-mapped IPv6 connections become IPv4, payloads survive, LOST
+ * markers and drop counts reach every log, --netns splits by namespace
+ * with the namespace inode as node id, and existing logs are refused
+ * without --force. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <cmocka.h>
+#include "../../capture/recorder.h"
+#include "../../lib/evlog.h"
+
+struct rec_buf {
+	struct tjc_event ev;
+	uint8_t payload[TJC_PAYLOAD_MAX];
+};
+
+static void make(struct rec_buf *r, uint64_t ts, uint64_t sock, uint8_t type,
+		 uint32_t netns)
+{
+	memset(r, 0, sizeof(*r));
+	r->ev.ts_ns = ts;
+	r->ev.sock = sock;
+	r->ev.type = type;
+	r->ev.netns = netns;
+	r->ev.pid = 10;
+	r->ev.tid = 11;
+	r->ev.fd = 3;
+	r->ev.family = 2;
+	r->ev.lport = 1000;
+	r->ev.rport = 80;
+	r->ev.laddr[0] = 127;
+	r->ev.laddr[3] = 1;
+	r->ev.raddr[0] = 127;
+	r->ev.raddr[3] = 2;
+}
+
+static char dir[64];
+
+static int setup(void **state)
+{
+	strcpy(dir, "/tmp/tj-test-recorder.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+	return 0;
+}
+
+static struct tj_recorder *open_rec(const char *out, int per_netns, int force)
+{
+	struct tj_recorder_opts o = { .out = out, .per_netns = per_netns, .force = force };
+	struct tj_recorder *r = NULL;
+	struct tj_err err = { 0 };
+	o.header.node = 7;
+	strcpy(o.header.hostname, "test");
+	assert_int_equal(tj_recorder_open(&r, &o, &err), 0);
+	return r;
+}
+
+static void test_sorted_and_mapped(void **state)
+{
+	char path[128];
+	struct tj_err err = { 0 };
+	struct rec_buf b;
+	snprintf(path, sizeof(path), "%s/a.evlog", dir);
+	struct tj_recorder *r = open_rec(path, 0, 0);
+
+	/* ts 300, 100, 200, then 200 again (a tie: arrival order). */
+	make(&b, 300, 1, TJ_EV_SEND, 0);
+	assert_int_equal(tj_recorder_add(r, &b.ev, sizeof(b.ev), &err), 0);
+	make(&b, 100, 2, TJ_EV_RECV, 0);
+	b.ev.payload_len = 3;
+	memcpy(b.payload, "GET", 3);
+	assert_int_equal(tj_recorder_add(r, &b.ev, sizeof(b), &err), 0);
+	make(&b, 200, 3, TJ_EV_ACCEPT, 0);
+	assert_int_equal(tj_recorder_add(r, &b.ev, sizeof(b.ev), &err), 0);
+	make(&b, 200, 4, TJ_EV_CONNECT, 0);
+	/* ::ffff:10.0.0.1 -> ::ffff:10.0.0.2 */
+	b.ev.family = 10;
+	memset(b.ev.laddr, 0, 16);
+	memset(b.ev.raddr, 0, 16);
+	b.ev.laddr[10] = b.ev.laddr[11] = 0xff;
+	b.ev.raddr[10] = b.ev.raddr[11] = 0xff;
+	b.ev.laddr[12] = 10; b.ev.laddr[15] = 1;
+	b.ev.raddr[12] = 10; b.ev.raddr[15] = 2;
+	assert_int_equal(tj_recorder_add(r, &b.ev, sizeof(b.ev), &err), 0);
+	/* Only what is older than 250 goes out now. */
+	assert_int_equal(tj_recorder_write_until(r, 250, 1, &err), 0);
+	assert_int_equal(tj_recorder_events(r), 3);
+	assert_int_equal(tj_recorder_lost(r, 260, TJ_DROP_RINGBUF, 5, &err), 0);
+	assert_int_equal(tj_recorder_close(r, &err), 0);
+
+	struct tj_evlog_reader *rd;
+	const struct tj_event *ev;
+	assert_int_equal(tj_evlog_open(&rd, path, &err), 0);
+	assert_int_equal(tj_evlog_header(rd)->node, 7);
+	uint64_t want_sock[] = { 2, 3, 4, 0, 1 };
+	unsigned want_type[] = { TJ_EV_RECV, TJ_EV_ACCEPT, TJ_EV_CONNECT, TJ_EV_LOST, TJ_EV_SEND };
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(tj_evlog_next(rd, &ev, &err), 1);
+		assert_int_equal(ev->sock, want_sock[i]);
+		assert_int_equal(ev->type, want_type[i]);
+		assert_int_equal(ev->node, 7);
+		if (ev->type == TJ_EV_RECV) {
+			assert_int_equal(ev->payload_len, 3);
+			assert_memory_equal(ev->payload, "GET", 3);
+		}
+		if (ev->type == TJ_EV_CONNECT) {
+			uint8_t l[16] = { 10, 0, 0, 1 }, rr[16] = { 10, 0, 0, 2 };
+			assert_int_equal(ev->family, 2);
+			assert_memory_equal(ev->laddr, l, 16);
+			assert_memory_equal(ev->raddr, rr, 16);
+		}
+		if (ev->type == TJ_EV_LOST) {
+			assert_int_equal(ev->bytes, 5);
+			assert_int_equal(ev->arg, TJ_DROP_RINGBUF);
+		}
+	}
+	assert_int_equal(tj_evlog_next(rd, &ev, &err), 0);
+	const struct tj_evlog_footer *f = tj_evlog_footer(rd);
+	assert_non_null(f);
+	assert_int_equal(f->drops[TJ_DROP_RINGBUF], 5);
+	tj_evlog_close_reader(rd);
+
+	/* The same path again: refused without force. */
+	struct tj_recorder_opts o = { .out = path };
+	struct tj_recorder *r2 = NULL;
+	assert_int_not_equal(tj_recorder_open(&r2, &o, &err), 0);
+	assert_non_null(strstr(err.msg, "a.evlog"));
+}
+
+static void test_per_netns(void **state)
+{
+	char out[128], path[192];
+	struct tj_err err = { 0 };
+	struct rec_buf b;
+	snprintf(out, sizeof(out), "%s/logs", dir);
+	struct tj_recorder *r = open_rec(out, 1, 0);
+
+	make(&b, 10, 1, TJ_EV_CONNECT, 4026532001u);
+	assert_int_equal(tj_recorder_add(r, &b.ev, sizeof(b.ev), &err), 0);
+	make(&b, 20, 2, TJ_EV_ACCEPT, 4026532002u);
+	assert_int_equal(tj_recorder_add(r, &b.ev, sizeof(b.ev), &err), 0);
+	make(&b, 30, 1, TJ_EV_SEND, 4026532001u);
+	assert_int_equal(tj_recorder_add(r, &b.ev, sizeof(b.ev), &err), 0);
+	assert_int_equal(tj_recorder_close(r, &err), 0);
+
+	uint32_t ns[2] = { 4026532001u, 4026532002u };
+	int count[2] = { 2, 1 };
+	for (int i = 0; i < 2; i++) {
+		struct tj_evlog_reader *rd;
+		const struct tj_event *ev;
+		struct stat st;
+		int n = 0;
+		snprintf(path, sizeof(path), "%s/node-%u.evlog", out, ns[i]);
+		assert_int_equal(stat(path, &st), 0);
+		assert_int_equal(st.st_mode & 0777, 0600);
+		assert_int_equal(tj_evlog_open(&rd, path, &err), 0);
+		assert_int_equal(tj_evlog_header(rd)->node, ns[i]);
+		assert_non_null(strstr(tj_evlog_header(rd)->options, "netns"));
+		while (tj_evlog_next(rd, &ev, &err) == 1) {
+			assert_int_equal(ev->node, ns[i]);
+			n++;
+		}
+		assert_int_equal(n, count[i]);
+		tj_evlog_close_reader(rd);
+	}
+	/* A folder that holds logs is refused without force, at open. */
+	struct tj_recorder_opts o = { .out = out, .per_netns = 1 };
+	struct tj_recorder *r2 = NULL;
+	assert_int_not_equal(tj_recorder_open(&r2, &o, &err), 0);
+	assert_non_null(strstr(err.msg, "--force"));
+	o.force = 1;
+	assert_int_equal(tj_recorder_open(&r2, &o, &err), 0);
+	assert_int_equal(tj_recorder_close(r2, &err), 0);
+	/* -o naming a file is not a folder. */
+	snprintf(path, sizeof(path), "%s/node-%u.evlog", out, ns[0]);
+	o.out = path;
+	assert_int_not_equal(tj_recorder_open(&r2, &o, &err), 0);
+	assert_non_null(strstr(err.msg, "not a folder"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_sorted_and_mapped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_per_netns, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
