@@ -50,6 +50,10 @@ struct asock {
 struct anode {
 	uint32_t id;
 	int ended;
+	/* drain() looks at the head (often cold in cache) only when it may
+	 * deliver: the head completed, or its reorder wait is over */
+	int kick;
+	uint64_t wait_until;         /* UINT64_MAX: not waiting */
 	uint64_t clock;              /* latest timestamp seen on this node */
 	struct tj_u64map socks;      /* socket id -> struct asock * */
 	struct amsg *head, *tail;    /* by ts_first */
@@ -240,6 +244,7 @@ static struct anode *node_get(struct tj_assembler *a, uint32_t id)
 		n->idle_ns = a->idle_ns;
 		n->expire_ns = a->expire_ns;
 		n->lru_due = n->slru_due = UINT64_MAX;
+		n->wait_until = UINT64_MAX;
 		tj_u64map_init(&n->socks);
 		*ix = a->nnodes;
 		a->nodes[a->nnodes++] = n;
@@ -256,7 +261,9 @@ static struct asock *sock_find(struct anode *n, uint64_t id)
 
 static void sock_take_addr(struct asock *s, const struct tj_event *ev)
 {
-	if (s->have_addr || ev->family == 0)
+	/* A connecting socket's first STATE (-> SYN_SENT) comes before the
+	 * kernel picked its local port: take the ports of a later event. */
+	if (ev->family == 0 || (s->have_addr && (s->lport != 0 || ev->lport == 0)))
 		return;
 	s->have_addr = 1;
 	s->family = ev->family;
@@ -295,6 +302,8 @@ static void complete(struct anode *n, struct amsg *m, uint32_t flags)
 		return;
 	m->done = 1;
 	m->m.flags |= flags;
+	if (!m->prev)
+		n->kick = 1; /* the head: drain may deliver */
 	lru_unlink(n, m);
 	if (m->sock && m->sock->open == m)
 		m->sock->open = NULL;
@@ -307,8 +316,15 @@ static void complete(struct anode *n, struct amsg *m, uint32_t flags)
 static int drain(struct tj_assembler *a, struct anode *n)
 {
 	struct amsg *m;
-	while ((m = n->head) && m->done &&
-	       (n->ended || m->m.ts_first + a->reorder_ns <= n->clock)) {
+	if (!n->kick && n->clock < n->wait_until && !n->ended)
+		return 0;
+	n->kick = 0;
+	n->wait_until = UINT64_MAX;
+	while ((m = n->head) && m->done) {
+		if (!n->ended && m->m.ts_first + a->reorder_ns > n->clock) {
+			n->wait_until = m->m.ts_first + a->reorder_ns;
+			break;
+		}
 		start_unlink(n, m);
 		a->held--;
 		a->st.messages++;
@@ -318,8 +334,10 @@ static int drain(struct tj_assembler *a, struct anode *n)
 			a->st.gaps++;
 		int rc = a->fn(a->ctx, &m->m);
 		msg_release(a, m);
-		if (rc)
+		if (rc) {
+			n->kick = 1; /* the rest is still deliverable */
 			return rc;
+		}
 	}
 	return 0;
 }
@@ -641,6 +659,11 @@ int tj_asm_new(struct tj_assembler **ap, const struct tj_replay_opts *opts,
 	tj_u64map_init(&a->node_ix);
 	*ap = a;
 	return 0;
+}
+
+uint64_t tj_asm_held(const struct tj_assembler *a)
+{
+	return a->held;
 }
 
 const struct tj_replay_stats *tj_asm_stats(const struct tj_assembler *a)
