@@ -52,6 +52,8 @@ static void usage(FILE *f)
 "      --netns        one log per network namespace, FOLDER/node-ID.evlog,\n"
 "                     ID the namespace's inode number (ls -L -i /proc/PID/ns/net)\n"
 "      --force        overwrite existing logs\n"
+"      --ring-kb N    ring buffer size in KiB: a power of two >= 4 (default\n"
+"                     %u); larger rides out longer bursts\n"
 "      --check        only check that capture can run here: exit 0, or 77\n"
 "                     with the reason when this machine cannot\n"
 "  -v, --verbose      show libbpf's messages (the verifier log on failure)\n"
@@ -60,7 +62,7 @@ static void usage(FILE *f)
 "Sockets open before capture starts are recorded from their first event,\n"
 "with offsets counted from then (flag offset_from_start).  Lost events are\n"
 "counted in the log's footer and marked by 'lost' events.\n",
-		MAX_PIDS, TJ_PAYLOAD_MAX);
+		MAX_PIDS, TJ_PAYLOAD_MAX, RING_BYTES >> 10);
 }
 
 struct opts {
@@ -77,6 +79,7 @@ struct opts {
 	int force;
 	int check;
 	int verbose;
+	unsigned ring_kb;  /* 0 = RING_BYTES */
 	char **command;   /* NULL = none */
 };
 
@@ -94,7 +97,7 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *v)
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	enum { O_NODE = 256, O_PID, O_CGROUP, O_PORT, O_DURATION, O_PAYLOAD,
-	       O_NETNS, O_FORCE, O_CHECK };
+	       O_NETNS, O_FORCE, O_CHECK, O_RING };
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "node", required_argument, NULL, O_NODE },
@@ -106,6 +109,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "netns", no_argument, NULL, O_NETNS },
 		{ "force", no_argument, NULL, O_FORCE },
 		{ "check", no_argument, NULL, O_CHECK },
+		{ "ring-kb", required_argument, NULL, O_RING },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -152,6 +156,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case O_NETNS: o->per_netns = 1; break;
 		case O_FORCE: o->force = 1; break;
 		case O_CHECK: o->check = 1; break;
+		case O_RING:
+			if (parse_uint(optarg, 1u << 22, &v) || v < 4 || (v & (v - 1)))
+				return tj_usage(CMD, "--ring-kb %s: not a power of two from 4 to %u",
+						optarg, 1u << 22);
+			o->ring_kb = v;
+			break;
 		case 'v': o->verbose = 1; break;
 		case 'h': usage(stdout); return -1;
 		case ':': return tj_usage(CMD, "option %s needs a value", argv[optind - 1]);
@@ -382,7 +392,7 @@ int cmd_capture(int argc, char **argv)
 	cfg.pid_mode = o.command ? TJC_PIDS_FOLLOW : o.npids ? TJC_PIDS_LISTED : TJC_PIDS_ALL;
 	cfg.port = o.port;
 	cfg.payload_max = o.payload;
-	cfg.ring_bytes = RING_BYTES;
+	cfg.ring_bytes = o.ring_kb ? (size_t)o.ring_kb << 10 : RING_BYTES;
 	cfg.verbose = o.verbose;
 
 	ro.out = o.out;
