@@ -29,6 +29,8 @@ int tj_asm_end(struct tj_assembler *a, struct tj_err *err);
 /* Counters so far (events, messages, requests, gaps, late_events,
  * peak_held, peak_sockets, masked); the file-level ones stay 0. */
 const struct tj_replay_stats *tj_asm_stats(const struct tj_assembler *a);
+/* Messages open or held now (0 after tj_asm_end: all delivered). */
+uint64_t tj_asm_held(const struct tj_assembler *a);
 void tj_asm_free(struct tj_assembler *a);
 
 #endif

@@ -86,7 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (tj_asm_end(a, &err))
 		abort();
 	const struct tj_replay_stats *st = tj_asm_stats(a);
-	if (st->messages != c.delivered || st->events != size / 12)
+	if (st->messages != c.delivered || st->events != size / 12 || tj_asm_held(a))
 		abort();
 	tj_asm_free(a);
 

@@ -71,6 +71,7 @@ static void finish(struct tj_assembler *a)
 {
 	struct tj_err err = { 0 };
 	assert_int_equal(tj_asm_end(a, &err), 0);
+	assert_int_equal(tj_asm_held(a), 0);
 }
 
 static void check_key(const struct tj_message *m, uint32_t node, uint64_t sock,
@@ -296,6 +297,7 @@ static void test_held_by_idle_rule(void **state)
 	};
 	feed_all(a, evs, sizeof(evs) / sizeof(*evs));
 	assert_int_equal(g.n, 0); /* everything waits for A */
+	assert_int_equal(tj_asm_held(a), 5);
 	struct tj_event late = ev(1, 1100 * MS, TJ_EV_SEND, 8, 20, 5, 12);
 	feed_all(a, &late, 1);
 	/* A idled out at 1.002 s; A then B's request, reply, next request */
