@@ -9,7 +9,7 @@ TJ=${TJ:-build/asan/tracejoin}
 progs=${TJ_PROGRAMS:-$(dirname "$TJ")/tests/programs}
 fail() { echo "FAIL: $*"; exit 1; }
 work=$(mktemp -d /tmp/tj-capture-cli.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+trap '[ -n "${cg2:-}" ] && rmdir "$cg2/tjcap$$" 2>/dev/null; rm -rf "$work"' EXIT
 
 # refused ARGS... : exit 2, one line on stderr that names the culprit
 refused() {
@@ -78,6 +78,26 @@ for _ in $(seq 100); do grep -q recording "$work/err" && break; sleep 0.1; done
 kill -TERM $pid
 wait $pid || fail "capture exited $? after SIGTERM: $(cat "$work/err")"
 "$TJ" info "$work/term.evlog" >"$work/info" || fail "info after SIGTERM: $(cat "$work/info")"
+
+# --cgroup: only processes of that cgroup v2 folder.  Two runs of the
+# workload, one inside a fresh cgroup; the log must hold only that one.
+cg2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+if [ -n "$cg2" ] && mkdir "$cg2/tjcap$$" 2>/dev/null; then
+	"$TJ" capture -o "$work/cg.evlog" --cgroup "$cg2/tjcap$$" 2>"$work/err" &
+	cap=$!
+	for _ in $(seq 100); do grep -q recording "$work/err" && break; sleep 0.1; done
+	sh -c "echo \$\$ > '$cg2/tjcap$$/cgroup.procs' && exec '$progs/tcp-pingpong' -c 1 -r 2" >/dev/null &
+	inside=$!
+	"$progs/tcp-pingpong" -c 1 -r 2 >/dev/null
+	wait $inside
+	kill -INT $cap; wait $cap || fail "--cgroup capture exited $?: $(cat "$work/err")"
+	rmdir "$cg2/tjcap$$"
+	pids=$("$TJ" dump --csv "$work/cg.evlog" | awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+		$col["pid"] != 0 { print $col["pid"] }' | sort -u | tr '\n' ' ')
+	[ "$pids" = "$inside " ] || fail "--cgroup: events of pids '$pids', expected only $inside"
+else
+	echo "note: no cgroup v2 hierarchy to test --cgroup with"
+fi
 
 # --duration stops by itself.
 timeout 20 "$TJ" capture -o "$work/dur.evlog" --duration 0.5 2>"$work/err" || fail "--duration: exit $?"
