@@ -229,6 +229,19 @@ static uint64_t parent_end(const struct rg_state *st, const struct rg_parent *p)
 	return p->ts_reply ? p->ts_reply : p->ts_last + (uint64_t)st->par.horizon_ns;
 }
 
+static void expire(struct rg_state *st, struct rg_node *n, uint64_t now)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n->nactive; i++) {
+		uint32_t p = n->active[i];
+		if (parent_end(st, &st->pool[p]) <= now)
+			rg_parent_release(st, p);
+		else
+			n->active[k++] = p;
+	}
+	n->nactive = k;
+}
+
 static int add_parent(struct rg_state *st, struct rg_node *n,
 		      const struct tj_message *m, struct tj_err *err)
 {
@@ -258,6 +271,12 @@ static int add_parent(struct rg_state *st, struct rg_node *n,
 	pa->refs = 1;
 	pa->nused = 0;
 	pa->last_reply = 0;
+	/* calls prune the list; a node that only serves (makes no calls)
+	 * would fill it, so prune on arrivals too, amortised */
+	if (n->nactive >= n->expire_at) {
+		expire(st, n, m->ts_first);
+		n->expire_at = n->nactive * 2 > 64 ? n->nactive * 2 : 64;
+	}
 	if (n->nactive == ACTIVE_MAX) { /* bounded: forget the oldest */
 		rg_parent_release(st, n->active[0]);
 		memmove(n->active, n->active + 1,
@@ -270,19 +289,6 @@ static int add_parent(struct rg_state *st, struct rg_node *n,
 		return tj_errf(err, TJ_E_NOMEM, "regression: out of memory");
 	n->active[n->nactive++] = p;
 	return 0;
-}
-
-static void expire(struct rg_state *st, struct rg_node *n, uint64_t now)
-{
-	size_t k = 0;
-	for (size_t i = 0; i < n->nactive; i++) {
-		uint32_t p = n->active[i];
-		if (parent_end(st, &st->pool[p]) <= now)
-			rg_parent_release(st, p);
-		else
-			n->active[k++] = p;
-	}
-	n->nactive = k;
 }
 
 static int cmp_lw_desc(const void *a, const void *b)

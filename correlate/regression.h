@@ -26,8 +26,6 @@ extern const struct tj_correlator tj_correlator_regression;
 #define RG_NBINS (2 * RG_SIDE + 1) /* < 256: bins fit a byte */
 #define RG_KMAX 16 /* most calls to one callee per request that we model */
 
-struct gsl_histogram; /* <gsl/gsl_histogram.h> */
-
 /* A delay density on the shared signed log bins, kept as log densities per
  * ns so likelihoods of different delays compare. */
 struct rg_density {
@@ -149,6 +147,7 @@ struct rg_parent {
 struct rg_node {
 	uint32_t id;
 	uint32_t *active; size_t nactive, capactive; /* parents, by ts_first */
+	size_t expire_at;   /* prune the in-flight list when it gets this long */
 	struct rg_callbuf pend;
 	uint64_t first_ts, last_ts; /* span seen while learning */
 	uint64_t busy_until; /* latest end of a request seen (learning) */
@@ -192,10 +191,10 @@ int rg_emit(struct tj_edge_sink *out, const struct tj_msgkey *child,
 /* model */
 void rg_model_init(struct rg_model *m, const struct rg_params *par);
 void rg_model_free(struct rg_model *m);
-uint32_t rg_service_intern(struct rg_model *m, uint32_t node, uint32_t pid,
-			   uint16_t lport);
 /* Interning creates only before the fit; after it an unknown service,
  * callee or origin is RG_NONE (the pooled model, the default background). */
+uint32_t rg_service_intern(struct rg_model *m, uint32_t node, uint32_t pid,
+			   uint16_t lport);
 uint32_t rg_callee_intern(struct rg_model *m, const struct tj_message *c);
 uint32_t rg_origin_intern(struct rg_model *m, uint32_t node, uint32_t pid,
 			  uint32_t callee);
@@ -221,9 +220,8 @@ double rg_cand_logweight_ctx(const struct rg_model *m, const struct rg_cand *c,
 double rg_origin_logmu(const struct rg_model *m, uint32_t origin);
 void rg_model_explain(const struct rg_model *m, FILE *f);
 
-/* Density of the signed delay d (ns) on the shared bins. */
+/* The bin of the signed delay d (ns) on the shared bins. */
 int rg_bin_of(int64_t d);
-double rg_density_log(const struct rg_density *dn, int64_t d, int kind);
 
 /* Min-cost assignment of nrows rows to distinct columns (nrows <= ncols),
  * cost row-major nrows x ncols; a cost >= RG_FORBID means not allowed.

@@ -57,12 +57,6 @@ int rg_bin_of(int64_t d)
 	return d > 0 ? RG_SIDE + 1 + j : RG_SIDE - 1 - j;
 }
 
-double rg_density_log(const struct rg_density *dn, int64_t d, int kind)
-{
-	(void)kind;
-	return dn->logf[rg_bin_of(d)];
-}
-
 /* The shared bin ranges as a GSL histogram (edges from bin_lo). */
 static gsl_histogram *hist_new(void)
 {
@@ -752,19 +746,24 @@ static void callee_str(const struct rg_model *m, uint32_t c, char *buf,
 	snprintf(buf, len, ce->family == 10 ? "[%s]:%u" : "%s:%u", a, ce->port);
 }
 
-/* Mode of a density: the centre of its heaviest bin. */
+static double bin_hi(int b)
+{
+	return b + 1 < RG_NBINS ? bin_lo(b + 1) : 1e3 * pow(10.0, RG_DECADES);
+}
+
+/* Mode of a density: the middle of its heaviest bin, in ms. */
 static double density_mode_ms(const struct rg_density *dn)
 {
 	int best = 0;
-	for (int b = 1; b < RG_NBINS; b++)
-		if (dn->logf[b] + log(bin_lo(b + 1 < RG_NBINS ? b + 1 : b) -
-				      bin_lo(b) + 1) >
-		    dn->logf[best] + log(bin_lo(best + 1 < RG_NBINS ? best + 1 : best) -
-					 bin_lo(best) + 1))
+	double bm = -INFINITY;
+	for (int b = 0; b < RG_NBINS; b++) {
+		double lm = dn->logf[b] + log(bin_hi(b) - bin_lo(b));
+		if (lm > bm) {
+			bm = lm;
 			best = b;
-	double lo = bin_lo(best);
-	double hi = best + 1 < RG_NBINS ? bin_lo(best + 1) : lo * 10;
-	return 0.5 * (lo + hi) / 1e6;
+		}
+	}
+	return 0.5 * (bin_lo(best) + bin_hi(best)) / 1e6;
 }
 
 void rg_model_explain(const struct rg_model *m, FILE *f)
