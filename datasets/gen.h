@@ -193,7 +193,12 @@ struct gen_opts {
 	const char *dir;     /* output folder (exists) */
 	int force;           /* overwrite files */
 	const char *options; /* text for the evlog headers' options field */
+	uint64_t max_events; /* stop with an error beyond this many (0 = no limit) */
 };
+
+/* The largest message the generator makes: a size sample above it is cut
+ * to it, so a heavy-tailed size distribution cannot stall a run. */
+#define GEN_MAX_MESSAGE (64u << 20)
 
 struct gen_stats {
 	uint64_t events;     /* events written, all nodes */

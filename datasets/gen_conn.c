@@ -323,6 +323,8 @@ static void call_send(struct sim *s, struct call *c, struct thr *t)
 	uint64_t size = (uint64_t)gen_dist_sample(&c->ep->req, s->rng);
 	if (size < 16)
 		size = 16;
+	if (size > GEN_MAX_MESSAGE)
+		size = GEN_MAX_MESSAGE;
 	k->sv.rx_left = size;
 	k->sv.req_kept = 0;
 	const struct gen_service *from = c->from ? c->from->spec : NULL;

@@ -30,6 +30,12 @@ static int write_ev(struct sim *s, struct noderun *n, const struct tj_event *ev)
 	}
 	n->events++;
 	s->st->events++;
+	if (s->opts->max_events && s->st->events >= s->opts->max_events) {
+		tj_errf(s->err, TJ_E_LIMIT, "gen: stopped at the limit of %llu events",
+			(unsigned long long)s->opts->max_events);
+		s->failed = 1;
+		return -1;
+	}
 	return 0;
 }
 

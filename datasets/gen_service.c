@@ -199,6 +199,8 @@ static void respond(struct sim *s, struct job *j)
 	uint64_t size = (uint64_t)gen_dist_sample(&j->ep->resp, s->rng);
 	if (size < 16)
 		size = 16;
+	if (size > GEN_MAX_MESSAGE)
+		size = GEN_MAX_MESSAGE;
 	k->cl.rx_left = size;
 	end_send(s, &k->sv, j->thr, size, j->svc->spec->write_chunk,
 		 j->svc->spec->write_split, responded_ev, j);

@@ -65,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	/* a few roots, at a rate that keeps the simulated span short */
 	struct gen_opts o = { .seed = 1, .rate = 1000, .requests = 3, .dir = dir,
-			      .force = 1 };
+			      .force = 1, .max_events = 20000 };
 	struct gen_stats st;
 	struct tj_err e2 = { 0 };
 	if (gen_run(s, &o, &st, &e2) == 0 && st.labels != st.calls && s->nodes[0].loss == 0)
