@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# run-real.sh: one labeled real capture.  Every node of a workload config
+# runs in its own network namespace, all joined by veth pairs to a bridge
+# in a hub namespace (so each call crosses a real link between two
+# nodes); `tracejoin capture --netns --payload 256 -- ...` records every
+# node while the load generator sends a fixed number of requests; then
+# `tracejoin label` writes the dataset.  Needs root and BPF.
+#
+#   run-real.sh --config FILE --name NAME --out DATASET_DIR [--tj TRACEJOIN]
+#               [--bin WORKLOADS_DIR] [--work DIR] [--keep-capture]
+#
+# Config: one node per line (# comments):
+#   node NAME service TJ-SERVICE-OPTIONS   (--call PEER names another node)
+#   node NAME nginx UPSTREAM KEEPALIVE     (reverse proxy, keepalive pool)
+#   node NAME load TJ-LOAD-OPTIONS         (--target PEER; exactly one)
+# Prints the counts of the load generator and services, and checks that
+# the labels cover every call they made: exit 0 when they do, 1 if not,
+# 77 (with "SKIPPED: reason") where BPF, namespaces or nginx are missing.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+tj=$root/build/tracejoin bin= config= name= out= work= keep=0
+while [ $# -gt 0 ]; do
+	case $1 in
+	--tj) tj=$2; shift 2 ;;
+	--bin) bin=$2; shift 2 ;;
+	--config) config=$2; shift 2 ;;
+	--name) name=$2; shift 2 ;;
+	--out) out=$2; shift 2 ;;
+	--work) work=$2; shift 2 ;;
+	--keep-capture) keep=1; shift ;;
+	-h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "run-real.sh: unknown option $1" >&2; exit 2 ;;
+	esac
+done
+[ -n "$config" ] && [ -n "$name" ] && [ -n "$out" ] || { echo "run-real.sh: --config, --name and --out are required" >&2; exit 2; }
+[ -f "$config" ] || { echo "run-real.sh: $config: no such file" >&2; exit 2; }
+bin=${bin:-$(dirname "$tj")/datasets/workloads}
+[ -x "$bin/tj-service" ] && [ -x "$bin/tj-load" ] || { echo "run-real.sh: no tj-service/tj-load in $bin (make first)" >&2; exit 2; }
+[ -x "$tj" ] || { echo "run-real.sh: $tj: not found (make first)" >&2; exit 2; }
+tj=$(realpath "$tj") bin=$(realpath "$bin")
+
+check=$("$tj" capture --check 2>&1); rc=$?
+if [ $rc -eq 77 ]; then echo "SKIPPED: $check"; exit 77; fi
+[ $rc -eq 0 ] || { echo "run-real.sh: capture --check: $check" >&2; exit 1; }
+command -v ip >/dev/null || { echo "SKIPPED: ip (iproute2) is not installed"; exit 77; }
+
+# ---- the config ----
+names=() kinds=() args=()
+while read -r kw n k rest; do
+	case $kw in ''|'#'*) continue ;; esac
+	[ "$kw" = node ] || { echo "run-real.sh: $config: expected 'node NAME KIND ...', got '$kw'" >&2; exit 2; }
+	case $k in service|nginx|load) ;; *) echo "run-real.sh: $config: node $n: unknown kind '$k'" >&2; exit 2 ;; esac
+	names+=("$n") kinds+=("$k") args+=("$rest")
+done <"$config"
+n=${#names[@]}
+[ "$n" -ge 2 ] && [ "$n" -le 40 ] || { echo "run-real.sh: $config: 2 to 40 nodes, not $n" >&2; exit 2; }
+loads=0
+for k in "${kinds[@]}"; do [ "$k" = load ] && loads=$((loads + 1)); done
+[ $loads -eq 1 ] || { echo "run-real.sh: $config: exactly one load node, not $loads" >&2; exit 2; }
+for k in "${kinds[@]}"; do
+	if [ "$k" = nginx ] && ! command -v nginx >/dev/null; then
+		echo "SKIPPED: nginx is not installed (apt-get install nginx)"; exit 77
+	fi
+done
+ip_of() { # node name -> its address
+	local i
+	for i in "${!names[@]}"; do
+		[ "${names[$i]}" = "$1" ] && { echo "10.79.$subnet.$((i + 2))"; return 0; }
+	done
+	echo "run-real.sh: $config: no node named '$1'" >&2
+	return 1
+}
+# --call NAME -> --call NAME=ADDR:8080; --target NAME -> --target ADDR:8080
+resolve() {
+	local out_args=() prev= a
+	for a in $1; do
+		if [ "$prev" = --call ]; then a="$a=$(ip_of "$a"):8080" || return 1
+		elif [ "$prev" = --target ]; then a="$(ip_of "$a"):8080" || return 1
+		fi
+		out_args+=("$a") prev=$a
+	done
+	echo "${out_args[*]}"
+}
+
+# ---- namespaces ----
+id=$$
+subnet=$((id % 200 + 20))
+work=${work:-$(mktemp -d /tmp/tj-real.XXXXXX)}
+mkdir -p "$work"
+cap=$work/capture
+hub=tjrh$id
+nss=()
+cleanup() {
+	local ns pid
+	for ns in "${nss[@]}" "$hub"; do
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
+		ip netns del "$ns" 2>/dev/null
+	done
+	[ $keep -eq 1 ] || rm -rf "$work"
+}
+trap cleanup EXIT
+ip netns add "$hub" 2>/dev/null || { echo "SKIPPED: cannot create network namespaces"; exit 77; }
+ip -n "$hub" link add br0 type bridge && ip -n "$hub" link set br0 up && ip -n "$hub" link set lo up ||
+	{ echo "run-real.sh: bridge in $hub" >&2; exit 1; }
+for i in "${!names[@]}"; do
+	ns=tjr$id-$i
+	ip netns add "$ns" || { echo "run-real.sh: netns $ns" >&2; exit 1; }
+	nss+=("$ns")
+	ip link add "tjrv$i-$id" netns "$ns" type veth peer name "tjrh$i-$id" netns "$hub" &&
+		ip -n "$hub" link set "tjrh$i-$id" master br0 up &&
+		ip -n "$ns" addr add "10.79.$subnet.$((i + 2))/24" dev "tjrv$i-$id" &&
+		ip -n "$ns" link set "tjrv$i-$id" up && ip -n "$ns" link set lo up ||
+		{ echo "run-real.sh: veth of node ${names[$i]}" >&2; exit 1; }
+done
+
+# ---- the inner script: run under capture, which follows its children ----
+inner=$work/inner.sh
+{
+	echo 'set -u'
+	echo 'pids=() fail=0'
+	echo "cd '$work'"
+	for i in "${!names[@]}"; do
+		ns=${nss[$i]} nm=${names[$i]} a=${args[$i]} addr=$(ip_of "${names[$i]}")
+		case ${kinds[$i]} in
+		service)
+			r=$(resolve "$a") || exit 2
+			echo "ip netns exec $ns '$bin/tj-service' --role $nm --listen $addr:8080 $r >'$work/$nm.out' 2>&1 &"
+			echo "pids+=(\$!)"
+			echo "for _ in \$(seq 200); do grep -q listening '$work/$nm.out' && break; sleep 0.05; done"
+			echo "grep -q listening '$work/$nm.out' || { cat '$work/$nm.out'; exit 1; }"
+			;;
+		nginx)
+			set -- $a
+			up=$(ip_of "$1") || exit 2
+			mkdir -p "$work/nginx-$nm"
+			cat >"$work/nginx-$nm/nginx.conf" <<-EOF
+			worker_processes 1;
+			daemon off;
+			pid $work/nginx-$nm/nginx.pid;
+			error_log $work/nginx-$nm/error.log warn;
+			events { worker_connections 512; }
+			http {
+			    access_log off;
+			    client_body_temp_path $work/nginx-$nm/body;
+			    proxy_temp_path $work/nginx-$nm/proxy;
+			    fastcgi_temp_path $work/nginx-$nm/fastcgi;
+			    uwsgi_temp_path $work/nginx-$nm/uwsgi;
+			    scgi_temp_path $work/nginx-$nm/scgi;
+			    upstream up { server $up:8080; keepalive ${2:-4}; }
+			    server {
+			        listen $addr:8080;
+			        location / {
+			            proxy_pass http://up;
+			            proxy_http_version 1.1;
+			            proxy_set_header Connection "";
+			        }
+			    }
+			}
+			EOF
+			echo "ip netns exec $ns nginx -p '$work/nginx-$nm' -c '$work/nginx-$nm/nginx.conf' -e '$work/nginx-$nm/error.log' >'$work/$nm.out' 2>&1 &"
+			echo "pids+=(\$!)"
+			echo "for _ in \$(seq 200); do ip netns exec $ns ss -Hltn 'sport = :8080' | grep -q . && break; sleep 0.05; done"
+			;;
+		esac
+	done
+	for i in "${!names[@]}"; do
+		[ "${kinds[$i]}" = load ] || continue
+		r=$(resolve "${args[$i]}") || exit 2
+		echo "ip netns exec ${nss[$i]} '$bin/tj-load' $r >'$work/${names[$i]}.out' 2>&1 || fail=1"
+	done
+	# configs list leaves first: stopping in reverse order stops the front
+	# (nearest the load generator) first, so no call is cut
+	echo 'for ((k = ${#pids[@]} - 1; k >= 0; k--)); do kill -TERM ${pids[$k]} 2>/dev/null; wait ${pids[$k]} || fail=1; done'
+	echo "echo \$fail >'$work/inner.status'"
+	echo 'exit $fail'
+} >"$inner"
+
+"$tj" capture --netns --payload 256 -o "$cap" -- bash "$inner" 2>"$work/capture.err"
+crc=$?
+cat "$work/capture.err" >&2
+for i in "${!names[@]}"; do
+	[ -f "$work/${names[$i]}.out" ] && sed "s/^/  ${names[$i]}: /" "$work/${names[$i]}.out"
+done
+[ $crc -eq 0 ] && [ "$(cat "$work/inner.status" 2>/dev/null)" = 0 ] ||
+	{ echo "run-real.sh: the workload or capture failed (capture exit $crc)" >&2; exit 1; }
+
+# ---- counts: what the workload says it did ----
+completed=0 calls=0 proxied=0
+for i in "${!names[@]}"; do
+	f=$work/${names[$i]}.out
+	case ${kinds[$i]} in
+	load) completed=$(sed -n 's/^tj-load: completed \([0-9]*\) of.*/\1/p' "$f") ;;
+	service) c=$(sed -n 's/.* made \([0-9]*\) calls.*/\1/p' "$f"); calls=$((calls + ${c:-0})) ;;
+	nginx) proxied=$((proxied + 1)) ;;
+	esac
+done
+# each proxy forwards every request once (one proxy in front, as configs have it)
+expect_parent=$((calls + proxied * completed))
+
+nodes_json=$(for i in "${!names[@]}"; do
+	ino=$(stat -L -c %i "/run/netns/${nss[$i]}")
+	printf '"%s":{"node":%s,"kind":"%s","args":"%s"}\n' "${names[$i]}" "$ino" "${kinds[$i]}" "${args[$i]}"
+done | paste -sd, -)
+params="{\"config\":\"$name\",\"nodes\":{$nodes_json},\"load_completed\":$completed,\"service_calls\":$calls,\"payload_prefix\":256}"
+"$tj" label "$cap" -o "$out" --force --workload "$name" --params "$params" 2>"$work/label.err"
+lrc=$?
+cat "$work/label.err"
+[ $lrc -eq 0 ] || { echo "run-real.sh: label failed (exit $lrc)" >&2; exit 1; }
+with_parent=$(sed -n 's/.* labeled (\([0-9]*\) with a parent.*/\1/p' "$work/label.err")
+roots=$(sed -n 's/.* \([0-9]*\) roots).*/\1/p' "$work/label.err")
+echo "run-real.sh: $name: load completed $completed, services made $calls calls (+$((proxied * completed)) proxied);" \
+	"labels: $with_parent with a parent, $roots roots"
+[ "$with_parent" = "$expect_parent" ] && [ "$roots" = "$completed" ] || {
+	echo "run-real.sh: $name: labels do not cover the workload's calls" >&2; exit 1; }
+exit 0
