@@ -353,6 +353,15 @@ int tj_model_parse(struct tj_model *m, const char *name, const char *text,
 		}
 	}
 	tj_model_prepare(m);
+	/* finite numbers can still overflow once divided by a tiny scale */
+	int finite = isfinite(m->b_raw);
+	for (size_t k = 0; k < m->nfeat; k++)
+		finite = finite && isfinite(m->w_raw[k]);
+	if (!finite) {
+		rc = tj_errf(err, TJ_E_FORMAT,
+			     "%s: coefficients overflow once divided by their scales", name);
+		goto fail;
+	}
 	return 0;
 fail:
 	tj_model_free(m);

@@ -174,11 +174,6 @@ static void dataset_name(const char *dir, char *out, size_t len)
 		snprintf(out, len, "%s", "/");
 }
 
-/* lib/manifest.c (tj_sha256_file) lands with the generator; until it does
- * the reference is weak so the binary still links, and training says why
- * it cannot record hashes.  TEMPORARY: drop the pragma once it is in. */
-#pragma weak tj_sha256_file
-
 /* The SHA-256 the dataset's manifest.json records for file, if it has a
  * well-formed one (gen, import and label write them). */
 static int manifest_sha(json_t *manifest, const char *file, char hex[65])
@@ -200,9 +195,6 @@ static int hash_one(struct tj_model *m, json_t *manifest, const char *name,
 			return tj_errf(err, TJ_E_NOMEM, "%s: out of memory", path);
 		return 0;
 	}
-	if (!tj_sha256_file)
-		return tj_errf(err, TJ_E_ARG, "%s: cannot hash: lib/manifest.c "
-			       "(tj_sha256_file) is not built yet", path);
 	int rc = tj_sha256_file(path, hex, err);
 	if (rc < 0)
 		return rc;

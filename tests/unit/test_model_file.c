@@ -188,6 +188,9 @@ static void test_refuses_malformed_lines(void **state)
 	refuse("feature dt_start ", "feature dt_start nan", "not a finite number", NULL);
 	refuse("train_calls 1234\n", "", "'train_calls' missing", NULL);
 	refuse("tracejoin-model 1\n", "", "not a tracejoin model", NULL);
+	/* finite, but infinite once divided by a tiny scale */
+	refuse("feature dt_start ", "feature dt_start 0 1e-300 1e300\n# ",
+	       "overflow", NULL);
 }
 
 static void test_refuses_empty_and_missing(void **state)
