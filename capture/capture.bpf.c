@@ -72,7 +72,7 @@ enum call_kind {
 /* A socket syscall's arguments; kept per thread from enter to exit for
  * connect and close. */
 struct call {
-	__u64 sk;    /* struct sock * resolved at enter (0 for accept) */
+	__u64 sk;    /* struct sock * */
 	__u64 ino;   /* socket inode */
 	__u64 buf;   /* user pointer: buffer, iovec, msghdr or mmsghdr */
 	__u64 len;   /* count, iovcnt or vlen */
@@ -355,6 +355,8 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 	if (!st || st->ino != c.ino)
 		return 0; /* never saw it: nothing to close */
 	read_sockinfo(sk, &si);
+	if (!port_wanted(&si))
+		return 0;
 	emit(TJC_EV_CLOSE, bpf_ktime_get_ns(), id, c.fd, c.ino, &si, 0, 0,
 	     (st->flags & SOCKF_PREEXISTING) ? TJC_EVF_OFFSET_FROM_START : 0, 0, 0, 0);
 	if (fd_last_ref(c.fd)) {
@@ -655,9 +657,11 @@ int BPF_PROG(on_set_state, struct sock *sk, int oldstate, int newstate)
 	if (!st)
 		return 0;
 	read_sockinfo(sk, &si);
-	emit(TJC_EV_STATE, bpf_ktime_get_ns(), 0, -1, st->ino, &si, 0, 0,
-	     (st->flags & SOCKF_PREEXISTING) ? TJC_EVF_OFFSET_FROM_START : 0,
-	     (__u32)oldstate << 8 | (__u32)newstate, 0, 0);
+	/* connect makes offsets before the port is known: filter here. */
+	if (port_wanted(&si))
+		emit(TJC_EV_STATE, bpf_ktime_get_ns(), 0, -1, st->ino, &si, 0, 0,
+		     (st->flags & SOCKF_PREEXISTING) ? TJC_EVF_OFFSET_FROM_START : 0,
+		     (__u32)oldstate << 8 | (__u32)newstate, 0, 0);
 	if (newstate == TCP_CLOSE) {
 		if (!BPF_CORE_READ(sk, sk_socket))
 			bpf_map_delete_elem(&socks, &key);
