@@ -45,6 +45,7 @@ for t in "$build"/tests/test_*; do
 	[ -x "$t" ] && run_one "unit/$(basename "$t")" "$t"
 done
 for t in tests/integration/*.sh; do
+	[ "$(basename "$t")" = lib.sh ] && continue # sourced by the others
 	[ -f "$t" ] && run_one "integration/$(basename "$t" .sh)" bash "$t"
 done
 for f in "${TJ_FUZZ_BUILD:-build/fuzz}"/fuzzbin/fuzz_*; do
