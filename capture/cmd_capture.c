@@ -184,6 +184,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		return tj_usage(CMD, "--node and --netns exclude each other (each namespace is a node)");
 	if (o->command && o->npids)
 		return tj_usage(CMD, "--pid and -- COMMAND exclude each other");
+	if (o->command && strcmp(o->out, "-") == 0)
+		return tj_usage(CMD, "-o - and -- COMMAND would both write to stdout");
 	if (o->per_netns && strcmp(o->out, "-") == 0)
 		return tj_usage(CMD, "--netns needs a folder for -o, not stdout");
 	return 0;

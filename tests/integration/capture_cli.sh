@@ -37,6 +37,7 @@ refused "exclude each other" -o "$work/x.evlog" --netns --node 3
 refused "exclude each other" -o "$work/x.evlog" --pid 1 -- true
 refused "after --" -o "$work/x.evlog" true
 refused "no command after --" -o "$work/x.evlog" --
+refused "both write to stdout" -o - -- true
 refused "no such process" -o "$work/x.evlog" --pid 2147483647
 refused "--cgroup $work/none" -o "$work/x.evlog" --cgroup "$work/none"
 refused "not a cgroup v2" -o "$work/x.evlog" --cgroup "$work"
