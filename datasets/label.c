@@ -112,9 +112,17 @@ int tj_tp_find(const uint8_t *buf, size_t len, struct tj_traceparent *tp)
 
 /* ---- labeling ---- */
 
+struct conn { /* a message's connection, to tell a call from its own far end */
+	uint8_t family;
+	uint16_t lport, rport;
+	uint8_t laddr[16], raddr[16];
+};
+
 struct sreq { /* a server-side request */
 	struct tj_msgkey key;
 	struct tj_traceparent tp;
+	struct conn conn;
+	uint64_t ts_first;
 };
 
 enum call_state { CALL_OK = 0, CALL_NO_HEADER, CALL_BAD_HEADER };
@@ -122,8 +130,27 @@ enum call_state { CALL_OK = 0, CALL_NO_HEADER, CALL_BAD_HEADER };
 struct call {
 	struct tj_msgkey key;
 	struct tj_traceparent tp;
+	struct conn conn;
+	uint64_t ts_first;
 	uint8_t state;
 };
+
+static void conn_of(const struct tj_message *m, struct conn *c)
+{
+	c->family = m->family;
+	c->lport = m->lport;
+	c->rport = m->rport;
+	memcpy(c->laddr, m->laddr, 16);
+	memcpy(c->raddr, m->raddr, 16);
+}
+
+/* Is s the request this call became (the same connection seen from its
+ * other end, on a node that talks to itself over loopback)? */
+static int same_connection(const struct conn *call, const struct conn *s)
+{
+	return call->family == s->family && call->lport == s->rport && call->rport == s->lport &&
+	       memcmp(call->laddr, s->raddr, 16) == 0 && memcmp(call->raddr, s->laddr, 16) == 0;
+}
 
 struct label_ctx {
 	struct sreq *sv;
@@ -167,6 +194,8 @@ static int on_message(void *vctx, const struct tj_message *m)
 			goto nomem;
 		c->sv[c->nsv].key = m->key;
 		c->sv[c->nsv].tp = tp;
+		c->sv[c->nsv].ts_first = m->ts_first;
+		conn_of(m, &c->sv[c->nsv].conn);
 		c->nsv++;
 		return 0;
 	}
@@ -176,6 +205,8 @@ static int on_message(void *vctx, const struct tj_message *m)
 	struct call *k = &c->calls[c->ncalls++];
 	k->key = m->key;
 	k->tp = tp;
+	k->ts_first = m->ts_first;
+	conn_of(m, &k->conn);
 	k->state = found == 1 ? CALL_OK : found == 0 ? CALL_NO_HEADER : CALL_BAD_HEADER;
 	return 0;
 nomem:
@@ -307,6 +338,12 @@ static int write_labels(struct label_ctx *c, const char *out_dir,
 	FILE *uf = NULL;
 	struct tj_edges_writer w = { 0 };
 	int rc = 0, wopen = 0;
+	/* by_inbound: (node, trace, inbound span) -> the latest such request;
+	 * inb_next chains the earlier ones (a proxy's inbound request and,
+	 * over loopback, the request its own forwarded call became) */
+	size_t *inb_next = malloc((c->nsv ? c->nsv : 1) * sizeof(*inb_next));
+	if (!inb_next)
+		goto nomem;
 	for (size_t i = 0; i < c->nsv; i++) {
 		const struct sreq *s = &c->sv[i];
 		uint64_t span = tj_tp_server_span(s->tp.trace_hi, s->tp.trace_lo, s->tp.span);
@@ -314,9 +351,13 @@ static int write_labels(struct label_ctx *c, const char *out_dir,
 			if (index_put(&by_call, tuple_hash(s->key.node, s->tp.trace_hi, s->tp.trace_lo,
 							   tj_tp_call_span(span, k)), i))
 				goto nomem;
-		if (index_put(&by_inbound, tuple_hash(s->key.node, s->tp.trace_hi, s->tp.trace_lo,
-						      s->tp.span), i))
+		int added;
+		uint64_t *v = tj_u64map_upsert(&by_inbound, tuple_hash(s->key.node, s->tp.trace_hi,
+								       s->tp.trace_lo, s->tp.span), &added);
+		if (!v)
 			goto nomem;
+		inb_next[i] = added ? SIZE_MAX : (size_t)(*v - 1);
+		*v = i + 1;
 	}
 	snprintf(path, sizeof(path), "%s/labels.csv", out_dir);
 	snprintf(upath, sizeof(upath), "%s/unlabeled.csv", out_dir);
@@ -331,19 +372,34 @@ static int write_labels(struct label_ctx *c, const char *out_dir,
 		if (state == CALL_OK) {
 			uint64_t h = tuple_hash(k->key.node, k->tp.trace_hi, k->tp.trace_lo, k->tp.span);
 			uint64_t *v = tj_u64map_get(&by_call, h);
+			size_t parent = SIZE_MAX;
 			int proxy = 0;
-			if (!v) {
-				v = tj_u64map_get(&by_inbound, h);
-				proxy = v != NULL;
-			}
 			if (v && *v == AMBIGUOUS) {
 				state = 3;
 			} else if (v) {
+				parent = (size_t)(*v - 1);
+			} else if ((v = tj_u64map_get(&by_inbound, h))) {
+				/* a pass-through proxy: the request with the same
+				 * context that came in before the call, not the
+				 * call's own far end */
+				for (size_t x = (size_t)(*v - 1); x != SIZE_MAX; x = inb_next[x]) {
+					const struct sreq *s = &c->sv[x];
+					if (s->ts_first > k->ts_first || same_connection(&k->conn, &s->conn))
+						continue;
+					if (parent != SIZE_MAX) {
+						state = 3;
+						break;
+					}
+					parent = x;
+				}
+				proxy = state == CALL_OK && parent != SIZE_MAX;
+			}
+			if (state == CALL_OK && parent != SIZE_MAX) {
 				e.has_parent = 1;
-				e.parent = c->sv[*v - 1].key;
+				e.parent = c->sv[parent].key;
 				res->with_parent++;
 				res->via_proxy += (uint64_t)proxy;
-			} else {
+			} else if (state == CALL_OK) {
 				res->roots++;
 			}
 		}
@@ -383,12 +439,13 @@ out:
 		fclose(uf);
 	tj_u64map_free(&by_call);
 	tj_u64map_free(&by_inbound);
+	free(inb_next);
 	return rc;
 }
 
 static int write_manifest(const char *capture_dir, const char *out_dir,
-			  const struct tj_label_opts *o, const struct tj_label_result *r,
-			  struct tj_err *err)
+			  const struct tj_label_opts *o, json_t *params,
+			  const struct tj_label_result *r, struct tj_err *err)
 {
 	struct tj_manifest *m = tj_manifest_new("label");
 	if (!m)
@@ -398,18 +455,8 @@ static int write_manifest(const char *capture_dir, const char *out_dir,
 	base = base && base[1] ? base + 1 : capture_dir;
 	tj_manifest_set(m, "source", json_string(base));
 	tj_manifest_set(m, "workload", o->workload ? json_string(o->workload) : json_null());
-	if (o->params_json) {
-		json_error_t je;
-		json_t *p = json_loads(o->params_json, 0, &je);
-		if (!p || !json_is_object(p)) {
-			json_decref(p);
-			tj_manifest_free(m);
-			return tj_errf(err, TJ_E_ARG, "--params: not a JSON object: %s",
-				       p ? "another JSON value" : je.text);
-		}
-		json_object_update(tj_manifest_params(m), p);
-		json_decref(p);
-	}
+	if (params)
+		json_object_update(tj_manifest_params(m), params);
 	static const char *const dn[TJ_DROP__COUNT] = { "ringbuf", "map", "filter", "other" };
 	json_t *drops = json_object();
 	for (int d = 0; d < TJ_DROP__COUNT; d++)
@@ -445,17 +492,35 @@ int tj_label_capture(const char *capture_dir, const char *out_dir,
 	struct tj_replay *rp = NULL;
 	struct stat st;
 	char rin[PATH_MAX], rout[PATH_MAX];
+	json_t *params = NULL;
 	int rc;
 	memset(res, 0, sizeof(*res));
+	if (o->params_json) { /* checked before anything is written */
+		json_error_t je;
+		params = json_loads(o->params_json, 0, &je);
+		if (!params || !json_is_object(params)) {
+			rc = tj_errf(err, TJ_E_ARG, "--params: not a JSON object: %s",
+				     params ? "another JSON value" : je.text);
+			json_decref(params);
+			return rc;
+		}
+	}
 
-	if (stat(capture_dir, &st) < 0)
-		return tj_errf(err, TJ_E_IO, "%s: %s", capture_dir, strerror(errno));
-	if (!S_ISDIR(st.st_mode))
-		return tj_errf(err, TJ_E_ARG, "%s: not a folder (give the capture's folder of node-*.evlog)",
-			       capture_dir);
+	if (stat(capture_dir, &st) < 0) {
+		rc = tj_errf(err, TJ_E_IO, "%s: %s", capture_dir, strerror(errno));
+		goto out;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		rc = tj_errf(err, TJ_E_ARG, "%s: not a folder (give the capture's folder of node-*.evlog)",
+			     capture_dir);
+		goto out;
+	}
 	char *arg = (char *)capture_dir;
-	if ((rc = tj_replay_expand_inputs(&arg, 1, &paths, &npaths, err)))
-		return rc;
+	if ((rc = tj_replay_expand_inputs(&arg, 1, &paths, &npaths, err))) {
+		if (rc == -TJ_E_ARG) /* a folder without logs: a bad input, not a usage error */
+			rc = -(err ? (err->code = TJ_E_FORMAT) : TJ_E_FORMAT);
+		goto out;
+	}
 	if (npaths == 0) {
 		rc = tj_errf(err, TJ_E_FORMAT, "%s: not a capture: no node-*.evlog inside", capture_dir);
 		goto out;
@@ -501,8 +566,9 @@ int tj_label_capture(const char *capture_dir, const char *out_dir,
 		goto out;
 	if ((rc = write_labels(&c, out_dir, res, err)))
 		goto out;
-	rc = write_manifest(capture_dir, out_dir, o, res, err);
+	rc = write_manifest(capture_dir, out_dir, o, params, res, err);
 out:
+	json_decref(params);
 	tj_replay_close(rp);
 	for (size_t i = 0; i < npaths; i++)
 		free(paths[i]);

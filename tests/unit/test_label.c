@@ -344,6 +344,41 @@ static void test_refusals(void **state)
 	assert_non_null(strstr(err.msg, "JSON object"));
 }
 
+/* Over loopback a call and the request it becomes are on one node and
+ * carry the same traceparent: the call is a root, not its own child. */
+static void test_loopback_root(void **state)
+{
+	char cap[128], out[128];
+	snprintf(cap, sizeof(cap), "%s/cap", dir);
+	snprintf(out, sizeof(out), "%s/out", dir);
+	mkdir(cap, 0755);
+	const char *r0 = req_with(0x0303030303030303ULL);
+	const char *resp = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+	struct tj_evlog_writer *w = open_log(cap, 7, TJ_CAP_PAYLOAD, 256);
+	struct tj_event c = mk(7, 1000, TJ_EV_CONNECT, 71, 7001, 80, 0, 0);
+	struct tj_event a = mk(7, 1100, TJ_EV_ACCEPT, 72, 80, 7001, 0, 0);
+	memcpy(c.raddr, c.laddr, 16); /* 10.0.0.7 <-> 10.0.0.7 */
+	memcpy(a.raddr, a.laddr, 16);
+	put(w, c, NULL);
+	put(w, a, NULL);
+	c.type = TJ_EV_SEND, c.ts_ns = 2000;
+	put(w, c, r0);
+	a.type = TJ_EV_RECV, a.ts_ns = 2100;
+	put(w, a, r0);
+	a.type = TJ_EV_SEND, a.ts_ns = 3000;
+	put(w, a, resp);
+	c.type = TJ_EV_RECV, c.ts_ns = 3100;
+	put(w, c, resp);
+	close_log(w);
+	struct tj_label_result r;
+	struct tj_err err = { 0 };
+	if (tj_label_capture(cap, out, NULL, &r, &err))
+		fail_msg("%s", err.msg);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.roots, 1);
+	assert_int_equal(r.with_parent, 0);
+}
+
 /* ---- the replay features the labeler relies on ---- */
 
 struct got {
@@ -406,6 +441,7 @@ int main(void)
 		cmocka_unit_test(test_span_rule),
 		cmocka_unit_test_setup_teardown(test_label_capture, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_loopback_root, setup, teardown),
 		cmocka_unit_test(test_replay_raw_and_ports),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

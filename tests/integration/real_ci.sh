@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# A labeled real capture in CI: two services in their own network
+# namespaces (a thread-pool front with a keepalive pool, an epoll back
+# end; datasets/workloads/configs/ci.cfg) and the load generator in a
+# third, captured with --payload, labeled.  The labels must cover every
+# call the workload says it made (run-real.sh checks the load generator's
+# and the services' own counts against them), the dataset's logs must
+# carry no payload byte (dump --csv, info), the calls must join across
+# nodes, and the services must exit clean under the sanitizers.
+# Skipped where BPF or network namespaces are unavailable.
+set -u
+. "$(dirname "$0")/lib.sh"
+TJ=${TJ:-build/asan/tracejoin}
+root=${TJ_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+bin=$(dirname "$TJ")/datasets/workloads
+[ -x "$bin/tj-service" ] || fail "no $bin/tj-service (make first)"
+[ "$(id -u)" = 0 ] || skip "needs root (BPF, network namespaces)"
+work=$(mktemp -d /tmp/tj-real-ci.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+bash "$root/datasets/workloads/run-real.sh" --tj "$TJ" --bin "$bin" \
+	--config "$root/datasets/workloads/configs/ci.cfg" --name ci \
+	--out "$work/ds" >"$work/run.txt" 2>&1
+rc=$?
+cat "$work/run.txt"
+[ $rc -eq 77 ] && exit 77
+[ $rc -eq 0 ] || fail "run-real.sh exited $rc"
+grep -q 'load completed 120,' "$work/run.txt" || fail "the load generator did not complete its 120 requests"
+grep -q 'services made 240 calls' "$work/run.txt" || fail "the front did not make 2 calls per request"
+grep -q 'runtime error\|AddressSanitizer\|LeakSanitizer' "$work/run.txt" && fail "sanitizer report from a workload program"
+
+# labels: one row per call, a header, 240 with a parent
+[ "$(($(wc -l <"$work/ds/labels.csv") - 1))" -eq 360 ] || fail "labels.csv does not hold 360 calls"
+[ "$(awk -F, 'NR > 1 && $2 != ""' "$work/ds/labels.csv" | wc -l)" -eq 240 ] || fail "not 240 labeled parents"
+[ -f "$work/ds/unlabeled.csv" ] && fail "calls left unlabeled: $(head -3 "$work/ds/unlabeled.csv")"
+
+# no payload bytes anywhere a correlator looks
+n=0
+for log in "$work"/ds/node-*.evlog; do
+	n=$((n + 1))
+	"$TJ" dump --csv "$log" >"$work/dump.csv" || fail "dump $log"
+	awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "payload_hex") c = i; next }
+		$c != "" { bad = 1 } END { exit bad || !c }' "$work/dump.csv" || fail "$log: payload bytes left"
+	"$TJ" info "$log" >"$work/info.txt" || fail "info $log"
+	grep -Eq '^ *capture .*payload|^ *payloads ' "$work/info.txt" && fail "$log: info shows payloads: $(grep payload "$work/info.txt")"
+	grep -q 'payloads removed by tracejoin label' "$work/info.txt" || fail "$log: header does not say the payloads were removed"
+done
+[ $n -eq 3 ] || fail "$n logs, expected 3 (two services and the load generator)"
+grep -q '"generator": "label"' "$work/ds/manifest.json" || fail "manifest.json not written by label"
+grep -q '"capture_drops"' "$work/ds/manifest.json" || fail "manifest.json lacks the capture's drop counters"
+
+# every call joins the request it became on its callee
+"$TJ" correlate --algo metadata "$work/ds" -o "$work/edges.csv" 2>/dev/null || fail "correlate"
+"$TJ" score --labels "$work/ds/labels.csv" "$work/edges.csv" >"$work/score.txt" || fail "score"
+grep -q '360 calls, 360 joined' "$work/score.txt" || fail "calls do not all join: $(grep '^logs' "$work/score.txt")"
+echo "ok: 120 requests, 360 calls labeled, no payload left, all joined"
