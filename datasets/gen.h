@@ -123,6 +123,7 @@ struct gen_policy_spec {
 	int from, to;      /* services; from = -1: external clients (entry) */
 	uint8_t policy;    /* enum gen_policy */
 	int k;             /* pool size */
+	double idle_ns;    /* pool: close a connection idle this long (0 = never) */
 	int line;
 };
 
@@ -150,6 +151,7 @@ struct gen_spec {
 	int entry_svc, entry_ep;
 	uint8_t entry_policy;       /* external clients: new or keepalive pool */
 	int entry_k;
+	double entry_idle_ns;       /* keepalive: idle timeout (0 = never) */
 	int entry_clients;          /* distinct external client addresses */
 	int nnodes, nservices, neps, nsteps, npolicies, nbg;
 	struct gen_node_spec nodes[GEN_MAX_NODES];

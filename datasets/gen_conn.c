@@ -25,13 +25,14 @@
 static void read_ev(struct sim *s, void *obj, uint64_t arg);
 static void send_ev(struct sim *s, void *obj, uint64_t arg);
 
-struct pool *pool_new(struct sim *s, uint8_t policy, int k)
+struct pool *pool_new(struct sim *s, uint8_t policy, int k, uint64_t idle_ns)
 {
 	struct pool *p = sim_alloc(s, sizeof(*p));
 	if (!p)
 		return NULL;
 	p->policy = policy;
 	p->k = policy == GP_SHARED ? 1 : k;
+	p->idle_ns = idle_ns;
 	p->next = s->pools;
 	s->pools = p;
 	return p;
@@ -127,7 +128,6 @@ static void conn_free_if_done(struct conn *k)
 			pp = &(*pp)->all_next;
 		if (*pp)
 			*pp = k->all_next;
-		k->pool->n--;
 	}
 	free(k);
 }
@@ -391,6 +391,7 @@ void call_start(struct sim *s, struct call *c, struct thr *t)
 		struct conn *k = p->idle;
 		p->idle = k->next;
 		k->next = NULL;
+		k->idle = 0;
 		c->conn = k;
 		call_send(s, c, t);
 		return;
@@ -427,6 +428,25 @@ static void client_close(struct sim *s, struct end *e, struct thr *t)
 	sim_at(s, fin, fin_ev, &k->sv, 0);
 }
 
+/* A pooled connection idle for the pool's timeout is closed by the
+ * client, as client pools and load balancers do; the pool may open a new
+ * one later, with a new socket and offsets from 0. */
+static void idle_timeout_ev(struct sim *s, void *obj, uint64_t epoch)
+{
+	struct conn *k = obj;
+	struct pool *p = k->pool;
+	if (!k->idle || k->idle_epoch != epoch)
+		return; /* used again since */
+	struct conn **pp = &p->idle;
+	while (*pp != k)
+		pp = &(*pp)->next;
+	*pp = k->next;
+	k->next = NULL;
+	k->idle = 0;
+	p->n--;
+	client_close(s, &k->cl, p->closer);
+}
+
 static void call_reply(struct sim *s, struct end *e, struct thr *t)
 {
 	struct conn *k = e->c;
@@ -449,6 +469,10 @@ static void call_reply(struct sim *s, struct end *e, struct thr *t)
 	} else {
 		k->next = p->idle;
 		p->idle = k;
+		k->idle = 1;
+		k->idle_epoch++;
+		if (p->idle_ns)
+			sim_at(s, s->now + p->idle_ns, idle_timeout_ev, k, k->idle_epoch);
 	}
 	c->done(s, c, t);
 }
@@ -458,8 +482,10 @@ static void call_reply(struct sim *s, struct end *e, struct thr *t)
 void conns_close_idle(struct sim *s)
 {
 	for (struct pool *p = s->pools; p; p = p->next) {
-		for (struct conn *k = p->idle; k; k = k->next)
+		for (struct conn *k = p->idle; k; k = k->next) {
+			k->idle = 0;
 			client_close(s, &k->cl, p->closer);
+		}
 		p->idle = NULL;
 	}
 }

@@ -181,7 +181,7 @@ static int setup_background(struct sim *s, struct bgrun *runs)
 			b->ex->nfree = 0; /* the thread is the timer's, always */
 		}
 		if (g->policy != GP_NEW) {
-			b->pool = pool_new(s, g->policy, g->k);
+			b->pool = pool_new(s, g->policy, g->k, 0);
 			if (!b->pool)
 				return -1;
 			b->pool->closer = b->ex ? &b->ex->thr[0] : NULL;
@@ -267,7 +267,7 @@ int gen_run(const struct gen_spec *spec, const struct gen_opts *o,
 		if (svc_setup(s, &s->svcs[i], i) < 0)
 			s->failed = 1;
 	if (!s->failed && spec->entry_policy == GP_POOL) {
-		s->entry_pool = pool_new(s, GP_POOL, spec->entry_k);
+		s->entry_pool = pool_new(s, GP_POOL, spec->entry_k, (uint64_t)spec->entry_idle_ns);
 		if (!s->entry_pool)
 			s->failed = 1;
 	}

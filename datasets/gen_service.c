@@ -40,7 +40,7 @@ static struct pool *svc_pool(struct sim *s, struct svcrun *from, struct svcrun *
 	const struct gen_policy_spec *ps = gen_spec_policy(s->spec, from->idx, to->idx);
 	if (!ps || ps->policy == GP_NEW)
 		return NULL;
-	struct pool *p = pool_new(s, ps->policy, ps->k);
+	struct pool *p = pool_new(s, ps->policy, ps->k, (uint64_t)ps->idle_ns);
 	if (p)
 		p->closer = &from->acceptor->thr[0];
 	from->pools[to->idx] = p;

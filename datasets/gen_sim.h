@@ -135,6 +135,8 @@ struct conn {
 	struct exec *cl_io;     /* async caller: the loop its replies are read on */
 	struct conn *next;      /* idle list / all list of a pool */
 	struct conn *all_next;
+	uint64_t idle_epoch;    /* times it went idle; tells stale timeouts */
+	uint8_t idle;           /* in its pool's idle list */
 };
 
 struct pool {
@@ -143,7 +145,8 @@ struct pool {
 	struct conn *idle;      /* LIFO, as most client pools reuse the warmest */
 	struct call *wait_head, *wait_tail;
 	struct conn *all;       /* every open connection (closed at the end) */
-	struct thr *closer;     /* closes idle connections at the end */
+	struct thr *closer;     /* closes idle connections (timeout, end) */
+	uint64_t idle_ns;       /* idle timeout, 0 = never */
 	struct pool *next;
 };
 
@@ -251,7 +254,7 @@ void emit_label(struct sim *s, struct call *c);
 int emit_finish(struct sim *s);
 
 /* ---- gen_conn.c ---- */
-struct pool *pool_new(struct sim *s, uint8_t policy, int k);
+struct pool *pool_new(struct sim *s, uint8_t policy, int k, uint64_t idle_ns);
 /* Get a connection for c (may wait) and send its request. */
 void call_start(struct sim *s, struct call *c, struct thr *t);
 /* Write a message of size bytes from e on thread t, in writes of at most

@@ -188,8 +188,10 @@ static int parse_target(struct parser *p, const char *t, int *svc, int *ep)
 }
 
 static int parse_policy(struct parser *p, int *i, uint8_t *policy, int *k,
-			int external)
+			double *idle_ns, int external)
 {
+	if (idle_ns)
+		*idle_ns = 0;
 	const char *t = p->tok[*i];
 	*k = 1;
 	if (strcmp(t, "new") == 0) {
@@ -202,6 +204,11 @@ static int parse_policy(struct parser *p, int *i, uint8_t *policy, int *k,
 			return fail(p, "'%s' needs a size", t);
 		if (parse_int(p, "pool size", p->tok[++*i], 1, 100000, k))
 			return -TJ_E_FORMAT;
+		if (idle_ns && *i + 2 < p->ntok && strcmp(p->tok[*i + 1], "idle") == 0) {
+			if (parse_num(p, "idle", p->tok[*i + 2], GEN_UNIT_TIME, 1e6, 1e13, idle_ns))
+				return -TJ_E_FORMAT;
+			*i += 2;
+		}
 	} else {
 		return fail(p, external ? "connection policy '%s' unknown (new or keepalive K)"
 					: "connection policy '%s' unknown (new, pool K or shared)", t);
@@ -515,7 +522,7 @@ static int st_entry(struct parser *p)
 	for (int i = 2; i < p->ntok;) {
 		if (strcmp(p->tok[i], "conn") == 0 && i + 1 < p->ntok) {
 			i++;
-			if (parse_policy(p, &i, &s->entry_policy, &s->entry_k, 1))
+			if (parse_policy(p, &i, &s->entry_policy, &s->entry_k, &s->entry_idle_ns, 1))
 				return -TJ_E_FORMAT;
 		} else if (strcmp(p->tok[i], "clients") == 0 && i + 1 < p->ntok) {
 			if (parse_int(p, "clients", p->tok[i + 1], 1, 65536, &s->entry_clients))
@@ -548,7 +555,7 @@ static int st_conn(struct parser *p)
 			return fail(p, "conn %s %s already set (line %d)", p->tok[1],
 				    p->tok[2], s->policies[i].line);
 	int i = 3;
-	if (parse_policy(p, &i, &c->policy, &c->k, 0))
+	if (parse_policy(p, &i, &c->policy, &c->k, &c->idle_ns, 0))
 		return -TJ_E_FORMAT;
 	if (i != p->ntok)
 		return fail(p, "unexpected '%s' after the policy", p->tok[i]);
@@ -613,7 +620,7 @@ static int st_background(struct parser *p)
 			i += 2;
 		} else if (strcmp(k, "conn") == 0) {
 			i++;
-			if (parse_policy(p, &i, &b->policy, &b->k, 0))
+			if (parse_policy(p, &i, &b->policy, &b->k, NULL, 0))
 				return -TJ_E_FORMAT;
 		} else {
 			return fail(p, "unknown background setting '%s' (on, target, every, conn)", k);

@@ -69,7 +69,7 @@ static void test_full(void **state)
 		"service a node 1 port 80 model pool threads 4 io-threads 2 executor 3 read-buffer 4K write-chunk 1K write-split 0.5\n"
 		"service b node 2 port 81 model async threads 2\n"
 		"service c node 2 port 82 model coroutine\n"
-		"conn a b pool 3\nconn b c shared\n"
+		"conn a b pool 3 idle 1.5s\nconn b c shared\n"
 		"endpoint c x weight 2 request 100 response pareto(1K,2.5)\n  work exp(1ms)\nend\n"
 		"endpoint c y\nend\n"
 		"endpoint b x\n  call c/x prob 0.5\nend\n"
@@ -92,6 +92,7 @@ static void test_full(void **state)
 	assert_int_equal(s->services[2].threads, 4); /* coroutine default */
 	assert_int_equal(s->npolicies, 2);
 	assert_int_equal(s->policies[1].policy, GP_SHARED);
+	assert_true(s->policies[0].idle_ns == 1.5e9);
 	assert_int_equal(s->eps[0].resp.kind, GD_PARETO);
 	/* a's endpoint: work, parallel(2 calls), call = 5 steps in all */
 	assert_int_equal(s->eps[3].n, 5);
@@ -153,6 +154,8 @@ static void test_refusals(void **state)
 		"already set (line 4)");
 	refused(HEAD "service b node 1 port 81\nconn a b sometimes\n", "t.scn:4: ",
 		"connection policy 'sometimes' unknown");
+	refused(HEAD "service b node 1 port 81\nconn a b pool 2 idle 5\n", "t.scn:4: ",
+		"duration needs a unit");
 	refused(HEAD "background x on a every 1s\n", "t.scn:3: ", "needs 'target");
 	refused(HEAD "background x target a every 1s\n", "t.scn:3: ", "needs 'on SERVICE'");
 	refused(HEAD "background x on a target a\n", "t.scn:3: ", "needs 'every DIST'");
