@@ -315,6 +315,8 @@ int cmd_gen(int argc, char **argv)
 		goto out;
 	}
 	tj_manifest_set(m, "scenario", json_string(spec->name));
+	if (spec->describe[0])
+		tj_manifest_set(m, "description", json_string(spec->describe));
 	tj_manifest_set(m, "seed", json_integer((json_int_t)seed));
 	tj_manifest_set(m, "builtin", json_boolean(!is_file));
 	json_object_set_new(p, "load", json_string(load_name));
