@@ -14,7 +14,7 @@
  * -w: after each client's first request, say "paused" on stderr and wait
  * until FILE exists (so a capture can start on open connections).
  * "both" (the default) runs server and client in one process on
- * 127.0.0.1; "server" prints "port N" first, then serves -c connections. */
+ * 127.0.0.1 (-a ::1 for IPv6); "server" prints "port N" first, then serves -c connections. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -196,6 +196,26 @@ static void print_log(struct conn_log *c)
 	pthread_mutex_unlock(&print_lock);
 }
 
+/* addr:port as IPv4 or IPv6 (an address with a colon). */
+static socklen_t make_addr(struct sockaddr_storage *ss, int port)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (strchr(addr, ':')) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons(port);
+		if (inet_pton(AF_INET6, addr, &a->sin6_addr) != 1)
+			die(addr);
+		return sizeof(*a);
+	}
+	struct sockaddr_in *a = (struct sockaddr_in *)ss;
+	a->sin_family = AF_INET;
+	a->sin_port = htons(port);
+	if (inet_pton(AF_INET, addr, &a->sin_addr) != 1)
+		die(addr);
+	return sizeof(*a);
+}
+
 static void *serve(void *arg)
 {
 	struct conn_log *c = arg;
@@ -230,14 +250,14 @@ static void *client(void *arg)
 {
 	int port = *(int *)arg;
 	struct conn_log *c = calloc(1, sizeof(*c));
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct sockaddr_storage sa;
+	socklen_t salen = make_addr(&sa, port);
 	char *buf = malloc(1 << 16);
 
-	inet_pton(AF_INET, addr, &sa.sin_addr);
-	c->fd = socket(AF_INET, SOCK_STREAM, 0);
+	c->fd = socket(sa.ss_family, SOCK_STREAM, 0);
 	if (c->fd < 0)
 		die("socket");
-	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)))
+	if (connect(c->fd, (struct sockaddr *)&sa, salen))
 		die("connect");
 	ports(c);
 	note(c, "connect %d %u %u", c->tid, c->lport, c->rport);
@@ -296,16 +316,15 @@ int main(int argc, char **argv)
 	if (connections < 1 || connections > 64)
 		return 2;
 	if (serving) {
-		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
-		socklen_t n = sizeof(sa);
+		struct sockaddr_storage sa;
+		socklen_t salen = make_addr(&sa, port), n = sizeof(sa);
 		int one = 1;
-		inet_pton(AF_INET, addr, &sa.sin_addr);
-		lfd = socket(AF_INET, SOCK_STREAM, 0);
+		lfd = socket(sa.ss_family, SOCK_STREAM, 0);
 		setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) || listen(lfd, 64))
+		if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, salen) || listen(lfd, 64))
 			die("listen");
 		getsockname(lfd, (struct sockaddr *)&sa, &n);
-		port = ntohs(sa.sin_port);
+		port = ntohs(((struct sockaddr_in *)&sa)->sin_port); /* same place in v6 */
 		if (!calling) {
 			printf("port %d\n", port);
 			fflush(stdout);
