@@ -789,17 +789,15 @@ static int finish(struct parser *p)
 		p->line = p->ep_line;
 		return fail(p, "endpoint '%s' is never closed with 'end'", s->eps[p->cur_ep].name);
 	}
-	/* an endpoint's top-level step count includes the calls of its
-	 * parallel blocks, which are stored inline; recount top level */
+	/* parsing counted an endpoint's top-level steps; the calls of its
+	 * parallel blocks follow them inline, so count every step */
 	for (int e = 0; e < s->neps; e++) {
 		struct gen_endpoint *ep = &s->eps[e];
-		int end = ep->first, top = 0;
+		int end = ep->first;
 		for (int k = 0; k < ep->n; k++) {
 			const struct gen_step *st = &s->steps[end];
 			end += 1 + (st->kind == GS_PARALLEL ? st->n : 0);
-			top++;
 		}
-		(void)top;
 		ep->n = end - ep->first; /* total steps, parallel calls included */
 	}
 	if (s->nnodes == 0) {
