@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include "correlator.h"
 #include "../models/features.h"
 #include "../models/model.h"
@@ -18,7 +17,7 @@ struct classifier {
 	struct tj_model model;
 	struct tj_feat *feat;
 	struct tj_feat_call call; /* large: kept here, not on the stack */
-	double threshold;         /* from params, -1 = the model's */
+	double threshold;         /* from params; negative: the model's */
 	char missing[TJ_ERRMSG_MAX]; /* why there is no model yet */
 };
 
@@ -45,10 +44,11 @@ static int cl_open(void **st, const struct tj_params *p, struct tj_err *err)
 		return tj_errf(err, TJ_E_NOMEM, "classifier: out of memory");
 	tj_model_init(&c->model);
 	double thr;
+	int has_thr = tj_param_str(p, "threshold", NULL) != NULL;
 	rc = tj_param_double(p, "threshold", -1, &thr, err);
-	if (rc == 0 && thr != -1 && (thr < 0 || thr > 1))
+	if (rc == 0 && has_thr && !(thr >= 0 && thr <= 1))
 		rc = tj_errf(err, TJ_E_ARG, "classifier: param threshold=%g not in [0,1]", thr);
-	c->threshold = thr;
+	c->threshold = has_thr ? thr : -1;
 	char found[PATH_MAX];
 	const char *path = tj_param_str(p, "model", NULL);
 	if (rc == 0 && !path) {
@@ -62,7 +62,7 @@ static int cl_open(void **st, const struct tj_params *p, struct tj_err *err)
 	}
 	if (rc == 0 && path) {
 		rc = tj_model_read(&c->model, path, tj_feat_names, TJ_FEAT_N, err);
-		if (rc == 0 && thr != -1)
+		if (rc == 0 && has_thr)
 			c->model.threshold = thr;
 		if (rc == 0)
 			rc = start_features(c, err);
@@ -106,7 +106,7 @@ static int cl_train(void *st, const struct tj_dataset *d, struct tj_err *err)
 	}
 	tj_model_free(&c->model);
 	c->model = m;
-	if (c->threshold != -1)
+	if (c->threshold >= 0)
 		c->model.threshold = c->threshold;
 	return start_features(c, err);
 }

@@ -58,6 +58,13 @@ acc=$(sed -n 's/.*accuracy \([0-9.]*\) (.*calls).*/\1/p' "$work/score.txt" | hea
 [ -n "$acc" ] || { cat "$work/score.txt"; fail "no accuracy in score output"; }
 awk -v a="$acc" 'BEGIN { exit !(a >= 0.95) }' || fail "accuracy $acc on threaded"
 
+# correlate --train fits on a labeled dataset first, with no model file
+"$TJ" correlate --algo classifier --param model="$work/m1.model" --train "$work/a" "$work/t" \
+	-o "$work/edges2.csv" 2>/dev/null || fail "correlate --train"
+"$TJ" score --labels "$work/t/labels.csv" "$work/edges2.csv" >"$work/score2.txt" || fail "score 2"
+acc=$(sed -n 's/.*accuracy \([0-9.]*\) (.*calls).*/\1/p' "$work/score2.txt" | head -1)
+awk -v a="$acc" 'BEGIN { exit !(a >= 0.95) }' || fail "accuracy $acc after --train"
+
 # --- features: one row per pair, labels agree with labels.csv -------------------
 "$TJ" features "$work/a" -o "$work/f.csv" || fail "features"
 head -1 "$work/f.csv" | grep -q '^dataset,call,candidate,label,call_truth,dt_start,' ||

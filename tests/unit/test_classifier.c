@@ -167,6 +167,9 @@ static void test_threshold_param(void **state)
 	ps.val[1] = "1.5";
 	assert_true(tj_correlator_classifier.open(&st, &ps, &err) < 0);
 	assert_non_null(strstr(err.msg, "threshold"));
+	ps.val[1] = "-1";
+	assert_true(tj_correlator_classifier.open(&st, &ps, &err) < 0);
+	assert_non_null(strstr(err.msg, "threshold"));
 	ps.val[1] = "abc";
 	assert_true(tj_correlator_classifier.open(&st, &ps, &err) < 0);
 	assert_non_null(strstr(err.msg, "threshold"));
