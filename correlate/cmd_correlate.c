@@ -155,6 +155,10 @@ int cmd_correlate(int argc, char **argv)
 
 	struct tj_dataset ds = { 0 };
 	char *train_arg[1];
+	if (train && !c->train) {
+		tj_correlator_unload(dl);
+		return tj_usage(cmd, "--train: correlator '%s' does not train", algo);
+	}
 	if (train) {
 		train_arg[0] = (char *)train;
 		ds.dir = train;

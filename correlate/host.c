@@ -362,6 +362,9 @@ int tj_correlate_run(const struct tj_correlator *c, const struct tj_params *p,
 			goto out;
 		}
 	}
+	/* the figures are the replay's: training is not counted */
+	cpu0 = cpu_now();
+	wall0 = wall_now();
 	if ((rc = tj_replay_run(rp, on_message, &r, err)))
 		goto out;
 	rc = c->finish(r.st, &r.check, err);

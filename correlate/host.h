@@ -39,8 +39,9 @@ struct tj_correlate_stats {
 	uint64_t calls;           /* of which calls (client-side requests) */
 	uint64_t edges;           /* edges sent on, host-filled included */
 	uint64_t unanswered;      /* calls the host answered "no parent" for */
-	double cpu_seconds;       /* user + system CPU time of the run */
-	double wall_seconds;      /* elapsed (monotonic clock) */
+	double cpu_seconds;       /* user + system CPU time of the replay and
+				     finish, training excluded */
+	double wall_seconds;      /* the same, elapsed (monotonic clock) */
 	double peak_rss_mb;       /* the process's peak resident set (getrusage) */
 	struct tj_replay_stats replay;
 };

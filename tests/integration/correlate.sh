@@ -31,6 +31,7 @@ expect_exit 1 "$tj" correlate --algo metadata "$tmp/nope"
 "$tj" correlate --algo metadata "$tmp/nope" 2>&1 | grep -q "$tmp/nope" ||
 	fail "a missing input is not named"
 expect_exit 1 "$tj" correlate --algo metadata "$tmp/ds/labels.csv"
+expect_exit 2 "$tj" correlate --algo metadata --train "$tmp/ds" "$tmp/ds"
 
 # --- metadata on thread-per-request traffic ---
 "$tj" correlate --algo metadata "$tmp/ds" -o "$tmp/edges.csv" 2>"$tmp/err" ||
