@@ -312,6 +312,51 @@ static void test_duration(void **state)
 	free(s);
 }
 
+/* A closed loop of N clients never has more than N root requests open:
+ * count the entry service's requests between their first byte read and
+ * their reply's first byte written, along its log. */
+static void test_closed_loop(void **state)
+{
+	(void)state;
+	struct gen_spec *s = builtin("threaded");
+	s->arrival = GA_CLOSED;
+	s->think = (struct gen_dist){ GD_EXP, 2e6, 0 };
+	char *dir = tmpdir();
+	struct gen_stats st;
+	generate(s, 6, 400, 2, dir, &st);
+	check_dataset("threaded/closed", dir, &st);
+	char path[512];
+	snprintf(path, sizeof(path), "%s/node-1.evlog", dir);
+	struct tj_evlog_reader *r;
+	struct tj_err err = { 0 };
+	assert_int_equal(tj_evlog_open(&r, path, &err), 0);
+	const struct tj_event *ev;
+	int open = 0, most = 0;
+	struct tj_u64map state; /* sock -> 1 request read, 2 reply begun */
+	tj_u64map_init(&state);
+	while (tj_evlog_next(r, &ev, &err) > 0) {
+		if (ev->lport != 8080 || (ev->type != TJ_EV_RECV && ev->type != TJ_EV_SEND))
+			continue;
+		int added;
+		uint64_t *v = tj_u64map_upsert(&state, ev->sock, &added);
+		if (ev->type == TJ_EV_RECV && ev->bytes > 0 && *v == 0) {
+			*v = 1;
+			if (++open > most)
+				most = open;
+		} else if (ev->type == TJ_EV_SEND && *v == 1) {
+			*v = 2;
+			open--;
+		}
+	}
+	tj_u64map_free(&state);
+	tj_evlog_close_reader(r);
+	/* 6 clients with 2ms think time keep several requests open at once */
+	if (most > 6 || most < 3)
+		fail_msg("closed loop of 6 clients had %d requests open at most", most);
+	rmdataset(dir);
+	free(s);
+}
+
 /* An existing dataset is not overwritten without force. */
 static void test_refuses_overwrite(void **state)
 {
@@ -414,6 +459,7 @@ int main(void)
 		cmocka_unit_test(test_replay_agrees),
 		cmocka_unit_test(test_deterministic),
 		cmocka_unit_test(test_duration),
+		cmocka_unit_test(test_closed_loop),
 		cmocka_unit_test(test_refuses_overwrite),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
