@@ -425,6 +425,52 @@ static void test_socket_id_reuse(void **state)
 	tj_asm_free(a);
 }
 
+/* The order live capture writes: a SOCKET record announces every socket
+ * before its accept; a connecting socket's state changes come first, the
+ * first one before its local port is chosen, with no thread. */
+static void test_capture_order(void **state)
+{
+	struct got g;
+	struct tj_assembler *a = mk(&g, NULL);
+	struct tj_event syn = ev(1, 1 * MS, TJ_EV_STATE, 20, 0, 0, 0);
+	syn.arg = 7u << 8 | 2u; /* CLOSE -> SYN_SENT */
+	syn.lport = 0;
+	syn.pid = 0;
+	struct tj_event est = ev(1, 2 * MS, TJ_EV_STATE, 20, 0, 0, 0);
+	est.arg = 2u << 8 | 1u; /* SYN_SENT -> ESTABLISHED */
+	est.lport = 41000;
+	est.pid = 0;
+	struct tj_event send = ev(1, 3 * MS, TJ_EV_SEND, 20, 0, 50, 31);
+	send.lport = 41000;
+	struct tj_event conn = ev(1, 1 * MS + 5, TJ_EV_CONNECT, 20, 0, -115, 31);
+	conn.flags = TJ_EVF_ERROR; /* EINPROGRESS */
+	conn.lport = 41000;
+	const struct tj_event evs[] = {
+		ev(1, 0, TJ_EV_SOCKET, 10, 0, 0, 30),
+		ev(1, 0, TJ_EV_ACCEPT, 10, 0, 0, 30),
+		ev(1, 1 * MS, TJ_EV_RECV, 10, 0, 80, 30),
+		syn,
+		conn,
+		est,
+		send,
+		ev(1, 4 * MS, TJ_EV_RECV, 20, 0, 10, 31),
+		ev(1, 5 * MS, TJ_EV_SEND, 10, 0, 10, 30),
+	};
+	feed_all(a, evs, sizeof(evs) / sizeof(*evs));
+	finish(a);
+	assert_int_equal(g.n, 4);
+	check_key(&g.m[0], 1, 10, TJ_DIR_IN, 0);
+	assert_int_equal(g.m[0].role, TJ_ROLE_SERVER);
+	assert_int_equal(g.m[0].flags, 0);
+	check_key(&g.m[1], 1, 20, TJ_DIR_OUT, 0);
+	assert_int_equal(g.m[1].role, TJ_ROLE_CLIENT);
+	assert_int_equal(g.m[1].is_request, 1);
+	assert_int_equal(g.m[1].flags, 0);
+	assert_int_equal(g.m[1].lport, 41000);
+	assert_int_equal(g.m[1].pid, 100);
+	tj_asm_free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -438,6 +484,7 @@ int main(void)
 		cmocka_unit_test(test_payload_masked),
 		cmocka_unit_test(test_callback_stops),
 		cmocka_unit_test(test_socket_id_reuse),
+		cmocka_unit_test(test_capture_order),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
