@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include "trainset.h"
 #include "../cli/commands.h"
 #include "../lib/error.h"
@@ -204,6 +205,22 @@ int cmd_train(int argc, char **argv)
 		return tj_usage("train", "%s", usage_err);
 	}
 
+	/* Find out now, not after a long fit, that the model cannot be written. */
+	if (strcmp(out, "-") != 0) {
+		char *dir = strdup(out), *slash = dir ? strrchr(dir, '/') : NULL;
+		if (slash)
+			slash[slash == dir] = 0; /* "/x" -> "/", "a/b/x" -> "a/b" */
+		const char *where = !dir ? "." : slash ? dir : ".";
+		int ok = access(where, W_OK) == 0;
+		if (!ok)
+			fprintf(stderr, "tracejoin train: %s: cannot write in %s: %s\n",
+				out, where, strerror(errno));
+		free(dir);
+		if (!ok) {
+			free(tests);
+			return TJ_EXIT_FAIL;
+		}
+	}
 	struct tj_fit_set set;
 	struct tj_walk_stats st = { 0 };
 	struct tj_err err = { 0 };

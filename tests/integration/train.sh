@@ -98,6 +98,7 @@ expect 2 "--fit wants" "$TJ" train --algo classifier --fit tree "$work/a" -o "$w
 expect 2 "give --test" "$TJ" train --algo classifier --fit both "$work/a" -o "$work/x.model"
 expect 2 "--lambda" "$TJ" train --algo classifier --lambda -1 "$work/a" -o "$work/x.model"
 expect 2 "--max-cand" "$TJ" train --algo classifier --max-cand 0 "$work/a" -o "$work/x.model"
+expect 1 "cannot write in $work/nodir" "$TJ" train --algo classifier "$work/a" -o "$work/nodir/x.model"
 expect 2 "no dataset given" "$TJ" features
 expect 2 "unknown option --bogus" "$TJ" features --bogus "$work/a"
 mkdir -p "$work/nolabels" && cp "$work/a"/node-*.evlog "$work/nolabels/"
