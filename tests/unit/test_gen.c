@@ -332,13 +332,13 @@ static void test_closed_loop(void **state)
 	assert_int_equal(tj_evlog_open(&r, path, &err), 0);
 	const struct tj_event *ev;
 	int open = 0, most = 0;
-	struct tj_u64map state; /* sock -> 1 request read, 2 reply begun */
-	tj_u64map_init(&state);
+	struct tj_u64map phase; /* sock -> 1 request read, 2 reply begun */
+	tj_u64map_init(&phase);
 	while (tj_evlog_next(r, &ev, &err) > 0) {
 		if (ev->lport != 8080 || (ev->type != TJ_EV_RECV && ev->type != TJ_EV_SEND))
 			continue;
 		int added;
-		uint64_t *v = tj_u64map_upsert(&state, ev->sock, &added);
+		uint64_t *v = tj_u64map_upsert(&phase, ev->sock, &added);
 		if (ev->type == TJ_EV_RECV && ev->bytes > 0 && *v == 0) {
 			*v = 1;
 			if (++open > most)
@@ -348,7 +348,7 @@ static void test_closed_loop(void **state)
 			open--;
 		}
 	}
-	tj_u64map_free(&state);
+	tj_u64map_free(&phase);
 	tj_evlog_close_reader(r);
 	/* 6 clients with 2ms think time keep several requests open at once */
 	if (most > 6 || most < 3)
