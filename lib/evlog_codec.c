@@ -375,25 +375,22 @@ static uint64_t __attribute__((noinline)) get_uv_slow(struct evlog_cursor *c,
 	return 0;
 }
 
-/* Varints of 1-3 bytes (nearly all) are decoded without branching on
- * their length, from 8 bytes read at once: the buffer has EVLOG_SLACK
- * readable bytes past its end. */
+/* Varints of one and two bytes (nearly all) take the short way; the
+ * buffer has EVLOG_SLACK readable bytes past its end, so p[1] may be
+ * read before knowing it is inside. */
 static inline uint64_t get_uv(struct evlog_cursor *c, int *bad)
 {
-	if (__builtin_expect(c->p < c->end, 1)) {
-		uint64_t x = get_le64(c->p);
-		uint64_t stop = ~x & 0x808080u;
-		if (__builtin_expect(stop != 0, 1)) {
-			unsigned n = ((unsigned)__builtin_ctzll(stop) >> 3) + 1;
-			uint64_t v = (x & 0x7f) | ((x >> 1) & 0x3f80) |
-				     ((x >> 2) & 0x1fc000);
-			v &= (1ull << (7 * n)) - 1;
-			c->p += n;
-			if (__builtin_expect(c->p > c->end, 0)) {
-				*bad = 1;
-				return 0;
-			}
-			return v;
+	const uint8_t *p = c->p;
+	if (__builtin_expect(p < c->end, 1)) {
+		uint64_t b0 = p[0];
+		if (b0 < 0x80) {
+			c->p = p + 1;
+			return b0;
+		}
+		uint64_t b1 = p[1];
+		if (b1 < 0x80 && p + 2 <= c->end) {
+			c->p = p + 2;
+			return (b0 & 0x7f) | b1 << 7;
 		}
 	}
 	return get_uv_slow(c, bad);
