@@ -342,7 +342,13 @@ int tj_correlate_run(const struct tj_correlator *c, const struct tj_params *p,
 		rc = tj_errf(err, TJ_E_NOMEM, "correlate: out of memory");
 		goto out;
 	}
-	if ((rc = tj_replay_open(&rp, paths, npaths, o, err)))
+	/* Whatever the caller asks, a correlator never sees unmasked trace
+	 * headers (raw_payload exists for the labeler alone). */
+	struct tj_replay_opts ro = { 0 };
+	if (o)
+		ro = *o;
+	ro.raw_payload = 0;
+	if ((rc = tj_replay_open(&rp, paths, npaths, &ro, err)))
 		goto out;
 	if ((rc = c->open(&r.st, p, err))) {
 		if (!err->code)

@@ -351,6 +351,18 @@ static void test_peek_headers_sees_masked_only(void **state)
 	assert_int_equal(set.n, 2); /* host-filled */
 	tj_edges_free(&set);
 
+	/* a caller asking for raw payloads does not get them through the host */
+	{
+		struct tj_edge_set_sink sink;
+		tj_edge_set_sink_init(&sink, &set);
+		char *in[] = { dir };
+		struct tj_replay_opts raw = { .keep_payload = 1, .raw_payload = 1 };
+		rc = tj_correlate_run(c, &p, NULL, in, 1, &raw, &sink.sink, &cs, &err);
+		if (rc)
+			fail_msg("raw_payload reached the correlator: %s", err.msg);
+		tj_edges_free(&set);
+	}
+
 	/* without --payload it sees none, and says so */
 	assert_true(run_on_log(c, &p, 0, &set, &cs, &err) < 0);
 	assert_non_null(strstr(err.msg, "only 0 messages"));
