@@ -451,6 +451,9 @@ int tj_fit(const struct tj_fit_set *s, const struct tj_fit_opts *o,
 	struct tj_fit_opts oo = *o;
 	if (oo.max_iter <= 0)
 		oo.max_iter = 200;
+	/* GSL's default error handler aborts the process; its errors are
+	 * return codes here.  The handler is process-wide in GSL, so it is
+	 * restored on the way out (fits are not run concurrently). */
 	gsl_error_handler_t *old = gsl_set_error_handler_off();
 	m->nfeat = s->nfeat;
 	m->fit = oo.fit;
