@@ -456,8 +456,13 @@ static void in_event(struct ert *rt, struct inconn *ic, uint32_t ev)
 		reply_progress(rt, ic);
 		return;
 	}
-	if (ic->req)
+	if (ic->req) {
+		/* HUP and ERR come even with no events asked: stop watching, or
+		 * the loop spins until the reply finds the connection gone */
+		if (ev & (EPOLLHUP | EPOLLERR))
+			epoll_ctl(rt->epfd, EPOLL_CTL_DEL, ic->fd, NULL);
 		return;
+	}
 	ssize_t n = read(ic->fd, ic->buf + ic->len, sizeof(ic->buf) - ic->len);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
