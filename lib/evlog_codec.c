@@ -586,7 +586,7 @@ int evlog_decode_batch(struct evlog_decoder *d, struct tj_event *out,
 			if (m & FM_PID)
 				st->pid = (uint32_t)get_uv(&cfl, &bad);
 			if (m & FM_TID)
-				st->tid = (uint32_t)((int64_t)st->pid +
+				st->tid = (uint32_t)(st->pid + (uint64_t)
 						     unzigzag(get_uv(&cfl, &bad)));
 			if (m & FM_FD)
 				st->fd = (int32_t)unzigzag(get_uv(&cfl, &bad));
