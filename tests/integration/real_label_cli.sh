@@ -48,6 +48,14 @@ if "$TJ" capture --check >/dev/null 2>&1; then
 	err=$("$TJ" label "$work/ds" -o "$work/ds2" 2>&1); rc=$?
 	[ $rc -eq 1 ] && echo "$err" | grep -q 'without payload' || fail "a log without payload: exit $rc: $err"
 	expect_exit 2 "$TJ" label "$work/cap" -o "$work/cap"
+	# a log cut short: labeled as far as it reads, exit 3, the cut named
+	mkdir -p "$work/cut"
+	size=$(stat -c %s "$work/cap/node-1.evlog")
+	head -c $((size * 2 / 3)) "$work/cap/node-1.evlog" >"$work/cut/node-1.evlog"
+	err=$("$TJ" label "$work/cut" -o "$work/cutds" 2>&1); rc=$?
+	[ $rc -eq 3 ] || fail "a cut log: exit $rc, want 3: $err"
+	echo "$err" | grep -q 'node-1.evlog' || fail "a cut log: the file is not named: $err"
+	[ -f "$work/cutds/labels.csv" ] || fail "a cut log: no labels written"
 	expect_exit 2 "$TJ" label "$work/cap" -o "$work/ds3" --params 'not json'
 	[ -e "$work/ds3" ] && fail "a refused --params left a folder"
 else

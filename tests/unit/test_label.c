@@ -78,6 +78,32 @@ static void test_find(void **state)
 	assert_int_equal(tj_tp_find((const uint8_t *)"", 0, &tp), 0);
 }
 
+/* Damaged prefixes: never a crash, never a value read past the prefix. */
+static void test_find_storm(void **state)
+{
+	const char *ok = "GET /x HTTP/1.1\r\ntraceparent: 00-0123456789abcdeffedcba9876543210-1122334455667788-01\r\nHost: a\r\n\r\n";
+	size_t n = strlen(ok);
+	uint64_t rng = 7;
+	int found = 0;
+	for (int round = 0; round < 20000; round++) {
+		uint8_t *buf = malloc(n); /* exact size: ASan sees any overread */
+		assert_non_null(buf);
+		memcpy(buf, ok, n);
+		for (int f = 0; f < 3; f++) {
+			rng = tj_tp_mix(rng);
+			buf[rng % n] = (uint8_t)"\r\n:- 0f9xT"[(rng >> 32) % 11];
+		}
+		rng = tj_tp_mix(rng);
+		size_t len = rng % 4 ? n : (size_t)(rng >> 40) % (n + 1);
+		struct tj_traceparent tp;
+		int rc = tj_tp_find(buf, len, &tp);
+		assert_true(rc >= -1 && rc <= 1);
+		found += rc == 1;
+		free(buf);
+	}
+	assert_true(found > 0);
+}
+
 static void test_span_rule(void **state)
 {
 	uint64_t s1 = tj_tp_server_span(1, 2, 3), s2 = tj_tp_server_span(1, 2, 4);
@@ -438,6 +464,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_format),
 		cmocka_unit_test(test_find),
+		cmocka_unit_test(test_find_storm),
 		cmocka_unit_test(test_span_rule),
 		cmocka_unit_test_setup_teardown(test_label_capture, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
