@@ -202,6 +202,7 @@ nodes_json=$(for i in "${!names[@]}"; do
 	ino=$(stat -L -c %i "/run/netns/${nss[$i]}")
 	printf '"%s":{"node":%s,"kind":"%s","args":"%s"}\n' "${names[$i]}" "$ino" "${kinds[$i]}" "${args[$i]}"
 done | paste -sd, -)
+mkdir -p "$(dirname "$out")" || exit 1
 params="{\"config\":\"$name\",\"nodes\":{$nodes_json},\"load_completed\":$completed,\"service_calls\":$calls,\"payload_prefix\":256}"
 "$tj" label "$cap" -o "$out" --force --workload "$name" --params "$params" 2>"$work/label.err"
 lrc=$?
