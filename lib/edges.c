@@ -582,7 +582,10 @@ int tj_edges_read(struct tj_edge_set *set, const char *path,
 
 char *tj_edges_format_score(double score, char *buf)
 {
-	snprintf(buf, TJ_SCORE_STRLEN, "%.6g", score);
+	if (score == 1.0 || score == 0.0) /* labels: all 1; skip printf */
+		memcpy(buf, score == 1.0 ? "1" : "0", 2);
+	else
+		snprintf(buf, TJ_SCORE_STRLEN, "%.6g", score);
 	return buf;
 }
 
@@ -612,16 +615,22 @@ int tj_edges_writer_open(struct tj_edges_writer *w, const char *path,
 int tj_edges_writer_put(struct tj_edges_writer *w, const struct tj_edge *e,
 			struct tj_err *err)
 {
-	char c[TJ_MSGKEY_STRLEN], p[TJ_MSGKEY_STRLEN], s[TJ_SCORE_STRLEN];
+	char c[TJ_MSGKEY_STRLEN];
 	const char *why;
 	int f = edge_fault(e, &why);
 	if (f >= 0)
 		return tj_errf(err, TJ_E_ARG, "%s: edge of child %s: %s: %s",
 			       w->path, tj_msgkey_format(&e->child, c),
 			       field_names[f], why);
-	if (fprintf(w->f, "%s,%s,%s\n", tj_msgkey_format(&e->child, c),
-		    e->has_parent ? tj_msgkey_format(&e->parent, p) : "",
-		    tj_edges_format_score(e->score, s)) < 0)
+	char line[2 * TJ_MSGKEY_STRLEN + TJ_SCORE_STRLEN + 4];
+	size_t n = strlen(tj_msgkey_format(&e->child, line));
+	line[n++] = ',';
+	if (e->has_parent)
+		n += strlen(tj_msgkey_format(&e->parent, line + n));
+	line[n++] = ',';
+	n += strlen(tj_edges_format_score(e->score, line + n));
+	line[n++] = '\n';
+	if (fwrite(line, 1, n, w->f) != n)
 		return tj_errf(err, TJ_E_IO, "%s: %s", w->path,
 			       strerror(errno));
 	return 0;

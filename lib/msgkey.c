@@ -6,11 +6,30 @@
 #include "msgkey.h"
 #include "u64map.h"
 
+/* Decimal digits of v at p; returns the end.  Keys are written once per
+ * label and edge, millions of times in a big dataset: no printf here. */
+static char *put_u64(char *p, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0;
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		*p++ = tmp[--n];
+	return p;
+}
+
 char *tj_msgkey_format(const struct tj_msgkey *k, char *buf)
 {
-	snprintf(buf, TJ_MSGKEY_STRLEN, "%" PRIu32 ":%" PRIu64 ":%s:%" PRIu64,
-		 k->node, k->sock, k->dir == TJ_DIR_OUT ? "out" : "in",
-		 k->offset);
+	char *p = put_u64(buf, k->node);
+	*p++ = ':';
+	p = put_u64(p, k->sock);
+	memcpy(p, k->dir == TJ_DIR_OUT ? ":out:" : ":in:", 6);
+	p += k->dir == TJ_DIR_OUT ? 5 : 4;
+	p = put_u64(p, k->offset);
+	*p = '\0';
 	return buf;
 }
 
