@@ -488,8 +488,10 @@ static int parse_footer(struct tj_evlog_reader *r, const uint8_t *b, size_t n)
 	return 0;
 }
 
-int tj_evlog_next(struct tj_evlog_reader *r, const struct tj_event **ev,
-		  struct tj_err *err)
+/* Everything but handing out an already decoded event. */
+static int __attribute__((noinline)) next_slow(struct tj_evlog_reader *r,
+					      const struct tj_event **ev,
+					      struct tj_err *err)
 {
 	for (;;) {
 		if (r->bi < r->bn) {
@@ -669,6 +671,17 @@ int tj_evlog_next(struct tj_evlog_reader *r, const struct tj_event **ev,
 		}
 		/* Any other block type comes from a newer minor version. */
 	}
+}
+
+int tj_evlog_next(struct tj_evlog_reader *r, const struct tj_event **ev,
+		  struct tj_err *err)
+{
+	if (__builtin_expect(r->bi < r->bn, 1)) {
+		*ev = &r->batch[r->bi++];
+		r->delivered++;
+		return 1;
+	}
+	return next_slow(r, ev, err);
 }
 
 static int read_header(struct tj_evlog_reader *r, struct tj_err *err)
