@@ -131,6 +131,14 @@ static int is_dataset(const char *dir)
 	return access(p, R_OK) == 0;
 }
 
+static int name_taken(const struct bench *b, const struct bench_dataset *d)
+{
+	for (const struct bench_dataset *o = b->ds; o < d; o++)
+		if (strcmp(o->name, d->name) == 0)
+			return 1;
+	return 0;
+}
+
 static struct bench_dataset *add_dataset(struct bench *b, const char *group,
 					 const char *name, const char *dir)
 {
@@ -142,6 +150,10 @@ static struct bench_dataset *add_dataset(struct bench *b, const char *group,
 	memset(d, 0, sizeof(*d));
 	snprintf(d->group, sizeof(d->group), "%s", group);
 	snprintf(d->name, sizeof(d->name), "%s", name);
+	/* Names key the edge files and result rows: two folders with the same
+	 * base name (real/x, other/x) must not overwrite each other. */
+	for (int k = 2; name_taken(b, d); k++)
+		snprintf(d->name, sizeof(d->name), "%s.%d", name, k);
 	snprintf(d->scenario, sizeof(d->scenario), "%s", name);
 	snprintf(d->dir, sizeof(d->dir), "%s", dir);
 	d->load_rank = -1;
