@@ -29,6 +29,8 @@ static const char usage_text[] =
 	"      --idle S          the replay's idle rule, seconds (default 2)\n"
 	"      --payload         pass payload prefixes on (trace headers masked)\n"
 	"      --train DIR       train the correlator on a labeled dataset first\n"
+	"      --explain         print what the correlator learned (its fitted\n"
+	"                        model) on stderr; = --param explain=1\n"
 	"  -h, --help            this help\n"
 	"\n"
 	"On stderr at the end: 'correlate: algo A, E events, M Mev/s, P MB peak'\n"
@@ -67,7 +69,7 @@ static int parse_idle(const char *s, uint64_t *ns)
 
 int cmd_correlate(int argc, char **argv)
 {
-	enum { OPT_IDLE = 256, OPT_PAYLOAD, OPT_TRAIN };
+	enum { OPT_IDLE = 256, OPT_PAYLOAD, OPT_TRAIN, OPT_EXPLAIN };
 	static const struct option longopts[] = {
 		{ "algo", required_argument, NULL, 'a' },
 		{ "param", required_argument, NULL, 'p' },
@@ -77,11 +79,12 @@ int cmd_correlate(int argc, char **argv)
 		{ "idle", required_argument, NULL, OPT_IDLE },
 		{ "payload", no_argument, NULL, OPT_PAYLOAD },
 		{ "train", required_argument, NULL, OPT_TRAIN },
+		{ "explain", no_argument, NULL, OPT_EXPLAIN },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cmd = "correlate", *algo = NULL, *output = NULL, *train = NULL;
-	int list = 0, traces = 0;
+	int list = 0, traces = 0, explain = 0;
 	struct tj_params params = { 0 };
 	struct tj_replay_opts ro = { 0 };
 
@@ -127,6 +130,9 @@ int cmd_correlate(int argc, char **argv)
 		case OPT_TRAIN:
 			train = optarg;
 			break;
+		case OPT_EXPLAIN:
+			explain = 1;
+			break;
 		case 'h':
 			fputs(usage_text, stdout);
 			return TJ_EXIT_OK;
@@ -152,6 +158,31 @@ int cmd_correlate(int argc, char **argv)
 		fprintf(stderr, "tracejoin correlate: %s\n", err.msg);
 		return err.code == TJ_E_ARG ? TJ_EXIT_USAGE : TJ_EXIT_FAIL;
 	}
+
+	/* --explain is the correlator's own "explain" param, where it has one. */
+	if (explain) {
+		const char *h = c->params_help;
+		int has = h && (strncmp(h, "explain=", 8) == 0 || strstr(h, "\nexplain="));
+		if (!has) {
+			tj_correlator_unload(dl);
+			return tj_usage(cmd, "--explain: correlator '%s' has nothing to explain", algo);
+		}
+		if (!tj_param_str(&params, "explain", NULL)) {
+			if (params.n == TJ_PARAMS_MAX)
+				return tj_usage(cmd, "more than %d --param", TJ_PARAMS_MAX);
+			params.key[params.n] = "explain";
+			params.val[params.n++] = "1";
+		}
+	}
+	/* Refuse bad params before any output is opened, so a refused run
+	 * leaves no half-written edges (not even a header on stdout). */
+	void *probe = NULL;
+	if (c->open(&probe, &params, &err)) {
+		fprintf(stderr, "tracejoin correlate: %s\n", err.msg);
+		tj_correlator_unload(dl);
+		return err.code == TJ_E_ARG ? TJ_EXIT_USAGE : TJ_EXIT_FAIL;
+	}
+	c->close(probe);
 
 	struct tj_dataset ds = { 0 };
 	char *train_arg[1];

@@ -32,6 +32,13 @@ expect_exit 1 "$tj" correlate --algo metadata "$tmp/nope"
 	fail "a missing input is not named"
 expect_exit 1 "$tj" correlate --algo metadata "$tmp/ds/labels.csv"
 expect_exit 2 "$tj" correlate --algo metadata --train "$tmp/ds" "$tmp/ds"
+expect_exit 2 "$tj" correlate --algo metadata --explain "$tmp/ds"
+# A refused param leaves no output at all, not even the CSV header.
+out=$("$tj" correlate --algo regression --param bogus=1 "$tmp/ds" 2>/dev/null)
+[ -z "$out" ] || fail "a refused --param still wrote: $out"
+# --explain prints the regression model's fitted delays on stderr.
+"$tj" correlate --algo regression --explain "$tmp/ds" 2>&1 >/dev/null | grep -q 'median_ms' ||
+	fail "--explain printed no fitted model"
 
 # --- metadata on thread-per-request traffic ---
 "$tj" correlate --algo metadata "$tmp/ds" -o "$tmp/edges.csv" 2>"$tmp/err" ||
