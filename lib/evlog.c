@@ -14,7 +14,7 @@
 
 #define DEFAULT_BLOCK_EVENTS 131072u
 #define BLOCK_RAW_TARGET (4u << 20)   /* flush a block before its body passes this */
-#define READ_BATCH 64                /* events decoded at a time */
+#define READ_BATCH 32                /* events decoded at a time */
 #define COMPRESSION_LEVEL 1 /* libdeflate's fastest; level 6 saves only ~1-2% */
 
 static uint32_t crc32_of(const void *p, size_t n)

@@ -523,7 +523,7 @@ int evlog_decoder_start(struct evlog_decoder *d, const uint8_t *raw,
 	return 0;
 }
 
-#define PREFETCH_AHEAD 8
+#define PREFETCH_AHEAD 16
 
 int evlog_decode_batch(struct evlog_decoder *d, struct tj_event *out,
 		       unsigned max)
