@@ -46,7 +46,7 @@ static const char usage_text[] =
 	"      --scenarios LIST   only these scenarios (comma separated)\n"
 	"      --loads LIST       only these loads (default low,medium,high)\n"
 	"      --seed N           generator seed (default 1; models train on others)\n"
-	"      --requests N       root requests per dataset (default 2000)\n"
+	"      --requests N       root requests per dataset (default 20000)\n"
 	"  -d, --dataset DIR      also benchmark this labeled dataset (repeatable)\n"
 	"      --no-found         ignore datasets found in build/ and datasets/real/\n"
 	"  -j, --jobs N           processes at once (default: the number of cores)\n"
@@ -697,7 +697,7 @@ int cmd_bench(int argc, char **argv)
 		b.use_found = 0;
 	}
 	if (!b.requests)
-		b.requests = 2000;
+		b.requests = 20000;
 
 	/* Correlators: the built-ins (or --only), then the ones added. */
 	const struct tj_correlator *builtin[MAX_ALGOS];
