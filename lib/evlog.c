@@ -277,6 +277,20 @@ int tj_evlog_flush(struct tj_evlog_writer *w, struct tj_err *err)
 	return 0;
 }
 
+int tj_evlog_write_block(struct tj_evlog_writer *w, unsigned type, int zlib,
+			 const void *body, size_t len, size_t raw_len,
+			 struct tj_err *err)
+{
+	if (type <= EVLOG_BLOCK_STATS || type > 0xffff || len > UINT32_MAX ||
+	    raw_len > UINT32_MAX)
+		return tj_errf(err, TJ_E_ARG, "%s: block type %u refused", w->path, type);
+	int rc = tj_evlog_flush(w, err);
+	if (rc == 0)
+		rc = write_block(w, type, zlib ? EVLOG_BF_ZLIB : 0, body, len,
+				 zlib ? raw_len : len, 0, err);
+	return rc;
+}
+
 int tj_evlog_write(struct tj_evlog_writer *w, const struct tj_event *ev,
 		   struct tj_err *err)
 {

@@ -76,6 +76,12 @@ void tj_evlog_add_drops(struct tj_evlog_writer *w, enum tj_drop_reason why,
 /* Write the current block now (capture calls it on a timer so that a kill
  * loses little). */
 int tj_evlog_flush(struct tj_evlog_writer *w, struct tj_err *err);
+/* Write the current events block, then a block of another type (4 and
+ * up, lib/EVLOG.md; e.g. the stacks block of lib/stacks.h).  body is
+ * zlib-compressed when zlib is set, raw_len its inflated length. */
+int tj_evlog_write_block(struct tj_evlog_writer *w, unsigned type, int zlib,
+			 const void *body, size_t len, size_t raw_len,
+			 struct tj_err *err);
 /* Flush, write the footer, close.  Frees w even on error. */
 int tj_evlog_close(struct tj_evlog_writer *w, struct tj_err *err);
 
