@@ -30,3 +30,6 @@ $(BUILD)/tests/programs/%: tests/programs/%.c | $(BUILD)/.deps-ok
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -lpthread
 all: $(CAP_TEST_PROGS)
+
+# The --stack test program: frame pointers, so the kernel can unwind it.
+$(BUILD)/tests/programs/tcp-stacks: CFLAGS += -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer

@@ -37,6 +37,7 @@ const volatile __u64 cgroup_id = 0;    /* 0 = any cgroup */
 const volatile __u16 port_filter = 0;  /* 0 = any port */
 const volatile __u32 payload_max = 0;  /* 0 = no payload */
 const volatile __u64 wakeup_bytes = 0; /* force a wakeup past this fill */
+const volatile __u32 stack_mode = 0;   /* TJC_STACK_USER | TJC_STACK_KERNEL */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -51,6 +52,16 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } drops SEC(".maps");
+
+/* Call stacks of sends, receives, connects and accepts (--stack): the
+ * kernel dedupes them by hash and hands out ids; user space reads the
+ * frames once, at the end.  One entry unless the loader sizes it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, 1);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, TJC_STACK_DEPTH * sizeof(__u64));
+} stacks SEC(".maps");
 
 /* tgids to trace when pid_mode != TJC_PIDS_ALL. */
 struct {
@@ -219,12 +230,31 @@ static __always_inline int port_wanted(const struct sockinfo *si)
 	return !port_filter || si->lport == port_filter || si->rport == port_filter;
 }
 
+/* Stack ids of one call; negative = none (not asked, or no stack). */
+struct stk {
+	__s32 u, k;
+};
+
+/* The stacks --stack asks for, taken in the syscall's exit tracepoint:
+ * the user registers are the task's saved ones, so the user stack is
+ * the one that made the call.  Unwinding follows frame pointers. */
+static __always_inline void take_stacks(void *ctx, struct stk *s)
+{
+	s->u = -1;
+	s->k = -1;
+	if (stack_mode & TJC_STACK_USER)
+		s->u = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
+	if (stack_mode & TJC_STACK_KERNEL)
+		s->k = bpf_get_stackid(ctx, &stacks, 0);
+}
+
 /* Reserve, fill and submit one event.  With --payload, a send or receive
  * that moved bytes carries the first bytes of its first user buffer. */
-static __always_inline void emit(__u8 type, __u64 ts, __u64 pid_tgid, __s32 fd,
-				 __u64 ino, const struct sockinfo *si,
-				 __s64 bytes, __u64 offset, __u32 flags, __u32 arg,
-				 __u64 ubuf, __u64 ulen)
+#define emit(...) emit_stk(__VA_ARGS__, (const struct stk *)0)
+static __always_inline void emit_stk(__u8 type, __u64 ts, __u64 pid_tgid, __s32 fd,
+				     __u64 ino, const struct sockinfo *si,
+				     __s64 bytes, __u64 offset, __u32 flags, __u32 arg,
+				     __u64 ubuf, __u64 ulen, const struct stk *s)
 {
 	struct tjc_event *e;
 	__u64 wake = BPF_RB_NO_WAKEUP;
@@ -253,6 +283,8 @@ static __always_inline void emit(__u8 type, __u64 ts, __u64 pid_tgid, __s32 fd,
 	e->rport = si->rport;
 	e->flags = flags;
 	e->arg = arg;
+	e->ustack = s ? s->u : -1;
+	e->kstack = s ? s->k : -1;
 	__builtin_memcpy(e->laddr, si->laddr, 16);
 	__builtin_memcpy(e->raddr, si->raddr, 16);
 	e->payload_len = 0;
@@ -466,8 +498,9 @@ static __always_inline int nothing_moved(long ret)
 /* The data calls need no enter program: at exit the arguments are still
  * in the task's saved user registers and the fd still names the socket.
  * One program per call instead of two, and no per-thread map traffic. */
-static __always_inline int exit_io(long ret, __u8 kind, __u8 out)
+static __always_inline int exit_io(void *ctx, long ret, __u8 kind, __u8 out)
 {
+	struct stk s;
 	__u64 id, ts, ubuf = 0, ulen = 0, offset = 0;
 	struct call c = { .kind = kind, .out = out };
 	struct pt_regs *regs;
@@ -512,8 +545,9 @@ static __always_inline int exit_io(long ret, __u8 kind, __u8 out)
 		if (kind == K_BUF && (__u64)ret < c.len)
 			flags |= TJC_EVF_PARTIAL;
 	}
-	emit(out ? TJC_EV_SEND : TJC_EV_RECV, ts, id, c.fd, c.ino, &si,
-	     bytes, offset, flags, 0, ubuf, ulen);
+	take_stacks(ctx, &s);
+	emit_stk(out ? TJC_EV_SEND : TJC_EV_RECV, ts, id, c.fd, c.ino, &si,
+		 bytes, offset, flags, 0, ubuf, ulen, &s);
 	return 0;
 }
 
@@ -521,7 +555,7 @@ static __always_inline int exit_io(long ret, __u8 kind, __u8 out)
 	SEC("tracepoint/syscalls/sys_exit_" #name)                  \
 	int exit_##name(struct trace_event_raw_sys_exit *ctx)       \
 	{                                                           \
-		return exit_io(ctx->ret, kind, out);                \
+		return exit_io(ctx, ctx->ret, kind, out);                \
 	}
 
 EXIT_IO(read, K_BUF, 0)
@@ -535,8 +569,9 @@ EXIT_IO(sendmsg, K_MSG, 1)
 EXIT_IO(recvmmsg, K_MMSG, 0)
 EXIT_IO(sendmmsg, K_MMSG, 1)
 
-static __always_inline int exit_accept(long ret)
+static __always_inline int exit_accept(void *ctx, long ret)
 {
+	struct stk s;
 	__u64 id = bpf_get_current_pid_tgid();
 	struct sockinfo si;
 	struct sock *sk;
@@ -554,14 +589,15 @@ static __always_inline int exit_accept(long ret)
 		return 0;
 	if (!sock_state(sk, ino, 1, NULL))
 		return 0;
-	emit(TJC_EV_ACCEPT, ts, id, (int)ret, ino, &si, 0, 0, 0, 0, 0, 0);
+	take_stacks(ctx, &s);
+	emit_stk(TJC_EV_ACCEPT, ts, id, (int)ret, ino, &si, 0, 0, 0, 0, 0, 0, &s);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_accept")
-int exit_accept_(struct trace_event_raw_sys_exit *ctx) { return exit_accept(ctx->ret); }
+int exit_accept_(struct trace_event_raw_sys_exit *ctx) { return exit_accept(ctx, ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_accept4")
-int exit_accept4(struct trace_event_raw_sys_exit *ctx) { return exit_accept(ctx->ret); }
+int exit_accept4(struct trace_event_raw_sys_exit *ctx) { return exit_accept(ctx, ctx->ret); }
 
 /* connect: the socket was resolved (and its offsets made) at enter. */
 SEC("tracepoint/syscalls/sys_exit_connect")
@@ -571,6 +607,7 @@ int exit_connect(struct trace_event_raw_sys_exit *ctx)
 	__u64 ts = bpf_ktime_get_ns();
 	struct call *cp = bpf_map_lookup_elem(&calls, &id);
 	long ret = ctx->ret;
+	struct stk s;
 	struct call c;
 	struct sockinfo si;
 	struct sockst *st;
@@ -595,7 +632,8 @@ int exit_connect(struct trace_event_raw_sys_exit *ctx)
 		emit(TJC_EV_SOCKET, ts, id, c.fd, c.ino, &si, 0, 0, flags, 0, 0, 0);
 	if (ret < 0)
 		flags |= TJC_EVF_ERROR;
-	emit(TJC_EV_CONNECT, ts, id, c.fd, c.ino, &si, ret, 0, flags, 0, 0, 0);
+	take_stacks(ctx, &s);
+	emit_stk(TJC_EV_CONNECT, ts, id, c.fd, c.ino, &si, ret, 0, flags, 0, 0, 0, &s);
 	return 0;
 }
 

@@ -53,10 +53,18 @@ struct tjc_event {
 	__u16 payload_len;
 	__u32 flags;      /* TJC_EVF_* */
 	__u32 arg;        /* STATE: old << 8 | new; SHUTDOWN: how */
+	__s32 ustack;     /* user stack id in the stacks map, < 0 = none */
+	__s32 kstack;     /* kernel stack id, < 0 = none */
 	__u8 laddr[16];
 	__u8 raddr[16];
 	__u8 payload[];
 };
+
+/* --stack: which stacks (rodata stack_mode bits), and the frames kept
+ * per stack (the deepest callers of a deeper stack are cut). */
+#define TJC_STACK_USER   0x1u
+#define TJC_STACK_KERNEL 0x2u
+#define TJC_STACK_DEPTH  64
 
 /* Filter modes of the pid filter (rodata filter_pid_mode). */
 #define TJC_PIDS_ALL    0 /* every process but capture itself */

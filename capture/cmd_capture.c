@@ -52,6 +52,10 @@ static void usage(FILE *f)
 "      --netns        one log per network namespace, FOLDER/node-ID.evlog,\n"
 "                     ID the namespace's inode number (ls -L -i /proc/PID/ns/net)\n"
 "      --force        overwrite existing logs\n"
+"      --stack[=WHAT] record the call stack of each send, recv, connect and\n"
+"                     accept: WHAT is user (the default), kernel or both;\n"
+"                     the stacks and the processes' memory maps go in the\n"
+"                     log (tracejoin dump --stacks shows them symbolised)\n"
 "      --ring-kb N    ring buffer size in KiB: a power of two >= 4 (default\n"
 "                     %u); larger rides out longer bursts\n"
 "      --check        only check that capture can run here: exit 0, or 77\n"
@@ -80,6 +84,7 @@ struct opts {
 	int check;
 	int verbose;
 	unsigned ring_kb;  /* 0 = RING_BYTES */
+	unsigned stack;    /* TJC_STACK_* bits, 0 = no stacks */
 	char **command;   /* NULL = none */
 };
 
@@ -97,7 +102,7 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *v)
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	enum { O_NODE = 256, O_PID, O_CGROUP, O_PORT, O_DURATION, O_PAYLOAD,
-	       O_NETNS, O_FORCE, O_CHECK, O_RING };
+	       O_NETNS, O_FORCE, O_CHECK, O_RING, O_STACK };
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "node", required_argument, NULL, O_NODE },
@@ -110,6 +115,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "force", no_argument, NULL, O_FORCE },
 		{ "check", no_argument, NULL, O_CHECK },
 		{ "ring-kb", required_argument, NULL, O_RING },
+		{ "stack", optional_argument, NULL, O_STACK },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -161,6 +167,16 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 				return tj_usage(CMD, "--ring-kb %s: not a power of two from 4 to %u",
 						optarg, 1u << 22);
 			o->ring_kb = v;
+			break;
+		case O_STACK:
+			if (!optarg || strcmp(optarg, "user") == 0)
+				o->stack = TJC_STACK_USER;
+			else if (strcmp(optarg, "kernel") == 0)
+				o->stack = TJC_STACK_KERNEL;
+			else if (strcmp(optarg, "both") == 0)
+				o->stack = TJC_STACK_USER | TJC_STACK_KERNEL;
+			else
+				return tj_usage(CMD, "--stack=%s: not user, kernel or both", optarg);
 			break;
 		case 'v': o->verbose = 1; break;
 		case 'h': usage(stdout); return -1;
@@ -241,7 +257,8 @@ static void fill_header(struct tj_evlog_header *h, const struct opts *o,
 		 m2 = now_ns(CLOCK_MONOTONIC);
 	h->clock_mono_ns = m1 + (m2 - m1) / 2;
 	h->clock_real_ns = r;
-	h->capture_flags = TJ_CAP_PREEXISTING | (o->payload ? TJ_CAP_PAYLOAD : 0);
+	h->capture_flags = TJ_CAP_PREEXISTING | (o->payload ? TJ_CAP_PAYLOAD : 0) |
+			   (o->stack ? TJ_CAP_STACKS : 0);
 	h->payload_max = o->payload;
 	for (int i = 0; i < argc && used + 1 < sizeof(h->options); i++) {
 		int n = snprintf(h->options + used, sizeof(h->options) - used, "%s%s",
@@ -396,6 +413,11 @@ int cmd_capture(int argc, char **argv)
 	cfg.payload_max = o.payload;
 	cfg.ring_bytes = o.ring_kb ? (size_t)o.ring_kb << 10 : RING_BYTES;
 	cfg.verbose = o.verbose;
+	cfg.stack_mode = o.stack;
+	if (o.stack && !(ro.stacks = tj_stackrec_new())) {
+		fprintf(stderr, "tracejoin capture: out of memory\n");
+		return TJ_EXIT_FAIL;
+	}
 
 	ro.out = o.out;
 	ro.per_netns = o.per_netns;
@@ -406,10 +428,12 @@ int cmd_capture(int argc, char **argv)
 	 * not start is removed again. */
 	if (tj_capture_env_check(&err)) {
 		fprintf(stderr, "tracejoin capture: %s\n", err.msg);
+		tj_stackrec_free(ro.stacks);
 		return TJ_EXIT_FAIL;
 	}
 	if (tj_recorder_open(&rec, &ro, &err)) {
 		fprintf(stderr, "tracejoin capture: %s\n", err.msg);
+		tj_stackrec_free(ro.stacks);
 		return TJ_EXIT_FAIL;
 	}
 	if (tj_capture_open(&cap, &cfg, &env_problem, &err)) {
@@ -417,6 +441,7 @@ int cmd_capture(int argc, char **argv)
 		tj_recorder_close(rec, NULL);
 		if (!o.per_netns && strcmp(o.out, "-") != 0)
 			unlink(o.out);
+		tj_stackrec_free(ro.stacks);
 		return TJ_EXIT_FAIL;
 	}
 	for (int i = 0; i < o.npids; i++)
@@ -487,8 +512,12 @@ int cmd_capture(int argc, char **argv)
 		if ((rc = note_drops(cap, rec, seen, &err)))
 			break;
 		int flush = t0 - last_flush >= FLUSH_NS;
-		if (flush)
+		if (flush) {
 			last_flush = t0;
+			/* Libraries loaded since: read while the processes live. */
+			if (ro.stacks)
+				tj_stackrec_refresh(ro.stacks);
+		}
 		/* Anything stamped before the drain began, minus a margin for
 		 * records still being written on other CPUs, is complete. */
 		rc = tj_recorder_write_until(rec, t0 > REORDER_NS ? t0 - REORDER_NS : 0, flush, &err);
@@ -511,6 +540,12 @@ int cmd_capture(int argc, char **argv)
 			rc = note_drops(cap, rec, seen, &err);
 		if (rc == 0)
 			rc = tj_recorder_write_until(rec, UINT64_MAX, 1, &err);
+		if (rc == 0 && ro.stacks) {
+			const struct tj_stacks *st;
+			rc = tj_stackrec_finish(ro.stacks, cap, &st, &err);
+			if (rc == 0)
+				rc = tj_recorder_write_stacks(rec, st, &err);
+		}
 	}
 	if (rc < 0) {
 		fprintf(stderr, "tracejoin capture: %s; the log keeps every block written "
@@ -571,5 +606,6 @@ out:
 	}
 	if (sfd >= 0)
 		close(sfd);
+	tj_stackrec_free(ro.stacks);
 	return status;
 }

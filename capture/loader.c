@@ -170,6 +170,13 @@ int tj_capture_open(struct tj_capture **cp, const struct tj_capture_config *cfg,
 	c->skel->rodata->payload_max = cfg->payload_max;
 	/* Ask for a drain when a quarter of the ring is waiting. */
 	c->skel->rodata->wakeup_bytes = cfg->ring_bytes / 4;
+	c->skel->rodata->stack_mode = cfg->stack_mode;
+	if (cfg->stack_mode &&
+	    bpf_map__set_max_entries(c->skel->maps.stacks,
+				     cfg->stack_entries ? cfg->stack_entries : 16384)) {
+		rc = tj_errf(err, TJ_E_ARG, "stack map size %u refused", cfg->stack_entries);
+		goto fail;
+	}
 	if (bpf_map__set_max_entries(c->skel->maps.events, cfg->ring_bytes)) {
 		rc = tj_errf(err, TJ_E_ARG, "ring buffer size %zu refused", cfg->ring_bytes);
 		goto fail;
@@ -275,4 +282,25 @@ void tj_capture_close(struct tj_capture *c)
 		bpf_link__destroy(c->links[i]);
 	capture_bpf__destroy(c->skel);
 	free(c);
+}
+
+int tj_capture_stack(struct tj_capture *c, int32_t id, uint64_t ips[TJC_STACK_DEPTH],
+		     struct tj_err *err)
+{
+	uint64_t v[TJC_STACK_DEPTH];
+	uint32_t key = (uint32_t)id;
+	int n = 0;
+
+	if (id < 0)
+		return 0;
+	if (bpf_map__lookup_elem(c->skel->maps.stacks, &key, sizeof(key), v, sizeof(v), 0)) {
+		if (errno == ENOENT)
+			return 0;
+		return tj_errf(err, TJ_E_IO, "reading stack %d: %s", (int)id, strerror(errno));
+	}
+	/* The kernel zero-fills past the last frame. */
+	while (n < TJC_STACK_DEPTH && v[n])
+		n++;
+	memcpy(ips, v, (size_t)n * sizeof(*ips));
+	return n;
 }

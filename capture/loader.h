@@ -17,6 +17,8 @@ struct tj_capture_config {
 	uint32_t payload_max;  /* 0..TJC_PAYLOAD_MAX */
 	size_t ring_bytes;     /* power of two, >= page size */
 	int verbose;           /* pass libbpf's warnings through */
+	unsigned stack_mode;   /* TJC_STACK_* bits, 0 = no stacks */
+	uint32_t stack_entries; /* stack map size, 0 = default (16384) */
 };
 
 struct tj_capture;
@@ -52,6 +54,12 @@ int tj_capture_drain(struct tj_capture *c, int timeout_ms, tj_capture_cb cb,
 
 /* Events lost so far, summed over CPUs, indexed by TJC_DROP_*. */
 int tj_capture_drops(struct tj_capture *c, uint64_t drops[TJC_DROP__COUNT],
+		     struct tj_err *err);
+
+/* The frames of stack id (from an event's ustack/kstack), innermost
+ * first: returns their number (0 = the id is unknown, e.g. evicted), or
+ * a negative tj_errcode. */
+int tj_capture_stack(struct tj_capture *c, int32_t id, uint64_t ips[TJC_STACK_DEPTH],
 		     struct tj_err *err);
 
 void tj_capture_close(struct tj_capture *c);

@@ -213,6 +213,8 @@ int tj_recorder_add(struct tj_recorder *r, const struct tjc_event *e, size_t siz
 	ev->rport = e->rport;
 	ev->flags = e->flags;
 	ev->arg = e->arg;
+	if (r->o.stacks)
+		ev->stack_id = tj_stackrec_note(r->o.stacks, e->pid, e->ustack, e->kstack);
 	memcpy(ev->laddr, e->laddr, 16);
 	memcpy(ev->raddr, e->raddr, 16);
 	/* An IPv6 socket speaking IPv4 (::ffff:a.b.c.d) is recorded as IPv4,
@@ -343,6 +345,18 @@ void tj_recorder_report(const struct tj_recorder *r, FILE *f)
 	for (size_t i = 0; i < r->nlogs; i++)
 		fprintf(f, "%s: node %u, %llu events\n", r->logs[i].path, r->logs[i].node,
 			(unsigned long long)r->logs[i].events);
+}
+
+int tj_recorder_write_stacks(struct tj_recorder *r, const struct tj_stacks *st,
+			     struct tj_err *err)
+{
+	int rc = tj_recorder_write_until(r, UINT64_MAX, 0, err);
+
+	for (size_t i = 0; i < r->nlogs && rc == TJ_OK; i++)
+		rc = tj_stacks_write(r->logs[i].w, st, err);
+	if (rc)
+		r->broken = 1;
+	return rc;
 }
 
 int tj_recorder_close(struct tj_recorder *r, struct tj_err *err)

@@ -9,12 +9,14 @@
 #include <stdint.h>
 #include "../lib/evlog.h"
 #include "capture_common.h"
+#include "stackrec.h"
 
 struct tj_recorder_opts {
 	const char *out;          /* file, or folder with per_netns */
 	int per_netns;            /* one log per network namespace */
 	int force;                /* overwrite existing logs */
 	unsigned block_events;    /* 0 = the writer's default */
+	struct tj_stackrec *stacks; /* --stack: gives events their stack ids */
 	/* Header for every log; node is replaced per namespace. */
 	struct tj_evlog_header header;
 };
@@ -46,6 +48,10 @@ uint64_t tj_recorder_events(const struct tj_recorder *r);
 
 /* Print one line per log ("PATH: node N, E events") to f. */
 void tj_recorder_report(const struct tj_recorder *r, FILE *f);
+
+/* Write everything held, then the stacks block into every log. */
+int tj_recorder_write_stacks(struct tj_recorder *r, const struct tj_stacks *st,
+			     struct tj_err *err);
 
 /* Write everything held, close every log (footers).  Frees r. */
 int tj_recorder_close(struct tj_recorder *r, struct tj_err *err);

@@ -11,6 +11,7 @@
 #include <csv.h>
 #include "../cli/commands.h"
 #include "evlog.h"
+#include "symbolize.h"
 
 static const char dump_usage[] =
 	"usage: tracejoin dump [OPTIONS] FILE\n"
@@ -27,6 +28,9 @@ static const char dump_usage[] =
 	"                   ts_ns,node,pid,tid,fd,sock,type,family,laddr,lport,\n"
 	"                   raddr,rport,bytes,offset,payload_hex,flags,arg,\n"
 	"                   stack_id,tcp_seq (see lib/EVLOG.md)\n"
+	"  --stacks         after each event with a call stack (capture --stack),\n"
+	"                   its frames, symbolised from the ELF files the log's\n"
+	"                   memory maps name (file+offset where no symbol is)\n"
 	"  -h, --help       this help\n"
 	"\n"
 	"Text lines read: seconds.nanoseconds (node monotonic clock), node,\n"
@@ -217,11 +221,12 @@ int cmd_dump(int argc, char **argv)
 		{ "sock", required_argument, NULL, 's' },
 		{ "limit", required_argument, NULL, 'l' },
 		{ "csv", no_argument, NULL, 'c' },
+		{ "stacks", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct filter f = { 0 };
-	int csv = 0;
+	int csv = 0, stacks = 0;
 	uint64_t v;
 	opterr = 0;
 	optind = 1;
@@ -263,6 +268,9 @@ int cmd_dump(int argc, char **argv)
 		case 'c':
 			csv = 1;
 			break;
+		case 'S':
+			stacks = 1;
+			break;
 		case 'h':
 			fputs(dump_usage, stdout);
 			return TJ_EXIT_OK;
@@ -276,6 +284,9 @@ int cmd_dump(int argc, char **argv)
 		return tj_usage("dump", optind == argc ? "no FILE given"
 						       : "one FILE at a time");
 	const char *path = argv[optind];
+	if (stacks && (csv || strcmp(path, "-") == 0))
+		return tj_usage("dump", csv ? "--stacks and --csv exclude each other"
+					    : "--stacks needs a file, not stdin");
 
 	struct tj_evlog_reader *r;
 	struct tj_err err = { 0 };
@@ -283,6 +294,20 @@ int cmd_dump(int argc, char **argv)
 	if (rc < 0) {
 		fprintf(stderr, "tracejoin dump: %s\n", err.msg);
 		return rc == -TJ_E_DAMAGED ? TJ_EXIT_DAMAGED : TJ_EXIT_FAIL;
+	}
+	struct tj_stacks st;
+	struct tj_symbolizer *sym = NULL;
+	tj_stacks_init(&st);
+	if (stacks) {
+		int have = tj_stacks_read(path, &st, &err);
+		if (have < 0 || !(sym = tj_symbolizer_new())) {
+			fprintf(stderr, "tracejoin dump: %s\n", have < 0 ? err.msg : "out of memory");
+			tj_evlog_close_reader(r);
+			return TJ_EXIT_FAIL;
+		}
+		if (have == 0)
+			fprintf(stderr, "tracejoin dump: %s: no stacks in this log "
+				"(captured without --stack, or cut short)\n", path);
 	}
 	FILE *out = stdout;
 	static char obuf[1 << 16];
@@ -298,6 +323,8 @@ int cmd_dump(int argc, char **argv)
 			print_csv(out, ev);
 		else
 			print_text(out, ev);
+		if (sym && ev->stack_id)
+			tj_print_stack(out, sym, &st, ev->pid, ev->stack_id, "    ");
 		if (f.limit && ++shown == f.limit)
 			break;
 	}
@@ -314,5 +341,7 @@ int cmd_dump(int argc, char **argv)
 		status = TJ_EXIT_DAMAGED;
 	}
 	tj_evlog_close_reader(r);
+	tj_symbolizer_free(sym);
+	tj_stacks_free(&st);
 	return status;
 }

@@ -1,0 +1,31 @@
+/* capture --stack, user side: turns the kernel's stack ids into the log's
+ * stack ids, reads each traced process's memory map while it lives, and
+ * at the end collects the frames for the log's stacks block. */
+#ifndef TJ_CAPTURE_STACKREC_H
+#define TJ_CAPTURE_STACKREC_H
+
+#include <stdint.h>
+#include "../lib/stacks.h"
+#include "loader.h"
+
+struct tj_stackrec;
+
+struct tj_stackrec *tj_stackrec_new(void);
+void tj_stackrec_free(struct tj_stackrec *sr);
+
+/* The log's stack id for an event of pid with kernel ids ustack/kstack
+ * (negative = none): 0 when there is neither.  The first time pid is
+ * seen its maps are read. */
+uint32_t tj_stackrec_note(struct tj_stackrec *sr, uint32_t pid, int32_t ustack,
+			  int32_t kstack);
+
+/* Re-read the maps of every process seen that still lives (libraries
+ * loaded later); a process that is gone is dropped from the list. */
+void tj_stackrec_refresh(struct tj_stackrec *sr);
+
+/* Read every stack's frames from the kernel (and the kernel frames'
+ * names from /proc/kallsyms); returns the stacks for the log. */
+int tj_stackrec_finish(struct tj_stackrec *sr, struct tj_capture *cap,
+		       const struct tj_stacks **out, struct tj_err *err);
+
+#endif
