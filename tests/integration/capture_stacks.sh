@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# capture --stack: a program whose sends and receives happen in functions
+# with known names (tests/programs/tcp-stacks.c) is traced; after it has
+# exited, `dump --stacks` must name those functions in the frames of its
+# send and recv events, from the memory map the log keeps.  The same
+# program stripped, deleted, or replaced by another file after capture
+# shows file+offset frames, never an error.  A log without stacks reads as
+# before.  Skipped where BPF cannot be loaded.
+set -u
+TJ=${TJ:-build/asan/tracejoin}
+progs=${TJ_PROGRAMS:-$(dirname "$TJ")/tests/programs}
+. "$(dirname "$0")/lib.sh"
+
+check=$("$TJ" capture --check 2>&1); rc=$?
+if [ $rc -eq 77 ]; then echo "$check"; exit 77; fi
+[ $rc -eq 0 ] || fail "capture --check: $check"
+command -v strip >/dev/null || skip "no strip (binutils) to make a stripped binary"
+
+top=$(mktemp -d /tmp/tj-capture-stacks.XXXXXX)
+trap 'rm -rf "$top"' EXIT
+cp "$progs/tcp-stacks" "$top/prog"
+cp "$progs/tcp-stacks" "$top/prog-stripped"
+strip "$top/prog-stripped"
+
+# capture NAME [--stack...]: trace $top/NAME into $top/NAME.evlog
+capture() {
+	local name=$1
+	shift
+	"$TJ" capture "$@" -o "$top/$name.evlog" -- "$top/$name" >"$top/$name.out" \
+		2>"$top/$name.err" || { cat "$top/$name.err"; fail "capture of $name exited $?"; }
+	grep -q '^ok 5$' "$top/$name.out" || fail "$name did not finish its exchange"
+	grep -q ' 0 lost' "$top/$name.err" || fail "events were lost tracing $name"
+}
+
+# frames_of LOG TYPE: the frames printed under the first event of TYPE
+frames_of() {
+	awk -v t="$2" '
+	/^ *#[0-9]+ / { if (inside) print; next }
+	{ if (done) exit; inside = ($0 ~ (" " t " ")); if (inside) done = 1 }' "$1"
+}
+
+# 1. Symbolised, after the process is gone.
+capture prog --stack
+"$TJ" dump --stacks "$top/prog.evlog" >"$top/prog.txt" 2>"$top/dump.err" ||
+	{ cat "$top/dump.err"; fail "dump --stacks exited $?"; }
+frames_of "$top/prog.txt" send >"$top/send.txt"
+frames_of "$top/prog.txt" recv >"$top/recv.txt"
+[ -s "$top/send.txt" ] || { head -20 "$top/prog.txt"; fail "no frames under the first send"; }
+grep -q "tj_test_send_marker+0x[0-9a-f]* ($top/prog)" "$top/send.txt" ||
+	{ cat "$top/send.txt"; fail "the send's stack does not name tj_test_send_marker"; }
+grep -q "main+0x" "$top/send.txt" || { cat "$top/send.txt"; fail "the send's stack misses main"; }
+# The server's receive runs in its own thread: recv marker, then serve.
+grep -q "tj_test_recv_marker+0x" "$top/recv.txt" ||
+	{ cat "$top/recv.txt"; fail "the recv's stack does not name tj_test_recv_marker"; }
+grep -q "serve+0x" "$top/recv.txt" || { cat "$top/recv.txt"; fail "the recv's stack misses serve"; }
+grep -q "tj_test_recv_marker" "$top/send.txt" && fail "the send's stack names the recv marker"
+# Every send and recv of the program has a stack id; equal call sites
+# share one: the client's 5 sends have a single id.
+"$TJ" dump --csv "$top/prog.evlog" >"$top/prog.csv" || fail "dump --csv failed"
+awk -F, 'NR > 1 && ($7 == "send" || $7 == "recv") && $18 == 0 { bad = 1 } END { exit bad }' \
+	"$top/prog.csv" || fail "a send or recv has no stack id"
+n=$(grep -c ' send .* stack ' "$top/prog.txt")
+[ "$n" -eq 10 ] || fail "want 10 sends with stacks, got $n"
+"$TJ" info "$top/prog.evlog" >/dev/null || fail "info cannot read a log with a stacks block"
+
+# 2. Stripped: no symbol for the program's own frames, file+offset instead.
+capture prog-stripped --stack
+"$TJ" dump --stacks "$top/prog-stripped.evlog" >"$top/stripped.txt" || fail "dump --stacks of the stripped capture failed"
+frames_of "$top/stripped.txt" send >"$top/send-stripped.txt"
+grep -q "tj_test_send_marker" "$top/send-stripped.txt" && fail "a stripped binary was symbolised"
+grep -q "^ *#[0-9]* $top/prog-stripped+0x[0-9a-f]*$" "$top/send-stripped.txt" ||
+	{ cat "$top/send-stripped.txt"; fail "stripped frames are not file+offset"; }
+
+# 3. The binary deleted after capture: file+offset.
+cp "$top/prog.evlog" "$top/gone.evlog"
+rm "$top/prog"
+"$TJ" dump --stacks "$top/gone.evlog" >"$top/gone.txt" || fail "dump --stacks with the binary gone failed"
+frames_of "$top/gone.txt" send | grep -q "^ *#[0-9]* $top/prog+0x[0-9a-f]*$" ||
+	fail "frames of a deleted binary are not file+offset"
+
+# 4. Another file at the same path (another build id): not trusted.
+cp "$(type -P true)" "$top/prog" || fail "cannot copy true"
+"$TJ" dump --stacks "$top/gone.evlog" >"$top/replaced.txt" || fail "dump --stacks with the binary replaced failed"
+frames_of "$top/replaced.txt" send >"$top/send-replaced.txt"
+grep -q "^ *#[0-9]* $top/prog+0x[0-9a-f]*$" "$top/send-replaced.txt" ||
+	{ cat "$top/send-replaced.txt"; fail "a replaced binary's frames are not file+offset"; }
+
+# 5. Kernel stacks: kernel frames named from kallsyms.
+cp "$progs/tcp-stacks" "$top/prog"
+capture prog --stack=kernel --force
+"$TJ" dump --stacks "$top/prog.evlog" >"$top/kernel.txt" || fail "dump --stacks (kernel) failed"
+frames_of "$top/kernel.txt" send | grep -q '\[kernel\]' || fail "no kernel frames with --stack=kernel"
+frames_of "$top/kernel.txt" send | grep -q 'tj_test_send_marker' && fail "user frames with --stack=kernel"
+
+# 6. Without --stack: no ids, and dump --stacks says so without failing.
+capture prog --force
+"$TJ" dump --stacks "$top/prog.evlog" >"$top/none.txt" 2>"$top/none.err" || fail "dump --stacks of a log without stacks failed"
+grep -q 'no stacks in this log' "$top/none.err" || fail "dump --stacks did not say the log has no stacks"
+grep -q '^ *#0 ' "$top/none.txt" && fail "frames printed for a log without stacks"
+
+# 7. Refusals.
+expect_exit 2 "$TJ" capture --stack=bogus -o "$top/x.evlog" -- true
+expect_exit 2 "$TJ" dump --stacks --csv "$top/prog.evlog"
+expect_exit 2 "$TJ" dump --stacks -
+echo "capture_stacks: ok"
