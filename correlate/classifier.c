@@ -4,6 +4,7 @@
  * threshold.  Decisions are made as each call arrives, so edges stream out
  * and memory stays bounded by in-flight requests. */
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,12 +19,14 @@ struct classifier {
 	struct tj_feat *feat;
 	struct tj_feat_call call; /* large: kept here, not on the stack */
 	double threshold;         /* from params; negative: the model's */
+	int explain;              /* print the model at the end */
+	char source[PATH_MAX];    /* where the model came from */
 	char missing[TJ_ERRMSG_MAX]; /* why there is no model yet */
 };
 
 static void cl_close(void *st);
 
-static const char *const known_params[] = { "model", "threshold", NULL };
+static const char *const known_params[] = { "model", "threshold", "explain", NULL };
 
 /* The feature state follows the model's candidate rules. */
 static int start_features(struct classifier *c, struct tj_err *err)
@@ -49,6 +52,12 @@ static int cl_open(void **st, const struct tj_params *p, struct tj_err *err)
 	if (rc == 0 && has_thr && !(thr >= 0 && thr <= 1))
 		rc = tj_errf(err, TJ_E_ARG, "classifier: param threshold=%g not in [0,1]", thr);
 	c->threshold = has_thr ? thr : -1;
+	double ex;
+	if (rc == 0)
+		rc = tj_param_double(p, "explain", 0, &ex, err);
+	if (rc == 0 && ex != 0 && ex != 1)
+		rc = tj_errf(err, TJ_E_ARG, "classifier: param explain=%g: 0 or 1", ex);
+	c->explain = rc == 0 && ex == 1;
 	char found[PATH_MAX];
 	const char *path = tj_param_str(p, "model", NULL);
 	if (rc == 0 && !path) {
@@ -61,6 +70,7 @@ static int cl_open(void **st, const struct tj_params *p, struct tj_err *err)
 				 TJ_MODEL_DEFAULT_NAME, tj_models_dir());
 	}
 	if (rc == 0 && path) {
+		snprintf(c->source, sizeof(c->source), "%s", path);
 		rc = tj_model_read(&c->model, path, tj_feat_names, TJ_FEAT_N, err);
 		if (rc == 0 && has_thr)
 			c->model.threshold = thr;
@@ -106,6 +116,7 @@ static int cl_train(void *st, const struct tj_dataset *d, struct tj_err *err)
 	}
 	tj_model_free(&c->model);
 	c->model = m;
+	snprintf(c->source, sizeof(c->source), "fitted on %s", d->dir);
 	if (c->threshold >= 0)
 		c->model.threshold = c->threshold;
 	return start_features(c, err);
@@ -134,11 +145,37 @@ static int cl_message(void *st, const struct tj_message *m,
 	return 0;
 }
 
+/* explain=1: the model in use, strongest weights first, on stderr. */
+static void explain(const struct classifier *c)
+{
+	const struct tj_model *m = &c->model;
+	size_t order[TJ_MODEL_MAXFEAT];
+	fprintf(stderr, "classifier: model %s: %s, %zu features, threshold %.4f, "
+		"trained on %llu calls (training accuracy %.4f)\n",
+		c->source, m->fit == TJ_FIT_LOGIT ? "logit" : "clogit", m->nfeat,
+		m->threshold, (unsigned long long)m->train_calls, m->train_accuracy);
+	fprintf(stderr, "classifier: weights on standardised features, strongest first "
+		"(positive: more likely the parent):\n");
+	for (size_t k = 0; k < m->nfeat; k++)
+		order[k] = k;
+	for (size_t i = 1; i < m->nfeat; i++) /* insertion sort: few features */
+		for (size_t j = i; j > 0 && fabs(m->coef[order[j]]) > fabs(m->coef[order[j - 1]]); j--) {
+			size_t t = order[j];
+			order[j] = order[j - 1];
+			order[j - 1] = t;
+		}
+	for (size_t i = 0; i < m->nfeat; i++)
+		fprintf(stderr, "  %-24s %+9.4f\n", m->names[order[i]], m->coef[order[i]]);
+	fprintf(stderr, "  %-24s %+9.4f\n", "(bias)", m->bias);
+}
+
 static int cl_finish(void *st, struct tj_edge_sink *out, struct tj_err *err)
 {
-	(void)st;
+	struct classifier *c = st;
 	(void)out;
 	(void)err;
+	if (c->explain && c->feat)
+		explain(c);
 	return 0; /* every call was decided when it arrived */
 }
 
@@ -158,7 +195,8 @@ const struct tj_correlator tj_correlator_classifier = {
 	.description = "learned (candidate parent, call) scorer fitted with GSL "
 		       "by 'tracejoin train'",
 	.params_help = "model=models/default.model  model file from 'tracejoin train'\n"
-		       "threshold=(model's)  probability below which a call gets no parent\n",
+		       "threshold=(model's)  probability below which a call gets no parent\n"
+		       "explain=0  1: print the model's weights on stderr at the end\n",
 	.open = cl_open,
 	.train = cl_train,
 	.message = cl_message,

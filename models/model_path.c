@@ -1,5 +1,6 @@
 /* The default model's location (model_path.h). */
 #include <limits.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -35,8 +36,12 @@ int tj_model_default_path(char *buf, size_t len)
 			for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
 				int w = snprintf(buf, len, "%s%s%s", exe, rel[i],
 						 TJ_MODEL_DEFAULT_NAME);
-				if (w > 0 && (size_t)w < len && exists(buf))
+				if (w > 0 && (size_t)w < len && exists(buf)) {
+					char real[PATH_MAX]; /* "build/../models" -> "models" */
+					if (realpath(buf, real) && strlen(real) < len)
+						strcpy(buf, real);
 					return 0;
+				}
 			}
 		}
 	}

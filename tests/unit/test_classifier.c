@@ -131,6 +131,18 @@ static void test_answers_as_the_model_says(void **state)
 		assert_int_equal(tj_correlator_classifier.message(st, &in[i], &k.s, &err), 0);
 	assert_int_equal(tj_correlator_classifier.finish(st, &k.s, &err), 0);
 	assert_int_equal(k.n, 3);
+	tj_correlator_classifier.close(st);
+	/* explain=1 only adds a report on stderr: the same answers */
+	struct tj_params pe = { 2, { "model", "explain" }, { model_path, "1" } };
+	rc = tj_correlator_classifier.open(&st, &pe, &err);
+	if (rc < 0)
+		fail_msg("%s", err.msg);
+	k.n = 0;
+	for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++)
+		assert_int_equal(tj_correlator_classifier.message(st, &in[i], &k.s, &err), 0);
+	assert_int_equal(tj_correlator_classifier.finish(st, &k.s, &err), 0);
+	assert_int_equal(k.n, 3);
+	assert_int_equal(k.e[0].parent.sock, 10);
 	assert_int_equal(k.e[0].child.sock, 20);
 	assert_true(k.e[0].has_parent);
 	assert_int_equal(k.e[0].parent.sock, 10);
@@ -180,6 +192,9 @@ static void test_refusals(void **state)
 	(void)state;
 	struct tj_err err = { 0 };
 	int rc;
+	open_with("explain", "2", &err, &rc);
+	assert_true(rc < 0);
+	assert_non_null(strstr(err.msg, "explain"));
 	open_with("colour", "blue", &err, &rc);
 	assert_true(rc < 0);
 	assert_non_null(strstr(err.msg, "colour"));
