@@ -14,10 +14,14 @@
  * load (100% = one core), B: log bytes per event.  Needs root; exits 77
  * (skipped) where capture cannot run.
  *
+ * --stack[=user|kernel|both] passes the same to capture (its cost is
+ * the difference between a run with and one without).
+ *
  * usage: capture-overhead [-c CONNS] [-s SECONDS] [-r ROUNDS] [-n MAXREQ]
  *                         [-b BYTES] [-t TRACEJOIN] */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <getopt.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -186,6 +190,8 @@ struct capture_run {
 };
 
 /* Start `tracejoin capture --pid SELF` and wait until it records. */
+static const char *stack_arg; /* "--stack=..." for capture, or NULL */
+
 static int capture_start(const char *tj, struct capture_run *c, const char *dir, int round)
 {
 	int p[2];
@@ -201,7 +207,11 @@ static int capture_start(const char *tj, struct capture_run *c, const char *dir,
 		dup2(p[1], 2);
 		close(p[0]);
 		close(p[1]);
-		execl(tj, tj, "capture", "--pid", pidarg, "-o", c->log, (char *)NULL);
+		if (stack_arg)
+			execl(tj, tj, "capture", "--pid", pidarg, "-o", c->log, stack_arg,
+			      (char *)NULL);
+		else
+			execl(tj, tj, "capture", "--pid", pidarg, "-o", c->log, (char *)NULL);
 		fprintf(stderr, "cannot run %s: %s\n", tj, strerror(errno));
 		_exit(127);
 	}
@@ -260,8 +270,24 @@ int main(int argc, char **argv)
 	int rounds = 5, opt;
 	char tj[PATH_MAX] = "";
 
-	while ((opt = getopt(argc, argv, "c:s:r:n:b:t:h")) != -1) {
+	static const struct option longopts[] = {
+		{ "stack", optional_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static char stack_buf[32];
+	while ((opt = getopt_long(argc, argv, "c:s:r:n:b:t:h", longopts, NULL)) != -1) {
 		switch (opt) {
+		case 'S':
+			if (optarg && strcmp(optarg, "user") && strcmp(optarg, "kernel") &&
+			    strcmp(optarg, "both")) {
+				fprintf(stderr, "capture-overhead: --stack=%s: not user, kernel or both\n",
+					optarg);
+				return 2;
+			}
+			snprintf(stack_buf, sizeof(stack_buf), "--stack=%s", optarg ? optarg : "user");
+			stack_arg = stack_buf;
+			break;
 		case 'c': l.conns = atoi(optarg); break;
 		case 's': l.seconds = atof(optarg); break;
 		case 'r': rounds = atoi(optarg); break;
@@ -270,7 +296,7 @@ int main(int argc, char **argv)
 		case 't': snprintf(tj, sizeof(tj), "%s", optarg); break;
 		default:
 			fprintf(stderr, "usage: capture-overhead [-c CONNS] [-s SECONDS] [-r ROUNDS] "
-				"[-n MAXREQ] [-b BYTES] [-t TRACEJOIN]\n");
+				"[-n MAXREQ] [-b BYTES] [-t TRACEJOIN] [--stack[=user|kernel|both]]\n");
 			return opt == 'h' ? 0 : 2;
 		}
 	}
@@ -321,8 +347,8 @@ int main(int argc, char **argv)
 	unsigned long long ev_sum = 0, lost_sum = 0, bytes_sum = 0;
 	double el;
 
-	printf("capture-overhead: %d connections, %d-byte messages, %.1f s rounds, %s\n",
-	       l.conns, l.msg_bytes, l.seconds, tj);
+	printf("capture-overhead: %d connections, %d-byte messages, %.1f s rounds, %s%s%s\n",
+	       l.conns, l.msg_bytes, l.seconds, tj, stack_arg ? " " : "", stack_arg ? stack_arg : "");
 	run_load(&l, &el, &pc); /* warm up: connections, caches, CPU clocks */
 	for (int r = 0; r < rounds; r++) {
 		double base_cpu, with_cpu;
