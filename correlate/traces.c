@@ -9,7 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include "traces.h"
+#include "../lib/symbolize.h"
 #include "../replay/join.h"
+
+#define STACK_FRAMES_SHOWN 4
 
 struct span {
 	struct tj_msgkey key;
@@ -17,6 +20,13 @@ struct span {
 	uint64_t start, end; /* end: reply start, else last byte */
 	int is_call;
 	int has_parent;      /* request: a call became it; call: an edge parent */
+	uint32_t stack_id;   /* of the first syscall, 0 = none */
+};
+
+/* The stacks block of one node's log (capture --stack). */
+struct node_stacks {
+	uint32_t node;
+	struct tj_stacks st;
 };
 
 struct trees {
@@ -26,6 +36,9 @@ struct trees {
 	const struct tj_edge *by_parent; /* edges with a parent, by parent key */
 	size_t nby;
 	int failed;
+	struct node_stacks *ns; /* logs that have stacks */
+	size_t nns;
+	struct tj_symbolizer *sym;
 };
 
 static int collect(void *ctx, const struct tj_message *m)
@@ -51,6 +64,7 @@ static int collect(void *ctx, const struct tj_message *m)
 	sp->start = m->ts_first;
 	sp->end = m->ts_reply ? m->ts_reply : m->ts_last;
 	sp->is_call = m->role == TJ_ROLE_CLIENT;
+	sp->stack_id = m->stack_id;
 	return 0;
 }
 
@@ -84,6 +98,65 @@ static void print_span(FILE *f, const struct span *s, int depth, const char *not
 		(s->end - s->start) / 1e6, note);
 }
 
+/* Under a span whose log has its stack: where in the program it was
+ * made, innermost frames first. */
+static void print_stack(FILE *f, const struct trees *t, const struct span *s, int depth)
+{
+	const struct tj_stack *k = NULL;
+	const struct node_stacks *n = NULL;
+	char buf[512];
+
+	if (!s->stack_id)
+		return;
+	for (size_t i = 0; i < t->nns && !k; i++)
+		if (t->ns[i].node == s->key.node) {
+			n = &t->ns[i];
+			k = tj_stacks_find(&n->st, s->stack_id);
+		}
+	if (!k)
+		return;
+	fprintf(f, "%*s  at", depth * 2, "");
+	for (unsigned i = 0; i < k->nuser && i < STACK_FRAMES_SHOWN; i++)
+		fprintf(f, "%s%s", i ? " < " : " ",
+			tj_symbolize_frame(t->sym, &n->st, s->pid, k, i, buf, sizeof(buf)));
+	if (k->nuser > STACK_FRAMES_SHOWN)
+		fprintf(f, " < ...");
+	fputc('\n', f);
+}
+
+/* The stacks blocks of the inputs; a log without one adds nothing. */
+static int load_stacks(struct trees *t, char *const *paths, size_t npaths,
+		       struct tj_err *err)
+{
+	for (size_t i = 0; i < npaths; i++) {
+		struct tj_evlog_reader *r;
+		struct tj_stacks st;
+		uint32_t node;
+		int rc;
+
+		tj_stacks_init(&st);
+		if ((rc = tj_evlog_open(&r, paths[i], err)))
+			return rc;
+		node = tj_evlog_header(r)->node;
+		tj_evlog_close_reader(r);
+		if ((rc = tj_stacks_read(paths[i], &st, err)) < 0)
+			return rc;
+		if (rc == 0)
+			continue;
+		struct node_stacks *ns = realloc(t->ns, (t->nns + 1) * sizeof(*ns));
+		if (!ns) {
+			tj_stacks_free(&st);
+			return tj_errf(err, TJ_E_NOMEM, "traces: out of memory");
+		}
+		t->ns = ns;
+		ns[t->nns].node = node;
+		ns[t->nns++].st = st;
+	}
+	if (t->nns && !(t->sym = tj_symbolizer_new()))
+		return tj_errf(err, TJ_E_NOMEM, "traces: out of memory");
+	return 0;
+}
+
 #define MAX_DEPTH 64
 
 static void print_tree(FILE *f, struct trees *t, const struct span *s, int depth)
@@ -97,11 +170,13 @@ static void print_tree(FILE *f, struct trees *t, const struct span *s, int depth
 		struct tj_msgkey req;
 		struct span *r;
 		print_span(f, s, depth, "");
+		print_stack(f, t, s, depth);
 		if (tj_join_request_of(t->join, &s->key, &req) && (r = find(t, &req)))
 			print_tree(f, t, r, depth + 1);
 		return;
 	}
 	print_span(f, s, depth, "");
+	print_stack(f, t, s, depth);
 	/* the calls the edges put under this request */
 	struct tj_edge probe = { .parent = s->key };
 	size_t lo = 0, hi = t->nby;
@@ -145,6 +220,8 @@ int tj_traces_print(FILE *f, char *const *inputs, size_t ninputs,
 		return rc;
 	if ((rc = tj_replay_expand_inputs(inputs, ninputs, &paths, &npaths, err)) ||
 	    (rc = tj_replay_open(&rp, paths, npaths, o, err)))
+		goto out;
+	if ((rc = load_stacks(&t, paths, npaths, err)))
 		goto out;
 	if ((rc = tj_replay_run(rp, collect, &t, err))) {
 		if (!err->code)
@@ -195,6 +272,10 @@ out:
 	free(by);
 	free(roots);
 	free(t.s);
+	for (size_t i = 0; i < t.nns; i++)
+		tj_stacks_free(&t.ns[i].st);
+	free(t.ns);
+	tj_symbolizer_free(t.sym);
 	tj_join_free(t.join);
 	return rc;
 }

@@ -62,6 +62,13 @@ awk -F, 'NR > 1 && ($7 == "send" || $7 == "recv") && $18 == 0 { bad = 1 } END { 
 n=$(grep -c ' send .* stack ' "$top/prog.txt")
 [ "$n" -eq 10 ] || fail "want 10 sends with stacks, got $n"
 "$TJ" info "$top/prog.evlog" >/dev/null || fail "info cannot read a log with a stacks block"
+# correlate --traces: each call and request with the frames it came from.
+"$TJ" correlate -a metadata --traces "$top/prog.evlog" >"$top/traces.txt" 2>/dev/null ||
+	fail "correlate --traces failed on a log with stacks"
+grep -A1 '^call ' "$top/traces.txt" | grep -q '^  at .*tj_test_send_marker+0x' ||
+	{ head "$top/traces.txt"; fail "correlate --traces does not show the call's stack"; }
+grep -A1 '^  request ' "$top/traces.txt" | grep -q '^    at .*tj_test_recv_marker+0x' ||
+	{ head "$top/traces.txt"; fail "correlate --traces does not show the request's stack"; }
 
 # 2. Stripped: no symbol for the program's own frames, file+offset instead.
 capture prog-stripped --stack
