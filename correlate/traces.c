@@ -21,6 +21,7 @@ struct span {
 	int is_call;
 	int has_parent;      /* request: a call became it; call: an edge parent */
 	uint32_t stack_id;   /* of the first syscall, 0 = none */
+	uint64_t callsite;   /* its call-site id, 0 = none */
 };
 
 /* The stacks block of one node's log (capture --stack). */
@@ -65,6 +66,7 @@ static int collect(void *ctx, const struct tj_message *m)
 	sp->end = m->ts_reply ? m->ts_reply : m->ts_last;
 	sp->is_call = m->role == TJ_ROLE_CLIENT;
 	sp->stack_id = m->stack_id;
+	sp->callsite = m->callsite;
 	return 0;
 }
 
@@ -115,7 +117,7 @@ static void print_stack(FILE *f, const struct trees *t, const struct span *s, in
 		}
 	if (!k)
 		return;
-	fprintf(f, "%*s  at", depth * 2, "");
+	fprintf(f, "%*s  site %016" PRIx64 " at", depth * 2, "", s->callsite);
 	for (unsigned i = 0; i < k->nuser && i < STACK_FRAMES_SHOWN; i++)
 		fprintf(f, "%s%s", i ? " < " : " ",
 			tj_symbolize_frame(t->sym, &n->st, s->pid, k, i, buf, sizeof(buf)));

@@ -346,3 +346,34 @@ void tj_print_stack(FILE *out, struct tj_symbolizer *z, const struct tj_stacks *
 		fprintf(out, "%s#%u %s\n", indent, i,
 			tj_symbolize_frame(z, s, pid, k, i, buf, sizeof(buf)));
 }
+
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 1099511628211ull;
+	return h;
+}
+
+uint64_t tj_callsite_id(struct tj_symbolizer *z, const struct tj_stacks *s,
+			uint32_t pid, const struct tj_stack *k)
+{
+	uint64_t h = 14695981039346656037ull;
+
+	for (unsigned i = 0; i < k->nuser && i < TJ_CALLSITE_FRAMES; i++) {
+		const struct tj_map *m;
+		uint64_t off;
+		const struct sym *sy = resolve(z, s, pid, k, i, &m, &off);
+		if (sy) {
+			h = fnv1a(h, sy->name, strlen(sy->name) + 1);
+		} else if (m) {
+			const char *base = strrchr(m->path, '/');
+			base = base ? base + 1 : m->path;
+			h = fnv1a(h, base, strlen(base) + 1);
+			h = fnv1a(h, &off, sizeof(off));
+		} else {
+			h = fnv1a(h, &k->ips[i], sizeof(k->ips[i]));
+		}
+	}
+	return h ? h : 1;
+}

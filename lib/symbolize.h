@@ -36,6 +36,13 @@ const char *tj_symbolize_func(struct tj_symbolizer *z, const struct tj_stacks *s
 			      uint32_t pid, const struct tj_stack *k, unsigned i,
 			      uint64_t *file_off);
 
+/* A call-site id for stack k of process pid: a hash of its top user
+ * frames (at most TJ_CALLSITE_FRAMES), each by function name, else by file
+ * name and offset, so that it does not move with ASLR.  Never 0. */
+#define TJ_CALLSITE_FRAMES 4
+uint64_t tj_callsite_id(struct tj_symbolizer *z, const struct tj_stacks *s,
+			uint32_t pid, const struct tj_stack *k);
+
 /* The frames of stack id of process pid, one per line, each line
  * starting with indent then "#N ".  Prints "(stack N not in the log)"
  * for an id the stacks block lacks. */

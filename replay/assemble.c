@@ -431,6 +431,7 @@ static int start_message(struct tj_assembler *a, struct anode *n,
 	memcpy(m->laddr, s->laddr, 16);
 	memcpy(m->raddr, s->raddr, 16);
 	m->stack_id = ev->stack_id;
+	m->callsite = 0; /* set by the replay from the stacks block */
 	m->payload = NULL;
 	m->payload_len = 0;
 	x->done = 0;

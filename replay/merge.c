@@ -12,6 +12,8 @@
 #include <string.h>
 #include "assemble.h"
 #include "../lib/evlog.h"
+#include "../lib/symbolize.h"
+#include "../lib/u64map.h"
 
 struct source {
 	struct tj_evlog_reader *r;
@@ -22,6 +24,8 @@ struct source {
 	uint64_t key;              /* merge key of ev */
 	uint64_t n;                /* events read */
 	uint64_t lost_marked;      /* TJ_EV_LOST totals */
+	struct tj_stacks *stacks;  /* the log's stacks block, or NULL */
+	struct tj_u64map sites;    /* pid << 32 | stack_id -> call-site id */
 };
 
 struct tj_replay {
@@ -30,6 +34,11 @@ struct tj_replay {
 	size_t *heap, nheap;
 	struct tj_replay_opts opts;
 	struct tj_replay_stats st;
+	/* With stacks: messages get their call site on the way out. */
+	struct tj_symbolizer *sym;
+	tj_message_fn fn;
+	void *fn_ctx;
+	struct source *last;       /* source of the last message with a stack */
 };
 
 static uint64_t key_of(const struct source *s)
@@ -97,12 +106,75 @@ void tj_replay_close(struct tj_replay *rp)
 {
 	if (!rp)
 		return;
-	for (size_t i = 0; i < rp->nsrc; i++)
+	for (size_t i = 0; i < rp->nsrc; i++) {
 		if (rp->src[i].r)
 			tj_evlog_close_reader(rp->src[i].r);
+		if (rp->src[i].stacks) {
+			tj_stacks_free(rp->src[i].stacks);
+			free(rp->src[i].stacks);
+			tj_u64map_free(&rp->src[i].sites);
+		}
+	}
+	tj_symbolizer_free(rp->sym);
 	free(rp->src);
 	free(rp->heap);
 	free(rp);
+}
+
+/* The stacks block of a capture --stack log, for call-site ids.  Stacks
+ * are an addition: a log whose block is missing or bad replays without
+ * them, with a warning. */
+static void load_stacks(struct tj_replay *rp, struct source *s, const char *path)
+{
+	struct tj_err e = { 0 };
+	struct tj_stacks *st = malloc(sizeof(*st));
+	int rc;
+
+	if (!st)
+		return;
+	tj_stacks_init(st);
+	rc = tj_stacks_read(path, st, &e);
+	if (rc <= 0 || (!rp->sym && !(rp->sym = tj_symbolizer_new()))) {
+		if (rc < 0)
+			tj_warn("%s: call sites not known: %s", path, e.msg);
+		tj_stacks_free(st);
+		free(st);
+		return;
+	}
+	s->stacks = st;
+	tj_u64map_init(&s->sites);
+}
+
+/* Between the assembler and the caller when some log has stacks. */
+static int with_callsite(void *ctx, const struct tj_message *m)
+{
+	struct tj_replay *rp = ctx;
+	struct source *s = rp->last;
+	struct tj_message c;
+	uint64_t *v;
+	int added = 0;
+
+	if (!m->stack_id)
+		return rp->fn(rp->fn_ctx, m);
+	if (!s || s->node != m->key.node) {
+		s = NULL;
+		for (size_t i = 0; i < rp->nsrc && !s; i++)
+			if (rp->src[i].node == m->key.node)
+				s = &rp->src[i];
+		rp->last = s;
+	}
+	if (!s || !s->stacks)
+		return rp->fn(rp->fn_ctx, m);
+	v = tj_u64map_upsert(&s->sites, (uint64_t)m->pid << 32 | m->stack_id, &added);
+	if (!v)
+		return -TJ_E_NOMEM;
+	if (added) {
+		const struct tj_stack *k = tj_stacks_find(s->stacks, m->stack_id);
+		*v = k ? tj_callsite_id(rp->sym, s->stacks, m->pid, k) : 0;
+	}
+	c = *m;
+	c.callsite = *v;
+	return rp->fn(rp->fn_ctx, &c);
 }
 
 int tj_replay_open(struct tj_replay **rpp, char *const *paths, size_t npaths,
@@ -133,6 +205,8 @@ int tj_replay_open(struct tj_replay **rpp, char *const *paths, size_t npaths,
 					     "%s and %s are both logs of node %" PRIu32
 					     " (one log per node)",
 					     tj_evlog_path(rp->src[j].r), paths[i], s->node);
+		if ((h->capture_flags & TJ_CAP_STACKS) && strcmp(paths[i], "-") != 0)
+			load_stacks(rp, s, paths[i]);
 		if (h->clock_real_ns && h->clock_mono_ns) {
 			s->shift = (int64_t)(h->clock_real_ns - h->clock_mono_ns);
 			s->have_shift = 1;
@@ -187,7 +261,14 @@ int tj_replay_run(struct tj_replay *rp, tj_message_fn fn, void *ctx,
 		  struct tj_err *err)
 {
 	struct tj_assembler *a;
-	int rc = tj_asm_new(&a, &rp->opts, fn, ctx, err);
+	int rc;
+	if (rp->sym) {
+		rp->fn = fn;
+		rp->fn_ctx = ctx;
+		rc = tj_asm_new(&a, &rp->opts, with_callsite, rp, err);
+	} else {
+		rc = tj_asm_new(&a, &rp->opts, fn, ctx, err);
+	}
 	if (rc)
 		return rc;
 	rp->nheap = 0;

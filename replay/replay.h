@@ -60,6 +60,11 @@ struct tj_message {
 	uint32_t stack_id;     /* of the first syscall, 0 = none */
 	uint16_t payload_len;  /* prefix of the first syscall, trace headers masked */
 	const uint8_t *payload;
+	/* Added with capture --stack: where in the program the message was
+	 * made, a hash of the top user frames of stack_id (function names,
+	 * else file + offset), stable across runs and processes of the same
+	 * binaries; 0 = the log has no stacks. */
+	uint64_t callsite;
 };
 
 struct tj_replay_opts {

@@ -65,10 +65,23 @@ n=$(grep -c ' send .* stack ' "$top/prog.txt")
 # correlate --traces: each call and request with the frames it came from.
 "$TJ" correlate -a metadata --traces "$top/prog.evlog" >"$top/traces.txt" 2>/dev/null ||
 	fail "correlate --traces failed on a log with stacks"
-grep -A1 '^call ' "$top/traces.txt" | grep -q '^  at .*tj_test_send_marker+0x' ||
+grep -A1 '^call ' "$top/traces.txt" | grep -q '^  site [0-9a-f]* at .*tj_test_send_marker+0x' ||
 	{ head "$top/traces.txt"; fail "correlate --traces does not show the call's stack"; }
-grep -A1 '^  request ' "$top/traces.txt" | grep -q '^    at .*tj_test_recv_marker+0x' ||
+grep -A1 '^  request ' "$top/traces.txt" | grep -q '^    site [0-9a-f]* at .*tj_test_recv_marker+0x' ||
 	{ head "$top/traces.txt"; fail "correlate --traces does not show the request's stack"; }
+# Call sites: one for the 5 calls, another for the 5 requests, and the
+# same two in a second run of the program (another address layout).
+sites() { awk '/^ *site /{ print $2 }' "$1" | sort | uniq -c | awk '{ print $1, $2 }'; }
+sites "$top/traces.txt" >"$top/sites1.txt"
+[ "$(wc -l <"$top/sites1.txt")" -eq 2 ] && [ "$(awk '{ s += $1 } END { print s }' "$top/sites1.txt")" -eq 10 ] ||
+	{ cat "$top/sites1.txt"; fail "want 2 call sites of 5 messages each"; }
+cp "$top/prog" "$top/prog2"
+capture prog2 --stack
+"$TJ" correlate -a metadata --traces "$top/prog2.evlog" >"$top/traces2.txt" 2>/dev/null ||
+	fail "correlate --traces failed on the second run"
+sites "$top/traces2.txt" >"$top/sites2.txt"
+cmp -s "$top/sites1.txt" "$top/sites2.txt" ||
+	{ paste "$top/sites1.txt" "$top/sites2.txt"; fail "call sites moved between runs"; }
 
 # 2. Stripped: no symbol for the program's own frames, file+offset instead.
 capture prog-stripped --stack
