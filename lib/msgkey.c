@@ -26,8 +26,14 @@ char *tj_msgkey_format(const struct tj_msgkey *k, char *buf)
 	char *p = put_u64(buf, k->node);
 	*p++ = ':';
 	p = put_u64(p, k->sock);
-	memcpy(p, k->dir == TJ_DIR_OUT ? ":out:" : ":in:", 6);
-	p += k->dir == TJ_DIR_OUT ? 5 : 4;
+	/* Copy only the literal's own bytes: ":in:" is 5 with its NUL. */
+	if (k->dir == TJ_DIR_OUT) {
+		memcpy(p, ":out:", 5);
+		p += 5;
+	} else {
+		memcpy(p, ":in:", 4);
+		p += 4;
+	}
 	p = put_u64(p, k->offset);
 	*p = '\0';
 	return buf;
