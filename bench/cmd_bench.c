@@ -18,6 +18,7 @@
 #include "../datasets/gen.h"
 #include "../lib/edges.h"
 #include "../lib/manifest.h"
+#include "../lib/util.h"
 #include "../lib/version.h"
 #include "../replay/join.h"
 
@@ -562,17 +563,6 @@ static int results_dir(struct bench *b, const char *root)
 	return 0;
 }
 
-static int parse_u64(const char *s, uint64_t min, uint64_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (end == s || *end || errno || s[0] == '-' || v < min)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 int cmd_bench(int argc, char **argv)
 {
 	enum { O_QUICK = 256, O_ONLY, O_SCN, O_LOADS, O_SEED, O_REQ, O_NOFOUND,
@@ -630,11 +620,11 @@ int cmd_bench(int argc, char **argv)
 		case O_SCN: b.scenarios = optarg; break;
 		case O_LOADS: b.loads = optarg; break;
 		case O_SEED:
-			if (parse_u64(optarg, 0, &b.seed) < 0)
+			if (tj_parse_u64(optarg, 0, UINT64_MAX, &b.seed) < 0)
 				return tj_usage("bench", "--seed %s: not a number", optarg);
 			break;
 		case O_REQ:
-			if (parse_u64(optarg, 1, &b.requests) < 0)
+			if (tj_parse_u64(optarg, 1, UINT64_MAX, &b.requests) < 0)
 				return tj_usage("bench", "--requests %s: not a positive number", optarg);
 			requests_set = 1;
 			break;
@@ -645,7 +635,7 @@ int cmd_bench(int argc, char **argv)
 			break;
 		case O_NOFOUND: b.use_found = 0; break;
 		case 'j':
-			if (parse_u64(optarg, 1, &v) < 0 || v > 64)
+			if (tj_parse_u64(optarg, 1, 64, &v) < 0)
 				return tj_usage("bench", "--jobs %s: want 1 to 64", optarg);
 			b.jobs = (int)v;
 			break;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "regression.h"
+#include "../lib/util.h"
 
 #define ACTIVE_MAX 4096 /* in-flight requests kept per node */
 
@@ -89,21 +90,6 @@ static void callbuf_free(struct rg_callbuf *b)
 	free(b->call);
 	free(b->cand);
 	memset(b, 0, sizeof(*b));
-}
-
-static int grow(void **p, size_t *cap, size_t need, size_t size)
-{
-	if (need <= *cap)
-		return 0;
-	size_t nc = *cap ? *cap * 2 : 16;
-	while (nc < need)
-		nc *= 2;
-	void *q = realloc(*p, nc * size);
-	if (!q)
-		return -1;
-	*p = q;
-	*cap = nc;
-	return 0;
 }
 
 static int rg_open(void **stp, const struct tj_params *p, struct tj_err *err)
@@ -199,7 +185,7 @@ static struct rg_node *node_get(struct rg_state *st, uint32_t id,
 	uint64_t *v = tj_u64map_get(&st->node_map, id);
 	if (v)
 		return &st->node[*v];
-	if (grow((void **)&st->node, &st->capnode, st->nnode + 1,
+	if (tj_grow((void **)&st->node, &st->capnode, st->nnode + 1,
 		 sizeof(*st->node)) ||
 	    tj_u64map_put(&st->node_map, id, st->nnode)) {
 		tj_errf(err, TJ_E_NOMEM, "regression: out of memory");
@@ -255,7 +241,7 @@ static int add_parent(struct rg_state *st, struct rg_node *n,
 		p = st->free_head;
 		st->free_head = st->pool[p].next_free;
 	} else {
-		if (grow((void **)&st->pool, &st->cappool, st->npool + 1,
+		if (tj_grow((void **)&st->pool, &st->cappool, st->npool + 1,
 			 sizeof(*st->pool)))
 			return tj_errf(err, TJ_E_NOMEM, "regression: out of memory");
 		p = (uint32_t)st->npool++;
@@ -284,7 +270,7 @@ static int add_parent(struct rg_state *st, struct rg_node *n,
 		n->nactive--;
 		st->stats.dropped++;
 	}
-	if (grow((void **)&n->active, &n->capactive, n->nactive + 1,
+	if (tj_grow((void **)&n->active, &n->capactive, n->nactive + 1,
 		 sizeof(*n->active)))
 		return tj_errf(err, TJ_E_NOMEM, "regression: out of memory");
 	n->active[n->nactive++] = p;
@@ -302,9 +288,9 @@ static int buf_push(struct rg_state *st, struct rg_callbuf *buf,
 		    const struct rg_call *c, const struct rg_cand *cand,
 		    struct tj_err *err)
 {
-	if (grow((void **)&buf->call, &buf->cap, buf->n + 1, sizeof(*buf->call)) ||
-	    grow((void **)&buf->cand, &buf->capcand, buf->ncand + c->ncand,
-		 sizeof(*buf->cand)))
+	if (tj_grow((void **)&buf->call, &buf->cap, buf->n + 1, sizeof(*buf->call)) ||
+	    tj_grow((void **)&buf->cand, &buf->capcand, buf->ncand + c->ncand,
+		    sizeof(*buf->cand)))
 		return tj_errf(err, TJ_E_NOMEM, "regression: out of memory");
 	struct rg_call *d = &buf->call[buf->n++];
 	*d = *c;
@@ -373,7 +359,7 @@ static int on_call(struct rg_state *st, struct rg_node *n,
 	uint64_t t = m->ts_first;
 	st->stats.calls++;
 	expire(st, n, t);
-	if (grow((void **)&st->scratch, &st->capscratch, n->nactive + 1,
+	if (tj_grow((void **)&st->scratch, &st->capscratch, n->nactive + 1,
 		 sizeof(*st->scratch)))
 		return tj_errf(err, TJ_E_NOMEM, "regression: out of memory");
 	/* after the fit, a callee never seen is RG_NONE: pooled model, and

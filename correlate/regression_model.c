@@ -21,6 +21,7 @@
 #include <gsl/gsl_statistics_double.h>
 #include "regression.h"
 #include "../lib/event.h"
+#include "../lib/util.h"
 
 #define EPS_MIX 0.001    /* share of the all-pairs density mixed into a fit */
 #define LOG_FLOOR (-80.0)
@@ -141,21 +142,6 @@ void rg_model_free(struct rg_model *m)
 	memset(m, 0, sizeof(*m));
 }
 
-static int grow(void **p, size_t *cap, size_t need, size_t size)
-{
-	if (need <= *cap)
-		return 0;
-	size_t nc = *cap ? *cap * 2 : 16;
-	while (nc < need)
-		nc *= 2;
-	void *q = realloc(*p, nc * size);
-	if (!q)
-		return -1;
-	*p = q;
-	*cap = nc;
-	return 0;
-}
-
 /* Intern helper: key -> index, appending a zeroed element when new. */
 static uint32_t intern(struct tj_u64map *map, uint64_t key, void **arr,
 		       size_t *n, size_t *cap, size_t size, int create,
@@ -165,7 +151,7 @@ static uint32_t intern(struct tj_u64map *map, uint64_t key, void **arr,
 	*added = 0;
 	if (v)
 		return (uint32_t)*v;
-	if (!create || grow(arr, cap, *n + 1, size) ||
+	if (!create || tj_grow(arr, cap, *n + 1, size) ||
 	    tj_u64map_put(map, key, *n))
 		return RG_NONE;
 	memset((char *)*arr + *n * size, 0, size);

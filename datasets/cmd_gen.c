@@ -15,6 +15,7 @@
 #include "../cli/commands.h"
 #include "../lib/evlog.h"
 #include "../lib/manifest.h"
+#include "../lib/util.h"
 
 static void usage(FILE *f)
 {
@@ -60,19 +61,6 @@ static int list_builtins(void)
 		free(s);
 	}
 	return TJ_EXIT_OK;
-}
-
-static int parse_u64(const char *t, uint64_t *out)
-{
-	char *end;
-	errno = 0;
-	if (*t < '0' || *t > '9')
-		return -1;
-	unsigned long long v = strtoull(t, &end, 10);
-	if (*end || errno)
-		return -1;
-	*out = v;
-	return 0;
 }
 
 /* Make dir if missing; refuse (or with force, clear) an earlier dataset. */
@@ -198,11 +186,11 @@ int cmd_gen(int argc, char **argv)
 		case 's': scenario = optarg; break;
 		case 'l': load = optarg; break;
 		case 'S':
-			if (parse_u64(optarg, &seed))
+			if (tj_parse_u64(optarg, 0, UINT64_MAX, &seed))
 				return tj_usage("gen", "--seed '%s': not a whole number", optarg);
 			break;
 		case 'n':
-			if (parse_u64(optarg, &requests) || requests == 0)
+			if (tj_parse_u64(optarg, 1, UINT64_MAX, &requests))
 				return tj_usage("gen", "--requests '%s': not a positive whole number", optarg);
 			break;
 		case 'd': {

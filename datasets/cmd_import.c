@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include "import.h"
 #include "../cli/commands.h"
+#include "../lib/util.h"
 
 #define WARN_SHOWN 100 /* warnings printed; the rest are only counted */
 
@@ -191,20 +192,6 @@ static int import_csv(const char *in, const char *out, int64_t node,
 	return TJ_EXIT_OK;
 }
 
-static int parse_uint(const char *s, unsigned long long max,
-		      unsigned long long *out)
-{
-	char *end;
-	errno = 0;
-	if (!*s || *s == '-' || *s == '+')
-		return -1;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || *end || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 int cmd_import(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -228,7 +215,7 @@ int cmd_import(int argc, char **argv)
 	int64_t node = -1;
 	unsigned flags = 0;
 	int jaeger_only = 0, csv_only = 0, c;
-	unsigned long long v;
+	uint64_t v;
 	optind = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":f:o:qh", longopts, NULL)) != -1) {
@@ -236,7 +223,7 @@ int cmd_import(int argc, char **argv)
 		case 'f': format = optarg; break;
 		case 'o': out = optarg; break;
 		case 'k':
-			if (parse_uint(optarg, 4096, &v) < 0)
+			if (tj_parse_u64(optarg, 0, 4096, &v) < 0)
 				return tj_usage("import", "--keepalive wants a count 0..4096, not '%s'",
 						optarg);
 			jo.keepalive = (unsigned)v;
@@ -253,7 +240,7 @@ int cmd_import(int argc, char **argv)
 			jaeger_only = 1;
 			break;
 		case 'n':
-			if (parse_uint(optarg, UINT32_MAX, &v) < 0)
+			if (tj_parse_u64(optarg, 0, UINT32_MAX, &v) < 0)
 				return tj_usage("import", "--node wants a node id, not '%s'", optarg);
 			node = (int64_t)v;
 			csv_only = 1;

@@ -16,6 +16,7 @@
 #include "../lib/msgkey.h"
 #include "../lib/u64map.h"
 #include "../replay/replay.h"
+#include "../lib/util.h"
 
 /* ---- trace context ---- */
 
@@ -161,19 +162,6 @@ struct label_ctx {
 	int nomem;
 };
 
-static int grow(void **p, size_t *cap, size_t n, size_t size)
-{
-	if (n < *cap)
-		return 0;
-	size_t nc = *cap ? *cap * 2 : 1024;
-	void *q = realloc(*p, nc * size);
-	if (!q)
-		return -1;
-	*p = q;
-	*cap = nc;
-	return 0;
-}
-
 static int on_message(void *vctx, const struct tj_message *m)
 {
 	struct label_ctx *c = vctx;
@@ -190,7 +178,7 @@ static int on_message(void *vctx, const struct tj_message *m)
 		if (found != 1)
 			return 0;
 		c->res->server_with_tp++;
-		if (grow((void **)&c->sv, &c->capsv, c->nsv, sizeof(*c->sv)))
+		if (tj_grow((void **)&c->sv, &c->capsv, c->nsv + 1, sizeof(*c->sv)))
 			goto nomem;
 		c->sv[c->nsv].key = m->key;
 		c->sv[c->nsv].tp = tp;
@@ -200,7 +188,7 @@ static int on_message(void *vctx, const struct tj_message *m)
 		return 0;
 	}
 	c->res->calls++;
-	if (grow((void **)&c->calls, &c->capcalls, c->ncalls, sizeof(*c->calls)))
+	if (tj_grow((void **)&c->calls, &c->capcalls, c->ncalls + 1, sizeof(*c->calls)))
 		goto nomem;
 	struct call *k = &c->calls[c->ncalls++];
 	k->key = m->key;

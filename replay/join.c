@@ -7,6 +7,7 @@
 #include "join.h"
 #include "../lib/edges.h"
 #include "../lib/u64map.h"
+#include "../lib/util.h"
 
 /* A connection's name: family, client addr:port, server addr:port. */
 #define NAME_LEN (1 + 16 + 2 + 16 + 2)
@@ -113,21 +114,6 @@ struct tj_join {
 	struct tj_join_stats stats;
 };
 
-static int grow(void **arr, size_t *cap, size_t need, size_t size)
-{
-	if (need <= *cap)
-		return 0;
-	size_t c = *cap ? *cap : 64;
-	while (c < need)
-		c *= 2;
-	void *a = realloc(*arr, c * size);
-	if (!a)
-		return -1;
-	*arr = a;
-	*cap = c;
-	return 0;
-}
-
 int tj_join_new(struct tj_join **jp, struct tj_err *err)
 {
 	struct tj_join *j = calloc(1, sizeof(*j));
@@ -196,7 +182,7 @@ static size_t number_socket(struct tj_join *j, const struct tj_message *m)
 		return NONE;
 	if (!added)
 		return *slot;
-	if (grow((void **)&j->socks, &j->capsocks, j->nsocks + 1,
+	if (tj_grow((void **)&j->socks, &j->capsocks, j->nsocks + 1,
 		 sizeof(*j->socks)) < 0)
 		return NONE;
 	size_t si = j->nsocks++;
@@ -214,7 +200,7 @@ static size_t number_socket(struct tj_join *j, const struct tj_message *m)
 	long long ni = bytetab_upsert(&j->names, name, &added);
 	if (ni < 0 || ni >= NO_NAME)
 		return NONE;
-	if (grow((void **)&j->namerecs, &j->capnames, (size_t)ni + 1,
+	if (tj_grow((void **)&j->namerecs, &j->capnames, (size_t)ni + 1,
 		 sizeof(*j->namerecs)) < 0)
 		return NONE;
 	struct name_rec *n = &j->namerecs[ni];
@@ -360,7 +346,7 @@ int tj_join_put(struct tj_join *j, const struct tj_msgkey *call,
 		return tj_msgkey_eq(&other, request) ? 0 : -TJ_E_ARG;
 	if (tj_join_call_of(j, request, &other))
 		return -TJ_E_ARG;
-	if (grow((void **)&j->pairs, &j->cappairs, j->npairs + 1,
+	if (tj_grow((void **)&j->pairs, &j->cappairs, j->npairs + 1,
 		 sizeof(*j->pairs)) < 0)
 		return -TJ_E_NOMEM;
 	size_t *c = tj_keymap_upsert(&j->by_call, call, NULL);

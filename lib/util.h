@@ -1,0 +1,17 @@
+/* Small helpers every component wanted a copy of. */
+#ifndef TJ_UTIL_H
+#define TJ_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Make room for `need` elements of `size` bytes in *p (capacity *cap),
+ * doubling.  0, or -1 if out of memory or the size would overflow; *p is
+ * untouched then. */
+int tj_grow(void **p, size_t *cap, size_t need, size_t size);
+
+/* A command-line number: decimal digits only (no sign, space, hex or
+ * trailing text), within [min, max].  0 or -1. */
+int tj_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+#endif
