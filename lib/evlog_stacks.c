@@ -16,6 +16,30 @@
 void tj_stacks_init(struct tj_stacks *s)
 {
 	memset(s, 0, sizeof(*s));
+	tj_u64map_init(&s->line_ix);
+	tj_u64map_init(&s->path_ix);
+}
+
+static uint64_t str_hash(const char *p)
+{
+	uint64_t h = 14695981039346656037ull;
+	for (; *p; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+	return h;
+}
+
+static uint64_t line_hash(const struct tj_map *m)
+{
+	return tj_hash64(m->pid ^ tj_hash64(m->start ^ tj_hash64(m->end ^
+			 tj_hash64(m->offset ^ str_hash(m->path)))));
+}
+
+const struct tj_map *tj_stacks_map_of_path(const struct tj_stacks *s, const char *path)
+{
+	const uint64_t *v = tj_u64map_get(&s->path_ix, str_hash(path));
+	if (v && *v <= s->nmaps && strcmp(s->maps[*v - 1].path, path) == 0)
+		return &s->maps[*v - 1];
+	return NULL;
 }
 
 void tj_stacks_free(struct tj_stacks *s)
@@ -32,6 +56,8 @@ void tj_stacks_free(struct tj_stacks *s)
 	}
 	free(s->maps);
 	free(s->stacks);
+	tj_u64map_free(&s->line_ix);
+	tj_u64map_free(&s->path_ix);
 	tj_stacks_init(s);
 }
 
@@ -43,11 +69,11 @@ static int same_map(const struct tj_map *a, const struct tj_map *b)
 
 int tj_stacks_add_map(struct tj_stacks *s, const struct tj_map *m)
 {
-	/* Re-reads of a process's maps find mostly the same lines: the
-	 * recent ones of this pid are compared (the rest go in sort). */
-	for (size_t i = s->nmaps; i > 0 && s->maps[i - 1].pid == m->pid; i--)
-		if (same_map(&s->maps[i - 1], m))
-			return 0;
+	/* Re-reads of a process's maps find mostly the same lines. */
+	uint64_t lh = line_hash(m);
+	const uint64_t *v = tj_u64map_get(&s->line_ix, lh);
+	if (v && *v <= s->nmaps && same_map(&s->maps[*v - 1], m))
+		return 0;
 	if (s->nmaps == s->capmaps) {
 		size_t cap = s->capmaps ? 2 * s->capmaps : 64;
 		struct tj_map *n = realloc(s->maps, cap * sizeof(*n));
@@ -62,6 +88,11 @@ int tj_stacks_add_map(struct tj_stacks *s, const struct tj_map *m)
 	if (!d->path)
 		return -TJ_E_NOMEM;
 	s->nmaps++;
+	/* (A hash shared by two lines only costs a duplicate, dropped by
+	 * sort.) */
+	if (tj_u64map_put(&s->line_ix, lh, s->nmaps) < 0 ||
+	    tj_u64map_put(&s->path_ix, str_hash(d->path), s->nmaps) < 0)
+		return -TJ_E_NOMEM;
 	return 0;
 }
 
@@ -142,6 +173,11 @@ void tj_stacks_sort(struct tj_stacks *s)
 		s->maps[j++] = s->maps[i];
 	}
 	s->nmaps = j;
+	/* Indexes point at old places now. */
+	tj_u64map_free(&s->line_ix);
+	tj_u64map_free(&s->path_ix);
+	tj_u64map_init(&s->line_ix);
+	tj_u64map_init(&s->path_ix);
 	if (s->nstacks)
 		qsort(s->stacks, s->nstacks, sizeof(*s->stacks), stack_cmp);
 }

@@ -34,10 +34,7 @@ int tj_stacks_read_proc_maps(struct tj_stacks *s, uint32_t pid)
 		m.path = name;
 		/* A deleted file keeps its old path with " (deleted)": its
 		 * build id cannot be read, the path still tells what it was. */
-		const struct tj_map *known = NULL;
-		for (size_t i = s->nmaps; i > 0 && !known; i--)
-			if (strcmp(s->maps[i - 1].path, name) == 0)
-				known = &s->maps[i - 1];
+		const struct tj_map *known = tj_stacks_map_of_path(s, name);
 		if (known) {
 			/* Re-reads on a timer: the file was read already. */
 			m.build_id_len = known->build_id_len;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include "error.h"
 #include "evlog.h"
+#include "u64map.h"
 
 #define TJ_BUILD_ID_MAX 20
 #define TJ_STACK_FRAMES_MAX 128 /* user + kernel frames of one stack */
@@ -38,12 +39,18 @@ struct tj_stacks {
 	size_t nmaps, capmaps;
 	struct tj_stack *stacks; /* sorted by id after tj_stacks_sort */
 	size_t nstacks, capstacks;
+	/* Indexes of maps while they are added (cleared by sort): a map's
+	 * line -> index + 1, to keep re-read lines once; a path -> index + 1,
+	 * so a file's build id is read once. */
+	struct tj_u64map line_ix, path_ix;
 };
 
 void tj_stacks_init(struct tj_stacks *s);
 void tj_stacks_free(struct tj_stacks *s);
 /* Add a mapping (path copied); an identical one already there is kept
  * once.  Returns 0 or -TJ_E_NOMEM. */
+/* A mapping of the file at path added so far (for its build id), or NULL. */
+const struct tj_map *tj_stacks_map_of_path(const struct tj_stacks *s, const char *path);
 int tj_stacks_add_map(struct tj_stacks *s, const struct tj_map *m);
 /* Add a stack (arrays copied; ksyms may be NULL). */
 int tj_stacks_add(struct tj_stacks *s, uint32_t id, const uint64_t *user,

@@ -194,6 +194,13 @@ static void test_symbolize_self(void **state)
 
 	tj_stacks_init(&s);
 	assert_true(tj_stacks_read_proc_maps(&s, pid) > 0);
+	/* A re-read (capture does one each second) adds no line twice. */
+	size_t n1 = s.nmaps;
+	assert_true(tj_stacks_read_proc_maps(&s, pid) > 0);
+	assert_int_equal(s.nmaps, n1);
+	const struct tj_map *self = tj_stacks_map_of(&s, pid, ips[0]);
+	assert_non_null(self);
+	assert_true(self->build_id_len > 0); /* gcc/ld give every binary one here */
 	assert_int_equal(tj_stacks_add(&s, 1, ips, 1, NULL, NULL, 0), 0);
 	assert_int_equal(tj_stacks_add(&s, 2, ips + 1, 1, NULL, NULL, 0), 0);
 	tj_stacks_sort(&s);
