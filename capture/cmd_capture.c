@@ -580,6 +580,10 @@ out:
 				(unsigned long long)events, (unsigned long long)lost,
 				(unsigned long long)seen[TJC_DROP_RINGBUF],
 				(unsigned long long)seen[TJC_DROP_MAP]);
+			if (ro.stacks)
+				fprintf(stderr, "tracejoin capture: %llu events without a stack "
+					"(stack map full or a hash collision)\n",
+					(unsigned long long)tj_stackrec_missing(ro.stacks));
 			tj_recorder_report(rec, stderr);
 			if (events == 0 && (o.npids || o.cgroup || o.port))
 				fprintf(stderr, "tracejoin capture: warning: no event matched the filters\n");

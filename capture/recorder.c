@@ -213,7 +213,8 @@ int tj_recorder_add(struct tj_recorder *r, const struct tjc_event *e, size_t siz
 	ev->rport = e->rport;
 	ev->flags = e->flags;
 	ev->arg = e->arg;
-	if (r->o.stacks)
+	if (r->o.stacks && (e->type == TJC_EV_SEND || e->type == TJC_EV_RECV ||
+			    e->type == TJC_EV_CONNECT || e->type == TJC_EV_ACCEPT))
 		ev->stack_id = tj_stackrec_note(r->o.stacks, e->pid, e->ustack, e->kstack);
 	memcpy(ev->laddr, e->laddr, 16);
 	memcpy(ev->raddr, e->raddr, 16);

@@ -18,6 +18,7 @@ struct tj_stackrec {
 	uint32_t *live;         /* pids to re-read */
 	size_t nlive, caplive;
 	struct tj_stacks st;
+	uint64_t missing;       /* events that asked for a stack and got none */
 };
 
 struct tj_stackrec *tj_stackrec_new(void)
@@ -69,8 +70,10 @@ uint32_t tj_stackrec_note(struct tj_stackrec *sr, uint32_t pid, int32_t ustack,
 	uint64_t key = (uint64_t)(uint32_t)p.u << 32 | (uint32_t)p.k, *v;
 	int added = 0;
 
-	if (p.u < 0 && p.k < 0)
+	if (p.u < 0 && p.k < 0) {
+		sr->missing++;
 		return 0;
+	}
 	if (p.u >= 0)
 		note_pid(sr, pid);
 	if (!(v = tj_u64map_upsert(&sr->ids, key, &added)))
@@ -90,6 +93,11 @@ uint32_t tj_stackrec_note(struct tj_stackrec *sr, uint32_t pid, int32_t ustack,
 		*v = sr->npairs;
 	}
 	return (uint32_t)*v;
+}
+
+uint64_t tj_stackrec_missing(const struct tj_stackrec *sr)
+{
+	return sr->missing;
 }
 
 void tj_stackrec_refresh(struct tj_stackrec *sr)

@@ -13,11 +13,17 @@ struct tj_stackrec;
 struct tj_stackrec *tj_stackrec_new(void);
 void tj_stackrec_free(struct tj_stackrec *sr);
 
-/* The log's stack id for an event of pid with kernel ids ustack/kstack
+/* (Only for the events that take stacks: send, recv, connect, accept.)
+ * The log's stack id for an event of pid with kernel ids ustack/kstack
  * (negative = none): 0 when there is neither.  The first time pid is
  * seen its maps are read. */
 uint32_t tj_stackrec_note(struct tj_stackrec *sr, uint32_t pid, int32_t ustack,
 			  int32_t kstack);
+
+/* Events noted without any stack: the kernel refused it (a hash
+ * collision or a full stack map: bpf_get_stackid's -EEXIST, -ENOMEM) or
+ * found none (-EFAULT). */
+uint64_t tj_stackrec_missing(const struct tj_stackrec *sr);
 
 /* Re-read the maps of every process seen that still lives (libraries
  * loaded later); a process that is gone is dropped from the list. */

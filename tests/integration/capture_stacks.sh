@@ -41,6 +41,7 @@ frames_of() {
 
 # 1. Symbolised, after the process is gone.
 capture prog --stack
+grep -q ' 0 events without a stack' "$top/prog.err" || { cat "$top/prog.err"; fail "events without a stack"; }
 "$TJ" dump --stacks "$top/prog.evlog" >"$top/prog.txt" 2>"$top/dump.err" ||
 	{ cat "$top/dump.err"; fail "dump --stacks exited $?"; }
 frames_of "$top/prog.txt" send >"$top/send.txt"
