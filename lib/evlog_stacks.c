@@ -389,8 +389,8 @@ static char *get_str(struct rd *r)
 	return s;
 }
 
-static int parse_body(const char *path, const uint8_t *body, size_t len,
-		      struct tj_stacks *s, struct tj_err *err)
+int tj_stacks_decode(const char *path, const uint8_t *body, size_t len,
+		     struct tj_stacks *s, struct tj_err *err)
 {
 	struct rd r = { body, body + len, 0 };
 	uint64_t user[TJ_STACK_FRAMES_MAX], kern[TJ_STACK_FRAMES_MAX];
@@ -450,9 +450,11 @@ static int parse_body(const char *path, const uint8_t *body, size_t len,
 		for (unsigned j = 0; j < got && j < nk; j++)
 			free(ksyms[j]);
 	}
-	if (r.bad || r.p != r.end)
+	if (r.bad || r.p != r.end) {
+		tj_stacks_free(s);
 		return tj_errf(err, TJ_E_FORMAT, "%s: stacks block malformed at byte %zu",
 			       path, (size_t)(r.p - body));
+	}
 	tj_stacks_sort(s);
 	return 1;
 }
@@ -520,7 +522,7 @@ int tj_stacks_read(const char *path, struct tj_stacks *s, struct tj_err *err)
 			plain = raw;
 			plain_len = raw_len;
 		}
-		rc = parse_body(path, plain, plain_len, s, err);
+		rc = tj_stacks_decode(path, plain, plain_len, s, err);
 		break;
 	}
 done:

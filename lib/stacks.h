@@ -71,6 +71,11 @@ int tj_stacks_write(struct tj_evlog_writer *w, const struct tj_stacks *s,
  * short before it), negative on an I/O error or a malformed block. */
 int tj_stacks_read(const char *path, struct tj_stacks *s, struct tj_err *err);
 
+/* Decode a stacks block body (inflated) into s; path names it in
+ * messages.  Returns 1, or a negative tj_errcode with s emptied. */
+int tj_stacks_decode(const char *path, const uint8_t *body, size_t len,
+		     struct tj_stacks *s, struct tj_err *err);
+
 /* Read /proc/PID/maps: every executable file mapping of pid, with its
  * build id where the file has one.  Returns the number added, or -1 if
  * the process is gone (nothing added).  Needs no libbpf. */
