@@ -183,8 +183,10 @@ int tj_stackrec_finish(struct tj_stackrec *sr, struct tj_capture *cap,
 	for (size_t i = 0; i < sr->npairs && rc == TJ_OK; i++) {
 		int nu = tj_capture_stack(cap, sr->pairs[i].u, user, err);
 		int nk = nu < 0 ? 0 : tj_capture_stack(cap, sr->pairs[i].k, kern, err);
-		if (nu < 0 || nk < 0)
-			return nu < 0 ? nu : nk;
+		if (nu < 0 || nk < 0) {
+			rc = nu < 0 ? nu : nk;
+			break;
+		}
 		if (nk > 0 && !ks)
 			ks = load_kallsyms(&nks);
 		for (int j = 0; j < nk; j++)
