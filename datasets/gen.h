@@ -81,6 +81,13 @@ struct gen_node_spec {
 	double drift_ppm;       /* clock rate error */
 	double loss;            /* fraction of events lost */
 	double burst;           /* mean events per loss burst */
+	/* scheduler latency added to every wake-up of a thread on this node
+	 * (a read completed, a hand-off, a timer): wake, or with chance
+	 * wake_tail_p the heavy tail wake_tail.  has_wake = 0: none (and no
+	 * random draws, so older specs give the same bytes). */
+	uint8_t has_wake;
+	struct gen_dist wake, wake_tail;
+	double wake_tail_p;
 	int line;
 };
 
@@ -90,6 +97,7 @@ struct gen_step {
 	int svc, ep;           /* GS_CALL: target service, endpoint (-1 = by weight) */
 	double prob;           /* GS_CALL: probability the call is made */
 	int first, n;          /* GS_PARALLEL: its calls are steps [first, first+n) */
+	uint8_t inline_first;  /* GS_PARALLEL: the request's thread makes the first call */
 	int line;
 };
 
@@ -124,6 +132,7 @@ struct gen_policy_spec {
 	uint8_t policy;    /* enum gen_policy */
 	int k;             /* pool size */
 	double idle_ns;    /* pool: close a connection idle this long (0 = never) */
+	uint8_t idle_cap;  /* pool: K caps idle connections only (nginx keepalive) */
 	int line;
 };
 

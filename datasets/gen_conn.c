@@ -144,7 +144,7 @@ static void schedule_read(struct sim *s, struct end *e)
 	if (!e->node)
 		sim_at(s, s->now, read_ev, e, 0);
 	else if (e->rd_thr)
-		sim_at(s, s->now + sim_wake_ns(s), read_ev, e, thr_arg(e->rd_thr));
+		sim_at(s, s->now + sim_wake_ns(s, e->node), read_ev, e, thr_arg(e->rd_thr));
 	else
 		exec_submit(s, e->rd_ex, read_ev, e);
 }
@@ -390,13 +390,14 @@ void call_start(struct sim *s, struct call *c, struct thr *t)
 	if (p && p->idle) {
 		struct conn *k = p->idle;
 		p->idle = k->next;
+		p->nidle--;
 		k->next = NULL;
 		k->idle = 0;
 		c->conn = k;
 		call_send(s, c, t);
 		return;
 	}
-	if (!p || p->n < p->k) {
+	if (!p || p->n < p->k || p->idle_cap) {
 		if (p)
 			p->n++;
 		c->conn = conn_new(s, c);
@@ -441,6 +442,7 @@ static void idle_timeout_ev(struct sim *s, void *obj, uint64_t epoch)
 	while (*pp != k)
 		pp = &(*pp)->next;
 	*pp = k->next;
+	p->nidle--;
 	k->next = NULL;
 	k->idle = 0;
 	p->n--;
@@ -463,12 +465,17 @@ static void call_reply(struct sim *s, struct end *e, struct thr *t)
 		w->next = NULL;
 		w->conn = k;
 		if (w->blocking || !w->node)
-			sim_at(s, s->now + sim_wake_ns(s), send_ev, w, thr_arg(w->thr));
+			sim_at(s, s->now + sim_wake_ns(s, w->node), send_ev, w, thr_arg(w->thr));
 		else
 			exec_submit(s, w->ex, send_ev, w);
+	} else if (p->idle_cap && p->nidle >= p->k) {
+		/* nginx-style keepalive: K idle ones are kept, the rest closed */
+		p->n--;
+		client_close(s, e, t);
 	} else {
 		k->next = p->idle;
 		p->idle = k;
+		p->nidle++;
 		k->idle = 1;
 		k->idle_epoch++;
 		if (p->idle_ns)
@@ -487,5 +494,6 @@ void conns_close_idle(struct sim *s)
 			client_close(s, &k->cl, p->closer);
 		}
 		p->idle = NULL;
+		p->nidle = 0;
 	}
 }

@@ -41,8 +41,10 @@ static struct pool *svc_pool(struct sim *s, struct svcrun *from, struct svcrun *
 	if (!ps || ps->policy == GP_NEW)
 		return NULL;
 	struct pool *p = pool_new(s, ps->policy, ps->k, (uint64_t)ps->idle_ns);
-	if (p)
+	if (p) {
 		p->closer = &from->acceptor->thr[0];
+		p->idle_cap = ps->idle_cap;
+	}
 	from->pools[to->idx] = p;
 	return p;
 }
@@ -251,7 +253,18 @@ static void par_blocking_done(struct sim *s, struct call *c, struct thr *t)
 	free(c);
 	exec_release(s, t);
 	if (--j->pending == 0)
-		sim_at(s, s->now + sim_wake_ns(s), job_resume_ev, j, 0);
+		sim_at(s, s->now + sim_wake_ns(s, j->svc->node), job_resume_ev, j, 0);
+}
+
+/* inline-first: the request's own thread made this call, and waits on
+ * (or, being the last, goes on) once it is done. */
+static void par_inline_done(struct sim *s, struct call *c, struct thr *t)
+{
+	struct job *j = c->job;
+	(void)t;
+	free(c);
+	if (--j->pending == 0)
+		sim_at(s, s->now + (uint64_t)sim_uniform(s, 2000, 20000), job_resume_ev, j, 0);
 }
 
 static void par_nonblocking_done(struct sim *s, struct call *c, struct thr *t)
@@ -290,7 +303,11 @@ static void start_parallel(struct sim *s, struct job *j, const struct gen_step *
 		return;
 	}
 	j->pending = n;
-	for (int i = 0; i < n; i++) {
+	/* inline-first: the others are handed out first, then the request's
+	 * thread makes calls[0] itself, as a caller that spawns helpers for
+	 * all but one call does */
+	int inl = st->inline_first;
+	for (int i = inl; i < n; i++) {
 		struct call *c = calls[i];
 		if (j->svc->blocking) {
 			c->done = par_blocking_done;
@@ -302,7 +319,16 @@ static void start_parallel(struct sim *s, struct job *j, const struct gen_step *
 			exec_submit(s, j->ex, par_start_ev, c);
 		}
 	}
-	if (!j->svc->blocking) {
+	if (inl) {
+		struct thr *t = j->thr;
+		if (j->svc->blocking) {
+			calls[0]->done = par_inline_done;
+		} else {
+			calls[0]->done = par_nonblocking_done;
+			j->thr = NULL; /* call_start releases it once the request is sent */
+		}
+		call_start(s, calls[0], t);
+	} else if (!j->svc->blocking) {
 		exec_release(s, j->thr);
 		j->thr = NULL;
 	}
@@ -316,6 +342,7 @@ static void job_next(struct sim *s, struct job *j)
 		if (st->kind == GS_WORK) {
 			j->step++;
 			uint64_t d = (uint64_t)gen_dist_sample(&st->work, s->rng);
+			d += sim_sched_ns(s, j->svc->node);
 			sim_at(s, s->now + d, job_resume_ev, j, 0);
 			return;
 		}

@@ -85,10 +85,26 @@ uint64_t sim_syscall_ns(struct sim *s, uint64_t bytes)
 	return (uint64_t)sim_uniform(s, 1500, 6000) + bytes / 4;
 }
 
-/* From "data is there" to "the blocked thread runs": a scheduler wakeup. */
-uint64_t sim_wake_ns(struct sim *s)
+/* From "data is there" to "the blocked thread runs": a scheduler wakeup,
+ * plus the node's own scheduling latency when its spec sets one (busy
+ * cores, timer slack): the draws are made only then, so a spec without
+ * `wake` gives the same bytes as before the option existed. */
+uint64_t sim_wake_ns(struct sim *s, const struct noderun *n)
 {
-	return (uint64_t)sim_uniform(s, 4000, 25000);
+	uint64_t t = (uint64_t)sim_uniform(s, 4000, 25000);
+	return t + sim_sched_ns(s, n);
+}
+
+uint64_t sim_sched_ns(struct sim *s, const struct noderun *n)
+{
+	const struct gen_node_spec *ns = n ? n->spec : NULL;
+	if (!ns || !ns->has_wake)
+		return 0;
+	const struct gen_dist *d = &ns->wake;
+	if (ns->wake_tail_p > 0 && gsl_rng_uniform(s->rng) < ns->wake_tail_p)
+		d = &ns->wake_tail;
+	double x = gen_dist_sample(d, s->rng);
+	return (uint64_t)(x < GEN_MAX_WAKE_NS ? x : GEN_MAX_WAKE_NS);
 }
 
 uint64_t sim_local_ts(const struct noderun *n, uint64_t now)
@@ -205,7 +221,7 @@ void exec_submit(struct sim *s, struct exec *ex, sim_fn fn, void *obj)
 {
 	if (ex->nfree) {
 		struct thr *t = ex->free[--ex->nfree];
-		sim_at(s, s->now + sim_wake_ns(s), fn, obj, thr_arg(t));
+		sim_at(s, s->now + sim_wake_ns(s, ex->proc->node), fn, obj, thr_arg(t));
 		return;
 	}
 	struct task *tk = sim_alloc(s, sizeof(*tk));

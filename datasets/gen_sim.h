@@ -147,6 +147,8 @@ struct pool {
 	struct conn *all;       /* every open connection (closed at the end) */
 	struct thr *closer;     /* closes idle connections (timeout, end) */
 	uint64_t idle_ns;       /* idle timeout, 0 = never */
+	uint8_t idle_cap;       /* k caps the idle list only: never wait */
+	int nidle;              /* connections in the idle list */
 	struct pool *next;
 };
 
@@ -229,7 +231,15 @@ void sim_at(struct sim *s, uint64_t t, sim_fn fn, void *obj, uint64_t arg);
 int sim_pop(struct sim *s, struct sim_ev *ev);
 double sim_uniform(struct sim *s, double lo, double hi);
 uint64_t sim_syscall_ns(struct sim *s, uint64_t bytes);
-uint64_t sim_wake_ns(struct sim *s);
+/* A thread of node n becomes runnable now: how long until it runs. */
+uint64_t sim_wake_ns(struct sim *s, const struct noderun *n);
+/* The node's own scheduling latency alone (0 without `wake`): paid by a
+ * wake-up, and by a `work` step's end (preempted or sleeping, the thread
+ * must be scheduled again). */
+uint64_t sim_sched_ns(struct sim *s, const struct noderun *n);
+/* One wake-up's extra latency is cut here, so a heavy tail cannot stall
+ * a run. */
+#define GEN_MAX_WAKE_NS 1e9
 uint64_t sim_local_ts(const struct noderun *n, uint64_t now);
 struct proc *proc_new(struct sim *s, struct noderun *n);
 void proc_free(struct proc *p);

@@ -146,6 +146,18 @@ static int parse_prob(struct parser *p, const char *what, const char *t,
 	return parse_num(p, what, t, GEN_UNIT_NUMBER, lo, hi, out);
 }
 
+/* A node's extra wake-up latency: a duration distribution whose mean is
+ * at most 100 ms (a larger one is a typo, not a scheduler). */
+static int parse_wake(struct parser *p, const char *what, const char *t,
+		      struct gen_dist *d)
+{
+	if (parse_dist(p, what, t, GEN_UNIT_TIME, d))
+		return -TJ_E_FORMAT;
+	if (gen_dist_mean(d) > 100e6)
+		return fail(p, "%s '%.80s': mean above 100ms", what, t);
+	return 0;
+}
+
 static int find_node(const struct gen_spec *s, uint32_t id)
 {
 	for (int i = 0; i < s->nnodes; i++)
@@ -188,10 +200,12 @@ static int parse_target(struct parser *p, const char *t, int *svc, int *ep)
 }
 
 static int parse_policy(struct parser *p, int *i, uint8_t *policy, int *k,
-			double *idle_ns, int external)
+			double *idle_ns, uint8_t *idle_cap, int external)
 {
 	if (idle_ns)
 		*idle_ns = 0;
+	if (idle_cap)
+		*idle_cap = 0;
 	const char *t = p->tok[*i];
 	*k = 1;
 	if (strcmp(t, "new") == 0) {
@@ -204,10 +218,20 @@ static int parse_policy(struct parser *p, int *i, uint8_t *policy, int *k,
 			return fail(p, "'%s' needs a size", t);
 		if (parse_int(p, "pool size", p->tok[++*i], 1, 100000, k))
 			return -TJ_E_FORMAT;
-		if (idle_ns && *i + 2 < p->ntok && strcmp(p->tok[*i + 1], "idle") == 0) {
-			if (parse_num(p, "idle", p->tok[*i + 2], GEN_UNIT_TIME, 1e6, 1e13, idle_ns))
-				return -TJ_E_FORMAT;
-			*i += 2;
+		for (;;) {
+			if (idle_ns && *i + 2 < p->ntok && strcmp(p->tok[*i + 1], "idle") == 0) {
+				if (parse_num(p, "idle", p->tok[*i + 2], GEN_UNIT_TIME, 1e6, 1e13, idle_ns))
+					return -TJ_E_FORMAT;
+				*i += 2;
+			} else if (idle_cap && *i + 1 < p->ntok &&
+				   strcmp(p->tok[*i + 1], "idle-cap") == 0) {
+				if (*idle_cap)
+					return fail(p, "'idle-cap' given twice");
+				*idle_cap = 1;
+				*i += 1;
+			} else {
+				break;
+			}
 		}
 	} else {
 		return fail(p, external ? "connection policy '%s' unknown (new or keepalive K)"
@@ -241,6 +265,7 @@ static int st_node(struct parser *p)
 	n->addr[2] = (uint8_t)(id >> 8);
 	n->addr[3] = (uint8_t)id;
 	n->burst = 64;
+	int tail = 0, share = 0;
 	for (int i = 2; i < p->ntok; i += 2) {
 		const char *k = p->tok[i];
 		if (i + 1 >= p->ntok)
@@ -272,10 +297,28 @@ static int st_node(struct parser *p)
 		} else if (strcmp(k, "burst") == 0) {
 			if (parse_num(p, "burst", v, GEN_UNIT_NUMBER, 1, 1e6, &n->burst))
 				return -TJ_E_FORMAT;
+		} else if (strcmp(k, "wake") == 0) {
+			if (parse_wake(p, k, v, &n->wake))
+				return -TJ_E_FORMAT;
+			n->has_wake = 1;
+		} else if (strcmp(k, "wake-tail") == 0) {
+			if (parse_wake(p, k, v, &n->wake_tail))
+				return -TJ_E_FORMAT;
+			n->has_wake = 1;
+			tail = 1;
+		} else if (strcmp(k, "wake-tail-share") == 0) {
+			if (parse_prob(p, "wake-tail-share", v, 0, 1, &n->wake_tail_p))
+				return -TJ_E_FORMAT;
+			share = 1;
 		} else {
-			return fail(p, "unknown node setting '%s' (name, addr, clock-offset, drift, loss, burst)", k);
+			return fail(p, "unknown node setting '%s' (name, addr, clock-offset, drift, loss, burst, "
+				    "wake, wake-tail, wake-tail-share)", k);
 		}
 	}
+	if (share && !tail)
+		return fail(p, "'wake-tail-share' without 'wake-tail': a share of what?");
+	if (tail && !share)
+		n->wake_tail_p = 0.02;
 	if (s->nnodes && s->nodes[0].family != n->family)
 		return fail(p, "node %d is %s but node %u is %s: one address family per scenario",
 			    id, n->family == 10 ? "IPv6" : "IPv4", s->nodes[0].id,
@@ -486,11 +529,12 @@ static int st_step(struct parser *p)
 	if (strcmp(w, "parallel") == 0) {
 		if (p->in_parallel >= 0)
 			return fail(p, "'parallel' cannot nest (open since line %d)", p->par_line);
-		if (p->ntok != 1)
-			return fail(p, "'parallel' takes nothing on its line");
+		if (p->ntok > 2 || (p->ntok == 2 && strcmp(p->tok[1], "inline-first") != 0))
+			return fail(p, "'parallel' takes nothing on its line but 'inline-first'");
 		struct gen_step *st = new_step(p, GS_PARALLEL);
 		if (!st)
 			return -TJ_E_FORMAT;
+		st->inline_first = p->ntok == 2;
 		st->first = p->s->nsteps;
 		st->n = 0;
 		p->in_parallel = (int)(st - p->s->steps);
@@ -522,7 +566,7 @@ static int st_entry(struct parser *p)
 	for (int i = 2; i < p->ntok;) {
 		if (strcmp(p->tok[i], "conn") == 0 && i + 1 < p->ntok) {
 			i++;
-			if (parse_policy(p, &i, &s->entry_policy, &s->entry_k, &s->entry_idle_ns, 1))
+			if (parse_policy(p, &i, &s->entry_policy, &s->entry_k, &s->entry_idle_ns, NULL, 1))
 				return -TJ_E_FORMAT;
 		} else if (strcmp(p->tok[i], "clients") == 0 && i + 1 < p->ntok) {
 			if (parse_int(p, "clients", p->tok[i + 1], 1, 65536, &s->entry_clients))
@@ -555,7 +599,7 @@ static int st_conn(struct parser *p)
 			return fail(p, "conn %s %s already set (line %d)", p->tok[1],
 				    p->tok[2], s->policies[i].line);
 	int i = 3;
-	if (parse_policy(p, &i, &c->policy, &c->k, &c->idle_ns, 0))
+	if (parse_policy(p, &i, &c->policy, &c->k, &c->idle_ns, &c->idle_cap, 0))
 		return -TJ_E_FORMAT;
 	if (i != p->ntok)
 		return fail(p, "unexpected '%s' after the policy", p->tok[i]);
@@ -620,7 +664,7 @@ static int st_background(struct parser *p)
 			i += 2;
 		} else if (strcmp(k, "conn") == 0) {
 			i++;
-			if (parse_policy(p, &i, &b->policy, &b->k, NULL, 0))
+			if (parse_policy(p, &i, &b->policy, &b->k, NULL, NULL, 0))
 				return -TJ_E_FORMAT;
 		} else {
 			return fail(p, "unknown background setting '%s' (on, target, every, conn)", k);
