@@ -133,6 +133,8 @@ struct gen_policy_spec {
 	int k;             /* pool size */
 	double idle_ns;    /* pool: close a connection idle this long (0 = never) */
 	uint8_t idle_cap;  /* pool: K caps idle connections only (nginx keepalive) */
+	uint8_t chained;   /* pool/shared: an event loop reading a reply writes
+			    * the next queued request at once */
 	int line;
 };
 

@@ -120,7 +120,7 @@ static struct conn *conn_new(struct sim *s, struct call *c)
 
 static void conn_free_if_done(struct conn *k)
 {
-	if (!k->cl.closed || !k->sv.closed)
+	if (!k->cl.closed || !k->sv.closed || k->timers)
 		return;
 	if (k->pool) { /* unlink from the pool's list of open connections */
 		struct conn **pp = &k->pool->all;
@@ -436,6 +436,11 @@ static void idle_timeout_ev(struct sim *s, void *obj, uint64_t epoch)
 {
 	struct conn *k = obj;
 	struct pool *p = k->pool;
+	k->timers--;
+	if (k->cl.closed) { /* closed since (pool K idle-cap) */
+		conn_free_if_done(k);
+		return;
+	}
 	if (!k->idle || k->idle_epoch != epoch)
 		return; /* used again since */
 	struct conn **pp = &p->idle;
@@ -447,6 +452,12 @@ static void idle_timeout_ev(struct sim *s, void *obj, uint64_t epoch)
 	k->idle = 0;
 	p->n--;
 	client_close(s, &k->cl, p->closer);
+}
+
+static void reply_done_ev(struct sim *s, void *obj, uint64_t arg)
+{
+	struct call *c = obj;
+	c->done(s, c, arg_thr(arg));
 }
 
 static void call_reply(struct sim *s, struct end *e, struct thr *t)
@@ -464,6 +475,16 @@ static void call_reply(struct sim *s, struct end *e, struct thr *t)
 			p->wait_tail = NULL;
 		w->next = NULL;
 		w->conn = k;
+		struct exec *wx = k->cl_io ? k->cl_io : w->ex;
+		if (p->chained && !w->blocking && w->node && t && t->ex == wx &&
+		    wx->n == 1) {
+			/* an event loop with a request queue per connection: the
+			 * handler that read the reply writes the next request
+			 * first, then goes on with the reply's own request */
+			exec_push_front(s, wx, reply_done_ev, c);
+			call_send(s, w, t);
+			return;
+		}
 		if (w->blocking || !w->node)
 			sim_at(s, s->now + sim_wake_ns(s, w->node), send_ev, w, thr_arg(w->thr));
 		else
@@ -478,8 +499,10 @@ static void call_reply(struct sim *s, struct end *e, struct thr *t)
 		p->nidle++;
 		k->idle = 1;
 		k->idle_epoch++;
-		if (p->idle_ns)
+		if (p->idle_ns) {
+			k->timers++;
 			sim_at(s, s->now + p->idle_ns, idle_timeout_ev, k, k->idle_epoch);
+		}
 	}
 	c->done(s, c, t);
 }

@@ -44,6 +44,7 @@ static struct pool *svc_pool(struct sim *s, struct svcrun *from, struct svcrun *
 	if (p) {
 		p->closer = &from->acceptor->thr[0];
 		p->idle_cap = ps->idle_cap;
+		p->chained = ps->chained;
 	}
 	from->pools[to->idx] = p;
 	return p;

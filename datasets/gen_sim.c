@@ -236,6 +236,19 @@ void exec_submit(struct sim *s, struct exec *ex, sim_fn fn, void *obj)
 	ex->tail = tk;
 }
 
+void exec_push_front(struct sim *s, struct exec *ex, sim_fn fn, void *obj)
+{
+	struct task *tk = sim_alloc(s, sizeof(*tk));
+	if (!tk)
+		return;
+	tk->fn = fn;
+	tk->obj = obj;
+	tk->next = ex->head;
+	ex->head = tk;
+	if (!ex->tail)
+		ex->tail = tk;
+}
+
 /* The thread finished its task: run the next queued one, or go idle. */
 void exec_release(struct sim *s, struct thr *t)
 {

@@ -136,6 +136,7 @@ struct conn {
 	struct conn *next;      /* idle list / all list of a pool */
 	struct conn *all_next;
 	uint64_t idle_epoch;    /* times it went idle; tells stale timeouts */
+	uint32_t timers;        /* idle timeouts queued: not freed before they fire */
 	uint8_t idle;           /* in its pool's idle list */
 };
 
@@ -148,6 +149,7 @@ struct pool {
 	struct thr *closer;     /* closes idle connections (timeout, end) */
 	uint64_t idle_ns;       /* idle timeout, 0 = never */
 	uint8_t idle_cap;       /* k caps the idle list only: never wait */
+	uint8_t chained;        /* a loop reading a reply writes the next queued call */
 	int nidle;              /* connections in the idle list */
 	struct pool *next;
 };
@@ -250,6 +252,8 @@ struct exec *exec_new(struct sim *s, struct proc *p, int nthreads, int main_thre
 void exec_free(struct exec *ex);
 void exec_submit(struct sim *s, struct exec *ex, sim_fn fn, void *obj);
 void exec_release(struct sim *s, struct thr *t);
+/* Queue a task to run next on ex, ahead of the others (ex is busy). */
+void exec_push_front(struct sim *s, struct exec *ex, sim_fn fn, void *obj);
 void *sim_alloc(struct sim *s, size_t n);
 static inline struct thr *arg_thr(uint64_t arg) { return (struct thr *)(uintptr_t)arg; }
 static inline uint64_t thr_arg(struct thr *t) { return (uint64_t)(uintptr_t)t; }

@@ -200,18 +200,24 @@ static int parse_target(struct parser *p, const char *t, int *svc, int *ep)
 }
 
 static int parse_policy(struct parser *p, int *i, uint8_t *policy, int *k,
-			double *idle_ns, uint8_t *idle_cap, int external)
+			double *idle_ns, uint8_t *idle_cap, uint8_t *chained, int external)
 {
 	if (idle_ns)
 		*idle_ns = 0;
 	if (idle_cap)
 		*idle_cap = 0;
+	if (chained)
+		*chained = 0;
 	const char *t = p->tok[*i];
 	*k = 1;
 	if (strcmp(t, "new") == 0) {
 		*policy = GP_NEW;
 	} else if (strcmp(t, "shared") == 0 && !external) {
 		*policy = GP_SHARED;
+		if (chained && *i + 1 < p->ntok && strcmp(p->tok[*i + 1], "chained") == 0) {
+			*chained = 1;
+			*i += 1;
+		}
 	} else if (strcmp(t, external ? "keepalive" : "pool") == 0) {
 		*policy = GP_POOL;
 		if (*i + 1 >= p->ntok)
@@ -228,6 +234,12 @@ static int parse_policy(struct parser *p, int *i, uint8_t *policy, int *k,
 				if (*idle_cap)
 					return fail(p, "'idle-cap' given twice");
 				*idle_cap = 1;
+				*i += 1;
+			} else if (chained && *i + 1 < p->ntok &&
+				   strcmp(p->tok[*i + 1], "chained") == 0) {
+				if (*chained)
+					return fail(p, "'chained' given twice");
+				*chained = 1;
 				*i += 1;
 			} else {
 				break;
@@ -566,7 +578,7 @@ static int st_entry(struct parser *p)
 	for (int i = 2; i < p->ntok;) {
 		if (strcmp(p->tok[i], "conn") == 0 && i + 1 < p->ntok) {
 			i++;
-			if (parse_policy(p, &i, &s->entry_policy, &s->entry_k, &s->entry_idle_ns, NULL, 1))
+			if (parse_policy(p, &i, &s->entry_policy, &s->entry_k, &s->entry_idle_ns, NULL, NULL, 1))
 				return -TJ_E_FORMAT;
 		} else if (strcmp(p->tok[i], "clients") == 0 && i + 1 < p->ntok) {
 			if (parse_int(p, "clients", p->tok[i + 1], 1, 65536, &s->entry_clients))
@@ -599,7 +611,7 @@ static int st_conn(struct parser *p)
 			return fail(p, "conn %s %s already set (line %d)", p->tok[1],
 				    p->tok[2], s->policies[i].line);
 	int i = 3;
-	if (parse_policy(p, &i, &c->policy, &c->k, &c->idle_ns, &c->idle_cap, 0))
+	if (parse_policy(p, &i, &c->policy, &c->k, &c->idle_ns, &c->idle_cap, &c->chained, 0))
 		return -TJ_E_FORMAT;
 	if (i != p->ntok)
 		return fail(p, "unexpected '%s' after the policy", p->tok[i]);
@@ -664,7 +676,7 @@ static int st_background(struct parser *p)
 			i += 2;
 		} else if (strcmp(k, "conn") == 0) {
 			i++;
-			if (parse_policy(p, &i, &b->policy, &b->k, NULL, NULL, 0))
+			if (parse_policy(p, &i, &b->policy, &b->k, NULL, NULL, NULL, 0))
 				return -TJ_E_FORMAT;
 		} else {
 			return fail(p, "unknown background setting '%s' (on, target, every, conn)", k);

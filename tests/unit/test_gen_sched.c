@@ -95,7 +95,8 @@ static void test_parse(void **state)
 		"node 3\n"
 		"service a node 1 port 80\nservice b node 2 port 81\nservice c node 3 port 82\n"
 		"conn a b pool 4 idle-cap idle 2s\n"
-		"conn a c pool 2 idle 1s idle-cap\n"
+		"conn a c pool 2 idle 1s idle-cap chained\n"
+		"conn b c shared chained\n"
 		"endpoint b x\nend\nendpoint c x\nend\n"
 		"endpoint a x\n  parallel inline-first\n    call b\n    call c\n  end\n"
 		"  parallel\n    call b\n    call c\n  end\nend\nentry a\n");
@@ -116,6 +117,10 @@ static void test_parse(void **state)
 	assert_true(ab->idle_ns == 2e9);
 	assert_true(ac->idle_cap);
 	assert_true(ac->idle_ns == 1e9);
+	assert_false(ab->chained);
+	assert_true(ac->chained);
+	assert_true(gen_spec_policy(s, 1, 2)->chained);
+	assert_int_equal(gen_spec_policy(s, 1, 2)->policy, GP_SHARED);
 	int npar = 0;
 	for (int i = 0; i < s->nsteps; i++) {
 		if (s->steps[i].kind != GS_PARALLEL)
@@ -138,6 +143,9 @@ static void test_refused(void **state)
 	refused("node 1 wake\n", "t.scn:1: ", "needs a value");
 	refused(TWO "conn a b pool 2 idle-cap idle-cap\n", "t.scn:5: ", "given twice");
 	refused(TWO "conn a b new idle-cap\n", "t.scn:5: ", "idle-cap");
+	refused(TWO "conn a b new chained\n", "t.scn:5: ", "chained");
+	refused(TWO "conn a b pool 2 chained chained\n", "t.scn:5: ", "given twice");
+	refused(TWO "conn a b shared chained chained\n", "t.scn:5: ", "chained");
 	refused(TWO "conn a b shared idle-cap\n", "t.scn:5: ", "idle-cap");
 	refused(TWO "endpoint b x\nend\nentry b conn keepalive 2 idle-cap\n", "t.scn:7: ", "idle-cap");
 	refused(TWO "endpoint b x\nend\nendpoint a x\n  parallel first\n    call b\n  end\nend\n",
@@ -347,6 +355,63 @@ static void test_inline_first_effect(void **state)
 		fail_msg("parallel inline-first: %.3f of calls on the request's thread, want 0.5", inl);
 }
 
+/* Share of a's calls to b (port 81) written within 100us of the last read
+ * of a reply on the same connection: calls that waited for it and were
+ * written by the handler that read the reply. */
+static double chained_share(const char *policy)
+{
+	char text[1024];
+	snprintf(text, sizeof(text),
+		 "node 1\nnode 2\n"
+		 "service a node 1 port 80 model async\nservice b node 2 port 81 model async\n"
+		 "conn a b %s\n"
+		 "endpoint b x\n  work const(1ms)\nend\n"
+		 "endpoint a x\n  call b\n  work const(300us)\nend\nentry a\n", policy);
+	struct gen_spec *s = parse_ok(text);
+	char *dir = tmpdir();
+	generate(s, 1200, 300, 10, dir); /* more than the one connection carries */
+	char path[600];
+	snprintf(path, sizeof(path), "%s/node-1.evlog", dir);
+	struct tj_evlog_reader *r;
+	struct tj_err err = { 0 };
+	assert_int_equal(tj_evlog_open(&r, path, &err), 0);
+	const struct tj_event *ev;
+	uint64_t last_recv = 0;
+	int prev_recv = 0, calls = 0, chained = 0;
+	while (tj_evlog_next(r, &ev, &err) > 0) {
+		if (ev->rport != 81)
+			continue;
+		if (ev->type == TJ_EV_RECV && ev->bytes > 0) {
+			last_recv = ev->ts_ns;
+			prev_recv = 1;
+		} else if (ev->type == TJ_EV_SEND) {
+			if (prev_recv) { /* the first write of a request */
+				calls++;
+				chained += ev->ts_ns - last_recv < 100000;
+			}
+			prev_recv = 0;
+		}
+	}
+	tj_evlog_close_reader(r);
+	rmdataset(dir);
+	free(s);
+	assert_true(calls > 250);
+	return (double)chained / calls;
+}
+
+/* Saturated shared connection from an event loop: plain, a waiting call
+ * is a task queued behind the reply's own request (300us of work);
+ * chained, the loop writes it as soon as it has read the reply. */
+static void test_chained_effect(void **state)
+{
+	(void)state;
+	double plain = chained_share("shared"), ch = chained_share("shared chained");
+	double pool = chained_share("pool 1 chained");
+	if (plain > 0.05 || ch < 0.9 || pool < 0.9)
+		fail_msg("calls written right after a reply: shared %.3f, shared chained %.3f, "
+			 "pool 1 chained %.3f", plain, ch, pool);
+}
+
 static int same_file(const char *a, const char *b, const char *name)
 {
 	char pa[600], pb[600];
@@ -375,7 +440,7 @@ static void test_deterministic(void **state)
 		"node 2 wake exp(40us)\nnode 3\n"
 		"service a node 1 port 80\nservice b node 2 port 81 model async\n"
 		"service c node 3 port 82\n"
-		"conn a b pool 2 idle-cap\nconn b c pool 1 idle-cap idle 5ms\n"
+		"conn a b pool 2 idle-cap\nconn b c pool 1 idle-cap idle 5ms chained\n"
 		"endpoint c x\n  work exp(200us)\nend\n"
 		"endpoint b x\n  call c\nend\n"
 		"endpoint a x\n  parallel inline-first\n    call b\n    call c\n  end\nend\nentry a\n");
@@ -399,6 +464,7 @@ int main(void)
 		cmocka_unit_test(test_wake_effect),
 		cmocka_unit_test(test_idle_cap_effect),
 		cmocka_unit_test(test_inline_first_effect),
+		cmocka_unit_test(test_chained_effect),
 		cmocka_unit_test(test_deterministic),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
