@@ -1,8 +1,9 @@
 /* tracejoin gen's realism options (datasets/scenarios/README.md): a
  * node's scheduling latency (`wake`, `wake-tail`, `wake-tail-share`),
  * nginx-style pools that cap idle connections only (`pool K idle-cap`),
- * and parallel calls whose first one the request's own thread makes
- * (`parallel inline-first`).  Each is parsed, refused when malformed, and
+ * parallel calls whose first one the request's own thread makes
+ * (`parallel inline-first`), and event loops that write a waiting call
+ * from the handler that read the previous reply (`chained`).  Each is parsed, refused when malformed, and
  * shown to change what the logs hold in the way it promises; specs with
  * them are still deterministic. */
 #include <stdarg.h>
