@@ -78,9 +78,12 @@ static void run_lossy(double loss, double burst, int lossy_nodes)
 	for (size_t i = 0; i < d.nmsgs; i++)
 		client_reqs += d.msgs[i].role == 1 && d.msgs[i].key.dir == TJ_DIR_OUT;
 	assert_int_equal(labeled_client, client_reqs);
-	/* most calls survive; with gaps one call may read as two messages */
+	/* most calls survive; with gaps one call may read as two messages.
+	 * A lost connect hides every call of its socket, and a keepalive
+	 * pool has few sockets, so the surviving share swings with which
+	 * connects a burst hits: at 10% loss it runs from about 3/4 to all. */
 	assert_int_equal(labeled_client, labels.n);
-	assert_true(labels.n > st.calls * 8 / 10);
+	assert_true(labels.n > st.calls * 6 / 10);
 	assert_true(labels.n < st.calls * 12 / 10);
 	tj_edges_free(&labels);
 	gdata_free(&d);
