@@ -148,9 +148,9 @@ static int plot_scenario(const char *dir, const char *scn,
 		fprintf(f, "set terminal %s size 800,450\nset output \"%s.%s\"\nplot ",
 			term ? "pngcairo" : "svg", scn, term ? "png" : "svg");
 		for (size_t k = 0; k < na; k++)
-			fprintf(f, "%s'-' with linespoints title \"%s F1\", "
-				   "'-' with linespoints dashtype 2 title \"%s trace\"",
-				k ? ", " : "", algos[k], algos[k]);
+			fprintf(f, "%s'-' with linespoints lc %zu pt 7 title \"%s F1\", "
+				   "'-' with linespoints lc %zu pt 6 dashtype 2 title \"%s trace\"",
+				k ? ", " : "", k + 1, algos[k], k + 1, algos[k]);
 		fputc('\n', f);
 		for (size_t k = 0; k < na; k++) {
 			for (int metric = 0; metric < 2; metric++) {
