@@ -160,28 +160,114 @@ static double posterior(const struct rg_state *st, const struct rg_callbuf *b,
 	return exp(sel - mx) / z;
 }
 
-struct pair { uint32_t parent, callee, edge, count, col; };
+struct pair { uint32_t parent, callee, edge, count, col, k0; };
+
+/* A candidate of the component in the current pass: its log weight in
+ * context, its (parent, callee) pair and whether it can win at all. */
+struct cinfo { double lw; uint32_t q; int live; };
 
 #define CHAIN_PASSES 3
 
+static double slot_logp(const struct rg_state *st, const struct rg_edge *e,
+			uint32_t k)
+{
+	if (!st->par.slots)
+		return log_n(e);
+	return e->logh[k > RG_KMAX ? RG_KMAX : k];
+}
+
+/* Hungarian on one group of rows that share no live candidate with any
+ * other group; choice[] gets each row's candidate index or -1. */
+static int solve_group(struct rg_state *st, struct rg_callbuf *b,
+		       const size_t *rows, const size_t *g, size_t ng,
+		       const struct cinfo *ci, const size_t *cbase,
+		       struct pair *pairs, uint32_t *scol, int *choice)
+{
+	const struct rg_model *md = &st->model;
+	size_t nslot = 0;
+	for (size_t gi = 0; gi < ng; gi++) {
+		const struct rg_call *c = &b->call[rows[g[gi]]];
+		for (uint32_t j = 0; j < c->ncand; j++) {
+			const struct cinfo *x = &ci[cbase[g[gi]] + j];
+			if (x->live && scol[x->q] == RG_NONE) {
+				scol[x->q] = (uint32_t)nslot;
+				nslot += pairs[x->q].count;
+			}
+		}
+	}
+	size_t ncol = nslot + ng;
+	double *cost = rg_scratch(st, RG_SCR_COST, ng * ncol * sizeof(*cost));
+	int *row_col = rg_scratch(st, RG_SCR_ROWCOL, ng * sizeof(*row_col));
+	void *hws = rg_scratch(st, RG_SCR_HUNG, rg_assign_ws_size(ng, ncol));
+	int rc = -1;
+	if (!cost || !row_col || !hws)
+		goto out;
+	for (size_t i = 0; i < ng * ncol; i++)
+		cost[i] = RG_FORBID;
+	for (size_t gi = 0; gi < ng; gi++) {
+		const struct rg_call *c = &b->call[rows[g[gi]]];
+		cost[gi * ncol + nslot + gi] = -rg_origin_logmu(md, c->origin);
+		for (uint32_t j = 0; j < c->ncand; j++) {
+			const struct cinfo *x = &ci[cbase[g[gi]] + j];
+			if (!x->live)
+				continue;
+			const struct pair *pq = &pairs[x->q];
+			const struct rg_edge *e = rg_edge_get(md, pq->edge);
+			for (uint32_t s = 0; s < pq->count; s++)
+				cost[gi * ncol + scol[x->q] + s] =
+					-(x->lw + slot_logp(st, e, pq->k0 + s));
+		}
+	}
+	if (rg_assign_ws(cost, ng, ncol, row_col, hws))
+		goto out;
+	for (size_t gi = 0; gi < ng; gi++) {
+		const struct rg_call *c = &b->call[rows[g[gi]]];
+		uint32_t col = (uint32_t)row_col[gi];
+		choice[g[gi]] = -1;
+		for (uint32_t j = 0; col < nslot && j < c->ncand; j++) {
+			const struct cinfo *x = &ci[cbase[g[gi]] + j];
+			if (x->live && col >= scol[x->q] &&
+			    col < scol[x->q] + pairs[x->q].count) {
+				choice[g[gi]] = (int)j;
+				break;
+			}
+		}
+	}
+	rc = 0;
+out:
+	for (size_t gi = 0; gi < ng; gi++) {
+		const struct rg_call *c = &b->call[rows[g[gi]]];
+		for (uint32_t j = 0; j < c->ncand; j++)
+			scol[ci[cbase[g[gi]] + j].q] = RG_NONE;
+	}
+	return rc;
+}
+
 /* Solve one component (rows = call indices in b); choice[i] gets the
- * chosen candidate index of each row's call, -1 for none. */
+ * chosen candidate index of each row's call, -1 for none.  A candidate
+ * whose cheapest slot costs no less than the call's own "no parent"
+ * column can never be in an optimal matching (moving the call to that
+ * private column would not cost more), so such candidates are dropped and
+ * the rows split again into groups joined by the remaining ones: the
+ * optimum of the whole is the union of the groups' optima, and the
+ * Hungarian algorithm's cubic cost falls on much smaller matrices. */
 static int solve_component(struct rg_state *st, struct rg_callbuf *b,
 			   const size_t *rows, size_t nr, int *choice)
 {
 	const struct rg_model *md = &st->model;
 	struct tj_u64map *pm = &st->comp_map;
-	size_t npair = 0, nslot = 0, ncand = 0;
+	size_t npair = 0, ncand = 0;
 	int rc = -1;
 	for (size_t r = 0; r < nr; r++)
 		ncand += b->call[rows[r]].ncand;
 	struct pair *pairs = rg_scratch(st, RG_SCR_PAIRS, ncand * sizeof(*pairs));
-	if (!pairs)
+	struct cinfo *ci = rg_scratch(st, RG_SCR_CLW, ncand * sizeof(*ci));
+	if (!pairs || !ci)
 		return -1;
 
-	for (size_t r = 0; r < nr; r++) {
+	for (size_t r = 0, n = 0; r < nr; r++) {
 		const struct rg_call *c = &b->call[rows[r]];
-		for (uint32_t j = 0; j < c->ncand; j++) {
+		for (uint32_t j = 0; j < c->ncand; j++, n++) {
 			const struct rg_cand *k = &b->cand[c->cand + j];
 			int added;
 			uint64_t *v = tj_u64map_upsert(pm, (uint64_t)k->parent << 32 |
@@ -190,75 +276,93 @@ static int solve_component(struct rg_state *st, struct rg_callbuf *b,
 				goto out;
 			if (added) {
 				*v = npair;
-				pairs[npair++] = (struct pair){ k->parent, c->callee,
-								k->edge, 0, 0 };
+				pairs[npair++] = (struct pair){
+					k->parent, c->callee, k->edge, 0, 0,
+					used_get(&st->pool[k->parent], c->callee) };
 			}
 			pairs[*v].count++;
+			ci[n].q = (uint32_t)*v;
 		}
 	}
-	for (size_t q = 0; q < npair; q++) {
-		pairs[q].col = (uint32_t)nslot;
-		nslot += pairs[q].count;
-	}
-	size_t ncol = nslot + nr;
-	double *cost = rg_scratch(st, RG_SCR_COST, nr * ncol * sizeof(*cost));
-	int *row_col = rg_scratch(st, RG_SCR_ROWCOL, nr * sizeof(*row_col));
+	/* up, head, next of the groups; each row's first candidate; the
+	 * rows seen per pair, then each pair's first column in a group */
+	size_t *up = rg_scratch(st, RG_SCR_SUP, 4 * nr * sizeof(*up));
 	uint32_t *cpar = rg_scratch(st, RG_SCR_CPAR, nr * sizeof(*cpar));
-	void *hws = rg_scratch(st, RG_SCR_HUNG, rg_assign_ws_size(nr, ncol));
-	if (!cost || !row_col || !cpar || !hws)
+	uint32_t *scol = rg_scratch(st, RG_SCR_SCOL, npair * sizeof(*scol));
+	size_t *g = rg_scratch(st, RG_SCR_SROWS, nr * sizeof(*g));
+	if (!up || !cpar || !scol || !g)
 		goto out;
-	for (size_t r = 0; r < nr; r++)
+	size_t *head = up + nr, *next = head + nr, *cbase = next + nr;
+	for (size_t r = 0, n = 0; r < nr; r++) {
+		cbase[r] = n;
+		n += b->call[rows[r]].ncand;
 		cpar[r] = RG_NONE;
+	}
 	/* With chain weights a call's cost depends on which earlier calls of
 	 * the window share its parent: re-solve with the previous solution's
 	 * siblings until it settles (iterated conditional modes). */
 	int passes = st->par.chain ? CHAIN_PASSES : 1;
 	for (int pass = 0; pass < passes; pass++) {
-		for (size_t i = 0; i < nr * ncol; i++)
-			cost[i] = RG_FORBID;
+		for (size_t q = 0; q < npair; q++)
+			scol[q] = RG_NONE;
 		for (size_t r = 0; r < nr; r++) {
 			const struct rg_call *c = &b->call[rows[r]];
-			cost[r * ncol + nslot + r] = -rg_origin_logmu(md, c->origin);
+			double none = -rg_origin_logmu(md, c->origin);
+			up[r] = r;
 			for (uint32_t j = 0; j < c->ncand; j++) {
 				const struct rg_cand *k = &b->cand[c->cand + j];
-				const struct pair *pq = &pairs[*tj_u64map_get(pm,
-					(uint64_t)k->parent << 32 | c->callee)];
+				struct cinfo *x = &ci[cbase[r] + j];
+				const struct pair *pq = &pairs[x->q];
 				const struct rg_edge *e = rg_edge_get(md, pq->edge);
 				uint64_t prev = st->pool[k->parent].last_reply;
-				for (size_t r2 = 0; r2 < nr; r2++) {
+				for (size_t r2 = 0; pass > 0 && r2 < nr; r2++) {
 					const struct rg_call *c2 = &b->call[rows[r2]];
 					if (r2 != r && cpar[r2] == k->parent &&
 					    c2->ts < c->ts && c2->ts_reply > prev &&
 					    c2->ts_reply <= c->ts)
 						prev = c2->ts_reply;
 				}
-				double lw = rg_cand_logweight_ctx(md, k, c->ts, prev);
-				uint32_t k0 = used_get(&st->pool[pq->parent], pq->callee);
+				x->lw = rg_cand_logweight_ctx(md, k, c->ts, prev);
+				double best = INFINITY;
 				for (uint32_t s = 0; s < pq->count; s++) {
-					uint32_t kk = k0 + s > RG_KMAX ? RG_KMAX : k0 + s;
-					double slot = st->par.slots ? e->logh[kk] : log_n(e);
-					cost[r * ncol + pq->col + s] = -(lw + slot);
+					double v = -(x->lw + slot_logp(st, e, pq->k0 + s));
+					if (v < best)
+						best = v;
 				}
+				x->live = best < none;
+				if (!x->live)
+					continue;
+				/* scol doubles as "first live row of this pair" */
+				if (scol[x->q] == RG_NONE)
+					scol[x->q] = (uint32_t)r;
+				else
+					up[uf_find(up, r)] = uf_find(up, scol[x->q]);
 			}
 		}
-		if (rg_assign_ws(cost, nr, ncol, row_col, hws))
-			goto out;
+		for (size_t q = 0; q < npair; q++)
+			scol[q] = RG_NONE;
+		for (size_t r = 0; r < nr; r++)
+			head[r] = SIZE_MAX;
+		for (size_t r = nr; r-- > 0;) {
+			size_t root = uf_find(up, r);
+			next[r] = head[root];
+			head[root] = r;
+		}
+		for (size_t r = 0; r < nr; r++) {
+			if (head[r] == SIZE_MAX)
+				continue;
+			size_t ng = 0;
+			for (size_t x = head[r]; x != SIZE_MAX; x = next[x])
+				g[ng++] = x;
+			if (solve_group(st, b, rows, g, ng, ci, cbase, pairs, scol,
+					choice))
+				goto out;
+		}
 		int changed = 0;
 		for (size_t r = 0; r < nr; r++) {
 			const struct rg_call *c = &b->call[rows[r]];
-			choice[r] = -1;
-			uint32_t np = RG_NONE;
-			for (uint32_t j = 0; (size_t)row_col[r] < nslot && j < c->ncand; j++) {
-				const struct rg_cand *k = &b->cand[c->cand + j];
-				const struct pair *pq = &pairs[*tj_u64map_get(pm,
-					(uint64_t)k->parent << 32 | c->callee)];
-				if ((uint32_t)row_col[r] >= pq->col &&
-				    (uint32_t)row_col[r] < pq->col + pq->count) {
-					choice[r] = (int)j;
-					np = k->parent;
-					break;
-				}
-			}
+			uint32_t np = choice[r] < 0 ? RG_NONE :
+				b->cand[c->cand + (uint32_t)choice[r]].parent;
 			changed |= np != cpar[r];
 			cpar[r] = np;
 		}
@@ -338,15 +442,28 @@ int rg_decide(struct rg_state *st, struct rg_callbuf *b, size_t ncommit,
 		}
 		if (rc)
 			goto out;
-		/* solve each component that holds a call to commit */
-		for (size_t i = 0; i < ncommit; i++) {
+		/* list each component's calls in order (next[] threads them
+		 * from the root's head[]), then solve each component that
+		 * holds a call to commit */
+		size_t *head = rg_scratch(st, RG_SCR_HEAD, 2 * n * sizeof(*head));
+		if (!head) {
+			rc = tj_errf(err, TJ_E_NOMEM, "regression: out of memory");
+			goto out;
+		}
+		size_t *next = head + n;
+		for (size_t i = 0; i < n; i++)
+			head[i] = SIZE_MAX;
+		for (size_t i = n; i-- > 0;) {
 			size_t root = uf_find(up, i);
+			next[i] = head[root];
+			head[root] = i;
+		}
+		for (size_t i = 0; i < ncommit; i++) {
 			if (ch_all[i] != -2)
 				continue;
 			size_t nr = 0;
-			for (size_t k = i; k < n; k++)
-				if (uf_find(up, k) == root)
-					rows[nr++] = k;
+			for (size_t k = head[uf_find(up, i)]; k != SIZE_MAX; k = next[k])
+				rows[nr++] = k;
 			if (solve_component(st, b, rows, nr, choice)) {
 				rc = tj_errf(err, TJ_E_NOMEM, "regression: assignment of %zu calls failed",
 					     nr);

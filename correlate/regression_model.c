@@ -457,14 +457,15 @@ static double e_step(struct rg_model *m, struct rg_callbuf *buf)
 			if (k->r > mx)
 				mx = k->r;
 		}
-		double z = exp(lmu - mx);
-		for (uint32_t j = 0; j < c->ncand; j++)
-			z += exp(buf->cand[c->cand + j].r - mx);
-		c->r0 = exp(lmu - mx) / z;
+		double z0 = exp(lmu - mx), z = z0;
 		for (uint32_t j = 0; j < c->ncand; j++) {
 			struct rg_cand *k = &buf->cand[c->cand + j];
-			k->r = exp(k->r - mx) / z;
+			k->r = exp(k->r - mx);
+			z += k->r;
 		}
+		c->r0 = z0 / z;
+		for (uint32_t j = 0; j < c->ncand; j++)
+			buf->cand[c->cand + j].r /= z;
 		ll += mx + log(z);
 	}
 	return ll;
