@@ -21,7 +21,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: tracejoin gen --scenario NAME|FILE [--load low|medium|high|X]\n"
-		"                     [--seed N] [--requests N | --duration S] -o DIR [--force]\n"
+		"                     [--seed N] [--requests N | --duration S] [--stacks]\n"
+		"                     -o DIR [--force]\n"
 		"       tracejoin gen --list\n"
 		"       tracejoin gen --print NAME\n\n"
 		"Simulate a microservice deployment and write what capture would record on\n"
@@ -37,6 +38,9 @@ static void usage(FILE *f)
 		"  -d, --duration S   issue root requests for S seconds of simulated time\n"
 		"  -o, --output DIR   dataset folder (made if missing)\n"
 		"  -f, --force        replace a dataset already in DIR\n"
+		"      --stacks       give each event a call-site stack, as capture --stack\n"
+		"                     does: one synthetic frame per service accept,\n"
+		"                     endpoint handler and endpoint call step\n"
 		"      --list         list the built-in scenarios\n"
 		"      --print NAME   print a built-in scenario's spec (to copy and edit)\n\n"
 		"The spec format: datasets/scenarios/README.md.\n");
@@ -168,13 +172,14 @@ int cmd_gen(int argc, char **argv)
 		{ "force", no_argument, NULL, 'f' },
 		{ "list", no_argument, NULL, 'L' },
 		{ "print", required_argument, NULL, 'P' },
+		{ "stacks", no_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *scenario = NULL, *load = "medium", *dir = NULL;
 	uint64_t seed = 1, requests = 0;
 	double duration = 0;
-	int force = 0, opt;
+	int force = 0, stacks = 0, opt;
 	if (tj_wants_help(argc, argv)) {
 		usage(stdout);
 		return TJ_EXIT_OK;
@@ -185,6 +190,7 @@ int cmd_gen(int argc, char **argv)
 		switch (opt) {
 		case 's': scenario = optarg; break;
 		case 'l': load = optarg; break;
+		case 'K': stacks = 1; break;
 		case 'S':
 			if (tj_parse_u64(optarg, 0, UINT64_MAX, &seed))
 				return tj_usage("gen", "--seed '%s': not a whole number", optarg);
@@ -277,12 +283,12 @@ int cmd_gen(int argc, char **argv)
 		goto out;
 
 	char options[TJ_OPTIONS_MAX];
-	snprintf(options, sizeof(options), "tracejoin gen scenario=%s load=%s rate=%g seed=%llu %s=%.17g",
+	snprintf(options, sizeof(options), "tracejoin gen scenario=%s load=%s rate=%g seed=%llu %s=%.17g%s",
 		 spec->name, load_name, rate, (unsigned long long)seed,
-		 requests ? "requests" : "duration", requests ? (double)requests : duration);
+		 requests ? "requests" : "duration", requests ? (double)requests : duration, stacks ? " stacks" : "");
 	struct gen_opts o = { .seed = seed, .rate = rate, .requests = requests,
 			      .duration_s = duration, .dir = dir, .force = force,
-			      .options = options };
+			      .options = options, .stacks = stacks };
 	struct gen_stats st;
 	/* CPU time, as the other commands report speed: the figure does not
 	 * depend on what else the machine runs */

@@ -207,6 +207,7 @@ struct gen_opts {
 	int force;           /* overwrite files */
 	const char *options; /* text for the evlog headers' options field */
 	uint64_t max_events; /* stop with an error beyond this many (0 = no limit) */
+	int stacks;          /* give events call-site stacks (gen --stacks) */
 };
 
 /* The largest message the generator makes: a size sample above it is cut

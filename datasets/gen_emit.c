@@ -15,6 +15,7 @@
  * shows no side, so replay makes no call of its requests: they are not
  * labeled (a server socket is still known by its listening port). */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <gsl/gsl_randist.h>
 #include "gen_sim.h"
@@ -55,6 +56,99 @@ static int dropped(struct sim *s, struct noderun *n)
 	return 0;
 }
 
+/* gen --stacks.  Each call site of a simulated service is a one-frame
+ * stack in a mapping of its own, named after the site; nothing is at
+ * that path, so the replay hashes the name and offset into the same
+ * call-site id in every run, node and process.  Sites: a service's
+ * accept, its handler of an endpoint (request read, reply written), and
+ * each call step of an endpoint (connect, request written, reply read). */
+#define SITE_BASE 0x10000000ull
+#define SITE_SPAN 0x10000ull
+#define SITE_IP_OFF 0x100ull
+
+static void site_name(const struct sim *s, const struct end *e, uint8_t type,
+		      char *buf, size_t n)
+{
+	const struct conn *k = e->c;
+	const struct call *c = k->call;
+	if (e == &k->sv) {
+		const char *svc = k->callee->spec->name;
+		const struct gen_endpoint *ep = k->job ? k->job->ep : c ? c->ep : NULL;
+		if (type == TJ_EV_ACCEPT)
+			snprintf(buf, n, "[gen:svc_%s_accept]", svc);
+		else if (!ep) /* end of file between requests */
+			snprintf(buf, n, "[gen:svc_%s_serve]", svc);
+		else
+			snprintf(buf, n, "[gen:svc_%s_ep_%s_handle]", svc, ep->name);
+	} else if (!c) {
+		snprintf(buf, n, "[gen:client_pool]");
+	} else if (c->kind == CALL_SERVICE && c->parent) {
+		snprintf(buf, n, "[gen:svc_%s_ep_%s_call%d_%s]", c->from->spec->name,
+			 c->parent->ep->name, c->step - c->parent->ep->first,
+			 c->to->spec->name);
+	} else if (c->from) {
+		snprintf(buf, n, "[gen:svc_%s_background_call_%s]", c->from->spec->name,
+			 c->to->spec->name);
+	} else {
+		snprintf(buf, n, "[gen:agent_call_%s]", c->to->spec->name);
+	}
+	(void)s;
+}
+
+static uint64_t fnv64(const char *p)
+{
+	uint64_t h = 14695981039346656037ull;
+	for (; *p; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+	return h;
+}
+
+/* The stack id of this event's call site in n's log (0 on error). */
+static uint32_t site_stack(struct sim *s, struct noderun *n, struct end *e, uint8_t type)
+{
+	char name[4 * GEN_NAME_MAX + 64];
+	int added;
+	site_name(s, e, type, name, sizeof(name));
+	uint64_t *id = tj_u64map_upsert(&n->site_ids, fnv64(name), &added);
+	if (!id)
+		goto nomem;
+	uint64_t start = SITE_BASE + (added ? n->stacks.nstacks + 1 : *id) * SITE_SPAN;
+	if (added) {
+		uint64_t ip = start + SITE_IP_OFF;
+		*id = n->stacks.nstacks + 1;
+		if (tj_stacks_add(&n->stacks, (uint32_t)*id, &ip, 1, NULL, NULL, 0) < 0)
+			goto nomem;
+	}
+	uint64_t *m = tj_u64map_upsert(&n->site_maps, (uint64_t)e->proc->pid << 32 | *id,
+				       &added);
+	if (!m)
+		goto nomem;
+	if (added) {
+		struct tj_map map = { .pid = e->proc->pid, .start = start,
+				      .end = start + SITE_SPAN, .path = name };
+		if (tj_stacks_add_map(&n->stacks, &map) < 0)
+			goto nomem;
+	}
+	return (uint32_t)*id;
+nomem:
+	tj_errf(s->err, TJ_E_NOMEM, "gen: out of memory for call-site stacks");
+	s->failed = 1;
+	return 0;
+}
+
+int emit_stacks(struct sim *s)
+{
+	for (int i = 0; i < s->spec->nnodes; i++) {
+		struct noderun *n = &s->nodes[i];
+		if (!n->w)
+			continue;
+		tj_stacks_sort(&n->stacks);
+		if (tj_stacks_write(n->w, &n->stacks, s->err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int emit(struct sim *s, struct end *e, struct thr *t, uint8_t type,
 	 int64_t bytes, int dir, uint32_t flags, int *new_msg)
 {
@@ -86,6 +180,11 @@ int emit(struct sim *s, struct end *e, struct thr *t, uint8_t type,
 	};
 	memcpy(ev.laddr, e->laddr, 16);
 	memcpy(ev.raddr, e->raddr, 16);
+	if (s->opts->stacks && type != TJ_EV_CLOSE) {
+		ev.stack_id = site_stack(s, n, e, type);
+		if (s->failed)
+			return 0;
+	}
 	if (type == TJ_EV_CONNECT || type == TJ_EV_ACCEPT) {
 		e->role_seen = 1;
 		if (type == TJ_EV_ACCEPT)

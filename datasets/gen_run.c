@@ -48,7 +48,10 @@ static int open_node(struct sim *s, int i)
 	snprintf(h.kernel, sizeof(h.kernel), "synthetic");
 	h.clock_mono_ns = (uint64_t)n->mono_base;
 	h.clock_real_ns = (uint64_t)((double)GEN_EPOCH_NS + ns->clock_offset_ns);
-	h.capture_flags = TJ_CAP_SYNTHETIC;
+	h.capture_flags = TJ_CAP_SYNTHETIC | (s->opts->stacks ? TJ_CAP_STACKS : 0);
+	tj_stacks_init(&n->stacks);
+	tj_u64map_init(&n->site_ids);
+	tj_u64map_init(&n->site_maps);
 	snprintf(h.options, sizeof(h.options), "%s", s->opts->options ? s->opts->options : "");
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/node-%u.evlog", s->opts->dir, ns->id);
@@ -295,6 +298,8 @@ int gen_run(const struct gen_spec *spec, const struct gen_opts *o,
 	}
 	if (!s->failed && emit_finish(s) < 0)
 		s->failed = 1;
+	if (!s->failed && o->stacks && emit_stacks(s) < 0)
+		s->failed = 1;
 	if (s->failed && !err->code)
 		tj_errf(err, TJ_E_IO, "gen: failed");
 	/* close everything, keeping the first error */
@@ -308,6 +313,11 @@ int gen_run(const struct gen_spec *spec, const struct gen_opts *o,
 	if (labels_open && tj_edges_writer_close(&s->labels, s->failed ? &e2 : err) < 0)
 		s->failed = 1;
 	rc = s->failed ? -(err->code ? err->code : TJ_E_IO) : 0;
+	for (int i = 0; i < spec->nnodes; i++) {
+		tj_stacks_free(&s->nodes[i].stacks);
+		tj_u64map_free(&s->nodes[i].site_ids);
+		tj_u64map_free(&s->nodes[i].site_maps);
+	}
 	free_all(s, bg);
 	gsl_rng_free(s->rng);
 	free(s);

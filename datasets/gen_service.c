@@ -226,6 +226,7 @@ static struct call *new_call(struct sim *s, struct job *j, const struct gen_step
 	c->blocking = j->svc->blocking;
 	c->ex = j->ex;
 	c->kind = CALL_SERVICE;
+	c->step = (int)(st - s->spec->steps);
 	s->st->calls++;
 	return c;
 }

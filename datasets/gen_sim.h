@@ -14,6 +14,8 @@
 #include "gen.h"
 #include "../lib/evlog.h"
 #include "../lib/edges.h"
+#include "../lib/stacks.h"
+#include "../lib/u64map.h"
 
 struct sim;
 /* A timed callback.  For tasks run by an executor, arg is the thread. */
@@ -43,6 +45,10 @@ struct noderun {
 	/* ports this node's log shows accepting: replay takes a socket on one
 	 * as a server even when its accept was lost */
 	uint8_t listening[65536 / 8];
+	/* gen --stacks: a synthetic stack per call site (gen_emit.c) */
+	struct tj_stacks stacks;
+	struct tj_u64map site_ids;  /* hash of a site's name -> stack id */
+	struct tj_u64map site_maps; /* pid << 32 | stack id: mapped in pid */
 };
 
 struct proc {
@@ -197,6 +203,7 @@ struct call {
 	struct exec *ex;        /* non-blocking caller: where it resumes */
 	uint8_t blocking;
 	uint8_t kind;           /* CALL_* */
+	int step;               /* CALL_SERVICE: its step in the spec */
 	void (*done)(struct sim *s, struct call *c, struct thr *t);
 	void *ctx;
 	struct call *next;      /* pool wait queue */
@@ -266,6 +273,8 @@ int emit(struct sim *s, struct end *e, struct thr *t, uint8_t type,
 	 int64_t bytes, int dir, uint32_t flags, int *new_msg);
 void emit_label(struct sim *s, struct call *c);
 int emit_finish(struct sim *s);
+/* gen --stacks: write each node's stacks block (before its log closes). */
+int emit_stacks(struct sim *s);
 
 /* ---- gen_conn.c ---- */
 struct pool *pool_new(struct sim *s, uint8_t policy, int k, uint64_t idle_ns);
