@@ -447,6 +447,40 @@ static size_t block_offset(const uint8_t *b, size_t len, unsigned nth)
 	return off;
 }
 
+/* Flags of the first events block of the log at path. */
+static unsigned first_block_flags(const char *path)
+{
+	size_t n;
+	uint8_t *b = slurp(path, &n);
+	size_t off = block_offset(b, n, 0);
+	assert_int_equal(b[off + 4] | b[off + 5] << 8, 1);  /* events */
+	unsigned flags = (unsigned)(b[off + 6] | b[off + 7] << 8);
+	free(b);
+	return flags;
+}
+
+/* A lean block (a few bytes per event) is stored; a bulky one (payload
+ * prefixes) is deflated; both read back. */
+static void test_block_storage_policy(void **state)
+{
+	struct evset lean, bulky;
+	make_plain(&lean, 5000, 5);
+	make_wild(&bulky, 3000, 6);
+	struct tmp t;
+	tmp_make(&t);
+	write_log(t.path, &lean, 0);
+	assert_int_equal(first_block_flags(t.path), 0);
+	tmp_drop(&t);
+	tmp_make(&t);
+	write_log(t.path, &bulky, 0);
+	assert_int_equal(first_block_flags(t.path), 1);
+	tmp_drop(&t);
+	round_trip(&lean, 0);
+	round_trip(&bulky, 0);
+	evset_free(&lean);
+	evset_free(&bulky);
+}
+
 static size_t read_all(const uint8_t *b, size_t n, const struct tj_evlog_damage **dp,
 		       struct tj_evlog_reader **rp, FILE **fp)
 {
@@ -860,6 +894,7 @@ int main(void)
 		cmocka_unit_test(test_crc_detects_flipped_bit),
 		cmocka_unit_test(test_truncated_at_every_byte),
 		cmocka_unit_test(test_corrupt_middle_block_skipped),
+		cmocka_unit_test(test_block_storage_policy),
 		cmocka_unit_test(test_unknown_block_skipped),
 		cmocka_unit_test(test_newer_major_refused),
 		cmocka_unit_test(test_not_an_evlog_refused),
