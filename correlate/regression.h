@@ -158,7 +158,7 @@ struct rg_node {
 /* Scratch arrays reused by every decision (grow only). */
 enum { RG_SCR_UP, RG_SCR_ROWS, RG_SCR_CHOICE, RG_SCR_CHALL, RG_SCR_PAIRS,
        RG_SCR_COST, RG_SCR_ROWCOL, RG_SCR_CPAR, RG_SCR_HUNG, RG_SCR_CLW,
-       RG_SCR_SUP, RG_SCR_SROWS, RG_SCR_SCOL, RG_SCR_HEAD, RG_SCR__N };
+       RG_SCR_SUP, RG_SCR_SROWS, RG_SCR_SCOL, RG_SCR_HEAD, RG_SCR_SLOTV, RG_SCR__N };
 
 struct rg_state {
 	struct rg_params par;

@@ -160,13 +160,16 @@ static double posterior(const struct rg_state *st, const struct rg_callbuf *b,
 	return exp(sel - mx) / z;
 }
 
-struct pair { uint32_t parent, callee, edge, count, col, k0; };
+struct pair { uint32_t parent, callee, edge, count, col, k0, filled; double maxslot; };
 
 /* A candidate of the component in the current pass: its log weight in
  * context, its (parent, callee) pair and whether it can win at all. */
 struct cinfo { double lw; uint32_t q; int live; };
 
 #define CHAIN_PASSES 3
+/* comp_map key of a parent's sibling list; pair keys hold a callee in the
+ * low half and parent ids stay below 2^31, so bit 63 never clashes */
+#define SIB_KEY(parent) ((uint64_t)(parent) << 32 | 0xffffffffu | (uint64_t)1 << 63)
 
 static double slot_logp(const struct rg_state *st, const struct rg_edge *e,
 			uint32_t k)
@@ -174,6 +177,29 @@ static double slot_logp(const struct rg_state *st, const struct rg_edge *e,
 	if (!st->par.slots)
 		return log_n(e);
 	return e->logh[k > RG_KMAX ? RG_KMAX : k];
+}
+
+/* The pq->col (> 0) best slot log-chances of a pair into v, best first
+ * (earlier slot on ties); slots past RG_KMAX share the last value. */
+static void pick_slots(const struct rg_state *st, struct pair *pq, double *v)
+{
+	const struct rg_edge *e = rg_edge_get(&st->model, pq->edge);
+	double val[RG_KMAX + 1];
+	uint32_t left[RG_KMAX + 1], nv = 0;
+	for (uint32_t s = 0; s < pq->count && s <= RG_KMAX; s++) {
+		val[nv] = slot_logp(st, e, pq->k0 + s);
+		left[nv++] = 1;
+	}
+	if (pq->count > nv)
+		left[nv - 1] += pq->count - nv; /* the last value repeats */
+	for (uint32_t t = 0; t < pq->col; t++) {
+		uint32_t bi = RG_NONE;
+		for (uint32_t i = 0; i < nv; i++)
+			if (left[i] && (bi == RG_NONE || val[i] > val[bi]))
+				bi = i;
+		v[t] = val[bi];
+		left[bi]--;
+	}
 }
 
 /* Hungarian on one group of rows that share no live candidate with any
@@ -184,18 +210,54 @@ static int solve_group(struct rg_state *st, struct rg_callbuf *b,
 		       struct pair *pairs, uint32_t *scol, int *choice)
 {
 	const struct rg_model *md = &st->model;
+	/* A slot's cost does not depend on the call, so the rows that take
+	 * slots of a pair take its cheapest ones, whichever row gets which:
+	 * a pair needs only as many columns as it has live rows here,
+	 * holding its cheapest slot costs. */
 	size_t nslot = 0;
+	for (size_t gi = 0; gi < ng; gi++) {
+		const struct rg_call *c = &b->call[rows[g[gi]]];
+		for (uint32_t j = 0; j < c->ncand; j++) {
+			const struct cinfo *x = &ci[cbase[g[gi]] + j];
+			if (x->live) {
+				pairs[x->q].col = 0;
+				pairs[x->q].filled = 0;
+			}
+		}
+	}
+	for (size_t gi = 0; gi < ng; gi++) {
+		const struct rg_call *c = &b->call[rows[g[gi]]];
+		for (uint32_t j = 0; j < c->ncand; j++) {
+			const struct cinfo *x = &ci[cbase[g[gi]] + j];
+			if (x->live)
+				pairs[x->q].col++; /* live rows of the pair */
+		}
+	}
 	for (size_t gi = 0; gi < ng; gi++) {
 		const struct rg_call *c = &b->call[rows[g[gi]]];
 		for (uint32_t j = 0; j < c->ncand; j++) {
 			const struct cinfo *x = &ci[cbase[g[gi]] + j];
 			if (x->live && scol[x->q] == RG_NONE) {
 				scol[x->q] = (uint32_t)nslot;
-				nslot += pairs[x->q].count;
+				nslot += pairs[x->q].col;
 			}
 		}
 	}
 	size_t ncol = nslot + ng;
+	double *slotv = rg_scratch(st, RG_SCR_SLOTV, nslot * sizeof(*slotv));
+	if (!slotv)
+		return -1;
+	for (size_t gi = 0; gi < ng; gi++) {
+		const struct rg_call *c = &b->call[rows[g[gi]]];
+		for (uint32_t j = 0; j < c->ncand; j++) {
+			const struct cinfo *x = &ci[cbase[g[gi]] + j];
+			struct pair *pq = &pairs[x->q];
+			if (!x->live || pq->filled)
+				continue;
+			pick_slots(st, pq, slotv + scol[x->q]);
+			pq->filled = 1;
+		}
+	}
 	double *cost = rg_scratch(st, RG_SCR_COST, ng * ncol * sizeof(*cost));
 	int *row_col = rg_scratch(st, RG_SCR_ROWCOL, ng * sizeof(*row_col));
 	void *hws = rg_scratch(st, RG_SCR_HUNG, rg_assign_ws_size(ng, ncol));
@@ -212,10 +274,9 @@ static int solve_group(struct rg_state *st, struct rg_callbuf *b,
 			if (!x->live)
 				continue;
 			const struct pair *pq = &pairs[x->q];
-			const struct rg_edge *e = rg_edge_get(md, pq->edge);
-			for (uint32_t s = 0; s < pq->count; s++)
+			for (uint32_t s = 0; s < pq->col; s++)
 				cost[gi * ncol + scol[x->q] + s] =
-					-(x->lw + slot_logp(st, e, pq->k0 + s));
+					-(x->lw + slotv[scol[x->q] + s]);
 		}
 	}
 	if (rg_assign_ws(cost, ng, ncol, row_col, hws))
@@ -227,7 +288,7 @@ static int solve_group(struct rg_state *st, struct rg_callbuf *b,
 		for (uint32_t j = 0; col < nslot && j < c->ncand; j++) {
 			const struct cinfo *x = &ci[cbase[g[gi]] + j];
 			if (x->live && col >= scol[x->q] &&
-			    col < scol[x->q] + pairs[x->q].count) {
+			    col < scol[x->q] + pairs[x->q].col) {
 				choice[g[gi]] = (int)j;
 				break;
 			}
@@ -278,21 +339,33 @@ static int solve_component(struct rg_state *st, struct rg_callbuf *b,
 				*v = npair;
 				pairs[npair++] = (struct pair){
 					k->parent, c->callee, k->edge, 0, 0,
-					used_get(&st->pool[k->parent], c->callee) };
+					used_get(&st->pool[k->parent], c->callee), 0, 0 };
 			}
 			pairs[*v].count++;
 			ci[n].q = (uint32_t)*v;
 		}
 	}
+	/* the cheapest slot of each pair bounds what its candidates can win;
+	 * beyond RG_KMAX the slots all cost the same */
+	for (size_t q = 0; q < npair; q++) {
+		const struct rg_edge *e = rg_edge_get(md, pairs[q].edge);
+		pairs[q].maxslot = -INFINITY;
+		for (uint32_t s = 0; s < pairs[q].count && s <= RG_KMAX; s++) {
+			double v = slot_logp(st, e, pairs[q].k0 + s);
+			if (v > pairs[q].maxslot)
+				pairs[q].maxslot = v;
+		}
+	}
 	/* up, head, next of the groups; each row's first candidate; the
 	 * rows seen per pair, then each pair's first column in a group */
-	size_t *up = rg_scratch(st, RG_SCR_SUP, 4 * nr * sizeof(*up));
+	size_t *up = rg_scratch(st, RG_SCR_SUP, 5 * nr * sizeof(*up));
 	uint32_t *cpar = rg_scratch(st, RG_SCR_CPAR, nr * sizeof(*cpar));
 	uint32_t *scol = rg_scratch(st, RG_SCR_SCOL, npair * sizeof(*scol));
 	size_t *g = rg_scratch(st, RG_SCR_SROWS, nr * sizeof(*g));
 	if (!up || !cpar || !scol || !g)
 		goto out;
 	size_t *head = up + nr, *next = head + nr, *cbase = next + nr;
+	size_t *snext = cbase + nr; /* rows of the same chosen parent */
 	for (size_t r = 0, n = 0; r < nr; r++) {
 		cbase[r] = n;
 		n += b->call[rows[r]].ncand;
@@ -305,6 +378,17 @@ static int solve_component(struct rg_state *st, struct rg_callbuf *b,
 	for (int pass = 0; pass < passes; pass++) {
 		for (size_t q = 0; q < npair; q++)
 			scol[q] = RG_NONE;
+		/* the previous pass's siblings, listed per parent */
+		for (size_t r = nr; pass > 0 && r-- > 0;) {
+			if (cpar[r] == RG_NONE)
+				continue;
+			int added;
+			uint64_t *v = tj_u64map_upsert(pm, SIB_KEY(cpar[r]), &added);
+			if (!v)
+				goto out;
+			snext[r] = added ? SIZE_MAX : (size_t)*v;
+			*v = r;
+		}
 		for (size_t r = 0; r < nr; r++) {
 			const struct rg_call *c = &b->call[rows[r]];
 			double none = -rg_origin_logmu(md, c->origin);
@@ -313,23 +397,19 @@ static int solve_component(struct rg_state *st, struct rg_callbuf *b,
 				const struct rg_cand *k = &b->cand[c->cand + j];
 				struct cinfo *x = &ci[cbase[r] + j];
 				const struct pair *pq = &pairs[x->q];
-				const struct rg_edge *e = rg_edge_get(md, pq->edge);
 				uint64_t prev = st->pool[k->parent].last_reply;
-				for (size_t r2 = 0; pass > 0 && r2 < nr; r2++) {
+				const uint64_t *sib = pass > 0 ?
+					tj_u64map_get(pm, SIB_KEY(k->parent)) : NULL;
+				for (size_t r2 = sib ? (size_t)*sib : SIZE_MAX;
+				     r2 != SIZE_MAX; r2 = snext[r2]) {
 					const struct rg_call *c2 = &b->call[rows[r2]];
-					if (r2 != r && cpar[r2] == k->parent &&
+					if (r2 != r &&
 					    c2->ts < c->ts && c2->ts_reply > prev &&
 					    c2->ts_reply <= c->ts)
 						prev = c2->ts_reply;
 				}
 				x->lw = rg_cand_logweight_ctx(md, k, c->ts, prev);
-				double best = INFINITY;
-				for (uint32_t s = 0; s < pq->count; s++) {
-					double v = -(x->lw + slot_logp(st, e, pq->k0 + s));
-					if (v < best)
-						best = v;
-				}
-				x->live = best < none;
+				x->live = -(x->lw + pq->maxslot) < none;
 				if (!x->live)
 					continue;
 				/* scol doubles as "first live row of this pair" */
@@ -358,6 +438,9 @@ static int solve_component(struct rg_state *st, struct rg_callbuf *b,
 					choice))
 				goto out;
 		}
+		for (size_t r = 0; pass > 0 && r < nr; r++)
+			if (cpar[r] != RG_NONE)
+				tj_u64map_del(pm, SIB_KEY(cpar[r]));
 		int changed = 0;
 		for (size_t r = 0; r < nr; r++) {
 			const struct rg_call *c = &b->call[rows[r]];
