@@ -633,30 +633,53 @@ static void init_resp(struct rg_callbuf *buf, int start)
 	}
 }
 
-static double em_run(struct rg_model *m, struct rg_callbuf *buf,
-		     struct fit_ws *ws, int start, int maxit,
-		     rg_node_time_fn node_time, void *ctx, int *iters)
+/* Where an EM run stands: the next iteration, the last two
+ * log-likelihoods and whether it has converged. */
+struct em_pos { int it; double prev, ll; int done; };
+
+/* EM iterations it..maxit-1 from the responsibilities in buf (pos->it 0:
+ * a fresh start).  Deterministic, so a run stopped at SCREEN_ITERS and
+ * resumed from its saved responsibilities ends where a run from scratch
+ * would. */
+static void em_run(struct rg_model *m, struct rg_callbuf *buf,
+		   struct fit_ws *ws, int maxit, rg_node_time_fn node_time,
+		   void *ctx, struct em_pos *pos)
 {
-	init_resp(buf, start);
 	/* the first E step weighs the start side only: the end-side ratio
 	 * of a first guess is noise */
-	m->use_ends = 0;
+	m->use_ends = pos->it >= 1 ? m->par->ends : 0;
 	m_step(m, buf, ws, node_time, ctx);
-	double prev = -INFINITY, ll = -INFINITY;
 	int it;
-	for (it = 0; it < maxit; it++) {
+	for (it = pos->it; it < maxit && !pos->done; it++) {
 		if (it == 1)
 			m->use_ends = m->par->ends;
-		ll = e_step(m, buf);
+		pos->ll = e_step(m, buf);
 		m_step(m, buf, ws, node_time, ctx);
-		if (it > 1 && fabs(ll - prev) <= 1e-6 * fabs(ll))
+		if (it > 1 && fabs(pos->ll - pos->prev) <= 1e-6 * fabs(pos->ll)) {
+			pos->done = 1;
 			break;
-		prev = ll;
+		}
+		pos->prev = pos->ll;
 	}
+	pos->it = it;
 	m->use_ends = m->par->ends;
-	m->loglik = ll;
-	*iters = it;
-	return ll;
+	m->loglik = pos->ll;
+}
+
+static void resp_save(const struct rg_callbuf *buf, double *r)
+{
+	for (size_t i = 0; i < buf->n; i++)
+		r[i] = buf->call[i].r0;
+	for (size_t j = 0; j < buf->ncand; j++)
+		r[buf->n + j] = buf->cand[j].r;
+}
+
+static void resp_load(struct rg_callbuf *buf, const double *r)
+{
+	for (size_t i = 0; i < buf->n; i++)
+		buf->call[i].r0 = r[i];
+	for (size_t j = 0; j < buf->ncand; j++)
+		buf->cand[j].r = r[buf->n + j];
 }
 
 int rg_model_fit(struct rg_model *m, struct rg_callbuf *buf,
@@ -698,20 +721,30 @@ int rg_model_fit(struct rg_model *m, struct rg_callbuf *buf,
 	/* EM from several starting points, the best log-likelihood wins: from
 	 * uniform responsibilities it can lock onto "every call belongs to the
 	 * request after its parent" when requests overlap a lot */
-	int best = 0, it = 0;
-	double best_ll = -INFINITY;
+	/* the best screened run is resumed, not rerun */
+	double *saved = malloc((buf->n + buf->ncand + 1) * sizeof(*saved));
+	if (!saved) {
+		ws_free(&ws, m->nedge);
+		return tj_errf(err, TJ_E_NOMEM, "regression: out of memory");
+	}
+	int best = 0;
+	struct em_pos bpos = { 0, -INFINITY, -INFINITY, 0 };
 	for (int start = 0; start < RG_STARTS; start++) {
-		double ll = em_run(m, buf, &ws, start, SCREEN_ITERS, node_time,
-				   ctx, &it);
-		if (ll > best_ll) {
-			best_ll = ll;
+		struct em_pos pos = { 0, -INFINITY, -INFINITY, 0 };
+		init_resp(buf, start);
+		em_run(m, buf, &ws, SCREEN_ITERS, node_time, ctx, &pos);
+		if (pos.ll > bpos.ll || start == 0) {
+			bpos = pos;
 			best = start;
+			resp_save(buf, saved);
 		}
 	}
-	(void)em_run(m, buf, &ws, best, m->par->iters, node_time, ctx, &it);
+	resp_load(buf, saved);
+	free(saved);
+	em_run(m, buf, &ws, m->par->iters, node_time, ctx, &bpos);
 	m->start_used = best;
 	m->use_ends = m->par->ends;
-	m->iters_run = it;
+	m->iters_run = bpos.it;
 	(void)e_step(m, buf);
 	fit_lognormals(m, buf, &ws);
 	int rc = fit_slots(m, buf);
