@@ -13,11 +13,12 @@ tj=$1 work=$2 proto=${3:-both} fit=${4:-clogit}
 scenarios="threaded threadpool keepalive async async-keepalive fanout deep-chain multinode-skew noisy lossy"
 loads="low medium high"
 requests=${TJ_MODEL_REQUESTS:-1000}
+genflags=${TJ_GEN_FLAGS:-} # e.g. --stacks: call sites for the site_* features
 mkdir -p "$work"
 ds() { # scenario load seed -> dataset folder, generated once
 	local d="$work/$1-$2-s$3"
 	[ -f "$d/manifest.json" ] ||
-		"$tj" gen --scenario "$1" --load "$2" --seed "$3" --requests "$requests" \
+		"$tj" gen --scenario "$1" --load "$2" --seed "$3" --requests "$requests" $genflags \
 			--force -o "$d" >/dev/null
 	echo "$d"
 }
