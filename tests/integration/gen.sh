@@ -76,6 +76,16 @@ expect_exit 2 "$tj" gen -s threaded -o "$tmp/x" extra
 expect_exit 2 "$tj" gen --print nosuch
 expect_exit 1 "$tj" gen -s threaded -n 5 -o /proc/forbidden/x
 
+# --stacks: the logs carry call sites, dump names them, and the same seed
+# still gives the same bytes
+"$tj" gen -s threaded -n 30 --stacks -o "$tmp/st1" > /dev/null || fail "gen --stacks"
+"$tj" gen -s threaded -n 30 --stacks -o "$tmp/st2" > /dev/null || fail "gen --stacks again"
+cmp -s "$tmp/st1/node-1.evlog" "$tmp/st2/node-1.evlog" || fail "gen --stacks: not deterministic"
+"$tj" dump --stacks "$tmp/st1/node-1.evlog" | grep -q 'gen:svc_web_ep_page_call[0-9]*_db' ||
+	fail "gen --stacks: no call-step site in dump --stacks"
+"$tj" dump --stacks "$tmp/st1/node-1.evlog" | grep -q 'gen:svc_web_ep_page_handle' ||
+	fail "gen --stacks: no handler site in dump --stacks"
+
 # the default suite: every scenario at every load, quickly (release build)
 start=$SECONDS
 while read -r s _; do
