@@ -15,21 +15,7 @@
 #include "datasets/gen.h"
 #include "replay/replay.h"
 #include "test_gen_check.h"
-
-static char *tmpdir(void)
-{
-	char *t = strdup("/tmp/tj-test-gen.XXXXXX");
-	assert_non_null(mkdtemp(t));
-	return t;
-}
-
-static void rmdataset(char *dir)
-{
-	char cmd[512];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
-	free(dir);
-}
+#include "test_gen_util.h"
 
 static struct gen_spec *builtin(const char *name)
 {

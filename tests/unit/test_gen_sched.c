@@ -17,42 +17,7 @@
 #include <cmocka.h>
 #include "datasets/gen.h"
 #include "test_gen_check.h"
-
-static struct gen_spec *parse_ok(const char *text)
-{
-	struct gen_spec *s = malloc(sizeof(*s));
-	struct tj_err err = { 0 };
-	if (gen_spec_parse(s, "t.scn", text, strlen(text), &err) < 0)
-		fail_msg("refused: %s\n--\n%s", err.msg, text);
-	return s;
-}
-
-static void refused(const char *text, const char *want_prefix, const char *want_reason)
-{
-	struct gen_spec *s = malloc(sizeof(*s));
-	struct tj_err err = { 0 };
-	int rc = gen_spec_parse(s, "t.scn", text, strlen(text), &err);
-	free(s);
-	if (rc != -TJ_E_FORMAT || strncmp(err.msg, want_prefix, strlen(want_prefix)) != 0 ||
-	    !strstr(err.msg, want_reason))
-		fail_msg("spec:\n%s\n  rc %d, message '%s'\n  wanted '%s...%s'", text, rc,
-			 err.msg, want_prefix, want_reason);
-}
-
-static char *tmpdir(void)
-{
-	char *t = strdup("/tmp/tj-test-gen-sched.XXXXXX");
-	assert_non_null(mkdtemp(t));
-	return t;
-}
-
-static void rmdataset(char *dir)
-{
-	char cmd[512];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
-	free(dir);
-}
+#include "test_gen_util.h"
 
 static void generate(const struct gen_spec *s, double rate, uint64_t roots,
 		     uint64_t seed, const char *dir)

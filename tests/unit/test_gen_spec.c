@@ -9,32 +9,10 @@
 #include <string.h>
 #include <cmocka.h>
 #include "datasets/gen.h"
+#include "test_gen_util.h"
 
 #define HEAD "node 1\nservice a node 1 port 80\n"
 #define OK_TAIL "endpoint a e\n  work 1ms\nend\nentry a\n"
-
-static struct gen_spec *parse_ok(const char *text)
-{
-	struct gen_spec *s = malloc(sizeof(*s));
-	struct tj_err err = { 0 };
-	if (gen_spec_parse(s, "t.scn", text, strlen(text), &err) < 0)
-		fail_msg("refused: %s\n--\n%s", err.msg, text);
-	return s;
-}
-
-/* The spec must be refused with a message that starts with want_prefix
- * ("t.scn:3: ") and holds want_reason. */
-static void refused(const char *text, const char *want_prefix, const char *want_reason)
-{
-	struct gen_spec *s = malloc(sizeof(*s));
-	struct tj_err err = { 0 };
-	int rc = gen_spec_parse(s, "t.scn", text, strlen(text), &err);
-	free(s);
-	if (rc != -TJ_E_FORMAT || strncmp(err.msg, want_prefix, strlen(want_prefix)) != 0 ||
-	    !strstr(err.msg, want_reason))
-		fail_msg("spec:\n%s\n  rc %d, message '%s'\n  wanted '%s...%s'", text, rc,
-			 err.msg, want_prefix, want_reason);
-}
 
 static void test_minimal(void **state)
 {
