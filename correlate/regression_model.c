@@ -33,6 +33,7 @@
 #define COUNT_MIX 0.1   /* share of counted calls-per-request in the slot law */
 #define CHAIN_MIN 10.0  /* calls after a sibling needed to fit the gap */
 #define SCREEN_ITERS 12 /* EM iterations to rank the starting points */
+#define SCREEN_CALLS 4000 /* about this many calls rank them (a stride sample) */
 #define IDLE_MIN_SHARE 0.01 /* idle time that suffices to measure background */
 #define IDLE_MIN_NS 5e7
 
@@ -295,6 +296,8 @@ struct fit_ws {
 	gsl_histogram *ps, *pe, *bge, *alls, *alle;
 	size_t *eoff, *eidx;        /* candidates grouped by edge */
 	double *x, *w;
+	double *fs, *lr;            /* per edge and bin: n f_start, LR_end */
+	double scale;               /* share of the window's calls fitted on */
 	struct rg_density all_start, all_end;
 };
 
@@ -316,6 +319,8 @@ static void ws_free(struct fit_ws *ws, size_t nedge)
 	free(ws->eidx);
 	free(ws->x);
 	free(ws->w);
+	free(ws->fs);
+	free(ws->lr);
 }
 
 static int ws_alloc(struct fit_ws *ws, size_t nedge, size_t ncand)
@@ -327,7 +332,11 @@ static int ws_alloc(struct fit_ws *ws, size_t nedge, size_t ncand)
 	ws->eidx = malloc((ncand + 1) * sizeof(*ws->eidx));
 	ws->x = malloc((ncand + 1) * sizeof(*ws->x));
 	ws->w = malloc((ncand + 1) * sizeof(*ws->w));
-	if (!ws->hs || !ws->he || !ws->eoff || !ws->eidx || !ws->x || !ws->w)
+	ws->fs = malloc((nedge + 1) * RG_NBINS * sizeof(*ws->fs));
+	ws->lr = malloc((nedge + 1) * RG_NBINS * sizeof(*ws->lr));
+	ws->scale = 1;
+	if (!ws->hs || !ws->he || !ws->eoff || !ws->eidx || !ws->x || !ws->w ||
+	    !ws->fs || !ws->lr)
 		return -1;
 	for (size_t e = 0; e < nedge; e++)
 		if (!(ws->hs[e] = hist_new()) || !(ws->he[e] = hist_new()))
@@ -405,11 +414,11 @@ static void m_step(struct rg_model *m, struct rg_callbuf *buf,
 	for (size_t e = 0; e < m->nedge; e++) {
 		struct rg_edge *ed = &m->edge[e];
 		uint64_t r = m->svc[ed->svc].requests;
-		ed->n = ed->acc_n / (double)(r ? r : 1);
+		ed->n = ed->acc_n / ((double)(r ? r : 1) * ws->scale);
 		density_set(&ed->start, ws->hs[e], &ws->all_start);
 		density_set(&ed->end, ws->he[e], &ws->all_end);
 	}
-	m->pooled.n = sum_r / (nreq > 0 ? nreq : 1);
+	m->pooled.n = sum_r / ((nreq > 0 ? nreq : 1) * ws->scale);
 	density_set(&m->pooled.start, ws->ps, &ws->all_start);
 	density_set(&m->pooled.end, ws->pe, &ws->all_end);
 	density_set(&m->bg_end, ws->bge, &ws->all_end);
@@ -418,7 +427,7 @@ static void m_step(struct rg_model *m, struct rg_callbuf *buf,
 		struct rg_origin *og = &m->origin[o];
 		double span, idle;
 		node_time(ctx, og->node, &span, &idle);
-		double v = og->acc; /* r0 plus calls with no candidate */
+		double v = og->acc / ws->scale; /* summed r0 */
 		if (idle >= IDLE_MIN_SHARE * span && idle >= IDLE_MIN_NS)
 			/* calls while nothing was in flight are background for
 			 * sure: their rate does not drift into the EM's broad
@@ -440,13 +449,10 @@ static void m_step(struct rg_model *m, struct rg_callbuf *buf,
 		fit_lognormals(m, buf, ws);
 }
 
-/* E step: posteriors over each call's candidates; returns log-likelihood. */
-static double e_step(struct rg_model *m, struct rg_callbuf *buf)
+/* E step with a per-candidate log density (density=lognormal). */
+static double e_step_log(struct rg_model *m, struct rg_callbuf *buf)
 {
 	double ll = 0;
-	for (size_t e = 0; e < m->nedge; e++)
-		m->edge[e].logn = log(m->edge[e].n > 1e-9 ? m->edge[e].n : 1e-9);
-	m->pooled.logn = log(m->pooled.n > 1e-9 ? m->pooled.n : 1e-9);
 	for (size_t i = 0; i < buf->n; i++) {
 		struct rg_call *c = &buf->call[i];
 		double lmu = rg_origin_logmu(m, c->origin), mx = lmu;
@@ -467,6 +473,53 @@ static double e_step(struct rg_model *m, struct rg_callbuf *buf)
 		for (uint32_t j = 0; j < c->ncand; j++)
 			buf->cand[c->cand + j].r /= z;
 		ll += mx + log(z);
+	}
+	return ll;
+}
+
+/* E step: posteriors over each call's candidates; returns log-likelihood.
+ * With histogram densities a candidate's weight n_e f_e(d1) LR_e(d2)
+ * depends only on its edge and two bins, so it is read from tables of
+ * linear weights built once per step: no exp or log per candidate.  The
+ * log densities are floored at LOG_FLOOR and the ratio is bounded by it
+ * too, so the products stay far inside double range. */
+static double e_step(struct rg_model *m, struct rg_callbuf *buf,
+		     struct fit_ws *ws)
+{
+	for (size_t e = 0; e < m->nedge; e++)
+		m->edge[e].logn = log(m->edge[e].n > 1e-9 ? m->edge[e].n : 1e-9);
+	m->pooled.logn = log(m->pooled.n > 1e-9 ? m->pooled.n : 1e-9);
+	if (m->par->density == RG_DENSITY_LOGNORMAL)
+		return e_step_log(m, buf);
+	for (size_t e = 0; e < m->nedge; e++) {
+		const struct rg_edge *ed = &m->edge[e];
+		double *fs = ws->fs + e * RG_NBINS, *lr = ws->lr + e * RG_NBINS;
+		for (int b = 0; b < RG_NBINS; b++) {
+			fs[b] = exp(ed->start.logf[b] + ed->logn);
+			lr[b] = m->use_ends ?
+				exp(ed->end.logf[b] - m->bg_end.logf[b]) : 1.0;
+		}
+	}
+	double ll = 0;
+	for (size_t i = 0; i < buf->n; i++) {
+		struct rg_call *c = &buf->call[i];
+		struct rg_cand *k = buf->cand + c->cand;
+		double mu = c->origin < m->norigin ? m->origin[c->origin].mu :
+			    m->mu_default;
+		double z = mu;
+		for (uint32_t j = 0; j < c->ncand; j++) {
+			size_t eo = (size_t)k[j].edge * RG_NBINS;
+			double w = ws->fs[eo + k[j].b1];
+			if (k[j].has_d2)
+				w *= ws->lr[eo + k[j].b2];
+			k[j].r = w;
+			z += w;
+		}
+		double inv = 1.0 / z;
+		c->r0 = mu * inv;
+		for (uint32_t j = 0; j < c->ncand; j++)
+			k[j].r *= inv;
+		ll += log(z);
 	}
 	return ll;
 }
@@ -653,7 +706,7 @@ static void em_run(struct rg_model *m, struct rg_callbuf *buf,
 	for (it = pos->it; it < maxit && !pos->done; it++) {
 		if (it == 1)
 			m->use_ends = m->par->ends;
-		pos->ll = e_step(m, buf);
+		pos->ll = e_step(m, buf, ws);
 		m_step(m, buf, ws, node_time, ctx);
 		if (it > 1 && fabs(pos->ll - pos->prev) <= 1e-6 * fabs(pos->ll)) {
 			pos->done = 1;
@@ -664,6 +717,51 @@ static void em_run(struct rg_model *m, struct rg_callbuf *buf,
 	pos->it = it;
 	m->use_ends = m->par->ends;
 	m->loglik = pos->ll;
+}
+
+/* Every stride-th call of buf with its candidates, into out. */
+static int sample_calls(const struct rg_callbuf *buf, size_t stride,
+			struct rg_callbuf *out)
+{
+	size_t n = (buf->n + stride - 1) / stride, nc = 0;
+	for (size_t i = 0; i < buf->n; i += stride)
+		nc += buf->call[i].ncand;
+	out->call = malloc((n + 1) * sizeof(*out->call));
+	out->cand = malloc((nc + 1) * sizeof(*out->cand));
+	if (!out->call || !out->cand)
+		return -1;
+	out->cap = n + 1;
+	out->capcand = nc + 1;
+	for (size_t i = 0; i < buf->n; i += stride) {
+		struct rg_call *c = &out->call[out->n++];
+		*c = buf->call[i];
+		c->cand = out->ncand;
+		memcpy(out->cand + out->ncand, buf->cand + buf->call[i].cand,
+		       c->ncand * sizeof(*out->cand));
+		out->ncand += c->ncand;
+	}
+	return 0;
+}
+
+/* Group buf's candidates by edge (counting sort) for the lognormal fits. */
+static int group_by_edge(struct fit_ws *ws, const struct rg_model *m,
+			 const struct rg_callbuf *buf)
+{
+	size_t *pos = calloc(m->nedge + 1, sizeof(*pos));
+	if (!pos)
+		return -1;
+	memset(ws->eoff, 0, (m->nedge + 2) * sizeof(*ws->eoff));
+	for (size_t j = 0; j < buf->ncand; j++)
+		ws->eoff[buf->cand[j].edge + 1]++;
+	for (size_t e = 0; e < m->nedge; e++)
+		ws->eoff[e + 1] += ws->eoff[e];
+	ws->eoff[m->nedge + 1] = ws->eoff[m->nedge];
+	for (size_t j = 0; j < buf->ncand; j++) {
+		uint32_t e = buf->cand[j].edge;
+		ws->eidx[ws->eoff[e] + pos[e]++] = j;
+	}
+	free(pos);
+	return 0;
 }
 
 static void resp_save(const struct rg_callbuf *buf, double *r)
@@ -687,28 +785,15 @@ int rg_model_fit(struct rg_model *m, struct rg_callbuf *buf,
 		 struct tj_err *err)
 {
 	struct fit_ws ws;
-	if (ws_alloc(&ws, m->nedge, buf->ncand)) {
+	struct rg_callbuf sub = { 0 };
+	size_t stride = buf->n / SCREEN_CALLS;
+	if (ws_alloc(&ws, m->nedge, buf->ncand) ||
+	    (stride >= 2 && sample_calls(buf, stride, &sub))) {
 		ws_free(&ws, m->nedge);
+		free(sub.call);
+		free(sub.cand);
 		return tj_errf(err, TJ_E_NOMEM, "regression: out of memory fitting %zu calls",
 			       buf->n);
-	}
-	/* group candidates by edge (counting sort) for the lognormal fits */
-	for (size_t j = 0; j < buf->ncand; j++)
-		ws.eoff[buf->cand[j].edge + 1]++;
-	for (size_t e = 0; e < m->nedge; e++)
-		ws.eoff[e + 1] += ws.eoff[e];
-	ws.eoff[m->nedge + 1] = ws.eoff[m->nedge];
-	{
-		size_t *pos = calloc(m->nedge + 1, sizeof(*pos));
-		if (!pos) {
-			ws_free(&ws, m->nedge);
-			return tj_errf(err, TJ_E_NOMEM, "regression: out of memory");
-		}
-		for (size_t j = 0; j < buf->ncand; j++) {
-			uint32_t e = buf->cand[j].edge;
-			ws.eidx[ws.eoff[e] + pos[e]++] = j;
-		}
-		free(pos);
 	}
 	for (size_t j = 0; j < buf->ncand; j++) {
 		const struct rg_cand *k = &buf->cand[j];
@@ -720,39 +805,61 @@ int rg_model_fit(struct rg_model *m, struct rg_callbuf *buf,
 	density_all(&ws.all_end, ws.alle);
 	/* EM from several starting points, the best log-likelihood wins: from
 	 * uniform responsibilities it can lock onto "every call belongs to the
-	 * request after its parent" when requests overlap a lot */
-	/* the best screened run is resumed, not rerun */
-	double *saved = malloc((buf->n + buf->ncand + 1) * sizeof(*saved));
-	if (!saved) {
-		ws_free(&ws, m->nedge);
-		return tj_errf(err, TJ_E_NOMEM, "regression: out of memory");
+	 * request after its parent" when requests overlap a lot.  The starts
+	 * are ranked on a stride sample of the window when it is large (the
+	 * ranking needs the shape of the delays, not all of them); the best
+	 * screened run is then resumed, on the whole window, not rerun. */
+	struct rg_callbuf *scr = sub.n ? &sub : buf;
+	double *saved = malloc((scr->n + scr->ncand + 1) * sizeof(*saved));
+	int rc = 0;
+	if (!saved || group_by_edge(&ws, m, scr)) {
+		rc = -1;
+		goto out;
 	}
+	ws.scale = (double)scr->n / (double)buf->n;
 	int best = 0;
 	struct em_pos bpos = { 0, -INFINITY, -INFINITY, 0 };
 	for (int start = 0; start < RG_STARTS; start++) {
 		struct em_pos pos = { 0, -INFINITY, -INFINITY, 0 };
-		init_resp(buf, start);
-		em_run(m, buf, &ws, SCREEN_ITERS, node_time, ctx, &pos);
+		init_resp(scr, start);
+		em_run(m, scr, &ws, SCREEN_ITERS, node_time, ctx, &pos);
 		if (pos.ll > bpos.ll || start == 0) {
 			bpos = pos;
 			best = start;
-			resp_save(buf, saved);
+			resp_save(scr, saved);
 		}
 	}
-	resp_load(buf, saved);
-	free(saved);
+	resp_load(scr, saved);
+	if (scr != buf) {
+		/* the sample's best model gives the whole window its first
+		 * responsibilities; EM goes on from there */
+		m_step(m, scr, &ws, node_time, ctx);
+		ws.scale = 1;
+		if (group_by_edge(&ws, m, buf)) {
+			rc = -1;
+			goto out;
+		}
+		m->use_ends = m->par->ends;
+		(void)e_step(m, buf, &ws);
+		bpos = (struct em_pos){ 1, -INFINITY, -INFINITY, 0 };
+	}
 	em_run(m, buf, &ws, m->par->iters, node_time, ctx, &bpos);
 	m->start_used = best;
 	m->use_ends = m->par->ends;
 	m->iters_run = bpos.it;
-	(void)e_step(m, buf);
+	(void)e_step(m, buf, &ws);
 	fit_lognormals(m, buf, &ws);
-	int rc = fit_slots(m, buf);
+	rc = fit_slots(m, buf);
 	if (!rc)
 		rc = fit_chain(m, buf, &ws);
+out:
+	free(saved);
+	free(sub.call);
+	free(sub.cand);
 	ws_free(&ws, m->nedge);
 	if (rc)
-		return tj_errf(err, TJ_E_NOMEM, "regression: out of memory counting calls per request");
+		return tj_errf(err, TJ_E_NOMEM, "regression: out of memory fitting %zu calls",
+			       buf->n);
 	m->fitted = 1;
 	return 0;
 }
