@@ -158,7 +158,8 @@ struct rg_node {
 /* Scratch arrays reused by every decision (grow only). */
 enum { RG_SCR_UP, RG_SCR_ROWS, RG_SCR_CHOICE, RG_SCR_CHALL, RG_SCR_PAIRS,
        RG_SCR_COST, RG_SCR_ROWCOL, RG_SCR_CPAR, RG_SCR_HUNG, RG_SCR_CLW,
-       RG_SCR_SUP, RG_SCR_SROWS, RG_SCR_SCOL, RG_SCR_HEAD, RG_SCR_SLOTV, RG_SCR__N };
+       RG_SCR_SUP, RG_SCR_SROWS, RG_SCR_SCOL, RG_SCR_HEAD, RG_SCR_SLOTV,
+       RG_SCR_ADJ, RG_SCR_RPTR, RG_SCR__N };
 
 struct rg_state {
 	struct rg_params par;
@@ -234,5 +235,14 @@ int rg_assign(const double *cost, size_t nrows, size_t ncols, int *row_col);
 size_t rg_assign_ws_size(size_t nrows, size_t ncols);
 int rg_assign_ws(const double *cost, size_t nrows, size_t ncols, int *row_col,
 		 void *ws);
+/* The same on the allowed cells only (compressed rows): row i's cells are
+ * col[rowptr[i] .. rowptr[i+1]-1] with costs cost[...]; any other cell is
+ * forbidden.  Returns what rg_assign_ws returns on the dense matrix (-1
+ * when some row is left with no allowed column), with workspace of
+ * rg_assign_sparse_ws_size(nrows, ncols). */
+size_t rg_assign_sparse_ws_size(size_t nrows, size_t ncols);
+int rg_assign_sparse_ws(size_t nrows, size_t ncols, const size_t *rowptr,
+			const uint32_t *col, const double *cost, int *row_col,
+			void *ws);
 
 #endif

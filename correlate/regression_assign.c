@@ -95,6 +95,96 @@ out:
 	return rc;
 }
 
+size_t rg_assign_sparse_ws_size(size_t n, size_t m)
+{
+	return (n + 1 + 2 * (m + 1)) * sizeof(double) +
+	       4 * (m + 1) * sizeof(size_t) + (m + 1);
+}
+
+/* The same algorithm as rg_assign_ws on the allowed cells only: a row
+ * relaxes just its own columns, and the search for the next column and
+ * the potential updates walk the columns reached so far and the ones
+ * used, not all m.  Ties go to the lowest column as in the dense scan, and
+ * the arithmetic is the same, so both return the same assignment. */
+int rg_assign_sparse_ws(size_t n, size_t m, const size_t *rowptr,
+			const uint32_t *col, const double *cost, int *row_col,
+			void *ws)
+{
+	if (n == 0)
+		return 0;
+	if (n > m)
+		return -1;
+	double *u = ws, *v = u + n + 1, *minv = v + m + 1;
+	size_t *p = (size_t *)(minv + m + 1), *way = p + m + 1;
+	size_t *reach = way + m + 1, *done = reach + m + 1;
+	char *used = (char *)(done + m + 1);
+	memset(u, 0, (n + 1) * sizeof(*u));
+	memset(v, 0, (m + 1) * sizeof(*v));
+	memset(p, 0, (m + 1) * sizeof(*p));
+	memset(way, 0, (m + 1) * sizeof(*way));
+	memset(used, 0, m + 1);
+	for (size_t j = 0; j <= m; j++)
+		minv[j] = INFINITY;
+	for (size_t i = 1; i <= n; i++) {
+		size_t nreach = 0, ndone = 0, j0 = 0;
+		p[0] = i;
+		do {
+			used[j0] = 1;
+			done[ndone++] = j0;
+			size_t i0 = p[j0], j1 = 0;
+			double delta = INFINITY;
+			for (size_t e = rowptr[i0 - 1]; e < rowptr[i0]; e++) {
+				size_t j = (size_t)col[e] + 1;
+				if (used[j])
+					continue;
+				double cur = cost[e] - u[i0] - v[j];
+				if (cur < minv[j]) {
+					if (minv[j] == INFINITY)
+						reach[nreach++] = j;
+					minv[j] = cur;
+					way[j] = j0;
+				}
+			}
+			size_t k = 0;
+			for (size_t r = 0; r < nreach; r++) {
+				size_t j = reach[r];
+				if (used[j])
+					continue;
+				reach[k++] = j;
+				if (minv[j] < delta || (minv[j] == delta && j < j1)) {
+					delta = minv[j];
+					j1 = j;
+				}
+			}
+			nreach = k;
+			if (j1 == 0)
+				return -1; /* no allowed column left for this row */
+			for (size_t d = 0; d < ndone; d++) {
+				u[p[done[d]]] += delta;
+				v[done[d]] -= delta;
+			}
+			for (size_t r = 0; r < nreach; r++)
+				minv[reach[r]] -= delta;
+			j0 = j1;
+		} while (p[j0] != 0);
+		for (size_t d = 0; d < ndone; d++) {
+			used[done[d]] = 0;
+			minv[done[d]] = INFINITY;
+		}
+		for (size_t r = 0; r < nreach; r++)
+			minv[reach[r]] = INFINITY;
+		do {
+			size_t j1 = way[j0];
+			p[j0] = p[j1];
+			j0 = j1;
+		} while (j0);
+	}
+	for (size_t j = 1; j <= m; j++)
+		if (p[j])
+			row_col[p[j] - 1] = (int)(j - 1);
+	return 0;
+}
+
 static uint32_t used_get(const struct rg_parent *p, uint32_t callee)
 {
 	for (uint32_t i = 0; i < p->nused; i++)
@@ -258,28 +348,45 @@ static int solve_group(struct rg_state *st, struct rg_callbuf *b,
 			pq->filled = 1;
 		}
 	}
-	double *cost = rg_scratch(st, RG_SCR_COST, ng * ncol * sizeof(*cost));
-	int *row_col = rg_scratch(st, RG_SCR_ROWCOL, ng * sizeof(*row_col));
-	void *hws = rg_scratch(st, RG_SCR_HUNG, rg_assign_ws_size(ng, ncol));
-	int rc = -1;
-	if (!cost || !row_col || !hws)
-		goto out;
-	for (size_t i = 0; i < ng * ncol; i++)
-		cost[i] = RG_FORBID;
+	/* the allowed cells, row by row: each row's live slots and its own
+	 * "no parent" column; a row takes at most nslot + 1 of them */
+	size_t ncell = 0;
 	for (size_t gi = 0; gi < ng; gi++) {
 		const struct rg_call *c = &b->call[rows[g[gi]]];
-		cost[gi * ncol + nslot + gi] = -rg_origin_logmu(md, c->origin);
+		ncell++;
+		for (uint32_t j = 0; j < c->ncand; j++) {
+			const struct cinfo *x = &ci[cbase[g[gi]] + j];
+			if (x->live)
+				ncell += pairs[x->q].col;
+		}
+	}
+	double *cost = rg_scratch(st, RG_SCR_COST, ncell * sizeof(*cost));
+	uint32_t *adj = rg_scratch(st, RG_SCR_ADJ, ncell * sizeof(*adj));
+	size_t *rowptr = rg_scratch(st, RG_SCR_RPTR, (ng + 1) * sizeof(*rowptr));
+	int *row_col = rg_scratch(st, RG_SCR_ROWCOL, ng * sizeof(*row_col));
+	void *hws = rg_scratch(st, RG_SCR_HUNG, rg_assign_sparse_ws_size(ng, ncol));
+	int rc = -1;
+	if (!cost || !adj || !rowptr || !row_col || !hws)
+		goto out;
+	size_t e = 0;
+	rowptr[0] = 0;
+	for (size_t gi = 0; gi < ng; gi++) {
+		const struct rg_call *c = &b->call[rows[g[gi]]];
 		for (uint32_t j = 0; j < c->ncand; j++) {
 			const struct cinfo *x = &ci[cbase[g[gi]] + j];
 			if (!x->live)
 				continue;
 			const struct pair *pq = &pairs[x->q];
-			for (uint32_t s = 0; s < pq->col; s++)
-				cost[gi * ncol + scol[x->q] + s] =
-					-(x->lw + slotv[scol[x->q] + s]);
+			for (uint32_t s = 0; s < pq->col; s++) {
+				adj[e] = scol[x->q] + s;
+				cost[e++] = -(x->lw + slotv[scol[x->q] + s]);
+			}
 		}
+		adj[e] = (uint32_t)(nslot + gi);
+		cost[e++] = -rg_origin_logmu(md, c->origin);
+		rowptr[gi + 1] = e;
 	}
-	if (rg_assign_ws(cost, ng, ncol, row_col, hws))
+	if (rg_assign_sparse_ws(ng, ncol, rowptr, adj, cost, row_col, hws))
 		goto out;
 	for (size_t gi = 0; gi < ng; gi++) {
 		const struct rg_call *c = &b->call[rows[g[gi]]];

@@ -62,6 +62,68 @@ static void hungarian_matches_brute_force(void **state)
 	gsl_rng_free(r);
 }
 
+/* The sparse solver (allowed cells only) returns the dense solver's
+ * assignment: the same optimum and, ties included, the same columns, on
+ * random matrices with many forbidden cells and deliberate equal costs. */
+static void sparse_matches_dense(void **state)
+{
+	(void)state;
+	gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+	gsl_rng_set(r, 43);
+	enum { N = 12, M = 30 };
+	static double c[N * M], cs[N * M];
+	size_t rowptr[N + 1];
+	uint32_t col[N * M];
+	int rd[N], rs[N];
+	void *wd = malloc(rg_assign_ws_size(N, M));
+	void *wsp = malloc(rg_assign_sparse_ws_size(N, M));
+	assert_non_null(wd);
+	assert_non_null(wsp);
+	for (int trial = 0; trial < 2000; trial++) {
+		size_t n = 1 + gsl_rng_uniform_int(r, N);
+		size_t m = n + gsl_rng_uniform_int(r, M - n + 1);
+		double pf = gsl_rng_uniform(r);
+		for (size_t i = 0; i < n; i++)
+			for (size_t j = 0; j < m; j++) {
+				double v = gsl_rng_uniform(r) < 0.3 ?
+					   (double)gsl_rng_uniform_int(r, 4) : /* ties */
+					   gsl_ran_gaussian(r, 10.0);
+				c[i * m + j] = gsl_rng_uniform(r) < pf ? RG_FORBID : v;
+			}
+		for (size_t i = 0; i < n && trial % 7; i++) /* mostly feasible */
+			if (c[i * m + i] >= RG_FORBID)
+				c[i * m + i] = 50.0;
+		size_t e = 0;
+		rowptr[0] = 0;
+		for (size_t i = 0; i < n; i++) {
+			for (size_t j = 0; j < m; j++) {
+				/* cells in a scrambled order: the result must not
+				 * depend on it */
+				size_t jj = i % 2 ? m - 1 - j : (j + i) % m;
+				if (c[i * m + jj] < RG_FORBID) {
+					col[e] = (uint32_t)jj;
+					cs[e++] = c[i * m + jj];
+				}
+			}
+			rowptr[i + 1] = e;
+		}
+		int a = rg_assign_ws(c, n, m, rd, wd);
+		int b = rg_assign_sparse_ws(n, m, rowptr, col, cs, rs, wsp);
+		assert_int_equal(a, b);
+		for (size_t i = 0; i < n && a == 0; i++)
+			assert_int_equal(rd[i], rs[i]);
+	}
+	/* more rows than columns, and a row with no allowed cell */
+	assert_int_equal(rg_assign_sparse_ws(2, 1, rowptr, col, cs, rs, wsp), -1);
+	size_t rp0[3] = { 0, 1, 1 };
+	uint32_t c0[1] = { 0 };
+	double v0[1] = { 1.0 };
+	assert_int_equal(rg_assign_sparse_ws(2, 2, rp0, c0, v0, rs, wsp), -1);
+	free(wd);
+	free(wsp);
+	gsl_rng_free(r);
+}
+
 /* A clean learning prefix: requests 50 ms apart, each calling port 9000
  * once, ~1 ms after its last byte (lognormal, sd 0.1 in ln), plus a few
  * background calls while nothing is in flight. */
@@ -218,6 +280,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(hungarian_matches_brute_force),
+		cmocka_unit_test(sparse_matches_dense),
 		cmocka_unit_test(joint_beats_alone),
 		cmocka_unit_test(used_slots_carry_across_windows),
 	};
