@@ -27,6 +27,8 @@ struct tj_recorder {
 	struct tj_recorder_opts o;
 	struct held *held;
 	size_t nheld, capheld;
+	size_t nsorted;       /* held[0..nsorted) is in time order already */
+	struct held *scratch; /* capheld entries: the merge's output */
 	uint64_t seq;
 	struct node_log *logs;
 	size_t nlogs;
@@ -175,6 +177,11 @@ static int hold(struct tj_recorder *r, struct held *h, struct tj_err *err)
 			return tj_errf(err, TJ_E_NOMEM, "capture: out of memory "
 				       "(%zu events waiting)", r->nheld);
 		r->held = n;
+		n = realloc(r->scratch, cap * sizeof(*n));
+		if (!n)
+			return tj_errf(err, TJ_E_NOMEM, "capture: out of memory "
+				       "(%zu events waiting)", r->nheld);
+		r->scratch = n;
 		r->capheld = cap;
 	}
 	h->seq = r->seq++;
@@ -297,6 +304,35 @@ static int write_one(struct tj_recorder *r, struct held *h, struct tj_err *err)
 	return TJ_OK;
 }
 
+/* Each event is sorted once, when it arrives: the events held over from
+ * the last drain are in order, the newcomers are sorted alone and merged
+ * in.  Re-sorting the whole window at every drain cost capture more than
+ * encoding the log. */
+static void sort_newcomers(struct tj_recorder *r)
+{
+	struct held *a = r->held, *b = r->held + r->nsorted, *end = r->held + r->nheld;
+	struct held *out = r->scratch, *tmp;
+
+	if (r->nsorted == r->nheld)
+		return;
+	qsort(b, r->nheld - r->nsorted, sizeof(*b), held_cmp);
+	if (r->nsorted == 0 || held_cmp(b - 1, b) <= 0) {
+		r->nsorted = r->nheld;
+		return;
+	}
+	struct held *mid = b;
+	while (a < mid && b < end)
+		*out++ = held_cmp(a, b) <= 0 ? *a++ : *b++;
+	while (a < mid)
+		*out++ = *a++;
+	while (b < end)
+		*out++ = *b++;
+	tmp = r->held;
+	r->held = r->scratch;
+	r->scratch = tmp;
+	r->nsorted = r->nheld;
+}
+
 int tj_recorder_write_until(struct tj_recorder *r, uint64_t upto_ts,
 			    int flush_blocks, struct tj_err *err)
 {
@@ -307,8 +343,7 @@ int tj_recorder_write_until(struct tj_recorder *r, uint64_t upto_ts,
 		return tj_errf(err, TJ_E_IO, "capture: logs no longer writable");
 	if (r->nheld == 0)
 		goto flush;
-	/* Nearly sorted already: qsort is cheap next to the compression. */
-	qsort(r->held, r->nheld, sizeof(*r->held), held_cmp);
+	sort_newcomers(r);
 	for (; i < r->nheld && r->held[i].ev.ts_ns < upto_ts; i++) {
 		rc = write_one(r, &r->held[i], err);
 		held_free(&r->held[i]);
@@ -320,6 +355,7 @@ int tj_recorder_write_until(struct tj_recorder *r, uint64_t upto_ts,
 	}
 	memmove(r->held, r->held + i, (r->nheld - i) * sizeof(*r->held));
 	r->nheld -= i;
+	r->nsorted = r->nheld;
 	if (rc)
 		return rc;
 flush:
@@ -383,6 +419,7 @@ int tj_recorder_close(struct tj_recorder *r, struct tj_err *err)
 	}
 	free(r->logs);
 	free(r->held);
+	free(r->scratch);
 	free(r);
 	return rc;
 }
