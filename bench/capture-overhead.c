@@ -14,11 +14,13 @@
  * load (100% = one core), B: log bytes per event.  Needs root; exits 77
  * (skipped) where capture cannot run.
  *
- * --stack[=user|kernel|both] passes the same to capture (its cost is
- * the difference between a run with and one without).
+ * --stack[=user|kernel|both], --hooks sock|syscalls|auto and
+ * --ring-kb N pass the same to capture (a cost is the difference between runs with and
+ * without).
  *
  * usage: capture-overhead [-c CONNS] [-s SECONDS] [-r ROUNDS] [-n MAXREQ]
- *                         [-b BYTES] [-t TRACEJOIN] */
+ *                         [-b BYTES] [-t TRACEJOIN] [--stack[=WHAT]]
+ *                         [--hooks HOW] [--ring-kb N] */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
@@ -189,8 +191,10 @@ struct capture_run {
 	char text[8192];
 };
 
-/* Start `tracejoin capture --pid SELF` and wait until it records. */
-static const char *stack_arg; /* "--stack=..." for capture, or NULL */
+/* Start `tracejoin capture --pid SELF [extra]` and wait until it records. */
+static char *extra_args[4]; /* at most one of each option */ /* options passed on to capture, NULL-ended */
+static int n_extra;
+static char extra_text[128]; /* the same, for the report */
 
 static int capture_start(const char *tj, struct capture_run *c, const char *dir, int round)
 {
@@ -207,11 +211,10 @@ static int capture_start(const char *tj, struct capture_run *c, const char *dir,
 		dup2(p[1], 2);
 		close(p[0]);
 		close(p[1]);
-		if (stack_arg)
-			execl(tj, tj, "capture", "--pid", pidarg, "-o", c->log, stack_arg,
-			      (char *)NULL);
-		else
-			execl(tj, tj, "capture", "--pid", pidarg, "-o", c->log, (char *)NULL);
+		char *args[8 + 4] = { (char *)tj, "capture", "--pid", pidarg, "-o", c->log };
+		for (int i = 0; i < n_extra; i++)
+			args[6 + i] = extra_args[i];
+		execv(tj, args);
 		fprintf(stderr, "cannot run %s: %s\n", tj, strerror(errno));
 		_exit(127);
 	}
@@ -272,10 +275,12 @@ int main(int argc, char **argv)
 
 	static const struct option longopts[] = {
 		{ "stack", optional_argument, NULL, 'S' },
+		{ "hooks", required_argument, NULL, 'H' },
+		{ "ring-kb", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static char stack_buf[32];
+	static char stack_buf[32], hooks_buf[32], ring_buf[32];
 	while ((opt = getopt_long(argc, argv, "c:s:r:n:b:t:h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'S':
@@ -286,7 +291,20 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			snprintf(stack_buf, sizeof(stack_buf), "--stack=%s", optarg ? optarg : "user");
-			stack_arg = stack_buf;
+			extra_args[n_extra++] = stack_buf;
+			break;
+		case 'H':
+			if (strcmp(optarg, "sock") && strcmp(optarg, "syscalls") && strcmp(optarg, "auto")) {
+				fprintf(stderr, "capture-overhead: --hooks %s: not sock, syscalls or auto\n",
+					optarg);
+				return 2;
+			}
+			snprintf(hooks_buf, sizeof(hooks_buf), "--hooks=%s", optarg);
+			extra_args[n_extra++] = hooks_buf;
+			break;
+		case 'R': /* capture checks the value */
+			snprintf(ring_buf, sizeof(ring_buf), "--ring-kb=%s", optarg);
+			extra_args[n_extra++] = ring_buf;
 			break;
 		case 'c': l.conns = atoi(optarg); break;
 		case 's': l.seconds = atof(optarg); break;
@@ -296,7 +314,8 @@ int main(int argc, char **argv)
 		case 't': snprintf(tj, sizeof(tj), "%s", optarg); break;
 		default:
 			fprintf(stderr, "usage: capture-overhead [-c CONNS] [-s SECONDS] [-r ROUNDS] "
-				"[-n MAXREQ] [-b BYTES] [-t TRACEJOIN] [--stack[=user|kernel|both]]\n");
+				"[-n MAXREQ] [-b BYTES] [-t TRACEJOIN] [--stack[=user|kernel|both]]\n"
+				"                        [--hooks sock|syscalls|auto] [--ring-kb N]\n");
 			return opt == 'h' ? 0 : 2;
 		}
 	}
@@ -347,8 +366,11 @@ int main(int argc, char **argv)
 	unsigned long long ev_sum = 0, lost_sum = 0, bytes_sum = 0;
 	double el;
 
-	printf("capture-overhead: %d connections, %d-byte messages, %.1f s rounds, %s%s%s\n",
-	       l.conns, l.msg_bytes, l.seconds, tj, stack_arg ? " " : "", stack_arg ? stack_arg : "");
+	for (int i = 0; i < n_extra; i++)
+		snprintf(extra_text + strlen(extra_text), sizeof(extra_text) - strlen(extra_text),
+			 " %s", extra_args[i]);
+	printf("capture-overhead: %d connections, %d-byte messages, %.1f s rounds, %s%s\n",
+	       l.conns, l.msg_bytes, l.seconds, tj, extra_text);
 	run_load(&l, &el, &pc); /* warm up: connections, caches, CPU clocks */
 	for (int r = 0; r < rounds; r++) {
 		double base_cpu, with_cpu;

@@ -29,6 +29,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define S_IFSOCK 0140000
 #define EAGAIN 11
 #define MMSG_MAX 1024 /* UIO_MAXIOV: the kernel caps vlen there */
+#define MSG_PEEK 2
 
 /* Set by the loader before load. */
 const volatile __u32 self_tgid = 0;
@@ -38,11 +39,29 @@ const volatile __u16 port_filter = 0;  /* 0 = any port */
 const volatile __u32 payload_max = 0;  /* 0 = no payload */
 const volatile __u64 wakeup_bytes = 0; /* force a wakeup past this fill */
 const volatile __u32 stack_mode = 0;   /* TJC_STACK_USER | TJC_STACK_KERNEL */
+const volatile __u32 hooks = TJC_HOOKS_SYSCALLS; /* which programs the loader attached */
+/* This architecture's syscall numbers (from the loader's <sys/syscall.h>):
+ * the sock hooks read the task's current call to name its fd and buffer. */
+const volatile __s64 nr_read = -1, nr_write = -1, nr_recvfrom = -1, nr_sendto = -1;
+const volatile __s64 nr_readv = -1, nr_writev = -1, nr_recvmsg = -1, nr_sendmsg = -1;
+const volatile __s64 nr_connect = -1, nr_close = -1, nr_shutdown = -1;
+const volatile __s64 nr_exit = -1, nr_exit_group = -1;
+
+/* One ring per CPU: a shared ring's reservation lock and producer
+ * position bounce between the CPUs that trace, and that was the largest
+ * single cost of an event.  The loader makes the rings (it sizes the
+ * template and the array) and user space merges them by time. */
+struct ring {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+};
 
 struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 16 << 20); /* the loader may resize */
-} events SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct ring);
+} rings SEC(".maps");
 
 /* The ring buffer has no lost counter: failed reserves and full maps are
  * counted here, per CPU, indexed by TJC_DROP_*. */
@@ -103,14 +122,21 @@ struct {
 
 #define SOCKF_PREEXISTING 0x1u /* first seen mid-life: offsets from start */
 #define SOCKF_CLOSED      0x2u /* reached TCP_CLOSE while still owned */
+/* sock hooks only: */
+#define SOCKF_PASSIVE     0x4u /* accepted; ACCEPT not emitted yet (ino 0 until then) */
+#define SOCKF_CONNECTING  0x8u /* SYN sent; CONNECT emitted at the handshake's end */
+#define SOCKF_RELEASED    0x10u /* its last close() was seen (CLOSE emitted) */
 
 /* Per socket: its inode (to catch a reused struct sock) and the bytes
- * that went out ([0]) and in ([1]) since capture saw it. */
+ * that went out ([0]) and in ([1]) since capture saw it.  The sock hooks
+ * also keep who connected it, and the fd it was last seen under. */
 struct sockst {
 	__u64 ino;
 	__u64 off[2];
+	__u64 who;    /* pid_tgid of the connecting (or last naming) thread */
+	__s32 fd;     /* its fd in who's process, -1 = not known */
 	__u32 flags;
-	__u32 pad;
+	__s32 ustack, kstack; /* --stack: connect()'s, for the CONNECT to come */
 };
 
 struct {
@@ -258,13 +284,19 @@ static __always_inline void emit_stk(__u8 type, __u64 ts, __u64 pid_tgid, __s32 
 {
 	struct tjc_event *e;
 	__u64 wake = BPF_RB_NO_WAKEUP;
+	__u32 cpu = bpf_get_smp_processor_id();
+	void *ring = bpf_map_lookup_elem(&rings, &cpu);
 
 	/* Conditioned on the read-only payload_max alone, so the verifier
 	 * sees one size and walks one path. */
+	if (!ring) {
+		count_drop(TJC_DROP_RINGBUF);
+		return;
+	}
 	if (payload_max)
-		e = bpf_ringbuf_reserve(&events, sizeof(*e) + TJC_PAYLOAD_MAX, 0);
+		e = bpf_ringbuf_reserve(ring, sizeof(*e) + TJC_PAYLOAD_MAX, 0);
 	else
-		e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+		e = bpf_ringbuf_reserve(ring, sizeof(*e), 0);
 	if (!e) {
 		count_drop(TJC_DROP_RINGBUF);
 		return;
@@ -301,7 +333,7 @@ static __always_inline void emit_stk(__u8 type, __u64 ts, __u64 pid_tgid, __s32 
 	}
 	/* Wake the reader only when the ring fills up; otherwise it drains
 	 * on its timer, which spares the traced CPU an irq_work per event. */
-	if (wakeup_bytes && bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > wakeup_bytes)
+	if (wakeup_bytes && bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) > wakeup_bytes)
 		wake = BPF_RB_FORCE_WAKEUP;
 	bpf_ringbuf_submit(e, wake);
 }
@@ -315,7 +347,7 @@ static __always_inline struct sockst *sock_state(struct sock *sk, __u64 ino,
 {
 	__u64 key = (__u64)sk;
 	struct sockst *st = bpf_map_lookup_elem(&socks, &key);
-	struct sockst init = { .ino = ino };
+	struct sockst init = { .ino = ino, .fd = -1, .ustack = -1, .kstack = -1 };
 
 	if (st && st->ino == ino && !fresh)
 		return st;
@@ -498,7 +530,7 @@ static __always_inline int nothing_moved(long ret)
 /* The data calls need no enter program: at exit the arguments are still
  * in the task's saved user registers and the fd still names the socket.
  * One program per call instead of two, and no per-thread map traffic. */
-static __always_inline int exit_io(void *ctx, long ret, __u8 kind, __u8 out)
+static __always_inline int exit_io(void *ctx, long ret, __u8 kind, __u8 out, int flags_arg)
 {
 	struct stk s;
 	__u64 id, ts, ubuf = 0, ulen = 0, offset = 0;
@@ -517,6 +549,10 @@ static __always_inline int exit_io(void *ctx, long ret, __u8 kind, __u8 out)
 	if (!proc_wanted(id))
 		return 0;
 	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	/* A peek moves nothing: the same bytes are read again later. */
+	if ((flags_arg == 3 && (PT_REGS_PARM3_SYSCALL(regs) & MSG_PEEK)) ||
+	    (flags_arg == 4 && (PT_REGS_PARM4_SYSCALL(regs) & MSG_PEEK)))
+		return 0;
 	c.fd = (int)PT_REGS_PARM1_SYSCALL(regs);
 	sk = fd_to_sock(c.fd, &c.ino);
 	if (!sk)
@@ -551,23 +587,24 @@ static __always_inline int exit_io(void *ctx, long ret, __u8 kind, __u8 out)
 	return 0;
 }
 
-#define EXIT_IO(name, kind, out)                                    \
+/* flags_arg: which argument holds the MSG_* flags (0 = none). */
+#define EXIT_IO(name, kind, out, flags_arg)                         \
 	SEC("tracepoint/syscalls/sys_exit_" #name)                  \
 	int exit_##name(struct trace_event_raw_sys_exit *ctx)       \
 	{                                                           \
-		return exit_io(ctx, ctx->ret, kind, out);                \
+		return exit_io(ctx, ctx->ret, kind, out, flags_arg);     \
 	}
 
-EXIT_IO(read, K_BUF, 0)
-EXIT_IO(write, K_BUF, 1)
-EXIT_IO(recvfrom, K_BUF, 0)
-EXIT_IO(sendto, K_BUF, 1)
-EXIT_IO(readv, K_IOV, 0)
-EXIT_IO(writev, K_IOV, 1)
-EXIT_IO(recvmsg, K_MSG, 0)
-EXIT_IO(sendmsg, K_MSG, 1)
-EXIT_IO(recvmmsg, K_MMSG, 0)
-EXIT_IO(sendmmsg, K_MMSG, 1)
+EXIT_IO(read, K_BUF, 0, 0)
+EXIT_IO(write, K_BUF, 1, 0)
+EXIT_IO(recvfrom, K_BUF, 0, 4)
+EXIT_IO(sendto, K_BUF, 1, 0)
+EXIT_IO(readv, K_IOV, 0, 0)
+EXIT_IO(writev, K_IOV, 1, 0)
+EXIT_IO(recvmsg, K_MSG, 0, 3)
+EXIT_IO(sendmsg, K_MSG, 1, 0)
+EXIT_IO(recvmmsg, K_MMSG, 0, 4)
+EXIT_IO(sendmmsg, K_MMSG, 1, 0)
 
 static __always_inline int exit_accept(void *ctx, long ret)
 {
@@ -599,6 +636,28 @@ int exit_accept_(struct trace_event_raw_sys_exit *ctx) { return exit_accept(ctx,
 SEC("tracepoint/syscalls/sys_exit_accept4")
 int exit_accept4(struct trace_event_raw_sys_exit *ctx) { return exit_accept(ctx, ctx->ret); }
 
+/* A failed connect leaves no peer in the socket: the address asked for
+ * is still in the caller's sockaddr (connect's second argument). */
+static __always_inline void peer_from_user(struct sockinfo *si)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	struct sockaddr_in6 a = {};
+
+	if (bpf_probe_read_user(&a, sizeof(a), (void *)PT_REGS_PARM2_SYSCALL(regs)))
+		return;
+	if (a.sin6_family == AF_INET) {
+		struct sockaddr_in *a4 = (struct sockaddr_in *)&a;
+		__builtin_memset(si->raddr, 0, 16);
+		__builtin_memcpy(si->raddr, &a4->sin_addr, 4);
+	} else if (a.sin6_family == AF_INET6) {
+		__builtin_memcpy(si->raddr, &a.sin6_addr, 16);
+	} else {
+		return;
+	}
+	si->family = a.sin6_family;
+	si->rport = __builtin_bswap16(a.sin6_port);
+}
+
 /* connect: the socket was resolved (and its offsets made) at enter. */
 SEC("tracepoint/syscalls/sys_exit_connect")
 int exit_connect(struct trace_event_raw_sys_exit *ctx)
@@ -624,6 +683,8 @@ int exit_connect(struct trace_event_raw_sys_exit *ctx)
 	if (!st)
 		return 0;
 	read_sockinfo(AS_SOCK(c.sk), &si);
+	if (ret < 0 && si.rport == 0)
+		peer_from_user(&si);
 	if (!port_wanted(&si))
 		return 0;
 	if (st->flags & SOCKF_PREEXISTING)
@@ -682,6 +743,9 @@ int exit_shutdown(struct trace_event_raw_sys_exit *ctx)
  * softirq), so pid and tid are 0.  A socket that reaches TCP_CLOSE with no
  * owner left is forgotten; one still owned is forgotten at its last
  * close(). */
+static __always_inline int sock_set_state(void *ctx, struct sock *sk, int oldstate,
+					  int newstate);
+
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(on_set_state, struct sock *sk, int oldstate, int newstate)
 {
@@ -691,6 +755,8 @@ int BPF_PROG(on_set_state, struct sock *sk, int oldstate, int newstate)
 
 	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;
+	if (hooks == TJC_HOOKS_SOCK)
+		return sock_set_state(ctx, sk, oldstate, newstate);
 	st = bpf_map_lookup_elem(&socks, &key);
 	if (!st)
 		return 0;
@@ -706,6 +772,340 @@ int BPF_PROG(on_set_state, struct sock *sk, int oldstate, int newstate)
 		else
 			st->flags |= SOCKF_CLOSED;
 	}
+	return 0;
+}
+
+/* ---- sock hooks: no syscall tracepoint at all ----
+ *
+ * Attaching any syscall tracepoint sends every syscall of every task on
+ * the machine through the slow entry path, whether we look at it or not;
+ * that, not our programs, was most of capture's cost.  These hooks sit on
+ * the socket layer instead: tp_btf sock_send_length / sock_recv_length
+ * fire once per sendmsg / recvmsg of a socket (in the caller's context,
+ * after the call, with its return value), and inet_sock_set_state tells
+ * connects, accepts and closes.  What the syscall is, its fd and its
+ * buffer come from the task's saved user registers, as at sys_exit. */
+
+/* The number of the call the task is in (its saved user registers). */
+#if defined(__TARGET_ARCH_x86)
+#define PT_REGS_SYSCALL_NR(r) ((__s64)(r)->orig_ax)
+#elif defined(__TARGET_ARCH_arm64)
+#define PT_REGS_SYSCALL_NR(r) ((__s64)(r)->syscallno)
+#else
+#define PT_REGS_SYSCALL_NR(r) ((__s64)-1) /* no close/shutdown/payload naming */
+#endif
+
+static __always_inline int is_tcp(struct sock *sk)
+{
+	return (sk->__sk_common.skc_family == AF_INET || sk->__sk_common.skc_family == AF_INET6) &&
+	       sk->sk_protocol == IPPROTO_TCP && sk->sk_type == SOCK_STREAM;
+}
+
+/* The inode number of the socket's file system node: the socket id. */
+static __always_inline __u64 sock_ino(struct socket *so)
+{
+	struct socket_alloc *sa;
+
+	/* The socket is the allocation's first member: a plain load then. */
+	if (bpf_core_field_offset(struct socket_alloc, socket) == 0) {
+		sa = bpf_rdonly_cast(so, bpf_core_type_id_kernel(struct socket_alloc));
+		return sa->vfs_inode.i_ino;
+	}
+	sa = container_of(so, struct socket_alloc, socket);
+	return BPF_CORE_READ(sa, vfs_inode.i_ino);
+}
+
+/* fd (the task's current call's first argument) if it names socket so in
+ * the task's file table, else -1: a kernel socket, io_uring, or a call
+ * whose first argument is not the socket. */
+static __always_inline int fd_if_names(long fd, struct socket *so)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fdtable *fdt = task->files->fdt;
+	struct file *file = NULL;
+
+	if (fd < 0 || fd >= fdt->max_fds)
+		return -1;
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]) || !file)
+		return -1;
+	file = bpf_rdonly_cast(file, bpf_core_type_id_kernel(struct file));
+	return file->private_data == (void *)so ? (int)fd : -1;
+}
+
+/* The socket's state at its first sight in a traced thread: a passive
+ * open waiting to be named (the caller emits ACCEPT), a known socket, a
+ * reused struct sock or one never seen (SOCKET, offsets from start). */
+enum first_sight { SEEN = 0, ANNOUNCE_SOCKET, ANNOUNCE_ACCEPT };
+
+static __always_inline struct sockst *sock_named(struct sock *sk, __u64 ino,
+						  struct sockst *st, int *sight)
+{
+	*sight = SEEN;
+	if (st && st->ino == ino)
+		return st;
+	if (st && st->ino == 0 && (st->flags & SOCKF_PASSIVE)) {
+		/* One thread names it, the others see it named. */
+		if (__sync_val_compare_and_swap(&st->ino, 0, ino) == 0)
+			*sight = ANNOUNCE_ACCEPT;
+		return st->ino == ino ? st : NULL;
+	}
+	return sock_state(sk, ino, 0, sight);
+}
+
+static __always_inline int sock_io(void *ctx, struct sock *sk, int ret, int mflags, int out)
+{
+	struct stk s;
+	__u64 id, ts, ino, ubuf = 0, ulen = 0, offset, nr, asked = 0, key = (__u64)sk;
+	struct pt_regs *regs;
+	struct sockinfo si;
+	struct sockst *st;
+	struct socket *so;
+	__u32 flags = 0;
+	int sight, fd;
+
+	if (nothing_moved(ret) || (!out && (mflags & MSG_PEEK)))
+		return 0;
+	if (!is_tcp(sk))
+		return 0;
+	so = sk->sk_socket;
+	if (!so)
+		return 0;
+	id = bpf_get_current_pid_tgid();
+	ino = sock_ino(so);
+	st = bpf_map_lookup_elem(&socks, &key);
+	/* The thread that used this socket last passed the filters then. */
+	if (!(st && st->ino == ino && st->who == id) && !proc_wanted(id))
+		return 0;
+	ts = bpf_ktime_get_ns();
+	read_sockinfo(sk, &si);
+	if (!port_wanted(&si))
+		return 0;
+	st = sock_named(sk, ino, st, &sight);
+	if (!st)
+		return 0;
+
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	nr = PT_REGS_SYSCALL_NR(regs);
+	/* The same thread naming the same socket: the fd is the one it had. */
+	if (st->who == id && st->fd >= 0 && PT_REGS_PARM1_SYSCALL(regs) == st->fd) {
+		fd = st->fd;
+	} else {
+		fd = fd_if_names(PT_REGS_PARM1_SYSCALL(regs), so);
+		st->who = id;
+		st->fd = fd;
+	}
+	if (nr == nr_read || nr == nr_write || nr == nr_recvfrom || nr == nr_sendto) {
+		asked = PT_REGS_PARM3_SYSCALL(regs);
+		if (payload_max) {
+			ubuf = PT_REGS_PARM2_SYSCALL(regs);
+			ulen = asked;
+		}
+	} else if (payload_max && fd >= 0) {
+		struct call c = { .buf = PT_REGS_PARM2_SYSCALL(regs), .len = PT_REGS_PARM3_SYSCALL(regs) };
+		__s64 ignored;
+		if (nr == nr_readv || nr == nr_writev)
+			c.kind = K_IOV;
+		else if (nr == nr_recvmsg || nr == nr_sendmsg)
+			c.kind = K_MSG;
+		/* mmsg calls fire once per message, and which one this is
+		 * the registers do not say: no payload for them. */
+		if (c.kind)
+			first_buffer(&c, ret, &ubuf, &ulen, &ignored);
+	}
+
+	if (st->flags & SOCKF_PREEXISTING)
+		flags |= TJC_EVF_OFFSET_FROM_START;
+	if (sight == ANNOUNCE_SOCKET)
+		emit(TJC_EV_SOCKET, ts, id, fd, ino, &si, 0, 0, flags, 0, 0, 0);
+	if (sight == ANNOUNCE_ACCEPT) {
+		take_stacks(ctx, &s);
+		emit_stk(TJC_EV_ACCEPT, ts, id, fd, ino, &si, 0, 0, TJC_EVF_INFERRED, 0, 0, 0, &s);
+	}
+	if (ret < 0) {
+		flags |= TJC_EVF_ERROR;
+		offset = st->off[out ? 0 : 1];
+	} else {
+		offset = __sync_fetch_and_add(&st->off[out ? 0 : 1], ret);
+		if (asked && (__u64)ret < asked)
+			flags |= TJC_EVF_PARTIAL;
+	}
+	take_stacks(ctx, &s);
+	emit_stk(out ? TJC_EV_SEND : TJC_EV_RECV, ts, id, fd, ino, &si,
+		 ret, offset, flags, 0, ubuf, ulen, &s);
+	return 0;
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(on_send_length, struct sock *sk, int ret, int flags)
+{
+	return sock_io(ctx, sk, ret, flags, 1);
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(on_recv_length, struct sock *sk, int ret, int flags)
+{
+	return sock_io(ctx, sk, ret, flags, 0);
+}
+
+/* The socket layer has no accept or close tracepoint; the TCP state
+ * machine and the socket's destruction stand in.  A change made while a
+ * user task holds the socket lock runs in that task (softirq only
+ * backlogs packets for an owned socket), so its registers say which call
+ * made it:
+ *
+ *   CLOSE -> SYN_SENT        connect(): offsets start, the connecting
+ *                            thread and fd are kept (the local port is
+ *                            not bound yet)
+ *   SYN_SENT -> ESTABLISHED  CONNECT, with that thread, now that the
+ *                            ports are known; SYN_SENT -> CLOSE: a
+ *                            failed CONNECT (bytes = -sk_err)
+ *   SYN_RECV -> ESTABLISHED  a passive open (softirq): offsets start,
+ *                            ACCEPT waits for the first thread to use it
+ *   owned, in close()/exit   CLOSE (the socket's last close); a socket
+ *                            already reset makes no state change then,
+ *                            so tcp_destroy_sock, which follows in the
+ *                            same call, says it
+ *   owned, in shutdown()     SHUTDOWN (one that sends a FIN)
+ */
+
+/* The task owning sk, if a task does: its pid_tgid and registers. */
+struct owner {
+	__u64 id;
+	__s64 nr; /* the call it is in, -1 = not a task's doing */
+	struct pt_regs *regs;
+};
+
+static __always_inline void owner_of(struct sock *sk, struct owner *o)
+{
+	o->id = 0;
+	o->nr = -1;
+	o->regs = NULL;
+	if (!sk->sk_lock.owned)
+		return;
+	o->id = bpf_get_current_pid_tgid();
+	o->regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	o->nr = PT_REGS_SYSCALL_NR(o->regs);
+}
+
+/* The last close() (or the exit that closes it) of a socket capture
+ * knows: CLOSE once, preceded by ACCEPT for an accepted socket nobody
+ * used (it is named only now). */
+static __always_inline void sock_released(struct sock *sk, struct sockst *st,
+					  const struct owner *o, const struct sockinfo *si,
+					  __u64 ts)
+{
+	struct socket *so = sk->sk_socket;
+	__u32 evflags;
+	int fd;
+
+	if (!o->regs || (st->flags & SOCKF_RELEASED))
+		return;
+	/* An exiting process has left the --pid/-- COMMAND filter by the
+	 * time its files close: the process that used the socket is enough. */
+	if ((st->who >> 32) != (o->id >> 32) && !proc_wanted(o->id))
+		return;
+	if (o->nr != nr_close && o->nr != nr_exit && o->nr != nr_exit_group)
+		return;
+	fd = o->nr == nr_close ? (int)PT_REGS_PARM1_SYSCALL(o->regs) : -1;
+	if (st->ino == 0) {
+		if (!so)
+			return; /* already orphaned: it has no name to give */
+		st->ino = sock_ino(so);
+		emit(TJC_EV_ACCEPT, ts, o->id, fd, st->ino, si, 0, 0, TJC_EVF_INFERRED, 0, 0, 0);
+	}
+	st->flags |= SOCKF_RELEASED;
+	evflags = (st->flags & SOCKF_PREEXISTING) ? TJC_EVF_OFFSET_FROM_START : 0;
+	emit(TJC_EV_CLOSE, ts, o->id, fd, st->ino, si, 0, 0, evflags, 0, 0, 0);
+}
+
+static __always_inline int sock_set_state(void *ctx, struct sock *sk, int oldstate,
+					  int newstate)
+{
+	__u64 key = (__u64)sk, ts = bpf_ktime_get_ns();
+	struct sockst *st = bpf_map_lookup_elem(&socks, &key);
+	struct socket *so = sk->sk_socket;
+	struct sockinfo si;
+	struct owner o;
+	struct stk s;
+	__u32 evflags;
+
+	if (!is_tcp(sk))
+		return 0;
+	read_sockinfo(sk, &si);
+	owner_of(sk, &o);
+
+	if (oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT) {
+		struct sockst init = { .fd = -1, .flags = SOCKF_CONNECTING, .ustack = -1, .kstack = -1 };
+		if (!o.regs || !so || !proc_wanted(o.id))
+			return 0;
+		init.ino = sock_ino(so);
+		init.who = o.id;
+		take_stacks(ctx, &s);
+		init.ustack = s.u;
+		init.kstack = s.k;
+		if (o.nr == nr_connect)
+			init.fd = fd_if_names(PT_REGS_PARM1_SYSCALL(o.regs), so);
+		if (bpf_map_update_elem(&socks, &key, &init, BPF_ANY)) {
+			count_drop(TJC_DROP_MAP);
+			return 0;
+		}
+		st = bpf_map_lookup_elem(&socks, &key);
+	} else if (oldstate == TCP_SYN_RECV && newstate == TCP_ESTABLISHED) {
+		struct sockst init = { .fd = -1, .flags = SOCKF_PASSIVE, .ustack = -1, .kstack = -1 };
+		if (!port_wanted(&si))
+			return 0;
+		/* Named (ino) at its first use, by the thread that accepted it. */
+		if (bpf_map_update_elem(&socks, &key, &init, BPF_ANY))
+			count_drop(TJC_DROP_MAP);
+		return 0;
+	}
+	if (!st || !port_wanted(&si))
+		return 0;
+	/* The last close() comes before the state change it makes. */
+	sock_released(sk, st, &o, &si, ts);
+	if (st->ino == 0)
+		return 0; /* accepted, not yet named: nothing can say which socket */
+	evflags = (st->flags & SOCKF_PREEXISTING) ? TJC_EVF_OFFSET_FROM_START : 0;
+	emit(TJC_EV_STATE, ts, 0, -1, st->ino, &si, 0, 0, evflags,
+	     (__u32)oldstate << 8 | (__u32)newstate, 0, 0);
+	if (o.regs && o.nr == nr_shutdown && oldstate != newstate && proc_wanted(o.id))
+		emit(TJC_EV_SHUTDOWN, ts, o.id, fd_if_names(PT_REGS_PARM1_SYSCALL(o.regs), so),
+		     st->ino, &si, 0, 0, evflags, (__u32)PT_REGS_PARM2_SYSCALL(o.regs), 0, 0);
+	if ((st->flags & SOCKF_CONNECTING) && oldstate == TCP_SYN_SENT) {
+		__s64 res = 0;
+		__u32 f = evflags;
+		st->flags &= ~SOCKF_CONNECTING;
+		if (newstate != TCP_ESTABLISHED) {
+			res = -(__s64)(sk->sk_err ? sk->sk_err : 103 /* ECONNABORTED */);
+			f |= TJC_EVF_ERROR;
+		}
+		s.u = st->ustack;
+		s.k = st->kstack;
+		emit_stk(TJC_EV_CONNECT, ts, st->who, st->fd, st->ino, &si, res, 0, f, 0, 0, 0, &s);
+	}
+	return 0;
+}
+
+/* Every TCP socket ends here, once: its entry goes (with the sock hooks
+ * this is the only place that forgets sockets), and a close() of a socket
+ * that was already reset, which changes no state, is told. */
+SEC("tp_btf/tcp_destroy_sock")
+int BPF_PROG(on_destroy, struct sock *sk)
+{
+	__u64 key = (__u64)sk;
+	struct sockst *st = bpf_map_lookup_elem(&socks, &key);
+	struct sockinfo si;
+	struct owner o;
+
+	if (!st)
+		return 0;
+	if (hooks == TJC_HOOKS_SOCK && !(st->flags & SOCKF_RELEASED)) {
+		read_sockinfo(sk, &si);
+		owner_of(sk, &o);
+		if (port_wanted(&si))
+			sock_released(sk, st, &o, &si, bpf_ktime_get_ns());
+	}
+	bpf_map_delete_elem(&socks, &key);
 	return 0;
 }
 

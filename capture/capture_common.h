@@ -25,8 +25,13 @@
 #define TJC_EVF_OFFSET_FROM_START 0x1u
 #define TJC_EVF_ERROR             0x2u
 #define TJC_EVF_PARTIAL           0x4u
+#define TJC_EVF_INFERRED          0x10u
 
 #define TJC_PAYLOAD_MAX 256
+
+/* Which programs carry the data path (rodata hooks). */
+#define TJC_HOOKS_SYSCALLS 0 /* tracepoint/syscalls/sys_{enter,exit}_* */
+#define TJC_HOOKS_SOCK     1 /* tp_btf sock_{send,recv}_length + inet_sock_set_state */
 
 /* Indices of the per-CPU drop counter array (same order as enum
  * tj_drop_reason in lib/evlog.h). */

@@ -17,6 +17,7 @@
 #include "../cli/commands.h"
 #include "../lib/error.h"
 #include "../lib/evlog.h"
+#include <bpf/libbpf.h>
 #include "loader.h"
 #include "recorder.h"
 
@@ -52,12 +53,19 @@ static void usage(FILE *f)
 "      --netns        one log per network namespace, FOLDER/node-ID.evlog,\n"
 "                     ID the namespace's inode number (ls -L -i /proc/PID/ns/net)\n"
 "      --force        overwrite existing logs\n"
+"      --hooks HOW    where capture hooks in: sock (socket-layer tp_btf\n"
+"                     tracepoints and no syscall tracepoint: cheaper; an\n"
+"                     accept is seen at the socket's first use), syscalls\n"
+"                     (syscall tracepoints: accept when accept returns, every\n"
+"                     close of a dup'ed fd, shutdowns that send no FIN), or\n"
+"                     auto (the default: sock where the kernel has it)\n"
 "      --stack[=WHAT] record the call stack of each send, recv, connect and\n"
 "                     accept: WHAT is user (the default), kernel or both;\n"
 "                     the stacks and the processes' memory maps go in the\n"
 "                     log (tracejoin dump --stacks shows them symbolised)\n"
-"      --ring-kb N    ring buffer size in KiB: a power of two >= 4 (default\n"
-"                     %u); larger rides out longer bursts\n"
+"      --ring-kb N    each CPU's ring buffer in KiB: a power of two >= 4\n"
+"                     (default: %u KiB shared out among the CPUs, at least\n"
+"                     1024 each); larger rides out longer bursts\n"
 "      --check        only check that capture can run here: exit 0, or 77\n"
 "                     with the reason when this machine cannot\n"
 "  -v, --verbose      show libbpf's messages (the verifier log on failure)\n"
@@ -85,8 +93,20 @@ struct opts {
 	int verbose;
 	unsigned ring_kb;  /* 0 = RING_BYTES */
 	unsigned stack;    /* TJC_STACK_* bits, 0 = no stacks */
+	int hooks;         /* TJC_HOOKS_*, -1 = auto */
 	char **command;   /* NULL = none */
 };
+
+/* RING_BYTES in all, a power of two per CPU, at least 1 MiB each. */
+static size_t default_ring_bytes(void)
+{
+	int ncpus = libbpf_num_possible_cpus();
+	size_t per = RING_BYTES;
+
+	while (ncpus > 1 && per > (1u << 20) && per * (size_t)ncpus > RING_BYTES)
+		per /= 2;
+	return per;
+}
 
 static int parse_uint(const char *s, unsigned long max, unsigned long *v)
 {
@@ -102,7 +122,7 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *v)
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	enum { O_NODE = 256, O_PID, O_CGROUP, O_PORT, O_DURATION, O_PAYLOAD,
-	       O_NETNS, O_FORCE, O_CHECK, O_RING, O_STACK };
+	       O_NETNS, O_FORCE, O_CHECK, O_RING, O_STACK, O_HOOKS };
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "node", required_argument, NULL, O_NODE },
@@ -116,6 +136,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "check", no_argument, NULL, O_CHECK },
 		{ "ring-kb", required_argument, NULL, O_RING },
 		{ "stack", optional_argument, NULL, O_STACK },
+		{ "hooks", required_argument, NULL, O_HOOKS },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -177,6 +198,16 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 				o->stack = TJC_STACK_USER | TJC_STACK_KERNEL;
 			else
 				return tj_usage(CMD, "--stack=%s: not user, kernel or both", optarg);
+			break;
+		case O_HOOKS:
+			if (strcmp(optarg, "sock") == 0)
+				o->hooks = TJC_HOOKS_SOCK;
+			else if (strcmp(optarg, "syscalls") == 0)
+				o->hooks = TJC_HOOKS_SYSCALLS;
+			else if (strcmp(optarg, "auto") == 0)
+				o->hooks = -1;
+			else
+				return tj_usage(CMD, "--hooks %s: not sock, syscalls or auto", optarg);
 			break;
 		case 'v': o->verbose = 1; break;
 		case 'h': usage(stdout); return -1;
@@ -267,8 +298,10 @@ static void fill_header(struct tj_evlog_header *h, const struct opts *o,
 			break;
 		used += (size_t)n;
 	}
-	if (used >= sizeof(h->options))
-		h->options[sizeof(h->options) - 1] = '\0';
+	if (used + 1 < sizeof(h->options))
+		snprintf(h->options + used, sizeof(h->options) - used, " [hooks %s]",
+			 o->hooks == TJC_HOOKS_SOCK ? "sock" : "syscalls");
+	h->options[sizeof(h->options) - 1] = '\0';
 }
 
 /* A filter that names nothing is an error now, not an empty log later. */
@@ -378,7 +411,7 @@ static int note_drops(struct tj_capture *cap, struct tj_recorder *rec,
 
 int cmd_capture(int argc, char **argv)
 {
-	struct opts o = { 0 };
+	struct opts o = { .hooks = -1 };
 	struct tj_err err = { 0 };
 	struct tj_capture *cap = NULL;
 	struct tj_recorder *rec = NULL;
@@ -407,11 +440,20 @@ int cmd_capture(int argc, char **argv)
 	if (check_filters(&o, &cfg.cgroup_id))
 		return TJ_EXIT_USAGE;
 
+	if (o.hooks < 0)
+		o.hooks = tj_capture_sock_hooks_available() ? TJC_HOOKS_SOCK : TJC_HOOKS_SYSCALLS;
+	else if (o.hooks == TJC_HOOKS_SOCK && !tj_capture_sock_hooks_available()) {
+		fprintf(stderr, "tracejoin capture: --hooks sock: this kernel has no "
+			"sock_send_length/sock_recv_length tracepoints (Linux 6.4+); "
+			"use --hooks syscalls\n");
+		return TJ_EXIT_FAIL;
+	}
+	cfg.hooks = o.hooks;
 	cfg.self_tgid = getpid();
 	cfg.pid_mode = o.command ? TJC_PIDS_FOLLOW : o.npids ? TJC_PIDS_LISTED : TJC_PIDS_ALL;
 	cfg.port = o.port;
 	cfg.payload_max = o.payload;
-	cfg.ring_bytes = o.ring_kb ? (size_t)o.ring_kb << 10 : RING_BYTES;
+	cfg.ring_bytes = o.ring_kb ? (size_t)o.ring_kb << 10 : default_ring_bytes();
 	cfg.verbose = o.verbose;
 	cfg.stack_mode = o.stack;
 	if (o.stack && !(ro.stacks = tj_stackrec_new())) {

@@ -7,8 +7,10 @@
 #include <unistd.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include "loader.h"
 #include "../lib/event.h"
 #include "../lib/evlog.h"
@@ -21,7 +23,8 @@ _Static_assert(TJC_EV_ACCEPT == TJ_EV_ACCEPT && TJC_EV_CONNECT == TJ_EV_CONNECT 
 	       TJC_EV_STATE == TJ_EV_STATE && TJC_EV_SOCKET == TJ_EV_SOCKET,
 	       "event types of capture_common.h and event.h differ");
 _Static_assert(TJC_EVF_OFFSET_FROM_START == TJ_EVF_OFFSET_FROM_START &&
-	       TJC_EVF_ERROR == TJ_EVF_ERROR && TJC_EVF_PARTIAL == TJ_EVF_PARTIAL,
+	       TJC_EVF_ERROR == TJ_EVF_ERROR && TJC_EVF_PARTIAL == TJ_EVF_PARTIAL &&
+	       TJC_EVF_INFERRED == TJ_EVF_INFERRED,
 	       "event flags of capture_common.h and event.h differ");
 _Static_assert(TJC_DROP_RINGBUF == TJ_DROP_RINGBUF && TJC_DROP_MAP == TJ_DROP_MAP &&
 	       TJC_DROP__COUNT == TJ_DROP__COUNT, "drop reasons differ");
@@ -37,6 +40,7 @@ struct tj_capture {
 	int nlinks;
 	struct ring_buffer *rb;
 	int ncpus;
+	int *ring_fds; /* one ring per possible CPU */
 	/* The drain's current callback (ring_buffer__new fixes one ctx). */
 	tj_capture_cb cb;
 	void *cb_ctx;
@@ -125,6 +129,54 @@ int tj_capture_probe(int *env_problem, struct tj_err *err)
 	return TJ_OK;
 }
 
+int tj_capture_sock_hooks_available(void)
+{
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	int ok;
+
+	if (!vmlinux)
+		return 0;
+	ok = btf__find_by_name_kind(vmlinux, "btf_trace_sock_send_length", BTF_KIND_TYPEDEF) > 0 &&
+	     btf__find_by_name_kind(vmlinux, "btf_trace_sock_recv_length", BTF_KIND_TYPEDEF) > 0;
+	btf__free(vmlinux);
+	return ok;
+}
+
+/* Which hook set a program belongs to: the syscall tracepoints, the
+ * socket-layer tracepoints, or neither (state changes, forks: both). */
+static int program_hooks(const struct bpf_program *prog)
+{
+	const char *sec = bpf_program__section_name(prog);
+
+	if (strncmp(sec, "tracepoint/syscalls/", 20) == 0)
+		return TJC_HOOKS_SYSCALLS;
+	if (strcmp(sec, "tp_btf/sock_send_length") == 0 ||
+	    strcmp(sec, "tp_btf/sock_recv_length") == 0)
+		return TJC_HOOKS_SOCK;
+	return -1;
+}
+
+/* The kernel side reads the task's current call number; it has no
+ * header with this architecture's numbers, so they are handed over. */
+static void set_syscall_numbers(struct capture_bpf *skel)
+{
+	struct capture_bpf__rodata *ro = skel->rodata;
+
+	ro->nr_read = SYS_read;
+	ro->nr_write = SYS_write;
+	ro->nr_recvfrom = SYS_recvfrom;
+	ro->nr_sendto = SYS_sendto;
+	ro->nr_readv = SYS_readv;
+	ro->nr_writev = SYS_writev;
+	ro->nr_recvmsg = SYS_recvmsg;
+	ro->nr_sendmsg = SYS_sendmsg;
+	ro->nr_connect = SYS_connect;
+	ro->nr_close = SYS_close;
+	ro->nr_shutdown = SYS_shutdown;
+	ro->nr_exit = SYS_exit;
+	ro->nr_exit_group = SYS_exit_group;
+}
+
 static int on_record(void *ctx, void *data, size_t size)
 {
 	struct tj_capture *c = ctx;
@@ -138,6 +190,51 @@ static int on_record(void *ctx, void *data, size_t size)
 		return rc;
 	}
 	return 0;
+}
+
+/* A ring per possible CPU.  They are made before the programs load: the
+ * first one is the template the kernel checks the rings array against. */
+static int make_rings(struct tj_capture *c, size_t ring_bytes, struct tj_err *err)
+{
+	c->ring_fds = malloc(c->ncpus * sizeof(*c->ring_fds));
+	if (!c->ring_fds)
+		return tj_errf(err, TJ_E_NOMEM, "capture: out of memory");
+	for (int i = 0; i < c->ncpus; i++)
+		c->ring_fds[i] = -1;
+	for (int i = 0; i < c->ncpus; i++) {
+		c->ring_fds[i] = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "tj_ring", 0, 0,
+						ring_bytes, NULL);
+		if (c->ring_fds[i] < 0)
+			return tj_errf(err, errno == EPERM ? TJ_E_IO : TJ_E_ARG,
+				       "cannot make the ring buffer of CPU %d (%zu KiB): %s",
+				       i, ring_bytes >> 10, strerror(errno));
+	}
+	if (bpf_map__set_max_entries(c->skel->maps.rings, c->ncpus) ||
+	    bpf_map__set_inner_map_fd(c->skel->maps.rings, c->ring_fds[0]))
+		return tj_errf(err, TJ_E_ARG, "cannot size the rings array: %s", strerror(errno));
+	return TJ_OK;
+}
+
+/* After load: the rings go in the array the programs read, and all of
+ * them in one libbpf ring_buffer, so one poll drains them. */
+static int install_rings(struct tj_capture *c, struct tj_err *err)
+{
+	int outer = bpf_map__fd(c->skel->maps.rings);
+
+	for (int i = 0; i < c->ncpus; i++) {
+		uint32_t key = i;
+		if (bpf_map_update_elem(outer, &key, &c->ring_fds[i], BPF_ANY))
+			return tj_errf(err, TJ_E_IO, "cannot install the ring of CPU %d: %s",
+				       i, strerror(errno));
+		if (i == 0)
+			c->rb = ring_buffer__new(c->ring_fds[i], on_record, c, NULL);
+		else if (ring_buffer__add(c->rb, c->ring_fds[i], on_record, c))
+			return tj_errf(err, TJ_E_IO, "cannot map the ring of CPU %d: %s",
+				       i, strerror(errno));
+		if (!c->rb)
+			return tj_errf(err, TJ_E_IO, "cannot map the ring buffer: %s", strerror(errno));
+	}
+	return TJ_OK;
 }
 
 int tj_capture_open(struct tj_capture **cp, const struct tj_capture_config *cfg,
@@ -171,14 +268,22 @@ int tj_capture_open(struct tj_capture **cp, const struct tj_capture_config *cfg,
 	/* Ask for a drain when a quarter of the ring is waiting. */
 	c->skel->rodata->wakeup_bytes = cfg->ring_bytes / 4;
 	c->skel->rodata->stack_mode = cfg->stack_mode;
+	c->skel->rodata->hooks = cfg->hooks;
+	set_syscall_numbers(c->skel);
+	bpf_object__for_each_program(prog, c->skel->obj) {
+		int set = program_hooks(prog);
+		if (set >= 0 && set != (int)cfg->hooks)
+			bpf_program__set_autoload(prog, false);
+	}
 	if (cfg->stack_mode &&
 	    bpf_map__set_max_entries(c->skel->maps.stacks,
 				     cfg->stack_entries ? cfg->stack_entries : 16384)) {
 		rc = tj_errf(err, TJ_E_ARG, "stack map size %u refused", cfg->stack_entries);
 		goto fail;
 	}
-	if (bpf_map__set_max_entries(c->skel->maps.events, cfg->ring_bytes)) {
-		rc = tj_errf(err, TJ_E_ARG, "ring buffer size %zu refused", cfg->ring_bytes);
+	if ((rc = make_rings(c, cfg->ring_bytes, err)) != 0) {
+		if (errno == EPERM)
+			*env_problem = 1;
 		goto fail;
 	}
 	if (capture_bpf__load(c->skel)) {
@@ -191,6 +296,8 @@ int tj_capture_open(struct tj_capture **cp, const struct tj_capture_config *cfg,
 	}
 	bpf_object__for_each_program(prog, c->skel->obj) {
 		struct bpf_link *l;
+		if (!bpf_program__autoload(prog))
+			continue;
 		if (c->nlinks == MAX_LINKS) {
 			rc = tj_errf(err, TJ_E_LIMIT, "more than %d BPF programs", MAX_LINKS);
 			goto fail;
@@ -207,11 +314,8 @@ int tj_capture_open(struct tj_capture **cp, const struct tj_capture_config *cfg,
 		}
 		c->links[c->nlinks++] = l;
 	}
-	c->rb = ring_buffer__new(bpf_map__fd(c->skel->maps.events), on_record, c, NULL);
-	if (!c->rb) {
-		rc = tj_errf(err, TJ_E_IO, "cannot map the ring buffer: %s", strerror(errno));
+	if ((rc = install_rings(c, err)) != 0)
 		goto fail;
-	}
 	*cp = c;
 	return TJ_OK;
 fail:
@@ -280,6 +384,10 @@ void tj_capture_close(struct tj_capture *c)
 	ring_buffer__free(c->rb);
 	for (int i = 0; i < c->nlinks; i++)
 		bpf_link__destroy(c->links[i]);
+	for (int i = 0; c->ring_fds && i < c->ncpus; i++)
+		if (c->ring_fds[i] >= 0)
+			close(c->ring_fds[i]);
+	free(c->ring_fds);
 	capture_bpf__destroy(c->skel);
 	free(c);
 }

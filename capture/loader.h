@@ -19,6 +19,7 @@ struct tj_capture_config {
 	int verbose;           /* pass libbpf's warnings through */
 	unsigned stack_mode;   /* TJC_STACK_* bits, 0 = no stacks */
 	uint32_t stack_entries; /* stack map size, 0 = default (16384) */
+	unsigned hooks;        /* TJC_HOOKS_*: where the data path hooks in */
 };
 
 struct tj_capture;
@@ -31,6 +32,10 @@ int tj_capture_env_check(struct tj_err *err);
  * whether the kernel lets us load a BPF tracepoint program and has a ring
  * buffer.  Fast; `capture --check` uses it.  *env_problem as below. */
 int tj_capture_probe(int *env_problem, struct tj_err *err);
+
+/* Whether this kernel has the socket-layer tracepoints TJC_HOOKS_SOCK
+ * needs (sock_send_length and sock_recv_length, Linux 6.4 and later). */
+int tj_capture_sock_hooks_available(void);
 
 /* Load and attach.  Returns 0, or a negative tj_errcode; *env_problem is
  * set when the cause is the machine (no rights, no BTF, no tracefs, BPF

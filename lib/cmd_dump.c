@@ -174,12 +174,12 @@ static void print_text(FILE *out, const struct tj_event *ev)
 	if (ev->flags) {
 		fputs(" flags ", out);
 		static const char *const names[] = { "fromstart", "error",
-						     "partial", "udp" };
+						     "partial", "udp", "inferred" };
 		const char *sep = "";
 		for (unsigned b = 0; b < 32; b++) {
 			if (!(ev->flags & (1u << b)))
 				continue;
-			if (b < 4)
+			if (b < sizeof(names) / sizeof(names[0]))
 				fprintf(out, "%s%s", sep, names[b]);
 			else
 				fprintf(out, "%s0x%x", sep, 1u << b);

@@ -42,6 +42,7 @@ enum tj_event_type {
 #define TJ_EVF_ERROR             0x2u /* the syscall failed: bytes holds -errno */
 #define TJ_EVF_PARTIAL           0x4u /* send/recv moved fewer bytes than asked */
 #define TJ_EVF_UDP               0x8u /* datagram socket */
+#define TJ_EVF_INFERRED          0x10u /* time and thread are the socket's first use (capture --hooks sock: ACCEPT) */
 
 /* The largest payload prefix an event may carry. */
 #define TJ_PAYLOAD_MAX 256

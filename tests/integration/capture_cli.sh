@@ -32,6 +32,8 @@ refused "--node x" -o "$work/x.evlog" --node x
 refused "--pid 0" -o "$work/x.evlog" --pid 0
 refused "--ring-kb 5" -o "$work/x.evlog" --ring-kb 5
 refused "--ring-kb 2" -o "$work/x.evlog" --ring-kb 2
+refused "--hooks kprobes" -o "$work/x.evlog" --hooks kprobes
+refused "needs a value" -o "$work/x.evlog" --hooks
 refused "needs a value" -o "$work/x.evlog" --pid
 refused "exclude each other" -o "$work/x.evlog" --netns --node 3
 refused "exclude each other" -o "$work/x.evlog" --pid 1 -- true

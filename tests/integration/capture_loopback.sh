@@ -2,10 +2,14 @@
 # capture, exactly: a threaded loopback client/server (keepalive, partial
 # reads, write/send/sendmsg/writev/sendmmsg, read/recv/recvmsg/readv/
 # recvmmsg), over IPv4 and over IPv6, is traced with
-# `capture -- COMMAND`; every connect, accept, send, recv and close of the
-# log must match the program's own account (thread, ports, bytes, stream
-# offset), one for one, and each connection must have one socket id per
-# side.  Skipped where BPF cannot be loaded; must run as root here.
+# `capture --hooks H -- COMMAND` for both hook sets; every connect,
+# accept, send, recv and close of the log must match the program's own
+# account (thread, ports, bytes, stream offset), one for one, and each
+# connection must have one socket id per side.  With --hooks sock a
+# sendmmsg is one send per message (the program says so with -m) and an
+# accept is seen at the socket's first use: its thread must be the one
+# that first reads or writes the socket, and it carries the inferred flag.
+# Skipped where BPF cannot be loaded; must run as root here.
 set -u
 TJ=${TJ:-build/asan/tracejoin}
 progs=${TJ_PROGRAMS:-$(dirname "$TJ")/tests/programs}
@@ -19,16 +23,20 @@ top=$(mktemp -d /tmp/tj-capture-loopback.XXXXXX)
 trap 'rm -rf "$top"' EXIT
 conns=4 reqs=6
 
-one_run() { # ADDR
-	local addr=$1 work="$top/$1"
+one_run() { # ADDR HOOKS
+	local addr=$1 hooks=$2 work="$top/$1-$2" per_msg=
 	mkdir "$work"
+	[ "$hooks" = sock ] && per_msg=-m
 
-	"$TJ" capture -o "$work/log.evlog" -- "$progs/tcp-pingpong" -a "$addr" -c $conns -r $reqs \
+	"$TJ" capture --hooks "$hooks" -o "$work/log.evlog" -- "$progs/tcp-pingpong" -a "$addr" \
+		-c $conns -r $reqs $per_msg \
 		>"$work/prog.txt" 2>"$work/capture.err" || { cat "$work/capture.err"; fail "capture exited $?"; }
 	cat "$work/capture.err"
 	grep -q ' 0 lost' "$work/capture.err" || fail "events were lost"
 	[ "$(stat -c %a "$work/log.evlog")" = 600 ] || fail "log mode is not 0600"
 	"$TJ" dump --csv "$work/log.evlog" >"$work/log.csv" || fail "dump --csv failed"
+	"$TJ" info "$work/log.evlog" | grep -q "options .*\[hooks $hooks\]" ||
+		fail "the log's options do not say [hooks $hooks]"
 
 	# The log, reduced to what the program can know, in the program's words.
 	awk -F, '
@@ -41,6 +49,23 @@ one_run() { # ADDR
 			print t, tid, lp, rp
 	}' "$work/log.csv" | sort >"$work/from-log.txt"
 	sort "$work/prog.txt" >"$work/from-prog.txt"
+	if [ "$hooks" = sock ]; then
+		# The accepting thread is not seen, the first user is: check
+		# that, then compare accepts without their thread.
+		awk -F, '
+		NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+		$col["type"] == "accept" {
+			if (int($col["flags"] / 16) % 2 != 1) { print "accept without the inferred flag"; bad = 1 }
+			want[$col["sock"]] = $col["tid"]; next }
+		($col["type"] == "send" || $col["type"] == "recv") && ($col["sock"] in want) {
+			if ($col["tid"] != want[$col["sock"]]) { print "accept tid " want[$col["sock"]] " is not the first user " $col["tid"]; bad = 1 }
+			delete want[$col["sock"]] }
+		END { exit bad }' "$work/log.csv" || fail "inferred accepts are wrong"
+		for f in from-log from-prog; do
+			awk '$1 == "accept" { $2 = "-" } { print }' "$work/$f.txt" | sort >"$work/$f.tmp"
+			mv "$work/$f.tmp" "$work/$f.txt"
+		done
+	fi
 
 	n=$(wc -l <"$work/from-prog.txt")
 	[ "$n" -gt $((conns * reqs * 4)) ] || fail "the program said too little ($n lines)"
@@ -82,8 +107,10 @@ one_run() { # ADDR
 		$col["type"] != "state" && ($col["laddr"] != a || $col["raddr"] != a) { n++ } END { print n + 0 }' \
 		"$work/log.csv")
 	[ "$bad" -eq 0 ] || fail "$bad events without address $addr"
-	echo "ok ($addr): $n syscalls of the program matched the log exactly"
+	echo "ok ($addr, --hooks $hooks): $n calls of the program matched the log exactly"
 }
 
-one_run 127.0.0.1
-one_run ::1
+for hooks in sock syscalls; do
+	one_run 127.0.0.1 $hooks
+	one_run ::1 $hooks
+done

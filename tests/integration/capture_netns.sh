@@ -5,9 +5,12 @@
 # of bytes in one direction) of the client must join a message of the
 # server by reversed addresses and ports, stream offset and size, and the
 # other way round.  Also checks that SIGINT leaves complete logs.
+# TJ_CAPTURE_HOOKS picks capture's hooks (sock by default; the
+# *_syscalls test runs this one with syscalls).
 # Skipped where BPF cannot be loaded; must run as root here.
 set -u
 TJ=${TJ:-build/asan/tracejoin}
+hooks=${TJ_CAPTURE_HOOKS:-sock}
 progs=${TJ_PROGRAMS:-$(dirname "$TJ")/tests/programs}
 fail() { echo "FAIL: $*"; exit 1; }
 
@@ -36,7 +39,7 @@ ip -n "$nsb" addr add 10.77.0.2/24 dev "tjvb$$" && ip -n "$nsb" link set "tjvb$$
 ino_a=$(stat -L -c %i "/run/netns/$nsa") ino_b=$(stat -L -c %i "/run/netns/$nsb")
 port=7700 conns=3 reqs=5
 
-"$TJ" capture --netns --port $port -o "$work/logs" 2>"$work/capture.err" &
+"$TJ" capture --hooks "$hooks" --netns --port $port -o "$work/logs" 2>"$work/capture.err" &
 cap_pid=$!
 for _ in $(seq 200); do grep -q recording "$work/capture.err" && break; sleep 0.1; done
 grep -q recording "$work/capture.err" || { cat "$work/capture.err"; fail "capture did not start"; }

@@ -4,9 +4,12 @@
 # the rest runs.  Each socket's first event must be SOCKET; its sends and
 # receives must be the tail of the program's own account, with offsets
 # counted from capture start (the program's offset minus where it stood).
+# TJ_CAPTURE_HOOKS picks capture's hooks (sock by default; the
+# *_syscalls test runs this one with syscalls).
 # Skipped where BPF cannot be loaded; must run as root here.
 set -u
 TJ=${TJ:-build/asan/tracejoin}
+hooks=${TJ_CAPTURE_HOOKS:-sock}
 progs=${TJ_PROGRAMS:-$(dirname "$TJ")/tests/programs}
 fail() { echo "FAIL: $*"; exit 1; }
 
@@ -22,7 +25,7 @@ trap '[ -n "$cap" ] && kill $cap 2>/dev/null; [ -n "$pp" ] && kill $pp 2>/dev/nu
 pp=$!
 for _ in $(seq 100); do grep -q paused "$work/prog.err" && break; sleep 0.05; done
 grep -q paused "$work/prog.err" || fail "the program did not pause"
-"$TJ" capture --pid $pp -o "$work/log.evlog" 2>"$work/capture.err" &
+"$TJ" capture --hooks "$hooks" --pid $pp -o "$work/log.evlog" 2>"$work/capture.err" &
 cap=$!
 for _ in $(seq 200); do grep -q recording "$work/capture.err" && break; sleep 0.1; done
 grep -q recording "$work/capture.err" || { cat "$work/capture.err"; fail "capture did not start"; }

@@ -10,7 +10,10 @@
  *   send|recv TID LPORT RPORT BYTES OFFSET     close TID LPORT RPORT
  *
  * usage: tcp-pingpong [both|server|client] [-a ADDR] [-p PORT]
- *                     [-c CONNECTIONS] [-r REQUESTS] [-w FILE]
+ *                     [-c CONNECTIONS] [-r REQUESTS] [-w FILE] [-m]
+ * -m: a sendmmsg is told as one send line per message (what capture
+ * --hooks sock sees: the socket layer handles each message on its own)
+ * instead of one for the call (what the syscall sees).
  * -w: after each client's first request, say "paused" on stderr and wait
  * until FILE exists (so a capture can start on open connections).
  * "both" (the default) runs server and client in one process on
@@ -78,6 +81,8 @@ static void ports(struct conn_log *c)
 	c->rport = ntohs(((struct sockaddr_in *)&a)->sin_port);
 }
 
+static int per_message; /* -m */
+
 /* One send syscall of a kind chosen by k; logs what it moved. */
 static ssize_t do_send(struct conn_log *c, const char *buf, size_t len, int k)
 {
@@ -107,6 +112,14 @@ static ssize_t do_send(struct conn_log *c, const char *buf, size_t len, int k)
 					 { .msg_hdr = { .msg_iov = &iov[1], .msg_iovlen = 1 } } };
 		int m = sendmmsg(c->fd, mm, 2, 0);
 		n = m < 0 ? -1 : (ssize_t)mm[0].msg_len + (m > 1 ? mm[1].msg_len : 0);
+		if (per_message && m > 1) {
+			note(c, "send %d %u %u %u %llu", c->tid, c->lport, c->rport,
+			     mm[0].msg_len, (unsigned long long)c->off_out);
+			note(c, "send %d %u %u %u %llu", c->tid, c->lport, c->rport,
+			     mm[1].msg_len, (unsigned long long)c->off_out + mm[0].msg_len);
+			c->off_out += n;
+			return n;
+		}
 		break;
 	}
 	}
@@ -298,16 +311,17 @@ int main(int argc, char **argv)
 		argv++;
 		argc--;
 	}
-	while ((opt = getopt(argc, argv, "a:p:c:r:w:")) != -1) {
+	while ((opt = getopt(argc, argv, "a:p:c:r:w:m")) != -1) {
 		switch (opt) {
 		case 'a': addr = optarg; break;
 		case 'p': port = atoi(optarg); break;
 		case 'c': connections = atoi(optarg); break;
 		case 'r': requests = atoi(optarg); break;
 		case 'w': wait_file = optarg; break;
+		case 'm': per_message = 1; break;
 		default:
 			fprintf(stderr, "usage: tcp-pingpong [both|server|client] [-a ADDR] "
-				"[-p PORT] [-c CONNECTIONS] [-r REQUESTS] [-w FILE]\n");
+				"[-p PORT] [-c CONNECTIONS] [-r REQUESTS] [-w FILE] [-m]\n");
 			return 2;
 		}
 	}
