@@ -7,12 +7,19 @@
 #include <dirent.h>
 #include "recorder.h"
 
-/* An event waiting for its place in time. */
+/* An event waiting for its place in time, in a slot of the pool. */
 struct held {
 	struct tj_event ev;
-	uint64_t seq;      /* arrival order: ties keep it */
 	uint32_t netns;
 	uint8_t *payload;  /* owned copy, or NULL */
+};
+
+/* What orders a held event: sorting and merging these small keys, not
+ * the events, keeps capture's own CPU time down (it was mostly copies). */
+struct held_key {
+	uint64_t ts;
+	uint64_t seq;      /* arrival order: ties keep it */
+	uint32_t slot;     /* where the event waits in the pool */
 };
 
 struct node_log {
@@ -25,10 +32,13 @@ struct node_log {
 
 struct tj_recorder {
 	struct tj_recorder_opts o;
-	struct held *held;
-	size_t nheld, capheld;
-	size_t nsorted;       /* held[0..nsorted) is in time order already */
-	struct held *scratch; /* capheld entries: the merge's output */
+	struct held *pool;       /* events waiting, cappool slots */
+	uint32_t *free_slots;    /* nfree slot numbers of the pool not in use */
+	size_t cappool, nfree;
+	struct held_key *keys;   /* one per waiting event */
+	struct held_key *scratch; /* the merge's output: room for cappool keys */
+	size_t nheld;
+	size_t nsorted;          /* keys[0..nsorted) are in time order already */
 	uint64_t seq;
 	struct node_log *logs;
 	size_t nlogs;
@@ -168,25 +178,52 @@ int tj_recorder_open(struct tj_recorder **rp, const struct tj_recorder_opts *o,
 	return TJ_OK;
 }
 
-static int hold(struct tj_recorder *r, struct held *h, struct tj_err *err)
+/* A free slot of the pool for a new event, the pool grown if need be. */
+static int take_slot(struct tj_recorder *r, uint32_t *slot, struct tj_err *err)
 {
-	if (r->nheld == r->capheld) {
-		size_t cap = r->capheld ? r->capheld * 2 : 4096;
-		struct held *n = realloc(r->held, cap * sizeof(*n));
-		if (!n)
-			return tj_errf(err, TJ_E_NOMEM, "capture: out of memory "
-				       "(%zu events waiting)", r->nheld);
-		r->held = n;
-		n = realloc(r->scratch, cap * sizeof(*n));
-		if (!n)
-			return tj_errf(err, TJ_E_NOMEM, "capture: out of memory "
-				       "(%zu events waiting)", r->nheld);
-		r->scratch = n;
-		r->capheld = cap;
+	if (r->nfree == 0) {
+		size_t cap = r->cappool ? r->cappool * 2 : 4096;
+		struct held *pool = realloc(r->pool, cap * sizeof(*pool));
+		if (!pool)
+			goto nomem;
+		r->pool = pool;
+		uint32_t *fs = realloc(r->free_slots, cap * sizeof(*fs));
+		if (!fs)
+			goto nomem;
+		r->free_slots = fs;
+		struct held_key *k = realloc(r->keys, cap * sizeof(*k));
+		if (!k)
+			goto nomem;
+		r->keys = k;
+		k = realloc(r->scratch, cap * sizeof(*k));
+		if (!k)
+			goto nomem;
+		r->scratch = k;
+		for (size_t i = cap; i > r->cappool; i--)
+			r->free_slots[r->nfree++] = (uint32_t)(i - 1);
+		r->cappool = cap;
 	}
-	h->seq = r->seq++;
-	r->held[r->nheld++] = *h;
+	*slot = r->free_slots[--r->nfree];
+	memset(&r->pool[*slot], 0, sizeof(r->pool[*slot]));
 	return TJ_OK;
+nomem:
+	return tj_errf(err, TJ_E_NOMEM, "capture: out of memory (%zu events waiting)", r->nheld);
+}
+
+static void give_slot(struct tj_recorder *r, uint32_t slot)
+{
+	held_free(&r->pool[slot]);
+	r->free_slots[r->nfree++] = slot;
+}
+
+/* The event in slot joins the queue. */
+static void hold(struct tj_recorder *r, uint32_t slot)
+{
+	struct held_key *k = &r->keys[r->nheld++];
+
+	k->ts = r->pool[slot].ev.ts_ns;
+	k->seq = r->seq++;
+	k->slot = slot;
 }
 
 static int is_v4_mapped(const uint8_t a[16])
@@ -204,8 +241,14 @@ static int is_zero(const uint8_t a[16])
 int tj_recorder_add(struct tj_recorder *r, const struct tjc_event *e, size_t size,
 		    struct tj_err *err)
 {
-	struct held h = { .netns = e->netns };
-	struct tj_event *ev = &h.ev;
+	uint32_t slot;
+	int rc = take_slot(r, &slot, err);
+	if (rc)
+		return rc;
+	struct held *h = &r->pool[slot];
+	struct tj_event *ev = &h->ev;
+
+	h->netns = e->netns;
 
 	ev->ts_ns = e->ts_ns;
 	ev->sock = e->sock;
@@ -243,40 +286,45 @@ int tj_recorder_add(struct tj_recorder *r, const struct tjc_event *e, size_t siz
 	if (n > TJ_PAYLOAD_MAX)
 		n = TJ_PAYLOAD_MAX;
 	if (n) {
-		h.payload = malloc(n);
-		if (!h.payload)
+		h->payload = malloc(n);
+		if (!h->payload) {
+			give_slot(r, slot);
 			return tj_errf(err, TJ_E_NOMEM, "capture: out of memory");
-		memcpy(h.payload, e->payload, n);
+		}
+		memcpy(h->payload, e->payload, n);
 		ev->payload_len = n;
 	}
-	int rc = hold(r, &h, err);
-	if (rc)
-		held_free(&h);
-	return rc;
+	hold(r, slot);
+	return TJ_OK;
 }
 
 int tj_recorder_lost(struct tj_recorder *r, uint64_t ts, enum tj_drop_reason why,
 		     uint64_t n, struct tj_err *err)
 {
-	struct held h = { .netns = 0 };
+	uint32_t slot;
+	int rc = take_slot(r, &slot, err);
+	if (rc)
+		return rc;
+	struct held *h = &r->pool[slot];
 
-	h.ev.ts_ns = ts;
-	h.ev.type = TJ_EV_LOST;
-	h.ev.bytes = (int64_t)n;
-	h.ev.arg = why;
-	h.ev.fd = TJ_FD_UNKNOWN;
+	h->ev.ts_ns = ts;
+	h->ev.type = TJ_EV_LOST;
+	h->ev.bytes = (int64_t)n;
+	h->ev.arg = why;
+	h->ev.fd = TJ_FD_UNKNOWN;
 	for (size_t i = 0; i < r->nlogs; i++)
 		tj_evlog_add_drops(r->logs[i].w, why, n);
 	/* netns 0 marks "every log" for the writer below. */
-	return hold(r, &h, err);
+	hold(r, slot);
+	return TJ_OK;
 }
 
-static int held_cmp(const void *a, const void *b)
+static int key_cmp(const void *a, const void *b)
 {
-	const struct held *x = a, *y = b;
+	const struct held_key *x = a, *y = b;
 
-	if (x->ev.ts_ns != y->ev.ts_ns)
-		return x->ev.ts_ns < y->ev.ts_ns ? -1 : 1;
+	if (x->ts != y->ts)
+		return x->ts < y->ts ? -1 : 1;
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
@@ -310,25 +358,24 @@ static int write_one(struct tj_recorder *r, struct held *h, struct tj_err *err)
  * encoding the log. */
 static void sort_newcomers(struct tj_recorder *r)
 {
-	struct held *a = r->held, *b = r->held + r->nsorted, *end = r->held + r->nheld;
-	struct held *out = r->scratch, *tmp;
+	struct held_key *a = r->keys, *b = r->keys + r->nsorted, *end = r->keys + r->nheld;
+	struct held_key *mid = b, *out = r->scratch, *tmp;
 
 	if (r->nsorted == r->nheld)
 		return;
-	qsort(b, r->nheld - r->nsorted, sizeof(*b), held_cmp);
-	if (r->nsorted == 0 || held_cmp(b - 1, b) <= 0) {
+	qsort(b, r->nheld - r->nsorted, sizeof(*b), key_cmp);
+	if (r->nsorted == 0 || key_cmp(b - 1, b) <= 0) {
 		r->nsorted = r->nheld;
 		return;
 	}
-	struct held *mid = b;
 	while (a < mid && b < end)
-		*out++ = held_cmp(a, b) <= 0 ? *a++ : *b++;
+		*out++ = key_cmp(a, b) <= 0 ? *a++ : *b++;
 	while (a < mid)
 		*out++ = *a++;
 	while (b < end)
 		*out++ = *b++;
-	tmp = r->held;
-	r->held = r->scratch;
+	tmp = r->keys;
+	r->keys = r->scratch;
 	r->scratch = tmp;
 	r->nsorted = r->nheld;
 }
@@ -344,16 +391,16 @@ int tj_recorder_write_until(struct tj_recorder *r, uint64_t upto_ts,
 	if (r->nheld == 0)
 		goto flush;
 	sort_newcomers(r);
-	for (; i < r->nheld && r->held[i].ev.ts_ns < upto_ts; i++) {
-		rc = write_one(r, &r->held[i], err);
-		held_free(&r->held[i]);
+	for (; i < r->nheld && r->keys[i].ts < upto_ts; i++) {
+		rc = write_one(r, &r->pool[r->keys[i].slot], err);
+		give_slot(r, r->keys[i].slot);
 		if (rc) {
 			i++;
 			r->broken = 1;
 			break;
 		}
 	}
-	memmove(r->held, r->held + i, (r->nheld - i) * sizeof(*r->held));
+	memmove(r->keys, r->keys + i, (r->nheld - i) * sizeof(*r->keys));
 	r->nheld -= i;
 	r->nsorted = r->nheld;
 	if (rc)
@@ -405,7 +452,7 @@ int tj_recorder_close(struct tj_recorder *r, struct tj_err *err)
 	if (!r->broken)
 		rc = tj_recorder_write_until(r, UINT64_MAX, 0, err);
 	for (size_t i = 0; i < r->nheld; i++)
-		held_free(&r->held[i]);
+		held_free(&r->pool[r->keys[i].slot]);
 	for (size_t i = 0; i < r->nlogs; i++) {
 		/* Close every log even after a failure: each gets what it can. */
 		struct tj_err e2 = { 0 };
@@ -418,7 +465,9 @@ int tj_recorder_close(struct tj_recorder *r, struct tj_err *err)
 		free(r->logs[i].path);
 	}
 	free(r->logs);
-	free(r->held);
+	free(r->pool);
+	free(r->free_slots);
+	free(r->keys);
 	free(r->scratch);
 	free(r);
 	return rc;
