@@ -159,7 +159,8 @@ struct rg_node {
 enum { RG_SCR_UP, RG_SCR_ROWS, RG_SCR_CHOICE, RG_SCR_CHALL, RG_SCR_PAIRS,
        RG_SCR_COST, RG_SCR_ROWCOL, RG_SCR_CPAR, RG_SCR_HUNG, RG_SCR_CLW,
        RG_SCR_SUP, RG_SCR_SROWS, RG_SCR_SCOL, RG_SCR_HEAD, RG_SCR_SLOTV,
-       RG_SCR_ADJ, RG_SCR_RPTR, RG_SCR__N };
+       RG_SCR_ADJ, RG_SCR_RPTR, RG_SCR_SPTR, RG_SCR_LPQ, RG_SCR_ACAND,
+       RG_SCR_NONEC, RG_SCR__N };
 
 struct rg_state {
 	struct rg_params par;
@@ -235,14 +236,19 @@ int rg_assign(const double *cost, size_t nrows, size_t ncols, int *row_col);
 size_t rg_assign_ws_size(size_t nrows, size_t ncols);
 int rg_assign_ws(const double *cost, size_t nrows, size_t ncols, int *row_col,
 		 void *ws);
-/* The same on the allowed cells only (compressed rows): row i's cells are
- * col[rowptr[i] .. rowptr[i+1]-1] with costs cost[...]; any other cell is
- * forbidden.  Returns what rg_assign_ws returns on the dense matrix (-1
- * when some row is left with no allowed column), with workspace of
- * rg_assign_sparse_ws_size(nrows, ncols). */
-size_t rg_assign_sparse_ws_size(size_t nrows, size_t ncols);
-int rg_assign_sparse_ws(size_t nrows, size_t ncols, const size_t *rowptr,
-			const uint32_t *col, const double *cost, int *row_col,
-			void *ws);
+/* Min-cost assignment where columns come in pairs of slots: row i may
+ * take arc e in [rowptr[i], rowptr[i+1]) to pair apair[e] at acost[e], or
+ * its own "none" at none[i]; the k-th row to take pair q also pays
+ * slot[sptr[q] + k] (nondecreasing in k; a pair has at least as many slots
+ * as rows with an arc to it).  The same optimum as rg_assign on the
+ * expanded matrix (a column per slot, cost arc + slot), on a graph with an
+ * arc per candidate instead of a cell per candidate and slot.  row_arc
+ * gets each row's arc or -1 (none).  Returns 0, or -1 if it failed.
+ * Workspace: rg_flow_ws_size(nrows, npairs) bytes. */
+size_t rg_flow_ws_size(size_t nrows, size_t npairs);
+int rg_flow_assign(size_t nrows, size_t npairs, const size_t *rowptr,
+		   const uint32_t *apair, const double *acost,
+		   const double *none, const size_t *sptr, const double *slot,
+		   int *row_arc, void *ws);
 
 #endif

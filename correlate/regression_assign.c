@@ -95,93 +95,148 @@ out:
 	return rc;
 }
 
-size_t rg_assign_sparse_ws_size(size_t n, size_t m)
+/* Take row r off the list of the pair it holds, if it holds one. */
+static void unlink_row(uint32_t *head, uint32_t *nxt, const uint32_t *apair,
+		       const int *row_arc, uint32_t r)
 {
-	return (n + 1 + 2 * (m + 1)) * sizeof(double) +
-	       4 * (m + 1) * sizeof(size_t) + (m + 1);
+	if (row_arc[r] < 0)
+		return;
+	uint32_t *l = &head[apair[row_arc[r]]];
+	while (*l != r)
+		l = &nxt[*l];
+	*l = nxt[r];
 }
 
-/* The same algorithm as rg_assign_ws on the allowed cells only: a row
- * relaxes just its own columns, and the search for the next column and
- * the potential updates walk the columns reached so far and the ones
- * used, not all m.  Ties go to the lowest column as in the dense scan, and
- * the arithmetic is the same, so both return the same assignment. */
-int rg_assign_sparse_ws(size_t n, size_t m, const size_t *rowptr,
-			const uint32_t *col, const double *cost, int *row_col,
-			void *ws)
+size_t rg_flow_ws_size(size_t n, size_t np)
 {
-	if (n == 0)
-		return 0;
-	if (n > m)
-		return -1;
-	double *u = ws, *v = u + n + 1, *minv = v + m + 1;
-	size_t *p = (size_t *)(minv + m + 1), *way = p + m + 1;
-	size_t *reach = way + m + 1, *done = reach + m + 1;
-	char *used = (char *)(done + m + 1);
-	memset(u, 0, (n + 1) * sizeof(*u));
-	memset(v, 0, (m + 1) * sizeof(*v));
-	memset(p, 0, (m + 1) * sizeof(*p));
-	memset(way, 0, (m + 1) * sizeof(*way));
-	memset(used, 0, m + 1);
-	for (size_t j = 0; j <= m; j++)
-		minv[j] = INFINITY;
-	for (size_t i = 1; i <= n; i++) {
-		size_t nreach = 0, ndone = 0, j0 = 0;
-		p[0] = i;
-		do {
-			used[j0] = 1;
-			done[ndone++] = j0;
-			size_t i0 = p[j0], j1 = 0;
-			double delta = INFINITY;
-			for (size_t e = rowptr[i0 - 1]; e < rowptr[i0]; e++) {
-				size_t j = (size_t)col[e] + 1;
-				if (used[j])
-					continue;
-				double cur = cost[e] - u[i0] - v[j];
-				if (cur < minv[j]) {
-					if (minv[j] == INFINITY)
-						reach[nreach++] = j;
-					minv[j] = cur;
-					way[j] = j0;
-				}
-			}
-			size_t k = 0;
-			for (size_t r = 0; r < nreach; r++) {
-				size_t j = reach[r];
-				if (used[j])
-					continue;
-				reach[k++] = j;
-				if (minv[j] < delta || (minv[j] == delta && j < j1)) {
-					delta = minv[j];
-					j1 = j;
-				}
-			}
-			nreach = k;
-			if (j1 == 0)
-				return -1; /* no allowed column left for this row */
-			for (size_t d = 0; d < ndone; d++) {
-				u[p[done[d]]] += delta;
-				v[done[d]] -= delta;
-			}
-			for (size_t r = 0; r < nreach; r++)
-				minv[reach[r]] -= delta;
-			j0 = j1;
-		} while (p[j0] != 0);
-		for (size_t d = 0; d < ndone; d++) {
-			used[done[d]] = 0;
-			minv[done[d]] = INFINITY;
-		}
-		for (size_t r = 0; r < nreach; r++)
-			minv[reach[r]] = INFINITY;
-		do {
-			size_t j1 = way[j0];
-			p[j0] = p[j1];
-			j0 = j1;
-		} while (j0);
+	size_t nv = n + np + 1;
+	return 2 * nv * sizeof(double) +
+	       (4 * nv + 2 * np + n) * sizeof(uint32_t) + nv;
+}
+
+/* Successive shortest paths: rows are added one at a time, each sending
+ * its unit along the cheapest path in the residual graph
+ *     row -> pair (cost of the arc), pair -> row (a row that holds the
+ *     pair gives it up: minus its arc's cost), row -> T ("none"), pair ->
+ *     T (the pair's next slot: slots are taken cheapest first, so only
+ *     the next one is an arc),
+ * found by Dijkstra on reduced costs c + pi(u) - pi(v) >= 0.  A new row
+ * has no arcs in, so its potential is set to make its arcs out
+ * non-negative; after a search every node settled before T moves by its
+ * distance minus T's, the others stay (the usual update, shifted by T's
+ * distance, which all reduced costs cancel). */
+int rg_flow_assign(size_t n, size_t np, const size_t *rowptr,
+		   const uint32_t *apair, const double *acost,
+		   const double *none, const size_t *sptr, const double *slot,
+		   int *row_arc, void *ws)
+{
+	size_t nv = n + np + 1;
+	uint32_t T = (uint32_t)(n + np);
+	double *pi = ws, *dist = pi + nv;
+	uint32_t *pv = (uint32_t *)(dist + nv); /* predecessor on the path */
+	uint32_t *pa = pv + nv;                 /* row -> pair arc taken */
+	uint32_t *front = pa + nv, *done = front + nv;
+	uint32_t *fill = done + nv, *head = fill + np, *nxt = head + np;
+	unsigned char *state = (unsigned char *)(nxt + n); /* 0, 1 front, 2 done */
+	memset(state, 0, nv);
+	pi[T] = 0;
+	for (size_t q = 0; q < np; q++) {
+		fill[q] = 0;
+		head[q] = RG_NONE;
+		pi[n + q] = 0;
+		if (sptr[q + 1] > sptr[q] && slot[sptr[q]] < pi[T])
+			pi[T] = slot[sptr[q]];
 	}
-	for (size_t j = 1; j <= m; j++)
-		if (p[j])
-			row_col[p[j] - 1] = (int)(j - 1);
+	for (size_t i = 0; i < n; i++)
+		row_arc[i] = -2; /* not added yet */
+	for (size_t i = 0; i < n; i++) {
+		double mx = pi[T] - none[i];
+		for (size_t e = rowptr[i]; e < rowptr[i + 1]; e++)
+			if (pi[n + apair[e]] - acost[e] > mx)
+				mx = pi[n + apair[e]] - acost[e];
+		pi[i] = mx;
+		size_t nfront = 0, ndone = 0;
+		dist[i] = 0;
+		state[i] = 1;
+		front[nfront++] = (uint32_t)i;
+		pv[i] = RG_NONE;
+		while (nfront) {
+			size_t bi = 0;
+			for (size_t k = 1; k < nfront; k++)
+				if (dist[front[k]] < dist[front[bi]])
+					bi = k;
+			uint32_t v = front[bi];
+			front[bi] = front[--nfront];
+			state[v] = 2;
+			done[ndone++] = v;
+			if (v == T)
+				break;
+			/* relax u -> x at distance d through arc a */
+#define RELAX(x, d, u, a) do {                                           \
+		uint32_t x_ = (x);                                        \
+		double d_ = (d);                                          \
+		if (state[x_] == 0) {                                     \
+			state[x_] = 1;                                    \
+			front[nfront++] = x_;                             \
+		} else if (state[x_] == 2 || d_ >= dist[x_]) {            \
+			break;                                            \
+		}                                                         \
+		dist[x_] = d_;                                            \
+		pv[x_] = (u);                                             \
+		pa[x_] = (a);                                             \
+	} while (0)
+			if (v < n) {
+				for (size_t e = rowptr[v]; e < rowptr[v + 1]; e++) {
+					if (row_arc[v] == (int)e)
+						continue;
+					uint32_t q = (uint32_t)n + apair[e];
+					RELAX(q, dist[v] + acost[e] + pi[v] - pi[q], v,
+					      (uint32_t)e);
+				}
+				if (row_arc[v] != -1)
+					RELAX(T, dist[v] + none[v] + pi[v] - pi[T], v,
+					      RG_NONE);
+			} else {
+				size_t q = v - n;
+				if (sptr[q] + fill[q] < sptr[q + 1])
+					RELAX(T, dist[v] + slot[sptr[q] + fill[q]] +
+						 pi[v] - pi[T], v, RG_NONE);
+				for (uint32_t r = head[q]; r != RG_NONE; r = nxt[r])
+					RELAX(r, dist[v] - acost[row_arc[r]] + pi[v] -
+						 pi[r], v, RG_NONE);
+			}
+#undef RELAX
+		}
+		if (state[T] != 2)
+			return -1; /* cannot happen: "none" is always open */
+		double D = dist[T];
+		/* flip the path, from T back to row i */
+		uint32_t x = pv[T];
+		if (x >= n) {
+			fill[x - n]++;
+		} else {
+			unlink_row(head, nxt, apair, row_arc, x);
+			row_arc[x] = -1;
+		}
+		while (x != i) {
+			if (x >= n) { /* pair x gains the row it was reached from */
+				uint32_t r = pv[x];
+				unlink_row(head, nxt, apair, row_arc, r);
+				row_arc[r] = (int)pa[x];
+				nxt[r] = head[x - n];
+				head[x - n] = r;
+				x = r;
+			} else { /* row x left the pair it was reached from */
+				x = pv[x];
+			}
+		}
+		for (size_t k = 0; k < ndone; k++) {
+			pi[done[k]] += dist[done[k]] - D;
+			state[done[k]] = 0;
+		}
+		for (size_t k = 0; k < nfront; k++)
+			state[front[k]] = 0;
+	}
 	return 0;
 }
 
@@ -250,11 +305,11 @@ static double posterior(const struct rg_state *st, const struct rg_callbuf *b,
 	return exp(sel - mx) / z;
 }
 
-struct pair { uint32_t parent, callee, edge, count, col, k0, filled; double maxslot; };
+struct pair { uint32_t parent, callee, edge, count, col, k0; double maxslot; };
 
 /* A candidate of the component in the current pass: its log weight in
  * context, its (parent, callee) pair and whether it can win at all. */
-struct cinfo { double lw; uint32_t q; int live; };
+struct cinfo { double lw, plw; uint32_t q; int live, plive; };
 
 #define CHAIN_PASSES 3
 /* comp_map key of a parent's sibling list; pair keys hold a callee in the
@@ -292,122 +347,75 @@ static void pick_slots(const struct rg_state *st, struct pair *pq, double *v)
 	}
 }
 
-/* Hungarian on one group of rows that share no live candidate with any
- * other group; choice[] gets each row's candidate index or -1. */
+/* Min-cost assignment of one group of rows that share no live candidate
+ * with any other group; choice[] gets each row's candidate index or -1.
+ * A slot's cost does not depend on the call, so the rows that take a
+ * (request, callee) pair take its cheapest slots whichever row gets which:
+ * a pair offers as many slots as it has live rows here, cheapest first,
+ * and rg_flow_assign needs one arc per live candidate, not one per
+ * candidate and slot. */
 static int solve_group(struct rg_state *st, struct rg_callbuf *b,
 		       const size_t *rows, const size_t *g, size_t ng,
 		       const struct cinfo *ci, const size_t *cbase,
 		       struct pair *pairs, uint32_t *scol, int *choice)
 {
 	const struct rg_model *md = &st->model;
-	/* A slot's cost does not depend on the call, so the rows that take
-	 * slots of a pair take its cheapest ones, whichever row gets which:
-	 * a pair needs only as many columns as it has live rows here,
-	 * holding its cheapest slot costs. */
-	size_t nslot = 0;
-	for (size_t gi = 0; gi < ng; gi++) {
-		const struct rg_call *c = &b->call[rows[g[gi]]];
-		for (uint32_t j = 0; j < c->ncand; j++) {
-			const struct cinfo *x = &ci[cbase[g[gi]] + j];
-			if (x->live) {
-				pairs[x->q].col = 0;
-				pairs[x->q].filled = 0;
-			}
-		}
-	}
-	for (size_t gi = 0; gi < ng; gi++) {
-		const struct rg_call *c = &b->call[rows[g[gi]]];
-		for (uint32_t j = 0; j < c->ncand; j++) {
-			const struct cinfo *x = &ci[cbase[g[gi]] + j];
-			if (x->live)
-				pairs[x->q].col++; /* live rows of the pair */
-		}
-	}
-	for (size_t gi = 0; gi < ng; gi++) {
-		const struct rg_call *c = &b->call[rows[g[gi]]];
-		for (uint32_t j = 0; j < c->ncand; j++) {
-			const struct cinfo *x = &ci[cbase[g[gi]] + j];
-			if (x->live && scol[x->q] == RG_NONE) {
-				scol[x->q] = (uint32_t)nslot;
-				nslot += pairs[x->q].col;
-			}
-		}
-	}
-	size_t ncol = nslot + ng;
-	double *slotv = rg_scratch(st, RG_SCR_SLOTV, nslot * sizeof(*slotv));
-	if (!slotv)
-		return -1;
-	for (size_t gi = 0; gi < ng; gi++) {
-		const struct rg_call *c = &b->call[rows[g[gi]]];
-		for (uint32_t j = 0; j < c->ncand; j++) {
-			const struct cinfo *x = &ci[cbase[g[gi]] + j];
-			struct pair *pq = &pairs[x->q];
-			if (!x->live || pq->filled)
-				continue;
-			pick_slots(st, pq, slotv + scol[x->q]);
-			pq->filled = 1;
-		}
-	}
-	/* the allowed cells, row by row: each row's live slots and its own
-	 * "no parent" column; a row takes at most nslot + 1 of them */
-	size_t ncell = 0;
-	for (size_t gi = 0; gi < ng; gi++) {
-		const struct rg_call *c = &b->call[rows[g[gi]]];
-		ncell++;
-		for (uint32_t j = 0; j < c->ncand; j++) {
-			const struct cinfo *x = &ci[cbase[g[gi]] + j];
-			if (x->live)
-				ncell += pairs[x->q].col;
-		}
-	}
-	double *cost = rg_scratch(st, RG_SCR_COST, ncell * sizeof(*cost));
-	uint32_t *adj = rg_scratch(st, RG_SCR_ADJ, ncell * sizeof(*adj));
+	size_t ntot = 0;
+	for (size_t gi = 0; gi < ng; gi++)
+		ntot += b->call[rows[g[gi]]].ncand;
 	size_t *rowptr = rg_scratch(st, RG_SCR_RPTR, (ng + 1) * sizeof(*rowptr));
-	int *row_col = rg_scratch(st, RG_SCR_ROWCOL, ng * sizeof(*row_col));
-	void *hws = rg_scratch(st, RG_SCR_HUNG, rg_assign_sparse_ws_size(ng, ncol));
-	int rc = -1;
-	if (!cost || !adj || !rowptr || !row_col || !hws)
-		goto out;
-	size_t e = 0;
+	size_t *sptr = rg_scratch(st, RG_SCR_SPTR, (ntot + 1) * sizeof(*sptr));
+	uint32_t *apair = rg_scratch(st, RG_SCR_ADJ, (ntot + 1) * sizeof(*apair));
+	uint32_t *acand = rg_scratch(st, RG_SCR_ACAND, (ntot + 1) * sizeof(*acand));
+	uint32_t *lpq = rg_scratch(st, RG_SCR_LPQ, (ntot + 1) * sizeof(*lpq));
+	double *acost = rg_scratch(st, RG_SCR_COST, (ntot + 1) * sizeof(*acost));
+	double *none = rg_scratch(st, RG_SCR_NONEC, ng * sizeof(*none));
+	double *slot = rg_scratch(st, RG_SCR_SLOTV, (ntot + 1) * sizeof(*slot));
+	int *row_arc = rg_scratch(st, RG_SCR_ROWCOL, ng * sizeof(*row_arc));
+	if (!rowptr || !sptr || !apair || !acand || !lpq || !acost || !none ||
+	    !slot || !row_arc)
+		return -1;
+	/* the group's pairs, numbered here (scol holds the number), with
+	 * their live rows counted in col */
+	size_t np = 0, e = 0;
 	rowptr[0] = 0;
 	for (size_t gi = 0; gi < ng; gi++) {
 		const struct rg_call *c = &b->call[rows[g[gi]]];
+		none[gi] = -rg_origin_logmu(md, c->origin);
 		for (uint32_t j = 0; j < c->ncand; j++) {
 			const struct cinfo *x = &ci[cbase[g[gi]] + j];
 			if (!x->live)
 				continue;
-			const struct pair *pq = &pairs[x->q];
-			for (uint32_t s = 0; s < pq->col; s++) {
-				adj[e] = scol[x->q] + s;
-				cost[e++] = -(x->lw + slotv[scol[x->q] + s]);
+			if (scol[x->q] == RG_NONE) {
+				scol[x->q] = (uint32_t)np;
+				lpq[np++] = x->q;
+				pairs[x->q].col = 0;
 			}
+			pairs[x->q].col++;
+			apair[e] = scol[x->q];
+			acand[e] = j;
+			acost[e++] = -x->lw;
 		}
-		adj[e] = (uint32_t)(nslot + gi);
-		cost[e++] = -rg_origin_logmu(md, c->origin);
 		rowptr[gi + 1] = e;
 	}
-	if (rg_assign_sparse_ws(ng, ncol, rowptr, adj, cost, row_col, hws))
-		goto out;
-	for (size_t gi = 0; gi < ng; gi++) {
-		const struct rg_call *c = &b->call[rows[g[gi]]];
-		uint32_t col = (uint32_t)row_col[gi];
-		choice[g[gi]] = -1;
-		for (uint32_t j = 0; col < nslot && j < c->ncand; j++) {
-			const struct cinfo *x = &ci[cbase[g[gi]] + j];
-			if (x->live && col >= scol[x->q] &&
-			    col < scol[x->q] + pairs[x->q].col) {
-				choice[g[gi]] = (int)j;
-				break;
-			}
-		}
+	sptr[0] = 0;
+	for (size_t l = 0; l < np; l++) {
+		struct pair *pq = &pairs[lpq[l]];
+		sptr[l + 1] = sptr[l] + pq->col;
+		pick_slots(st, pq, slot + sptr[l]); /* best chance first */
+		for (size_t k = sptr[l]; k < sptr[l + 1]; k++)
+			slot[k] = -slot[k];
 	}
-	rc = 0;
-out:
-	for (size_t gi = 0; gi < ng; gi++) {
-		const struct rg_call *c = &b->call[rows[g[gi]]];
-		for (uint32_t j = 0; j < c->ncand; j++)
-			scol[ci[cbase[g[gi]] + j].q] = RG_NONE;
+	int rc = -1;
+	void *ws = rg_scratch(st, RG_SCR_HUNG, rg_flow_ws_size(ng, np));
+	if (ws && !rg_flow_assign(ng, np, rowptr, apair, acost, none, sptr, slot,
+				  row_arc, ws)) {
+		for (size_t gi = 0; gi < ng; gi++)
+			choice[g[gi]] = row_arc[gi] < 0 ? -1 : (int)acand[row_arc[gi]];
+		rc = 0;
 	}
+	for (size_t l = 0; l < np; l++)
+		scol[lpq[l]] = RG_NONE;
 	return rc;
 }
 
@@ -446,7 +454,7 @@ static int solve_component(struct rg_state *st, struct rg_callbuf *b,
 				*v = npair;
 				pairs[npair++] = (struct pair){
 					k->parent, c->callee, k->edge, 0, 0,
-					used_get(&st->pool[k->parent], c->callee), 0, 0 };
+					used_get(&st->pool[k->parent], c->callee), 0 };
 			}
 			pairs[*v].count++;
 			ci[n].q = (uint32_t)*v;
@@ -496,6 +504,10 @@ static int solve_component(struct rg_state *st, struct rg_callbuf *b,
 			snext[r] = added ? SIZE_MAX : (size_t)*v;
 			*v = r;
 		}
+		/* the groups are those of the previous pass when no candidate
+		 * changed liveness; then a group whose weights did not change
+		 * either keeps its solution */
+		int same_live = pass > 0;
 		for (size_t r = 0; r < nr; r++) {
 			const struct rg_call *c = &b->call[rows[r]];
 			double none = -rg_origin_logmu(md, c->origin);
@@ -515,8 +527,11 @@ static int solve_component(struct rg_state *st, struct rg_callbuf *b,
 					    c2->ts_reply <= c->ts)
 						prev = c2->ts_reply;
 				}
+				x->plw = x->lw;
+				x->plive = x->live;
 				x->lw = rg_cand_logweight_ctx(md, k, c->ts, prev);
 				x->live = -(x->lw + pq->maxslot) < none;
+				same_live &= x->live == x->plive;
 				if (!x->live)
 					continue;
 				/* scol doubles as "first live row of this pair" */
@@ -539,8 +554,15 @@ static int solve_component(struct rg_state *st, struct rg_callbuf *b,
 			if (head[r] == SIZE_MAX)
 				continue;
 			size_t ng = 0;
-			for (size_t x = head[r]; x != SIZE_MAX; x = next[x])
+			int dirty = !same_live;
+			for (size_t x = head[r]; x != SIZE_MAX; x = next[x]) {
 				g[ng++] = x;
+				const struct cinfo *cx = ci + cbase[x];
+				for (uint32_t j = 0; !dirty && j < b->call[rows[x]].ncand; j++)
+					dirty = cx[j].live && cx[j].lw != cx[j].plw;
+			}
+			if (!dirty)
+				continue;
 			if (solve_group(st, b, rows, g, ng, ci, cbase, pairs, scol,
 					choice))
 				goto out;

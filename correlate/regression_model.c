@@ -46,17 +46,38 @@ static double bin_lo(int b)
 	return -1e3 * pow(10.0, (double)(RG_SIDE - b) / RG_BINS_PER_DECADE);
 }
 
+/* Magnitude bin j >= 1 starts at |d| = bin_start[j - 1] ns: the least
+ * whole ns where floor(log10(|d| / 1 us) * RG_BINS_PER_DECADE) reaches j,
+ * found once from that formula (a test checks the two agree).  A search in
+ * this table costs a few compares where log10 was a tenth of the stream's
+ * time (two bins per candidate). */
+static const uint64_t bin_start[RG_SIDE - 1] = {
+	1468, 2155, 3163, 4642, 6813, 10000,
+	14678, 21545, 31623, 46416, 68130, 100000,
+	146780, 215444, 316228, 464159, 681293, 1000000,
+	1467800, 2154435, 3162278, 4641589, 6812921, 10000000,
+	14677993, 21544347, 31622777, 46415889, 68129207, 100000000,
+	146779927, 215443470, 316227767, 464158884, 681292070, 1000000000,
+	1467799268, 2154434691, 3162277661, 4641588834, 6812920691, 10000000000,
+	14677992677, 21544346901, 31622776602, 46415888337, 68129206906,
+};
+_Static_assert(RG_BINS_PER_DECADE == 6 && RG_DECADES == 8,
+	       "bin_start is computed for 6 bins per decade over 8 decades");
+
 int rg_bin_of(int64_t d)
 {
-	double a = d < 0 ? -(double)d : (double)d;
-	if (a < 1e3)
+	uint64_t a = d < 0 ? -(uint64_t)d : (uint64_t)d;
+	if (a < 1000)
 		return RG_SIDE;
-	int j = (int)floor(log10(a / 1e3) * RG_BINS_PER_DECADE);
-	if (j < 0)
-		j = 0;
-	if (j >= RG_SIDE)
-		j = RG_SIDE - 1;
-	return d > 0 ? RG_SIDE + 1 + j : RG_SIDE - 1 - j;
+	int lo = 0, hi = RG_SIDE - 1; /* j: how many starts are <= a */
+	while (lo < hi) {
+		int mid = (lo + hi) / 2;
+		if (bin_start[mid] <= a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return d > 0 ? RG_SIDE + 1 + lo : RG_SIDE - 1 - lo;
 }
 
 /* The shared bin ranges as a GSL histogram (edges from bin_lo). */
@@ -294,6 +315,7 @@ static void lognormal_fit(struct rg_density *dn, const double *x,
 struct fit_ws {
 	gsl_histogram **hs, **he;   /* per edge: start, end */
 	gsl_histogram *ps, *pe, *bge, *alls, *alle;
+	gsl_histogram *cnte;        /* end-delay counts of the buffer fitted */
 	size_t *eoff, *eidx;        /* candidates grouped by edge */
 	double *x, *w;
 	double *fs, *lr;            /* per edge and bin: n f_start, LR_end */
@@ -311,7 +333,8 @@ static void ws_free(struct fit_ws *ws, size_t nedge)
 	}
 	free(ws->hs);
 	free(ws->he);
-	gsl_histogram *h[] = { ws->ps, ws->pe, ws->bge, ws->alls, ws->alle };
+	gsl_histogram *h[] = { ws->ps, ws->pe, ws->bge, ws->alls, ws->alle,
+			       ws->cnte };
 	for (size_t i = 0; i < sizeof(h) / sizeof(h[0]); i++)
 		if (h[i])
 			gsl_histogram_free(h[i]);
@@ -343,7 +366,7 @@ static int ws_alloc(struct fit_ws *ws, size_t nedge, size_t ncand)
 			return -1;
 	if (!(ws->ps = hist_new()) || !(ws->pe = hist_new()) ||
 	    !(ws->bge = hist_new()) || !(ws->alls = hist_new()) ||
-	    !(ws->alle = hist_new()))
+	    !(ws->alle = hist_new()) || !(ws->cnte = hist_new()))
 		return -1;
 	return 0;
 }
@@ -385,29 +408,32 @@ static void m_step(struct rg_model *m, struct rg_callbuf *buf,
 		gsl_histogram_reset(ws->he[e]);
 		m->edge[e].acc_n = 0;
 	}
-	gsl_histogram_reset(ws->ps);
-	gsl_histogram_reset(ws->pe);
-	gsl_histogram_reset(ws->bge);
 	for (size_t o = 0; o < m->norigin; o++)
 		m->origin[o].acc = 0;
-	double sum_r = 0;
 	for (size_t i = 0; i < buf->n; i++) {
 		const struct rg_call *c = &buf->call[i];
 		m->origin[c->origin].acc += c->r0;
 		for (uint32_t j = 0; j < c->ncand; j++) {
 			const struct rg_cand *k = &buf->cand[c->cand + j];
-			struct rg_edge *e = &m->edge[k->edge];
-			e->acc_n += k->r;
-			sum_r += k->r;
+			m->edge[k->edge].acc_n += k->r;
 			hist_add(ws->hs[k->edge], k->b1, k->r);
-			hist_add(ws->ps, k->b1, k->r);
-			if (k->has_d2) {
+			if (k->has_d2)
 				hist_add(ws->he[k->edge], k->b2, k->r);
-				hist_add(ws->pe, k->b2, k->r);
-				hist_add(ws->bge, k->b2, 1 - k->r);
-			}
 		}
 	}
+	/* pooled histograms as sums over the edges; the non-parent end side
+	 * is every candidate's end delay (the all-pairs counts of this
+	 * buffer) minus the parent share */
+	double sum_r = 0;
+	gsl_histogram_reset(ws->ps);
+	gsl_histogram_reset(ws->pe);
+	for (size_t e = 0; e < m->nedge; e++) {
+		sum_r += m->edge[e].acc_n;
+		gsl_histogram_add(ws->ps, ws->hs[e]);
+		gsl_histogram_add(ws->pe, ws->he[e]);
+	}
+	gsl_histogram_memcpy(ws->bge, ws->cnte);
+	gsl_histogram_sub(ws->bge, ws->pe);
 	double nreq = 0;
 	for (size_t s = 0; s < m->nsvc; s++)
 		nreq += (double)m->svc[s].requests;
@@ -743,7 +769,8 @@ static int sample_calls(const struct rg_callbuf *buf, size_t stride,
 	return 0;
 }
 
-/* Group buf's candidates by edge (counting sort) for the lognormal fits. */
+/* Prepare to fit on buf: its candidates grouped by edge (counting sort)
+ * for the lognormal fits, and its end-delay counts. */
 static int group_by_edge(struct fit_ws *ws, const struct rg_model *m,
 			 const struct rg_callbuf *buf)
 {
@@ -761,6 +788,10 @@ static int group_by_edge(struct fit_ws *ws, const struct rg_model *m,
 		ws->eidx[ws->eoff[e] + pos[e]++] = j;
 	}
 	free(pos);
+	gsl_histogram_reset(ws->cnte);
+	for (size_t j = 0; j < buf->ncand; j++)
+		if (buf->cand[j].has_d2)
+			hist_add(ws->cnte, buf->cand[j].b2, 1);
 	return 0;
 }
 

@@ -62,65 +62,89 @@ static void hungarian_matches_brute_force(void **state)
 	gsl_rng_free(r);
 }
 
-/* The sparse solver (allowed cells only) returns the dense solver's
- * assignment: the same optimum and, ties included, the same columns, on
- * random matrices with many forbidden cells and deliberate equal costs. */
-static void sparse_matches_dense(void **state)
+/* The slotted solver against the Hungarian solver on the expanded matrix
+ * (a column per slot, plus one "none" column per row): the same optimal
+ * cost, on random groups with shared pairs, convex slot costs, equal
+ * costs, and rows with no arc at all. */
+static void flow_matches_expanded_hungarian(void **state)
 {
 	(void)state;
 	gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
 	gsl_rng_set(r, 43);
-	enum { N = 12, M = 30 };
-	static double c[N * M], cs[N * M];
-	size_t rowptr[N + 1];
-	uint32_t col[N * M];
-	int rd[N], rs[N];
-	void *wd = malloc(rg_assign_ws_size(N, M));
-	void *wsp = malloc(rg_assign_sparse_ws_size(N, M));
-	assert_non_null(wd);
-	assert_non_null(wsp);
-	for (int trial = 0; trial < 2000; trial++) {
+	enum { N = 9, P = 6, A = N * P, S = N * P };
+	size_t rowptr[N + 1], sptr[P + 1];
+	uint32_t apair[A];
+	double acost[A], none[N], slot[S], cost[N * (S + N)];
+	int ra[N], rc[N];
+	unsigned char arc[N][P];
+	void *ws = malloc(rg_flow_ws_size(N, P));
+	assert_non_null(ws);
+	for (int trial = 0; trial < 3000; trial++) {
 		size_t n = 1 + gsl_rng_uniform_int(r, N);
-		size_t m = n + gsl_rng_uniform_int(r, M - n + 1);
-		double pf = gsl_rng_uniform(r);
-		for (size_t i = 0; i < n; i++)
-			for (size_t j = 0; j < m; j++) {
-				double v = gsl_rng_uniform(r) < 0.3 ?
-					   (double)gsl_rng_uniform_int(r, 4) : /* ties */
-					   gsl_ran_gaussian(r, 10.0);
-				c[i * m + j] = gsl_rng_uniform(r) < pf ? RG_FORBID : v;
-			}
-		for (size_t i = 0; i < n && trial % 7; i++) /* mostly feasible */
-			if (c[i * m + i] >= RG_FORBID)
-				c[i * m + i] = 50.0;
-		size_t e = 0;
+		size_t np = 1 + gsl_rng_uniform_int(r, P);
+		double dens = gsl_rng_uniform(r);
+		size_t e = 0, users[P] = { 0 };
 		rowptr[0] = 0;
 		for (size_t i = 0; i < n; i++) {
-			for (size_t j = 0; j < m; j++) {
-				/* cells in a scrambled order: the result must not
-				 * depend on it */
-				size_t jj = i % 2 ? m - 1 - j : (j + i) % m;
-				if (c[i * m + jj] < RG_FORBID) {
-					col[e] = (uint32_t)jj;
-					cs[e++] = c[i * m + jj];
-				}
+			none[i] = gsl_rng_uniform(r) < 0.2 ? 3.0 :
+				  10 + gsl_ran_gaussian(r, 5.0);
+			for (size_t q = 0; q < np; q++) {
+				arc[i][q] = gsl_rng_uniform(r) < dens;
+				if (!arc[i][q])
+					continue;
+				apair[e] = (uint32_t)q;
+				acost[e++] = gsl_rng_uniform(r) < 0.2 ?
+					     (double)gsl_rng_uniform_int(r, 3) :
+					     gsl_ran_gaussian(r, 5.0);
+				users[q]++;
 			}
 			rowptr[i + 1] = e;
 		}
-		int a = rg_assign_ws(c, n, m, rd, wd);
-		int b = rg_assign_sparse_ws(n, m, rowptr, col, cs, rs, wsp);
-		assert_int_equal(a, b);
-		for (size_t i = 0; i < n && a == 0; i++)
-			assert_int_equal(rd[i], rs[i]);
+		sptr[0] = 0;
+		for (size_t q = 0; q < np; q++) { /* nondecreasing slot costs */
+			double v = gsl_ran_gaussian(r, 3.0);
+			sptr[q + 1] = sptr[q] + users[q];
+			for (size_t k = sptr[q]; k < sptr[q + 1]; k++) {
+				slot[k] = v;
+				if (gsl_rng_uniform(r) < 0.6)
+					v += gsl_rng_uniform(r) * 6;
+			}
+		}
+		size_t m = sptr[np] + n;
+		for (size_t i = 0; i < n; i++) {
+			for (size_t j = 0; j < m; j++)
+				cost[i * m + j] = RG_FORBID;
+			cost[i * m + sptr[np] + i] = none[i];
+			for (size_t x = rowptr[i]; x < rowptr[i + 1]; x++)
+				for (size_t k = sptr[apair[x]]; k < sptr[apair[x] + 1]; k++)
+					cost[i * m + k] = acost[x] + slot[k];
+		}
+		assert_int_equal(rg_assign(cost, n, m, rc), 0);
+		double want = 0;
+		for (size_t i = 0; i < n; i++)
+			want += cost[i * m + (size_t)rc[i]];
+		assert_int_equal(rg_flow_assign(n, np, rowptr, apair, acost, none,
+						 sptr, slot, ra, ws), 0);
+		/* each row its own arc or none; pairs pay their cheapest slots */
+		double got = 0;
+		size_t taken[P] = { 0 };
+		for (size_t i = 0; i < n; i++) {
+			if (ra[i] < 0) {
+				assert_int_equal(ra[i], -1);
+				got += none[i];
+				continue;
+			}
+			assert_true((size_t)ra[i] >= rowptr[i] &&
+				    (size_t)ra[i] < rowptr[i + 1]);
+			got += acost[ra[i]];
+			taken[apair[ra[i]]]++;
+		}
+		for (size_t q = 0; q < np; q++)
+			for (size_t k = 0; k < taken[q]; k++)
+				got += slot[sptr[q] + k];
+		assert_true(fabs(got - want) < 1e-9 * (1 + fabs(want)));
 	}
-	/* more rows than columns, and a row with no allowed cell */
-	assert_int_equal(rg_assign_sparse_ws(2, 1, rowptr, col, cs, rs, wsp), -1);
-	size_t rp0[3] = { 0, 1, 1 };
-	uint32_t c0[1] = { 0 };
-	double v0[1] = { 1.0 };
-	assert_int_equal(rg_assign_sparse_ws(2, 2, rp0, c0, v0, rs, wsp), -1);
-	free(wd);
-	free(wsp);
+	free(ws);
 	gsl_rng_free(r);
 }
 
@@ -280,7 +304,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(hungarian_matches_brute_force),
-		cmocka_unit_test(sparse_matches_dense),
+		cmocka_unit_test(flow_matches_expanded_hungarian),
 		cmocka_unit_test(joint_beats_alone),
 		cmocka_unit_test(used_slots_carry_across_windows),
 	};
