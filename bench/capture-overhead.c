@@ -18,8 +18,12 @@
  * --ring-kb N pass the same to capture (a cost is the difference between runs with and
  * without).
  *
+ * -w US: the server works US microseconds (busy) per request before it
+ * answers, like a service that does something; 0 (the default) is the
+ * worst case, where every request is nothing but its four syscalls.
+ *
  * usage: capture-overhead [-c CONNS] [-s SECONDS] [-r ROUNDS] [-n MAXREQ]
- *                         [-b BYTES] [-t TRACEJOIN] [--stack[=WHAT]]
+ *                         [-b BYTES] [-w WORK_US] [-t TRACEJOIN] [--stack[=WHAT]]
  *                         [--hooks HOW] [--ring-kb N] */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -78,14 +82,20 @@ struct server_arg {
 	int msg_bytes;
 };
 
+static double work_s; /* -w: the server's work per request, busy */
+
 static void *server(void *p)
 {
 	struct server_arg *a = p;
 	char buf[4096];
 
-	while (io_all(a->fd, buf, a->msg_bytes, 0) == 0)
+	while (io_all(a->fd, buf, a->msg_bytes, 0) == 0) {
+		if (work_s > 0)
+			for (double t0 = now_s(); now_s() - t0 < work_s;)
+				;
 		if (io_all(a->fd, buf, a->msg_bytes, 1) != 0)
 			break;
+	}
 	close(a->fd);
 	free(a);
 	return NULL;
@@ -281,7 +291,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	static char stack_buf[32], hooks_buf[32], ring_buf[32];
-	while ((opt = getopt_long(argc, argv, "c:s:r:n:b:t:h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:s:r:n:b:t:w:h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'S':
 			if (optarg && strcmp(optarg, "user") && strcmp(optarg, "kernel") &&
@@ -311,16 +321,19 @@ int main(int argc, char **argv)
 		case 'r': rounds = atoi(optarg); break;
 		case 'n': l.max_requests = atol(optarg); break;
 		case 'b': l.msg_bytes = atoi(optarg); break;
+		case 'w': work_s = atof(optarg) / 1e6; break;
 		case 't': snprintf(tj, sizeof(tj), "%s", optarg); break;
 		default:
 			fprintf(stderr, "usage: capture-overhead [-c CONNS] [-s SECONDS] [-r ROUNDS] "
-				"[-n MAXREQ] [-b BYTES] [-t TRACEJOIN] [--stack[=user|kernel|both]]\n"
+				"[-n MAXREQ] [-b BYTES] [-w WORK_US] [-t TRACEJOIN]\n"
+				"                        [--stack[=user|kernel|both]]\n"
 				"                        [--hooks sock|syscalls|auto] [--ring-kb N]\n");
 			return opt == 'h' ? 0 : 2;
 		}
 	}
 	if (l.conns < 1 || l.conns > 64 || !(l.seconds > 0) || rounds < 1 || rounds > 100 ||
-	    l.max_requests < 1 || l.msg_bytes < 1 || l.msg_bytes > 4096) {
+	    l.max_requests < 1 || l.msg_bytes < 1 || l.msg_bytes > 4096 || work_s < 0 ||
+	    work_s > 1) {
 		fprintf(stderr, "capture-overhead: bad arguments\n");
 		return 2;
 	}
@@ -369,8 +382,9 @@ int main(int argc, char **argv)
 	for (int i = 0; i < n_extra; i++)
 		snprintf(extra_text + strlen(extra_text), sizeof(extra_text) - strlen(extra_text),
 			 " %s", extra_args[i]);
-	printf("capture-overhead: %d connections, %d-byte messages, %.1f s rounds, %s%s\n",
-	       l.conns, l.msg_bytes, l.seconds, tj, extra_text);
+	printf("capture-overhead: %d connections, %d-byte messages, %.0f us work per request, "
+	       "%.1f s rounds, %s%s\n",
+	       l.conns, l.msg_bytes, work_s * 1e6, l.seconds, tj, extra_text);
 	run_load(&l, &el, &pc); /* warm up: connections, caches, CPU clocks */
 	for (int r = 0; r < rounds; r++) {
 		double base_cpu, with_cpu;
