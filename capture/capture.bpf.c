@@ -874,8 +874,12 @@ static __always_inline int sock_io(void *ctx, struct sock *sk, int ret, int mfla
 	ino = sock_ino(so);
 	st = bpf_map_lookup_elem(&socks, &key);
 	/* The thread that used this socket last passed the filters then. */
-	if (!(st && st->ino == ino && st->who == id) && !proc_wanted(id))
+	if (!(st && st->ino == ino && st->who == id) && !proc_wanted(id)) {
+		/* Accepted by a process capture does not trace: make room. */
+		if (st && st->ino == 0)
+			bpf_map_delete_elem(&socks, &key);
 		return 0;
+	}
 	ts = bpf_ktime_get_ns();
 	read_sockinfo(sk, &si);
 	if (!port_wanted(&si))
