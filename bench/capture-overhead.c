@@ -11,7 +11,8 @@
  * gives the loss in requests per CPU-second, which a busy machine skews
  * much less than wall-clock throughput), E: events written per
  * second of load, D: events lost, C: capture's own CPU time per second of
- * load (100% = one core), B: log bytes per event.  Needs root; exits 77
+ * load while it records (100% = one core; loading its programs before and
+ * the last flush after are not counted), B: log bytes per event.  Needs root; exits 77
  * (skipped) where capture cannot run.
  *
  * --stack[=user|kernel|both], --hooks sock|syscalls|auto and
@@ -199,7 +200,30 @@ struct capture_run {
 	int err_fd;
 	char log[PATH_MAX];
 	char text[8192];
+	double cpu_at_start; /* capture's CPU seconds once it records */
 };
+
+/* CPU seconds (user + system) a process has used so far, from
+ * /proc/PID/stat: capture's cost while it records, without the loading
+ * and verifying of its programs before nor the last flush after. */
+static double proc_cpu_s(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut, st;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (!(f = fopen(path, "r")))
+		return 0;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* Fields 14 and 15, counted after the command name's ')'. */
+	if (!(p = strrchr(buf, ')')) ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		return 0;
+	return (double)(ut + st) / sysconf(_SC_CLK_TCK);
+}
 
 /* Start `tracejoin capture --pid SELF [extra]` and wait until it records. */
 static char *extra_args[4]; /* at most one of each option */ /* options passed on to capture, NULL-ended */
@@ -240,6 +264,7 @@ static int capture_start(const char *tj, struct capture_run *c, const char *dir,
 		used += n;
 		c->text[used] = '\0';
 	}
+	c->cpu_at_start = proc_cpu_s(c->pid);
 	return 0;
 }
 
@@ -251,6 +276,7 @@ static int capture_stop(struct capture_run *c, unsigned long long *events,
 	struct rusage ru;
 	int status;
 
+	*cpu_s = proc_cpu_s(c->pid) - c->cpu_at_start;
 	kill(c->pid, SIGINT);
 	for (;;) {
 		ssize_t n = read(c->err_fd, c->text + used, sizeof(c->text) - 1 - used);
@@ -265,8 +291,6 @@ static int capture_stop(struct capture_run *c, unsigned long long *events,
 		fprintf(stderr, "capture-overhead: capture failed:\n%s", c->text);
 		return -1;
 	}
-	*cpu_s = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
-		 ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 	const char *s = strstr(c->text, "capture: ");
 	while (s && sscanf(s, "capture: %llu events, %llu lost", events, lost) != 2)
 		s = strstr(s + 1, "capture: ");
