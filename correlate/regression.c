@@ -104,7 +104,6 @@ static int rg_open(void **stp, const struct tj_params *p, struct tj_err *err)
 	}
 	rg_model_init(&st->model, &st->par);
 	tj_u64map_init(&st->node_map);
-	tj_u64map_init(&st->comp_map);
 	st->free_head = RG_NONE;
 	st->learning = 1;
 	*stp = st;
@@ -129,7 +128,6 @@ static void rg_close(void *vst)
 	for (int i = 0; i < RG_SCR__N; i++)
 		free(st->scr[i]);
 	tj_u64map_free(&st->node_map);
-	tj_u64map_free(&st->comp_map);
 	rg_model_free(&st->model);
 	free(st);
 }

@@ -141,6 +141,12 @@ struct rg_parent {
 	uint32_t nused, capused;
 	struct rg_used *used; /* calls decided so far, per callee */
 	uint32_t next_free;
+	/* matching scratch, valid while its mark equals the epoch that set
+	 * it (rg_state.epoch): no table to clear between matchings */
+	uint64_t dmark, cmark, smark;
+	size_t drow;        /* first call of the window that names it */
+	size_t csib;        /* its first row in the previous pass's solution */
+	uint32_t cpair;     /* its first (parent, callee) pair in the component */
 };
 
 /* Per node: requests in flight and calls waiting for a decision. */
@@ -160,7 +166,7 @@ enum { RG_SCR_UP, RG_SCR_ROWS, RG_SCR_CHOICE, RG_SCR_CHALL, RG_SCR_PAIRS,
        RG_SCR_COST, RG_SCR_ROWCOL, RG_SCR_CPAR, RG_SCR_HUNG, RG_SCR_CLW,
        RG_SCR_SUP, RG_SCR_SROWS, RG_SCR_SCOL, RG_SCR_HEAD, RG_SCR_SLOTV,
        RG_SCR_ADJ, RG_SCR_RPTR, RG_SCR_SPTR, RG_SCR_LPQ, RG_SCR_ACAND,
-       RG_SCR_NONEC, RG_SCR__N };
+       RG_SCR_NONEC, RG_SCR_SLOTC, RG_SCR__N };
 
 struct rg_state {
 	struct rg_params par;
@@ -172,7 +178,7 @@ struct rg_state {
 	int learning;
 	struct rg_callbuf learnbuf;
 	struct rg_cand *scratch; size_t capscratch; /* eligible candidates */
-	struct tj_u64map comp_map;                  /* assignment scratch */
+	uint64_t epoch;                             /* see rg_parent.dmark */
 	void *scr[RG_SCR__N]; size_t capscr[RG_SCR__N];
 	struct {
 		uint64_t calls, parented, none, nocand, matchings, dropped;

@@ -305,16 +305,19 @@ static double posterior(const struct rg_state *st, const struct rg_callbuf *b,
 	return exp(sel - mx) / z;
 }
 
-struct pair { uint32_t parent, callee, edge, count, col, k0; double maxslot; };
+struct pair {
+	uint32_t parent, callee, edge, count, col, k0;
+	uint32_t next; /* the parent's next pair in this component */
+	size_t soff;   /* its sorted slot chances in slotv */
+	double maxslot;
+};
 
 /* A candidate of the component in the current pass: its log weight in
- * context, its (parent, callee) pair and whether it can win at all. */
-struct cinfo { double lw, plw; uint32_t q; int live, plive; };
+ * context (and the previous pass's), its (parent, callee) pair, whether
+ * it can win at all, and whether a sibling moved its weight. */
+struct cinfo { double lw, plw; uint32_t q; uint8_t live, plive, ctx; };
 
 #define CHAIN_PASSES 3
-/* comp_map key of a parent's sibling list; pair keys hold a callee in the
- * low half and parent ids stay below 2^31, so bit 63 never clashes */
-#define SIB_KEY(parent) ((uint64_t)(parent) << 32 | 0xffffffffu | (uint64_t)1 << 63)
 
 static double slot_logp(const struct rg_state *st, const struct rg_edge *e,
 			uint32_t k)
@@ -324,27 +327,31 @@ static double slot_logp(const struct rg_state *st, const struct rg_edge *e,
 	return e->logh[k > RG_KMAX ? RG_KMAX : k];
 }
 
-/* The pq->col (> 0) best slot log-chances of a pair into v, best first
- * (earlier slot on ties); slots past RG_KMAX share the last value. */
-static void pick_slots(const struct rg_state *st, struct pair *pq, double *v)
+/* All pq->count slot log-chances of a pair into v, best first; slots
+ * past RG_KMAX share the last value.  Sorted once per component: every
+ * group and pass then takes a prefix. */
+static void sort_slots(const struct rg_state *st, const struct pair *pq,
+		       double *v)
 {
 	const struct rg_edge *e = rg_edge_get(&st->model, pq->edge);
 	double val[RG_KMAX + 1];
-	uint32_t left[RG_KMAX + 1], nv = 0;
+	uint32_t mult[RG_KMAX + 1], nv = 0;
 	for (uint32_t s = 0; s < pq->count && s <= RG_KMAX; s++) {
-		val[nv] = slot_logp(st, e, pq->k0 + s);
-		left[nv++] = 1;
+		double x = slot_logp(st, e, pq->k0 + s);
+		uint32_t m = 1;
+		if (s + 1 == pq->count || s == RG_KMAX)
+			m = pq->count - s; /* the last value repeats */
+		uint32_t i = nv++;
+		for (; i > 0 && val[i - 1] < x; i--) { /* stable insertion */
+			val[i] = val[i - 1];
+			mult[i] = mult[i - 1];
+		}
+		val[i] = x;
+		mult[i] = m;
 	}
-	if (pq->count > nv)
-		left[nv - 1] += pq->count - nv; /* the last value repeats */
-	for (uint32_t t = 0; t < pq->col; t++) {
-		uint32_t bi = RG_NONE;
-		for (uint32_t i = 0; i < nv; i++)
-			if (left[i] && (bi == RG_NONE || val[i] > val[bi]))
-				bi = i;
-		v[t] = val[bi];
-		left[bi]--;
-	}
+	for (uint32_t i = 0, t = 0; i < nv; i++)
+		for (uint32_t k = 0; k < mult[i]; k++)
+			v[t++] = val[i];
 }
 
 /* Min-cost assignment of one group of rows that share no live candidate
@@ -357,7 +364,8 @@ static void pick_slots(const struct rg_state *st, struct pair *pq, double *v)
 static int solve_group(struct rg_state *st, struct rg_callbuf *b,
 		       const size_t *rows, const size_t *g, size_t ng,
 		       const struct cinfo *ci, const size_t *cbase,
-		       struct pair *pairs, uint32_t *scol, int *choice)
+		       struct pair *pairs, const double *slotv, uint32_t *scol,
+		       int *choice)
 {
 	const struct rg_model *md = &st->model;
 	size_t ntot = 0;
@@ -370,7 +378,7 @@ static int solve_group(struct rg_state *st, struct rg_callbuf *b,
 	uint32_t *lpq = rg_scratch(st, RG_SCR_LPQ, (ntot + 1) * sizeof(*lpq));
 	double *acost = rg_scratch(st, RG_SCR_COST, (ntot + 1) * sizeof(*acost));
 	double *none = rg_scratch(st, RG_SCR_NONEC, ng * sizeof(*none));
-	double *slot = rg_scratch(st, RG_SCR_SLOTV, (ntot + 1) * sizeof(*slot));
+	double *slot = rg_scratch(st, RG_SCR_SLOTC, (ntot + 1) * sizeof(*slot));
 	int *row_arc = rg_scratch(st, RG_SCR_ROWCOL, ng * sizeof(*row_arc));
 	if (!rowptr || !sptr || !apair || !acand || !lpq || !acost || !none ||
 	    !slot || !row_arc)
@@ -402,9 +410,9 @@ static int solve_group(struct rg_state *st, struct rg_callbuf *b,
 	for (size_t l = 0; l < np; l++) {
 		struct pair *pq = &pairs[lpq[l]];
 		sptr[l + 1] = sptr[l] + pq->col;
-		pick_slots(st, pq, slot + sptr[l]); /* best chance first */
+		const double *sv = slotv + pq->soff; /* best chance first */
 		for (size_t k = sptr[l]; k < sptr[l + 1]; k++)
-			slot[k] = -slot[k];
+			slot[k] = -*sv++;
 	}
 	int rc = -1;
 	void *ws = rg_scratch(st, RG_SCR_HUNG, rg_flow_ws_size(ng, np));
@@ -431,7 +439,6 @@ static int solve_component(struct rg_state *st, struct rg_callbuf *b,
 			   const size_t *rows, size_t nr, int *choice)
 {
 	const struct rg_model *md = &st->model;
-	struct tj_u64map *pm = &st->comp_map;
 	size_t npair = 0, ncand = 0;
 	int rc = -1;
 	for (size_t r = 0; r < nr; r++)
@@ -441,35 +448,42 @@ static int solve_component(struct rg_state *st, struct rg_callbuf *b,
 	if (!pairs || !ci)
 		return -1;
 
+	/* the (parent, callee) pairs, listed per parent (a parent's
+	 * fields are valid for this component when its mark is ep) */
+	uint64_t ep = ++st->epoch;
 	for (size_t r = 0, n = 0; r < nr; r++) {
 		const struct rg_call *c = &b->call[rows[r]];
 		for (uint32_t j = 0; j < c->ncand; j++, n++) {
 			const struct rg_cand *k = &b->cand[c->cand + j];
-			int added;
-			uint64_t *v = tj_u64map_upsert(pm, (uint64_t)k->parent << 32 |
-						       c->callee, &added);
-			if (!v)
-				goto out;
-			if (added) {
-				*v = npair;
-				pairs[npair++] = (struct pair){
-					k->parent, c->callee, k->edge, 0, 0,
-					used_get(&st->pool[k->parent], c->callee), 0 };
+			struct rg_parent *pa = &st->pool[k->parent];
+			if (pa->cmark != ep) {
+				pa->cmark = ep;
+				pa->cpair = RG_NONE;
 			}
-			pairs[*v].count++;
-			ci[n].q = (uint32_t)*v;
+			uint32_t q = pa->cpair;
+			while (q != RG_NONE && pairs[q].callee != c->callee)
+				q = pairs[q].next;
+			if (q == RG_NONE) {
+				q = (uint32_t)npair++;
+				pairs[q] = (struct pair){
+					k->parent, c->callee, k->edge, 0, 0,
+					used_get(pa, c->callee), pa->cpair, 0, 0 };
+				pa->cpair = q;
+			}
+			pairs[q].count++;
+			ci[n].q = q;
 		}
 	}
-	/* the cheapest slot of each pair bounds what its candidates can win;
-	 * beyond RG_KMAX the slots all cost the same */
-	for (size_t q = 0; q < npair; q++) {
-		const struct rg_edge *e = rg_edge_get(md, pairs[q].edge);
-		pairs[q].maxslot = -INFINITY;
-		for (uint32_t s = 0; s < pairs[q].count && s <= RG_KMAX; s++) {
-			double v = slot_logp(st, e, pairs[q].k0 + s);
-			if (v > pairs[q].maxslot)
-				pairs[q].maxslot = v;
-		}
+	/* each pair's slots, best first; the best bounds what its
+	 * candidates can win */
+	double *slotv = rg_scratch(st, RG_SCR_SLOTV, ncand * sizeof(*slotv));
+	if (!slotv)
+		goto out;
+	for (size_t q = 0, off = 0; q < npair; q++) {
+		pairs[q].soff = off;
+		sort_slots(st, &pairs[q], slotv + off);
+		pairs[q].maxslot = slotv[off];
+		off += pairs[q].count;
 	}
 	/* up, head, next of the groups; each row's first candidate; the
 	 * rows seen per pair, then each pair's first column in a group */
@@ -481,6 +495,7 @@ static int solve_component(struct rg_state *st, struct rg_callbuf *b,
 		goto out;
 	size_t *head = up + nr, *next = head + nr, *cbase = next + nr;
 	size_t *snext = cbase + nr; /* rows of the same chosen parent */
+	uint64_t sep = 0; /* a parent's sibling list is valid when smark == sep */
 	for (size_t r = 0, n = 0; r < nr; r++) {
 		cbase[r] = n;
 		n += b->call[rows[r]].ncand;
@@ -494,15 +509,15 @@ static int solve_component(struct rg_state *st, struct rg_callbuf *b,
 		for (size_t q = 0; q < npair; q++)
 			scol[q] = RG_NONE;
 		/* the previous pass's siblings, listed per parent */
+		if (pass > 0)
+			sep = ++st->epoch;
 		for (size_t r = nr; pass > 0 && r-- > 0;) {
 			if (cpar[r] == RG_NONE)
 				continue;
-			int added;
-			uint64_t *v = tj_u64map_upsert(pm, SIB_KEY(cpar[r]), &added);
-			if (!v)
-				goto out;
-			snext[r] = added ? SIZE_MAX : (size_t)*v;
-			*v = r;
+			struct rg_parent *pa = &st->pool[cpar[r]];
+			snext[r] = pa->smark == sep ? pa->csib : SIZE_MAX;
+			pa->smark = sep;
+			pa->csib = r;
 		}
 		/* the groups are those of the previous pass when no candidate
 		 * changed liveness; then a group whose weights did not change
@@ -516,21 +531,28 @@ static int solve_component(struct rg_state *st, struct rg_callbuf *b,
 				const struct rg_cand *k = &b->cand[c->cand + j];
 				struct cinfo *x = &ci[cbase[r] + j];
 				const struct pair *pq = &pairs[x->q];
-				uint64_t prev = st->pool[k->parent].last_reply;
-				const uint64_t *sib = pass > 0 ?
-					tj_u64map_get(pm, SIB_KEY(k->parent)) : NULL;
-				for (size_t r2 = sib ? (size_t)*sib : SIZE_MAX;
-				     r2 != SIZE_MAX; r2 = snext[r2]) {
-					const struct rg_call *c2 = &b->call[rows[r2]];
-					if (r2 != r &&
-					    c2->ts < c->ts && c2->ts_reply > prev &&
-					    c2->ts_reply <= c->ts)
-						prev = c2->ts_reply;
+				const struct rg_parent *pa = &st->pool[k->parent];
+				size_t sib = pass > 0 && pa->smark == sep ?
+					     pa->csib : SIZE_MAX;
+				if (pass > 0) {
+					x->plw = x->lw;
+					x->plive = x->live;
 				}
-				x->plw = x->lw;
-				x->plive = x->live;
-				x->lw = rg_cand_logweight_ctx(md, k, c->ts, prev);
-				x->live = -(x->lw + pq->maxslot) < none;
+				/* a weight changes only through siblings: with
+				 * none now and none before it stays */
+				if (pass == 0 || sib != SIZE_MAX || x->ctx) {
+					uint64_t prev = pa->last_reply;
+					for (size_t r2 = sib; r2 != SIZE_MAX; r2 = snext[r2]) {
+						const struct rg_call *c2 = &b->call[rows[r2]];
+						if (r2 != r &&
+						    c2->ts < c->ts && c2->ts_reply > prev &&
+						    c2->ts_reply <= c->ts)
+							prev = c2->ts_reply;
+					}
+					x->ctx = prev != pa->last_reply;
+					x->lw = rg_cand_logweight_ctx(md, k, c->ts, prev);
+					x->live = -(x->lw + pq->maxslot) < none;
+				}
 				same_live &= x->live == x->plive;
 				if (!x->live)
 					continue;
@@ -563,13 +585,10 @@ static int solve_component(struct rg_state *st, struct rg_callbuf *b,
 			}
 			if (!dirty)
 				continue;
-			if (solve_group(st, b, rows, g, ng, ci, cbase, pairs, scol,
-					choice))
+			if (solve_group(st, b, rows, g, ng, ci, cbase, pairs, slotv,
+					scol, choice))
 				goto out;
 		}
-		for (size_t r = 0; pass > 0 && r < nr; r++)
-			if (cpar[r] != RG_NONE)
-				tj_u64map_del(pm, SIB_KEY(cpar[r]));
 		int changed = 0;
 		for (size_t r = 0; r < nr; r++) {
 			const struct rg_call *c = &b->call[rows[r]];
@@ -583,8 +602,6 @@ static int solve_component(struct rg_state *st, struct rg_callbuf *b,
 	}
 	rc = 0;
 out:
-	for (size_t q = 0; q < npair; q++)
-		tj_u64map_del(pm, (uint64_t)pairs[q].parent << 32 | pairs[q].callee);
 	return rc;
 }
 
@@ -627,33 +644,21 @@ int rg_decide(struct rg_state *st, struct rg_callbuf *b, size_t ncommit,
 		ch_all[i] = -2; /* undecided */
 	}
 	if (st->par.joint) {
-		/* components: calls sharing a candidate parent */
-		struct tj_u64map *pm = &st->comp_map;
-		for (size_t i = 0; i < n && !rc; i++) {
-			const struct rg_call *c = &b->call[i];
-			for (uint32_t j = 0; j < c->ncand; j++) {
-				uint64_t key = (uint64_t)b->cand[c->cand + j].parent |
-					       (uint64_t)1 << 63;
-				int added;
-				uint64_t *v = tj_u64map_upsert(pm, key, &added);
-				if (!v) {
-					rc = tj_errf(err, TJ_E_NOMEM, "regression: out of memory");
-					break;
-				}
-				if (added)
-					*v = i;
-				else
-					up[uf_find(up, i)] = uf_find(up, (size_t)*v);
-			}
-		}
+		/* components: calls sharing a candidate parent (the parent
+		 * remembers the first call that named it in this matching) */
+		uint64_t ep = ++st->epoch;
 		for (size_t i = 0; i < n; i++) {
 			const struct rg_call *c = &b->call[i];
-			for (uint32_t j = 0; j < c->ncand; j++)
-				tj_u64map_del(pm, (uint64_t)b->cand[c->cand + j].parent |
-					      (uint64_t)1 << 63);
+			for (uint32_t j = 0; j < c->ncand; j++) {
+				struct rg_parent *pa = &st->pool[b->cand[c->cand + j].parent];
+				if (pa->dmark != ep) {
+					pa->dmark = ep;
+					pa->drow = i;
+				} else {
+					up[uf_find(up, i)] = uf_find(up, pa->drow);
+				}
+			}
 		}
-		if (rc)
-			goto out;
 		/* list each component's calls in order (next[] threads them
 		 * from the root's head[]), then solve each component that
 		 * holds a call to commit */

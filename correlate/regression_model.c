@@ -61,6 +61,14 @@ static const uint64_t bin_start[RG_SIDE - 1] = {
 	1467799268, 2154434691, 3162277661, 4641588834, 6812920691, 10000000000,
 	14677992677, 21544346901, 31622776602, 46415888337, 68129206906,
 };
+/* How many starts lie below 2^k: a bin is over half an octave wide, so
+ * at most two more starts lie in [2^k, 2^(k+1)). */
+static const uint8_t starts_below_pow2[64] = {
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 3, 5, 7, 9, 10, 12, 14, 16, 18,
+	19, 21, 23, 25, 27, 28, 30, 32, 34, 36, 37, 39, 41, 43, 45, 47, 47,
+	47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47,
+	47, 47, 47, 47, 47, 47, 47, 47, 47,
+};
 _Static_assert(RG_BINS_PER_DECADE == 6 && RG_DECADES == 8,
 	       "bin_start is computed for 6 bins per decade over 8 decades");
 
@@ -69,15 +77,10 @@ int rg_bin_of(int64_t d)
 	uint64_t a = d < 0 ? -(uint64_t)d : (uint64_t)d;
 	if (a < 1000)
 		return RG_SIDE;
-	int lo = 0, hi = RG_SIDE - 1; /* j: how many starts are <= a */
-	while (lo < hi) {
-		int mid = (lo + hi) / 2;
-		if (bin_start[mid] <= a)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return d > 0 ? RG_SIDE + 1 + lo : RG_SIDE - 1 - lo;
+	int j = starts_below_pow2[63 - __builtin_clzll(a)]; /* starts <= a */
+	while (j < RG_SIDE - 1 && bin_start[j] <= a)
+		j++;
+	return d > 0 ? RG_SIDE + 1 + j : RG_SIDE - 1 - j;
 }
 
 /* The shared bin ranges as a GSL histogram (edges from bin_lo). */
@@ -371,7 +374,11 @@ static int ws_alloc(struct fit_ws *ws, size_t nedge, size_t ncand)
 	return 0;
 }
 
-/* Lognormal summaries per edge (and pooled) from the current weights. */
+/* Lognormal summaries per edge (and pooled) from the current weights.
+ * Candidates below LN_MIN_R are left out: one log per candidate was a
+ * tenth of the fit, and weights that small move the summary by less
+ * than the printed digits. */
+#define LN_MIN_R 1e-4
 static void fit_lognormals(struct rg_model *m, struct rg_callbuf *buf,
 			   struct fit_ws *ws)
 {
@@ -379,7 +386,7 @@ static void fit_lognormals(struct rg_model *m, struct rg_callbuf *buf,
 		size_t k = 0;
 		for (size_t j = ws->eoff[e]; j < ws->eoff[e + 1]; j++) {
 			const struct rg_cand *c = &buf->cand[ws->eidx[j]];
-			if (c->d1 > 0 && c->r > 0) {
+			if (c->d1 > 0 && c->r > LN_MIN_R) {
 				ws->x[k] = log((double)c->d1);
 				ws->w[k++] = c->r;
 			}
@@ -390,7 +397,7 @@ static void fit_lognormals(struct rg_model *m, struct rg_callbuf *buf,
 	size_t k = 0;
 	for (size_t j = 0; j < buf->ncand; j++) {
 		const struct rg_cand *c = &buf->cand[j];
-		if (c->d1 > 0 && c->r > 0) {
+		if (c->d1 > 0 && c->r > LN_MIN_R) {
 			ws->x[k] = log((double)c->d1);
 			ws->w[k++] = c->r;
 		}
