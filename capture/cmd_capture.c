@@ -66,8 +66,9 @@ static void usage(FILE *f)
 "      --ring-kb N    each CPU's ring buffer in KiB: a power of two >= 4\n"
 "                     (default: %u KiB shared out among the CPUs, at least\n"
 "                     1024 each); larger rides out longer bursts\n"
-"      --check        only check that capture can run here: exit 0, or 77\n"
-"                     with the reason when this machine cannot\n"
+"      --check        only check that capture can run here (with --hooks:\n"
+"                     those hooks): exit 0, or 77 with the reason when\n"
+"                     this machine cannot\n"
 "  -v, --verbose      show libbpf's messages (the verifier log on failure)\n"
 "  -- COMMAND ARGS    run COMMAND and trace it and its children until it exits\n"
 "\n"
@@ -434,7 +435,14 @@ int cmd_capture(int argc, char **argv)
 			fprintf(stderr, "tracejoin capture: %s\n", err.msg);
 			return TJ_EXIT_FAIL;
 		}
-		printf("capture can run here\n");
+		if (o.hooks == TJC_HOOKS_SOCK && !tj_capture_sock_hooks_available()) {
+			printf("SKIPPED: --hooks sock cannot run here: the kernel has no "
+			       "sock_send_length/sock_recv_length tracepoints (Linux 6.4+)\n");
+			return TJ_EXIT_SKIPPED;
+		}
+		printf("capture can run here (hooks: %s)\n",
+		       o.hooks == TJC_HOOKS_SYSCALLS ? "syscalls" :
+		       tj_capture_sock_hooks_available() ? "sock" : "syscalls");
 		return TJ_EXIT_OK;
 	}
 	if (check_filters(&o, &cfg.cgroup_id))

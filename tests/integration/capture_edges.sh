@@ -21,6 +21,10 @@ work=$(mktemp -d /tmp/tj-capture-edges.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
 for hooks in sock syscalls; do
+	if ! why=$("$TJ" capture --check --hooks $hooks); then
+		echo "$why (this hook set is not tested here)"
+		continue
+	fi
 	"$TJ" capture --hooks $hooks -o "$work/$hooks.evlog" -- "$progs/tcp-edges" \
 		>"$work/prog.txt" 2>"$work/err" || { cat "$work/err"; fail "$hooks: capture exited $?"; }
 	grep -q ' 0 lost' "$work/err" || { cat "$work/err"; fail "$hooks: events were lost"; }

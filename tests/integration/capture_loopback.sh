@@ -111,6 +111,10 @@ one_run() { # ADDR HOOKS
 }
 
 for hooks in sock syscalls; do
+	if ! why=$("$TJ" capture --check --hooks $hooks); then
+		echo "$why (this hook set is not tested here)"
+		continue
+	fi
 	one_run 127.0.0.1 $hooks
 	one_run ::1 $hooks
 done

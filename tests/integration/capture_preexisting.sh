@@ -13,7 +13,7 @@ hooks=${TJ_CAPTURE_HOOKS:-sock}
 progs=${TJ_PROGRAMS:-$(dirname "$TJ")/tests/programs}
 fail() { echo "FAIL: $*"; exit 1; }
 
-check=$("$TJ" capture --check 2>&1); rc=$?
+check=$("$TJ" capture --check --hooks "$hooks" 2>&1); rc=$?
 if [ $rc -eq 77 ]; then echo "$check"; exit 77; fi
 [ $rc -eq 0 ] || fail "capture --check: $check"
 
