@@ -15,6 +15,11 @@
  * the last flush after are not counted), B: log bytes per event.  Needs root; exits 77
  * (skipped) where capture cannot run.
  *
+ * Each round also times one thread doing 64-byte loopback writes and
+ * reads that never block (thread CPU time per call, with and without
+ * capture): the cost capture adds to a single socket call, which other
+ * load on the machine hardly moves.
+ *
  * --stack[=user|kernel|both], --hooks sock|syscalls|auto and
  * --ring-kb N pass the same to capture (a cost is the difference between runs with and
  * without).
@@ -181,6 +186,47 @@ static double run_load(struct load *l, double *elapsed, double *per_cpu)
 	*elapsed = now_s() - t0;
 	*per_cpu = atomic_load(&l->done) / (cpu_now() - c0);
 	return atomic_load(&l->done) / *elapsed;
+}
+
+/* The CPU cost of one traced socket call, with little else in it: one
+ * thread writes 64 bytes on one end of a loopback connection, reads them
+ * on the other, and back (four calls, none of which blocks).  Thread CPU
+ * time, so other load on the machine does not count; nanoseconds per
+ * call. */
+#define PAIR_ITERATIONS 50000
+static int pair_a = -1, pair_b = -1;
+
+static int make_pair(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	int lfd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) || listen(lfd, 1) ||
+	    getsockname(lfd, (struct sockaddr *)&sa, &sl))
+		return -1;
+	pair_a = socket(AF_INET, SOCK_STREAM, 0);
+	if (pair_a < 0 || connect(pair_a, (struct sockaddr *)&sa, sizeof(sa)))
+		return -1;
+	pair_b = accept(lfd, NULL, NULL);
+	close(lfd);
+	setsockopt(pair_a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(pair_b, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return pair_b < 0 ? -1 : 0;
+}
+
+static double per_call_ns(long iterations)
+{
+	char buf[64] = { 0 };
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+	for (long i = 0; i < iterations; i++)
+		if (io_all(pair_a, buf, 64, 1) || io_all(pair_b, buf, 64, 0) ||
+		    io_all(pair_b, buf, 64, 1) || io_all(pair_a, buf, 64, 0))
+			return -1;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
+	return ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / (4.0 * iterations);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -398,8 +444,12 @@ int main(int argc, char **argv)
 		perror("capture-overhead: mkdtemp");
 		return 1;
 	}
+	if (make_pair()) {
+		perror("capture-overhead: loopback pair");
+		return 1;
+	}
 	double base_sum = 0, cap_sum = 0, load_s = 0, cpu_sum = 0;
-	double pc, wall_loss[100], cpu_loss[100];
+	double pc, wall_loss[100], cpu_loss[100], call_base[100], call_with[100];
 	unsigned long long ev_sum = 0, lost_sum = 0, bytes_sum = 0;
 	double el;
 
@@ -413,6 +463,7 @@ int main(int argc, char **argv)
 	for (int r = 0; r < rounds; r++) {
 		double base_cpu, with_cpu;
 		double base = run_load(&l, &el, &base_cpu);
+		call_base[r] = per_call_ns(PAIR_ITERATIONS);
 		struct capture_run c;
 		unsigned long long events = 0, lost = 0;
 		double cpu = 0, with;
@@ -421,15 +472,18 @@ int main(int argc, char **argv)
 		if (capture_start(tj, &c, dir, r))
 			return 1;
 		with = run_load(&l, &el, &with_cpu);
+		call_with[r] = per_call_ns(PAIR_ITERATIONS);
 		if (capture_stop(&c, &events, &lost, &cpu))
 			return 1;
 		if (stat(c.log, &st) == 0)
 			bytes_sum += st.st_size;
 		unlink(c.log);
 		printf("round %d: %.0f req/s without, %.0f with capture (%+.1f%%); per cpu-second "
-		       "%.0f without, %.0f with (%+.1f%%); %llu events, %llu lost, capture cpu %.2f s\n",
+		       "%.0f without, %.0f with (%+.1f%%); %llu events, %llu lost, capture cpu %.2f s; "
+		       "one call %.0f ns without, %.0f with\n",
 		       r + 1, base, with, (with - base) / base * 100, base_cpu, with_cpu,
-		       (with_cpu - base_cpu) / base_cpu * 100, events, lost, cpu);
+		       (with_cpu - base_cpu) / base_cpu * 100, events, lost, cpu,
+		       call_base[r], call_with[r]);
 		base_sum += base;
 		cap_sum += with;
 		wall_loss[r] = (base - with) / base * 100;
@@ -444,9 +498,13 @@ int main(int argc, char **argv)
 	 * machine does not decide the figure. */
 	double overhead = median(wall_loss, rounds);
 	double overhead_cpu = median(cpu_loss, rounds);
+	double cb = median(call_base, rounds), cw = median(call_with, rounds);
 	printf("median of %d rounds: wall-clock throughput %.1f%% lost (noisy on a busy "
 	       "machine); requests per cpu-second %.1f%% lost; mean req/s %.0f without, "
 	       "%.0f with\n", rounds, overhead, overhead_cpu, base_sum / rounds, cap_sum / rounds);
+	printf("one traced call (64-byte loopback read or write, thread CPU time): %.0f ns "
+	       "without, %.0f ns with capture (%+.0f ns, %+.1f%%)\n", cb, cw, cw - cb,
+	       (cw - cb) / cb * 100);
 	printf("capture: overhead %.1f%% throughput, %.0f events/s, %llu drops, %.1f%% cpu, "
 	       "%.1f bytes/event\n", overhead, ev_sum / load_s, lost_sum,
 	       cpu_sum / load_s * 100, ev_sum ? (double)bytes_sum / ev_sum : 0.0);
