@@ -10,7 +10,7 @@
 #define ACTIVE_MAX 4096 /* in-flight requests kept per node */
 
 static const char *const known_params[] = {
-	"learn", "window", "batch", "max_candidates", "horizon", "iters",
+	"learn", "window", "batch", "max_candidates", "horizon", "iters", "screen",
 	"density", "ends", "same_pid", "slots", "joint", "chain", "explain",
 	NULL
 };
@@ -66,6 +66,7 @@ static int parse_params(struct rg_params *r, const struct tj_params *p,
 	    (rc = param_uint(p, "max_candidates", 16, 1, 256, &r->max_cand, err)) ||
 	    (rc = param_ms(p, "horizon", 1000, &r->horizon_ns, err)) ||
 	    (rc = param_uint(p, "iters", 50, 1, 10000, &iters, err)) ||
+	    (rc = param_uint(p, "screen", 2000, 0, 10000000, &r->screen, err)) ||
 	    (rc = param_bool(p, "ends", 1, &r->ends, err)) ||
 	    (rc = param_bool(p, "same_pid", 1, &r->same_pid, err)) ||
 	    (rc = param_bool(p, "slots", 1, &r->slots, err)) ||
@@ -479,6 +480,7 @@ const struct tj_correlator tj_correlator_regression = {
 		"max_candidates=16  in-flight requests considered per call\n"
 		"horizon=1000       ms a request without a reply stays in flight\n"
 		"iters=50           EM iterations at most\n"
+		"screen=2000        calls to rank the EM starting points on (0: all)\n"
 		"density=hist       delay density: hist (log-binned) or lognormal\n"
 		"ends=1             also weigh request reply minus call reply\n"
 		"same_pid=1         a parent must be in the caller's process\n"

@@ -71,6 +71,7 @@ struct rg_params {
 	size_t max_cand;    /* candidate parents kept per call */
 	double horizon_ns;  /* a request without reply stays in flight this long */
 	int iters;          /* EM iterations at most */
+	size_t screen;      /* calls to rank EM starts on (0: the whole window) */
 	int density;        /* enum rg_density_kind */
 	int ends;           /* use the end-side delay too */
 	int same_pid;       /* a parent must be in the caller's process */
@@ -95,6 +96,7 @@ struct rg_model {
 	int use_ends;            /* end-side ratio in the weights */
 	int iters_run;
 	int start_used;           /* EM starting point that won */
+	size_t screened;          /* calls the starting points were ranked on */
 	double loglik;
 	const struct rg_params *par;
 };
@@ -218,6 +220,9 @@ typedef void (*rg_node_time_fn)(void *ctx, uint32_t node, double *span,
 				double *idle);
 int rg_model_fit(struct rg_model *m, struct rg_callbuf *buf,
 		 rg_node_time_fn node_time, void *ctx, struct tj_err *err);
+/* EM has converged when the log-likelihood moved by less than 1e-4 per
+ * call fitted since the previous iteration (prev and ll finite). */
+int rg_em_converged(double prev, double ll, size_t ncalls);
 /* log f_start(d1) + log LR_end(d2) of a candidate under the fitted model. */
 double rg_cand_logweight(const struct rg_model *m, const struct rg_cand *c);
 /* The same in context: if prev_reply (the latest response to a call of

@@ -32,8 +32,8 @@
 #define RG_STARTS 4
 #define COUNT_MIX 0.1   /* share of counted calls-per-request in the slot law */
 #define CHAIN_MIN 10.0  /* calls after a sibling needed to fit the gap */
-#define SCREEN_ITERS 12 /* EM iterations to rank the starting points */
-#define SCREEN_CALLS 4000 /* about this many calls rank them (a stride sample) */
+#define SCREEN_ITERS 8  /* EM iterations to rank the starting points */
+#define EM_TOL_PER_CALL 1e-4 /* converged: log-likelihood gain per call below */
 #define IDLE_MIN_SHARE 0.01 /* idle time that suffices to measure background */
 #define IDLE_MIN_NS 5e7
 
@@ -719,6 +719,12 @@ static void init_resp(struct rg_callbuf *buf, int start)
 	}
 }
 
+int rg_em_converged(double prev, double ll, size_t ncalls)
+{
+	return isfinite(prev) && isfinite(ll) &&
+	       fabs(ll - prev) <= EM_TOL_PER_CALL * (double)(ncalls ? ncalls : 1);
+}
+
 /* Where an EM run stands: the next iteration, the last two
  * log-likelihoods and whether it has converged. */
 struct em_pos { int it; double prev, ll; int done; };
@@ -741,7 +747,7 @@ static void em_run(struct rg_model *m, struct rg_callbuf *buf,
 			m->use_ends = m->par->ends;
 		pos->ll = e_step(m, buf, ws);
 		m_step(m, buf, ws, node_time, ctx);
-		if (it > 1 && fabs(pos->ll - pos->prev) <= 1e-6 * fabs(pos->ll)) {
+		if (it > 1 && rg_em_converged(pos->prev, pos->ll, buf->n)) {
 			pos->done = 1;
 			break;
 		}
@@ -824,7 +830,7 @@ int rg_model_fit(struct rg_model *m, struct rg_callbuf *buf,
 {
 	struct fit_ws ws;
 	struct rg_callbuf sub = { 0 };
-	size_t stride = buf->n / SCREEN_CALLS;
+	size_t stride = m->par->screen ? buf->n / m->par->screen : 0;
 	if (ws_alloc(&ws, m->nedge, buf->ncand) ||
 	    (stride >= 2 && sample_calls(buf, stride, &sub))) {
 		ws_free(&ws, m->nedge);
@@ -883,6 +889,7 @@ int rg_model_fit(struct rg_model *m, struct rg_callbuf *buf,
 	}
 	em_run(m, buf, &ws, m->par->iters, node_time, ctx, &bpos);
 	m->start_used = best;
+	m->screened = scr->n;
 	m->use_ends = m->par->ends;
 	m->iters_run = bpos.it;
 	(void)e_step(m, buf, &ws);
@@ -935,9 +942,9 @@ void rg_model_explain(const struct rg_model *m, FILE *f)
 {
 	static const char *const starts[] = { "uniform", "newest", "oldest",
 					      "nesting" };
-	fprintf(f, "regression: model fitted on %s; EM from the %s start, %d iterations, log-likelihood %.6g\n",
+	fprintf(f, "regression: model fitted on %s; EM from the %s start (ranked on %zu calls), %d iterations, log-likelihood %.6g\n",
 		m->fitted ? "the learning window" : "nothing (no calls)",
-		starts[m->start_used], m->iters_run, m->loglik);
+		starts[m->start_used], m->screened, m->iters_run, m->loglik);
 	fprintf(f, "regression: %-22s %-21s %6s %9s %6s %8s %8s %4s  %s\n",
 		"service(node/pid:port)", "callee", "n/req", "median_ms",
 		"sd_ln", "mode_ms", "chain_ms", "kmax", "P(N=0..3)");

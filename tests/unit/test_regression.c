@@ -36,15 +36,18 @@ static void params_refused(void **state)
 	expect_refused("batch", "100000", "batch");
 	expect_refused("max_candidates", "0", "max_candidates");
 	expect_refused("iters", "", "iters");
+	expect_refused("screen", "-5", "screen");
+	expect_refused("screen", "0.5", "screen");
 	expect_refused("density", "gamma", "density");
 	expect_refused("explain", "2", "explain");
 	expect_refused("joint", "yes", "joint");
 	/* every documented param is accepted */
-	struct tj_params p = { 12,
+	struct tj_params p = { 13,
 		{ "learn", "window", "batch", "max_candidates", "horizon", "iters",
-		  "density", "ends", "same_pid", "slots", "joint", "explain" },
+		  "density", "ends", "same_pid", "slots", "joint", "explain",
+		  "screen" },
 		{ "10", "5.5", "8", "4", "200", "3", "lognormal", "0", "0", "0",
-		  "0", "0" } };
+		  "0", "0", "0" } };
 	struct tj_err err = {0};
 	void *st = NULL;
 	assert_int_equal(tj_correlator_regression.open(&st, &p, &err), 0);
@@ -55,6 +58,52 @@ static void params_refused(void **state)
 		char k[32];
 		snprintf(k, sizeof(k), "%s=", p.key[i]);
 		assert_non_null(strstr(help, k));
+	}
+}
+
+/* Delay bins come from a table of bin starts: they agree with the
+ * defining formula, floor(log10(|d| / 1 us) * 6) clamped to the side,
+ * on both sides of every start, across each decade, at the extremes. */
+static int bin_formula(int64_t d)
+{
+	double a = d < 0 ? -(double)d : (double)d;
+	if (a < 1e3)
+		return RG_SIDE;
+	int j = (int)floor(log10(a / 1e3) * RG_BINS_PER_DECADE);
+	j = j < 0 ? 0 : j >= RG_SIDE ? RG_SIDE - 1 : j;
+	return d > 0 ? RG_SIDE + 1 + j : RG_SIDE - 1 - j;
+}
+
+static void bins_match_formula(void **state)
+{
+	(void)state;
+	int64_t probe[] = { 0, 1, 999, 1000, 1001, INT64_MAX, INT64_MIN + 1,
+			    (int64_t)1e11, (int64_t)1e12, (int64_t)1e15 };
+	for (size_t i = 0; i < sizeof(probe) / sizeof(probe[0]); i++) {
+		assert_int_equal(rg_bin_of(probe[i]), bin_formula(probe[i]));
+		assert_int_equal(rg_bin_of(-probe[i]), bin_formula(-probe[i]));
+	}
+	assert_int_equal(rg_bin_of(INT64_MIN), 0);
+	/* around every place the formula changes bin, and in between */
+	for (double x = 1e3; x < 2e11; x *= 1.0007) {
+		int64_t d = (int64_t)x;
+		for (int64_t e = -3; e <= 3; e++) {
+			assert_int_equal(rg_bin_of(d + e), bin_formula(d + e));
+			assert_int_equal(rg_bin_of(-(d + e)), bin_formula(-(d + e)));
+		}
+	}
+	for (int b = 1; b < RG_SIDE; b++) { /* exact starts, found by bisection */
+		int64_t lo = 1000, hi = (int64_t)2e11;
+		while (lo < hi) {
+			int64_t mid = lo + (hi - lo) / 2;
+			if (bin_formula(mid) >= RG_SIDE + 1 + b)
+				hi = mid;
+			else
+				lo = mid + 1;
+		}
+		assert_int_equal(rg_bin_of(lo), RG_SIDE + 1 + b);
+		assert_int_equal(rg_bin_of(lo - 1), RG_SIDE + b);
+		assert_int_equal(rg_bin_of(-lo), RG_SIDE - 1 - b);
 	}
 }
 
@@ -198,6 +247,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(params_refused),
+		cmocka_unit_test(bins_match_formula),
 		cmocka_unit_test(never_reads_tids),
 		cmocka_unit_test(nothing_to_learn),
 		cmocka_unit_test(sink_failure_reported),

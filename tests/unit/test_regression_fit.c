@@ -91,6 +91,65 @@ static void fit_two_callees(void **state)
 	synth_free(&s);
 }
 
+/* EM stops when the log-likelihood gains less than 1e-4 per call. */
+static void em_convergence_test(void **state)
+{
+	(void)state;
+	assert_true(rg_em_converged(-270000.0, -269999.5, 20000));  /* 2.5e-5/call */
+	assert_true(rg_em_converged(-270000.0, -269998.0, 20000));  /* at the bound */
+	assert_false(rg_em_converged(-270000.0, -269997.9, 20000));
+	assert_false(rg_em_converged(-270000.0, -269999.5, 1000));  /* 5e-4/call */
+	assert_true(rg_em_converged(-270000.0, -270001.0, 20000));  /* a small dip */
+	assert_false(rg_em_converged(-270000.0, -270010.0, 20000));
+	assert_false(rg_em_converged(-INFINITY, -269999.5, 20000)); /* first step */
+	assert_false(rg_em_converged(-270000.0, NAN, 20000));
+	assert_true(rg_em_converged(-3.0, -3.00005, 0));            /* no calls: 1 */
+}
+
+/* The EM starts ranked on a stride sample of the window (the default,
+ * screen=2000 of ~8000 calls) pick the start and reach the model that
+ * ranking them on the whole window (screen=0) does. */
+static void screen_sample_matches_whole(void **state)
+{
+	(void)state;
+	struct synth_spec sp = base_spec();
+	sp.requests = 8000;
+	sp.b_prob = 0.5;
+	sp.seed = 4;
+	struct synth s;
+	synth_build(&s, &sp);
+	struct tj_params ps = { 1, { "learn" }, { "1000000" } };
+	struct tj_params pw = { 2, { "learn", "screen" }, { "1000000", "0" } };
+	struct edge_keep ks, kw;
+	struct rg_state *ss = synth_run(&s, &ps, &ks), *sw = synth_run(&s, &pw, &kw);
+	assert_non_null(ss);
+	assert_non_null(sw);
+	size_t n = sw->model.screened;
+	print_message("screened on %zu of %zu calls: start %d vs %d, %d vs %d iterations, accuracy %.4f vs %.4f\n",
+		      ss->model.screened, n, ss->model.start_used, sw->model.start_used,
+		      ss->model.iters_run, sw->model.iters_run,
+		      synth_accuracy(&s, &ks), synth_accuracy(&s, &kw));
+	assert_true(n > 6000);
+	assert_true(ss->model.screened >= 2000 && ss->model.screened < n / 3);
+	assert_int_equal(ss->model.start_used, sw->model.start_used);
+	for (uint16_t port = 9000; port <= 9001; port++) {
+		const struct rg_edge *a = find_edge(ss, port), *b = find_edge(sw, port);
+		assert_non_null(a);
+		assert_non_null(b);
+		assert_true(fabs(a->n - b->n) <= 0.01);
+		assert_true(fabs(a->start.mu - b->start.mu) <= 0.02);
+	}
+	assert_true(fabs(ss->model.loglik - sw->model.loglik) <=
+		    1e-3 * (double)n);
+	assert_true(fabs(synth_accuracy(&s, &ks) - synth_accuracy(&s, &kw)) <= 0.005);
+	assert_true(synth_accuracy(&s, &ks) > 0.8); /* B overlaps A's calls */
+	tj_correlator_regression.close(ss);
+	tj_correlator_regression.close(sw);
+	free(ks.e);
+	free(kw.e);
+	synth_free(&s);
+}
+
 /* A learning window shorter than the stream: the model is frozen after
  * it and later calls are still decided, each exactly once. */
 static void learn_window_then_stream(void **state)
@@ -133,6 +192,8 @@ int main(void)
 		cmocka_unit_test(fit_lognormal),
 		cmocka_unit_test(fit_two_callees),
 		cmocka_unit_test(learn_window_then_stream),
+		cmocka_unit_test(em_convergence_test),
+		cmocka_unit_test(screen_sample_matches_whole),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
