@@ -91,6 +91,9 @@ struct rg_model {
 	struct rg_edge pooled;   /* for service edges unseen while learning */
 	struct rg_density bg_end; /* end-side delays of non-parents */
 	double mu_default;       /* background rate for unseen origins, per ns */
+	/* once fitted, with histogram densities: per edge (the pooled one
+	 * last) and bin, n f_start and the end-side ratio, linear */
+	double *wstart, *wend;
 	double logmu_default;
 	int fitted;
 	int use_ends;            /* end-side ratio in the weights */
@@ -230,6 +233,11 @@ double rg_cand_logweight(const struct rg_model *m, const struct rg_cand *c);
  * edge has a chain density, the gap since it replaces the start delay. */
 double rg_cand_logweight_ctx(const struct rg_model *m, const struct rg_cand *c,
 			     uint64_t call_ts, uint64_t prev_reply);
+/* The same as a linear weight times the edge's calls per request,
+ * n_e f_start(d1) LR_end(d2): a candidate's unnormalised posterior. */
+double rg_cand_weight(const struct rg_model *m, const struct rg_cand *c);
+/* background intensity of an origin per ns, and its log */
+double rg_origin_mu(const struct rg_model *m, uint32_t origin);
 /* log background intensity of an origin, per ns. */
 double rg_origin_logmu(const struct rg_model *m, uint32_t origin);
 void rg_model_explain(const struct rg_model *m, FILE *f);

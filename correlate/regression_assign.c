@@ -286,23 +286,15 @@ static double log_n(const struct rg_edge *e)
 static double posterior(const struct rg_state *st, const struct rg_callbuf *b,
 			const struct rg_call *c, int chosen)
 {
-	double s0 = rg_origin_logmu(&st->model, c->origin), mx = s0, z = 0;
+	double mu = rg_origin_mu(&st->model, c->origin), z = mu;
+	double sel = chosen < 0 ? mu : 0;
 	for (uint32_t j = 0; j < c->ncand; j++) {
-		const struct rg_cand *k = &b->cand[c->cand + j];
-		double s = k->lw + log_n(rg_edge_get(&st->model, k->edge));
-		if (s > mx)
-			mx = s;
-	}
-	double sel = chosen < 0 ? s0 : 0;
-	z = exp(s0 - mx);
-	for (uint32_t j = 0; j < c->ncand; j++) {
-		const struct rg_cand *k = &b->cand[c->cand + j];
-		double s = k->lw + log_n(rg_edge_get(&st->model, k->edge));
-		z += exp(s - mx);
+		double w = rg_cand_weight(&st->model, &b->cand[c->cand + j]);
+		z += w;
 		if ((int)j == chosen)
-			sel = s;
+			sel = w;
 	}
-	return exp(sel - mx) / z;
+	return sel / z;
 }
 
 struct pair {

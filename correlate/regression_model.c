@@ -156,6 +156,8 @@ void rg_model_init(struct rg_model *m, const struct rg_params *par)
 
 void rg_model_free(struct rg_model *m)
 {
+	free(m->wstart);
+	free(m->wend);
 	free(m->svc);
 	free(m->callee);
 	free(m->edge);
@@ -254,6 +256,21 @@ uint32_t rg_edge_find(struct rg_model *m, uint32_t svc, uint32_t callee,
 const struct rg_edge *rg_edge_get(const struct rg_model *m, uint32_t e)
 {
 	return e == RG_NONE || e >= m->nedge ? &m->pooled : &m->edge[e];
+}
+
+double rg_origin_mu(const struct rg_model *m, uint32_t o)
+{
+	return o < m->norigin ? m->origin[o].mu : m->mu_default;
+}
+
+double rg_cand_weight(const struct rg_model *m, const struct rg_cand *c)
+{
+	if (!m->wstart)
+		return exp(rg_cand_logweight(m, c) + rg_edge_get(m, c->edge)->logn);
+	size_t o = (c->edge == RG_NONE || c->edge >= m->nedge ? m->nedge : c->edge) *
+		   RG_NBINS;
+	double w = m->wstart[o + c->b1];
+	return c->has_d2 ? w * m->wend[o + c->b2] : w;
 }
 
 double rg_origin_logmu(const struct rg_model *m, uint32_t o)
@@ -533,12 +550,14 @@ static double e_step(struct rg_model *m, struct rg_callbuf *buf,
 				exp(ed->end.logf[b] - m->bg_end.logf[b]) : 1.0;
 		}
 	}
-	double ll = 0;
+	/* the log-likelihood as one log of a product, kept in range by
+	 * moving binary exponents out (frexp) every call */
+	double prod = 1.0;
+	long expo = 0;
 	for (size_t i = 0; i < buf->n; i++) {
 		struct rg_call *c = &buf->call[i];
 		struct rg_cand *k = buf->cand + c->cand;
-		double mu = c->origin < m->norigin ? m->origin[c->origin].mu :
-			    m->mu_default;
+		double mu = rg_origin_mu(m, c->origin);
 		double z = mu;
 		for (uint32_t j = 0; j < c->ncand; j++) {
 			size_t eo = (size_t)k[j].edge * RG_NBINS;
@@ -552,9 +571,11 @@ static double e_step(struct rg_model *m, struct rg_callbuf *buf,
 		c->r0 = mu * inv;
 		for (uint32_t j = 0; j < c->ncand; j++)
 			k[j].r *= inv;
-		ll += log(z);
+		int ex;
+		prod = frexp(prod * z, &ex);
+		expo += ex;
 	}
-	return ll;
+	return log(prod) + (double)expo * M_LN2;
 }
 
 /* Calls per request: count each parent's calls under the most likely
@@ -758,6 +779,25 @@ static void em_run(struct rg_model *m, struct rg_callbuf *buf,
 	m->loglik = pos->ll;
 }
 
+/* Linear candidate weights per edge and bin for the fitted model (the
+ * posterior of every decided call reads them: no exp per candidate). */
+static int weight_tables(struct rg_model *m)
+{
+	m->wstart = malloc((m->nedge + 1) * RG_NBINS * sizeof(*m->wstart));
+	m->wend = malloc((m->nedge + 1) * RG_NBINS * sizeof(*m->wend));
+	if (!m->wstart || !m->wend)
+		return -1;
+	for (size_t e = 0; e <= m->nedge; e++) {
+		const struct rg_edge *ed = e < m->nedge ? &m->edge[e] : &m->pooled;
+		for (int b = 0; b < RG_NBINS; b++) {
+			m->wstart[e * RG_NBINS + b] = exp(ed->start.logf[b] + ed->logn);
+			m->wend[e * RG_NBINS + b] = m->use_ends ?
+				exp(ed->end.logf[b] - m->bg_end.logf[b]) : 1.0;
+		}
+	}
+	return 0;
+}
+
 /* Every stride-th call of buf with its candidates, into out. */
 static int sample_calls(const struct rg_callbuf *buf, size_t stride,
 			struct rg_callbuf *out)
@@ -897,6 +937,8 @@ int rg_model_fit(struct rg_model *m, struct rg_callbuf *buf,
 	rc = fit_slots(m, buf);
 	if (!rc)
 		rc = fit_chain(m, buf, &ws);
+	if (!rc && m->par->density == RG_DENSITY_HIST)
+		rc = weight_tables(m);
 out:
 	free(saved);
 	free(sub.call);
