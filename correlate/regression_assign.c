@@ -147,6 +147,25 @@ int rg_flow_assign(size_t n, size_t np, const size_t *rowptr,
 		if (sptr[q + 1] > sptr[q] && slot[sptr[q]] < pi[T])
 			pi[T] = slot[sptr[q]];
 	}
+	/* Every row at its own best option (cheapest arc plus that pair's
+	 * first slot, or none) bounds the total from below; when no two
+	 * rows' best options share a pair it is the optimum, no search. */
+	int clash = 0;
+	for (size_t i = 0; i < n && !clash; i++) {
+		double best = none[i];
+		row_arc[i] = -1;
+		for (size_t e = rowptr[i]; e < rowptr[i + 1]; e++)
+			if (acost[e] + slot[sptr[apair[e]]] < best) {
+				best = acost[e] + slot[sptr[apair[e]]];
+				row_arc[i] = (int)e;
+			}
+		if (row_arc[i] >= 0)
+			clash = fill[apair[row_arc[i]]]++ > 0;
+	}
+	if (!clash)
+		return 0;
+	for (size_t q = 0; q < np; q++)
+		fill[q] = 0;
 	for (size_t i = 0; i < n; i++)
 		row_arc[i] = -2; /* not added yet */
 	for (size_t i = 0; i < n; i++) {

@@ -148,6 +148,51 @@ static void flow_matches_expanded_hungarian(void **state)
 	gsl_rng_free(r);
 }
 
+/* Hand-made groups: two rows whose best options differ are each given
+ * theirs at once; when both want the same pair and its second slot is
+ * dear, the row that loses less by moving moves (to its other pair, or
+ * to none). */
+static void flow_hand_cases(void **state)
+{
+	(void)state;
+	void *ws = malloc(rg_flow_ws_size(2, 2));
+	assert_non_null(ws);
+	int ra[2];
+	/* row 0: pair 0 at 1, pair 1 at 4; row 1: pair 0 at 2, pair 1 at 3 */
+	size_t rowptr[3] = { 0, 2, 4 };
+	uint32_t apair[4] = { 0, 1, 0, 1 };
+	double none[2] = { 20, 20 };
+	size_t sptr[3] = { 0, 2, 4 };
+	/* no clash: row 1 prefers pair 1 once pair 0's first slot costs 2 */
+	double ac1[4] = { 1, 4, 2, 0 };
+	double sl1[4] = { 0, 10, 0, 10 };
+	assert_int_equal(rg_flow_assign(2, 2, rowptr, apair, ac1, none, sptr, sl1,
+					 ra, ws), 0);
+	assert_int_equal(ra[0], 0);
+	assert_int_equal(ra[1], 3);
+	/* clash on pair 0 (1 and 2); the second slot costs 10: row 0 would
+	 * lose 3 by moving to pair 1, row 1 loses 1, so row 1 moves */
+	double ac2[4] = { 1, 4, 2, 3 };
+	assert_int_equal(rg_flow_assign(2, 2, rowptr, apair, ac2, none, sptr, sl1,
+					 ra, ws), 0);
+	assert_int_equal(ra[0], 0);
+	assert_int_equal(ra[1], 3);
+	/* the same with row 1's other option dearer than none: it takes none */
+	double ac3[4] = { 1, 4, 2, 30 };
+	double none3[2] = { 20, 4 }; /* 1 + 4 beats 4 + 2 */
+	assert_int_equal(rg_flow_assign(2, 2, rowptr, apair, ac3, none3, sptr, sl1,
+					 ra, ws), 0);
+	assert_int_equal(ra[0], 0);
+	assert_int_equal(ra[1], -1);
+	/* a cheap second slot: both share pair 0 */
+	double sl4[4] = { 0, 0.5, 0, 10 };
+	assert_int_equal(rg_flow_assign(2, 2, rowptr, apair, ac2, none, sptr, sl4,
+					 ra, ws), 0);
+	assert_int_equal(ra[0], 0);
+	assert_int_equal(ra[1], 2);
+	free(ws);
+}
+
 /* A clean learning prefix: requests 50 ms apart, each calling port 9000
  * once, ~1 ms after its last byte (lognormal, sd 0.1 in ln), plus a few
  * background calls while nothing is in flight. */
@@ -305,6 +350,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(hungarian_matches_brute_force),
 		cmocka_unit_test(flow_matches_expanded_hungarian),
+		cmocka_unit_test(flow_hand_cases),
 		cmocka_unit_test(joint_beats_alone),
 		cmocka_unit_test(used_slots_carry_across_windows),
 	};
