@@ -18,7 +18,9 @@
  * Each round also times one thread doing 64-byte loopback writes and
  * reads that never block (thread CPU time per call, with and without
  * capture): the cost capture adds to a single socket call, which other
- * load on the machine hardly moves.
+ * load on the machine hardly moves; and the same for 64-byte reads of
+ * /dev/zero, a call capture does not record (what every other program
+ * on the machine pays).
  *
  * --stack[=user|kernel|both], --hooks sock|syscalls|auto and
  * --ring-kb N pass the same to capture (a cost is the difference between runs with and
@@ -227,6 +229,23 @@ static double per_call_ns(long iterations)
 			return -1;
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
 	return ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / (4.0 * iterations);
+}
+
+/* What capture costs a call it does not record: 64-byte reads of
+ * /dev/zero, same thread CPU time per call. */
+static int zero_fd = -1;
+
+static double untraced_call_ns(long iterations)
+{
+	char buf[64];
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+	for (long i = 0; i < iterations; i++)
+		if (read(zero_fd, buf, sizeof(buf)) != sizeof(buf))
+			return -1;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
+	return ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / iterations;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -444,12 +463,13 @@ int main(int argc, char **argv)
 		perror("capture-overhead: mkdtemp");
 		return 1;
 	}
-	if (make_pair()) {
-		perror("capture-overhead: loopback pair");
+	if (make_pair() || (zero_fd = open("/dev/zero", O_RDONLY)) < 0) {
+		perror("capture-overhead: loopback pair or /dev/zero");
 		return 1;
 	}
 	double base_sum = 0, cap_sum = 0, load_s = 0, cpu_sum = 0;
 	double pc, wall_loss[100], cpu_loss[100], call_base[100], call_with[100];
+	double other_base[100], other_with[100];
 	unsigned long long ev_sum = 0, lost_sum = 0, bytes_sum = 0;
 	double el;
 
@@ -464,6 +484,7 @@ int main(int argc, char **argv)
 		double base_cpu, with_cpu;
 		double base = run_load(&l, &el, &base_cpu);
 		call_base[r] = per_call_ns(PAIR_ITERATIONS);
+		other_base[r] = untraced_call_ns(4 * PAIR_ITERATIONS);
 		struct capture_run c;
 		unsigned long long events = 0, lost = 0;
 		double cpu = 0, with;
@@ -473,6 +494,7 @@ int main(int argc, char **argv)
 			return 1;
 		with = run_load(&l, &el, &with_cpu);
 		call_with[r] = per_call_ns(PAIR_ITERATIONS);
+		other_with[r] = untraced_call_ns(4 * PAIR_ITERATIONS);
 		if (capture_stop(&c, &events, &lost, &cpu))
 			return 1;
 		if (stat(c.log, &st) == 0)
@@ -505,6 +527,9 @@ int main(int argc, char **argv)
 	printf("one traced call (64-byte loopback read or write, thread CPU time): %.0f ns "
 	       "without, %.0f ns with capture (%+.0f ns, %+.1f%%)\n", cb, cw, cw - cb,
 	       (cw - cb) / cb * 100);
+	double ob = median(other_base, rounds), ow = median(other_with, rounds);
+	printf("one call capture does not record (64-byte read of /dev/zero): %.0f ns without, "
+	       "%.0f ns with capture (%+.0f ns, %+.1f%%)\n", ob, ow, ow - ob, (ow - ob) / ob * 100);
 	printf("capture: overhead %.1f%% throughput, %.0f events/s, %llu drops, %.1f%% cpu, "
 	       "%.1f bytes/event\n", overhead, ev_sum / load_s, lost_sum,
 	       cpu_sum / load_s * 100, ev_sum ? (double)bytes_sum / ev_sum : 0.0);
