@@ -426,9 +426,12 @@ static int rg_message(void *vst, const struct tj_message *m,
 	struct rg_state *st = vst;
 	if (!m->is_request || m->role == TJ_ROLE_UNKNOWN)
 		return 0;
-	struct rg_node *n = node_get(st, m->key.node, err);
+	/* messages come in runs per node: skip the lookup for a repeat */
+	struct rg_node *n = st->nnode && st->node[st->last_node].id == m->key.node ?
+			    &st->node[st->last_node] : node_get(st, m->key.node, err);
 	if (!n)
 		return -TJ_E_NOMEM;
+	st->last_node = (size_t)(n - st->node);
 	int idle = 0;
 	if (st->learning) {
 		uint64_t t = m->ts_first;

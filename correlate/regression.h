@@ -179,6 +179,7 @@ struct rg_state {
 	struct rg_parent *pool; size_t npool, cappool;
 	uint32_t free_head;
 	struct rg_node *node; size_t nnode, capnode;
+	size_t last_node;          /* node of the previous message */
 	struct tj_u64map node_map;
 	int learning;
 	struct rg_callbuf learnbuf;

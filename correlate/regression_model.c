@@ -423,9 +423,7 @@ static void fit_lognormals(struct rg_model *m, struct rg_callbuf *buf,
 }
 
 /* M step: refit n, densities and background rates from responsibilities. */
-static void m_step(struct rg_model *m, struct rg_callbuf *buf,
-		   struct fit_ws *ws,
-		   rg_node_time_fn node_time, void *ctx)
+static void m_clear(struct rg_model *m, struct fit_ws *ws)
 {
 	for (size_t e = 0; e < m->nedge; e++) {
 		gsl_histogram_reset(ws->hs[e]);
@@ -434,16 +432,31 @@ static void m_step(struct rg_model *m, struct rg_callbuf *buf,
 	}
 	for (size_t o = 0; o < m->norigin; o++)
 		m->origin[o].acc = 0;
-	for (size_t i = 0; i < buf->n; i++) {
-		const struct rg_call *c = &buf->call[i];
-		m->origin[c->origin].acc += c->r0;
-		for (uint32_t j = 0; j < c->ncand; j++) {
-			const struct rg_cand *k = &buf->cand[c->cand + j];
-			m->edge[k->edge].acc_n += k->r;
-			hist_add(ws->hs[k->edge], k->b1, k->r);
-			if (k->has_d2)
-				hist_add(ws->he[k->edge], k->b2, k->r);
-		}
+}
+
+/* Add one call's responsibilities to the M step's sums. */
+static inline void m_add(struct rg_model *m, struct fit_ws *ws,
+			 const struct rg_call *c, const struct rg_cand *k)
+{
+	m->origin[c->origin].acc += c->r0;
+	for (uint32_t j = 0; j < c->ncand; j++) {
+		m->edge[k[j].edge].acc_n += k[j].r;
+		hist_add(ws->hs[k[j].edge], k[j].b1, k[j].r);
+		if (k[j].has_d2)
+			hist_add(ws->he[k[j].edge], k[j].b2, k[j].r);
+	}
+}
+
+/* summed: the E step just added every call (m_add), in buffer order as
+ * this loop would. */
+static void m_step(struct rg_model *m, struct rg_callbuf *buf,
+		   struct fit_ws *ws, int summed,
+		   rg_node_time_fn node_time, void *ctx)
+{
+	if (!summed) {
+		m_clear(m, ws);
+		for (size_t i = 0; i < buf->n; i++)
+			m_add(m, ws, &buf->call[i], buf->cand + buf->call[i].cand);
 	}
 	/* pooled histograms as sums over the edges; the non-parent end side
 	 * is every candidate's end delay (the all-pairs counts of this
@@ -534,8 +547,9 @@ static double e_step_log(struct rg_model *m, struct rg_callbuf *buf)
  * log densities are floored at LOG_FLOOR and the ratio is bounded by it
  * too, so the products stay far inside double range. */
 static double e_step(struct rg_model *m, struct rg_callbuf *buf,
-		     struct fit_ws *ws)
+		     struct fit_ws *ws, int *summed)
 {
+	*summed = 0;
 	for (size_t e = 0; e < m->nedge; e++)
 		m->edge[e].logn = log(m->edge[e].n > 1e-9 ? m->edge[e].n : 1e-9);
 	m->pooled.logn = log(m->pooled.n > 1e-9 ? m->pooled.n : 1e-9);
@@ -554,6 +568,8 @@ static double e_step(struct rg_model *m, struct rg_callbuf *buf,
 	 * moving binary exponents out (frexp) every call */
 	double prod = 1.0;
 	long expo = 0;
+	m_clear(m, ws); /* the next M step's sums, while the call is at hand */
+	*summed = 1;
 	for (size_t i = 0; i < buf->n; i++) {
 		struct rg_call *c = &buf->call[i];
 		struct rg_cand *k = buf->cand + c->cand;
@@ -571,6 +587,7 @@ static double e_step(struct rg_model *m, struct rg_callbuf *buf,
 		c->r0 = mu * inv;
 		for (uint32_t j = 0; j < c->ncand; j++)
 			k[j].r *= inv;
+		m_add(m, ws, c, k);
 		int ex;
 		prod = frexp(prod * z, &ex);
 		expo += ex;
@@ -761,13 +778,14 @@ static void em_run(struct rg_model *m, struct rg_callbuf *buf,
 	/* the first E step weighs the start side only: the end-side ratio
 	 * of a first guess is noise */
 	m->use_ends = pos->it >= 1 ? m->par->ends : 0;
-	m_step(m, buf, ws, node_time, ctx);
+	m_step(m, buf, ws, 0, node_time, ctx);
 	int it;
 	for (it = pos->it; it < maxit && !pos->done; it++) {
 		if (it == 1)
 			m->use_ends = m->par->ends;
-		pos->ll = e_step(m, buf, ws);
-		m_step(m, buf, ws, node_time, ctx);
+		int summed;
+		pos->ll = e_step(m, buf, ws, &summed);
+		m_step(m, buf, ws, summed, node_time, ctx);
 		if (it > 1 && rg_em_converged(pos->prev, pos->ll, buf->n)) {
 			pos->done = 1;
 			break;
@@ -917,14 +935,15 @@ int rg_model_fit(struct rg_model *m, struct rg_callbuf *buf,
 	if (scr != buf) {
 		/* the sample's best model gives the whole window its first
 		 * responsibilities; EM goes on from there */
-		m_step(m, scr, &ws, node_time, ctx);
+		m_step(m, scr, &ws, 0, node_time, ctx);
 		ws.scale = 1;
 		if (group_by_edge(&ws, m, buf)) {
 			rc = -1;
 			goto out;
 		}
 		m->use_ends = m->par->ends;
-		(void)e_step(m, buf, &ws);
+		int summed;
+		(void)e_step(m, buf, &ws, &summed);
 		bpos = (struct em_pos){ 1, -INFINITY, -INFINITY, 0 };
 	}
 	em_run(m, buf, &ws, m->par->iters, node_time, ctx, &bpos);
@@ -932,7 +951,8 @@ int rg_model_fit(struct rg_model *m, struct rg_callbuf *buf,
 	m->screened = scr->n;
 	m->use_ends = m->par->ends;
 	m->iters_run = bpos.it;
-	(void)e_step(m, buf, &ws);
+	int summed;
+	(void)e_step(m, buf, &ws, &summed);
 	fit_lognormals(m, buf, &ws);
 	rc = fit_slots(m, buf);
 	if (!rc)
