@@ -137,13 +137,16 @@ int tj_capture_sock_hooks_available(void)
 	if (!vmlinux)
 		return 0;
 	ok = btf__find_by_name_kind(vmlinux, "btf_trace_sock_send_length", BTF_KIND_TYPEDEF) > 0 &&
-	     btf__find_by_name_kind(vmlinux, "btf_trace_sock_recv_length", BTF_KIND_TYPEDEF) > 0;
+	     btf__find_by_name_kind(vmlinux, "btf_trace_sock_recv_length", BTF_KIND_TYPEDEF) > 0 &&
+	     btf__find_by_name_kind(vmlinux, "btf_trace_tcp_destroy_sock", BTF_KIND_TYPEDEF) > 0;
 	btf__free(vmlinux);
 	return ok;
 }
 
 /* Which hook set a program belongs to: the syscall tracepoints, the
- * socket-layer tracepoints, or neither (state changes, forks: both). */
+ * socket-layer tracepoints, or neither (state changes, forks: both).
+ * tcp_destroy_sock is the sock hooks' own; the syscall hooks only use it
+ * to forget sockets sooner, so they do without on a kernel that lacks it. */
 static int program_hooks(const struct bpf_program *prog)
 {
 	const char *sec = bpf_program__section_name(prog);
@@ -152,6 +155,8 @@ static int program_hooks(const struct bpf_program *prog)
 		return TJC_HOOKS_SYSCALLS;
 	if (strcmp(sec, "tp_btf/sock_send_length") == 0 ||
 	    strcmp(sec, "tp_btf/sock_recv_length") == 0)
+		return TJC_HOOKS_SOCK;
+	if (strcmp(sec, "tp_btf/tcp_destroy_sock") == 0 && !tj_capture_sock_hooks_available())
 		return TJC_HOOKS_SOCK;
 	return -1;
 }
