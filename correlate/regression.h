@@ -225,8 +225,10 @@ typedef void (*rg_node_time_fn)(void *ctx, uint32_t node, double *span,
 int rg_model_fit(struct rg_model *m, struct rg_callbuf *buf,
 		 rg_node_time_fn node_time, void *ctx, struct tj_err *err);
 /* EM has converged when the log-likelihood moved by less than 1e-4 per
- * call fitted since the previous iteration (prev and ll finite). */
-int rg_em_converged(double prev, double ll, size_t ncalls);
+ * call fitted in two iterations running (prev and ll finite): one small
+ * step is not enough, EM often crawls for a step before it speeds up.
+ * *small counts the small steps in a row (start it at 0). */
+int rg_em_converged(double prev, double ll, size_t ncalls, int *small);
 /* log f_start(d1) + log LR_end(d2) of a candidate under the fitted model. */
 double rg_cand_logweight(const struct rg_model *m, const struct rg_cand *c);
 /* The same in context: if prev_reply (the latest response to a call of

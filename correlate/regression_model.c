@@ -757,15 +757,19 @@ static void init_resp(struct rg_callbuf *buf, int start)
 	}
 }
 
-int rg_em_converged(double prev, double ll, size_t ncalls)
+int rg_em_converged(double prev, double ll, size_t ncalls, int *small)
 {
-	return isfinite(prev) && isfinite(ll) &&
-	       fabs(ll - prev) <= EM_TOL_PER_CALL * (double)(ncalls ? ncalls : 1);
+	if (isfinite(prev) && isfinite(ll) &&
+	    fabs(ll - prev) <= EM_TOL_PER_CALL * (double)(ncalls ? ncalls : 1))
+		++*small;
+	else
+		*small = 0;
+	return *small >= 2;
 }
 
 /* Where an EM run stands: the next iteration, the last two
  * log-likelihoods and whether it has converged. */
-struct em_pos { int it; double prev, ll; int done; };
+struct em_pos { int it; double prev, ll; int done, small; };
 
 /* EM iterations it..maxit-1 from the responsibilities in buf (pos->it 0:
  * a fresh start).  Deterministic, so a run stopped at SCREEN_ITERS and
@@ -786,7 +790,7 @@ static void em_run(struct rg_model *m, struct rg_callbuf *buf,
 		int summed;
 		pos->ll = e_step(m, buf, ws, &summed);
 		m_step(m, buf, ws, summed, node_time, ctx);
-		if (it > 1 && rg_em_converged(pos->prev, pos->ll, buf->n)) {
+		if (rg_em_converged(pos->prev, pos->ll, buf->n, &pos->small)) {
 			pos->done = 1;
 			break;
 		}
@@ -920,9 +924,9 @@ int rg_model_fit(struct rg_model *m, struct rg_callbuf *buf,
 	}
 	ws.scale = (double)scr->n / (double)buf->n;
 	int best = 0;
-	struct em_pos bpos = { 0, -INFINITY, -INFINITY, 0 };
+	struct em_pos bpos = { 0, -INFINITY, -INFINITY, 0, 0 };
 	for (int start = 0; start < RG_STARTS; start++) {
-		struct em_pos pos = { 0, -INFINITY, -INFINITY, 0 };
+		struct em_pos pos = { 0, -INFINITY, -INFINITY, 0, 0 };
 		init_resp(scr, start);
 		em_run(m, scr, &ws, SCREEN_ITERS, node_time, ctx, &pos);
 		if (pos.ll > bpos.ll || start == 0) {
@@ -944,7 +948,7 @@ int rg_model_fit(struct rg_model *m, struct rg_callbuf *buf,
 		m->use_ends = m->par->ends;
 		int summed;
 		(void)e_step(m, buf, &ws, &summed);
-		bpos = (struct em_pos){ 1, -INFINITY, -INFINITY, 0 };
+		bpos = (struct em_pos){ 1, -INFINITY, -INFINITY, 0, 0 };
 	}
 	em_run(m, buf, &ws, m->par->iters, node_time, ctx, &bpos);
 	m->start_used = best;
