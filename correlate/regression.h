@@ -1,7 +1,8 @@
 /* The regression correlator's insides, shared by its three files:
  *   regression_model.c   the delay model (signed log-delay histograms and a
  *                        lognormal summary per service edge) and its EM fit
- *   regression_assign.c  min-cost assignment (Hungarian) and the windowed,
+ *   regression_assign.c  min-cost assignment (slotted min-cost flow; the
+ *                        Hungarian algorithm as reference) and the windowed,
  *                        joint decision of calls
  *   regression.c         the correlator table: params, in-flight parents,
  *                        the learning buffer, streaming

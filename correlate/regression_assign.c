@@ -3,8 +3,10 @@
  * expanded into slots per callee, slot k costing -log P(N > k | N >= k)
  * from the learned calls-per-request pattern, on top of the delay cost
  * -log f(d); every call also has its own "no parent" column at the
- * background cost -log mu.  Solved with the Hungarian algorithm (shortest
- * augmenting paths with potentials) per connected component. */
+ * background cost -log mu.  Solved per group of calls sharing candidates
+ * as a min-cost flow with one arc per candidate (rg_flow_assign); the
+ * Hungarian algorithm on the expanded matrix (rg_assign) is the reference
+ * the tests hold it to. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -445,7 +447,7 @@ static int solve_group(struct rg_state *st, struct rg_callbuf *b,
  * private column would not cost more), so such candidates are dropped and
  * the rows split again into groups joined by the remaining ones: the
  * optimum of the whole is the union of the groups' optima, and the
- * Hungarian algorithm's cubic cost falls on much smaller matrices. */
+ * solver's cost falls on much smaller groups. */
 static int solve_component(struct rg_state *st, struct rg_callbuf *b,
 			   const size_t *rows, size_t nr, int *choice)
 {
