@@ -52,7 +52,10 @@ for f in "${TJ_FUZZ_BUILD:-build/fuzz}"/fuzzbin/fuzz_*; do
 	[ -x "$f" ] || continue
 	name=$(basename "$f")
 	corpus=tests/fuzz/corpus/${name#fuzz_}
-	run_one "fuzz/$name" bash -c "work=\$(mktemp -d) && cp -r '$corpus'/. \"\$work\"/ 2>/dev/null; '$f' -max_total_time=$fuzz_s -timeout=10 -rss_limit_mb=2048 \"\$work\"; rc=\$?; rm -rf \"\$work\"; exit \$rc"
+	# libFuzzer exits 77 on a finding by default, which would read as
+	# "skipped" here: a crash, leak or timeout must fail, and the input
+	# that made it is kept beside the test's log.
+	run_one "fuzz/$name" bash -c "work=\$(mktemp -d) && cp -r '$corpus'/. \"\$work\"/ 2>/dev/null; '$f' -max_total_time=$fuzz_s -timeout=10 -rss_limit_mb=2048 -error_exitcode=1 -timeout_exitcode=1 -artifact_prefix='$logdir/$name-' \"\$work\"; rc=\$?; rm -rf \"\$work\"; exit \$rc"
 done
 
 echo
