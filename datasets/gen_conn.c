@@ -75,7 +75,7 @@ static uint16_t next_port(uint32_t *p)
 
 static struct conn *conn_new(struct sim *s, struct call *c)
 {
-	struct conn *k = sim_alloc(s, sizeof(*k));
+	struct conn *k = sim_obj_new(s, sizeof(*k));
 	if (!k)
 		return NULL;
 	struct svcrun *to = c->to;
@@ -129,7 +129,7 @@ static void conn_free_if_done(struct conn *k)
 		if (*pp)
 			*pp = k->all_next;
 	}
-	free(k);
+	sim_obj_free(k);
 }
 
 /* ---- reading ---- */

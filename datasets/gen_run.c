@@ -71,12 +71,12 @@ static void root_done(struct sim *s, struct call *c, struct thr *t)
 	if (s->spec->arrival == GA_CLOSED && !s->stopping)
 		sim_at(s, s->now + (uint64_t)gen_dist_sample(&s->spec->think, s->rng),
 		       root_arrive_ev, NULL, 1);
-	free(c);
+	sim_obj_free(c);
 }
 
 static void issue_root(struct sim *s)
 {
-	struct call *c = sim_alloc(s, sizeof(*c));
+	struct call *c = sim_obj_new(s, sizeof(*c));
 	if (!c)
 		return;
 	c->to = &s->svcs[s->spec->entry_svc];
@@ -120,7 +120,7 @@ static void bg_done(struct sim *s, struct call *c, struct thr *t)
 {
 	struct bgrun *b = c->ctx;
 	(void)t;
-	free(c);
+	sim_obj_free(c);
 	if (!s->stopping)
 		sim_at(s, s->now + (uint64_t)gen_dist_sample(&b->b->every, s->rng) + 1,
 		       bg_tick_ev, b, 0);
@@ -132,7 +132,7 @@ static void bg_tick_ev(struct sim *s, void *obj, uint64_t arg)
 	(void)arg;
 	if (s->stopping)
 		return;
-	struct call *c = sim_alloc(s, sizeof(*c));
+	struct call *c = sim_obj_new(s, sizeof(*c));
 	if (!c)
 		return;
 	c->to = &s->svcs[b->b->svc];
@@ -226,6 +226,7 @@ static void free_all(struct sim *s, struct bgrun *bg)
 	}
 	free(s->heap);
 	free(bg);
+	sim_obj_free_all(s);
 }
 
 static void run_queue(struct sim *s)

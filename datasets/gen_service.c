@@ -153,7 +153,7 @@ static void job_take_ev(struct sim *s, void *obj, uint64_t arg)
 void svc_request(struct sim *s, struct conn *k, struct thr *t)
 {
 	struct svcrun *r = k->callee;
-	struct job *j = sim_alloc(s, sizeof(*j));
+	struct job *j = sim_obj_new(s, sizeof(*j));
 	if (!j)
 		return;
 	j->svc = r;
@@ -192,7 +192,7 @@ static void responded_ev(struct sim *s, void *obj, uint64_t arg)
 	k->job = NULL;
 	if (j->svc->spec->model != GM_THREAD)
 		exec_release(s, t); /* the connection's own thread keeps reading */
-	free(j);
+	sim_obj_free(j);
 	svc_reader(s, k);
 }
 
@@ -211,7 +211,7 @@ static void respond(struct sim *s, struct job *j)
 
 static struct call *new_call(struct sim *s, struct job *j, const struct gen_step *st)
 {
-	struct call *c = sim_alloc(s, sizeof(*c));
+	struct call *c = sim_obj_new(s, sizeof(*c));
 	if (!c)
 		return NULL;
 	struct svcrun *to = &s->svcs[st->svc];
@@ -235,7 +235,7 @@ static struct call *new_call(struct sim *s, struct job *j, const struct gen_step
 static void call_done(struct sim *s, struct call *c, struct thr *t)
 {
 	struct job *j = c->job;
-	free(c);
+	sim_obj_free(c);
 	if (!j->svc->blocking) {
 		if (t->ex != j->ex) { /* read on another loop: hop back */
 			exec_release(s, t);
@@ -252,7 +252,7 @@ static void call_done(struct sim *s, struct call *c, struct thr *t)
 static void par_blocking_done(struct sim *s, struct call *c, struct thr *t)
 {
 	struct job *j = c->job;
-	free(c);
+	sim_obj_free(c);
 	exec_release(s, t);
 	if (--j->pending == 0)
 		sim_at(s, s->now + sim_wake_ns(s, j->svc->node), job_resume_ev, j, 0);
@@ -264,7 +264,7 @@ static void par_inline_done(struct sim *s, struct call *c, struct thr *t)
 {
 	struct job *j = c->job;
 	(void)t;
-	free(c);
+	sim_obj_free(c);
 	if (--j->pending == 0)
 		sim_at(s, s->now + (uint64_t)sim_uniform(s, 2000, 20000), job_resume_ev, j, 0);
 }
@@ -276,7 +276,7 @@ static void par_nonblocking_done(struct sim *s, struct call *c, struct thr *t)
 		call_done(s, c, t);
 		return;
 	}
-	free(c);
+	sim_obj_free(c);
 	exec_release(s, t);
 }
 

@@ -1,6 +1,7 @@
 /* Simulation core: the timed-event queue (a binary heap ordered by time,
  * then by insertion, so ties resolve the same way every run), node clocks,
  * processes with Linux-like fd and tid allocation, and executors. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include "gen_sim.h"
@@ -13,6 +14,45 @@ void *sim_alloc(struct sim *s, size_t n)
 		tj_errf(s->err, TJ_E_NOMEM, "gen: out of memory");
 	}
 	return p;
+}
+
+struct sim_obj {
+	struct sim_obj *next, **pprev;
+};
+_Static_assert(sizeof(struct sim_obj) % _Alignof(max_align_t) == 0,
+	       "a live object's link must keep the object aligned");
+
+void *sim_obj_new(struct sim *s, size_t n)
+{
+	struct sim_obj *o = sim_alloc(s, sizeof(*o) + n);
+
+	if (!o)
+		return NULL;
+	o->next = s->live;
+	o->pprev = &s->live;
+	if (s->live)
+		s->live->pprev = &o->next;
+	s->live = o;
+	return o + 1;
+}
+
+void sim_obj_free(void *p)
+{
+	struct sim_obj *o;
+
+	if (!p)
+		return;
+	o = (struct sim_obj *)p - 1;
+	*o->pprev = o->next;
+	if (o->next)
+		o->next->pprev = o->pprev;
+	free(o);
+}
+
+void sim_obj_free_all(struct sim *s)
+{
+	while (s->live)
+		sim_obj_free(s->live + 1);
 }
 
 static int ev_less(const struct sim_ev *a, const struct sim_ev *b)

@@ -211,6 +211,8 @@ struct call {
 
 enum { CALL_SERVICE, CALL_ROOT, CALL_BACKGROUND };
 
+struct sim_obj;
+
 struct sim {
 	const struct gen_spec *spec;
 	const struct gen_opts *opts;
@@ -224,6 +226,7 @@ struct sim {
 	struct noderun nodes[GEN_MAX_NODES];
 	struct svcrun svcs[GEN_MAX_SERVICES];
 	struct pool *pools;     /* every pool, for closing at the end */
+	struct sim_obj *live;   /* calls, jobs, connections not yet freed */
 	struct pool *entry_pool;
 	uint32_t ext_port[256]; /* external clients' next ephemeral ports */
 	struct tj_edges_writer labels;
@@ -262,6 +265,12 @@ void exec_release(struct sim *s, struct thr *t);
 /* Queue a task to run next on ex, ahead of the others (ex is busy). */
 void exec_push_front(struct sim *s, struct exec *ex, sim_fn fn, void *obj);
 void *sim_alloc(struct sim *s, size_t n);
+/* The objects of a request's life (calls, jobs, connections) carry a
+ * link in a list of live ones, so that a run that stops early (an error,
+ * the event limit) with them still in flight frees them too. */
+void *sim_obj_new(struct sim *s, size_t n);
+void sim_obj_free(void *p);
+void sim_obj_free_all(struct sim *s);
 static inline struct thr *arg_thr(uint64_t arg) { return (struct thr *)(uintptr_t)arg; }
 static inline uint64_t thr_arg(struct thr *t) { return (uint64_t)(uintptr_t)t; }
 
