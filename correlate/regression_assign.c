@@ -298,6 +298,20 @@ static size_t uf_find(size_t *up, size_t x)
 	return x;
 }
 
+/* The sets of the union-find up[0..n) as lists: head[root] is a set's
+ * first member (SIZE_MAX for a non-root), next[] chains the rest, each in
+ * increasing order. */
+static void uf_lists(size_t *up, size_t n, size_t *head, size_t *next)
+{
+	for (size_t i = 0; i < n; i++)
+		head[i] = SIZE_MAX;
+	for (size_t i = n; i-- > 0;) {
+		size_t root = uf_find(up, i);
+		next[i] = head[root];
+		head[root] = i;
+	}
+}
+
 static double log_n(const struct rg_edge *e)
 {
 	return e->logn;
@@ -578,13 +592,7 @@ static int solve_component(struct rg_state *st, struct rg_callbuf *b,
 		}
 		for (size_t q = 0; q < npair; q++)
 			scol[q] = RG_NONE;
-		for (size_t r = 0; r < nr; r++)
-			head[r] = SIZE_MAX;
-		for (size_t r = nr; r-- > 0;) {
-			size_t root = uf_find(up, r);
-			next[r] = head[root];
-			head[root] = r;
-		}
+		uf_lists(up, nr, head, next);
 		for (size_t r = 0; r < nr; r++) {
 			if (head[r] == SIZE_MAX)
 				continue;
@@ -681,13 +689,7 @@ int rg_decide(struct rg_state *st, struct rg_callbuf *b, size_t ncommit,
 			goto out;
 		}
 		size_t *next = head + n;
-		for (size_t i = 0; i < n; i++)
-			head[i] = SIZE_MAX;
-		for (size_t i = n; i-- > 0;) {
-			size_t root = uf_find(up, i);
-			next[i] = head[root];
-			head[root] = i;
-		}
+		uf_lists(up, n, head, next);
 		for (size_t i = 0; i < ncommit; i++) {
 			if (ch_all[i] != -2)
 				continue;
