@@ -435,14 +435,13 @@ int cmd_capture(int argc, char **argv)
 			fprintf(stderr, "tracejoin capture: %s\n", err.msg);
 			return TJ_EXIT_FAIL;
 		}
-		if (o.hooks == TJC_HOOKS_SOCK && !tj_capture_sock_hooks_available()) {
+		int sock_ok = o.hooks != TJC_HOOKS_SYSCALLS && tj_capture_sock_hooks_available();
+		if (o.hooks == TJC_HOOKS_SOCK && !sock_ok) {
 			printf("SKIPPED: --hooks sock cannot run here: the kernel has no "
 			       "sock_send_length/sock_recv_length tracepoints (Linux 6.4+)\n");
 			return TJ_EXIT_SKIPPED;
 		}
-		printf("capture can run here (hooks: %s)\n",
-		       o.hooks == TJC_HOOKS_SYSCALLS ? "syscalls" :
-		       tj_capture_sock_hooks_available() ? "sock" : "syscalls");
+		printf("capture can run here (hooks: %s)\n", sock_ok ? "sock" : "syscalls");
 		return TJ_EXIT_OK;
 	}
 	if (check_filters(&o, &cfg.cgroup_id))

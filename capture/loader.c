@@ -147,7 +147,7 @@ int tj_capture_sock_hooks_available(void)
  * socket-layer tracepoints, or neither (state changes, forks: both).
  * tcp_destroy_sock is the sock hooks' own; the syscall hooks only use it
  * to forget sockets sooner, so they do without on a kernel that lacks it. */
-static int program_hooks(const struct bpf_program *prog)
+static int program_hooks(const struct bpf_program *prog, unsigned hooks)
 {
 	const char *sec = bpf_program__section_name(prog);
 
@@ -156,7 +156,9 @@ static int program_hooks(const struct bpf_program *prog)
 	if (strcmp(sec, "tp_btf/sock_send_length") == 0 ||
 	    strcmp(sec, "tp_btf/sock_recv_length") == 0)
 		return TJC_HOOKS_SOCK;
-	if (strcmp(sec, "tp_btf/tcp_destroy_sock") == 0 && !tj_capture_sock_hooks_available())
+	/* The sock hooks were only chosen where the kernel has it. */
+	if (strcmp(sec, "tp_btf/tcp_destroy_sock") == 0 && hooks != TJC_HOOKS_SOCK &&
+	    !tj_capture_sock_hooks_available())
 		return TJC_HOOKS_SOCK;
 	return -1;
 }
@@ -276,7 +278,7 @@ int tj_capture_open(struct tj_capture **cp, const struct tj_capture_config *cfg,
 	c->skel->rodata->hooks = cfg->hooks;
 	set_syscall_numbers(c->skel);
 	bpf_object__for_each_program(prog, c->skel->obj) {
-		int set = program_hooks(prog);
+		int set = program_hooks(prog, cfg->hooks);
 		if (set >= 0 && set != (int)cfg->hooks)
 			bpf_program__set_autoload(prog, false);
 	}
