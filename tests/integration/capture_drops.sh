@@ -8,16 +8,15 @@
 set -u
 TJ=${TJ:-build/asan/tracejoin}
 progs=${TJ_PROGRAMS:-$(dirname "$TJ")/tests/programs}
+. "$(dirname "$0")/lib.sh"
 fail() { echo "FAIL: $*"; exit 1; }
 
-check=$("$TJ" capture --check 2>&1); rc=$?
-if [ $rc -eq 77 ]; then echo "$check"; exit 77; fi
-[ $rc -eq 0 ] || fail "capture --check: $check"
+need_capture
 
 work=$(mktemp -d /tmp/tj-capture-drops.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 # The default hooks; with the sock hooks a sendmmsg is a send per message.
-per_msg=; case $check in *"hooks: sock"*) per_msg=-m ;; esac
+per_msg=; case $capture_check in *"hooks: sock"*) per_msg=-m ;; esac
 "$TJ" capture -o "$work/log.evlog" --ring-kb 4 --payload 256 -- "$progs/tcp-pingpong" -c 4 -r 12 $per_msg \
 	>"$work/prog.txt" 2>"$work/err" || { cat "$work/err"; fail "capture exited $?"; }
 cat "$work/err"

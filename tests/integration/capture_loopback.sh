@@ -13,11 +13,10 @@
 set -u
 TJ=${TJ:-build/asan/tracejoin}
 progs=${TJ_PROGRAMS:-$(dirname "$TJ")/tests/programs}
+. "$(dirname "$0")/lib.sh"
 fail() { echo "FAIL: $*"; exit 1; }
 
-check=$("$TJ" capture --check 2>&1); rc=$?
-if [ $rc -eq 77 ]; then echo "$check"; exit 77; fi
-[ $rc -eq 0 ] || fail "capture --check: $check"
+need_capture
 
 top=$(mktemp -d /tmp/tj-capture-loopback.XXXXXX)
 trap 'rm -rf "$top"' EXIT

@@ -11,11 +11,10 @@ set -u
 TJ=${TJ:-build/asan/tracejoin}
 hooks=${TJ_CAPTURE_HOOKS:-sock}
 progs=${TJ_PROGRAMS:-$(dirname "$TJ")/tests/programs}
+. "$(dirname "$0")/lib.sh"
 fail() { echo "FAIL: $*"; exit 1; }
 
-check=$("$TJ" capture --check --hooks "$hooks" 2>&1); rc=$?
-if [ $rc -eq 77 ]; then echo "$check"; exit 77; fi
-[ $rc -eq 0 ] || fail "capture --check: $check"
+need_capture --hooks "$hooks"
 
 work=$(mktemp -d /tmp/tj-capture-pre.XXXXXX)
 pp= cap=

@@ -11,9 +11,7 @@ TJ=${TJ:-build/asan/tracejoin}
 progs=${TJ_PROGRAMS:-$(dirname "$TJ")/tests/programs}
 . "$(dirname "$0")/lib.sh"
 
-check=$("$TJ" capture --check 2>&1); rc=$?
-if [ $rc -eq 77 ]; then echo "$check"; exit 77; fi
-[ $rc -eq 0 ] || fail "capture --check: $check"
+need_capture
 command -v strip >/dev/null || skip "no strip (binutils) to make a stripped binary"
 
 top=$(mktemp -d /tmp/tj-capture-stacks.XXXXXX)

@@ -24,3 +24,14 @@ expect_exit() {
 	fi
 	return 0
 }
+
+# need_capture [ARGS...]: where `tracejoin capture --check ARGS` says
+# capture cannot run here, print its reason and skip the script (exit 77);
+# fail where the check itself fails.  Its output stays in $capture_check.
+need_capture() {
+	local rc
+	capture_check=$("$TJ" capture --check "$@" 2>&1); rc=$?
+	if [ $rc -eq 77 ]; then echo "$capture_check"; exit 77; fi
+	[ $rc -eq 0 ] || fail "capture --check $*: $capture_check"
+	return 0
+}
