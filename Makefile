@@ -32,7 +32,7 @@ endif
 
 # Library sources: everything in the component folders but programs with
 # their own main (*-bench.c, workload programs), BPF code and plugins.
-LIB_DIRS := lib replay correlate datasets models bench capture
+LIB_DIRS := lib logs replay correlate datasets/gen datasets/import datasets/label models bench capture
 PROG_SRCS := $(wildcard bench/*-*.c)
 LIB_SRCS := $(filter-out %.bpf.c $(PROG_SRCS), \
 	$(wildcard $(addsuffix /*.c,$(LIB_DIRS))))
@@ -54,10 +54,8 @@ all: $(TJ) $(PLUGINS)
 
 # Objects that include generated headers (BPF skeleton) list them in
 # capture/build.mk; this keeps the rest of the build free of BPF tools.
--include $(wildcard */build.mk)
--include datasets/import.mk
--include datasets/workloads/build.mk
--include datasets/real.mk
+-include $(wildcard */build.mk */*/build.mk)
+-include datasets/workloads/real.mk
 
 $(BUILD)/.deps-ok: Makefile
 	@$(MAKE) --no-print-directory deps

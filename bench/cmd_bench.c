@@ -15,7 +15,7 @@
 #include "score.h"
 #include "../cli/commands.h"
 #include "../correlate/host.h"
-#include "../datasets/gen.h"
+#include "../datasets/gen/gen.h"
 #include "../lib/edges.h"
 #include "../lib/manifest.h"
 #include "../lib/util.h"

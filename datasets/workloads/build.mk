@@ -2,7 +2,7 @@
 # tj-service and tj-load, built beside tracejoin in $(BUILD)/datasets/
 # workloads/ with the same flags (the sanitizer build gets sanitized
 # services).  They link the library for the trace-context rule
-# (datasets/label.h), so the services and the labeler share one definition.
+# (datasets/label/label.h), so the services and the labeler share one definition.
 WL_DIR  := $(BUILD)/datasets/workloads
 WL_COMMON := datasets/workloads/http.c
 WL_SVC_SRCS := datasets/workloads/tj-service.c datasets/workloads/svc_common.c \

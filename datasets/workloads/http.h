@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <netinet/in.h>
-#include "../label.h"
+#include "../label/label.h"
 
 #define HTTP_BUF      8192      /* a connection's read buffer; a request must fit */
 #define HTTP_BODY_MAX (1u << 20)

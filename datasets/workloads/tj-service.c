@@ -2,7 +2,7 @@
  * captures (datasets/real/README.md).  Options choose its role, where it
  * listens, its downstream services, how it is built (concurrency model)
  * and how it connects downstream (connection policy).  It propagates W3C
- * traceparent by the span-id rule of datasets/label.h, so `tracejoin
+ * traceparent by the span-id rule of datasets/label/label.h, so `tracejoin
  * label` can read the ground truth back from a capture.
  *
  * Models:
@@ -41,7 +41,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: tj-service --role NAME --listen ADDR:PORT [OPTIONS]\n\n"
 		"One service of a workload: answers HTTP/1.1 requests, calling its\n"
-		"downstreams for each, propagating traceparent (datasets/label.h).\n\n"
+		"downstreams for each, propagating traceparent (datasets/label/label.h).\n\n"
 		"options:\n"
 		"  --role NAME           service name (path of its calls, messages)\n"
 		"  --listen ADDR:PORT    IPv4 address and port to listen on\n"

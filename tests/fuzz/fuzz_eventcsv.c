@@ -3,7 +3,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include "datasets/import.h"
+#include "datasets/import/import.h"
 
 static int check(void *ctx, const struct tj_event *ev, struct tj_err *err)
 {

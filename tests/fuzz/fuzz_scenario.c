@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "datasets/gen.h"
+#include "datasets/gen/gen.h"
 
 static char dir[64];
 

@@ -16,14 +16,14 @@ for s in threaded threadpool keepalive async async-keepalive fanout deep-chain \
 	 multinode-skew noisy lossy; do
 	grep -q "^$s " "$tmp/list" || fail "gen --list lacks $s"
 done
-[ "$(wc -l < "$tmp/list")" -eq "$(ls "$TJ_ROOT"/datasets/scenarios/*.scn | wc -l)" ] ||
-	fail "gen --list and datasets/scenarios/ disagree"
+[ "$(wc -l < "$tmp/list")" -eq "$(ls "$TJ_ROOT"/datasets/gen/scenarios/*.scn | wc -l)" ] ||
+	fail "gen --list and datasets/gen/scenarios/ disagree"
 "$tj" gen --help | grep -q -- '--scenario' || fail "gen --help"
 
 # built-ins are embedded: --print gives the file back, from any directory
 (cd / && "$tj" gen --print keepalive) > "$tmp/keepalive.scn" || fail "gen --print"
-cmp -s "$tmp/keepalive.scn" "$TJ_ROOT/datasets/scenarios/keepalive.scn" ||
-	fail "--print keepalive differs from datasets/scenarios/keepalive.scn"
+cmp -s "$tmp/keepalive.scn" "$TJ_ROOT/datasets/gen/scenarios/keepalive.scn" ||
+	fail "--print keepalive differs from datasets/gen/scenarios/keepalive.scn"
 
 # same spec and seed: the same bytes, whatever the output folder
 (cd "$tmp" && "$tj" gen --scenario async-keepalive --load high --seed 4 --requests 300 -o a > a.out) ||

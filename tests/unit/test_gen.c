@@ -12,7 +12,7 @@
 #include <glob.h>
 #include <unistd.h>
 #include <cmocka.h>
-#include "datasets/gen.h"
+#include "datasets/gen/gen.h"
 #include "replay/replay.h"
 #include "test_gen_check.h"
 #include "test_gen_util.h"

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <glob.h>
 #include <cmocka.h>
-#include "datasets/gen.h"
+#include "datasets/gen/gen.h"
 #include "test_gen_check.h"
 
 static void run_lossy(double loss, double burst, int lossy_nodes)

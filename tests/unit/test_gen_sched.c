@@ -1,4 +1,4 @@
-/* tracejoin gen's realism options (datasets/scenarios/README.md): a
+/* tracejoin gen's realism options (datasets/gen/scenarios/README.md): a
  * node's scheduling latency (`wake`, `wake-tail`, `wake-tail-share`),
  * nginx-style pools that cap idle connections only (`pool K idle-cap`),
  * parallel calls whose first one the request's own thread makes
@@ -15,7 +15,7 @@
 #include <string.h>
 #include <glob.h>
 #include <cmocka.h>
-#include "datasets/gen.h"
+#include "datasets/gen/gen.h"
 #include "test_gen_check.h"
 #include "test_gen_util.h"
 

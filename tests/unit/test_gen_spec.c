@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
-#include "datasets/gen.h"
+#include "datasets/gen/gen.h"
 #include "test_gen_util.h"
 
 #define HEAD "node 1\nservice a node 1 port 80\n"

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
-#include "datasets/gen.h"
+#include "datasets/gen/gen.h"
 #include "lib/evlog.h"
 #include "lib/stacks.h"
 #include "replay/replay.h"

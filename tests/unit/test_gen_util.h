@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "datasets/gen.h"
+#include "datasets/gen/gen.h"
 
 static inline struct gen_spec *parse_ok(const char *text)
 {

@@ -10,7 +10,7 @@
 #include <unistd.h>
 #include <sys/socket.h>
 #include <cmocka.h>
-#include "../../datasets/import.h"
+#include "../../datasets/import/import.h"
 #include "../../lib/evlog.h"
 
 #define HEADER "ts_ns,node,pid,tid,fd,sock,type,family,laddr,lport,raddr,rport,bytes,offset,payload_hex,flags,arg,stack_id,tcp_seq\n"

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <cmocka.h>
-#include "../../datasets/import.h"
+#include "../../datasets/import/import.h"
 
 /* ---- building trace JSON ---- */
 

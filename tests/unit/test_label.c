@@ -12,7 +12,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <cmocka.h>
-#include "datasets/label.h"
+#include "datasets/label/label.h"
 #include "lib/edges.h"
 #include "lib/evlog.h"
 #include "replay/assemble.h"

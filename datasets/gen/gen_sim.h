@@ -12,10 +12,10 @@
 #include <stdint.h>
 #include <gsl/gsl_rng.h>
 #include "gen.h"
-#include "../lib/evlog.h"
-#include "../lib/edges.h"
-#include "../lib/stacks.h"
-#include "../lib/u64map.h"
+#include "../../lib/evlog.h"
+#include "../../lib/edges.h"
+#include "../../lib/stacks.h"
+#include "../../lib/u64map.h"
 
 struct sim;
 /* A timed callback.  For tasks run by an executor, arg is the thread. */

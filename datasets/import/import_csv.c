@@ -11,7 +11,7 @@
 #include <sys/socket.h>
 #include <csv.h>
 #include "import.h"
-#include "../lib/evlog.h"
+#include "../../lib/evlog.h"
 
 enum col {
 	C_TS, C_NODE, C_PID, C_TID, C_FD, C_SOCK, C_TYPE, C_FAMILY, C_LADDR,

@@ -1,6 +1,6 @@
 /* tracejoin gen: the scenario generator's internal interface.
  *
- * A scenario spec (datasets/scenarios/README.md) is parsed into a struct
+ * A scenario spec (datasets/gen/scenarios/README.md) is parsed into a struct
  * gen_spec; gen_run() simulates it as a discrete-event system and streams
  * what `tracejoin capture` would have recorded on each node into
  * node-N.evlog files, with the ground truth in labels.csv.
@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <gsl/gsl_rng.h>
-#include "../lib/error.h"
+#include "../../lib/error.h"
 
 /* ---- distributions (gen_dist.c) ---- */
 

@@ -1,5 +1,5 @@
 /* Looking up the built-in scenarios embedded at build time (the table
- * itself is generated from datasets/scenarios/ by datasets/build.mk). */
+ * itself is generated from datasets/gen/scenarios/ by datasets/gen/build.mk). */
 #include <string.h>
 #include "gen.h"
 

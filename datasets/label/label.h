@@ -27,8 +27,8 @@
 
 #include <stdint.h>
 #include <stddef.h>
-#include "../lib/error.h"
-#include "../lib/evlog.h"
+#include "../../lib/error.h"
+#include "../../lib/evlog.h"
 
 /* The most calls one request makes that the labeler can attribute. */
 #define TJ_TP_MAX_CALLS 32

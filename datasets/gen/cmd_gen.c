@@ -12,10 +12,10 @@
 #include <unistd.h>
 #include <nettle/sha2.h>
 #include "gen.h"
-#include "../cli/commands.h"
-#include "../lib/evlog.h"
-#include "../lib/manifest.h"
-#include "../lib/util.h"
+#include "../../cli/commands.h"
+#include "../../lib/evlog.h"
+#include "../../lib/manifest.h"
+#include "../../lib/util.h"
 
 static void usage(FILE *f)
 {
@@ -43,7 +43,7 @@ static void usage(FILE *f)
 		"                     endpoint handler and endpoint call step\n"
 		"      --list         list the built-in scenarios\n"
 		"      --print NAME   print a built-in scenario's spec (to copy and edit)\n\n"
-		"The spec format: datasets/scenarios/README.md.\n");
+		"The spec format: datasets/gen/scenarios/README.md.\n");
 }
 
 static int list_builtins(void)

@@ -19,8 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "gen_sim.h"
-#include "../lib/event.h"
-#include "../lib/msgkey.h"
+#include "../../lib/event.h"
+#include "../../lib/msgkey.h"
 
 static void read_ev(struct sim *s, void *obj, uint64_t arg);
 static void send_ev(struct sim *s, void *obj, uint64_t arg);

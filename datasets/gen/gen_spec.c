@@ -1,14 +1,14 @@
 /* The scenario spec parser.  Line oriented: one statement a line, "#"
  * starts a comment, names are declared before use (as in C), and every
  * refusal names FILE:LINE and the reason.  The grammar is documented in
- * datasets/scenarios/README.md. */
+ * datasets/gen/scenarios/README.md. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include "gen.h"
-#include "../lib/event.h"
+#include "../../lib/event.h"
 
 #define MAX_TOKENS 40
 

@@ -9,8 +9,8 @@
 #include <time.h>
 #include <jansson.h>
 #include "../cli/commands.h"
-#include "evlog.h"
-#include "u64map.h"
+#include "../lib/evlog.h"
+#include "../lib/u64map.h"
 
 static const char info_usage[] =
 	"usage: tracejoin info [--json] FILE...\n"

@@ -10,8 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "import.h"
-#include "../lib/evlog.h"
-#include "../lib/manifest.h"
+#include "../../lib/evlog.h"
+#include "../../lib/manifest.h"
 
 static int mkdir_p(const char *dir, struct tj_err *err)
 {

@@ -9,8 +9,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "import.h"
-#include "../cli/commands.h"
-#include "../lib/util.h"
+#include "../../cli/commands.h"
+#include "../../lib/util.h"
 
 #define WARN_SHOWN 100 /* warnings printed; the rest are only counted */
 

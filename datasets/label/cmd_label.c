@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "label.h"
-#include "../cli/commands.h"
+#include "../../cli/commands.h"
 
 static void help(void)
 {

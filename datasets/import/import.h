@@ -15,9 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
-#include "../lib/event.h"
-#include "../lib/edges.h"
-#include "../lib/error.h"
+#include "../../lib/event.h"
+#include "../../lib/edges.h"
+#include "../../lib/error.h"
 
 /* Bytes of every synthesised request and of every response: spans say
  * nothing about sizes, so all messages are alike and carry no signal. */

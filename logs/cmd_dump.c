@@ -10,8 +10,8 @@
 #include <sys/socket.h>
 #include <csv.h>
 #include "../cli/commands.h"
-#include "evlog.h"
-#include "symbolize.h"
+#include "../lib/evlog.h"
+#include "../lib/symbolize.h"
 
 static const char dump_usage[] =
 	"usage: tracejoin dump [OPTIONS] FILE\n"

@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 #include "import.h"
-#include "../lib/u64map.h"
+#include "../../lib/u64map.h"
 
 enum tj_ep_kind {
 	TJ_EP_NODE = 0,   /* a service (instance) of the traces: gets a log */

@@ -11,12 +11,12 @@
 #include <unistd.h>
 #include <jansson.h>
 #include "label.h"
-#include "../lib/edges.h"
-#include "../lib/manifest.h"
-#include "../lib/msgkey.h"
-#include "../lib/u64map.h"
-#include "../replay/replay.h"
-#include "../lib/util.h"
+#include "../../lib/edges.h"
+#include "../../lib/manifest.h"
+#include "../../lib/msgkey.h"
+#include "../../lib/u64map.h"
+#include "../../replay/replay.h"
+#include "../../lib/util.h"
 
 /* ---- trace context ---- */
 
