@@ -28,6 +28,9 @@ enum tj_event_type {
 	TJ_EV_STATE,    /* TCP state change; arg = old << 8 | new (TCP_* values) */
 	TJ_EV_LOST,     /* marker: bytes = number of events lost here (ring full...) */
 	TJ_EV_SOCKET,   /* a socket that was already open when capture began */
+	TJ_EV_TAG,      /* capture --tag: a connection's origin, read from its SYN:
+			   arg = the client's node, offset = its socket id; sock 0,
+			   addresses as this (server) side sees them */
 	TJ_EV__COUNT
 };
 
