@@ -519,7 +519,7 @@ int cmd_capture(int argc, char **argv)
 		tj_stackrec_free(ro.stacks);
 		return TJ_EXIT_FAIL;
 	}
-	if (o.tag && tj_tag_open(&tag, cap, ro.header.node, o.per_netns, &err)) {
+	if (o.tag && tj_tag_open(&tag, cap, ro.header.node, o.per_netns, o.port, &err)) {
 		fprintf(stderr, "tracejoin capture: %s\n", err.msg);
 		status = TJ_EXIT_FAIL;
 		goto out;

@@ -37,6 +37,16 @@ char LICENSE[] SEC("license") = "GPL";
  * namespace inode (capture --netns, where a namespace is a node). */
 const volatile __u32 tag_node = 0;
 const volatile __u8 tag_per_netns = 0;
+/* capture --port: only connections with this local or remote port. */
+const volatile __u16 tag_port = 0;
+
+static __always_inline int port_wanted(struct bpf_sock_ops *skops)
+{
+	if (!tag_port)
+		return 1;
+	return skops->local_port == tag_port ||
+	       bpf_ntohs((__u16)(skops->remote_port >> 16)) == tag_port;
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -164,7 +174,8 @@ int tag_sockops(struct bpf_sock_ops *skops)
 	case BPF_SOCK_OPS_TCP_CONNECT_CB:
 		/* Before the SYN: ask for the header callbacks until the
 		 * handshake ends (a retransmitted SYN is tagged too). */
-		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
+		if (port_wanted(skops))
+			bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
 					  BPF_SOCK_OPS_WRITE_HDR_OPT_CB_FLAG);
 		break;
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
@@ -185,7 +196,8 @@ int tag_sockops(struct bpf_sock_ops *skops)
 		bpf_setsockopt(skops, SOL_TCP, TCP_SAVE_SYN, &one, sizeof(one));
 		break;
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
-		read_tag(skops);
+		if (port_wanted(skops))
+			read_tag(skops);
 		break;
 	}
 	return 1;

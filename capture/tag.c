@@ -49,7 +49,7 @@ static void close_parts(struct tj_tag *t)
 }
 
 /* Load and attach; the rest of tj_tag_open and tj_tag_probe share it. */
-static int load_attach(struct tj_tag *t, uint32_t node, int per_netns,
+static int load_attach(struct tj_tag *t, uint32_t node, int per_netns, uint16_t port,
 		       int *env_problem, char *where, size_t wherelen,
 		       struct tj_err *err)
 {
@@ -74,6 +74,7 @@ static int load_attach(struct tj_tag *t, uint32_t node, int per_netns,
 	}
 	t->skel->rodata->tag_node = node;
 	t->skel->rodata->tag_per_netns = (uint8_t)(per_netns != 0);
+	t->skel->rodata->tag_port = port;
 	if (tag_bpf__load(t->skel)) {
 		*env_problem = 1;
 		return tj_errf(err, TJ_E_IO, "--tag: the kernel refused the sock_ops program "
@@ -93,20 +94,20 @@ int tj_tag_probe(int *env_problem, char *where, size_t wherelen,
 {
 	struct tj_tag t = { .cgroup_fd = -1 };
 	*env_problem = 0;
-	int rc = load_attach(&t, 0, 0, env_problem, where, wherelen, err);
+	int rc = load_attach(&t, 0, 0, 0, env_problem, where, wherelen, err);
 	close_parts(&t);
 	return rc;
 }
 
 int tj_tag_open(struct tj_tag **tp, struct tj_capture *cap, uint32_t node,
-		int per_netns, struct tj_err *err)
+		int per_netns, uint16_t port, struct tj_err *err)
 {
 	int env_problem = 0;
 	struct tj_tag *t = calloc(1, sizeof(*t));
 	*tp = NULL;
 	if (!t)
 		return tj_errf(err, TJ_E_NOMEM, "--tag: out of memory");
-	int rc = load_attach(t, node, per_netns, &env_problem, NULL, 0, err);
+	int rc = load_attach(t, node, per_netns, port, &env_problem, NULL, 0, err);
 	if (rc == 0)
 		rc = tj_capture_add_ring(cap, bpf_map__fd(t->skel->maps.tag_ring), err);
 	if (rc) {

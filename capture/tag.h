@@ -18,9 +18,10 @@ int tj_tag_probe(int *env_problem, char *where, size_t wherelen,
 		 struct tj_err *err);
 
 /* Load, attach, and add the TAG ring to cap's drain.  node is the id the
- * tags carry, unless per_netns (each namespace's inode then). */
+ * tags carry, unless per_netns (each namespace's inode then); port, if
+ * not 0, limits tagging to connections with that local or remote port. */
 int tj_tag_open(struct tj_tag **tp, struct tj_capture *cap, uint32_t node,
-		int per_netns, struct tj_err *err);
+		int per_netns, uint16_t port, struct tj_err *err);
 
 /* The counters (TJT_*), summed over CPUs. */
 int tj_tag_stats(struct tj_tag *t, uint64_t out[TJT__COUNT], struct tj_err *err);

@@ -263,9 +263,23 @@ int tj_traces_print(FILE *f, char *const *inputs, size_t ninputs,
 		fputc('\n', f);
 	}
 	const struct tj_join_stats *js = tj_join_stats(t.join);
-	fprintf(f, "# %zu trees; join: %" PRIu64 " of %" PRIu64 " calls joined across nodes, "
+	fprintf(f, "# %zu trees; join: %" PRIu64 " of %" PRIu64 " calls joined across nodes "
+		   "(%" PRIu64 " by capture --tag, %" PRIu64 " by client address through DNAT), "
 		   "%" PRIu64 " to uncaptured peers, %" PRIu64 " ambiguous\n",
-		nroots, js->joined, js->calls, js->no_peer, js->ambiguous);
+		nroots, js->joined, js->calls, js->joined_by_tag,
+		js->joined_by_client_addr, js->no_peer, js->ambiguous);
+	/* Every call left unjoined, and why: a call to a service outside the
+	 * captured set is a leaf; one that NAT hid says so. */
+	for (size_t i = 0; i < t.n; i++) {
+		if (!t.s[i].is_call)
+			continue;
+		int r = tj_join_explain(t.join, &t.s[i].key, NULL);
+		if (r == TJ_JOIN_OK || r == TJ_JOIN_NOT_SEEN)
+			continue;
+		char k[TJ_MSGKEY_STRLEN];
+		fprintf(f, "# unjoined %s: %s\n", tj_msgkey_format(&t.s[i].key, k),
+			tj_join_result_text(r));
+	}
 out:
 	tj_replay_close(rp);
 	for (size_t i = 0; i < npaths; i++)

@@ -65,6 +65,13 @@ struct tj_message {
 	 * else file + offset), stable across runs and processes of the same
 	 * binaries; 0 = the log has no stacks. */
 	uint64_t callsite;
+	/* Added with capture --tag: where the connection came from, as its
+	 * SYN said (server-side sockets only): the client's node and socket
+	 * id.  The cross-node join prefers it to the addresses, which NAT
+	 * may have rewritten. */
+	uint8_t has_origin;
+	uint32_t origin_node;
+	uint64_t origin_sock;
 };
 
 struct tj_replay_opts {
