@@ -50,8 +50,12 @@ static __always_inline int port_wanted(struct bpf_sock_ops *skops)
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 18);
+	__uint(max_entries, 1 << 20);
 } tag_ring SEC(".maps");
+
+/* Wake the reader when the ring is half full; otherwise it drains on its
+ * timer (as capture's own rings do), sparing an irq_work per record. */
+#define TAG_RING_WAKE (1 << 19)
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -162,7 +166,8 @@ static __always_inline void read_tag(struct bpf_sock_ops *skops)
 	struct tcp_sock *tp = bsk ? bpf_skc_to_tcp_sock(bsk) : NULL;
 	if (tp)
 		e->netns = netns_of((struct sock *)tp);
-	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	bpf_ringbuf_submit(e, bpf_ringbuf_query(&tag_ring, BPF_RB_AVAIL_DATA) > TAG_RING_WAKE
+			   ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 }
 
 SEC("sockops")
