@@ -29,9 +29,9 @@
 #define RING_BYTES (16u << 20)
 #define CGROUP2_MAGIC 0x63677270
 
-static void usage(FILE *f)
+void cmd_capture_help(void)
 {
-	fprintf(f,
+	printf(
 "usage: tracejoin capture -o FILE [options] [-- COMMAND [ARGS...]]\n"
 "\n"
 "Record every TCP socket syscall of this machine (accept, connect, send,\n"
@@ -139,7 +139,6 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "stack", optional_argument, NULL, O_STACK },
 		{ "hooks", required_argument, NULL, O_HOOKS },
 		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	unsigned long v;
@@ -148,7 +147,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+:o:vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:o:v", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o': o->out = optarg; break;
 		case O_NODE:
@@ -211,7 +210,6 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 				return tj_usage(CMD, "--hooks %s: not sock, syscalls or auto", optarg);
 			break;
 		case 'v': o->verbose = 1; break;
-		case 'h': usage(stdout); return -1;
 		case ':': return tj_usage(CMD, "option %s needs a value", argv[optind - 1]);
 		default: return tj_usage(CMD, "unknown option %s", argv[optind - 1]);
 		}
@@ -425,7 +423,7 @@ int cmd_capture(int argc, char **argv)
 	uint64_t seen[TJC_DROP__COUNT] = { 0 };
 
 	if ((rc = parse_opts(argc, argv, &o)) != 0)
-		return rc < 0 ? TJ_EXIT_OK : rc;
+		return rc;
 	if (o.check) {
 		if (tj_capture_probe(&env_problem, &err)) {
 			if (env_problem) {

@@ -41,6 +41,11 @@ static const char dump_usage[] =
 	"is damaged (every readable event is still printed, the damage is\n"
 	"reported on stderr).\n";
 
+void cmd_dump_help(void)
+{
+	fputs(dump_usage, stdout);
+}
+
 #define CSV_HEADER "ts_ns,node,pid,tid,fd,sock,type,family,laddr,lport," \
 	"raddr,rport,bytes,offset,payload_hex,flags,arg,stack_id,tcp_seq"
 
@@ -222,7 +227,6 @@ int cmd_dump(int argc, char **argv)
 		{ "limit", required_argument, NULL, 'l' },
 		{ "csv", no_argument, NULL, 'c' },
 		{ "stacks", no_argument, NULL, 'S' },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct filter f = { 0 };
@@ -231,7 +235,7 @@ int cmd_dump(int argc, char **argv)
 	opterr = 0;
 	optind = 1;
 	for (;;) {
-		int c = getopt_long(argc, argv, ":h", opts, NULL);
+		int c = getopt_long(argc, argv, ":", opts, NULL);
 		if (c == -1)
 			break;
 		switch (c) {
@@ -271,9 +275,6 @@ int cmd_dump(int argc, char **argv)
 		case 'S':
 			stacks = 1;
 			break;
-		case 'h':
-			fputs(dump_usage, stdout);
-			return TJ_EXIT_OK;
 		case ':':
 			return tj_usage("dump", "%s needs a value", argv[optind - 1]);
 		default:

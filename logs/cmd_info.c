@@ -27,6 +27,11 @@ static const char info_usage[] =
 	"Exit status: 0 every log whole, 1 a file cannot be read, 2 bad usage,\n"
 	"3 a log is damaged (and none failed to open).\n";
 
+void cmd_info_help(void)
+{
+	fputs(info_usage, stdout);
+}
+
 static const char *const drop_names[TJ_DROP__COUNT] = {
 	[TJ_DROP_RINGBUF] = "ringbuf", [TJ_DROP_MAP] = "map",
 	[TJ_DROP_FILTER] = "filter", [TJ_DROP_OTHER] = "other",
@@ -327,23 +332,19 @@ int cmd_info(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int json = 0;
 	opterr = 0;
 	optind = 1;
 	for (;;) {
-		int c = getopt_long(argc, argv, ":h", opts, NULL);
+		int c = getopt_long(argc, argv, ":", opts, NULL);
 		if (c == -1)
 			break;
 		switch (c) {
 		case 'j':
 			json = 1;
 			break;
-		case 'h':
-			fputs(info_usage, stdout);
-			return TJ_EXIT_OK;
 		case ':':
 			return tj_usage("info", "%s takes no value", argv[optind - 1]);
 		default:

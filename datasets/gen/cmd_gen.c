@@ -17,9 +17,9 @@
 #include "../../lib/manifest.h"
 #include "../../lib/util.h"
 
-static void usage(FILE *f)
+void cmd_gen_help(void)
 {
-	fprintf(f,
+	printf(
 		"usage: tracejoin gen --scenario NAME|FILE [--load low|medium|high|X]\n"
 		"                     [--seed N] [--requests N | --duration S] [--stacks]\n"
 		"                     -o DIR [--force]\n"
@@ -173,20 +173,15 @@ int cmd_gen(int argc, char **argv)
 		{ "list", no_argument, NULL, 'L' },
 		{ "print", required_argument, NULL, 'P' },
 		{ "stacks", no_argument, NULL, 'K' },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *scenario = NULL, *load = "medium", *dir = NULL;
 	uint64_t seed = 1, requests = 0;
 	double duration = 0;
 	int force = 0, stacks = 0, opt;
-	if (tj_wants_help(argc, argv)) {
-		usage(stdout);
-		return TJ_EXIT_OK;
-	}
 	opterr = 0;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, ":s:l:n:d:o:fh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":s:l:n:d:o:f", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 's': scenario = optarg; break;
 		case 'l': load = optarg; break;
@@ -216,7 +211,6 @@ int cmd_gen(int argc, char **argv)
 			fwrite(b->text, 1, b->len, stdout);
 			return TJ_EXIT_OK;
 		}
-		case 'h': usage(stdout); return TJ_EXIT_OK;
 		case ':': return tj_usage("gen", "%s needs a value", argv[optind - 1]);
 		default: return tj_usage("gen", "unknown option %s", argv[optind - 1]);
 		}
