@@ -135,31 +135,6 @@ static void sha256_hex(const char *data, size_t len, char hex[65])
 		snprintf(hex + 2 * i, 3, "%02x", d[i]);
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	size_t cap = 4096, n = 0, r;
-	char *b = malloc(cap);
-	while (b && (r = fread(b + n, 1, cap - n, f)) > 0) {
-		n += r;
-		if (n == cap) {
-			char *nb = cap < (1u << 24) ? realloc(b, cap * 2) : NULL;
-			if (!nb) {
-				free(b);
-				b = NULL;
-				break;
-			}
-			b = nb;
-			cap *= 2;
-		}
-	}
-	fclose(f);
-	*len = n;
-	return b;
-}
-
 int cmd_gen(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -230,31 +205,30 @@ int cmd_gen(int argc, char **argv)
 	const char *text;
 	char *owned = NULL;
 	size_t tlen;
+	struct gen_spec *spec = malloc(sizeof(*spec));
+	struct tj_err err = { 0 };
+	int rc = TJ_EXIT_FAIL;
+	struct tj_manifest *m = NULL;
+	if (!spec)
+		return TJ_EXIT_FAIL;
 	if (is_file) {
-		owned = slurp(scenario, &tlen);
-		if (!owned) {
-			fprintf(stderr, "tracejoin gen: %s: %s\n", scenario, strerror(errno ? errno : ENOMEM));
-			return TJ_EXIT_FAIL;
+		if (gen_spec_load(spec, scenario, &owned, &tlen, &err) < 0) {
+			fprintf(stderr, "tracejoin gen: %s\n", err.msg);
+			goto out;
 		}
 		text = owned;
 	} else {
 		const struct gen_builtin *b = gen_builtin_find(scenario);
-		if (!b)
-			return tj_usage("gen", "no built-in scenario '%s' (see --list; a spec file needs a '/' or .scn)", scenario);
+		if (!b) {
+			rc = tj_usage("gen", "no built-in scenario '%s' (see --list; a spec file needs a '/' or .scn)", scenario);
+			goto out;
+		}
 		text = b->text;
 		tlen = b->len;
-	}
-	struct gen_spec *spec = malloc(sizeof(*spec));
-	struct tj_err err = { 0 };
-	if (!spec) {
-		free(owned);
-		return TJ_EXIT_FAIL;
-	}
-	int rc = TJ_EXIT_FAIL;
-	struct tj_manifest *m = NULL;
-	if (gen_spec_parse(spec, is_file ? scenario : scenario, text, tlen, &err) < 0) {
-		fprintf(stderr, "tracejoin gen: %s\n", err.msg);
-		goto out;
+		if (gen_spec_parse(spec, scenario, text, tlen, &err) < 0) {
+			fprintf(stderr, "tracejoin gen: %s\n", err.msg);
+			goto out;
+		}
 	}
 	double rate = 0;
 	const char *load_name = "custom";
