@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include "../cli/commands.h"
 #include "../lib/error.h"
+#include "../lib/util.h"
 #include "../lib/evlog.h"
 #include <bpf/libbpf.h>
 #include "loader.h"
@@ -109,17 +110,6 @@ static size_t default_ring_bytes(void)
 	return per;
 }
 
-static int parse_uint(const char *s, unsigned long max, unsigned long *v)
-{
-	char *end;
-
-	if (!*s || *s == '-' || *s == '+')
-		return -1;
-	errno = 0;
-	*v = strtoul(s, &end, 10);
-	return (errno || *end || *v > max) ? -1 : 0;
-}
-
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	enum { O_NODE = 256, O_PID, O_CGROUP, O_PORT, O_DURATION, O_PAYLOAD,
@@ -141,7 +131,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
 	};
-	unsigned long v;
+	uint64_t v;
 	char *end;
 	int c;
 
@@ -151,13 +141,13 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		switch (c) {
 		case 'o': o->out = optarg; break;
 		case O_NODE:
-			if (parse_uint(optarg, UINT32_MAX, &v))
+			if (tj_parse_u64(optarg, 0, UINT32_MAX, &v))
 				return tj_usage(CMD, "--node %s: not a node id (0..%u)", optarg, UINT32_MAX);
 			o->node = v;
 			o->node_set = 1;
 			break;
 		case O_PID:
-			if (parse_uint(optarg, INT_MAX, &v) || v == 0)
+			if (tj_parse_u64(optarg, 1, INT_MAX, &v))
 				return tj_usage(CMD, "--pid %s: not a process id", optarg);
 			if (o->npids == MAX_PIDS)
 				return tj_usage(CMD, "--pid: at most %d processes", MAX_PIDS);
@@ -165,7 +155,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case O_CGROUP: o->cgroup = optarg; break;
 		case O_PORT:
-			if (parse_uint(optarg, 65535, &v) || v == 0)
+			if (tj_parse_u64(optarg, 1, 65535, &v))
 				return tj_usage(CMD, "--port %s: not a port (1..65535)", optarg);
 			o->port = v;
 			break;
@@ -176,7 +166,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 				return tj_usage(CMD, "--duration %s: not a positive number of seconds", optarg);
 			break;
 		case O_PAYLOAD:
-			if (parse_uint(optarg, TJ_PAYLOAD_MAX, &v))
+			if (tj_parse_u64(optarg, 0, TJ_PAYLOAD_MAX, &v))
 				return tj_usage(CMD, "--payload %s: not a byte count (0..%d)", optarg, TJ_PAYLOAD_MAX);
 			o->payload = v;
 			break;
@@ -184,7 +174,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case O_FORCE: o->force = 1; break;
 		case O_CHECK: o->check = 1; break;
 		case O_RING:
-			if (parse_uint(optarg, 1u << 22, &v) || v < 4 || (v & (v - 1)))
+			if (tj_parse_u64(optarg, 0, 1u << 22, &v) || v < 4 || (v & (v - 1)))
 				return tj_usage(CMD, "--ring-kb %s: not a power of two from 4 to %u",
 						optarg, 1u << 22);
 			o->ring_kb = v;

@@ -12,6 +12,7 @@
 #include "../cli/commands.h"
 #include "../lib/evlog.h"
 #include "../lib/symbolize.h"
+#include "../lib/util.h"
 
 static const char dump_usage[] =
 	"usage: tracejoin dump [OPTIONS] FILE\n"
@@ -56,19 +57,6 @@ struct filter {
 	uint64_t sock;
 	uint64_t limit;   /* 0 = none */
 };
-
-static int parse_u64(const char *s, uint64_t max, uint64_t *out)
-{
-	if (s[0] < '0' || s[0] > '9')
-		return -1;
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (*end || errno || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
 
 static int parse_types(const char *list, uint32_t *mask)
 {
@@ -245,27 +233,27 @@ int cmd_dump(int argc, char **argv)
 						optarg);
 			break;
 		case 'p':
-			if (parse_u64(optarg, UINT32_MAX, &v) < 0)
+			if (tj_parse_u64(optarg, 0, UINT32_MAX, &v) < 0)
 				return tj_usage("dump", "--pid: '%s' is not a process id",
 						optarg);
 			f.has_pid = 1;
 			f.pid = (uint32_t)v;
 			break;
 		case 'n':
-			if (parse_u64(optarg, UINT32_MAX, &v) < 0)
+			if (tj_parse_u64(optarg, 0, UINT32_MAX, &v) < 0)
 				return tj_usage("dump", "--node: '%s' is not a node id",
 						optarg);
 			f.has_node = 1;
 			f.node = (uint32_t)v;
 			break;
 		case 's':
-			if (parse_u64(optarg, UINT64_MAX, &f.sock) < 0)
+			if (tj_parse_u64(optarg, 0, UINT64_MAX, &f.sock) < 0)
 				return tj_usage("dump", "--sock: '%s' is not a socket id",
 						optarg);
 			f.has_sock = 1;
 			break;
 		case 'l':
-			if (parse_u64(optarg, UINT64_MAX, &f.limit) < 0 || f.limit == 0)
+			if (tj_parse_u64(optarg, 1, UINT64_MAX, &f.limit) < 0)
 				return tj_usage("dump", "--limit: '%s' is not a positive number",
 						optarg);
 			break;
