@@ -32,11 +32,6 @@ void cmd_info_help(void)
 	fputs(info_usage, stdout);
 }
 
-static const char *const drop_names[TJ_DROP__COUNT] = {
-	[TJ_DROP_RINGBUF] = "ringbuf", [TJ_DROP_MAP] = "map",
-	[TJ_DROP_FILTER] = "filter", [TJ_DROP_OTHER] = "other",
-};
-
 static const char *const cap_names[] = { "payload", "stacks", "preexisting",
 					 "synthetic" };
 
@@ -165,7 +160,7 @@ static void print_text(const struct tj_evlog_reader *r, const struct summary *s)
 	if (tj_evlog_drops(r, drops)) {
 		printf("  drops      ");
 		for (int i = 0; i < TJ_DROP__COUNT; i++)
-			printf(" %s %" PRIu64, drop_names[i], drops[i]);
+			printf(" %s %" PRIu64, tj_drop_names[i], drops[i]);
 		printf("%s\n", f ? "" : " (from the last stats block: no footer)");
 	} else {
 		printf("  drops       unknown (no footer)\n");
@@ -243,7 +238,7 @@ static json_t *to_json(const struct tj_evlog_reader *r, const struct summary *s)
 	if (tj_evlog_drops(r, drops)) {
 		json_t *dr = json_object();
 		for (int i = 0; i < TJ_DROP__COUNT; i++)
-			json_object_set_new(dr, drop_names[i], json_integer((json_int_t)drops[i]));
+			json_object_set_new(dr, tj_drop_names[i], json_integer((json_int_t)drops[i]));
 		json_object_set_new(o, "drops", dr);
 	} else {
 		json_object_set_new(o, "drops", json_null());
