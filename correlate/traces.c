@@ -171,7 +171,9 @@ static void print_tree(FILE *f, struct trees *t, const struct span *s, int depth
 	if (s->is_call) {
 		struct tj_msgkey req;
 		struct span *r;
-		print_span(f, s, depth, "");
+		/* a call whose server is not captured is a leaf client span */
+		print_span(f, s, depth, tj_join_explain(t->join, &s->key, NULL) == TJ_JOIN_NO_PEER
+			   ? "  (leaf: its server is outside the captured set)" : "");
 		print_stack(f, t, s, depth);
 		if (tj_join_request_of(t->join, &s->key, &req) && (r = find(t, &req)))
 			print_tree(f, t, r, depth + 1);
