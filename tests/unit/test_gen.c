@@ -281,6 +281,38 @@ static void test_deterministic(void **state)
 	free(s);
 }
 
+/* 'captured no': the built-in 'external' with its two uncaptured nodes
+ * gives the same labels as the same spec with every node captured (the
+ * simulation is the same; calls to the outside keep their parents), and
+ * no log for those nodes; the captured nodes' events are the same too. */
+static void test_uncaptured_nodes(void **state)
+{
+	(void)state;
+	struct gen_spec *s = builtin("external");
+	int outside = 0;
+	for (int i = 0; i < s->nnodes; i++)
+		outside += s->nodes[i].uncaptured;
+	assert_int_equal(outside, 2);
+	char *a = tmpdir(), *b = tmpdir();
+	struct gen_stats sa, sb;
+	generate(s, s->load[GEN_LOAD_MEDIUM], 300, 3, a, &sa);
+	for (int i = 0; i < s->nnodes; i++)
+		s->nodes[i].uncaptured = 0;
+	generate(s, s->load[GEN_LOAD_MEDIUM], 300, 3, b, &sb);
+	assert_true(same_files(a, b, "labels.csv"));
+	assert_true(same_files(a, b, "node-1.evlog"));
+	assert_true(same_files(a, b, "node-2.evlog"));
+	char p[600];
+	snprintf(p, sizeof(p), "%s/node-3.evlog", a);
+	assert_int_not_equal(access(p, F_OK), 0);
+	snprintf(p, sizeof(p), "%s/node-3.evlog", b);
+	assert_int_equal(access(p, F_OK), 0);
+	assert_true(sa.labels == sb.labels && sa.labels > 300);
+	rmdataset(a);
+	rmdataset(b);
+	free(s);
+}
+
 /* --duration: arrivals stop at the given simulated time. */
 static void test_duration(void **state)
 {
@@ -444,6 +476,7 @@ int main(void)
 		cmocka_unit_test(test_oracle_threaded),
 		cmocka_unit_test(test_replay_agrees),
 		cmocka_unit_test(test_deterministic),
+		cmocka_unit_test(test_uncaptured_nodes),
 		cmocka_unit_test(test_duration),
 		cmocka_unit_test(test_closed_loop),
 		cmocka_unit_test(test_refuses_overwrite),
