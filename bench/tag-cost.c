@@ -27,11 +27,9 @@
  * usage: tag-cost [-n CONNS] [-r ROUNDS] [-p PORT] [-t TRACEJOIN] */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <libgen.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
+#include "capture_run.h"
 
 enum { NONE, CAPTURE, TAG, NSETUPS };
 static const char *const setup_name[NSETUPS] = { "none", "capture", "tag" };
@@ -126,67 +125,17 @@ static int connections(int port, int n, double *wall, double *cpu)
 	return 0;
 }
 
-struct capture_run {
-	pid_t pid;
-	int err_fd;
-	char text[8192];
-};
-
-static int capture_start(const char *tj, struct capture_run *c, const char *log,
+static int capture_start(const char *tj, struct tj_capture_run *c, const char *log,
 			 int port, int tag)
 {
-	int p[2];
 	char portarg[16];
-	size_t used = 0;
 	snprintf(portarg, sizeof(portarg), "%d", port);
-	if (pipe(p))
-		return -1;
-	c->pid = fork();
-	if (c->pid == 0) {
-		dup2(p[1], 2);
-		close(p[0]);
-		close(p[1]);
-		char *args[] = { (char *)tj, "capture", "--force", "--port", portarg, "-o",
-				 (char *)log, tag ? "--tag" : NULL, NULL };
-		execv(tj, args);
-		fprintf(stderr, "cannot run %s: %s\n", tj, strerror(errno));
-		_exit(127);
-	}
-	close(p[1]);
-	c->err_fd = p[0];
-	c->text[0] = '\0';
-	while (!strstr(c->text, "recording")) {
-		ssize_t n = read(c->err_fd, c->text + used, sizeof(c->text) - 1 - used);
-		if (n <= 0) {
-			fprintf(stderr, "tag-cost: capture did not start: %s\n", c->text);
-			return -1;
-		}
-		used += (size_t)n;
-		c->text[used] = '\0';
-	}
-	return 0;
+	char *args[] = { "--force", "--port", portarg, "-o", (char *)log,
+			 tag ? "--tag" : NULL, NULL };
+	return tj_capture_run_start(c, tj, args, "tag-cost");
 }
 
-static int capture_stop(struct capture_run *c)
-{
-	size_t used = strlen(c->text);
-	int status;
-	kill(c->pid, SIGINT);
-	for (;;) {
-		ssize_t n = read(c->err_fd, c->text + used, sizeof(c->text) - 1 - used);
-		if (n <= 0)
-			break;
-		used += (size_t)n;
-		c->text[used] = '\0';
-	}
-	close(c->err_fd);
-	if (waitpid(c->pid, &status, 0) != c->pid || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) != 0) {
-		fprintf(stderr, "tag-cost: capture failed:\n%s", c->text);
-		return -1;
-	}
-	return 0;
-}
+#define median tj_bench_median
 
 /* The newest loaded program named tag_sockops: its run time and count. */
 static int tag_prog_stats(unsigned long long *ns, unsigned long long *cnt)
@@ -211,18 +160,6 @@ static int tag_prog_stats(unsigned long long *ns, unsigned long long *cnt)
 	return best ? 0 : -1;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 int main(int argc, char **argv)
 {
 	int conns = 5000, rounds = 5, port = 7791, opt;
@@ -243,14 +180,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tag-cost: bad arguments (see the source's head)\n");
 		return 2;
 	}
-	if (!tj[0]) { /* build/bench/tag-cost -> build/tracejoin */
-		char self[PATH_MAX];
-		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-		if (n <= 0)
-			return 1;
-		self[n] = '\0';
-		snprintf(tj, sizeof(tj), "%s/../tracejoin", dirname(self));
-	}
+	if (!tj[0] && tj_bench_tracejoin_path(tj, sizeof(tj)) < 0)
+		return 1;
 	char check[PATH_MAX + 32];
 	snprintf(check, sizeof(check), "'%s' capture --check --tag", tj);
 	int rc = system(check);
@@ -270,7 +201,7 @@ int main(int argc, char **argv)
 	for (int r = 0; r < rounds && !status; r++) {
 		for (int k = 0; k < NSETUPS && !status; k++) {
 			int s = (r + k) % NSETUPS; /* rotate the order */
-			struct capture_run c;
+			struct tj_capture_run c;
 			if (s != NONE && capture_start(tj, &c, log, port, s == TAG)) {
 				status = 1;
 				break;
@@ -282,7 +213,7 @@ int main(int argc, char **argv)
 				prog_ns[nprog] = (double)ns / conns;
 				prog_calls[nprog++] = (double)cnt / conns;
 			}
-			if (s != NONE && capture_stop(&c))
+			if (s != NONE && tj_capture_run_stop(&c, "tag-cost"))
 				status = 1;
 			if (s == TAG && !status) {
 				const char *t = strstr(c.text, "--tag: ");
