@@ -617,6 +617,7 @@ static int on_open(struct tj_assembler *a, struct anode *n, struct asock *s,
 	s->ts_open = ev->ts_ns;
 	if (ev->type == TJ_EV_ACCEPT && s->have_addr)
 		n->listening[s->lport >> 3] |= (uint8_t)(1u << (s->lport & 7));
+	s->has_origin = 0; /* a socket id seen again without data: new role */
 	if (ev->type == TJ_EV_ACCEPT)
 		return tag_claim(n, s);
 	return 0;

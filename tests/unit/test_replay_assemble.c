@@ -523,6 +523,28 @@ static void test_tags_claimed_by_accepts(void **state)
 	tj_asm_free(a);
 }
 
+/* A socket id that comes back as a client before any byte moved drops
+ * the origin its accept claimed. */
+static void test_tag_dropped_on_new_role(void **state)
+{
+	struct got g;
+	struct tj_assembler *a = mk(&g, NULL);
+	struct tj_event t = ev(2, 1 * MS, TJ_EV_TAG, 0, 500, 0, 0);
+	t.arg = 7;
+	struct tj_event evs[] = {
+		t,
+		ev(2, 2 * MS, TJ_EV_ACCEPT, 60, 0, 0, 1),
+		ev(2, 3 * MS, TJ_EV_CONNECT, 60, 0, 0, 1),
+		ev(2, 4 * MS, TJ_EV_SEND, 60, 0, 10, 1),
+	};
+	feed_all(a, evs, sizeof(evs) / sizeof(evs[0]));
+	finish(a);
+	assert_int_equal(g.n, 1);
+	assert_int_equal(g.m[0].role, TJ_ROLE_CLIENT);
+	assert_int_equal(g.m[0].has_origin, 0);
+	tj_asm_free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -538,6 +560,7 @@ int main(void)
 		cmocka_unit_test(test_socket_id_reuse),
 		cmocka_unit_test(test_capture_order),
 		cmocka_unit_test(test_tags_claimed_by_accepts),
+		cmocka_unit_test(test_tag_dropped_on_new_role),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
