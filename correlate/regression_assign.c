@@ -339,10 +339,15 @@ struct pair {
 	double maxslot;
 };
 
-/* A candidate of the component in the current pass: its log weight in
- * context (and the previous pass's), its (parent, callee) pair, whether
- * it can win at all, and whether a sibling moved its weight. */
-struct cinfo { double lw, plw; uint32_t q; uint8_t live, plive, ctx; };
+/* A candidate of the component in the current pass. */
+struct cand_pass {
+	double logw;        /* its log weight in context (earlier siblings' replies) */
+	double prev_logw;   /* the previous pass's */
+	uint32_t pair;      /* its (parent, callee) pair: index into pairs[] */
+	uint8_t live;       /* it can win at all (beats "no parent" at its best slot) */
+	uint8_t prev_live;  /* the previous pass's */
+	uint8_t sib_moved;  /* a sibling's reply moved its weight off the default */
+};
 
 #define CHAIN_PASSES 3
 
@@ -390,7 +395,7 @@ static void sort_slots(const struct rg_state *st, const struct pair *pq,
  * candidate and slot. */
 static int solve_group(struct rg_state *st, struct rg_callbuf *b,
 		       const size_t *rows, const size_t *g, size_t ng,
-		       const struct cinfo *ci, const size_t *cbase,
+		       const struct cand_pass *ci, const size_t *cbase,
 		       struct pair *pairs, const double *slotv, uint32_t *scol,
 		       int *choice)
 {
@@ -418,18 +423,18 @@ static int solve_group(struct rg_state *st, struct rg_callbuf *b,
 		const struct rg_call *c = &b->call[rows[g[gi]]];
 		none[gi] = -rg_origin_logmu(md, c->origin);
 		for (uint32_t j = 0; j < c->ncand; j++) {
-			const struct cinfo *x = &ci[cbase[g[gi]] + j];
+			const struct cand_pass *x = &ci[cbase[g[gi]] + j];
 			if (!x->live)
 				continue;
-			if (scol[x->q] == RG_NONE) {
-				scol[x->q] = (uint32_t)np;
-				lpq[np++] = x->q;
-				pairs[x->q].col = 0;
+			if (scol[x->pair] == RG_NONE) {
+				scol[x->pair] = (uint32_t)np;
+				lpq[np++] = x->pair;
+				pairs[x->pair].col = 0;
 			}
-			pairs[x->q].col++;
-			apair[e] = scol[x->q];
+			pairs[x->pair].col++;
+			apair[e] = scol[x->pair];
 			acand[e] = j;
-			acost[e++] = -x->lw;
+			acost[e++] = -x->logw;
 		}
 		rowptr[gi + 1] = e;
 	}
@@ -471,7 +476,7 @@ static int solve_component(struct rg_state *st, struct rg_callbuf *b,
 	for (size_t r = 0; r < nr; r++)
 		ncand += b->call[rows[r]].ncand;
 	struct pair *pairs = rg_scratch(st, RG_SCR_PAIRS, ncand * sizeof(*pairs));
-	struct cinfo *ci = rg_scratch(st, RG_SCR_CLW, ncand * sizeof(*ci));
+	struct cand_pass *ci = rg_scratch(st, RG_SCR_CLW, ncand * sizeof(*ci));
 	if (!pairs || !ci)
 		return -1;
 
@@ -498,7 +503,7 @@ static int solve_component(struct rg_state *st, struct rg_callbuf *b,
 				pa->cpair = q;
 			}
 			pairs[q].count++;
-			ci[n].q = q;
+			ci[n].pair = q;
 		}
 	}
 	/* each pair's slots, best first; the best bounds what its
@@ -556,18 +561,18 @@ static int solve_component(struct rg_state *st, struct rg_callbuf *b,
 			up[r] = r;
 			for (uint32_t j = 0; j < c->ncand; j++) {
 				const struct rg_cand *k = &b->cand[c->cand + j];
-				struct cinfo *x = &ci[cbase[r] + j];
-				const struct pair *pq = &pairs[x->q];
+				struct cand_pass *x = &ci[cbase[r] + j];
+				const struct pair *pq = &pairs[x->pair];
 				const struct rg_parent *pa = &st->pool[k->parent];
 				size_t sib = pass > 0 && pa->smark == sep ?
 					     pa->csib : SIZE_MAX;
 				if (pass > 0) {
-					x->plw = x->lw;
-					x->plive = x->live;
+					x->prev_logw = x->logw;
+					x->prev_live = x->live;
 				}
 				/* a weight changes only through siblings: with
 				 * none now and none before it stays */
-				if (pass == 0 || sib != SIZE_MAX || x->ctx) {
+				if (pass == 0 || sib != SIZE_MAX || x->sib_moved) {
 					uint64_t prev = pa->last_reply;
 					for (size_t r2 = sib; r2 != SIZE_MAX; r2 = snext[r2]) {
 						const struct rg_call *c2 = &b->call[rows[r2]];
@@ -576,18 +581,18 @@ static int solve_component(struct rg_state *st, struct rg_callbuf *b,
 						    c2->ts_reply <= c->ts)
 							prev = c2->ts_reply;
 					}
-					x->ctx = prev != pa->last_reply;
-					x->lw = rg_cand_logweight_ctx(md, k, c->ts, prev);
-					x->live = -(x->lw + pq->maxslot) < none;
+					x->sib_moved = prev != pa->last_reply;
+					x->logw = rg_cand_logweight_ctx(md, k, c->ts, prev);
+					x->live = -(x->logw + pq->maxslot) < none;
 				}
-				same_live &= x->live == x->plive;
+				same_live &= x->live == x->prev_live;
 				if (!x->live)
 					continue;
 				/* scol doubles as "first live row of this pair" */
-				if (scol[x->q] == RG_NONE)
-					scol[x->q] = (uint32_t)r;
+				if (scol[x->pair] == RG_NONE)
+					scol[x->pair] = (uint32_t)r;
 				else
-					up[uf_find(up, r)] = uf_find(up, scol[x->q]);
+					up[uf_find(up, r)] = uf_find(up, scol[x->pair]);
 			}
 		}
 		for (size_t q = 0; q < npair; q++)
@@ -600,9 +605,9 @@ static int solve_component(struct rg_state *st, struct rg_callbuf *b,
 			int dirty = !same_live;
 			for (size_t x = head[r]; x != SIZE_MAX; x = next[x]) {
 				g[ng++] = x;
-				const struct cinfo *cx = ci + cbase[x];
+				const struct cand_pass *cx = ci + cbase[x];
 				for (uint32_t j = 0; !dirty && j < b->call[rows[x]].ncand; j++)
-					dirty = cx[j].live && cx[j].lw != cx[j].plw;
+					dirty = cx[j].live && cx[j].logw != cx[j].prev_logw;
 			}
 			if (!dirty)
 				continue;

@@ -430,20 +430,20 @@ static void run_asm(int raw, struct got *g)
 	struct tj_assembler *a;
 	struct tj_err err = { 0 };
 	memset(g, 0, sizeof(*g));
-	assert_int_equal(tj_asm_new(&a, &o, collect, g, &err), 0);
+	assert_int_equal(tj_assembler_new(&a, &o, collect, g, &err), 0);
 	const char *r0 = req_with(0x77);
 	/* STATE -> SYN_SENT before the local port is known, then connect */
 	struct tj_event e = mk(1, 1000, TJ_EV_STATE, 5, 0, 80, 0, 0);
 	e.arg = 7 << 8 | 2;
-	assert_int_equal(tj_asm_feed(a, &e, &err), 0);
+	assert_int_equal(tj_assembler_feed(a, &e, &err), 0);
 	e = mk(1, 2000, TJ_EV_CONNECT, 5, 4321, 80, 0, 0);
-	assert_int_equal(tj_asm_feed(a, &e, &err), 0);
+	assert_int_equal(tj_assembler_feed(a, &e, &err), 0);
 	e = mk(1, 3000, TJ_EV_SEND, 5, 4321, 80, 0, (int64_t)strlen(r0));
 	e.payload = (const uint8_t *)r0;
 	e.payload_len = (uint16_t)strlen(r0);
-	assert_int_equal(tj_asm_feed(a, &e, &err), 0);
-	assert_int_equal(tj_asm_end(a, &err), 0);
-	tj_asm_free(a);
+	assert_int_equal(tj_assembler_feed(a, &e, &err), 0);
+	assert_int_equal(tj_assembler_end(a, &err), 0);
+	tj_assembler_free(a);
 	assert_int_equal(g->n, 1);
 }
 

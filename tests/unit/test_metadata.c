@@ -56,13 +56,13 @@ static void run(struct rig *r, const struct tj_event *evs, size_t n,
 	r->c = &tj_correlator_metadata;
 	tj_edge_set_sink_init(&r->sink, &r->set);
 	assert_int_equal(r->c->open(&r->st, p, &r->err), 0);
-	assert_int_equal(tj_asm_new(&a, NULL, to_correlator, r, &r->err), 0);
+	assert_int_equal(tj_assembler_new(&a, NULL, to_correlator, r, &r->err), 0);
 	for (size_t i = 0; i < n; i++)
-		assert_int_equal(tj_asm_feed(a, &evs[i], &r->err), 0);
-	assert_int_equal(tj_asm_end(a, &r->err), 0);
+		assert_int_equal(tj_assembler_feed(a, &evs[i], &r->err), 0);
+	assert_int_equal(tj_assembler_end(a, &r->err), 0);
 	assert_int_equal(r->c->finish(r->st, &r->sink.sink, &r->err), 0);
 	r->c->close(r->st);
-	tj_asm_free(a);
+	tj_assembler_free(a);
 }
 
 static const struct tj_edge *edge_of(const struct tj_edge_set *s, const char *child)
