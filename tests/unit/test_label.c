@@ -16,21 +16,18 @@
 #include "lib/edges.h"
 #include "lib/evlog.h"
 #include "replay/assemble.h"
+#include "test_util.h"
 
 static char dir[64];
 
 static int setup(void **state)
 {
-	strcpy(dir, "/tmp/test_label.XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	return 0;
+	return test_dir_make(dir, sizeof(dir), "test_label");
 }
 
 static int teardown(void **state)
 {
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd);
+	return test_dir_remove(dir);
 }
 
 /* ---- parser and rule ---- */
@@ -129,23 +126,13 @@ static void test_span_rule(void **state)
 static struct tj_event mk(uint32_t node, uint64_t ts, unsigned type, uint64_t sock,
 			  uint16_t lport, uint16_t rport, uint64_t off, int64_t bytes)
 {
-	struct tj_event e;
-	memset(&e, 0, sizeof(e));
-	e.node = node;
-	e.ts_ns = ts;
-	e.type = (uint8_t)type;
-	e.sock = sock;
-	e.pid = 100 + node;
-	e.tid = 100 + node;
+	struct tj_event e = test_event(node, ts, type, sock, off, bytes, 100 + node, 100 + node);
 	e.fd = 5;
-	e.family = 2;
 	e.laddr[0] = 10;
 	e.laddr[3] = (uint8_t)node;
 	e.raddr[0] = 10;
 	e.lport = lport;
 	e.rport = rport;
-	e.offset = off;
-	e.bytes = bytes;
 	return e;
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include "replay/assemble.h"
+#include "test_util.h"
 
 #define MS 1000000ull
 #define S 1000000000ull
@@ -34,20 +35,8 @@ static int collect(void *ctx, const struct tj_message *m)
 static struct tj_event ev(uint32_t node, uint64_t ts, unsigned type,
 			  uint64_t sock, uint64_t off, int64_t bytes, uint32_t tid)
 {
-	struct tj_event e;
-	memset(&e, 0, sizeof(e));
-	e.node = node;
-	e.ts_ns = ts;
-	e.type = (uint8_t)type;
-	e.sock = sock;
-	e.offset = off;
-	e.bytes = bytes;
-	e.pid = 100;
-	e.tid = tid;
+	struct tj_event e = test_event(node, ts, type, sock, off, bytes, 100, tid);
 	e.fd = 3;
-	e.family = 2;
-	e.lport = 8080;
-	e.rport = 40000;
 	return e;
 }
 
