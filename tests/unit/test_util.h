@@ -54,6 +54,32 @@ static inline int test_dir_remove(const char *dir)
 	return nftw(dir, test_dir_remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* The whole file, NUL-terminated (free() it); its length in *len if len
+ * is not NULL.  Fails the test if it cannot be read. */
+static inline char *test_read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		fail_msg("%s: cannot open", path);
+	size_t cap = 4096, n = 0, got;
+	char *b = malloc(cap);
+	assert_non_null(b);
+	while ((got = fread(b + n, 1, cap - 1 - n, f)) > 0) {
+		n += got;
+		if (n == cap - 1) {
+			cap *= 2;
+			b = realloc(b, cap);
+			assert_non_null(b);
+		}
+	}
+	assert_false(ferror(f));
+	fclose(f);
+	b[n] = 0;
+	if (len)
+		*len = n;
+	return b;
+}
+
 /* $TJ_BUILD/plugins/NAME (build/ by default), failing the test if make
  * has not built it.  The result lives until the next call. */
 static inline const char *test_plugin_path(const char *name)
