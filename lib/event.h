@@ -82,6 +82,19 @@ struct tj_event {
 	const uint8_t *payload;
 };
 
+/* A 32-bit TCP sequence number as a 64-bit stream position: the one
+ * nearest to ref (the socket's last position in that direction) that
+ * has seq as its low 32 bits, so positions go on counting past a wrap of
+ * the sequence.  Never below 0: a seq just "before" a small ref is taken
+ * as after the next wrap. */
+static inline uint64_t tj_seq_unwrap(uint64_t ref, uint32_t seq)
+{
+	int32_t d = (int32_t)(seq - (uint32_t)ref);
+	if (d < 0 && (uint64_t)-(int64_t)d > ref)
+		return ref + (uint32_t)d;
+	return ref + (uint64_t)(int64_t)d;
+}
+
 /* "accept", "send", ... (lower case, as in dump --csv); "?" if unknown. */
 const char *tj_event_type_name(unsigned type);
 /* Parse a name back; returns TJ_EV_NONE if unknown. */
