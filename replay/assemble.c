@@ -3,6 +3,7 @@
 #include <string.h>
 #include "assemble.h"
 #include "../lib/u64map.h"
+#include "../lib/listeners.h"
 
 #define DEFAULT_IDLE_NS    2000000000ull
 #define DEFAULT_REORDER_NS 1000000ull
@@ -69,15 +70,8 @@ struct anode {
 	uint8_t listening[65536 / 8];/* local ports this node accepted on */
 	/* Capture's start-up scan (LISTEN, SCAN events): the sockets that
 	 * listened when capture began, and whether the list is complete. */
-	struct listener *listeners;
-	size_t nlisteners, caplisteners;
+	struct tj_listeners listeners;
 	int scanned;
-};
-
-struct listener {
-	uint8_t family;
-	uint16_t port;
-	uint8_t addr[16];
 };
 
 struct tj_assembler {
@@ -399,27 +393,6 @@ static void expire(struct tj_assembler *a, struct anode *n)
 
 /* ---- events ---- */
 
-static int addr_is_zero(const uint8_t a[16])
-{
-	static const uint8_t zero[16];
-	return memcmp(a, zero, 16) == 0;
-}
-
-/* Did a socket listening at capture start accept this one?  Same local
- * port, and the listener's address is the socket's or a wildcard (an
- * IPv6 wildcard listener takes IPv4 too). */
-static int from_listener(const struct anode *n, const struct asock *s)
-{
-	for (size_t i = 0; i < n->nlisteners; i++) {
-		const struct listener *l = &n->listeners[i];
-		if (l->port == s->lport &&
-		    (addr_is_zero(l->addr) ||
-		     (l->family == s->family && memcmp(l->addr, s->laddr, 16) == 0)))
-			return 1;
-	}
-	return 0;
-}
-
 /* The side of a socket first seen mid-stream: server if a listener of
  * the start-up scan or a port this node accepted on has it; client if
  * the scan was complete (SCAN) and none does; else unknown for now
@@ -433,7 +406,7 @@ static uint8_t guess_role(struct anode *n, struct asock *s, uint32_t *flags)
 	}
 	if (!s->have_addr)
 		return s->role;
-	if (from_listener(n, s) ||
+	if (tj_listeners_match(&n->listeners, s->family, s->laddr, s->lport) ||
 	    (n->listening[s->lport >> 3] & (1u << (s->lport & 7))))
 		s->role = TJ_ROLE_SERVER;
 	else if (n->scanned)
@@ -443,23 +416,6 @@ static uint8_t guess_role(struct anode *n, struct asock *s, uint32_t *flags)
 	s->role_guessed = 1;
 	*flags |= TJ_MSG_ROLE_GUESS;
 	return s->role;
-}
-
-static int on_listen(struct anode *n, const struct tj_event *ev)
-{
-	if (n->nlisteners == n->caplisteners) {
-		size_t cap = n->caplisteners ? n->caplisteners * 2 : 16;
-		struct listener *l = realloc(n->listeners, cap * sizeof(*l));
-		if (!l)
-			return -TJ_E_NOMEM;
-		n->listeners = l;
-		n->caplisteners = cap;
-	}
-	struct listener *l = &n->listeners[n->nlisteners++];
-	l->family = ev->family;
-	l->port = ev->lport;
-	memcpy(l->addr, ev->laddr, 16);
-	return 0;
 }
 
 static int start_message(struct tj_assembler *a, struct anode *n,
@@ -639,7 +595,7 @@ int tj_asm_feed(struct tj_assembler *a, const struct tj_event *ev,
 		goto out;
 	if (ev->type == TJ_EV_LISTEN) {
 		a->st.listeners++;
-		if (on_listen(n, ev) < 0)
+		if (tj_listeners_add(&n->listeners, ev) < 0)
 			return tj_errf(err, TJ_E_NOMEM, "replay: out of memory");
 		goto out;
 	}
@@ -777,7 +733,7 @@ void tj_asm_free(struct tj_assembler *a)
 			free(s);
 		}
 		tj_u64map_free(&n->socks);
-		free(n->listeners);
+		tj_listeners_free(&n->listeners);
 		free(n);
 	}
 	free_chain(a->free_msgs);

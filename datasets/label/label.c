@@ -168,6 +168,8 @@ static int on_message(void *vctx, const struct tj_message *m)
 	if (!m->is_request) {
 		if (m->role == TJ_ROLE_UNKNOWN && m->key.dir == TJ_DIR_OUT)
 			c->res->unknown_role++;
+		if (m->flags & TJ_MSG_CUT)
+			c->res->cut++;
 		return 0;
 	}
 	struct tj_traceparent tp;
@@ -459,6 +461,8 @@ static int write_manifest(const char *capture_dir, const char *out_dir,
 	json_object_set_new(l, "no_header", json_integer((json_int_t)r->no_header));
 	json_object_set_new(l, "bad_header", json_integer((json_int_t)r->bad_header));
 	json_object_set_new(l, "ambiguous", json_integer((json_int_t)r->ambiguous));
+	json_object_set_new(l, "unknown_role", json_integer((json_int_t)r->unknown_role));
+	json_object_set_new(l, "cut_by_capture_start", json_integer((json_int_t)r->cut));
 	json_object_set_new(l, "server_requests", json_integer((json_int_t)r->server_requests));
 	json_object_set_new(l, "server_with_traceparent", json_integer((json_int_t)r->server_with_tp));
 	json_object_set_new(l, "damaged", json_boolean(r->damaged));
