@@ -77,9 +77,10 @@ static void usage(FILE *f)
 "with offsets that are TCP sequence numbers (flag seq_offset), so that\n"
 "both ends of a connection name its messages alike.  At start capture\n"
 "lists the listening TCP sockets of every network namespace (netlink\n"
-"sock_diag) into each log ('listen' and 'scan' events): the replay tells\n"
-"by them which end of an already open connection is the server.  Lost\n"
-"events are counted in the log's footer and marked by 'lost' events.\n",
+"sock_diag) into each log ('listen' and 'scan' events; not with -- COMMAND):\n"
+"the replay tells by them which end of an already open connection is the\n"
+"server.  Lost events are counted in the log's footer and marked by 'lost'\n"
+"events.\n",
 		MAX_PIDS, TJ_PAYLOAD_MAX, RING_BYTES >> 10);
 }
 
@@ -488,8 +489,11 @@ int cmd_capture(int argc, char **argv)
 	}
 	/* Before the programs attach: a connection accepted between the
 	 * scan and the attach is still seen (its ACCEPT), while one the
-	 * scan missed would have no role. */
-	if (tj_sockscan_run(&scan, 1, &err)) {
+	 * scan missed would have no role.  A COMMAND started by capture
+	 * owns no socket from before: no scan then. */
+	if (o.command) {
+		/* nothing to learn */
+	} else if (tj_sockscan_run(&scan, 1, &err)) {
 		fprintf(stderr, "tracejoin capture: warning: %s; connections open before "
 			"capture will have no role unless their port is seen accepting\n",
 			err.msg);

@@ -24,7 +24,7 @@ _Static_assert(TJC_EV_ACCEPT == TJ_EV_ACCEPT && TJC_EV_CONNECT == TJ_EV_CONNECT 
 	       "event types of capture_common.h and event.h differ");
 _Static_assert(TJC_EVF_OFFSET_FROM_START == TJ_EVF_OFFSET_FROM_START &&
 	       TJC_EVF_ERROR == TJ_EVF_ERROR && TJC_EVF_PARTIAL == TJ_EVF_PARTIAL &&
-	       TJC_EVF_INFERRED == TJ_EVF_INFERRED,
+	       TJC_EVF_INFERRED == TJ_EVF_INFERRED && TJC_EVF_SEQ_OFFSET == TJ_EVF_SEQ_OFFSET,
 	       "event flags of capture_common.h and event.h differ");
 _Static_assert(TJC_DROP_RINGBUF == TJ_DROP_RINGBUF && TJC_DROP_MAP == TJ_DROP_MAP &&
 	       TJC_DROP__COUNT == TJ_DROP__COUNT, "drop reasons differ");
