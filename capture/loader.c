@@ -338,6 +338,11 @@ int tj_capture_open(struct tj_capture **cp, const struct tj_capture_config *cfg,
 			     strerror(e), cfg->verbose ? "" : " (--verbose shows libbpf's log)");
 		goto fail;
 	}
+	/* The rings before the programs: on a busy machine (capture started
+	 * on running services) events come at once, and one that finds no
+	 * ring is counted lost. */
+	if ((rc = install_rings(c, err)) != 0)
+		goto fail;
 	bpf_object__for_each_program(prog, c->skel->obj) {
 		struct bpf_link *l;
 		if (!bpf_program__autoload(prog))
@@ -358,8 +363,6 @@ int tj_capture_open(struct tj_capture **cp, const struct tj_capture_config *cfg,
 		}
 		c->links[c->nlinks++] = l;
 	}
-	if ((rc = install_rings(c, err)) != 0)
-		goto fail;
 	*cp = c;
 	return TJ_OK;
 fail:
