@@ -76,7 +76,8 @@ static int summarise(struct tj_evlog_reader *r, struct summary *s,
 			s->scan_open = ev->bytes > 0 ? (uint64_t)ev->bytes : 0;
 			s->scan_us = ev->arg;
 		}
-		if (ev->type == TJ_EV_SOCKET) {
+		/* (a listening socket shut down is announced too: no peer) */
+		if (ev->type == TJ_EV_SOCKET && ev->rport != 0) {
 			if (tj_listeners_match(&s->listeners, ev->family, ev->laddr, ev->lport))
 				s->pre_server++;
 			else if (s->scanned)
