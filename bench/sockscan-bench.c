@@ -61,7 +61,7 @@ int main(int argc, char **argv)
 	if (!t)
 		return 1;
 	for (long r = 0; r < runs; r++) {
-		if (tj_sockscan_run(&s, 1, &err)) {
+		if (tj_sockscan_run(&s, NULL, 0, &err)) {
 			fprintf(stderr, "sockscan-bench: %s\n", err.msg);
 			return 1;
 		}

@@ -77,11 +77,11 @@ void cmd_capture_help(void)
 "Sockets open before capture starts are recorded from their first event,\n"
 "with offsets that are TCP sequence numbers (flag seq_offset), so that\n"
 "both ends of a connection name its messages alike.  At start capture\n"
-"lists the listening TCP sockets of every network namespace (netlink\n"
-"sock_diag) into each log ('listen' and 'scan' events; not with -- COMMAND):\n"
-"the replay tells by them which end of an already open connection is the\n"
-"server.  Lost events are counted in the log's footer and marked by 'lost'\n"
-"events.\n",
+"lists the listening TCP sockets of every network namespace, or with\n"
+"--pid of those processes' namespaces, by netlink sock_diag, into each\n"
+"log ('listen' and 'scan' events; none with -- COMMAND): the replay tells\n"
+"by them which end of an already open connection is the server.  Lost\n"
+"events are counted in the log's footer and marked by 'lost' events.\n",
 		MAX_PIDS, TJ_PAYLOAD_MAX, RING_BYTES >> 10);
 }
 
@@ -478,10 +478,11 @@ int cmd_capture(int argc, char **argv)
 	/* Before the programs attach: a connection accepted between the
 	 * scan and the attach is still seen (its ACCEPT), while one the
 	 * scan missed would have no role.  A COMMAND started by capture
-	 * owns no socket from before: no scan then. */
+	 * owns no socket from before: no scan then; with --pid, only the
+	 * namespaces of those processes. */
 	if (o.command) {
 		/* nothing to learn */
-	} else if (tj_sockscan_run(&scan, 1, &err)) {
+	} else if (tj_sockscan_run(&scan, o.pids, (size_t)o.npids, &err)) {
 		fprintf(stderr, "tracejoin capture: warning: %s; connections open before "
 			"capture will have no role unless their port is seen accepting\n",
 			err.msg);

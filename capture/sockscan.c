@@ -171,9 +171,10 @@ static int seen_ino(const struct nslist *l, uint64_t ino)
 	return 0;
 }
 
-/* Enter the namespace at path (unless it is ours or seen), scan it. */
+/* Enter the namespace at path (unless it is seen; ours needs no
+ * entering), scan it. */
 static int visit(struct tj_sockscan *s, struct nslist *l, const char *path,
-		 int self_fd, struct tj_err *err)
+		 int self_fd, uint64_t self_ino, struct tj_err *err)
 {
 	struct stat st;
 	if (stat(path, &st) < 0 || seen_ino(l, st.st_ino))
@@ -181,25 +182,29 @@ static int visit(struct tj_sockscan *s, struct nslist *l, const char *path,
 	if (tj_grow((void **)&l->ino, &l->cap, l->n + 1, sizeof(*l->ino)) < 0)
 		return tj_errf(err, TJ_E_NOMEM, "capture: out of memory");
 	l->ino[l->n++] = st.st_ino;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		s->ns_failed++;
-		return 0;
-	}
-	/* A netlink socket stays in the namespace it was made in: enter,
-	 * make it, come back at once. */
 	int nl = -1;
-	if (setns(fd, CLONE_NEWNET) == 0) {
+	if (st.st_ino == self_ino) {
 		nl = open_diag();
-		if (setns(self_fd, CLONE_NEWNET) < 0) {
-			close(fd);
-			if (nl >= 0)
-				close(nl);
-			return tj_errf(err, TJ_E_IO, "capture: start-up scan: cannot return "
-				       "to capture's network namespace: %s", strerror(errno));
+	} else {
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			s->ns_failed++;
+			return 0;
 		}
+		/* A netlink socket stays in the namespace it was made in:
+		 * enter, make it, come back at once. */
+		if (setns(fd, CLONE_NEWNET) == 0) {
+			nl = open_diag();
+			if (setns(self_fd, CLONE_NEWNET) < 0) {
+				close(fd);
+				if (nl >= 0)
+					close(nl);
+				return tj_errf(err, TJ_E_IO, "capture: start-up scan: cannot return "
+					       "to capture's network namespace: %s", strerror(errno));
+			}
+		}
+		close(fd);
 	}
-	close(fd);
 	if (nl < 0) {
 		s->ns_failed++;
 		return 0;
@@ -209,41 +214,34 @@ static int visit(struct tj_sockscan *s, struct nslist *l, const char *path,
 	return rc;
 }
 
-int tj_sockscan_run(struct tj_sockscan *s, int all_ns, struct tj_err *err)
+int tj_sockscan_run(struct tj_sockscan *s, const uint32_t *pids, size_t npids,
+		    struct tj_err *err)
 {
 	struct nslist l = { 0 };
 	struct stat self;
 	int rc = 0, self_fd = -1;
+	char path[300];
 
 	memset(s, 0, sizeof(*s));
 	s->ts_ns = mono_ns();
-	if (stat("/proc/self/ns/net", &self) < 0)
-		return tj_errf(err, TJ_E_IO, "capture: start-up scan: /proc/self/ns/net: %s",
-			       strerror(errno));
-	int nl = open_diag();
-	if (nl < 0)
-		return tj_errf(err, TJ_E_IO, "capture: start-up scan: netlink sock_diag: %s",
-			       strerror(errno));
-	rc = scan_ns(s, nl, (uint32_t)self.st_ino, err);
-	close(nl);
-	if (rc || !all_ns)
-		goto done;
-	if (tj_grow((void **)&l.ino, &l.cap, 1, sizeof(*l.ino)) < 0) {
-		rc = tj_errf(err, TJ_E_NOMEM, "capture: out of memory");
-		goto done;
-	}
-	l.ino[l.n++] = self.st_ino;
 	self_fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-	if (self_fd < 0) {
+	if (self_fd < 0 || fstat(self_fd, &self) < 0) {
 		rc = tj_errf(err, TJ_E_IO, "capture: start-up scan: /proc/self/ns/net: %s",
 			     strerror(errno));
 		goto done;
 	}
+	if (npids) {
+		for (size_t i = 0; i < npids && !rc; i++) {
+			snprintf(path, sizeof(path), "/proc/%u/ns/net", pids[i]);
+			rc = visit(s, &l, path, self_fd, self.st_ino, err);
+		}
+		goto done;
+	}
+	rc = visit(s, &l, "/proc/self/ns/net", self_fd, self.st_ino, err);
 	const char *dirs[2] = { "/run/netns", "/proc" };
 	for (int d = 0; d < 2 && !rc; d++) {
 		DIR *dir = opendir(dirs[d]);
 		struct dirent *de;
-		char path[300];
 		if (!dir)
 			continue; /* no /run/netns: no named namespaces */
 		while (!rc && (de = readdir(dir))) {
@@ -255,7 +253,7 @@ int tj_sockscan_run(struct tj_sockscan *s, int all_ns, struct tj_err *err)
 				snprintf(path, sizeof(path), "/proc/%s/ns/net", de->d_name);
 			else
 				continue;
-			rc = visit(s, &l, path, self_fd, err);
+			rc = visit(s, &l, path, self_fd, self.st_ino, err);
 		}
 		closedir(dir);
 	}

@@ -36,10 +36,12 @@ struct tj_sockscan {
 	unsigned ns_failed; /* namespaces that could not be entered (gone meanwhile) */
 };
 
-/* Scan every network namespace that a process or /run/netns names (only
- * the caller's own when all_ns is 0).  Needs CAP_SYS_ADMIN to enter other
- * namespaces.  0, or an error naming what failed. */
-int tj_sockscan_run(struct tj_sockscan *s, int all_ns, struct tj_err *err);
+/* Scan the network namespaces of the npids processes pids, or, when
+ * npids is 0, every one that a process or /run/netns names.  Needs
+ * CAP_SYS_ADMIN to enter other namespaces (one it cannot enter is counted
+ * in ns_failed).  0, or an error naming what failed. */
+int tj_sockscan_run(struct tj_sockscan *s, const uint32_t *pids, size_t npids,
+		    struct tj_err *err);
 /* The namespace's counters, or NULL if the scan did not see it. */
 const struct tj_sockscan_ns *tj_sockscan_ns_find(const struct tj_sockscan *s,
 						 uint32_t netns);
