@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# compare-attach.sh: every correlator on each real config captured from
-# its start (make dataset-real) and captured after the load warmed every
-# pool (make dataset-real REAL_ATTACH=1), as a Markdown table: calls
-# labeled and joined across nodes, edge F1 and accuracy, and the
-# difference attached - from start in points.
-#   compare-attach.sh --start DIR --attach DIR [--tj TRACEJOIN] [--model FILE] [CONFIG...]
+# compare-attach.sh: every correlator on each real config captured after
+# the load warmed every pool (make dataset-real REAL_ATTACH=1: DIR/NAME)
+# and on the same run captured from its start (DIR/NAME-from-start, or
+# --start DIR2/NAME), as a Markdown table: calls labeled and joined across
+# nodes, edge F1, and the difference attached - from start in points.
+#   compare-attach.sh --attach DIR [--start DIR2] [--tj TRACEJOIN] [--model FILE] [CONFIG...]
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -15,12 +15,12 @@ while [ $# -gt 0 ]; do
 	--start) start=$2; shift 2 ;;
 	--attach) attach=$2; shift 2 ;;
 	--model) model=$2; shift 2 ;;
-	-h|--help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "compare-attach.sh: unknown option $1" >&2; exit 2 ;;
 	*) break ;;
 	esac
 done
-[ -n "$start" ] && [ -n "$attach" ] || { echo "compare-attach.sh: --start and --attach are required" >&2; exit 2; }
+[ -n "$attach" ] || { echo "compare-attach.sh: --attach is required" >&2; exit 2; }
 configs=("$@")
 [ ${#configs[@]} -gt 0 ] || configs=(thread-new pool-keepalive epoll-shared epoll-shared-open fanout nginx-proxy)
 work=$(mktemp -d /tmp/tj-compare-attach.XXXXXX)
@@ -44,11 +44,13 @@ echo "| config | correlator | calls start / attached | joined start / attached |
 echo "|---|---|---:|---:|---:|---:|---:|"
 for c in "${configs[@]}"; do
 	for a in metadata regression classifier; do
-		if [ ! -f "$start/$c/labels.csv" ] || [ ! -f "$attach/$c/labels.csv" ]; then
+		ref=$attach/$c-from-start
+		[ -n "$start" ] && ref=$start/$c
+		if [ ! -f "$ref/labels.csv" ] || [ ! -f "$attach/$c/labels.csv" ]; then
 			echo "| $c | $a | not made |||||"
 			continue
 		fi
-		read -r sc sj sf sa <<<"$(score "$start/$c" $a)"
+		read -r sc sj sf sa <<<"$(score "$ref" $a)"
 		read -r ac aj af aa <<<"$(score "$attach/$c" $a)"
 		d=$(awk -v x="$sf" -v y="$af" 'BEGIN { if (x == "-" || y == "-") print "-"; else printf "%+.1f", y - x }')
 		echo "| $c | $a | $sc / $ac | $sj / $aj | $sf | $af | $d |"

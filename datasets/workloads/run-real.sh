@@ -10,16 +10,18 @@
 #               [--bin WORKLOADS_DIR] [--work DIR] [--keep-capture] [--attach]
 #
 # --attach: capture is started on the running services instead (only
-# their processes: --pid), after the load has run for ATTACH_WARM_S
+# their processes: --pid), while a reference capture of the same run from
+# its start is labeled into OUT-from-start; after the load has run for ATTACH_WARM_S
 # seconds (default 0.5: every pool warm), with the load's --requests
 # multiplied by ATTACH_MULT (default 2 for an open loop, 8 for a closed
 # one) so that most of it comes after, for at most ATTACH_MAX_S seconds
 # (default 20; requests not sent by then are no failure, errors are);
 # the connections it sees predate it.  The
 # workload's own totals include the calls before capture, so instead of
-# them the check is: every call the capture recognises is labeled, and
-# the recognised calls are at least 99% of the requests whose first
-# bytes the capture saw (sends whose payload starts with an HTTP method).
+# them the check is: every call the capture recognises is labeled (but
+# those made for a request cut by capture start, whose parent is not a
+# request), and the recognised calls are at least 99% of the requests
+# whose first bytes the capture saw (sends that begin with an HTTP method).
 #
 # Config: one node per line (# comments):
 #   node NAME service TJ-SERVICE-OPTIONS   (--call PEER names another node)
@@ -42,7 +44,7 @@ while [ $# -gt 0 ]; do
 	--work) work=$2; shift 2 ;;
 	--keep-capture) keep=1; shift ;;
 	--attach) attach=1; shift ;;
-	-h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run-real.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -214,7 +216,11 @@ if [ $attach -eq 0 ]; then
 else
 	# The services and the load first, untraced; capture once the pools
 	# are warm; SIGINT once the workload is done.
-	bash "$inner" >"$work/inner.err" 2>&1 &
+	# A reference capture of the same run from its start (--netns, the
+	# usual way) goes on meanwhile: OUT-from-start, scored beside OUT
+	# (compare-attach.sh), so that the comparison is of one run's traffic.
+	"$tj" capture --netns --payload 256 -o "$work/capture-ref" -- bash "$inner" \
+		>"$work/inner.err" 2>"$work/capture-ref.err" &
 	ipid=$!
 	for _ in $(seq 600); do [ -e "$work/warm" ] && break; sleep 0.05; done
 	[ -e "$work/warm" ] || { cat "$work/inner.err"; echo "run-real.sh: the workload did not start" >&2; exit 1; }
@@ -230,9 +236,15 @@ else
 	for _ in $(seq 300); do grep -q recording "$work/capture.err" && break; sleep 0.02; done
 	touch "$work/go"
 	wait $ipid
+	rrc=$?
 	kill -INT $cpid
 	wait $cpid
 	crc=$?
+	[ $rrc -eq 0 ] || { cat "$work/capture-ref.err"; echo "run-real.sh: the reference capture failed" >&2; exit 1; }
+	"$tj" label "$work/capture-ref" -o "$out-from-start" --force --workload "$name" \
+		--params "{\"config\":\"$name\",\"reference_of\":\"attached\"}" 2>"$work/label-ref.err" ||
+		{ cat "$work/label-ref.err"; echo "run-real.sh: label of the reference capture failed" >&2; exit 1; }
+	sed 's/^/  from start: /' "$work/label-ref.err"
 fi
 cat "$work/capture.err" >&2
 for i in "${!names[@]}"; do
@@ -277,10 +289,12 @@ if [ $attach -eq 1 ]; then
 	done
 	calls_seen=$(sed -n 's/.*); \([0-9]*\) calls: .*/\1/p' "$work/label.err")
 	labeled=$(sed -n 's/.* calls: \([0-9]*\) labeled .*/\1/p' "$work/label.err")
+	pcut=$(sed -n 's/.* \([0-9]*\) calls made for a cut request.*/\1/p' "$work/label.err")
+	pcut=${pcut:-0}
 	pct=$(awk -v a="$calls_seen" -v b="$seen" 'BEGIN { printf "%.2f", b ? 100 * a / b : 0 }')
 	echo "run-real.sh: $name (attached): $seen requests begun after capture start, $calls_seen recognised as calls ($pct%)," \
-		"$labeled labeled ($with_parent with a parent, $roots roots)"
-	[ "$labeled" = "$calls_seen" ] && awk -v a="$calls_seen" -v b="$seen" 'BEGIN { exit !(b > 0 && a >= 0.99 * b) }' || {
+		"$labeled labeled ($with_parent with a parent, $roots roots), $pcut made for a request cut by capture start"
+	[ $((labeled + pcut)) = "$calls_seen" ] && awk -v a="$calls_seen" -v b="$seen" 'BEGIN { exit !(b > 0 && a >= 0.99 * b) }' || {
 		echo "run-real.sh: $name: attached capture below target" >&2; exit 1; }
 	exit 0
 fi

@@ -119,7 +119,9 @@ labeled=$(sed -n 's/.* calls: \([0-9]*\) labeled .*/\1/p' "$work/label.err")
 cut=$(sed -n 's/.*before capture: \([0-9]*\) first messages cut.*/\1/p' "$work/label.err")
 unknown=$(sed -n 's/.* cut by capture start, \([0-9]*\) requests on sockets of unknown.*/\1/p' "$work/label.err")
 [ -n "$calls" ] && [ "$calls" -gt 500 ] || fail "only ${calls:-no} calls recognised"
-[ "$labeled" = "$calls" ] || fail "labels incomplete: $labeled of $calls calls"
+pcut=$(sed -n 's/.* \([0-9]*\) calls made for a cut request.*/\1/p' "$work/label.err")
+[ $((labeled + ${pcut:-0})) = "$calls" ] || fail "labels incomplete: $labeled of $calls calls (${pcut:-0} for a cut request)"
+[ "${pcut:-0}" -le 4 ] || fail "$pcut calls made for a cut request: more than one per front connection"
 [ "$unknown" = 0 ] || fail "$unknown requests on sockets of unknown side"
 # every request whose first bytes were seen is a call, but the cut ones:
 # at most one per connection open before capture (4 load + 2 pool)
