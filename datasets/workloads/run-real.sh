@@ -241,6 +241,7 @@ else
 	wait $cpid
 	crc=$?
 	[ $rrc -eq 0 ] || { cat "$work/capture-ref.err"; echo "run-real.sh: the reference capture failed" >&2; exit 1; }
+	mkdir -p "$(dirname "$out")" || exit 1
 	"$tj" label "$work/capture-ref" -o "$out-from-start" --force --workload "$name" \
 		--params "{\"config\":\"$name\",\"reference_of\":\"attached\"}" 2>"$work/label-ref.err" ||
 		{ cat "$work/label-ref.err"; echo "run-real.sh: label of the reference capture failed" >&2; exit 1; }
