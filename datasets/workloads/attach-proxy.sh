@@ -14,7 +14,7 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-tj=$root/build/tracejoin requests=20000 keep=
+tj=$root/build/tracejoin requests=60000 keep=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--tj) tj=$2; shift 2 ;;
