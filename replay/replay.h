@@ -37,6 +37,10 @@ enum tj_role {
 #define TJ_MSG_AFTER_IDLE 0x4u /* same direction as the previous message, split by the idle rule */
 #define TJ_MSG_NO_REPLY   0x8u /* ended by close, shutdown or end of log, not by a reply */
 #define TJ_MSG_ROLE_GUESS 0x10u /* role inferred (listening port), not seen at accept/connect */
+#define TJ_MSG_CUT        0x20u /* the first message of a socket first seen mid-stream: it may have
+				   begun before capture, so it is never a request (README "Roles") */
+#define TJ_MSG_SEQ_OFFSET 0x40u /* mid-stream socket whose offsets are TCP sequence numbers
+				   (TJ_EVF_SEQ_OFFSET): they join with the peer's */
 
 struct tj_message {
 	struct tj_msgkey key;  /* node:sock:dir:offset */
@@ -94,6 +98,10 @@ struct tj_replay_stats {
 	uint64_t masked;       /* payload headers masked */
 	uint64_t late_events;  /* bytes behind what a socket already moved: dropped */
 	uint64_t expired_sockets; /* sockets forgotten after sock_expire_ns of silence */
+	/* Added for sockets that predate capture: */
+	uint64_t cut;          /* messages flagged TJ_MSG_CUT (not requests) */
+	uint64_t unknown_role; /* messages on sockets whose side stayed unknown */
+	uint64_t listeners;    /* LISTEN events read (capture's start-up scan) */
 };
 
 struct tj_replay;

@@ -45,7 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const uint8_t types[] = { TJ_EV_RECV, TJ_EV_SEND, TJ_EV_RECV, TJ_EV_SEND,
 					 TJ_EV_ACCEPT, TJ_EV_CONNECT, TJ_EV_CLOSE,
 					 TJ_EV_SHUTDOWN, TJ_EV_STATE, TJ_EV_LOST,
-					 TJ_EV_SOCKET, TJ_EV_NONE, 200 };
+					 TJ_EV_SOCKET, TJ_EV_LISTEN, TJ_EV_SCAN,
+					 TJ_EV_NONE, 200 };
 	struct check c = { .monotone = 1 };
 	struct tj_replay_opts o = { .idle_ns = 1000, .keep_payload = 1,
 				    .reorder_ns = 1, .sock_expire_ns = 5000 };
@@ -61,7 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ev.node = r[0] & 3;
 		ev.sock = r[1] & 7;
 		ev.type = types[r[2] % sizeof(types)];
-		ev.flags = r[3] & 0x7;
+		ev.flags = (r[3] & 0x7) | (r[3] & 0x8 ? TJ_EVF_SEQ_OFFSET : 0);
 		int64_t step = (int8_t)r[4];  /* may run backwards a little */
 		if (step < 0)
 			c.monotone = 0;

@@ -392,6 +392,69 @@ static void test_loopback_root(void **state)
 	assert_int_equal(r.with_parent, 0);
 }
 
+/* A capture attached to running services: sockets known by the start-up
+ * scan (listen, scan), sequence offsets, no accept or connect.  The first
+ * message of each socket is cut; a call made for the cut request is left
+ * out (its parent is no request), not labeled a root; the next request's
+ * call is labeled with its parent. */
+static void test_attached_capture(void **state)
+{
+	char cap[128], out[128];
+	snprintf(cap, sizeof(cap), "%s/cap", dir);
+	snprintf(out, sizeof(out), "%s/out", dir);
+	mkdir(cap, 0755);
+	const uint64_t p0 = 0x0404040404040404ULL, p1 = 0x0505050505050505ULL;
+	const char *r0 = req_with(p0), *r1 = req_with(p1);
+	const char *c0 = req_with(tj_tp_call_span(tj_tp_server_span(T_HI, T_LO, p0), 0));
+	const char *c1 = req_with(tj_tp_call_span(tj_tp_server_span(T_HI, T_LO, p1), 0));
+	const char *resp = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+	uint64_t l0 = strlen(r0), lc = strlen(c0), lr = strlen(resp), ms = 1000000;
+	struct tj_evlog_writer *w = open_log(cap, 2, TJ_CAP_PAYLOAD | TJ_CAP_PREEXISTING, 256);
+	struct tj_event lis = mk(2, 0, TJ_EV_LISTEN, 20, 80, 0, 0, 0);
+	memset(lis.laddr, 0, 16);
+	memset(lis.raddr, 0, 16);
+	put(w, lis, NULL);
+	put(w, mk(2, 0, TJ_EV_SCAN, 0, 0, 0, 0, 2), NULL);
+	struct tj_event x[] = {
+		mk(2, 1 * ms, TJ_EV_RECV, 22, 6001, 90, 1000, 0),      /* cut: a response */
+		mk(2, 2 * ms, TJ_EV_RECV, 21, 80, 5001, 5000, 0),      /* cut: request r0 */
+		mk(2, 3 * ms, TJ_EV_SEND, 22, 6001, 90, 7000, 0),      /* call for r0 */
+		mk(2, 4 * ms, TJ_EV_RECV, 22, 6001, 90, 1000 + lr, 0),
+		mk(2, 5 * ms, TJ_EV_SEND, 21, 80, 5001, 9000, 0),
+		mk(2, 6 * ms, TJ_EV_RECV, 21, 80, 5001, 5000 + l0, 0), /* request r1 */
+		mk(2, 7 * ms, TJ_EV_SEND, 22, 6001, 90, 7000 + lc, 0), /* call for r1 */
+		mk(2, 8 * ms, TJ_EV_RECV, 22, 6001, 90, 1000 + 2 * lr, 0),
+		mk(2, 9 * ms, TJ_EV_SEND, 21, 80, 5001, 9000 + lr, 0),
+	};
+	const char *pl[] = { resp, r0, c0, resp, resp, r1, c1, resp, resp };
+	for (size_t i = 0; i < sizeof(x) / sizeof(*x); i++) {
+		x[i].flags = TJ_EVF_SEQ_OFFSET;
+		put(w, x[i], pl[i]);
+	}
+	close_log(w);
+	struct tj_label_result r;
+	struct tj_err err = { 0 };
+	if (tj_label_capture(cap, out, NULL, &r, &err))
+		fail_msg("%s", err.msg);
+	assert_int_equal(r.calls, 2);
+	assert_int_equal(r.server_requests, 1);
+	assert_int_equal(r.cut, 2);
+	assert_int_equal(r.parent_cut, 1);
+	assert_int_equal(r.labeled, 1);
+	assert_int_equal(r.with_parent, 1);
+	assert_int_equal(r.roots, 0);
+	assert_int_equal(r.unknown_role, 0);
+	struct tj_edge_set set;
+	read_labels(out, &set);
+	assert_int_equal(set.n, 1);
+	const struct tj_edge *e = edge_of(&set, 2, 22, 7000 + lc);
+	assert_non_null(e);
+	assert_true(e->has_parent);
+	assert_int_equal(e->parent.sock, 21);
+	assert_int_equal(e->parent.offset, 5000 + l0);
+	tj_edges_free(&set);
+}
+
 /* ---- the replay features the labeler relies on ---- */
 
 struct got {
@@ -455,6 +518,7 @@ int main(void)
 		cmocka_unit_test(test_span_rule),
 		cmocka_unit_test_setup_teardown(test_label_capture, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_attached_capture, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_loopback_root, setup, teardown),
 		cmocka_unit_test(test_replay_raw_and_ports),
 	};

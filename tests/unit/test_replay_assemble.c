@@ -217,10 +217,12 @@ static void test_midstream(void **state)
 		ev(1, 3 * MS, TJ_EV_ACCEPT, 7, 0, 0, 11), /* teaches: 8080 listens */
 		ev(1, 4 * MS, TJ_EV_RECV, 60, 4096, 10, 12), /* mid-stream, port 8080 */
 		ev(1, 5 * MS, TJ_EV_SEND, 60, 777, 10, 12),
+		ev(1, 6 * MS, TJ_EV_RECV, 60, 4106, 10, 12),
+		ev(1, 7 * MS, TJ_EV_SEND, 60, 787, 10, 12),
 	};
 	feed_all(a, evs, sizeof(evs) / sizeof(*evs));
 	finish(a);
-	assert_int_equal(g.n, 4);
+	assert_int_equal(g.n, 6);
 	check_key(&g.m[0], 1, 50, TJ_DIR_IN, 1000);
 	assert_int_equal(g.m[0].role, TJ_ROLE_UNKNOWN);
 	assert_int_equal(g.m[0].is_request, 0);
@@ -228,11 +230,122 @@ static void test_midstream(void **state)
 	assert_false(g.m[0].flags & (TJ_MSG_GAP | TJ_MSG_ROLE_GUESS));
 	check_key(&g.m[2], 1, 60, TJ_DIR_IN, 4096);
 	assert_int_equal(g.m[2].role, TJ_ROLE_SERVER);
-	assert_int_equal(g.m[2].is_request, 1);
-	assert_int_equal(g.m[2].flags, TJ_MSG_MIDSTREAM | TJ_MSG_ROLE_GUESS);
+	/* the first message of a mid-stream socket may have begun before the
+	 * log: cut, never a request */
+	assert_int_equal(g.m[2].is_request, 0);
+	assert_int_equal(g.m[2].flags, TJ_MSG_MIDSTREAM | TJ_MSG_ROLE_GUESS | TJ_MSG_CUT);
 	assert_int_equal(g.m[2].ts_sock_open, 0);
 	assert_int_equal(g.m[2].ts_reply, 5 * MS);
+	check_key(&g.m[4], 1, 60, TJ_DIR_IN, 4106);
+	assert_int_equal(g.m[4].is_request, 1);
+	assert_int_equal(g.m[4].flags, TJ_MSG_MIDSTREAM | TJ_MSG_ROLE_GUESS);
+	const struct tj_replay_stats *st = tj_assembler_stats(a);
+	assert_int_equal(st->cut, 2);
+	assert_int_equal(st->unknown_role, 2);
 	tj_assembler_free(a);
+}
+
+/* Capture's start-up scan: the listeners of a node (LISTEN) and the end
+ * of the list (SCAN) make every mid-stream socket server or client;
+ * the first message of each is cut, the rest are requests and responses
+ * as usual; sequence offsets are marked for the join.  A node with no
+ * SCAN keeps what it cannot know unknown. */
+static void test_attach_roles(void **state)
+{
+	struct got g;
+	struct tj_assembler *a = mk(&g, NULL);
+	struct tj_event lis = ev(1, 0, TJ_EV_LISTEN, 900, 0, 0, 0);
+	lis.lport = 8080;
+	lis.rport = 0; /* 0.0.0.0:8080 */
+	struct tj_event lis6 = lis;
+	lis6.family = 10;
+	lis6.lport = 9090;
+	lis6.laddr[15] = 1; /* [::1]:9090 only */
+	struct tj_event scan = ev(1, 0, TJ_EV_SCAN, 0, 0, 3, 0);
+	struct tj_event x[12];
+	size_t k = 0;
+	/* sock 60: accepted on 8080 before capture (local 10.0.0.2:8080) */
+	x[k++] = ev(1, 1 * MS, TJ_EV_SOCKET, 60, 0, 0, 5);
+	x[k++] = ev(1, 1 * MS, TJ_EV_RECV, 60, 0xfffffff0u, 20, 5);
+	x[k++] = ev(1, 2 * MS, TJ_EV_SEND, 60, 123456, 50, 5);
+	x[k++] = ev(1, 3 * MS, TJ_EV_RECV, 60, 0x100000004ull, 20, 5);
+	x[k++] = ev(1, 4 * MS, TJ_EV_SEND, 60, 123506, 50, 5);
+	/* sock 70: connected to 10.0.0.9:8080 from port 40001 */
+	x[k++] = ev(1, 5 * MS, TJ_EV_RECV, 70, 500, 30, 6);
+	x[k++] = ev(1, 6 * MS, TJ_EV_SEND, 70, 9000, 10, 6);
+	x[k++] = ev(1, 7 * MS, TJ_EV_RECV, 70, 530, 30, 6);
+	/* sock 80: local port 9090, but on 10.0.0.2, not [::1]: a client */
+	x[k++] = ev(1, 8 * MS, TJ_EV_SEND, 80, 1, 10, 7);
+	x[k++] = ev(1, 9 * MS, TJ_EV_RECV, 80, 1, 10, 7);
+	for (size_t i = 0; i < k; i++) {
+		x[i].flags = TJ_EVF_SEQ_OFFSET;
+		x[i].laddr[0] = 10, x[i].laddr[3] = 2;
+		x[i].raddr[0] = 10, x[i].raddr[3] = 9;
+		if (x[i].sock == 70)
+			x[i].lport = 40001, x[i].rport = 8080;
+		if (x[i].sock == 80)
+			x[i].lport = 9090, x[i].rport = 443;
+	}
+	/* node 2: no scan, a mid-stream socket that stays unknown */
+	struct tj_event u1 = ev(2, 1 * MS, TJ_EV_SEND, 5, 77, 10, 1);
+	struct tj_event u2 = ev(2, 2 * MS, TJ_EV_RECV, 5, 66, 10, 1);
+	u1.flags = u2.flags = TJ_EVF_SEQ_OFFSET;
+	struct tj_err err = { 0 };
+	assert_int_equal(tj_assembler_feed(a, &lis, &err), 0);
+	assert_int_equal(tj_assembler_feed(a, &lis6, &err), 0);
+	assert_int_equal(tj_assembler_feed(a, &scan, &err), 0);
+	feed_all(a, x, k);
+	assert_int_equal(tj_assembler_feed(a, &u1, &err), 0);
+	assert_int_equal(tj_assembler_feed(a, &u2, &err), 0);
+	finish(a);
+	assert_int_equal(g.n, 11);
+	const uint32_t mid = TJ_MSG_MIDSTREAM | TJ_MSG_ROLE_GUESS | TJ_MSG_SEQ_OFFSET;
+	size_t seen = 0;
+	for (size_t i = 0; i < g.n; i++) {
+		const struct tj_message *m = &g.m[i];
+		if (m->key.node == 2) {
+			assert_int_equal(m->role, TJ_ROLE_UNKNOWN);
+			assert_int_equal(m->is_request, 0);
+			continue;
+		}
+		seen++;
+		assert_int_equal(m->role, m->key.sock == 60 ? TJ_ROLE_SERVER : TJ_ROLE_CLIENT);
+		int first = (m->key.sock == 60 && m->key.offset == 0xfffffff0u) ||
+			    (m->key.sock == 70 && m->key.offset == 500) ||
+			    (m->key.sock == 80 && m->key.dir == TJ_DIR_OUT);
+		assert_int_equal(m->flags & ~TJ_MSG_NO_REPLY, mid | (first ? TJ_MSG_CUT : 0));
+		int req = !first && ((m->key.sock == 60 && m->key.dir == TJ_DIR_IN) ||
+				     (m->key.sock != 60 && m->key.dir == TJ_DIR_OUT));
+		assert_int_equal(m->is_request, req);
+	}
+	assert_int_equal(seen, 9);
+	/* the whole request after the wrap of the sequence */
+	const struct tj_message *r = NULL;
+	for (size_t i = 0; i < g.n; i++)
+		if (g.m[i].key.sock == 60 && g.m[i].key.offset == 0x100000004ull)
+			r = &g.m[i];
+	assert_non_null(r);
+	assert_int_equal(r->is_request, 1);
+	assert_int_equal(r->bytes, 20);
+	const struct tj_replay_stats *st = tj_assembler_stats(a);
+	assert_int_equal(st->listeners, 2);
+	assert_int_equal(st->cut, 4);
+	assert_int_equal(st->unknown_role, 2);
+	assert_int_equal(st->requests, 2);
+	tj_assembler_free(a);
+}
+
+/* Sequence numbers as 64-bit positions: the nearest to the reference,
+ * across the wrap in both directions, never below zero. */
+static void test_seq_unwrap(void **state)
+{
+	assert_int_equal(tj_seq_unwrap(0, 5), 5);
+	assert_int_equal(tj_seq_unwrap(0xfffffff0u, 0x10), 0x100000010ull);
+	assert_int_equal(tj_seq_unwrap(0x100000010ull, 0xfffffff0u), 0xfffffff0u);
+	assert_int_equal(tj_seq_unwrap(0x500000000ull + 7, 3), 0x500000003ull);
+	/* "just before" a small position: taken after the next wrap */
+	assert_int_equal(tj_seq_unwrap(0x10, 0xfffffff0u), 0xfffffff0u);
+	assert_int_equal(tj_seq_unwrap(0x90000000u, 0x10), 0x100000010ull);
 }
 
 /* Lost events: an offset jump is flagged, not hidden; the late duplicate is
@@ -474,6 +587,8 @@ int main(void)
 		cmocka_unit_test(test_callback_stops),
 		cmocka_unit_test(test_socket_id_reuse),
 		cmocka_unit_test(test_capture_order),
+		cmocka_unit_test(test_attach_roles),
+		cmocka_unit_test(test_seq_unwrap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
