@@ -6,7 +6,7 @@
 #define TJ_CAPTURE_TAG_COMMON_H
 
 /* Same value as TJ_EV_TAG (lib/event.h). */
-#define TJC_EV_TAG 10
+#define TJC_EV_TAG 12
 
 /* The option: kind 254 (RFC 4727 experimental) with a 16-bit experiment
  * id (RFC 6994), then the client's node id and socket id, big-endian:
