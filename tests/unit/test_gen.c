@@ -290,9 +290,9 @@ static void test_uncaptured_nodes(void **state)
 	for (int i = 0; i < s->nnodes; i++)
 		s->nodes[i].uncaptured = 0;
 	generate(s, s->load[GEN_LOAD_MEDIUM], 300, 3, b, &sb);
-	assert_true(same_files(a, b, "labels.csv"));
-	assert_true(same_files(a, b, "node-1.evlog"));
-	assert_true(same_files(a, b, "node-2.evlog"));
+	assert_true(same_file(a, b, "labels.csv"));
+	assert_true(same_file(a, b, "node-1.evlog"));
+	assert_true(same_file(a, b, "node-2.evlog"));
 	char p[600];
 	snprintf(p, sizeof(p), "%s/node-3.evlog", a);
 	assert_int_not_equal(access(p, F_OK), 0);
