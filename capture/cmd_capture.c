@@ -470,7 +470,7 @@ int cmd_capture(int argc, char **argv)
 	/* Cheap checks, then the log (refusing to overwrite must not wait
 	 * for the verifier), then BPF; a log made for a capture that could
 	 * not start is removed again. */
-	if (tj_capture_env_check(&err)) {
+	if (tj_capture_env_prepare(&err)) {
 		fprintf(stderr, "tracejoin capture: %s\n", err.msg);
 		tj_stackrec_free(ro.stacks);
 		return TJ_EXIT_FAIL;

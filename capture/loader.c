@@ -86,7 +86,7 @@ static int tracefs_ready(void)
 	return stat(TRACEFS "/events/syscalls/sys_enter_read", &st) == 0;
 }
 
-int tj_capture_env_check(struct tj_err *err)
+int tj_capture_env_prepare(struct tj_err *err)
 {
 	if (!have_caps())
 		return tj_errf(err, TJ_E_ARG, "loading BPF needs root (CAP_BPF and "
@@ -113,7 +113,7 @@ int tj_capture_probe(int *env_problem, struct tj_err *err)
 	int rc;
 
 	*env_problem = 1;
-	if ((rc = tj_capture_env_check(err)) != 0)
+	if ((rc = tj_capture_env_prepare(err)) != 0)
 		return rc;
 	libbpf_set_print(libbpf_quiet);
 	/* Loads a trivial tracepoint program: cheap next to the verifier's
@@ -293,7 +293,7 @@ int tj_capture_open(struct tj_capture **cp, const struct tj_capture_config *cfg,
 
 	*cp = NULL;
 	*env_problem = 0;
-	if ((rc = tj_capture_env_check(err)) != 0) {
+	if ((rc = tj_capture_env_prepare(err)) != 0) {
 		*env_problem = 1;
 		return rc;
 	}

@@ -575,8 +575,8 @@ static void on_state(struct anode *n, struct asock *s, const struct tj_event *ev
 		s->ts_open = ev->ts_ns;
 }
 
-int tj_asm_feed(struct tj_assembler *a, const struct tj_event *ev,
-		struct tj_err *err)
+int tj_assembler_feed(struct tj_assembler *a, const struct tj_event *ev,
+		      struct tj_err *err)
 {
 	struct anode *n = node_get(a, ev->node);
 	if (!n)
@@ -660,7 +660,7 @@ out:
 	return drain(a, n);
 }
 
-int tj_asm_end_node(struct tj_assembler *a, uint32_t node, struct tj_err *err)
+int tj_assembler_end_node(struct tj_assembler *a, uint32_t node, struct tj_err *err)
 {
 	uint64_t *ix = tj_u64map_get(&a->node_ix, node);
 	if (!ix)
@@ -672,18 +672,18 @@ int tj_asm_end_node(struct tj_assembler *a, uint32_t node, struct tj_err *err)
 	return drain(a, n);
 }
 
-int tj_asm_end(struct tj_assembler *a, struct tj_err *err)
+int tj_assembler_end(struct tj_assembler *a, struct tj_err *err)
 {
 	for (size_t i = 0; i < a->nnodes; i++) {
-		int rc = tj_asm_end_node(a, a->nodes[i]->id, err);
+		int rc = tj_assembler_end_node(a, a->nodes[i]->id, err);
 		if (rc)
 			return rc;
 	}
 	return 0;
 }
 
-int tj_asm_new(struct tj_assembler **ap, const struct tj_replay_opts *opts,
-	       tj_message_fn fn, void *ctx, struct tj_err *err)
+int tj_assembler_new(struct tj_assembler **ap, const struct tj_replay_opts *opts,
+		     tj_message_fn fn, void *ctx, struct tj_err *err)
 {
 	struct tj_assembler *a = calloc(1, sizeof(*a));
 	if (!a)
@@ -702,12 +702,12 @@ int tj_asm_new(struct tj_assembler **ap, const struct tj_replay_opts *opts,
 	return 0;
 }
 
-uint64_t tj_asm_held(const struct tj_assembler *a)
+uint64_t tj_assembler_held(const struct tj_assembler *a)
 {
 	return a->held;
 }
 
-const struct tj_replay_stats *tj_asm_stats(const struct tj_assembler *a)
+const struct tj_replay_stats *tj_assembler_stats(const struct tj_assembler *a)
 {
 	return &a->st;
 }
@@ -721,7 +721,7 @@ static void free_chain(struct amsg *m)
 	}
 }
 
-void tj_asm_free(struct tj_assembler *a)
+void tj_assembler_free(struct tj_assembler *a)
 {
 	if (!a)
 		return;

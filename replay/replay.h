@@ -77,12 +77,10 @@ struct tj_message {
 struct tj_replay_opts {
 	uint64_t idle_ns;  /* idle rule, default 2 s (0 = default) */
 	int keep_payload;  /* pass masked payload prefixes on (default: drop) */
-	/* Added by the replay: */
 	uint64_t reorder_ns;     /* a complete message waits this long (node time) for
 				    events slightly out of order, default 1 ms (0 = default) */
 	uint64_t sock_expire_ns; /* forget a socket silent this long (its close was
 				    lost), default 600 s (0 = default) */
-	/* Added by label: */
 	int raw_payload;   /* with keep_payload: do NOT mask trace headers.  Only
 			      for `tracejoin label`, which reads them to make the
 			      ground truth; never for a correlator. */
@@ -98,7 +96,6 @@ struct tj_replay_stats {
 	uint64_t peak_held;    /* most messages open or held at once */
 	uint64_t peak_sockets; /* most sockets tracked at once */
 	uint64_t masked;       /* payload headers masked */
-	/* Added by the replay: */
 	uint64_t late_events;  /* bytes behind what a socket already moved: dropped */
 	uint64_t expired_sockets; /* sockets forgotten after sock_expire_ns of silence */
 	/* Added for sockets that predate capture: */

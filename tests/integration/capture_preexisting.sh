@@ -14,9 +14,7 @@
 set -u
 TJ=${TJ:-build/asan/tracejoin}
 hooks=${TJ_CAPTURE_HOOKS:-sock}
-progs=${TJ_PROGRAMS:-$(dirname "$TJ")/tests/programs}
 . "$(dirname "$0")/lib.sh"
-fail() { echo "FAIL: $*"; exit 1; }
 
 need_capture --hooks "$hooks"
 

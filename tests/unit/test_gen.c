@@ -242,26 +242,6 @@ static void test_oracle_threaded(void **state)
 		fail_msg("same-thread oracle on threadpool: %.4f right, expected to fail", share);
 }
 
-static int same_files(const char *a, const char *b, const char *name)
-{
-	char pa[512], pb[512];
-	snprintf(pa, sizeof(pa), "%s/%s", a, name);
-	snprintf(pb, sizeof(pb), "%s/%s", b, name);
-	FILE *fa = fopen(pa, "rb"), *fb = fopen(pb, "rb");
-	assert_non_null(fa);
-	assert_non_null(fb);
-	int same = 1, ca, cb;
-	do {
-		ca = fgetc(fa);
-		cb = fgetc(fb);
-		if (ca != cb)
-			same = 0;
-	} while (same && ca != EOF);
-	fclose(fa);
-	fclose(fb);
-	return same;
-}
-
 static void test_deterministic(void **state)
 {
 	(void)state;
@@ -271,10 +251,10 @@ static void test_deterministic(void **state)
 	generate(s, s->load[GEN_LOAD_HIGH], 200, 11, a, &sa);
 	generate(s, s->load[GEN_LOAD_HIGH], 200, 11, b, &sb);
 	generate(s, s->load[GEN_LOAD_HIGH], 200, 12, c, &sc);
-	assert_true(same_files(a, b, "labels.csv"));
-	assert_true(same_files(a, b, "node-1.evlog"));
-	assert_true(same_files(a, b, "node-2.evlog"));
-	assert_false(same_files(a, c, "labels.csv"));
+	assert_true(same_file(a, b, "labels.csv"));
+	assert_true(same_file(a, b, "node-1.evlog"));
+	assert_true(same_file(a, b, "node-2.evlog"));
+	assert_false(same_file(a, c, "labels.csv"));
 	rmdataset(a);
 	rmdataset(b);
 	rmdataset(c);

@@ -16,21 +16,18 @@
 #include "lib/edges.h"
 #include "lib/evlog.h"
 #include "replay/assemble.h"
+#include "test_util.h"
 
 static char dir[64];
 
 static int setup(void **state)
 {
-	strcpy(dir, "/tmp/test_label.XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	return 0;
+	return test_dir_make(dir, sizeof(dir), "test_label");
 }
 
 static int teardown(void **state)
 {
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd);
+	return test_dir_remove(dir);
 }
 
 /* ---- parser and rule ---- */
@@ -129,23 +126,13 @@ static void test_span_rule(void **state)
 static struct tj_event mk(uint32_t node, uint64_t ts, unsigned type, uint64_t sock,
 			  uint16_t lport, uint16_t rport, uint64_t off, int64_t bytes)
 {
-	struct tj_event e;
-	memset(&e, 0, sizeof(e));
-	e.node = node;
-	e.ts_ns = ts;
-	e.type = (uint8_t)type;
-	e.sock = sock;
-	e.pid = 100 + node;
-	e.tid = 100 + node;
+	struct tj_event e = test_event(node, ts, type, sock, off, bytes, 100 + node, 100 + node);
 	e.fd = 5;
-	e.family = 2;
 	e.laddr[0] = 10;
 	e.laddr[3] = (uint8_t)node;
 	e.raddr[0] = 10;
 	e.lport = lport;
 	e.rport = rport;
-	e.offset = off;
-	e.bytes = bytes;
 	return e;
 }
 
@@ -493,20 +480,20 @@ static void run_asm(int raw, struct got *g)
 	struct tj_assembler *a;
 	struct tj_err err = { 0 };
 	memset(g, 0, sizeof(*g));
-	assert_int_equal(tj_asm_new(&a, &o, collect, g, &err), 0);
+	assert_int_equal(tj_assembler_new(&a, &o, collect, g, &err), 0);
 	const char *r0 = req_with(0x77);
 	/* STATE -> SYN_SENT before the local port is known, then connect */
 	struct tj_event e = mk(1, 1000, TJ_EV_STATE, 5, 0, 80, 0, 0);
 	e.arg = 7 << 8 | 2;
-	assert_int_equal(tj_asm_feed(a, &e, &err), 0);
+	assert_int_equal(tj_assembler_feed(a, &e, &err), 0);
 	e = mk(1, 2000, TJ_EV_CONNECT, 5, 4321, 80, 0, 0);
-	assert_int_equal(tj_asm_feed(a, &e, &err), 0);
+	assert_int_equal(tj_assembler_feed(a, &e, &err), 0);
 	e = mk(1, 3000, TJ_EV_SEND, 5, 4321, 80, 0, (int64_t)strlen(r0));
 	e.payload = (const uint8_t *)r0;
 	e.payload_len = (uint16_t)strlen(r0);
-	assert_int_equal(tj_asm_feed(a, &e, &err), 0);
-	assert_int_equal(tj_asm_end(a, &err), 0);
-	tj_asm_free(a);
+	assert_int_equal(tj_assembler_feed(a, &e, &err), 0);
+	assert_int_equal(tj_assembler_end(a, &err), 0);
+	tj_assembler_free(a);
 	assert_int_equal(g->n, 1);
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include "replay/assemble.h"
+#include "test_util.h"
 
 #define MS 1000000ull
 #define S 1000000000ull
@@ -34,20 +35,8 @@ static int collect(void *ctx, const struct tj_message *m)
 static struct tj_event ev(uint32_t node, uint64_t ts, unsigned type,
 			  uint64_t sock, uint64_t off, int64_t bytes, uint32_t tid)
 {
-	struct tj_event e;
-	memset(&e, 0, sizeof(e));
-	e.node = node;
-	e.ts_ns = ts;
-	e.type = (uint8_t)type;
-	e.sock = sock;
-	e.offset = off;
-	e.bytes = bytes;
-	e.pid = 100;
-	e.tid = tid;
+	struct tj_event e = test_event(node, ts, type, sock, off, bytes, 100, tid);
 	e.fd = 3;
-	e.family = 2;
-	e.lport = 8080;
-	e.rport = 40000;
 	return e;
 }
 
@@ -55,7 +44,7 @@ static void feed_all(struct tj_assembler *a, const struct tj_event *evs, size_t 
 {
 	struct tj_err err = { 0 };
 	for (size_t i = 0; i < n; i++)
-		assert_int_equal(tj_asm_feed(a, &evs[i], &err), 0);
+		assert_int_equal(tj_assembler_feed(a, &evs[i], &err), 0);
 }
 
 static struct tj_assembler *mk(struct got *g, const struct tj_replay_opts *o)
@@ -63,15 +52,15 @@ static struct tj_assembler *mk(struct got *g, const struct tj_replay_opts *o)
 	struct tj_assembler *a;
 	struct tj_err err = { 0 };
 	memset(g, 0, sizeof(*g));
-	assert_int_equal(tj_asm_new(&a, o, collect, g, &err), 0);
+	assert_int_equal(tj_assembler_new(&a, o, collect, g, &err), 0);
 	return a;
 }
 
 static void finish(struct tj_assembler *a)
 {
 	struct tj_err err = { 0 };
-	assert_int_equal(tj_asm_end(a, &err), 0);
-	assert_int_equal(tj_asm_held(a), 0);
+	assert_int_equal(tj_assembler_end(a, &err), 0);
+	assert_int_equal(tj_assembler_held(a), 0);
 }
 
 static void check_key(const struct tj_message *m, uint32_t node, uint64_t sock,
@@ -121,11 +110,11 @@ static void test_keepalive_three_requests(void **state)
 	/* the last response ended by the close */
 	assert_int_equal(g.m[5].flags, TJ_MSG_NO_REPLY);
 	assert_int_equal(g.m[5].ts_reply, 0);
-	const struct tj_replay_stats *st = tj_asm_stats(a);
+	const struct tj_replay_stats *st = tj_assembler_stats(a);
 	assert_int_equal(st->events, 8);
 	assert_int_equal(st->messages, 6);
 	assert_int_equal(st->requests, 3);
-	tj_asm_free(a);
+	tj_assembler_free(a);
 }
 
 /* A request read in five partial reads is one message. */
@@ -160,7 +149,7 @@ static void test_five_partial_reads(void **state)
 	assert_int_equal(g.m[1].is_request, 0);
 	check_key(&g.m[2], 1, 9, TJ_DIR_OUT, 30);
 	assert_int_equal(g.m[2].seq, 2);
-	tj_asm_free(a);
+	tj_assembler_free(a);
 }
 
 /* Two nodes hours apart: each node's idle rule runs on its own clock, and
@@ -209,7 +198,7 @@ static void test_skewed_clocks(void **state)
 	}
 	assert_int_equal(n1, 2);
 	assert_int_equal(n2, 3);
-	tj_asm_free(a);
+	tj_assembler_free(a);
 }
 
 /* Sockets first seen mid-stream: a port this node accepted on makes it a
@@ -250,10 +239,10 @@ static void test_midstream(void **state)
 	check_key(&g.m[4], 1, 60, TJ_DIR_IN, 4106);
 	assert_int_equal(g.m[4].is_request, 1);
 	assert_int_equal(g.m[4].flags, TJ_MSG_MIDSTREAM | TJ_MSG_ROLE_GUESS);
-	const struct tj_replay_stats *st = tj_asm_stats(a);
+	const struct tj_replay_stats *st = tj_assembler_stats(a);
 	assert_int_equal(st->cut, 2);
 	assert_int_equal(st->unknown_role, 2);
-	tj_asm_free(a);
+	tj_assembler_free(a);
 }
 
 /* Capture's start-up scan: the listeners of a node (LISTEN) and the end
@@ -302,12 +291,12 @@ static void test_attach_roles(void **state)
 	struct tj_event u2 = ev(2, 2 * MS, TJ_EV_RECV, 5, 66, 10, 1);
 	u1.flags = u2.flags = TJ_EVF_SEQ_OFFSET;
 	struct tj_err err = { 0 };
-	assert_int_equal(tj_asm_feed(a, &lis, &err), 0);
-	assert_int_equal(tj_asm_feed(a, &lis6, &err), 0);
-	assert_int_equal(tj_asm_feed(a, &scan, &err), 0);
+	assert_int_equal(tj_assembler_feed(a, &lis, &err), 0);
+	assert_int_equal(tj_assembler_feed(a, &lis6, &err), 0);
+	assert_int_equal(tj_assembler_feed(a, &scan, &err), 0);
 	feed_all(a, x, k);
-	assert_int_equal(tj_asm_feed(a, &u1, &err), 0);
-	assert_int_equal(tj_asm_feed(a, &u2, &err), 0);
+	assert_int_equal(tj_assembler_feed(a, &u1, &err), 0);
+	assert_int_equal(tj_assembler_feed(a, &u2, &err), 0);
 	finish(a);
 	assert_int_equal(g.n, 11);
 	const uint32_t mid = TJ_MSG_MIDSTREAM | TJ_MSG_ROLE_GUESS | TJ_MSG_SEQ_OFFSET;
@@ -338,12 +327,12 @@ static void test_attach_roles(void **state)
 	assert_non_null(r);
 	assert_int_equal(r->is_request, 1);
 	assert_int_equal(r->bytes, 20);
-	const struct tj_replay_stats *st = tj_asm_stats(a);
+	const struct tj_replay_stats *st = tj_assembler_stats(a);
 	assert_int_equal(st->listeners, 2);
 	assert_int_equal(st->cut, 4);
 	assert_int_equal(st->unknown_role, 2);
 	assert_int_equal(st->requests, 2);
-	tj_asm_free(a);
+	tj_assembler_free(a);
 }
 
 /* Sequence numbers as 64-bit positions: the nearest to the reference,
@@ -386,10 +375,10 @@ static void test_lost_events_gap(void **state)
 	assert_int_equal(g.m[3].ts_reply, 12 * MS);
 	check_key(&g.m[4], 1, 7, TJ_DIR_OUT, 80);
 	assert_int_equal(g.m[4].flags & TJ_MSG_GAP, TJ_MSG_GAP);
-	const struct tj_replay_stats *st = tj_asm_stats(a);
+	const struct tj_replay_stats *st = tj_assembler_stats(a);
 	assert_int_equal(st->gaps, 3);
 	assert_int_equal(st->late_events, 1);
-	tj_asm_free(a);
+	tj_assembler_free(a);
 }
 
 /* A message that started first holds back one that completed before it;
@@ -410,7 +399,7 @@ static void test_held_by_idle_rule(void **state)
 	};
 	feed_all(a, evs, sizeof(evs) / sizeof(*evs));
 	assert_int_equal(g.n, 0); /* everything waits for A */
-	assert_int_equal(tj_asm_held(a), 5);
+	assert_int_equal(tj_assembler_held(a), 5);
 	struct tj_event late = ev(1, 1100 * MS, TJ_EV_SEND, 8, 20, 5, 12);
 	feed_all(a, &late, 1);
 	/* A idled out at 1.002 s; A then B's request, reply, next request */
@@ -421,7 +410,7 @@ static void test_held_by_idle_rule(void **state)
 	assert_int_equal(g.m[1].ts_reply, 5 * MS);
 	check_key(&g.m[2], 1, 8, TJ_DIR_OUT, 0);
 	check_key(&g.m[3], 1, 8, TJ_DIR_IN, 100);
-	assert_true(tj_asm_stats(a)->peak_held >= 4);
+	assert_true(tj_assembler_stats(a)->peak_held >= 4);
 	/* more bytes on A after idle: a new message, flagged */
 	struct tj_event more = ev(1, 1200 * MS, TJ_EV_RECV, 7, 100, 5, 11);
 	feed_all(a, &more, 1);
@@ -431,7 +420,7 @@ static void test_held_by_idle_rule(void **state)
 	assert_int_equal(g.m[4].bytes, 15);
 	check_key(&g.m[5], 1, 7, TJ_DIR_IN, 100);
 	assert_int_equal(g.m[5].flags, TJ_MSG_AFTER_IDLE | TJ_MSG_NO_REPLY);
-	tj_asm_free(a);
+	tj_assembler_free(a);
 }
 
 /* Events slightly out of time order across sockets still give messages in
@@ -453,7 +442,7 @@ static void test_slightly_out_of_order(void **state)
 	assert_int_equal(g.n, 4);
 	check_key(&g.m[0], 1, 8, TJ_DIR_IN, 0);
 	check_key(&g.m[1], 1, 7, TJ_DIR_IN, 0);
-	tj_asm_free(a);
+	tj_assembler_free(a);
 }
 
 /* Payloads reach the callback only when asked for, and always masked. */
@@ -475,7 +464,7 @@ static void test_payload_masked(void **state)
 	assert_int_equal(g.n, 1);
 	assert_null(g.m[0].payload);
 	assert_int_equal(g.m[0].payload_len, 0);
-	tj_asm_free(a);
+	tj_assembler_free(a);
 
 	struct tj_replay_opts o = { .keep_payload = 1 };
 	a = mk(&g, &o);
@@ -485,8 +474,8 @@ static void test_payload_masked(void **state)
 	assert_int_equal(g.m[0].payload_len, sizeof(req) - 1);
 	assert_non_null(memmem(g.m[0].payload, g.m[0].payload_len, "Host: a", 7));
 	assert_null(memmem(g.m[0].payload, g.m[0].payload_len, "0af7651916cd", 12));
-	assert_int_equal(tj_asm_stats(a)->masked, 1);
-	tj_asm_free(a);
+	assert_int_equal(tj_assembler_stats(a)->masked, 1);
+	tj_assembler_free(a);
 }
 
 /* A callback's non-zero answer stops the replay and comes back. */
@@ -501,7 +490,7 @@ static void test_callback_stops(void **state)
 	struct tj_assembler *a;
 	struct tj_err err = { 0 };
 	int calls = 0;
-	assert_int_equal(tj_asm_new(&a, NULL, stop_at_first, &calls, &err), 0);
+	assert_int_equal(tj_assembler_new(&a, NULL, stop_at_first, &calls, &err), 0);
 	const struct tj_event evs[] = {
 		ev(1, 1 * MS, TJ_EV_CONNECT, 9, 0, 0, 20),
 		ev(1, 2 * MS, TJ_EV_SEND, 9, 0, 30, 20),
@@ -510,10 +499,10 @@ static void test_callback_stops(void **state)
 	};
 	int rc = 0;
 	for (size_t i = 0; i < 4 && rc == 0; i++)
-		rc = tj_asm_feed(a, &evs[i], &err);
+		rc = tj_assembler_feed(a, &evs[i], &err);
 	assert_int_equal(rc, 42);
 	assert_int_equal(calls, 1);
-	tj_asm_free(a); /* frees what is still held */
+	tj_assembler_free(a); /* frees what is still held */
 }
 
 /* Socket ids that come back after a close are new sockets. */
@@ -535,7 +524,7 @@ static void test_socket_id_reuse(void **state)
 	assert_int_equal(g.m[1].role, TJ_ROLE_SERVER);
 	assert_int_equal(g.m[1].seq, 0);
 	assert_int_equal(g.m[1].flags, TJ_MSG_NO_REPLY);
-	tj_asm_free(a);
+	tj_assembler_free(a);
 }
 
 /* The order live capture writes: a SOCKET record announces every socket
@@ -581,7 +570,7 @@ static void test_capture_order(void **state)
 	assert_int_equal(g.m[1].flags, 0);
 	assert_int_equal(g.m[1].lport, 41000);
 	assert_int_equal(g.m[1].pid, 100);
-	tj_asm_free(a);
+	tj_assembler_free(a);
 }
 
 int main(void)
