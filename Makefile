@@ -32,7 +32,7 @@ endif
 
 # Library sources: everything in the component folders but programs with
 # their own main (*-bench.c, workload programs), BPF code and plugins.
-LIB_DIRS := lib logs replay correlate datasets/gen datasets/import datasets/label models bench capture
+LIB_DIRS := lib logs replay correlate datasets/gen datasets/import datasets/label models bench capture export
 PROG_SRCS := $(wildcard bench/*-*.c)
 LIB_SRCS := $(filter-out %.bpf.c $(PROG_SRCS), \
 	$(wildcard $(addsuffix /*.c,$(LIB_DIRS))))

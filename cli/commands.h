@@ -15,6 +15,7 @@ int cmd_score(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_features(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 /* True if argv holds -h or --help before any "--". */
 int tj_wants_help(int argc, char **argv);

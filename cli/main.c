@@ -22,6 +22,7 @@ static const struct command commands[] = {
 	{ "score", cmd_score, "score edges against labels" },
 	{ "train", cmd_train, "train a correlator's model on labeled datasets" },
 	{ "features", cmd_features, "export (candidate parent, call) features as CSV" },
+	{ "export", cmd_export, "write reconstructed traces as OTLP, Jaeger or Perfetto JSON" },
 	{ "bench", cmd_bench, "run every correlator on the dataset suite and report" },
 	{ NULL, NULL, NULL },
 };

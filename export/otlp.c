@@ -1,0 +1,131 @@
+/* OTLP/JSON: one ExportTraceServiceRequest (opentelemetry-proto,
+ * collector/trace/v1), as an OpenTelemetry Collector's OTLP/HTTP
+ * receiver or its otlpjsonfile receiver takes it.  The JSON mapping of
+ * the protobuf: lowerCamelCase fields, trace and span ids as hex, int64
+ * as strings, enums as numbers.  Each trace's spans are grouped by
+ * service, one resourceSpans per (trace, service), so the output is
+ * written trace by trace. */
+#include <stdlib.h>
+#include <string.h>
+#include "export.h"
+#include "../lib/version.h"
+
+/* SpanKind of trace.proto */
+enum { OTLP_KIND_SERVER = 2, OTLP_KIND_CLIENT = 3 };
+
+struct otlp {
+	struct jw *w;
+	int first;          /* no resourceSpans written yet */
+	uint32_t *order;    /* scratch: a trace's spans by service */
+};
+
+static void put_attr(struct jw *w, const struct tj_xattr *a, int first)
+{
+	jw_raw(w, first ? "{\"key\":" : ",{\"key\":");
+	jw_str(w, a->key);
+	switch (a->type) {
+	case TJ_XATTR_STR:
+		jw_raw(w, ",\"value\":{\"stringValue\":");
+		jw_str(w, a->s);
+		break;
+	case TJ_XATTR_INT:
+		jw_raw(w, ",\"value\":{\"intValue\":");
+		jw_qu64(w, (uint64_t)a->i);
+		break;
+	case TJ_XATTR_DOUBLE:
+		jw_raw(w, ",\"value\":{\"doubleValue\":");
+		jw_double(w, a->d);
+		break;
+	default:
+		jw_raw(w, ",\"value\":{\"boolValue\":");
+		jw_raw(w, a->i ? "true" : "false");
+	}
+	jw_raw(w, "}}");
+}
+
+static void put_span(struct jw *w, const struct tj_xmodel *m, uint32_t i,
+		     const uint8_t trace_id[16], int first)
+{
+	const struct tj_xspan *s = &m->spans[i];
+	uint8_t id[8];
+	char name[TJ_XNAME_MAX], buf[TJ_XATTR_BUF];
+	struct tj_xattr a[TJ_XATTR_MAX];
+
+	jw_raw(w, first ? "{\"traceId\":" : ",{\"traceId\":");
+	jw_hex(w, trace_id, 16);
+	tj_xspan_id(&s->key, id);
+	jw_raw(w, ",\"spanId\":");
+	jw_hex(w, id, 8);
+	if (s->parent != TJ_XSPAN_NONE) {
+		tj_xspan_id(&m->spans[s->parent].key, id);
+		jw_raw(w, ",\"parentSpanId\":");
+		jw_hex(w, id, 8);
+	}
+	tj_xspan_name(m, i, name);
+	jw_raw(w, ",\"name\":");
+	jw_str(w, name);
+	jw_raw(w, s->kind == TJ_XSPAN_SERVER ? ",\"kind\":2" : ",\"kind\":3");
+	jw_raw(w, ",\"startTimeUnixNano\":");
+	jw_qu64(w, s->start);
+	jw_raw(w, ",\"endTimeUnixNano\":");
+	jw_qu64(w, s->end);
+	jw_raw(w, ",\"attributes\":[");
+	size_t na = tj_xspan_attrs(m, i, a, buf);
+	for (size_t k = 0; k < na; k++)
+		put_attr(w, &a[k], k == 0);
+	jw_raw(w, "]}");
+}
+
+static const struct tj_xmodel *by_service_model;
+
+static int cmp_service(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	uint32_t sx = by_service_model->spans[x].service, sy = by_service_model->spans[y].service;
+	if (sx != sy)
+		return sx < sy ? -1 : 1;
+	return x < y ? -1 : x > y; /* keeps the depth-first order within a service */
+}
+
+static int put_trace(void *ctx, const struct tj_xmodel *m, uint32_t root,
+		     const uint32_t *spans, size_t n)
+{
+	struct otlp *o = ctx;
+	struct jw *w = o->w;
+	uint8_t tid[16];
+	tj_xtrace_id(&m->spans[root].key, tid);
+	memcpy(o->order, spans, n * sizeof(*spans));
+	by_service_model = m;
+	qsort(o->order, n, sizeof(*o->order), cmp_service);
+	for (size_t i = 0; i < n;) {
+		uint32_t svc = m->spans[o->order[i]].service;
+		jw_raw(w, o->first ? "\n{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
+				     "\"value\":{\"stringValue\":"
+				   : ",\n{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
+				     "\"value\":{\"stringValue\":");
+		o->first = 0;
+		jw_str(w, m->services[svc]);
+		jw_raw(w, "}}]},\"scopeSpans\":[{\"scope\":{\"name\":\"tracejoin\",\"version\":");
+		jw_str(w, tj_version);
+		jw_raw(w, "},\"spans\":[");
+		size_t from = i;
+		for (; i < n && m->spans[o->order[i]].service == svc; i++)
+			put_span(w, m, o->order[i], tid, i == from);
+		jw_raw(w, "]}]}");
+	}
+	return w->failed;
+}
+
+int tj_export_otlp(const struct tj_xmodel *m, struct tj_export_sel *sel,
+		   struct jw *w, struct tj_err *err)
+{
+	struct otlp o = { .w = w, .first = 1 };
+	o.order = malloc((m->n ? m->n : 1) * sizeof(*o.order));
+	if (!o.order)
+		return tj_errf(err, TJ_E_NOMEM, "export: out of memory");
+	jw_raw(w, "{\"resourceSpans\":[");
+	int rc = tj_export_each_trace(m, sel, put_trace, &o, err);
+	jw_raw(w, "\n]}\n");
+	free(o.order);
+	return rc < 0 ? rc : 0;
+}
