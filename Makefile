@@ -120,7 +120,8 @@ test:
 	@$(MAKE) --no-print-directory MODE=asan BUILD=$(BUILD)/asan all unit-tests benches
 	@$(MAKE) --no-print-directory all benches
 	@$(MAKE) --no-print-directory fuzz
-	TJ_BUILD=$(BUILD)/asan TJ_RELEASE_BUILD=$(BUILD) TJ_FUZZ_BUILD=$(BUILD)/fuzz tests/run.sh
+	@$(MAKE) --no-print-directory consumers
+	TJ_CONSUMERS=$(BUILD)/consumers TJ_BUILD=$(BUILD)/asan TJ_RELEASE_BUILD=$(BUILD) TJ_FUZZ_BUILD=$(BUILD)/fuzz tests/run.sh
 
 benches: $(BENCH_BINS)
 

@@ -147,8 +147,20 @@ static int output_is_input(const char *out, char *const *logs, size_t nlogs,
 		}
 		free(paths);
 	}
-	for (size_t i = 0; i < nlogs; i++)
-		hit |= same_file(out, logs[i]);
+	/* nor is a file inside a dataset folder (its labels, its manifest):
+	 * a dataset is changed only by the commands that make it */
+	char *dir = strdup(out), *slash = dir ? strrchr(dir, '/') : NULL;
+	if (dir) {
+		if (slash)
+			*(slash == dir ? slash + 1 : slash) = '\0';
+		for (size_t i = 0; i < nlogs; i++) {
+			struct stat st;
+			hit |= same_file(out, logs[i]);
+			hit |= stat(logs[i], &st) == 0 && S_ISDIR(st.st_mode) &&
+			       same_file(slash ? dir : ".", logs[i]);
+		}
+		free(dir);
+	}
 	return hit;
 }
 
@@ -264,7 +276,7 @@ int cmd_export(int argc, char **argv)
 	char *const *inputs = argv + optind;
 	size_t ninputs = (size_t)(argc - optind);
 	if (output_is_input(output, inputs, ninputs, edges_path, truth_path))
-		return tj_usage(cmd, "-o %s is one of the inputs", output);
+		return tj_usage(cmd, "-o %s is one of the inputs (or inside the dataset)", output);
 
 	struct tj_err err = { 0 };
 	struct tj_edge_set edges = { 0 }, truth = { 0 };
