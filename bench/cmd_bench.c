@@ -36,7 +36,9 @@ static const char usage_text[] =
 	"are benchmarked too, in tables of their own.\n"
 	"\n"
 	"Writes RESULTS_ROOT/<UTC date>-<git sha>/: results.csv, results.json,\n"
-	"report.md, plots/<scenario>.{svg,png} (gnuplot) and commands.txt, the\n"
+	"report.md, report.html (self-contained: sortable tables, per dataset a\n"
+	"few wrongly reconstructed traces drawn beside their true shape, from\n"
+	"drilldown/), plots/<scenario>.{svg,png} (gnuplot) and commands.txt, the\n"
 	"commands that redo every figure.\n"
 	"\n"
 	"options:\n"
@@ -428,6 +430,13 @@ static int run_correlators(struct bench *b, struct bench_result *res)
 				snprintf(r->error, sizeof(r->error), "exit %d: %s", j->status, why);
 			} else {
 				score_one(r, &labels, join, out);
+				/* the report's drill-down: not a result, so a failure
+				 * here is a warning */
+				struct tj_err de = { 0 };
+				if (r->ok && bench_write_drilldown(b->results, b->ds[i].name, r->algo,
+								   dir, out, &labels, &de))
+					tj_warn("bench: drill-down of %s on %s: %s", r->algo,
+						b->ds[i].name, de.msg);
 			}
 			if (!r->ok)
 				b->failures++;
@@ -763,6 +772,10 @@ int cmd_bench(int argc, char **argv)
 	if (bench_write_csv(path, res, n, &err) < 0 ||
 	    write_json(&b, res, n, argc, argv) != 0 || write_report(&b, res, n) < 0) {
 		tj_warn("bench: %s", err.code ? err.msg : "could not write the results");
+		rc = TJ_EXIT_FAIL;
+	}
+	if (rc == TJ_EXIT_OK && bench_write_html(b.results, &err) < 0) {
+		tj_warn("bench: %s", err.msg);
 		rc = TJ_EXIT_FAIL;
 	}
 	if (b.plots) {
