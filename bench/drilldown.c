@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include "bench.h"
 #include "../export/export.h"
+#include "../lib/outfile.h"
 
 #define DRILL_TRACES 3
 
@@ -17,7 +18,7 @@ int bench_write_drilldown(const char *results, const char *ds_name, const char *
 			  const char *ds_dir, const char *edges_path,
 			  const struct tj_edge_set *labels, struct tj_err *err)
 {
-	char dir[PATH_MAX], path[PATH_MAX + 300], tmp[PATH_MAX + 320];
+	char dir[PATH_MAX], path[PATH_MAX + 300];
 	struct tj_edge_set edges = { 0 };
 	struct tj_xmodel m;
 	struct jw w;
@@ -35,24 +36,22 @@ int bench_write_drilldown(const char *results, const char *ds_name, const char *
 		return rc;
 	}
 	snprintf(path, sizeof(path), "%s/%s--%s.json", dir, ds_name, algo);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	FILE *f = fopen(tmp, "w");
-	if (!f) {
-		rc = tj_errf(err, TJ_E_IO, "%s: %s", tmp, strerror(errno));
-	} else if (jw_open(&w, f)) {
-		rc = tj_errf(err, TJ_E_NOMEM, "bench: out of memory");
-		fclose(f);
-	} else {
-		rc = tj_export_waterfalls(&m, DRILL_TRACES, &w, err);
-		int rc2 = jw_close(&w, path, err);
-		if (fclose(f) != 0 && !rc && !rc2)
-			rc = tj_errf(err, TJ_E_IO, "%s: %s", path, strerror(errno));
-		rc = rc ? rc : rc2;
-		if (!rc && rename(tmp, path) != 0)
-			rc = tj_errf(err, TJ_E_IO, "%s: %s", path, strerror(errno));
+	struct tj_outfile out;
+	FILE *f;
+	if ((rc = tj_outfile_open(&out, path, TJ_OUT_FORCE, 0666, NULL, 0, err)) == 0) {
+		if (!(f = tj_outfile_stream(&out, err)) || jw_open(&w, f)) {
+			rc = tj_errf(err, TJ_E_NOMEM, "bench: out of memory");
+			tj_outfile_abort(&out);
+		} else {
+			rc = tj_export_waterfalls(&m, DRILL_TRACES, &w, err);
+			int rc2 = jw_close(&w, path, err);
+			if (rc || rc2)
+				tj_outfile_abort(&out);
+			else
+				rc = tj_outfile_commit(&out, err);
+			rc = rc ? rc : rc2;
+		}
 	}
-	if (rc)
-		unlink(tmp);
 	tj_xmodel_free(&m);
 	tj_edges_free(&edges);
 	return rc;

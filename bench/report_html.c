@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <jansson.h>
 #include "bench.h"
+#include "../lib/outfile.h"
 
 static void esc(FILE *f, const char *s)
 {
@@ -240,7 +241,7 @@ static int drilldown(FILE *f, const char *dir, const char *ds, const char *algo,
 
 int bench_write_html(const char *dir, struct tj_err *err)
 {
-	char path[PATH_MAX], tmp[PATH_MAX + 16];
+	char path[PATH_MAX];
 	json_error_t je;
 	snprintf(path, sizeof(path), "%s/results.json", dir);
 	json_t *res = json_load_file(path, 0, &je);
@@ -257,14 +258,17 @@ int bench_write_html(const char *dir, struct tj_err *err)
 	json_array_foreach(dss, i, d)
 		json_object_set(dsmap, str(d, "name"), d);
 
+	/* bench owns its results folder: a report there is replaced */
+	struct tj_outfile out;
+	FILE *f = NULL;
 	snprintf(path, sizeof(path), "%s/report.html", dir);
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-	FILE *f = fopen(tmp, "w");
-	if (!f) {
-		int e = errno;
+	int opened = tj_outfile_open(&out, path, TJ_OUT_FORCE, 0666, NULL, 0, err) == 0;
+	if (!opened || !(f = tj_outfile_stream(&out, err))) {
+		if (opened)
+			tj_outfile_abort(&out);
 		json_decref(dsmap);
 		json_decref(res);
-		return tj_errf(err, TJ_E_IO, "%s: %s", path, strerror(e));
+		return -err->code;
 	}
 	json_t *tool = json_object_get(res, "tool");
 	fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -304,15 +308,5 @@ int bench_write_html(const char *dir, struct tj_err *err)
 	fprintf(f, "<script>%s</script>\n</body></html>\n", script);
 	json_decref(dsmap);
 	json_decref(res);
-	int bad = ferror(f);
-	if (fclose(f) != 0 || bad) {
-		unlink(tmp);
-		return tj_errf(err, TJ_E_IO, "%s: write failed", path);
-	}
-	if (rename(tmp, path) != 0) {
-		int e = errno;
-		unlink(tmp);
-		return tj_errf(err, TJ_E_IO, "%s: %s", path, strerror(e));
-	}
-	return 0;
+	return tj_outfile_commit(&out, err);
 }

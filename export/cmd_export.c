@@ -12,6 +12,7 @@
 #include "export.h"
 #include "../cli/commands.h"
 #include "../correlate/host.h"
+#include "../lib/outfile.h"
 #include "../lib/util.h"
 
 static const char usage_text[] =
@@ -61,107 +62,6 @@ static int parse_format(const char *s, int *f)
 			return 0;
 		}
 	return -1;
-}
-
-/* ---- the output: a temporary file beside it, renamed on success ----
- * (kept to three calls so that lib's shared helper can replace them) */
-struct outfile {
-	const char *path;
-	char *tmp;
-	FILE *f;
-};
-
-static int out_open(struct outfile *o, const char *path, int force, struct tj_err *err)
-{
-	memset(o, 0, sizeof(*o));
-	o->path = path;
-	if (strcmp(path, "-") == 0) {
-		o->f = stdout;
-		return 0;
-	}
-	struct stat st;
-	if (!force && stat(path, &st) == 0)
-		return tj_errf(err, TJ_E_ARG, "%s exists (--force replaces it)", path);
-	size_t len = strlen(path) + 32;
-	if (!(o->tmp = malloc(len)))
-		return tj_errf(err, TJ_E_NOMEM, "export: out of memory");
-	snprintf(o->tmp, len, "%s.tmp.%ld", path, (long)getpid());
-	if (!(o->f = fopen(o->tmp, "wx"))) {
-		int e = errno;
-		free(o->tmp);
-		o->tmp = NULL;
-		return tj_errf(err, TJ_E_IO, "%s: %s", path, strerror(e));
-	}
-	return 0;
-}
-
-static int out_commit(struct outfile *o, struct tj_err *err)
-{
-	if (!o->tmp)
-		return fflush(o->f) == 0 ? 0 : tj_errf(err, TJ_E_IO, "stdout: %s", strerror(errno));
-	int rc = 0;
-	if (fclose(o->f) != 0)
-		rc = tj_errf(err, TJ_E_IO, "%s: %s", o->path, strerror(errno));
-	else if (rename(o->tmp, o->path) != 0)
-		rc = tj_errf(err, TJ_E_IO, "%s: %s", o->path, strerror(errno));
-	if (rc)
-		unlink(o->tmp);
-	free(o->tmp);
-	o->tmp = NULL;
-	return rc;
-}
-
-static void out_abort(struct outfile *o)
-{
-	if (!o->tmp)
-		return;
-	fclose(o->f);
-	unlink(o->tmp);
-	free(o->tmp);
-	o->tmp = NULL;
-}
-
-/* An output that is one of the inputs is refused, --force or not. */
-static int same_file(const char *a, const char *b)
-{
-	struct stat x, y;
-	return a && b && stat(a, &x) == 0 && stat(b, &y) == 0 &&
-	       x.st_dev == y.st_dev && x.st_ino == y.st_ino;
-}
-
-static int output_is_input(const char *out, char *const *logs, size_t nlogs,
-			   const char *edges, const char *truth)
-{
-	if (strcmp(out, "-") == 0)
-		return 0;
-	if (same_file(out, edges) || same_file(out, truth))
-		return 1;
-	char **paths = NULL;
-	size_t np = 0;
-	struct tj_err e = { 0 };
-	int hit = 0;
-	if (tj_replay_expand_inputs(logs, nlogs, &paths, &np, &e) == 0) {
-		for (size_t i = 0; i < np; i++) {
-			hit |= same_file(out, paths[i]);
-			free(paths[i]);
-		}
-		free(paths);
-	}
-	/* nor is a file inside a dataset folder (its labels, its manifest):
-	 * a dataset is changed only by the commands that make it */
-	char *dir = strdup(out), *slash = dir ? strrchr(dir, '/') : NULL;
-	if (dir) {
-		if (slash)
-			*(slash == dir ? slash + 1 : slash) = '\0';
-		for (size_t i = 0; i < nlogs; i++) {
-			struct stat st;
-			hit |= same_file(out, logs[i]);
-			hit |= stat(logs[i], &st) == 0 && S_ISDIR(st.st_mode) &&
-			       same_file(slash ? dir : ".", logs[i]);
-		}
-		free(dir);
-	}
-	return hit;
 }
 
 static double cpu_now(void)
@@ -275,13 +175,22 @@ int cmd_export(int argc, char **argv)
 		return tj_usage(cmd, "no input: give a dataset folder or evlog files");
 	char *const *inputs = argv + optind;
 	size_t ninputs = (size_t)(argc - optind);
-	if (output_is_input(output, inputs, ninputs, edges_path, truth_path))
-		return tj_usage(cmd, "-o %s is one of the inputs (or inside the dataset)", output);
+	/* what the output must not be: the logs or dataset, edges, labels */
+	char *all_inputs[ninputs + 2];
+	size_t nall = 0;
+	for (size_t i = 0; i < ninputs; i++)
+		all_inputs[nall++] = inputs[i];
+	if (edges_path)
+		all_inputs[nall++] = (char *)edges_path;
+	if (truth_path)
+		all_inputs[nall++] = (char *)truth_path;
 
 	struct tj_err err = { 0 };
+	if (tj_out_check_inputs(output, 0, all_inputs, nall, &err))
+		return tj_usage(cmd, "-o %s", err.msg);
 	struct tj_edge_set edges = { 0 }, truth = { 0 };
 	struct tj_xmodel m = { 0 };
-	struct outfile out = { 0 };
+	struct tj_outfile out = { 0 };
 	struct jw w = { 0 };
 	int rc = TJ_EXIT_OK, opened = 0;
 	double cpu0 = cpu_now();
@@ -338,13 +247,15 @@ int cmd_export(int argc, char **argv)
 		}
 		sel.root = m.spans[s].trace;
 	}
-	if (out_open(&out, output, force, &err)) {
+	FILE *of;
+	if (tj_outfile_open(&out, output, force ? TJ_OUT_FORCE : 0, 0666, all_inputs, nall,
+			    &err)) {
 		fprintf(stderr, "tracejoin export: %s\n", err.msg);
 		rc = err.code == TJ_E_ARG ? TJ_EXIT_USAGE : TJ_EXIT_FAIL;
 		goto done;
 	}
 	opened = 1;
-	if (jw_open(&w, out.f)) {
+	if (!(of = tj_outfile_stream(&out, &err)) || jw_open(&w, of)) {
 		fprintf(stderr, "tracejoin export: out of memory\n");
 		rc = TJ_EXIT_FAIL;
 		goto done;
@@ -353,7 +264,7 @@ int cmd_export(int argc, char **argv)
 	int r = format == TJ_EXPORT_OTLP ? tj_export_otlp(&m, &sel, &w, &err)
 	      : format == TJ_EXPORT_JAEGER ? tj_export_jaeger(&m, &sel, &w, &err)
 	      : tj_export_perfetto(&m, &sel, &w, &err);
-	if (r || jw_close(&w, output, &err) || out_commit(&out, &err)) {
+	if (r || jw_close(&w, output, &err) || (opened = 0, tj_outfile_commit(&out, &err))) {
 		if (!err.code)
 			tj_errf(&err, TJ_E_IO, "%s: %s", output, strerror(w.failed ? w.failed : EIO));
 		fprintf(stderr, "tracejoin export: %s\n", err.msg);
@@ -381,7 +292,7 @@ done:
 		jw_close(&w, output, &ignore);
 	}
 	if (opened)
-		out_abort(&out);
+		tj_outfile_abort(&out);
 	tj_xmodel_free(&m);
 	tj_edges_free(&edges);
 	tj_edges_free(&truth);

@@ -59,7 +59,7 @@ expect_exit 1 "$tj" export --format jaeger --edges "$tmp/cut-rows.csv" -o "$tmp/
 	grep -q 'calls of the dataset have no edge' || fail "truncated edges: message"
 expect_exit 1 "$tj" export --format jaeger --edges "$tmp/edges.csv" --truth "$tmp/cut.csv" -o "$tmp/x" "$tmp/ds"
 [ -e "$tmp/x" ] && fail "bad edges left $tmp/x"
-ls "$tmp" | grep -q '\.tmp\.' && fail "a temporary file was left behind"
+ls -a "$tmp" | grep -q '\.tmp' && fail "a temporary file was left behind"
 
 # --- outputs: exists without --force, an input, a folder that is not there ---
 for f in otlp jaeger perfetto; do
