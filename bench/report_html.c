@@ -174,7 +174,7 @@ static void dataset_bars(FILE *f, json_t *rows, const char *ds)
  * its start for its length; a wrong parent link in red. */
 static void waterfall(FILE *f, json_t *rows, const char *caption)
 {
-	const int row = 15, label = 230, width = 300;
+	const int row = 15, label = 200, width = 260;
 	double end = 0;
 	size_t i;
 	json_t *r;
@@ -194,7 +194,7 @@ static void waterfall(FILE *f, json_t *rows, const char *caption)
 		int depth = (int)num(r, "d");
 		int wrong = json_is_true(json_object_get(r, "wrong"));
 		fprintf(f, "<text x=\"%d\" y=\"%d\">", depth * 8 > 120 ? 120 : depth * 8, y + 11);
-		char text[40];
+		char text[36];
 		snprintf(text, sizeof(text), "%s %s", str(r, "svc"), str(r, "name"));
 		esc(f, text);
 		fprintf(f, "</text><rect class=\"%s\" x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"11\">"

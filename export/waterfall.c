@@ -97,14 +97,16 @@ int tj_export_waterfalls(const struct tj_xmodel *m, size_t max, struct jw *w,
 	jw_raw(w, "{\"traces\":[");
 	for (size_t r = 0; r < m->nroots && shown < max && m->has_truth; r++) {
 		size_t n = tj_xmodel_trace_spans(m, m->roots[r], spans, stack);
-		size_t wrong = 0, first_wrong = 0;
+		size_t wrong = 0;
 		for (size_t i = 0; i < n; i++)
-			if (m->spans[spans[i]].correct == TJ_XCORRECT_NO && !wrong++)
-				first_wrong = i;
+			wrong += m->spans[spans[i]].correct == TJ_XCORRECT_NO;
 		if (!wrong || n > MAX_ROWS)
 			continue;
-		/* the true shape of the request the first wrong call served */
-		size_t tn = true_trace(m, spans[first_wrong], tspans, stack);
+		/* the true trace of the same root: a root request is a root in
+		 * both (the join, not the correlator, gives a request its
+		 * parent); a call wrongly left without a parent shows the true
+		 * trace it belongs to */
+		size_t tn = true_trace(m, spans[0], tspans, stack);
 		if (tn > MAX_ROWS)
 			continue;
 		char key[TJ_MSGKEY_STRLEN];
