@@ -115,14 +115,9 @@ int cmd_export(int argc, char **argv)
 			algo = optarg;
 			break;
 		case 'p': {
-			char *eq = strchr(optarg, '=');
-			if (!eq || eq == optarg)
-				return tj_usage(cmd, "--param %s: K=V expected", optarg);
-			if (params.n == TJ_PARAMS_MAX)
-				return tj_usage(cmd, "more than %d --param", TJ_PARAMS_MAX);
-			*eq = '\0';
-			params.key[params.n] = optarg;
-			params.val[params.n++] = eq + 1;
+			const char *why;
+			if (tj_params_add_arg(&params, optarg, &why))
+				return tj_usage(cmd, "--param %s: %s", optarg, why);
 			break;
 		}
 		case OPT_TRUTH:

@@ -56,6 +56,8 @@ struct tj_xattr {
 #define TJ_XATTR_BUF 128
 size_t tj_xspan_attrs(const struct tj_xmodel *m, uint32_t i, struct tj_xattr *a,
 		      char *buf);
+/* An attribute's value as plain JSON ("text", 12, 0.5, true). */
+void tj_xattr_put_value(struct jw *w, const struct tj_xattr *a);
 
 int tj_export_otlp(const struct tj_xmodel *m, struct tj_export_sel *sel,
 		   struct jw *w, struct tj_err *err);

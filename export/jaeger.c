@@ -29,19 +29,7 @@ static void put_tag(struct jw *w, const struct tj_xattr *a)
 	jw_raw(w, ",\"type\":");
 	jw_str(w, types[a->type]);
 	jw_raw(w, ",\"value\":");
-	switch (a->type) {
-	case TJ_XATTR_STR:
-		jw_str(w, a->s);
-		break;
-	case TJ_XATTR_INT:
-		jw_i64(w, a->i);
-		break;
-	case TJ_XATTR_DOUBLE:
-		jw_double(w, a->d);
-		break;
-	default:
-		jw_raw(w, a->i ? "true" : "false");
-	}
+	tj_xattr_put_value(w, a);
 	jw_raw(w, "}");
 }
 

@@ -23,23 +23,15 @@ static void put_attr(struct jw *w, const struct tj_xattr *a, int first)
 {
 	jw_raw(w, first ? "{\"key\":" : ",{\"key\":");
 	jw_str(w, a->key);
-	switch (a->type) {
-	case TJ_XATTR_STR:
-		jw_raw(w, ",\"value\":{\"stringValue\":");
-		jw_str(w, a->s);
-		break;
-	case TJ_XATTR_INT:
-		jw_raw(w, ",\"value\":{\"intValue\":");
+	static const char *const field[] = { "stringValue", "intValue", "doubleValue",
+					     "boolValue" };
+	jw_raw(w, ",\"value\":{\"");
+	jw_raw(w, field[a->type]);
+	jw_raw(w, "\":");
+	if (a->type == TJ_XATTR_INT) /* int64: a string in protobuf's JSON */
 		jw_qu64(w, (uint64_t)a->i);
-		break;
-	case TJ_XATTR_DOUBLE:
-		jw_raw(w, ",\"value\":{\"doubleValue\":");
-		jw_double(w, a->d);
-		break;
-	default:
-		jw_raw(w, ",\"value\":{\"boolValue\":");
-		jw_raw(w, a->i ? "true" : "false");
-	}
+	else
+		tj_xattr_put_value(w, a);
 	jw_raw(w, "}}");
 }
 

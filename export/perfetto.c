@@ -54,19 +54,7 @@ static void put_slice(struct jw *w, const struct tj_xmodel *m, uint32_t i)
 			jw_raw(w, ",");
 		jw_str(w, a[k].key);
 		jw_raw(w, ":");
-		switch (a[k].type) {
-		case TJ_XATTR_STR:
-			jw_str(w, a[k].s);
-			break;
-		case TJ_XATTR_INT:
-			jw_i64(w, a[k].i);
-			break;
-		case TJ_XATTR_DOUBLE:
-			jw_double(w, a[k].d);
-			break;
-		default:
-			jw_raw(w, a[k].i ? "true" : "false");
-		}
+		tj_xattr_put_value(w, &a[k]);
 	}
 	jw_raw(w, "}}");
 }

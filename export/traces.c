@@ -85,3 +85,20 @@ size_t tj_xspan_attrs(const struct tj_xmodel *m, uint32_t i, struct tj_xattr *a,
 					    .i = s->correct == TJ_XCORRECT_YES };
 	return n;
 }
+
+void tj_xattr_put_value(struct jw *w, const struct tj_xattr *a)
+{
+	switch (a->type) {
+	case TJ_XATTR_STR:
+		jw_str(w, a->s);
+		break;
+	case TJ_XATTR_INT:
+		jw_i64(w, a->i);
+		break;
+	case TJ_XATTR_DOUBLE:
+		jw_double(w, a->d);
+		break;
+	default:
+		jw_raw(w, a->i ? "true" : "false");
+	}
+}
