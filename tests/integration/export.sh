@@ -102,4 +102,16 @@ grep -q "\"value\":\"$key\"" "$tmp/root.json" || fail "--root $key: not in its t
 # deterministic: the same input gives the same bytes
 "$tj" export --format otlp --edges "$tmp/edges.csv" -o "$tmp/again.json" "$tmp/ds" 2>/dev/null
 cmp -s "$tmp/again.json" "$tmp/out.otlp.json" || fail "two exports differ"
+# --- a damaged log: traces of what could be read, exit 3 ---
+cp -r "$tmp/ds" "$tmp/cut"
+log=$(ls "$tmp/cut"/node-*.evlog | head -1)
+truncate -s $(($(stat -c %s "$log") * 2 / 3)) "$log"
+"$tj" export --format otlp --algo metadata -o "$tmp/cut.json" "$tmp/cut" 2>"$tmp/err"
+rc=$?
+[ $rc -eq 3 ] || fail "a damaged log: exit $rc, want 3: $(cat "$tmp/err")"
+grep -q '^export: otlp, [1-9][0-9]* spans' "$tmp/err" && [ -s "$tmp/cut.json" ] ||
+	fail "a damaged log: no traces written: $(cat "$tmp/err")"
+# the full edges do not fit what is left: refused, not half-joined
+expect_exit 1 "$tj" export --format otlp --edges "$tmp/edges.csv" -o "$tmp/cut2.json" "$tmp/cut"
+[ -e "$tmp/cut2.json" ] && fail "refused edges left a file"
 echo "export: $spans spans, $wrong wrong, every refusal clean"

@@ -49,6 +49,23 @@ node "$checks/check_perfetto.js" "$tmp/m.perfetto.json" "$spans" $((m_rooted + c
 cat "$tmp/out"
 grep -q ", $((calls - wrong)) green" "$tmp/out" || fail "Perfetto: want $((calls - wrong)) green calls"
 
+# --- every scenario: the OTLP and Perfetto files of regression's traces
+# pass the checks and agree on spans, links and mistakes ---
+for scn in $("$tj" gen --list | awk '{ print $1 }'); do
+	"$tj" gen --scenario "$scn" --load medium --requests 30 --seed 3 -o "$tmp/s-$scn" >/dev/null 2>&1 ||
+		fail "gen $scn"
+	for f in otlp perfetto; do
+		"$tj" export --format $f --algo regression --truth "$tmp/s-$scn/labels.csv" \
+			-o "$tmp/s-$scn.$f.json" "$tmp/s-$scn" 2>"$tmp/err" || fail "$scn: export $f: $(cat "$tmp/err")"
+	done
+	o=$(node "$checks/check_otlp.js" "$cons" "$tmp/s-$scn.otlp.json") || fail "$scn: OTLP"
+	p=$(node "$checks/check_perfetto.js" "$tmp/s-$scn.perfetto.json") || fail "$scn: Perfetto"
+	read -r os ol ow <<<"$(echo "$o" | awk '{ print $2, $4, $10 }')"
+	read -r ps pl pw <<<"$(echo "$p" | awk '{ print $2, $4, $6 }')"
+	[ "$os $ol $ow" = "$ps $pl $pw" ] || fail "$scn: OTLP ($o) and Perfetto ($p) disagree"
+	echo "$scn: $o"
+done
+
 # --- Jaeger: export, import, export again: same shapes, same edges ---
 roundtrip() { # NAME DATASET
 	local name=$1 ds=$2
