@@ -8,6 +8,7 @@
 #include <string.h>
 #include "host.h"
 #include "traces.h"
+#include "../lib/util.h"
 #include "../cli/commands.h"
 
 static const char usage_text[] =
@@ -54,17 +55,6 @@ static void list_builtins(FILE *f)
 	}
 	fprintf(f, "\nA plugin is any shared object exporting '%s' (correlate/README.md).\n",
 		TJ_CORRELATOR_SYMBOL);
-}
-
-static int parse_idle(const char *s, uint64_t *ns)
-{
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (end == s || *end || errno || !(v > 0) || v > 1e6)
-		return -1;
-	*ns = (uint64_t)(v * 1e9);
-	return *ns ? 0 : -1;
 }
 
 int cmd_correlate(int argc, char **argv)
@@ -116,7 +106,7 @@ int cmd_correlate(int argc, char **argv)
 			traces = 1;
 			break;
 		case OPT_IDLE:
-			if (parse_idle(optarg, &ro.idle_ns))
+			if (tj_parse_seconds(optarg, &ro.idle_ns))
 				return tj_usage(cmd, "--idle %s: seconds > 0 expected", optarg);
 			break;
 		case OPT_PAYLOAD:

@@ -45,7 +45,8 @@ static const char usage_text[] =
 	"  -r, --root KEY        only the trace that holds message KEY\n"
 	"  -o, --output FILE     where to write ('-' = stdout); required\n"
 	"      --force           replace FILE if it exists\n"
-	"      --idle S          the replay's idle rule, seconds (default 2)\n"
+	"      --idle S          the replay's idle rule, seconds (default 2): the\n"
+	"                        one the edges were made with\n"
 	"  -h, --help            this help\n"
 	"\n"
 	"FILE is written beside itself under a temporary name and renamed when\n"
@@ -136,13 +137,10 @@ int cmd_export(int argc, char **argv)
 		case OPT_FORCE:
 			force = 1;
 			break;
-		case OPT_IDLE: {
-			uint64_t s;
-			if (tj_parse_u64(optarg, 1, 1000000, &s))
-				return tj_usage(cmd, "--idle %s: whole seconds >= 1 expected", optarg);
-			ro.idle_ns = s * 1000000000ull;
+		case OPT_IDLE: /* as correlate's: the same idle rule gives the same keys */
+			if (tj_parse_seconds(optarg, &ro.idle_ns))
+				return tj_usage(cmd, "--idle %s: seconds > 0 expected", optarg);
 			break;
-		}
 		case 'h':
 			fputs(usage_text, stdout);
 			return TJ_EXIT_OK;

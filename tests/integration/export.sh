@@ -41,6 +41,9 @@ expect_exit 2 "$tj" export --format otlp --edges "$tmp/edges.csv" --traces 2 --r
 expect_exit 2 "$tj" export --format otlp --edges "$tmp/edges.csv" --root nokey -o "$tmp/x" "$tmp/ds"
 expect_exit 2 "$tj" export --format otlp --edges "$tmp/edges.csv" --root 9:9:in:9 -o "$tmp/x" "$tmp/ds"
 expect_exit 2 "$tj" export --format otlp --algo nosuch -o "$tmp/x" "$tmp/ds"
+expect_exit 2 "$tj" export --format otlp --edges "$tmp/edges.csv" --idle 0 -o "$tmp/x" "$tmp/ds"
+expect_exit 2 "$tj" export --format otlp --edges "$tmp/edges.csv" --idle 1s -o "$tmp/x" "$tmp/ds"
+expect_exit 2 "$tj" export --format otlp --algo metadata --param nosuch=1 -o "$tmp/x" "$tmp/ds"
 expect_exit 2 "$tj" export --format otlp --bogus --edges "$tmp/edges.csv" -o "$tmp/x" "$tmp/ds"
 expect_exit 1 "$tj" export --format otlp --edges "$tmp/edges.csv" -o "$tmp/x" "$tmp/nope"
 expect_exit 1 "$tj" export --format otlp --edges "$tmp/nope.csv" -o "$tmp/x" "$tmp/ds"
@@ -90,7 +93,7 @@ ls "$tmp" | grep -q 'big.json' && fail "a failed write left a file"
 "$tj" export --format jaeger --edges "$tmp/edges.csv" -o - "$tmp/ds" 2>/dev/null >"$tmp/stdout.json"
 "$tj" export --format jaeger --edges "$tmp/edges.csv" -o "$tmp/file.json" "$tmp/ds" 2>/dev/null
 cmp -s "$tmp/stdout.json" "$tmp/file.json" || fail "-o - and -o FILE differ"
-"$tj" export --format jaeger --algo metadata -o "$tmp/algo.json" "$tmp/ds" 2>/dev/null
+"$tj" export --format jaeger --algo metadata --idle 2.0 -o "$tmp/algo.json" "$tmp/ds" 2>/dev/null
 cmp -s "$tmp/algo.json" "$tmp/file.json" || fail "--algo metadata and its edges.csv differ"
 "$tj" export --format jaeger --edges "$tmp/edges.csv" --traces 3 -o - "$tmp/ds" 2>"$tmp/err" >/dev/null
 grep -q ', 3 traces,' "$tmp/err" || fail "--traces 3: $(cat "$tmp/err")"
