@@ -98,12 +98,13 @@ int bench_write_html(const char *dir, struct tj_err *err);
 
 /* ---- drilldown.c ---- */
 
-struct tj_edge_set;
+struct tj_xmodel;
 /* DIR/drilldown/DS--ALGO.json: a few of the correlator's wrong traces
- * beside their true shape, for the HTML report. */
+ * beside their true shape, for the HTML report.  m: the dataset's span
+ * model with its labels as truth (export/model.h), relinked here with
+ * the correlator's edges. */
 int bench_write_drilldown(const char *results, const char *ds_name, const char *algo,
-			  const char *ds_dir, const char *edges_path,
-			  const struct tj_edge_set *labels, struct tj_err *err);
+			  struct tj_xmodel *m, const char *edges_path, struct tj_err *err);
 
 /* ---- compare.c ---- */
 

@@ -180,7 +180,8 @@ static int link_calls(struct tj_xmodel *m, const struct tj_edge_set *set,
 			}
 		}
 		if (truth) {
-			m->spans[c].true_parent = p;
+			if (m->spans[c].kind == TJ_XSPAN_CLIENT)
+				m->spans[c].true_parent = p;
 		} else {
 			m->spans[c].parent = p;
 			m->spans[c].score = e->score;
@@ -198,9 +199,7 @@ static int link_calls(struct tj_xmodel *m, const struct tj_edge_set *set,
 	}
 	if (truth)
 		for (size_t i = 0; i < m->n; i++)
-			if (m->spans[i].kind == TJ_XSPAN_CLIENT && seen[i])
-				m->spans[i].correct = m->spans[i].parent == m->spans[i].true_parent
-					? TJ_XCORRECT_YES : TJ_XCORRECT_NO;
+			m->spans[i].truth_known = seen[i];
 	free(seen);
 	return rc;
 }
@@ -263,6 +262,10 @@ static int cmp_by_parent_start(const void *a, const void *b)
 static int index_trees(struct tj_xmodel *m, struct tj_err *err)
 {
 	size_t n = m->n;
+	free(m->first_child);
+	free(m->children);
+	free(m->roots);
+	m->nroots = 0;
 	uint32_t *order = malloc((n ? n : 1) * sizeof(*order));
 	m->first_child = calloc(n + 1, sizeof(*m->first_child));
 	m->children = malloc((n ? n : 1) * sizeof(*m->children));
@@ -325,29 +328,20 @@ int tj_xmodel_build(struct tj_xmodel *m, char *const *inputs, size_t ninputs,
 		if (s->kind == TJ_XSPAN_SERVER && tj_join_call_of(b.join, &s->key, &call))
 			s->parent = s->true_parent = tj_xmodel_find(m, &call);
 	}
-	if ((rc = link_calls(m, o->edges, o->edges_name, 0, err)))
-		goto out;
 	if (o->truth) {
 		m->has_truth = 1;
 		if ((rc = link_calls(m, o->truth, o->truth_name, 1, err)))
 			goto out;
-	}
-	mark = calloc(m->n ? m->n : 1, sizeof(*mark));
-	path = malloc((m->n ? m->n : 1) * sizeof(*path));
-	if (!mark || !path) {
-		rc = tj_errf(err, TJ_E_NOMEM, "export: out of memory");
-		goto out;
-	}
-	m->cycles_cut = find_roots(m, offsetof(struct tj_xspan, parent),
-				   offsetof(struct tj_xspan, trace), mark, path);
-	if (o->truth) {
-		memset(mark, 0, m->n * sizeof(*mark));
+		mark = calloc(m->n ? m->n : 1, sizeof(*mark));
+		path = malloc((m->n ? m->n : 1) * sizeof(*path));
+		if (!mark || !path) {
+			rc = tj_errf(err, TJ_E_NOMEM, "export: out of memory");
+			goto out;
+		}
 		find_roots(m, offsetof(struct tj_xspan, true_parent),
 			   offsetof(struct tj_xspan, true_trace), mark, path);
-		for (size_t i = 0; i < m->n; i++)
-			m->wrong += m->spans[i].correct == TJ_XCORRECT_NO;
 	}
-	rc = index_trees(m, err);
+	rc = tj_xmodel_link(m, o->edges, o->edges_name, err);
 out:
 	free(mark);
 	free(path);
@@ -360,6 +354,42 @@ out:
 	if (rc)
 		tj_xmodel_free(m);
 	return rc;
+}
+
+int tj_xmodel_link(struct tj_xmodel *m, const struct tj_edge_set *edges,
+		   const char *name, struct tj_err *err)
+{
+	/* start again from the join's links: requests keep theirs (kept in
+	 * true_parent, which the join alone sets for them), calls have none */
+	for (size_t i = 0; i < m->n; i++) {
+		struct tj_xspan *s = &m->spans[i];
+		s->parent = s->kind == TJ_XSPAN_SERVER ? s->true_parent : TJ_XSPAN_NONE;
+		s->score = 1.0;
+		s->correct = TJ_XCORRECT_UNKNOWN;
+	}
+	m->wrong = 0;
+	int rc = edges ? link_calls(m, edges, name, 0, err) : 0;
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < m->n && m->has_truth; i++) {
+		struct tj_xspan *s = &m->spans[i];
+		if (s->kind != TJ_XSPAN_CLIENT || !s->truth_known)
+			continue;
+		s->correct = s->parent == s->true_parent ? TJ_XCORRECT_YES : TJ_XCORRECT_NO;
+		m->wrong += s->correct == TJ_XCORRECT_NO;
+	}
+	uint32_t *mark = calloc(m->n ? m->n : 1, sizeof(*mark));
+	uint32_t *path = malloc((m->n ? m->n : 1) * sizeof(*path));
+	if (!mark || !path) {
+		free(mark);
+		free(path);
+		return tj_errf(err, TJ_E_NOMEM, "export: out of memory");
+	}
+	m->cycles_cut = find_roots(m, offsetof(struct tj_xspan, parent),
+				   offsetof(struct tj_xspan, trace), mark, path);
+	free(mark);
+	free(path);
+	return index_trees(m, err);
 }
 
 void tj_xmodel_free(struct tj_xmodel *m)

@@ -41,6 +41,7 @@ struct tj_xspan {
 	uint8_t family;
 	uint8_t kind;          /* enum tj_xkind */
 	uint8_t correct;       /* enum tj_xcorrect */
+	uint8_t truth_known;   /* the labels have this call */
 	uint8_t raddr[16];     /* the peer's address (network.peer.address) */
 };
 
@@ -62,7 +63,8 @@ struct tj_xmodel {
 };
 
 struct tj_xmodel_opts {
-	const struct tj_edge_set *edges;  /* required: one edge per call */
+	const struct tj_edge_set *edges;  /* one edge per call; NULL: none yet
+					     (tj_xmodel_link gives them) */
 	const char *edges_name;           /* for messages */
 	const struct tj_edge_set *truth;  /* NULL: no --truth */
 	const char *truth_name;
@@ -76,6 +78,13 @@ struct tj_xmodel_opts {
 int tj_xmodel_build(struct tj_xmodel *m, char *const *inputs, size_t ninputs,
 		    const struct tj_xmodel_opts *o, struct tj_err *err);
 void tj_xmodel_free(struct tj_xmodel *m);
+
+/* Give the calls another edge set (the same checks as the build), keeping
+ * the replay, the join and the truth: bench draws every correlator's
+ * mistakes on a dataset from one replay.  On failure the model's calls
+ * have no parent. */
+int tj_xmodel_link(struct tj_xmodel *m, const struct tj_edge_set *edges,
+		   const char *name, struct tj_err *err);
 
 /* The span of a key, or TJ_XSPAN_NONE. */
 uint32_t tj_xmodel_find(const struct tj_xmodel *m, const struct tj_msgkey *k);
