@@ -54,6 +54,11 @@ static const char usage_text[] =
 	"X spans/s, P MB peak'.  Exit 0 ok, 1 failure (bad edges, I/O), 2 usage,\n"
 	"3 a log was damaged (traces written from what could be read).\n";
 
+void cmd_export_help(void)
+{
+	fputs(usage_text, stdout);
+}
+
 static int parse_format(const char *s, int *f)
 {
 	static const char *const names[] = { "otlp", "jaeger", "perfetto" };
@@ -86,7 +91,6 @@ int cmd_export(int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "idle", required_argument, NULL, OPT_IDLE },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cmd = "export", *edges_path = NULL, *algo = NULL, *truth_path = NULL;
@@ -96,14 +100,10 @@ int cmd_export(int argc, char **argv)
 	struct tj_params params = { 0 };
 	struct tj_replay_opts ro = { 0 };
 
-	if (tj_wants_help(argc, argv)) {
-		fputs(usage_text, stdout);
-		return TJ_EXIT_OK;
-	}
 	optind = 1;
 	opterr = 0;
 	int ch;
-	while ((ch = getopt_long(argc, argv, ":f:e:a:p:n:r:o:h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":f:e:a:p:n:r:o:", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'f':
 			if (parse_format(optarg, &format))
@@ -141,9 +141,6 @@ int cmd_export(int argc, char **argv)
 			if (tj_parse_seconds(optarg, &ro.idle_ns))
 				return tj_usage(cmd, "--idle %s: seconds > 0 expected", optarg);
 			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return TJ_EXIT_OK;
 		case ':':
 			return tj_usage(cmd, "%s needs a value", argv[optind - 1]);
 		default:
