@@ -1,10 +1,12 @@
-/* OTLP/JSON: one ExportTraceServiceRequest (opentelemetry-proto,
- * collector/trace/v1), as an OpenTelemetry Collector's OTLP/HTTP
- * receiver or its otlpjsonfile receiver takes it.  The JSON mapping of
- * the protobuf: lowerCamelCase fields, trace and span ids as hex, int64
- * as strings, enums as numbers.  Each trace's spans are grouped by
- * service, one resourceSpans per (trace, service), so the output is
- * written trace by trace. */
+/* OTLP/JSON: ExportTraceServiceRequests (opentelemetry-proto,
+ * collector/trace/v1), one per line (JSON Lines): what an OpenTelemetry
+ * Collector's file exporter writes and its otlpjsonfile receiver reads
+ * (which takes lines up to 1 MiB by default), and what its OTLP/HTTP
+ * receiver takes as the body of a POST /v1/traces, line by line.  A line
+ * holds whole traces, about OTLP_LINE_SPANS spans; a small export is one
+ * line.  The JSON mapping of the protobuf: lowerCamelCase fields, trace
+ * and span ids as hex, int64 as strings, enums as numbers.  Each trace's
+ * spans are grouped by service, one resourceSpans per (trace, service). */
 #include <stdlib.h>
 #include <string.h>
 #include "export.h"
@@ -13,9 +15,13 @@
 /* SpanKind of trace.proto */
 enum { OTLP_KIND_SERVER = 2, OTLP_KIND_CLIENT = 3 };
 
+/* Spans a line should hold: ~700 bytes each, far below 1 MiB. */
+#define OTLP_LINE_SPANS 512
+
 struct otlp {
 	struct jw *w;
-	int first;          /* no resourceSpans written yet */
+	int first;          /* no resourceSpans on this line yet */
+	size_t line_spans;  /* spans on this line */
 	uint32_t *order;    /* scratch: a trace's spans by service */
 };
 
@@ -85,15 +91,21 @@ static int put_trace(void *ctx, const struct tj_xmodel *m, uint32_t root,
 	struct otlp *o = ctx;
 	struct jw *w = o->w;
 	uint8_t tid[16];
+	if (o->line_spans >= OTLP_LINE_SPANS) { /* the next request */
+		jw_raw(w, "]}\n{\"resourceSpans\":[");
+		o->first = 1;
+		o->line_spans = 0;
+	}
+	o->line_spans += n;
 	tj_xtrace_id(&m->spans[root].key, tid);
 	memcpy(o->order, spans, n * sizeof(*spans));
 	by_service_model = m;
 	qsort(o->order, n, sizeof(*o->order), cmp_service);
 	for (size_t i = 0; i < n;) {
 		uint32_t svc = m->spans[o->order[i]].service;
-		jw_raw(w, o->first ? "\n{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
+		jw_raw(w, o->first ? "{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
 				     "\"value\":{\"stringValue\":"
-				   : ",\n{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
+				   : ",{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
 				     "\"value\":{\"stringValue\":");
 		o->first = 0;
 		jw_str(w, m->services[svc]);
@@ -117,7 +129,7 @@ int tj_export_otlp(const struct tj_xmodel *m, struct tj_export_sel *sel,
 		return tj_errf(err, TJ_E_NOMEM, "export: out of memory");
 	jw_raw(w, "{\"resourceSpans\":[");
 	int rc = tj_export_each_trace(m, sel, put_trace, &o, err);
-	jw_raw(w, "\n]}\n");
+	jw_raw(w, "]}\n");
 	free(o.order);
 	return rc < 0 ? rc : 0;
 }

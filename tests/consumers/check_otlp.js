@@ -1,4 +1,6 @@
-// Decode a `tracejoin export --format otlp` file with the official
+// Decode a `tracejoin export --format otlp` file (JSON Lines: one
+// ExportTraceServiceRequest per line, each at most 1 MiB, whole traces
+// on a line, as the Collector's otlpjsonfile receiver reads) with the official
 // OpenTelemetry protobuf definitions (the protobufjs code that
 // @opentelemetry/otlp-transformer generates from opentelemetry-proto):
 // every field we wrote must be a field of ExportTraceServiceRequest with
@@ -16,7 +18,8 @@ const Req = root.opentelemetry.proto.collector.trace.v1.ExportTraceServiceReques
 function fail(msg) { console.error('FAIL: ' + file + ': ' + msg); process.exit(1); }
 
 const HEX = { traceId: 32, spanId: 16, parentSpanId: 16 };
-const json = JSON.parse(fs.readFileSync(file, 'utf8'));
+function decodeLine(text, lineNo) {
+const json = JSON.parse(text);
 // protobuf JSON carries ids as hex; the binary form wants bytes.
 const bin = JSON.parse(JSON.stringify(json), (k, v) => {
 	if (!(k in HEX)) return v;
@@ -47,11 +50,21 @@ function same(ours, theirs, at) {
 	}
 	if (/UnixNano$/.test(at) && !(typeof ours === 'string' && /^[0-9]+$/.test(ours))) fail(`${at}: int64 as a decimal string expected`);
 }
-same(json, back, 'request');
+same(json, back, `line ${lineNo}`);
+return decoded;
+}
 
+
+const text = fs.readFileSync(file, 'utf8');
+if (!text.endsWith('\n')) fail('the last line does not end');
+const lines = text.slice(0, -1).split('\n');
 let spans = 0, parented = 0, wrong = 0;
 const traces = new Map(); // traceId -> Map spanId -> parent
-for (const rs of decoded.resourceSpans) {
+const lineOf = new Map(); // traceId -> the line that has it
+lines.forEach((line, i) => {
+	if (Buffer.byteLength(line) > 1 << 20) fail(`line ${i + 1}: longer than 1 MiB`);
+	const decoded = decodeLine(line, i + 1);
+	for (const rs of decoded.resourceSpans) {
 	const svc = rs.resource.attributes.find(a => a.key === 'service.name');
 	if (!svc || !svc.value.stringValue) fail('a resource without service.name');
 	for (const ss of rs.scopeSpans) for (const s of ss.spans) {
@@ -68,8 +81,11 @@ for (const rs of decoded.resourceSpans) {
 		if (c && c.value.boolValue === false) wrong++;
 		for (const k of ['tracejoin.key', 'tracejoin.bytes'])
 			if (!s.attributes.find(a => a.key === k)) fail(`span ${id}: no ${k}`);
+		if (lineOf.has(t) && lineOf.get(t) !== i) fail(`trace ${t} split over lines ${lineOf.get(t) + 1} and ${i + 1}`);
+		lineOf.set(t, i);
 	}
-}
+	}
+});
 for (const [t, m] of traces) {
 	let roots = 0;
 	for (const [id, p] of m) {
@@ -78,7 +94,7 @@ for (const [t, m] of traces) {
 	}
 	if (roots !== 1) fail(`trace ${t}: ${roots} roots`);
 }
-console.log(`otlp: ${spans} spans, ${parented} with a parent, ${traces.size} traces, ${wrong} marked wrong`);
+console.log(`otlp: ${spans} spans, ${parented} with a parent, ${traces.size} traces, ${wrong} marked wrong, ${lines.length} requests`);
 if (wantSpans !== undefined && spans !== +wantSpans) fail(`${spans} spans, want ${wantSpans}`);
 if (wantParented !== undefined && parented !== +wantParented) fail(`${parented} spans with a parent, want ${wantParented}`);
 if (wantTraces !== undefined && traces.size !== +wantTraces) fail(`${traces.size} traces, want ${wantTraces}`);
