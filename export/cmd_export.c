@@ -25,7 +25,7 @@ static const char usage_text[] =
 	"span per inbound request, one client span per call, parent links from the\n"
 	"edges (a call's) and from the cross-node join (a request's), times from\n"
 	"the events (wall clock from each log's clock pair), services from the\n"
-	"logs' host names (else node-N).\n"
+	"dataset's manifest or the logs' host names (else node-N).\n"
 	"\n"
 	"formats:\n"
 	"  otlp       OTLP/JSON ExportTraceServiceRequests, one per line of whole\n"

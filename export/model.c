@@ -1,6 +1,8 @@
 /* The span model (model.h): replay, join, edges, traces. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <jansson.h>
 #include "model.h"
 #include "../lib/evlog.h"
 #include "../lib/u64map.h"
@@ -11,6 +13,7 @@ struct node_clock {
 	uint32_t node;
 	uint64_t mono, real;  /* one instant on both clocks */
 	char host[64];
+	char name[64];   /* from the dataset's manifest, "" if none */
 	uint32_t service;
 };
 
@@ -66,10 +69,33 @@ static int collect(void *ctx, const struct tj_message *m)
 	return 0;
 }
 
-/* Every log's header: its node's clock pair and host name.  A host name
- * names the service when no other node has it, else "node-N". */
+/* The names a dataset's manifest gives its nodes (labeled captures:
+ * parameters.nodes, {"front": {"node": N}, ...}); a name never read stays
+ * "".  A folder without a manifest, or one without names, gives none. */
+static void manifest_names(struct build *b, char *const *inputs, size_t ninputs)
+{
+	for (size_t i = 0; i < ninputs; i++) {
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/manifest.json", inputs[i]);
+		json_t *man = json_load_file(path, 0, NULL);
+		json_t *nodes = json_object_get(json_object_get(man, "parameters"), "nodes");
+		const char *name;
+		json_t *v;
+		json_object_foreach(nodes, name, v) {
+			json_t *id = json_object_get(v, "node");
+			for (size_t k = 0; k < b->nnodes && json_is_integer(id); k++)
+				if ((json_int_t)b->nodes[k].node == json_integer_value(id))
+					snprintf(b->nodes[k].name, sizeof(b->nodes[k].name), "%s", name);
+		}
+		json_decref(man);
+	}
+}
+
+/* Every log's header: its node's clock pair and host name.  A service is
+ * named by the manifest where it names the node, else by the host name
+ * when no other node has it, else "node-N". */
 static int read_nodes(struct build *b, char *const *paths, size_t npaths,
-		      struct tj_err *err)
+		      char *const *inputs, size_t ninputs, struct tj_err *err)
 {
 	b->nodes = calloc(npaths ? npaths : 1, sizeof(*b->nodes));
 	if (!b->nodes)
@@ -87,6 +113,7 @@ static int read_nodes(struct build *b, char *const *paths, size_t npaths,
 		snprintf(c->host, sizeof(c->host), "%s", h->hostname);
 		tj_evlog_close_reader(r);
 	}
+	manifest_names(b, inputs, ninputs);
 	struct tj_xmodel *m = b->m;
 	m->services = calloc(b->nnodes ? b->nnodes : 1, sizeof(char *));
 	if (!m->services)
@@ -97,7 +124,9 @@ static int read_nodes(struct build *b, char *const *paths, size_t npaths,
 		for (size_t k = 0; k < b->nnodes && unique; k++)
 			unique = k == i || strcmp(b->nodes[k].host, c->host) != 0;
 		char name[96];
-		if (unique)
+		if (c->name[0])
+			snprintf(name, sizeof(name), "%s", c->name);
+		else if (unique)
 			snprintf(name, sizeof(name), "%s", c->host);
 		else
 			snprintf(name, sizeof(name), "node-%u", c->node);
@@ -305,7 +334,7 @@ int tj_xmodel_build(struct tj_xmodel *m, char *const *inputs, size_t ninputs,
 	if (rc)
 		return rc;
 	if ((rc = tj_replay_expand_inputs(inputs, ninputs, &paths, &npaths, err)) ||
-	    (rc = read_nodes(&b, paths, npaths, err)) ||
+	    (rc = read_nodes(&b, paths, npaths, inputs, ninputs, err)) ||
 	    (rc = tj_replay_open(&rp, paths, npaths, o->replay, err)))
 		goto out;
 	if ((rc = tj_replay_run(rp, collect, &b, err))) {

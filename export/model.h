@@ -48,7 +48,8 @@ struct tj_xspan {
 struct tj_xmodel {
 	struct tj_xspan *spans; /* sorted by key */
 	size_t n;
-	char **services;        /* service names: manifest/log host names, else node-N */
+	char **services;        /* service names: the manifest's node names, else
+				   unique log host names, else node-N */
 	size_t nservices;
 	uint32_t *roots;        /* root spans in order of start (the trace order) */
 	size_t nroots;

@@ -8,6 +8,7 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 tj=$TJ
+TJ_ROOT=${TJ_ROOT:-$PWD}
 tmp=$(mktemp -d /tmp/tj-export.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -102,6 +103,16 @@ key=$(awk -F, 'NR > 1 && $2 != "" { print $2; exit }' "$tmp/ds/labels.csv")
 "$tj" export --format jaeger --edges "$tmp/ds/labels.csv" --root "$key" -o - "$tmp/ds" 2>"$tmp/err" >"$tmp/root.json"
 grep -q ', 1 traces,' "$tmp/err" || fail "--root: $(cat "$tmp/err")"
 grep -q "\"value\":\"$key\"" "$tmp/root.json" || fail "--root $key: not in its trace"
+# services: the manifest's node names (a labeled capture), else host names
+real=$TJ_ROOT/datasets/real/sample-ci
+if [ -d "$real" ]; then
+	"$tj" export --format jaeger --edges "$real/labels.csv" -o "$tmp/real.json" "$real" 2>/dev/null ||
+		fail "export of $real"
+	[ "$(grep -o '"serviceName":"[a-z]*"' "$tmp/real.json" | sort -u | tr '\n' ' ')" = \
+	  '"serviceName":"back" "serviceName":"front" "serviceName":"load" ' ] ||
+		fail "sample-ci: services are not the manifest's names"
+fi
+grep -q '"serviceName":"front-1"' "$tmp/file.json" || fail "generated: services are not the host names"
 # deterministic: the same input gives the same bytes
 "$tj" export --format otlp --edges "$tmp/edges.csv" -o "$tmp/again.json" "$tmp/ds" 2>/dev/null
 cmp -s "$tmp/again.json" "$tmp/out.otlp.json" || fail "two exports differ"

@@ -86,6 +86,7 @@ roundtrip() { # NAME DATASET
 	echo "$name: jaeger round trip kept $a (calls, with a parent)"
 }
 roundtrip generated "$tmp/ds"
+roundtrip sample-ci "$TJ_ROOT/datasets/real/sample-ci"
 
 tw=${TRACEWEAVER:-$TJ_ROOT/../shared/data/traceweaver}
 if [ -d "$tw/hotel_load25" ] && [ -d "$tw/node_load50" ]; then
