@@ -30,6 +30,10 @@ static void help(void)
 	       "  --max-cand N       candidates per call, 1..%d (default %d)\n"
 	       "  --window SECONDS   a parent started at most this long before its call\n"
 	       "                     (default %g)\n"
+	       "  --self-fed N       after the fit, N rounds of: walk the datasets again with\n"
+	       "                     the history features fed by the model's own decisions,\n"
+	       "                     add those pairs (labeled with the truth), refit\n"
+	       "                     (0..5, default 0; models/README.md)\n"
 	       "  --test DATASET     a held-out labeled dataset to report accuracy on\n"
 	       "                     (repeatable); the model runs on it as the correlator does\n"
 	       "  -v, --verbose      fitting progress on stderr\n"
@@ -122,6 +126,7 @@ int cmd_train(int argc, char **argv)
 		{ "max-cand", required_argument, NULL, 'c' },
 		{ "window", required_argument, NULL, 'w' },
 		{ "test", required_argument, NULL, 't' },
+		{ "self-fed", required_argument, NULL, 's' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -136,7 +141,7 @@ int cmd_train(int argc, char **argv)
 	struct tj_feat_opts fo = { TJ_FEAT_DEFAULT_MAX_CAND, TJ_FEAT_DEFAULT_WINDOW_NS };
 	char **tests = calloc((size_t)argc, sizeof(char *));
 	size_t ntests = 0;
-	int verbose = 0, quiet = 0, c, rc = TJ_EXIT_FAIL;
+	int verbose = 0, quiet = 0, c, rc = TJ_EXIT_FAIL, self_fed = 0;
 	if (!tests)
 		return TJ_EXIT_FAIL;
 	optind = 0;
@@ -172,6 +177,14 @@ int cmd_train(int argc, char **argv)
 				fo.window_ns = 1;
 			break;
 		case 't': tests[ntests++] = optarg; break;
+		case 's':
+			if (parse_double(optarg, &d) < 0 || d < 0 || d > 5 || d != (int)d) {
+				free(tests);
+				return tj_usage("train", "--self-fed wants a count 0..5, not '%s'",
+						optarg);
+			}
+			self_fed = (int)d;
+			break;
 		case 'v': verbose = 1; break;
 		case 'q': quiet = 1; break;
 		case 'h': help(); free(tests); return TJ_EXIT_OK;
@@ -259,6 +272,23 @@ int cmd_train(int argc, char **argv)
 		double t1 = now_s();
 		if (fit_kind(&set, kinds[k], lambda, verbose, &fo, &models[k]) < 0)
 			goto done;
+		for (int round = 0; round < self_fed; round++) {
+			struct tj_walk_stats st2 = { 0 };
+			for (int i = 0; i < ndatasets; i++)
+				if (tj_trainset_add_self_fed(&set, datasets[i], &fo, &models[k],
+							     &st2, &err) < 0) {
+					fprintf(stderr, "tracejoin train: %s\n", err.msg);
+					goto done;
+				}
+			tj_model_free(&models[k]);
+			tj_model_init(&models[k]);
+			if (fit_kind(&set, kinds[k], lambda, verbose, &fo, &models[k]) < 0)
+				goto done;
+			if (!quiet)
+				fprintf(stderr, "self-fed round %d: %" PRIu64 " pairs added, "
+					"training accuracy %.4f\n", round + 1, st2.pairs,
+					models[k].train_accuracy);
+		}
 		const char *name = kinds[k] == TJ_FIT_LOGIT ? "logit" : "clogit";
 		if (!quiet)
 			fprintf(stderr, "fit %s: training accuracy %.4f, threshold %.4f, %.1f s\n",

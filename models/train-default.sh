@@ -8,6 +8,11 @@
 set -euo pipefail
 tj=$1 work=$2 out=${3:-models/default.model}
 scenarios="threaded threadpool keepalive async async-keepalive fanout deep-chain multinode-skew noisy lossy"
+# Training-only specs (never benchmarked): mechanisms the built-in suite
+# lacks (queued calls on shared connections, idle-capped proxy pools,
+# sequential dependent calls), correlate/ASYNC.md.
+here=$(dirname "$0")
+for f in "$here"/train-scenarios/*.scn; do scenarios="$scenarios $f"; done
 loads="low medium high"
 seeds="101 102"
 requests=${TJ_MODEL_REQUESTS:-1000}
@@ -17,11 +22,11 @@ sets=()
 for s in $scenarios; do
 	for l in $loads; do
 		for seed in $seeds; do
-			d="$work/$s-$l-s$seed"
+			d="$work/$(basename "$s" .scn)-$l-s$seed"
 			"$tj" gen --scenario "$s" --load "$l" --seed "$seed" \
 				--requests "$requests" -o "$d" >/dev/null
 			sets+=("$d")
 		done
 	done
 done
-"$tj" train --algo classifier --fit clogit "${sets[@]}" -o "$out"
+"$tj" train --algo classifier --fit clogit --self-fed 1 "${sets[@]}" -o "$out"
