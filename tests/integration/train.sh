@@ -42,6 +42,12 @@ cp -r "$work/a" "$work/a2" && rm "$work/a2/manifest.json"
 "$TJ" train --algo classifier -q "$work/a2" -o "$work/m3.model" || fail "train without manifest"
 want=$(sha256sum "$work/a2/labels.csv" | cut -d' ' -f1)
 grep -q "^dataset a2 labels.csv $want\$" "$work/m3.model" || fail "hash without manifest"
+# --self-fed: a round line, and the same file again when redone
+"$TJ" train --algo classifier --self-fed 1 "$work/a" "$work/b" -o "$work/s1.model" 2>"$work/sf.log" ||
+	{ cat "$work/sf.log"; fail "train --self-fed 1"; }
+grep -q '^self-fed round 1: [0-9]* pairs added' "$work/sf.log" || fail "no self-fed round line: $(cat "$work/sf.log")"
+"$TJ" train --algo classifier -q --self-fed 1 "$work/a" "$work/b" -o "$work/s2.model" || fail "train --self-fed again"
+cmp "$work/s1.model" "$work/s2.model" || fail "the same self-fed training gave another model file"
 "$TJ" train --algo classifier --fit both -q "$work/a" --test "$work/t" -o "$work/m4.model" ||
 	fail "train --fit both"
 
@@ -98,6 +104,10 @@ expect 2 "--fit wants" "$TJ" train --algo classifier --fit tree "$work/a" -o "$w
 expect 2 "give --test" "$TJ" train --algo classifier --fit both "$work/a" -o "$work/x.model"
 expect 2 "--lambda" "$TJ" train --algo classifier --lambda -1 "$work/a" -o "$work/x.model"
 expect 2 "--max-cand" "$TJ" train --algo classifier --max-cand 0 "$work/a" -o "$work/x.model"
+expect 2 "--self-fed wants a count 0..5, not '9'" "$TJ" train --algo classifier --self-fed 9 "$work/a" -o "$work/x.model"
+expect 2 "--self-fed wants a count 0..5, not 'x'" "$TJ" train --algo classifier --self-fed x "$work/a" -o "$work/x.model"
+expect 2 "--self-fed wants a count 0..5, not '1.5'" "$TJ" train --algo classifier --self-fed 1.5 "$work/a" -o "$work/x.model"
+[ ! -e "$work/x.model" ] || fail "a refused train left a model file"
 expect 1 "cannot write in $work/nodir" "$TJ" train --algo classifier "$work/a" -o "$work/nodir/x.model"
 expect 2 "no dataset given" "$TJ" features
 expect 2 "unknown option --bogus" "$TJ" features --bogus "$work/a"
