@@ -4,8 +4,14 @@
 # into $(REAL_OUT)/NAME (datasets/real/README.md).  A config that cannot
 # run here (no nginx, say) is skipped with its reason; a config whose
 # labels do not cover the workload's calls fails the target.
-REAL_CONFIGS ?= thread-new pool-keepalive epoll-shared epoll-shared-open fanout nginx-proxy
+REAL_CONFIGS ?= thread-new pool-keepalive epoll-shared epoll-shared-open fanout nginx-proxy \
+	node-chain node-parallel
 REAL_OUT     ?= datasets/real
+
+# Real runtimes (datasets/real/README.md): the Node.js service runs on
+# Debian's nodejs; `make deps` installs it (CI is a fresh machine).
+DEBS += nodejs
+$(BUILD)/.deps-ok: datasets/workloads/real.mk
 
 .PHONY: dataset-real
 dataset-real: $(TJ) $(WORKLOADS)
