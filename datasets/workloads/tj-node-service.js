@@ -158,7 +158,13 @@ function call(ctx, i) {
 	const d = downstreams[i];
 	const tp = `00-${hex16(ctx.hi)}${hex16(ctx.lo)}-${hex16(callSpan(ctx.span, i))}-01`;
 	counts.calls++;
-	return new Promise((resolve, reject) => {
+	return new Promise((resolve, rejectCall) => {
+		let failed = false;
+		const reject = (e) => { // one count per failed call, however it fails
+			if (!failed) counts.callErrors++;
+			failed = true;
+			rejectCall(e);
+		};
 		const req = http.request({
 			agent: d.agent, host: d.host, port: d.port, method: 'GET', path: '/' + d.name,
 			headers: { traceparent: tp, 'Content-Length': callBody.length },
@@ -195,7 +201,6 @@ async function handle(req, res) {
 			await Promise.all(downstreams.map((_, i) => call(ctx, i)));
 		}
 	} catch (e) {
-		counts.callErrors++;
 		ok = false;
 	}
 	busy(workHalf());
