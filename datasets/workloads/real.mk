@@ -4,7 +4,8 @@
 # into $(REAL_OUT)/NAME (datasets/real/README.md).  A config that cannot
 # run here (no nginx, say) is skipped with its reason; a config whose
 # labels do not cover the workload's calls fails the target.
-REAL_CONFIGS ?= thread-new pool-keepalive epoll-shared epoll-shared-open fanout nginx-proxy
+REAL_CONFIGS ?= thread-new pool-keepalive epoll-shared epoll-shared-open fanout nginx-proxy \
+	epoll-chain pipelined mn-pool
 REAL_OUT     ?= datasets/real
 
 .PHONY: dataset-real
