@@ -5,7 +5,7 @@
 # run here (no nginx, say) is skipped with its reason; a config whose
 # labels do not cover the workload's calls fails the target.
 REAL_CONFIGS ?= thread-new pool-keepalive epoll-shared epoll-shared-open fanout nginx-proxy \
-	node-chain node-parallel go-mn
+	epoll-chain pipelined mn-pool node-chain node-parallel go-mn
 REAL_OUT     ?= datasets/real
 
 # Real runtimes (datasets/real/README.md): the Node.js service runs on

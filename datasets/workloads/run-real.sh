@@ -200,31 +200,35 @@ done
 	{ echo "run-real.sh: the workload or capture failed (capture exit $crc)" >&2; exit 1; }
 
 # ---- counts: what the workload says it did ----
-completed=0 calls=0 proxied=0
+completed=0 calls=0 proxied=0 joined=0
 for i in "${!names[@]}"; do
 	f=$work/${names[$i]}.out
 	case ${kinds[$i]} in
 	load) completed=$(sed -n 's/^tj-load: completed \([0-9]*\) of.*/\1/p' "$f") ;;
-	service|nodejs|go) c=$(sed -n 's/.* made \([0-9]*\) calls.*/\1/p' "$f"); calls=$((calls + ${c:-0})) ;;
+	service|nodejs|go)
+		c=$(sed -n 's/.* made \([0-9]*\) calls.*/\1/p' "$f"); calls=$((calls + ${c:-0}))
+		j=$(sed -n 's/.* \([0-9]*\) calls joined.*/\1/p' "$f"); joined=$((joined + ${j:-0})) ;;
 	nginx) proxied=$((proxied + 1)) ;;
 	esac
 done
-# each proxy forwards every request once (one proxy in front, as configs have it)
-expect_parent=$((calls + proxied * completed))
+# each proxy forwards every request once (one proxy in front, as configs
+# have it); a pipelined call written in the same run of bytes as the call
+# before it is part of that call's message: one label for both
+expect_parent=$((calls - joined + proxied * completed))
 
 nodes_json=$(for i in "${!names[@]}"; do
 	ino=$(stat -L -c %i "/run/netns/${nss[$i]}")
 	printf '"%s":{"node":%s,"kind":"%s","args":"%s"}\n' "${names[$i]}" "$ino" "${kinds[$i]}" "${args[$i]}"
 done | paste -sd, -)
 mkdir -p "$(dirname "$out")" || exit 1
-params="{\"config\":\"$name\",\"nodes\":{$nodes_json},\"load_completed\":$completed,\"service_calls\":$calls,\"payload_prefix\":256}"
+params="{\"config\":\"$name\",\"nodes\":{$nodes_json},\"load_completed\":$completed,\"service_calls\":$calls,\"calls_joined\":$joined,\"payload_prefix\":256}"
 "$tj" label "$cap" -o "$out" --force --workload "$name" --params "$params" 2>"$work/label.err"
 lrc=$?
 cat "$work/label.err"
 [ $lrc -eq 0 ] || { echo "run-real.sh: label failed (exit $lrc)" >&2; exit 1; }
 with_parent=$(sed -n 's/.* labeled (\([0-9]*\) with a parent.*/\1/p' "$work/label.err")
 roots=$(sed -n 's/.* \([0-9]*\) roots).*/\1/p' "$work/label.err")
-echo "run-real.sh: $name: load completed $completed, services made $calls calls (+$((proxied * completed)) proxied);" \
+echo "run-real.sh: $name: load completed $completed, services made $calls calls (+$((proxied * completed)) proxied, $joined joined to the call before);" \
 	"labels: $with_parent with a parent, $roots roots"
 [ "$with_parent" = "$expect_parent" ] && [ "$roots" = "$completed" ] || {
 	echo "run-real.sh: $name: labels do not cover the workload's calls" >&2; exit 1; }
