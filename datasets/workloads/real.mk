@@ -4,8 +4,26 @@
 # into $(REAL_OUT)/NAME (datasets/real/README.md).  A config that cannot
 # run here (no nginx, say) is skipped with its reason; a config whose
 # labels do not cover the workload's calls fails the target.
-REAL_CONFIGS ?= thread-new pool-keepalive epoll-shared epoll-shared-open fanout nginx-proxy
+REAL_CONFIGS ?= thread-new pool-keepalive epoll-shared epoll-shared-open fanout nginx-proxy \
+	epoll-chain pipelined mn-pool node-chain node-parallel go-mn
 REAL_OUT     ?= datasets/real
+
+# Real runtimes (datasets/real/README.md): the Node.js service runs on
+# Debian's nodejs, the Go service is built by Debian's golang-go from the
+# committed source (standard library only: offline, GOPROXY=off, its
+# build cache in $(BUILD)); `make deps` installs both (CI is a fresh
+# machine).  Where go is missing the Go configs are skipped with the reason.
+DEBS += nodejs golang-go
+$(BUILD)/.deps-ok: datasets/workloads/real.mk
+GO := $(shell command -v go 2>/dev/null)
+ifneq ($(GO),)
+all: $(WL_DIR)/tj-go-service
+$(WL_DIR)/tj-go-service: datasets/workloads/go/main.go datasets/workloads/go/go.mod
+	@mkdir -p $(dir $@)
+	cd datasets/workloads/go && GOPROXY=off GOFLAGS=-mod=mod GOTOOLCHAIN=local \
+		GOCACHE=$(abspath $(BUILD))/go-cache GOPATH=$(abspath $(BUILD))/go-path CGO_ENABLED=0 \
+		$(GO) build -trimpath -o $(abspath $@).tmp . && mv $(abspath $@).tmp $(abspath $@)
+endif
 
 .PHONY: dataset-real
 dataset-real: $(TJ) $(WORKLOADS)

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# A labeled real capture of the real runtimes in CI (root): a Node.js
+# event-loop gateway with chained calls over keepalive agents and a Go
+# service on the M:N scheduler (datasets/workloads/configs/runtimes-ci.cfg),
+# each node in its own network namespace, captured with --payload and
+# labeled.  run-real.sh checks that the labels cover every call the
+# services say they made (this is where the span-id rule of the Node and
+# Go services, and the labeler's reading of Go's 1-byte first read, are
+# checked); the calls must join across nodes; the correlators' scores on
+# it are printed (not asserted: bench/ and compare-real.sh hold targets).
+# Skipped where BPF, namespaces, node or the Go service are missing.
+set -u
+. "$(dirname "$0")/lib.sh"
+TJ=${TJ:-build/asan/tracejoin}
+root=${TJ_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+bin=$(dirname "$TJ")/datasets/workloads
+[ -x "$bin/tj-service" ] || fail "no $bin/tj-service (make first)"
+[ "$(id -u)" = 0 ] || skip "needs root (BPF, network namespaces)"
+need_capture
+work=$(mktemp -d /tmp/tj-runtimes-ci.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+bash "$root/datasets/workloads/run-real.sh" --tj "$TJ" --bin "$bin" \
+	--config "$root/datasets/workloads/configs/runtimes-ci.cfg" --name runtimes-ci \
+	--out "$work/ds" >"$work/run.txt" 2>&1
+rc=$?
+cat "$work/run.txt"
+[ $rc -eq 77 ] && exit 77
+[ $rc -eq 0 ] || fail "run-real.sh exited $rc"
+grep -q 'load completed 120,' "$work/run.txt" || fail "the load generator did not complete its 120 requests"
+grep -q 'services made 480 calls' "$work/run.txt" || fail "not 2 + 2 calls per request"
+grep -q 'labels: 480 with a parent, 120 roots' "$work/run.txt" || fail "labels do not give every call its parent"
+[ -f "$work/ds/unlabeled.csv" ] && fail "calls left unlabeled: $(head -3 "$work/ds/unlabeled.csv")"
+
+"$TJ" correlate --algo metadata "$work/ds" -o "$work/edges.csv" 2>/dev/null || fail "correlate"
+"$TJ" score --labels "$work/ds/labels.csv" "$work/edges.csv" >"$work/score.txt" || fail "score"
+grep -q '600 calls, 600 joined' "$work/score.txt" || fail "calls do not all join: $(grep '^logs' "$work/score.txt")"
+for a in metadata regression classifier; do
+	"$TJ" correlate --algo $a "$work/ds" -o "$work/e-$a.csv" 2>/dev/null || { echo "$a: correlate failed"; continue; }
+	f1=$("$TJ" score --json --labels "$work/ds/labels.csv" "$work/e-$a.csv" |
+		python3 -c 'import json,sys; print("%.1f" % (100 * json.load(sys.stdin)["edges"]["f1"]))')
+	echo "runtimes-ci: $a edge F1 $f1 %"
+done
+echo "ok: node + go capture, 600 calls labeled and joined"
