@@ -222,6 +222,8 @@ struct gen_stats {
 	uint64_t roots;      /* root requests issued */
 	uint64_t calls;      /* client-side requests made */
 	uint64_t labels;     /* rows in labels.csv */
+	uint64_t joined;     /* pipelined calls written in the message of the call
+			      * before them: part of its message, not labeled */
 	uint64_t background; /* calls without a parent */
 	uint64_t sim_ns;     /* simulated time */
 	uint64_t peak_inflight; /* most timed events queued at once */

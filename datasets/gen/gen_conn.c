@@ -284,6 +284,10 @@ static void tx_step(struct sim *s, struct end *e, struct thr *t)
 		int kept = emit(s, e, t, TJ_EV_SEND, (int64_t)n, TJ_DIR_OUT, 0, &new_msg);
 		if (kept && new_msg && e->is_client && e->role_seen && e->c->call)
 			emit_label(s, e->c->call);
+		if (e->is_client && e->c->pq_first) { /* pipelined */
+			e->c->pq_first = 0;
+			s->st->joined += kept && !new_msg;
+		}
 		cost = sim_syscall_ns(s, n);
 	}
 	e->off[TJ_DIR_OUT] += n;
@@ -367,6 +371,7 @@ static void call_send(struct sim *s, struct call *c, struct thr *t)
 		size = GEN_MAX_MESSAGE;
 	if (c->pool && c->pool->pipelined) {
 		k->pq_unsent = c->next;
+		k->pq_first = 1;
 		end_expect(&k->sv, size);
 	} else {
 		k->sv.rx_left = size;

@@ -157,6 +157,7 @@ struct conn {
 	struct call *pq_head, *pq_tail, *pq_unsent, *pq_server;
 	int pq_n;
 	uint8_t pq_busy;
+	uint8_t pq_first;       /* the next write is a call's first */
 };
 
 struct pool {

@@ -179,6 +179,7 @@ static void test_pipelined(void **state)
 	/* each request is one write here (200 bytes), so a run of writes
 	 * holding k requests is k writes: one label per run */
 	assert_int_equal(w.runs + w.writes_after_write, 800);
+	assert_int_equal(st.joined, (uint64_t)w.writes_after_write);
 	struct gdata d;
 	struct tj_edge_set labels;
 	load(dir, &d, &labels);
