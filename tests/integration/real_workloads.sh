@@ -21,6 +21,16 @@ expect_exit 2 "$bin/tj-service" --role x --listen 127.0.0.1:1 --model fibers
 expect_exit 2 "$bin/tj-service" --role x --listen 127.0.0.1:1 --call nobody
 expect_exit 2 "$bin/tj-service" --role x --listen 127.0.0.1:1 --pool-size 0
 expect_exit 2 "$bin/tj-service" --role x --listen 127.0.0.1:1 --bogus
+expect_exit 2 "$bin/tj-service" --role x --listen 127.0.0.1:1 --idle-cap
+expect_exit 2 "$bin/tj-service" --role x --listen 127.0.0.1:1 --conn shared --idle-cap
+expect_exit 2 "$bin/tj-service" --role x --listen 127.0.0.1:1 --conn pipelined
+expect_exit 2 "$bin/tj-service" --role x --listen 127.0.0.1:1 --model pool --conn pipelined
+expect_exit 2 "$bin/tj-service" --role x --listen 127.0.0.1:1 --model mn --workers 0
+expect_exit 2 "$bin/tj-service" --role x --listen 127.0.0.1:1 --conn piped
+"$bin/tj-service" --role x --listen 127.0.0.1:1 --conn pipelined 2>&1 | grep -q 'needs --model epoll or mn' ||
+	fail "tj-service --conn pipelined with a blocking model: no reason given"
+"$bin/tj-service" --role x --listen 127.0.0.1:1 --idle-cap 2>&1 | grep -q 'idle-cap needs --conn pool' ||
+	fail "tj-service --idle-cap without a pool: no reason given"
 expect_exit 2 "$bin/tj-load"
 expect_exit 2 "$bin/tj-load" --target 127.0.0.1:1 --requests 0
 expect_exit 2 "$bin/tj-load" --target 127.0.0.1:1 --rate -5
@@ -77,4 +87,35 @@ for model in thread pool epoll; do
 			{ cat "$work/b$i"; fail "$model/$conn: back counts"; }
 	done
 done
-echo "ok: 3 models x 3 policies, closed and open loop, malformed requests refused"
+# the M:N model with every policy, pipelining, idle-capped pools: the
+# same counts; pipelined calls sent behind another are counted as joined
+for combo in "mn new" "mn pool" "mn shared" "mn pipelined" "epoll pipelined" \
+	"thread pool --idle-cap" "pool pool --idle-cap" "epoll pool --idle-cap" "mn pool --idle-cap"; do
+	set -- $combo
+	model=$1 conn=$2 extra=${3:-}
+	i=$((i + 1))
+	bp=$((base + 2 * i)) fp=$((base + 2 * i + 1))
+	start "$work/b$i" --role back --listen 127.0.0.1:$bp --model epoll --work-us 50
+	bpid=${pids[-1]}
+	start "$work/f$i" --role front --listen 127.0.0.1:$fp --model $model --workers 3 --conn $conn \
+		$extra --pool-size 1 --call b=127.0.0.1:$bp --call b=127.0.0.1:$bp --work-us 50
+	fpid=${pids[-1]}
+	"$bin/tj-load" --target 127.0.0.1:$fp --requests 60 --clients 8 --seed $i >"$work/l$i" ||
+		{ cat "$work/l$i" "$work/f$i"; fail "$combo: closed loop"; }
+	(junk $fp) 2>/dev/null
+	"$bin/tj-load" --target 127.0.0.1:$fp --requests 5 --clients 1 >/dev/null ||
+		fail "$combo: not serving after malformed requests"
+	stop $fpid "$work/f$i"
+	stop $bpid "$work/b$i"
+	grep -q 'served 65 requests (0 without traceparent), made 130 calls (0 failed), 4 bad requests' "$work/f$i" ||
+		{ cat "$work/f$i"; fail "$combo: front counts"; }
+	grep -q 'served 130 requests (0 without traceparent)' "$work/b$i" ||
+		{ cat "$work/b$i"; fail "$combo: back counts"; }
+	j=$(sed -n 's/.* \([0-9]*\) calls joined.*/\1/p' "$work/f$i")
+	if [ "$conn" = pipelined ]; then
+		[ "${j:-0}" -gt 0 ] || { cat "$work/f$i"; fail "$combo: 8 clients, one connection, and no call pipelined behind another"; }
+	else
+		[ "$j" = 0 ] || { cat "$work/f$i"; fail "$combo: calls joined without pipelining"; }
+	fi
+done
+echo "ok: 4 models x 3 policies, pipelining and idle-capped pools, closed and open loop, malformed requests refused"
