@@ -101,7 +101,7 @@ static int cl_train(void *st, const struct tj_dataset *d, struct tj_err *err)
 	tj_model_init(&m);
 	int rc = tj_trainset_add(&set, d->dir, &fo, &ws, err);
 	if (rc == 0) {
-		struct tj_fit_opts o = { TJ_FIT_CLOGIT, 1.0, 200, 0 };
+		struct tj_fit_opts o = { TJ_FIT_CLOGIT, 1.0, 200, 0, NULL };
 		m.nfeat = TJ_FEAT_N;
 		for (size_t k = 0; k < TJ_FEAT_N; k++)
 			snprintf(m.names[k], TJ_MODEL_NAMELEN, "%s", tj_feat_names[k]);

@@ -100,9 +100,10 @@ static int evaluate_all(const struct tj_model *m, const char *label,
 }
 
 static int fit_kind(const struct tj_fit_set *set, int kind, double lambda,
-		    int verbose, const struct tj_feat_opts *fo, struct tj_model *m)
+		    int verbose, const struct tj_feat_opts *fo,
+		    const struct tj_model *start, struct tj_model *m)
 {
-	struct tj_fit_opts o = { kind, lambda, 200, verbose };
+	struct tj_fit_opts o = { kind, lambda, 200, verbose, start };
 	struct tj_err err = { 0 };
 	m->nfeat = TJ_FEAT_N;
 	for (size_t k = 0; k < TJ_FEAT_N; k++)
@@ -270,7 +271,7 @@ int cmd_train(int argc, char **argv)
 		tj_model_init(&models[k]);
 		nmodels++;
 		double t1 = now_s();
-		if (fit_kind(&set, kinds[k], lambda, verbose, &fo, &models[k]) < 0)
+		if (fit_kind(&set, kinds[k], lambda, verbose, &fo, NULL, &models[k]) < 0)
 			goto done;
 		for (int round = 0; round < self_fed; round++) {
 			struct tj_walk_stats st2 = { 0 };
@@ -280,9 +281,11 @@ int cmd_train(int argc, char **argv)
 					fprintf(stderr, "tracejoin train: %s\n", err.msg);
 					goto done;
 				}
-			tj_model_free(&models[k]);
+			struct tj_model prev = models[k];
 			tj_model_init(&models[k]);
-			if (fit_kind(&set, kinds[k], lambda, verbose, &fo, &models[k]) < 0)
+			int frc = fit_kind(&set, kinds[k], lambda, verbose, &fo, &prev, &models[k]);
+			tj_model_free(&prev);
+			if (frc < 0)
 				goto done;
 			if (!quiet)
 				fprintf(stderr, "self-fed round %d: %" PRIu64 " pairs added, "

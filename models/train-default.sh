@@ -7,7 +7,7 @@
 #   usage: models/train-default.sh TRACEJOIN WORKDIR [OUT]
 set -euo pipefail
 tj=$1 work=$2 out=${3:-models/default.model}
-scenarios="threaded threadpool keepalive async async-keepalive fanout deep-chain multinode-skew noisy lossy"
+scenarios="threaded threadpool keepalive async async-keepalive fanout deep-chain multinode-skew noisy lossy proxy-chain pipelined mn-pool"
 # Training-only specs (never benchmarked): mechanisms the built-in suite
 # lacks (queued calls on shared connections, idle-capped proxy pools,
 # sequential dependent calls), correlate/ASYNC.md.
