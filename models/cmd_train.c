@@ -30,6 +30,9 @@ static void help(void)
 	       "  --max-cand N       candidates per call, 1..%d (default %d)\n"
 	       "  --window SECONDS   a parent started at most this long before its call\n"
 	       "                     (default %g)\n"
+	       "  --features N       fit on the first N features only (1..all; default all):\n"
+	       "                     a model for the list as it was before later ones were\n"
+	       "                     appended (models/README.md)\n"
 	       "  --self-fed N       after the fit, N rounds of: walk the datasets again with\n"
 	       "                     the history features fed by the model's own decisions,\n"
 	       "                     add those pairs (labeled with the truth), refit\n"
@@ -105,8 +108,8 @@ static int fit_kind(const struct tj_fit_set *set, int kind, double lambda,
 {
 	struct tj_fit_opts o = { kind, lambda, 200, verbose, start };
 	struct tj_err err = { 0 };
-	m->nfeat = TJ_FEAT_N;
-	for (size_t k = 0; k < TJ_FEAT_N; k++)
+	m->nfeat = set->nfeat; /* the first nfeat of this build's list */
+	for (size_t k = 0; k < set->nfeat; k++)
 		snprintf(m->names[k], TJ_MODEL_NAMELEN, "%s", tj_feat_names[k]);
 	m->max_cand = fo->max_cand;
 	m->window_ns = fo->window_ns;
@@ -128,6 +131,7 @@ int cmd_train(int argc, char **argv)
 		{ "window", required_argument, NULL, 'w' },
 		{ "test", required_argument, NULL, 't' },
 		{ "self-fed", required_argument, NULL, 's' },
+		{ "features", required_argument, NULL, 'F' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -143,6 +147,7 @@ int cmd_train(int argc, char **argv)
 	char **tests = calloc((size_t)argc, sizeof(char *));
 	size_t ntests = 0;
 	int verbose = 0, quiet = 0, c, rc = TJ_EXIT_FAIL, self_fed = 0;
+	size_t nfeat = TJ_FEAT_N;
 	if (!tests)
 		return TJ_EXIT_FAIL;
 	optind = 0;
@@ -178,6 +183,14 @@ int cmd_train(int argc, char **argv)
 				fo.window_ns = 1;
 			break;
 		case 't': tests[ntests++] = optarg; break;
+		case 'F':
+			if (parse_double(optarg, &d) < 0 || d < 1 || d > TJ_FEAT_N || d != (int)d) {
+				free(tests);
+				return tj_usage("train", "--features wants a count 1..%d, not '%s'",
+						TJ_FEAT_N, optarg);
+			}
+			nfeat = (size_t)d;
+			break;
 		case 's':
 			if (parse_double(optarg, &d) < 0 || d < 0 || d > 5 || d != (int)d) {
 				free(tests);
@@ -240,7 +253,7 @@ int cmd_train(int argc, char **argv)
 	struct tj_err err = { 0 };
 	struct tj_model models[2];
 	int nmodels = 0;
-	tj_fit_set_init(&set, TJ_FEAT_N);
+	tj_fit_set_init(&set, nfeat);
 	double t0 = now_s();
 	for (int i = 0; i < ndatasets; i++)
 		if (tj_trainset_add(&set, datasets[i], &fo, &st, &err) < 0) {

@@ -42,6 +42,11 @@ cp -r "$work/a" "$work/a2" && rm "$work/a2/manifest.json"
 "$TJ" train --algo classifier -q "$work/a2" -o "$work/m3.model" || fail "train without manifest"
 want=$(sha256sum "$work/a2/labels.csv" | cut -d' ' -f1)
 grep -q "^dataset a2 labels.csv $want\$" "$work/m3.model" || fail "hash without manifest"
+# --features N: a model of the list's first N features, read back by this build
+"$TJ" train --algo classifier -q --features 28 "$work/a" -o "$work/f28.model" || fail "train --features 28"
+grep -q '^features 28$' "$work/f28.model" || fail "--features 28 did not write 28 features"
+"$TJ" correlate --algo classifier --param model="$work/f28.model" "$work/t" -o "$work/f28.csv" 2>/dev/null ||
+	fail "a 28-feature model is not read by this build"
 # --self-fed: a round line, and the same file again when redone
 "$TJ" train --algo classifier --self-fed 1 "$work/a" "$work/b" -o "$work/s1.model" 2>"$work/sf.log" ||
 	{ cat "$work/sf.log"; fail "train --self-fed 1"; }
@@ -107,6 +112,8 @@ expect 2 "--max-cand" "$TJ" train --algo classifier --max-cand 0 "$work/a" -o "$
 expect 2 "--self-fed wants a count 0..5, not '9'" "$TJ" train --algo classifier --self-fed 9 "$work/a" -o "$work/x.model"
 expect 2 "--self-fed wants a count 0..5, not 'x'" "$TJ" train --algo classifier --self-fed x "$work/a" -o "$work/x.model"
 expect 2 "--self-fed wants a count 0..5, not '1.5'" "$TJ" train --algo classifier --self-fed 1.5 "$work/a" -o "$work/x.model"
+expect 2 "--features wants a count 1.." "$TJ" train --algo classifier --features 0 "$work/a" -o "$work/x.model"
+expect 2 "--features wants a count 1.." "$TJ" train --algo classifier --features 999 "$work/a" -o "$work/x.model"
 [ ! -e "$work/x.model" ] || fail "a refused train left a model file"
 expect 1 "cannot write in $work/nodir" "$TJ" train --algo classifier "$work/a" -o "$work/nodir/x.model"
 expect 2 "no dataset given" "$TJ" features
