@@ -134,4 +134,12 @@ expect 1 "version 7" "$TJ" correlate --algo classifier --param model="$work/v7.m
 head -c 300 "$work/m1.model" >"$work/cut.model"
 expect 1 "cut.model" "$TJ" correlate --algo classifier --param model="$work/cut.model" "$work/t"
 expect 2 "unknown param 'colour'" "$TJ" correlate --algo classifier --param colour=blue "$work/t"
+# order-logit: the same code with models/order.model; its params refused by its name
+expect 2 "order-logit: unknown param 'colour'" "$TJ" correlate --algo order-logit --param colour=blue "$work/t"
+expect 2 "order-logit: param threshold=2 not in" "$TJ" correlate --algo order-logit --param threshold=2 "$work/t"
+expect 2 "order-logit: param explain=3" "$TJ" correlate --algo order-logit --param explain=3 "$work/t"
+"$TJ" correlate --algo order-logit "$work/t" -o "$work/ol.csv" 2>"$work/ol.err" || fail "order-logit: $(cat "$work/ol.err")"
+[ "$(($(wc -l <"$work/ol.csv") - 1))" -eq "$calls" ] || fail "order-logit: not one edge per call"
+"$TJ" correlate --algo order-logit --explain "$work/t" 2>&1 >/dev/null | grep -q 'order.model.*33 features' ||
+	fail "order-logit --explain does not name order.model"
 echo "ok"
