@@ -31,4 +31,12 @@ for a in metadata regression classifier; do
 		python3 -c 'import json,sys; print("%.1f" % (100 * json.load(sys.stdin)["edges"]["f1"]))')
 	echo "runtimes-ci: $a edge F1 $f1 %"
 done
+# what the calling threads last received: one row per calling service
+python3 "${TJ_ROOT:-.}/datasets/workloads/call-triggers.py" --tj "$TJ" "$work/ds" >"$work/triggers.md" ||
+	fail "call-triggers.py"
+cat "$work/triggers.md"
+grep -q '^| gateway | nodejs | 240 |' "$work/triggers.md" || fail "call-triggers.py: no row of the node gateway's 240 calls"
+grep -q '^| catalog | go | 240 |' "$work/triggers.md" || fail "call-triggers.py: no row of the go catalog's 240 calls"
+expect_exit 1 python3 "${TJ_ROOT:-.}/datasets/workloads/call-triggers.py" --tj "$TJ" "$work/nowhere"
+expect_exit 1 python3 "${TJ_ROOT:-.}/datasets/workloads/call-triggers.py" --tj "$TJ"
 echo "ok: node + go capture, 600 calls labeled and joined"
