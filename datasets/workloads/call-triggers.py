@@ -13,9 +13,13 @@ thread than the one that read their parent request (labels.csv: M:N
 runtimes and hand-off pools), the threads that wrote calls, and the
 connections per downstream address.
 
-  call-triggers.py [--tj TRACEJOIN] DATASET_DIR
+  call-triggers.py [--tj TRACEJOIN] [--edges EDGES.csv] DATASET_DIR
 
-Prints a Markdown table, one row per node that made calls."""
+Prints a Markdown table, one row per node that made calls.  With --edges
+(a correlator's output on the dataset), a second table: per node, the
+share of calls whose predicted parent is right, by the call's position
+among its parent request's calls (first, second, ...), which separates
+chained calls from first ones."""
 import collections
 import csv
 import json
@@ -32,7 +36,7 @@ def node_rows(tj, log):
     counts = collections.Counter()
     conns = collections.defaultdict(set)
     tids = set()
-    first_tid = {}  # message key (sock, dir, offset) -> the thread of its first byte
+    first = {}  # message key (sock, dir, offset) -> (time, thread) of its first byte
     for e in csv.DictReader(dump.stdout.splitlines()):
         s, t, tid = e["sock"], e["type"], e["tid"]
         if t == "connect":
@@ -40,14 +44,14 @@ def node_rows(tj, log):
             conns[e["raddr"]].add(s)
         if t not in ("send", "recv"):
             continue
-        first_tid.setdefault((s, "out" if t == "send" else "in", e["offset"]), tid)
+        first.setdefault((s, "out" if t == "send" else "in", e["offset"]), (int(e["ts_ns"]), tid))
         if t == "send" and s in client and prev.get(s) != "send":  # a call's first byte
             counts[last.get(tid, "nothing")] += 1
             tids.add(tid)
         if t == "recv" and prev.get(s) != "recv":  # a message's first byte
             last[tid] = "reply" if s in client else "request"
         prev[s] = t
-    return counts, tids, conns, first_tid
+    return counts, tids, conns, first
 
 
 def main():
@@ -56,10 +60,15 @@ def main():
     if args[:1] in (["-h"], ["--help"]):
         print(__doc__)
         return
-    if args[:1] == ["--tj"]:
+    edges = None
+    while args[:1] in (["--tj"], ["--edges"]):
         if len(args) < 2:
-            sys.exit("call-triggers.py: --tj needs a value")
-        tj, args = args[1], args[2:]
+            sys.exit("call-triggers.py: %s needs a value" % args[0])
+        if args[0] == "--tj":
+            tj = args[1]
+        else:
+            edges = args[1]
+        args = args[2:]
     if len(args) != 1 or args[0].startswith("-"):
         sys.exit("call-triggers.py: one DATASET_DIR expected (try --help)")
     ds = args[0]
@@ -74,6 +83,14 @@ def main():
         for row in csv.DictReader(f):
             if row["parent"]:
                 parent_of[row["child"]] = row["parent"]
+    predicted = None
+    if edges is not None:
+        try:
+            with open(edges) as f:
+                predicted = {r["child"]: r["parent"] for r in csv.DictReader(f)}
+        except (OSError, KeyError, csv.Error) as e:
+            sys.exit("call-triggers.py: %s: not an edges CSV (child,parent,...): %s" % (edges, e))
+    by_position = []
     print("| node | kind | calls | after a request % | after a reply % | "
           "on another thread than the request % | calling threads | connections per downstream |")
     print("|---|---|---:|---:|---:|---:|---:|---|")
@@ -83,23 +100,40 @@ def main():
         log = os.path.join(ds, "node-%s.evlog" % v["node"])
         if not os.path.exists(log):
             sys.exit("call-triggers.py: %s: no such log (node %s)" % (log, name))
-        counts, tids, conns, first_tid = node_rows(tj, log)
+        counts, tids, conns, first = node_rows(tj, log)
         n = sum(counts.values())
         if not n:
             continue
         moved = paired = 0
+        kids = collections.defaultdict(list)
         for child, parent in parent_of.items():
             c, p = child.split(":"), parent.split(":")
             if c[0] != str(v["node"]) or p[0] != c[0]:
                 continue
-            tc, tp = first_tid.get((c[1], c[2], c[3])), first_tid.get((p[1], p[2], p[3]))
-            if tc is not None and tp is not None:
+            fc, fp = first.get((c[1], c[2], c[3])), first.get((p[1], p[2], p[3]))
+            if fc is not None and fp is not None:
                 paired += 1
-                moved += tc != tp
+                moved += fc[1] != fp[1]
+                kids[parent].append((fc[0], child))
+        if predicted is not None:
+            right, seen = collections.Counter(), collections.Counter()
+            for parent, calls in kids.items():
+                for i, (_, child) in enumerate(sorted(calls)):
+                    seen[i] += 1
+                    right[i] += predicted.get(child) == parent
+            by_position.append((name, right, seen))
         print("| %s | %s | %d | %.1f | %.1f | %s | %d | %s |" % (
             name, v.get("kind"), n, 100.0 * counts["request"] / n, 100.0 * counts["reply"] / n,
             "%.1f" % (100.0 * moved / paired) if paired else "-",
             len(tids), " ".join(str(len(c)) for _, c in sorted(conns.items()))))
+    if predicted is not None:
+        most = max((len(seen) for _, _, seen in by_position), default=0)
+        print()
+        print("| node | " + " | ".join("call %d right %%" % (i + 1) for i in range(most)) + " |")
+        print("|---|" + "---:|" * most)
+        for name, right, seen in by_position:
+            print("| %s | " % name + " | ".join(
+                "%.1f" % (100.0 * right[i] / seen[i]) if seen[i] else "-" for i in range(most)) + " |")
 
 
 if __name__ == "__main__":

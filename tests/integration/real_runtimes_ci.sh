@@ -37,6 +37,15 @@ python3 "${TJ_ROOT:-.}/datasets/workloads/call-triggers.py" --tj "$TJ" "$work/ds
 cat "$work/triggers.md"
 grep -q '^| gateway | nodejs | 240 |' "$work/triggers.md" || fail "call-triggers.py: no row of the node gateway's 240 calls"
 grep -q '^| catalog | go | 240 |' "$work/triggers.md" || fail "call-triggers.py: no row of the go catalog's 240 calls"
+# with a correlator's edges: per node, right share by the call's position
+python3 "${TJ_ROOT:-.}/datasets/workloads/call-triggers.py" --tj "$TJ" --edges "$work/e-metadata.csv" \
+	"$work/ds" >"$work/pos.md" || fail "call-triggers.py --edges"
+cat "$work/pos.md"
+grep -q '^| node | call 1 right % | call 2 right % |$' "$work/pos.md" || fail "call-triggers.py --edges: no table by position"
+grep -q '^| gateway | [0-9.]* | [0-9.]* |$' "$work/pos.md" || fail "call-triggers.py --edges: no gateway row"
+printf 'not,edges\n1,2\n' >"$work/bad.csv"
+expect_exit 1 python3 "${TJ_ROOT:-.}/datasets/workloads/call-triggers.py" --tj "$TJ" --edges "$work/bad.csv" "$work/ds"
+expect_exit 1 python3 "${TJ_ROOT:-.}/datasets/workloads/call-triggers.py" --tj "$TJ" --edges
 expect_exit 1 python3 "${TJ_ROOT:-.}/datasets/workloads/call-triggers.py" --tj "$TJ" "$work/nowhere"
 expect_exit 1 python3 "${TJ_ROOT:-.}/datasets/workloads/call-triggers.py" --tj "$TJ"
 echo "ok: node + go capture, 600 calls labeled and joined"
