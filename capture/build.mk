@@ -14,7 +14,7 @@ $(CAP_GEN)/vmlinux.h: | $(BUILD)/.deps-ok
 	@test -r $(VMLINUX_BTF) || { echo "capture: $(VMLINUX_BTF) missing: the kernel has no BTF (CONFIG_DEBUG_INFO_BTF), cannot build the BPF side" >&2; exit 1; }
 	$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@.tmp && mv $@.tmp $@
 
-$(CAP_GEN)/capture.bpf.o: capture/capture.bpf.c capture/capture_common.h $(CAP_GEN)/vmlinux.h
+$(CAP_GEN)/capture.bpf.o: capture/capture.bpf.c capture/capture_common.h $(wildcard capture/bpf/*.bpf.h) $(CAP_GEN)/vmlinux.h
 	$(CLANG) -g -O2 -Wall -target bpf -D__TARGET_ARCH_$(BPF_ARCH) \
 		-I$(CAP_GEN) -Icapture -c $< -o $@
 
