@@ -516,25 +516,15 @@ static int st_step(struct parser *p)
 	const char *w = p->tok[0];
 	if (p->cur_ep < 0)
 		return fail(p, "'%s' outside an endpoint", w);
-	if (strcmp(w, "work") == 0) {
+	if (strcmp(w, "work") == 0 || strcmp(w, "wait") == 0) {
 		if (p->in_parallel >= 0)
 			return fail(p, "only 'call' may stand inside 'parallel'");
 		if (p->ntok != 2)
-			return fail(p, "'work' takes one distribution");
-		struct gen_step *st = new_step(p, GS_WORK);
+			return fail(p, "'%s' takes one distribution", w);
+		struct gen_step *st = new_step(p, w[1] == 'o' ? GS_WORK : GS_WAIT);
 		if (!st)
 			return -TJ_E_FORMAT;
-		return parse_dist(p, "work", p->tok[1], GEN_UNIT_TIME, &st->work);
-	}
-	if (strcmp(w, "wait") == 0) {
-		if (p->in_parallel >= 0)
-			return fail(p, "only 'call' may stand inside 'parallel'");
-		if (p->ntok != 2)
-			return fail(p, "'wait' takes one distribution");
-		struct gen_step *st = new_step(p, GS_WAIT);
-		if (!st)
-			return -TJ_E_FORMAT;
-		return parse_dist(p, "wait", p->tok[1], GEN_UNIT_TIME, &st->work);
+		return parse_dist(p, w, p->tok[1], GEN_UNIT_TIME, &st->work);
 	}
 	if (strcmp(w, "call") == 0) {
 		if (p->ntok != 2 && p->ntok != 4)

@@ -5,7 +5,7 @@
 # run here (no nginx, say) is skipped with its reason; a config whose
 # labels do not cover the workload's calls fails the target.
 REAL_CONFIGS ?= thread-new pool-keepalive epoll-shared epoll-shared-open fanout nginx-proxy \
-	epoll-chain pipelined mn-pool node-chain node-parallel go-mn
+	epoll-chain pipelined mn-pool node-chain node-parallel go-mn nginx-auth
 REAL_OUT     ?= datasets/real
 
 # Real runtimes (datasets/real/README.md): the Node.js service runs on
@@ -25,8 +25,14 @@ $(WL_DIR)/tj-go-service: datasets/workloads/go/main.go datasets/workloads/go/go.
 		$(GO) build -trimpath -o $(abspath $@).tmp . && mv $(abspath $@).tmp $(abspath $@)
 endif
 
-.PHONY: dataset-real
-dataset-real: $(TJ) $(WORKLOADS)
+# nginx (nginx-proxy, nginx-auth) is no build dependency: dataset-real
+# (root) installs it when missing, as make deps does the others.
+REAL_DEBS := nginx
+.PHONY: dataset-real deps-real
+deps-real:
+	@$(MAKE) --no-print-directory deps DEBS="$(REAL_DEBS)"
+
+dataset-real: deps-real $(TJ) $(WORKLOADS)
 	@start=$$(date +%s); made=0; \
 	for c in $(REAL_CONFIGS); do \
 		echo "dataset-real: $$c"; \

@@ -11,7 +11,9 @@
 #
 # Config: one node per line (# comments):
 #   node NAME service TJ-SERVICE-OPTIONS   (--call PEER names another node)
-#   node NAME nginx UPSTREAM KEEPALIVE     (reverse proxy, keepalive pool)
+#   node NAME nginx UPSTREAM KEEPALIVE [AUTH] (reverse proxy, keepalive
+#        pools; with AUTH an auth_request subrequest to AUTH first, then
+#        the request to UPSTREAM from the subrequest's completion)
 #   node NAME nodejs TJ-NODE-SERVICE-OPTIONS (Node.js event loop, keepalive agent)
 #   node NAME go TJ-GO-SERVICE-OPTIONS     (Go net/http, M:N scheduler)
 #   node NAME load TJ-LOAD-OPTIONS         (--target PEER; exactly one)
@@ -32,7 +34,7 @@ while [ $# -gt 0 ]; do
 	--out) out=$2; shift 2 ;;
 	--work) work=$2; shift 2 ;;
 	--keep-capture) keep=1; shift ;;
-	-h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run-real.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -147,6 +149,13 @@ inner=$work/inner.sh
 		nginx)
 			set -- $a
 			up=$(ip_of "$1") || exit 2
+			auth_up= auth_req= auth_loc=
+			if [ -n "${3:-}" ]; then # a subrequest per request, before the proxied one
+				auth=$(ip_of "$3") || exit 2
+				auth_up="upstream authup { server $auth:8080; keepalive ${2:-4}; }"
+				auth_req="auth_request /_auth;"
+				auth_loc="location = /_auth { internal; proxy_pass http://authup/$3; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_pass_request_body off; proxy_set_header Content-Length \"\"; }"
+			fi
 			mkdir -p "$work/nginx-$nm"
 			cat >"$work/nginx-$nm/nginx.conf" <<-EOF
 			worker_processes 1;
@@ -162,9 +171,12 @@ inner=$work/inner.sh
 			    uwsgi_temp_path $work/nginx-$nm/uwsgi;
 			    scgi_temp_path $work/nginx-$nm/scgi;
 			    upstream up { server $up:8080; keepalive ${2:-4}; }
+			    $auth_up
 			    server {
 			        listen $addr:8080;
+			        $auth_loc
 			        location / {
+			            $auth_req
 			            proxy_pass http://up;
 			            proxy_http_version 1.1;
 			            proxy_set_header Connection "";
@@ -208,10 +220,12 @@ for i in "${!names[@]}"; do
 	service|nodejs|go)
 		c=$(sed -n 's/.* made \([0-9]*\) calls.*/\1/p' "$f"); calls=$((calls + ${c:-0}))
 		j=$(sed -n 's/.* \([0-9]*\) calls joined.*/\1/p' "$f"); joined=$((joined + ${j:-0})) ;;
-	nginx) proxied=$((proxied + 1)) ;;
+	nginx) # one proxied call per request, two with an auth subrequest
+		set -- ${args[$i]}
+		if [ -n "${3:-}" ]; then proxied=$((proxied + 2)); else proxied=$((proxied + 1)); fi ;;
 	esac
 done
-# each proxy forwards every request once (one proxy in front, as configs
+# each proxy forwards every request (one proxy in front, as configs
 # have it); a pipelined call written in the same run of bytes as the call
 # before it is part of that call's message: one label for both
 expect_parent=$((calls - joined + proxied * completed))

@@ -199,6 +199,16 @@ static void out_write(struct ert *rt, struct outconn *oc)
 	ev_set(rt, &oc->h, EPOLLIN);
 }
 
+int out_connected(struct outconn *oc)
+{
+	int e = 0;
+	socklen_t el = sizeof(e);
+	if (getsockopt(oc->h.fd, SOL_SOCKET, SO_ERROR, &e, &el) < 0 || e)
+		return -1;
+	oc->connecting = 0;
+	return 0;
+}
+
 void waiter_push(struct dstate *d, struct ereq *r, int di)
 {
 	struct waiter *w = malloc(sizeof(*w));
@@ -320,12 +330,10 @@ static void out_event(struct ert *rt, struct outconn *oc, uint32_t ev)
 		return;
 	}
 	if (oc->connecting) {
-		int e = 0;
-		socklen_t el = sizeof(e);
-		getsockopt(oc->h.fd, SOL_SOCKET, SO_ERROR, &e, &el);
-		if (e)
+		if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+			return; /* mn: an event from before, not the connect's */
+		if (out_connected(oc) < 0)
 			goto fail;
-		oc->connecting = 0;
 	}
 	if (oc->req_off < oc->req_len) {
 		ssize_t n = write(oc->h.fd, oc->req + oc->req_off, oc->req_len - oc->req_off);

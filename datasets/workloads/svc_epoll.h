@@ -111,6 +111,8 @@ struct ert {
 void ev_set(struct ert *rt, struct ehdr *h, uint32_t ev);
 struct outconn *out_open(struct ert *rt, int di);
 void out_close(struct ert *rt, struct outconn *oc);
+/* oc's non-blocking connect finished: 0 (connected) or -1 (failed). */
+int out_connected(struct outconn *oc);
 void waiter_push(struct dstate *d, struct ereq *r, int di);
 struct waiter *waiter_pop(struct dstate *d);
 /* One call of r is over (ok or not): the request moves on. */

@@ -130,14 +130,10 @@ void pipe_event(struct ert *rt, struct outconn *oc, uint32_t ev)
 {
 	struct dstate *d = &rt->ds[oc->di];
 	if (oc->connecting) {
-		int e = 0;
-		socklen_t el = sizeof(e);
-		getsockopt(oc->h.fd, SOL_SOCKET, SO_ERROR, &e, &el);
-		if (e)
-			goto fail;
 		if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
 			return;
-		oc->connecting = 0;
+		if (out_connected(oc) < 0)
+			goto fail;
 		pipe_flush(rt, oc);
 		return;
 	}

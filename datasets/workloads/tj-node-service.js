@@ -2,13 +2,13 @@
 // tj-node-service: one workload service on Node.js's event loop, for the
 // labeled real captures (datasets/real/README.md).  It is what a Node
 // back-end-for-front-end does: for each request, calls to its downstreams
-// through one http.Agent per downstream with keepAlive and a bounded
-// maxSockets (a real keepalive pool: a call finding every socket busy
-// waits in the agent's queue and is written when an earlier call's reply
-// frees a socket), then the reply.  With --calls chain (default) each call
-// is issued from the previous call's response handler (sequential,
-// dependent calls); with --calls parallel all at once (Promise.all).
-// traceparent is propagated with the span-id rule of
+// through one http.Agent with keepAlive and a bounded maxSockets per
+// origin, as Node's global agent (a real keepalive pool: a call finding
+// every socket busy waits in the agent's queue and is written when an
+// earlier call's reply frees a socket), then the reply.  With --calls
+// chain (default) each call is issued from the previous call's response
+// handler (sequential, dependent calls); with --calls parallel all at
+// once (Promise.all).  traceparent is propagated with the span-id rule of
 // datasets/label/label.h (BigInt splitmix64), so `tracejoin label`
 // recovers the truth.  No module outside Node's own.
 'use strict';
@@ -28,8 +28,8 @@ options:
   --calls chain|parallel  chain (default): each call from the previous
                         call's response handler; parallel: all at once
                         (Promise.all)
-  --max-sockets K       keepalive sockets per downstream (default 4, 1-1024);
-                        more calls wait in the agent's queue
+  --max-sockets K       keepalive sockets per downstream address (default 4,
+                        1-1024); more calls wait in the agent's queue
   --work-us US          mean handler CPU time on the loop (exponential,
                         busy: it blocks the loop as real handler code
                         does), half before the calls, half after
@@ -145,10 +145,10 @@ function randomId() {
 	return (BigInt(Math.floor(uniform() * 2 ** 32)) << 32n) | BigInt(Math.floor(uniform() * 2 ** 32));
 }
 
-const downstreams = opt.calls.map((c) => ({
-	...c,
-	agent: new http.Agent({ keepAlive: true, maxSockets: opt.maxSockets }),
-}));
+// One agent, as a process's http.globalAgent is: maxSockets is per origin,
+// so two --call of the same downstream share its K sockets.
+const agent = new http.Agent({ keepAlive: true, maxSockets: opt.maxSockets });
+const downstreams = opt.calls;
 const callBody = Buffer.alloc(opt.reqBytes, 'x');
 const respBody = Buffer.alloc(opt.respBytes, 'x');
 
@@ -166,7 +166,7 @@ function call(ctx, i) {
 			rejectCall(e);
 		};
 		const req = http.request({
-			agent: d.agent, host: d.host, port: d.port, method: 'GET', path: '/' + d.name,
+			agent, host: d.host, port: d.port, method: 'GET', path: '/' + d.name,
 			headers: { traceparent: tp, 'Content-Length': callBody.length },
 		}, (res) => {
 			res.on('data', () => {});
@@ -229,7 +229,7 @@ server.listen(opt.listen.port, opt.listen.host, 256, () => {
 function stop() {
 	server.close();
 	server.closeAllConnections();
-	for (const d of downstreams) d.agent.destroy();
+	agent.destroy();
 	process.stdout.write(`tj-node-service ${opt.role}: served ${counts.served} requests ` +
 		`(${counts.noTp} without traceparent), made ${counts.calls} calls ` +
 		`(${counts.callErrors} failed), ${counts.bad} bad requests\n`, () => process.exit(0));

@@ -11,20 +11,10 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 TJ=${TJ:-build/asan/tracejoin}
-root=${TJ_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin=$(dirname "$TJ")/datasets/workloads
-[ -x "$bin/tj-service" ] || fail "no $bin/tj-service (make first)"
-[ "$(id -u)" = 0 ] || skip "needs root (BPF, network namespaces)"
 work=$(mktemp -d /tmp/tj-real-ci.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
-bash "$root/datasets/workloads/run-real.sh" --tj "$TJ" --bin "$bin" \
-	--config "$root/datasets/workloads/configs/ci.cfg" --name ci \
-	--out "$work/ds" >"$work/run.txt" 2>&1
-rc=$?
-cat "$work/run.txt"
-[ $rc -eq 77 ] && exit 77
-[ $rc -eq 0 ] || fail "run-real.sh exited $rc"
+real_capture ci "$work/ds" "$work/run.txt"
 grep -q 'load completed 120,' "$work/run.txt" || fail "the load generator did not complete its 120 requests"
 grep -q 'services made 240 calls' "$work/run.txt" || fail "the front did not make 2 calls per request"
 grep -q 'runtime error\|AddressSanitizer\|LeakSanitizer' "$work/run.txt" && fail "sanitizer report from a workload program"

@@ -12,25 +12,15 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 TJ=${TJ:-build/asan/tracejoin}
-root=${TJ_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin=$(dirname "$TJ")/datasets/workloads
-[ -x "$bin/tj-service" ] || fail "no $bin/tj-service (make first)"
-[ "$(id -u)" = 0 ] || skip "needs root (BPF, network namespaces)"
-need_capture
 work=$(mktemp -d /tmp/tj-runtimes-ci.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
-bash "$root/datasets/workloads/run-real.sh" --tj "$TJ" --bin "$bin" \
-	--config "$root/datasets/workloads/configs/runtimes-ci.cfg" --name runtimes-ci \
-	--out "$work/ds" >"$work/run.txt" 2>&1
-rc=$?
-cat "$work/run.txt"
-[ $rc -eq 77 ] && exit 77
-[ $rc -eq 0 ] || fail "run-real.sh exited $rc"
+real_capture runtimes-ci "$work/ds" "$work/run.txt"
 grep -q 'load completed 120,' "$work/run.txt" || fail "the load generator did not complete its 120 requests"
 grep -q 'services made 480 calls' "$work/run.txt" || fail "not 2 + 2 calls per request"
 grep -q 'labels: 480 with a parent, 120 roots' "$work/run.txt" || fail "labels do not give every call its parent"
 [ -f "$work/ds/unlabeled.csv" ] && fail "calls left unlabeled: $(head -3 "$work/ds/unlabeled.csv")"
+grep -q 'runtime error\|AddressSanitizer\|LeakSanitizer\|panic:' "$work/run.txt" && fail "crash report from a workload program"
 
 "$TJ" correlate --algo metadata "$work/ds" -o "$work/edges.csv" 2>/dev/null || fail "correlate"
 "$TJ" score --labels "$work/ds/labels.csv" "$work/edges.csv" >"$work/score.txt" || fail "score"
@@ -41,4 +31,21 @@ for a in metadata regression classifier; do
 		python3 -c 'import json,sys; print("%.1f" % (100 * json.load(sys.stdin)["edges"]["f1"]))')
 	echo "runtimes-ci: $a edge F1 $f1 %"
 done
+# what the calling threads last received: one row per calling service
+python3 "${TJ_ROOT:-.}/datasets/workloads/call-triggers.py" --tj "$TJ" "$work/ds" >"$work/triggers.md" ||
+	fail "call-triggers.py"
+cat "$work/triggers.md"
+grep -q '^| gateway | nodejs | 240 |' "$work/triggers.md" || fail "call-triggers.py: no row of the node gateway's 240 calls"
+grep -q '^| catalog | go | 240 |' "$work/triggers.md" || fail "call-triggers.py: no row of the go catalog's 240 calls"
+# with a correlator's edges: per node, right share by the call's position
+python3 "${TJ_ROOT:-.}/datasets/workloads/call-triggers.py" --tj "$TJ" --edges "$work/e-metadata.csv" \
+	"$work/ds" >"$work/pos.md" || fail "call-triggers.py --edges"
+cat "$work/pos.md"
+grep -q '^| node | call 1 right % | call 2 right % |$' "$work/pos.md" || fail "call-triggers.py --edges: no table by position"
+grep -q '^| gateway | [0-9.]* | [0-9.]* |$' "$work/pos.md" || fail "call-triggers.py --edges: no gateway row"
+printf 'not,edges\n1,2\n' >"$work/bad.csv"
+expect_exit 1 python3 "${TJ_ROOT:-.}/datasets/workloads/call-triggers.py" --tj "$TJ" --edges "$work/bad.csv" "$work/ds"
+expect_exit 1 python3 "${TJ_ROOT:-.}/datasets/workloads/call-triggers.py" --tj "$TJ" --edges
+expect_exit 1 python3 "${TJ_ROOT:-.}/datasets/workloads/call-triggers.py" --tj "$TJ" "$work/nowhere"
+expect_exit 1 python3 "${TJ_ROOT:-.}/datasets/workloads/call-triggers.py" --tj "$TJ"
 echo "ok: node + go capture, 600 calls labeled and joined"

@@ -20,33 +20,6 @@
 #include "test_gen_check.h"
 #include "test_gen_util.h"
 
-static void generate(const struct gen_spec *s, double rate, uint64_t roots, uint64_t seed,
-		     const char *dir, struct gen_stats *st)
-{
-	struct gen_opts o = { .seed = seed, .rate = rate, .requests = roots,
-			      .dir = dir, .force = 1, .options = "test" };
-	struct tj_err err = { 0 };
-	if (gen_run(s, &o, st, &err) < 0)
-		fail_msg("gen %s: %s", s->name, err.msg);
-}
-
-static void load(const char *dir, struct gdata *d, struct tj_edge_set *labels)
-{
-	char pat[512];
-	glob_t g;
-	memset(d, 0, sizeof(*d));
-	snprintf(pat, sizeof(pat), "%s/node-*.evlog", dir);
-	assert_int_equal(glob(pat, 0, NULL, &g), 0);
-	for (size_t i = 0; i < g.gl_pathc; i++)
-		assert_int_equal(gdata_add_log(d, g.gl_pathv[i], 0), 0);
-	globfree(&g);
-	gdata_sort(d);
-	snprintf(pat, sizeof(pat), "%s/labels.csv", dir);
-	struct tj_err err = { 0 };
-	if (tj_edges_read(labels, pat, &err) < 0)
-		fail_msg("%s", err.msg);
-}
-
 #define TWO_ASYNC "node 1\nnode 2\nservice a node 1 port 80 model async\n" \
 	"service b node 2 port 81 model async\n"
 
@@ -101,7 +74,7 @@ static void test_wait_frees_the_loop(void **state)
 		struct gen_spec *s = parse_ok(text);
 		char *dir = tmpdir();
 		struct gen_stats st;
-		generate(s, 4000, 400, 5, dir, &st);
+		gen_generate(s, 4000, 400, 5, dir, &st);
 		ns[i] = st.sim_ns;
 		rmdataset(dir);
 		free(s);
@@ -168,7 +141,7 @@ static void test_pipelined(void **state)
 	struct gen_spec *s = parse_ok(pipe_spec("shared pipelined", text, sizeof(text)));
 	char *dir = tmpdir();
 	struct gen_stats st;
-	generate(s, 3000, 400, 7, dir, &st);
+	gen_generate(s, 3000, 400, 7, dir, &st);
 	struct wire w;
 	wire_of(dir, &w);
 	assert_int_equal(w.connects, 1);
@@ -182,7 +155,7 @@ static void test_pipelined(void **state)
 	assert_int_equal(st.joined, (uint64_t)w.writes_after_write);
 	struct gdata d;
 	struct tj_edge_set labels;
-	load(dir, &d, &labels);
+	gdata_load_dir(dir, &d, &labels, 0);
 	assert_int_equal(labels.n, (size_t)w.runs);
 	assert_int_equal(st.labels, (uint64_t)w.runs);
 	for (size_t i = 0; i < labels.n; i++) {
@@ -212,7 +185,7 @@ static void test_pipelined(void **state)
 	/* the same load on a plain shared connection: one request at a time */
 	s = parse_ok(pipe_spec("shared", text, sizeof(text)));
 	dir = tmpdir();
-	generate(s, 3000, 400, 7, dir, &st);
+	gen_generate(s, 3000, 400, 7, dir, &st);
 	wire_of(dir, &w);
 	assert_int_equal(w.writes_after_write, 0);
 	assert_int_equal(w.runs, 800);
@@ -231,7 +204,7 @@ static void test_sequential_on_reply(void **state)
 	struct gen_spec *s = parse_ok(pipe_spec("pool 4 idle-cap", text, sizeof(text)));
 	char *dir = tmpdir();
 	struct gen_stats st;
-	generate(s, 500, 300, 9, dir, &st);
+	gen_generate(s, 500, 300, 9, dir, &st);
 	char path[600];
 	snprintf(path, sizeof(path), "%s/node-1.evlog", dir);
 	struct tj_evlog_reader *r;
@@ -280,10 +253,10 @@ static double hop_share(const char *model)
 	struct gen_spec *s = parse_ok(text);
 	char *dir = tmpdir();
 	struct gen_stats st;
-	generate(s, 2000, 300, 11, dir, &st);
+	gen_generate(s, 2000, 300, 11, dir, &st);
 	struct gdata d;
 	struct tj_edge_set labels;
-	load(dir, &d, &labels);
+	gdata_load_dir(dir, &d, &labels, 0);
 	size_t hop = 0, n = 0;
 	for (size_t i = 0; i < labels.n; i++) {
 		const struct tj_edge *e = &labels.edges[i];
@@ -312,39 +285,12 @@ static void test_mn_hops(void **state)
 			 "async %.3f", co, loop);
 }
 
-static int same_file(const char *a, const char *b, const char *name)
-{
-	char pa[600], pb[600];
-	snprintf(pa, sizeof(pa), "%s/%s", a, name);
-	snprintf(pb, sizeof(pb), "%s/%s", b, name);
-	FILE *fa = fopen(pa, "rb"), *fb = fopen(pb, "rb");
-	assert_non_null(fa);
-	assert_non_null(fb);
-	int same = 1, ca, cb;
-	do {
-		ca = fgetc(fa);
-		cb = fgetc(fb);
-		same = ca == cb;
-	} while (same && ca != EOF);
-	fclose(fa);
-	fclose(fb);
-	return same;
-}
-
 static void test_deterministic(void **state)
 {
 	(void)state;
 	char text[1024];
 	struct gen_spec *s = parse_ok(pipe_spec("shared pipelined", text, sizeof(text)));
-	char *a = tmpdir(), *b = tmpdir();
-	struct gen_stats st;
-	generate(s, 2500, 300, 13, a, &st);
-	generate(s, 2500, 300, 13, b, &st);
-	assert_true(same_file(a, b, "labels.csv"));
-	assert_true(same_file(a, b, "node-1.evlog"));
-	assert_true(same_file(a, b, "node-2.evlog"));
-	rmdataset(a);
-	rmdataset(b);
+	assert_deterministic(s, 2500, 300, 13, 2);
 	free(s);
 }
 

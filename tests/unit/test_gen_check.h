@@ -6,6 +6,7 @@
 #ifndef TEST_GEN_CHECK_H
 #define TEST_GEN_CHECK_H
 
+#include <glob.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,6 +150,25 @@ static void gdata_free(struct gdata *d)
 	free(d->msgs);
 	free(d->socks);
 	memset(d, 0, sizeof(*d));
+}
+
+/* Every node log of dataset dir, sorted, and its labels. */
+static inline void gdata_load_dir(const char *dir, struct gdata *d, struct tj_edge_set *labels,
+				  int lossy)
+{
+	char pat[512];
+	glob_t g;
+	memset(d, 0, sizeof(*d));
+	snprintf(pat, sizeof(pat), "%s/node-*.evlog", dir);
+	assert_int_equal(glob(pat, 0, NULL, &g), 0);
+	for (size_t i = 0; i < g.gl_pathc; i++)
+		assert_int_equal(gdata_add_log(d, g.gl_pathv[i], lossy), 0);
+	globfree(&g);
+	gdata_sort(d);
+	snprintf(pat, sizeof(pat), "%s/labels.csv", dir);
+	struct tj_err err = { 0 };
+	if (tj_edges_read(labels, pat, &err) < 0)
+		fail_msg("%s", err.msg);
 }
 
 #endif

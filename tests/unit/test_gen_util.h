@@ -33,11 +33,65 @@ static inline void refused(const char *text, const char *want_prefix,
 			 err.msg, want_prefix, want_reason);
 }
 
+/* Generate s into dir (seed, rate, roots); st may be NULL. */
+static inline void gen_generate(const struct gen_spec *s, double rate, uint64_t roots,
+				uint64_t seed, const char *dir, struct gen_stats *st)
+{
+	struct gen_opts o = { .seed = seed, .rate = rate, .requests = roots,
+			      .dir = dir, .force = 1, .options = "test" };
+	struct gen_stats local;
+	struct tj_err err = { 0 };
+	if (gen_run(s, &o, st ? st : &local, &err) < 0)
+		fail_msg("gen %s: %s", s->name, err.msg);
+}
+
+/* Whether dir a and dir b hold the same bytes in file name. */
+static inline int same_file(const char *a, const char *b, const char *name)
+{
+	char pa[600], pb[600];
+	snprintf(pa, sizeof(pa), "%s/%s", a, name);
+	snprintf(pb, sizeof(pb), "%s/%s", b, name);
+	FILE *fa = fopen(pa, "rb"), *fb = fopen(pb, "rb");
+	assert_non_null(fa);
+	assert_non_null(fb);
+	int same = 1, ca, cb;
+	do {
+		ca = fgetc(fa);
+		cb = fgetc(fb);
+		same = ca == cb;
+	} while (same && ca != EOF);
+	fclose(fa);
+	fclose(fb);
+	return same;
+}
+
 static inline char *tmpdir(void)
 {
 	char *t = strdup("/tmp/tj-test-gen.XXXXXX");
 	assert_non_null(mkdtemp(t));
 	return t;
+}
+
+static inline void rmdataset(char *dir);
+
+/* s generated twice with one seed gives the same bytes: labels and the
+ * logs of nodes 1..nnodes. */
+static inline void assert_deterministic(const struct gen_spec *s, double rate, uint64_t roots,
+					uint64_t seed, int nnodes)
+{
+	char *a = tmpdir(), *b = tmpdir();
+	gen_generate(s, rate, roots, seed, a, NULL);
+	gen_generate(s, rate, roots, seed, b, NULL);
+	assert_true(same_file(a, b, "labels.csv"));
+	for (int i = 1; i <= nnodes; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "node-%d.evlog", i);
+		if (!same_file(a, b, name))
+			fail_msg("%s: %s differs between two runs with seed %llu", s->name, name,
+				 (unsigned long long)seed);
+	}
+	rmdataset(a);
+	rmdataset(b);
 }
 
 static inline void rmdataset(char *dir)
