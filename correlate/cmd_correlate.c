@@ -37,6 +37,11 @@ static const char usage_text[] =
 	"(M from CPU time).  Exit 0 ok, 1 failure, 2 usage, 3 a log was damaged\n"
 	"(edges written from what could be read).\n";
 
+void cmd_correlate_help(void)
+{
+	fputs(usage_text, stdout);
+}
+
 static void list_builtins(FILE *f)
 {
 	const struct tj_correlator *all[16];
@@ -80,7 +85,6 @@ int cmd_correlate(int argc, char **argv)
 		{ "payload", no_argument, NULL, OPT_PAYLOAD },
 		{ "train", required_argument, NULL, OPT_TRAIN },
 		{ "explain", no_argument, NULL, OPT_EXPLAIN },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cmd = "correlate", *algo = NULL, *output = NULL, *train = NULL;
@@ -88,14 +92,10 @@ int cmd_correlate(int argc, char **argv)
 	struct tj_params params = { 0 };
 	struct tj_replay_opts ro = { 0 };
 
-	if (tj_wants_help(argc, argv)) {
-		fputs(usage_text, stdout);
-		return TJ_EXIT_OK;
-	}
 	optind = 1;
 	opterr = 0;
 	int ch;
-	while ((ch = getopt_long(argc, argv, ":a:p:lo:th", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":a:p:lo:t", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'a':
 			algo = optarg;
@@ -133,9 +133,6 @@ int cmd_correlate(int argc, char **argv)
 		case OPT_EXPLAIN:
 			explain = 1;
 			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return TJ_EXIT_OK;
 		case ':':
 			return tj_usage(cmd, "%s needs a value", argv[optind - 1]);
 		default:
