@@ -48,6 +48,25 @@ static struct tj_message call(uint32_t node, uint64_t sock, uint64_t off,
 	return m;
 }
 
+/* A call to the remote port rport (its destination). */
+static struct tj_message call_to(uint32_t node, uint64_t sock, uint64_t off,
+				 uint32_t tid, uint64_t t0_us, uint64_t reply_us,
+				 uint32_t seq, uint16_t rport)
+{
+	struct tj_message m = call(node, sock, off, 5, tid, t0_us, reply_us, seq);
+	m.rport = rport;
+	return m;
+}
+
+/* The response to a call, read on its socket by thread tid at t_us. */
+static struct tj_message response(uint32_t node, uint64_t sock, uint32_t tid,
+				  uint64_t t_us)
+{
+	struct tj_message m = call(node, sock, 0, 5, tid, t_us, 0, 0);
+	m.key.dir = TJ_DIR_IN;
+	return m;
+}
+
 struct fx {
 	struct tj_feat *f;
 	struct tj_feat_call c;
@@ -304,8 +323,7 @@ static void test_fifo_only_order_decides(void **state)
 	feed(x, srv(1, 10, 0, 5, 100, 1000, 1000, 9000, 100));
 	feed(x, srv(1, 11, 0, 5, 100, 1100, 1100, 9000, 100));
 	feed(x, srv(1, 12, 0, 5, 100, 1200, 1200, 9000, 100));
-	struct tj_message c = call(1, 30, 0, 5, 100, 1300, 1400, 0);
-	c.rport = 6379;
+	struct tj_message c = call_to(1, 30, 0, 100, 1300, 1400, 0, 6379);
 	assert_int_equal(feed(x, c), 1);
 	int a = find(&x->c, 10), b = find(&x->c, 11), d = find(&x->c, 12);
 	assert_float_equal(x->c.x[a][TJ_F_FIFO_FIRST], 1, 0);
@@ -318,8 +336,7 @@ static void test_fifo_only_order_decides(void **state)
 	assert_float_equal(x->c.x[a][TJ_F_FIFO_AFTER_SAME_SOCK], 0, 0);
 	tj_feat_assign(x->f, &x->c, a);
 	/* the next call to the same upstream: B is the head now */
-	c = call(1, 30, 100, 5, 100, 1500, 1600, 1);
-	c.rport = 6379;
+	c = call_to(1, 30, 100, 100, 1500, 1600, 1, 6379);
 	assert_int_equal(feed(x, c), 1);
 	a = find(&x->c, 10), b = find(&x->c, 11);
 	assert_float_equal(x->c.x[a][TJ_F_FIFO_FIRST], 0, 0);
@@ -328,8 +345,7 @@ static void test_fifo_only_order_decides(void **state)
 	assert_float_equal(x->c.x[b][TJ_F_DEST_CALLS], 0, 0);
 	tj_feat_assign(x->f, &x->c, b);
 	/* a call to another upstream starts its own queue: A again */
-	c = call(1, 31, 0, 5, 100, 1700, 1800, 0);
-	c.rport = 9000;
+	c = call_to(1, 31, 0, 100, 1700, 1800, 0, 9000);
 	assert_int_equal(feed(x, c), 1);
 	a = find(&x->c, 10);
 	assert_float_equal(x->c.x[a][TJ_F_FIFO_FIRST], 1, 0);
@@ -351,9 +367,7 @@ static void test_reply_parent_only_reply_decides(void **state)
 	assert_float_equal(x->c.x[a][TJ_F_REPLY_PARENT], 0, 0);
 	assert_float_equal(x->c.x[b][TJ_F_REPLY_PARENT], 0, 0);
 	tj_feat_assign(x->f, &x->c, b);
-	struct tj_message r = call(1, 20, 0, 5, 300, 1300, 0, 0);
-	r.key.dir = TJ_DIR_IN;
-	assert_int_equal(feed(x, r), 0);
+	assert_int_equal(feed(x, response(1, 20, 300, 1300)), 0);
 	/* the next call goes out on another socket */
 	assert_int_equal(feed(x, call(1, 21, 0, 5, 300, 1400, 1500, 0)), 1);
 	a = find(&x->c, 10), b = find(&x->c, 11);
@@ -381,16 +395,12 @@ static void test_fifo_and_reply_conflict(void **state)
 	struct fx *x = fx_new(0, 0);
 	feed(x, srv(1, 10, 0, 5, 100, 1000, 1000, 9000, 100));
 	feed(x, srv(1, 11, 0, 5, 100, 1100, 1100, 9000, 100));
-	struct tj_message c = call(1, 30, 0, 5, 100, 1200, 1300, 0);
-	c.rport = 6379;
+	struct tj_message c = call_to(1, 30, 0, 100, 1200, 1300, 0, 6379);
 	assert_int_equal(feed(x, c), 1);
 	int a = find(&x->c, 10);
 	tj_feat_assign(x->f, &x->c, a);
-	struct tj_message r = call(1, 30, 0, 5, 100, 1300, 0, 0);
-	r.key.dir = TJ_DIR_IN;
-	assert_int_equal(feed(x, r), 0);
-	c = call(1, 30, 100, 5, 100, 1310, 1400, 1);
-	c.rport = 6379;
+	assert_int_equal(feed(x, response(1, 30, 100, 1300)), 0);
+	c = call_to(1, 30, 100, 100, 1310, 1400, 1, 6379);
 	assert_int_equal(feed(x, c), 1);
 	a = find(&x->c, 10);
 	int b = find(&x->c, 11);
