@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "datasets/gen/gen.h"
+#include "test_util.h"
 
 static inline struct gen_spec *parse_ok(const char *text)
 {
@@ -67,8 +68,9 @@ static inline int same_file(const char *a, const char *b, const char *name)
 
 static inline char *tmpdir(void)
 {
-	char *t = strdup("/tmp/tj-test-gen.XXXXXX");
-	assert_non_null(mkdtemp(t));
+	char *t = malloc(64);
+	assert_non_null(t);
+	assert_int_equal(test_dir_make(t, 64, "tj-test-gen"), 0);
 	return t;
 }
 
@@ -96,9 +98,7 @@ static inline void assert_deterministic(const struct gen_spec *s, double rate, u
 
 static inline void rmdataset(char *dir)
 {
-	char cmd[512];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(test_dir_remove(dir), 0);
 	free(dir);
 }
 
