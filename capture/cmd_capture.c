@@ -21,6 +21,7 @@
 #include <bpf/libbpf.h>
 #include "loader.h"
 #include "recorder.h"
+#include "sockscan.h"
 
 #define CMD "capture"
 #define MAX_PIDS 64
@@ -74,8 +75,13 @@ void cmd_capture_help(void)
 "  -- COMMAND ARGS    run COMMAND and trace it and its children until it exits\n"
 "\n"
 "Sockets open before capture starts are recorded from their first event,\n"
-"with offsets counted from then (flag offset_from_start).  Lost events are\n"
-"counted in the log's footer and marked by 'lost' events.\n",
+"with offsets that are TCP sequence numbers (flag seq_offset), so that\n"
+"both ends of a connection name its messages alike.  At start capture\n"
+"lists the listening TCP sockets of every network namespace, or with\n"
+"--pid of those processes' namespaces, by netlink sock_diag, into each\n"
+"log ('listen' and 'scan' events; none with -- COMMAND): the replay tells\n"
+"by them which end of an already open connection is the server.  Lost\n"
+"events are counted in the log's footer and marked by 'lost' events.\n",
 		MAX_PIDS, TJ_PAYLOAD_MAX, RING_BYTES >> 10);
 }
 
@@ -406,6 +412,7 @@ int cmd_capture(int argc, char **argv)
 	struct tj_recorder *rec = NULL;
 	struct tj_capture_config cfg = { 0 };
 	struct tj_recorder_opts ro = { 0 };
+	struct tj_sockscan scan = { 0 };
 	sigset_t mask, oldmask;
 	int sfd = -1, gate = -1, env_problem = 0, rc, status = TJ_EXIT_OK;
 	int child_status = -1, exec_errno = 0;
@@ -463,14 +470,34 @@ int cmd_capture(int argc, char **argv)
 	/* Cheap checks, then the log (refusing to overwrite must not wait
 	 * for the verifier), then BPF; a log made for a capture that could
 	 * not start is removed again. */
-	if (tj_capture_env_check(&err)) {
+	if (tj_capture_env_prepare(&err)) {
 		fprintf(stderr, "tracejoin capture: %s\n", err.msg);
 		tj_stackrec_free(ro.stacks);
 		return TJ_EXIT_FAIL;
 	}
+	/* Before the programs attach: a connection accepted between the
+	 * scan and the attach is still seen (its ACCEPT), while one the
+	 * scan missed would have no role.  A COMMAND started by capture
+	 * owns no socket from before: no scan then; with --pid, only the
+	 * namespaces of those processes. */
+	if (o.command) {
+		/* nothing to learn */
+	} else if (tj_sockscan_run(&scan, o.pids, (size_t)o.npids, &err)) {
+		fprintf(stderr, "tracejoin capture: warning: %s; connections open before "
+			"capture will have no role unless their port is seen accepting\n",
+			err.msg);
+		tj_sockscan_free(&scan);
+	} else {
+		ro.scan = &scan;
+		fprintf(stderr, "tracejoin capture: start-up scan: %zu listening and %llu "
+			"open TCP sockets in %zu network namespaces, %.1f ms\n",
+			scan.nlisteners, (unsigned long long)scan.open, scan.nns,
+			scan.dur_ns / 1e6);
+	}
 	if (tj_recorder_open(&rec, &ro, &err)) {
 		fprintf(stderr, "tracejoin capture: %s\n", err.msg);
 		tj_stackrec_free(ro.stacks);
+		tj_sockscan_free(&scan);
 		return TJ_EXIT_FAIL;
 	}
 	if (tj_capture_open(&cap, &cfg, &env_problem, &err)) {
@@ -479,6 +506,7 @@ int cmd_capture(int argc, char **argv)
 		if (!o.per_netns && strcmp(o.out, "-") != 0)
 			unlink(o.out);
 		tj_stackrec_free(ro.stacks);
+		tj_sockscan_free(&scan);
 		return TJ_EXIT_FAIL;
 	}
 	for (int i = 0; i < o.npids; i++)
@@ -648,5 +676,6 @@ out:
 	if (sfd >= 0)
 		close(sfd);
 	tj_stackrec_free(ro.stacks);
+	tj_sockscan_free(&scan);
 	return status;
 }

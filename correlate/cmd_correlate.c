@@ -257,6 +257,11 @@ int cmd_correlate(int argc, char **argv)
 			" calls unanswered by the correlator\n",
 			st.messages, st.calls, st.replay.gaps, st.replay.lost_events,
 			st.unanswered);
+	if (st.replay.cut || st.replay.unknown_role)
+		fprintf(stderr, "correlate: sockets open before capture: %" PRIu64
+			" messages cut by capture start (never requests), %" PRIu64
+			" messages on sockets of unknown side (neither requests nor calls)\n",
+			st.replay.cut, st.replay.unknown_role);
 	/* the last line, in a fixed form scripts may parse; M from CPU time */
 	double mevs = st.cpu_seconds > 0 ? st.events / st.cpu_seconds / 1e6 : 0.0;
 	fprintf(stderr, "correlate: algo %s, %" PRIu64 " events, %.2f Mev/s, %.0f MB peak\n",

@@ -3,6 +3,7 @@
 #include <string.h>
 #include "assemble.h"
 #include "../lib/u64map.h"
+#include "../lib/listeners.h"
 
 #define DEFAULT_IDLE_NS    2000000000ull
 #define DEFAULT_REORDER_NS 1000000ull
@@ -39,6 +40,7 @@ struct asock {
 	uint8_t role;
 	uint8_t role_guessed;
 	uint8_t midstream;
+	uint8_t seqoff;              /* offsets are TCP sequence numbers */
 	uint8_t have_addr;
 	uint32_t seq;
 	uint32_t pid;
@@ -66,6 +68,10 @@ struct anode {
 	uint64_t idle_ns, expire_ns;
 	uint64_t lru_due, slru_due;  /* when the heads need a look */
 	uint8_t listening[65536 / 8];/* local ports this node accepted on */
+	/* Capture's start-up scan (LISTEN, SCAN events): the sockets that
+	 * listened when capture began, and whether the list is complete. */
+	struct tj_listeners listeners;
+	int scanned;
 };
 
 struct tj_assembler {
@@ -332,6 +338,10 @@ static int drain(struct tj_assembler *a, struct anode *n)
 			a->st.requests++;
 		if (m->m.flags & TJ_MSG_GAP)
 			a->st.gaps++;
+		if (m->m.flags & TJ_MSG_CUT)
+			a->st.cut++;
+		if (m->m.role == TJ_ROLE_UNKNOWN)
+			a->st.unknown_role++;
 		int rc = a->fn(a->ctx, &m->m);
 		msg_release(a, m);
 		if (rc) {
@@ -383,6 +393,10 @@ static void expire(struct tj_assembler *a, struct anode *n)
 
 /* ---- events ---- */
 
+/* The side of a socket first seen mid-stream: server if a listener of
+ * the start-up scan or a port this node accepted on has it; client if
+ * the scan was complete (SCAN) and none does; else unknown for now
+ * (re-tried at each message, as ports are learnt). */
 static uint8_t guess_role(struct anode *n, struct asock *s, uint32_t *flags)
 {
 	if (s->role != TJ_ROLE_UNKNOWN) {
@@ -390,11 +404,17 @@ static uint8_t guess_role(struct anode *n, struct asock *s, uint32_t *flags)
 			*flags |= TJ_MSG_ROLE_GUESS;
 		return s->role;
 	}
-	if (s->have_addr && (n->listening[s->lport >> 3] & (1u << (s->lport & 7)))) {
+	if (!s->have_addr)
+		return s->role;
+	if (tj_listeners_match(&n->listeners, s->family, s->laddr, s->lport) ||
+	    (n->listening[s->lport >> 3] & (1u << (s->lport & 7))))
 		s->role = TJ_ROLE_SERVER;
-		s->role_guessed = 1;
-		*flags |= TJ_MSG_ROLE_GUESS;
-	}
+	else if (n->scanned)
+		s->role = TJ_ROLE_CLIENT;
+	else
+		return s->role;
+	s->role_guessed = 1;
+	*flags |= TJ_MSG_ROLE_GUESS;
 	return s->role;
 }
 
@@ -406,15 +426,23 @@ static int start_message(struct tj_assembler *a, struct anode *n,
 	if (!x)
 		return -TJ_E_NOMEM;
 	struct tj_message *m = &x->m;
-	if (s->midstream)
+	if (s->midstream) {
 		flags |= TJ_MSG_MIDSTREAM;
+		/* Its first message may have begun before capture: bytes of
+		 * it went before the first event, unseen. */
+		if (s->seq == 0)
+			flags |= TJ_MSG_CUT;
+		if (s->seqoff)
+			flags |= TJ_MSG_SEQ_OFFSET;
+	}
 	m->key.node = n->id;
 	m->key.sock = s->id;
 	m->key.offset = ev->offset;
 	m->key.dir = (uint8_t)dir;
 	m->role = guess_role(n, s, &flags);
-	m->is_request = (m->role == TJ_ROLE_CLIENT && dir == TJ_DIR_OUT) ||
-			(m->role == TJ_ROLE_SERVER && dir == TJ_DIR_IN);
+	m->is_request = !(flags & TJ_MSG_CUT) &&
+			((m->role == TJ_ROLE_CLIENT && dir == TJ_DIR_OUT) ||
+			 (m->role == TJ_ROLE_SERVER && dir == TJ_DIR_IN));
 	m->flags = flags;
 	m->pid = ev->pid ? ev->pid : s->pid;
 	m->tid_first = m->tid_last = ev->tid;
@@ -574,8 +602,8 @@ static void on_state(struct anode *n, struct asock *s, const struct tj_event *ev
 		s->ts_open = ev->ts_ns;
 }
 
-int tj_asm_feed(struct tj_assembler *a, const struct tj_event *ev,
-		struct tj_err *err)
+int tj_assembler_feed(struct tj_assembler *a, const struct tj_event *ev,
+		      struct tj_err *err)
 {
 	struct anode *n = node_get(a, ev->node);
 	if (!n)
@@ -592,6 +620,16 @@ int tj_asm_feed(struct tj_assembler *a, const struct tj_event *ev,
 	if (ev->type == TJ_EV_LOST || ev->type == TJ_EV_NONE ||
 	    ev->type >= TJ_EV__COUNT)
 		goto out;
+	if (ev->type == TJ_EV_LISTEN) {
+		a->st.listeners++;
+		if (tj_listeners_add(&n->listeners, ev) < 0)
+			return tj_errf(err, TJ_E_NOMEM, "replay: out of memory");
+		goto out;
+	}
+	if (ev->type == TJ_EV_SCAN) {
+		n->scanned = 1;
+		goto out;
+	}
 	struct asock *s = sock_find(n, ev->sock);
 	switch (ev->type) {
 	case TJ_EV_ACCEPT:
@@ -612,6 +650,8 @@ int tj_asm_feed(struct tj_assembler *a, const struct tj_event *ev,
 		}
 		sock_take_addr(s, ev);
 		s->last_ts = ev->ts_ns > s->last_ts ? ev->ts_ns : s->last_ts;
+		if (s->midstream && (ev->flags & TJ_EVF_SEQ_OFFSET))
+			s->seqoff = 1;
 		if (ev->type == TJ_EV_STATE) {
 			on_state(n, s, ev);
 		} else if (ev->type == TJ_EV_SOCKET) {
@@ -647,7 +687,7 @@ out:
 	return drain(a, n);
 }
 
-int tj_asm_end_node(struct tj_assembler *a, uint32_t node, struct tj_err *err)
+int tj_assembler_end_node(struct tj_assembler *a, uint32_t node, struct tj_err *err)
 {
 	uint64_t *ix = tj_u64map_get(&a->node_ix, node);
 	if (!ix)
@@ -659,18 +699,18 @@ int tj_asm_end_node(struct tj_assembler *a, uint32_t node, struct tj_err *err)
 	return drain(a, n);
 }
 
-int tj_asm_end(struct tj_assembler *a, struct tj_err *err)
+int tj_assembler_end(struct tj_assembler *a, struct tj_err *err)
 {
 	for (size_t i = 0; i < a->nnodes; i++) {
-		int rc = tj_asm_end_node(a, a->nodes[i]->id, err);
+		int rc = tj_assembler_end_node(a, a->nodes[i]->id, err);
 		if (rc)
 			return rc;
 	}
 	return 0;
 }
 
-int tj_asm_new(struct tj_assembler **ap, const struct tj_replay_opts *opts,
-	       tj_message_fn fn, void *ctx, struct tj_err *err)
+int tj_assembler_new(struct tj_assembler **ap, const struct tj_replay_opts *opts,
+		     tj_message_fn fn, void *ctx, struct tj_err *err)
 {
 	struct tj_assembler *a = calloc(1, sizeof(*a));
 	if (!a)
@@ -689,12 +729,12 @@ int tj_asm_new(struct tj_assembler **ap, const struct tj_replay_opts *opts,
 	return 0;
 }
 
-uint64_t tj_asm_held(const struct tj_assembler *a)
+uint64_t tj_assembler_held(const struct tj_assembler *a)
 {
 	return a->held;
 }
 
-const struct tj_replay_stats *tj_asm_stats(const struct tj_assembler *a)
+const struct tj_replay_stats *tj_assembler_stats(const struct tj_assembler *a)
 {
 	return &a->st;
 }
@@ -708,7 +748,7 @@ static void free_chain(struct amsg *m)
 	}
 }
 
-void tj_asm_free(struct tj_assembler *a)
+void tj_assembler_free(struct tj_assembler *a)
 {
 	if (!a)
 		return;
@@ -720,6 +760,7 @@ void tj_asm_free(struct tj_assembler *a)
 			free(s);
 		}
 		tj_u64map_free(&n->socks);
+		tj_listeners_free(&n->listeners);
 		free(n);
 	}
 	free_chain(a->free_msgs);

@@ -90,6 +90,7 @@ struct sock_rec {
 	uint32_t name;     /* NO_NAME: not joinable (role unknown, mid-stream) */
 	uint32_t ordinal;  /* n-th socket of this name on this node */
 	uint8_t end;       /* 0 client, 1 server */
+	uint8_t seq;       /* offsets are TCP sequence numbers (TJ_MSG_SEQ_OFFSET) */
 };
 
 struct tj_join {
@@ -191,7 +192,11 @@ static size_t number_socket(struct tj_join *j, const struct tj_message *m)
 	s->node = m->key.node;
 	s->sock = m->key.sock;
 	s->name = NO_NAME;
-	if (m->role == TJ_ROLE_UNKNOWN || (m->flags & TJ_MSG_MIDSTREAM))
+	s->seq = (m->flags & TJ_MSG_SEQ_OFFSET) != 0;
+	/* A mid-stream socket joins only when its offsets are sequence
+	 * numbers, which both ends share; capture-start offsets are not. */
+	if (m->role == TJ_ROLE_UNKNOWN ||
+	    ((m->flags & TJ_MSG_MIDSTREAM) && !(m->flags & TJ_MSG_SEQ_OFFSET)))
 		return si;
 	j->stats.sockets++;
 
@@ -279,7 +284,21 @@ static int derive(const struct tj_join *j, const struct tj_msgkey *k,
 	other->sock = o->sock;
 	other->offset = k->offset;
 	other->dir = want_end ? TJ_DIR_IN : TJ_DIR_OUT;
-	return tj_keymap_get(&j->msgs, other) ? JOINED : OFFSET_MISS;
+	if (tj_keymap_get(&j->msgs, other))
+		return JOINED;
+	/* Sequence offsets start from each end's first sight, in 32 bits:
+	 * when the sequence wrapped between the two first sights, the two
+	 * ends count the same byte 2^32 apart. */
+	if (s->seq && o->seq) {
+		other->offset = k->offset + (1ull << 32);
+		if (tj_keymap_get(&j->msgs, other))
+			return JOINED;
+		other->offset = k->offset - (1ull << 32);
+		if (k->offset >= (1ull << 32) && tj_keymap_get(&j->msgs, other))
+			return JOINED;
+		other->offset = k->offset;
+	}
+	return OFFSET_MISS;
 }
 
 int tj_join_finish(struct tj_join *j, struct tj_err *err)

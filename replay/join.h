@@ -16,8 +16,10 @@
  *    request (server, in) at offset o on the paired socket, if the
  *    server side has a request starting at exactly o.
  * What it cannot pair, and counts instead: sockets of unknown role or
- * first seen mid-stream (their offsets count from capture start, not
- * from the connection's start), a connection whose other end was not
+ * first seen mid-stream with offsets counted from capture start (those
+ * with sequence-number offsets, TJ_MSG_SEQ_OFFSET, do pair: both ends
+ * share them, and a wrap of the sequence between the two ends' first
+ * sights is allowed for), a connection whose other end was not
  * captured (calls to the outside world), and names claimed by two
  * different nodes (addresses rewritten by NAT, or the same private
  * addresses on two hosts): those are "ambiguous" and are not joined,

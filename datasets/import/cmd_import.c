@@ -1,5 +1,5 @@
 /* tracejoin import: Jaeger JSON traces -> a labeled dataset, or event CSV
- * -> an evlog (datasets/README.md). */
+ * -> an evlog (datasets/import/README.md). */
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
@@ -20,7 +20,7 @@ void cmd_import_help(void)
 	       "       tracejoin import --format csv [OPTIONS] EVENTS.csv -o LOG.evlog\n\n"
 	       "Bring outside traces in.  jaeger: Jaeger JSON trace files (a folder\n"
 	       "stands for its *.json files) become a labeled dataset, socket events\n"
-	       "synthesised from the spans (the mapping is in datasets/README.md).\n"
+	       "synthesised from the spans (the mapping is in datasets/import/README.md).\n"
 	       "csv: the columns of 'tracejoin dump --csv' become one evlog.\n\n"
 	       "options:\n"
 	       "  -f, --format FMT   jaeger or csv\n"

@@ -2,7 +2,7 @@
  *
  *  - Jaeger JSON -> a labeled dataset (node-N.evlog, labels.csv,
  *    manifest.json).  Spans carry no sockets, threads or bytes, so the
- *    socket events are synthesised from span times; datasets/README.md
+ *    socket events are synthesised from span times; datasets/import/README.md
  *    documents the mapping rule by rule.
  *  - Event CSV (the columns of `tracejoin dump --csv`) -> one evlog.
  *

@@ -1,4 +1,4 @@
-/* Calls -> socket events and labels (datasets/README.md, "Jaeger
+/* Calls -> socket events and labels (datasets/import/README.md, "Jaeger
  * mapping").  Each call is put on a connection between its caller and its
  * callee (a new one per call, or one of a keepalive pool), the two ends
  * of every connection get the same addresses, ports and stream offsets so

@@ -171,4 +171,28 @@ static inline void gdata_load_dir(const char *dir, struct gdata *d, struct tj_ed
 		fail_msg("%s", err.msg);
 }
 
+/* Of dataset dir's calls with a parent (*n of them), how many the thread
+ * that read the parent request made (first syscalls compared). */
+static inline size_t gdata_calls_on_parent_thread(const char *dir, size_t *n)
+{
+	struct gdata d;
+	struct tj_edge_set labels;
+	gdata_load_dir(dir, &d, &labels, 0);
+	size_t same = 0;
+	*n = 0;
+	for (size_t i = 0; i < labels.n; i++) {
+		const struct tj_edge *e = &labels.edges[i];
+		if (!e->has_parent)
+			continue;
+		const struct gmsg *c = gdata_find(&d, &e->child), *p = gdata_find(&d, &e->parent);
+		assert_non_null(c);
+		assert_non_null(p);
+		(*n)++;
+		same += c->tid == p->tid;
+	}
+	tj_edges_free(&labels);
+	gdata_free(&d);
+	return same;
+}
+
 #endif

@@ -259,23 +259,8 @@ static double same_thread_share(const char *par)
 	struct gen_spec *s = parse_ok(text);
 	char *dir = tmpdir();
 	gen_generate(s, 100, 300, 8, dir, NULL);
-	struct gdata d;
-	struct tj_edge_set labels;
-	gdata_load_dir(dir, &d, &labels, 0);
-	size_t same = 0, n = 0;
-	for (size_t i = 0; i < labels.n; i++) {
-		const struct tj_edge *e = &labels.edges[i];
-		if (!e->has_parent)
-			continue;
-		const struct gmsg *c = gdata_find(&d, &e->child), *p = gdata_find(&d, &e->parent);
-		assert_non_null(c);
-		assert_non_null(p);
-		n++;
-		same += c->tid == p->tid;
-	}
+	size_t n, same = gdata_calls_on_parent_thread(dir, &n);
 	assert_int_equal(n, 600);
-	tj_edges_free(&labels);
-	gdata_free(&d);
 	rmdataset(dir);
 	free(s);
 	return (double)same / (double)n;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "datasets/gen/gen.h"
+#include "test_util.h"
 
 static inline struct gen_spec *parse_ok(const char *text)
 {
@@ -45,7 +46,21 @@ static inline void gen_generate(const struct gen_spec *s, double rate, uint64_t 
 		fail_msg("gen %s: %s", s->name, err.msg);
 }
 
-/* Whether dir a and dir b hold the same bytes in file name. */
+static inline char *tmpdir(void)
+{
+	char *t = malloc(64);
+	assert_non_null(t);
+	assert_int_equal(test_dir_make(t, 64, "tj-test-gen"), 0);
+	return t;
+}
+
+static inline void rmdataset(char *dir)
+{
+	assert_int_equal(test_dir_remove(dir), 0);
+	free(dir);
+}
+
+/* Whether file NAME holds the same bytes in folders a and b. */
 static inline int same_file(const char *a, const char *b, const char *name)
 {
 	char pa[600], pb[600];
@@ -65,15 +80,6 @@ static inline int same_file(const char *a, const char *b, const char *name)
 	return same;
 }
 
-static inline char *tmpdir(void)
-{
-	char *t = strdup("/tmp/tj-test-gen.XXXXXX");
-	assert_non_null(mkdtemp(t));
-	return t;
-}
-
-static inline void rmdataset(char *dir);
-
 /* s generated twice with one seed gives the same bytes: labels and the
  * logs of nodes 1..nnodes. */
 static inline void assert_deterministic(const struct gen_spec *s, double rate, uint64_t roots,
@@ -92,14 +98,6 @@ static inline void assert_deterministic(const struct gen_spec *s, double rate, u
 	}
 	rmdataset(a);
 	rmdataset(b);
-}
-
-static inline void rmdataset(char *dir)
-{
-	char cmd[512];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
-	free(dir);
 }
 
 #endif

@@ -177,6 +177,52 @@ static void test_unjoinable(void **state)
 	tj_join_free(j);
 }
 
+/* Sockets that predate capture: mid-stream messages join when their
+ * offsets are sequence numbers (TJ_MSG_SEQ_OFFSET), also when the 32-bit
+ * sequence wrapped between the two ends' first sights (the client first
+ * saw 0xffffff00, the server only after the wrap); capture-start offsets
+ * never join. */
+static void test_seq_offsets(void **state)
+{
+	struct tj_join *j;
+	struct tj_err err = { 0 };
+	const uint64_t W = 1ull << 32;
+	assert_int_equal(tj_join_new(&j, &err), 0);
+	struct tj_message m[] = {
+		/* connection 1: both ends seq offsets, client before the wrap */
+		cli(10, TJ_DIR_OUT, 0xffffff00u, 40000), cli(10, TJ_DIR_IN, 7000, 40000),
+		cli(10, TJ_DIR_OUT, W + 0x100, 40000), cli(10, TJ_DIR_IN, 7100, 40000),
+		srv(20, TJ_DIR_IN, 0x100, 40000), srv(20, TJ_DIR_OUT, 7100, 40000),
+		srv(20, TJ_DIR_IN, 0x300, 40000),
+		/* connection 2: offsets from capture start: not joinable */
+		cli(11, TJ_DIR_OUT, 50, 40001), srv(21, TJ_DIR_IN, 50, 40001),
+	};
+	size_t n = sizeof(m) / sizeof(*m);
+	for (size_t i = 0; i < n; i++) {
+		m[i].flags = TJ_MSG_MIDSTREAM | TJ_MSG_ROLE_GUESS;
+		if (m[i].key.sock == 10 || m[i].key.sock == 20)
+			m[i].flags |= TJ_MSG_SEQ_OFFSET;
+		assert_int_equal(tj_join_add(j, &m[i]), 0);
+	}
+	assert_int_equal(tj_join_finish(j, &err), 0);
+	struct tj_msgkey call = { .node = 1, .sock = 10, .dir = TJ_DIR_OUT,
+				  .offset = W + 0x100 }, req, back;
+	assert_int_equal(tj_join_request_of(j, &call, &req), 1);
+	assert_int_equal(req.node, 2);
+	assert_int_equal(req.sock, 20);
+	assert_int_equal(req.offset, 0x100);
+	assert_int_equal(tj_join_call_of(j, &req, &back), 1);
+	assert_true(tj_msgkey_eq(&back, &call));
+	/* the first call's request was not seen (cut on the server side) */
+	expect_none(j, 1, 10, 0xffffff00u);
+	expect_none(j, 1, 11, 50);
+	const struct tj_join_stats *st = tj_join_stats(j);
+	assert_int_equal(st->joined, 1);
+	assert_int_equal(st->offset_misses, 1);
+	assert_int_equal(st->skipped, 2);
+	tj_join_free(j);
+}
+
 static void test_put(void **state)
 {
 	struct tj_join *j;
@@ -220,6 +266,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_keepalive_and_port_reuse),
+		cmocka_unit_test(test_seq_offsets),
 		cmocka_unit_test(test_unjoinable),
 		cmocka_unit_test(test_put),
 		cmocka_unit_test(test_many),
