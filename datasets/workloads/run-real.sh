@@ -31,6 +31,9 @@
 #   node NAME nodejs TJ-NODE-SERVICE-OPTIONS (Node.js event loop, keepalive agent)
 #   node NAME go TJ-GO-SERVICE-OPTIONS     (Go net/http, M:N scheduler)
 #   node NAME load TJ-LOAD-OPTIONS         (--target PEER; exactly one)
+#   uncaptured NAME                        (that node runs but its log is left
+#                                          out: a service outside the captured
+#                                          set; calls to it keep their labels)
 # Prints the counts of the load generator and services, and checks that
 # the labels cover every call they made: exit 0 when they do, 1 if not,
 # 77 (with "SKIPPED: reason") where BPF, namespaces, nginx, node or the
@@ -49,7 +52,7 @@ while [ $# -gt 0 ]; do
 	--work) work=$2; shift 2 ;;
 	--keep-capture) keep=1; shift ;;
 	--attach) attach=1; shift ;;
-	-h|--help) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run-real.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -66,10 +69,11 @@ if [ $rc -eq 77 ]; then echo "SKIPPED: $check"; exit 77; fi
 command -v ip >/dev/null || { echo "SKIPPED: ip (iproute2) is not installed"; exit 77; }
 
 # ---- the config ----
-names=() kinds=() args=()
+names=() kinds=() args=() uncaptured=()
 while read -r kw n k rest; do
 	case $kw in ''|'#'*) continue ;; esac
-	[ "$kw" = node ] || { echo "run-real.sh: $config: expected 'node NAME KIND ...', got '$kw'" >&2; exit 2; }
+	if [ "$kw" = uncaptured ]; then uncaptured+=("$n"); continue; fi
+	[ "$kw" = node ] || { echo "run-real.sh: $config: expected 'node NAME KIND ...' or 'uncaptured NAME', got '$kw'" >&2; exit 2; }
 	case $k in service|nginx|load|nodejs|go) ;; *) echo "run-real.sh: $config: node $n: unknown kind '$k'" >&2; exit 2 ;; esac
 	names+=("$n") kinds+=("$k") args+=("$rest")
 done <"$config"
@@ -304,6 +308,17 @@ nodes_json=$(for i in "${!names[@]}"; do
 	printf '"%s":{"node":%s,"kind":"%s","args":"%s"}\n' "${names[$i]}" "$ino" "${kinds[$i]}" "${args[$i]}"
 done | paste -sd, -)
 mkdir -p "$(dirname "$out")" || exit 1
+# A node outside the captured set: its log goes, as if no capture ran there.
+for u in "${uncaptured[@]}"; do
+	found=
+	for i in "${!names[@]}"; do
+		[ "${names[$i]}" = "$u" ] || continue
+		[ "${kinds[$i]}" = load ] && { echo "run-real.sh: $config: the load node cannot be uncaptured" >&2; exit 2; }
+		found=1
+		rm -f "$cap/node-$(stat -L -c %i "/run/netns/${nss[$i]}").evlog"
+	done
+	[ -n "$found" ] || { echo "run-real.sh: $config: uncaptured '$u' is no node" >&2; exit 2; }
+done
 params="{\"config\":\"$name\",\"nodes\":{$nodes_json},\"load_completed\":$completed,\"service_calls\":$calls,\"calls_joined\":$joined,\"payload_prefix\":256}"
 "$tj" label "$cap" -o "$out" --force --workload "$name" --params "$params" 2>"$work/label.err"
 lrc=$?
