@@ -21,7 +21,7 @@ while [ $# -gt 0 ]; do
 	esac
 done
 configs=("$@")
-[ ${#configs[@]} -gt 0 ] || configs=(thread-new pool-keepalive epoll-shared epoll-shared-open fanout nginx-proxy external epoll-chain pipelined mn-pool node-chain node-parallel go-mn nginx-auth)
+[ ${#configs[@]} -gt 0 ] || configs=(thread-new pool-keepalive epoll-shared epoll-shared-open fanout nginx-proxy epoll-chain pipelined mn-pool node-chain node-parallel go-mn nginx-auth)
 work=$(mktemp -d /tmp/tj-compare.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
