@@ -48,4 +48,20 @@ expect_exit 1 python3 "${TJ_ROOT:-.}/datasets/workloads/call-triggers.py" --tj "
 expect_exit 1 python3 "${TJ_ROOT:-.}/datasets/workloads/call-triggers.py" --tj "$TJ" --edges
 expect_exit 1 python3 "${TJ_ROOT:-.}/datasets/workloads/call-triggers.py" --tj "$TJ" "$work/nowhere"
 expect_exit 1 python3 "${TJ_ROOT:-.}/datasets/workloads/call-triggers.py" --tj "$TJ"
+# configs naming what does not exist are refused, naming it (exit 2)
+bad_config() { # pattern config-lines...
+	local pat=$1 err rc
+	shift
+	printf '%s\n' "$@" >"$work/bad.cfg"
+	err=$(bash "${TJ_ROOT:-.}/datasets/workloads/run-real.sh" --tj "$TJ" --bin "$(dirname "$TJ")/datasets/workloads" \
+		--config "$work/bad.cfg" --name bad --out "$work/bad-ds" 2>&1); rc=$?
+	[ $rc -eq 2 ] || fail "bad config ($*): exit $rc, want 2: $err"
+	grep -q -- "$pat" <<<"$err" || fail "bad config ($*): message does not name '$pat': $err"
+	[ -e "$work/bad-ds" ] && fail "bad config ($*): a dataset was written"
+	return 0
+}
+bad_config "no node named 'nobody'" 'node gw service --model epoll' 'node px nginx gw 4 nobody' 'node load load --target px --requests 5'
+bad_config "no node named 'nobody'" 'node gw nodejs --call nobody' 'node load load --target gw --requests 5'
+bad_config "no node named 'nobody'" 'node gw go --call nobody' 'node load load --target gw --requests 5'
+bad_config "unknown kind 'python'" 'node gw python app.py' 'node load load --target gw --requests 5'
 echo "ok: node + go capture, 600 calls labeled and joined"

@@ -41,7 +41,6 @@ static uint64_t tuple_hash(const uint8_t *ca, uint16_t cp, const uint8_t *sa, ui
 	return h;
 }
 
-/* The dataset promises of DESIGN.md, checked from the logs. */
 /* A client socket to a node outside the captured set ('captured no') has
  * no server side in any log. */
 static int to_uncaptured(const struct gen_spec *spec, const uint8_t *raddr)
@@ -52,8 +51,10 @@ static int to_uncaptured(const struct gen_spec *spec, const uint8_t *raddr)
 	return 0;
 }
 
-static void check_dataset(const char *name, const char *dir, const struct gen_stats *st,
-			  const struct gen_spec *spec)
+/* The dataset promises of DESIGN.md, checked from the logs (spec: what
+ * made them). */
+static void check_dataset(const struct gen_spec *spec, const char *name, const char *dir,
+			  const struct gen_stats *st)
 {
 	struct gdata d;
 	struct tj_edge_set labels;
@@ -141,7 +142,7 @@ static void test_builtins_agree(void **state)
 			gen_generate(s, s->load[l], 300, 7, dir, &st);
 			assert_int_equal(st.roots, 300);
 			assert_true(st.calls > 0);
-			check_dataset(s->name, dir, &st, s);
+			check_dataset(s, s->name, dir, &st);
 			rmdataset(dir);
 		}
 		free(s);
@@ -312,7 +313,7 @@ static void test_closed_loop(void **state)
 	char *dir = tmpdir();
 	struct gen_stats st;
 	gen_generate(s, 6, 400, 2, dir, &st);
-	check_dataset("threaded/closed", dir, &st, s);
+	check_dataset(s, "threaded/closed", dir, &st);
 	char path[512];
 	snprintf(path, sizeof(path), "%s/node-1.evlog", dir);
 	struct tj_evlog_reader *r;

@@ -508,8 +508,8 @@ static void test_payload_continues(void **state)
 	assert_int_equal(g.m[0].payload_len, len);
 	assert_non_null(memmem(g.m[0].payload, len, "Host: a\r\ntraceparent: ***", 25));
 	assert_null(memmem(g.m[0].payload, len, "0af7651916cd", 12));
-	assert_int_equal(tj_asm_stats(a)->masked, 1);
-	tj_asm_free(a);
+	assert_int_equal(tj_assembler_stats(a)->masked, 1);
+	tj_assembler_free(a);
 
 	struct tj_replay_opts raw = { .keep_payload = 1, .raw_payload = 1 };
 	a = mk(&g, &raw);
@@ -517,7 +517,7 @@ static void test_payload_continues(void **state)
 	finish(a);
 	assert_int_equal(g.n, 1);
 	assert_memory_equal(g.m[0].payload, req, len);
-	tj_asm_free(a);
+	tj_assembler_free(a);
 
 	/* the first piece cut by the capture: what follows is not its
 	 * continuation, so the payload stays the first piece's prefix */
@@ -528,7 +528,7 @@ static void test_payload_continues(void **state)
 	assert_int_equal(g.n, 1);
 	assert_int_equal(g.m[0].payload_len, cut - 1);
 	assert_memory_equal(g.m[0].payload, req, cut - 1);
-	tj_asm_free(a);
+	tj_assembler_free(a);
 }
 
 /* A callback's non-zero answer stops the replay and comes back. */
