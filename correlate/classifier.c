@@ -37,37 +37,39 @@ static int start_features(struct classifier *c, struct tj_err *err)
 	return tj_feat_new(&c->feat, &fo, err);
 }
 
-static int cl_open(void **st, const struct tj_params *p, struct tj_err *err)
+/* A classifier instance whose model, without model=FILE, is models/NAME. */
+static int open_with(void **st, const struct tj_params *p, const char *algo,
+		     const char *model_name, struct tj_err *err)
 {
-	int rc = tj_params_check(p, known_params, "classifier", err);
+	int rc = tj_params_check(p, known_params, algo, err);
 	if (rc < 0)
 		return rc;
 	struct classifier *c = calloc(1, sizeof(*c));
 	if (!c)
-		return tj_errf(err, TJ_E_NOMEM, "classifier: out of memory");
+		return tj_errf(err, TJ_E_NOMEM, "%s: out of memory", algo);
 	tj_model_init(&c->model);
 	double thr;
 	int has_thr = tj_param_str(p, "threshold", NULL) != NULL;
 	rc = tj_param_double(p, "threshold", -1, &thr, err);
 	if (rc == 0 && has_thr && !(thr >= 0 && thr <= 1))
-		rc = tj_errf(err, TJ_E_ARG, "classifier: param threshold=%g not in [0,1]", thr);
+		rc = tj_errf(err, TJ_E_ARG, "%s: param threshold=%g not in [0,1]", algo, thr);
 	c->threshold = has_thr ? thr : -1;
 	double ex;
 	if (rc == 0)
 		rc = tj_param_double(p, "explain", 0, &ex, err);
 	if (rc == 0 && ex != 0 && ex != 1)
-		rc = tj_errf(err, TJ_E_ARG, "classifier: param explain=%g: 0 or 1", ex);
+		rc = tj_errf(err, TJ_E_ARG, "%s: param explain=%g: 0 or 1", algo, ex);
 	c->explain = rc == 0 && ex == 1;
 	char found[PATH_MAX];
 	const char *path = tj_param_str(p, "model", NULL);
 	if (rc == 0 && !path) {
-		if (tj_model_default_path(found, sizeof(found)) == 0)
+		if (tj_model_find(model_name, found, sizeof(found)) == 0)
 			path = found;
 		else /* fine if train() comes; else message() says so */
 			snprintf(c->missing, sizeof(c->missing),
-				 "classifier: no default model found (looked for %s "
+				 "%s: no default model found (looked for %s "
 				 "beside the binary and in %s); give --param model=FILE",
-				 TJ_MODEL_DEFAULT_NAME, tj_models_dir());
+				 algo, model_name, tj_models_dir());
 	}
 	if (rc == 0 && path) {
 		snprintf(c->source, sizeof(c->source), "%s", path);
@@ -83,6 +85,21 @@ static int cl_open(void **st, const struct tj_params *p, struct tj_err *err)
 	}
 	*st = c;
 	return 0;
+}
+
+static int cl_open(void **st, const struct tj_params *p, struct tj_err *err)
+{
+	return open_with(st, p, "classifier", TJ_MODEL_DEFAULT_NAME, err);
+}
+
+/* order-logit: the same conditional logit with models/order.model, fitted
+ * with the order and continuation features (FIFO head per destination,
+ * the last-read reply's parent, their same-socket interactions) on the
+ * built-in suite plus the training-only specs, self-fed (models/README.md,
+ * correlate/ASYNC.md). */
+static int ol_open(void **st, const struct tj_params *p, struct tj_err *err)
+{
+	return open_with(st, p, "order-logit", "order.model", err);
 }
 
 /* `correlate --train DIR`: fit a conditional logit on that dataset (with
@@ -101,7 +118,7 @@ static int cl_train(void *st, const struct tj_dataset *d, struct tj_err *err)
 	tj_model_init(&m);
 	int rc = tj_trainset_add(&set, d->dir, &fo, &ws, err);
 	if (rc == 0) {
-		struct tj_fit_opts o = { TJ_FIT_CLOGIT, 1.0, 200, 0 };
+		struct tj_fit_opts o = { TJ_FIT_CLOGIT, 1.0, 200, 0, NULL };
 		m.nfeat = TJ_FEAT_N;
 		for (size_t k = 0; k < TJ_FEAT_N; k++)
 			snprintf(m.names[k], TJ_MODEL_NAMELEN, "%s", tj_feat_names[k]);
@@ -198,6 +215,21 @@ const struct tj_correlator tj_correlator_classifier = {
 		       "threshold=(model's)  probability below which a call gets no parent\n"
 		       "explain=0  1: print the model's weights on stderr at the end\n",
 	.open = cl_open,
+	.train = cl_train,
+	.message = cl_message,
+	.finish = cl_finish,
+	.close = cl_close,
+};
+
+const struct tj_correlator tj_correlator_order_logit = {
+	.abi = TJ_CORRELATOR_ABI,
+	.name = "order-logit",
+	.description = "conditional logit with FIFO order and last-reply continuation "
+		       "signals, self-fed training (models/order.model)",
+	.params_help = "model=models/order.model  model file from 'tracejoin train'\n"
+		       "threshold=(model's)  probability below which a call gets no parent\n"
+		       "explain=0  1: print the model's weights on stderr at the end\n",
+	.open = ol_open,
 	.train = cl_train,
 	.message = cl_message,
 	.finish = cl_finish,

@@ -6,7 +6,8 @@
 $(BUILD)/models/model_path.o: CFLAGS += -DTJ_MODELS_DIR='"$(CURDIR)/models"'
 
 # `make models`: regenerate the training suite and refit the committed
-# default model (models/train-default.sh says which scenarios and seeds).
+# models, default.model and order.model (models/train-default.sh says which
+# scenarios, seeds and features).
 MODELS_WORK ?= $(BUILD)/models-data
 models: $(TJ)
-	models/train-default.sh $(TJ) $(MODELS_WORK) models/default.model
+	models/train-default.sh $(TJ) $(MODELS_WORK) models

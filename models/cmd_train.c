@@ -30,6 +30,13 @@ void cmd_train_help(void)
 	       "  --max-cand N       candidates per call, 1..%d (default %d)\n"
 	       "  --window SECONDS   a parent started at most this long before its call\n"
 	       "                     (default %g)\n"
+	       "  --features N       fit on the first N features only (1..all; default all):\n"
+	       "                     a model for the list as it was before later ones were\n"
+	       "                     appended (models/README.md)\n"
+	       "  --self-fed N       after the fit, N rounds of: walk the datasets again with\n"
+	       "                     the history features fed by the model's own decisions,\n"
+	       "                     add those pairs (labeled with the truth), refit\n"
+	       "                     (0..5, default 0; models/README.md)\n"
 	       "  --test DATASET     a held-out labeled dataset to report accuracy on\n"
 	       "                     (repeatable); the model runs on it as the correlator does\n"
 	       "  -v, --verbose      fitting progress on stderr\n"
@@ -96,12 +103,13 @@ static int evaluate_all(const struct tj_model *m, const char *label,
 }
 
 static int fit_kind(const struct tj_fit_set *set, int kind, double lambda,
-		    int verbose, const struct tj_feat_opts *fo, struct tj_model *m)
+		    int verbose, const struct tj_feat_opts *fo,
+		    const struct tj_model *start, struct tj_model *m)
 {
-	struct tj_fit_opts o = { kind, lambda, 200, verbose };
+	struct tj_fit_opts o = { kind, lambda, 200, verbose, start };
 	struct tj_err err = { 0 };
-	m->nfeat = TJ_FEAT_N;
-	for (size_t k = 0; k < TJ_FEAT_N; k++)
+	m->nfeat = set->nfeat; /* the first nfeat of this build's list */
+	for (size_t k = 0; k < set->nfeat; k++)
 		snprintf(m->names[k], TJ_MODEL_NAMELEN, "%s", tj_feat_names[k]);
 	m->max_cand = fo->max_cand;
 	m->window_ns = fo->window_ns;
@@ -122,6 +130,8 @@ int cmd_train(int argc, char **argv)
 		{ "max-cand", required_argument, NULL, 'c' },
 		{ "window", required_argument, NULL, 'w' },
 		{ "test", required_argument, NULL, 't' },
+		{ "self-fed", required_argument, NULL, 's' },
+		{ "features", required_argument, NULL, 'F' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ NULL, 0, NULL, 0 },
@@ -131,7 +141,8 @@ int cmd_train(int argc, char **argv)
 	struct tj_feat_opts fo = { TJ_FEAT_DEFAULT_MAX_CAND, TJ_FEAT_DEFAULT_WINDOW_NS };
 	char **tests = calloc((size_t)argc, sizeof(char *));
 	size_t ntests = 0;
-	int verbose = 0, quiet = 0, c, rc = TJ_EXIT_FAIL;
+	int verbose = 0, quiet = 0, c, rc = TJ_EXIT_FAIL, self_fed = 0;
+	size_t nfeat = TJ_FEAT_N;
 	if (!tests)
 		return TJ_EXIT_FAIL;
 	optind = 0;
@@ -167,6 +178,22 @@ int cmd_train(int argc, char **argv)
 				fo.window_ns = 1;
 			break;
 		case 't': tests[ntests++] = optarg; break;
+		case 'F':
+			if (parse_double(optarg, &d) < 0 || d < 1 || d > TJ_FEAT_N || d != (int)d) {
+				free(tests);
+				return tj_usage("train", "--features wants a count 1..%d, not '%s'",
+						TJ_FEAT_N, optarg);
+			}
+			nfeat = (size_t)d;
+			break;
+		case 's':
+			if (parse_double(optarg, &d) < 0 || d < 0 || d > 5 || d != (int)d) {
+				free(tests);
+				return tj_usage("train", "--self-fed wants a count 0..5, not '%s'",
+						optarg);
+			}
+			self_fed = (int)d;
+			break;
 		case 'v': verbose = 1; break;
 		case 'q': quiet = 1; break;
 		case ':':
@@ -220,7 +247,7 @@ int cmd_train(int argc, char **argv)
 	struct tj_err err = { 0 };
 	struct tj_model models[2];
 	int nmodels = 0;
-	tj_fit_set_init(&set, TJ_FEAT_N);
+	tj_fit_set_init(&set, nfeat);
 	double t0 = now_s();
 	for (int i = 0; i < ndatasets; i++)
 		if (tj_trainset_add(&set, datasets[i], &fo, &st, &err) < 0) {
@@ -251,8 +278,27 @@ int cmd_train(int argc, char **argv)
 		tj_model_init(&models[k]);
 		nmodels++;
 		double t1 = now_s();
-		if (fit_kind(&set, kinds[k], lambda, verbose, &fo, &models[k]) < 0)
+		if (fit_kind(&set, kinds[k], lambda, verbose, &fo, NULL, &models[k]) < 0)
 			goto done;
+		for (int round = 0; round < self_fed; round++) {
+			struct tj_walk_stats st2 = { 0 };
+			for (int i = 0; i < ndatasets; i++)
+				if (tj_trainset_add_self_fed(&set, datasets[i], &fo, &models[k],
+							     &st2, &err) < 0) {
+					fprintf(stderr, "tracejoin train: %s\n", err.msg);
+					goto done;
+				}
+			struct tj_model prev = models[k];
+			tj_model_init(&models[k]);
+			int frc = fit_kind(&set, kinds[k], lambda, verbose, &fo, &prev, &models[k]);
+			tj_model_free(&prev);
+			if (frc < 0)
+				goto done;
+			if (!quiet)
+				fprintf(stderr, "self-fed round %d: %" PRIu64 " pairs added, "
+					"training accuracy %.4f\n", round + 1, st2.pairs,
+					models[k].train_accuracy);
+		}
 		const char *name = kinds[k] == TJ_FIT_LOGIT ? "logit" : "clogit";
 		if (!quiet)
 			fprintf(stderr, "fit %s: training accuracy %.4f, threshold %.4f, %.1f s\n",

@@ -34,6 +34,12 @@ const char *const tj_feat_names[TJ_FEAT_N] = {
 	[TJ_F_DT_PARENT_LAST_START] = "dt_parent_last_start",
 	[TJ_F_PARENT_CALLED_DEST] = "parent_called_dest",
 	[TJ_F_THREAD_NO_CONTEXT] = "thread_no_context",
+	[TJ_F_FIFO_FIRST] = "fifo_first",
+	[TJ_F_FIFO_OLDER] = "fifo_older",
+	[TJ_F_DEST_CALLS] = "dest_calls",
+	[TJ_F_REPLY_PARENT] = "reply_parent",
+	[TJ_F_REPLY_PARENT_SAME_SOCK] = "reply_parent_same_sock",
+	[TJ_F_FIFO_AFTER_SAME_SOCK] = "fifo_after_same_sock",
 };
 
 /* Counts below this take their log1p from a table. */
@@ -59,6 +65,7 @@ struct req {
 struct call_consts {
 	double log_bytes, dt_thread_read, thread_read_unknown;
 	uint64_t dest;
+	int reply_same_sock; /* the thread last read a response on the call's socket */
 };
 
 struct node {
@@ -75,7 +82,12 @@ struct thr {
 	struct tj_msgkey last_req;    /* last server request it read */
 	struct tj_msgkey prev_parent; /* parent of its previous call */
 	struct tj_msgkey context;     /* the request it last worked for */
+	struct tj_msgkey reply_parent; /* parent of the call whose response it
+					* read last, when its last read was one */
+	uint64_t reply_sock;          /* socket of that response (last read a
+					 response: has_reply_read) */
 	uint8_t has_last_req, has_prev_parent, has_context;
+	uint8_t has_reply_read, has_reply_parent;
 };
 
 /* A call waiting for its response to be read: whoever reads the response
@@ -414,9 +426,37 @@ static void fill(const struct tj_feat *f, const struct tj_message *m,
 	uint64_t dest = call->dest;
 	x[TJ_F_THREAD_NO_CONTEXT] = t && !t->has_context;
 	x[TJ_F_PARENT_CALLED_DEST] = 0;
+	unsigned dest_calls = 0;
 	for (unsigned i = 0; i < OPEN_RING && i < r->ncalls; i++)
-		if (r->call_dest[i] == dest)
-			x[TJ_F_PARENT_CALLED_DEST] = 1;
+		dest_calls += r->call_dest[i] == dest;
+	x[TJ_F_PARENT_CALLED_DEST] = dest_calls > 0;
+	x[TJ_F_DEST_CALLS] = log1p_count(f->lut, dest_calls);
+	x[TJ_F_REPLY_PARENT] = t && t->has_reply_read && t->has_reply_parent &&
+			       tj_msgkey_eq(&t->reply_parent, &r->key);
+	x[TJ_F_REPLY_PARENT_SAME_SOCK] = x[TJ_F_REPLY_PARENT] && call->reply_same_sock;
+	/* FIFO_FIRST, FIFO_OLDER and FIFO_AFTER_SAME_SOCK need every
+	 * candidate: fifo_order() sets them. */
+}
+
+/* Order along a queue: walk the candidates oldest first; the first of the
+ * call's process with no call to its destination is the head of the FIFO
+ * of requests still waiting for that call. */
+static void fifo_order(const struct tj_feat *f, const struct node *n,
+		       const struct tj_message *m, const struct call_consts *call,
+		       struct tj_feat_call *out)
+{
+	uint64_t uncalled = 0;
+	for (size_t j = out->n; j-- > 0;) {
+		const struct req *r = &n->reqs[out->ref_[j]];
+		double *x = out->x[j];
+		int mine = m->pid == TJ_PID_UNKNOWN || r->pid == TJ_PID_UNKNOWN ||
+			   m->pid == r->pid;
+		int fresh = mine && x[TJ_F_PARENT_CALLED_DEST] == 0;
+		x[TJ_F_FIFO_FIRST] = fresh && uncalled == 0;
+		x[TJ_F_FIFO_OLDER] = fresh ? log1p_count(f->lut, uncalled) : 0;
+		x[TJ_F_FIFO_AFTER_SAME_SOCK] = x[TJ_F_FIFO_FIRST] && call->reply_same_sock;
+		uncalled += fresh;
+	}
 }
 
 static int candidates(struct tj_feat *f, struct node *n,
@@ -448,9 +488,11 @@ static int candidates(struct tj_feat *f, struct node *n,
 		.dt_thread_read = t && t->last_read ? slog_us(dt(now, t->last_read)) : 0,
 		.thread_read_unknown = !(t && t->last_read),
 		.dest = dest_of(m),
+		.reply_same_sock = t && t->has_reply_read && t->reply_sock == m->key.sock,
 	};
 	for (size_t j = 0; j < k; j++)
 		fill(f, m, t, &n->reqs[out->ref_[j]], j, inflight, &cc, out->x[j]);
+	fifo_order(f, n, m, &cc, out);
 	return 0;
 }
 
@@ -483,9 +525,16 @@ int tj_feat_message(struct tj_feat *f, const struct tj_message *m,
 				t->has_last_req = 1;
 				t->context = m->key;
 				t->has_context = 1;
-			} else if (resp) {
-				t->context = p.parent;
-				t->has_context = p.has_parent;
+				t->has_reply_read = 0;
+			} else if (m->role == TJ_ROLE_CLIENT) {
+				if (resp) {
+					t->context = p.parent;
+					t->has_context = p.has_parent;
+				}
+				t->has_reply_read = 1;
+				t->reply_sock = m->key.sock;
+				t->reply_parent = p.parent;
+				t->has_reply_parent = resp && p.has_parent;
 			}
 		}
 		return 0;

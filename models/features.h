@@ -66,6 +66,25 @@ enum tj_feature {
 				     * same remote address and port */
 	TJ_F_THREAD_NO_CONTEXT,     /* the calling thread is known but has read no
 				     * request, nor a response to a call with one */
+	/* Order and continuation (issue #15, correlate/ASYNC.md): */
+	TJ_F_FIFO_FIRST,            /* the candidate is the oldest candidate of the
+				     * call's process with no call to this call's
+				     * destination yet: FIFO queues on a connection,
+				     * pool or loop serve requests in arrival order */
+	TJ_F_FIFO_OLDER,            /* log1p(older candidates of the process with no
+				     * call to this destination yet); 0 if the
+				     * candidate has called it */
+	TJ_F_DEST_CALLS,            /* log1p(the candidate's recent calls to this
+				     * destination) */
+	TJ_F_REPLY_PARENT,          /* the calling thread last read a response, and
+				     * the candidate is that response's call's parent
+				     * (a sequential dependent call continues it) */
+	TJ_F_REPLY_PARENT_SAME_SOCK,/* REPLY_PARENT, and that response came on the
+				     * socket this call is written to */
+	TJ_F_FIFO_AFTER_SAME_SOCK,  /* FIFO_FIRST, and the thread last read a
+				     * response on this call's own socket: a queue
+				     * on a saturated connection writes the next
+				     * waiting request when the reply frees it */
 	TJ_FEAT_N
 };
 

@@ -331,6 +331,19 @@ static int fit_clogit(const struct tj_fit_set *s, const struct tj_fit_opts *o,
 		rc = tj_errf(err, TJ_E_NOMEM, "fit: out of memory");
 		goto out;
 	}
+	if (o->start && o->start->nfeat == s->nfeat) {
+		/* the same scores in this set's units: raw coefficient
+		 * coef/scale, and the bias absorbing the means */
+		const struct tj_model *a = o->start;
+		double b = a->bias;
+		for (size_t k = 0; k < s->nfeat; k++) {
+			double raw = a->coef[k] / a->scale[k];
+			double ck = raw * m->scale[k];
+			b += ck * m->mean[k] / m->scale[k] - raw * a->mean[k];
+			gsl_vector_set(th, k + 1, ck);
+		}
+		gsl_vector_set(th, 0, b);
+	}
 	gsl_multimin_function_fdf fn = { clogit_f, clogit_df, clogit_fdf, P, &c };
 	gsl_multimin_fdfminimizer_set(mm, &fn, th, 0.1, 0.1);
 	for (int it = 0; it < o->max_iter; it++) {
@@ -438,7 +451,7 @@ static int fit_threshold(const struct tj_fit_set *s, struct tj_model *m,
 int tj_fit(const struct tj_fit_set *s, const struct tj_fit_opts *o,
 	   struct tj_model *m, struct tj_err *err)
 {
-	struct tj_fit_opts d = { TJ_FIT_CLOGIT, 1.0, 200, 0 };
+	struct tj_fit_opts d = { TJ_FIT_CLOGIT, 1.0, 200, 0, NULL };
 	if (!o)
 		o = &d;
 	if (s->nfeat == 0 || s->nfeat > TJ_MODEL_MAXFEAT)

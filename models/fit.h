@@ -46,6 +46,10 @@ struct tj_fit_opts {
 	double lambda; /* default 1.0 */
 	int max_iter;  /* default 200 */
 	int verbose;   /* progress on stderr */
+	/* clogit only: start from this model's scores (re-expressed on this
+	 * set's standardisation) instead of all zeros; NULL: zeros.  A refit
+	 * on a grown set (train --self-fed) starts near its optimum. */
+	const struct tj_model *start;
 };
 
 /* Fit m->coef, bias, mean, scale, threshold and the training summary;

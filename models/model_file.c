@@ -342,6 +342,20 @@ int tj_model_parse(struct tj_model *m, const char *name, const char *text,
 					     name, k + 1, m->names[k], expect[k]);
 				goto fail;
 			}
+		if (m->nfeat < nexpect && m->nfeat <= TJ_MODEL_MAXFEAT &&
+		    nexpect <= TJ_MODEL_MAXFEAT) {
+			/* Features are only ever appended (features.h): a model
+			 * made before some were added names a prefix of this
+			 * build's list and scores exactly as it did, the newer
+			 * features weighing nothing. */
+			for (size_t k = m->nfeat; k < nexpect; k++) {
+				snprintf(m->names[k], TJ_MODEL_NAMELEN, "%s", expect[k]);
+				m->mean[k] = 0;
+				m->scale[k] = 1;
+				m->coef[k] = 0;
+			}
+			m->nfeat = nexpect;
+		}
 		if (m->nfeat != nexpect) {
 			rc = tj_errf(err, TJ_E_VERSION,
 				     "%s: %zu features where this build has %zu ('%s' %s): "

@@ -20,7 +20,7 @@ static int exists(const char *p)
 	return access(p, R_OK) == 0;
 }
 
-int tj_model_default_path(char *buf, size_t len)
+int tj_model_find(const char *name, char *buf, size_t len)
 {
 	char exe[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
@@ -34,8 +34,7 @@ int tj_model_default_path(char *buf, size_t len)
 				"/../share/tracejoin/",
 			};
 			for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
-				int w = snprintf(buf, len, "%s%s%s", exe, rel[i],
-						 TJ_MODEL_DEFAULT_NAME);
+				int w = snprintf(buf, len, "%s%s%s", exe, rel[i], name);
 				if (w > 0 && (size_t)w < len && exists(buf)) {
 					char real[PATH_MAX]; /* "build/../models" -> "models" */
 					if (realpath(buf, real) && strlen(real) < len)
@@ -45,8 +44,13 @@ int tj_model_default_path(char *buf, size_t len)
 			}
 		}
 	}
-	int w = snprintf(buf, len, "%s/%s", TJ_MODELS_DIR, TJ_MODEL_DEFAULT_NAME);
+	int w = snprintf(buf, len, "%s/%s", TJ_MODELS_DIR, name);
 	if (w > 0 && (size_t)w < len && exists(buf))
 		return 0;
 	return -1;
+}
+
+int tj_model_default_path(char *buf, size_t len)
+{
+	return tj_model_find(TJ_MODEL_DEFAULT_NAME, buf, len);
 }

@@ -16,6 +16,9 @@
 
 /* The compiled-in models folder. */
 const char *tj_models_dir(void);
+/* Write the first models/NAME that exists, looked for in the order above,
+ * into buf; -1 if none. */
+int tj_model_find(const char *name, char *buf, size_t len);
 /* Write the first default model that exists into buf; -1 if none. */
 int tj_model_default_path(char *buf, size_t len);
 

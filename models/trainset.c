@@ -154,6 +154,33 @@ int tj_trainset_add(struct tj_fit_set *set, const char *dir,
 	return tj_walk_dataset(dir, fo, collect_pair, &k, st, err);
 }
 
+struct collect_self {
+	struct tj_fit_set *set;
+	const struct tj_model *m;
+};
+
+/* The pairs as the correlator will see them: the history features follow
+ * the model's own earlier decisions, the target is still the label. */
+static int collect_self_pair(void *ctx, const struct tj_feat_call *c, int truth,
+			     int *assign, struct tj_err *err)
+{
+	struct collect_self *k = ctx;
+	double p;
+	*assign = tj_model_decide(k->m, &c->x[0][0], c->n, TJ_FEAT_N, &p);
+	if (truth == TJ_TRUTH_UNLABELED || c->n == 0)
+		return 0;
+	return tj_fit_set_add(k->set, &c->x[0][0], c->n, TJ_FEAT_N, truth, err);
+}
+
+int tj_trainset_add_self_fed(struct tj_fit_set *set, const char *dir,
+			     const struct tj_feat_opts *fo,
+			     const struct tj_model *m, struct tj_walk_stats *st,
+			     struct tj_err *err)
+{
+	struct collect_self k = { set, m };
+	return tj_walk_dataset(dir, fo, collect_self_pair, &k, st, err);
+}
+
 /* ---- hashes ---- */
 
 /* The folder's own name, for the model file ("runs/threaded-s101/" ->

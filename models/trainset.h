@@ -36,6 +36,15 @@ int tj_trainset_add(struct tj_fit_set *set, const char *dir,
 		    const struct tj_feat_opts *fo, struct tj_walk_stats *st,
 		    struct tj_err *err);
 
+/* Collect a dataset's groups with the history features fed by model m's
+ * own decisions (as at inference), each still labeled with its truth:
+ * `train --self-fed`, so the fit learns how far those features can be
+ * trusted once its own mistakes feed them (DAgger, Ross et al. 2011). */
+int tj_trainset_add_self_fed(struct tj_fit_set *set, const char *dir,
+			     const struct tj_feat_opts *fo,
+			     const struct tj_model *m, struct tj_walk_stats *st,
+			     struct tj_err *err);
+
 /* Record the SHA-256 of dir's labels.csv and node-*.evlog in m. */
 int tj_trainset_hash(struct tj_model *m, const char *dir, struct tj_err *err);
 

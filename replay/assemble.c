@@ -578,6 +578,32 @@ static int start_message(struct tj_assembler *a, struct anode *n,
 	return 0;
 }
 
+/* A message's payload is its first syscall's prefix, continued by the next
+ * syscalls' while every earlier one was captured whole, so the buffer is
+ * the message's first bytes.  Runtimes that read a request in pieces need
+ * it: Go's net/http reads 1 byte (its background read) before the rest of
+ * a keepalive request, so the first syscall alone never holds a header.
+ * Masking restarts at the last line start of the old prefix, so a header
+ * cut at the seam is masked whole and counted once. */
+static void payload_continue(struct tj_assembler *a, struct amsg *x, const struct tj_event *ev)
+{
+	struct tj_message *m = &x->m;
+	if (!a->keep_payload || !m->payload || m->payload_len != m->bytes ||
+	    m->payload_len >= TJ_PAYLOAD_MAX || !ev->payload || !ev->payload_len)
+		return;
+	size_t old = m->payload_len, add = TJ_PAYLOAD_MAX - old;
+	if (add > ev->payload_len)
+		add = ev->payload_len;
+	size_t ls = old;
+	while (ls > 0 && x->pbuf[ls - 1] != '\n')
+		ls--;
+	unsigned before = a->raw_payload ? 0 : tj_payload_mask(x->pbuf + ls, old - ls);
+	memcpy(x->pbuf + old, ev->payload, add);
+	m->payload_len = (uint16_t)(old + add);
+	if (!a->raw_payload)
+		a->st.masked += tj_payload_mask(x->pbuf + ls, m->payload_len - ls) - before;
+}
+
 /* Bytes moved: grow the open message, or end it and start the next. */
 static int on_data(struct tj_assembler *a, struct anode *n, struct asock *s,
 		   const struct tj_event *ev)
@@ -589,6 +615,7 @@ static int on_data(struct tj_assembler *a, struct anode *n, struct asock *s,
 	if (x && x->m.key.dir == dir) {
 		if (off == x->end) {
 			x->end = end;
+			payload_continue(a, x, ev);
 		} else if (off > x->end) {
 			/* Bytes between were lost: we cannot tell whether they
 			 * belonged to this message, so it ends here and the next

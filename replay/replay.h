@@ -62,7 +62,9 @@ struct tj_message {
 	uint16_t lport, rport;
 	uint8_t laddr[16], raddr[16];
 	uint32_t stack_id;     /* of the first syscall, 0 = none */
-	uint16_t payload_len;  /* prefix of the first syscall, trace headers masked */
+	uint16_t payload_len;  /* the message's first bytes, trace headers masked: its
+				  first syscall's prefix, continued by the next
+				  syscalls' while each earlier one was captured whole */
 	const uint8_t *payload;
 	/* Where in the program the message was made: a hash of the top user
 	 * frames of stack_id (function names, else file + offset), stable

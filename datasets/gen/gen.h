@@ -68,7 +68,7 @@ const char *gen_quantity_parse(const char *text, enum gen_unit unit,
 enum gen_model { GM_THREAD, GM_POOL, GM_ASYNC, GM_COROUTINE };
 enum gen_policy { GP_NEW, GP_POOL, GP_SHARED };
 enum gen_arrival { GA_POISSON, GA_UNIFORM, GA_CLOSED };
-enum gen_step_kind { GS_WORK, GS_CALL, GS_PARALLEL };
+enum gen_step_kind { GS_WORK, GS_CALL, GS_PARALLEL, GS_WAIT };
 enum gen_bg_where { GB_SERVICE, GB_NODE, GB_EXTERNAL };
 enum gen_load { GEN_LOAD_LOW, GEN_LOAD_MEDIUM, GEN_LOAD_HIGH, GEN_LOAD__COUNT };
 
@@ -97,7 +97,7 @@ struct gen_node_spec {
 
 struct gen_step {
 	uint8_t kind;          /* enum gen_step_kind */
-	struct gen_dist work;  /* GS_WORK */
+	struct gen_dist work;  /* GS_WORK, GS_WAIT */
 	int svc, ep;           /* GS_CALL: target service, endpoint (-1 = by weight) */
 	double prob;           /* GS_CALL: probability the call is made */
 	int first, n;          /* GS_PARALLEL: its calls are steps [first, first+n) */
@@ -139,6 +139,8 @@ struct gen_policy_spec {
 	uint8_t idle_cap;  /* pool: K caps idle connections only (nginx keepalive) */
 	uint8_t chained;   /* pool/shared: an event loop reading a reply writes
 			    * the next queued request at once */
+	uint8_t pipelined; /* shared: calls written at once, several outstanding,
+			    * replies in order (HTTP/1.1 pipelining) */
 	int line;
 };
 
@@ -227,6 +229,8 @@ struct gen_stats {
 	uint64_t roots;      /* root requests issued */
 	uint64_t calls;      /* client-side requests made */
 	uint64_t labels;     /* rows in labels.csv */
+	uint64_t joined;     /* pipelined calls written in the message of the call
+			      * before them: part of its message, not labeled */
 	uint64_t background; /* calls without a parent */
 	uint64_t sim_ns;     /* simulated time */
 	uint64_t peak_inflight; /* most timed events queued at once */

@@ -10,11 +10,14 @@
  * timing, as on a real socket.
  *
  * One request at a time per connection: the next request on a pooled or
- * shared connection is written only after the previous response was read.
- * (HTTP/1.1 pipelining would put two requests in one run of bytes, which
- * the message model of DESIGN.md cannot split; pipelined protocols are not
- * simulated.)  A shared connection is therefore a pool of one: callers
- * queue for it. */
+ * shared connection is written only after the previous response was read,
+ * so a shared connection is a pool of one whose callers queue for it.
+ * The exception is `shared pipelined` (HTTP/1.1 pipelining): a call is
+ * written at once behind those outstanding, the server takes them in
+ * order, and replies come back in order.  Requests written with no reply
+ * read between them are one run of bytes, one message (DESIGN.md): emit()
+ * sees that from the socket's direction, so only the first is labeled,
+ * as `tracejoin label` does on a real capture. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,11 +190,27 @@ static void close_ev(struct sim *s, void *obj, uint64_t arg)
 	server_close(s, obj, arg_thr(arg));
 }
 
+/* Pipelined: the peer of e will send a message of size bytes, after
+ * those e is still expecting. */
+void end_expect(struct end *e, uint64_t size)
+{
+	if (!e->rx_left && !e->rxq_n) {
+		e->rx_left = size;
+		e->rx_fresh = 1;
+	} else if (e->rxq_n < GEN_PIPE_MAX) {
+		e->rxq[(e->rxq_h + e->rxq_n++) % GEN_PIPE_MAX] = (uint32_t)size;
+	}
+}
+
 static void read_ev(struct sim *s, void *obj, uint64_t arg)
 {
 	struct end *e = obj;
 	struct thr *t = arg_thr(arg);
 	e->rx_sched = 0;
+	if (e->rx_fresh) { /* pipelined: a new request starts here */
+		e->rx_fresh = 0;
+		e->req_kept = 0;
+	}
 	if (!e->rx_left && e->eof) {
 		/* read() returns 0 at the peer's FIN; then the server closes */
 		emit(s, e, t, TJ_EV_RECV, 0, TJ_DIR_IN, 0, NULL);
@@ -217,6 +236,12 @@ static void read_ev(struct sim *s, void *obj, uint64_t arg)
 	e->rx_avail -= n;
 	e->rx_left -= n;
 	if (!e->rx_left) {
+		if (e->rxq_n) { /* pipelined: the next message follows */
+			e->rx_left = e->rxq[e->rxq_h];
+			e->rxq_h = (uint8_t)((e->rxq_h + 1) % GEN_PIPE_MAX);
+			e->rxq_n--;
+			e->rx_fresh = 1;
+		}
 		e->rx_wait = 0;
 		sim_at(s, s->now + cost, msg_ev, e, arg);
 	} else if (e->rx_avail) {
@@ -259,6 +284,10 @@ static void tx_step(struct sim *s, struct end *e, struct thr *t)
 		int kept = emit(s, e, t, TJ_EV_SEND, (int64_t)n, TJ_DIR_OUT, 0, &new_msg);
 		if (kept && new_msg && e->is_client && e->role_seen && e->c->call)
 			emit_label(s, e->c->call);
+		if (e->is_client && e->c->pq_first) { /* pipelined */
+			e->c->pq_first = 0;
+			s->st->joined += kept && !new_msg;
+		}
 		cost = sim_syscall_ns(s, n);
 	}
 	e->off[TJ_DIR_OUT] += n;
@@ -298,6 +327,7 @@ void end_send(struct sim *s, struct end *e, struct thr *t, uint64_t size,
 /* ---- calls ---- */
 
 static void call_reply(struct sim *s, struct end *e, struct thr *t);
+static void call_send(struct sim *s, struct call *c, struct thr *t);
 
 static void call_sent(struct sim *s, void *obj, uint64_t arg)
 {
@@ -305,6 +335,20 @@ static void call_sent(struct sim *s, void *obj, uint64_t arg)
 	struct thr *t = arg_thr(arg);
 	struct end *e = &c->conn->cl;
 	e->on_msg = call_reply;
+	if (c->pool && c->pool->pipelined) {
+		/* the writer goes on with the calls queued behind this one */
+		struct conn *k = c->conn;
+		e->rd_thr = NULL;
+		e->rd_ex = k->cl_io ? k->cl_io : c->ex;
+		if (k->pq_unsent) {
+			call_send(s, k->pq_unsent, t);
+		} else {
+			k->pq_busy = 0;
+			exec_release(s, t);
+		}
+		end_wait(s, e);
+		return;
+	}
 	if (c->blocking || !e->node) {
 		e->rd_thr = t;
 		e->rd_ex = NULL;
@@ -325,8 +369,14 @@ static void call_send(struct sim *s, struct call *c, struct thr *t)
 		size = 16;
 	if (size > GEN_MAX_MESSAGE)
 		size = GEN_MAX_MESSAGE;
-	k->sv.rx_left = size;
-	k->sv.req_kept = 0;
+	if (c->pool && c->pool->pipelined) {
+		k->pq_unsent = c->next;
+		k->pq_first = 1;
+		end_expect(&k->sv, size);
+	} else {
+		k->sv.rx_left = size;
+		k->sv.req_kept = 0;
+	}
 	const struct gen_service *from = c->from ? c->from->spec : NULL;
 	end_send(s, &k->cl, t, size, from ? from->write_chunk : 16384,
 		 from ? from->write_split : 0.3, call_sent, c);
@@ -382,9 +432,65 @@ static void do_connect(struct sim *s, struct call *c, struct thr *t)
 	}
 }
 
+static void pipe_start(struct sim *s, struct call *c, struct thr *t);
+
+static void pipe_retry_ev(struct sim *s, void *obj, uint64_t arg)
+{
+	pipe_start(s, obj, arg_thr(arg));
+}
+
+/* Pipelined: append c to the connection's calls and write it now, unless
+ * a write is under way (then that writer sends it next). */
+static void pipe_start(struct sim *s, struct call *c, struct thr *t)
+{
+	struct pool *p = c->pool;
+	struct conn *k = p->pipe;
+	if (k && k->pq_n >= GEN_PIPE_MAX) { /* every slot taken: wait for a reply */
+		if (p->wait_tail)
+			p->wait_tail->next = c;
+		else
+			p->wait_head = c;
+		p->wait_tail = c;
+		exec_release(s, t);
+		return;
+	}
+	int fresh = !k;
+	if (fresh) {
+		p->n++;
+		k = p->pipe = conn_new(s, c);
+		if (!k)
+			return;
+	}
+	c->conn = k;
+	c->next = NULL;
+	if (k->pq_tail)
+		k->pq_tail->next = c;
+	else
+		k->pq_head = c;
+	k->pq_tail = c;
+	k->pq_n++;
+	if (!k->pq_unsent)
+		k->pq_unsent = c;
+	if (!k->pq_server)
+		k->pq_server = c;
+	if (fresh) {
+		k->pq_busy = 1; /* connected_ev sends the first */
+		do_connect(s, c, t);
+	} else if (k->pq_busy) {
+		exec_release(s, t);
+	} else {
+		k->pq_busy = 1;
+		call_send(s, c, t);
+	}
+}
+
 void call_start(struct sim *s, struct call *c, struct thr *t)
 {
 	struct pool *p = c->pool;
+	if (p && p->pipelined) {
+		pipe_start(s, c, t);
+		return;
+	}
 	if (c->blocking)
 		c->thr = t;
 	if (p && p->idle) {
@@ -460,11 +566,41 @@ static void reply_done_ev(struct sim *s, void *obj, uint64_t arg)
 	c->done(s, c, arg_thr(arg));
 }
 
+/* Pipelined: the oldest call's reply was read. */
+static void pipe_reply(struct sim *s, struct end *e, struct thr *t)
+{
+	struct conn *k = e->c;
+	struct pool *p = k->pool;
+	struct call *c = k->pq_head;
+	k->pq_head = c->next;
+	if (!k->pq_head)
+		k->pq_tail = NULL;
+	k->pq_n--;
+	c->next = NULL;
+	if (k->call == c) /* k->call names an outstanding call or none */
+		k->call = k->pq_head;
+	if (p->wait_head) { /* a slot is free: the first waiter takes it */
+		struct call *w = p->wait_head;
+		p->wait_head = w->next;
+		if (!p->wait_head)
+			p->wait_tail = NULL;
+		w->next = NULL;
+		exec_submit(s, w->ex, pipe_retry_ev, w);
+	}
+	if (k->pq_n)
+		end_wait(s, e);
+	c->done(s, c, t);
+}
+
 static void call_reply(struct sim *s, struct end *e, struct thr *t)
 {
 	struct conn *k = e->c;
 	struct call *c = k->call;
 	struct pool *p = k->pool;
+	if (p && p->pipelined) {
+		pipe_reply(s, e, t);
+		return;
+	}
 	k->call = NULL;
 	if (!p) {
 		client_close(s, e, t);
@@ -512,6 +648,10 @@ static void call_reply(struct sim *s, struct end *e, struct thr *t)
 void conns_close_idle(struct sim *s)
 {
 	for (struct pool *p = s->pools; p; p = p->next) {
+		if (p->pipe && !p->pipe->pq_n && !p->pipe->cl.closed) {
+			client_close(s, &p->pipe->cl, p->closer);
+			p->pipe = NULL;
+		}
 		for (struct conn *k = p->idle; k; k = k->next) {
 			k->idle = 0;
 			client_close(s, &k->cl, p->closer);

@@ -45,6 +45,7 @@ static struct pool *svc_pool(struct sim *s, struct svcrun *from, struct svcrun *
 		p->closer = &from->acceptor->thr[0];
 		p->idle_cap = ps->idle_cap;
 		p->chained = ps->chained;
+		p->pipelined = ps->pipelined;
 	}
 	from->pools[to->idx] = p;
 	return p;
@@ -157,7 +158,12 @@ void svc_request(struct sim *s, struct conn *k, struct thr *t)
 	if (!j)
 		return;
 	j->svc = r;
-	j->ep = k->call->ep;
+	if (k->pool && k->pool->pipelined) { /* requests are served in order */
+		j->ep = k->pq_server->ep;
+		k->pq_server = k->pq_server->next;
+	} else {
+		j->ep = k->call->ep;
+	}
 	j->conn = k;
 	j->step = j->ep->first;
 	j->end_step = j->ep->first + j->ep->n;
@@ -204,7 +210,10 @@ static void respond(struct sim *s, struct job *j)
 		size = 16;
 	if (size > GEN_MAX_MESSAGE)
 		size = GEN_MAX_MESSAGE;
-	k->cl.rx_left = size;
+	if (k->pool && k->pool->pipelined)
+		end_expect(&k->cl, size); /* after the replies still unread */
+	else
+		k->cl.rx_left = size;
 	end_send(s, &k->sv, j->thr, size, j->svc->spec->write_chunk,
 		 j->svc->spec->write_split, responded_ev, j);
 }
@@ -336,6 +345,14 @@ static void start_parallel(struct sim *s, struct job *j, const struct gen_step *
 	}
 }
 
+/* A `wait` ended: the request goes back to its executor's queue. */
+static void wait_done_ev(struct sim *s, void *obj, uint64_t arg)
+{
+	struct job *j = obj;
+	(void)arg;
+	exec_submit(s, j->ex, job_take_ev, j);
+}
+
 static void job_next(struct sim *s, struct job *j)
 {
 	const struct gen_spec *sp = s->spec;
@@ -346,6 +363,22 @@ static void job_next(struct sim *s, struct job *j)
 			uint64_t d = (uint64_t)gen_dist_sample(&st->work, s->rng);
 			d += sim_sched_ns(s, j->svc->node);
 			sim_at(s, s->now + d, job_resume_ev, j, 0);
+			return;
+		}
+		if (st->kind == GS_WAIT) {
+			/* a timer or an outside event: a blocking thread sleeps
+			 * through it (as `work`), a loop or coroutine thread is
+			 * free meanwhile and the request is queued when it ends */
+			j->step++;
+			uint64_t d = (uint64_t)gen_dist_sample(&st->work, s->rng);
+			if (j->svc->blocking) {
+				d += sim_sched_ns(s, j->svc->node);
+				sim_at(s, s->now + d, job_resume_ev, j, 0);
+			} else {
+				exec_release(s, j->thr);
+				j->thr = NULL;
+				sim_at(s, s->now + d, wait_done_ev, j, 0);
+			}
 			return;
 		}
 		if (st->kind == GS_CALL) {

@@ -17,6 +17,9 @@
 #include "../../lib/stacks.h"
 #include "../../lib/u64map.h"
 
+/* Calls outstanding on one pipelined connection; more wait for a slot. */
+#define GEN_PIPE_MAX 64
+
 struct sim;
 /* A timed callback.  For tasks run by an executor, arg is the thread. */
 typedef void (*sim_fn)(struct sim *s, void *obj, uint64_t arg);
@@ -110,6 +113,10 @@ struct end {
 	/* receiving */
 	uint64_t rx_avail;      /* arrived, not yet read */
 	uint64_t rx_left;       /* bytes of the expected message not yet read */
+	/* pipelined connections: sizes of the messages expected after it,
+	 * and that the next read starts a message */
+	uint32_t rxq[GEN_PIPE_MAX];
+	uint8_t rxq_h, rxq_n, rx_fresh;
 	uint8_t rx_wait;        /* the owner is waiting to read */
 	uint8_t rx_sched;       /* a read is scheduled or queued */
 	uint8_t eof;            /* the peer's FIN arrived */
@@ -144,6 +151,13 @@ struct conn {
 	uint64_t idle_epoch;    /* times it went idle; tells stale timeouts */
 	uint32_t timers;        /* idle timeouts queued: not freed before they fire */
 	uint8_t idle;           /* in its pool's idle list */
+	/* pipelined: calls outstanding, oldest first (linked by next), the
+	 * first not yet written, the next the server will take, and whether
+	 * a write is under way (connecting, or a request going out) */
+	struct call *pq_head, *pq_tail, *pq_unsent, *pq_server;
+	int pq_n;
+	uint8_t pq_busy;
+	uint8_t pq_first;       /* the next write is a call's first */
 };
 
 struct pool {
@@ -156,6 +170,8 @@ struct pool {
 	uint64_t idle_ns;       /* idle timeout, 0 = never */
 	uint8_t idle_cap;       /* k caps the idle list only: never wait */
 	uint8_t chained;        /* a loop reading a reply writes the next queued call */
+	uint8_t pipelined;      /* shared: several calls outstanding on one connection */
+	struct conn *pipe;      /* pipelined: the connection */
 	int nidle;              /* connections in the idle list */
 	struct pool *next;
 };
@@ -206,7 +222,7 @@ struct call {
 	int step;               /* CALL_SERVICE: its step in the spec */
 	void (*done)(struct sim *s, struct call *c, struct thr *t);
 	void *ctx;
-	struct call *next;      /* pool wait queue */
+	struct call *next;      /* pool wait queue; a pipelined connection's calls */
 };
 
 enum { CALL_SERVICE, CALL_ROOT, CALL_BACKGROUND };
@@ -294,6 +310,9 @@ void call_start(struct sim *s, struct call *c, struct thr *t);
  * the last write returned. */
 void end_send(struct sim *s, struct end *e, struct thr *t, uint64_t size,
 	      uint32_t chunk, double split, sim_fn done, void *obj);
+/* Pipelined connections: the peer of e will send a message of size
+ * bytes, after those e is still expecting. */
+void end_expect(struct end *e, uint64_t size);
 /* The owner of e waits to read (the next message, or EOF). */
 void end_wait(struct sim *s, struct end *e);
 /* Close every idle pooled connection (end of the run). */

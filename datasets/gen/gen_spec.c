@@ -200,8 +200,11 @@ static int parse_target(struct parser *p, const char *t, int *svc, int *ep)
 }
 
 static int parse_policy(struct parser *p, int *i, uint8_t *policy, int *k,
-			double *idle_ns, uint8_t *idle_cap, uint8_t *chained, int external)
+			double *idle_ns, uint8_t *idle_cap, uint8_t *chained,
+			uint8_t *pipelined, int external)
 {
+	if (pipelined)
+		*pipelined = 0;
 	if (idle_ns)
 		*idle_ns = 0;
 	if (idle_cap)
@@ -216,6 +219,10 @@ static int parse_policy(struct parser *p, int *i, uint8_t *policy, int *k,
 		*policy = GP_SHARED;
 		if (chained && *i + 1 < p->ntok && strcmp(p->tok[*i + 1], "chained") == 0) {
 			*chained = 1;
+			*i += 1;
+		} else if (pipelined && *i + 1 < p->ntok &&
+			   strcmp(p->tok[*i + 1], "pipelined") == 0) {
+			*pipelined = 1;
 			*i += 1;
 		}
 	} else if (strcmp(t, external ? "keepalive" : "pool") == 0) {
@@ -513,15 +520,15 @@ static int st_step(struct parser *p)
 	const char *w = p->tok[0];
 	if (p->cur_ep < 0)
 		return fail(p, "'%s' outside an endpoint", w);
-	if (strcmp(w, "work") == 0) {
+	if (strcmp(w, "work") == 0 || strcmp(w, "wait") == 0) {
 		if (p->in_parallel >= 0)
 			return fail(p, "only 'call' may stand inside 'parallel'");
 		if (p->ntok != 2)
-			return fail(p, "'work' takes one distribution");
-		struct gen_step *st = new_step(p, GS_WORK);
+			return fail(p, "'%s' takes one distribution", w);
+		struct gen_step *st = new_step(p, w[1] == 'o' ? GS_WORK : GS_WAIT);
 		if (!st)
 			return -TJ_E_FORMAT;
-		return parse_dist(p, "work", p->tok[1], GEN_UNIT_TIME, &st->work);
+		return parse_dist(p, w, p->tok[1], GEN_UNIT_TIME, &st->work);
 	}
 	if (strcmp(w, "call") == 0) {
 		if (p->ntok != 2 && p->ntok != 4)
@@ -582,7 +589,7 @@ static int st_entry(struct parser *p)
 	for (int i = 2; i < p->ntok;) {
 		if (strcmp(p->tok[i], "conn") == 0 && i + 1 < p->ntok) {
 			i++;
-			if (parse_policy(p, &i, &s->entry_policy, &s->entry_k, &s->entry_idle_ns, NULL, NULL, 1))
+			if (parse_policy(p, &i, &s->entry_policy, &s->entry_k, &s->entry_idle_ns, NULL, NULL, NULL, 1))
 				return -TJ_E_FORMAT;
 		} else if (strcmp(p->tok[i], "clients") == 0 && i + 1 < p->ntok) {
 			if (parse_int(p, "clients", p->tok[i + 1], 1, 65536, &s->entry_clients))
@@ -615,10 +622,15 @@ static int st_conn(struct parser *p)
 			return fail(p, "conn %s %s already set (line %d)", p->tok[1],
 				    p->tok[2], s->policies[i].line);
 	int i = 3;
-	if (parse_policy(p, &i, &c->policy, &c->k, &c->idle_ns, &c->idle_cap, &c->chained, 0))
+	if (parse_policy(p, &i, &c->policy, &c->k, &c->idle_ns, &c->idle_cap, &c->chained,
+			 &c->pipelined, 0))
 		return -TJ_E_FORMAT;
 	if (i != p->ntok)
 		return fail(p, "unexpected '%s' after the policy", p->tok[i]);
+	int m = s->services[c->from].model;
+	if (c->pipelined && m != GM_ASYNC && m != GM_COROUTINE)
+		return fail(p, "'pipelined' needs an async or coroutine caller ('%s' blocks "
+			       "on each reply, so it never has two calls outstanding)", p->tok[1]);
 	c->line = p->line;
 	s->npolicies++;
 	return 0;
@@ -680,7 +692,7 @@ static int st_background(struct parser *p)
 			i += 2;
 		} else if (strcmp(k, "conn") == 0) {
 			i++;
-			if (parse_policy(p, &i, &b->policy, &b->k, NULL, NULL, NULL, 0))
+			if (parse_policy(p, &i, &b->policy, &b->k, NULL, NULL, NULL, NULL, 0))
 				return -TJ_E_FORMAT;
 		} else {
 			return fail(p, "unknown background setting '%s' (on, target, every, conn)", k);
@@ -728,12 +740,12 @@ static int statement(struct parser *p)
 {
 	struct gen_spec *s = p->s;
 	const char *w = p->tok[0];
-	if (p->cur_ep >= 0 && strcmp(w, "work") && strcmp(w, "call") &&
+	if (p->cur_ep >= 0 && strcmp(w, "work") && strcmp(w, "wait") && strcmp(w, "call") &&
 	    strcmp(w, "parallel") && strcmp(w, "end"))
 		return fail(p, "'%s' inside endpoint '%s' (line %d): close it with 'end' first",
 			    w, s->eps[p->cur_ep].name, p->ep_line);
-	if (!strcmp(w, "work") || !strcmp(w, "call") || !strcmp(w, "parallel") ||
-	    !strcmp(w, "end"))
+	if (!strcmp(w, "work") || !strcmp(w, "wait") || !strcmp(w, "call") ||
+	    !strcmp(w, "parallel") || !strcmp(w, "end"))
 		return st_step(p);
 	if (strcmp(w, "scenario") == 0) {
 		if (p->ntok != 2)

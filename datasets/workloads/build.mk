@@ -6,7 +6,8 @@
 WL_DIR  := $(BUILD)/datasets/workloads
 WL_COMMON := datasets/workloads/http.c
 WL_SVC_SRCS := datasets/workloads/tj-service.c datasets/workloads/svc_common.c \
-	datasets/workloads/svc_threads.c datasets/workloads/svc_epoll.c
+	datasets/workloads/svc_threads.c datasets/workloads/svc_epoll.c \
+	datasets/workloads/svc_pipe.c
 WORKLOADS := $(WL_DIR)/tj-service $(WL_DIR)/tj-load
 
 all: $(WORKLOADS)

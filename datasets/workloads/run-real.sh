@@ -25,14 +25,19 @@
 #
 # Config: one node per line (# comments):
 #   node NAME service TJ-SERVICE-OPTIONS   (--call PEER names another node)
-#   node NAME nginx UPSTREAM KEEPALIVE     (reverse proxy, keepalive pool)
+#   node NAME nginx UPSTREAM KEEPALIVE [AUTH] (reverse proxy, keepalive
+#        pools; with AUTH an auth_request subrequest to AUTH first, then
+#        the request to UPSTREAM from the subrequest's completion)
+#   node NAME nodejs TJ-NODE-SERVICE-OPTIONS (Node.js event loop, keepalive agent)
+#   node NAME go TJ-GO-SERVICE-OPTIONS     (Go net/http, M:N scheduler)
 #   node NAME load TJ-LOAD-OPTIONS         (--target PEER; exactly one)
 #   uncaptured NAME                        (that node runs but its log is left
 #                                          out: a service outside the captured
 #                                          set; calls to it keep their labels)
 # Prints the counts of the load generator and services, and checks that
 # the labels cover every call they made: exit 0 when they do, 1 if not,
-# 77 (with "SKIPPED: reason") where BPF, namespaces or nginx are missing.
+# 77 (with "SKIPPED: reason") where BPF, namespaces, nginx, node or the
+# Go service (built only where golang-go is installed) are missing.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -47,7 +52,7 @@ while [ $# -gt 0 ]; do
 	--work) work=$2; shift 2 ;;
 	--keep-capture) keep=1; shift ;;
 	--attach) attach=1; shift ;;
-	-h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run-real.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -69,7 +74,7 @@ while read -r kw n k rest; do
 	case $kw in ''|'#'*) continue ;; esac
 	if [ "$kw" = uncaptured ]; then uncaptured+=("$n"); continue; fi
 	[ "$kw" = node ] || { echo "run-real.sh: $config: expected 'node NAME KIND ...' or 'uncaptured NAME', got '$kw'" >&2; exit 2; }
-	case $k in service|nginx|load) ;; *) echo "run-real.sh: $config: node $n: unknown kind '$k'" >&2; exit 2 ;; esac
+	case $k in service|nginx|load|nodejs|go) ;; *) echo "run-real.sh: $config: node $n: unknown kind '$k'" >&2; exit 2 ;; esac
 	names+=("$n") kinds+=("$k") args+=("$rest")
 done <"$config"
 n=${#names[@]}
@@ -80,6 +85,12 @@ for k in "${kinds[@]}"; do [ "$k" = load ] && loads=$((loads + 1)); done
 for k in "${kinds[@]}"; do
 	if [ "$k" = nginx ] && ! command -v nginx >/dev/null; then
 		echo "SKIPPED: nginx is not installed (apt-get install nginx)"; exit 77
+	fi
+	if [ "$k" = nodejs ] && ! command -v node >/dev/null; then
+		echo "SKIPPED: node is not installed (apt-get install nodejs)"; exit 77
+	fi
+	if [ "$k" = go ] && [ ! -x "$bin/tj-go-service" ]; then
+		echo "SKIPPED: no $bin/tj-go-service (golang-go is not installed: apt-get install golang-go, then make)"; exit 77
 	fi
 done
 ip_of() { # node name -> its address
@@ -142,9 +153,14 @@ inner=$work/inner.sh
 	for i in "${!names[@]}"; do
 		ns=${nss[$i]} nm=${names[$i]} a=${args[$i]} addr=$(ip_of "${names[$i]}")
 		case ${kinds[$i]} in
-		service)
+		service|nodejs|go)
 			r=$(resolve "$a") || exit 2
-			echo "ip netns exec $ns '$bin/tj-service' --role $nm --listen $addr:8080 $r >'$work/$nm.out' 2>&1 &"
+			case ${kinds[$i]} in
+			service) prog="'$bin/tj-service'" ;;
+			nodejs) prog="node '$here/tj-node-service.js'" ;;
+			go) prog="'$bin/tj-go-service'" ;;
+			esac
+			echo "ip netns exec $ns $prog --role $nm --listen $addr:8080 $r >'$work/$nm.out' 2>&1 &"
 			echo "pids+=(\$!)"
 			echo "for _ in \$(seq 200); do grep -q listening '$work/$nm.out' && break; sleep 0.05; done"
 			echo "grep -q listening '$work/$nm.out' || { cat '$work/$nm.out'; exit 1; }"
@@ -152,6 +168,13 @@ inner=$work/inner.sh
 		nginx)
 			set -- $a
 			up=$(ip_of "$1") || exit 2
+			auth_up= auth_req= auth_loc=
+			if [ -n "${3:-}" ]; then # a subrequest per request, before the proxied one
+				auth=$(ip_of "$3") || exit 2
+				auth_up="upstream authup { server $auth:8080; keepalive ${2:-4}; }"
+				auth_req="auth_request /_auth;"
+				auth_loc="location = /_auth { internal; proxy_pass http://authup/$3; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_pass_request_body off; proxy_set_header Content-Length \"\"; }"
+			fi
 			mkdir -p "$work/nginx-$nm"
 			cat >"$work/nginx-$nm/nginx.conf" <<-EOF
 			worker_processes 1;
@@ -167,9 +190,12 @@ inner=$work/inner.sh
 			    uwsgi_temp_path $work/nginx-$nm/uwsgi;
 			    scgi_temp_path $work/nginx-$nm/scgi;
 			    upstream up { server $up:8080; keepalive ${2:-4}; }
+			    $auth_up
 			    server {
 			        listen $addr:8080;
+			        $auth_loc
 			        location / {
+			            $auth_req
 			            proxy_pass http://up;
 			            proxy_http_version 1.1;
 			            proxy_set_header Connection "";
@@ -259,17 +285,23 @@ done
 	{ echo "run-real.sh: the workload or capture failed (capture exit $crc)" >&2; exit 1; }
 
 # ---- counts: what the workload says it did ----
-completed=0 calls=0 proxied=0
+completed=0 calls=0 proxied=0 joined=0
 for i in "${!names[@]}"; do
 	f=$work/${names[$i]}.out
 	case ${kinds[$i]} in
 	load) completed=$(sed -n 's/^tj-load: completed \([0-9]*\) of.*/\1/p' "$f") ;;
-	service) c=$(sed -n 's/.* made \([0-9]*\) calls.*/\1/p' "$f"); calls=$((calls + ${c:-0})) ;;
-	nginx) proxied=$((proxied + 1)) ;;
+	service|nodejs|go)
+		c=$(sed -n 's/.* made \([0-9]*\) calls.*/\1/p' "$f"); calls=$((calls + ${c:-0}))
+		j=$(sed -n 's/.* \([0-9]*\) calls joined.*/\1/p' "$f"); joined=$((joined + ${j:-0})) ;;
+	nginx) # one proxied call per request, two with an auth subrequest
+		set -- ${args[$i]}
+		if [ -n "${3:-}" ]; then proxied=$((proxied + 2)); else proxied=$((proxied + 1)); fi ;;
 	esac
 done
-# each proxy forwards every request once (one proxy in front, as configs have it)
-expect_parent=$((calls + proxied * completed))
+# each proxy forwards every request (one proxy in front, as configs
+# have it); a pipelined call written in the same run of bytes as the call
+# before it is part of that call's message: one label for both
+expect_parent=$((calls - joined + proxied * completed))
 
 nodes_json=$(for i in "${!names[@]}"; do
 	ino=$(stat -L -c %i "/run/netns/${nss[$i]}")
@@ -287,7 +319,7 @@ for u in "${uncaptured[@]}"; do
 	done
 	[ -n "$found" ] || { echo "run-real.sh: $config: uncaptured '$u' is no node" >&2; exit 2; }
 done
-params="{\"config\":\"$name\",\"nodes\":{$nodes_json},\"load_completed\":$completed,\"service_calls\":$calls,\"payload_prefix\":256}"
+params="{\"config\":\"$name\",\"nodes\":{$nodes_json},\"load_completed\":$completed,\"service_calls\":$calls,\"calls_joined\":$joined,\"payload_prefix\":256}"
 "$tj" label "$cap" -o "$out" --force --workload "$name" --params "$params" 2>"$work/label.err"
 lrc=$?
 cat "$work/label.err"
@@ -314,7 +346,7 @@ if [ $attach -eq 1 ]; then
 		echo "run-real.sh: $name: attached capture below target" >&2; exit 1; }
 	exit 0
 fi
-echo "run-real.sh: $name: load completed $completed, services made $calls calls (+$((proxied * completed)) proxied);" \
+echo "run-real.sh: $name: load completed $completed, services made $calls calls (+$((proxied * completed)) proxied, $joined joined to the call before);" \
 	"labels: $with_parent with a parent, $roots roots"
 [ "$with_parent" = "$expect_parent" ] && [ "$roots" = "$completed" ] || {
 	echo "run-real.sh: $name: labels do not cover the workload's calls" >&2; exit 1; }

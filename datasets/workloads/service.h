@@ -13,8 +13,12 @@
 #define SVC_MAX_POOL  64   /* keepalive connections per downstream */
 #define SVC_MAX_CONNS 4096 /* inbound connections at once */
 
-enum model { MODEL_THREAD, MODEL_POOL, MODEL_EPOLL };
-enum policy { CONN_NEW, CONN_POOL, CONN_SHARED };
+/* MODEL_MN: the epoll model's state machine run by a small pool of OS
+ * threads (svc_epoll.c), so a request's steps land on any of them. */
+enum model { MODEL_THREAD, MODEL_POOL, MODEL_EPOLL, MODEL_MN };
+/* CONN_PIPELINED: one connection per downstream carrying several requests
+ * at once, replies in order (HTTP/1.1 pipelining; epoll and mn models). */
+enum policy { CONN_NEW, CONN_POOL, CONN_SHARED, CONN_PIPELINED };
 
 struct downstream {
 	char name[32];
@@ -32,10 +36,15 @@ struct svc {
 	struct downstream ds[SVC_MAX_DS];
 	int nds;
 	int model, policy, pool_k, parallel, workers;
+	int idle_cap;           /* pool: K caps idle connections only (nginx keepalive K) */
 	uint64_t work_ns, req_bytes, resp_bytes, seed;
 	int lfd, stopfd;
 	atomic_int stop;
 	atomic_ullong served, no_tp, calls, call_errors, bad_requests;
+	/* pipelined calls whose first byte went out in the same run of
+	 * writes as the call before it: one message on the wire (DESIGN.md),
+	 * so one label for the two */
+	atomic_ullong joined;
 	void *rt; /* the runtime's state */
 };
 

@@ -92,7 +92,7 @@ static int ds_get(struct svc *s, struct downstream *d)
 	if (s->policy == CONN_NEW)
 		return dial(d);
 	pthread_mutex_lock(&d->mu);
-	while (d->nidle == 0 && d->open >= s->pool_k)
+	while (d->nidle == 0 && d->open >= s->pool_k && !s->idle_cap)
 		pthread_cond_wait(&d->cv, &d->mu);
 	if (d->nidle) {
 		int fd = d->idle[--d->nidle];
@@ -118,7 +118,7 @@ static void ds_put(struct svc *s, struct downstream *d, int fd, int reusable)
 		return;
 	}
 	pthread_mutex_lock(&d->mu);
-	if (reusable) {
+	if (reusable && (!s->idle_cap || d->nidle < s->pool_k)) {
 		d->idle[d->nidle++] = fd;
 	} else {
 		close(fd);

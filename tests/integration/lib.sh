@@ -39,3 +39,23 @@ need_capture() {
 	[ $rc -eq 0 ] || fail "capture --check $*: $capture_check"
 	return 0
 }
+
+# real_capture CONFIG OUT LOG: the labeled real capture of
+# datasets/workloads/configs/CONFIG.cfg into the dataset folder OUT by
+# run-real.sh (root: BPF, network namespaces), its output printed and kept
+# in LOG.  Skips (exit 77) where it needs root or run-real.sh skips;
+# fails where run-real.sh fails (labels not covering the workload's calls).
+real_capture() {
+	local root=${TJ_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+	local bin rc
+	bin=$(dirname "$TJ")/datasets/workloads
+	[ -x "$bin/tj-service" ] || fail "no $bin/tj-service (make first)"
+	[ "$(id -u)" = 0 ] || skip "needs root (BPF, network namespaces)"
+	bash "$root/datasets/workloads/run-real.sh" --tj "$TJ" --bin "$bin" \
+		--config "$root/datasets/workloads/configs/$1.cfg" --name "$1" --out "$2" >"$3" 2>&1
+	rc=$?
+	cat "$3"
+	[ $rc -eq 77 ] && exit 77
+	[ $rc -eq 0 ] || fail "run-real.sh $1 exited $rc"
+	return 0
+}

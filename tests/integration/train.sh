@@ -42,6 +42,17 @@ cp -r "$work/a" "$work/a2" && rm "$work/a2/manifest.json"
 "$TJ" train --algo classifier -q "$work/a2" -o "$work/m3.model" || fail "train without manifest"
 want=$(sha256sum "$work/a2/labels.csv" | cut -d' ' -f1)
 grep -q "^dataset a2 labels.csv $want\$" "$work/m3.model" || fail "hash without manifest"
+# --features N: a model of the list's first N features, read back by this build
+"$TJ" train --algo classifier -q --features 28 "$work/a" -o "$work/f28.model" || fail "train --features 28"
+grep -q '^features 28$' "$work/f28.model" || fail "--features 28 did not write 28 features"
+"$TJ" correlate --algo classifier --param model="$work/f28.model" "$work/t" -o "$work/f28.csv" 2>/dev/null ||
+	fail "a 28-feature model is not read by this build"
+# --self-fed: a round line, and the same file again when redone
+"$TJ" train --algo classifier --self-fed 1 "$work/a" "$work/b" -o "$work/s1.model" 2>"$work/sf.log" ||
+	{ cat "$work/sf.log"; fail "train --self-fed 1"; }
+grep -q '^self-fed round 1: [0-9]* pairs added' "$work/sf.log" || fail "no self-fed round line: $(cat "$work/sf.log")"
+"$TJ" train --algo classifier -q --self-fed 1 "$work/a" "$work/b" -o "$work/s2.model" || fail "train --self-fed again"
+cmp "$work/s1.model" "$work/s2.model" || fail "the same self-fed training gave another model file"
 "$TJ" train --algo classifier --fit both -q "$work/a" --test "$work/t" -o "$work/m4.model" ||
 	fail "train --fit both"
 
@@ -98,6 +109,12 @@ expect 2 "--fit wants" "$TJ" train --algo classifier --fit tree "$work/a" -o "$w
 expect 2 "give --test" "$TJ" train --algo classifier --fit both "$work/a" -o "$work/x.model"
 expect 2 "--lambda" "$TJ" train --algo classifier --lambda -1 "$work/a" -o "$work/x.model"
 expect 2 "--max-cand" "$TJ" train --algo classifier --max-cand 0 "$work/a" -o "$work/x.model"
+expect 2 "--self-fed wants a count 0..5, not '9'" "$TJ" train --algo classifier --self-fed 9 "$work/a" -o "$work/x.model"
+expect 2 "--self-fed wants a count 0..5, not 'x'" "$TJ" train --algo classifier --self-fed x "$work/a" -o "$work/x.model"
+expect 2 "--self-fed wants a count 0..5, not '1.5'" "$TJ" train --algo classifier --self-fed 1.5 "$work/a" -o "$work/x.model"
+expect 2 "--features wants a count 1.." "$TJ" train --algo classifier --features 0 "$work/a" -o "$work/x.model"
+expect 2 "--features wants a count 1.." "$TJ" train --algo classifier --features 999 "$work/a" -o "$work/x.model"
+[ ! -e "$work/x.model" ] || fail "a refused train left a model file"
 expect 1 "cannot write in $work/nodir" "$TJ" train --algo classifier "$work/a" -o "$work/nodir/x.model"
 expect 2 "no dataset given" "$TJ" features
 expect 2 "unknown option --bogus" "$TJ" features --bogus "$work/a"
@@ -117,4 +134,12 @@ expect 1 "version 7" "$TJ" correlate --algo classifier --param model="$work/v7.m
 head -c 300 "$work/m1.model" >"$work/cut.model"
 expect 1 "cut.model" "$TJ" correlate --algo classifier --param model="$work/cut.model" "$work/t"
 expect 2 "unknown param 'colour'" "$TJ" correlate --algo classifier --param colour=blue "$work/t"
+# order-logit: the same code with models/order.model; its params refused by its name
+expect 2 "order-logit: unknown param 'colour'" "$TJ" correlate --algo order-logit --param colour=blue "$work/t"
+expect 2 "order-logit: param threshold=2 not in" "$TJ" correlate --algo order-logit --param threshold=2 "$work/t"
+expect 2 "order-logit: param explain=3" "$TJ" correlate --algo order-logit --param explain=3 "$work/t"
+"$TJ" correlate --algo order-logit "$work/t" -o "$work/ol.csv" 2>"$work/ol.err" || fail "order-logit: $(cat "$work/ol.err")"
+[ "$(($(wc -l <"$work/ol.csv") - 1))" -eq "$calls" ] || fail "order-logit: not one edge per call"
+"$TJ" correlate --algo order-logit --explain "$work/t" 2>&1 >/dev/null | grep -q 'order.model.*33 features' ||
+	fail "order-logit --explain does not name order.model"
 echo "ok"

@@ -48,6 +48,25 @@ static struct tj_message call(uint32_t node, uint64_t sock, uint64_t off,
 	return m;
 }
 
+/* A call to the remote port rport (its destination). */
+static struct tj_message call_to(uint32_t node, uint64_t sock, uint64_t off,
+				 uint32_t tid, uint64_t t0_us, uint64_t reply_us,
+				 uint32_t seq, uint16_t rport)
+{
+	struct tj_message m = call(node, sock, off, 5, tid, t0_us, reply_us, seq);
+	m.rport = rport;
+	return m;
+}
+
+/* The response to a call, read on its socket by thread tid at t_us. */
+static struct tj_message response(uint32_t node, uint64_t sock, uint32_t tid,
+				  uint64_t t_us)
+{
+	struct tj_message m = call(node, sock, 0, 5, tid, t_us, 0, 0);
+	m.key.dir = TJ_DIR_IN;
+	return m;
+}
+
 struct fx {
 	struct tj_feat *f;
 	struct tj_feat_call c;
@@ -293,6 +312,124 @@ static void test_reply_before_response(void **state)
 	fx_free(x);
 }
 
+/* Only order decides: an event loop (one thread) holds three requests and
+ * writes their calls to one upstream in arrival order; nothing about
+ * threads tells them apart.  The head of the FIFO is the oldest request
+ * with no call to that destination yet, and moves as calls are assigned. */
+static void test_fifo_only_order_decides(void **state)
+{
+	(void)state;
+	struct fx *x = fx_new(0, 0);
+	feed(x, srv(1, 10, 0, 5, 100, 1000, 1000, 9000, 100));
+	feed(x, srv(1, 11, 0, 5, 100, 1100, 1100, 9000, 100));
+	feed(x, srv(1, 12, 0, 5, 100, 1200, 1200, 9000, 100));
+	struct tj_message c = call_to(1, 30, 0, 100, 1300, 1400, 0, 6379);
+	assert_int_equal(feed(x, c), 1);
+	int a = find(&x->c, 10), b = find(&x->c, 11), d = find(&x->c, 12);
+	assert_float_equal(x->c.x[a][TJ_F_FIFO_FIRST], 1, 0);
+	assert_float_equal(x->c.x[b][TJ_F_FIFO_FIRST], 0, 0);
+	assert_float_equal(x->c.x[d][TJ_F_FIFO_FIRST], 0, 0);
+	assert_float_equal(x->c.x[a][TJ_F_FIFO_OLDER], 0, 0);
+	assert_float_equal(x->c.x[b][TJ_F_FIFO_OLDER], log1p(1), 1e-12);
+	assert_float_equal(x->c.x[d][TJ_F_FIFO_OLDER], log1p(2), 1e-12);
+	/* the thread last read a request: no response signal */
+	assert_float_equal(x->c.x[a][TJ_F_FIFO_AFTER_SAME_SOCK], 0, 0);
+	tj_feat_assign(x->f, &x->c, a);
+	/* the next call to the same upstream: B is the head now */
+	c = call_to(1, 30, 100, 100, 1500, 1600, 1, 6379);
+	assert_int_equal(feed(x, c), 1);
+	a = find(&x->c, 10), b = find(&x->c, 11);
+	assert_float_equal(x->c.x[a][TJ_F_FIFO_FIRST], 0, 0);
+	assert_float_equal(x->c.x[a][TJ_F_DEST_CALLS], log1p(1), 1e-12);
+	assert_float_equal(x->c.x[b][TJ_F_FIFO_FIRST], 1, 0);
+	assert_float_equal(x->c.x[b][TJ_F_DEST_CALLS], 0, 0);
+	tj_feat_assign(x->f, &x->c, b);
+	/* a call to another upstream starts its own queue: A again */
+	c = call_to(1, 31, 0, 100, 1700, 1800, 0, 9000);
+	assert_int_equal(feed(x, c), 1);
+	a = find(&x->c, 10);
+	assert_float_equal(x->c.x[a][TJ_F_FIFO_FIRST], 1, 0);
+	tj_feat_assign(x->f, &x->c, -1);
+	fx_free(x);
+}
+
+/* Only the last-received reply decides: a worker thread that read no
+ * request calls once for B, reads the response, and calls again (a
+ * sequential dependent call); A and B are otherwise alike. */
+static void test_reply_parent_only_reply_decides(void **state)
+{
+	(void)state;
+	struct fx *x = fx_new(0, 0);
+	feed(x, srv(1, 10, 0, 5, 100, 1000, 1000, 9000, 100));
+	feed(x, srv(1, 11, 0, 5, 100, 1000, 1000, 9000, 100));
+	assert_int_equal(feed(x, call(1, 20, 0, 5, 300, 1200, 1300, 0)), 1);
+	int a = find(&x->c, 10), b = find(&x->c, 11);
+	assert_float_equal(x->c.x[a][TJ_F_REPLY_PARENT], 0, 0);
+	assert_float_equal(x->c.x[b][TJ_F_REPLY_PARENT], 0, 0);
+	tj_feat_assign(x->f, &x->c, b);
+	assert_int_equal(feed(x, response(1, 20, 300, 1300)), 0);
+	/* the next call goes out on another socket */
+	assert_int_equal(feed(x, call(1, 21, 0, 5, 300, 1400, 1500, 0)), 1);
+	a = find(&x->c, 10), b = find(&x->c, 11);
+	assert_float_equal(x->c.x[b][TJ_F_REPLY_PARENT], 1, 0);
+	assert_float_equal(x->c.x[a][TJ_F_REPLY_PARENT], 0, 0);
+	assert_float_equal(x->c.x[b][TJ_F_REPLY_PARENT_SAME_SOCK], 0, 0);
+	tj_feat_assign(x->f, &x->c, b);
+	/* reading a request ends the reply signal */
+	feed(x, srv(1, 12, 0, 5, 300, 1600, 1600, 9000, 300));
+	assert_int_equal(feed(x, call(1, 22, 0, 5, 300, 1700, 1800, 0)), 1);
+	b = find(&x->c, 11);
+	assert_float_equal(x->c.x[b][TJ_F_REPLY_PARENT], 0, 0);
+	tj_feat_assign(x->f, &x->c, -1);
+	fx_free(x);
+}
+
+/* They conflict: a loop reads the response of A's call on the shared
+ * connection and writes the next call on that same connection.  The
+ * reply says "continue A", the queue says "B, the next waiting request";
+ * both are shown, each on its candidate, with the same-socket flags that
+ * let the fitted weights choose. */
+static void test_fifo_and_reply_conflict(void **state)
+{
+	(void)state;
+	struct fx *x = fx_new(0, 0);
+	feed(x, srv(1, 10, 0, 5, 100, 1000, 1000, 9000, 100));
+	feed(x, srv(1, 11, 0, 5, 100, 1100, 1100, 9000, 100));
+	struct tj_message c = call_to(1, 30, 0, 100, 1200, 1300, 0, 6379);
+	assert_int_equal(feed(x, c), 1);
+	int a = find(&x->c, 10);
+	tj_feat_assign(x->f, &x->c, a);
+	assert_int_equal(feed(x, response(1, 30, 100, 1300)), 0);
+	c = call_to(1, 30, 100, 100, 1310, 1400, 1, 6379);
+	assert_int_equal(feed(x, c), 1);
+	a = find(&x->c, 10);
+	int b = find(&x->c, 11);
+	assert_float_equal(x->c.x[a][TJ_F_REPLY_PARENT], 1, 0);
+	assert_float_equal(x->c.x[a][TJ_F_REPLY_PARENT_SAME_SOCK], 1, 0);
+	assert_float_equal(x->c.x[a][TJ_F_FIFO_FIRST], 0, 0);
+	assert_float_equal(x->c.x[b][TJ_F_REPLY_PARENT], 0, 0);
+	assert_float_equal(x->c.x[b][TJ_F_FIFO_FIRST], 1, 0);
+	assert_float_equal(x->c.x[b][TJ_F_FIFO_AFTER_SAME_SOCK], 1, 0);
+	assert_float_equal(x->c.x[a][TJ_F_FIFO_AFTER_SAME_SOCK], 0, 0);
+	tj_feat_assign(x->f, &x->c, b);
+	fx_free(x);
+}
+
+/* Another process's requests are never the head of this process's queue. */
+static void test_fifo_keeps_to_the_process(void **state)
+{
+	(void)state;
+	struct fx *x = fx_new(0, 0);
+	feed(x, srv(1, 10, 0, 7, 700, 1000, 1000, 9000, 700));
+	feed(x, srv(1, 11, 0, 5, 100, 1100, 1100, 9000, 100));
+	assert_int_equal(feed(x, call(1, 30, 0, 5, 100, 1200, 1300, 0)), 1);
+	int a = find(&x->c, 10), b = find(&x->c, 11);
+	assert_float_equal(x->c.x[a][TJ_F_FIFO_FIRST], 0, 0);
+	assert_float_equal(x->c.x[b][TJ_F_FIFO_FIRST], 1, 0);
+	tj_feat_assign(x->f, &x->c, -1);
+	fx_free(x);
+}
+
 static void test_refuses_bad_options(void **state)
 {
 	(void)state;
@@ -323,6 +460,10 @@ int main(void)
 		cmocka_unit_test(test_many_requests_stay_bounded),
 		cmocka_unit_test(test_context_follows_responses),
 		cmocka_unit_test(test_reply_before_response),
+		cmocka_unit_test(test_fifo_only_order_decides),
+		cmocka_unit_test(test_reply_parent_only_reply_decides),
+		cmocka_unit_test(test_fifo_and_reply_conflict),
+		cmocka_unit_test(test_fifo_keeps_to_the_process),
 		cmocka_unit_test(test_refuses_bad_options),
 		cmocka_unit_test(test_names_are_unique),
 	};

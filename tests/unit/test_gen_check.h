@@ -6,6 +6,7 @@
 #ifndef TEST_GEN_CHECK_H
 #define TEST_GEN_CHECK_H
 
+#include <glob.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,6 +150,49 @@ static void gdata_free(struct gdata *d)
 	free(d->msgs);
 	free(d->socks);
 	memset(d, 0, sizeof(*d));
+}
+
+/* Every node log of dataset dir, sorted, and its labels. */
+static inline void gdata_load_dir(const char *dir, struct gdata *d, struct tj_edge_set *labels,
+				  int lossy)
+{
+	char pat[512];
+	glob_t g;
+	memset(d, 0, sizeof(*d));
+	snprintf(pat, sizeof(pat), "%s/node-*.evlog", dir);
+	assert_int_equal(glob(pat, 0, NULL, &g), 0);
+	for (size_t i = 0; i < g.gl_pathc; i++)
+		assert_int_equal(gdata_add_log(d, g.gl_pathv[i], lossy), 0);
+	globfree(&g);
+	gdata_sort(d);
+	snprintf(pat, sizeof(pat), "%s/labels.csv", dir);
+	struct tj_err err = { 0 };
+	if (tj_edges_read(labels, pat, &err) < 0)
+		fail_msg("%s", err.msg);
+}
+
+/* Of dataset dir's calls with a parent (*n of them), how many the thread
+ * that read the parent request made (first syscalls compared). */
+static inline size_t gdata_calls_on_parent_thread(const char *dir, size_t *n)
+{
+	struct gdata d;
+	struct tj_edge_set labels;
+	gdata_load_dir(dir, &d, &labels, 0);
+	size_t same = 0;
+	*n = 0;
+	for (size_t i = 0; i < labels.n; i++) {
+		const struct tj_edge *e = &labels.edges[i];
+		if (!e->has_parent)
+			continue;
+		const struct gmsg *c = gdata_find(&d, &e->child), *p = gdata_find(&d, &e->parent);
+		assert_non_null(c);
+		assert_non_null(p);
+		(*n)++;
+		same += c->tid == p->tid;
+	}
+	tj_edges_free(&labels);
+	gdata_free(&d);
+	return same;
 }
 
 #endif

@@ -19,34 +19,6 @@
 #include "test_gen_check.h"
 #include "test_gen_util.h"
 
-static void generate(const struct gen_spec *s, double rate, uint64_t roots,
-		     uint64_t seed, const char *dir)
-{
-	struct gen_opts o = { .seed = seed, .rate = rate, .requests = roots,
-			      .dir = dir, .force = 1, .options = "test" };
-	struct gen_stats st;
-	struct tj_err err = { 0 };
-	if (gen_run(s, &o, &st, &err) < 0)
-		fail_msg("gen %s: %s", s->name, err.msg);
-}
-
-static void load(const char *dir, struct gdata *d, struct tj_edge_set *labels)
-{
-	char pat[512];
-	glob_t g;
-	memset(d, 0, sizeof(*d));
-	snprintf(pat, sizeof(pat), "%s/node-*.evlog", dir);
-	assert_int_equal(glob(pat, 0, NULL, &g), 0);
-	for (size_t i = 0; i < g.gl_pathc; i++)
-		assert_int_equal(gdata_add_log(d, g.gl_pathv[i], 0), 0);
-	globfree(&g);
-	gdata_sort(d);
-	snprintf(pat, sizeof(pat), "%s/labels.csv", dir);
-	struct tj_err err = { 0 };
-	if (tj_edges_read(labels, pat, &err) < 0)
-		fail_msg("%s", err.msg);
-}
-
 /* ---- parsing ---- */
 
 #define TWO "node 1\nnode 2\nservice a node 1 port 80\nservice b node 2 port 81\n"
@@ -128,7 +100,7 @@ static size_t call_gaps(const char *dir, uint64_t **out)
 {
 	struct gdata d;
 	struct tj_edge_set labels;
-	load(dir, &d, &labels);
+	gdata_load_dir(dir, &d, &labels, 0);
 	uint64_t *g = malloc((labels.n + 1) * sizeof(*g));
 	size_t n = 0;
 	for (size_t i = 0; i < labels.n; i++) {
@@ -171,7 +143,7 @@ static void test_wake_effect(void **state)
 			 with ? "wake const(300us) wake-tail uniform(5ms,6ms) wake-tail-share 0.1" : "");
 		struct gen_spec *s = parse_ok(text);
 		char *dir = tmpdir();
-		generate(s, 50, 400, 4, dir);
+		gen_generate(s, 50, 400, 4, dir, NULL);
 		uint64_t *g;
 		size_t n = call_gaps(dir, &g);
 		assert_int_equal(n, 400);
@@ -213,7 +185,7 @@ static void pool_connects(const char *policy, int *connects, int *most_open)
 		 "endpoint a x\n  call b\nend\nentry a\n", policy);
 	struct gen_spec *s = parse_ok(text);
 	char *dir = tmpdir();
-	generate(s, 1500, 400, 6, dir);
+	gen_generate(s, 1500, 400, 6, dir, NULL);
 	char path[600];
 	snprintf(path, sizeof(path), "%s/node-1.evlog", dir);
 	struct tj_evlog_reader *r;
@@ -239,7 +211,7 @@ static void pool_connects(const char *policy, int *connects, int *most_open)
 	 * logs hold, a client's call under a server's request */
 	struct gdata d;
 	struct tj_edge_set labels;
-	load(dir, &d, &labels);
+	gdata_load_dir(dir, &d, &labels, 0);
 	assert_int_equal(labels.n, 400); /* a->b calls; the roots come from outside */
 	for (size_t i = 0; i < labels.n; i++) {
 		const struct tj_edge *e = &labels.edges[i];
@@ -286,24 +258,9 @@ static double same_thread_share(const char *par)
 		 par);
 	struct gen_spec *s = parse_ok(text);
 	char *dir = tmpdir();
-	generate(s, 100, 300, 8, dir);
-	struct gdata d;
-	struct tj_edge_set labels;
-	load(dir, &d, &labels);
-	size_t same = 0, n = 0;
-	for (size_t i = 0; i < labels.n; i++) {
-		const struct tj_edge *e = &labels.edges[i];
-		if (!e->has_parent)
-			continue;
-		const struct gmsg *c = gdata_find(&d, &e->child), *p = gdata_find(&d, &e->parent);
-		assert_non_null(c);
-		assert_non_null(p);
-		n++;
-		same += c->tid == p->tid;
-	}
+	gen_generate(s, 100, 300, 8, dir, NULL);
+	size_t n, same = gdata_calls_on_parent_thread(dir, &n);
 	assert_int_equal(n, 600);
-	tj_edges_free(&labels);
-	gdata_free(&d);
 	rmdataset(dir);
 	free(s);
 	return (double)same / (double)n;
@@ -335,7 +292,7 @@ static double chained_share(const char *policy)
 		 "endpoint a x\n  call b\n  work const(300us)\nend\nentry a\n", policy);
 	struct gen_spec *s = parse_ok(text);
 	char *dir = tmpdir();
-	generate(s, 1200, 300, 10, dir); /* more than the one connection carries */
+	gen_generate(s, 1200, 300, 10, dir, NULL); /* more than the one connection carries */
 	char path[600];
 	snprintf(path, sizeof(path), "%s/node-1.evlog", dir);
 	struct tj_evlog_reader *r;
@@ -391,15 +348,7 @@ static void test_deterministic(void **state)
 		"endpoint c x\n  work exp(200us)\nend\n"
 		"endpoint b x\n  call c\nend\n"
 		"endpoint a x\n  parallel inline-first\n    call b\n    call c\n  end\nend\nentry a\n");
-	char *a = tmpdir(), *b = tmpdir();
-	generate(s, 800, 300, 13, a);
-	generate(s, 800, 300, 13, b);
-	assert_true(same_file(a, b, "labels.csv"));
-	assert_true(same_file(a, b, "node-1.evlog"));
-	assert_true(same_file(a, b, "node-2.evlog"));
-	assert_true(same_file(a, b, "node-3.evlog"));
-	rmdataset(a);
-	rmdataset(b);
+	assert_deterministic(s, 800, 300, 13, 3);
 	free(s);
 }
 

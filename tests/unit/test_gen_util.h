@@ -34,6 +34,18 @@ static inline void refused(const char *text, const char *want_prefix,
 			 err.msg, want_prefix, want_reason);
 }
 
+/* Generate s into dir (seed, rate, roots); st may be NULL. */
+static inline void gen_generate(const struct gen_spec *s, double rate, uint64_t roots,
+				uint64_t seed, const char *dir, struct gen_stats *st)
+{
+	struct gen_opts o = { .seed = seed, .rate = rate, .requests = roots,
+			      .dir = dir, .force = 1, .options = "test" };
+	struct gen_stats local;
+	struct tj_err err = { 0 };
+	if (gen_run(s, &o, st ? st : &local, &err) < 0)
+		fail_msg("gen %s: %s", s->name, err.msg);
+}
+
 static inline char *tmpdir(void)
 {
 	char *t = malloc(64);
@@ -66,6 +78,26 @@ static inline int same_file(const char *a, const char *b, const char *name)
 	fclose(fa);
 	fclose(fb);
 	return same;
+}
+
+/* s generated twice with one seed gives the same bytes: labels and the
+ * logs of nodes 1..nnodes. */
+static inline void assert_deterministic(const struct gen_spec *s, double rate, uint64_t roots,
+					uint64_t seed, int nnodes)
+{
+	char *a = tmpdir(), *b = tmpdir();
+	gen_generate(s, rate, roots, seed, a, NULL);
+	gen_generate(s, rate, roots, seed, b, NULL);
+	assert_true(same_file(a, b, "labels.csv"));
+	for (int i = 1; i <= nnodes; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "node-%d.evlog", i);
+		if (!same_file(a, b, name))
+			fail_msg("%s: %s differs between two runs with seed %llu", s->name, name,
+				 (unsigned long long)seed);
+	}
+	rmdataset(a);
+	rmdataset(b);
 }
 
 #endif

@@ -226,9 +226,53 @@ static void test_decide(void **state)
 	assert_float_equal(p, 1 / (1 + exp(-1)), 1e-9);
 }
 
+/* A model made before features were appended names a prefix of this
+ * build's list: it is read, the newer features weigh nothing, and it
+ * scores every candidate exactly as before.  A list that is not a prefix
+ * is still refused. */
+static void test_prefix_model_reads_and_scores_the_same(void **state)
+{
+	(void)state;
+	struct tj_model a, b;
+	struct tj_err err = { 0 };
+	sample(&a);
+	a.nfeat = TJ_FEAT_N - 3;
+	tj_model_prepare(&a);
+	char *p = tmpfile_path();
+	assert_int_equal(tj_model_write(&a, p, &err), 0);
+	if (tj_model_read(&b, p, tj_feat_names, TJ_FEAT_N, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(b.nfeat, TJ_FEAT_N);
+	for (size_t k = a.nfeat; k < TJ_FEAT_N; k++) {
+		assert_string_equal(b.names[k], tj_feat_names[k]);
+		assert_float_equal(b.coef[k], 0, 0);
+	}
+	double x[2][TJ_FEAT_N];
+	for (size_t k = 0; k < TJ_FEAT_N; k++) {
+		x[0][k] = 0.5 * (double)k;
+		x[1][k] = k >= a.nfeat ? 99.0 : 0.25 * (double)k; /* only new ones differ wildly */
+	}
+	double pa, pb;
+	a.nfeat = TJ_FEAT_N - 3;
+	int da = tj_model_decide(&a, &x[0][0], 2, TJ_FEAT_N, &pa);
+	int db = tj_model_decide(&b, &x[0][0], 2, TJ_FEAT_N, &pb);
+	assert_int_equal(da, db);
+	assert_float_equal(pa, pb, 1e-12);
+	tj_model_free(&b);
+	/* not a prefix: refused, naming the feature */
+	strcpy(a.names[2], "not_a_feature");
+	assert_int_equal(tj_model_write(&a, p, &err), 0);
+	assert_true(tj_model_read(&b, p, tj_feat_names, TJ_FEAT_N, &err) < 0);
+	assert_non_null(strstr(err.msg, "not_a_feature"));
+	unlink(p);
+	free(p);
+	tj_model_free(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_prefix_model_reads_and_scores_the_same),
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_refuses_other_version),
 		cmocka_unit_test(test_refuses_other_feature_list),

@@ -41,7 +41,7 @@ static void make(struct tj_fit_set *s, size_t n, double sep0, double sep1,
 
 static void fit_one(const struct tj_fit_set *s, int kind, struct tj_model *m)
 {
-	struct tj_fit_opts o = { kind, 1.0, 200, 0 };
+	struct tj_fit_opts o = { kind, 1.0, 200, 0, NULL };
 	struct tj_err err = { 0 };
 	tj_model_init(m);
 	int rc = tj_fit(s, &o, m, &err);
@@ -181,6 +181,41 @@ static void test_refuses_empty_and_bad_truth(void **state)
 	tj_fit_set_free(&s);
 }
 
+/* A warm start (train --self-fed refits a grown set from the last model)
+ * is re-expressed on the new set's standardisation and reaches the cold
+ * fit's optimum: the same scores on the same data. */
+static void test_clogit_warm_start_same_optimum(void **state)
+{
+	(void)state;
+	struct tj_fit_set a, b;
+	struct tj_model m0, cold, warm;
+	make(&a, 1500, 2.0, 0.7, 0.1, 11);
+	fit_one(&a, TJ_FIT_CLOGIT, &m0);
+	/* a grown set with other means and spreads */
+	make(&b, 1500, 2.5, 0.4, 0.1, 12);
+	fit_one(&b, TJ_FIT_CLOGIT, &cold);
+	struct tj_fit_opts o = { TJ_FIT_CLOGIT, 1.0, 200, 0, &m0 };
+	struct tj_err err = { 0 };
+	tj_model_init(&warm);
+	assert_int_equal(tj_fit(&b, &o, &warm, &err), 0);
+	for (int k = 0; k < K; k++)
+		assert_float_equal(warm.coef[k], cold.coef[k], 1e-3);
+	assert_float_equal(warm.bias, cold.bias, 1e-3);
+	/* with zero iterations allowed the start itself must already score
+	 * like m0 does on raw features */
+	struct tj_fit_opts o0 = { TJ_FIT_CLOGIT, 1.0, 1, 0, &m0 };
+	struct tj_model one;
+	tj_model_init(&one);
+	assert_int_equal(tj_fit(&b, &o0, &one, &err), 0);
+	assert_true(fabs(tj_fit_accuracy(&b, &one) - tj_fit_accuracy(&b, &m0)) < 0.05);
+	tj_fit_set_free(&a);
+	tj_fit_set_free(&b);
+	tj_model_free(&m0);
+	tj_model_free(&cold);
+	tj_model_free(&warm);
+	tj_model_free(&one);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -190,6 +225,7 @@ int main(void)
 		cmocka_unit_test(test_clogit_separable),
 		cmocka_unit_test(test_threshold_for_no_parent),
 		cmocka_unit_test(test_deterministic),
+		cmocka_unit_test(test_clogit_warm_start_same_optimum),
 		cmocka_unit_test(test_refuses_empty_and_bad_truth),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

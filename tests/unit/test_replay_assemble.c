@@ -478,6 +478,59 @@ static void test_payload_masked(void **state)
 	tj_assembler_free(a);
 }
 
+/* A request read in pieces (Go's net/http reads 1 byte, then the rest):
+ * the payload continues across syscalls captured whole, a header cut at
+ * the seam is masked whole and counted once; raw for the labeler. */
+static void test_payload_continues(void **state)
+{
+	static const char req[] =
+		"GET /x HTTP/1.1\r\nHost: a\r\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n";
+	const size_t len = sizeof(req) - 1, cut = 34; /* inside "traceparent" */
+	struct tj_event evs[] = {
+		ev(1, 1 * MS, TJ_EV_ACCEPT, 7, 0, 0, 11),
+		ev(1, 2 * MS, TJ_EV_RECV, 7, 0, 1, 11),
+		ev(1, 3 * MS, TJ_EV_RECV, 7, 1, cut - 1, 11),
+		ev(1, 4 * MS, TJ_EV_RECV, 7, cut, len - cut, 11),
+	};
+	evs[1].payload = (const uint8_t *)req;
+	evs[1].payload_len = 1;
+	evs[2].payload = (const uint8_t *)req + 1;
+	evs[2].payload_len = cut - 1;
+	evs[3].payload = (const uint8_t *)req + cut;
+	evs[3].payload_len = len - cut;
+
+	struct got g;
+	struct tj_replay_opts o = { .keep_payload = 1 };
+	struct tj_assembler *a = mk(&g, &o);
+	feed_all(a, evs, 4);
+	finish(a);
+	assert_int_equal(g.n, 1);
+	assert_int_equal(g.m[0].payload_len, len);
+	assert_non_null(memmem(g.m[0].payload, len, "Host: a\r\ntraceparent: ***", 25));
+	assert_null(memmem(g.m[0].payload, len, "0af7651916cd", 12));
+	assert_int_equal(tj_assembler_stats(a)->masked, 1);
+	tj_assembler_free(a);
+
+	struct tj_replay_opts raw = { .keep_payload = 1, .raw_payload = 1 };
+	a = mk(&g, &raw);
+	feed_all(a, evs, 4);
+	finish(a);
+	assert_int_equal(g.n, 1);
+	assert_memory_equal(g.m[0].payload, req, len);
+	tj_assembler_free(a);
+
+	/* the first piece cut by the capture: what follows is not its
+	 * continuation, so the payload stays the first piece's prefix */
+	evs[2].payload_len = cut - 2;
+	a = mk(&g, &raw);
+	feed_all(a, evs, 4);
+	finish(a);
+	assert_int_equal(g.n, 1);
+	assert_int_equal(g.m[0].payload_len, cut - 1);
+	assert_memory_equal(g.m[0].payload, req, cut - 1);
+	tj_assembler_free(a);
+}
+
 /* A callback's non-zero answer stops the replay and comes back. */
 static int stop_at_first(void *ctx, const struct tj_message *m)
 {
@@ -658,6 +711,7 @@ int main(void)
 		cmocka_unit_test(test_held_by_idle_rule),
 		cmocka_unit_test(test_slightly_out_of_order),
 		cmocka_unit_test(test_payload_masked),
+		cmocka_unit_test(test_payload_continues),
 		cmocka_unit_test(test_callback_stops),
 		cmocka_unit_test(test_socket_id_reuse),
 		cmocka_unit_test(test_capture_order),

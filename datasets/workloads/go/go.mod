@@ -1,0 +1,3 @@
+module tracejoin/tj-go-service
+
+go 1.19
