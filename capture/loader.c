@@ -284,6 +284,13 @@ static int install_rings(struct tj_capture *c, struct tj_err *err)
 	return TJ_OK;
 }
 
+int tj_capture_add_ring(struct tj_capture *c, int map_fd, struct tj_err *err)
+{
+	if (ring_buffer__add(c->rb, map_fd, on_record, c))
+		return tj_errf(err, TJ_E_IO, "cannot map a ring buffer: %s", strerror(errno));
+	return TJ_OK;
+}
+
 int tj_capture_open(struct tj_capture **cp, const struct tj_capture_config *cfg,
 		    int *env_problem, struct tj_err *err)
 {

@@ -59,6 +59,10 @@ typedef int (*tj_capture_cb)(void *ctx, const struct tjc_event *ev, size_t size)
 int tj_capture_drain(struct tj_capture *c, int timeout_ms, tj_capture_cb cb,
 		     void *ctx, struct tj_err *err);
 
+/* Drain another ring buffer (map fd) of tjc_event records with the
+ * capture's own (capture --tag's TAG records). */
+int tj_capture_add_ring(struct tj_capture *c, int map_fd, struct tj_err *err);
+
 /* Events lost so far, summed over CPUs, indexed by TJC_DROP_*. */
 int tj_capture_drops(struct tj_capture *c, uint64_t drops[TJC_DROP__COUNT],
 		     struct tj_err *err);

@@ -33,6 +33,9 @@ enum tj_event_type {
 	TJ_EV_SCAN,     /* the LISTEN events before it are every listener of the
 			   node at capture start; bytes = sockets open then,
 			   arg = the scan's duration in microseconds */
+	TJ_EV_TAG,      /* (1.2) capture --tag: a connection's origin, read from its SYN:
+			   arg = the client's node, offset = its socket id; sock 0,
+			   addresses as this (server) side sees them */
 	TJ_EV__COUNT
 };
 

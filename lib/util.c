@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <stdlib.h>
 #include "util.h"
 
@@ -36,4 +37,15 @@ int tj_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 		return -1;
 	*out = v;
 	return 0;
+}
+
+int tj_parse_seconds(const char *s, uint64_t *ns)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (end == s || *end || errno || !(v > 0) || v > 1e6)
+		return -1;
+	*ns = (uint64_t)(v * 1e9);
+	return *ns ? 0 : -1;
 }

@@ -14,4 +14,8 @@ int tj_grow(void **p, size_t *cap, size_t need, size_t size);
  * trailing text), within [min, max].  0 or -1. */
 int tj_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
+/* A command-line duration in seconds ("2", "0.5"), > 0 and at most 1e6,
+ * into nanoseconds.  0 or -1. */
+int tj_parse_seconds(const char *s, uint64_t *ns);
+
 #endif

@@ -4,6 +4,7 @@
 #include "assemble.h"
 #include "../lib/u64map.h"
 #include "../lib/listeners.h"
+#include "../lib/util.h"
 
 #define DEFAULT_IDLE_NS    2000000000ull
 #define DEFAULT_REORDER_NS 1000000ull
@@ -47,6 +48,19 @@ struct asock {
 	uint8_t family;
 	uint16_t lport, rport;
 	uint8_t laddr[16], raddr[16];
+	uint8_t has_origin;          /* capture --tag: the client end, from a TAG */
+	uint32_t origin_node;
+	uint64_t origin_sock;
+};
+
+/* A TAG waiting for the socket accepted on its addresses (the kernel
+ * reads the tag at the handshake, before accept() makes the socket). */
+struct ptag {
+	uint8_t family;
+	uint16_t lport, rport;
+	uint8_t laddr[16], raddr[16];
+	uint32_t origin_node;
+	uint64_t origin_sock;
 };
 
 struct anode {
@@ -72,6 +86,14 @@ struct anode {
 	 * listened when capture began, and whether the list is complete. */
 	struct tj_listeners listeners;
 	int scanned;
+	/* TAGs not yet claimed, by hash of their addresses -> index in ptags.
+	 * A 4-tuple names one connection at a time on a node, so a newer TAG
+	 * of the same addresses replaces an unclaimed older one. */
+	struct tj_u64map tags;
+	struct ptag *ptags;
+	size_t nptags, capptags;
+	uint32_t *free_ptags;        /* indices of claimed slots, for reuse */
+	size_t nfree_ptags, capfree_ptags;
 };
 
 struct tj_assembler {
@@ -252,6 +274,7 @@ static struct anode *node_get(struct tj_assembler *a, uint32_t id)
 		n->lru_due = n->slru_due = UINT64_MAX;
 		n->wait_until = UINT64_MAX;
 		tj_u64map_init(&n->socks);
+		tj_u64map_init(&n->tags);
 		*ix = a->nnodes;
 		a->nodes[a->nnodes++] = n;
 	}
@@ -277,6 +300,73 @@ static void sock_take_addr(struct asock *s, const struct tj_event *ev)
 	s->rport = ev->rport;
 	memcpy(s->laddr, ev->laddr, 16);
 	memcpy(s->raddr, ev->raddr, 16);
+}
+
+static uint64_t tag_hash(unsigned family, const uint8_t *laddr, uint16_t lport,
+			 const uint8_t *raddr, uint16_t rport)
+{
+	uint64_t h = tj_hash64(family ^ (uint64_t)lport << 8 ^ (uint64_t)rport << 24);
+	for (int i = 0; i < 16; i += 8) {
+		uint64_t l, r;
+		memcpy(&l, laddr + i, 8);
+		memcpy(&r, raddr + i, 8);
+		h = tj_hash64(tj_hash64(h ^ l) ^ r);
+	}
+	return h;
+}
+
+/* A TAG event: keep it until the socket accepted on its addresses shows. */
+static int tag_keep(struct anode *n, const struct tj_event *ev)
+{
+	uint64_t h = tag_hash(ev->family, ev->laddr, ev->lport, ev->raddr, ev->rport);
+	uint64_t *ix = tj_u64map_get(&n->tags, h);
+	size_t i;
+	if (ix) {
+		i = (size_t)*ix;
+	} else if (n->nfree_ptags) {
+		i = n->free_ptags[--n->nfree_ptags];
+	} else {
+		if (tj_grow((void **)&n->ptags, &n->capptags, n->nptags + 1,
+			    sizeof(*n->ptags)) < 0)
+			return -TJ_E_NOMEM;
+		i = n->nptags++;
+	}
+	if (!ix && tj_u64map_put(&n->tags, h, i) < 0)
+		return -TJ_E_NOMEM;
+	struct ptag *t = &n->ptags[i];
+	t->family = ev->family;
+	t->lport = ev->lport;
+	t->rport = ev->rport;
+	memcpy(t->laddr, ev->laddr, 16);
+	memcpy(t->raddr, ev->raddr, 16);
+	t->origin_node = ev->arg;
+	t->origin_sock = ev->offset;
+	return 0;
+}
+
+/* A server socket with addresses: claim the TAG waiting for them. */
+static int tag_claim(struct anode *n, struct asock *s)
+{
+	if (s->has_origin || !s->have_addr || !n->nptags)
+		return 0;
+	uint64_t h = tag_hash(s->family, s->laddr, s->lport, s->raddr, s->rport);
+	uint64_t *ix = tj_u64map_get(&n->tags, h);
+	if (!ix)
+		return 0;
+	size_t i = (size_t)*ix;
+	const struct ptag *t = &n->ptags[i];
+	if (t->family != s->family || t->lport != s->lport || t->rport != s->rport ||
+	    memcmp(t->laddr, s->laddr, 16) || memcmp(t->raddr, s->raddr, 16))
+		return 0; /* another connection's hash */
+	s->has_origin = 1;
+	s->origin_node = t->origin_node;
+	s->origin_sock = t->origin_sock;
+	tj_u64map_del(&n->tags, h);
+	if (tj_grow((void **)&n->free_ptags, &n->capfree_ptags, n->nfree_ptags + 1,
+		    sizeof(*n->free_ptags)) < 0)
+		return 0; /* the slot is only not reused */
+	n->free_ptags[n->nfree_ptags++] = (uint32_t)i;
+	return 0;
 }
 
 static struct asock *sock_new(struct tj_assembler *a, struct anode *n,
@@ -460,6 +550,9 @@ static int start_message(struct tj_assembler *a, struct anode *n,
 	memcpy(m->raddr, s->raddr, 16);
 	m->stack_id = ev->stack_id;
 	m->callsite = 0; /* set by the replay from the stacks block */
+	m->has_origin = s->has_origin;
+	m->origin_node = s->origin_node;
+	m->origin_sock = s->origin_sock;
 	m->payload = NULL;
 	m->payload_len = 0;
 	x->done = 0;
@@ -552,6 +645,9 @@ static int on_open(struct tj_assembler *a, struct anode *n, struct asock *s,
 	s->ts_open = ev->ts_ns;
 	if (ev->type == TJ_EV_ACCEPT && s->have_addr)
 		n->listening[s->lport >> 3] |= (uint8_t)(1u << (s->lport & 7));
+	s->has_origin = 0; /* a socket id seen again without data: new role */
+	if (ev->type == TJ_EV_ACCEPT)
+		return tag_claim(n, s);
 	return 0;
 }
 
@@ -564,6 +660,7 @@ static void on_state(struct anode *n, struct asock *s, const struct tj_event *ev
 		s->role = TJ_ROLE_CLIENT;
 	} else if (from == TCP_SYN_RECV) {
 		s->role = TJ_ROLE_SERVER;
+		tag_claim(n, s);
 		if (s->have_addr)
 			n->listening[s->lport >> 3] |= (uint8_t)(1u << (s->lport & 7));
 	} else {
@@ -601,6 +698,11 @@ int tj_assembler_feed(struct tj_assembler *a, const struct tj_event *ev,
 	}
 	if (ev->type == TJ_EV_SCAN) {
 		n->scanned = 1;
+		goto out;
+	}
+	if (ev->type == TJ_EV_TAG) {
+		if (tag_keep(n, ev) < 0)
+			return tj_errf(err, TJ_E_NOMEM, "replay: out of memory");
 		goto out;
 	}
 	struct asock *s = sock_find(n, ev->sock);
@@ -734,6 +836,9 @@ void tj_assembler_free(struct tj_assembler *a)
 		}
 		tj_u64map_free(&n->socks);
 		tj_listeners_free(&n->listeners);
+		tj_u64map_free(&n->tags);
+		free(n->ptags);
+		free(n->free_ptags);
 		free(n);
 	}
 	free_chain(a->free_msgs);

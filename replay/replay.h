@@ -72,6 +72,13 @@ struct tj_message {
 	/* Valid for correlator abi 1 and up: everything above.  Plugins see
 	 * this struct: new fields go here only, each marked with the
 	 * TJ_CORRELATOR_ABI that added it (correlate/correlator.h). */
+	/* abi 2 (capture --tag): where the connection came from, as its SYN
+	 * said (server-side sockets only): the client's node and socket id.
+	 * The cross-node join prefers it to the addresses, which NAT may have
+	 * rewritten. */
+	uint8_t has_origin;
+	uint32_t origin_node;
+	uint64_t origin_sock;
 };
 
 struct tj_replay_opts {

@@ -6,7 +6,7 @@
 # labels do not cover the workload's calls fails the target.
 # REAL_ATTACH=1: capture starts on the running services once the load has
 # warmed every pool (run-real.sh --attach).
-REAL_CONFIGS ?= thread-new pool-keepalive epoll-shared epoll-shared-open fanout nginx-proxy \
+REAL_CONFIGS ?= thread-new pool-keepalive epoll-shared epoll-shared-open fanout nginx-proxy external \
 	epoll-chain pipelined mn-pool
 REAL_OUT     ?= datasets/real
 REAL_ATTACH  ?= 0

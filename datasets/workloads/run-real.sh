@@ -27,6 +27,9 @@
 #   node NAME service TJ-SERVICE-OPTIONS   (--call PEER names another node)
 #   node NAME nginx UPSTREAM KEEPALIVE     (reverse proxy, keepalive pool)
 #   node NAME load TJ-LOAD-OPTIONS         (--target PEER; exactly one)
+#   uncaptured NAME                        (that node runs but its log is left
+#                                          out: a service outside the captured
+#                                          set; calls to it keep their labels)
 # Prints the counts of the load generator and services, and checks that
 # the labels cover every call they made: exit 0 when they do, 1 if not,
 # 77 (with "SKIPPED: reason") where BPF, namespaces or nginx are missing.
@@ -61,10 +64,11 @@ if [ $rc -eq 77 ]; then echo "SKIPPED: $check"; exit 77; fi
 command -v ip >/dev/null || { echo "SKIPPED: ip (iproute2) is not installed"; exit 77; }
 
 # ---- the config ----
-names=() kinds=() args=()
+names=() kinds=() args=() uncaptured=()
 while read -r kw n k rest; do
 	case $kw in ''|'#'*) continue ;; esac
-	[ "$kw" = node ] || { echo "run-real.sh: $config: expected 'node NAME KIND ...', got '$kw'" >&2; exit 2; }
+	if [ "$kw" = uncaptured ]; then uncaptured+=("$n"); continue; fi
+	[ "$kw" = node ] || { echo "run-real.sh: $config: expected 'node NAME KIND ...' or 'uncaptured NAME', got '$kw'" >&2; exit 2; }
 	case $k in service|nginx|load) ;; *) echo "run-real.sh: $config: node $n: unknown kind '$k'" >&2; exit 2 ;; esac
 	names+=("$n") kinds+=("$k") args+=("$rest")
 done <"$config"
@@ -276,6 +280,17 @@ nodes_json=$(for i in "${!names[@]}"; do
 	printf '"%s":{"node":%s,"kind":"%s","args":"%s"}\n' "${names[$i]}" "$ino" "${kinds[$i]}" "${args[$i]}"
 done | paste -sd, -)
 mkdir -p "$(dirname "$out")" || exit 1
+# A node outside the captured set: its log goes, as if no capture ran there.
+for u in "${uncaptured[@]}"; do
+	found=
+	for i in "${!names[@]}"; do
+		[ "${names[$i]}" = "$u" ] || continue
+		[ "${kinds[$i]}" = load ] && { echo "run-real.sh: $config: the load node cannot be uncaptured" >&2; exit 2; }
+		found=1
+		rm -f "$cap/node-$(stat -L -c %i "/run/netns/${nss[$i]}").evlog"
+	done
+	[ -n "$found" ] || { echo "run-real.sh: $config: uncaptured '$u' is no node" >&2; exit 2; }
+done
 params="{\"config\":\"$name\",\"nodes\":{$nodes_json},\"load_completed\":$completed,\"service_calls\":$calls,\"calls_joined\":$joined,\"payload_prefix\":256}"
 "$tj" label "$cap" -o "$out" --force --workload "$name" --params "$params" 2>"$work/label.err"
 lrc=$?

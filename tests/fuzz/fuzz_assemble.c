@@ -3,7 +3,8 @@
  * socket, type, flags, time step, offset, byte count) and a payload for
  * some of them.  Whatever the stream, the assembler must not crash, must
  * deliver each message it started exactly once by the end, with sane
- * fields, and each node's messages in order of ts_first as long as the
+ * fields (an origin from a tag only on a server socket), and each
+ * node's messages in order of ts_first as long as the
  * stream's time does not run backwards; masking must be idempotent. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -24,6 +25,9 @@ static int on_msg(void *ctx, const struct tj_message *m)
 	    m->key.node >= 4 || m->key.dir > 1 || m->role > TJ_ROLE_SERVER)
 		abort();
 	if ((m->flags & TJ_MSG_NO_REPLY) && m->ts_reply)
+		abort();
+	/* a tag's origin goes only to a server socket (capture --tag) */
+	if (m->has_origin && m->role != TJ_ROLE_SERVER)
 		abort();
 	if (m->payload_len > TJ_PAYLOAD_MAX || (m->payload_len && !m->payload))
 		abort();
@@ -46,7 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					 TJ_EV_ACCEPT, TJ_EV_CONNECT, TJ_EV_CLOSE,
 					 TJ_EV_SHUTDOWN, TJ_EV_STATE, TJ_EV_LOST,
 					 TJ_EV_SOCKET, TJ_EV_LISTEN, TJ_EV_SCAN,
-					 TJ_EV_NONE, 200 };
+					 TJ_EV_NONE, 200, TJ_EV_TAG };
 	struct check c = { .monotone = 1 };
 	struct tj_replay_opts o = { .idle_ns = 1000, .keep_payload = 1,
 				    .reorder_ns = 1, .sock_expire_ns = 5000 };

@@ -44,6 +44,8 @@ refused "--ring-kb 5" -o "$work/x.evlog" --ring-kb 5
 refused "--ring-kb 2" -o "$work/x.evlog" --ring-kb 2
 refused "--hooks kprobes" -o "$work/x.evlog" --hooks kprobes
 refused "needs a value" -o "$work/x.evlog" --hooks
+refused "--tag=yes" -o "$work/x.evlog" --tag=yes
+refused "-o FILE is required" --tag
 refused "needs a value" -o "$work/x.evlog" --pid
 refused "exclude each other" -o "$work/x.evlog" --netns --node 3
 refused "exclude each other" -o "$work/x.evlog" --pid 1 -- true
@@ -55,6 +57,7 @@ refused "--cgroup $work/none" -o "$work/x.evlog" --cgroup "$work/none"
 refused "not a cgroup v2" -o "$work/x.evlog" --cgroup "$work"
 [ ! -e "$work/x.evlog" ] || fail "a refused capture left a file"
 "$TJ" capture --help | grep -q -- '--netns' || fail "--help does not document --netns"
+"$TJ" capture --help | grep -q -- '--tag' || fail "--help does not document --tag"
 
 check=$("$TJ" capture --check 2>&1); rc=$?
 if [ $rc -eq 77 ]; then echo "argument checks passed; the rest: $check"; exit 77; fi

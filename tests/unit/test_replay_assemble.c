@@ -573,6 +573,80 @@ static void test_capture_order(void **state)
 	tj_assembler_free(a);
 }
 
+/* capture --tag: TAG events, read at the handshakes, wait for the socket
+ * accepted on their addresses; each of several pending tags goes to its
+ * own socket, a tag on other addresses to none, and a client socket
+ * never takes one. */
+static void test_tags_claimed_by_accepts(void **state)
+{
+	struct got g;
+	struct tj_assembler *a = mk(&g, NULL);
+	struct tj_event evs[16];
+	size_t n = 0;
+	for (unsigned k = 0; k < 3; k++) { /* three handshakes first */
+		struct tj_event t = ev(2, 10 * MS + k, TJ_EV_TAG, 0, 500 + k, 0, 0);
+		t.rport = (uint16_t)(40000 + k);
+		t.arg = 7; /* the client's node */
+		evs[n++] = t;
+	}
+	struct tj_event stray = ev(2, 11 * MS, TJ_EV_TAG, 0, 999, 0, 0);
+	stray.rport = 45000;
+	evs[n++] = stray;
+	for (unsigned k = 0; k < 3; k++) { /* accepted in reverse order */
+		unsigned c = 2 - k;
+		struct tj_event ac = ev(2, 20 * MS + k, TJ_EV_ACCEPT, 60 + c, 0, 0, 1);
+		ac.rport = (uint16_t)(40000 + c);
+		struct tj_event rv = ev(2, 20 * MS + k, TJ_EV_RECV, 60 + c, 0, 10, 1);
+		rv.rport = ac.rport;
+		evs[n++] = ac;
+		evs[n++] = rv;
+	}
+	/* A client socket on the stray tag's addresses: not a server. */
+	struct tj_event cc = ev(2, 30 * MS, TJ_EV_CONNECT, 70, 0, 0, 1);
+	cc.rport = 45000;
+	struct tj_event cs = ev(2, 30 * MS, TJ_EV_SEND, 70, 0, 10, 1);
+	cs.rport = 45000;
+	evs[n++] = cc;
+	evs[n++] = cs;
+	feed_all(a, evs, n);
+	finish(a);
+	assert_int_equal(g.n, 4);
+	for (size_t i = 0; i < g.n; i++) {
+		const struct tj_message *m = &g.m[i];
+		if (m->key.sock == 70) {
+			assert_int_equal(m->has_origin, 0);
+			continue;
+		}
+		assert_int_equal(m->has_origin, 1);
+		assert_int_equal(m->origin_node, 7);
+		assert_int_equal(m->origin_sock, 500 + (m->key.sock - 60));
+		assert_int_equal(m->rport, 40000 + (m->key.sock - 60));
+	}
+	tj_assembler_free(a);
+}
+
+/* A socket id that comes back as a client before any byte moved drops
+ * the origin its accept claimed. */
+static void test_tag_dropped_on_new_role(void **state)
+{
+	struct got g;
+	struct tj_assembler *a = mk(&g, NULL);
+	struct tj_event t = ev(2, 1 * MS, TJ_EV_TAG, 0, 500, 0, 0);
+	t.arg = 7;
+	struct tj_event evs[] = {
+		t,
+		ev(2, 2 * MS, TJ_EV_ACCEPT, 60, 0, 0, 1),
+		ev(2, 3 * MS, TJ_EV_CONNECT, 60, 0, 0, 1),
+		ev(2, 4 * MS, TJ_EV_SEND, 60, 0, 10, 1),
+	};
+	feed_all(a, evs, sizeof(evs) / sizeof(evs[0]));
+	finish(a);
+	assert_int_equal(g.n, 1);
+	assert_int_equal(g.m[0].role, TJ_ROLE_CLIENT);
+	assert_int_equal(g.m[0].has_origin, 0);
+	tj_assembler_free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -589,6 +663,8 @@ int main(void)
 		cmocka_unit_test(test_capture_order),
 		cmocka_unit_test(test_attach_roles),
 		cmocka_unit_test(test_seq_unwrap),
+		cmocka_unit_test(test_tags_claimed_by_accepts),
+		cmocka_unit_test(test_tag_dropped_on_new_role),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
