@@ -44,6 +44,15 @@ static double num(json_t *o, const char *k)
 	return json_is_number(v) ? json_number_value(v) : NAN;
 }
 
+/* A drawing coordinate from the file: absent, not a number, negative or
+ * absurd values are clamped, so a damaged file draws badly, never
+ * undefined. */
+static double coord(json_t *o, const char *k, double max)
+{
+	double v = num(o, k);
+	return isnan(v) || v < 0 ? 0 : v > max ? max : v;
+}
+
 static const char style[] =
 	"body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;max-width:1200px}"
 	"h1{font-size:1.5em}h2{margin-top:1.6em;border-bottom:1px solid #ccc}"
@@ -155,6 +164,9 @@ static void dataset_bars(FILE *f, json_t *rows, const char *ds)
 		esc(f, str(r, "correlator"));
 		fputs("</text>", f);
 		double v[2] = { num(r, "f1"), num(r, "trace_accuracy") };
+		for (int b = 0; b < 2; b++) /* a bar is at most the full width */
+			if (!isnan(v[b]))
+				v[b] = v[b] < 0 ? 0 : v[b] > 1 ? 1 : v[b];
 		for (int b = 0; b < 2; b++) {
 			if (isnan(v[b]))
 				continue;
@@ -179,7 +191,7 @@ static void waterfall(FILE *f, json_t *rows, const char *caption)
 	size_t i;
 	json_t *r;
 	json_array_foreach(rows, i, r) {
-		double e = num(r, "t") + num(r, "l");
+		double e = coord(r, "t", 1e15) + coord(r, "l", 1e15);
 		if (e > end)
 			end = e;
 	}
@@ -191,18 +203,18 @@ static void waterfall(FILE *f, json_t *rows, const char *caption)
 		label + width + 10, json_array_size(rows) * row + 4);
 	json_array_foreach(rows, i, r) {
 		int y = (int)i * row + 2;
-		int depth = (int)num(r, "d");
+		int depth = (int)coord(r, "d", 64);
 		int wrong = json_is_true(json_object_get(r, "wrong"));
 		fprintf(f, "<text x=\"%d\" y=\"%d\">", depth * 8 > 120 ? 120 : depth * 8, y + 11);
 		char text[36];
 		snprintf(text, sizeof(text), "%s %s", str(r, "svc"), str(r, "name"));
 		esc(f, text);
 		fprintf(f, "</text><rect class=\"%s\" x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"11\">"
-			   "<title>", wrong ? "bad" : "ok", label + width * num(r, "t") / end,
-			y + 1, fmax(1.0, width * num(r, "l") / end));
+			   "<title>", wrong ? "bad" : "ok", label + width * coord(r, "t", 1e15) / end,
+			y + 1, fmax(1.0, width * coord(r, "l", 1e15) / end));
 		esc(f, str(r, "key"));
-		fprintf(f, ": +%.3f ms, %.3f ms%s</title></rect>\n", num(r, "t") / 1000,
-			num(r, "l") / 1000, wrong ? ", parent link wrong" : "");
+		fprintf(f, ": +%.3f ms, %.3f ms%s</title></rect>\n", coord(r, "t", 1e15) / 1000,
+			coord(r, "l", 1e15) / 1000, wrong ? ", parent link wrong" : "");
 	}
 	fputs("</svg></figure>", f);
 }
@@ -228,8 +240,8 @@ static int drilldown(FILE *f, const char *dir, const char *ds, const char *algo,
 	json_array_foreach(traces, i, t) {
 		fputs("<p class=\"note\">trace of ", f);
 		esc(f, str(t, "root"));
-		fprintf(f, ", %.0f wrong link%s</p><div class=\"pair\">", num(t, "wrong"),
-			num(t, "wrong") == 1 ? "" : "s");
+		double nw = coord(t, "wrong", 1e9);
+		fprintf(f, ", %.0f wrong link%s</p><div class=\"pair\">", nw, nw == 1 ? "" : "s");
 		waterfall(f, json_object_get(t, "got"), "reconstructed");
 		waterfall(f, json_object_get(t, "truth"), "true shape");
 		fputs("</div>\n", f);
