@@ -23,7 +23,9 @@ static const char usage_text[] =
 	"  -a, --algo NAME|PATH  a built-in correlator (see --list) or a plugin .so\n"
 	"  -p, --param K=V       a correlator parameter (repeatable)\n"
 	"  -l, --list            list the built-in correlators and their params\n"
-	"  -o, --output FILE     write edges here (default: stdout)\n"
+	"  -o, --output FILE     write edges here (default: stdout); it appears\n"
+	"                        only when the run succeeds\n"
+	"  -f, --force           replace an existing FILE\n"
 	"  -t, --traces          print the reconstructed call trees (indented text)\n"
 	"                        instead of edges, or besides them with -o\n"
 	"      --idle S          the replay's idle rule, seconds (default 2)\n"
@@ -75,6 +77,7 @@ int cmd_correlate(int argc, char **argv)
 		{ "param", required_argument, NULL, 'p' },
 		{ "list", no_argument, NULL, 'l' },
 		{ "output", required_argument, NULL, 'o' },
+		{ "force", no_argument, NULL, 'f' },
 		{ "traces", no_argument, NULL, 't' },
 		{ "idle", required_argument, NULL, OPT_IDLE },
 		{ "payload", no_argument, NULL, OPT_PAYLOAD },
@@ -84,7 +87,7 @@ int cmd_correlate(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cmd = "correlate", *algo = NULL, *output = NULL, *train = NULL;
-	int list = 0, traces = 0, explain = 0;
+	int list = 0, traces = 0, explain = 0, force = 0;
 	struct tj_params params = { 0 };
 	struct tj_replay_opts ro = { 0 };
 
@@ -95,7 +98,7 @@ int cmd_correlate(int argc, char **argv)
 	optind = 1;
 	opterr = 0;
 	int ch;
-	while ((ch = getopt_long(argc, argv, ":a:p:lo:th", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":a:p:lo:fth", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'a':
 			algo = optarg;
@@ -116,6 +119,9 @@ int cmd_correlate(int argc, char **argv)
 			break;
 		case 'o':
 			output = optarg;
+			break;
+		case 'f':
+			force = 1;
 			break;
 		case 't':
 			traces = 1;
@@ -216,9 +222,24 @@ int cmd_correlate(int argc, char **argv)
 	struct tj_edge_sink *out;
 	int writing = !traces || output;
 	int rc = TJ_EXIT_OK;
-	if (writing && tj_edge_writer_sink_open(&ws, output ? output : "-", &err)) {
-		fprintf(stderr, "tracejoin correlate: %s\n", err.msg);
+	/* every input, the training set too, is safe from the output */
+	size_t nin = (size_t)(argc - optind);
+	char **inputs = calloc(nin + 1, sizeof(*inputs));
+	if (!inputs) {
+		fprintf(stderr, "tracejoin correlate: out of memory\n");
 		rc = TJ_EXIT_FAIL;
+		goto done;
+	}
+	for (size_t i = 0; i < nin; i++)
+		inputs[i] = argv[optind + (int)i];
+	inputs[nin] = (char *)train;
+	int wrc = writing ? tj_edge_writer_sink_open(&ws, output ? output : "-",
+						      force ? TJ_OUT_FORCE : 0, inputs,
+						      nin + (train != NULL), &err) : 0;
+	free(inputs);
+	if (wrc) {
+		fprintf(stderr, "tracejoin correlate: %s\n", err.msg);
+		rc = err.code == TJ_E_ARG ? TJ_EXIT_USAGE : TJ_EXIT_FAIL;
 		goto done;
 	}
 	tj_edge_set_sink_init(&ss, &set);

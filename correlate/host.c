@@ -415,12 +415,13 @@ static int writer_emit(struct tj_edge_sink *sink, const struct tj_edge *e)
 }
 
 int tj_edge_writer_sink_open(struct tj_edge_writer_sink *s, const char *path,
-			     struct tj_err *err)
+			     unsigned flags, char *const *inputs,
+			     size_t ninputs, struct tj_err *err)
 {
 	memset(s, 0, sizeof(*s));
 	s->sink.emit = writer_emit;
 	s->sink.ctx = s;
-	return tj_edges_writer_open(&s->w, path, err);
+	return tj_edges_writer_open(&s->w, path, flags, inputs, ninputs, err);
 }
 
 int tj_edge_writer_sink_close(struct tj_edge_writer_sink *s, struct tj_err *err)

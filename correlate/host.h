@@ -66,10 +66,12 @@ struct tj_edge_writer_sink {
 	struct tj_edges_writer w;
 	struct tj_err err;          /* why emit() failed */
 };
+/* flags and inputs as tj_outfile_open(). */
 int tj_edge_writer_sink_open(struct tj_edge_writer_sink *s, const char *path,
-			     struct tj_err *err);
+			     unsigned flags, char *const *inputs,
+			     size_t ninputs, struct tj_err *err);
 int tj_edge_writer_sink_close(struct tj_edge_writer_sink *s, struct tj_err *err);
-/* After a failed run: close, and remove the file if it was created. */
+/* After a failed run: the temporary file goes, an earlier file stays. */
 void tj_edge_writer_sink_abort(struct tj_edge_writer_sink *s);
 
 /* Appends edges to a struct tj_edge_set (bench, tests). */

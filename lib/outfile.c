@@ -173,9 +173,14 @@ static int open_temp(struct tj_outfile *o, struct tj_err *err)
 		return tj_errf(err, TJ_E_NOMEM, "%s: out of memory", o->path);
 	snprintf(o->tmp, n, "%s.tmp-XXXXXX", o->dest);
 	o->fd = mkostemp(o->tmp, O_CLOEXEC);
-	if (o->fd < 0)
-		return tj_errf(err, TJ_E_IO, "%s: cannot create a file beside it: %s",
-			       o->path, strerror(errno));
+	if (o->fd < 0) {
+		int e = errno;
+		char *d = dir_of(o->dest);
+		int rc = tj_errf(err, TJ_E_IO, "%s: cannot write in %s: %s", o->path,
+				 d ? d : "its folder", strerror(e));
+		free(d);
+		return rc;
+	}
 	return 0;
 }
 

@@ -264,7 +264,7 @@ int gen_run(const struct gen_spec *spec, const struct gen_opts *o,
 			s->failed = 1;
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/labels.csv", o->dir);
-	if (!s->failed && tj_edges_writer_open(&s->labels, path, err) < 0)
+	if (!s->failed && tj_edges_writer_open(&s->labels, path, 0, NULL, 0, err) < 0)
 		s->failed = 1;
 	int labels_open = !s->failed;
 	for (int i = 0; i < spec->nservices && !s->failed; i++)

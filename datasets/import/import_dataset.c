@@ -93,7 +93,7 @@ static int write_labels(const struct tj_edge_set *set, const char *path,
 			struct tj_err *err)
 {
 	struct tj_edges_writer w;
-	int rc = tj_edges_writer_open(&w, path, err);
+	int rc = tj_edges_writer_open(&w, path, 0, NULL, 0, err);
 	if (rc < 0)
 		return rc;
 	for (size_t i = 0; i < set->n && rc == 0; i++)

@@ -350,7 +350,7 @@ static int write_labels(struct label_ctx *c, const char *out_dir,
 	snprintf(path, sizeof(path), "%s/labels.csv", out_dir);
 	snprintf(upath, sizeof(upath), "%s/unlabeled.csv", out_dir);
 	unlink(upath);
-	if ((rc = tj_edges_writer_open(&w, path, err)))
+	if ((rc = tj_edges_writer_open(&w, path, 0, NULL, 0, err)))
 		goto out;
 	wopen = 1;
 	for (size_t i = 0; i < c->ncalls; i++) {

@@ -174,7 +174,7 @@ static void test_run_metadata_to_file(void **state)
 	struct tj_err err = { 0 };
 	char out[160];
 	snprintf(out, sizeof(out), "%s/edges.csv", dir);
-	assert_int_equal(tj_edge_writer_sink_open(&ws, out, &err), 0);
+	assert_int_equal(tj_edge_writer_sink_open(&ws, out, 0, NULL, 0, &err), 0);
 	char *in[] = { logpath };
 	struct tj_correlate_stats st;
 	assert_int_equal(tj_correlate_run(tj_correlator_builtin("metadata"), NULL, NULL,
