@@ -420,7 +420,7 @@ int cmd_capture(int argc, char **argv)
 	struct tj_recorder_opts ro = { 0 };
 	sigset_t mask, oldmask;
 	int sfd = -1, gate = -1, env_problem = 0, rc, status = TJ_EXIT_OK;
-	int child_status = -1, exec_errno = 0;
+	int child_status = -1, exec_errno = 0, recording = 0;
 	pid_t child = 0;
 	uint64_t seen[TJC_DROP__COUNT] = { 0 };
 
@@ -487,9 +487,7 @@ int cmd_capture(int argc, char **argv)
 	}
 	if (tj_capture_open(&cap, &cfg, &env_problem, &err)) {
 		fprintf(stderr, "tracejoin capture: %s\n", err.msg);
-		tj_recorder_close(rec, NULL);
-		if (!o.per_netns && strcmp(o.out, "-") != 0)
-			unlink(o.out);
+		tj_recorder_abort(rec); /* an earlier log stays as it was */
 		tj_stackrec_free(ro.stacks);
 		return TJ_EXIT_FAIL;
 	}
@@ -541,6 +539,7 @@ int cmd_capture(int argc, char **argv)
 		}
 		close(report);
 	}
+	recording = 1;
 	fprintf(stderr, "tracejoin capture: recording%s%s (Ctrl-C stops)\n",
 		o.command ? " " : "", o.command ? o.command[0] : "");
 
@@ -638,7 +637,9 @@ out:
 				fprintf(stderr, "tracejoin capture: warning: no event matched the filters\n");
 		}
 		struct tj_err e2 = { 0 };
-		if (tj_recorder_close(rec, &e2) && status == TJ_EXIT_OK) {
+		if (!recording) /* never started: no log, an earlier one kept */
+			tj_recorder_abort(rec);
+		else if (tj_recorder_close(rec, &e2) && status == TJ_EXIT_OK) {
 			fprintf(stderr, "tracejoin capture: %s\n", e2.msg);
 			status = TJ_EXIT_FAIL; /* (a failure before was said already) */
 		}

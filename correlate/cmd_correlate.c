@@ -239,7 +239,7 @@ int cmd_correlate(int argc, char **argv)
 	free(inputs);
 	if (wrc) {
 		fprintf(stderr, "tracejoin correlate: %s\n", err.msg);
-		rc = err.code == TJ_E_ARG ? TJ_EXIT_USAGE : TJ_EXIT_FAIL;
+		rc = TJ_EXIT_FAIL; /* an output refused: exit 1, as every command (DECISIONS.md) */
 		goto done;
 	}
 	tj_edge_set_sink_init(&ss, &set);

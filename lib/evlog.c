@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <libdeflate.h>
 #include "evlog.h"
+#include "outfile.h"
 #include "evlog_format.h"
 
 #define DEFAULT_BLOCK_EVENTS 131072u
@@ -38,7 +39,8 @@ struct index_entry {
 struct tj_evlog_writer {
 	char *path;
 	int fd;
-	int own_fd;
+	struct tj_outfile dest;       /* fd is dest.fd */
+	int keep_on_error;            /* TJ_EVLOG_CAPTURE */
 	struct evlog_encoder enc;
 	struct libdeflate_compressor *cmp;
 	uint8_t *raw, *out;
@@ -163,7 +165,7 @@ int tj_evlog_create(struct tj_evlog_writer **wp, const char *path,
 	*wp = NULL;
 	if (!path || !h)
 		return tj_errf(err, TJ_E_ARG, "tj_evlog_create: no path or header");
-	if (flags & ~TJ_EVLOG_FORCE)
+	if (flags & ~(TJ_EVLOG_FORCE | TJ_EVLOG_CAPTURE))
 		return tj_errf(err, TJ_E_ARG, "%s: unknown evlog flags 0x%x",
 			       path, flags);
 	struct tj_evlog_writer *w = calloc(1, sizeof(*w));
@@ -172,39 +174,23 @@ int tj_evlog_create(struct tj_evlog_writer **wp, const char *path,
 	w->path = strdup(strcmp(path, "-") == 0 ? "<stdout>" : path);
 	w->cmp = libdeflate_alloc_compressor(COMPRESSION_LEVEL);
 	w->block_events = DEFAULT_BLOCK_EVENTS;
+	w->keep_on_error = (flags & TJ_EVLOG_CAPTURE) != 0;
 	evlog_encoder_init(&w->enc);
 	if (!w->path || !w->cmp) {
 		writer_free(w);
 		return tj_errf(err, TJ_E_NOMEM, "%s: out of memory", path);
 	}
-	if (strcmp(path, "-") == 0) {
-		w->fd = STDOUT_FILENO;
-	} else {
-		int oflags = O_WRONLY | O_CREAT | O_CLOEXEC |
-			     (flags & TJ_EVLOG_FORCE ? O_TRUNC : O_EXCL);
-		w->fd = open(path, oflags, 0600);
-		if (w->fd < 0) {
-			int e = errno;
-			writer_free(w);
-			if (e == EEXIST)
-				return tj_errf(err, TJ_E_IO,
-					       "%s: file exists (not overwriting it)",
-					       path);
-			return tj_errf(err, TJ_E_IO, "%s: cannot create: %s",
-				       path, strerror(e));
-		}
-		w->own_fd = 1;
-		/* An overwritten file keeps its mode, but payloads may be
-		 * secret: tighten a regular file (never a device). */
-		struct stat st;
-		if ((flags & TJ_EVLOG_FORCE) && fstat(w->fd, &st) == 0 &&
-		    S_ISREG(st.st_mode))
-			(void)fchmod(w->fd, 0600);
-	}
-	int rc = write_header(w, h, err);
+	unsigned of = (flags & TJ_EVLOG_FORCE ? TJ_OUT_FORCE : 0) |
+		      (flags & TJ_EVLOG_CAPTURE ? TJ_OUT_LOCK : 0);
+	int rc = tj_outfile_open(&w->dest, path, of, 0600, NULL, 0, err);
 	if (rc < 0) {
-		if (w->own_fd)
-			close(w->fd);
+		writer_free(w);
+		return rc;
+	}
+	w->fd = w->dest.fd;
+	rc = write_header(w, h, err);
+	if (rc < 0) {
+		tj_outfile_abort(&w->dest);
 		writer_free(w);
 		return rc;
 	}
@@ -390,11 +376,24 @@ int tj_evlog_close(struct tj_evlog_writer *w, struct tj_err *err)
 	int rc = tj_evlog_flush(w, err);
 	if (rc == 0)
 		rc = write_footer(w, err);
-	if (w->own_fd && close(w->fd) < 0 && rc == 0)
-		rc = tj_errf(err, TJ_E_IO, "%s: close failed: %s", w->path,
-			     strerror(errno));
+	if (rc == 0)
+		rc = tj_outfile_commit(&w->dest, err);
+	else if (w->keep_on_error && w->off > 0)
+		/* a capture's events exist nowhere else: keep them (the
+		 * reader salvages every whole block) */
+		(void)tj_outfile_commit(&w->dest, NULL);
+	else
+		tj_outfile_abort(&w->dest);
 	writer_free(w);
 	return rc;
+}
+
+void tj_evlog_abort(struct tj_evlog_writer *w)
+{
+	if (!w)
+		return;
+	tj_outfile_abort(&w->dest);
+	writer_free(w);
 }
 
 /* ================= reading ================= */

@@ -16,6 +16,7 @@
 int tj_is_dataset_file(const char *name)
 {
 	return strcmp(name, "labels.csv") == 0 ||
+	       strcmp(name, "unlabeled.csv") == 0 || /* label's */
 	       strcmp(name, "manifest.json") == 0 ||
 	       fnmatch("node-*.evlog", name, 0) == 0;
 }
@@ -416,7 +417,7 @@ int tj_outdir_open(struct tj_outdir *d, const char *path, unsigned flags,
 		if ((h = holds_dataset(path, first, sizeof(first), err)) < 0)
 			return -TJ_E_IO;
 		if (h && !(flags & TJ_OUT_FORCE))
-			return tj_errf(err, TJ_E_ARG, "%s: already holds a dataset (%s); "
+			return tj_errf(err, TJ_E_ARG, "%s: already holds a dataset (%s exists); "
 				       "--force replaces it", path, first);
 		d->existed = 1;
 	} else if (errno != ENOENT) {

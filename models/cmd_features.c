@@ -148,7 +148,7 @@ int cmd_features(int argc, char **argv)
 	if (tj_outfile_open(&out, path, force ? TJ_OUT_FORCE : 0, 0666,
 			    argv + optind, (size_t)(argc - optind), &err) < 0) {
 		fprintf(stderr, "tracejoin features: %s\n", err.msg);
-		return err.code == TJ_E_ARG ? TJ_EXIT_USAGE : TJ_EXIT_FAIL;
+		return TJ_EXIT_FAIL;
 	}
 	struct out o = { tj_outfile_stream(&out, &err), NULL, 0, 0 };
 	if (!o.f) {

@@ -236,7 +236,7 @@ int cmd_train(int argc, char **argv)
 	if (orc < 0) {
 		fprintf(stderr, "tracejoin train: %s\n", err.msg);
 		free(tests);
-		return err.code == TJ_E_ARG ? TJ_EXIT_USAGE : TJ_EXIT_FAIL;
+		return TJ_EXIT_FAIL;
 	}
 	struct tj_fit_set set;
 	struct tj_walk_stats st = { 0 };

@@ -58,6 +58,7 @@ const char *gen_quantity_parse(const char *text, enum gen_unit unit,
 #define GEN_MAX_NODES 32
 #define GEN_MAX_SERVICES 64
 #define GEN_MAX_ENDPOINTS 256
+#define GEN_REQUESTS_MAX 1000000000 /* root requests, spec or --requests */
 #define GEN_MAX_STEPS 2048
 #define GEN_MAX_POLICIES 256
 #define GEN_MAX_BACKGROUND 64

@@ -264,7 +264,8 @@ int gen_run(const struct gen_spec *spec, const struct gen_opts *o,
 			s->failed = 1;
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/labels.csv", o->dir);
-	if (!s->failed && tj_edges_writer_open(&s->labels, path, 0, NULL, 0, err) < 0)
+	if (!s->failed && tj_edges_writer_open(&s->labels, path,
+						 s->opts->force ? TJ_OUT_FORCE : 0, NULL, 0, err) < 0)
 		s->failed = 1;
 	int labels_open = !s->failed;
 	for (int i = 0; i < spec->nservices && !s->failed; i++)
@@ -304,14 +305,17 @@ int gen_run(const struct gen_spec *spec, const struct gen_opts *o,
 	if (s->failed && !err->code)
 		tj_errf(err, TJ_E_IO, "gen: failed");
 	/* close everything, keeping the first error */
-	struct tj_err e2 = { 0 };
 	for (int i = 0; i < spec->nnodes; i++) {
 		if (!s->nodes[i].w)
 			continue;
-		if (tj_evlog_close(s->nodes[i].w, s->failed ? &e2 : err) < 0)
+		if (s->failed) /* a half-made dataset is not kept */
+			tj_evlog_abort(s->nodes[i].w);
+		else if (tj_evlog_close(s->nodes[i].w, err) < 0)
 			s->failed = 1;
 	}
-	if (labels_open && tj_edges_writer_close(&s->labels, s->failed ? &e2 : err) < 0)
+	if (labels_open && s->failed)
+		tj_edges_writer_abort(&s->labels);
+	else if (labels_open && tj_edges_writer_close(&s->labels, err) < 0)
 		s->failed = 1;
 	rc = s->failed ? -(err->code ? err->code : TJ_E_IO) : 0;
 	for (int i = 0; i < spec->nnodes; i++) {

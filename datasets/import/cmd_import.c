@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include "import.h"
 #include "../../cli/commands.h"
+#include "../../lib/outfile.h"
 #include "../../lib/util.h"
 
 #define WARN_SHOWN 100 /* warnings printed; the rest are only counted */
@@ -117,7 +118,13 @@ static int import_jaeger(char **inputs, int ninputs, const char *out,
 	struct tj_import_result r = { 0 };
 	struct tj_err err = { 0 };
 	json_t *fields = NULL, *params = NULL;
-	int rc = tj_jaeger_new(&j, opts, &err);
+	/* an output that is one of the inputs is refused before reading */
+	int rc = tj_out_check_inputs(out, 1, inputs, (size_t)ninputs, &err);
+	if (rc < 0) {
+		fprintf(stderr, "tracejoin import: %s\n", err.msg);
+		return TJ_EXIT_FAIL;
+	}
+	rc = tj_jaeger_new(&j, opts, &err);
 	for (int i = 0; i < ninputs && rc == 0; i++)
 		rc = add_input(j, inputs[i], &err);
 	if (rc == 0)

@@ -12,6 +12,7 @@
 #include <csv.h>
 #include "import.h"
 #include "../../lib/evlog.h"
+#include "../../lib/outfile.h"
 
 enum col {
 	C_TS, C_NODE, C_PID, C_TID, C_FD, C_SOCK, C_TYPE, C_FAMILY, C_LADDR,
@@ -452,6 +453,10 @@ int tj_import_csv(const char *path, const char *out, int64_t node,
 {
 	if (err)
 		err->code = 0;
+	char *inputs[] = { (char *)path };
+	int crc = tj_out_check_inputs(out, 0, inputs, 1, err);
+	if (crc < 0)
+		return crc;
 	if (!(flags & TJ_IMPORT_FORCE) && strcmp(out, "-") != 0 &&
 	    access(out, F_OK) == 0)
 		return tj_errf(err, TJ_E_ARG, "%s: exists; --force replaces it", out);
@@ -469,14 +474,10 @@ int tj_import_csv(const char *path, const char *out, int64_t node,
 			     "%s: no events, so no node id: give --node N", path);
 	if (f != stdin)
 		fclose(f);
-	if (t.w) {
-		struct tj_err cerr;
-		int crc = tj_evlog_close(t.w, rc < 0 ? &cerr : err);
-		if (rc == 0)
-			rc = crc;
-		if (rc < 0 && strcmp(out, "-") != 0)
-			unlink(out); /* no broken log left behind */
-	}
+	if (t.w && rc < 0)
+		tj_evlog_abort(t.w); /* no broken log left behind, an old one kept */
+	else if (t.w)
+		rc = tj_evlog_close(t.w, err);
 	if (st) {
 		st->rows = t.rows;
 		st->node = t.node < 0 ? 0 : (uint32_t)t.node;
