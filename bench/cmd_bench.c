@@ -703,7 +703,7 @@ int cmd_bench(int argc, char **argv)
 		struct tj_err err = { 0 };
 		const struct tj_correlator *cor;
 		void *h;
-		if (tj_correlator_load(added[i], &cor, &h, &err) < 0)
+		if (tj_correlator_load(added[i], 0, &cor, &h, &err) < 0)
 			return tj_usage("bench", "--algo %s: %s", added[i], err.msg);
 		tj_correlator_unload(h);
 		b.algos[b.nalgos++] = added[i];

@@ -21,6 +21,9 @@ static const char usage_text[] =
 	"\n"
 	"options:\n"
 	"  -a, --algo NAME|PATH  a built-in correlator (see --list) or a plugin .so\n"
+	"                        (refused if a user other than root or you could\n"
+	"                        have written it or its folders)\n"
+	"      --trust-plugin    load the plugin whoever could write it\n"
 	"  -p, --param K=V       a correlator parameter (repeatable)\n"
 	"  -l, --list            list the built-in correlators and their params\n"
 	"  -o, --output FILE     write edges here (default: stdout); it appears\n"
@@ -71,7 +74,7 @@ static int parse_idle(const char *s, uint64_t *ns)
 
 int cmd_correlate(int argc, char **argv)
 {
-	enum { OPT_IDLE = 256, OPT_PAYLOAD, OPT_TRAIN, OPT_EXPLAIN };
+	enum { OPT_IDLE = 256, OPT_PAYLOAD, OPT_TRAIN, OPT_EXPLAIN, OPT_TRUST };
 	static const struct option longopts[] = {
 		{ "algo", required_argument, NULL, 'a' },
 		{ "param", required_argument, NULL, 'p' },
@@ -83,11 +86,12 @@ int cmd_correlate(int argc, char **argv)
 		{ "payload", no_argument, NULL, OPT_PAYLOAD },
 		{ "train", required_argument, NULL, OPT_TRAIN },
 		{ "explain", no_argument, NULL, OPT_EXPLAIN },
+		{ "trust-plugin", no_argument, NULL, OPT_TRUST },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cmd = "correlate", *algo = NULL, *output = NULL, *train = NULL;
-	int list = 0, traces = 0, explain = 0, force = 0;
+	int list = 0, traces = 0, explain = 0, force = 0, trust = 0;
 	struct tj_params params = { 0 };
 	struct tj_replay_opts ro = { 0 };
 
@@ -139,6 +143,9 @@ int cmd_correlate(int argc, char **argv)
 		case OPT_EXPLAIN:
 			explain = 1;
 			break;
+		case OPT_TRUST:
+			trust = 1;
+			break;
 		case 'h':
 			fputs(usage_text, stdout);
 			return TJ_EXIT_OK;
@@ -160,7 +167,7 @@ int cmd_correlate(int argc, char **argv)
 	struct tj_err err = { 0 };
 	const struct tj_correlator *c;
 	void *dl = NULL;
-	if (tj_correlator_load(algo, &c, &dl, &err)) {
+	if (tj_correlator_load(algo, trust ? TJ_LOAD_TRUST : 0, &c, &dl, &err)) {
 		fprintf(stderr, "tracejoin correlate: %s\n", err.msg);
 		return err.code == TJ_E_ARG ? TJ_EXIT_USAGE : TJ_EXIT_FAIL;
 	}

@@ -120,10 +120,10 @@ static void test_builtins(void **state)
 	const struct tj_correlator *c;
 	void *dl;
 	struct tj_err err = { 0 };
-	assert_int_equal(tj_correlator_load("metadata", &c, &dl, &err), 0);
+	assert_int_equal(tj_correlator_load("metadata", 0, &c, &dl, &err), 0);
 	assert_ptr_equal(c, tj_correlator_builtin("metadata"));
 	assert_null(dl);
-	assert_true(tj_correlator_load("nosuch", &c, &dl, &err) < 0);
+	assert_true(tj_correlator_load("nosuch", 0, &c, &dl, &err) < 0);
 	assert_non_null(strstr(err.msg, "'nosuch'"));
 	assert_non_null(strstr(err.msg, "metadata"));
 }
@@ -133,26 +133,26 @@ static void test_load_plugins(void **state)
 	const struct tj_correlator *c;
 	void *dl;
 	struct tj_err err = { 0 };
-	assert_int_equal(tj_correlator_load(plugin("naive_recent.so"), &c, &dl, &err), 0);
+	assert_int_equal(tj_correlator_load(plugin("naive_recent.so"), 0, &c, &dl, &err), 0);
 	assert_string_equal(c->name, "naive_recent");
 	assert_non_null(dl);
 	tj_correlator_unload(dl);
 
 	const char *p = plugin("bad/no_symbol.so");
-	assert_true(tj_correlator_load(p, &c, &dl, &err) < 0);
+	assert_true(tj_correlator_load(p, 0, &c, &dl, &err) < 0);
 	assert_non_null(strstr(err.msg, p));
 	assert_non_null(strstr(err.msg, "no symbol 'tracejoin_correlator'"));
 	assert_null(dl);
 
 	p = plugin("bad/wrong_abi.so");
-	assert_true(tj_correlator_load(p, &c, &dl, &err) < 0);
+	assert_true(tj_correlator_load(p, 0, &c, &dl, &err) < 0);
 	assert_non_null(strstr(err.msg, p));
 	assert_non_null(strstr(err.msg, "abi 42"));
 
-	assert_true(tj_correlator_load("/nonexistent/x.so", &c, &dl, &err) < 0);
+	assert_true(tj_correlator_load("/nonexistent/x.so", 0, &c, &dl, &err) < 0);
 	assert_non_null(strstr(err.msg, "/nonexistent/x.so"));
 	/* a bare x.so means ./x.so, not the library path */
-	assert_true(tj_correlator_load("libc.so", &c, &dl, &err) < 0);
+	assert_true(tj_correlator_load("libc.so", 0, &c, &dl, &err) < 0);
 }
 
 /* ---- runs ---- */
@@ -211,7 +211,7 @@ static void test_run_plugin(void **state)
 	const struct tj_correlator *c;
 	void *dl;
 	struct tj_err err = { 0 };
-	assert_int_equal(tj_correlator_load(plugin("naive_recent.so"), &c, &dl, &err), 0);
+	assert_int_equal(tj_correlator_load(plugin("naive_recent.so"), 0, &c, &dl, &err), 0);
 	struct tj_edge_set set = { 0 };
 	struct tj_correlate_stats st;
 	assert_int_equal(run_on_log(c, NULL, 0, &set, &st, &err), 0);
@@ -326,7 +326,7 @@ static void test_peek_headers_sees_masked_only(void **state)
 	const struct tj_correlator *c;
 	void *dl;
 	struct tj_err err = { 0 };
-	assert_int_equal(tj_correlator_load(plugin("peek_headers.so"), &c, &dl, &err), 0);
+	assert_int_equal(tj_correlator_load(plugin("peek_headers.so"), 0, &c, &dl, &err), 0);
 
 	/* the cheat works: shown a raw header, it fails */
 	void *st;
