@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include "../cli/commands.h"
 #include "../lib/evlog.h"
+#include "../lib/util.h"
 #include "../lib/u64map.h"
 
 static const char info_usage[] =
@@ -94,11 +95,13 @@ static void print_text(const struct tj_evlog_reader *r, const struct summary *s)
 	const struct tj_evlog_header *h = tj_evlog_header(r);
 	const struct tj_evlog_footer *f = tj_evlog_footer(r);
 	const struct tj_evlog_damage *d = tj_evlog_damage(r);
-	printf("%s:\n", tj_evlog_path(r));
+	/* the header's text is the log's, maybe crafted: escaped */
+	char safe[4 * sizeof(h->options) + 1];
+	printf("%s:\n", tj_escape(safe, sizeof(safe), tj_evlog_path(r)));
 	printf("  format      evlog %u.%u\n", h->version_major, h->version_minor);
 	printf("  node        %" PRIu32 "\n", h->node);
-	printf("  hostname    %s\n", h->hostname[0] ? h->hostname : "-");
-	printf("  kernel      %s\n", h->kernel[0] ? h->kernel : "-");
+	printf("  hostname    %s\n", h->hostname[0] ? tj_escape(safe, sizeof(safe), h->hostname) : "-");
+	printf("  kernel      %s\n", h->kernel[0] ? tj_escape(safe, sizeof(safe), h->kernel) : "-");
 	printf("  capture     ");
 	const char *sep = "";
 	for (unsigned b = 0; b < 32; b++) {
@@ -115,7 +118,7 @@ static void print_text(const struct tj_evlog_reader *r, const struct summary *s)
 		printf(" (payload prefix %" PRIu32 " bytes)", h->payload_max);
 	printf("\n");
 	if (h->options[0])
-		printf("  options     %s\n", h->options);
+		printf("  options     %s\n", tj_escape(safe, sizeof(safe), h->options));
 	char when[64];
 	format_realtime(h->clock_real_ns, when, sizeof(when));
 	if (h->clock_real_ns)
