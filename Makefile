@@ -7,6 +7,16 @@ CC      ?= cc
 CLANG   ?= clang
 MODE    ?= release
 
+# Quiet by default, as the kernel and libbpf-tools build: one line per
+# target ("  CC       build/lib/evlog.o"); `make V=1` prints the commands.
+ifeq ($(V),1)
+Q   :=
+msg :=
+else
+Q   := @
+msg = @printf '  %-8s %s\n' '$(1)' '$(2)';
+endif
+
 # Debian packages the project needs; `make deps` installs the missing ones.
 DEBS := build-essential clang llvm libclang-rt-14-dev pkg-config \
 	libbpf-dev bpftool libelf-dev zlib1g-dev libdeflate-dev libcsv-dev \
@@ -73,7 +83,8 @@ deps:
 
 $(BUILD)/%.o: %.c | $(BUILD)/.deps-ok
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
 # version.o is rebuilt whenever the commit (or dirtiness) changes.
 $(BUILD)/git-sha.txt: FORCE
@@ -84,23 +95,28 @@ $(BUILD)/lib/version.o: CFLAGS += $(if $(GIT_SHA),-DTJ_GIT_SHA='"$(GIT_SHA)"')
 
 $(LIBTJ): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(TJ): $(CLI_OBJS) $(LIBTJ)
-	$(CC) $(LDFLAGS) -rdynamic -o $@ $(CLI_OBJS) -Wl,--whole-archive $(LIBTJ) -Wl,--no-whole-archive $(LDLIBS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -rdynamic -o $@ $(CLI_OBJS) -Wl,--whole-archive $(LIBTJ) -Wl,--no-whole-archive $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIBTJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBTJ) -lcmocka $(LDLIBS)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBTJ) -lcmocka $(LDLIBS)
 
 $(BUILD)/bench/%: bench/%.c $(LIBTJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBTJ) $(LDLIBS)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBTJ) $(LDLIBS)
 
 # Plugins are built as a third party would: the interface header only.
 $(BUILD)/plugins/%.so: correlate/plugins/%.c correlate/correlator.h | $(BUILD)/.deps-ok
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -shared -fPIC -o $@ $<
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -shared -fPIC -o $@ $<
 
 unit-tests: $(UNIT_BINS)
 
@@ -108,7 +124,8 @@ unit-tests: $(UNIT_BINS)
 # tests/fuzz/corpus/NAME/), built by clang in their own build folder.
 $(BUILD)/fuzzbin/%: tests/fuzz/%.c $(LIBTJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -fsanitize=fuzzer $(LDFLAGS) -o $@ $< $(LIBTJ) $(LDLIBS)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -fsanitize=fuzzer $(LDFLAGS) -o $@ $< $(LIBTJ) $(LDLIBS)
 fuzz-bins: $(FUZZ_BINS)
 fuzz:
 	@$(MAKE) --no-print-directory CC=$(CLANG) MODE=fuzz BUILD=$(BUILD)/fuzz fuzz-bins

@@ -66,6 +66,11 @@ static const char usage_text[] =
 	"Exit: 0 every run scored, 1 a run failed or a file could not be written,\n"
 	"2 usage.\n";
 
+void cmd_bench_help(void)
+{
+	fputs(usage_text, stdout);
+}
+
 #define MAX_ALGOS 16
 #define MAX_DATASETS 512
 
@@ -588,7 +593,6 @@ int cmd_bench(int argc, char **argv)
 		{ "threshold", required_argument, NULL, O_THRESH },
 		{ "speed-threshold", required_argument, NULL, O_SPEED },
 		{ "fail-on-regression", no_argument, NULL, O_FAILREG },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct bench b; /* large (dataset table); one per process */
@@ -606,7 +610,7 @@ int cmd_bench(int argc, char **argv)
 	optind = 1;
 	opterr = 0;
 	int c;
-	while ((c = getopt_long(argc, argv, ":a:d:j:o:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":a:d:j:o:", longopts, NULL)) != -1) {
 		char *end;
 		uint64_t v;
 		switch (c) {
@@ -655,7 +659,6 @@ int cmd_bench(int argc, char **argv)
 			*(c == O_THRESH ? &threshold : &speed_threshold) = t;
 			break;
 		case O_FAILREG: fail_reg = 1; break;
-		case 'h': fputs(usage_text, stdout); return TJ_EXIT_OK;
 		case ':': return tj_usage("bench", "option %s needs a value", argv[optind - 1]);
 		default: return tj_usage("bench", "unknown option %s", argv[optind - 1]);
 		}

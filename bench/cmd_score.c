@@ -52,6 +52,11 @@ static const char usage_text[] =
 	"unknown children under --strict), 2 usage, 3 a log was damaged (figures\n"
 	"from what could be read).\n";
 
+void cmd_score_help(void)
+{
+	fputs(usage_text, stdout);
+}
+
 static int fail(const char *msg)
 {
 	fprintf(stderr, "tracejoin score: %s\n", msg);
@@ -105,19 +110,14 @@ int cmd_score(int argc, char **argv)
 		{ "dataset", required_argument, NULL, 'd' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "strict", no_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cmd = "score", *labels_path = NULL, *dataset = NULL;
 	int json = 0, strict = 0, ch;
 
-	if (tj_wants_help(argc, argv)) {
-		fputs(usage_text, stdout);
-		return TJ_EXIT_OK;
-	}
 	optind = 1;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":l:d:jsh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":l:d:js", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'l':
 			labels_path = optarg;
@@ -131,9 +131,6 @@ int cmd_score(int argc, char **argv)
 		case 's':
 			strict = 1;
 			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return TJ_EXIT_OK;
 		case ':':
 			return tj_usage(cmd, "%s needs a value", argv[optind - 1]);
 		default:

@@ -12,14 +12,17 @@ BPF_ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' \
 $(CAP_GEN)/vmlinux.h: | $(BUILD)/.deps-ok
 	@mkdir -p $(dir $@)
 	@test -r $(VMLINUX_BTF) || { echo "capture: $(VMLINUX_BTF) missing: the kernel has no BTF (CONFIG_DEBUG_INFO_BTF), cannot build the BPF side" >&2; exit 1; }
-	$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@.tmp && mv $@.tmp $@
+	$(call msg,GEN,$@)
+	$(Q)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@.tmp && mv $@.tmp $@
 
-$(CAP_GEN)/capture.bpf.o: capture/capture.bpf.c capture/capture_common.h $(CAP_GEN)/vmlinux.h
-	$(CLANG) -g -O2 -Wall -target bpf -D__TARGET_ARCH_$(BPF_ARCH) \
+$(CAP_GEN)/capture.bpf.o: capture/capture.bpf.c capture/capture_common.h $(wildcard capture/bpf/*.bpf.h) $(CAP_GEN)/vmlinux.h
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) -g -O2 -Wall -target bpf -D__TARGET_ARCH_$(BPF_ARCH) \
 		-I$(CAP_GEN) -Icapture -c $< -o $@
 
 $(CAP_GEN)/capture.skel.h: $(CAP_GEN)/capture.bpf.o
-	$(BPFTOOL) gen skeleton $< name capture_bpf > $@.tmp && mv $@.tmp $@
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name capture_bpf > $@.tmp && mv $@.tmp $@
 
 # The loader embeds the skeleton.
 $(BUILD)/capture/loader.o: $(CAP_GEN)/capture.skel.h
@@ -28,7 +31,8 @@ $(BUILD)/capture/loader.o: $(CAP_GEN)/capture.skel.h
 CAP_TEST_PROGS := $(patsubst tests/programs/%.c,$(BUILD)/tests/programs/%,$(wildcard tests/programs/*.c))
 $(BUILD)/tests/programs/%: tests/programs/%.c | $(BUILD)/.deps-ok
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -lpthread
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -lpthread
 all: $(CAP_TEST_PROGS)
 
 # The --stack test program: frame pointers, so the kernel can unwind it.

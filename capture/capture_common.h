@@ -34,7 +34,8 @@
 #define TJC_HOOKS_SOCK     1 /* tp_btf sock_{send,recv}_length + inet_sock_set_state */
 
 /* Indices of the per-CPU drop counter array (same order as enum
- * tj_drop_reason in lib/evlog.h). */
+ * tj_drop_reason in lib/evlog.h; slots 2 and 3 are reserved there and
+ * nothing here counts them). */
 #define TJC_DROP_RINGBUF 0
 #define TJC_DROP_MAP     1
 #define TJC_DROP__COUNT  4

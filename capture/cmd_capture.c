@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include "../cli/commands.h"
 #include "../lib/error.h"
+#include "../lib/util.h"
 #include "../lib/evlog.h"
 #include <bpf/libbpf.h>
 #include "loader.h"
@@ -29,9 +30,9 @@
 #define RING_BYTES (16u << 20)
 #define CGROUP2_MAGIC 0x63677270
 
-static void usage(FILE *f)
+void cmd_capture_help(void)
 {
-	fprintf(f,
+	printf(
 "usage: tracejoin capture -o FILE [options] [-- COMMAND [ARGS...]]\n"
 "\n"
 "Record every TCP socket syscall of this machine (accept, connect, send,\n"
@@ -109,17 +110,6 @@ static size_t default_ring_bytes(void)
 	return per;
 }
 
-static int parse_uint(const char *s, unsigned long max, unsigned long *v)
-{
-	char *end;
-
-	if (!*s || *s == '-' || *s == '+')
-		return -1;
-	errno = 0;
-	*v = strtoul(s, &end, 10);
-	return (errno || *end || *v > max) ? -1 : 0;
-}
-
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	enum { O_NODE = 256, O_PID, O_CGROUP, O_PORT, O_DURATION, O_PAYLOAD,
@@ -139,26 +129,25 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "stack", optional_argument, NULL, O_STACK },
 		{ "hooks", required_argument, NULL, O_HOOKS },
 		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	unsigned long v;
+	uint64_t v;
 	char *end;
 	int c;
 
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+:o:vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:o:v", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o': o->out = optarg; break;
 		case O_NODE:
-			if (parse_uint(optarg, UINT32_MAX, &v))
+			if (tj_parse_u64(optarg, 0, UINT32_MAX, &v))
 				return tj_usage(CMD, "--node %s: not a node id (0..%u)", optarg, UINT32_MAX);
 			o->node = v;
 			o->node_set = 1;
 			break;
 		case O_PID:
-			if (parse_uint(optarg, INT_MAX, &v) || v == 0)
+			if (tj_parse_u64(optarg, 1, INT_MAX, &v))
 				return tj_usage(CMD, "--pid %s: not a process id", optarg);
 			if (o->npids == MAX_PIDS)
 				return tj_usage(CMD, "--pid: at most %d processes", MAX_PIDS);
@@ -166,7 +155,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case O_CGROUP: o->cgroup = optarg; break;
 		case O_PORT:
-			if (parse_uint(optarg, 65535, &v) || v == 0)
+			if (tj_parse_u64(optarg, 1, 65535, &v))
 				return tj_usage(CMD, "--port %s: not a port (1..65535)", optarg);
 			o->port = v;
 			break;
@@ -177,7 +166,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 				return tj_usage(CMD, "--duration %s: not a positive number of seconds", optarg);
 			break;
 		case O_PAYLOAD:
-			if (parse_uint(optarg, TJ_PAYLOAD_MAX, &v))
+			if (tj_parse_u64(optarg, 0, TJ_PAYLOAD_MAX, &v))
 				return tj_usage(CMD, "--payload %s: not a byte count (0..%d)", optarg, TJ_PAYLOAD_MAX);
 			o->payload = v;
 			break;
@@ -185,7 +174,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case O_FORCE: o->force = 1; break;
 		case O_CHECK: o->check = 1; break;
 		case O_RING:
-			if (parse_uint(optarg, 1u << 22, &v) || v < 4 || (v & (v - 1)))
+			if (tj_parse_u64(optarg, 0, 1u << 22, &v) || v < 4 || (v & (v - 1)))
 				return tj_usage(CMD, "--ring-kb %s: not a power of two from 4 to %u",
 						optarg, 1u << 22);
 			o->ring_kb = v;
@@ -211,7 +200,6 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 				return tj_usage(CMD, "--hooks %s: not sock, syscalls or auto", optarg);
 			break;
 		case 'v': o->verbose = 1; break;
-		case 'h': usage(stdout); return -1;
 		case ':': return tj_usage(CMD, "option %s needs a value", argv[optind - 1]);
 		default: return tj_usage(CMD, "unknown option %s", argv[optind - 1]);
 		}
@@ -425,7 +413,7 @@ int cmd_capture(int argc, char **argv)
 	uint64_t seen[TJC_DROP__COUNT] = { 0 };
 
 	if ((rc = parse_opts(argc, argv, &o)) != 0)
-		return rc < 0 ? TJ_EXIT_OK : rc;
+		return rc;
 	if (o.check) {
 		if (tj_capture_probe(&env_problem, &err)) {
 			if (env_problem) {

@@ -143,24 +143,64 @@ int tj_capture_sock_hooks_available(void)
 	return ok;
 }
 
-/* Which hook set a program belongs to: the syscall tracepoints, the
- * socket-layer tracepoints, or neither (state changes, forks: both).
- * tcp_destroy_sock is the sock hooks' own; the syscall hooks only use it
- * to forget sockets sooner, so they do without on a kernel that lacks it. */
-static int program_hooks(const struct bpf_program *prog, unsigned hooks)
-{
-	const char *sec = bpf_program__section_name(prog);
+/* The hook set a program belongs to: the syscall tracepoints, the
+ * socket-layer tracepoints, or both (state changes, socket destruction,
+ * forks). */
+enum prog_set { SET_SYSCALLS = TJC_HOOKS_SYSCALLS, SET_SOCK = TJC_HOOKS_SOCK, SET_BOTH };
 
-	if (strncmp(sec, "tracepoint/syscalls/", 20) == 0)
-		return TJC_HOOKS_SYSCALLS;
-	if (strcmp(sec, "tp_btf/sock_send_length") == 0 ||
-	    strcmp(sec, "tp_btf/sock_recv_length") == 0)
-		return TJC_HOOKS_SOCK;
-	/* The sock hooks were only chosen where the kernel has it. */
-	if (strcmp(sec, "tp_btf/tcp_destroy_sock") == 0 && hooks != TJC_HOOKS_SOCK &&
-	    !tj_capture_sock_hooks_available())
-		return TJC_HOOKS_SOCK;
-	return -1;
+/* Load only the chosen set and the programs both sets use, every
+ * program named by its skeleton handle.
+ * tcp_destroy_sock is the sock hooks' own; the syscall hooks only use it
+ * to forget sockets sooner, so they do without on a kernel that lacks it
+ * (the sock hooks were only chosen where the kernel has it).  A program
+ * of the object that the table does not name is refused: it would
+ * otherwise be attached with either set. */
+static int choose_programs(struct capture_bpf *skel, unsigned hooks, struct tj_err *err)
+{
+	const struct {
+		struct bpf_program *prog;
+		enum prog_set set;
+	} table[] = {
+		{ skel->progs.enter_connect, SET_SYSCALLS },
+		{ skel->progs.enter_close, SET_SYSCALLS },
+		{ skel->progs.exit_close, SET_SYSCALLS },
+		{ skel->progs.exit_read, SET_SYSCALLS },
+		{ skel->progs.exit_write, SET_SYSCALLS },
+		{ skel->progs.exit_recvfrom, SET_SYSCALLS },
+		{ skel->progs.exit_sendto, SET_SYSCALLS },
+		{ skel->progs.exit_readv, SET_SYSCALLS },
+		{ skel->progs.exit_writev, SET_SYSCALLS },
+		{ skel->progs.exit_recvmsg, SET_SYSCALLS },
+		{ skel->progs.exit_sendmsg, SET_SYSCALLS },
+		{ skel->progs.exit_recvmmsg, SET_SYSCALLS },
+		{ skel->progs.exit_sendmmsg, SET_SYSCALLS },
+		{ skel->progs.exit_accept_, SET_SYSCALLS },
+		{ skel->progs.exit_accept4, SET_SYSCALLS },
+		{ skel->progs.exit_connect, SET_SYSCALLS },
+		{ skel->progs.exit_shutdown, SET_SYSCALLS },
+		{ skel->progs.on_send_length, SET_SOCK },
+		{ skel->progs.on_recv_length, SET_SOCK },
+		{ skel->progs.on_set_state, SET_BOTH },
+		{ skel->progs.on_destroy, SET_BOTH },
+		{ skel->progs.on_fork, SET_BOTH },
+		{ skel->progs.on_proc_exit, SET_BOTH },
+	};
+	const size_t n = sizeof(table) / sizeof(table[0]);
+	struct bpf_program *prog;
+
+	bpf_object__for_each_program(prog, skel->obj) {
+		size_t i = 0;
+		while (i < n && table[i].prog != prog)
+			i++;
+		if (i == n)
+			return tj_errf(err, TJ_E_ARG, "BPF program %s is in no hook set "
+				       "(capture/loader.c programs_by_set)", bpf_program__name(prog));
+		if (table[i].set != SET_BOTH && table[i].set != (enum prog_set)hooks)
+			bpf_program__set_autoload(prog, false);
+	}
+	if (hooks != TJC_HOOKS_SOCK && !tj_capture_sock_hooks_available())
+		bpf_program__set_autoload(skel->progs.on_destroy, false);
+	return TJ_OK;
 }
 
 /* The kernel side reads the task's current call number; it has no
@@ -277,11 +317,8 @@ int tj_capture_open(struct tj_capture **cp, const struct tj_capture_config *cfg,
 	c->skel->rodata->stack_mode = cfg->stack_mode;
 	c->skel->rodata->hooks = cfg->hooks;
 	set_syscall_numbers(c->skel);
-	bpf_object__for_each_program(prog, c->skel->obj) {
-		int set = program_hooks(prog, cfg->hooks);
-		if (set >= 0 && set != (int)cfg->hooks)
-			bpf_program__set_autoload(prog, false);
-	}
+	if ((rc = choose_programs(c->skel, cfg->hooks, err)) != 0)
+		goto fail;
 	if (cfg->stack_mode &&
 	    bpf_map__set_max_entries(c->skel->maps.stacks,
 				     cfg->stack_entries ? cfg->stack_entries : 16384)) {

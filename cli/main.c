@@ -6,28 +6,44 @@
 #include "../lib/outfile.h"
 #include "../lib/version.h"
 
+/* git's command table: the dispatcher, not each command, answers
+ * `tracejoin help COMMAND` and `tracejoin COMMAND -h|--help`. */
 struct command {
 	const char *name;
 	int (*run)(int argc, char **argv);
+	void (*help)(void);
 	const char *summary;
 };
 
 static const struct command commands[] = {
-	{ "capture", cmd_capture, "record socket events of this machine with eBPF into an evlog" },
-	{ "info", cmd_info, "summarise event logs: header, time span, counts, integrity" },
-	{ "dump", cmd_dump, "print the events of a log, one per line or as CSV" },
-	{ "gen", cmd_gen, "generate a labeled synthetic dataset from a scenario" },
-	{ "import", cmd_import, "turn outside traces (Jaeger JSON, event CSV) into datasets or logs" },
-	{ "label", cmd_label, "label a capture made with --payload from its traceparent headers" },
-	{ "correlate", cmd_correlate, "run a correlator over logs and write its edges" },
-	{ "score", cmd_score, "score edges against labels" },
-	{ "train", cmd_train, "train a correlator's model on labeled datasets" },
-	{ "features", cmd_features, "export (candidate parent, call) features as CSV" },
-	{ "bench", cmd_bench, "run every correlator on the dataset suite and report" },
-	{ NULL, NULL, NULL },
+	{ "capture", cmd_capture, cmd_capture_help,
+	  "record socket events of this machine with eBPF into an evlog" },
+	{ "info", cmd_info, cmd_info_help,
+	  "summarise event logs: header, time span, counts, integrity" },
+	{ "dump", cmd_dump, cmd_dump_help,
+	  "print the events of a log, one per line or as CSV" },
+	{ "gen", cmd_gen, cmd_gen_help,
+	  "generate a labeled synthetic dataset from a scenario" },
+	{ "import", cmd_import, cmd_import_help,
+	  "turn outside traces (Jaeger JSON, event CSV) into datasets or logs" },
+	{ "label", cmd_label, cmd_label_help,
+	  "label a capture made with --payload from its traceparent headers" },
+	{ "correlate", cmd_correlate, cmd_correlate_help,
+	  "run a correlator over logs and write its edges" },
+	{ "score", cmd_score, cmd_score_help,
+	  "score edges against labels" },
+	{ "train", cmd_train, cmd_train_help,
+	  "train a correlator's model on labeled datasets" },
+	{ "features", cmd_features, cmd_features_help,
+	  "export (candidate parent, call) features as CSV" },
+	{ "bench", cmd_bench, cmd_bench_help,
+	  "run every correlator on the dataset suite and report" },
+	{ NULL, NULL, NULL, NULL },
 };
 
-int tj_wants_help(int argc, char **argv)
+/* True if argv holds -h or --help before any "--" (what follows "--" is
+ * capture's COMMAND and its own arguments). */
+static int wants_help(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--") == 0)
@@ -83,13 +99,17 @@ static int dispatch(int argc, char **argv)
 			fprintf(stderr, "tracejoin: no such command '%s' (try 'tracejoin help')\n", argv[2]);
 			return TJ_EXIT_USAGE;
 		}
-		char *help_argv[] = { argv[2], "--help", NULL };
-		return c->run(2, help_argv);
+		c->help();
+		return TJ_EXIT_OK;
 	}
 	const struct command *c = find(name);
 	if (!c) {
 		fprintf(stderr, "tracejoin: no such command '%s' (try 'tracejoin help')\n", name);
 		return TJ_EXIT_USAGE;
+	}
+	if (wants_help(argc - 1, argv + 1)) {
+		c->help();
+		return TJ_EXIT_OK;
 	}
 	return c->run(argc - 1, argv + 1);
 }

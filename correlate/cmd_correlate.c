@@ -42,6 +42,11 @@ static const char usage_text[] =
 	"(M from CPU time).  Exit 0 ok, 1 failure, 2 usage, 3 a log was damaged\n"
 	"(edges written from what could be read).\n";
 
+void cmd_correlate_help(void)
+{
+	fputs(usage_text, stdout);
+}
+
 static void list_builtins(FILE *f)
 {
 	const struct tj_correlator *all[16];
@@ -87,7 +92,6 @@ int cmd_correlate(int argc, char **argv)
 		{ "train", required_argument, NULL, OPT_TRAIN },
 		{ "explain", no_argument, NULL, OPT_EXPLAIN },
 		{ "trust-plugin", no_argument, NULL, OPT_TRUST },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cmd = "correlate", *algo = NULL, *output = NULL, *train = NULL;
@@ -95,14 +99,10 @@ int cmd_correlate(int argc, char **argv)
 	struct tj_params params = { 0 };
 	struct tj_replay_opts ro = { 0 };
 
-	if (tj_wants_help(argc, argv)) {
-		fputs(usage_text, stdout);
-		return TJ_EXIT_OK;
-	}
 	optind = 1;
 	opterr = 0;
 	int ch;
-	while ((ch = getopt_long(argc, argv, ":a:p:lo:fth", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":a:p:lo:ft", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'a':
 			algo = optarg;
@@ -146,9 +146,6 @@ int cmd_correlate(int argc, char **argv)
 		case OPT_TRUST:
 			trust = 1;
 			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return TJ_EXIT_OK;
 		case ':':
 			return tj_usage(cmd, "%s needs a value", argv[optind - 1]);
 		default:

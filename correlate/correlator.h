@@ -16,18 +16,38 @@
  *
  * A plugin is a shared object exporting
  *     const struct tj_correlator tracejoin_correlator = { TJ_CORRELATOR_ABI, ... };
- * The host refuses one whose symbol is missing or whose abi differs.
+ * built against this header alone: everything here a plugin may call is
+ * inline, so it loads into any host, not only one that exports
+ * tracejoin's symbols.
+ *
+ * Versions (SQLite's iVersion rule).  `abi` is the version of this
+ * interface the plugin was built against.  A version only ever appends:
+ * a new field (function or data) of struct tj_correlator, or of a struct
+ * the host hands over (tj_message, tj_params, tj_dataset, tj_edge_sink),
+ * or that the plugin hands back (tj_edge), goes at the end, marked with
+ * the version that added it, and nothing above it moves or changes
+ * meaning.  The host accepts a plugin of any version from
+ * TJ_CORRELATOR_ABI_MIN to its own TJ_CORRELATOR_ABI, and reads a field of
+ * the plugin's table (or of an edge it emits) only when the plugin's abi
+ * is at least that field's version, so an old plugin keeps working.  It
+ * refuses a newer plugin: that one may read fields this host does not
+ * fill.  A plugin built for version N reads only fields of versions <= N.
  */
 #ifndef TJ_CORRELATOR_H
 #define TJ_CORRELATOR_H
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "../lib/edges.h"
 #include "../lib/error.h"
 #include "../replay/replay.h"
 
+/* Version 1: every field of every struct of the interface as of
+ * tracejoin 0.x, tj_message's callsite included. */
 #define TJ_CORRELATOR_ABI 1
+#define TJ_CORRELATOR_ABI_MIN 1 /* the oldest version this host still loads */
 #define TJ_CORRELATOR_SYMBOL "tracejoin_correlator"
 
 /* --param k=v pairs, in command-line order. */
@@ -71,9 +91,29 @@ struct tj_correlator {
 	/* End of input: emit every edge not emitted yet. */
 	int (*finish)(void *st, struct tj_edge_sink *out, struct tj_err *err);
 	void (*close)(void *st);
+	/* Valid for version 1 and up: everything above.  New fields go
+	 * here, each marked with the version that added it. */
 };
 
-/* Param helpers, inline so plugins need no host symbols.  They return
+/* Fill err (if not NULL) and return -code, as tj_errf (lib/error.h) does,
+ * without calling into the host: a plugin may run in a host that does
+ * not export tracejoin's symbols. */
+static inline int tj_plugin_errf(struct tj_err *err, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static inline int tj_plugin_errf(struct tj_err *err, int code, const char *fmt, ...)
+{
+	if (err) {
+		va_list ap;
+		va_start(ap, fmt);
+		err->code = code;
+		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+		va_end(ap);
+	}
+	return -code;
+}
+
+/* Param helpers, inline and calling nothing of the host's, so plugins
+ * need no host symbols (tests/unit/test_plugin_abi.c proves it).  They return
  * def when the key is absent, and -1 from the _ok variants' status when
  * the value does not parse. */
 static inline const char *tj_param_str(const struct tj_params *p,
@@ -96,7 +136,7 @@ static inline int tj_param_double(const struct tj_params *p, const char *key,
 	}
 	*out = strtod(s, &end);
 	if (end == s || *end)
-		return tj_errf(err, TJ_E_ARG, "param %s=%s: not a number", key, s);
+		return tj_plugin_errf(err, TJ_E_ARG, "param %s=%s: not a number", key, s);
 	return 0;
 }
 
@@ -110,7 +150,7 @@ static inline int tj_params_check(const struct tj_params *p,
 		while (known && known[j] && strcmp(known[j], p->key[i]))
 			j++;
 		if (!known || !known[j])
-			return tj_errf(err, TJ_E_ARG, "%s: unknown param '%s'",
+			return tj_plugin_errf(err, TJ_E_ARG, "%s: unknown param '%s'",
 				       algo, p->key[i]);
 	}
 	return 0;

@@ -68,10 +68,12 @@ int tj_correlator_load(const char *name, unsigned flags,
 	char buf[160];
 	if (!c) {
 		why = "not a tracejoin plugin: it exports no symbol '" TJ_CORRELATOR_SYMBOL "'";
-	} else if (c->abi != TJ_CORRELATOR_ABI) {
+	} else if (c->abi < TJ_CORRELATOR_ABI_MIN || c->abi > TJ_CORRELATOR_ABI) {
+		/* Older versions load (correlator.h: fields only appended);
+		 * a newer one may read fields this host does not fill. */
 		snprintf(buf, sizeof(buf),
-			 "plugin built for correlator abi %u, this tracejoin speaks abi %u: rebuild it",
-			 c->abi, TJ_CORRELATOR_ABI);
+			 "plugin built for correlator abi %u, this tracejoin speaks abi %u to %u: rebuild it",
+			 c->abi, TJ_CORRELATOR_ABI_MIN, TJ_CORRELATOR_ABI);
 		why = buf;
 	} else if (!c->name || !*c->name) {
 		why = "plugin table has no name";

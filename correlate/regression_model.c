@@ -595,6 +595,23 @@ static double e_step(struct rg_model *m, struct rg_callbuf *buf,
 	return log(prod) + (double)expo * M_LN2;
 }
 
+/* The candidate with the largest responsibility of call c, or NULL when
+ * "no parent" (r0) is at least as likely as every candidate (the first of
+ * equals wins). */
+static const struct rg_cand *most_likely_parent(const struct rg_callbuf *buf,
+						 const struct rg_call *c)
+{
+	double best = c->r0;
+	const struct rg_cand *bk = NULL;
+
+	for (uint32_t j = 0; j < c->ncand; j++)
+		if (buf->cand[c->cand + j].r > best) {
+			bk = &buf->cand[c->cand + j];
+			best = bk->r;
+		}
+	return bk;
+}
+
 /* Calls per request: count each parent's calls under the most likely
  * parent of every call, per edge. */
 static int fit_slots(struct rg_model *m, struct rg_callbuf *buf)
@@ -606,13 +623,7 @@ static int fit_slots(struct rg_model *m, struct rg_callbuf *buf)
 		return -1;
 	for (size_t i = 0; i < buf->n; i++) {
 		const struct rg_call *c = &buf->call[i];
-		double best = c->r0;
-		const struct rg_cand *bk = NULL;
-		for (uint32_t j = 0; j < c->ncand; j++)
-			if (buf->cand[c->cand + j].r > best) {
-				bk = &buf->cand[c->cand + j];
-				best = bk->r;
-			}
+		const struct rg_cand *bk = most_likely_parent(buf, c);
 		if (!bk)
 			continue;
 		int added;
@@ -697,13 +708,7 @@ static int fit_chain(struct rg_model *m, struct rg_callbuf *buf,
 		gsl_histogram_reset(ws->hs[e]);
 	for (size_t i = 0; i < buf->n; i++) {
 		const struct rg_call *c = &buf->call[i];
-		double best = c->r0;
-		const struct rg_cand *bk = NULL;
-		for (uint32_t j = 0; j < c->ncand; j++)
-			if (buf->cand[c->cand + j].r > best) {
-				bk = &buf->cand[c->cand + j];
-				best = bk->r;
-			}
+		const struct rg_cand *bk = most_likely_parent(buf, c);
 		if (!bk)
 			continue;
 		uint64_t p_last = c->ts - (uint64_t)bk->d1;

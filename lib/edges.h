@@ -15,6 +15,9 @@ struct tj_edge {
 	struct tj_msgkey parent; /* meaningful only if has_parent */
 	int has_parent;
 	double score;            /* confidence in [0,1]; labels: 1.0 */
+	/* Valid for correlator abi 1 and up: everything above.  Plugins emit
+	 * this struct: new fields go here only, each marked with the
+	 * TJ_CORRELATOR_ABI that added it (correlate/correlator.h). */
 };
 
 /* A whole edges file in memory, in file order (labels of a dataset are a

@@ -852,6 +852,11 @@ int tj_evlog_open(struct tj_evlog_reader **rp, const char *path,
 	return 0;
 }
 
+const char *const tj_drop_names[TJ_DROP__COUNT] = {
+	[TJ_DROP_RINGBUF] = "ringbuf", [TJ_DROP_MAP] = "map",
+	[TJ_DROP_FILTER] = "filter", [TJ_DROP_OTHER] = "other",
+};
+
 const struct tj_evlog_header *tj_evlog_header(const struct tj_evlog_reader *r)
 {
 	return &r->hdr;

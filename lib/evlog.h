@@ -39,10 +39,13 @@ struct tj_evlog_header {
 enum tj_drop_reason {
 	TJ_DROP_RINGBUF = 0, /* ring buffer full: reserve failed */
 	TJ_DROP_MAP,         /* a BPF map was full (socket or syscall state) */
-	TJ_DROP_FILTER,      /* filter overflow */
-	TJ_DROP_OTHER,
+	TJ_DROP_FILTER,      /* reserved: nothing counts it yet (always 0) */
+	TJ_DROP_OTHER,       /* reserved: nothing counts it yet (always 0) */
 	TJ_DROP__COUNT
 };
+
+/* Their names in `info` and manifests: "ringbuf", "map", "filter", "other". */
+extern const char *const tj_drop_names[TJ_DROP__COUNT];
 
 struct tj_evlog_footer {
 	uint64_t events;             /* events written */

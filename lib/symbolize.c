@@ -318,20 +318,6 @@ const char *tj_symbolize_frame(struct tj_symbolizer *z, const struct tj_stacks *
 	return buf;
 }
 
-const char *tj_symbolize_func(struct tj_symbolizer *z, const struct tj_stacks *s,
-			      uint32_t pid, const struct tj_stack *k, unsigned i,
-			      uint64_t *file_off)
-{
-	const struct tj_map *m;
-	const struct sym *sy;
-
-	*file_off = 0;
-	if (i >= k->nuser)
-		return "";
-	sy = resolve(z, s, pid, k, i, &m, file_off);
-	return sy ? sy->name : "";
-}
-
 void tj_print_stack(FILE *out, struct tj_symbolizer *z, const struct tj_stacks *s,
 		    uint32_t pid, uint32_t id, const char *indent)
 {

@@ -30,12 +30,6 @@ const char *tj_symbolize_frame(struct tj_symbolizer *z, const struct tj_stacks *
 			       uint32_t pid, const struct tj_stack *k, unsigned i,
 			       char *buf, size_t n);
 
-/* The function name alone of user frame i ("" if none is known), for
- * call-site ids; *file_off set to the frame's file offset (0 if none). */
-const char *tj_symbolize_func(struct tj_symbolizer *z, const struct tj_stacks *s,
-			      uint32_t pid, const struct tj_stack *k, unsigned i,
-			      uint64_t *file_off);
-
 /* A call-site id for stack k of process pid: a hash of its top user
  * frames (at most TJ_CALLSITE_FRAMES), each by function name, else by file
  * name and offset, so that it does not move with ASLR.  Never 0. */

@@ -12,6 +12,7 @@
 #include "../cli/commands.h"
 #include "../lib/evlog.h"
 #include "../lib/symbolize.h"
+#include "../lib/util.h"
 
 static const char dump_usage[] =
 	"usage: tracejoin dump [OPTIONS] FILE\n"
@@ -41,6 +42,11 @@ static const char dump_usage[] =
 	"is damaged (every readable event is still printed, the damage is\n"
 	"reported on stderr).\n";
 
+void cmd_dump_help(void)
+{
+	fputs(dump_usage, stdout);
+}
+
 #define CSV_HEADER "ts_ns,node,pid,tid,fd,sock,type,family,laddr,lport," \
 	"raddr,rport,bytes,offset,payload_hex,flags,arg,stack_id,tcp_seq"
 
@@ -51,19 +57,6 @@ struct filter {
 	uint64_t sock;
 	uint64_t limit;   /* 0 = none */
 };
-
-static int parse_u64(const char *s, uint64_t max, uint64_t *out)
-{
-	if (s[0] < '0' || s[0] > '9')
-		return -1;
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (*end || errno || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
 
 static int parse_types(const char *list, uint32_t *mask)
 {
@@ -222,7 +215,6 @@ int cmd_dump(int argc, char **argv)
 		{ "limit", required_argument, NULL, 'l' },
 		{ "csv", no_argument, NULL, 'c' },
 		{ "stacks", no_argument, NULL, 'S' },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct filter f = { 0 };
@@ -231,7 +223,7 @@ int cmd_dump(int argc, char **argv)
 	opterr = 0;
 	optind = 1;
 	for (;;) {
-		int c = getopt_long(argc, argv, ":h", opts, NULL);
+		int c = getopt_long(argc, argv, ":", opts, NULL);
 		if (c == -1)
 			break;
 		switch (c) {
@@ -241,27 +233,27 @@ int cmd_dump(int argc, char **argv)
 						optarg);
 			break;
 		case 'p':
-			if (parse_u64(optarg, UINT32_MAX, &v) < 0)
+			if (tj_parse_u64(optarg, 0, UINT32_MAX, &v) < 0)
 				return tj_usage("dump", "--pid: '%s' is not a process id",
 						optarg);
 			f.has_pid = 1;
 			f.pid = (uint32_t)v;
 			break;
 		case 'n':
-			if (parse_u64(optarg, UINT32_MAX, &v) < 0)
+			if (tj_parse_u64(optarg, 0, UINT32_MAX, &v) < 0)
 				return tj_usage("dump", "--node: '%s' is not a node id",
 						optarg);
 			f.has_node = 1;
 			f.node = (uint32_t)v;
 			break;
 		case 's':
-			if (parse_u64(optarg, UINT64_MAX, &f.sock) < 0)
+			if (tj_parse_u64(optarg, 0, UINT64_MAX, &f.sock) < 0)
 				return tj_usage("dump", "--sock: '%s' is not a socket id",
 						optarg);
 			f.has_sock = 1;
 			break;
 		case 'l':
-			if (parse_u64(optarg, UINT64_MAX, &f.limit) < 0 || f.limit == 0)
+			if (tj_parse_u64(optarg, 1, UINT64_MAX, &f.limit) < 0)
 				return tj_usage("dump", "--limit: '%s' is not a positive number",
 						optarg);
 			break;
@@ -271,9 +263,6 @@ int cmd_dump(int argc, char **argv)
 		case 'S':
 			stacks = 1;
 			break;
-		case 'h':
-			fputs(dump_usage, stdout);
-			return TJ_EXIT_OK;
 		case ':':
 			return tj_usage("dump", "%s needs a value", argv[optind - 1]);
 		default:

@@ -28,10 +28,10 @@ static const char info_usage[] =
 	"Exit status: 0 every log whole, 1 a file cannot be read, 2 bad usage,\n"
 	"3 a log is damaged (and none failed to open).\n";
 
-static const char *const drop_names[TJ_DROP__COUNT] = {
-	[TJ_DROP_RINGBUF] = "ringbuf", [TJ_DROP_MAP] = "map",
-	[TJ_DROP_FILTER] = "filter", [TJ_DROP_OTHER] = "other",
-};
+void cmd_info_help(void)
+{
+	fputs(info_usage, stdout);
+}
 
 static const char *const cap_names[] = { "payload", "stacks", "preexisting",
 					 "synthetic" };
@@ -163,7 +163,7 @@ static void print_text(const struct tj_evlog_reader *r, const struct summary *s)
 	if (tj_evlog_drops(r, drops)) {
 		printf("  drops      ");
 		for (int i = 0; i < TJ_DROP__COUNT; i++)
-			printf(" %s %" PRIu64, drop_names[i], drops[i]);
+			printf(" %s %" PRIu64, tj_drop_names[i], drops[i]);
 		printf("%s\n", f ? "" : " (from the last stats block: no footer)");
 	} else {
 		printf("  drops       unknown (no footer)\n");
@@ -241,7 +241,7 @@ static json_t *to_json(const struct tj_evlog_reader *r, const struct summary *s)
 	if (tj_evlog_drops(r, drops)) {
 		json_t *dr = json_object();
 		for (int i = 0; i < TJ_DROP__COUNT; i++)
-			json_object_set_new(dr, drop_names[i], json_integer((json_int_t)drops[i]));
+			json_object_set_new(dr, tj_drop_names[i], json_integer((json_int_t)drops[i]));
 		json_object_set_new(o, "drops", dr);
 	} else {
 		json_object_set_new(o, "drops", json_null());
@@ -330,23 +330,19 @@ int cmd_info(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int json = 0;
 	opterr = 0;
 	optind = 1;
 	for (;;) {
-		int c = getopt_long(argc, argv, ":h", opts, NULL);
+		int c = getopt_long(argc, argv, ":", opts, NULL);
 		if (c == -1)
 			break;
 		switch (c) {
 		case 'j':
 			json = 1;
 			break;
-		case 'h':
-			fputs(info_usage, stdout);
-			return TJ_EXIT_OK;
 		case ':':
 			return tj_usage("info", "%s takes no value", argv[optind - 1]);
 		default:

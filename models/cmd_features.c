@@ -13,7 +13,7 @@
 #include "../lib/error.h"
 #include "../lib/outfile.h"
 
-static void help(void)
+void cmd_features_help(void)
 {
 	printf("usage: tracejoin features [OPTIONS] DATASET... [-o FILE]\n\n"
 	       "Write one CSV row per (candidate parent, call) pair of labeled datasets\n"
@@ -106,20 +106,15 @@ int cmd_features(int argc, char **argv)
 		{ "force", no_argument, NULL, 'f' },
 		{ "max-cand", required_argument, NULL, 'c' },
 		{ "window", required_argument, NULL, 'w' },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	if (tj_wants_help(argc, argv)) {
-		help();
-		return TJ_EXIT_OK;
-	}
 	const char *path = "-";
 	struct tj_feat_opts fo = { TJ_FEAT_DEFAULT_MAX_CAND, TJ_FEAT_DEFAULT_WINDOW_NS };
 	double d;
 	int c, force = 0;
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":o:fh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":o:f", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o': path = optarg; break;
 		case 'f': force = 1; break;
@@ -136,7 +131,6 @@ int cmd_features(int argc, char **argv)
 						optarg);
 			fo.window_ns = (uint64_t)(d * 1e9) ? (uint64_t)(d * 1e9) : 1;
 			break;
-		case 'h': help(); return TJ_EXIT_OK;
 		case ':': return tj_usage("features", "%s needs a value", argv[optind - 1]);
 		default: return tj_usage("features", "unknown option %s", argv[optind - 1]);
 		}

@@ -13,7 +13,7 @@
 #include "../lib/error.h"
 #include "../lib/outfile.h"
 
-static void help(void)
+void cmd_train_help(void)
 {
 	printf("usage: tracejoin train --algo classifier [OPTIONS] DATASET... -o FILE\n\n"
 	       "Fit the classifier correlator's model on labeled datasets (folders with\n"
@@ -132,13 +132,8 @@ int cmd_train(int argc, char **argv)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "force", no_argument, NULL, 'F' },
 		{ "allow-damaged", no_argument, NULL, 'D' },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	if (tj_wants_help(argc, argv)) {
-		help();
-		return TJ_EXIT_OK;
-	}
 	const char *algo = NULL, *out = NULL, *fitname = "clogit";
 	double lambda = 1.0, d;
 	struct tj_feat_opts fo = { TJ_FEAT_DEFAULT_MAX_CAND, TJ_FEAT_DEFAULT_WINDOW_NS };
@@ -149,7 +144,7 @@ int cmd_train(int argc, char **argv)
 		return TJ_EXIT_FAIL;
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":o:vqh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":o:vq", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'a': algo = optarg; break;
 		case 'o': out = optarg; break;
@@ -184,7 +179,6 @@ int cmd_train(int argc, char **argv)
 		case 'F': force = 1; break;
 		case 'D': allow_damaged = 1; break;
 		case 'q': quiet = 1; break;
-		case 'h': help(); free(tests); return TJ_EXIT_OK;
 		case ':':
 			free(tests);
 			return tj_usage("train", "%s needs a value", argv[optind - 1]);

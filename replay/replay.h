@@ -60,11 +60,14 @@ struct tj_message {
 	uint32_t stack_id;     /* of the first syscall, 0 = none */
 	uint16_t payload_len;  /* prefix of the first syscall, trace headers masked */
 	const uint8_t *payload;
-	/* Added with capture --stack: where in the program the message was
-	 * made, a hash of the top user frames of stack_id (function names,
-	 * else file + offset), stable across runs and processes of the same
-	 * binaries; 0 = the log has no stacks. */
+	/* Where in the program the message was made: a hash of the top user
+	 * frames of stack_id (function names, else file + offset), stable
+	 * across runs and processes of the same binaries; 0 = the log has no
+	 * stacks. */
 	uint64_t callsite;
+	/* Valid for correlator abi 1 and up: everything above.  Plugins see
+	 * this struct: new fields go here only, each marked with the
+	 * TJ_CORRELATOR_ABI that added it (correlate/correlator.h). */
 };
 
 struct tj_replay_opts {

@@ -23,23 +23,14 @@ struct naive {
 	size_t cap, len;
 };
 
-static int fail(struct tj_err *err, int code, const char *msg)
-{
-	if (err) {
-		err->code = code;
-		snprintf(err->msg, sizeof(err->msg), "naive_recent: %s", msg);
-	}
-	return -code;
-}
-
 static int naive_open(void **st, const struct tj_params *p, struct tj_err *err)
 {
 	if (p && p->n)
-		return fail(err, TJ_E_ARG, "takes no params");
+		return tj_plugin_errf(err, TJ_E_ARG, "naive_recent: takes no params");
 	struct naive *n = calloc(1, sizeof(*n));
 	if (!n || !(n->tab = calloc(n->cap = 64, sizeof(*n->tab)))) {
 		free(n);
-		return fail(err, TJ_E_NOMEM, "out of memory");
+		return tj_plugin_errf(err, TJ_E_NOMEM, "naive_recent: out of memory");
 	}
 	*st = n;
 	return 0;
@@ -77,7 +68,7 @@ static int naive_message(void *st, const struct tj_message *m,
 	uint64_t id = (uint64_t)m->key.node << 32 | m->pid;
 	if (m->role == TJ_ROLE_SERVER) {
 		if ((n->len + 1) * 2 > n->cap && grow(n) < 0)
-			return fail(err, TJ_E_NOMEM, "out of memory");
+			return tj_plugin_errf(err, TJ_E_NOMEM, "naive_recent: out of memory");
 		struct last *l = slot(n->tab, n->cap, id);
 		if (!l->id)
 			n->len++;
@@ -93,7 +84,7 @@ static int naive_message(void *st, const struct tj_message *m,
 		e.parent = l->key;
 	}
 	int rc = out->emit(out, &e);
-	return rc < 0 ? fail(err, -rc, "the edge sink failed") : 0;
+	return rc < 0 ? tj_plugin_errf(err, -rc, "naive_recent: the edge sink failed") : 0;
 }
 
 static int naive_finish(void *st, struct tj_edge_sink *out, struct tj_err *err)

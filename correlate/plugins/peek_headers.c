@@ -25,37 +25,19 @@ struct peek {
 	unsigned long with_payload, masked_seen;
 };
 
-static int fail(struct tj_err *err, int code, const char *fmt, const char *a,
-		const char *b)
-{
-	if (err) {
-		err->code = code;
-		snprintf(err->msg, sizeof(err->msg), fmt, a, b);
-	}
-	return -code;
-}
-
 static int peek_open(void **st, const struct tj_params *p, struct tj_err *err)
 {
 	static const char *const known[] = { "expect_payloads", NULL };
-	for (size_t i = 0; p && i < p->n; i++) {
-		size_t j = 0;
-		while (known[j] && strcmp(known[j], p->key[i]))
-			j++;
-		if (!known[j])
-			return fail(err, TJ_E_ARG, "peek_headers: unknown param '%s'%s",
-				    p->key[i], "");
-	}
+	double expect;
+	int rc;
+
+	if ((rc = tj_params_check(p, known, "peek_headers", err)) < 0 ||
+	    (rc = tj_param_double(p, "expect_payloads", 0, &expect, err)) < 0)
+		return rc;
 	struct peek *k = calloc(1, sizeof(*k));
 	if (!k)
-		return fail(err, TJ_E_NOMEM, "peek_headers: %s%s", "out of memory", "");
-	const char *s = tj_param_str(p, "expect_payloads", "0");
-	char *end;
-	k->expect = strtod(s, &end);
-	if (end == s || *end) {
-		free(k);
-		return fail(err, TJ_E_ARG, "peek_headers: expect_payloads=%s%s: not a number", s, "");
-	}
+		return tj_plugin_errf(err, TJ_E_NOMEM, "peek_headers: out of memory");
+	k->expect = expect;
 	*st = k;
 	return 0;
 }
@@ -98,9 +80,9 @@ static int peek_message(void *st, const struct tj_message *m,
 			 (unsigned long long)m->key.sock,
 			 m->key.dir == TJ_DIR_OUT ? "out" : "in",
 			 (unsigned long long)m->key.offset);
-		return fail(err, TJ_E_FORMAT,
-			    "peek_headers: read trace header '%s' in message %s: masking failed",
-			    name, key);
+		return tj_plugin_errf(err, TJ_E_FORMAT,
+				      "peek_headers: read trace header '%s' in message %s: "
+				      "masking failed", name, key);
 	}
 	return 0;
 }
@@ -108,13 +90,10 @@ static int peek_message(void *st, const struct tj_message *m,
 static int peek_finish(void *st, struct tj_edge_sink *out, struct tj_err *err)
 {
 	struct peek *k = st;
-	if ((double)k->with_payload < k->expect) {
-		char got[32];
-		snprintf(got, sizeof(got), "%lu", k->with_payload);
-		return fail(err, TJ_E_FORMAT,
-			    "peek_headers: only %s messages came with a payload%s", got,
-			    " (fewer than expect_payloads)");
-	}
+	if ((double)k->with_payload < k->expect)
+		return tj_plugin_errf(err, TJ_E_FORMAT, "peek_headers: only %lu messages came "
+				      "with a payload (fewer than expect_payloads)",
+				      k->with_payload);
 	fprintf(stderr, "peek_headers: %lu payloads read, no trace header readable\n",
 		k->with_payload);
 	return 0;

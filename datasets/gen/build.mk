@@ -6,7 +6,9 @@ LIB_OBJS += $(BUILD)/datasets/gen/gen_builtin_data.o
 
 $(BUILD)/datasets/gen/gen_builtin_data.c: $(GEN_SCNS) datasets/gen/embed-scenarios.sh datasets/gen/build.mk
 	@mkdir -p $(dir $@)
-	sh datasets/gen/embed-scenarios.sh $(GEN_SCNS) > $@.tmp && mv $@.tmp $@
+	$(call msg,GEN,$@)
+	$(Q)sh datasets/gen/embed-scenarios.sh $(GEN_SCNS) > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/datasets/gen/gen_builtin_data.o: $(BUILD)/datasets/gen/gen_builtin_data.c | $(BUILD)/.deps-ok
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<

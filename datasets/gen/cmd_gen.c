@@ -18,9 +18,9 @@
 #include "../../lib/outfile.h"
 #include "../../lib/util.h"
 
-static void usage(FILE *f)
+void cmd_gen_help(void)
 {
-	fprintf(f,
+	printf(
 		"usage: tracejoin gen --scenario NAME|FILE [--load low|medium|high|X]\n"
 		"                     [--seed N] [--requests N | --duration S] [--stacks]\n"
 		"                     -o DIR [--force]\n"
@@ -79,31 +79,6 @@ static void sha256_hex(const char *data, size_t len, char hex[65])
 		snprintf(hex + 2 * i, 3, "%02x", d[i]);
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	size_t cap = 4096, n = 0, r;
-	char *b = malloc(cap);
-	while (b && (r = fread(b + n, 1, cap - n, f)) > 0) {
-		n += r;
-		if (n == cap) {
-			char *nb = cap < (1u << 24) ? realloc(b, cap * 2) : NULL;
-			if (!nb) {
-				free(b);
-				b = NULL;
-				break;
-			}
-			b = nb;
-			cap *= 2;
-		}
-	}
-	fclose(f);
-	*len = n;
-	return b;
-}
-
 int cmd_gen(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -117,20 +92,15 @@ int cmd_gen(int argc, char **argv)
 		{ "list", no_argument, NULL, 'L' },
 		{ "print", required_argument, NULL, 'P' },
 		{ "stacks", no_argument, NULL, 'K' },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *scenario = NULL, *load = "medium", *dir = NULL;
 	uint64_t seed = 1, requests = 0;
 	double duration = 0;
 	int force = 0, stacks = 0, opt;
-	if (tj_wants_help(argc, argv)) {
-		usage(stdout);
-		return TJ_EXIT_OK;
-	}
 	opterr = 0;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, ":s:l:n:d:o:fh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":s:l:n:d:o:f", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 's': scenario = optarg; break;
 		case 'l': load = optarg; break;
@@ -162,7 +132,6 @@ int cmd_gen(int argc, char **argv)
 			fwrite(b->text, 1, b->len, stdout);
 			return TJ_EXIT_OK;
 		}
-		case 'h': usage(stdout); return TJ_EXIT_OK;
 		case ':': return tj_usage("gen", "%s needs a value", argv[optind - 1]);
 		default: return tj_usage("gen", "unknown option %s", argv[optind - 1]);
 		}
@@ -182,32 +151,31 @@ int cmd_gen(int argc, char **argv)
 	const char *text;
 	char *owned = NULL;
 	size_t tlen;
+	struct gen_spec *spec = malloc(sizeof(*spec));
+	struct tj_err err = { 0 };
+	int rc = TJ_EXIT_FAIL;
+	struct tj_manifest *m = NULL;
+	struct tj_outdir od = { 0 };
+	if (!spec)
+		return TJ_EXIT_FAIL;
 	if (is_file) {
-		owned = slurp(scenario, &tlen);
-		if (!owned) {
-			fprintf(stderr, "tracejoin gen: %s: %s\n", scenario, strerror(errno ? errno : ENOMEM));
-			return TJ_EXIT_FAIL;
+		if (gen_spec_load(spec, scenario, &owned, &tlen, &err) < 0) {
+			fprintf(stderr, "tracejoin gen: %s\n", err.msg);
+			goto out;
 		}
 		text = owned;
 	} else {
 		const struct gen_builtin *b = gen_builtin_find(scenario);
-		if (!b)
-			return tj_usage("gen", "no built-in scenario '%s' (see --list; a spec file needs a '/' or .scn)", scenario);
+		if (!b) {
+			rc = tj_usage("gen", "no built-in scenario '%s' (see --list; a spec file needs a '/' or .scn)", scenario);
+			goto out;
+		}
 		text = b->text;
 		tlen = b->len;
-	}
-	struct gen_spec *spec = malloc(sizeof(*spec));
-	struct tj_err err = { 0 };
-	if (!spec) {
-		free(owned);
-		return TJ_EXIT_FAIL;
-	}
-	int rc = TJ_EXIT_FAIL;
-	struct tj_manifest *m = NULL;
-	struct tj_outdir od = { 0 };
-	if (gen_spec_parse(spec, is_file ? scenario : scenario, text, tlen, &err) < 0) {
-		fprintf(stderr, "tracejoin gen: %s\n", err.msg);
-		goto out;
+		if (gen_spec_parse(spec, scenario, text, tlen, &err) < 0) {
+			fprintf(stderr, "tracejoin gen: %s\n", err.msg);
+			goto out;
+		}
 	}
 	double rate = 0;
 	const char *load_name = "custom";

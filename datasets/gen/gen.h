@@ -178,8 +178,11 @@ struct gen_spec {
  * ("FILE:LINE: reason").  Returns 0 or a negative tj_errcode. */
 int gen_spec_parse(struct gen_spec *s, const char *name, const char *text,
 		   size_t len, struct tj_err *err);
-/* Read and parse a file. */
-int gen_spec_load(struct gen_spec *s, const char *path, struct tj_err *err);
+/* Read and parse a file (at most 16 MiB; a read error is an error).  With
+ * text non-NULL, *text and *len hand the file's bytes to the caller (to
+ * hash them; free() it), else they are freed here. */
+int gen_spec_load(struct gen_spec *s, const char *path, char **text, size_t *len,
+		  struct tj_err *err);
 /* The policy from service `from` (-1 external) to `to`. */
 const struct gen_policy_spec *gen_spec_policy(const struct gen_spec *s,
 					      int from, int to);

@@ -945,7 +945,8 @@ int gen_spec_parse(struct gen_spec *s, const char *name, const char *text,
 	return finish(&p);
 }
 
-int gen_spec_load(struct gen_spec *s, const char *path, struct tj_err *err)
+int gen_spec_load(struct gen_spec *s, const char *path, char **text, size_t *text_len,
+		  struct tj_err *err)
 {
 	FILE *f = fopen(path, "rb");
 	if (!f)
@@ -982,7 +983,12 @@ int gen_spec_load(struct gen_spec *s, const char *path, struct tj_err *err)
 		return tj_errf(err, TJ_E_IO, "%s: read error", path);
 	}
 	int rc = gen_spec_parse(s, path, buf, len, err);
-	free(buf);
+	if (rc == 0 && text) {
+		*text = buf;
+		*text_len = len;
+	} else {
+		free(buf);
+	}
 	return rc;
 }
 

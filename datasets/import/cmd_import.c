@@ -15,7 +15,7 @@
 
 #define WARN_SHOWN 100 /* warnings printed; the rest are only counted */
 
-static void help(void)
+void cmd_import_help(void)
 {
 	printf("usage: tracejoin import --format jaeger [OPTIONS] DIR_OR_FILE... -o DATASET_DIR\n"
 	       "       tracejoin import --format csv [OPTIONS] EVENTS.csv -o LOG.evlog\n\n"
@@ -209,13 +209,8 @@ int cmd_import(int argc, char **argv)
 		{ "node", required_argument, NULL, 'n' },
 		{ "force", no_argument, NULL, 'F' },
 		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	if (tj_wants_help(argc, argv)) {
-		help();
-		return TJ_EXIT_OK;
-	}
 	const char *format = NULL, *out = NULL;
 	struct warn_state ws = { 0 };
 	struct tj_jaeger_opts jo = { .warn = print_warning, .warn_ctx = &ws };
@@ -225,7 +220,7 @@ int cmd_import(int argc, char **argv)
 	uint64_t v;
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":f:o:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":f:o:q", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'f': format = optarg; break;
 		case 'o': out = optarg; break;
@@ -254,7 +249,6 @@ int cmd_import(int argc, char **argv)
 			break;
 		case 'F': flags |= TJ_IMPORT_FORCE; break;
 		case 'q': ws.quiet = 1; break;
-		case 'h': help(); return TJ_EXIT_OK;
 		case ':':
 			return tj_usage("import", "%s needs a value", argv[optind - 1]);
 		default:

@@ -7,7 +7,7 @@
 #include "label.h"
 #include "../../cli/commands.h"
 
-static void help(void)
+void cmd_label_help(void)
 {
 	printf("usage: tracejoin label CAPTURE_DIR -o DATASET_DIR [OPTIONS]\n\n"
 	       "Make a labeled dataset from a capture of services that propagate W3C\n"
@@ -40,7 +40,6 @@ int cmd_label(int argc, char **argv)
 		{ "params", required_argument, NULL, 'p' },
 		{ "strict", no_argument, NULL, 's' },
 		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct tj_label_opts o = { 0 };
@@ -48,7 +47,7 @@ int cmd_label(int argc, char **argv)
 	int strict = 0, quiet = 0, opt;
 	optind = 1;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":o:qh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":o:q", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'o': out = optarg; break;
 		case 'f': o.force = 1; break;
@@ -56,7 +55,6 @@ int cmd_label(int argc, char **argv)
 		case 'p': o.params_json = optarg; break;
 		case 's': strict = 1; break;
 		case 'q': quiet = 1; break;
-		case 'h': help(); return TJ_EXIT_OK;
 		case ':': return tj_usage(argv[0], "%s needs a value", argv[optind - 1]);
 		default: return tj_usage(argv[0], "unknown option %s", argv[optind - 1]);
 		}

@@ -443,10 +443,9 @@ static int write_manifest(const char *capture_dir, const char *out_dir,
 	tj_manifest_set(m, "workload", o->workload ? json_string(o->workload) : json_null());
 	if (params)
 		json_object_update(tj_manifest_params(m), params);
-	static const char *const dn[TJ_DROP__COUNT] = { "ringbuf", "map", "filter", "other" };
 	json_t *drops = json_object();
 	for (int d = 0; d < TJ_DROP__COUNT; d++)
-		json_object_set_new(drops, dn[d], json_integer((json_int_t)r->drops[d]));
+		json_object_set_new(drops, tj_drop_names[d], json_integer((json_int_t)r->drops[d]));
 	tj_manifest_set(m, "capture_drops", drops);
 	json_t *l = json_object();
 	json_object_set_new(l, "calls", json_integer((json_int_t)r->calls));

@@ -12,7 +12,9 @@ WORKLOADS := $(WL_DIR)/tj-service $(WL_DIR)/tj-load
 all: $(WORKLOADS)
 
 $(WL_DIR)/tj-service: $(patsubst datasets/workloads/%.c,$(WL_DIR)/%.o,$(WL_SVC_SRCS) $(WL_COMMON)) $(LIBTJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(WL_DIR)/tj-load: $(WL_DIR)/tj-load.o $(WL_DIR)/http.o $(LIBTJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -35,6 +35,7 @@
 #include <unistd.h>
 #include "http.h"
 #include "service.h"
+#include "../../lib/util.h"
 
 static void usage(FILE *f)
 {
@@ -59,17 +60,6 @@ static void usage(FILE *f)
 		"  --seed S              service-time generator seed (default 1)\n"
 		"  -h, --help            this text\n",
 		SVC_MAX_DS);
-}
-
-static int parse_u64(const char *s, uint64_t max, uint64_t *v)
-{
-	char *e;
-	errno = 0;
-	unsigned long long x = strtoull(s, &e, 10);
-	if (!*s || *e || errno || s[0] == '-' || x > max)
-		return -1;
-	*v = x;
-	return 0;
 }
 
 static int parse_args(struct svc *s, int argc, char **argv)
@@ -127,7 +117,7 @@ static int parse_args(struct svc *s, int argc, char **argv)
 			else goto bad;
 			break;
 		case 'w':
-			if (parse_u64(a, 256, &v) || v == 0) goto bad;
+			if (tj_parse_u64(a, 1, 256, &v)) goto bad;
 			s->workers = (int)v;
 			break;
 		case 'p':
@@ -137,24 +127,24 @@ static int parse_args(struct svc *s, int argc, char **argv)
 			else goto bad;
 			break;
 		case 'k':
-			if (parse_u64(a, SVC_MAX_POOL, &v) || v == 0) goto bad;
+			if (tj_parse_u64(a, 1, SVC_MAX_POOL, &v)) goto bad;
 			s->pool_k = (int)v;
 			break;
 		case 'P': s->parallel = 1; break;
 		case 'W':
-			if (parse_u64(a, 10000000, &v)) goto bad;
+			if (tj_parse_u64(a, 0, 10000000, &v)) goto bad;
 			s->work_ns = v * 1000;
 			break;
 		case 'q':
-			if (parse_u64(a, 4096, &v)) goto bad;
+			if (tj_parse_u64(a, 0, 4096, &v)) goto bad;
 			s->req_bytes = v;
 			break;
 		case 'R':
-			if (parse_u64(a, 65536, &v)) goto bad;
+			if (tj_parse_u64(a, 0, 65536, &v)) goto bad;
 			s->resp_bytes = v;
 			break;
 		case 's':
-			if (parse_u64(a, UINT64_MAX, &v)) goto bad;
+			if (tj_parse_u64(a, 0, UINT64_MAX, &v)) goto bad;
 			s->seed = v;
 			break;
 		case 'h': usage(stdout); exit(0);

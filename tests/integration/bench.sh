@@ -40,13 +40,18 @@ diff "$tmp/a.acc" "$tmp/b.acc" >/dev/null || fail "accuracy differs between two 
 
 "$tj" bench --compare "$tmp/a" "$tmp/b" >"$tmp/cmp" || fail "--compare failed"
 grep -q 'REGRESSION(accuracy)' "$tmp/cmp" && fail "--compare found an accuracy regression between identical runs"
-grep -q '^0 regressions\|regressions' "$tmp/cmp" || fail "--compare printed no summary"
+# The summary counts exactly the rows marked (only speed or memory can
+# differ between identical runs), and every row is in both.
+nmarked=$(grep -c 'REGRESSION(' "$tmp/cmp")
+grep -qx "$nmarked regressions (accuracy beyond 0.01 absolute, speed or memory beyond 25%); 0 rows only in A, 0 only in B" "$tmp/cmp" ||
+	fail "--compare summary is not '$nmarked regressions ...; 0 rows only in A, 0 only in B': $(tail -1 "$tmp/cmp")"
 # A doctored result must show up as a regression.
 awk -F, 'BEGIN { OFS = "," } NR == 2 { $11 = $11 - 0.5 } { print }' "$tmp/b/results.csv" >"$tmp/b/r.csv" &&
 	mv "$tmp/b/r.csv" "$tmp/b/results.csv"
 "$tj" bench --compare "$tmp/a" "$tmp/b" --fail-on-regression >"$tmp/cmp2"
 [ $? -eq 1 ] || fail "--fail-on-regression did not fail on a regression"
 grep -q 'REGRESSION(accuracy)' "$tmp/cmp2" || fail "--compare missed a doctored regression"
+[ "$(grep -c 'REGRESSION(accuracy)' "$tmp/cmp2")" -eq 1 ] || fail "one doctored row, but not one accuracy regression"
 
 # Bad input is refused with exit 2 (usage) or 1 (files).
 expect_exit 2 "$tj" bench --loads extreme

@@ -24,6 +24,8 @@ refused "--bogus" -o "$work/x.evlog" --bogus
 refused "--port 0" -o "$work/x.evlog" --port 0
 refused "--port 70000" -o "$work/x.evlog" --port 70000
 refused "--port http" -o "$work/x.evlog" --port http
+refused "--port +80" -o "$work/x.evlog" --port +80
+refused "--port  80" -o "$work/x.evlog" --port " 80"
 refused "--payload 257" -o "$work/x.evlog" --payload 257
 refused "--payload -1" -o "$work/x.evlog" --payload -1
 refused "--duration 0" -o "$work/x.evlog" --duration 0

@@ -59,6 +59,12 @@ err=$("$tj" gen -s "$tmp/bad.scn" -o "$tmp/x" 2>&1 >/dev/null)
 echo "$err" | grep -q "bad.scn:2: unknown model 'threads'" || fail "bad spec message: $err"
 expect_exit 1 "$tj" gen -s "$tmp/missing.scn" -o "$tmp/x"
 expect_exit 1 "$tj" gen -s /dev/null -o "$tmp/x"
+"$tj" gen -s "$tmp/missing.scn" -o "$tmp/x" 2>&1 | grep -q "missing.scn: No such file" || fail "missing spec: message"
+# a spec that cannot be read (a folder) is a read error naming it, not an empty spec
+mkdir -p "$tmp/dir.scn"
+expect_exit 1 "$tj" gen -s "$tmp/dir.scn" -o "$tmp/x"
+"$tj" gen -s "$tmp/dir.scn" -o "$tmp/x" 2>&1 | grep -q "dir.scn: read error" || fail "unreadable spec: message"
+[ ! -e "$tmp/x" ] || fail "a refused spec left an output folder"
 
 # usage errors: exit 2 with a message
 expect_exit 2 "$tj" gen

@@ -114,6 +114,8 @@ expect_rc 2 "dump --bogus" "$TJ" dump --bogus "$log"
 expect_rc 2 "dump --type nosuch" "$TJ" dump --type nosuch "$log"
 expect_rc 2 "dump --pid x" "$TJ" dump --pid x "$log"
 expect_rc 2 "dump --limit 0" "$TJ" dump --limit 0 "$log"
+expect_rc 2 "dump --sock -1" "$TJ" dump --sock -1 "$log"
+expect_rc 2 "dump --node 4294967296" "$TJ" dump --node 4294967296 "$log"
 expect_rc 2 "dump --limit" "$TJ" dump "$log" --limit
 expect_rc 2 "dump two files" "$TJ" dump "$log" "$log"
 

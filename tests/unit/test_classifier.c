@@ -108,6 +108,19 @@ static void *open_with(const char *k1, const char *v1, struct tj_err *err,
 	return st;
 }
 
+/* Feed every message, then finish(); each must succeed. */
+static void run_all(void *st, const struct tj_message *in, size_t n, struct sink *k)
+{
+	struct tj_err err = { 0 };
+	memset(k, 0, sizeof(*k));
+	k->s.emit = emit;
+	for (size_t i = 0; i < n; i++)
+		if (tj_correlator_classifier.message(st, &in[i], &k->s, &err) != 0)
+			fail_msg("message %zu: %s", i, err.msg);
+	if (tj_correlator_classifier.finish(st, &k->s, &err) != 0)
+		fail_msg("finish: %s", err.msg);
+}
+
 static void test_answers_as_the_model_says(void **state)
 {
 	(void)state;
@@ -117,41 +130,46 @@ static void test_answers_as_the_model_says(void **state)
 	if (rc < 0)
 		fail_msg("%s", err.msg);
 	assert_string_equal(tj_correlator_classifier.name, "classifier");
-	struct sink k;
-	memset(&k, 0, sizeof(k));
-	k.s.emit = emit;
-	struct tj_message in[] = {
+	const struct tj_message in[] = {
 		msg(10, 1, 100, 1000, 9000), /* request read by thread 100 */
 		msg(11, 1, 200, 1100, 9000), /* and one by thread 200 */
 		msg(20, 0, 100, 1200, 1300), /* call by 100 -> 10 */
 		msg(21, 0, 200, 1400, 1500), /* call by 200 -> 11 */
 		msg(22, 0, 300, 1600, 1700), /* call by 300 -> none */
 	};
-	for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++)
-		assert_int_equal(tj_correlator_classifier.message(st, &in[i], &k.s, &err), 0);
-	assert_int_equal(tj_correlator_classifier.finish(st, &k.s, &err), 0);
-	assert_int_equal(k.n, 3);
+	const size_t n = sizeof(in) / sizeof(in[0]);
+	struct sink k;
+	run_all(st, in, n, &k);
 	tj_correlator_classifier.close(st);
-	/* explain=1 only adds a report on stderr: the same answers */
-	struct tj_params pe = { 2, { "model", "explain" }, { model_path, "1" } };
-	rc = tj_correlator_classifier.open(&st, &pe, &err);
-	if (rc < 0)
-		fail_msg("%s", err.msg);
-	k.n = 0;
-	for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++)
-		assert_int_equal(tj_correlator_classifier.message(st, &in[i], &k.s, &err), 0);
-	assert_int_equal(tj_correlator_classifier.finish(st, &k.s, &err), 0);
 	assert_int_equal(k.n, 3);
-	assert_int_equal(k.e[0].parent.sock, 10);
 	assert_int_equal(k.e[0].child.sock, 20);
 	assert_true(k.e[0].has_parent);
 	assert_int_equal(k.e[0].parent.sock, 10);
 	assert_true(k.e[0].score > 0.5 && k.e[0].score <= 1);
+	assert_int_equal(k.e[1].child.sock, 21);
+	assert_true(k.e[1].has_parent);
 	assert_int_equal(k.e[1].parent.sock, 11);
 	assert_int_equal(k.e[2].child.sock, 22);
 	assert_false(k.e[2].has_parent);
 	assert_true(k.e[2].score >= 0.5);
+
+	/* explain=1 only adds a report on stderr: the same answers, edge
+	 * for edge, scores included */
+	struct tj_params pe = { 2, { "model", "explain" }, { model_path, "1" } };
+	rc = tj_correlator_classifier.open(&st, &pe, &err);
+	if (rc < 0)
+		fail_msg("%s", err.msg);
+	struct sink ke;
+	run_all(st, in, n, &ke);
 	tj_correlator_classifier.close(st);
+	assert_int_equal(ke.n, k.n);
+	for (int i = 0; i < k.n; i++) {
+		assert_true(tj_msgkey_eq(&ke.e[i].child, &k.e[i].child));
+		assert_int_equal(ke.e[i].has_parent, k.e[i].has_parent);
+		if (k.e[i].has_parent)
+			assert_true(tj_msgkey_eq(&ke.e[i].parent, &k.e[i].parent));
+		assert_true(ke.e[i].score == k.e[i].score);
+	}
 }
 
 static void test_threshold_param(void **state)
@@ -168,14 +186,13 @@ static void test_threshold_param(void **state)
 	if (rc < 0)
 		fail_msg("%s", err.msg);
 	struct sink k;
-	memset(&k, 0, sizeof(k));
-	k.s.emit = emit;
-	struct tj_message a = msg(10, 1, 100, 1000, 9000), c = msg(22, 0, 300, 1600, 1700);
-	tj_correlator_classifier.message(st, &a, &k.s, &err);
-	tj_correlator_classifier.message(st, &c, &k.s, &err);
-	assert_int_equal(k.n, 1);
-	assert_true(k.e[0].has_parent);
+	const struct tj_message in[] = { msg(10, 1, 100, 1000, 9000), msg(22, 0, 300, 1600, 1700) };
+	run_all(st, in, 2, &k);
 	tj_correlator_classifier.close(st);
+	assert_int_equal(k.n, 1);
+	assert_int_equal(k.e[0].child.sock, 22);
+	assert_true(k.e[0].has_parent);
+	assert_int_equal(k.e[0].parent.sock, 10);
 	ps.val[1] = "1.5";
 	assert_true(tj_correlator_classifier.open(&st, &ps, &err) < 0);
 	assert_non_null(strstr(err.msg, "threshold"));

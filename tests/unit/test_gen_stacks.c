@@ -90,7 +90,7 @@ static int on_msg(void *ctx, const struct tj_message *m)
 
 static void replay_dir(const char *dir, int nnodes, struct sites *x, int stacks)
 {
-	char *paths[MAXN];
+	char *paths[MAXN] = { 0 };
 	struct tj_err err = { 0 };
 	x->has_stacks = stacks;
 	for (int i = 0; i < nnodes; i++) {

@@ -1,0 +1,386 @@
+/* What both hook sets of capture.bpf.c share: the loader's settings,
+ * the maps, the per-socket state, and the code that reads a socket,
+ * takes stacks and emits an event.  Included once, by capture.bpf.c. */
+#ifndef TJ_CAPTURE_SHARED_BPF_H
+#define TJ_CAPTURE_SHARED_BPF_H
+
+#define AF_INET 2
+#define AF_INET6 10
+#define SOCK_STREAM 1
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define EAGAIN 11
+#define MMSG_MAX 1024 /* UIO_MAXIOV: the kernel caps vlen there */
+#define MSG_PEEK 2
+
+/* Set by the loader before load. */
+const volatile __u32 self_tgid = 0;
+const volatile __u32 pid_mode = TJC_PIDS_ALL;
+const volatile __u64 cgroup_id = 0;    /* 0 = any cgroup */
+const volatile __u16 port_filter = 0;  /* 0 = any port */
+const volatile __u32 payload_max = 0;  /* 0 = no payload */
+const volatile __u64 wakeup_bytes = 0; /* force a wakeup past this fill */
+const volatile __u32 stack_mode = 0;   /* TJC_STACK_USER | TJC_STACK_KERNEL */
+const volatile __u32 hooks = TJC_HOOKS_SYSCALLS; /* which programs the loader attached */
+/* This architecture's syscall numbers (from the loader's <sys/syscall.h>):
+ * the sock hooks read the task's current call to name its fd and buffer. */
+const volatile __s64 nr_read = -1, nr_write = -1, nr_recvfrom = -1, nr_sendto = -1;
+const volatile __s64 nr_readv = -1, nr_writev = -1, nr_recvmsg = -1, nr_sendmsg = -1;
+const volatile __s64 nr_connect = -1, nr_close = -1, nr_shutdown = -1;
+const volatile __s64 nr_exit = -1, nr_exit_group = -1;
+
+/* One ring per CPU: a shared ring's reservation lock and producer
+ * position bounce between the CPUs that trace, and that was the largest
+ * single cost of an event.  The loader makes the rings (it sizes the
+ * template and the array) and user space merges them by time. */
+struct ring {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct ring);
+} rings SEC(".maps");
+
+/* The ring buffer has no lost counter: failed reserves and full maps are
+ * counted here, per CPU, indexed by TJC_DROP_*. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TJC_DROP__COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} drops SEC(".maps");
+
+/* Call stacks of sends, receives, connects and accepts (--stack): the
+ * kernel dedupes them by hash and hands out ids; user space reads the
+ * frames once, at the end.  One entry unless the loader sizes it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, 1);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, TJC_STACK_DEPTH * sizeof(__u64));
+} stacks SEC(".maps");
+
+/* tgids to trace when pid_mode != TJC_PIDS_ALL. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u8);
+} pids SEC(".maps");
+
+enum call_kind {
+	K_BUF = 1, /* read, write, sendto, recvfrom: buf, count */
+	K_IOV,     /* readv, writev: iov, iovcnt */
+	K_MSG,     /* sendmsg, recvmsg: msghdr */
+	K_MMSG,    /* sendmmsg, recvmmsg: mmsghdr vector, vlen */
+	K_CONNECT,
+	K_CLOSE,
+};
+
+/* A socket syscall's arguments; kept per thread from enter to exit for
+ * connect and close. */
+struct call {
+	__u64 sk;    /* struct sock * */
+	__u64 ino;   /* socket inode */
+	__u64 buf;   /* user pointer: buffer, iovec, msghdr or mmsghdr */
+	__u64 len;   /* count, iovcnt or vlen */
+	__s32 fd;
+	__u8 kind;   /* enum call_kind */
+	__u8 out;    /* 1 = sends */
+	__u8 last_ref; /* close: the fd held the file's last reference */
+	__u8 pad;
+};
+
+
+#define SOCKF_PREEXISTING 0x1u /* first seen mid-life: offsets from start */
+#define SOCKF_CLOSED      0x2u /* reached TCP_CLOSE while still owned */
+/* sock hooks only: */
+#define SOCKF_PASSIVE     0x4u /* accepted; ACCEPT not emitted yet (ino 0 until then) */
+#define SOCKF_CONNECTING  0x8u /* SYN sent; CONNECT emitted at the handshake's end */
+#define SOCKF_RELEASED    0x10u /* its last close() was seen (CLOSE emitted) */
+
+/* Per socket: its inode (to catch a reused struct sock) and the bytes
+ * that went out ([0]) and in ([1]) since capture saw it.  The sock hooks
+ * also keep who connected it, and the fd it was last seen under. */
+struct sockst {
+	__u64 ino;
+	__u64 off[2];
+	__u64 who;    /* pid_tgid of the connecting (or last naming) thread */
+	__s32 fd;     /* its fd in who's process, -1 = not known */
+	__u32 flags;
+	__s32 ustack, kstack; /* --stack: connect()'s, for the CONNECT to come */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 131072);
+	__type(key, __u64); /* struct sock * */
+	__type(value, struct sockst);
+} socks SEC(".maps");
+
+/* What an event says about its socket. */
+struct sockinfo {
+	__u32 netns;
+	__u16 lport, rport;
+	__u8 family;
+	__u8 laddr[16];
+	__u8 raddr[16];
+};
+
+static __always_inline void count_drop(__u32 why)
+{
+	__u64 *n = bpf_map_lookup_elem(&drops, &why);
+	if (n)
+		*n += 1; /* per-CPU slot: no atomics needed */
+}
+
+static __always_inline int proc_wanted(__u64 pid_tgid)
+{
+	__u32 tgid = pid_tgid >> 32;
+
+	if (tgid == self_tgid)
+		return 0;
+	if (pid_mode != TJC_PIDS_ALL && !bpf_map_lookup_elem(&pids, &tgid))
+		return 0;
+	if (cgroup_id && bpf_get_current_cgroup_id() != cgroup_id)
+		return 0;
+	return 1;
+}
+
+/* A kernel address read as a number, made readable again: plain loads
+ * from it then cost an instruction each instead of a helper call
+ * (bpf_probe_read_kernel), which matters on every read and write. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+#define AS_SOCK(p) ((struct sock *)bpf_rdonly_cast((void *)(p), bpf_core_type_id_kernel(struct sock)))
+
+static __always_inline void read_sockinfo(struct sock *sk, struct sockinfo *si)
+{
+	si->family = sk->__sk_common.skc_family;
+	si->lport = sk->__sk_common.skc_num;
+	si->rport = __builtin_bswap16(sk->__sk_common.skc_dport);
+	si->netns = sk->__sk_common.skc_net.net->ns.inum;
+	if (si->family == AF_INET) {
+		__u32 l = sk->__sk_common.skc_rcv_saddr;
+		__u32 r = sk->__sk_common.skc_daddr;
+		__builtin_memset(si->laddr, 0, 16);
+		__builtin_memset(si->raddr, 0, 16);
+		__builtin_memcpy(si->laddr, &l, 4);
+		__builtin_memcpy(si->raddr, &r, 4);
+	} else {
+		__builtin_memcpy(si->laddr, &sk->__sk_common.skc_v6_rcv_saddr, 16);
+		__builtin_memcpy(si->raddr, &sk->__sk_common.skc_v6_daddr, 16);
+	}
+}
+
+static __always_inline int port_wanted(const struct sockinfo *si)
+{
+	return !port_filter || si->lport == port_filter || si->rport == port_filter;
+}
+
+/* Stack ids of one call; negative = none (not asked, or no stack). */
+struct stk {
+	__s32 u, k;
+};
+
+/* The stacks --stack asks for, taken in the syscall's exit tracepoint:
+ * the user registers are the task's saved ones, so the user stack is
+ * the one that made the call.  Unwinding follows frame pointers. */
+static __always_inline void take_stacks(void *ctx, struct stk *s)
+{
+	s->u = -1;
+	s->k = -1;
+	if (stack_mode & TJC_STACK_USER)
+		s->u = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
+	if (stack_mode & TJC_STACK_KERNEL)
+		s->k = bpf_get_stackid(ctx, &stacks, 0);
+}
+
+/* One event's fields, named where it is emitted: what a call leaves out
+ * is 0 (and stacks NULL: none). */
+struct emit_args {
+	__u8 type;                /* TJC_EV_* */
+	__u64 ts;
+	__u64 pid_tgid;           /* 0: not in a task's context */
+	__s32 fd;
+	__u64 ino;
+	const struct sockinfo *si;
+	__s64 bytes;
+	__u64 offset;
+	__u32 flags;              /* TJC_EVF_* */
+	__u32 arg;
+	__u64 ubuf, ulen;         /* --payload: the call's first user buffer */
+	const struct stk *stacks; /* --stack */
+};
+
+#define EMIT(...) emit(&(struct emit_args){ __VA_ARGS__ })
+
+/* Reserve, fill and submit one event.  With --payload, a send or receive
+ * that moved bytes carries the first bytes of its first user buffer. */
+static __always_inline void emit(const struct emit_args *a)
+{
+	struct tjc_event *e;
+	__u64 wake = BPF_RB_NO_WAKEUP;
+	__u32 cpu = bpf_get_smp_processor_id();
+	void *ring = bpf_map_lookup_elem(&rings, &cpu);
+
+	/* Conditioned on the read-only payload_max alone, so the verifier
+	 * sees one size and walks one path. */
+	if (!ring) {
+		count_drop(TJC_DROP_RINGBUF);
+		return;
+	}
+	if (payload_max)
+		e = bpf_ringbuf_reserve(ring, sizeof(*e) + TJC_PAYLOAD_MAX, 0);
+	else
+		e = bpf_ringbuf_reserve(ring, sizeof(*e), 0);
+	if (!e) {
+		count_drop(TJC_DROP_RINGBUF);
+		return;
+	}
+	e->ts_ns = a->ts;
+	e->sock = a->ino;
+	e->bytes = a->bytes;
+	e->offset = a->offset;
+	e->pid = a->pid_tgid >> 32;
+	e->tid = (__u32)a->pid_tgid;
+	e->fd = a->fd;
+	e->netns = a->si->netns;
+	e->type = a->type;
+	e->family = a->si->family;
+	e->lport = a->si->lport;
+	e->rport = a->si->rport;
+	e->flags = a->flags;
+	e->arg = a->arg;
+	e->ustack = a->stacks ? a->stacks->u : -1;
+	e->kstack = a->stacks ? a->stacks->k : -1;
+	__builtin_memcpy(e->laddr, a->si->laddr, 16);
+	__builtin_memcpy(e->raddr, a->si->raddr, 16);
+	e->payload_len = 0;
+	if (payload_max && a->ubuf && a->bytes > 0 && a->ulen > 0) {
+		__u64 n = payload_max;
+		if (n > (__u64)a->bytes)
+			n = a->bytes;
+		if (n > a->ulen)
+			n = a->ulen;
+		if (n > TJC_PAYLOAD_MAX)
+			n = TJC_PAYLOAD_MAX;
+		if (bpf_probe_read_user(e->payload, n, (const void *)a->ubuf) == 0)
+			e->payload_len = n;
+	}
+	/* Wake the reader only when the ring fills up; otherwise it drains
+	 * on its timer, which spares the traced CPU an irq_work per event. */
+	if (wakeup_bytes && bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) > wakeup_bytes)
+		wake = BPF_RB_FORCE_WAKEUP;
+	bpf_ringbuf_submit(e, wake);
+}
+
+/* The socket's offsets, creating them if needed.  fresh: a new connection
+ * (accept, connect) whose offsets start at 0 now.  Otherwise a socket not
+ * yet known predates capture (or its start was filtered out): it gets
+ * SOCKF_PREEXISTING and *announce is set so the caller emits SOCKET. */
+static __always_inline struct sockst *sock_state(struct sock *sk, __u64 ino,
+						 int fresh, int *announce)
+{
+	__u64 key = (__u64)sk;
+	struct sockst *st = bpf_map_lookup_elem(&socks, &key);
+	struct sockst init = { .ino = ino, .fd = -1, .ustack = -1, .kstack = -1 };
+
+	if (st && st->ino == ino && !fresh)
+		return st;
+	if (!fresh)
+		init.flags = SOCKF_PREEXISTING;
+	/* A stale entry (the struct sock was freed and reused) is replaced. */
+	if (bpf_map_update_elem(&socks, &key, &init, st || fresh ? BPF_ANY : BPF_NOEXIST)) {
+		st = bpf_map_lookup_elem(&socks, &key); /* another CPU won the race */
+		if (!st || st->ino != ino) {
+			count_drop(TJC_DROP_MAP);
+			return NULL;
+		}
+		return st;
+	}
+	if (!fresh && announce)
+		*announce = 1;
+	return bpf_map_lookup_elem(&socks, &key);
+}
+
+
+struct mmsg_sum {
+	struct mmsghdr *v;
+	__s64 sum;
+};
+
+static long add_msg_len(__u32 i, void *ctx)
+{
+	struct mmsg_sum *ms = ctx;
+	struct mmsghdr *m = ms->v + i; /* outside the CO-RE macro: local type */
+
+	ms->sum += BPF_CORE_READ_USER(m, msg_len);
+	return 0;
+}
+
+/* Bytes moved by an mmsg call that handled n messages.  A global
+ * function is verified once, on its own: the loop's states do not
+ * multiply those of its callers. */
+__noinline __s64 mmsg_total(__u64 vec, __s64 n)
+{
+	struct mmsg_sum ms = { .v = (struct mmsghdr *)vec };
+
+	if (n <= 0)
+		return 0;
+	bpf_loop(n < MMSG_MAX ? n : MMSG_MAX, add_msg_len, &ms, 0);
+	return ms.sum;
+}
+
+/* First user buffer of a call (for the payload prefix) and, for the
+ * mmsg calls, the bytes the call moved in all its messages. */
+static __always_inline void first_buffer(const struct call *c, long ret,
+					 __u64 *ubuf, __u64 *ulen, __s64 *bytes)
+{
+	struct iovec iov = {};
+	struct iovec *iovp = NULL;
+
+	*ubuf = 0;
+	*ulen = 0;
+	switch (c->kind) {
+	case K_BUF:
+		*ubuf = c->buf;
+		*ulen = c->len;
+		return;
+	case K_IOV:
+		if (c->len > 0)
+			iovp = (struct iovec *)c->buf;
+		break;
+	case K_MSG: {
+		struct user_msghdr *m = (struct user_msghdr *)c->buf;
+		if (BPF_CORE_READ_USER(m, msg_iovlen) > 0)
+			iovp = BPF_CORE_READ_USER(m, msg_iov);
+		break;
+	}
+	case K_MMSG: {
+		struct mmsghdr *v = (struct mmsghdr *)c->buf;
+		*bytes = mmsg_total(c->buf, ret);
+		if (ret > 0 && BPF_CORE_READ_USER(v, msg_hdr.msg_iovlen) > 0)
+			iovp = BPF_CORE_READ_USER(v, msg_hdr.msg_iov);
+		break;
+	}
+	}
+	if (payload_max && iovp && bpf_probe_read_user(&iov, sizeof(iov), iovp) == 0) {
+		*ubuf = (__u64)iov.iov_base;
+		*ulen = iov.iov_len;
+	}
+}
+
+/* Return values that say nothing happened: EAGAIN, and the restart codes
+ * of an interrupted call (ERESTARTSYS..ERESTART_RESTARTBLOCK), which the
+ * caller never sees and which are followed by the restarted call. */
+static __always_inline int nothing_moved(long ret)
+{
+	return ret == -EAGAIN || (ret <= -512 && ret >= -516);
+}
+
+
+#endif
