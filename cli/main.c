@@ -119,6 +119,8 @@ static int dispatch(int argc, char **argv)
  * success. */
 int main(int argc, char **argv)
 {
+	if (argc > 1)
+		tj_set_command(argv[1]);
 	int rc = dispatch(argc, argv);
 	struct tj_err err = { 0 };
 	/* a command that failed has said why already */

@@ -266,6 +266,9 @@ int cmd_correlate(int argc, char **argv)
 		/* a correlator that broke the rules is a failure, not usage */
 		if (strncmp(err.msg, "correlator '", 12) == 0)
 			rc = TJ_EXIT_FAIL;
+		/* a log cut inside its header is damaged input, as info says */
+		if (err.code == TJ_E_DAMAGED)
+			rc = TJ_EXIT_DAMAGED;
 		goto done;
 	}
 	if (writing && tj_edge_writer_sink_close(&ws, &err)) {

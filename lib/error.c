@@ -25,6 +25,13 @@ int tj_errf(struct tj_err *err, int code, const char *fmt, ...)
 	return -code;
 }
 
+static const char *command_name;
+
+void tj_set_command(const char *name)
+{
+	command_name = name;
+}
+
 void tj_warn(const char *fmt, ...)
 {
 	va_list ap;
@@ -32,7 +39,8 @@ void tj_warn(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "tracejoin: %s\n", tj_escape(safe, sizeof(safe), raw));
+	fprintf(stderr, "tracejoin%s%s: %s\n", command_name ? " " : "",
+		command_name ? command_name : "", tj_escape(safe, sizeof(safe), raw));
 }
 
 int tj_usage(const char *cmd, const char *fmt, ...)

@@ -12,6 +12,7 @@
 #include "evlog.h"
 #include "outfile.h"
 #include "evlog_format.h"
+#include "util.h"
 
 #define DEFAULT_BLOCK_EVENTS 131072u
 #define BLOCK_RAW_TARGET (4u << 20)   /* flush a block before its body passes this */
@@ -911,8 +912,16 @@ void tj_evlog_close_reader(struct tj_evlog_reader *r)
 void tj_evlog_report_damage(const char *cmd, const struct tj_evlog_reader *r)
 {
 	const struct tj_evlog_damage *d = &r->dmg;
-	fprintf(stderr, "tracejoin %s: %s: damaged from offset %llu: %s; %s%llu "
-		"events lost\n", cmd, r->path, (unsigned long long)d->offset,
-		d->what, d->lost_known ? "" : "at least ",
-		(unsigned long long)d->events_lost);
+	char what[4 * sizeof(d->what)], path[4 * 256];
+	tj_escape(what, sizeof(what), d->what);
+	tj_escape(path, sizeof(path), r->path);
+	if (strstr(d->what, "events lost")) /* one count, said once */
+		fprintf(stderr, "tracejoin %s: %s: damaged from offset %llu: %s%s\n", cmd,
+			path, (unsigned long long)d->offset, what,
+			d->lost_known ? "" : "; the count may be higher");
+	else
+		fprintf(stderr, "tracejoin %s: %s: damaged from offset %llu: %s; %s%llu "
+			"events lost\n", cmd, path, (unsigned long long)d->offset,
+			what, d->lost_known ? "" : "at least ",
+			(unsigned long long)d->events_lost);
 }

@@ -414,6 +414,7 @@ struct to_log {
 	int64_t node;       /* -1 until known */
 	struct tj_evlog_writer *w;
 	uint64_t rows;
+	uint64_t last_ts;   /* of the previous row: a log is in time order */
 	unsigned long created_line;
 };
 
@@ -438,6 +439,15 @@ static int put_event(void *ctx, const struct tj_event *ev, struct tj_err *err)
 		return tj_errf(err, TJ_E_FORMAT,
 			       "node %u, but the log is node %lld (one node a log)",
 			       ev->node, (long long)t->node);
+	/* replay and every correlator take a log's order as its node's
+	 * time order; sorting here would hide a broken exporter */
+	if (t->rows && ev->ts_ns < t->last_ts)
+		return tj_errf(err, TJ_E_FORMAT,
+			       "ts_ns %llu is before the row above (%llu): rows of a "
+			       "node must be in time order (sort -t, -k1,1n)",
+			       (unsigned long long)ev->ts_ns,
+			       (unsigned long long)t->last_ts);
+	t->last_ts = ev->ts_ns;
 	int rc = 0;
 	if (!t->w && (rc = open_log(t, err)) < 0)
 		return rc;
