@@ -209,7 +209,8 @@ int cmd_gen(int argc, char **argv)
 		 requests ? "requests" : "duration", requests ? (double)requests : duration, stacks ? " stacks" : "");
 	struct gen_opts o = { .seed = seed, .rate = rate, .requests = requests,
 			      .duration_s = duration, .dir = od.tmp, .force = 0,
-			      .options = options, .stacks = stacks };
+			      .options = options, .stacks = stacks,
+			      .progress = isatty(STDERR_FILENO) };
 	struct gen_stats st;
 	/* CPU time, as the other commands report speed: the figure does not
 	 * depend on what else the machine runs */

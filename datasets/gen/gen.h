@@ -212,6 +212,7 @@ struct gen_opts {
 	const char *options; /* text for the evlog headers' options field */
 	uint64_t max_events; /* stop with an error beyond this many (0 = no limit) */
 	int stacks;          /* give events call-site stacks (gen --stacks) */
+	int progress;        /* a progress line on stderr once a run is long */
 };
 
 /* The largest message the generator makes: a size sample above it is cut

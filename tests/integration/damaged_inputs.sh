@@ -4,7 +4,7 @@
 # in its header is exit 3 in correlate as in info; the damage line names
 # its command and gives one count; an empty folder is the same exit in
 # correlate and label; a permission error says so; event CSV rows out of
-# time order are refused with file:line.
+# time order are refused with file:line; gen --requests has the spec's cap.
 set -u
 TJ=${TJ:-build/asan/tracejoin}
 . "$(dirname "$0")/lib.sh"
@@ -67,4 +67,10 @@ fi
 grep -q "rev.csv:3: .*time order" err || fail "no file:line and reason: $(cat err)"
 [ -e r.evlog ] && fail "import left a log"
 "$TJ" import --format csv ev.csv -o r.evlog >/dev/null 2>&1 || fail "import of ordered rows"
+
+# limits: --requests is capped as a spec file's 'requests' is
+out=$("$TJ" gen --scenario fanout --requests 1000000000000 -o big 2>&1); rc=$?
+[ $rc -eq 2 ] || fail "gen --requests 1e12 exited $rc: $out"
+grep -q "1000000000" <<<"$out" || fail "gen --requests: the cap is not said: $out"
+[ -e big ] && fail "gen --requests 1e12 made a folder"
 echo ok
