@@ -20,7 +20,7 @@ endif
 # Debian packages the project needs; `make deps` installs the missing ones.
 DEBS := build-essential clang llvm libclang-rt-14-dev pkg-config \
 	libbpf-dev bpftool libelf-dev zlib1g-dev libdeflate-dev libcsv-dev \
-	libgsl-dev libcmocka-dev libjansson-dev nettle-dev gnuplot-nox iproute2
+	libgsl-dev libcmocka-dev libjansson-dev nettle-dev gnuplot-nox iproute2 nftables
 
 GIT_SHA := $(shell git rev-parse --short HEAD 2>/dev/null)$(shell git diff --quiet HEAD -- 2>/dev/null || echo -dirty)
 

@@ -52,8 +52,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include <libgen.h>
 #include <limits.h>
+#include "capture_run.h"
 
 struct load {
 	int conns;
@@ -248,23 +248,11 @@ static double untraced_call_ns(long iterations)
 	return ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / iterations;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
+#define median tj_bench_median
 
 struct capture_run {
-	pid_t pid;
-	int err_fd;
+	struct tj_capture_run r;
 	char log[PATH_MAX];
-	char text[8192];
 	double cpu_at_start; /* capture's CPU seconds once it records */
 };
 
@@ -297,39 +285,16 @@ static char extra_text[128]; /* the same, for the report */
 
 static int capture_start(const char *tj, struct capture_run *c, const char *dir, int round)
 {
-	int p[2];
 	char pidarg[32];
-	size_t used = 0;
 
 	snprintf(c->log, sizeof(c->log), "%s/round-%d.evlog", dir, round);
 	snprintf(pidarg, sizeof(pidarg), "%d", (int)getpid());
-	if (pipe(p))
+	char *args[6 + 4 + 1] = { "--pid", pidarg, "-o", c->log };
+	for (int i = 0; i < n_extra; i++)
+		args[4 + i] = extra_args[i];
+	if (tj_capture_run_start(&c->r, tj, args, "capture-overhead"))
 		return -1;
-	c->pid = fork();
-	if (c->pid == 0) {
-		dup2(p[1], 2);
-		close(p[0]);
-		close(p[1]);
-		char *args[8 + 4] = { (char *)tj, "capture", "--pid", pidarg, "-o", c->log };
-		for (int i = 0; i < n_extra; i++)
-			args[6 + i] = extra_args[i];
-		execv(tj, args);
-		fprintf(stderr, "cannot run %s: %s\n", tj, strerror(errno));
-		_exit(127);
-	}
-	close(p[1]);
-	c->err_fd = p[0];
-	c->text[0] = '\0';
-	while (!strstr(c->text, "recording")) {
-		ssize_t n = read(c->err_fd, c->text + used, sizeof(c->text) - 1 - used);
-		if (n <= 0) {
-			fprintf(stderr, "capture-overhead: capture did not start: %s\n", c->text);
-			return -1;
-		}
-		used += n;
-		c->text[used] = '\0';
-	}
-	c->cpu_at_start = proc_cpu_s(c->pid);
+	c->cpu_at_start = proc_cpu_s(c->r.pid);
 	return 0;
 }
 
@@ -337,30 +302,14 @@ static int capture_start(const char *tj, struct capture_run *c, const char *dir,
 static int capture_stop(struct capture_run *c, unsigned long long *events,
 			unsigned long long *lost, double *cpu_s)
 {
-	size_t used = strlen(c->text);
-	struct rusage ru;
-	int status;
-
-	*cpu_s = proc_cpu_s(c->pid) - c->cpu_at_start;
-	kill(c->pid, SIGINT);
-	for (;;) {
-		ssize_t n = read(c->err_fd, c->text + used, sizeof(c->text) - 1 - used);
-		if (n <= 0)
-			break;
-		used += n;
-		c->text[used] = '\0';
-	}
-	close(c->err_fd);
-	if (wait4(c->pid, &status, 0, &ru) != c->pid || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) != 0) {
-		fprintf(stderr, "capture-overhead: capture failed:\n%s", c->text);
+	*cpu_s = proc_cpu_s(c->r.pid) - c->cpu_at_start;
+	if (tj_capture_run_stop(&c->r, "capture-overhead"))
 		return -1;
-	}
-	const char *s = strstr(c->text, "capture: ");
+	const char *s = strstr(c->r.text, "capture: ");
 	while (s && sscanf(s, "capture: %llu events, %llu lost", events, lost) != 2)
 		s = strstr(s + 1, "capture: ");
 	if (!s) {
-		fprintf(stderr, "capture-overhead: no summary from capture:\n%s", c->text);
+		fprintf(stderr, "capture-overhead: no summary from capture:\n%s", c->r.text);
 		return -1;
 	}
 	return 0;
@@ -426,15 +375,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "capture-overhead: bad arguments\n");
 		return 2;
 	}
-	if (!tj[0]) {
-		/* build/bench/capture-overhead -> build/tracejoin */
-		char self[PATH_MAX];
-		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-		if (n <= 0)
-			return 1;
-		self[n] = '\0';
-		snprintf(tj, sizeof(tj), "%s/../tracejoin", dirname(self));
-	}
+	if (!tj[0] && tj_bench_tracejoin_path(tj, sizeof(tj)) < 0)
+		return 1;
 	char check[PATH_MAX + 32];
 	snprintf(check, sizeof(check), "'%s' capture --check", tj);
 	int rc = system(check);

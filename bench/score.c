@@ -188,6 +188,10 @@ static int decide(struct tj_score *s, struct work *w)
 			w->target[i] = ri;
 			w->reqs[ri].is_target = 1;
 			s->calls_joined++;
+		} else if (w->join && tj_join_explain(w->join, &t->child, NULL) ==
+			   TJ_JOIN_NO_PEER) {
+			s->external++;
+			s->external_right += right;
 		}
 	}
 	/* Count true, predicted and right calls per scored request (after
@@ -361,6 +365,7 @@ int tj_score_compute(struct tj_score *s, const struct tj_edge_set *labels,
 		goto nomem;
 
 	s->accuracy = ratio(s->right, s->decisions);
+	s->external_accuracy = ratio(s->external_right, s->external);
 	s->precision = ratio(s->right_parent, s->pred_parent);
 	s->recall = ratio(s->right_parent, s->true_parent);
 	s->f1 = ratio(2 * s->right_parent, s->pred_parent + s->true_parent);
@@ -436,6 +441,11 @@ void tj_score_print(FILE *f, const struct tj_score *s)
 			fprintf(f, "          %llu labeled calls in no tree "
 				   "(the labels hold a cycle)\n",
 				(unsigned long long)s->unreached);
+		fprintf(f, "external  accuracy %s (%llu/%llu calls to services outside "
+			   "the captured set: leaves of their traces)\n",
+			fig(a, s->external_accuracy),
+			(unsigned long long)s->external_right,
+			(unsigned long long)s->external);
 	} else {
 		fprintf(f, "trace     - (no logs to join the nodes: give "
 			   "--dataset DIR)\n");
@@ -502,7 +512,10 @@ json_t *tj_score_json(const struct tj_score *s)
 		"calls_joined", JU(s->calls_joined),
 		"unreached", JU(s->unreached),
 		"accuracy", jfig(s->trace_accuracy)) : json_null();
-	return json_pack("{s:o,s:o,s:o,s:o}", "edges", edges,
+	json_t *external = s->have_join ? json_pack("{s:o,s:o,s:o}",
+		"calls", JU(s->external), "right", JU(s->external_right),
+		"accuracy", jfig(s->external_accuracy)) : json_null();
+	return json_pack("{s:o,s:o,s:o,s:o,s:o}", "edges", edges,
 			 "per_service", svc, "end_to_end", traces,
-			 "services", svcs);
+			 "external", external, "services", svcs);
 }

@@ -93,6 +93,10 @@ struct tj_score {
 	uint64_t entry_roots, background_roots;
 	uint64_t unreached;       /* labeled calls in no tree (cycles) */
 	double trace_accuracy;    /* = end-to-end accuracy */
+	/* calls to services outside the captured set: labeled calls the
+	 * join found no captured server end for (TJ_JOIN_NO_PEER) */
+	uint64_t external, external_right;
+	double external_accuracy;
 
 	struct tj_score_service *services; /* by node, then pid */
 	size_t nservices;

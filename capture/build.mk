@@ -37,3 +37,13 @@ all: $(CAP_TEST_PROGS)
 
 # The --stack test program: frame pointers, so the kernel can unwind it.
 $(BUILD)/tests/programs/tcp-stacks: CFLAGS += -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer
+
+# capture --tag: the sock_ops program, its own object and skeleton.
+$(CAP_GEN)/tag.bpf.o: capture/tag.bpf.c capture/tag_common.h capture/capture_common.h $(CAP_GEN)/vmlinux.h
+	$(CLANG) -g -O2 -Wall -target bpf -D__TARGET_ARCH_$(BPF_ARCH) \
+		-I$(CAP_GEN) -Icapture -c $< -o $@
+
+$(CAP_GEN)/tag.skel.h: $(CAP_GEN)/tag.bpf.o
+	$(BPFTOOL) gen skeleton $< name tag_bpf > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/capture/tag.o: $(CAP_GEN)/tag.skel.h

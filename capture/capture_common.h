@@ -26,6 +26,7 @@
 #define TJC_EVF_ERROR             0x2u
 #define TJC_EVF_PARTIAL           0x4u
 #define TJC_EVF_INFERRED          0x10u
+#define TJC_EVF_SEQ_OFFSET        0x20u
 
 #define TJC_PAYLOAD_MAX 256
 

@@ -21,6 +21,8 @@
 #include <bpf/libbpf.h>
 #include "loader.h"
 #include "recorder.h"
+#include "sockscan.h"
+#include "tag.h"
 
 #define CMD "capture"
 #define MAX_PIDS 64
@@ -67,15 +69,25 @@ void cmd_capture_help(void)
 "      --ring-kb N    each CPU's ring buffer in KiB: a power of two >= 4\n"
 "                     (default: %u KiB shared out among the CPUs, at least\n"
 "                     1024 each); larger rides out longer bursts\n"
+"      --tag          carry each connection's origin (this node, the socket)\n"
+"                     in a TCP option on its SYN, and record the origin of\n"
+"                     every connection accepted here, so that calls join\n"
+"                     across NAT (a virtual IP, a load balancer); needs a\n"
+"                     cgroup v2 mount and Linux 5.10+ (capture/README.md)\n"
 "      --check        only check that capture can run here (with --hooks:\n"
-"                     those hooks): exit 0, or 77 with the reason when\n"
-"                     this machine cannot\n"
+"                     those hooks; with --tag: tagging too): exit 0, or 77\n"
+"                     with the reason when this machine cannot\n"
 "  -v, --verbose      show libbpf's messages (the verifier log on failure)\n"
 "  -- COMMAND ARGS    run COMMAND and trace it and its children until it exits\n"
 "\n"
 "Sockets open before capture starts are recorded from their first event,\n"
-"with offsets counted from then (flag offset_from_start).  Lost events are\n"
-"counted in the log's footer and marked by 'lost' events.\n",
+"with offsets that are TCP sequence numbers (flag seq_offset), so that\n"
+"both ends of a connection name its messages alike.  At start capture\n"
+"lists the listening TCP sockets of every network namespace, or with\n"
+"--pid of those processes' namespaces, by netlink sock_diag, into each\n"
+"log ('listen' and 'scan' events; none with -- COMMAND): the replay tells\n"
+"by them which end of an already open connection is the server.  Lost\n"
+"events are counted in the log's footer and marked by 'lost' events.\n",
 		MAX_PIDS, TJ_PAYLOAD_MAX, RING_BYTES >> 10);
 }
 
@@ -96,6 +108,7 @@ struct opts {
 	unsigned ring_kb;  /* 0 = RING_BYTES */
 	unsigned stack;    /* TJC_STACK_* bits, 0 = no stacks */
 	int hooks;         /* TJC_HOOKS_*, -1 = auto */
+	int tag;           /* --tag */
 	char **command;   /* NULL = none */
 };
 
@@ -113,7 +126,7 @@ static size_t default_ring_bytes(void)
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	enum { O_NODE = 256, O_PID, O_CGROUP, O_PORT, O_DURATION, O_PAYLOAD,
-	       O_NETNS, O_FORCE, O_CHECK, O_RING, O_STACK, O_HOOKS };
+	       O_NETNS, O_FORCE, O_CHECK, O_RING, O_STACK, O_HOOKS, O_TAG };
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "node", required_argument, NULL, O_NODE },
@@ -128,6 +141,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "ring-kb", required_argument, NULL, O_RING },
 		{ "stack", optional_argument, NULL, O_STACK },
 		{ "hooks", required_argument, NULL, O_HOOKS },
+		{ "tag", no_argument, NULL, O_TAG },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -173,6 +187,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case O_NETNS: o->per_netns = 1; break;
 		case O_FORCE: o->force = 1; break;
 		case O_CHECK: o->check = 1; break;
+		case O_TAG: o->tag = 1; break;
 		case O_RING:
 			if (tj_parse_u64(optarg, 0, 1u << 22, &v) || v < 4 || (v & (v - 1)))
 				return tj_usage(CMD, "--ring-kb %s: not a power of two from 4 to %u",
@@ -290,6 +305,7 @@ static void fill_header(struct tj_evlog_header *h, const struct opts *o,
 	if (used + 1 < sizeof(h->options))
 		snprintf(h->options + used, sizeof(h->options) - used, " [hooks %s]",
 			 o->hooks == TJC_HOOKS_SOCK ? "sock" : "syscalls");
+	/* (--tag shows in the command line above.) */
 	h->options[sizeof(h->options) - 1] = '\0';
 }
 
@@ -404,8 +420,11 @@ int cmd_capture(int argc, char **argv)
 	struct tj_err err = { 0 };
 	struct tj_capture *cap = NULL;
 	struct tj_recorder *rec = NULL;
+	struct tj_tag *tag = NULL;
+	uint64_t tag_counts[TJT__COUNT] = { 0 };
 	struct tj_capture_config cfg = { 0 };
 	struct tj_recorder_opts ro = { 0 };
+	struct tj_sockscan scan = { 0 };
 	sigset_t mask, oldmask;
 	int sfd = -1, gate = -1, env_problem = 0, rc, status = TJ_EXIT_OK;
 	int child_status = -1, exec_errno = 0, recording = 0;
@@ -428,6 +447,20 @@ int cmd_capture(int argc, char **argv)
 			printf("SKIPPED: --hooks sock cannot run here: the kernel has no "
 			       "sock_send_length/sock_recv_length tracepoints (Linux 6.4+)\n");
 			return TJ_EXIT_SKIPPED;
+		}
+		if (o.tag) {
+			char where[512] = "";
+			if (tj_tag_probe(&env_problem, where, sizeof(where), &err)) {
+				if (env_problem) {
+					printf("SKIPPED: capture --tag cannot run here: %s\n", err.msg);
+					return TJ_EXIT_SKIPPED;
+				}
+				fprintf(stderr, "tracejoin capture: %s\n", err.msg);
+				return TJ_EXIT_FAIL;
+			}
+			printf("capture can run here (hooks: %s); --tag too (sock_ops TCP header "
+			       "options, cgroup v2 at %s)\n", sock_ok ? "sock" : "syscalls", where);
+			return TJ_EXIT_OK;
 		}
 		printf("capture can run here (hooks: %s)\n", sock_ok ? "sock" : "syscalls");
 		return TJ_EXIT_OK;
@@ -463,21 +496,47 @@ int cmd_capture(int argc, char **argv)
 	/* Cheap checks, then the log (refusing to overwrite must not wait
 	 * for the verifier), then BPF; a log made for a capture that could
 	 * not start is removed again. */
-	if (tj_capture_env_check(&err)) {
+	if (tj_capture_env_prepare(&err)) {
 		fprintf(stderr, "tracejoin capture: %s\n", err.msg);
 		tj_stackrec_free(ro.stacks);
 		return TJ_EXIT_FAIL;
 	}
+	/* Before the programs attach: a connection accepted between the
+	 * scan and the attach is still seen (its ACCEPT), while one the
+	 * scan missed would have no role.  A COMMAND started by capture
+	 * owns no socket from before: no scan then; with --pid, only the
+	 * namespaces of those processes. */
+	if (o.command) {
+		/* nothing to learn */
+	} else if (tj_sockscan_run(&scan, o.pids, (size_t)o.npids, &err)) {
+		fprintf(stderr, "tracejoin capture: warning: %s; connections open before "
+			"capture will have no role unless their port is seen accepting\n",
+			err.msg);
+		tj_sockscan_free(&scan);
+	} else {
+		ro.scan = &scan;
+		fprintf(stderr, "tracejoin capture: start-up scan: %zu listening and %llu "
+			"open TCP sockets in %zu network namespaces, %.1f ms\n",
+			scan.nlisteners, (unsigned long long)scan.open, scan.nns,
+			scan.dur_ns / 1e6);
+	}
 	if (tj_recorder_open(&rec, &ro, &err)) {
 		fprintf(stderr, "tracejoin capture: %s\n", err.msg);
 		tj_stackrec_free(ro.stacks);
+		tj_sockscan_free(&scan);
 		return TJ_EXIT_FAIL;
 	}
 	if (tj_capture_open(&cap, &cfg, &env_problem, &err)) {
 		fprintf(stderr, "tracejoin capture: %s\n", err.msg);
 		tj_recorder_abort(rec); /* an earlier log stays as it was */
 		tj_stackrec_free(ro.stacks);
+		tj_sockscan_free(&scan);
 		return TJ_EXIT_FAIL;
+	}
+	if (o.tag && tj_tag_open(&tag, cap, ro.header.node, o.per_netns, o.port, &err)) {
+		fprintf(stderr, "tracejoin capture: %s\n", err.msg);
+		status = TJ_EXIT_FAIL;
+		goto out;
 	}
 	for (int i = 0; i < o.npids; i++)
 		if (tj_capture_add_pid(cap, o.pids[i], &err)) {
@@ -574,6 +633,8 @@ int cmd_capture(int argc, char **argv)
 			;
 		if (rc == 0)
 			rc = note_drops(cap, rec, seen, &err);
+		if (rc == 0 && tag)
+			rc = tj_tag_stats(tag, tag_counts, &err);
 		if (rc == 0)
 			rc = tj_recorder_write_until(rec, UINT64_MAX, 1, &err);
 		if (rc == 0 && ro.stacks) {
@@ -605,6 +666,7 @@ int cmd_capture(int argc, char **argv)
 out:
 	tj_capture_close(cap);
 	cap = NULL;
+	tj_tag_close(tag);
 	if (rec) {
 		uint64_t events = tj_recorder_events(rec);
 		if (status == TJ_EXIT_OK) {
@@ -616,6 +678,18 @@ out:
 				(unsigned long long)events, (unsigned long long)lost,
 				(unsigned long long)seen[TJC_DROP_RINGBUF],
 				(unsigned long long)seen[TJC_DROP_MAP]);
+			if (o.tag)
+				fprintf(stderr, "tracejoin capture: --tag: %llu SYNs tagged (%llu "
+					"without room for the option); %llu connections accepted "
+					"with a tag, %llu without (SYN untagged), %llu unread (no "
+					"saved SYN: a listener older than capture, or a syncookie), "
+					"%llu tags lost (ring full)\n",
+					(unsigned long long)tag_counts[TJT_SYN_TAGGED],
+					(unsigned long long)tag_counts[TJT_SYN_NO_ROOM],
+					(unsigned long long)tag_counts[TJT_ACCEPT_TAGGED],
+					(unsigned long long)tag_counts[TJT_ACCEPT_NO_OPT],
+					(unsigned long long)tag_counts[TJT_ACCEPT_NO_SYN],
+					(unsigned long long)tag_counts[TJT_RING_FULL]);
 			if (ro.stacks)
 				fprintf(stderr, "tracejoin capture: %llu events without a stack "
 					"(stack map full or a hash collision)\n",
@@ -649,5 +723,6 @@ out:
 	if (sfd >= 0)
 		close(sfd);
 	tj_stackrec_free(ro.stacks);
+	tj_sockscan_free(&scan);
 	return status;
 }

@@ -24,7 +24,7 @@ _Static_assert(TJC_EV_ACCEPT == TJ_EV_ACCEPT && TJC_EV_CONNECT == TJ_EV_CONNECT 
 	       "event types of capture_common.h and event.h differ");
 _Static_assert(TJC_EVF_OFFSET_FROM_START == TJ_EVF_OFFSET_FROM_START &&
 	       TJC_EVF_ERROR == TJ_EVF_ERROR && TJC_EVF_PARTIAL == TJ_EVF_PARTIAL &&
-	       TJC_EVF_INFERRED == TJ_EVF_INFERRED,
+	       TJC_EVF_INFERRED == TJ_EVF_INFERRED && TJC_EVF_SEQ_OFFSET == TJ_EVF_SEQ_OFFSET,
 	       "event flags of capture_common.h and event.h differ");
 _Static_assert(TJC_DROP_RINGBUF == TJ_DROP_RINGBUF && TJC_DROP_MAP == TJ_DROP_MAP &&
 	       TJC_DROP__COUNT == TJ_DROP__COUNT, "drop reasons differ");
@@ -86,7 +86,7 @@ static int tracefs_ready(void)
 	return stat(TRACEFS "/events/syscalls/sys_enter_read", &st) == 0;
 }
 
-int tj_capture_env_check(struct tj_err *err)
+int tj_capture_env_prepare(struct tj_err *err)
 {
 	if (!have_caps())
 		return tj_errf(err, TJ_E_ARG, "loading BPF needs root (CAP_BPF and "
@@ -113,7 +113,7 @@ int tj_capture_probe(int *env_problem, struct tj_err *err)
 	int rc;
 
 	*env_problem = 1;
-	if ((rc = tj_capture_env_check(err)) != 0)
+	if ((rc = tj_capture_env_prepare(err)) != 0)
 		return rc;
 	libbpf_set_print(libbpf_quiet);
 	/* Loads a trivial tracepoint program: cheap next to the verifier's
@@ -284,6 +284,13 @@ static int install_rings(struct tj_capture *c, struct tj_err *err)
 	return TJ_OK;
 }
 
+int tj_capture_add_ring(struct tj_capture *c, int map_fd, struct tj_err *err)
+{
+	if (ring_buffer__add(c->rb, map_fd, on_record, c))
+		return tj_errf(err, TJ_E_IO, "cannot map a ring buffer: %s", strerror(errno));
+	return TJ_OK;
+}
+
 int tj_capture_open(struct tj_capture **cp, const struct tj_capture_config *cfg,
 		    int *env_problem, struct tj_err *err)
 {
@@ -293,7 +300,7 @@ int tj_capture_open(struct tj_capture **cp, const struct tj_capture_config *cfg,
 
 	*cp = NULL;
 	*env_problem = 0;
-	if ((rc = tj_capture_env_check(err)) != 0) {
+	if ((rc = tj_capture_env_prepare(err)) != 0) {
 		*env_problem = 1;
 		return rc;
 	}
@@ -338,6 +345,11 @@ int tj_capture_open(struct tj_capture **cp, const struct tj_capture_config *cfg,
 			     strerror(e), cfg->verbose ? "" : " (--verbose shows libbpf's log)");
 		goto fail;
 	}
+	/* The rings before the programs: on a busy machine (capture started
+	 * on running services) events come at once, and one that finds no
+	 * ring is counted lost. */
+	if ((rc = install_rings(c, err)) != 0)
+		goto fail;
 	bpf_object__for_each_program(prog, c->skel->obj) {
 		struct bpf_link *l;
 		if (!bpf_program__autoload(prog))
@@ -358,8 +370,6 @@ int tj_capture_open(struct tj_capture **cp, const struct tj_capture_config *cfg,
 		}
 		c->links[c->nlinks++] = l;
 	}
-	if ((rc = install_rings(c, err)) != 0)
-		goto fail;
 	*cp = c;
 	return TJ_OK;
 fail:

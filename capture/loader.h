@@ -24,11 +24,13 @@ struct tj_capture_config {
 
 struct tj_capture;
 
-/* Why the machine cannot capture, or TJ_OK: capabilities, BTF, tracefs
- * (mounted here if it is not).  Fills err with a one-line reason. */
-int tj_capture_env_check(struct tj_err *err);
+/* Make the machine ready to capture, or say why it cannot: checks the
+ * capabilities and BTF, and mounts tracefs at /sys/kernel/tracing if it
+ * is not (libbpf finds tracepoint ids there).  TJ_OK, or err filled with
+ * a one-line reason. */
+int tj_capture_env_prepare(struct tj_err *err);
 
-/* Everything but loading our programs: the environment check, then
+/* Everything but loading our programs: tj_capture_env_prepare, then
  * whether the kernel lets us load a BPF tracepoint program and has a ring
  * buffer.  Fast; `capture --check` uses it.  *env_problem as below. */
 int tj_capture_probe(int *env_problem, struct tj_err *err);
@@ -56,6 +58,10 @@ typedef int (*tj_capture_cb)(void *ctx, const struct tjc_event *ev, size_t size)
  * -TJ_E_IO with err filled). */
 int tj_capture_drain(struct tj_capture *c, int timeout_ms, tj_capture_cb cb,
 		     void *ctx, struct tj_err *err);
+
+/* Drain another ring buffer (map fd) of tjc_event records with the
+ * capture's own (capture --tag's TAG records). */
+int tj_capture_add_ring(struct tj_capture *c, int map_fd, struct tj_err *err);
 
 /* Events lost so far, summed over CPUs, indexed by TJC_DROP_*. */
 int tj_capture_drops(struct tj_capture *c, uint64_t drops[TJC_DROP__COUNT],

@@ -52,6 +52,8 @@ static void held_free(struct held *h)
 	h->payload = NULL;
 }
 
+static int write_scan(struct tj_recorder *r, struct node_log *l, struct tj_err *err);
+
 static int open_log(struct tj_recorder *r, uint32_t netns, struct node_log **out,
 		    struct tj_err *err)
 {
@@ -94,6 +96,54 @@ static int open_log(struct tj_recorder *r, uint32_t netns, struct node_log **out
 	}
 	r->nlogs++;
 	*out = l;
+	return write_scan(r, l, err);
+}
+
+/* The scan's records for one log: its namespace's listeners (every
+ * namespace's in single-log mode), then SCAN.  They come first, so the
+ * replay knows the listeners before any socket's first message. */
+static int write_scan(struct tj_recorder *r, struct node_log *l, struct tj_err *err)
+{
+	const struct tj_sockscan *sc = r->o.scan;
+	struct tj_event ev;
+	uint64_t open = 0;
+	int rc;
+
+	if (!sc)
+		return TJ_OK;
+	for (size_t i = 0; i < sc->nlisteners; i++) {
+		const struct tj_sockscan_listener *x = &sc->listeners[i];
+		if (r->o.per_netns && x->netns != l->netns)
+			continue;
+		memset(&ev, 0, sizeof(ev));
+		ev.ts_ns = sc->ts_ns;
+		ev.node = l->node;
+		ev.type = TJ_EV_LISTEN;
+		ev.sock = x->inode;
+		ev.fd = TJ_FD_UNKNOWN;
+		ev.family = x->family;
+		ev.lport = x->port;
+		memcpy(ev.laddr, x->addr, 16);
+		if ((rc = tj_evlog_write(l->w, &ev, err)))
+			return rc;
+		l->events++;
+	}
+	if (r->o.per_netns) {
+		const struct tj_sockscan_ns *n = tj_sockscan_ns_find(sc, l->netns);
+		open = n ? n->open : 0;
+	} else {
+		open = sc->open;
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.ts_ns = sc->ts_ns;
+	ev.node = l->node;
+	ev.type = TJ_EV_SCAN;
+	ev.fd = TJ_FD_UNKNOWN;
+	ev.bytes = (int64_t)open;
+	ev.arg = sc->dur_ns / 1000 > UINT32_MAX ? UINT32_MAX : (uint32_t)(sc->dur_ns / 1000);
+	if ((rc = tj_evlog_write(l->w, &ev, err)))
+		return rc;
+	l->events++;
 	return TJ_OK;
 }
 

@@ -10,6 +10,7 @@
 #include "../lib/evlog.h"
 #include "capture_common.h"
 #include "stackrec.h"
+#include "sockscan.h"
 
 struct tj_recorder_opts {
 	const char *out;          /* file, or folder with per_netns */
@@ -17,6 +18,10 @@ struct tj_recorder_opts {
 	int force;                /* overwrite existing logs */
 	unsigned block_events;    /* 0 = the writer's default */
 	struct tj_stackrec *stacks; /* --stack: gives events their stack ids */
+	/* The start-up scan (or NULL): each log begins with the LISTEN
+	 * events of its namespace (all of them in single-log mode) and a
+	 * SCAN event, at the scan's time. */
+	const struct tj_sockscan *scan;
 	/* Header for every log; node is replaced per namespace. */
 	struct tj_evlog_header header;
 };

@@ -29,7 +29,9 @@ static const char usage_text[] =
 	"  -o, --output FILE     write edges here (default: stdout); it appears\n"
 	"                        only when the run succeeds\n"
 	"  -f, --force           replace an existing FILE\n"
-	"  -t, --traces          print the reconstructed call trees (indented text)\n"
+	"  -t, --traces          print the reconstructed call trees (indented text),\n"
+	"                        then '# unjoined KEY: reason' for every call not\n"
+	"                        joined with a request on another node\n"
 	"                        instead of edges, or besides them with -o\n"
 	"      --idle S          the replay's idle rule, seconds (default 2)\n"
 	"      --payload         pass payload prefixes on (trace headers masked)\n"
@@ -288,6 +290,11 @@ int cmd_correlate(int argc, char **argv)
 			" calls unanswered by the correlator\n",
 			st.messages, st.calls, st.replay.gaps, st.replay.lost_events,
 			st.unanswered);
+	if (st.replay.cut || st.replay.unknown_role)
+		fprintf(stderr, "correlate: sockets open before capture: %" PRIu64
+			" messages cut by capture start (never requests), %" PRIu64
+			" messages on sockets of unknown side (neither requests nor calls)\n",
+			st.replay.cut, st.replay.unknown_role);
 	/* the last line, in a fixed form scripts may parse; M from CPU time */
 	double mevs = st.cpu_seconds > 0 ? st.events / st.cpu_seconds / 1e6 : 0.0;
 	fprintf(stderr, "correlate: algo %s, %" PRIu64 " events, %.2f Mev/s, %.0f MB peak\n",

@@ -45,8 +45,10 @@
 #include "../replay/replay.h"
 
 /* Version 1: every field of every struct of the interface as of
- * tracejoin 0.x, tj_message's callsite included. */
-#define TJ_CORRELATOR_ABI 1
+ * tracejoin 0.x, tj_message's callsite included.
+ * Version 2: tj_message's has_origin, origin_node, origin_sock (capture
+ * --tag). */
+#define TJ_CORRELATOR_ABI 2
 #define TJ_CORRELATOR_ABI_MIN 1 /* the oldest version this host still loads */
 #define TJ_CORRELATOR_SYMBOL "tracejoin_correlator"
 

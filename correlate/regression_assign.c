@@ -339,10 +339,15 @@ struct pair {
 	double maxslot;
 };
 
-/* A candidate of the component in the current pass: its log weight in
- * context (and the previous pass's), its (parent, callee) pair, whether
- * it can win at all, and whether a sibling moved its weight. */
-struct cinfo { double lw, plw; uint32_t q; uint8_t live, plive, ctx; };
+/* A candidate of the component in the current pass. */
+struct cand_pass {
+	double logw;        /* its log weight in context (earlier siblings' replies) */
+	double prev_logw;   /* the previous pass's */
+	uint32_t pair;      /* its (parent, callee) pair: index into pairs[] */
+	uint8_t live;       /* it can win at all (beats "no parent" at its best slot) */
+	uint8_t prev_live;  /* the previous pass's */
+	uint8_t sib_moved;  /* a sibling's reply moved its weight off the default */
+};
 
 #define CHAIN_PASSES 3
 
@@ -390,7 +395,7 @@ static void sort_slots(const struct rg_state *st, const struct pair *pq,
  * candidate and slot. */
 static int solve_group(struct rg_state *st, struct rg_callbuf *b,
 		       const size_t *rows, const size_t *g, size_t ng,
-		       const struct cinfo *ci, const size_t *cbase,
+		       const struct cand_pass *ci, const size_t *cbase,
 		       struct pair *pairs, const double *slotv, uint32_t *scol,
 		       int *choice)
 {
@@ -418,18 +423,18 @@ static int solve_group(struct rg_state *st, struct rg_callbuf *b,
 		const struct rg_call *c = &b->call[rows[g[gi]]];
 		none[gi] = -rg_origin_logmu(md, c->origin);
 		for (uint32_t j = 0; j < c->ncand; j++) {
-			const struct cinfo *x = &ci[cbase[g[gi]] + j];
+			const struct cand_pass *x = &ci[cbase[g[gi]] + j];
 			if (!x->live)
 				continue;
-			if (scol[x->q] == RG_NONE) {
-				scol[x->q] = (uint32_t)np;
-				lpq[np++] = x->q;
-				pairs[x->q].col = 0;
+			if (scol[x->pair] == RG_NONE) {
+				scol[x->pair] = (uint32_t)np;
+				lpq[np++] = x->pair;
+				pairs[x->pair].col = 0;
 			}
-			pairs[x->q].col++;
-			apair[e] = scol[x->q];
+			pairs[x->pair].col++;
+			apair[e] = scol[x->pair];
 			acand[e] = j;
-			acost[e++] = -x->lw;
+			acost[e++] = -x->logw;
 		}
 		rowptr[gi + 1] = e;
 	}
@@ -454,6 +459,174 @@ static int solve_group(struct rg_state *st, struct rg_callbuf *b,
 	return rc;
 }
 
+/* One component's rows and working arrays (scratch of st), shared by its
+ * passes. */
+struct component {
+	struct rg_state *st;
+	struct rg_callbuf *b;
+	const size_t *rows;    /* call indices in b */
+	size_t nr, npair;
+	struct pair *pairs;    /* its (parent, callee) pairs */
+	struct cand_pass *ci;  /* its candidates, row by row (row r's from cbase[r]) */
+	double *slotv;         /* each pair's slot log-chances, best first */
+	size_t *up, *head, *next; /* union-find of the rows into groups, and the lists */
+	size_t *cbase;         /* row r's first candidate in ci */
+	size_t *snext;         /* rows of the same chosen parent */
+	size_t *g;             /* one group's rows */
+	uint32_t *cpar;        /* each row's chosen parent in the previous pass */
+	uint32_t *scol;        /* per pair: first live row, then first column in a group */
+	uint64_t sep;          /* a parent's sibling list is valid when smark == sep */
+};
+
+/* The (parent, callee) pairs of the component's candidates, listed per
+ * parent (a parent's fields are valid for this component when its mark
+ * is the epoch taken here). */
+static void list_pairs(struct component *k)
+{
+	struct rg_state *st = k->st;
+	const struct rg_callbuf *b = k->b;
+	uint64_t ep = ++st->epoch;
+
+	k->npair = 0;
+	for (size_t r = 0, n = 0; r < k->nr; r++) {
+		const struct rg_call *c = &b->call[k->rows[r]];
+		for (uint32_t j = 0; j < c->ncand; j++, n++) {
+			const struct rg_cand *kd = &b->cand[c->cand + j];
+			struct rg_parent *pa = &st->pool[kd->parent];
+			if (pa->cmark != ep) {
+				pa->cmark = ep;
+				pa->cpair = RG_NONE;
+			}
+			uint32_t q = pa->cpair;
+			while (q != RG_NONE && k->pairs[q].callee != c->callee)
+				q = k->pairs[q].next;
+			if (q == RG_NONE) {
+				q = (uint32_t)k->npair++;
+				k->pairs[q] = (struct pair){
+					kd->parent, c->callee, kd->edge, 0, 0,
+					used_get(pa, c->callee), pa->cpair, 0, 0 };
+				pa->cpair = q;
+			}
+			k->pairs[q].count++;
+			k->ci[n].pair = q;
+		}
+	}
+}
+
+/* The previous pass's siblings (rows that chose the same parent), listed
+ * per parent, latest row first. */
+static void list_siblings(struct component *k)
+{
+	k->sep = ++k->st->epoch;
+	for (size_t r = k->nr; r-- > 0;) {
+		if (k->cpar[r] == RG_NONE)
+			continue;
+		struct rg_parent *pa = &k->st->pool[k->cpar[r]];
+		k->snext[r] = pa->smark == k->sep ? pa->csib : SIZE_MAX;
+		pa->smark = k->sep;
+		pa->csib = r;
+	}
+}
+
+/* Each candidate's weight in the context of its earlier siblings' replies
+ * (recomputed only where a sibling can have moved it), whether it is
+ * live, and the rows joined into groups by live candidates of a shared
+ * pair (in up).  Returns whether no candidate changed liveness since the
+ * previous pass (always 0 in the first). */
+static int weigh_and_group(struct component *k, int pass)
+{
+	const struct rg_model *md = &k->st->model;
+	const struct rg_callbuf *b = k->b;
+	int same_live = pass > 0;
+
+	for (size_t q = 0; q < k->npair; q++)
+		k->scol[q] = RG_NONE;
+	for (size_t r = 0; r < k->nr; r++) {
+		const struct rg_call *c = &b->call[k->rows[r]];
+		double none = -rg_origin_logmu(md, c->origin);
+		k->up[r] = r;
+		for (uint32_t j = 0; j < c->ncand; j++) {
+			const struct rg_cand *kd = &b->cand[c->cand + j];
+			struct cand_pass *x = &k->ci[k->cbase[r] + j];
+			const struct pair *pq = &k->pairs[x->pair];
+			const struct rg_parent *pa = &k->st->pool[kd->parent];
+			size_t sib = pass > 0 && pa->smark == k->sep ? pa->csib : SIZE_MAX;
+			if (pass > 0) {
+				x->prev_logw = x->logw;
+				x->prev_live = x->live;
+			}
+			/* a weight changes only through siblings: with none now
+			 * and none before it stays */
+			if (pass == 0 || sib != SIZE_MAX || x->sib_moved) {
+				uint64_t prev = pa->last_reply;
+				for (size_t r2 = sib; r2 != SIZE_MAX; r2 = k->snext[r2]) {
+					const struct rg_call *c2 = &b->call[k->rows[r2]];
+					if (r2 != r &&
+					    c2->ts < c->ts && c2->ts_reply > prev &&
+					    c2->ts_reply <= c->ts)
+						prev = c2->ts_reply;
+				}
+				x->sib_moved = prev != pa->last_reply;
+				x->logw = rg_cand_logweight_ctx(md, kd, c->ts, prev);
+				x->live = -(x->logw + pq->maxslot) < none;
+			}
+			same_live &= x->live == x->prev_live;
+			if (!x->live)
+				continue;
+			/* scol doubles as "first live row of this pair" */
+			if (k->scol[x->pair] == RG_NONE)
+				k->scol[x->pair] = (uint32_t)r;
+			else
+				k->up[uf_find(k->up, r)] = uf_find(k->up, k->scol[x->pair]);
+		}
+	}
+	return same_live;
+}
+
+/* Solve every group of this pass, but for one whose candidates are the
+ * previous pass's and weigh the same (its solution stands); 0 or -1. */
+static int solve_groups(struct component *k, int same_live, int *choice)
+{
+	const struct rg_callbuf *b = k->b;
+
+	for (size_t q = 0; q < k->npair; q++)
+		k->scol[q] = RG_NONE;
+	uf_lists(k->up, k->nr, k->head, k->next);
+	for (size_t r = 0; r < k->nr; r++) {
+		if (k->head[r] == SIZE_MAX)
+			continue;
+		size_t ng = 0;
+		int dirty = !same_live;
+		for (size_t x = k->head[r]; x != SIZE_MAX; x = k->next[x]) {
+			k->g[ng++] = x;
+			const struct cand_pass *cx = k->ci + k->cbase[x];
+			for (uint32_t j = 0; !dirty && j < b->call[k->rows[x]].ncand; j++)
+				dirty = cx[j].live && cx[j].logw != cx[j].prev_logw;
+		}
+		if (!dirty)
+			continue;
+		if (solve_group(k->st, k->b, k->rows, k->g, ng, k->ci, k->cbase, k->pairs,
+				k->slotv, k->scol, choice))
+			return -1;
+	}
+	return 0;
+}
+
+/* Take this pass's choice as each row's parent; whether any changed. */
+static int adopt_choice(struct component *k, const int *choice)
+{
+	int changed = 0;
+
+	for (size_t r = 0; r < k->nr; r++) {
+		const struct rg_call *c = &k->b->call[k->rows[r]];
+		uint32_t np = choice[r] < 0 ? RG_NONE :
+			k->b->cand[c->cand + (uint32_t)choice[r]].parent;
+		changed |= np != k->cpar[r];
+		k->cpar[r] = np;
+	}
+	return changed;
+}
+
 /* Solve one component (rows = call indices in b); choice[i] gets the
  * chosen candidate index of each row's call, -1 for none.  A candidate
  * whose cheapest slot costs no less than the call's own "no parent"
@@ -465,165 +638,56 @@ static int solve_group(struct rg_state *st, struct rg_callbuf *b,
 static int solve_component(struct rg_state *st, struct rg_callbuf *b,
 			   const size_t *rows, size_t nr, int *choice)
 {
-	const struct rg_model *md = &st->model;
-	size_t npair = 0, ncand = 0;
-	int rc = -1;
+	struct component k = { .st = st, .b = b, .rows = rows, .nr = nr };
+	size_t ncand = 0;
+
 	for (size_t r = 0; r < nr; r++)
 		ncand += b->call[rows[r]].ncand;
-	struct pair *pairs = rg_scratch(st, RG_SCR_PAIRS, ncand * sizeof(*pairs));
-	struct cinfo *ci = rg_scratch(st, RG_SCR_CLW, ncand * sizeof(*ci));
-	if (!pairs || !ci)
+	k.pairs = rg_scratch(st, RG_SCR_PAIRS, ncand * sizeof(*k.pairs));
+	k.ci = rg_scratch(st, RG_SCR_CLW, ncand * sizeof(*k.ci));
+	if (!k.pairs || !k.ci)
 		return -1;
-
-	/* the (parent, callee) pairs, listed per parent (a parent's
-	 * fields are valid for this component when its mark is ep) */
-	uint64_t ep = ++st->epoch;
-	for (size_t r = 0, n = 0; r < nr; r++) {
-		const struct rg_call *c = &b->call[rows[r]];
-		for (uint32_t j = 0; j < c->ncand; j++, n++) {
-			const struct rg_cand *k = &b->cand[c->cand + j];
-			struct rg_parent *pa = &st->pool[k->parent];
-			if (pa->cmark != ep) {
-				pa->cmark = ep;
-				pa->cpair = RG_NONE;
-			}
-			uint32_t q = pa->cpair;
-			while (q != RG_NONE && pairs[q].callee != c->callee)
-				q = pairs[q].next;
-			if (q == RG_NONE) {
-				q = (uint32_t)npair++;
-				pairs[q] = (struct pair){
-					k->parent, c->callee, k->edge, 0, 0,
-					used_get(pa, c->callee), pa->cpair, 0, 0 };
-				pa->cpair = q;
-			}
-			pairs[q].count++;
-			ci[n].q = q;
-		}
-	}
+	list_pairs(&k);
 	/* each pair's slots, best first; the best bounds what its
 	 * candidates can win */
-	double *slotv = rg_scratch(st, RG_SCR_SLOTV, ncand * sizeof(*slotv));
-	if (!slotv)
-		goto out;
-	for (size_t q = 0, off = 0; q < npair; q++) {
-		pairs[q].soff = off;
-		sort_slots(st, &pairs[q], slotv + off);
-		pairs[q].maxslot = slotv[off];
-		off += pairs[q].count;
+	k.slotv = rg_scratch(st, RG_SCR_SLOTV, ncand * sizeof(*k.slotv));
+	if (!k.slotv)
+		return -1;
+	for (size_t q = 0, off = 0; q < k.npair; q++) {
+		k.pairs[q].soff = off;
+		sort_slots(st, &k.pairs[q], k.slotv + off);
+		k.pairs[q].maxslot = k.slotv[off];
+		off += k.pairs[q].count;
 	}
-	/* up, head, next of the groups; each row's first candidate; the
-	 * rows seen per pair, then each pair's first column in a group */
-	size_t *up = rg_scratch(st, RG_SCR_SUP, 5 * nr * sizeof(*up));
-	uint32_t *cpar = rg_scratch(st, RG_SCR_CPAR, nr * sizeof(*cpar));
-	uint32_t *scol = rg_scratch(st, RG_SCR_SCOL, npair * sizeof(*scol));
-	size_t *g = rg_scratch(st, RG_SCR_SROWS, nr * sizeof(*g));
-	if (!up || !cpar || !scol || !g)
-		goto out;
-	size_t *head = up + nr, *next = head + nr, *cbase = next + nr;
-	size_t *snext = cbase + nr; /* rows of the same chosen parent */
-	uint64_t sep = 0; /* a parent's sibling list is valid when smark == sep */
+	k.up = rg_scratch(st, RG_SCR_SUP, 5 * nr * sizeof(*k.up));
+	k.cpar = rg_scratch(st, RG_SCR_CPAR, nr * sizeof(*k.cpar));
+	k.scol = rg_scratch(st, RG_SCR_SCOL, k.npair * sizeof(*k.scol));
+	k.g = rg_scratch(st, RG_SCR_SROWS, nr * sizeof(*k.g));
+	if (!k.up || !k.cpar || !k.scol || !k.g)
+		return -1;
+	k.head = k.up + nr;
+	k.next = k.head + nr;
+	k.cbase = k.next + nr;
+	k.snext = k.cbase + nr;
 	for (size_t r = 0, n = 0; r < nr; r++) {
-		cbase[r] = n;
+		k.cbase[r] = n;
 		n += b->call[rows[r]].ncand;
-		cpar[r] = RG_NONE;
+		k.cpar[r] = RG_NONE;
 	}
 	/* With chain weights a call's cost depends on which earlier calls of
 	 * the window share its parent: re-solve with the previous solution's
 	 * siblings until it settles (iterated conditional modes). */
 	int passes = st->par.chain ? CHAIN_PASSES : 1;
 	for (int pass = 0; pass < passes; pass++) {
-		for (size_t q = 0; q < npair; q++)
-			scol[q] = RG_NONE;
-		/* the previous pass's siblings, listed per parent */
 		if (pass > 0)
-			sep = ++st->epoch;
-		for (size_t r = nr; pass > 0 && r-- > 0;) {
-			if (cpar[r] == RG_NONE)
-				continue;
-			struct rg_parent *pa = &st->pool[cpar[r]];
-			snext[r] = pa->smark == sep ? pa->csib : SIZE_MAX;
-			pa->smark = sep;
-			pa->csib = r;
-		}
-		/* the groups are those of the previous pass when no candidate
-		 * changed liveness; then a group whose weights did not change
-		 * either keeps its solution */
-		int same_live = pass > 0;
-		for (size_t r = 0; r < nr; r++) {
-			const struct rg_call *c = &b->call[rows[r]];
-			double none = -rg_origin_logmu(md, c->origin);
-			up[r] = r;
-			for (uint32_t j = 0; j < c->ncand; j++) {
-				const struct rg_cand *k = &b->cand[c->cand + j];
-				struct cinfo *x = &ci[cbase[r] + j];
-				const struct pair *pq = &pairs[x->q];
-				const struct rg_parent *pa = &st->pool[k->parent];
-				size_t sib = pass > 0 && pa->smark == sep ?
-					     pa->csib : SIZE_MAX;
-				if (pass > 0) {
-					x->plw = x->lw;
-					x->plive = x->live;
-				}
-				/* a weight changes only through siblings: with
-				 * none now and none before it stays */
-				if (pass == 0 || sib != SIZE_MAX || x->ctx) {
-					uint64_t prev = pa->last_reply;
-					for (size_t r2 = sib; r2 != SIZE_MAX; r2 = snext[r2]) {
-						const struct rg_call *c2 = &b->call[rows[r2]];
-						if (r2 != r &&
-						    c2->ts < c->ts && c2->ts_reply > prev &&
-						    c2->ts_reply <= c->ts)
-							prev = c2->ts_reply;
-					}
-					x->ctx = prev != pa->last_reply;
-					x->lw = rg_cand_logweight_ctx(md, k, c->ts, prev);
-					x->live = -(x->lw + pq->maxslot) < none;
-				}
-				same_live &= x->live == x->plive;
-				if (!x->live)
-					continue;
-				/* scol doubles as "first live row of this pair" */
-				if (scol[x->q] == RG_NONE)
-					scol[x->q] = (uint32_t)r;
-				else
-					up[uf_find(up, r)] = uf_find(up, scol[x->q]);
-			}
-		}
-		for (size_t q = 0; q < npair; q++)
-			scol[q] = RG_NONE;
-		uf_lists(up, nr, head, next);
-		for (size_t r = 0; r < nr; r++) {
-			if (head[r] == SIZE_MAX)
-				continue;
-			size_t ng = 0;
-			int dirty = !same_live;
-			for (size_t x = head[r]; x != SIZE_MAX; x = next[x]) {
-				g[ng++] = x;
-				const struct cinfo *cx = ci + cbase[x];
-				for (uint32_t j = 0; !dirty && j < b->call[rows[x]].ncand; j++)
-					dirty = cx[j].live && cx[j].lw != cx[j].plw;
-			}
-			if (!dirty)
-				continue;
-			if (solve_group(st, b, rows, g, ng, ci, cbase, pairs, slotv,
-					scol, choice))
-				goto out;
-		}
-		int changed = 0;
-		for (size_t r = 0; r < nr; r++) {
-			const struct rg_call *c = &b->call[rows[r]];
-			uint32_t np = choice[r] < 0 ? RG_NONE :
-				b->cand[c->cand + (uint32_t)choice[r]].parent;
-			changed |= np != cpar[r];
-			cpar[r] = np;
-		}
-		if (!changed || nr == 1)
+			list_siblings(&k);
+		int same_live = weigh_and_group(&k, pass);
+		if (solve_groups(&k, same_live, choice))
+			return -1;
+		if (!adopt_choice(&k, choice) || nr == 1)
 			break;
 	}
-	rc = 0;
-out:
-	return rc;
+	return 0;
 }
 
 /* Each call alone: its best candidate or none (joint=0, for comparison). */

@@ -171,7 +171,9 @@ static void print_tree(FILE *f, struct trees *t, const struct span *s, int depth
 	if (s->is_call) {
 		struct tj_msgkey req;
 		struct span *r;
-		print_span(f, s, depth, "");
+		/* a call whose server is not captured is a leaf client span */
+		print_span(f, s, depth, tj_join_explain(t->join, &s->key, NULL) == TJ_JOIN_NO_PEER
+			   ? "  (leaf: its server is outside the captured set)" : "");
 		print_stack(f, t, s, depth);
 		if (tj_join_request_of(t->join, &s->key, &req) && (r = find(t, &req)))
 			print_tree(f, t, r, depth + 1);
@@ -263,9 +265,23 @@ int tj_traces_print(FILE *f, char *const *inputs, size_t ninputs,
 		fputc('\n', f);
 	}
 	const struct tj_join_stats *js = tj_join_stats(t.join);
-	fprintf(f, "# %zu trees; join: %" PRIu64 " of %" PRIu64 " calls joined across nodes, "
+	fprintf(f, "# %zu trees; join: %" PRIu64 " of %" PRIu64 " calls joined across nodes "
+		   "(%" PRIu64 " by capture --tag, %" PRIu64 " by client address through DNAT), "
 		   "%" PRIu64 " to uncaptured peers, %" PRIu64 " ambiguous\n",
-		nroots, js->joined, js->calls, js->no_peer, js->ambiguous);
+		nroots, js->joined, js->calls, js->joined_by_tag,
+		js->joined_by_client_addr, js->no_peer, js->ambiguous);
+	/* Every call left unjoined, and why: a call to a service outside the
+	 * captured set is a leaf; one that NAT hid says so. */
+	for (size_t i = 0; i < t.n; i++) {
+		if (!t.s[i].is_call)
+			continue;
+		int r = tj_join_explain(t.join, &t.s[i].key, NULL);
+		if (r == TJ_JOIN_OK || r == TJ_JOIN_NOT_SEEN)
+			continue;
+		char k[TJ_MSGKEY_STRLEN];
+		fprintf(f, "# unjoined %s: %s\n", tj_msgkey_format(&t.s[i].key, k),
+			tj_join_result_text(r));
+	}
 out:
 	tj_replay_close(rp);
 	for (size_t i = 0; i < npaths; i++)

@@ -9,6 +9,8 @@ static const char *const type_names[TJ_EV__COUNT] = {
 	[TJ_EV_RECV] = "recv",       [TJ_EV_CLOSE] = "close",
 	[TJ_EV_SHUTDOWN] = "shutdown", [TJ_EV_STATE] = "state",
 	[TJ_EV_LOST] = "lost",       [TJ_EV_SOCKET] = "socket",
+	[TJ_EV_LISTEN] = "listen",   [TJ_EV_SCAN] = "scan",
+	[TJ_EV_TAG] = "tag",
 };
 
 const char *tj_event_type_name(unsigned type)

@@ -15,7 +15,7 @@
  * major version it does not know; a newer minor version only adds fields or
  * block types, which an older reader ignores. */
 #define TJ_EVENT_VERSION_MAJOR 1
-#define TJ_EVENT_VERSION_MINOR 1
+#define TJ_EVENT_VERSION_MINOR 2
 
 enum tj_event_type {
 	TJ_EV_NONE = 0,
@@ -28,6 +28,14 @@ enum tj_event_type {
 	TJ_EV_STATE,    /* TCP state change; arg = old << 8 | new (TCP_* values) */
 	TJ_EV_LOST,     /* marker: bytes = number of events lost here (ring full...) */
 	TJ_EV_SOCKET,   /* a socket that was already open when capture began */
+	/* Added in 1.2: capture's start-up scan of the node's sockets. */
+	TJ_EV_LISTEN,   /* a socket listening at capture start: family, laddr, lport */
+	TJ_EV_SCAN,     /* the LISTEN events before it are every listener of the
+			   node at capture start; bytes = sockets open then,
+			   arg = the scan's duration in microseconds */
+	TJ_EV_TAG,      /* (1.2) capture --tag: a connection's origin, read from its SYN:
+			   arg = the client's node, offset = its socket id; sock 0,
+			   addresses as this (server) side sees them */
 	TJ_EV__COUNT
 };
 
@@ -43,6 +51,8 @@ enum tj_event_type {
 #define TJ_EVF_PARTIAL           0x4u /* send/recv moved fewer bytes than asked */
 #define TJ_EVF_UDP               0x8u /* datagram socket */
 #define TJ_EVF_INFERRED          0x10u /* time and thread are the socket's first use (capture --hooks sock: ACCEPT) */
+#define TJ_EVF_SEQ_OFFSET        0x20u /* socket predates capture: offset = the TCP sequence number
+					  of the byte (32 bits at first sight, counted on in 64) */
 
 /* The largest payload prefix an event may carry. */
 #define TJ_PAYLOAD_MAX 256
@@ -74,6 +84,19 @@ struct tj_event {
 	 * record); valid until the producer's next call. */
 	const uint8_t *payload;
 };
+
+/* A 32-bit TCP sequence number as a 64-bit stream position: the one
+ * nearest to ref (the socket's last position in that direction) that
+ * has seq as its low 32 bits, so positions go on counting past a wrap of
+ * the sequence.  Never below 0: a seq just "before" a small ref is taken
+ * as after the next wrap. */
+static inline uint64_t tj_seq_unwrap(uint64_t ref, uint32_t seq)
+{
+	int32_t d = (int32_t)(seq - (uint32_t)ref);
+	if (d < 0 && (uint64_t)-(int64_t)d > ref)
+		return ref + (uint32_t)d;
+	return ref + (uint64_t)(int64_t)d;
+}
 
 /* "accept", "send", ... (lower case, as in dump --csv); "?" if unknown. */
 const char *tj_event_type_name(unsigned type);

@@ -517,7 +517,178 @@ static int parse_footer(struct tj_evlog_reader *r, const uint8_t *b, size_t n)
 	return 0;
 }
 
-/* Everything but handing out an already decoded event. */
+/* One block as read_block hands it over. */
+struct block {
+	unsigned type;       /* EVLOG_BLOCK_* */
+	uint32_t seq, count; /* its sequence number, the events it says it holds */
+	uint64_t off;        /* file offset of its header */
+	const uint8_t *raw;  /* its body, inflated, EVLOG_SLACK zero bytes after */
+	uint32_t raw_len;
+};
+
+enum { BLOCK_READ, BLOCK_SKIPPED, BLOCK_END };
+
+/* The next block: its header (resynchronising past garbage), its body,
+ * CRC and inflation.  BLOCK_READ with *b filled; BLOCK_SKIPPED: a damaged
+ * block was counted and passed over; BLOCK_END: the file ends here, or
+ * cannot be read further (the damage is recorded; the caller finishes);
+ * negative: out of memory, err filled. */
+static int read_block(struct tj_evlog_reader *r, struct block *b, struct tj_err *err)
+{
+	uint8_t h[EVLOG_BLOCK_HDR_LEN];
+	uint64_t off = r->pos;
+	size_t got = read_in(r, h, sizeof(h));
+	if (got == 0) {
+		if (!ferror(r->f) && !r->have_footer)
+			damage(r, off, 0, 0,
+			       "cut short at offset %llu: no footer "
+			       "(events after it, if any, are lost)",
+			       (unsigned long long)off);
+		return BLOCK_END;
+	}
+	if (got < sizeof(h)) {
+		if (ferror(r->f))
+			return BLOCK_END;
+		damage(r, off, 0, 0,
+		       "cut short at offset %llu, inside a block header",
+		       (unsigned long long)off);
+		return BLOCK_END;
+	}
+	if (!header_ok(h)) {
+		uint64_t bad = off;
+		if (!resync(r, h)) {
+			damage(r, bad, 0, 0,
+			       "offset %llu: garbage to the end (%llu bytes), "
+			       "no block header found",
+			       (unsigned long long)bad,
+			       (unsigned long long)(r->pos - bad));
+			return BLOCK_END;
+		}
+		off = r->pos - EVLOG_BLOCK_HDR_LEN;
+		damage(r, bad, 0, 0,
+		       "offset %llu: %llu bytes damaged, resynchronised at "
+		       "offset %llu", (unsigned long long)bad,
+		       (unsigned long long)(off - bad),
+		       (unsigned long long)off);
+	}
+	unsigned type = get_le16(h + 4), flags = get_le16(h + 6);
+	uint32_t seq = get_le32(h + 8), body_len = get_le32(h + 12);
+	uint32_t raw_len = get_le32(h + 16), count = get_le32(h + 20);
+	if (seq > r->next_seq)
+		r->dmg.blocks_skipped += seq - r->next_seq;
+	r->next_seq = seq + 1;
+
+	if (grow(&r->body, &r->body_cap, (size_t)body_len + EVLOG_SLACK) < 0)
+		return tj_errf(err, TJ_E_NOMEM, "%s: out of memory", r->path);
+	got = read_in(r, r->body, body_len);
+	if (got < body_len) {
+		if (ferror(r->f))
+			return BLOCK_END;
+		damage(r, off, count, 0,
+		       "cut short at offset %llu, inside block %u "
+		       "(%u events lost)", (unsigned long long)r->pos, seq,
+		       count);
+		r->dmg.blocks_skipped++;
+		return BLOCK_END;
+	}
+	memset(r->body + body_len, 0, EVLOG_SLACK);
+	if (crc32_of(r->body, body_len) != get_le32(h + 24)) {
+		damage(r, off, count, 1,
+		       "block %u at offset %llu: bad CRC (%u events lost)",
+		       seq, (unsigned long long)off, count);
+		r->dmg.blocks_skipped++;
+		return BLOCK_SKIPPED;
+	}
+	const uint8_t *raw = r->body;
+	if (flags & EVLOG_BF_ZLIB) {
+		if (grow(&r->raw, &r->raw_cap, (size_t)raw_len + EVLOG_SLACK) < 0)
+			return tj_errf(err, TJ_E_NOMEM, "%s: out of memory",
+				       r->path);
+		size_t out = 0;
+		if (libdeflate_zlib_decompress(r->dec, r->body, body_len,
+					       r->raw, raw_len, &out) !=
+			    LIBDEFLATE_SUCCESS ||
+		    out != raw_len) {
+			damage(r, off, count, 1,
+			       "block %u at offset %llu: body does not inflate "
+			       "(%u events lost)", seq,
+			       (unsigned long long)off, count);
+			r->dmg.blocks_skipped++;
+			return BLOCK_SKIPPED;
+		}
+		memset(r->raw + raw_len, 0, EVLOG_SLACK);
+		raw = r->raw;
+	} else if (raw_len != body_len) {
+		damage(r, off, count, 1,
+		       "block %u at offset %llu: stored body of %u bytes "
+		       "claims %u", seq, (unsigned long long)off, body_len,
+		       raw_len);
+		r->dmg.blocks_skipped++;
+		return BLOCK_SKIPPED;
+	}
+	*b = (struct block){ .type = type, .seq = seq, .count = count, .off = off,
+			     .raw = raw, .raw_len = raw_len };
+	return BLOCK_READ;
+}
+
+/* A stats block: the drop counters so far. */
+static void take_stats(struct tj_evlog_reader *r, const struct block *b)
+{
+	if (b->raw_len < 4)
+		return;
+	uint32_t n = get_le32(b->raw);
+	for (uint32_t i = 0; i < n && i < TJ_DROP__COUNT &&
+			     4 + 8 * (size_t)(i + 1) <= b->raw_len;
+	     i++)
+		r->drops[i] = get_le64(b->raw + 4 + 8 * i);
+	r->have_drops = 1;
+}
+
+/* The footer: the drop totals, and the event total that makes the loss
+ * count exact.  Nothing may follow it.  Ends the log. */
+static int take_footer(struct tj_evlog_reader *r, const struct block *b,
+		       struct tj_err *err)
+{
+	uint64_t off = b->off;
+
+	if (parse_footer(r, b->raw, b->raw_len) < 0) {
+		damage(r, off, 0, 0, "footer at offset %llu: malformed",
+		       (unsigned long long)off);
+		return finish(r, err);
+	}
+	r->have_footer = 1;
+	memcpy(r->drops, r->foot.drops, sizeof(r->drops));
+	r->have_drops = 1;
+	if (r->foot.events < r->delivered) {
+		damage(r, off, 0, 0,
+		       "footer at offset %llu counts %llu events, "
+		       "blocks hold %llu",
+		       (unsigned long long)off,
+		       (unsigned long long)r->foot.events,
+		       (unsigned long long)r->delivered);
+	} else {
+		uint64_t lost = r->foot.events - r->delivered;
+		if (r->dmg.damaged) {
+			r->dmg.events_lost = lost;
+			r->dmg.lost_known = 1;
+		} else if (lost) {
+			damage(r, off, lost, 1,
+			       "footer at offset %llu counts %llu "
+			       "events, blocks hold %llu",
+			       (unsigned long long)off,
+			       (unsigned long long)r->foot.events,
+			       (unsigned long long)r->delivered);
+		}
+	}
+	if (getc(r->f) != EOF)
+		damage(r, r->pos, 0, 1,
+		       "data after the footer at offset %llu",
+		       (unsigned long long)r->pos);
+	return finish(r, err);
+}
+
+/* Everything but handing out an already decoded event: the rest of the
+ * current batch, the next batch of the current block, or the next block. */
 static int __attribute__((noinline)) next_slow(struct tj_evlog_reader *r,
 					      const struct tj_event **ev,
 					      struct tj_err *err)
@@ -548,155 +719,29 @@ static int __attribute__((noinline)) next_slow(struct tj_evlog_reader *r,
 		if (r->ended)
 			return 0;
 
-		uint8_t h[EVLOG_BLOCK_HDR_LEN];
-		uint64_t off = r->pos;
-		size_t got = read_in(r, h, sizeof(h));
-		if (got == 0) {
-			if (!ferror(r->f) && !r->have_footer)
-				damage(r, off, 0, 0,
-				       "cut short at offset %llu: no footer "
-				       "(events after it, if any, are lost)",
-				       (unsigned long long)off);
+		struct block b = { 0 };
+		int rc = read_block(r, &b, err);
+		if (rc < 0)
+			return rc;
+		if (rc == BLOCK_END)
 			return finish(r, err);
-		}
-		if (got < sizeof(h)) {
-			if (ferror(r->f))
-				return finish(r, err);
-			damage(r, off, 0, 0,
-			       "cut short at offset %llu, inside a block header",
-			       (unsigned long long)off);
-			return finish(r, err);
-		}
-		if (!header_ok(h)) {
-			uint64_t bad = off;
-			if (!resync(r, h)) {
-				damage(r, bad, 0, 0,
-				       "offset %llu: garbage to the end (%llu bytes), "
-				       "no block header found",
-				       (unsigned long long)bad,
-				       (unsigned long long)(r->pos - bad));
-				return finish(r, err);
-			}
-			off = r->pos - EVLOG_BLOCK_HDR_LEN;
-			damage(r, bad, 0, 0,
-			       "offset %llu: %llu bytes damaged, resynchronised at "
-			       "offset %llu", (unsigned long long)bad,
-			       (unsigned long long)(off - bad),
-			       (unsigned long long)off);
-		}
-		unsigned type = get_le16(h + 4), flags = get_le16(h + 6);
-		uint32_t seq = get_le32(h + 8), body_len = get_le32(h + 12);
-		uint32_t raw_len = get_le32(h + 16), count = get_le32(h + 20);
-		if (seq > r->next_seq)
-			r->dmg.blocks_skipped += seq - r->next_seq;
-		r->next_seq = seq + 1;
-
-		if (grow(&r->body, &r->body_cap, (size_t)body_len + EVLOG_SLACK) < 0)
-			return tj_errf(err, TJ_E_NOMEM, "%s: out of memory", r->path);
-		got = read_in(r, r->body, body_len);
-		if (got < body_len) {
-			if (ferror(r->f))
-				return finish(r, err);
-			damage(r, off, count, 0,
-			       "cut short at offset %llu, inside block %u "
-			       "(%u events lost)", (unsigned long long)r->pos, seq,
-			       count);
-			r->dmg.blocks_skipped++;
-			return finish(r, err);
-		}
-		memset(r->body + body_len, 0, EVLOG_SLACK);
-		if (crc32_of(r->body, body_len) != get_le32(h + 24)) {
-			damage(r, off, count, 1,
-			       "block %u at offset %llu: bad CRC (%u events lost)",
-			       seq, (unsigned long long)off, count);
-			r->dmg.blocks_skipped++;
+		if (rc == BLOCK_SKIPPED)
 			continue;
-		}
-		const uint8_t *raw = r->body;
-		if (flags & EVLOG_BF_ZLIB) {
-			if (grow(&r->raw, &r->raw_cap, (size_t)raw_len + EVLOG_SLACK) < 0)
-				return tj_errf(err, TJ_E_NOMEM, "%s: out of memory",
-					       r->path);
-			size_t out = 0;
-			if (libdeflate_zlib_decompress(r->dec, r->body, body_len,
-						       r->raw, raw_len, &out) !=
-				    LIBDEFLATE_SUCCESS ||
-			    out != raw_len) {
-				damage(r, off, count, 1,
-				       "block %u at offset %llu: body does not inflate "
-				       "(%u events lost)", seq,
-				       (unsigned long long)off, count);
-				r->dmg.blocks_skipped++;
-				continue;
-			}
-			memset(r->raw + raw_len, 0, EVLOG_SLACK);
-			raw = r->raw;
-		} else if (raw_len != body_len) {
-			damage(r, off, count, 1,
-			       "block %u at offset %llu: stored body of %u bytes "
-			       "claims %u", seq, (unsigned long long)off, body_len,
-			       raw_len);
-			r->dmg.blocks_skipped++;
-			continue;
-		}
-
-		if (type == EVLOG_BLOCK_EVENTS) {
-			if (evlog_decoder_start(&r->d, raw, raw_len, count) < 0) {
-				damage(r, off, count, 1,
+		if (b.type == EVLOG_BLOCK_EVENTS) {
+			if (evlog_decoder_start(&r->d, b.raw, b.raw_len, b.count) < 0) {
+				damage(r, b.off, b.count, 1,
 				       "block %u at offset %llu: %s (%u events lost)",
-				       seq, (unsigned long long)off, r->d.why, count);
+				       b.seq, (unsigned long long)b.off, r->d.why, b.count);
 				r->dmg.blocks_skipped++;
 				continue;
 			}
 			r->in_block = 1;
-			r->blk_seq = seq;
-			r->blk_off = off;
-		} else if (type == EVLOG_BLOCK_STATS) {
-			if (raw_len >= 4) {
-				uint32_t n = get_le32(raw);
-				for (uint32_t i = 0; i < n && i < TJ_DROP__COUNT &&
-						     4 + 8 * (size_t)(i + 1) <= raw_len;
-				     i++)
-					r->drops[i] = get_le64(raw + 4 + 8 * i);
-				r->have_drops = 1;
-			}
-		} else if (type == EVLOG_BLOCK_FOOTER) {
-			if (parse_footer(r, raw, raw_len) < 0) {
-				damage(r, off, 0, 0,
-				       "footer at offset %llu: malformed",
-				       (unsigned long long)off);
-				return finish(r, err);
-			}
-			r->have_footer = 1;
-			memcpy(r->drops, r->foot.drops, sizeof(r->drops));
-			r->have_drops = 1;
-			/* The footer's total makes the loss count exact. */
-			if (r->foot.events < r->delivered) {
-				damage(r, off, 0, 0,
-				       "footer at offset %llu counts %llu events, "
-				       "blocks hold %llu",
-				       (unsigned long long)off,
-				       (unsigned long long)r->foot.events,
-				       (unsigned long long)r->delivered);
-			} else {
-				uint64_t lost = r->foot.events - r->delivered;
-				if (r->dmg.damaged) {
-					r->dmg.events_lost = lost;
-					r->dmg.lost_known = 1;
-				} else if (lost) {
-					damage(r, off, lost, 1,
-					       "footer at offset %llu counts %llu "
-					       "events, blocks hold %llu",
-					       (unsigned long long)off,
-					       (unsigned long long)r->foot.events,
-					       (unsigned long long)r->delivered);
-				}
-			}
-			if (getc(r->f) != EOF)
-				damage(r, r->pos, 0, 1,
-				       "data after the footer at offset %llu",
-				       (unsigned long long)r->pos);
-			return finish(r, err);
+			r->blk_seq = b.seq;
+			r->blk_off = b.off;
+		} else if (b.type == EVLOG_BLOCK_STATS) {
+			take_stats(r, &b);
+		} else if (b.type == EVLOG_BLOCK_FOOTER) {
+			return take_footer(r, &b, err);
 		}
 		/* Any other block type comes from a newer minor version. */
 	}

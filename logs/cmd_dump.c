@@ -167,7 +167,8 @@ static void print_text(FILE *out, const struct tj_event *ev)
 	if (ev->flags) {
 		fputs(" flags ", out);
 		static const char *const names[] = { "fromstart", "error",
-						     "partial", "udp", "inferred" };
+						     "partial", "udp", "inferred",
+						     "seqoffset" };
 		const char *sep = "";
 		for (unsigned b = 0; b < 32; b++) {
 			if (!(ev->flags & (1u << b)))

@@ -12,6 +12,7 @@
 #include "../lib/evlog.h"
 #include "../lib/util.h"
 #include "../lib/u64map.h"
+#include "../lib/listeners.h"
 
 static const char info_usage[] =
 	"usage: tracejoin info [--json] FILE...\n"
@@ -19,6 +20,8 @@ static const char info_usage[] =
 	"Summarise event logs (- reads stdin): format version, node, host,\n"
 	"kernel, capture options, time span, events by type, sockets,\n"
 	"processes and threads, drop counters, file size and bytes per event,\n"
+	"capture's start-up scan (listening and open sockets) and the sockets\n"
+	"open before capture by side (server, client, or unknown),\n"
 	"and integrity: \"ok\", or where the damage starts and how many events\n"
 	"were lost.\n"
 	"\n"
@@ -43,6 +46,14 @@ struct summary {
 	struct tj_u64map socks, pids, tids;
 	uint64_t file_bytes;
 	int file_size_known;
+	/* Sockets open before capture: the start-up scan (LISTEN, SCAN) and
+	 * the side each SOCKET's socket gets by it, as the replay gives it
+	 * (replay/README.md "Roles"; the replay may still learn a server
+	 * port from later accepts). */
+	struct tj_listeners listeners;
+	int scanned;
+	uint64_t scan_open, scan_us;
+	uint64_t pre_server, pre_client, pre_unknown;
 };
 
 static int summarise(struct tj_evlog_reader *r, struct summary *s,
@@ -59,6 +70,22 @@ static int summarise(struct tj_evlog_reader *r, struct summary *s,
 		s->by_type[ev->type]++;
 		if (ev->payload_len)
 			s->payload_events++;
+		if (ev->type == TJ_EV_LISTEN && tj_listeners_add(&s->listeners, ev) < 0)
+			return tj_errf(err, TJ_E_NOMEM, "%s: out of memory", tj_evlog_path(r));
+		if (ev->type == TJ_EV_SCAN) {
+			s->scanned = 1;
+			s->scan_open = ev->bytes > 0 ? (uint64_t)ev->bytes : 0;
+			s->scan_us = ev->arg;
+		}
+		/* (a listening socket shut down is announced too: no peer) */
+		if (ev->type == TJ_EV_SOCKET && ev->rport != 0) {
+			if (tj_listeners_match(&s->listeners, ev->family, ev->laddr, ev->lport))
+				s->pre_server++;
+			else if (s->scanned)
+				s->pre_client++;
+			else
+				s->pre_unknown++;
+		}
 		if (!tj_u64map_upsert(&s->socks, ev->sock, NULL) ||
 		    (ev->pid != TJ_PID_UNKNOWN &&
 		     !tj_u64map_upsert(&s->pids, ev->pid, NULL)) ||
@@ -157,6 +184,14 @@ static void print_text(const struct tj_evlog_reader *r, const struct summary *s)
 		printf("  payloads    %" PRIu64 " events carry a prefix\n",
 		       s->payload_events);
 	printf("  sockets     %zu\n", s->socks.len);
+	if (s->scanned)
+		printf("  start-up    %zu listening, %" PRIu64 " open TCP sockets (scan %.1f ms)\n",
+		       s->listeners.n, s->scan_open, s->scan_us / 1e3);
+	if (s->pre_server + s->pre_client + s->pre_unknown)
+		printf("  mid-stream  %" PRIu64 " sockets open before capture: %" PRIu64
+		       " server side, %" PRIu64 " client side, %" PRIu64 " side unknown\n",
+		       s->pre_server + s->pre_client + s->pre_unknown, s->pre_server,
+		       s->pre_client, s->pre_unknown);
 	printf("  processes   %zu\n", s->pids.len);
 	printf("  threads     %zu\n", s->tids.len);
 	uint64_t drops[TJ_DROP__COUNT];
@@ -235,6 +270,18 @@ static json_t *to_json(const struct tj_evlog_reader *r, const struct summary *s)
 	json_object_set_new(o, "events_by_type", bt);
 	json_object_set_new(o, "payload_events", json_integer((json_int_t)s->payload_events));
 	json_object_set_new(o, "sockets", json_integer((json_int_t)s->socks.len));
+	if (s->scanned) {
+		json_t *sc = json_object();
+		json_object_set_new(sc, "listening", json_integer((json_int_t)s->listeners.n));
+		json_object_set_new(sc, "open", json_integer((json_int_t)s->scan_open));
+		json_object_set_new(sc, "us", json_integer((json_int_t)s->scan_us));
+		json_object_set_new(o, "startup_scan", sc);
+	}
+	json_t *pre = json_object();
+	json_object_set_new(pre, "server", json_integer((json_int_t)s->pre_server));
+	json_object_set_new(pre, "client", json_integer((json_int_t)s->pre_client));
+	json_object_set_new(pre, "unknown", json_integer((json_int_t)s->pre_unknown));
+	json_object_set_new(o, "midstream_sockets", pre);
 	json_object_set_new(o, "processes", json_integer((json_int_t)s->pids.len));
 	json_object_set_new(o, "threads", json_integer((json_int_t)s->tids.len));
 	uint64_t drops[TJ_DROP__COUNT];
@@ -319,6 +366,7 @@ static int info_one(const char *path, json_t *arr)
 		}
 	}
 	tj_u64map_free(&s->socks);
+	tj_listeners_free(&s->listeners);
 	tj_u64map_free(&s->pids);
 	tj_u64map_free(&s->tids);
 	free(s);

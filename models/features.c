@@ -462,7 +462,8 @@ int tj_feat_message(struct tj_feat *f, const struct tj_message *m,
 	if (!n)
 		return tj_errf(err, TJ_E_NOMEM, "features: out of memory");
 	f->last_was_call = 0;
-	if (m->role == TJ_ROLE_SERVER && m->key.dir == TJ_DIR_IN) {
+	/* (a message cut by capture start is neither request nor call) */
+	if (m->is_request && m->role == TJ_ROLE_SERVER && m->key.dir == TJ_DIR_IN) {
 		if (node_add(f, n, m) < 0)
 			return tj_errf(err, TJ_E_NOMEM, "features: out of memory");
 	}
@@ -477,7 +478,7 @@ int tj_feat_message(struct tj_feat *f, const struct tj_message *m,
 		if (t) {
 			if (m->ts_last > t->last_read)
 				t->last_read = m->ts_last;
-			if (m->role == TJ_ROLE_SERVER) {
+			if (m->role == TJ_ROLE_SERVER && m->is_request) {
 				t->last_req = m->key;
 				t->has_last_req = 1;
 				t->context = m->key;
@@ -489,7 +490,7 @@ int tj_feat_message(struct tj_feat *f, const struct tj_message *m,
 		}
 		return 0;
 	}
-	if (m->role != TJ_ROLE_CLIENT)
+	if (m->role != TJ_ROLE_CLIENT || !m->is_request)
 		return 0;
 	struct thr *t = thr_get(f, m->key.node, m->tid_first, m->ts_first, &oom);
 	if (oom)

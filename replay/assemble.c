@@ -3,6 +3,8 @@
 #include <string.h>
 #include "assemble.h"
 #include "../lib/u64map.h"
+#include "../lib/listeners.h"
+#include "../lib/util.h"
 
 #define DEFAULT_IDLE_NS    2000000000ull
 #define DEFAULT_REORDER_NS 1000000ull
@@ -39,12 +41,26 @@ struct asock {
 	uint8_t role;
 	uint8_t role_guessed;
 	uint8_t midstream;
+	uint8_t seqoff;              /* offsets are TCP sequence numbers */
 	uint8_t have_addr;
 	uint32_t seq;
 	uint32_t pid;
 	uint8_t family;
 	uint16_t lport, rport;
 	uint8_t laddr[16], raddr[16];
+	uint8_t has_origin;          /* capture --tag: the client end, from a TAG */
+	uint32_t origin_node;
+	uint64_t origin_sock;
+};
+
+/* A TAG waiting for the socket accepted on its addresses (the kernel
+ * reads the tag at the handshake, before accept() makes the socket). */
+struct ptag {
+	uint8_t family;
+	uint16_t lport, rport;
+	uint8_t laddr[16], raddr[16];
+	uint32_t origin_node;
+	uint64_t origin_sock;
 };
 
 struct anode {
@@ -66,6 +82,18 @@ struct anode {
 	uint64_t idle_ns, expire_ns;
 	uint64_t lru_due, slru_due;  /* when the heads need a look */
 	uint8_t listening[65536 / 8];/* local ports this node accepted on */
+	/* Capture's start-up scan (LISTEN, SCAN events): the sockets that
+	 * listened when capture began, and whether the list is complete. */
+	struct tj_listeners listeners;
+	int scanned;
+	/* TAGs not yet claimed, by hash of their addresses -> index in ptags.
+	 * A 4-tuple names one connection at a time on a node, so a newer TAG
+	 * of the same addresses replaces an unclaimed older one. */
+	struct tj_u64map tags;
+	struct ptag *ptags;
+	size_t nptags, capptags;
+	uint32_t *free_ptags;        /* indices of claimed slots, for reuse */
+	size_t nfree_ptags, capfree_ptags;
 };
 
 struct tj_assembler {
@@ -246,6 +274,7 @@ static struct anode *node_get(struct tj_assembler *a, uint32_t id)
 		n->lru_due = n->slru_due = UINT64_MAX;
 		n->wait_until = UINT64_MAX;
 		tj_u64map_init(&n->socks);
+		tj_u64map_init(&n->tags);
 		*ix = a->nnodes;
 		a->nodes[a->nnodes++] = n;
 	}
@@ -271,6 +300,73 @@ static void sock_take_addr(struct asock *s, const struct tj_event *ev)
 	s->rport = ev->rport;
 	memcpy(s->laddr, ev->laddr, 16);
 	memcpy(s->raddr, ev->raddr, 16);
+}
+
+static uint64_t tag_hash(unsigned family, const uint8_t *laddr, uint16_t lport,
+			 const uint8_t *raddr, uint16_t rport)
+{
+	uint64_t h = tj_hash64(family ^ (uint64_t)lport << 8 ^ (uint64_t)rport << 24);
+	for (int i = 0; i < 16; i += 8) {
+		uint64_t l, r;
+		memcpy(&l, laddr + i, 8);
+		memcpy(&r, raddr + i, 8);
+		h = tj_hash64(tj_hash64(h ^ l) ^ r);
+	}
+	return h;
+}
+
+/* A TAG event: keep it until the socket accepted on its addresses shows. */
+static int tag_keep(struct anode *n, const struct tj_event *ev)
+{
+	uint64_t h = tag_hash(ev->family, ev->laddr, ev->lport, ev->raddr, ev->rport);
+	uint64_t *ix = tj_u64map_get(&n->tags, h);
+	size_t i;
+	if (ix) {
+		i = (size_t)*ix;
+	} else if (n->nfree_ptags) {
+		i = n->free_ptags[--n->nfree_ptags];
+	} else {
+		if (tj_grow((void **)&n->ptags, &n->capptags, n->nptags + 1,
+			    sizeof(*n->ptags)) < 0)
+			return -TJ_E_NOMEM;
+		i = n->nptags++;
+	}
+	if (!ix && tj_u64map_put(&n->tags, h, i) < 0)
+		return -TJ_E_NOMEM;
+	struct ptag *t = &n->ptags[i];
+	t->family = ev->family;
+	t->lport = ev->lport;
+	t->rport = ev->rport;
+	memcpy(t->laddr, ev->laddr, 16);
+	memcpy(t->raddr, ev->raddr, 16);
+	t->origin_node = ev->arg;
+	t->origin_sock = ev->offset;
+	return 0;
+}
+
+/* A server socket with addresses: claim the TAG waiting for them. */
+static int tag_claim(struct anode *n, struct asock *s)
+{
+	if (s->has_origin || !s->have_addr || !n->nptags)
+		return 0;
+	uint64_t h = tag_hash(s->family, s->laddr, s->lport, s->raddr, s->rport);
+	uint64_t *ix = tj_u64map_get(&n->tags, h);
+	if (!ix)
+		return 0;
+	size_t i = (size_t)*ix;
+	const struct ptag *t = &n->ptags[i];
+	if (t->family != s->family || t->lport != s->lport || t->rport != s->rport ||
+	    memcmp(t->laddr, s->laddr, 16) || memcmp(t->raddr, s->raddr, 16))
+		return 0; /* another connection's hash */
+	s->has_origin = 1;
+	s->origin_node = t->origin_node;
+	s->origin_sock = t->origin_sock;
+	tj_u64map_del(&n->tags, h);
+	if (tj_grow((void **)&n->free_ptags, &n->capfree_ptags, n->nfree_ptags + 1,
+		    sizeof(*n->free_ptags)) < 0)
+		return 0; /* the slot is only not reused */
+	n->free_ptags[n->nfree_ptags++] = (uint32_t)i;
+	return 0;
 }
 
 static struct asock *sock_new(struct tj_assembler *a, struct anode *n,
@@ -332,6 +428,10 @@ static int drain(struct tj_assembler *a, struct anode *n)
 			a->st.requests++;
 		if (m->m.flags & TJ_MSG_GAP)
 			a->st.gaps++;
+		if (m->m.flags & TJ_MSG_CUT)
+			a->st.cut++;
+		if (m->m.role == TJ_ROLE_UNKNOWN)
+			a->st.unknown_role++;
 		int rc = a->fn(a->ctx, &m->m);
 		msg_release(a, m);
 		if (rc) {
@@ -383,6 +483,10 @@ static void expire(struct tj_assembler *a, struct anode *n)
 
 /* ---- events ---- */
 
+/* The side of a socket first seen mid-stream: server if a listener of
+ * the start-up scan or a port this node accepted on has it; client if
+ * the scan was complete (SCAN) and none does; else unknown for now
+ * (re-tried at each message, as ports are learnt). */
 static uint8_t guess_role(struct anode *n, struct asock *s, uint32_t *flags)
 {
 	if (s->role != TJ_ROLE_UNKNOWN) {
@@ -390,11 +494,17 @@ static uint8_t guess_role(struct anode *n, struct asock *s, uint32_t *flags)
 			*flags |= TJ_MSG_ROLE_GUESS;
 		return s->role;
 	}
-	if (s->have_addr && (n->listening[s->lport >> 3] & (1u << (s->lport & 7)))) {
+	if (!s->have_addr)
+		return s->role;
+	if (tj_listeners_match(&n->listeners, s->family, s->laddr, s->lport) ||
+	    (n->listening[s->lport >> 3] & (1u << (s->lport & 7))))
 		s->role = TJ_ROLE_SERVER;
-		s->role_guessed = 1;
-		*flags |= TJ_MSG_ROLE_GUESS;
-	}
+	else if (n->scanned)
+		s->role = TJ_ROLE_CLIENT;
+	else
+		return s->role;
+	s->role_guessed = 1;
+	*flags |= TJ_MSG_ROLE_GUESS;
 	return s->role;
 }
 
@@ -406,15 +516,23 @@ static int start_message(struct tj_assembler *a, struct anode *n,
 	if (!x)
 		return -TJ_E_NOMEM;
 	struct tj_message *m = &x->m;
-	if (s->midstream)
+	if (s->midstream) {
 		flags |= TJ_MSG_MIDSTREAM;
+		/* Its first message may have begun before capture: bytes of
+		 * it went before the first event, unseen. */
+		if (s->seq == 0)
+			flags |= TJ_MSG_CUT;
+		if (s->seqoff)
+			flags |= TJ_MSG_SEQ_OFFSET;
+	}
 	m->key.node = n->id;
 	m->key.sock = s->id;
 	m->key.offset = ev->offset;
 	m->key.dir = (uint8_t)dir;
 	m->role = guess_role(n, s, &flags);
-	m->is_request = (m->role == TJ_ROLE_CLIENT && dir == TJ_DIR_OUT) ||
-			(m->role == TJ_ROLE_SERVER && dir == TJ_DIR_IN);
+	m->is_request = !(flags & TJ_MSG_CUT) &&
+			((m->role == TJ_ROLE_CLIENT && dir == TJ_DIR_OUT) ||
+			 (m->role == TJ_ROLE_SERVER && dir == TJ_DIR_IN));
 	m->flags = flags;
 	m->pid = ev->pid ? ev->pid : s->pid;
 	m->tid_first = m->tid_last = ev->tid;
@@ -432,6 +550,9 @@ static int start_message(struct tj_assembler *a, struct anode *n,
 	memcpy(m->raddr, s->raddr, 16);
 	m->stack_id = ev->stack_id;
 	m->callsite = 0; /* set by the replay from the stacks block */
+	m->has_origin = s->has_origin;
+	m->origin_node = s->origin_node;
+	m->origin_sock = s->origin_sock;
 	m->payload = NULL;
 	m->payload_len = 0;
 	x->done = 0;
@@ -524,6 +645,9 @@ static int on_open(struct tj_assembler *a, struct anode *n, struct asock *s,
 	s->ts_open = ev->ts_ns;
 	if (ev->type == TJ_EV_ACCEPT && s->have_addr)
 		n->listening[s->lport >> 3] |= (uint8_t)(1u << (s->lport & 7));
+	s->has_origin = 0; /* a socket id seen again without data: new role */
+	if (ev->type == TJ_EV_ACCEPT)
+		return tag_claim(n, s);
 	return 0;
 }
 
@@ -536,6 +660,7 @@ static void on_state(struct anode *n, struct asock *s, const struct tj_event *ev
 		s->role = TJ_ROLE_CLIENT;
 	} else if (from == TCP_SYN_RECV) {
 		s->role = TJ_ROLE_SERVER;
+		tag_claim(n, s);
 		if (s->have_addr)
 			n->listening[s->lport >> 3] |= (uint8_t)(1u << (s->lport & 7));
 	} else {
@@ -547,8 +672,8 @@ static void on_state(struct anode *n, struct asock *s, const struct tj_event *ev
 		s->ts_open = ev->ts_ns;
 }
 
-int tj_asm_feed(struct tj_assembler *a, const struct tj_event *ev,
-		struct tj_err *err)
+int tj_assembler_feed(struct tj_assembler *a, const struct tj_event *ev,
+		      struct tj_err *err)
 {
 	struct anode *n = node_get(a, ev->node);
 	if (!n)
@@ -565,6 +690,21 @@ int tj_asm_feed(struct tj_assembler *a, const struct tj_event *ev,
 	if (ev->type == TJ_EV_LOST || ev->type == TJ_EV_NONE ||
 	    ev->type >= TJ_EV__COUNT)
 		goto out;
+	if (ev->type == TJ_EV_LISTEN) {
+		a->st.listeners++;
+		if (tj_listeners_add(&n->listeners, ev) < 0)
+			return tj_errf(err, TJ_E_NOMEM, "replay: out of memory");
+		goto out;
+	}
+	if (ev->type == TJ_EV_SCAN) {
+		n->scanned = 1;
+		goto out;
+	}
+	if (ev->type == TJ_EV_TAG) {
+		if (tag_keep(n, ev) < 0)
+			return tj_errf(err, TJ_E_NOMEM, "replay: out of memory");
+		goto out;
+	}
 	struct asock *s = sock_find(n, ev->sock);
 	switch (ev->type) {
 	case TJ_EV_ACCEPT:
@@ -585,6 +725,8 @@ int tj_asm_feed(struct tj_assembler *a, const struct tj_event *ev,
 		}
 		sock_take_addr(s, ev);
 		s->last_ts = ev->ts_ns > s->last_ts ? ev->ts_ns : s->last_ts;
+		if (s->midstream && (ev->flags & TJ_EVF_SEQ_OFFSET))
+			s->seqoff = 1;
 		if (ev->type == TJ_EV_STATE) {
 			on_state(n, s, ev);
 		} else if (ev->type == TJ_EV_SOCKET) {
@@ -620,7 +762,7 @@ out:
 	return drain(a, n);
 }
 
-int tj_asm_end_node(struct tj_assembler *a, uint32_t node, struct tj_err *err)
+int tj_assembler_end_node(struct tj_assembler *a, uint32_t node, struct tj_err *err)
 {
 	uint64_t *ix = tj_u64map_get(&a->node_ix, node);
 	if (!ix)
@@ -632,18 +774,18 @@ int tj_asm_end_node(struct tj_assembler *a, uint32_t node, struct tj_err *err)
 	return drain(a, n);
 }
 
-int tj_asm_end(struct tj_assembler *a, struct tj_err *err)
+int tj_assembler_end(struct tj_assembler *a, struct tj_err *err)
 {
 	for (size_t i = 0; i < a->nnodes; i++) {
-		int rc = tj_asm_end_node(a, a->nodes[i]->id, err);
+		int rc = tj_assembler_end_node(a, a->nodes[i]->id, err);
 		if (rc)
 			return rc;
 	}
 	return 0;
 }
 
-int tj_asm_new(struct tj_assembler **ap, const struct tj_replay_opts *opts,
-	       tj_message_fn fn, void *ctx, struct tj_err *err)
+int tj_assembler_new(struct tj_assembler **ap, const struct tj_replay_opts *opts,
+		     tj_message_fn fn, void *ctx, struct tj_err *err)
 {
 	struct tj_assembler *a = calloc(1, sizeof(*a));
 	if (!a)
@@ -662,12 +804,12 @@ int tj_asm_new(struct tj_assembler **ap, const struct tj_replay_opts *opts,
 	return 0;
 }
 
-uint64_t tj_asm_held(const struct tj_assembler *a)
+uint64_t tj_assembler_held(const struct tj_assembler *a)
 {
 	return a->held;
 }
 
-const struct tj_replay_stats *tj_asm_stats(const struct tj_assembler *a)
+const struct tj_replay_stats *tj_assembler_stats(const struct tj_assembler *a)
 {
 	return &a->st;
 }
@@ -681,7 +823,7 @@ static void free_chain(struct amsg *m)
 	}
 }
 
-void tj_asm_free(struct tj_assembler *a)
+void tj_assembler_free(struct tj_assembler *a)
 {
 	if (!a)
 		return;
@@ -693,6 +835,10 @@ void tj_asm_free(struct tj_assembler *a)
 			free(s);
 		}
 		tj_u64map_free(&n->socks);
+		tj_listeners_free(&n->listeners);
+		tj_u64map_free(&n->tags);
+		free(n->ptags);
+		free(n->free_ptags);
 		free(n);
 	}
 	free_chain(a->free_msgs);

@@ -90,6 +90,10 @@ struct sock_rec {
 	uint32_t name;     /* NO_NAME: not joinable (role unknown, mid-stream) */
 	uint32_t ordinal;  /* n-th socket of this name on this node */
 	uint8_t end;       /* 0 client, 1 server */
+	uint8_t seq;       /* offsets are TCP sequence numbers (TJ_MSG_SEQ_OFFSET) */
+	uint8_t tagged;    /* server end with a capture --tag origin: joined by it */
+	uint32_t origin_node;
+	uint64_t origin_sock;
 };
 
 struct tj_join {
@@ -102,6 +106,11 @@ struct tj_join {
 	size_t capnames;
 	/* (name, ordinal) -> sock_rec index of the client / server end */
 	struct tj_u64map ends[2];
+	/* capture --tag: client node:sock -> sock_rec index of its server end */
+	struct tj_keymap by_origin;
+	/* The DNAT fallback (tj_join_finish): sock_rec index of a client /
+	 * server end -> the other end's, paired by the client's address. */
+	struct tj_u64map by_client_addr[2];
 
 	/* Every request seen (calls and server requests) -> its pid. */
 	struct tj_keymap msgs;
@@ -134,6 +143,9 @@ void tj_join_free(struct tj_join *j)
 	free(j->namerecs);
 	tj_u64map_free(&j->ends[0]);
 	tj_u64map_free(&j->ends[1]);
+	tj_keymap_free(&j->by_origin);
+	tj_u64map_free(&j->by_client_addr[0]);
+	tj_u64map_free(&j->by_client_addr[1]);
 	tj_keymap_free(&j->msgs);
 	tj_keymap_free(&j->pids);
 	free(j->pairs);
@@ -191,9 +203,28 @@ static size_t number_socket(struct tj_join *j, const struct tj_message *m)
 	s->node = m->key.node;
 	s->sock = m->key.sock;
 	s->name = NO_NAME;
-	if (m->role == TJ_ROLE_UNKNOWN || (m->flags & TJ_MSG_MIDSTREAM))
+	s->seq = (m->flags & TJ_MSG_SEQ_OFFSET) != 0;
+	s->tagged = 0;
+	/* A mid-stream socket joins only when its offsets are sequence
+	 * numbers, which both ends share; capture-start offsets are not. */
+	if (m->role == TJ_ROLE_UNKNOWN ||
+	    ((m->flags & TJ_MSG_MIDSTREAM) && !(m->flags & TJ_MSG_SEQ_OFFSET)))
 		return si;
 	j->stats.sockets++;
+	if (m->role == TJ_ROLE_SERVER && m->has_origin) {
+		/* Its client end is named by the tag, whatever the addresses
+		 * say: they may have been rewritten on the way. */
+		struct tj_msgkey ok = { .node = m->origin_node, .sock = m->origin_sock };
+		size_t *v = tj_keymap_upsert(&j->by_origin, &ok, NULL);
+		if (!v)
+			return NONE;
+		*v = si;
+		s->tagged = 1;
+		s->end = 1;
+		s->origin_node = m->origin_node;
+		s->origin_sock = m->origin_sock;
+		return si;
+	}
 
 	unsigned char name[NAME_LEN];
 	conn_name(m, name);
@@ -252,11 +283,14 @@ int tj_join_add(struct tj_join *j, const struct tj_message *m)
 
 /* The request at the other end of the connection that k (a request seen
  * by tj_join_add) travelled on.  0 joined, else why not (a stats slot). */
-enum { JOINED, SKIPPED, AMBIGUOUS, NO_PEER, OFFSET_MISS, NOT_SEEN };
+enum { JOINED = TJ_JOIN_OK, SKIPPED = TJ_JOIN_SKIPPED,
+       AMBIGUOUS = TJ_JOIN_AMBIGUOUS, NO_PEER = TJ_JOIN_NO_PEER,
+       OFFSET_MISS = TJ_JOIN_OFFSET_MISS, NOT_SEEN = TJ_JOIN_NOT_SEEN };
 
-static int derive(const struct tj_join *j, const struct tj_msgkey *k,
-		  unsigned want_end, struct tj_msgkey *other)
+static int derive_via(const struct tj_join *j, const struct tj_msgkey *k,
+		      unsigned want_end, struct tj_msgkey *other, unsigned *via)
 {
+	*via = TJ_JOIN_BY_ADDRESSES;
 	if (!tj_keymap_get(&j->msgs, k))
 		return NOT_SEEN;
 	struct tj_msgkey sk = { .node = k->node, .sock = k->sock };
@@ -264,38 +298,153 @@ static int derive(const struct tj_join *j, const struct tj_msgkey *k,
 	if (!si)
 		return NOT_SEEN;
 	const struct sock_rec *s = &j->socks[*si];
-	if (s->name == NO_NAME)
-		return SKIPPED;
-	if (s->end == want_end)
-		return NOT_SEEN; /* k is not the kind of request asked about */
-	if (j->namerecs[s->name].ambiguous)
-		return AMBIGUOUS;
-	const uint64_t *oi = tj_u64map_get(&j->ends[want_end],
-					   end_key(s->name, s->ordinal));
-	if (!oi)
-		return NO_PEER;
-	const struct sock_rec *o = &j->socks[*oi];
+	const size_t *ti = NULL;
+	const uint64_t *oi = NULL;
+	if (s->tagged) {
+		if (want_end == 1)
+			return NOT_SEEN;
+		struct tj_msgkey ok = { .node = s->origin_node, .sock = s->origin_sock };
+		*via = TJ_JOIN_BY_TAG;
+		if (!(ti = tj_keymap_get(&j->sockmap, &ok)))
+			return NO_PEER; /* the client's node was not captured */
+	} else {
+		if (s->name == NO_NAME)
+			return SKIPPED;
+		if (s->end == want_end)
+			return NOT_SEEN; /* k is not the kind of request asked about */
+		if (want_end == 1 && (ti = tj_keymap_get(&j->by_origin, &sk)))
+			*via = TJ_JOIN_BY_TAG;
+		else if (j->namerecs[s->name].ambiguous)
+			return AMBIGUOUS;
+		else if (!(oi = tj_u64map_get(&j->ends[want_end],
+					      end_key(s->name, s->ordinal)))) {
+			oi = tj_u64map_get(&j->by_client_addr[s->end], *si);
+			if (!oi)
+				return NO_PEER;
+			*via = TJ_JOIN_BY_CLIENT_ADDR;
+		}
+	}
+	const struct sock_rec *o = &j->socks[ti ? *ti : (size_t)*oi];
 	other->node = o->node;
 	other->sock = o->sock;
 	other->offset = k->offset;
 	other->dir = want_end ? TJ_DIR_IN : TJ_DIR_OUT;
-	return tj_keymap_get(&j->msgs, other) ? JOINED : OFFSET_MISS;
+	if (tj_keymap_get(&j->msgs, other))
+		return JOINED;
+	/* Sequence offsets start from each end's first sight, in 32 bits:
+	 * when the sequence wrapped between the two first sights, the two
+	 * ends count the same byte 2^32 apart. */
+	if (s->seq && o->seq) {
+		other->offset = k->offset + (1ull << 32);
+		if (tj_keymap_get(&j->msgs, other))
+			return JOINED;
+		other->offset = k->offset - (1ull << 32);
+		if (k->offset >= (1ull << 32) && tj_keymap_get(&j->msgs, other))
+			return JOINED;
+		other->offset = k->offset;
+	}
+	return OFFSET_MISS;
+}
+
+static int derive(const struct tj_join *j, const struct tj_msgkey *k,
+		  unsigned want_end, struct tj_msgkey *other)
+{
+	unsigned via;
+	return derive_via(j, k, want_end, other, &via);
+}
+
+/* ---- the DNAT fallback ----
+ * A destination NAT (a Kubernetes ClusterIP, an L4 load balancer) leaves
+ * the client's address and port as they were: the client's socket names
+ * (client, virtual address), the server's (client, real address).  Two
+ * ends left without a peer by the full name are paired by the client
+ * half alone when that half is on one node at each end and both ends
+ * have as many sockets of it (the n-th pairs with the n-th); anything
+ * else stays unjoined rather than joined wrongly. */
+#define HALF_LEN 19 /* family, client addr, client port */
+
+struct half_cand {
+	const unsigned char *half;
+	size_t si;
+	uint8_t end;
+};
+
+static int cmp_half(const void *a, const void *b)
+{
+	const struct half_cand *x = a, *y = b;
+	int c = memcmp(x->half, y->half, HALF_LEN);
+	if (c)
+		return c;
+	if (x->end != y->end)
+		return x->end < y->end ? -1 : 1;
+	return x->si < y->si ? -1 : x->si > y->si;
+}
+
+static int pair_by_client_addr(struct tj_join *j)
+{
+	struct half_cand *c = malloc((j->nsocks ? j->nsocks : 1) * sizeof(*c));
+	if (!c)
+		return -TJ_E_NOMEM;
+	size_t n = 0;
+	for (size_t i = 0; i < j->nsocks; i++) {
+		const struct sock_rec *s = &j->socks[i];
+		if (s->tagged || s->name == NO_NAME)
+			continue;
+		const struct name_rec *nr = &j->namerecs[s->name];
+		if (nr->ambiguous || nr->seen[!s->end])
+			continue; /* joined by the full name, or never */
+		struct tj_msgkey sk = { .node = s->node, .sock = s->sock };
+		if (s->end == 0 && tj_keymap_get(&j->by_origin, &sk))
+			continue; /* joined by its tag */
+		c[n++] = (struct half_cand){ j->names.keys + (size_t)s->name * NAME_LEN,
+					     i, s->end };
+	}
+	qsort(c, n, sizeof(*c), cmp_half);
+	int rc = 0;
+	for (size_t g = 0; g < n && rc == 0;) {
+		size_t e = g, mid;
+		while (e < n && memcmp(c[e].half, c[g].half, HALF_LEN) == 0)
+			e++;
+		for (mid = g; mid < e && c[mid].end == 0; mid++)
+			;
+		size_t nc = mid - g, ns = e - mid;
+		int one_node = 1;
+		for (size_t k = g + 1; k < e; k++)
+			if (k != mid && j->socks[c[k].si].node != j->socks[c[k - 1].si].node)
+				one_node = 0;
+		if (nc && nc == ns && one_node)
+			for (size_t k = 0; k < nc && rc == 0; k++)
+				if (tj_u64map_put(&j->by_client_addr[0], c[g + k].si, c[mid + k].si) < 0 ||
+				    tj_u64map_put(&j->by_client_addr[1], c[mid + k].si, c[g + k].si) < 0)
+					rc = -TJ_E_NOMEM;
+		g = e;
+	}
+	free(c);
+	return rc;
 }
 
 int tj_join_finish(struct tj_join *j, struct tj_err *err)
 {
-	(void)err;
 	struct tj_join_stats *st = &j->stats;
 	st->joined = st->no_peer = st->ambiguous = st->offset_misses =
-		st->skipped = 0;
+		st->skipped = st->joined_by_tag = st->joined_by_client_addr = 0;
+	tj_u64map_free(&j->by_client_addr[0]);
+	tj_u64map_free(&j->by_client_addr[1]);
+	tj_u64map_init(&j->by_client_addr[0]);
+	tj_u64map_init(&j->by_client_addr[1]);
+	if (pair_by_client_addr(j) < 0)
+		return tj_errf(err, TJ_E_NOMEM, "join: out of memory");
 	for (size_t i = 0; i < j->msgs.cap; i++) {
 		if (!j->msgs.used[i])
 			continue;
 		const struct tj_msgkey *k = &j->msgs.keys[i];
 		struct tj_msgkey other;
-		switch (derive(j, k, k->dir == TJ_DIR_OUT, &other)) {
+		unsigned via;
+		switch (derive_via(j, k, k->dir == TJ_DIR_OUT, &other, &via)) {
 		case JOINED:
 			st->joined++;
+			st->joined_by_tag += via == TJ_JOIN_BY_TAG;
+			st->joined_by_client_addr += via == TJ_JOIN_BY_CLIENT_ADDR;
 			break;
 		case SKIPPED:
 			st->skipped++;
@@ -313,7 +462,41 @@ int tj_join_finish(struct tj_join *j, struct tj_err *err)
 	}
 	/* joined counted both ends of every pair. */
 	st->joined /= 2;
+	st->joined_by_tag /= 2;
+	st->joined_by_client_addr /= 2;
 	return 0;
+}
+
+int tj_join_explain(const struct tj_join *j, const struct tj_msgkey *call,
+		    unsigned *via)
+{
+	struct tj_msgkey other;
+	unsigned v;
+	int r = derive_via(j, call, 1, &other, &v);
+	if (via)
+		*via = v;
+	return r;
+}
+
+const char *tj_join_result_text(int result)
+{
+	switch (result) {
+	case TJ_JOIN_OK:
+		return "joined";
+	case TJ_JOIN_SKIPPED:
+		return "its socket's side is unknown or it began before the log";
+	case TJ_JOIN_AMBIGUOUS:
+		return "two nodes claim its connection's addresses (NAT, or the same "
+		       "private addresses on two hosts)";
+	case TJ_JOIN_NO_PEER:
+		return "no captured server end has its connection's addresses or tag "
+		       "(a service outside the captured set, or addresses rewritten "
+		       "by NAT: capture --tag joins those)";
+	case TJ_JOIN_OFFSET_MISS:
+		return "its server end has no request at its offset (bytes lost)";
+	default:
+		return "not a call of these logs";
+	}
 }
 
 int tj_join_request_of(const struct tj_join *j, const struct tj_msgkey *call,

@@ -16,12 +16,23 @@
  *    request (server, in) at offset o on the paired socket, if the
  *    server side has a request starting at exactly o.
  * What it cannot pair, and counts instead: sockets of unknown role or
- * first seen mid-stream (their offsets count from capture start, not
- * from the connection's start), a connection whose other end was not
+ * first seen mid-stream with offsets counted from capture start (those
+ * with sequence-number offsets, TJ_MSG_SEQ_OFFSET, do pair: both ends
+ * share them, and a wrap of the sequence between the two ends' first
+ * sights is allowed for), a connection whose other end was not
  * captured (calls to the outside world), and names claimed by two
  * different nodes (addresses rewritten by NAT, or the same private
  * addresses on two hosts): those are "ambiguous" and are not joined,
  * rather than joined wrongly.
+ *
+ * Through address translation:
+ *  - capture --tag: a server socket whose message carries an origin (the
+ *    client's node and socket id, from a TCP option on the SYN) is paired
+ *    with that client socket, whatever the addresses say;
+ *  - without tags, tj_join_finish pairs ends that the full name left
+ *    without a peer by the client's address and port alone, which a
+ *    destination NAT leaves unchanged (join.c, "the DNAT fallback").
+ *    These pairs exist only after tj_join_finish.
  *
  * Use: tj_join_add() every message of every node (any interleaving of
  * nodes; each node's messages in delivery order), tj_join_finish(), then
@@ -50,7 +61,21 @@ struct tj_join_stats {
 	uint64_t skipped;         /* requests on sockets that cannot be joined
 				     (role unknown, first seen mid-stream) */
 	uint64_t sockets;         /* sockets numbered */
+	uint64_t joined_by_tag;   /* of joined: paired by a capture --tag origin */
+	uint64_t joined_by_client_addr; /* of joined: by the client address (DNAT) */
 };
+
+/* Whether a call joined, and if not, why (tj_join_explain). */
+enum tj_join_result {
+	TJ_JOIN_OK = 0,
+	TJ_JOIN_SKIPPED,      /* role unknown, or the socket predates the log */
+	TJ_JOIN_AMBIGUOUS,
+	TJ_JOIN_NO_PEER,      /* no captured server end by name, tag or client address */
+	TJ_JOIN_OFFSET_MISS,
+	TJ_JOIN_NOT_SEEN,     /* not a call of these logs */
+};
+/* How a joined call was paired. */
+enum { TJ_JOIN_BY_ADDRESSES = 0, TJ_JOIN_BY_TAG, TJ_JOIN_BY_CLIENT_ADDR };
 
 int tj_join_new(struct tj_join **jp, struct tj_err *err);
 void tj_join_free(struct tj_join *j);
@@ -78,6 +103,13 @@ int tj_join_request_of(const struct tj_join *j, const struct tj_msgkey *call,
 /* The call a server request came from: 1 and *call set, or 0. */
 int tj_join_call_of(const struct tj_join *j, const struct tj_msgkey *request,
 		    struct tj_msgkey *call);
+/* Whether call joined (TJ_JOIN_OK, *via how) or why not (enum
+ * tj_join_result); pairs stated with tj_join_put are not consulted. */
+int tj_join_explain(const struct tj_join *j, const struct tj_msgkey *call,
+		    unsigned *via);
+/* One line of text for a tj_join_result. */
+const char *tj_join_result_text(int result);
+
 /* The process of a request or call, TJ_PID_UNKNOWN if not known. */
 uint32_t tj_join_pid_of(const struct tj_join *j, const struct tj_msgkey *k);
 const struct tj_join_stats *tj_join_stats(const struct tj_join *j);

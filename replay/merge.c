@@ -269,9 +269,9 @@ int tj_replay_run(struct tj_replay *rp, tj_message_fn fn, void *ctx,
 	if (rp->sym) {
 		rp->fn = fn;
 		rp->fn_ctx = ctx;
-		rc = tj_asm_new(&a, &rp->opts, with_callsite, rp, err);
+		rc = tj_assembler_new(&a, &rp->opts, with_callsite, rp, err);
 	} else {
-		rc = tj_asm_new(&a, &rp->opts, fn, ctx, err);
+		rc = tj_assembler_new(&a, &rp->opts, fn, ctx, err);
 	}
 	if (rc)
 		return rc;
@@ -286,7 +286,7 @@ int tj_replay_run(struct tj_replay *rp, tj_message_fn fn, void *ctx,
 	}
 	while (rp->nheap && rc == 0) {
 		struct source *s = &rp->src[rp->heap[0]];
-		if ((rc = tj_asm_feed(a, s->ev, err)))
+		if ((rc = tj_assembler_feed(a, s->ev, err)))
 			break;
 		if ((rc = advance(s, err)) < 0)
 			break;
@@ -298,15 +298,15 @@ int tj_replay_run(struct tj_replay *rp, tj_message_fn fn, void *ctx,
 		log_ended(rp, s);
 		rp->heap[0] = rp->heap[--rp->nheap];
 		sift_down(rp, 0);
-		rc = tj_asm_end_node(a, s->node, err);
+		rc = tj_assembler_end_node(a, s->node, err);
 	}
 	if (rc == 0)
-		rc = tj_asm_end(a, err);
+		rc = tj_assembler_end(a, err);
 	uint64_t lost = rp->st.lost_events, damaged = rp->st.damaged_logs;
-	rp->st = *tj_asm_stats(a);
+	rp->st = *tj_assembler_stats(a);
 	rp->st.lost_events = lost;
 	rp->st.damaged_logs = damaged;
-	tj_asm_free(a);
+	tj_assembler_free(a);
 	return rc;
 }
 

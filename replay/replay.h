@@ -37,6 +37,10 @@ enum tj_role {
 #define TJ_MSG_AFTER_IDLE 0x4u /* same direction as the previous message, split by the idle rule */
 #define TJ_MSG_NO_REPLY   0x8u /* ended by close, shutdown or end of log, not by a reply */
 #define TJ_MSG_ROLE_GUESS 0x10u /* role inferred (listening port), not seen at accept/connect */
+#define TJ_MSG_CUT        0x20u /* the first message of a socket first seen mid-stream: it may have
+				   begun before capture, so it is never a request (README "Roles") */
+#define TJ_MSG_SEQ_OFFSET 0x40u /* mid-stream socket whose offsets are TCP sequence numbers
+				   (TJ_EVF_SEQ_OFFSET): they join with the peer's */
 
 struct tj_message {
 	struct tj_msgkey key;  /* node:sock:dir:offset */
@@ -68,17 +72,22 @@ struct tj_message {
 	/* Valid for correlator abi 1 and up: everything above.  Plugins see
 	 * this struct: new fields go here only, each marked with the
 	 * TJ_CORRELATOR_ABI that added it (correlate/correlator.h). */
+	/* abi 2 (capture --tag): where the connection came from, as its SYN
+	 * said (server-side sockets only): the client's node and socket id.
+	 * The cross-node join prefers it to the addresses, which NAT may have
+	 * rewritten. */
+	uint8_t has_origin;
+	uint32_t origin_node;
+	uint64_t origin_sock;
 };
 
 struct tj_replay_opts {
 	uint64_t idle_ns;  /* idle rule, default 2 s (0 = default) */
 	int keep_payload;  /* pass masked payload prefixes on (default: drop) */
-	/* Added by the replay: */
 	uint64_t reorder_ns;     /* a complete message waits this long (node time) for
 				    events slightly out of order, default 1 ms (0 = default) */
 	uint64_t sock_expire_ns; /* forget a socket silent this long (its close was
 				    lost), default 600 s (0 = default) */
-	/* Added by label: */
 	int raw_payload;   /* with keep_payload: do NOT mask trace headers.  Only
 			      for `tracejoin label`, which reads them to make the
 			      ground truth; never for a correlator. */
@@ -94,9 +103,12 @@ struct tj_replay_stats {
 	uint64_t peak_held;    /* most messages open or held at once */
 	uint64_t peak_sockets; /* most sockets tracked at once */
 	uint64_t masked;       /* payload headers masked */
-	/* Added by the replay: */
 	uint64_t late_events;  /* bytes behind what a socket already moved: dropped */
 	uint64_t expired_sockets; /* sockets forgotten after sock_expire_ns of silence */
+	/* Added for sockets that predate capture: */
+	uint64_t cut;          /* messages flagged TJ_MSG_CUT (not requests) */
+	uint64_t unknown_role; /* messages on sockets whose side stayed unknown */
+	uint64_t listeners;    /* LISTEN events read (capture's start-up scan) */
 };
 
 struct tj_replay;

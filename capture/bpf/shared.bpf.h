@@ -96,7 +96,7 @@ struct call {
 };
 
 
-#define SOCKF_PREEXISTING 0x1u /* first seen mid-life: offsets from start */
+#define SOCKF_PREEXISTING 0x1u /* first seen mid-life: offsets are sequence numbers */
 #define SOCKF_CLOSED      0x2u /* reached TCP_CLOSE while still owned */
 /* sock hooks only: */
 #define SOCKF_PASSIVE     0x4u /* accepted; ACCEPT not emitted yet (ino 0 until then) */
@@ -281,7 +281,12 @@ static __always_inline void emit(const struct emit_args *a)
 /* The socket's offsets, creating them if needed.  fresh: a new connection
  * (accept, connect) whose offsets start at 0 now.  Otherwise a socket not
  * yet known predates capture (or its start was filtered out): it gets
- * SOCKF_PREEXISTING and *announce is set so the caller emits SOCKET. */
+ * SOCKF_PREEXISTING and *announce is set so the caller emits SOCKET; its
+ * offsets are TCP sequence numbers, which both ends of the connection
+ * share (lib/EVLOG.md): the next byte the program writes (write_seq) and
+ * reads (copied_seq), read now, once.  The hooks run after the call, so a
+ * caller that announces takes the call's own bytes back first
+ * (sock_seq_rewind). */
 static __always_inline struct sockst *sock_state(struct sock *sk, __u64 ino,
 						 int fresh, int *announce)
 {
@@ -291,8 +296,12 @@ static __always_inline struct sockst *sock_state(struct sock *sk, __u64 ino,
 
 	if (st && st->ino == ino && !fresh)
 		return st;
-	if (!fresh)
+	if (!fresh) {
+		struct tcp_sock *tp = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct tcp_sock));
 		init.flags = SOCKF_PREEXISTING;
+		init.off[0] = tp->write_seq;
+		init.off[1] = tp->copied_seq;
+	}
 	/* A stale entry (the struct sock was freed and reused) is replaced. */
 	if (bpf_map_update_elem(&socks, &key, &init, st || fresh ? BPF_ANY : BPF_NOEXIST)) {
 		st = bpf_map_lookup_elem(&socks, &key); /* another CPU won the race */
@@ -305,6 +314,14 @@ static __always_inline struct sockst *sock_state(struct sock *sk, __u64 ino,
 	if (!fresh && announce)
 		*announce = 1;
 	return bpf_map_lookup_elem(&socks, &key);
+}
+
+/* A socket just announced by a send or receive of bytes: its sequence
+ * numbers were read after that call, so its start is bytes earlier. */
+static __always_inline void sock_seq_rewind(struct sockst *st, int out, __s64 bytes)
+{
+	if (bytes > 0)
+		st->off[out ? 0 : 1] -= bytes;
 }
 
 

@@ -62,7 +62,7 @@ static __always_inline int fd_if_names(long fd, struct socket *so)
 
 /* The socket's state at its first sight in a traced thread: a passive
  * open waiting to be named (the caller emits ACCEPT), a known socket, a
- * reused struct sock or one never seen (SOCKET, offsets from start). */
+ * reused struct sock or one never seen (SOCKET, sequence offsets). */
 enum first_sight { SEEN = 0, ANNOUNCE_SOCKET, ANNOUNCE_ACCEPT };
 
 static __always_inline struct sockst *sock_named(struct sock *sk, __u64 ino,
@@ -146,10 +146,12 @@ static __always_inline int sock_io(void *ctx, struct sock *sk, int ret, int mfla
 	}
 
 	if (st->flags & SOCKF_PREEXISTING)
-		flags |= TJC_EVF_OFFSET_FROM_START;
-	if (sight == ANNOUNCE_SOCKET)
+		flags |= TJC_EVF_SEQ_OFFSET;
+	if (sight == ANNOUNCE_SOCKET) {
+		sock_seq_rewind(st, out, ret);
 		EMIT(.type = TJC_EV_SOCKET, .ts = ts, .pid_tgid = id, .fd = fd,
 		     .ino = ino, .si = &si, .flags = flags);
+	}
 	if (sight == ANNOUNCE_ACCEPT) {
 		take_stacks(ctx, &s);
 		EMIT(.type = TJC_EV_ACCEPT, .ts = ts, .pid_tgid = id, .fd = fd,
@@ -250,7 +252,7 @@ static __always_inline void sock_released(struct sock *sk, struct sockst *st,
 		     .ino = st->ino, .si = si, .flags = TJC_EVF_INFERRED);
 	}
 	st->flags |= SOCKF_RELEASED;
-	evflags = (st->flags & SOCKF_PREEXISTING) ? TJC_EVF_OFFSET_FROM_START : 0;
+	evflags = (st->flags & SOCKF_PREEXISTING) ? TJC_EVF_SEQ_OFFSET : 0;
 	EMIT(.type = TJC_EV_CLOSE, .ts = ts, .pid_tgid = o->id, .fd = fd,
 	     .ino = st->ino, .si = si, .flags = evflags);
 }
@@ -302,7 +304,7 @@ static __always_inline int sock_set_state(void *ctx, struct sock *sk, int oldsta
 	sock_released(sk, st, &o, &si, ts);
 	if (st->ino == 0)
 		return 0; /* accepted, not yet named: nothing can say which socket */
-	evflags = (st->flags & SOCKF_PREEXISTING) ? TJC_EVF_OFFSET_FROM_START : 0;
+	evflags = (st->flags & SOCKF_PREEXISTING) ? TJC_EVF_SEQ_OFFSET : 0;
 	EMIT(.type = TJC_EV_STATE, .ts = ts, .pid_tgid = 0, .fd = -1, .ino = st->ino,
 	     .si = &si, .flags = evflags, .arg = (__u32)oldstate << 8 | (__u32)newstate);
 	if (o.regs && o.nr == nr_shutdown && oldstate != newstate && proc_wanted(o.id))

@@ -10,7 +10,7 @@
  * after it).  Stream offsets live in the socks map, keyed by struct sock
  * pointer, so they stay right when user space loses events.  A socket
  * first seen in the middle of its life (open before capture) gets a
- * SOCKET event and offsets counted from then (TJC_EVF_OFFSET_FROM_START). */
+ * SOCKET event and offsets that are TCP sequence numbers (TJC_EVF_SEQ_OFFSET). */
 #ifndef TJ_CAPTURE_SYSCALL_HOOKS_BPF_H
 #define TJ_CAPTURE_SYSCALL_HOOKS_BPF_H
 
@@ -128,7 +128,7 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 		return 0;
 	EMIT(.type = TJC_EV_CLOSE, .ts = bpf_ktime_get_ns(), .pid_tgid = id, .fd = c.fd,
 	     .ino = c.ino, .si = &si,
-	     .flags = (st->flags & SOCKF_PREEXISTING) ? TJC_EVF_OFFSET_FROM_START : 0);
+	     .flags = (st->flags & SOCKF_PREEXISTING) ? TJC_EVF_SEQ_OFFSET : 0);
 	if (fd_last_ref(c.fd)) {
 		c.sk = key;
 		c.last_ref = 1;
@@ -202,10 +202,13 @@ static __always_inline int exit_io(void *ctx, long ret, __u8 kind, __u8 out, int
 	if (!st)
 		return 0;
 	if (st->flags & SOCKF_PREEXISTING)
-		flags |= TJC_EVF_OFFSET_FROM_START;
-	if (announce)
+		flags |= TJC_EVF_SEQ_OFFSET;
+	if (announce) {
+		if (ret >= 0)
+			sock_seq_rewind(st, out, bytes);
 		EMIT(.type = TJC_EV_SOCKET, .ts = ts, .pid_tgid = id, .fd = c.fd,
 		     .ino = c.ino, .si = &si, .flags = flags);
+	}
 	if (ret < 0) {
 		flags |= TJC_EVF_ERROR;
 		offset = st->off[out ? 0 : 1];
@@ -323,7 +326,7 @@ int exit_connect(struct trace_event_raw_sys_exit *ctx)
 	if (!port_wanted(&si))
 		return 0;
 	if (st->flags & SOCKF_PREEXISTING)
-		flags |= TJC_EVF_OFFSET_FROM_START;
+		flags |= TJC_EVF_SEQ_OFFSET;
 	if (announce)
 		EMIT(.type = TJC_EV_SOCKET, .ts = ts, .pid_tgid = id, .fd = c.fd,
 		     .ino = c.ino, .si = &si, .flags = flags);
@@ -364,7 +367,7 @@ int exit_shutdown(struct trace_event_raw_sys_exit *ctx)
 	if (!st)
 		return 0;
 	if (st->flags & SOCKF_PREEXISTING)
-		flags |= TJC_EVF_OFFSET_FROM_START;
+		flags |= TJC_EVF_SEQ_OFFSET;
 	if (announce)
 		EMIT(.type = TJC_EV_SOCKET, .ts = ts, .pid_tgid = id, .fd = fd,
 		     .ino = ino, .si = &si, .flags = flags);
@@ -394,7 +397,7 @@ static __always_inline int syscall_set_state(struct sock *sk, int oldstate, int 
 	if (port_wanted(&si))
 		EMIT(.type = TJC_EV_STATE, .ts = bpf_ktime_get_ns(), .pid_tgid = 0,
 		     .fd = -1, .ino = st->ino, .si = &si,
-		     .flags = (st->flags & SOCKF_PREEXISTING) ? TJC_EVF_OFFSET_FROM_START : 0,
+		     .flags = (st->flags & SOCKF_PREEXISTING) ? TJC_EVF_SEQ_OFFSET : 0,
 		     .arg = (__u32)oldstate << 8 | (__u32)newstate);
 	if (newstate == TCP_CLOSE) {
 		if (!BPF_CORE_READ(sk, sk_socket))

@@ -89,6 +89,10 @@ struct gen_node_spec {
 	uint8_t has_wake;
 	struct gen_dist wake, wake_tail;
 	double wake_tail_p;
+	/* captured no: the node runs and answers, but writes no log (a
+	 * service outside the captured set: an external API, a database on
+	 * another host); calls to it have only their client side. */
+	uint8_t uncaptured;
 	int line;
 };
 

@@ -155,7 +155,7 @@ int emit(struct sim *s, struct end *e, struct thr *t, uint8_t type,
 	struct noderun *n = e->node;
 	if (new_msg)
 		*new_msg = 0;
-	if (!n || s->failed)
+	if (!n || s->failed || n->spec->uncaptured)
 		return 0;
 	uint64_t ts = sim_local_ts(n, s->now);
 	if (dropped(s, n)) {

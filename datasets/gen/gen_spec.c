@@ -318,13 +318,17 @@ static int st_node(struct parser *p)
 				return -TJ_E_FORMAT;
 			n->has_wake = 1;
 			tail = 1;
+		} else if (strcmp(k, "captured") == 0) {
+			if (strcmp(v, "yes") && strcmp(v, "no"))
+				return fail(p, "captured '%.60s': yes or no", v);
+			n->uncaptured = strcmp(v, "no") == 0;
 		} else if (strcmp(k, "wake-tail-share") == 0) {
 			if (parse_prob(p, "wake-tail-share", v, 0, 1, &n->wake_tail_p))
 				return -TJ_E_FORMAT;
 			share = 1;
 		} else {
 			return fail(p, "unknown node setting '%s' (name, addr, clock-offset, drift, loss, burst, "
-				    "wake, wake-tail, wake-tail-share)", k);
+				    "wake, wake-tail, wake-tail-share, captured)", k);
 		}
 	}
 	if (share && !tail)
@@ -871,6 +875,10 @@ static int finish(struct parser *p)
 	p->line = p->seen_entry;
 	if (s->services[s->entry_svc].neps == 0)
 		return fail(p, "entry service '%s' has no endpoint", s->services[s->entry_svc].name);
+	if (s->nodes[s->services[s->entry_svc].node].uncaptured)
+		return fail(p, "entry service '%s' is on node %u, which is not captured: root "
+			    "requests must arrive where a log sees them",
+			    s->services[s->entry_svc].name, s->nodes[s->services[s->entry_svc].node].id);
 	for (int b = 0; b < s->nbg; b++) {
 		p->line = s->bg[b].line;
 		if (s->services[s->bg[b].svc].neps == 0)

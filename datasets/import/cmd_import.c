@@ -1,5 +1,5 @@
 /* tracejoin import: Jaeger JSON traces -> a labeled dataset, or event CSV
- * -> an evlog (datasets/README.md). */
+ * -> an evlog (datasets/import/README.md). */
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
@@ -21,7 +21,7 @@ void cmd_import_help(void)
 	       "       tracejoin import --format csv [OPTIONS] EVENTS.csv -o LOG.evlog\n\n"
 	       "Bring outside traces in.  jaeger: Jaeger JSON trace files (a folder\n"
 	       "stands for its *.json files) become a labeled dataset, socket events\n"
-	       "synthesised from the spans (the mapping is in datasets/README.md).\n"
+	       "synthesised from the spans (the mapping is in datasets/import/README.md).\n"
 	       "csv: the columns of 'tracejoin dump --csv' become one evlog; rows must\n"
 	       "be in time order (ts_ns never decreasing), a row out of order is refused.\n\n"
 	       "options:\n"
@@ -31,6 +31,10 @@ void cmd_import_help(void)
 	       "                     callee) pair; 0, the default, opens one per call\n"
 	       "      --nodes MODE   jaeger: 'instance' (default): a node per service and\n"
 	       "                     hostname tag; 'service': a node per service name\n"
+	       "      --kinds MODE   jaeger: where server and client spans come from:\n"
+	       "                     'tags' (span.kind only), 'infer' (a span whose parent\n"
+	       "                     is in another process is a server span), 'auto'\n"
+	       "                     (default: span.kind where a span has it, else infer)\n"
 	       "      --node N       csv: the log's node id (default: the rows', which must\n"
 	       "                     all agree; needed for a file with no rows)\n"
 	       "      --force        replace an existing output\n"
@@ -137,8 +141,11 @@ static int import_jaeger(char **inputs, int ninputs, const char *out,
 			json_array_append_new(src, json_string(inputs[i]));
 		fields = json_pack("{s:s, s:o, s:o}", "format", "jaeger",
 				   "source", src, "scenario", scenario_of(inputs[0]));
-		params = json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I}",
+		static const char *const kinds[] = { "auto", "tags", "infer" };
+		params = json_pack("{s:I, s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I}",
 				   "keepalive", (json_int_t)opts->keepalive,
+				   "kinds", kinds[opts->kinds],
+				   "inferred_servers", (json_int_t)s->inferred_servers,
 				   "nodes", opts->nodes == TJ_IMPORT_NODE_SERVICE ? "service" : "instance",
 				   "message_bytes", (json_int_t)TJ_IMPORT_MSG_BYTES,
 				   "server_port", (json_int_t)TJ_IMPORT_SERVER_PORT,
@@ -161,7 +168,8 @@ static int import_jaeger(char **inputs, int ninputs, const char *out,
 	} else {
 		printf("import: %llu files (%llu refused); %llu calls on %llu connections "
 		       "(%llu pool overflows); %llu root requests, %llu caller sides "
-		       "synthesised, %llu calls to unseen peers, %llu nested server spans "
+		       "synthesised, %llu server spans inferred (no span.kind), "
+		       "%llu calls to unseen peers, %llu nested server spans "
 		       "taken as in-process, %llu server spans outside their client span "
 		       "(clock skew), %llu calls outliving their parent request\n",
 		       (unsigned long long)s->files, (unsigned long long)s->files_refused,
@@ -169,6 +177,7 @@ static int import_jaeger(char **inputs, int ninputs, const char *out,
 		       (unsigned long long)s->overflow_conns,
 		       (unsigned long long)s->root_requests,
 		       (unsigned long long)s->synth_callers,
+		       (unsigned long long)s->inferred_servers,
 		       (unsigned long long)s->unseen_callees,
 		       (unsigned long long)s->nested_servers,
 		       (unsigned long long)s->skewed, (unsigned long long)s->late_calls);
@@ -208,6 +217,7 @@ int cmd_import(int argc, char **argv)
 		{ "keepalive", required_argument, NULL, 'k' },
 		{ "nodes", required_argument, NULL, 'N' },
 		{ "node", required_argument, NULL, 'n' },
+		{ "kinds", required_argument, NULL, 'K' },
 		{ "force", no_argument, NULL, 'F' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ NULL, 0, NULL, 0 },
@@ -242,6 +252,18 @@ int cmd_import(int argc, char **argv)
 						optarg);
 			jaeger_only = 1;
 			break;
+		case 'K':
+			if (strcmp(optarg, "auto") == 0)
+				jo.kinds = TJ_IMPORT_KINDS_AUTO;
+			else if (strcmp(optarg, "tags") == 0)
+				jo.kinds = TJ_IMPORT_KINDS_TAGS;
+			else if (strcmp(optarg, "infer") == 0)
+				jo.kinds = TJ_IMPORT_KINDS_INFER;
+			else
+				return tj_usage("import", "--kinds wants 'tags', 'infer' or 'auto', not '%s'",
+						optarg);
+			jaeger_only = 1;
+			break;
 		case 'n':
 			if (tj_parse_u64(optarg, 0, UINT32_MAX, &v) < 0)
 				return tj_usage("import", "--node wants a node id, not '%s'", optarg);
@@ -271,7 +293,7 @@ int cmd_import(int argc, char **argv)
 	}
 	if (strcmp(format, "csv") == 0) {
 		if (jaeger_only)
-			return tj_usage("import", "--keepalive and --nodes are for --format jaeger");
+			return tj_usage("import", "--keepalive, --nodes and --kinds are for --format jaeger");
 		if (ninputs != 1)
 			return tj_usage("import", "--format csv takes one input file");
 		return import_csv(inputs[0], out, node, flags);

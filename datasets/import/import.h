@@ -2,7 +2,7 @@
  *
  *  - Jaeger JSON -> a labeled dataset (node-N.evlog, labels.csv,
  *    manifest.json).  Spans carry no sockets, threads or bytes, so the
- *    socket events are synthesised from span times; datasets/README.md
+ *    socket events are synthesised from span times; datasets/import/README.md
  *    documents the mapping rule by rule.
  *  - Event CSV (the columns of `tracejoin dump --csv`) -> one evlog.
  *
@@ -40,9 +40,17 @@ enum tj_import_nodes {
 	TJ_IMPORT_NODE_SERVICE = 1,  /* one node per service name */
 };
 
+/* Where span kinds come from (datasets/README.md, "Kinds"). */
+enum tj_import_kinds {
+	TJ_IMPORT_KINDS_AUTO = 0, /* span.kind where a span has it, inferred where not */
+	TJ_IMPORT_KINDS_TAGS,     /* span.kind only: an untagged span is in-process */
+	TJ_IMPORT_KINDS_INFER,    /* ignore span.kind: a span under another process serves it */
+};
+
 struct tj_jaeger_opts {
 	unsigned keepalive;       /* 0: one connection per call; K: pool of K per (caller, callee) */
 	unsigned nodes;           /* enum tj_import_nodes */
+	unsigned kinds;           /* enum tj_import_kinds */
 	tj_import_warn_fn warn;
 	void *warn_ctx;
 };
@@ -58,6 +66,7 @@ struct tj_jaeger_stats {
 	uint64_t root_requests;    /* server spans with no parent: caller outside */
 	uint64_t synth_callers;    /* server spans whose caller side was synthesised */
 	uint64_t unseen_callees;   /* client spans with no server span under them */
+	uint64_t inferred_servers; /* spans without span.kind taken as server spans */
 	uint64_t nested_servers;   /* server spans under a same-node non-client: in-process */
 	uint64_t skewed;           /* server spans not inside their client span (other clock) */
 	uint64_t late_calls;       /* calls that end after their parent request's response */

@@ -13,6 +13,7 @@
 #include "import.h"
 #include "../../lib/evlog.h"
 #include "../../lib/outfile.h"
+#include "../../lib/u64map.h"
 
 enum col {
 	C_TS, C_NODE, C_PID, C_TID, C_FD, C_SOCK, C_TYPE, C_FAMILY, C_LADDR,
@@ -416,7 +417,33 @@ struct to_log {
 	uint64_t rows;
 	uint64_t last_ts;   /* of the previous row: a log is in time order */
 	unsigned long created_line;
+	/* Sockets whose rows give sequence numbers for offsets: socket id ->
+	 * 1 + the stream position after its last byte, per direction. */
+	struct tj_u64map seqpos[2];
 };
+
+/* A foreign capture that started mid-stream may know each packet's TCP
+ * sequence number and not the socket's byte count: a data row flagged
+ * offset_from_start with a tcp_seq names its first byte by that number,
+ * unwrapped to 64 bits along the socket (lib/event.h tj_seq_unwrap), and
+ * is written flagged seq_offset, as capture writes such sockets.  Its
+ * offset column is then not used.  (A tcp_seq of 0 means "none".) */
+static int seq_offset(struct to_log *t, struct tj_event *ev, struct tj_err *err)
+{
+	if (!(ev->flags & TJ_EVF_OFFSET_FROM_START) || ev->tcp_seq == 0 ||
+	    (ev->type != TJ_EV_SEND && ev->type != TJ_EV_RECV))
+		return 0;
+	int added;
+	uint64_t *pos = tj_u64map_upsert(&t->seqpos[ev->type == TJ_EV_RECV], ev->sock, &added);
+	if (!pos)
+		return tj_errf(err, TJ_E_NOMEM, "out of memory");
+	ev->offset = added ? ev->tcp_seq : tj_seq_unwrap(*pos - 1, ev->tcp_seq);
+	ev->flags = (ev->flags & ~TJ_EVF_OFFSET_FROM_START) | TJ_EVF_SEQ_OFFSET;
+	uint64_t end = ev->offset + (ev->bytes > 0 ? (uint64_t)ev->bytes : 0);
+	if (added || end + 1 > *pos)
+		*pos = end + 1;
+	return 0;
+}
 
 static int open_log(struct to_log *t, struct tj_err *err)
 {
@@ -448,10 +475,13 @@ static int put_event(void *ctx, const struct tj_event *ev, struct tj_err *err)
 			       (unsigned long long)ev->ts_ns,
 			       (unsigned long long)t->last_ts);
 	t->last_ts = ev->ts_ns;
-	int rc = 0;
+	struct tj_event e = *ev;
+	int rc = seq_offset(t, &e, err);
+	if (rc < 0)
+		return rc;
 	if (!t->w && (rc = open_log(t, err)) < 0)
 		return rc;
-	if ((rc = tj_evlog_write(t->w, ev, err)) < 0)
+	if ((rc = tj_evlog_write(t->w, &e, err)) < 0)
 		return rc;
 	t->rows++;
 	return 0;
@@ -475,6 +505,8 @@ int tj_import_csv(const char *path, const char *out, int64_t node,
 		return tj_errf(err, TJ_E_IO, "%s: %s", path, strerror(errno));
 	struct to_log t = { .in = path, .out = out, .flags = flags, .node = node };
 	int rc = 0;
+	tj_u64map_init(&t.seqpos[0]);
+	tj_u64map_init(&t.seqpos[1]);
 	if (node >= 0)
 		rc = open_log(&t, err);
 	if (rc == 0)
@@ -488,6 +520,8 @@ int tj_import_csv(const char *path, const char *out, int64_t node,
 		tj_evlog_abort(t.w); /* no broken log left behind, an old one kept */
 	else if (t.w)
 		rc = tj_evlog_close(t.w, err);
+	tj_u64map_free(&t.seqpos[0]);
+	tj_u64map_free(&t.seqpos[1]);
 	if (st) {
 		st->rows = t.rows;
 		st->node = t.node < 0 ? 0 : (uint32_t)t.node;

@@ -19,6 +19,7 @@ struct span {
 	uint64_t start, end;   /* ns */
 	uint32_t ep;
 	uint8_t kind;
+	uint8_t tagged;        /* it has a span.kind tag (any value) */
 	uint8_t state;         /* cycle check: 0 new, 1 on the path, 2 done */
 	long parent;           /* index in the trace's spans, -1 */
 	long paired;           /* client: the server span it is joined with, -1 */
@@ -215,6 +216,7 @@ static int read_span(struct tj_jaeger *j, json_t *trace, json_t *s, size_t si,
 	if (tags && !json_is_array(tags) && !json_is_null(tags))
 		return fail(w, "span %.40s: tags is not an array", sid);
 	const char *kind = tags ? tag_string(tags, "span.kind") : NULL;
+	sp->tagged = kind != NULL;
 	if (kind && strcmp(kind, "server") == 0)
 		sp->kind = SK_SERVER;
 	else if (kind && strcmp(kind, "client") == 0)
@@ -335,12 +337,40 @@ struct trace_out {
 	long *made_by; /* span that made each call (for messages) */
 	long *up;      /* parent_call()'s memo */
 	size_t n;
-	uint64_t roots, synth, unseen, nested, skewed, late;
+	uint64_t roots, synth, unseen, nested, skewed, late, inferred;
 };
+
+/* Kinds for spans that do not say (older C++ and Go tracers write no
+ * span.kind).  A span whose parent lies in another process is how that
+ * process received the call: its server span (the caller's client side is
+ * then synthesised, as for any server span without a client parent).  A
+ * root is a server span too when the trace tags no span at all (with
+ * tags elsewhere in the trace, an untagged root is background work, as
+ * under --kinds tags).  Any other span is in-process work. */
+static void infer_kinds(const struct tj_jaeger *j, struct span *sp, size_t n,
+			struct trace_out *o)
+{
+	unsigned mode = j->opts.kinds;
+	if (mode == TJ_IMPORT_KINDS_TAGS)
+		return;
+	int trace_tagged = 0;
+	for (size_t i = 0; i < n && mode == TJ_IMPORT_KINDS_AUTO; i++)
+		trace_tagged |= sp[i].tagged;
+	for (size_t i = 0; i < n; i++) {
+		if (mode == TJ_IMPORT_KINDS_AUTO && sp[i].tagged)
+			continue;
+		long p = sp[i].parent;
+		int server = p >= 0 ? sp[p].ep != sp[i].ep
+				    : mode == TJ_IMPORT_KINDS_INFER || !trace_tagged;
+		sp[i].kind = server ? SK_SERVER : SK_OTHER;
+		o->inferred += server;
+	}
+}
 
 static int map_trace(struct tj_jaeger *j, struct span *sp, size_t n,
 		     struct trace_out *o, struct why *w)
 {
+	infer_kinds(j, sp, n, o);
 	/* A server span under a same-node span that is not a client is an
 	 * in-process layer (middleware), not a network request. */
 	for (size_t i = 0; i < n; i++) {
@@ -471,6 +501,7 @@ static int append_calls(struct tj_jaeger *j, const struct trace_out *o)
 	j->st.synth_callers += o->synth;
 	j->st.unseen_callees += o->unseen;
 	j->st.nested_servers += o->nested;
+	j->st.inferred_servers += o->inferred;
 	j->st.skewed += o->skewed;
 	j->st.late_calls += o->late;
 	return 0;

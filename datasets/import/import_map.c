@@ -1,4 +1,4 @@
-/* Calls -> socket events and labels (datasets/README.md, "Jaeger
+/* Calls -> socket events and labels (datasets/import/README.md, "Jaeger
  * mapping").  Each call is put on a connection between its caller and its
  * callee (a new one per call, or one of a keepalive pool), the two ends
  * of every connection get the same addresses, ports and stream offsets so
@@ -364,9 +364,15 @@ int tj_jaeger_build(struct tj_jaeger *j, struct tj_import_result *out,
 	memset(out, 0, sizeof(*out));
 	if (j->st.traces == 0)
 		return tj_errf(err, TJ_E_FORMAT, "import: no trace could be imported");
+	if (j->ncalls == 0 && j->opts.kinds == TJ_IMPORT_KINDS_TAGS)
+		return tj_errf(err, TJ_E_FORMAT,
+			       "import: the %llu traces read hold no server or client span: no calls "
+			       "(--kinds auto infers kinds where span.kind is missing)",
+			       (unsigned long long)j->st.traces);
 	if (j->ncalls == 0)
 		return tj_errf(err, TJ_E_FORMAT,
-			       "import: the %llu traces read hold no server or client span: no calls",
+			       "import: the %llu traces read hold no server or client span "
+			       "and no span whose parent is in another process: no calls",
 			       (unsigned long long)j->st.traces);
 	size_t nnodes = 0;
 	int rc = number_endpoints(j, &nnodes, err);

@@ -84,6 +84,11 @@ int cmd_label(int argc, char **argv)
 			out, r.logs, r.events, r.payload_events, r.calls, r.labeled, r.with_parent,
 			r.via_proxy, r.roots, left, r.no_header, r.bad_header, r.ambiguous,
 			r.drops[0] + r.drops[1] + r.drops[2] + r.drops[3]);
+	if (r.cut || r.unknown_role || r.parent_cut)
+		fprintf(stderr, "tracejoin label: sockets open before capture: %" PRIu64
+			" first messages cut by capture start, %" PRIu64 " calls made for a cut "
+			"request, %" PRIu64 " requests on sockets of unknown side (none labeled)\n",
+			r.cut, r.parent_cut, r.unknown_role);
 	if (r.damaged)
 		return TJ_EXIT_DAMAGED;
 	if (strict && left) {

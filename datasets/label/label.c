@@ -125,9 +125,11 @@ struct sreq { /* a server-side request */
 	struct tj_traceparent tp;
 	struct conn conn;
 	uint64_t ts_first;
+	uint8_t cut; /* TJ_MSG_CUT: not a request, but its calls' parent */
 };
 
-enum call_state { CALL_OK = 0, CALL_NO_HEADER, CALL_BAD_HEADER };
+enum call_state { CALL_OK = 0, CALL_NO_HEADER, CALL_BAD_HEADER, CALL_AMBIGUOUS,
+		  CALL_PARENT_CUT };
 
 struct call {
 	struct tj_msgkey key;
@@ -166,24 +168,35 @@ struct label_ctx {
 static int on_message(void *vctx, const struct tj_message *m)
 {
 	struct label_ctx *c = vctx;
+	/* A server request cut by capture start is no request, but the
+	 * calls made for it must not be taken for roots: it is kept, marked,
+	 * as their parent, and they are left out (CALL_PARENT_CUT). */
+	int cut_request = !m->is_request && (m->flags & TJ_MSG_CUT) &&
+			  m->role == TJ_ROLE_SERVER && m->key.dir == TJ_DIR_IN;
 	if (!m->is_request) {
 		if (m->role == TJ_ROLE_UNKNOWN && m->key.dir == TJ_DIR_OUT)
 			c->res->unknown_role++;
-		return 0;
+		if (m->flags & TJ_MSG_CUT)
+			c->res->cut++;
+		if (!cut_request)
+			return 0;
 	}
 	struct tj_traceparent tp;
 	memset(&tp, 0, sizeof(tp));
 	int found = m->payload_len ? tj_tp_find(m->payload, m->payload_len, &tp) : 0;
 	if (m->role == TJ_ROLE_SERVER) {
-		c->res->server_requests++;
+		if (!cut_request)
+			c->res->server_requests++;
 		if (found != 1)
 			return 0;
-		c->res->server_with_tp++;
+		if (!cut_request)
+			c->res->server_with_tp++;
 		if (tj_grow((void **)&c->sv, &c->capsv, c->nsv + 1, sizeof(*c->sv)))
 			goto nomem;
 		c->sv[c->nsv].key = m->key;
 		c->sv[c->nsv].tp = tp;
 		c->sv[c->nsv].ts_first = m->ts_first;
+		c->sv[c->nsv].cut = (uint8_t)cut_request;
 		conn_of(m, &c->sv[c->nsv].conn);
 		c->nsv++;
 		return 0;
@@ -311,6 +324,7 @@ static const char *reason_name(int s)
 {
 	return s == CALL_NO_HEADER ? "no traceparent in the captured prefix"
 	     : s == CALL_BAD_HEADER ? "malformed traceparent"
+	     : s == CALL_PARENT_CUT ? "its parent request began before capture (cut)"
 				    : "two requests of its node explain it";
 }
 
@@ -361,7 +375,7 @@ static int write_labels(struct label_ctx *c, const char *out_dir,
 			size_t parent = SIZE_MAX;
 			int proxy = 0;
 			if (v && *v == AMBIGUOUS) {
-				state = 3;
+				state = CALL_AMBIGUOUS;
 			} else if (v) {
 				parent = (size_t)(*v - 1);
 			} else if ((v = tj_u64map_get(&by_inbound, h))) {
@@ -373,13 +387,15 @@ static int write_labels(struct label_ctx *c, const char *out_dir,
 					if (s->ts_first > k->ts_first || same_connection(&k->conn, &s->conn))
 						continue;
 					if (parent != SIZE_MAX) {
-						state = 3;
+						state = CALL_AMBIGUOUS;
 						break;
 					}
 					parent = x;
 				}
 				proxy = state == CALL_OK && parent != SIZE_MAX;
 			}
+			if (state == CALL_OK && parent != SIZE_MAX && c->sv[parent].cut)
+				state = CALL_PARENT_CUT;
 			if (state == CALL_OK && parent != SIZE_MAX) {
 				e.has_parent = 1;
 				e.parent = c->sv[parent].key;
@@ -392,7 +408,8 @@ static int write_labels(struct label_ctx *c, const char *out_dir,
 		if (state != CALL_OK) {
 			res->no_header += state == CALL_NO_HEADER;
 			res->bad_header += state == CALL_BAD_HEADER;
-			res->ambiguous += state == 3;
+			res->ambiguous += state == CALL_AMBIGUOUS;
+			res->parent_cut += state == CALL_PARENT_CUT;
 			if (!uf && !(uf = fopen(upath, "w"))) {
 				rc = tj_errf(err, TJ_E_IO, "%s: %s", upath, strerror(errno));
 				goto out;
@@ -456,6 +473,9 @@ static int write_manifest(const char *capture_dir, const char *out_dir,
 	json_object_set_new(l, "no_header", json_integer((json_int_t)r->no_header));
 	json_object_set_new(l, "bad_header", json_integer((json_int_t)r->bad_header));
 	json_object_set_new(l, "ambiguous", json_integer((json_int_t)r->ambiguous));
+	json_object_set_new(l, "unknown_role", json_integer((json_int_t)r->unknown_role));
+	json_object_set_new(l, "cut_by_capture_start", json_integer((json_int_t)r->cut));
+	json_object_set_new(l, "parent_cut", json_integer((json_int_t)r->parent_cut));
 	json_object_set_new(l, "server_requests", json_integer((json_int_t)r->server_requests));
 	json_object_set_new(l, "server_with_traceparent", json_integer((json_int_t)r->server_with_tp));
 	json_object_set_new(l, "damaged", json_boolean(r->damaged));

@@ -78,6 +78,12 @@ struct tj_label_result {
 	uint64_t bad_header;     /* calls left out: malformed traceparent */
 	uint64_t ambiguous;      /* calls left out: two requests explain them */
 	uint64_t unknown_role;   /* requests on sockets of unknown role (not labeled) */
+	uint64_t cut;            /* first messages of sockets open before capture, which
+				    may have begun before it: calls and requests cut by
+				    capture start (not labeled) */
+	uint64_t parent_cut;     /* calls left out: made for a request cut by capture
+				    start, so their parent is no request (not labeled;
+				    not in the 'left out' total) */
 	uint64_t payload_events; /* events whose payload was removed */
 	uint64_t drops[TJ_DROP__COUNT];
 	int damaged;             /* a log was read only in part */

@@ -7,19 +7,36 @@
 # `tracejoin label` writes the dataset.  Needs root and BPF.
 #
 #   run-real.sh --config FILE --name NAME --out DATASET_DIR [--tj TRACEJOIN]
-#               [--bin WORKLOADS_DIR] [--work DIR] [--keep-capture]
+#               [--bin WORKLOADS_DIR] [--work DIR] [--keep-capture] [--attach]
+#
+# --attach: capture is started on the running services instead (only
+# their processes: --pid), while a reference capture of the same run from
+# its start is labeled into OUT-from-start; after the load has run for ATTACH_WARM_S
+# seconds (default 0.5: every pool warm), with the load's --requests
+# multiplied by ATTACH_MULT (default 2 for an open loop, 8 for a closed
+# one) so that most of it comes after, for at most ATTACH_MAX_S seconds
+# (default 20; requests not sent by then are no failure, errors are);
+# the connections it sees predate it.  The
+# workload's own totals include the calls before capture, so instead of
+# them the check is: every call the capture recognises is labeled (but
+# those made for a request cut by capture start, whose parent is not a
+# request), and the recognised calls are at least 99% of the requests
+# whose first bytes the capture saw (sends that begin with an HTTP method).
 #
 # Config: one node per line (# comments):
 #   node NAME service TJ-SERVICE-OPTIONS   (--call PEER names another node)
 #   node NAME nginx UPSTREAM KEEPALIVE     (reverse proxy, keepalive pool)
 #   node NAME load TJ-LOAD-OPTIONS         (--target PEER; exactly one)
+#   uncaptured NAME                        (that node runs but its log is left
+#                                          out: a service outside the captured
+#                                          set; calls to it keep their labels)
 # Prints the counts of the load generator and services, and checks that
 # the labels cover every call they made: exit 0 when they do, 1 if not,
 # 77 (with "SKIPPED: reason") where BPF, namespaces or nginx are missing.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-tj=$root/build/tracejoin bin= config= name= out= work= keep=0
+tj=$root/build/tracejoin bin= config= name= out= work= keep=0 attach=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--tj) tj=$2; shift 2 ;;
@@ -29,7 +46,8 @@ while [ $# -gt 0 ]; do
 	--out) out=$2; shift 2 ;;
 	--work) work=$2; shift 2 ;;
 	--keep-capture) keep=1; shift ;;
-	-h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--attach) attach=1; shift ;;
+	-h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run-real.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -46,10 +64,11 @@ if [ $rc -eq 77 ]; then echo "SKIPPED: $check"; exit 77; fi
 command -v ip >/dev/null || { echo "SKIPPED: ip (iproute2) is not installed"; exit 77; }
 
 # ---- the config ----
-names=() kinds=() args=()
+names=() kinds=() args=() uncaptured=()
 while read -r kw n k rest; do
 	case $kw in ''|'#'*) continue ;; esac
-	[ "$kw" = node ] || { echo "run-real.sh: $config: expected 'node NAME KIND ...', got '$kw'" >&2; exit 2; }
+	if [ "$kw" = uncaptured ]; then uncaptured+=("$n"); continue; fi
+	[ "$kw" = node ] || { echo "run-real.sh: $config: expected 'node NAME KIND ...' or 'uncaptured NAME', got '$kw'" >&2; exit 2; }
 	case $k in service|nginx|load) ;; *) echo "run-real.sh: $config: node $n: unknown kind '$k'" >&2; exit 2 ;; esac
 	names+=("$n") kinds+=("$k") args+=("$rest")
 done <"$config"
@@ -167,7 +186,26 @@ inner=$work/inner.sh
 	for i in "${!names[@]}"; do
 		[ "${kinds[$i]}" = load ] || continue
 		r=$(resolve "${args[$i]}") || exit 2
-		echo "ip netns exec ${nss[$i]} '$bin/tj-load' $r >'$work/${names[$i]}.out' 2>&1 || fail=1"
+		if [ $attach -eq 1 ]; then
+			# more requests, and capture told when the pools are warm
+			# an open loop (--rate) runs its time again, a closed loop
+			# (fast) eight times, so that capture, which takes a second
+			# or two to start, still sees most of it
+			m=${ATTACH_MULT:-}
+			[ -n "$m" ] || case " $r " in *" --rate "*) m=2 ;; *) m=8 ;; esac
+			# and at most ATTACH_MAX_S (20) seconds: a slow closed loop
+			# stops sending then, which is no failure here
+			r=$(echo "$r" | awk -v m="$m" -v t="${ATTACH_MAX_S:-20}" '{ for (k = 1; k <= NF; k++) {
+				if ($(k - 1) == "--requests") $k = $k * m
+				if ($(k - 1) == "--max-seconds" && $k > t) $k = t } print }')
+			echo "ip netns exec ${nss[$i]} '$bin/tj-load' $r >'$work/${names[$i]}.out' 2>&1 &"
+			echo "lp=\$!"
+			echo "sleep ${ATTACH_WARM_S:-0.5}; touch '$work/warm'"
+			echo "for _ in \$(seq 600); do [ -e '$work/go' ] && break; sleep 0.05; done"
+			echo "wait \$lp || grep -q '(0 errors' '$work/${names[$i]}.out' || fail=1"
+		else
+			echo "ip netns exec ${nss[$i]} '$bin/tj-load' $r >'$work/${names[$i]}.out' 2>&1 || fail=1"
+		fi
 	done
 	# configs list leaves first: stopping in reverse order stops the front
 	# (nearest the load generator) first, so no call is cut
@@ -176,8 +214,43 @@ inner=$work/inner.sh
 	echo 'exit $fail'
 } >"$inner"
 
-"$tj" capture --netns --payload 256 -o "$cap" -- bash "$inner" 2>"$work/capture.err"
-crc=$?
+if [ $attach -eq 0 ]; then
+	"$tj" capture --netns --payload 256 -o "$cap" -- bash "$inner" 2>"$work/capture.err"
+	crc=$?
+else
+	# The services and the load first, untraced; capture once the pools
+	# are warm; SIGINT once the workload is done.
+	# A reference capture of the same run from its start (--netns, the
+	# usual way) goes on meanwhile: OUT-from-start, scored beside OUT
+	# (compare-attach.sh), so that the comparison is of one run's traffic.
+	"$tj" capture --netns --payload 256 -o "$work/capture-ref" -- bash "$inner" \
+		>"$work/inner.err" 2>"$work/capture-ref.err" &
+	ipid=$!
+	for _ in $(seq 600); do [ -e "$work/warm" ] && break; sleep 0.05; done
+	[ -e "$work/warm" ] || { cat "$work/inner.err"; echo "run-real.sh: the workload did not start" >&2; exit 1; }
+	# only the workload's processes (other traffic on this machine is not
+	# the dataset's): every process in the nodes' namespaces, nginx's
+	# workers included
+	pidargs=()
+	for ns in "${nss[@]}"; do
+		for p in $(ip netns pids "$ns"); do pidargs+=(--pid "$p"); done
+	done
+	"$tj" capture --netns --payload 256 "${pidargs[@]}" -o "$cap" 2>"$work/capture.err" &
+	cpid=$!
+	for _ in $(seq 300); do grep -q recording "$work/capture.err" && break; sleep 0.02; done
+	touch "$work/go"
+	wait $ipid
+	rrc=$?
+	kill -INT $cpid
+	wait $cpid
+	crc=$?
+	[ $rrc -eq 0 ] || { cat "$work/capture-ref.err"; echo "run-real.sh: the reference capture failed" >&2; exit 1; }
+	mkdir -p "$(dirname "$out")" || exit 1
+	"$tj" label "$work/capture-ref" -o "$out-from-start" --force --workload "$name" \
+		--params "{\"config\":\"$name\",\"reference_of\":\"attached\"}" 2>"$work/label-ref.err" ||
+		{ cat "$work/label-ref.err"; echo "run-real.sh: label of the reference capture failed" >&2; exit 1; }
+	sed 's/^/  from start: /' "$work/label-ref.err"
+fi
 cat "$work/capture.err" >&2
 for i in "${!names[@]}"; do
 	[ -f "$work/${names[$i]}.out" ] && sed "s/^/  ${names[$i]}: /" "$work/${names[$i]}.out"
@@ -203,6 +276,17 @@ nodes_json=$(for i in "${!names[@]}"; do
 	printf '"%s":{"node":%s,"kind":"%s","args":"%s"}\n' "${names[$i]}" "$ino" "${kinds[$i]}" "${args[$i]}"
 done | paste -sd, -)
 mkdir -p "$(dirname "$out")" || exit 1
+# A node outside the captured set: its log goes, as if no capture ran there.
+for u in "${uncaptured[@]}"; do
+	found=
+	for i in "${!names[@]}"; do
+		[ "${names[$i]}" = "$u" ] || continue
+		[ "${kinds[$i]}" = load ] && { echo "run-real.sh: $config: the load node cannot be uncaptured" >&2; exit 2; }
+		found=1
+		rm -f "$cap/node-$(stat -L -c %i "/run/netns/${nss[$i]}").evlog"
+	done
+	[ -n "$found" ] || { echo "run-real.sh: $config: uncaptured '$u' is no node" >&2; exit 2; }
+done
 params="{\"config\":\"$name\",\"nodes\":{$nodes_json},\"load_completed\":$completed,\"service_calls\":$calls,\"payload_prefix\":256}"
 "$tj" label "$cap" -o "$out" --force --workload "$name" --params "$params" 2>"$work/label.err"
 lrc=$?
@@ -210,6 +294,26 @@ cat "$work/label.err"
 [ $lrc -eq 0 ] || { echo "run-real.sh: label failed (exit $lrc)" >&2; exit 1; }
 with_parent=$(sed -n 's/.* labeled (\([0-9]*\) with a parent.*/\1/p' "$work/label.err")
 roots=$(sed -n 's/.* \([0-9]*\) roots).*/\1/p' "$work/label.err")
+if [ $attach -eq 1 ]; then
+	# Requests whose first bytes capture saw: sends that begin with an
+	# HTTP method (GET/POST/PUT/HEAD), on every node.
+	seen=0
+	for f in "$cap"/node-*.evlog; do
+		k=$("$tj" dump --csv --type send "$f" | awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+			$col["payload_hex"] ~ /^(47455420|504f535420|50555420|4845414420)/ { n++ } END { print n + 0 }')
+		seen=$((seen + k))
+	done
+	calls_seen=$(sed -n 's/.*); \([0-9]*\) calls: .*/\1/p' "$work/label.err")
+	labeled=$(sed -n 's/.* calls: \([0-9]*\) labeled .*/\1/p' "$work/label.err")
+	pcut=$(sed -n 's/.* \([0-9]*\) calls made for a cut request.*/\1/p' "$work/label.err")
+	pcut=${pcut:-0}
+	pct=$(awk -v a="$calls_seen" -v b="$seen" 'BEGIN { printf "%.2f", b ? 100 * a / b : 0 }')
+	echo "run-real.sh: $name (attached): $seen requests begun after capture start, $calls_seen recognised as calls ($pct%)," \
+		"$labeled labeled ($with_parent with a parent, $roots roots), $pcut made for a request cut by capture start"
+	[ $((labeled + pcut)) = "$calls_seen" ] && awk -v a="$calls_seen" -v b="$seen" 'BEGIN { exit !(b > 0 && a >= 0.99 * b) }' || {
+		echo "run-real.sh: $name: attached capture below target" >&2; exit 1; }
+	exit 0
+fi
 echo "run-real.sh: $name: load completed $completed, services made $calls calls (+$((proxied * completed)) proxied);" \
 	"labels: $with_parent with a parent, $roots roots"
 [ "$with_parent" = "$expect_parent" ] && [ "$roots" = "$completed" ] || {

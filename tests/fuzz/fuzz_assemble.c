@@ -3,7 +3,8 @@
  * socket, type, flags, time step, offset, byte count) and a payload for
  * some of them.  Whatever the stream, the assembler must not crash, must
  * deliver each message it started exactly once by the end, with sane
- * fields, and each node's messages in order of ts_first as long as the
+ * fields (an origin from a tag only on a server socket), and each
+ * node's messages in order of ts_first as long as the
  * stream's time does not run backwards; masking must be idempotent. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -25,6 +26,9 @@ static int on_msg(void *ctx, const struct tj_message *m)
 		abort();
 	if ((m->flags & TJ_MSG_NO_REPLY) && m->ts_reply)
 		abort();
+	/* a tag's origin goes only to a server socket (capture --tag) */
+	if (m->has_origin && m->role != TJ_ROLE_SERVER)
+		abort();
 	if (m->payload_len > TJ_PAYLOAD_MAX || (m->payload_len && !m->payload))
 		abort();
 	if (m->payload) { /* delivered payloads are masked already */
@@ -45,13 +49,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const uint8_t types[] = { TJ_EV_RECV, TJ_EV_SEND, TJ_EV_RECV, TJ_EV_SEND,
 					 TJ_EV_ACCEPT, TJ_EV_CONNECT, TJ_EV_CLOSE,
 					 TJ_EV_SHUTDOWN, TJ_EV_STATE, TJ_EV_LOST,
-					 TJ_EV_SOCKET, TJ_EV_NONE, 200 };
+					 TJ_EV_SOCKET, TJ_EV_LISTEN, TJ_EV_SCAN,
+					 TJ_EV_NONE, 200, TJ_EV_TAG };
 	struct check c = { .monotone = 1 };
 	struct tj_replay_opts o = { .idle_ns = 1000, .keep_payload = 1,
 				    .reorder_ns = 1, .sock_expire_ns = 5000 };
 	struct tj_assembler *a;
 	struct tj_err err = { 0 };
-	if (tj_asm_new(&a, &o, on_msg, &c, &err))
+	if (tj_assembler_new(&a, &o, on_msg, &c, &err))
 		abort();
 	uint64_t ts[4] = { 0, 0, 0, 0 };
 	for (size_t i = 0; i + 12 <= size; i += 12) {
@@ -61,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ev.node = r[0] & 3;
 		ev.sock = r[1] & 7;
 		ev.type = types[r[2] % sizeof(types)];
-		ev.flags = r[3] & 0x7;
+		ev.flags = (r[3] & 0x7) | (r[3] & 0x8 ? TJ_EVF_SEQ_OFFSET : 0);
 		int64_t step = (int8_t)r[4];  /* may run backwards a little */
 		if (step < 0)
 			c.monotone = 0;
@@ -79,16 +84,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			ev.payload = data + i + 12;
 			ev.payload_len = r[11];
 		}
-		int rc = tj_asm_feed(a, &ev, &err);
+		int rc = tj_assembler_feed(a, &ev, &err);
 		if (rc)
 			abort(); /* the callback never stops it; no allocation fails here */
 	}
-	if (tj_asm_end(a, &err))
+	if (tj_assembler_end(a, &err))
 		abort();
-	const struct tj_replay_stats *st = tj_asm_stats(a);
-	if (st->messages != c.delivered || st->events != size / 12 || tj_asm_held(a))
+	const struct tj_replay_stats *st = tj_assembler_stats(a);
+	if (st->messages != c.delivered || st->events != size / 12 || tj_assembler_held(a))
 		abort();
-	tj_asm_free(a);
+	tj_assembler_free(a);
 
 	/* masking: a second pass finds nothing left to mask */
 	uint8_t *buf = malloc(size ? size : 1);

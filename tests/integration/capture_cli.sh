@@ -8,6 +8,14 @@ set -u
 TJ=${TJ:-build/asan/tracejoin}
 progs=${TJ_PROGRAMS:-$(dirname "$TJ")/tests/programs}
 fail() { echo "FAIL: $*"; exit 1; }
+# wait_recording ERRFILE: until capture says it records (its signals are
+# blocked from then on; a SIGINT before that is lost, since a background
+# job of a script ignores SIGINT).  A loaded machine can take long to
+# verify the programs: up to 120 s, then fail rather than hang.
+wait_recording() {
+	for _ in $(seq 1200); do grep -q recording "$1" && return 0; sleep 0.1; done
+	fail "capture did not start recording in 120 s: $(cat "$1")"
+}
 work=$(mktemp -d /tmp/tj-capture-cli.XXXXXX)
 trap '[ -n "${cg2:-}" ] && rmdir "$cg2/tjcap$$" 2>/dev/null; rm -rf "$work"' EXIT
 
@@ -36,6 +44,8 @@ refused "--ring-kb 5" -o "$work/x.evlog" --ring-kb 5
 refused "--ring-kb 2" -o "$work/x.evlog" --ring-kb 2
 refused "--hooks kprobes" -o "$work/x.evlog" --hooks kprobes
 refused "needs a value" -o "$work/x.evlog" --hooks
+refused "--tag=yes" -o "$work/x.evlog" --tag=yes
+refused "-o FILE is required" --tag
 refused "needs a value" -o "$work/x.evlog" --pid
 refused "exclude each other" -o "$work/x.evlog" --netns --node 3
 refused "exclude each other" -o "$work/x.evlog" --pid 1 -- true
@@ -47,6 +57,7 @@ refused "--cgroup $work/none" -o "$work/x.evlog" --cgroup "$work/none"
 refused "not a cgroup v2" -o "$work/x.evlog" --cgroup "$work"
 [ ! -e "$work/x.evlog" ] || fail "a refused capture left a file"
 "$TJ" capture --help | grep -q -- '--netns' || fail "--help does not document --netns"
+"$TJ" capture --help | grep -q -- '--tag' || fail "--help does not document --tag"
 
 check=$("$TJ" capture --check 2>&1); rc=$?
 if [ $rc -eq 77 ]; then echo "argument checks passed; the rest: $check"; exit 77; fi
@@ -79,7 +90,7 @@ awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
 # SIGTERM (like SIGINT) ends with a complete log, footer included.
 "$TJ" capture -o "$work/term.evlog" 2>"$work/err" &
 pid=$!
-for _ in $(seq 100); do grep -q recording "$work/err" && break; sleep 0.1; done
+wait_recording "$work/err"
 kill -TERM $pid
 wait $pid || fail "capture exited $? after SIGTERM: $(cat "$work/err")"
 "$TJ" info "$work/term.evlog" >"$work/info" || fail "info after SIGTERM: $(cat "$work/info")"
@@ -90,7 +101,7 @@ cg2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
 if [ -n "$cg2" ] && mkdir "$cg2/tjcap$$" 2>/dev/null; then
 	"$TJ" capture -o "$work/cg.evlog" --cgroup "$cg2/tjcap$$" 2>"$work/err" &
 	cap=$!
-	for _ in $(seq 100); do grep -q recording "$work/err" && break; sleep 0.1; done
+	wait_recording "$work/err"
 	sh -c "echo \$\$ > '$cg2/tjcap$$/cgroup.procs' && exec '$progs/tcp-pingpong' -c 1 -r 2" >/dev/null &
 	inside=$!
 	"$progs/tcp-pingpong" -c 1 -r 2 >/dev/null

@@ -5,9 +5,7 @@
 # Skipped where BPF cannot be loaded (or tmpfs cannot be mounted).
 set -u
 TJ=${TJ:-build/asan/tracejoin}
-progs=${TJ_PROGRAMS:-$(dirname "$TJ")/tests/programs}
 . "$(dirname "$0")/lib.sh"
-fail() { echo "FAIL: $*"; exit 1; }
 
 need_capture
 

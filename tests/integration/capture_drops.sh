@@ -7,9 +7,7 @@
 # Skipped where BPF cannot be loaded; must run as root here.
 set -u
 TJ=${TJ:-build/asan/tracejoin}
-progs=${TJ_PROGRAMS:-$(dirname "$TJ")/tests/programs}
 . "$(dirname "$0")/lib.sh"
-fail() { echo "FAIL: $*"; exit 1; }
 
 need_capture
 

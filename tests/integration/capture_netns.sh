@@ -11,9 +11,7 @@
 set -u
 TJ=${TJ:-build/asan/tracejoin}
 hooks=${TJ_CAPTURE_HOOKS:-sock}
-progs=${TJ_PROGRAMS:-$(dirname "$TJ")/tests/programs}
 . "$(dirname "$0")/lib.sh"
-fail() { echo "FAIL: $*"; exit 1; }
 
 need_capture --hooks "$hooks"
 command -v ip >/dev/null || { echo "SKIPPED: ip (iproute2) is not installed"; exit 77; }

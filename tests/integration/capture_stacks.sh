@@ -8,7 +8,6 @@
 # before.  Skipped where BPF cannot be loaded.
 set -u
 TJ=${TJ:-build/asan/tracejoin}
-progs=${TJ_PROGRAMS:-$(dirname "$TJ")/tests/programs}
 . "$(dirname "$0")/lib.sh"
 
 need_capture

@@ -83,6 +83,34 @@ run 0 "$TJ" import --format jaeger --keepalive 1 "$work/in" -o "$work/ka"
 has "$work/ka/labels.csv" "3:2:out:100,3:1:in:0"   # search's second call reuses the socket
 has "$work/out" "5 labels"
 
+# --- no span.kind (older C++ and Go tracers) ------------------------------------
+# The same chain with no kinds and internal spans where the client spans
+# were: auto infers the servers and gives the labels of the tagged traces.
+mkdir -p "$work/nokind"
+cat >"$work/nokind/a.json" <<EOF
+{"data":[{"traceID":"t1","spans":[
+ $(span a "" p1 "" 1000 100), $(span b a p1 "" 1010 80),
+ $(span c b p2 "" 1012 70), $(span d c p2 "" 1020 10),
+ $(span e d p3 "" 1021 8), $(span f c p2 "" 1040 10),
+ $(span g f p3 "" 1041 8)], $procs}]}
+EOF
+run 1 "$TJ" import --format jaeger --kinds tags "$work/nokind" -o "$work/nk-tags"
+has "$work/err" "hold no server or client span"
+has "$work/err" "--kinds auto"
+[ -e "$work/nk-tags/labels.csv" ] && fail "--kinds tags wrote a dataset from untagged traces"
+run 0 "$TJ" import --format jaeger "$work/nokind" -o "$work/nk"
+has "$work/out" "4 server spans inferred (no span.kind)"
+has "$work/out" "3 caller sides synthesised"
+cut -d, -f2 "$work/nk/labels.csv" | sort >"$work/nk.parents"
+grep -q '"kinds": "auto"' "$work/nk/manifest.json" || fail "manifest lacks kinds: $(cat "$work/nk/manifest.json")"
+# Tagged traces give the same labels under auto as under tags.
+run 0 "$TJ" import --format jaeger --kinds tags "$work/in/a.json" -o "$work/k-tags"
+run 0 "$TJ" import --format jaeger "$work/in/a.json" -o "$work/k-auto"
+cmp -s "$work/k-tags/labels.csv" "$work/k-auto/labels.csv" || fail "auto changed the labels of tagged traces"
+has "$work/out" "0 server spans inferred"
+diff <(cut -d, -f2 "$work/k-tags/labels.csv" | sort) "$work/nk.parents" >/dev/null ||
+	fail "inferred kinds gave other parents: $(cat "$work/nk/labels.csv")"
+
 # --- bad input ---------------------------------------------------------------
 mkdir -p "$work/bad"
 cp "$work/in/a.json" "$work/bad/good.json"
@@ -125,6 +153,10 @@ expect_exit 2 "$TJ" import --format jaeger "$work/in"
 expect_exit 2 "$TJ" import --format jaeger -o "$work/x"
 expect_exit 2 "$TJ" import --format jaeger --keepalive many "$work/in" -o "$work/x"
 expect_exit 2 "$TJ" import --format jaeger --nodes pods "$work/in" -o "$work/x"
+run 2 "$TJ" import --format jaeger --kinds guess "$work/in" -o "$work/x"
+has "$work/err" "--kinds wants 'tags', 'infer' or 'auto', not 'guess'"
+run 2 "$TJ" import --format csv --kinds infer a.csv -o "$work/x"
+has "$work/err" "--kinds are for --format jaeger"
 expect_exit 2 "$TJ" import --format jaeger --bogus "$work/in" -o "$work/x"
 expect_exit 2 "$TJ" import --format csv --keepalive 2 a.csv -o "$work/x"
 expect_exit 2 "$TJ" import --format csv a.csv b.csv -o "$work/x"

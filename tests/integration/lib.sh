@@ -1,6 +1,10 @@
 # Shared helpers of the integration scripts (sourced, not run).
 # $TJ: sanitizer build of tracejoin; $TJ_RELEASE: optimised build.
 
+# The programs the capture tests trace, built beside $TJ (set $TJ before
+# sourcing this file) unless TJ_PROGRAMS names them.
+progs=${TJ_PROGRAMS:-$(dirname "${TJ:-build/asan/tracejoin}")/tests/programs}
+
 fail() {
 	echo "FAIL: $*" >&2
 	exit 1

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include <zlib.h>
 #include "lib/evlog.h"
+#include "test_util.h"
 
 struct tmp {
 	char dir[64];
@@ -328,20 +329,6 @@ static void test_write_error_reported(void **state)
 
 /* ---- in-memory reading of damaged copies ---- */
 
-static uint8_t *slurp(const char *path, size_t *n)
-{
-	FILE *f = fopen(path, "rb");
-	assert_non_null(f);
-	fseek(f, 0, SEEK_END);
-	*n = (size_t)ftell(f);
-	fseek(f, 0, SEEK_SET);
-	uint8_t *b = malloc(*n + 1);
-	assert_non_null(b);
-	assert_int_equal(fread(b, 1, *n, f), *n);
-	fclose(f);
-	return b;
-}
-
 static int open_mem(struct tj_evlog_reader **r, FILE **f, const uint8_t *b,
 		    size_t n, struct tj_err *err)
 {
@@ -358,7 +345,7 @@ static void test_crc_detects_flipped_bit(void **state)
 	make_plain(&s, 300, 4);
 	write_log(t.path, &s, 100);
 	size_t n;
-	uint8_t *b = slurp(t.path, &n);
+	uint8_t *b = (uint8_t *)test_read_file(t.path, &n);
 	/* Flip one bit in every byte after the file header in turn (step
 	 * 7): the damage is always noticed, never silent. */
 	for (size_t pos = 120; pos < n; pos += 7) {
@@ -393,7 +380,7 @@ static void test_truncated_at_every_byte(void **state)
 	make_plain(&s, 120, 5);
 	write_log(t.path, &s, 40);   /* three events blocks */
 	size_t n;
-	uint8_t *b = slurp(t.path, &n);
+	uint8_t *b = (uint8_t *)test_read_file(t.path, &n);
 	/* Where each events block ends, from clean reads of longer and
 	 * longer prefixes: events read from a prefix only ever grows, by
 	 * whole blocks. */
@@ -451,7 +438,7 @@ static size_t block_offset(const uint8_t *b, size_t len, unsigned nth)
 static unsigned first_block_flags(const char *path)
 {
 	size_t n;
-	uint8_t *b = slurp(path, &n);
+	uint8_t *b = (uint8_t *)test_read_file(path, &n);
 	size_t off = block_offset(b, n, 0);
 	assert_int_equal(b[off + 4] | b[off + 5] << 8, 1);  /* events */
 	unsigned flags = (unsigned)(b[off + 6] | b[off + 7] << 8);
@@ -504,7 +491,7 @@ static void test_corrupt_middle_block_skipped(void **state)
 	make_plain(&s, 200, 6);
 	write_log(t.path, &s, 50);   /* four blocks */
 	size_t n;
-	uint8_t *b = slurp(t.path, &n);
+	uint8_t *b = (uint8_t *)test_read_file(t.path, &n);
 	const struct tj_evlog_damage *d;
 	struct tj_evlog_reader *r;
 	FILE *f;
@@ -566,7 +553,7 @@ static void test_unknown_block_skipped(void **state)
 	make_plain(&s, 60, 7);
 	write_log(t.path, &s, 0);
 	size_t n;
-	uint8_t *b = slurp(t.path, &n);
+	uint8_t *b = (uint8_t *)test_read_file(t.path, &n);
 	size_t off = block_offset(b, n, 0);
 	/* Steal the first block's header as a template: renumbering would
 	 * upset the seq check, so the spliced block takes the shape of a
@@ -607,7 +594,7 @@ static void test_newer_major_refused(void **state)
 	make_plain(&s, 10, 8);
 	write_log(t.path, &s, 0);
 	size_t n;
-	uint8_t *b = slurp(t.path, &n);
+	uint8_t *b = (uint8_t *)test_read_file(t.path, &n);
 	b[8] = 2;
 	b[9] = 0;
 	b[10] = 3;
@@ -696,7 +683,7 @@ static void test_malformed_body_skipped(void **state)
 	make_plain(&s, 90, 9);
 	write_log(t.path, &s, 30);
 	size_t n;
-	uint8_t *b = slurp(t.path, &n);
+	uint8_t *b = (uint8_t *)test_read_file(t.path, &n);
 	size_t off = block_offset(b, n, 1);
 	size_t body = get32(b + off + 12), raw_len = get32(b + off + 16);
 	uLongf got = raw_len;
@@ -773,7 +760,7 @@ static void test_flush_then_crash(void **state)
 	assert_int_equal(tj_evlog_close(w, &err), 0);
 
 	size_t n;
-	uint8_t *b = slurp(t.path, &n);
+	uint8_t *b = (uint8_t *)test_read_file(t.path, &n);
 	assert_true(flushed < n);
 	struct tj_evlog_reader *r;
 	FILE *f;

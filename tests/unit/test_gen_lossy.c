@@ -12,6 +12,7 @@
 #include <cmocka.h>
 #include "datasets/gen/gen.h"
 #include "test_gen_check.h"
+#include "test_util.h"
 
 static void run_lossy(double loss, double burst, int lossy_nodes)
 {
@@ -24,8 +25,8 @@ static void run_lossy(double loss, double burst, int lossy_nodes)
 		s->nodes[i].loss = i < lossy_nodes ? loss : 0;
 		s->nodes[i].burst = burst;
 	}
-	char dir[] = "/tmp/tj-test-gen-lossy.XXXXXX";
-	assert_non_null(mkdtemp(dir));
+	char dir[64];
+	assert_int_equal(test_dir_make(dir, sizeof(dir), "tj-test-gen-lossy"), 0);
 	struct gen_opts o = { .seed = 9, .rate = s->load[GEN_LOAD_HIGH], .requests = 1500,
 			      .dir = dir, .force = 1 };
 	struct gen_stats st;
@@ -87,9 +88,7 @@ static void run_lossy(double loss, double burst, int lossy_nodes)
 	assert_true(labels.n < st.calls * 12 / 10);
 	tj_edges_free(&labels);
 	gdata_free(&d);
-	char cmd[300];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(test_dir_remove(dir), 0);
 	free(s);
 }
 

@@ -378,25 +378,6 @@ static void test_chained_effect(void **state)
 			 "pool 1 chained %.3f", plain, ch, pool);
 }
 
-static int same_file(const char *a, const char *b, const char *name)
-{
-	char pa[600], pb[600];
-	snprintf(pa, sizeof(pa), "%s/%s", a, name);
-	snprintf(pb, sizeof(pb), "%s/%s", b, name);
-	FILE *fa = fopen(pa, "rb"), *fb = fopen(pb, "rb");
-	assert_non_null(fa);
-	assert_non_null(fb);
-	int same = 1, ca, cb;
-	do {
-		ca = fgetc(fa);
-		cb = fgetc(fb);
-		same = ca == cb;
-	} while (same && ca != EOF);
-	fclose(fa);
-	fclose(fb);
-	return same;
-}
-
 /* Every new option at once: the same spec and seed give the same bytes. */
 static void test_deterministic(void **state)
 {

@@ -94,6 +94,9 @@ static void test_refusals(void **state)
 	refused("node 1\nnode 2 addr ::2\n", "t.scn:2: ", "one address family per scenario");
 	refused("node 1 drift 5\n", "t.scn:1: ", "ppm");
 	refused("node 1 loss 0.9\n", "t.scn:1: ", "out of range");
+	refused("node 1 captured maybe\n", "t.scn:1: ", "captured 'maybe': yes or no");
+	refused("node 1 captured no\nservice a node 1 port 80\n" OK_TAIL, "t.scn:6: ",
+		"entry service 'a' is on node 1, which is not captured");
 	refused("node 1\nservice a node 2 port 80\n", "t.scn:2: ", "unknown node 2");
 	refused("node 1\nservice a node 1\n", "t.scn:2: ", "needs 'port P'");
 	refused(HEAD "service b node 1 port 80\n", "t.scn:3: ", "port 80 on node 1 is taken by service 'a'");

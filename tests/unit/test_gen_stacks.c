@@ -15,6 +15,7 @@
 #include "lib/evlog.h"
 #include "lib/stacks.h"
 #include "replay/replay.h"
+#include "test_util.h"
 
 #define MAXN 8
 #define MAXSITES 256
@@ -136,8 +137,8 @@ static void test_sites_stable(void **state)
 	(void)state;
 	static const char *const scen[] = { "threaded", "fanout" };
 	struct sites *x = calloc(1, sizeof(*x));
-	char dir[] = "/tmp/tj-test-gen-stacks.XXXXXX";
-	assert_non_null(mkdtemp(dir));
+	char dir[64];
+	assert_int_equal(test_dir_make(dir, sizeof(dir), "tj-test-gen-stacks"), 0);
 	/* two seeds of each: ids match across runs, nodes and processes */
 	for (size_t k = 0; k < 2; k++) {
 		int nn = count_nodes(scen[k]);
@@ -159,9 +160,7 @@ static void test_sites_stable(void **state)
 	assert_true(y->messages > 100);
 	free(y);
 	free(x);
-	char cmd[200];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(test_dir_remove(dir), 0);
 }
 
 int main(void)

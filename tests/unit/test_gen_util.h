@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "datasets/gen/gen.h"
+#include "test_util.h"
 
 static inline struct gen_spec *parse_ok(const char *text)
 {
@@ -35,17 +36,36 @@ static inline void refused(const char *text, const char *want_prefix,
 
 static inline char *tmpdir(void)
 {
-	char *t = strdup("/tmp/tj-test-gen.XXXXXX");
-	assert_non_null(mkdtemp(t));
+	char *t = malloc(64);
+	assert_non_null(t);
+	assert_int_equal(test_dir_make(t, 64, "tj-test-gen"), 0);
 	return t;
 }
 
 static inline void rmdataset(char *dir)
 {
-	char cmd[512];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(test_dir_remove(dir), 0);
 	free(dir);
+}
+
+/* Whether file NAME holds the same bytes in folders a and b. */
+static inline int same_file(const char *a, const char *b, const char *name)
+{
+	char pa[600], pb[600];
+	snprintf(pa, sizeof(pa), "%s/%s", a, name);
+	snprintf(pb, sizeof(pb), "%s/%s", b, name);
+	FILE *fa = fopen(pa, "rb"), *fb = fopen(pb, "rb");
+	assert_non_null(fa);
+	assert_non_null(fb);
+	int same = 1, ca, cb;
+	do {
+		ca = fgetc(fa);
+		cb = fgetc(fb);
+		same = ca == cb;
+	} while (same && ca != EOF);
+	fclose(fa);
+	fclose(fb);
+	return same;
 }
 
 #endif

@@ -13,36 +13,21 @@
 #include <cmocka.h>
 #include "correlate/host.h"
 #include "lib/evlog.h"
+#include "test_util.h"
 
 #define MS 1000000ull
 
 static char dir[64];
 static char logpath[128];
 
-static const char *plugin(const char *name)
-{
-	static char p[256];
-	const char *b = getenv("TJ_BUILD");
-	snprintf(p, sizeof(p), "%s/plugins/%s", b && *b ? b : "build", name);
-	if (access(p, R_OK) != 0)
-		fail_msg("%s not built (make builds it; TJ_BUILD names the build folder)", p);
-	return p;
-}
+#define plugin test_plugin_path
 
+/* Node 1, process 100: sockets below 100 are served on 8080, the others
+ * call out to 9090. */
 static struct tj_event ev(uint64_t ts, unsigned type, uint64_t sock,
 			  uint64_t off, int64_t bytes, uint32_t tid)
 {
-	struct tj_event e;
-	memset(&e, 0, sizeof(e));
-	e.node = 1;
-	e.ts_ns = ts;
-	e.type = (uint8_t)type;
-	e.sock = sock;
-	e.offset = off;
-	e.bytes = bytes;
-	e.pid = 100;
-	e.tid = tid;
-	e.family = 2;
+	struct tj_event e = test_event(1, ts, type, sock, off, bytes, 100, tid);
 	e.lport = sock < 100 ? 8080 : 40000;
 	e.rport = sock < 100 ? 40000 : 9090;
 	return e;
@@ -59,8 +44,7 @@ static const char call_text[] =
  * call on a kept-alive client socket (thread per request). */
 static int setup(void **state)
 {
-	strcpy(dir, "/tmp/test_host.XXXXXX");
-	assert_non_null(mkdtemp(dir));
+	assert_int_equal(test_dir_make(dir, sizeof(dir), "test_host"), 0);
 	snprintf(logpath, sizeof(logpath), "%s/node-1.evlog", dir);
 	struct tj_evlog_header h;
 	memset(&h, 0, sizeof(h));
@@ -98,9 +82,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd);
+	return test_dir_remove(dir);
 }
 
 /* ---- registry and loader ---- */

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 #include "../../datasets/import/import.h"
 #include "../../lib/evlog.h"
+#include "../../replay/join.h"
 
 #define HEADER "ts_ns,node,pid,tid,fd,sock,type,family,laddr,lport,raddr,rport,bytes,offset,payload_hex,flags,arg,stack_id,tcp_seq\n"
 
@@ -268,6 +269,86 @@ static void test_to_evlog(void **state)
 	unlink(in);
 }
 
+/* A foreign capture that began mid-stream: no connect or accept rows,
+ * rows flagged offset_from_start (1) with their TCP sequence numbers,
+ * the server node's listening socket as a listen row and the end of its
+ * list as a scan row.  Imported, both nodes' sockets get sides, the
+ * sequence (which wraps inside the first request) gives offsets that
+ * are the same at both ends, and every call but the first (cut by the
+ * capture's start) joins its server request. */
+static void test_midstream_import(void **state)
+{
+	(void)state;
+	const char *cli = HEADER
+		"10,1,5,5,3,900,scan,,,0,,0,0,0,,0,0,0,0\n"
+		"1000,1,5,5,3,900,send,ipv4,10.0.0.1,40000,10.0.0.2,80,100,0,,1,0,0,4294967200\n"
+		"2000,1,5,5,3,900,recv,ipv4,10.0.0.1,40000,10.0.0.2,80,50,0,,1,0,0,5000\n"
+		"3000,1,5,5,3,900,send,ipv4,10.0.0.1,40000,10.0.0.2,80,100,0,,1,0,0,4\n"
+		"4000,1,5,5,3,900,recv,ipv4,10.0.0.1,40000,10.0.0.2,80,50,0,,1,0,0,5050\n"
+		"5000,1,5,5,3,900,send,ipv4,10.0.0.1,40000,10.0.0.2,80,60,0,,1,0,0,104\n"
+		"5001,1,5,5,3,900,send,ipv4,10.0.0.1,40000,10.0.0.2,80,40,0,,1,0,0,164\n"
+		"6000,1,5,5,3,900,recv,ipv4,10.0.0.1,40000,10.0.0.2,80,50,0,,1,0,0,5100\n";
+	const char *srv = HEADER
+		"10,2,0,0,-1,33,listen,ipv4,0.0.0.0,80,0.0.0.0,0,0,0,,0,0,0,0\n"
+		"10,2,0,0,-1,0,scan,,,0,,0,1,0,,0,0,0,0\n"
+		"1500,2,7,7,4,77,recv,ipv4,10.0.0.2,80,10.0.0.1,40000,100,0,,1,0,0,4294967200\n"
+		"1600,2,7,7,4,77,send,ipv4,10.0.0.2,80,10.0.0.1,40000,50,0,,1,0,0,5000\n"
+		"3500,2,7,7,4,77,recv,ipv4,10.0.0.2,80,10.0.0.1,40000,100,0,,1,0,0,4\n"
+		"3600,2,7,7,4,77,send,ipv4,10.0.0.2,80,10.0.0.1,40000,50,0,,1,0,0,5050\n"
+		"5500,2,7,7,4,77,recv,ipv4,10.0.0.2,80,10.0.0.1,40000,100,0,,1,0,0,104\n"
+		"5600,2,7,7,4,77,send,ipv4,10.0.0.2,80,10.0.0.1,40000,50,0,,1,0,0,5100\n";
+	char in[256], out1[256], out2[256];
+	snprintf(in, sizeof(in), "%s", tmp_path("mid.csv"));
+	snprintf(out1, sizeof(out1), "%s", tmp_path("node-1.evlog"));
+	snprintf(out2, sizeof(out2), "%s", tmp_path("node-2.evlog"));
+	unlink(out1);
+	unlink(out2);
+	struct tj_csv_import_stats st;
+	struct tj_err err = { 0 };
+	write_text(in, cli);
+	assert_int_equal(tj_import_csv(in, out1, -1, 0, &st, &err), 0);
+	write_text(in, srv);
+	assert_int_equal(tj_import_csv(in, out2, -1, 0, &st, &err), 0);
+
+	/* offsets from the sequence, unwrapped, flagged */
+	struct tj_evlog_reader *r;
+	const struct tj_event *ev;
+	const uint64_t want[] = { 4294967200u, 5000, 0x100000004ull, 5050,
+				  0x100000068ull, 0x1000000a4ull, 5100 };
+	size_t n = 0;
+	assert_int_equal(tj_evlog_open(&r, out1, &err), 0);
+	while (tj_evlog_next(r, &ev, &err) == 1) {
+		if (ev->type == TJ_EV_SCAN)
+			continue;
+		assert_true(n < 7);
+		assert_int_equal(ev->offset, want[n++]);
+		assert_int_equal(ev->flags, TJ_EVF_SEQ_OFFSET);
+	}
+	assert_int_equal(n, 7);
+	tj_evlog_close_reader(r);
+
+	struct tj_join *j;
+	char *inputs[2] = { out1, out2 };
+	int damaged = 0;
+	assert_int_equal(tj_join_from_logs(&j, inputs, 2, &damaged, &err), 0);
+	assert_int_equal(damaged, 0);
+	const struct tj_join_stats *js = tj_join_stats(j);
+	assert_int_equal(js->calls, 2);
+	assert_int_equal(js->server_requests, 2);
+	assert_int_equal(js->joined, 2);
+	assert_int_equal(js->skipped, 0);
+	struct tj_msgkey call = { .node = 1, .sock = 900, .dir = TJ_DIR_OUT,
+				  .offset = 0x100000068ull }, req;
+	assert_int_equal(tj_join_request_of(j, &call, &req), 1);
+	assert_int_equal(req.node, 2);
+	assert_int_equal(req.sock, 77);
+	assert_int_equal(req.offset, 0x100000068ull);
+	tj_join_free(j);
+	unlink(out1);
+	unlink(out2);
+	unlink(in);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -275,6 +356,7 @@ int main(void)
 		cmocka_unit_test(test_column_order),
 		cmocka_unit_test(test_bad_rows),
 		cmocka_unit_test(test_to_evlog),
+		cmocka_unit_test(test_midstream_import),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

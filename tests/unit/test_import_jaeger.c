@@ -87,11 +87,11 @@ static void keep_warning(void *ctx, const char *msg)
 	snprintf(r->last_warning, sizeof(r->last_warning), "%s", msg);
 }
 
-static void start(struct run *run, unsigned keepalive)
+static void start_kinds(struct run *run, unsigned keepalive, unsigned kinds)
 {
 	memset(run, 0, sizeof(*run));
-	struct tj_jaeger_opts o = { .keepalive = keepalive, .warn = keep_warning,
-				    .warn_ctx = run };
+	struct tj_jaeger_opts o = { .keepalive = keepalive, .kinds = kinds,
+				    .warn = keep_warning, .warn_ctx = run };
 	struct tj_err err;
 	assert_int_equal(tj_jaeger_new(&run->j, &o, &err), 0);
 	run->st = tj_jaeger_stats(run->j);
@@ -160,6 +160,11 @@ static const struct tj_event *find_event(const struct tj_import_node *n,
 		    n->events[i].offset == offset)
 			return &n->events[i];
 	return NULL;
+}
+
+static void start(struct run *run, unsigned keepalive)
+{
+	start_kinds(run, keepalive, TJ_IMPORT_KINDS_AUTO);
 }
 
 /* ---- known traces ---- */
@@ -605,6 +610,202 @@ static void test_pool_busy_at_server(void **state)
 	finish(&run);
 }
 
+/* ---- traces without span.kind ---- */
+
+/* The chain of test_chain_with_client_spans as an old tracer writes it:
+ * no span.kind anywhere, an internal span where the client span was. */
+static void no_kinds_chain(struct buf *b)
+{
+	begin(b);
+	trace_begin(b, "k1");
+	span(b, "a", NULL, "p1", NULL, 1000, 100);
+	span(b, "i", "a", "p1", NULL, 1005, 80);  /* in-process: same service */
+	span(b, "b", "i", "p2", NULL, 1010, 60);  /* s2 serves s1's call */
+	span(b, "j", "b", "p2", NULL, 1015, 40);
+	span(b, "c", "j", "p3", NULL, 1020, 10);
+	span(b, "d", "j", "p3", NULL, 1040, 10);
+	trace_end(b);
+	end(b);
+}
+
+static void test_kinds_inferred(void **state)
+{
+	(void)state;
+	struct buf b;
+	no_kinds_chain(&b);
+	struct run run;
+	start(&run, 0); /* auto */
+	add(&run, "k1.json", b.s);
+	assert_int_equal(build(&run), 0);
+	assert_int_equal(run.st->warnings, 0);
+	assert_int_equal(run.st->inferred_servers, 4); /* a (root), b, c, d */
+	assert_int_equal(run.st->root_requests, 1);
+	assert_int_equal(run.st->synth_callers, 3);
+	assert_int_equal(run.st->labels, 3);
+	char l[200];
+	assert_string_equal(label(&run, 0, l), "1:2:out:0,1:1:in:0");
+	assert_string_equal(label(&run, 1, l), "2:2:out:0,2:1:in:0");
+	assert_string_equal(label(&run, 2, l), "2:3:out:0,2:1:in:0");
+	/* The caller's side is made up at the callee's span times. */
+	const struct tj_event *cs = find_event(node(&run, "s1"), TJ_EV_SEND, 2, 0);
+	assert_non_null(cs);
+	assert_int_equal(cs->ts_ns, 1010000);
+	/* The internal spans made no events: s1 has the root and one call. */
+	assert_int_equal(node(&run, "s1")->nevents, 8);
+	check_order(&run);
+	finish(&run);
+}
+
+/* --kinds tags on the same traces: nothing is a network end. */
+static void test_kinds_tags_refuses_untagged(void **state)
+{
+	(void)state;
+	struct buf b;
+	no_kinds_chain(&b);
+	struct run run;
+	start_kinds(&run, 0, TJ_IMPORT_KINDS_TAGS);
+	add(&run, "k1.json", b.s);
+	struct tj_err err = { 0 };
+	assert_int_equal(run.st->traces, 1);
+	assert_true(tj_jaeger_build(run.j, &run.r, &err) < 0);
+	assert_non_null(strstr(err.msg, "no server or client span"));
+	assert_non_null(strstr(err.msg, "--kinds auto"));
+	assert_int_equal(run.st->inferred_servers, 0);
+	finish(&run);
+}
+
+/* One service tags its spans, the next does not, the third tags again:
+ * auto keeps the tags and infers only the untagged service's entry. */
+static void test_kinds_mixed(void **state)
+{
+	(void)state;
+	struct buf b;
+	begin(&b);
+	trace_begin(&b, "m1");
+	span(&b, "a", NULL, "p1", "server", 1000, 100);
+	span(&b, "b", "a", "p1", "client", 1010, 80);
+	span(&b, "c", "b", "p2", NULL, 1012, 70);     /* inferred server of b */
+	span(&b, "j", "c", "p2", NULL, 1015, 50);     /* in-process */
+	span(&b, "d", "j", "p3", "server", 1020, 10); /* caller side synthesised */
+	span(&b, "e", "d", "p3", NULL, 1022, 5);      /* in-process */
+	trace_end(&b);
+	end(&b);
+	struct run run;
+	start(&run, 0);
+	add(&run, "m1.json", b.s);
+	assert_int_equal(build(&run), 0);
+	assert_int_equal(run.st->inferred_servers, 1);
+	assert_int_equal(run.st->synth_callers, 1);
+	assert_int_equal(run.st->unseen_callees, 0); /* b is answered by c */
+	assert_int_equal(run.st->labels, 2);
+	char l[200];
+	assert_string_equal(label(&run, 0, l), "1:2:out:0,1:1:in:0");
+	assert_string_equal(label(&run, 1, l), "2:2:out:0,2:1:in:0");
+	/* s1's call runs at its client span's times: b was paired with c. */
+	const struct tj_event *cs = find_event(node(&run, "s1"), TJ_EV_SEND, 2, 0);
+	assert_non_null(cs);
+	assert_int_equal(cs->ts_ns, 1010000);
+	check_order(&run);
+	finish(&run);
+
+	/* In a tagged trace an untagged root is background work, as before:
+	 * its call is a root call, not the child of a made-up request. */
+	begin(&b);
+	trace_begin(&b, "m2");
+	span(&b, "r", NULL, "p1", NULL, 1000, 100);
+	span(&b, "c", "r", "p1", "client", 1010, 20);
+	span(&b, "s", "c", "p2", "server", 1011, 10);
+	trace_end(&b);
+	end(&b);
+	start(&run, 0);
+	add(&run, "m2.json", b.s);
+	assert_int_equal(build(&run), 0);
+	assert_int_equal(run.st->inferred_servers, 0);
+	assert_int_equal(run.st->root_requests, 0);
+	assert_int_equal(run.st->labels, 1);
+	assert_string_equal(label(&run, 0, l), "1:1:out:0,");
+	finish(&run);
+}
+
+/* --kinds infer ignores the tags: client spans become in-process work
+ * and every caller side is synthesised at the server span's times. */
+static void test_kinds_infer_ignores_tags(void **state)
+{
+	(void)state;
+	struct buf b;
+	begin(&b);
+	trace_begin(&b, "t1");
+	span(&b, "a", NULL, "p1", "server", 1000, 100);
+	span(&b, "b", "a", "p1", "client", 1010, 80);
+	span(&b, "c", "b", "p2", "server", 1012, 70);
+	span(&b, "d", "c", "p2", "client", 1020, 10);
+	span(&b, "e", "d", "p3", "server", 1021, 8);
+	trace_end(&b);
+	end(&b);
+	struct run run;
+	start_kinds(&run, 0, TJ_IMPORT_KINDS_INFER);
+	add(&run, "t1.json", b.s);
+	assert_int_equal(build(&run), 0);
+	assert_int_equal(run.st->inferred_servers, 3);
+	assert_int_equal(run.st->synth_callers, 2);
+	assert_int_equal(run.st->labels, 2);
+	char l[200];
+	assert_string_equal(label(&run, 0, l), "1:2:out:0,1:1:in:0");
+	assert_string_equal(label(&run, 1, l), "2:2:out:0,2:1:in:0");
+	const struct tj_event *cs = find_event(node(&run, "s1"), TJ_EV_SEND, 2, 0);
+	assert_non_null(cs);
+	assert_int_equal(cs->ts_ns, 1012000);
+	finish(&run);
+
+	/* Everything in one process: no call, and the message says why. */
+	begin(&b);
+	trace_begin(&b, "one");
+	span(&b, "a", NULL, "p1", NULL, 1000, 100);
+	span(&b, "b", "a", "p1", NULL, 1010, 10);
+	trace_end(&b);
+	end(&b);
+	start_kinds(&run, 0, TJ_IMPORT_KINDS_INFER);
+	add(&run, "one.json", b.s);
+	assert_int_equal(build(&run), 0); /* the root is a request from outside */
+	assert_int_equal(run.st->labels, 0);
+	assert_int_equal(run.st->root_requests, 1);
+	finish(&run);
+}
+
+/* Without kinds the checks still hold: a duplicate id or a cycle skips
+ * the trace with a warning naming it, the other traces are imported. */
+static void test_kinds_inferred_checks(void **state)
+{
+	(void)state;
+	struct buf b;
+	begin(&b);
+	trace_begin(&b, "dup");
+	span(&b, "a", NULL, "p1", NULL, 1000, 100);
+	span(&b, "a", "a", "p2", NULL, 1010, 10);
+	trace_end(&b);
+	trace_begin(&b, "cyc");
+	span(&b, "x", "y", "p1", NULL, 1000, 100);
+	span(&b, "y", "x", "p2", NULL, 1010, 10);
+	trace_end(&b);
+	trace_begin(&b, "ok");
+	span(&b, "a", NULL, "p1", NULL, 1000, 100);
+	span(&b, "b", "a", "p2", NULL, 1010, 10);
+	trace_end(&b);
+	end(&b);
+	struct run run;
+	start(&run, 0);
+	add(&run, "bad.json", b.s);
+	assert_int_equal(run.st->traces_skipped, 2);
+	assert_int_equal(run.st->warnings, 2);
+	assert_non_null(strstr(run.last_warning, "bad.json: trace cyc skipped"));
+	assert_non_null(strstr(run.last_warning, "cycle"));
+	assert_int_equal(build(&run), 0);
+	assert_int_equal(run.st->traces, 1);
+	assert_int_equal(run.st->inferred_servers, 2); /* the skipped traces count nothing */
+	assert_int_equal(run.st->labels, 1);
+	finish(&run);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -618,6 +819,11 @@ int main(void)
 		cmocka_unit_test(test_other_shapes),
 		cmocka_unit_test(test_two_server_children),
 		cmocka_unit_test(test_pool_busy_at_server),
+		cmocka_unit_test(test_kinds_inferred),
+		cmocka_unit_test(test_kinds_tags_refuses_untagged),
+		cmocka_unit_test(test_kinds_mixed),
+		cmocka_unit_test(test_kinds_infer_ignores_tags),
+		cmocka_unit_test(test_kinds_inferred_checks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -177,6 +177,52 @@ static void test_unjoinable(void **state)
 	tj_join_free(j);
 }
 
+/* Sockets that predate capture: mid-stream messages join when their
+ * offsets are sequence numbers (TJ_MSG_SEQ_OFFSET), also when the 32-bit
+ * sequence wrapped between the two ends' first sights (the client first
+ * saw 0xffffff00, the server only after the wrap); capture-start offsets
+ * never join. */
+static void test_seq_offsets(void **state)
+{
+	struct tj_join *j;
+	struct tj_err err = { 0 };
+	const uint64_t W = 1ull << 32;
+	assert_int_equal(tj_join_new(&j, &err), 0);
+	struct tj_message m[] = {
+		/* connection 1: both ends seq offsets, client before the wrap */
+		cli(10, TJ_DIR_OUT, 0xffffff00u, 40000), cli(10, TJ_DIR_IN, 7000, 40000),
+		cli(10, TJ_DIR_OUT, W + 0x100, 40000), cli(10, TJ_DIR_IN, 7100, 40000),
+		srv(20, TJ_DIR_IN, 0x100, 40000), srv(20, TJ_DIR_OUT, 7100, 40000),
+		srv(20, TJ_DIR_IN, 0x300, 40000),
+		/* connection 2: offsets from capture start: not joinable */
+		cli(11, TJ_DIR_OUT, 50, 40001), srv(21, TJ_DIR_IN, 50, 40001),
+	};
+	size_t n = sizeof(m) / sizeof(*m);
+	for (size_t i = 0; i < n; i++) {
+		m[i].flags = TJ_MSG_MIDSTREAM | TJ_MSG_ROLE_GUESS;
+		if (m[i].key.sock == 10 || m[i].key.sock == 20)
+			m[i].flags |= TJ_MSG_SEQ_OFFSET;
+		assert_int_equal(tj_join_add(j, &m[i]), 0);
+	}
+	assert_int_equal(tj_join_finish(j, &err), 0);
+	struct tj_msgkey call = { .node = 1, .sock = 10, .dir = TJ_DIR_OUT,
+				  .offset = W + 0x100 }, req, back;
+	assert_int_equal(tj_join_request_of(j, &call, &req), 1);
+	assert_int_equal(req.node, 2);
+	assert_int_equal(req.sock, 20);
+	assert_int_equal(req.offset, 0x100);
+	assert_int_equal(tj_join_call_of(j, &req, &back), 1);
+	assert_true(tj_msgkey_eq(&back, &call));
+	/* the first call's request was not seen (cut on the server side) */
+	expect_none(j, 1, 10, 0xffffff00u);
+	expect_none(j, 1, 11, 50);
+	const struct tj_join_stats *st = tj_join_stats(j);
+	assert_int_equal(st->joined, 1);
+	assert_int_equal(st->offset_misses, 1);
+	assert_int_equal(st->skipped, 2);
+	tj_join_free(j);
+}
+
 static void test_put(void **state)
 {
 	struct tj_join *j;
@@ -216,13 +262,108 @@ static void test_many(void **state)
 	tj_join_free(j);
 }
 
+/* Through NAT.  The client (node 1, 10.0.0.1) dials a virtual address
+ * 10.0.0.99:80; the server (node 2) sees its own 10.0.0.2:80, and under
+ * SNAT a client address 10.0.0.50 too. */
+static void test_nat(void **state)
+{
+	struct tj_join *j;
+	assert_int_equal(tj_join_new(&j, NULL), 0);
+	/* DNAT alone: the client's address and port survive. */
+	struct tj_message d_c = msg(1, 10, TJ_ROLE_CLIENT, TJ_DIR_OUT, 0, 1, 40000, 99, 80);
+	struct tj_message d_s = msg(2, 20, TJ_ROLE_SERVER, TJ_DIR_IN, 0, 2, 80, 1, 40000);
+	/* DNAT+SNAT with a tag: only the tag links the two. */
+	struct tj_message t_c = msg(1, 11, TJ_ROLE_CLIENT, TJ_DIR_OUT, 0, 1, 40001, 99, 80);
+	struct tj_message t_s = msg(2, 21, TJ_ROLE_SERVER, TJ_DIR_IN, 0, 2, 80, 50, 5000);
+	t_s.has_origin = 1;
+	t_s.origin_node = 1;
+	t_s.origin_sock = 11;
+	/* DNAT+SNAT without a tag: nothing links them. */
+	struct tj_message n_c = msg(1, 12, TJ_ROLE_CLIENT, TJ_DIR_OUT, 0, 1, 40002, 99, 80);
+	struct tj_message n_s = msg(2, 22, TJ_ROLE_SERVER, TJ_DIR_IN, 0, 2, 80, 50, 5001);
+	/* A client half two nodes claim (the same private address on two
+	 * hosts): the fallback must not pick one. */
+	struct tj_message a_c1 = msg(1, 13, TJ_ROLE_CLIENT, TJ_DIR_OUT, 0, 1, 40003, 99, 80);
+	struct tj_message a_c3 = msg(3, 13, TJ_ROLE_CLIENT, TJ_DIR_OUT, 0, 1, 40003, 98, 80);
+	struct tj_message a_s = msg(2, 23, TJ_ROLE_SERVER, TJ_DIR_IN, 0, 2, 80, 1, 40003);
+	/* A tag naming a client node that was not captured. */
+	struct tj_message o_s = msg(2, 24, TJ_ROLE_SERVER, TJ_DIR_IN, 0, 2, 80, 50, 5002);
+	o_s.has_origin = 1;
+	o_s.origin_node = 9;
+	o_s.origin_sock = 99;
+	struct tj_message *all[] = { &d_c, &d_s, &t_c, &t_s, &n_c, &n_s,
+				     &a_c1, &a_c3, &a_s, &o_s };
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		assert_int_equal(tj_join_add(j, all[i]), 0);
+	/* The tag holds at once; the address fallback after finish. */
+	expect_pair(j, 1, 11, 0, 2, 21);
+	expect_none(j, 1, 10, 0);
+	assert_int_equal(tj_join_finish(j, NULL), 0);
+	expect_pair(j, 1, 10, 0, 2, 20);
+	expect_pair(j, 1, 11, 0, 2, 21);
+	expect_none(j, 1, 12, 0);
+	expect_none(j, 1, 13, 0);
+	expect_none(j, 3, 13, 0);
+	struct tj_msgkey call = { .node = 1, .sock = 10, .dir = TJ_DIR_OUT };
+	unsigned via = 99;
+	assert_int_equal(tj_join_explain(j, &call, &via), TJ_JOIN_OK);
+	assert_int_equal(via, TJ_JOIN_BY_CLIENT_ADDR);
+	call.sock = 11;
+	assert_int_equal(tj_join_explain(j, &call, &via), TJ_JOIN_OK);
+	assert_int_equal(via, TJ_JOIN_BY_TAG);
+	call.sock = 12;
+	int r = tj_join_explain(j, &call, &via);
+	assert_int_equal(r, TJ_JOIN_NO_PEER);
+	assert_non_null(strstr(tj_join_result_text(r), "--tag"));
+	struct tj_msgkey req = { .node = 2, .sock = 24, .dir = TJ_DIR_IN }, back;
+	assert_int_equal(tj_join_call_of(j, &req, &back), 0);
+	const struct tj_join_stats *st = tj_join_stats(j);
+	assert_int_equal(st->calls, 5);
+	assert_int_equal(st->joined, 2);
+	assert_int_equal(st->joined_by_tag, 1);
+	assert_int_equal(st->joined_by_client_addr, 1);
+	assert_int_equal(st->no_peer, 3); /* n_c, a_c1, a_c3 */
+	tj_join_free(j);
+}
+
+/* The fallback pairs the n-th with the n-th when a client port is used
+ * again through the same DNAT, and leaves a half alone whose counts differ. */
+static void test_nat_port_reuse(void **state)
+{
+	struct tj_join *j;
+	assert_int_equal(tj_join_new(&j, NULL), 0);
+	for (uint64_t k = 0; k < 3; k++) {
+		struct tj_message c = msg(1, 30 + k, TJ_ROLE_CLIENT, TJ_DIR_OUT, 0, 1, 41000, 99, 80);
+		struct tj_message sv = msg(2, 40 + k, TJ_ROLE_SERVER, TJ_DIR_IN, 0, 2, 80, 1, 41000);
+		assert_int_equal(tj_join_add(j, &sv), 0);
+		assert_int_equal(tj_join_add(j, &c), 0);
+	}
+	/* Two calls from port 42000, one server end: not paired. */
+	struct tj_message u1 = msg(1, 50, TJ_ROLE_CLIENT, TJ_DIR_OUT, 0, 1, 42000, 99, 80);
+	struct tj_message u2 = msg(1, 51, TJ_ROLE_CLIENT, TJ_DIR_OUT, 0, 1, 42000, 99, 80);
+	struct tj_message us = msg(2, 52, TJ_ROLE_SERVER, TJ_DIR_IN, 0, 2, 80, 1, 42000);
+	assert_int_equal(tj_join_add(j, &u1), 0);
+	assert_int_equal(tj_join_add(j, &u2), 0);
+	assert_int_equal(tj_join_add(j, &us), 0);
+	assert_int_equal(tj_join_finish(j, NULL), 0);
+	for (uint64_t k = 0; k < 3; k++)
+		expect_pair(j, 1, 30 + k, 0, 2, 40 + k);
+	expect_none(j, 1, 50, 0);
+	expect_none(j, 1, 51, 0);
+	assert_int_equal(tj_join_stats(j)->joined_by_client_addr, 3);
+	tj_join_free(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_keepalive_and_port_reuse),
+		cmocka_unit_test(test_seq_offsets),
 		cmocka_unit_test(test_unjoinable),
 		cmocka_unit_test(test_put),
 		cmocka_unit_test(test_many),
+		cmocka_unit_test(test_nat),
+		cmocka_unit_test(test_nat_port_reuse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,21 +16,18 @@
 #include "lib/edges.h"
 #include "lib/evlog.h"
 #include "replay/assemble.h"
+#include "test_util.h"
 
 static char dir[64];
 
 static int setup(void **state)
 {
-	strcpy(dir, "/tmp/test_label.XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	return 0;
+	return test_dir_make(dir, sizeof(dir), "test_label");
 }
 
 static int teardown(void **state)
 {
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd);
+	return test_dir_remove(dir);
 }
 
 /* ---- parser and rule ---- */
@@ -129,23 +126,13 @@ static void test_span_rule(void **state)
 static struct tj_event mk(uint32_t node, uint64_t ts, unsigned type, uint64_t sock,
 			  uint16_t lport, uint16_t rport, uint64_t off, int64_t bytes)
 {
-	struct tj_event e;
-	memset(&e, 0, sizeof(e));
-	e.node = node;
-	e.ts_ns = ts;
-	e.type = (uint8_t)type;
-	e.sock = sock;
-	e.pid = 100 + node;
-	e.tid = 100 + node;
+	struct tj_event e = test_event(node, ts, type, sock, off, bytes, 100 + node, 100 + node);
 	e.fd = 5;
-	e.family = 2;
 	e.laddr[0] = 10;
 	e.laddr[3] = (uint8_t)node;
 	e.raddr[0] = 10;
 	e.lport = lport;
 	e.rport = rport;
-	e.offset = off;
-	e.bytes = bytes;
 	return e;
 }
 
@@ -405,6 +392,69 @@ static void test_loopback_root(void **state)
 	assert_int_equal(r.with_parent, 0);
 }
 
+/* A capture attached to running services: sockets known by the start-up
+ * scan (listen, scan), sequence offsets, no accept or connect.  The first
+ * message of each socket is cut; a call made for the cut request is left
+ * out (its parent is no request), not labeled a root; the next request's
+ * call is labeled with its parent. */
+static void test_attached_capture(void **state)
+{
+	char cap[128], out[128];
+	snprintf(cap, sizeof(cap), "%s/cap", dir);
+	snprintf(out, sizeof(out), "%s/out", dir);
+	mkdir(cap, 0755);
+	const uint64_t p0 = 0x0404040404040404ULL, p1 = 0x0505050505050505ULL;
+	const char *r0 = req_with(p0), *r1 = req_with(p1);
+	const char *c0 = req_with(tj_tp_call_span(tj_tp_server_span(T_HI, T_LO, p0), 0));
+	const char *c1 = req_with(tj_tp_call_span(tj_tp_server_span(T_HI, T_LO, p1), 0));
+	const char *resp = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+	uint64_t l0 = strlen(r0), lc = strlen(c0), lr = strlen(resp), ms = 1000000;
+	struct tj_evlog_writer *w = open_log(cap, 2, TJ_CAP_PAYLOAD | TJ_CAP_PREEXISTING, 256);
+	struct tj_event lis = mk(2, 0, TJ_EV_LISTEN, 20, 80, 0, 0, 0);
+	memset(lis.laddr, 0, 16);
+	memset(lis.raddr, 0, 16);
+	put(w, lis, NULL);
+	put(w, mk(2, 0, TJ_EV_SCAN, 0, 0, 0, 0, 2), NULL);
+	struct tj_event x[] = {
+		mk(2, 1 * ms, TJ_EV_RECV, 22, 6001, 90, 1000, 0),      /* cut: a response */
+		mk(2, 2 * ms, TJ_EV_RECV, 21, 80, 5001, 5000, 0),      /* cut: request r0 */
+		mk(2, 3 * ms, TJ_EV_SEND, 22, 6001, 90, 7000, 0),      /* call for r0 */
+		mk(2, 4 * ms, TJ_EV_RECV, 22, 6001, 90, 1000 + lr, 0),
+		mk(2, 5 * ms, TJ_EV_SEND, 21, 80, 5001, 9000, 0),
+		mk(2, 6 * ms, TJ_EV_RECV, 21, 80, 5001, 5000 + l0, 0), /* request r1 */
+		mk(2, 7 * ms, TJ_EV_SEND, 22, 6001, 90, 7000 + lc, 0), /* call for r1 */
+		mk(2, 8 * ms, TJ_EV_RECV, 22, 6001, 90, 1000 + 2 * lr, 0),
+		mk(2, 9 * ms, TJ_EV_SEND, 21, 80, 5001, 9000 + lr, 0),
+	};
+	const char *pl[] = { resp, r0, c0, resp, resp, r1, c1, resp, resp };
+	for (size_t i = 0; i < sizeof(x) / sizeof(*x); i++) {
+		x[i].flags = TJ_EVF_SEQ_OFFSET;
+		put(w, x[i], pl[i]);
+	}
+	close_log(w);
+	struct tj_label_result r;
+	struct tj_err err = { 0 };
+	if (tj_label_capture(cap, out, NULL, &r, &err))
+		fail_msg("%s", err.msg);
+	assert_int_equal(r.calls, 2);
+	assert_int_equal(r.server_requests, 1);
+	assert_int_equal(r.cut, 2);
+	assert_int_equal(r.parent_cut, 1);
+	assert_int_equal(r.labeled, 1);
+	assert_int_equal(r.with_parent, 1);
+	assert_int_equal(r.roots, 0);
+	assert_int_equal(r.unknown_role, 0);
+	struct tj_edge_set set;
+	read_labels(out, &set);
+	assert_int_equal(set.n, 1);
+	const struct tj_edge *e = edge_of(&set, 2, 22, 7000 + lc);
+	assert_non_null(e);
+	assert_true(e->has_parent);
+	assert_int_equal(e->parent.sock, 21);
+	assert_int_equal(e->parent.offset, 5000 + l0);
+	tj_edges_free(&set);
+}
+
 /* ---- the replay features the labeler relies on ---- */
 
 struct got {
@@ -430,20 +480,20 @@ static void run_asm(int raw, struct got *g)
 	struct tj_assembler *a;
 	struct tj_err err = { 0 };
 	memset(g, 0, sizeof(*g));
-	assert_int_equal(tj_asm_new(&a, &o, collect, g, &err), 0);
+	assert_int_equal(tj_assembler_new(&a, &o, collect, g, &err), 0);
 	const char *r0 = req_with(0x77);
 	/* STATE -> SYN_SENT before the local port is known, then connect */
 	struct tj_event e = mk(1, 1000, TJ_EV_STATE, 5, 0, 80, 0, 0);
 	e.arg = 7 << 8 | 2;
-	assert_int_equal(tj_asm_feed(a, &e, &err), 0);
+	assert_int_equal(tj_assembler_feed(a, &e, &err), 0);
 	e = mk(1, 2000, TJ_EV_CONNECT, 5, 4321, 80, 0, 0);
-	assert_int_equal(tj_asm_feed(a, &e, &err), 0);
+	assert_int_equal(tj_assembler_feed(a, &e, &err), 0);
 	e = mk(1, 3000, TJ_EV_SEND, 5, 4321, 80, 0, (int64_t)strlen(r0));
 	e.payload = (const uint8_t *)r0;
 	e.payload_len = (uint16_t)strlen(r0);
-	assert_int_equal(tj_asm_feed(a, &e, &err), 0);
-	assert_int_equal(tj_asm_end(a, &err), 0);
-	tj_asm_free(a);
+	assert_int_equal(tj_assembler_feed(a, &e, &err), 0);
+	assert_int_equal(tj_assembler_end(a, &err), 0);
+	tj_assembler_free(a);
 	assert_int_equal(g->n, 1);
 }
 
@@ -468,6 +518,7 @@ int main(void)
 		cmocka_unit_test(test_span_rule),
 		cmocka_unit_test_setup_teardown(test_label_capture, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_attached_capture, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_loopback_root, setup, teardown),
 		cmocka_unit_test(test_replay_raw_and_ports),
 	};

@@ -13,6 +13,7 @@
 #include "lib/manifest.h"
 #include "lib/evlog.h"
 #include "lib/version.h"
+#include "test_util.h"
 
 static void write_file(const char *dir, const char *name, const char *text)
 {
@@ -40,17 +41,6 @@ static void write_log(const char *dir, uint32_t node, int nevents, uint64_t drop
 	}
 	tj_evlog_add_drops(w, TJ_DROP_RINGBUF, drops);
 	assert_int_equal(tj_evlog_close(w, &err), 0);
-}
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	assert_non_null(f);
-	static char buf[65536];
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	buf[n] = '\0';
-	fclose(f);
-	return strdup(buf);
 }
 
 static char *make_dataset(void)
@@ -85,7 +75,7 @@ static json_t *write_and_load(const char *dir, char **text)
 	tj_manifest_free(m);
 	char path[512];
 	snprintf(path, sizeof(path), "%s/manifest.json", dir);
-	*text = slurp(path);
+	*text = test_read_file(path, NULL);
 	json_error_t je;
 	json_t *j = json_loads(*text, 0, &je);
 	assert_non_null(j);

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 #include "replay/assemble.h"
 #include "correlate/host.h"
+#include "test_util.h"
 
 extern const struct tj_correlator tj_correlator_metadata;
 
@@ -31,17 +32,7 @@ static int to_correlator(void *ctx, const struct tj_message *m)
 static struct tj_event ev(uint64_t ts, unsigned type, uint64_t sock,
 			  uint64_t off, int64_t bytes, uint32_t tid)
 {
-	struct tj_event e;
-	memset(&e, 0, sizeof(e));
-	e.node = 1;
-	e.ts_ns = ts;
-	e.type = (uint8_t)type;
-	e.sock = sock;
-	e.offset = off;
-	e.bytes = bytes;
-	e.pid = 100;
-	e.tid = tid;
-	e.family = 2;
+	struct tj_event e = test_event(1, ts, type, sock, off, bytes, 100, tid);
 	e.lport = sock < 100 ? 8080 : 40000 + (uint16_t)sock;
 	e.rport = sock < 100 ? 50000 : 9090;
 	return e;
@@ -56,13 +47,13 @@ static void run(struct rig *r, const struct tj_event *evs, size_t n,
 	r->c = &tj_correlator_metadata;
 	tj_edge_set_sink_init(&r->sink, &r->set);
 	assert_int_equal(r->c->open(&r->st, p, &r->err), 0);
-	assert_int_equal(tj_asm_new(&a, NULL, to_correlator, r, &r->err), 0);
+	assert_int_equal(tj_assembler_new(&a, NULL, to_correlator, r, &r->err), 0);
 	for (size_t i = 0; i < n; i++)
-		assert_int_equal(tj_asm_feed(a, &evs[i], &r->err), 0);
-	assert_int_equal(tj_asm_end(a, &r->err), 0);
+		assert_int_equal(tj_assembler_feed(a, &evs[i], &r->err), 0);
+	assert_int_equal(tj_assembler_end(a, &r->err), 0);
 	assert_int_equal(r->c->finish(r->st, &r->sink.sink, &r->err), 0);
 	r->c->close(r->st);
-	tj_asm_free(a);
+	tj_assembler_free(a);
 }
 
 static const struct tj_edge *edge_of(const struct tj_edge_set *s, const char *child)

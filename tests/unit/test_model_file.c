@@ -11,6 +11,7 @@
 #include <cmocka.h>
 #include "../../models/model.h"
 #include "../../models/features.h"
+#include "test_util.h"
 
 static void sample(struct tj_model *m)
 {
@@ -46,17 +47,6 @@ static char *tmpfile_path(void)
 	return p;
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	assert_non_null(f);
-	char *buf = malloc(1 << 16);
-	*len = fread(buf, 1, 1 << 16, f);
-	buf[*len] = 0;
-	fclose(f);
-	return buf;
-}
-
 static void test_round_trip(void **state)
 {
 	(void)state;
@@ -84,7 +74,7 @@ static void test_round_trip(void **state)
 	char *q = tmpfile_path();
 	assert_int_equal(tj_model_write(&b, q, TJ_OUT_FORCE, &err), 0);
 	size_t la, lb;
-	char *ta = slurp(p, &la), *tb = slurp(q, &lb);
+	char *ta = test_read_file(p, &la), *tb = test_read_file(q, &lb);
 	assert_int_equal(la, lb);
 	assert_memory_equal(ta, tb, la);
 	free(ta);
@@ -108,7 +98,7 @@ static void refuse(const char *from, const char *to, const char *frag1,
 	char *p = tmpfile_path();
 	assert_int_equal(tj_model_write(&a, p, TJ_OUT_FORCE, &err), 0);
 	size_t len;
-	char *text = slurp(p, &len);
+	char *text = test_read_file(p, &len);
 	char edited[1 << 16];
 	const char *at = from ? strstr(text, from) : text + len;
 	assert_non_null(at);
@@ -152,7 +142,7 @@ static void test_refuses_other_feature_list(void **state)
 	struct tj_err err = { 0 };
 	assert_int_equal(tj_model_write(&a, p, TJ_OUT_FORCE, &err), 0);
 	size_t len;
-	char *text = slurp(p, &len);
+	char *text = test_read_file(p, &len);
 	char *fl = strstr(text, "feature reply_unknown ");
 	assert_non_null(fl);
 	char *eol = strchr(fl, '\n');

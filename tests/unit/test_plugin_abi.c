@@ -13,22 +13,13 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include "correlate/correlator.h"
-
-static const char *plugin_path(const char *name)
-{
-	static char p[256];
-	const char *b = getenv("TJ_BUILD");
-	snprintf(p, sizeof(p), "%s/plugins/%s", b && *b ? b : "build", name);
-	if (access(p, R_OK) != 0)
-		fail_msg("%s not built (make builds it; TJ_BUILD names the build folder)", p);
-	return p;
-}
+#include "test_util.h"
 
 /* dlopen the plugin as a foreign host would: every symbol resolved now,
  * none of its symbols offered to others. */
 static const struct tj_correlator *load(const char *name, void **dl)
 {
-	*dl = dlopen(plugin_path(name), RTLD_NOW | RTLD_LOCAL);
+	*dl = dlopen(test_plugin_path(name), RTLD_NOW | RTLD_LOCAL);
 	if (!*dl)
 		fail_msg("dlopen %s: %s", name, dlerror());
 	const struct tj_correlator *c = dlsym(*dl, TJ_CORRELATOR_SYMBOL);

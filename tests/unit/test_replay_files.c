@@ -12,6 +12,7 @@
 #include <cmocka.h>
 #include "replay/replay.h"
 #include "lib/evlog.h"
+#include "test_util.h"
 
 #define MS 1000000ull
 #define HOUR (3600ull * 1000000000ull)
@@ -20,35 +21,18 @@ static char dir[64];
 
 static int setup(void **state)
 {
-	strcpy(dir, "/tmp/test_replay_files.XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	return 0;
+	return test_dir_make(dir, sizeof(dir), "test_replay_files");
 }
 
 static int teardown(void **state)
 {
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd);
+	return test_dir_remove(dir);
 }
 
 static struct tj_event ev(uint32_t node, uint64_t ts, unsigned type,
 			  uint64_t sock, uint64_t off, int64_t bytes)
 {
-	struct tj_event e;
-	memset(&e, 0, sizeof(e));
-	e.node = node;
-	e.ts_ns = ts;
-	e.type = (uint8_t)type;
-	e.sock = sock;
-	e.offset = off;
-	e.bytes = bytes;
-	e.pid = 100 + node;
-	e.tid = 10 + node;
-	e.family = 2;
-	e.lport = 8080;
-	e.rport = 40000;
-	return e;
+	return test_event(node, ts, type, sock, off, bytes, 100 + node, 10 + node);
 }
 
 static char *path_of(const char *name)

@@ -8,6 +8,6 @@ static int nop_finish(void *st, struct tj_edge_sink *o, struct tj_err *e) { retu
 static void nop_close(void *st) { }
 
 const struct tj_correlator tracejoin_correlator = {
-	TJ_CORRELATOR_ABI + 41, "wrong_abi", "from a future tracejoin", NULL,
+	42, "wrong_abi", "from a future tracejoin", NULL,
 	nop_open, NULL, nop_message, nop_finish, nop_close,
 };

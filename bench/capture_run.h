@@ -1,0 +1,30 @@
+/* What the capture speed benchmarks (capture-overhead, tag-cost) share:
+ * running `tracejoin capture` as a child until told to stop, finding the
+ * tracejoin binary beside the bench's, and the median of the rounds. */
+#ifndef TJ_BENCH_CAPTURE_RUN_H
+#define TJ_BENCH_CAPTURE_RUN_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct tj_capture_run {
+	pid_t pid;
+	int err_fd;
+	char text[8192]; /* capture's stderr so far */
+};
+
+/* Run `TJ capture ARGS...` (args NULL-ended, "capture" not included) and
+ * wait until it says it records.  0, or -1 with a message naming who. */
+int tj_capture_run_start(struct tj_capture_run *c, const char *tj,
+			 char *const args[], const char *who);
+/* SIGINT it, keep the rest of its stderr in text, reap it.  0 if it
+ * exited 0, else -1 with its stderr printed. */
+int tj_capture_run_stop(struct tj_capture_run *c, const char *who);
+
+/* build/bench/NAME -> build/tracejoin, into out.  0 or -1. */
+int tj_bench_tracejoin_path(char *out, size_t len);
+
+/* Median of v[0..n-1] (sorts v). */
+double tj_bench_median(double *v, int n);
+
+#endif
