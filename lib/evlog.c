@@ -585,17 +585,16 @@ static int read_block(struct tj_evlog_reader *r, struct block *b, struct tj_err 
 		if (ferror(r->f))
 			return BLOCK_END;
 		damage(r, off, count, 0,
-		       "cut short at offset %llu, inside block %u "
-		       "(%u events lost)", (unsigned long long)r->pos, seq,
-		       count);
+		       "cut short at offset %llu, inside block %u",
+		       (unsigned long long)r->pos, seq);
 		r->dmg.blocks_skipped++;
 		return BLOCK_END;
 	}
 	memset(r->body + body_len, 0, EVLOG_SLACK);
 	if (crc32_of(r->body, body_len) != get_le32(h + 24)) {
 		damage(r, off, count, 1,
-		       "block %u at offset %llu: bad CRC (%u events lost)",
-		       seq, (unsigned long long)off, count);
+		       "block %u at offset %llu: bad CRC",
+		       seq, (unsigned long long)off);
 		r->dmg.blocks_skipped++;
 		return BLOCK_SKIPPED;
 	}
@@ -610,9 +609,8 @@ static int read_block(struct tj_evlog_reader *r, struct block *b, struct tj_err 
 			    LIBDEFLATE_SUCCESS ||
 		    out != raw_len) {
 			damage(r, off, count, 1,
-			       "block %u at offset %llu: body does not inflate "
-			       "(%u events lost)", seq,
-			       (unsigned long long)off, count);
+			       "block %u at offset %llu: body does not inflate",
+			       seq, (unsigned long long)off);
 			r->dmg.blocks_skipped++;
 			return BLOCK_SKIPPED;
 		}
@@ -680,9 +678,18 @@ static int take_footer(struct tj_evlog_reader *r, const struct block *b,
 			       (unsigned long long)r->delivered);
 		}
 	}
-	if (getc(r->f) != EOF)
-		damage(r, r->pos, 0, 1,
-		       "data after the footer at offset %llu",
+	/* `cat a.evlog b.evlog`: b's events are not read, and how many they
+	 * are is not known here; say so instead of "0 events lost" */
+	char tail[EVLOG_MAGIC_LEN];
+	size_t nt = fread(tail, 1, sizeof(tail), r->f);
+	if (nt == sizeof(tail) && memcmp(tail, EVLOG_MAGIC, EVLOG_MAGIC_LEN) == 0)
+		damage(r, r->pos, 0, 0,
+		       "another log follows the footer at offset %llu (logs "
+		       "concatenated?): its events are not read",
+		       (unsigned long long)r->pos);
+	else if (nt > 0)
+		damage(r, r->pos, 0, 0,
+		       "data after the footer at offset %llu: not read",
 		       (unsigned long long)r->pos);
 	return finish(r, err);
 }
@@ -730,8 +737,8 @@ static int __attribute__((noinline)) next_slow(struct tj_evlog_reader *r,
 		if (b.type == EVLOG_BLOCK_EVENTS) {
 			if (evlog_decoder_start(&r->d, b.raw, b.raw_len, b.count) < 0) {
 				damage(r, b.off, b.count, 1,
-				       "block %u at offset %llu: %s (%u events lost)",
-				       b.seq, (unsigned long long)b.off, r->d.why, b.count);
+				       "block %u at offset %llu: %s",
+				       b.seq, (unsigned long long)b.off, r->d.why);
 				r->dmg.blocks_skipped++;
 				continue;
 			}
@@ -957,16 +964,21 @@ void tj_evlog_close_reader(struct tj_evlog_reader *r)
 void tj_evlog_report_damage(const char *cmd, const struct tj_evlog_reader *r)
 {
 	const struct tj_evlog_damage *d = &r->dmg;
-	char what[4 * sizeof(d->what)], path[4 * 256];
+	char what[4 * sizeof(d->what)], path[4 * 256], lost[64];
 	tj_escape(what, sizeof(what), d->what);
 	tj_escape(path, sizeof(path), r->path);
-	if (strstr(d->what, "events lost")) /* one count, said once */
-		fprintf(stderr, "tracejoin %s: %s: damaged from offset %llu: %s%s\n", cmd,
-			path, (unsigned long long)d->offset, what,
-			d->lost_known ? "" : "; the count may be higher");
+	fprintf(stderr, "tracejoin %s: %s: damaged from offset %llu: %s%s\n", cmd,
+		path, (unsigned long long)d->offset, what, tj_evlog_damage_lost(d, lost));
+}
+
+char *tj_evlog_damage_lost(const struct tj_evlog_damage *d, char *buf)
+{
+	if (d->lost_known)
+		snprintf(buf, 64, "; %llu events lost", (unsigned long long)d->events_lost);
+	else if (d->events_lost)
+		snprintf(buf, 64, "; at least %llu events lost",
+			 (unsigned long long)d->events_lost);
 	else
-		fprintf(stderr, "tracejoin %s: %s: damaged from offset %llu: %s; %s%llu "
-			"events lost\n", cmd, path, (unsigned long long)d->offset,
-			what, d->lost_known ? "" : "at least ",
-			(unsigned long long)d->events_lost);
+		snprintf(buf, 64, "; an unknown number of events lost");
+	return buf;
 }

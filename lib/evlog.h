@@ -139,6 +139,10 @@ int tj_evlog_drops(const struct tj_evlog_reader *r,
 uint64_t tj_evlog_blocks_read(const struct tj_evlog_reader *r);
 uint64_t tj_evlog_bytes_read(const struct tj_evlog_reader *r);
 void tj_evlog_close_reader(struct tj_evlog_reader *r);
+/* The loss of d in words, the one place it is said: "; 12 events lost",
+ * "; at least 12 events lost", "; an unknown number of events lost".
+ * buf holds 64 bytes; returns buf. */
+char *tj_evlog_damage_lost(const struct tj_evlog_damage *d, char *buf);
 /* For commands: "tracejoin CMD: PATH: damaged from offset O: WHAT; N
  * events lost" on stderr, after next() returned 0 with damage set.  The
  * command then exits TJ_EXIT_DAMAGED. */

@@ -217,9 +217,11 @@ static void print_text(const struct tj_evlog_reader *r, const struct summary *s)
 	if (!d->damaged)
 		printf("  integrity   ok\n");
 	else
-		printf("  integrity   DAMAGED from offset %" PRIu64 ": %s; %s%" PRIu64
-		       " events lost\n", d->offset, d->what,
-		       d->lost_known ? "" : "at least ", d->events_lost);
+	{
+		char what[4 * sizeof(d->what)], lost[64];
+		printf("  integrity   DAMAGED from offset %" PRIu64 ": %s%s\n", d->offset,
+		       tj_escape(what, sizeof(what), d->what), tj_evlog_damage_lost(d, lost));
+	}
 }
 
 static json_t *to_json(const struct tj_evlog_reader *r, const struct summary *s)

@@ -43,6 +43,15 @@ head -c 20 ds/node-1.evlog >ht.evlog
 expect_exit 3 "$TJ" info ht.evlog
 expect_exit 3 "$TJ" correlate --algo metadata ht.evlog
 
+# logs concatenated: the second one's events are not read, and info says
+# so (not "0 events lost"), exit 3
+cat ds/node-1.evlog ds/node-2.evlog >cat.evlog
+"$TJ" info cat.evlog >out 2>&1; rc=$?
+[ $rc -eq 3 ] || fail "info on concatenated logs exited $rc"
+grep -q "another log follows the footer" out || fail "info does not say a log follows: $(cat out)"
+grep -q " 0 events lost" out && fail "info says 0 events lost on concatenated logs: $(cat out)"
+expect_exit 3 "$TJ" correlate --algo metadata cat.evlog
+
 # an empty folder: the same exit (a bad input) in correlate and label
 mkdir empty
 expect_exit 1 "$TJ" correlate --algo metadata empty
