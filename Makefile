@@ -42,7 +42,7 @@ endif
 
 # Library sources: everything in the component folders but programs with
 # their own main (*-bench.c, workload programs), BPF code and plugins.
-LIB_DIRS := lib logs replay correlate datasets/gen datasets/import datasets/label models bench capture
+LIB_DIRS := lib logs replay correlate datasets/gen datasets/import datasets/label models bench capture export
 PROG_SRCS := $(wildcard bench/*-*.c)
 LIB_SRCS := $(filter-out %.bpf.c $(PROG_SRCS), \
 	$(wildcard $(addsuffix /*.c,$(LIB_DIRS))))
@@ -137,7 +137,8 @@ test:
 	@$(MAKE) --no-print-directory MODE=asan BUILD=$(BUILD)/asan all unit-tests benches
 	@$(MAKE) --no-print-directory all benches
 	@$(MAKE) --no-print-directory fuzz
-	TJ_BUILD=$(BUILD)/asan TJ_RELEASE_BUILD=$(BUILD) TJ_FUZZ_BUILD=$(BUILD)/fuzz tests/run.sh
+	@$(MAKE) --no-print-directory consumers
+	TJ_CONSUMERS=$(BUILD)/consumers TJ_BUILD=$(BUILD)/asan TJ_RELEASE_BUILD=$(BUILD) TJ_FUZZ_BUILD=$(BUILD)/fuzz tests/run.sh
 
 benches: $(BENCH_BINS)
 

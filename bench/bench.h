@@ -5,6 +5,8 @@
  *   jobs.c     running tracejoin subcommands as child processes, two at a
  *              time, measuring each one's CPU time and peak memory
  *   report.c   the table, results.csv / .json, report.md, gnuplot plots
+ *   report_html.c  report.html: the page with sortable tables and drill-downs
+ *   drilldown.c    the wrong traces the page draws
  *   compare.c  `bench --compare A B`
  *   envinfo.c  what makes a run redoable: version, compiler, CPU, kernel
  *
@@ -87,6 +89,22 @@ int bench_write_csv(const char *path, const struct bench_result *r, size_t n,
 		    struct tj_err *err);
 int bench_write_plots(const char *dir, const struct bench_result *r, size_t n,
 		      struct tj_err *err);
+
+/* ---- report_html.c ---- */
+
+/* DIR/report.html from DIR/results.json and DIR/drilldown/ (any results
+ * folder: bench calls it, and so may whatever collects one). */
+int bench_write_html(const char *dir, struct tj_err *err);
+
+/* ---- drilldown.c ---- */
+
+struct tj_xmodel;
+/* DIR/drilldown/DS--ALGO.json: a few of the correlator's wrong traces
+ * beside their true shape, for the HTML report.  m: the dataset's span
+ * model with its labels as truth (export/model.h), relinked here with
+ * the correlator's edges. */
+int bench_write_drilldown(const char *results, const char *ds_name, const char *algo,
+			  struct tj_xmodel *m, const char *edges_path, struct tj_err *err);
 
 /* ---- compare.c ---- */
 

@@ -18,6 +18,7 @@
 #include "../correlate/host.h"
 #include "../datasets/gen/gen.h"
 #include "../lib/edges.h"
+#include "../export/model.h"
 #include "../lib/manifest.h"
 #include "../lib/util.h"
 #include "../lib/version.h"
@@ -37,7 +38,9 @@ static const char usage_text[] =
 	"are benchmarked too, in tables of their own.\n"
 	"\n"
 	"Writes RESULTS_ROOT/<UTC date>-<git sha>/: results.csv, results.json,\n"
-	"report.md, plots/<scenario>.{svg,png} (gnuplot) and commands.txt, the\n"
+	"report.md, report.html (self-contained: sortable tables, per dataset a\n"
+	"few wrongly reconstructed traces drawn beside their true shape, from\n"
+	"drilldown/), plots/<scenario>.{svg,png} (gnuplot) and commands.txt, the\n"
 	"commands that redo every figure.\n"
 	"\n"
 	"options:\n"
@@ -411,7 +414,8 @@ static int run_correlators(struct bench *b, struct bench_result *res)
 		struct tj_edge_set labels = { 0 };
 		struct tj_join *join = NULL;
 		char lp[PATH_MAX], *dir = b->ds[i].dir;
-		int damaged = 0;
+		int damaged = 0, model_tried = 0, model_ok = 0;
+		struct tj_xmodel model = { 0 };
 		snprintf(lp, sizeof(lp), "%s/labels.csv", dir);
 		int ok = tj_edges_read(&labels, lp, &err) == 0 &&
 			 tj_sha256_file(lp, b->ds[i].labels_sha, &err) == 0 &&
@@ -434,6 +438,22 @@ static int run_correlators(struct bench *b, struct bench_result *res)
 				snprintf(r->error, sizeof(r->error), "exit %d: %s", j->status, why);
 			} else {
 				score_one(r, &labels, join, out);
+				/* the report's drill-down: not a result, so a failure
+				 * here is a warning */
+				struct tj_err de = { 0 };
+				if (r->ok && !model_tried) { /* one replay per dataset */
+					struct tj_xmodel_opts mo = { .truth = &labels,
+								     .truth_name = lp };
+					model_tried = 1;
+					model_ok = tj_xmodel_build(&model, &dir, 1, &mo, &de) == 0;
+					if (!model_ok)
+						tj_warn("bench: drill-down of %s: %s", b->ds[i].name, de.msg);
+				}
+				if (r->ok && model_ok &&
+				    bench_write_drilldown(b->results, b->ds[i].name, r->algo,
+							  &model, out, &de))
+					tj_warn("bench: drill-down of %s on %s: %s", r->algo,
+						b->ds[i].name, de.msg);
 			}
 			if (!r->ok)
 				b->failures++;
@@ -444,6 +464,7 @@ static int run_correlators(struct bench *b, struct bench_result *res)
 			}
 		}
 		tj_join_free(join);
+		tj_xmodel_free(&model);
 		tj_edges_free(&labels);
 	}
 	if (!b->keep_edges)
@@ -785,6 +806,10 @@ int cmd_bench(int argc, char **argv)
 	if (bench_write_csv(path, res, n, &err) < 0 ||
 	    write_json(&b, res, n, argc, argv) != 0 || write_report(&b, res, n) < 0) {
 		tj_warn("bench: %s", err.code ? err.msg : "could not write the results");
+		rc = TJ_EXIT_FAIL;
+	}
+	if (rc == TJ_EXIT_OK && bench_write_html(b.results, &err) < 0) {
+		tj_warn("bench: %s", err.msg);
 		rc = TJ_EXIT_FAIL;
 	}
 	if (b.plots) {

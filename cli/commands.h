@@ -28,5 +28,7 @@ int cmd_features(int argc, char **argv);
 void cmd_features_help(void);
 int cmd_bench(int argc, char **argv);
 void cmd_bench_help(void);
+int cmd_export(int argc, char **argv);
+void cmd_export_help(void);
 
 #endif

@@ -36,6 +36,8 @@ static const struct command commands[] = {
 	  "train a correlator's model on labeled datasets" },
 	{ "features", cmd_features, cmd_features_help,
 	  "export (candidate parent, call) features as CSV" },
+	{ "export", cmd_export, cmd_export_help,
+	  "write reconstructed traces as OTLP, Jaeger or Perfetto JSON" },
 	{ "bench", cmd_bench, cmd_bench_help,
 	  "run every correlator on the dataset suite and report" },
 	{ NULL, NULL, NULL, NULL },

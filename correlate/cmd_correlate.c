@@ -8,6 +8,7 @@
 #include <string.h>
 #include "host.h"
 #include "traces.h"
+#include "../lib/util.h"
 #include "../cli/commands.h"
 
 static const char usage_text[] =
@@ -68,17 +69,6 @@ static void list_builtins(FILE *f)
 		TJ_CORRELATOR_SYMBOL);
 }
 
-static int parse_idle(const char *s, uint64_t *ns)
-{
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (end == s || *end || errno || !(v > 0) || v > 1e6)
-		return -1;
-	*ns = (uint64_t)(v * 1e9);
-	return *ns ? 0 : -1;
-}
-
 int cmd_correlate(int argc, char **argv)
 {
 	enum { OPT_IDLE = 256, OPT_PAYLOAD, OPT_TRAIN, OPT_EXPLAIN, OPT_TRUST };
@@ -110,14 +100,9 @@ int cmd_correlate(int argc, char **argv)
 			algo = optarg;
 			break;
 		case 'p': {
-			char *eq = strchr(optarg, '=');
-			if (!eq || eq == optarg)
-				return tj_usage(cmd, "--param %s: K=V expected", optarg);
-			if (params.n == TJ_PARAMS_MAX)
-				return tj_usage(cmd, "more than %d --param", TJ_PARAMS_MAX);
-			*eq = '\0'; /* argv is ours to cut */
-			params.key[params.n] = optarg;
-			params.val[params.n++] = eq + 1;
+			const char *why;
+			if (tj_params_add_arg(&params, optarg, &why))
+				return tj_usage(cmd, "--param %s: %s", optarg, why);
 			break;
 		}
 		case 'l':
@@ -133,7 +118,7 @@ int cmd_correlate(int argc, char **argv)
 			traces = 1;
 			break;
 		case OPT_IDLE:
-			if (parse_idle(optarg, &ro.idle_ns))
+			if (tj_parse_seconds(optarg, &ro.idle_ns))
 				return tj_usage(cmd, "--idle %s: seconds > 0 expected", optarg);
 			break;
 		case OPT_PAYLOAD:

@@ -475,3 +475,20 @@ void tj_edge_tee_sink_init(struct tj_edge_tee_sink *s, struct tj_edge_sink *a,
 	s->a = a;
 	s->b = b;
 }
+
+int tj_params_add_arg(struct tj_params *p, char *kv, const char **why)
+{
+	char *eq = strchr(kv, '=');
+	if (!eq || eq == kv) {
+		*why = "K=V expected";
+		return -1;
+	}
+	if (p->n == TJ_PARAMS_MAX) {
+		*why = "too many --param";
+		return -1;
+	}
+	*eq = '\0';
+	p->key[p->n] = kv;
+	p->val[p->n++] = eq + 1;
+	return 0;
+}

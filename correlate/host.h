@@ -33,6 +33,11 @@ int tj_correlator_load(const char *name_or_path, unsigned flags,
 		       struct tj_err *err);
 void tj_correlator_unload(void *dlhandle);
 
+/* A command line's "--param K=V" into p: kv is cut at its '=' (argv is
+ * the command's to cut).  0, or -1 with why (for the usage message) when
+ * kv has no key or p is full. */
+int tj_params_add_arg(struct tj_params *p, char *kv, const char **why);
+
 /* ---- running ---- */
 
 struct tj_correlate_stats {

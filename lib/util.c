@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <stdlib.h>
 #include "util.h"
 
@@ -63,4 +64,15 @@ char *tj_escape(char *dst, size_t cap, const char *src)
 	}
 	dst[n] = '\0';
 	return dst;
+}
+
+int tj_parse_seconds(const char *s, uint64_t *ns)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (end == s || *end || errno || !(v > 0) || v > 1e6)
+		return -1;
+	*ns = (uint64_t)(v * 1e9);
+	return *ns ? 0 : -1;
 }

@@ -20,4 +20,8 @@ int tj_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
  * escape) and returns dst.  Bytes from 0x80 pass (UTF-8 names). */
 char *tj_escape(char *dst, size_t cap, const char *src);
 
+/* A command-line duration in seconds ("2", "0.5"), > 0 and at most 1e6,
+ * into nanoseconds.  0 or -1. */
+int tj_parse_seconds(const char *s, uint64_t *ns);
+
 #endif

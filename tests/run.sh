@@ -14,6 +14,9 @@ export TJ_BUILD=$build
 export TJ="$PWD/$build/tracejoin"
 export TJ_RELEASE="$PWD/${TJ_RELEASE_BUILD:-build}/tracejoin"
 export TJ_ROOT="$PWD"
+# the real consumers of the exports (make consumers): node_modules, chromium
+export TJ_CONSUMERS="${TJ_CONSUMERS:-${TJ_RELEASE_BUILD:-build}/consumers}"
+case $TJ_CONSUMERS in /*) ;; *) TJ_CONSUMERS="$PWD/$TJ_CONSUMERS" ;; esac
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 if [ -n "${CI:-}" ]; then fuzz_s=${TJ_FUZZ_SECONDS:-30}; else fuzz_s=${TJ_FUZZ_SECONDS:-5}; fi

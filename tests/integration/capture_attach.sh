@@ -9,8 +9,10 @@
 # on (--port), so other traffic of the machine stays out.  Checks:
 #  - the start-up scan is in both logs and names the listeners of each;
 #  - every socket open before capture gets its side (info: 0 unknown);
-#  - the two node logs' keys join exactly: every call joined, none to an
-#    uncaptured peer or unjoinable (tracejoin score's join line);
+#  - the two node logs' keys join: every call joined, none to an
+#    uncaptured peer, ambiguous or unjoinable, but at most one a
+#    connection open before capture whose server end saw the call's
+#    request as its first (cut) message;
 #  - labels complete: every recognised call is labeled, and every request
 #    whose first bytes capture saw is a call, but for at most one first
 #    message per connection open before capture (cut, and counted so).
@@ -62,7 +64,7 @@ start "$nsa" "$work/front.out" --role front --listen 10.78.0.1:$P --model pool -
 	--conn pool --pool-size 2 --call back=10.78.0.2:$P --work-us 100
 front=$!
 # 4 keepalive clients; the pool and their connections are used at once
-ip netns exec "$nsa" "$bin/tj-load" --target 10.78.0.1:$P --requests 1500 --clients 4 \
+ip netns exec "$nsa" "$bin/tj-load" --target 10.78.0.1:$P --requests 4000 --clients 4 \
 	--rate 500 --seed 3 >"$work/load.out" 2>&1 &
 load=$!
 sleep 0.5
@@ -117,8 +119,8 @@ cat "$work/label.err"
 calls=$(sed -n 's/.*); \([0-9]*\) calls: .*/\1/p' "$work/label.err")
 labeled=$(sed -n 's/.* calls: \([0-9]*\) labeled .*/\1/p' "$work/label.err")
 cut=$(sed -n 's/.*before capture: \([0-9]*\) first messages cut.*/\1/p' "$work/label.err")
-unknown=$(sed -n 's/.* cut by capture start, \([0-9]*\) requests on sockets of unknown.*/\1/p' "$work/label.err")
-[ -n "$calls" ] && [ "$calls" -gt 500 ] || fail "only ${calls:-no} calls recognised"
+unknown=$(sed -n 's/.* calls made for a cut request, \([0-9]*\) requests on sockets of unknown.*/\1/p' "$work/label.err")
+[ -n "$calls" ] && [ "$calls" -gt 300 ] || fail "only ${calls:-no} calls recognised"
 pcut=$(sed -n 's/.* \([0-9]*\) calls made for a cut request.*/\1/p' "$work/label.err")
 [ $((labeled + ${pcut:-0})) = "$calls" ] || fail "labels incomplete: $labeled of $calls calls (${pcut:-0} for a cut request)"
 [ "${pcut:-0}" -le 4 ] || fail "$pcut calls made for a cut request: more than one per front connection"
@@ -135,9 +137,17 @@ done
 	fail "$seen requests begun during capture, $calls recognised as calls (cut: $cut)"
 
 "$TJ" correlate --algo metadata "$work/ds" -o "$work/edges.csv" 2>"$work/corr.err" || { cat "$work/corr.err"; fail "correlate"; }
-"$TJ" score --labels "$work/ds/labels.csv" "$work/edges.csv" >"$work/score.txt" || fail "score"
-grep '^logs' "$work/score.txt"
-joinline=$(grep '^logs' "$work/score.txt")
-echo "$joinline" | grep -q ": $calls calls, $calls joined, 0 to uncaptured peers, 0 not joinable" ||
-	fail "the node logs' keys do not join exactly: $joinline"
-echo "ok: $calls calls recognised of $seen begun during capture ($cut cut by its start), all labeled and joined across nodes $ino_a and $ino_b"
+"$TJ" score --json --labels "$work/ds/labels.csv" "$work/edges.csv" >"$work/score.json" || fail "score"
+# Every call joins, but where the two ends' first messages differ: a
+# call whose request the server end saw as its first message (cut there,
+# so no request) finds no request at its offset; at most one per
+# connection open before capture (4 load + 2 pool).
+read -r jcalls joined nopeer amb miss skipped <<<"$(python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))["join"]
+print(j["calls"], j["joined"], j["no_peer"], j["ambiguous"], j["offset_misses"], j["skipped"])' "$work/score.json")"
+echo "join: $jcalls calls, $joined joined, $nopeer to uncaptured peers, $amb ambiguous, $miss offset misses, $skipped skipped"
+[ "$jcalls" = "$calls" ] && [ "$nopeer" = 0 ] && [ "$amb" = 0 ] && [ "$skipped" = 0 ] &&
+	[ "$miss" -le 6 ] && [ $((joined + miss)) = "$calls" ] ||
+	fail "the node logs' keys do not join: $(cat "$work/score.json" | head -20)"
+echo "ok: $calls calls recognised of $seen begun during capture ($cut cut by its start), $labeled labeled (${pcut:-0} made for a cut request), $joined joined across nodes $ino_a and $ino_b"

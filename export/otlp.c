@@ -1,0 +1,135 @@
+/* OTLP/JSON: ExportTraceServiceRequests (opentelemetry-proto,
+ * collector/trace/v1), one per line (JSON Lines): what an OpenTelemetry
+ * Collector's file exporter writes and its otlpjsonfile receiver reads
+ * (which takes lines up to 1 MiB by default), and what its OTLP/HTTP
+ * receiver takes as the body of a POST /v1/traces, line by line.  A line
+ * holds whole traces, about OTLP_LINE_SPANS spans; a small export is one
+ * line.  The JSON mapping of the protobuf: lowerCamelCase fields, trace
+ * and span ids as hex, int64 as strings, enums as numbers.  Each trace's
+ * spans are grouped by service, one resourceSpans per (trace, service). */
+#include <stdlib.h>
+#include <string.h>
+#include "export.h"
+#include "../lib/version.h"
+
+/* SpanKind of trace.proto */
+enum { OTLP_KIND_SERVER = 2, OTLP_KIND_CLIENT = 3 };
+
+/* Spans a line should hold: ~700 bytes each, far below 1 MiB. */
+#define OTLP_LINE_SPANS 512
+
+struct otlp {
+	struct jw *w;
+	int first;          /* no resourceSpans on this line yet */
+	size_t line_spans;  /* spans on this line */
+	uint32_t *order;    /* scratch: a trace's spans by service */
+};
+
+static void put_attr(struct jw *w, const struct tj_xattr *a, int first)
+{
+	jw_raw(w, first ? "{\"key\":" : ",{\"key\":");
+	jw_str(w, a->key);
+	static const char *const field[] = { "stringValue", "intValue", "doubleValue",
+					     "boolValue" };
+	jw_raw(w, ",\"value\":{\"");
+	jw_raw(w, field[a->type]);
+	jw_raw(w, "\":");
+	if (a->type == TJ_XATTR_INT) /* int64: a string in protobuf's JSON */
+		jw_qu64(w, (uint64_t)a->i);
+	else
+		tj_xattr_put_value(w, a);
+	jw_raw(w, "}}");
+}
+
+static void put_span(struct jw *w, const struct tj_xmodel *m, uint32_t i,
+		     const uint8_t trace_id[16], int first)
+{
+	const struct tj_xspan *s = &m->spans[i];
+	uint8_t id[8];
+	char name[TJ_XNAME_MAX], buf[TJ_XATTR_BUF];
+	struct tj_xattr a[TJ_XATTR_MAX];
+
+	jw_raw(w, first ? "{\"traceId\":" : ",{\"traceId\":");
+	jw_hex(w, trace_id, 16);
+	tj_xspan_id(&s->key, id);
+	jw_raw(w, ",\"spanId\":");
+	jw_hex(w, id, 8);
+	if (s->parent != TJ_XSPAN_NONE) {
+		tj_xspan_id(&m->spans[s->parent].key, id);
+		jw_raw(w, ",\"parentSpanId\":");
+		jw_hex(w, id, 8);
+	}
+	tj_xspan_name(m, i, name);
+	jw_raw(w, ",\"name\":");
+	jw_str(w, name);
+	jw_raw(w, s->kind == TJ_XSPAN_SERVER ? ",\"kind\":2" : ",\"kind\":3");
+	jw_raw(w, ",\"startTimeUnixNano\":");
+	jw_qu64(w, s->start);
+	jw_raw(w, ",\"endTimeUnixNano\":");
+	jw_qu64(w, s->end);
+	jw_raw(w, ",\"attributes\":[");
+	size_t na = tj_xspan_attrs(m, i, a, buf);
+	for (size_t k = 0; k < na; k++)
+		put_attr(w, &a[k], k == 0);
+	jw_raw(w, "]}");
+}
+
+static const struct tj_xmodel *by_service_model;
+
+static int cmp_service(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	uint32_t sx = by_service_model->spans[x].service, sy = by_service_model->spans[y].service;
+	if (sx != sy)
+		return sx < sy ? -1 : 1;
+	return x < y ? -1 : x > y; /* keeps the depth-first order within a service */
+}
+
+static int put_trace(void *ctx, const struct tj_xmodel *m, uint32_t root,
+		     const uint32_t *spans, size_t n)
+{
+	struct otlp *o = ctx;
+	struct jw *w = o->w;
+	uint8_t tid[16];
+	if (o->line_spans >= OTLP_LINE_SPANS) { /* the next request */
+		jw_raw(w, "]}\n{\"resourceSpans\":[");
+		o->first = 1;
+		o->line_spans = 0;
+	}
+	o->line_spans += n;
+	tj_xtrace_id(&m->spans[root].key, tid);
+	memcpy(o->order, spans, n * sizeof(*spans));
+	by_service_model = m;
+	qsort(o->order, n, sizeof(*o->order), cmp_service);
+	for (size_t i = 0; i < n;) {
+		uint32_t svc = m->spans[o->order[i]].service;
+		jw_raw(w, o->first ? "{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
+				     "\"value\":{\"stringValue\":"
+				   : ",{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
+				     "\"value\":{\"stringValue\":");
+		o->first = 0;
+		jw_str(w, m->services[svc]);
+		jw_raw(w, "}}]},\"scopeSpans\":[{\"scope\":{\"name\":\"tracejoin\",\"version\":");
+		jw_str(w, tj_version);
+		jw_raw(w, "},\"spans\":[");
+		size_t from = i;
+		for (; i < n && m->spans[o->order[i]].service == svc; i++)
+			put_span(w, m, o->order[i], tid, i == from);
+		jw_raw(w, "]}]}");
+	}
+	return w->failed;
+}
+
+int tj_export_otlp(const struct tj_xmodel *m, struct tj_export_sel *sel,
+		   struct jw *w, struct tj_err *err)
+{
+	struct otlp o = { .w = w, .first = 1 };
+	o.order = malloc((m->n ? m->n : 1) * sizeof(*o.order));
+	if (!o.order)
+		return tj_errf(err, TJ_E_NOMEM, "export: out of memory");
+	jw_raw(w, "{\"resourceSpans\":[");
+	int rc = tj_export_each_trace(m, sel, put_trace, &o, err);
+	jw_raw(w, "]}\n");
+	free(o.order);
+	return rc < 0 ? rc : 0;
+}

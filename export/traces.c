@@ -1,0 +1,107 @@
+/* What every format shares: walking the selected traces, span names and
+ * peer addresses (export.h). */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include "export.h"
+#include "../lib/event.h"
+
+int tj_export_each_trace(const struct tj_xmodel *m, struct tj_export_sel *sel,
+			 tj_trace_fn fn, void *ctx, struct tj_err *err)
+{
+	uint32_t *spans = malloc((m->n ? m->n : 1) * sizeof(*spans));
+	uint32_t *stack = malloc((m->n ? m->n : 1) * sizeof(*stack));
+	int rc = 0;
+	if (!spans || !stack) {
+		rc = tj_errf(err, TJ_E_NOMEM, "export: out of memory");
+		goto out;
+	}
+	size_t done = 0;
+	for (size_t i = 0; i < m->nroots && !rc; i++) {
+		uint32_t r = m->roots[i];
+		if (sel->root != TJ_XSPAN_NONE && r != sel->root)
+			continue;
+		if (sel->max_traces && done == sel->max_traces)
+			break;
+		size_t n = tj_xmodel_trace_spans(m, r, spans, stack);
+		rc = fn(ctx, m, r, spans, n);
+		done++;
+		sel->traces_out++;
+		sel->spans_out += n;
+	}
+out:
+	free(spans);
+	free(stack);
+	return rc;
+}
+
+void tj_xspan_name(const struct tj_xmodel *m, uint32_t i, char *buf)
+{
+	const struct tj_xspan *s = &m->spans[i];
+	if (s->kind == TJ_XSPAN_SERVER) {
+		snprintf(buf, TJ_XNAME_MAX, "serve :%u", s->lport);
+		return;
+	}
+	/* a call's children: the request the join made it (if any) */
+	for (uint32_t c = m->first_child[i]; c < m->first_child[i + 1]; c++) {
+		const struct tj_xspan *r = &m->spans[m->children[c]];
+		if (r->kind == TJ_XSPAN_SERVER) {
+			snprintf(buf, TJ_XNAME_MAX, "call %s:%u", m->services[r->service],
+				 s->rport);
+			return;
+		}
+	}
+	char peer[TJ_ADDR_STRLEN];
+	tj_addr_format(s->family, s->raddr, peer);
+	snprintf(buf, TJ_XNAME_MAX, s->family == AF_INET6 ? "call [%s]:%u" : "call %s:%u",
+		 peer, s->rport);
+}
+
+size_t tj_xspan_attrs(const struct tj_xmodel *m, uint32_t i, struct tj_xattr *a,
+		      char *buf)
+{
+	const struct tj_xspan *s = &m->spans[i];
+	size_t n = 0;
+	char *key = buf, *peer = buf + TJ_MSGKEY_STRLEN;
+	a[n++] = (struct tj_xattr){ .key = "tracejoin.key", .type = TJ_XATTR_STR,
+				    .s = tj_msgkey_format(&s->key, key) };
+	if (s->pid)
+		a[n++] = (struct tj_xattr){ .key = "process.pid", .type = TJ_XATTR_INT, .i = s->pid };
+	if (s->tid)
+		a[n++] = (struct tj_xattr){ .key = "thread.id", .type = TJ_XATTR_INT, .i = s->tid };
+	if (s->family) {
+		a[n++] = (struct tj_xattr){ .key = "network.peer.address", .type = TJ_XATTR_STR,
+					    .s = tj_addr_format(s->family, s->raddr, peer) };
+		a[n++] = (struct tj_xattr){ .key = "network.peer.port", .type = TJ_XATTR_INT,
+					    .i = s->rport };
+	}
+	a[n++] = (struct tj_xattr){ .key = "tracejoin.bytes", .type = TJ_XATTR_INT,
+				    .i = (int64_t)s->bytes };
+	if (s->kind == TJ_XSPAN_CLIENT)
+		a[n++] = (struct tj_xattr){ .key = "tracejoin.score", .type = TJ_XATTR_DOUBLE,
+					    .d = s->score };
+	if (s->external) /* its server is outside the captured set: a leaf */
+		a[n++] = (struct tj_xattr){ .key = "tracejoin.external", .type = TJ_XATTR_BOOL,
+					    .i = 1 };
+	if (s->correct != TJ_XCORRECT_UNKNOWN)
+		a[n++] = (struct tj_xattr){ .key = "tracejoin.correct", .type = TJ_XATTR_BOOL,
+					    .i = s->correct == TJ_XCORRECT_YES };
+	return n;
+}
+
+void tj_xattr_put_value(struct jw *w, const struct tj_xattr *a)
+{
+	switch (a->type) {
+	case TJ_XATTR_STR:
+		jw_str(w, a->s);
+		break;
+	case TJ_XATTR_INT:
+		jw_i64(w, a->i);
+		break;
+	case TJ_XATTR_DOUBLE:
+		jw_double(w, a->d);
+		break;
+	default:
+		jw_raw(w, a->i ? "true" : "false");
+	}
+}
