@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include "../lib/outfile.h"
 #include "bench.h"
 #include "score.h"
 #include "../cli/commands.h"
@@ -522,7 +523,16 @@ static int write_json(struct bench *b, const struct bench_result *res, size_t n,
 	json_object_set_new(root, "datasets", dss);
 	json_object_set_new(root, "results", rows);
 	snprintf(path, sizeof(path), "%s/results.json", b->results);
-	int rc = json_dump_file(root, path, JSON_INDENT(1) | JSON_SORT_KEYS);
+	struct tj_outfile out;
+	struct tj_err err = { 0 };
+	int rc = tj_outfile_open(&out, path, TJ_OUT_FORCE, 0666, NULL, 0, &err);
+	FILE *jf = rc == 0 ? tj_outfile_stream(&out, &err) : NULL;
+	if (jf && json_dumpf(root, jf, JSON_INDENT(1) | JSON_SORT_KEYS) == 0)
+		rc = tj_outfile_commit(&out, &err);
+	else if (rc == 0) {
+		tj_outfile_abort(&out);
+		rc = -1;
+	}
 	json_decref(root);
 	if (rc != 0)
 		tj_warn("bench: %s: could not write", path);
@@ -533,9 +543,14 @@ static int write_report(struct bench *b, const struct bench_result *res, size_t 
 {
 	char path[PATH_MAX];
 	snprintf(path, sizeof(path), "%s/report.md", b->results);
-	FILE *f = fopen(path, "w");
+	struct tj_outfile out;
+	struct tj_err err = { 0 };
+	FILE *f = NULL;
+	if (tj_outfile_open(&out, path, TJ_OUT_FORCE, 0666, NULL, 0, &err) == 0 &&
+	    !(f = tj_outfile_stream(&out, &err)))
+		tj_outfile_abort(&out);
 	if (!f) {
-		tj_warn("bench: %s: %s", path, strerror(errno));
+		tj_warn("bench: %s", err.msg);
 		return -1;
 	}
 	json_t *env = bench_envinfo();
@@ -570,7 +585,11 @@ static int write_report(struct bench *b, const struct bench_result *res, size_t 
 		if (g == 0 && b->plots)
 			fprintf(f, "Plots of accuracy against load: plots/<scenario>.svg.\n\n");
 	}
-	return fclose(f) == 0 ? 0 : -1;
+	if (tj_outfile_commit(&out, &err) < 0) {
+		tj_warn("bench: %s", err.msg);
+		return -1;
+	}
+	return 0;
 }
 
 static int results_dir(struct bench *b, const char *root)
@@ -727,7 +746,7 @@ int cmd_bench(int argc, char **argv)
 		struct tj_err err = { 0 };
 		const struct tj_correlator *cor;
 		void *h;
-		if (tj_correlator_load(added[i], &cor, &h, &err) < 0)
+		if (tj_correlator_load(added[i], 0, &cor, &h, &err) < 0)
 			return tj_usage("bench", "--algo %s: %s", added[i], err.msg);
 		tj_correlator_unload(h);
 		b.algos[b.nalgos++] = added[i];

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <csv.h>
+#include "../lib/outfile.h"
 #include "bench.h"
 
 static void fig(char *buf, size_t len, double v, int pct)
@@ -87,9 +88,16 @@ static void put_num(FILE *f, double v, int last)
 int bench_write_csv(const char *path, const struct bench_result *r, size_t n,
 		    struct tj_err *err)
 {
-	FILE *f = fopen(path, "w");
-	if (!f)
-		return tj_errf(err, TJ_E_IO, "%s: %s", path, strerror(errno));
+	/* the run's own folder: replaced if there, whole or not at all */
+	struct tj_outfile out;
+	int rc = tj_outfile_open(&out, path, TJ_OUT_FORCE, 0666, NULL, 0, err);
+	if (rc < 0)
+		return rc;
+	FILE *f = tj_outfile_stream(&out, err);
+	if (!f) {
+		tj_outfile_abort(&out);
+		return -TJ_E_NOMEM;
+	}
 	fputs("group,dataset,scenario,load,seed,correlator,events,calls,precision,"
 	      "recall,f1,accuracy,service_accuracy,trace_accuracy,cpu_s,mev_s,"
 	      "peak_mb,error\n", f);
@@ -112,9 +120,7 @@ int bench_write_csv(const char *path, const struct bench_result *r, size_t n,
 			put_num(f, x->ok ? v[k] : NAN, 0);
 		put_field(f, x->ok ? "" : x->error, 1);
 	}
-	if (fclose(f) != 0)
-		return tj_errf(err, TJ_E_IO, "%s: %s", path, strerror(errno));
-	return 0;
+	return tj_outfile_commit(&out, err);
 }
 
 /* One plot per synthetic scenario: edge F1 and trace accuracy against

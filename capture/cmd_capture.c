@@ -44,7 +44,8 @@ void cmd_capture_help(void)
 "leaves a complete log.\n"
 "\n"
 "options:\n"
-"  -o, --output FILE  the evlog to write (mode 0600); with --netns a folder\n"
+"  -o, --output FILE  the evlog to write (mode 0600); with --netns a folder.\n"
+"                     It is FILE.partial, locked, until capture ends\n"
 "      --node ID      node id recorded in the log (default: from the host\n"
 "                     name: its trailing number, e.g. node-3 -> 3, or else a\n"
 "                     hash of the name in 0..999999)\n"
@@ -427,7 +428,7 @@ int cmd_capture(int argc, char **argv)
 	struct tj_sockscan scan = { 0 };
 	sigset_t mask, oldmask;
 	int sfd = -1, gate = -1, env_problem = 0, rc, status = TJ_EXIT_OK;
-	int child_status = -1, exec_errno = 0;
+	int child_status = -1, exec_errno = 0, recording = 0;
 	pid_t child = 0;
 	uint64_t seen[TJC_DROP__COUNT] = { 0 };
 
@@ -528,9 +529,7 @@ int cmd_capture(int argc, char **argv)
 	}
 	if (tj_capture_open(&cap, &cfg, &env_problem, &err)) {
 		fprintf(stderr, "tracejoin capture: %s\n", err.msg);
-		tj_recorder_close(rec, NULL);
-		if (!o.per_netns && strcmp(o.out, "-") != 0)
-			unlink(o.out);
+		tj_recorder_abort(rec); /* an earlier log stays as it was */
 		tj_stackrec_free(ro.stacks);
 		tj_sockscan_free(&scan);
 		return TJ_EXIT_FAIL;
@@ -588,6 +587,7 @@ int cmd_capture(int argc, char **argv)
 		}
 		close(report);
 	}
+	recording = 1;
 	fprintf(stderr, "tracejoin capture: recording%s%s (Ctrl-C stops)\n",
 		o.command ? " " : "", o.command ? o.command[0] : "");
 
@@ -700,7 +700,9 @@ out:
 				fprintf(stderr, "tracejoin capture: warning: no event matched the filters\n");
 		}
 		struct tj_err e2 = { 0 };
-		if (tj_recorder_close(rec, &e2) && status == TJ_EXIT_OK) {
+		if (!recording) /* never started: no log, an earlier one kept */
+			tj_recorder_abort(rec);
+		else if (tj_recorder_close(rec, &e2) && status == TJ_EXIT_OK) {
 			fprintf(stderr, "tracejoin capture: %s\n", e2.msg);
 			status = TJ_EXIT_FAIL; /* (a failure before was said already) */
 		}

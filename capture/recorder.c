@@ -82,13 +82,14 @@ static int open_log(struct tj_recorder *r, uint32_t netns, struct node_log **out
 			return tj_errf(err, TJ_E_NOMEM, "capture: out of memory");
 	}
 	l->node = h.node;
-	rc = tj_evlog_create(&l->w, l->path, &h, r->o.force ? TJ_EVLOG_FORCE : 0, err);
+	rc = tj_evlog_create(&l->w, l->path, &h,
+			     TJ_EVLOG_CAPTURE | (r->o.force ? TJ_EVLOG_FORCE : 0), err);
 	if (rc) {
 		free(l->path);
 		return rc;
 	}
 	if (r->o.block_events && (rc = tj_evlog_set_block_events(l->w, r->o.block_events))) {
-		tj_evlog_close(l->w, NULL);
+		tj_evlog_abort(l->w);
 		free(l->path);
 		return tj_errf(err, TJ_E_ARG, "%s: block size %u refused", l->path,
 			       r->o.block_events);
@@ -493,20 +494,24 @@ int tj_recorder_write_stacks(struct tj_recorder *r, const struct tj_stacks *st,
 	return rc;
 }
 
-int tj_recorder_close(struct tj_recorder *r, struct tj_err *err)
+static int recorder_end(struct tj_recorder *r, int keep, struct tj_err *err)
 {
 	int rc = TJ_OK;
 
 	if (!r)
 		return TJ_OK;
-	if (!r->broken)
+	if (keep && !r->broken)
 		rc = tj_recorder_write_until(r, UINT64_MAX, 0, err);
 	for (size_t i = 0; i < r->nheld; i++)
 		held_free(&r->pool[r->keys[i].slot]);
 	for (size_t i = 0; i < r->nlogs; i++) {
 		/* Close every log even after a failure: each gets what it can. */
 		struct tj_err e2 = { 0 };
-		int rc2 = tj_evlog_close(r->logs[i].w, &e2);
+		int rc2 = 0;
+		if (keep)
+			rc2 = tj_evlog_close(r->logs[i].w, &e2);
+		else
+			tj_evlog_abort(r->logs[i].w);
 		if (rc2 && rc == TJ_OK) {
 			rc = rc2;
 			if (err)
@@ -521,4 +526,14 @@ int tj_recorder_close(struct tj_recorder *r, struct tj_err *err)
 	free(r->scratch);
 	free(r);
 	return rc;
+}
+
+int tj_recorder_close(struct tj_recorder *r, struct tj_err *err)
+{
+	return recorder_end(r, 1, err);
+}
+
+void tj_recorder_abort(struct tj_recorder *r)
+{
+	recorder_end(r, 0, NULL);
 }

@@ -60,5 +60,8 @@ int tj_recorder_write_stacks(struct tj_recorder *r, const struct tj_stacks *st,
 
 /* Write everything held, close every log (footers).  Frees r. */
 int tj_recorder_close(struct tj_recorder *r, struct tj_err *err);
+/* Discard every log (a capture that never started): an earlier file at
+ * the output stays as it was.  Frees r. */
+void tj_recorder_abort(struct tj_recorder *r);
 
 #endif

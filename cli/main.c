@@ -3,6 +3,7 @@
 #include <string.h>
 #include "commands.h"
 #include "../lib/error.h"
+#include "../lib/outfile.h"
 #include "../lib/version.h"
 
 /* git's command table: the dispatcher, not each command, answers
@@ -75,7 +76,7 @@ static const struct command *find(const char *name)
 	return NULL;
 }
 
-int main(int argc, char **argv)
+static int dispatch(int argc, char **argv)
 {
 	if (argc < 2) {
 		usage(stderr);
@@ -113,4 +114,22 @@ int main(int argc, char **argv)
 		return TJ_EXIT_OK;
 	}
 	return c->run(argc - 1, argv + 1);
+}
+
+/* Whatever the command printed on stdout must have reached it: a full
+ * disk or a closed pipe under `> out` is a failure (exit 1), not a quiet
+ * success. */
+int main(int argc, char **argv)
+{
+	if (argc > 1)
+		tj_set_command(argv[1]);
+	int rc = dispatch(argc, argv);
+	struct tj_err err = { 0 };
+	/* a command that failed has said why already */
+	if (tj_stdout_close(&err) < 0 && (rc == TJ_EXIT_OK || rc == TJ_EXIT_DAMAGED)) {
+		fprintf(stderr, "tracejoin%s%s: %s\n", argc > 1 ? " " : "",
+			argc > 1 ? argv[1] : "", err.msg);
+		rc = TJ_EXIT_FAIL;
+	}
+	return rc;
 }

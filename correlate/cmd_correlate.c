@@ -22,9 +22,14 @@ static const char usage_text[] =
 	"\n"
 	"options:\n"
 	"  -a, --algo NAME|PATH  a built-in correlator (see --list) or a plugin .so\n"
+	"                        (refused if a user other than root or you could\n"
+	"                        have written it or its folders)\n"
+	"      --trust-plugin    load the plugin whoever could write it\n"
 	"  -p, --param K=V       a correlator parameter (repeatable)\n"
 	"  -l, --list            list the built-in correlators and their params\n"
-	"  -o, --output FILE     write edges here (default: stdout)\n"
+	"  -o, --output FILE     write edges here (default: stdout); it appears\n"
+	"                        only when the run succeeds\n"
+	"  -f, --force           replace an existing FILE\n"
 	"  -t, --traces          print the reconstructed call trees (indented text),\n"
 	"                        then '# unjoined KEY: reason' for every call not\n"
 	"                        joined with a request on another node\n"
@@ -66,28 +71,30 @@ static void list_builtins(FILE *f)
 
 int cmd_correlate(int argc, char **argv)
 {
-	enum { OPT_IDLE = 256, OPT_PAYLOAD, OPT_TRAIN, OPT_EXPLAIN };
+	enum { OPT_IDLE = 256, OPT_PAYLOAD, OPT_TRAIN, OPT_EXPLAIN, OPT_TRUST };
 	static const struct option longopts[] = {
 		{ "algo", required_argument, NULL, 'a' },
 		{ "param", required_argument, NULL, 'p' },
 		{ "list", no_argument, NULL, 'l' },
 		{ "output", required_argument, NULL, 'o' },
+		{ "force", no_argument, NULL, 'f' },
 		{ "traces", no_argument, NULL, 't' },
 		{ "idle", required_argument, NULL, OPT_IDLE },
 		{ "payload", no_argument, NULL, OPT_PAYLOAD },
 		{ "train", required_argument, NULL, OPT_TRAIN },
 		{ "explain", no_argument, NULL, OPT_EXPLAIN },
+		{ "trust-plugin", no_argument, NULL, OPT_TRUST },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cmd = "correlate", *algo = NULL, *output = NULL, *train = NULL;
-	int list = 0, traces = 0, explain = 0;
+	int list = 0, traces = 0, explain = 0, force = 0, trust = 0;
 	struct tj_params params = { 0 };
 	struct tj_replay_opts ro = { 0 };
 
 	optind = 1;
 	opterr = 0;
 	int ch;
-	while ((ch = getopt_long(argc, argv, ":a:p:lo:t", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":a:p:lo:ft", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'a':
 			algo = optarg;
@@ -104,6 +111,9 @@ int cmd_correlate(int argc, char **argv)
 		case 'o':
 			output = optarg;
 			break;
+		case 'f':
+			force = 1;
+			break;
 		case 't':
 			traces = 1;
 			break;
@@ -119,6 +129,9 @@ int cmd_correlate(int argc, char **argv)
 			break;
 		case OPT_EXPLAIN:
 			explain = 1;
+			break;
+		case OPT_TRUST:
+			trust = 1;
 			break;
 		case ':':
 			return tj_usage(cmd, "%s needs a value", argv[optind - 1]);
@@ -138,7 +151,7 @@ int cmd_correlate(int argc, char **argv)
 	struct tj_err err = { 0 };
 	const struct tj_correlator *c;
 	void *dl = NULL;
-	if (tj_correlator_load(algo, &c, &dl, &err)) {
+	if (tj_correlator_load(algo, trust ? TJ_LOAD_TRUST : 0, &c, &dl, &err)) {
 		fprintf(stderr, "tracejoin correlate: %s\n", err.msg);
 		return err.code == TJ_E_ARG ? TJ_EXIT_USAGE : TJ_EXIT_FAIL;
 	}
@@ -200,9 +213,24 @@ int cmd_correlate(int argc, char **argv)
 	struct tj_edge_sink *out;
 	int writing = !traces || output;
 	int rc = TJ_EXIT_OK;
-	if (writing && tj_edge_writer_sink_open(&ws, output ? output : "-", &err)) {
-		fprintf(stderr, "tracejoin correlate: %s\n", err.msg);
+	/* every input, the training set too, is safe from the output */
+	size_t nin = (size_t)(argc - optind);
+	char **inputs = calloc(nin + 1, sizeof(*inputs));
+	if (!inputs) {
+		fprintf(stderr, "tracejoin correlate: out of memory\n");
 		rc = TJ_EXIT_FAIL;
+		goto done;
+	}
+	for (size_t i = 0; i < nin; i++)
+		inputs[i] = argv[optind + (int)i];
+	inputs[nin] = (char *)train;
+	int wrc = writing ? tj_edge_writer_sink_open(&ws, output ? output : "-",
+						      force ? TJ_OUT_FORCE : 0, inputs,
+						      nin + (train != NULL), &err) : 0;
+	free(inputs);
+	if (wrc) {
+		fprintf(stderr, "tracejoin correlate: %s\n", err.msg);
+		rc = TJ_EXIT_FAIL; /* an output refused: exit 1, as every command (DECISIONS.md) */
 		goto done;
 	}
 	tj_edge_set_sink_init(&ss, &set);
@@ -225,6 +253,9 @@ int cmd_correlate(int argc, char **argv)
 		/* a correlator that broke the rules is a failure, not usage */
 		if (strncmp(err.msg, "correlator '", 12) == 0)
 			rc = TJ_EXIT_FAIL;
+		/* a log cut inside its header is damaged input, as info says */
+		if (err.code == TJ_E_DAMAGED)
+			rc = TJ_EXIT_DAMAGED;
 		goto done;
 	}
 	if (writing && tj_edge_writer_sink_close(&ws, &err)) {

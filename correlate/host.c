@@ -6,7 +6,9 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 #include "host.h"
+#include "plugin_trust.h"
 
 /* ---- loading ---- */
 
@@ -16,8 +18,9 @@ static int is_plugin_name(const char *s)
 	return strchr(s, '/') || (n > 3 && strcmp(s + n - 3, ".so") == 0);
 }
 
-int tj_correlator_load(const char *name, const struct tj_correlator **cp,
-		       void **dlhandle, struct tj_err *err)
+int tj_correlator_load(const char *name, unsigned flags,
+		       const struct tj_correlator **cp, void **dlhandle,
+		       struct tj_err *err)
 {
 	*cp = NULL;
 	*dlhandle = NULL;
@@ -48,8 +51,16 @@ int tj_correlator_load(const char *name, const struct tj_correlator **cp,
 		strcpy(path, "./");
 		strcat(path, name);
 	}
-	void *h = dlopen(path ? path : name, RTLD_NOW | RTLD_LOCAL);
+	/* checked before dlopen() runs a line of it, and loaded through
+	 * the checked fd, so the file cannot be swapped in between */
+	int fd = tj_plugin_open_checked(path ? path : name, flags & TJ_LOAD_TRUST, err);
 	free(path);
+	if (fd < 0)
+		return fd;
+	char fdpath[32];
+	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
+	void *h = dlopen(fdpath, RTLD_NOW | RTLD_LOCAL);
+	close(fd);
 	if (!h)
 		return tj_errf(err, TJ_E_ARG, "%s: cannot load the plugin: %s", name, dlerror());
 	const struct tj_correlator *c = dlsym(h, TJ_CORRELATOR_SYMBOL);
@@ -417,12 +428,13 @@ static int writer_emit(struct tj_edge_sink *sink, const struct tj_edge *e)
 }
 
 int tj_edge_writer_sink_open(struct tj_edge_writer_sink *s, const char *path,
-			     struct tj_err *err)
+			     unsigned flags, char *const *inputs,
+			     size_t ninputs, struct tj_err *err)
 {
 	memset(s, 0, sizeof(*s));
 	s->sink.emit = writer_emit;
 	s->sink.ctx = s;
-	return tj_edges_writer_open(&s->w, path, err);
+	return tj_edges_writer_open(&s->w, path, flags, inputs, ninputs, err);
 }
 
 int tj_edge_writer_sink_close(struct tj_edge_writer_sink *s, struct tj_err *err)

@@ -21,12 +21,14 @@ const struct tj_correlator *tj_correlator_builtin(const char *name);
  * many (at most max are stored). */
 size_t tj_correlator_builtins(const struct tj_correlator **out, size_t max);
 
-/* A name with a '/' or ending in ".so" is a plugin: dlopen()ed, its
- * `tracejoin_correlator` table checked (symbol present, abi equal,
- * functions set) and refused by name otherwise; *dlhandle must be passed
- * to tj_correlator_unload after use.  Anything else names a built-in
- * (*dlhandle = NULL). */
-int tj_correlator_load(const char *name_or_path,
+/* A name with a '/' or ending in ".so" is a plugin: its file checked
+ * (plugin_trust.h: owned by root or us, writable by no one else, unless
+ * TJ_LOAD_TRUST), then dlopen()ed, its `tracejoin_correlator` table
+ * checked (symbol present, abi equal, functions set) and refused by name
+ * otherwise; *dlhandle must be passed to tj_correlator_unload after use.
+ * Anything else names a built-in (*dlhandle = NULL). */
+#define TJ_LOAD_TRUST 1u /* --trust-plugin: skip the owner/mode rules */
+int tj_correlator_load(const char *name_or_path, unsigned flags,
 		       const struct tj_correlator **c, void **dlhandle,
 		       struct tj_err *err);
 void tj_correlator_unload(void *dlhandle);
@@ -71,10 +73,12 @@ struct tj_edge_writer_sink {
 	struct tj_edges_writer w;
 	struct tj_err err;          /* why emit() failed */
 };
+/* flags and inputs as tj_outfile_open(). */
 int tj_edge_writer_sink_open(struct tj_edge_writer_sink *s, const char *path,
-			     struct tj_err *err);
+			     unsigned flags, char *const *inputs,
+			     size_t ninputs, struct tj_err *err);
 int tj_edge_writer_sink_close(struct tj_edge_writer_sink *s, struct tj_err *err);
-/* After a failed run: close, and remove the file if it was created. */
+/* After a failed run: the temporary file goes, an earlier file stays. */
 void tj_edge_writer_sink_abort(struct tj_edge_writer_sink *s);
 
 /* Appends edges to a struct tj_edge_set (bench, tests). */

@@ -199,7 +199,7 @@ int cmd_export(int argc, char **argv)
 		void *dl = NULL;
 		struct tj_edge_set_sink ss;
 		struct tj_correlate_stats cs;
-		if (tj_correlator_load(algo, &c, &dl, &err)) {
+		if (tj_correlator_load(algo, 0, &c, &dl, &err)) {
 			fprintf(stderr, "tracejoin export: %s\n", err.msg);
 			return err.code == TJ_E_ARG ? TJ_EXIT_USAGE : TJ_EXIT_FAIL;
 		}

@@ -590,25 +590,28 @@ char *tj_edges_format_score(double score, char *buf)
 }
 
 int tj_edges_writer_open(struct tj_edges_writer *w, const char *path,
+			 unsigned flags, char *const *inputs, size_t ninputs,
 			 struct tj_err *err)
 {
-	w->path = path;
-	if (strcmp(path, "-") == 0) {
-		w->f = stdout;
-		w->own = 0;
-		w->path = "<stdout>";
-	} else {
-		w->f = fopen(path, "w");
-		w->own = 1;
-		if (!w->f)
-			return tj_errf(err, TJ_E_IO, "%s: %s", path,
-				       strerror(errno));
+	memset(w, 0, sizeof(*w));
+	int rc = tj_outfile_open(&w->out, path, flags, 0666, inputs, ninputs, err);
+	if (rc < 0)
+		return rc;
+	w->path = w->out.path;
+	if (!(w->f = tj_outfile_stream(&w->out, err))) {
+		tj_outfile_abort(&w->out);
+		return -TJ_E_NOMEM;
 	}
-	if (fputs("child,parent,score\n", w->f) == EOF) {
-		int e = errno;
-		tj_edges_writer_abort(w);
-		return tj_errf(err, TJ_E_IO, "%s: %s", path, strerror(e));
-	}
+	w->own = 1;
+	w->header_pending = 1;
+	return 0;
+}
+
+static int write_header(struct tj_edges_writer *w, struct tj_err *err)
+{
+	w->header_pending = 0;
+	if (fputs("child,parent,score\n", w->f) == EOF)
+		return tj_errf(err, TJ_E_IO, "%s: %s", w->path, strerror(errno));
 	return 0;
 }
 
@@ -630,6 +633,8 @@ int tj_edges_writer_put(struct tj_edges_writer *w, const struct tj_edge *e,
 	line[n++] = ',';
 	n += strlen(tj_edges_format_score(e->score, line + n));
 	line[n++] = '\n';
+	if (w->header_pending && write_header(w, err) < 0)
+		return -TJ_E_IO;
 	if (fwrite(line, 1, n, w->f) != n)
 		return tj_errf(err, TJ_E_IO, "%s: %s", w->path,
 			       strerror(errno));
@@ -638,14 +643,18 @@ int tj_edges_writer_put(struct tj_edges_writer *w, const struct tj_edge *e,
 
 int tj_edges_writer_close(struct tj_edges_writer *w, struct tj_err *err)
 {
-	int rc = 0;
 	if (!w->f)
 		return 0;
-	if (fflush(w->f) == EOF || ferror(w->f))
-		rc = tj_errf(err, TJ_E_IO, "%s: write error: %s", w->path,
-			     strerror(errno));
-	if (w->own && fclose(w->f) == EOF && rc == 0)
-		rc = tj_errf(err, TJ_E_IO, "%s: %s", w->path, strerror(errno));
+	int rc = w->header_pending ? write_header(w, err) : 0;
+	if (!w->own) {
+		if (rc == 0 && (fflush(w->f) == EOF || ferror(w->f)))
+			rc = tj_errf(err, TJ_E_IO, "%s: write error: %s", w->path,
+				     strerror(errno));
+	} else if (rc == 0) {
+		rc = tj_outfile_commit(&w->out, err);
+	} else {
+		tj_outfile_abort(&w->out);
+	}
 	w->f = NULL;
 	return rc;
 }
@@ -654,11 +663,9 @@ void tj_edges_writer_abort(struct tj_edges_writer *w)
 {
 	if (!w->f)
 		return;
-	if (w->own) {
-		fclose(w->f);
-		remove(w->path);
-	} else {
+	if (w->own)
+		tj_outfile_abort(&w->out);
+	else
 		fflush(w->f);
-	}
 	w->f = NULL;
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include "msgkey.h"
 #include "error.h"
+#include "outfile.h"
 
 struct tj_edge {
 	struct tj_msgkey child;
@@ -40,20 +41,29 @@ int tj_edges_parse(struct tj_edge_set *set, const char *name,
 int tj_edges_add(struct tj_edge_set *set, const struct tj_edge *e);
 void tj_edges_free(struct tj_edge_set *set);
 
-/* Streaming writer: header on open, one row per edge. */
+/* Streaming writer through lib/outfile.h: the file appears only when
+ * tj_edges_writer_close() succeeds.  The header is written with the first
+ * row or at close, so a run that fails before any edge prints nothing,
+ * not even a header on stdout. */
 struct tj_edges_writer {
 	FILE *f;
-	int own; /* close f at the end */
+	int own;            /* f belongs to out (opened by tj_edges_writer_open) */
+	int header_pending; /* the header is still to be written */
 	const char *path;
+	struct tj_outfile out;
 };
+/* path "-" is stdout; flags TJ_OUT_*; an output that is one of inputs is
+ * refused (tj_outfile_open). */
 int tj_edges_writer_open(struct tj_edges_writer *w, const char *path,
+			 unsigned flags, char *const *inputs, size_t ninputs,
 			 struct tj_err *err);
 int tj_edges_writer_put(struct tj_edges_writer *w, const struct tj_edge *e,
 			struct tj_err *err);
+/* Write what is held, check every write, move the file into place. */
 int tj_edges_writer_close(struct tj_edges_writer *w, struct tj_err *err);
 
-/* Abandon a writer after an error: close, and remove the file if we
- * created it, so a failed run leaves no half-written edges.csv. */
+/* Abandon a writer after an error: the temporary file goes, an earlier
+ * file of that name stays as it was. */
 void tj_edges_writer_abort(struct tj_edges_writer *w);
 
 /* The compact text of a score as the writer prints it ("1", "0.25"):

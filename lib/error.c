@@ -1,12 +1,17 @@
 #include <stdio.h>
 #include <string.h>
 #include "error.h"
+#include "util.h"
 
+/* Messages echo names and fields read from files: whatever they hold,
+ * no escape sequence reaches the terminal. */
 int tj_verrf(struct tj_err *err, int code, const char *fmt, va_list ap)
 {
 	if (err) {
+		char raw[TJ_ERRMSG_MAX];
 		err->code = code;
-		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+		vsnprintf(raw, sizeof(raw), fmt, ap);
+		tj_escape(err->msg, sizeof(err->msg), raw);
 	}
 	return -code;
 }
@@ -20,23 +25,32 @@ int tj_errf(struct tj_err *err, int code, const char *fmt, ...)
 	return -code;
 }
 
+static const char *command_name;
+
+void tj_set_command(const char *name)
+{
+	command_name = name;
+}
+
 void tj_warn(const char *fmt, ...)
 {
 	va_list ap;
-	fputs("tracejoin: ", stderr);
+	char raw[TJ_ERRMSG_MAX], safe[TJ_ERRMSG_MAX];
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	fprintf(stderr, "tracejoin%s%s: %s\n", command_name ? " " : "",
+		command_name ? command_name : "", tj_escape(safe, sizeof(safe), raw));
 }
 
 int tj_usage(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
-	fprintf(stderr, "tracejoin %s: ", cmd);
+	char raw[TJ_ERRMSG_MAX], safe[TJ_ERRMSG_MAX];
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, " (see 'tracejoin %s --help')\n", cmd);
+	fprintf(stderr, "tracejoin %s: %s (see 'tracejoin %s --help')\n", cmd,
+		tj_escape(safe, sizeof(safe), raw), cmd);
 	return TJ_EXIT_USAGE;
 }

@@ -40,8 +40,13 @@ int tj_errf(struct tj_err *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int tj_verrf(struct tj_err *err, int code, const char *fmt, va_list ap);
 
-/* Print "tracejoin: MSG" on stderr. */
+/* Print "tracejoin CMD: MSG" on stderr (CMD as set by main with
+ * tj_set_command, so a warning from deep in the library still says which
+ * command speaks; "tracejoin: MSG" before that). */
 void tj_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The running command's name, for tj_warn: the one process-wide setting,
+ * written once by main before the command runs. */
+void tj_set_command(const char *name);
 
 /* Print "tracejoin CMD: MSG" and a hint to try --help on stderr, and
  * return TJ_EXIT_USAGE, for `return tj_usage(cmd, "unknown option %s", o);`. */

@@ -10,7 +10,9 @@
 #include <unistd.h>
 #include <libdeflate.h>
 #include "evlog.h"
+#include "outfile.h"
 #include "evlog_format.h"
+#include "util.h"
 
 #define DEFAULT_BLOCK_EVENTS 131072u
 #define BLOCK_RAW_TARGET (4u << 20)   /* flush a block before its body passes this */
@@ -38,7 +40,8 @@ struct index_entry {
 struct tj_evlog_writer {
 	char *path;
 	int fd;
-	int own_fd;
+	struct tj_outfile dest;       /* fd is dest.fd */
+	int keep_on_error;            /* TJ_EVLOG_CAPTURE */
 	struct evlog_encoder enc;
 	struct libdeflate_compressor *cmp;
 	uint8_t *raw, *out;
@@ -163,7 +166,7 @@ int tj_evlog_create(struct tj_evlog_writer **wp, const char *path,
 	*wp = NULL;
 	if (!path || !h)
 		return tj_errf(err, TJ_E_ARG, "tj_evlog_create: no path or header");
-	if (flags & ~TJ_EVLOG_FORCE)
+	if (flags & ~(TJ_EVLOG_FORCE | TJ_EVLOG_CAPTURE))
 		return tj_errf(err, TJ_E_ARG, "%s: unknown evlog flags 0x%x",
 			       path, flags);
 	struct tj_evlog_writer *w = calloc(1, sizeof(*w));
@@ -172,39 +175,23 @@ int tj_evlog_create(struct tj_evlog_writer **wp, const char *path,
 	w->path = strdup(strcmp(path, "-") == 0 ? "<stdout>" : path);
 	w->cmp = libdeflate_alloc_compressor(COMPRESSION_LEVEL);
 	w->block_events = DEFAULT_BLOCK_EVENTS;
+	w->keep_on_error = (flags & TJ_EVLOG_CAPTURE) != 0;
 	evlog_encoder_init(&w->enc);
 	if (!w->path || !w->cmp) {
 		writer_free(w);
 		return tj_errf(err, TJ_E_NOMEM, "%s: out of memory", path);
 	}
-	if (strcmp(path, "-") == 0) {
-		w->fd = STDOUT_FILENO;
-	} else {
-		int oflags = O_WRONLY | O_CREAT | O_CLOEXEC |
-			     (flags & TJ_EVLOG_FORCE ? O_TRUNC : O_EXCL);
-		w->fd = open(path, oflags, 0600);
-		if (w->fd < 0) {
-			int e = errno;
-			writer_free(w);
-			if (e == EEXIST)
-				return tj_errf(err, TJ_E_IO,
-					       "%s: file exists (not overwriting it)",
-					       path);
-			return tj_errf(err, TJ_E_IO, "%s: cannot create: %s",
-				       path, strerror(e));
-		}
-		w->own_fd = 1;
-		/* An overwritten file keeps its mode, but payloads may be
-		 * secret: tighten a regular file (never a device). */
-		struct stat st;
-		if ((flags & TJ_EVLOG_FORCE) && fstat(w->fd, &st) == 0 &&
-		    S_ISREG(st.st_mode))
-			(void)fchmod(w->fd, 0600);
-	}
-	int rc = write_header(w, h, err);
+	unsigned of = (flags & TJ_EVLOG_FORCE ? TJ_OUT_FORCE : 0) |
+		      (flags & TJ_EVLOG_CAPTURE ? TJ_OUT_LOCK : 0);
+	int rc = tj_outfile_open(&w->dest, path, of, 0600, NULL, 0, err);
 	if (rc < 0) {
-		if (w->own_fd)
-			close(w->fd);
+		writer_free(w);
+		return rc;
+	}
+	w->fd = w->dest.fd;
+	rc = write_header(w, h, err);
+	if (rc < 0) {
+		tj_outfile_abort(&w->dest);
 		writer_free(w);
 		return rc;
 	}
@@ -390,11 +377,24 @@ int tj_evlog_close(struct tj_evlog_writer *w, struct tj_err *err)
 	int rc = tj_evlog_flush(w, err);
 	if (rc == 0)
 		rc = write_footer(w, err);
-	if (w->own_fd && close(w->fd) < 0 && rc == 0)
-		rc = tj_errf(err, TJ_E_IO, "%s: close failed: %s", w->path,
-			     strerror(errno));
+	if (rc == 0)
+		rc = tj_outfile_commit(&w->dest, err);
+	else if (w->keep_on_error && w->off > 0)
+		/* a capture's events exist nowhere else: keep them (the
+		 * reader salvages every whole block) */
+		(void)tj_outfile_commit(&w->dest, NULL);
+	else
+		tj_outfile_abort(&w->dest);
 	writer_free(w);
 	return rc;
+}
+
+void tj_evlog_abort(struct tj_evlog_writer *w)
+{
+	if (!w)
+		return;
+	tj_outfile_abort(&w->dest);
+	writer_free(w);
 }
 
 /* ================= reading ================= */
@@ -585,17 +585,16 @@ static int read_block(struct tj_evlog_reader *r, struct block *b, struct tj_err 
 		if (ferror(r->f))
 			return BLOCK_END;
 		damage(r, off, count, 0,
-		       "cut short at offset %llu, inside block %u "
-		       "(%u events lost)", (unsigned long long)r->pos, seq,
-		       count);
+		       "cut short at offset %llu, inside block %u",
+		       (unsigned long long)r->pos, seq);
 		r->dmg.blocks_skipped++;
 		return BLOCK_END;
 	}
 	memset(r->body + body_len, 0, EVLOG_SLACK);
 	if (crc32_of(r->body, body_len) != get_le32(h + 24)) {
 		damage(r, off, count, 1,
-		       "block %u at offset %llu: bad CRC (%u events lost)",
-		       seq, (unsigned long long)off, count);
+		       "block %u at offset %llu: bad CRC",
+		       seq, (unsigned long long)off);
 		r->dmg.blocks_skipped++;
 		return BLOCK_SKIPPED;
 	}
@@ -610,9 +609,8 @@ static int read_block(struct tj_evlog_reader *r, struct block *b, struct tj_err 
 			    LIBDEFLATE_SUCCESS ||
 		    out != raw_len) {
 			damage(r, off, count, 1,
-			       "block %u at offset %llu: body does not inflate "
-			       "(%u events lost)", seq,
-			       (unsigned long long)off, count);
+			       "block %u at offset %llu: body does not inflate",
+			       seq, (unsigned long long)off);
 			r->dmg.blocks_skipped++;
 			return BLOCK_SKIPPED;
 		}
@@ -680,9 +678,18 @@ static int take_footer(struct tj_evlog_reader *r, const struct block *b,
 			       (unsigned long long)r->delivered);
 		}
 	}
-	if (getc(r->f) != EOF)
-		damage(r, r->pos, 0, 1,
-		       "data after the footer at offset %llu",
+	/* `cat a.evlog b.evlog`: b's events are not read, and how many they
+	 * are is not known here; say so instead of "0 events lost" */
+	char tail[EVLOG_MAGIC_LEN];
+	size_t nt = fread(tail, 1, sizeof(tail), r->f);
+	if (nt == sizeof(tail) && memcmp(tail, EVLOG_MAGIC, EVLOG_MAGIC_LEN) == 0)
+		damage(r, r->pos, 0, 0,
+		       "another log follows the footer at offset %llu (logs "
+		       "concatenated?): its events are not read",
+		       (unsigned long long)r->pos);
+	else if (nt > 0)
+		damage(r, r->pos, 0, 0,
+		       "data after the footer at offset %llu: not read",
 		       (unsigned long long)r->pos);
 	return finish(r, err);
 }
@@ -730,8 +737,8 @@ static int __attribute__((noinline)) next_slow(struct tj_evlog_reader *r,
 		if (b.type == EVLOG_BLOCK_EVENTS) {
 			if (evlog_decoder_start(&r->d, b.raw, b.raw_len, b.count) < 0) {
 				damage(r, b.off, b.count, 1,
-				       "block %u at offset %llu: %s (%u events lost)",
-				       b.seq, (unsigned long long)b.off, r->d.why, b.count);
+				       "block %u at offset %llu: %s",
+				       b.seq, (unsigned long long)b.off, r->d.why);
 				r->dmg.blocks_skipped++;
 				continue;
 			}
@@ -957,8 +964,21 @@ void tj_evlog_close_reader(struct tj_evlog_reader *r)
 void tj_evlog_report_damage(const char *cmd, const struct tj_evlog_reader *r)
 {
 	const struct tj_evlog_damage *d = &r->dmg;
-	fprintf(stderr, "tracejoin %s: %s: damaged from offset %llu: %s; %s%llu "
-		"events lost\n", cmd, r->path, (unsigned long long)d->offset,
-		d->what, d->lost_known ? "" : "at least ",
-		(unsigned long long)d->events_lost);
+	char what[4 * sizeof(d->what)], path[4 * 256], lost[64];
+	tj_escape(what, sizeof(what), d->what);
+	tj_escape(path, sizeof(path), r->path);
+	fprintf(stderr, "tracejoin %s: %s: damaged from offset %llu: %s%s\n", cmd,
+		path, (unsigned long long)d->offset, what, tj_evlog_damage_lost(d, lost));
+}
+
+char *tj_evlog_damage_lost(const struct tj_evlog_damage *d, char *buf)
+{
+	if (d->lost_known)
+		snprintf(buf, 64, "; %llu events lost", (unsigned long long)d->events_lost);
+	else if (d->events_lost)
+		snprintf(buf, 64, "; at least %llu events lost",
+			 (unsigned long long)d->events_lost);
+	else
+		snprintf(buf, 64, "; an unknown number of events lost");
+	return buf;
 }

@@ -59,9 +59,14 @@ struct tj_evlog_footer {
 struct tj_evlog_writer;
 
 #define TJ_EVLOG_FORCE 0x1u /* overwrite an existing file */
+/* Capture: write PATH.partial under an exclusive lock (lib/outfile.h,
+ * TJ_OUT_LOCK), and keep what was written when a write fails. */
+#define TJ_EVLOG_CAPTURE 0x2u
 
-/* Create path with mode 0600 (payloads may be secret).  Refuses an
- * existing file unless TJ_EVLOG_FORCE.  path "-" writes to stdout. */
+/* Create path with mode 0600 (payloads may be secret) through
+ * lib/outfile.h: the log is written beside path and appears there only at
+ * tj_evlog_close().  Refuses an existing file unless TJ_EVLOG_FORCE.
+ * path "-" writes to stdout. */
 int tj_evlog_create(struct tj_evlog_writer **w, const char *path,
 		    const struct tj_evlog_header *h, unsigned flags,
 		    struct tj_err *err);
@@ -85,8 +90,12 @@ int tj_evlog_flush(struct tj_evlog_writer *w, struct tj_err *err);
 int tj_evlog_write_block(struct tj_evlog_writer *w, unsigned type, int zlib,
 			 const void *body, size_t len, size_t raw_len,
 			 struct tj_err *err);
-/* Flush, write the footer, close.  Frees w even on error. */
+/* Flush, write the footer, move the log into place.  On a failure the
+ * log is discarded (an earlier file at path stays), except with
+ * TJ_EVLOG_CAPTURE, where what was written is kept.  Frees w. */
 int tj_evlog_close(struct tj_evlog_writer *w, struct tj_err *err);
+/* Give up: discard the log (an earlier file at path stays).  Frees w. */
+void tj_evlog_abort(struct tj_evlog_writer *w);
 
 /* ---- reading ---- */
 
@@ -130,6 +139,10 @@ int tj_evlog_drops(const struct tj_evlog_reader *r,
 uint64_t tj_evlog_blocks_read(const struct tj_evlog_reader *r);
 uint64_t tj_evlog_bytes_read(const struct tj_evlog_reader *r);
 void tj_evlog_close_reader(struct tj_evlog_reader *r);
+/* The loss of d in words, the one place it is said: "; 12 events lost",
+ * "; at least 12 events lost", "; an unknown number of events lost".
+ * buf holds 64 bytes; returns buf. */
+char *tj_evlog_damage_lost(const struct tj_evlog_damage *d, char *buf);
 /* For commands: "tracejoin CMD: PATH: damaged from offset O: WHAT; N
  * events lost" on stderr, after next() returned 0 with damage set.  The
  * command then exits TJ_EXIT_DAMAGED. */

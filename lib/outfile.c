@@ -16,6 +16,7 @@
 int tj_is_dataset_file(const char *name)
 {
 	return strcmp(name, "labels.csv") == 0 ||
+	       strcmp(name, "unlabeled.csv") == 0 || /* label's */
 	       strcmp(name, "manifest.json") == 0 ||
 	       fnmatch("node-*.evlog", name, 0) == 0;
 }
@@ -173,9 +174,14 @@ static int open_temp(struct tj_outfile *o, struct tj_err *err)
 		return tj_errf(err, TJ_E_NOMEM, "%s: out of memory", o->path);
 	snprintf(o->tmp, n, "%s.tmp-XXXXXX", o->dest);
 	o->fd = mkostemp(o->tmp, O_CLOEXEC);
-	if (o->fd < 0)
-		return tj_errf(err, TJ_E_IO, "%s: cannot create a file beside it: %s",
-			       o->path, strerror(errno));
+	if (o->fd < 0) {
+		int e = errno;
+		char *d = dir_of(o->dest);
+		int rc = tj_errf(err, TJ_E_IO, "%s: cannot write in %s: %s", o->path,
+				 d ? d : "its folder", strerror(e));
+		free(d);
+		return rc;
+	}
 	return 0;
 }
 
@@ -411,7 +417,7 @@ int tj_outdir_open(struct tj_outdir *d, const char *path, unsigned flags,
 		if ((h = holds_dataset(path, first, sizeof(first), err)) < 0)
 			return -TJ_E_IO;
 		if (h && !(flags & TJ_OUT_FORCE))
-			return tj_errf(err, TJ_E_ARG, "%s: already holds a dataset (%s); "
+			return tj_errf(err, TJ_E_ARG, "%s: already holds a dataset (%s exists); "
 				       "--force replaces it", path, first);
 		d->existed = 1;
 	} else if (errno != ENOENT) {

@@ -97,7 +97,8 @@ int tj_outdir_commit(struct tj_outdir *d, struct tj_err *err);
 /* Remove the temporary folder and what was built in it.  Releases *d. */
 void tj_outdir_abort(struct tj_outdir *d);
 
-/* labels.csv, manifest.json or node-*.evlog: the files a dataset is. */
+/* labels.csv, manifest.json, node-*.evlog (and label's unlabeled.csv):
+ * the files a dataset is. */
 int tj_is_dataset_file(const char *name);
 
 #endif

@@ -39,6 +39,33 @@ int tj_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	return 0;
 }
 
+char *tj_escape(char *dst, size_t cap, const char *src)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 0;
+	if (cap == 0)
+		return dst;
+	for (const unsigned char *p = (const unsigned char *)src; *p; p++) {
+		unsigned c = *p;
+		int ctl = c < 0x20 || c == 0x7f;
+		size_t need = ctl ? 4 : c == '\\' ? 2 : 1;
+		if (n + need >= cap)
+			break;
+		if (ctl) {
+			dst[n++] = '\\';
+			dst[n++] = 'x';
+			dst[n++] = hex[c >> 4];
+			dst[n++] = hex[c & 15];
+		} else {
+			if (c == '\\')
+				dst[n++] = '\\';
+			dst[n++] = (char)c;
+		}
+	}
+	dst[n] = '\0';
+	return dst;
+}
+
 int tj_parse_seconds(const char *s, uint64_t *ns)
 {
 	char *end;

@@ -14,6 +14,12 @@ int tj_grow(void **p, size_t *cap, size_t need, size_t size);
  * trailing text), within [min, max].  0 or -1. */
 int tj_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
+/* Text from a file made safe for a terminal: control bytes (below 0x20,
+ * 0x7f: an escape sequence starts with 0x1b) become \xNN, a backslash
+ * \\.  Writes at most cap bytes with the NUL (cut short, never mid
+ * escape) and returns dst.  Bytes from 0x80 pass (UTF-8 names). */
+char *tj_escape(char *dst, size_t cap, const char *src);
+
 /* A command-line duration in seconds ("2", "0.5"), > 0 and at most 1e6,
  * into nanoseconds.  0 or -1. */
 int tj_parse_seconds(const char *s, uint64_t *ns);

@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include "../cli/commands.h"
 #include "../lib/evlog.h"
+#include "../lib/util.h"
 #include "../lib/u64map.h"
 #include "../lib/listeners.h"
 
@@ -121,11 +122,13 @@ static void print_text(const struct tj_evlog_reader *r, const struct summary *s)
 	const struct tj_evlog_header *h = tj_evlog_header(r);
 	const struct tj_evlog_footer *f = tj_evlog_footer(r);
 	const struct tj_evlog_damage *d = tj_evlog_damage(r);
-	printf("%s:\n", tj_evlog_path(r));
+	/* the header's text is the log's, maybe crafted: escaped */
+	char safe[4 * sizeof(h->options) + 1];
+	printf("%s:\n", tj_escape(safe, sizeof(safe), tj_evlog_path(r)));
 	printf("  format      evlog %u.%u\n", h->version_major, h->version_minor);
 	printf("  node        %" PRIu32 "\n", h->node);
-	printf("  hostname    %s\n", h->hostname[0] ? h->hostname : "-");
-	printf("  kernel      %s\n", h->kernel[0] ? h->kernel : "-");
+	printf("  hostname    %s\n", h->hostname[0] ? tj_escape(safe, sizeof(safe), h->hostname) : "-");
+	printf("  kernel      %s\n", h->kernel[0] ? tj_escape(safe, sizeof(safe), h->kernel) : "-");
 	printf("  capture     ");
 	const char *sep = "";
 	for (unsigned b = 0; b < 32; b++) {
@@ -142,7 +145,7 @@ static void print_text(const struct tj_evlog_reader *r, const struct summary *s)
 		printf(" (payload prefix %" PRIu32 " bytes)", h->payload_max);
 	printf("\n");
 	if (h->options[0])
-		printf("  options     %s\n", h->options);
+		printf("  options     %s\n", tj_escape(safe, sizeof(safe), h->options));
 	char when[64];
 	format_realtime(h->clock_real_ns, when, sizeof(when));
 	if (h->clock_real_ns)
@@ -214,9 +217,11 @@ static void print_text(const struct tj_evlog_reader *r, const struct summary *s)
 	if (!d->damaged)
 		printf("  integrity   ok\n");
 	else
-		printf("  integrity   DAMAGED from offset %" PRIu64 ": %s; %s%" PRIu64
-		       " events lost\n", d->offset, d->what,
-		       d->lost_known ? "" : "at least ", d->events_lost);
+	{
+		char what[4 * sizeof(d->what)], lost[64];
+		printf("  integrity   DAMAGED from offset %" PRIu64 ": %s%s\n", d->offset,
+		       tj_escape(what, sizeof(what), d->what), tj_evlog_damage_lost(d, lost));
+	}
 }
 
 static json_t *to_json(const struct tj_evlog_reader *r, const struct summary *s)

@@ -11,6 +11,7 @@
 #include "trainset.h"
 #include "../cli/commands.h"
 #include "../lib/error.h"
+#include "../lib/outfile.h"
 
 void cmd_features_help(void)
 {
@@ -26,11 +27,14 @@ void cmd_features_help(void)
 	       "Rows of one call are consecutive, most recently started candidate first.\n"
 	       "History features assume the labels' answers for earlier calls.\n\n"
 	       "options:\n"
-	       "  -o, --output FILE  write here (default: stdout)\n"
+	       "  -o, --output FILE  write here (default: stdout); it appears only\n"
+	       "                     when every dataset was read\n"
+	       "  -f, --force        replace an existing FILE\n"
 	       "  --max-cand N       candidates per call, 1..%d (default %d)\n"
 	       "  --window SECONDS   a parent started at most this long before (default %g)\n"
 	       "  -h, --help         this text\n\n"
-	       "Exit status: 0 ok, 1 failure, 2 usage.\n",
+	       "Exit status: 0 ok, 1 failure, 2 usage, 3 a log was damaged (rows\n"
+	       "written from what could be read).\n",
 	       TJ_FEAT_MAX_CAND, TJ_FEAT_DEFAULT_MAX_CAND,
 	       (double)TJ_FEAT_DEFAULT_WINDOW_NS / 1e9);
 }
@@ -39,7 +43,18 @@ struct out {
 	FILE *f;
 	const char *dataset;
 	uint64_t rows;
+	int header_done; /* written with the first row: a run that fails
+			    first prints nothing, not even on stdout */
 };
+
+static void header(struct out *o)
+{
+	o->header_done = 1;
+	fputs("dataset,call,candidate,label,call_truth", o->f);
+	for (size_t k = 0; k < TJ_FEAT_N; k++)
+		fprintf(o->f, ",%s", tj_feat_names[k]);
+	fputc('\n', o->f);
+}
 
 static void field(FILE *f, const char *s)
 {
@@ -58,6 +73,8 @@ static int write_pair(void *ctx, const struct tj_feat_call *c, int truth,
 			 : truth == TJ_TRUTH_NONE ? "none" : "unreachable";
 	char ck[TJ_MSGKEY_STRLEN], pk[TJ_MSGKEY_STRLEN];
 	tj_msgkey_format(&c->call, ck);
+	if (!o->header_done)
+		header(o);
 	for (size_t j = 0; j < c->n; j++) {
 		tj_msgkey_format(&c->cand[j], pk);
 		field(o->f, o->dataset);
@@ -86,6 +103,7 @@ int cmd_features(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
+		{ "force", no_argument, NULL, 'f' },
 		{ "max-cand", required_argument, NULL, 'c' },
 		{ "window", required_argument, NULL, 'w' },
 		{ NULL, 0, NULL, 0 },
@@ -93,12 +111,13 @@ int cmd_features(int argc, char **argv)
 	const char *path = "-";
 	struct tj_feat_opts fo = { TJ_FEAT_DEFAULT_MAX_CAND, TJ_FEAT_DEFAULT_WINDOW_NS };
 	double d;
-	int c;
+	int c, force = 0;
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":o:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":o:f", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o': path = optarg; break;
+		case 'f': force = 1; break;
 		case 'c':
 			if (parse_double(optarg, &d) < 0 || d < 1 || d > TJ_FEAT_MAX_CAND ||
 			    d != (unsigned)d)
@@ -118,17 +137,19 @@ int cmd_features(int argc, char **argv)
 	}
 	if (optind >= argc)
 		return tj_usage("features", "no dataset given");
-	int own = strcmp(path, "-") != 0;
-	struct out o = { own ? fopen(path, "w") : stdout, NULL, 0 };
-	if (!o.f) {
-		fprintf(stderr, "tracejoin features: %s: %s\n", path, strerror(errno));
+	struct tj_err err = { 0 };
+	struct tj_outfile out;
+	if (tj_outfile_open(&out, path, force ? TJ_OUT_FORCE : 0, 0666,
+			    argv + optind, (size_t)(argc - optind), &err) < 0) {
+		fprintf(stderr, "tracejoin features: %s\n", err.msg);
 		return TJ_EXIT_FAIL;
 	}
-	fputs("dataset,call,candidate,label,call_truth", o.f);
-	for (size_t k = 0; k < TJ_FEAT_N; k++)
-		fprintf(o.f, ",%s", tj_feat_names[k]);
-	fputc('\n', o.f);
-	struct tj_err err = { 0 };
+	struct out o = { tj_outfile_stream(&out, &err), NULL, 0, 0 };
+	if (!o.f) {
+		fprintf(stderr, "tracejoin features: %s\n", err.msg);
+		tj_outfile_abort(&out);
+		return TJ_EXIT_FAIL;
+	}
 	int rc = TJ_EXIT_OK;
 	for (int i = optind; i < argc; i++) {
 		struct tj_walk_stats st = { 0 };
@@ -141,15 +162,15 @@ int cmd_features(int argc, char **argv)
 		if (st.damaged_logs)
 			rc = TJ_EXIT_DAMAGED;
 	}
-	int werr = ferror(o.f);
-	if (own ? fclose(o.f) != 0 : fflush(o.f) != 0)
-		werr = 1;
-	if (werr && rc == TJ_EXIT_OK) {
-		fprintf(stderr, "tracejoin features: %s: write failed: %s\n", path,
-			strerror(errno));
+	if (rc == TJ_EXIT_FAIL) {
+		tj_outfile_abort(&out); /* an earlier file stays as it was */
+		return rc;
+	}
+	if (!o.header_done)
+		header(&o);
+	if (tj_outfile_commit(&out, &err) < 0) {
+		fprintf(stderr, "tracejoin features: %s\n", err.msg);
 		rc = TJ_EXIT_FAIL;
 	}
-	if (own && rc == TJ_EXIT_FAIL)
-		unlink(path); /* no half-written file left behind */
 	return rc;
 }

@@ -11,6 +11,7 @@
 #include "trainset.h"
 #include "../cli/commands.h"
 #include "../lib/error.h"
+#include "../lib/outfile.h"
 
 void cmd_train_help(void)
 {
@@ -21,7 +22,11 @@ void cmd_train_help(void)
 	       "--param model=FILE'.  The same datasets in the same order give the same file.\n\n"
 	       "options:\n"
 	       "  --algo NAME        the correlator to train; only 'classifier' trains here\n"
-	       "  -o, --output FILE  the model file to write (required)\n"
+	       "  -o, --output FILE  the model file to write (required); it appears only\n"
+	       "                     when training succeeds\n"
+	       "  --force            replace an existing FILE\n"
+	       "  --allow-damaged    fit even when a log is damaged (calls lost); the\n"
+	       "                     model records it (train_damaged_logs)\n"
 	       "  --fit KIND         clogit (conditional logit over a call's candidates and\n"
 	       "                     'no parent', BFGS; default), logit (per-pair logistic\n"
 	       "                     regression, IRLS), or both: fit both and keep the one\n"
@@ -43,7 +48,8 @@ void cmd_train_help(void)
 	       "  -q, --quiet        no summary\n"
 	       "  -h, --help         this text\n\n"
 	       "Accuracy is the share of labeled calls whose predicted parent (or 'none') is\n"
-	       "the true one.  Exit status: 0 ok, 1 failure, 2 usage.\n",
+	       "the true one.  Exit status: 0 ok, 1 failure, 2 usage, 3 a log was damaged\n"
+	       "(no model written unless --allow-damaged).\n",
 	       TJ_FEAT_MAX_CAND, TJ_FEAT_DEFAULT_MAX_CAND,
 	       (double)TJ_FEAT_DEFAULT_WINDOW_NS / 1e9);
 }
@@ -134,6 +140,8 @@ int cmd_train(int argc, char **argv)
 		{ "features", required_argument, NULL, 'F' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "force", no_argument, NULL, 'O' },
+		{ "allow-damaged", no_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *algo = NULL, *out = NULL, *fitname = "clogit";
@@ -141,7 +149,7 @@ int cmd_train(int argc, char **argv)
 	struct tj_feat_opts fo = { TJ_FEAT_DEFAULT_MAX_CAND, TJ_FEAT_DEFAULT_WINDOW_NS };
 	char **tests = calloc((size_t)argc, sizeof(char *));
 	size_t ntests = 0;
-	int verbose = 0, quiet = 0, c, rc = TJ_EXIT_FAIL, self_fed = 0;
+	int verbose = 0, quiet = 0, force = 0, allow_damaged = 0, c, rc = TJ_EXIT_FAIL, self_fed = 0;
 	size_t nfeat = TJ_FEAT_N;
 	if (!tests)
 		return TJ_EXIT_FAIL;
@@ -195,6 +203,8 @@ int cmd_train(int argc, char **argv)
 			self_fed = (int)d;
 			break;
 		case 'v': verbose = 1; break;
+		case 'O': force = 1; break;
+		case 'D': allow_damaged = 1; break;
 		case 'q': quiet = 1; break;
 		case ':':
 			free(tests);
@@ -226,25 +236,31 @@ int cmd_train(int argc, char **argv)
 		return tj_usage("train", "%s", usage_err);
 	}
 
-	/* Find out now, not after a long fit, that the model cannot be written. */
-	if (strcmp(out, "-") != 0) {
-		char *dir = strdup(out), *slash = dir ? strrchr(dir, '/') : NULL;
-		if (slash)
-			slash[slash == dir] = 0; /* "/x" -> "/", "a/b/x" -> "a/b" */
-		const char *where = !dir ? "." : slash ? dir : ".";
-		int ok = access(where, W_OK) == 0;
-		if (!ok)
-			fprintf(stderr, "tracejoin train: %s: cannot write in %s: %s\n",
-				out, where, strerror(errno));
-		free(dir);
-		if (!ok) {
-			free(tests);
-			return TJ_EXIT_FAIL;
-		}
+	/* Open the output now, not after a long fit: an existing model
+	 * without --force, an input as output, a folder we cannot write in
+	 * are refused before any work. */
+	struct tj_err err = { 0 };
+	struct tj_outfile of;
+	size_t nin = (size_t)ndatasets + ntests;
+	char **inputs = calloc(nin, sizeof(*inputs));
+	if (!inputs) {
+		free(tests);
+		return TJ_EXIT_FAIL;
+	}
+	for (int i = 0; i < ndatasets; i++)
+		inputs[i] = datasets[i];
+	for (size_t i = 0; i < ntests; i++)
+		inputs[(size_t)ndatasets + i] = tests[i];
+	int orc = tj_outfile_open(&of, out, force ? TJ_OUT_FORCE : 0, 0666, inputs,
+				  nin, &err);
+	free(inputs);
+	if (orc < 0) {
+		fprintf(stderr, "tracejoin train: %s\n", err.msg);
+		free(tests);
+		return TJ_EXIT_FAIL;
 	}
 	struct tj_fit_set set;
 	struct tj_walk_stats st = { 0 };
-	struct tj_err err = { 0 };
 	struct tj_model models[2];
 	int nmodels = 0;
 	tj_fit_set_init(&set, nfeat);
@@ -261,6 +277,14 @@ int cmd_train(int argc, char **argv)
 		       ndatasets, ndatasets == 1 ? "" : "s", st.events, st.calls,
 		       st.labeled, st.with_parent, st.unreachable, st.pairs,
 		       now_s() - t0);
+	if (st.damaged_logs && !allow_damaged) {
+		fprintf(stderr, "tracejoin train: %" PRIu64 " damaged log%s: the calls they "
+				"lost would bias the model; no model written "
+				"(--allow-damaged fits on what was read)\n",
+			st.damaged_logs, st.damaged_logs == 1 ? "" : "s");
+		rc = TJ_EXIT_DAMAGED;
+		goto done;
+	}
 	if (st.calls && st.labeled == 0) {
 		fprintf(stderr, "tracejoin train: no call of the logs appears in labels.csv: "
 				"labels and logs do not match\n");
@@ -319,7 +343,10 @@ int cmd_train(int argc, char **argv)
 			fprintf(stderr, "tracejoin train: %s\n", err.msg);
 			goto done;
 		}
-	if (tj_model_write(&models[best], out, &err) < 0) {
+	models[best].train_damaged_logs = st.damaged_logs;
+	FILE *f = tj_outfile_stream(&of, &err);
+	if (!f || tj_model_print(&models[best], f, of.path, &err) < 0 ||
+	    tj_outfile_commit(&of, &err) < 0) {
 		fprintf(stderr, "tracejoin train: %s\n", err.msg);
 		goto done;
 	}
@@ -327,6 +354,7 @@ int cmd_train(int argc, char **argv)
 		fprintf(stderr, "wrote %s\n", out);
 	rc = TJ_EXIT_OK;
 done:
+	tj_outfile_abort(&of); /* nothing once committed */
 	for (int k = 0; k < nmodels; k++)
 		tj_model_free(&models[k]);
 	tj_fit_set_free(&set);

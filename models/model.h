@@ -24,7 +24,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include "../lib/error.h"
+#include "../lib/outfile.h"
 
 #define TJ_MODEL_VERSION 1
 #define TJ_MODEL_MAXFEAT 64
@@ -52,6 +54,9 @@ struct tj_model {
 	/* training summary, informative only */
 	uint64_t train_calls, train_pairs;
 	double train_accuracy;
+	/* logs that were damaged when it was fitted (train --allow-damaged):
+	 * fitted on part of the labels.  Written only when not 0. */
+	uint64_t train_damaged_logs;
 	struct tj_model_file_hash *hashes;
 	size_t nhashes;
 	/* derived by tj_model_prepare: weights on raw features */
@@ -79,11 +84,14 @@ int tj_model_decide(const struct tj_model *m, const double *x, size_t n,
 int tj_model_add_hash(struct tj_model *m, const char *dataset,
 		      const char *file, const char sha256[65]);
 
-/* Write to path ("-" = stdout).  Numbers are printed with %.17g, so a
+/* Print to f (name for messages).  Numbers are printed with %.17g, so a
  * model reads back bit-identical and a deterministic fit gives a
- * byte-identical file. */
-int tj_model_write(const struct tj_model *m, const char *path,
+ * byte-identical file.  Write errors show at the stream's flush. */
+int tj_model_print(const struct tj_model *m, FILE *f, const char *name,
 		   struct tj_err *err);
+/* Print to path ("-" = stdout) through lib/outfile.h (flags TJ_OUT_*). */
+int tj_model_write(const struct tj_model *m, const char *path,
+		   unsigned flags, struct tj_err *err);
 /* Read and check a model file.  If expect_names is not NULL (n names),
  * the file's feature list must equal it. */
 int tj_model_read(struct tj_model *m, const char *path,

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "model.h"
+#include "../lib/outfile.h"
 
 static const char *fit_name(int fit)
 {
@@ -22,7 +23,7 @@ static int has_space(const char *s)
 	return 0;
 }
 
-int tj_model_write(const struct tj_model *m, const char *path,
+int tj_model_print(const struct tj_model *m, FILE *f, const char *path,
 		   struct tj_err *err)
 {
 	for (size_t i = 0; i < m->nhashes; i++)
@@ -35,10 +36,6 @@ int tj_model_write(const struct tj_model *m, const char *path,
 		if (has_space(m->names[k]) || !m->names[k][0])
 			return tj_errf(err, TJ_E_ARG, "%s: feature %zu has no name or blanks",
 				       path, k + 1);
-	int own = strcmp(path, "-") != 0;
-	FILE *f = own ? fopen(path, "w") : stdout;
-	if (!f)
-		return tj_errf(err, TJ_E_IO, "%s: %s", path, strerror(errno));
 	fprintf(f, "tracejoin-model %d\n", TJ_MODEL_VERSION);
 	fprintf(f, "# A tracejoin classifier model (models/README.md).  "
 		   "score = bias + sum coef*(x-mean)/scale\n");
@@ -51,6 +48,9 @@ int tj_model_write(const struct tj_model *m, const char *path,
 	fprintf(f, "train_calls %" PRIu64 "\n", m->train_calls);
 	fprintf(f, "train_pairs %" PRIu64 "\n", m->train_pairs);
 	fprintf(f, "train_accuracy %.17g\n", m->train_accuracy);
+	if (m->train_damaged_logs)
+		fprintf(f, "# fitted on partial data: damaged logs lost some labeled calls\n"
+			   "train_damaged_logs %" PRIu64 "\n", m->train_damaged_logs);
 	fprintf(f, "bias %.17g\n", m->bias);
 	fprintf(f, "features %zu\n", m->nfeat);
 	fprintf(f, "# feature NAME MEAN SCALE COEF\n");
@@ -62,15 +62,22 @@ int tj_model_write(const struct tj_model *m, const char *path,
 		fprintf(f, "dataset %s %s %s\n", m->hashes[i].dataset,
 			m->hashes[i].file, m->hashes[i].sha256);
 	fprintf(f, "end\n");
-	int bad = ferror(f);
-	if (own && fclose(f) != 0)
-		bad = 1;
-	else if (!own && fflush(f) != 0)
-		bad = 1;
-	if (bad)
-		return tj_errf(err, TJ_E_IO, "%s: write failed: %s", path,
-			       strerror(errno));
 	return 0;
+}
+
+int tj_model_write(const struct tj_model *m, const char *path, unsigned flags,
+		   struct tj_err *err)
+{
+	struct tj_outfile o;
+	int rc = tj_outfile_open(&o, path, flags, 0666, NULL, 0, err);
+	if (rc < 0)
+		return rc;
+	FILE *f = tj_outfile_stream(&o, err);
+	if (!f || (rc = tj_model_print(m, f, o.path, err)) < 0) {
+		tj_outfile_abort(&o);
+		return rc < 0 ? rc : -TJ_E_NOMEM;
+	}
+	return tj_outfile_commit(&o, err);
 }
 
 /* ---- reading ---- */
@@ -129,10 +136,12 @@ static int is_sha256(const char *s)
 }
 
 enum { K_ALGO, K_FIT, K_LAMBDA, K_THRESHOLD, K_MAXCAND, K_WINDOW, K_CALLS,
-       K_PAIRS, K_ACC, K_BIAS, K_FEATURES, K__N };
+       K_PAIRS, K_ACC, K_BIAS, K_FEATURES, K__REQUIRED,
+       K_DAMAGED = K__REQUIRED, K__N };
 static const char *const keys[K__N] = {
 	"algo", "fit", "lambda", "threshold", "max_cand", "window_ns",
 	"train_calls", "train_pairs", "train_accuracy", "bias", "features",
+	"train_damaged_logs", /* optional */
 };
 
 static int parse_line(struct rd *r, struct tj_model *m, char **tok, int nt,
@@ -238,6 +247,8 @@ static int parse_line(struct rd *r, struct tj_model *m, char **tok, int nt,
 		return num(r, tok[0], v, &m->train_accuracy);
 	case K_BIAS:
 		return num(r, tok[0], v, &m->bias);
+	case K_DAMAGED:
+		return unum(r, tok[0], v, UINT64_MAX, &m->train_damaged_logs);
 	case K_FEATURES:
 		if ((rc = unum(r, tok[0], v, TJ_MODEL_MAXFEAT, &u)) < 0)
 			return rc;
@@ -323,7 +334,7 @@ int tj_model_parse(struct tj_model *m, const char *name, const char *text,
 		rc = tj_errf(err, TJ_E_FORMAT, "%s: cut short: no 'end' line", name);
 		goto fail;
 	}
-	for (int k = 0; k < K__N; k++)
+	for (int k = 0; k < K__REQUIRED; k++)
 		if (!seen[k]) {
 			rc = tj_errf(err, TJ_E_FORMAT, "%s: key '%s' missing", name, keys[k]);
 			goto fail;

@@ -1,6 +1,7 @@
 /* Labeled datasets, pair by pair (trainset.h). */
 #include <glob.h>
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -90,8 +91,12 @@ int tj_walk_dataset(const char *dir, const struct tj_feat_opts *fo,
 	w->st = st;
 	w->err = err;
 	if (access(labels, R_OK) != 0) {
-		rc = tj_errf(err, TJ_E_ARG, "%s: no labels.csv: training needs a labeled dataset",
-			     dir);
+		/* missing is "not labeled"; unreadable is said as it is */
+		if (errno == ENOENT)
+			rc = tj_errf(err, TJ_E_ARG, "%s: no labels.csv: training needs a "
+				     "labeled dataset", dir);
+		else
+			rc = tj_errf(err, TJ_E_IO, "%s: %s", labels, strerror(errno));
 		goto out;
 	}
 	if ((rc = tj_edges_read(&w->labels, labels, err)) < 0)

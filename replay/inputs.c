@@ -2,6 +2,7 @@
  * node-*.evlog files and nothing else: labels.csv and manifest.json sit
  * beside them and must never reach a correlator. */
 #include <errno.h>
+#include <dirent.h>
 #include <glob.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,11 +40,20 @@ static int dir_logs(const char *dir, char ***paths, size_t *n, size_t *cap,
 		return tj_errf(err, TJ_E_ARG, "%s: folder names with *?[ are not supported", dir);
 	}
 	strcpy(pat + dl, (dl && dir[dl - 1] == '/') ? "node-*.evlog" : "/node-*.evlog");
+	/* glob() reads an unreadable folder as empty: say what is wrong */
+	DIR *dd = opendir(dir);
+	if (!dd) {
+		int e = errno;
+		free(pat);
+		return tj_errf(err, TJ_E_IO, "%s: %s", dir, strerror(e));
+	}
+	closedir(dd);
 	glob_t g;
-	int rc = glob(pat, 0, NULL, &g); /* sorted by glob */
+	int rc = glob(pat, GLOB_ERR, NULL, &g); /* sorted by glob */
 	free(pat);
 	if (rc == GLOB_NOMATCH)
-		return tj_errf(err, TJ_E_ARG, "%s: a folder with no node-*.evlog in it", dir);
+		/* a bad input, not bad usage: exit 1 in correlate as in label */
+		return tj_errf(err, TJ_E_FORMAT, "%s: a folder with no node-*.evlog in it", dir);
 	if (rc)
 		return tj_errf(err, TJ_E_IO, "%s: cannot list the folder", dir);
 	for (size_t i = 0; i < g.gl_pathc; i++)

@@ -248,12 +248,9 @@ static void log_ended(struct tj_replay *rp, struct source *s)
 	if (d && d->damaged) {
 		rp->st.damaged_logs++;
 		rp->st.lost_events += d->events_lost;
-		if (d->lost_known)
-			tj_warn("%s: damaged, read as far as possible: %s (%" PRIu64
-				" events lost)", tj_evlog_path(s->r), d->what, d->events_lost);
-		else
-			tj_warn("%s: damaged, read as far as possible: %s (events lost: unknown)",
-				tj_evlog_path(s->r), d->what);
+		char lost[64];
+		tj_warn("%s: damaged, read as far as possible: %s%s", tj_evlog_path(s->r),
+			d->what, tj_evlog_damage_lost(d, lost));
 	}
 }
 

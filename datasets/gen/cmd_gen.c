@@ -15,6 +15,7 @@
 #include "../../cli/commands.h"
 #include "../../lib/evlog.h"
 #include "../../lib/manifest.h"
+#include "../../lib/outfile.h"
 #include "../../lib/util.h"
 
 void cmd_gen_help(void)
@@ -67,63 +68,6 @@ static int list_builtins(void)
 	return TJ_EXIT_OK;
 }
 
-/* Make dir if missing; refuse (or with force, clear) an earlier dataset. */
-static int mkdirs(const char *dir)
-{
-	char buf[4096];
-	if (snprintf(buf, sizeof(buf), "%s", dir) >= (int)sizeof(buf)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return mkdir(buf, 0755) < 0 && errno != EEXIST ? -1 : 0;
-}
-
-static int prepare_dir(const char *dir, int force)
-{
-	if (mkdirs(dir) < 0) {
-		fprintf(stderr, "tracejoin gen: %s: %s\n", dir, strerror(errno));
-		return -1;
-	}
-	DIR *d = opendir(dir);
-	if (!d) {
-		fprintf(stderr, "tracejoin gen: %s: %s\n", dir, strerror(errno));
-		return -1;
-	}
-	struct dirent *de;
-	int rc = 0;
-	char path[4096];
-	while ((de = readdir(d))) {
-		const char *n = de->d_name;
-		if (fnmatch("node-*.evlog", n, 0) && strcmp(n, "labels.csv") &&
-		    strcmp(n, "manifest.json"))
-			continue;
-		if (!force) {
-			fprintf(stderr, "tracejoin gen: %s/%s exists (use --force to replace the dataset)\n",
-				dir, n);
-			rc = -1;
-			break;
-		}
-		/* a stale log of a node the new scenario lacks would be hashed
-		 * into the manifest: the old dataset goes as a whole */
-		snprintf(path, sizeof(path), "%s/%s", dir, n);
-		if (unlink(path) < 0) {
-			fprintf(stderr, "tracejoin gen: %s: %s\n", path, strerror(errno));
-			rc = -1;
-			break;
-		}
-	}
-	closedir(d);
-	return rc;
-}
-
 static void sha256_hex(const char *data, size_t len, char hex[65])
 {
 	struct sha256_ctx ctx;
@@ -166,8 +110,10 @@ int cmd_gen(int argc, char **argv)
 				return tj_usage("gen", "--seed '%s': not a whole number", optarg);
 			break;
 		case 'n':
-			if (tj_parse_u64(optarg, 1, UINT64_MAX, &requests))
-				return tj_usage("gen", "--requests '%s': not a positive whole number", optarg);
+			/* the spec file's cap: a typo must not fill the disk */
+			if (tj_parse_u64(optarg, 1, GEN_REQUESTS_MAX, &requests))
+				return tj_usage("gen", "--requests '%s': not a whole number in [1, %d]",
+						optarg, GEN_REQUESTS_MAX);
 			break;
 		case 'd': {
 			char *end;
@@ -209,6 +155,7 @@ int cmd_gen(int argc, char **argv)
 	struct tj_err err = { 0 };
 	int rc = TJ_EXIT_FAIL;
 	struct tj_manifest *m = NULL;
+	struct tj_outdir od = { 0 };
 	if (!spec)
 		return TJ_EXIT_FAIL;
 	if (is_file) {
@@ -247,16 +194,23 @@ int cmd_gen(int argc, char **argv)
 	}
 	if (!requests && duration == 0)
 		requests = spec->requests;
-	if (prepare_dir(dir, force) < 0)
+	/* built beside (or inside) DIR and moved into place when whole:
+	 * a failure leaves the old dataset, or nothing (lib/outfile.h) */
+	char *inputs[] = { is_file ? (char *)scenario : NULL };
+	if (tj_outdir_open(&od, dir, force ? TJ_OUT_FORCE : 0, inputs, 1, &err) < 0) {
+		fprintf(stderr, "tracejoin gen: %s\n", err.msg);
+		rc = TJ_EXIT_FAIL;
 		goto out;
+	}
 
 	char options[TJ_OPTIONS_MAX];
 	snprintf(options, sizeof(options), "tracejoin gen scenario=%s load=%s rate=%g seed=%llu %s=%.17g%s",
 		 spec->name, load_name, rate, (unsigned long long)seed,
 		 requests ? "requests" : "duration", requests ? (double)requests : duration, stacks ? " stacks" : "");
 	struct gen_opts o = { .seed = seed, .rate = rate, .requests = requests,
-			      .duration_s = duration, .dir = dir, .force = force,
-			      .options = options, .stacks = stacks };
+			      .duration_s = duration, .dir = od.tmp, .force = 0,
+			      .options = options, .stacks = stacks,
+			      .progress = isatty(STDERR_FILENO) };
 	struct gen_stats st;
 	/* CPU time, as the other commands report speed: the figure does not
 	 * depend on what else the machine runs */
@@ -298,7 +252,7 @@ int cmd_gen(int argc, char **argv)
 	json_object_set_new(counts, "events_lost", json_integer((json_int_t)st.lost));
 	json_object_set_new(counts, "simulated_ns", json_integer((json_int_t)st.sim_ns));
 	tj_manifest_set(m, "counts", counts);
-	if (tj_manifest_write(m, dir, &err) < 0) {
+	if (tj_manifest_write(m, od.tmp, &err) < 0 || tj_outdir_commit(&od, &err) < 0) {
 		fprintf(stderr, "tracejoin gen: %s\n", err.msg);
 		goto out;
 	}
@@ -308,6 +262,7 @@ int cmd_gen(int argc, char **argv)
 	       secs > 0 ? (double)st.events / secs / 1e6 : 0.0);
 	rc = TJ_EXIT_OK;
 out:
+	tj_outdir_abort(&od);
 	tj_manifest_free(m);
 	free(spec);
 	free(owned);

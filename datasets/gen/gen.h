@@ -58,6 +58,7 @@ const char *gen_quantity_parse(const char *text, enum gen_unit unit,
 #define GEN_MAX_NODES 32
 #define GEN_MAX_SERVICES 64
 #define GEN_MAX_ENDPOINTS 256
+#define GEN_REQUESTS_MAX 1000000000 /* root requests, spec or --requests */
 #define GEN_MAX_STEPS 2048
 #define GEN_MAX_POLICIES 256
 #define GEN_MAX_BACKGROUND 64
@@ -217,6 +218,7 @@ struct gen_opts {
 	const char *options; /* text for the evlog headers' options field */
 	uint64_t max_events; /* stop with an error beyond this many (0 = no limit) */
 	int stacks;          /* give events call-site stacks (gen --stacks) */
+	int progress;        /* a progress line on stderr once a run is long */
 };
 
 /* The largest message the generator makes: a size sample above it is cut

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <gsl/gsl_randist.h>
@@ -231,11 +232,45 @@ static void free_all(struct sim *s, struct bgrun *bg)
 	sim_obj_free_all(s);
 }
 
+static double mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A run longer than 2 s says how far it is, once a second (on a terminal:
+ * the line is rewritten in place). */
+static void progress(struct sim *s, double *next, int *shown)
+{
+	double now = mono_s();
+	if (now < *next)
+		return;
+	*next = now + 1;
+	*shown = 1;
+	if (s->roots_target)
+		fprintf(stderr, "\rgen: %llu of %llu roots, %llu events ",
+			(unsigned long long)s->st->roots,
+			(unsigned long long)s->roots_target,
+			(unsigned long long)s->st->events);
+	else
+		fprintf(stderr, "\rgen: %.1f of %.1f s simulated, %llu events ",
+			(double)s->now / 1e9, s->opts->duration_s,
+			(unsigned long long)s->st->events);
+}
+
 static void run_queue(struct sim *s)
 {
 	struct sim_ev ev;
-	while (!s->failed && sim_pop(s, &ev))
+	double next = s->opts->progress ? mono_s() + 2 : 0;
+	int shown = 0;
+	for (unsigned long n = 0; !s->failed && sim_pop(s, &ev); n++) {
 		ev.fn(s, ev.obj, ev.arg);
+		if (next > 0 && (n & 0xffff) == 0)
+			progress(s, &next, &shown);
+	}
+	if (shown)
+		fputc('\n', stderr);
 }
 
 int gen_run(const struct gen_spec *spec, const struct gen_opts *o,
@@ -266,7 +301,8 @@ int gen_run(const struct gen_spec *spec, const struct gen_opts *o,
 			s->failed = 1;
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/labels.csv", o->dir);
-	if (!s->failed && tj_edges_writer_open(&s->labels, path, err) < 0)
+	if (!s->failed && tj_edges_writer_open(&s->labels, path,
+						 s->opts->force ? TJ_OUT_FORCE : 0, NULL, 0, err) < 0)
 		s->failed = 1;
 	int labels_open = !s->failed;
 	for (int i = 0; i < spec->nservices && !s->failed; i++)
@@ -306,14 +342,17 @@ int gen_run(const struct gen_spec *spec, const struct gen_opts *o,
 	if (s->failed && !err->code)
 		tj_errf(err, TJ_E_IO, "gen: failed");
 	/* close everything, keeping the first error */
-	struct tj_err e2 = { 0 };
 	for (int i = 0; i < spec->nnodes; i++) {
 		if (!s->nodes[i].w)
 			continue;
-		if (tj_evlog_close(s->nodes[i].w, s->failed ? &e2 : err) < 0)
+		if (s->failed) /* a half-made dataset is not kept */
+			tj_evlog_abort(s->nodes[i].w);
+		else if (tj_evlog_close(s->nodes[i].w, err) < 0)
 			s->failed = 1;
 	}
-	if (labels_open && tj_edges_writer_close(&s->labels, s->failed ? &e2 : err) < 0)
+	if (labels_open && s->failed)
+		tj_edges_writer_abort(&s->labels);
+	else if (labels_open && tj_edges_writer_close(&s->labels, err) < 0)
 		s->failed = 1;
 	rc = s->failed ? -(err->code ? err->code : TJ_E_IO) : 0;
 	for (int i = 0; i < spec->nnodes; i++) {

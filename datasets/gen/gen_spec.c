@@ -770,7 +770,7 @@ static int statement(struct parser *p)
 		int n;
 		if (p->ntok != 2)
 			return fail(p, "'requests' takes one number");
-		if (parse_int(p, "requests", p->tok[1], 1, 1000000000, &n))
+		if (parse_int(p, "requests", p->tok[1], 1, GEN_REQUESTS_MAX, &n))
 			return -TJ_E_FORMAT;
 		s->requests = (uint64_t)n;
 		return 0;

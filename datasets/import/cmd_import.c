@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include "import.h"
 #include "../../cli/commands.h"
+#include "../../lib/outfile.h"
 #include "../../lib/util.h"
 
 #define WARN_SHOWN 100 /* warnings printed; the rest are only counted */
@@ -21,7 +22,8 @@ void cmd_import_help(void)
 	       "Bring outside traces in.  jaeger: Jaeger JSON trace files (a folder\n"
 	       "stands for its *.json files) become a labeled dataset, socket events\n"
 	       "synthesised from the spans (the mapping is in datasets/import/README.md).\n"
-	       "csv: the columns of 'tracejoin dump --csv' become one evlog.\n\n"
+	       "csv: the columns of 'tracejoin dump --csv' become one evlog; rows must\n"
+	       "be in time order (ts_ns never decreasing), a row out of order is refused.\n\n"
 	       "options:\n"
 	       "  -f, --format FMT   jaeger or csv\n"
 	       "  -o, --output PATH  the dataset folder (jaeger) or the evlog (csv)\n"
@@ -121,7 +123,13 @@ static int import_jaeger(char **inputs, int ninputs, const char *out,
 	struct tj_import_result r = { 0 };
 	struct tj_err err = { 0 };
 	json_t *fields = NULL, *params = NULL;
-	int rc = tj_jaeger_new(&j, opts, &err);
+	/* an output that is one of the inputs is refused before reading */
+	int rc = tj_out_check_inputs(out, 1, inputs, (size_t)ninputs, &err);
+	if (rc < 0) {
+		fprintf(stderr, "tracejoin import: %s\n", err.msg);
+		return TJ_EXIT_FAIL;
+	}
+	rc = tj_jaeger_new(&j, opts, &err);
 	for (int i = 0; i < ninputs && rc == 0; i++)
 		rc = add_input(j, inputs[i], &err);
 	if (rc == 0)

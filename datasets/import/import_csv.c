@@ -12,6 +12,7 @@
 #include <csv.h>
 #include "import.h"
 #include "../../lib/evlog.h"
+#include "../../lib/outfile.h"
 #include "../../lib/u64map.h"
 
 enum col {
@@ -414,6 +415,7 @@ struct to_log {
 	int64_t node;       /* -1 until known */
 	struct tj_evlog_writer *w;
 	uint64_t rows;
+	uint64_t last_ts;   /* of the previous row: a log is in time order */
 	unsigned long created_line;
 	/* Sockets whose rows give sequence numbers for offsets: socket id ->
 	 * 1 + the stream position after its last byte, per direction. */
@@ -464,6 +466,15 @@ static int put_event(void *ctx, const struct tj_event *ev, struct tj_err *err)
 		return tj_errf(err, TJ_E_FORMAT,
 			       "node %u, but the log is node %lld (one node a log)",
 			       ev->node, (long long)t->node);
+	/* replay and every correlator take a log's order as its node's
+	 * time order; sorting here would hide a broken exporter */
+	if (t->rows && ev->ts_ns < t->last_ts)
+		return tj_errf(err, TJ_E_FORMAT,
+			       "ts_ns %llu is before the row above (%llu): rows of a "
+			       "node must be in time order (sort -t, -k1,1n)",
+			       (unsigned long long)ev->ts_ns,
+			       (unsigned long long)t->last_ts);
+	t->last_ts = ev->ts_ns;
 	struct tj_event e = *ev;
 	int rc = seq_offset(t, &e, err);
 	if (rc < 0)
@@ -482,6 +493,10 @@ int tj_import_csv(const char *path, const char *out, int64_t node,
 {
 	if (err)
 		err->code = 0;
+	char *inputs[] = { (char *)path };
+	int crc = tj_out_check_inputs(out, 0, inputs, 1, err);
+	if (crc < 0)
+		return crc;
 	if (!(flags & TJ_IMPORT_FORCE) && strcmp(out, "-") != 0 &&
 	    access(out, F_OK) == 0)
 		return tj_errf(err, TJ_E_ARG, "%s: exists; --force replaces it", out);
@@ -501,14 +516,10 @@ int tj_import_csv(const char *path, const char *out, int64_t node,
 			     "%s: no events, so no node id: give --node N", path);
 	if (f != stdin)
 		fclose(f);
-	if (t.w) {
-		struct tj_err cerr;
-		int crc = tj_evlog_close(t.w, rc < 0 ? &cerr : err);
-		if (rc == 0)
-			rc = crc;
-		if (rc < 0 && strcmp(out, "-") != 0)
-			unlink(out); /* no broken log left behind */
-	}
+	if (t.w && rc < 0)
+		tj_evlog_abort(t.w); /* no broken log left behind, an old one kept */
+	else if (t.w)
+		rc = tj_evlog_close(t.w, err);
 	tj_u64map_free(&t.seqpos[0]);
 	tj_u64map_free(&t.seqpos[1]);
 	if (st) {

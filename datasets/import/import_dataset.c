@@ -12,59 +12,8 @@
 #include "import.h"
 #include "../../lib/evlog.h"
 #include "../../lib/manifest.h"
+#include "../../lib/outfile.h"
 
-static int mkdir_p(const char *dir, struct tj_err *err)
-{
-	char path[4096];
-	if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path))
-		return tj_errf(err, TJ_E_ARG, "%s: path too long", dir);
-	for (char *p = path + 1; ; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		char c = *p;
-		*p = '\0';
-		if (mkdir(path, 0755) < 0 && errno != EEXIST)
-			return tj_errf(err, TJ_E_IO, "%s: %s", path, strerror(errno));
-		*p = c;
-		if (!c)
-			break;
-	}
-	struct stat st;
-	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
-		return tj_errf(err, TJ_E_IO, "%s: not a folder", dir);
-	return 0;
-}
-
-static int is_dataset_file(const char *name)
-{
-	return strcmp(name, "labels.csv") == 0 ||
-	       strcmp(name, "manifest.json") == 0 ||
-	       fnmatch("node-*.evlog", name, 0) == 0;
-}
-
-/* Refuse a folder holding a dataset, or (force) empty it of one. */
-static int clear_dir(const char *dir, unsigned flags, struct tj_err *err)
-{
-	DIR *d = opendir(dir);
-	if (!d)
-		return tj_errf(err, TJ_E_IO, "%s: %s", dir, strerror(errno));
-	struct dirent *de;
-	int rc = 0;
-	while (rc == 0 && (de = readdir(d))) {
-		if (!is_dataset_file(de->d_name))
-			continue;
-		char path[4096];
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (!(flags & TJ_IMPORT_FORCE))
-			rc = tj_errf(err, TJ_E_ARG,
-				     "%s: already holds a dataset (%s); --force replaces it",
-				     dir, de->d_name);
-		else if (unlink(path) < 0)
-			rc = tj_errf(err, TJ_E_IO, "%s: %s", path, strerror(errno));
-	}
-	closedir(d);
-	return rc;
-}
 
 static int write_log(const struct tj_import_node *nd, const char *path,
 		     struct tj_err *err)
@@ -84,23 +33,27 @@ static int write_log(const struct tj_import_node *nd, const char *path,
 		return rc;
 	for (size_t i = 0; i < nd->nevents && rc == 0; i++)
 		rc = tj_evlog_write(w, &nd->events[i], err);
-	struct tj_err cerr;
-	int crc = tj_evlog_close(w, rc < 0 ? &cerr : err);
-	return rc < 0 ? rc : crc;
+	if (rc < 0) {
+		tj_evlog_abort(w);
+		return rc;
+	}
+	return tj_evlog_close(w, err);
 }
 
 static int write_labels(const struct tj_edge_set *set, const char *path,
 			struct tj_err *err)
 {
 	struct tj_edges_writer w;
-	int rc = tj_edges_writer_open(&w, path, err);
+	int rc = tj_edges_writer_open(&w, path, 0, NULL, 0, err);
 	if (rc < 0)
 		return rc;
 	for (size_t i = 0; i < set->n && rc == 0; i++)
 		rc = tj_edges_writer_put(&w, &set->edges[i], err);
-	struct tj_err cerr;
-	int crc = tj_edges_writer_close(&w, rc < 0 ? &cerr : err);
-	return rc < 0 ? rc : crc;
+	if (rc < 0) {
+		tj_edges_writer_abort(&w);
+		return rc;
+	}
+	return tj_edges_writer_close(&w, err);
 }
 
 static int write_manifest(const struct tj_import_result *r, const char *dir,
@@ -137,25 +90,26 @@ int tj_import_write_dataset(const struct tj_import_result *r, const char *dir,
 			    json_t *fields, json_t *params, unsigned flags,
 			    struct tj_err *err)
 {
-	int rc = mkdir_p(dir, err);
-	if (rc == 0)
-		rc = clear_dir(dir, flags, err);
+	/* built in a folder of its own and moved into place when whole: a
+	 * failure leaves the old dataset, or nothing (lib/outfile.h) */
+	struct tj_outdir od;
+	int rc = tj_outdir_open(&od, dir, flags & TJ_IMPORT_FORCE ? TJ_OUT_FORCE : 0,
+				NULL, 0, err);
 	if (rc < 0)
 		return rc;
 	char path[4096];
 	for (size_t k = 0; k < r->nnodes && rc == 0; k++) {
-		snprintf(path, sizeof(path), "%s/node-%u.evlog", dir, r->nodes[k].id);
+		snprintf(path, sizeof(path), "%s/node-%u.evlog", od.tmp, r->nodes[k].id);
 		rc = write_log(&r->nodes[k], path, err);
 	}
 	if (rc == 0) {
-		snprintf(path, sizeof(path), "%s/labels.csv", dir);
+		snprintf(path, sizeof(path), "%s/labels.csv", od.tmp);
 		rc = write_labels(&r->labels, path, err);
 	}
 	if (rc == 0)
-		rc = write_manifest(r, dir, fields, params, err);
-	if (rc < 0) {
-		struct tj_err ignore;
-		clear_dir(dir, TJ_IMPORT_FORCE, &ignore); /* leave no half dataset */
-	}
+		rc = write_manifest(r, od.tmp, fields, params, err);
+	if (rc == 0)
+		return tj_outdir_commit(&od, err);
+	tj_outdir_abort(&od);
 	return rc;
 }

@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include "label.h"
 #include "../../lib/edges.h"
+#include "../../lib/outfile.h"
 #include "../../lib/manifest.h"
 #include "../../lib/msgkey.h"
 #include "../../lib/u64map.h"
@@ -314,10 +315,7 @@ static int strip_log(const char *in, const char *out, int force,
 	if (rc == 0)
 		res->logs++;
 out:
-	if (w) {
-		tj_evlog_close(w, NULL);
-		unlink(out);
-	}
+	tj_evlog_abort(w); /* a failed copy leaves nothing */
 	tj_evlog_close_reader(r);
 	return rc < 0 ? rc : 0;
 }
@@ -364,7 +362,7 @@ static int write_labels(struct label_ctx *c, const char *out_dir,
 	snprintf(path, sizeof(path), "%s/labels.csv", out_dir);
 	snprintf(upath, sizeof(upath), "%s/unlabeled.csv", out_dir);
 	unlink(upath);
-	if ((rc = tj_edges_writer_open(&w, path, err)))
+	if ((rc = tj_edges_writer_open(&w, path, 0, NULL, 0, err)))
 		goto out;
 	wopen = 1;
 	for (size_t i = 0; i < c->ncalls; i++) {
@@ -498,7 +496,7 @@ int tj_label_capture(const char *capture_dir, const char *out_dir,
 	struct label_ctx c = { .res = res };
 	struct tj_replay *rp = NULL;
 	struct stat st;
-	char rin[PATH_MAX], rout[PATH_MAX];
+	struct tj_outdir od = { 0 };
 	json_t *params = NULL;
 	int rc;
 	memset(res, 0, sizeof(*res));
@@ -535,24 +533,12 @@ int tj_label_capture(const char *capture_dir, const char *out_dir,
 	if ((rc = check_logs(paths, npaths, err)))
 		goto out;
 
-	if (mkdir(out_dir, 0755) < 0 && errno != EEXIST) {
-		rc = tj_errf(err, TJ_E_IO, "%s: %s", out_dir, strerror(errno));
+	/* built in a folder of its own, moved into place when whole
+	 * (lib/outfile.h): a failure leaves the old dataset, or none */
+	char *inputs[] = { (char *)capture_dir };
+	if ((rc = tj_outdir_open(&od, out_dir, o->force ? TJ_OUT_FORCE : 0, inputs, 1, err)))
 		goto out;
-	}
-	if (!realpath(capture_dir, rin) || !realpath(out_dir, rout)) {
-		rc = tj_errf(err, TJ_E_IO, "%s: %s", out_dir, strerror(errno));
-		goto out;
-	}
-	if (strcmp(rin, rout) == 0) {
-		rc = tj_errf(err, TJ_E_ARG, "%s: the output folder is the capture itself", out_dir);
-		goto out;
-	}
-	char lp[PATH_MAX];
-	snprintf(lp, sizeof(lp), "%s/labels.csv", out_dir);
-	if (!o->force && access(lp, F_OK) == 0) {
-		rc = tj_errf(err, TJ_E_ARG, "%s exists (--force replaces it)", lp);
-		goto out;
-	}
+	out_dir = od.tmp;
 	for (size_t i = 0; i < npaths; i++) {
 		const char *b = strrchr(paths[i], '/');
 		char op[PATH_MAX];
@@ -574,7 +560,10 @@ int tj_label_capture(const char *capture_dir, const char *out_dir,
 	if ((rc = write_labels(&c, out_dir, res, err)))
 		goto out;
 	rc = write_manifest(capture_dir, out_dir, o, params, res, err);
+	if (rc == 0)
+		rc = tj_outdir_commit(&od, err);
 out:
+	tj_outdir_abort(&od);
 	json_decref(params);
 	tj_replay_close(rp);
 	for (size_t i = 0; i < npaths; i++)

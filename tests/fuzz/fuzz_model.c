@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (fd >= 0) {
 		close(fd);
 		struct tj_model b;
-		if (tj_model_write(&m, path, &err) == 0) {
+		if (tj_model_write(&m, path, TJ_OUT_FORCE, &err) == 0) {
 			if (tj_model_read(&b, path, NULL, 0, &err) < 0)
 				abort(); /* what we write we must read */
 			if (b.nfeat != m.nfeat ||

@@ -39,7 +39,7 @@ static void write_model(const char *path, const char *rename_feature)
 		strcpy(m.names[TJ_F_RANK], rename_feature);
 	m.coef[TJ_F_SAME_TID] = 6;
 	m.bias = -3;
-	assert_int_equal(tj_model_write(&m, path, &err), 0);
+	assert_int_equal(tj_model_write(&m, path, TJ_OUT_FORCE, &err), 0);
 	tj_model_free(&m);
 }
 

@@ -188,7 +188,7 @@ static void test_round_trip(void **state)
 		assert_int_equal(tj_edges_add(&in, &e), 0);
 	}
 	struct tj_edges_writer w;
-	assert_int_equal(tj_edges_writer_open(&w, path, &err), 0);
+	assert_int_equal(tj_edges_writer_open(&w, path, TJ_OUT_FORCE, NULL, 0, &err), 0);
 	for (size_t i = 0; i < in.n; i++)
 		assert_int_equal(tj_edges_writer_put(&w, &in.edges[i], &err), 0);
 	assert_int_equal(tj_edges_writer_close(&w, &err), 0);
@@ -213,8 +213,15 @@ static void test_round_trip(void **state)
 	assert_non_null(strstr(line, ",0\n"));
 	fclose(f);
 	/* The writer refuses what the reader would refuse, and abort
-	 * removes the half-written file. */
-	assert_int_equal(tj_edges_writer_open(&w, path, &err), 0);
+	 * leaves the earlier file as it was. */
+	FILE *before = fopen(path, "r");
+	char first_row[256];
+	assert_non_null(before);
+	assert_non_null(fgets(first_row, sizeof(first_row), before));
+	assert_non_null(fgets(first_row, sizeof(first_row), before));
+	fclose(before);
+	assert_int_equal(tj_edges_writer_open(&w, path, 0, NULL, 0, &err), -TJ_E_ARG);
+	assert_int_equal(tj_edges_writer_open(&w, path, TJ_OUT_FORCE, NULL, 0, &err), 0);
 	struct tj_edge bad = in.edges[1];
 	bad.score = 1.5;
 	assert_int_equal(tj_edges_writer_put(&w, &bad, &err), -TJ_E_ARG);
@@ -225,7 +232,14 @@ static void test_round_trip(void **state)
 	bad.parent.node++;
 	assert_int_equal(tj_edges_writer_put(&w, &bad, &err), -TJ_E_ARG);
 	tj_edges_writer_abort(&w);
-	assert_int_equal(access(path, F_OK), -1);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(line, sizeof(line), f));
+	assert_string_equal(line, "child,parent,score\n");
+	assert_non_null(fgets(line, sizeof(line), f));
+	assert_string_equal(line, first_row);
+	fclose(f);
+	unlink(path);
 	tj_edges_free(&in);
 	tj_edges_free(&out);
 }

@@ -743,13 +743,17 @@ static void test_flush_then_crash(void **state)
 	struct tj_evlog_header h = test_header();
 	struct tj_evlog_writer *w;
 	struct tj_err err = { 0 };
-	assert_int_equal(tj_evlog_create(&w, t.path, &h, 0, &err), 0);
+	/* a capture's log: on disk as FILE.partial while it runs */
+	assert_int_equal(tj_evlog_create(&w, t.path, &h, TJ_EVLOG_CAPTURE, &err), 0);
 	for (size_t i = 0; i < 20; i++)
 		assert_int_equal(tj_evlog_write(w, &s.ev[i], &err), 0);
 	tj_evlog_add_drops(w, TJ_DROP_MAP, 5);
 	assert_int_equal(tj_evlog_flush(w, &err), 0);
 	struct stat st;
-	assert_int_equal(stat(t.path, &st), 0);
+	char partial[300];
+	snprintf(partial, sizeof(partial), "%s.partial", t.path);
+	assert_int_equal(stat(t.path, &st), -1);
+	assert_int_equal(stat(partial, &st), 0);
 	size_t flushed = (size_t)st.st_size;
 	for (size_t i = 20; i < 50; i++)
 		assert_int_equal(tj_evlog_write(w, &s.ev[i], &err), 0);
@@ -779,7 +783,8 @@ static void test_flush_then_crash(void **state)
 }
 
 /* A write error in the middle (here: the file size limit) is reported
- * with the path and the reason, and sticks. */
+ * with the path and the reason, and sticks.  A capture's log keeps what
+ * was written; any other log is not left half-written. */
 static void test_write_error_midway(void **state)
 {
 	struct tmp t;
@@ -795,7 +800,7 @@ static void test_write_error_midway(void **state)
 	struct tj_evlog_header h = test_header();
 	struct tj_evlog_writer *w;
 	struct tj_err err = { 0 };
-	int rc = tj_evlog_create(&w, t.path, &h, 0, &err);
+	int rc = tj_evlog_create(&w, t.path, &h, TJ_EVLOG_CAPTURE, &err);
 	size_t i = 0;
 	if (rc == 0) {
 		tj_evlog_set_block_events(w, 100);
@@ -822,6 +827,33 @@ static void test_write_error_midway(void **state)
 	assert_true(got % 100 == 0);
 	assert_true(tj_evlog_damage(r)->damaged);
 	tj_evlog_close_reader(r);
+
+	/* not a capture: the failed log goes, the file written before stays */
+	char keep[300];
+	snprintf(keep, sizeof(keep), "%s.keep", t.path);
+	assert_int_equal(rename(t.path, keep), 0);
+	assert_int_equal(link(keep, t.path), 0);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	signal(SIGXFSZ, SIG_IGN);
+	rc = tj_evlog_create(&w, t.path, &h, TJ_EVLOG_FORCE, &err);
+	if (rc == 0) {
+		tj_evlog_set_block_events(w, 100);
+		for (i = 0; i < s.n; i++)
+			if ((rc = tj_evlog_write(w, &s.ev[i], &err)) < 0)
+				break;
+		if (rc == 0)
+			rc = tj_evlog_close(w, &err);
+		else
+			assert_true(tj_evlog_close(w, &err2) < 0);
+	}
+	setrlimit(RLIMIT_FSIZE, &old);
+	signal(SIGXFSZ, oldsig);
+	assert_true(rc < 0);
+	struct stat a, b;
+	assert_int_equal(stat(t.path, &a), 0);
+	assert_int_equal(stat(keep, &b), 0);
+	assert_true(a.st_ino == b.st_ino); /* the old file, untouched */
+	unlink(keep);
 	evset_free(&s);
 	tmp_drop(&t);
 }

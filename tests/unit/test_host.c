@@ -102,10 +102,10 @@ static void test_builtins(void **state)
 	const struct tj_correlator *c;
 	void *dl;
 	struct tj_err err = { 0 };
-	assert_int_equal(tj_correlator_load("metadata", &c, &dl, &err), 0);
+	assert_int_equal(tj_correlator_load("metadata", 0, &c, &dl, &err), 0);
 	assert_ptr_equal(c, tj_correlator_builtin("metadata"));
 	assert_null(dl);
-	assert_true(tj_correlator_load("nosuch", &c, &dl, &err) < 0);
+	assert_true(tj_correlator_load("nosuch", 0, &c, &dl, &err) < 0);
 	assert_non_null(strstr(err.msg, "'nosuch'"));
 	assert_non_null(strstr(err.msg, "metadata"));
 }
@@ -115,26 +115,26 @@ static void test_load_plugins(void **state)
 	const struct tj_correlator *c;
 	void *dl;
 	struct tj_err err = { 0 };
-	assert_int_equal(tj_correlator_load(plugin("naive_recent.so"), &c, &dl, &err), 0);
+	assert_int_equal(tj_correlator_load(plugin("naive_recent.so"), 0, &c, &dl, &err), 0);
 	assert_string_equal(c->name, "naive_recent");
 	assert_non_null(dl);
 	tj_correlator_unload(dl);
 
 	const char *p = plugin("bad/no_symbol.so");
-	assert_true(tj_correlator_load(p, &c, &dl, &err) < 0);
+	assert_true(tj_correlator_load(p, 0, &c, &dl, &err) < 0);
 	assert_non_null(strstr(err.msg, p));
 	assert_non_null(strstr(err.msg, "no symbol 'tracejoin_correlator'"));
 	assert_null(dl);
 
 	p = plugin("bad/wrong_abi.so");
-	assert_true(tj_correlator_load(p, &c, &dl, &err) < 0);
+	assert_true(tj_correlator_load(p, 0, &c, &dl, &err) < 0);
 	assert_non_null(strstr(err.msg, p));
 	assert_non_null(strstr(err.msg, "abi 42"));
 
-	assert_true(tj_correlator_load("/nonexistent/x.so", &c, &dl, &err) < 0);
+	assert_true(tj_correlator_load("/nonexistent/x.so", 0, &c, &dl, &err) < 0);
 	assert_non_null(strstr(err.msg, "/nonexistent/x.so"));
 	/* a bare x.so means ./x.so, not the library path */
-	assert_true(tj_correlator_load("libc.so", &c, &dl, &err) < 0);
+	assert_true(tj_correlator_load("libc.so", 0, &c, &dl, &err) < 0);
 }
 
 /* ---- runs ---- */
@@ -156,7 +156,7 @@ static void test_run_metadata_to_file(void **state)
 	struct tj_err err = { 0 };
 	char out[160];
 	snprintf(out, sizeof(out), "%s/edges.csv", dir);
-	assert_int_equal(tj_edge_writer_sink_open(&ws, out, &err), 0);
+	assert_int_equal(tj_edge_writer_sink_open(&ws, out, 0, NULL, 0, &err), 0);
 	char *in[] = { logpath };
 	struct tj_correlate_stats st;
 	assert_int_equal(tj_correlate_run(tj_correlator_builtin("metadata"), NULL, NULL,
@@ -193,7 +193,7 @@ static void test_run_plugin(void **state)
 	const struct tj_correlator *c;
 	void *dl;
 	struct tj_err err = { 0 };
-	assert_int_equal(tj_correlator_load(plugin("naive_recent.so"), &c, &dl, &err), 0);
+	assert_int_equal(tj_correlator_load(plugin("naive_recent.so"), 0, &c, &dl, &err), 0);
 	struct tj_edge_set set = { 0 };
 	struct tj_correlate_stats st;
 	assert_int_equal(run_on_log(c, NULL, 0, &set, &st, &err), 0);
@@ -308,7 +308,7 @@ static void test_peek_headers_sees_masked_only(void **state)
 	const struct tj_correlator *c;
 	void *dl;
 	struct tj_err err = { 0 };
-	assert_int_equal(tj_correlator_load(plugin("peek_headers.so"), &c, &dl, &err), 0);
+	assert_int_equal(tj_correlator_load(plugin("peek_headers.so"), 0, &c, &dl, &err), 0);
 
 	/* the cheat works: shown a raw header, it fails */
 	void *st;

@@ -350,7 +350,7 @@ static void test_refusals(void **state)
 	mkdir(cap, 0755);
 	make_capture(cap, TJ_CAP_PAYLOAD, 256);
 	assert_int_not_equal(tj_label_capture(cap, cap, NULL, &r, &err), 0); /* onto itself */
-	assert_non_null(strstr(err.msg, "capture itself"));
+	assert_non_null(strstr(err.msg, "is also an input"));
 	assert_int_not_equal(tj_label_capture(path, out, NULL, &r, &err), 0); /* a file */
 	struct tj_label_opts o = { .params_json = "[1,2]" };
 	assert_int_not_equal(tj_label_capture(cap, out, &o, &r, &err), 0);

@@ -54,7 +54,7 @@ static void test_round_trip(void **state)
 	struct tj_err err = { 0 };
 	sample(&a);
 	char *p = tmpfile_path();
-	assert_int_equal(tj_model_write(&a, p, &err), 0);
+	assert_int_equal(tj_model_write(&a, p, TJ_OUT_FORCE, &err), 0);
 	if (tj_model_read(&b, p, tj_feat_names, TJ_FEAT_N, &err) < 0)
 		fail_msg("%s", err.msg);
 	assert_int_equal(b.fit, a.fit);
@@ -72,7 +72,7 @@ static void test_round_trip(void **state)
 	assert_int_equal(b.train_calls, 1234);
 	/* writing it again gives the same bytes */
 	char *q = tmpfile_path();
-	assert_int_equal(tj_model_write(&b, q, &err), 0);
+	assert_int_equal(tj_model_write(&b, q, TJ_OUT_FORCE, &err), 0);
 	size_t la, lb;
 	char *ta = test_read_file(p, &la), *tb = test_read_file(q, &lb);
 	assert_int_equal(la, lb);
@@ -96,7 +96,7 @@ static void refuse(const char *from, const char *to, const char *frag1,
 	struct tj_err err = { 0 };
 	sample(&a);
 	char *p = tmpfile_path();
-	assert_int_equal(tj_model_write(&a, p, &err), 0);
+	assert_int_equal(tj_model_write(&a, p, TJ_OUT_FORCE, &err), 0);
 	size_t len;
 	char *text = test_read_file(p, &len);
 	char edited[1 << 16];
@@ -140,7 +140,7 @@ static void test_refuses_other_feature_list(void **state)
 	sample(&a);
 	char *p = tmpfile_path();
 	struct tj_err err = { 0 };
-	assert_int_equal(tj_model_write(&a, p, &err), 0);
+	assert_int_equal(tj_model_write(&a, p, TJ_OUT_FORCE, &err), 0);
 	size_t len;
 	char *text = test_read_file(p, &len);
 	char *fl = strstr(text, "feature reply_unknown ");
