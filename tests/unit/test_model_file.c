@@ -239,7 +239,7 @@ static void test_prefix_model_reads_and_scores_the_same(void **state)
 	a.nfeat = TJ_FEAT_N - 3;
 	tj_model_prepare(&a);
 	char *p = tmpfile_path();
-	assert_int_equal(tj_model_write(&a, p, &err), 0);
+	assert_int_equal(tj_model_write(&a, p, TJ_OUT_FORCE, &err), 0);
 	if (tj_model_read(&b, p, tj_feat_names, TJ_FEAT_N, &err) < 0)
 		fail_msg("%s", err.msg);
 	assert_int_equal(b.nfeat, TJ_FEAT_N);
@@ -261,7 +261,7 @@ static void test_prefix_model_reads_and_scores_the_same(void **state)
 	tj_model_free(&b);
 	/* not a prefix: refused, naming the feature */
 	strcpy(a.names[2], "not_a_feature");
-	assert_int_equal(tj_model_write(&a, p, &err), 0);
+	assert_int_equal(tj_model_write(&a, p, TJ_OUT_FORCE, &err), 0);
 	assert_true(tj_model_read(&b, p, tj_feat_names, TJ_FEAT_N, &err) < 0);
 	assert_non_null(strstr(err.msg, "not_a_feature"));
 	unlink(p);
