@@ -36,6 +36,7 @@ struct classifier {
 	char source[PATH_MAX];    /* where the model came from */
 	char missing[TJ_ERRMSG_MAX]; /* why there is no model yet */
 	int align;                /* order-align: decide along queues */
+	double sc[TJ_FEAT_MAX_CAND]; /* the call's candidates' scores */
 	struct tj_u64map queue_ix; /* hash(node, pid, dest) -> index in queues */
 	struct align_queue **queues;
 	size_t nqueues;
@@ -216,28 +217,19 @@ static int queue_flush(struct classifier *c, struct align_queue *q, size_t upto,
 /* A call with a parent by the free choice joins its queue with its best
  * candidates and their log-probabilities (softmax over candidates and
  * "none", as tj_model_decide). */
-static int align_call(struct classifier *c, const struct tj_message *m, int pick,
+static int align_call(struct classifier *c, const struct tj_message *m, double lz,
 		      struct tj_edge_sink *out, struct tj_err *err)
 {
 	struct align_queue *q = queue_get(c, m);
 	if (!q)
 		return tj_errf(err, TJ_E_NOMEM, "order-align: out of memory");
 	struct tj_align_call *a = &q->calls[q->n];
-	double sc[TJ_FEAT_MAX_CAND], mx = 0, z = 0;
 	const struct tj_feat_call *fc = &c->call;
-	for (size_t j = 0; j < fc->n; j++) {
-		sc[j] = tj_model_score(&c->model, fc->x[j]);
-		if (sc[j] > mx)
-			mx = sc[j];
-	}
-	for (size_t j = 0; j < fc->n; j++)
-		z += exp(sc[j] - mx);
-	z += exp(-mx); /* "none" scores 0 */
-	double lz = mx + log(z);
 	a->call = fc->call;
 	a->n = 0;
 	for (size_t j = 0; j < fc->n; j++) { /* insertion into the top few */
-		double lp = c->model.fit == TJ_FIT_LOGIT ? -log1p(exp(-sc[j])) : sc[j] - lz;
+		double sc = c->sc[j];
+		double lp = c->model.fit == TJ_FIT_LOGIT ? -log1p(exp(-sc)) : sc - lz;
 		size_t at = a->n < TJ_ALIGN_TOP ? a->n++ : TJ_ALIGN_TOP;
 		while (at > 0 && a->lp[at - 1] < lp) {
 			if (at < TJ_ALIGN_TOP) {
@@ -253,7 +245,7 @@ static int align_call(struct classifier *c, const struct tj_message *m, int pick
 			a->ts[at] = fc->cand_ts[j];
 		}
 	}
-	(void)pick; /* the free choice is the best candidate: index 0 */
+	/* The free choice is the best candidate: index 0 after the sort. */
 	q->free_pick[q->n] = 0;
 	a->pick = 0;
 	q->n++;
@@ -271,12 +263,19 @@ static int cl_message(void *st, const struct tj_message *m,
 	int rc = tj_feat_message(c->feat, m, &c->call, err);
 	if (rc <= 0)
 		return rc;
-	double prob;
-	int pick = tj_model_decide(&c->model, &c->call.x[0][0], c->call.n,
-				   TJ_FEAT_N, &prob);
+	double prob, lz = 0;
+	int pick;
+	if (c->align) { /* scored once: the decision and the path's log-probabilities */
+		for (size_t j = 0; j < c->call.n; j++)
+			c->sc[j] = tj_model_score(&c->model, c->call.x[j]);
+		pick = tj_model_decide_scores(&c->model, c->sc, c->call.n, &prob, &lz);
+	} else {
+		pick = tj_model_decide(&c->model, &c->call.x[0][0], c->call.n,
+				       TJ_FEAT_N, &prob);
+	}
 	tj_feat_assign(c->feat, &c->call, pick);
 	if (c->align && pick >= 0)
-		return align_call(c, m, pick, out, err);
+		return align_call(c, m, lz, out, err);
 	struct tj_edge e = { .child = c->call.call, .has_parent = pick >= 0,
 			     .score = prob };
 	if (pick >= 0)

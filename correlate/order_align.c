@@ -49,6 +49,10 @@ int tj_align_path(const struct tj_align_moves *mv, const struct tj_align_state *
 		best[s] = -INFINITY;
 		from[s] = -1;
 	}
+	double lt[TJ_ALIGN_RUNMAX + 1][TJ_ALIGN_NMOVE]; /* log T, once per path */
+	for (unsigned r = 1; r <= TJ_ALIGN_RUNMAX; r++)
+		for (int m = 0; m < TJ_ALIGN_NMOVE; m++)
+			lt[r][m] = tj_align_logp(mv, r, (enum tj_align_move)m);
 	const struct tj_align_call *c0 = &calls[0];
 	for (size_t j = 0; j < c0->n; j++) {
 		if (!start->has_prev) {
@@ -58,7 +62,7 @@ int tj_align_path(const struct tj_align_moves *mv, const struct tj_align_state *
 		enum tj_align_move mo = tj_align_move_of(&start->prev, start->prev_ts,
 							 &c0->cand[j], c0->ts[j]);
 		unsigned r = next_run(start->run, mo);
-		double s = c0->lp[j] + tj_align_logp(mv, start->run, mo);
+		double s = c0->lp[j] + lt[start->run][mo];
 		if (s > best[ST(0, j, r)])
 			best[ST(0, j, r)] = s;
 	}
@@ -73,7 +77,7 @@ int tj_align_path(const struct tj_align_moves *mv, const struct tj_align_state *
 					enum tj_align_move mo = tj_align_move_of(
 						&p->cand[a], p->ts[a], &c->cand[b], c->ts[b]);
 					unsigned rb = next_run(ra, mo);
-					double s = sa + c->lp[b] + tj_align_logp(mv, ra, mo);
+					double s = sa + c->lp[b] + lt[ra][mo];
 					size_t k = ST(i, b, rb);
 					if (s > best[k]) {
 						best[k] = s;
