@@ -477,6 +477,7 @@ static int candidates(struct tj_feat *f, struct node *n,
 		inflight++;
 		if (k < f->o.max_cand) {
 			out->cand[k] = r->key;
+			out->cand_ts[k] = r->ts_first;
 			out->ref_[k] = i;
 			k++;
 		}
@@ -552,6 +553,7 @@ int tj_feat_message(struct tj_feat *f, const struct tj_message *m,
 	out->reply_ts_ = m->ts_reply;
 	out->sock_ = m->key.sock;
 	out->dest_ = dest_of(m);
+	out->dest = out->dest_;
 	f->last_was_call = 1;
 	return 1;
 }

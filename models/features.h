@@ -106,6 +106,8 @@ struct tj_feat_call {
 	size_t n;                      /* candidates */
 	uint64_t inflight;             /* requests in flight on the node (uncapped) */
 	struct tj_msgkey cand[TJ_FEAT_MAX_CAND];
+	uint64_t cand_ts[TJ_FEAT_MAX_CAND]; /* each candidate's ts_first (arrival) */
+	uint64_t dest;                 /* hash of the call's remote address and port */
 	double x[TJ_FEAT_MAX_CAND][TJ_FEAT_N];
 	/* private: which requests to update on tj_feat_assign() */
 	size_t ref_[TJ_FEAT_MAX_CAND];

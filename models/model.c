@@ -38,6 +38,19 @@ static double sigmoid(double s)
 int tj_model_decide(const struct tj_model *m, const double *x, size_t n,
 		    size_t stride, double *prob)
 {
+	double sc[TJ_MODEL_DECIDE_MAX];
+	if (n > TJ_MODEL_DECIDE_MAX)
+		n = TJ_MODEL_DECIDE_MAX;
+	for (size_t j = 0; j < n; j++)
+		sc[j] = tj_model_score(m, x + j * stride);
+	double lz;
+	return tj_model_decide_scores(m, sc, n, prob, &lz);
+}
+
+int tj_model_decide_scores(const struct tj_model *m, const double *sc, size_t n,
+			   double *prob, double *lz)
+{
+	*lz = 0; /* only "none": log(exp(0)) */
 	if (n == 0) {
 		*prob = 1.0; /* nothing could be the parent */
 		return -1;
@@ -48,7 +61,7 @@ int tj_model_decide(const struct tj_model *m, const double *x, size_t n,
 	size_t best = 0;
 	double sbest = -INFINITY, mx = 0, z = 1;
 	for (size_t j = 0; j < n; j++) {
-		double s = tj_model_score(m, x + j * stride);
+		double s = sc[j];
 		if (s > sbest) {
 			sbest = s;
 			best = j;
@@ -60,6 +73,7 @@ int tj_model_decide(const struct tj_model *m, const double *x, size_t n,
 			z += exp(s - mx);
 		}
 	}
+	*lz = mx + log(z);
 	double p = m->fit == TJ_FIT_LOGIT ? sigmoid(sbest)
 					  : exp(sbest - mx) / z;
 	if (p >= m->threshold) {

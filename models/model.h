@@ -75,9 +75,16 @@ static inline double tj_model_score(const struct tj_model *m, const double *x)
 		s += m->w_raw[k] * x[k];
 	return s;
 }
+/* The same decision from the candidates' scores (tj_model_score), n <=
+ * TJ_MODEL_DECIDE_MAX; *lz is the log of clogit's softmax denominator
+ * (candidates and "none"), so candidate j's log-probability is sc[j] - *lz. */
+#define TJ_MODEL_DECIDE_MAX 256
+int tj_model_decide_scores(const struct tj_model *m, const double *sc, size_t n,
+			   double *prob, double *lz);
 /* Pick among n candidates (rows of stride nfeat).  Returns the index of
  * the best, or -1 for none (n == 0 or below threshold); *prob gets the
- * chosen option's probability. */
+ * chosen option's probability.  n <= TJ_MODEL_DECIDE_MAX
+ * (TJ_FEAT_MAX_CAND). */
 int tj_model_decide(const struct tj_model *m, const double *x, size_t n,
 		    size_t stride, double *prob);
 

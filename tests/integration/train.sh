@@ -142,4 +142,16 @@ expect 2 "order-logit: param explain=3" "$TJ" correlate --algo order-logit --par
 [ "$(($(wc -l <"$work/ol.csv") - 1))" -eq "$calls" ] || fail "order-logit: not one edge per call"
 "$TJ" correlate --algo order-logit --explain "$work/t" 2>&1 >/dev/null | grep -q 'order.model.*33 features' ||
 	fail "order-logit --explain does not name order.model"
+# order-align: order-logit's scores decided along queues; every call gets
+# exactly one edge (the queued ones at the end of a step or at finish)
+expect 2 "order-align: unknown param 'colour'" "$TJ" correlate --algo order-align --param colour=blue "$work/t"
+expect 2 "order-align: param threshold=-1 not in" "$TJ" correlate --algo order-align --param threshold=-1 "$work/t"
+expect 2 "order-align: param explain=2" "$TJ" correlate --algo order-align --param explain=2 "$work/t"
+"$TJ" correlate --algo order-align "$work/t" -o "$work/oa.csv" 2>"$work/oa.err" || fail "order-align: $(cat "$work/oa.err")"
+[ "$(cut -d, -f1 "$work/oa.csv" | sort | uniq | wc -l)" -eq "$(($(wc -l <"$work/oa.csv")))" ] ||
+	fail "order-align: a call with two edges"
+[ "$(cut -d, -f1 "$work/oa.csv" | sort)" = "$(cut -d, -f1 "$work/ol.csv" | sort)" ] ||
+	fail "order-align: not the same calls as order-logit"
+"$TJ" correlate --algo order-align --explain "$work/t" 2>&1 >/dev/null | grep -q 'order-align: [0-9]* queues' ||
+	fail "order-align --explain does not show the queues' fitted moves"
 echo "ok"
