@@ -350,12 +350,18 @@ int tj_xmodel_build(struct tj_xmodel *m, char *const *inputs, size_t ninputs,
 	}
 	qsort(m->spans, m->n, sizeof(*m->spans), cmp_span);
 
+	/* the join's pairs by client address (DNAT) exist only once finished */
+	if ((rc = tj_join_finish(b.join, err)) < 0)
+		goto out;
 	/* a request's parent: the call it was (the join) */
 	for (size_t i = 0; i < m->n; i++) {
 		struct tj_xspan *s = &m->spans[i];
 		struct tj_msgkey call;
 		if (s->kind == TJ_XSPAN_SERVER && tj_join_call_of(b.join, &s->key, &call))
 			s->parent = s->true_parent = tj_xmodel_find(m, &call);
+		else if (s->kind == TJ_XSPAN_CLIENT &&
+			 tj_join_explain(b.join, &s->key, NULL) == TJ_JOIN_NO_PEER)
+			s->external = 1;
 	}
 	if (o->truth) {
 		m->has_truth = 1;

@@ -43,6 +43,8 @@ struct tj_xspan {
 	uint8_t correct;       /* enum tj_xcorrect */
 	uint8_t truth_known;   /* the labels have this call */
 	uint8_t raddr[16];     /* the peer's address (network.peer.address) */
+	uint8_t external;      /* a call whose server end no log has: a service
+				  outside the captured set, a leaf of its trace */
 };
 
 struct tj_xmodel {

@@ -80,6 +80,9 @@ size_t tj_xspan_attrs(const struct tj_xmodel *m, uint32_t i, struct tj_xattr *a,
 	if (s->kind == TJ_XSPAN_CLIENT)
 		a[n++] = (struct tj_xattr){ .key = "tracejoin.score", .type = TJ_XATTR_DOUBLE,
 					    .d = s->score };
+	if (s->external) /* its server is outside the captured set: a leaf */
+		a[n++] = (struct tj_xattr){ .key = "tracejoin.external", .type = TJ_XATTR_BOOL,
+					    .i = 1 };
 	if (s->correct != TJ_XCORRECT_UNKNOWN)
 		a[n++] = (struct tj_xattr){ .key = "tracejoin.correct", .type = TJ_XATTR_BOOL,
 					    .i = s->correct == TJ_XCORRECT_YES };

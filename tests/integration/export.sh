@@ -128,4 +128,16 @@ grep -q '^export: otlp, [1-9][0-9]* spans' "$tmp/err" && [ -s "$tmp/cut.json" ] 
 # the full edges do not fit what is left: refused, not half-joined
 expect_exit 1 "$tj" export --format otlp --edges "$tmp/edges.csv" -o "$tmp/cut2.json" "$tmp/cut"
 [ -e "$tmp/cut2.json" ] && fail "refused edges left a file"
-echo "export: $spans spans, $wrong wrong, every refusal clean"
+# Calls to services outside the captured set (the 'external' scenario's
+# two uncaptured nodes): leaf client spans marked tracejoin.external, one
+# per call the join found no server end for (the labels' calls minus the
+# server spans of captured nodes, which are the joined ones).
+"$tj" gen --scenario external --load low --requests 30 --seed 5 -o "$tmp/ext" >/dev/null 2>&1 ||
+	fail "gen external failed"
+"$tj" export --format jaeger --algo metadata -o "$tmp/ext.json" "$tmp/ext" 2>"$tmp/err" ||
+	fail "export external: $(cat "$tmp/err")"
+ext_calls=$("$tj" correlate --algo metadata --traces "$tmp/ext" 2>/dev/null | grep -c '^# unjoined .*no captured server end')
+ext_marked=$(grep -o '"key": *"tracejoin.external"' "$tmp/ext.json" | wc -l)
+[ "$ext_calls" -gt 0 ] && [ "$ext_marked" -eq "$ext_calls" ] ||
+	fail "external: $ext_marked spans marked tracejoin.external, $ext_calls calls to uncaptured services"
+echo "export: $spans spans, $wrong wrong, $ext_marked external leaves, every refusal clean"
