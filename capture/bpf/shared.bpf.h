@@ -184,6 +184,7 @@ static __always_inline int port_wanted(const struct sockinfo *si)
 /* Stack ids of one call; negative = none (not asked, or no stack). */
 struct stk {
 	__s32 u, k;
+	__u8 here; /* taken now, in the calling task: its caller can be found */
 };
 
 /* The stacks --stack asks for, taken in the syscall's exit tracepoint:
@@ -193,6 +194,7 @@ static __always_inline void take_stacks(void *ctx, struct stk *s)
 {
 	s->u = -1;
 	s->k = -1;
+	s->here = 1;
 	if (stack_mode & TJC_STACK_USER)
 		s->u = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
 	if (stack_mode & TJC_STACK_KERNEL)
@@ -308,8 +310,12 @@ static __always_inline void emit(const struct emit_args *a)
 		count_drop(TJC_DROP_RINGBUF);
 		return;
 	}
-	if (payload_max)
+	if (payload_max && (stack_mode & TJC_STACK_USER))
+		e = bpf_ringbuf_reserve(ring, sizeof(*e) + TJC_PAYLOAD_MAX + sizeof(struct tjc_caller), 0);
+	else if (payload_max)
 		e = bpf_ringbuf_reserve(ring, sizeof(*e) + TJC_PAYLOAD_MAX, 0);
+	else if (stack_mode & TJC_STACK_USER)
+		e = bpf_ringbuf_reserve(ring, sizeof(*e) + sizeof(struct tjc_caller), 0);
 	else
 		e = bpf_ringbuf_reserve(ring, sizeof(*e), 0);
 	if (!e) {
@@ -356,6 +362,15 @@ static __always_inline void emit(const struct emit_args *a)
 				n = TJC_PAYLOAD_MAX;
 			if (gb && n && bpf_probe_read_kernel(e->payload, n, gb->b) == 0)
 				e->payload_len = n;
+		}
+	}
+	if (stack_mode & TJC_STACK_USER) {
+		struct tjc_caller *c = (void *)e->payload + (payload_max ? TJC_PAYLOAD_MAX : 0);
+		c->ip = 0;
+		if (a->stacks && a->stacks->here && a->stacks->u >= 0) {
+			struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+			if (bpf_probe_read_user(c->word, sizeof(c->word), (void *)PT_REGS_SP(regs)) == 0)
+				c->ip = PT_REGS_IP(regs);
 		}
 	}
 	/* Wake the reader only when the ring fills up; otherwise it drains

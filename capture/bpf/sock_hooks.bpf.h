@@ -322,6 +322,7 @@ static __always_inline int sock_set_state(void *ctx, struct sock *sk, int oldsta
 			f |= TJC_EVF_ERROR;
 		}
 		s.u = st->ustack;
+		s.here = 0; /* taken at SYN_SENT: these registers are not connect()'s */
 		s.k = st->kstack;
 		EMIT(.type = TJC_EV_CONNECT, .ts = ts, .pid_tgid = st->who,
 		     .fd = st->fd, .ino = st->ino, .si = &si, .bytes = res, .flags = f,
