@@ -130,59 +130,71 @@ static uint64_t call_target(uint32_t pid, uint64_t ret)
  * function's start (glibc's are under 200). */
 #define WRAPPER_MAX 4096
 
+/* The word whose call leads to the function holding ip: of those whose
+ * target starts at or before ip (within WRAPPER_MAX), the one with the
+ * nearest start, since a call to a function just before the wrapper
+ * also lands below ip; of equals, the lowest on the stack. */
+static uint64_t choose(const struct tjc_caller *c, const uint64_t fn[TJC_CALLER_WORDS])
+{
+	uint64_t best = 0, best_fn = 0;
+
+	for (int i = 0; i < TJC_CALLER_WORDS; i++)
+		if (fn[i] && fn[i] <= c->ip && c->ip - fn[i] < WRAPPER_MAX && fn[i] > best_fn) {
+			best = c->word[i];
+			best_fn = fn[i];
+		}
+	return best;
+}
+
 uint64_t tj_stackrec_caller(uint32_t pid, const struct tjc_caller *c)
 {
+	uint64_t fn[TJC_CALLER_WORDS];
+
 	if (!c || !c->ip)
 		return 0;
-	for (int i = 0; i < TJC_CALLER_WORDS; i++) {
-		uint64_t fn = c->word[i] ? call_target(pid, c->word[i]) : 0;
-		if (fn && fn <= c->ip && c->ip - fn < WRAPPER_MAX)
-			return c->word[i];
-	}
-	return 0;
+	for (int i = 0; i < TJC_CALLER_WORDS; i++)
+		fn[i] = c->word[i] >= 8 ? call_target(pid, c->word[i]) : 0;
+	return choose(c, fn);
 }
 
 /* tj_stackrec_caller, with the call targets of return addresses cached. */
 static uint64_t find_caller(struct tj_stackrec *sr, uint32_t pid, const struct tjc_caller *c)
 {
+	uint64_t fn[TJC_CALLER_WORDS];
+
 	if (!c || !c->ip)
 		return 0;
 	for (int i = 0; i < TJC_CALLER_WORDS; i++) {
-		uint64_t w = c->word[i], fn, *ix;
+		uint64_t w = c->word[i], *ix;
 		struct target *t = NULL;
 		int added = 0;
+		fn[i] = 0;
 		if (w < 8)
 			continue;
 		if ((ix = tj_u64map_upsert(&sr->tix, w, &added)) && !added)
 			t = &sr->targets[*ix - 1];
-		if (!t || t->pid != pid) {
-			fn = call_target(pid, w);
-			if (ix && !t) {
-				if (sr->ntargets == sr->captargets) {
-					size_t cap = sr->captargets ? 2 * sr->captargets : 256;
-					struct target *n = realloc(sr->targets, cap * sizeof(*n));
-					if (!n) {
-						tj_u64map_del(&sr->tix, w);
-						ix = NULL;
-					} else {
-						sr->targets = n;
-						sr->captargets = cap;
-					}
-				}
-				if (ix) {
-					t = &sr->targets[sr->ntargets++];
-					*ix = sr->ntargets;
-				}
-			}
-			if (t)
-				*t = (struct target){ pid, w, fn };
-		} else {
-			fn = t->fn;
+		if (t && t->pid == pid) {
+			fn[i] = t->fn;
+			continue;
 		}
-		if (fn && fn <= c->ip && c->ip - fn < WRAPPER_MAX)
-			return w;
+		fn[i] = call_target(pid, w);
+		if (ix && !t) {
+			if (sr->ntargets == sr->captargets) {
+				size_t cap = sr->captargets ? 2 * sr->captargets : 256;
+				struct target *n = realloc(sr->targets, cap * sizeof(*n));
+				if (!n) {
+					tj_u64map_del(&sr->tix, w);
+					continue;
+				}
+				sr->targets = n;
+				sr->captargets = cap;
+			}
+			t = &sr->targets[sr->ntargets++];
+			*ix = sr->ntargets;
+		}
+		*t = (struct target){ pid, w, fn[i] };
 	}
-	return 0;
+	return choose(c, fn);
 }
 
 static uint32_t new_pair(struct tj_stackrec *sr, struct pair p)
