@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include "loopback.h"
 
 static int requests = 5;
 
@@ -136,8 +137,7 @@ static int read_reply(int fd)
 
 int main(int argc, char **argv)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t alen = sizeof(a);
+	struct sockaddr_in a;
 	pthread_t t;
 	int lfd, fd, done = 0;
 
@@ -147,13 +147,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: http-writev [-n REQUESTS (1..9)]\n");
 		return 2;
 	}
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	lfd = socket(AF_INET, SOCK_STREAM, 0);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof(a)) || listen(lfd, 1) ||
-	    getsockname(lfd, (struct sockaddr *)&a, &alen)) {
-		perror("http-writev: listen");
+	lfd = listen_loopback(&a, "http-writev");
+	if (lfd < 0)
 		return 1;
-	}
 	pthread_create(&t, NULL, serve, &lfd);
 	fd = socket(AF_INET, SOCK_STREAM, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a))) {

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include "loopback.h"
 
 #define NOINLINE __attribute__((noinline))
 
@@ -58,20 +59,15 @@ static int exchange(int a, int b, int n)
 
 int main(int argc, char **argv)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t alen = sizeof(a);
+	struct sockaddr_in a;
 	int lfd, c, s, n = 3, d1, d2;
 	pthread_t t;
 
 	if (argc == 3 && strcmp(argv[1], "-n") == 0)
 		n = atoi(argv[2]);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	lfd = socket(AF_INET, SOCK_STREAM, 0);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof(a)) || listen(lfd, 1) ||
-	    getsockname(lfd, (struct sockaddr *)&a, &alen)) {
-		perror("libc-caller: listen");
+	lfd = listen_loopback(&a, "libc-caller");
+	if (lfd < 0)
 		return 1;
-	}
 	/* One thread: connect completes through the backlog, then accept. */
 	c = socket(AF_INET, SOCK_STREAM, 0);
 	if (c < 0 || connect(c, (struct sockaddr *)&a, sizeof(a)) || (s = accept(lfd, NULL, NULL)) < 0) {
