@@ -157,6 +157,9 @@ uint64_t tj_stackrec_caller(uint32_t pid, const struct tjc_caller *c)
 	return choose(c, fn);
 }
 
+/* Call targets kept at most (24 bytes each, and the index). */
+#define TARGETS_MAX (1u << 16)
+
 /* tj_stackrec_caller, with the call targets of return addresses cached. */
 static uint64_t find_caller(struct tj_stackrec *sr, uint32_t pid, const struct tjc_caller *c)
 {
@@ -164,6 +167,14 @@ static uint64_t find_caller(struct tj_stackrec *sr, uint32_t pid, const struct t
 
 	if (!c || !c->ip)
 		return 0;
+	/* Most words are data (buffers, counts, saved registers) that differ
+	 * from call to call: the cache starts over rather than grow without
+	 * end on a long capture. */
+	if (sr->ntargets >= TARGETS_MAX) {
+		tj_u64map_free(&sr->tix);
+		tj_u64map_init(&sr->tix);
+		sr->ntargets = 0;
+	}
 	for (int i = 0; i < TJC_CALLER_WORDS; i++) {
 		uint64_t w = c->word[i], *ix;
 		struct target *t = NULL;
