@@ -36,7 +36,7 @@ $(BUILD)/tests/programs/%: tests/programs/%.c | $(BUILD)/.deps-ok
 all: $(CAP_TEST_PROGS)
 
 # The --stack test program: frame pointers, so the kernel can unwind it.
-$(BUILD)/tests/programs/tcp-stacks: CFLAGS += -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer
+$(BUILD)/tests/programs/tcp-stacks $(BUILD)/tests/programs/libc-caller: CFLAGS += -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer
 
 # capture --tag: the sock_ops program, its own object and skeleton.
 $(CAP_GEN)/tag.bpf.o: capture/tag.bpf.c capture/tag_common.h capture/capture_common.h $(CAP_GEN)/vmlinux.h

@@ -73,6 +73,21 @@ struct tjc_event {
 #define TJC_STACK_KERNEL 0x2u
 #define TJC_STACK_DEPTH  64
 
+/* --stack with user stacks: every record carries this tail, after the
+ * payload room (sizeof(struct tjc_event) + (payload_max ? TJC_PAYLOAD_MAX
+ * : 0)).  A libc wrapper (write, read, send...) keeps no frame, so the
+ * frame-pointer unwinder skips the function that called it; the return
+ * address that function left is on the user stack just above the
+ * wrapper's sp.  The kernel side copies the top words of the user stack
+ * and the syscall's ip; user space finds among the words the return
+ * address whose call leads to the function holding ip (stackrec.c).
+ * ip 0: not taken (not in the calling task, or no user stack). */
+#define TJC_CALLER_WORDS 8
+struct tjc_caller {
+	__u64 ip;                     /* user ip at the syscall */
+	__u64 word[TJC_CALLER_WORDS]; /* user stack from sp up */
+};
+
 /* Filter modes of the pid filter (rodata filter_pid_mode). */
 #define TJC_PIDS_ALL    0 /* every process but capture itself */
 #define TJC_PIDS_LISTED 1 /* only tgids in the pids map */

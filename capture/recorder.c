@@ -316,7 +316,13 @@ int tj_recorder_add(struct tj_recorder *r, const struct tjc_event *e, size_t siz
 	ev->arg = e->arg;
 	if (r->o.stacks && (e->type == TJC_EV_SEND || e->type == TJC_EV_RECV ||
 			    e->type == TJC_EV_CONNECT || e->type == TJC_EV_ACCEPT))
-		ev->stack_id = tj_stackrec_note(r->o.stacks, e->pid, e->ustack, e->kstack);
+	{
+		size_t at = sizeof(*e) + (r->o.header.payload_max ? TJC_PAYLOAD_MAX : 0);
+		const struct tjc_caller *c = NULL;
+		if (size >= at + sizeof(*c))
+			c = (const struct tjc_caller *)((const uint8_t *)e + at);
+		ev->stack_id = tj_stackrec_note(r->o.stacks, e->pid, e->ustack, e->kstack, c);
+	}
 	memcpy(ev->laddr, e->laddr, 16);
 	memcpy(ev->raddr, e->raddr, 16);
 	/* An IPv6 socket speaking IPv4 (::ffff:a.b.c.d) is recorded as IPv4,

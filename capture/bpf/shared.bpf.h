@@ -184,6 +184,7 @@ static __always_inline int port_wanted(const struct sockinfo *si)
 /* Stack ids of one call; negative = none (not asked, or no stack). */
 struct stk {
 	__s32 u, k;
+	__u8 here; /* taken now, in the calling task: its caller can be found */
 };
 
 /* The stacks --stack asks for, taken in the syscall's exit tracepoint:
@@ -193,10 +194,86 @@ static __always_inline void take_stacks(void *ctx, struct stk *s)
 {
 	s->u = -1;
 	s->k = -1;
+	s->here = 1;
 	if (stack_mode & TJC_STACK_USER)
 		s->u = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
 	if (stack_mode & TJC_STACK_KERNEL)
 		s->k = bpf_get_stackid(ctx, &stacks, 0);
+}
+
+/* --payload: where a send's or receive's bytes are in user memory.  A
+ * flat buffer is read straight into the record; an iovec array (readv,
+ * writev, sendmsg, recvmsg, the first message of the mmsg calls) is
+ * gathered, so the prefix covers the message and not its first piece:
+ * servers write headers in several iovecs (Apache's proxy sends the
+ * request line alone). */
+struct psrc {
+	__u64 addr; /* buffer, or struct iovec array; 0 = none */
+	__u64 len;  /* buffer size, or iovec count */
+	__u64 cap;  /* iovec: the bytes the message holds at most (mmsg: its msg_len) */
+	__u8 iov;   /* 1 = addr is an iovec array */
+};
+
+/* iovecs looked at for a prefix: a prefix (<= TJC_PAYLOAD_MAX bytes)
+ * split further than this is cut there. */
+#define PAYLOAD_IOV_MAX 32
+
+/* Gathered prefixes are built here: twice the largest prefix, so each
+ * piece's copy has a bound the verifier can check (offset < MAX and
+ * length <= MAX) without relating the two. */
+struct gather_buf {
+	__u8 b[2 * TJC_PAYLOAD_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct gather_buf);
+} gather SEC(".maps");
+
+struct gather_ctx {
+	__u64 iov;  /* user struct iovec * */
+	__u64 want; /* bytes still wanted */
+	__u64 got;  /* bytes gathered so far (< TJC_PAYLOAD_MAX while going) */
+};
+
+static long gather_one(__u32 i, void *ctx)
+{
+	struct gather_ctx *g = ctx;
+	struct iovec v;
+	__u32 zero = 0;
+	struct gather_buf *gb = bpf_map_lookup_elem(&gather, &zero);
+	__u64 n, at;
+
+	if (!gb || g->want == 0 || g->got >= TJC_PAYLOAD_MAX)
+		return 1;
+	if (bpf_probe_read_user(&v, sizeof(v), (void *)(g->iov + (__u64)i * sizeof(v))))
+		return 1;
+	n = v.iov_len < g->want ? v.iov_len : g->want;
+	if (n > TJC_PAYLOAD_MAX)
+		n = TJC_PAYLOAD_MAX;
+	at = g->got & (TJC_PAYLOAD_MAX - 1);
+	if (n && bpf_probe_read_user(gb->b + at, n, v.iov_base))
+		return 1; /* unreadable piece: keep what came before it */
+	g->got += n;
+	g->want -= n;
+	return 0;
+}
+
+/* The first want bytes (<= TJC_PAYLOAD_MAX) of the message held by the
+ * cnt iovecs at iov, into the per-CPU gather buffer; returns how many
+ * were read.  A global function is verified once, on its own. */
+__noinline __u32 gather_iov(__u64 iov, __u64 cnt, __u64 want)
+{
+	struct gather_ctx g = { .iov = iov, .want = want };
+
+	if (!iov || cnt == 0 || want == 0)
+		return 0;
+	if (g.want > TJC_PAYLOAD_MAX)
+		g.want = TJC_PAYLOAD_MAX;
+	bpf_loop(cnt < PAYLOAD_IOV_MAX ? cnt : PAYLOAD_IOV_MAX, gather_one, &g, 0);
+	return g.got < TJC_PAYLOAD_MAX ? g.got : TJC_PAYLOAD_MAX;
 }
 
 /* One event's fields, named where it is emitted: what a call leaves out
@@ -212,7 +289,7 @@ struct emit_args {
 	__u64 offset;
 	__u32 flags;              /* TJC_EVF_* */
 	__u32 arg;
-	__u64 ubuf, ulen;         /* --payload: the call's first user buffer */
+	struct psrc pl;           /* --payload: where the call's bytes are */
 	const struct stk *stacks; /* --stack */
 };
 
@@ -233,8 +310,12 @@ static __always_inline void emit(const struct emit_args *a)
 		count_drop(TJC_DROP_RINGBUF);
 		return;
 	}
-	if (payload_max)
+	if (payload_max && (stack_mode & TJC_STACK_USER))
+		e = bpf_ringbuf_reserve(ring, sizeof(*e) + TJC_PAYLOAD_MAX + sizeof(struct tjc_caller), 0);
+	else if (payload_max)
 		e = bpf_ringbuf_reserve(ring, sizeof(*e) + TJC_PAYLOAD_MAX, 0);
+	else if (stack_mode & TJC_STACK_USER)
+		e = bpf_ringbuf_reserve(ring, sizeof(*e) + sizeof(struct tjc_caller), 0);
 	else
 		e = bpf_ringbuf_reserve(ring, sizeof(*e), 0);
 	if (!e) {
@@ -260,16 +341,37 @@ static __always_inline void emit(const struct emit_args *a)
 	__builtin_memcpy(e->laddr, a->si->laddr, 16);
 	__builtin_memcpy(e->raddr, a->si->raddr, 16);
 	e->payload_len = 0;
-	if (payload_max && a->ubuf && a->bytes > 0 && a->ulen > 0) {
+	if (payload_max && a->pl.addr && a->bytes > 0 && a->pl.len > 0) {
 		__u64 n = payload_max;
 		if (n > (__u64)a->bytes)
 			n = a->bytes;
-		if (n > a->ulen)
-			n = a->ulen;
+		if (a->pl.iov && a->pl.cap && n > a->pl.cap)
+			n = a->pl.cap;
+		if (!a->pl.iov && n > a->pl.len)
+			n = a->pl.len;
 		if (n > TJC_PAYLOAD_MAX)
 			n = TJC_PAYLOAD_MAX;
-		if (bpf_probe_read_user(e->payload, n, (const void *)a->ubuf) == 0)
-			e->payload_len = n;
+		if (!a->pl.iov) {
+			if (bpf_probe_read_user(e->payload, n, (const void *)a->pl.addr) == 0)
+				e->payload_len = n;
+		} else {
+			__u32 zero = 0;
+			struct gather_buf *gb = bpf_map_lookup_elem(&gather, &zero);
+			n = gather_iov(a->pl.addr, a->pl.len, n);
+			if (n > TJC_PAYLOAD_MAX)
+				n = TJC_PAYLOAD_MAX;
+			if (gb && n && bpf_probe_read_kernel(e->payload, n, gb->b) == 0)
+				e->payload_len = n;
+		}
+	}
+	if (stack_mode & TJC_STACK_USER) {
+		struct tjc_caller *c = (void *)e->payload + (payload_max ? TJC_PAYLOAD_MAX : 0);
+		c->ip = 0;
+		if (a->stacks && a->stacks->here && a->stacks->u >= 0) {
+			struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+			if (bpf_probe_read_user(c->word, sizeof(c->word), (void *)PT_REGS_SP(regs)) == 0)
+				c->ip = PT_REGS_IP(regs);
+		}
 	}
 	/* Wake the reader only when the ring fills up; otherwise it drains
 	 * on its timer, which spares the traced CPU an irq_work per event. */
@@ -352,42 +454,48 @@ __noinline __s64 mmsg_total(__u64 vec, __s64 n)
 	return ms.sum;
 }
 
-/* First user buffer of a call (for the payload prefix) and, for the
- * mmsg calls, the bytes the call moved in all its messages. */
-static __always_inline void first_buffer(const struct call *c, long ret,
-					 __u64 *ubuf, __u64 *ulen, __s64 *bytes)
+/* Where a call's bytes are (for the payload prefix) and, for the mmsg
+ * calls, the bytes the call moved in all its messages. */
+static __always_inline void payload_source(const struct call *c, long ret,
+					   struct psrc *pl, __s64 *bytes)
 {
-	struct iovec iov = {};
-	struct iovec *iovp = NULL;
-
-	*ubuf = 0;
-	*ulen = 0;
+	pl->addr = 0;
+	pl->len = 0;
+	pl->cap = 0;
+	pl->iov = 0;
 	switch (c->kind) {
 	case K_BUF:
-		*ubuf = c->buf;
-		*ulen = c->len;
+		pl->addr = c->buf;
+		pl->len = c->len;
 		return;
 	case K_IOV:
-		if (c->len > 0)
-			iovp = (struct iovec *)c->buf;
-		break;
+		pl->iov = 1;
+		pl->addr = c->buf;
+		pl->len = c->len;
+		return;
 	case K_MSG: {
 		struct user_msghdr *m = (struct user_msghdr *)c->buf;
-		if (BPF_CORE_READ_USER(m, msg_iovlen) > 0)
-			iovp = BPF_CORE_READ_USER(m, msg_iov);
-		break;
+		if (!payload_max)
+			return;
+		pl->iov = 1;
+		pl->addr = (__u64)BPF_CORE_READ_USER(m, msg_iov);
+		pl->len = BPF_CORE_READ_USER(m, msg_iovlen);
+		return;
 	}
 	case K_MMSG: {
 		struct mmsghdr *v = (struct mmsghdr *)c->buf;
 		*bytes = mmsg_total(c->buf, ret);
-		if (ret > 0 && BPF_CORE_READ_USER(v, msg_hdr.msg_iovlen) > 0)
-			iovp = BPF_CORE_READ_USER(v, msg_hdr.msg_iov);
-		break;
+		if (!payload_max || ret <= 0)
+			return;
+		/* The first message's: the record's bytes are all messages'. */
+		pl->iov = 1;
+		pl->addr = (__u64)BPF_CORE_READ_USER(v, msg_hdr.msg_iov);
+		pl->len = BPF_CORE_READ_USER(v, msg_hdr.msg_iovlen);
+		pl->cap = BPF_CORE_READ_USER(v, msg_len);
+		if (pl->cap == 0)
+			pl->addr = 0;
+		return;
 	}
-	}
-	if (payload_max && iovp && bpf_probe_read_user(&iov, sizeof(iov), iovp) == 0) {
-		*ubuf = (__u64)iov.iov_base;
-		*ulen = iov.iov_len;
 	}
 }
 

@@ -83,7 +83,8 @@ static __always_inline struct sockst *sock_named(struct sock *sk, __u64 ino,
 static __always_inline int sock_io(void *ctx, struct sock *sk, int ret, int mflags, int out)
 {
 	struct stk s;
-	__u64 id, ts, ino, ubuf = 0, ulen = 0, offset, nr, asked = 0, key = (__u64)sk;
+	__u64 id, ts, ino, offset, nr, asked = 0, key = (__u64)sk;
+	struct psrc pl = {};
 	struct pt_regs *regs;
 	struct sockinfo si;
 	struct sockst *st;
@@ -129,8 +130,8 @@ static __always_inline int sock_io(void *ctx, struct sock *sk, int ret, int mfla
 	if (nr == nr_read || nr == nr_write || nr == nr_recvfrom || nr == nr_sendto) {
 		asked = PT_REGS_PARM3_SYSCALL(regs);
 		if (payload_max) {
-			ubuf = PT_REGS_PARM2_SYSCALL(regs);
-			ulen = asked;
+			pl.addr = PT_REGS_PARM2_SYSCALL(regs);
+			pl.len = asked;
 		}
 	} else if (payload_max && fd >= 0) {
 		struct call c = { .buf = PT_REGS_PARM2_SYSCALL(regs), .len = PT_REGS_PARM3_SYSCALL(regs) };
@@ -142,7 +143,7 @@ static __always_inline int sock_io(void *ctx, struct sock *sk, int ret, int mfla
 		/* mmsg calls fire once per message, and which one this is
 		 * the registers do not say: no payload for them. */
 		if (c.kind)
-			first_buffer(&c, ret, &ubuf, &ulen, &ignored);
+			payload_source(&c, ret, &pl, &ignored);
 	}
 
 	if (st->flags & SOCKF_PREEXISTING)
@@ -168,7 +169,7 @@ static __always_inline int sock_io(void *ctx, struct sock *sk, int ret, int mfla
 	take_stacks(ctx, &s);
 	EMIT(.type = out ? TJC_EV_SEND : TJC_EV_RECV, .ts = ts, .pid_tgid = id,
 	     .fd = fd, .ino = ino, .si = &si, .bytes = ret, .offset = offset,
-	     .flags = flags, .ubuf = ubuf, .ulen = ulen, .stacks = &s);
+	     .flags = flags, .pl = pl, .stacks = &s);
 	return 0;
 }
 
@@ -321,6 +322,7 @@ static __always_inline int sock_set_state(void *ctx, struct sock *sk, int oldsta
 			f |= TJC_EVF_ERROR;
 		}
 		s.u = st->ustack;
+		s.here = 0; /* taken at SYN_SENT: these registers are not connect()'s */
 		s.k = st->kstack;
 		EMIT(.type = TJC_EV_CONNECT, .ts = ts, .pid_tgid = st->who,
 		     .fd = st->fd, .ino = st->ino, .si = &si, .bytes = res, .flags = f,

@@ -165,7 +165,8 @@ int exit_close(struct trace_event_raw_sys_exit *ctx)
 static __always_inline int exit_io(void *ctx, long ret, __u8 kind, __u8 out, int flags_arg)
 {
 	struct stk s;
-	__u64 id, ts, ubuf = 0, ulen = 0, offset = 0;
+	__u64 id, ts, offset = 0;
+	struct psrc pl = {};
 	struct call c = { .kind = kind, .out = out };
 	struct pt_regs *regs;
 	struct sockinfo si;
@@ -197,7 +198,7 @@ static __always_inline int exit_io(void *ctx, long ret, __u8 kind, __u8 out, int
 	c.buf = PT_REGS_PARM2_SYSCALL(regs);
 	c.len = PT_REGS_PARM3_SYSCALL(regs);
 	if (ret >= 0 && (payload_max || kind == K_MMSG))
-		first_buffer(&c, ret, &ubuf, &ulen, &bytes);
+		payload_source(&c, ret, &pl, &bytes);
 	st = sock_state(sk, c.ino, 0, &announce);
 	if (!st)
 		return 0;
@@ -220,7 +221,7 @@ static __always_inline int exit_io(void *ctx, long ret, __u8 kind, __u8 out, int
 	take_stacks(ctx, &s);
 	EMIT(.type = out ? TJC_EV_SEND : TJC_EV_RECV, .ts = ts, .pid_tgid = id,
 	     .fd = c.fd, .ino = c.ino, .si = &si, .bytes = bytes, .offset = offset,
-	     .flags = flags, .ubuf = ubuf, .ulen = ulen, .stacks = &s);
+	     .flags = flags, .pl = pl, .stacks = &s);
 	return 0;
 }
 

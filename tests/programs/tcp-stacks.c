@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include "loopback.h"
 
 #define NOINLINE __attribute__((noinline))
 
@@ -71,21 +72,16 @@ static void *serve(void *arg)
 
 int main(int argc, char **argv)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t alen = sizeof(a);
+	struct sockaddr_in a;
 	char msg[16] = "hello, stacks!!", back[16];
 	pthread_t t;
 	int lfd, fd, done = 0;
 
 	if (argc == 3 && strcmp(argv[1], "-n") == 0)
 		messages = atoi(argv[2]);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	lfd = socket(AF_INET, SOCK_STREAM, 0);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof(a)) || listen(lfd, 1) ||
-	    getsockname(lfd, (struct sockaddr *)&a, &alen)) {
-		perror("tcp-stacks: listen");
+	lfd = listen_loopback(&a, "tcp-stacks");
+	if (lfd < 0)
 		return 1;
-	}
 	pthread_create(&t, NULL, serve, &lfd);
 	fd = socket(AF_INET, SOCK_STREAM, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a))) {
