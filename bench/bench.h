@@ -87,6 +87,11 @@ void bench_print_table(FILE *f, const struct bench_result *r, size_t n,
 		       const char *group, int markdown);
 int bench_write_csv(const char *path, const struct bench_result *r, size_t n,
 		    struct tj_err *err);
+/* results.json: the run (tool, command, suite: owned, taken), the
+ * datasets and every result.  0, or -1 when it could not be written. */
+int bench_write_json(const char *path, json_t *command, json_t *suite,
+		     const struct bench_dataset *ds, size_t nds,
+		     const struct bench_result *res, size_t n);
 int bench_write_plots(const char *dir, const struct bench_result *r, size_t n,
 		      struct tj_err *err);
 
@@ -105,6 +110,11 @@ struct tj_xmodel;
  * the correlator's edges. */
 int bench_write_drilldown(const char *results, const char *ds_name, const char *algo,
 			  struct tj_xmodel *m, const char *edges_path, struct tj_err *err);
+
+/* ---- grid.c ---- */
+
+/* bench --plan / --run / --collect / --job (cmd_bench hands them over). */
+int bench_grid(int argc, char **argv);
 
 /* ---- compare.c ---- */
 

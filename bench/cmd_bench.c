@@ -480,50 +480,14 @@ static int write_json(struct bench *b, const struct bench_result *res, size_t n,
 		      int argc, char **argv)
 {
 	char path[PATH_MAX];
-	json_t *root = json_object(), *cmd = json_array(), *dss = json_array(),
-	       *rows = json_array();
+	json_t *cmd = json_array();
 	for (int i = 0; i < argc; i++)
 		json_array_append_new(cmd, json_string(argv[i]));
-	json_object_set_new(root, "tool", bench_envinfo());
-	json_object_set_new(root, "command", cmd);
-	json_object_set_new(root, "suite", json_pack("{s:b, s:I, s:I, s:s?, s:s?}",
+	json_t *suite = json_pack("{s:b, s:I, s:I, s:s?, s:s?}",
 		"quick", b->quick, "seed", (json_int_t)b->seed, "requests",
-		(json_int_t)b->requests, "scenarios", b->scenarios, "loads", b->loads));
-	for (size_t i = 0; i < b->nds; i++) {
-		const struct bench_dataset *d = &b->ds[i];
-		char mp[PATH_MAX], msha[65] = "";
-		snprintf(mp, sizeof(mp), "%s/manifest.json", d->dir);
-		tj_sha256_file(mp, msha, NULL);
-		json_array_append_new(dss, json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s}",
-			"name", d->name, "group", d->group, "scenario", d->scenario,
-			"load", d->load, "seed", (json_int_t)d->seed, "dir", d->dir,
-			"labels_sha256", d->labels_sha, "manifest_sha256", msha));
-	}
-	for (size_t i = 0; i < n; i++) {
-		const struct bench_result *r = &res[i];
-		json_t *o = json_pack("{s:s, s:s, s:b}", "dataset", r->ds->name,
-				      "correlator", r->algo, "ok", r->ok);
-		if (r->ok) {
-			const char *k[] = { "precision", "recall", "f1", "accuracy",
-					    "service_accuracy", "trace_accuracy", "cpu_s",
-					    "mev_s", "peak_mb" };
-			double v[] = { r->precision, r->recall, r->f1, r->accuracy,
-				       r->service_accuracy, r->trace_accuracy, r->cpu_s,
-				       r->mev_s, r->peak_mb };
-			for (size_t x = 0; x < sizeof(v) / sizeof(v[0]); x++)
-				json_object_set_new(o, k[x], isnan(v[x]) ? json_null() : json_real(v[x]));
-			json_object_set_new(o, "events", json_integer((json_int_t)r->events));
-			json_object_set_new(o, "calls", json_integer((json_int_t)r->calls));
-		} else {
-			json_object_set_new(o, "error", json_string(r->error));
-		}
-		json_array_append_new(rows, o);
-	}
-	json_object_set_new(root, "datasets", dss);
-	json_object_set_new(root, "results", rows);
+		(json_int_t)b->requests, "scenarios", b->scenarios, "loads", b->loads);
 	snprintf(path, sizeof(path), "%s/results.json", b->results);
-	int rc = json_dump_file(root, path, JSON_INDENT(1) | JSON_SORT_KEYS);
-	json_decref(root);
+	int rc = bench_write_json(path, cmd, suite, b->ds, b->nds, res, n);
 	if (rc != 0)
 		tj_warn("bench: %s: could not write", path);
 	return rc;
@@ -616,6 +580,10 @@ int cmd_bench(int argc, char **argv)
 		{ "fail-on-regression", no_argument, NULL, O_FAILREG },
 		{ NULL, 0, NULL, 0 },
 	};
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--plan") || !strcmp(argv[i], "--run") ||
+		    !strcmp(argv[i], "--collect") || !strcmp(argv[i], "--job"))
+			return bench_grid(argc, argv);
 	static struct bench b; /* large (dataset table); one per process */
 	memset(&b, 0, sizeof(b));
 	b.jobs = (int)sysconf(_SC_NPROCESSORS_ONLN);
