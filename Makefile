@@ -138,6 +138,7 @@ test:
 	@$(MAKE) --no-print-directory all benches
 	@$(MAKE) --no-print-directory fuzz
 	@$(MAKE) --no-print-directory consumers
+	@$(MAKE) --no-print-directory grid-engines
 	TJ_CONSUMERS=$(BUILD)/consumers TJ_BUILD=$(BUILD)/asan TJ_RELEASE_BUILD=$(BUILD) TJ_FUZZ_BUILD=$(BUILD)/fuzz tests/run.sh
 
 benches: $(BENCH_BINS)
