@@ -732,6 +732,37 @@ static int find_program(const char *name, char *buf, size_t size)
 	return -1;
 }
 
+/* DIR/plan/ENGINE-STAGE.txt: the command of every job of the stage not yet
+ * done, one a line; *n of them. */
+static int write_stage(struct grid_plan *p, int k, const char *engine, char *path,
+		       size_t size, size_t *n)
+{
+	struct tj_err err = { 0 };
+	struct tj_outfile o;
+	snprintf(path, size, "%s/plan/%s-%s.txt", p->dir, engine, kind_names[k]);
+	*n = 0;
+	if (tj_outfile_open(&o, path, TJ_OUT_FORCE, 0666, NULL, 0, &err) < 0) {
+		tj_warn("bench: %s", err.msg);
+		return -1;
+	}
+	FILE *f = tj_outfile_stream(&o, &err);
+	for (size_t i = 0; f && i < p->n; i++) {
+		struct grid_job *g = &p->jobs[i];
+		if (g->kind != (enum grid_kind)k || job_done(p, g))
+			continue;
+		char *argv[] = { self_path, "bench", "--job", p->dir, g->id, NULL };
+		bench_argv_print(f, argv);
+		(*n)++;
+	}
+	if (!f || tj_outfile_commit(&o, &err) < 0) {
+		if (!f)
+			tj_outfile_abort(&o);
+		tj_warn("bench: %s", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
 /* GNU parallel, stage by stage: a file of commands per stage.  With
  * --sshloginfile the jobs run on other hosts that see DIR and the binary
  * at the same paths (a shared filesystem). */
@@ -752,28 +783,9 @@ static int run_parallel(struct grid_plan *p, int jobs, const char *sshlogins)
 	for (int k = 0; k < K_N; k++) {
 		char path[PATH_MAX];
 		struct tj_err err = { 0 };
-		snprintf(path, sizeof(path), "%s/plan/parallel-%s.txt", p->dir, kind_names[k]);
-		struct tj_outfile o;
-		if (tj_outfile_open(&o, path, TJ_OUT_FORCE, 0666, NULL, 0, &err) < 0) {
-			tj_warn("bench: %s", err.msg);
+		size_t n;
+		if (write_stage(p, k, "parallel", path, sizeof(path), &n) < 0)
 			return TJ_EXIT_FAIL;
-		}
-		FILE *f = tj_outfile_stream(&o, &err);
-		size_t n = 0;
-		for (size_t i = 0; f && i < p->n; i++) {
-			struct grid_job *g = &p->jobs[i];
-			if (g->kind != (enum grid_kind)k || job_done(p, g))
-				continue;
-			char *argv[] = { self_path, "bench", "--job", p->dir, g->id, NULL };
-			bench_argv_print(f, argv);
-			n++;
-		}
-		if (!f || tj_outfile_commit(&o, &err) < 0) {
-			if (!f)
-				tj_outfile_abort(&o);
-			tj_warn("bench: %s", err.msg);
-			return TJ_EXIT_FAIL;
-		}
 		if (n == 0)
 			continue;
 		char j[16];
@@ -798,6 +810,142 @@ static int run_parallel(struct grid_plan *p, int jobs, const char *sshlogins)
 	if (failed)
 		tj_warn("bench: %zu jobs failed (their names: bench --collect %s)", failed, p->dir);
 	return failed ? TJ_EXIT_FAIL : TJ_EXIT_OK;
+}
+
+/* Run argv, its stdout into out (trimmed); the exit status, or -1. */
+static int run_capture(char **argv, char *out, size_t size)
+{
+	int fd[2];
+	if (pipe(fd) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(fd[0]);
+		dup2(fd[1], 1);
+		execv(argv[0], argv);
+		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(fd[1]);
+	size_t len = 0;
+	ssize_t r;
+	while (pid > 0 && (r = read(fd[0], out + len, size - 1 - len)) > 0)
+		len += (size_t)r;
+	close(fd[0]);
+	out[len] = '\0';
+	out[strcspn(out, "\n")] = '\0';
+	int st;
+	if (pid < 0 || waitpid(pid, &st, 0) < 0)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Slurm: per stage, job arrays of at most SLURM_ARRAY tasks (Slurm's
+ * default MaxArraySize is 1001), each after every array of the stage
+ * before (afterany: a job whose dependency failed says so itself, and
+ * collect names it); then one empty job after the last stage, submitted
+ * with --wait, so --run returns when the grid is through. */
+#define SLURM_ARRAY 1000
+static int run_slurm(struct grid_plan *p, const char *slurm_args)
+{
+	char sbatch[PATH_MAX], script[PATH_MAX], logs[PATH_MAX], name[64];
+	if (find_program("sbatch", sbatch, sizeof(sbatch)) < 0) {
+		tj_warn("bench: --executor slurm: sbatch is not on $PATH (apt-get install slurm-client)");
+		return TJ_EXIT_FAIL;
+	}
+	snprintf(logs, sizeof(logs), "%s/logs", p->dir);
+	snprintf(script, sizeof(script), "%s/plan/slurm-task.sh", p->dir);
+	const char *base = strrchr(p->dir, '/');
+	snprintf(name, sizeof(name), "%s", base && base[1] ? base + 1 : p->dir);
+	safe_name(name);
+	char **extra = slurm_args ? split_cmd(slurm_args) : NULL;
+	size_t nextra = 0;
+	while (extra && extra[nextra])
+		nextra++;
+	/* the task: line (offset + array index) of the stage file, run */
+	struct tj_err err = { 0 };
+	struct tj_outfile o;
+	static const char task[] = "#!/bin/sh\n"
+		"# tracejoin bench --executor slurm: run line $2 + SLURM_ARRAY_TASK_ID of $1\n"
+		"line=$(sed -n \"$(($2 + SLURM_ARRAY_TASK_ID))p\" \"$1\")\n"
+		"[ -n \"$line\" ] || { echo \"no line $(($2 + SLURM_ARRAY_TASK_ID)) in $1\" >&2; exit 1; }\n"
+		"eval \"exec $line\"\n";
+	if (mkdirs(logs) < 0 ||
+	    tj_outfile_open(&o, script, TJ_OUT_FORCE, 0777, NULL, 0, &err) < 0 ||
+	    tj_outfile_write(&o, task, sizeof(task) - 1, &err) < 0 ||
+	    tj_outfile_commit(&o, &err) < 0) {
+		tj_warn("bench: %s", err.code ? err.msg : strerror(errno));
+		bench_argv_free(extra);
+		return TJ_EXIT_FAIL;
+	}
+	char prev[4096] = "", cur[4096];
+	size_t submitted = 0;
+	for (int k = 0; k < K_N; k++) {
+		char path[PATH_MAX];
+		size_t n;
+		if (write_stage(p, k, "slurm", path, sizeof(path), &n) < 0)
+			goto fail;
+		cur[0] = '\0';
+		for (size_t off = 0; off < n; off += SLURM_ARRAY) {
+			size_t cnt = n - off < SLURM_ARRAY ? n - off : SLURM_ARRAY;
+			char array[64], jname[128], output[PATH_MAX + 32], dep[4200], offs[32],
+			     id[256];
+			snprintf(array, sizeof(array), "--array=1-%zu", cnt);
+			snprintf(jname, sizeof(jname), "--job-name=tj-%s-%s", kind_names[k], name);
+			snprintf(output, sizeof(output), "--output=%s/slurm-%s-%%A-%%a.log", logs,
+				 kind_names[k]);
+			snprintf(dep, sizeof(dep), "--dependency=afterany%s", prev);
+			snprintf(offs, sizeof(offs), "%zu", off);
+			char *argv[64] = { sbatch, "--parsable", array, jname, output };
+			size_t na = 5;
+			if (prev[0])
+				argv[na++] = dep;
+			for (size_t e = 0; e < nextra && na < 58; e++)
+				argv[na++] = extra[e];
+			argv[na++] = script;
+			argv[na++] = path;
+			argv[na++] = offs;
+			argv[na] = NULL;
+			int rc = run_capture(argv, id, sizeof(id));
+			if (rc != 0 || !id[0]) {
+				tj_warn("bench: sbatch of the %s stage failed (exit %d)", kind_names[k], rc);
+				goto fail;
+			}
+			id[strcspn(id, ";")] = '\0'; /* "ID;cluster" */
+			size_t l = strlen(cur);
+			snprintf(cur + l, sizeof(cur) - l, ":%s", id);
+			submitted += cnt;
+		}
+		if (cur[0])
+			snprintf(prev, sizeof(prev), "%s", cur);
+	}
+	if (submitted) {
+		char dep[4200], jname[128];
+		snprintf(dep, sizeof(dep), "--dependency=afterany%s", prev);
+		snprintf(jname, sizeof(jname), "--job-name=tj-wait-%s", name);
+		char *argv[64] = { sbatch, "--parsable", "--wait", jname, dep,
+				   "--output=/dev/null" };
+		size_t na = 6;
+		for (size_t e = 0; e < nextra && na < 60; e++)
+			argv[na++] = extra[e];
+		argv[na++] = "--wrap=true";
+		argv[na] = NULL;
+		char id[256];
+		if (run_capture(argv, id, sizeof(id)) != 0) {
+			tj_warn("bench: waiting for the grid through sbatch --wait failed");
+			goto fail;
+		}
+	}
+	bench_argv_free(extra);
+	size_t failed = 0;
+	for (size_t i = 0; i < p->n; i++)
+		failed += !job_done(p, &p->jobs[i]);
+	if (failed)
+		tj_warn("bench: %zu jobs not done (their names: bench --collect %s)", failed, p->dir);
+	return failed ? TJ_EXIT_FAIL : TJ_EXIT_OK;
+fail:
+	bench_argv_free(extra);
+	return TJ_EXIT_FAIL;
 }
 
 /* ---- --collect ---- */
@@ -1100,7 +1248,7 @@ static int collect(struct grid_plan *p, int plots)
 int bench_grid(int argc, char **argv)
 {
 	enum { O_PLAN = 256, O_RUN, O_COLLECT, O_JOB, O_EXEC, O_SEEDS, O_SCN, O_LOADS,
-	       O_PARAM, O_REQ, O_QUICK, O_SSH, O_FORCE, O_NOPLOTS };
+	       O_PARAM, O_REQ, O_QUICK, O_SSH, O_FORCE, O_NOPLOTS, O_SLURM };
 	static const struct option longopts[] = {
 		{ "plan", required_argument, NULL, O_PLAN },
 		{ "run", required_argument, NULL, O_RUN },
@@ -1118,11 +1266,12 @@ int bench_grid(int argc, char **argv)
 		{ "sshloginfile", required_argument, NULL, O_SSH },
 		{ "force", no_argument, NULL, O_FORCE },
 		{ "no-plots", no_argument, NULL, O_NOPLOTS },
+		{ "slurm-args", required_argument, NULL, O_SLURM },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct grid_opts o = { .requests = 0 };
 	const char *plan = NULL, *run = NULL, *coll = NULL, *job = NULL, *exec = "local",
-		   *ssh = NULL;
+		   *ssh = NULL, *slurm_args = NULL;
 	int jobs = (int)sysconf(_SC_NPROCESSORS_ONLN), force = 0, plots = 1, c;
 	optind = 1;
 	opterr = 0;
@@ -1163,6 +1312,7 @@ int bench_grid(int argc, char **argv)
 		case O_SSH: ssh = optarg; break;
 		case O_FORCE: force = 1; break;
 		case O_NOPLOTS: plots = 0; break;
+		case O_SLURM: slurm_args = optarg; break;
 		case ':': return tj_usage("bench", "option %s needs a value", argv[optind - 1]);
 		default: return tj_usage("bench", "unknown option %s", argv[optind - 1]);
 		}
@@ -1172,8 +1322,12 @@ int bench_grid(int argc, char **argv)
 	if (job ? optind + 1 != argc : optind != argc)
 		return tj_usage("bench", job ? "--job DIR ID: give the job's id"
 					     : "unexpected argument '%s'", argv[optind]);
-	if (strcmp(exec, "local") && strcmp(exec, "parallel"))
-		return tj_usage("bench", "--executor %s: want local or parallel", exec);
+	if (strcmp(exec, "local") && strcmp(exec, "parallel") && strcmp(exec, "slurm"))
+		return tj_usage("bench", "--executor %s: want local, parallel or slurm", exec);
+	if (slurm_args && (strcmp(exec, "slurm") || !run))
+		return tj_usage("bench", "--slurm-args: only with --run DIR --executor slurm");
+	if (ssh && (strcmp(exec, "parallel") || !run))
+		return tj_usage("bench", "--sshloginfile: only with --run DIR --executor parallel");
 	if (o.loads)
 		for (const char *q = o.loads; *q;) {
 			size_t len = strcspn(q, ",");
@@ -1263,6 +1417,8 @@ int bench_grid(int argc, char **argv)
 		rc = run_job(&p, argv[optind]);
 	else if (coll)
 		rc = collect(&p, plots);
+	else if (!strcmp(exec, "slurm"))
+		rc = run_slurm(&p, slurm_args);
 	else if (!strcmp(exec, "parallel"))
 		rc = run_parallel(&p, jobs, ssh);
 	else
