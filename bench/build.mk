@@ -9,10 +9,10 @@ bench: all
 bench-quick: all
 	$(TJ) bench --quick $(BENCH_ARGS)
 
-# The engines `bench --run --executor parallel` hands a grid to, for
+# The engines `bench --run --executor parallel|slurm` hands a grid to, for
 # whoever runs grids (and the test): not in DEBS, users without grids do
 # not need them.
-GRID_DEBS := parallel
+GRID_DEBS := parallel slurm-wlm munge
 .PHONY: grid-engines
 grid-engines:
 	@missing=$$(for p in $(GRID_DEBS); do \

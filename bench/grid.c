@@ -843,8 +843,7 @@ static int run_capture(char **argv, char *out, size_t size)
 /* Slurm: per stage, job arrays of at most SLURM_ARRAY tasks (Slurm's
  * default MaxArraySize is 1001), each after every array of the stage
  * before (afterany: a job whose dependency failed says so itself, and
- * collect names it); then one empty job after the last stage, submitted
- * with --wait, so --run returns when the grid is through. */
+ * collect names it); --run returns when they have all left the queue. */
 #define SLURM_ARRAY 1000
 static int run_slurm(struct grid_plan *p, const char *slurm_args)
 {
@@ -878,7 +877,7 @@ static int run_slurm(struct grid_plan *p, const char *slurm_args)
 		bench_argv_free(extra);
 		return TJ_EXIT_FAIL;
 	}
-	char prev[4096] = "", cur[4096];
+	char prev[4096] = "", cur[4096], all[12288] = "";
 	size_t submitted = 0;
 	for (int k = 0; k < K_N; k++) {
 		char path[PATH_MAX];
@@ -914,26 +913,25 @@ static int run_slurm(struct grid_plan *p, const char *slurm_args)
 			id[strcspn(id, ";")] = '\0'; /* "ID;cluster" */
 			size_t l = strlen(cur);
 			snprintf(cur + l, sizeof(cur) - l, ":%s", id);
+			l = strlen(all);
+			snprintf(all + l, sizeof(all) - l, ",%s", id);
 			submitted += cnt;
 		}
 		if (cur[0])
 			snprintf(prev, sizeof(prev), "%s", cur);
 	}
-	if (submitted) {
-		char dep[4200], jname[128];
-		snprintf(dep, sizeof(dep), "--dependency=afterany%s", prev);
-		snprintf(jname, sizeof(jname), "--job-name=tj-wait-%s", name);
-		char *argv[64] = { sbatch, "--parsable", "--wait", jname, dep,
-				   "--output=/dev/null" };
-		size_t na = 6;
-		for (size_t e = 0; e < nextra && na < 60; e++)
-			argv[na++] = extra[e];
-		argv[na++] = "--wrap=true";
-		argv[na] = NULL;
-		char id[256];
-		if (run_capture(argv, id, sizeof(id)) != 0) {
-			tj_warn("bench: waiting for the grid through sbatch --wait failed");
-			goto fail;
+	/* wait: poll squeue (sbatch --wait backs off to many seconds between
+	 * polls, which on a small grid costs more than the grid) */
+	char squeue[PATH_MAX];
+	if (submitted && find_program("squeue", squeue, sizeof(squeue)) == 0) {
+		for (;;) {
+			char out[256];
+			char *argv[] = { squeue, "-h", "-o", "%i", "-j", all + 1, NULL };
+			int rc = run_capture(argv, out, sizeof(out));
+			if (rc != 0 || !out[0]) /* gone from the queue (or squeue failed) */
+				break;
+			struct timespec ts = { 0, 250 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
 		}
 	}
 	bench_argv_free(extra);
