@@ -70,6 +70,16 @@ int bench_jobs_run(struct bench_job *jobs, size_t n, int parallel,
 		   void (*progress)(const struct bench_job *j, size_t started,
 				    size_t total, void *ctx),
 		   void *ctx, struct tj_err *err);
+/* CLOCK_MONOTONIC in seconds */
+double bench_now(void);
+/* Is word in the comma-separated list (NULL list = everything)? */
+int bench_in_list(const char *list, const char *word);
+/* mkdir -p */
+int bench_mkdirs(const char *path);
+/* The last non-empty line of a child's log, for messages. */
+void bench_log_tail(const char *path, char *out, size_t len);
+/* The events a `tracejoin correlate` log says it read ("correlate: algo A, E events"). */
+uint64_t bench_events_from_log(const char *path);
 /* argv from a printf-like list, NULL-terminated */
 char **bench_argv(const char *first, ...);
 void bench_argv_free(char **argv);

@@ -15,11 +15,4 @@ bench-quick: all
 GRID_DEBS := parallel slurm-wlm munge
 .PHONY: grid-engines
 grid-engines:
-	@missing=$$(for p in $(GRID_DEBS); do \
-		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; \
-	done); \
-	if [ -n "$$missing" ]; then \
-		echo "make grid-engines: installing" $$missing; \
-		if [ "$$(id -u)" != 0 ]; then echo "make grid-engines: need root to apt-get install" $$missing >&2; exit 1; fi; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
-	fi
+	$(call apt_install,grid-engines,$(GRID_DEBS))

@@ -121,44 +121,6 @@ struct bench {
 	size_t failures;
 };
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Is word in the comma-separated list (NULL list = everything)? */
-static int in_list(const char *list, const char *word)
-{
-	if (!list)
-		return 1;
-	size_t n = strlen(word);
-	for (const char *p = list; *p;) {
-		const char *c = strchr(p, ',');
-		size_t len = c ? (size_t)(c - p) : strlen(p);
-		if (len == n && strncmp(p, word, n) == 0)
-			return 1;
-		p += len + (c != NULL);
-	}
-	return 0;
-}
-
-static int mkdirs(const char *path)
-{
-	char buf[PATH_MAX];
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 static int is_dataset(const char *dir)
 {
 	char p[PATH_MAX];
@@ -219,10 +181,10 @@ static int plan_datasets(struct bench *b)
 {
 	for (size_t s = 0; s < gen_nbuiltins; s++) {
 		const char *scn = gen_builtins[s].name;
-		if (!in_list(b->scenarios, scn))
+		if (!bench_in_list(b->scenarios, scn))
 			continue;
 		for (int l = 0; l < 3; l++) {
-			if (!in_list(b->loads, load_names[l]))
+			if (!bench_in_list(b->loads, load_names[l]))
 				continue;
 			char name[BENCH_NAME_MAX], dir[PATH_MAX];
 			snprintf(name, sizeof(name), "%s-%s-s%" PRIu64, scn, load_names[l], b->seed);
@@ -263,7 +225,7 @@ static void progress(const struct bench_job *j, size_t started, size_t total,
 	struct bench *b = ctx;
 	if (!b->tty)
 		return;
-	double el = now_s() - b->t0;
+	double el = bench_now() - b->t0;
 	char eta[32] = "?";
 	if (started > 0) {
 		double left = el / (double)started * (double)(total - started);
@@ -285,28 +247,13 @@ static void job_done(struct bench_job *j, void *ctx)
 	(void)ctx;
 }
 
-static void log_tail(const char *path, char *out, size_t len)
-{
-	char line[512];
-	FILE *f = fopen(path, "r");
-	snprintf(out, len, "no output");
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f))
-		if (line[0] != '\n') {
-			line[strcspn(line, "\n")] = '\0';
-			snprintf(out, len, "%s", line);
-		}
-	fclose(f);
-}
-
 static int generate(struct bench *b)
 {
 	struct bench_job jobs[MAX_DATASETS];
 	size_t n = 0;
 	char req[32], seed[32], logs[PATH_MAX];
 	snprintf(logs, sizeof(logs), "%s/logs", b->results);
-	if (mkdirs(logs) < 0) {
+	if (bench_mkdirs(logs) < 0) {
 		tj_warn("bench: %s: %s", logs, strerror(errno));
 		return -1;
 	}
@@ -316,7 +263,7 @@ static int generate(struct bench *b)
 		struct bench_dataset *d = &b->ds[i];
 		if (!d->generate)
 			continue;
-		if (mkdirs(d->dir) < 0) {
+		if (bench_mkdirs(d->dir) < 0) {
 			tj_warn("bench: %s: %s", d->dir, strerror(errno));
 			return -1;
 		}
@@ -336,7 +283,7 @@ static int generate(struct bench *b)
 		struct bench_dataset *d = jobs[i].user;
 		if (rc == 0 && jobs[i].status != 0) {
 			char why[256];
-			log_tail(jobs[i].log, why, sizeof(why));
+			bench_log_tail(jobs[i].log, why, sizeof(why));
 			tj_warn("bench: generating %s failed (exit %d): %s; see %s", d->name,
 				jobs[i].status, why, jobs[i].log);
 			rc = -1;
@@ -348,24 +295,6 @@ static int generate(struct bench *b)
 	if (rc < 0 && err.code)
 		tj_warn("bench: %s", err.msg);
 	return rc;
-}
-
-/* "correlate: algo A, E events, ..." -> E */
-static uint64_t events_from_log(const char *path)
-{
-	char line[512];
-	uint64_t ev = 0;
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f)) {
-		const char *p = strstr(line, "correlate: algo ");
-		const char *c = p ? strchr(p, ',') : NULL;
-		if (c)
-			ev = strtoull(c + 1, NULL, 10);
-	}
-	fclose(f);
-	return ev;
 }
 
 static void score_one(struct bench_result *r, const struct tj_edge_set *labels,
@@ -403,7 +332,7 @@ static int run_correlators(struct bench *b, struct bench_result *res)
 	if (!jobs)
 		return -1;
 	snprintf(edges_dir, sizeof(edges_dir), "%s/edges", b->results);
-	if (mkdirs(edges_dir) < 0) {
+	if (bench_mkdirs(edges_dir) < 0) {
 		tj_warn("bench: %s: %s", edges_dir, strerror(errno));
 		free(jobs);
 		return -1;
@@ -451,7 +380,7 @@ static int run_correlators(struct bench *b, struct bench_result *res)
 			struct bench_job *j = &jobs[k];
 			r->cpu_s = j->cpu_s;
 			r->peak_mb = j->peak_mb;
-			r->events = events_from_log(j->log);
+			r->events = bench_events_from_log(j->log);
 			r->mev_s = j->cpu_s > 0 ? (double)r->events / j->cpu_s / 1e6 : NAN;
 			char out[PATH_MAX];
 			snprintf(out, sizeof(out), "%s/%s--%s.csv", edges_dir, b->ds[i].name, r->algo);
@@ -459,7 +388,7 @@ static int run_correlators(struct bench *b, struct bench_result *res)
 				snprintf(r->error, sizeof(r->error), "%s", err.msg);
 			} else if (j->status != 0 && j->status != TJ_EXIT_DAMAGED) {
 				char why[200];
-				log_tail(j->log, why, sizeof(why));
+				bench_log_tail(j->log, why, sizeof(why));
 				snprintf(r->error, sizeof(r->error), "exit %d: %s", j->status, why);
 			} else {
 				score_one(r, &labels, join, out);
@@ -715,7 +644,7 @@ int cmd_bench(int argc, char **argv)
 	memcpy(added, b.algos, sizeof(added));
 	b.nalgos = 0;
 	for (size_t i = 0; i < nb && i < MAX_ALGOS; i++)
-		if (in_list(only, builtin[i]->name))
+		if (bench_in_list(only, builtin[i]->name))
 			b.algos[b.nalgos++] = builtin[i]->name;
 	for (size_t i = 0; i < nadded && b.nalgos < MAX_ALGOS; i++) {
 		struct tj_err err = { 0 };
@@ -738,7 +667,7 @@ int cmd_bench(int argc, char **argv)
 	self[sl] = '\0';
 	b.self = self;
 	b.tty = isatty(2);
-	b.t0 = now_s();
+	b.t0 = bench_now();
 
 	if (output)
 		snprintf(b.results, sizeof(b.results), "%s", output);
@@ -746,7 +675,7 @@ int cmd_bench(int argc, char **argv)
 		results_dir(&b, root);
 	if (plan_datasets(&b) < 0)
 		return TJ_EXIT_USAGE;
-	if (mkdirs(b.results) < 0 || mkdirs(b.work) < 0) {
+	if (bench_mkdirs(b.results) < 0 || bench_mkdirs(b.work) < 0) {
 		tj_warn("bench: %s: %s", b.results, strerror(errno));
 		return TJ_EXIT_FAIL;
 	}
@@ -803,7 +732,7 @@ int cmd_bench(int argc, char **argv)
 		bench_print_table(stdout, res, n, groups[g], 0);
 	}
 	printf("\nbench: %zu datasets x %zu correlators in %.0f s, %zu failed; results in %s\n",
-	       b.nds, b.nalgos, now_s() - b.t0, b.failures, b.results);
+	       b.nds, b.nalgos, bench_now() - b.t0, b.failures, b.results);
 	free(res);
 	return b.failures ? TJ_EXIT_FAIL : rc;
 }

@@ -53,44 +53,8 @@ struct grid_plan {
 	char dir[PATH_MAX];
 };
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int mkdirs(const char *path)
-{
-	char buf[PATH_MAX];
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
-
-static int in_list(const char *list, const char *word)
-{
-	if (!list)
-		return 1;
-	size_t n = strlen(word);
-	for (const char *p = list; *p;) {
-		const char *c = strchr(p, ',');
-		size_t len = c ? (size_t)(c - p) : strlen(p);
-		if (len == n && strncmp(p, word, n) == 0)
-			return 1;
-		p += len + (c != NULL);
-	}
-	return 0;
-}
-
-/* ---- the plan file: id \t kind \t deps \t output \t stdout \t cell \t argv (\x1f separated) ---- */
+/* ---- the plan file: id, kind, deps, output, stdout, dataset, scenario,
+ * load, seed, correlator, command (shell words), tab-separated ---- */
 
 static struct grid_job *plan_add(struct grid_plan *p)
 {
@@ -412,10 +376,10 @@ static int make_plan(struct grid_plan *p, const char *dir, const struct grid_opt
 	for (int si = 0; si < nseeds; si++)
 	for (size_t s = 0; s < gen_nbuiltins; s++) {
 		const char *scn = gen_builtins[s].name;
-		if (!in_list(o->scenarios, scn))
+		if (!bench_in_list(o->scenarios, scn))
 			continue;
 		for (int l = 0; l < 3; l++) {
-			if (!in_list(o->loads, load_names[l]))
+			if (!bench_in_list(o->loads, load_names[l]))
 				continue;
 			char name[BENCH_NAME_MAX], seed[32];
 			snprintf(seed, sizeof(seed), "%" PRIu64, seeds[si]);
@@ -526,36 +490,6 @@ static int write_status(const struct grid_plan *p, const struct grid_job *j,
 	return rc;
 }
 
-static void log_tail(const char *path, char *buf, size_t size)
-{
-	char line[512];
-	buf[0] = '\0';
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f))
-		if (line[0] != '\n')
-			snprintf(buf, size, "%.*s", (int)strcspn(line, "\n"), line);
-	fclose(f);
-}
-
-static uint64_t events_from_log(const char *path)
-{
-	char line[512];
-	uint64_t ev = 0;
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f)) {
-		const char *q = strstr(line, "correlate: algo ");
-		const char *c = q ? strchr(q, ',') : NULL;
-		if (c)
-			ev = strtoull(c + 1, NULL, 10);
-	}
-	fclose(f);
-	return ev;
-}
-
 static int fail_job(const struct grid_plan *p, const struct grid_job *j, int status,
 		    const char *why)
 {
@@ -580,7 +514,7 @@ static int run_job(struct grid_plan *p, const char *id)
 	snprintf(dirs[2], PATH_MAX, "%s", j->out);
 	*(strrchr(dirs[2], '/') ? strrchr(dirs[2], '/') : dirs[2]) = '\0';
 	for (int i = 0; i < 3; i++)
-		if (dirs[i][0] && mkdirs(dirs[i]) < 0) {
+		if (dirs[i][0] && bench_mkdirs(dirs[i]) < 0) {
 			tj_warn("bench: %s: %s", dirs[i], strerror(errno));
 			return TJ_EXIT_FAIL;
 		}
@@ -615,7 +549,7 @@ static int run_job(struct grid_plan *p, const char *id)
 			return TJ_EXIT_FAIL;
 		}
 	}
-	double t0 = now_s();
+	double t0 = bench_now();
 	pid_t pid = fork();
 	if (pid == 0) {
 		int devnull = open("/dev/null", O_RDONLY);
@@ -643,7 +577,7 @@ static int run_job(struct grid_plan *p, const char *id)
 	int ok = status == 0 || (j->kind != K_GEN && status == TJ_EXIT_DAMAGED);
 	if (!ok) {
 		char why[400], tail[300];
-		log_tail(log, tail, sizeof(tail));
+		bench_log_tail(log, tail, sizeof(tail));
 		snprintf(why, sizeof(why), "exit %d: %s (log %s)", status, tail, log);
 		if (tmp[0])
 			unlink(tmp);
@@ -657,9 +591,9 @@ static int run_job(struct grid_plan *p, const char *id)
 		     (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 	struct tj_err err = { 0 };
 	if (write_status(p, j, "done", json_pack("{s:i, s:f, s:f, s:f, s:I}", "status", status,
-			 "cpu_s", cpu, "wall_s", now_s() - t0,
+			 "cpu_s", cpu, "wall_s", bench_now() - t0,
 			 "peak_mb", (double)ru.ru_maxrss / 1024.0, "events",
-			 (json_int_t)(j->kind == K_COR ? events_from_log(log) : 0)), &err) < 0) {
+			 (json_int_t)(j->kind == K_COR ? bench_events_from_log(log) : 0)), &err) < 0) {
 		tj_warn("bench: %s", err.msg);
 		return TJ_EXIT_FAIL;
 	}
@@ -679,7 +613,7 @@ static int run_local(struct grid_plan *p, int parallel, int tty)
 	size_t failed = 0;
 	char logs[PATH_MAX];
 	snprintf(logs, sizeof(logs), "%s/logs", p->dir);
-	if (!jobs || mkdirs(logs) < 0) {
+	if (!jobs || bench_mkdirs(logs) < 0) {
 		free(jobs);
 		tj_warn("bench: %s: %s", logs, strerror(errno));
 		return TJ_EXIT_FAIL;
@@ -776,7 +710,7 @@ static int run_parallel(struct grid_plan *p, int jobs, const char *sshlogins)
 		return TJ_EXIT_FAIL;
 	}
 	snprintf(logs, sizeof(logs), "%s/logs", p->dir);
-	if (mkdirs(logs) < 0) {
+	if (bench_mkdirs(logs) < 0) {
 		tj_warn("bench: %s: %s", logs, strerror(errno));
 		return TJ_EXIT_FAIL;
 	}
@@ -869,7 +803,7 @@ static int run_slurm(struct grid_plan *p, const char *slurm_args)
 		"line=$(sed -n \"$(($2 + SLURM_ARRAY_TASK_ID))p\" \"$1\")\n"
 		"[ -n \"$line\" ] || { echo \"no line $(($2 + SLURM_ARRAY_TASK_ID)) in $1\" >&2; exit 1; }\n"
 		"eval \"exec $line\"\n";
-	if (mkdirs(logs) < 0 ||
+	if (bench_mkdirs(logs) < 0 ||
 	    tj_outfile_open(&o, script, TJ_OUT_FORCE, 0777, NULL, 0, &err) < 0 ||
 	    tj_outfile_write(&o, task, sizeof(task) - 1, &err) < 0 ||
 	    tj_outfile_commit(&o, &err) < 0) {
@@ -1003,7 +937,7 @@ static int collect(struct grid_plan *p, int plots)
 		tj_warn("bench: out of memory");
 		return TJ_EXIT_FAIL;
 	}
-	double t0 = now_s();
+	double t0 = bench_now();
 	for (size_t i = 0; i < p->n; i++) {
 		struct grid_job *g = &p->jobs[i];
 		if (g->kind == K_GEN) {
@@ -1093,7 +1027,7 @@ static int collect(struct grid_plan *p, int plots)
 	struct tj_err err = { 0 };
 	int rc = TJ_EXIT_OK;
 	snprintf(dir, sizeof(dir), "%s/results", p->dir);
-	if (mkdirs(dir) < 0) {
+	if (bench_mkdirs(dir) < 0) {
 		tj_warn("bench: %s: %s", dir, strerror(errno));
 		return TJ_EXIT_FAIL;
 	}
@@ -1236,7 +1170,7 @@ static int collect(struct grid_plan *p, int plots)
 			tj_warn("bench: plots: %s", err.msg);
 	}
 	printf("\nbench: collected %zu results (%zu cells) in %.3f s: %zu failed, %zu missing; "
-	       "results in %s\n", nr, ncells, now_s() - t0, failed, missing, dir);
+	       "results in %s\n", nr, ncells, bench_now() - t0, failed, missing, dir);
 	free(ds); free(res); free(cells); free(cell_of); free(x); free(y);
 	return failed + missing ? TJ_EXIT_FAIL : rc;
 }
@@ -1382,14 +1316,14 @@ int bench_grid(int argc, char **argv)
 				return tj_usage("bench", "--algo %s: no spaces or tabs", o.algos[i]);
 			algos[nalgos++] = o.algos[i];
 		}
-		double t0 = now_s();
+		double t0 = bench_now();
 		char path[PATH_MAX];
 		if (make_plan(&p, plan, &o, algos, nalgos, &err) < 0) {
 			plan_free(&p);
 			return tj_usage("bench", "%s", err.msg);
 		}
 		snprintf(path, sizeof(path), "%s/plan", plan);
-		if (mkdirs(path) < 0) {
+		if (bench_mkdirs(path) < 0) {
 			tj_warn("bench: %s: %s", path, strerror(errno));
 			plan_free(&p);
 			return TJ_EXIT_FAIL;
@@ -1402,7 +1336,7 @@ int bench_grid(int argc, char **argv)
 			tj_warn("bench: %s", err.msg);
 			return TJ_EXIT_FAIL;
 		}
-		printf("bench: planned %zu jobs in %.3f s: %s\n", n, now_s() - t0, path);
+		printf("bench: planned %zu jobs in %.3f s: %s\n", n, bench_now() - t0, path);
 		return TJ_EXIT_OK;
 	}
 	const char *dir = run ? run : coll ? coll : job;
