@@ -70,6 +70,10 @@ int bench_jobs_run(struct bench_job *jobs, size_t n, int parallel,
 		   void (*progress)(const struct bench_job *j, size_t started,
 				    size_t total, void *ctx),
 		   void *ctx, struct tj_err *err);
+/* The synthetic suite's loads, by rank. */
+extern const char *const bench_load_names[3];
+/* --loads LIST: 0, or the usage exit code after saying which word is wrong. */
+int bench_check_loads(const char *loads);
 /* CLOCK_MONOTONIC in seconds */
 double bench_now(void);
 /* Is word in the comma-separated list (NULL list = everything)? */

@@ -175,7 +175,6 @@ static void add_found(struct bench *b, const char *group, const char *root)
 		free(names);
 }
 
-static const char *const load_names[] = { "low", "medium", "high" };
 
 static int plan_datasets(struct bench *b)
 {
@@ -184,16 +183,16 @@ static int plan_datasets(struct bench *b)
 		if (!bench_in_list(b->scenarios, scn))
 			continue;
 		for (int l = 0; l < 3; l++) {
-			if (!bench_in_list(b->loads, load_names[l]))
+			if (!bench_in_list(b->loads, bench_load_names[l]))
 				continue;
 			char name[BENCH_NAME_MAX], dir[PATH_MAX];
-			snprintf(name, sizeof(name), "%s-%s-s%" PRIu64, scn, load_names[l], b->seed);
+			snprintf(name, sizeof(name), "%s-%s-s%" PRIu64, scn, bench_load_names[l], b->seed);
 			snprintf(dir, sizeof(dir), "%s/%s-r%" PRIu64, b->work, name, b->requests);
 			struct bench_dataset *d = add_dataset(b, "synthetic", name, dir);
 			if (!d)
 				return -1;
 			snprintf(d->scenario, sizeof(d->scenario), "%s", scn);
-			snprintf(d->load, sizeof(d->load), "%s", load_names[l]);
+			snprintf(d->load, sizeof(d->load), "%s", bench_load_names[l]);
 			d->load_rank = l;
 			d->seed = b->seed;
 			d->generate = 1;
@@ -615,17 +614,8 @@ int cmd_bench(int argc, char **argv)
 	}
 	if (optind < argc)
 		return tj_usage("bench", "unexpected argument '%s'", argv[optind]);
-	if (b.loads)
-		for (const char *p = b.loads; *p;) {
-			size_t len = strcspn(p, ",");
-			int ok = 0;
-			for (int l = 0; l < 3; l++)
-				ok |= strlen(load_names[l]) == len && !strncmp(p, load_names[l], len);
-			if (!ok)
-				return tj_usage("bench", "--loads: '%.*s' is not low, medium or high",
-						(int)len, p);
-			p += len + (p[len] == ',');
-		}
+	if (bench_check_loads(b.loads) != 0)
+		return TJ_EXIT_USAGE;
 	if (b.quick) {
 		if (!b.loads)
 			b.loads = "medium";

@@ -268,7 +268,6 @@ struct grid_opts {
 	int quick;
 };
 
-static const char *const load_names[] = { "low", "medium", "high" };
 #define MAX_VARIANTS_GUARD 64
 
 /* "1-20" or "1,3,5" or "1-3,7" into seeds[]; count or -1. */
@@ -379,11 +378,11 @@ static int make_plan(struct grid_plan *p, const char *dir, const struct grid_opt
 		if (!bench_in_list(o->scenarios, scn))
 			continue;
 		for (int l = 0; l < 3; l++) {
-			if (!bench_in_list(o->loads, load_names[l]))
+			if (!bench_in_list(o->loads, bench_load_names[l]))
 				continue;
 			char name[BENCH_NAME_MAX], seed[32];
 			snprintf(seed, sizeof(seed), "%" PRIu64, seeds[si]);
-			snprintf(name, sizeof(name), "%s-%s-s%s", scn, load_names[l], seed);
+			snprintf(name, sizeof(name), "%s-%s-s%s", scn, bench_load_names[l], seed);
 			struct grid_job *g = plan_add(p);
 			if (!g)
 				return tj_errf(err, TJ_E_NOMEM, "out of memory");
@@ -392,12 +391,12 @@ static int make_plan(struct grid_plan *p, const char *dir, const struct grid_opt
 			g->id = xasprintf("gen--%s", name);
 			g->deps = strdup("");
 			g->out = data;
-			g->argv = bench_argv("tracejoin", "gen", "--scenario", scn, "--load", load_names[l],
+			g->argv = bench_argv("tracejoin", "gen", "--scenario", scn, "--load", bench_load_names[l],
 					     "--seed", seed, "--requests", req, "-o", data,
 					     "--force", NULL);
 			g->dataset = strdup(name);
 			g->scenario = strdup(scn);
-			g->load = strdup(load_names[l]);
+			g->load = strdup(bench_load_names[l]);
 			g->seed = seeds[si];
 			if (!g->id || !g->deps || !g->argv || !g->dataset || !g->scenario || !g->load)
 				return tj_errf(err, TJ_E_NOMEM, "out of memory");
@@ -432,7 +431,7 @@ static int make_plan(struct grid_plan *p, const char *dir, const struct grid_opt
 						c->argv[k] = strdup(words[k]);
 					c->dataset = strdup(name);
 					c->scenario = strdup(scn);
-					c->load = strdup(load_names[l]);
+					c->load = strdup(bench_load_names[l]);
 					c->algo = strdup(var[v].label);
 					c->seed = seeds[si];
 					size_t ci = p->n - 1;
@@ -451,7 +450,7 @@ static int make_plan(struct grid_plan *p, const char *dir, const struct grid_opt
 					free(labels);
 					sc->dataset = strdup(name);
 					sc->scenario = strdup(scn);
-					sc->load = strdup(load_names[l]);
+					sc->load = strdup(bench_load_names[l]);
 					sc->algo = strdup(var[v].label);
 					sc->seed = seeds[si];
 					if (!c->id || !c->out || !c->argv || !c->algo || !sc->id ||
@@ -948,7 +947,7 @@ static int collect(struct grid_plan *p, int plots)
 			snprintf(d->load, sizeof(d->load), "%s", g->load);
 			d->load_rank = -1;
 			for (int l = 0; l < 3; l++)
-				if (strcmp(g->load, load_names[l]) == 0)
+				if (strcmp(g->load, bench_load_names[l]) == 0)
 					d->load_rank = l;
 			d->seed = g->seed;
 			snprintf(d->dir, sizeof(d->dir), "%s", g->out);
@@ -1260,17 +1259,8 @@ int bench_grid(int argc, char **argv)
 		return tj_usage("bench", "--slurm-args: only with --run DIR --executor slurm");
 	if (ssh && (strcmp(exec, "parallel") || !run))
 		return tj_usage("bench", "--sshloginfile: only with --run DIR --executor parallel");
-	if (o.loads)
-		for (const char *q = o.loads; *q;) {
-			size_t len = strcspn(q, ",");
-			int ok = 0;
-			for (int l = 0; l < 3; l++)
-				ok |= strlen(load_names[l]) == len && !strncmp(q, load_names[l], len);
-			if (!ok)
-				return tj_usage("bench", "--loads: '%.*s' is not low, medium or high",
-						(int)len, q);
-			q += len + (q[len] == ',');
-		}
+	if (bench_check_loads(o.loads) != 0)
+		return TJ_EXIT_USAGE;
 	if (o.scenarios)
 		for (const char *q = o.scenarios; *q;) {
 			size_t len = strcspn(q, ",");

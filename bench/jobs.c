@@ -82,6 +82,23 @@ uint64_t bench_events_from_log(const char *path)
 	return ev;
 }
 
+const char *const bench_load_names[3] = { "low", "medium", "high" };
+
+int bench_check_loads(const char *loads)
+{
+	for (const char *q = loads ? loads : ""; *q;) {
+		size_t len = strcspn(q, ",");
+		int ok = 0;
+		for (int l = 0; l < 3; l++)
+			ok |= strlen(bench_load_names[l]) == len && !strncmp(q, bench_load_names[l], len);
+		if (!ok)
+			return tj_usage("bench", "--loads: '%.*s' is not low, medium or high",
+					(int)len, q);
+		q += len + (q[len] == ',');
+	}
+	return 0;
+}
+
 char **bench_argv(const char *first, ...)
 {
 	va_list ap;
