@@ -129,6 +129,9 @@ int bench_write_drilldown(const char *results, const char *ds_name, const char *
 
 /* bench --plan / --run / --collect / --job (cmd_bench hands them over). */
 int bench_grid(int argc, char **argv);
+/* Read DIR/plan/jobs.tsv and check it (its fuzz target uses this): 0 and
+ * the number of jobs, or -1 and err naming the file and line. */
+int bench_plan_check(const char *dir, size_t *njobs, struct tj_err *err);
 
 /* ---- compare.c ---- */
 

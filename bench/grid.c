@@ -235,6 +235,29 @@ static int read_plan(struct grid_plan *p, const char *dir, struct tj_err *err)
 	return 0;
 }
 
+int bench_plan_check(const char *dir, size_t *njobs, struct tj_err *err)
+{
+	struct grid_plan p;
+	if (read_plan(&p, dir, err) < 0)
+		return -1;
+	/* what the runners rely on: every dependency is a job of the plan */
+	int rc = 0;
+	*njobs = p.n;
+	for (size_t i = 0; i < p.n && rc == 0; i++)
+		for (const char *d = p.jobs[i].deps; *d && rc == 0;) {
+			size_t len = strcspn(d, ",");
+			int found = 0;
+			for (size_t k = 0; k < p.n && !found; k++)
+				found = strlen(p.jobs[k].id) == len && !strncmp(p.jobs[k].id, d, len);
+			if (!found)
+				rc = tj_errf(err, TJ_E_FORMAT, "%s/plan/jobs.tsv: job %s needs %.*s, "
+					     "which is not in the plan", dir, p.jobs[i].id, (int)len, d);
+			d += len + (d[len] == ',');
+		}
+	plan_free(&p);
+	return rc;
+}
+
 static struct grid_job *find_job(struct grid_plan *p, const char *id)
 {
 	for (size_t i = 0; i < p->n; i++)
