@@ -88,7 +88,7 @@ for d in local slurm; do
 done
 cmp -s "$tmp/local.acc" "$tmp/slurm.acc" || fail "slurm and local differ: $(diff "$tmp/local.acc" "$tmp/slurm.acc" | head -4)"
 ls "$tmp/slurm/plan/slurm-task.sh" "$tmp/slurm/plan/slurm-correlate.txt" >/dev/null || fail "no slurm stage files"
-awk -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN { printf "bench_grid_slurm: 3-seed quick grid (2 scenarios): local %.1f s, slurm %.1f s, ratio %.2f\n", b - a, c - b, (c - b) / (b - a) }'
+awk -v g="$grid" -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN { printf "bench_grid_slurm: grid %s: local %.1f s, slurm %.1f s, ratio %.2f\n", g, b - a, c - b, (c - b) / (b - a) }'
 # bad input
 expect_exit 2 "$tj" bench --run "$tmp/slurm" --executor local --slurm-args "-p x"
 echo "bench_grid_slurm: ok"
