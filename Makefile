@@ -71,15 +71,20 @@ $(BUILD)/.deps-ok: Makefile
 	@$(MAKE) --no-print-directory deps
 	@mkdir -p $(BUILD) && touch $@
 
-deps:
-	@missing=$$(for p in $(DEBS); do \
+# $(call apt_install,TARGET,PACKAGES): install the missing ones (root).
+define apt_install
+	@missing=$$(for p in $(2); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; \
 	done); \
 	if [ -n "$$missing" ]; then \
-		echo "make deps: installing" $$missing; \
-		if [ "$$(id -u)" != 0 ]; then echo "make deps: need root to apt-get install" $$missing >&2; exit 1; fi; \
+		echo "make $(1): installing" $$missing; \
+		if [ "$$(id -u)" != 0 ]; then echo "make $(1): need root to apt-get install" $$missing >&2; exit 1; fi; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+endef
+
+deps:
+	$(call apt_install,deps,$(DEBS))
 
 $(BUILD)/%.o: %.c | $(BUILD)/.deps-ok
 	@mkdir -p $(dir $@)
@@ -138,6 +143,7 @@ test:
 	@$(MAKE) --no-print-directory all benches
 	@$(MAKE) --no-print-directory fuzz
 	@$(MAKE) --no-print-directory consumers
+	@$(MAKE) --no-print-directory grid-engines
 	TJ_CONSUMERS=$(BUILD)/consumers TJ_BUILD=$(BUILD)/asan TJ_RELEASE_BUILD=$(BUILD) TJ_FUZZ_BUILD=$(BUILD)/fuzz tests/run.sh
 
 benches: $(BENCH_BINS)

@@ -70,6 +70,20 @@ int bench_jobs_run(struct bench_job *jobs, size_t n, int parallel,
 		   void (*progress)(const struct bench_job *j, size_t started,
 				    size_t total, void *ctx),
 		   void *ctx, struct tj_err *err);
+/* The synthetic suite's loads, by rank. */
+extern const char *const bench_load_names[3];
+/* --loads LIST: 0, or the usage exit code after saying which word is wrong. */
+int bench_check_loads(const char *loads);
+/* CLOCK_MONOTONIC in seconds */
+double bench_now(void);
+/* Is word in the comma-separated list (NULL list = everything)? */
+int bench_in_list(const char *list, const char *word);
+/* mkdir -p */
+int bench_mkdirs(const char *path);
+/* The last non-empty line of a child's log, for messages. */
+void bench_log_tail(const char *path, char *out, size_t len);
+/* The events a `tracejoin correlate` log says it read ("correlate: algo A, E events"). */
+uint64_t bench_events_from_log(const char *path);
 /* argv from a printf-like list, NULL-terminated */
 char **bench_argv(const char *first, ...);
 void bench_argv_free(char **argv);
@@ -87,6 +101,11 @@ void bench_print_table(FILE *f, const struct bench_result *r, size_t n,
 		       const char *group, int markdown);
 int bench_write_csv(const char *path, const struct bench_result *r, size_t n,
 		    struct tj_err *err);
+/* results.json: the run (tool, command, suite: owned, taken), the
+ * datasets and every result.  0, or -1 when it could not be written. */
+int bench_write_json(const char *path, json_t *command, json_t *suite,
+		     const struct bench_dataset *ds, size_t nds,
+		     const struct bench_result *res, size_t n);
 int bench_write_plots(const char *dir, const struct bench_result *r, size_t n,
 		      struct tj_err *err);
 
@@ -105,6 +124,14 @@ struct tj_xmodel;
  * the correlator's edges. */
 int bench_write_drilldown(const char *results, const char *ds_name, const char *algo,
 			  struct tj_xmodel *m, const char *edges_path, struct tj_err *err);
+
+/* ---- grid.c ---- */
+
+/* bench --plan / --run / --collect / --job (cmd_bench hands them over). */
+int bench_grid(int argc, char **argv);
+/* Read DIR/plan/jobs.tsv and check it (its fuzz target uses this): 0 and
+ * the number of jobs, or -1 and err naming the file and line. */
+int bench_plan_check(const char *dir, size_t *njobs, struct tj_err *err);
 
 /* ---- compare.c ---- */
 

@@ -8,3 +8,11 @@ bench: all
 
 bench-quick: all
 	$(TJ) bench --quick $(BENCH_ARGS)
+
+# The engines `bench --run --executor parallel|slurm` hands a grid to, for
+# whoever runs grids (and the test): not in DEBS, users without grids do
+# not need them.
+GRID_DEBS := parallel slurm-wlm munge
+.PHONY: grid-engines
+grid-engines:
+	$(call apt_install,grid-engines,$(GRID_DEBS))

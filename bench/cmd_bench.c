@@ -27,6 +27,13 @@
 static const char usage_text[] =
 	"usage: tracejoin bench [--quick] [options]\n"
 	"       tracejoin bench --compare DIR_A DIR_B [--threshold X]\n"
+	"       tracejoin bench --plan DIR [--seeds 1-20] [--scenarios L] [--loads L]\n"
+	"                       [--algo NAME|SO]... [--param ALGO:K=V1,V2]...\n"
+	"                       [--requests N] [--quick] [--force]\n"
+	"       tracejoin bench --run DIR [--executor local|parallel|slurm] [-j N]\n"
+	"                       [--sshloginfile FILE] [--slurm-args \"ARGS\"]\n"
+	"       tracejoin bench --collect DIR [--no-plots]\n"
+	"       tracejoin bench --job DIR ID\n"
 	"\n"
 	"Generate the built-in dataset suite (every scenario of 'tracejoin gen\n"
 	"--list' at low, medium and high load), run every built-in correlator\n"
@@ -67,6 +74,25 @@ static const char usage_text[] =
 	"      --fail-on-regression  with --compare: exit 1 if any regression\n"
 	"  -h, --help             this help\n"
 	"\n"
+	"Grids (README, \"Running a grid on a cluster\"):\n"
+	"  --plan DIR         write DIR/plan/jobs.tsv: one job a line (gen, correlate,\n"
+	"                     score) with its dependencies, output and command, over\n"
+	"                     seeds x scenarios x loads x correlators x --param values\n"
+	"                     (correlators: every built-in unless --algo names some);\n"
+	"                     prints the planning time\n"
+	"  --run DIR          run the plan's jobs not yet done, stage by stage:\n"
+	"                     --executor local (default; -j at once) or parallel\n"
+	"                     (GNU parallel; --sshloginfile FILE for several hosts\n"
+	"                     that see DIR and the binary at the same paths) or\n"
+	"                     slurm (a job array per stage, chained with\n"
+	"                     afterany; --slurm-args passed to every sbatch)\n"
+	"  --collect DIR      merge the scores into DIR/results/ (results.csv/json,\n"
+	"                     cells.csv, report.md, report.html, plots): per cell the\n"
+	"                     mean and 95 % CI across seeds, and the paired difference\n"
+	"                     to the cell's best correlator (n.s. within its CI);\n"
+	"                     lists every missing or failed job; prints its time\n"
+	"  --job DIR ID       run one job unless done (what every engine runs)\n"
+	"\n"
 	"Exit: 0 every run scored, 1 a run failed or a file could not be written,\n"
 	"2 usage.\n";
 
@@ -95,44 +121,6 @@ struct bench {
 	double t0;
 	size_t failures;
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Is word in the comma-separated list (NULL list = everything)? */
-static int in_list(const char *list, const char *word)
-{
-	if (!list)
-		return 1;
-	size_t n = strlen(word);
-	for (const char *p = list; *p;) {
-		const char *c = strchr(p, ',');
-		size_t len = c ? (size_t)(c - p) : strlen(p);
-		if (len == n && strncmp(p, word, n) == 0)
-			return 1;
-		p += len + (c != NULL);
-	}
-	return 0;
-}
-
-static int mkdirs(const char *path)
-{
-	char buf[PATH_MAX];
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
 
 static int is_dataset(const char *dir)
 {
@@ -188,25 +176,24 @@ static void add_found(struct bench *b, const char *group, const char *root)
 		free(names);
 }
 
-static const char *const load_names[] = { "low", "medium", "high" };
 
 static int plan_datasets(struct bench *b)
 {
 	for (size_t s = 0; s < gen_nbuiltins; s++) {
 		const char *scn = gen_builtins[s].name;
-		if (!in_list(b->scenarios, scn))
+		if (!bench_in_list(b->scenarios, scn))
 			continue;
 		for (int l = 0; l < 3; l++) {
-			if (!in_list(b->loads, load_names[l]))
+			if (!bench_in_list(b->loads, bench_load_names[l]))
 				continue;
 			char name[BENCH_NAME_MAX], dir[PATH_MAX];
-			snprintf(name, sizeof(name), "%s-%s-s%" PRIu64, scn, load_names[l], b->seed);
+			snprintf(name, sizeof(name), "%s-%s-s%" PRIu64, scn, bench_load_names[l], b->seed);
 			snprintf(dir, sizeof(dir), "%s/%s-r%" PRIu64, b->work, name, b->requests);
 			struct bench_dataset *d = add_dataset(b, "synthetic", name, dir);
 			if (!d)
 				return -1;
 			snprintf(d->scenario, sizeof(d->scenario), "%s", scn);
-			snprintf(d->load, sizeof(d->load), "%s", load_names[l]);
+			snprintf(d->load, sizeof(d->load), "%s", bench_load_names[l]);
 			d->load_rank = l;
 			d->seed = b->seed;
 			d->generate = 1;
@@ -238,7 +225,7 @@ static void progress(const struct bench_job *j, size_t started, size_t total,
 	struct bench *b = ctx;
 	if (!b->tty)
 		return;
-	double el = now_s() - b->t0;
+	double el = bench_now() - b->t0;
 	char eta[32] = "?";
 	if (started > 0) {
 		double left = el / (double)started * (double)(total - started);
@@ -260,28 +247,13 @@ static void job_done(struct bench_job *j, void *ctx)
 	(void)ctx;
 }
 
-static void log_tail(const char *path, char *out, size_t len)
-{
-	char line[512];
-	FILE *f = fopen(path, "r");
-	snprintf(out, len, "no output");
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f))
-		if (line[0] != '\n') {
-			line[strcspn(line, "\n")] = '\0';
-			snprintf(out, len, "%s", line);
-		}
-	fclose(f);
-}
-
 static int generate(struct bench *b)
 {
 	struct bench_job jobs[MAX_DATASETS];
 	size_t n = 0;
 	char req[32], seed[32], logs[PATH_MAX];
 	snprintf(logs, sizeof(logs), "%s/logs", b->results);
-	if (mkdirs(logs) < 0) {
+	if (bench_mkdirs(logs) < 0) {
 		tj_warn("bench: %s: %s", logs, strerror(errno));
 		return -1;
 	}
@@ -291,7 +263,7 @@ static int generate(struct bench *b)
 		struct bench_dataset *d = &b->ds[i];
 		if (!d->generate)
 			continue;
-		if (mkdirs(d->dir) < 0) {
+		if (bench_mkdirs(d->dir) < 0) {
 			tj_warn("bench: %s: %s", d->dir, strerror(errno));
 			return -1;
 		}
@@ -311,7 +283,7 @@ static int generate(struct bench *b)
 		struct bench_dataset *d = jobs[i].user;
 		if (rc == 0 && jobs[i].status != 0) {
 			char why[256];
-			log_tail(jobs[i].log, why, sizeof(why));
+			bench_log_tail(jobs[i].log, why, sizeof(why));
 			tj_warn("bench: generating %s failed (exit %d): %s; see %s", d->name,
 				jobs[i].status, why, jobs[i].log);
 			rc = -1;
@@ -323,24 +295,6 @@ static int generate(struct bench *b)
 	if (rc < 0 && err.code)
 		tj_warn("bench: %s", err.msg);
 	return rc;
-}
-
-/* "correlate: algo A, E events, ..." -> E */
-static uint64_t events_from_log(const char *path)
-{
-	char line[512];
-	uint64_t ev = 0;
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f)) {
-		const char *p = strstr(line, "correlate: algo ");
-		const char *c = p ? strchr(p, ',') : NULL;
-		if (c)
-			ev = strtoull(c + 1, NULL, 10);
-	}
-	fclose(f);
-	return ev;
 }
 
 static void score_one(struct bench_result *r, const struct tj_edge_set *labels,
@@ -378,7 +332,7 @@ static int run_correlators(struct bench *b, struct bench_result *res)
 	if (!jobs)
 		return -1;
 	snprintf(edges_dir, sizeof(edges_dir), "%s/edges", b->results);
-	if (mkdirs(edges_dir) < 0) {
+	if (bench_mkdirs(edges_dir) < 0) {
 		tj_warn("bench: %s: %s", edges_dir, strerror(errno));
 		free(jobs);
 		return -1;
@@ -426,7 +380,7 @@ static int run_correlators(struct bench *b, struct bench_result *res)
 			struct bench_job *j = &jobs[k];
 			r->cpu_s = j->cpu_s;
 			r->peak_mb = j->peak_mb;
-			r->events = events_from_log(j->log);
+			r->events = bench_events_from_log(j->log);
 			r->mev_s = j->cpu_s > 0 ? (double)r->events / j->cpu_s / 1e6 : NAN;
 			char out[PATH_MAX];
 			snprintf(out, sizeof(out), "%s/%s--%s.csv", edges_dir, b->ds[i].name, r->algo);
@@ -434,7 +388,7 @@ static int run_correlators(struct bench *b, struct bench_result *res)
 				snprintf(r->error, sizeof(r->error), "%s", err.msg);
 			} else if (j->status != 0 && j->status != TJ_EXIT_DAMAGED) {
 				char why[200];
-				log_tail(j->log, why, sizeof(why));
+				bench_log_tail(j->log, why, sizeof(why));
 				snprintf(r->error, sizeof(r->error), "exit %d: %s", j->status, why);
 			} else {
 				score_one(r, &labels, join, out);
@@ -481,59 +435,14 @@ static int write_json(struct bench *b, const struct bench_result *res, size_t n,
 		      int argc, char **argv)
 {
 	char path[PATH_MAX];
-	json_t *root = json_object(), *cmd = json_array(), *dss = json_array(),
-	       *rows = json_array();
+	json_t *cmd = json_array();
 	for (int i = 0; i < argc; i++)
 		json_array_append_new(cmd, json_string(argv[i]));
-	json_object_set_new(root, "tool", bench_envinfo());
-	json_object_set_new(root, "command", cmd);
-	json_object_set_new(root, "suite", json_pack("{s:b, s:I, s:I, s:s?, s:s?}",
+	json_t *suite = json_pack("{s:b, s:I, s:I, s:s?, s:s?}",
 		"quick", b->quick, "seed", (json_int_t)b->seed, "requests",
-		(json_int_t)b->requests, "scenarios", b->scenarios, "loads", b->loads));
-	for (size_t i = 0; i < b->nds; i++) {
-		const struct bench_dataset *d = &b->ds[i];
-		char mp[PATH_MAX], msha[65] = "";
-		snprintf(mp, sizeof(mp), "%s/manifest.json", d->dir);
-		tj_sha256_file(mp, msha, NULL);
-		json_array_append_new(dss, json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s}",
-			"name", d->name, "group", d->group, "scenario", d->scenario,
-			"load", d->load, "seed", (json_int_t)d->seed, "dir", d->dir,
-			"labels_sha256", d->labels_sha, "manifest_sha256", msha));
-	}
-	for (size_t i = 0; i < n; i++) {
-		const struct bench_result *r = &res[i];
-		json_t *o = json_pack("{s:s, s:s, s:b}", "dataset", r->ds->name,
-				      "correlator", r->algo, "ok", r->ok);
-		if (r->ok) {
-			const char *k[] = { "precision", "recall", "f1", "accuracy",
-					    "service_accuracy", "trace_accuracy", "cpu_s",
-					    "mev_s", "peak_mb" };
-			double v[] = { r->precision, r->recall, r->f1, r->accuracy,
-				       r->service_accuracy, r->trace_accuracy, r->cpu_s,
-				       r->mev_s, r->peak_mb };
-			for (size_t x = 0; x < sizeof(v) / sizeof(v[0]); x++)
-				json_object_set_new(o, k[x], isnan(v[x]) ? json_null() : json_real(v[x]));
-			json_object_set_new(o, "events", json_integer((json_int_t)r->events));
-			json_object_set_new(o, "calls", json_integer((json_int_t)r->calls));
-		} else {
-			json_object_set_new(o, "error", json_string(r->error));
-		}
-		json_array_append_new(rows, o);
-	}
-	json_object_set_new(root, "datasets", dss);
-	json_object_set_new(root, "results", rows);
+		(json_int_t)b->requests, "scenarios", b->scenarios, "loads", b->loads);
 	snprintf(path, sizeof(path), "%s/results.json", b->results);
-	struct tj_outfile out;
-	struct tj_err err = { 0 };
-	int rc = tj_outfile_open(&out, path, TJ_OUT_FORCE, 0666, NULL, 0, &err);
-	FILE *jf = rc == 0 ? tj_outfile_stream(&out, &err) : NULL;
-	if (jf && json_dumpf(root, jf, JSON_INDENT(1) | JSON_SORT_KEYS) == 0)
-		rc = tj_outfile_commit(&out, &err);
-	else if (rc == 0) {
-		tj_outfile_abort(&out);
-		rc = -1;
-	}
-	json_decref(root);
+	int rc = bench_write_json(path, cmd, suite, b->ds, b->nds, res, n);
 	if (rc != 0)
 		tj_warn("bench: %s: could not write", path);
 	return rc;
@@ -635,6 +544,10 @@ int cmd_bench(int argc, char **argv)
 		{ "fail-on-regression", no_argument, NULL, O_FAILREG },
 		{ NULL, 0, NULL, 0 },
 	};
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--plan") || !strcmp(argv[i], "--run") ||
+		    !strcmp(argv[i], "--collect") || !strcmp(argv[i], "--job"))
+			return bench_grid(argc, argv);
 	static struct bench b; /* large (dataset table); one per process */
 	memset(&b, 0, sizeof(b));
 	b.jobs = (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -711,17 +624,8 @@ int cmd_bench(int argc, char **argv)
 	}
 	if (optind < argc)
 		return tj_usage("bench", "unexpected argument '%s'", argv[optind]);
-	if (b.loads)
-		for (const char *p = b.loads; *p;) {
-			size_t len = strcspn(p, ",");
-			int ok = 0;
-			for (int l = 0; l < 3; l++)
-				ok |= strlen(load_names[l]) == len && !strncmp(p, load_names[l], len);
-			if (!ok)
-				return tj_usage("bench", "--loads: '%.*s' is not low, medium or high",
-						(int)len, p);
-			p += len + (p[len] == ',');
-		}
+	if (bench_check_loads(b.loads) != 0)
+		return TJ_EXIT_USAGE;
 	if (b.quick) {
 		if (!b.loads)
 			b.loads = "medium";
@@ -740,7 +644,7 @@ int cmd_bench(int argc, char **argv)
 	memcpy(added, b.algos, sizeof(added));
 	b.nalgos = 0;
 	for (size_t i = 0; i < nb && i < MAX_ALGOS; i++)
-		if (in_list(only, builtin[i]->name))
+		if (bench_in_list(only, builtin[i]->name))
 			b.algos[b.nalgos++] = builtin[i]->name;
 	for (size_t i = 0; i < nadded && b.nalgos < MAX_ALGOS; i++) {
 		struct tj_err err = { 0 };
@@ -763,7 +667,7 @@ int cmd_bench(int argc, char **argv)
 	self[sl] = '\0';
 	b.self = self;
 	b.tty = isatty(2);
-	b.t0 = now_s();
+	b.t0 = bench_now();
 
 	if (output)
 		snprintf(b.results, sizeof(b.results), "%s", output);
@@ -771,7 +675,7 @@ int cmd_bench(int argc, char **argv)
 		results_dir(&b, root);
 	if (plan_datasets(&b) < 0)
 		return TJ_EXIT_USAGE;
-	if (mkdirs(b.results) < 0 || mkdirs(b.work) < 0) {
+	if (bench_mkdirs(b.results) < 0 || bench_mkdirs(b.work) < 0) {
 		tj_warn("bench: %s: %s", b.results, strerror(errno));
 		return TJ_EXIT_FAIL;
 	}
@@ -828,7 +732,7 @@ int cmd_bench(int argc, char **argv)
 		bench_print_table(stdout, res, n, groups[g], 0);
 	}
 	printf("\nbench: %zu datasets x %zu correlators in %.0f s, %zu failed; results in %s\n",
-	       b.nds, b.nalgos, now_s() - b.t0, b.failures, b.results);
+	       b.nds, b.nalgos, bench_now() - b.t0, b.failures, b.results);
 	free(res);
 	return b.failures ? TJ_EXIT_FAIL : rc;
 }

@@ -1,21 +1,102 @@
 /* Child processes for the benchmark: at most `parallel` at once, each
  * measured by wait4() so CPU time and peak memory are the child's own. */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include "bench.h"
 
-static double now_s(void)
+double bench_now(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int bench_in_list(const char *list, const char *word)
+{
+	if (!list)
+		return 1;
+	size_t n = strlen(word);
+	for (const char *p = list; *p;) {
+		const char *c = strchr(p, ',');
+		size_t len = c ? (size_t)(c - p) : strlen(p);
+		if (len == n && strncmp(p, word, n) == 0)
+			return 1;
+		p += len + (c != NULL);
+	}
+	return 0;
+}
+
+int bench_mkdirs(const char *path)
+{
+	char buf[PATH_MAX];
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+void bench_log_tail(const char *path, char *out, size_t len)
+{
+	char line[512];
+	FILE *f = fopen(path, "r");
+	snprintf(out, len, "no output");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		if (line[0] != '\n') {
+			line[strcspn(line, "\n")] = '\0';
+			snprintf(out, len, "%s", line);
+		}
+	fclose(f);
+}
+
+uint64_t bench_events_from_log(const char *path)
+{
+	char line[512];
+	uint64_t ev = 0;
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		const char *p = strstr(line, "correlate: algo ");
+		const char *c = p ? strchr(p, ',') : NULL;
+		if (c)
+			ev = strtoull(c + 1, NULL, 10);
+	}
+	fclose(f);
+	return ev;
+}
+
+const char *const bench_load_names[3] = { "low", "medium", "high" };
+
+int bench_check_loads(const char *loads)
+{
+	for (const char *q = loads ? loads : ""; *q;) {
+		size_t len = strcspn(q, ",");
+		int ok = 0;
+		for (int l = 0; l < 3; l++)
+			ok |= strlen(bench_load_names[l]) == len && !strncmp(q, bench_load_names[l], len);
+		if (!ok)
+			return tj_usage("bench", "--loads: '%.*s' is not low, medium or high",
+					(int)len, q);
+		q += len + (q[len] == ',');
+	}
+	return 0;
 }
 
 char **bench_argv(const char *first, ...)
@@ -90,7 +171,7 @@ static pid_t start(struct bench_job *j, struct tj_err *err)
 	}
 	close(fd);
 	j->pid = pid;
-	j->started = now_s();
+	j->started = bench_now();
 	return pid;
 }
 
@@ -130,7 +211,7 @@ int bench_jobs_run(struct bench_job *jobs, size_t n, int parallel,
 			if (j->pid != pid)
 				continue;
 			j->pid = 0;
-			j->wall_s = now_s() - j->started;
+			j->wall_s = bench_now() - j->started;
 			j->cpu_s = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
 				   (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 			j->peak_mb = (double)ru.ru_maxrss / 1024.0;

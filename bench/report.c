@@ -11,6 +11,7 @@
 #include <csv.h>
 #include "../lib/outfile.h"
 #include "bench.h"
+#include "../lib/manifest.h"
 
 static void fig(char *buf, size_t len, double v, int pct)
 {
@@ -202,4 +203,49 @@ int bench_write_plots(const char *dir, const struct bench_result *r, size_t n,
 			return rc;
 	}
 	return 0;
+}
+
+int bench_write_json(const char *path, json_t *command, json_t *suite,
+		     const struct bench_dataset *ds, size_t nds,
+		     const struct bench_result *res, size_t n)
+{
+	json_t *root = json_object(), *dss = json_array(), *rows = json_array();
+	json_object_set_new(root, "tool", bench_envinfo());
+	json_object_set_new(root, "command", command);
+	json_object_set_new(root, "suite", suite);
+	for (size_t i = 0; i < nds; i++) {
+		const struct bench_dataset *d = &ds[i];
+		char mp[PATH_MAX], msha[65] = "";
+		snprintf(mp, sizeof(mp), "%s/manifest.json", d->dir);
+		tj_sha256_file(mp, msha, NULL);
+		json_array_append_new(dss, json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s}",
+			"name", d->name, "group", d->group, "scenario", d->scenario,
+			"load", d->load, "seed", (json_int_t)d->seed, "dir", d->dir,
+			"labels_sha256", d->labels_sha, "manifest_sha256", msha));
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct bench_result *r = &res[i];
+		json_t *o = json_pack("{s:s, s:s, s:b}", "dataset", r->ds->name,
+				      "correlator", r->algo, "ok", r->ok);
+		if (r->ok) {
+			const char *k[] = { "precision", "recall", "f1", "accuracy",
+					    "service_accuracy", "trace_accuracy", "cpu_s",
+					    "mev_s", "peak_mb" };
+			double v[] = { r->precision, r->recall, r->f1, r->accuracy,
+				       r->service_accuracy, r->trace_accuracy, r->cpu_s,
+				       r->mev_s, r->peak_mb };
+			for (size_t x = 0; x < sizeof(v) / sizeof(v[0]); x++)
+				json_object_set_new(o, k[x], isnan(v[x]) ? json_null() : json_real(v[x]));
+			json_object_set_new(o, "events", json_integer((json_int_t)r->events));
+			json_object_set_new(o, "calls", json_integer((json_int_t)r->calls));
+		} else {
+			json_object_set_new(o, "error", json_string(r->error));
+		}
+		json_array_append_new(rows, o);
+	}
+	json_object_set_new(root, "datasets", dss);
+	json_object_set_new(root, "results", rows);
+	int rc = json_dump_file(root, path, JSON_INDENT(1) | JSON_SORT_KEYS);
+	json_decref(root);
+	return rc;
 }
