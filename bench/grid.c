@@ -1322,7 +1322,7 @@ int bench_grid(int argc, char **argv)
 		for (size_t i = 0; i < o.nalgos; i++) {
 			const struct tj_correlator *cor;
 			void *h;
-			if (tj_correlator_load(o.algos[i], &cor, &h, &err) < 0)
+			if (tj_correlator_load(o.algos[i], 0, &cor, &h, &err) < 0)
 				return tj_usage("bench", "--algo %s: %s", o.algos[i], err.msg);
 			tj_correlator_unload(h);
 			if (strchr(o.algos[i], '\t') || strchr(o.algos[i], ' '))
