@@ -416,315 +416,404 @@ static int note_drops(struct tj_capture *cap, struct tj_recorder *rec,
 	return TJ_OK;
 }
 
-int cmd_capture(int argc, char **argv)
-{
-	struct opts o = { .hooks = -1 };
-	struct tj_err err = { 0 };
-	struct tj_capture *cap = NULL;
-	struct tj_recorder *rec = NULL;
-	struct tj_tag *tag = NULL;
-	uint64_t tag_counts[TJT__COUNT] = { 0 };
-	struct tj_capture_config cfg = { 0 };
-	struct tj_recorder_opts ro = { 0 };
-	struct tj_sockscan scan = { 0 };
-	sigset_t mask, oldmask;
-	int sfd = -1, gate = -1, env_problem = 0, rc, status = TJ_EXIT_OK;
-	int child_status = -1, exec_errno = 0, recording = 0;
-	pid_t child = 0;
-	uint64_t seen[TJC_DROP__COUNT] = { 0 };
+/* Everything one capture holds open, so that each step below can fail
+ * and leave cmd_capture's single clean-up to close what was opened. */
+struct session {
+	struct opts o;
+	struct tj_err err;
+	struct tj_capture *cap;
+	struct tj_recorder *rec;
+	struct tj_tag *tag;
+	uint64_t tag_counts[TJT__COUNT];
+	struct tj_capture_config cfg;
+	struct tj_recorder_opts ro;
+	struct tj_sockscan scan;
+	sigset_t oldmask;
+	int sfd, gate;
+	int child_status, exec_errno, recording;
+	pid_t child;
+	uint64_t seen[TJC_DROP__COUNT];
+};
 
-	if ((rc = parse_opts(argc, argv, &o)) != 0)
-		return rc;
-	if (o.check) {
-		if (tj_capture_probe(&env_problem, &err)) {
+/* --check: report whether capture (and --hooks, --tag) can run here. */
+static int run_check(const struct opts *o)
+{
+	struct tj_err err = { 0 };
+	int env_problem = 0;
+
+	if (tj_capture_probe(&env_problem, &err)) {
+		if (env_problem) {
+			printf("SKIPPED: capture cannot run here: %s\n", err.msg);
+			return TJ_EXIT_SKIPPED;
+		}
+		fprintf(stderr, "tracejoin capture: %s\n", err.msg);
+		return TJ_EXIT_FAIL;
+	}
+	int sock_ok = o->hooks != TJC_HOOKS_SYSCALLS && tj_capture_sock_hooks_available();
+	if (o->hooks == TJC_HOOKS_SOCK && !sock_ok) {
+		printf("SKIPPED: --hooks sock cannot run here: the kernel has no "
+		       "sock_send_length/sock_recv_length tracepoints (Linux 6.4+)\n");
+		return TJ_EXIT_SKIPPED;
+	}
+	if (o->tag) {
+		char where[512] = "";
+		if (tj_tag_probe(&env_problem, where, sizeof(where), &err)) {
 			if (env_problem) {
-				printf("SKIPPED: capture cannot run here: %s\n", err.msg);
+				printf("SKIPPED: capture --tag cannot run here: %s\n", err.msg);
 				return TJ_EXIT_SKIPPED;
 			}
 			fprintf(stderr, "tracejoin capture: %s\n", err.msg);
 			return TJ_EXIT_FAIL;
 		}
-		int sock_ok = o.hooks != TJC_HOOKS_SYSCALLS && tj_capture_sock_hooks_available();
-		if (o.hooks == TJC_HOOKS_SOCK && !sock_ok) {
-			printf("SKIPPED: --hooks sock cannot run here: the kernel has no "
-			       "sock_send_length/sock_recv_length tracepoints (Linux 6.4+)\n");
-			return TJ_EXIT_SKIPPED;
-		}
-		if (o.tag) {
-			char where[512] = "";
-			if (tj_tag_probe(&env_problem, where, sizeof(where), &err)) {
-				if (env_problem) {
-					printf("SKIPPED: capture --tag cannot run here: %s\n", err.msg);
-					return TJ_EXIT_SKIPPED;
-				}
-				fprintf(stderr, "tracejoin capture: %s\n", err.msg);
-				return TJ_EXIT_FAIL;
-			}
-			printf("capture can run here (hooks: %s); --tag too (sock_ops TCP header "
-			       "options, cgroup v2 at %s)\n", sock_ok ? "sock" : "syscalls", where);
-			return TJ_EXIT_OK;
-		}
-		printf("capture can run here (hooks: %s)\n", sock_ok ? "sock" : "syscalls");
+		printf("capture can run here (hooks: %s); --tag too (sock_ops TCP header "
+		       "options, cgroup v2 at %s)\n", sock_ok ? "sock" : "syscalls", where);
 		return TJ_EXIT_OK;
 	}
-	if (check_filters(&o, &cfg.cgroup_id))
-		return TJ_EXIT_USAGE;
+	printf("capture can run here (hooks: %s)\n", sock_ok ? "sock" : "syscalls");
+	return TJ_EXIT_OK;
+}
 
-	if (o.hooks < 0)
-		o.hooks = tj_capture_sock_hooks_available() ? TJC_HOOKS_SOCK : TJC_HOOKS_SYSCALLS;
-	else if (o.hooks == TJC_HOOKS_SOCK && !tj_capture_sock_hooks_available()) {
+/* The BPF side's and the recorder's settings from the options. */
+static int configure(struct session *s, int argc, char **argv)
+{
+	struct opts *o = &s->o;
+
+	if (check_filters(o, &s->cfg.cgroup_id))
+		return TJ_EXIT_USAGE;
+	if (o->hooks < 0)
+		o->hooks = tj_capture_sock_hooks_available() ? TJC_HOOKS_SOCK : TJC_HOOKS_SYSCALLS;
+	else if (o->hooks == TJC_HOOKS_SOCK && !tj_capture_sock_hooks_available()) {
 		fprintf(stderr, "tracejoin capture: --hooks sock: this kernel has no "
 			"sock_send_length/sock_recv_length tracepoints (Linux 6.4+); "
 			"use --hooks syscalls\n");
 		return TJ_EXIT_FAIL;
 	}
-	cfg.hooks = o.hooks;
-	cfg.self_tgid = getpid();
-	cfg.pid_mode = o.command ? TJC_PIDS_FOLLOW : o.npids ? TJC_PIDS_LISTED : TJC_PIDS_ALL;
-	cfg.port = o.port;
-	cfg.payload_max = o.payload;
-	cfg.ring_bytes = o.ring_kb ? (size_t)o.ring_kb << 10 : default_ring_bytes();
-	cfg.verbose = o.verbose;
-	cfg.stack_mode = o.stack;
-	if (o.stack && !(ro.stacks = tj_stackrec_new())) {
+	s->cfg.hooks = o->hooks;
+	s->cfg.self_tgid = getpid();
+	s->cfg.pid_mode = o->command ? TJC_PIDS_FOLLOW : o->npids ? TJC_PIDS_LISTED : TJC_PIDS_ALL;
+	s->cfg.port = o->port;
+	s->cfg.payload_max = o->payload;
+	s->cfg.ring_bytes = o->ring_kb ? (size_t)o->ring_kb << 10 : default_ring_bytes();
+	s->cfg.verbose = o->verbose;
+	s->cfg.stack_mode = o->stack;
+	if (o->stack && !(s->ro.stacks = tj_stackrec_new())) {
 		fprintf(stderr, "tracejoin capture: out of memory\n");
 		return TJ_EXIT_FAIL;
 	}
+	s->ro.out = o->out;
+	s->ro.per_netns = o->per_netns;
+	s->ro.force = o->force;
+	fill_header(&s->ro.header, o, argc, argv);
+	return TJ_EXIT_OK;
+}
 
-	ro.out = o.out;
-	ro.per_netns = o.per_netns;
-	ro.force = o.force;
-	fill_header(&ro.header, &o, argc, argv);
-	/* Cheap checks, then the log (refusing to overwrite must not wait
-	 * for the verifier), then BPF; a log made for a capture that could
-	 * not start is removed again. */
-	if (tj_capture_env_prepare(&err)) {
-		fprintf(stderr, "tracejoin capture: %s\n", err.msg);
-		tj_stackrec_free(ro.stacks);
-		return TJ_EXIT_FAIL;
-	}
-	/* Before the programs attach: a connection accepted between the
-	 * scan and the attach is still seen (its ACCEPT), while one the
-	 * scan missed would have no role.  A COMMAND started by capture
-	 * owns no socket from before: no scan then; with --pid, only the
-	 * namespaces of those processes. */
-	if (o.command) {
-		/* nothing to learn */
-	} else if (tj_sockscan_run(&scan, o.pids, (size_t)o.npids, &err)) {
+/* Before the programs attach: a connection accepted between the scan
+ * and the attach is still seen (its ACCEPT), while one the scan missed
+ * would have no role.  A COMMAND started by capture owns no socket from
+ * before: no scan then; with --pid, only the namespaces of those
+ * processes.  A failed scan is only a warning. */
+static void scan_sockets(struct session *s)
+{
+	if (s->o.command)
+		return; /* nothing to learn */
+	if (tj_sockscan_run(&s->scan, s->o.pids, (size_t)s->o.npids, &s->err)) {
 		fprintf(stderr, "tracejoin capture: warning: %s; connections open before "
 			"capture will have no role unless their port is seen accepting\n",
-			err.msg);
-		tj_sockscan_free(&scan);
-	} else {
-		ro.scan = &scan;
-		fprintf(stderr, "tracejoin capture: start-up scan: %zu listening and %llu "
-			"open TCP sockets in %zu network namespaces, %.1f ms\n",
-			scan.nlisteners, (unsigned long long)scan.open, scan.nns,
-			scan.dur_ns / 1e6);
+			s->err.msg);
+		tj_sockscan_free(&s->scan);
+		return;
 	}
-	if (tj_recorder_open(&rec, &ro, &err)) {
-		fprintf(stderr, "tracejoin capture: %s\n", err.msg);
-		tj_stackrec_free(ro.stacks);
-		tj_sockscan_free(&scan);
+	s->ro.scan = &s->scan;
+	fprintf(stderr, "tracejoin capture: start-up scan: %zu listening and %llu "
+		"open TCP sockets in %zu network namespaces, %.1f ms\n",
+		s->scan.nlisteners, (unsigned long long)s->scan.open, s->scan.nns,
+		s->scan.dur_ns / 1e6);
+}
+
+/* Cheap checks, then the log (refusing to overwrite must not wait for
+ * the verifier), then BPF, tagging and the --pid list.  A log made for
+ * a capture that could not start is removed again. */
+static int open_capture(struct session *s)
+{
+	int env_problem = 0;
+
+	if (tj_capture_env_prepare(&s->err)) {
+		fprintf(stderr, "tracejoin capture: %s\n", s->err.msg);
 		return TJ_EXIT_FAIL;
 	}
-	if (tj_capture_open(&cap, &cfg, &env_problem, &err)) {
-		fprintf(stderr, "tracejoin capture: %s\n", err.msg);
-		tj_recorder_abort(rec); /* an earlier log stays as it was */
-		tj_stackrec_free(ro.stacks);
-		tj_sockscan_free(&scan);
+	scan_sockets(s);
+	if (tj_recorder_open(&s->rec, &s->ro, &s->err)) {
+		fprintf(stderr, "tracejoin capture: %s\n", s->err.msg);
 		return TJ_EXIT_FAIL;
 	}
-	if (o.tag && tj_tag_open(&tag, cap, ro.header.node, o.per_netns, o.port, &err)) {
-		fprintf(stderr, "tracejoin capture: %s\n", err.msg);
-		status = TJ_EXIT_FAIL;
-		goto out;
+	if (tj_capture_open(&s->cap, &s->cfg, &env_problem, &s->err)) {
+		fprintf(stderr, "tracejoin capture: %s\n", s->err.msg);
+		tj_recorder_abort(s->rec); /* an earlier log stays as it was */
+		s->rec = NULL;
+		return TJ_EXIT_FAIL;
 	}
-	for (int i = 0; i < o.npids; i++)
-		if (tj_capture_add_pid(cap, o.pids[i], &err)) {
-			fprintf(stderr, "tracejoin capture: %s\n", err.msg);
-			status = TJ_EXIT_FAIL;
-			goto out;
+	if (s->o.tag && tj_tag_open(&s->tag, s->cap, s->ro.header.node, s->o.per_netns,
+				    s->o.port, &s->err)) {
+		fprintf(stderr, "tracejoin capture: %s\n", s->err.msg);
+		return TJ_EXIT_FAIL;
+	}
+	for (int i = 0; i < s->o.npids; i++)
+		if (tj_capture_add_pid(s->cap, s->o.pids[i], &s->err)) {
+			fprintf(stderr, "tracejoin capture: %s\n", s->err.msg);
+			return TJ_EXIT_FAIL;
 		}
+	return TJ_EXIT_OK;
+}
+
+/* Stop signals arrive through a signalfd, read between drains. */
+static int block_signals(struct session *s)
+{
+	sigset_t mask;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &mask, &oldmask);
-	sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (sfd < 0) {
+	sigprocmask(SIG_BLOCK, &mask, &s->oldmask);
+	s->sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (s->sfd < 0) {
 		fprintf(stderr, "tracejoin capture: signalfd: %s\n", strerror(errno));
-		status = TJ_EXIT_FAIL;
-		goto out;
+		return TJ_EXIT_FAIL;
 	}
-	if (o.command) {
-		int report = -1;
-		child = start_command(o.command, &oldmask, &gate, &report);
-		if (child < 0) {
-			fprintf(stderr, "tracejoin capture: cannot start %s: %s\n", o.command[0], strerror(errno));
-			status = TJ_EXIT_FAIL;
-			goto out;
-		}
-		if (tj_capture_add_pid(cap, child, &err)) {
-			fprintf(stderr, "tracejoin capture: %s\n", err.msg);
-			status = TJ_EXIT_FAIL;
-			goto out;
-		}
-		/* Traced from its first instruction on: let it go. */
-		if (write(gate, "g", 1) != 1) {
-			fprintf(stderr, "tracejoin capture: cannot start %s: %s\n", o.command[0], strerror(errno));
-			status = TJ_EXIT_FAIL;
-			goto out;
-		}
-		close(gate);
-		gate = -1;
-		if (read(report, &exec_errno, sizeof(exec_errno)) == (ssize_t)sizeof(exec_errno)) {
-			fprintf(stderr, "tracejoin capture: cannot run %s: %s\n", o.command[0],
-				strerror(exec_errno));
-			close(report);
-			status = TJ_EXIT_FAIL;
-			goto out;
-		}
-		close(report);
-	}
-	recording = 1;
-	fprintf(stderr, "tracejoin capture: recording%s%s (Ctrl-C stops)\n",
-		o.command ? " " : "", o.command ? o.command[0] : "");
+	return TJ_EXIT_OK;
+}
 
+/* -- COMMAND: start it held at its gate, trace it, then let it go. */
+static int run_command(struct session *s)
+{
+	const char *name = s->o.command[0];
+	int report = -1;
+
+	s->child = start_command(s->o.command, &s->oldmask, &s->gate, &report);
+	if (s->child < 0) {
+		fprintf(stderr, "tracejoin capture: cannot start %s: %s\n", name, strerror(errno));
+		return TJ_EXIT_FAIL;
+	}
+	if (tj_capture_add_pid(s->cap, s->child, &s->err)) {
+		fprintf(stderr, "tracejoin capture: %s\n", s->err.msg);
+		return TJ_EXIT_FAIL;
+	}
+	/* Traced from its first instruction on: let it go. */
+	if (write(s->gate, "g", 1) != 1) {
+		fprintf(stderr, "tracejoin capture: cannot start %s: %s\n", name, strerror(errno));
+		return TJ_EXIT_FAIL;
+	}
+	close(s->gate);
+	s->gate = -1;
+	if (read(report, &s->exec_errno, sizeof(s->exec_errno)) == (ssize_t)sizeof(s->exec_errno)) {
+		fprintf(stderr, "tracejoin capture: cannot run %s: %s\n", name,
+			strerror(s->exec_errno));
+		close(report);
+		return TJ_EXIT_FAIL;
+	}
+	close(report);
+	return TJ_EXIT_OK;
+}
+
+/* Drain, sort and write until a signal, the command's end or
+ * --duration; negative on a failure (s->err says it). */
+static int record_until_stopped(struct session *s)
+{
 	uint64_t start = now_ns(CLOCK_MONOTONIC);
-	uint64_t deadline = o.duration > 0 ? start + (uint64_t)(o.duration * 1e9) : UINT64_MAX;
+	uint64_t deadline = s->o.duration > 0 ? start + (uint64_t)(s->o.duration * 1e9) : UINT64_MAX;
 	uint64_t last_flush = start;
-	struct drain_ctx dctx = { rec, &err };
-	struct drain_ctx *cbctx = &dctx;
-	int stop = 0;
+	struct drain_ctx dctx = { s->rec, &s->err };
+	int stop = 0, rc = 0;
 
 	while (!stop) {
 		uint64_t t0 = now_ns(CLOCK_MONOTONIC);
 		struct signalfd_siginfo si;
 
-		rc = tj_capture_drain(cap, DRAIN_MS, on_record, cbctx, &err);
+		rc = tj_capture_drain(s->cap, DRAIN_MS, on_record, &dctx, &s->err);
 		if (rc < 0)
 			break;
-		if ((rc = note_drops(cap, rec, seen, &err)))
+		if ((rc = note_drops(s->cap, s->rec, s->seen, &s->err)))
 			break;
 		int flush = t0 - last_flush >= FLUSH_NS;
 		if (flush) {
 			last_flush = t0;
 			/* Libraries loaded since: read while the processes live. */
-			if (ro.stacks)
-				tj_stackrec_refresh(ro.stacks);
+			if (s->ro.stacks)
+				tj_stackrec_refresh(s->ro.stacks);
 		}
 		/* Anything stamped before the drain began, minus a margin for
 		 * records still being written on other CPUs, is complete. */
-		rc = tj_recorder_write_until(rec, t0 > REORDER_NS ? t0 - REORDER_NS : 0, flush, &err);
+		rc = tj_recorder_write_until(s->rec, t0 > REORDER_NS ? t0 - REORDER_NS : 0,
+					     flush, &s->err);
 		if (rc)
 			break;
-		while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		while (read(s->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 			if (si.ssi_signo != SIGCHLD)
 				stop = 1;
-			else if (child > 0 && waitpid(child, &child_status, WNOHANG) == child)
+			else if (s->child > 0 &&
+				 waitpid(s->child, &s->child_status, WNOHANG) == s->child)
 				stop = 1;
 		}
 		if (now_ns(CLOCK_MONOTONIC) >= deadline)
 			stop = 1;
 	}
-	if (rc >= 0) {
-		/* What the kernel side wrote before we stopped is complete. */
-		while ((rc = tj_capture_drain(cap, 0, on_record, cbctx, &err)) > 0)
-			;
+	return rc;
+}
+
+/* What the kernel side wrote before we stopped is complete: drain it,
+ * then the last counts, blocks and stacks. */
+static int finish_recording(struct session *s)
+{
+	struct drain_ctx dctx = { s->rec, &s->err };
+	int rc;
+
+	while ((rc = tj_capture_drain(s->cap, 0, on_record, &dctx, &s->err)) > 0)
+		;
+	if (rc == 0)
+		rc = note_drops(s->cap, s->rec, s->seen, &s->err);
+	if (rc == 0 && s->tag)
+		rc = tj_tag_stats(s->tag, s->tag_counts, &s->err);
+	if (rc == 0)
+		rc = tj_recorder_write_until(s->rec, UINT64_MAX, 1, &s->err);
+	if (rc == 0 && s->ro.stacks) {
+		const struct tj_stacks *st;
+		rc = tj_stackrec_finish(s->ro.stacks, s->cap, &st, &s->err);
 		if (rc == 0)
-			rc = note_drops(cap, rec, seen, &err);
-		if (rc == 0 && tag)
-			rc = tj_tag_stats(tag, tag_counts, &err);
-		if (rc == 0)
-			rc = tj_recorder_write_until(rec, UINT64_MAX, 1, &err);
-		if (rc == 0 && ro.stacks) {
-			const struct tj_stacks *st;
-			rc = tj_stackrec_finish(ro.stacks, cap, &st, &err);
-			if (rc == 0)
-				rc = tj_recorder_write_stacks(rec, st, &err);
-		}
+			rc = tj_recorder_write_stacks(s->rec, st, &s->err);
 	}
+	return rc;
+}
+
+/* Record until stopped; the exit status of the recording itself. */
+static int record(struct session *s)
+{
+	int rc, status = TJ_EXIT_OK;
+
+	rc = record_until_stopped(s);
+	if (rc >= 0)
+		rc = finish_recording(s);
 	if (rc < 0) {
 		fprintf(stderr, "tracejoin capture: %s; the log keeps every block written "
-			"before (tracejoin info tells how much)\n", err.msg);
+			"before (tracejoin info tells how much)\n", s->err.msg);
 		status = TJ_EXIT_FAIL;
 	}
-	if (child > 0 && child_status == -1 && waitpid(child, &child_status, WNOHANG) != child) {
-		child_status = -1;
+	if (s->child > 0 && s->child_status == -1 &&
+	    waitpid(s->child, &s->child_status, WNOHANG) != s->child) {
+		s->child_status = -1;
 		if (status == TJ_EXIT_OK) {
 			/* Stopped (signal, --duration) before the command ended:
 			 * end it too. */
-			kill(child, SIGTERM);
+			kill(s->child, SIGTERM);
 		} else {
 			/* Capture failed: the command is the user's, not ours
 			 * to kill; it goes on untraced. */
 			fprintf(stderr, "tracejoin capture: %s (pid %d) goes on untraced\n",
-				o.command[0], (int)child);
-			child = 0;
+				s->o.command[0], (int)s->child);
+			s->child = 0;
 		}
 	}
-out:
-	tj_capture_close(cap);
-	cap = NULL;
-	tj_tag_close(tag);
-	if (rec) {
-		uint64_t events = tj_recorder_events(rec);
-		if (status == TJ_EXIT_OK) {
-			uint64_t lost = 0;
-			for (int i = 0; i < TJC_DROP__COUNT; i++)
-				lost += seen[i];
-			fprintf(stderr, "tracejoin capture: %llu events, %llu lost "
-				"(ring buffer full %llu, map full %llu)\n",
-				(unsigned long long)events, (unsigned long long)lost,
-				(unsigned long long)seen[TJC_DROP_RINGBUF],
-				(unsigned long long)seen[TJC_DROP_MAP]);
-			if (o.tag)
-				fprintf(stderr, "tracejoin capture: --tag: %llu SYNs tagged (%llu "
-					"without room for the option); %llu connections accepted "
-					"with a tag, %llu without (SYN untagged), %llu unread (no "
-					"saved SYN: a listener older than capture, or a syncookie), "
-					"%llu tags lost (ring full)\n",
-					(unsigned long long)tag_counts[TJT_SYN_TAGGED],
-					(unsigned long long)tag_counts[TJT_SYN_NO_ROOM],
-					(unsigned long long)tag_counts[TJT_ACCEPT_TAGGED],
-					(unsigned long long)tag_counts[TJT_ACCEPT_NO_OPT],
-					(unsigned long long)tag_counts[TJT_ACCEPT_NO_SYN],
-					(unsigned long long)tag_counts[TJT_RING_FULL]);
-			if (ro.stacks)
-				fprintf(stderr, "tracejoin capture: %llu events without a stack "
-					"(stack map full or a hash collision)\n",
-					(unsigned long long)tj_stackrec_missing(ro.stacks));
-			tj_recorder_report(rec, stderr);
-			if (events == 0 && (o.npids || o.cgroup || o.port))
-				fprintf(stderr, "tracejoin capture: warning: no event matched the filters\n");
-		}
-		struct tj_err e2 = { 0 };
-		if (!recording) /* never started: no log, an earlier one kept */
-			tj_recorder_abort(rec);
-		else if (tj_recorder_close(rec, &e2) && status == TJ_EXIT_OK) {
-			fprintf(stderr, "tracejoin capture: %s\n", e2.msg);
-			status = TJ_EXIT_FAIL; /* (a failure before was said already) */
-		}
+	return status;
+}
+
+/* The closing counts of a capture that went well. */
+static void print_summary(const struct session *s)
+{
+	uint64_t events = tj_recorder_events(s->rec), lost = 0;
+	const uint64_t *tc = s->tag_counts;
+
+	for (int i = 0; i < TJC_DROP__COUNT; i++)
+		lost += s->seen[i];
+	fprintf(stderr, "tracejoin capture: %llu events, %llu lost "
+		"(ring buffer full %llu, map full %llu)\n",
+		(unsigned long long)events, (unsigned long long)lost,
+		(unsigned long long)s->seen[TJC_DROP_RINGBUF],
+		(unsigned long long)s->seen[TJC_DROP_MAP]);
+	if (s->o.tag)
+		fprintf(stderr, "tracejoin capture: --tag: %llu SYNs tagged (%llu "
+			"without room for the option); %llu connections accepted "
+			"with a tag, %llu without (SYN untagged), %llu unread (no "
+			"saved SYN: a listener older than capture, or a syncookie), "
+			"%llu tags lost (ring full)\n",
+			(unsigned long long)tc[TJT_SYN_TAGGED],
+			(unsigned long long)tc[TJT_SYN_NO_ROOM],
+			(unsigned long long)tc[TJT_ACCEPT_TAGGED],
+			(unsigned long long)tc[TJT_ACCEPT_NO_OPT],
+			(unsigned long long)tc[TJT_ACCEPT_NO_SYN],
+			(unsigned long long)tc[TJT_RING_FULL]);
+	if (s->ro.stacks)
+		fprintf(stderr, "tracejoin capture: %llu events without a stack "
+			"(stack map full or a hash collision)\n",
+			(unsigned long long)tj_stackrec_missing(s->ro.stacks));
+	tj_recorder_report(s->rec, stderr);
+	if (events == 0 && (s->o.npids || s->o.cgroup || s->o.port))
+		fprintf(stderr, "tracejoin capture: warning: no event matched the filters\n");
+}
+
+/* Close the log (kept only if recording began); a failure to close
+ * turns a good status into exit 1. */
+static int close_log(struct session *s, int status)
+{
+	struct tj_err e2 = { 0 };
+
+	if (status == TJ_EXIT_OK)
+		print_summary(s);
+	if (!s->recording) /* never started: no log, an earlier one kept */
+		tj_recorder_abort(s->rec);
+	else if (tj_recorder_close(s->rec, &e2) && status == TJ_EXIT_OK) {
+		fprintf(stderr, "tracejoin capture: %s\n", e2.msg);
+		status = TJ_EXIT_FAIL; /* (a failure before was said already) */
 	}
-	if (gate >= 0)
-		close(gate); /* the command never started: its gate closes */
-	if (child > 0) {
-		if (child_status == -1)
-			waitpid(child, &child_status, 0);
-		if (exec_errno)
-			; /* said above */
-		else if (WIFEXITED(child_status) && WEXITSTATUS(child_status) != 0)
-			fprintf(stderr, "tracejoin capture: %s exited with status %d\n",
-				o.command[0], WEXITSTATUS(child_status));
-		else if (WIFSIGNALED(child_status))
-			fprintf(stderr, "tracejoin capture: %s killed by signal %d\n",
-				o.command[0], WTERMSIG(child_status));
+	s->rec = NULL;
+	return status;
+}
+
+/* Wait for the traced command and say how it ended, if badly. */
+static void reap_command(struct session *s)
+{
+	const char *name = s->o.command[0];
+
+	if (s->child_status == -1)
+		waitpid(s->child, &s->child_status, 0);
+	if (s->exec_errno)
+		; /* said above */
+	else if (WIFEXITED(s->child_status) && WEXITSTATUS(s->child_status) != 0)
+		fprintf(stderr, "tracejoin capture: %s exited with status %d\n",
+			name, WEXITSTATUS(s->child_status));
+	else if (WIFSIGNALED(s->child_status))
+		fprintf(stderr, "tracejoin capture: %s killed by signal %d\n",
+			name, WTERMSIG(s->child_status));
+}
+
+int cmd_capture(int argc, char **argv)
+{
+	struct session s = { .o = { .hooks = -1 }, .sfd = -1, .gate = -1, .child_status = -1 };
+	int status;
+
+	if ((status = parse_opts(argc, argv, &s.o)) != 0)
+		return status;
+	if (s.o.check)
+		return run_check(&s.o);
+	if ((status = configure(&s, argc, argv)) == TJ_EXIT_OK &&
+	    (status = open_capture(&s)) == TJ_EXIT_OK &&
+	    (status = block_signals(&s)) == TJ_EXIT_OK &&
+	    (!s.o.command || (status = run_command(&s)) == TJ_EXIT_OK)) {
+		s.recording = 1;
+		fprintf(stderr, "tracejoin capture: recording%s%s (Ctrl-C stops)\n",
+			s.o.command ? " " : "", s.o.command ? s.o.command[0] : "");
+		status = record(&s);
 	}
-	if (sfd >= 0)
-		close(sfd);
-	tj_stackrec_free(ro.stacks);
-	tj_sockscan_free(&scan);
+	tj_capture_close(s.cap);
+	s.cap = NULL;
+	tj_tag_close(s.tag);
+	if (s.rec)
+		status = close_log(&s, status);
+	if (s.gate >= 0)
+		close(s.gate); /* the command never started: its gate closes */
+	if (s.child > 0)
+		reap_command(&s);
+	if (s.sfd >= 0)
+		close(s.sfd);
+	tj_stackrec_free(s.ro.stacks);
+	tj_sockscan_free(&s.scan);
 	return status;
 }

@@ -69,7 +69,19 @@ static void list_builtins(FILE *f)
 		TJ_CORRELATOR_SYMBOL);
 }
 
-int cmd_correlate(int argc, char **argv)
+struct correlate_opts {
+	const char *algo, *output, *train;
+	int list, traces, explain, force, trust;
+	struct tj_params params;
+	struct tj_replay_opts ro;
+	char **inputs;     /* the operands: dataset folders or evlogs */
+	size_t ninputs;
+};
+
+static const char *const cmd = "correlate";
+
+/* Options into *o; 0, or the exit status of a usage error. */
+static int parse_opts(int argc, char **argv, struct correlate_opts *o)
 {
 	enum { OPT_IDLE = 256, OPT_PAYLOAD, OPT_TRAIN, OPT_EXPLAIN, OPT_TRUST };
 	static const struct option longopts[] = {
@@ -86,165 +98,192 @@ int cmd_correlate(int argc, char **argv)
 		{ "trust-plugin", no_argument, NULL, OPT_TRUST },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *cmd = "correlate", *algo = NULL, *output = NULL, *train = NULL;
-	int list = 0, traces = 0, explain = 0, force = 0, trust = 0;
-	struct tj_params params = { 0 };
-	struct tj_replay_opts ro = { 0 };
+	const char *why;
+	int ch;
 
 	optind = 1;
 	opterr = 0;
-	int ch;
 	while ((ch = getopt_long(argc, argv, ":a:p:lo:ft", longopts, NULL)) != -1) {
 		switch (ch) {
-		case 'a':
-			algo = optarg;
-			break;
-		case 'p': {
-			const char *why;
-			if (tj_params_add_arg(&params, optarg, &why))
+		case 'a': o->algo = optarg; break;
+		case 'p':
+			if (tj_params_add_arg(&o->params, optarg, &why))
 				return tj_usage(cmd, "--param %s: %s", optarg, why);
 			break;
-		}
-		case 'l':
-			list = 1;
-			break;
-		case 'o':
-			output = optarg;
-			break;
-		case 'f':
-			force = 1;
-			break;
-		case 't':
-			traces = 1;
-			break;
+		case 'l': o->list = 1; break;
+		case 'o': o->output = optarg; break;
+		case 'f': o->force = 1; break;
+		case 't': o->traces = 1; break;
 		case OPT_IDLE:
-			if (tj_parse_seconds(optarg, &ro.idle_ns))
+			if (tj_parse_seconds(optarg, &o->ro.idle_ns))
 				return tj_usage(cmd, "--idle %s: seconds > 0 expected", optarg);
 			break;
-		case OPT_PAYLOAD:
-			ro.keep_payload = 1;
-			break;
-		case OPT_TRAIN:
-			train = optarg;
-			break;
-		case OPT_EXPLAIN:
-			explain = 1;
-			break;
-		case OPT_TRUST:
-			trust = 1;
-			break;
+		case OPT_PAYLOAD: o->ro.keep_payload = 1; break;
+		case OPT_TRAIN: o->train = optarg; break;
+		case OPT_EXPLAIN: o->explain = 1; break;
+		case OPT_TRUST: o->trust = 1; break;
 		case ':':
 			return tj_usage(cmd, "%s needs a value", argv[optind - 1]);
 		default:
 			return tj_usage(cmd, "unknown option %s", argv[optind - 1]);
 		}
 	}
-	if (list) {
-		list_builtins(stdout);
-		return TJ_EXIT_OK;
-	}
-	if (!algo)
+	o->inputs = argv + optind;
+	o->ninputs = (size_t)(argc - optind);
+	if (o->list)
+		return 0;
+	if (!o->algo)
 		return tj_usage(cmd, "--algo NAME|PLUGIN.so is required");
-	if (optind >= argc)
+	if (o->ninputs == 0)
 		return tj_usage(cmd, "no input: give a dataset folder or evlog files");
+	return 0;
+}
 
+/* Load the correlator and check its params (with --explain's) before
+ * any output is opened, so a refused run leaves no half-written edges
+ * (not even a header on stdout).  On failure nothing stays loaded. */
+static int load_correlator(struct correlate_opts *o, const struct tj_correlator **c,
+			   void **dl)
+{
 	struct tj_err err = { 0 };
-	const struct tj_correlator *c;
-	void *dl = NULL;
-	if (tj_correlator_load(algo, trust ? TJ_LOAD_TRUST : 0, &c, &dl, &err)) {
+
+	if (tj_correlator_load(o->algo, o->trust ? TJ_LOAD_TRUST : 0, c, dl, &err)) {
 		fprintf(stderr, "tracejoin correlate: %s\n", err.msg);
 		return err.code == TJ_E_ARG ? TJ_EXIT_USAGE : TJ_EXIT_FAIL;
 	}
-
 	/* --explain is the correlator's own "explain" param, where it has one. */
-	if (explain) {
-		const char *h = c->params_help;
+	if (o->explain) {
+		const char *h = (*c)->params_help;
 		int has = h && (strncmp(h, "explain=", 8) == 0 || strstr(h, "\nexplain="));
 		if (!has) {
-			tj_correlator_unload(dl);
-			return tj_usage(cmd, "--explain: correlator '%s' has nothing to explain", algo);
+			tj_correlator_unload(*dl);
+			return tj_usage(cmd, "--explain: correlator '%s' has nothing to explain",
+					o->algo);
 		}
-		if (!tj_param_str(&params, "explain", NULL)) {
-			if (params.n == TJ_PARAMS_MAX)
+		if (!tj_param_str(&o->params, "explain", NULL)) {
+			if (o->params.n == TJ_PARAMS_MAX) {
+				tj_correlator_unload(*dl);
 				return tj_usage(cmd, "more than %d --param", TJ_PARAMS_MAX);
-			params.key[params.n] = "explain";
-			params.val[params.n++] = "1";
+			}
+			o->params.key[o->params.n] = "explain";
+			o->params.val[o->params.n++] = "1";
 		}
 	}
-	/* Refuse bad params before any output is opened, so a refused run
-	 * leaves no half-written edges (not even a header on stdout). */
 	void *probe = NULL;
-	if (c->open(&probe, &params, &err)) {
+	if ((*c)->open(&probe, &o->params, &err)) {
 		fprintf(stderr, "tracejoin correlate: %s\n", err.msg);
-		tj_correlator_unload(dl);
+		tj_correlator_unload(*dl);
 		return err.code == TJ_E_ARG ? TJ_EXIT_USAGE : TJ_EXIT_FAIL;
 	}
-	c->close(probe);
+	(*c)->close(probe);
+	return TJ_EXIT_OK;
+}
 
-	struct tj_dataset ds = { 0 };
-	char *train_arg[1];
-	if (train && !c->train) {
-		tj_correlator_unload(dl);
-		return tj_usage(cmd, "--train: correlator '%s' does not train", algo);
-	}
-	if (train) {
-		train_arg[0] = (char *)train;
-		ds.dir = train;
-		if (tj_replay_expand_inputs(train_arg, 1, &ds.logs, &ds.nlogs, &err)) {
-			fprintf(stderr, "tracejoin correlate: --train %s\n", err.msg);
-			tj_correlator_unload(dl);
-			return TJ_EXIT_USAGE;
-		}
-		static const char lab[] = "/labels.csv";
-		char *lp = malloc(strlen(train) + sizeof(lab));
-		if (lp) {
-			strcpy(lp, train);
-			strcat(lp, lab);
-		}
-		ds.labels = lp;
-	}
+/* --train FOLDER: its logs and labels.csv into *ds (freed by
+ * free_training_set on any outcome). */
+static int load_training_set(const struct correlate_opts *o,
+			     const struct tj_correlator *c, struct tj_dataset *ds)
+{
+	struct tj_err err = { 0 };
+	char *train_arg[1] = { (char *)o->train };
 
-	/* Edges go to the file (or stdout); with --traces, into memory for
-	 * the trees, and to the file only if -o named one. */
+	if (!c->train)
+		return tj_usage(cmd, "--train: correlator '%s' does not train", o->algo);
+	ds->dir = o->train;
+	if (tj_replay_expand_inputs(train_arg, 1, &ds->logs, &ds->nlogs, &err)) {
+		fprintf(stderr, "tracejoin correlate: --train %s\n", err.msg);
+		return TJ_EXIT_USAGE;
+	}
+	static const char lab[] = "/labels.csv";
+	char *lp = malloc(strlen(o->train) + sizeof(lab));
+	if (lp) {
+		strcpy(lp, o->train);
+		strcat(lp, lab);
+	}
+	ds->labels = lp;
+	return TJ_EXIT_OK;
+}
+
+static void free_training_set(struct tj_dataset *ds)
+{
+	for (size_t i = 0; i < ds->nlogs; i++)
+		free(ds->logs[i]);
+	free(ds->logs);
+	free((char *)ds->labels);
+}
+
+/* Open the edges output; every input, the training set too, is safe
+ * from it. */
+static int open_output(const struct correlate_opts *o, struct tj_edge_writer_sink *ws)
+{
+	struct tj_err err = { 0 };
+	char **inputs = calloc(o->ninputs + 1, sizeof(*inputs));
+
+	if (!inputs) {
+		fprintf(stderr, "tracejoin correlate: out of memory\n");
+		return TJ_EXIT_FAIL;
+	}
+	for (size_t i = 0; i < o->ninputs; i++)
+		inputs[i] = o->inputs[i];
+	inputs[o->ninputs] = (char *)o->train;
+	int wrc = tj_edge_writer_sink_open(ws, o->output ? o->output : "-",
+					   o->force ? TJ_OUT_FORCE : 0, inputs,
+					   o->ninputs + (o->train != NULL), &err);
+	free(inputs);
+	if (wrc) {
+		fprintf(stderr, "tracejoin correlate: %s\n", err.msg);
+		return TJ_EXIT_FAIL; /* an output refused: exit 1, as every command (DECISIONS.md) */
+	}
+	return TJ_EXIT_OK;
+}
+
+/* What the replay met and the run cost, on stderr. */
+static void print_stats(const struct tj_correlate_stats *st, const char *name)
+{
+	if (st->replay.lost_events || st->replay.gaps || st->unanswered)
+		fprintf(stderr, "correlate: %" PRIu64 " messages, %" PRIu64 " calls, %" PRIu64
+			" gaps, %" PRIu64 " events lost in capture, %" PRIu64
+			" calls unanswered by the correlator\n",
+			st->messages, st->calls, st->replay.gaps, st->replay.lost_events,
+			st->unanswered);
+	if (st->replay.cut || st->replay.unknown_role)
+		fprintf(stderr, "correlate: sockets open before capture: %" PRIu64
+			" messages cut by capture start (never requests), %" PRIu64
+			" messages on sockets of unknown side (neither requests nor calls)\n",
+			st->replay.cut, st->replay.unknown_role);
+	/* the last line, in a fixed form scripts may parse; M from CPU time */
+	double mevs = st->cpu_seconds > 0 ? st->events / st->cpu_seconds / 1e6 : 0.0;
+	fprintf(stderr, "correlate: algo %s, %" PRIu64 " events, %.2f Mev/s, %.0f MB peak\n",
+		name, st->events, mevs, st->peak_rss_mb);
+}
+
+/* Run the loaded correlator over the inputs.  Edges go to the file (or
+ * stdout); with --traces, into memory for the trees, and to the file
+ * only if -o named one. */
+static int correlate(const struct correlate_opts *o, const struct tj_correlator *c,
+		     const struct tj_dataset *ds)
+{
+	struct tj_err err = { 0 };
 	struct tj_edge_writer_sink ws;
 	struct tj_edge_set set = { 0 };
 	struct tj_edge_set_sink ss;
 	struct tj_edge_tee_sink tee;
 	struct tj_edge_sink *out;
-	int writing = !traces || output;
+	struct tj_correlate_stats st;
+	int writing = !o->traces || o->output;
 	int rc = TJ_EXIT_OK;
-	/* every input, the training set too, is safe from the output */
-	size_t nin = (size_t)(argc - optind);
-	char **inputs = calloc(nin + 1, sizeof(*inputs));
-	if (!inputs) {
-		fprintf(stderr, "tracejoin correlate: out of memory\n");
-		rc = TJ_EXIT_FAIL;
-		goto done;
-	}
-	for (size_t i = 0; i < nin; i++)
-		inputs[i] = argv[optind + (int)i];
-	inputs[nin] = (char *)train;
-	int wrc = writing ? tj_edge_writer_sink_open(&ws, output ? output : "-",
-						      force ? TJ_OUT_FORCE : 0, inputs,
-						      nin + (train != NULL), &err) : 0;
-	free(inputs);
-	if (wrc) {
-		fprintf(stderr, "tracejoin correlate: %s\n", err.msg);
-		rc = TJ_EXIT_FAIL; /* an output refused: exit 1, as every command (DECISIONS.md) */
-		goto done;
-	}
+
+	if (writing && (rc = open_output(o, &ws)) != TJ_EXIT_OK)
+		return rc;
 	tj_edge_set_sink_init(&ss, &set);
-	if (traces && writing) {
+	if (o->traces && writing) {
 		tj_edge_tee_sink_init(&tee, &ws.sink, &ss.sink);
 		out = &tee.sink;
 	} else {
-		out = traces ? &ss.sink : &ws.sink;
+		out = o->traces ? &ss.sink : &ws.sink;
 	}
-
-	struct tj_correlate_stats st;
-	int r = tj_correlate_run(c, &params, train ? &ds : NULL, argv + optind,
-				 (size_t)(argc - optind), &ro, out, &st, &err);
-	if (r) {
+	if (tj_correlate_run(c, &o->params, o->train ? ds : NULL, o->inputs, o->ninputs,
+			     &o->ro, out, &st, &err)) {
 		fprintf(stderr, "tracejoin correlate: %s\n",
 			writing && ws.err.code ? ws.err.msg : err.msg);
 		if (writing)
@@ -263,35 +302,38 @@ int cmd_correlate(int argc, char **argv)
 		rc = TJ_EXIT_FAIL;
 		goto done;
 	}
-	if (traces && tj_traces_print(stdout, argv + optind, (size_t)(argc - optind),
-				      &ro, &set, &err)) {
+	if (o->traces && tj_traces_print(stdout, o->inputs, o->ninputs, &o->ro, &set, &err)) {
 		fprintf(stderr, "tracejoin correlate: --traces: %s\n", err.msg);
 		rc = TJ_EXIT_FAIL;
 		goto done;
 	}
-	if (st.replay.lost_events || st.replay.gaps || st.unanswered)
-		fprintf(stderr, "correlate: %" PRIu64 " messages, %" PRIu64 " calls, %" PRIu64
-			" gaps, %" PRIu64 " events lost in capture, %" PRIu64
-			" calls unanswered by the correlator\n",
-			st.messages, st.calls, st.replay.gaps, st.replay.lost_events,
-			st.unanswered);
-	if (st.replay.cut || st.replay.unknown_role)
-		fprintf(stderr, "correlate: sockets open before capture: %" PRIu64
-			" messages cut by capture start (never requests), %" PRIu64
-			" messages on sockets of unknown side (neither requests nor calls)\n",
-			st.replay.cut, st.replay.unknown_role);
-	/* the last line, in a fixed form scripts may parse; M from CPU time */
-	double mevs = st.cpu_seconds > 0 ? st.events / st.cpu_seconds / 1e6 : 0.0;
-	fprintf(stderr, "correlate: algo %s, %" PRIu64 " events, %.2f Mev/s, %.0f MB peak\n",
-		c->name, st.events, mevs, st.peak_rss_mb);
+	print_stats(&st, c->name);
 	if (st.replay.damaged_logs)
 		rc = TJ_EXIT_DAMAGED;
 done:
 	tj_edges_free(&set);
-	for (size_t i = 0; i < ds.nlogs; i++)
-		free(ds.logs[i]);
-	free(ds.logs);
-	free((char *)ds.labels);
+	return rc;
+}
+
+int cmd_correlate(int argc, char **argv)
+{
+	struct correlate_opts o = { 0 };
+	struct tj_dataset ds = { 0 };
+	const struct tj_correlator *c;
+	void *dl = NULL;
+	int rc;
+
+	if ((rc = parse_opts(argc, argv, &o)) != 0)
+		return rc;
+	if (o.list) {
+		list_builtins(stdout);
+		return TJ_EXIT_OK;
+	}
+	if ((rc = load_correlator(&o, &c, &dl)) != TJ_EXIT_OK)
+		return rc;
+	if (!o.train || (rc = load_training_set(&o, c, &ds)) == TJ_EXIT_OK)
+		rc = correlate(&o, c, &ds);
+	free_training_set(&ds);
 	tj_correlator_unload(dl);
 	return rc;
 }

@@ -126,7 +126,21 @@ static int fit_kind(const struct tj_fit_set *set, int kind, double lambda,
 	return 0;
 }
 
-int cmd_train(int argc, char **argv)
+struct train_opts {
+	const char *algo, *out, *fitname;
+	double lambda;
+	struct tj_feat_opts fo;
+	char **tests;      /* --test DATASETs (ntests of argc slots) */
+	size_t ntests;
+	int verbose, quiet, force, allow_damaged, self_fed;
+	size_t nfeat;      /* --features */
+	char **datasets;   /* the operands */
+	int ndatasets;
+};
+
+/* Options into *o; 0, or the exit status of a usage error.  o->tests
+ * is allocated on success only. */
+static int parse_opts(int argc, char **argv, struct train_opts *o)
 {
 	static const struct option longopts[] = {
 		{ "algo", required_argument, NULL, 'a' },
@@ -144,220 +158,268 @@ int cmd_train(int argc, char **argv)
 		{ "allow-damaged", no_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *algo = NULL, *out = NULL, *fitname = "clogit";
-	double lambda = 1.0, d;
-	struct tj_feat_opts fo = { TJ_FEAT_DEFAULT_MAX_CAND, TJ_FEAT_DEFAULT_WINDOW_NS };
-	char **tests = calloc((size_t)argc, sizeof(char *));
-	size_t ntests = 0;
-	int verbose = 0, quiet = 0, force = 0, allow_damaged = 0, c, rc = TJ_EXIT_FAIL, self_fed = 0;
-	size_t nfeat = TJ_FEAT_N;
-	if (!tests)
+	double d;
+	int c, rc = 0;
+
+	*o = (struct train_opts){
+		.fitname = "clogit", .lambda = 1.0, .nfeat = TJ_FEAT_N,
+		.fo = { TJ_FEAT_DEFAULT_MAX_CAND, TJ_FEAT_DEFAULT_WINDOW_NS },
+	};
+	if (!(o->tests = calloc((size_t)argc, sizeof(char *))))
 		return TJ_EXIT_FAIL;
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":o:vq", longopts, NULL)) != -1) {
+	while (!rc && (c = getopt_long(argc, argv, ":o:vq", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'a': algo = optarg; break;
-		case 'o': out = optarg; break;
-		case 'f': fitname = optarg; break;
+		case 'a': o->algo = optarg; break;
+		case 'o': o->out = optarg; break;
+		case 'f': o->fitname = optarg; break;
 		case 'l':
-			if (parse_double(optarg, &lambda) < 0 || !(lambda >= 0)) {
-				free(tests);
-				return tj_usage("train", "--lambda wants a number >= 0, not '%s'", optarg);
-			}
+			if (parse_double(optarg, &o->lambda) < 0 || !(o->lambda >= 0))
+				rc = tj_usage("train", "--lambda wants a number >= 0, not '%s'", optarg);
 			break;
 		case 'c':
 			if (parse_double(optarg, &d) < 0 || d < 1 || d > TJ_FEAT_MAX_CAND ||
-			    d != (unsigned)d) {
-				free(tests);
-				return tj_usage("train", "--max-cand wants a count 1..%d, not '%s'",
-						TJ_FEAT_MAX_CAND, optarg);
-			}
-			fo.max_cand = (unsigned)d;
+			    d != (unsigned)d)
+				rc = tj_usage("train", "--max-cand wants a count 1..%d, not '%s'",
+					      TJ_FEAT_MAX_CAND, optarg);
+			else
+				o->fo.max_cand = (unsigned)d;
 			break;
 		case 'w':
 			if (parse_double(optarg, &d) < 0 || !(d > 0) || d > 3600) {
-				free(tests);
-				return tj_usage("train", "--window wants seconds in (0, 3600], not '%s'",
-						optarg);
+				rc = tj_usage("train", "--window wants seconds in (0, 3600], not '%s'",
+					      optarg);
+				break;
 			}
-			fo.window_ns = (uint64_t)(d * 1e9);
-			if (fo.window_ns == 0)
-				fo.window_ns = 1;
+			o->fo.window_ns = (uint64_t)(d * 1e9);
+			if (o->fo.window_ns == 0)
+				o->fo.window_ns = 1;
 			break;
-		case 't': tests[ntests++] = optarg; break;
+		case 't': o->tests[o->ntests++] = optarg; break;
 		case 'F':
-			if (parse_double(optarg, &d) < 0 || d < 1 || d > TJ_FEAT_N || d != (int)d) {
-				free(tests);
-				return tj_usage("train", "--features wants a count 1..%d, not '%s'",
-						TJ_FEAT_N, optarg);
-			}
-			nfeat = (size_t)d;
+			if (parse_double(optarg, &d) < 0 || d < 1 || d > TJ_FEAT_N || d != (int)d)
+				rc = tj_usage("train", "--features wants a count 1..%d, not '%s'",
+					      TJ_FEAT_N, optarg);
+			else
+				o->nfeat = (size_t)d;
 			break;
 		case 's':
-			if (parse_double(optarg, &d) < 0 || d < 0 || d > 5 || d != (int)d) {
-				free(tests);
-				return tj_usage("train", "--self-fed wants a count 0..5, not '%s'",
-						optarg);
-			}
-			self_fed = (int)d;
+			if (parse_double(optarg, &d) < 0 || d < 0 || d > 5 || d != (int)d)
+				rc = tj_usage("train", "--self-fed wants a count 0..5, not '%s'",
+					      optarg);
+			else
+				o->self_fed = (int)d;
 			break;
-		case 'v': verbose = 1; break;
-		case 'O': force = 1; break;
-		case 'D': allow_damaged = 1; break;
-		case 'q': quiet = 1; break;
-		case ':':
-			free(tests);
-			return tj_usage("train", "%s needs a value", argv[optind - 1]);
-		default:
-			free(tests);
-			return tj_usage("train", "unknown option %s", argv[optind - 1]);
+		case 'v': o->verbose = 1; break;
+		case 'O': o->force = 1; break;
+		case 'D': o->allow_damaged = 1; break;
+		case 'q': o->quiet = 1; break;
+		case ':': rc = tj_usage("train", "%s needs a value", argv[optind - 1]); break;
+		default: rc = tj_usage("train", "unknown option %s", argv[optind - 1]); break;
 		}
 	}
-	int ndatasets = argc - optind;
-	char **datasets = argv + optind;
+	o->ndatasets = argc - optind;
+	o->datasets = argv + optind;
 	const char *usage_err = NULL;
-	if (!algo)
+	if (rc)
+		;
+	else if (!o->algo)
 		usage_err = "--algo is required (--algo classifier)";
-	else if (strcmp(algo, "classifier") != 0)
+	else if (strcmp(o->algo, "classifier") != 0)
 		usage_err = "only --algo classifier trains here (other correlators "
 			    "learn unlabeled, inside 'tracejoin correlate')";
-	else if (!out)
+	else if (!o->out)
 		usage_err = "-o FILE is required";
-	else if (ndatasets < 1)
+	else if (o->ndatasets < 1)
 		usage_err = "no dataset given";
-	else if (strcmp(fitname, "clogit") && strcmp(fitname, "logit") &&
-		 strcmp(fitname, "both"))
+	else if (strcmp(o->fitname, "clogit") && strcmp(o->fitname, "logit") &&
+		 strcmp(o->fitname, "both"))
 		usage_err = "--fit wants clogit, logit or both";
-	else if (strcmp(fitname, "both") == 0 && ntests == 0)
+	else if (strcmp(o->fitname, "both") == 0 && o->ntests == 0)
 		usage_err = "--fit both chooses on held-out data: give --test DATASET";
-	if (usage_err) {
-		free(tests);
-		return tj_usage("train", "%s", usage_err);
+	if (usage_err)
+		rc = tj_usage("train", "%s", usage_err);
+	if (rc) {
+		free(o->tests);
+		o->tests = NULL;
 	}
+	return rc;
+}
 
-	/* Open the output now, not after a long fit: an existing model
-	 * without --force, an input as output, a folder we cannot write in
-	 * are refused before any work. */
+/* Open the output now, not after a long fit: an existing model without
+ * --force, an input as output, a folder we cannot write in are refused
+ * before any work. */
+static int open_output(const struct train_opts *o, struct tj_outfile *of)
+{
 	struct tj_err err = { 0 };
-	struct tj_outfile of;
-	size_t nin = (size_t)ndatasets + ntests;
+	size_t nin = (size_t)o->ndatasets + o->ntests;
 	char **inputs = calloc(nin, sizeof(*inputs));
-	if (!inputs) {
-		free(tests);
+
+	if (!inputs)
 		return TJ_EXIT_FAIL;
-	}
-	for (int i = 0; i < ndatasets; i++)
-		inputs[i] = datasets[i];
-	for (size_t i = 0; i < ntests; i++)
-		inputs[(size_t)ndatasets + i] = tests[i];
-	int orc = tj_outfile_open(&of, out, force ? TJ_OUT_FORCE : 0, 0666, inputs,
+	for (int i = 0; i < o->ndatasets; i++)
+		inputs[i] = o->datasets[i];
+	for (size_t i = 0; i < o->ntests; i++)
+		inputs[(size_t)o->ndatasets + i] = o->tests[i];
+	int orc = tj_outfile_open(of, o->out, o->force ? TJ_OUT_FORCE : 0, 0666, inputs,
 				  nin, &err);
 	free(inputs);
 	if (orc < 0) {
 		fprintf(stderr, "tracejoin train: %s\n", err.msg);
-		free(tests);
 		return TJ_EXIT_FAIL;
 	}
-	struct tj_fit_set set;
-	struct tj_walk_stats st = { 0 };
-	struct tj_model models[2];
-	int nmodels = 0;
-	tj_fit_set_init(&set, nfeat);
+	return TJ_EXIT_OK;
+}
+
+/* Walk the training datasets into *set; refuse damaged logs (unless
+ * --allow-damaged) and labels that match no call. */
+static int read_datasets(const struct train_opts *o, struct tj_fit_set *set,
+			 struct tj_walk_stats *st)
+{
+	struct tj_err err = { 0 };
 	double t0 = now_s();
-	for (int i = 0; i < ndatasets; i++)
-		if (tj_trainset_add(&set, datasets[i], &fo, &st, &err) < 0) {
+
+	for (int i = 0; i < o->ndatasets; i++)
+		if (tj_trainset_add(set, o->datasets[i], &o->fo, st, &err) < 0) {
 			fprintf(stderr, "tracejoin train: %s\n", err.msg);
-			goto done;
+			return TJ_EXIT_FAIL;
 		}
-	if (!quiet)
+	if (!o->quiet)
 		fprintf(stderr, "train: %d dataset%s, %" PRIu64 " events, %" PRIu64 " calls "
 		       "(%" PRIu64 " labeled, %" PRIu64 " with a parent, %" PRIu64
 		       " whose parent is not a candidate), %" PRIu64 " pairs, %.1f s\n",
-		       ndatasets, ndatasets == 1 ? "" : "s", st.events, st.calls,
-		       st.labeled, st.with_parent, st.unreachable, st.pairs,
+		       o->ndatasets, o->ndatasets == 1 ? "" : "s", st->events, st->calls,
+		       st->labeled, st->with_parent, st->unreachable, st->pairs,
 		       now_s() - t0);
-	if (st.damaged_logs && !allow_damaged) {
+	if (st->damaged_logs && !o->allow_damaged) {
 		fprintf(stderr, "tracejoin train: %" PRIu64 " damaged log%s: the calls they "
 				"lost would bias the model; no model written "
 				"(--allow-damaged fits on what was read)\n",
-			st.damaged_logs, st.damaged_logs == 1 ? "" : "s");
-		rc = TJ_EXIT_DAMAGED;
-		goto done;
+			st->damaged_logs, st->damaged_logs == 1 ? "" : "s");
+		return TJ_EXIT_DAMAGED;
 	}
-	if (st.calls && st.labeled == 0) {
+	if (st->calls && st->labeled == 0) {
 		fprintf(stderr, "tracejoin train: no call of the logs appears in labels.csv: "
 				"labels and logs do not match\n");
-		goto done;
+		return TJ_EXIT_FAIL;
 	}
-	int kinds[2], nk = 0;
-	if (strcmp(fitname, "both") == 0) {
+	return TJ_EXIT_OK;
+}
+
+/* Fit one kind into *m (initialised by the caller, freed by it on any
+ * outcome), refit it --self-fed times, and judge it on --test. */
+static int fit_one(const struct train_opts *o, struct tj_fit_set *set, int kind,
+		   struct tj_model *m, double *acc)
+{
+	struct tj_err err = { 0 };
+	double t1 = now_s();
+
+	if (fit_kind(set, kind, o->lambda, o->verbose, &o->fo, NULL, m) < 0)
+		return -1;
+	for (int round = 0; round < o->self_fed; round++) {
+		struct tj_walk_stats st2 = { 0 };
+		for (int i = 0; i < o->ndatasets; i++)
+			if (tj_trainset_add_self_fed(set, o->datasets[i], &o->fo, m,
+						     &st2, &err) < 0) {
+				fprintf(stderr, "tracejoin train: %s\n", err.msg);
+				return -1;
+			}
+		struct tj_model prev = *m;
+		tj_model_init(m);
+		int frc = fit_kind(set, kind, o->lambda, o->verbose, &o->fo, &prev, m);
+		tj_model_free(&prev);
+		if (frc < 0)
+			return -1;
+		if (!o->quiet)
+			fprintf(stderr, "self-fed round %d: %" PRIu64 " pairs added, "
+				"training accuracy %.4f\n", round + 1, st2.pairs,
+				m->train_accuracy);
+	}
+	const char *name = kind == TJ_FIT_LOGIT ? "logit" : "clogit";
+	if (!o->quiet)
+		fprintf(stderr, "fit %s: training accuracy %.4f, threshold %.4f, %.1f s\n",
+		       name, m->train_accuracy, m->threshold, now_s() - t1);
+	if (o->ntests && evaluate_all(m, name, o->tests, o->ntests, o->quiet, acc) < 0)
+		return -1;
+	return 0;
+}
+
+/* Stamp the chosen model with its datasets and write it through *of. */
+static int write_model(const struct train_opts *o, struct tj_model *m,
+		       const struct tj_walk_stats *st, struct tj_outfile *of)
+{
+	struct tj_err err = { 0 };
+
+	for (int i = 0; i < o->ndatasets; i++)
+		if (tj_trainset_hash(m, o->datasets[i], &err) < 0) {
+			fprintf(stderr, "tracejoin train: %s\n", err.msg);
+			return TJ_EXIT_FAIL;
+		}
+	m->train_damaged_logs = st->damaged_logs;
+	FILE *f = tj_outfile_stream(of, &err);
+	if (!f || tj_model_print(m, f, of->path, &err) < 0 ||
+	    tj_outfile_commit(of, &err) < 0) {
+		fprintf(stderr, "tracejoin train: %s\n", err.msg);
+		return TJ_EXIT_FAIL;
+	}
+	if (!o->quiet && strcmp(o->out, "-") != 0)
+		fprintf(stderr, "wrote %s\n", o->out);
+	return TJ_EXIT_OK;
+}
+
+/* Fit the kinds --fit names (both: choose on --test), then write. */
+static int train(const struct train_opts *o, struct tj_fit_set *set,
+		 const struct tj_walk_stats *st, struct tj_outfile *of)
+{
+	struct tj_model models[2];
+	double acc[2] = { 0, 0 };
+	int kinds[2], nk = 0, nmodels = 0, rc = TJ_EXIT_FAIL;
+
+	if (strcmp(o->fitname, "both") == 0) {
 		kinds[nk++] = TJ_FIT_CLOGIT;
 		kinds[nk++] = TJ_FIT_LOGIT;
 	} else {
-		kinds[nk++] = strcmp(fitname, "logit") == 0 ? TJ_FIT_LOGIT : TJ_FIT_CLOGIT;
+		kinds[nk++] = strcmp(o->fitname, "logit") == 0 ? TJ_FIT_LOGIT : TJ_FIT_CLOGIT;
 	}
-	double acc[2] = { 0, 0 };
 	for (int k = 0; k < nk; k++) {
 		tj_model_init(&models[k]);
 		nmodels++;
-		double t1 = now_s();
-		if (fit_kind(&set, kinds[k], lambda, verbose, &fo, NULL, &models[k]) < 0)
-			goto done;
-		for (int round = 0; round < self_fed; round++) {
-			struct tj_walk_stats st2 = { 0 };
-			for (int i = 0; i < ndatasets; i++)
-				if (tj_trainset_add_self_fed(&set, datasets[i], &fo, &models[k],
-							     &st2, &err) < 0) {
-					fprintf(stderr, "tracejoin train: %s\n", err.msg);
-					goto done;
-				}
-			struct tj_model prev = models[k];
-			tj_model_init(&models[k]);
-			int frc = fit_kind(&set, kinds[k], lambda, verbose, &fo, &prev, &models[k]);
-			tj_model_free(&prev);
-			if (frc < 0)
-				goto done;
-			if (!quiet)
-				fprintf(stderr, "self-fed round %d: %" PRIu64 " pairs added, "
-					"training accuracy %.4f\n", round + 1, st2.pairs,
-					models[k].train_accuracy);
-		}
-		const char *name = kinds[k] == TJ_FIT_LOGIT ? "logit" : "clogit";
-		if (!quiet)
-			fprintf(stderr, "fit %s: training accuracy %.4f, threshold %.4f, %.1f s\n",
-			       name, models[k].train_accuracy, models[k].threshold,
-			       now_s() - t1);
-		if (ntests && evaluate_all(&models[k], name, tests, ntests, quiet,
-					   &acc[k]) < 0)
+		if (fit_one(o, set, kinds[k], &models[k], &acc[k]) < 0)
 			goto done;
 	}
 	/* ties go to the first (clogit) */
 	int best = nk == 2 && acc[1] > acc[0] ? 1 : 0;
-	if (nk == 2 && !quiet)
+	if (nk == 2 && !o->quiet)
 		fprintf(stderr, "chose %s (held-out accuracy %.4f vs %.4f)\n",
 		       kinds[best] == TJ_FIT_LOGIT ? "logit" : "clogit", acc[best],
 		       acc[1 - best]);
-	for (int i = 0; i < ndatasets; i++)
-		if (tj_trainset_hash(&models[best], datasets[i], &err) < 0) {
-			fprintf(stderr, "tracejoin train: %s\n", err.msg);
-			goto done;
-		}
-	models[best].train_damaged_logs = st.damaged_logs;
-	FILE *f = tj_outfile_stream(&of, &err);
-	if (!f || tj_model_print(&models[best], f, of.path, &err) < 0 ||
-	    tj_outfile_commit(&of, &err) < 0) {
-		fprintf(stderr, "tracejoin train: %s\n", err.msg);
-		goto done;
-	}
-	if (!quiet && strcmp(out, "-") != 0)
-		fprintf(stderr, "wrote %s\n", out);
-	rc = TJ_EXIT_OK;
+	rc = write_model(o, &models[best], st, of);
 done:
-	tj_outfile_abort(&of); /* nothing once committed */
 	for (int k = 0; k < nmodels; k++)
 		tj_model_free(&models[k]);
+	return rc;
+}
+
+int cmd_train(int argc, char **argv)
+{
+	struct train_opts o;
+	struct tj_outfile of;
+	struct tj_fit_set set;
+	struct tj_walk_stats st = { 0 };
+	int rc;
+
+	if ((rc = parse_opts(argc, argv, &o)) != 0)
+		return rc;
+	if ((rc = open_output(&o, &of)) != TJ_EXIT_OK) {
+		free(o.tests);
+		return rc;
+	}
+	tj_fit_set_init(&set, o.nfeat);
+	if ((rc = read_datasets(&o, &set, &st)) == TJ_EXIT_OK)
+		rc = train(&o, &set, &st, &of);
+	tj_outfile_abort(&of); /* nothing once committed */
 	tj_fit_set_free(&set);
-	free(tests);
+	free(o.tests);
 	return rc;
 }

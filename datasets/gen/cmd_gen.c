@@ -79,7 +79,18 @@ static void sha256_hex(const char *data, size_t len, char hex[65])
 		snprintf(hex + 2 * i, 3, "%02x", d[i]);
 }
 
-int cmd_gen(int argc, char **argv)
+struct gen_cli {
+	const char *scenario, *load, *dir;
+	uint64_t seed, requests;
+	double duration;
+	int force, stacks;
+	int list;                          /* --list: only that */
+	const struct gen_builtin *print;   /* --print NAME: only that */
+};
+
+/* Options into *o; 0, or the exit status of a usage error.  --list and
+ * --print end the parsing where they stand: what follows is ignored. */
+static int parse_opts(int argc, char **argv, struct gen_cli *o)
 {
 	static const struct option longopts[] = {
 		{ "scenario", required_argument, NULL, 's' },
@@ -94,165 +105,200 @@ int cmd_gen(int argc, char **argv)
 		{ "stacks", no_argument, NULL, 'K' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *scenario = NULL, *load = "medium", *dir = NULL;
-	uint64_t seed = 1, requests = 0;
-	double duration = 0;
-	int force = 0, stacks = 0, opt;
+	char *end;
+	int opt;
+
+	*o = (struct gen_cli){ .load = "medium", .seed = 1 };
 	opterr = 0;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, ":s:l:n:d:o:f", longopts, NULL)) != -1) {
 		switch (opt) {
-		case 's': scenario = optarg; break;
-		case 'l': load = optarg; break;
-		case 'K': stacks = 1; break;
+		case 's': o->scenario = optarg; break;
+		case 'l': o->load = optarg; break;
+		case 'K': o->stacks = 1; break;
 		case 'S':
-			if (tj_parse_u64(optarg, 0, UINT64_MAX, &seed))
+			if (tj_parse_u64(optarg, 0, UINT64_MAX, &o->seed))
 				return tj_usage("gen", "--seed '%s': not a whole number", optarg);
 			break;
 		case 'n':
 			/* the spec file's cap: a typo must not fill the disk */
-			if (tj_parse_u64(optarg, 1, GEN_REQUESTS_MAX, &requests))
+			if (tj_parse_u64(optarg, 1, GEN_REQUESTS_MAX, &o->requests))
 				return tj_usage("gen", "--requests '%s': not a whole number in [1, %d]",
 						optarg, GEN_REQUESTS_MAX);
 			break;
-		case 'd': {
-			char *end;
-			duration = strtod(optarg, &end);
-			if (end == optarg || *end || !isfinite(duration) || duration <= 0 || duration > 1e6)
+		case 'd':
+			o->duration = strtod(optarg, &end);
+			if (end == optarg || *end || !isfinite(o->duration) || o->duration <= 0 ||
+			    o->duration > 1e6)
 				return tj_usage("gen", "--duration '%s': not a number of seconds in (0, 1e6]", optarg);
 			break;
-		}
-		case 'o': dir = optarg; break;
-		case 'f': force = 1; break;
-		case 'L': return list_builtins();
-		case 'P': {
-			const struct gen_builtin *b = gen_builtin_find(optarg);
-			if (!b)
+		case 'o': o->dir = optarg; break;
+		case 'f': o->force = 1; break;
+		case 'L':
+			o->list = 1;
+			return 0;
+		case 'P':
+			if (!(o->print = gen_builtin_find(optarg)))
 				return tj_usage("gen", "no built-in scenario '%s' (see --list)", optarg);
-			fwrite(b->text, 1, b->len, stdout);
-			return TJ_EXIT_OK;
-		}
+			return 0;
 		case ':': return tj_usage("gen", "%s needs a value", argv[optind - 1]);
 		default: return tj_usage("gen", "unknown option %s", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
 		return tj_usage("gen", "unexpected argument '%s'", argv[optind]);
-	if (!scenario)
+	if (!o->scenario)
 		return tj_usage("gen", "--scenario is required");
-	if (!dir)
+	if (!o->dir)
 		return tj_usage("gen", "-o DIR is required");
-	if (requests && duration > 0)
+	if (o->requests && o->duration > 0)
 		return tj_usage("gen", "--requests and --duration exclude each other");
+	return 0;
+}
 
-	/* the spec: a file if it looks like a path, else a built-in */
-	size_t len = strlen(scenario);
-	int is_file = strchr(scenario, '/') || (len > 4 && !strcmp(scenario + len - 4, ".scn"));
-	const char *text;
-	char *owned = NULL;
-	size_t tlen;
-	struct gen_spec *spec = malloc(sizeof(*spec));
+/* The scenario a spec file names (one with a '/' or .scn), or else a
+ * built-in; its text in *text (owned by *owned for a file). */
+static int load_spec(const struct gen_cli *o, int is_file, struct gen_spec *spec,
+		     const char **text, size_t *tlen, char **owned)
+{
 	struct tj_err err = { 0 };
-	int rc = TJ_EXIT_FAIL;
-	struct tj_manifest *m = NULL;
-	struct tj_outdir od = { 0 };
-	if (!spec)
-		return TJ_EXIT_FAIL;
+
 	if (is_file) {
-		if (gen_spec_load(spec, scenario, &owned, &tlen, &err) < 0) {
+		if (gen_spec_load(spec, o->scenario, owned, tlen, &err) < 0) {
 			fprintf(stderr, "tracejoin gen: %s\n", err.msg);
-			goto out;
+			return TJ_EXIT_FAIL;
 		}
-		text = owned;
-	} else {
-		const struct gen_builtin *b = gen_builtin_find(scenario);
-		if (!b) {
-			rc = tj_usage("gen", "no built-in scenario '%s' (see --list; a spec file needs a '/' or .scn)", scenario);
-			goto out;
-		}
-		text = b->text;
-		tlen = b->len;
-		if (gen_spec_parse(spec, scenario, text, tlen, &err) < 0) {
-			fprintf(stderr, "tracejoin gen: %s\n", err.msg);
-			goto out;
-		}
+		*text = *owned;
+		return TJ_EXIT_OK;
 	}
-	double rate = 0;
-	const char *load_name = "custom";
+	const struct gen_builtin *b = gen_builtin_find(o->scenario);
+	if (!b)
+		return tj_usage("gen", "no built-in scenario '%s' (see --list; a spec file needs a '/' or .scn)", o->scenario);
+	*text = b->text;
+	*tlen = b->len;
+	if (gen_spec_parse(spec, o->scenario, *text, *tlen, &err) < 0) {
+		fprintf(stderr, "tracejoin gen: %s\n", err.msg);
+		return TJ_EXIT_FAIL;
+	}
+	return TJ_EXIT_OK;
+}
+
+/* --load: one of the spec's named loads, or a rate of its own. */
+static int resolve_load(const char *load, const struct gen_spec *spec, double *rate,
+			const char **load_name)
+{
+	char *end;
+
+	*rate = 0;
+	*load_name = "custom";
 	for (int l = 0; l < GEN_LOAD__COUNT; l++)
 		if (!strcmp(load, gen_load_name((unsigned)l))) {
-			rate = spec->load[l];
-			load_name = gen_load_name((unsigned)l);
+			*rate = spec->load[l];
+			*load_name = gen_load_name((unsigned)l);
 		}
-	if (rate == 0) {
-		char *end;
-		rate = strtod(load, &end);
-		if (end == load || *end || !isfinite(rate) || rate <= 0 || rate > 1e7) {
-			rc = tj_usage("gen", "--load '%s': low, medium, high or a rate in (0, 1e7]", load);
-			goto out;
-		}
+	if (*rate == 0) {
+		*rate = strtod(load, &end);
+		if (end == load || *end || !isfinite(*rate) || *rate <= 0 || *rate > 1e7)
+			return tj_usage("gen", "--load '%s': low, medium, high or a rate in (0, 1e7]", load);
 	}
-	if (!requests && duration == 0)
-		requests = spec->requests;
-	/* built beside (or inside) DIR and moved into place when whole:
-	 * a failure leaves the old dataset, or nothing (lib/outfile.h) */
-	char *inputs[] = { is_file ? (char *)scenario : NULL };
-	if (tj_outdir_open(&od, dir, force ? TJ_OUT_FORCE : 0, inputs, 1, &err) < 0) {
-		fprintf(stderr, "tracejoin gen: %s\n", err.msg);
-		rc = TJ_EXIT_FAIL;
-		goto out;
-	}
+	return TJ_EXIT_OK;
+}
 
-	char options[TJ_OPTIONS_MAX];
-	snprintf(options, sizeof(options), "tracejoin gen scenario=%s load=%s rate=%g seed=%llu %s=%.17g%s",
-		 spec->name, load_name, rate, (unsigned long long)seed,
-		 requests ? "requests" : "duration", requests ? (double)requests : duration, stacks ? " stacks" : "");
-	struct gen_opts o = { .seed = seed, .rate = rate, .requests = requests,
-			      .duration_s = duration, .dir = od.tmp, .force = 0,
-			      .options = options, .stacks = stacks,
-			      .progress = isatty(STDERR_FILENO) };
-	struct gen_stats st;
-	/* CPU time, as the other commands report speed: the figure does not
-	 * depend on what else the machine runs */
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
-	if (gen_run(spec, &o, &st, &err) < 0) {
-		fprintf(stderr, "tracejoin gen: %s\n", err.msg);
-		goto out;
-	}
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
+/* What a generated dataset's manifest says beyond the common fields. */
+struct gen_run_info {
+	const struct gen_spec *spec;
+	const char *text;          /* the spec's text, hashed */
+	size_t tlen;
+	int is_file;
+	const char *load_name;
+	double rate;
+	const struct gen_stats *st;
+};
 
-	m = tj_manifest_new("gen");
+/* The manifest into the dataset folder being built. */
+static int write_manifest(const struct gen_cli *o, const struct gen_run_info *r,
+			  const char *dir)
+{
+	struct tj_err err = { 0 };
+	struct tj_manifest *m = tj_manifest_new("gen");
 	char hex[65];
-	sha256_hex(text, tlen, hex);
+	int rc = TJ_EXIT_FAIL;
+
+	sha256_hex(r->text, r->tlen, hex);
 	json_t *p = m ? tj_manifest_params(m) : NULL;
 	if (!m || !p) {
 		fprintf(stderr, "tracejoin gen: out of memory\n");
 		goto out;
 	}
-	tj_manifest_set(m, "scenario", json_string(spec->name));
-	if (spec->describe[0])
-		tj_manifest_set(m, "description", json_string(spec->describe));
-	tj_manifest_set(m, "seed", json_integer((json_int_t)seed));
-	tj_manifest_set(m, "builtin", json_boolean(!is_file));
-	json_object_set_new(p, "load", json_string(load_name));
-	json_object_set_new(p, "rate", json_real(rate));
-	json_object_set_new(p, "arrival", json_string(spec->arrival == GA_CLOSED ? "closed" :
-						      spec->arrival == GA_UNIFORM ? "uniform" : "poisson"));
-	if (requests)
-		json_object_set_new(p, "requests", json_integer((json_int_t)requests));
+	tj_manifest_set(m, "scenario", json_string(r->spec->name));
+	if (r->spec->describe[0])
+		tj_manifest_set(m, "description", json_string(r->spec->describe));
+	tj_manifest_set(m, "seed", json_integer((json_int_t)o->seed));
+	tj_manifest_set(m, "builtin", json_boolean(!r->is_file));
+	json_object_set_new(p, "load", json_string(r->load_name));
+	json_object_set_new(p, "rate", json_real(r->rate));
+	json_object_set_new(p, "arrival", json_string(r->spec->arrival == GA_CLOSED ? "closed" :
+						      r->spec->arrival == GA_UNIFORM ? "uniform" : "poisson"));
+	if (o->requests)
+		json_object_set_new(p, "requests", json_integer((json_int_t)o->requests));
 	else
-		json_object_set_new(p, "duration_s", json_real(duration));
+		json_object_set_new(p, "duration_s", json_real(o->duration));
 	json_object_set_new(p, "spec_sha256", json_string(hex));
 	json_t *counts = json_object();
-	json_object_set_new(counts, "roots", json_integer((json_int_t)st.roots));
-	json_object_set_new(counts, "client_requests", json_integer((json_int_t)st.calls));
-	json_object_set_new(counts, "background_requests", json_integer((json_int_t)st.background));
-	json_object_set_new(counts, "labels", json_integer((json_int_t)st.labels));
-	json_object_set_new(counts, "events_lost", json_integer((json_int_t)st.lost));
-	json_object_set_new(counts, "simulated_ns", json_integer((json_int_t)st.sim_ns));
+	json_object_set_new(counts, "roots", json_integer((json_int_t)r->st->roots));
+	json_object_set_new(counts, "client_requests", json_integer((json_int_t)r->st->calls));
+	json_object_set_new(counts, "background_requests", json_integer((json_int_t)r->st->background));
+	json_object_set_new(counts, "labels", json_integer((json_int_t)r->st->labels));
+	json_object_set_new(counts, "events_lost", json_integer((json_int_t)r->st->lost));
+	json_object_set_new(counts, "simulated_ns", json_integer((json_int_t)r->st->sim_ns));
 	tj_manifest_set(m, "counts", counts);
-	if (tj_manifest_write(m, od.tmp, &err) < 0 || tj_outdir_commit(&od, &err) < 0) {
+	if (tj_manifest_write(m, dir, &err) < 0) {
+		fprintf(stderr, "tracejoin gen: %s\n", err.msg);
+		goto out;
+	}
+	rc = TJ_EXIT_OK;
+out:
+	tj_manifest_free(m);
+	return rc;
+}
+
+/* Generate into a folder built beside (or inside) DIR and moved into
+ * place when whole: a failure leaves the old dataset, or nothing
+ * (lib/outfile.h). */
+static int generate(const struct gen_cli *o, struct gen_run_info *r)
+{
+	struct tj_err err = { 0 };
+	struct tj_outdir od = { 0 };
+	struct gen_stats st;
+	int rc = TJ_EXIT_FAIL;
+
+	char *inputs[] = { r->is_file ? (char *)o->scenario : NULL };
+	if (tj_outdir_open(&od, o->dir, o->force ? TJ_OUT_FORCE : 0, inputs, 1, &err) < 0) {
+		fprintf(stderr, "tracejoin gen: %s\n", err.msg);
+		return TJ_EXIT_FAIL;
+	}
+	char options[TJ_OPTIONS_MAX];
+	snprintf(options, sizeof(options), "tracejoin gen scenario=%s load=%s rate=%g seed=%llu %s=%.17g%s",
+		 r->spec->name, r->load_name, r->rate, (unsigned long long)o->seed,
+		 o->requests ? "requests" : "duration",
+		 o->requests ? (double)o->requests : o->duration, o->stacks ? " stacks" : "");
+	struct gen_opts go = { .seed = o->seed, .rate = r->rate, .requests = o->requests,
+			       .duration_s = o->duration, .dir = od.tmp, .force = 0,
+			       .options = options, .stacks = o->stacks,
+			       .progress = isatty(STDERR_FILENO) };
+	/* CPU time, as the other commands report speed: the figure does not
+	 * depend on what else the machine runs */
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
+	if (gen_run(r->spec, &go, &st, &err) < 0) {
+		fprintf(stderr, "tracejoin gen: %s\n", err.msg);
+		goto out;
+	}
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
+	r->st = &st;
+	if (write_manifest(o, r, od.tmp) != TJ_EXIT_OK)
+		goto out;
+	if (tj_outdir_commit(&od, &err) < 0) {
 		fprintf(stderr, "tracejoin gen: %s\n", err.msg);
 		goto out;
 	}
@@ -263,7 +309,37 @@ int cmd_gen(int argc, char **argv)
 	rc = TJ_EXIT_OK;
 out:
 	tj_outdir_abort(&od);
-	tj_manifest_free(m);
+	return rc;
+}
+
+int cmd_gen(int argc, char **argv)
+{
+	struct gen_cli o;
+	struct gen_run_info r = { 0 };
+	char *owned = NULL;
+	int rc;
+
+	if ((rc = parse_opts(argc, argv, &o)) != 0)
+		return rc;
+	if (o.list)
+		return list_builtins();
+	if (o.print) {
+		fwrite(o.print->text, 1, o.print->len, stdout);
+		return TJ_EXIT_OK;
+	}
+	/* the spec: a file if it looks like a path, else a built-in */
+	size_t len = strlen(o.scenario);
+	struct gen_spec *spec = malloc(sizeof(*spec));
+	if (!spec)
+		return TJ_EXIT_FAIL;
+	r.spec = spec;
+	r.is_file = strchr(o.scenario, '/') || (len > 4 && !strcmp(o.scenario + len - 4, ".scn"));
+	if ((rc = load_spec(&o, r.is_file, spec, &r.text, &r.tlen, &owned)) == TJ_EXIT_OK &&
+	    (rc = resolve_load(o.load, spec, &r.rate, &r.load_name)) == TJ_EXIT_OK) {
+		if (!o.requests && o.duration == 0)
+			o.requests = spec->requests;
+		rc = generate(&o, &r);
+	}
 	free(spec);
 	free(owned);
 	return rc;
