@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -540,6 +541,19 @@ static int run_job(struct grid_plan *p, const char *id)
 			tj_warn("bench: %s: %s", dirs[i], strerror(errno));
 			return TJ_EXIT_FAIL;
 		}
+	/* Runners racing on one plan take turns per job: a job's command
+	 * refuses or replaces an output another run is writing, so the
+	 * second waits for the first and then finds it done.  The lock goes
+	 * with this process. */
+	char lockpath[PATH_MAX];
+	status_path(p, j->id, "lock", lockpath, sizeof(lockpath));
+	int lockfd = open(lockpath, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (lockfd < 0 || flock(lockfd, LOCK_EX) < 0) {
+		tj_warn("bench: %s: %s", lockpath, strerror(errno));
+		return TJ_EXIT_FAIL;
+	}
+	if (job_done(p, j))
+		return TJ_EXIT_OK;
 	for (const char *d = j->deps; *d;) {
 		size_t len = strcspn(d, ",");
 		char dep[512];
