@@ -93,7 +93,8 @@ struct bench {
 	size_t nds;
 	const char *extra[MAX_DATASETS];
 	size_t nextra;
-	FILE *commands;              /* commands.txt */
+	FILE *commands;              /* commands.txt, a stream of commands_out */
+	struct tj_outfile commands_out;
 	int tty;
 	double t0;
 	size_t failures;
@@ -788,9 +789,14 @@ int cmd_bench(int argc, char **argv)
 	}
 	char path[PATH_MAX];
 	snprintf(path, sizeof(path), "%s/commands.txt", b.results);
-	b.commands = fopen(path, "w");
-	if (!b.commands) {
-		tj_warn("bench: %s: %s", path, strerror(errno));
+	struct tj_err err = { 0 };
+	if (tj_outfile_open(&b.commands_out, path, TJ_OUT_FORCE, 0666, NULL, 0, &err) < 0) {
+		tj_warn("bench: %s", err.msg);
+		return TJ_EXIT_FAIL;
+	}
+	if (!(b.commands = tj_outfile_stream(&b.commands_out, &err))) {
+		tj_outfile_abort(&b.commands_out);
+		tj_warn("bench: %s", err.msg);
 		return TJ_EXIT_FAIL;
 	}
 	fprintf(b.commands, "# tracejoin %s: every command of this run, in order\n# ", tj_version);
@@ -798,20 +804,28 @@ int cmd_bench(int argc, char **argv)
 
 	if (b.tty)
 		fprintf(stderr, "bench: generating %zu datasets...", b.nds);
+	/* commands.txt is kept even when a run fails: it is the record of
+	 * what ran; a write to it that failed is a failure. */
 	if (generate(&b) < 0) {
-		fclose(b.commands);
+		if (tj_outfile_commit(&b.commands_out, &err) < 0)
+			tj_warn("bench: %s", err.msg);
 		return TJ_EXIT_FAIL;
 	}
 	size_t n = b.nds * b.nalgos;
 	struct bench_result *res = calloc(n ? n : 1, sizeof(*res));
 	if (!res || run_correlators(&b, res) < 0) {
 		free(res);
-		fclose(b.commands);
+		if (tj_outfile_commit(&b.commands_out, &err) < 0)
+			tj_warn("bench: %s", err.msg);
 		return TJ_EXIT_FAIL;
 	}
-	fclose(b.commands);
+	b.commands = NULL;
+	if (tj_outfile_commit(&b.commands_out, &err) < 0) {
+		tj_warn("bench: %s", err.msg);
+		free(res);
+		return TJ_EXIT_FAIL;
+	}
 
-	struct tj_err err = { 0 };
 	int rc = TJ_EXIT_OK;
 	snprintf(path, sizeof(path), "%s/results.csv", b.results);
 	if (bench_write_csv(path, res, n, &err) < 0 ||
