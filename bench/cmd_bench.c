@@ -54,6 +54,8 @@ static const char usage_text[] =
 	"      --quick            a small suite for CI: every scenario at medium\n"
 	"                         load, 300 root requests (about a minute)\n"
 	"  -a, --algo NAME|SO     also run this correlator or plugin (repeatable)\n"
+	"      --trust-plugin     load --algo plugins whoever could write them (as\n"
+	"                         correlate --trust-plugin)\n"
 	"      --only LIST        run only these correlators (comma separated)\n"
 	"      --scenarios LIST   only these scenarios (comma separated)\n"
 	"      --loads LIST       only these loads (default low,medium,high)\n"
@@ -107,6 +109,7 @@ void cmd_bench_help(void)
 struct bench {
 	const char *self;            /* our own binary, to run subcommands */
 	int quick, jobs, plots, keep_edges, use_found;
+	int trust_plugin;        /* --trust-plugin, passed on to correlate */
 	uint64_t seed, requests;
 	const char *algos[MAX_ALGOS];
 	size_t nalgos;
@@ -116,7 +119,8 @@ struct bench {
 	size_t nds;
 	const char *extra[MAX_DATASETS];
 	size_t nextra;
-	FILE *commands;              /* commands.txt */
+	FILE *commands;              /* commands.txt, a stream of commands_out */
+	struct tj_outfile commands_out;
 	int tty;
 	double t0;
 	size_t failures;
@@ -347,8 +351,13 @@ static int run_correlators(struct bench *b, struct bench_result *res)
 			snprintf(r->algo, sizeof(r->algo), "%s", base ? base + 1 : b->algos[a]);
 			char out[PATH_MAX];
 			snprintf(out, sizeof(out), "%s/%s--%s.csv", edges_dir, b->ds[i].name, r->algo);
-			jobs[k].argv = bench_argv(b->self, "correlate", "--algo", b->algos[a],
-						  "-o", out, b->ds[i].dir, NULL);
+			/* The plugin rule applies in each correlate as here; a
+			 * built-in ignores --trust-plugin. */
+			jobs[k].argv = b->trust_plugin ?
+				bench_argv(b->self, "correlate", "--trust-plugin",
+					   "--algo", b->algos[a], "-o", out, b->ds[i].dir, NULL) :
+				bench_argv(b->self, "correlate", "--algo", b->algos[a],
+					   "-o", out, b->ds[i].dir, NULL);
 			snprintf(jobs[k].log, sizeof(jobs[k].log), "%s/logs/%s--%s.log",
 				 b->results, b->ds[i].name, r->algo);
 			jobs[k].user = r->algo;
@@ -521,7 +530,7 @@ int cmd_bench(int argc, char **argv)
 {
 	enum { O_QUICK = 256, O_ONLY, O_SCN, O_LOADS, O_SEED, O_REQ, O_NOFOUND,
 	       O_ROOT, O_WORK, O_KEEP, O_NOPLOTS, O_COMPARE, O_THRESH, O_SPEED,
-	       O_FAILREG };
+	       O_FAILREG, O_TRUST };
 	static const struct option longopts[] = {
 		{ "quick", no_argument, NULL, O_QUICK },
 		{ "algo", required_argument, NULL, 'a' },
@@ -542,6 +551,7 @@ int cmd_bench(int argc, char **argv)
 		{ "threshold", required_argument, NULL, O_THRESH },
 		{ "speed-threshold", required_argument, NULL, O_SPEED },
 		{ "fail-on-regression", no_argument, NULL, O_FAILREG },
+		{ "trust-plugin", no_argument, NULL, O_TRUST },
 		{ NULL, 0, NULL, 0 },
 	};
 	for (int i = 1; i < argc; i++)
@@ -600,6 +610,7 @@ int cmd_bench(int argc, char **argv)
 		case O_ROOT: root = optarg; break;
 		case O_WORK: snprintf(b.work, sizeof(b.work), "%s", optarg); break;
 		case O_KEEP: b.keep_edges = 1; break;
+		case O_TRUST: b.trust_plugin = 1; break;
 		case O_NOPLOTS: b.plots = 0; break;
 		case O_COMPARE: compare = 1; break;
 		case O_THRESH:
@@ -650,7 +661,8 @@ int cmd_bench(int argc, char **argv)
 		struct tj_err err = { 0 };
 		const struct tj_correlator *cor;
 		void *h;
-		if (tj_correlator_load(added[i], 0, &cor, &h, &err) < 0)
+		if (tj_correlator_load(added[i], b.trust_plugin ? TJ_LOAD_TRUST : 0,
+				       &cor, &h, &err) < 0)
 			return tj_usage("bench", "--algo %s: %s", added[i], err.msg);
 		tj_correlator_unload(h);
 		b.algos[b.nalgos++] = added[i];
@@ -681,9 +693,14 @@ int cmd_bench(int argc, char **argv)
 	}
 	char path[PATH_MAX];
 	snprintf(path, sizeof(path), "%s/commands.txt", b.results);
-	b.commands = fopen(path, "w");
-	if (!b.commands) {
-		tj_warn("bench: %s: %s", path, strerror(errno));
+	struct tj_err err = { 0 };
+	if (tj_outfile_open(&b.commands_out, path, TJ_OUT_FORCE, 0666, NULL, 0, &err) < 0) {
+		tj_warn("bench: %s", err.msg);
+		return TJ_EXIT_FAIL;
+	}
+	if (!(b.commands = tj_outfile_stream(&b.commands_out, &err))) {
+		tj_outfile_abort(&b.commands_out);
+		tj_warn("bench: %s", err.msg);
 		return TJ_EXIT_FAIL;
 	}
 	fprintf(b.commands, "# tracejoin %s: every command of this run, in order\n# ", tj_version);
@@ -691,20 +708,28 @@ int cmd_bench(int argc, char **argv)
 
 	if (b.tty)
 		fprintf(stderr, "bench: generating %zu datasets...", b.nds);
+	/* commands.txt is kept even when a run fails: it is the record of
+	 * what ran; a write to it that failed is a failure. */
 	if (generate(&b) < 0) {
-		fclose(b.commands);
+		if (tj_outfile_commit(&b.commands_out, &err) < 0)
+			tj_warn("bench: %s", err.msg);
 		return TJ_EXIT_FAIL;
 	}
 	size_t n = b.nds * b.nalgos;
 	struct bench_result *res = calloc(n ? n : 1, sizeof(*res));
 	if (!res || run_correlators(&b, res) < 0) {
 		free(res);
-		fclose(b.commands);
+		if (tj_outfile_commit(&b.commands_out, &err) < 0)
+			tj_warn("bench: %s", err.msg);
 		return TJ_EXIT_FAIL;
 	}
-	fclose(b.commands);
+	b.commands = NULL;
+	if (tj_outfile_commit(&b.commands_out, &err) < 0) {
+		tj_warn("bench: %s", err.msg);
+		free(res);
+		return TJ_EXIT_FAIL;
+	}
 
-	struct tj_err err = { 0 };
 	int rc = TJ_EXIT_OK;
 	snprintf(path, sizeof(path), "%s/results.csv", b.results);
 	if (bench_write_csv(path, res, n, &err) < 0 ||

@@ -132,9 +132,14 @@ static int plot_scenario(const char *dir, const char *scn,
 {
 	char gp[PATH_MAX];
 	snprintf(gp, sizeof(gp), "%s/%s.gp", dir, scn);
-	FILE *f = fopen(gp, "w");
-	if (!f)
-		return tj_errf(err, TJ_E_IO, "%s: %s", gp, strerror(errno));
+	struct tj_outfile out;
+	if (tj_outfile_open(&out, gp, TJ_OUT_FORCE, 0666, NULL, 0, err) < 0)
+		return -1;
+	FILE *f = tj_outfile_stream(&out, err);
+	if (!f) {
+		tj_outfile_abort(&out);
+		return -1;
+	}
 	/* Correlators of this scenario, in first-seen order. */
 	const char *algos[32];
 	size_t na = 0;
@@ -175,7 +180,9 @@ static int plot_scenario(const char *dir, const char *scn,
 			}
 		}
 	}
-	fclose(f);
+	/* Every write is checked here: gnuplot never reads a cut script. */
+	if (tj_outfile_commit(&out, err) < 0)
+		return -1;
 	char cmd[PATH_MAX * 2 + 64];
 	snprintf(cmd, sizeof(cmd), "cd '%s' && gnuplot '%s.gp' 2>/dev/null", dir, scn);
 	int st = system(cmd);

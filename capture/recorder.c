@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <dirent.h>
+#include <unistd.h>
 #include "recorder.h"
 
 /* An event waiting for its place in time, in a slot of the pool. */
@@ -44,6 +45,7 @@ struct tj_recorder {
 	size_t nlogs;
 	size_t last;          /* index of the last log used */
 	int broken;           /* a write failed: stop writing */
+	int made_dir;         /* --netns: we made the folder (removed if it gets no log) */
 };
 
 static void held_free(struct held *h)
@@ -173,14 +175,16 @@ static int log_for(struct tj_recorder *r, uint32_t netns, struct node_log **out,
 
 /* Refuse a folder that already holds logs, before anything is traced:
  * finding out at the first event of a namespace would be too late. */
-static int check_folder(const char *dir, int force, struct tj_err *err)
+static int check_folder(const char *dir, int force, int *made, struct tj_err *err)
 {
 	struct stat st;
 	DIR *d;
 	struct dirent *de;
 
-	if (mkdir(dir, 0700) == 0)
+	if (mkdir(dir, 0700) == 0) {
+		*made = 1;
 		return TJ_OK;
+	}
 	if (errno != EEXIST)
 		return tj_errf(err, TJ_E_IO, "%s: cannot create folder: %s", dir, strerror(errno));
 	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
@@ -217,7 +221,7 @@ int tj_recorder_open(struct tj_recorder **rp, const struct tj_recorder_opts *o,
 		return tj_errf(err, TJ_E_NOMEM, "capture: out of memory");
 	r->o = *o;
 	if (o->per_netns)
-		rc = check_folder(o->out, o->force, err);
+		rc = check_folder(o->out, o->force, &r->made_dir, err);
 	else
 		rc = open_log(r, 0, &l, err);
 	if (rc) {
@@ -525,6 +529,12 @@ static int recorder_end(struct tj_recorder *r, int keep, struct tj_err *err)
 		}
 		free(r->logs[i].path);
 	}
+	/* A folder we made and no namespace's log went into (a capture that
+	 * failed or saw nothing) is not left behind; rmdir() removes it only
+	 * if empty, so nothing of the user's can go with it. */
+	if (r->made_dir && r->nlogs == 0 && rmdir(r->o.out) != 0 && errno != ENOTEMPTY)
+		tj_warn("capture: %s: cannot remove the empty folder: %s", r->o.out,
+			strerror(errno));
 	free(r->logs);
 	free(r->pool);
 	free(r->free_slots);

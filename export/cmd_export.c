@@ -40,6 +40,7 @@ static const char usage_text[] =
 	"  -e, --edges FILE      a correlator's edges.csv for DATASET\n"
 	"  -a, --algo NAME|PATH  run this correlator instead (built-in or plugin .so)\n"
 	"  -p, --param K=V       a correlator parameter (repeatable, with --algo)\n"
+	"      --trust-plugin    load the --algo plugin whoever could write it\n"
 	"      --truth FILE      labels.csv: every call says whether its parent link\n"
 	"                        agrees (tracejoin.correct; red/green in perfetto)\n"
 	"  -n, --traces N        only the first N traces (by start)\n"
@@ -80,7 +81,7 @@ static double cpu_now(void)
 
 int cmd_export(int argc, char **argv)
 {
-	enum { OPT_TRUTH = 256, OPT_FORCE, OPT_IDLE };
+	enum { OPT_TRUTH = 256, OPT_FORCE, OPT_IDLE, OPT_TRUST };
 	static const struct option longopts[] = {
 		{ "format", required_argument, NULL, 'f' },
 		{ "edges", required_argument, NULL, 'e' },
@@ -92,11 +93,12 @@ int cmd_export(int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "idle", required_argument, NULL, OPT_IDLE },
+		{ "trust-plugin", no_argument, NULL, OPT_TRUST },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cmd = "export", *edges_path = NULL, *algo = NULL, *truth_path = NULL;
 	const char *output = NULL, *root_text = NULL;
-	int format = -1, force = 0;
+	int format = -1, force = 0, trust = 0;
 	uint64_t max_traces = 0;
 	struct tj_params params = { 0 };
 	struct tj_replay_opts ro = { 0 };
@@ -138,6 +140,9 @@ int cmd_export(int argc, char **argv)
 		case OPT_FORCE:
 			force = 1;
 			break;
+		case OPT_TRUST:
+			trust = 1;
+			break;
 		case OPT_IDLE: /* as correlate's: the same idle rule gives the same keys */
 			if (tj_parse_seconds(optarg, &ro.idle_ns))
 				return tj_usage(cmd, "--idle %s: seconds > 0 expected", optarg);
@@ -154,6 +159,8 @@ int cmd_export(int argc, char **argv)
 		return tj_usage(cmd, "give exactly one of --edges FILE and --algo NAME");
 	if (params.n && !algo)
 		return tj_usage(cmd, "--param goes with --algo");
+	if (trust && !algo)
+		return tj_usage(cmd, "--trust-plugin goes with --algo");
 	if (max_traces && root_text)
 		return tj_usage(cmd, "--traces and --root exclude each other");
 	struct tj_msgkey root_key;
@@ -199,7 +206,7 @@ int cmd_export(int argc, char **argv)
 		void *dl = NULL;
 		struct tj_edge_set_sink ss;
 		struct tj_correlate_stats cs;
-		if (tj_correlator_load(algo, 0, &c, &dl, &err)) {
+		if (tj_correlator_load(algo, trust ? TJ_LOAD_TRUST : 0, &c, &dl, &err)) {
 			fprintf(stderr, "tracejoin export: %s\n", err.msg);
 			return err.code == TJ_E_ARG ? TJ_EXIT_USAGE : TJ_EXIT_FAIL;
 		}

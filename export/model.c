@@ -110,6 +110,19 @@ static int read_nodes(struct build *b, char *const *paths, size_t npaths,
 		c->node = h->node;
 		c->mono = h->clock_mono_ns;
 		c->real = h->clock_real_ns;
+		/* As the replay does: an untrusted header's node is its first
+		 * event's, and its clocks count only if not after that event. */
+		const struct tj_event *ev;
+		if (tj_evlog_damage(r)->header_untrusted &&
+		    (rc = tj_evlog_next(r, &ev, err)) != 0) {
+			if (rc < 0) {
+				tj_evlog_close_reader(r);
+				return rc;
+			}
+			c->node = ev->node;
+			if (c->mono > ev->ts_ns)
+				c->mono = c->real = 0;
+		}
 		snprintf(c->host, sizeof(c->host), "%s", h->hostname);
 		tj_evlog_close_reader(r);
 	}

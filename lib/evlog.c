@@ -798,6 +798,7 @@ static int read_header(struct tj_evlog_reader *r, struct tj_err *err)
 	if (hlen < EVLOG_HEADER_MIN || hlen > EVLOG_HEADER_MAX) {
 		/* Nothing to trust in the header; the blocks may be fine. */
 		damage(r, 12, 0, 0, "file header: bad length %u", hlen);
+		r->dmg.header_untrusted = 1;
 		return 0;
 	}
 	uint8_t *b = malloc(EVLOG_PREAMBLE_LEN + hlen + 4);
@@ -851,6 +852,7 @@ static int read_header(struct tj_evlog_reader *r, struct tj_err *err)
 		memset(h->options, 0, sizeof(h->options));
 		damage(r, 0, 0, 1, "file header: %s (its fields are not trusted)",
 		       crc_ok ? "malformed" : "bad CRC");
+		r->dmg.header_untrusted = 1;
 	}
 	return 0;
 }

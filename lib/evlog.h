@@ -109,6 +109,10 @@ struct tj_evlog_damage {
 	uint64_t events_lost;     /* events known lost (from the footer or block headers), */
 	int lost_known;           /* ... 1 if that count is exact, 0 if unknown */
 	uint64_t blocks_skipped;  /* damaged blocks skipped */
+	int header_untrusted;     /* header CRC, length or strings bad: its node,
+	                           * clocks and flags are unverified (replay takes
+	                           * the node from the events, which blocks' CRCs
+	                           * check) */
 	char what[TJ_ERRMSG_MAX]; /* "block 12 at offset 40960: bad CRC", "cut short at ..." */
 };
 

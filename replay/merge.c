@@ -21,6 +21,7 @@ struct source {
 	uint32_t node;
 	int64_t shift;             /* added to ts_ns for the merge key */
 	int have_shift;
+	int untrusted;             /* header unverified: node from the events */
 	uint64_t key;              /* merge key of ev */
 	uint64_t n;                /* events read */
 	uint64_t lost_marked;      /* TJ_EV_LOST totals */
@@ -91,6 +92,12 @@ static int advance(struct source *s, struct tj_err *err)
 		return rc;
 	}
 	s->n++;
+	if (s->n == 1 && s->untrusted && s->ev->node != s->node) {
+		tj_warn("%s: the damaged header says node %" PRIu32 ", its events are "
+			"of node %" PRIu32 ": replayed as node %" PRIu32,
+			tj_evlog_path(s->r), s->node, s->ev->node, s->ev->node);
+		s->node = s->ev->node;
+	}
 	if (s->ev->node != s->node)
 		return tj_errf(err, TJ_E_FORMAT,
 			       "%s: event %" PRIu64 " is of node %" PRIu32
@@ -199,15 +206,26 @@ int tj_replay_open(struct tj_replay **rpp, char *const *paths, size_t npaths,
 		rp->nsrc++;
 		const struct tj_evlog_header *h = tj_evlog_header(s->r);
 		s->node = h->node;
+		s->untrusted = tj_evlog_damage(s->r)->header_untrusted;
+		if ((h->capture_flags & TJ_CAP_STACKS) && strcmp(paths[i], "-") != 0)
+			load_stacks(rp, s, paths[i]);
+		/* The first event read (by a CRC-checked block) gives an
+		 * untrusted header's node, so it is read before the checks. */
+		rc = advance(s, err);
+		if (rc < 0)
+			break;
+		rc = 0;
 		for (size_t j = 0; j < i; j++)
 			if (rp->src[j].node == s->node)
 				rc = tj_errf(err, TJ_E_ARG,
 					     "%s and %s are both logs of node %" PRIu32
 					     " (one log per node)",
 					     tj_evlog_path(rp->src[j].r), paths[i], s->node);
-		if ((h->capture_flags & TJ_CAP_STACKS) && strcmp(paths[i], "-") != 0)
-			load_stacks(rp, s, paths[i]);
-		if (h->clock_real_ns && h->clock_mono_ns) {
+		/* An untrusted header's clock pair is kept only if its monotonic
+		 * reading is not after the first event (headers are written
+		 * before any event); it only keys the merge (see above). */
+		if (h->clock_real_ns && h->clock_mono_ns &&
+		    !(s->untrusted && s->ev && h->clock_mono_ns > s->ev->ts_ns)) {
 			s->shift = (int64_t)(h->clock_real_ns - h->clock_mono_ns);
 			s->have_shift = 1;
 		} else {
@@ -216,14 +234,10 @@ int tj_replay_open(struct tj_replay **rpp, char *const *paths, size_t npaths,
 	}
 	for (size_t i = 0; i < rp->nsrc && rc == 0; i++) {
 		struct source *s = &rp->src[i];
-		rc = advance(s, err);
-		if (rc < 0)
-			break;
 		if (!all_clocks)
 			s->shift = s->ev ? -(int64_t)s->ev->ts_ns : 0;
 		if (s->ev)
 			s->key = key_of(s);
-		rc = 0;
 	}
 	if (rc) {
 		tj_replay_close(rp);

@@ -2,7 +2,8 @@
 # capture's output (issue #21, lib/outfile.h TJ_OUT_LOCK): two captures of
 # one log cannot both run (the second is refused at once, even with
 # --force, and the first's log reads clean); a capture whose command
-# cannot run leaves no log and keeps the old one; a dead run's
+# cannot run leaves no log and keeps the old one (with --netns, no
+# folder it made); a dead run's
 # FILE.partial is kept unless --force.  Skipped where BPF cannot load.
 set -u
 TJ=${TJ:-build/asan/tracejoin}
@@ -44,4 +45,16 @@ cp "$log" "$work/dead.evlog.partial"
 [ $rc -eq 1 ] || fail "capture over a dead run's partial log exited $rc"
 grep -q "did not finish" "$work/err" || fail "no clear message: $(cat "$work/err")"
 cmp -s "$log" "$work/dead.evlog.partial" || fail "the dead run's partial log was changed"
+
+# --netns: a folder the capture made and put no log in is not left behind
+# (the command cannot run); a folder the user had stays, with its files
+"$TJ" capture --netns -o "$work/nsdir" -- /nonexistent/cmd >/dev/null 2>"$work/err"; rc=$?
+[ $rc -eq 1 ] || fail "capture --netns of a missing command exited $rc: $(cat "$work/err")"
+[ -e "$work/nsdir" ] && fail "capture --netns left an empty folder behind"
+mkdir "$work/mine" && echo keep >"$work/mine/notes"
+"$TJ" capture --netns -o "$work/mine" -- /nonexistent/cmd >/dev/null 2>&1
+[ "$(cat "$work/mine/notes" 2>/dev/null)" = keep ] || fail "capture --netns touched the user's folder"
+mkdir "$work/empty"
+"$TJ" capture --netns -o "$work/empty" -- /nonexistent/cmd >/dev/null 2>&1
+[ -d "$work/empty" ] || fail "capture --netns removed a folder it did not make"
 echo ok

@@ -112,4 +112,27 @@ echo mine >ds/README
 [ "$(cat ds/README)" = mine ] || fail "gen --force removed a file that is not the dataset's"
 no_litter ds
 no_litter .
+
+# bench's commands.txt and plots/*.gp go through the same discipline: a
+# symlink to nothing there is not followed (no file made where it points),
+# and no temporary file is left
+mkdir -p b1/plots
+ln -s "$PWD/gone.txt" b1/commands.txt
+"$TJ" bench --only metadata --scenarios fanout --loads low --requests 20 --no-found \
+	--no-plots --work bw -o b1 >/dev/null 2>err; rc=$?
+[ $rc -eq 1 ] || fail "bench with commands.txt a dangling symlink exited $rc"
+grep -q "commands.txt: a symlink to nothing" err || fail "bench: no reason: $(cat err)"
+[ -e gone.txt ] && fail "bench followed a dangling commands.txt symlink"
+no_litter b1
+if command -v gnuplot >/dev/null; then
+	mkdir -p b2/plots
+	ln -s "$PWD/gone.gp" b2/plots/fanout.gp
+	"$TJ" bench --only metadata --scenarios fanout --loads low --requests 20 --no-found \
+		--work bw -o b2 >/dev/null 2>err || fail "bench with a dangling .gp link: $(cat err)"
+	grep -q "fanout.gp: a symlink to nothing" err || fail "bench plots: no reason: $(cat err)"
+	[ -e gone.gp ] && fail "bench followed a dangling plots/fanout.gp symlink"
+	grep -q "^# tracejoin" b2/commands.txt || fail "bench wrote no commands.txt"
+	no_litter b2/plots
+	no_litter b2
+fi
 echo ok

@@ -66,6 +66,35 @@ rm -f "$work/ran"
 out=$("$TJ" correlate --trust-plugin --algo "$work/open/evil.so" "$work/ds" 2>&1 >/dev/null)
 grep -q "exports no symbol" <<<"$out" || fail "--trust-plugin did not load it: $out"
 [ -e "$work/ran" ] || fail "--trust-plugin: the plugin did not run"
+# export --algo and bench --algo: the same rule, the same --trust-plugin
+rm -f "$work/ran"
+out=$("$TJ" export --format otlp --algo "$work/open/evil.so" "$work/ds" -o "$work/x.json" 2>&1); rc=$?
+[ $rc -eq 2 ] || fail "export --algo of an open folder's plugin exited $rc, want 2: $out"
+grep -q "the folder is writable by everyone" <<<"$out" || fail "export: no reason: $out"
+[ -e "$work/ran" ] && fail "export: the plugin's constructor ran before it was refused"
+out=$("$TJ" bench --only metadata --scenarios fanout --loads low --requests 20 --no-found \
+	--no-plots --work "$work/bw" -o "$work/b1" --algo "$work/open/evil.so" 2>&1); rc=$?
+[ $rc -eq 2 ] || fail "bench --algo of an open folder's plugin exited $rc, want 2: $out"
+grep -q "the folder is writable by everyone" <<<"$out" || fail "bench: no reason: $out"
+[ -e "$work/ran" ] && fail "bench: the plugin's constructor ran before it was refused"
+[ -e "$work/b1" ] && fail "bench made a results folder for a refused plugin"
+plug=$(dirname "$TJ")/plugins/naive_recent.so
+if [ -e "$plug" ]; then
+	cp "$plug" "$work/open/naive_recent.so" && chmod 644 "$work/open/naive_recent.so"
+	expect_exit 2 "$TJ" export --format otlp --algo "$work/open/naive_recent.so" "$work/ds" -o "$work/x.json"
+	"$TJ" export --format otlp --trust-plugin --algo "$work/open/naive_recent.so" \
+		"$work/ds" -o "$work/x.json" >/dev/null 2>&1 || fail "export --trust-plugin refused the plugin"
+	[ -s "$work/x.json" ] || fail "export --trust-plugin wrote nothing"
+	"$TJ" bench --only metadata --scenarios fanout --loads low --requests 20 --no-found \
+		--no-plots --work "$work/bw" -o "$work/b2" --trust-plugin \
+		--algo "$work/open/naive_recent.so" >/dev/null 2>"$work/berr" ||
+		fail "bench --trust-plugin failed: $(tail -n 5 "$work/berr")"
+	grep -q "naive_recent" "$work/b2/results.csv" || fail "bench --trust-plugin did not score the plugin"
+	grep -q -- "--trust-plugin --algo $work/open/naive_recent.so" "$work/b2/commands.txt" ||
+		fail "bench's correlate runs were not given --trust-plugin"
+fi
+expect_exit 2 "$TJ" export --format otlp --trust-plugin --edges /dev/null "$work/ds" -o "$work/y.json"
+
 # the project's own plugins load as before
 plug=$(dirname "$TJ")/plugins/naive_recent.so
 if [ -e "$plug" ]; then

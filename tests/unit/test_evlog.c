@@ -623,7 +623,17 @@ static void test_newer_major_refused(void **state)
 	got = read_all(b, n, &d, &r, &f);
 	assert_int_equal(got, 10);
 	assert_true(d->damaged);
+	assert_true(d->header_untrusted);
 	assert_non_null(strstr(d->what, "file header"));
+	tj_evlog_close_reader(r);
+	fclose(f);
+	/* A bad length: nothing of the header read, untrusted too. */
+	b[10] = 9;
+	put32(b + 12, 3);
+	got = read_all(b, n, &d, &r, &f);
+	assert_true(d->damaged);
+	assert_true(d->header_untrusted);
+	assert_non_null(strstr(d->what, "bad length"));
 	tj_evlog_close_reader(r);
 	fclose(f);
 	free(b);
