@@ -387,11 +387,11 @@ static int make_plan(struct grid_plan *p, const char *dir, const struct grid_opt
 		     const char *const *algos, size_t nalgos, struct tj_err *err)
 {
 	uint64_t seeds[10000];
+	memset(p, 0, sizeof(*p)); /* first: the caller frees *p on failure */
 	int nseeds = parse_seeds(o->seeds ? o->seeds : "1", seeds, 10000);
 	if (nseeds <= 0)
 		return tj_errf(err, TJ_E_ARG, "--seeds %s: want N, N-M or a comma list (at most 10000)",
 			       o->seeds);
-	memset(p, 0, sizeof(*p));
 	snprintf(p->dir, sizeof(p->dir), "%s", dir);
 	char req[32];
 	snprintf(req, sizeof(req), "%" PRIu64, o->requests);
