@@ -1319,7 +1319,33 @@ static int collect(struct grid_plan *p, int plots)
 
 /* ---- the entry ---- */
 
-int bench_grid(int argc, char **argv)
+/* The command line of a grid run: which of the four, and its options
+ * (those of --plan in .plan). */
+struct grid_cmd {
+	const char *plan, *run, *coll, *job, *job_id, *exec, *ssh, *slurm_args;
+	int jobs, force, plots;
+	struct grid_opts po;
+};
+
+/* Every name of a comma-separated --scenarios list is a built-in scenario. */
+static int check_scenarios(const char *list)
+{
+	for (const char *q = list; *q;) {
+		size_t len = strcspn(q, ",");
+		int ok = 0;
+		for (size_t s = 0; s < gen_nbuiltins; s++)
+			ok |= strlen(gen_builtins[s].name) == len &&
+			      !strncmp(q, gen_builtins[s].name, len);
+		if (!ok)
+			return tj_usage("bench", "--scenarios: '%.*s' is not a built-in "
+					"scenario (tracejoin gen --list)", (int)len, q);
+		q += len + (q[len] == ',');
+	}
+	return 0;
+}
+
+/* Options into *g; 0, or the exit status of a usage error. */
+static int parse_grid_opts(int argc, char **argv, struct grid_cmd *g)
 {
 	enum { O_PLAN = 256, O_RUN, O_COLLECT, O_JOB, O_EXEC, O_SEEDS, O_SCN, O_LOADS,
 	       O_PARAM, O_REQ, O_QUICK, O_SSH, O_FORCE, O_NOPLOTS, O_SLURM };
@@ -1343,151 +1369,160 @@ int bench_grid(int argc, char **argv)
 		{ "slurm-args", required_argument, NULL, O_SLURM },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct grid_opts o = { .requests = 0 };
-	const char *plan = NULL, *run = NULL, *coll = NULL, *job = NULL, *exec = "local",
-		   *ssh = NULL, *slurm_args = NULL;
-	int jobs = (int)sysconf(_SC_NPROCESSORS_ONLN), force = 0, plots = 1, c;
+	struct grid_opts *o = &g->po;
+	*g = (struct grid_cmd){ .exec = "local", .plots = 1,
+				.jobs = (int)sysconf(_SC_NPROCESSORS_ONLN) };
+	int c;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":a:j:", longopts, NULL)) != -1) {
 		uint64_t v;
 		switch (c) {
-		case O_PLAN: plan = optarg; break;
-		case O_RUN: run = optarg; break;
-		case O_COLLECT: coll = optarg; break;
-		case O_JOB: job = optarg; break;
-		case O_EXEC: exec = optarg; break;
-		case O_SEEDS: o.seeds = optarg; break;
-		case O_SCN: o.scenarios = optarg; break;
-		case O_LOADS: o.loads = optarg; break;
+		case O_PLAN: g->plan = optarg; break;
+		case O_RUN: g->run = optarg; break;
+		case O_COLLECT: g->coll = optarg; break;
+		case O_JOB: g->job = optarg; break;
+		case O_EXEC: g->exec = optarg; break;
+		case O_SEEDS: o->seeds = optarg; break;
+		case O_SCN: o->scenarios = optarg; break;
+		case O_LOADS: o->loads = optarg; break;
 		case 'a':
-			if (o.nalgos == 32)
+			if (o->nalgos == 32)
 				return tj_usage("bench", "at most 32 --algo");
-			o.algos[o.nalgos++] = optarg;
+			o->algos[o->nalgos++] = optarg;
 			break;
 		case O_PARAM:
-			if (o.nparams == 32)
+			if (o->nparams == 32)
 				return tj_usage("bench", "at most 32 --param");
 			if (!strchr(optarg, ':') || !strchr(strchr(optarg, ':'), '=') ||
 			    strchr(optarg, '\t') || strchr(optarg, ' '))
 				return tj_usage("bench", "--param %s: want ALGO:KEY=V1,V2", optarg);
-			o.params[o.nparams++] = optarg;
+			o->params[o->nparams++] = optarg;
 			break;
 		case O_REQ:
-			if (tj_parse_u64(optarg, 1, UINT64_MAX, &o.requests) < 0)
+			if (tj_parse_u64(optarg, 1, UINT64_MAX, &o->requests) < 0)
 				return tj_usage("bench", "--requests %s: not a positive number", optarg);
 			break;
-		case O_QUICK: o.quick = 1; break;
+		case O_QUICK: o->quick = 1; break;
 		case 'j':
 			if (tj_parse_u64(optarg, 1, 64, &v) < 0)
 				return tj_usage("bench", "--jobs %s: want 1 to 64", optarg);
-			jobs = (int)v;
+			g->jobs = (int)v;
 			break;
-		case O_SSH: ssh = optarg; break;
-		case O_FORCE: force = 1; break;
-		case O_NOPLOTS: plots = 0; break;
-		case O_SLURM: slurm_args = optarg; break;
+		case O_SSH: g->ssh = optarg; break;
+		case O_FORCE: g->force = 1; break;
+		case O_NOPLOTS: g->plots = 0; break;
+		case O_SLURM: g->slurm_args = optarg; break;
 		case ':': return tj_usage("bench", "option %s needs a value", argv[optind - 1]);
 		default: return tj_usage("bench", "unknown option %s", argv[optind - 1]);
 		}
 	}
-	if ((plan != NULL) + (run != NULL) + (coll != NULL) + (job != NULL) != 1)
+	if ((g->plan != NULL) + (g->run != NULL) + (g->coll != NULL) + (g->job != NULL) != 1)
 		return tj_usage("bench", "give one of --plan, --run, --collect, --job");
-	if (job ? optind + 1 != argc : optind != argc)
-		return tj_usage("bench", job ? "--job DIR ID: give the job's id"
-					     : "unexpected argument '%s'", argv[optind]);
-	if (strcmp(exec, "local") && strcmp(exec, "parallel") && strcmp(exec, "slurm"))
-		return tj_usage("bench", "--executor %s: want local, parallel or slurm", exec);
-	if (slurm_args && (strcmp(exec, "slurm") || !run))
+	if (g->job ? optind + 1 != argc : optind != argc)
+		return tj_usage("bench", g->job ? "--job DIR ID: give the job's id"
+						: "unexpected argument '%s'", argv[optind]);
+	g->job_id = g->job ? argv[optind] : NULL;
+	if (strcmp(g->exec, "local") && strcmp(g->exec, "parallel") && strcmp(g->exec, "slurm"))
+		return tj_usage("bench", "--executor %s: want local, parallel or slurm", g->exec);
+	if (g->slurm_args && (strcmp(g->exec, "slurm") || !g->run))
 		return tj_usage("bench", "--slurm-args: only with --run DIR --executor slurm");
-	if (ssh && (strcmp(exec, "parallel") || !run))
+	if (g->ssh && (strcmp(g->exec, "parallel") || !g->run))
 		return tj_usage("bench", "--sshloginfile: only with --run DIR --executor parallel");
-	if (bench_check_loads(o.loads) != 0)
+	if (bench_check_loads(o->loads) != 0)
 		return TJ_EXIT_USAGE;
-	if (o.scenarios)
-		for (const char *q = o.scenarios; *q;) {
-			size_t len = strcspn(q, ",");
-			int ok = 0;
-			for (size_t s = 0; s < gen_nbuiltins; s++)
-				ok |= strlen(gen_builtins[s].name) == len &&
-				      !strncmp(q, gen_builtins[s].name, len);
-			if (!ok)
-				return tj_usage("bench", "--scenarios: '%.*s' is not a built-in "
-						"scenario (tracejoin gen --list)", (int)len, q);
-			q += len + (q[len] == ',');
-		}
+	return o->scenarios ? check_scenarios(o->scenarios) : 0;
+}
+
+/* --plan: the correlators from the registry (the built-ins, or those
+ * named), then DIR/plan/jobs.tsv. */
+static int plan_grid(const struct grid_cmd *g)
+{
+	struct grid_opts o = g->po;
+	struct grid_plan p;
+	struct tj_err err = { 0 };
+	if (o.quick && !o.loads)
+		o.loads = "medium";
+	if (!o.requests)
+		o.requests = o.quick ? 300 : 20000;
+	const char *algos[32];
+	size_t nalgos = 0;
+	if (o.nalgos == 0) {
+		const struct tj_correlator *b[32];
+		size_t nb = tj_correlator_builtins(b, 32);
+		for (size_t i = 0; i < nb; i++)
+			algos[nalgos++] = b[i]->name;
+	}
+	for (size_t i = 0; i < o.nalgos; i++) {
+		const struct tj_correlator *cor;
+		void *h;
+		if (tj_correlator_load(o.algos[i], 0, &cor, &h, &err) < 0)
+			return tj_usage("bench", "--algo %s: %s", o.algos[i], err.msg);
+		tj_correlator_unload(h);
+		if (strchr(o.algos[i], '\t') || strchr(o.algos[i], ' '))
+			return tj_usage("bench", "--algo %s: no spaces or tabs", o.algos[i]);
+		algos[nalgos++] = o.algos[i];
+	}
+	double t0 = bench_now();
+	char path[PATH_MAX];
+	if (make_plan(&p, g->plan, &o, algos, nalgos, &err) < 0) {
+		plan_free(&p);
+		return tj_usage("bench", "%s", err.msg);
+	}
+	snprintf(path, sizeof(path), "%s/plan", g->plan);
+	if (bench_mkdirs(path) < 0) {
+		tj_warn("bench: %s: %s", path, strerror(errno));
+		plan_free(&p);
+		return TJ_EXIT_FAIL;
+	}
+	snprintf(path, sizeof(path), "%s/plan/jobs.tsv", g->plan);
+	int rc = write_plan(&p, path, g->force ? TJ_OUT_FORCE : 0, &err);
+	size_t n = p.n;
+	plan_free(&p);
+	if (rc < 0) {
+		tj_warn("bench: %s", err.msg);
+		return TJ_EXIT_FAIL;
+	}
+	printf("bench: planned %zu jobs in %.3f s: %s\n", n, bench_now() - t0, path);
+	return TJ_EXIT_OK;
+}
+
+/* --run, --collect, --job: on the plan already written in DIR. */
+static int use_plan(const struct grid_cmd *g)
+{
+	struct grid_plan p;
+	struct tj_err err = { 0 };
+	const char *dir = g->run ? g->run : g->coll ? g->coll : g->job;
+	if (read_plan(&p, dir, &err) < 0) {
+		tj_warn("bench: %s", err.msg);
+		return TJ_EXIT_FAIL;
+	}
+	int rc;
+	if (g->job)
+		rc = run_job(&p, g->job_id);
+	else if (g->coll)
+		rc = collect(&p, g->plots);
+	else if (!strcmp(g->exec, "slurm"))
+		rc = run_slurm(&p, g->slurm_args);
+	else if (!strcmp(g->exec, "parallel"))
+		rc = run_parallel(&p, g->jobs, g->ssh);
+	else
+		rc = run_local(&p, g->jobs, isatty(2));
+	plan_free(&p);
+	return rc;
+}
+
+int bench_grid(int argc, char **argv)
+{
+	struct grid_cmd g;
+	int rc;
+	if ((rc = parse_grid_opts(argc, argv, &g)) != 0)
+		return rc;
 	ssize_t sl = readlink("/proc/self/exe", self_path, sizeof(self_path) - 1);
 	if (sl <= 0) {
 		tj_warn("bench: cannot find my own binary: %s", strerror(errno));
 		return TJ_EXIT_FAIL;
 	}
 	self_path[sl] = '\0';
-
-	struct grid_plan p;
-	struct tj_err err = { 0 };
-	if (plan) {
-		if (o.quick && !o.loads)
-			o.loads = "medium";
-		if (!o.requests)
-			o.requests = o.quick ? 300 : 20000;
-		/* correlators from the registry: the built-ins, or those named */
-		const char *algos[32];
-		size_t nalgos = 0;
-		if (o.nalgos == 0) {
-			const struct tj_correlator *b[32];
-			size_t nb = tj_correlator_builtins(b, 32);
-			for (size_t i = 0; i < nb; i++)
-				algos[nalgos++] = b[i]->name;
-		}
-		for (size_t i = 0; i < o.nalgos; i++) {
-			const struct tj_correlator *cor;
-			void *h;
-			if (tj_correlator_load(o.algos[i], 0, &cor, &h, &err) < 0)
-				return tj_usage("bench", "--algo %s: %s", o.algos[i], err.msg);
-			tj_correlator_unload(h);
-			if (strchr(o.algos[i], '\t') || strchr(o.algos[i], ' '))
-				return tj_usage("bench", "--algo %s: no spaces or tabs", o.algos[i]);
-			algos[nalgos++] = o.algos[i];
-		}
-		double t0 = bench_now();
-		char path[PATH_MAX];
-		if (make_plan(&p, plan, &o, algos, nalgos, &err) < 0) {
-			plan_free(&p);
-			return tj_usage("bench", "%s", err.msg);
-		}
-		snprintf(path, sizeof(path), "%s/plan", plan);
-		if (bench_mkdirs(path) < 0) {
-			tj_warn("bench: %s: %s", path, strerror(errno));
-			plan_free(&p);
-			return TJ_EXIT_FAIL;
-		}
-		snprintf(path, sizeof(path), "%s/plan/jobs.tsv", plan);
-		int rc = write_plan(&p, path, force ? TJ_OUT_FORCE : 0, &err);
-		size_t n = p.n;
-		plan_free(&p);
-		if (rc < 0) {
-			tj_warn("bench: %s", err.msg);
-			return TJ_EXIT_FAIL;
-		}
-		printf("bench: planned %zu jobs in %.3f s: %s\n", n, bench_now() - t0, path);
-		return TJ_EXIT_OK;
-	}
-	const char *dir = run ? run : coll ? coll : job;
-	if (read_plan(&p, dir, &err) < 0) {
-		tj_warn("bench: %s", err.msg);
-		return TJ_EXIT_FAIL;
-	}
-	int rc;
-	if (job)
-		rc = run_job(&p, argv[optind]);
-	else if (coll)
-		rc = collect(&p, plots);
-	else if (!strcmp(exec, "slurm"))
-		rc = run_slurm(&p, slurm_args);
-	else if (!strcmp(exec, "parallel"))
-		rc = run_parallel(&p, jobs, ssh);
-	else
-		rc = run_local(&p, jobs, isatty(2));
-	plan_free(&p);
-	return rc;
+	return g.plan ? plan_grid(&g) : use_plan(&g);
 }
