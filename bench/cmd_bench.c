@@ -526,7 +526,18 @@ static int results_dir(struct bench *b, const char *root)
 	return 0;
 }
 
-int cmd_bench(int argc, char **argv)
+/* What the command line asks beyond the suite itself (which parse_opts
+ * writes into struct bench). */
+struct bench_opts {
+	const char *output, *root, *only;
+	int compare, fail_reg, requests_set;
+	double threshold, speed_threshold;
+	char **operands;    /* --compare's two folders */
+};
+
+/* Options into *b and *o; 0, or the exit status of a usage error.  A
+ * --compare run is checked for its operands only: it reads no suite. */
+static int parse_opts(int argc, char **argv, struct bench *b, struct bench_opts *o)
 {
 	enum { O_QUICK = 256, O_ONLY, O_SCN, O_LOADS, O_SEED, O_REQ, O_NOFOUND,
 	       O_ROOT, O_WORK, O_KEEP, O_NOPLOTS, O_COMPARE, O_THRESH, O_SPEED,
@@ -554,21 +565,15 @@ int cmd_bench(int argc, char **argv)
 		{ "trust-plugin", no_argument, NULL, O_TRUST },
 		{ NULL, 0, NULL, 0 },
 	};
-	for (int i = 1; i < argc; i++)
-		if (!strcmp(argv[i], "--plan") || !strcmp(argv[i], "--run") ||
-		    !strcmp(argv[i], "--collect") || !strcmp(argv[i], "--job"))
-			return bench_grid(argc, argv);
-	static struct bench b; /* large (dataset table); one per process */
-	memset(&b, 0, sizeof(b));
-	b.jobs = (int)sysconf(_SC_NPROCESSORS_ONLN);
-	b.plots = 1;
-	b.use_found = 1;
-	b.seed = 1;
-	b.requests = 0;
-	const char *output = NULL, *root = "bench/results", *only = NULL;
-	int compare = 0, fail_reg = 0, requests_set = 0;
-	double threshold = 0.01, speed_threshold = 0.25;
-	snprintf(b.work, sizeof(b.work), "build/bench-datasets");
+	memset(b, 0, sizeof(*b));
+	b->jobs = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	b->plots = 1;
+	b->use_found = 1;
+	b->seed = 1;
+	b->requests = 0;
+	snprintf(b->work, sizeof(b->work), "build/bench-datasets");
+	*o = (struct bench_opts){ .root = "bench/results", .threshold = 0.01,
+				  .speed_threshold = 0.25 };
 
 	optind = 1;
 	opterr = 0;
@@ -577,42 +582,42 @@ int cmd_bench(int argc, char **argv)
 		char *end;
 		uint64_t v;
 		switch (c) {
-		case O_QUICK: b.quick = 1; break;
+		case O_QUICK: b->quick = 1; break;
 		case 'a':
-			if (b.nalgos == MAX_ALGOS)
+			if (b->nalgos == MAX_ALGOS)
 				return tj_usage("bench", "at most %d correlators", MAX_ALGOS);
-			b.algos[b.nalgos++] = optarg;
+			b->algos[b->nalgos++] = optarg;
 			break;
-		case O_ONLY: only = optarg; break;
-		case O_SCN: b.scenarios = optarg; break;
-		case O_LOADS: b.loads = optarg; break;
+		case O_ONLY: o->only = optarg; break;
+		case O_SCN: b->scenarios = optarg; break;
+		case O_LOADS: b->loads = optarg; break;
 		case O_SEED:
-			if (tj_parse_u64(optarg, 0, UINT64_MAX, &b.seed) < 0)
+			if (tj_parse_u64(optarg, 0, UINT64_MAX, &b->seed) < 0)
 				return tj_usage("bench", "--seed %s: not a number", optarg);
 			break;
 		case O_REQ:
-			if (tj_parse_u64(optarg, 1, UINT64_MAX, &b.requests) < 0)
+			if (tj_parse_u64(optarg, 1, UINT64_MAX, &b->requests) < 0)
 				return tj_usage("bench", "--requests %s: not a positive number", optarg);
-			requests_set = 1;
+			o->requests_set = 1;
 			break;
 		case 'd':
-			if (b.nextra == MAX_DATASETS)
+			if (b->nextra == MAX_DATASETS)
 				return tj_usage("bench", "too many --dataset");
-			b.extra[b.nextra++] = optarg;
+			b->extra[b->nextra++] = optarg;
 			break;
-		case O_NOFOUND: b.use_found = 0; break;
+		case O_NOFOUND: b->use_found = 0; break;
 		case 'j':
 			if (tj_parse_u64(optarg, 1, 64, &v) < 0)
 				return tj_usage("bench", "--jobs %s: want 1 to 64", optarg);
-			b.jobs = (int)v;
+			b->jobs = (int)v;
 			break;
-		case 'o': output = optarg; break;
-		case O_ROOT: root = optarg; break;
-		case O_WORK: snprintf(b.work, sizeof(b.work), "%s", optarg); break;
-		case O_KEEP: b.keep_edges = 1; break;
-		case O_TRUST: b.trust_plugin = 1; break;
-		case O_NOPLOTS: b.plots = 0; break;
-		case O_COMPARE: compare = 1; break;
+		case 'o': o->output = optarg; break;
+		case O_ROOT: o->root = optarg; break;
+		case O_WORK: snprintf(b->work, sizeof(b->work), "%s", optarg); break;
+		case O_KEEP: b->keep_edges = 1; break;
+		case O_TRUST: b->trust_plugin = 1; break;
+		case O_NOPLOTS: b->plots = 0; break;
+		case O_COMPARE: o->compare = 1; break;
 		case O_THRESH:
 		case O_SPEED:
 			errno = 0;
@@ -620,56 +625,67 @@ int cmd_bench(int argc, char **argv)
 			if (end == optarg || *end || errno || !(t >= 0) || t > 1)
 				return tj_usage("bench", "%s %s: want a number in [0,1]",
 						c == O_THRESH ? "--threshold" : "--speed-threshold", optarg);
-			*(c == O_THRESH ? &threshold : &speed_threshold) = t;
+			*(c == O_THRESH ? &o->threshold : &o->speed_threshold) = t;
 			break;
-		case O_FAILREG: fail_reg = 1; break;
+		case O_FAILREG: o->fail_reg = 1; break;
 		case ':': return tj_usage("bench", "option %s needs a value", argv[optind - 1]);
 		default: return tj_usage("bench", "unknown option %s", argv[optind - 1]);
 		}
 	}
-	if (compare) {
+	if (o->compare) {
 		if (argc - optind != 2)
 			return tj_usage("bench", "--compare takes two results folders");
-		return bench_compare(argv[optind], argv[optind + 1], threshold,
-				     speed_threshold, fail_reg);
+		o->operands = argv + optind;
+		return 0;
 	}
 	if (optind < argc)
 		return tj_usage("bench", "unexpected argument '%s'", argv[optind]);
-	if (bench_check_loads(b.loads) != 0)
+	if (bench_check_loads(b->loads) != 0)
 		return TJ_EXIT_USAGE;
-	if (b.quick) {
-		if (!b.loads)
-			b.loads = "medium";
-		if (!requests_set)
-			b.requests = 300;
-		b.use_found = 0;
+	if (b->quick) {
+		if (!b->loads)
+			b->loads = "medium";
+		if (!o->requests_set)
+			b->requests = 300;
+		b->use_found = 0;
 	}
-	if (!b.requests)
-		b.requests = 20000;
+	if (!b->requests)
+		b->requests = 20000;
+	return 0;
+}
 
-	/* Correlators: the built-ins (or --only), then the ones added. */
+/* b->algos: the built-ins (or --only), then the ones added with --algo,
+ * each loaded once here so a bad plugin is a usage error before any work. */
+static int choose_correlators(struct bench *b, const char *only)
+{
 	const struct tj_correlator *builtin[MAX_ALGOS];
 	size_t nb = tj_correlator_builtins(builtin, MAX_ALGOS);
 	const char *added[MAX_ALGOS];
-	size_t nadded = b.nalgos;
-	memcpy(added, b.algos, sizeof(added));
-	b.nalgos = 0;
+	size_t nadded = b->nalgos;
+	memcpy(added, b->algos, sizeof(added));
+	b->nalgos = 0;
 	for (size_t i = 0; i < nb && i < MAX_ALGOS; i++)
 		if (bench_in_list(only, builtin[i]->name))
-			b.algos[b.nalgos++] = builtin[i]->name;
-	for (size_t i = 0; i < nadded && b.nalgos < MAX_ALGOS; i++) {
+			b->algos[b->nalgos++] = builtin[i]->name;
+	for (size_t i = 0; i < nadded && b->nalgos < MAX_ALGOS; i++) {
 		struct tj_err err = { 0 };
 		const struct tj_correlator *cor;
 		void *h;
-		if (tj_correlator_load(added[i], b.trust_plugin ? TJ_LOAD_TRUST : 0,
+		if (tj_correlator_load(added[i], b->trust_plugin ? TJ_LOAD_TRUST : 0,
 				       &cor, &h, &err) < 0)
 			return tj_usage("bench", "--algo %s: %s", added[i], err.msg);
 		tj_correlator_unload(h);
-		b.algos[b.nalgos++] = added[i];
+		b->algos[b->nalgos++] = added[i];
 	}
-	if (b.nalgos == 0)
+	if (b->nalgos == 0)
 		return tj_usage("bench", "--only %s names no built-in correlator", only);
+	return 0;
+}
 
+/* Our own binary (every step runs as a subcommand), the terminal and the
+ * clock the progress line uses. */
+static int find_self(struct bench *b)
+{
 	static char self[PATH_MAX];
 	ssize_t sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (sl <= 0) {
@@ -677,75 +693,105 @@ int cmd_bench(int argc, char **argv)
 		return TJ_EXIT_FAIL;
 	}
 	self[sl] = '\0';
-	b.self = self;
-	b.tty = isatty(2);
-	b.t0 = bench_now();
+	b->self = self;
+	b->tty = isatty(2);
+	b->t0 = bench_now();
+	return 0;
+}
 
-	if (output)
-		snprintf(b.results, sizeof(b.results), "%s", output);
+/* The results folder, the datasets to run, and commands.txt opened with
+ * its header (the command line of this run). */
+static int prepare_results(struct bench *b, const struct bench_opts *o, char **argv)
+{
+	if (o->output)
+		snprintf(b->results, sizeof(b->results), "%s", o->output);
 	else
-		results_dir(&b, root);
-	if (plan_datasets(&b) < 0)
+		results_dir(b, o->root);
+	if (plan_datasets(b) < 0)
 		return TJ_EXIT_USAGE;
-	if (bench_mkdirs(b.results) < 0 || bench_mkdirs(b.work) < 0) {
-		tj_warn("bench: %s: %s", b.results, strerror(errno));
+	if (bench_mkdirs(b->results) < 0 || bench_mkdirs(b->work) < 0) {
+		tj_warn("bench: %s: %s", b->results, strerror(errno));
 		return TJ_EXIT_FAIL;
 	}
 	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/commands.txt", b.results);
+	snprintf(path, sizeof(path), "%s/commands.txt", b->results);
 	struct tj_err err = { 0 };
-	if (tj_outfile_open(&b.commands_out, path, TJ_OUT_FORCE, 0666, NULL, 0, &err) < 0) {
+	if (tj_outfile_open(&b->commands_out, path, TJ_OUT_FORCE, 0666, NULL, 0, &err) < 0) {
 		tj_warn("bench: %s", err.msg);
 		return TJ_EXIT_FAIL;
 	}
-	if (!(b.commands = tj_outfile_stream(&b.commands_out, &err))) {
-		tj_outfile_abort(&b.commands_out);
+	if (!(b->commands = tj_outfile_stream(&b->commands_out, &err))) {
+		tj_outfile_abort(&b->commands_out);
 		tj_warn("bench: %s", err.msg);
 		return TJ_EXIT_FAIL;
 	}
-	fprintf(b.commands, "# tracejoin %s: every command of this run, in order\n# ", tj_version);
-	bench_argv_print(b.commands, argv);
+	fprintf(b->commands, "# tracejoin %s: every command of this run, in order\n# ", tj_version);
+	bench_argv_print(b->commands, argv);
+	return 0;
+}
 
-	if (b.tty)
-		fprintf(stderr, "bench: generating %zu datasets...", b.nds);
-	/* commands.txt is kept even when a run fails: it is the record of
-	 * what ran; a write to it that failed is a failure. */
-	if (generate(&b) < 0) {
-		if (tj_outfile_commit(&b.commands_out, &err) < 0)
+/* Generate, correlate and score: *res gets b->nds x b->nalgos results.
+ * commands.txt is kept even when a run fails: it is the record of what
+ * ran; a write to it that failed is a failure. */
+static int run_suite(struct bench *b, struct bench_result **res)
+{
+	struct tj_err err = { 0 };
+	*res = NULL;
+	if (b->tty)
+		fprintf(stderr, "bench: generating %zu datasets...", b->nds);
+	if (generate(b) < 0) {
+		if (tj_outfile_commit(&b->commands_out, &err) < 0)
 			tj_warn("bench: %s", err.msg);
 		return TJ_EXIT_FAIL;
 	}
-	size_t n = b.nds * b.nalgos;
-	struct bench_result *res = calloc(n ? n : 1, sizeof(*res));
-	if (!res || run_correlators(&b, res) < 0) {
-		free(res);
-		if (tj_outfile_commit(&b.commands_out, &err) < 0)
+	size_t n = b->nds * b->nalgos;
+	*res = calloc(n ? n : 1, sizeof(**res));
+	if (!*res || run_correlators(b, *res) < 0) {
+		free(*res);
+		*res = NULL;
+		if (tj_outfile_commit(&b->commands_out, &err) < 0)
 			tj_warn("bench: %s", err.msg);
 		return TJ_EXIT_FAIL;
 	}
-	b.commands = NULL;
-	if (tj_outfile_commit(&b.commands_out, &err) < 0) {
+	b->commands = NULL;
+	if (tj_outfile_commit(&b->commands_out, &err) < 0) {
 		tj_warn("bench: %s", err.msg);
-		free(res);
+		free(*res);
+		*res = NULL;
 		return TJ_EXIT_FAIL;
 	}
+	return 0;
+}
 
+/* results.csv/json, report.md/html and the plots (a plot that fails is
+ * a warning: gnuplot is optional). */
+static int write_results(struct bench *b, const struct bench_result *res, size_t n,
+			 int argc, char **argv)
+{
 	int rc = TJ_EXIT_OK;
-	snprintf(path, sizeof(path), "%s/results.csv", b.results);
+	char path[PATH_MAX];
+	struct tj_err err = { 0 };
+	snprintf(path, sizeof(path), "%s/results.csv", b->results);
 	if (bench_write_csv(path, res, n, &err) < 0 ||
-	    write_json(&b, res, n, argc, argv) != 0 || write_report(&b, res, n) < 0) {
+	    write_json(b, res, n, argc, argv) != 0 || write_report(b, res, n) < 0) {
 		tj_warn("bench: %s", err.code ? err.msg : "could not write the results");
 		rc = TJ_EXIT_FAIL;
 	}
-	if (rc == TJ_EXIT_OK && bench_write_html(b.results, &err) < 0) {
+	if (rc == TJ_EXIT_OK && bench_write_html(b->results, &err) < 0) {
 		tj_warn("bench: %s", err.msg);
 		rc = TJ_EXIT_FAIL;
 	}
-	if (b.plots) {
-		snprintf(path, sizeof(path), "%s/plots", b.results);
+	if (b->plots) {
+		snprintf(path, sizeof(path), "%s/plots", b->results);
 		if (bench_write_plots(path, res, n, &err) < 0)
 			tj_warn("bench: plots: %s", err.msg);
 	}
+	return rc;
+}
+
+/* The tables on stdout, group by group, and the one-line summary. */
+static void print_summary(const struct bench *b, const struct bench_result *res, size_t n)
+{
 	static const char *const groups[] = { "synthetic", "traceweaver", "real", "extra" };
 	for (size_t g = 0; g < 4; g++) {
 		size_t any = 0;
@@ -757,7 +803,33 @@ int cmd_bench(int argc, char **argv)
 		bench_print_table(stdout, res, n, groups[g], 0);
 	}
 	printf("\nbench: %zu datasets x %zu correlators in %.0f s, %zu failed; results in %s\n",
-	       b.nds, b.nalgos, bench_now() - b.t0, b.failures, b.results);
+	       b->nds, b->nalgos, bench_now() - b->t0, b->failures, b->results);
+}
+
+int cmd_bench(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--plan") || !strcmp(argv[i], "--run") ||
+		    !strcmp(argv[i], "--collect") || !strcmp(argv[i], "--job"))
+			return bench_grid(argc, argv);
+	static struct bench b; /* large (dataset table); one per process */
+	struct bench_opts o;
+	struct bench_result *res;
+	int rc;
+
+	if ((rc = parse_opts(argc, argv, &b, &o)) != 0)
+		return rc;
+	if (o.compare)
+		return bench_compare(o.operands[0], o.operands[1], o.threshold,
+				     o.speed_threshold, o.fail_reg);
+	if ((rc = choose_correlators(&b, o.only)) != 0 ||
+	    (rc = find_self(&b)) != 0 ||
+	    (rc = prepare_results(&b, &o, argv)) != 0 ||
+	    (rc = run_suite(&b, &res)) != 0)
+		return rc;
+	size_t n = b.nds * b.nalgos;
+	rc = write_results(&b, res, n, argc, argv);
+	print_summary(&b, res, n);
 	free(res);
 	return b.failures ? TJ_EXIT_FAIL : rc;
 }

@@ -387,11 +387,11 @@ static int make_plan(struct grid_plan *p, const char *dir, const struct grid_opt
 		     const char *const *algos, size_t nalgos, struct tj_err *err)
 {
 	uint64_t seeds[10000];
+	memset(p, 0, sizeof(*p)); /* first: the caller frees *p on failure */
 	int nseeds = parse_seeds(o->seeds ? o->seeds : "1", seeds, 10000);
 	if (nseeds <= 0)
 		return tj_errf(err, TJ_E_ARG, "--seeds %s: want N, N-M or a comma list (at most 10000)",
 			       o->seeds);
-	memset(p, 0, sizeof(*p));
 	snprintf(p->dir, sizeof(p->dir), "%s", dir);
 	char req[32];
 	snprintf(req, sizeof(req), "%" PRIu64, o->requests);
@@ -956,162 +956,291 @@ static void fmt_ci(char *buf, size_t size, double m, double hw)
 		snprintf(buf, size, "%.3f ± %.3f", m, hw);
 }
 
-static int collect(struct grid_plan *p, int plots)
+/* What --collect gathers from the plan's status files: one result per
+ * score job, the datasets they point into, and each result's cell. */
+struct collection {
+	struct bench_dataset *ds;
+	struct bench_result *res;
+	struct cell *cells;
+	size_t *cell_of;       /* res[i] is in cells[cell_of[i]] */
+	double *x, *y;         /* scratch for the statistics, one slot a result */
+	size_t nr, nd, ncells, failed, missing;
+};
+
+static void collection_free(struct collection *col)
+{
+	free(col->ds); free(col->res); free(col->cells); free(col->cell_of);
+	free(col->x); free(col->y);
+}
+
+static int collection_alloc(struct collection *col, const struct grid_plan *p)
 {
 	size_t ns = 0, nds = 0;
 	for (size_t i = 0; i < p->n; i++) {
 		ns += p->jobs[i].kind == K_SCORE;
 		nds += p->jobs[i].kind == K_GEN;
 	}
-	struct bench_dataset *ds = calloc(nds ? nds : 1, sizeof(*ds));
-	struct bench_result *res = calloc(ns ? ns : 1, sizeof(*res));
-	struct cell *cells = calloc(ns ? ns : 1, sizeof(*cells));
-	size_t *cell_of = calloc(ns ? ns : 1, sizeof(*cell_of));
-	double *x = calloc(ns ? ns : 1, sizeof(*x)), *y = calloc(ns ? ns : 1, sizeof(*y));
-	size_t nr = 0, nd = 0, ncells = 0, failed = 0, missing = 0;
-	if (!ds || !res || !cells || !cell_of || !x || !y) {
+	memset(col, 0, sizeof(*col));
+	col->ds = calloc(nds ? nds : 1, sizeof(*col->ds));
+	col->res = calloc(ns ? ns : 1, sizeof(*col->res));
+	col->cells = calloc(ns ? ns : 1, sizeof(*col->cells));
+	col->cell_of = calloc(ns ? ns : 1, sizeof(*col->cell_of));
+	col->x = calloc(ns ? ns : 1, sizeof(*col->x));
+	col->y = calloc(ns ? ns : 1, sizeof(*col->y));
+	if (!col->ds || !col->res || !col->cells || !col->cell_of || !col->x || !col->y) {
+		collection_free(col);
 		tj_warn("bench: out of memory");
-		return TJ_EXIT_FAIL;
+		return -1;
 	}
-	double t0 = bench_now();
-	for (size_t i = 0; i < p->n; i++) {
-		struct grid_job *g = &p->jobs[i];
-		if (g->kind == K_GEN) {
-			struct bench_dataset *d = &ds[nd++];
-			snprintf(d->name, sizeof(d->name), "%s", g->dataset);
-			snprintf(d->group, sizeof(d->group), "synthetic");
-			snprintf(d->scenario, sizeof(d->scenario), "%s", g->scenario);
-			snprintf(d->load, sizeof(d->load), "%s", g->load);
-			d->load_rank = -1;
-			for (int l = 0; l < 3; l++)
-				if (strcmp(g->load, bench_load_names[l]) == 0)
-					d->load_rank = l;
-			d->seed = g->seed;
-			snprintf(d->dir, sizeof(d->dir), "%s", g->out);
-			continue;
-		}
-		if (g->kind != K_SCORE)
-			continue;
-		struct bench_result *r = &res[nr++];
-		r->ds = &ds[nd - 1]; /* the plan lists a dataset's jobs after its gen */
-		snprintf(r->algo, sizeof(r->algo), "%s", g->algo);
-		/* the chain score <- correlate <- gen: the first that failed or is missing */
-		struct grid_job *chain[3] = { g, find_job(p, g->deps), NULL };
-		if (chain[1])
-			chain[2] = find_job(p, chain[1]->deps);
-		json_t *done = load_status(p, g, "done");
-		json_t *score = done ? json_load_file(g->out, 0, NULL) : NULL;
-		json_t *cor = chain[1] ? load_status(p, chain[1], "done") : NULL;
-		if (score) {
-			r->ok = 1;
-			r->precision = jnum(score, "edges", "precision");
-			r->recall = jnum(score, "edges", "recall");
-			r->f1 = jnum(score, "edges", "f1");
-			r->accuracy = jnum(score, "edges", "accuracy");
-			r->calls = (uint64_t)jnum(score, "edges", "decisions");
-			r->service_accuracy = jnum(score, "per_service", "accuracy");
-			r->trace_accuracy = jnum(score, "end_to_end", "accuracy");
-			json_t *c = json_object_get(cor, "cpu_s");
-			r->cpu_s = json_is_number(c) ? json_number_value(c) : NAN;
-			c = json_object_get(cor, "peak_mb");
-			r->peak_mb = json_is_number(c) ? json_number_value(c) : NAN;
-			r->events = (uint64_t)json_integer_value(json_object_get(cor, "events"));
-			r->mev_s = r->cpu_s > 0 ? (double)r->events / r->cpu_s / 1e6 : NAN;
-		} else {
-			const char *what = "missing";
-			for (int k = 2; k >= 0; k--) {
-				json_t *f = chain[k] ? load_status(p, chain[k], "failed") : NULL;
-				if (f) {
-					snprintf(r->error, sizeof(r->error), "job %s failed: %s",
-						 chain[k]->id,
-						 json_string_value(json_object_get(f, "why")));
-					what = "failed";
-					json_decref(f);
-					break;
-				}
-			}
-			if (!strcmp(what, "missing")) {
-				struct grid_job *first = g;
-				for (int k = 2; k >= 0; k--)
-					if (chain[k] && !job_done(p, chain[k])) {
-						first = chain[k];
-						break;
-					}
-				snprintf(r->error, sizeof(r->error), "job %s not run%s", first->id,
-					 done ? " (its output is unreadable)" : "");
-				missing++;
-			} else {
-				failed++;
-			}
-			fprintf(stderr, "bench: %s %s: %s\n", what, g->id, r->error);
-		}
-		json_decref(done);
-		json_decref(score);
-		json_decref(cor);
-		/* its cell: scenario x load x correlator, across seeds */
-		size_t c = 0;
-		while (c < ncells && !(strcmp(cells[c].scenario, g->scenario) == 0 &&
-				       strcmp(cells[c].load, g->load) == 0 &&
-				       strcmp(cells[c].algo, g->algo) == 0))
-			c++;
-		if (c == ncells)
-			cells[ncells++] = (struct cell){ g->scenario, g->load, g->algo, nr - 1 };
-		cell_of[nr - 1] = c;
-	}
+	return 0;
+}
 
-	char dir[PATH_MAX], path[PATH_MAX];
+static void add_gen_dataset(struct collection *col, const struct grid_job *g)
+{
+	struct bench_dataset *d = &col->ds[col->nd++];
+	snprintf(d->name, sizeof(d->name), "%s", g->dataset);
+	snprintf(d->group, sizeof(d->group), "synthetic");
+	snprintf(d->scenario, sizeof(d->scenario), "%s", g->scenario);
+	snprintf(d->load, sizeof(d->load), "%s", g->load);
+	d->load_rank = -1;
+	for (int l = 0; l < 3; l++)
+		if (strcmp(g->load, bench_load_names[l]) == 0)
+			d->load_rank = l;
+	d->seed = g->seed;
+	snprintf(d->dir, sizeof(d->dir), "%s", g->out);
+}
+
+/* The figures of a done score job, with the cost of its correlate job. */
+static void read_scored(struct bench_result *r, json_t *score, json_t *cor)
+{
+	r->ok = 1;
+	r->precision = jnum(score, "edges", "precision");
+	r->recall = jnum(score, "edges", "recall");
+	r->f1 = jnum(score, "edges", "f1");
+	r->accuracy = jnum(score, "edges", "accuracy");
+	r->calls = (uint64_t)jnum(score, "edges", "decisions");
+	r->service_accuracy = jnum(score, "per_service", "accuracy");
+	r->trace_accuracy = jnum(score, "end_to_end", "accuracy");
+	json_t *c = json_object_get(cor, "cpu_s");
+	r->cpu_s = json_is_number(c) ? json_number_value(c) : NAN;
+	c = json_object_get(cor, "peak_mb");
+	r->peak_mb = json_is_number(c) ? json_number_value(c) : NAN;
+	r->events = (uint64_t)json_integer_value(json_object_get(cor, "events"));
+	r->mev_s = r->cpu_s > 0 ? (double)r->events / r->cpu_s / 1e6 : NAN;
+}
+
+/* Why score job g has no figures: the first of the chain score <-
+ * correlate <- gen that failed, else the first not done.  Counts it in
+ * col->failed or col->missing and says so on stderr. */
+static void explain_unscored(struct collection *col, const struct grid_plan *p,
+			     struct grid_job *const chain[3], int done_exists,
+			     struct bench_result *r)
+{
+	const struct grid_job *g = chain[0];
+	const char *what = "missing";
+	for (int k = 2; k >= 0; k--) {
+		json_t *f = chain[k] ? load_status(p, chain[k], "failed") : NULL;
+		if (f) {
+			snprintf(r->error, sizeof(r->error), "job %s failed: %s", chain[k]->id,
+				 json_string_value(json_object_get(f, "why")));
+			what = "failed";
+			json_decref(f);
+			break;
+		}
+	}
+	if (!strcmp(what, "missing")) {
+		const struct grid_job *first = g;
+		for (int k = 2; k >= 0; k--)
+			if (chain[k] && !job_done(p, chain[k])) {
+				first = chain[k];
+				break;
+			}
+		snprintf(r->error, sizeof(r->error), "job %s not run%s", first->id,
+			 done_exists ? " (its output is unreadable)" : "");
+		col->missing++;
+	} else {
+		col->failed++;
+	}
+	fprintf(stderr, "bench: %s %s: %s\n", what, g->id, r->error);
+}
+
+/* Result col->nr-1 into its cell: scenario x load x correlator, across seeds. */
+static void assign_cell(struct collection *col, const struct grid_job *g)
+{
+	size_t c = 0;
+	while (c < col->ncells && !(strcmp(col->cells[c].scenario, g->scenario) == 0 &&
+				    strcmp(col->cells[c].load, g->load) == 0 &&
+				    strcmp(col->cells[c].algo, g->algo) == 0))
+		c++;
+	if (c == col->ncells)
+		col->cells[col->ncells++] =
+			(struct cell){ g->scenario, g->load, g->algo, col->nr - 1 };
+	col->cell_of[col->nr - 1] = c;
+}
+
+static void add_score_result(struct collection *col, struct grid_plan *p,
+			     struct grid_job *g)
+{
+	struct bench_result *r = &col->res[col->nr++];
+	r->ds = &col->ds[col->nd - 1]; /* the plan lists a dataset's jobs after its gen */
+	snprintf(r->algo, sizeof(r->algo), "%s", g->algo);
+	struct grid_job *chain[3] = { g, find_job(p, g->deps), NULL };
+	if (chain[1])
+		chain[2] = find_job(p, chain[1]->deps);
+	json_t *done = load_status(p, g, "done");
+	json_t *score = done ? json_load_file(g->out, 0, NULL) : NULL;
+	json_t *cor = chain[1] ? load_status(p, chain[1], "done") : NULL;
+	if (score)
+		read_scored(r, score, cor);
+	else
+		explain_unscored(col, p, chain, done != NULL, r);
+	json_decref(done);
+	json_decref(score);
+	json_decref(cor);
+	assign_cell(col, g);
+}
+
+/* results.csv, results.json and report.html of the merged results;
+ * TJ_EXIT_FAIL when one could not be written. */
+static int write_merged(const struct grid_plan *p, struct collection *col, const char *dir)
+{
+	char path[PATH_MAX];
 	struct tj_err err = { 0 };
 	int rc = TJ_EXIT_OK;
-	snprintf(dir, sizeof(dir), "%s/results", p->dir);
-	if (bench_mkdirs(dir) < 0) {
-		tj_warn("bench: %s: %s", dir, strerror(errno));
-		return TJ_EXIT_FAIL;
-	}
 	snprintf(path, sizeof(path), "%s/results.csv", dir);
-	if (bench_write_csv(path, res, nr, &err) < 0) {
+	if (bench_write_csv(path, col->res, col->nr, &err) < 0) {
 		tj_warn("bench: %s", err.msg);
 		rc = TJ_EXIT_FAIL;
 	}
-
-	json_t *suite = json_pack("{s:s, s:I, s:I}", "plan", p->dir, "datasets", (json_int_t)nd,
-				  "jobs", (json_int_t)p->n);
-	for (size_t i = 0; i < nd; i++) {
+	json_t *suite = json_pack("{s:s, s:I, s:I}", "plan", p->dir, "datasets",
+				  (json_int_t)col->nd, "jobs", (json_int_t)p->n);
+	for (size_t i = 0; i < col->nd; i++) {
 		char lp[PATH_MAX];
-		snprintf(lp, sizeof(lp), "%s/labels.csv", ds[i].dir);
-		tj_sha256_file(lp, ds[i].labels_sha, NULL);
+		snprintf(lp, sizeof(lp), "%s/labels.csv", col->ds[i].dir);
+		tj_sha256_file(lp, col->ds[i].labels_sha, NULL);
 	}
 	snprintf(path, sizeof(path), "%s/results.json", dir);
 	if (bench_write_json(path, json_pack("[s,s,s,s]", "tracejoin", "bench", "--collect", p->dir),
-			     suite, ds, nd, res, nr) != 0) {
+			     suite, col->ds, col->nd, col->res, col->nr) != 0) {
 		tj_warn("bench: %s: could not write", path);
 		rc = TJ_EXIT_FAIL;
 	} else if (bench_write_html(dir, &err) < 0) {
 		tj_warn("bench: %s", err.msg);
 		rc = TJ_EXIT_FAIL;
 	}
+	return rc;
+}
 
-	/* cells.csv and report.md: mean ± 95 % CI per cell; against the
-	 * cell's best correlator by F1, the paired difference over the same
-	 * seeds: "n.s." when its interval holds 0. */
-	snprintf(path, sizeof(path), "%s/cells.csv", dir);
+/* One cell's figures: mean and CI of F1, trace and service accuracy, and
+ * against the best correlator of its scenario x load (by mean F1) the
+ * paired difference over the same seeds. */
+struct cell_stats {
+	double m[3], hw[3];
+	size_t k[3];           /* values behind m[f] (k[0]: the seeds scored) */
+	size_t best;
+	double dm, dhw;
+	const char *sig;
+};
+
+static void cell_stats(const struct collection *col, size_t c, struct cell_stats *st)
+{
+	const struct bench_result *res = col->res;
+	double *x = col->x, *y = col->y;
+	for (int f = 0; f < 3; f++) {
+		st->k[f] = 0;
+		for (size_t i = 0; i < col->nr; i++) {
+			double v = f == 0 ? res[i].f1 : f == 1 ? res[i].trace_accuracy
+							       : res[i].service_accuracy;
+			if (col->cell_of[i] == c && res[i].ok && !isnan(v))
+				x[st->k[f]++] = v;
+		}
+		mean_ci(x, st->k[f], &st->m[f], &st->hw[f]);
+	}
+	st->best = c;
+	double bm = -1;
+	for (size_t o = 0; o < col->ncells; o++) {
+		if (strcmp(col->cells[o].scenario, col->cells[c].scenario) ||
+		    strcmp(col->cells[o].load, col->cells[c].load))
+			continue;
+		size_t kk = 0;
+		for (size_t i = 0; i < col->nr; i++)
+			if (col->cell_of[i] == o && res[i].ok && !isnan(res[i].f1))
+				y[kk++] = res[i].f1;
+		double mm = kk ? gsl_stats_mean(y, 1, kk) : -1;
+		if (mm > bm) {
+			bm = mm;
+			st->best = o;
+		}
+	}
+	/* pair the seeds: the row of the same dataset in the best cell */
+	size_t kd = 0;
+	for (size_t i = 0; i < col->nr && st->best != c; i++) {
+		if (col->cell_of[i] != c || !res[i].ok || isnan(res[i].f1))
+			continue;
+		for (size_t q = 0; q < col->nr; q++)
+			if (col->cell_of[q] == st->best && res[q].ds == res[i].ds && res[q].ok &&
+			    !isnan(res[q].f1))
+				x[kd++] = res[i].f1 - res[q].f1;
+	}
+	mean_ci(x, kd, &st->dm, &st->dhw);
+	st->sig = st->best == c ? "best" : isnan(st->dhw) ? "?" :
+		  fabs(st->dm) <= st->dhw ? "n.s." : "yes";
+}
+
+/* A cell's line in cells.csv, report.md and on stdout. */
+static void print_cell(FILE *fc, FILE *fm, const struct cell *cl, size_t c,
+		       const struct cell_stats *st)
+{
+	char s[3][48], vs[64];
+	int best = st->best == c;
+	for (int f = 0; f < 3; f++)
+		fmt_ci(s[f], sizeof(s[f]), st->m[f], st->hw[f]);
+	if (best)
+		snprintf(vs, sizeof(vs), "best");
+	else if (isnan(st->dm))
+		snprintf(vs, sizeof(vs), "-");
+	else if (isnan(st->dhw))
+		snprintf(vs, sizeof(vs), "%+.3f", st->dm);
+	else
+		snprintf(vs, sizeof(vs), "%+.3f ± %.3f%s", st->dm, st->dhw,
+			 strcmp(st->sig, "n.s.") ? "" : " n.s.");
+	fprintf(fc, "%s,%s,%s,%zu,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%s\n",
+		cl->scenario, cl->load, cl->algo, st->k[0], st->m[0], st->hw[0], st->m[1],
+		st->hw[1], st->m[2], st->hw[2], best ? 0.0 : st->dm, best ? 0.0 : st->dhw,
+		st->sig);
+	fprintf(fm, "| %s | %s | %s | %zu | %s | %s | %s | %s |\n", cl->scenario,
+		cl->load, cl->algo, st->k[0], s[0], s[1], s[2], vs);
+	printf("%-18s %-6s %-22s %5zu %15s %15s %15s  %s\n", cl->scenario,
+	       cl->load, cl->algo, st->k[0], s[0], s[1], s[2], vs);
+}
+
+/* cells.csv and report.md: mean ± 95 % CI per cell; against the cell's
+ * best correlator by F1, the paired difference over the same seeds:
+ * "n.s." when its interval holds 0.  -1 when a file could not be opened
+ * (nothing more to do), 1 when one could not be committed, else 0. */
+static int write_cells(const struct grid_plan *p, const struct collection *col,
+		       const char *dir)
+{
+	char path[PATH_MAX], mdpath[PATH_MAX];
+	struct tj_err err = { 0 };
 	struct tj_outfile oc, om;
-	char mdpath[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/cells.csv", dir);
 	snprintf(mdpath, sizeof(mdpath), "%s/report.md", dir);
 	if (tj_outfile_open(&oc, path, TJ_OUT_FORCE, 0666, NULL, 0, &err) < 0) {
 		tj_warn("bench: %s", err.msg);
-		return TJ_EXIT_FAIL;
+		return -1;
 	}
 	if (tj_outfile_open(&om, mdpath, TJ_OUT_FORCE, 0666, NULL, 0, &err) < 0) {
 		tj_outfile_abort(&oc);
 		tj_warn("bench: %s", err.msg);
-		return TJ_EXIT_FAIL;
+		return -1;
 	}
 	FILE *fc = tj_outfile_stream(&oc, &err), *fm = tj_outfile_stream(&om, &err);
 	if (!fc || !fm) {
 		tj_outfile_abort(&oc);
 		tj_outfile_abort(&om);
 		tj_warn("bench: %s", err.msg);
-		return TJ_EXIT_FAIL;
+		return -1;
 	}
 	fputs("scenario,load,correlator,seeds,f1_mean,f1_ci95,trace_mean,trace_ci95,"
 	      "service_mean,service_ci95,f1_vs_best,f1_vs_best_ci95,significant\n", fc);
@@ -1123,97 +1252,100 @@ static int collect(struct grid_plan *p, int plots)
 		"|---|---|---|---:|---:|---:|---:|---|\n", p->dir);
 	printf("%-18s %-6s %-22s %5s %15s %15s %15s  %s\n", "scenario", "load", "correlator",
 	       "seeds", "F1", "trace", "service", "vs best F1");
-	for (size_t c = 0; c < ncells; c++) {
-		double m[3], hw[3];
-		size_t k[3] = { 0, 0, 0 };
-		for (int f = 0; f < 3; f++) {
-			for (size_t i = 0; i < nr; i++) {
-				double v = f == 0 ? res[i].f1 : f == 1 ? res[i].trace_accuracy
-								       : res[i].service_accuracy;
-				if (cell_of[i] == c && res[i].ok && !isnan(v))
-					x[k[f]++] = v;
-			}
-			mean_ci(x, k[f], &m[f], &hw[f]);
-		}
-		/* the best of this scenario x load by mean F1 */
-		size_t best = c;
-		double bm = -1;
-		for (size_t o = 0; o < ncells; o++) {
-			if (strcmp(cells[o].scenario, cells[c].scenario) ||
-			    strcmp(cells[o].load, cells[c].load))
-				continue;
-			size_t kk = 0;
-			for (size_t i = 0; i < nr; i++)
-				if (cell_of[i] == o && res[i].ok && !isnan(res[i].f1))
-					y[kk++] = res[i].f1;
-			double mm = kk ? gsl_stats_mean(y, 1, kk) : -1;
-			if (mm > bm) {
-				bm = mm;
-				best = o;
-			}
-		}
-		/* pair the seeds: the row of the same dataset in the best cell */
-		size_t kd = 0;
-		for (size_t i = 0; i < nr && best != c; i++) {
-			if (cell_of[i] != c || !res[i].ok || isnan(res[i].f1))
-				continue;
-			for (size_t q = 0; q < nr; q++)
-				if (cell_of[q] == best && res[q].ds == res[i].ds && res[q].ok &&
-				    !isnan(res[q].f1))
-					x[kd++] = res[i].f1 - res[q].f1;
-		}
-		double dm, dhw;
-		mean_ci(x, kd, &dm, &dhw);
-		const char *sig = best == c ? "best" : isnan(dhw) ? "?" :
-				  fabs(dm) <= dhw ? "n.s." : "yes";
-		char s[3][48], vs[64];
-		for (int f = 0; f < 3; f++)
-			fmt_ci(s[f], sizeof(s[f]), m[f], hw[f]);
-		if (best == c)
-			snprintf(vs, sizeof(vs), "best");
-		else if (isnan(dm))
-			snprintf(vs, sizeof(vs), "-");
-		else if (isnan(dhw))
-			snprintf(vs, sizeof(vs), "%+.3f", dm);
-		else
-			snprintf(vs, sizeof(vs), "%+.3f ± %.3f%s", dm, dhw,
-				 strcmp(sig, "n.s.") ? "" : " n.s.");
-		fprintf(fc, "%s,%s,%s,%zu,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%s\n",
-			cells[c].scenario, cells[c].load, cells[c].algo, k[0], m[0], hw[0], m[1],
-			hw[1], m[2], hw[2], best == c ? 0.0 : dm, best == c ? 0.0 : dhw, sig);
-		fprintf(fm, "| %s | %s | %s | %zu | %s | %s | %s | %s |\n", cells[c].scenario,
-			cells[c].load, cells[c].algo, k[0], s[0], s[1], s[2], vs);
-		printf("%-18s %-6s %-22s %5zu %15s %15s %15s  %s\n", cells[c].scenario,
-		       cells[c].load, cells[c].algo, k[0], s[0], s[1], s[2], vs);
+	for (size_t c = 0; c < col->ncells; c++) {
+		struct cell_stats st;
+		cell_stats(col, c, &st);
+		print_cell(fc, fm, &col->cells[c], c, &st);
 	}
 	fputs("\n## Every dataset\n\n", fm);
-	bench_print_table(fm, res, nr, "synthetic", 1);
-	if (failed + missing) {
+	bench_print_table(fm, col->res, col->nr, "synthetic", 1);
+	if (col->failed + col->missing) {
 		fprintf(fm, "\n## Not scored\n\n");
-		for (size_t i = 0; i < nr; i++)
-			if (!res[i].ok)
-				fprintf(fm, "- %s on %s: %s\n", res[i].algo, res[i].ds->name,
-					res[i].error);
+		for (size_t i = 0; i < col->nr; i++)
+			if (!col->res[i].ok)
+				fprintf(fm, "- %s on %s: %s\n", col->res[i].algo,
+					col->res[i].ds->name, col->res[i].error);
 	}
 	if (tj_outfile_commit(&oc, &err) < 0 || tj_outfile_commit(&om, &err) < 0) {
 		tj_outfile_abort(&om);
 		tj_warn("bench: %s", err.msg);
-		rc = TJ_EXIT_FAIL;
+		return 1;
 	}
+	return 0;
+}
+
+static int collect(struct grid_plan *p, int plots)
+{
+	struct collection col;
+	if (collection_alloc(&col, p) < 0)
+		return TJ_EXIT_FAIL;
+	double t0 = bench_now();
+	for (size_t i = 0; i < p->n; i++) {
+		if (p->jobs[i].kind == K_GEN)
+			add_gen_dataset(&col, &p->jobs[i]);
+		else if (p->jobs[i].kind == K_SCORE)
+			add_score_result(&col, p, &p->jobs[i]);
+	}
+
+	char dir[PATH_MAX];
+	int rc, cells_rc;
+	snprintf(dir, sizeof(dir), "%s/results", p->dir);
+	if (bench_mkdirs(dir) < 0) {
+		tj_warn("bench: %s: %s", dir, strerror(errno));
+		collection_free(&col);
+		return TJ_EXIT_FAIL;
+	}
+	rc = write_merged(p, &col, dir);
+	if ((cells_rc = write_cells(p, &col, dir)) < 0) {
+		collection_free(&col);
+		return TJ_EXIT_FAIL;
+	}
+	if (cells_rc > 0)
+		rc = TJ_EXIT_FAIL;
 	if (plots) {
+		char path[PATH_MAX];
+		struct tj_err err = { 0 };
 		snprintf(path, sizeof(path), "%s/plots", dir);
-		if (bench_write_plots(path, res, nr, &err) < 0)
+		if (bench_write_plots(path, col.res, col.nr, &err) < 0)
 			tj_warn("bench: plots: %s", err.msg);
 	}
 	printf("\nbench: collected %zu results (%zu cells) in %.3f s: %zu failed, %zu missing; "
-	       "results in %s\n", nr, ncells, bench_now() - t0, failed, missing, dir);
-	free(ds); free(res); free(cells); free(cell_of); free(x); free(y);
-	return failed + missing ? TJ_EXIT_FAIL : rc;
+	       "results in %s\n", col.nr, col.ncells, bench_now() - t0, col.failed, col.missing,
+	       dir);
+	rc = col.failed + col.missing ? TJ_EXIT_FAIL : rc;
+	collection_free(&col);
+	return rc;
 }
 
 /* ---- the entry ---- */
 
-int bench_grid(int argc, char **argv)
+/* The command line of a grid run: which of the four, and its options
+ * (those of --plan in .plan). */
+struct grid_cmd {
+	const char *plan, *run, *coll, *job, *job_id, *exec, *ssh, *slurm_args;
+	int jobs, force, plots;
+	struct grid_opts po;
+};
+
+/* Every name of a comma-separated --scenarios list is a built-in scenario. */
+static int check_scenarios(const char *list)
+{
+	for (const char *q = list; *q;) {
+		size_t len = strcspn(q, ",");
+		int ok = 0;
+		for (size_t s = 0; s < gen_nbuiltins; s++)
+			ok |= strlen(gen_builtins[s].name) == len &&
+			      !strncmp(q, gen_builtins[s].name, len);
+		if (!ok)
+			return tj_usage("bench", "--scenarios: '%.*s' is not a built-in "
+					"scenario (tracejoin gen --list)", (int)len, q);
+		q += len + (q[len] == ',');
+	}
+	return 0;
+}
+
+/* Options into *g; 0, or the exit status of a usage error. */
+static int parse_grid_opts(int argc, char **argv, struct grid_cmd *g)
 {
 	enum { O_PLAN = 256, O_RUN, O_COLLECT, O_JOB, O_EXEC, O_SEEDS, O_SCN, O_LOADS,
 	       O_PARAM, O_REQ, O_QUICK, O_SSH, O_FORCE, O_NOPLOTS, O_SLURM };
@@ -1237,151 +1369,160 @@ int bench_grid(int argc, char **argv)
 		{ "slurm-args", required_argument, NULL, O_SLURM },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct grid_opts o = { .requests = 0 };
-	const char *plan = NULL, *run = NULL, *coll = NULL, *job = NULL, *exec = "local",
-		   *ssh = NULL, *slurm_args = NULL;
-	int jobs = (int)sysconf(_SC_NPROCESSORS_ONLN), force = 0, plots = 1, c;
+	struct grid_opts *o = &g->po;
+	*g = (struct grid_cmd){ .exec = "local", .plots = 1,
+				.jobs = (int)sysconf(_SC_NPROCESSORS_ONLN) };
+	int c;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":a:j:", longopts, NULL)) != -1) {
 		uint64_t v;
 		switch (c) {
-		case O_PLAN: plan = optarg; break;
-		case O_RUN: run = optarg; break;
-		case O_COLLECT: coll = optarg; break;
-		case O_JOB: job = optarg; break;
-		case O_EXEC: exec = optarg; break;
-		case O_SEEDS: o.seeds = optarg; break;
-		case O_SCN: o.scenarios = optarg; break;
-		case O_LOADS: o.loads = optarg; break;
+		case O_PLAN: g->plan = optarg; break;
+		case O_RUN: g->run = optarg; break;
+		case O_COLLECT: g->coll = optarg; break;
+		case O_JOB: g->job = optarg; break;
+		case O_EXEC: g->exec = optarg; break;
+		case O_SEEDS: o->seeds = optarg; break;
+		case O_SCN: o->scenarios = optarg; break;
+		case O_LOADS: o->loads = optarg; break;
 		case 'a':
-			if (o.nalgos == 32)
+			if (o->nalgos == 32)
 				return tj_usage("bench", "at most 32 --algo");
-			o.algos[o.nalgos++] = optarg;
+			o->algos[o->nalgos++] = optarg;
 			break;
 		case O_PARAM:
-			if (o.nparams == 32)
+			if (o->nparams == 32)
 				return tj_usage("bench", "at most 32 --param");
 			if (!strchr(optarg, ':') || !strchr(strchr(optarg, ':'), '=') ||
 			    strchr(optarg, '\t') || strchr(optarg, ' '))
 				return tj_usage("bench", "--param %s: want ALGO:KEY=V1,V2", optarg);
-			o.params[o.nparams++] = optarg;
+			o->params[o->nparams++] = optarg;
 			break;
 		case O_REQ:
-			if (tj_parse_u64(optarg, 1, UINT64_MAX, &o.requests) < 0)
+			if (tj_parse_u64(optarg, 1, UINT64_MAX, &o->requests) < 0)
 				return tj_usage("bench", "--requests %s: not a positive number", optarg);
 			break;
-		case O_QUICK: o.quick = 1; break;
+		case O_QUICK: o->quick = 1; break;
 		case 'j':
 			if (tj_parse_u64(optarg, 1, 64, &v) < 0)
 				return tj_usage("bench", "--jobs %s: want 1 to 64", optarg);
-			jobs = (int)v;
+			g->jobs = (int)v;
 			break;
-		case O_SSH: ssh = optarg; break;
-		case O_FORCE: force = 1; break;
-		case O_NOPLOTS: plots = 0; break;
-		case O_SLURM: slurm_args = optarg; break;
+		case O_SSH: g->ssh = optarg; break;
+		case O_FORCE: g->force = 1; break;
+		case O_NOPLOTS: g->plots = 0; break;
+		case O_SLURM: g->slurm_args = optarg; break;
 		case ':': return tj_usage("bench", "option %s needs a value", argv[optind - 1]);
 		default: return tj_usage("bench", "unknown option %s", argv[optind - 1]);
 		}
 	}
-	if ((plan != NULL) + (run != NULL) + (coll != NULL) + (job != NULL) != 1)
+	if ((g->plan != NULL) + (g->run != NULL) + (g->coll != NULL) + (g->job != NULL) != 1)
 		return tj_usage("bench", "give one of --plan, --run, --collect, --job");
-	if (job ? optind + 1 != argc : optind != argc)
-		return tj_usage("bench", job ? "--job DIR ID: give the job's id"
-					     : "unexpected argument '%s'", argv[optind]);
-	if (strcmp(exec, "local") && strcmp(exec, "parallel") && strcmp(exec, "slurm"))
-		return tj_usage("bench", "--executor %s: want local, parallel or slurm", exec);
-	if (slurm_args && (strcmp(exec, "slurm") || !run))
+	if (g->job ? optind + 1 != argc : optind != argc)
+		return tj_usage("bench", g->job ? "--job DIR ID: give the job's id"
+						: "unexpected argument '%s'", argv[optind]);
+	g->job_id = g->job ? argv[optind] : NULL;
+	if (strcmp(g->exec, "local") && strcmp(g->exec, "parallel") && strcmp(g->exec, "slurm"))
+		return tj_usage("bench", "--executor %s: want local, parallel or slurm", g->exec);
+	if (g->slurm_args && (strcmp(g->exec, "slurm") || !g->run))
 		return tj_usage("bench", "--slurm-args: only with --run DIR --executor slurm");
-	if (ssh && (strcmp(exec, "parallel") || !run))
+	if (g->ssh && (strcmp(g->exec, "parallel") || !g->run))
 		return tj_usage("bench", "--sshloginfile: only with --run DIR --executor parallel");
-	if (bench_check_loads(o.loads) != 0)
+	if (bench_check_loads(o->loads) != 0)
 		return TJ_EXIT_USAGE;
-	if (o.scenarios)
-		for (const char *q = o.scenarios; *q;) {
-			size_t len = strcspn(q, ",");
-			int ok = 0;
-			for (size_t s = 0; s < gen_nbuiltins; s++)
-				ok |= strlen(gen_builtins[s].name) == len &&
-				      !strncmp(q, gen_builtins[s].name, len);
-			if (!ok)
-				return tj_usage("bench", "--scenarios: '%.*s' is not a built-in "
-						"scenario (tracejoin gen --list)", (int)len, q);
-			q += len + (q[len] == ',');
-		}
+	return o->scenarios ? check_scenarios(o->scenarios) : 0;
+}
+
+/* --plan: the correlators from the registry (the built-ins, or those
+ * named), then DIR/plan/jobs.tsv. */
+static int plan_grid(const struct grid_cmd *g)
+{
+	struct grid_opts o = g->po;
+	struct grid_plan p;
+	struct tj_err err = { 0 };
+	if (o.quick && !o.loads)
+		o.loads = "medium";
+	if (!o.requests)
+		o.requests = o.quick ? 300 : 20000;
+	const char *algos[32];
+	size_t nalgos = 0;
+	if (o.nalgos == 0) {
+		const struct tj_correlator *b[32];
+		size_t nb = tj_correlator_builtins(b, 32);
+		for (size_t i = 0; i < nb; i++)
+			algos[nalgos++] = b[i]->name;
+	}
+	for (size_t i = 0; i < o.nalgos; i++) {
+		const struct tj_correlator *cor;
+		void *h;
+		if (tj_correlator_load(o.algos[i], 0, &cor, &h, &err) < 0)
+			return tj_usage("bench", "--algo %s: %s", o.algos[i], err.msg);
+		tj_correlator_unload(h);
+		if (strchr(o.algos[i], '\t') || strchr(o.algos[i], ' '))
+			return tj_usage("bench", "--algo %s: no spaces or tabs", o.algos[i]);
+		algos[nalgos++] = o.algos[i];
+	}
+	double t0 = bench_now();
+	char path[PATH_MAX];
+	if (make_plan(&p, g->plan, &o, algos, nalgos, &err) < 0) {
+		plan_free(&p);
+		return tj_usage("bench", "%s", err.msg);
+	}
+	snprintf(path, sizeof(path), "%s/plan", g->plan);
+	if (bench_mkdirs(path) < 0) {
+		tj_warn("bench: %s: %s", path, strerror(errno));
+		plan_free(&p);
+		return TJ_EXIT_FAIL;
+	}
+	snprintf(path, sizeof(path), "%s/plan/jobs.tsv", g->plan);
+	int rc = write_plan(&p, path, g->force ? TJ_OUT_FORCE : 0, &err);
+	size_t n = p.n;
+	plan_free(&p);
+	if (rc < 0) {
+		tj_warn("bench: %s", err.msg);
+		return TJ_EXIT_FAIL;
+	}
+	printf("bench: planned %zu jobs in %.3f s: %s\n", n, bench_now() - t0, path);
+	return TJ_EXIT_OK;
+}
+
+/* --run, --collect, --job: on the plan already written in DIR. */
+static int use_plan(const struct grid_cmd *g)
+{
+	struct grid_plan p;
+	struct tj_err err = { 0 };
+	const char *dir = g->run ? g->run : g->coll ? g->coll : g->job;
+	if (read_plan(&p, dir, &err) < 0) {
+		tj_warn("bench: %s", err.msg);
+		return TJ_EXIT_FAIL;
+	}
+	int rc;
+	if (g->job)
+		rc = run_job(&p, g->job_id);
+	else if (g->coll)
+		rc = collect(&p, g->plots);
+	else if (!strcmp(g->exec, "slurm"))
+		rc = run_slurm(&p, g->slurm_args);
+	else if (!strcmp(g->exec, "parallel"))
+		rc = run_parallel(&p, g->jobs, g->ssh);
+	else
+		rc = run_local(&p, g->jobs, isatty(2));
+	plan_free(&p);
+	return rc;
+}
+
+int bench_grid(int argc, char **argv)
+{
+	struct grid_cmd g;
+	int rc;
+	if ((rc = parse_grid_opts(argc, argv, &g)) != 0)
+		return rc;
 	ssize_t sl = readlink("/proc/self/exe", self_path, sizeof(self_path) - 1);
 	if (sl <= 0) {
 		tj_warn("bench: cannot find my own binary: %s", strerror(errno));
 		return TJ_EXIT_FAIL;
 	}
 	self_path[sl] = '\0';
-
-	struct grid_plan p;
-	struct tj_err err = { 0 };
-	if (plan) {
-		if (o.quick && !o.loads)
-			o.loads = "medium";
-		if (!o.requests)
-			o.requests = o.quick ? 300 : 20000;
-		/* correlators from the registry: the built-ins, or those named */
-		const char *algos[32];
-		size_t nalgos = 0;
-		if (o.nalgos == 0) {
-			const struct tj_correlator *b[32];
-			size_t nb = tj_correlator_builtins(b, 32);
-			for (size_t i = 0; i < nb; i++)
-				algos[nalgos++] = b[i]->name;
-		}
-		for (size_t i = 0; i < o.nalgos; i++) {
-			const struct tj_correlator *cor;
-			void *h;
-			if (tj_correlator_load(o.algos[i], 0, &cor, &h, &err) < 0)
-				return tj_usage("bench", "--algo %s: %s", o.algos[i], err.msg);
-			tj_correlator_unload(h);
-			if (strchr(o.algos[i], '\t') || strchr(o.algos[i], ' '))
-				return tj_usage("bench", "--algo %s: no spaces or tabs", o.algos[i]);
-			algos[nalgos++] = o.algos[i];
-		}
-		double t0 = bench_now();
-		char path[PATH_MAX];
-		if (make_plan(&p, plan, &o, algos, nalgos, &err) < 0) {
-			plan_free(&p);
-			return tj_usage("bench", "%s", err.msg);
-		}
-		snprintf(path, sizeof(path), "%s/plan", plan);
-		if (bench_mkdirs(path) < 0) {
-			tj_warn("bench: %s: %s", path, strerror(errno));
-			plan_free(&p);
-			return TJ_EXIT_FAIL;
-		}
-		snprintf(path, sizeof(path), "%s/plan/jobs.tsv", plan);
-		int rc = write_plan(&p, path, force ? TJ_OUT_FORCE : 0, &err);
-		size_t n = p.n;
-		plan_free(&p);
-		if (rc < 0) {
-			tj_warn("bench: %s", err.msg);
-			return TJ_EXIT_FAIL;
-		}
-		printf("bench: planned %zu jobs in %.3f s: %s\n", n, bench_now() - t0, path);
-		return TJ_EXIT_OK;
-	}
-	const char *dir = run ? run : coll ? coll : job;
-	if (read_plan(&p, dir, &err) < 0) {
-		tj_warn("bench: %s", err.msg);
-		return TJ_EXIT_FAIL;
-	}
-	int rc;
-	if (job)
-		rc = run_job(&p, argv[optind]);
-	else if (coll)
-		rc = collect(&p, plots);
-	else if (!strcmp(exec, "slurm"))
-		rc = run_slurm(&p, slurm_args);
-	else if (!strcmp(exec, "parallel"))
-		rc = run_parallel(&p, jobs, ssh);
-	else
-		rc = run_local(&p, jobs, isatty(2));
-	plan_free(&p);
-	return rc;
+	return g.plan ? plan_grid(&g) : use_plan(&g);
 }

@@ -24,6 +24,15 @@ grep -q $'^score--.*\tscore\tcor--' "$tmp/g/plan/jobs.tsv" || fail "a score job 
 cp "$tmp/g/plan/jobs.tsv" "$tmp/plan.keep"
 expect_exit 1 "$tj" bench --plan "$tmp/g" $grid
 cmp -s "$tmp/plan.keep" "$tmp/g/plan/jobs.tsv" || fail "a refused --plan changed the plan"
+# a bad --seeds is a usage error naming it (make_plan fails before it
+# has filled the plan: freeing that plan must be safe)
+for bad in 5-1 x 0-20000; do
+	err=$("$tj" bench --plan "$tmp/bad" --seeds "$bad" 2>&1 >/dev/null)
+	rc=$?
+	[ "$rc" -eq 2 ] || fail "--seeds $bad exited $rc, want 2: $err"
+	echo "$err" | grep -q -- "--seeds $bad: want" || fail "--seeds $bad: message: $err"
+	[ ! -e "$tmp/bad/plan/jobs.tsv" ] || fail "--seeds $bad wrote a plan"
+done
 
 # ---- run local + collect ----
 "$tj" bench --run "$tmp/g" --executor local 2>"$tmp/run.err" || fail "--run local: $(tail -3 "$tmp/run.err")"
