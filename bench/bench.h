@@ -76,6 +76,9 @@ extern const char *const bench_load_names[3];
 int bench_check_loads(const char *loads);
 /* CLOCK_MONOTONIC in seconds */
 double bench_now(void);
+/* This binary's path (every bench step runs as a subcommand of it):
+ * read once; NULL with errno set when /proc/self/exe cannot be read. */
+const char *bench_self(void);
 /* Is word in the comma-separated list (NULL list = everything)? */
 int bench_in_list(const char *list, const char *word);
 /* mkdir -p */

@@ -686,14 +686,11 @@ static int choose_correlators(struct bench *b, const char *only)
  * clock the progress line uses. */
 static int find_self(struct bench *b)
 {
-	static char self[PATH_MAX];
-	ssize_t sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (sl <= 0) {
+	b->self = bench_self();
+	if (!b->self) {
 		tj_warn("bench: cannot find my own binary: %s", strerror(errno));
 		return TJ_EXIT_FAIL;
 	}
-	self[sl] = '\0';
-	b->self = self;
 	b->tty = isatty(2);
 	b->t0 = bench_now();
 	return 0;

@@ -491,7 +491,7 @@ static int make_plan(struct grid_plan *p, const char *dir, const struct grid_opt
 
 /* ---- --job: run one job, idempotently ---- */
 
-static char self_path[PATH_MAX];
+static const char *self_path; /* bench_self(), set by bench_grid() */
 
 static int write_status(const struct grid_plan *p, const struct grid_job *j,
 			const char *ext, json_t *o, struct tj_err *err)
@@ -594,7 +594,7 @@ static int run_job(struct grid_plan *p, const char *id)
 		dup2(outfd >= 0 ? outfd : logfd, 1);
 		dup2(logfd, 2);
 		char **argv = j->argv;
-		argv[0] = self_path;
+		argv[0] = (char *)self_path;
 		execv(self_path, argv);
 		fprintf(stderr, "exec %s: %s\n", self_path, strerror(errno));
 		_exit(127);
@@ -720,7 +720,7 @@ static int write_stage(struct grid_plan *p, int k, const char *engine, char *pat
 		struct grid_job *g = &p->jobs[i];
 		if (g->kind != (enum grid_kind)k || job_done(p, g))
 			continue;
-		char *argv[] = { self_path, "bench", "--job", p->dir, g->id, NULL };
+		char *argv[] = { (char *)self_path, "bench", "--job", p->dir, g->id, NULL };
 		bench_argv_print(f, argv);
 		(*n)++;
 	}
@@ -1518,11 +1518,10 @@ int bench_grid(int argc, char **argv)
 	int rc;
 	if ((rc = parse_grid_opts(argc, argv, &g)) != 0)
 		return rc;
-	ssize_t sl = readlink("/proc/self/exe", self_path, sizeof(self_path) - 1);
-	if (sl <= 0) {
+	self_path = bench_self();
+	if (!self_path) {
 		tj_warn("bench: cannot find my own binary: %s", strerror(errno));
 		return TJ_EXIT_FAIL;
 	}
-	self_path[sl] = '\0';
 	return g.plan ? plan_grid(&g) : use_plan(&g);
 }
