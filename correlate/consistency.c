@@ -83,8 +83,3 @@ double tj_cons_cost(const struct tj_cons *c, uint64_t nreq)
 	double part[TJ_CONS_PARTS];
 	return tj_cons_parts(c, nreq, part);
 }
-
-double tj_cons_violations(const struct tj_cons *c)
-{
-	return (double)(c->delay[TJ_CONS_BAD] + c->end[TJ_CONS_BAD] + c->unexplained);
-}

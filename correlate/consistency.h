@@ -55,10 +55,6 @@ void tj_cons_count_step(struct tj_cons *c, uint64_t k);
 /* The description length (nats) of the answers so far; nreq = how many
  * requests of the process there were (those with no call count as 0). */
 double tj_cons_cost(const struct tj_cons *c, uint64_t nreq);
-/* Calls whose answer breaks nesting (sent before the parent arrived, or
- * the parent answered before the call's reply) or explains nothing (no
- * parent): the hard evidence alone. */
-double tj_cons_violations(const struct tj_cons *c);
 /* The same, and its three parts: delay, end, counts. */
 #define TJ_CONS_PARTS 3
 double tj_cons_parts(const struct tj_cons *c, uint64_t nreq, double part[TJ_CONS_PARTS]);

@@ -19,6 +19,7 @@
 #include <string.h>
 #include "host.h"
 #include "consistency.h"
+#include "lookahead.h"
 #include "../lib/u64map.h"
 
 #define QS_MAX_METHODS 6
@@ -27,8 +28,11 @@
 #define QS_MIN_OWN 200         /* fewer answered calls: the sum over queues decides */
 #define QS_RECHOOSE 256        /* answered calls between two choices of a queue */
 #define QS_NIL UINT32_MAX
+#define QS_SEEN (1u << 17)     /* answered calls remembered for late evidence */
+#define QS_MIN_ANCHORS 30      /* fewer: the description length alone decides */
 
-static const char *const default_methods = "order-align,classifier,regression,metadata";
+static const char *const default_methods =
+	"lookahead,order-align,classifier,regression,metadata";
 
 struct qs_req {
 	struct tj_msgkey key;
@@ -46,6 +50,17 @@ struct qs_call {
 	uint32_t next;          /* hold list, or free list */
 	uint8_t has_parent[QS_MAX_METHODS];
 	uint8_t answered;       /* bit per method */
+	uint8_t has_anchor;
+	struct tj_msgkey anchor; /* the parent a completion link names */
+};
+
+/* An answered call, remembered (direct-mapped by its key) for a
+ * completion link that comes after it went out. */
+struct qs_seen {
+	struct tj_msgkey key;
+	uint32_t queue;
+	uint8_t used, has_parent[QS_MAX_METHODS];
+	uint64_t parent[QS_MAX_METHODS]; /* tj_msgkey_hash of each answer */
 };
 
 struct qs_queue {
@@ -57,6 +72,9 @@ struct qs_queue {
 	uint64_t nreq_base;      /* the process's requests before the queue began */
 	struct tj_cons cons[QS_MAX_METHODS];
 	uint64_t answered;       /* calls every method answered */
+	uint64_t anchored;       /* of them with a completion link */
+	uint64_t agree[QS_MAX_METHODS]; /* anchored calls each method answered as the link */
+	uint32_t beats[QS_MAX_METHODS][QS_MAX_METHODS]; /* [a][b]: a agreed, b did not */
 	uint64_t sent[QS_MAX_METHODS]; /* calls emitted with each method's answer */
 	uint32_t hold_head, hold_tail, nhold;
 	int pick;                /* the current choice; -1 before warm-up */
@@ -76,8 +94,8 @@ struct qsel {
 	struct qs_sink msink[QS_MAX_METHODS];
 	uint8_t all;             /* answered mask when every method answered */
 	int explain;
-	int nesting;             /* score=nesting: violations, not the code length */
-	double margin;
+	int links;               /* links=1: completion links decide where there are enough */
+	double z;                /* the sign test's threshold */
 	uint64_t warm;
 	struct tj_edge_sink *out; /* where chosen edges go (set per call) */
 	struct tj_err *err;
@@ -95,13 +113,15 @@ struct qsel {
 
 	struct qs_queue *queues;
 	size_t nqueues, queues_cap;
+	struct tj_la *la;          /* completion links (lookahead.h), every handler */
+	struct qs_seen *seen;
 	struct tj_u64map queue_ix; /* hash(node, pid, dest) -> index */
 };
 
 static void qs_close(void *st);
 
-static const char *const known_params[] = { "methods", "warm", "score", "margin",
-					    "explain", NULL };
+static const char *const known_params[] = { "methods", "warm", "links", "z", "explain",
+					    NULL };
 
 /* methods=a,b,c: built-ins only, no repeats, not ourselves. */
 static int parse_methods(struct qsel *s, const char *list, struct tj_err *err)
@@ -134,6 +154,8 @@ static int parse_methods(struct qsel *s, const char *list, struct tj_err *err)
 }
 
 static int method_emit(struct tj_edge_sink *sink, const struct tj_edge *e);
+static int on_link(void *ctx, const struct tj_edge *e, const struct tj_edge *base,
+		   enum tj_la_why why);
 
 static int qs_open(void **st, const struct tj_params *p, struct tj_err *err)
 {
@@ -157,21 +179,28 @@ static int qs_open(void **st, const struct tj_params *p, struct tj_err *err)
 	if (rc == 0 && !(warm >= 1 && warm <= 100000 && warm == floor(warm)))
 		rc = tj_errf(err, TJ_E_ARG,
 			     "queue-select: param warm=%g: a whole number in [1, 100000]", warm);
-	const char *score = tj_param_str(p, "score", "mdl");
-	if (rc == 0 && strcmp(score, "mdl") && strcmp(score, "nesting"))
-		rc = tj_errf(err, TJ_E_ARG, "queue-select: param score=%s: mdl or nesting", score);
 	if (rc == 0)
-		rc = tj_param_double(p, "margin", 0.005, &s->margin, err);
-	if (rc == 0 && !(s->margin >= 0 && s->margin <= 1))
-		rc = tj_errf(err, TJ_E_ARG, "queue-select: param margin=%g: in [0, 1]", s->margin);
+		rc = tj_param_double(p, "z", 2, &s->z, err);
+	if (rc == 0 && !(s->z >= 0 && s->z <= 10))
+		rc = tj_errf(err, TJ_E_ARG, "queue-select: param z=%g: in [0, 10]", s->z);
+	double links = 1;
+	if (rc == 0)
+		rc = tj_param_double(p, "links", 1, &links, err);
+	if (rc == 0 && links != 0 && links != 1)
+		rc = tj_errf(err, TJ_E_ARG, "queue-select: param links=%g: 0 or 1", links);
 	if (rc == 0) {
-		s->nesting = strcmp(score, "nesting") == 0;
+		s->links = links == 1;
 		s->explain = ex == 1;
 		s->warm = (uint64_t)warm;
 		rc = parse_methods(s, tj_param_str(p, "methods", default_methods), err);
 	}
-	if (rc == 0 && !(s->reqs = calloc(QS_REQ_RING, sizeof(*s->reqs))))
+	if (rc == 0 && (!(s->reqs = calloc(QS_REQ_RING, sizeof(*s->reqs))) ||
+			!(s->seen = calloc(QS_SEEN, sizeof(*s->seen)))))
 		rc = tj_errf(err, TJ_E_NOMEM, "queue-select: out of memory");
+	if (rc == 0) {
+		struct tj_la_opts lo = { 50 * 1000000ull, 1, NULL };
+		rc = tj_la_new(&s->la, &lo, on_link, s, err);
+	}
 	for (unsigned i = 0; rc == 0 && i < s->nm; i++) {
 		struct tj_params none = { 0 };
 		rc = s->mc[i]->open(&s->mst[i], &none, err);
@@ -316,42 +345,61 @@ static double queue_cost(const struct qsel *s, const struct qs_queue *q, unsigne
 {
 	const uint64_t *n = tj_u64map_get(&s->procs, q->proc);
 	uint64_t nreq = (n ? *n : 0) - q->nreq_base;
-	if (s->nesting)
-		return tj_cons_violations(&q->cons[m]);
 	return tj_cons_cost(&q->cons[m], nreq);
 }
 
-/* The first method in the list whose cost is within the margin of the
- * least (nesting: margin calls per call answered). */
-static int cheapest(const struct qsel *s, const double *cost, double calls)
+static int cheapest(const struct qsel *s, const double *cost)
 {
-	unsigned nm = s->nm;
-	double least = cost[0];
-	for (unsigned m = 1; m < nm; m++)
-		if (cost[m] < least)
-			least = cost[m];
-	double slack = s->nesting ? s->margin * calls : 0;
-	for (unsigned m = 0; m < nm; m++)
-		if (cost[m] <= least + slack)
-			return (int)m;
+	int best = 0;
+	for (unsigned m = 1; m < s->nm; m++)
+		if (cost[m] < cost[best]) /* ties: the earlier method in the list */
+			best = (int)m;
+	return best;
+}
+
+/* With enough completion links: the methods no other one beats on them
+ * beyond chance (a sign test on the links where the two answers differ:
+ * wins - losses > z * sqrt(wins + losses)), and of those the cheapest. */
+static int dominated(const struct qsel *s, const struct qs_queue *q, unsigned m)
+{
+	for (unsigned o = 0; o < s->nm; o++) {
+		double w = q->beats[o][m], l = q->beats[m][o];
+		if (o != m && w - l > s->z * sqrt(w + l) && w > l)
+			return 1;
+	}
 	return 0;
+}
+
+static int choose_by_links(const struct qsel *s, const struct qs_queue *q)
+{
+	int pick = -1;
+	double pc = 0;
+	for (unsigned m = 0; m < s->nm; m++) {
+		if (dominated(s, q, m))
+			continue;
+		double c = queue_cost(s, q, m);
+		if (pick < 0 || c < pc) {
+			pick = (int)m;
+			pc = c;
+		}
+	}
+	return pick < 0 ? 0 : pick;
 }
 
 static int choose(const struct qsel *s, const struct qs_queue *q)
 {
-	double cost[QS_MAX_METHODS] = { 0 }, calls = 0;
+	if (s->links && q->anchored >= QS_MIN_ANCHORS)
+		return choose_by_links(s, q);
+	double cost[QS_MAX_METHODS] = { 0 };
 	if (q->answered >= QS_MIN_OWN) {
 		for (unsigned m = 0; m < s->nm; m++)
 			cost[m] = queue_cost(s, q, m);
-		calls = (double)q->answered;
 	} else {
-		for (size_t i = 0; i < s->nqueues; i++) {
+		for (size_t i = 0; i < s->nqueues; i++)
 			for (unsigned m = 0; m < s->nm; m++)
 				cost[m] += queue_cost(s, &s->queues[i], m);
-			calls += (double)s->queues[i].answered;
-		}
 	}
-	return cheapest(s, cost, calls);
+	return cheapest(s, cost);
 }
 
 static int send_call(struct qsel *s, struct qs_queue *q, uint32_t i)
@@ -383,6 +431,44 @@ static int flush_hold(struct qsel *s, struct qs_queue *q)
 	return 0;
 }
 
+/* A completion link names the call's parent from the kernel's own
+ * evidence (the thread that read the call's reply wrote that request's
+ * response next): each method's answer is checked against it. */
+static void score_anchor(struct qsel *s, const struct qs_seen *sn,
+			 const struct tj_msgkey *anchor)
+{
+	struct qs_queue *q = &s->queues[sn->queue];
+	uint64_t h = tj_msgkey_hash(anchor);
+	uint8_t ok[QS_MAX_METHODS];
+	q->anchored++;
+	for (unsigned m = 0; m < s->nm; m++) {
+		ok[m] = sn->has_parent[m] && sn->parent[m] == h;
+		q->agree[m] += ok[m];
+	}
+	for (unsigned a = 0; a < s->nm; a++)
+		for (unsigned b = 0; b < s->nm; b++)
+			q->beats[a][b] += ok[a] && !ok[b];
+}
+
+static int on_link(void *ctx, const struct tj_edge *e, const struct tj_edge *base,
+		   enum tj_la_why why)
+{
+	struct qsel *s = ctx;
+	(void)base;
+	if (why != TJ_LA_COMPLETION && why != TJ_LA_CONTINUATION)
+		return 0;
+	struct qs_call *c = call_find(s, &e->child);
+	if (c && c->answered != s->all) { /* scored when every method answered */
+		c->has_anchor = 1;
+		c->anchor = e->parent;
+		return 0;
+	}
+	const struct qs_seen *sn = &s->seen[tj_msgkey_hash(&e->child) % QS_SEEN];
+	if (sn->used && tj_msgkey_eq(&sn->key, &e->child))
+		score_anchor(s, sn, &e->parent);
+	return 0;
+}
+
 /* Every method answered call i: its answers join its queue's costs, then
  * it waits in the hold or goes out. */
 static int answered(struct qsel *s, uint32_t i)
@@ -407,6 +493,16 @@ static int answered(struct qsel *s, uint32_t i)
 			tj_cons_count_step(&q->cons[m], r->cnt[j][m]++);
 	}
 	q->answered++;
+	struct qs_seen *sn = &s->seen[tj_msgkey_hash(&c->key) % QS_SEEN];
+	sn->key = c->key;
+	sn->queue = c->queue;
+	sn->used = 1;
+	for (unsigned m = 0; m < s->nm; m++) {
+		sn->has_parent[m] = c->has_parent[m];
+		sn->parent[m] = c->has_parent[m] ? tj_msgkey_hash(&c->parent[m]) : 0;
+	}
+	if (c->has_anchor)
+		score_anchor(s, sn, &c->anchor);
 	c->next = QS_NIL;
 	if (q->hold_tail == QS_NIL)
 		q->hold_head = i;
@@ -456,6 +552,13 @@ static int qs_message(void *st, const struct tj_message *m, struct tj_edge_sink 
 		rc = add_request(s, m);
 	else if (m->is_request && m->role == TJ_ROLE_CLIENT)
 		rc = add_call(s, m);
+	if (rc == 0)
+		rc = tj_la_message(s->la, m, err);
+	if (rc == 0 && m->is_request && m->role == TJ_ROLE_CLIENT) {
+		/* no base decision of its own: only the links matter here */
+		struct tj_edge none = { .child = m->key };
+		rc = tj_la_base(s->la, &none, err);
+	}
 	for (unsigned i = 0; rc == 0 && i < s->nm; i++) {
 		rc = s->mc[i]->message(s->mst[i], m, &s->msink[i].sink, err);
 		if (s->fault.code) {
@@ -508,6 +611,12 @@ static void explain(const struct qsel *s)
 				part[1] / q->answered, part[2] / q->answered);
 		}
 		fputc('\n', stderr);
+		fprintf(stderr, "  %-40s %8llu", "  with a completion link; agreeing %",
+			(unsigned long long)q->anchored);
+		for (unsigned m = 0; m < s->nm; m++)
+			fprintf(stderr, " %12.1f", q->anchored ?
+				100.0 * (double)q->agree[m] / (double)q->anchored : 0.0);
+		fputc('\n', stderr);
 		for (unsigned m = 0; m < s->nm; m++)
 			total[m] += q->sent[m];
 	}
@@ -530,6 +639,8 @@ static int qs_finish(void *st, struct tj_edge_sink *out, struct tj_err *err)
 			return -s->fault.code;
 		}
 	}
+	if (rc == 0)
+		rc = tj_la_finish(s->la, err);
 	/* A call some method never answered: "no parent" from it (as the
 	 * host would say), in pool order, which the input fixes. */
 	for (size_t i = 0; rc == 0 && i < s->ncalls_cap; i++) {
@@ -559,7 +670,9 @@ static void qs_close(void *st)
 	for (unsigned i = 0; i < s->nm; i++)
 		if (s->mst[i])
 			s->mc[i]->close(s->mst[i]);
+	tj_la_free(s->la);
 	free(s->calls);
+	free(s->seen);
 	free(s->reqs);
 	free(s->queues);
 	tj_u64map_free(&s->call_ix);
@@ -572,12 +685,14 @@ static void qs_close(void *st)
 const struct tj_correlator tj_correlator_queue_select = {
 	.abi = TJ_CORRELATOR_ABI,
 	.name = "queue-select",
-	.description = "the default: runs several correlators and, per (process, "
-		       "destination) queue, keeps the one whose answers explain the log "
-		       "in the fewest nats (delays, nesting, calls per request; no labels)",
-	.params_help = "methods=order-align,classifier,regression,metadata  the "
+	.description = "runs several correlators and keeps, per (process, "
+		       "destination) queue, the one the kernel's completion links back "
+		       "and whose answers explain the log in the fewest nats (no labels)",
+	.params_help = "methods=lookahead,order-align,classifier,regression,metadata  the "
 		       "correlators run (built-ins; on a tie the earlier wins)\n"
 		       "warm=1000  answered calls a queue waits for before its first choice\n"
+		       "links=1  1: with 30+ completion links in a queue, drop methods another beats on them; 0: nats only\n"
+		       "z=2  the sign test's threshold (wins - losses > z sqrt(wins + losses))\n"
 		       "explain=0  1: print each queue's costs and choice on stderr\n",
 	.open = qs_open,
 	.train = NULL,

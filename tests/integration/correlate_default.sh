@@ -34,7 +34,7 @@ cmp -s "$tmp/none.csv" "$tmp/named.csv" || fail "no --algo and --algo $dflt diff
 	fail "queue-select: $(cat "$tmp/qs.err")"
 [ "$(($(wc -l <"$tmp/qs.csv") - 1))" -eq "$calls" ] || fail "queue-select: not one edge per call"
 grep -q '^queue-select: .* queues' "$tmp/qs.err" || fail "queue-select --explain printed no queues"
-grep -q '^queue-select: calls answered by order-align [0-9]*, classifier' "$tmp/qs.err" ||
+grep -q '^queue-select: calls answered by lookahead [0-9]*, order-align [0-9]*, classifier' "$tmp/qs.err" ||
 	fail "queue-select --explain does not say which method answered"
 # one method alone is that method
 "$tj" correlate --algo queue-select --param methods=metadata "$tmp/ds" -o "$tmp/qm.csv" 2>/dev/null ||
@@ -62,8 +62,10 @@ bad "param methods: 'metadata' twice" --param methods=metadata,metadata
 bad "param methods=,: no method" --param methods=,
 bad "param warm=0" --param warm=0
 bad "param warm=1.5" --param warm=1.5
-bad "param score=best" --param score=best
-bad "param margin=2" --param margin=2
+bad "param z=11" --param z=11
+bad "param z=-1" --param z=-1
+bad "param links=2" --param links=2
+bad "unknown param 'score'" --param score=mdl
 bad "param explain=2" --param explain=2
 bad "unknown param 'colour'" --param colour=red
 bad "not a number" --param warm=x
