@@ -83,3 +83,27 @@ double tj_cons_cost(const struct tj_cons *c, uint64_t nreq)
 	double part[TJ_CONS_PARTS];
 	return tj_cons_parts(c, nreq, part);
 }
+
+static int beaten(unsigned n, const uint32_t (*beats)[TJ_CONS_METHODS], double z,
+		  unsigned m)
+{
+	for (unsigned o = 0; o < n; o++) {
+		double w = beats[o][m], l = beats[m][o];
+		if (o != m && w > l && w - l > z * sqrt(w + l))
+			return 1;
+	}
+	return 0;
+}
+
+int tj_cons_pick(unsigned n, const double *cost,
+		 const uint32_t (*beats)[TJ_CONS_METHODS], double z)
+{
+	int pick = -1;
+	for (unsigned m = 0; m < n; m++) {
+		if (beats && beaten(n, beats, z, m))
+			continue;
+		if (pick < 0 || cost[m] < cost[pick])
+			pick = (int)m;
+	}
+	return pick < 0 ? 0 : pick; /* every one beaten (a cycle): the first */
+}

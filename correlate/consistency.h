@@ -59,4 +59,14 @@ double tj_cons_cost(const struct tj_cons *c, uint64_t nreq);
 #define TJ_CONS_PARTS 3
 double tj_cons_parts(const struct tj_cons *c, uint64_t nreq, double part[TJ_CONS_PARTS]);
 
+/* Choosing between n correlators' answers on one queue (n at most
+ * TJ_CONS_METHODS).  beats[a][b]: the completion links where a's answer
+ * was the linked parent and b's was not (NULL: no links to go by).  A
+ * method another beats beyond chance (a sign test: wins - losses >
+ * z * sqrt(wins + losses)) is out; of the rest, the least cost; ties go
+ * to the earlier method. */
+#define TJ_CONS_METHODS 6
+int tj_cons_pick(unsigned n, const double *cost,
+		 const uint32_t (*beats)[TJ_CONS_METHODS], double z);
+
 #endif

@@ -22,7 +22,7 @@
 #include "lookahead.h"
 #include "../lib/u64map.h"
 
-#define QS_MAX_METHODS 6
+#define QS_MAX_METHODS TJ_CONS_METHODS
 #define QS_REQ_RING (1u << 17) /* requests remembered for their times and counts */
 #define QS_REQ_QUEUES 4        /* queues whose call counts a request keeps */
 #define QS_MIN_OWN 200         /* fewer answered calls: the sum over queues decides */
@@ -338,9 +338,6 @@ static int add_call(struct qsel *s, const struct tj_message *m)
 	return 0;
 }
 
-/* The method a queue's calls go out with: its own cheapest once it has
- * seen QS_MIN_OWN answered calls, else the cheapest summed over every
- * queue (a small queue's counts are too few to choose on). */
 static double queue_cost(const struct qsel *s, const struct qs_queue *q, unsigned m)
 {
 	const uint64_t *n = tj_u64map_get(&s->procs, q->proc);
@@ -348,48 +345,12 @@ static double queue_cost(const struct qsel *s, const struct qs_queue *q, unsigne
 	return tj_cons_cost(&q->cons[m], nreq);
 }
 
-static int cheapest(const struct qsel *s, const double *cost)
-{
-	int best = 0;
-	for (unsigned m = 1; m < s->nm; m++)
-		if (cost[m] < cost[best]) /* ties: the earlier method in the list */
-			best = (int)m;
-	return best;
-}
-
-/* With enough completion links: the methods no other one beats on them
- * beyond chance (a sign test on the links where the two answers differ:
- * wins - losses > z * sqrt(wins + losses)), and of those the cheapest. */
-static int dominated(const struct qsel *s, const struct qs_queue *q, unsigned m)
-{
-	for (unsigned o = 0; o < s->nm; o++) {
-		double w = q->beats[o][m], l = q->beats[m][o];
-		if (o != m && w - l > s->z * sqrt(w + l) && w > l)
-			return 1;
-	}
-	return 0;
-}
-
-static int choose_by_links(const struct qsel *s, const struct qs_queue *q)
-{
-	int pick = -1;
-	double pc = 0;
-	for (unsigned m = 0; m < s->nm; m++) {
-		if (dominated(s, q, m))
-			continue;
-		double c = queue_cost(s, q, m);
-		if (pick < 0 || c < pc) {
-			pick = (int)m;
-			pc = c;
-		}
-	}
-	return pick < 0 ? 0 : pick;
-}
-
+/* The method a queue's calls go out with (tj_cons_pick): where it has
+ * enough completion links, those rule methods out; its own description
+ * lengths once it has QS_MIN_OWN answered calls, else the sums over every
+ * queue (a small queue's histograms are too thin to choose on). */
 static int choose(const struct qsel *s, const struct qs_queue *q)
 {
-	if (s->links && q->anchored >= QS_MIN_ANCHORS)
-		return choose_by_links(s, q);
 	double cost[QS_MAX_METHODS] = { 0 };
 	if (q->answered >= QS_MIN_OWN) {
 		for (unsigned m = 0; m < s->nm; m++)
@@ -399,7 +360,9 @@ static int choose(const struct qsel *s, const struct qs_queue *q)
 			for (unsigned m = 0; m < s->nm; m++)
 				cost[m] += queue_cost(s, &s->queues[i], m);
 	}
-	return cheapest(s, cost);
+	int links = s->links && q->anchored >= QS_MIN_ANCHORS;
+	return tj_cons_pick(s->nm, cost, links ? (const uint32_t (*)[TJ_CONS_METHODS])q->beats
+					       : NULL, s->z);
 }
 
 static int send_call(struct qsel *s, struct qs_queue *q, uint32_t i)

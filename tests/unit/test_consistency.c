@@ -108,6 +108,43 @@ static void test_time_bins(void **state)
 	assert_int_equal(tj_cons_tbin(UINT64_MAX), TJ_CONS_TBINS - 1);
 }
 
+/* The choice between methods: links where they say something, cost
+ * where they do not. */
+static void test_pick(void **state)
+{
+	(void)state;
+	double cost[3] = { 500, 400, 450 }; /* B is the most regular */
+	uint32_t beats[TJ_CONS_METHODS][TJ_CONS_METHODS] = { { 0 } };
+	/* no links: the cheapest */
+	assert_int_equal(tj_cons_pick(3, cost, NULL, 2), 1);
+	/* A right on 80 links where B is wrong, B right on 20 where A is not:
+	 * 60 > 2 sqrt(100), B is out, and C too (A beats it as much) */
+	beats[0][1] = 80;
+	beats[1][0] = 20;
+	beats[0][2] = 80;
+	beats[2][0] = 20;
+	assert_int_equal(tj_cons_pick(3, cost, beats, 2), 0);
+	/* 12 against 8: within chance, so the cost decides among all three */
+	beats[0][1] = 12;
+	beats[1][0] = 8;
+	beats[0][2] = 12;
+	beats[2][0] = 8;
+	assert_int_equal(tj_cons_pick(3, cost, beats, 2), 1);
+	/* z = 0: any surplus counts */
+	assert_int_equal(tj_cons_pick(3, cost, beats, 0), 0);
+	/* B beaten by C only: of A and C, C is cheaper */
+	memset(beats, 0, sizeof(beats));
+	beats[2][1] = 50;
+	assert_int_equal(tj_cons_pick(3, cost, beats, 2), 2);
+	/* equal costs: the earlier method */
+	double same[2] = { 7, 7 };
+	assert_int_equal(tj_cons_pick(2, same, NULL, 2), 0);
+	/* a cycle beats everyone: the first */
+	memset(beats, 0, sizeof(beats));
+	beats[0][1] = beats[1][2] = beats[2][0] = 50;
+	assert_int_equal(tj_cons_pick(3, cost, beats, 2), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -116,6 +153,7 @@ int main(void)
 		cmocka_unit_test(test_violations),
 		cmocka_unit_test(test_count_steps),
 		cmocka_unit_test(test_time_bins),
+		cmocka_unit_test(test_pick),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
