@@ -25,6 +25,7 @@ struct la_call {
 	uint32_t gen;
 	uint8_t live, has_base, completed;
 	uint8_t sync; /* its writer read nothing until it read its reply */
+	uint32_t pid;
 	struct tj_msgkey key;
 	uint64_t ts;
 	struct tj_edge base;
@@ -42,14 +43,20 @@ struct la_handler {
 	uint32_t node, tid;
 	uint32_t call, call_gen; /* the call whose reply was read */
 	uint8_t sync;            /* that call was synchronous */
+	uint32_t proc;           /* its process, in procs */
 	uint64_t start;          /* when the reply's last byte was read */
 	unsigned nresp;
 	uint8_t has_resp;
 	struct tj_msgkey resp;   /* the first response's request */
 	uint64_t resp_ts;
 	uint64_t resp_at;        /* when the response was written */
+	unsigned nwrites, resp_widx;
+	uint64_t reply_sock;     /* the socket the reply came on */
 	size_t ncalls;
 	uint32_t calls[HANDLER_CALLS], gens[HANDLER_CALLS];
+	unsigned widx[HANDLER_CALLS]; /* each call's place among the handler's writes */
+	uint64_t cgap[HANDLER_CALLS]; /* how long after the reply it was written */
+	uint8_t csame[HANDLER_CALLS]; /* written on the reply's socket */
 };
 
 struct la_req {
@@ -66,6 +73,14 @@ struct deadline {
 	uint64_t map_key; /* DL_REPLY, DL_REQ: the map entry to drop */
 	uint32_t idx, gen;
 	uint8_t kind;
+};
+
+/* A process's calls whose reply was read: how many were synchronous.  A
+ * process whose threads block on their calls (thread per request, worker
+ * pools) has nearly all of them so; an event loop only those it made
+ * while idle, and there "read nothing else" proves nothing. */
+struct la_proc {
+	uint64_t sync, async;
 };
 
 struct la_node {
@@ -121,6 +136,9 @@ struct la {
 	struct tj_u64map by_thread;/* (node, tid) -> open handler */
 	struct tj_u64map node_ix;
 	struct tj_u64map by_sync;  /* (node, tid) -> the thread's last call, until it reads */
+	struct tj_u64map proc_ix;  /* (node, pid) -> procs */
+	struct la_proc *procs;
+	size_t nprocs;
 	struct la_node *nodes;
 	size_t nnodes;
 	size_t live_calls;
@@ -344,6 +362,47 @@ static uint64_t thread_key(uint32_t node, uint32_t tid)
 	return h2(node, tid);
 }
 
+static struct la_proc *proc_get(struct la *la, uint32_t node, uint32_t pid)
+{
+	int added;
+	uint64_t k = h2(node, pid);
+	uint64_t *ix = tj_u64map_upsert(&la->proc_ix, k, &added);
+	if (!ix)
+		return NULL;
+	if (added) {
+		struct la_proc *p = realloc(la->procs, (la->nprocs + 1) * sizeof(*p));
+		if (!p) {
+			tj_u64map_del(&la->proc_ix, k);
+			return NULL;
+		}
+		la->procs = p;
+		memset(&p[la->nprocs], 0, sizeof(*p));
+		*ix = la->nprocs++;
+	}
+	return &la->procs[*ix];
+}
+
+/* Are the process's calls synchronous, by the share seen so far? */
+static int blocking(const struct la *la, const struct la_handler *h)
+{
+	const struct la_proc *p = &la->procs[h->proc];
+	return (p->sync + 1.0) / (p->sync + p->async + 2.0) >= la->o.sync_share;
+}
+
+/* Does the handler's k-th call continue the request of the call whose
+ * reply it read?  Only if that call was synchronous, and only the
+ * handler's first write: an event loop's writes after a reply may be a
+ * timer's or the next queued request's on the connection the reply freed
+ * (ASYNC.md, the link table, measured with links=all). */
+static int continues(const struct la *la, const struct la_handler *h, size_t k)
+{
+	if (la->o.links_from == TJ_LA_ALL)
+		return 1;
+	if (h->widx[k] != 0)
+		return 0;
+	return h->sync && blocking(la, h);
+}
+
 /* The thread's handler ends: its links are made, its holds released. */
 static int handler_end(struct la *la, uint32_t hi)
 {
@@ -355,15 +414,16 @@ static int handler_end(struct la *la, uint32_t hi)
 	if (v && *v == hi)
 		tj_u64map_del(&la->by_thread, tk);
 	int x_live = C(la, h->call)->live && C(la, h->call)->gen == h->call_gen;
-	int linking = x_live && (h->sync || la->o.all);
-	if (linking) {
-		if (h->nresp == 1 && h->has_resp) {
+	if (x_live) {
+		if (h->nresp == 1 && h->has_resp &&
+		    ((h->sync && blocking(la, h)) || la->o.links_from == TJ_LA_ALL)) {
 			la->st.completions++;
 			if (la->o.links) {
 				char a[TJ_MSGKEY_STRLEN], b[TJ_MSGKEY_STRLEN];
-				fprintf(la->o.links, "lookahead: link completion %s %s %llu\n",
+				fprintf(la->o.links, "lookahead: link completion %s %s "
+					"sync=%d idx=%u gap=%llu\n",
 					tj_msgkey_format(&C(la, h->call)->key, a),
-					tj_msgkey_format(&h->resp, b),
+					tj_msgkey_format(&h->resp, b), h->sync, h->resp_widx,
 					(unsigned long long)(h->resp_at - h->start));
 			}
 			C(la, h->call)->completed = 1;
@@ -377,13 +437,15 @@ static int handler_end(struct la *la, uint32_t hi)
 		uint32_t y = h->calls[k];
 		if (!C(la, y)->live || C(la, y)->gen != h->gens[k])
 			continue;
-		if (linking && h->nresp == 0) {
+		if (x_live && h->nresp == 0 && continues(la, h, k)) {
 			la->st.continuations++;
 			if (la->o.links) {
 				char a[TJ_MSGKEY_STRLEN], b[TJ_MSGKEY_STRLEN];
-				fprintf(la->o.links, "lookahead: link continuation %s %s\n",
+				fprintf(la->o.links, "lookahead: link continuation %s %s "
+					"sync=%d idx=%u gap=%llu same=%d\n",
 					tj_msgkey_format(&C(la, h->call)->key, a),
-					tj_msgkey_format(&C(la, y)->key, b));
+					tj_msgkey_format(&C(la, y)->key, b), h->sync, h->widx[k],
+					(unsigned long long)h->cgap[k], h->csame[k]);
 			}
 			unite(la, h->call, y);
 		}
@@ -476,6 +538,7 @@ static int on_call(struct la *la, struct la_node *n, const struct tj_message *m)
 	c->gen = gen;
 	c->live = 1;
 	c->key = m->key;
+	c->pid = m->pid;
 	c->ts = m->ts_first;
 	c->up = c->next = ci;
 	c->holds = 1; /* its base decision */
@@ -502,6 +565,9 @@ static int on_call(struct la *la, struct la_node *n, const struct tj_message *m)
 					    : NULL;
 	if (h && h->start <= m->ts_first && h->ncalls < HANDLER_CALLS) {
 		h->calls[h->ncalls] = ci;
+		h->widx[h->ncalls] = h->nwrites;
+		h->cgap[h->ncalls] = m->ts_first - h->start;
+		h->csame[h->ncalls] = m->key.sock == h->reply_sock;
 		h->gens[h->ncalls++] = c->gen;
 		c->holds++;
 	}
@@ -523,6 +589,8 @@ static int on_response(struct la *la, const struct tj_message *m)
 	struct la_handler *h = m->tid_first ? thread_handler(la, m->key.node, m->tid_first, &hi)
 					    : NULL;
 	if (h && h->start <= m->ts_first) {
+		if (h->nresp == 0)
+			h->resp_widx = h->nwrites;
 		if (h->nresp++ == 0 && q) {
 			h->has_resp = 1;
 			h->resp = q->key;
@@ -583,7 +651,14 @@ static int on_read(struct la *la, struct la_node *n, const struct tj_message *m)
 	h->call_gen = C(la, ci)->gen;
 	h->sync = last_call == (((uint64_t)h->call_gen << 32) | ci);
 	la->st.sync_handlers += h->sync;
+	struct la_proc *pr = proc_get(la, m->key.node, C(la, ci)->pid);
+	if (!pr)
+		return -2;
+	h->proc = (uint32_t)(pr - la->procs);
+	pr->sync += h->sync;
+	pr->async += !h->sync;
 	h->start = m->ts_last;
+	h->reply_sock = m->key.sock;
 	la->st.handlers++;
 	/* the reply hold becomes the handler's */
 	if (tj_u64map_put(&la->by_thread, thread_key(h->node, h->tid), hi) < 0)
@@ -606,6 +681,12 @@ int tj_la_message(struct tj_la *la_, const struct tj_message *m, struct tj_err *
 			rc = on_call(la, n, m);
 		else if (m->role == TJ_ROLE_SERVER)
 			rc = on_response(la, m);
+		uint32_t hi;
+		struct la_handler *h;
+		if (rc == 0 && m->key.dir == TJ_DIR_OUT && m->tid_first &&
+		    (h = thread_handler(la, m->key.node, m->tid_first, &hi)) &&
+		    h->start <= m->ts_first)
+			h->nwrites++;
 	}
 	return rc < 0 ? fail(la, rc, err) : 0;
 }
@@ -661,6 +742,7 @@ int tj_la_new(struct tj_la **out, const struct tj_la_opts *o, tj_la_emit_fn emit
 	tj_u64map_init(&la->by_thread);
 	tj_u64map_init(&la->node_ix);
 	tj_u64map_init(&la->by_sync);
+	tj_u64map_init(&la->proc_ix);
 	*out = (struct tj_la *)la;
 	return 0;
 }
@@ -684,6 +766,8 @@ void tj_la_free(struct tj_la *la_)
 	tj_u64map_free(&la->by_thread);
 	tj_u64map_free(&la->node_ix);
 	tj_u64map_free(&la->by_sync);
+	tj_u64map_free(&la->proc_ix);
+	free(la->procs);
 	free(la);
 }
 
