@@ -84,8 +84,11 @@ static int la_open(void **st, const struct tj_params *p, struct tj_err *err)
 	double hz, ex, share;
 	if ((rc = tj_param_double(p, "horizon_ms", 50, &hz, err)) < 0 ||
 	    (rc = tj_param_double(p, "sync_share", 0.95, &share, err)) < 0 ||
-	    (rc = tj_param_double(p, "explain", 0, &ex, err)) < 0)
-		return rc;
+	    (rc = tj_param_double(p, "explain", 0, &ex, err)) < 0) {
+		char why[TJ_ERRMSG_MAX];
+		snprintf(why, sizeof(why), "%s", err ? err->msg : "not a number");
+		return tj_errf(err, TJ_E_ARG, ALGO ": %s", why);
+	}
 	if (!(hz > 0 && hz <= 60000))
 		return tj_errf(err, TJ_E_ARG, ALGO ": param horizon_ms=%g not in (0, 60000]", hz);
 	if (!(share >= 0 && share <= 1))
