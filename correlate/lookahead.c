@@ -81,6 +81,8 @@ struct deadline {
  * while idle, and there "read nothing else" proves nothing. */
 struct la_proc {
 	uint64_t sync, async;
+	/* its reply handlers that wrote one response: first thing, or later */
+	uint64_t resp_first, resp_later;
 };
 
 struct la_node {
@@ -389,6 +391,16 @@ static int blocking(const struct la *la, const struct la_handler *h)
 	return (p->sync + 1.0) / (p->sync + p->async + 2.0) >= la->o.sync_share;
 }
 
+/* Does the process answer from the handler that read the last reply (an
+ * event loop such as nginx's), rather than later, from a timer or another
+ * event (then the write after a reply is whatever came next)?  Seen as
+ * responses written first thing in a reply's handler, by the share so far. */
+static int answers_first(const struct la *la, const struct la_handler *h)
+{
+	const struct la_proc *p = &la->procs[h->proc];
+	return (p->resp_first + 1.0) / (p->resp_first + p->resp_later + 2.0) >= la->o.sync_share;
+}
+
 /* Does the handler's k-th call continue the request of the call whose
  * reply it read?  Only if that call was synchronous, and only the
  * handler's first write: an event loop's writes after a reply may be a
@@ -414,9 +426,14 @@ static int handler_end(struct la *la, uint32_t hi)
 	if (v && *v == hi)
 		tj_u64map_del(&la->by_thread, tk);
 	int x_live = C(la, h->call)->live && C(la, h->call)->gen == h->call_gen;
+	if (h->nresp == 1) {
+		la->procs[h->proc].resp_first += h->resp_widx == 0;
+		la->procs[h->proc].resp_later += h->resp_widx != 0;
+	}
 	if (x_live) {
 		if (h->nresp == 1 && h->has_resp &&
-		    ((h->sync && blocking(la, h)) || la->o.links_from == TJ_LA_ALL)) {
+		    ((h->sync && blocking(la, h)) || (h->resp_widx == 0 && answers_first(la, h)) ||
+		     la->o.links_from == TJ_LA_ALL)) {
 			la->st.completions++;
 			if (la->o.links) {
 				char a[TJ_MSGKEY_STRLEN], b[TJ_MSGKEY_STRLEN];
