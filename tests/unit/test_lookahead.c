@@ -238,6 +238,48 @@ static void test_event_loop_makes_no_link(void **state)
 	tj_la_free(r.la);
 }
 
+/* An event loop (thread 5 reads another request between each call and its
+ * reply) that answers first thing in the handler of the last reply, as
+ * nginx does: once that share is learned, the response after a reply is a
+ * completion, though the base took the newest request.  A loop that
+ * writes something else first (a timer's call) learns the opposite and
+ * keeps the base. */
+static void loop(int answers_first, uint64_t *completed, uint64_t *right)
+{
+	struct run r;
+	start(&r, 0.95);
+	uint64_t t = 1 * US;
+	for (uint64_t i = 0; i < 40; i++, t += 10 * US) {
+		uint64_t a = 100 + i, b = 200 + i, c = 300 + i, d = 400 + i;
+		feed(&r, request(a, 5, t, t + 5 * US));
+		feed(&r, call(c, 5, t + 1 * US, t + 3 * US));
+		base(&r, c, b);
+		feed(&r, request(b, 5, t + 2 * US, 0));
+		feed(&r, reply(c, 5, t + 3 * US));
+		if (!answers_first)
+			feed(&r, call(d, 5, t + 4 * US, 0));
+		feed(&r, response(a, 5, t + 5 * US));
+	}
+	assert_int_equal(tj_la_finish(r.la, &r.err), 0);
+	*completed = tj_la_stats(r.la)->decided[TJ_LA_COMPLETION];
+	*right = 0;
+	for (uint64_t i = 0; i < 40; i++)
+		*right += parent_of(&r, 300 + i, NULL) == (int64_t)(100 + i);
+	tj_la_free(r.la);
+}
+
+static void test_loop_answering_first(void **state)
+{
+	(void)state;
+	uint64_t completed, right;
+	loop(1, &completed, &right);
+	assert_true(completed >= 20); /* after the share passed 0.95 */
+	assert_int_equal(right, completed);
+	loop(0, &completed, &right);
+	assert_int_equal(completed, 0);
+	assert_int_equal(right, 0);
+}
+
 /* Deferral is bounded: a long run of synchronous requests keeps only the
  * calls in flight waiting, and each is out once its handler ended. */
 static void test_bounded_deferral(void **state)
@@ -295,6 +337,7 @@ int main(void)
 		cmocka_unit_test(test_response_ends_the_request),
 		cmocka_unit_test(test_later_request_ruled_out),
 		cmocka_unit_test(test_event_loop_makes_no_link),
+		cmocka_unit_test(test_loop_answering_first),
 		cmocka_unit_test(test_bounded_deferral),
 		cmocka_unit_test(test_bad_params),
 	};
