@@ -12,7 +12,7 @@
 #include "../cli/commands.h"
 
 static const char usage_text[] =
-	"usage: tracejoin correlate --algo NAME|PLUGIN.so [options] DATASET_DIR | LOG...\n"
+	"usage: tracejoin correlate [--algo NAME|PLUGIN.so] [options] DATASET_DIR | LOG...\n"
 	"       tracejoin correlate --list\n"
 	"\n"
 	"Replay node logs (a dataset folder's node-*.evlog, or evlog files) through\n"
@@ -21,7 +21,9 @@ static const char usage_text[] =
 	"Labels and manifests beside the logs are never read.\n"
 	"\n"
 	"options:\n"
-	"  -a, --algo NAME|PATH  a built-in correlator (see --list) or a plugin .so\n"
+	"  -a, --algo NAME|PATH  a built-in correlator (see --list) or a plugin .so;\n"
+	"                        without it, or with 'default', the default one\n"
+	"                        (marked in --list; chosen by the benchmark tables)\n"
 	"                        (refused if a user other than root or you could\n"
 	"                        have written it or its folders)\n"
 	"      --trust-plugin    load the plugin whoever could write it\n"
@@ -55,7 +57,8 @@ static void list_builtins(FILE *f)
 	const struct tj_correlator *all[16];
 	size_t n = tj_correlator_builtins(all, 16);
 	for (size_t i = 0; i < n && i < 16; i++) {
-		fprintf(f, "%-12s %s\n", all[i]->name,
+		int dflt = strcmp(all[i]->name, TJ_CORRELATOR_DEFAULT) == 0;
+		fprintf(f, "%-12s %s%s\n", all[i]->name, dflt ? "(default) " : "",
 			all[i]->description ? all[i]->description : "");
 		const char *h = all[i]->params_help;
 		while (h && *h) { /* one param per line, indented */
@@ -133,7 +136,7 @@ static int parse_opts(int argc, char **argv, struct correlate_opts *o)
 	if (o->list)
 		return 0;
 	if (!o->algo)
-		return tj_usage(cmd, "--algo NAME|PLUGIN.so is required");
+		o->algo = "default";
 	if (o->ninputs == 0)
 		return tj_usage(cmd, "no input: give a dataset folder or evlog files");
 	return 0;

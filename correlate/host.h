@@ -15,7 +15,13 @@
 
 /* ---- finding correlators ---- */
 
-/* A built-in correlator by name, or NULL. */
+/* The correlator `correlate` runs without --algo, and that "default"
+ * names: chosen by the benchmark tables, never by reading labels
+ * (DESIGN.md; bench/RESULTS.md, DECISIONS.md "The default correlator"). */
+#define TJ_CORRELATOR_DEFAULT "order-align"
+
+/* A built-in correlator by name ("default" = TJ_CORRELATOR_DEFAULT), or
+ * NULL. */
 const struct tj_correlator *tj_correlator_builtin(const char *name);
 /* The built-ins present in this binary, in a fixed order; returns how
  * many (at most max are stored). */

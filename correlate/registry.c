@@ -10,6 +10,7 @@ extern const struct tj_correlator tj_correlator_classifier __attribute__((weak))
 extern const struct tj_correlator tj_correlator_order_logit __attribute__((weak));
 extern const struct tj_correlator tj_correlator_order_align __attribute__((weak));
 extern const struct tj_correlator tj_correlator_lookahead __attribute__((weak));
+extern const struct tj_correlator tj_correlator_queue_select __attribute__((weak));
 
 static const struct tj_correlator *const builtins[] = {
 	&tj_correlator_metadata,
@@ -18,6 +19,7 @@ static const struct tj_correlator *const builtins[] = {
 	&tj_correlator_order_logit,
 	&tj_correlator_order_align,
 	&tj_correlator_lookahead,
+	&tj_correlator_queue_select,
 };
 
 size_t tj_correlator_builtins(const struct tj_correlator **out, size_t max)
@@ -35,6 +37,8 @@ size_t tj_correlator_builtins(const struct tj_correlator **out, size_t max)
 
 const struct tj_correlator *tj_correlator_builtin(const char *name)
 {
+	if (strcmp(name, "default") == 0) /* the benchmark's choice (host.h) */
+		name = TJ_CORRELATOR_DEFAULT;
 	for (size_t i = 0; i < sizeof(builtins) / sizeof(*builtins); i++)
 		if (builtins[i] && strcmp(builtins[i]->name, name) == 0)
 			return builtins[i];

@@ -21,7 +21,7 @@ plugins=$(dirname "$tj")/plugins
 expect_exit 2 "$tj" correlate --algo metadata --bogus "$tmp/ds"
 [ "$("$tj" correlate --algo metadata --bogus "$tmp/ds" 2>&1 | wc -l)" -eq 1 ] ||
 	fail "an unknown option takes more than one line"
-expect_exit 2 "$tj" correlate "$tmp/ds"
+expect_exit 2 "$tj" correlate    # no input (no --algo is the default: correlate_default.sh)
 expect_exit 2 "$tj" correlate --algo metadata
 expect_exit 2 "$tj" correlate --algo nosuch "$tmp/ds"
 expect_exit 2 "$tj" correlate --algo metadata --param expire "$tmp/ds"

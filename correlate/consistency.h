@@ -1,0 +1,72 @@
+/* How well one correlator's answers on one (process, destination) queue
+ * explain the log, without labels: the description length, in nats, of
+ * three things the answers fix, each coded with its own empirical
+ * distribution (a two-part code: data cost N*H plus half a log N per
+ * symbol used, the model cost):
+ *
+ *   - the call's send time after its parent's arrival (log2 bins of
+ *     microseconds; "before the parent" is a symbol of its own; a call
+ *     with no parent is not explained, and its times cost a flat code,
+ *     so answering "none" is no way to look regular);
+ *   - the parent's response start after the call's reply (the same bins;
+ *     "the parent answered before the call's reply came" is a symbol of
+ *     its own: a nesting violation, which the right answer rarely pays);
+ *   - how many calls of this queue each request of the process made
+ *     (0, 1, 2, ... 7+).
+ *
+ * The right parents make these distributions narrow: a service's delay
+ * to its call, and its number of calls to a destination, are properties
+ * of its code.  Wrong parents mix requests and spread them.  Comparing the
+ * totals of several correlators on the same calls picks the one whose
+ * answers are the most regular (correlate/ASYNC.md, "The default"). */
+#ifndef TJ_CONSISTENCY_H
+#define TJ_CONSISTENCY_H
+
+#include <stdint.h>
+
+#define TJ_CONS_BINS 46     /* time bins: TJ_CONS_TBINS log2 bins + 2 special */
+#define TJ_CONS_TBINS 44    /* half-octaves of microseconds, from < 1 us */
+#define TJ_CONS_BAD 44      /* impossible order: before the parent / after its response */
+#define TJ_CONS_NOREPLY 45  /* no reply time on one side */
+#define TJ_CONS_COUNTS 8    /* calls per request: 0..6, 7 and more */
+
+struct tj_cons {
+	uint64_t delay[TJ_CONS_BINS]; /* call send - parent arrival */
+	uint64_t end[TJ_CONS_BINS];   /* parent response - call reply */
+	uint64_t count[TJ_CONS_COUNTS]; /* requests by their calls to this queue,
+					   zeros excluded (see tj_cons_cost) */
+	uint64_t ncalls;      /* calls in delay and end */
+	uint64_t unexplained; /* calls with no parent, or one no longer held:
+				 their times cost a flat code, log TJ_CONS_TBINS each */
+};
+
+/* The time bin of a gap in nanoseconds (>= 0). */
+unsigned tj_cons_tbin(uint64_t gap_ns);
+
+/* One call's answer: has_parent; known = the parent's times are known;
+ * times in node-local ns (0 = none for the reply times). */
+void tj_cons_add_call(struct tj_cons *c, int has_parent, int known,
+		      uint64_t call_ts, uint64_t call_reply,
+		      uint64_t parent_ts, uint64_t parent_reply);
+
+/* A request's count of calls to this queue went from k to k + 1. */
+void tj_cons_count_step(struct tj_cons *c, uint64_t k);
+
+/* The description length (nats) of the answers so far; nreq = how many
+ * requests of the process there were (those with no call count as 0). */
+double tj_cons_cost(const struct tj_cons *c, uint64_t nreq);
+/* The same, and its three parts: delay, end, counts. */
+#define TJ_CONS_PARTS 3
+double tj_cons_parts(const struct tj_cons *c, uint64_t nreq, double part[TJ_CONS_PARTS]);
+
+/* Choosing between n correlators' answers on one queue (n at most
+ * TJ_CONS_METHODS).  beats[a][b]: the completion links where a's answer
+ * was the linked parent and b's was not (NULL: no links to go by).  A
+ * method another beats beyond chance (a sign test: wins - losses >
+ * z * sqrt(wins + losses)) is out; of the rest, the least cost; ties go
+ * to the earlier method. */
+#define TJ_CONS_METHODS 6
+int tj_cons_pick(unsigned n, const double *cost,
+		 const uint32_t (*beats)[TJ_CONS_METHODS], double z);
+
+#endif

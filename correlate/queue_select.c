@@ -1,0 +1,665 @@
+/* The `queue-select` correlator, the default: run several correlators over
+ * the same stream and, per (process, destination) queue, emit the answers
+ * of the one whose answers explain that queue's log in the fewest nats
+ * (consistency.h: delays to the call, nesting of the call in its parent,
+ * calls per request).  No labels: the choice is unsupervised, made per
+ * queue because the regime (a FIFO-saturated connection, a chain, a
+ * fan-out on an M:N runtime) is a property of the queue, not the capture.
+ *
+ * Streaming: a call waits until every method has answered it (the slowest
+ * sets the lag: regression's learning buffer), then in its queue's hold
+ * until the queue has seen `warm` answered calls; from then on it goes out
+ * at once with the queue's current choice (recomputed every 256 calls).
+ * Memory: the methods' own, the calls they have not all answered, at most
+ * `warm` held calls per queue, and a fixed ring of recent requests. */
+#include <arpa/inet.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "host.h"
+#include "consistency.h"
+#include "lookahead.h"
+#include "../lib/u64map.h"
+
+#define QS_MAX_METHODS TJ_CONS_METHODS
+#define QS_REQ_RING (1u << 17) /* requests remembered for their times and counts */
+#define QS_REQ_QUEUES 4        /* queues whose call counts a request keeps */
+#define QS_MIN_OWN 200         /* fewer answered calls: the sum over queues decides */
+#define QS_RECHOOSE 256        /* answered calls between two choices of a queue */
+#define QS_NIL UINT32_MAX
+#define QS_SEEN (1u << 17)     /* answered calls remembered for late evidence */
+#define QS_MIN_ANCHORS 30      /* fewer: the description length alone decides */
+
+static const char *const default_methods =
+	"lookahead,order-align,classifier,regression,metadata";
+
+struct qs_req {
+	struct tj_msgkey key;
+	uint64_t ts_first, ts_reply;
+	uint32_t nq;
+	uint32_t q[QS_REQ_QUEUES];
+	uint16_t cnt[QS_REQ_QUEUES][QS_MAX_METHODS]; /* calls per queue per method */
+};
+
+struct qs_call {
+	struct tj_msgkey key, parent[QS_MAX_METHODS];
+	uint64_t ts_first, ts_reply;
+	double score[QS_MAX_METHODS];
+	uint32_t queue;
+	uint32_t next;          /* hold list, or free list */
+	uint8_t has_parent[QS_MAX_METHODS];
+	uint8_t answered;       /* bit per method */
+	uint8_t has_anchor;
+	struct tj_msgkey anchor; /* the parent a completion link names */
+};
+
+/* An answered call, remembered (direct-mapped by its key) for a
+ * completion link that comes after it went out. */
+struct qs_seen {
+	struct tj_msgkey key;
+	uint32_t queue;
+	uint8_t used, has_parent[QS_MAX_METHODS];
+	uint64_t parent[QS_MAX_METHODS]; /* tj_msgkey_hash of each answer */
+};
+
+struct qs_queue {
+	uint32_t node, pid;
+	uint8_t family;
+	uint16_t rport;
+	uint8_t raddr[16];
+	uint64_t proc;           /* key of its process in procs */
+	uint64_t nreq_base;      /* the process's requests before the queue began */
+	struct tj_cons cons[QS_MAX_METHODS];
+	uint64_t answered;       /* calls every method answered */
+	uint64_t anchored;       /* of them with a completion link */
+	uint64_t agree[QS_MAX_METHODS]; /* anchored calls each method answered as the link */
+	uint32_t beats[QS_MAX_METHODS][QS_MAX_METHODS]; /* [a][b]: a agreed, b did not */
+	uint64_t sent[QS_MAX_METHODS]; /* calls emitted with each method's answer */
+	uint32_t hold_head, hold_tail, nhold;
+	int pick;                /* the current choice; -1 before warm-up */
+};
+
+struct qsel;
+struct qs_sink {
+	struct tj_edge_sink sink;
+	struct qsel *s;
+	unsigned m;
+};
+
+struct qsel {
+	unsigned nm;
+	const struct tj_correlator *mc[QS_MAX_METHODS];
+	void *mst[QS_MAX_METHODS];
+	struct qs_sink msink[QS_MAX_METHODS];
+	uint8_t all;             /* answered mask when every method answered */
+	int explain;
+	int links;               /* links=1: completion links decide where there are enough */
+	double z;                /* the sign test's threshold */
+	uint64_t warm;
+	struct tj_edge_sink *out; /* where chosen edges go (set per call) */
+	struct tj_err *err;
+	struct tj_err fault;      /* an error met inside a method's emit */
+
+	struct qs_call *calls;
+	size_t ncalls_cap;
+	uint32_t free_head;
+	struct tj_u64map call_ix;  /* call key hash -> index in calls */
+
+	struct qs_req *reqs;       /* ring */
+	uint64_t req_next;
+	struct tj_u64map req_ix;   /* request key hash -> ring slot */
+	struct tj_u64map procs;    /* hash(node, pid) -> requests seen */
+
+	struct qs_queue *queues;
+	size_t nqueues, queues_cap;
+	struct tj_la *la;          /* completion links (lookahead.h), every handler */
+	struct qs_seen *seen;
+	struct tj_u64map queue_ix; /* hash(node, pid, dest) -> index */
+};
+
+static void qs_close(void *st);
+
+static const char *const known_params[] = { "methods", "warm", "links", "z", "explain",
+					    NULL };
+
+/* methods=a,b,c: built-ins only, no repeats, not ourselves. */
+static int parse_methods(struct qsel *s, const char *list, struct tj_err *err)
+{
+	char buf[256];
+	if (strlen(list) >= sizeof(buf))
+		return tj_errf(err, TJ_E_ARG, "queue-select: param methods=%s: too long", list);
+	strcpy(buf, list);
+	char *save = NULL;
+	for (char *name = strtok_r(buf, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+		/* by their own names: "default" may one day be this very one */
+		const struct tj_correlator *c =
+			strcmp(name, "default") ? tj_correlator_builtin(name) : NULL;
+		if (!c || !strcmp(c->name, "queue-select"))
+			return tj_errf(err, TJ_E_ARG,
+				       "queue-select: param methods: '%s' is not a built-in "
+				       "correlator it can run (see correlate --list)", name);
+		for (unsigned i = 0; i < s->nm; i++)
+			if (s->mc[i] == c)
+				return tj_errf(err, TJ_E_ARG,
+					       "queue-select: param methods: '%s' twice", name);
+		if (s->nm == QS_MAX_METHODS)
+			return tj_errf(err, TJ_E_ARG,
+				       "queue-select: param methods: more than %d", QS_MAX_METHODS);
+		s->mc[s->nm++] = c;
+	}
+	if (s->nm == 0)
+		return tj_errf(err, TJ_E_ARG, "queue-select: param methods=%s: no method", list);
+	return 0;
+}
+
+static int method_emit(struct tj_edge_sink *sink, const struct tj_edge *e);
+static int on_link(void *ctx, const struct tj_edge *e, const struct tj_edge *base,
+		   enum tj_la_why why);
+
+static int qs_open(void **st, const struct tj_params *p, struct tj_err *err)
+{
+	int rc = tj_params_check(p, known_params, "queue-select", err);
+	if (rc < 0)
+		return rc;
+	struct qsel *s = calloc(1, sizeof(*s));
+	if (!s)
+		return tj_errf(err, TJ_E_NOMEM, "queue-select: out of memory");
+	s->free_head = QS_NIL;
+	tj_u64map_init(&s->call_ix);
+	tj_u64map_init(&s->req_ix);
+	tj_u64map_init(&s->procs);
+	tj_u64map_init(&s->queue_ix);
+	double ex, warm = 0;
+	rc = tj_param_double(p, "explain", 0, &ex, err);
+	if (rc == 0 && ex != 0 && ex != 1)
+		rc = tj_errf(err, TJ_E_ARG, "queue-select: param explain=%g: 0 or 1", ex);
+	if (rc == 0)
+		rc = tj_param_double(p, "warm", 1000, &warm, err);
+	if (rc == 0 && !(warm >= 1 && warm <= 100000 && warm == floor(warm)))
+		rc = tj_errf(err, TJ_E_ARG,
+			     "queue-select: param warm=%g: a whole number in [1, 100000]", warm);
+	if (rc == 0)
+		rc = tj_param_double(p, "z", 2, &s->z, err);
+	if (rc == 0 && !(s->z >= 0 && s->z <= 10))
+		rc = tj_errf(err, TJ_E_ARG, "queue-select: param z=%g: in [0, 10]", s->z);
+	double links = 1;
+	if (rc == 0)
+		rc = tj_param_double(p, "links", 1, &links, err);
+	if (rc == 0 && links != 0 && links != 1)
+		rc = tj_errf(err, TJ_E_ARG, "queue-select: param links=%g: 0 or 1", links);
+	if (rc == 0) {
+		s->links = links == 1;
+		s->explain = ex == 1;
+		s->warm = (uint64_t)warm;
+		rc = parse_methods(s, tj_param_str(p, "methods", default_methods), err);
+	}
+	if (rc == 0 && (!(s->reqs = calloc(QS_REQ_RING, sizeof(*s->reqs))) ||
+			!(s->seen = calloc(QS_SEEN, sizeof(*s->seen)))))
+		rc = tj_errf(err, TJ_E_NOMEM, "queue-select: out of memory");
+	if (rc == 0) {
+		struct tj_la_opts lo = { 50 * 1000000ull, 1, NULL };
+		rc = tj_la_new(&s->la, &lo, on_link, s, err);
+	}
+	for (unsigned i = 0; rc == 0 && i < s->nm; i++) {
+		struct tj_params none = { 0 };
+		rc = s->mc[i]->open(&s->mst[i], &none, err);
+		s->msink[i] = (struct qs_sink){ { method_emit, NULL }, s, i };
+		s->all |= (uint8_t)(1u << i);
+	}
+	if (rc < 0) {
+		qs_close(s);
+		return rc;
+	}
+	*st = s;
+	return 0;
+}
+
+static struct qs_call *call_find(struct qsel *s, const struct tj_msgkey *k)
+{
+	uint64_t *ix = tj_u64map_get(&s->call_ix, tj_msgkey_hash(k));
+	if (!ix || !tj_msgkey_eq(&s->calls[*ix].key, k))
+		return NULL;
+	return &s->calls[*ix];
+}
+
+static struct qs_req *req_find(struct qsel *s, const struct tj_msgkey *k)
+{
+	uint64_t *ix = tj_u64map_get(&s->req_ix, tj_msgkey_hash(k));
+	if (!ix || !tj_msgkey_eq(&s->reqs[*ix].key, k))
+		return NULL;
+	return &s->reqs[*ix];
+}
+
+static uint64_t proc_key(uint32_t node, uint32_t pid)
+{
+	return tj_hash64(((uint64_t)node << 32) | pid);
+}
+
+/* An inbound request: remembered in the ring (the oldest forgotten). */
+static int add_request(struct qsel *s, const struct tj_message *m)
+{
+	uint32_t slot = (uint32_t)(s->req_next++ % QS_REQ_RING);
+	struct qs_req *r = &s->reqs[slot];
+	if (s->req_next > QS_REQ_RING) {
+		uint64_t h = tj_msgkey_hash(&r->key);
+		uint64_t *ix = tj_u64map_get(&s->req_ix, h);
+		if (ix && *ix == slot)
+			tj_u64map_del(&s->req_ix, h);
+	}
+	memset(r, 0, sizeof(*r));
+	r->key = m->key;
+	r->ts_first = m->ts_first;
+	r->ts_reply = m->ts_reply;
+	int added;
+	uint64_t *n = tj_u64map_upsert(&s->procs, proc_key(m->key.node, m->pid), &added);
+	if (!n || tj_u64map_put(&s->req_ix, tj_msgkey_hash(&m->key), slot))
+		return tj_errf(s->err, TJ_E_NOMEM, "queue-select: out of memory");
+	++*n;
+	return 0;
+}
+
+static int queue_of(struct qsel *s, const struct tj_message *m, uint32_t *out)
+{
+	uint64_t h = tj_hash64(((uint64_t)m->key.node << 32) | m->pid);
+	h = tj_hash64(h ^ m->family ^ ((uint64_t)m->rport << 8));
+	uint64_t a, b;
+	memcpy(&a, m->raddr, 8);
+	memcpy(&b, m->raddr + 8, 8);
+	h = tj_hash64(h ^ tj_hash64(a) ^ tj_hash64(b + 1));
+	int added;
+	uint64_t *ix = tj_u64map_upsert(&s->queue_ix, h, &added);
+	if (!ix)
+		return tj_errf(s->err, TJ_E_NOMEM, "queue-select: out of memory");
+	if (added) {
+		if (s->nqueues == s->queues_cap) {
+			size_t cap = s->queues_cap ? 2 * s->queues_cap : 16;
+			struct qs_queue *q = realloc(s->queues, cap * sizeof(*q));
+			if (!q) {
+				tj_u64map_del(&s->queue_ix, h);
+				return tj_errf(s->err, TJ_E_NOMEM, "queue-select: out of memory");
+			}
+			s->queues = q;
+			s->queues_cap = cap;
+		}
+		struct qs_queue *q = &s->queues[s->nqueues];
+		memset(q, 0, sizeof(*q));
+		q->node = m->key.node;
+		q->pid = m->pid;
+		q->family = m->family;
+		q->rport = m->rport;
+		memcpy(q->raddr, m->raddr, sizeof(q->raddr));
+		q->proc = proc_key(m->key.node, m->pid);
+		uint64_t *n = tj_u64map_get(&s->procs, q->proc);
+		q->nreq_base = n ? *n : 0;
+		q->hold_head = q->hold_tail = QS_NIL;
+		q->pick = -1;
+		*ix = s->nqueues++;
+	}
+	*out = (uint32_t)*ix;
+	return 0;
+}
+
+/* A call shown: a pending record, before any method sees it (a method
+ * may answer at once). */
+static int add_call(struct qsel *s, const struct tj_message *m)
+{
+	uint32_t q = 0;
+	int rc = queue_of(s, m, &q);
+	if (rc)
+		return rc;
+	uint32_t i = s->free_head;
+	if (i != QS_NIL) {
+		s->free_head = s->calls[i].next;
+	} else {
+		if (s->ncalls_cap >= QS_NIL - 1)
+			return tj_errf(s->err, TJ_E_NOMEM, "queue-select: too many calls pending");
+		size_t cap = s->ncalls_cap ? 2 * s->ncalls_cap : 1024;
+		struct qs_call *c = realloc(s->calls, cap * sizeof(*c));
+		if (!c)
+			return tj_errf(s->err, TJ_E_NOMEM, "queue-select: out of memory");
+		s->calls = c;
+		for (size_t j = cap; j-- > s->ncalls_cap + 1;) { /* the rest, free */
+			s->calls[j].next = s->free_head;
+			s->free_head = (uint32_t)j;
+		}
+		i = (uint32_t)s->ncalls_cap;
+		s->ncalls_cap = cap;
+	}
+	struct qs_call *c = &s->calls[i];
+	memset(c, 0, sizeof(*c));
+	c->key = m->key;
+	c->ts_first = m->ts_first;
+	c->ts_reply = m->ts_reply;
+	c->queue = q;
+	c->next = QS_NIL;
+	if (tj_u64map_put(&s->call_ix, tj_msgkey_hash(&m->key), i))
+		return tj_errf(s->err, TJ_E_NOMEM, "queue-select: out of memory");
+	return 0;
+}
+
+static double queue_cost(const struct qsel *s, const struct qs_queue *q, unsigned m)
+{
+	const uint64_t *n = tj_u64map_get(&s->procs, q->proc);
+	uint64_t nreq = (n ? *n : 0) - q->nreq_base;
+	return tj_cons_cost(&q->cons[m], nreq);
+}
+
+/* The method a queue's calls go out with (tj_cons_pick): where it has
+ * enough completion links, those rule methods out; its own description
+ * lengths once it has QS_MIN_OWN answered calls, else the sums over every
+ * queue (a small queue's histograms are too thin to choose on). */
+static int choose(const struct qsel *s, const struct qs_queue *q)
+{
+	double cost[QS_MAX_METHODS] = { 0 };
+	if (q->answered >= QS_MIN_OWN) {
+		for (unsigned m = 0; m < s->nm; m++)
+			cost[m] = queue_cost(s, q, m);
+	} else {
+		for (size_t i = 0; i < s->nqueues; i++)
+			for (unsigned m = 0; m < s->nm; m++)
+				cost[m] += queue_cost(s, &s->queues[i], m);
+	}
+	int links = s->links && q->anchored >= QS_MIN_ANCHORS;
+	return tj_cons_pick(s->nm, cost, links ? (const uint32_t (*)[TJ_CONS_METHODS])q->beats
+					       : NULL, s->z);
+}
+
+static int send_call(struct qsel *s, struct qs_queue *q, uint32_t i)
+{
+	struct qs_call *c = &s->calls[i];
+	int m = q->pick;
+	struct tj_edge e = { .child = c->key, .has_parent = c->has_parent[m],
+			     .parent = c->parent[m], .score = c->score[m] };
+	q->sent[m]++;
+	tj_u64map_del(&s->call_ix, tj_msgkey_hash(&c->key));
+	c->next = s->free_head;
+	s->free_head = i;
+	if (s->out->emit(s->out, &e) < 0)
+		return tj_errf(s->err, TJ_E_IO, "queue-select: writing an edge failed");
+	return 0;
+}
+
+static int flush_hold(struct qsel *s, struct qs_queue *q)
+{
+	while (q->hold_head != QS_NIL) {
+		uint32_t i = q->hold_head;
+		q->hold_head = s->calls[i].next;
+		q->nhold--;
+		int rc = send_call(s, q, i);
+		if (rc)
+			return rc;
+	}
+	q->hold_tail = QS_NIL;
+	return 0;
+}
+
+/* A completion link names the call's parent from the kernel's own
+ * evidence (the thread that read the call's reply wrote that request's
+ * response next): each method's answer is checked against it. */
+static void score_anchor(struct qsel *s, const struct qs_seen *sn,
+			 const struct tj_msgkey *anchor)
+{
+	struct qs_queue *q = &s->queues[sn->queue];
+	uint64_t h = tj_msgkey_hash(anchor);
+	uint8_t ok[QS_MAX_METHODS];
+	q->anchored++;
+	for (unsigned m = 0; m < s->nm; m++) {
+		ok[m] = sn->has_parent[m] && sn->parent[m] == h;
+		q->agree[m] += ok[m];
+	}
+	for (unsigned a = 0; a < s->nm; a++)
+		for (unsigned b = 0; b < s->nm; b++)
+			q->beats[a][b] += ok[a] && !ok[b];
+}
+
+static int on_link(void *ctx, const struct tj_edge *e, const struct tj_edge *base,
+		   enum tj_la_why why)
+{
+	struct qsel *s = ctx;
+	(void)base;
+	if (why != TJ_LA_COMPLETION && why != TJ_LA_CONTINUATION)
+		return 0;
+	struct qs_call *c = call_find(s, &e->child);
+	if (c && c->answered != s->all) { /* scored when every method answered */
+		c->has_anchor = 1;
+		c->anchor = e->parent;
+		return 0;
+	}
+	const struct qs_seen *sn = &s->seen[tj_msgkey_hash(&e->child) % QS_SEEN];
+	if (sn->used && tj_msgkey_eq(&sn->key, &e->child))
+		score_anchor(s, sn, &e->parent);
+	return 0;
+}
+
+/* Every method answered call i: its answers join its queue's costs, then
+ * it waits in the hold or goes out. */
+static int answered(struct qsel *s, uint32_t i)
+{
+	struct qs_call *c = &s->calls[i];
+	struct qs_queue *q = &s->queues[c->queue];
+	for (unsigned m = 0; m < s->nm; m++) {
+		struct qs_req *r = c->has_parent[m] ? req_find(s, &c->parent[m]) : NULL;
+		tj_cons_add_call(&q->cons[m], c->has_parent[m], r != NULL, c->ts_first,
+				 c->ts_reply, r ? r->ts_first : 0, r ? r->ts_reply : 0);
+		if (!r)
+			continue;
+		uint32_t j = 0;
+		while (j < r->nq && r->q[j] != c->queue)
+			j++;
+		if (j == r->nq) {
+			if (r->nq == QS_REQ_QUEUES)
+				continue; /* a request calling many queues: counts kept for 4 */
+			r->q[r->nq++] = c->queue;
+		}
+		if (r->cnt[j][m] < UINT16_MAX)
+			tj_cons_count_step(&q->cons[m], r->cnt[j][m]++);
+	}
+	q->answered++;
+	struct qs_seen *sn = &s->seen[tj_msgkey_hash(&c->key) % QS_SEEN];
+	sn->key = c->key;
+	sn->queue = c->queue;
+	sn->used = 1;
+	for (unsigned m = 0; m < s->nm; m++) {
+		sn->has_parent[m] = c->has_parent[m];
+		sn->parent[m] = c->has_parent[m] ? tj_msgkey_hash(&c->parent[m]) : 0;
+	}
+	if (c->has_anchor)
+		score_anchor(s, sn, &c->anchor);
+	c->next = QS_NIL;
+	if (q->hold_tail == QS_NIL)
+		q->hold_head = i;
+	else
+		s->calls[q->hold_tail].next = i;
+	q->hold_tail = i;
+	q->nhold++;
+	if (q->pick < 0 && q->answered < s->warm)
+		return 0;
+	if (q->pick < 0 || q->answered % QS_RECHOOSE == 0)
+		q->pick = choose(s, q);
+	return flush_hold(s, q);
+}
+
+static int method_emit(struct tj_edge_sink *sink, const struct tj_edge *e)
+{
+	struct qs_sink *ms = (struct qs_sink *)sink;
+	struct qsel *s = ms->s;
+	struct qs_call *c = call_find(s, &e->child);
+	char k[TJ_MSGKEY_STRLEN];
+	if (!c || (c->answered & (1u << ms->m))) {
+		tj_errf(&s->fault, TJ_E_ARG, "queue-select: method '%s' answered %s %s",
+			s->mc[ms->m]->name, tj_msgkey_format(&e->child, k),
+			c ? "twice" : "which is no pending call");
+		return -TJ_E_ARG;
+	}
+	c->answered |= (uint8_t)(1u << ms->m);
+	c->has_parent[ms->m] = (uint8_t)e->has_parent;
+	c->parent[ms->m] = e->parent;
+	c->score[ms->m] = e->score;
+	if (c->answered != s->all)
+		return 0;
+	int rc = answered(s, (uint32_t)(c - s->calls));
+	if (rc)
+		s->fault = *s->err;
+	return rc;
+}
+
+static int qs_message(void *st, const struct tj_message *m, struct tj_edge_sink *out,
+		      struct tj_err *err)
+{
+	struct qsel *s = st;
+	int rc = 0;
+	s->out = out;
+	s->err = err;
+	if (m->is_request && m->role == TJ_ROLE_SERVER)
+		rc = add_request(s, m);
+	else if (m->is_request && m->role == TJ_ROLE_CLIENT)
+		rc = add_call(s, m);
+	if (rc == 0)
+		rc = tj_la_message(s->la, m, err);
+	if (rc == 0 && m->is_request && m->role == TJ_ROLE_CLIENT) {
+		/* no base decision of its own: only the links matter here */
+		struct tj_edge none = { .child = m->key };
+		rc = tj_la_base(s->la, &none, err);
+	}
+	for (unsigned i = 0; rc == 0 && i < s->nm; i++) {
+		rc = s->mc[i]->message(s->mst[i], m, &s->msink[i].sink, err);
+		if (s->fault.code) {
+			*err = s->fault;
+			return -s->fault.code;
+		}
+	}
+	return rc;
+}
+
+static void print_dest(FILE *f, const struct qs_queue *q)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+	if (q->family == 2 /* AF_INET */) /* addresses stored IPv4-first, as replay does */
+		inet_ntop(AF_INET, q->raddr, a, sizeof(a));
+	else
+		inet_ntop(AF_INET6, q->raddr, a, sizeof(a));
+	fprintf(f, "%s:%u", a, q->rport);
+}
+
+/* explain=1: per queue, each method's cost per call and the choice. */
+static void explain(const struct qsel *s)
+{
+	uint64_t total[QS_MAX_METHODS] = { 0 };
+	fprintf(stderr, "queue-select: %zu queues (node, process, destination); per queue: "
+		"calls, each method's description length per call (nats; smaller = its "
+		"answers are more regular), the one chosen\n", s->nqueues);
+	fprintf(stderr, "  %-40s %8s", "queue", "calls");
+	for (unsigned m = 0; m < s->nm; m++)
+		fprintf(stderr, " %12s", s->mc[m]->name);
+	fprintf(stderr, "  chosen\n");
+	for (size_t i = 0; i < s->nqueues; i++) {
+		const struct qs_queue *q = &s->queues[i];
+		char head[64];
+		snprintf(head, sizeof(head), "node %u pid %u ->", q->node, q->pid);
+		fprintf(stderr, "  %s ", head);
+		print_dest(stderr, q);
+		fprintf(stderr, " %8llu", (unsigned long long)q->answered);
+		for (unsigned m = 0; m < s->nm; m++)
+			fprintf(stderr, " %12.3f", q->answered ?
+				queue_cost(s, q, m) / (double)q->answered : 0.0);
+		fprintf(stderr, "  %s%s\n", q->pick >= 0 ? s->mc[q->pick]->name : "-",
+			q->answered < QS_MIN_OWN ? " (few calls: the sum over queues)" : "");
+		fprintf(stderr, "  %-40s %8s", "  of which delay/end/count", "");
+		for (unsigned m = 0; m < s->nm && q->answered; m++) {
+			double part[TJ_CONS_PARTS];
+			const uint64_t *n = tj_u64map_get(&s->procs, q->proc);
+			tj_cons_parts(&q->cons[m], (n ? *n : 0) - q->nreq_base, part);
+			fprintf(stderr, " %4.2f/%4.2f/%4.2f", part[0] / q->answered,
+				part[1] / q->answered, part[2] / q->answered);
+		}
+		fputc('\n', stderr);
+		fprintf(stderr, "  %-40s %8llu", "  with a completion link; agreeing %",
+			(unsigned long long)q->anchored);
+		for (unsigned m = 0; m < s->nm; m++)
+			fprintf(stderr, " %12.1f", q->anchored ?
+				100.0 * (double)q->agree[m] / (double)q->anchored : 0.0);
+		fputc('\n', stderr);
+		for (unsigned m = 0; m < s->nm; m++)
+			total[m] += q->sent[m];
+	}
+	fprintf(stderr, "queue-select: calls answered by");
+	for (unsigned m = 0; m < s->nm; m++)
+		fprintf(stderr, " %s %llu%s", s->mc[m]->name, (unsigned long long)total[m],
+			m + 1 < s->nm ? "," : "\n");
+}
+
+static int qs_finish(void *st, struct tj_edge_sink *out, struct tj_err *err)
+{
+	struct qsel *s = st;
+	int rc = 0;
+	s->out = out;
+	s->err = err;
+	for (unsigned i = 0; rc == 0 && i < s->nm; i++) {
+		rc = s->mc[i]->finish(s->mst[i], &s->msink[i].sink, err);
+		if (s->fault.code) {
+			*err = s->fault;
+			return -s->fault.code;
+		}
+	}
+	if (rc == 0)
+		rc = tj_la_finish(s->la, err);
+	/* A call some method never answered: "no parent" from it (as the
+	 * host would say), in pool order, which the input fixes. */
+	for (size_t i = 0; rc == 0 && i < s->ncalls_cap; i++) {
+		struct qs_call *c = &s->calls[i];
+		uint64_t *ix = tj_u64map_get(&s->call_ix, tj_msgkey_hash(&c->key));
+		if (!ix || *ix != i || c->answered == s->all)
+			continue;
+		c->answered = s->all;
+		rc = answered(s, (uint32_t)i);
+	}
+	for (size_t i = 0; rc == 0 && i < s->nqueues; i++) {
+		struct qs_queue *q = &s->queues[i];
+		if (q->pick < 0 || q->answered < QS_MIN_OWN)
+			q->pick = choose(s, q);
+		rc = flush_hold(s, q);
+	}
+	if (rc == 0 && s->explain)
+		explain(s);
+	return rc;
+}
+
+static void qs_close(void *st)
+{
+	struct qsel *s = st;
+	if (!s)
+		return;
+	for (unsigned i = 0; i < s->nm; i++)
+		if (s->mst[i])
+			s->mc[i]->close(s->mst[i]);
+	tj_la_free(s->la);
+	free(s->calls);
+	free(s->seen);
+	free(s->reqs);
+	free(s->queues);
+	tj_u64map_free(&s->call_ix);
+	tj_u64map_free(&s->req_ix);
+	tj_u64map_free(&s->procs);
+	tj_u64map_free(&s->queue_ix);
+	free(s);
+}
+
+const struct tj_correlator tj_correlator_queue_select = {
+	.abi = TJ_CORRELATOR_ABI,
+	.name = "queue-select",
+	.description = "runs several correlators and keeps, per (process, "
+		       "destination) queue, the one the kernel's completion links back "
+		       "and whose answers explain the log in the fewest nats (no labels)",
+	.params_help = "methods=lookahead,order-align,classifier,regression,metadata  the "
+		       "correlators run (built-ins; on a tie the earlier wins)\n"
+		       "warm=1000  answered calls a queue waits for before its first choice\n"
+		       "links=1  1: with 30+ completion links in a queue, drop methods another beats on them; 0: nats only\n"
+		       "z=2  the sign test's threshold (wins - losses > z sqrt(wins + losses))\n"
+		       "explain=0  1: print each queue's costs and choice on stderr\n",
+	.open = qs_open,
+	.train = NULL,
+	.message = qs_message,
+	.finish = qs_finish,
+	.close = qs_close,
+};

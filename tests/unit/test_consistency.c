@@ -1,0 +1,159 @@
+/* The description length queue-select compares (correlate/consistency.h)
+ * on hand-made answers: regular answers cost less than mixed ones, "no
+ * parent" is no way to look regular, broken nesting is counted, and the
+ * calls-per-request histogram moves a request from bin to bin. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <string.h>
+#include <cmocka.h>
+#include "correlate/consistency.h"
+
+#define US 1000ull
+#define MS 1000000ull
+
+/* n requests, one call each, sent 100 us after the request arrived and
+ * answered 50 us before the request's response: one service's code. */
+static void regular(struct tj_cons *c, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t t = (uint64_t)i * 10 * MS;
+		tj_cons_add_call(c, 1, 1, t + 100 * US, t + 900 * US, t, t + 950 * US);
+		tj_cons_count_step(c, 0);
+	}
+}
+
+static void test_regular_is_cheaper(void **state)
+{
+	(void)state;
+	struct tj_cons good = { 0 }, mixed = { 0 };
+	regular(&good, 200);
+	/* The same calls given to the wrong requests: the delays spread over
+	 * many bins, half the requests get two calls and half none. */
+	for (unsigned i = 0; i < 200; i++) {
+		uint64_t t = (uint64_t)i * 10 * MS, back = (uint64_t)(i % 7) * 3 * MS;
+		tj_cons_add_call(&mixed, 1, 1, t + 100 * US, t + 900 * US, t - back,
+				 t + 950 * US + back);
+		tj_cons_count_step(&mixed, i % 2);
+	}
+	assert_true(tj_cons_cost(&good, 200) < tj_cons_cost(&mixed, 200));
+	double part[TJ_CONS_PARTS];
+	tj_cons_parts(&good, 200, part);
+	assert_true(part[2] < 10);  /* every request one call: almost nothing to say */
+	tj_cons_parts(&mixed, 200, part);
+	assert_true(part[2] > 100); /* 0 or 2 at random: about a nat per request */
+}
+
+static void test_none_is_not_free(void **state)
+{
+	(void)state;
+	struct tj_cons good = { 0 }, none = { 0 };
+	regular(&good, 200);
+	for (unsigned i = 0; i < 200; i++)
+		tj_cons_add_call(&none, 0, 0, (uint64_t)i * 10 * MS, 0, 0, 0);
+	assert_int_equal(none.ncalls, 0);
+	assert_int_equal(none.unexplained, 200);
+	assert_true(tj_cons_cost(&good, 200) < tj_cons_cost(&none, 200));
+	/* the parent no longer held costs the same flat code */
+	struct tj_cons gone = { 0 };
+	for (unsigned i = 0; i < 200; i++)
+		tj_cons_add_call(&gone, 1, 0, (uint64_t)i * 10 * MS, 0, 0, 0);
+	assert_true(tj_cons_cost(&gone, 200) == tj_cons_cost(&none, 200));
+}
+
+static void test_violations(void **state)
+{
+	(void)state;
+	struct tj_cons c = { 0 };
+	tj_cons_add_call(&c, 1, 1, 10 * MS, 12 * MS, 9 * MS, 13 * MS);  /* nested */
+	tj_cons_add_call(&c, 1, 1, 10 * MS, 12 * MS, 9 * MS, 11 * MS);  /* parent answered first */
+	tj_cons_add_call(&c, 1, 1, 10 * MS, 12 * MS, 11 * MS, 13 * MS); /* parent arrived after */
+	tj_cons_add_call(&c, 1, 1, 10 * MS, 0, 9 * MS, 13 * MS);        /* no reply: no evidence */
+	tj_cons_add_call(&c, 0, 0, 10 * MS, 12 * MS, 0, 0);             /* no parent */
+	assert_int_equal(c.end[TJ_CONS_BAD], 1);
+	assert_int_equal(c.delay[TJ_CONS_BAD], 1);
+	assert_int_equal(c.end[TJ_CONS_NOREPLY], 1);
+	assert_int_equal(c.unexplained, 1);
+	assert_int_equal(c.ncalls, 4);
+}
+
+static void test_count_steps(void **state)
+{
+	(void)state;
+	struct tj_cons c = { 0 };
+	for (uint64_t k = 0; k < 10; k++) /* one request, ten calls */
+		tj_cons_count_step(&c, k);
+	for (unsigned i = 0; i < TJ_CONS_COUNTS - 1; i++)
+		assert_int_equal(c.count[i], 0);
+	assert_int_equal(c.count[TJ_CONS_COUNTS - 1], 1);
+	tj_cons_count_step(&c, 0); /* another, one call */
+	tj_cons_count_step(&c, 1); /* ... two */
+	assert_int_equal(c.count[1], 0);
+	assert_int_equal(c.count[2], 1);
+	/* 3 requests of the process, 2 of them with calls: one zero, coded */
+	double part[TJ_CONS_PARTS];
+	tj_cons_parts(&c, 3, part);
+	assert_true(part[2] > 0);
+}
+
+static void test_time_bins(void **state)
+{
+	(void)state;
+	assert_int_equal(tj_cons_tbin(0), 0);
+	assert_int_equal(tj_cons_tbin(999), 0);
+	assert_int_equal(tj_cons_tbin(1000), 1);
+	assert_true(tj_cons_tbin(2 * US) > tj_cons_tbin(1 * US));
+	assert_true(tj_cons_tbin(1500 * US) > tj_cons_tbin(1000 * US)); /* half-octaves */
+	assert_int_equal(tj_cons_tbin(UINT64_MAX), TJ_CONS_TBINS - 1);
+}
+
+/* The choice between methods: links where they say something, cost
+ * where they do not. */
+static void test_pick(void **state)
+{
+	(void)state;
+	double cost[3] = { 500, 400, 450 }; /* B is the most regular */
+	uint32_t beats[TJ_CONS_METHODS][TJ_CONS_METHODS] = { { 0 } };
+	/* no links: the cheapest */
+	assert_int_equal(tj_cons_pick(3, cost, NULL, 2), 1);
+	/* A right on 80 links where B is wrong, B right on 20 where A is not:
+	 * 60 > 2 sqrt(100), B is out, and C too (A beats it as much) */
+	beats[0][1] = 80;
+	beats[1][0] = 20;
+	beats[0][2] = 80;
+	beats[2][0] = 20;
+	assert_int_equal(tj_cons_pick(3, cost, beats, 2), 0);
+	/* 12 against 8: within chance, so the cost decides among all three */
+	beats[0][1] = 12;
+	beats[1][0] = 8;
+	beats[0][2] = 12;
+	beats[2][0] = 8;
+	assert_int_equal(tj_cons_pick(3, cost, beats, 2), 1);
+	/* z = 0: any surplus counts */
+	assert_int_equal(tj_cons_pick(3, cost, beats, 0), 0);
+	/* B beaten by C only: of A and C, C is cheaper */
+	memset(beats, 0, sizeof(beats));
+	beats[2][1] = 50;
+	assert_int_equal(tj_cons_pick(3, cost, beats, 2), 2);
+	/* equal costs: the earlier method */
+	double same[2] = { 7, 7 };
+	assert_int_equal(tj_cons_pick(2, same, NULL, 2), 0);
+	/* a cycle beats everyone: the first */
+	memset(beats, 0, sizeof(beats));
+	beats[0][1] = beats[1][2] = beats[2][0] = 50;
+	assert_int_equal(tj_cons_pick(3, cost, beats, 2), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_regular_is_cheaper),
+		cmocka_unit_test(test_none_is_not_free),
+		cmocka_unit_test(test_violations),
+		cmocka_unit_test(test_count_steps),
+		cmocka_unit_test(test_time_bins),
+		cmocka_unit_test(test_pick),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
