@@ -18,12 +18,14 @@ if [ "${1:-}" = --tj ]; then
 fi
 [ $# -ge 1 ] || { echo "usage: $0 [--tj BIN] DATASET..." >&2; exit 2; }
 [ -x "$tj" ] || { echo "$0: no tracejoin at $tj (make first, or --tj BIN)" >&2; exit 2; }
+for d in "$@"; do
+	[ -f "$d/labels.csv" ] || { echo "$0: $d: no labels.csv (not a labeled dataset)" >&2; exit 2; }
+done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 printf '%-20s %6s | %-14s %-14s %-14s | %-14s %-14s %-14s\n' dataset calls \
 	"compl all" "compl sync" "compl 1st" "cont all" "cont sync 1st" "cont same-sock"
 for d in "$@"; do
-	[ -f "$d/labels.csv" ] || { echo "$0: $d: no labels.csv" >&2; exit 2; }
 	"$tj" correlate --algo lookahead --param links=all --explain "$d" -o /dev/null --force \
 		2>"$tmp/x" >/dev/null || { echo "$0: $d: correlate failed: $(tail -1 "$tmp/x")" >&2; exit 1; }
 	awk -F'[ ,=]' -v name="$(basename "$d")" '
