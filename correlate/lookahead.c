@@ -192,24 +192,35 @@ static uint64_t sock_time_key(uint32_t node, uint64_t sock, uint64_t ts)
 
 /* ---- per-node deadlines */
 
-static struct la_node *node_get(struct la *la, uint32_t id)
+/* The element of a growable array that key names in ix, added zeroed the
+ * first time: nodes by id, processes by (node, pid). */
+static void *keyed_slot(struct tj_u64map *ix, uint64_t key, void **arr, size_t *n,
+			size_t size)
 {
 	int added;
-	uint64_t *ix = tj_u64map_upsert(&la->node_ix, id, &added);
-	if (!ix)
+	uint64_t *v = tj_u64map_upsert(ix, key, &added);
+	if (!v)
 		return NULL;
 	if (added) {
-		struct la_node *p = realloc(la->nodes, (la->nnodes + 1) * sizeof(*p));
+		char *p = realloc(*arr, (*n + 1) * size);
 		if (!p) {
-			tj_u64map_del(&la->node_ix, id);
+			tj_u64map_del(ix, key);
 			return NULL;
 		}
-		la->nodes = p;
-		memset(&p[la->nnodes], 0, sizeof(*p));
-		p[la->nnodes].id = id;
-		*ix = la->nnodes++;
+		*arr = p;
+		memset(p + *n * size, 0, size);
+		*v = (*n)++;
 	}
-	return &la->nodes[*ix];
+	return (char *)*arr + *v * size;
+}
+
+static struct la_node *node_get(struct la *la, uint32_t id)
+{
+	struct la_node *n = keyed_slot(&la->node_ix, id, (void **)&la->nodes, &la->nnodes,
+				       sizeof(*la->nodes));
+	if (n)
+		n->id = id;
+	return n;
 }
 
 static int dl_push(struct la_node *n, const struct deadline *d)
@@ -366,22 +377,8 @@ static uint64_t thread_key(uint32_t node, uint32_t tid)
 
 static struct la_proc *proc_get(struct la *la, uint32_t node, uint32_t pid)
 {
-	int added;
-	uint64_t k = h2(node, pid);
-	uint64_t *ix = tj_u64map_upsert(&la->proc_ix, k, &added);
-	if (!ix)
-		return NULL;
-	if (added) {
-		struct la_proc *p = realloc(la->procs, (la->nprocs + 1) * sizeof(*p));
-		if (!p) {
-			tj_u64map_del(&la->proc_ix, k);
-			return NULL;
-		}
-		la->procs = p;
-		memset(&p[la->nprocs], 0, sizeof(*p));
-		*ix = la->nprocs++;
-	}
-	return &la->procs[*ix];
+	return keyed_slot(&la->proc_ix, h2(node, pid), (void **)&la->procs, &la->nprocs,
+			  sizeof(*la->procs));
 }
 
 /* Are the process's calls synchronous, by the share seen so far? */
@@ -741,6 +738,18 @@ int tj_la_finish(struct tj_la *la_, struct tj_err *err)
 	return rc < 0 ? fail(la, rc, err) : 0;
 }
 
+#define NMAPS 7
+static void maps(struct la *la, struct tj_u64map *m[NMAPS])
+{
+	m[0] = &la->by_key;
+	m[1] = &la->by_reply;
+	m[2] = &la->by_resp;
+	m[3] = &la->by_thread;
+	m[4] = &la->node_ix;
+	m[5] = &la->by_sync;
+	m[6] = &la->proc_ix;
+}
+
 int tj_la_new(struct tj_la **out, const struct tj_la_opts *o, tj_la_emit_fn emit,
 	      void *ctx, struct tj_err *err)
 {
@@ -753,13 +762,10 @@ int tj_la_new(struct tj_la **out, const struct tj_la_opts *o, tj_la_emit_fn emit
 	la->callp.size = sizeof(struct la_call);
 	la->hp.size = sizeof(struct la_handler);
 	la->reqp.size = sizeof(struct la_req);
-	tj_u64map_init(&la->by_key);
-	tj_u64map_init(&la->by_reply);
-	tj_u64map_init(&la->by_resp);
-	tj_u64map_init(&la->by_thread);
-	tj_u64map_init(&la->node_ix);
-	tj_u64map_init(&la->by_sync);
-	tj_u64map_init(&la->proc_ix);
+	struct tj_u64map *m[NMAPS];
+	maps(la, m);
+	for (size_t i = 0; i < NMAPS; i++)
+		tj_u64map_init(m[i]);
 	*out = (struct tj_la *)la;
 	return 0;
 }
@@ -777,13 +783,10 @@ void tj_la_free(struct tj_la *la_)
 	for (size_t i = 0; i < la->nnodes; i++)
 		free(la->nodes[i].heap);
 	free(la->nodes);
-	tj_u64map_free(&la->by_key);
-	tj_u64map_free(&la->by_reply);
-	tj_u64map_free(&la->by_resp);
-	tj_u64map_free(&la->by_thread);
-	tj_u64map_free(&la->node_ix);
-	tj_u64map_free(&la->by_sync);
-	tj_u64map_free(&la->proc_ix);
+	struct tj_u64map *m[NMAPS];
+	maps(la, m);
+	for (size_t i = 0; i < NMAPS; i++)
+		tj_u64map_free(m[i]);
 	free(la->procs);
 	free(la);
 }
