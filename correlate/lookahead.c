@@ -25,6 +25,7 @@ struct la_call {
 	uint32_t gen;
 	uint8_t live, has_base, completed;
 	uint8_t sync; /* its writer read nothing until it read its reply */
+	uint32_t pid;
 	struct tj_msgkey key;
 	uint64_t ts;
 	struct tj_edge base;
@@ -42,14 +43,20 @@ struct la_handler {
 	uint32_t node, tid;
 	uint32_t call, call_gen; /* the call whose reply was read */
 	uint8_t sync;            /* that call was synchronous */
+	uint32_t proc;           /* its process, in procs */
 	uint64_t start;          /* when the reply's last byte was read */
 	unsigned nresp;
 	uint8_t has_resp;
 	struct tj_msgkey resp;   /* the first response's request */
 	uint64_t resp_ts;
 	uint64_t resp_at;        /* when the response was written */
+	unsigned nwrites, resp_widx;
+	uint64_t reply_sock;     /* the socket the reply came on */
 	size_t ncalls;
 	uint32_t calls[HANDLER_CALLS], gens[HANDLER_CALLS];
+	unsigned widx[HANDLER_CALLS]; /* each call's place among the handler's writes */
+	uint64_t cgap[HANDLER_CALLS]; /* how long after the reply it was written */
+	uint8_t csame[HANDLER_CALLS]; /* written on the reply's socket */
 };
 
 struct la_req {
@@ -66,6 +73,16 @@ struct deadline {
 	uint64_t map_key; /* DL_REPLY, DL_REQ: the map entry to drop */
 	uint32_t idx, gen;
 	uint8_t kind;
+};
+
+/* A process's calls whose reply was read: how many were synchronous.  A
+ * process whose threads block on their calls (thread per request, worker
+ * pools) has nearly all of them so; an event loop only those it made
+ * while idle, and there "read nothing else" proves nothing. */
+struct la_proc {
+	uint64_t sync, async;
+	/* its reply handlers that wrote one response: first thing, or later */
+	uint64_t resp_first, resp_later;
 };
 
 struct la_node {
@@ -121,6 +138,9 @@ struct la {
 	struct tj_u64map by_thread;/* (node, tid) -> open handler */
 	struct tj_u64map node_ix;
 	struct tj_u64map by_sync;  /* (node, tid) -> the thread's last call, until it reads */
+	struct tj_u64map proc_ix;  /* (node, pid) -> procs */
+	struct la_proc *procs;
+	size_t nprocs;
 	struct la_node *nodes;
 	size_t nnodes;
 	size_t live_calls;
@@ -172,24 +192,35 @@ static uint64_t sock_time_key(uint32_t node, uint64_t sock, uint64_t ts)
 
 /* ---- per-node deadlines */
 
-static struct la_node *node_get(struct la *la, uint32_t id)
+/* The element of a growable array that key names in ix, added zeroed the
+ * first time: nodes by id, processes by (node, pid). */
+static void *keyed_slot(struct tj_u64map *ix, uint64_t key, void **arr, size_t *n,
+			size_t size)
 {
 	int added;
-	uint64_t *ix = tj_u64map_upsert(&la->node_ix, id, &added);
-	if (!ix)
+	uint64_t *v = tj_u64map_upsert(ix, key, &added);
+	if (!v)
 		return NULL;
 	if (added) {
-		struct la_node *p = realloc(la->nodes, (la->nnodes + 1) * sizeof(*p));
+		char *p = realloc(*arr, (*n + 1) * size);
 		if (!p) {
-			tj_u64map_del(&la->node_ix, id);
+			tj_u64map_del(ix, key);
 			return NULL;
 		}
-		la->nodes = p;
-		memset(&p[la->nnodes], 0, sizeof(*p));
-		p[la->nnodes].id = id;
-		*ix = la->nnodes++;
+		*arr = p;
+		memset(p + *n * size, 0, size);
+		*v = (*n)++;
 	}
-	return &la->nodes[*ix];
+	return (char *)*arr + *v * size;
+}
+
+static struct la_node *node_get(struct la *la, uint32_t id)
+{
+	struct la_node *n = keyed_slot(&la->node_ix, id, (void **)&la->nodes, &la->nnodes,
+				       sizeof(*la->nodes));
+	if (n)
+		n->id = id;
+	return n;
 }
 
 static int dl_push(struct la_node *n, const struct deadline *d)
@@ -344,6 +375,43 @@ static uint64_t thread_key(uint32_t node, uint32_t tid)
 	return h2(node, tid);
 }
 
+static struct la_proc *proc_get(struct la *la, uint32_t node, uint32_t pid)
+{
+	return keyed_slot(&la->proc_ix, h2(node, pid), (void **)&la->procs, &la->nprocs,
+			  sizeof(*la->procs));
+}
+
+/* Are the process's calls synchronous, by the share seen so far? */
+static int blocking(const struct la *la, const struct la_handler *h)
+{
+	const struct la_proc *p = &la->procs[h->proc];
+	return (p->sync + 1.0) / (p->sync + p->async + 2.0) >= la->o.sync_share;
+}
+
+/* Does the process answer from the handler that read the last reply (an
+ * event loop such as nginx's), rather than later, from a timer or another
+ * event (then the write after a reply is whatever came next)?  Seen as
+ * responses written first thing in a reply's handler, by the share so far. */
+static int answers_first(const struct la *la, const struct la_handler *h)
+{
+	const struct la_proc *p = &la->procs[h->proc];
+	return (p->resp_first + 1.0) / (p->resp_first + p->resp_later + 2.0) >= la->o.sync_share;
+}
+
+/* Does the handler's k-th call continue the request of the call whose
+ * reply it read?  Only if that call was synchronous, and only the
+ * handler's first write: an event loop's writes after a reply may be a
+ * timer's or the next queued request's on the connection the reply freed
+ * (ASYNC.md, the link table, measured with links=all). */
+static int continues(const struct la *la, const struct la_handler *h, size_t k)
+{
+	if (la->o.links_from == TJ_LA_ALL)
+		return 1;
+	if (h->widx[k] != 0)
+		return 0;
+	return h->sync && blocking(la, h);
+}
+
 /* The thread's handler ends: its links are made, its holds released. */
 static int handler_end(struct la *la, uint32_t hi)
 {
@@ -355,15 +423,21 @@ static int handler_end(struct la *la, uint32_t hi)
 	if (v && *v == hi)
 		tj_u64map_del(&la->by_thread, tk);
 	int x_live = C(la, h->call)->live && C(la, h->call)->gen == h->call_gen;
-	int linking = x_live && (h->sync || la->o.all);
-	if (linking) {
-		if (h->nresp == 1 && h->has_resp) {
+	if (h->nresp == 1) {
+		la->procs[h->proc].resp_first += h->resp_widx == 0;
+		la->procs[h->proc].resp_later += h->resp_widx != 0;
+	}
+	if (x_live) {
+		if (h->nresp == 1 && h->has_resp &&
+		    ((h->sync && blocking(la, h)) || (h->resp_widx == 0 && answers_first(la, h)) ||
+		     la->o.links_from == TJ_LA_ALL)) {
 			la->st.completions++;
 			if (la->o.links) {
 				char a[TJ_MSGKEY_STRLEN], b[TJ_MSGKEY_STRLEN];
-				fprintf(la->o.links, "lookahead: link completion %s %s %llu\n",
+				fprintf(la->o.links, "lookahead: link completion %s %s "
+					"sync=%d idx=%u gap=%llu\n",
 					tj_msgkey_format(&C(la, h->call)->key, a),
-					tj_msgkey_format(&h->resp, b),
+					tj_msgkey_format(&h->resp, b), h->sync, h->resp_widx,
 					(unsigned long long)(h->resp_at - h->start));
 			}
 			C(la, h->call)->completed = 1;
@@ -377,13 +451,15 @@ static int handler_end(struct la *la, uint32_t hi)
 		uint32_t y = h->calls[k];
 		if (!C(la, y)->live || C(la, y)->gen != h->gens[k])
 			continue;
-		if (linking && h->nresp == 0) {
+		if (x_live && h->nresp == 0 && continues(la, h, k)) {
 			la->st.continuations++;
 			if (la->o.links) {
 				char a[TJ_MSGKEY_STRLEN], b[TJ_MSGKEY_STRLEN];
-				fprintf(la->o.links, "lookahead: link continuation %s %s\n",
+				fprintf(la->o.links, "lookahead: link continuation %s %s "
+					"sync=%d idx=%u gap=%llu same=%d\n",
 					tj_msgkey_format(&C(la, h->call)->key, a),
-					tj_msgkey_format(&C(la, y)->key, b));
+					tj_msgkey_format(&C(la, y)->key, b), h->sync, h->widx[k],
+					(unsigned long long)h->cgap[k], h->csame[k]);
 			}
 			unite(la, h->call, y);
 		}
@@ -476,6 +552,7 @@ static int on_call(struct la *la, struct la_node *n, const struct tj_message *m)
 	c->gen = gen;
 	c->live = 1;
 	c->key = m->key;
+	c->pid = m->pid;
 	c->ts = m->ts_first;
 	c->up = c->next = ci;
 	c->holds = 1; /* its base decision */
@@ -502,6 +579,9 @@ static int on_call(struct la *la, struct la_node *n, const struct tj_message *m)
 					    : NULL;
 	if (h && h->start <= m->ts_first && h->ncalls < HANDLER_CALLS) {
 		h->calls[h->ncalls] = ci;
+		h->widx[h->ncalls] = h->nwrites;
+		h->cgap[h->ncalls] = m->ts_first - h->start;
+		h->csame[h->ncalls] = m->key.sock == h->reply_sock;
 		h->gens[h->ncalls++] = c->gen;
 		c->holds++;
 	}
@@ -523,6 +603,8 @@ static int on_response(struct la *la, const struct tj_message *m)
 	struct la_handler *h = m->tid_first ? thread_handler(la, m->key.node, m->tid_first, &hi)
 					    : NULL;
 	if (h && h->start <= m->ts_first) {
+		if (h->nresp == 0)
+			h->resp_widx = h->nwrites;
 		if (h->nresp++ == 0 && q) {
 			h->has_resp = 1;
 			h->resp = q->key;
@@ -583,7 +665,14 @@ static int on_read(struct la *la, struct la_node *n, const struct tj_message *m)
 	h->call_gen = C(la, ci)->gen;
 	h->sync = last_call == (((uint64_t)h->call_gen << 32) | ci);
 	la->st.sync_handlers += h->sync;
+	struct la_proc *pr = proc_get(la, m->key.node, C(la, ci)->pid);
+	if (!pr)
+		return -2;
+	h->proc = (uint32_t)(pr - la->procs);
+	pr->sync += h->sync;
+	pr->async += !h->sync;
 	h->start = m->ts_last;
+	h->reply_sock = m->key.sock;
 	la->st.handlers++;
 	/* the reply hold becomes the handler's */
 	if (tj_u64map_put(&la->by_thread, thread_key(h->node, h->tid), hi) < 0)
@@ -606,6 +695,12 @@ int tj_la_message(struct tj_la *la_, const struct tj_message *m, struct tj_err *
 			rc = on_call(la, n, m);
 		else if (m->role == TJ_ROLE_SERVER)
 			rc = on_response(la, m);
+		uint32_t hi;
+		struct la_handler *h;
+		if (rc == 0 && m->key.dir == TJ_DIR_OUT && m->tid_first &&
+		    (h = thread_handler(la, m->key.node, m->tid_first, &hi)) &&
+		    h->start <= m->ts_first)
+			h->nwrites++;
 	}
 	return rc < 0 ? fail(la, rc, err) : 0;
 }
@@ -643,6 +738,18 @@ int tj_la_finish(struct tj_la *la_, struct tj_err *err)
 	return rc < 0 ? fail(la, rc, err) : 0;
 }
 
+#define NMAPS 7
+static void maps(struct la *la, struct tj_u64map *m[NMAPS])
+{
+	m[0] = &la->by_key;
+	m[1] = &la->by_reply;
+	m[2] = &la->by_resp;
+	m[3] = &la->by_thread;
+	m[4] = &la->node_ix;
+	m[5] = &la->by_sync;
+	m[6] = &la->proc_ix;
+}
+
 int tj_la_new(struct tj_la **out, const struct tj_la_opts *o, tj_la_emit_fn emit,
 	      void *ctx, struct tj_err *err)
 {
@@ -655,12 +762,10 @@ int tj_la_new(struct tj_la **out, const struct tj_la_opts *o, tj_la_emit_fn emit
 	la->callp.size = sizeof(struct la_call);
 	la->hp.size = sizeof(struct la_handler);
 	la->reqp.size = sizeof(struct la_req);
-	tj_u64map_init(&la->by_key);
-	tj_u64map_init(&la->by_reply);
-	tj_u64map_init(&la->by_resp);
-	tj_u64map_init(&la->by_thread);
-	tj_u64map_init(&la->node_ix);
-	tj_u64map_init(&la->by_sync);
+	struct tj_u64map *m[NMAPS];
+	maps(la, m);
+	for (size_t i = 0; i < NMAPS; i++)
+		tj_u64map_init(m[i]);
 	*out = (struct tj_la *)la;
 	return 0;
 }
@@ -678,12 +783,11 @@ void tj_la_free(struct tj_la *la_)
 	for (size_t i = 0; i < la->nnodes; i++)
 		free(la->nodes[i].heap);
 	free(la->nodes);
-	tj_u64map_free(&la->by_key);
-	tj_u64map_free(&la->by_reply);
-	tj_u64map_free(&la->by_resp);
-	tj_u64map_free(&la->by_thread);
-	tj_u64map_free(&la->node_ix);
-	tj_u64map_free(&la->by_sync);
+	struct tj_u64map *m[NMAPS];
+	maps(la, m);
+	for (size_t i = 0; i < NMAPS; i++)
+		tj_u64map_free(m[i]);
+	free(la->procs);
 	free(la);
 }
 

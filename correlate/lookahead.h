@@ -46,9 +46,19 @@ enum tj_la_why {
 
 extern const char *const tj_la_why_names[TJ_LA_NWHY];
 
+/* Which handlers make links.  A call is synchronous when the thread that
+ * wrote it read nothing else before its reply (thread-per-request, worker
+ * pools); an event loop's or a runtime's calls are not. */
+enum tj_la_links {
+	TJ_LA_SYNC, /* synchronous calls' handlers: completion, first-write continuation */
+	TJ_LA_ALL,  /* every handler, every write (to measure the links, not to decide) */
+};
+
 struct tj_la_opts {
 	uint64_t horizon_ns; /* a handler ends this long after its reply was read */
-	int all;             /* 0: links from synchronous calls only (below); 1: every handler */
+	enum tj_la_links links_from;
+	double sync_share;   /* links only from processes with at least this share
+				of synchronous calls (so far in the log) */
 	FILE *links;         /* if set: every link made, one line each (explain) */
 };
 

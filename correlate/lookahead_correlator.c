@@ -29,7 +29,7 @@ struct lookahead {
 };
 
 static const char *const known_params[] = {
-	"base", "horizon_ms", "links", "explain", "model", "threshold", NULL
+	"base", "horizon_ms", "links", "sync_share", "explain", "model", "threshold", NULL
 };
 
 static int to_host(void *ctx, const struct tj_edge *e, const struct tj_edge *base,
@@ -78,14 +78,21 @@ static int la_open(void **st, const struct tj_params *p, struct tj_err *err)
 		return tj_errf(err, TJ_E_ARG, ALGO ": param base=%s: one of order-align, "
 			       "order-logit, classifier", bn);
 	const char *links = tj_param_str(p, "links", "sync");
-	if (strcmp(links, "sync") && strcmp(links, "all"))
+	enum tj_la_links lf = !strcmp(links, "sync") ? TJ_LA_SYNC : TJ_LA_ALL;
+	if (lf == TJ_LA_ALL && strcmp(links, "all"))
 		return tj_errf(err, TJ_E_ARG, ALGO ": param links=%s: sync or all", links);
-	double hz, ex;
+	double hz, ex, share;
 	if ((rc = tj_param_double(p, "horizon_ms", 50, &hz, err)) < 0 ||
-	    (rc = tj_param_double(p, "explain", 0, &ex, err)) < 0)
-		return rc;
+	    (rc = tj_param_double(p, "sync_share", 0.95, &share, err)) < 0 ||
+	    (rc = tj_param_double(p, "explain", 0, &ex, err)) < 0) {
+		char why[TJ_ERRMSG_MAX];
+		snprintf(why, sizeof(why), "%s", err ? err->msg : "not a number");
+		return tj_errf(err, TJ_E_ARG, ALGO ": %s", why);
+	}
 	if (!(hz > 0 && hz <= 60000))
 		return tj_errf(err, TJ_E_ARG, ALGO ": param horizon_ms=%g not in (0, 60000]", hz);
+	if (!(share >= 0 && share <= 1))
+		return tj_errf(err, TJ_E_ARG, ALGO ": param sync_share=%g not in [0, 1]", share);
 	if (ex != 0 && ex != 1)
 		return tj_errf(err, TJ_E_ARG, ALGO ": param explain=%g: 0 or 1", ex);
 	struct lookahead *l = calloc(1, sizeof(*l));
@@ -99,11 +106,11 @@ static int la_open(void **st, const struct tj_params *p, struct tj_err *err)
 	struct tj_params bp = { 0 };
 	for (size_t i = 0; i < p->n; i++)
 		if (strcmp(p->key[i], "base") && strcmp(p->key[i], "horizon_ms") &&
-		    strcmp(p->key[i], "links")) {
+		    strcmp(p->key[i], "links") && strcmp(p->key[i], "sync_share")) {
 			bp.key[bp.n] = p->key[i];
 			bp.val[bp.n++] = p->val[i];
 		}
-	struct tj_la_opts o = { (uint64_t)(hz * 1e6), !strcmp(links, "all"),
+	struct tj_la_opts o = { (uint64_t)(hz * 1e6), lf, share,
 				l->explain ? stderr : NULL };
 	if ((rc = base->open(&l->base_st, &bp, err)) < 0 ||
 	    (rc = tj_la_new(&l->la, &o, to_host, l, err)) < 0) {
@@ -168,7 +175,10 @@ const struct tj_correlator tj_correlator_lookahead = {
 		       "horizon_ms=50  a reply's handler ends at its thread's next read, or "
 		       "this long after the reply was read\n"
 		       "links=sync  sync: links from synchronous calls only (the writer read "
-		       "nothing before the reply); all: from every reply's handler\n"
+		       "nothing before the reply); all: every reply's handler, every write "
+		       "(to measure the links; worse)\n"
+		       "sync_share=0.95  links only from processes whose calls were "
+		       "synchronous at least this often (their threads block on calls)\n"
 		       "model=(base's)  the base's model file\n"
 		       "threshold=(model's)  the base's threshold\n"
 		       "explain=0  1: print each call's deciding signal and the counts on stderr\n",

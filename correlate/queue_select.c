@@ -198,7 +198,7 @@ static int qs_open(void **st, const struct tj_params *p, struct tj_err *err)
 			!(s->seen = calloc(QS_SEEN, sizeof(*s->seen)))))
 		rc = tj_errf(err, TJ_E_NOMEM, "queue-select: out of memory");
 	if (rc == 0) {
-		struct tj_la_opts lo = { 50 * 1000000ull, 1, NULL };
+		struct tj_la_opts lo = { .horizon_ns = 50 * 1000000ull, .links_from = TJ_LA_ALL };
 		rc = tj_la_new(&s->la, &lo, on_link, s, err);
 	}
 	for (unsigned i = 0; rc == 0 && i < s->nm; i++) {

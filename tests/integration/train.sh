@@ -154,4 +154,18 @@ expect 2 "order-align: param explain=2" "$TJ" correlate --algo order-align --par
 	fail "order-align: not the same calls as order-logit"
 "$TJ" correlate --algo order-align --explain "$work/t" 2>&1 >/dev/null | grep -q 'order-align: [0-9]* queues' ||
 	fail "order-align --explain does not show the queues' fitted moves"
+# lookahead: order-align corrected by look-ahead links; its own params and
+# the base's refused by name, one edge per call, and --explain names the
+# signal that decided each call
+for bad in base=metadata horizon_ms=0 horizon_ms=x links=some sync_share=2 explain=2; do
+	expect 2 "lookahead: param ${bad%%=*}=" "$TJ" correlate --algo lookahead --param "$bad" "$work/t"
+done
+expect 2 "lookahead: unknown param 'colour'" "$TJ" correlate --algo lookahead --param colour=blue "$work/t"
+expect 2 "param threshold=2 not in" "$TJ" correlate --algo lookahead --param threshold=2 "$work/t"
+"$TJ" correlate --algo lookahead "$work/t" -o "$work/la.csv" 2>"$work/la.err" || fail "lookahead: $(cat "$work/la.err")"
+[ "$(cut -d, -f1 "$work/la.csv" | sort)" = "$(cut -d, -f1 "$work/oa.csv" | sort)" ] ||
+	fail "lookahead: not the same calls as order-align, once each"
+"$TJ" correlate --algo lookahead --explain "$work/t" 2>"$work/la.x" >/dev/null || fail "lookahead --explain failed"
+[ "$(grep -c '^lookahead: .* <- .* by \(base\|completion\|continuation\|conflict\) (base ' "$work/la.x")" -eq "$calls" ] ||
+	fail "lookahead --explain does not say which signal decided each call"
 echo "ok"
