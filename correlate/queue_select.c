@@ -114,14 +114,15 @@ struct qsel {
 	struct qs_queue *queues;
 	size_t nqueues, queues_cap;
 	struct tj_la *la;          /* completion links (lookahead.h), every handler */
+	struct tj_la *fix;         /* correct=1: lookahead's links over the chosen answers */
 	struct qs_seen *seen;
 	struct tj_u64map queue_ix; /* hash(node, pid, dest) -> index */
 };
 
 static void qs_close(void *st);
 
-static const char *const known_params[] = { "methods", "warm", "links", "z", "explain",
-					    NULL };
+static const char *const known_params[] = { "methods", "warm", "links", "z", "correct",
+					    "explain", NULL };
 
 /* methods=a,b,c: built-ins only, no repeats, not ourselves. */
 static int parse_methods(struct qsel *s, const char *list, struct tj_err *err)
@@ -157,6 +158,18 @@ static int method_emit(struct tj_edge_sink *sink, const struct tj_edge *e);
 static int on_link(void *ctx, const struct tj_edge *e, const struct tj_edge *base,
 		   enum tj_la_why why);
 
+/* correct=1: a corrected edge goes to the host. */
+static int on_fixed(void *ctx, const struct tj_edge *e, const struct tj_edge *base,
+		    enum tj_la_why why)
+{
+	struct qsel *s = ctx;
+	(void)base;
+	(void)why;
+	if (s->out->emit(s->out, e) < 0)
+		return tj_errf(s->err, TJ_E_IO, "queue-select: writing an edge failed");
+	return 0;
+}
+
 static int qs_open(void **st, const struct tj_params *p, struct tj_err *err)
 {
 	int rc = tj_params_check(p, known_params, "queue-select", err);
@@ -183,7 +196,11 @@ static int qs_open(void **st, const struct tj_params *p, struct tj_err *err)
 		rc = tj_param_double(p, "z", 2, &s->z, err);
 	if (rc == 0 && !(s->z >= 0 && s->z <= 10))
 		rc = tj_errf(err, TJ_E_ARG, "queue-select: param z=%g: in [0, 10]", s->z);
-	double links = 1;
+	double links = 1, correct = 0;
+	if (rc == 0)
+		rc = tj_param_double(p, "correct", 0, &correct, err);
+	if (rc == 0 && correct != 0 && correct != 1)
+		rc = tj_errf(err, TJ_E_ARG, "queue-select: param correct=%g: 0 or 1", correct);
 	if (rc == 0)
 		rc = tj_param_double(p, "links", 1, &links, err);
 	if (rc == 0 && links != 0 && links != 1)
@@ -200,6 +217,11 @@ static int qs_open(void **st, const struct tj_params *p, struct tj_err *err)
 	if (rc == 0) {
 		struct tj_la_opts lo = { .horizon_ns = 50 * 1000000ull, .links_from = TJ_LA_ALL };
 		rc = tj_la_new(&s->la, &lo, on_link, s, err);
+	}
+	if (rc == 0 && correct == 1) { /* lookahead's own defaults */
+		struct tj_la_opts fo = { .horizon_ns = 50 * 1000000ull,
+					 .links_from = TJ_LA_SYNC, .sync_share = 0.95 };
+		rc = tj_la_new(&s->fix, &fo, on_fixed, s, err);
 	}
 	for (unsigned i = 0; rc == 0 && i < s->nm; i++) {
 		struct tj_params none = { 0 };
@@ -375,6 +397,8 @@ static int send_call(struct qsel *s, struct qs_queue *q, uint32_t i)
 	tj_u64map_del(&s->call_ix, tj_msgkey_hash(&c->key));
 	c->next = s->free_head;
 	s->free_head = i;
+	if (s->fix) /* the chosen answer is the base the synchronous links correct */
+		return tj_la_base(s->fix, &e, s->err);
 	if (s->out->emit(s->out, &e) < 0)
 		return tj_errf(s->err, TJ_E_IO, "queue-select: writing an edge failed");
 	return 0;
@@ -517,6 +541,8 @@ static int qs_message(void *st, const struct tj_message *m, struct tj_edge_sink 
 		rc = add_call(s, m);
 	if (rc == 0)
 		rc = tj_la_message(s->la, m, err);
+	if (rc == 0 && s->fix)
+		rc = tj_la_message(s->fix, m, err);
 	if (rc == 0 && m->is_request && m->role == TJ_ROLE_CLIENT) {
 		/* no base decision of its own: only the links matter here */
 		struct tj_edge none = { .child = m->key };
@@ -620,6 +646,8 @@ static int qs_finish(void *st, struct tj_edge_sink *out, struct tj_err *err)
 			q->pick = choose(s, q);
 		rc = flush_hold(s, q);
 	}
+	if (rc == 0 && s->fix)
+		rc = tj_la_finish(s->fix, err);
 	if (rc == 0 && s->explain)
 		explain(s);
 	return rc;
@@ -634,6 +662,7 @@ static void qs_close(void *st)
 		if (s->mst[i])
 			s->mc[i]->close(s->mst[i]);
 	tj_la_free(s->la);
+	tj_la_free(s->fix);
 	free(s->calls);
 	free(s->seen);
 	free(s->reqs);
@@ -656,6 +685,7 @@ const struct tj_correlator tj_correlator_queue_select = {
 		       "warm=1000  answered calls a queue waits for before its first choice\n"
 		       "links=1  1: with 30+ completion links in a queue, drop methods another beats on them; 0: nats only\n"
 		       "z=2  the sign test's threshold (wins - losses > z sqrt(wins + losses))\n"
+		       "correct=0  1: lookahead's synchronous links correct the chosen answers\n"
 		       "explain=0  1: print each queue's costs and choice on stderr\n",
 	.open = qs_open,
 	.train = NULL,

@@ -36,6 +36,10 @@ cmp -s "$tmp/none.csv" "$tmp/named.csv" || fail "no --algo and --algo $dflt diff
 grep -q '^queue-select: .* queues' "$tmp/qs.err" || fail "queue-select --explain printed no queues"
 grep -q '^queue-select: calls answered by lookahead [0-9]*, order-align [0-9]*, classifier' "$tmp/qs.err" ||
 	fail "queue-select --explain does not say which method answered"
+# correct=1: the chosen answers go through lookahead's links, one edge per call still
+"$tj" correlate --algo queue-select --param correct=1 "$tmp/ds" -o "$tmp/qc.csv" 2>/dev/null ||
+	fail "queue-select correct=1"
+[ "$(($(wc -l <"$tmp/qc.csv") - 1))" -eq "$calls" ] || fail "queue-select correct=1: not one edge per call"
 # one method alone is that method
 "$tj" correlate --algo queue-select --param methods=metadata "$tmp/ds" -o "$tmp/qm.csv" 2>/dev/null ||
 	fail "queue-select methods=metadata"
@@ -65,6 +69,7 @@ bad "param warm=1.5" --param warm=1.5
 bad "param z=11" --param z=11
 bad "param z=-1" --param z=-1
 bad "param links=2" --param links=2
+bad "param correct=2" --param correct=2
 bad "unknown param 'score'" --param score=mdl
 bad "param explain=2" --param explain=2
 bad "unknown param 'colour'" --param colour=red
