@@ -102,6 +102,9 @@ json_t *bench_envinfo(void);
 
 void bench_print_table(FILE *f, const struct bench_result *r, size_t n,
 		       const char *group, int markdown);
+/* The default correlator against the best, per dataset it ran on: the
+ * datasets where it is more than 0.5 point F1 behind, then the count. */
+void bench_print_default(FILE *f, const struct bench_result *r, size_t n, int markdown);
 int bench_write_csv(const char *path, const struct bench_result *r, size_t n,
 		    struct tj_err *err);
 /* results.json: the run (tool, command, suite: owned, taken), the

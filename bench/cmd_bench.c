@@ -503,6 +503,7 @@ static int write_report(struct bench *b, const struct bench_result *res, size_t 
 		if (g == 0 && b->plots)
 			fprintf(f, "Plots of accuracy against load: plots/<scenario>.svg.\n\n");
 	}
+	bench_print_default(f, res, n, 1);
 	if (tj_outfile_commit(&out, &err) < 0) {
 		tj_warn("bench: %s", err.msg);
 		return -1;
@@ -799,6 +800,7 @@ static void print_summary(const struct bench *b, const struct bench_result *res,
 		printf("\n%s\n", groups[g]);
 		bench_print_table(stdout, res, n, groups[g], 0);
 	}
+	bench_print_default(stdout, res, n, 0);
 	printf("\nbench: %zu datasets x %zu correlators in %.0f s, %zu failed; results in %s\n",
 	       b->nds, b->nalgos, bench_now() - b->t0, b->failures, b->results);
 }

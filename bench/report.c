@@ -12,6 +12,7 @@
 #include "../lib/outfile.h"
 #include "bench.h"
 #include "../lib/manifest.h"
+#include "../correlate/host.h"
 
 static void fig(char *buf, size_t len, double v, int pct)
 {
@@ -57,6 +58,9 @@ void bench_print_table(FILE *f, const struct bench_result *r, size_t n,
 					x->ds->load, sep, x->algo, sep, x->error);
 			continue;
 		}
+		char name[BENCH_NAME_MAX + 16];
+		snprintf(name, sizeof(name), "%s%s", x->algo,
+			 strcmp(x->algo, TJ_CORRELATOR_DEFAULT) ? "" : " (default)");
 		fig(f1, sizeof(f1), x->f1, 1);
 		fig(tr, sizeof(tr), x->trace_accuracy, 1);
 		fig(sv, sizeof(sv), x->service_accuracy, 1);
@@ -64,12 +68,39 @@ void bench_print_table(FILE *f, const struct bench_result *r, size_t n,
 		snprintf(mb, sizeof(mb), "%.0f", x->peak_mb);
 		if (markdown)
 			fprintf(f, "| %s | %s | %s | %s | %s | %s | %s | %s |\n",
-				x->ds->scenario, x->ds->load, x->algo, f1, tr, sv, sp, mb);
+				x->ds->scenario, x->ds->load, name, f1, tr, sv, sp, mb);
 		else
 			fprintf(f, "%-18s%s%-6s%s%-14s%s%6s%s%7s%s%9s%s%6s%s%7s\n",
-				x->ds->scenario, sep, x->ds->load, sep, x->algo, sep, f1,
+				x->ds->scenario, sep, x->ds->load, sep, name, sep, f1,
 				sep, tr, sep, sv, sep, sp, sep, mb);
 	}
+}
+
+/* Whether the default correlator (correlate/host.h) is within 0.5 point
+ * F1 of the best on each dataset it ran on: DESIGN.md's bar for it. */
+void bench_print_default(FILE *f, const struct bench_result *r, size_t n, int markdown)
+{
+	size_t ran = 0, within = 0, shown = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct bench_result *d = &r[i];
+		if (!d->ok || strcmp(d->algo, TJ_CORRELATOR_DEFAULT) || isnan(d->f1))
+			continue;
+		const struct bench_result *best = d;
+		for (size_t j = 0; j < n; j++)
+			if (r[j].ok && r[j].ds == d->ds && !isnan(r[j].f1) && r[j].f1 > best->f1)
+				best = &r[j];
+		ran++;
+		if (d->f1 >= best->f1 - 0.005) {
+			within++;
+			continue;
+		}
+		fprintf(f, "%s%s %s: default %.1f, best %.1f (%s)\n", shown++ ? "" : "\n",
+			markdown ? "-" : " ", d->ds->name, 100 * d->f1, 100 * best->f1, best->algo);
+	}
+	if (ran)
+		fprintf(f, "%sdefault correlator %s: within 0.5 point F1 of the best on %zu of "
+			"%zu datasets%s\n", shown ? "\n" : "\n", TJ_CORRELATOR_DEFAULT, within,
+			ran, shown ? " (the others above)" : "");
 }
 
 static void put_field(FILE *f, const char *s, int last)

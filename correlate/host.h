@@ -18,7 +18,7 @@
 /* The correlator `correlate` runs without --algo, and that "default"
  * names: chosen by the benchmark tables, never by reading labels
  * (DESIGN.md; bench/RESULTS.md, DECISIONS.md "The default correlator"). */
-#define TJ_CORRELATOR_DEFAULT "order-align"
+#define TJ_CORRELATOR_DEFAULT "queue-select"
 
 /* A built-in correlator by name ("default" = TJ_CORRELATOR_DEFAULT), or
  * NULL. */
