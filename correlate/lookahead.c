@@ -83,6 +83,9 @@ struct la_proc {
 	uint64_t sync, async;
 	/* its reply handlers that wrote one response: first thing, or later */
 	uint64_t resp_first, resp_later;
+	/* its calls, and those written in several syscalls with no read
+	 * between: requests merged on a pipelined connection */
+	uint64_t calls, merged;
 };
 
 struct la_node {
@@ -381,11 +384,22 @@ static struct la_proc *proc_get(struct la *la, uint32_t node, uint32_t pid)
 			  sizeof(*la->procs));
 }
 
+/* Does the process pipeline its calls (several outstanding on one
+ * connection)?  Then the message after a call on its connection is an
+ * older call's reply as often as not, and no link is causal.  Merged
+ * requests are the fingerprint: a call message of several write
+ * syscalls, by the share of its calls seen so far beyond 1 - sync_share. */
+static int pipelining(const struct la *la, const struct la_proc *p)
+{
+	return p->merged / (p->calls + 1.0) > 1 - la->o.sync_share;
+}
+
 /* Are the process's calls synchronous, by the share seen so far? */
 static int blocking(const struct la *la, const struct la_handler *h)
 {
 	const struct la_proc *p = &la->procs[h->proc];
-	return (p->sync + 1.0) / (p->sync + p->async + 2.0) >= la->o.sync_share;
+	return !pipelining(la, p) &&
+	       (p->sync + 1.0) / (p->sync + p->async + 2.0) >= la->o.sync_share;
 }
 
 /* Does the process answer from the handler that read the last reply (an
@@ -395,7 +409,8 @@ static int blocking(const struct la *la, const struct la_handler *h)
 static int answers_first(const struct la *la, const struct la_handler *h)
 {
 	const struct la_proc *p = &la->procs[h->proc];
-	return (p->resp_first + 1.0) / (p->resp_first + p->resp_later + 2.0) >= la->o.sync_share;
+	return !pipelining(la, p) &&
+	       (p->resp_first + 1.0) / (p->resp_first + p->resp_later + 2.0) >= la->o.sync_share;
 }
 
 /* Does the handler's k-th call continue the request of the call whose
@@ -553,6 +568,11 @@ static int on_call(struct la *la, struct la_node *n, const struct tj_message *m)
 	c->live = 1;
 	c->key = m->key;
 	c->pid = m->pid;
+	struct la_proc *pr = proc_get(la, m->key.node, m->pid);
+	if (!pr)
+		return -2;
+	pr->calls++;
+	pr->merged += m->nsyscalls > 1;
 	c->ts = m->ts_first;
 	c->up = c->next = ci;
 	c->holds = 1; /* its base decision */
