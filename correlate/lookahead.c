@@ -24,7 +24,6 @@ const char *const tj_la_why_names[TJ_LA_NWHY] = {
 struct la_call {
 	uint32_t gen;
 	uint8_t live, has_base, completed;
-	uint8_t sync; /* its writer read nothing until it read its reply */
 	uint32_t pid;
 	struct tj_msgkey key;
 	uint64_t ts;
@@ -148,7 +147,6 @@ struct la {
 	size_t nnodes;
 	size_t live_calls;
 	struct tj_la_stats st;
-	int failed; /* an emit failed: stop */
 };
 
 static struct la_call *C(const struct la *la, uint32_t i)
@@ -363,9 +361,8 @@ static int release(struct la *la, uint32_t i)
 	return 0;
 }
 
-static int fail(struct la *la, int rc, struct tj_err *err)
+static int fail(int rc, struct tj_err *err)
 {
-	la->failed = 1;
 	if (rc == -2)
 		return tj_errf(err, TJ_E_NOMEM, "lookahead: out of memory");
 	return tj_errf(err, TJ_E_IO, "lookahead: writing an edge failed");
@@ -706,7 +703,7 @@ int tj_la_message(struct tj_la *la_, const struct tj_message *m, struct tj_err *
 	struct la *la = (struct la *)la_;
 	struct la_node *n = node_get(la, m->key.node);
 	if (!n)
-		return fail(la, -2, err);
+		return fail(-2, err);
 	int rc = expire(la, n, m->ts_first);
 	if (rc == 0) {
 		if (m->key.dir == TJ_DIR_IN)
@@ -722,7 +719,7 @@ int tj_la_message(struct tj_la *la_, const struct tj_message *m, struct tj_err *
 		    h->start <= m->ts_first)
 			h->nwrites++;
 	}
-	return rc < 0 ? fail(la, rc, err) : 0;
+	return rc < 0 ? fail(rc, err) : 0;
 }
 
 int tj_la_base(struct tj_la *la_, const struct tj_edge *base, struct tj_err *err)
@@ -732,14 +729,14 @@ int tj_la_base(struct tj_la *la_, const struct tj_edge *base, struct tj_err *err
 	uint64_t *v = tj_u64map_get(&la->by_key, hk);
 	if (!v || !tj_msgkey_eq(&C(la, (uint32_t)*v)->key, &base->child)) {
 		la->st.decided[TJ_LA_BASE]++;
-		return la->emit(la->ctx, base, base, TJ_LA_BASE) < 0 ? fail(la, -1, err) : 0;
+		return la->emit(la->ctx, base, base, TJ_LA_BASE) < 0 ? fail(-1, err) : 0;
 	}
 	uint32_t ci = (uint32_t)*v;
 	tj_u64map_del(&la->by_key, hk);
 	C(la, ci)->base = *base;
 	C(la, ci)->has_base = 1;
 	int rc = release(la, ci);
-	return rc < 0 ? fail(la, rc, err) : 0;
+	return rc < 0 ? fail(rc, err) : 0;
 }
 
 int tj_la_finish(struct tj_la *la_, struct tj_err *err)
@@ -755,7 +752,7 @@ int tj_la_finish(struct tj_la *la_, struct tj_err *err)
 			continue;
 		rc = decide(la, (uint32_t)i);
 	}
-	return rc < 0 ? fail(la, rc, err) : 0;
+	return rc < 0 ? fail(rc, err) : 0;
 }
 
 #define NMAPS 7
