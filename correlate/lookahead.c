@@ -24,7 +24,6 @@ const char *const tj_la_why_names[TJ_LA_NWHY] = {
 struct la_call {
 	uint32_t gen;
 	uint8_t live, has_base, completed;
-	uint8_t sync; /* its writer read nothing until it read its reply */
 	uint32_t pid;
 	struct tj_msgkey key;
 	uint64_t ts;
@@ -83,6 +82,9 @@ struct la_proc {
 	uint64_t sync, async;
 	/* its reply handlers that wrote one response: first thing, or later */
 	uint64_t resp_first, resp_later;
+	/* its calls, and those written in several syscalls with no read
+	 * between: requests merged on a pipelined connection */
+	uint64_t calls, merged;
 };
 
 struct la_node {
@@ -145,7 +147,6 @@ struct la {
 	size_t nnodes;
 	size_t live_calls;
 	struct tj_la_stats st;
-	int failed; /* an emit failed: stop */
 };
 
 static struct la_call *C(const struct la *la, uint32_t i)
@@ -360,9 +361,8 @@ static int release(struct la *la, uint32_t i)
 	return 0;
 }
 
-static int fail(struct la *la, int rc, struct tj_err *err)
+static int fail(int rc, struct tj_err *err)
 {
-	la->failed = 1;
 	if (rc == -2)
 		return tj_errf(err, TJ_E_NOMEM, "lookahead: out of memory");
 	return tj_errf(err, TJ_E_IO, "lookahead: writing an edge failed");
@@ -381,11 +381,22 @@ static struct la_proc *proc_get(struct la *la, uint32_t node, uint32_t pid)
 			  sizeof(*la->procs));
 }
 
+/* Does the process pipeline its calls (several outstanding on one
+ * connection)?  Then the message after a call on its connection is an
+ * older call's reply as often as not, and no link is causal.  Merged
+ * requests are the fingerprint: a call message of several write
+ * syscalls, by the share of its calls seen so far beyond 1 - sync_share. */
+static int pipelining(const struct la *la, const struct la_proc *p)
+{
+	return p->merged / (p->calls + 1.0) > 1 - la->o.sync_share;
+}
+
 /* Are the process's calls synchronous, by the share seen so far? */
 static int blocking(const struct la *la, const struct la_handler *h)
 {
 	const struct la_proc *p = &la->procs[h->proc];
-	return (p->sync + 1.0) / (p->sync + p->async + 2.0) >= la->o.sync_share;
+	return !pipelining(la, p) &&
+	       (p->sync + 1.0) / (p->sync + p->async + 2.0) >= la->o.sync_share;
 }
 
 /* Does the process answer from the handler that read the last reply (an
@@ -395,7 +406,8 @@ static int blocking(const struct la *la, const struct la_handler *h)
 static int answers_first(const struct la *la, const struct la_handler *h)
 {
 	const struct la_proc *p = &la->procs[h->proc];
-	return (p->resp_first + 1.0) / (p->resp_first + p->resp_later + 2.0) >= la->o.sync_share;
+	return !pipelining(la, p) &&
+	       (p->resp_first + 1.0) / (p->resp_first + p->resp_later + 2.0) >= la->o.sync_share;
 }
 
 /* Does the handler's k-th call continue the request of the call whose
@@ -553,6 +565,11 @@ static int on_call(struct la *la, struct la_node *n, const struct tj_message *m)
 	c->live = 1;
 	c->key = m->key;
 	c->pid = m->pid;
+	struct la_proc *pr = proc_get(la, m->key.node, m->pid);
+	if (!pr)
+		return -2;
+	pr->calls++;
+	pr->merged += m->nsyscalls > 1;
 	c->ts = m->ts_first;
 	c->up = c->next = ci;
 	c->holds = 1; /* its base decision */
@@ -686,7 +703,7 @@ int tj_la_message(struct tj_la *la_, const struct tj_message *m, struct tj_err *
 	struct la *la = (struct la *)la_;
 	struct la_node *n = node_get(la, m->key.node);
 	if (!n)
-		return fail(la, -2, err);
+		return fail(-2, err);
 	int rc = expire(la, n, m->ts_first);
 	if (rc == 0) {
 		if (m->key.dir == TJ_DIR_IN)
@@ -702,7 +719,7 @@ int tj_la_message(struct tj_la *la_, const struct tj_message *m, struct tj_err *
 		    h->start <= m->ts_first)
 			h->nwrites++;
 	}
-	return rc < 0 ? fail(la, rc, err) : 0;
+	return rc < 0 ? fail(rc, err) : 0;
 }
 
 int tj_la_base(struct tj_la *la_, const struct tj_edge *base, struct tj_err *err)
@@ -712,14 +729,14 @@ int tj_la_base(struct tj_la *la_, const struct tj_edge *base, struct tj_err *err
 	uint64_t *v = tj_u64map_get(&la->by_key, hk);
 	if (!v || !tj_msgkey_eq(&C(la, (uint32_t)*v)->key, &base->child)) {
 		la->st.decided[TJ_LA_BASE]++;
-		return la->emit(la->ctx, base, base, TJ_LA_BASE) < 0 ? fail(la, -1, err) : 0;
+		return la->emit(la->ctx, base, base, TJ_LA_BASE) < 0 ? fail(-1, err) : 0;
 	}
 	uint32_t ci = (uint32_t)*v;
 	tj_u64map_del(&la->by_key, hk);
 	C(la, ci)->base = *base;
 	C(la, ci)->has_base = 1;
 	int rc = release(la, ci);
-	return rc < 0 ? fail(la, rc, err) : 0;
+	return rc < 0 ? fail(rc, err) : 0;
 }
 
 int tj_la_finish(struct tj_la *la_, struct tj_err *err)
@@ -735,7 +752,7 @@ int tj_la_finish(struct tj_la *la_, struct tj_err *err)
 			continue;
 		rc = decide(la, (uint32_t)i);
 	}
-	return rc < 0 ? fail(la, rc, err) : 0;
+	return rc < 0 ? fail(rc, err) : 0;
 }
 
 #define NMAPS 7

@@ -13,7 +13,7 @@ trap 'rm -rf "$tmp"' EXIT
 # --list: one line per built-in, every promised scenario there
 "$tj" gen --list > "$tmp/list" || fail "gen --list failed"
 for s in threaded threadpool keepalive async async-keepalive fanout deep-chain \
-	 multinode-skew noisy lossy proxy-chain pipelined mn-pool; do
+	 multinode-skew noisy lossy proxy-chain pipelined mn-pool async-timer; do
 	grep -q "^$s " "$tmp/list" || fail "gen --list lacks $s"
 done
 [ "$(wc -l < "$tmp/list")" -eq "$(ls "$TJ_ROOT"/datasets/gen/scenarios/*.scn | wc -l)" ] ||

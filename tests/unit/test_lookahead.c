@@ -268,6 +268,36 @@ static void loop(int answers_first, uint64_t *completed, uint64_t *right)
 	tj_la_free(r.la);
 }
 
+/* A worker whose calls go out merged with others (several write syscalls
+ * in one message: requests pipelined on one connection) makes no link,
+ * though each looks synchronous: the next read on a pipelined connection
+ * is an older call's reply. */
+static void test_pipelined_makes_no_link(void **state)
+{
+	(void)state;
+	struct run r;
+	enum tj_la_why why;
+	start(&r, 0.95);
+	uint64_t t = 1 * US;
+	for (uint64_t i = 0; i < 40; i++, t += 10 * US) {
+		uint64_t a = 100 + i, b = 200 + i, c = 300 + i;
+		feed(&r, request(a, 2, t, t + 8 * US));
+		feed(&r, request(b, 2, t + 1 * US, t + 5 * US));
+		struct tj_message m = call(c, 5, t + 2 * US, t + 3 * US);
+		m.nsyscalls = 2;
+		feed(&r, m);
+		base(&r, c, a);
+		feed(&r, reply(c, 5, t + 3 * US));
+		feed(&r, response(b, 5, t + 5 * US));
+		feed(&r, response(a, 6, t + 8 * US));
+	}
+	assert_int_equal(tj_la_finish(r.la, &r.err), 0);
+	assert_int_equal(tj_la_stats(r.la)->completions, 0);
+	assert_int_equal(parent_of(&r, 339, &why), 139);
+	assert_int_equal(why, TJ_LA_BASE);
+	tj_la_free(r.la);
+}
+
 static void test_loop_answering_first(void **state)
 {
 	(void)state;
@@ -338,6 +368,7 @@ int main(void)
 		cmocka_unit_test(test_later_request_ruled_out),
 		cmocka_unit_test(test_event_loop_makes_no_link),
 		cmocka_unit_test(test_loop_answering_first),
+		cmocka_unit_test(test_pipelined_makes_no_link),
 		cmocka_unit_test(test_bounded_deferral),
 		cmocka_unit_test(test_bad_params),
 	};
