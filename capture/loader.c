@@ -12,6 +12,7 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include "loader.h"
+#include "ring_record.h"
 #include "../lib/event.h"
 #include "../lib/evlog.h"
 #include "capture/capture.skel.h"
@@ -46,6 +47,8 @@ struct tj_capture {
 	void *cb_ctx;
 	int cb_status;
 	int count;
+	struct tj_ring_decoder *dec; /* compact records -> whole ones */
+	uint64_t bad;                /* records of no layout we know (skipped) */
 };
 
 /* libbpf's messages: silent unless asked for (they include the whole
@@ -227,11 +230,15 @@ static void set_syscall_numbers(struct capture_bpf *skel)
 static int on_record(void *ctx, void *data, size_t size)
 {
 	struct tj_capture *c = ctx;
+	const struct tjc_event *ev;
+	size_t evsize;
 
-	if (size < sizeof(struct tjc_event))
-		return 0; /* cannot happen with this kernel side; ignore */
+	if (tj_ring_decode(c->dec, data, size, &ev, &evsize) == TJ_RING_BAD) {
+		c->bad++; /* cannot happen with this kernel side */
+		return 0;
+	}
 	c->count++;
-	int rc = c->cb(c->cb_ctx, data, size);
+	int rc = c->cb(c->cb_ctx, ev, evsize);
 	if (rc) {
 		c->cb_status = rc;
 		return rc;
@@ -309,6 +316,11 @@ int tj_capture_open(struct tj_capture **cp, const struct tj_capture_config *cfg,
 	if (!c)
 		return tj_errf(err, TJ_E_NOMEM, "capture: out of memory");
 	c->ncpus = libbpf_num_possible_cpus();
+	c->dec = tj_ring_decoder_new(cfg->payload_max, cfg->stack_mode);
+	if (!c->dec) {
+		rc = tj_errf(err, TJ_E_NOMEM, "capture: out of memory");
+		goto fail;
+	}
 	c->skel = capture_bpf__open();
 	if (!c->skel) {
 		rc = tj_errf(err, TJ_E_IO, "cannot open the BPF object: %s", strerror(errno));
@@ -409,6 +421,11 @@ int tj_capture_drain(struct tj_capture *c, int timeout_ms, tj_capture_cb cb,
 	return c->count;
 }
 
+uint64_t tj_capture_undecoded(const struct tj_capture *c)
+{
+	return c->bad + tj_ring_decoder_unknown(c->dec);
+}
+
 int tj_capture_drops(struct tj_capture *c, uint64_t drops[TJC_DROP__COUNT],
 		     struct tj_err *err)
 {
@@ -443,6 +460,7 @@ void tj_capture_close(struct tj_capture *c)
 			close(c->ring_fds[i]);
 	free(c->ring_fds);
 	capture_bpf__destroy(c->skel);
+	tj_ring_decoder_free(c->dec);
 	free(c);
 }
 

@@ -63,6 +63,11 @@ int tj_capture_drain(struct tj_capture *c, int timeout_ms, tj_capture_cb cb,
  * capture's own (capture --tag's TAG records). */
 int tj_capture_add_ring(struct tj_capture *c, int map_fd, struct tj_err *err);
 
+/* Records the ring decoder could not make whole (capture/ring_record.h:
+ * of no known layout, or sends/receives of a socket whose addresses never
+ * came): 0 unless the kernel side and user space disagree. */
+uint64_t tj_capture_undecoded(const struct tj_capture *c);
+
 /* Events lost so far, summed over CPUs, indexed by TJC_DROP_*. */
 int tj_capture_drops(struct tj_capture *c, uint64_t drops[TJC_DROP__COUNT],
 		     struct tj_err *err);

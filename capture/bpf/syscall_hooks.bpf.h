@@ -221,7 +221,7 @@ static __always_inline int exit_io(void *ctx, long ret, __u8 kind, __u8 out, int
 	take_stacks(ctx, &s);
 	EMIT(.type = out ? TJC_EV_SEND : TJC_EV_RECV, .ts = ts, .pid_tgid = id,
 	     .fd = c.fd, .ino = c.ino, .si = &si, .bytes = bytes, .offset = offset,
-	     .flags = flags, .pl = pl, .stacks = &s);
+	     .flags = flags, .pl = pl, .stacks = &s, .st = st, .compact = told_here(st));
 	return 0;
 }
 
