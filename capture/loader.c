@@ -338,12 +338,19 @@ int tj_capture_open(struct tj_capture **cp, const struct tj_capture_config *cfg,
 	set_syscall_numbers(c->skel);
 	if ((rc = choose_programs(c->skel, cfg->hooks, err)) != 0)
 		goto fail;
-	if (cfg->stack_mode &&
-	    bpf_map__set_max_entries(c->skel->maps.stacks,
-				     cfg->stack_entries ? cfg->stack_entries : 16384)) {
+	uint32_t stack_entries = cfg->stack_entries ? cfg->stack_entries : 16384;
+	/* Kernel stacks in the kernel's stack map, user stacks in ours
+	 * (capture.bpf.c walks them: see user_stack_id). */
+	if (((cfg->stack_mode & TJC_STACK_KERNEL) &&
+	     bpf_map__set_max_entries(c->skel->maps.stacks, stack_entries)) ||
+	    ((cfg->stack_mode & TJC_STACK_USER) &&
+	     (bpf_map__set_max_entries(c->skel->maps.ustacks, stack_entries) ||
+	      bpf_map__set_max_entries(c->skel->maps.ustack_ids, stack_entries)))) {
 		rc = tj_errf(err, TJ_E_ARG, "stack map size %u refused", cfg->stack_entries);
 		goto fail;
 	}
+	if (cfg->stack_mode & TJC_STACK_USER)
+		c->skel->rodata->ustack_max = stack_entries;
 	if ((rc = make_rings(c, cfg->ring_bytes, err)) != 0) {
 		if (errno == EPERM)
 			*env_problem = 1;
@@ -464,8 +471,8 @@ void tj_capture_close(struct tj_capture *c)
 	free(c);
 }
 
-int tj_capture_stack(struct tj_capture *c, int32_t id, uint64_t ips[TJC_STACK_DEPTH],
-		     struct tj_err *err)
+int tj_capture_stack(struct tj_capture *c, int user, int32_t id,
+		     uint64_t ips[TJC_STACK_DEPTH], struct tj_err *err)
 {
 	uint64_t v[TJC_STACK_DEPTH];
 	uint32_t key = (uint32_t)id;
@@ -473,7 +480,8 @@ int tj_capture_stack(struct tj_capture *c, int32_t id, uint64_t ips[TJC_STACK_DE
 
 	if (id < 0)
 		return 0;
-	if (bpf_map__lookup_elem(c->skel->maps.stacks, &key, sizeof(key), v, sizeof(v), 0)) {
+	if (bpf_map__lookup_elem(user ? c->skel->maps.ustacks : c->skel->maps.stacks, &key,
+				 sizeof(key), v, sizeof(v), 0)) {
 		if (errno == ENOENT)
 			return 0;
 		return tj_errf(err, TJ_E_IO, "reading stack %d: %s", (int)id, strerror(errno));

@@ -72,11 +72,11 @@ uint64_t tj_capture_undecoded(const struct tj_capture *c);
 int tj_capture_drops(struct tj_capture *c, uint64_t drops[TJC_DROP__COUNT],
 		     struct tj_err *err);
 
-/* The frames of stack id (from an event's ustack/kstack), innermost
- * first: returns their number (0 = the id is unknown, e.g. evicted), or
- * a negative tj_errcode. */
-int tj_capture_stack(struct tj_capture *c, int32_t id, uint64_t ips[TJC_STACK_DEPTH],
-		     struct tj_err *err);
+/* The frames of stack id (an event's ustack, user = 1, or kstack, user =
+ * 0), innermost first: returns their number (0 = the id is unknown), or a
+ * negative tj_errcode. */
+int tj_capture_stack(struct tj_capture *c, int user, int32_t id,
+		     uint64_t ips[TJC_STACK_DEPTH], struct tj_err *err);
 
 void tj_capture_close(struct tj_capture *c);
 
