@@ -185,11 +185,9 @@ int main(int argc, char **argv)
 	}
 	if (!tj[0] && tj_bench_tracejoin_path(tj, sizeof(tj)) < 0)
 		return 1;
-	char check[PATH_MAX + 32];
-	snprintf(check, sizeof(check), "'%s' capture --check >/dev/null", tj);
-	int rc = system(check);
-	if (rc == -1 || !WIFEXITED(rc) || WEXITSTATUS(rc) != 0)
-		return WIFEXITED(rc) && WEXITSTATUS(rc) == 77 ? 77 : 1;
+	int rc = tj_bench_capture_check(tj, NULL);
+	if (rc)
+		return rc;
 
 	/* The connections, before capture: only the burst is timed. */
 	struct driver d[MAX_THREADS];

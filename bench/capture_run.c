@@ -73,6 +73,17 @@ int tj_capture_run_stop(struct tj_capture_run *c, const char *who)
 	return 0;
 }
 
+int tj_bench_capture_check(const char *tj, const char *check_args)
+{
+	char cmd[PATH_MAX + 128];
+	snprintf(cmd, sizeof(cmd), "'%s' capture --check %s", tj, check_args ? check_args : "");
+	int rc = system(cmd);
+	if (rc != -1 && WIFEXITED(rc) && (WEXITSTATUS(rc) == 0 || WEXITSTATUS(rc) == 77))
+		return WEXITSTATUS(rc);
+	fprintf(stderr, "%s capture --check failed\n", tj);
+	return 1;
+}
+
 int tj_bench_tracejoin_path(char *out, size_t len)
 {
 	char self[PATH_MAX];

@@ -4,12 +4,10 @@
 #include "../lib/u64map.h"
 #include "ring_record.h"
 
-/* What a socket's compact records leave out. */
+/* A socket's last whole SEND/RECV: what its compact records leave out
+ * (family, ports, addresses, namespace) is copied from it. */
 struct told {
-	uint32_t netns;
-	uint8_t family;
-	uint16_t lport, rport;
-	uint8_t laddr[16], raddr[16];
+	struct tjc_event whole;
 	uint64_t closed_ts; /* time of its CLOSE, 0 while open */
 };
 
@@ -110,12 +108,7 @@ static void tell(struct tj_ring_decoder *d, const struct tjc_event *e)
 		}
 	}
 	struct told *t = &d->told[*slot];
-	t->netns = e->netns;
-	t->family = e->family;
-	t->lport = e->lport;
-	t->rport = e->rport;
-	memcpy(t->laddr, e->laddr, 16);
-	memcpy(t->raddr, e->raddr, 16);
+	t->whole = *e;
 	t->closed_ts = 0;
 }
 
@@ -191,7 +184,14 @@ static int decode_compact(struct tj_ring_decoder *d, const struct tjc_data *c, s
 
 	if (size < need || c->payload_len > d->payload_room)
 		return TJ_RING_BAD;
-	memset(e, 0, sizeof(*e));
+	if ((t = told_of(d, c->sock))) {
+		*e = t->whole;
+	} else {
+		memset(e, 0, sizeof(*e)); /* no addresses */
+		d->unknown++;
+		rc = TJ_RING_UNKNOWN_SOCK;
+	}
+	/* Everything but the socket's own fields is the compact record's. */
 	e->ts_ns = c->ts_ns;
 	e->sock = c->sock;
 	e->bytes = c->bytes;
@@ -201,19 +201,9 @@ static int decode_compact(struct tj_ring_decoder *d, const struct tjc_data *c, s
 	e->fd = c->fd;
 	e->flags = c->flags;
 	e->type = c->type & ~TJC_REC_COMPACT;
+	e->arg = 0;
 	e->ustack = -1;
 	e->kstack = -1;
-	if ((t = told_of(d, c->sock))) {
-		e->netns = t->netns;
-		e->family = t->family;
-		e->lport = t->lport;
-		e->rport = t->rport;
-		memcpy(e->laddr, t->laddr, 16);
-		memcpy(e->raddr, t->raddr, 16);
-	} else {
-		d->unknown++;
-		rc = TJ_RING_UNKNOWN_SOCK;
-	}
 	e->payload_len = c->payload_len;
 	memcpy(e->payload, c->payload, c->payload_len);
 	*out_size = caller_at;

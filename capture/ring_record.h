@@ -8,7 +8,10 @@
  * and puts them back, so that everything after it (recorder, log) sees
  * the records it always saw.  One decoder per capture, fed every ring's
  * records as they come (rings may be drained in any order: a compact
- * record always follows a whole one of its socket in its own ring). */
+ * record always follows a whole one of its socket in its own ring).  A
+ * socket is forgotten two seconds (record time) after its CLOSE; the
+ * kernel side makes the next record of a socket after a CLOSE whole
+ * again (with the syscall hooks a CLOSE is per fd: a dup goes on). */
 #ifndef TJ_CAPTURE_RING_RECORD_H
 #define TJ_CAPTURE_RING_RECORD_H
 

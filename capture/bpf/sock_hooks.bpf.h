@@ -272,6 +272,7 @@ static __always_inline void sock_released(struct sock *sk, struct sockst *st,
 	evflags = (st->flags & SOCKF_PREEXISTING) ? TJC_EVF_SEQ_OFFSET : 0;
 	EMIT(.type = TJC_EV_CLOSE, .ts = ts, .pid_tgid = o->id, .fd = fd,
 	     .ino = st->ino, .si = si, .flags = evflags);
+	st->cpus_told = 0; /* anything after it tells the addresses again */
 }
 
 static __always_inline int sock_set_state(void *ctx, struct sock *sk, int oldstate,
