@@ -7,8 +7,10 @@
 /* A socket's last whole SEND/RECV: what its compact records leave out
  * (family, ports, addresses, namespace) is copied from it. */
 struct told {
-	struct tjc_event whole;
 	uint64_t closed_ts; /* time of its CLOSE, 0 while open */
+	/* The record's fixed part, as bytes: tjc_event ends in a flexible
+	 * array, which cannot sit inside another struct. */
+	unsigned char whole[sizeof(struct tjc_event)];
 };
 
 /* A socket is forgotten this long (record time) after its CLOSE: records
@@ -108,7 +110,7 @@ static void tell(struct tj_ring_decoder *d, const struct tjc_event *e)
 		}
 	}
 	struct told *t = &d->told[*slot];
-	t->whole = *e;
+	memcpy(t->whole, e, sizeof(t->whole));
 	t->closed_ts = 0;
 }
 
@@ -185,7 +187,7 @@ static int decode_compact(struct tj_ring_decoder *d, const struct tjc_data *c, s
 	if (size < need || c->payload_len > d->payload_room)
 		return TJ_RING_BAD;
 	if ((t = told_of(d, c->sock))) {
-		*e = t->whole;
+		memcpy(e, t->whole, sizeof(t->whole));
 	} else {
 		memset(e, 0, sizeof(*e)); /* no addresses */
 		d->unknown++;
