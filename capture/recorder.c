@@ -53,7 +53,7 @@ struct tj_recorder {
 	uint32_t *free_slots;    /* nfree slot numbers of the pool not in use */
 	size_t cappool, nfree;
 	struct held_key *keys;   /* one per waiting event, runs one after the other */
-	size_t nheld;
+	size_t nkeys, capkeys;   /* keys[0, nkeys) used, dead ones included */
 	struct run *runs;        /* in arrival order; the last one grows */
 	size_t nruns, capruns;
 	struct head *heap;       /* the merge's runs by their next event, a min-heap */
@@ -262,10 +262,6 @@ static int take_slot(struct tj_recorder *r, uint32_t *slot, struct tj_err *err)
 		if (!fs)
 			goto nomem;
 		r->free_slots = fs;
-		struct held_key *k = realloc(r->keys, cap * sizeof(*k));
-		if (!k)
-			goto nomem;
-		r->keys = k;
 		for (size_t i = cap; i > r->cappool; i--)
 			r->free_slots[r->nfree++] = (uint32_t)(i - 1);
 		r->cappool = cap;
@@ -273,7 +269,8 @@ static int take_slot(struct tj_recorder *r, uint32_t *slot, struct tj_err *err)
 	*slot = r->free_slots[--r->nfree];
 	return TJ_OK;
 nomem:
-	return tj_errf(err, TJ_E_NOMEM, "capture: out of memory (%zu events waiting)", r->nheld);
+	return tj_errf(err, TJ_E_NOMEM, "capture: out of memory (%zu events waiting)",
+		       r->cappool - r->nfree);
 }
 
 static void give_slot(struct tj_recorder *r, uint32_t slot)
@@ -282,13 +279,44 @@ static void give_slot(struct tj_recorder *r, uint32_t slot)
 	r->free_slots[r->nfree++] = slot;
 }
 
+/* Move what is left of each run down to the front of keys[], in run
+ * order.  Done only when keys[] is full, so that a key is moved about
+ * once in its life, not at every drain. */
+static void compact_keys(struct tj_recorder *r)
+{
+	size_t to = 0;
+
+	for (size_t k = 0; k < r->nruns; k++) {
+		struct run *u = &r->runs[k];
+		size_t len = u->end - u->start;
+		if (u->start != to)
+			memmove(r->keys + to, r->keys + u->start, len * sizeof(*r->keys));
+		u->start = to;
+		u->end = to + len;
+		to += len;
+	}
+	r->nkeys = to;
+}
+
 /* The event in slot joins the queue: at the end of the last run, or as
  * a new run when it is older than that run's last event. */
 static int hold(struct tj_recorder *r, uint32_t slot, struct tj_err *err)
 {
 	uint64_t ts = r->pool[slot].ev.ts_ns;
 
-	if (r->nruns == 0 || ts < r->keys[r->nheld - 1].ts) {
+	if (r->nkeys == r->capkeys) {
+		compact_keys(r);
+		if (r->nkeys >= r->capkeys / 2) {
+			size_t cap = r->capkeys ? 2 * r->capkeys : 4096;
+			struct held_key *k = realloc(r->keys, cap * sizeof(*k));
+			if (!k)
+				goto nomem;
+			r->keys = k;
+			r->capkeys = cap;
+		}
+	}
+	if (r->nruns == 0 || r->runs[r->nruns - 1].end != r->nkeys ||
+	    ts < r->keys[r->nkeys - 1].ts) {
 		if (r->nruns == r->capruns) {
 			size_t cap = r->capruns ? 2 * r->capruns : 64;
 			struct run *runs = realloc(r->runs, cap * sizeof(*runs));
@@ -301,17 +329,18 @@ static int hold(struct tj_recorder *r, uint32_t slot, struct tj_err *err)
 			r->heap = heap;
 			r->capruns = cap;
 		}
-		r->runs[r->nruns].start = r->runs[r->nruns].end = r->nheld;
+		r->runs[r->nruns].start = r->runs[r->nruns].end = r->nkeys;
 		r->nruns++;
 	}
-	r->keys[r->nheld].ts = ts;
-	r->keys[r->nheld].slot = slot;
-	r->nheld++;
-	r->runs[r->nruns - 1].end = r->nheld;
+	r->keys[r->nkeys].ts = ts;
+	r->keys[r->nkeys].slot = slot;
+	r->nkeys++;
+	r->runs[r->nruns - 1].end = r->nkeys;
 	return TJ_OK;
 nomem:
 	give_slot(r, slot);
-	return tj_errf(err, TJ_E_NOMEM, "capture: out of memory (%zu events waiting)", r->nheld);
+	return tj_errf(err, TJ_E_NOMEM, "capture: out of memory (%zu events waiting)",
+		       r->cappool - r->nfree);
 }
 
 static int is_v4_mapped(const uint8_t a[16])
@@ -510,22 +539,14 @@ static int merge_out(struct tj_recorder *r, uint64_t upto_ts, struct tj_err *err
 			heap_down(h, n, 0);
 		}
 	}
-	/* Keep what is left of each run, in run order. */
-	size_t to = 0, nruns = 0;
-	for (size_t k = 0; k < r->nruns; k++) {
-		struct run u = r->runs[k];
-		size_t len = u.end - u.start;
-		if (len == 0)
-			continue;
-		if (u.start != to)
-			memmove(r->keys + to, r->keys + u.start, len * sizeof(*r->keys));
-		r->runs[nruns].start = to;
-		r->runs[nruns].end = to + len;
-		nruns++;
-		to += len;
-	}
+	/* Forget the runs written whole; the others keep their place. */
+	size_t nruns = 0;
+	for (size_t k = 0; k < r->nruns; k++)
+		if (r->runs[k].start < r->runs[k].end)
+			r->runs[nruns++] = r->runs[k];
 	r->nruns = nruns;
-	r->nheld = to;
+	if (nruns == 0)
+		r->nkeys = 0;
 	return rc;
 }
 
@@ -536,7 +557,7 @@ int tj_recorder_write_until(struct tj_recorder *r, uint64_t upto_ts,
 
 	if (r->broken)
 		return tj_errf(err, TJ_E_IO, "capture: logs no longer writable");
-	if (r->nheld > 0 && (rc = merge_out(r, upto_ts, err)))
+	if (r->nruns > 0 && (rc = merge_out(r, upto_ts, err)))
 		return rc;
 	if (flush_blocks)
 		for (size_t k = 0; k < r->nlogs; k++)
@@ -583,8 +604,9 @@ static int recorder_end(struct tj_recorder *r, int keep, struct tj_err *err)
 		return TJ_OK;
 	if (keep && !r->broken)
 		rc = tj_recorder_write_until(r, UINT64_MAX, 0, err);
-	for (size_t i = 0; i < r->nheld; i++)
-		held_free(&r->pool[r->keys[i].slot]);
+	for (size_t k = 0; k < r->nruns; k++)
+		for (size_t i = r->runs[k].start; i < r->runs[k].end; i++)
+			held_free(&r->pool[r->keys[i].slot]);
 	for (size_t i = 0; i < r->nlogs; i++) {
 		/* Close every log even after a failure: each gets what it can. */
 		struct tj_err e2 = { 0 };

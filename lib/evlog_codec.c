@@ -38,6 +38,18 @@ static inline int dir_of(unsigned type)
 	return type == TJ_EV_SEND ? 0 : type == TJ_EV_RECV ? 1 : 2;
 }
 
+/* Which of a socket's flags states an event of coding 2 is coded
+ * against: flags go with the kind of event more than with the socket
+ * (receives "partial", a non-blocking connect "error", an end of stream
+ * none), so each type below 8 has its own, and a receive of no bytes
+ * takes slot 0 (type 0 is never written). */
+static inline int flags_slot(unsigned type, int64_t bytes)
+{
+	if (type == TJ_EV_RECV && bytes <= 0)
+		return 0;
+	return type < TJ_FLAG_SLOTS ? (int)type : TJ_FLAG_SLOTS - 1;
+}
+
 /* Length of addr without its trailing zero bytes (IPv4 stores 4). */
 static inline unsigned addr_len(const uint8_t a[16])
 {
@@ -97,6 +109,7 @@ int evlog_encoder_init(struct evlog_encoder *e)
 {
 	memset(e, 0, sizeof(*e));
 	memset(e->tmpl, 0xff, sizeof(e->tmpl));
+	memset(e->new_mask, 0, sizeof(e->new_mask));
 	e->gen = 1;
 	return 0;
 }
@@ -120,6 +133,7 @@ void evlog_encoder_reset(struct evlog_encoder *e)
 	e->prev_ts = e->prev_new_sock = 0;
 	e->count = 0;
 	memset(e->tmpl, 0xff, sizeof(e->tmpl));
+	memset(e->new_mask, 0, sizeof(e->new_mask));
 	if (++e->gen == 0) {
 		/* After 2^32 blocks: forget the old stamps for real. */
 		if (e->slots)
@@ -196,7 +210,7 @@ static int socks_reserve(struct evlog_sockstate **socks, size_t *cap, size_t nee
  * (the template, or the previous event's socket), or from zero when the
  * block has no socket yet (nprev = 0), with nothing sent or received. */
 static void sock_start(struct evlog_sockstate *socks, size_t idx, size_t nprev,
-		       size_t from, uint64_t id)
+		       size_t from, uint64_t id, int coding2)
 {
 	struct evlog_sockstate *st = &socks[idx];
 	if (nprev > 0)
@@ -205,7 +219,8 @@ static void sock_start(struct evlog_sockstate *socks, size_t idx, size_t nprev,
 		memset(st, 0, sizeof(*st));
 	st->sock = id;
 	st->next_off[0] = st->next_off[1] = 0;
-	st->prev_bytes[0] = st->prev_bytes[1] = st->prev_bytes[2] = 0;
+	if (!coding2)
+		st->prev_bytes[0] = st->prev_bytes[1] = st->prev_bytes[2] = 0;
 }
 
 /* Roughly the bytes of fields an event would store against state st:
@@ -220,7 +235,8 @@ static unsigned template_cost(const struct tj_event *ev, const struct evlog_sock
 	c += (ev->rport != st->rport) * 2 + (ev->lport != st->lport) * 2;
 	c += (ev->pid != st->pid) * 2 + (ev->fd != st->fd) + (ev->tid != st->tid);
 	c += (ev->family != st->family) + (ev->node != st->node) * 2;
-	c += (ev->flags != st->flags[dir_of(ev->type)]) + (ev->stack_id != st->stack_id);
+	c += (ev->flags != st->flags[flags_slot(ev->type, ev->bytes)]);
+	c += ev->stack_id != st->stack_id;
 	return c;
 }
 
@@ -263,22 +279,29 @@ int evlog_encode(struct evlog_encoder *e, const struct tj_event *ev)
 		return -1;
 	struct evlog_sockslot *sl = find_slot(e, ev->sock);
 	size_t idx;
-	if (sl->gen != e->gen) {
+	int fresh = sl->gen != e->gen;
+	if (fresh) {
 		if (socks_reserve(&e->socks, &e->socks_cap, e->nsocks + 1) < 0)
 			return -1;
 		idx = e->nsocks;
 		size_t from = e->tmpl[ev->type] != TEMPLATE_NONE ? e->tmpl[ev->type] : e->last;
 		size_t pick = idx > 0 ? pick_template(e, ev, from) : from;
-		sock_start(e->socks, idx, e->nsocks, pick, ev->sock);
+		sock_start(e->socks, idx, e->nsocks, pick, ev->sock, 1);
 		e->tmpl[ev->type] = (uint32_t)idx;
 		e->nsocks++;
 		sl->sock = ev->sock;
 		sl->idx = (uint32_t)idx;
 		sl->gen = e->gen;
-		put_uv(&e->col[COL_SOCK], pick == from ? SREF_NEW : SREF_NEW_FROM);
-		put_uv(&e->col[COL_SOCK], zigzag(sdiff(ev->sock, e->prev_new_sock)));
-		if (pick != from)
+		if (pick != from) {
+			put_uv(&e->col[COL_SOCK], SREF_NEW_FROM);
+			put_uv(&e->col[COL_SOCK], zigzag(sdiff(ev->sock, e->prev_new_sock)));
 			put_uv(&e->col[COL_SOCK], idx - pick);
+		} else if (ev->sock == e->prev_new_sock + 1 && idx > 0) {
+			put_uv(&e->col[COL_SOCK], SREF_NEXT);
+		} else {
+			put_uv(&e->col[COL_SOCK], SREF_NEW);
+			put_uv(&e->col[COL_SOCK], zigzag(sdiff(ev->sock, e->prev_new_sock)));
+		}
 		e->prev_new_sock = ev->sock;
 	} else {
 		/* Counted back from the newest socket: the busy ones are
@@ -303,7 +326,8 @@ int evlog_encode(struct evlog_encoder *e, const struct tj_event *ev)
 		m |= FM_PAYLOAD;
 	if (ev->tcp_seq != st->tcp_seq)
 		m |= FM_SEQ;
-	if (ev->flags != st->flags[dir])
+	int fslot = flags_slot(ev->type, ev->bytes);
+	if (ev->flags != st->flags[fslot])
 		m |= FM_FLAGS;
 	if (ev->tid != st->tid)
 		m |= FM_TID;
@@ -330,7 +354,15 @@ int evlog_encode(struct evlog_encoder *e, const struct tj_event *ev)
 	/* Type and mask share a varint: one byte when only the thread, the
 	 * offset or the payload changed. */
 	unsigned t = ev->type < TYPE_ESCAPE ? ev->type : TYPE_ESCAPE;
-	put_uv(&e->col[COL_TYPE], t | (uint64_t)m << TYPE_BITS);
+	unsigned sm = m;
+	if (fresh) {
+		/* A new socket's changes are those of the last new socket of
+		 * its type, mostly (a connect: another fd and local port):
+		 * stored as the difference, they leave the mask empty. */
+		sm ^= e->new_mask[ev->type];
+		e->new_mask[ev->type] = (uint16_t)m;
+	}
+	put_uv(&e->col[COL_TYPE], t | (uint64_t)sm << TYPE_BITS);
 
 	if (t == TYPE_ESCAPE)
 		put_uv(&e->col[COL_FIELDS], ev->type);
@@ -365,7 +397,7 @@ int evlog_encode(struct evlog_encoder *e, const struct tj_event *ev)
 		if (m & FM_RPORT)
 			put_uv(f, port_delta(ev->rport, st->rport));
 		st->tcp_seq = ev->tcp_seq;
-		st->flags[dir] = ev->flags;
+		st->flags[fslot] = ev->flags;
 		st->pid = ev->pid;
 		st->tid = ev->tid;
 		st->fd = ev->fd;
@@ -519,9 +551,12 @@ static int decode_refs(struct evlog_decoder *d)
 	}
 	for (uint32_t i = 0; i < d->count; i++) {
 		uint64_t ref = get_uv(c, &bad);
-		int fresh = ref == SREF_NEW || (d->coding == 2 && ref == SREF_NEW_FROM);
+		int fresh = ref == SREF_NEW ||
+			    (d->coding == 2 && (ref == SREF_NEW_FROM || ref == SREF_NEXT));
 		if (fresh) {
-			prev_new += (uint64_t)unzigzag(get_uv(c, &bad));
+			if (ref == SREF_NEXT && n == 0)
+				bad = 1; /* the writer names the first socket */
+			prev_new += ref == SREF_NEXT ? 1 : (uint64_t)unzigzag(get_uv(c, &bad));
 			uint64_t back = ref == SREF_NEW_FROM ? get_uv(c, &bad) : 0;
 			if (bad)
 				break;
@@ -566,6 +601,7 @@ int evlog_decoder_start(struct evlog_decoder *d, const uint8_t *raw,
 	uint64_t ncols = get_uv(&c, &bad);
 	d->coding = coding;
 	memset(d->tmpl, 0xff, sizeof(d->tmpl));
+	memset(d->new_mask, 0, sizeof(d->new_mask));
 	d->count = d->next = 0;
 	d->failed = 0;
 	d->nsocks = 0;
@@ -683,6 +719,10 @@ int evlog_decode_batch(struct evlog_decoder *d, struct tj_event *out,
 				bad = 1;
 				break;
 			}
+			if (ref & REF_NEW) {
+				m ^= d->new_mask[type];
+				d->new_mask[type] = (uint16_t)m;
+			}
 		} else {
 			m = tm >> 8;
 			type = (uint8_t)tm;
@@ -699,7 +739,7 @@ int evlog_decode_batch(struct evlog_decoder *d, struct tj_event *out,
 			if (t == TEMPLATE_NONE && coding2)
 				t = d->tmpl[type];
 			sock_start(socks, idx, idx, t != TEMPLATE_NONE ? t : last,
-				   socks[idx].sock);
+				   socks[idx].sock, coding2);
 			if (coding2)
 				d->tmpl[type] = (uint32_t)idx;
 		}
@@ -708,12 +748,16 @@ int evlog_decode_batch(struct evlog_decoder *d, struct tj_event *out,
 
 		uint64_t dts = get_uv(&cts, &bad);
 		prev_ts += coding2 ? dts : (uint64_t)unzigzag(dts);
-		int dir = dir_of(type), fdir = coding2 ? dir : 0;
+		int dir = dir_of(type);
+		/* Bytes first: coding 2's flags state depends on them. */
+		int64_t bytes = (int64_t)((uint64_t)st->prev_bytes[dir] +
+					  (uint64_t)unzigzag(get_uv(&cby, &bad)));
+		int fslot = coding2 ? flags_slot(type, bytes) : 0;
 		if (m & ~(uint64_t)(FM_OFFSET | FM_PAYLOAD)) {
 			if (m & FM_SEQ)
 				st->tcp_seq += (uint32_t)unzigzag(get_uv(&cfl, &bad));
 			if (m & FM_FLAGS)
-				st->flags[fdir] = (uint32_t)get_uv(&cfl, &bad);
+				st->flags[fslot] = (uint32_t)get_uv(&cfl, &bad);
 			if (m & FM_PID)
 				st->pid = (uint32_t)get_uv(&cfl, &bad);
 			if (m & FM_TID)
@@ -756,8 +800,6 @@ int evlog_decode_batch(struct evlog_decoder *d, struct tj_event *out,
 			ev->payload_len = (uint16_t)n;
 			cpl.p += n;
 		}
-		int64_t bytes = (int64_t)((uint64_t)st->prev_bytes[dir] +
-					  (uint64_t)unzigzag(get_uv(&cby, &bad)));
 		if (bad)
 			break;
 		st->prev_bytes[dir] = bytes;
@@ -776,7 +818,7 @@ int evlog_decode_batch(struct evlog_decoder *d, struct tj_event *out,
 		ev->family = st->family;
 		ev->lport = st->lport;
 		ev->rport = st->rport;
-		ev->flags = st->flags[fdir];
+		ev->flags = st->flags[fslot];
 		ev->arg = st->arg;
 		ev->stack_id = st->stack_id;
 		ev->tcp_seq = st->tcp_seq;

@@ -110,6 +110,8 @@ static inline uint64_t get_le64(const uint8_t *p)
 
 /* ---- block body codec (lib/evlog_codec.c) ---- */
 
+#define TJ_FLAG_SLOTS 8
+
 /* Per-socket memory of the previous event, for delta coding.  Both sides
  * start every block from nothing, so every block decodes alone.  A socket
  * first seen in a block starts as a copy of the previous event's socket
@@ -122,10 +124,10 @@ struct evlog_sockstate {
 	uint32_t pid, tid;
 	int32_t fd;
 	uint32_t node;
-	/* second line: fields that rarely change.  Flags are kept per
-	 * direction in coding 2 (a socket's receives are often "partial"
-	 * and its sends not); coding 1 uses flags[0] alone. */
-	uint32_t flags[3], arg, stack_id, tcp_seq;
+	/* then fields that rarely change.  Coding 2 keeps flags per kind of
+	 * event (flags_slot() in lib/evlog_codec.c: a socket's receives are
+	 * often "partial" and its sends not); coding 1 uses flags[0] alone. */
+	uint32_t flags[TJ_FLAG_SLOTS], arg, stack_id, tcp_seq;
 	uint16_t lport, rport;
 	uint8_t family;
 	uint8_t laddr[16], raddr[16];
@@ -153,6 +155,7 @@ struct evlog_sockslot {
 struct evlog_encoder {
 	struct evlog_buf col[COL__COUNT];
 	uint32_t tmpl[256];     /* by first event type: socket index, or TEMPLATE_NONE */
+	uint16_t new_mask[256]; /* by first event type: the last new socket's mask */
 	size_t room;            /* events that surely fit the columns */
 	struct evlog_sockstate *socks;
 	size_t nsocks, socks_cap;
@@ -183,6 +186,7 @@ struct evlog_cursor {
 struct evlog_decoder {
 	int coding;             /* 1 (type-1 blocks) or 2 (type-5 blocks) */
 	uint32_t tmpl[256];
+	uint16_t new_mask[256];
 	struct evlog_cursor col[COL__COUNT];
 	struct evlog_sockstate *socks;
 	size_t nsocks, socks_cap;
@@ -201,13 +205,16 @@ struct evlog_decoder {
 #define REF_NEW 0x80000000u
 
 /* The socket column's first varint of an event.  Coding 2: a socket new
- * to the block starting from its default template, one starting from a
- * socket named next (counted back from it: 1 = the socket before), or,
- * from SREF_OLD on, a socket seen before (SREF_OLD = the newest).
- * Coding 1: SREF_NEW, or the (r-1)-th socket of the block. */
+ * to the block starting from its default template (then its id), one
+ * starting from a socket named next (its id, then that socket counted
+ * back from it: 1 = the socket before), one whose id is the previous new
+ * socket's + 1 (nothing more; never the block's first), or, from
+ * SREF_OLD on, a socket seen before (SREF_OLD = the newest).  Coding 1:
+ * SREF_NEW, or the (r-1)-th socket of the block. */
 #define SREF_NEW 0u
 #define SREF_NEW_FROM 1u
-#define SREF_OLD 2u
+#define SREF_NEXT 2u
+#define SREF_OLD 3u
 
 void evlog_decoder_init(struct evlog_decoder *d);
 void evlog_decoder_free(struct evlog_decoder *d);
