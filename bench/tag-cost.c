@@ -180,13 +180,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tag-cost: bad arguments (see the source's head)\n");
 		return 2;
 	}
-	if (!tj[0] && tj_bench_tracejoin_path(tj, sizeof(tj)) < 0)
-		return 1;
-	char check[PATH_MAX + 32];
-	snprintf(check, sizeof(check), "'%s' capture --check --tag", tj);
-	int rc = system(check);
-	if (rc == -1 || !WIFEXITED(rc) || WEXITSTATUS(rc) != 0)
-		return WIFEXITED(rc) && WEXITSTATUS(rc) == 77 ? 77 : 1;
+	int rc = tj_bench_capture_ready(tj, sizeof(tj), "--tag");
+	if (rc)
+		return rc;
 	char dir[] = "/tmp/tag-cost.XXXXXX", log[sizeof(dir) + 16];
 	if (!mkdtemp(dir))
 		return 1;

@@ -40,14 +40,13 @@ int BPF_PROG(on_set_state, struct sock *sk, int oldstate, int newstate)
 SEC("tp_btf/tcp_destroy_sock")
 int BPF_PROG(on_destroy, struct sock *sk)
 {
-	__u64 key = (__u64)sk;
-	struct sockst *st = bpf_map_lookup_elem(&socks, &key);
+	struct sockst *st = st_get(sk);
 
 	if (!st)
 		return 0;
 	if (hooks == TJC_HOOKS_SOCK && !(st->flags & SOCKF_RELEASED))
 		sock_destroyed(sk, st);
-	bpf_map_delete_elem(&socks, &key);
+	st_del(sk);
 	return 0;
 }
 

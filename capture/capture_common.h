@@ -67,6 +67,33 @@ struct tjc_event {
 	__u8 payload[];
 };
 
+/* A send or receive of a socket whose family, ports, addresses and
+ * namespace this CPU's ring already carried, in a whole tjc_event SEND or
+ * RECV of the same socket: those never change while a connection lives,
+ * and leaving them out halves the record (64 bytes with the ring's
+ * header: one cache line, against 128).  Its type is TJC_EV_SEND or
+ * TJC_EV_RECV | TJC_REC_COMPACT, at the same offset as tjc_event's type;
+ * the fields before it are tjc_event's.  Then, when the loader asked for
+ * them: payload room (TJC_PAYLOAD_MAX bytes with --payload, payload_len
+ * used) and, with --stack, struct tjc_stack_tail.  capture/ring_record.c
+ * makes whole tjc_event records of them again. */
+#define TJC_REC_COMPACT 0x80u
+struct tjc_data {
+	__u64 ts_ns;
+	__u64 sock;
+	__s64 bytes;
+	__u64 offset;
+	__u32 pid;
+	__u32 tid;
+	__s32 fd;
+	__u32 flags;      /* TJC_EVF_* (where tjc_event has netns) */
+	__u8 type;        /* TJC_EV_SEND or TJC_EV_RECV, | TJC_REC_COMPACT */
+	__u8 pad;
+	__u16 payload_len;
+	__u32 pad2;
+	__u8 payload[];
+};
+
 /* --stack: which stacks (rodata stack_mode bits), and the frames kept
  * per stack (the deepest callers of a deeper stack are cut). */
 #define TJC_STACK_USER   0x1u
@@ -86,6 +113,14 @@ struct tjc_event {
 struct tjc_caller {
 	__u64 ip;                     /* user ip at the syscall */
 	__u64 word[TJC_CALLER_WORDS]; /* user stack from sp up */
+};
+
+/* The stack tail of a tjc_data record (--stack): its stack ids, and the
+ * caller words with user stacks (ip 0 otherwise). */
+struct tjc_stack_tail {
+	__s32 ustack;
+	__s32 kstack;
+	struct tjc_caller caller;
 };
 
 /* Filter modes of the pid filter (rodata filter_pid_mode). */

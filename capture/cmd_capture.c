@@ -433,6 +433,7 @@ struct session {
 	int child_status, exec_errno, recording;
 	pid_t child;
 	uint64_t seen[TJC_DROP__COUNT];
+	uint64_t undecoded; /* tj_capture_undecoded, kept at its close */
 };
 
 /* --check: report whether capture (and --hooks, --tag) can run here. */
@@ -728,6 +729,11 @@ static void print_summary(const struct session *s)
 		(unsigned long long)events, (unsigned long long)lost,
 		(unsigned long long)s->seen[TJC_DROP_RINGBUF],
 		(unsigned long long)s->seen[TJC_DROP_MAP]);
+	if (s->undecoded)
+		fprintf(stderr, "tracejoin capture: warning: %llu ring records could not be "
+			"made whole (no known layout, or a socket whose addresses never "
+			"came): a bug of capture's, please report it\n",
+			(unsigned long long)s->undecoded);
 	if (s->o.tag)
 		fprintf(stderr, "tracejoin capture: --tag: %llu SYNs tagged (%llu "
 			"without room for the option); %llu connections accepted "
@@ -802,6 +808,8 @@ int cmd_capture(int argc, char **argv)
 			s.o.command ? " " : "", s.o.command ? s.o.command[0] : "");
 		status = record(&s);
 	}
+	if (s.cap)
+		s.undecoded = tj_capture_undecoded(s.cap);
 	tj_capture_close(s.cap);
 	s.cap = NULL;
 	tj_tag_close(s.tag);

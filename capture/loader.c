@@ -12,6 +12,7 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include "loader.h"
+#include "ring_record.h"
 #include "../lib/event.h"
 #include "../lib/evlog.h"
 #include "capture/capture.skel.h"
@@ -46,6 +47,8 @@ struct tj_capture {
 	void *cb_ctx;
 	int cb_status;
 	int count;
+	struct tj_ring_decoder *dec; /* compact records -> whole ones */
+	uint64_t bad;                /* records of no layout we know (skipped) */
 };
 
 /* libbpf's messages: silent unless asked for (they include the whole
@@ -227,11 +230,15 @@ static void set_syscall_numbers(struct capture_bpf *skel)
 static int on_record(void *ctx, void *data, size_t size)
 {
 	struct tj_capture *c = ctx;
+	const struct tjc_event *ev;
+	size_t evsize;
 
-	if (size < sizeof(struct tjc_event))
-		return 0; /* cannot happen with this kernel side; ignore */
+	if (tj_ring_decode(c->dec, data, size, &ev, &evsize) == TJ_RING_BAD) {
+		c->bad++; /* cannot happen with this kernel side */
+		return 0;
+	}
 	c->count++;
-	int rc = c->cb(c->cb_ctx, data, size);
+	int rc = c->cb(c->cb_ctx, ev, evsize);
 	if (rc) {
 		c->cb_status = rc;
 		return rc;
@@ -309,6 +316,11 @@ int tj_capture_open(struct tj_capture **cp, const struct tj_capture_config *cfg,
 	if (!c)
 		return tj_errf(err, TJ_E_NOMEM, "capture: out of memory");
 	c->ncpus = libbpf_num_possible_cpus();
+	c->dec = tj_ring_decoder_new(cfg->payload_max, cfg->stack_mode);
+	if (!c->dec) {
+		rc = tj_errf(err, TJ_E_NOMEM, "capture: out of memory");
+		goto fail;
+	}
 	c->skel = capture_bpf__open();
 	if (!c->skel) {
 		rc = tj_errf(err, TJ_E_IO, "cannot open the BPF object: %s", strerror(errno));
@@ -326,12 +338,19 @@ int tj_capture_open(struct tj_capture **cp, const struct tj_capture_config *cfg,
 	set_syscall_numbers(c->skel);
 	if ((rc = choose_programs(c->skel, cfg->hooks, err)) != 0)
 		goto fail;
-	if (cfg->stack_mode &&
-	    bpf_map__set_max_entries(c->skel->maps.stacks,
-				     cfg->stack_entries ? cfg->stack_entries : 16384)) {
+	uint32_t stack_entries = cfg->stack_entries ? cfg->stack_entries : 16384;
+	/* Kernel stacks in the kernel's stack map, user stacks in ours
+	 * (capture.bpf.c walks them: see user_stack_id). */
+	if (((cfg->stack_mode & TJC_STACK_KERNEL) &&
+	     bpf_map__set_max_entries(c->skel->maps.stacks, stack_entries)) ||
+	    ((cfg->stack_mode & TJC_STACK_USER) &&
+	     (bpf_map__set_max_entries(c->skel->maps.ustacks, stack_entries) ||
+	      bpf_map__set_max_entries(c->skel->maps.ustack_ids, stack_entries)))) {
 		rc = tj_errf(err, TJ_E_ARG, "stack map size %u refused", cfg->stack_entries);
 		goto fail;
 	}
+	if (cfg->stack_mode & TJC_STACK_USER)
+		c->skel->rodata->ustack_max = stack_entries;
 	if ((rc = make_rings(c, cfg->ring_bytes, err)) != 0) {
 		if (errno == EPERM)
 			*env_problem = 1;
@@ -409,6 +428,11 @@ int tj_capture_drain(struct tj_capture *c, int timeout_ms, tj_capture_cb cb,
 	return c->count;
 }
 
+uint64_t tj_capture_undecoded(const struct tj_capture *c)
+{
+	return c->bad + tj_ring_decoder_unknown(c->dec);
+}
+
 int tj_capture_drops(struct tj_capture *c, uint64_t drops[TJC_DROP__COUNT],
 		     struct tj_err *err)
 {
@@ -443,11 +467,12 @@ void tj_capture_close(struct tj_capture *c)
 			close(c->ring_fds[i]);
 	free(c->ring_fds);
 	capture_bpf__destroy(c->skel);
+	tj_ring_decoder_free(c->dec);
 	free(c);
 }
 
-int tj_capture_stack(struct tj_capture *c, int32_t id, uint64_t ips[TJC_STACK_DEPTH],
-		     struct tj_err *err)
+int tj_capture_stack(struct tj_capture *c, int user, int32_t id,
+		     uint64_t ips[TJC_STACK_DEPTH], struct tj_err *err)
 {
 	uint64_t v[TJC_STACK_DEPTH];
 	uint32_t key = (uint32_t)id;
@@ -455,7 +480,8 @@ int tj_capture_stack(struct tj_capture *c, int32_t id, uint64_t ips[TJC_STACK_DE
 
 	if (id < 0)
 		return 0;
-	if (bpf_map__lookup_elem(c->skel->maps.stacks, &key, sizeof(key), v, sizeof(v), 0)) {
+	if (bpf_map__lookup_elem(user ? c->skel->maps.ustacks : c->skel->maps.stacks, &key,
+				 sizeof(key), v, sizeof(v), 0)) {
 		if (errno == ENOENT)
 			return 0;
 		return tj_errf(err, TJ_E_IO, "reading stack %d: %s", (int)id, strerror(errno));

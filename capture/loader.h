@@ -63,15 +63,20 @@ int tj_capture_drain(struct tj_capture *c, int timeout_ms, tj_capture_cb cb,
  * capture's own (capture --tag's TAG records). */
 int tj_capture_add_ring(struct tj_capture *c, int map_fd, struct tj_err *err);
 
+/* Records the ring decoder could not make whole (capture/ring_record.h:
+ * of no known layout, or sends/receives of a socket whose addresses never
+ * came): 0 unless the kernel side and user space disagree. */
+uint64_t tj_capture_undecoded(const struct tj_capture *c);
+
 /* Events lost so far, summed over CPUs, indexed by TJC_DROP_*. */
 int tj_capture_drops(struct tj_capture *c, uint64_t drops[TJC_DROP__COUNT],
 		     struct tj_err *err);
 
-/* The frames of stack id (from an event's ustack/kstack), innermost
- * first: returns their number (0 = the id is unknown, e.g. evicted), or
- * a negative tj_errcode. */
-int tj_capture_stack(struct tj_capture *c, int32_t id, uint64_t ips[TJC_STACK_DEPTH],
-		     struct tj_err *err);
+/* The frames of stack id (an event's ustack, user = 1, or kstack, user =
+ * 0), innermost first: returns their number (0 = the id is unknown), or a
+ * negative tj_errcode. */
+int tj_capture_stack(struct tj_capture *c, int user, int32_t id,
+		     uint64_t ips[TJC_STACK_DEPTH], struct tj_err *err);
 
 void tj_capture_close(struct tj_capture *c);
 

@@ -15,12 +15,28 @@ struct held {
 	uint8_t *payload;  /* owned copy, or NULL */
 };
 
-/* What orders a held event: sorting and merging these small keys, not
- * the events, keeps capture's own CPU time down (it was mostly copies). */
+/* What orders a held event: merging these small keys, not the events,
+ * keeps capture's own CPU time down (it was mostly copies). */
 struct held_key {
 	uint64_t ts;
-	uint64_t seq;      /* arrival order: ties keep it */
 	uint32_t slot;     /* where the event waits in the pool */
+};
+
+/* Records reach us as runs already in time order: each CPU's ring is
+ * drained in the order its events were stamped.  A run is keys[start,
+ * end); a new one begins where a record is older than the one before it.
+ * Runs are kept as they arrive and merged only when their events are
+ * written: a k-way merge of k ~ 2 CPUs x 3 drains costs a few compares
+ * per event, where sorting the newcomers cost ~400 instructions each. */
+struct run {
+	size_t start, end;
+};
+
+/* A run at the merge's head: its next event's time, kept beside the run
+ * number so that the heap compares without looking into the runs. */
+struct head {
+	uint64_t ts;
+	uint32_t run;
 };
 
 struct node_log {
@@ -36,11 +52,11 @@ struct tj_recorder {
 	struct held *pool;       /* events waiting, cappool slots */
 	uint32_t *free_slots;    /* nfree slot numbers of the pool not in use */
 	size_t cappool, nfree;
-	struct held_key *keys;   /* one per waiting event */
-	struct held_key *scratch; /* the merge's output: room for cappool keys */
-	size_t nheld;
-	size_t nsorted;          /* keys[0..nsorted) are in time order already */
-	uint64_t seq;
+	struct held_key *keys;   /* one per waiting event, runs one after the other */
+	size_t nkeys, capkeys;   /* keys[0, nkeys) used, dead ones included */
+	struct run *runs;        /* in arrival order; the last one grows */
+	size_t nruns, capruns;
+	struct head *heap;       /* the merge's runs by their next event, a min-heap */
 	struct node_log *logs;
 	size_t nlogs;
 	size_t last;          /* index of the last log used */
@@ -246,23 +262,15 @@ static int take_slot(struct tj_recorder *r, uint32_t *slot, struct tj_err *err)
 		if (!fs)
 			goto nomem;
 		r->free_slots = fs;
-		struct held_key *k = realloc(r->keys, cap * sizeof(*k));
-		if (!k)
-			goto nomem;
-		r->keys = k;
-		k = realloc(r->scratch, cap * sizeof(*k));
-		if (!k)
-			goto nomem;
-		r->scratch = k;
 		for (size_t i = cap; i > r->cappool; i--)
 			r->free_slots[r->nfree++] = (uint32_t)(i - 1);
 		r->cappool = cap;
 	}
 	*slot = r->free_slots[--r->nfree];
-	memset(&r->pool[*slot], 0, sizeof(r->pool[*slot]));
 	return TJ_OK;
 nomem:
-	return tj_errf(err, TJ_E_NOMEM, "capture: out of memory (%zu events waiting)", r->nheld);
+	return tj_errf(err, TJ_E_NOMEM, "capture: out of memory (%zu events waiting)",
+		       r->cappool - r->nfree);
 }
 
 static void give_slot(struct tj_recorder *r, uint32_t slot)
@@ -271,14 +279,68 @@ static void give_slot(struct tj_recorder *r, uint32_t slot)
 	r->free_slots[r->nfree++] = slot;
 }
 
-/* The event in slot joins the queue. */
-static void hold(struct tj_recorder *r, uint32_t slot)
+/* Move what is left of each run down to the front of keys[], in run
+ * order.  Done only when keys[] is full, so that a key is moved about
+ * once in its life, not at every drain. */
+static void compact_keys(struct tj_recorder *r)
 {
-	struct held_key *k = &r->keys[r->nheld++];
+	size_t to = 0;
 
-	k->ts = r->pool[slot].ev.ts_ns;
-	k->seq = r->seq++;
-	k->slot = slot;
+	for (size_t k = 0; k < r->nruns; k++) {
+		struct run *u = &r->runs[k];
+		size_t len = u->end - u->start;
+		if (u->start != to)
+			memmove(r->keys + to, r->keys + u->start, len * sizeof(*r->keys));
+		u->start = to;
+		u->end = to + len;
+		to += len;
+	}
+	r->nkeys = to;
+}
+
+/* The event in slot joins the queue: at the end of the last run, or as
+ * a new run when it is older than that run's last event. */
+static int hold(struct tj_recorder *r, uint32_t slot, struct tj_err *err)
+{
+	uint64_t ts = r->pool[slot].ev.ts_ns;
+
+	if (r->nkeys == r->capkeys) {
+		compact_keys(r);
+		if (r->nkeys >= r->capkeys / 2) {
+			size_t cap = r->capkeys ? 2 * r->capkeys : 4096;
+			struct held_key *k = realloc(r->keys, cap * sizeof(*k));
+			if (!k)
+				goto nomem;
+			r->keys = k;
+			r->capkeys = cap;
+		}
+	}
+	if (r->nruns == 0 || r->runs[r->nruns - 1].end != r->nkeys ||
+	    ts < r->keys[r->nkeys - 1].ts) {
+		if (r->nruns == r->capruns) {
+			size_t cap = r->capruns ? 2 * r->capruns : 64;
+			struct run *runs = realloc(r->runs, cap * sizeof(*runs));
+			if (!runs)
+				goto nomem;
+			r->runs = runs;
+			struct head *heap = realloc(r->heap, cap * sizeof(*heap));
+			if (!heap)
+				goto nomem;
+			r->heap = heap;
+			r->capruns = cap;
+		}
+		r->runs[r->nruns].start = r->runs[r->nruns].end = r->nkeys;
+		r->nruns++;
+	}
+	r->keys[r->nkeys].ts = ts;
+	r->keys[r->nkeys].slot = slot;
+	r->nkeys++;
+	r->runs[r->nruns - 1].end = r->nkeys;
+	return TJ_OK;
+nomem:
+	give_slot(r, slot);
+	return tj_errf(err, TJ_E_NOMEM, "capture: out of memory (%zu events waiting)",
+		       r->cappool - r->nfree);
 }
 
 static int is_v4_mapped(const uint8_t a[16])
@@ -304,8 +366,14 @@ int tj_recorder_add(struct tj_recorder *r, const struct tjc_event *e, size_t siz
 	struct tj_event *ev = &h->ev;
 
 	h->netns = e->netns;
+	h->payload = NULL;
 
 	ev->ts_ns = e->ts_ns;
+	ev->node = 0;
+	ev->stack_id = 0;
+	ev->tcp_seq = 0;
+	ev->payload_len = 0;
+	ev->payload = NULL;
 	ev->sock = e->sock;
 	ev->bytes = e->bytes;
 	ev->offset = e->offset;
@@ -355,8 +423,7 @@ int tj_recorder_add(struct tj_recorder *r, const struct tjc_event *e, size_t siz
 		memcpy(h->payload, e->payload, n);
 		ev->payload_len = n;
 	}
-	hold(r, slot);
-	return TJ_OK;
+	return hold(r, slot, err);
 }
 
 int tj_recorder_lost(struct tj_recorder *r, uint64_t ts, enum tj_drop_reason why,
@@ -368,6 +435,7 @@ int tj_recorder_lost(struct tj_recorder *r, uint64_t ts, enum tj_drop_reason why
 		return rc;
 	struct held *h = &r->pool[slot];
 
+	memset(h, 0, sizeof(*h));
 	h->ev.ts_ns = ts;
 	h->ev.type = TJ_EV_LOST;
 	h->ev.bytes = (int64_t)n;
@@ -376,17 +444,7 @@ int tj_recorder_lost(struct tj_recorder *r, uint64_t ts, enum tj_drop_reason why
 	for (size_t i = 0; i < r->nlogs; i++)
 		tj_evlog_add_drops(r->logs[i].w, why, n);
 	/* netns 0 marks "every log" for the writer below. */
-	hold(r, slot);
-	return TJ_OK;
-}
-
-static int key_cmp(const void *a, const void *b)
-{
-	const struct held_key *x = a, *y = b;
-
-	if (x->ts != y->ts)
-		return x->ts < y->ts ? -1 : 1;
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
+	return hold(r, slot, err);
 }
 
 static int write_one(struct tj_recorder *r, struct held *h, struct tj_err *err)
@@ -413,60 +471,94 @@ static int write_one(struct tj_recorder *r, struct held *h, struct tj_err *err)
 	return TJ_OK;
 }
 
-/* Each event is sorted once, when it arrives: the events held over from
- * the last drain are in order, the newcomers are sorted alone and merged
- * in.  Re-sorting the whole window at every drain cost capture more than
- * encoding the log. */
-static void sort_newcomers(struct tj_recorder *r)
+/* Head a before head b: older, and on a tie the earlier run (ties keep
+ * arrival order). */
+static inline int head_before(const struct head *a, const struct head *b)
 {
-	struct held_key *a = r->keys, *b = r->keys + r->nsorted, *end = r->keys + r->nheld;
-	struct held_key *mid = b, *out = r->scratch, *tmp;
+	return a->ts < b->ts || (a->ts == b->ts && a->run < b->run);
+}
 
-	if (r->nsorted == r->nheld)
-		return;
-	qsort(b, r->nheld - r->nsorted, sizeof(*b), key_cmp);
-	if (r->nsorted == 0 || key_cmp(b - 1, b) <= 0) {
-		r->nsorted = r->nheld;
-		return;
+static void heap_down(struct head *h, size_t n, size_t i)
+{
+	struct head x = h[i];
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= n)
+			break;
+		if (c + 1 < n && head_before(&h[c + 1], &h[c]))
+			c++;
+		if (!head_before(&h[c], &x))
+			break;
+		h[i] = h[c];
+		i = c;
 	}
-	while (a < mid && b < end)
-		*out++ = key_cmp(a, b) <= 0 ? *a++ : *b++;
-	while (a < mid)
-		*out++ = *a++;
-	while (b < end)
-		*out++ = *b++;
-	tmp = r->keys;
-	r->keys = r->scratch;
-	r->scratch = tmp;
-	r->nsorted = r->nheld;
+	h[i] = x;
+}
+
+/* Write one event and give its slot back; a failed write breaks the
+ * recorder (every later call refuses). */
+static int write_slot(struct tj_recorder *r, uint32_t slot, struct tj_err *err)
+{
+	int rc = write_one(r, &r->pool[slot], err);
+
+	give_slot(r, slot);
+	if (rc)
+		r->broken = 1;
+	return rc;
+}
+
+/* Write, in time order, the held events older than upto_ts.  Each run's
+ * written events are a prefix of it (runs are in time order), so what
+ * stays is each run's suffix, moved down to keep keys[] dense. */
+static int merge_out(struct tj_recorder *r, uint64_t upto_ts, struct tj_err *err)
+{
+	size_t n = 0;
+	int rc = TJ_OK;
+
+	if (r->nruns == 1) {
+		/* One run (one CPU, or a quiet window): no merge at all. */
+		struct run *u = &r->runs[0];
+		while (u->start < u->end && r->keys[u->start].ts < upto_ts && rc == TJ_OK)
+			rc = write_slot(r, r->keys[u->start++].slot, err);
+	} else {
+		struct head *h = r->heap;
+		for (uint32_t k = 0; k < r->nruns; k++) {
+			h[n].ts = r->keys[r->runs[k].start].ts;
+			h[n++].run = k;
+		}
+		for (size_t i = n / 2; i-- > 0;)
+			heap_down(h, n, i);
+		while (n > 0 && h[0].ts < upto_ts && rc == TJ_OK) {
+			struct run *u = &r->runs[h[0].run];
+			rc = write_slot(r, r->keys[u->start].slot, err);
+			if (++u->start == u->end)
+				h[0] = h[--n];
+			else
+				h[0].ts = r->keys[u->start].ts;
+			heap_down(h, n, 0);
+		}
+	}
+	/* Forget the runs written whole; the others keep their place. */
+	size_t nruns = 0;
+	for (size_t k = 0; k < r->nruns; k++)
+		if (r->runs[k].start < r->runs[k].end)
+			r->runs[nruns++] = r->runs[k];
+	r->nruns = nruns;
+	if (nruns == 0)
+		r->nkeys = 0;
+	return rc;
 }
 
 int tj_recorder_write_until(struct tj_recorder *r, uint64_t upto_ts,
 			    int flush_blocks, struct tj_err *err)
 {
-	size_t i = 0;
-	int rc = TJ_OK;
+	int rc;
 
 	if (r->broken)
 		return tj_errf(err, TJ_E_IO, "capture: logs no longer writable");
-	if (r->nheld == 0)
-		goto flush;
-	sort_newcomers(r);
-	for (; i < r->nheld && r->keys[i].ts < upto_ts; i++) {
-		rc = write_one(r, &r->pool[r->keys[i].slot], err);
-		give_slot(r, r->keys[i].slot);
-		if (rc) {
-			i++;
-			r->broken = 1;
-			break;
-		}
-	}
-	memmove(r->keys, r->keys + i, (r->nheld - i) * sizeof(*r->keys));
-	r->nheld -= i;
-	r->nsorted = r->nheld;
-	if (rc)
+	if (r->nruns > 0 && (rc = merge_out(r, upto_ts, err)))
 		return rc;
-flush:
 	if (flush_blocks)
 		for (size_t k = 0; k < r->nlogs; k++)
 			if ((rc = tj_evlog_flush(r->logs[k].w, err))) {
@@ -512,8 +604,9 @@ static int recorder_end(struct tj_recorder *r, int keep, struct tj_err *err)
 		return TJ_OK;
 	if (keep && !r->broken)
 		rc = tj_recorder_write_until(r, UINT64_MAX, 0, err);
-	for (size_t i = 0; i < r->nheld; i++)
-		held_free(&r->pool[r->keys[i].slot]);
+	for (size_t k = 0; k < r->nruns; k++)
+		for (size_t i = r->runs[k].start; i < r->runs[k].end; i++)
+			held_free(&r->pool[r->keys[i].slot]);
 	for (size_t i = 0; i < r->nlogs; i++) {
 		/* Close every log even after a failure: each gets what it can. */
 		struct tj_err e2 = { 0 };
@@ -539,7 +632,8 @@ static int recorder_end(struct tj_recorder *r, int keep, struct tj_err *err)
 	free(r->pool);
 	free(r->free_slots);
 	free(r->keys);
-	free(r->scratch);
+	free(r->runs);
+	free(r->heap);
 	free(r);
 	return rc;
 }

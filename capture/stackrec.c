@@ -349,8 +349,8 @@ int tj_stackrec_finish(struct tj_stackrec *sr, struct tj_capture *cap,
 
 	tj_stackrec_refresh(sr);
 	for (size_t i = 0; i < sr->npairs && rc == TJ_OK; i++) {
-		int nu = tj_capture_stack(cap, sr->pairs[i].u, user, err);
-		int nk = nu < 0 ? 0 : tj_capture_stack(cap, sr->pairs[i].k, kern, err);
+		int nu = tj_capture_stack(cap, 1, sr->pairs[i].u, user, err);
+		int nk = nu < 0 ? 0 : tj_capture_stack(cap, 0, sr->pairs[i].k, kern, err);
 		if (nu < 0 || nk < 0) {
 			rc = nu < 0 ? nu : nk;
 			break;

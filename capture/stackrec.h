@@ -31,8 +31,9 @@ uint32_t tj_stackrec_note(struct tj_stackrec *sr, uint32_t pid, int32_t ustack,
  * the unit test. */
 uint64_t tj_stackrec_caller(uint32_t pid, const struct tjc_caller *c);
 
-/* Events noted without any stack: the kernel refused it (a hash
- * collision or a full stack map: bpf_get_stackid's -EEXIST, -ENOMEM) or
+/* Events noted without any stack: the kernel side refused it (a full
+ * user stack table: -ENOMEM; for kernel stacks, a hash collision or a
+ * full stack map: bpf_get_stackid's -EEXIST, -ENOMEM) or
  * found none (-EFAULT). */
 uint64_t tj_stackrec_missing(const struct tj_stackrec *sr);
 

@@ -15,7 +15,7 @@
  * major version it does not know; a newer minor version only adds fields or
  * block types, which an older reader ignores. */
 #define TJ_EVENT_VERSION_MAJOR 1
-#define TJ_EVENT_VERSION_MINOR 2
+#define TJ_EVENT_VERSION_MINOR 3
 
 enum tj_event_type {
 	TJ_EV_NONE = 0,

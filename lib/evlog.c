@@ -263,7 +263,7 @@ int tj_evlog_flush(struct tj_evlog_writer *w, struct tj_err *err)
 		ie->first_ts = w->blk_first;
 		ie->last_ts = w->blk_last;
 		ie->count = e->count;
-		int rc = write_block(w, EVLOG_BLOCK_EVENTS, bflags, body,
+		int rc = write_block(w, EVLOG_BLOCK_EVENTS2, bflags, body,
 				     body_len, raw_len, e->count, err);
 		if (rc < 0)
 			return rc;
@@ -283,8 +283,8 @@ int tj_evlog_write_block(struct tj_evlog_writer *w, unsigned type, int zlib,
 			 const void *body, size_t len, size_t raw_len,
 			 struct tj_err *err)
 {
-	if (type <= EVLOG_BLOCK_STATS || type > 0xffff || len > UINT32_MAX ||
-	    raw_len > UINT32_MAX)
+	if (type <= EVLOG_BLOCK_STATS || type == EVLOG_BLOCK_EVENTS2 || type > 0xffff ||
+	    len > UINT32_MAX || raw_len > UINT32_MAX)
 		return tj_errf(err, TJ_E_ARG, "%s: block type %u refused", w->path, type);
 	int rc = tj_evlog_flush(w, err);
 	if (rc == 0)
@@ -734,8 +734,9 @@ static int __attribute__((noinline)) next_slow(struct tj_evlog_reader *r,
 			return finish(r, err);
 		if (rc == BLOCK_SKIPPED)
 			continue;
-		if (b.type == EVLOG_BLOCK_EVENTS) {
-			if (evlog_decoder_start(&r->d, b.raw, b.raw_len, b.count) < 0) {
+		if (b.type == EVLOG_BLOCK_EVENTS || b.type == EVLOG_BLOCK_EVENTS2) {
+			if (evlog_decoder_start(&r->d, b.raw, b.raw_len, b.count,
+						b.type == EVLOG_BLOCK_EVENTS ? 1 : 2) < 0) {
 				damage(r, b.off, b.count, 1,
 				       "block %u at offset %llu: %s",
 				       b.seq, (unsigned long long)b.off, r->d.why);

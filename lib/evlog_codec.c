@@ -1,7 +1,10 @@
 /* The body of an evlog events block: events stored column by column, each
  * field a delta against the previous event of the same socket, so that a
  * keepalive conversation costs a few bytes per event before zlib.  The
- * layout is in lib/EVLOG.md ("Events block body"). */
+ * layout is in lib/EVLOG.md ("Events block"): the writer stores coding 2
+ * (block type 5); the reader takes coding 1 (type 1, logs before 1.3)
+ * too.  The two differ only where coding 2 predicts better, so they share
+ * this code and branch there. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +13,7 @@
 /* Worst case bytes one event adds to each column. */
 static const size_t col_max[COL__COUNT] = {
 	[COL_TS] = 10, [COL_TYPE] = 4, [COL_SOCK] = 11,
-	[COL_FIELDS] = 128, [COL_BYTES] = 10, [COL_OFFSET] = 10,
+	[COL_FIELDS] = 136, [COL_BYTES] = 10, [COL_OFFSET] = 10,
 	[COL_PAYLOAD] = 3 + TJ_PAYLOAD_MAX,
 };
 
@@ -33,6 +36,18 @@ static inline int64_t sdiff(uint64_t a, uint64_t b)
 static inline int dir_of(unsigned type)
 {
 	return type == TJ_EV_SEND ? 0 : type == TJ_EV_RECV ? 1 : 2;
+}
+
+/* Which of a socket's flags states an event of coding 2 is coded
+ * against: flags go with the kind of event more than with the socket
+ * (receives "partial", a non-blocking connect "error", an end of stream
+ * none), so each type below 8 has its own, and a receive of no bytes
+ * takes slot 0 (type 0 is never written). */
+static inline int flags_slot(unsigned type, int64_t bytes)
+{
+	if (type == TJ_EV_RECV && bytes <= 0)
+		return 0;
+	return type < TJ_FLAG_SLOTS ? (int)type : TJ_FLAG_SLOTS - 1;
 }
 
 /* Length of addr without its trailing zero bytes (IPv4 stores 4). */
@@ -93,6 +108,8 @@ static inline void put_addr(struct evlog_buf *b, const uint8_t a[16])
 int evlog_encoder_init(struct evlog_encoder *e)
 {
 	memset(e, 0, sizeof(*e));
+	memset(e->tmpl, 0xff, sizeof(e->tmpl));
+	memset(e->new_mask, 0, sizeof(e->new_mask));
 	e->gen = 1;
 	return 0;
 }
@@ -115,6 +132,8 @@ void evlog_encoder_reset(struct evlog_encoder *e)
 	e->last = 0;
 	e->prev_ts = e->prev_new_sock = 0;
 	e->count = 0;
+	memset(e->tmpl, 0xff, sizeof(e->tmpl));
+	memset(e->new_mask, 0, sizeof(e->new_mask));
 	if (++e->gen == 0) {
 		/* After 2^32 blocks: forget the old stamps for real. */
 		if (e->slots)
@@ -187,19 +206,69 @@ static int socks_reserve(struct evlog_sockstate **socks, size_t *cap, size_t nee
 	return 0;
 }
 
-/* A socket's first event in a block: it starts from the previous event's
- * socket (or from zero), with nothing sent or received. */
+/* A socket's first event in a block: it starts from the socket at from
+ * (the template, or the previous event's socket), or from zero when the
+ * block has no socket yet (nprev = 0), with nothing sent or received. */
 static void sock_start(struct evlog_sockstate *socks, size_t idx, size_t nprev,
-		       size_t last, uint64_t id)
+		       size_t from, uint64_t id, int coding2)
 {
 	struct evlog_sockstate *st = &socks[idx];
 	if (nprev > 0)
-		*st = socks[last];
+		*st = socks[from];
 	else
 		memset(st, 0, sizeof(*st));
 	st->sock = id;
 	st->next_off[0] = st->next_off[1] = 0;
-	st->prev_bytes[0] = st->prev_bytes[1] = st->prev_bytes[2] = 0;
+	if (!coding2)
+		st->prev_bytes[0] = st->prev_bytes[1] = st->prev_bytes[2] = 0;
+}
+
+/* Roughly the bytes of fields an event would store against state st:
+ * what a new socket's template is chosen by. */
+static unsigned template_cost(const struct tj_event *ev, const struct evlog_sockstate *st)
+{
+	unsigned c = 0;
+	if (memcmp(ev->raddr, st->raddr, 16) != 0)
+		c += 1 + addr_len(ev->raddr);
+	if (memcmp(ev->laddr, st->laddr, 16) != 0)
+		c += 1 + addr_len(ev->laddr);
+	c += (ev->rport != st->rport) * 2 + (ev->lport != st->lport) * 2;
+	c += (ev->pid != st->pid) * 2 + (ev->fd != st->fd) + (ev->tid != st->tid);
+	c += (ev->family != st->family) + (ev->node != st->node) * 2;
+	c += (ev->flags != st->flags[flags_slot(ev->type, ev->bytes)]);
+	c += ev->stack_id != st->stack_id;
+	return c;
+}
+
+/* The template of a new socket: the default one (from), unless one of
+ * the block's last TEMPLATE_SCAN sockets saves more than the byte that
+ * naming it costs (a node calling several backends in turn: its new
+ * connection looks like its last one to the same backend). */
+#define TEMPLATE_SCAN 16
+static size_t pick_template(const struct evlog_encoder *e, const struct tj_event *ev,
+			    size_t from)
+{
+	unsigned best = template_cost(ev, &e->socks[from]);
+	size_t pick = from;
+	if (best <= 2)
+		return from;
+	size_t stop = e->nsocks > TEMPLATE_SCAN ? e->nsocks - TEMPLATE_SCAN : 0;
+	for (size_t j = e->nsocks; j-- > stop;) {
+		unsigned c = template_cost(ev, &e->socks[j]) + 1;
+		if (c < best) {
+			best = c;
+			pick = j;
+			if (c <= 2)
+				break;
+		}
+	}
+	return pick;
+}
+
+/* Coding 2's 16-bit port as a change from the state's. */
+static inline uint64_t port_delta(uint16_t now, uint16_t was)
+{
+	return zigzag((int16_t)(uint16_t)(now - was));
 }
 
 int evlog_encode(struct evlog_encoder *e, const struct tj_event *ev)
@@ -210,27 +279,42 @@ int evlog_encode(struct evlog_encoder *e, const struct tj_event *ev)
 		return -1;
 	struct evlog_sockslot *sl = find_slot(e, ev->sock);
 	size_t idx;
-	if (sl->gen != e->gen) {
+	int fresh = sl->gen != e->gen;
+	if (fresh) {
 		if (socks_reserve(&e->socks, &e->socks_cap, e->nsocks + 1) < 0)
 			return -1;
 		idx = e->nsocks;
-		sock_start(e->socks, idx, e->nsocks, e->last, ev->sock);
+		size_t from = e->tmpl[ev->type] != TEMPLATE_NONE ? e->tmpl[ev->type] : e->last;
+		size_t pick = idx > 0 ? pick_template(e, ev, from) : from;
+		sock_start(e->socks, idx, e->nsocks, pick, ev->sock, 1);
+		e->tmpl[ev->type] = (uint32_t)idx;
 		e->nsocks++;
 		sl->sock = ev->sock;
 		sl->idx = (uint32_t)idx;
 		sl->gen = e->gen;
-		put_uv(&e->col[COL_SOCK], 0);
-		put_uv(&e->col[COL_SOCK], zigzag(sdiff(ev->sock, e->prev_new_sock)));
+		if (pick != from) {
+			put_uv(&e->col[COL_SOCK], SREF_NEW_FROM);
+			put_uv(&e->col[COL_SOCK], zigzag(sdiff(ev->sock, e->prev_new_sock)));
+			put_uv(&e->col[COL_SOCK], idx - pick);
+		} else if (ev->sock == e->prev_new_sock + 1 && idx > 0) {
+			put_uv(&e->col[COL_SOCK], SREF_NEXT);
+		} else {
+			put_uv(&e->col[COL_SOCK], SREF_NEW);
+			put_uv(&e->col[COL_SOCK], zigzag(sdiff(ev->sock, e->prev_new_sock)));
+		}
 		e->prev_new_sock = ev->sock;
 	} else {
+		/* Counted back from the newest socket: the busy ones are
+		 * mostly recent, so this stays one byte on a churning node. */
 		idx = sl->idx;
-		put_uv(&e->col[COL_SOCK], idx + 1);
+		put_uv(&e->col[COL_SOCK], SREF_OLD + (e->nsocks - 1 - idx));
 	}
 	e->room--;
 	struct evlog_sockstate *st = &e->socks[idx];
 	e->last = idx;
 
-	put_uv(&e->col[COL_TS], zigzag(sdiff(ev->ts_ns, e->prev_ts)));
+	/* Events come in time order nearly always: no sign bit. */
+	put_uv(&e->col[COL_TS], ev->ts_ns - e->prev_ts);
 	e->prev_ts = ev->ts_ns;
 
 	int dir = dir_of(ev->type);
@@ -242,7 +326,8 @@ int evlog_encode(struct evlog_encoder *e, const struct tj_event *ev)
 		m |= FM_PAYLOAD;
 	if (ev->tcp_seq != st->tcp_seq)
 		m |= FM_SEQ;
-	if (ev->flags != st->flags)
+	int fslot = flags_slot(ev->type, ev->bytes);
+	if (ev->flags != st->flags[fslot])
 		m |= FM_FLAGS;
 	if (ev->tid != st->tid)
 		m |= FM_TID;
@@ -266,9 +351,21 @@ int evlog_encode(struct evlog_encoder *e, const struct tj_event *ev)
 		m |= FM_RADDR;
 	if (ev->rport != st->rport)
 		m |= FM_RPORT;
-	/* Type and mask share a varint: one byte when nothing changed. */
-	put_uv(&e->col[COL_TYPE], ev->type | (uint64_t)m << 8);
+	/* Type and mask share a varint: one byte when only the thread, the
+	 * offset or the payload changed. */
+	unsigned t = ev->type < TYPE_ESCAPE ? ev->type : TYPE_ESCAPE;
+	unsigned sm = m;
+	if (fresh) {
+		/* A new socket's changes are those of the last new socket of
+		 * its type, mostly (a connect: another fd and local port):
+		 * stored as the difference, they leave the mask empty. */
+		sm ^= e->new_mask[ev->type];
+		e->new_mask[ev->type] = (uint16_t)m;
+	}
+	put_uv(&e->col[COL_TYPE], t | (uint64_t)sm << TYPE_BITS);
 
+	if (t == TYPE_ESCAPE)
+		put_uv(&e->col[COL_FIELDS], ev->type);
 	if (m & ~(FM_OFFSET | FM_PAYLOAD)) {
 		/* Field order (not bit order): pid before tid, which is
 		 * stored as a difference from it. */
@@ -282,7 +379,7 @@ int evlog_encode(struct evlog_encoder *e, const struct tj_event *ev)
 		if (m & FM_TID)
 			put_uv(f, zigzag((int64_t)ev->tid - (int64_t)ev->pid));
 		if (m & FM_FD)
-			put_uv(f, zigzag(ev->fd));
+			put_uv(f, zigzag((int64_t)ev->fd - st->fd));
 		if (m & FM_ARG)
 			put_uv(f, ev->arg);
 		if (m & FM_STACK)
@@ -294,13 +391,13 @@ int evlog_encode(struct evlog_encoder *e, const struct tj_event *ev)
 		if (m & FM_LADDR)
 			put_addr(f, ev->laddr);
 		if (m & FM_LPORT)
-			put_uv(f, ev->lport);
+			put_uv(f, port_delta(ev->lport, st->lport));
 		if (m & FM_RADDR)
 			put_addr(f, ev->raddr);
 		if (m & FM_RPORT)
-			put_uv(f, ev->rport);
+			put_uv(f, port_delta(ev->rport, st->rport));
 		st->tcp_seq = ev->tcp_seq;
-		st->flags = ev->flags;
+		st->flags[fslot] = ev->flags;
 		st->pid = ev->pid;
 		st->tid = ev->tid;
 		st->fd = ev->fd;
@@ -425,6 +522,7 @@ void evlog_decoder_free(struct evlog_decoder *d)
 {
 	free(d->socks);
 	free(d->refs);
+	free(d->from);
 	memset(d, 0, sizeof(*d));
 }
 
@@ -441,27 +539,45 @@ static int decode_refs(struct evlog_decoder *d)
 	int bad = 0;
 	if (d->count > d->refs_cap) {
 		uint32_t *r = realloc(d->refs, d->count * sizeof(*r));
-		if (!r) {
+		if (r)
+			d->refs = r;
+		uint32_t *f = r ? realloc(d->from, d->count * sizeof(*f)) : NULL;
+		if (!f) {
 			snprintf(d->why, sizeof(d->why), "out of memory");
 			return -1;
 		}
-		d->refs = r;
+		d->from = f;
 		d->refs_cap = d->count;
 	}
 	for (uint32_t i = 0; i < d->count; i++) {
 		uint64_t ref = get_uv(c, &bad);
-		if (ref == 0) {
-			prev_new += (uint64_t)unzigzag(get_uv(c, &bad));
+		int fresh = ref == SREF_NEW ||
+			    (d->coding == 2 && (ref == SREF_NEW_FROM || ref == SREF_NEXT));
+		if (fresh) {
+			if (ref == SREF_NEXT && n == 0)
+				bad = 1; /* the writer names the first socket */
+			prev_new += ref == SREF_NEXT ? 1 : (uint64_t)unzigzag(get_uv(c, &bad));
+			uint64_t back = ref == SREF_NEW_FROM ? get_uv(c, &bad) : 0;
 			if (bad)
 				break;
+			if (back > n) {
+				snprintf(d->why, sizeof(d->why),
+					 "event %u's socket starts from socket %llu back of %zu",
+					 i, (unsigned long long)back, n);
+				return -1;
+			}
 			if (socks_reserve(&d->socks, &d->socks_cap, n + 1) < 0) {
 				snprintf(d->why, sizeof(d->why), "out of memory");
 				return -1;
 			}
 			d->socks[n].sock = prev_new;
+			d->from[n] = back ? (uint32_t)(n - back) : TEMPLATE_NONE;
 			d->refs[i] = (uint32_t)n++ | REF_NEW;
-		} else if (ref <= n) {
+		} else if (d->coding == 1 && ref <= n) {
+			/* Coding 1 counts from the block's first socket. */
 			d->refs[i] = (uint32_t)(ref - 1);
+		} else if (d->coding == 2 && ref - SREF_OLD < n) {
+			d->refs[i] = (uint32_t)(n - 1 - (ref - SREF_OLD));
 		} else {
 			snprintf(d->why, sizeof(d->why),
 				 "event %u refers to socket %llu of %zu", i,
@@ -478,11 +594,14 @@ static int decode_refs(struct evlog_decoder *d)
 }
 
 int evlog_decoder_start(struct evlog_decoder *d, const uint8_t *raw,
-			size_t len, uint32_t count)
+			size_t len, uint32_t count, int coding)
 {
 	struct evlog_cursor c = { raw, raw + len };
 	int bad = 0;
 	uint64_t ncols = get_uv(&c, &bad);
+	d->coding = coding;
+	memset(d->tmpl, 0xff, sizeof(d->tmpl));
+	memset(d->new_mask, 0, sizeof(d->new_mask));
 	d->count = d->next = 0;
 	d->failed = 0;
 	d->nsocks = 0;
@@ -525,6 +644,30 @@ int evlog_decoder_start(struct evlog_decoder *d, const uint8_t *raw,
 
 #define PREFETCH_AHEAD 16
 
+/* Coding 1's mask bits 0..6 (offset, payload, seq, flags, tid, pid, fd)
+ * as coding 2 numbers them; bits 7 and up are the same in both. */
+static const uint8_t coding1_low[128] = {
+#define C1(v) (((v) & 1 ? FM_OFFSET : 0) | ((v) & 2 ? FM_PAYLOAD : 0) | \
+	       ((v) & 4 ? FM_SEQ : 0) | ((v) & 8 ? FM_FLAGS : 0) |      \
+	       ((v) & 16 ? FM_TID : 0) | ((v) & 32 ? FM_PID : 0) |     \
+	       ((v) & 64 ? FM_FD : 0))
+#define C4(v) C1(v), C1(v + 1), C1(v + 2), C1(v + 3)
+#define C16(v) C4(v), C4(v + 4), C4(v + 8), C4(v + 12)
+	C16(0), C16(16), C16(32), C16(48), C16(64), C16(80), C16(96), C16(112),
+#undef C16
+#undef C4
+#undef C1
+};
+
+/* A port: coding 2 stores the change from the state's, coding 1 the
+ * value. */
+static inline uint16_t port_value(struct evlog_cursor *c, uint16_t was,
+				  int coding2, int *bad)
+{
+	uint64_t v = get_uv(c, bad);
+	return coding2 ? (uint16_t)(was + (uint64_t)unzigzag(v)) : (uint16_t)v;
+}
+
 int evlog_decode_batch(struct evlog_decoder *d, struct tj_event *out,
 		       unsigned max)
 {
@@ -549,6 +692,7 @@ int evlog_decode_batch(struct evlog_decoder *d, struct tj_event *out,
 	struct evlog_cursor cof = d->col[COL_OFFSET], cpl = d->col[COL_PAYLOAD];
 	struct evlog_sockstate *socks = d->socks;
 	const uint32_t *refs = d->refs;
+	const int coding2 = d->coding == 2;
 	size_t last = d->last;
 	uint64_t prev_ts = d->prev_ts;
 	uint32_t i = d->next, end = d->count - i > max ? i + max : d->count;
@@ -564,32 +708,65 @@ int evlog_decode_batch(struct evlog_decoder *d, struct tj_event *out,
 		}
 		uint32_t ref = refs[i];
 		size_t idx = ref & ~REF_NEW;
-		if (ref & REF_NEW)
-			sock_start(socks, idx, idx, last, socks[idx].sock);
-		struct evlog_sockstate *st = &socks[idx];
-		last = idx;
-
-		prev_ts += (uint64_t)unzigzag(get_uv(&cts, &bad));
-		uint64_t tm = get_uv(&cty, &bad);
-		uint64_t m = tm >> 8;
-		unsigned type = (uint8_t)tm;
+		uint64_t tm = get_uv(&cty, &bad), m;
+		unsigned type;
+		if (coding2) {
+			m = tm >> TYPE_BITS;
+			type = tm & ((1u << TYPE_BITS) - 1);
+			if (type == TYPE_ESCAPE)
+				type = (unsigned)get_uv(&cfl, &bad);
+			if (type > 255) {
+				bad = 1;
+				break;
+			}
+			if (ref & REF_NEW) {
+				m ^= d->new_mask[type];
+				d->new_mask[type] = (uint16_t)m;
+			}
+		} else {
+			m = tm >> 8;
+			type = (uint8_t)tm;
+			/* Coding 1 numbered the first seven mask bits
+			 * otherwise. */
+			m = (m & ~(uint64_t)0x7f) | coding1_low[m & 0x7f];
+		}
 		if (m & ~(uint64_t)FM__ALL) {
 			bad = 1;
 			break;
 		}
+		if (ref & REF_NEW) {
+			uint32_t t = d->from[idx];
+			if (t == TEMPLATE_NONE && coding2)
+				t = d->tmpl[type];
+			sock_start(socks, idx, idx, t != TEMPLATE_NONE ? t : last,
+				   socks[idx].sock, coding2);
+			if (coding2)
+				d->tmpl[type] = (uint32_t)idx;
+		}
+		struct evlog_sockstate *st = &socks[idx];
+		last = idx;
+
+		uint64_t dts = get_uv(&cts, &bad);
+		prev_ts += coding2 ? dts : (uint64_t)unzigzag(dts);
 		int dir = dir_of(type);
+		/* Bytes first: coding 2's flags state depends on them. */
+		int64_t bytes = (int64_t)((uint64_t)st->prev_bytes[dir] +
+					  (uint64_t)unzigzag(get_uv(&cby, &bad)));
+		int fslot = coding2 ? flags_slot(type, bytes) : 0;
 		if (m & ~(uint64_t)(FM_OFFSET | FM_PAYLOAD)) {
 			if (m & FM_SEQ)
 				st->tcp_seq += (uint32_t)unzigzag(get_uv(&cfl, &bad));
 			if (m & FM_FLAGS)
-				st->flags = (uint32_t)get_uv(&cfl, &bad);
+				st->flags[fslot] = (uint32_t)get_uv(&cfl, &bad);
 			if (m & FM_PID)
 				st->pid = (uint32_t)get_uv(&cfl, &bad);
 			if (m & FM_TID)
 				st->tid = (uint32_t)(st->pid + (uint64_t)
 						     unzigzag(get_uv(&cfl, &bad)));
 			if (m & FM_FD)
-				st->fd = (int32_t)unzigzag(get_uv(&cfl, &bad));
+				st->fd = coding2 ? (int32_t)(uint32_t)((uint64_t)st->fd +
+					(uint64_t)unzigzag(get_uv(&cfl, &bad)))
+					: (int32_t)unzigzag(get_uv(&cfl, &bad));
 			if (m & FM_ARG)
 				st->arg = (uint32_t)get_uv(&cfl, &bad);
 			if (m & FM_STACK)
@@ -601,11 +778,11 @@ int evlog_decode_batch(struct evlog_decoder *d, struct tj_event *out,
 			if (m & FM_LADDR)
 				get_addr(&cfl, st->laddr, &bad);
 			if (m & FM_LPORT)
-				st->lport = (uint16_t)get_uv(&cfl, &bad);
+				st->lport = port_value(&cfl, st->lport, coding2, &bad);
 			if (m & FM_RADDR)
 				get_addr(&cfl, st->raddr, &bad);
 			if (m & FM_RPORT)
-				st->rport = (uint16_t)get_uv(&cfl, &bad);
+				st->rport = port_value(&cfl, st->rport, coding2, &bad);
 		}
 		uint64_t offset = dir < 2 ? st->next_off[dir] : 0;
 		if (m & FM_OFFSET)
@@ -623,8 +800,6 @@ int evlog_decode_batch(struct evlog_decoder *d, struct tj_event *out,
 			ev->payload_len = (uint16_t)n;
 			cpl.p += n;
 		}
-		int64_t bytes = (int64_t)((uint64_t)st->prev_bytes[dir] +
-					  (uint64_t)unzigzag(get_uv(&cby, &bad)));
 		if (bad)
 			break;
 		st->prev_bytes[dir] = bytes;
@@ -643,7 +818,7 @@ int evlog_decode_batch(struct evlog_decoder *d, struct tj_event *out,
 		ev->family = st->family;
 		ev->lport = st->lport;
 		ev->rport = st->rport;
-		ev->flags = st->flags;
+		ev->flags = st->flags[fslot];
 		ev->arg = st->arg;
 		ev->stack_id = st->stack_id;
 		ev->tcp_seq = st->tcp_seq;

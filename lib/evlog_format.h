@@ -23,6 +23,7 @@
 #define EVLOG_BLOCK_EVENTS 1u
 #define EVLOG_BLOCK_FOOTER 2u
 #define EVLOG_BLOCK_STATS 3u
+#define EVLOG_BLOCK_EVENTS2 5u      /* events, coding 2 (format 1.3) */
 #define EVLOG_BF_ZLIB 0x1u          /* body is zlib-compressed */
 
 /* Limits a reader enforces before it allocates anything. */
@@ -46,15 +47,17 @@ enum evlog_col {
 	COL__COUNT
 };
 
-/* Field-change mask bits, the most frequent lowest so that a typical
- * mask is one byte. */
-#define FM_OFFSET  (1u << 0)
-#define FM_PAYLOAD (1u << 1)
-#define FM_SEQ     (1u << 2)
-#define FM_FLAGS   (1u << 3)
-#define FM_TID     (1u << 4)
-#define FM_PID     (1u << 5)
-#define FM_FD      (1u << 6)
+/* Field-change mask bits as coding 2 stores them, the most frequent
+ * lowest: with the type's 4 bits, a mask of the first three fits the
+ * type column's one-byte varint.  Coding 1 (type-1 blocks) numbered them
+ * differently; the decoder maps its masks through coding1_bit[]. */
+#define FM_TID     (1u << 0)
+#define FM_OFFSET  (1u << 1)
+#define FM_PAYLOAD (1u << 2)
+#define FM_FD      (1u << 3)
+#define FM_PID     (1u << 4)
+#define FM_FLAGS   (1u << 5)
+#define FM_SEQ     (1u << 6)
 #define FM_ARG     (1u << 7)
 #define FM_STACK   (1u << 8)
 #define FM_NODE    (1u << 9)
@@ -64,6 +67,10 @@ enum evlog_col {
 #define FM_RADDR   (1u << 13)
 #define FM_RPORT   (1u << 14)
 #define FM__ALL    ((1u << 15) - 1)
+/* Coding 2's type column: type | mask << 4; a type above 14 is stored as
+ * TYPE_ESCAPE, with the type itself first in the fields column. */
+#define TYPE_BITS 4
+#define TYPE_ESCAPE 15u
 
 /* ---- little-endian fixed-width helpers ---- */
 
@@ -103,6 +110,8 @@ static inline uint64_t get_le64(const uint8_t *p)
 
 /* ---- block body codec (lib/evlog_codec.c) ---- */
 
+#define TJ_FLAG_SLOTS 8
+
 /* Per-socket memory of the previous event, for delta coding.  Both sides
  * start every block from nothing, so every block decodes alone.  A socket
  * first seen in a block starts as a copy of the previous event's socket
@@ -115,8 +124,10 @@ struct evlog_sockstate {
 	uint32_t pid, tid;
 	int32_t fd;
 	uint32_t node;
-	/* second line: fields that rarely change */
-	uint32_t flags, arg, stack_id, tcp_seq;
+	/* then fields that rarely change.  Coding 2 keeps flags per kind of
+	 * event (flags_slot() in lib/evlog_codec.c: a socket's receives are
+	 * often "partial" and its sends not); coding 1 uses flags[0] alone. */
+	uint32_t flags[TJ_FLAG_SLOTS], arg, stack_id, tcp_seq;
 	uint16_t lport, rport;
 	uint8_t family;
 	uint8_t laddr[16], raddr[16];
@@ -135,8 +146,16 @@ struct evlog_sockslot {
 	uint32_t idx, gen;
 };
 
+/* Where a socket new to the block starts from, in coding 2: the state of
+ * the last socket new to the block whose first event had the same type
+ * (accepts look like the accept before, connects like the connect
+ * before), else that of the previous event's socket. */
+#define TEMPLATE_NONE UINT32_MAX
+
 struct evlog_encoder {
 	struct evlog_buf col[COL__COUNT];
+	uint32_t tmpl[256];     /* by first event type: socket index, or TEMPLATE_NONE */
+	uint16_t new_mask[256]; /* by first event type: the last new socket's mask */
 	size_t room;            /* events that surely fit the columns */
 	struct evlog_sockstate *socks;
 	size_t nsocks, socks_cap;
@@ -165,6 +184,9 @@ struct evlog_cursor {
 };
 
 struct evlog_decoder {
+	int coding;             /* 1 (type-1 blocks) or 2 (type-5 blocks) */
+	uint32_t tmpl[256];
+	uint16_t new_mask[256];
 	struct evlog_cursor col[COL__COUNT];
 	struct evlog_sockstate *socks;
 	size_t nsocks, socks_cap;
@@ -172,6 +194,7 @@ struct evlog_decoder {
 	 * REF_NEW set on its first event in the block.  Knowing sockets
 	 * ahead lets decode() prefetch their state. */
 	uint32_t *refs;
+	uint32_t *from;         /* by socket: its template, or TEMPLATE_NONE (default) */
 	size_t refs_cap;
 	uint32_t count, next;   /* events in the block, next to decode */
 	size_t last;
@@ -181,16 +204,28 @@ struct evlog_decoder {
 };
 #define REF_NEW 0x80000000u
 
+/* The socket column's first varint of an event.  Coding 2: a socket new
+ * to the block starting from its default template (then its id), one
+ * starting from a socket named next (its id, then that socket counted
+ * back from it: 1 = the socket before), one whose id is the previous new
+ * socket's + 1 (nothing more; never the block's first), or, from
+ * SREF_OLD on, a socket seen before (SREF_OLD = the newest).  Coding 1:
+ * SREF_NEW, or the (r-1)-th socket of the block. */
+#define SREF_NEW 0u
+#define SREF_NEW_FROM 1u
+#define SREF_NEXT 2u
+#define SREF_OLD 3u
+
 void evlog_decoder_init(struct evlog_decoder *d);
 void evlog_decoder_free(struct evlog_decoder *d);
 /* Bytes past the end of a raw body the decoder may read (and ignore). */
 #define EVLOG_SLACK 8
 
-/* Start decoding a raw body of count events; raw must be followed by
- * EVLOG_SLACK readable bytes.  -1 (why set) if the
- * column directory is malformed. */
+/* Start decoding a raw body of count events in coding 1 or 2 (block
+ * type 1 or 5); raw must be followed by EVLOG_SLACK readable bytes.  -1
+ * (why set) if the column directory is malformed. */
 int evlog_decoder_start(struct evlog_decoder *d, const uint8_t *raw,
-			size_t len, uint32_t count);
+			size_t len, uint32_t count, int coding);
 /* Decode up to max events into out[]: returns how many (> 0), 0 when
  * all count events were decoded and every column was used up exactly,
  * -1 (why set) if the body is malformed.  Events decoded before a

@@ -113,7 +113,15 @@ struct sockst {
 	__s32 fd;     /* its fd in who's process, -1 = not known */
 	__u32 flags;
 	__s32 ustack, kstack; /* --stack: connect()'s, for the CONNECT to come */
+	/* CPUs (bit n = CPU n < 64) whose ring carried a whole SEND or RECV
+	 * of this socket: their next ones are compact (tjc_data). */
+	__u64 cpus_told;
+	/* --port decided once the socket carried data (its ports are fixed
+	 * then): a byte of its own, stored without touching flags. */
+	__u8 port;    /* PORT_UNKNOWN, PORT_WANTED or PORT_UNWANTED */
 };
+
+enum { PORT_UNKNOWN = 0, PORT_WANTED, PORT_UNWANTED };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -136,6 +144,59 @@ static __always_inline void count_drop(__u32 why)
 	__u64 *n = bpf_map_lookup_elem(&drops, &why);
 	if (n)
 		*n += 1; /* per-CPU slot: no atomics needed */
+}
+
+/* The sock hooks keep the same state in the socket's own storage: found
+ * from the socket in a few loads, where the hash costs a hash and a bucket
+ * walk on every event (a fifth of the data program's time in `perf`), and
+ * gone with the socket, so a reused struct sock never finds a stale entry.
+ * The syscall hooks reach sockets by plain loads (untrusted pointers),
+ * which the storage helpers refuse: they keep the hash.  The read-only
+ * `hooks` decides, so the verifier walks one of the two. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sockst);
+} sk_states SEC(".maps");
+
+static __always_inline struct sockst *st_get(struct sock *sk)
+{
+	__u64 key = (__u64)sk;
+
+	if (hooks == TJC_HOOKS_SOCK)
+		return bpf_sk_storage_get(&sk_states, sk, 0, 0);
+	return bpf_map_lookup_elem(&socks, &key);
+}
+
+/* sk's state made *init (created, or replaced): NULL and counted when
+ * there is no room. */
+static __always_inline struct sockst *st_set(struct sock *sk, struct sockst *init)
+{
+	__u64 key = (__u64)sk;
+	struct sockst *st;
+
+	if (hooks == TJC_HOOKS_SOCK) {
+		st = bpf_sk_storage_get(&sk_states, sk, init, BPF_SK_STORAGE_GET_F_CREATE);
+		if (st)
+			*st = *init; /* it may have been there: replaced */
+	} else {
+		st = bpf_map_update_elem(&socks, &key, init, BPF_ANY) ? NULL
+			: bpf_map_lookup_elem(&socks, &key);
+	}
+	if (!st)
+		count_drop(TJC_DROP_MAP);
+	return st;
+}
+
+static __always_inline void st_del(struct sock *sk)
+{
+	__u64 key = (__u64)sk;
+
+	if (hooks == TJC_HOOKS_SOCK)
+		bpf_sk_storage_delete(&sk_states, sk);
+	else
+		bpf_map_delete_elem(&socks, &key);
 }
 
 static __always_inline int proc_wanted(__u64 pid_tgid)
@@ -187,16 +248,133 @@ struct stk {
 	__u8 here; /* taken now, in the calling task: its caller can be found */
 };
 
-/* The stacks --stack asks for, taken in the syscall's exit tracepoint:
- * the user registers are the task's saved ones, so the user stack is
- * the one that made the call.  Unwinding follows frame pointers. */
+/* User stacks are walked here rather than by bpf_get_stackid: its walk
+ * follows the frame pointer wherever it points, and code built without
+ * frame pointers leaves data there (0 at the end of every chain, from
+ * _start): reading it faults, and a fault taken inside the kernel cost
+ * about 5 us per event on our VM (`perf`: __get_user_handle_exception,
+ * 28% of all CPU with --stack).  This walk reads a frame only where one
+ * can be: 8-byte aligned, above the previous one, within USTACK_SPAN of
+ * the stack pointer.  Stacks are deduplicated by a 64-bit hash of their
+ * frames: ustack_ids maps it to an id, ustacks holds the frames by id
+ * (zero after the last), both sized by the loader (ustack_max). */
+#define USTACK_SPAN (8ull << 20)
+
+const volatile __u32 ustack_max = 1;
+__u64 ustack_next = 0; /* ids handed out so far */
+
+struct ustack_buf {
+	__u64 ip[TJC_STACK_DEPTH];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ustack_buf);
+} ustack_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, __u64);  /* hash of the frames */
+	__type(value, __u32); /* id */
+} ustack_ids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ustack_buf);
+} ustacks SEC(".maps");
+
+struct ustack_walk {
+	__u64 fp, lo, hi; /* the next frame, and where frames can be */
+	__u64 h;          /* hash of the frames so far */
+	__u32 n;          /* frames so far */
+};
+
+static __always_inline __u64 ustack_mix(__u64 h, __u64 ip)
+{
+	h ^= ip;
+	h *= 0x9e3779b97f4a7c15ull;
+	return h ^ (h >> 29);
+}
+
+static long ustack_step(__u32 i, void *ctx)
+{
+	struct ustack_walk *w = ctx;
+	__u32 zero = 0;
+	struct ustack_buf *b = bpf_map_lookup_elem(&ustack_scratch, &zero);
+	__u64 fr[2]; /* saved frame pointer, return address */
+
+	if (!b || w->n >= TJC_STACK_DEPTH || w->fp < w->lo || w->fp >= w->hi || (w->fp & 7))
+		return 1;
+	if (bpf_probe_read_user(fr, sizeof(fr), (void *)w->fp) || !fr[1])
+		return 1;
+	b->ip[w->n & (TJC_STACK_DEPTH - 1)] = fr[1];
+	w->n++;
+	w->h = ustack_mix(w->h, fr[1]);
+	w->lo = w->fp + 16; /* callers' frames are above */
+	w->fp = fr[0];
+	return 0;
+}
+
+/* Zeroes the frames after the walk's last (i counts from 0). */
+static long ustack_clear(__u32 i, void *ctx)
+{
+	struct ustack_walk *w = ctx;
+	__u32 zero = 0;
+	struct ustack_buf *b = bpf_map_lookup_elem(&ustack_scratch, &zero);
+
+	if (b)
+		b->ip[(w->n + i) & (TJC_STACK_DEPTH - 1)] = 0;
+	return 0;
+}
+
+/* The id of the user stack at ip (sp, frame pointer fp): >= 0, or
+ * -EFAULT (no user context), -ENOMEM (ustacks full). */
+__noinline __s32 user_stack_id(__u64 ip, __u64 sp, __u64 fp)
+{
+	struct ustack_walk w = { .fp = fp, .lo = sp, .hi = sp + USTACK_SPAN, .n = 1 };
+	__u32 zero = 0, id, *known;
+	struct ustack_buf *b = bpf_map_lookup_elem(&ustack_scratch, &zero);
+
+	if (!b || !ip)
+		return -14;
+	b->ip[0] = ip;
+	w.h = ustack_mix(0, ip);
+	bpf_loop(TJC_STACK_DEPTH - 1, ustack_step, &w, 0);
+	w.h = ustack_mix(w.h, w.n);
+	known = bpf_map_lookup_elem(&ustack_ids, &w.h);
+	if (known)
+		return *known;
+	/* A new stack: its frames are stored before its id is published. */
+	if (w.n < TJC_STACK_DEPTH)
+		bpf_loop(TJC_STACK_DEPTH - w.n, ustack_clear, &w, 0);
+	id = (__u32)__sync_fetch_and_add(&ustack_next, 1);
+	if (id >= ustack_max)
+		return -12;
+	if (bpf_map_update_elem(&ustacks, &id, b, BPF_ANY))
+		return -12;
+	if (bpf_map_update_elem(&ustack_ids, &w.h, &id, BPF_NOEXIST)) {
+		known = bpf_map_lookup_elem(&ustack_ids, &w.h); /* another CPU was first */
+		return known ? *known : -12;
+	}
+	return id;
+}
+
+/* The stacks --stack asks for, taken in the calling task: its saved user
+ * registers are the ones that made the call. */
 static __always_inline void take_stacks(void *ctx, struct stk *s)
 {
 	s->u = -1;
 	s->k = -1;
 	s->here = 1;
-	if (stack_mode & TJC_STACK_USER)
-		s->u = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
+	if (stack_mode & TJC_STACK_USER) {
+		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+		s->u = user_stack_id(PT_REGS_IP(regs), PT_REGS_SP(regs), PT_REGS_FP(regs));
+	}
 	if (stack_mode & TJC_STACK_KERNEL)
 		s->k = bpf_get_stackid(ctx, &stacks, 0);
 }
@@ -284,32 +462,142 @@ struct emit_args {
 	__u64 pid_tgid;           /* 0: not in a task's context */
 	__s32 fd;
 	__u64 ino;
-	const struct sockinfo *si;
+	const struct sockinfo *si; /* not read for a compact record */
 	__s64 bytes;
 	__u64 offset;
 	__u32 flags;              /* TJC_EVF_* */
 	__u32 arg;
 	struct psrc pl;           /* --payload: where the call's bytes are */
 	const struct stk *stacks; /* --stack */
+	/* SEND/RECV: the socket's state.  A whole record marks this CPU in
+	 * its cpus_told; compact (told_here said so): a tjc_data record. */
+	struct sockst *st;
+	__u8 compact;
 };
 
 #define EMIT(...) emit(&(struct emit_args){ __VA_ARGS__ })
 
-/* Reserve, fill and submit one event.  With --payload, a send or receive
- * that moved bytes carries the first bytes of its first user buffer. */
+/* Whether this CPU's ring has carried the socket's addresses (in a whole
+ * SEND or RECV record): its next sends and receives can be compact.  The
+ * programs run with migration disabled, so the CPU stays the same from
+ * here to the reserve. */
+static __always_inline int told_here(const struct sockst *st)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	return cpu < 64 && (st->cpus_told & (1ull << cpu));
+}
+
+/* --payload: the first bytes of what a send or receive moved (flat: read
+ * straight in; iovecs: gathered), into dst; returns how many. */
+static __always_inline __u16 fill_payload(__u8 *dst, const struct emit_args *a)
+{
+	__u64 n = payload_max;
+
+	if (!a->pl.addr || a->bytes <= 0 || a->pl.len == 0)
+		return 0;
+	if (n > (__u64)a->bytes)
+		n = a->bytes;
+	if (a->pl.iov && a->pl.cap && n > a->pl.cap)
+		n = a->pl.cap;
+	if (!a->pl.iov && n > a->pl.len)
+		n = a->pl.len;
+	if (n > TJC_PAYLOAD_MAX)
+		n = TJC_PAYLOAD_MAX;
+	if (!a->pl.iov)
+		return bpf_probe_read_user(dst, n, (const void *)a->pl.addr) == 0 ? n : 0;
+	__u32 zero = 0;
+	struct gather_buf *gb = bpf_map_lookup_elem(&gather, &zero);
+	n = gather_iov(a->pl.addr, a->pl.len, n);
+	if (n > TJC_PAYLOAD_MAX)
+		n = TJC_PAYLOAD_MAX;
+	return gb && n && bpf_probe_read_kernel(dst, n, gb->b) == 0 ? n : 0;
+}
+
+/* --stack with user stacks: the syscall's ip and the top of the user
+ * stack, where the libc wrapper's caller left its return address. */
+static __always_inline void fill_caller(struct tjc_caller *c, const struct emit_args *a)
+{
+	c->ip = 0;
+	if (a->stacks && a->stacks->here && a->stacks->u >= 0) {
+		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+		if (bpf_probe_read_user(c->word, sizeof(c->word), (void *)PT_REGS_SP(regs)) == 0)
+			c->ip = PT_REGS_IP(regs);
+	}
+}
+
+/* Wake the reader only when the ring fills up; otherwise it drains on
+ * its timer, which spares the traced CPU an irq_work per event. */
+static __always_inline void submit(void *ring, void *e)
+{
+	__u64 wake = BPF_RB_NO_WAKEUP;
+
+	if (wakeup_bytes && bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) > wakeup_bytes)
+		wake = BPF_RB_FORCE_WAKEUP;
+	bpf_ringbuf_submit(e, wake);
+}
+
+/* A send or receive as a tjc_data record.  Sizes are conditioned on the
+ * read-only settings alone, so the verifier sees one size. */
+static __always_inline void emit_compact(void *ring, const struct emit_args *a)
+{
+	struct tjc_data *d;
+
+	if (payload_max && stack_mode)
+		d = bpf_ringbuf_reserve(ring, sizeof(*d) + TJC_PAYLOAD_MAX + sizeof(struct tjc_stack_tail), 0);
+	else if (payload_max)
+		d = bpf_ringbuf_reserve(ring, sizeof(*d) + TJC_PAYLOAD_MAX, 0);
+	else if (stack_mode)
+		d = bpf_ringbuf_reserve(ring, sizeof(*d) + sizeof(struct tjc_stack_tail), 0);
+	else
+		d = bpf_ringbuf_reserve(ring, sizeof(*d), 0);
+	if (!d) {
+		count_drop(TJC_DROP_RINGBUF);
+		return;
+	}
+	d->ts_ns = a->ts;
+	d->sock = a->ino;
+	d->bytes = a->bytes;
+	d->offset = a->offset;
+	d->pid = a->pid_tgid >> 32;
+	d->tid = (__u32)a->pid_tgid;
+	d->fd = a->fd;
+	d->flags = a->flags;
+	d->type = a->type | TJC_REC_COMPACT;
+	d->pad = 0;
+	d->pad2 = 0;
+	d->payload_len = 0;
+	if (payload_max)
+		d->payload_len = fill_payload(d->payload, a);
+	if (stack_mode) {
+		struct tjc_stack_tail *t = (void *)d->payload + (payload_max ? TJC_PAYLOAD_MAX : 0);
+		t->ustack = a->stacks ? a->stacks->u : -1;
+		t->kstack = a->stacks ? a->stacks->k : -1;
+		if (stack_mode & TJC_STACK_USER)
+			fill_caller(&t->caller, a);
+		else
+			t->caller.ip = 0;
+	}
+	submit(ring, d);
+}
+
+/* Reserve, fill and submit one event: a whole tjc_event, or a tjc_data
+ * for a send or receive whose socket this CPU's ring has told. */
 static __always_inline void emit(const struct emit_args *a)
 {
 	struct tjc_event *e;
-	__u64 wake = BPF_RB_NO_WAKEUP;
 	__u32 cpu = bpf_get_smp_processor_id();
 	void *ring = bpf_map_lookup_elem(&rings, &cpu);
 
-	/* Conditioned on the read-only payload_max alone, so the verifier
-	 * sees one size and walks one path. */
 	if (!ring) {
 		count_drop(TJC_DROP_RINGBUF);
 		return;
 	}
+	if (a->compact) {
+		emit_compact(ring, a);
+		return;
+	}
+	/* Conditioned on the read-only payload_max alone, so the verifier
+	 * sees one size and walks one path. */
 	if (payload_max && (stack_mode & TJC_STACK_USER))
 		e = bpf_ringbuf_reserve(ring, sizeof(*e) + TJC_PAYLOAD_MAX + sizeof(struct tjc_caller), 0);
 	else if (payload_max)
@@ -341,43 +629,15 @@ static __always_inline void emit(const struct emit_args *a)
 	__builtin_memcpy(e->laddr, a->si->laddr, 16);
 	__builtin_memcpy(e->raddr, a->si->raddr, 16);
 	e->payload_len = 0;
-	if (payload_max && a->pl.addr && a->bytes > 0 && a->pl.len > 0) {
-		__u64 n = payload_max;
-		if (n > (__u64)a->bytes)
-			n = a->bytes;
-		if (a->pl.iov && a->pl.cap && n > a->pl.cap)
-			n = a->pl.cap;
-		if (!a->pl.iov && n > a->pl.len)
-			n = a->pl.len;
-		if (n > TJC_PAYLOAD_MAX)
-			n = TJC_PAYLOAD_MAX;
-		if (!a->pl.iov) {
-			if (bpf_probe_read_user(e->payload, n, (const void *)a->pl.addr) == 0)
-				e->payload_len = n;
-		} else {
-			__u32 zero = 0;
-			struct gather_buf *gb = bpf_map_lookup_elem(&gather, &zero);
-			n = gather_iov(a->pl.addr, a->pl.len, n);
-			if (n > TJC_PAYLOAD_MAX)
-				n = TJC_PAYLOAD_MAX;
-			if (gb && n && bpf_probe_read_kernel(e->payload, n, gb->b) == 0)
-				e->payload_len = n;
-		}
-	}
-	if (stack_mode & TJC_STACK_USER) {
-		struct tjc_caller *c = (void *)e->payload + (payload_max ? TJC_PAYLOAD_MAX : 0);
-		c->ip = 0;
-		if (a->stacks && a->stacks->here && a->stacks->u >= 0) {
-			struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-			if (bpf_probe_read_user(c->word, sizeof(c->word), (void *)PT_REGS_SP(regs)) == 0)
-				c->ip = PT_REGS_IP(regs);
-		}
-	}
-	/* Wake the reader only when the ring fills up; otherwise it drains
-	 * on its timer, which spares the traced CPU an irq_work per event. */
-	if (wakeup_bytes && bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) > wakeup_bytes)
-		wake = BPF_RB_FORCE_WAKEUP;
-	bpf_ringbuf_submit(e, wake);
+	if (payload_max)
+		e->payload_len = fill_payload(e->payload, a);
+	if (stack_mode & TJC_STACK_USER)
+		fill_caller((void *)e->payload + (payload_max ? TJC_PAYLOAD_MAX : 0), a);
+	/* This ring now holds the socket's addresses: user space puts them
+	 * back into the compact records that follow here. */
+	if (a->st && cpu < 64)
+		__sync_fetch_and_or(&a->st->cpus_told, 1ull << cpu);
+	submit(ring, e);
 }
 
 /* The socket's offsets, creating them if needed.  fresh: a new connection
@@ -393,19 +653,36 @@ static __always_inline struct sockst *sock_state(struct sock *sk, __u64 ino,
 						 int fresh, int *announce)
 {
 	__u64 key = (__u64)sk;
-	struct sockst *st = bpf_map_lookup_elem(&socks, &key);
+	struct sockst *st = st_get(sk);
 	struct sockst init = { .ino = ino, .fd = -1, .ustack = -1, .kstack = -1 };
 
 	if (st && st->ino == ino && !fresh)
 		return st;
-	if (!fresh) {
-		struct tcp_sock *tp = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct tcp_sock));
-		init.flags = SOCKF_PREEXISTING;
-		init.off[0] = tp->write_seq;
-		init.off[1] = tp->copied_seq;
+	if (fresh)
+		return st_set(sk, &init);
+	struct tcp_sock *tp = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct tcp_sock));
+	init.flags = SOCKF_PREEXISTING;
+	init.off[0] = tp->write_seq;
+	init.off[1] = tp->copied_seq;
+	if (hooks == TJC_HOOKS_SOCK) {
+		/* Made nameless, then named by one CPU: of the CPUs that
+		 * first see the socket at once, that one announces it. */
+		init.ino = 0;
+		if (!st)
+			st = bpf_sk_storage_get(&sk_states, sk, &init, BPF_SK_STORAGE_GET_F_CREATE);
+		if (!st) {
+			count_drop(TJC_DROP_MAP);
+			return NULL;
+		}
+		if (__sync_val_compare_and_swap(&st->ino, 0, ino) == 0) {
+			if (announce)
+				*announce = 1;
+			return st;
+		}
+		return st->ino == ino ? st : NULL;
 	}
 	/* A stale entry (the struct sock was freed and reused) is replaced. */
-	if (bpf_map_update_elem(&socks, &key, &init, st || fresh ? BPF_ANY : BPF_NOEXIST)) {
+	if (bpf_map_update_elem(&socks, &key, &init, st ? BPF_ANY : BPF_NOEXIST)) {
 		st = bpf_map_lookup_elem(&socks, &key); /* another CPU won the race */
 		if (!st || st->ino != ino) {
 			count_drop(TJC_DROP_MAP);
@@ -413,7 +690,7 @@ static __always_inline struct sockst *sock_state(struct sock *sk, __u64 ino,
 		}
 		return st;
 	}
-	if (!fresh && announce)
+	if (announce)
 		*announce = 1;
 	return bpf_map_lookup_elem(&socks, &key);
 }

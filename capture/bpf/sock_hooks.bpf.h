@@ -83,14 +83,14 @@ static __always_inline struct sockst *sock_named(struct sock *sk, __u64 ino,
 static __always_inline int sock_io(void *ctx, struct sock *sk, int ret, int mflags, int out)
 {
 	struct stk s;
-	__u64 id, ts, ino, offset, nr, asked = 0, key = (__u64)sk;
+	__u64 id, ts, ino, offset, nr, asked = 0;
 	struct psrc pl = {};
 	struct pt_regs *regs;
 	struct sockinfo si;
 	struct sockst *st;
 	struct socket *so;
 	__u32 flags = 0;
-	int sight, fd;
+	int sight, fd, known, compact = 0;
 
 	if (nothing_moved(ret) || (!out && (mflags & MSG_PEEK)))
 		return 0;
@@ -101,18 +101,34 @@ static __always_inline int sock_io(void *ctx, struct sock *sk, int ret, int mfla
 		return 0;
 	id = bpf_get_current_pid_tgid();
 	ino = sock_ino(so);
-	st = bpf_map_lookup_elem(&socks, &key);
+	st = st_get(sk);
+	known = st && st->ino == ino;
 	/* The thread that used this socket last passed the filters then. */
-	if (!(st && st->ino == ino && st->who == id) && !proc_wanted(id)) {
+	if (!(known && st->who == id) && !proc_wanted(id)) {
 		/* Accepted by a process capture does not trace: make room. */
 		if (st && st->ino == 0)
-			bpf_map_delete_elem(&socks, &key);
+			st_del(sk);
 		return 0;
 	}
 	ts = bpf_ktime_get_ns();
-	read_sockinfo(sk, &si);
-	if (!port_wanted(&si))
-		return 0;
+	/* A connected socket's ports and addresses do not change: once its
+	 * --port filter was decided and this CPU's ring has carried them,
+	 * they are not read again and the record leaves them out. */
+	if (known && st->port != PORT_UNKNOWN && told_here(st)) {
+		if (st->port != PORT_WANTED)
+			return 0;
+		compact = 1;
+	} else {
+		int wanted;
+		read_sockinfo(sk, &si);
+		wanted = port_wanted(&si);
+		/* A failed call may come before the connection (ENOTCONN):
+		 * its ports are not the connection's yet. */
+		if (known && ret >= 0)
+			st->port = wanted ? PORT_WANTED : PORT_UNWANTED;
+		if (!wanted)
+			return 0;
+	}
 	st = sock_named(sk, ino, st, &sight);
 	if (!st)
 		return 0;
@@ -169,7 +185,7 @@ static __always_inline int sock_io(void *ctx, struct sock *sk, int ret, int mfla
 	take_stacks(ctx, &s);
 	EMIT(.type = out ? TJC_EV_SEND : TJC_EV_RECV, .ts = ts, .pid_tgid = id,
 	     .fd = fd, .ino = ino, .si = &si, .bytes = ret, .offset = offset,
-	     .flags = flags, .pl = pl, .stacks = &s);
+	     .flags = flags, .pl = pl, .stacks = &s, .st = st, .compact = compact);
 	return 0;
 }
 
@@ -256,13 +272,14 @@ static __always_inline void sock_released(struct sock *sk, struct sockst *st,
 	evflags = (st->flags & SOCKF_PREEXISTING) ? TJC_EVF_SEQ_OFFSET : 0;
 	EMIT(.type = TJC_EV_CLOSE, .ts = ts, .pid_tgid = o->id, .fd = fd,
 	     .ino = st->ino, .si = si, .flags = evflags);
+	st->cpus_told = 0; /* anything after it tells the addresses again */
 }
 
 static __always_inline int sock_set_state(void *ctx, struct sock *sk, int oldstate,
 					  int newstate)
 {
-	__u64 key = (__u64)sk, ts = bpf_ktime_get_ns();
-	struct sockst *st = bpf_map_lookup_elem(&socks, &key);
+	__u64 ts = bpf_ktime_get_ns();
+	struct sockst *st = st_get(sk);
 	struct socket *so = sk->sk_socket;
 	struct sockinfo si;
 	struct owner o;
@@ -285,18 +302,15 @@ static __always_inline int sock_set_state(void *ctx, struct sock *sk, int oldsta
 		init.kstack = s.k;
 		if (o.nr == nr_connect)
 			init.fd = fd_if_names(PT_REGS_PARM1_SYSCALL(o.regs), so);
-		if (bpf_map_update_elem(&socks, &key, &init, BPF_ANY)) {
-			count_drop(TJC_DROP_MAP);
+		st = st_set(sk, &init);
+		if (!st)
 			return 0;
-		}
-		st = bpf_map_lookup_elem(&socks, &key);
 	} else if (oldstate == TCP_SYN_RECV && newstate == TCP_ESTABLISHED) {
 		struct sockst init = { .fd = -1, .flags = SOCKF_PASSIVE, .ustack = -1, .kstack = -1 };
 		if (!port_wanted(&si))
 			return 0;
 		/* Named (ino) at its first use, by the thread that accepted it. */
-		if (bpf_map_update_elem(&socks, &key, &init, BPF_ANY))
-			count_drop(TJC_DROP_MAP);
+		st_set(sk, &init);
 		return 0;
 	}
 	if (!st || !port_wanted(&si))

@@ -129,6 +129,9 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 	EMIT(.type = TJC_EV_CLOSE, .ts = bpf_ktime_get_ns(), .pid_tgid = id, .fd = c.fd,
 	     .ino = c.ino, .si = &si,
 	     .flags = (st->flags & SOCKF_PREEXISTING) ? TJC_EVF_SEQ_OFFSET : 0);
+	/* User space forgets a socket after its CLOSE; another fd (a dup,
+	 * a forked child's) may go on using it: tell its addresses again. */
+	st->cpus_told = 0;
 	if (fd_last_ref(c.fd)) {
 		c.sk = key;
 		c.last_ref = 1;
@@ -221,7 +224,7 @@ static __always_inline int exit_io(void *ctx, long ret, __u8 kind, __u8 out, int
 	take_stacks(ctx, &s);
 	EMIT(.type = out ? TJC_EV_SEND : TJC_EV_RECV, .ts = ts, .pid_tgid = id,
 	     .fd = c.fd, .ino = c.ino, .si = &si, .bytes = bytes, .offset = offset,
-	     .flags = flags, .pl = pl, .stacks = &s);
+	     .flags = flags, .pl = pl, .stacks = &s, .st = st, .compact = told_here(st));
 	return 0;
 }
 

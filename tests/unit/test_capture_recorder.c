@@ -188,6 +188,67 @@ static void test_merge_across_drains(void **state)
 	tj_evlog_close_reader(rd);
 }
 
+/* Many drains of many CPUs' runs, some records out of order inside a
+ * run and many equal times, the window holding a random share: enough
+ * events that the recorder's key array fills and is compacted several
+ * times under runs still waiting.  Every event comes out once, in time
+ * order, ties in arrival order. */
+static void test_merge_many_runs(void **state)
+{
+	char path[128];
+	struct tj_err err = { 0 };
+	struct rec_buf b;
+	uint64_t n = 0, now = 1000000, seed = 7;
+	snprintf(path, sizeof(path), "%s/many.evlog", dir);
+	struct tj_recorder *r = open_rec(path, 0, 0);
+
+	for (int drain = 0; drain < 400; drain++) {
+		int cpus = 1 + drain % 7;
+		for (int cpu = 0; cpu < cpus; cpu++) {
+			uint64_t ts = now - 5000 + (uint64_t)cpu;
+			int len = (int)((seed = seed * 6364136223846793005ull + 1) >> 58);
+			for (int k = 0; k < len; k++) {
+				uint64_t x = (seed = seed * 6364136223846793005ull + 1) >> 33;
+				if (x % 13 == 0 && ts > now - 8000 + 3000)
+					ts -= x % 3000;   /* a record older than the one before */
+				else if (x % 3)
+					ts += x % 200;    /* else the same time again */
+				make(&b, ts, ++n, TJ_EV_SEND, 0);
+				assert_int_equal(tj_recorder_add(r, &b.ev, sizeof(b.ev), &err), 0);
+			}
+		}
+		now += 1000;
+		/* Never write past what a later drain can still bring (its
+		 * records are at most 8000 older than its now), as capture's
+		 * window does. */
+		uint64_t hold = 9000 + ((seed = seed * 6364136223846793005ull + 1) >> 40) % 20000;
+		assert_int_equal(tj_recorder_write_until(r, now - hold, drain % 50 == 0, &err), 0);
+	}
+	assert_int_equal(tj_recorder_close(r, &err), 0);
+
+	struct tj_evlog_reader *rd;
+	const struct tj_event *ev;
+	uint64_t last_ts = 0, last_sock = 0, count = 0;
+	uint8_t *seen = calloc(n + 1, 1);
+	assert_non_null(seen);
+	assert_int_equal(tj_evlog_open(&rd, path, &err), 0);
+	while (tj_evlog_next(rd, &ev, &err) == 1) {
+		assert_true(ev->ts_ns >= last_ts || count == 0);
+		if (ev->ts_ns == last_ts && count > 0)
+			assert_true(ev->sock > last_sock); /* ties: arrival order */
+		assert_true(ev->sock >= 1 && ev->sock <= n);
+		assert_int_equal(seen[ev->sock], 0);
+		seen[ev->sock] = 1;
+		last_ts = ev->ts_ns;
+		last_sock = ev->sock;
+		count++;
+	}
+	assert_int_equal(count, n);
+	assert_true(n > 20000);
+	free(seen);
+	tj_evlog_close_reader(rd);
+}
+
 static void test_per_netns(void **state)
 {
 	char out[128], path[192];
@@ -244,6 +305,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_sorted_and_mapped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_merge_across_drains, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_merge_many_runs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_per_netns, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
