@@ -53,9 +53,7 @@ static int one(const char *ds, int format)
 		return 1;
 	}
 	struct tj_export_sel sel = { .root = TJ_XSPAN_NONE };
-	int rc = format == TJ_EXPORT_OTLP ? tj_export_otlp(&m, &sel, &w, &err)
-	       : format == TJ_EXPORT_JAEGER ? tj_export_jaeger(&m, &sel, &w, &err)
-	       : tj_export_perfetto(&m, &sel, &w, &err);
+	int rc = tj_export_model(&m, format, &sel, &w, &err);
 	if (rc || jw_close(&w, "/dev/null", &err)) {
 		fprintf(stderr, "export-bench: %s\n", err.msg);
 		return 1;

@@ -259,9 +259,7 @@ int cmd_export(int argc, char **argv)
 		goto done;
 	}
 	double wcpu0 = cpu_now();
-	int r = format == TJ_EXPORT_OTLP ? tj_export_otlp(&m, &sel, &w, &err)
-	      : format == TJ_EXPORT_JAEGER ? tj_export_jaeger(&m, &sel, &w, &err)
-	      : tj_export_perfetto(&m, &sel, &w, &err);
+	int r = tj_export_model(&m, format, &sel, &w, &err);
 	if (r || jw_close(&w, output, &err) || (opened = 0, tj_outfile_commit(&out, &err))) {
 		if (!err.code)
 			tj_errf(&err, TJ_E_IO, "%s: %s", output, strerror(w.failed ? w.failed : EIO));
