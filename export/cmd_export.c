@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "export.h"
+#include "stream.h"
 #include "../cli/commands.h"
 #include "../correlate/host.h"
 #include "../lib/outfile.h"
@@ -77,6 +78,72 @@ static double cpu_now(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Copy what scratch holds to out (stdout): 0, or errno. */
+static int copy_out(FILE *scratch, FILE *out)
+{
+	char buf[1 << 16];
+	size_t n;
+	rewind(scratch);
+	while ((n = fread(buf, 1, sizeof(buf), scratch)) > 0)
+		if (fwrite(buf, 1, n, out) != n)
+			return errno ? errno : EIO;
+	return ferror(scratch) ? EIO : 0;
+}
+
+/* The streamed export into of (the output's temporary file) or, when
+ * the output is written in place (stdout), into a scratch file copied
+ * out at the end.  An exit code, or TJ_XSTREAM_GAVE_UP with of empty
+ * again and xs->gave_up saying why. */
+static int export_streamed(struct tj_outfile *out, FILE *of, const char *output,
+			   const struct tj_xstream_opts *so, char *const *inputs, size_t ninputs,
+			   struct tj_xstream_stats *xs, struct jw *w, double cpu0, int *opened)
+{
+	static const char *const names[] = { "otlp", "jaeger", "perfetto" };
+	struct tj_err err = { 0 }, ignore;
+	FILE *sf = out->in_place ? tmpfile() : of;
+	if (!sf || jw_open(w, sf)) {
+		fprintf(stderr, "tracejoin export: %s\n", sf ? "out of memory" : strerror(errno));
+		if (sf && sf != of)
+			fclose(sf);
+		return TJ_EXIT_FAIL;
+	}
+	int r = tj_xstream_export(inputs, ninputs, so, w, xs, &err);
+	if (r == TJ_XSTREAM_GAVE_UP) {
+		jw_close(w, output, &ignore);
+		if (sf != of)
+			fclose(sf);
+		else if (fflush(of) || ftruncate(fileno(of), 0) || fseek(of, 0, SEEK_SET)) {
+			fprintf(stderr, "tracejoin export: %s: %s\n", output, strerror(errno));
+			return TJ_EXIT_FAIL;
+		}
+		return TJ_XSTREAM_GAVE_UP;
+	}
+	int e = 0;
+	if (r || jw_close(w, output, &err) || (sf != of && (e = copy_out(sf, of)) != 0) ||
+	    (*opened = 0, tj_outfile_commit(out, &err))) {
+		if (w->buf)
+			jw_close(w, output, &ignore);
+		if (!err.code)
+			tj_errf(&err, TJ_E_IO, "%s: %s", output, strerror(e ? e : EIO));
+		fprintf(stderr, "tracejoin export: %s\n", err.msg);
+		if (sf != of)
+			fclose(sf);
+		return TJ_EXIT_FAIL;
+	}
+	if (sf != of)
+		fclose(sf);
+	double cpu1 = cpu_now();
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	fprintf(stderr, "export: %s, %" PRIu64 " spans, %" PRIu64 " traces, %" PRIu64 " wrong, "
+			"%.0f spans/s, %.0f MB peak (streamed: at most %" PRIu64 " spans and %" PRIu64
+			" connections held)\n",
+		names[so->format], xs->spans, xs->traces, xs->wrong,
+		cpu1 > cpu0 ? xs->spans / (cpu1 - cpu0) : 0.0, ru.ru_maxrss / 1024.0,
+		xs->peak_spans, xs->peak_sockets);
+	return xs->damaged ? TJ_EXIT_DAMAGED : TJ_EXIT_OK;
 }
 
 int cmd_export(int argc, char **argv)
@@ -226,6 +293,36 @@ int cmd_export(int argc, char **argv)
 		rc = TJ_EXIT_FAIL;
 		goto done;
 	}
+	const char *gave_up = NULL;
+	FILE *of = NULL;
+	if (!root_text) {
+		/* Streamed: memory bounded by what is in flight (stream.h).  Into
+		 * the output's temporary file, or for stdout a scratch file
+		 * copied out at the end: when streaming gives up (stderr says
+		 * why), the in-memory model writes the output instead. */
+		if (tj_outfile_open(&out, output, force ? TJ_OUT_FORCE : 0, 0666, all_inputs,
+				    nall, &err)) {
+			fprintf(stderr, "tracejoin export: %s\n", err.msg);
+			rc = err.code == TJ_E_ARG ? TJ_EXIT_USAGE : TJ_EXIT_FAIL;
+			goto done;
+		}
+		opened = 1;
+		if (!(of = tj_outfile_stream(&out, &err))) {
+			fprintf(stderr, "tracejoin export: %s\n", err.msg);
+			rc = TJ_EXIT_FAIL;
+			goto done;
+		}
+		struct tj_xstream_opts so = { .format = format, .edges = &edges,
+					      .truth = truth_path ? &truth : NULL, .replay = &ro,
+					      .max_traces = max_traces };
+		struct tj_xstream_stats xs;
+		rc = export_streamed(&out, of, output, &so, inputs, ninputs, &xs, &w, cpu0,
+				     &opened);
+		if (rc != TJ_XSTREAM_GAVE_UP)
+			goto done;
+		rc = TJ_EXIT_OK;
+		gave_up = xs.gave_up;
+	}
 	struct tj_xmodel_opts mo = { .edges = &edges, .edges_name = edges_path,
 				     .truth = truth_path ? &truth : NULL,
 				     .truth_name = truth_path, .replay = &ro };
@@ -245,15 +342,17 @@ int cmd_export(int argc, char **argv)
 		}
 		sel.root = m.spans[s].trace;
 	}
-	FILE *of;
-	if (tj_outfile_open(&out, output, force ? TJ_OUT_FORCE : 0, 0666, all_inputs, nall,
-			    &err)) {
-		fprintf(stderr, "tracejoin export: %s\n", err.msg);
-		rc = err.code == TJ_E_ARG ? TJ_EXIT_USAGE : TJ_EXIT_FAIL;
-		goto done;
+	if (!opened) {
+		if (tj_outfile_open(&out, output, force ? TJ_OUT_FORCE : 0, 0666, all_inputs,
+				    nall, &err)) {
+			fprintf(stderr, "tracejoin export: %s\n", err.msg);
+			rc = err.code == TJ_E_ARG ? TJ_EXIT_USAGE : TJ_EXIT_FAIL;
+			goto done;
+		}
+		opened = 1;
+		of = tj_outfile_stream(&out, &err);
 	}
-	opened = 1;
-	if (!(of = tj_outfile_stream(&out, &err)) || jw_open(&w, of)) {
+	if (!of || jw_open(&w, of)) {
 		fprintf(stderr, "tracejoin export: out of memory\n");
 		rc = TJ_EXIT_FAIL;
 		goto done;
@@ -280,6 +379,8 @@ int cmd_export(int argc, char **argv)
 		(const char *[]){ "otlp", "jaeger", "perfetto" }[format], nspans, ntraces,
 		m.wrong, cpu1 > wcpu0 ? nspans / (cpu1 - wcpu0) : 0.0,
 		cpu1 > cpu0 ? nspans / (cpu1 - cpu0) : 0.0, ru.ru_maxrss / 1024.0);
+	if (gave_up)
+		fprintf(stderr, "export: not streamed (%s): the in-memory model wrote it\n", gave_up);
 	if (m.damaged)
 		rc = TJ_EXIT_DAMAGED;
 done:

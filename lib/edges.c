@@ -115,6 +115,31 @@ size_t *tj_keymap_upsert(struct tj_keymap *m, const struct tj_msgkey *k,
 	return &m->vals[i];
 }
 
+int tj_keymap_del(struct tj_keymap *m, const struct tj_msgkey *k)
+{
+	if (!m->cap)
+		return 0;
+	size_t mask = m->cap - 1, i = tj_msgkey_hash(k) & mask;
+	for (; m->used[i]; i = (i + 1) & mask)
+		if (tj_msgkey_eq(&m->keys[i], k))
+			break;
+	if (!m->used[i])
+		return 0;
+	/* backward shift: move up every later entry of the run that may
+	 * sit at i, so no tombstone is left */
+	for (size_t j = (i + 1) & mask; m->used[j]; j = (j + 1) & mask) {
+		size_t home = tj_msgkey_hash(&m->keys[j]) & mask;
+		if (((j - home) & mask) >= ((j - i) & mask)) {
+			m->keys[i] = m->keys[j];
+			m->vals[i] = m->vals[j];
+			i = j;
+		}
+	}
+	m->used[i] = 0;
+	m->len--;
+	return 1;
+}
+
 int tj_edges_index(struct tj_keymap *m, const struct tj_edge_set *set,
 		   size_t *dup_first, size_t *dup_second)
 {

@@ -1,0 +1,504 @@
+/* The streamed export (stream.h): the replay's messages become spans in
+ * the assembler (xasm.h); the cross-node join is made as messages come,
+ * on the connections in flight; calls get their edges as they come. */
+#include <stdlib.h>
+#include <string.h>
+#include "stream.h"
+#include "xasm.h"
+#include "../lib/u64map.h"
+#include "../lib/util.h"
+
+#define NO_NAME UINT32_MAX
+#define NAME_LEN (1 + 16 + 2 + 16 + 2) /* family, client addr:port, server addr:port */
+#define HALF_LEN 19                    /* family, client addr:port */
+
+/* A connection name (replay/join.h), kept for the whole run: names are
+ * bounded by the address and port space, not by the logs.  count[end]
+ * numbers the sockets of the name on each end, as the join does. */
+struct sname {
+	unsigned char name[NAME_LEN];
+	uint32_t node[2], count[2];
+	uint8_t seen[2];
+	uint32_t ext_min;  /* least client ordinal written as external */
+	uint32_t next;     /* the hash chain */
+};
+
+/* A connection in flight. */
+struct ssock {
+	uint64_t sock;
+	uint32_t node;
+	uint32_t name, ordinal;
+	uint8_t end, seq, closed, used;
+	uint64_t last;            /* wall-clock start of its latest message */
+	uint32_t nlive;           /* its spans held by the assembler */
+	uint64_t written_to[2];   /* by dir: past the last written request's offset */
+	uint32_t next_free;
+};
+
+struct stream {
+	const struct tj_xstream_opts *o;
+	struct tj_xstream_stats *st;
+	struct tj_err *err;
+	struct tj_xmodel m;         /* services, and the written trace's model */
+	struct tj_xnode *nodes;
+	size_t nnodes;
+	struct tj_xasm *a;
+	struct tj_xwriter wr;
+	struct tj_export_sel sel;
+	struct tj_keymap edges, truth;   /* child -> index in the set */
+	uint64_t edges_used;
+	/* names */
+	struct sname *names;
+	size_t nnames, capnames;
+	struct tj_u64map name_head;      /* hash -> index + 1 */
+	/* sockets */
+	struct ssock *socks;
+	size_t nsocks, capsocks, live_socks;
+	uint32_t free_sock;
+	struct tj_keymap sockmap;        /* node:sock -> socket index */
+	struct tj_u64map ends[2];        /* name << 32 | ordinal -> socket index */
+	uint64_t *forgot_max;            /* per node: the largest socket id forgotten + 1 */
+	uint64_t since_sweep;
+	uint32_t *order, *stack;         /* a trace's spans, depth first */
+	size_t capord;
+	const char *gave_up;
+	int done;                        /* --traces N written */
+};
+
+#define STOP_DONE 2 /* on_message: --traces N are written, stop the replay */
+
+static uint64_t hash_name(const unsigned char *p, size_t n)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
+	for (size_t i = 0; i + 8 <= n; i += 8) {
+		uint64_t v;
+		memcpy(&v, p + i, 8);
+		h = tj_hash64(h ^ v);
+	}
+	for (size_t i = n & ~(size_t)7; i < n; i++)
+		h = tj_hash64(h ^ p[i]);
+	return h;
+}
+
+static uint32_t name_index(struct stream *s, const unsigned char *name)
+{
+	uint64_t h = hash_name(name, NAME_LEN);
+	uint64_t *head = tj_u64map_get(&s->name_head, h);
+	for (uint32_t i = head ? (uint32_t)(*head - 1) : NO_NAME; i != NO_NAME; i = s->names[i].next)
+		if (memcmp(s->names[i].name, name, NAME_LEN) == 0)
+			return i;
+	if (s->nnames >= NO_NAME - 1 ||
+	    tj_grow((void **)&s->names, &s->capnames, s->nnames + 1, sizeof(*s->names)) < 0)
+		return NO_NAME;
+	uint32_t i = (uint32_t)s->nnames;
+	struct sname *n = &s->names[i];
+	memset(n, 0, sizeof(*n));
+	memcpy(n->name, name, NAME_LEN);
+	n->ext_min = UINT32_MAX;
+	n->next = head ? (uint32_t)(*head - 1) : NO_NAME;
+	if (tj_u64map_put(&s->name_head, h, (uint64_t)i + 1) < 0)
+		return NO_NAME;
+	s->nnames++;
+	return i;
+}
+
+static void put_u16(unsigned char *p, uint16_t v)
+{
+	p[0] = (unsigned char)(v >> 8);
+	p[1] = (unsigned char)v;
+}
+
+/* As replay/join.c names a connection. */
+static void conn_name(const struct tj_message *m, unsigned char *name)
+{
+	const uint8_t *caddr = m->laddr, *saddr = m->raddr;
+	uint16_t cport = m->lport, sport = m->rport;
+	if (m->role == TJ_ROLE_SERVER) {
+		caddr = m->raddr;
+		saddr = m->laddr;
+		cport = m->rport;
+		sport = m->lport;
+	}
+	name[0] = m->family;
+	memcpy(name + 1, caddr, 16);
+	put_u16(name + 17, cport);
+	memcpy(name + 19, saddr, 16);
+	put_u16(name + 35, sport);
+}
+
+static uint64_t end_key(uint32_t name, uint32_t ordinal)
+{
+	return (uint64_t)name << 32 | ordinal;
+}
+
+static int give_up(struct stream *s, const char *why)
+{
+	if (!s->gave_up)
+		s->gave_up = why;
+	return TJ_XSTREAM_GAVE_UP;
+}
+
+/* The socket of m, numbered as the join numbers it the first time its
+ * node shows it.  *si its index; 0, TJ_XSTREAM_GAVE_UP, or -TJ_E_NOMEM. */
+static int socket_of(struct stream *s, const struct tj_message *m, uint32_t ni, uint32_t *si)
+{
+	struct tj_msgkey sk = { .node = m->key.node, .sock = m->key.sock };
+	int added;
+	size_t *slot = tj_keymap_upsert(&s->sockmap, &sk, &added);
+	if (!slot)
+		return -TJ_E_NOMEM;
+	if (!added) {
+		*si = (uint32_t)*slot;
+		return 0;
+	}
+	/* A socket forgotten and seen again would be numbered anew. */
+	if (m->key.sock < s->forgot_max[ni])
+		return give_up(s, "a connection was seen again after it was forgotten");
+	uint32_t i;
+	if (s->free_sock != UINT32_MAX) {
+		i = s->free_sock;
+		s->free_sock = s->socks[i].next_free;
+	} else {
+		if (tj_grow((void **)&s->socks, &s->capsocks, s->nsocks + 1, sizeof(*s->socks)) < 0)
+			return -TJ_E_NOMEM;
+		i = (uint32_t)s->nsocks++;
+	}
+	*slot = i;
+	*si = i;
+	if (++s->live_socks > s->st->peak_sockets)
+		s->st->peak_sockets = s->live_socks;
+	struct ssock *k = &s->socks[i];
+	memset(k, 0, sizeof(*k));
+	k->used = 1;
+	k->node = m->key.node;
+	k->sock = m->key.sock;
+	k->name = NO_NAME;
+	k->seq = (m->flags & TJ_MSG_SEQ_OFFSET) != 0;
+	if (m->role == TJ_ROLE_UNKNOWN ||
+	    ((m->flags & TJ_MSG_MIDSTREAM) && !(m->flags & TJ_MSG_SEQ_OFFSET)))
+		return 0;
+	if (m->role == TJ_ROLE_SERVER && m->has_origin)
+		return give_up(s, "capture --tag origins");
+	unsigned char name[NAME_LEN];
+	conn_name(m, name);
+	uint32_t ni2 = name_index(s, name);
+	if (ni2 == NO_NAME)
+		return -TJ_E_NOMEM;
+	struct sname *n = &s->names[ni2];
+	unsigned end = m->role == TJ_ROLE_SERVER;
+	if (!n->seen[end]) {
+		n->seen[end] = 1;
+		n->node[end] = m->key.node;
+	} else if (n->node[end] != m->key.node) {
+		return give_up(s, "a connection name two nodes claim (NAT?)");
+	}
+	k->name = ni2;
+	k->end = (uint8_t)end;
+	k->ordinal = n->count[end]++;
+	if (end == 1 && k->ordinal >= n->ext_min)
+		return give_up(s, "a call written as external found its server late");
+	if (tj_u64map_put(&s->ends[end], end_key(k->name, k->ordinal), i) < 0)
+		return -TJ_E_NOMEM;
+	return 0;
+}
+
+/* Forget connections closed and silent for a window: what the join
+ * needs of them is in the name's counts. */
+static void sweep_sockets(struct stream *s, uint64_t wm, uint64_t window)
+{
+	for (size_t i = 0; i < s->nsocks; i++) {
+		struct ssock *k = &s->socks[i];
+		if (!k->used || k->nlive || !k->closed || k->last > wm || wm - k->last < window)
+			continue;
+		struct tj_msgkey sk = { .node = k->node, .sock = k->sock };
+		tj_keymap_del(&s->sockmap, &sk);
+		if (k->name != NO_NAME) {
+			uint64_t *v = tj_u64map_get(&s->ends[k->end], end_key(k->name, k->ordinal));
+			if (v && *v == i)
+				tj_u64map_del(&s->ends[k->end], end_key(k->name, k->ordinal));
+		}
+		const struct tj_xnode *c = tj_xnode_of(s->nodes, s->nnodes, k->node);
+		size_t ni = c ? (size_t)(c - s->nodes) : 0;
+		if (k->sock + 1 > s->forgot_max[ni])
+			s->forgot_max[ni] = k->sock + 1;
+		k->used = 0;
+		k->next_free = s->free_sock;
+		s->free_sock = (uint32_t)i;
+		s->live_socks--;
+	}
+}
+
+/* The join, as replay/join.c's derive: the request at the other end of
+ * span x's connection, if it is live.  Links the pair.  A partner that
+ * may already be written (a late link) gives up. */
+static int join_span(struct stream *s, uint32_t slot, uint32_t si)
+{
+	struct ssock *k = &s->socks[si];
+	if (k->name == NO_NAME)
+		return 0;
+	struct tj_xasm_span *x = tj_xasm_span(s->a, slot);
+	unsigned want = !k->end;
+	const struct sname *n = &s->names[k->name];
+	uint64_t *pi = tj_u64map_get(&s->ends[want], end_key(k->name, k->ordinal));
+	if (!pi) {
+		if (n->count[want] > k->ordinal)
+			return give_up(s, "the other end of a connection was forgotten");
+		return 0; /* not seen yet: its request will find this one */
+	}
+	const struct ssock *o = &s->socks[*pi];
+	struct tj_msgkey other = { .node = o->node, .sock = o->sock,
+				   .dir = want ? TJ_DIR_IN : TJ_DIR_OUT };
+	uint64_t off = x->x.key.offset;
+	uint64_t cand[3] = { off, off + (1ull << 32), off - (1ull << 32) };
+	size_t ncand = k->seq && o->seq ? (off >= (1ull << 32) ? 3 : 2) : 1;
+	for (size_t c = 0; c < ncand; c++) {
+		other.offset = cand[c];
+		uint32_t p = tj_xasm_find(s->a, &other);
+		if (p == TJ_XSPAN_NONE) {
+			if (o->written_to[other.dir] > cand[c])
+				return give_up(s, "a request's call was written before it came");
+			continue;
+		}
+		uint32_t call = want ? slot : p, req = want ? p : slot;
+		if (tj_xasm_link(s->a, req, call) != TJ_XASM_OK)
+			return give_up(s, "a parent link would close a cycle");
+		tj_xasm_span(s->a, call)->joined = 1;
+		return 0;
+	}
+	return 0;
+}
+
+/* A call's edge (and --truth label). */
+static int link_call(struct stream *s, uint32_t slot)
+{
+	struct tj_xasm_span *x = tj_xasm_span(s->a, slot);
+	const size_t *ei = tj_keymap_get(&s->edges, &x->x.key);
+	if (!ei)
+		return give_up(s, "a call without an edge");
+	s->edges_used++;
+	const struct tj_edge *e = &s->o->edges->edges[*ei];
+	x->x.score = e->score;
+	uint32_t p = TJ_XSPAN_NONE;
+	if (e->has_parent) {
+		p = tj_xasm_find(s->a, &e->parent);
+		if (p == TJ_XSPAN_NONE || tj_xasm_span(s->a, p)->x.kind != TJ_XSPAN_SERVER ||
+		    e->parent.node != e->child.node)
+			return give_up(s, "an edge's parent is not a request in flight");
+		if (tj_xasm_link(s->a, slot, p) != TJ_XASM_OK)
+			return give_up(s, "a parent link would close a cycle");
+	}
+	if (!s->o->truth)
+		return 0;
+	const size_t *ti = tj_keymap_get(&s->truth, &x->x.key);
+	if (!ti)
+		return 0;
+	const struct tj_edge *t = &s->o->truth->edges[*ti];
+	uint32_t tp = TJ_XSPAN_NONE;
+	if (t->has_parent) {
+		tp = tj_xasm_find(s->a, &t->parent);
+		if (tp == TJ_XSPAN_NONE)
+			return give_up(s, "a label's parent is not a request in flight");
+		if (tj_xasm_span(s->a, tp)->x.kind != TJ_XSPAN_SERVER || t->parent.node != t->child.node)
+			return 0; /* not a request of its node: not compared */
+	}
+	x = tj_xasm_span(s->a, slot);
+	x->x.truth_known = 1;
+	x->x.correct = tp == p ? TJ_XCORRECT_YES : TJ_XCORRECT_NO;
+	s->st->wrong += x->x.correct == TJ_XCORRECT_NO;
+	return 0;
+}
+
+static int on_message(void *ctx, const struct tj_message *msg)
+{
+	struct stream *s = ctx;
+	const struct tj_xnode *c = tj_xnode_of(s->nodes, s->nnodes, msg->key.node);
+	uint32_t ni = c ? (uint32_t)(c - s->nodes) : 0;
+	uint64_t start = tj_xnode_wall(c, msg->ts_first);
+	uint32_t si;
+	int rc = socket_of(s, msg, ni, &si);
+	if (rc)
+		return rc;
+	struct ssock *k = &s->socks[si];
+	k->last = start;
+	if (msg->flags & TJ_MSG_NO_REPLY)
+		k->closed = 1;
+	if (msg->is_request && msg->role != TJ_ROLE_UNKNOWN) {
+		struct tj_xspan x;
+		tj_xspan_of_message(&x, msg, c);
+		uint32_t slot = tj_xasm_add(s->a, &x, ni);
+		if (slot == TJ_XSPAN_NONE)
+			return -TJ_E_NOMEM;
+		tj_xasm_span(s->a, slot)->owner = si;
+		k->nlive++;
+		if ((rc = join_span(s, slot, si)) ||
+		    (x.kind == TJ_XSPAN_CLIENT && (rc = link_call(s, slot))))
+			return rc;
+	}
+	tj_xasm_advance(s->a, ni, start);
+	if ((rc = tj_xasm_flush(s->a, 0)))
+		return rc;
+	/* now and then, forget closed connections */
+	if (++s->since_sweep >= 4096 && s->live_socks >= 1024) {
+		s->since_sweep = 0;
+		sweep_sockets(s, tj_xasm_watermark(s->a), s->o->window_ns);
+	}
+	return s->done ? STOP_DONE : 0;
+}
+
+/* A trace is ready: mark external calls, write it. */
+static int on_trace(void *ctx, struct tj_xasm *a, const uint32_t *slots, size_t n)
+{
+	struct stream *s = ctx;
+	for (size_t i = 0; i < n; i++) {
+		struct tj_xasm_span *x = tj_xasm_span(a, slots[i]);
+		struct ssock *k = &s->socks[x->owner];
+		k->nlive--;
+		if (x->x.key.offset + 1 > k->written_to[x->x.key.dir])
+			k->written_to[x->x.key.dir] = x->x.key.offset + 1;
+		if (x->x.kind != TJ_XSPAN_CLIENT || x->joined || k->name == NO_NAME)
+			continue;
+		struct sname *nm = &s->names[k->name];
+		if (nm->count[1] > k->ordinal)
+			continue; /* its server end exists: a request missing, not external */
+		/* no captured server end (yet): a call to the outside world,
+		 * unless that end turns up later (socket_of gives up then) */
+		x->x.external = 1;
+		if (k->ordinal < nm->ext_min)
+			nm->ext_min = k->ordinal;
+	}
+	if (s->done)
+		return 0;
+	if (tj_grow((void **)&s->order, &s->capord, n, sizeof(*s->order)) < 0 ||
+	    !(s->stack = realloc(s->stack, s->capord * sizeof(*s->stack))))
+		return -TJ_E_NOMEM;
+	uint32_t root;
+	int rc = tj_xasm_model(a, slots, n, &s->m, &root, s->err);
+	if (rc)
+		return rc;
+	size_t ns = tj_xmodel_trace_spans(&s->m, root, s->order, s->stack);
+	if ((rc = tj_xwriter_trace(&s->wr, &s->m, root, s->order, ns)))
+		return rc < 0 ? rc : -TJ_E_IO;
+	s->st->traces++;
+	s->st->spans += ns;
+	if (s->o->max_traces && s->st->traces == s->o->max_traces)
+		s->done = 1;
+	return 0;
+}
+
+/* The DNAT fallback of the join pairs ends that no full name paired by
+ * the client's address; if any such pair could exist, the streamed
+ * join (which has none) may differ. */
+static int cmp_half(const void *x, const void *y)
+{
+	return memcmp(x, y, HALF_LEN + 1);
+}
+
+static int dnat_possible(struct stream *s, int *possible)
+{
+	unsigned char (*h)[HALF_LEN + 1] = malloc((s->nnames ? s->nnames : 1) * sizeof(*h));
+	if (!h)
+		return -TJ_E_NOMEM;
+	size_t n = 0;
+	for (size_t i = 0; i < s->nnames; i++) {
+		const struct sname *nm = &s->names[i];
+		if (nm->seen[0] == nm->seen[1])
+			continue; /* both ends (paired by name) or none */
+		memcpy(h[n], nm->name, HALF_LEN);
+		h[n++][HALF_LEN] = nm->seen[1];
+	}
+	qsort(h, n, sizeof(*h), cmp_half);
+	*possible = 0;
+	for (size_t i = 1; i < n && !*possible; i++)
+		*possible = memcmp(h[i - 1], h[i], HALF_LEN) == 0 && h[i - 1][HALF_LEN] != h[i][HALF_LEN];
+	free(h);
+	return 0;
+}
+
+int tj_xstream_export(char *const *inputs, size_t ninputs, const struct tj_xstream_opts *o,
+		      struct jw *w, struct tj_xstream_stats *st, struct tj_err *err)
+{
+	struct stream s = { .o = o, .st = st, .err = err, .free_sock = UINT32_MAX };
+	struct tj_xstream_opts oo = *o;
+	char **paths = NULL;
+	size_t npaths = 0;
+	struct tj_replay *rp = NULL;
+	int rc, writer = 0;
+	memset(st, 0, sizeof(*st));
+	if (!oo.window_ns)
+		oo.window_ns = o->replay && o->replay->idle_ns ? o->replay->idle_ns : 2000000000ull;
+	s.o = &oo;
+	tj_keymap_init(&s.edges);
+	tj_keymap_init(&s.truth);
+	tj_keymap_init(&s.sockmap);
+	tj_u64map_init(&s.name_head);
+	tj_u64map_init(&s.ends[0]);
+	tj_u64map_init(&s.ends[1]);
+	if ((rc = tj_replay_expand_inputs(inputs, ninputs, &paths, &npaths, err)) ||
+	    (rc = tj_xnodes_read(&s.m, &s.nodes, &s.nnodes, paths, npaths, inputs, ninputs, err)))
+		goto out;
+	if (tj_edges_index(&s.edges, o->edges, NULL, NULL) ||
+	    (o->truth && tj_edges_index(&s.truth, o->truth, NULL, NULL)) ||
+	    !(s.forgot_max = calloc(s.nnodes ? s.nnodes : 1, sizeof(*s.forgot_max))) ||
+	    !(s.a = tj_xasm_new(s.nnodes, oo.window_ns, on_trace, &s))) {
+		rc = tj_errf(err, TJ_E_NOMEM, "export: out of memory");
+		goto out;
+	}
+	if ((rc = tj_replay_open(&rp, paths, npaths, o->replay, err)) ||
+	    (rc = tj_xwriter_open(&s.wr, o->format, w, s.m.services, s.m.nservices, err)))
+		goto out;
+	writer = 1;
+	rc = tj_replay_run(rp, on_message, &s, err);
+	if (rc == STOP_DONE)
+		rc = 0;
+	else if (rc == 0)
+		rc = tj_xasm_flush(s.a, 1);
+	if (rc < 0 && !err->code)
+		rc = tj_errf(err, rc == -TJ_E_NOMEM ? TJ_E_NOMEM : TJ_E_IO, "export: %s",
+			     rc == -TJ_E_NOMEM ? "out of memory" : "write failed");
+	if (rc)
+		goto out;
+	st->damaged = tj_replay_stats(rp)->damaged_logs > 0;
+	if (!s.done && s.edges_used != o->edges->n) {
+		rc = give_up(&s, "edges of calls the logs do not have");
+		goto out;
+	}
+	int dnat;
+	if ((rc = dnat_possible(&s, &dnat)) < 0) {
+		rc = tj_errf(err, TJ_E_NOMEM, "export: out of memory");
+		goto out;
+	}
+	if (dnat)
+		rc = give_up(&s, "ends the join pairs by the client's address (DNAT)");
+out:
+	if (writer)
+		tj_xwriter_close(&s.wr);
+	st->gave_up = s.gave_up;
+	st->peak_spans = s.a ? tj_xasm_stats(s.a)->peak_live : 0;
+	st->names = s.nnames;
+	if (rc > 0 && !s.gave_up)
+		st->gave_up = "stopped";
+	tj_replay_close(rp);
+	for (size_t i = 0; i < npaths; i++)
+		free(paths[i]);
+	free(paths);
+	tj_xasm_free(s.a);
+	free(s.m.first_child);
+	free(s.m.children);
+	free(s.m.roots);
+	for (size_t i = 0; i < s.m.nservices; i++)
+		free(s.m.services[i]);
+	free(s.m.services);
+	free(s.nodes);
+	free(s.forgot_max);
+	free(s.order);
+	free(s.stack);
+	free(s.names);
+	free(s.socks);
+	tj_keymap_free(&s.edges);
+	tj_keymap_free(&s.truth);
+	tj_keymap_free(&s.sockmap);
+	tj_u64map_free(&s.name_head);
+	tj_u64map_free(&s.ends[0]);
+	tj_u64map_free(&s.ends[1]);
+	return rc;
+}
