@@ -80,6 +80,15 @@ static double cpu_now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static int read_truth(struct tj_edge_set *truth, const char *path)
+{
+	struct tj_err err = { 0 };
+	if (!tj_edges_read(truth, path, &err))
+		return 0;
+	fprintf(stderr, "tracejoin export: --truth %s\n", err.msg);
+	return -1;
+}
+
 /* Copy what scratch holds to out (stdout): 0, or errno. */
 static int copy_out(FILE *scratch, FILE *out)
 {
@@ -143,6 +152,7 @@ static int export_streamed(struct tj_outfile *out, FILE *of, const char *output,
 		names[so->format], xs->spans, xs->traces, xs->wrong,
 		cpu1 > cpu0 ? xs->spans / (cpu1 - cpu0) : 0.0, ru.ru_maxrss / 1024.0,
 		xs->peak_spans, xs->peak_sockets);
+	if (getenv("TJ_XDEBUG")) fprintf(stderr, "names %" PRIu64 "\n", xs->names);
 	return xs->damaged ? TJ_EXIT_DAMAGED : TJ_EXIT_OK;
 }
 
@@ -260,10 +270,14 @@ int cmd_export(int argc, char **argv)
 	int rc = TJ_EXIT_OK, opened = 0;
 	double cpu0 = cpu_now();
 
-	/* Every input is read and checked before the output is opened, so a
-	 * refused run leaves nothing behind. */
+	/* A refused run leaves nothing behind: the output is a temporary
+	 * file until it is whole.  An edges file is read whole only by the
+	 * in-memory model: the stream reads it as the calls need it, and
+	 * gives what it cannot read to the model, which says what is wrong. */
+	int stream_files = !root_text;
 	if (edges_path) {
-		if (tj_edges_read(&edges, edges_path, &err)) {
+		if ((!stream_files || strcmp(edges_path, "-") == 0) &&
+		    tj_edges_read(&edges, edges_path, &err)) {
 			fprintf(stderr, "tracejoin export: %s\n", err.msg);
 			rc = TJ_EXIT_FAIL;
 			goto done;
@@ -288,11 +302,9 @@ int cmd_export(int argc, char **argv)
 		}
 		edges_path = algo;
 	}
-	if (truth_path && tj_edges_read(&truth, truth_path, &err)) {
-		fprintf(stderr, "tracejoin export: --truth %s\n", err.msg);
-		rc = TJ_EXIT_FAIL;
-		goto done;
-	}
+	if (truth_path && (!stream_files || strcmp(truth_path, "-") == 0) &&
+	    read_truth(&truth, truth_path))
+		goto done_fail;
 	const char *gave_up = NULL;
 	FILE *of = NULL;
 	if (!root_text) {
@@ -312,9 +324,16 @@ int cmd_export(int argc, char **argv)
 			rc = TJ_EXIT_FAIL;
 			goto done;
 		}
-		struct tj_xstream_opts so = { .format = format, .edges = &edges,
-					      .truth = truth_path ? &truth : NULL, .replay = &ro,
+		struct tj_xstream_opts so = { .format = format, .replay = &ro,
 					      .max_traces = max_traces };
+		if (algo || strcmp(edges_path, "-") == 0)
+			so.edges = &edges;
+		else
+			so.edges_path = edges_path;
+		if (truth_path && strcmp(truth_path, "-") == 0)
+			so.truth = &truth;
+		else
+			so.truth_path = truth_path;
 		struct tj_xstream_stats xs;
 		rc = export_streamed(&out, of, output, &so, inputs, ninputs, &xs, &w, cpu0,
 				     &opened);
@@ -322,6 +341,13 @@ int cmd_export(int argc, char **argv)
 			goto done;
 		rc = TJ_EXIT_OK;
 		gave_up = xs.gave_up;
+		if (so.edges_path && tj_edges_read(&edges, edges_path, &err)) {
+			fprintf(stderr, "tracejoin export: %s\n", err.msg);
+			rc = TJ_EXIT_FAIL;
+			goto done;
+		}
+		if (so.truth_path && read_truth(&truth, truth_path))
+			goto done_fail;
 	}
 	struct tj_xmodel_opts mo = { .edges = &edges, .edges_name = edges_path,
 				     .truth = truth_path ? &truth : NULL,
@@ -383,6 +409,9 @@ int cmd_export(int argc, char **argv)
 		fprintf(stderr, "export: not streamed (%s): the in-memory model wrote it\n", gave_up);
 	if (m.damaged)
 		rc = TJ_EXIT_DAMAGED;
+	goto done;
+done_fail:
+	rc = TJ_EXIT_FAIL;
 done:
 	if (w.buf) {
 		struct tj_err ignore;

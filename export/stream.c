@@ -35,6 +35,164 @@ struct ssock {
 	uint32_t next_free;
 };
 
+/* Where calls' edges (or --truth labels) come from: a set in memory
+ * (--algo, stdin), or a file read ahead only as far as the calls need.
+ * An edges file is in about the order calls happen (a correlator emits
+ * an edge when it decides, the labels follow the traces), so what is read
+ * ahead and not yet used stays small.  The file is parsed by
+ * tj_edges_parse a block of whole lines at a time, each after the file's
+ * header line; anything it refuses (or a block that cuts a quoted field)
+ * gives up, and the in-memory model reads the file whole and says what
+ * is wrong with it, naming the line. */
+struct edge_src {
+	const struct tj_edge_set *set;
+	const char *path;
+	FILE *f;
+	char *head;                 /* the header line, with its newline */
+	size_t headlen;
+	char *buf;                  /* a block: head, then whole lines */
+	size_t len, cap;
+	int eof;
+	int bad;                    /* a block tj_edges_parse refused */
+	struct tj_keymap index;     /* child -> index in set, or slot in pool */
+	struct tj_edge *pool;       /* read ahead, not used yet */
+	size_t npool, cappool;
+	uint32_t free_head;
+	uint64_t used;
+};
+
+#define EDGE_BLOCK (256 * 1024)
+
+static int edge_src_open(struct edge_src *e, const struct tj_edge_set *set, const char *path)
+{
+	memset(e, 0, sizeof(*e));
+	tj_keymap_init(&e->index);
+	e->free_head = UINT32_MAX;
+	e->set = set;
+	e->path = path;
+	if (set)
+		return tj_edges_index(&e->index, set, NULL, NULL) == -TJ_E_NOMEM ? -TJ_E_NOMEM : 0;
+	if (!(e->f = fopen(path, "rb")))
+		return TJ_XSTREAM_GAVE_UP; /* the in-memory model says why */
+	return 0;
+}
+
+static void edge_src_close(struct edge_src *e)
+{
+	if (e->f)
+		fclose(e->f);
+	free(e->head);
+	free(e->buf);
+	free(e->pool);
+	tj_keymap_free(&e->index);
+}
+
+/* Read the next block of lines into the pool.  0, GAVE_UP, -TJ_E_NOMEM. */
+static int edge_src_more(struct edge_src *e)
+{
+	if (e->eof)
+		return TJ_XSTREAM_GAVE_UP;
+	size_t start = e->len; /* the tail of the last block, or the head */
+	if (tj_grow((void **)&e->buf, &e->cap, start + EDGE_BLOCK + 1, 1) < 0)
+		return -TJ_E_NOMEM;
+	size_t got = fread(e->buf + start, 1, EDGE_BLOCK, e->f);
+	if (ferror(e->f))
+		return e->bad = 1, TJ_XSTREAM_GAVE_UP;
+	e->len += got;
+	if (got < EDGE_BLOCK)
+		e->eof = 1;
+	size_t cut = e->len;
+	if (!e->eof) {
+		while (cut > e->headlen && e->buf[cut - 1] != '\n')
+			cut--;
+		if (cut <= e->headlen)
+			return e->bad = 1, TJ_XSTREAM_GAVE_UP; /* a line longer than a block */
+	}
+	if (!e->head) { /* the first block: remember its header line */
+		char *nl = memchr(e->buf, '\n', cut);
+		if (!nl)
+			return e->bad = 1, TJ_XSTREAM_GAVE_UP;
+		e->headlen = (size_t)(nl - e->buf) + 1;
+		if (!(e->head = malloc(e->headlen)))
+			return -TJ_E_NOMEM;
+		memcpy(e->head, e->buf, e->headlen);
+	}
+	struct tj_edge_set b;
+	struct tj_err ignore;
+	int rc = tj_edges_parse(&b, e->path, e->buf, cut, &ignore);
+	if (rc) {
+		e->bad = 1;
+		return rc == -TJ_E_NOMEM ? rc : TJ_XSTREAM_GAVE_UP;
+	}
+	for (size_t i = 0; i < b.n && !rc; i++) {
+		int added;
+		size_t *v = tj_keymap_upsert(&e->index, &b.edges[i].child, &added);
+		uint32_t slot = e->free_head;
+		if (!v)
+			rc = -TJ_E_NOMEM;
+		else if (!added)
+			rc = TJ_XSTREAM_GAVE_UP, e->bad = 1; /* a second edge for a call */
+		else if (slot != UINT32_MAX)
+			e->free_head = (uint32_t)e->pool[slot].child.offset;
+		else if (tj_grow((void **)&e->pool, &e->cappool, e->npool + 1, sizeof(*e->pool)) < 0)
+			rc = -TJ_E_NOMEM;
+		else
+			slot = (uint32_t)e->npool++;
+		if (!rc) {
+			e->pool[slot] = b.edges[i];
+			*v = slot;
+		}
+	}
+	tj_edges_free(&b);
+	/* keep the cut line's rest after the header for the next block */
+	memmove(e->buf + e->headlen, e->buf + cut, e->len - cut);
+	memcpy(e->buf, e->head, e->headlen);
+	e->len = e->headlen + (e->len - cut);
+	return rc;
+}
+
+/* The edge of child into *out: 1 found, 0 none (GAVE_UP from a file),
+ * -TJ_E_NOMEM. */
+static int edge_src_take(struct edge_src *e, const struct tj_msgkey *child, struct tj_edge *out)
+{
+	for (;;) {
+		const size_t *v = tj_keymap_get(&e->index, child);
+		if (v) {
+			e->used++;
+			if (e->set) {
+				*out = e->set->edges[*v];
+				return 1;
+			}
+			uint32_t slot = (uint32_t)*v;
+			*out = e->pool[slot];
+			tj_keymap_del(&e->index, child);
+			e->pool[slot].child.offset = e->free_head; /* the free list */
+			e->free_head = slot;
+			return 1;
+		}
+		if (e->set)
+			return 0;
+		int rc = edge_src_more(e);
+		if (rc)
+			return rc < 0 ? rc : 0;
+	}
+}
+
+/* Every edge used, none left unread. */
+static int edge_src_all_used(struct edge_src *e)
+{
+	if (e->set)
+		return e->used == e->set->n;
+	if (e->index.len)
+		return 0;
+	while (!e->eof) {
+		int rc = edge_src_more(e);
+		if (rc || e->index.len)
+			return 0;
+	}
+	return 1;
+}
+
 struct stream {
 	const struct tj_xstream_opts *o;
 	struct tj_xstream_stats *st;
@@ -45,8 +203,7 @@ struct stream {
 	struct tj_xasm *a;
 	struct tj_xwriter wr;
 	struct tj_export_sel sel;
-	struct tj_keymap edges, truth;   /* child -> index in the set */
-	uint64_t edges_used;
+	struct edge_src edges, truth;
 	/* names */
 	struct sname *names;
 	size_t nnames, capnames;
@@ -272,33 +429,35 @@ static int join_span(struct stream *s, uint32_t slot, uint32_t si)
 static int link_call(struct stream *s, uint32_t slot)
 {
 	struct tj_xasm_span *x = tj_xasm_span(s->a, slot);
-	const size_t *ei = tj_keymap_get(&s->edges, &x->x.key);
-	if (!ei)
-		return give_up(s, "a call without an edge");
-	s->edges_used++;
-	const struct tj_edge *e = &s->o->edges->edges[*ei];
-	x->x.score = e->score;
+	struct tj_edge e, t;
+	int rc = edge_src_take(&s->edges, &x->x.key, &e);
+	if (rc <= 0)
+		return rc < 0 ? rc : give_up(s, "a call without an edge");
+	x->x.score = e.score;
 	uint32_t p = TJ_XSPAN_NONE;
-	if (e->has_parent) {
-		p = tj_xasm_find(s->a, &e->parent);
+	if (e.has_parent) {
+		p = tj_xasm_find(s->a, &e.parent);
 		if (p == TJ_XSPAN_NONE || tj_xasm_span(s->a, p)->x.kind != TJ_XSPAN_SERVER ||
-		    e->parent.node != e->child.node)
+		    e.parent.node != e.child.node)
 			return give_up(s, "an edge's parent is not a request in flight");
 		if (tj_xasm_link(s->a, slot, p) != TJ_XASM_OK)
 			return give_up(s, "a parent link would close a cycle");
 	}
-	if (!s->o->truth)
+	if (!s->o->truth && !s->o->truth_path)
 		return 0;
-	const size_t *ti = tj_keymap_get(&s->truth, &x->x.key);
-	if (!ti)
-		return 0;
-	const struct tj_edge *t = &s->o->truth->edges[*ti];
+	if ((rc = edge_src_take(&s->truth, &x->x.key, &t)) <= 0) {
+		if (rc < 0)
+			return rc;
+		/* a call without a label is not compared; but a label file
+		 * that cannot be read on is the in-memory model's to judge */
+		return s->truth.bad ? give_up(s, "labels the stream cannot read") : 0;
+	}
 	uint32_t tp = TJ_XSPAN_NONE;
-	if (t->has_parent) {
-		tp = tj_xasm_find(s->a, &t->parent);
+	if (t.has_parent) {
+		tp = tj_xasm_find(s->a, &t.parent);
 		if (tp == TJ_XSPAN_NONE)
 			return give_up(s, "a label's parent is not a request in flight");
-		if (tj_xasm_span(s->a, tp)->x.kind != TJ_XSPAN_SERVER || t->parent.node != t->child.node)
+		if (tj_xasm_span(s->a, tp)->x.kind != TJ_XSPAN_SERVER || t.parent.node != t.child.node)
 			return 0; /* not a request of its node: not compared */
 	}
 	x = tj_xasm_span(s->a, slot);
@@ -427,8 +586,6 @@ int tj_xstream_export(char *const *inputs, size_t ninputs, const struct tj_xstre
 	if (!oo.window_ns)
 		oo.window_ns = o->replay && o->replay->idle_ns ? o->replay->idle_ns : 2000000000ull;
 	s.o = &oo;
-	tj_keymap_init(&s.edges);
-	tj_keymap_init(&s.truth);
 	tj_keymap_init(&s.sockmap);
 	tj_u64map_init(&s.name_head);
 	tj_u64map_init(&s.ends[0]);
@@ -436,9 +593,16 @@ int tj_xstream_export(char *const *inputs, size_t ninputs, const struct tj_xstre
 	if ((rc = tj_replay_expand_inputs(inputs, ninputs, &paths, &npaths, err)) ||
 	    (rc = tj_xnodes_read(&s.m, &s.nodes, &s.nnodes, paths, npaths, inputs, ninputs, err)))
 		goto out;
-	if (tj_edges_index(&s.edges, o->edges, NULL, NULL) ||
-	    (o->truth && tj_edges_index(&s.truth, o->truth, NULL, NULL)) ||
-	    !(s.forgot_max = calloc(s.nnodes ? s.nnodes : 1, sizeof(*s.forgot_max))) ||
+	if ((rc = edge_src_open(&s.edges, o->edges, o->edges_path)) ||
+	    ((o->truth || o->truth_path) &&
+	     (rc = edge_src_open(&s.truth, o->truth, o->truth_path)))) {
+		if (rc > 0)
+			give_up(&s, "an edges file that cannot be opened");
+		else
+			rc = tj_errf(err, TJ_E_NOMEM, "export: out of memory");
+		goto out;
+	}
+	if (!(s.forgot_max = calloc(s.nnodes ? s.nnodes : 1, sizeof(*s.forgot_max))) ||
 	    !(s.a = tj_xasm_new(s.nnodes, oo.window_ns, on_trace, &s))) {
 		rc = tj_errf(err, TJ_E_NOMEM, "export: out of memory");
 		goto out;
@@ -458,7 +622,7 @@ int tj_xstream_export(char *const *inputs, size_t ninputs, const struct tj_xstre
 	if (rc)
 		goto out;
 	st->damaged = tj_replay_stats(rp)->damaged_logs > 0;
-	if (!s.done && s.edges_used != o->edges->n) {
+	if (!s.done && (!edge_src_all_used(&s.edges) || s.truth.bad)) {
 		rc = give_up(&s, "edges of calls the logs do not have");
 		goto out;
 	}
@@ -494,8 +658,8 @@ out:
 	free(s.stack);
 	free(s.names);
 	free(s.socks);
-	tj_keymap_free(&s.edges);
-	tj_keymap_free(&s.truth);
+	edge_src_close(&s.edges);
+	edge_src_close(&s.truth);
 	tj_keymap_free(&s.sockmap);
 	tj_u64map_free(&s.name_head);
 	tj_u64map_free(&s.ends[0]);

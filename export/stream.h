@@ -14,7 +14,7 @@
  *    fit, a cycle): it says what is wrong, naming file and line.
  *
  * The calls' edges are looked up by child as calls come; --truth the same.
- * They are read whole (lib/edges.h) before the replay. */
+ * A file is read ahead only as far as the calls need (stream.c, "edge_src"). */
 #ifndef TJ_EXPORT_STREAM_H
 #define TJ_EXPORT_STREAM_H
 
@@ -22,8 +22,12 @@
 
 struct tj_xstream_opts {
 	int format;                       /* enum tj_export_format */
-	const struct tj_edge_set *edges;  /* one edge per call */
-	const struct tj_edge_set *truth;  /* NULL: no --truth */
+	/* one edge per call: a set in memory, else a file read as calls
+	 * need it (not stdin: giving up must be able to read it again) */
+	const struct tj_edge_set *edges;
+	const char *edges_path;
+	const struct tj_edge_set *truth;  /* --truth: the same, both NULL: none */
+	const char *truth_path;
 	const struct tj_replay_opts *replay;
 	uint64_t window_ns;               /* 0: the replay's idle rule */
 	size_t max_traces;                /* 0: all */
