@@ -50,8 +50,16 @@ static const char usage_text[] =
 	"      --force           replace FILE if it exists\n"
 	"      --idle S          the replay's idle rule, seconds (default 2): the\n"
 	"                        one the edges were made with\n"
+	"      --window S        how long (seconds, default: the idle rule) the\n"
+	"                        streamed export waits after a trace's last span\n"
+	"                        for late links before writing it; clocks skewed\n"
+	"                        by more than that need more (stderr says so)\n"
 	"  -h, --help            this help\n"
 	"\n"
+	"Traces are streamed: each is written once nothing more can join it, so\n"
+	"memory is bounded by what is in flight.  What the stream cannot be sure\n"
+	"of (a link to a trace already written, NAT, capture --tag, bad edges)\n"
+	"is done by an in-memory model instead (same output; stderr says why).\n"
 	"FILE is written beside itself under a temporary name and renamed when\n"
 	"complete.  On stderr at the end: 'export: F, S spans, T traces, W wrong,\n"
 	"X spans/s, P MB peak'.  Exit 0 ok, 1 failure (bad edges, I/O), 2 usage,\n"
@@ -152,13 +160,12 @@ static int export_streamed(struct tj_outfile *out, FILE *of, const char *output,
 		names[so->format], xs->spans, xs->traces, xs->wrong,
 		cpu1 > cpu0 ? xs->spans / (cpu1 - cpu0) : 0.0, ru.ru_maxrss / 1024.0,
 		xs->peak_spans, xs->peak_sockets);
-	if (getenv("TJ_XDEBUG")) fprintf(stderr, "names %" PRIu64 "\n", xs->names);
 	return xs->damaged ? TJ_EXIT_DAMAGED : TJ_EXIT_OK;
 }
 
 int cmd_export(int argc, char **argv)
 {
-	enum { OPT_TRUTH = 256, OPT_FORCE, OPT_IDLE, OPT_TRUST };
+	enum { OPT_TRUTH = 256, OPT_FORCE, OPT_IDLE, OPT_TRUST, OPT_WINDOW };
 	static const struct option longopts[] = {
 		{ "format", required_argument, NULL, 'f' },
 		{ "edges", required_argument, NULL, 'e' },
@@ -171,12 +178,13 @@ int cmd_export(int argc, char **argv)
 		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "idle", required_argument, NULL, OPT_IDLE },
 		{ "trust-plugin", no_argument, NULL, OPT_TRUST },
+		{ "window", required_argument, NULL, OPT_WINDOW },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cmd = "export", *edges_path = NULL, *algo = NULL, *truth_path = NULL;
 	const char *output = NULL, *root_text = NULL;
 	int format = -1, force = 0, trust = 0;
-	uint64_t max_traces = 0;
+	uint64_t max_traces = 0, window_ns = 0;
 	struct tj_params params = { 0 };
 	struct tj_replay_opts ro = { 0 };
 
@@ -223,6 +231,10 @@ int cmd_export(int argc, char **argv)
 		case OPT_IDLE: /* as correlate's: the same idle rule gives the same keys */
 			if (tj_parse_seconds(optarg, &ro.idle_ns))
 				return tj_usage(cmd, "--idle %s: seconds > 0 expected", optarg);
+			break;
+		case OPT_WINDOW:
+			if (tj_parse_seconds(optarg, &window_ns))
+				return tj_usage(cmd, "--window %s: seconds > 0 expected", optarg);
 			break;
 		case ':':
 			return tj_usage(cmd, "%s needs a value", argv[optind - 1]);
@@ -325,7 +337,7 @@ int cmd_export(int argc, char **argv)
 			goto done;
 		}
 		struct tj_xstream_opts so = { .format = format, .replay = &ro,
-					      .max_traces = max_traces };
+					      .max_traces = max_traces, .window_ns = window_ns };
 		if (algo || strcmp(edges_path, "-") == 0)
 			so.edges = &edges;
 		else

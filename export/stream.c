@@ -490,7 +490,8 @@ static int on_message(void *ctx, const struct tj_message *msg)
 		tj_xasm_span(s->a, slot)->owner = si;
 		k->nlive++;
 		if ((rc = join_span(s, slot, si)) ||
-		    (x.kind == TJ_XSPAN_CLIENT && (rc = link_call(s, slot))))
+		    (x.kind == TJ_XSPAN_CLIENT && (rc = link_call(s, slot))) ||
+		    (rc = tj_xasm_settle(s->a, slot)))
 			return rc;
 	}
 	tj_xasm_advance(s->a, ni, start);

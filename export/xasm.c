@@ -114,8 +114,7 @@ uint32_t tj_xasm_add(struct tj_xasm *a, const struct tj_xspan *x, uint32_t node)
 	}
 	int added;
 	size_t *v = tj_keymap_upsert(&a->live, &x->key, &added);
-	struct heap_ent e = { .start = x->start, .key = x->key, .slot = i, .gen = a->s[i].gen };
-	if (!v || !added || heap_push(a, &e) < 0) {
+	if (!v || !added) {
 		if (v && added)
 			tj_keymap_del(&a->live, &x->key);
 		a->s[i].next = a->free_head;
@@ -162,6 +161,15 @@ static uint32_t leader(struct tj_xasm *a, uint32_t i)
 		i = up;
 	}
 	return r;
+}
+
+int tj_xasm_settle(struct tj_xasm *a, uint32_t slot)
+{
+	const struct tj_xasm_span *s = &a->s[slot];
+	if (s->x.parent != TJ_XSPAN_NONE)
+		return 0;
+	struct heap_ent e = { .start = s->x.start, .key = s->x.key, .slot = slot, .gen = s->gen };
+	return heap_push(a, &e) < 0 ? -TJ_E_NOMEM : 0;
 }
 
 int tj_xasm_link(struct tj_xasm *a, uint32_t child, uint32_t parent)

@@ -53,10 +53,16 @@ void tj_xasm_free(struct tj_xasm *a);
  * TJ_XSPAN_NONE if out of memory.  A key already live is refused the
  * same way (the replay delivers each message once). */
 uint32_t tj_xasm_add(struct tj_xasm *a, const struct tj_xspan *s, uint32_t node);
+/* A span is written only once settled (tj_xasm_settle). */
 /* The live span of a key, TJ_XSPAN_NONE if none (never added, or its
  * trace is written). */
 uint32_t tj_xasm_find(const struct tj_xasm *a, const struct tj_msgkey *k);
 struct tj_xasm_span *tj_xasm_span(struct tj_xasm *a, uint32_t slot);
+
+/* The span's links known at its arrival are made: if it has no parent,
+ * it may be a root (the flush considers it).  Call once per span, after
+ * tj_xasm_add and its first links.  0, or -TJ_E_NOMEM. */
+int tj_xasm_settle(struct tj_xasm *a, uint32_t slot);
 
 enum { TJ_XASM_OK = 0, TJ_XASM_CYCLE = 1, TJ_XASM_HAS_PARENT = 2 };
 /* child's parent is parent: child's group joins parent's.  Refuses a
