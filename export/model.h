@@ -4,9 +4,10 @@
  * and the traces those links make.
  *
  * Built from one replay of a dataset: every request and call is kept as
- * a compact record (about 120 bytes), so memory grows with the dataset;
- * the join (replay/join.h) needs every message anyway.  DECISIONS.md
- * ("Export") says why this is not streamed.
+ * a compact record (about 120 bytes), so memory grows with the dataset.
+ * `tracejoin export` streams instead (stream.h) and comes here only where
+ * the stream cannot be sure (a late link, NAT, bad edges), and for
+ * --root; the bench report's drill-downs use this model.
  *
  * Times are wall clock (ns since the epoch): each node's monotonic time
  * shifted by the clock pair in its log's header.  Skewed nodes stay

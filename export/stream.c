@@ -215,14 +215,14 @@ struct stream {
 	struct tj_keymap sockmap;        /* node:sock -> socket index */
 	struct tj_u64map ends[2];        /* name << 32 | ordinal -> socket index */
 	uint64_t *forgot_max;            /* per node: the largest socket id forgotten + 1 */
-	uint64_t since_sweep;
+	size_t sweep_at;                 /* sweep when this many connections are held */
 	uint32_t *order, *stack;         /* a trace's spans, depth first */
 	size_t capord;
 	const char *gave_up;
-	int done;                        /* --traces N written */
+	int done;                        /* --traces N written: write no more */
 };
 
-#define STOP_DONE 2 /* on_message: --traces N are written, stop the replay */
+
 
 static uint64_t hash_name(const unsigned char *p, size_t n)
 {
@@ -497,12 +497,13 @@ static int on_message(void *ctx, const struct tj_message *msg)
 	tj_xasm_advance(s->a, ni, start);
 	if ((rc = tj_xasm_flush(s->a, 0)))
 		return rc;
-	/* now and then, forget closed connections */
-	if (++s->since_sweep >= 4096 && s->live_socks >= 1024) {
-		s->since_sweep = 0;
+	/* forget closed connections when their number doubled since the
+	 * last time: the sweeps cost a constant per connection */
+	if (s->live_socks >= s->sweep_at) {
 		sweep_sockets(s, tj_xasm_watermark(s->a), s->o->window_ns);
+		s->sweep_at = 2 * s->live_socks > 1024 ? 2 * s->live_socks : 1024;
 	}
-	return s->done ? STOP_DONE : 0;
+	return 0;
 }
 
 /* A trace is ready: mark external calls, write it. */
@@ -577,7 +578,8 @@ static int dnat_possible(struct stream *s, int *possible)
 int tj_xstream_export(char *const *inputs, size_t ninputs, const struct tj_xstream_opts *o,
 		      struct jw *w, struct tj_xstream_stats *st, struct tj_err *err)
 {
-	struct stream s = { .o = o, .st = st, .err = err, .free_sock = UINT32_MAX };
+	struct stream s = { .o = o, .st = st, .err = err, .free_sock = UINT32_MAX,
+			    .sweep_at = 1024 };
 	struct tj_xstream_opts oo = *o;
 	char **paths = NULL;
 	size_t npaths = 0;
@@ -612,10 +614,10 @@ int tj_xstream_export(char *const *inputs, size_t ninputs, const struct tj_xstre
 	    (rc = tj_xwriter_open(&s.wr, o->format, w, s.m.services, s.m.nservices, err)))
 		goto out;
 	writer = 1;
+	/* with --traces N the replay goes on after the N-th trace: the rest
+	 * of the edges is checked as the in-memory model checks it */
 	rc = tj_replay_run(rp, on_message, &s, err);
-	if (rc == STOP_DONE)
-		rc = 0;
-	else if (rc == 0)
+	if (rc == 0)
 		rc = tj_xasm_flush(s.a, 1);
 	if (rc < 0 && !err->code)
 		rc = tj_errf(err, rc == -TJ_E_NOMEM ? TJ_E_NOMEM : TJ_E_IO, "export: %s",
@@ -623,7 +625,7 @@ int tj_xstream_export(char *const *inputs, size_t ninputs, const struct tj_xstre
 	if (rc)
 		goto out;
 	st->damaged = tj_replay_stats(rp)->damaged_logs > 0;
-	if (!s.done && (!edge_src_all_used(&s.edges) || s.truth.bad)) {
+	if (!edge_src_all_used(&s.edges) || s.truth.bad) {
 		rc = give_up(&s, "edges of calls the logs do not have");
 		goto out;
 	}

@@ -25,6 +25,13 @@ held=$(grep -o 'streamed: at most [0-9]* spans' "$tmp/err" | grep -o '[0-9]*')
 [ -n "$held" ] && [ "$held" -lt $((spans / 2)) ] ||
 	fail "not streamed, or held $held of $spans spans: $(cat "$tmp/err")"
 
+# --- --traces N still checks every edge, as the in-memory model does ---
+head -n $((calls / 2)) "$tmp/ds/labels.csv" >"$tmp/half.csv"
+expect_exit 1 "$tj" export --format jaeger --edges "$tmp/half.csv" --traces 3 -o "$tmp/x" "$tmp/ds"
+"$tj" export --format jaeger --edges "$tmp/half.csv" --traces 3 -o "$tmp/x" "$tmp/ds" 2>&1 |
+	grep -q 'calls of the dataset have no edge' || fail "--traces 3, half the edges: no reason given"
+[ -e "$tmp/x" ] && fail "refused edges left a file"
+
 # --- bad --window ---
 expect_exit 2 "$tj" export --format jaeger --edges "$tmp/ds/labels.csv" --window 0 -o "$tmp/x" "$tmp/ds"
 expect_exit 2 "$tj" export --format jaeger --edges "$tmp/ds/labels.csv" --window soon -o "$tmp/x" "$tmp/ds"
