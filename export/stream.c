@@ -12,15 +12,21 @@
 #define NAME_LEN (1 + 16 + 2 + 16 + 2) /* family, client addr:port, server addr:port */
 #define HALF_LEN 19                    /* family, client addr:port */
 
-/* A connection name (replay/join.h), kept for the whole run: names are
- * bounded by the address and port space, not by the logs.  count[end]
- * numbers the sockets of the name on each end, as the join does. */
+/* A connection name (replay/join.h).  count[end] numbers the sockets of
+ * the name on each end, as the join does.  A name is forgotten with its
+ * last connection when both ends counted as many sockets (the next ones
+ * pair first with first again, as the join would pair them); the join's
+ * other use of names, refusing a name two nodes claim, is kept by the
+ * address owners (struct stream). */
 struct sname {
 	unsigned char name[NAME_LEN];
+	uint8_t used;
 	uint32_t node[2], count[2];
 	uint8_t seen[2];
 	uint32_t ext_min;  /* least client ordinal written as external */
-	uint32_t next;     /* the hash chain */
+	uint32_t socks;    /* connections of this name held */
+	uint64_t hash;
+	uint32_t next_free;
 };
 
 /* A connection in flight. */
@@ -206,8 +212,19 @@ struct stream {
 	struct edge_src edges, truth;
 	/* names */
 	struct sname *names;
-	size_t nnames, capnames;
-	struct tj_u64map name_head;      /* hash -> index + 1 */
+	size_t nnames, capnames, live_names;
+	uint32_t free_name;
+	struct tj_u64map name_of;        /* the name's hash -> index */
+	/* Which node holds a client address, and a server address and port:
+	 * the join refuses a connection name two nodes claim; any name that
+	 * could be claimed twice has an address claimed twice, which stays
+	 * known after its names are forgotten (hash -> node + 1). */
+	struct tj_u64map client_owner, server_owner;
+	/* Client addresses no captured node holds whose server-only names
+	 * (requests from outside, such as a load generator's) were forgotten:
+	 * if a node claims one later, its sockets would have paired with
+	 * them (the stream gives up). */
+	struct tj_u64map orphan_clients;
 	/* sockets */
 	struct ssock *socks;
 	size_t nsocks, capsocks, live_socks;
@@ -237,26 +254,85 @@ static uint64_t hash_name(const unsigned char *p, size_t n)
 	return h;
 }
 
-static uint32_t name_index(struct stream *s, const unsigned char *name)
+/* The index of name into *out, added if new.  0; 1 if its 64-bit hash
+ * is another name's (then the stream gives up); -1 if out of memory. */
+static int name_index(struct stream *s, const unsigned char *name, uint32_t *out)
 {
 	uint64_t h = hash_name(name, NAME_LEN);
-	uint64_t *head = tj_u64map_get(&s->name_head, h);
-	for (uint32_t i = head ? (uint32_t)(*head - 1) : NO_NAME; i != NO_NAME; i = s->names[i].next)
-		if (memcmp(s->names[i].name, name, NAME_LEN) == 0)
-			return i;
-	if (s->nnames >= NO_NAME - 1 ||
-	    tj_grow((void **)&s->names, &s->capnames, s->nnames + 1, sizeof(*s->names)) < 0)
-		return NO_NAME;
-	uint32_t i = (uint32_t)s->nnames;
+	int added;
+	uint64_t *v = tj_u64map_upsert(&s->name_of, h, &added);
+	if (!v)
+		return -1;
+	if (!added) {
+		*out = (uint32_t)*v;
+		return memcmp(s->names[*v].name, name, NAME_LEN) != 0;
+	}
+	uint32_t i = s->free_name;
+	if (i != NO_NAME) {
+		s->free_name = s->names[i].next_free;
+	} else if (s->nnames >= NO_NAME - 1 ||
+		   tj_grow((void **)&s->names, &s->capnames, s->nnames + 1, sizeof(*s->names)) < 0) {
+		tj_u64map_del(&s->name_of, h);
+		return -1;
+	} else {
+		i = (uint32_t)s->nnames++;
+	}
+	*v = i;
 	struct sname *n = &s->names[i];
 	memset(n, 0, sizeof(*n));
 	memcpy(n->name, name, NAME_LEN);
+	n->used = 1;
+	n->hash = h;
 	n->ext_min = UINT32_MAX;
-	n->next = head ? (uint32_t)(*head - 1) : NO_NAME;
-	if (tj_u64map_put(&s->name_head, h, (uint64_t)i + 1) < 0)
-		return NO_NAME;
-	s->nnames++;
-	return i;
+	if (++s->live_names > s->st->names)
+		s->st->names = s->live_names;
+	*out = i;
+	return 0;
+}
+
+static void forget_name(struct stream *s, uint32_t i)
+{
+	struct sname *n = &s->names[i];
+	tj_u64map_del(&s->name_of, n->hash);
+	n->used = 0;
+	n->next_free = s->free_name;
+	s->free_name = i;
+	s->live_names--;
+}
+
+/* An address (hash h) claimed by node: 0, or 1 if another node holds it.
+ * *added: the first claim. */
+static int claim(struct tj_u64map *owners, uint64_t h, uint32_t node, int *nomem, int *added)
+{
+	uint64_t *v = tj_u64map_upsert(owners, h, added);
+	if (!v) {
+		*nomem = 1;
+		return 0;
+	}
+	if (*added)
+		*v = (uint64_t)node + 1;
+	return *v != (uint64_t)node + 1;
+}
+
+/* A name whose connections are all forgotten: forget it too if the next
+ * sockets of the name pair as a fresh name's would. */
+static int name_done(struct stream *s, uint32_t i)
+{
+	struct sname *n = &s->names[i];
+	if (n->socks || n->ext_min != UINT32_MAX)
+		return 0;
+	if (n->count[0] == n->count[1]) {
+		forget_name(s, i);
+		return 0;
+	}
+	/* server end only, its client outside the captured nodes */
+	uint64_t ch = hash_name(n->name, 17);
+	if (n->count[0] == 0 && !tj_u64map_get(&s->client_owner, ch)) {
+		if (tj_u64map_put(&s->orphan_clients, ch, 1) < 0)
+			return -TJ_E_NOMEM;
+		forget_name(s, i);
+	}
+	return 0;
 }
 
 static void put_u16(unsigned char *p, uint16_t v)
@@ -338,17 +414,30 @@ static int socket_of(struct stream *s, const struct tj_message *m, uint32_t ni, 
 		return give_up(s, "capture --tag origins");
 	unsigned char name[NAME_LEN];
 	conn_name(m, name);
-	uint32_t ni2 = name_index(s, name);
-	if (ni2 == NO_NAME)
-		return -TJ_E_NOMEM;
-	struct sname *n = &s->names[ni2];
 	unsigned end = m->role == TJ_ROLE_SERVER;
+	int nomem = 0, first;
+	/* the client's address (name[0..17)), or the server's with its port */
+	uint64_t ah = end ? hash_name(name + 19, 18) ^ hash_name(name, 1) : hash_name(name, 17);
+	if (claim(end ? &s->server_owner : &s->client_owner, ah, m->key.node, &nomem, &first))
+		return give_up(s, "an address two nodes claim (NAT, or the same private "
+				  "addresses on two hosts)");
+	if (nomem)
+		return -TJ_E_NOMEM;
+	if (!end && first && tj_u64map_get(&s->orphan_clients, ah))
+		return give_up(s, "a client came after the server ends of its connections "
+				  "were forgotten");
+	uint32_t ni2;
+	int r = name_index(s, name, &ni2);
+	if (r)
+		return r < 0 ? -TJ_E_NOMEM : give_up(s, "two connection names hash alike");
+	struct sname *n = &s->names[ni2];
 	if (!n->seen[end]) {
 		n->seen[end] = 1;
 		n->node[end] = m->key.node;
 	} else if (n->node[end] != m->key.node) {
 		return give_up(s, "a connection name two nodes claim (NAT?)");
 	}
+	n->socks++;
 	k->name = ni2;
 	k->end = (uint8_t)end;
 	k->ordinal = n->count[end]++;
@@ -361,7 +450,7 @@ static int socket_of(struct stream *s, const struct tj_message *m, uint32_t ni, 
 
 /* Forget connections closed and silent for a window: what the join
  * needs of them is in the name's counts. */
-static void sweep_sockets(struct stream *s, uint64_t wm, uint64_t window)
+static int sweep_sockets(struct stream *s, uint64_t wm, uint64_t window)
 {
 	for (size_t i = 0; i < s->nsocks; i++) {
 		struct ssock *k = &s->socks[i];
@@ -373,6 +462,9 @@ static void sweep_sockets(struct stream *s, uint64_t wm, uint64_t window)
 			uint64_t *v = tj_u64map_get(&s->ends[k->end], end_key(k->name, k->ordinal));
 			if (v && *v == i)
 				tj_u64map_del(&s->ends[k->end], end_key(k->name, k->ordinal));
+			s->names[k->name].socks--;
+			if (name_done(s, k->name) < 0)
+				return -TJ_E_NOMEM;
 		}
 		const struct tj_xnode *c = tj_xnode_of(s->nodes, s->nnodes, k->node);
 		size_t ni = c ? (size_t)(c - s->nodes) : 0;
@@ -383,6 +475,7 @@ static void sweep_sockets(struct stream *s, uint64_t wm, uint64_t window)
 		s->free_sock = (uint32_t)i;
 		s->live_socks--;
 	}
+	return 0;
 }
 
 /* The join, as replay/join.c's derive: the request at the other end of
@@ -500,7 +593,8 @@ static int on_message(void *ctx, const struct tj_message *msg)
 	/* forget closed connections when their number doubled since the
 	 * last time: the sweeps cost a constant per connection */
 	if (s->live_socks >= s->sweep_at) {
-		sweep_sockets(s, tj_xasm_watermark(s->a), s->o->window_ns);
+		if (sweep_sockets(s, tj_xasm_watermark(s->a), s->o->window_ns) < 0)
+			return -TJ_E_NOMEM;
 		s->sweep_at = 2 * s->live_socks > 1024 ? 2 * s->live_socks : 1024;
 	}
 	return 0;
@@ -562,7 +656,7 @@ static int dnat_possible(struct stream *s, int *possible)
 	size_t n = 0;
 	for (size_t i = 0; i < s->nnames; i++) {
 		const struct sname *nm = &s->names[i];
-		if (nm->seen[0] == nm->seen[1])
+		if (!nm->used || nm->seen[0] == nm->seen[1])
 			continue; /* both ends (paired by name) or none */
 		memcpy(h[n], nm->name, HALF_LEN);
 		h[n++][HALF_LEN] = nm->seen[1];
@@ -579,7 +673,7 @@ int tj_xstream_export(char *const *inputs, size_t ninputs, const struct tj_xstre
 		      struct jw *w, struct tj_xstream_stats *st, struct tj_err *err)
 {
 	struct stream s = { .o = o, .st = st, .err = err, .free_sock = UINT32_MAX,
-			    .sweep_at = 1024 };
+			    .free_name = NO_NAME, .sweep_at = 1024 };
 	struct tj_xstream_opts oo = *o;
 	char **paths = NULL;
 	size_t npaths = 0;
@@ -590,7 +684,10 @@ int tj_xstream_export(char *const *inputs, size_t ninputs, const struct tj_xstre
 		oo.window_ns = o->replay && o->replay->idle_ns ? o->replay->idle_ns : 2000000000ull;
 	s.o = &oo;
 	tj_keymap_init(&s.sockmap);
-	tj_u64map_init(&s.name_head);
+	tj_u64map_init(&s.name_of);
+	tj_u64map_init(&s.client_owner);
+	tj_u64map_init(&s.server_owner);
+	tj_u64map_init(&s.orphan_clients);
 	tj_u64map_init(&s.ends[0]);
 	tj_u64map_init(&s.ends[1]);
 	if ((rc = tj_replay_expand_inputs(inputs, ninputs, &paths, &npaths, err)) ||
@@ -641,7 +738,6 @@ out:
 		tj_xwriter_close(&s.wr);
 	st->gave_up = s.gave_up;
 	st->peak_spans = s.a ? tj_xasm_stats(s.a)->peak_live : 0;
-	st->names = s.nnames;
 	if (rc > 0 && !s.gave_up)
 		st->gave_up = "stopped";
 	tj_replay_close(rp);
@@ -664,7 +760,10 @@ out:
 	edge_src_close(&s.edges);
 	edge_src_close(&s.truth);
 	tj_keymap_free(&s.sockmap);
-	tj_u64map_free(&s.name_head);
+	tj_u64map_free(&s.name_of);
+	tj_u64map_free(&s.client_owner);
+	tj_u64map_free(&s.server_owner);
+	tj_u64map_free(&s.orphan_clients);
 	tj_u64map_free(&s.ends[0]);
 	tj_u64map_free(&s.ends[1]);
 	return rc;

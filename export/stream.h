@@ -37,7 +37,7 @@ struct tj_xstream_stats {
 	uint64_t spans, traces, wrong;
 	uint64_t peak_spans;      /* spans held at once */
 	uint64_t peak_sockets;    /* connections held at once */
-	uint64_t names;           /* connection names known (bounded by ports) */
+	uint64_t names;           /* connection names held at once */
 	const char *gave_up;      /* why the in-memory model must do it, NULL */
 	int damaged;              /* a log was read only in part */
 };
