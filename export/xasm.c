@@ -28,6 +28,7 @@ struct tj_xasm {
 	/* tj_xasm_model's arrays */
 	struct tj_xspan *mspans;
 	size_t capm;
+	uint64_t tried_wm;      /* the watermark of the last flush */
 	struct tj_xasm_stats st;
 };
 
@@ -232,6 +233,10 @@ static int flush_group(struct tj_xasm *a, uint32_t l)
 int tj_xasm_flush(struct tj_xasm *a, int all)
 {
 	uint64_t wm = all ? UINT64_MAX : tj_xasm_watermark(a);
+	/* a trace gets ready only as the watermark moves */
+	if (!all && wm == a->tried_wm)
+		return 0;
+	a->tried_wm = wm;
 	while (a->nheap) {
 		const struct heap_ent *e = &a->heap[0];
 		struct tj_xasm_span *s = &a->s[e->slot];
