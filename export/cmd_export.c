@@ -88,6 +88,25 @@ static double cpu_now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* Open the output (a temporary file beside it, or stdout): an exit code,
+ * TJ_EXIT_OK with *of its stream. */
+static int open_output(struct tj_outfile *out, const char *output, int force,
+		       char *const *inputs, size_t ninputs, FILE **of)
+{
+	struct tj_err err = { 0 };
+	if (tj_outfile_open(out, output, force ? TJ_OUT_FORCE : 0, 0666, inputs, ninputs,
+			    &err)) {
+		fprintf(stderr, "tracejoin export: %s\n", err.msg);
+		return err.code == TJ_E_ARG ? TJ_EXIT_USAGE : TJ_EXIT_FAIL;
+	}
+	if (!(*of = tj_outfile_stream(out, &err))) {
+		fprintf(stderr, "tracejoin export: %s\n", err.msg);
+		tj_outfile_abort(out);
+		return TJ_EXIT_FAIL;
+	}
+	return TJ_EXIT_OK;
+}
+
 static int read_truth(struct tj_edge_set *truth, const char *path)
 {
 	struct tj_err err = { 0 };
@@ -324,18 +343,9 @@ int cmd_export(int argc, char **argv)
 		 * the output's temporary file, or for stdout a scratch file
 		 * copied out at the end: when streaming gives up (stderr says
 		 * why), the in-memory model writes the output instead. */
-		if (tj_outfile_open(&out, output, force ? TJ_OUT_FORCE : 0, 0666, all_inputs,
-				    nall, &err)) {
-			fprintf(stderr, "tracejoin export: %s\n", err.msg);
-			rc = err.code == TJ_E_ARG ? TJ_EXIT_USAGE : TJ_EXIT_FAIL;
+		if ((rc = open_output(&out, output, force, all_inputs, nall, &of)))
 			goto done;
-		}
 		opened = 1;
-		if (!(of = tj_outfile_stream(&out, &err))) {
-			fprintf(stderr, "tracejoin export: %s\n", err.msg);
-			rc = TJ_EXIT_FAIL;
-			goto done;
-		}
 		struct tj_xstream_opts so = { .format = format, .replay = &ro,
 					      .max_traces = max_traces, .window_ns = window_ns };
 		if (algo || strcmp(edges_path, "-") == 0)
@@ -381,14 +391,9 @@ int cmd_export(int argc, char **argv)
 		sel.root = m.spans[s].trace;
 	}
 	if (!opened) {
-		if (tj_outfile_open(&out, output, force ? TJ_OUT_FORCE : 0, 0666, all_inputs,
-				    nall, &err)) {
-			fprintf(stderr, "tracejoin export: %s\n", err.msg);
-			rc = err.code == TJ_E_ARG ? TJ_EXIT_USAGE : TJ_EXIT_FAIL;
+		if ((rc = open_output(&out, output, force, all_inputs, nall, &of)))
 			goto done;
-		}
 		opened = 1;
-		of = tj_outfile_stream(&out, &err);
 	}
 	if (!of || jw_open(&w, of)) {
 		fprintf(stderr, "tracejoin export: out of memory\n");

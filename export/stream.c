@@ -7,9 +7,10 @@
 #include "xasm.h"
 #include "../lib/u64map.h"
 #include "../lib/util.h"
+#include "../replay/join.h"
 
 #define NO_NAME UINT32_MAX
-#define NAME_LEN (1 + 16 + 2 + 16 + 2) /* family, client addr:port, server addr:port */
+#define NAME_LEN TJ_JOIN_NAME_LEN      /* family, client addr:port, server addr:port */
 #define HALF_LEN 19                    /* family, client addr:port */
 
 /* A connection name (replay/join.h).  count[end] numbers the sockets of
@@ -335,30 +336,6 @@ static int name_done(struct stream *s, uint32_t i)
 	return 0;
 }
 
-static void put_u16(unsigned char *p, uint16_t v)
-{
-	p[0] = (unsigned char)(v >> 8);
-	p[1] = (unsigned char)v;
-}
-
-/* As replay/join.c names a connection. */
-static void conn_name(const struct tj_message *m, unsigned char *name)
-{
-	const uint8_t *caddr = m->laddr, *saddr = m->raddr;
-	uint16_t cport = m->lport, sport = m->rport;
-	if (m->role == TJ_ROLE_SERVER) {
-		caddr = m->raddr;
-		saddr = m->laddr;
-		cport = m->rport;
-		sport = m->lport;
-	}
-	name[0] = m->family;
-	memcpy(name + 1, caddr, 16);
-	put_u16(name + 17, cport);
-	memcpy(name + 19, saddr, 16);
-	put_u16(name + 35, sport);
-}
-
 static uint64_t end_key(uint32_t name, uint32_t ordinal)
 {
 	return (uint64_t)name << 32 | ordinal;
@@ -413,7 +390,7 @@ static int socket_of(struct stream *s, const struct tj_message *m, uint32_t ni, 
 	if (m->role == TJ_ROLE_SERVER && m->has_origin)
 		return give_up(s, "capture --tag origins");
 	unsigned char name[NAME_LEN];
-	conn_name(m, name);
+	tj_join_conn_name(m, name);
 	unsigned end = m->role == TJ_ROLE_SERVER;
 	int nomem = 0, first;
 	/* the client's address (name[0..17)), or the server's with its port */
