@@ -232,7 +232,6 @@ struct stream {
 	uint32_t free_sock;
 	struct tj_keymap sockmap;        /* node:sock -> socket index */
 	struct tj_u64map ends[2];        /* name << 32 | ordinal -> socket index */
-	uint64_t *forgot_max;            /* per node: the largest socket id forgotten + 1 */
 	size_t sweep_at;                 /* sweep when this many connections are held */
 	uint32_t *order, *stack;         /* a trace's spans, depth first */
 	size_t capord;
@@ -350,7 +349,7 @@ static int give_up(struct stream *s, const char *why)
 
 /* The socket of m, numbered as the join numbers it the first time its
  * node shows it.  *si its index; 0, TJ_XSTREAM_GAVE_UP, or -TJ_E_NOMEM. */
-static int socket_of(struct stream *s, const struct tj_message *m, uint32_t ni, uint32_t *si)
+static int socket_of(struct stream *s, const struct tj_message *m, uint32_t *si)
 {
 	struct tj_msgkey sk = { .node = m->key.node, .sock = m->key.sock };
 	int added;
@@ -361,8 +360,9 @@ static int socket_of(struct stream *s, const struct tj_message *m, uint32_t ni, 
 		*si = (uint32_t)*slot;
 		return 0;
 	}
-	/* A socket forgotten and seen again would be numbered anew. */
-	if (m->key.sock < s->forgot_max[ni])
+	/* A socket forgotten and seen again would be numbered anew: the
+	 * first message of a socket is its message 0. */
+	if (m->seq > 0)
 		return give_up(s, "a connection was seen again after it was forgotten");
 	uint32_t i;
 	if (s->free_sock != UINT32_MAX) {
@@ -443,10 +443,6 @@ static int sweep_sockets(struct stream *s, uint64_t wm, uint64_t window)
 			if (name_done(s, k->name) < 0)
 				return -TJ_E_NOMEM;
 		}
-		const struct tj_xnode *c = tj_xnode_of(s->nodes, s->nnodes, k->node);
-		size_t ni = c ? (size_t)(c - s->nodes) : 0;
-		if (k->sock + 1 > s->forgot_max[ni])
-			s->forgot_max[ni] = k->sock + 1;
 		k->used = 0;
 		k->next_free = s->free_sock;
 		s->free_sock = (uint32_t)i;
@@ -544,7 +540,7 @@ static int on_message(void *ctx, const struct tj_message *msg)
 	uint32_t ni = c ? (uint32_t)(c - s->nodes) : 0;
 	uint64_t start = tj_xnode_wall(c, msg->ts_first);
 	uint32_t si;
-	int rc = socket_of(s, msg, ni, &si);
+	int rc = socket_of(s, msg, &si);
 	if (rc)
 		return rc;
 	struct ssock *k = &s->socks[si];
@@ -679,8 +675,7 @@ int tj_xstream_export(char *const *inputs, size_t ninputs, const struct tj_xstre
 			rc = tj_errf(err, TJ_E_NOMEM, "export: out of memory");
 		goto out;
 	}
-	if (!(s.forgot_max = calloc(s.nnodes ? s.nnodes : 1, sizeof(*s.forgot_max))) ||
-	    !(s.a = tj_xasm_new(s.nnodes, oo.window_ns, on_trace, &s))) {
+	if (!(s.a = tj_xasm_new(s.nnodes, oo.window_ns, on_trace, &s))) {
 		rc = tj_errf(err, TJ_E_NOMEM, "export: out of memory");
 		goto out;
 	}
@@ -729,7 +724,6 @@ out:
 		free(s.m.services[i]);
 	free(s.m.services);
 	free(s.nodes);
-	free(s.forgot_max);
 	free(s.order);
 	free(s.stack);
 	free(s.names);
