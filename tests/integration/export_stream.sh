@@ -25,6 +25,16 @@ held=$(grep -o 'streamed: at most [0-9]* spans' "$tmp/err" | grep -o '[0-9]*')
 [ -n "$held" ] && [ "$held" -lt $((spans / 2)) ] ||
 	fail "not streamed, or held $held of $spans spans: $(cat "$tmp/err")"
 
+# --- the edges file is read a block of lines at a time: CRLF, a BOM and
+# quoted fields (more than one block) give the same bytes, streamed ---
+awk -F, 'NR == 1 { printf "\357\273\277%s\r\n", $0; next }
+	{ printf "\"%s\",\"%s\",\"%s\"\r\n", $1, $2, $3 }' "$tmp/ds/labels.csv" >"$tmp/quoted.csv"
+[ "$(stat -c %s "$tmp/quoted.csv")" -gt 262144 ] || fail "quoted.csv is one block only"
+"$tj" export --format jaeger --edges "$tmp/quoted.csv" -o "$tmp/q.json" "$tmp/ds" 2>"$tmp/err" ||
+	fail "quoted edges: $(cat "$tmp/err")"
+grep -q 'streamed: at most' "$tmp/err" || fail "quoted edges: not streamed: $(cat "$tmp/err")"
+cmp -s "$tmp/q.json" "$tmp/a.json" || fail "quoted CRLF edges give another export"
+
 # --- --traces N still checks every edge, as the in-memory model does ---
 head -n $((calls / 2)) "$tmp/ds/labels.csv" >"$tmp/half.csv"
 expect_exit 1 "$tj" export --format jaeger --edges "$tmp/half.csv" --traces 3 -o "$tmp/x" "$tmp/ds"
