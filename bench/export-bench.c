@@ -4,12 +4,17 @@
  *   export-bench DATASET...      (each a folder with labels.csv; the
  *                                 labels stand in for a correlator's edges)
  *
- * For each dataset and format, a child process builds the span model
- * (replay, cross-node join, edges) and writes the whole export to
- * /dev/null.  It prints the spans, the CPU time of building and of
- * writing, spans per CPU second of the writing alone and of the whole
- * run, and the child's peak RSS (getrusage ru_maxrss, its own since it
- * is a child).  Peaks that grow with the dataset say memory is not flat. */
+ *   export-bench --in-memory DATASET...   (the in-memory model instead)
+ *
+ * For each dataset and format, a child process exports the dataset to
+ * /dev/null as `tracejoin export` does: streamed (export/stream.h: the
+ * replay, the join on connections in flight, the labels file read as the
+ * calls need it, each trace written when nothing more can join it), or
+ * with --in-memory through the span model (model.h) that holds every
+ * span.  It prints the spans, spans per CPU second of the whole run (and
+ * in memory: of building and of writing), and the child's peak RSS
+ * (getrusage ru_maxrss, its own since it is a child).  Peaks that grow
+ * with the dataset say memory is not flat. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "export/export.h"
+#include "export/stream.h"
 
 static double cpu_now(void)
 {
@@ -27,7 +33,45 @@ static double cpu_now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static int one(const char *ds, int format)
+static int streamed(const char *ds, int format)
+{
+	static const char *const names[] = { "otlp", "jaeger", "perfetto" };
+	struct tj_err err = { 0 };
+	struct tj_replay_opts ro = { 0 };
+	struct tj_xstream_stats st;
+	struct jw w;
+	char lp[4096], *in = (char *)ds;
+	snprintf(lp, sizeof(lp), "%s/labels.csv", ds);
+	FILE *f = fopen("/dev/null", "w");
+	if (!f || jw_open(&w, f)) {
+		fprintf(stderr, "export-bench: /dev/null\n");
+		return 1;
+	}
+	double t0 = cpu_now();
+	struct tj_xstream_opts o = { .format = format, .edges_path = lp, .replay = &ro };
+	int rc = tj_xstream_export(&in, 1, &o, &w, &st, &err);
+	if (rc == TJ_XSTREAM_GAVE_UP)
+		fprintf(stderr, "export-bench: %s: not streamed: %s\n", ds, st.gave_up);
+	if (rc || jw_close(&w, "/dev/null", &err)) {
+		if (rc < 0)
+			fprintf(stderr, "export-bench: %s\n", err.msg);
+		return 1;
+	}
+	fclose(f);
+	double t1 = cpu_now();
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	printf("%-9s %10" PRIu64 " spans %8" PRIu64 " traces  streamed %6.2f s  "
+	       "%6.2f Mspans/s overall  %7.1f MB peak  (held at most %" PRIu64 " spans, %" PRIu64
+	       " connections; %" PRIu64 " names)\n",
+	       names[format], st.spans, st.traces, t1 - t0,
+	       t1 > t0 ? st.spans / (t1 - t0) / 1e6 : 0.0, ru.ru_maxrss / 1024.0,
+	       st.peak_spans, st.peak_sockets, st.names);
+	fflush(stdout);
+	return 0;
+}
+
+static int in_memory(const char *ds, int format)
 {
 	static const char *const names[] = { "otlp", "jaeger", "perfetto" };
 	struct tj_err err = { 0 };
@@ -53,9 +97,7 @@ static int one(const char *ds, int format)
 		return 1;
 	}
 	struct tj_export_sel sel = { .root = TJ_XSPAN_NONE };
-	int rc = format == TJ_EXPORT_OTLP ? tj_export_otlp(&m, &sel, &w, &err)
-	       : format == TJ_EXPORT_JAEGER ? tj_export_jaeger(&m, &sel, &w, &err)
-	       : tj_export_perfetto(&m, &sel, &w, &err);
+	int rc = tj_export_model(&m, format, &sel, &w, &err);
 	if (rc || jw_close(&w, "/dev/null", &err)) {
 		fprintf(stderr, "export-bench: %s\n", err.msg);
 		return 1;
@@ -77,22 +119,23 @@ static int one(const char *ds, int format)
 
 int main(int argc, char **argv)
 {
-	if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
-		fprintf(argc < 2 ? stderr : stdout,
-			"usage: export-bench DATASET...\n"
-			"Builds and writes every export format of each dataset (labels as\n"
-			"the edges) to /dev/null in a child process; prints spans/s (CPU)\n"
-			"and the child's peak RSS.\n");
-		return argc < 2 ? 2 : 0;
+	int mem = argc > 1 && strcmp(argv[1], "--in-memory") == 0;
+	if (argc < 2 + mem || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+		fprintf(argc < 2 + mem ? stderr : stdout,
+			"usage: export-bench [--in-memory] DATASET...\n"
+			"Exports each dataset in every format (labels as the edges) to\n"
+			"/dev/null in a child process, streamed or (--in-memory) through\n"
+			"the span model; prints spans/s (CPU) and the child's peak RSS.\n");
+		return argc < 2 + mem ? 2 : 0;
 	}
 	int failed = 0;
-	for (int i = 1; i < argc; i++) {
+	for (int i = 1 + mem; i < argc; i++) {
 		printf("%s\n", argv[i]);
 		for (int format = 0; format < 3; format++) {
 			fflush(stdout);
 			pid_t pid = fork();
 			if (pid == 0)
-				_exit(one(argv[i], format));
+				_exit(mem ? in_memory(argv[i], format) : streamed(argv[i], format));
 			int st = 0;
 			if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st))
 				failed = 1;

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "export.h"
+#include "stream.h"
 #include "../cli/commands.h"
 #include "../correlate/host.h"
 #include "../lib/outfile.h"
@@ -49,8 +50,16 @@ static const char usage_text[] =
 	"      --force           replace FILE if it exists\n"
 	"      --idle S          the replay's idle rule, seconds (default 2): the\n"
 	"                        one the edges were made with\n"
+	"      --window S        how long (seconds, default: the idle rule) the\n"
+	"                        streamed export waits after a trace's last span\n"
+	"                        for late links before writing it; clocks skewed\n"
+	"                        by more than that need more (stderr says so)\n"
 	"  -h, --help            this help\n"
 	"\n"
+	"Traces are streamed: each is written once nothing more can join it, so\n"
+	"memory is bounded by what is in flight.  What the stream cannot be sure\n"
+	"of (a link to a trace already written, NAT, capture --tag, bad edges)\n"
+	"is done by an in-memory model instead (same output; stderr says why).\n"
 	"FILE is written beside itself under a temporary name and renamed when\n"
 	"complete.  On stderr at the end: 'export: F, S spans, T traces, W wrong,\n"
 	"X spans/s, P MB peak'.  Exit 0 ok, 1 failure (bad edges, I/O), 2 usage,\n"
@@ -79,9 +88,103 @@ static double cpu_now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* Open the output (a temporary file beside it, or stdout): an exit code,
+ * TJ_EXIT_OK with *of its stream. */
+static int open_output(struct tj_outfile *out, const char *output, int force,
+		       char *const *inputs, size_t ninputs, FILE **of)
+{
+	struct tj_err err = { 0 };
+	if (tj_outfile_open(out, output, force ? TJ_OUT_FORCE : 0, 0666, inputs, ninputs,
+			    &err)) {
+		fprintf(stderr, "tracejoin export: %s\n", err.msg);
+		return err.code == TJ_E_ARG ? TJ_EXIT_USAGE : TJ_EXIT_FAIL;
+	}
+	if (!(*of = tj_outfile_stream(out, &err))) {
+		fprintf(stderr, "tracejoin export: %s\n", err.msg);
+		tj_outfile_abort(out);
+		return TJ_EXIT_FAIL;
+	}
+	return TJ_EXIT_OK;
+}
+
+static int read_truth(struct tj_edge_set *truth, const char *path)
+{
+	struct tj_err err = { 0 };
+	if (!tj_edges_read(truth, path, &err))
+		return 0;
+	fprintf(stderr, "tracejoin export: --truth %s\n", err.msg);
+	return -1;
+}
+
+/* Copy what scratch holds to out (stdout): 0, or errno. */
+static int copy_out(FILE *scratch, FILE *out)
+{
+	char buf[1 << 16];
+	size_t n;
+	rewind(scratch);
+	while ((n = fread(buf, 1, sizeof(buf), scratch)) > 0)
+		if (fwrite(buf, 1, n, out) != n)
+			return errno ? errno : EIO;
+	return ferror(scratch) ? EIO : 0;
+}
+
+/* The streamed export into of (the output's temporary file) or, when
+ * the output is written in place (stdout), into a scratch file copied
+ * out at the end.  An exit code, or TJ_XSTREAM_GAVE_UP with of empty
+ * again and xs->gave_up saying why. */
+static int export_streamed(struct tj_outfile *out, FILE *of, const char *output,
+			   const struct tj_xstream_opts *so, char *const *inputs, size_t ninputs,
+			   struct tj_xstream_stats *xs, struct jw *w, double cpu0, int *opened)
+{
+	static const char *const names[] = { "otlp", "jaeger", "perfetto" };
+	struct tj_err err = { 0 }, ignore;
+	FILE *sf = out->in_place ? tmpfile() : of;
+	if (!sf || jw_open(w, sf)) {
+		fprintf(stderr, "tracejoin export: %s\n", sf ? "out of memory" : strerror(errno));
+		if (sf && sf != of)
+			fclose(sf);
+		return TJ_EXIT_FAIL;
+	}
+	int r = tj_xstream_export(inputs, ninputs, so, w, xs, &err);
+	if (r == TJ_XSTREAM_GAVE_UP) {
+		jw_close(w, output, &ignore);
+		if (sf != of)
+			fclose(sf);
+		else if (fflush(of) || ftruncate(fileno(of), 0) || fseek(of, 0, SEEK_SET)) {
+			fprintf(stderr, "tracejoin export: %s: %s\n", output, strerror(errno));
+			return TJ_EXIT_FAIL;
+		}
+		return TJ_XSTREAM_GAVE_UP;
+	}
+	int e = 0;
+	if (r || jw_close(w, output, &err) || (sf != of && (e = copy_out(sf, of)) != 0) ||
+	    (*opened = 0, tj_outfile_commit(out, &err))) {
+		if (w->buf)
+			jw_close(w, output, &ignore);
+		if (!err.code)
+			tj_errf(&err, TJ_E_IO, "%s: %s", output, strerror(e ? e : EIO));
+		fprintf(stderr, "tracejoin export: %s\n", err.msg);
+		if (sf != of)
+			fclose(sf);
+		return TJ_EXIT_FAIL;
+	}
+	if (sf != of)
+		fclose(sf);
+	double cpu1 = cpu_now();
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	fprintf(stderr, "export: %s, %" PRIu64 " spans, %" PRIu64 " traces, %" PRIu64 " wrong, "
+			"%.0f spans/s, %.0f MB peak (streamed: at most %" PRIu64 " spans and %" PRIu64
+			" connections held)\n",
+		names[so->format], xs->spans, xs->traces, xs->wrong,
+		cpu1 > cpu0 ? xs->spans / (cpu1 - cpu0) : 0.0, ru.ru_maxrss / 1024.0,
+		xs->peak_spans, xs->peak_sockets);
+	return xs->damaged ? TJ_EXIT_DAMAGED : TJ_EXIT_OK;
+}
+
 int cmd_export(int argc, char **argv)
 {
-	enum { OPT_TRUTH = 256, OPT_FORCE, OPT_IDLE, OPT_TRUST };
+	enum { OPT_TRUTH = 256, OPT_FORCE, OPT_IDLE, OPT_TRUST, OPT_WINDOW };
 	static const struct option longopts[] = {
 		{ "format", required_argument, NULL, 'f' },
 		{ "edges", required_argument, NULL, 'e' },
@@ -94,12 +197,13 @@ int cmd_export(int argc, char **argv)
 		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "idle", required_argument, NULL, OPT_IDLE },
 		{ "trust-plugin", no_argument, NULL, OPT_TRUST },
+		{ "window", required_argument, NULL, OPT_WINDOW },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cmd = "export", *edges_path = NULL, *algo = NULL, *truth_path = NULL;
 	const char *output = NULL, *root_text = NULL;
 	int format = -1, force = 0, trust = 0;
-	uint64_t max_traces = 0;
+	uint64_t max_traces = 0, window_ns = 0;
 	struct tj_params params = { 0 };
 	struct tj_replay_opts ro = { 0 };
 
@@ -147,6 +251,10 @@ int cmd_export(int argc, char **argv)
 			if (tj_parse_seconds(optarg, &ro.idle_ns))
 				return tj_usage(cmd, "--idle %s: seconds > 0 expected", optarg);
 			break;
+		case OPT_WINDOW:
+			if (tj_parse_seconds(optarg, &window_ns))
+				return tj_usage(cmd, "--window %s: seconds > 0 expected", optarg);
+			break;
 		case ':':
 			return tj_usage(cmd, "%s needs a value", argv[optind - 1]);
 		default:
@@ -193,10 +301,14 @@ int cmd_export(int argc, char **argv)
 	int rc = TJ_EXIT_OK, opened = 0;
 	double cpu0 = cpu_now();
 
-	/* Every input is read and checked before the output is opened, so a
-	 * refused run leaves nothing behind. */
+	/* A refused run leaves nothing behind: the output is a temporary
+	 * file until it is whole.  An edges file is read whole only by the
+	 * in-memory model: the stream reads it as the calls need it, and
+	 * gives what it cannot read to the model, which says what is wrong. */
+	int stream_files = !root_text;
 	if (edges_path) {
-		if (tj_edges_read(&edges, edges_path, &err)) {
+		if ((!stream_files || strcmp(edges_path, "-") == 0) &&
+		    tj_edges_read(&edges, edges_path, &err)) {
 			fprintf(stderr, "tracejoin export: %s\n", err.msg);
 			rc = TJ_EXIT_FAIL;
 			goto done;
@@ -221,10 +333,43 @@ int cmd_export(int argc, char **argv)
 		}
 		edges_path = algo;
 	}
-	if (truth_path && tj_edges_read(&truth, truth_path, &err)) {
-		fprintf(stderr, "tracejoin export: --truth %s\n", err.msg);
-		rc = TJ_EXIT_FAIL;
-		goto done;
+	if (truth_path && (!stream_files || strcmp(truth_path, "-") == 0) &&
+	    read_truth(&truth, truth_path))
+		goto done_fail;
+	const char *gave_up = NULL;
+	FILE *of = NULL;
+	if (!root_text) {
+		/* Streamed: memory bounded by what is in flight (stream.h).  Into
+		 * the output's temporary file, or for stdout a scratch file
+		 * copied out at the end: when streaming gives up (stderr says
+		 * why), the in-memory model writes the output instead. */
+		if ((rc = open_output(&out, output, force, all_inputs, nall, &of)))
+			goto done;
+		opened = 1;
+		struct tj_xstream_opts so = { .format = format, .replay = &ro,
+					      .max_traces = max_traces, .window_ns = window_ns };
+		if (algo || strcmp(edges_path, "-") == 0)
+			so.edges = &edges;
+		else
+			so.edges_path = edges_path;
+		if (truth_path && strcmp(truth_path, "-") == 0)
+			so.truth = &truth;
+		else
+			so.truth_path = truth_path;
+		struct tj_xstream_stats xs;
+		rc = export_streamed(&out, of, output, &so, inputs, ninputs, &xs, &w, cpu0,
+				     &opened);
+		if (rc != TJ_XSTREAM_GAVE_UP)
+			goto done;
+		rc = TJ_EXIT_OK;
+		gave_up = xs.gave_up;
+		if (so.edges_path && tj_edges_read(&edges, edges_path, &err)) {
+			fprintf(stderr, "tracejoin export: %s\n", err.msg);
+			rc = TJ_EXIT_FAIL;
+			goto done;
+		}
+		if (so.truth_path && read_truth(&truth, truth_path))
+			goto done_fail;
 	}
 	struct tj_xmodel_opts mo = { .edges = &edges, .edges_name = edges_path,
 				     .truth = truth_path ? &truth : NULL,
@@ -245,23 +390,18 @@ int cmd_export(int argc, char **argv)
 		}
 		sel.root = m.spans[s].trace;
 	}
-	FILE *of;
-	if (tj_outfile_open(&out, output, force ? TJ_OUT_FORCE : 0, 0666, all_inputs, nall,
-			    &err)) {
-		fprintf(stderr, "tracejoin export: %s\n", err.msg);
-		rc = err.code == TJ_E_ARG ? TJ_EXIT_USAGE : TJ_EXIT_FAIL;
-		goto done;
+	if (!opened) {
+		if ((rc = open_output(&out, output, force, all_inputs, nall, &of)))
+			goto done;
+		opened = 1;
 	}
-	opened = 1;
-	if (!(of = tj_outfile_stream(&out, &err)) || jw_open(&w, of)) {
+	if (!of || jw_open(&w, of)) {
 		fprintf(stderr, "tracejoin export: out of memory\n");
 		rc = TJ_EXIT_FAIL;
 		goto done;
 	}
 	double wcpu0 = cpu_now();
-	int r = format == TJ_EXPORT_OTLP ? tj_export_otlp(&m, &sel, &w, &err)
-	      : format == TJ_EXPORT_JAEGER ? tj_export_jaeger(&m, &sel, &w, &err)
-	      : tj_export_perfetto(&m, &sel, &w, &err);
+	int r = tj_export_model(&m, format, &sel, &w, &err);
 	if (r || jw_close(&w, output, &err) || (opened = 0, tj_outfile_commit(&out, &err))) {
 		if (!err.code)
 			tj_errf(&err, TJ_E_IO, "%s: %s", output, strerror(w.failed ? w.failed : EIO));
@@ -282,8 +422,13 @@ int cmd_export(int argc, char **argv)
 		(const char *[]){ "otlp", "jaeger", "perfetto" }[format], nspans, ntraces,
 		m.wrong, cpu1 > wcpu0 ? nspans / (cpu1 - wcpu0) : 0.0,
 		cpu1 > cpu0 ? nspans / (cpu1 - cpu0) : 0.0, ru.ru_maxrss / 1024.0);
+	if (gave_up)
+		fprintf(stderr, "export: not streamed (%s): the in-memory model wrote it\n", gave_up);
 	if (m.damaged)
 		rc = TJ_EXIT_DAMAGED;
+	goto done;
+done_fail:
+	rc = TJ_EXIT_FAIL;
 done:
 	if (w.buf) {
 		struct tj_err ignore;

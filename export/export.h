@@ -59,12 +59,46 @@ size_t tj_xspan_attrs(const struct tj_xmodel *m, uint32_t i, struct tj_xattr *a,
 /* An attribute's value as plain JSON ("text", 12, 0.5, true). */
 void tj_xattr_put_value(struct jw *w, const struct tj_xattr *a);
 
-int tj_export_otlp(const struct tj_xmodel *m, struct tj_export_sel *sel,
-		   struct jw *w, struct tj_err *err);
-int tj_export_jaeger(const struct tj_xmodel *m, struct tj_export_sel *sel,
-		     struct jw *w, struct tj_err *err);
-int tj_export_perfetto(const struct tj_xmodel *m, struct tj_export_sel *sel,
-		       struct jw *w, struct tj_err *err);
+/* A format's writer, trace by trace: open writes the head, each trace
+ * goes through tj_xwriter_trace (a tj_trace_fn: the whole model or a
+ * streamed one-trace model, export/stream.h), close the tail.  Perfetto's
+ * flow ids count the links in output order, so both give the same bytes. */
+struct tj_xwriter {
+	int format;             /* enum tj_export_format */
+	struct jw *w;
+	char *const *services;
+	size_t nservices;
+	int first;              /* otlp, jaeger: no trace written yet */
+	size_t line_spans;      /* otlp: spans on this line */
+	uint32_t *order;        /* otlp: scratch, a trace's spans by service */
+	size_t order_cap;
+	uint8_t *used;          /* jaeger: per service, seen in this trace */
+	uint64_t flows;         /* perfetto: flow ids given */
+};
+int tj_xwriter_open(struct tj_xwriter *x, int format, struct jw *w,
+		    char *const *services, size_t nservices, struct tj_err *err);
+int tj_xwriter_trace(void *x, const struct tj_xmodel *m, uint32_t root,
+		     const uint32_t *spans, size_t n);
+/* Writes the tail and frees; errors are the jw's (jw_close says them). */
+void tj_xwriter_close(struct tj_xwriter *x);
+
+/* Each format's parts (otlp.c, jaeger.c, perfetto.c), for tj_xwriter. */
+void tj_otlp_head(struct tj_xwriter *x);
+int tj_otlp_trace(struct tj_xwriter *x, const struct tj_xmodel *m, uint32_t root,
+		  const uint32_t *spans, size_t n);
+void tj_otlp_tail(struct tj_xwriter *x);
+void tj_jaeger_head(struct tj_xwriter *x);
+int tj_jaeger_trace(struct tj_xwriter *x, const struct tj_xmodel *m, uint32_t root,
+		    const uint32_t *spans, size_t n);
+void tj_jaeger_tail(struct tj_xwriter *x);
+void tj_perfetto_head(struct tj_xwriter *x);
+int tj_perfetto_trace(struct tj_xwriter *x, const struct tj_xmodel *m, uint32_t root,
+		      const uint32_t *spans, size_t n);
+void tj_perfetto_tail(struct tj_xwriter *x);
+
+/* The whole model in one format (open, every selected trace, close). */
+int tj_export_model(const struct tj_xmodel *m, int format, struct tj_export_sel *sel,
+		    struct jw *w, struct tj_err *err);
 
 /* The drill-down of the bench report: up to max traces with a wrong
  * parent link (needs truth), each as {"got":[...],"truth":[...]} rows

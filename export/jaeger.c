@@ -8,12 +8,6 @@
 #include <string.h>
 #include "export.h"
 
-struct jaeger {
-	struct jw *w;
-	int first;
-	uint8_t *used; /* per service: seen in this trace */
-};
-
 static void put_pid(struct jw *w, uint32_t service)
 {
 	jw_raw(w, "\"p");
@@ -72,10 +66,9 @@ static void put_span(struct jw *w, const struct tj_xmodel *m, uint32_t i,
 	jw_raw(w, ",\"warnings\":null}");
 }
 
-static int put_trace(void *ctx, const struct tj_xmodel *m, uint32_t root,
-		     const uint32_t *spans, size_t n)
+int tj_jaeger_trace(struct tj_xwriter *j, const struct tj_xmodel *m, uint32_t root,
+		    const uint32_t *spans, size_t n)
 {
-	struct jaeger *j = ctx;
 	struct jw *w = j->w;
 	uint8_t tid[16];
 	tj_xtrace_id(&m->spans[root].key, tid);
@@ -106,16 +99,13 @@ static int put_trace(void *ctx, const struct tj_xmodel *m, uint32_t root,
 	return w->failed;
 }
 
-int tj_export_jaeger(const struct tj_xmodel *m, struct tj_export_sel *sel,
-		     struct jw *w, struct tj_err *err)
+void tj_jaeger_head(struct tj_xwriter *j)
 {
-	struct jaeger j = { .w = w, .first = 1 };
-	j.used = calloc(m->nservices ? m->nservices : 1, 1);
-	if (!j.used)
-		return tj_errf(err, TJ_E_NOMEM, "export: out of memory");
-	jw_raw(w, "{\"data\":[");
-	int rc = tj_export_each_trace(m, sel, put_trace, &j, err);
-	jw_raw(w, "\n],\"total\":0,\"limit\":0,\"offset\":0,\"errors\":null}\n");
-	free(j.used);
-	return rc < 0 ? rc : 0;
+	j->first = 1;
+	jw_raw(j->w, "{\"data\":[");
+}
+
+void tj_jaeger_tail(struct tj_xwriter *j)
+{
+	jw_raw(j->w, "\n],\"total\":0,\"limit\":0,\"offset\":0,\"errors\":null}\n");
 }

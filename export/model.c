@@ -9,50 +9,34 @@
 #include "../lib/util.h"
 #include "../replay/join.h"
 
-struct node_clock {
-	uint32_t node;
-	uint64_t mono, real;  /* one instant on both clocks */
-	char host[64];
-	char name[64];   /* from the dataset's manifest, "" if none */
-	uint32_t service;
-};
-
 struct build {
 	struct tj_xmodel *m;
 	size_t cap;
 	struct tj_join *join;
-	struct node_clock *nodes;
+	struct tj_xnode *nodes;
 	size_t nnodes;
 };
 
-static const struct node_clock *node_of(const struct build *b, uint32_t node)
+const struct tj_xnode *tj_xnode_of(const struct tj_xnode *nodes, size_t n, uint32_t node)
 {
-	for (size_t i = 0; i < b->nnodes; i++)
-		if (b->nodes[i].node == node)
-			return &b->nodes[i];
+	for (size_t i = 0; i < n; i++)
+		if (nodes[i].node == node)
+			return &nodes[i];
 	return NULL;
 }
 
-static uint64_t wall(const struct node_clock *c, uint64_t ts)
+uint64_t tj_xnode_wall(const struct tj_xnode *c, uint64_t ts)
 {
 	return c ? ts - c->mono + c->real : ts;
 }
 
-static int collect(void *ctx, const struct tj_message *m)
+void tj_xspan_of_message(struct tj_xspan *s, const struct tj_message *m,
+			 const struct tj_xnode *c)
 {
-	struct build *b = ctx;
-	if (tj_join_add(b->join, m) < 0)
-		return -TJ_E_NOMEM;
-	if (!m->is_request || m->role == TJ_ROLE_UNKNOWN)
-		return 0;
-	if (tj_grow((void **)&b->m->spans, &b->cap, b->m->n + 1, sizeof(struct tj_xspan)) < 0)
-		return -TJ_E_NOMEM;
-	const struct node_clock *c = node_of(b, m->key.node);
-	struct tj_xspan *s = &b->m->spans[b->m->n++];
 	memset(s, 0, sizeof(*s));
 	s->key = m->key;
-	s->start = wall(c, m->ts_first);
-	s->end = wall(c, m->ts_reply ? m->ts_reply : m->ts_last);
+	s->start = tj_xnode_wall(c, m->ts_first);
+	s->end = tj_xnode_wall(c, m->ts_reply ? m->ts_reply : m->ts_last);
 	if (s->end < s->start)
 		s->end = s->start;
 	s->bytes = m->bytes;
@@ -66,26 +50,40 @@ static int collect(void *ctx, const struct tj_message *m)
 	s->family = m->family;
 	s->kind = m->role == TJ_ROLE_CLIENT ? TJ_XSPAN_CLIENT : TJ_XSPAN_SERVER;
 	memcpy(s->raddr, m->raddr, sizeof(s->raddr));
+}
+
+static int collect(void *ctx, const struct tj_message *m)
+{
+	struct build *b = ctx;
+	if (tj_join_add(b->join, m) < 0)
+		return -TJ_E_NOMEM;
+	if (!m->is_request || m->role == TJ_ROLE_UNKNOWN)
+		return 0;
+	if (tj_grow((void **)&b->m->spans, &b->cap, b->m->n + 1, sizeof(struct tj_xspan)) < 0)
+		return -TJ_E_NOMEM;
+	tj_xspan_of_message(&b->m->spans[b->m->n++], m,
+			    tj_xnode_of(b->nodes, b->nnodes, m->key.node));
 	return 0;
 }
 
 /* The names a dataset's manifest gives its nodes (labeled captures:
  * parameters.nodes, {"front": {"node": N}, ...}); a name never read stays
  * "".  A folder without a manifest, or one without names, gives none. */
-static void manifest_names(struct build *b, char *const *inputs, size_t ninputs)
+static void manifest_names(struct tj_xnode *nodes, size_t nnodes, char *const *inputs,
+			   size_t ninputs)
 {
 	for (size_t i = 0; i < ninputs; i++) {
 		char path[4096];
 		snprintf(path, sizeof(path), "%s/manifest.json", inputs[i]);
 		json_t *man = json_load_file(path, 0, NULL);
-		json_t *nodes = json_object_get(json_object_get(man, "parameters"), "nodes");
+		json_t *named = json_object_get(json_object_get(man, "parameters"), "nodes");
 		const char *name;
 		json_t *v;
-		json_object_foreach(nodes, name, v) {
+		json_object_foreach(named, name, v) {
 			json_t *id = json_object_get(v, "node");
-			for (size_t k = 0; k < b->nnodes && json_is_integer(id); k++)
-				if ((json_int_t)b->nodes[k].node == json_integer_value(id))
-					snprintf(b->nodes[k].name, sizeof(b->nodes[k].name), "%s", name);
+			for (size_t k = 0; k < nnodes && json_is_integer(id); k++)
+				if ((json_int_t)nodes[k].node == json_integer_value(id))
+					snprintf(nodes[k].name, sizeof(nodes[k].name), "%s", name);
 		}
 		json_decref(man);
 	}
@@ -94,11 +92,13 @@ static void manifest_names(struct build *b, char *const *inputs, size_t ninputs)
 /* Every log's header: its node's clock pair and host name.  A service is
  * named by the manifest where it names the node, else by the host name
  * when no other node has it, else "node-N". */
-static int read_nodes(struct build *b, char *const *paths, size_t npaths,
-		      char *const *inputs, size_t ninputs, struct tj_err *err)
+int tj_xnodes_read(struct tj_xmodel *m, struct tj_xnode **nodesp, size_t *nnodesp,
+		   char *const *paths, size_t npaths, char *const *inputs, size_t ninputs,
+		   struct tj_err *err)
 {
-	b->nodes = calloc(npaths ? npaths : 1, sizeof(*b->nodes));
-	if (!b->nodes)
+	struct tj_xnode *nodes = *nodesp = calloc(npaths ? npaths : 1, sizeof(*nodes));
+	size_t nnodes = *nnodesp = 0;
+	if (!nodes)
 		return tj_errf(err, TJ_E_NOMEM, "export: out of memory");
 	for (size_t i = 0; i < npaths; i++) {
 		struct tj_evlog_reader *r;
@@ -106,7 +106,8 @@ static int read_nodes(struct build *b, char *const *paths, size_t npaths,
 		if (rc)
 			return rc;
 		const struct tj_evlog_header *h = tj_evlog_header(r);
-		struct node_clock *c = &b->nodes[b->nnodes++];
+		struct tj_xnode *c = &nodes[nnodes];
+		*nnodesp = ++nnodes;
 		c->node = h->node;
 		c->mono = h->clock_mono_ns;
 		c->real = h->clock_real_ns;
@@ -126,16 +127,15 @@ static int read_nodes(struct build *b, char *const *paths, size_t npaths,
 		snprintf(c->host, sizeof(c->host), "%s", h->hostname);
 		tj_evlog_close_reader(r);
 	}
-	manifest_names(b, inputs, ninputs);
-	struct tj_xmodel *m = b->m;
-	m->services = calloc(b->nnodes ? b->nnodes : 1, sizeof(char *));
+	manifest_names(nodes, nnodes, inputs, ninputs);
+	m->services = calloc(nnodes ? nnodes : 1, sizeof(char *));
 	if (!m->services)
 		return tj_errf(err, TJ_E_NOMEM, "export: out of memory");
-	for (size_t i = 0; i < b->nnodes; i++) {
-		struct node_clock *c = &b->nodes[i];
+	for (size_t i = 0; i < nnodes; i++) {
+		struct tj_xnode *c = &nodes[i];
 		int unique = c->host[0] != '\0';
-		for (size_t k = 0; k < b->nnodes && unique; k++)
-			unique = k == i || strcmp(b->nodes[k].host, c->host) != 0;
+		for (size_t k = 0; k < nnodes && unique; k++)
+			unique = k == i || strcmp(nodes[k].host, c->host) != 0;
 		char name[96];
 		if (c->name[0])
 			snprintf(name, sizeof(name), "%s", c->name);
@@ -301,7 +301,7 @@ static int cmp_by_parent_start(const void *a, const void *b)
 }
 
 /* Children lists and the roots in start order. */
-static int index_trees(struct tj_xmodel *m, struct tj_err *err)
+int tj_xmodel_index(struct tj_xmodel *m, struct tj_err *err)
 {
 	size_t n = m->n;
 	free(m->first_child);
@@ -347,7 +347,7 @@ int tj_xmodel_build(struct tj_xmodel *m, char *const *inputs, size_t ninputs,
 	if (rc)
 		return rc;
 	if ((rc = tj_replay_expand_inputs(inputs, ninputs, &paths, &npaths, err)) ||
-	    (rc = read_nodes(&b, paths, npaths, inputs, ninputs, err)) ||
+	    (rc = tj_xnodes_read(m, &b.nodes, &b.nnodes, paths, npaths, inputs, ninputs, err)) ||
 	    (rc = tj_replay_open(&rp, paths, npaths, o->replay, err)))
 		goto out;
 	if ((rc = tj_replay_run(rp, collect, &b, err))) {
@@ -437,7 +437,7 @@ int tj_xmodel_link(struct tj_xmodel *m, const struct tj_edge_set *edges,
 				   offsetof(struct tj_xspan, trace), mark, path);
 	free(mark);
 	free(path);
-	return index_trees(m, err);
+	return tj_xmodel_index(m, err);
 }
 
 void tj_xmodel_free(struct tj_xmodel *m)

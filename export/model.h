@@ -4,9 +4,10 @@
  * and the traces those links make.
  *
  * Built from one replay of a dataset: every request and call is kept as
- * a compact record (about 120 bytes), so memory grows with the dataset;
- * the join (replay/join.h) needs every message anyway.  DECISIONS.md
- * ("Export") says why this is not streamed.
+ * a compact record (about 120 bytes), so memory grows with the dataset.
+ * `tracejoin export` streams instead (stream.h) and comes here only where
+ * the stream cannot be sure (a late link, NAT, bad edges), and for
+ * --root; the bench report's drill-downs use this model.
  *
  * Times are wall clock (ns since the epoch): each node's monotonic time
  * shifted by the clock pair in its log's header.  Skewed nodes stay
@@ -88,6 +89,28 @@ void tj_xmodel_free(struct tj_xmodel *m);
  * have no parent. */
 int tj_xmodel_link(struct tj_xmodel *m, const struct tj_edge_set *edges,
 		   const char *name, struct tj_err *err);
+
+/* A log's node: one instant on its two clocks, its names and service. */
+struct tj_xnode {
+	uint32_t node;
+	uint64_t mono, real;  /* one instant on both clocks */
+	char host[64];
+	char name[64];        /* from the dataset's manifest, "" if none */
+	uint32_t service;
+};
+/* Every log's header into *nodes (malloc'd) and m->services (the names
+ * above).  Shared by the in-memory model and the streamed one. */
+int tj_xnodes_read(struct tj_xmodel *m, struct tj_xnode **nodes, size_t *nnodes,
+		   char *const *paths, size_t npaths, char *const *inputs, size_t ninputs,
+		   struct tj_err *err);
+const struct tj_xnode *tj_xnode_of(const struct tj_xnode *nodes, size_t n, uint32_t node);
+/* A node-local time on the wall clock (c NULL: as is). */
+uint64_t tj_xnode_wall(const struct tj_xnode *c, uint64_t ts);
+/* The span of a request or call, without links. */
+void tj_xspan_of_message(struct tj_xspan *s, const struct tj_message *m,
+			 const struct tj_xnode *c);
+/* Children lists and roots from the parent links (parents set, no cycle). */
+int tj_xmodel_index(struct tj_xmodel *m, struct tj_err *err);
 
 /* The span of a key, or TJ_XSPAN_NONE. */
 uint32_t tj_xmodel_find(const struct tj_xmodel *m, const struct tj_msgkey *k);

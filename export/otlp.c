@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "export.h"
+#include "../lib/util.h"
 #include "../lib/version.h"
 
 /* SpanKind of trace.proto */
@@ -17,13 +18,6 @@ enum { OTLP_KIND_SERVER = 2, OTLP_KIND_CLIENT = 3 };
 
 /* Spans a line should hold: ~700 bytes each, far below 1 MiB. */
 #define OTLP_LINE_SPANS 512
-
-struct otlp {
-	struct jw *w;
-	int first;          /* no resourceSpans on this line yet */
-	size_t line_spans;  /* spans on this line */
-	uint32_t *order;    /* scratch: a trace's spans by service */
-};
 
 static void put_attr(struct jw *w, const struct tj_xattr *a, int first)
 {
@@ -85,10 +79,9 @@ static int cmp_service(const void *a, const void *b)
 	return x < y ? -1 : x > y; /* keeps the depth-first order within a service */
 }
 
-static int put_trace(void *ctx, const struct tj_xmodel *m, uint32_t root,
-		     const uint32_t *spans, size_t n)
+int tj_otlp_trace(struct tj_xwriter *o, const struct tj_xmodel *m, uint32_t root,
+		  const uint32_t *spans, size_t n)
 {
-	struct otlp *o = ctx;
 	struct jw *w = o->w;
 	uint8_t tid[16];
 	if (o->line_spans >= OTLP_LINE_SPANS) { /* the next request */
@@ -98,6 +91,8 @@ static int put_trace(void *ctx, const struct tj_xmodel *m, uint32_t root,
 	}
 	o->line_spans += n;
 	tj_xtrace_id(&m->spans[root].key, tid);
+	if (tj_grow((void **)&o->order, &o->order_cap, n, sizeof(*o->order)) < 0)
+		return -TJ_E_NOMEM;
 	memcpy(o->order, spans, n * sizeof(*spans));
 	by_service_model = m;
 	qsort(o->order, n, sizeof(*o->order), cmp_service);
@@ -120,16 +115,13 @@ static int put_trace(void *ctx, const struct tj_xmodel *m, uint32_t root,
 	return w->failed;
 }
 
-int tj_export_otlp(const struct tj_xmodel *m, struct tj_export_sel *sel,
-		   struct jw *w, struct tj_err *err)
+void tj_otlp_head(struct tj_xwriter *o)
 {
-	struct otlp o = { .w = w, .first = 1 };
-	o.order = malloc((m->n ? m->n : 1) * sizeof(*o.order));
-	if (!o.order)
-		return tj_errf(err, TJ_E_NOMEM, "export: out of memory");
-	jw_raw(w, "{\"resourceSpans\":[");
-	int rc = tj_export_each_trace(m, sel, put_trace, &o, err);
-	jw_raw(w, "]}\n");
-	free(o.order);
-	return rc < 0 ? rc : 0;
+	o->first = 1;
+	jw_raw(o->w, "{\"resourceSpans\":[");
+}
+
+void tj_otlp_tail(struct tj_xwriter *o)
+{
+	jw_raw(o->w, "]}\n");
 }

@@ -10,10 +10,6 @@
 #include <string.h>
 #include "export.h"
 
-struct perfetto {
-	struct jw *w;
-};
-
 static void put_ids(struct jw *w, const struct tj_xspan *s)
 {
 	jw_raw(w, ",\"pid\":");
@@ -61,7 +57,7 @@ static void put_slice(struct jw *w, const struct tj_xmodel *m, uint32_t i)
 
 /* The arrow from parent p to child c.  Its start must fall inside the
  * parent's slice, whatever the two nodes' clocks say. */
-static void put_flow(struct jw *w, const struct tj_xmodel *m, uint32_t c)
+static void put_flow(struct jw *w, const struct tj_xmodel *m, uint32_t c, uint64_t id)
 {
 	const struct tj_xspan *s = &m->spans[c], *p = &m->spans[s->parent];
 	uint64_t ts = s->start;
@@ -70,44 +66,45 @@ static void put_flow(struct jw *w, const struct tj_xmodel *m, uint32_t c)
 	if (ts > p->end)
 		ts = p->end;
 	jw_raw(w, ",\n{\"ph\":\"s\",\"name\":\"caused\",\"cat\":\"link\",\"id\":");
-	jw_u64(w, (uint64_t)c + 1);
+	jw_u64(w, id);
 	put_ids(w, p);
 	jw_raw(w, ",\"ts\":");
 	jw_us3(w, ts);
 	jw_raw(w, "},\n{\"ph\":\"f\",\"bp\":\"e\",\"name\":\"caused\",\"cat\":\"link\",\"id\":");
-	jw_u64(w, (uint64_t)c + 1);
+	jw_u64(w, id);
 	put_ids(w, s);
 	jw_raw(w, ",\"ts\":");
 	jw_us3(w, s->start);
 	jw_raw(w, "}");
 }
 
-static int put_trace(void *ctx, const struct tj_xmodel *m, uint32_t root,
-		     const uint32_t *spans, size_t n)
+int tj_perfetto_trace(struct tj_xwriter *p, const struct tj_xmodel *m, uint32_t root,
+		      const uint32_t *spans, size_t n)
 {
-	struct perfetto *p = ctx;
+	(void)root;
 	for (size_t i = 0; i < n; i++) {
 		put_slice(p->w, m, spans[i]);
 		if (m->spans[spans[i]].parent != TJ_XSPAN_NONE)
-			put_flow(p->w, m, spans[i]);
+			put_flow(p->w, m, spans[i], ++p->flows);
 	}
 	return p->w->failed;
 }
 
-int tj_export_perfetto(const struct tj_xmodel *m, struct tj_export_sel *sel,
-		       struct jw *w, struct tj_err *err)
+void tj_perfetto_head(struct tj_xwriter *p)
 {
-	struct perfetto p = { .w = w };
+	struct jw *w = p->w;
 	jw_raw(w, "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n"
 		  "{\"ph\":\"M\",\"name\":\"tracejoin\",\"pid\":0,\"tid\":0,\"args\":{}}");
-	for (size_t i = 0; i < m->nservices; i++) {
+	for (size_t i = 0; i < p->nservices; i++) {
 		jw_raw(w, ",\n{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":");
 		jw_u64(w, i + 1);
 		jw_raw(w, ",\"tid\":0,\"args\":{\"name\":");
-		jw_str(w, m->services[i]);
+		jw_str(w, p->services[i]);
 		jw_raw(w, "}}");
 	}
-	int rc = tj_export_each_trace(m, sel, put_trace, &p, err);
-	jw_raw(w, "\n]}\n");
-	return rc < 0 ? rc : 0;
+}
+
+void tj_perfetto_tail(struct tj_xwriter *p)
+{
+	jw_raw(p->w, "\n]}\n");
 }

@@ -35,6 +35,64 @@ out:
 	return rc;
 }
 
+int tj_xwriter_open(struct tj_xwriter *x, int format, struct jw *w,
+		    char *const *services, size_t nservices, struct tj_err *err)
+{
+	memset(x, 0, sizeof(*x));
+	x->format = format;
+	x->w = w;
+	x->services = services;
+	x->nservices = nservices;
+	if (format == TJ_EXPORT_JAEGER && !(x->used = calloc(nservices ? nservices : 1, 1)))
+		return tj_errf(err, TJ_E_NOMEM, "export: out of memory");
+	if (format == TJ_EXPORT_OTLP)
+		tj_otlp_head(x);
+	else if (format == TJ_EXPORT_JAEGER)
+		tj_jaeger_head(x);
+	else
+		tj_perfetto_head(x);
+	return 0;
+}
+
+int tj_xwriter_trace(void *ctx, const struct tj_xmodel *m, uint32_t root,
+		     const uint32_t *spans, size_t n)
+{
+	struct tj_xwriter *x = ctx;
+	if (x->format == TJ_EXPORT_OTLP)
+		return tj_otlp_trace(x, m, root, spans, n);
+	if (x->format == TJ_EXPORT_JAEGER)
+		return tj_jaeger_trace(x, m, root, spans, n);
+	return tj_perfetto_trace(x, m, root, spans, n);
+}
+
+void tj_xwriter_close(struct tj_xwriter *x)
+{
+	if (x->format == TJ_EXPORT_OTLP)
+		tj_otlp_tail(x);
+	else if (x->format == TJ_EXPORT_JAEGER)
+		tj_jaeger_tail(x);
+	else
+		tj_perfetto_tail(x);
+	free(x->order);
+	free(x->used);
+	x->order = NULL;
+	x->used = NULL;
+}
+
+int tj_export_model(const struct tj_xmodel *m, int format, struct tj_export_sel *sel,
+		    struct jw *w, struct tj_err *err)
+{
+	struct tj_xwriter x;
+	int rc = tj_xwriter_open(&x, format, w, m->services, m->nservices, err);
+	if (rc)
+		return rc;
+	rc = tj_export_each_trace(m, sel, tj_xwriter_trace, &x, err);
+	tj_xwriter_close(&x);
+	if (rc == -TJ_E_NOMEM)
+		return tj_errf(err, TJ_E_NOMEM, "export: out of memory");
+	return rc < 0 ? rc : 0;
+}
+
 void tj_xspan_name(const struct tj_xmodel *m, uint32_t i, char *buf)
 {
 	const struct tj_xspan *s = &m->spans[i];

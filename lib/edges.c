@@ -52,6 +52,13 @@ void tj_keymap_free(struct tj_keymap *m)
 	tj_keymap_init(m);
 }
 
+/* tj_msgkey_eq inlined: the probe loops below are the tables' hot path */
+static inline int same_key(const struct tj_msgkey *a, const struct tj_msgkey *b)
+{
+	return a->offset == b->offset && a->sock == b->sock && a->node == b->node &&
+	       a->dir == b->dir;
+}
+
 size_t *tj_keymap_get(const struct tj_keymap *m, const struct tj_msgkey *k)
 {
 	if (m->cap == 0)
@@ -60,7 +67,7 @@ size_t *tj_keymap_get(const struct tj_keymap *m, const struct tj_msgkey *k)
 	     i = (i + 1) & (m->cap - 1)) {
 		if (!m->used[i])
 			return NULL;
-		if (tj_msgkey_eq(&m->keys[i], k))
+		if (same_key(&m->keys[i], k))
 			return &m->vals[i];
 	}
 }
@@ -100,7 +107,7 @@ size_t *tj_keymap_upsert(struct tj_keymap *m, const struct tj_msgkey *k,
 		return NULL;
 	size_t i = tj_msgkey_hash(k) & (m->cap - 1);
 	for (; m->used[i]; i = (i + 1) & (m->cap - 1)) {
-		if (tj_msgkey_eq(&m->keys[i], k)) {
+		if (same_key(&m->keys[i], k)) {
 			if (added)
 				*added = 0;
 			return &m->vals[i];
@@ -113,6 +120,31 @@ size_t *tj_keymap_upsert(struct tj_keymap *m, const struct tj_msgkey *k,
 	if (added)
 		*added = 1;
 	return &m->vals[i];
+}
+
+int tj_keymap_del(struct tj_keymap *m, const struct tj_msgkey *k)
+{
+	if (!m->cap)
+		return 0;
+	size_t mask = m->cap - 1, i = tj_msgkey_hash(k) & mask;
+	for (; m->used[i]; i = (i + 1) & mask)
+		if (same_key(&m->keys[i], k))
+			break;
+	if (!m->used[i])
+		return 0;
+	/* backward shift: move up every later entry of the run that may
+	 * sit at i, so no tombstone is left */
+	for (size_t j = (i + 1) & mask; m->used[j]; j = (j + 1) & mask) {
+		size_t home = tj_msgkey_hash(&m->keys[j]) & mask;
+		if (((j - home) & mask) >= ((j - i) & mask)) {
+			m->keys[i] = m->keys[j];
+			m->vals[i] = m->vals[j];
+			i = j;
+		}
+	}
+	m->used[i] = 0;
+	m->len--;
+	return 1;
 }
 
 int tj_edges_index(struct tj_keymap *m, const struct tj_edge_set *set,

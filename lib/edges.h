@@ -72,7 +72,7 @@ void tj_edges_writer_abort(struct tj_edges_writer *w);
 char *tj_edges_format_score(double score, char *buf);
 
 /* A map from message keys to a size_t (an index into the caller's array):
- * open addressing, linear probing, no deletion.  Used to find an edge by
+ * open addressing, linear probing, deletion by backward shift.  Used to find an edge by
  * its child, and by the scorer and the join for their own indices. */
 struct tj_keymap {
 	struct tj_msgkey *keys;
@@ -87,6 +87,10 @@ size_t *tj_keymap_get(const struct tj_keymap *m, const struct tj_msgkey *k);
  * which, may be NULL); NULL if out of memory. */
 size_t *tj_keymap_upsert(struct tj_keymap *m, const struct tj_msgkey *k,
 			 int *added);
+
+/* Remove k; returns 1 if it was there.  Entries move: a pointer from
+ * get or upsert is stale after a deletion. */
+int tj_keymap_del(struct tj_keymap *m, const struct tj_msgkey *k);
 
 /* Index a set by child: m maps each child to its position in set.  On a
  * duplicate child, *dup_first and *dup_second get the positions of the

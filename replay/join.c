@@ -9,8 +9,7 @@
 #include "../lib/u64map.h"
 #include "../lib/util.h"
 
-/* A connection's name: family, client addr:port, server addr:port. */
-#define NAME_LEN (1 + 16 + 2 + 16 + 2)
+#define NAME_LEN TJ_JOIN_NAME_LEN
 
 /* A table of fixed-size byte keys -> dense indices 0,1,2,...  Hash
  * collisions are chained through next[], so equal hashes never merge two
@@ -160,7 +159,7 @@ static void put_u16(unsigned char *p, uint16_t v)
 	p[1] = (unsigned char)v;
 }
 
-static void conn_name(const struct tj_message *m, unsigned char *name)
+void tj_join_conn_name(const struct tj_message *m, unsigned char *name)
 {
 	const uint8_t *caddr = m->laddr, *saddr = m->raddr;
 	uint16_t cport = m->lport, sport = m->rport;
@@ -227,7 +226,7 @@ static size_t number_socket(struct tj_join *j, const struct tj_message *m)
 	}
 
 	unsigned char name[NAME_LEN];
-	conn_name(m, name);
+	tj_join_conn_name(m, name);
 	long long ni = bytetab_upsert(&j->names, name, &added);
 	if (ni < 0 || ni >= NO_NAME)
 		return NONE;

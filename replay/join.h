@@ -114,6 +114,12 @@ const char *tj_join_result_text(int result);
 uint32_t tj_join_pid_of(const struct tj_join *j, const struct tj_msgkey *k);
 const struct tj_join_stats *tj_join_stats(const struct tj_join *j);
 
+/* A connection's name as the join keys it (TJ_JOIN_NAME_LEN bytes):
+ * family, client addr, client port, server addr, server port (ports big
+ * endian); from m's side (its role says which end is the client). */
+#define TJ_JOIN_NAME_LEN (1 + 16 + 2 + 16 + 2)
+void tj_join_conn_name(const struct tj_message *m, unsigned char *name);
+
 /* Convenience: replay the logs (a dataset folder or node-*.evlog files,
  * as tj_replay_expand_inputs takes them) into a finished join table.
  * *damaged is set when a log was read only in part. */

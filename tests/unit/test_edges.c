@@ -265,6 +265,20 @@ static void test_index_and_keymap(void **state)
 	assert_int_equal(*tj_keymap_get(&m, &k), 500);
 	k.dir = TJ_DIR_IN;
 	assert_null(tj_keymap_get(&m, &k));
+	assert_int_equal(tj_keymap_del(&m, &k), 0);
+	/* deletion (backward shift): every other key goes, the rest are
+	 * still found with their values, the gone ones are not */
+	for (size_t i = 0; i < 1000; i += 2)
+		assert_int_equal(tj_keymap_del(&m, &s.edges[i].child), 1);
+	assert_int_equal(m.len, 500);
+	for (size_t i = 0; i < 1000; i++) {
+		size_t *v = tj_keymap_get(&m, &s.edges[i].child);
+		if (i % 2)
+			assert_true(v && *v == i);
+		else
+			assert_null(v);
+	}
+	assert_int_equal(tj_keymap_del(&m, &s.edges[0].child), 0);
 	tj_keymap_free(&m);
 	s.edges[700].child = s.edges[3].child;
 	assert_int_equal(tj_edges_index(&m, &s, &a, &b), -TJ_E_FORMAT);

@@ -1,0 +1,301 @@
+/* The trace assembler (xasm.h): a pool of live spans, union-find groups,
+ * a heap of group leaders by start, per-node watermarks. */
+#include <stdlib.h>
+#include <string.h>
+#include "xasm.h"
+#include "../lib/util.h"
+
+struct heap_ent {
+	uint64_t start;
+	struct tj_msgkey key;
+	uint32_t slot, gen;
+};
+
+struct tj_xasm {
+	struct tj_xasm_span *s;
+	size_t n, cap;          /* slots used (ever), allocated */
+	uint32_t free_head;     /* freed slots, chained through next */
+	struct tj_keymap live;  /* key -> slot */
+	struct heap_ent *heap;
+	size_t nheap, capheap;
+	uint64_t window;
+	uint64_t *wm;
+	size_t nnodes;
+	tj_xasm_fn fn;
+	void *ctx;
+	uint32_t *out;          /* a ready group's slots */
+	size_t capout;
+	/* tj_xasm_model's arrays */
+	struct tj_xspan *mspans;
+	size_t capm;
+	uint64_t tried_wm;      /* the watermark of the last flush */
+	struct tj_xasm_stats st;
+};
+
+struct tj_xasm *tj_xasm_new(size_t nnodes, uint64_t window_ns, tj_xasm_fn fn, void *ctx)
+{
+	struct tj_xasm *a = calloc(1, sizeof(*a));
+	if (!a || !(a->wm = calloc(nnodes ? nnodes : 1, sizeof(*a->wm)))) {
+		free(a);
+		return NULL;
+	}
+	a->nnodes = nnodes;
+	a->window = window_ns;
+	a->fn = fn;
+	a->ctx = ctx;
+	a->free_head = TJ_XSPAN_NONE;
+	tj_keymap_init(&a->live);
+	return a;
+}
+
+void tj_xasm_free(struct tj_xasm *a)
+{
+	if (!a)
+		return;
+	tj_keymap_free(&a->live);
+	free(a->s);
+	free(a->heap);
+	free(a->wm);
+	free(a->out);
+	free(a->mspans);
+	free(a);
+}
+
+static int heap_less(const struct heap_ent *x, const struct heap_ent *y)
+{
+	if (x->start != y->start)
+		return x->start < y->start;
+	return tj_msgkey_cmp(&x->key, &y->key) < 0;
+}
+
+static int heap_push(struct tj_xasm *a, const struct heap_ent *e)
+{
+	if (tj_grow((void **)&a->heap, &a->capheap, a->nheap + 1, sizeof(*a->heap)) < 0)
+		return -1;
+	size_t i = a->nheap++;
+	while (i && heap_less(e, &a->heap[(i - 1) / 2])) {
+		a->heap[i] = a->heap[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	a->heap[i] = *e;
+	return 0;
+}
+
+static void heap_pop(struct tj_xasm *a)
+{
+	struct heap_ent last = a->heap[--a->nheap];
+	size_t i = 0, n = a->nheap;
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= n)
+			break;
+		if (c + 1 < n && heap_less(&a->heap[c + 1], &a->heap[c]))
+			c++;
+		if (!heap_less(&a->heap[c], &last))
+			break;
+		a->heap[i] = a->heap[c];
+		i = c;
+	}
+	if (n)
+		a->heap[i] = last;
+}
+
+uint32_t tj_xasm_add(struct tj_xasm *a, const struct tj_xspan *x, uint32_t node)
+{
+	uint32_t i;
+	if (a->free_head != TJ_XSPAN_NONE) {
+		i = a->free_head;
+		a->free_head = a->s[i].next;
+	} else {
+		if (a->n >= TJ_XSPAN_NONE - 1 ||
+		    tj_grow((void **)&a->s, &a->cap, a->n + 1, sizeof(*a->s)) < 0)
+			return TJ_XSPAN_NONE;
+		i = (uint32_t)a->n++;
+		a->s[i].gen = 0;
+	}
+	int added;
+	size_t *v = tj_keymap_upsert(&a->live, &x->key, &added);
+	if (!v || !added) {
+		if (v && added)
+			tj_keymap_del(&a->live, &x->key);
+		a->s[i].next = a->free_head;
+		a->free_head = i;
+		return TJ_XSPAN_NONE;
+	}
+	*v = i;
+	struct tj_xasm_span *s = &a->s[i];
+	uint32_t gen = s->gen;
+	memset(s, 0, sizeof(*s));
+	s->gen = gen;
+	s->x = *x;
+	s->x.parent = TJ_XSPAN_NONE;
+	s->uf = s->tail = i;
+	s->next = TJ_XSPAN_NONE;
+	s->size = 1;
+	s->max_end = x->end;
+	s->node = node;
+	s->live = 1;
+	if (++a->st.live > a->st.peak_live)
+		a->st.peak_live = a->st.live;
+	return i;
+}
+
+uint32_t tj_xasm_find(const struct tj_xasm *a, const struct tj_msgkey *k)
+{
+	const size_t *v = tj_keymap_get(&a->live, k);
+	return v ? (uint32_t)*v : TJ_XSPAN_NONE;
+}
+
+struct tj_xasm_span *tj_xasm_span(struct tj_xasm *a, uint32_t slot)
+{
+	return &a->s[slot];
+}
+
+static uint32_t leader(struct tj_xasm *a, uint32_t i)
+{
+	uint32_t r = i;
+	while (a->s[r].uf != r)
+		r = a->s[r].uf;
+	while (a->s[i].uf != r) { /* path compression */
+		uint32_t up = a->s[i].uf;
+		a->s[i].uf = r;
+		i = up;
+	}
+	return r;
+}
+
+int tj_xasm_settle(struct tj_xasm *a, uint32_t slot)
+{
+	const struct tj_xasm_span *s = &a->s[slot];
+	if (s->x.parent != TJ_XSPAN_NONE)
+		return 0;
+	struct heap_ent e = { .start = s->x.start, .key = s->x.key, .slot = slot, .gen = s->gen };
+	return heap_push(a, &e) < 0 ? -TJ_E_NOMEM : 0;
+}
+
+int tj_xasm_link(struct tj_xasm *a, uint32_t child, uint32_t parent)
+{
+	struct tj_xasm_span *c = &a->s[child];
+	if (c->x.parent != TJ_XSPAN_NONE)
+		return TJ_XASM_HAS_PARENT;
+	/* without a parent, child leads its group */
+	uint32_t l = leader(a, parent);
+	if (l == child)
+		return TJ_XASM_CYCLE;
+	struct tj_xasm_span *g = &a->s[l];
+	c->x.parent = parent;
+	c->uf = l;
+	a->s[g->tail].next = child;
+	g->tail = c->tail;
+	g->size += c->size;
+	if (c->max_end > g->max_end)
+		g->max_end = c->max_end;
+	return TJ_XASM_OK;
+}
+
+void tj_xasm_advance(struct tj_xasm *a, uint32_t node, uint64_t ts)
+{
+	if (node < a->nnodes && ts > a->wm[node])
+		a->wm[node] = ts;
+}
+
+uint64_t tj_xasm_watermark(const struct tj_xasm *a)
+{
+	uint64_t m = UINT64_MAX;
+	for (size_t i = 0; i < a->nnodes; i++)
+		if (a->wm[i] < m)
+			m = a->wm[i];
+	return a->nnodes ? m : 0;
+}
+
+/* Write the group led by l and free its slots. */
+static int flush_group(struct tj_xasm *a, uint32_t l)
+{
+	size_t n = a->s[l].size, k = 0;
+	if (tj_grow((void **)&a->out, &a->capout, n, sizeof(*a->out)) < 0)
+		return -TJ_E_NOMEM;
+	for (uint32_t i = l; i != TJ_XSPAN_NONE && k < n; i = a->s[i].next)
+		a->out[k++] = i;
+	int rc = a->fn(a->ctx, a, a->out, k);
+	for (size_t i = 0; i < k; i++) {
+		struct tj_xasm_span *s = &a->s[a->out[i]];
+		tj_keymap_del(&a->live, &s->x.key);
+		s->live = 0;
+		s->gen++;
+		s->next = a->free_head;
+		a->free_head = a->out[i];
+	}
+	a->st.live -= k;
+	a->st.traces++;
+	return rc;
+}
+
+int tj_xasm_flush(struct tj_xasm *a, int all)
+{
+	uint64_t wm = all ? UINT64_MAX : tj_xasm_watermark(a);
+	/* a trace gets ready only as the watermark moves */
+	if (!all && wm == a->tried_wm)
+		return 0;
+	a->tried_wm = wm;
+	while (a->nheap) {
+		const struct heap_ent *e = &a->heap[0];
+		struct tj_xasm_span *s = &a->s[e->slot];
+		if (!s->live || s->gen != e->gen || s->x.parent != TJ_XSPAN_NONE) {
+			heap_pop(a); /* written, or no longer a root */
+			continue;
+		}
+		if (!all && (s->max_end > wm || wm - s->max_end < a->window))
+			break;
+		uint32_t l = e->slot;
+		heap_pop(a);
+		int rc = flush_group(a, l);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int cmp_xspan_key(const void *x, const void *y)
+{
+	return tj_msgkey_cmp(&((const struct tj_xspan *)x)->key,
+			     &((const struct tj_xspan *)y)->key);
+}
+
+int tj_xasm_model(struct tj_xasm *a, const uint32_t *slots, size_t n,
+		  struct tj_xmodel *m, uint32_t *root, struct tj_err *err)
+{
+	if (tj_grow((void **)&a->mspans, &a->capm, n, sizeof(*a->mspans)) < 0)
+		return tj_errf(err, TJ_E_NOMEM, "export: out of memory");
+	for (size_t i = 0; i < n; i++) {
+		a->mspans[i] = a->s[slots[i]].x;
+		/* the parent's key, for now, in place of its slot */
+		a->mspans[i].true_parent = a->mspans[i].parent;
+	}
+	qsort(a->mspans, n, sizeof(*a->mspans), cmp_xspan_key);
+	struct tj_xmodel t = { .spans = a->mspans, .n = n };
+	*root = TJ_XSPAN_NONE;
+	for (size_t i = 0; i < n; i++) {
+		struct tj_xspan *s = &a->mspans[i];
+		if (s->true_parent != TJ_XSPAN_NONE)
+			s->parent = tj_xmodel_find(&t, &a->s[s->true_parent].x.key);
+		else
+			*root = (uint32_t)i;
+		s->true_parent = TJ_XSPAN_NONE;
+	}
+	for (size_t i = 0; i < n; i++)
+		a->mspans[i].trace = *root;
+	/* the index arrays are the model's own (tj_xmodel_index allocates) */
+	free(m->first_child);
+	free(m->children);
+	free(m->roots);
+	m->first_child = NULL;
+	m->children = m->roots = NULL;
+	m->spans = a->mspans;
+	m->n = n;
+	return tj_xmodel_index(m, err);
+}
+
+const struct tj_xasm_stats *tj_xasm_stats(const struct tj_xasm *a)
+{
+	return &a->st;
+}
