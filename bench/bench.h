@@ -109,6 +109,15 @@ int bench_write_csv(const char *path, const struct bench_result *r, size_t n,
 int bench_write_json(const char *path, json_t *command, json_t *suite,
 		     const struct bench_dataset *ds, size_t nds,
 		     const struct bench_result *res, size_t n);
+/* Per group with results (synthetic, traceweaver, real, extra) its
+ * table: under a "## Title" in markdown (and, for the synthetic group
+ * when plots, where the plots are), else under the group's name. */
+void bench_print_groups(FILE *f, const struct bench_result *res, size_t n, int markdown,
+			int plots);
+/* report.md of `tracejoin bench`: the machine, the suite (quick, seed,
+ * requests of results.json's suite) and the tables. */
+int bench_write_report(const char *path, json_t *suite, int plots,
+		       const struct bench_result *res, size_t n, struct tj_err *err);
 int bench_write_plots(const char *dir, const struct bench_result *r, size_t n,
 		      struct tj_err *err);
 
@@ -135,6 +144,12 @@ int bench_grid(int argc, char **argv);
 /* Read DIR/plan/jobs.tsv and check it (its fuzz target uses this): 0 and
  * the number of jobs, or -1 and err naming the file and line. */
 int bench_plan_check(const char *dir, size_t *njobs, struct tj_err *err);
+
+/* ---- score_set.c ---- */
+
+/* bench --score-set DATASET --name DS -o DIR [--drilldown RESULTS]
+ * EDGES...: a plan's score job. */
+int bench_score_set(int argc, char **argv);
 
 /* ---- compare.c ---- */
 
