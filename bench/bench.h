@@ -92,6 +92,8 @@ char **bench_argv(const char *first, ...);
 void bench_argv_free(char **argv);
 /* The command line as shell text (for commands.txt). */
 void bench_argv_print(FILE *f, char *const *argv);
+/* One word of it, quoted for the shell when it needs to be. */
+void bench_word_print(FILE *f, const char *word);
 
 /* ---- envinfo.c ---- */
 

@@ -434,8 +434,51 @@ static int write_bench_report(const struct collection *col, const char *dir, jso
 	return TJ_EXIT_OK;
 }
 
+/* A training plan's outcome: each model trained, or why not (the train
+ * job's failure, else the first of its gen jobs that failed or is not
+ * done).  TJ_EXIT_FAIL when a model is missing. */
+static int collect_models(struct grid_plan *p, struct collect_summary *sum)
+{
+	size_t missing = 0, n = 0;
+	for (size_t i = 0; i < p->n; i++) {
+		struct grid_job *t = &p->jobs[i];
+		if (t->kind != K_TRAIN)
+			continue;
+		n++;
+		if (plan_job_done(p, t)) {
+			printf("bench: model %s: %s\n", t->id + strlen("train--"), t->out);
+			continue;
+		}
+		missing++;
+		json_t *f = load_status(p, t, "failed");
+		const char *why = json_string_value(json_object_get(f, "why"));
+		fprintf(stderr, "bench: %s %s: %s\n", f ? "failed" : "missing", t->id,
+			why ? why : "not run");
+		json_decref(f);
+		for (const char *d = t->deps; *d;) { /* the datasets it lacks */
+			size_t len = strcspn(d, ",");
+			char id[512];
+			snprintf(id, sizeof(id), "%.*s", (int)len, d);
+			struct grid_job *g = plan_find(p, id);
+			json_t *gf = g ? load_status(p, g, "failed") : NULL;
+			if (gf)
+				fprintf(stderr, "bench: failed %s: %s\n", id,
+					json_string_value(json_object_get(gf, "why")));
+			json_decref(gf);
+			d += len + (d[len] == ',');
+		}
+	}
+	if (sum)
+		*sum = (struct collect_summary){ .results = n, .missing = missing };
+	return missing ? TJ_EXIT_FAIL : TJ_EXIT_OK;
+}
+
 int grid_collect(struct grid_plan *p, int plots, struct collect_summary *sum)
 {
+	for (size_t i = 0; i < p->n; i++)
+		if (p->jobs[i].kind == K_TRAIN)
+			return collect_models(p, sum);
+
 	struct collection col;
 	if (collection_alloc(&col, p) < 0)
 		return TJ_EXIT_FAIL;

@@ -44,6 +44,8 @@ struct grid_opts {
 	uint64_t requests;
 	int quick, trust_plugin;
 	struct plan_resources res;        /* --mem, --cpus */
+	struct plan_train train[8];       /* --train NAME=ARGS, --train-on NAME=LIST */
+	size_t ntrain;
 };
 
 /* "1-20" or "1,3,5" or "1-3,7" into seeds[]; count or -1. */
@@ -454,12 +456,141 @@ static int run_capture(char **argv, char *out, size_t size)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-/* Slurm: per stage, job arrays of at most SLURM_ARRAY tasks (Slurm's
- * default MaxArraySize is 1001), each after every array of the stage
- * before (afterany: a job whose dependency failed says so itself, and
- * collect names it); --run returns when they have all left the queue. */
+/* What one Slurm array task runs: a job (--slurm-pack job: stage by
+ * stage, arrays chained) or a dataset's chain of jobs not yet done, in
+ * the plan's order (--slurm-pack dataset, the default: no dependencies
+ * for the scheduler to release, a task start per dataset instead of per
+ * job).  Its request: the most any of its jobs asks. */
+struct slurm_unit {
+	size_t first, n;         /* jobs[first..first+n) */
+	int stage, submitted;
+	unsigned mem_mb, cpus;
+};
+
+static struct slurm_unit *slurm_units(struct grid_plan *p, int pack_dataset, size_t *nu)
+{
+	struct slurm_unit *u = calloc(p->n ? p->n : 1, sizeof(*u));
+	*nu = 0;
+	for (size_t i = 0; u && i < p->n;) {
+		size_t end = i + 1;
+		if (pack_dataset) /* a dataset's jobs are consecutive, score last */
+			while (end < p->n && p->jobs[end - 1].kind != K_SCORE &&
+			       p->jobs[end].kind != K_TRAIN &&
+			       !strcmp(p->jobs[end].dataset, p->jobs[i].dataset))
+				end++;
+		/* a train job waits for every dataset: a stage of its own */
+		int stage = pack_dataset ? p->jobs[i].kind == K_TRAIN : (int)p->jobs[i].kind;
+		struct slurm_unit x = { i, end - i, stage, 0, 0, 0 };
+		int todo = 0;
+		for (size_t k = i; k < end; k++) {
+			if (plan_job_done(p, &p->jobs[k]))
+				continue;
+			todo = 1;
+			x.mem_mb = p->jobs[k].mem_mb > x.mem_mb ? p->jobs[k].mem_mb : x.mem_mb;
+			x.cpus = p->jobs[k].cpus > x.cpus ? p->jobs[k].cpus : x.cpus;
+		}
+		if (todo)
+			u[(*nu)++] = x;
+		i = end;
+	}
+	if (!u)
+		tj_warn("bench: out of memory");
+	return u;
+}
+
+struct slurm_ctx {
+	const char *sbatch, *script, *logs, *name;
+	char **extra;
+	size_t nextra, submitted;
+	char prev[4096], cur[4096], all[12288];   /* ":id..." of the stage before, this one; ",id..." */
+};
+
+/* The units of u[first]'s stage and resources into
+ * DIR/plan/slurm-STAGE-MEMM-CPUSc.txt (a line a unit: `tracejoin bench
+ * --job DIR ID...`), submitted as arrays of at most SLURM_ARRAY tasks. */
 #define SLURM_ARRAY 1000
-static int run_slurm(struct grid_plan *p, const char *slurm_args)
+static int submit_group(struct grid_plan *p, struct slurm_ctx *sc, struct slurm_unit *u,
+			size_t nu, size_t first, int pack_dataset)
+{
+	const char *stage = !pack_dataset ? plan_kind_names[u[first].stage] :
+			    u[first].stage ? "train" : "dataset";
+	char path[PATH_MAX];
+	struct tj_err err = { 0 };
+	struct tj_outfile o;
+	snprintf(path, sizeof(path), "%s/plan/slurm-%s-%uM-%uc.txt", p->dir, stage,
+		 u[first].mem_mb, u[first].cpus);
+	if (tj_outfile_open(&o, path, TJ_OUT_FORCE, 0666, NULL, 0, &err) < 0) {
+		tj_warn("bench: %s", err.msg);
+		return -1;
+	}
+	FILE *f = tj_outfile_stream(&o, &err);
+	size_t n = 0;
+	for (size_t i = first; f && i < nu; i++) {
+		if (u[i].stage != u[first].stage || u[i].mem_mb != u[first].mem_mb ||
+		    u[i].cpus != u[first].cpus)
+			continue;
+		u[i].submitted = 1;
+		n++;
+		bench_word_print(f, self_path);
+		fputs(" bench --job ", f);
+		bench_word_print(f, p->dir);
+		for (size_t k = u[i].first; k < u[i].first + u[i].n; k++)
+			if (!plan_job_done(p, &p->jobs[k])) {
+				fputc(' ', f);
+				bench_word_print(f, p->jobs[k].id);
+			}
+		fputc('\n', f);
+	}
+	if (!f || tj_outfile_commit(&o, &err) < 0) {
+		if (!f)
+			tj_outfile_abort(&o);
+		tj_warn("bench: %s", err.msg);
+		return -1;
+	}
+	for (size_t off = 0; off < n; off += SLURM_ARRAY) {
+		size_t cnt = n - off < SLURM_ARRAY ? n - off : SLURM_ARRAY;
+		char array[64], jname[128], output[PATH_MAX + 32], dep[4200], offs[32], id[256],
+		     mem[32], cpus[32];
+		snprintf(array, sizeof(array), "--array=1-%zu", cnt);
+		snprintf(jname, sizeof(jname), "--job-name=tj-%s-%s", stage, sc->name);
+		snprintf(output, sizeof(output), "--output=%s/slurm-%s-%%A-%%a.log", sc->logs, stage);
+		snprintf(dep, sizeof(dep), "--dependency=afterany%s", sc->prev);
+		snprintf(offs, sizeof(offs), "%zu", off);
+		snprintf(mem, sizeof(mem), "--mem=%uM", u[first].mem_mb);
+		snprintf(cpus, sizeof(cpus), "--cpus-per-task=%u", u[first].cpus);
+		/* ours first: --slurm-args, later, overrides them */
+		char *argv[72] = { (char *)sc->sbatch, "--parsable", array, jname, output, mem, cpus };
+		size_t na = 7;
+		if (sc->prev[0])
+			argv[na++] = dep;
+		for (size_t e = 0; e < sc->nextra && na < 66; e++)
+			argv[na++] = sc->extra[e];
+		argv[na++] = (char *)sc->script;
+		argv[na++] = path;
+		argv[na++] = offs;
+		argv[na] = NULL;
+		int rc = run_capture(argv, id, sizeof(id));
+		if (rc != 0 || !id[0]) {
+			tj_warn("bench: sbatch of the %s stage failed (exit %d)", stage, rc);
+			return -1;
+		}
+		id[strcspn(id, ";")] = '\0'; /* "ID;cluster" */
+		size_t l = strlen(sc->cur);
+		snprintf(sc->cur + l, sizeof(sc->cur) - l, ":%s", id);
+		l = strlen(sc->all);
+		snprintf(sc->all + l, sizeof(sc->all) - l, ",%s", id);
+		sc->submitted += cnt;
+	}
+	return 0;
+}
+
+/* Slurm: the units (slurm_units) as job arrays, one per stage and
+ * resource request, of at most SLURM_ARRAY tasks (Slurm's default
+ * MaxArraySize is 1001); with a task a job, each stage's arrays after
+ * every array of the stage before (afterany: a job whose dependency
+ * failed says so itself, and collect names it).  --run returns when they
+ * have all left the queue. */
+static int run_slurm(struct grid_plan *p, const char *slurm_args, int pack_dataset)
 {
 	char sbatch[PATH_MAX], script[PATH_MAX], logs[PATH_MAX], name[64];
 	if (find_program("sbatch", sbatch, sizeof(sbatch)) < 0) {
@@ -491,49 +622,31 @@ static int run_slurm(struct grid_plan *p, const char *slurm_args)
 		bench_argv_free(extra);
 		return TJ_EXIT_FAIL;
 	}
-	char prev[4096] = "", cur[4096], all[12288] = "";
-	size_t submitted = 0;
-	for (int k = 0; k < K_N; k++) {
-		char path[PATH_MAX];
-		size_t n;
-		if (write_stage(p, k, "slurm", path, sizeof(path), &n) < 0)
-			goto fail;
-		cur[0] = '\0';
-		for (size_t off = 0; off < n; off += SLURM_ARRAY) {
-			size_t cnt = n - off < SLURM_ARRAY ? n - off : SLURM_ARRAY;
-			char array[64], jname[128], output[PATH_MAX + 32], dep[4200], offs[32],
-			     id[256];
-			snprintf(array, sizeof(array), "--array=1-%zu", cnt);
-			snprintf(jname, sizeof(jname), "--job-name=tj-%s-%s", plan_kind_names[k], name);
-			snprintf(output, sizeof(output), "--output=%s/slurm-%s-%%A-%%a.log", logs,
-				 plan_kind_names[k]);
-			snprintf(dep, sizeof(dep), "--dependency=afterany%s", prev);
-			snprintf(offs, sizeof(offs), "%zu", off);
-			char *argv[64] = { sbatch, "--parsable", array, jname, output };
-			size_t na = 5;
-			if (prev[0])
-				argv[na++] = dep;
-			for (size_t e = 0; e < nextra && na < 58; e++)
-				argv[na++] = extra[e];
-			argv[na++] = script;
-			argv[na++] = path;
-			argv[na++] = offs;
-			argv[na] = NULL;
-			int rc = run_capture(argv, id, sizeof(id));
-			if (rc != 0 || !id[0]) {
-				tj_warn("bench: sbatch of the %s stage failed (exit %d)", plan_kind_names[k], rc);
+	struct slurm_ctx sc = { .sbatch = sbatch, .script = script, .logs = logs, .name = name,
+				.extra = extra, .nextra = nextra };
+	size_t nu;
+	struct slurm_unit *u = slurm_units(p, pack_dataset, &nu);
+	if (!u)
+		goto fail;
+	/* stage by stage (one stage when a task runs a dataset's chain); in a
+	 * stage an array per resource request, each after the stage before */
+	int nstages = pack_dataset ? 2 : K_N;
+	for (int st = 0; st < nstages; st++) {
+		sc.cur[0] = '\0';
+		for (size_t i = 0; i < nu; i++) {
+			if (u[i].stage != st || u[i].submitted)
+				continue;
+			if (submit_group(p, &sc, u, nu, i, pack_dataset) < 0) {
+				free(u);
 				goto fail;
 			}
-			id[strcspn(id, ";")] = '\0'; /* "ID;cluster" */
-			size_t l = strlen(cur);
-			snprintf(cur + l, sizeof(cur) - l, ":%s", id);
-			l = strlen(all);
-			snprintf(all + l, sizeof(all) - l, ",%s", id);
-			submitted += cnt;
 		}
-		if (cur[0])
-			snprintf(prev, sizeof(prev), "%s", cur);
+		if (sc.cur[0])
+			snprintf(sc.prev, sizeof(sc.prev), "%s", sc.cur);
 	}
+	free(u);
+	size_t submitted = sc.submitted;
+	char *all = sc.all;
 	/* wait: poll squeue (sbatch --wait backs off to many seconds between
 	 * polls, which on a small grid costs more than the grid) */
 	char squeue[PATH_MAX];
@@ -565,27 +678,66 @@ fail:
 /* The command line of a grid run: which of the four, and its options
  * (those of --plan in .plan). */
 struct grid_cmd {
-	const char *plan, *run, *coll, *job, *job_id, *exec, *ssh, *slurm_args;
+	const char *plan, *run, *coll, *job, *exec, *ssh, *slurm_args, *pack;
+	char **job_ids;          /* --job DIR ID...: argc - optind of them */
+	int njob_ids;
 	int jobs, force, plots;
 	struct grid_opts po;
 	int argc;                /* the command line, for plan/suite.json */
 	char **argv;
 };
 
-/* Every name of a comma-separated --scenarios list is a built-in scenario. */
-static int check_scenarios(const char *list)
+/* A spec file given as a scenario (`tracejoin gen --scenario FILE`). */
+static int is_spec_file(const char *word, size_t len)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%.*s", (int)len, word);
+	return len > 4 && !strcmp(path + len - 4, ".scn") && access(path, R_OK) == 0;
+}
+
+/* Every name of a comma-separated --scenarios list is a built-in scenario
+ * (or, for a training plan, a readable spec file). */
+static int check_scenarios(const char *list, int specs)
 {
 	for (const char *q = list; *q;) {
 		size_t len = strcspn(q, ",");
-		int ok = 0;
+		int ok = specs && is_spec_file(q, len);
 		for (size_t s = 0; s < gen_nbuiltins; s++)
 			ok |= strlen(gen_builtins[s].name) == len &&
 			      !strncmp(q, gen_builtins[s].name, len);
 		if (!ok)
 			return tj_usage("bench", "--scenarios: '%.*s' is not a built-in "
-					"scenario (tracejoin gen --list)", (int)len, q);
+					"scenario (tracejoin gen --list)%s", (int)len, q,
+					specs ? " nor a readable .scn file" : "");
 		q += len + (q[len] == ',');
 	}
+	return 0;
+}
+
+/* --train NAME=ARGS or --train-on NAME=LIST into o->train; 0, or the
+ * exit status of a usage error. */
+static int train_opt(struct grid_opts *o, int is_train, const char *arg)
+{
+	const char *opt = is_train ? "--train" : "--train-on", *eq = strchr(arg, '=');
+	if (!eq || eq == arg || !eq[1] || memchr(arg, '/', (size_t)(eq - arg)) ||
+	    strpbrk(arg, "\t\n") || (size_t)(eq - arg) > 100)
+		return tj_usage("bench", "%s %s: want NAME=%s (NAME a file name)", opt, arg,
+				is_train ? "TRAIN-OPTIONS" : "SCENARIO,...");
+	size_t i = 0;
+	while (i < o->ntrain && (strlen(o->train[i].name) != (size_t)(eq - arg) ||
+				 strncmp(o->train[i].name, arg, (size_t)(eq - arg))))
+		i++;
+	if (i == o->ntrain) {
+		if (o->ntrain == 8)
+			return tj_usage("bench", "at most 8 --train");
+		char *name = strndup(arg, (size_t)(eq - arg));
+		if (!name)
+			return tj_usage("bench", "out of memory");
+		o->train[o->ntrain++] = (struct plan_train){ name, NULL, NULL };
+	}
+	if (*(is_train ? &o->train[i].args : &o->train[i].on))
+		return tj_usage("bench", "%s %s: given twice", opt, o->train[i].name);
+	*(is_train ? &o->train[i].args : &o->train[i].on) = eq + 1;
 	return 0;
 }
 
@@ -594,7 +746,7 @@ static int parse_grid_opts(int argc, char **argv, struct grid_cmd *g)
 {
 	enum { O_PLAN = 256, O_RUN, O_COLLECT, O_JOB, O_EXEC, O_SEEDS, O_SCN, O_LOADS,
 	       O_PARAM, O_REQ, O_QUICK, O_SSH, O_FORCE, O_NOPLOTS, O_SLURM, O_MEM, O_CPUS,
-	       O_TRUST };
+	       O_TRUST, O_PACK, O_TRAIN, O_TRAIN_ON };
 	static const struct option longopts[] = {
 		{ "plan", required_argument, NULL, O_PLAN },
 		{ "run", required_argument, NULL, O_RUN },
@@ -616,13 +768,16 @@ static int parse_grid_opts(int argc, char **argv, struct grid_cmd *g)
 		{ "mem", required_argument, NULL, O_MEM },
 		{ "cpus", required_argument, NULL, O_CPUS },
 		{ "trust-plugin", no_argument, NULL, O_TRUST },
+		{ "slurm-pack", required_argument, NULL, O_PACK },
+		{ "train", required_argument, NULL, O_TRAIN },
+		{ "train-on", required_argument, NULL, O_TRAIN_ON },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct grid_opts *o = &g->po;
 	*g = (struct grid_cmd){ .exec = "local", .plots = 1, .argc = argc, .argv = argv,
 				.jobs = (int)sysconf(_SC_NPROCESSORS_ONLN) };
 	struct tj_err err = { 0 };
-	int c;
+	int c, rc;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":a:j:", longopts, NULL)) != -1) {
@@ -664,6 +819,12 @@ static int parse_grid_opts(int argc, char **argv, struct grid_cmd *g)
 		case O_NOPLOTS: g->plots = 0; break;
 		case O_SLURM: g->slurm_args = optarg; break;
 		case O_TRUST: o->trust_plugin = 1; break;
+		case O_PACK: g->pack = optarg; break;
+		case O_TRAIN:
+		case O_TRAIN_ON:
+			if ((rc = train_opt(o, c == O_TRAIN, optarg)) != 0)
+				return rc;
+			break;
 		case O_MEM:
 		case O_CPUS:
 			if (plan_check_resource(optarg, &err) < 0)
@@ -681,10 +842,15 @@ static int parse_grid_opts(int argc, char **argv, struct grid_cmd *g)
 	}
 	if ((g->plan != NULL) + (g->run != NULL) + (g->coll != NULL) + (g->job != NULL) != 1)
 		return tj_usage("bench", "give one of --plan, --run, --collect, --job");
-	if (g->job ? optind + 1 != argc : optind != argc)
-		return tj_usage("bench", g->job ? "--job DIR ID: give the job's id"
+	if (g->job ? optind == argc : optind != argc)
+		return tj_usage("bench", g->job ? "--job DIR ID...: give the jobs' ids"
 						: "unexpected argument '%s'", argv[optind]);
-	g->job_id = g->job ? argv[optind] : NULL;
+	g->job_ids = argv + optind;
+	g->njob_ids = g->job ? argc - optind : 0;
+	if (g->pack && (strcmp(g->exec, "slurm") || !g->run))
+		return tj_usage("bench", "--slurm-pack: only with --run DIR --executor slurm");
+	if (g->pack && strcmp(g->pack, "dataset") && strcmp(g->pack, "job"))
+		return tj_usage("bench", "--slurm-pack %s: want dataset or job", g->pack);
 	if (strcmp(g->exec, "local") && strcmp(g->exec, "parallel") && strcmp(g->exec, "slurm"))
 		return tj_usage("bench", "--executor %s: want local, parallel or slurm", g->exec);
 	if (g->slurm_args && (strcmp(g->exec, "slurm") || !g->run))
@@ -692,12 +858,19 @@ static int parse_grid_opts(int argc, char **argv, struct grid_cmd *g)
 	if (g->ssh && (strcmp(g->exec, "parallel") || !g->run))
 		return tj_usage("bench", "--sshloginfile: only with --run DIR --executor parallel");
 	if ((o->res.nmem || o->res.ncpus || o->trust_plugin || o->seeds || o->nalgos ||
-	     o->nparams || o->requests) && !g->plan)
-		return tj_usage("bench", "--seeds, --algo, --param, --requests, --mem, --cpus and "
-				"--trust-plugin are options of --plan");
+	     o->nparams || o->requests || o->ntrain) && !g->plan)
+		return tj_usage("bench", "--seeds, --algo, --param, --requests, --mem, --cpus, "
+				"--trust-plugin and --train are options of --plan");
 	if (bench_check_loads(o->loads) != 0)
 		return TJ_EXIT_USAGE;
-	return o->scenarios ? check_scenarios(o->scenarios) : 0;
+	if (o->ntrain && (o->nalgos || o->nparams))
+		return tj_usage("bench", "--train: a training plan has no correlators (no --algo, "
+				"--param)");
+	for (size_t i = 0; i < o->ntrain; i++)
+		if (!o->train[i].args)
+			return tj_usage("bench", "--train-on %s=...: no --train %s=ARGS",
+					o->train[i].name, o->train[i].name);
+	return o->scenarios ? check_scenarios(o->scenarios, o->ntrain > 0) : 0;
 }
 
 static void grid_datasets_free(struct plan_dataset *ds, size_t n)
@@ -705,6 +878,8 @@ static void grid_datasets_free(struct plan_dataset *ds, size_t n)
 	for (size_t i = 0; ds && i < n; i++) {
 		free((char *)ds[i].name);
 		free((char *)ds[i].dir);
+		if (!strcmp(ds[i].group, "train")) /* its own copy of the word */
+			free((char *)ds[i].scenario);
 	}
 	free(ds);
 }
@@ -739,6 +914,46 @@ static struct plan_dataset *grid_datasets(const char *dir, const struct grid_opt
 	return ds;
 }
 
+/* The datasets of a training plan: by scenario in the order of
+ * --scenarios (built-ins or spec files, as models/train-default.sh lists
+ * them), load, seed; NULL when out of memory or no --scenarios. */
+static struct plan_dataset *train_datasets(const char *dir, const struct grid_opts *o,
+					   const uint64_t *seeds, int nseeds, size_t *nds)
+{
+	size_t words = 1, n = 0;
+	for (const char *q = o->scenarios; q && *q; q++)
+		words += *q == ',';
+	struct plan_dataset *ds = calloc(words * 3 * (size_t)nseeds, sizeof(*ds));
+	for (const char *q = o->scenarios; ds && q && *q;) {
+		size_t len = strcspn(q, ",");
+		const char *base = memrchr(q, '/', len);
+		base = base ? base + 1 : q;
+		size_t bl = len - (size_t)(base - q);
+		if (bl > 4 && !strncmp(base + bl - 4, ".scn", 4))
+			bl -= 4;
+		for (int l = 0; l < 3; l++) {
+			if (!bench_in_list(o->loads, bench_load_names[l]))
+				continue;
+			for (int si = 0; si < nseeds; si++) {
+				char *name = NULL, *data = NULL, *scn = strndup(q, len);
+				if (!scn || asprintf(&name, "%.*s-%s-s%" PRIu64, (int)bl, base,
+						     bench_load_names[l], seeds[si]) < 0 ||
+				    asprintf(&data, "%s/data/%s", dir, name) < 0) {
+					free(scn);
+					free(name);
+					grid_datasets_free(ds, n);
+					return NULL;
+				}
+				ds[n++] = (struct plan_dataset){ name, "train", scn,
+					bench_load_names[l], data, seeds[si], 1 };
+			}
+		}
+		q += len + (q[len] == ',');
+	}
+	*nds = n;
+	return ds;
+}
+
 /* --plan: the correlators from the registry (the built-ins, or those
  * named), then DIR/plan/jobs.tsv and suite.json. */
 static int plan_grid(const struct grid_cmd *g)
@@ -752,7 +967,9 @@ static int plan_grid(const struct grid_cmd *g)
 		o.requests = o.quick ? 300 : 20000;
 	const char *algos[32];
 	size_t nalgos = 0;
-	if (o.nalgos == 0) {
+	if (o.ntrain && !o.scenarios)
+		return tj_usage("bench", "--train: give the scenarios to train on (--scenarios)");
+	if (o.nalgos == 0 && !o.ntrain) {
 		const struct tj_correlator *b[32];
 		size_t nb = tj_correlator_builtins(b, 32);
 		for (size_t i = 0; i < nb; i++)
@@ -778,7 +995,8 @@ static int plan_grid(const struct grid_cmd *g)
 	if (strpbrk(g->plan, "\t\n"))
 		return tj_usage("bench", "--plan %s: no tabs or newlines in the folder", g->plan);
 	size_t nds = 0;
-	struct plan_dataset *ds = grid_datasets(g->plan, &o, seeds, nseeds, &nds);
+	struct plan_dataset *ds = o.ntrain ? train_datasets(g->plan, &o, seeds, nseeds, &nds)
+					   : grid_datasets(g->plan, &o, seeds, nseeds, &nds);
 	if (!ds) {
 		tj_warn("bench: out of memory");
 		return TJ_EXIT_FAIL;
@@ -786,7 +1004,7 @@ static int plan_grid(const struct grid_cmd *g)
 	struct plan_spec spec = { .ds = ds, .nds = nds, .algos = algos, .nalgos = nalgos,
 				  .params = o.params, .nparams = o.nparams,
 				  .requests = o.requests, .trust_plugin = o.trust_plugin,
-				  .res = o.res };
+				  .res = o.res, .train = o.train, .ntrain = o.ntrain };
 	char path[PATH_MAX];
 	int rc = plan_make(&p, g->plan, &spec, &err);
 	grid_datasets_free(ds, nds);
@@ -842,13 +1060,16 @@ static int use_plan(const struct grid_cmd *g)
 		tj_warn("bench: %s", err.msg);
 		return TJ_EXIT_FAIL;
 	}
-	int rc;
+	int rc = TJ_EXIT_OK;
 	if (g->job)
-		rc = run_job(&p, g->job_id);
+		for (int i = 0; i < g->njob_ids; i++) { /* in order: a dataset's chain */
+			int r = run_job(&p, g->job_ids[i]);
+			rc = r > rc ? r : rc;
+		}
 	else if (g->coll)
 		rc = grid_collect(&p, g->plots, NULL);
 	else if (!strcmp(g->exec, "slurm"))
-		rc = run_slurm(&p, g->slurm_args);
+		rc = run_slurm(&p, g->slurm_args, !g->pack || !strcmp(g->pack, "dataset"));
 	else if (!strcmp(g->exec, "parallel"))
 		rc = run_parallel(&p, g->jobs, g->ssh);
 	else
@@ -860,13 +1081,14 @@ static int use_plan(const struct grid_cmd *g)
 int bench_grid(int argc, char **argv)
 {
 	struct grid_cmd g;
-	int rc;
-	if ((rc = parse_grid_opts(argc, argv, &g)) != 0)
-		return rc;
-	self_path = bench_self();
-	if (!self_path) {
+	int rc = parse_grid_opts(argc, argv, &g);
+	if (rc == 0 && !(self_path = bench_self())) {
 		tj_warn("bench: cannot find my own binary: %s", strerror(errno));
-		return TJ_EXIT_FAIL;
+		rc = TJ_EXIT_FAIL;
 	}
-	return g.plan ? plan_grid(&g) : use_plan(&g);
+	if (rc == 0)
+		rc = g.plan ? plan_grid(&g) : use_plan(&g);
+	for (size_t i = 0; i < g.po.ntrain; i++)
+		free((char *)g.po.train[i].name);
+	return rc;
 }

@@ -144,21 +144,25 @@ void bench_argv_free(char **argv)
 	free(argv);
 }
 
+void bench_word_print(FILE *f, const char *a)
+{
+	int plain = a[0] != '\0' && strspn(a, "abcdefghijklmnopqrstuvwxyz"
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+") == strlen(a);
+	if (plain) {
+		fputs(a, f);
+		return;
+	}
+	fputc('\'', f);
+	for (; *a; a++)
+		*a == '\'' ? fputs("'\\''", f) : fputc(*a, f);
+	fputc('\'', f);
+}
+
 void bench_argv_print(FILE *f, char *const *argv)
 {
 	for (size_t i = 0; argv[i]; i++) {
-		const char *a = argv[i];
-		int plain = a[0] != '\0' && strspn(a, "abcdefghijklmnopqrstuvwxyz"
-			"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+") == strlen(a);
 		fputs(i ? " " : "", f);
-		if (plain) {
-			fputs(a, f);
-			continue;
-		}
-		fputc('\'', f);
-		for (; *a; a++)
-			*a == '\'' ? fputs("'\\''", f) : fputc(*a, f);
-		fputc('\'', f);
+		bench_word_print(f, argv[i]);
 	}
 	fputc('\n', f);
 }

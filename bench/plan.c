@@ -13,7 +13,7 @@
 #include "../lib/outfile.h"
 #include "../lib/util.h"
 
-const char *const plan_kind_names[K_N] = { "gen", "correlate", "score" };
+const char *const plan_kind_names[K_N] = { "gen", "correlate", "score", "train" };
 
 #define PLAN_FIELDS 14
 
@@ -257,6 +257,9 @@ int plan_job_done(const struct grid_plan *p, const struct grid_job *j)
 /* Peak resident memory in MB at 20 000 root requests, the largest over
  * the built-in suite (measured with `tracejoin bench`, DECISIONS.md
  * "Grid resources"); other correlators (plugins) get the largest. */
+/* train: the peak of `make models` (96 datasets of 1 000 requests), not
+ * scaled with --requests: it grows with the union, give --mem train=MB */
+#define TRAIN_PEAK_MB 600
 static const struct {
 	const char *what;
 	unsigned peak_mb;
@@ -269,6 +272,7 @@ static const struct {
 	{ "correlate:order-logit", 35 },
 	{ "correlate:order-align", 40 },
 	{ "correlate", 80 },
+	{ "train", TRAIN_PEAK_MB },
 };
 
 /* The override of "KIND[:ALGO]=N" for kind (and algo) in list, else 0. */
@@ -323,7 +327,7 @@ static void job_resources(struct grid_job *j, const struct plan_spec *s, const c
 			peak = measured_peaks[i].peak_mb;
 	/* half again over the peak, scaled to the plan's requests; at least
 	 * 256 MB (the binary and its libraries, and Slurm's own accounting) */
-	double mb = 1.5 * peak * (double)s->requests / 20000.0;
+	double mb = 1.5 * peak * (j->kind == K_TRAIN ? 1.0 : (double)s->requests / 20000.0);
 	unsigned mem = mb < 256 ? 256 : ((unsigned)mb + 63) / 64 * 64;
 	unsigned o = override(s->res.mem, s->res.nmem, kind, algo);
 	j->mem_mb = o ? o : mem;
@@ -460,27 +464,42 @@ static int add_correlates(struct grid_plan *p, const char *dir, const struct pla
 	return 0;
 }
 
+/* The gen job of dataset d; NULL (err set) when out of memory.  The
+ * scenario is a built-in's name or a spec file (gen --scenario). */
+static struct grid_job *add_gen(struct grid_plan *p, const struct plan_spec *s,
+				const struct plan_dataset *d, struct tj_err *err)
+{
+	char req[32], seed[32];
+	snprintf(req, sizeof(req), "%" PRIu64, s->requests);
+	snprintf(seed, sizeof(seed), "%" PRIu64, d->seed);
+	struct grid_job *g = add_job(p, K_GEN, d);
+	if (!g) {
+		tj_errf(err, TJ_E_NOMEM, "out of memory");
+		return NULL;
+	}
+	g->id = xasprintf("gen--%s", d->name);
+	g->deps = strdup("");
+	g->out = strdup(d->dir);
+	g->argv = bench_argv("tracejoin", "gen", "--scenario", d->scenario, "--load",
+			     d->load, "--seed", seed, "--requests", req, "-o", d->dir,
+			     "--force", NULL);
+	if (!g->id || !g->deps || !g->out || !g->argv) {
+		tj_errf(err, TJ_E_NOMEM, "out of memory");
+		return NULL;
+	}
+	job_resources(g, s, NULL);
+	return g;
+}
+
 /* Dataset d's jobs: gen (when generated), correlates, one score. */
 static int add_dataset_jobs(struct grid_plan *p, const char *dir, const struct plan_spec *s,
 			    const struct plan_dataset *d, struct tj_err *err)
 {
-	char *gen_id = NULL;
+	const char *gen_id = NULL;
 	if (d->generate) {
-		char req[32], seed[32];
-		snprintf(req, sizeof(req), "%" PRIu64, s->requests);
-		snprintf(seed, sizeof(seed), "%" PRIu64, d->seed);
-		struct grid_job *g = add_job(p, K_GEN, d);
+		struct grid_job *g = add_gen(p, s, d, err);
 		if (!g)
-			return tj_errf(err, TJ_E_NOMEM, "out of memory");
-		g->id = xasprintf("gen--%s", d->name);
-		g->deps = strdup("");
-		g->out = strdup(d->dir);
-		g->argv = bench_argv("tracejoin", "gen", "--scenario", d->scenario, "--load",
-				     d->load, "--seed", seed, "--requests", req, "-o", d->dir,
-				     "--force", NULL);
-		if (!g->id || !g->deps || !g->out || !g->argv)
-			return tj_errf(err, TJ_E_NOMEM, "out of memory");
-		job_resources(g, s, NULL);
+			return -1;
 		gen_id = g->id;
 	}
 	size_t first = p->n;
@@ -515,11 +534,91 @@ static int add_dataset_jobs(struct grid_plan *p, const char *dir, const struct p
 	return 0;
 }
 
+/* Is word in the comma-separated list? */
+static int in_list(const char *list, const char *word)
+{
+	size_t wl = strlen(word);
+	for (const char *q = list; *q;) {
+		size_t len = strcspn(q, ",");
+		if (len == wl && !strncmp(q, word, len))
+			return 1;
+		q += len + (q[len] == ',');
+	}
+	return 0;
+}
+
+/* The train job of t: after the gen jobs of its datasets (the plan's
+ * first s->nds jobs, in the spec's order). */
+static int add_train(struct grid_plan *p, const char *dir, const struct plan_spec *s,
+		     const struct plan_train *t, struct tj_err *err)
+{
+	static const struct plan_dataset none = { "-", "train", "-", "", "-", 0, 0 };
+	char **args = plan_split_words(t->args);
+	size_t na = 0, nw = 0, ngen = s->nds; /* the gen jobs come first */
+	while (args && args[na])
+		na++;
+	struct grid_job *j = add_job(p, K_TRAIN, &none);
+	if (!args || !j) {
+		bench_argv_free(args);
+		return tj_errf(err, args ? TJ_E_NOMEM : TJ_E_ARG, args ? "out of memory" :
+			       "--train %s: no train options", t->name);
+	}
+	j->id = xasprintf("train--%s", t->name);
+	j->out = xasprintf("%s/models/%s", dir, t->name);
+	j->argv = calloc(na + ngen + 5, sizeof(char *));
+	char *deps = strdup("");
+	if (!j->id || !j->out || !j->argv || !deps)
+		goto oom;
+	j->argv[nw++] = strdup("tracejoin");
+	j->argv[nw++] = strdup("train");
+	for (size_t k = 0; k < na; k++)
+		j->argv[nw++] = strdup(args[k]);
+	for (size_t k = 0; k < ngen; k++) {
+		if (t->on && !in_list(t->on, p->jobs[k].scenario))
+			continue;
+		char *nd = xasprintf("%s%s%s", deps, *deps ? "," : "", p->jobs[k].id);
+		free(deps);
+		if (!(deps = nd) || !(j->argv[nw++] = strdup(p->jobs[k].out)))
+			goto oom;
+	}
+	if (!*deps) {
+		free(deps);
+		bench_argv_free(args);
+		return tj_errf(err, TJ_E_ARG, "--train-on %s=%s: no planned scenario", t->name,
+			       t->on);
+	}
+	j->argv[nw++] = strdup("-o");
+	j->argv[nw++] = strdup(j->out);
+	for (size_t k = 0; k < nw; k++)
+		if (!j->argv[k])
+			goto oom;
+	j->deps = deps;
+	bench_argv_free(args);
+	job_resources(j, s, NULL);
+	return 0;
+oom:
+	free(deps);
+	bench_argv_free(args);
+	return tj_errf(err, TJ_E_NOMEM, "out of memory");
+}
+
 int plan_make(struct grid_plan *p, const char *dir, const struct plan_spec *s,
 	      struct tj_err *err)
 {
 	memset(p, 0, sizeof(*p)); /* first: the caller frees *p on failure */
 	snprintf(p->dir, sizeof(p->dir), "%s", dir);
+	if (s->ntrain) { /* gen jobs only, then the train jobs */
+		for (size_t i = 0; i < s->nds; i++) {
+			struct plan_dataset d = s->ds[i];
+			d.generate = 1;
+			if (add_gen(p, s, &d, err) == NULL)
+				return -1;
+		}
+		for (size_t i = 0; i < s->ntrain; i++)
+			if (add_train(p, dir, s, &s->train[i], err) < 0)
+				return -1;
+		return 0;
+	}
 	for (size_t i = 0; i < s->nds; i++)
 		if (add_dataset_jobs(p, dir, s, &s->ds[i], err) < 0)
 			return -1;

@@ -10,7 +10,9 @@
  * command (shell words, argv[0] "tracejoin").  A dataset's jobs are
  * consecutive: its gen (when generated), a correlate per correlator and
  * parameter variant, then one score job that scores them all (the labels
- * and the cross-node join read once). */
+ * and the cross-node join read once).  A training plan has gen jobs and
+ * train jobs (`tracejoin train` on a union of the datasets), no others;
+ * a train job's dataset fields are "-". */
 #ifndef TJ_BENCH_PLAN_H
 #define TJ_BENCH_PLAN_H
 
@@ -21,7 +23,7 @@
 
 #define PLAN_VERSION_LINE "# tracejoin bench plan 2"
 
-enum grid_kind { K_GEN, K_COR, K_SCORE, K_N };
+enum grid_kind { K_GEN, K_COR, K_SCORE, K_TRAIN, K_N };
 extern const char *const plan_kind_names[K_N];
 
 struct grid_job {
@@ -55,6 +57,13 @@ struct plan_resources {
 	size_t nmem, ncpus;
 };
 
+/* A model to fit on the plan's datasets: `tracejoin train ARGS DATASETS
+ * -o DIR/models/NAME`, DATASETS those of the scenarios in `on` (all when
+ * NULL) ordered by scenario (as the spec lists them), load, seed. */
+struct plan_train {
+	const char *name, *args, *on;
+};
+
 struct plan_spec {
 	const struct plan_dataset *ds;
 	size_t nds;
@@ -66,6 +75,8 @@ struct plan_spec {
 	int trust_plugin;                /* correlate --trust-plugin */
 	const char *drilldown;           /* score jobs write drill-downs here, or NULL */
 	struct plan_resources res;
+	const struct plan_train *train; /* a training plan: no correlators */
+	size_t ntrain;
 };
 
 void plan_free(struct grid_plan *p);
