@@ -309,7 +309,7 @@ int plan_check_resource(const char *spec, struct tj_err *err)
 	unsigned long v = eq ? strtoul(eq + 1, &end, 10) : 0;
 	if (kind < 0 || !eq[1] || *end || errno || v == 0 || v > 1u << 20 || strchr(spec, '\t'))
 		return tj_errf(err, TJ_E_ARG, "%s: want KIND=N or correlate:NAME=N (KIND gen, "
-			       "correlate or score; N a positive number)", spec);
+			       "correlate, score or train; N a positive number)", spec);
 	return 0;
 }
 
