@@ -92,6 +92,10 @@ char **bench_argv(const char *first, ...);
 void bench_argv_free(char **argv);
 /* The command line as shell text (for commands.txt). */
 void bench_argv_print(FILE *f, char *const *argv);
+/* o as JSON (json_dumps flags) and a newline into path, through
+ * lib/outfile.h (tj_outfile_open flags); 0, or -1 and err. */
+int bench_write_json_file(const char *path, json_t *o, size_t dump_flags, unsigned out_flags,
+			  struct tj_err *err);
 /* One word of it, quoted for the shell when it needs to be. */
 void bench_word_print(FILE *f, const char *word);
 

@@ -85,17 +85,7 @@ static int write_status(const struct grid_plan *p, const struct grid_job *j,
 {
 	char path[PATH_MAX];
 	plan_status_path(p, j->id, ext, path, sizeof(path));
-	struct tj_outfile of;
-	char *text = json_dumps(o, JSON_SORT_KEYS);
-	int rc = -1;
-	if (text && tj_outfile_open(&of, path, TJ_OUT_FORCE, 0666, NULL, 0, err) == 0) {
-		if (tj_outfile_write(&of, text, strlen(text), err) == 0 &&
-		    tj_outfile_write(&of, "\n", 1, err) == 0)
-			rc = tj_outfile_commit(&of, err);
-		else
-			tj_outfile_abort(&of);
-	}
-	free(text);
+	int rc = bench_write_json_file(path, o, JSON_SORT_KEYS, TJ_OUT_FORCE, err);
 	json_decref(o);
 	return rc;
 }
@@ -143,32 +133,6 @@ static int deps_missing(struct grid_plan *p, struct grid_job *j, char *dep, size
 		d += len + (d[len] == ',');
 	}
 	return missing;
-}
-
-/* Fork and exec the job's command (argv[0] our binary), its output in
- * log; the exit status, rusage in *ru, or -1. */
-static int exec_job(char **argv, const char *log, struct rusage *ru)
-{
-	int logfd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (logfd < 0)
-		return -1;
-	pid_t pid = fork();
-	if (pid == 0) {
-		int devnull = open("/dev/null", O_RDONLY);
-		if (devnull >= 0)
-			dup2(devnull, 0);
-		dup2(logfd, 1);
-		dup2(logfd, 2);
-		argv[0] = (char *)self_path;
-		execv(self_path, argv);
-		fprintf(stderr, "exec %s: %s\n", self_path, strerror(errno));
-		_exit(127);
-	}
-	close(logfd);
-	int st = 0;
-	if (pid < 0 || wait4(pid, &st, 0, ru) < 0)
-		return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
 /* The folders a job writes in: status/, logs/, and its output's (a score
@@ -228,12 +192,15 @@ static int run_job(struct grid_plan *p, const char *id)
 	if (j->kind == K_COR)
 		unlink(j->out);
 	snprintf(log, sizeof(log), "%s/logs/%s.log", p->dir, j->id);
-	double t0 = bench_now();
-	struct rusage ru;
-	int status = exec_job(argv, log, &ru);
+	struct bench_job run = { .argv = argv };
+	struct tj_err err = { 0 };
+	snprintf(run.log, sizeof(run.log), "%s", log);
+	argv[0] = (char *)self_path;
+	int rc = bench_jobs_run(&run, 1, 1, NULL, NULL, NULL, &err);
 	free(argv);
-	if (status < 0)
-		return fail_job(p, j, -1, strerror(errno));
+	if (rc < 0)
+		return fail_job(p, j, -1, err.msg);
+	int status = run.status;
 	/* a damaged log still gives figures: as `make bench` counts it */
 	int ok = status == 0 || (j->kind != K_GEN && status == TJ_EXIT_DAMAGED);
 	if (!ok) {
@@ -244,12 +211,8 @@ static int run_job(struct grid_plan *p, const char *id)
 	}
 	if (missing) /* the others are scored; this one is not done */
 		return fail_job(p, j, -1, why);
-	double cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
-		     (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-	struct tj_err err = { 0 };
 	if (write_status(p, j, "done", json_pack("{s:i, s:f, s:f, s:f, s:I}", "status", status,
-			 "cpu_s", cpu, "wall_s", bench_now() - t0,
-			 "peak_mb", (double)ru.ru_maxrss / 1024.0, "events",
+			 "cpu_s", run.cpu_s, "wall_s", run.wall_s, "peak_mb", run.peak_mb, "events",
 			 (json_int_t)(j->kind == K_COR ? bench_events_from_log(log) : 0)), &err) < 0) {
 		tj_warn("bench: %s", err.msg);
 		return TJ_EXIT_FAIL;

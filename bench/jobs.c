@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "bench.h"
+#include "../lib/outfile.h"
 
 const char *bench_self(void)
 {
@@ -243,5 +244,24 @@ int bench_jobs_run(struct bench_job *jobs, size_t n, int parallel,
 		if (rc < 0 && running == 0)
 			break;
 	}
+	return rc;
+}
+
+int bench_write_json_file(const char *path, json_t *o, size_t dump_flags, unsigned out_flags,
+			  struct tj_err *err)
+{
+	char *text = json_dumps(o, dump_flags);
+	struct tj_outfile of;
+	int rc = -1;
+	if (!text)
+		return tj_errf(err, TJ_E_NOMEM, "%s: out of memory", path);
+	if (tj_outfile_open(&of, path, out_flags, 0666, NULL, 0, err) == 0) {
+		if (tj_outfile_write(&of, text, strlen(text), err) == 0 &&
+		    tj_outfile_write(&of, "\n", 1, err) == 0)
+			rc = tj_outfile_commit(&of, err);
+		else
+			tj_outfile_abort(&of);
+	}
+	free(text);
 	return rc;
 }

@@ -636,21 +636,11 @@ int plan_write_suite(const char *dir, const char *layout, json_t *command, json_
 	snprintf(path, sizeof(path), "%s/plan/suite.json", dir);
 	json_t *o = json_pack("{s:s, s:o, s:o}", "layout", layout, "command", command,
 			      "suite", suite);
-	char *text = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
-	json_decref(o);
-	if (!text)
+	if (!o)
 		return tj_errf(err, TJ_E_NOMEM, "out of memory");
-	struct tj_outfile of;
-	int rc = tj_outfile_open(&of, path, flags, 0666, NULL, 0, err);
-	if (rc == 0) {
-		if (tj_outfile_write(&of, text, strlen(text), err) == 0 &&
-		    tj_outfile_write(&of, "\n", 1, err) == 0)
-			rc = tj_outfile_commit(&of, err);
-		else
-			rc = -1, tj_outfile_abort(&of);
-	}
-	free(text);
-	return rc < 0 ? -1 : 0;
+	int rc = bench_write_json_file(path, o, JSON_INDENT(2) | JSON_PRESERVE_ORDER, flags, err);
+	json_decref(o);
+	return rc;
 }
 
 json_t *plan_read_suite(const char *dir)

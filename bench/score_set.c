@@ -65,25 +65,6 @@ static int parse_score_set(int argc, char **argv, struct score_set *s)
 	return 0;
 }
 
-/* OUT/NAME--ALGO.json: the score document of one edges file. */
-static int write_doc(const char *path, json_t *doc, struct tj_err *err)
-{
-	char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	struct tj_outfile o;
-	int rc = -1;
-	if (!text)
-		return tj_errf(err, TJ_E_NOMEM, "out of memory");
-	if (tj_outfile_open(&o, path, TJ_OUT_FORCE, 0666, NULL, 0, err) == 0) {
-		if (tj_outfile_write(&o, text, strlen(text), err) == 0 &&
-		    tj_outfile_write(&o, "\n", 1, err) == 0)
-			rc = tj_outfile_commit(&o, err);
-		else
-			tj_outfile_abort(&o);
-	}
-	free(text);
-	return rc;
-}
-
 /* The drill-down of one scored correlator; the dataset's span model built
  * at the first (a replay, once per dataset).  Not a result: a failure is
  * a warning. */
@@ -143,7 +124,8 @@ int bench_score_set(int argc, char **argv)
 		if (tj_edges_read(&edges, s.edges[i], &err) < 0 ||
 		    tj_score_compute(&sc, &labels, &edges, join, &so, &err) < 0 ||
 		    !(doc = bench_score_doc(lp, s.edges[i], s.data, join, &sc)) ||
-		    write_doc(path, doc, &err) < 0) {
+		    bench_write_json_file(path, doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER,
+					  TJ_OUT_FORCE, &err) < 0) {
 			tj_warn("bench: scoring %s: %s", s.edges[i], err.code ? err.msg : "out of memory");
 			failed++;
 		} else if (s.drilldown) {
