@@ -166,7 +166,7 @@ static int run_job(struct grid_plan *p, const char *id)
 	 * refuses or replaces an output another run is writing, so the
 	 * second waits for the first and then finds it done.  The lock goes
 	 * with this process. */
-	char lockpath[PATH_MAX], log[PATH_MAX], dep[512], why[700];
+	char lockpath[PATH_MAX], log[PATH_MAX], dep[512] = "", why[700];
 	plan_status_path(p, j->id, "lock", lockpath, sizeof(lockpath));
 	int lockfd = open(lockpath, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	if (lockfd < 0 || flock(lockfd, LOCK_EX) < 0) {

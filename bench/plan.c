@@ -255,8 +255,11 @@ int plan_job_done(const struct grid_plan *p, const struct grid_job *j)
 /* ---- resources ---- */
 
 /* Peak resident memory in MB at 20 000 root requests, the largest over
- * the built-in suite (measured with `tracejoin bench`, DECISIONS.md
- * "Grid resources"); other correlators (plugins) get the largest. */
+ * the built-in suite: correlators from make bench's results.csv (peak_mb,
+ * 2026-12-07), gen and score (a dataset's score job with drill-downs)
+ * by /usr/bin/time on the largest datasets (fanout, deep-chain at high
+ * load); DECISIONS.md "Grid resources".  Other correlators (plugins) get
+ * the largest. */
 /* train: the peak of `make models` (96 datasets of 1 000 requests), not
  * scaled with --requests: it grows with the union, give --mem train=MB */
 #define TRAIN_PEAK_MB 600
@@ -264,14 +267,14 @@ static const struct {
 	const char *what;
 	unsigned peak_mb;
 } measured_peaks[] = {
-	{ "gen", 40 },
+	{ "gen", 32 },
 	{ "score", 200 },
-	{ "correlate:metadata", 80 },
-	{ "correlate:regression", 40 },
-	{ "correlate:classifier", 35 },
-	{ "correlate:order-logit", 35 },
-	{ "correlate:order-align", 40 },
-	{ "correlate", 80 },
+	{ "correlate:metadata", 79 },
+	{ "correlate:regression", 37 },
+	{ "correlate:classifier", 30 },
+	{ "correlate:order-logit", 30 },
+	{ "correlate:order-align", 30 },
+	{ "correlate", 79 },
 	{ "train", TRAIN_PEAK_MB },
 };
 
