@@ -63,12 +63,12 @@ struct bench_job {
 };
 
 /* Run jobs with at most `parallel` at once; done(job) is called in the
- * parent as each ends.  progress(i, n) before each start.  Returns 0, or
+ * parent as each ends.  before(job, i, n) just before each start: nonzero
+ * skips the job (its status is then the caller's to set).  Returns 0, or
  * negative if a child could not be started. */
 int bench_jobs_run(struct bench_job *jobs, size_t n, int parallel,
 		   void (*done)(struct bench_job *j, void *ctx),
-		   void (*progress)(const struct bench_job *j, size_t started,
-				    size_t total, void *ctx),
+		   int (*before)(struct bench_job *j, size_t started, size_t total, void *ctx),
 		   void *ctx, struct tj_err *err);
 /* The synthetic suite's loads, by rank. */
 extern const char *const bench_load_names[3];

@@ -153,144 +153,206 @@ static int job_dirs(const struct grid_plan *p, const struct grid_job *j)
 	return 0;
 }
 
-static int run_job(struct grid_plan *p, const char *id)
+/* A job between job_before and job_after: its lock, and what its
+ * dependencies lacked. */
+struct job_run {
+	struct grid_job *job;
+	int lockfd, missing;
+	char why[700];
+	struct bench_job *run;       /* its command, log and figures */
+};
+
+static void job_unlock(struct job_run *r)
 {
-	struct grid_job *j = plan_find(p, id);
-	if (!j)
-		return tj_usage("bench", "--job %s: no such job in %s/plan/jobs.tsv", id, p->dir);
+	if (r->lockfd >= 0)
+		close(r->lockfd);
+	r->lockfd = -1;
+	free(r->run->argv);           /* the words are the plan's */
+	r->run->argv = NULL;
+}
+
+/* Before job r->job's command: its folders, its lock (held until
+ * job_after: runners racing on one plan take turns per job, and the
+ * second then finds it done), done again, its dependencies.  0: run
+ * r->run (argv[0] our binary); 1: nothing to do; else the exit status of
+ * a failure, recorded. */
+static int job_before(struct grid_plan *p, struct job_run *r)
+{
+	struct grid_job *j = r->job;
+	char lockpath[PATH_MAX], dep[512] = "";
+	r->lockfd = -1;
+	r->run->argv = NULL;
 	if (plan_job_done(p, j))
-		return TJ_EXIT_OK;
+		return 1;
 	if (job_dirs(p, j) < 0)
 		return TJ_EXIT_FAIL;
-	/* Runners racing on one plan take turns per job: a job's command
-	 * refuses or replaces an output another run is writing, so the
-	 * second waits for the first and then finds it done.  The lock goes
-	 * with this process. */
-	char lockpath[PATH_MAX], log[PATH_MAX], dep[512] = "", why[700];
 	plan_status_path(p, j->id, "lock", lockpath, sizeof(lockpath));
-	int lockfd = open(lockpath, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-	if (lockfd < 0 || flock(lockfd, LOCK_EX) < 0) {
+	r->lockfd = open(lockpath, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (r->lockfd < 0 || flock(r->lockfd, LOCK_EX) < 0) {
 		tj_warn("bench: %s: %s", lockpath, strerror(errno));
+		job_unlock(r);
 		return TJ_EXIT_FAIL;
 	}
-	if (plan_job_done(p, j))
-		return TJ_EXIT_OK;
-	char **argv;
-	int missing = deps_missing(p, j, dep, sizeof(dep), &argv);
-	if (missing < 0)
+	if (plan_job_done(p, j)) {
+		job_unlock(r);
+		return 1;
+	}
+	r->missing = deps_missing(p, j, dep, sizeof(dep), &r->run->argv);
+	if (r->missing < 0) {
+		job_unlock(r);
 		return fail_job(p, j, -1, "out of memory");
-	snprintf(why, sizeof(why), "needs %s, which is not done", dep);
+	}
+	snprintf(r->why, sizeof(r->why), "needs %s, which is not done", dep);
 	int ndeps = j->deps[0] != '\0';
 	for (const char *c = j->deps; *c; c++)
 		ndeps += *c == ',';
-	if (missing && (j->kind != K_SCORE || missing == ndeps)) {
-		free(argv);
-		return fail_job(p, j, -1, why);
+	if (r->missing && (j->kind != K_SCORE || r->missing == ndeps)) {
+		job_unlock(r);
+		return fail_job(p, j, -1, r->why);
 	}
 	/* not done: what is there of its output is a killed run's, not ours
 	 * to keep (correlate refuses an existing output) */
 	if (j->kind == K_COR)
 		unlink(j->out);
-	snprintf(log, sizeof(log), "%s/logs/%s.log", p->dir, j->id);
-	struct bench_job run = { .argv = argv };
+	snprintf(r->run->log, sizeof(r->run->log), "%s/logs/%s.log", p->dir, j->id);
+	r->run->argv[0] = (char *)self_path;
+	return 0;
+}
+
+/* After the command of r: its status file (done with its figures, or
+ * failed with why), the lock released.  The exit status. */
+static int job_after(struct grid_plan *p, struct job_run *r)
+{
+	struct grid_job *j = r->job;
+	const char *log = r->run->log;
+	int status = r->run->status, rc = TJ_EXIT_OK;
 	struct tj_err err = { 0 };
-	snprintf(run.log, sizeof(run.log), "%s", log);
-	argv[0] = (char *)self_path;
-	int rc = bench_jobs_run(&run, 1, 1, NULL, NULL, NULL, &err);
-	free(argv);
-	if (rc < 0)
-		return fail_job(p, j, -1, err.msg);
-	int status = run.status;
 	/* a damaged log still gives figures: as `make bench` counts it */
-	int ok = status == 0 || (j->kind != K_GEN && status == TJ_EXIT_DAMAGED);
-	if (!ok) {
+	if (status != 0 && !(j->kind != K_GEN && status == TJ_EXIT_DAMAGED)) {
 		char tail[300];
 		bench_log_tail(log, tail, sizeof(tail));
-		snprintf(why, sizeof(why), "exit %d: %s (log %s)", status, tail, log);
-		return fail_job(p, j, status, why);
-	}
-	if (missing) /* the others are scored; this one is not done */
-		return fail_job(p, j, -1, why);
-	if (write_status(p, j, "done", json_pack("{s:i, s:f, s:f, s:f, s:I}", "status", status,
-			 "cpu_s", run.cpu_s, "wall_s", run.wall_s, "peak_mb", run.peak_mb, "events",
-			 (json_int_t)(j->kind == K_COR ? bench_events_from_log(log) : 0)), &err) < 0) {
+		snprintf(r->why, sizeof(r->why), "exit %d: %s (log %s)", status, tail, log);
+		rc = fail_job(p, j, status, r->why);
+	} else if (r->missing) { /* the others are scored; this one is not done */
+		rc = fail_job(p, j, -1, r->why);
+	} else if (write_status(p, j, "done", json_pack("{s:i, s:f, s:f, s:f, s:I}", "status",
+			status, "cpu_s", r->run->cpu_s, "wall_s", r->run->wall_s, "peak_mb",
+			r->run->peak_mb, "events", (json_int_t)(j->kind == K_COR ?
+			bench_events_from_log(log) : 0)), &err) < 0) {
 		tj_warn("bench: %s", err.msg);
-		return TJ_EXIT_FAIL;
+		rc = TJ_EXIT_FAIL;
+	} else {
+		char failed[PATH_MAX];
+		plan_status_path(p, j->id, "failed", failed, sizeof(failed));
+		unlink(failed);
+		unlink(log);
 	}
-	char failed[PATH_MAX];
-	plan_status_path(p, j->id, "failed", failed, sizeof(failed));
-	unlink(failed);
-	unlink(log);
-	return TJ_EXIT_OK;
+	job_unlock(r);
+	return rc;
+}
+
+/* --job DIR ID: one job, unless done. */
+static int run_job(struct grid_plan *p, const char *id)
+{
+	struct bench_job run = { 0 };
+	struct job_run r = { .job = plan_find(p, id), .run = &run };
+	if (!r.job)
+		return tj_usage("bench", "--job %s: no such job in %s/plan/jobs.tsv", id, p->dir);
+	int rc = job_before(p, &r);
+	if (rc)
+		return rc == 1 ? TJ_EXIT_OK : rc;
+	struct tj_err err = { 0 };
+	if (bench_jobs_run(&run, 1, 1, NULL, NULL, NULL, &err) < 0) {
+		job_unlock(&r);
+		return fail_job(p, r.job, -1, err.msg);
+	}
+	return job_after(p, &r);
 }
 
 /* ---- --run ---- */
 
-/* The progress line on a terminal: [done/total] stage job  ETA. */
-struct progress_ctx {
+/* The local executor's jobs, run from this process (no `bench --job` in
+ * between: a process less per job), and its progress line on a terminal:
+ * [started/total] job  ETA. */
+struct local_ctx {
+	struct grid_plan *p;
+	int tty;
 	double t0;
 	size_t before, all;      /* jobs of earlier stages, of every stage */
 };
 
-static void progress(const struct bench_job *j, size_t started, size_t total, void *ctx)
+static int local_before(struct bench_job *b, size_t started, size_t total, void *ctx)
 {
-	struct progress_ctx *pc = ctx;
-	size_t at = pc->before + started;
-	double el = bench_now() - pc->t0;
-	char eta[32] = "?";
+	struct local_ctx *lc = ctx;
+	struct job_run *r = b->user;
 	(void)total;
+	int rc = job_before(lc->p, r);
+	if (rc) {                /* done already (1) or failed before it ran */
+		b->status = rc == 1 ? 0 : rc;
+		return 1;
+	}
+	size_t at = lc->before + started;
+	double el = bench_now() - lc->t0;
+	char eta[32] = "?";
 	if (at > 0) {
-		double left = el / (double)at * (double)(pc->all - at);
+		double left = el / (double)at * (double)(lc->all - at);
 		snprintf(eta, sizeof(eta), "%dm%02ds", (int)left / 60, (int)left % 60);
 	}
-	fprintf(stderr, "\r\033[K[%zu/%zu] %s  ETA %s", at + 1, pc->all, j->argv[4], eta);
+	if (lc->tty)
+		fprintf(stderr, "\r\033[K[%zu/%zu] %s  ETA %s", at + 1, lc->all, r->job->id, eta);
+	return 0;
+}
+
+static void local_done(struct bench_job *b, void *ctx)
+{
+	struct local_ctx *lc = ctx;
+	b->status = job_after(lc->p, b->user);
 }
 
 int grid_run_local(struct grid_plan *p, const char *self, int parallel, int tty)
 {
 	self_path = self;
-	struct progress_ctx pc = { .t0 = bench_now() };
+	struct local_ctx lc = { .p = p, .tty = tty, .t0 = bench_now() };
 	for (size_t i = 0; i < p->n; i++)
-		pc.all += !plan_job_done(p, &p->jobs[i]);
-	struct bench_job *jobs = calloc(p->n, sizeof(*jobs));
+		lc.all += !plan_job_done(p, &p->jobs[i]);
+	struct bench_job *jobs = calloc(p->n ? p->n : 1, sizeof(*jobs));
+	struct job_run *runs = calloc(p->n ? p->n : 1, sizeof(*runs));
 	struct tj_err err = { 0 };
 	size_t failed = 0;
-	char logs[PATH_MAX];
-	snprintf(logs, sizeof(logs), "%s/logs", p->dir);
-	if (!jobs || bench_mkdirs(logs) < 0) {
+	if (!jobs || !runs) {
 		free(jobs);
-		tj_warn("bench: %s: %s", logs, strerror(errno));
+		free(runs);
+		tj_warn("bench: out of memory");
 		return TJ_EXIT_FAIL;
 	}
-	/* stage by stage: every job's dependencies are of the stage before */
+	/* stage by stage: every job's dependencies are of a stage before */
 	for (int k = 0; k < K_N; k++) {
 		size_t n = 0;
 		for (size_t i = 0; i < p->n; i++) {
 			struct grid_job *g = &p->jobs[i];
 			if (g->kind != (enum grid_kind)k || plan_job_done(p, g))
 				continue;
-			struct bench_job *b = &jobs[n++];
-			memset(b, 0, sizeof(*b));
-			b->argv = bench_argv(self_path, "bench", "--job", p->dir, g->id, NULL);
-			snprintf(b->log, sizeof(b->log), "%s/%s.run.log", logs, g->id);
+			memset(&jobs[n], 0, sizeof(jobs[n]));
+			runs[n] = (struct job_run){ .job = g, .lockfd = -1, .run = &jobs[n] };
+			jobs[n].user = &runs[n];
+			n++;
 		}
-		int rc = bench_jobs_run(jobs, n, parallel, NULL, tty ? progress : NULL, &pc, &err);
-		pc.before += n;
+		int rc = bench_jobs_run(jobs, n, parallel, local_done, local_before, &lc, &err);
+		lc.before += n;
 		for (size_t i = 0; i < n; i++) {
-			if (jobs[i].status == 0)
-				unlink(jobs[i].log);
-			else
-				failed++;
-			bench_argv_free(jobs[i].argv);
+			failed += jobs[i].status != 0;
+			job_unlock(&runs[i]); /* one that never started (a failed start) */
 		}
 		if (rc < 0) {
 			tj_warn("bench: %s", err.msg);
 			free(jobs);
+			free(runs);
 			return TJ_EXIT_FAIL;
 		}
 	}
 	free(jobs);
-	if (tty && pc.all)
+	free(runs);
+	if (tty && lc.all)
 		fprintf(stderr, "\r\033[K");
 	if (failed)
 		tj_warn("bench: %zu jobs failed (their names: bench --collect %s)", failed, p->dir);

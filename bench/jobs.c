@@ -196,8 +196,7 @@ static pid_t start(struct bench_job *j, struct tj_err *err)
 
 int bench_jobs_run(struct bench_job *jobs, size_t n, int parallel,
 		   void (*done)(struct bench_job *j, void *ctx),
-		   void (*progress)(const struct bench_job *j, size_t started,
-				    size_t total, void *ctx),
+		   int (*before)(struct bench_job *j, size_t started, size_t total, void *ctx),
 		   void *ctx, struct tj_err *err)
 {
 	size_t next = 0, running = 0;
@@ -206,8 +205,10 @@ int bench_jobs_run(struct bench_job *jobs, size_t n, int parallel,
 		parallel = 1;
 	while (next < n || running > 0) {
 		while (rc == 0 && next < n && running < (size_t)parallel) {
-			if (progress)
-				progress(&jobs[next], next, n, ctx);
+			if (before && before(&jobs[next], next, n, ctx) != 0) {
+				next++; /* not to run: its status is the caller's */
+				continue;
+			}
 			if (start(&jobs[next], err) < 0) {
 				rc = -TJ_E_IO;
 				break;
