@@ -492,7 +492,8 @@ struct slurm_unit {
 	unsigned mem_mb, cpus;
 };
 
-static struct slurm_unit *slurm_units(struct grid_plan *p, int pack_dataset, size_t *nu)
+static struct slurm_unit *slurm_units(struct grid_plan *p, int pack_dataset, size_t max_tasks,
+				       size_t *nu)
 {
 	struct slurm_unit *u = calloc(p->n ? p->n : 1, sizeof(*u));
 	*nu = 0;
@@ -520,6 +521,25 @@ static struct slurm_unit *slurm_units(struct grid_plan *p, int pack_dataset, siz
 	}
 	if (!u)
 		tj_warn("bench: out of memory");
+	/* --slurm-tasks N: consecutive datasets share a task, N tasks at most
+	 * (the train jobs, last in the plan, stay tasks of their own) */
+	size_t n0 = 0;
+	while (u && n0 < *nu && u[n0].stage == 0)
+		n0++;
+	if (u && pack_dataset && max_tasks && n0 > max_tasks) {
+		for (size_t g = 0; g < max_tasks; g++) {
+			size_t a = g * n0 / max_tasks, b = (g + 1) * n0 / max_tasks;
+			struct slurm_unit m = u[a];  /* a >= g: not yet overwritten */
+			for (size_t k = a + 1; k < b; k++) {
+				m.n = u[k].first + u[k].n - m.first;
+				m.mem_mb = u[k].mem_mb > m.mem_mb ? u[k].mem_mb : m.mem_mb;
+				m.cpus = u[k].cpus > m.cpus ? u[k].cpus : m.cpus;
+			}
+			u[g] = m;
+		}
+		memmove(&u[max_tasks], &u[n0], (*nu - n0) * sizeof(*u));
+		*nu = max_tasks + (*nu - n0);
+	}
 	return u;
 }
 
@@ -615,7 +635,8 @@ static int submit_group(struct grid_plan *p, struct slurm_ctx *sc, struct slurm_
  * every array of the stage before (afterany: a job whose dependency
  * failed says so itself, and collect names it).  --run returns when they
  * have all left the queue. */
-static int run_slurm(struct grid_plan *p, const char *slurm_args, int pack_dataset)
+static int run_slurm(struct grid_plan *p, const char *slurm_args, int pack_dataset,
+		     size_t max_tasks)
 {
 	char sbatch[PATH_MAX], script[PATH_MAX], logs[PATH_MAX], name[64];
 	if (find_program("sbatch", sbatch, sizeof(sbatch)) < 0) {
@@ -650,7 +671,7 @@ static int run_slurm(struct grid_plan *p, const char *slurm_args, int pack_datas
 	struct slurm_ctx sc = { .sbatch = sbatch, .script = script, .logs = logs, .name = name,
 				.extra = extra, .nextra = nextra };
 	size_t nu;
-	struct slurm_unit *u = slurm_units(p, pack_dataset, &nu);
+	struct slurm_unit *u = slurm_units(p, pack_dataset, max_tasks, &nu);
 	if (!u)
 		goto fail;
 	/* stage by stage (one stage when a task runs a dataset's chain); in a
@@ -706,7 +727,7 @@ struct grid_cmd {
 	const char *plan, *run, *coll, *job, *exec, *ssh, *slurm_args, *pack;
 	char **job_ids;          /* --job DIR ID...: argc - optind of them */
 	int njob_ids;
-	int jobs, force, plots;
+	int jobs, force, plots, slurm_tasks;
 	struct grid_opts po;
 	int argc;                /* the command line, for plan/suite.json */
 	char **argv;
@@ -771,7 +792,7 @@ static int parse_grid_opts(int argc, char **argv, struct grid_cmd *g)
 {
 	enum { O_PLAN = 256, O_RUN, O_COLLECT, O_JOB, O_EXEC, O_SEEDS, O_SCN, O_LOADS,
 	       O_PARAM, O_REQ, O_QUICK, O_SSH, O_FORCE, O_NOPLOTS, O_SLURM, O_MEM, O_CPUS,
-	       O_TRUST, O_PACK, O_TRAIN, O_TRAIN_ON };
+	       O_TRUST, O_PACK, O_TRAIN, O_TRAIN_ON, O_TASKS };
 	static const struct option longopts[] = {
 		{ "plan", required_argument, NULL, O_PLAN },
 		{ "run", required_argument, NULL, O_RUN },
@@ -794,6 +815,7 @@ static int parse_grid_opts(int argc, char **argv, struct grid_cmd *g)
 		{ "cpus", required_argument, NULL, O_CPUS },
 		{ "trust-plugin", no_argument, NULL, O_TRUST },
 		{ "slurm-pack", required_argument, NULL, O_PACK },
+		{ "slurm-tasks", required_argument, NULL, O_TASKS },
 		{ "train", required_argument, NULL, O_TRAIN },
 		{ "train-on", required_argument, NULL, O_TRAIN_ON },
 		{ NULL, 0, NULL, 0 },
@@ -845,6 +867,11 @@ static int parse_grid_opts(int argc, char **argv, struct grid_cmd *g)
 		case O_SLURM: g->slurm_args = optarg; break;
 		case O_TRUST: o->trust_plugin = 1; break;
 		case O_PACK: g->pack = optarg; break;
+		case O_TASKS:
+			if (tj_parse_u64(optarg, 1, 1000000, &v) < 0)
+				return tj_usage("bench", "--slurm-tasks %s: want 1 to 1000000", optarg);
+			g->slurm_tasks = (int)v;
+			break;
 		case O_TRAIN:
 		case O_TRAIN_ON:
 			if ((rc = train_opt(o, c == O_TRAIN, optarg)) != 0)
@@ -874,6 +901,10 @@ static int parse_grid_opts(int argc, char **argv, struct grid_cmd *g)
 	g->njob_ids = g->job ? argc - optind : 0;
 	if (g->pack && (strcmp(g->exec, "slurm") || !g->run))
 		return tj_usage("bench", "--slurm-pack: only with --run DIR --executor slurm");
+	if (g->slurm_tasks && (strcmp(g->exec, "slurm") || !g->run || (g->pack &&
+			       strcmp(g->pack, "dataset"))))
+		return tj_usage("bench", "--slurm-tasks: only with --run DIR --executor slurm "
+				"(a task a dataset)");
 	if (g->pack && strcmp(g->pack, "dataset") && strcmp(g->pack, "job"))
 		return tj_usage("bench", "--slurm-pack %s: want dataset or job", g->pack);
 	if (strcmp(g->exec, "local") && strcmp(g->exec, "parallel") && strcmp(g->exec, "slurm"))
@@ -1094,7 +1125,8 @@ static int use_plan(const struct grid_cmd *g)
 	else if (g->coll)
 		rc = grid_collect(&p, g->plots, NULL);
 	else if (!strcmp(g->exec, "slurm"))
-		rc = run_slurm(&p, g->slurm_args, !g->pack || !strcmp(g->pack, "dataset"));
+		rc = run_slurm(&p, g->slurm_args, !g->pack || !strcmp(g->pack, "dataset"),
+			       (size_t)g->slurm_tasks);
 	else if (!strcmp(g->exec, "parallel"))
 		rc = run_parallel(&p, g->jobs, g->ssh);
 	else

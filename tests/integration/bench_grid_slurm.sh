@@ -88,7 +88,9 @@ for r in 1 2 3; do
 	t0=$(date +%s.%N)
 	"$tj" bench --run "$tmp/local" --executor local 2>"$tmp/l.err" || fail "local: $(tail -2 "$tmp/l.err")"
 	t1=$(date +%s.%N)
-	"$tj" bench --run "$tmp/slurm" --executor slurm --slurm-args "--partition=tj" 2>"$tmp/s.err" ||
+	# as many tasks as the cluster has CPUs, consecutive datasets sharing one
+	"$tj" bench --run "$tmp/slurm" --executor slurm --slurm-tasks "$(nproc)" \
+		--slurm-args "--partition=tj" 2>"$tmp/s.err" ||
 		fail "slurm: $(tail -2 "$tmp/s.err"; tail -3 "$tmp/slurm/logs/"slurm-* 2>/dev/null)"
 	t2=$(date +%s.%N)
 	ratios+=("$(awk -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN { printf "%.2f %.1f %.1f", (c - b) / (b - a), b - a, c - b }')")
@@ -99,11 +101,13 @@ for d in local slurm; do
 done
 cmp -s "$tmp/local.acc" "$tmp/slurm.acc" || fail "slurm and local differ: $(diff "$tmp/local.acc" "$tmp/slurm.acc" | head -4)"
 ls "$tmp/slurm/plan/slurm-task.sh" "$tmp/slurm/plan/slurm-dataset-"*M-1c.txt >/dev/null || fail "no slurm task files"
-# a task a dataset: one line per dataset, its jobs in the plan's order
-[ "$(cat "$tmp/slurm/plan/slurm-dataset-"*.txt | wc -l)" -eq 6 ] || fail "want a task per dataset"
+# --slurm-tasks N: N lines, consecutive datasets' jobs in the plan's order
+[ "$(cat "$tmp/slurm/plan/slurm-dataset-"*.txt | wc -l)" -eq "$(nproc)" ] || fail "want $(nproc) tasks"
+[ "$(cat "$tmp/slurm/plan/slurm-dataset-"*.txt | tr ' ' '\n' | grep -c '^gen--')" -eq 6 ] ||
+	fail "the tasks do not hold the 6 datasets"
 printf '%s\n' "${ratios[@]}" | sort -n | awk -v g="$grid" '{ r[NR] = $0 } END {
 	split(r[2], m, " ")
-	printf "bench_grid_slurm: grid %s, a Slurm task a dataset: ratio to local (slurm s / local s) %s; median %.2f (local %.1f s, slurm %.1f s)\n",
+	printf "bench_grid_slurm: grid %s, Slurm --slurm-tasks (CPUs): ratio to local (slurm s / local s) %s; median %.2f (local %.1f s, slurm %.1f s)\n",
 		g, r[1] " | " r[2] " | " r[3], m[1], m[2], m[3] }'
 
 # --slurm-pack job: a task a job, arrays chained stage by stage, each
@@ -130,6 +134,7 @@ touch -d '2000-01-01' "$tmp/slurm/status/"*.done
 "$tj" bench --run "$tmp/slurm" --executor slurm --slurm-args "--partition=tj" 2>"$tmp/s.err" || fail "slurm rerun"
 newer=$(find "$tmp/slurm/status" -name '*.done' -newermt '2001-01-01' | sort | xargs -n1 basename | paste -sd' ')
 [ "$newer" = "$victim.done score--$ds.done" ] || fail "the slurm rerun redid more than the killed job: $newer"
+[ "$(cat "$tmp/slurm/plan/slurm-dataset-"*.txt | wc -l)" -eq 1 ] || fail "the rerun: want one task, for the one dataset"
 "$tj" bench --collect "$tmp/slurm" --no-plots >/dev/null 2>&1 || fail "collect after the rerun"
 cut -d, -f1-6,8-14 "$tmp/slurm/results/results.csv" | sed "s|$tmp/slurm|X|g" | cmp -s - "$tmp/local.acc" ||
 	fail "the slurm rerun changed the figures"
@@ -148,4 +153,9 @@ grep -q "failed regression@nosuchparam=1 on $first-medium-s1: job cor--$first-me
 expect_exit 2 "$tj" bench --run "$tmp/slurm" --executor local --slurm-args "-p x"
 expect_exit 2 "$tj" bench --run "$tmp/slurm" --executor slurm --slurm-pack nope
 expect_exit 2 "$tj" bench --run "$tmp/slurm" --slurm-pack job
+for bad in 0 x -3; do
+	expect_exit 2 "$tj" bench --run "$tmp/slurm" --executor slurm --slurm-tasks "$bad"
+done
+expect_exit 2 "$tj" bench --run "$tmp/slurm" --executor slurm --slurm-pack job --slurm-tasks 2
+expect_exit 2 "$tj" bench --run "$tmp/slurm" --slurm-tasks 2
 echo "bench_grid_slurm: ok"
