@@ -63,12 +63,12 @@ struct bench_job {
 };
 
 /* Run jobs with at most `parallel` at once; done(job) is called in the
- * parent as each ends.  progress(i, n) before each start.  Returns 0, or
+ * parent as each ends.  before(job, i, n) just before each start: nonzero
+ * skips the job (its status is then the caller's to set).  Returns 0, or
  * negative if a child could not be started. */
 int bench_jobs_run(struct bench_job *jobs, size_t n, int parallel,
 		   void (*done)(struct bench_job *j, void *ctx),
-		   void (*progress)(const struct bench_job *j, size_t started,
-				    size_t total, void *ctx),
+		   int (*before)(struct bench_job *j, size_t started, size_t total, void *ctx),
 		   void *ctx, struct tj_err *err);
 /* The synthetic suite's loads, by rank. */
 extern const char *const bench_load_names[3];
@@ -92,6 +92,12 @@ char **bench_argv(const char *first, ...);
 void bench_argv_free(char **argv);
 /* The command line as shell text (for commands.txt). */
 void bench_argv_print(FILE *f, char *const *argv);
+/* o as JSON (json_dumps flags) and a newline into path, through
+ * lib/outfile.h (tj_outfile_open flags); 0, or -1 and err. */
+int bench_write_json_file(const char *path, json_t *o, size_t dump_flags, unsigned out_flags,
+			  struct tj_err *err);
+/* One word of it, quoted for the shell when it needs to be. */
+void bench_word_print(FILE *f, const char *word);
 
 /* ---- envinfo.c ---- */
 
@@ -112,6 +118,15 @@ int bench_write_csv(const char *path, const struct bench_result *r, size_t n,
 int bench_write_json(const char *path, json_t *command, json_t *suite,
 		     const struct bench_dataset *ds, size_t nds,
 		     const struct bench_result *res, size_t n);
+/* Per group with results (synthetic, traceweaver, real, extra) its
+ * table: under a "## Title" in markdown (and, for the synthetic group
+ * when plots, where the plots are), else under the group's name. */
+void bench_print_groups(FILE *f, const struct bench_result *res, size_t n, int markdown,
+			int plots);
+/* report.md of `tracejoin bench`: the machine, the suite (quick, seed,
+ * requests of results.json's suite) and the tables. */
+int bench_write_report(const char *path, json_t *suite, int plots,
+		       const struct bench_result *res, size_t n, struct tj_err *err);
 int bench_write_plots(const char *dir, const struct bench_result *r, size_t n,
 		      struct tj_err *err);
 
@@ -138,6 +153,12 @@ int bench_grid(int argc, char **argv);
 /* Read DIR/plan/jobs.tsv and check it (its fuzz target uses this): 0 and
  * the number of jobs, or -1 and err naming the file and line. */
 int bench_plan_check(const char *dir, size_t *njobs, struct tj_err *err);
+
+/* ---- score_set.c ---- */
+
+/* bench --score-set DATASET --name DS -o DIR [--drilldown RESULTS]
+ * EDGES...: a plan's score job. */
+int bench_score_set(int argc, char **argv);
 
 /* ---- compare.c ---- */
 

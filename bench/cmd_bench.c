@@ -13,27 +13,28 @@
 #include <unistd.h>
 #include "../lib/outfile.h"
 #include "bench.h"
-#include "score.h"
+#include "plan.h"
 #include "../cli/commands.h"
 #include "../correlate/host.h"
 #include "../datasets/gen/gen.h"
-#include "../lib/edges.h"
-#include "../export/model.h"
-#include "../lib/manifest.h"
 #include "../lib/util.h"
 #include "../lib/version.h"
-#include "../replay/join.h"
 
 static const char usage_text[] =
 	"usage: tracejoin bench [--quick] [options]\n"
 	"       tracejoin bench --compare DIR_A DIR_B [--threshold X]\n"
 	"       tracejoin bench --plan DIR [--seeds 1-20] [--scenarios L] [--loads L]\n"
 	"                       [--algo NAME|SO]... [--param ALGO:K=V1,V2]...\n"
-	"                       [--requests N] [--quick] [--force]\n"
+	"                       [--requests N] [--quick] [--force] [--trust-plugin]\n"
+	"                       [--mem KIND[:ALGO]=MB]... [--cpus KIND[:ALGO]=N]...\n"
+	"                       [--train NAME=TRAIN-OPTIONS [--train-on NAME=LIST]]...\n"
 	"       tracejoin bench --run DIR [--executor local|parallel|slurm] [-j N]\n"
 	"                       [--sshloginfile FILE] [--slurm-args \"ARGS\"]\n"
+	"                       [--slurm-pack dataset|job] [--slurm-tasks N]\n"
 	"       tracejoin bench --collect DIR [--no-plots]\n"
-	"       tracejoin bench --job DIR ID\n"
+	"       tracejoin bench --job DIR ID...\n"
+	"       tracejoin bench --score-set DATASET --name NAME -o DIR [--drilldown D]\n"
+	"                       NAME--ALGO.csv...\n"
 	"\n"
 	"Generate the built-in dataset suite (every scenario of 'tracejoin gen\n"
 	"--list' at low, medium and high load), run every built-in correlator\n"
@@ -43,6 +44,11 @@ static const char usage_text[] =
 	"(events per CPU second) and peak memory.  Imported datasets found in\n"
 	"build/datasets/traceweaver/ and labeled real captures in datasets/real/\n"
 	"are benchmarked too, in tables of their own.\n"
+	"\n"
+	"The run is a plan (as --plan makes) run here and collected: while it\n"
+	"runs, the results folder holds plan/, status/, logs/ and scores/, removed\n"
+	"once every job is scored; when one failed they stay, and 'bench --run\n"
+	"FOLDER' then 'bench --collect FOLDER' redo only what failed.\n"
 	"\n"
 	"Writes RESULTS_ROOT/<UTC date>-<git sha>/: results.csv, results.json,\n"
 	"report.md, report.html (self-contained: sortable tables, per dataset a\n"
@@ -81,19 +87,40 @@ static const char usage_text[] =
 	"                     score) with its dependencies, output and command, over\n"
 	"                     seeds x scenarios x loads x correlators x --param values\n"
 	"                     (correlators: every built-in unless --algo names some);\n"
-	"                     prints the planning time\n"
+	"                     prints the planning time.  Every job asks an engine for\n"
+	"                     memory (half again over the peak measured at 20 000\n"
+	"                     requests, scaled to --requests, at least 256 MB) and\n"
+	"                     one CPU: --mem KIND=MB, --mem correlate:NAME=MB, --cpus\n"
+	"                     KIND=N override (KIND gen, correlate, score, train)\n"
+	"  --train NAME=OPTS  a training plan: gen jobs over seeds x --scenarios\n"
+	"                     (built-ins or .scn files, in the order given) x loads,\n"
+	"                     then 'tracejoin train OPTS DATASETS -o DIR/models/NAME'\n"
+	"                     on their union (by scenario, load, seed), or with\n"
+	"                     --train-on NAME=LIST on those scenarios' (repeatable;\n"
+	"                     no correlators; collect names each model or failure)\n"
 	"  --run DIR          run the plan's jobs not yet done, stage by stage:\n"
 	"                     --executor local (default; -j at once) or parallel\n"
 	"                     (GNU parallel; --sshloginfile FILE for several hosts\n"
 	"                     that see DIR and the binary at the same paths) or\n"
 	"                     slurm (a job array per stage, chained with\n"
-	"                     afterany; --slurm-args passed to every sbatch)\n"
+	"                     afterany; --slurm-args passed to every sbatch, after\n"
+	"                     the plan's --mem and --cpus-per-task); --slurm-pack\n"
+	"                     dataset (default: a task runs a dataset's gen, its\n"
+	"                     correlates and its score in turn, no dependencies) or\n"
+	"                     job (a task a job, arrays chained stage by stage);\n"
+	"                     --slurm-tasks N: at most N tasks, consecutive datasets\n"
+	"                     sharing one (fewer task starts on a small grid)\n"
 	"  --collect DIR      merge the scores into DIR/results/ (results.csv/json,\n"
 	"                     cells.csv, report.md, report.html, plots): per cell the\n"
 	"                     mean and 95 % CI across seeds, and the paired difference\n"
 	"                     to the cell's best correlator (n.s. within its CI);\n"
 	"                     lists every missing or failed job; prints its time\n"
-	"  --job DIR ID       run one job unless done (what every engine runs)\n"
+	"  --job DIR ID...    run these jobs in turn unless done (what every engine\n"
+	"                     runs)\n"
+	"  --score-set DATASET  a plan's score job: score every NAME--ALGO.csv against\n"
+	"                     DATASET's labels (labels and join read once), write\n"
+	"                     DIR/NAME--ALGO.json as 'tracejoin score --json' prints\n"
+	"                     it, and with --drilldown D the report's drill-downs\n"
 	"\n"
 	"Exit: 0 every run scored, 1 a run failed or a file could not be written,\n"
 	"2 usage.\n";
@@ -119,11 +146,8 @@ struct bench {
 	size_t nds;
 	const char *extra[MAX_DATASETS];
 	size_t nextra;
-	FILE *commands;              /* commands.txt, a stream of commands_out */
-	struct tj_outfile commands_out;
 	int tty;
 	double t0;
-	size_t failures;
 };
 
 static int is_dataset(const char *dir)
@@ -219,294 +243,6 @@ static int plan_datasets(struct bench *b)
 	if (b->use_found) {
 		add_found(b, "traceweaver", "build/datasets/traceweaver");
 		add_found(b, "real", "datasets/real");
-	}
-	return 0;
-}
-
-static void progress(const struct bench_job *j, size_t started, size_t total,
-		     void *ctx)
-{
-	struct bench *b = ctx;
-	if (!b->tty)
-		return;
-	double el = bench_now() - b->t0;
-	char eta[32] = "?";
-	if (started > 0) {
-		double left = el / (double)started * (double)(total - started);
-		snprintf(eta, sizeof(eta), "%dm%02ds", (int)left / 60, (int)left % 60);
-	}
-	const char *what = j->argv[1];
-	const char *tail = j->argv[0];
-	for (size_t i = 0; j->argv[i]; i++)
-		tail = j->argv[i];
-	const char *base = strrchr(tail, '/');
-	fprintf(stderr, "\r\033[K[%zu/%zu] %s %s%s%s  ETA %s", started + 1, total, what,
-		base ? base + 1 : tail, j->user ? " " : "",
-		j->user ? (const char *)j->user : "", eta);
-}
-
-static void job_done(struct bench_job *j, void *ctx)
-{
-	(void)j;
-	(void)ctx;
-}
-
-static int generate(struct bench *b)
-{
-	struct bench_job jobs[MAX_DATASETS];
-	size_t n = 0;
-	char req[32], seed[32], logs[PATH_MAX];
-	snprintf(logs, sizeof(logs), "%s/logs", b->results);
-	if (bench_mkdirs(logs) < 0) {
-		tj_warn("bench: %s: %s", logs, strerror(errno));
-		return -1;
-	}
-	snprintf(req, sizeof(req), "%" PRIu64, b->requests);
-	snprintf(seed, sizeof(seed), "%" PRIu64, b->seed);
-	for (size_t i = 0; i < b->nds; i++) {
-		struct bench_dataset *d = &b->ds[i];
-		if (!d->generate)
-			continue;
-		if (bench_mkdirs(d->dir) < 0) {
-			tj_warn("bench: %s: %s", d->dir, strerror(errno));
-			return -1;
-		}
-		struct bench_job *j = &jobs[n++];
-		memset(j, 0, sizeof(*j));
-		j->argv = bench_argv(b->self, "gen", "--scenario", d->scenario, "--load",
-				     d->load, "--seed", seed, "--requests", req, "-o",
-				     d->dir, "--force", NULL);
-		snprintf(j->log, sizeof(j->log), "%s/logs/gen--%s.log", b->results, d->name);
-		j->user = d;
-		fprintf(b->commands, "tracejoin ");
-		bench_argv_print(b->commands, j->argv + 1);
-	}
-	struct tj_err err = { 0 };
-	int rc = bench_jobs_run(jobs, n, b->jobs, job_done, NULL, b, &err);
-	for (size_t i = 0; i < n; i++) {
-		struct bench_dataset *d = jobs[i].user;
-		if (rc == 0 && jobs[i].status != 0) {
-			char why[256];
-			bench_log_tail(jobs[i].log, why, sizeof(why));
-			tj_warn("bench: generating %s failed (exit %d): %s; see %s", d->name,
-				jobs[i].status, why, jobs[i].log);
-			rc = -1;
-		} else if (jobs[i].status == 0) {
-			unlink(jobs[i].log);
-		}
-		bench_argv_free(jobs[i].argv);
-	}
-	if (rc < 0 && err.code)
-		tj_warn("bench: %s", err.msg);
-	return rc;
-}
-
-static void score_one(struct bench_result *r, const struct tj_edge_set *labels,
-		      const struct tj_join *join, const char *edges_path)
-{
-	struct tj_edge_set edges = { 0 };
-	struct tj_err err = { 0 };
-	struct tj_score s;
-	struct tj_score_opts so = { .strict = 0, .labels_name = "labels.csv",
-				    .edges_name = edges_path };
-	if (tj_edges_read(&edges, edges_path, &err) < 0 ||
-	    tj_score_compute(&s, labels, &edges, join, &so, &err) < 0) {
-		snprintf(r->error, sizeof(r->error), "scoring: %s", err.msg);
-		tj_edges_free(&edges);
-		return;
-	}
-	r->ok = 1;
-	r->calls = s.decisions;
-	r->precision = s.precision;
-	r->recall = s.recall;
-	r->f1 = s.f1;
-	r->accuracy = s.accuracy;
-	r->service_accuracy = s.service_accuracy;
-	r->trace_accuracy = s.have_join ? s.trace_accuracy : NAN;
-	tj_score_free(&s);
-	tj_edges_free(&edges);
-}
-
-static int run_correlators(struct bench *b, struct bench_result *res)
-{
-	size_t n = b->nds * b->nalgos;
-	struct bench_job *jobs = calloc(n, sizeof(*jobs));
-	char edges_dir[PATH_MAX];
-	struct tj_err err = { 0 };
-	if (!jobs)
-		return -1;
-	snprintf(edges_dir, sizeof(edges_dir), "%s/edges", b->results);
-	if (bench_mkdirs(edges_dir) < 0) {
-		tj_warn("bench: %s: %s", edges_dir, strerror(errno));
-		free(jobs);
-		return -1;
-	}
-	for (size_t i = 0; i < b->nds; i++) {
-		for (size_t a = 0; a < b->nalgos; a++) {
-			size_t k = i * b->nalgos + a;
-			struct bench_result *r = &res[k];
-			const char *base = strrchr(b->algos[a], '/');
-			memset(r, 0, sizeof(*r));
-			r->ds = &b->ds[i];
-			snprintf(r->algo, sizeof(r->algo), "%s", base ? base + 1 : b->algos[a]);
-			char out[PATH_MAX];
-			snprintf(out, sizeof(out), "%s/%s--%s.csv", edges_dir, b->ds[i].name, r->algo);
-			/* The plugin rule applies in each correlate as here; a
-			 * built-in ignores --trust-plugin. */
-			jobs[k].argv = b->trust_plugin ?
-				bench_argv(b->self, "correlate", "--trust-plugin",
-					   "--algo", b->algos[a], "-o", out, b->ds[i].dir, NULL) :
-				bench_argv(b->self, "correlate", "--algo", b->algos[a],
-					   "-o", out, b->ds[i].dir, NULL);
-			snprintf(jobs[k].log, sizeof(jobs[k].log), "%s/logs/%s--%s.log",
-				 b->results, b->ds[i].name, r->algo);
-			jobs[k].user = r->algo;
-			fprintf(b->commands, "tracejoin ");
-			bench_argv_print(b->commands, jobs[k].argv + 1);
-		}
-	}
-	fflush(b->commands);
-	int rc = bench_jobs_run(jobs, n, b->jobs, job_done, progress, b, &err);
-	if (b->tty)
-		fprintf(stderr, "\r\033[K");
-	if (rc < 0)
-		tj_warn("bench: %s", err.msg);
-
-	/* Score, dataset by dataset: labels and the cross-node join once. */
-	for (size_t i = 0; i < b->nds && rc == 0; i++) {
-		struct tj_edge_set labels = { 0 };
-		struct tj_join *join = NULL;
-		char lp[PATH_MAX], *dir = b->ds[i].dir;
-		int damaged = 0, model_tried = 0, model_ok = 0;
-		struct tj_xmodel model = { 0 };
-		snprintf(lp, sizeof(lp), "%s/labels.csv", dir);
-		int ok = tj_edges_read(&labels, lp, &err) == 0 &&
-			 tj_sha256_file(lp, b->ds[i].labels_sha, &err) == 0 &&
-			 tj_join_from_logs(&join, &dir, 1, &damaged, &err) == 0;
-		for (size_t a = 0; a < b->nalgos; a++) {
-			size_t k = i * b->nalgos + a;
-			struct bench_result *r = &res[k];
-			struct bench_job *j = &jobs[k];
-			r->cpu_s = j->cpu_s;
-			r->peak_mb = j->peak_mb;
-			r->events = bench_events_from_log(j->log);
-			r->mev_s = j->cpu_s > 0 ? (double)r->events / j->cpu_s / 1e6 : NAN;
-			char out[PATH_MAX];
-			snprintf(out, sizeof(out), "%s/%s--%s.csv", edges_dir, b->ds[i].name, r->algo);
-			if (!ok) {
-				snprintf(r->error, sizeof(r->error), "%s", err.msg);
-			} else if (j->status != 0 && j->status != TJ_EXIT_DAMAGED) {
-				char why[200];
-				bench_log_tail(j->log, why, sizeof(why));
-				snprintf(r->error, sizeof(r->error), "exit %d: %s", j->status, why);
-			} else {
-				score_one(r, &labels, join, out);
-				/* the report's drill-down: not a result, so a failure
-				 * here is a warning */
-				struct tj_err de = { 0 };
-				if (r->ok && !model_tried) { /* one replay per dataset */
-					struct tj_xmodel_opts mo = { .truth = &labels,
-								     .truth_name = lp };
-					model_tried = 1;
-					model_ok = tj_xmodel_build(&model, &dir, 1, &mo, &de) == 0;
-					if (!model_ok)
-						tj_warn("bench: drill-down of %s: %s", b->ds[i].name, de.msg);
-				}
-				if (r->ok && model_ok &&
-				    bench_write_drilldown(b->results, b->ds[i].name, r->algo,
-							  &model, out, &de))
-					tj_warn("bench: drill-down of %s on %s: %s", r->algo,
-						b->ds[i].name, de.msg);
-			}
-			if (!r->ok)
-				b->failures++;
-			if (!b->keep_edges) {
-				unlink(out);
-				if (r->ok)
-					unlink(j->log);
-			}
-		}
-		tj_join_free(join);
-		tj_xmodel_free(&model);
-		tj_edges_free(&labels);
-	}
-	if (!b->keep_edges)
-		rmdir(edges_dir);
-	snprintf(edges_dir, sizeof(edges_dir), "%s/logs", b->results);
-	rmdir(edges_dir); /* kept only when something failed */
-	for (size_t k = 0; k < n; k++)
-		bench_argv_free(jobs[k].argv);
-	free(jobs);
-	return rc;
-}
-
-static int write_json(struct bench *b, const struct bench_result *res, size_t n,
-		      int argc, char **argv)
-{
-	char path[PATH_MAX];
-	json_t *cmd = json_array();
-	for (int i = 0; i < argc; i++)
-		json_array_append_new(cmd, json_string(argv[i]));
-	json_t *suite = json_pack("{s:b, s:I, s:I, s:s?, s:s?}",
-		"quick", b->quick, "seed", (json_int_t)b->seed, "requests",
-		(json_int_t)b->requests, "scenarios", b->scenarios, "loads", b->loads);
-	snprintf(path, sizeof(path), "%s/results.json", b->results);
-	int rc = bench_write_json(path, cmd, suite, b->ds, b->nds, res, n);
-	if (rc != 0)
-		tj_warn("bench: %s: could not write", path);
-	return rc;
-}
-
-static int write_report(struct bench *b, const struct bench_result *res, size_t n)
-{
-	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/report.md", b->results);
-	struct tj_outfile out;
-	struct tj_err err = { 0 };
-	FILE *f = NULL;
-	if (tj_outfile_open(&out, path, TJ_OUT_FORCE, 0666, NULL, 0, &err) == 0 &&
-	    !(f = tj_outfile_stream(&out, &err)))
-		tj_outfile_abort(&out);
-	if (!f) {
-		tj_warn("bench: %s", err.msg);
-		return -1;
-	}
-	json_t *env = bench_envinfo();
-	fprintf(f, "# tracejoin bench%s\n\n", b->quick ? " --quick" : "");
-	fprintf(f, "tracejoin %s, %s; %s, %lld cores; kernel %s; %s.\n"
-		   "Seed %" PRIu64 ", %" PRIu64 " root requests per synthetic dataset. "
-		   "Commands that redo every figure: commands.txt.\n\n",
-		json_string_value(json_object_get(env, "version")),
-		json_string_value(json_object_get(env, "compiler")),
-		json_string_value(json_object_get(env, "cpu")),
-		(long long)json_integer_value(json_object_get(env, "cores")),
-		json_string_value(json_object_get(env, "kernel")),
-		json_string_value(json_object_get(env, "date_utc")), b->seed, b->requests);
-	json_decref(env);
-	fprintf(f, "F1: edge F1 over calls with a parent; trace: share of root requests\n"
-		   "whose whole tree is right (TraceWeaver's end-to-end accuracy); service:\n"
-		   "share of inbound requests whose calls are all assigned right\n"
-		   "(TraceWeaver's per-service accuracy); Mev/s: events per CPU second of\n"
-		   "`tracejoin correlate`; peak MB: its maximum resident set.\n\n");
-	static const char *const groups[][2] = { { "synthetic", "Synthetic scenarios" },
-		{ "traceweaver", "TraceWeaver traces (imported Jaeger JSON)" },
-		{ "real", "Labeled real captures" }, { "extra", "Other datasets" } };
-	for (size_t g = 0; g < 4; g++) {
-		size_t any = 0;
-		for (size_t i = 0; i < n; i++)
-			any += strcmp(res[i].ds->group, groups[g][0]) == 0;
-		if (!any)
-			continue;
-		fprintf(f, "## %s\n\n", groups[g][1]);
-		bench_print_table(f, res, n, groups[g][0], 1);
-		fputc('\n', f);
-		if (g == 0 && b->plots)
-			fprintf(f, "Plots of accuracy against load: plots/<scenario>.svg.\n\n");
-	}
-	bench_print_default(f, res, n, 1);
-	if (tj_outfile_commit(&out, &err) < 0) {
-		tj_warn("bench: %s", err.msg);
-		return -1;
 	}
 	return 0;
 }
@@ -697,123 +433,150 @@ static int find_self(struct bench *b)
 	return 0;
 }
 
-/* The results folder, the datasets to run, and commands.txt opened with
- * its header (the command line of this run). */
-static int prepare_results(struct bench *b, const struct bench_opts *o, char **argv)
+/* The results folder and the datasets to run. */
+static int prepare_results(struct bench *b, const struct bench_opts *o)
 {
 	if (o->output)
 		snprintf(b->results, sizeof(b->results), "%s", o->output);
 	else
 		results_dir(b, o->root);
+	if (strpbrk(b->results, "\t\n") || strpbrk(b->work, "\t\n"))
+		return tj_usage("bench", "%s: no tabs or newlines in the results or work folder",
+				b->results);
 	if (plan_datasets(b) < 0)
 		return TJ_EXIT_USAGE;
 	if (bench_mkdirs(b->results) < 0 || bench_mkdirs(b->work) < 0) {
 		tj_warn("bench: %s: %s", b->results, strerror(errno));
 		return TJ_EXIT_FAIL;
 	}
+	return 0;
+}
+
+/* Remove what running the plan left in the results folder: status/,
+ * scores/, plan/, logs/ when empty, edges/ unless kept. */
+static void remove_run_files(const struct grid_plan *p, int keep_edges)
+{
 	char path[PATH_MAX];
+	static const char *const ext[] = { "done", "failed", "lock" };
+	for (size_t i = 0; i < p->n; i++) {
+		const struct grid_job *j = &p->jobs[i];
+		for (size_t e = 0; e < 3; e++) {
+			plan_status_path(p, j->id, ext[e], path, sizeof(path));
+			unlink(path);
+		}
+		if (j->kind == K_COR && !keep_edges)
+			unlink(j->out);
+		if (j->kind == K_SCORE) {
+			for (size_t k = i; k > 0 && p->jobs[k - 1].kind == K_COR; k--) {
+				const char *base = strrchr(p->jobs[k - 1].out, '/');
+				base = base ? base + 1 : p->jobs[k - 1].out;
+				snprintf(path, sizeof(path), "%s/%.*s.json", j->out,
+					 (int)strlen(base) - 4, base);
+				unlink(path);
+			}
+			rmdir(j->out);
+		}
+	}
+	static const char *const files[] = { "plan/jobs.tsv", "plan/suite.json" };
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/%s", p->dir, files[i]);
+		unlink(path);
+	}
+	static const char *const dirs[] = { "status", "scores", "plan", "logs", "edges" };
+	for (size_t i = 0; i < 5; i++) {
+		snprintf(path, sizeof(path), "%s/%s", p->dir, dirs[i]);
+		rmdir(path);
+	}
+}
+
+/* commands.txt: the command line of this run, then every job's command
+ * in the plan's order. */
+static int write_commands(const struct bench *b, const struct grid_plan *p, char **argv)
+{
+	char path[PATH_MAX];
+	struct tj_err err = { 0 };
+	struct tj_outfile out;
+	FILE *f = NULL;
 	snprintf(path, sizeof(path), "%s/commands.txt", b->results);
-	struct tj_err err = { 0 };
-	if (tj_outfile_open(&b->commands_out, path, TJ_OUT_FORCE, 0666, NULL, 0, &err) < 0) {
+	if (tj_outfile_open(&out, path, TJ_OUT_FORCE, 0666, NULL, 0, &err) == 0 &&
+	    !(f = tj_outfile_stream(&out, &err)))
+		tj_outfile_abort(&out);
+	if (!f) {
 		tj_warn("bench: %s", err.msg);
-		return TJ_EXIT_FAIL;
+		return -1;
 	}
-	if (!(b->commands = tj_outfile_stream(&b->commands_out, &err))) {
-		tj_outfile_abort(&b->commands_out);
+	fprintf(f, "# tracejoin %s: every command of this run, in order\n# ", tj_version);
+	bench_argv_print(f, argv);
+	for (size_t i = 0; i < p->n; i++)
+		bench_argv_print(f, p->jobs[i].argv);
+	if (tj_outfile_commit(&out, &err) < 0) {
 		tj_warn("bench: %s", err.msg);
-		return TJ_EXIT_FAIL;
-	}
-	fprintf(b->commands, "# tracejoin %s: every command of this run, in order\n# ", tj_version);
-	bench_argv_print(b->commands, argv);
-	return 0;
-}
-
-/* Generate, correlate and score: *res gets b->nds x b->nalgos results.
- * commands.txt is kept even when a run fails: it is the record of what
- * ran; a write to it that failed is a failure. */
-static int run_suite(struct bench *b, struct bench_result **res)
-{
-	struct tj_err err = { 0 };
-	*res = NULL;
-	if (b->tty)
-		fprintf(stderr, "bench: generating %zu datasets...", b->nds);
-	if (generate(b) < 0) {
-		if (tj_outfile_commit(&b->commands_out, &err) < 0)
-			tj_warn("bench: %s", err.msg);
-		return TJ_EXIT_FAIL;
-	}
-	size_t n = b->nds * b->nalgos;
-	*res = calloc(n ? n : 1, sizeof(**res));
-	if (!*res || run_correlators(b, *res) < 0) {
-		free(*res);
-		*res = NULL;
-		if (tj_outfile_commit(&b->commands_out, &err) < 0)
-			tj_warn("bench: %s", err.msg);
-		return TJ_EXIT_FAIL;
-	}
-	b->commands = NULL;
-	if (tj_outfile_commit(&b->commands_out, &err) < 0) {
-		tj_warn("bench: %s", err.msg);
-		free(*res);
-		*res = NULL;
-		return TJ_EXIT_FAIL;
+		return -1;
 	}
 	return 0;
 }
 
-/* results.csv/json, report.md/html and the plots (a plot that fails is
- * a warning: gnuplot is optional). */
-static int write_results(struct bench *b, const struct bench_result *res, size_t n,
-			 int argc, char **argv)
+/* The run as a plan in the results folder (plan/jobs.tsv, suite.json,
+ * commands.txt): the same jobs `bench --plan` makes, run and collected
+ * by the same code. */
+static int plan_suite(struct bench *b, struct grid_plan *p, int argc, char **argv)
 {
-	int rc = TJ_EXIT_OK;
+	struct plan_dataset *ds = calloc(b->nds ? b->nds : 1, sizeof(*ds));
+	struct tj_err err = { 0 };
 	char path[PATH_MAX];
-	struct tj_err err = { 0 };
-	snprintf(path, sizeof(path), "%s/results.csv", b->results);
-	if (bench_write_csv(path, res, n, &err) < 0 ||
-	    write_json(b, res, n, argc, argv) != 0 || write_report(b, res, n) < 0) {
-		tj_warn("bench: %s", err.code ? err.msg : "could not write the results");
-		rc = TJ_EXIT_FAIL;
+	if (!ds) {
+		tj_warn("bench: out of memory");
+		return TJ_EXIT_FAIL;
 	}
-	if (rc == TJ_EXIT_OK && bench_write_html(b->results, &err) < 0) {
+	for (size_t i = 0; i < b->nds; i++)
+		ds[i] = (struct plan_dataset){ b->ds[i].name, b->ds[i].group, b->ds[i].scenario,
+					       b->ds[i].load, b->ds[i].dir, b->ds[i].seed,
+					       b->ds[i].generate };
+	struct plan_spec spec = { .ds = ds, .nds = b->nds, .algos = b->algos,
+				  .nalgos = b->nalgos, .requests = b->requests,
+				  .trust_plugin = b->trust_plugin, .drilldown = b->results };
+	int rc = plan_make(p, b->results, &spec, &err);
+	free(ds);
+	if (rc < 0) {
 		tj_warn("bench: %s", err.msg);
-		rc = TJ_EXIT_FAIL;
+		return TJ_EXIT_FAIL;
 	}
-	if (b->plots) {
-		snprintf(path, sizeof(path), "%s/plots", b->results);
-		if (bench_write_plots(path, res, n, &err) < 0)
-			tj_warn("bench: plots: %s", err.msg);
+	remove_run_files(p, 0); /* a results folder run before: its jobs are not this run's */
+	json_t *cmd = json_array();
+	for (int i = 0; i < argc; i++)
+		json_array_append_new(cmd, json_string(argv[i]));
+	json_t *suite = json_pack("{s:b, s:I, s:I, s:s?, s:s?}",
+		"quick", b->quick, "seed", (json_int_t)b->seed, "requests",
+		(json_int_t)b->requests, "scenarios", b->scenarios, "loads", b->loads);
+	snprintf(path, sizeof(path), "%s/plan", b->results);
+	if (bench_mkdirs(path) < 0) {
+		json_decref(cmd);
+		json_decref(suite);
+		tj_warn("bench: %s: %s", path, strerror(errno));
+		return TJ_EXIT_FAIL;
 	}
-	return rc;
-}
-
-/* The tables on stdout, group by group, and the one-line summary. */
-static void print_summary(const struct bench *b, const struct bench_result *res, size_t n)
-{
-	static const char *const groups[] = { "synthetic", "traceweaver", "real", "extra" };
-	for (size_t g = 0; g < 4; g++) {
-		size_t any = 0;
-		for (size_t i = 0; i < n; i++)
-			any += strcmp(res[i].ds->group, groups[g]) == 0;
-		if (!any)
-			continue;
-		printf("\n%s\n", groups[g]);
-		bench_print_table(stdout, res, n, groups[g], 0);
+	snprintf(path, sizeof(path), "%s/plan/jobs.tsv", b->results);
+	if (plan_write_suite(b->results, "bench", cmd, suite, TJ_OUT_FORCE, &err) < 0 ||
+	    plan_write(p, path, TJ_OUT_FORCE, &err) < 0) {
+		tj_warn("bench: %s", err.msg);
+		return TJ_EXIT_FAIL;
 	}
-	bench_print_default(stdout, res, n, 0);
-	printf("\nbench: %zu datasets x %zu correlators in %.0f s, %zu failed; results in %s\n",
-	       b->nds, b->nalgos, bench_now() - b->t0, b->failures, b->results);
+	return write_commands(b, p, argv) < 0 ? TJ_EXIT_FAIL : 0;
 }
 
 int cmd_bench(int argc, char **argv)
 {
-	for (int i = 1; i < argc; i++)
+	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--plan") || !strcmp(argv[i], "--run") ||
 		    !strcmp(argv[i], "--collect") || !strcmp(argv[i], "--job"))
 			return bench_grid(argc, argv);
+		if (!strcmp(argv[i], "--score-set"))
+			return bench_score_set(argc, argv);
+	}
 	static struct bench b; /* large (dataset table); one per process */
 	struct bench_opts o;
-	struct bench_result *res;
+	struct grid_plan p;
+	struct collect_summary sum = { 0 };
 	int rc;
 
 	if ((rc = parse_opts(argc, argv, &b, &o)) != 0)
@@ -823,12 +586,25 @@ int cmd_bench(int argc, char **argv)
 				     o.speed_threshold, o.fail_reg);
 	if ((rc = choose_correlators(&b, o.only)) != 0 ||
 	    (rc = find_self(&b)) != 0 ||
-	    (rc = prepare_results(&b, &o, argv)) != 0 ||
-	    (rc = run_suite(&b, &res)) != 0)
+	    (rc = prepare_results(&b, &o)) != 0)
 		return rc;
-	size_t n = b.nds * b.nalgos;
-	rc = write_results(&b, res, n, argc, argv);
-	print_summary(&b, res, n);
-	free(res);
-	return b.failures ? TJ_EXIT_FAIL : rc;
+	if ((rc = plan_suite(&b, &p, argc, argv)) != 0) {
+		plan_free(&p);
+		return rc;
+	}
+	if (b.tty)
+		fprintf(stderr, "bench: %zu datasets x %zu correlators: %zu jobs\n", b.nds,
+			b.nalgos, p.n);
+	int run_rc = grid_run_local(&p, b.self, b.jobs, b.tty);
+	rc = grid_collect(&p, b.plots, &sum);
+	if (rc == TJ_EXIT_OK && run_rc == TJ_EXIT_OK)
+		remove_run_files(&p, b.keep_edges);
+	else
+		fprintf(stderr, "bench: the plan, status and logs are kept in %s: rerun what "
+			"failed with 'tracejoin bench --run %s', then --collect it\n", b.results,
+			b.results);
+	plan_free(&p);
+	printf("\nbench: %zu datasets x %zu correlators in %.0f s, %zu failed; results in %s\n",
+	       b.nds, b.nalgos, bench_now() - b.t0, sum.failed + sum.missing, b.results);
+	return rc != TJ_EXIT_OK ? rc : run_rc;
 }

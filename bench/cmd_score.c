@@ -103,6 +103,24 @@ static json_t *join_json(const struct tj_join_stats *j)
 			 "skipped", (json_int_t)j->skipped);
 }
 
+json_t *bench_score_doc(const char *labels, const char *edges, const char *dataset,
+			const struct tj_join *join, const struct tj_score *sc)
+{
+	json_t *root = json_pack("{s:{s:s,s:s,s:o}}", "inputs", "labels", labels,
+				 "edges", edges, "dataset",
+				 dataset ? json_string(dataset) : json_null());
+	json_t *body = tj_score_json(sc);
+	if (!root || !body) {
+		json_decref(root);
+		json_decref(body);
+		return NULL;
+	}
+	json_object_set_new(root, "join", join ? join_json(tj_join_stats(join)) : json_null());
+	json_object_update(root, body);
+	json_decref(body);
+	return root;
+}
+
 int cmd_score(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -187,21 +205,11 @@ int cmd_score(int argc, char **argv)
 	}
 
 	if (json) {
-		json_t *root = json_pack("{s:{s:s,s:s,s:o}}", "inputs",
-					 "labels", labels_path,
-					 "edges", so.edges_name, "dataset",
-					 dataset ? json_string(dataset) : json_null());
-		json_t *body = tj_score_json(&sc);
-		if (!root || !body) {
-			json_decref(root);
-			json_decref(body);
+		json_t *root = bench_score_doc(labels_path, so.edges_name, dataset, join, &sc);
+		if (!root) {
 			fail("out of memory");
 			goto out;
 		}
-		json_object_set_new(root, "join", join ?
-				    join_json(tj_join_stats(join)) : json_null());
-		json_object_update(root, body);
-		json_decref(body);
 		json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		fputc('\n', stdout);
 		json_decref(root);

@@ -24,261 +24,14 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include <gsl/gsl_cdf.h>
-#include <gsl/gsl_statistics_double.h>
 #include "bench.h"
+#include "plan.h"
 #include "../cli/commands.h"
 #include "../correlate/host.h"
 #include "../datasets/gen/gen.h"
 #include "../lib/manifest.h"
 #include "../lib/outfile.h"
 #include "../lib/util.h"
-
-enum grid_kind { K_GEN, K_COR, K_SCORE, K_N };
-static const char *const kind_names[K_N] = { "gen", "correlate", "score" };
-
-struct grid_job {
-	char *id, *out, *cmd;        /* cmd: shell text, argv[0] = "tracejoin" */
-	char **argv;                 /* the same as words (argv[0] "tracejoin") */
-	char *deps;                  /* comma separated ids, "" for none */
-	char *stdout_to;             /* score: stdout is the output */
-	enum grid_kind kind;
-	/* for collect: which cell */
-	char *dataset, *scenario, *load, *algo;
-	uint64_t seed;
-};
-
-struct grid_plan {
-	struct grid_job *jobs;
-	size_t n, cap;
-	char dir[PATH_MAX];
-};
-
-/* ---- the plan file: id, kind, deps, output, stdout, dataset, scenario,
- * load, seed, correlator, command (shell words), tab-separated ---- */
-
-static struct grid_job *plan_add(struct grid_plan *p)
-{
-	if (p->n == p->cap) {
-		size_t cap = p->cap ? 2 * p->cap : 256;
-		struct grid_job *j = realloc(p->jobs, cap * sizeof(*j));
-		if (!j)
-			return NULL;
-		p->jobs = j;
-		p->cap = cap;
-	}
-	struct grid_job *j = &p->jobs[p->n++];
-	memset(j, 0, sizeof(*j));
-	return j;
-}
-
-static void plan_free(struct grid_plan *p)
-{
-	for (size_t i = 0; i < p->n; i++) {
-		struct grid_job *j = &p->jobs[i];
-		free(j->id); free(j->out); free(j->cmd); free(j->deps);
-		free(j->stdout_to); free(j->dataset); free(j->scenario);
-		free(j->load); free(j->algo);
-		bench_argv_free(j->argv);
-	}
-	free(p->jobs);
-	memset(p, 0, sizeof(*p));
-}
-
-/* Job ids and file names: no '/', no tab, no space. */
-static void safe_name(char *s)
-{
-	for (; *s; s++)
-		if (*s == '/' || *s == '\t' || *s == ' ' || *s == '\n')
-			*s = '_';
-}
-
-static int write_plan(const struct grid_plan *p, const char *path, unsigned flags,
-		      struct tj_err *err)
-{
-	struct tj_outfile o;
-	if (tj_outfile_open(&o, path, flags, 0666, NULL, 0, err) < 0)
-		return -1;
-	FILE *f = tj_outfile_stream(&o, err);
-	if (!f) {
-		tj_outfile_abort(&o);
-		return -1;
-	}
-	fputs("# id\tkind\tdeps\toutput\tstdout\tdataset\tscenario\tload\tseed\tcorrelator\tcommand\n", f);
-	for (size_t i = 0; i < p->n; i++) {
-		const struct grid_job *j = &p->jobs[i];
-		fprintf(f, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%" PRIu64 "\t%s\t", j->id,
-			kind_names[j->kind], j->deps[0] ? j->deps : "-", j->out,
-			j->stdout_to ? j->stdout_to : "-", j->dataset, j->scenario,
-			j->load, j->seed, j->algo ? j->algo : "-");
-		bench_argv_print(f, j->argv);
-	}
-	return tj_outfile_commit(&o, err);
-}
-
-/* Split the shell text bench_argv_print() wrote back into words. */
-static char **split_cmd(const char *s)
-{
-	size_t cap = 16, n = 0;
-	char **v = calloc(cap, sizeof(*v));
-	char *w = malloc(strlen(s) + 1);
-	if (!v || !w)
-		goto oom;
-	while (*s) {
-		while (*s == ' ')
-			s++;
-		if (!*s || *s == '\n')
-			break;
-		size_t k = 0;
-		while (*s && *s != ' ' && *s != '\n') {
-			if (*s == '\'') {
-				for (s++; *s && *s != '\''; s++)
-					w[k++] = *s;
-				if (*s)
-					s++;
-			} else if (*s == '\\' && s[1]) {
-				w[k++] = s[1];
-				s += 2;
-			} else {
-				w[k++] = *s++;
-			}
-		}
-		w[k] = '\0';
-		if (n + 2 > cap) {
-			char **nv = realloc(v, 2 * cap * sizeof(*v));
-			if (!nv)
-				goto oom;
-			v = nv;
-			cap *= 2;
-		}
-		if (!(v[n++] = strdup(w)))
-			goto oom;
-		v[n] = NULL;
-	}
-	free(w);
-	if (n == 0) {
-		free(v);
-		return NULL;
-	}
-	return v;
-oom:
-	free(w);
-	bench_argv_free(v);
-	return NULL;
-}
-
-static int read_plan(struct grid_plan *p, const char *dir, struct tj_err *err)
-{
-	char path[PATH_MAX], *line = NULL;
-	size_t cap = 0;
-	ssize_t len;
-	int lineno = 0;
-	memset(p, 0, sizeof(*p));
-	snprintf(p->dir, sizeof(p->dir), "%s", dir);
-	snprintf(path, sizeof(path), "%s/plan/jobs.tsv", dir);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return tj_errf(err, TJ_E_IO, "%s: %s (make it with --plan)", path, strerror(errno));
-	while ((len = getline(&line, &cap, f)) >= 0) {
-		lineno++;
-		if (line[0] == '#' || line[0] == '\n')
-			continue;
-		char *field[11];
-		char *s = line;
-		int nf = 0;
-		for (; nf < 11; nf++) {
-			field[nf] = s;
-			char *t = nf < 10 ? strchr(s, '\t') : NULL;
-			if (nf < 10 && !t)
-				break;
-			if (t) {
-				*t = '\0';
-				s = t + 1;
-			}
-		}
-		struct grid_job *j = nf == 11 ? plan_add(p) : NULL;
-		if (!j) {
-			fclose(f);
-			free(line);
-			plan_free(p);
-			return tj_errf(err, TJ_E_FORMAT, "%s:%d: %s", path, lineno,
-				       nf == 11 ? "out of memory" : "not 11 tab-separated fields");
-		}
-		int kind = -1;
-		for (int k = 0; k < K_N; k++)
-			if (strcmp(field[1], kind_names[k]) == 0)
-				kind = k;
-		char *end;
-		j->seed = strtoull(field[8], &end, 10);
-		j->id = strdup(field[0]);
-		j->deps = strdup(strcmp(field[2], "-") ? field[2] : "");
-		j->out = strdup(field[3]);
-		j->stdout_to = strcmp(field[4], "-") ? strdup(field[4]) : NULL;
-		j->dataset = strdup(field[5]);
-		j->scenario = strdup(field[6]);
-		j->load = strdup(field[7]);
-		j->algo = strcmp(field[9], "-") ? strdup(field[9]) : NULL;
-		j->argv = split_cmd(field[10]);
-		if (kind < 0 || *end || !j->id || !j->deps || !j->out || !j->argv ||
-		    !j->dataset || !j->scenario || !j->load ||
-		    strcmp(j->argv[0], "tracejoin") != 0) {
-			fclose(f);
-			free(line);
-			plan_free(p);
-			return tj_errf(err, TJ_E_FORMAT, "%s:%d: a malformed job", path, lineno);
-		}
-		j->kind = (enum grid_kind)kind;
-	}
-	fclose(f);
-	free(line);
-	if (p->n == 0)
-		return tj_errf(err, TJ_E_FORMAT, "%s: no jobs", path);
-	return 0;
-}
-
-int bench_plan_check(const char *dir, size_t *njobs, struct tj_err *err)
-{
-	struct grid_plan p;
-	if (read_plan(&p, dir, err) < 0)
-		return -1;
-	/* what the runners rely on: every dependency is a job of the plan */
-	int rc = 0;
-	*njobs = p.n;
-	for (size_t i = 0; i < p.n && rc == 0; i++)
-		for (const char *d = p.jobs[i].deps; *d && rc == 0;) {
-			size_t len = strcspn(d, ",");
-			int found = 0;
-			for (size_t k = 0; k < p.n && !found; k++)
-				found = strlen(p.jobs[k].id) == len && !strncmp(p.jobs[k].id, d, len);
-			if (!found)
-				rc = tj_errf(err, TJ_E_FORMAT, "%s/plan/jobs.tsv: job %s needs %.*s, "
-					     "which is not in the plan", dir, p.jobs[i].id, (int)len, d);
-			d += len + (d[len] == ',');
-		}
-	plan_free(&p);
-	return rc;
-}
-
-static struct grid_job *find_job(struct grid_plan *p, const char *id)
-{
-	for (size_t i = 0; i < p->n; i++)
-		if (strcmp(p->jobs[i].id, id) == 0)
-			return &p->jobs[i];
-	return NULL;
-}
-
-static void status_path(const struct grid_plan *p, const char *id, const char *ext,
-			char *buf, size_t size)
-{
-	snprintf(buf, size, "%s/status/%s.%s", p->dir, id, ext);
-}
-
-static int job_done(const struct grid_plan *p, const struct grid_job *j)
-{
-	char path[PATH_MAX];
-	status_path(p, j->id, "done", path, sizeof(path));
-	return access(path, F_OK) == 0;
-}
 
 /* ---- --plan ---- */
 
@@ -289,10 +42,11 @@ struct grid_opts {
 	const char *params[32];          /* "ALGO:k=v1,v2" */
 	size_t nparams;
 	uint64_t requests;
-	int quick;
+	int quick, trust_plugin;
+	struct plan_resources res;        /* --mem, --cpus */
+	struct plan_train train[8];       /* --train NAME=ARGS, --train-on NAME=LIST */
+	size_t ntrain;
 };
-
-#define MAX_VARIANTS_GUARD 64
 
 /* "1-20" or "1,3,5" or "1-3,7" into seeds[]; count or -1. */
 static int parse_seeds(const char *s, uint64_t *seeds, int max)
@@ -322,173 +76,6 @@ static int parse_seeds(const char *s, uint64_t *seeds, int max)
 	return n;
 }
 
-/* The variants of one correlator: its label and its --param words. */
-struct variant {
-	char label[BENCH_NAME_MAX];
-	char params[4][128];
-	int nparams;
-};
-
-static int expand_params(const struct grid_opts *o, const char *algo,
-			 struct variant *out, int max)
-{
-	const char *base = strrchr(algo, '/');
-	base = base ? base + 1 : algo;
-	int n = 1;
-	memset(&out[0], 0, sizeof(out[0]));
-	snprintf(out[0].label, sizeof(out[0].label), "%s", base);
-	for (size_t i = 0; i < o->nparams; i++) {
-		const char *colon = strchr(o->params[i], ':');
-		const char *eq = colon ? strchr(colon, '=') : NULL;
-		if (!colon || !eq || (size_t)(colon - o->params[i]) != strlen(base) ||
-		    strncmp(o->params[i], base, strlen(base)) != 0)
-			continue;
-		char key[64];
-		snprintf(key, sizeof(key), "%.*s", (int)(eq - colon - 1), colon + 1);
-		struct variant prev[64];
-		int np = n;
-		memcpy(prev, out, (size_t)n * sizeof(*out));
-		n = 0;
-		for (const char *v = eq + 1; *v;) {
-			size_t len = strcspn(v, ",");
-			for (int k = 0; k < np; k++) {
-				if (n == max)
-					return -1;
-				out[n] = prev[k];
-				if (out[n].nparams == 4)
-					return -1;
-				snprintf(out[n].params[out[n].nparams++], 128, "%s=%.*s", key,
-					 (int)len, v);
-				size_t l = strlen(out[n].label);
-				snprintf(out[n].label + l, sizeof(out[n].label) - l, "@%s=%.*s",
-					 key, (int)len, v);
-				safe_name(out[n].label);
-				n++;
-			}
-			v += len + (v[len] == ',');
-		}
-	}
-	return n;
-}
-
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xasprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s = NULL;
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	return s;
-}
-
-static int make_plan(struct grid_plan *p, const char *dir, const struct grid_opts *o,
-		     const char *const *algos, size_t nalgos, struct tj_err *err)
-{
-	uint64_t seeds[10000];
-	memset(p, 0, sizeof(*p)); /* first: the caller frees *p on failure */
-	int nseeds = parse_seeds(o->seeds ? o->seeds : "1", seeds, 10000);
-	if (nseeds <= 0)
-		return tj_errf(err, TJ_E_ARG, "--seeds %s: want N, N-M or a comma list (at most 10000)",
-			       o->seeds);
-	snprintf(p->dir, sizeof(p->dir), "%s", dir);
-	char req[32];
-	snprintf(req, sizeof(req), "%" PRIu64, o->requests);
-	struct variant var[MAX_VARIANTS_GUARD];
-	for (int si = 0; si < nseeds; si++)
-	for (size_t s = 0; s < gen_nbuiltins; s++) {
-		const char *scn = gen_builtins[s].name;
-		if (!bench_in_list(o->scenarios, scn))
-			continue;
-		for (int l = 0; l < 3; l++) {
-			if (!bench_in_list(o->loads, bench_load_names[l]))
-				continue;
-			char name[BENCH_NAME_MAX], seed[32];
-			snprintf(seed, sizeof(seed), "%" PRIu64, seeds[si]);
-			snprintf(name, sizeof(name), "%s-%s-s%s", scn, bench_load_names[l], seed);
-			struct grid_job *g = plan_add(p);
-			if (!g)
-				return tj_errf(err, TJ_E_NOMEM, "out of memory");
-			char *data = xasprintf("%s/data/%s", dir, name);
-			g->kind = K_GEN;
-			g->id = xasprintf("gen--%s", name);
-			g->deps = strdup("");
-			g->out = data;
-			g->argv = bench_argv("tracejoin", "gen", "--scenario", scn, "--load", bench_load_names[l],
-					     "--seed", seed, "--requests", req, "-o", data,
-					     "--force", NULL);
-			g->dataset = strdup(name);
-			g->scenario = strdup(scn);
-			g->load = strdup(bench_load_names[l]);
-			g->seed = seeds[si];
-			if (!g->id || !g->deps || !g->argv || !g->dataset || !g->scenario || !g->load)
-				return tj_errf(err, TJ_E_NOMEM, "out of memory");
-			size_t gi = p->n - 1;
-			for (size_t a = 0; a < nalgos; a++) {
-				int nv = expand_params(o, algos[a], var, MAX_VARIANTS_GUARD);
-				if (nv < 0)
-					return tj_errf(err, TJ_E_ARG, "--param: too many values for %s",
-						       algos[a]);
-				for (int v = 0; v < nv; v++) {
-					struct grid_job *c = plan_add(p), *sc;
-					if (!c)
-						return tj_errf(err, TJ_E_NOMEM, "out of memory");
-					char *edges = xasprintf("%s/edges/%s--%s.csv", dir, name, var[v].label);
-					c->kind = K_COR;
-					c->id = xasprintf("cor--%s--%s", name, var[v].label);
-					c->deps = strdup(p->jobs[gi].id);
-					c->out = edges;
-					char *words[16] = { "tracejoin", "correlate", "--algo",
-							    (char *)algos[a] };
-					int nw = 4;
-					for (int k = 0; k < var[v].nparams; k++) {
-						words[nw++] = "--param";
-						words[nw++] = var[v].params[k];
-					}
-					words[nw++] = "-o";
-					words[nw++] = edges;
-					words[nw++] = p->jobs[gi].out;
-					words[nw] = NULL;
-					c->argv = calloc((size_t)nw + 1, sizeof(char *));
-					for (int k = 0; c->argv && k < nw; k++)
-						c->argv[k] = strdup(words[k]);
-					c->dataset = strdup(name);
-					c->scenario = strdup(scn);
-					c->load = strdup(bench_load_names[l]);
-					c->algo = strdup(var[v].label);
-					c->seed = seeds[si];
-					size_t ci = p->n - 1;
-					if (!(sc = plan_add(p)))
-						return tj_errf(err, TJ_E_NOMEM, "out of memory");
-					c = &p->jobs[ci];
-					char *labels = xasprintf("%s/labels.csv", p->jobs[gi].out);
-					sc->kind = K_SCORE;
-					sc->id = xasprintf("score--%s--%s", name, var[v].label);
-					sc->deps = strdup(c->id);
-					sc->out = xasprintf("%s/scores/%s--%s.json", dir, name, var[v].label);
-					sc->stdout_to = strdup(sc->out);
-					sc->argv = bench_argv("tracejoin", "score", "--json", "--labels",
-							      labels, "--dataset", p->jobs[gi].out,
-							      c->out, NULL);
-					free(labels);
-					sc->dataset = strdup(name);
-					sc->scenario = strdup(scn);
-					sc->load = strdup(bench_load_names[l]);
-					sc->algo = strdup(var[v].label);
-					sc->seed = seeds[si];
-					if (!c->id || !c->out || !c->argv || !c->algo || !sc->id ||
-					    !sc->out || !sc->argv || !sc->stdout_to)
-						return tj_errf(err, TJ_E_NOMEM, "out of memory");
-				}
-			}
-		}
-	}
-	if (p->n == 0)
-		return tj_errf(err, TJ_E_ARG, "--scenarios/--loads select no dataset");
-	return 0;
-}
-
 /* ---- --job: run one job, idempotently ---- */
 
 static const char *self_path; /* bench_self(), set by bench_grid() */
@@ -497,18 +84,8 @@ static int write_status(const struct grid_plan *p, const struct grid_job *j,
 			const char *ext, json_t *o, struct tj_err *err)
 {
 	char path[PATH_MAX];
-	status_path(p, j->id, ext, path, sizeof(path));
-	struct tj_outfile of;
-	char *text = json_dumps(o, JSON_SORT_KEYS);
-	int rc = -1;
-	if (text && tj_outfile_open(&of, path, TJ_OUT_FORCE, 0666, NULL, 0, err) == 0) {
-		if (tj_outfile_write(&of, text, strlen(text), err) == 0 &&
-		    tj_outfile_write(&of, "\n", 1, err) == 0)
-			rc = tj_outfile_commit(&of, err);
-		else
-			tj_outfile_abort(&of);
-	}
-	free(text);
+	plan_status_path(p, j->id, ext, path, sizeof(path));
+	int rc = bench_write_json_file(path, o, JSON_SORT_KEYS, TJ_OUT_FORCE, err);
 	json_decref(o);
 	return rc;
 }
@@ -524,165 +101,259 @@ static int fail_job(const struct grid_plan *p, const struct grid_job *j, int sta
 	return TJ_EXIT_FAIL;
 }
 
-static int run_job(struct grid_plan *p, const char *id)
+/* The first dependency of j not done (into dep), or 0 when all are.  A
+ * score job runs without them: the words naming their outputs are dropped
+ * from *argv (a copy), so the other correlators of its dataset are scored;
+ * it is marked failed afterwards all the same. */
+static int deps_missing(struct grid_plan *p, struct grid_job *j, char *dep, size_t size,
+			char ***argv)
 {
-	struct grid_job *j = find_job(p, id);
-	if (!j)
-		return tj_usage("bench", "--job %s: no such job in %s/plan/jobs.tsv", id, p->dir);
-	if (job_done(p, j))
-		return TJ_EXIT_OK;
-	char dirs[3][PATH_MAX], log[PATH_MAX], tmp[PATH_MAX] = "";
+	size_t n = 0;
+	while (j->argv[n])
+		n++;
+	*argv = calloc(n + 1, sizeof(char *));
+	if (!*argv)
+		return -1;
+	memcpy(*argv, j->argv, n * sizeof(char *));
+	int missing = 0;
+	for (const char *d = j->deps; *d;) {
+		size_t len = strcspn(d, ",");
+		char id[512];
+		snprintf(id, sizeof(id), "%.*s", (int)len, d);
+		struct grid_job *dj = plan_find(p, id);
+		if (!dj || !plan_job_done(p, dj)) {
+			if (!missing++)
+				snprintf(dep, size, "%s", id);
+			for (size_t k = 1; dj && j->kind == K_SCORE && (*argv)[k]; k++)
+				if (!strcmp((*argv)[k], dj->out)) {
+					memmove(&(*argv)[k], &(*argv)[k + 1], (n - k) * sizeof(char *));
+					break;
+				}
+		}
+		d += len + (d[len] == ',');
+	}
+	return missing;
+}
+
+/* The folders a job writes in: status/, logs/, and its output's (a score
+ * job's output is its own folder). */
+static int job_dirs(const struct grid_plan *p, const struct grid_job *j)
+{
+	char dirs[3][PATH_MAX];
 	snprintf(dirs[0], PATH_MAX, "%s/status", p->dir);
 	snprintf(dirs[1], PATH_MAX, "%s/logs", p->dir);
 	snprintf(dirs[2], PATH_MAX, "%s", j->out);
-	*(strrchr(dirs[2], '/') ? strrchr(dirs[2], '/') : dirs[2]) = '\0';
+	if (j->kind != K_SCORE)
+		*(strrchr(dirs[2], '/') ? strrchr(dirs[2], '/') : dirs[2]) = '\0';
 	for (int i = 0; i < 3; i++)
 		if (dirs[i][0] && bench_mkdirs(dirs[i]) < 0) {
 			tj_warn("bench: %s: %s", dirs[i], strerror(errno));
-			return TJ_EXIT_FAIL;
+			return -1;
 		}
-	/* Runners racing on one plan take turns per job: a job's command
-	 * refuses or replaces an output another run is writing, so the
-	 * second waits for the first and then finds it done.  The lock goes
-	 * with this process. */
-	char lockpath[PATH_MAX];
-	status_path(p, j->id, "lock", lockpath, sizeof(lockpath));
-	int lockfd = open(lockpath, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-	if (lockfd < 0 || flock(lockfd, LOCK_EX) < 0) {
+	return 0;
+}
+
+/* A job between job_before and job_after: its lock, and what its
+ * dependencies lacked. */
+struct job_run {
+	struct grid_job *job;
+	int lockfd, missing;
+	char why[700];
+	struct bench_job *run;       /* its command, log and figures */
+};
+
+static void job_unlock(struct job_run *r)
+{
+	if (r->lockfd >= 0)
+		close(r->lockfd);
+	r->lockfd = -1;
+	free(r->run->argv);           /* the words are the plan's */
+	r->run->argv = NULL;
+}
+
+/* Before job r->job's command: its folders, its lock (held until
+ * job_after: runners racing on one plan take turns per job, and the
+ * second then finds it done), done again, its dependencies.  0: run
+ * r->run (argv[0] our binary); 1: nothing to do; else the exit status of
+ * a failure, recorded. */
+static int job_before(struct grid_plan *p, struct job_run *r)
+{
+	struct grid_job *j = r->job;
+	char lockpath[PATH_MAX], dep[512] = "";
+	r->lockfd = -1;
+	r->run->argv = NULL;
+	if (plan_job_done(p, j))
+		return 1;
+	if (job_dirs(p, j) < 0)
+		return TJ_EXIT_FAIL;
+	plan_status_path(p, j->id, "lock", lockpath, sizeof(lockpath));
+	r->lockfd = open(lockpath, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (r->lockfd < 0 || flock(r->lockfd, LOCK_EX) < 0) {
 		tj_warn("bench: %s: %s", lockpath, strerror(errno));
+		job_unlock(r);
 		return TJ_EXIT_FAIL;
 	}
-	if (job_done(p, j))
-		return TJ_EXIT_OK;
-	for (const char *d = j->deps; *d;) {
-		size_t len = strcspn(d, ",");
-		char dep[512];
-		snprintf(dep, sizeof(dep), "%.*s", (int)len, d);
-		struct grid_job *dj = find_job(p, dep);
-		if (!dj || !job_done(p, dj)) {
-			char why[700];
-			snprintf(why, sizeof(why), "needs %s, which is not done", dep);
-			return fail_job(p, j, -1, why);
-		}
-		d += len + (d[len] == ',');
+	if (plan_job_done(p, j)) {
+		job_unlock(r);
+		return 1;
+	}
+	r->missing = deps_missing(p, j, dep, sizeof(dep), &r->run->argv);
+	if (r->missing < 0) {
+		job_unlock(r);
+		return fail_job(p, j, -1, "out of memory");
+	}
+	snprintf(r->why, sizeof(r->why), "needs %s, which is not done", dep);
+	int ndeps = j->deps[0] != '\0';
+	for (const char *c = j->deps; *c; c++)
+		ndeps += *c == ',';
+	if (r->missing && (j->kind != K_SCORE || r->missing == ndeps)) {
+		job_unlock(r);
+		return fail_job(p, j, -1, r->why);
 	}
 	/* not done: what is there of its output is a killed run's, not ours
 	 * to keep (correlate refuses an existing output) */
 	if (j->kind == K_COR)
 		unlink(j->out);
-	snprintf(log, sizeof(log), "%s/logs/%s.log", p->dir, j->id);
-	int logfd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), outfd = -1;
-	if (logfd < 0) {
-		tj_warn("bench: %s: %s", log, strerror(errno));
-		return TJ_EXIT_FAIL;
-	}
-	if (j->stdout_to) { /* beside the output, renamed on success */
-		snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", j->stdout_to, (long)getpid());
-		outfd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (outfd < 0) {
-			tj_warn("bench: %s: %s", tmp, strerror(errno));
-			close(logfd);
-			return TJ_EXIT_FAIL;
-		}
-	}
-	double t0 = bench_now();
-	pid_t pid = fork();
-	if (pid == 0) {
-		int devnull = open("/dev/null", O_RDONLY);
-		if (devnull >= 0)
-			dup2(devnull, 0);
-		dup2(outfd >= 0 ? outfd : logfd, 1);
-		dup2(logfd, 2);
-		char **argv = j->argv;
-		argv[0] = (char *)self_path;
-		execv(self_path, argv);
-		fprintf(stderr, "exec %s: %s\n", self_path, strerror(errno));
-		_exit(127);
-	}
-	close(logfd);
-	if (outfd >= 0)
-		close(outfd);
-	int st = 0;
-	struct rusage ru;
-	if (pid < 0 || wait4(pid, &st, 0, &ru) < 0) {
-		unlink(tmp);
-		return fail_job(p, j, -1, strerror(errno));
-	}
-	int status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-	/* a damaged log still gives figures: as `make bench` counts it */
-	int ok = status == 0 || (j->kind != K_GEN && status == TJ_EXIT_DAMAGED);
-	if (!ok) {
-		char why[400], tail[300];
-		bench_log_tail(log, tail, sizeof(tail));
-		snprintf(why, sizeof(why), "exit %d: %s (log %s)", status, tail, log);
-		if (tmp[0])
-			unlink(tmp);
-		return fail_job(p, j, status, why);
-	}
-	if (tmp[0] && rename(tmp, j->stdout_to) != 0) {
-		unlink(tmp);
-		return fail_job(p, j, -1, strerror(errno));
-	}
-	double cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
-		     (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+	snprintf(r->run->log, sizeof(r->run->log), "%s/logs/%s.log", p->dir, j->id);
+	r->run->argv[0] = (char *)self_path;
+	return 0;
+}
+
+/* After the command of r: its status file (done with its figures, or
+ * failed with why), the lock released.  The exit status. */
+static int job_after(struct grid_plan *p, struct job_run *r)
+{
+	struct grid_job *j = r->job;
+	const char *log = r->run->log;
+	int status = r->run->status, rc = TJ_EXIT_OK;
 	struct tj_err err = { 0 };
-	if (write_status(p, j, "done", json_pack("{s:i, s:f, s:f, s:f, s:I}", "status", status,
-			 "cpu_s", cpu, "wall_s", bench_now() - t0,
-			 "peak_mb", (double)ru.ru_maxrss / 1024.0, "events",
-			 (json_int_t)(j->kind == K_COR ? bench_events_from_log(log) : 0)), &err) < 0) {
+	/* a damaged log still gives figures: as `make bench` counts it */
+	if (status != 0 && !(j->kind != K_GEN && status == TJ_EXIT_DAMAGED)) {
+		char tail[300];
+		bench_log_tail(log, tail, sizeof(tail));
+		snprintf(r->why, sizeof(r->why), "exit %d: %s (log %s)", status, tail, log);
+		rc = fail_job(p, j, status, r->why);
+	} else if (r->missing) { /* the others are scored; this one is not done */
+		rc = fail_job(p, j, -1, r->why);
+	} else if (write_status(p, j, "done", json_pack("{s:i, s:f, s:f, s:f, s:I}", "status",
+			status, "cpu_s", r->run->cpu_s, "wall_s", r->run->wall_s, "peak_mb",
+			r->run->peak_mb, "events", (json_int_t)(j->kind == K_COR ?
+			bench_events_from_log(log) : 0)), &err) < 0) {
 		tj_warn("bench: %s", err.msg);
-		return TJ_EXIT_FAIL;
+		rc = TJ_EXIT_FAIL;
+	} else {
+		char failed[PATH_MAX];
+		plan_status_path(p, j->id, "failed", failed, sizeof(failed));
+		unlink(failed);
+		unlink(log);
 	}
-	char failed[PATH_MAX];
-	status_path(p, j->id, "failed", failed, sizeof(failed));
-	unlink(failed);
-	unlink(log);
-	return TJ_EXIT_OK;
+	job_unlock(r);
+	return rc;
+}
+
+/* --job DIR ID: one job, unless done. */
+static int run_job(struct grid_plan *p, const char *id)
+{
+	struct bench_job run = { 0 };
+	struct job_run r = { .job = plan_find(p, id), .run = &run };
+	if (!r.job)
+		return tj_usage("bench", "--job %s: no such job in %s/plan/jobs.tsv", id, p->dir);
+	int rc = job_before(p, &r);
+	if (rc)
+		return rc == 1 ? TJ_EXIT_OK : rc;
+	struct tj_err err = { 0 };
+	if (bench_jobs_run(&run, 1, 1, NULL, NULL, NULL, &err) < 0) {
+		job_unlock(&r);
+		return fail_job(p, r.job, -1, err.msg);
+	}
+	return job_after(p, &r);
 }
 
 /* ---- --run ---- */
 
-static int run_local(struct grid_plan *p, int parallel, int tty)
+/* The local executor's jobs, run from this process (no `bench --job` in
+ * between: a process less per job), and its progress line on a terminal:
+ * [started/total] job  ETA. */
+struct local_ctx {
+	struct grid_plan *p;
+	int tty;
+	double t0;
+	size_t before, all;      /* jobs of earlier stages, of every stage */
+};
+
+static int local_before(struct bench_job *b, size_t started, size_t total, void *ctx)
 {
-	struct bench_job *jobs = calloc(p->n, sizeof(*jobs));
+	struct local_ctx *lc = ctx;
+	struct job_run *r = b->user;
+	(void)total;
+	int rc = job_before(lc->p, r);
+	if (rc) {                /* done already (1) or failed before it ran */
+		b->status = rc == 1 ? 0 : rc;
+		return 1;
+	}
+	size_t at = lc->before + started;
+	double el = bench_now() - lc->t0;
+	char eta[32] = "?";
+	if (at > 0) {
+		double left = el / (double)at * (double)(lc->all - at);
+		snprintf(eta, sizeof(eta), "%dm%02ds", (int)left / 60, (int)left % 60);
+	}
+	if (lc->tty)
+		fprintf(stderr, "\r\033[K[%zu/%zu] %s  ETA %s", at + 1, lc->all, r->job->id, eta);
+	return 0;
+}
+
+static void local_done(struct bench_job *b, void *ctx)
+{
+	struct local_ctx *lc = ctx;
+	b->status = job_after(lc->p, b->user);
+}
+
+int grid_run_local(struct grid_plan *p, const char *self, int parallel, int tty)
+{
+	self_path = self;
+	struct local_ctx lc = { .p = p, .tty = tty, .t0 = bench_now() };
+	for (size_t i = 0; i < p->n; i++)
+		lc.all += !plan_job_done(p, &p->jobs[i]);
+	struct bench_job *jobs = calloc(p->n ? p->n : 1, sizeof(*jobs));
+	struct job_run *runs = calloc(p->n ? p->n : 1, sizeof(*runs));
 	struct tj_err err = { 0 };
 	size_t failed = 0;
-	char logs[PATH_MAX];
-	snprintf(logs, sizeof(logs), "%s/logs", p->dir);
-	if (!jobs || bench_mkdirs(logs) < 0) {
+	if (!jobs || !runs) {
 		free(jobs);
-		tj_warn("bench: %s: %s", logs, strerror(errno));
+		free(runs);
+		tj_warn("bench: out of memory");
 		return TJ_EXIT_FAIL;
 	}
-	/* stage by stage: every job's dependencies are of the stage before */
+	/* stage by stage: every job's dependencies are of a stage before */
 	for (int k = 0; k < K_N; k++) {
 		size_t n = 0;
 		for (size_t i = 0; i < p->n; i++) {
 			struct grid_job *g = &p->jobs[i];
-			if (g->kind != (enum grid_kind)k || job_done(p, g))
+			if (g->kind != (enum grid_kind)k || plan_job_done(p, g))
 				continue;
-			struct bench_job *b = &jobs[n++];
-			memset(b, 0, sizeof(*b));
-			b->argv = bench_argv(self_path, "bench", "--job", p->dir, g->id, NULL);
-			snprintf(b->log, sizeof(b->log), "%s/%s.run.log", logs, g->id);
+			memset(&jobs[n], 0, sizeof(jobs[n]));
+			runs[n] = (struct job_run){ .job = g, .lockfd = -1, .run = &jobs[n] };
+			jobs[n].user = &runs[n];
+			n++;
 		}
-		if (tty)
-			fprintf(stderr, "bench: %s: %zu jobs to run\n", kind_names[k], n);
-		int rc = bench_jobs_run(jobs, n, parallel, NULL, NULL, NULL, &err);
+		int rc = bench_jobs_run(jobs, n, parallel, local_done, local_before, &lc, &err);
+		lc.before += n;
 		for (size_t i = 0; i < n; i++) {
-			if (jobs[i].status == 0)
-				unlink(jobs[i].log);
-			else
-				failed++;
-			bench_argv_free(jobs[i].argv);
+			failed += jobs[i].status != 0;
+			job_unlock(&runs[i]); /* one that never started (a failed start) */
 		}
 		if (rc < 0) {
 			tj_warn("bench: %s", err.msg);
 			free(jobs);
+			free(runs);
 			return TJ_EXIT_FAIL;
 		}
 	}
 	free(jobs);
+	free(runs);
+	if (tty && lc.all)
+		fprintf(stderr, "\r\033[K");
 	if (failed)
 		tj_warn("bench: %zu jobs failed (their names: bench --collect %s)", failed, p->dir);
 	return failed ? TJ_EXIT_FAIL : TJ_EXIT_OK;
@@ -709,7 +380,7 @@ static int write_stage(struct grid_plan *p, int k, const char *engine, char *pat
 {
 	struct tj_err err = { 0 };
 	struct tj_outfile o;
-	snprintf(path, size, "%s/plan/%s-%s.txt", p->dir, engine, kind_names[k]);
+	snprintf(path, size, "%s/plan/%s-%s.txt", p->dir, engine, plan_kind_names[k]);
 	*n = 0;
 	if (tj_outfile_open(&o, path, TJ_OUT_FORCE, 0666, NULL, 0, &err) < 0) {
 		tj_warn("bench: %s", err.msg);
@@ -718,7 +389,7 @@ static int write_stage(struct grid_plan *p, int k, const char *engine, char *pat
 	FILE *f = tj_outfile_stream(&o, &err);
 	for (size_t i = 0; f && i < p->n; i++) {
 		struct grid_job *g = &p->jobs[i];
-		if (g->kind != (enum grid_kind)k || job_done(p, g))
+		if (g->kind != (enum grid_kind)k || plan_job_done(p, g))
 			continue;
 		char *argv[] = { (char *)self_path, "bench", "--job", p->dir, g->id, NULL };
 		bench_argv_print(f, argv);
@@ -764,7 +435,7 @@ static int run_parallel(struct grid_plan *p, int jobs, const char *sshlogins)
 			? bench_argv(prog, "--sshloginfile", sshlogins, "--arg-file", path, NULL)
 			: bench_argv(prog, "--jobs", j, "--arg-file", path, NULL);
 		struct bench_job bj = { .argv = argv };
-		snprintf(bj.log, sizeof(bj.log), "%s/logs/parallel-%s.log", p->dir, kind_names[k]);
+		snprintf(bj.log, sizeof(bj.log), "%s/logs/parallel-%s.log", p->dir, plan_kind_names[k]);
 		int rc = bench_jobs_run(&bj, 1, 1, NULL, NULL, NULL, &err);
 		bench_argv_free(argv);
 		if (rc < 0 || bj.status > 100) {
@@ -810,12 +481,162 @@ static int run_capture(char **argv, char *out, size_t size)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-/* Slurm: per stage, job arrays of at most SLURM_ARRAY tasks (Slurm's
- * default MaxArraySize is 1001), each after every array of the stage
- * before (afterany: a job whose dependency failed says so itself, and
- * collect names it); --run returns when they have all left the queue. */
+/* What one Slurm array task runs: a job (--slurm-pack job: stage by
+ * stage, arrays chained) or a dataset's chain of jobs not yet done, in
+ * the plan's order (--slurm-pack dataset, the default: no dependencies
+ * for the scheduler to release, a task start per dataset instead of per
+ * job).  Its request: the most any of its jobs asks. */
+struct slurm_unit {
+	size_t first, n;         /* jobs[first..first+n) */
+	int stage, submitted;
+	unsigned mem_mb, cpus;
+};
+
+static struct slurm_unit *slurm_units(struct grid_plan *p, int pack_dataset, size_t max_tasks,
+				       size_t *nu)
+{
+	struct slurm_unit *u = calloc(p->n ? p->n : 1, sizeof(*u));
+	*nu = 0;
+	for (size_t i = 0; u && i < p->n;) {
+		size_t end = i + 1;
+		if (pack_dataset) /* a dataset's jobs are consecutive, score last */
+			while (end < p->n && p->jobs[end - 1].kind != K_SCORE &&
+			       p->jobs[end].kind != K_TRAIN &&
+			       !strcmp(p->jobs[end].dataset, p->jobs[i].dataset))
+				end++;
+		/* a train job waits for every dataset: a stage of its own */
+		int stage = pack_dataset ? p->jobs[i].kind == K_TRAIN : (int)p->jobs[i].kind;
+		struct slurm_unit x = { i, end - i, stage, 0, 0, 0 };
+		int todo = 0;
+		for (size_t k = i; k < end; k++) {
+			if (plan_job_done(p, &p->jobs[k]))
+				continue;
+			todo = 1;
+			x.mem_mb = p->jobs[k].mem_mb > x.mem_mb ? p->jobs[k].mem_mb : x.mem_mb;
+			x.cpus = p->jobs[k].cpus > x.cpus ? p->jobs[k].cpus : x.cpus;
+		}
+		if (todo)
+			u[(*nu)++] = x;
+		i = end;
+	}
+	if (!u)
+		tj_warn("bench: out of memory");
+	/* --slurm-tasks N: consecutive datasets share a task, N tasks at most
+	 * (the train jobs, last in the plan, stay tasks of their own) */
+	size_t n0 = 0;
+	while (u && n0 < *nu && u[n0].stage == 0)
+		n0++;
+	if (u && pack_dataset && max_tasks && n0 > max_tasks) {
+		for (size_t g = 0; g < max_tasks; g++) {
+			size_t a = g * n0 / max_tasks, b = (g + 1) * n0 / max_tasks;
+			struct slurm_unit m = u[a];  /* a >= g: not yet overwritten */
+			for (size_t k = a + 1; k < b; k++) {
+				m.n = u[k].first + u[k].n - m.first;
+				m.mem_mb = u[k].mem_mb > m.mem_mb ? u[k].mem_mb : m.mem_mb;
+				m.cpus = u[k].cpus > m.cpus ? u[k].cpus : m.cpus;
+			}
+			u[g] = m;
+		}
+		memmove(&u[max_tasks], &u[n0], (*nu - n0) * sizeof(*u));
+		*nu = max_tasks + (*nu - n0);
+	}
+	return u;
+}
+
+struct slurm_ctx {
+	const char *sbatch, *script, *logs, *name;
+	char **extra;
+	size_t nextra, submitted;
+	char prev[4096], cur[4096], all[12288];   /* ":id..." of the stage before, this one; ",id..." */
+};
+
+/* The units of u[first]'s stage and resources into
+ * DIR/plan/slurm-STAGE-MEMM-CPUSc.txt (a line a unit: `tracejoin bench
+ * --job DIR ID...`), submitted as arrays of at most SLURM_ARRAY tasks. */
 #define SLURM_ARRAY 1000
-static int run_slurm(struct grid_plan *p, const char *slurm_args)
+static int submit_group(struct grid_plan *p, struct slurm_ctx *sc, struct slurm_unit *u,
+			size_t nu, size_t first, int pack_dataset)
+{
+	const char *stage = !pack_dataset ? plan_kind_names[u[first].stage] :
+			    u[first].stage ? "train" : "dataset";
+	char path[PATH_MAX];
+	struct tj_err err = { 0 };
+	struct tj_outfile o;
+	snprintf(path, sizeof(path), "%s/plan/slurm-%s-%uM-%uc.txt", p->dir, stage,
+		 u[first].mem_mb, u[first].cpus);
+	if (tj_outfile_open(&o, path, TJ_OUT_FORCE, 0666, NULL, 0, &err) < 0) {
+		tj_warn("bench: %s", err.msg);
+		return -1;
+	}
+	FILE *f = tj_outfile_stream(&o, &err);
+	size_t n = 0;
+	for (size_t i = first; f && i < nu; i++) {
+		if (u[i].stage != u[first].stage || u[i].mem_mb != u[first].mem_mb ||
+		    u[i].cpus != u[first].cpus)
+			continue;
+		u[i].submitted = 1;
+		n++;
+		bench_word_print(f, self_path);
+		fputs(" bench --job ", f);
+		bench_word_print(f, p->dir);
+		for (size_t k = u[i].first; k < u[i].first + u[i].n; k++)
+			if (!plan_job_done(p, &p->jobs[k])) {
+				fputc(' ', f);
+				bench_word_print(f, p->jobs[k].id);
+			}
+		fputc('\n', f);
+	}
+	if (!f || tj_outfile_commit(&o, &err) < 0) {
+		if (!f)
+			tj_outfile_abort(&o);
+		tj_warn("bench: %s", err.msg);
+		return -1;
+	}
+	for (size_t off = 0; off < n; off += SLURM_ARRAY) {
+		size_t cnt = n - off < SLURM_ARRAY ? n - off : SLURM_ARRAY;
+		char array[64], jname[128], output[PATH_MAX + 32], dep[4200], offs[32], id[256],
+		     mem[32], cpus[32];
+		snprintf(array, sizeof(array), "--array=1-%zu", cnt);
+		snprintf(jname, sizeof(jname), "--job-name=tj-%s-%s", stage, sc->name);
+		snprintf(output, sizeof(output), "--output=%s/slurm-%s-%%A-%%a.log", sc->logs, stage);
+		snprintf(dep, sizeof(dep), "--dependency=afterany%s", sc->prev);
+		snprintf(offs, sizeof(offs), "%zu", off);
+		snprintf(mem, sizeof(mem), "--mem=%uM", u[first].mem_mb);
+		snprintf(cpus, sizeof(cpus), "--cpus-per-task=%u", u[first].cpus);
+		/* ours first: --slurm-args, later, overrides them */
+		char *argv[72] = { (char *)sc->sbatch, "--parsable", array, jname, output, mem, cpus };
+		size_t na = 7;
+		if (sc->prev[0])
+			argv[na++] = dep;
+		for (size_t e = 0; e < sc->nextra && na < 66; e++)
+			argv[na++] = sc->extra[e];
+		argv[na++] = (char *)sc->script;
+		argv[na++] = path;
+		argv[na++] = offs;
+		argv[na] = NULL;
+		int rc = run_capture(argv, id, sizeof(id));
+		if (rc != 0 || !id[0]) {
+			tj_warn("bench: sbatch of the %s stage failed (exit %d)", stage, rc);
+			return -1;
+		}
+		id[strcspn(id, ";")] = '\0'; /* "ID;cluster" */
+		size_t l = strlen(sc->cur);
+		snprintf(sc->cur + l, sizeof(sc->cur) - l, ":%s", id);
+		l = strlen(sc->all);
+		snprintf(sc->all + l, sizeof(sc->all) - l, ",%s", id);
+		sc->submitted += cnt;
+	}
+	return 0;
+}
+
+/* Slurm: the units (slurm_units) as job arrays, one per stage and
+ * resource request, of at most SLURM_ARRAY tasks (Slurm's default
+ * MaxArraySize is 1001); with a task a job, each stage's arrays after
+ * every array of the stage before (afterany: a job whose dependency
+ * failed says so itself, and collect names it).  --run returns when they
+ * have all left the queue. */
+static int run_slurm(struct grid_plan *p, const char *slurm_args, int pack_dataset,
+		     size_t max_tasks)
 {
 	char sbatch[PATH_MAX], script[PATH_MAX], logs[PATH_MAX], name[64];
 	if (find_program("sbatch", sbatch, sizeof(sbatch)) < 0) {
@@ -826,8 +647,8 @@ static int run_slurm(struct grid_plan *p, const char *slurm_args)
 	snprintf(script, sizeof(script), "%s/plan/slurm-task.sh", p->dir);
 	const char *base = strrchr(p->dir, '/');
 	snprintf(name, sizeof(name), "%s", base && base[1] ? base + 1 : p->dir);
-	safe_name(name);
-	char **extra = slurm_args ? split_cmd(slurm_args) : NULL;
+	plan_safe_name(name);
+	char **extra = slurm_args ? plan_split_words(slurm_args) : NULL;
 	size_t nextra = 0;
 	while (extra && extra[nextra])
 		nextra++;
@@ -847,49 +668,31 @@ static int run_slurm(struct grid_plan *p, const char *slurm_args)
 		bench_argv_free(extra);
 		return TJ_EXIT_FAIL;
 	}
-	char prev[4096] = "", cur[4096], all[12288] = "";
-	size_t submitted = 0;
-	for (int k = 0; k < K_N; k++) {
-		char path[PATH_MAX];
-		size_t n;
-		if (write_stage(p, k, "slurm", path, sizeof(path), &n) < 0)
-			goto fail;
-		cur[0] = '\0';
-		for (size_t off = 0; off < n; off += SLURM_ARRAY) {
-			size_t cnt = n - off < SLURM_ARRAY ? n - off : SLURM_ARRAY;
-			char array[64], jname[128], output[PATH_MAX + 32], dep[4200], offs[32],
-			     id[256];
-			snprintf(array, sizeof(array), "--array=1-%zu", cnt);
-			snprintf(jname, sizeof(jname), "--job-name=tj-%s-%s", kind_names[k], name);
-			snprintf(output, sizeof(output), "--output=%s/slurm-%s-%%A-%%a.log", logs,
-				 kind_names[k]);
-			snprintf(dep, sizeof(dep), "--dependency=afterany%s", prev);
-			snprintf(offs, sizeof(offs), "%zu", off);
-			char *argv[64] = { sbatch, "--parsable", array, jname, output };
-			size_t na = 5;
-			if (prev[0])
-				argv[na++] = dep;
-			for (size_t e = 0; e < nextra && na < 58; e++)
-				argv[na++] = extra[e];
-			argv[na++] = script;
-			argv[na++] = path;
-			argv[na++] = offs;
-			argv[na] = NULL;
-			int rc = run_capture(argv, id, sizeof(id));
-			if (rc != 0 || !id[0]) {
-				tj_warn("bench: sbatch of the %s stage failed (exit %d)", kind_names[k], rc);
+	struct slurm_ctx sc = { .sbatch = sbatch, .script = script, .logs = logs, .name = name,
+				.extra = extra, .nextra = nextra };
+	size_t nu;
+	struct slurm_unit *u = slurm_units(p, pack_dataset, max_tasks, &nu);
+	if (!u)
+		goto fail;
+	/* stage by stage (one stage when a task runs a dataset's chain); in a
+	 * stage an array per resource request, each after the stage before */
+	int nstages = pack_dataset ? 2 : K_N;
+	for (int st = 0; st < nstages; st++) {
+		sc.cur[0] = '\0';
+		for (size_t i = 0; i < nu; i++) {
+			if (u[i].stage != st || u[i].submitted)
+				continue;
+			if (submit_group(p, &sc, u, nu, i, pack_dataset) < 0) {
+				free(u);
 				goto fail;
 			}
-			id[strcspn(id, ";")] = '\0'; /* "ID;cluster" */
-			size_t l = strlen(cur);
-			snprintf(cur + l, sizeof(cur) - l, ":%s", id);
-			l = strlen(all);
-			snprintf(all + l, sizeof(all) - l, ",%s", id);
-			submitted += cnt;
 		}
-		if (cur[0])
-			snprintf(prev, sizeof(prev), "%s", cur);
+		if (sc.cur[0])
+			snprintf(sc.prev, sizeof(sc.prev), "%s", sc.cur);
 	}
+	free(u);
+	size_t submitted = sc.submitted;
+	char *all = sc.all;
 	/* wait: poll squeue (sbatch --wait backs off to many seconds between
 	 * polls, which on a small grid costs more than the grid) */
 	char squeue[PATH_MAX];
@@ -907,7 +710,7 @@ static int run_slurm(struct grid_plan *p, const char *slurm_args)
 	bench_argv_free(extra);
 	size_t failed = 0;
 	for (size_t i = 0; i < p->n; i++)
-		failed += !job_done(p, &p->jobs[i]);
+		failed += !plan_job_done(p, &p->jobs[i]);
 	if (failed)
 		tj_warn("bench: %zu jobs not done (their names: bench --collect %s)", failed, p->dir);
 	return failed ? TJ_EXIT_FAIL : TJ_EXIT_OK;
@@ -916,431 +719,71 @@ fail:
 	return TJ_EXIT_FAIL;
 }
 
-/* ---- --collect ---- */
-
-static double jnum(json_t *o, const char *a, const char *b)
-{
-	json_t *v = json_object_get(json_object_get(o, a), b);
-	return json_is_number(v) ? json_number_value(v) : NAN;
-}
-
-static json_t *load_status(const struct grid_plan *p, const struct grid_job *j,
-			   const char *ext)
-{
-	char path[PATH_MAX];
-	status_path(p, j->id, ext, path, sizeof(path));
-	return access(path, F_OK) == 0 ? json_load_file(path, 0, NULL) : NULL;
-}
-
-/* Mean and the half-width of its 95 % confidence interval (Student t over
- * the seeds; NaN below two values). */
-static void mean_ci(const double *x, size_t n, double *mean, double *hw)
-{
-	*mean = n ? gsl_stats_mean(x, 1, n) : NAN;
-	*hw = n >= 2 ? gsl_cdf_tdist_Pinv(0.975, (double)(n - 1)) *
-		       gsl_stats_sd(x, 1, n) / sqrt((double)n) : NAN;
-}
-
-struct cell {
-	const char *scenario, *load, *algo;
-	size_t first;          /* results index of its first row */
-};
-
-static void fmt_ci(char *buf, size_t size, double m, double hw)
-{
-	if (isnan(m))
-		snprintf(buf, size, "-");
-	else if (isnan(hw))
-		snprintf(buf, size, "%.3f", m);
-	else
-		snprintf(buf, size, "%.3f ± %.3f", m, hw);
-}
-
-/* What --collect gathers from the plan's status files: one result per
- * score job, the datasets they point into, and each result's cell. */
-struct collection {
-	struct bench_dataset *ds;
-	struct bench_result *res;
-	struct cell *cells;
-	size_t *cell_of;       /* res[i] is in cells[cell_of[i]] */
-	double *x, *y;         /* scratch for the statistics, one slot a result */
-	size_t nr, nd, ncells, failed, missing;
-};
-
-static void collection_free(struct collection *col)
-{
-	free(col->ds); free(col->res); free(col->cells); free(col->cell_of);
-	free(col->x); free(col->y);
-}
-
-static int collection_alloc(struct collection *col, const struct grid_plan *p)
-{
-	size_t ns = 0, nds = 0;
-	for (size_t i = 0; i < p->n; i++) {
-		ns += p->jobs[i].kind == K_SCORE;
-		nds += p->jobs[i].kind == K_GEN;
-	}
-	memset(col, 0, sizeof(*col));
-	col->ds = calloc(nds ? nds : 1, sizeof(*col->ds));
-	col->res = calloc(ns ? ns : 1, sizeof(*col->res));
-	col->cells = calloc(ns ? ns : 1, sizeof(*col->cells));
-	col->cell_of = calloc(ns ? ns : 1, sizeof(*col->cell_of));
-	col->x = calloc(ns ? ns : 1, sizeof(*col->x));
-	col->y = calloc(ns ? ns : 1, sizeof(*col->y));
-	if (!col->ds || !col->res || !col->cells || !col->cell_of || !col->x || !col->y) {
-		collection_free(col);
-		tj_warn("bench: out of memory");
-		return -1;
-	}
-	return 0;
-}
-
-static void add_gen_dataset(struct collection *col, const struct grid_job *g)
-{
-	struct bench_dataset *d = &col->ds[col->nd++];
-	snprintf(d->name, sizeof(d->name), "%s", g->dataset);
-	snprintf(d->group, sizeof(d->group), "synthetic");
-	snprintf(d->scenario, sizeof(d->scenario), "%s", g->scenario);
-	snprintf(d->load, sizeof(d->load), "%s", g->load);
-	d->load_rank = -1;
-	for (int l = 0; l < 3; l++)
-		if (strcmp(g->load, bench_load_names[l]) == 0)
-			d->load_rank = l;
-	d->seed = g->seed;
-	snprintf(d->dir, sizeof(d->dir), "%s", g->out);
-}
-
-/* The figures of a done score job, with the cost of its correlate job. */
-static void read_scored(struct bench_result *r, json_t *score, json_t *cor)
-{
-	r->ok = 1;
-	r->precision = jnum(score, "edges", "precision");
-	r->recall = jnum(score, "edges", "recall");
-	r->f1 = jnum(score, "edges", "f1");
-	r->accuracy = jnum(score, "edges", "accuracy");
-	r->calls = (uint64_t)jnum(score, "edges", "decisions");
-	r->service_accuracy = jnum(score, "per_service", "accuracy");
-	r->trace_accuracy = jnum(score, "end_to_end", "accuracy");
-	json_t *c = json_object_get(cor, "cpu_s");
-	r->cpu_s = json_is_number(c) ? json_number_value(c) : NAN;
-	c = json_object_get(cor, "peak_mb");
-	r->peak_mb = json_is_number(c) ? json_number_value(c) : NAN;
-	r->events = (uint64_t)json_integer_value(json_object_get(cor, "events"));
-	r->mev_s = r->cpu_s > 0 ? (double)r->events / r->cpu_s / 1e6 : NAN;
-}
-
-/* Why score job g has no figures: the first of the chain score <-
- * correlate <- gen that failed, else the first not done.  Counts it in
- * col->failed or col->missing and says so on stderr. */
-static void explain_unscored(struct collection *col, const struct grid_plan *p,
-			     struct grid_job *const chain[3], int done_exists,
-			     struct bench_result *r)
-{
-	const struct grid_job *g = chain[0];
-	const char *what = "missing";
-	for (int k = 2; k >= 0; k--) {
-		json_t *f = chain[k] ? load_status(p, chain[k], "failed") : NULL;
-		if (f) {
-			snprintf(r->error, sizeof(r->error), "job %s failed: %s", chain[k]->id,
-				 json_string_value(json_object_get(f, "why")));
-			what = "failed";
-			json_decref(f);
-			break;
-		}
-	}
-	if (!strcmp(what, "missing")) {
-		const struct grid_job *first = g;
-		for (int k = 2; k >= 0; k--)
-			if (chain[k] && !job_done(p, chain[k])) {
-				first = chain[k];
-				break;
-			}
-		snprintf(r->error, sizeof(r->error), "job %s not run%s", first->id,
-			 done_exists ? " (its output is unreadable)" : "");
-		col->missing++;
-	} else {
-		col->failed++;
-	}
-	fprintf(stderr, "bench: %s %s: %s\n", what, g->id, r->error);
-}
-
-/* Result col->nr-1 into its cell: scenario x load x correlator, across seeds. */
-static void assign_cell(struct collection *col, const struct grid_job *g)
-{
-	size_t c = 0;
-	while (c < col->ncells && !(strcmp(col->cells[c].scenario, g->scenario) == 0 &&
-				    strcmp(col->cells[c].load, g->load) == 0 &&
-				    strcmp(col->cells[c].algo, g->algo) == 0))
-		c++;
-	if (c == col->ncells)
-		col->cells[col->ncells++] =
-			(struct cell){ g->scenario, g->load, g->algo, col->nr - 1 };
-	col->cell_of[col->nr - 1] = c;
-}
-
-static void add_score_result(struct collection *col, struct grid_plan *p,
-			     struct grid_job *g)
-{
-	struct bench_result *r = &col->res[col->nr++];
-	r->ds = &col->ds[col->nd - 1]; /* the plan lists a dataset's jobs after its gen */
-	snprintf(r->algo, sizeof(r->algo), "%s", g->algo);
-	struct grid_job *chain[3] = { g, find_job(p, g->deps), NULL };
-	if (chain[1])
-		chain[2] = find_job(p, chain[1]->deps);
-	json_t *done = load_status(p, g, "done");
-	json_t *score = done ? json_load_file(g->out, 0, NULL) : NULL;
-	json_t *cor = chain[1] ? load_status(p, chain[1], "done") : NULL;
-	if (score)
-		read_scored(r, score, cor);
-	else
-		explain_unscored(col, p, chain, done != NULL, r);
-	json_decref(done);
-	json_decref(score);
-	json_decref(cor);
-	assign_cell(col, g);
-}
-
-/* results.csv, results.json and report.html of the merged results;
- * TJ_EXIT_FAIL when one could not be written. */
-static int write_merged(const struct grid_plan *p, struct collection *col, const char *dir)
-{
-	char path[PATH_MAX];
-	struct tj_err err = { 0 };
-	int rc = TJ_EXIT_OK;
-	snprintf(path, sizeof(path), "%s/results.csv", dir);
-	if (bench_write_csv(path, col->res, col->nr, &err) < 0) {
-		tj_warn("bench: %s", err.msg);
-		rc = TJ_EXIT_FAIL;
-	}
-	json_t *suite = json_pack("{s:s, s:I, s:I}", "plan", p->dir, "datasets",
-				  (json_int_t)col->nd, "jobs", (json_int_t)p->n);
-	for (size_t i = 0; i < col->nd; i++) {
-		char lp[PATH_MAX];
-		snprintf(lp, sizeof(lp), "%s/labels.csv", col->ds[i].dir);
-		tj_sha256_file(lp, col->ds[i].labels_sha, NULL);
-	}
-	snprintf(path, sizeof(path), "%s/results.json", dir);
-	if (bench_write_json(path, json_pack("[s,s,s,s]", "tracejoin", "bench", "--collect", p->dir),
-			     suite, col->ds, col->nd, col->res, col->nr) != 0) {
-		tj_warn("bench: %s: could not write", path);
-		rc = TJ_EXIT_FAIL;
-	} else if (bench_write_html(dir, &err) < 0) {
-		tj_warn("bench: %s", err.msg);
-		rc = TJ_EXIT_FAIL;
-	}
-	return rc;
-}
-
-/* One cell's figures: mean and CI of F1, trace and service accuracy, and
- * against the best correlator of its scenario x load (by mean F1) the
- * paired difference over the same seeds. */
-struct cell_stats {
-	double m[3], hw[3];
-	size_t k[3];           /* values behind m[f] (k[0]: the seeds scored) */
-	size_t best;
-	double dm, dhw;
-	const char *sig;
-};
-
-static void cell_stats(const struct collection *col, size_t c, struct cell_stats *st)
-{
-	const struct bench_result *res = col->res;
-	double *x = col->x, *y = col->y;
-	for (int f = 0; f < 3; f++) {
-		st->k[f] = 0;
-		for (size_t i = 0; i < col->nr; i++) {
-			double v = f == 0 ? res[i].f1 : f == 1 ? res[i].trace_accuracy
-							       : res[i].service_accuracy;
-			if (col->cell_of[i] == c && res[i].ok && !isnan(v))
-				x[st->k[f]++] = v;
-		}
-		mean_ci(x, st->k[f], &st->m[f], &st->hw[f]);
-	}
-	st->best = c;
-	double bm = -1;
-	for (size_t o = 0; o < col->ncells; o++) {
-		if (strcmp(col->cells[o].scenario, col->cells[c].scenario) ||
-		    strcmp(col->cells[o].load, col->cells[c].load))
-			continue;
-		size_t kk = 0;
-		for (size_t i = 0; i < col->nr; i++)
-			if (col->cell_of[i] == o && res[i].ok && !isnan(res[i].f1))
-				y[kk++] = res[i].f1;
-		double mm = kk ? gsl_stats_mean(y, 1, kk) : -1;
-		if (mm > bm) {
-			bm = mm;
-			st->best = o;
-		}
-	}
-	/* pair the seeds: the row of the same dataset in the best cell */
-	size_t kd = 0;
-	for (size_t i = 0; i < col->nr && st->best != c; i++) {
-		if (col->cell_of[i] != c || !res[i].ok || isnan(res[i].f1))
-			continue;
-		for (size_t q = 0; q < col->nr; q++)
-			if (col->cell_of[q] == st->best && res[q].ds == res[i].ds && res[q].ok &&
-			    !isnan(res[q].f1))
-				x[kd++] = res[i].f1 - res[q].f1;
-	}
-	mean_ci(x, kd, &st->dm, &st->dhw);
-	st->sig = st->best == c ? "best" : isnan(st->dhw) ? "?" :
-		  fabs(st->dm) <= st->dhw ? "n.s." : "yes";
-}
-
-/* A cell's line in cells.csv, report.md and on stdout. */
-static void print_cell(FILE *fc, FILE *fm, const struct cell *cl, size_t c,
-		       const struct cell_stats *st)
-{
-	char s[3][48], vs[64];
-	int best = st->best == c;
-	for (int f = 0; f < 3; f++)
-		fmt_ci(s[f], sizeof(s[f]), st->m[f], st->hw[f]);
-	if (best)
-		snprintf(vs, sizeof(vs), "best");
-	else if (isnan(st->dm))
-		snprintf(vs, sizeof(vs), "-");
-	else if (isnan(st->dhw))
-		snprintf(vs, sizeof(vs), "%+.3f", st->dm);
-	else
-		snprintf(vs, sizeof(vs), "%+.3f ± %.3f%s", st->dm, st->dhw,
-			 strcmp(st->sig, "n.s.") ? "" : " n.s.");
-	fprintf(fc, "%s,%s,%s,%zu,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%s\n",
-		cl->scenario, cl->load, cl->algo, st->k[0], st->m[0], st->hw[0], st->m[1],
-		st->hw[1], st->m[2], st->hw[2], best ? 0.0 : st->dm, best ? 0.0 : st->dhw,
-		st->sig);
-	fprintf(fm, "| %s | %s | %s | %zu | %s | %s | %s | %s |\n", cl->scenario,
-		cl->load, cl->algo, st->k[0], s[0], s[1], s[2], vs);
-	printf("%-18s %-6s %-22s %5zu %15s %15s %15s  %s\n", cl->scenario,
-	       cl->load, cl->algo, st->k[0], s[0], s[1], s[2], vs);
-}
-
-/* cells.csv and report.md: mean ± 95 % CI per cell; against the cell's
- * best correlator by F1, the paired difference over the same seeds:
- * "n.s." when its interval holds 0.  -1 when a file could not be opened
- * (nothing more to do), 1 when one could not be committed, else 0. */
-static int write_cells(const struct grid_plan *p, const struct collection *col,
-		       const char *dir)
-{
-	char path[PATH_MAX], mdpath[PATH_MAX];
-	struct tj_err err = { 0 };
-	struct tj_outfile oc, om;
-	snprintf(path, sizeof(path), "%s/cells.csv", dir);
-	snprintf(mdpath, sizeof(mdpath), "%s/report.md", dir);
-	if (tj_outfile_open(&oc, path, TJ_OUT_FORCE, 0666, NULL, 0, &err) < 0) {
-		tj_warn("bench: %s", err.msg);
-		return -1;
-	}
-	if (tj_outfile_open(&om, mdpath, TJ_OUT_FORCE, 0666, NULL, 0, &err) < 0) {
-		tj_outfile_abort(&oc);
-		tj_warn("bench: %s", err.msg);
-		return -1;
-	}
-	FILE *fc = tj_outfile_stream(&oc, &err), *fm = tj_outfile_stream(&om, &err);
-	if (!fc || !fm) {
-		tj_outfile_abort(&oc);
-		tj_outfile_abort(&om);
-		tj_warn("bench: %s", err.msg);
-		return -1;
-	}
-	fputs("scenario,load,correlator,seeds,f1_mean,f1_ci95,trace_mean,trace_ci95,"
-	      "service_mean,service_ci95,f1_vs_best,f1_vs_best_ci95,significant\n", fc);
-	fprintf(fm, "# tracejoin bench grid\n\nPlan: %s/plan/jobs.tsv. Per cell the mean over "
-		"the seeds and the half-width of its 95 %% confidence interval (Student t). "
-		"\"vs best\": the paired difference to the cell's best correlator by F1 over "
-		"the same seeds; n.s. when its interval holds 0.\n\n"
-		"| scenario | load | correlator | seeds | F1 | trace | service | vs best |\n"
-		"|---|---|---|---:|---:|---:|---:|---|\n", p->dir);
-	printf("%-18s %-6s %-22s %5s %15s %15s %15s  %s\n", "scenario", "load", "correlator",
-	       "seeds", "F1", "trace", "service", "vs best F1");
-	for (size_t c = 0; c < col->ncells; c++) {
-		struct cell_stats st;
-		cell_stats(col, c, &st);
-		print_cell(fc, fm, &col->cells[c], c, &st);
-	}
-	fputs("\n## Every dataset\n\n", fm);
-	bench_print_table(fm, col->res, col->nr, "synthetic", 1);
-	if (col->failed + col->missing) {
-		fprintf(fm, "\n## Not scored\n\n");
-		for (size_t i = 0; i < col->nr; i++)
-			if (!col->res[i].ok)
-				fprintf(fm, "- %s on %s: %s\n", col->res[i].algo,
-					col->res[i].ds->name, col->res[i].error);
-	}
-	if (tj_outfile_commit(&oc, &err) < 0 || tj_outfile_commit(&om, &err) < 0) {
-		tj_outfile_abort(&om);
-		tj_warn("bench: %s", err.msg);
-		return 1;
-	}
-	return 0;
-}
-
-static int collect(struct grid_plan *p, int plots)
-{
-	struct collection col;
-	if (collection_alloc(&col, p) < 0)
-		return TJ_EXIT_FAIL;
-	double t0 = bench_now();
-	for (size_t i = 0; i < p->n; i++) {
-		if (p->jobs[i].kind == K_GEN)
-			add_gen_dataset(&col, &p->jobs[i]);
-		else if (p->jobs[i].kind == K_SCORE)
-			add_score_result(&col, p, &p->jobs[i]);
-	}
-
-	char dir[PATH_MAX];
-	int rc, cells_rc;
-	snprintf(dir, sizeof(dir), "%s/results", p->dir);
-	if (bench_mkdirs(dir) < 0) {
-		tj_warn("bench: %s: %s", dir, strerror(errno));
-		collection_free(&col);
-		return TJ_EXIT_FAIL;
-	}
-	rc = write_merged(p, &col, dir);
-	if ((cells_rc = write_cells(p, &col, dir)) < 0) {
-		collection_free(&col);
-		return TJ_EXIT_FAIL;
-	}
-	if (cells_rc > 0)
-		rc = TJ_EXIT_FAIL;
-	if (plots) {
-		char path[PATH_MAX];
-		struct tj_err err = { 0 };
-		snprintf(path, sizeof(path), "%s/plots", dir);
-		if (bench_write_plots(path, col.res, col.nr, &err) < 0)
-			tj_warn("bench: plots: %s", err.msg);
-	}
-	printf("\nbench: collected %zu results (%zu cells) in %.3f s: %zu failed, %zu missing; "
-	       "results in %s\n", col.nr, col.ncells, bench_now() - t0, col.failed, col.missing,
-	       dir);
-	rc = col.failed + col.missing ? TJ_EXIT_FAIL : rc;
-	collection_free(&col);
-	return rc;
-}
-
 /* ---- the entry ---- */
 
 /* The command line of a grid run: which of the four, and its options
  * (those of --plan in .plan). */
 struct grid_cmd {
-	const char *plan, *run, *coll, *job, *job_id, *exec, *ssh, *slurm_args;
-	int jobs, force, plots;
+	const char *plan, *run, *coll, *job, *exec, *ssh, *slurm_args, *pack;
+	char **job_ids;          /* --job DIR ID...: argc - optind of them */
+	int njob_ids;
+	int jobs, force, plots, slurm_tasks;
 	struct grid_opts po;
+	int argc;                /* the command line, for plan/suite.json */
+	char **argv;
 };
 
-/* Every name of a comma-separated --scenarios list is a built-in scenario. */
-static int check_scenarios(const char *list)
+/* A spec file given as a scenario (`tracejoin gen --scenario FILE`). */
+static int is_spec_file(const char *word, size_t len)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%.*s", (int)len, word);
+	return len > 4 && !strcmp(path + len - 4, ".scn") && access(path, R_OK) == 0;
+}
+
+/* Every name of a comma-separated --scenarios list is a built-in scenario
+ * (or, for a training plan, a readable spec file). */
+static int check_scenarios(const char *list, int specs)
 {
 	for (const char *q = list; *q;) {
 		size_t len = strcspn(q, ",");
-		int ok = 0;
+		int ok = specs && is_spec_file(q, len);
 		for (size_t s = 0; s < gen_nbuiltins; s++)
 			ok |= strlen(gen_builtins[s].name) == len &&
 			      !strncmp(q, gen_builtins[s].name, len);
 		if (!ok)
 			return tj_usage("bench", "--scenarios: '%.*s' is not a built-in "
-					"scenario (tracejoin gen --list)", (int)len, q);
+					"scenario (tracejoin gen --list)%s", (int)len, q,
+					specs ? " nor a readable .scn file" : "");
 		q += len + (q[len] == ',');
 	}
+	return 0;
+}
+
+/* --train NAME=ARGS or --train-on NAME=LIST into o->train; 0, or the
+ * exit status of a usage error. */
+static int train_opt(struct grid_opts *o, int is_train, const char *arg)
+{
+	const char *opt = is_train ? "--train" : "--train-on", *eq = strchr(arg, '=');
+	if (!eq || eq == arg || !eq[1] || memchr(arg, '/', (size_t)(eq - arg)) ||
+	    strpbrk(arg, "\t\n") || (size_t)(eq - arg) > 100)
+		return tj_usage("bench", "%s %s: want NAME=%s (NAME a file name)", opt, arg,
+				is_train ? "TRAIN-OPTIONS" : "SCENARIO,...");
+	size_t i = 0;
+	while (i < o->ntrain && (strlen(o->train[i].name) != (size_t)(eq - arg) ||
+				 strncmp(o->train[i].name, arg, (size_t)(eq - arg))))
+		i++;
+	if (i == o->ntrain) {
+		if (o->ntrain == 8)
+			return tj_usage("bench", "at most 8 --train");
+		char *name = strndup(arg, (size_t)(eq - arg));
+		if (!name)
+			return tj_usage("bench", "out of memory");
+		o->train[o->ntrain++] = (struct plan_train){ name, NULL, NULL };
+	}
+	if (*(is_train ? &o->train[i].args : &o->train[i].on))
+		return tj_usage("bench", "%s %s: given twice", opt, o->train[i].name);
+	*(is_train ? &o->train[i].args : &o->train[i].on) = eq + 1;
 	return 0;
 }
 
@@ -1348,7 +791,8 @@ static int check_scenarios(const char *list)
 static int parse_grid_opts(int argc, char **argv, struct grid_cmd *g)
 {
 	enum { O_PLAN = 256, O_RUN, O_COLLECT, O_JOB, O_EXEC, O_SEEDS, O_SCN, O_LOADS,
-	       O_PARAM, O_REQ, O_QUICK, O_SSH, O_FORCE, O_NOPLOTS, O_SLURM };
+	       O_PARAM, O_REQ, O_QUICK, O_SSH, O_FORCE, O_NOPLOTS, O_SLURM, O_MEM, O_CPUS,
+	       O_TRUST, O_PACK, O_TRAIN, O_TRAIN_ON, O_TASKS };
 	static const struct option longopts[] = {
 		{ "plan", required_argument, NULL, O_PLAN },
 		{ "run", required_argument, NULL, O_RUN },
@@ -1367,12 +811,20 @@ static int parse_grid_opts(int argc, char **argv, struct grid_cmd *g)
 		{ "force", no_argument, NULL, O_FORCE },
 		{ "no-plots", no_argument, NULL, O_NOPLOTS },
 		{ "slurm-args", required_argument, NULL, O_SLURM },
+		{ "mem", required_argument, NULL, O_MEM },
+		{ "cpus", required_argument, NULL, O_CPUS },
+		{ "trust-plugin", no_argument, NULL, O_TRUST },
+		{ "slurm-pack", required_argument, NULL, O_PACK },
+		{ "slurm-tasks", required_argument, NULL, O_TASKS },
+		{ "train", required_argument, NULL, O_TRAIN },
+		{ "train-on", required_argument, NULL, O_TRAIN_ON },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct grid_opts *o = &g->po;
-	*g = (struct grid_cmd){ .exec = "local", .plots = 1,
+	*g = (struct grid_cmd){ .exec = "local", .plots = 1, .argc = argc, .argv = argv,
 				.jobs = (int)sysconf(_SC_NPROCESSORS_ONLN) };
-	int c;
+	struct tj_err err = { 0 };
+	int c, rc;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":a:j:", longopts, NULL)) != -1) {
@@ -1413,29 +865,153 @@ static int parse_grid_opts(int argc, char **argv, struct grid_cmd *g)
 		case O_FORCE: g->force = 1; break;
 		case O_NOPLOTS: g->plots = 0; break;
 		case O_SLURM: g->slurm_args = optarg; break;
+		case O_TRUST: o->trust_plugin = 1; break;
+		case O_PACK: g->pack = optarg; break;
+		case O_TASKS:
+			if (tj_parse_u64(optarg, 1, 1000000, &v) < 0)
+				return tj_usage("bench", "--slurm-tasks %s: want 1 to 1000000", optarg);
+			g->slurm_tasks = (int)v;
+			break;
+		case O_TRAIN:
+		case O_TRAIN_ON:
+			if ((rc = train_opt(o, c == O_TRAIN, optarg)) != 0)
+				return rc;
+			break;
+		case O_MEM:
+		case O_CPUS:
+			if (plan_check_resource(optarg, &err) < 0)
+				return tj_usage("bench", "%s %s", c == O_MEM ? "--mem" : "--cpus", err.msg);
+			if ((c == O_MEM ? o->res.nmem : o->res.ncpus) == 32)
+				return tj_usage("bench", "at most 32 --mem and 32 --cpus");
+			if (c == O_MEM)
+				o->res.mem[o->res.nmem++] = optarg;
+			else
+				o->res.cpus[o->res.ncpus++] = optarg;
+			break;
 		case ':': return tj_usage("bench", "option %s needs a value", argv[optind - 1]);
 		default: return tj_usage("bench", "unknown option %s", argv[optind - 1]);
 		}
 	}
 	if ((g->plan != NULL) + (g->run != NULL) + (g->coll != NULL) + (g->job != NULL) != 1)
 		return tj_usage("bench", "give one of --plan, --run, --collect, --job");
-	if (g->job ? optind + 1 != argc : optind != argc)
-		return tj_usage("bench", g->job ? "--job DIR ID: give the job's id"
+	if (g->job ? optind == argc : optind != argc)
+		return tj_usage("bench", g->job ? "--job DIR ID...: give the jobs' ids"
 						: "unexpected argument '%s'", argv[optind]);
-	g->job_id = g->job ? argv[optind] : NULL;
+	g->job_ids = argv + optind;
+	g->njob_ids = g->job ? argc - optind : 0;
+	if (g->pack && (strcmp(g->exec, "slurm") || !g->run))
+		return tj_usage("bench", "--slurm-pack: only with --run DIR --executor slurm");
+	if (g->slurm_tasks && (strcmp(g->exec, "slurm") || !g->run || (g->pack &&
+			       strcmp(g->pack, "dataset"))))
+		return tj_usage("bench", "--slurm-tasks: only with --run DIR --executor slurm "
+				"(a task a dataset)");
+	if (g->pack && strcmp(g->pack, "dataset") && strcmp(g->pack, "job"))
+		return tj_usage("bench", "--slurm-pack %s: want dataset or job", g->pack);
 	if (strcmp(g->exec, "local") && strcmp(g->exec, "parallel") && strcmp(g->exec, "slurm"))
 		return tj_usage("bench", "--executor %s: want local, parallel or slurm", g->exec);
 	if (g->slurm_args && (strcmp(g->exec, "slurm") || !g->run))
 		return tj_usage("bench", "--slurm-args: only with --run DIR --executor slurm");
 	if (g->ssh && (strcmp(g->exec, "parallel") || !g->run))
 		return tj_usage("bench", "--sshloginfile: only with --run DIR --executor parallel");
+	if ((o->res.nmem || o->res.ncpus || o->trust_plugin || o->seeds || o->nalgos ||
+	     o->nparams || o->requests || o->ntrain) && !g->plan)
+		return tj_usage("bench", "--seeds, --algo, --param, --requests, --mem, --cpus, "
+				"--trust-plugin and --train are options of --plan");
 	if (bench_check_loads(o->loads) != 0)
 		return TJ_EXIT_USAGE;
-	return o->scenarios ? check_scenarios(o->scenarios) : 0;
+	if (o->ntrain && (o->nalgos || o->nparams))
+		return tj_usage("bench", "--train: a training plan has no correlators (no --algo, "
+				"--param)");
+	for (size_t i = 0; i < o->ntrain; i++)
+		if (!o->train[i].args)
+			return tj_usage("bench", "--train-on %s=...: no --train %s=ARGS",
+					o->train[i].name, o->train[i].name);
+	return o->scenarios ? check_scenarios(o->scenarios, o->ntrain > 0) : 0;
+}
+
+static void grid_datasets_free(struct plan_dataset *ds, size_t n)
+{
+	for (size_t i = 0; ds && i < n; i++) {
+		free((char *)ds[i].name);
+		free((char *)ds[i].dir);
+		if (!strcmp(ds[i].group, "train")) /* its own copy of the word */
+			free((char *)ds[i].scenario);
+	}
+	free(ds);
+}
+
+/* The datasets of a grid: seeds x scenarios x loads, in DIR/data/; NULL
+ * when out of memory. */
+static struct plan_dataset *grid_datasets(const char *dir, const struct grid_opts *o,
+					  const uint64_t *seeds, int nseeds, size_t *nds)
+{
+	size_t cap = (size_t)nseeds * gen_nbuiltins * 3, n = 0;
+	struct plan_dataset *ds = calloc(cap ? cap : 1, sizeof(*ds));
+	for (int si = 0; ds && si < nseeds; si++)
+		for (size_t s = 0; s < gen_nbuiltins; s++) {
+			if (!bench_in_list(o->scenarios, gen_builtins[s].name))
+				continue;
+			for (int l = 0; l < 3; l++) {
+				if (!bench_in_list(o->loads, bench_load_names[l]))
+					continue;
+				char *name = NULL, *data = NULL;
+				if (asprintf(&name, "%s-%s-s%" PRIu64, gen_builtins[s].name,
+					     bench_load_names[l], seeds[si]) < 0 ||
+				    asprintf(&data, "%s/data/%s", dir, name) < 0) {
+					free(name);
+					grid_datasets_free(ds, n);
+					return NULL;
+				}
+				ds[n++] = (struct plan_dataset){ name, "synthetic", gen_builtins[s].name,
+					bench_load_names[l], data, seeds[si], 1 };
+			}
+		}
+	*nds = n;
+	return ds;
+}
+
+/* The datasets of a training plan: by scenario in the order of
+ * --scenarios (built-ins or spec files, as models/train-default.sh lists
+ * them), load, seed; NULL when out of memory or no --scenarios. */
+static struct plan_dataset *train_datasets(const char *dir, const struct grid_opts *o,
+					   const uint64_t *seeds, int nseeds, size_t *nds)
+{
+	size_t words = 1, n = 0;
+	for (const char *q = o->scenarios; q && *q; q++)
+		words += *q == ',';
+	struct plan_dataset *ds = calloc(words * 3 * (size_t)nseeds, sizeof(*ds));
+	for (const char *q = o->scenarios; ds && q && *q;) {
+		size_t len = strcspn(q, ",");
+		const char *base = memrchr(q, '/', len);
+		base = base ? base + 1 : q;
+		size_t bl = len - (size_t)(base - q);
+		if (bl > 4 && !strncmp(base + bl - 4, ".scn", 4))
+			bl -= 4;
+		for (int l = 0; l < 3; l++) {
+			if (!bench_in_list(o->loads, bench_load_names[l]))
+				continue;
+			for (int si = 0; si < nseeds; si++) {
+				char *name = NULL, *data = NULL, *scn = strndup(q, len);
+				if (!scn || asprintf(&name, "%.*s-%s-s%" PRIu64, (int)bl, base,
+						     bench_load_names[l], seeds[si]) < 0 ||
+				    asprintf(&data, "%s/data/%s", dir, name) < 0) {
+					free(scn);
+					free(name);
+					grid_datasets_free(ds, n);
+					return NULL;
+				}
+				ds[n++] = (struct plan_dataset){ name, "train", scn,
+					bench_load_names[l], data, seeds[si], 1 };
+			}
+		}
+		q += len + (q[len] == ',');
+	}
+	*nds = n;
+	return ds;
 }
 
 /* --plan: the correlators from the registry (the built-ins, or those
- * named), then DIR/plan/jobs.tsv. */
+ * named), then DIR/plan/jobs.tsv and suite.json. */
 static int plan_grid(const struct grid_cmd *g)
 {
 	struct grid_opts o = g->po;
@@ -1447,7 +1023,9 @@ static int plan_grid(const struct grid_cmd *g)
 		o.requests = o.quick ? 300 : 20000;
 	const char *algos[32];
 	size_t nalgos = 0;
-	if (o.nalgos == 0) {
+	if (o.ntrain && !o.scenarios)
+		return tj_usage("bench", "--train: give the scenarios to train on (--scenarios)");
+	if (o.nalgos == 0 && !o.ntrain) {
 		const struct tj_correlator *b[32];
 		size_t nb = tj_correlator_builtins(b, 32);
 		for (size_t i = 0; i < nb; i++)
@@ -1456,18 +1034,40 @@ static int plan_grid(const struct grid_cmd *g)
 	for (size_t i = 0; i < o.nalgos; i++) {
 		const struct tj_correlator *cor;
 		void *h;
-		if (tj_correlator_load(o.algos[i], 0, &cor, &h, &err) < 0)
+		if (tj_correlator_load(o.algos[i], o.trust_plugin ? TJ_LOAD_TRUST : 0, &cor, &h,
+				       &err) < 0)
 			return tj_usage("bench", "--algo %s: %s", o.algos[i], err.msg);
 		tj_correlator_unload(h);
-		if (strchr(o.algos[i], '\t') || strchr(o.algos[i], ' '))
+		if (strpbrk(o.algos[i], "\t \n"))
 			return tj_usage("bench", "--algo %s: no spaces or tabs", o.algos[i]);
 		algos[nalgos++] = o.algos[i];
 	}
 	double t0 = bench_now();
+	static uint64_t seeds[10000];
+	int nseeds = parse_seeds(o.seeds ? o.seeds : "1", seeds, 10000);
+	if (nseeds <= 0)
+		return tj_usage("bench", "--seeds %s: want N, N-M or a comma list (at most 10000)",
+				o.seeds);
+	if (strpbrk(g->plan, "\t\n"))
+		return tj_usage("bench", "--plan %s: no tabs or newlines in the folder", g->plan);
+	size_t nds = 0;
+	struct plan_dataset *ds = o.ntrain ? train_datasets(g->plan, &o, seeds, nseeds, &nds)
+					   : grid_datasets(g->plan, &o, seeds, nseeds, &nds);
+	if (!ds) {
+		tj_warn("bench: out of memory");
+		return TJ_EXIT_FAIL;
+	}
+	struct plan_spec spec = { .ds = ds, .nds = nds, .algos = algos, .nalgos = nalgos,
+				  .params = o.params, .nparams = o.nparams,
+				  .requests = o.requests, .trust_plugin = o.trust_plugin,
+				  .res = o.res, .train = o.train, .ntrain = o.ntrain };
 	char path[PATH_MAX];
-	if (make_plan(&p, g->plan, &o, algos, nalgos, &err) < 0) {
+	int rc = plan_make(&p, g->plan, &spec, &err);
+	grid_datasets_free(ds, nds);
+	if (rc < 0) {
 		plan_free(&p);
-		return tj_usage("bench", "%s", err.msg);
+		return err.code == TJ_E_ARG ? tj_usage("bench", "%s", err.msg)
+					    : (tj_warn("bench: %s", err.msg), TJ_EXIT_FAIL);
 	}
 	snprintf(path, sizeof(path), "%s/plan", g->plan);
 	if (bench_mkdirs(path) < 0) {
@@ -1475,11 +1075,30 @@ static int plan_grid(const struct grid_cmd *g)
 		plan_free(&p);
 		return TJ_EXIT_FAIL;
 	}
+	json_t *cmd = json_array(), *algo_list = json_array();
+	for (int i = 0; i < g->argc; i++)
+		json_array_append_new(cmd, json_string(g->argv[i]));
+	for (size_t i = 0; i < nalgos; i++)
+		json_array_append_new(algo_list, json_string(algos[i]));
+	json_t *suite = json_pack("{s:s, s:I, s:s?, s:s?, s:I, s:b, s:o}", "seeds",
+				  o.seeds ? o.seeds : "1", "nseeds", (json_int_t)nseeds,
+				  "scenarios", o.scenarios, "loads", o.loads, "requests",
+				  (json_int_t)o.requests, "quick", o.quick, "correlators", algo_list);
 	snprintf(path, sizeof(path), "%s/plan/jobs.tsv", g->plan);
-	int rc = write_plan(&p, path, g->force ? TJ_OUT_FORCE : 0, &err);
+	unsigned flags = g->force ? TJ_OUT_FORCE : 0;
+	if (!g->force && access(path, F_OK) == 0) {
+		json_decref(cmd);
+		json_decref(suite);
+		plan_free(&p);
+		tj_warn("bench: %s exists (--force replaces it)", path);
+		return TJ_EXIT_FAIL;
+	}
+	/* jobs.tsv last: a plan is there once it is whole */
+	rc = plan_write_suite(g->plan, "grid", cmd, suite, flags, &err) < 0 ||
+	     plan_write(&p, path, flags, &err) < 0;
 	size_t n = p.n;
 	plan_free(&p);
-	if (rc < 0) {
+	if (rc) {
 		tj_warn("bench: %s", err.msg);
 		return TJ_EXIT_FAIL;
 	}
@@ -1493,21 +1112,25 @@ static int use_plan(const struct grid_cmd *g)
 	struct grid_plan p;
 	struct tj_err err = { 0 };
 	const char *dir = g->run ? g->run : g->coll ? g->coll : g->job;
-	if (read_plan(&p, dir, &err) < 0) {
+	if (plan_read(&p, dir, &err) < 0) {
 		tj_warn("bench: %s", err.msg);
 		return TJ_EXIT_FAIL;
 	}
-	int rc;
+	int rc = TJ_EXIT_OK;
 	if (g->job)
-		rc = run_job(&p, g->job_id);
+		for (int i = 0; i < g->njob_ids; i++) { /* in order: a dataset's chain */
+			int r = run_job(&p, g->job_ids[i]);
+			rc = r > rc ? r : rc;
+		}
 	else if (g->coll)
-		rc = collect(&p, g->plots);
+		rc = grid_collect(&p, g->plots, NULL);
 	else if (!strcmp(g->exec, "slurm"))
-		rc = run_slurm(&p, g->slurm_args);
+		rc = run_slurm(&p, g->slurm_args, !g->pack || !strcmp(g->pack, "dataset"),
+			       (size_t)g->slurm_tasks);
 	else if (!strcmp(g->exec, "parallel"))
 		rc = run_parallel(&p, g->jobs, g->ssh);
 	else
-		rc = run_local(&p, g->jobs, isatty(2));
+		rc = grid_run_local(&p, self_path, g->jobs, isatty(2));
 	plan_free(&p);
 	return rc;
 }
@@ -1515,13 +1138,14 @@ static int use_plan(const struct grid_cmd *g)
 int bench_grid(int argc, char **argv)
 {
 	struct grid_cmd g;
-	int rc;
-	if ((rc = parse_grid_opts(argc, argv, &g)) != 0)
-		return rc;
-	self_path = bench_self();
-	if (!self_path) {
+	int rc = parse_grid_opts(argc, argv, &g);
+	if (rc == 0 && !(self_path = bench_self())) {
 		tj_warn("bench: cannot find my own binary: %s", strerror(errno));
-		return TJ_EXIT_FAIL;
+		rc = TJ_EXIT_FAIL;
 	}
-	return g.plan ? plan_grid(&g) : use_plan(&g);
+	if (rc == 0)
+		rc = g.plan ? plan_grid(&g) : use_plan(&g);
+	for (size_t i = 0; i < g.po.ntrain; i++)
+		free((char *)g.po.train[i].name);
+	return rc;
 }

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "bench.h"
+#include "../lib/outfile.h"
 
 const char *bench_self(void)
 {
@@ -144,21 +145,25 @@ void bench_argv_free(char **argv)
 	free(argv);
 }
 
+void bench_word_print(FILE *f, const char *a)
+{
+	int plain = a[0] != '\0' && strspn(a, "abcdefghijklmnopqrstuvwxyz"
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+") == strlen(a);
+	if (plain) {
+		fputs(a, f);
+		return;
+	}
+	fputc('\'', f);
+	for (; *a; a++)
+		*a == '\'' ? fputs("'\\''", f) : fputc(*a, f);
+	fputc('\'', f);
+}
+
 void bench_argv_print(FILE *f, char *const *argv)
 {
 	for (size_t i = 0; argv[i]; i++) {
-		const char *a = argv[i];
-		int plain = a[0] != '\0' && strspn(a, "abcdefghijklmnopqrstuvwxyz"
-			"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+") == strlen(a);
 		fputs(i ? " " : "", f);
-		if (plain) {
-			fputs(a, f);
-			continue;
-		}
-		fputc('\'', f);
-		for (; *a; a++)
-			*a == '\'' ? fputs("'\\''", f) : fputc(*a, f);
-		fputc('\'', f);
+		bench_word_print(f, argv[i]);
 	}
 	fputc('\n', f);
 }
@@ -191,8 +196,7 @@ static pid_t start(struct bench_job *j, struct tj_err *err)
 
 int bench_jobs_run(struct bench_job *jobs, size_t n, int parallel,
 		   void (*done)(struct bench_job *j, void *ctx),
-		   void (*progress)(const struct bench_job *j, size_t started,
-				    size_t total, void *ctx),
+		   int (*before)(struct bench_job *j, size_t started, size_t total, void *ctx),
 		   void *ctx, struct tj_err *err)
 {
 	size_t next = 0, running = 0;
@@ -201,8 +205,10 @@ int bench_jobs_run(struct bench_job *jobs, size_t n, int parallel,
 		parallel = 1;
 	while (next < n || running > 0) {
 		while (rc == 0 && next < n && running < (size_t)parallel) {
-			if (progress)
-				progress(&jobs[next], next, n, ctx);
+			if (before && before(&jobs[next], next, n, ctx) != 0) {
+				next++; /* not to run: its status is the caller's */
+				continue;
+			}
 			if (start(&jobs[next], err) < 0) {
 				rc = -TJ_E_IO;
 				break;
@@ -239,5 +245,24 @@ int bench_jobs_run(struct bench_job *jobs, size_t n, int parallel,
 		if (rc < 0 && running == 0)
 			break;
 	}
+	return rc;
+}
+
+int bench_write_json_file(const char *path, json_t *o, size_t dump_flags, unsigned out_flags,
+			  struct tj_err *err)
+{
+	char *text = json_dumps(o, dump_flags);
+	struct tj_outfile of;
+	int rc = -1;
+	if (!text)
+		return tj_errf(err, TJ_E_NOMEM, "%s: out of memory", path);
+	if (tj_outfile_open(&of, path, out_flags, 0666, NULL, 0, err) == 0) {
+		if (tj_outfile_write(&of, text, strlen(text), err) == 0 &&
+		    tj_outfile_write(&of, "\n", 1, err) == 0)
+			rc = tj_outfile_commit(&of, err);
+		else
+			tj_outfile_abort(&of);
+	}
+	free(text);
 	return rc;
 }

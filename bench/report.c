@@ -287,3 +287,68 @@ int bench_write_json(const char *path, json_t *command, json_t *suite,
 	json_decref(root);
 	return rc;
 }
+
+static const char *const group_titles[][2] = {
+	{ "synthetic", "Synthetic scenarios" },
+	{ "traceweaver", "TraceWeaver traces (imported Jaeger JSON)" },
+	{ "real", "Labeled real captures" },
+	{ "extra", "Other datasets" },
+};
+
+void bench_print_groups(FILE *f, const struct bench_result *res, size_t n, int markdown,
+			int plots)
+{
+	for (size_t g = 0; g < sizeof(group_titles) / sizeof(group_titles[0]); g++) {
+		size_t any = 0;
+		for (size_t i = 0; i < n; i++)
+			any += strcmp(res[i].ds->group, group_titles[g][0]) == 0;
+		if (!any)
+			continue;
+		if (!markdown) {
+			fprintf(f, "\n%s\n", group_titles[g][0]);
+			bench_print_table(f, res, n, group_titles[g][0], 0);
+			continue;
+		}
+		fprintf(f, "## %s\n\n", group_titles[g][1]);
+		bench_print_table(f, res, n, group_titles[g][0], 1);
+		fputc('\n', f);
+		if (g == 0 && plots)
+			fprintf(f, "Plots of accuracy against load: plots/<scenario>.svg.\n\n");
+	}
+	bench_print_default(f, res, n, markdown);
+}
+
+int bench_write_report(const char *path, json_t *suite, int plots,
+		       const struct bench_result *res, size_t n, struct tj_err *err)
+{
+	struct tj_outfile out;
+	FILE *f = NULL;
+	if (tj_outfile_open(&out, path, TJ_OUT_FORCE, 0666, NULL, 0, err) < 0)
+		return -1;
+	if (!(f = tj_outfile_stream(&out, err))) {
+		tj_outfile_abort(&out);
+		return -1;
+	}
+	json_t *env = bench_envinfo();
+	fprintf(f, "# tracejoin bench%s\n\n",
+		json_is_true(json_object_get(suite, "quick")) ? " --quick" : "");
+	fprintf(f, "tracejoin %s, %s; %s, %lld cores; kernel %s; %s.\n"
+		   "Seed %" PRIu64 ", %" PRIu64 " root requests per synthetic dataset. "
+		   "Commands that redo every figure: commands.txt.\n\n",
+		json_string_value(json_object_get(env, "version")),
+		json_string_value(json_object_get(env, "compiler")),
+		json_string_value(json_object_get(env, "cpu")),
+		(long long)json_integer_value(json_object_get(env, "cores")),
+		json_string_value(json_object_get(env, "kernel")),
+		json_string_value(json_object_get(env, "date_utc")),
+		(uint64_t)json_integer_value(json_object_get(suite, "seed")),
+		(uint64_t)json_integer_value(json_object_get(suite, "requests")));
+	json_decref(env);
+	fprintf(f, "F1: edge F1 over calls with a parent; trace: share of root requests\n"
+		   "whose whole tree is right (TraceWeaver's end-to-end accuracy); service:\n"
+		   "share of inbound requests whose calls are all assigned right\n"
+		   "(TraceWeaver's per-service accuracy); Mev/s: events per CPU second of\n"
+		   "`tracejoin correlate`; peak MB: its maximum resident set.\n\n");
+	bench_print_groups(f, res, n, 1, plots);
+	return tj_outfile_commit(&out, err);
+}

@@ -123,5 +123,10 @@ void tj_score_free(struct tj_score *s);
 void tj_score_print(FILE *f, const struct tj_score *s);
 /* The same as a JSON object (undefined figures are null). */
 json_t *tj_score_json(const struct tj_score *s);
+/* `tracejoin score --json`'s document: the inputs, the join's figures
+ * (null without logs) and tj_score_json's; NULL when out of memory.
+ * bench's per-dataset score jobs write the same. */
+json_t *bench_score_doc(const char *labels, const char *edges, const char *dataset,
+			const struct tj_join *join, const struct tj_score *sc);
 
 #endif

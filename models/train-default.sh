@@ -9,32 +9,31 @@
 #  - order.model (`order-logit`): every built-in scenario plus the
 #    training-only specs in train-scenarios/, every feature, one self-fed
 #    round (correlate/ASYNC.md).
+# The data and the fits are a training plan (README, "Running a grid on a
+# cluster"): a gen job per scenario x load x seed, a train job per model on
+# the union of its datasets.  TJ_MODEL_EXECUTOR=parallel|slurm (and
+# TJ_MODEL_RUN_ARGS, e.g. "--slurm-args --partition=batch") runs it on a
+# cluster; TJ_MODEL_SEEDS=101-120 trains on more seeds.
 #   usage: models/train-default.sh TRACEJOIN WORKDIR [OUTDIR]
 set -euo pipefail
 tj=$1 work=$2 outdir=${3:-models}
-base="threaded threadpool keepalive async async-keepalive fanout deep-chain multinode-skew noisy lossy"
-scenarios="$base proxy-chain pipelined mn-pool"
+base="threaded,threadpool,keepalive,async,async-keepalive,fanout,deep-chain,multinode-skew,noisy,lossy"
+scenarios="$base,proxy-chain,pipelined,mn-pool"
 # Training-only specs (never benchmarked): mechanisms the built-in suite
 # lacks (queued calls on shared connections, idle-capped proxy pools,
 # sequential dependent calls), correlate/ASYNC.md.
 here=$(dirname "$0")
-for f in "$here"/train-scenarios/*.scn; do scenarios="$scenarios $f"; done
-loads="low medium high"
-seeds="101 102"
-requests=${TJ_MODEL_REQUESTS:-1000}
+for f in "$here"/train-scenarios/*.scn; do scenarios="$scenarios,$f"; done
 rm -rf "$work"
-mkdir -p "$work"
-sets=() base_sets=()
-for s in $scenarios; do
-	for l in $loads; do
-		for seed in $seeds; do
-			d="$work/$(basename "$s" .scn)-$l-s$seed"
-			"$tj" gen --scenario "$s" --load "$l" --seed "$seed" \
-				--requests "$requests" -o "$d" >/dev/null
-			sets+=("$d")
-			case " $base " in *" $s "*) base_sets+=("$d") ;; esac
-		done
-	done
+"$tj" bench --plan "$work" --seeds "${TJ_MODEL_SEEDS:-101,102}" --scenarios "$scenarios" \
+	--loads low,medium,high --requests "${TJ_MODEL_REQUESTS:-1000}" \
+	--train "default.model=--algo classifier --fit clogit --features 27" --train-on "default.model=$base" \
+	--train "order.model=--algo classifier --fit clogit --self-fed 1" >/dev/null
+# shellcheck disable=SC2086 # TJ_MODEL_RUN_ARGS: words for bench --run
+"$tj" bench --run "$work" --executor "${TJ_MODEL_EXECUTOR:-local}" ${TJ_MODEL_RUN_ARGS:-}
+"$tj" bench --collect "$work"
+mkdir -p "$outdir"
+for m in default.model order.model; do
+	cp "$work/models/$m" "$outdir/$m.tmp.$$"
+	mv "$outdir/$m.tmp.$$" "$outdir/$m"
 done
-"$tj" train --algo classifier --fit clogit --features 27 "${base_sets[@]}" -o "$outdir/default.model"
-"$tj" train --algo classifier --fit clogit --self-fed 1 "${sets[@]}" -o "$outdir/order.model"
