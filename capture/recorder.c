@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <unistd.h>
 #include "recorder.h"
+#include "../lib/util.h"
 
 /* An event waiting for its place in time, in a slot of the pool. */
 struct held {
@@ -55,7 +56,7 @@ struct tj_recorder {
 	struct held_key *keys;   /* one per waiting event, runs one after the other */
 	size_t nkeys, capkeys;   /* keys[0, nkeys) used, dead ones included */
 	struct run *runs;        /* in arrival order; the last one grows */
-	size_t nruns, capruns;
+	size_t nruns, capruns, capheap;
 	struct head *heap;       /* the merge's runs by their next event, a min-heap */
 	struct node_log *logs;
 	size_t nlogs;
@@ -305,30 +306,18 @@ static int hold(struct tj_recorder *r, uint32_t slot, struct tj_err *err)
 	uint64_t ts = r->pool[slot].ev.ts_ns;
 
 	if (r->nkeys == r->capkeys) {
+		/* Full: make room by compacting, and grow too when the live
+		 * keys fill half of it (else compactions would come often). */
 		compact_keys(r);
-		if (r->nkeys >= r->capkeys / 2) {
-			size_t cap = r->capkeys ? 2 * r->capkeys : 4096;
-			struct held_key *k = realloc(r->keys, cap * sizeof(*k));
-			if (!k)
-				goto nomem;
-			r->keys = k;
-			r->capkeys = cap;
-		}
+		if (r->nkeys >= r->capkeys / 2 &&
+		    tj_grow((void **)&r->keys, &r->capkeys, r->capkeys + 1, sizeof(*r->keys)) < 0)
+			goto nomem;
 	}
 	if (r->nruns == 0 || r->runs[r->nruns - 1].end != r->nkeys ||
 	    ts < r->keys[r->nkeys - 1].ts) {
-		if (r->nruns == r->capruns) {
-			size_t cap = r->capruns ? 2 * r->capruns : 64;
-			struct run *runs = realloc(r->runs, cap * sizeof(*runs));
-			if (!runs)
-				goto nomem;
-			r->runs = runs;
-			struct head *heap = realloc(r->heap, cap * sizeof(*heap));
-			if (!heap)
-				goto nomem;
-			r->heap = heap;
-			r->capruns = cap;
-		}
+		if (tj_grow((void **)&r->runs, &r->capruns, r->nruns + 1, sizeof(*r->runs)) < 0 ||
+		    tj_grow((void **)&r->heap, &r->capheap, r->nruns + 1, sizeof(*r->heap)) < 0)
+			goto nomem;
 		r->runs[r->nruns].start = r->runs[r->nruns].end = r->nkeys;
 		r->nruns++;
 	}
