@@ -679,6 +679,10 @@ int tj_xstream_export(char *const *inputs, size_t ninputs, const struct tj_xstre
 		rc = tj_errf(err, TJ_E_NOMEM, "export: out of memory");
 		goto out;
 	}
+	if (tj_keymap_reserve(&s.sockmap, 32768) < 0) {
+		rc = tj_errf(err, TJ_E_NOMEM, "export: out of memory");
+		goto out;
+	}
 	if ((rc = tj_replay_open(&rp, paths, npaths, o->replay, err)) ||
 	    (rc = tj_xwriter_open(&s.wr, o->format, w, s.m.services, s.m.nservices, err)))
 		goto out;

@@ -45,6 +45,11 @@ struct tj_xasm *tj_xasm_new(size_t nnodes, uint64_t window_ns, tj_xasm_fn fn, vo
 	a->ctx = ctx;
 	a->free_head = TJ_XSPAN_NONE;
 	tj_keymap_init(&a->live);
+	/* spans come and go: a sparse table keeps deletions short */
+	if (tj_keymap_reserve(&a->live, 32768) < 0) {
+		tj_xasm_free(a);
+		return NULL;
+	}
 	return a;
 }
 

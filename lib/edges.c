@@ -100,6 +100,14 @@ static int keymap_grow(struct tj_keymap *m)
 	return 0;
 }
 
+int tj_keymap_reserve(struct tj_keymap *m, size_t n)
+{
+	while (m->cap < 2 * n)
+		if (keymap_grow(m) < 0)
+			return -1;
+	return 0;
+}
+
 size_t *tj_keymap_upsert(struct tj_keymap *m, const struct tj_msgkey *k,
 			 int *added)
 {

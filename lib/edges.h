@@ -88,6 +88,9 @@ size_t *tj_keymap_get(const struct tj_keymap *m, const struct tj_msgkey *k);
 size_t *tj_keymap_upsert(struct tj_keymap *m, const struct tj_msgkey *k,
 			 int *added);
 
+/* Room for n keys at most half full (short probe runs for a map whose
+ * keys come and go).  0, or -1 if out of memory. */
+int tj_keymap_reserve(struct tj_keymap *m, size_t n);
 /* Remove k; returns 1 if it was there.  Entries move: a pointer from
  * get or upsert is stale after a deletion. */
 int tj_keymap_del(struct tj_keymap *m, const struct tj_msgkey *k);

@@ -279,6 +279,11 @@ static void test_index_and_keymap(void **state)
 			assert_null(v);
 	}
 	assert_int_equal(tj_keymap_del(&m, &s.edges[0].child), 0);
+	/* reserve: room at most half full, the keys still there */
+	assert_int_equal(tj_keymap_reserve(&m, 4000), 0);
+	assert_true(m.cap >= 8000);
+	assert_int_equal(m.len, 500);
+	assert_true(*tj_keymap_get(&m, &s.edges[999].child) == 999);
 	tj_keymap_free(&m);
 	s.edges[700].child = s.edges[3].child;
 	assert_int_equal(tj_edges_index(&m, &s, &a, &b), -TJ_E_FORMAT);
