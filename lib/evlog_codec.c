@@ -564,6 +564,11 @@ static int decode_refs(struct evlog_decoder *d)
 	}
 	for (uint32_t i = 0; i < d->count; i++) {
 		uint64_t ref = get_uv(c, &bad);
+		if (d->coding == 2 && ref - SREF_OLD < n) {
+			/* The common case first: a socket seen before. */
+			d->refs[i] = (uint32_t)(n - 1 - (ref - SREF_OLD));
+			continue;
+		}
 		int fresh = ref == SREF_NEW ||
 			    (d->coding == 2 && (ref == SREF_NEW_FROM || ref == SREF_NEXT));
 		if (fresh) {
@@ -589,8 +594,6 @@ static int decode_refs(struct evlog_decoder *d)
 		} else if (d->coding == 1 && ref <= n) {
 			/* Coding 1 counts from the block's first socket. */
 			d->refs[i] = (uint32_t)(ref - 1);
-		} else if (d->coding == 2 && ref - SREF_OLD < n) {
-			d->refs[i] = (uint32_t)(n - 1 - (ref - SREF_OLD));
 		} else {
 			snprintf(d->why, sizeof(d->why),
 				 "event %u refers to socket %llu of %zu", i,
