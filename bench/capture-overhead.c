@@ -395,9 +395,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "capture-overhead: bad arguments\n");
 		return 2;
 	}
-	if (!tj[0] && tj_bench_tracejoin_path(tj, sizeof(tj)) < 0)
-		return 1;
-	int rc = tj_bench_capture_check(tj, NULL);
+	int rc = tj_bench_capture_ready(tj, sizeof(tj), NULL);
 	if (rc)
 		return rc;
 

@@ -73,9 +73,11 @@ int tj_capture_run_stop(struct tj_capture_run *c, const char *who)
 	return 0;
 }
 
-int tj_bench_capture_check(const char *tj, const char *check_args)
+int tj_bench_capture_ready(char *tj, size_t len, const char *check_args)
 {
 	char cmd[PATH_MAX + 128];
+	if (!tj[0] && tj_bench_tracejoin_path(tj, len) < 0)
+		return 1;
 	snprintf(cmd, sizeof(cmd), "'%s' capture --check %s", tj, check_args ? check_args : "");
 	int rc = system(cmd);
 	if (rc != -1 && WIFEXITED(rc) && (WEXITSTATUS(rc) == 0 || WEXITSTATUS(rc) == 77))

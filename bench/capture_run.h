@@ -21,9 +21,10 @@ int tj_capture_run_start(struct tj_capture_run *c, const char *tj,
  * exited 0, else -1 with its stderr printed. */
 int tj_capture_run_stop(struct tj_capture_run *c, const char *who);
 
-/* `TJ capture --check [check_args]`, quiet: 0 capture can run, 77 it
- * cannot here (the benches' "skipped"), 1 the check failed. */
-int tj_bench_capture_check(const char *tj, const char *check_args);
+/* tj (size len): the tracejoin to run, found beside the bench if empty;
+ * then `tj capture --check [check_args]`: 0 capture can run, 77 it cannot
+ * here (the benches' "skipped"), 1 the check failed. */
+int tj_bench_capture_ready(char *tj, size_t len, const char *check_args);
 
 /* build/bench/NAME -> build/tracejoin, into out.  0 or -1. */
 int tj_bench_tracejoin_path(char *out, size_t len);

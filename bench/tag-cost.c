@@ -180,9 +180,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tag-cost: bad arguments (see the source's head)\n");
 		return 2;
 	}
-	if (!tj[0] && tj_bench_tracejoin_path(tj, sizeof(tj)) < 0)
-		return 1;
-	int rc = tj_bench_capture_check(tj, "--tag");
+	int rc = tj_bench_capture_ready(tj, sizeof(tj), "--tag");
 	if (rc)
 		return rc;
 	char dir[] = "/tmp/tag-cost.XXXXXX", log[sizeof(dir) + 16];
