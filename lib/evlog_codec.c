@@ -223,14 +223,22 @@ static void sock_start(struct evlog_sockstate *socks, size_t idx, size_t nprev,
 		st->prev_bytes[0] = st->prev_bytes[1] = st->prev_bytes[2] = 0;
 }
 
+static inline int addr_eq(const uint8_t a[16], const uint8_t b[16])
+{
+	uint64_t x[2], y[2];
+	memcpy(x, a, 16);
+	memcpy(y, b, 16);
+	return ((x[0] ^ y[0]) | (x[1] ^ y[1])) == 0;
+}
+
 /* Roughly the bytes of fields an event would store against state st:
  * what a new socket's template is chosen by. */
 static unsigned template_cost(const struct tj_event *ev, const struct evlog_sockstate *st)
 {
 	unsigned c = 0;
-	if (memcmp(ev->raddr, st->raddr, 16) != 0)
+	if (!addr_eq(ev->raddr, st->raddr))
 		c += 1 + addr_len(ev->raddr);
-	if (memcmp(ev->laddr, st->laddr, 16) != 0)
+	if (!addr_eq(ev->laddr, st->laddr))
 		c += 1 + addr_len(ev->laddr);
 	c += (ev->rport != st->rport) * 2 + (ev->lport != st->lport) * 2;
 	c += (ev->pid != st->pid) * 2 + (ev->fd != st->fd) + (ev->tid != st->tid);
@@ -243,11 +251,16 @@ static unsigned template_cost(const struct tj_event *ev, const struct evlog_sock
 /* The template of a new socket: the default one (from), unless one of
  * the block's last TEMPLATE_SCAN sockets saves more than the byte that
  * naming it costs (a node calling several backends in turn: its new
- * connection looks like its last one to the same backend). */
+ * connection looks like its last one to the same backend).  Only a
+ * connection's first event (connect, accept) looks: the sockets a block
+ * meets mid-stream (its first event a send or receive) are each other
+ * connection, and scanning for each of them cost more than coding. */
 #define TEMPLATE_SCAN 16
 static size_t pick_template(const struct evlog_encoder *e, const struct tj_event *ev,
 			    size_t from)
 {
+	if (ev->type != TJ_EV_CONNECT && ev->type != TJ_EV_ACCEPT)
+		return from;
 	unsigned best = template_cost(ev, &e->socks[from]);
 	size_t pick = from;
 	if (best <= 2)
@@ -551,6 +564,11 @@ static int decode_refs(struct evlog_decoder *d)
 	}
 	for (uint32_t i = 0; i < d->count; i++) {
 		uint64_t ref = get_uv(c, &bad);
+		if (d->coding == 2 && ref - SREF_OLD < n) {
+			/* The common case first: a socket seen before. */
+			d->refs[i] = (uint32_t)(n - 1 - (ref - SREF_OLD));
+			continue;
+		}
 		int fresh = ref == SREF_NEW ||
 			    (d->coding == 2 && (ref == SREF_NEW_FROM || ref == SREF_NEXT));
 		if (fresh) {
@@ -576,8 +594,6 @@ static int decode_refs(struct evlog_decoder *d)
 		} else if (d->coding == 1 && ref <= n) {
 			/* Coding 1 counts from the block's first socket. */
 			d->refs[i] = (uint32_t)(ref - 1);
-		} else if (d->coding == 2 && ref - SREF_OLD < n) {
-			d->refs[i] = (uint32_t)(n - 1 - (ref - SREF_OLD));
 		} else {
 			snprintf(d->why, sizeof(d->why),
 				 "event %u refers to socket %llu of %zu", i,
