@@ -27,7 +27,7 @@ char LICENSE[] SEC("license") = "GPL";
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(on_set_state, struct sock *sk, int oldstate, int newstate)
 {
-	if (sk->sk_protocol != IPPROTO_TCP)
+	if (!capture_armed() || sk->sk_protocol != IPPROTO_TCP)
 		return 0;
 	if (hooks == TJC_HOOKS_SOCK)
 		return sock_set_state(ctx, sk, oldstate, newstate);

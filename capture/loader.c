@@ -389,6 +389,8 @@ int tj_capture_open(struct tj_capture **cp, const struct tj_capture_config *cfg,
 		}
 		c->links[c->nlinks++] = l;
 	}
+	/* Every hook in: they start recording together (shared.bpf.h armed). */
+	__atomic_store_n(&c->skel->bss->armed, 1, __ATOMIC_RELEASE);
 	*cp = c;
 	return TJ_OK;
 fail:

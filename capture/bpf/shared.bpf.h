@@ -29,6 +29,21 @@ const volatile __s64 nr_readv = -1, nr_writev = -1, nr_recvmsg = -1, nr_sendmsg 
 const volatile __s64 nr_connect = -1, nr_close = -1, nr_shutdown = -1;
 const volatile __s64 nr_exit = -1, nr_exit_group = -1;
 
+/* 0 until the loader has attached every program, then 1 (set by user
+ * space through the skeleton's .bss).  Programs attach one at a time, a
+ * few milliseconds apart on a busy machine: a send hook attached before
+ * its receive hook made a pre-existing socket's state (its receive offset
+ * read from copied_seq) and the receives that followed went unseen, so
+ * every later receive of that socket carried the offset of the message
+ * before it.  Nothing is recorded, and no socket state is made, until all
+ * hooks are in: capture starts at one instant for every hook. */
+__u32 armed = 0;
+
+static __always_inline int capture_armed(void)
+{
+	return *(volatile __u32 *)&armed;
+}
+
 /* One ring per CPU: a shared ring's reservation lock and producer
  * position bounce between the CPUs that trace, and that was the largest
  * single cost of an event.  The loader makes the rings (it sizes the

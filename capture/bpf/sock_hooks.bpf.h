@@ -92,7 +92,7 @@ static __always_inline int sock_io(void *ctx, struct sock *sk, int ret, int mfla
 	__u32 flags = 0;
 	int sight, fd, known, compact = 0;
 
-	if (nothing_moved(ret) || (!out && (mflags & MSG_PEEK)))
+	if (!capture_armed() || nothing_moved(ret) || (!out && (mflags & MSG_PEEK)))
 		return 0;
 	if (!is_tcp(sk))
 		return 0;

@@ -87,7 +87,7 @@ int enter_connect(struct trace_event_raw_sys_enter *ctx)
 	struct call c = { .kind = K_CONNECT, .fd = (int)ctx->args[0] };
 	struct sock *sk;
 
-	if (!proc_wanted(id))
+	if (!capture_armed() || !proc_wanted(id))
 		return 0;
 	sk = fd_to_sock(c.fd, &c.ino);
 	if (!sk)
@@ -114,7 +114,7 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 	struct sock *sk;
 	__u64 key;
 
-	if (!proc_wanted(id))
+	if (!capture_armed() || !proc_wanted(id))
 		return 0;
 	sk = fd_to_sock(c.fd, &c.ino);
 	if (!sk)
@@ -179,7 +179,7 @@ static __always_inline int exit_io(void *ctx, long ret, __u8 kind, __u8 out, int
 	__u32 flags = 0;
 	int announce = 0;
 
-	if (nothing_moved(ret))
+	if (!capture_armed() || nothing_moved(ret))
 		return 0;
 	id = bpf_get_current_pid_tgid();
 	if (!proc_wanted(id))
@@ -256,7 +256,7 @@ static __always_inline int exit_accept(void *ctx, long ret)
 	__u64 ino, ts;
 
 	/* A failed accept has no connection to name: nothing to record. */
-	if (ret < 0 || !proc_wanted(id))
+	if (!capture_armed() || ret < 0 || !proc_wanted(id))
 		return 0;
 	sk = fd_to_sock((int)ret, &ino);
 	if (!sk)
@@ -355,7 +355,7 @@ int exit_shutdown(struct trace_event_raw_sys_exit *ctx)
 	__u64 ino, ts;
 	int announce = 0, fd;
 
-	if (nothing_moved(ret) || !proc_wanted(id))
+	if (!capture_armed() || nothing_moved(ret) || !proc_wanted(id))
 		return 0;
 	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 	fd = (int)PT_REGS_PARM1_SYSCALL(regs);

@@ -135,6 +135,20 @@ for f in "$work/a.csv" "$work/b.csv"; do
 done
 [ $((seen - calls)) -ge 0 ] && [ $((seen - calls)) -le 6 ] ||
 	fail "$seen requests begun during capture, $calls recognised as calls (cut: $cut)"
+# Every client here sends a request and reads its response before the
+# next: two requests on a socket with no receive between them mean a
+# receive went unseen, and that socket's receive offsets are off from
+# there on (hooks that recorded before all were attached, #17).
+for f in "$work/a.csv" "$work/b.csv"; do
+	gaps=$(awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+		$col["bytes"] <= 0 { next }
+		$col["type"] == "recv" { last[$col["sock"]] = "recv" }
+		$col["type"] == "send" && $col["payload_hex"] ~ /^(47455420|504f535420)/ {
+			if (last[$col["sock"]] == "request") { n++; print "socket " $col["sock"] " at " $col["ts_ns"] > "/dev/stderr" }
+			last[$col["sock"]] = "request" }
+		END { print n + 0 }' "$f")
+	[ "$gaps" = 0 ] || fail "$f: $gaps requests follow another on their socket with no receive seen between"
+done
 
 "$TJ" correlate --algo metadata "$work/ds" -o "$work/edges.csv" 2>"$work/corr.err" || { cat "$work/corr.err"; fail "correlate"; }
 "$TJ" score --json --labels "$work/ds/labels.csv" "$work/edges.csv" >"$work/score.json" || fail "score"
