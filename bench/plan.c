@@ -19,14 +19,8 @@ const char *const plan_kind_names[K_N] = { "gen", "correlate", "score", "train" 
 
 static struct grid_job *plan_add(struct grid_plan *p)
 {
-	if (p->n == p->cap) {
-		size_t cap = p->cap ? 2 * p->cap : 256;
-		struct grid_job *j = realloc(p->jobs, cap * sizeof(*j));
-		if (!j)
-			return NULL;
-		p->jobs = j;
-		p->cap = cap;
-	}
+	if (tj_grow((void **)&p->jobs, &p->cap, p->n + 1, sizeof(*p->jobs)) < 0)
+		return NULL;
 	struct grid_job *j = &p->jobs[p->n++];
 	memset(j, 0, sizeof(*j));
 	return j;

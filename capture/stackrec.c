@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/uio.h>
 #include "../lib/u64map.h"
+#include "../lib/util.h"
 #include "stackrec.h"
 
 struct pair {
@@ -69,14 +70,8 @@ static void note_pid(struct tj_stackrec *sr, uint32_t pid)
 		return;
 	if (tj_stacks_read_proc_maps(&sr->st, pid) < 0)
 		return; /* gone already: its frames stay addresses */
-	if (sr->nlive == sr->caplive) {
-		size_t cap = sr->caplive ? 2 * sr->caplive : 16;
-		uint32_t *n = realloc(sr->live, cap * sizeof(*n));
-		if (!n)
-			return;
-		sr->live = n;
-		sr->caplive = cap;
-	}
+	if (tj_grow((void **)&sr->live, &sr->caplive, sr->nlive + 1, sizeof(*sr->live)) < 0)
+		return;
 	sr->live[sr->nlive++] = pid;
 }
 
@@ -190,15 +185,10 @@ static uint64_t find_caller(struct tj_stackrec *sr, uint32_t pid, const struct t
 		}
 		fn[i] = call_target(pid, w);
 		if (ix && !t) {
-			if (sr->ntargets == sr->captargets) {
-				size_t cap = sr->captargets ? 2 * sr->captargets : 256;
-				struct target *n = realloc(sr->targets, cap * sizeof(*n));
-				if (!n) {
-					tj_u64map_del(&sr->tix, w);
-					continue;
-				}
-				sr->targets = n;
-				sr->captargets = cap;
+			if (tj_grow((void **)&sr->targets, &sr->captargets, sr->ntargets + 1,
+				    sizeof(*sr->targets)) < 0) {
+				tj_u64map_del(&sr->tix, w);
+				continue;
 			}
 			t = &sr->targets[sr->ntargets++];
 			*ix = sr->ntargets;
@@ -210,14 +200,8 @@ static uint64_t find_caller(struct tj_stackrec *sr, uint32_t pid, const struct t
 
 static uint32_t new_pair(struct tj_stackrec *sr, struct pair p)
 {
-	if (sr->npairs == sr->cap) {
-		size_t cap = sr->cap ? 2 * sr->cap : 256;
-		struct pair *n = realloc(sr->pairs, cap * sizeof(*n));
-		if (!n)
-			return 0;
-		sr->pairs = n;
-		sr->cap = cap;
-	}
+	if (tj_grow((void **)&sr->pairs, &sr->cap, sr->npairs + 1, sizeof(*sr->pairs)) < 0)
+		return 0;
 	sr->pairs[sr->npairs++] = p;
 	return (uint32_t)sr->npairs;
 }

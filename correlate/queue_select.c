@@ -21,6 +21,7 @@
 #include "consistency.h"
 #include "lookahead.h"
 #include "../lib/u64map.h"
+#include "../lib/util.h"
 
 #define QS_MAX_METHODS TJ_CONS_METHODS
 #define QS_REQ_RING (1u << 17) /* requests remembered for their times and counts */
@@ -294,15 +295,10 @@ static int queue_of(struct qsel *s, const struct tj_message *m, uint32_t *out)
 	if (!ix)
 		return tj_errf(s->err, TJ_E_NOMEM, "queue-select: out of memory");
 	if (added) {
-		if (s->nqueues == s->queues_cap) {
-			size_t cap = s->queues_cap ? 2 * s->queues_cap : 16;
-			struct qs_queue *q = realloc(s->queues, cap * sizeof(*q));
-			if (!q) {
-				tj_u64map_del(&s->queue_ix, h);
-				return tj_errf(s->err, TJ_E_NOMEM, "queue-select: out of memory");
-			}
-			s->queues = q;
-			s->queues_cap = cap;
+		if (tj_grow((void **)&s->queues, &s->queues_cap, s->nqueues + 1,
+			    sizeof(*s->queues)) < 0) {
+			tj_u64map_del(&s->queue_ix, h);
+			return tj_errf(s->err, TJ_E_NOMEM, "queue-select: out of memory");
 		}
 		struct qs_queue *q = &s->queues[s->nqueues];
 		memset(q, 0, sizeof(*q));
