@@ -20,6 +20,7 @@
 #include "host.h"
 #include "consistency.h"
 #include "lookahead.h"
+#include "classifier.h"
 #include "../lib/u64map.h"
 #include "../lib/util.h"
 
@@ -34,6 +35,19 @@
 
 static const char *const default_methods =
 	"lookahead,order-align,classifier,regression,metadata";
+
+/* A method that is another method's answers corrected by lookahead's
+ * links (lookahead.h, with the `lookahead` correlator's defaults): where
+ * both are in the list, the base runs once and its answers feed the
+ * links too, instead of a second copy of the base inside the method.  One
+ * line per such pair. */
+static const struct { const char *method, *base; } derived_methods[] = {
+	{ "lookahead", "order-align" }, /* lookahead's default base */
+};
+
+/* Methods whose feature pass (models/features.h) can be shared: one line
+ * each. */
+static const char *const feature_methods[] = { "classifier", "order-logit", "order-align" };
 
 struct qs_req {
 	struct tj_msgkey key;
@@ -93,6 +107,14 @@ struct qsel {
 	const struct tj_correlator *mc[QS_MAX_METHODS];
 	void *mst[QS_MAX_METHODS];
 	struct qs_sink msink[QS_MAX_METHODS];
+	/* derived methods (derived_methods): their links, their base's index */
+	struct tj_la *dla[QS_MAX_METHODS];
+	int base_of[QS_MAX_METHODS];     /* -1: a method run on its own */
+	uint8_t feeds[QS_MAX_METHODS];   /* a base: bit per derived method it feeds */
+	struct qs_sink bsink[QS_MAX_METHODS]; /* a base's edges, into buf */
+	struct tj_edge *buf;             /* a base's edges from one call of it */
+	size_t nbuf, buf_cap;
+	struct tj_feat_memo *memo;       /* one feature pass for feature_methods */
 	uint8_t all;             /* answered mask when every method answered */
 	int explain;
 	int links;               /* links=1: completion links decide where there are enough */
@@ -156,6 +178,75 @@ static int parse_methods(struct qsel *s, const char *list, struct tj_err *err)
 }
 
 static int method_emit(struct tj_edge_sink *sink, const struct tj_edge *e);
+
+/* A derived method's decided edge: its answer. */
+static int on_derived(void *ctx, const struct tj_edge *e, const struct tj_edge *base,
+		      enum tj_la_why why)
+{
+	(void)base;
+	(void)why;
+	struct qs_sink *ms = ctx;
+	return method_emit(&ms->sink, e);
+}
+
+/* A base's edge: kept until the base returns, then handed to its derived
+ * methods' links first and to its own answers after (the order in which
+ * a separate lookahead listed before it would have answered). */
+static int base_emit(struct tj_edge_sink *sink, const struct tj_edge *e)
+{
+	struct qs_sink *bs = (struct qs_sink *)sink;
+	struct qsel *s = bs->s;
+	if (tj_grow((void **)&s->buf, &s->buf_cap, s->nbuf + 1, sizeof(*s->buf)) < 0) {
+		tj_errf(&s->fault, TJ_E_NOMEM, "queue-select: out of memory");
+		return -TJ_E_NOMEM;
+	}
+	s->buf[s->nbuf++] = *e;
+	return 0;
+}
+
+/* Method j's buffered edges to its derived methods' links (finished too
+ * at the end of input), then to its own answers. */
+static int deliver_base(struct qsel *s, unsigned j, int at_end)
+{
+	int rc = 0;
+	for (unsigned i = 0; rc == 0 && i < s->nm; i++) {
+		if (!(s->feeds[j] & (1u << i)))
+			continue;
+		for (size_t k = 0; rc == 0 && k < s->nbuf; k++)
+			rc = tj_la_base(s->dla[i], &s->buf[k], s->err);
+		if (rc == 0 && at_end)
+			rc = tj_la_finish(s->dla[i], s->err);
+	}
+	for (size_t k = 0; rc == 0 && k < s->nbuf; k++)
+		rc = method_emit(&s->msink[j].sink, &s->buf[k]);
+	s->nbuf = 0;
+	return rc;
+}
+
+/* Pair each derived method with its base where both run. */
+static int derive(struct qsel *s, struct tj_err *err)
+{
+	for (unsigned i = 0; i < s->nm; i++) {
+		s->base_of[i] = -1;
+		for (size_t d = 0; d < sizeof(derived_methods) / sizeof(derived_methods[0]); d++) {
+			if (strcmp(s->mc[i]->name, derived_methods[d].method))
+				continue;
+			for (unsigned j = 0; j < s->nm; j++)
+				if (!strcmp(s->mc[j]->name, derived_methods[d].base))
+					s->base_of[i] = (int)j;
+		}
+		if (s->base_of[i] < 0)
+			continue;
+		struct tj_la_opts o = { .horizon_ns = TJ_LA_DEFAULT_HORIZON_MS * 1000000ull,
+					.links_from = TJ_LA_SYNC,
+					.sync_share = TJ_LA_DEFAULT_SYNC_SHARE };
+		int rc = tj_la_new(&s->dla[i], &o, on_derived, &s->msink[i], err);
+		if (rc < 0)
+			return rc;
+		s->feeds[s->base_of[i]] |= (uint8_t)(1u << i);
+	}
+	return 0;
+}
 static int on_link(void *ctx, const struct tj_edge *e, const struct tj_edge *base,
 		   enum tj_la_why why);
 
@@ -220,15 +311,29 @@ static int qs_open(void **st, const struct tj_params *p, struct tj_err *err)
 		rc = tj_la_new(&s->la, &lo, on_link, s, err);
 	}
 	if (rc == 0 && correct == 1) { /* lookahead's own defaults */
-		struct tj_la_opts fo = { .horizon_ns = 50 * 1000000ull,
-					 .links_from = TJ_LA_SYNC, .sync_share = 0.95 };
+		struct tj_la_opts fo = { .horizon_ns = TJ_LA_DEFAULT_HORIZON_MS * 1000000ull,
+					 .links_from = TJ_LA_SYNC,
+					 .sync_share = TJ_LA_DEFAULT_SYNC_SHARE };
 		rc = tj_la_new(&s->fix, &fo, on_fixed, s, err);
 	}
+	if (rc == 0)
+		rc = derive(s, err);
 	for (unsigned i = 0; rc == 0 && i < s->nm; i++) {
 		struct tj_params none = { 0 };
-		rc = s->mc[i]->open(&s->mst[i], &none, err);
 		s->msink[i] = (struct qs_sink){ { method_emit, NULL }, s, i };
+		s->bsink[i] = (struct qs_sink){ { base_emit, NULL }, s, i };
 		s->all |= (uint8_t)(1u << i);
+		if (s->base_of[i] < 0)
+			rc = s->mc[i]->open(&s->mst[i], &none, err);
+		for (size_t f = 0; rc == 0 && s->mst[i] &&
+				   f < sizeof(feature_methods) / sizeof(feature_methods[0]); f++) {
+			if (strcmp(s->mc[i]->name, feature_methods[f]))
+				continue;
+			if (!s->memo)
+				rc = tj_feat_memo_new(&s->memo, err);
+			if (rc == 0)
+				tj_classifier_share_features(s->mst[i], s->memo);
+		}
 	}
 	if (rc < 0) {
 		qs_close(s);
@@ -458,8 +563,17 @@ static int answered(struct qsel *s, uint32_t i)
 {
 	struct qs_call *c = &s->calls[i];
 	struct qs_queue *q = &s->queues[c->queue];
+	struct qs_req *rq[QS_MAX_METHODS];
 	for (unsigned m = 0; m < s->nm; m++) {
-		struct qs_req *r = c->has_parent[m] ? req_find(s, &c->parent[m]) : NULL;
+		struct qs_req *r = NULL;
+		if (c->has_parent[m]) { /* methods mostly agree: look each parent up once */
+			unsigned k = 0;
+			while (k < m && !(c->has_parent[k] && tj_msgkey_eq(&c->parent[k],
+									    &c->parent[m])))
+				k++;
+			r = k < m ? rq[k] : req_find(s, &c->parent[m]);
+		}
+		rq[m] = r;
 		tj_cons_add_call(&q->cons[m], c->has_parent[m], r != NULL, c->ts_first,
 				 c->ts_reply, r ? r->ts_first : 0, r ? r->ts_reply : 0);
 		if (!r)
@@ -544,8 +658,20 @@ static int qs_message(void *st, const struct tj_message *m, struct tj_edge_sink 
 		struct tj_edge none = { .child = m->key };
 		rc = tj_la_base(s->la, &none, err);
 	}
+	/* derived methods' links see the call first, so its base finds it */
+	for (unsigned i = 0; rc == 0 && i < s->nm; i++)
+		if (s->dla[i])
+			rc = tj_la_message(s->dla[i], m, err);
 	for (unsigned i = 0; rc == 0 && i < s->nm; i++) {
-		rc = s->mc[i]->message(s->mst[i], m, &s->msink[i].sink, err);
+		if (s->dla[i])
+			continue;
+		if (s->feeds[i]) {
+			rc = s->mc[i]->message(s->mst[i], m, &s->bsink[i].sink, err);
+			if (rc == 0 && !s->fault.code)
+				rc = deliver_base(s, i, 0);
+		} else {
+			rc = s->mc[i]->message(s->mst[i], m, &s->msink[i].sink, err);
+		}
 		if (s->fault.code) {
 			*err = s->fault;
 			return -s->fault.code;
@@ -618,7 +744,15 @@ static int qs_finish(void *st, struct tj_edge_sink *out, struct tj_err *err)
 	s->out = out;
 	s->err = err;
 	for (unsigned i = 0; rc == 0 && i < s->nm; i++) {
-		rc = s->mc[i]->finish(s->mst[i], &s->msink[i].sink, err);
+		if (s->dla[i])
+			continue; /* finished after its base */
+		if (s->feeds[i]) {
+			rc = s->mc[i]->finish(s->mst[i], &s->bsink[i].sink, err);
+			if (rc == 0 && !s->fault.code)
+				rc = deliver_base(s, i, 1);
+		} else {
+			rc = s->mc[i]->finish(s->mst[i], &s->msink[i].sink, err);
+		}
 		if (s->fault.code) {
 			*err = s->fault;
 			return -s->fault.code;
@@ -654,9 +788,13 @@ static void qs_close(void *st)
 	struct qsel *s = st;
 	if (!s)
 		return;
-	for (unsigned i = 0; i < s->nm; i++)
+	for (unsigned i = 0; i < s->nm; i++) {
 		if (s->mst[i])
 			s->mc[i]->close(s->mst[i]);
+		tj_la_free(s->dla[i]);
+	}
+	free(s->buf);
+	tj_feat_memo_free(s->memo);
 	tj_la_free(s->la);
 	tj_la_free(s->fix);
 	free(s->calls);
