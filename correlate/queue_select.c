@@ -32,6 +32,7 @@
 #define QS_NIL UINT32_MAX
 #define QS_SEEN (1u << 17)     /* answered calls remembered for late evidence */
 #define QS_MIN_ANCHORS 30      /* fewer: the description length alone decides */
+#define QS_COVER 0             /* links decide where they cover this share of calls */
 
 static const char *const default_methods =
 	"lookahead,order-align,classifier,regression,metadata";
@@ -65,6 +66,7 @@ struct qs_call {
 	uint32_t next;          /* hold list, or free list */
 	uint8_t has_parent[QS_MAX_METHODS];
 	uint8_t answered;       /* bit per method */
+	uint8_t by_link;        /* bit per method: its answer came from its own links */
 	uint8_t has_anchor;
 	struct tj_msgkey anchor; /* the parent a completion link names */
 };
@@ -74,7 +76,7 @@ struct qs_call {
 struct qs_seen {
 	struct tj_msgkey key;
 	uint32_t queue;
-	uint8_t used, has_parent[QS_MAX_METHODS];
+	uint8_t used, by_link, has_parent[QS_MAX_METHODS];
 	uint64_t parent[QS_MAX_METHODS]; /* tj_msgkey_hash of each answer */
 };
 
@@ -118,6 +120,8 @@ struct qsel {
 	uint8_t all;             /* answered mask when every method answered */
 	int explain;
 	int links;               /* links=1: completion links decide where there are enough */
+	int judge_own;           /* 1: a method is judged on links it decided by, too */
+	double cover;            /* links decide where they cover this share of calls */
 	double z;                /* the sign test's threshold */
 	uint64_t warm;
 	struct tj_edge_sink *out; /* where chosen edges go (set per call) */
@@ -145,7 +149,7 @@ struct qsel {
 static void qs_close(void *st);
 
 static const char *const known_params[] = { "methods", "warm", "links", "z", "correct",
-					    "explain", NULL };
+					    "judge_own", "cover", "share", "explain", NULL };
 
 /* methods=a,b,c: built-ins only, no repeats, not ourselves. */
 static int parse_methods(struct qsel *s, const char *list, struct tj_err *err)
@@ -177,16 +181,18 @@ static int parse_methods(struct qsel *s, const char *list, struct tj_err *err)
 	return 0;
 }
 
+static int method_answer(struct qsel *s, unsigned m, const struct tj_edge *e, int by_link);
 static int method_emit(struct tj_edge_sink *sink, const struct tj_edge *e);
 
-/* A derived method's decided edge: its answer. */
+/* A derived method's decided edge: its answer, marked when its own links
+ * decided it (those links cannot judge it: score_anchor). */
 static int on_derived(void *ctx, const struct tj_edge *e, const struct tj_edge *base,
 		      enum tj_la_why why)
 {
 	(void)base;
-	(void)why;
 	struct qs_sink *ms = ctx;
-	return method_emit(&ms->sink, e);
+	return method_answer(ms->s, ms->m, e,
+			     why == TJ_LA_COMPLETION || why == TJ_LA_CONTINUATION);
 }
 
 /* A base's edge: kept until the base returns, then handed to its derived
@@ -288,7 +294,7 @@ static int qs_open(void **st, const struct tj_params *p, struct tj_err *err)
 		rc = tj_param_double(p, "z", 2, &s->z, err);
 	if (rc == 0 && !(s->z >= 0 && s->z <= 10))
 		rc = tj_errf(err, TJ_E_ARG, "queue-select: param z=%g: in [0, 10]", s->z);
-	double links = 1, correct = 0;
+	double links = 1, correct = 0, judge_own = 1, share = 1;
 	if (rc == 0)
 		rc = tj_param_double(p, "correct", 0, &correct, err);
 	if (rc == 0 && correct != 0 && correct != 1)
@@ -297,8 +303,21 @@ static int qs_open(void **st, const struct tj_params *p, struct tj_err *err)
 		rc = tj_param_double(p, "links", 1, &links, err);
 	if (rc == 0 && links != 0 && links != 1)
 		rc = tj_errf(err, TJ_E_ARG, "queue-select: param links=%g: 0 or 1", links);
+	if (rc == 0)
+		rc = tj_param_double(p, "judge_own", 1, &judge_own, err);
+	if (rc == 0 && judge_own != 0 && judge_own != 1)
+		rc = tj_errf(err, TJ_E_ARG, "queue-select: param judge_own=%g: 0 or 1", judge_own);
+	if (rc == 0)
+		rc = tj_param_double(p, "share", 1, &share, err);
+	if (rc == 0 && share != 0 && share != 1)
+		rc = tj_errf(err, TJ_E_ARG, "queue-select: param share=%g: 0 or 1", share);
+	if (rc == 0)
+		rc = tj_param_double(p, "cover", QS_COVER, &s->cover, err);
+	if (rc == 0 && !(s->cover >= 0 && s->cover <= 1))
+		rc = tj_errf(err, TJ_E_ARG, "queue-select: param cover=%g: in [0, 1]", s->cover);
 	if (rc == 0) {
 		s->links = links == 1;
+		s->judge_own = judge_own == 1;
 		s->explain = ex == 1;
 		s->warm = (uint64_t)warm;
 		rc = parse_methods(s, tj_param_str(p, "methods", default_methods), err);
@@ -316,8 +335,10 @@ static int qs_open(void **st, const struct tj_params *p, struct tj_err *err)
 					 .sync_share = TJ_LA_DEFAULT_SYNC_SHARE };
 		rc = tj_la_new(&s->fix, &fo, on_fixed, s, err);
 	}
-	if (rc == 0)
+	if (rc == 0 && share == 1)
 		rc = derive(s, err);
+	for (unsigned i = 0; i < s->nm && share != 1; i++)
+		s->base_of[i] = -1;
 	for (unsigned i = 0; rc == 0 && i < s->nm; i++) {
 		struct tj_params none = { 0 };
 		s->msink[i] = (struct qs_sink){ { method_emit, NULL }, s, i };
@@ -325,7 +346,7 @@ static int qs_open(void **st, const struct tj_params *p, struct tj_err *err)
 		s->all |= (uint8_t)(1u << i);
 		if (s->base_of[i] < 0)
 			rc = s->mc[i]->open(&s->mst[i], &none, err);
-		for (size_t f = 0; rc == 0 && s->mst[i] &&
+		for (size_t f = 0; rc == 0 && s->mst[i] && share == 1 &&
 				   f < sizeof(feature_methods) / sizeof(feature_methods[0]); f++) {
 			if (strcmp(s->mc[i]->name, feature_methods[f]))
 				continue;
@@ -483,7 +504,8 @@ static int choose(const struct qsel *s, const struct qs_queue *q)
 			for (unsigned m = 0; m < s->nm; m++)
 				cost[m] += queue_cost(s, &s->queues[i], m);
 	}
-	int links = s->links && q->anchored >= QS_MIN_ANCHORS;
+	int links = s->links && q->anchored >= QS_MIN_ANCHORS &&
+		    (double)q->anchored >= s->cover * (double)q->answered;
 	return tj_cons_pick(s->nm, cost, links ? (const uint32_t (*)[TJ_CONS_METHODS])q->beats
 					       : NULL, s->z);
 }
@@ -533,9 +555,11 @@ static void score_anchor(struct qsel *s, const struct qs_seen *sn,
 		ok[m] = sn->has_parent[m] && sn->parent[m] == h;
 		q->agree[m] += ok[m];
 	}
+	/* a method the link decided agrees by construction: not judged on it */
+	unsigned own = s->judge_own ? 0 : sn->by_link;
 	for (unsigned a = 0; a < s->nm; a++)
 		for (unsigned b = 0; b < s->nm; b++)
-			q->beats[a][b] += ok[a] && !ok[b];
+			q->beats[a][b] += ok[a] && !ok[b] && !((own >> a) & 1) && !((own >> b) & 1);
 }
 
 static int on_link(void *ctx, const struct tj_edge *e, const struct tj_edge *base,
@@ -594,6 +618,7 @@ static int answered(struct qsel *s, uint32_t i)
 	sn->key = c->key;
 	sn->queue = c->queue;
 	sn->used = 1;
+	sn->by_link = c->by_link;
 	for (unsigned m = 0; m < s->nm; m++) {
 		sn->has_parent[m] = c->has_parent[m];
 		sn->parent[m] = c->has_parent[m] ? tj_msgkey_hash(&c->parent[m]) : 0;
@@ -614,28 +639,34 @@ static int answered(struct qsel *s, uint32_t i)
 	return flush_hold(s, q);
 }
 
-static int method_emit(struct tj_edge_sink *sink, const struct tj_edge *e)
+/* Method m's answer for a pending call. */
+static int method_answer(struct qsel *s, unsigned m, const struct tj_edge *e, int by_link)
 {
-	struct qs_sink *ms = (struct qs_sink *)sink;
-	struct qsel *s = ms->s;
 	struct qs_call *c = call_find(s, &e->child);
 	char k[TJ_MSGKEY_STRLEN];
-	if (!c || (c->answered & (1u << ms->m))) {
+	if (!c || (c->answered & (1u << m))) {
 		tj_errf(&s->fault, TJ_E_ARG, "queue-select: method '%s' answered %s %s",
-			s->mc[ms->m]->name, tj_msgkey_format(&e->child, k),
+			s->mc[m]->name, tj_msgkey_format(&e->child, k),
 			c ? "twice" : "which is no pending call");
 		return -TJ_E_ARG;
 	}
-	c->answered |= (uint8_t)(1u << ms->m);
-	c->has_parent[ms->m] = (uint8_t)e->has_parent;
-	c->parent[ms->m] = e->parent;
-	c->score[ms->m] = e->score;
+	c->answered |= (uint8_t)(1u << m);
+	c->by_link |= (uint8_t)(!!by_link << m);
+	c->has_parent[m] = (uint8_t)e->has_parent;
+	c->parent[m] = e->parent;
+	c->score[m] = e->score;
 	if (c->answered != s->all)
 		return 0;
 	int rc = answered(s, (uint32_t)(c - s->calls));
 	if (rc)
 		s->fault = *s->err;
 	return rc;
+}
+
+static int method_emit(struct tj_edge_sink *sink, const struct tj_edge *e)
+{
+	struct qs_sink *ms = (struct qs_sink *)sink;
+	return method_answer(ms->s, ms->m, e, 0);
 }
 
 static int qs_message(void *st, const struct tj_message *m, struct tj_edge_sink *out,
@@ -819,6 +850,9 @@ const struct tj_correlator tj_correlator_queue_select = {
 		       "warm=1000  answered calls a queue waits for before its first choice\n"
 		       "links=1  1: with 30+ completion links in a queue, drop methods another beats on them; 0: nats only\n"
 		       "z=2  the sign test's threshold (wins - losses > z sqrt(wins + losses))\n"
+		       "judge_own=1  1: judge lookahead also on the links it decided by; 0: only on the others (needs share=1)\n"
+		       "share=1  0: every method runs on its own (no shared order-align or feature pass; to check they change nothing)\n"
+		       "cover=0  links rule methods out only where they cover this share of the queue's calls\n"
 		       "correct=0  1: lookahead's synchronous links correct the chosen answers\n"
 		       "explain=0  1: print each queue's costs and choice on stderr\n",
 	.open = qs_open,
