@@ -18,7 +18,8 @@
  * of n calls; one that writes a call in k pieces (header, then body)
  * makes k writes per call every time.  So the writes per call of a queue
  * (process, destination) are its most common writes per message, and a
- * message of n writes holds n / that many calls.
+ * message of n writes holds n / that many calls, at most as many as its
+ * bytes make (models/call_units.h).
  *
  * The decision, per call message, in replay order (streaming):
  *  - thread: the calling thread's last read was a request still open, of
@@ -427,8 +428,8 @@ const struct tj_correlator tj_correlator_unit_fifo = {
 	.description = "the thread's open request, else FIFO order, counting a message's calls by "
 		       "its write syscalls (pipelined connections)",
 	.params_help = "window=10     seconds a request without a response stays a candidate\n"
-		       "units=auto    calls per message: auto (writes / the queue's usual writes "
-		       "per call), writes, messages\n"
+		       "units=auto    calls per message: auto (writes over the queue's usual writes "
+		       "per call, at most the bytes of so many calls), writes, messages\n"
 		       "explain=0     1: print each call's signal and each queue's counts on stderr",
 	.open = uf_open,
 	.train = NULL,
