@@ -298,7 +298,7 @@ static int qs_open(void **st, const struct tj_params *p, struct tj_err *err)
 		rc = tj_param_double(p, "z", 2, &s->z, err);
 	if (rc == 0 && !(s->z >= 0 && s->z <= 10))
 		rc = tj_errf(err, TJ_E_ARG, "queue-select: param z=%g: in [0, 10]", s->z);
-	double links = 1, correct = 0, judge_own = 1, share = 1;
+	double links = 1, correct = 0, judge_own = 0, share = 1;
 	if (rc == 0)
 		rc = tj_param_double(p, "correct", 0, &correct, err);
 	if (rc == 0 && correct != 0 && correct != 1)
@@ -308,7 +308,7 @@ static int qs_open(void **st, const struct tj_params *p, struct tj_err *err)
 	if (rc == 0 && links != 0 && links != 1)
 		rc = tj_errf(err, TJ_E_ARG, "queue-select: param links=%g: 0 or 1", links);
 	if (rc == 0)
-		rc = tj_param_double(p, "judge_own", 1, &judge_own, err);
+		rc = tj_param_double(p, "judge_own", 0, &judge_own, err);
 	if (rc == 0 && judge_own != 0 && judge_own != 1)
 		rc = tj_errf(err, TJ_E_ARG, "queue-select: param judge_own=%g: 0 or 1", judge_own);
 	if (rc == 0)
@@ -871,7 +871,7 @@ const struct tj_correlator tj_correlator_queue_select = {
 		       "warm=1000  answered calls a queue waits for before its first choice\n"
 		       "links=1  1: with 30+ completion links in a queue, drop methods another beats on them; 0: nats only\n"
 		       "z=2  the sign test's threshold (wins - losses > z sqrt(wins + losses))\n"
-		       "judge_own=1  1: judge lookahead also on the links it decided by; 0: only on the others (needs share=1)\n"
+		       "judge_own=0  0: lookahead is judged only on links it did not decide by (needs share=1); 1: on every link (as before the i15d fix)\n"
 		       "share=1  0: every method runs on its own (no shared order-align or feature pass; to check they change nothing)\n"
 		       "cover=0  links rule methods out only where they cover this share of the queue's calls\n"
 		       "correct=0  1: lookahead's synchronous links correct the chosen answers\n"
