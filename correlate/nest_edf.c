@@ -62,6 +62,7 @@ struct call {
 	uint64_t head;          /* seq of the group's head (itself if head) */
 	uint64_t next;          /* next member's seq, 0 = none (seqs start at 1) */
 	struct tj_msgkey parent;
+	uint16_t k;             /* head: calls a request makes to dest, as of now */
 	uint8_t has_parent, decided, used_src, continued;
 };
 
@@ -75,7 +76,7 @@ struct req {
 struct queue {
 	uint64_t dest;
 	char name[72];     /* address:port, for --explain */
-	uint64_t groups, calls, continued, no_candidate;
+	uint64_t groups, calls, heads, continued, no_candidate;
 	uint64_t src[NSRC], nsrc[NSRC], total;  /* src 0: not a reply */
 };
 
@@ -131,8 +132,13 @@ static int nedf_open(void **stp, const struct tj_params *p, struct tj_err *err)
 		return rc;
 	if ((rc = tj_param_double(p, "horizon_ms", 5, &hz, err)) ||
 	    (rc = tj_param_double(p, "gate_share", 0.95, &share, err)) ||
-	    (rc = tj_param_double(p, "explain", 0, &ex, err)))
-		return rc;
+	    (rc = tj_param_double(p, "explain", 0, &ex, err))) {
+		char msg[sizeof(err->msg)];
+		if (!err)
+			return rc;
+		snprintf(msg, sizeof(msg), "%s", err->msg);
+		return tj_errf(err, -rc, ALGO ": %s", msg);
+	}
 	if (!(hz >= 0 && hz <= 60000))
 		return tj_errf(err, TJ_E_ARG, ALGO ": param horizon_ms=%s: 0 to 60000 expected",
 			       tj_param_str(p, "horizon_ms", ""));
@@ -286,11 +292,7 @@ static void req_add(struct req *r, uint64_t dest)
 static int decide(struct proc *p, struct call *h, struct tj_edge_sink *out)
 {
 	struct queue *q = queue_of(p, h->dest, NULL);
-	unsigned k = 1;
-	if (q && p->nreq) {
-		double ratio = (double)q->groups / (double)p->nreq;
-		k = ratio > 1.5 ? (unsigned)lround(ratio) : 1;
-	}
+	unsigned k = h->k ? h->k : 1;
 	int best = -1;
 	unsigned best_n = 0;
 	uint64_t best_resp = 0, best_ts = 0;
@@ -414,6 +416,12 @@ static int on_call(struct nedf *s, struct proc *p, const struct tj_message *m,
 			}
 		}
 	}
+	if (q && !c->continued) {
+		/* calls per request: group heads to this destination over the
+		 * requests that began before this call, rounded, at least 1 */
+		double ratio = (double)++q->heads / (double)(p->nreq ? p->nreq : 1);
+		c->k = ratio > 1.5 ? (uint16_t)(ratio < 1000 ? lround(ratio) : 1000) : 1;
+	}
 	if (m->ts_reply) {
 		struct read rd = { .ts = m->ts_reply, .proc = p->id, .seq = seq, .dest = c->dest };
 		if (remember_read(s, m->key.node, m->tid_reply, &rd))
@@ -478,7 +486,7 @@ static int nedf_finish(void *st, struct tj_edge_sink *out, struct tj_err *err)
 				if (q->nsrc[t] > q->nsrc[top])
 					top = t;
 			double share = q->total ? (q->nsrc[top] + 1.0) / (q->total + 2.0) : 0;
-			double ratio = p->nreq ? (double)q->groups / (double)p->nreq : 0;
+			double ratio = p->nreq ? (double)q->heads / (double)p->nreq : 0;
 			fprintf(stderr, ALGO ":   node %u pid %u -> %s: %llu calls, %llu groups"
 				" (%llu with no possible request), %llu continued; gate %s (%s %.3f); k %u\n",
 				(unsigned)(p->id >> 32), (unsigned)p->id, q->name,
