@@ -76,7 +76,7 @@ struct req {
 struct queue {
 	uint64_t dest;
 	char name[72];     /* address:port, for --explain */
-	uint64_t groups, calls, heads, continued, no_candidate;
+	uint64_t groups, calls, heads, continued, no_candidate, abstained;
 	uint64_t src[NSRC], nsrc[NSRC], total;  /* src 0: not a reply */
 };
 
@@ -87,6 +87,7 @@ struct proc {
 	struct call calls[RING];
 	struct req reqs[WIN];
 	uint64_t nreq;
+	uint64_t ncalls, merged; /* call messages; of several write syscalls */
 	struct queue q[NQ];
 	unsigned nq;
 };
@@ -265,6 +266,17 @@ static int emit_group(struct proc *p, struct call *h, struct tj_edge_sink *out)
 	return 0;
 }
 
+/* Does the process pipeline its calls (several outstanding on one
+ * connection)?  Requests written back to back merge into one call message
+ * of several write syscalls (lookahead.c's fingerprint, the same share):
+ * one message then stands for several requests' calls, and neither the
+ * count per request nor the nesting of a reply in one request holds, so
+ * nest-edf answers no parent there rather than a guess. */
+static int pipelining(const struct nedf *s, const struct proc *p)
+{
+	return p->merged / (p->ncalls + 1.0) > 1 - s->gate_share;
+}
+
 /* Calls r made to dest so far (as decided here). */
 static unsigned req_calls(const struct req *r, uint64_t dest)
 {
@@ -289,9 +301,14 @@ static void req_add(struct req *r, uint64_t dest)
 /* The group headed by h: earliest deadline among the requests that began
  * before it, outlive its last reply and have made fewer than k calls to
  * its destination. */
-static int decide(struct proc *p, struct call *h, struct tj_edge_sink *out)
+static int decide(struct nedf *s, struct proc *p, struct call *h, struct tj_edge_sink *out)
 {
 	struct queue *q = queue_of(p, h->dest, NULL);
+	if (pipelining(s, p)) {
+		if (q)
+			q->abstained++;
+		return emit_group(p, h, out); /* no parent: nesting says nothing */
+	}
 	unsigned k = h->k ? h->k : 1;
 	int best = -1;
 	unsigned best_n = 0;
@@ -338,7 +355,7 @@ static int release(struct nedf *s, struct proc *p, struct tj_edge_sink *out, int
 		uint64_t last = c->end > c->ts ? c->end : c->ts;
 		if (!force && p->next_seq - p->front < RING && p->clock <= last + s->horizon_ns)
 			break;
-		int rc = decide(p, c, out);
+		int rc = decide(s, p, c, out);
 		if (rc < 0)
 			return rc;
 		p->front++;
@@ -356,6 +373,8 @@ static int on_call(struct nedf *s, struct proc *p, const struct tj_message *m,
 	}
 	uint64_t seq = p->next_seq++;
 	struct call *c = &p->calls[seq % RING];
+	p->ncalls++;
+	p->merged += m->nsyscalls > 1;
 	memset(c, 0, sizeof(*c));
 	c->key = m->key;
 	c->ts = m->ts_first;
@@ -488,10 +507,12 @@ static int nedf_finish(void *st, struct tj_edge_sink *out, struct tj_err *err)
 			double share = q->total ? (q->nsrc[top] + 1.0) / (q->total + 2.0) : 0;
 			double ratio = p->nreq ? (double)q->heads / (double)p->nreq : 0;
 			fprintf(stderr, ALGO ":   node %u pid %u -> %s: %llu calls, %llu groups"
-				" (%llu with no possible request), %llu continued; gate %s (%s %.3f); k %u\n",
+				" (%llu with no possible request, %llu left without a parent: the process pipelines),"
+				" %llu continued; gate %s (%s %.3f); k %u\n",
 				(unsigned)(p->id >> 32), (unsigned)p->id, q->name,
 				(unsigned long long)q->calls, (unsigned long long)q->groups,
-				(unsigned long long)q->no_candidate, (unsigned long long)q->continued,
+				(unsigned long long)q->no_candidate, (unsigned long long)q->abstained,
+				(unsigned long long)q->continued,
 				q->src[top] && q->src[top] != q->dest && share >= s->gate_share ? "on" : "off",
 				q->src[top] ? "replies from one destination" : "not after a reply", share,
 				ratio > 1.5 ? (unsigned)lround(ratio) : 1);
