@@ -203,6 +203,15 @@ static struct call *call_at(struct proc *p, uint64_t seq)
 	return &p->calls[seq % RING];
 }
 
+static void forget_threads(struct nedf *s)
+{
+	for (size_t i = 0; i < s->threads.cap; i++)
+		if (s->threads.used[i])
+			free((void *)(uintptr_t)s->threads.vals[i]);
+	tj_u64map_free(&s->threads);
+	tj_u64map_init(&s->threads);
+}
+
 static int remember_read(struct nedf *s, uint32_t node, uint32_t tid, const struct read *r)
 {
 	if (tid == TJ_TID_UNKNOWN)
@@ -213,13 +222,8 @@ static int remember_read(struct nedf *s, uint32_t node, uint32_t tid, const stru
 	if (v) {
 		t = (struct thr *)(uintptr_t)*v;
 	} else {
-		if (s->threads.len >= MAX_THREADS) { /* bound: forget every thread */
-			for (size_t i = 0; i < s->threads.cap; i++)
-				if (s->threads.used[i])
-					free((void *)(uintptr_t)s->threads.vals[i]);
-			tj_u64map_free(&s->threads);
-			tj_u64map_init(&s->threads);
-		}
+		if (s->threads.len >= MAX_THREADS) /* bound: forget every thread */
+			forget_threads(s);
 		if (!(t = calloc(1, sizeof(*t))))
 			return -1;
 		if (tj_u64map_put(&s->threads, id, (uint64_t)(uintptr_t)t)) {
@@ -248,18 +252,22 @@ static const struct read *last_read(struct nedf *s, uint32_t node, uint32_t tid,
 	return best;
 }
 
+/* Call c takes the decision of from (its group's head, or the call it
+ * continues) and its edge goes out. */
+static int emit_as(struct call *c, const struct call *from, struct tj_edge_sink *out)
+{
+	struct tj_edge e = { .child = c->key, .score = 1.0,
+			     .has_parent = from->has_parent, .parent = from->parent };
+	c->decided = 1;
+	c->has_parent = from->has_parent;
+	c->parent = from->parent;
+	return out->emit(out, &e);
+}
+
 static int emit_group(struct proc *p, struct call *h, struct tj_edge_sink *out)
 {
 	for (struct call *c = h; c; c = call_at(p, c->next)) {
-		struct tj_edge e = { .child = c->key, .score = 1.0 };
-		if (h->has_parent) {
-			e.has_parent = 1;
-			e.parent = h->parent;
-		}
-		c->decided = 1;
-		c->has_parent = h->has_parent;
-		c->parent = h->parent;
-		int rc = out->emit(out, &e);
+		int rc = emit_as(c, h, out);
 		if (rc < 0)
 			return rc;
 	}
@@ -423,13 +431,7 @@ static int on_call(struct nedf *s, struct proc *p, const struct tj_message *m,
 				if (c->end > h->end)
 					h->end = c->end;
 			} else { /* its head was decided: follow it now */
-				struct tj_edge e = { .child = c->key, .score = 1.0 };
-				e.has_parent = x->has_parent;
-				e.parent = x->parent;
-				c->decided = 1;
-				c->has_parent = x->has_parent;
-				c->parent = x->parent;
-				int rc = out->emit(out, &e);
+				int rc = emit_as(c, x, out);
 				if (rc < 0)
 					return rc;
 			}
@@ -526,13 +528,11 @@ static void nedf_close(void *st)
 	struct nedf *s = st;
 	if (!s)
 		return;
-	for (size_t i = 0; i < s->threads.cap; i++)
-		if (s->threads.used[i])
-			free((void *)(uintptr_t)s->threads.vals[i]);
+	forget_threads(s);
+	tj_u64map_free(&s->threads);
 	for (size_t i = 0; i < s->np; i++)
 		free(s->plist[i]);
 	free(s->plist);
-	tj_u64map_free(&s->threads);
 	tj_u64map_free(&s->procs);
 	free(s);
 }
