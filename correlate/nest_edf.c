@@ -319,6 +319,7 @@ static int decide(struct nedf *s, struct proc *p, struct call *h, struct tj_edge
 	}
 	unsigned k = h->k ? h->k : 1;
 	int best = -1;
+	unsigned best_n = 0;
 	uint64_t best_resp = 0, best_ts = 0;
 	unsigned nw = p->nreq < WIN ? (unsigned)p->nreq : WIN;
 	for (unsigned i = 0; i < nw; i++) {
@@ -329,11 +330,10 @@ static int decide(struct nedf *s, struct proc *p, struct call *h, struct tj_edge
 		unsigned n = req_calls(r, h->dest);
 		if (n >= k)
 			continue;
-		/* earliest deadline only: a request that made one of its k
-		 * calls is no less likely to make the next (calls at once
-		 * go out together) */
-		if (best < 0 || resp < best_resp || (resp == best_resp && r->ts < best_ts)) {
+		if (best < 0 || n < best_n || (n == best_n && (resp < best_resp ||
+		    (resp == best_resp && r->ts < best_ts)))) {
 			best = (int)i;
+			best_n = n;
 			best_resp = resp;
 			best_ts = r->ts;
 		}
