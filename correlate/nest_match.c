@@ -35,7 +35,7 @@
 
 struct nm_req {
 	struct tj_msgkey key;
-	uint64_t a, r; /* arrival, response (UINT64_MAX: none seen) */
+	uint64_t a, r; /* arrival, response began */
 };
 
 struct nm_call {
@@ -73,7 +73,7 @@ struct nest_match {
 	struct nm_node *nodes;
 	size_t nn, capn;
 	int explain;
-	uint64_t matched, unmatched, requests;
+	uint64_t matched, unmatched, requests, unanswered;
 };
 
 static const char *const known_params[] = { "explain", NULL };
@@ -278,10 +278,15 @@ static int nm_message(void *st, const struct tj_message *m, struct tj_edge_sink 
 	if (m->ts_first > n->clock)
 		n->clock = m->ts_first;
 	int rc = 0;
-	if (m->is_request && m->role == TJ_ROLE_SERVER) {
+	if (m->is_request && m->role == TJ_ROLE_SERVER && !m->ts_reply) {
+		/* no response seen (lost, or still open at the end): nothing can
+		 * be said to nest in it, and keeping it would hold every later
+		 * call of its process until the end of the log */
+		s->unanswered++;
+	} else if (m->is_request && m->role == TJ_ROLE_SERVER) {
 		if (tj_grow((void **)&p->heap, &p->caph, p->nh + 1, sizeof(*p->heap)) < 0)
 			return tj_errf(err, TJ_E_NOMEM, ALGO ": out of memory");
-		struct nm_req q = { m->key, m->ts_first, m->ts_reply ? m->ts_reply : UINT64_MAX };
+		struct nm_req q = { m->key, m->ts_first, m->ts_reply };
 		heap_push(p, &q);
 		p->nreq++;
 	} else if (m->is_request && m->role == TJ_ROLE_CLIENT) {
@@ -314,9 +319,10 @@ static int nm_finish(void *st, struct tj_edge_sink *out, struct tj_err *err)
 		return tj_errf(err, -rc, ALGO ": writing an edge failed");
 	if (s->explain) {
 		fprintf(stderr, ALGO ": %llu requests decided, %llu calls matched by nesting, "
-			"%llu nested in no request left (no parent)\n",
+			"%llu nested in no request left (no parent); %llu requests without a "
+			"response left out\n",
 			(unsigned long long)s->requests, (unsigned long long)s->matched,
-			(unsigned long long)s->unmatched);
+			(unsigned long long)s->unmatched, (unsigned long long)s->unanswered);
 		for (size_t i = 0; i < s->np; i++)
 			for (size_t j = 0; j < s->proc[i].nd; j++) {
 				const struct nm_proc *p = &s->proc[i];

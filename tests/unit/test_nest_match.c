@@ -163,6 +163,34 @@ static void test_no_nesting_no_parent(void **state)
 	tj_edges_free(&r.set);
 }
 
+/* A request whose response was never seen (lost, or open at the end) is
+ * no candidate: a call nesting only in it gets no parent; a later call
+ * still gets the answered request it nests in. */
+static void test_unanswered_request(void **state)
+{
+	const struct tj_event evs[] = {
+		ev(1 * MS, TJ_EV_ACCEPT, 1, 0, 0, 0),
+		ev(1 * MS, TJ_EV_ACCEPT, 2, 0, 0, 0),
+		ev(2 * MS, TJ_EV_RECV, 1, 0, 100, 0),         /* U: never answered */
+		ev(3 * MS, TJ_EV_CONNECT, 101, 0, 0, 9001),
+		ev(3 * MS + 1, TJ_EV_SEND, 101, 0, 50, 9001), /* only U could be its */
+		ev(4 * MS, TJ_EV_RECV, 101, 0, 20, 9001),
+		ev(5 * MS, TJ_EV_RECV, 2, 0, 100, 0),         /* B */
+		ev(6 * MS, TJ_EV_SEND, 101, 50, 50, 9001),    /* B's */
+		ev(7 * MS, TJ_EV_RECV, 101, 20, 20, 9001),
+		ev(8 * MS, TJ_EV_SEND, 2, 0, 300, 0),         /* B answered */
+		ev(9 * MS, TJ_EV_ACCEPT, 3, 0, 0, 0),
+		ev(10 * MS, TJ_EV_RECV, 3, 0, 100, 0),
+		ev(11 * MS, TJ_EV_SEND, 3, 0, 300, 0),
+	};
+	struct rig r;
+	run(&r, evs, sizeof(evs) / sizeof(*evs), NULL);
+	assert_int_equal(r.set.n, 2);
+	expect(&r.set, "1:101:out:0", NULL);
+	expect(&r.set, "1:101:out:50", "1:2:in:0");
+	tj_edges_free(&r.set);
+}
+
 static void test_bad_params(void **state)
 {
 	struct tj_params p = { .n = 1 };
@@ -215,6 +243,7 @@ int main(void)
 		cmocka_unit_test(test_nesting_decides),
 		cmocka_unit_test(test_calls_per_destination),
 		cmocka_unit_test(test_no_nesting_no_parent),
+		cmocka_unit_test(test_unanswered_request),
 		cmocka_unit_test(test_bad_params),
 		cmocka_unit_test(test_explain_names_signal),
 	};
