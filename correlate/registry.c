@@ -11,6 +11,7 @@ extern const struct tj_correlator tj_correlator_order_logit __attribute__((weak)
 extern const struct tj_correlator tj_correlator_order_align __attribute__((weak));
 extern const struct tj_correlator tj_correlator_lookahead __attribute__((weak));
 extern const struct tj_correlator tj_correlator_queue_select __attribute__((weak));
+extern const struct tj_correlator tj_correlator_issue_fifo __attribute__((weak));
 
 static const struct tj_correlator *const builtins[] = {
 	&tj_correlator_metadata,
@@ -19,6 +20,7 @@ static const struct tj_correlator *const builtins[] = {
 	&tj_correlator_order_logit,
 	&tj_correlator_order_align,
 	&tj_correlator_lookahead,
+	&tj_correlator_issue_fifo,
 	&tj_correlator_queue_select,
 };
 
