@@ -135,8 +135,11 @@ static int ifo_open(void **stp, const struct tj_params *p, struct tj_err *err)
 	if (rc)
 		return rc;
 	if ((rc = tj_param_double(p, "expire", 60.0, &expire, err)) ||
-	    (rc = tj_param_double(p, "explain", 0, &ex, err)))
-		return rc;
+	    (rc = tj_param_double(p, "explain", 0, &ex, err))) {
+		char msg[sizeof(err->msg)];
+		snprintf(msg, sizeof(msg), "%s", err->msg);
+		return tj_errf(err, TJ_E_ARG, ALGO ": %s", msg);
+	}
 	if (!(expire > 0 && expire < 1e9))
 		return tj_errf(err, TJ_E_ARG, ALGO ": param expire=%s: seconds > 0 expected",
 			       tj_param_str(p, "expire", ""));
@@ -292,10 +295,6 @@ static int end_handler(struct ifo *s, struct thr *t)
 		} else if (t->idle[d] > wrote) {
 			k->neg[d]++; /* a connection stayed idle: nothing was issued */
 		} else if (k->pos[d] > k->neg[d] && !r->done) {
-			if (getenv("TJ_IFO_DEBUG")) {
-				char b1[TJ_MSGKEY_STRLEN];
-				fprintf(stderr, "push %s to dest %u (kind %d)\n", tj_msgkey_format(&r->key, b1), d, t->kind);
-			}
 			int rc = push_pending(&p->d[d], &r->key);
 			if (rc)
 				return rc;
