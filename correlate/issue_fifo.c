@@ -46,9 +46,12 @@
 #define MAXK 256    /* handler kinds learned per process */
 #define MAXS 64     /* connections tracked per destination */
 #define HIST 8      /* reads remembered per thread */
+#define UNSURE 64   /* undecided issues held per destination */
+#define HLOG 64     /* handlers remembered per process */
 #define SIGCAP 3    /* issued counts per destination saturate here */
 
 enum sig { SIG_NONE, SIG_DIRECT, SIG_FIFO, SIG_CONNECT, SIG_N };
+static const char *const sig_name[SIG_N] = { "none", "direct", "fifo", "connect" };
 
 struct req {
 	struct tj_msgkey key;
@@ -57,13 +60,18 @@ struct req {
 	uint8_t issued[MAXD];     /* calls issued per destination, capped */
 };
 
-struct pend { struct tj_msgkey key; };
+struct pend { struct tj_msgkey key; uint64_t ts; int kind; };
 
 struct dest {
 	uint8_t raddr[16];
 	uint16_t rport;
 	uint64_t sock[MAXS];      /* connections to it (0 = free slot) */
-	struct pend *q;           /* FIFO: q[head..n) */
+	struct pend *q;           /* FIFO in issue order: q[head..n) */
+	/* censored handlers of kinds not yet seen to issue or not to issue
+	 * d (the first requests, while every connection is busy or still
+	 * connecting): they join q, in issue order, once their kind is */
+	struct pend unsure[UNSURE];
+	unsigned nunsure;
 	size_t head, n, cap;
 	uint64_t count[SIG_N];    /* calls decided by each signal */
 };
@@ -86,6 +94,10 @@ struct proc {
 	size_t rhead, nreq, rcap;
 	uint64_t clock;
 	uint64_t other_dest;      /* calls to destinations past MAXD */
+	/* the last HLOG handlers that ended: a destination first seen now
+	 * (its first connection) was censored for those after its connect */
+	struct pend hlog[HLOG];
+	unsigned nhlog;
 };
 
 /* What a thread last read, and what its handler has written since. */
@@ -94,6 +106,7 @@ struct thr {
 	struct proc *p;
 	int reply_from;           /* -1: a request */
 	uint16_t lport;
+	uint64_t ts;              /* of the read: the issue time of what it queued */
 	int has_ctx;              /* the read's request is known */
 	struct tj_msgkey ctx;
 	int kind;                 /* index in p->k, -1: none */
@@ -189,6 +202,8 @@ static uint64_t sock_id(uint32_t node, uint64_t sock)
 	return tj_hash64(((uint64_t)node << 40) ^ tj_hash64(sock));
 }
 
+static void hold_unsure(struct dest *d, const struct tj_msgkey *key, uint64_t ts, int k);
+
 /* The destination index of a call's remote end; -1 past MAXD. */
 static int dest_of(struct proc *p, const struct tj_message *m)
 {
@@ -202,6 +217,14 @@ static int dest_of(struct proc *p, const struct tj_message *m)
 	struct dest *d = &p->d[p->nd];
 	memcpy(d->raddr, m->raddr, 16);
 	d->rport = m->rport;
+	/* handlers that ended after its first connect opened found no
+	 * connection to it: whether they issued a call to it is open */
+	uint64_t opened = m->ts_sock_open ? m->ts_sock_open : m->ts_first;
+	for (unsigned i = 0; i < HLOG && i < p->nhlog; i++) {
+		const struct pend *h = &p->hlog[(p->nhlog - 1 - i) % HLOG];
+		if (h->ts > opened && h->kind >= 0)
+			hold_unsure(d, &h->key, h->ts, h->kind);
+	}
 	return (int)p->nd++;
 }
 
@@ -262,7 +285,8 @@ static int kind_of(struct proc *p, int reply_from, uint16_t lport, const struct 
 	return (int)p->nk++;
 }
 
-static int push_pending(struct dest *d, const struct tj_msgkey *key)
+/* Queue an issue at its place in issue order (the handler's read time). */
+static int push_pending(struct dest *d, const struct tj_msgkey *key, uint64_t ts)
 {
 	if (d->head && d->head == d->n) {
 		d->head = d->n = 0;
@@ -273,8 +297,56 @@ static int push_pending(struct dest *d, const struct tj_msgkey *key)
 	}
 	if (tj_grow((void **)&d->q, &d->cap, d->n + 1, sizeof(*d->q)))
 		return -TJ_E_NOMEM;
-	d->q[d->n++].key = *key;
+	size_t i = d->n++;
+	while (i > d->head && d->q[i - 1].ts > ts) {
+		d->q[i] = d->q[i - 1];
+		i--;
+	}
+	d->q[i].key = *key;
+	d->q[i].ts = ts;
 	return 0;
+}
+
+/* Kind k's evidence on destination di changed: its undecided issues
+ * join the queue (it issues di) or are forgotten (it does not). */
+static int settle_unsure(struct ifo *s, struct proc *p, int k, unsigned di)
+{
+	struct dest *d = &p->d[di];
+	const struct kind *kk = &p->k[k];
+	if (kk->pos[di] == kk->neg[di])
+		return 0;
+	unsigned keep = 0;
+	for (unsigned i = 0; i < d->nunsure; i++) {
+		struct pend *u = &d->unsure[i];
+		if (u->kind != k) {
+			d->unsure[keep++] = *u;
+			continue;
+		}
+		struct req *r = lookup(&s->reqs, tj_msgkey_hash(&u->key));
+		if (kk->pos[di] > kk->neg[di] && r && tj_msgkey_eq(&r->key, &u->key) && !r->done) {
+			int rc = push_pending(d, &u->key, u->ts);
+			if (rc)
+				return rc;
+			if (r->issued[di] < SIGCAP)
+				r->issued[di]++;
+		}
+	}
+	d->nunsure = keep;
+	return 0;
+}
+
+static void hold_unsure(struct dest *d, const struct tj_msgkey *key, uint64_t ts, int k)
+{
+	for (unsigned i = 0; i < d->nunsure; i++)
+		if (d->unsure[i].ts == ts && tj_msgkey_eq(&d->unsure[i].key, key))
+			return; /* that handler is held already */
+	if (d->nunsure == UNSURE) { /* the oldest gives way */
+		memmove(d->unsure, d->unsure + 1, (UNSURE - 1) * sizeof(*d->unsure));
+		d->nunsure--;
+	}
+	d->unsure[d->nunsure].key = *key;
+	d->unsure[d->nunsure].ts = ts;
+	d->unsure[d->nunsure++].kind = k;
 }
 
 /* A thread's handler ended (its next read, or the end): what it tells
@@ -288,19 +360,30 @@ static int end_handler(struct ifo *s, struct thr *t)
 	if (!r || !tj_msgkey_eq(&r->key, &t->ctx))
 		return 0;
 	struct kind *k = &p->k[t->kind];
+	struct pend *h = &p->hlog[p->nhlog++ % HLOG];
+	h->key = r->key;
+	h->ts = t->ts;
+	h->kind = t->kind;
 	for (unsigned d = 0; d < p->nd; d++) {
 		unsigned wrote = t->wrote[d];
+		int rc = 0;
 		if (t->direct[d]) {
 			k->pos[d]++;
+			rc = settle_unsure(s, p, t->kind, d);
 		} else if (t->idle[d] > wrote) {
 			k->neg[d]++; /* a connection stayed idle: nothing was issued */
-		} else if (k->pos[d] > k->neg[d] && !r->done) {
-			int rc = push_pending(&p->d[d], &r->key);
-			if (rc)
-				return rc;
+			rc = settle_unsure(s, p, t->kind, d);
+		} else if (r->done) {
+			continue;
+		} else if (k->pos[d] > k->neg[d]) {
+			rc = push_pending(&p->d[d], &r->key, t->ts);
 			if (r->issued[d] < SIGCAP)
 				r->issued[d]++;
+		} else if (k->pos[d] == k->neg[d]) {
+			hold_unsure(&p->d[d], &r->key, t->ts, t->kind);
 		}
+		if (rc)
+			return rc;
 		if (t->direct[d] && r->issued[d] < SIGCAP)
 			r->issued[d]++;
 	}
@@ -371,6 +454,7 @@ static int on_read(struct ifo *s, struct proc *p, const struct tj_message *m,
 	t->p = p;
 	t->reply_from = reply_from;
 	t->lport = m->lport;
+	t->ts = m->ts_first;
 	t->kind = -1;
 	if ((t->has_ctx = has_ctx)) {
 		t->ctx = *ctx;
@@ -398,15 +482,22 @@ static int opened_by(const struct thr *t, uint64_t ts)
 	return -1;
 }
 
-/* The issue a connect-call served, if it had been queued. */
-static void drop_pending(struct dest *d, const struct tj_msgkey *key)
+/* The issue a connect-call served, if it had been queued: 1 if it was. */
+static int drop_pending(struct dest *d, const struct tj_msgkey *key)
 {
 	for (size_t i = d->head; i < d->n; i++)
 		if (tj_msgkey_eq(&d->q[i].key, key)) {
 			memmove(d->q + i, d->q + i + 1, (d->n - i - 1) * sizeof(*d->q));
 			d->n--;
-			return;
+			return 1;
 		}
+	for (unsigned i = 0; i < d->nunsure; i++)
+		if (tj_msgkey_eq(&d->unsure[i].key, key)) {
+			memmove(d->unsure + i, d->unsure + i + 1, (d->nunsure - i - 1) * sizeof(*d->unsure));
+			d->nunsure--;
+			return 0;
+		}
+	return 0;
 }
 
 static int on_call(struct ifo *s, struct proc *p, const struct tj_message *m,
@@ -437,11 +528,15 @@ static int on_call(struct ifo *s, struct proc *p, const struct tj_message *m,
 		how = SIG_CONNECT;
 		int k = t->hist[opener].kind;
 		if (d >= 0) {
-			drop_pending(&p->d[d], &e.parent);
-			if (k >= 0)
+			int queued = drop_pending(&p->d[d], &e.parent);
+			if (k >= 0) {
 				p->k[k].pos[d]++;
+				int rc = settle_unsure(s, p, k, (unsigned)d);
+				if (rc)
+					return rc;
+			}
 			struct req *r = lookup(&s->reqs, tj_msgkey_hash(&e.parent));
-			if (r && tj_msgkey_eq(&r->key, &e.parent) && r->issued[d] < SIGCAP)
+			if (!queued && r && tj_msgkey_eq(&r->key, &e.parent) && r->issued[d] < SIGCAP)
 				r->issued[d]++;
 		}
 	} else if (t && t->has_read && t->p == p) {
@@ -478,6 +573,11 @@ static int on_call(struct ifo *s, struct proc *p, const struct tj_message *m,
 	if (how != SIG_NONE)
 		e.score = 1.0;
 	s->count[how]++;
+	if (s->explain) {
+		char ck[TJ_MSGKEY_STRLEN], pk[TJ_MSGKEY_STRLEN];
+		fprintf(stderr, ALGO ": call %s: %s%s%s\n", tj_msgkey_format(&m->key, ck), sig_name[how],
+			e.has_parent ? " " : "", e.has_parent ? tj_msgkey_format(&e.parent, pk) : "");
+	}
 	if (d >= 0)
 		p->d[d].count[how]++;
 	c->busy = 1;
