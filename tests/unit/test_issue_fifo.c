@@ -215,6 +215,35 @@ static void test_connect_opened_by(void **state)
 	assert_int_equal(parent_of(&r, 101, 0), 2);
 }
 
+/* Cold start: nothing learned yet.  Request 2's handler opens the first
+ * connection to A; requests 3 and 4 are read before it completes, find
+ * no connection to A and say nothing yet (their kind was never seen).
+ * The connect-call proves that a request's handler issues a call to A:
+ * 3 and 4 join A's queue in the order they were read, and the calls the
+ * freeing replies write are 3's then 4's. */
+static void test_cold_start_held(void **state)
+{
+	(void)state;
+	struct rig r;
+	start(&r);
+	request(&r, 2, 10 * US);
+	request(&r, 3, 12 * US);
+	request(&r, 4, 13 * US);
+	feed(&r, 101, TJ_ROLE_CLIENT, TJ_DIR_OUT, 14 * US, 20 * US, PORT_A, 11 * US);
+	reply(&r, 101, PORT_A, 20 * US);
+	call(&r, 101, PORT_A, 21 * US, 30 * US);
+	response(&r, 2, 22 * US);
+	reply(&r, 101, PORT_A, 30 * US);
+	call(&r, 101, PORT_A, 31 * US, 40 * US);
+	response(&r, 3, 32 * US);
+	reply(&r, 101, PORT_A, 40 * US);
+	response(&r, 4, 41 * US);
+	finish(&r);
+	assert_int_equal(parent_of(&r, 101, 0), 2);
+	assert_int_equal(parent_of(&r, 101, 1), 3);
+	assert_int_equal(parent_of(&r, 101, 2), 4);
+}
+
 /* Request 3 waits in A's queue but answers before a connection frees (it
  * gave up): the freed connection goes to 4, the next still waiting. */
 static void test_answered_head_passed_over(void **state)
@@ -262,6 +291,7 @@ int main(void)
 		cmocka_unit_test(test_continuation_stays_direct),
 		cmocka_unit_test(test_empty_queue_continues),
 		cmocka_unit_test(test_connect_opened_by),
+		cmocka_unit_test(test_cold_start_held),
 		cmocka_unit_test(test_answered_head_passed_over),
 		cmocka_unit_test(test_bad_params),
 	};
