@@ -118,6 +118,34 @@ static void warm_up(struct rig *r)
 	response(r, 1, 4 * US);
 }
 
+/* After the warm-up, request 2's call takes A's one connection until
+ * 20 us; requests 3 and 4 are read meanwhile and must wait. */
+static void two_waiting(struct rig *r)
+{
+	start(r);
+	warm_up(r);
+	request(r, 2, 10 * US);
+	call(r, 101, PORT_A, 11 * US, 20 * US);
+	request(r, 3, 12 * US);
+	request(r, 4, 13 * US);
+}
+
+/* A's one connection, busy with request 2's call until 20 us, then
+ * frees twice: each reply's handler writes the waiting call (the queue's
+ * to say whose), then the request the reply answered responds. */
+static void drain_two(struct rig *r)
+{
+	reply(r, 101, PORT_A, 20 * US);
+	call(r, 101, PORT_A, 21 * US, 30 * US);
+	response(r, 2, 22 * US);
+	reply(r, 101, PORT_A, 30 * US);
+	call(r, 101, PORT_A, 31 * US, 40 * US);
+	response(r, 3, 32 * US);
+	reply(r, 101, PORT_A, 40 * US);
+	response(r, 4, 41 * US);
+	finish(r);
+}
+
 /* One connection to A.  Requests 2, 3, 4 arrive; 2's call goes out at
  * once, 3's and 4's wait (A's only connection is busy).  Each later call
  * is written from the handler of the previous call's reply, after request
@@ -128,21 +156,8 @@ static void test_fifo_decides(void **state)
 {
 	(void)state;
 	struct rig r;
-	start(&r);
-	warm_up(&r);
-	request(&r, 2, 10 * US);
-	call(&r, 101, PORT_A, 11 * US, 20 * US);
-	request(&r, 3, 12 * US);
-	request(&r, 4, 13 * US);
-	reply(&r, 101, PORT_A, 20 * US);
-	call(&r, 101, PORT_A, 21 * US, 30 * US);
-	response(&r, 2, 22 * US);
-	reply(&r, 101, PORT_A, 30 * US);
-	call(&r, 101, PORT_A, 31 * US, 40 * US);
-	response(&r, 3, 32 * US);
-	reply(&r, 101, PORT_A, 40 * US);
-	response(&r, 4, 41 * US);
-	finish(&r);
+	two_waiting(&r);
+	drain_two(&r);
 	assert_int_equal(parent_of(&r, 101, 0), 1);
 	assert_int_equal(parent_of(&r, 101, 1), 2);
 	assert_int_equal(parent_of(&r, 101, 2), 3);
@@ -230,15 +245,7 @@ static void test_cold_start_held(void **state)
 	request(&r, 3, 12 * US);
 	request(&r, 4, 13 * US);
 	feed(&r, 101, TJ_ROLE_CLIENT, TJ_DIR_OUT, 14 * US, 20 * US, PORT_A, 11 * US);
-	reply(&r, 101, PORT_A, 20 * US);
-	call(&r, 101, PORT_A, 21 * US, 30 * US);
-	response(&r, 2, 22 * US);
-	reply(&r, 101, PORT_A, 30 * US);
-	call(&r, 101, PORT_A, 31 * US, 40 * US);
-	response(&r, 3, 32 * US);
-	reply(&r, 101, PORT_A, 40 * US);
-	response(&r, 4, 41 * US);
-	finish(&r);
+	drain_two(&r);
 	assert_int_equal(parent_of(&r, 101, 0), 2);
 	assert_int_equal(parent_of(&r, 101, 1), 3);
 	assert_int_equal(parent_of(&r, 101, 2), 4);
@@ -250,12 +257,7 @@ static void test_answered_head_passed_over(void **state)
 {
 	(void)state;
 	struct rig r;
-	start(&r);
-	warm_up(&r);
-	request(&r, 2, 10 * US);
-	call(&r, 101, PORT_A, 11 * US, 20 * US);
-	request(&r, 3, 12 * US);
-	request(&r, 4, 13 * US);
+	two_waiting(&r);
 	response(&r, 3, 15 * US);
 	reply(&r, 101, PORT_A, 20 * US);
 	call(&r, 101, PORT_A, 21 * US, 30 * US);
