@@ -66,6 +66,11 @@ struct dest {
 	uint8_t raddr[16];
 	uint16_t rport;
 	uint64_t sock[MAXS];      /* connections to it (0 = free slot) */
+	/* which handler kinds wrote on which connection themselves: a pool
+	 * per call site (several agents to one address) shows as kinds
+	 * that never share a connection */
+	uint8_t kseen[MAXS][MAXK / 8];
+	uint8_t kany[MAXK / 8];
 	struct pend *q;           /* FIFO in issue order: q[head..n) */
 	/* censored handlers of kinds not yet seen to issue or not to issue
 	 * d (the first requests, while every connection is busy or still
@@ -244,17 +249,51 @@ static int track_sock(struct dest *d, uint64_t sock)
 static void untrack_sock(struct dest *d, uint64_t sock)
 {
 	for (unsigned i = 0; i < MAXS; i++)
-		if (d->sock[i] == sock)
+		if (d->sock[i] == sock) {
 			d->sock[i] = 0;
+			memset(d->kseen[i], 0, sizeof(d->kseen[i]));
+		}
+}
+
+static int slot_of(const struct dest *d, uint64_t sock)
+{
+	for (unsigned i = 0; i < MAXS; i++)
+		if (d->sock[i] == sock)
+			return (int)i;
+	return -1;
+}
+
+#define BIT(set, k) ((set)[(unsigned)(k) / 8] & (1u << ((unsigned)(k) % 8)))
+
+/* Kind k wrote a call on connection slot j itself. */
+static void saw_kind(struct dest *d, int j, int k)
+{
+	if (j < 0 || k < 0)
+		return;
+	d->kseen[j][k / 8] |= (uint8_t)(1u << (k % 8));
+	d->kany[k / 8] |= (uint8_t)(1u << (k % 8));
+}
+
+/* May an issue of kind k go out on connection slot j?  Unless k was seen
+ * on other connections only and j carried only other kinds: then they
+ * are two pools. */
+static int same_pool(const struct dest *d, int j, int k)
+{
+	if (j < 0 || k < 0 || !BIT(d->kany, k) || BIT(d->kseen[j], k))
+		return 1;
+	for (unsigned b = 0; b < MAXK / 8; b++)
+		if (d->kseen[j][b])
+			return 0;
+	return 1;
 }
 
 /* Idle connections to each destination when a thread read at time ts. */
-static void snapshot_idle(struct ifo *s, struct proc *p, uint64_t ts, uint8_t *idle)
+static void snapshot_idle(struct ifo *s, struct proc *p, uint64_t ts, int kind, uint8_t *idle)
 {
 	for (unsigned i = 0; i < p->nd; i++) {
 		unsigned n = 0;
 		for (unsigned j = 0; j < MAXS; j++) {
-			if (!p->d[i].sock[j])
+			if (!p->d[i].sock[j] || !same_pool(&p->d[i], (int)j, kind))
 				continue;
 			struct csock *c = lookup(&s->socks, sock_id(p->node, p->d[i].sock[j]));
 			if (c && (!c->busy || (c->ts_reply && c->ts_reply <= ts)))
@@ -286,7 +325,7 @@ static int kind_of(struct proc *p, int reply_from, uint16_t lport, const struct 
 }
 
 /* Queue an issue at its place in issue order (the handler's read time). */
-static int push_pending(struct dest *d, const struct tj_msgkey *key, uint64_t ts)
+static int push_pending(struct dest *d, const struct tj_msgkey *key, uint64_t ts, int kind)
 {
 	if (d->head && d->head == d->n) {
 		d->head = d->n = 0;
@@ -304,6 +343,7 @@ static int push_pending(struct dest *d, const struct tj_msgkey *key, uint64_t ts
 	}
 	d->q[i].key = *key;
 	d->q[i].ts = ts;
+	d->q[i].kind = kind;
 	return 0;
 }
 
@@ -324,7 +364,7 @@ static int settle_unsure(struct ifo *s, struct proc *p, int k, unsigned di)
 		}
 		struct req *r = lookup(&s->reqs, tj_msgkey_hash(&u->key));
 		if (kk->pos[di] > kk->neg[di] && r && tj_msgkey_eq(&r->key, &u->key) && !r->done) {
-			int rc = push_pending(d, &u->key, u->ts);
+			int rc = push_pending(d, &u->key, u->ts, u->kind);
 			if (rc)
 				return rc;
 			if (r->issued[di] < SIGCAP)
@@ -376,7 +416,7 @@ static int end_handler(struct ifo *s, struct thr *t)
 		} else if (r->done) {
 			continue;
 		} else if (k->pos[d] > k->neg[d]) {
-			rc = push_pending(&p->d[d], &r->key, t->ts);
+			rc = push_pending(&p->d[d], &r->key, t->ts, t->kind);
 			if (r->issued[d] < SIGCAP)
 				r->issued[d]++;
 		} else if (k->pos[d] == k->neg[d]) {
@@ -463,7 +503,7 @@ static int on_read(struct ifo *s, struct proc *p, const struct tj_message *m,
 			t->kind = kind_of(p, reply_from, m->lport, r);
 	}
 	t->hist[nh % HIST].kind = t->kind;
-	snapshot_idle(s, p, m->ts_first, t->idle);
+	snapshot_idle(s, p, m->ts_first, t->kind, t->idle);
 	return 0;
 }
 
@@ -531,6 +571,7 @@ static int on_call(struct ifo *s, struct proc *p, const struct tj_message *m,
 			int queued = drop_pending(&p->d[d], &e.parent);
 			if (k >= 0) {
 				p->k[k].pos[d]++;
+				saw_kind(&p->d[d], slot_of(&p->d[d], m->key.sock), k);
 				int rc = settle_unsure(s, p, k, (unsigned)d);
 				if (rc)
 					return rc;
@@ -544,15 +585,25 @@ static int on_call(struct ifo *s, struct proc *p, const struct tj_message *m,
 		if (dd && t->reply_from == d && !t->fifo[d]) {
 			/* a reply from d freed a connection: the oldest waiting
 			 * issue whose request has not answered goes out on it */
-			while (dd->head < dd->n) {
-				struct req *r = lookup(&s->reqs, tj_msgkey_hash(&dd->q[dd->head].key));
-				if (r && tj_msgkey_eq(&r->key, &dd->q[dd->head].key) && !r->done)
+			int j = slot_of(dd, m->key.sock);
+			size_t i = dd->head;
+			while (i < dd->n) {
+				struct req *r = lookup(&s->reqs, tj_msgkey_hash(&dd->q[i].key));
+				if (!r || !tj_msgkey_eq(&r->key, &dd->q[i].key) || r->done) {
+					if (i == dd->head)
+						dd->head++; /* answered: cannot be a parent */
+					i++;
+					continue;
+				}
+				if (same_pool(dd, j, dd->q[i].kind))
 					break;
-				dd->head++;
+				i++; /* waits for a connection of its own pool */
 			}
-			if (dd->head < dd->n) {
+			if (i < dd->n) {
 				e.has_parent = 1;
-				e.parent = dd->q[dd->head++].key;
+				e.parent = dd->q[i].key;
+				memmove(dd->q + i, dd->q + i + 1, (dd->n - i - 1) * sizeof(*dd->q));
+				dd->n--;
 				how = SIG_FIFO;
 				t->fifo[d] = 1;
 			}
@@ -564,8 +615,10 @@ static int on_call(struct ifo *s, struct proc *p, const struct tj_message *m,
 			/* the first write to d after a reply from d with nothing
 			 * queued may be a queued issue we missed: no evidence
 			 * that this handler's kind issues d */
-			if (d >= 0 && t->direct[d] < 255 && (t->reply_from != d || t->wrote[d]))
+			if (d >= 0 && t->direct[d] < 255 && (t->reply_from != d || t->wrote[d])) {
 				t->direct[d]++;
+				saw_kind(&p->d[d], slot_of(&p->d[d], m->key.sock), t->kind);
+			}
 		}
 		if (d >= 0 && t->wrote[d] < 255)
 			t->wrote[d]++;

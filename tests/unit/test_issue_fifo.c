@@ -251,6 +251,39 @@ static void test_cold_start_held(void **state)
 	assert_int_equal(parent_of(&r, 101, 2), 4);
 }
 
+/* Two pools to one destination (an agent per call site): each request
+ * calls A from its own handler (pool 1, connection 101), then B, then A
+ * again from B's reply handler (pool 2, connection 102).  Request 4's
+ * first call and request 2's second both wait; 4's was issued first, but
+ * when 102 frees, the call written on it is 2's: 4 waits for pool 1. */
+static void test_two_pools(void **state)
+{
+	(void)state;
+	struct rig r;
+	start(&r);
+	request(&r, 1, 1 * US);                       /* its whole program once */
+	call(&r, 101, PORT_A, 2 * US, 3 * US);
+	reply(&r, 101, PORT_A, 3 * US);
+	call(&r, 201, PORT_B, 4 * US, 5 * US);
+	reply(&r, 201, PORT_B, 5 * US);
+	call(&r, 102, PORT_A, 6 * US, 60 * US);      /* pool 2, slow */
+	request(&r, 2, 10 * US);
+	call(&r, 101, PORT_A, 11 * US, 30 * US);
+	request(&r, 3, 12 * US);                      /* pool 1 busy: waits */
+	reply(&r, 101, PORT_A, 30 * US);
+	call(&r, 101, PORT_A, 31 * US, 70 * US);     /* 3's, from the queue */
+	call(&r, 201, PORT_B, 32 * US, 35 * US);     /* 2's continuation */
+	request(&r, 4, 33 * US);                      /* pool 1 busy: waits */
+	reply(&r, 201, PORT_B, 35 * US);              /* 2 issues A: pool 2 busy */
+	reply(&r, 102, PORT_A, 60 * US);              /* pool 2 frees */
+	call(&r, 102, PORT_A, 61 * US, 65 * US);
+	response(&r, 1, 62 * US);
+	finish(&r);
+	assert_int_equal(parent_of(&r, 101, 2), 3);
+	assert_int_equal(parent_of(&r, 201, 1), 2);
+	assert_int_equal(parent_of(&r, 102, 1), 2);
+}
+
 /* Request 3 waits in A's queue but answers before a connection frees (it
  * gave up): the freed connection goes to 4, the next still waiting. */
 static void test_answered_head_passed_over(void **state)
@@ -294,6 +327,7 @@ int main(void)
 		cmocka_unit_test(test_empty_queue_continues),
 		cmocka_unit_test(test_connect_opened_by),
 		cmocka_unit_test(test_cold_start_held),
+		cmocka_unit_test(test_two_pools),
 		cmocka_unit_test(test_answered_head_passed_over),
 		cmocka_unit_test(test_bad_params),
 	};
