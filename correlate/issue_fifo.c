@@ -48,6 +48,7 @@
 #define HIST 8      /* reads remembered per thread */
 #define UNSURE 64   /* undecided issues held per destination */
 #define HLOG 64     /* handlers remembered per process */
+#define SWEEP 4096  /* messages between sweeps of silent threads */
 #define SIGCAP 3    /* issued counts per destination saturate here */
 
 enum sig { SIG_NONE, SIG_DIRECT, SIG_FIFO, SIG_CONNECT, SIG_N };
@@ -142,6 +143,9 @@ struct ifo {
 	struct tj_u64map ssock;   /* hash(node, sock) of a server socket -> its open request's struct req * */
 	struct tj_u64map reqs;    /* hash(request key) -> struct req * */
 	uint64_t count[SIG_N];
+	uint64_t nmsg;            /* messages seen: threads are swept every SWEEP */
+	uint64_t *gone;           /* the sweep's list of threads to forget */
+	size_t ngone, capgone;
 };
 
 static const char *const known_params[] = { "expire", "explain", NULL };
@@ -640,10 +644,35 @@ static int on_call(struct ifo *s, struct proc *p, const struct tj_message *m,
 	return out->emit(out, &e) < 0 ? -TJ_E_IO : 0;
 }
 
+/* Forget threads that read nothing for expire_ns of their node's time (a
+ * thread per connection comes and goes): memory follows live threads. */
+static int sweep_threads(struct ifo *s)
+{
+	s->ngone = 0;
+	for (size_t i = 0; i < s->thrs.cap; i++) {
+		if (!s->thrs.used[i])
+			continue;
+		const struct thr *t = (const struct thr *)(uintptr_t)s->thrs.vals[i];
+		uint64_t last = t->nhist ? t->hist[(t->nhist - 1) % HIST].ts : 0;
+		if (!t->p || last + s->expire_ns >= t->p->clock)
+			continue;
+		if (tj_grow((void **)&s->gone, &s->capgone, s->ngone + 1, sizeof(*s->gone)))
+			return -TJ_E_NOMEM;
+		s->gone[s->ngone++] = s->thrs.keys[i];
+	}
+	for (size_t i = 0; i < s->ngone; i++) {
+		free(lookup(&s->thrs, s->gone[i]));
+		tj_u64map_del(&s->thrs, s->gone[i]);
+	}
+	return 0;
+}
+
 static int ifo_message(void *st, const struct tj_message *m,
 		       struct tj_edge_sink *out, struct tj_err *err)
 {
 	struct ifo *s = st;
+	if (++s->nmsg % SWEEP == 0 && sweep_threads(s))
+		return tj_errf(err, TJ_E_NOMEM, ALGO ": out of memory");
 	struct proc *p = get_or_new(&s->procs, (uint64_t)m->key.node << 32 | m->pid, sizeof(*p));
 	if (!p)
 		return tj_errf(err, TJ_E_NOMEM, ALGO ": out of memory");
@@ -765,6 +794,7 @@ static void ifo_close(void *st)
 	}
 	free_map_vals(&s->procs);
 	free_map_vals(&s->thrs);
+	free(s->gone);
 	free_map_vals(&s->socks);
 	tj_u64map_free(&s->ssock); /* its values are owned by reqs */
 	free_map_vals(&s->reqs);
