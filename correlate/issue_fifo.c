@@ -1,21 +1,25 @@
 /* The `issue-fifo` correlator: a client pool with a FIFO wait queue per
  * destination (Node's http.Agent, most connection pools with a cap).
  *
- * The mechanism (correlate/ASYNC.md, "Node.js"): a handler *issues* a
+ * The mechanism (correlate/ASYNC.md, "Node.js agents"): a handler *issues* a
  * call when it runs (a request's handler, or the handler of a reply that
  * continues the request); the pool writes it at once if a connection to
  * that destination is idle, else it waits in the destination's queue and
  * is written, oldest issue first, from the handler of whichever reply
  * frees a connection to that destination: the handler of *another*
- * request's reply.  So every call is one of two kinds, told apart by the
- * writing thread's last read:
+ * request's reply.  So every call is one of three kinds, told apart by
+ * the writing thread's reads:
  *
  *  - direct: the last read was a request, or a reply from another
  *    destination (or from this one while nothing waits): the call
  *    continues that read's request (the request itself, or the parent of
  *    the call the reply answers);
- *  - queued: the last read was a reply from this very destination and
- *    issues wait: the call is the head of the destination's FIFO.
+ *  - fifo: the last read was a reply from this very destination and
+ *    issues wait: the call is the head of the destination's FIFO (of the
+ *    freed connection's pool: handler kinds seen only on other
+ *    connections of that address wait for theirs);
+ *  - connect: the first call of a new connection went out when the
+ *    connect completed: the handler that ran at the connect issued it.
  *
  * Which handlers issue which calls is learned per process from the log,
  * never from labels: a handler's *kind* is what it read (a request on a
@@ -25,14 +29,18 @@
  * a connection to d stayed idle says "it does not", and one that found
  * every connection to d busy says nothing (censored).  A censored handler
  * whose kind issues d in most of its uncensored observations queued a
- * call: its request joins d's FIFO.  Heads whose request already
+ * call: its request joins d's FIFO, at its handler's read time.  One
+ * whose kind has no evidence yet (the first requests, a destination
+ * whose first connection is still opening) is held until it has.  Heads
+ * whose request already
  * answered are dropped (they cannot be parents), so a wrong guess heals
  * when that request ends.
  *
  * Streaming: every call is decided when it arrives (the replay delivers
  * a node's messages by first byte, each after its reply began).  Memory:
- * requests in flight, connections, threads and FIFOs; requests silent for
- * `expire` seconds of their node's time are forgotten. */
+ * requests in flight, connections, threads and FIFOs; requests and
+ * threads silent for `expire` seconds of their node's time are
+ * forgotten, connections when a reply ends by close or idles out. */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
