@@ -94,6 +94,16 @@ struct tjc_data {
 	__u8 payload[];
 };
 
+/* Batches (capture.bpf.c batch_add): a CPU's compact records are staged
+ * and go to its ring together, as one ring record of up to
+ * TJC_BATCH_MAX tjc_data records back to back (each its full size with
+ * these settings' tails), at most TJC_BATCH_BYTES; a batch goes out
+ * when full, when its first record is TJC_BATCH_AGE_NS old at the next
+ * record, or when user space flushes it (every drain). */
+#define TJC_BATCH_BYTES  16384
+#define TJC_BATCH_MAX    64
+#define TJC_BATCH_AGE_NS 2000000ull
+
 /* --stack: which stacks (rodata stack_mode bits), and the frames kept
  * per stack (the deepest callers of a deeper stack are cut). */
 #define TJC_STACK_USER   0x1u
