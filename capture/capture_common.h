@@ -103,6 +103,14 @@ struct tjc_data {
 #define TJC_BATCH_BYTES  16384
 #define TJC_BATCH_MAX    64
 #define TJC_BATCH_AGE_NS 2000000ull
+#define TJC_BATCH_CPUS   256 /* CPUs whose batch user space sees filled */
+
+/* Per CPU, in the kernel side's .bss (batch_pending): the time of its
+ * batch's first record, 0 while the batch is empty.  A cache line each. */
+struct tjc_batch_mark {
+	__u64 first_ts;
+	__u64 pad[7];
+};
 
 /* --stack: which stacks (rodata stack_mode bits), and the frames kept
  * per stack (the deepest callers of a deeper stack are cut). */

@@ -269,12 +269,16 @@ static uint32_t batch_records(const struct tj_capture_config *cfg)
 }
 
 /* Every CPU's partial batch into its ring: flush_batch run on each CPU
- * (an IPI).  A batch taken at that instant (a program filling it) is
- * tried again a few times; one still taken goes out with its next
+ * whose batch holds records (an IPI; the kernel side marks them in
+ * batch_pending).  A batch taken at that instant (a program filling it)
+ * is tried again a few times; one still taken goes out with its next
  * record or at the next drain. */
 static int flush_batches(struct tj_capture *c, struct tj_err *err)
 {
 	for (int cpu = 0; cpu < c->ncpus; cpu++) {
+		if (cpu < TJC_BATCH_CPUS &&
+		    !__atomic_load_n(&c->skel->bss->batch_pending[cpu].first_ts, __ATOMIC_ACQUIRE))
+			continue;
 		LIBBPF_OPTS(bpf_test_run_opts, o, .flags = BPF_F_TEST_RUN_ON_CPU, .cpu = cpu);
 		for (int tries = 0; tries < 4; tries++) {
 			if (bpf_prog_test_run_opts(c->flush_fd, &o)) {

@@ -665,6 +665,21 @@ struct {
 	__type(value, struct batch);
 } batches SEC(".maps");
 
+/* What user space sees of each CPU's batch (the skeleton's .bss, mapped):
+ * the time of its first record, 0 while it is empty.  The loader flushes
+ * only CPUs with one, so an idle CPU gets no IPI; CPUs from
+ * TJC_BATCH_CPUS on are always flushed.  A cache line each: only its CPU
+ * writes it, twice per batch. */
+struct tjc_batch_mark batch_pending[TJC_BATCH_CPUS];
+
+static __always_inline void batch_mark(__u64 ts)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+
+	if (cpu < TJC_BATCH_CPUS)
+		*(volatile __u64 *)&batch_pending[cpu].first_ts = ts;
+}
+
 /* The batch's records as one ring record; the batch is empty after, sent
  * or (ring full) counted lost, every record of it. */
 static __always_inline void batch_send(void *ring, struct batch *b)
@@ -672,6 +687,7 @@ static __always_inline void batch_send(void *ring, struct batch *b)
 	__u64 n = b->n, size = n * compact_size();
 
 	b->n = 0;
+	batch_mark(0);
 	if (n == 0 || size > TJC_BATCH_BYTES)
 		return;
 	if (bpf_ringbuf_output(ring, b->rec, size, wake_flag(ring, size + 8, 0)))
@@ -699,8 +715,10 @@ static __always_inline int batch_add(void *ring, const struct emit_args *a)
 		return 0;
 	}
 	fill_compact((struct tjc_data *)(b->rec + at), a);
-	if (i == 0)
+	if (i == 0) {
 		b->first_ts = a->ts;
+		batch_mark(a->ts | 1); /* never 0 */
+	}
 	b->n = i + 1;
 	if (i + 1 >= batch_max || a->ts - b->first_ts >= batch_age_ns)
 		batch_send(ring, b);
