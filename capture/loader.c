@@ -440,6 +440,16 @@ int tj_capture_open(struct tj_capture **cp, const struct tj_capture_config *cfg,
 		c->links[c->nlinks++] = l;
 	}
 	c->flush_fd = bpf_program__fd(c->skel->progs.flush_batch);
+	{
+		/* Every drain runs it: a kernel that cannot is told now, not
+		 * at the first drain.  The batches are empty yet. */
+		LIBBPF_OPTS(bpf_test_run_opts, o);
+		if (bpf_prog_test_run_opts(c->flush_fd, &o)) {
+			rc = tj_errf(err, TJ_E_IO, "cannot run the batch flush (BPF_PROG_TEST_RUN "
+				     "of a raw_tp program): %s", strerror(errno));
+			goto fail;
+		}
+	}
 	/* Every hook in: they start recording together (shared.bpf.h armed). */
 	__atomic_store_n(&c->skel->bss->armed, 1, __ATOMIC_RELEASE);
 	*cp = c;
