@@ -17,7 +17,12 @@
  *
  * ok: nothing lost; LOST: events lost and exactly counted (made =
  * recorded + lost); MISCOUNTED: made != recorded + lost (exit 1).  A
- * machine too slow for R says so in A.  --ring-kb N passes the ring size
+ * machine too slow for R says so in A.  Then, where the kernel keeps BPF
+ * run-time statistics (turned on for the bench's life):
+ *
+ *   data programs (run_time_ns / run_cnt): X ns per run (N runs)
+ *
+ * the capture data programs' CPU time per run over the burst.  --ring-kb N passes the ring size
  * to capture (the default is capture's); --no-capture runs the load alone
  * (what this machine can make).  Needs root; exits 77 where
  * capture cannot run.
