@@ -10,26 +10,12 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
-#include "replay/assemble.h"
-#include "correlate/host.h"
 #include "test_util.h"
+#include "test_correlator_rig.h"
 
 extern const struct tj_correlator tj_correlator_nest_match;
 
 #define MS 1000000ull
-
-struct rig {
-	void *st;
-	struct tj_edge_set set;
-	struct tj_edge_set_sink sink;
-	struct tj_err err;
-};
-
-static int to_correlator(void *ctx, const struct tj_message *m)
-{
-	struct rig *r = ctx;
-	return tj_correlator_nest_match.message(r->st, m, &r->sink.sink, &r->err);
-}
 
 /* sock < 100: a server socket (a request); else a call to port `port`.
  * Every event on thread 11: one event loop. */
@@ -42,41 +28,13 @@ static struct tj_event ev(uint64_t ts, unsigned type, uint64_t sock, uint64_t of
 	return e;
 }
 
-static void run(struct rig *r, const struct tj_event *evs, size_t n,
+static void run(struct test_rig *r, const struct tj_event *evs, size_t n,
 		const struct tj_params *p)
 {
-	struct tj_assembler *a;
-	memset(r, 0, sizeof(*r));
-	tj_edge_set_sink_init(&r->sink, &r->set);
-	assert_int_equal(tj_correlator_nest_match.open(&r->st, p, &r->err), 0);
-	assert_int_equal(tj_assembler_new(&a, NULL, to_correlator, r, &r->err), 0);
-	for (size_t i = 0; i < n; i++)
-		assert_int_equal(tj_assembler_feed(a, &evs[i], &r->err), 0);
-	assert_int_equal(tj_assembler_end(a, &r->err), 0);
-	assert_int_equal(tj_correlator_nest_match.finish(r->st, &r->sink.sink, &r->err), 0);
-	tj_correlator_nest_match.close(r->st);
-	tj_assembler_free(a);
+	test_rig_run(r, &tj_correlator_nest_match, evs, n, p);
 }
 
-static void expect(const struct tj_edge_set *s, const char *child, const char *parent)
-{
-	struct tj_msgkey k;
-	char buf[TJ_MSGKEY_STRLEN];
-	assert_int_equal(tj_msgkey_parse(child, &k), 0);
-	for (size_t i = 0; i < s->n; i++) {
-		if (!tj_msgkey_eq(&s->edges[i].child, &k))
-			continue;
-		if (!parent && s->edges[i].has_parent)
-			fail_msg("%s: expected no parent, got %s", child,
-				 tj_msgkey_format(&s->edges[i].parent, buf));
-		if (parent) {
-			assert_true(s->edges[i].has_parent);
-			assert_string_equal(tj_msgkey_format(&s->edges[i].parent, buf), parent);
-		}
-		return;
-	}
-	fail_msg("no edge for %s", child);
-}
+#define expect test_expect_parent
 
 /* A arrives, then B; call X nests in both, call Y only in A (written after
  * B was answered).  B, answered first, takes the oldest call nesting in it
@@ -99,7 +57,7 @@ static void expect(const struct tj_edge_set *s, const char *child, const char *p
 static void test_nesting_decides(void **state)
 {
 	const struct tj_event nested[] = NESTED_EVS;
-	struct rig r;
+	struct test_rig r;
 	run(&r, nested, sizeof(nested) / sizeof(*nested), NULL);
 	assert_int_equal(r.set.n, 2);
 	expect(&r.set, "1:101:out:0", "1:2:in:0");
@@ -131,7 +89,7 @@ static void test_calls_per_destination(void **state)
 		ev(10 * MS, TJ_EV_RECV, 102, 20, 20, 9002),
 		ev(11 * MS, TJ_EV_SEND, 1, 0, 300, 0),        /* A answered */
 	};
-	struct rig r;
+	struct test_rig r;
 	run(&r, evs, sizeof(evs) / sizeof(*evs), NULL);
 	assert_int_equal(r.set.n, 4);
 	expect(&r.set, "1:101:out:0", "1:2:in:0");
@@ -155,7 +113,7 @@ static void test_no_nesting_no_parent(void **state)
 		ev(6 * MS, TJ_EV_SEND, 1, 0, 300, 0),
 		ev(7 * MS, TJ_EV_RECV, 101, 20, 20, 9001),
 	};
-	struct rig r;
+	struct test_rig r;
 	run(&r, evs, sizeof(evs) / sizeof(*evs), NULL);
 	assert_int_equal(r.set.n, 2);
 	expect(&r.set, "1:101:out:0", NULL);
@@ -183,7 +141,7 @@ static void test_unanswered_request(void **state)
 		ev(10 * MS, TJ_EV_RECV, 3, 0, 100, 0),
 		ev(11 * MS, TJ_EV_SEND, 3, 0, 300, 0),
 	};
-	struct rig r;
+	struct test_rig r;
 	run(&r, evs, sizeof(evs) / sizeof(*evs), NULL);
 	assert_int_equal(r.set.n, 2);
 	expect(&r.set, "1:101:out:0", NULL);
@@ -223,7 +181,7 @@ static void test_explain_names_signal(void **state)
 	p.key[0] = "explain";
 	p.val[0] = "1";
 	const struct tj_event nested[] = NESTED_EVS;
-	struct rig r;
+	struct test_rig r;
 	run(&r, nested, sizeof(nested) / sizeof(*nested), &p);
 	fflush(stderr);
 	dup2(saved, 2);
