@@ -271,6 +271,16 @@ static int on_fixed(void *ctx, const struct tj_edge *e, const struct tj_edge *ba
 	return 0;
 }
 
+/* A switch param: 0 or 1. */
+static int param_01(const struct tj_params *p, const char *name, double def, double *v,
+		    struct tj_err *err)
+{
+	int rc = tj_param_double(p, name, def, v, err);
+	if (rc == 0 && *v != 0 && *v != 1)
+		rc = tj_errf(err, TJ_E_ARG, "queue-select: param %s=%g: 0 or 1", name, *v);
+	return rc;
+}
+
 static int qs_open(void **st, const struct tj_params *p, struct tj_err *err)
 {
 	int rc = tj_params_check(p, known_params, "queue-select", err);
@@ -286,9 +296,7 @@ static int qs_open(void **st, const struct tj_params *p, struct tj_err *err)
 	tj_call_units_init(&s->units);
 	tj_u64map_init(&s->queue_ix);
 	double ex, warm = 0;
-	rc = tj_param_double(p, "explain", 0, &ex, err);
-	if (rc == 0 && ex != 0 && ex != 1)
-		rc = tj_errf(err, TJ_E_ARG, "queue-select: param explain=%g: 0 or 1", ex);
+	rc = param_01(p, "explain", 0, &ex, err);
 	if (rc == 0)
 		rc = tj_param_double(p, "warm", 1000, &warm, err);
 	if (rc == 0 && !(warm >= 1 && warm <= 100000 && warm == floor(warm)))
@@ -300,21 +308,13 @@ static int qs_open(void **st, const struct tj_params *p, struct tj_err *err)
 		rc = tj_errf(err, TJ_E_ARG, "queue-select: param z=%g: in [0, 10]", s->z);
 	double links = 1, correct = 0, judge_own = 0, share = 1;
 	if (rc == 0)
-		rc = tj_param_double(p, "correct", 0, &correct, err);
-	if (rc == 0 && correct != 0 && correct != 1)
-		rc = tj_errf(err, TJ_E_ARG, "queue-select: param correct=%g: 0 or 1", correct);
+		rc = param_01(p, "correct", 0, &correct, err);
 	if (rc == 0)
-		rc = tj_param_double(p, "links", 1, &links, err);
-	if (rc == 0 && links != 0 && links != 1)
-		rc = tj_errf(err, TJ_E_ARG, "queue-select: param links=%g: 0 or 1", links);
+		rc = param_01(p, "links", 1, &links, err);
 	if (rc == 0)
-		rc = tj_param_double(p, "judge_own", 0, &judge_own, err);
-	if (rc == 0 && judge_own != 0 && judge_own != 1)
-		rc = tj_errf(err, TJ_E_ARG, "queue-select: param judge_own=%g: 0 or 1", judge_own);
+		rc = param_01(p, "judge_own", 0, &judge_own, err);
 	if (rc == 0)
-		rc = tj_param_double(p, "share", 1, &share, err);
-	if (rc == 0 && share != 0 && share != 1)
-		rc = tj_errf(err, TJ_E_ARG, "queue-select: param share=%g: 0 or 1", share);
+		rc = param_01(p, "share", 1, &share, err);
 	if (rc == 0)
 		rc = tj_param_double(p, "cover", QS_COVER, &s->cover, err);
 	if (rc == 0 && !(s->cover >= 0 && s->cover <= 1))
