@@ -44,8 +44,9 @@ void tj_xspan_name(const struct tj_xmodel *m, uint32_t i, char *buf);
 /* A span's attributes, for each format to write in its own syntax. */
 enum tj_xattr_type { TJ_XATTR_STR, TJ_XATTR_INT, TJ_XATTR_DOUBLE, TJ_XATTR_BOOL };
 struct tj_xattr {
-	const char *key;
+	const char *key;     /* needs no escaping (ours) */
 	int type;            /* enum tj_xattr_type */
+	int plain;           /* s needs no escaping (digits, ':', '.') */
 	const char *s;
 	int64_t i;
 	double d;

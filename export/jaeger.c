@@ -19,16 +19,16 @@ static void put_tag(struct jw *w, const struct tj_xattr *a)
 {
 	static const char *const types[] = { "string", "int64", "float64", "bool" };
 	jw_raw(w, ",{\"key\":");
-	jw_str(w, a->key);
+	jw_plain(w, a->key);
 	jw_raw(w, ",\"type\":");
-	jw_str(w, types[a->type]);
+	jw_plain(w, types[a->type]);
 	jw_raw(w, ",\"value\":");
 	tj_xattr_put_value(w, a);
 	jw_raw(w, "}");
 }
 
 static void put_span(struct jw *w, const struct tj_xmodel *m, uint32_t i,
-		     const uint8_t trace_id[16], int first)
+		     const char trace_id[34], int first)
 {
 	const struct tj_xspan *s = &m->spans[i];
 	uint8_t id[8];
@@ -36,7 +36,7 @@ static void put_span(struct jw *w, const struct tj_xmodel *m, uint32_t i,
 	struct tj_xattr a[TJ_XATTR_MAX];
 
 	jw_raw(w, first ? "{\"traceID\":" : ",\n{\"traceID\":");
-	jw_hex(w, trace_id, 16);
+	jw_mem(w, trace_id, 34);
 	tj_xspan_id(&s->key, id);
 	jw_raw(w, ",\"spanID\":");
 	jw_hex(w, id, 8);
@@ -46,7 +46,7 @@ static void put_span(struct jw *w, const struct tj_xmodel *m, uint32_t i,
 	jw_raw(w, ",\"references\":[");
 	if (s->parent != TJ_XSPAN_NONE) {
 		jw_raw(w, "{\"refType\":\"CHILD_OF\",\"traceID\":");
-		jw_hex(w, trace_id, 16);
+		jw_mem(w, trace_id, 34);
 		tj_xspan_id(&m->spans[s->parent].key, id);
 		jw_raw(w, ",\"spanID\":");
 		jw_hex(w, id, 8);
@@ -72,12 +72,14 @@ int tj_jaeger_trace(struct tj_xwriter *j, const struct tj_xmodel *m, uint32_t ro
 	struct jw *w = j->w;
 	uint8_t tid[16];
 	tj_xtrace_id(&m->spans[root].key, tid);
+	char tidhex[34]; /* "hex", written on every span */
+	jw_fmt_hex(tidhex, tid, 16);
 	jw_raw(w, j->first ? "\n{\"traceID\":" : ",\n{\"traceID\":");
 	j->first = 0;
-	jw_hex(w, tid, 16);
+	jw_mem(w, tidhex, 34);
 	jw_raw(w, ",\"spans\":[\n");
 	for (size_t i = 0; i < n; i++) {
-		put_span(w, m, spans[i], tid, i == 0);
+		put_span(w, m, spans[i], tidhex, i == 0);
 		j->used[m->spans[spans[i]].service] = 1;
 	}
 	jw_raw(w, "],\"processes\":{");

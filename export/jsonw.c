@@ -5,8 +5,6 @@
 #include <string.h>
 #include "jsonw.h"
 
-#define JW_BUF (1u << 16)
-
 int jw_open(struct jw *w, FILE *f)
 {
 	memset(w, 0, sizeof(*w));
@@ -16,26 +14,18 @@ int jw_open(struct jw *w, FILE *f)
 	return w->buf ? 0 : -TJ_E_NOMEM;
 }
 
-static void flush(struct jw *w)
+void jw_flush(struct jw *w)
 {
 	if (w->len && !w->failed && fwrite(w->buf, 1, w->len, w->f) != w->len)
 		w->failed = errno ? errno : EIO;
 	w->len = 0;
 }
 
-/* Room for n more bytes (n <= JW_BUF). */
-static inline char *room(struct jw *w, size_t n)
-{
-	if (w->len + n > w->cap)
-		flush(w);
-	return w->buf + w->len;
-}
-
 int jw_close(struct jw *w, const char *path, struct tj_err *err)
 {
 	int rc = 0;
 	if (w->buf) {
-		flush(w);
+		jw_flush(w);
 		if (!w->failed && fflush(w->f) != 0)
 			w->failed = errno ? errno : EIO;
 		if (w->failed)
@@ -46,68 +36,113 @@ int jw_close(struct jw *w, const char *path, struct tj_err *err)
 	return rc;
 }
 
-void jw_mem(struct jw *w, const char *s, size_t n)
+void jw_mem_long(struct jw *w, const char *s, size_t n)
 {
 	while (n) {
 		size_t k = n < JW_BUF ? n : JW_BUF;
-		memcpy(room(w, k), s, k);
+		memcpy(jw_room(w, k), s, k);
 		w->len += k;
 		s += k;
 		n -= k;
 	}
 }
 
-void jw_raw(struct jw *w, const char *s)
-{
-	jw_mem(w, s, strlen(s));
-}
+/* Bytes a JSON string cannot hold as they are: '"', '\\', controls. */
+static const uint8_t needs_escape[256] = {
+	[0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1,
+};
 
 void jw_str(struct jw *w, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
-	*room(w, 1) = '"';
-	w->len++;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		char *o = room(w, 6);
-		if (*p == '"' || *p == '\\') {
+	const unsigned char *p = (const unsigned char *)s;
+	jw_char(w, '"');
+	for (;;) {
+		/* copy the run that needs no escape at once; bytes >= 0x80
+		 * pass as they are (names come from UTF-8 host names and
+		 * manifests) */
+		const unsigned char *q = p;
+		while (!needs_escape[*q])
+			q++;
+		if (q > p)
+			jw_mem(w, (const char *)p, (size_t)(q - p));
+		if (!*q)
+			break;
+		char *o = jw_room(w, 6);
+		if (*q == '"' || *q == '\\') {
 			o[0] = '\\';
-			o[1] = (char)*p;
+			o[1] = (char)*q;
 			w->len += 2;
-		} else if (*p < 0x20) {
-			memcpy(o, "\\u00", 4);
-			o[4] = hex[*p >> 4];
-			o[5] = hex[*p & 15];
-			w->len += 6;
 		} else {
-			/* bytes >= 0x80 pass as they are: names come from UTF-8
-			 * host names and manifests */
-			o[0] = (char)*p;
-			w->len++;
+			memcpy(o, "\\u00", 4);
+			o[4] = hex[*q >> 4];
+			o[5] = hex[*q & 15];
+			w->len += 6;
 		}
+		p = q + 1;
 	}
-	*room(w, 1) = '"';
-	w->len++;
+	jw_char(w, '"');
 }
 
-void jw_u64(struct jw *w, uint64_t v)
+/* Two digits at a time: 00..99 */
+static const char digits2[201] =
+	"0001020304050607080910111213141516171819"
+	"2021222324252627282930313233343536373839"
+	"4041424344454647484950515253545556575859"
+	"6061626364656667686970717273747576777879"
+	"8081828384858687888990919293949596979899";
+
+/* The 8 digits of v < 10^8 at o, in 32-bit arithmetic. */
+static void put8(char *o, uint32_t v)
 {
-	char tmp[20];
-	int n = 0;
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	char *o = room(w, (size_t)n);
-	for (int i = 0; i < n; i++)
-		o[i] = tmp[n - 1 - i];
-	w->len += (size_t)n;
+	uint32_t hi = v / 10000, lo = v % 10000;
+	memcpy(o, digits2 + 2 * (hi / 100), 2);
+	memcpy(o + 2, digits2 + 2 * (hi % 100), 2);
+	memcpy(o + 4, digits2 + 2 * (lo / 100), 2);
+	memcpy(o + 6, digits2 + 2 * (lo % 100), 2);
+}
+
+/* The digits of v < 10^8 without leading zeros; returns how many.
+ * Counted first, then written from the end: no copy of a variable
+ * length (a call to memcpy). */
+static size_t put_small(char *o, uint32_t v)
+{
+	size_t n = v < 10 ? 1 : v < 100 ? 2 : v < 1000 ? 3 : v < 10000 ? 4 :
+		   v < 100000 ? 5 : v < 1000000 ? 6 : v < 10000000 ? 7 : 8;
+	char *e = o + n;
+	while (v >= 100) {
+		e -= 2;
+		memcpy(e, digits2 + 2 * (v % 100), 2);
+		v /= 100;
+	}
+	if (v >= 10)
+		memcpy(e - 2, digits2 + 2 * v, 2);
+	else
+		e[-1] = (char)('0' + v);
+	return n;
+}
+
+size_t jw_fmt_u64(char *o, uint64_t v)
+{
+	/* nanosecond times have 19 digits: 8 at a time in 32 bits */
+	if (v < 100000000)
+		return put_small(o, (uint32_t)v);
+	if (v < 10000000000000000ull) {
+		size_t n = put_small(o, (uint32_t)(v / 100000000));
+		put8(o + n, (uint32_t)(v % 100000000));
+		return n + 8;
+	}
+	uint64_t top = v / 10000000000000000ull, rest = v % 10000000000000000ull;
+	size_t n = put_small(o, (uint32_t)top);
+	put8(o + n, (uint32_t)(rest / 100000000));
+	put8(o + n + 8, (uint32_t)(rest % 100000000));
+	return n + 16;
 }
 
 void jw_i64(struct jw *w, int64_t v)
 {
 	if (v < 0) {
-		*room(w, 1) = '-';
-		w->len++;
+		jw_char(w, '-');
 		jw_u64(w, (uint64_t)0 - (uint64_t)v);
 	} else {
 		jw_u64(w, (uint64_t)v);
@@ -116,23 +151,32 @@ void jw_i64(struct jw *w, int64_t v)
 
 void jw_qu64(struct jw *w, uint64_t v)
 {
-	*room(w, 1) = '"';
-	w->len++;
-	jw_u64(w, v);
-	*room(w, 1) = '"';
-	w->len++;
+	char *o = jw_room(w, 22);
+	o[0] = '"';
+	size_t n = jw_fmt_u64(o + 1, v);
+	o[n + 1] = '"';
+	w->len += n + 2;
+}
+
+/* Each byte's two hex digits. */
+static const char hex2[513] =
+#define H16(x) #x "0" #x "1" #x "2" #x "3" #x "4" #x "5" #x "6" #x "7" \
+	       #x "8" #x "9" #x "a" #x "b" #x "c" #x "d" #x "e" #x "f"
+	H16(0) H16(1) H16(2) H16(3) H16(4) H16(5) H16(6) H16(7)
+	H16(8) H16(9) H16(a) H16(b) H16(c) H16(d) H16(e) H16(f);
+#undef H16
+
+void jw_fmt_hex(char *o, const uint8_t *p, size_t n)
+{
+	*o++ = '"';
+	for (size_t i = 0; i < n; i++, o += 2)
+		memcpy(o, hex2 + 2 * p[i], 2);
+	*o = '"';
 }
 
 void jw_hex(struct jw *w, const uint8_t *p, size_t n)
 {
-	static const char hex[] = "0123456789abcdef";
-	char *o = room(w, 2 * n + 2);
-	*o++ = '"';
-	for (size_t i = 0; i < n; i++) {
-		*o++ = hex[p[i] >> 4];
-		*o++ = hex[p[i] & 15];
-	}
-	*o = '"';
+	jw_fmt_hex(jw_room(w, 2 * n + 2), p, n);
 	w->len += 2 * n + 2;
 }
 
@@ -155,7 +199,7 @@ void jw_us3(struct jw *w, uint64_t ns)
 {
 	jw_u64(w, ns / 1000);
 	uint64_t frac = ns % 1000;
-	char *o = room(w, 4);
+	char *o = jw_room(w, 4);
 	o[0] = '.';
 	o[1] = (char)('0' + frac / 100);
 	o[2] = (char)('0' + frac / 10 % 10);

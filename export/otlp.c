@@ -22,7 +22,7 @@ enum { OTLP_KIND_SERVER = 2, OTLP_KIND_CLIENT = 3 };
 static void put_attr(struct jw *w, const struct tj_xattr *a, int first)
 {
 	jw_raw(w, first ? "{\"key\":" : ",{\"key\":");
-	jw_str(w, a->key);
+	jw_plain(w, a->key);
 	static const char *const field[] = { "stringValue", "intValue", "doubleValue",
 					     "boolValue" };
 	jw_raw(w, ",\"value\":{\"");
@@ -36,7 +36,7 @@ static void put_attr(struct jw *w, const struct tj_xattr *a, int first)
 }
 
 static void put_span(struct jw *w, const struct tj_xmodel *m, uint32_t i,
-		     const uint8_t trace_id[16], int first)
+		     const char trace_id[34], int first)
 {
 	const struct tj_xspan *s = &m->spans[i];
 	uint8_t id[8];
@@ -44,7 +44,7 @@ static void put_span(struct jw *w, const struct tj_xmodel *m, uint32_t i,
 	struct tj_xattr a[TJ_XATTR_MAX];
 
 	jw_raw(w, first ? "{\"traceId\":" : ",{\"traceId\":");
-	jw_hex(w, trace_id, 16);
+	jw_mem(w, trace_id, 34);
 	tj_xspan_id(&s->key, id);
 	jw_raw(w, ",\"spanId\":");
 	jw_hex(w, id, 8);
@@ -68,15 +68,21 @@ static void put_span(struct jw *w, const struct tj_xmodel *m, uint32_t i,
 	jw_raw(w, "]}");
 }
 
-static const struct tj_xmodel *by_service_model;
-
-static int cmp_service(const void *a, const void *b)
+/* Order a trace's spans by (service, span index): an insertion sort, as
+ * a trace has a handful of spans and qsort's calls cost more. */
+static void sort_by_service(const struct tj_xmodel *m, uint32_t *o, size_t n)
 {
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	uint32_t sx = by_service_model->spans[x].service, sy = by_service_model->spans[y].service;
-	if (sx != sy)
-		return sx < sy ? -1 : 1;
-	return x < y ? -1 : x > y; /* keeps the depth-first order within a service */
+	for (size_t i = 1; i < n; i++) {
+		uint32_t x = o[i], sx = m->spans[x].service;
+		size_t j = i;
+		for (; j > 0; j--) {
+			uint32_t y = o[j - 1], sy = m->spans[y].service;
+			if (sy < sx || (sy == sx && y < x))
+				break;
+			o[j] = y;
+		}
+		o[j] = x;
+	}
 }
 
 int tj_otlp_trace(struct tj_xwriter *o, const struct tj_xmodel *m, uint32_t root,
@@ -91,11 +97,12 @@ int tj_otlp_trace(struct tj_xwriter *o, const struct tj_xmodel *m, uint32_t root
 	}
 	o->line_spans += n;
 	tj_xtrace_id(&m->spans[root].key, tid);
+	char tidhex[34]; /* "hex", written on every span */
+	jw_fmt_hex(tidhex, tid, 16);
 	if (tj_grow((void **)&o->order, &o->order_cap, n, sizeof(*o->order)) < 0)
 		return -TJ_E_NOMEM;
 	memcpy(o->order, spans, n * sizeof(*spans));
-	by_service_model = m;
-	qsort(o->order, n, sizeof(*o->order), cmp_service);
+	sort_by_service(m, o->order, n); /* within a service: span index order */
 	for (size_t i = 0; i < n;) {
 		uint32_t svc = m->spans[o->order[i]].service;
 		jw_raw(w, o->first ? "{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
@@ -109,7 +116,7 @@ int tj_otlp_trace(struct tj_xwriter *o, const struct tj_xmodel *m, uint32_t root
 		jw_raw(w, "},\"spans\":[");
 		size_t from = i;
 		for (; i < n && m->spans[o->order[i]].service == svc; i++)
-			put_span(w, m, o->order[i], tid, i == from);
+			put_span(w, m, o->order[i], tidhex, i == from);
 		jw_raw(w, "]}]}");
 	}
 	return w->failed;

@@ -48,7 +48,7 @@ static void put_slice(struct jw *w, const struct tj_xmodel *m, uint32_t i)
 	for (size_t k = 0; k < na; k++) {
 		if (k)
 			jw_raw(w, ",");
-		jw_str(w, a[k].key);
+		jw_plain(w, a[k].key);
 		jw_raw(w, ":");
 		tj_xattr_put_value(w, &a[k]);
 	}
