@@ -57,8 +57,9 @@ struct tj_xattr {
 #define TJ_XATTR_BUF 128
 size_t tj_xspan_attrs(const struct tj_xmodel *m, uint32_t i, struct tj_xattr *a,
 		      char *buf);
-/* An attribute's value as plain JSON ("text", 12, 0.5, true). */
-void tj_xattr_put_value(struct jw *w, const struct tj_xattr *a);
+/* An attribute's value as plain JSON ("text", 12, 0.5, true) at o (in a
+ * span's reserved room, jsonw.h); returns the end. */
+char *tj_xattr_put(char *o, const struct tj_xattr *a);
 
 /* A format's writer, trace by trace: open writes the head, each trace
  * goes through tj_xwriter_trace (a tj_trace_fn: the whole model or a

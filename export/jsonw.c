@@ -52,34 +52,54 @@ static const uint8_t needs_escape[256] = {
 	[0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1,
 };
 
-void jw_str(struct jw *w, const char *s)
+/* The bytes [p, end) escaped at o (room for 6 per byte). */
+static char *escape(char *o, const unsigned char *p, const unsigned char *end)
 {
 	static const char hex[] = "0123456789abcdef";
-	const unsigned char *p = (const unsigned char *)s;
-	jw_char(w, '"');
 	for (;;) {
 		/* copy the run that needs no escape at once; bytes >= 0x80
 		 * pass as they are (names come from UTF-8 host names and
 		 * manifests) */
 		const unsigned char *q = p;
-		while (!needs_escape[*q])
+		while (q < end && !needs_escape[*q])
 			q++;
-		if (q > p)
-			jw_mem(w, (const char *)p, (size_t)(q - p));
-		if (!*q)
-			break;
-		char *o = jw_room(w, 6);
+		memcpy(o, p, (size_t)(q - p));
+		o += q - p;
+		if (q == end)
+			return o;
 		if (*q == '"' || *q == '\\') {
 			o[0] = '\\';
 			o[1] = (char)*q;
-			w->len += 2;
+			o += 2;
 		} else {
 			memcpy(o, "\\u00", 4);
 			o[4] = hex[*q >> 4];
 			o[5] = hex[*q & 15];
-			w->len += 6;
+			o += 6;
 		}
 		p = q + 1;
+	}
+}
+
+char *jc_str(char *o, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	*o++ = '"';
+	o = escape(o, p, p + strlen(s));
+	*o++ = '"';
+	return o;
+}
+
+void jw_str(struct jw *w, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
+	/* in pieces that fit the buffer escaped (one piece but for huge texts) */
+	const size_t piece = (JW_BUF - 2) / 6;
+	jw_char(w, '"');
+	while (p < end) {
+		size_t k = (size_t)(end - p) < piece ? (size_t)(end - p) : piece;
+		jw_commit(w, escape(jw_reserve(w, 6 * k), p, p + k));
+		p += k;
 	}
 	jw_char(w, '"');
 }
@@ -141,21 +161,12 @@ size_t jw_fmt_u64(char *o, uint64_t v)
 
 void jw_i64(struct jw *w, int64_t v)
 {
-	if (v < 0) {
-		jw_char(w, '-');
-		jw_u64(w, (uint64_t)0 - (uint64_t)v);
-	} else {
-		jw_u64(w, (uint64_t)v);
-	}
+	jw_commit(w, jc_i64(jw_reserve(w, 21), v));
 }
 
 void jw_qu64(struct jw *w, uint64_t v)
 {
-	char *o = jw_room(w, 22);
-	o[0] = '"';
-	size_t n = jw_fmt_u64(o + 1, v);
-	o[n + 1] = '"';
-	w->len += n + 2;
+	jw_commit(w, jc_qu64(jw_reserve(w, 22), v));
 }
 
 /* Each byte's two hex digits. */
@@ -180,29 +191,34 @@ void jw_hex(struct jw *w, const uint8_t *p, size_t n)
 	w->len += 2 * n + 2;
 }
 
-void jw_double(struct jw *w, double v)
+char *jc_double(char *o, double v)
 {
-	if (!isfinite(v)) { /* JSON has no NaN; scores are checked in [0,1] */
-		jw_raw(w, "0");
-		return;
-	}
-	if (v == (double)(int64_t)v && fabs(v) < 1e15) {
-		jw_i64(w, (int64_t)v);
-		return;
-	}
+	if (!isfinite(v)) /* JSON has no NaN; scores are checked in [0,1] */
+		return jc_raw(o, "0");
+	if (v == (double)(int64_t)v && fabs(v) < 1e15)
+		return jc_i64(o, (int64_t)v);
 	char tmp[32];
 	int n = snprintf(tmp, sizeof(tmp), "%.6g", v);
-	jw_mem(w, tmp, (size_t)n);
+	return jc_mem(o, tmp, (size_t)n);
 }
 
-void jw_us3(struct jw *w, uint64_t ns)
+void jw_double(struct jw *w, double v)
 {
-	jw_u64(w, ns / 1000);
+	jw_commit(w, jc_double(jw_reserve(w, 32), v));
+}
+
+char *jc_us3(char *o, uint64_t ns)
+{
+	o = jc_u64(o, ns / 1000);
 	uint64_t frac = ns % 1000;
-	char *o = jw_room(w, 4);
 	o[0] = '.';
 	o[1] = (char)('0' + frac / 100);
 	o[2] = (char)('0' + frac / 10 % 10);
 	o[3] = (char)('0' + frac % 10);
-	w->len += 4;
+	return o + 4;
+}
+
+void jw_us3(struct jw *w, uint64_t ns)
+{
+	jw_commit(w, jc_us3(jw_reserve(w, 24), ns));
 }

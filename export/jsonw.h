@@ -66,6 +66,67 @@ static inline void jw_u64(struct jw *w, uint64_t v)
 	w->len += jw_fmt_u64(jw_room(w, 20), v);
 }
 
+/* A bounded piece (a span) is written at a cursor: jw_reserve gives room
+ * for n bytes (n <= JW_BUF), the jc_* put at o and return the end, and
+ * jw_commit takes what was written: one check of the buffer per span
+ * instead of one per field. */
+#define JW_SPAN_ROOM 8192 /* a span's bound: a name of TJ_XNAME_MAX all
+			     escaped and TJ_XATTR_MAX attributes stay far
+			     below it */
+static inline char *jw_reserve(struct jw *w, size_t n)
+{
+	return jw_room(w, n);
+}
+static inline void jw_commit(struct jw *w, char *o)
+{
+	w->len = (size_t)(o - w->buf);
+}
+static inline char *jc_mem(char *o, const char *s, size_t n)
+{
+	memcpy(o, s, n);
+	return o + n;
+}
+/* as is (a literal's strlen folds to a constant) */
+static inline char *jc_raw(char *o, const char *s)
+{
+	return jc_mem(o, s, strlen(s));
+}
+static inline char *jc_u64(char *o, uint64_t v)
+{
+	return o + jw_fmt_u64(o, v);
+}
+static inline char *jc_i64(char *o, int64_t v)
+{
+	if (v < 0) {
+		*o++ = '-';
+		return jc_u64(o, (uint64_t)0 - (uint64_t)v);
+	}
+	return jc_u64(o, (uint64_t)v);
+}
+/* "123": OTLP's int64 */
+static inline char *jc_qu64(char *o, uint64_t v)
+{
+	*o++ = '"';
+	o = jc_u64(o, v);
+	*o++ = '"';
+	return o;
+}
+/* "s" for a text that needs no escaping (ours: attribute names, message
+ * keys, addresses): no scan for quotes and controls. */
+static inline char *jc_plain(char *o, const char *s)
+{
+	*o++ = '"';
+	o = jc_raw(o, s);
+	*o++ = '"';
+	return o;
+}
+/* "escaped": room for 6 * strlen(s) + 2 */
+char *jc_str(char *o, const char *s);
+/* room for 32 */
+char *jc_double(char *o, double v);
+/* microseconds from ns with three decimals (room for 24) */
+char *jc_us3(char *o, uint64_t ns);
+
 void jw_str(struct jw *w, const char *s);          /* "escaped" */
 /* "s" for a text that needs no escaping (ours: attribute names, message
  * keys, addresses): no scan for quotes and controls. */
@@ -88,6 +149,11 @@ void jw_hex(struct jw *w, const uint8_t *p, size_t n); /* "0a1b..." */
 /* The same into o (2 * n + 2 bytes, no NUL): an id written many times
  * (a trace's id on each of its spans) is formatted once. */
 void jw_fmt_hex(char *o, const uint8_t *p, size_t n);
+static inline char *jc_hex(char *o, const uint8_t *p, size_t n)
+{
+	jw_fmt_hex(o, p, n);
+	return o + 2 * n + 2;
+}
 void jw_double(struct jw *w, double v);            /* shortest %.17g-safe form */
 /* microseconds from ns with three decimals: Chrome trace events' ts */
 void jw_us3(struct jw *w, uint64_t ns);

@@ -19,22 +19,23 @@ enum { OTLP_KIND_SERVER = 2, OTLP_KIND_CLIENT = 3 };
 /* Spans a line should hold: ~700 bytes each, far below 1 MiB. */
 #define OTLP_LINE_SPANS 512
 
-static void put_attr(struct jw *w, const struct tj_xattr *a, int first)
+static char *put_attr(char *o, const struct tj_xattr *a, int first)
 {
-	jw_raw(w, first ? "{\"key\":" : ",{\"key\":");
-	jw_plain(w, a->key);
-	static const char *const field[] = { "stringValue", "intValue", "doubleValue",
-					     "boolValue" };
-	jw_raw(w, ",\"value\":{\"");
-	jw_raw(w, field[a->type]);
-	jw_raw(w, "\":");
+	o = first ? jc_raw(o, "{\"key\":") : jc_raw(o, ",{\"key\":");
+	o = jc_plain(o, a->key);
+	static const char *const field[] = { ",\"value\":{\"stringValue\":",
+					     ",\"value\":{\"intValue\":",
+					     ",\"value\":{\"doubleValue\":",
+					     ",\"value\":{\"boolValue\":" };
+	o = jc_raw(o, field[a->type]);
 	if (a->type == TJ_XATTR_INT) /* int64: a string in protobuf's JSON */
-		jw_qu64(w, (uint64_t)a->i);
+		o = jc_qu64(o, (uint64_t)a->i);
 	else
-		tj_xattr_put_value(w, a);
-	jw_raw(w, "}}");
+		o = tj_xattr_put(o, a);
+	return jc_raw(o, "}}");
 }
 
+/* One span, in room reserved for it (JW_SPAN_ROOM). */
 static void put_span(struct jw *w, const struct tj_xmodel *m, uint32_t i,
 		     const char trace_id[34], int first)
 {
@@ -42,30 +43,26 @@ static void put_span(struct jw *w, const struct tj_xmodel *m, uint32_t i,
 	uint8_t id[8];
 	char name[TJ_XNAME_MAX], buf[TJ_XATTR_BUF];
 	struct tj_xattr a[TJ_XATTR_MAX];
+	char *o = jw_reserve(w, JW_SPAN_ROOM);
 
-	jw_raw(w, first ? "{\"traceId\":" : ",{\"traceId\":");
-	jw_mem(w, trace_id, 34);
+	o = first ? jc_raw(o, "{\"traceId\":") : jc_raw(o, ",{\"traceId\":");
+	o = jc_mem(o, trace_id, 34);
 	tj_xspan_id(&s->key, id);
-	jw_raw(w, ",\"spanId\":");
-	jw_hex(w, id, 8);
+	o = jc_hex(jc_raw(o, ",\"spanId\":"), id, 8);
 	if (s->parent != TJ_XSPAN_NONE) {
 		tj_xspan_id(&m->spans[s->parent].key, id);
-		jw_raw(w, ",\"parentSpanId\":");
-		jw_hex(w, id, 8);
+		o = jc_hex(jc_raw(o, ",\"parentSpanId\":"), id, 8);
 	}
 	tj_xspan_name(m, i, name);
-	jw_raw(w, ",\"name\":");
-	jw_str(w, name);
-	jw_raw(w, s->kind == TJ_XSPAN_SERVER ? ",\"kind\":2" : ",\"kind\":3");
-	jw_raw(w, ",\"startTimeUnixNano\":");
-	jw_qu64(w, s->start);
-	jw_raw(w, ",\"endTimeUnixNano\":");
-	jw_qu64(w, s->end);
-	jw_raw(w, ",\"attributes\":[");
+	o = jc_str(jc_raw(o, ",\"name\":"), name);
+	o = jc_raw(o, s->kind == TJ_XSPAN_SERVER ? ",\"kind\":2" : ",\"kind\":3");
+	o = jc_qu64(jc_raw(o, ",\"startTimeUnixNano\":"), s->start);
+	o = jc_qu64(jc_raw(o, ",\"endTimeUnixNano\":"), s->end);
+	o = jc_raw(o, ",\"attributes\":[");
 	size_t na = tj_xspan_attrs(m, i, a, buf);
 	for (size_t k = 0; k < na; k++)
-		put_attr(w, &a[k], k == 0);
-	jw_raw(w, "]}");
+		o = put_attr(o, &a[k], k == 0);
+	jw_commit(w, jc_raw(o, "]}"));
 }
 
 /* Order a trace's spans by (service, span index): an insertion sort, as

@@ -180,22 +180,16 @@ size_t tj_xspan_attrs(const struct tj_xmodel *m, uint32_t i, struct tj_xattr *a,
 	return n;
 }
 
-void tj_xattr_put_value(struct jw *w, const struct tj_xattr *a)
+char *tj_xattr_put(char *o, const struct tj_xattr *a)
 {
 	switch (a->type) {
 	case TJ_XATTR_STR:
-		if (a->plain)
-			jw_plain(w, a->s);
-		else
-			jw_str(w, a->s);
-		break;
+		return a->plain ? jc_plain(o, a->s) : jc_str(o, a->s);
 	case TJ_XATTR_INT:
-		jw_i64(w, a->i);
-		break;
+		return jc_i64(o, a->i);
 	case TJ_XATTR_DOUBLE:
-		jw_double(w, a->d);
-		break;
+		return jc_double(o, a->d);
 	default:
-		jw_raw(w, a->i ? "true" : "false");
+		return a->i ? jc_raw(o, "true") : jc_raw(o, "false");
 	}
 }

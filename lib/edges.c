@@ -334,6 +334,10 @@ static int parse_score(const char *s, double *out)
 {
 	if (!*s)
 		return -1;
+	if ((s[0] == '0' || s[0] == '1') && !s[1]) { /* labels' scores: no strtod */
+		*out = s[0] - '0';
+		return 0;
+	}
 	for (const char *p = s; *p; p++)
 		if (!strchr("0123456789.eE+-", *p))
 			return -1;
