@@ -17,7 +17,12 @@
  *
  * ok: nothing lost; LOST: events lost and exactly counted (made =
  * recorded + lost); MISCOUNTED: made != recorded + lost (exit 1).  A
- * machine too slow for R says so in A.  --ring-kb N passes the ring size
+ * machine too slow for R says so in A.  Then, where the kernel keeps BPF
+ * run-time statistics (turned on for the bench's life):
+ *
+ *   data programs (run_time_ns / run_cnt): X ns per run (N runs)
+ *
+ * the capture data programs' CPU time per run over the burst.  --ring-kb N passes the ring size
  * to capture (the default is capture's); --no-capture runs the load alone
  * (what this machine can make).  Needs root; exits 77 where
  * capture cannot run.
@@ -224,6 +229,12 @@ int main(int argc, char **argv)
 	if (!no_capture && tj_capture_run_start(&cap, tj, args, "capture-burst"))
 		return 1;
 
+	/* The data programs' CPU time per run over the burst (BPF run-time
+	 * statistics on while we live; 0 where the kernel keeps none). */
+	int stats_fd = no_capture ? -1 : tj_bench_bpf_stats_on();
+	unsigned long long ns0 = 0, cnt0 = 0, ns1 = 0, cnt1 = 0;
+	if (!no_capture)
+		tj_bench_bpf_prog_stats(cap.pid, tj_bench_data_progs, &ns0, &cnt0);
 	pthread_t th[MAX_THREADS];
 	double t0 = now_s();
 	for (int i = 0; i < threads; i++)
@@ -241,6 +252,9 @@ int main(int argc, char **argv)
 		       threads);
 		return 0;
 	}
+	tj_bench_bpf_prog_stats(cap.pid, tj_bench_data_progs, &ns1, &cnt1);
+	if (stats_fd >= 0)
+		close(stats_fd);
 	/* Let the last records reach the rings' reader before it stops. */
 	usleep(100 * 1000);
 	if (tj_capture_run_stop(&cap, "capture-burst"))
@@ -261,5 +275,8 @@ int main(int argc, char **argv)
 	       "recorded %llu, lost %llu (footer), missing %lld: %s\n",
 	       rate, made / took, (unsigned long long)made, took, threads,
 	       (unsigned long long)recorded, (unsigned long long)lost, (long long)missing, verdict);
+	if (cnt1 > cnt0)
+		printf("data programs (run_time_ns / run_cnt): %.0f ns per run (%llu runs)\n",
+		       (double)(ns1 - ns0) / (double)(cnt1 - cnt0), cnt1 - cnt0);
 	return strcmp(verdict, "MISCOUNTED") == 0;
 }

@@ -307,13 +307,6 @@ static int capture_start(const char *tj, struct capture_run *c, const char *dir,
 	return 0;
 }
 
-/* The programs that see every send and receive, under either hook set. */
-static const char *const data_progs[] = {
-	"on_send_length", "on_recv_length", "exit_read", "exit_write", "exit_recvfrom",
-	"exit_sendto", "exit_readv", "exit_writev", "exit_recvmsg", "exit_sendmsg",
-	"exit_recvmmsg", "exit_sendmmsg", NULL,
-};
-
 /* Stop it; events and lost counts from its summary line, the data
  * programs' statistics (0 when the kernel keeps none). */
 static int capture_stop(struct capture_run *c, unsigned long long *events,
@@ -321,7 +314,7 @@ static int capture_stop(struct capture_run *c, unsigned long long *events,
 			unsigned long long *run_cnt)
 {
 	*cpu_s = proc_cpu_s(c->r.pid) - c->cpu_at_start;
-	if (tj_bench_bpf_prog_stats(c->r.pid, data_progs, run_ns, run_cnt))
+	if (tj_bench_bpf_prog_stats(c->r.pid, tj_bench_data_progs, run_ns, run_cnt))
 		*run_ns = *run_cnt = 0;
 	if (tj_capture_run_stop(&c->r, "capture-overhead"))
 		return -1;

@@ -109,6 +109,12 @@ double tj_bench_median(double *v, int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+const char *const tj_bench_data_progs[] = {
+	"on_send_length", "on_recv_length", "exit_read", "exit_write", "exit_recvfrom",
+	"exit_sendto", "exit_readv", "exit_writev", "exit_recvmsg", "exit_sendmsg",
+	"exit_recvmmsg", "exit_sendmmsg", NULL,
+};
+
 int tj_bench_bpf_stats_on(void)
 {
 	return bpf_enable_stats(BPF_STATS_RUN_TIME);

@@ -33,6 +33,10 @@ int tj_bench_tracejoin_path(char *out, size_t len);
  * returned fd is open: -1 if the kernel refuses. */
 int tj_bench_bpf_stats_on(void);
 
+/* The capture programs that see every send and receive, under either
+ * hook set (NULL-terminated, for tj_bench_bpf_prog_stats). */
+extern const char *const tj_bench_data_progs[];
+
 /* Summed run_time_ns and run_cnt of the BPF programs process pid holds
  * whose names are in names (NULL-ended): the cost of those programs since
  * they were loaded.  0, or -1 (no such process, or no rights). */

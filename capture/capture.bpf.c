@@ -50,6 +50,27 @@ int BPF_PROG(on_destroy, struct sock *sk)
 	return 0;
 }
 
+/* ---- batches ---- */
+
+/* Run by user space on each CPU (BPF_PROG_TEST_RUN with
+ * BPF_F_TEST_RUN_ON_CPU, an IPI): that CPU's partial batch goes out.
+ * Returns 1 when the batch was taken (user space tries again). */
+SEC("raw_tp")
+int flush_batch(void *ctx)
+{
+	__u32 zero = 0, cpu = bpf_get_smp_processor_id();
+	struct batch *b = bpf_map_lookup_elem(&batches, &zero);
+	void *ring = bpf_map_lookup_elem(&rings, &cpu);
+
+	if (!b || !ring)
+		return 0;
+	if (__sync_val_compare_and_swap(&b->busy, 0, 1) != 0)
+		return 1;
+	batch_send(ring, b);
+	b->busy = 0;
+	return 0;
+}
+
 /* ---- following a command's processes ---- */
 
 SEC("tp_btf/sched_process_fork")

@@ -94,6 +94,24 @@ struct tjc_data {
 	__u8 payload[];
 };
 
+/* Batches (capture.bpf.c batch_add): a CPU's compact records are staged
+ * and go to its ring together, as one ring record of up to
+ * TJC_BATCH_MAX tjc_data records back to back (each its full size with
+ * these settings' tails), at most TJC_BATCH_BYTES; a batch goes out
+ * when full, when its first record is TJC_BATCH_AGE_NS old at the next
+ * record, or when user space flushes it (every drain). */
+#define TJC_BATCH_BYTES  16384
+#define TJC_BATCH_MAX    64
+#define TJC_BATCH_AGE_NS 2000000ull
+#define TJC_BATCH_CPUS   256 /* CPUs whose batch user space sees filled */
+
+/* Per CPU, in the kernel side's .bss (batch_pending): the time of its
+ * batch's first record, 0 while the batch is empty.  A cache line each. */
+struct tjc_batch_mark {
+	__u64 first_ts;
+	__u64 pad[7];
+};
+
 /* --stack: which stacks (rodata stack_mode bits), and the frames kept
  * per stack (the deepest callers of a deeper stack are cut). */
 #define TJC_STACK_USER   0x1u

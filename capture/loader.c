@@ -48,6 +48,7 @@ struct tj_capture {
 	int cb_status;
 	int count;
 	struct tj_ring_decoder *dec; /* compact records -> whole ones */
+	int flush_fd;                /* flush_batch: a CPU's partial batch out */
 	uint64_t bad;                /* records of no layout we know (skipped) */
 };
 
@@ -187,6 +188,7 @@ static int choose_programs(struct capture_bpf *skel, unsigned hooks, struct tj_e
 		{ skel->progs.on_destroy, SET_BOTH },
 		{ skel->progs.on_fork, SET_BOTH },
 		{ skel->progs.on_proc_exit, SET_BOTH },
+		{ skel->progs.flush_batch, SET_BOTH }, /* run, never attached */
 	};
 	const size_t n = sizeof(table) / sizeof(table[0]);
 	struct bpf_program *prog;
@@ -227,23 +229,69 @@ static void set_syscall_numbers(struct capture_bpf *skel)
 	ro->nr_exit_group = SYS_exit_group;
 }
 
+/* One ring record: a whole record, or a batch of compact ones. */
 static int on_record(void *ctx, void *data, size_t size)
 {
 	struct tj_capture *c = ctx;
 	const struct tjc_event *ev;
-	size_t evsize;
+	const void *at = data;
+	size_t evsize, left = size;
 
-	if (tj_ring_decode(c->dec, data, size, &ev, &evsize) == TJ_RING_BAD) {
-		c->bad++; /* cannot happen with this kernel side */
-		return 0;
-	}
-	c->count++;
-	int rc = c->cb(c->cb_ctx, ev, evsize);
-	if (rc) {
-		c->cb_status = rc;
-		return rc;
+	while (left) {
+		if (tj_ring_decode_next(c->dec, &at, &left, &ev, &evsize) == TJ_RING_BAD) {
+			c->bad++; /* cannot happen with this kernel side */
+			continue;
+		}
+		c->count++;
+		int rc = c->cb(c->cb_ctx, ev, evsize);
+		if (rc) {
+			c->cb_status = rc;
+			return rc;
+		}
 	}
 	return 0;
+}
+
+/* Records per batch: as many as TJC_BATCH_BYTES hold with these
+ * settings, at most TJC_BATCH_MAX, and a batch at most a quarter of a
+ * ring (a small --ring-kb still takes several). */
+static uint32_t batch_records(const struct tj_capture_config *cfg)
+{
+	size_t one = sizeof(struct tjc_data) + (cfg->payload_max ? TJC_PAYLOAD_MAX : 0) +
+		     (cfg->stack_mode ? sizeof(struct tjc_stack_tail) : 0);
+	size_t n = TJC_BATCH_BYTES / one;
+
+	if (n > TJC_BATCH_MAX)
+		n = TJC_BATCH_MAX;
+	if (n > cfg->ring_bytes / 4 / (one + 8))
+		n = cfg->ring_bytes / 4 / (one + 8);
+	return n ? (uint32_t)n : 1;
+}
+
+/* Every CPU's partial batch into its ring: flush_batch run on each CPU
+ * whose batch holds records (an IPI; the kernel side marks them in
+ * batch_pending).  A batch taken at that instant (a program filling it)
+ * is tried again a few times; one still taken goes out with its next
+ * record or at the next drain. */
+static int flush_batches(struct tj_capture *c, struct tj_err *err)
+{
+	for (int cpu = 0; cpu < c->ncpus; cpu++) {
+		if (cpu < TJC_BATCH_CPUS &&
+		    !__atomic_load_n(&c->skel->bss->batch_pending[cpu].first_ts, __ATOMIC_ACQUIRE))
+			continue;
+		LIBBPF_OPTS(bpf_test_run_opts, o, .flags = BPF_F_TEST_RUN_ON_CPU, .cpu = cpu);
+		for (int tries = 0; tries < 4; tries++) {
+			if (bpf_prog_test_run_opts(c->flush_fd, &o)) {
+				if (errno == ENXIO)
+					break; /* a possible CPU that is not online */
+				return tj_errf(err, TJ_E_IO, "flushing the batch of CPU %d: %s",
+					       cpu, strerror(errno));
+			}
+			if (o.retval == 0)
+				break;
+		}
+	}
+	return TJ_OK;
 }
 
 /* A ring per possible CPU.  They are made before the programs load: the
@@ -335,6 +383,8 @@ int tj_capture_open(struct tj_capture **cp, const struct tj_capture_config *cfg,
 	c->skel->rodata->wakeup_bytes = cfg->ring_bytes / 4;
 	c->skel->rodata->stack_mode = cfg->stack_mode;
 	c->skel->rodata->hooks = cfg->hooks;
+	c->skel->rodata->batch_max = batch_records(cfg);
+	c->skel->rodata->batch_age_ns = TJC_BATCH_AGE_NS;
 	set_syscall_numbers(c->skel);
 	if ((rc = choose_programs(c->skel, cfg->hooks, err)) != 0)
 		goto fail;
@@ -371,7 +421,7 @@ int tj_capture_open(struct tj_capture **cp, const struct tj_capture_config *cfg,
 		goto fail;
 	bpf_object__for_each_program(prog, c->skel->obj) {
 		struct bpf_link *l;
-		if (!bpf_program__autoload(prog))
+		if (!bpf_program__autoload(prog) || prog == c->skel->progs.flush_batch)
 			continue;
 		if (c->nlinks == MAX_LINKS) {
 			rc = tj_errf(err, TJ_E_LIMIT, "more than %d BPF programs", MAX_LINKS);
@@ -388,6 +438,17 @@ int tj_capture_open(struct tj_capture **cp, const struct tj_capture_config *cfg,
 			goto fail;
 		}
 		c->links[c->nlinks++] = l;
+	}
+	c->flush_fd = bpf_program__fd(c->skel->progs.flush_batch);
+	{
+		/* Every drain runs it: a kernel that cannot is told now, not
+		 * at the first drain.  The batches are empty yet. */
+		LIBBPF_OPTS(bpf_test_run_opts, o);
+		if (bpf_prog_test_run_opts(c->flush_fd, &o)) {
+			rc = tj_errf(err, TJ_E_IO, "cannot run the batch flush (BPF_PROG_TEST_RUN "
+				     "of a raw_tp program): %s", strerror(errno));
+			goto fail;
+		}
 	}
 	/* Every hook in: they start recording together (shared.bpf.h armed). */
 	__atomic_store_n(&c->skel->bss->armed, 1, __ATOMIC_RELEASE);
@@ -421,8 +482,14 @@ int tj_capture_drain(struct tj_capture *c, int timeout_ms, tj_capture_cb cb,
 	/* Records are submitted without wakeups: poll only returns early when
 	 * the kernel side forced one; consume then takes what is there. */
 	rc = ring_buffer__poll(c->rb, timeout_ms);
-	if (rc >= 0 || rc == -EINTR)
+	if (rc >= 0 || rc == -EINTR) {
+		/* Partial batches out first: everything made before now is in
+		 * the rings when they are read. */
+		int frc = flush_batches(c, err);
+		if (frc)
+			return frc;
 		rc = ring_buffer__consume(c->rb);
+	}
 	if (c->cb_status)
 		return c->cb_status;
 	if (rc < 0 && rc != -EINTR)

@@ -53,7 +53,8 @@ int tj_capture_add_pid(struct tj_capture *c, uint32_t tgid, struct tj_err *err);
 typedef int (*tj_capture_cb)(void *ctx, const struct tjc_event *ev, size_t size);
 
 /* Wait up to timeout_ms for the kernel side to ask for a drain (it only
- * does when the ring fills), then take every record there is.  Returns
+ * does when the ring fills), then flush every CPU's partial batch into
+ * its ring and take every record there is.  Returns
  * the number of records, or a negative value (the callback's, or
  * -TJ_E_IO with err filled). */
 int tj_capture_drain(struct tj_capture *c, int timeout_ms, tj_capture_cb cb,

@@ -245,6 +245,28 @@ int tj_ring_decode(struct tj_ring_decoder *d, const void *rec, size_t size,
 	return decode_whole(d, rec, size, out, out_size);
 }
 
+int tj_ring_decode_next(struct tj_ring_decoder *d, const void **rec, size_t *left,
+			const struct tjc_event **out, size_t *out_size)
+{
+	const struct tjc_data *c = *rec;
+	size_t n = *left;
+
+	/* A compact record is exactly its settings' size: the next one of a
+	 * batch follows it. */
+	if (n >= sizeof(*c) && (c->type & TJC_REC_COMPACT)) {
+		size_t one = sizeof(*c) + d->payload_room +
+			     (d->stack_mode ? sizeof(struct tjc_stack_tail) : 0);
+		if (n > one)
+			n = one;
+	}
+	int rc = tj_ring_decode(d, c, n, out, out_size);
+	if (rc == TJ_RING_BAD)
+		n = *left;
+	*rec = (const uint8_t *)*rec + n;
+	*left -= n;
+	return rc;
+}
+
 /* The fields before type are tjc_event's, at the same offsets. */
 #include <stddef.h>
 _Static_assert(offsetof(struct tjc_data, type) == offsetof(struct tjc_event, type) &&

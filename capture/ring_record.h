@@ -40,6 +40,15 @@ enum tj_ring_status {
 int tj_ring_decode(struct tj_ring_decoder *d, const void *rec, size_t size,
 		   const struct tjc_event **out, size_t *out_size);
 
+/* A ring record holds one whole record, or one or more compact records
+ * back to back (a batch, capture_common.h TJC_BATCH_*).  Expands the
+ * first record of the *left bytes at *rec and moves both past it; call
+ * until *left is 0.  Returns as tj_ring_decode; TJ_RING_BAD consumes
+ * everything left (a batch whose tail is no whole record keeps the
+ * records before it). */
+int tj_ring_decode_next(struct tj_ring_decoder *d, const void **rec, size_t *left,
+			const struct tjc_event **out, size_t *out_size);
+
 /* Compact records whose socket was never told (each expanded with no
  * addresses): 0 unless the kernel side and this file disagree. */
 uint64_t tj_ring_decoder_unknown(const struct tj_ring_decoder *d);

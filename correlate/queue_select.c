@@ -20,6 +20,7 @@
 #include "host.h"
 #include "consistency.h"
 #include "lookahead.h"
+#include "../models/call_units.h"
 #include "../lib/u64map.h"
 #include "../lib/util.h"
 
@@ -77,6 +78,7 @@ struct qs_queue {
 	uint64_t agree[QS_MAX_METHODS]; /* anchored calls each method answered as the link */
 	uint32_t beats[QS_MAX_METHODS][QS_MAX_METHODS]; /* [a][b]: a agreed, b did not */
 	uint64_t sent[QS_MAX_METHODS]; /* calls emitted with each method's answer */
+	uint64_t msgs, merged;   /* call messages; those holding several calls */
 	uint32_t hold_head, hold_tail, nhold;
 	int pick;                /* the current choice; -1 before warm-up */
 };
@@ -111,6 +113,7 @@ struct qsel {
 	uint64_t req_next;
 	struct tj_u64map req_ix;   /* request key hash -> ring slot */
 	struct tj_u64map procs;    /* hash(node, pid) -> requests seen */
+	struct tj_call_units units; /* calls per call message (models/call_units.h) */
 
 	struct qs_queue *queues;
 	size_t nqueues, queues_cap;
@@ -183,6 +186,7 @@ static int qs_open(void **st, const struct tj_params *p, struct tj_err *err)
 	tj_u64map_init(&s->call_ix);
 	tj_u64map_init(&s->req_ix);
 	tj_u64map_init(&s->procs);
+	tj_call_units_init(&s->units);
 	tj_u64map_init(&s->queue_ix);
 	double ex, warm = 0;
 	rc = tj_param_double(p, "explain", 0, &ex, err);
@@ -326,6 +330,11 @@ static int add_call(struct qsel *s, const struct tj_message *m)
 	int rc = queue_of(s, m, &q);
 	if (rc)
 		return rc;
+	uint64_t units = tj_call_units_add(&s->units, m, tj_call_dest(m));
+	if (!units)
+		return tj_errf(s->err, TJ_E_NOMEM, "queue-select: out of memory");
+	s->queues[q].msgs++;
+	s->queues[q].merged += units > 1;
 	uint32_t i = s->free_head;
 	if (i != QS_NIL) {
 		s->free_head = s->calls[i].next;
@@ -363,6 +372,16 @@ static double queue_cost(const struct qsel *s, const struct qs_queue *q, unsigne
 	return tj_cons_cost(&q->cons[m], nreq);
 }
 
+/* Does the queue pipeline (several calls outstanding on a connection)?
+ * Then the reply read after a call is an older call's as often as not,
+ * and a completion link names the wrong call: links judge nothing there
+ * (the lookahead correlator's own rule, lookahead.c, with the same share:
+ * more than 5% of its call messages hold several calls). */
+static int pipelined(const struct qs_queue *q)
+{
+	return (double)q->merged / ((double)q->msgs + 1.0) > 0.05;
+}
+
 /* The method a queue's calls go out with (tj_cons_pick): where it has
  * enough completion links, those rule methods out; its own description
  * lengths once it has QS_MIN_OWN answered calls, else the sums over every
@@ -378,7 +397,7 @@ static int choose(const struct qsel *s, const struct qs_queue *q)
 			for (unsigned m = 0; m < s->nm; m++)
 				cost[m] += queue_cost(s, &s->queues[i], m);
 	}
-	int links = s->links && q->anchored >= QS_MIN_ANCHORS;
+	int links = s->links && q->anchored >= QS_MIN_ANCHORS && !pipelined(q);
 	return tj_cons_pick(s->nm, cost, links ? (const uint32_t (*)[TJ_CONS_METHODS])q->beats
 					       : NULL, s->z);
 }
@@ -596,7 +615,8 @@ static void explain(const struct qsel *s)
 				part[1] / q->answered, part[2] / q->answered);
 		}
 		fputc('\n', stderr);
-		fprintf(stderr, "  %-40s %8llu", "  with a completion link; agreeing %",
+		fprintf(stderr, "  %-40s %8llu", pipelined(q) ?
+			"  links (pipelined: not used); agreeing %" : "  with a completion link; agreeing %",
 			(unsigned long long)q->anchored);
 		for (unsigned m = 0; m < s->nm; m++)
 			fprintf(stderr, " %12.1f", q->anchored ?
@@ -666,6 +686,7 @@ static void qs_close(void *st)
 	tj_u64map_free(&s->call_ix);
 	tj_u64map_free(&s->req_ix);
 	tj_u64map_free(&s->procs);
+	tj_call_units_free(&s->units);
 	tj_u64map_free(&s->queue_ix);
 	free(s);
 }

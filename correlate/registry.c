@@ -11,6 +11,7 @@ extern const struct tj_correlator tj_correlator_order_logit __attribute__((weak)
 extern const struct tj_correlator tj_correlator_order_align __attribute__((weak));
 extern const struct tj_correlator tj_correlator_lookahead __attribute__((weak));
 extern const struct tj_correlator tj_correlator_queue_select __attribute__((weak));
+extern const struct tj_correlator tj_correlator_unit_fifo __attribute__((weak));
 
 static const struct tj_correlator *const builtins[] = {
 	&tj_correlator_metadata,
@@ -20,6 +21,7 @@ static const struct tj_correlator *const builtins[] = {
 	&tj_correlator_order_align,
 	&tj_correlator_lookahead,
 	&tj_correlator_queue_select,
+	&tj_correlator_unit_fifo,
 };
 
 size_t tj_correlator_builtins(const struct tj_correlator **out, size_t max)

@@ -5,6 +5,7 @@
 #include <string.h>
 #include "features.h"
 #include "../lib/u64map.h"
+#include "call_units.h"
 
 const char *const tj_feat_names[TJ_FEAT_N] = {
 	[TJ_F_DT_START] = "dt_start",
@@ -112,6 +113,7 @@ struct tj_feat {
 	size_t npend, pendcap, pend_evict_at;
 	uint64_t dropped;
 	int last_was_call;
+	struct tj_call_units units; /* calls per call message, per queue */
 	double lut[LOG_LUT];
 };
 
@@ -153,6 +155,7 @@ int tj_feat_new(struct tj_feat **fp, const struct tj_feat_opts *opts,
 		f->lut[i] = log1p((double)i);
 	tj_u64map_init(&f->thr_ix);
 	tj_u64map_init(&f->pend_ix);
+	tj_call_units_init(&f->units);
 	f->evict_at = 1024;
 	f->pend_evict_at = 1024;
 	*fp = f;
@@ -168,6 +171,7 @@ void tj_feat_free(struct tj_feat *f)
 	free(f->nodes);
 	free(f->thrs);
 	tj_u64map_free(&f->thr_ix);
+	tj_call_units_free(&f->units);
 	free(f->pend);
 	tj_u64map_free(&f->pend_ix);
 	free(f);
@@ -363,11 +367,7 @@ static int pend_take(struct tj_feat *f, uint64_t id, struct pending *out)
 /* Where a call goes: its remote address and port, hashed. */
 static uint64_t dest_of(const struct tj_message *m)
 {
-	uint64_t h = tj_hash64(((uint64_t)m->family << 16) | m->rport);
-	uint64_t a, b;
-	memcpy(&a, m->raddr, 8);
-	memcpy(&b, m->raddr + 8, 8);
-	return tj_hash64(h ^ tj_hash64(a ^ tj_hash64(b)));
+	return tj_call_dest(m);
 }
 
 static void fill(const struct tj_feat *f, const struct tj_message *m,
@@ -554,8 +554,48 @@ int tj_feat_message(struct tj_feat *f, const struct tj_message *m,
 	out->sock_ = m->key.sock;
 	out->dest_ = dest_of(m);
 	out->dest = out->dest_;
+	out->pid_ = m->pid;
+	if (!(out->units_ = tj_call_units_add(&f->units, m, out->dest_)))
+		return tj_errf(err, TJ_E_NOMEM, "features: out of memory");
 	f->last_was_call = 1;
 	return 1;
+}
+
+static void note_call(struct req *r, const struct tj_feat_call *c)
+{
+	r->call_reply[r->ncalls % OPEN_RING] = c->reply_ts_;
+	r->call_dest[r->ncalls % OPEN_RING] = c->dest_;
+	r->last_call_start = c->ts_;
+	r->ncalls++;
+	r->last_call_reply = c->reply_ts_;
+}
+
+/* A message of several calls (merged on a pipelined connection): its
+ * calls beyond the first were made by the next requests in line, the
+ * oldest open ones of the process with no call to that destination yet.
+ * Without this they would stay "waiting" for a call they made, and the
+ * FIFO features would point at them for every later call. */
+static void hidden_calls(struct node *n, const struct tj_feat_call *c)
+{
+	for (uint64_t k = 1; k < c->units_; k++) {
+		struct req *h = NULL;
+		for (size_t i = 0; i < n->n && !h; i++) {
+			struct req *r = &n->reqs[i];
+			if (r->ts_first >= c->ts_)
+				break;
+			if ((r->ts_reply && r->ts_reply <= c->ts_) ||
+			    (c->pid_ != TJ_PID_UNKNOWN && r->pid != TJ_PID_UNKNOWN && r->pid != c->pid_))
+				continue;
+			int called = 0;
+			for (unsigned j = 0; j < OPEN_RING && j < r->ncalls; j++)
+				called |= r->call_dest[j] == c->dest_;
+			if (!called)
+				h = r;
+		}
+		if (!h)
+			return;
+		note_call(h, c);
+	}
 }
 
 void tj_feat_assign(struct tj_feat *f, const struct tj_feat_call *c, int idx)
@@ -570,16 +610,14 @@ void tj_feat_assign(struct tj_feat *f, const struct tj_feat_call *c, int idx)
 		pend_add(f, pending_id(n->id, c->sock_, c->reply_ts_), c->reply_ts_,
 			 has ? &n->reqs[c->ref_[idx]].key : NULL);
 	if (!has) {
+		hidden_calls(n, c);
 		if (t)
 			t->has_prev_parent = 0;
 		return;
 	}
 	struct req *r = &n->reqs[c->ref_[idx]];
-	r->call_reply[r->ncalls % OPEN_RING] = c->reply_ts_;
-	r->call_dest[r->ncalls % OPEN_RING] = c->dest_;
-	r->last_call_start = c->ts_;
-	r->ncalls++;
-	r->last_call_reply = c->reply_ts_;
+	note_call(r, c);
+	hidden_calls(n, c);
 	if (t) {
 		t->prev_parent = r->key;
 		t->has_prev_parent = 1;

@@ -117,6 +117,8 @@ struct tj_feat_call {
 	uint64_t reply_ts_;
 	uint64_t sock_;
 	uint64_t dest_;
+	uint64_t units_; /* calls the message holds (models/call_units.h) */
+	uint32_t pid_;
 };
 
 struct tj_feat;

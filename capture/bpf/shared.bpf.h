@@ -154,11 +154,16 @@ struct sockinfo {
 	__u8 raddr[16];
 };
 
-static __always_inline void count_drop(__u32 why)
+static __always_inline void count_drops(__u32 why, __u64 events)
 {
 	__u64 *n = bpf_map_lookup_elem(&drops, &why);
 	if (n)
-		*n += 1; /* per-CPU slot: no atomics needed */
+		*n += events; /* per-CPU slot: no atomics needed */
+}
+
+static __always_inline void count_drop(__u32 why)
+{
+	count_drops(why, 1);
 }
 
 /* The sock hooks keep the same state in the socket's own storage: found
@@ -541,34 +546,44 @@ static __always_inline void fill_caller(struct tjc_caller *c, const struct emit_
 }
 
 /* Wake the reader only when the ring fills up; otherwise it drains on
- * its timer, which spares the traced CPU an irq_work per event. */
-static __always_inline void submit(void *ring, void *e)
+ * its timer, which spares the traced CPU an irq_work per event.  Only
+ * the record that takes the ring past wakeup_bytes waiting wakes it:
+ * the reader then takes everything there is, and while it is behind a
+ * wakeup per record (an irq_work, a paravirtual APIC write on a VM:
+ * `perf` put it at a quarter of the data program under a saturating
+ * burst) would only slow the CPUs it is behind.  size: the record's
+ * bytes with the ring's 8-byte header; in_ring: already reserved (the
+ * ring's count includes it). */
+static __always_inline __u64 wake_flag(void *ring, __u64 size, int in_ring)
 {
-	__u64 wake = BPF_RB_NO_WAKEUP;
+	__u64 avail, before;
 
-	if (wakeup_bytes && bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) > wakeup_bytes)
-		wake = BPF_RB_FORCE_WAKEUP;
-	bpf_ringbuf_submit(e, wake);
+	if (!wakeup_bytes)
+		return BPF_RB_NO_WAKEUP;
+	avail = bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA);
+	before = !in_ring ? avail : avail > size ? avail - size : 0;
+	return before <= wakeup_bytes && before + size > wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+								       : BPF_RB_NO_WAKEUP;
 }
 
-/* A send or receive as a tjc_data record.  Sizes are conditioned on the
- * read-only settings alone, so the verifier sees one size. */
-static __always_inline void emit_compact(void *ring, const struct emit_args *a)
+static __always_inline void submit(void *ring, void *e, __u64 size)
 {
-	struct tjc_data *d;
+	bpf_ringbuf_submit(e, wake_flag(ring, size + 8, 1));
+}
 
-	if (payload_max && stack_mode)
-		d = bpf_ringbuf_reserve(ring, sizeof(*d) + TJC_PAYLOAD_MAX + sizeof(struct tjc_stack_tail), 0);
-	else if (payload_max)
-		d = bpf_ringbuf_reserve(ring, sizeof(*d) + TJC_PAYLOAD_MAX, 0);
-	else if (stack_mode)
-		d = bpf_ringbuf_reserve(ring, sizeof(*d) + sizeof(struct tjc_stack_tail), 0);
-	else
-		d = bpf_ringbuf_reserve(ring, sizeof(*d), 0);
-	if (!d) {
-		count_drop(TJC_DROP_RINGBUF);
-		return;
-	}
+/* A compact record's size with these settings: fixed part, payload room
+ * (--payload), stack tail (--stack).  Read-only settings alone: the
+ * verifier sees one constant. */
+static __always_inline __u32 compact_size(void)
+{
+	return sizeof(struct tjc_data) + (payload_max ? TJC_PAYLOAD_MAX : 0) +
+	       (stack_mode ? sizeof(struct tjc_stack_tail) : 0);
+}
+
+/* A send or receive as a tjc_data record at d (in the ring, or in this
+ * CPU's batch). */
+static __always_inline void fill_compact(struct tjc_data *d, const struct emit_args *a)
+{
 	d->ts_ns = a->ts;
 	d->sock = a->ino;
 	d->bytes = a->bytes;
@@ -592,7 +607,123 @@ static __always_inline void emit_compact(void *ring, const struct emit_args *a)
 		else
 			t->caller.ip = 0;
 	}
-	submit(ring, d);
+}
+
+/* A compact record reserved in the ring on its own: when batching is off
+ * or this CPU's batch is in use (a program interrupted while filling it). */
+static __always_inline void emit_compact(void *ring, const struct emit_args *a)
+{
+	struct tjc_data *d;
+
+	if (payload_max && stack_mode)
+		d = bpf_ringbuf_reserve(ring, sizeof(*d) + TJC_PAYLOAD_MAX + sizeof(struct tjc_stack_tail), 0);
+	else if (payload_max)
+		d = bpf_ringbuf_reserve(ring, sizeof(*d) + TJC_PAYLOAD_MAX, 0);
+	else if (stack_mode)
+		d = bpf_ringbuf_reserve(ring, sizeof(*d) + sizeof(struct tjc_stack_tail), 0);
+	else
+		d = bpf_ringbuf_reserve(ring, sizeof(*d), 0);
+	if (!d) {
+		count_drop(TJC_DROP_RINGBUF);
+		return;
+	}
+	fill_compact(d, a);
+	submit(ring, d, compact_size());
+}
+
+/* Batches: a CPU's compact records are staged in its own slot of the
+ * per-CPU `batches` array and go to its ring together, in one
+ * bpf_ringbuf_output of batch_max records: the ring's reserve and commit
+ * (an IRQ-saving spin lock each, a paravirtual call on a VM: a quarter of
+ * the data program's time) are paid once per batch.  A ring record is
+ * then one whole record, or one or more compact records back to back
+ * (capture/ring_record.c splits them).  A batch goes out when full, when
+ * its first record is older than batch_age_ns (checked at the next
+ * record), and whenever user space runs `flush_batch` on its CPU (at
+ * every drain and at the end, capture/loader.c): no record waits longer
+ * than a drain for lack of company.  batch_max 0: no batching. */
+const volatile __u32 batch_max = 0;     /* records per batch; the loader sizes it */
+const volatile __u64 batch_age_ns = 0;
+
+struct batch {
+	/* 1 while a program fills or sends it.  A program runs to its end
+	 * on its CPU, but an interrupt's program (a state change in
+	 * softirq, the flush's IPI) or, where syscall tracepoints are
+	 * preemptible, another task's may come in between: whoever finds it
+	 * taken writes straight to the ring (or, the flush, leaves it). */
+	__u64 busy;    /* 64 bits: this clang's BPF target has 64-bit cmpxchg only */
+	__u32 n;       /* records in rec */
+	__u32 pad;
+	__u64 first_ts; /* time of rec's first record */
+	__u8 rec[TJC_BATCH_BYTES];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct batch);
+} batches SEC(".maps");
+
+/* What user space sees of each CPU's batch (the skeleton's .bss, mapped):
+ * the time of its first record, 0 while it is empty.  The loader flushes
+ * only CPUs with one, so an idle CPU gets no IPI; CPUs from
+ * TJC_BATCH_CPUS on are always flushed.  A cache line each: only its CPU
+ * writes it, twice per batch. */
+struct tjc_batch_mark batch_pending[TJC_BATCH_CPUS];
+
+static __always_inline void batch_mark(__u64 ts)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+
+	if (cpu < TJC_BATCH_CPUS)
+		*(volatile __u64 *)&batch_pending[cpu].first_ts = ts;
+}
+
+/* The batch's records as one ring record; the batch is empty after, sent
+ * or (ring full) counted lost, every record of it. */
+static __always_inline void batch_send(void *ring, struct batch *b)
+{
+	__u64 n = b->n, size = n * compact_size();
+
+	b->n = 0;
+	batch_mark(0);
+	if (n == 0 || size > TJC_BATCH_BYTES)
+		return;
+	if (bpf_ringbuf_output(ring, b->rec, size, wake_flag(ring, size + 8, 0)))
+		count_drops(TJC_DROP_RINGBUF, n);
+}
+
+/* Stage a compact record in this CPU's batch; 0 when the batch is taken
+ * (the caller writes the record to the ring itself). */
+static __always_inline int batch_add(void *ring, const struct emit_args *a)
+{
+	__u32 zero = 0, i;
+	struct batch *b = bpf_map_lookup_elem(&batches, &zero);
+	__u64 at;
+
+	if (!b || __sync_val_compare_and_swap(&b->busy, 0, 1) != 0)
+		return 0;
+	i = b->n;
+	if (i >= batch_max) { /* cannot happen: a full batch is sent at once */
+		batch_send(ring, b);
+		i = 0;
+	}
+	at = (__u64)i * compact_size();
+	if (at + compact_size() > TJC_BATCH_BYTES) {
+		b->busy = 0;
+		return 0;
+	}
+	fill_compact((struct tjc_data *)(b->rec + at), a);
+	if (i == 0) {
+		b->first_ts = a->ts;
+		batch_mark(a->ts | 1); /* never 0 */
+	}
+	b->n = i + 1;
+	if (i + 1 >= batch_max || a->ts - b->first_ts >= batch_age_ns)
+		batch_send(ring, b);
+	b->busy = 0;
+	return 1;
 }
 
 /* Reserve, fill and submit one event: a whole tjc_event, or a tjc_data
@@ -608,7 +739,8 @@ static __always_inline void emit(const struct emit_args *a)
 		return;
 	}
 	if (a->compact) {
-		emit_compact(ring, a);
+		if (!batch_max || !batch_add(ring, a))
+			emit_compact(ring, a);
 		return;
 	}
 	/* Conditioned on the read-only payload_max alone, so the verifier
@@ -652,7 +784,8 @@ static __always_inline void emit(const struct emit_args *a)
 	 * back into the compact records that follow here. */
 	if (a->st && cpu < 64)
 		__sync_fetch_and_or(&a->st->cpus_told, 1ull << cpu);
-	submit(ring, e);
+	submit(ring, e, sizeof(*e) + (payload_max ? TJC_PAYLOAD_MAX : 0) +
+			((stack_mode & TJC_STACK_USER) ? sizeof(struct tjc_caller) : 0));
 }
 
 /* The socket's offsets, creating them if needed.  fresh: a new connection

@@ -38,25 +38,35 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(r, data + at, n);
 		memcpy(rec, r, n);
 		at += n;
-		const struct tjc_event *out;
-		size_t out_size;
-		int rc = tj_ring_decode(d, (n % 8) ? (void *)rec : (void *)r, n, &out, &out_size);
-		if (rc == TJ_RING_BAD) {
-			if (out || out_size)
-				abort();
-		} else {
+		/* A ring record may be a batch: every record in it, in turn. */
+		const uint8_t *buf = (n % 8) ? (const uint8_t *)rec : r;
+		const void *p = buf;
+		size_t left = n;
+		while (left) {
+			const struct tjc_event *out;
+			size_t out_size, before = left;
+			int rc = tj_ring_decode_next(d, &p, &left, &out, &out_size);
+			if (left >= before || (const uint8_t *)p != buf + (n - left))
+				abort(); /* no progress, or lost track of where it is */
+			if (rc == TJ_RING_BAD) {
+				if (out || out_size || left)
+					abort();
+				continue;
+			}
 			if (!out || out_size < sizeof(struct tjc_event) || out_size > sizeof(rec))
 				abort();
 			/* Touch every byte handed on. */
 			uint8_t copy[sizeof(rec)];
 			memcpy(copy, out, out_size);
-			if (out != (const void *)rec && out != (const void *)r) {
+			if ((const uint8_t *)out < buf || (const uint8_t *)out >= buf + n) {
 				/* Expanded: a send or receive with the settings' size. */
 				if ((out->type != TJC_EV_SEND && out->type != TJC_EV_RECV) ||
 				    out->payload_len > room ||
 				    out_size != sizeof(struct tjc_event) + room +
 						((stack_mode & TJC_STACK_USER) ? sizeof(struct tjc_caller) : 0))
 					abort();
+			} else if ((const uint8_t *)out + out_size != buf + n) {
+				abort(); /* a whole record is the rest of the ring record */
 			}
 		}
 		free(r);

@@ -36,6 +36,13 @@ expect_exit 2 "$tj" correlate --algo metadata --explain "$tmp/ds"
 # A refused param leaves no output at all, not even the CSV header.
 out=$("$tj" correlate --algo regression --param bogus=1 "$tmp/ds" 2>/dev/null)
 [ -z "$out" ] || fail "a refused --param still wrote: $out"
+# unit-fifo refuses bad params by name, and --explain names each call's signal.
+expect_exit 2 "$tj" correlate --algo unit-fifo --param units=bytes "$tmp/ds"
+"$tj" correlate --algo unit-fifo --param units=bytes "$tmp/ds" 2>&1 | grep -q 'units=bytes' ||
+	fail "unit-fifo's bad units is not named"
+expect_exit 2 "$tj" correlate --algo unit-fifo --param window=0 "$tmp/ds"
+"$tj" correlate --algo unit-fifo --explain "$tmp/ds" 2>&1 >/dev/null | grep -q ' by thread (1 writes, 1 calls)' ||
+	fail "unit-fifo --explain names no signal"
 # --explain prints the regression model's fitted delays on stderr.
 "$tj" correlate --algo regression --explain "$tmp/ds" 2>&1 >/dev/null | grep -q 'median_ms' ||
 	fail "--explain printed no fitted model"

@@ -353,6 +353,34 @@ static void test_fifo_only_order_decides(void **state)
 	fx_free(x);
 }
 
+/* A call message of two writes on a pipelined connection holds two calls
+ * (models/call_units.h): the one it is named by, A's, and a hidden one,
+ * made by the next request in line, B.  B must not look as if it still
+ * waited for that call: the next call's FIFO head is C. */
+static void test_fifo_counts_merged_calls(void **state)
+{
+	(void)state;
+	struct fx *x = fx_new(0, 0);
+	feed(x, srv(1, 10, 0, 5, 100, 1000, 1000, 9000, 100));
+	feed(x, srv(1, 11, 0, 5, 100, 1100, 1100, 9000, 100));
+	feed(x, srv(1, 12, 0, 5, 100, 1200, 1200, 9000, 100));
+	struct tj_message c = call_to(1, 30, 0, 200, 1300, 1400, 0, 6379);
+	c.nsyscalls = 2;
+	assert_int_equal(feed(x, c), 1);
+	int a = find(&x->c, 10);
+	assert_float_equal(x->c.x[a][TJ_F_FIFO_FIRST], 1, 0);
+	tj_feat_assign(x->f, &x->c, a);
+	c = call_to(1, 30, 100, 200, 1500, 1600, 1, 6379);
+	c.nsyscalls = 1;
+	assert_int_equal(feed(x, c), 1);
+	int b = find(&x->c, 11), d = find(&x->c, 12);
+	assert_float_equal(x->c.x[b][TJ_F_FIFO_FIRST], 0, 0);
+	assert_float_equal(x->c.x[b][TJ_F_DEST_CALLS], log1p(1), 1e-12);
+	assert_float_equal(x->c.x[d][TJ_F_FIFO_FIRST], 1, 0);
+	tj_feat_assign(x->f, &x->c, d);
+	fx_free(x);
+}
+
 /* Only the last-received reply decides: a worker thread that read no
  * request calls once for B, reads the response, and calls again (a
  * sequential dependent call); A and B are otherwise alike. */
@@ -461,6 +489,7 @@ int main(void)
 		cmocka_unit_test(test_context_follows_responses),
 		cmocka_unit_test(test_reply_before_response),
 		cmocka_unit_test(test_fifo_only_order_decides),
+		cmocka_unit_test(test_fifo_counts_merged_calls),
 		cmocka_unit_test(test_reply_parent_only_reply_decides),
 		cmocka_unit_test(test_fifo_and_reply_conflict),
 		cmocka_unit_test(test_fifo_keeps_to_the_process),

@@ -202,6 +202,91 @@ static void bad_records_are_refused(void **state)
 	tj_ring_decoder_free(d);
 }
 
+/* A batch: compact records back to back in one ring record, each its
+ * settings' full size (payload room, stack tail); tj_ring_decode_next
+ * hands them out one by one, in order, and a whole record after them in
+ * another ring record on its own. */
+static void batches_are_split_into_their_records(void **state)
+{
+	(void)state;
+	for (unsigned mode = 0; mode <= TJC_STACK_USER; mode++)
+		for (uint32_t pmax = 0; pmax <= 64; pmax += 64) {
+			struct tj_ring_decoder *d = tj_ring_decoder_new(pmax, mode);
+			uint32_t room = pmax ? TJC_PAYLOAD_MAX : 0;
+			union rec w, c;
+			const struct tjc_event *out;
+			size_t size, one = 0;
+			uint64_t batch[4 * sizeof(union rec) / 8];
+			const void *at;
+			size_t left;
+
+			at = &w;
+			left = whole(&w, TJC_EV_SEND, 5, 1, room, mode & TJC_STACK_USER);
+			assert_int_equal(tj_ring_decode_next(d, &at, &left, &out, &size), TJ_RING_OK);
+			assert_int_equal(left, 0);
+			assert_ptr_equal(out, &w.ev);
+			for (int i = 0; i < 3; i++) {
+				one = compact(&c, i == 1 ? TJC_EV_RECV : TJC_EV_SEND, 5, 10 + i,
+					      100 * i, room, mode != 0);
+				memcpy((uint8_t *)batch + i * one, &c, one);
+			}
+			assert_int_equal(one % 8, 0); /* each record stays 8-byte aligned */
+			at = batch;
+			left = 3 * one;
+			for (int i = 0; i < 3; i++) {
+				assert_int_equal(tj_ring_decode_next(d, &at, &left, &out, &size),
+						 TJ_RING_OK);
+				assert_int_equal(left, (size_t)(2 - i) * one);
+				assert_int_equal(out->ts_ns, 10 + i);
+				assert_int_equal(out->offset, 100 * i);
+				assert_int_equal(out->type, i == 1 ? TJC_EV_RECV : TJC_EV_SEND);
+				assert_int_equal(out->rport, 40005);
+				assert_int_equal(size, sizeof(struct tjc_event) + room +
+						 ((mode & TJC_STACK_USER) ? sizeof(struct tjc_caller) : 0));
+			}
+			assert_ptr_equal(at, (uint8_t *)batch + 3 * one);
+			assert_int_equal(tj_ring_decoder_unknown(d), 0);
+			tj_ring_decoder_free(d);
+		}
+}
+
+/* A batch whose tail is no whole record: the records before it come out,
+ * the tail is refused and consumed (no endless loop, no read past it). */
+static void a_batch_with_a_short_tail_keeps_its_whole_records(void **state)
+{
+	struct tj_ring_decoder *d = tj_ring_decoder_new(0, 0);
+	union rec w, c;
+	const struct tjc_event *out;
+	size_t size, left;
+	uint64_t batch[3 * 56 / 8];
+	const void *at = &w;
+	(void)state;
+
+	left = whole(&w, TJC_EV_SEND, 3, 1, 0, 0);
+	tj_ring_decode_next(d, &at, &left, &out, &size);
+	compact(&c, TJC_EV_SEND, 3, 2, 0, 0, 0);
+	memcpy(batch, &c, 56);
+	memcpy((uint8_t *)batch + 56, &c, 56);
+	memcpy((uint8_t *)batch + 112, &c, 56);
+	at = batch;
+	left = 2 * 56 + 40; /* two records and 40 bytes of a third */
+	assert_int_equal(tj_ring_decode_next(d, &at, &left, &out, &size), TJ_RING_OK);
+	assert_int_equal(tj_ring_decode_next(d, &at, &left, &out, &size), TJ_RING_OK);
+	assert_int_equal(left, 40);
+	assert_int_equal(tj_ring_decode_next(d, &at, &left, &out, &size), TJ_RING_BAD);
+	assert_null(out);
+	assert_int_equal(left, 0);
+	/* A compact type that is no send or receive inside a batch:
+	 * refused with the rest. */
+	((struct tjc_data *)((uint8_t *)batch + 56))->type = TJC_EV_CLOSE | TJC_REC_COMPACT;
+	at = batch;
+	left = 3 * 56;
+	assert_int_equal(tj_ring_decode_next(d, &at, &left, &out, &size), TJ_RING_OK);
+	assert_int_equal(tj_ring_decode_next(d, &at, &left, &out, &size), TJ_RING_BAD);
+	assert_int_equal(left, 0);
+	tj_ring_decoder_free(d);
+}
+
 /* A CLOSE lets the socket go once records two seconds younger came (other
  * rings' records of it may still be on their way until then); a socket
  * told again after its CLOSE (a reused inode) stays. */
@@ -250,6 +335,8 @@ int main(void)
 		cmocka_unit_test(tails_land_where_whole_records_have_them),
 		cmocka_unit_test(bad_records_are_refused),
 		cmocka_unit_test(closed_sockets_are_forgotten_later),
+		cmocka_unit_test(batches_are_split_into_their_records),
+		cmocka_unit_test(a_batch_with_a_short_tail_keeps_its_whole_records),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,58 @@
+/* How many calls a call message holds (correlate/ASYNC.md, "Pipelined
+ * shared connections").
+ *
+ * A message is every byte a socket sends before the direction flips
+ * (DESIGN.md), so on a pipelined connection two calls written with no
+ * reply read between them are one message.  The kernel shows how many
+ * write syscalls it took.  A client that writes each call with one
+ * syscall makes n writes of n calls; one that writes every call in k
+ * pieces (header, then body) makes k writes per call, every time.  So a
+ * queue's writes per call are its most common writes per message (a tie
+ * goes to the fewer; one write per call is the prior), and a message of
+ * n writes holds n / that many calls, at least one.
+ *
+ * Writes alone would also count a call written in two pieces now and
+ * then (a partial write continued, a large body) as two.  Bytes tell
+ * them apart without a protocol: a message that holds k calls carries
+ * about k calls' bytes, a call in pieces about one.  So the count is
+ * also capped by the message's bytes over the queue's mean bytes of a
+ * one-write message, rounded (at least one).
+ *
+ * Per queue (node, process, destination) a histogram of 16 counts and
+ * the bytes of its one-write messages. */
+#ifndef TJ_CALL_UNITS_H
+#define TJ_CALL_UNITS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "../lib/u64map.h"
+#include "../replay/replay.h"
+
+#define TJ_CALL_UNITS_HIST 16 /* writes per message: 1..15, 16 and more */
+
+struct tj_call_queue {
+	uint64_t hist[TJ_CALL_UNITS_HIST + 1]; /* messages by their writes */
+	uint64_t one_write_bytes;              /* bytes of its one-write messages */
+};
+
+struct tj_call_units {
+	struct tj_u64map ix; /* queue hash -> index in q */
+	struct tj_call_queue *q;
+	size_t n, cap;
+};
+
+void tj_call_units_init(struct tj_call_units *u);
+void tj_call_units_free(struct tj_call_units *u);
+
+/* The destination of a call: a hash of its remote address and port. */
+uint64_t tj_call_dest(const struct tj_message *m);
+
+/* Count call message m (of destination dest) on its queue; return the
+ * calls it holds (>= 1), or 0 if out of memory. */
+uint64_t tj_call_units_add(struct tj_call_units *u, const struct tj_message *m, uint64_t dest);
+
+/* The calls a message of `writes` syscalls and `bytes` bytes holds,
+ * given its queue's counts so far (exposed for the unit tests). */
+uint64_t tj_call_units_of(const struct tj_call_queue *q, uint32_t writes, uint64_t bytes);
+
+#endif
