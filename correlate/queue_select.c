@@ -34,7 +34,7 @@
 #define QS_MIN_ANCHORS 30      /* fewer: the description length alone decides */
 
 static const char *const default_methods =
-	"lookahead,order-align,classifier,regression,metadata";
+	"lookahead,order-align,classifier,regression,metadata,issue-fifo";
 
 struct qs_req {
 	struct tj_msgkey key;
@@ -697,7 +697,7 @@ const struct tj_correlator tj_correlator_queue_select = {
 	.description = "runs several correlators and keeps, per (process, "
 		       "destination) queue, the one the kernel's completion links back "
 		       "and whose answers explain the log in the fewest nats (no labels)",
-	.params_help = "methods=lookahead,order-align,classifier,regression,metadata  the "
+	.params_help = "methods=lookahead,order-align,classifier,regression,metadata,issue-fifo  the "
 		       "correlators run (built-ins; on a tie the earlier wins)\n"
 		       "warm=1000  answered calls a queue waits for before its first choice\n"
 		       "links=1  1: with 30+ completion links in a queue, drop methods another beats on them; 0: nats only\n"

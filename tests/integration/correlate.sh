@@ -33,6 +33,13 @@ expect_exit 1 "$tj" correlate --algo metadata "$tmp/nope"
 expect_exit 1 "$tj" correlate --algo metadata "$tmp/ds/labels.csv"
 expect_exit 2 "$tj" correlate --algo metadata --train "$tmp/ds" "$tmp/ds"
 expect_exit 2 "$tj" correlate --algo metadata --explain "$tmp/ds"
+# nest-match refuses a bad param naming it, and names its signal with --explain.
+"$tj" correlate --algo nest-match --param explain=2 "$tmp/ds" 2>&1 >/dev/null | grep -q 'explain=2' ||
+	fail "nest-match explain=2: not refused by name"
+expect_exit 2 "$tj" correlate --algo nest-match --param explain=2 "$tmp/ds"
+expect_exit 2 "$tj" correlate --algo nest-match --param cap=1 "$tmp/ds"
+"$tj" correlate --algo nest-match --explain "$tmp/ds" 2>&1 >/dev/null | grep -q ' by nesting$' ||
+	fail "nest-match --explain names no signal"
 # A refused param leaves no output at all, not even the CSV header.
 out=$("$tj" correlate --algo regression --param bogus=1 "$tmp/ds" 2>/dev/null)
 [ -z "$out" ] || fail "a refused --param still wrote: $out"
@@ -46,6 +53,19 @@ expect_exit 2 "$tj" correlate --algo unit-fifo --param window=0 "$tmp/ds"
 # --explain prints the regression model's fitted delays on stderr.
 "$tj" correlate --algo regression --explain "$tmp/ds" 2>&1 >/dev/null | grep -q 'median_ms' ||
 	fail "--explain printed no fitted model"
+# issue-fifo: --explain names the signal that decided the calls; a bad
+# param is refused, naming it (exit 2); every call gets one edge.
+"$tj" correlate --algo issue-fifo --explain "$tmp/ds" -o "$tmp/ifo.csv" 2>"$tmp/ifo.err" ||
+	fail "issue-fifo failed: $(tail -3 "$tmp/ifo.err")"
+grep -Eq '^issue-fifo: [0-9]+ calls: [0-9]+ direct .*, [0-9]+ fifo .*, [0-9]+ connect .*, [0-9]+ none$' "$tmp/ifo.err" ||
+	fail "issue-fifo --explain names no signal: $(head -3 "$tmp/ifo.err")"
+[ "$(($(wc -l <"$tmp/ifo.csv") - 1))" -eq "$(($(wc -l <"$tmp/ds/labels.csv") - 1))" ] ||
+	fail "issue-fifo: not one edge per labeled call"
+for bad in expire=0 expire=soon explain=2 colour=red; do
+	expect_exit 2 "$tj" correlate --algo issue-fifo --param $bad "$tmp/ds"
+	"$tj" correlate --algo issue-fifo --param $bad "$tmp/ds" 2>&1 >/dev/null | grep -q "issue-fifo: .*${bad%%=*}" ||
+		fail "issue-fifo --param $bad: the message does not name the param"
+done
 
 # --- metadata on thread-per-request traffic ---
 "$tj" correlate --algo metadata "$tmp/ds" -o "$tmp/edges.csv" 2>"$tmp/err" ||

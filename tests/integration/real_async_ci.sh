@@ -56,8 +56,8 @@ echo "auth (M:N): $threads threads, $hop of $n calls on another thread than thei
 
 # every correlator, scored: printed for the log
 # (the default, without --algo, where this build has one)
-scored=0 want=3
-for a in default metadata regression classifier; do
+scored=0 want=4
+for a in default metadata regression classifier nest-match; do
 	args=(--algo "$a")
 	[ "$a" = default ] && args=()
 	if ! "$TJ" correlate "${args[@]}" "$work/ds" -o "$work/e-$a.csv" 2>"$work/c-$a.err"; then
@@ -67,7 +67,7 @@ for a in default metadata regression classifier; do
 		fi
 		fail "correlate ${args[*]}: $(cat "$work/c-$a.err")"
 	fi
-	[ "$a" = default ] && want=4
+	[ "$a" = default ] && want=5
 	"$TJ" score --json --labels "$work/ds/labels.csv" "$work/e-$a.csv" >"$work/s-$a.json" ||
 		fail "score $a"
 	python3 - "$work/s-$a.json" "$a" <<-'PY' || fail "score $a: unreadable JSON"

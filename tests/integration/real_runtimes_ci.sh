@@ -25,7 +25,7 @@ grep -q 'runtime error\|AddressSanitizer\|LeakSanitizer\|panic:' "$work/run.txt"
 "$TJ" correlate --algo metadata "$work/ds" -o "$work/edges.csv" 2>/dev/null || fail "correlate"
 "$TJ" score --labels "$work/ds/labels.csv" "$work/edges.csv" >"$work/score.txt" || fail "score"
 grep -q '600 calls, 600 joined' "$work/score.txt" || fail "calls do not all join: $(grep '^logs' "$work/score.txt")"
-for a in metadata regression classifier; do
+for a in metadata regression classifier issue-fifo; do
 	"$TJ" correlate --algo $a "$work/ds" -o "$work/e-$a.csv" 2>/dev/null || { echo "$a: correlate failed"; continue; }
 	f1=$("$TJ" score --json --labels "$work/ds/labels.csv" "$work/e-$a.csv" |
 		python3 -c 'import json,sys; print("%.1f" % (100 * json.load(sys.stdin)["edges"]["f1"]))')

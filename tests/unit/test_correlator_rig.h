@@ -1,0 +1,66 @@
+/* Run a correlator over hand-built events and check its edges: the rig the
+ * correlator unit tests share (include after cmocka.h). */
+#ifndef TEST_CORRELATOR_RIG_H
+#define TEST_CORRELATOR_RIG_H
+
+#include <string.h>
+#include "replay/assemble.h"
+#include "correlate/host.h"
+
+struct test_rig {
+	const struct tj_correlator *c;
+	void *st;
+	struct tj_edge_set set;
+	struct tj_edge_set_sink sink;
+	struct tj_err err;
+};
+
+static inline int test_rig_message(void *ctx, const struct tj_message *m)
+{
+	struct test_rig *r = ctx;
+	return r->c->message(r->st, m, &r->sink.sink, &r->err);
+}
+
+/* Replays evs through the assembler into c (opened with p, may be NULL);
+ * its edges end in r->set (tj_edges_free it). */
+static inline void test_rig_run(struct test_rig *r, const struct tj_correlator *c,
+				const struct tj_event *evs, size_t n,
+				const struct tj_params *p)
+{
+	struct tj_assembler *a;
+	memset(r, 0, sizeof(*r));
+	r->c = c;
+	tj_edge_set_sink_init(&r->sink, &r->set);
+	assert_int_equal(c->open(&r->st, p, &r->err), 0);
+	assert_int_equal(tj_assembler_new(&a, NULL, test_rig_message, r, &r->err), 0);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(tj_assembler_feed(a, &evs[i], &r->err), 0);
+	assert_int_equal(tj_assembler_end(a, &r->err), 0);
+	assert_int_equal(c->finish(r->st, &r->sink.sink, &r->err), 0);
+	c->close(r->st);
+	tj_assembler_free(a);
+}
+
+/* The edge of call `child` names `parent` (NULL: no parent). */
+static inline void test_expect_parent(const struct tj_edge_set *s, const char *child,
+				      const char *parent)
+{
+	struct tj_msgkey k;
+	char buf[TJ_MSGKEY_STRLEN];
+	assert_int_equal(tj_msgkey_parse(child, &k), 0);
+	for (size_t i = 0; i < s->n; i++) {
+		if (!tj_msgkey_eq(&s->edges[i].child, &k))
+			continue;
+		if (!parent && s->edges[i].has_parent)
+			fail_msg("%s: expected no parent, got %s", child,
+				 tj_msgkey_format(&s->edges[i].parent, buf));
+		if (parent) {
+			assert_true(s->edges[i].has_parent);
+			assert_string_equal(tj_msgkey_format(&s->edges[i].parent, buf), parent);
+		}
+		return;
+	}
+	fail_msg("no edge for %s", child);
+}
+
+#endif
