@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "../lib/error.h"
+#include "../lib/util.h"
 
 struct jw {
 	FILE *f;
@@ -59,11 +60,9 @@ static inline void jw_char(struct jw *w, char c)
 	w->len++;
 }
 
-/* Decimal digits of v at o (room for 20); returns how many. */
-size_t jw_fmt_u64(char *o, uint64_t v);
 static inline void jw_u64(struct jw *w, uint64_t v)
 {
-	w->len += jw_fmt_u64(jw_room(w, 20), v);
+	w->len += tj_fmt_u64(jw_room(w, 20), v);
 }
 
 /* A bounded piece (a span) is written at a cursor: jw_reserve gives room
@@ -93,7 +92,7 @@ static inline char *jc_raw(char *o, const char *s)
 }
 static inline char *jc_u64(char *o, uint64_t v)
 {
-	return o + jw_fmt_u64(o, v);
+	return o + tj_fmt_u64(o, v);
 }
 static inline char *jc_i64(char *o, int64_t v)
 {

@@ -111,7 +111,7 @@ static void name_put(struct namebuf *b, const char *s, size_t n)
 static void name_port(struct namebuf *b, uint16_t port)
 {
 	char d[20];
-	name_put(b, d, jw_fmt_u64(d, port));
+	name_put(b, d, tj_fmt_u64(d, port));
 }
 
 void tj_xspan_name(const struct tj_xmodel *m, uint32_t i, char *buf)

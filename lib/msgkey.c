@@ -5,33 +5,14 @@
 #include <string.h>
 #include "msgkey.h"
 #include "u64map.h"
+#include "util.h"
 
 /* Decimal digits of v at p; returns the end.  Keys are written once per
  * label, edge and exported span, millions of times in a big dataset: no
- * printf here, and two digits a step. */
+ * printf here. */
 static char *put_u64(char *p, uint64_t v)
 {
-	static const char d2[201] = "0001020304050607080910111213141516171819"
-				    "2021222324252627282930313233343536373839"
-				    "4041424344454647484950515253545556575859"
-				    "6061626364656667686970717273747576777879"
-				    "8081828384858687888990919293949596979899";
-	char tmp[20];
-	size_t n = 20;
-	while (v >= 100) {
-		n -= 2;
-		memcpy(tmp + n, d2 + 2 * (v % 100), 2);
-		v /= 100;
-	}
-	if (v >= 10) {
-		n -= 2;
-		memcpy(tmp + n, d2 + 2 * v, 2);
-	} else {
-		tmp[--n] = (char)('0' + v);
-	}
-	for (size_t i = n; i < 20; i++)
-		*p++ = tmp[i];
-	return p;
+	return p + tj_fmt_u64(p, v);
 }
 
 char *tj_msgkey_format(const struct tj_msgkey *k, char *buf)
