@@ -6,7 +6,10 @@
 # parent is P; a continuation link (X, Y) when X and Y have the same true
 # parent (whatever the correlator decided: teacher-forced).  Split by
 # whether X was synchronous (its writer read nothing before its reply) and
-# whether the linked write was the handler's first.  correlate/ASYNC.md,
+# whether the linked write was the handler's first; and the continuations
+# queue-select's judge keeps (handoff=1) against those it drops, written on
+# the socket the reply freed by an asynchronous caller (the FIFO hand-off:
+# lookahead.h, no_handoff).  correlate/ASYNC.md,
 # "Look-ahead signals", has the table this prints.
 #
 #   bench/lookahead-links.sh [--tj BIN] DATASET...
@@ -23,8 +26,9 @@ for d in "$@"; do
 done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-printf '%-20s %6s | %-14s %-14s %-14s | %-14s %-14s %-14s\n' dataset calls \
-	"compl all" "compl sync" "compl 1st" "cont all" "cont sync 1st" "cont same-sock"
+printf '%-20s %6s | %-14s %-14s %-14s | %-14s %-14s %-14s | %-14s %-14s\n' dataset calls \
+	"compl all" "compl sync" "compl 1st" "cont all" "cont sync 1st" "cont same-sock" \
+	"cont kept" "cont hand-off"
 for d in "$@"; do
 	"$tj" correlate --algo lookahead --param links=all --explain "$d" -o /dev/null --force \
 		2>"$tmp/x" >/dev/null || { echo "$0: $d: correlate failed: $(tail -1 "$tmp/x")" >&2; exit 1; }
@@ -43,9 +47,11 @@ for d in "$@"; do
 		add("na", ok)
 		if ($7 == 1 && $9 == 0) add("ns", ok)
 		if ($13 == 1) add("nx", ok)
+		add($13 == 1 && $7 == 0 ? "nh" : "nk", ok)
 	}
 	END {
-		printf "%-20s %6d | %-14s %-14s %-14s | %-14s %-14s %-14s\n", name, calls,
-			cell("ca"), cell("cs"), cell("c1"), cell("na"), cell("ns"), cell("nx")
+		printf "%-20s %6d | %-14s %-14s %-14s | %-14s %-14s %-14s | %-14s %-14s\n", name, calls,
+			cell("ca"), cell("cs"), cell("c1"), cell("na"), cell("ns"), cell("nx"),
+			cell("nk"), cell("nh")
 	}' "$d/labels.csv" "$tmp/x"
 done

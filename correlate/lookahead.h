@@ -65,6 +65,9 @@ struct tj_la_opts {
 	double sync_share;   /* links only from processes with at least this share
 				of synchronous calls (so far in the log) */
 	FILE *links;         /* if set: every link made, one line each (explain) */
+	int no_handoff;      /* links=all: no continuation from an asynchronous
+				call's handler to a call on the socket its reply
+				freed (a FIFO hand-off: ASYNC.md, i15j) */
 };
 
 /* A decided call: the final edge, the base edge, and why. */

@@ -112,7 +112,7 @@ static int la_open(void **st, const struct tj_params *p, struct tj_err *err)
 			bp.val[bp.n++] = p->val[i];
 		}
 	struct tj_la_opts o = { (uint64_t)(hz * 1e6), lf, share,
-				l->explain ? stderr : NULL };
+				l->explain ? stderr : NULL, 0 };
 	if ((rc = base->open(&l->base_st, &bp, err)) < 0 ||
 	    (rc = tj_la_new(&l->la, &o, to_host, l, err)) < 0) {
 		la_close(l);

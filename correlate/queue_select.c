@@ -152,7 +152,8 @@ struct qsel {
 static void qs_close(void *st);
 
 static const char *const known_params[] = { "methods", "warm", "links", "z", "correct",
-					    "judge_own", "cover", "share", "explain", NULL };
+					    "judge_own", "cover", "share", "handoff", "explain",
+					    NULL };
 
 /* methods=a,b,c: built-ins only, no repeats, not ourselves. */
 static int parse_methods(struct qsel *s, const char *list, struct tj_err *err)
@@ -306,7 +307,7 @@ static int qs_open(void **st, const struct tj_params *p, struct tj_err *err)
 		rc = tj_param_double(p, "z", 2, &s->z, err);
 	if (rc == 0 && !(s->z >= 0 && s->z <= 10))
 		rc = tj_errf(err, TJ_E_ARG, "queue-select: param z=%g: in [0, 10]", s->z);
-	double links = 1, correct = 0, judge_own = 0, share = 1;
+	double links = 1, correct = 0, judge_own = 0, share = 1, handoff = 1;
 	if (rc == 0)
 		rc = param_01(p, "correct", 0, &correct, err);
 	if (rc == 0)
@@ -315,6 +316,8 @@ static int qs_open(void **st, const struct tj_params *p, struct tj_err *err)
 		rc = param_01(p, "judge_own", 0, &judge_own, err);
 	if (rc == 0)
 		rc = param_01(p, "share", 1, &share, err);
+	if (rc == 0)
+		rc = param_01(p, "handoff", 1, &handoff, err);
 	if (rc == 0)
 		rc = tj_param_double(p, "cover", QS_COVER, &s->cover, err);
 	if (rc == 0 && !(s->cover >= 0 && s->cover <= 1))
@@ -330,7 +333,9 @@ static int qs_open(void **st, const struct tj_params *p, struct tj_err *err)
 			!(s->seen = calloc(QS_SEEN, sizeof(*s->seen)))))
 		rc = tj_errf(err, TJ_E_NOMEM, "queue-select: out of memory");
 	if (rc == 0) {
-		struct tj_la_opts lo = { .horizon_ns = 50 * 1000000ull, .links_from = TJ_LA_ALL };
+		/* handoff=1: the FIFO hand-off's continuations judge nothing (lookahead.h) */
+		struct tj_la_opts lo = { .horizon_ns = 50 * 1000000ull, .links_from = TJ_LA_ALL,
+					 .no_handoff = handoff == 1 };
 		rc = tj_la_new(&s->la, &lo, on_link, s, err);
 	}
 	if (rc == 0 && correct == 1) { /* lookahead's own defaults */
@@ -873,6 +878,7 @@ const struct tj_correlator tj_correlator_queue_select = {
 		       "z=2  the sign test's threshold (wins - losses > z sqrt(wins + losses))\n"
 		       "judge_own=0  0: lookahead is judged only on links it did not decide by (needs share=1); 1: on every link (as before the i15d fix)\n"
 		       "share=1  0: every method runs on its own (no shared order-align or feature pass; to check they change nothing)\n"
+		       "handoff=1  1: a continuation link written on the connection its reply freed, by an asynchronous caller (a FIFO hand-off to a waiting request), judges nothing; 0: it counts (as before i15j)\n"
 		       "cover=0  links rule methods out only where they cover this share of the queue's calls\n"
 		       "correct=0  1: lookahead's synchronous links correct the chosen answers\n"
 		       "explain=0  1: print each queue's costs and choice on stderr\n",

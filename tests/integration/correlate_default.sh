@@ -90,6 +90,8 @@ bad "param links=2" --param links=2
 bad "param correct=2" --param correct=2
 bad "param judge_own=2" --param judge_own=2
 bad "param share=0.5" --param share=0.5
+bad "param handoff=2" --param handoff=2
+bad "param handoff=no" --param handoff=no
 bad "param cover=1.5" --param cover=1.5
 bad "param cover=-0.1" --param cover=-0.1
 bad "unknown param 'score'" --param score=mdl

@@ -3,7 +3,9 @@
  * continuation decides, where a handler that also wrote a response gives
  * its next call back to the base (FIFO), where an anchor that arrived after
  * the call is ruled out, where an event loop's calls make no link, the
- * bounded deferral, and the correlator's refusal of bad params. */
+ * bounded deferral, a FIFO hand-off's continuation that must not count and
+ * a same-connection one that must, and the correlator's refusal of bad
+ * params. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -89,7 +91,7 @@ struct run {
 static void start(struct run *r, double share)
 {
 	memset(r, 0, sizeof(*r));
-	struct tj_la_opts o = { 50000 * US, TJ_LA_SYNC, share, NULL };
+	struct tj_la_opts o = { 50000 * US, TJ_LA_SYNC, share, NULL, 0 };
 	assert_int_equal(tj_la_new(&r->la, &o, collect, &r->got, &r->err), 0);
 }
 
@@ -334,6 +336,115 @@ static void test_bounded_deferral(void **state)
 	tj_la_free(r.la);
 }
 
+/* Every link (links=all, as queue-select's judge runs them), with or
+ * without the FIFO hand-off rule. */
+static void start_all(struct run *r, int no_handoff)
+{
+	memset(r, 0, sizeof(*r));
+	struct tj_la_opts o = { 50000 * US, TJ_LA_ALL, 0.95, NULL, no_handoff };
+	assert_int_equal(tj_la_new(&r->la, &o, collect, &r->got, &r->err), 0);
+}
+
+/* The call on sock at byte offset off, and its base decision. */
+static struct tj_message call_at(uint64_t sock, uint64_t off, uint32_t tid, uint64_t t,
+				 uint64_t reply_t)
+{
+	struct tj_message m = call(sock, tid, t, reply_t);
+	m.key.offset = off;
+	return m;
+}
+
+static void base_at(struct run *r, uint64_t sock, uint64_t off, uint64_t psock)
+{
+	struct tj_edge e = { .child = key(sock, TJ_DIR_OUT), .has_parent = 1,
+			     .parent = key(psock, TJ_DIR_IN), .score = 0.6 };
+	e.child.offset = off;
+	assert_int_equal(tj_la_base(r->la, &e, &r->err), 0);
+}
+
+static int64_t parent_at(const struct run *r, uint64_t sock, uint64_t off,
+			 enum tj_la_why *why)
+{
+	for (size_t i = 0; i < r->got.n; i++)
+		if (r->got.e[i].child.sock == sock && r->got.e[i].child.offset == off) {
+			*why = r->got.why[i];
+			return r->got.e[i].has_parent ? (int64_t)r->got.e[i].parent.sock : 0;
+		}
+	return -1;
+}
+
+/* A FIFO hand-off: an event loop (thread 5) has read requests 10 and 11,
+ * writes 10's call X on the pool's one connection (sock 20; 11 waits for
+ * it), reads request 12 meanwhile (X is asynchronous), and the handler of
+ * X's reply writes the oldest waiting call, 11's Y, on the connection it
+ * freed; Y's reply handler answers 11.  The continuation X -> Y would hand X the anchor 11: with the rule
+ * it is not made and X keeps the base (10); without it, X takes 11. */
+static void handoff(int no_handoff, int64_t *x_parent, enum tj_la_why *x_why)
+{
+	struct run r;
+	enum tj_la_why why;
+	start_all(&r, no_handoff);
+	feed(&r, request(10, 5, 1 * US, 90 * US));
+	feed(&r, request(11, 5, 1500, 31 * US));
+	feed(&r, call_at(20, 0, 5, 2 * US, 10 * US));
+	base_at(&r, 20, 0, 10);
+	feed(&r, request(12, 5, 3 * US, 95 * US));
+	feed(&r, reply(20, 5, 10 * US));
+	feed(&r, call_at(20, 100, 5, 11 * US, 30 * US)); /* the freed connection */
+	base_at(&r, 20, 100, 11);
+	feed(&r, reply(20, 5, 30 * US)); /* the reply's offset: key() says 0 */
+	feed(&r, response(11, 5, 31 * US));
+	feed(&r, request(13, 5, 40 * US, 0));
+	feed(&r, response(10, 6, 90 * US));
+	feed(&r, response(12, 6, 95 * US));
+	assert_int_equal(tj_la_finish(r.la, &r.err), 0);
+	assert_int_equal(parent_at(&r, 20, 100, &why), 11);
+	*x_parent = parent_at(&r, 20, 0, x_why);
+	tj_la_free(r.la);
+}
+
+static void test_handoff_is_no_continuation(void **state)
+{
+	(void)state;
+	int64_t p;
+	enum tj_la_why why;
+	handoff(1, &p, &why);
+	assert_int_equal(p, 10);
+	assert_int_equal(why, TJ_LA_BASE);
+	handoff(0, &p, &why); /* the link the rule removes is really made without it */
+	assert_int_equal(p, 11);
+	assert_int_equal(why, TJ_LA_CONTINUATION);
+}
+
+/* A real continuation on the same connection: a synchronous caller
+ * (thread 5 reads nothing between X and its reply) writes its request's
+ * next call Y on the keep-alive connection X's reply freed, then answers
+ * 11.  The rule leaves it: X joins Y's group and takes 11, though the
+ * base said 10. */
+static void test_sync_continuation_on_same_socket_counts(void **state)
+{
+	(void)state;
+	struct run r;
+	enum tj_la_why why;
+	start_all(&r, 1);
+	feed(&r, request(10, 2, 1 * US, 90 * US));
+	feed(&r, request(11, 2, 2 * US, 40 * US));
+	feed(&r, call_at(20, 0, 5, 3 * US, 10 * US));
+	base_at(&r, 20, 0, 10);
+	feed(&r, reply(20, 5, 10 * US));
+	feed(&r, call_at(20, 100, 5, 12 * US, 30 * US));
+	base_at(&r, 20, 100, 10);
+	feed(&r, reply(20, 5, 30 * US));
+	feed(&r, response(11, 5, 40 * US));
+	feed(&r, request(12, 5, 60 * US, 0));
+	assert_int_equal(tj_la_finish(r.la, &r.err), 0);
+	assert_int_equal(parent_at(&r, 20, 100, &why), 11);
+	assert_int_equal(why, TJ_LA_COMPLETION);
+	assert_int_equal(parent_at(&r, 20, 0, &why), 11);
+	assert_int_equal(why, TJ_LA_CONTINUATION);
+	tj_la_free(r.la);
+}
+
 extern const struct tj_correlator tj_correlator_lookahead;
 
 static void refused(const char *k, const char *v, const char *says)
@@ -370,6 +481,8 @@ int main(void)
 		cmocka_unit_test(test_loop_answering_first),
 		cmocka_unit_test(test_pipelined_makes_no_link),
 		cmocka_unit_test(test_bounded_deferral),
+		cmocka_unit_test(test_handoff_is_no_continuation),
+		cmocka_unit_test(test_sync_continuation_on_same_socket_counts),
 		cmocka_unit_test(test_bad_params),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
