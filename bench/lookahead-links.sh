@@ -8,7 +8,7 @@
 # whether X was synchronous (its writer read nothing before its reply) and
 # whether the linked write was the handler's first; and the continuations
 # queue-select's judge keeps (handoff=1) against those it drops, written on
-# the socket the reply freed by an asynchronous caller (the FIFO hand-off:
+# the socket the reply freed by an asynchronous caller's own thread (the FIFO hand-off:
 # lookahead.h, no_handoff).  correlate/ASYNC.md,
 # "Look-ahead signals", has the table this prints.
 #
@@ -47,7 +47,7 @@ for d in "$@"; do
 		add("na", ok)
 		if ($7 == 1 && $9 == 0) add("ns", ok)
 		if ($13 == 1) add("nx", ok)
-		add($13 == 1 && $7 == 0 ? "nh" : "nk", ok)
+		add($13 == 1 && $7 == 0 && $15 == 1 ? "nh" : "nk", ok)
 	}
 	END {
 		printf "%-20s %6d | %-14s %-14s %-14s | %-14s %-14s %-14s | %-14s %-14s\n", name, calls,

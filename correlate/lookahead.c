@@ -24,7 +24,7 @@ const char *const tj_la_why_names[TJ_LA_NWHY] = {
 struct la_call {
 	uint32_t gen;
 	uint8_t live, has_base, completed;
-	uint32_t pid;
+	uint32_t pid, tid;       /* its writer */
 	struct tj_msgkey key;
 	uint64_t ts;
 	struct tj_edge base;
@@ -417,12 +417,15 @@ static int answers_first(const struct la *la, const struct la_handler *h)
  * (ASYNC.md, the link table, measured with links=all). */
 static int continues(const struct la *la, const struct la_handler *h, size_t k)
 {
-	/* A FIFO hand-off: a caller that read other things while its call was
-	 * out (requests waiting) writes, on the connection a reply frees, the
-	 * oldest waiting request's call, not the reply's request's next one
+	/* A FIFO hand-off: a loop thread that read other things while its call
+	 * was out (requests waiting) and reads the reply itself writes, on the
+	 * connection the reply frees, the oldest waiting request's call, not
+	 * the reply's request's next one (an M:N runtime's goroutine that
+	 * continues on another OS thread is not a hand-off)
 	 * (links=all: 0 of 4646 such links right on i15k-tune, bench/lookahead-links.sh). */
 	if (la->o.links_from == TJ_LA_ALL)
-		return !(la->o.no_handoff && h->csame[k] && !h->sync);
+		return !(la->o.no_handoff && h->csame[k] && !h->sync &&
+			 C(la, h->call)->tid == h->tid);
 	if (h->widx[k] != 0)
 		return 0;
 	return h->sync && blocking(la, h);
@@ -472,10 +475,11 @@ static int handler_end(struct la *la, uint32_t hi)
 			if (la->o.links) {
 				char a[TJ_MSGKEY_STRLEN], b[TJ_MSGKEY_STRLEN];
 				fprintf(la->o.links, "lookahead: link continuation %s %s "
-					"sync=%d idx=%u gap=%llu same=%d\n",
+					"sync=%d idx=%u gap=%llu same=%d thread=%d\n",
 					tj_msgkey_format(&C(la, h->call)->key, a),
 					tj_msgkey_format(&C(la, y)->key, b), h->sync, h->widx[k],
-					(unsigned long long)h->cgap[k], h->csame[k]);
+					(unsigned long long)h->cgap[k], h->csame[k],
+					C(la, h->call)->tid == h->tid);
 			}
 			unite(la, h->call, y);
 		}
@@ -569,6 +573,7 @@ static int on_call(struct la *la, struct la_node *n, const struct tj_message *m)
 	c->live = 1;
 	c->key = m->key;
 	c->pid = m->pid;
+	c->tid = m->tid_first;
 	struct la_proc *pr = proc_get(la, m->key.node, m->pid);
 	if (!pr)
 		return -2;

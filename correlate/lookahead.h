@@ -66,8 +66,9 @@ struct tj_la_opts {
 				of synchronous calls (so far in the log) */
 	FILE *links;         /* if set: every link made, one line each (explain) */
 	int no_handoff;      /* links=all: no continuation from an asynchronous
-				call's handler to a call on the socket its reply
-				freed (a FIFO hand-off: ASYNC.md, i15j) */
+				call's handler, on the thread that wrote the
+				call, to a call on the socket its reply freed
+				(a FIFO hand-off: ASYNC.md, i15j) */
 };
 
 /* A decided call: the final edge, the base edge, and why. */
