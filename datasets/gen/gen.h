@@ -66,7 +66,11 @@ const char *gen_quantity_parse(const char *text, enum gen_unit unit,
 #define GEN_MAX_THREADS 1024  /* per executor */
 #define GEN_MAX_LINE 1024
 
-enum gen_model { GM_THREAD, GM_POOL, GM_ASYNC, GM_COROUTINE };
+/* node: an async loop whose handler issues its calls itself, at once
+ * (Node.js); goroutine: coroutine threads picked at random, with a call's
+ * write and its reply's handler as tasks of their own (Go's net/http). */
+enum gen_model { GM_THREAD, GM_POOL, GM_ASYNC, GM_COROUTINE, GM_NODE, GM_GOROUTINE,
+		 GM__COUNT };
 enum gen_policy { GP_NEW, GP_POOL, GP_SHARED };
 enum gen_arrival { GA_POISSON, GA_UNIFORM, GA_CLOSED };
 enum gen_step_kind { GS_WORK, GS_CALL, GS_PARALLEL, GS_WAIT };

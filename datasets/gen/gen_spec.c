@@ -39,8 +39,9 @@ static int fail(struct parser *p, const char *fmt, ...)
 
 const char *gen_model_name(unsigned m)
 {
-	static const char *const names[] = { "thread", "pool", "async", "coroutine" };
-	return m < 4 ? names[m] : "?";
+	static const char *const names[] = { "thread", "pool", "async", "coroutine", "node",
+					      "goroutine" };
+	return m < GM__COUNT ? names[m] : "?";
 }
 
 const char *gen_load_name(unsigned l)
@@ -395,11 +396,11 @@ static int st_service(struct parser *p)
 				return -TJ_E_FORMAT;
 		} else if (strcmp(k, "model") == 0) {
 			int m = -1;
-			for (int j = 0; j < 4; j++)
+			for (int j = 0; j < GM__COUNT; j++)
 				if (strcmp(v, gen_model_name((unsigned)j)) == 0)
 					m = j;
 			if (m < 0)
-				return fail(p, "unknown model '%.60s' (thread, pool, async or coroutine)", v);
+				return fail(p, "unknown model '%.60s' (thread, pool, async, coroutine, node or goroutine)", v);
 			sv->model = (uint8_t)m;
 		} else if (strcmp(k, "threads") == 0) {
 			if (parse_int(p, "threads", v, 1, GEN_MAX_THREADS, &sv->threads))
@@ -431,7 +432,8 @@ static int st_service(struct parser *p)
 		return fail(p, "service '%s' needs 'port P'", sv->name);
 	sv->port = (uint16_t)port;
 	if (sv->threads < 0)
-		sv->threads = sv->model == GM_POOL ? 8 : sv->model == GM_ASYNC ? 1 : 4;
+		sv->threads = sv->model == GM_POOL ? 8 :
+			      sv->model == GM_ASYNC || sv->model == GM_NODE ? 1 : 4;
 	else if (sv->model == GM_THREAD)
 		return fail(p, "'threads' does not apply to model thread (one thread per connection)");
 	for (int i = 0; i < s->nservices; i++)
@@ -628,9 +630,12 @@ static int st_conn(struct parser *p)
 	if (i != p->ntok)
 		return fail(p, "unexpected '%s' after the policy", p->tok[i]);
 	int m = s->services[c->from].model;
-	if (c->pipelined && m != GM_ASYNC && m != GM_COROUTINE)
-		return fail(p, "'pipelined' needs an async or coroutine caller ('%s' blocks "
+	if (c->pipelined && (m == GM_THREAD || m == GM_POOL))
+		return fail(p, "'pipelined' needs a non-blocking caller ('%s' blocks "
 			       "on each reply, so it never has two calls outstanding)", p->tok[1]);
+	if (c->pipelined && m == GM_NODE)
+		return fail(p, "'pipelined' does not apply to a node caller ('%s': Node's "
+			       "http.Agent writes one request per socket at a time)", p->tok[1]);
 	c->line = p->line;
 	s->npolicies++;
 	return 0;
