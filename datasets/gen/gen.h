@@ -130,6 +130,16 @@ struct gen_service {
 	uint32_t read_buf;        /* bytes one read asks for */
 	uint32_t write_chunk;     /* largest single write */
 	double write_split;       /* chance headers and body go in two writes */
+	/* async/node: the loop stops for `stall` every `stall-every` (a
+	 * garbage collection, the process descheduled): requests pile up
+	 * and drain as a backlog.  has_stall = 0: no draws. */
+	uint8_t has_stall;
+	struct gen_dist stall, stall_every;
+	/* node: loop time of each JavaScript callback (a request's handler,
+	 * a call issued, a reply's handler), before its syscalls.
+	 * has_cb_cost = 0: none, no draws. */
+	uint8_t has_cb_cost;
+	struct gen_dist cb_cost;
 	double ep_weight;         /* sum of its endpoints' weights */
 	int eps[GEN_MAX_ENDPOINTS / 4];
 	int neps;

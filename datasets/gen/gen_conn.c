@@ -333,6 +333,11 @@ static void call_send(struct sim *s, struct call *c, struct thr *t);
  * or connecting): a `node` handler goes on and issues its next call on
  * it, at once, as Node's http.request() returns once the agent wrote or
  * queued the request; otherwise the thread is free. */
+static void issue_ev(struct sim *s, void *obj, uint64_t arg)
+{
+	call_start(s, obj, arg_thr(arg));
+}
+
 static struct call *take_issue_next(struct call *c)
 {
 	struct call *n = c->inline_issue ? c->issue_next : NULL;
@@ -344,16 +349,14 @@ static struct call *take_issue_next(struct call *c)
 static void caller_free(struct sim *s, struct call *c, struct thr *t)
 {
 	struct call *n = take_issue_next(c);
-	if (n)
+	if (n && n->from && n->from->spec->has_cb_cost)
+		sim_at(s, s->now + svc_cb_cost(s, n->from), issue_ev, n, thr_arg(t));
+	else if (n)
 		call_start(s, n, t);
 	else
 		exec_release(s, t);
 }
 
-static void issue_ev(struct sim *s, void *obj, uint64_t arg)
-{
-	call_start(s, obj, arg_thr(arg));
-}
 
 static void call_sent(struct sim *s, void *obj, uint64_t arg)
 {
@@ -648,7 +651,10 @@ static void call_reply(struct sim *s, struct end *e, struct thr *t)
 			 * handler that read the reply writes the next request
 			 * first, then goes on with the reply's own request */
 			exec_push_front(s, wx, reply_done_ev, c);
-			call_send(s, w, t);
+			if (w->from && w->from->spec->has_cb_cost) /* node: the reply's parse */
+				sim_at(s, s->now + svc_cb_cost(s, w->from), send_ev, w, thr_arg(t));
+			else
+				call_send(s, w, t);
 			return;
 		}
 		if (w->blocking || !w->node)

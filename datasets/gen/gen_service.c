@@ -26,6 +26,15 @@
 #include "gen_sim.h"
 
 static void job_next(struct sim *s, struct job *j);
+static void release_ev(struct sim *s, void *obj, uint64_t arg);
+
+uint64_t svc_cb_cost(struct sim *s, const struct svcrun *r)
+{
+	if (!r || !r->spec->has_cb_cost)
+		return 0;
+	double d = gen_dist_sample(&r->spec->cb_cost, s->rng);
+	return (uint64_t)(d < GEN_MAX_WAKE_NS ? d : GEN_MAX_WAKE_NS);
+}
 
 static int model_is_loop(unsigned m)
 {
@@ -68,6 +77,35 @@ static struct pool *svc_pool(struct sim *s, struct svcrun *from, struct svcrun *
 	}
 	from->pools[to->idx] = p;
 	return p;
+}
+
+/* A loop stall: the thread is held for a `stall` sample, then free. */
+static void stall_run_ev(struct sim *s, void *obj, uint64_t arg)
+{
+	struct svcrun *r = obj;
+	uint64_t d = (uint64_t)gen_dist_sample(&r->spec->stall, s->rng);
+	if (d > GEN_MAX_WAKE_NS)
+		d = (uint64_t)GEN_MAX_WAKE_NS;
+	sim_at(s, s->now + d, release_ev, NULL, arg);
+}
+
+/* Every loop of the service stalls, as soon as it is done with the task
+ * it runs (a GC or a descheduling comes between callbacks); the next
+ * stall is due `stall-every` after this one.  None once arrivals end. */
+static void stall_due_ev(struct sim *s, void *obj, uint64_t arg)
+{
+	struct svcrun *r = obj;
+	(void)arg;
+	if (s->stopping)
+		return;
+	for (int i = 0; i < r->nloops; i++) {
+		if (r->loops[i]->nfree) /* idle: it stalls now */
+			exec_submit(s, r->loops[i], stall_run_ev, r);
+		else /* busy: next, ahead of the callbacks waiting */
+			exec_push_front(s, r->loops[i], stall_run_ev, r);
+	}
+	sim_at(s, s->now + 1 + (uint64_t)gen_dist_sample(&r->spec->stall_every, s->rng),
+	       stall_due_ev, r, 0);
 }
 
 int svc_setup(struct sim *s, struct svcrun *r, int idx)
@@ -119,6 +157,8 @@ int svc_setup(struct sim *s, struct svcrun *r, int idx)
 	if (!r->acceptor || (!model_is_loop(sv->model) && !r->executor &&
 			     !model_is_coroutine(sv->model)))
 		return -1;
+	if (sv->has_stall)
+		sim_at(s, 1 + (uint64_t)gen_dist_sample(&sv->stall_every, s->rng), stall_due_ev, r, 0);
 	return 0;
 }
 
@@ -215,7 +255,8 @@ void svc_request(struct sim *s, struct conn *k, struct thr *t)
 		j->ex = r->workers;
 		break;
 	}
-	sim_at(s, s->now + (uint64_t)sim_uniform(s, 2000, 20000), job_resume_ev, j, 0);
+	sim_at(s, s->now + (uint64_t)sim_uniform(s, 2000, 20000) + svc_cb_cost(s, r),
+	       job_resume_ev, j, 0);
 }
 
 static void responded_ev(struct sim *s, void *obj, uint64_t arg)
@@ -283,7 +324,8 @@ static void call_done(struct sim *s, struct call *c, struct thr *t)
 		}
 		j->thr = t;
 	}
-	sim_at(s, s->now + (uint64_t)sim_uniform(s, 2000, 20000), job_resume_ev, j, 0);
+	sim_at(s, s->now + (uint64_t)sim_uniform(s, 2000, 20000) + svc_cb_cost(s, j->svc),
+	       job_resume_ev, j, 0);
 }
 
 /* Parallel calls of a blocking service run on its executor threads while
@@ -335,6 +377,10 @@ static void issue_call(struct sim *s, struct job *j, struct call *c, struct thr 
 		exec_submit(s, j->ex, par_start_ev, c);
 		return;
 	}
+	if (j->svc->spec->has_cb_cost) { /* node: http.request() runs first */
+		sim_at(s, s->now + svc_cb_cost(s, j->svc), par_start_ev, c, thr_arg(t));
+		return;
+	}
 	call_start(s, c, t);
 }
 
@@ -350,7 +396,7 @@ static void start_parallel_inline(struct sim *s, struct job *j, struct call **ca
 	}
 	struct thr *t = j->thr;
 	j->thr = NULL;
-	call_start(s, calls[0], t);
+	sim_at(s, s->now + svc_cb_cost(s, j->svc), par_start_ev, calls[0], thr_arg(t));
 }
 
 static void start_parallel(struct sim *s, struct job *j, const struct gen_step *st)

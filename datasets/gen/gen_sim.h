@@ -334,6 +334,8 @@ void svc_accepted(struct sim *s, struct conn *c, struct thr *t);
 void svc_request(struct sim *s, struct conn *c, struct thr *t);
 /* The server end of c became idle: read the next request or EOF. */
 void svc_reader(struct sim *s, struct conn *c);
+/* node: one callback's loop time (0 without callback-cost: no draw). */
+uint64_t svc_cb_cost(struct sim *s, const struct svcrun *r);
 const struct gen_endpoint *svc_pick_endpoint(struct sim *s, struct svcrun *to, int ep);
 int svc_setup(struct sim *s, struct svcrun *r, int idx);
 

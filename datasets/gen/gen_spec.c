@@ -422,8 +422,19 @@ static int st_service(struct parser *p)
 		} else if (strcmp(k, "write-split") == 0) {
 			if (parse_prob(p, "write-split", v, 0, 1, &sv->write_split))
 				return -TJ_E_FORMAT;
+		} else if (strcmp(k, "callback-cost") == 0) {
+			const char *why = gen_dist_parse(v, GEN_UNIT_TIME, &sv->cb_cost);
+			if (why)
+				return fail(p, "callback-cost '%.60s': %s", v, why);
+			sv->has_cb_cost = 1;
+		} else if (strcmp(k, "stall") == 0 || strcmp(k, "stall-every") == 0) {
+			struct gen_dist *dist = k[5] ? &sv->stall_every : &sv->stall;
+			const char *why = gen_dist_parse(v, GEN_UNIT_TIME, dist);
+			if (why)
+				return fail(p, "%s '%.60s': %s", k, v, why);
+			sv->has_stall |= k[5] ? 2 : 1;
 		} else {
-			return fail(p, "unknown service setting '%s' (node, port, model, threads, io-threads, executor, read-buffer, write-chunk, write-split)", k);
+			return fail(p, "unknown service setting '%s' (node, port, model, threads, io-threads, executor, read-buffer, write-chunk, write-split, stall, stall-every, callback-cost)", k);
 		}
 	}
 	if (sv->node < 0)
@@ -431,6 +442,15 @@ static int st_service(struct parser *p)
 	if (port == 0)
 		return fail(p, "service '%s' needs 'port P'", sv->name);
 	sv->port = (uint16_t)port;
+	if (sv->has_stall && sv->has_stall != 3)
+		return fail(p, "'stall' and 'stall-every' go together");
+	if (sv->has_stall && sv->model != GM_ASYNC && sv->model != GM_NODE)
+		return fail(p, "'stall' applies to an event loop (model async or node)");
+	if (sv->has_stall && gen_dist_mean(&sv->stall_every) < 1e3)
+		return fail(p, "'stall-every' must average at least 1us");
+	sv->has_stall = sv->has_stall != 0;
+	if (sv->has_cb_cost && sv->model != GM_NODE)
+		return fail(p, "'callback-cost' applies to model node");
 	if (sv->threads < 0)
 		sv->threads = sv->model == GM_POOL ? 8 :
 			      sv->model == GM_ASYNC || sv->model == GM_NODE ? 1 : 4;
