@@ -651,7 +651,7 @@ static int st_conn(struct parser *p)
 		return fail(p, "unexpected '%s' after the policy", p->tok[i]);
 	int m = s->services[c->from].model;
 	if (c->pipelined && (m == GM_THREAD || m == GM_POOL))
-		return fail(p, "'pipelined' needs a non-blocking caller ('%s' blocks "
+		return fail(p, "'pipelined' needs an async or coroutine caller (or goroutine; '%s' blocks "
 			       "on each reply, so it never has two calls outstanding)", p->tok[1]);
 	if (c->pipelined && m == GM_NODE)
 		return fail(p, "'pipelined' does not apply to a node caller ('%s': Node's "
