@@ -15,6 +15,7 @@ extern const struct tj_correlator tj_correlator_issue_fifo __attribute__((weak))
 extern const struct tj_correlator tj_correlator_unit_fifo __attribute__((weak));
 extern const struct tj_correlator tj_correlator_nest_match __attribute__((weak));
 extern const struct tj_correlator tj_correlator_nest_edf __attribute__((weak));
+extern const struct tj_correlator tj_correlator_nest __attribute__((weak));
 
 static const struct tj_correlator *const builtins[] = {
 	&tj_correlator_metadata,
@@ -28,6 +29,7 @@ static const struct tj_correlator *const builtins[] = {
 	&tj_correlator_unit_fifo,
 	&tj_correlator_nest_match,
 	&tj_correlator_nest_edf,
+	&tj_correlator_nest,
 };
 
 size_t tj_correlator_builtins(const struct tj_correlator **out, size_t max)
