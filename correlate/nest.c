@@ -106,6 +106,9 @@ struct nm_proc {
 	uint32_t node, pid;
 	uint64_t id;
 	uint64_t nreq;
+	uint64_t nreq_seen; /* requests begun before its latest call: the
+			     * calls per request divide by it, not by requests
+			     * too new to have made theirs */
 	uint64_t ncalls, merged; /* call messages; of several write syscalls */
 	uint64_t next_seq;
 	struct outcome ring[RING];
@@ -513,7 +516,7 @@ static int decide_one(struct nest *s, struct nm_proc *p, struct tj_edge_sink *ou
 	int rc = 0, pipe = pipelining(s, p);
 	for (size_t i = 0; i < p->nd && rc == 0; i++) {
 		struct nm_dest *d = &p->dest[i];
-		uint64_t cap = p->nreq ? (d->ncalls + p->nreq / 2) / p->nreq : 1;
+		uint64_t n = p->nreq_seen, cap = n ? (d->ncalls + n / 2) / n : 1;
 		if (cap < 1)
 			cap = 1;
 		/* sequential queue: a request's next call is written after its
@@ -588,7 +591,7 @@ static void self_shares(const struct nm_dest *d, double *req, double *self)
  * shares say so exactly: 1/k after a request, the rest after d's reply. */
 static int self_chain(const struct nest *s, const struct nm_proc *p, const struct nm_dest *d)
 {
-	double req, self, k = p->nreq ? (double)d->total / (double)p->nreq : 0;
+	double req, self, k = p->nreq_seen ? (double)d->total / (double)p->nreq_seen : 0;
 	if (k < 1.5)
 		return 0;
 	k = (double)(uint64_t)(k + 0.5);
@@ -691,6 +694,7 @@ static int on_call(struct nest *s, struct nm_proc *p, const struct tj_message *m
 		return -TJ_E_NOMEM;
 	p->ncalls++;
 	p->merged += m->nsyscalls > 1;
+	p->nreq_seen = p->nreq;
 	struct nm_call c = { .key = m->key, .seq = p->next_seq++, .w = m->ts_first,
 			     .rep = m->ts_reply ? m->ts_reply : m->ts_first };
 	struct outcome *self = &p->ring[c.seq % RING];
