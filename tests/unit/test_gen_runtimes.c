@@ -81,11 +81,8 @@ static void test_refused(void **state)
  * *tids the number of distinct threads writing calls. */
 static void trace_of(const char *dir, char *out, size_t n, int *tids)
 {
-	char path[600];
-	snprintf(path, sizeof(path), "%s/node-1.evlog", dir);
-	struct tj_evlog_reader *r;
+	struct tj_evlog_reader *r = open_node_log(dir, 1);
 	struct tj_err err = { 0 };
-	assert_int_equal(tj_evlog_open(&r, path, &err), 0);
 	const struct tj_event *ev;
 	size_t k = 0;
 	uint64_t last_sock = 0;
@@ -152,12 +149,9 @@ static void node_trace(const char *model, double rate, uint64_t roots, uint64_t 
 {
 	char text[1024];
 	snprintf(text, sizeof(text), NODE_SPEC, model);
-	struct gen_spec *s = parse_ok(text);
-	char *dir = tmpdir();
-	gen_generate(s, rate, roots, seed, dir, NULL);
+	char *dir = gen_text(text, rate, roots, seed);
 	trace_of(dir, out, n, NULL);
 	rmdataset(dir);
-	free(s);
 }
 
 static void test_node_agent_order(void **state)
@@ -187,12 +181,9 @@ static double issued_together(const char *model)
 		 "endpoint b x\n  wait exp(300us)\nend\nendpoint c x\n  wait exp(300us)\nend\n"
 		 "endpoint a x\n  work exp(100us)\n  parallel\n    call b\n    call c\n  end\nend\n"
 		 "entry a conn keepalive 8\n", model);
-	struct gen_spec *s = parse_ok(text);
-	char *dir = tmpdir();
-	gen_generate(s, 4000, 400, 4, dir, NULL);
+	char *dir = gen_text(text, 4000, 400, 4);
 	trace_of(dir, t, sizeof(t), NULL);
 	rmdataset(dir);
-	free(s);
 	int reads = 0, together = 0;
 	for (const char *p = t; *p; p++) {
 		reads += *p == 'Q';
@@ -220,14 +211,9 @@ static uint64_t min_read_to_call(const char *model)
 {
 	char text[1024];
 	snprintf(text, sizeof(text), NODE_SPEC, model);
-	struct gen_spec *s = parse_ok(text);
-	char *dir = tmpdir();
-	gen_generate(s, 200, 50, 3, dir, NULL);
-	char path[600];
-	snprintf(path, sizeof(path), "%s/node-1.evlog", dir);
-	struct tj_evlog_reader *r;
+	char *dir = gen_text(text, 200, 50, 3);
+	struct tj_evlog_reader *r = open_node_log(dir, 1);
 	struct tj_err err = { 0 };
-	assert_int_equal(tj_evlog_open(&r, path, &err), 0);
 	const struct tj_event *ev;
 	uint64_t read_ts = 0, min = UINT64_MAX;
 	while (tj_evlog_next(r, &ev, &err) > 0) {
@@ -243,7 +229,6 @@ static uint64_t min_read_to_call(const char *model)
 	}
 	tj_evlog_close_reader(r);
 	rmdataset(dir);
-	free(s);
 	return min;
 }
 
@@ -269,14 +254,9 @@ static uint64_t longest_gap(const char *model)
 		 "service b node 2 port 81 model async\n"
 		 "endpoint b x\n  wait const(100us)\nend\n"
 		 "endpoint a x\n  call b\nend\nentry a conn keepalive 8\n", model);
-	struct gen_spec *s = parse_ok(text);
-	char *dir = tmpdir();
-	gen_generate(s, 2000, 400, 7, dir, NULL);
-	char path[600];
-	snprintf(path, sizeof(path), "%s/node-1.evlog", dir);
-	struct tj_evlog_reader *r;
+	char *dir = gen_text(text, 2000, 400, 7);
+	struct tj_evlog_reader *r = open_node_log(dir, 1);
 	struct tj_err err = { 0 };
-	assert_int_equal(tj_evlog_open(&r, path, &err), 0);
 	const struct tj_event *ev;
 	uint64_t last = 0, gap = 0;
 	while (tj_evlog_next(r, &ev, &err) > 0) {
@@ -288,7 +268,6 @@ static uint64_t longest_gap(const char *model)
 	}
 	tj_evlog_close_reader(r);
 	rmdataset(dir);
-	free(s);
 	return gap;
 }
 
@@ -316,15 +295,12 @@ static double same_thread_share(const char *model, int *tids)
 		 "endpoint b x\n  wait exp(200us)\nend\n"
 		 "endpoint a x\n  wait exp(100us)\n  call b\n  call b\n  wait exp(100us)\nend\n"
 		 "entry a conn keepalive 8\n", model);
-	struct gen_spec *s = parse_ok(text);
-	char *dir = tmpdir();
-	gen_generate(s, 1000, 300, 11, dir, NULL);
+	char *dir = gen_text(text, 1000, 300, 11);
 	size_t n, same = gdata_calls_on_parent_thread(dir, &n);
 	assert_int_equal(n, 600);
 	char t[8];
 	trace_of(dir, t, sizeof(t), tids);
 	rmdataset(dir);
-	free(s);
 	return (double)same / (double)n;
 }
 
