@@ -41,26 +41,32 @@ static inline void test_rig_run(struct test_rig *r, const struct tj_correlator *
 	tj_assembler_free(a);
 }
 
+/* The edge of call `child` (fails the test if it has none). */
+static inline const struct tj_edge *test_edge_of(const struct tj_edge_set *s,
+						 const char *child)
+{
+	struct tj_msgkey k;
+	assert_int_equal(tj_msgkey_parse(child, &k), 0);
+	for (size_t i = 0; i < s->n; i++)
+		if (tj_msgkey_eq(&s->edges[i].child, &k))
+			return &s->edges[i];
+	fail_msg("no edge for %s", child);
+	return NULL;
+}
+
 /* The edge of call `child` names `parent` (NULL: no parent). */
 static inline void test_expect_parent(const struct tj_edge_set *s, const char *child,
 				      const char *parent)
 {
-	struct tj_msgkey k;
+	const struct tj_edge *e = test_edge_of(s, child);
 	char buf[TJ_MSGKEY_STRLEN];
-	assert_int_equal(tj_msgkey_parse(child, &k), 0);
-	for (size_t i = 0; i < s->n; i++) {
-		if (!tj_msgkey_eq(&s->edges[i].child, &k))
-			continue;
-		if (!parent && s->edges[i].has_parent)
-			fail_msg("%s: expected no parent, got %s", child,
-				 tj_msgkey_format(&s->edges[i].parent, buf));
-		if (parent) {
-			assert_true(s->edges[i].has_parent);
-			assert_string_equal(tj_msgkey_format(&s->edges[i].parent, buf), parent);
-		}
-		return;
-	}
-	fail_msg("no edge for %s", child);
+	if (!parent && e->has_parent)
+		fail_msg("%s: expected no parent, got %s", child,
+			 tj_msgkey_format(&e->parent, buf));
+	if (parent && !e->has_parent)
+		fail_msg("%s: expected %s, got none", child, parent);
+	if (parent)
+		assert_string_equal(tj_msgkey_format(&e->parent, buf), parent);
 }
 
 #endif
