@@ -99,11 +99,9 @@ static int nm_open(void **st, const struct tj_params *p, struct tj_err *err)
 	int rc = tj_params_check(p, known_params, ALGO, err);
 	if (rc < 0)
 		return rc;
-	double ex;
-	if ((rc = tj_param_double(p, "explain", 0, &ex, err)) < 0)
-		return tj_errf(err, TJ_E_ARG, ALGO ": %s", err ? err->msg : "explain: not a number");
-	if (ex != 0 && ex != 1)
-		return tj_errf(err, TJ_E_ARG, ALGO ": param explain=%g: 0 or 1", ex);
+	int ex = 0;
+	if ((rc = tj_param_flag(p, "explain", 0, ALGO, &ex, err)) < 0)
+		return rc;
 	struct nest_match *s = calloc(1, sizeof(*s));
 	if (!s)
 		return tj_errf(err, TJ_E_NOMEM, ALGO ": out of memory");
