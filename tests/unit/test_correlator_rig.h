@@ -69,4 +69,21 @@ static inline void test_expect_parent(const struct tj_edge_set *s, const char *c
 		assert_string_equal(tj_msgkey_format(&e->parent, buf), parent);
 }
 
+/* c refuses to open with the one param key=val, makes no state, and says
+ * `says` in its message. */
+static inline void test_expect_refused(const struct tj_correlator *c, const char *key,
+				       const char *val, const char *says)
+{
+	struct tj_params p = { .n = 1 };
+	struct tj_err err = { 0 };
+	void *st = NULL;
+	p.key[0] = key;
+	p.val[0] = val;
+	assert_true(c->open(&st, &p, &err) < 0);
+	assert_null(st);
+	if (!strstr(err.msg, says))
+		fail_msg("%s %s=%s: refused with '%s', expected it to say '%s'", c->name, key,
+			 val, err.msg, says);
+}
+
 #endif

@@ -146,19 +146,10 @@ static void test_expire(void **state)
 
 static void test_bad_params(void **state)
 {
-	struct tj_params p = { .n = 1 };
-	struct tj_err err = { 0 };
-	void *st;
-	p.key[0] = "expire";
-	p.val[0] = "soon";
-	assert_true(tj_correlator_metadata.open(&st, &p, &err) < 0);
-	assert_non_null(strstr(err.msg, "expire=soon"));
-	p.val[0] = "-1";
-	assert_true(tj_correlator_metadata.open(&st, &p, &err) < 0);
-	p.key[0] = "window";
-	p.val[0] = "1";
-	assert_true(tj_correlator_metadata.open(&st, &p, &err) < 0);
-	assert_non_null(strstr(err.msg, "'window'"));
+	const struct tj_correlator *c = &tj_correlator_metadata;
+	test_expect_refused(c, "expire", "soon", "param expire=soon");
+	test_expect_refused(c, "expire", "-1", "metadata: param expire=-1");
+	test_expect_refused(c, "window", "1", "metadata: unknown param 'window'");
 }
 
 int main(void)

@@ -151,20 +151,10 @@ static void test_unanswered_request(void **state)
 
 static void test_bad_params(void **state)
 {
-	struct tj_params p = { .n = 1 };
-	struct tj_err err = { 0 };
-	void *st;
-	p.key[0] = "explain";
-	p.val[0] = "2";
-	assert_true(tj_correlator_nest_match.open(&st, &p, &err) < 0);
-	assert_non_null(strstr(err.msg, "explain=2"));
-	p.val[0] = "yes";
-	assert_true(tj_correlator_nest_match.open(&st, &p, &err) < 0);
-	assert_non_null(strstr(err.msg, "explain=yes"));
-	p.key[0] = "cap";
-	p.val[0] = "1";
-	assert_true(tj_correlator_nest_match.open(&st, &p, &err) < 0);
-	assert_non_null(strstr(err.msg, "'cap'"));
+	const struct tj_correlator *c = &tj_correlator_nest_match;
+	test_expect_refused(c, "explain", "2", "nest-match: param explain=2");
+	test_expect_refused(c, "explain", "yes", "nest-match: param explain=yes");
+	test_expect_refused(c, "cap", "1", "nest-match: unknown param 'cap'");
 }
 
 /* --explain names the signal that decided each call. */

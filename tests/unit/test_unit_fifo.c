@@ -182,15 +182,8 @@ static void test_bad_params(void **state)
 		{ "window", "0" }, { "window", "soon" }, { "units", "bytes" },
 		{ "explain", "2" }, { "depth", "3" },
 	};
-	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
-		struct tj_params p = { .n = 1 };
-		struct tj_err err = { 0 };
-		void *st = NULL;
-		p.key[0] = bad[i][0];
-		p.val[0] = bad[i][1];
-		assert_true(tj_correlator_unit_fifo.open(&st, &p, &err) < 0);
-		assert_non_null(strstr(err.msg, bad[i][0]));
-	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+		test_expect_refused(&tj_correlator_unit_fifo, bad[i][0], bad[i][1], bad[i][0]);
 }
 
 /* --explain (explain=1) names the signal that decided each call, and the
