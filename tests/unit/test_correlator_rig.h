@@ -3,7 +3,10 @@
 #ifndef TEST_CORRELATOR_RIG_H
 #define TEST_CORRELATOR_RIG_H
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "replay/assemble.h"
 #include "correlate/host.h"
 
@@ -39,6 +42,32 @@ static inline void test_rig_run(struct test_rig *r, const struct tj_correlator *
 	assert_int_equal(c->finish(r->st, &r->sink.sink, &r->err), 0);
 	c->close(r->st);
 	tj_assembler_free(a);
+}
+
+/* test_rig_run with explain=1 and stderr caught: returns what the
+ * correlator printed there (free it). */
+static inline char *test_rig_run_explained(struct test_rig *r, const struct tj_correlator *c,
+					   const struct tj_event *evs, size_t n)
+{
+	struct tj_params p = { .n = 1 };
+	p.key[0] = "explain";
+	p.val[0] = "1";
+	FILE *f = tmpfile();
+	assert_non_null(f);
+	fflush(stderr);
+	int saved = dup(2);
+	assert_true(saved >= 0 && dup2(fileno(f), 2) >= 0);
+	test_rig_run(r, c, evs, n, &p);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	off_t len = lseek(fileno(f), 0, SEEK_END);
+	assert_true(len >= 0);
+	char *text = calloc(1, (size_t)len + 1);
+	assert_non_null(text);
+	assert_int_equal(pread(fileno(f), text, (size_t)len, 0), len);
+	fclose(f);
+	return text;
 }
 
 /* The edge of call `child` (fails the test if it has none). */

@@ -160,28 +160,13 @@ static void test_bad_params(void **state)
 /* --explain names the signal that decided each call. */
 static void test_explain_names_signal(void **state)
 {
-	char path[] = "/tmp/tj-nm-explain.XXXXXX";
-	int fd = mkstemp(path);
-	assert_true(fd >= 0);
-	int saved = dup(2);
-	assert_true(saved >= 0);
-	fflush(stderr);
-	assert_true(dup2(fd, 2) >= 0);
-	struct tj_params p = { .n = 1 };
-	p.key[0] = "explain";
-	p.val[0] = "1";
 	const struct tj_event nested[] = NESTED_EVS;
 	struct test_rig r;
-	run(&r, nested, sizeof(nested) / sizeof(*nested), &p);
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	char buf[4096] = { 0 };
-	assert_true(pread(fd, buf, sizeof(buf) - 1, 0) > 0);
-	close(fd);
-	unlink(path);
+	char *buf = test_rig_run_explained(&r, &tj_correlator_nest_match, nested,
+					   sizeof(nested) / sizeof(*nested));
 	assert_non_null(strstr(buf, "1:101:out:50 <- 1:1:in:0 by nesting"));
 	assert_non_null(strstr(buf, "2 calls matched by nesting"));
+	free(buf);
 	tj_edges_free(&r.set);
 }
 

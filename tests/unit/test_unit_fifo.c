@@ -9,7 +9,6 @@
 #include <setjmp.h>
 #include <string.h>
 #include <unistd.h>
-#include <fcntl.h>
 #include <cmocka.h>
 #include "models/call_units.h"
 #include "test_util.h"
@@ -190,30 +189,14 @@ static void test_bad_params(void **state)
  * calls each queue's messages held. */
 static void test_explain_names_signal(void **state)
 {
-	char dir[64], path[128];
-	assert_int_equal(test_dir_make(dir, sizeof(dir), "tj-unit-fifo"), 0);
-	snprintf(path, sizeof(path), "%s/explain.txt", dir);
 	struct tj_event evs[32];
 	size_t n = pipelined_events(evs);
-	fflush(stderr);
-	int saved = dup(2), fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	assert_true(saved >= 0 && fd >= 0);
-	dup2(fd, 2);
 	struct test_rig r;
-	struct tj_params p = { .n = 1 };
-	p.key[0] = "explain";
-	p.val[0] = "1";
-	test_rig_run(&r, &tj_correlator_unit_fifo, evs, n, &p);
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	close(fd);
-	char *text = test_read_file(path, NULL);
+	char *text = test_rig_run_explained(&r, &tj_correlator_unit_fifo, evs, n);
 	assert_non_null(strstr(text, "call 1:200:out:50 parent 1:2:in:0 by fifo (2 writes, 2 calls)"));
 	assert_non_null(strstr(text, "3 messages, 4 calls; thread 0, fifo 3, none 0"));
 	free(text);
 	tj_edges_free(&r.set);
-	assert_int_equal(test_dir_remove(dir), 0);
 }
 
 int main(void)
