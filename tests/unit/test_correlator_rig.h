@@ -8,7 +8,20 @@
 #include <string.h>
 #include <unistd.h>
 #include "replay/assemble.h"
+#include "test_util.h"
 #include "correlate/host.h"
+
+/* An event of node 1, pid 100 on a gateway: sockets below 100 are its
+ * server side (port 8080), the others its client side towards port rport. */
+static inline struct tj_event test_gateway_event(uint64_t ts, unsigned type, uint64_t sock,
+						 uint64_t off, int64_t bytes, uint32_t tid,
+						 uint16_t rport)
+{
+	struct tj_event e = test_event(1, ts, type, sock, off, bytes, 100, tid);
+	e.lport = sock < 100 ? 8080 : 40000 + (uint16_t)sock;
+	e.rport = sock < 100 ? 50000 : rport;
+	return e;
+}
 
 struct test_rig {
 	const struct tj_correlator *c;

@@ -17,10 +17,7 @@ extern const struct tj_correlator tj_correlator_metadata;
 static struct tj_event ev(uint64_t ts, unsigned type, uint64_t sock,
 			  uint64_t off, int64_t bytes, uint32_t tid)
 {
-	struct tj_event e = test_event(1, ts, type, sock, off, bytes, 100, tid);
-	e.lport = sock < 100 ? 8080 : 40000 + (uint16_t)sock;
-	e.rport = sock < 100 ? 50000 : 9090;
-	return e;
+	return test_gateway_event(ts, type, sock, off, bytes, tid, 9090);
 }
 
 static void run(struct test_rig *r, const struct tj_event *evs, size_t n,

@@ -22,10 +22,7 @@ extern const struct tj_correlator tj_correlator_nest_match;
 static struct tj_event ev(uint64_t ts, unsigned type, uint64_t sock, uint64_t off,
 			  int64_t bytes, uint16_t port)
 {
-	struct tj_event e = test_event(1, ts, type, sock, off, bytes, 100, 11);
-	e.lport = sock < 100 ? 8080 : 40000 + (uint16_t)sock;
-	e.rport = sock < 100 ? 50000 : port;
-	return e;
+	return test_gateway_event(ts, type, sock, off, bytes, 11, port);
 }
 
 static void run(struct test_rig *r, const struct tj_event *evs, size_t n,
