@@ -44,8 +44,9 @@ void tj_xspan_name(const struct tj_xmodel *m, uint32_t i, char *buf);
 /* A span's attributes, for each format to write in its own syntax. */
 enum tj_xattr_type { TJ_XATTR_STR, TJ_XATTR_INT, TJ_XATTR_DOUBLE, TJ_XATTR_BOOL };
 struct tj_xattr {
-	const char *key;
+	const char *key;     /* needs no escaping (ours) */
 	int type;            /* enum tj_xattr_type */
+	int plain;           /* s needs no escaping (digits, ':', '.') */
 	const char *s;
 	int64_t i;
 	double d;
@@ -56,8 +57,9 @@ struct tj_xattr {
 #define TJ_XATTR_BUF 128
 size_t tj_xspan_attrs(const struct tj_xmodel *m, uint32_t i, struct tj_xattr *a,
 		      char *buf);
-/* An attribute's value as plain JSON ("text", 12, 0.5, true). */
-void tj_xattr_put_value(struct jw *w, const struct tj_xattr *a);
+/* An attribute's value as plain JSON ("text", 12, 0.5, true) at o (in a
+ * span's reserved room, jsonw.h); returns the end. */
+char *tj_xattr_put(char *o, const struct tj_xattr *a);
 
 /* A format's writer, trace by trace: open writes the head, each trace
  * goes through tj_xwriter_trace (a tj_trace_fn: the whole model or a

@@ -8,62 +8,57 @@
 #include <string.h>
 #include "export.h"
 
-static void put_pid(struct jw *w, uint32_t service)
+static char *put_pid(char *o, uint32_t service)
 {
-	jw_raw(w, "\"p");
-	jw_u64(w, (uint64_t)service + 1);
-	jw_raw(w, "\"");
+	o = jc_u64(jc_raw(o, "\"p"), (uint64_t)service + 1);
+	*o++ = '"';
+	return o;
 }
 
-static void put_tag(struct jw *w, const struct tj_xattr *a)
+static char *put_tag(char *o, const struct tj_xattr *a)
 {
-	static const char *const types[] = { "string", "int64", "float64", "bool" };
-	jw_raw(w, ",{\"key\":");
-	jw_str(w, a->key);
-	jw_raw(w, ",\"type\":");
-	jw_str(w, types[a->type]);
-	jw_raw(w, ",\"value\":");
-	tj_xattr_put_value(w, a);
-	jw_raw(w, "}");
+	static const char *const types[] = { ",\"type\":\"string\",\"value\":",
+					     ",\"type\":\"int64\",\"value\":",
+					     ",\"type\":\"float64\",\"value\":",
+					     ",\"type\":\"bool\",\"value\":" };
+	o = jc_plain(jc_raw(o, ",{\"key\":"), a->key);
+	o = tj_xattr_put(jc_raw(o, types[a->type]), a);
+	*o++ = '}';
+	return o;
 }
 
+/* One span, in room reserved for it (JW_SPAN_ROOM). */
 static void put_span(struct jw *w, const struct tj_xmodel *m, uint32_t i,
-		     const uint8_t trace_id[16], int first)
+		     const char trace_id[34], int first)
 {
 	const struct tj_xspan *s = &m->spans[i];
 	uint8_t id[8];
 	char name[TJ_XNAME_MAX], buf[TJ_XATTR_BUF];
 	struct tj_xattr a[TJ_XATTR_MAX];
+	char *o = jw_reserve(w, JW_SPAN_ROOM);
 
-	jw_raw(w, first ? "{\"traceID\":" : ",\n{\"traceID\":");
-	jw_hex(w, trace_id, 16);
+	o = first ? jc_raw(o, "{\"traceID\":") : jc_raw(o, ",\n{\"traceID\":");
+	o = jc_mem(o, trace_id, 34);
 	tj_xspan_id(&s->key, id);
-	jw_raw(w, ",\"spanID\":");
-	jw_hex(w, id, 8);
-	jw_raw(w, ",\"flags\":1,\"operationName\":");
+	o = jc_hex(jc_raw(o, ",\"spanID\":"), id, 8);
 	tj_xspan_name(m, i, name);
-	jw_str(w, name);
-	jw_raw(w, ",\"references\":[");
+	o = jc_str(jc_raw(o, ",\"flags\":1,\"operationName\":"), name);
+	o = jc_raw(o, ",\"references\":[");
 	if (s->parent != TJ_XSPAN_NONE) {
-		jw_raw(w, "{\"refType\":\"CHILD_OF\",\"traceID\":");
-		jw_hex(w, trace_id, 16);
+		o = jc_mem(jc_raw(o, "{\"refType\":\"CHILD_OF\",\"traceID\":"), trace_id, 34);
 		tj_xspan_id(&m->spans[s->parent].key, id);
-		jw_raw(w, ",\"spanID\":");
-		jw_hex(w, id, 8);
-		jw_raw(w, "}");
+		o = jc_hex(jc_raw(o, ",\"spanID\":"), id, 8);
+		*o++ = '}';
 	}
-	jw_raw(w, "],\"startTime\":");
-	jw_u64(w, s->start / 1000);
-	jw_raw(w, ",\"duration\":");
-	jw_u64(w, s->end / 1000 - s->start / 1000);
-	jw_raw(w, ",\"tags\":[{\"key\":\"span.kind\",\"type\":\"string\",\"value\":");
-	jw_raw(w, s->kind == TJ_XSPAN_SERVER ? "\"server\"}" : "\"client\"}");
+	o = jc_u64(jc_raw(o, "],\"startTime\":"), s->start / 1000);
+	o = jc_u64(jc_raw(o, ",\"duration\":"), s->end / 1000 - s->start / 1000);
+	o = jc_raw(o, ",\"tags\":[{\"key\":\"span.kind\",\"type\":\"string\",\"value\":");
+	o = jc_raw(o, s->kind == TJ_XSPAN_SERVER ? "\"server\"}" : "\"client\"}");
 	size_t na = tj_xspan_attrs(m, i, a, buf);
 	for (size_t k = 0; k < na; k++)
-		put_tag(w, &a[k]);
-	jw_raw(w, "],\"logs\":[],\"processID\":");
-	put_pid(w, s->service);
-	jw_raw(w, ",\"warnings\":null}");
+		o = put_tag(o, &a[k]);
+	o = put_pid(jc_raw(o, "],\"logs\":[],\"processID\":"), s->service);
+	jw_commit(w, jc_raw(o, ",\"warnings\":null}"));
 }
 
 int tj_jaeger_trace(struct tj_xwriter *j, const struct tj_xmodel *m, uint32_t root,
@@ -72,12 +67,14 @@ int tj_jaeger_trace(struct tj_xwriter *j, const struct tj_xmodel *m, uint32_t ro
 	struct jw *w = j->w;
 	uint8_t tid[16];
 	tj_xtrace_id(&m->spans[root].key, tid);
+	char tidhex[34]; /* "hex", written on every span */
+	jw_fmt_hex(tidhex, tid, 16);
 	jw_raw(w, j->first ? "\n{\"traceID\":" : ",\n{\"traceID\":");
 	j->first = 0;
-	jw_hex(w, tid, 16);
+	jw_mem(w, tidhex, 34);
 	jw_raw(w, ",\"spans\":[\n");
 	for (size_t i = 0; i < n; i++) {
-		put_span(w, m, spans[i], tid, i == 0);
+		put_span(w, m, spans[i], tidhex, i == 0);
 		j->used[m->spans[spans[i]].service] = 1;
 	}
 	jw_raw(w, "],\"processes\":{");
@@ -90,7 +87,7 @@ int tj_jaeger_trace(struct tj_xwriter *j, const struct tj_xmodel *m, uint32_t ro
 		if (!firstp)
 			jw_raw(w, ",");
 		firstp = 0;
-		put_pid(w, svc);
+		jw_commit(w, put_pid(jw_reserve(w, 16), svc));
 		jw_raw(w, ":{\"serviceName\":");
 		jw_str(w, m->services[svc]);
 		jw_raw(w, ",\"tags\":[]}");

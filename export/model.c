@@ -300,27 +300,40 @@ static int cmp_by_parent_start(const void *a, const void *b)
 	return tj_msgkey_cmp(&x->key, &y->key);
 }
 
-/* Children lists and the roots in start order. */
-int tj_xmodel_index(struct tj_xmodel *m, struct tj_err *err)
+/* order[0..n) sorted by (parent, start, key), roots (parent NONE) last:
+ * insertion sort for a trace's handful of spans, qsort for a dataset. */
+static void sort_by_parent_start(const struct tj_xmodel *m, uint32_t *order, size_t n)
+{
+	if (n > 16) {
+		sort_model = m;
+		qsort(order, n, sizeof(*order), cmp_by_parent_start);
+		return;
+	}
+	for (size_t i = 1; i < n; i++) {
+		uint32_t x = order[i];
+		size_t j = i;
+		for (; j > 0; j--) {
+			const struct tj_xspan *a = &m->spans[order[j - 1]], *b = &m->spans[x];
+			if (a->parent != b->parent ? a->parent < b->parent
+			    : a->start != b->start ? a->start < b->start
+			    : tj_msgkey_cmp(&a->key, &b->key) < 0)
+				break;
+			order[j] = order[j - 1];
+		}
+		order[j] = x;
+	}
+}
+
+/* Children lists and roots into arrays with room for m->n (order is
+ * scratch of the same size). */
+static void index_into(struct tj_xmodel *m, uint32_t *order)
 {
 	size_t n = m->n;
-	free(m->first_child);
-	free(m->children);
-	free(m->roots);
 	m->nroots = 0;
-	uint32_t *order = malloc((n ? n : 1) * sizeof(*order));
-	m->first_child = calloc(n + 1, sizeof(*m->first_child));
-	m->children = malloc((n ? n : 1) * sizeof(*m->children));
-	m->roots = malloc((n ? n : 1) * sizeof(*m->roots));
-	if (!order || !m->first_child || !m->children || !m->roots) {
-		free(order);
-		return tj_errf(err, TJ_E_NOMEM, "export: out of memory");
-	}
 	for (size_t i = 0; i < n; i++)
 		order[i] = (uint32_t)i;
-	sort_model = m;
 	/* roots (parent NONE) sort last; their start order is the trace order */
-	qsort(order, n, sizeof(*order), cmp_by_parent_start);
+	sort_by_parent_start(m, order, n);
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
 		m->first_child[i] = (uint32_t)k;
@@ -330,8 +343,63 @@ int tj_xmodel_index(struct tj_xmodel *m, struct tj_err *err)
 	m->first_child[n] = (uint32_t)k;
 	for (; k < n; k++)
 		m->roots[m->nroots++] = order[k];
+}
+
+/* Children lists and the roots in start order. */
+int tj_xmodel_index(struct tj_xmodel *m, struct tj_err *err)
+{
+	size_t n = m->n;
+	free(m->first_child);
+	free(m->children);
+	free(m->roots);
+	uint32_t *order = malloc((n ? n : 1) * sizeof(*order));
+	m->first_child = calloc(n + 1, sizeof(*m->first_child));
+	m->children = malloc((n ? n : 1) * sizeof(*m->children));
+	m->roots = malloc((n ? n : 1) * sizeof(*m->roots));
+	if (!order || !m->first_child || !m->children || !m->roots) {
+		free(order);
+		return tj_errf(err, TJ_E_NOMEM, "export: out of memory");
+	}
+	index_into(m, order);
 	free(order);
 	return 0;
+}
+
+int tj_xmodel_index_reuse(struct tj_xmodel *m, struct tj_xindex_room *r, struct tj_err *err)
+{
+	size_t n = m->n;
+	if (n > r->cap) {
+		size_t cap = n > 2 * r->cap ? n : 2 * r->cap;
+		uint32_t *p[4];
+		for (int i = 0; i < 4; i++) {
+			p[i] = malloc((cap + 1) * sizeof(uint32_t));
+			if (!p[i]) {
+				while (i--)
+					free(p[i]);
+				return tj_errf(err, TJ_E_NOMEM, "export: out of memory");
+			}
+		}
+		tj_xindex_room_free(r);
+		r->order = p[0];
+		r->first_child = p[1];
+		r->children = p[2];
+		r->roots = p[3];
+		r->cap = cap;
+	}
+	m->first_child = r->first_child;
+	m->children = r->children;
+	m->roots = r->roots;
+	index_into(m, r->order);
+	return 0;
+}
+
+void tj_xindex_room_free(struct tj_xindex_room *r)
+{
+	free(r->order);
+	free(r->first_child);
+	free(r->children);
+	free(r->roots);
+	memset(r, 0, sizeof(*r));
 }
 
 int tj_xmodel_build(struct tj_xmodel *m, char *const *inputs, size_t ninputs,

@@ -111,6 +111,15 @@ void tj_xspan_of_message(struct tj_xspan *s, const struct tj_message *m,
 			 const struct tj_xnode *c);
 /* Children lists and roots from the parent links (parents set, no cycle). */
 int tj_xmodel_index(struct tj_xmodel *m, struct tj_err *err);
+/* The same into arrays kept from one call to the next (the streamed
+ * export indexes a small model per trace): m's index arrays then belong
+ * to r, which tj_xindex_room_free frees. */
+struct tj_xindex_room {
+	uint32_t *order, *first_child, *children, *roots;
+	size_t cap;
+};
+int tj_xmodel_index_reuse(struct tj_xmodel *m, struct tj_xindex_room *r, struct tj_err *err);
+void tj_xindex_room_free(struct tj_xindex_room *r);
 
 /* The span of a key, or TJ_XSPAN_NONE. */
 uint32_t tj_xmodel_find(const struct tj_xmodel *m, const struct tj_msgkey *k);

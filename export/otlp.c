@@ -19,64 +19,67 @@ enum { OTLP_KIND_SERVER = 2, OTLP_KIND_CLIENT = 3 };
 /* Spans a line should hold: ~700 bytes each, far below 1 MiB. */
 #define OTLP_LINE_SPANS 512
 
-static void put_attr(struct jw *w, const struct tj_xattr *a, int first)
+static char *put_attr(char *o, const struct tj_xattr *a, int first)
 {
-	jw_raw(w, first ? "{\"key\":" : ",{\"key\":");
-	jw_str(w, a->key);
-	static const char *const field[] = { "stringValue", "intValue", "doubleValue",
-					     "boolValue" };
-	jw_raw(w, ",\"value\":{\"");
-	jw_raw(w, field[a->type]);
-	jw_raw(w, "\":");
+	o = first ? jc_raw(o, "{\"key\":") : jc_raw(o, ",{\"key\":");
+	o = jc_plain(o, a->key);
+	static const char *const field[] = { ",\"value\":{\"stringValue\":",
+					     ",\"value\":{\"intValue\":",
+					     ",\"value\":{\"doubleValue\":",
+					     ",\"value\":{\"boolValue\":" };
+	o = jc_raw(o, field[a->type]);
 	if (a->type == TJ_XATTR_INT) /* int64: a string in protobuf's JSON */
-		jw_qu64(w, (uint64_t)a->i);
+		o = jc_qu64(o, (uint64_t)a->i);
 	else
-		tj_xattr_put_value(w, a);
-	jw_raw(w, "}}");
+		o = tj_xattr_put(o, a);
+	return jc_raw(o, "}}");
 }
 
+/* One span, in room reserved for it (JW_SPAN_ROOM). */
 static void put_span(struct jw *w, const struct tj_xmodel *m, uint32_t i,
-		     const uint8_t trace_id[16], int first)
+		     const char trace_id[34], int first)
 {
 	const struct tj_xspan *s = &m->spans[i];
 	uint8_t id[8];
 	char name[TJ_XNAME_MAX], buf[TJ_XATTR_BUF];
 	struct tj_xattr a[TJ_XATTR_MAX];
+	char *o = jw_reserve(w, JW_SPAN_ROOM);
 
-	jw_raw(w, first ? "{\"traceId\":" : ",{\"traceId\":");
-	jw_hex(w, trace_id, 16);
+	o = first ? jc_raw(o, "{\"traceId\":") : jc_raw(o, ",{\"traceId\":");
+	o = jc_mem(o, trace_id, 34);
 	tj_xspan_id(&s->key, id);
-	jw_raw(w, ",\"spanId\":");
-	jw_hex(w, id, 8);
+	o = jc_hex(jc_raw(o, ",\"spanId\":"), id, 8);
 	if (s->parent != TJ_XSPAN_NONE) {
 		tj_xspan_id(&m->spans[s->parent].key, id);
-		jw_raw(w, ",\"parentSpanId\":");
-		jw_hex(w, id, 8);
+		o = jc_hex(jc_raw(o, ",\"parentSpanId\":"), id, 8);
 	}
 	tj_xspan_name(m, i, name);
-	jw_raw(w, ",\"name\":");
-	jw_str(w, name);
-	jw_raw(w, s->kind == TJ_XSPAN_SERVER ? ",\"kind\":2" : ",\"kind\":3");
-	jw_raw(w, ",\"startTimeUnixNano\":");
-	jw_qu64(w, s->start);
-	jw_raw(w, ",\"endTimeUnixNano\":");
-	jw_qu64(w, s->end);
-	jw_raw(w, ",\"attributes\":[");
+	o = jc_str(jc_raw(o, ",\"name\":"), name);
+	o = jc_raw(o, s->kind == TJ_XSPAN_SERVER ? ",\"kind\":2" : ",\"kind\":3");
+	o = jc_qu64(jc_raw(o, ",\"startTimeUnixNano\":"), s->start);
+	o = jc_qu64(jc_raw(o, ",\"endTimeUnixNano\":"), s->end);
+	o = jc_raw(o, ",\"attributes\":[");
 	size_t na = tj_xspan_attrs(m, i, a, buf);
 	for (size_t k = 0; k < na; k++)
-		put_attr(w, &a[k], k == 0);
-	jw_raw(w, "]}");
+		o = put_attr(o, &a[k], k == 0);
+	jw_commit(w, jc_raw(o, "]}"));
 }
 
-static const struct tj_xmodel *by_service_model;
-
-static int cmp_service(const void *a, const void *b)
+/* Order a trace's spans by (service, span index): an insertion sort, as
+ * a trace has a handful of spans and qsort's calls cost more. */
+static void sort_by_service(const struct tj_xmodel *m, uint32_t *o, size_t n)
 {
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	uint32_t sx = by_service_model->spans[x].service, sy = by_service_model->spans[y].service;
-	if (sx != sy)
-		return sx < sy ? -1 : 1;
-	return x < y ? -1 : x > y; /* keeps the depth-first order within a service */
+	for (size_t i = 1; i < n; i++) {
+		uint32_t x = o[i], sx = m->spans[x].service;
+		size_t j = i;
+		for (; j > 0; j--) {
+			uint32_t y = o[j - 1], sy = m->spans[y].service;
+			if (sy < sx || (sy == sx && y < x))
+				break;
+			o[j] = y;
+		}
+		o[j] = x;
+	}
 }
 
 int tj_otlp_trace(struct tj_xwriter *o, const struct tj_xmodel *m, uint32_t root,
@@ -91,11 +94,12 @@ int tj_otlp_trace(struct tj_xwriter *o, const struct tj_xmodel *m, uint32_t root
 	}
 	o->line_spans += n;
 	tj_xtrace_id(&m->spans[root].key, tid);
+	char tidhex[34]; /* "hex", written on every span */
+	jw_fmt_hex(tidhex, tid, 16);
 	if (tj_grow((void **)&o->order, &o->order_cap, n, sizeof(*o->order)) < 0)
 		return -TJ_E_NOMEM;
 	memcpy(o->order, spans, n * sizeof(*spans));
-	by_service_model = m;
-	qsort(o->order, n, sizeof(*o->order), cmp_service);
+	sort_by_service(m, o->order, n); /* within a service: span index order */
 	for (size_t i = 0; i < n;) {
 		uint32_t svc = m->spans[o->order[i]].service;
 		jw_raw(w, o->first ? "{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
@@ -109,7 +113,7 @@ int tj_otlp_trace(struct tj_xwriter *o, const struct tj_xmodel *m, uint32_t root
 		jw_raw(w, "},\"spans\":[");
 		size_t from = i;
 		for (; i < n && m->spans[o->order[i]].service == svc; i++)
-			put_span(w, m, o->order[i], tid, i == from);
+			put_span(w, m, o->order[i], tidhex, i == from);
 		jw_raw(w, "]}]}");
 	}
 	return w->failed;

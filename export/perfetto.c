@@ -10,49 +10,44 @@
 #include <string.h>
 #include "export.h"
 
-static void put_ids(struct jw *w, const struct tj_xspan *s)
+static char *put_ids(char *o, const struct tj_xspan *s)
 {
-	jw_raw(w, ",\"pid\":");
-	jw_u64(w, (uint64_t)s->service + 1);
-	jw_raw(w, ",\"tid\":");
-	jw_u64(w, s->tid);
+	o = jc_u64(jc_raw(o, ",\"pid\":"), (uint64_t)s->service + 1);
+	return jc_u64(jc_raw(o, ",\"tid\":"), s->tid);
 }
 
+/* One slice, in room reserved for it (JW_SPAN_ROOM). */
 static void put_slice(struct jw *w, const struct tj_xmodel *m, uint32_t i)
 {
 	const struct tj_xspan *s = &m->spans[i];
 	char name[TJ_XNAME_MAX], buf[TJ_XATTR_BUF];
 	struct tj_xattr a[TJ_XATTR_MAX];
 	static const char *const cat[2][3] = {
-		{ "request", "request", "request" },
-		{ "call", "call.correct", "call.wrong" },
+		{ ",\"cat\":\"request\"", ",\"cat\":\"request\"", ",\"cat\":\"request\"" },
+		{ ",\"cat\":\"call\"", ",\"cat\":\"call.correct\"", ",\"cat\":\"call.wrong\"" },
 	};
+	char *o = jw_reserve(w, JW_SPAN_ROOM);
 
 	tj_xspan_name(m, i, name);
-	jw_raw(w, ",\n{\"ph\":\"X\",\"name\":");
-	jw_str(w, name);
-	jw_raw(w, ",\"cat\":\"");
-	jw_raw(w, cat[s->kind == TJ_XSPAN_CLIENT][s->correct]);
-	jw_raw(w, "\"");
-	put_ids(w, s);
-	jw_raw(w, ",\"ts\":");
-	jw_us3(w, s->start);
-	jw_raw(w, ",\"dur\":");
-	jw_us3(w, s->end - s->start);
+	o = jc_str(jc_raw(o, ",\n{\"ph\":\"X\",\"name\":"), name);
+	o = jc_raw(o, cat[s->kind == TJ_XSPAN_CLIENT][s->correct]);
+	o = put_ids(o, s);
+	o = jc_us3(jc_raw(o, ",\"ts\":"), s->start);
+	o = jc_us3(jc_raw(o, ",\"dur\":"), s->end - s->start);
 	if (s->correct == TJ_XCORRECT_YES)
-		jw_raw(w, ",\"cname\":\"good\"");
+		o = jc_raw(o, ",\"cname\":\"good\"");
 	else if (s->correct == TJ_XCORRECT_NO)
-		jw_raw(w, ",\"cname\":\"terrible\"");
-	jw_raw(w, ",\"args\":{");
+		o = jc_raw(o, ",\"cname\":\"terrible\"");
+	o = jc_raw(o, ",\"args\":{");
 	size_t na = tj_xspan_attrs(m, i, a, buf);
 	for (size_t k = 0; k < na; k++) {
 		if (k)
-			jw_raw(w, ",");
-		jw_str(w, a[k].key);
-		jw_raw(w, ":");
-		tj_xattr_put_value(w, &a[k]);
+			*o++ = ',';
+		o = jc_plain(o, a[k].key);
+		*o++ = ':';
+		o = tj_xattr_put(o, &a[k]);
 	}
-	jw_raw(w, "}}");
+	jw_commit(w, jc_raw(o, "}}"));
 }
 
 /* The arrow from parent p to child c.  Its start must fall inside the
@@ -65,17 +60,14 @@ static void put_flow(struct jw *w, const struct tj_xmodel *m, uint32_t c, uint64
 		ts = p->start;
 	if (ts > p->end)
 		ts = p->end;
-	jw_raw(w, ",\n{\"ph\":\"s\",\"name\":\"caused\",\"cat\":\"link\",\"id\":");
-	jw_u64(w, id);
-	put_ids(w, p);
-	jw_raw(w, ",\"ts\":");
-	jw_us3(w, ts);
-	jw_raw(w, "},\n{\"ph\":\"f\",\"bp\":\"e\",\"name\":\"caused\",\"cat\":\"link\",\"id\":");
-	jw_u64(w, id);
-	put_ids(w, s);
-	jw_raw(w, ",\"ts\":");
-	jw_us3(w, s->start);
-	jw_raw(w, "}");
+	char *o = jw_reserve(w, 512);
+	o = jc_raw(o, ",\n{\"ph\":\"s\",\"name\":\"caused\",\"cat\":\"link\",\"id\":");
+	o = put_ids(jc_u64(o, id), p);
+	o = jc_us3(jc_raw(o, ",\"ts\":"), ts);
+	o = jc_raw(o, "},\n{\"ph\":\"f\",\"bp\":\"e\",\"name\":\"caused\",\"cat\":\"link\",\"id\":");
+	o = put_ids(jc_u64(o, id), s);
+	o = jc_us3(jc_raw(o, ",\"ts\":"), s->start);
+	jw_commit(w, jc_raw(o, "}"));
 }
 
 int tj_perfetto_trace(struct tj_xwriter *p, const struct tj_xmodel *m, uint32_t root,

@@ -596,9 +596,17 @@ static int on_trace(void *ctx, struct tj_xasm *a, const uint32_t *slots, size_t 
 	}
 	if (s->done)
 		return 0;
-	if (tj_grow((void **)&s->order, &s->capord, n, sizeof(*s->order)) < 0 ||
-	    !(s->stack = realloc(s->stack, s->capord * sizeof(*s->stack))))
-		return -TJ_E_NOMEM;
+	if (n > s->capord) {
+		size_t was = s->capord;
+		if (tj_grow((void **)&s->order, &s->capord, n, sizeof(*s->order)) < 0)
+			return -TJ_E_NOMEM;
+		uint32_t *st = realloc(s->stack, s->capord * sizeof(*s->stack));
+		if (!st) {
+			s->capord = was; /* order grew, the stack did not */
+			return -TJ_E_NOMEM;
+		}
+		s->stack = st;
+	}
 	uint32_t root;
 	int rc = tj_xasm_model(a, slots, n, &s->m, &root, s->err);
 	if (rc)
@@ -721,9 +729,7 @@ out:
 		free(paths[i]);
 	free(paths);
 	tj_xasm_free(s.a);
-	free(s.m.first_child);
-	free(s.m.children);
-	free(s.m.roots);
+	/* s.m's spans and index arrays are the assembler's */
 	for (size_t i = 0; i < s.m.nservices; i++)
 		free(s.m.services[i]);
 	free(s.m.services);

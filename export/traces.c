@@ -93,26 +93,59 @@ int tj_export_model(const struct tj_xmodel *m, int format, struct tj_export_sel 
 	return rc < 0 ? rc : 0;
 }
 
+/* Appending to a name of TJ_XNAME_MAX bytes, cut as snprintf would cut
+ * it: names are made once per span, so without printf. */
+struct namebuf {
+	char *p;
+	size_t len;
+};
+
+static void name_put(struct namebuf *b, const char *s, size_t n)
+{
+	if (n > TJ_XNAME_MAX - 1 - b->len)
+		n = TJ_XNAME_MAX - 1 - b->len;
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+}
+
+static void name_port(struct namebuf *b, uint16_t port)
+{
+	char d[20];
+	name_put(b, d, tj_fmt_u64(d, port));
+}
+
 void tj_xspan_name(const struct tj_xmodel *m, uint32_t i, char *buf)
 {
 	const struct tj_xspan *s = &m->spans[i];
+	struct namebuf b = { buf, 0 };
 	if (s->kind == TJ_XSPAN_SERVER) {
-		snprintf(buf, TJ_XNAME_MAX, "serve :%u", s->lport);
+		name_put(&b, "serve :", 7);
+		name_port(&b, s->lport);
+		buf[b.len] = '\0';
 		return;
 	}
 	/* a call's children: the request the join made it (if any) */
-	for (uint32_t c = m->first_child[i]; c < m->first_child[i + 1]; c++) {
-		const struct tj_xspan *r = &m->spans[m->children[c]];
-		if (r->kind == TJ_XSPAN_SERVER) {
-			snprintf(buf, TJ_XNAME_MAX, "call %s:%u", m->services[r->service],
-				 s->rport);
-			return;
-		}
-	}
+	const char *callee = NULL;
 	char peer[TJ_ADDR_STRLEN];
-	tj_addr_format(s->family, s->raddr, peer);
-	snprintf(buf, TJ_XNAME_MAX, s->family == AF_INET6 ? "call [%s]:%u" : "call %s:%u",
-		 peer, s->rport);
+	for (uint32_t c = m->first_child[i]; c < m->first_child[i + 1] && !callee; c++) {
+		const struct tj_xspan *r = &m->spans[m->children[c]];
+		if (r->kind == TJ_XSPAN_SERVER)
+			callee = m->services[r->service];
+	}
+	name_put(&b, "call ", 5);
+	if (callee) {
+		name_put(&b, callee, strlen(callee));
+	} else {
+		tj_addr_format(s->family, s->raddr, peer);
+		if (s->family == AF_INET6)
+			name_put(&b, "[", 1);
+		name_put(&b, peer, strlen(peer));
+		if (s->family == AF_INET6)
+			name_put(&b, "]", 1);
+	}
+	name_put(&b, ":", 1);
+	name_port(&b, s->rport);
+	buf[b.len] = '\0';
 }
 
 size_t tj_xspan_attrs(const struct tj_xmodel *m, uint32_t i, struct tj_xattr *a,
@@ -122,14 +155,14 @@ size_t tj_xspan_attrs(const struct tj_xmodel *m, uint32_t i, struct tj_xattr *a,
 	size_t n = 0;
 	char *key = buf, *peer = buf + TJ_MSGKEY_STRLEN;
 	a[n++] = (struct tj_xattr){ .key = "tracejoin.key", .type = TJ_XATTR_STR,
-				    .s = tj_msgkey_format(&s->key, key) };
+				    .plain = 1, .s = tj_msgkey_format(&s->key, key) };
 	if (s->pid)
 		a[n++] = (struct tj_xattr){ .key = "process.pid", .type = TJ_XATTR_INT, .i = s->pid };
 	if (s->tid)
 		a[n++] = (struct tj_xattr){ .key = "thread.id", .type = TJ_XATTR_INT, .i = s->tid };
 	if (s->family) {
 		a[n++] = (struct tj_xattr){ .key = "network.peer.address", .type = TJ_XATTR_STR,
-					    .s = tj_addr_format(s->family, s->raddr, peer) };
+					    .plain = 1, .s = tj_addr_format(s->family, s->raddr, peer) };
 		a[n++] = (struct tj_xattr){ .key = "network.peer.port", .type = TJ_XATTR_INT,
 					    .i = s->rport };
 	}
@@ -147,19 +180,16 @@ size_t tj_xspan_attrs(const struct tj_xmodel *m, uint32_t i, struct tj_xattr *a,
 	return n;
 }
 
-void tj_xattr_put_value(struct jw *w, const struct tj_xattr *a)
+char *tj_xattr_put(char *o, const struct tj_xattr *a)
 {
 	switch (a->type) {
 	case TJ_XATTR_STR:
-		jw_str(w, a->s);
-		break;
+		return a->plain ? jc_plain(o, a->s) : jc_str(o, a->s);
 	case TJ_XATTR_INT:
-		jw_i64(w, a->i);
-		break;
+		return jc_i64(o, a->i);
 	case TJ_XATTR_DOUBLE:
-		jw_double(w, a->d);
-		break;
+		return jc_double(o, a->d);
 	default:
-		jw_raw(w, a->i ? "true" : "false");
+		return a->i ? jc_raw(o, "true") : jc_raw(o, "false");
 	}
 }

@@ -28,6 +28,7 @@ struct tj_xasm {
 	/* tj_xasm_model's arrays */
 	struct tj_xspan *mspans;
 	size_t capm;
+	struct tj_xindex_room room;
 	uint64_t tried_wm;      /* the watermark of the last flush */
 	struct tj_xasm_stats st;
 };
@@ -63,6 +64,7 @@ void tj_xasm_free(struct tj_xasm *a)
 	free(a->wm);
 	free(a->out);
 	free(a->mspans);
+	tj_xindex_room_free(&a->room);
 	free(a);
 }
 
@@ -276,7 +278,17 @@ int tj_xasm_model(struct tj_xasm *a, const uint32_t *slots, size_t n,
 		/* the parent's key, for now, in place of its slot */
 		a->mspans[i].true_parent = a->mspans[i].parent;
 	}
-	qsort(a->mspans, n, sizeof(*a->mspans), cmp_xspan_key);
+	if (n > 16) {
+		qsort(a->mspans, n, sizeof(*a->mspans), cmp_xspan_key);
+	} else { /* a trace's handful: insertion sort, no calls */
+		for (size_t i = 1; i < n; i++) {
+			struct tj_xspan x = a->mspans[i];
+			size_t j = i;
+			for (; j > 0 && tj_msgkey_cmp(&a->mspans[j - 1].key, &x.key) > 0; j--)
+				a->mspans[j] = a->mspans[j - 1];
+			a->mspans[j] = x;
+		}
+	}
 	struct tj_xmodel t = { .spans = a->mspans, .n = n };
 	*root = TJ_XSPAN_NONE;
 	for (size_t i = 0; i < n; i++) {
@@ -289,15 +301,9 @@ int tj_xasm_model(struct tj_xasm *a, const uint32_t *slots, size_t n,
 	}
 	for (size_t i = 0; i < n; i++)
 		a->mspans[i].trace = *root;
-	/* the index arrays are the model's own (tj_xmodel_index allocates) */
-	free(m->first_child);
-	free(m->children);
-	free(m->roots);
-	m->first_child = NULL;
-	m->children = m->roots = NULL;
 	m->spans = a->mspans;
 	m->n = n;
-	return tj_xmodel_index(m, err);
+	return tj_xmodel_index_reuse(m, &a->room, err);
 }
 
 const struct tj_xasm_stats *tj_xasm_stats(const struct tj_xasm *a)

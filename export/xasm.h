@@ -78,8 +78,8 @@ int tj_xasm_flush(struct tj_xasm *a, int all);
 
 /* The model of one ready trace: its spans sorted by key, parents as
  * indices, children indexed; m->services is not set.  *root is the
- * root's index.  The model's arrays belong to the assembler (valid
- * until the next call). */
+ * root's index.  The model's arrays (spans and index) belong to the
+ * assembler (valid until the next call). */
 int tj_xasm_model(struct tj_xasm *a, const uint32_t *slots, size_t n,
 		  struct tj_xmodel *m, uint32_t *root, struct tj_err *err);
 

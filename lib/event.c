@@ -29,7 +29,18 @@ unsigned tj_event_type_parse(const char *name)
 char *tj_addr_format(unsigned family, const uint8_t addr[16], char *buf)
 {
 	buf[0] = '\0';
-	if (family == AF_INET || family == AF_INET6) {
+	if (family == AF_INET) { /* by hand: exporters format one per span */
+		char *p = buf;
+		for (int i = 0; i < 4; i++) {
+			unsigned v = addr[i];
+			if (v >= 100)
+				*p++ = (char)('0' + v / 100);
+			if (v >= 10)
+				*p++ = (char)('0' + v / 10 % 10);
+			*p++ = (char)('0' + v % 10);
+			*p++ = i < 3 ? '.' : '\0';
+		}
+	} else if (family == AF_INET6) {
 		if (!inet_ntop((int)family, addr, buf, TJ_ADDR_STRLEN))
 			buf[0] = '\0';
 	}

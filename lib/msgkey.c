@@ -5,20 +5,14 @@
 #include <string.h>
 #include "msgkey.h"
 #include "u64map.h"
+#include "util.h"
 
 /* Decimal digits of v at p; returns the end.  Keys are written once per
- * label and edge, millions of times in a big dataset: no printf here. */
+ * label, edge and exported span, millions of times in a big dataset: no
+ * printf here. */
 static char *put_u64(char *p, uint64_t v)
 {
-	char tmp[20];
-	size_t n = 0;
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	while (n)
-		*p++ = tmp[--n];
-	return p;
+	return p + tj_fmt_u64(p, v);
 }
 
 char *tj_msgkey_format(const struct tj_msgkey *k, char *buf)
@@ -64,10 +58,11 @@ int tj_msgkey_parse(const char *text, struct tj_msgkey *k)
 	s = parse_u64(s, UINT64_MAX, &sock);
 	if (!s || *s++ != ':')
 		return -1;
-	if (strncmp(s, "in:", 3) == 0) {
+	/* by hand, not strncmp: keys are parsed millions of times (labels) */
+	if (s[0] == 'i' && s[1] == 'n' && s[2] == ':') {
 		k->dir = TJ_DIR_IN;
 		s += 3;
-	} else if (strncmp(s, "out:", 4) == 0) {
+	} else if (s[0] == 'o' && s[1] == 'u' && s[2] == 't' && s[3] == ':') {
 		k->dir = TJ_DIR_OUT;
 		s += 4;
 	} else {

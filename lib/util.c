@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include "util.h"
 
 int tj_grow(void **p, size_t *cap, size_t need, size_t size)
@@ -75,4 +76,59 @@ int tj_parse_seconds(const char *s, uint64_t *ns)
 		return -1;
 	*ns = (uint64_t)(v * 1e9);
 	return *ns ? 0 : -1;
+}
+
+/* Two digits at a time: 00..99 */
+static const char digits2[201] =
+	"0001020304050607080910111213141516171819"
+	"2021222324252627282930313233343536373839"
+	"4041424344454647484950515253545556575859"
+	"6061626364656667686970717273747576777879"
+	"8081828384858687888990919293949596979899";
+
+/* The 8 digits of v < 10^8 at o, in 32-bit arithmetic. */
+static void put8(char *o, uint32_t v)
+{
+	uint32_t hi = v / 10000, lo = v % 10000;
+	memcpy(o, digits2 + 2 * (hi / 100), 2);
+	memcpy(o + 2, digits2 + 2 * (hi % 100), 2);
+	memcpy(o + 4, digits2 + 2 * (lo / 100), 2);
+	memcpy(o + 6, digits2 + 2 * (lo % 100), 2);
+}
+
+/* The digits of v < 10^8 without leading zeros; returns how many.
+ * Counted first, then written from the end: no copy of a variable
+ * length (a call to memcpy). */
+static size_t put_small(char *o, uint32_t v)
+{
+	size_t n = v < 10 ? 1 : v < 100 ? 2 : v < 1000 ? 3 : v < 10000 ? 4 :
+		   v < 100000 ? 5 : v < 1000000 ? 6 : v < 10000000 ? 7 : 8;
+	char *e = o + n;
+	while (v >= 100) {
+		e -= 2;
+		memcpy(e, digits2 + 2 * (v % 100), 2);
+		v /= 100;
+	}
+	if (v >= 10)
+		memcpy(e - 2, digits2 + 2 * v, 2);
+	else
+		e[-1] = (char)('0' + v);
+	return n;
+}
+
+size_t tj_fmt_u64(char *o, uint64_t v)
+{
+	/* nanosecond times have 19 digits: 8 at a time in 32 bits */
+	if (v < 100000000)
+		return put_small(o, (uint32_t)v);
+	if (v < 10000000000000000ull) {
+		size_t n = put_small(o, (uint32_t)(v / 100000000));
+		put8(o + n, (uint32_t)(v % 100000000));
+		return n + 8;
+	}
+	uint64_t top = v / 10000000000000000ull, rest = v % 10000000000000000ull;
+	size_t n = put_small(o, (uint32_t)top);
+	put8(o + n, (uint32_t)(rest / 100000000));
+	put8(o + n + 8, (uint32_t)(rest % 100000000));
+	return n + 16;
 }

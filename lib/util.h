@@ -10,6 +10,11 @@
  * untouched then. */
 int tj_grow(void **p, size_t *cap, size_t need, size_t size);
 
+/* The decimal digits of v at o (room for 20, no NUL); returns how many.
+ * By hand, eight digits at a time in 32-bit arithmetic: exporters and
+ * the edges writer format millions of numbers. */
+size_t tj_fmt_u64(char *o, uint64_t v);
+
 /* A command-line number: decimal digits only (no sign, space, hex or
  * trailing text), within [min, max].  0 or -1. */
 int tj_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);

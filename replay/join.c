@@ -434,9 +434,10 @@ int tj_join_finish(struct tj_join *j, struct tj_err *err)
 	if (pair_by_client_addr(j) < 0)
 		return tj_errf(err, TJ_E_NOMEM, "join: out of memory");
 	for (size_t i = 0; i < j->msgs.cap; i++) {
-		if (!j->msgs.used[i])
+		struct tj_msgkey key;
+		if (!tj_keymap_at(&j->msgs, i, &key))
 			continue;
-		const struct tj_msgkey *k = &j->msgs.keys[i];
+		const struct tj_msgkey *k = &key;
 		struct tj_msgkey other;
 		unsigned via;
 		switch (derive_via(j, k, k->dir == TJ_DIR_OUT, &other, &via)) {

@@ -4,12 +4,15 @@
 # into $(REAL_OUT)/NAME (datasets/real/README.md).  A config that cannot
 # run here (no nginx, say) is skipped with its reason; a config whose
 # labels do not cover the workload's calls fails the target.
+# REAL_SEED=N: every config's tj-load --seed is shifted by N (0: the
+# configs as written), for held-out captures of other request sequences.
 # REAL_ATTACH=1: capture starts on the running services once the load has
 # warmed every pool (run-real.sh --attach).
 REAL_CONFIGS ?= thread-new pool-keepalive epoll-shared epoll-shared-open fanout nginx-proxy external \
 	epoll-chain pipelined mn-pool node-chain node-parallel go-mn nginx-auth
 REAL_OUT     ?= datasets/real
 REAL_ATTACH  ?= 0
+REAL_SEED    ?= 0
 
 # Real runtimes (datasets/real/README.md): the Node.js service runs on
 # Debian's nodejs, the Go service is built by Debian's golang-go from the
@@ -40,7 +43,7 @@ dataset-real: deps-real $(TJ) $(WORKLOADS)
 	for c in $(REAL_CONFIGS); do \
 		echo "dataset-real: $$c"; \
 		bash datasets/workloads/run-real.sh --tj $(TJ) --bin $(WL_DIR) \
-			$(if $(filter 1,$(REAL_ATTACH)),--attach) \
+			$(if $(filter 1,$(REAL_ATTACH)),--attach) --seed-shift '$(REAL_SEED)' \
 			--config datasets/workloads/configs/$$c.cfg --name $$c --out $(REAL_OUT)/$$c; rc=$$?; \
 		if [ $$rc -eq 77 ]; then echo "dataset-real: $$c skipped"; \
 		elif [ $$rc -ne 0 ]; then echo "dataset-real: $$c failed" >&2; exit $$rc; \

@@ -8,6 +8,12 @@
 #
 #   run-real.sh --config FILE --name NAME --out DATASET_DIR [--tj TRACEJOIN]
 #               [--bin WORKLOADS_DIR] [--work DIR] [--keep-capture] [--attach]
+#               [--seed-shift N]
+#
+# --seed-shift N: the load generator's --seed S becomes S + N (its default
+# seed 1 when the config gives none), so a held-out capture can use another
+# request sequence; 0 (the default) runs the config as written.  The
+# manifest's node args carry the seed used.
 #
 # --attach: capture is started on the running services instead (only
 # their processes: --pid), while a reference capture of the same run from
@@ -41,7 +47,7 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-tj=$root/build/tracejoin bin= config= name= out= work= keep=0 attach=0
+tj=$root/build/tracejoin bin= config= name= out= work= keep=0 attach=0 seed_shift=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--tj) tj=$2; shift 2 ;;
@@ -52,12 +58,15 @@ while [ $# -gt 0 ]; do
 	--work) work=$2; shift 2 ;;
 	--keep-capture) keep=1; shift ;;
 	--attach) attach=1; shift ;;
-	-h|--help) sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--seed-shift) seed_shift=${2:-}; shift 2 ;;
+	-h|--help) sed -n '2,46p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run-real.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 done
 [ -n "$config" ] && [ -n "$name" ] && [ -n "$out" ] || { echo "run-real.sh: --config, --name and --out are required" >&2; exit 2; }
 [ -f "$config" ] || { echo "run-real.sh: $config: no such file" >&2; exit 2; }
+case $seed_shift in ''|*[!0-9]*) echo "run-real.sh: --seed-shift '$seed_shift': expected a whole number >= 0" >&2; exit 2 ;; esac
+[ ${#seed_shift} -le 9 ] || { echo "run-real.sh: --seed-shift '$seed_shift': too large" >&2; exit 2; }
 bin=${bin:-$(dirname "$tj")/datasets/workloads}
 [ -x "$bin/tj-service" ] && [ -x "$bin/tj-load" ] || { echo "run-real.sh: no tj-service/tj-load in $bin (make first)" >&2; exit 2; }
 [ -x "$tj" ] || { echo "run-real.sh: $tj: not found (make first)" >&2; exit 2; }
@@ -75,6 +84,12 @@ while read -r kw n k rest; do
 	if [ "$kw" = uncaptured ]; then uncaptured+=("$n"); continue; fi
 	[ "$kw" = node ] || { echo "run-real.sh: $config: expected 'node NAME KIND ...' or 'uncaptured NAME', got '$kw'" >&2; exit 2; }
 	case $k in service|nginx|load|nodejs|go) ;; *) echo "run-real.sh: $config: node $n: unknown kind '$k'" >&2; exit 2 ;; esac
+	if [ "$k" = load ] && [ "$seed_shift" -ne 0 ]; then
+		# --seed S -> --seed S+N; tj-load's default seed is 1
+		case " $rest " in *" --seed "*) ;; *) rest="$rest --seed 1" ;; esac
+		rest=$(echo "$rest" | awk -v d="$seed_shift" '{ for (k = 2; k <= NF; k++)
+			if ($(k - 1) == "--seed") $k = $k + d; print }')
+	fi
 	names+=("$n") kinds+=("$k") args+=("$rest")
 done <"$config"
 n=${#names[@]}
@@ -285,11 +300,12 @@ done
 	{ echo "run-real.sh: the workload or capture failed (capture exit $crc)" >&2; exit 1; }
 
 # ---- counts: what the workload says it did ----
-completed=0 calls=0 proxied=0 joined=0
+completed=0 calls=0 proxied=0 joined=0 load_seed=
 for i in "${!names[@]}"; do
 	f=$work/${names[$i]}.out
 	case ${kinds[$i]} in
-	load) completed=$(sed -n 's/^tj-load: completed \([0-9]*\) of.*/\1/p' "$f") ;;
+	load) completed=$(sed -n 's/^tj-load: completed \([0-9]*\) of.*/\1/p' "$f")
+		load_seed=$(sed -n 's/^tj-load: completed .*, seed \([0-9]*\)$/\1/p' "$f") ;;
 	service|nodejs|go)
 		c=$(sed -n 's/.* made \([0-9]*\) calls.*/\1/p' "$f"); calls=$((calls + ${c:-0}))
 		j=$(sed -n 's/.* \([0-9]*\) calls joined.*/\1/p' "$f"); joined=$((joined + ${j:-0})) ;;
@@ -298,6 +314,7 @@ for i in "${!names[@]}"; do
 		if [ -n "${3:-}" ]; then proxied=$((proxied + 2)); else proxied=$((proxied + 1)); fi ;;
 	esac
 done
+echo "run-real.sh: $name: tj-load ran with seed ${load_seed:-?}"
 # each proxy forwards every request (one proxy in front, as configs
 # have it); a pipelined call written in the same run of bytes as the call
 # before it is part of that call's message: one label for both

@@ -252,8 +252,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	unsigned long long done = l.completed;
-	printf("tj-load: completed %llu of %llu requests (%llu errors, %llu not sent) in %.3f s\n",
+	/* the seed is echoed so that a run's caller can check which request
+	 * sequence it got (run-real.sh --seed-shift) */
+	printf("tj-load: completed %llu of %llu requests (%llu errors, %llu not sent) in %.3f s, seed %llu\n",
 	       done, (unsigned long long)l.requests, (unsigned long long)l.errors,
-	       (unsigned long long)l.unsent, took);
+	       (unsigned long long)l.unsent, took, (unsigned long long)l.seed);
 	return done == l.requests ? 0 : 1;
 }

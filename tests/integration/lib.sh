@@ -40,7 +40,7 @@ need_capture() {
 	return 0
 }
 
-# real_capture CONFIG OUT LOG: the labeled real capture of
+# real_capture CONFIG OUT LOG [RUN-REAL-OPTIONS...]: the labeled real capture of
 # datasets/workloads/configs/CONFIG.cfg into the dataset folder OUT by
 # run-real.sh (root: BPF, network namespaces), its output printed and kept
 # in LOG.  Skips (exit 77) where it needs root or run-real.sh skips;
@@ -52,7 +52,7 @@ real_capture() {
 	[ -x "$bin/tj-service" ] || fail "no $bin/tj-service (make first)"
 	[ "$(id -u)" = 0 ] || skip "needs root (BPF, network namespaces)"
 	bash "$root/datasets/workloads/run-real.sh" --tj "$TJ" --bin "$bin" \
-		--config "$root/datasets/workloads/configs/$1.cfg" --name "$1" --out "$2" >"$3" 2>&1
+		--config "$root/datasets/workloads/configs/$1.cfg" --name "$1" --out "$2" "${@:4}" >"$3" 2>&1
 	rc=$?
 	cat "$3"
 	[ $rc -eq 77 ] && exit 77

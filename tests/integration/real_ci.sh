@@ -14,6 +14,13 @@ TJ=${TJ:-build/asan/tracejoin}
 work=$(mktemp -d /tmp/tj-real-ci.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
+# a bad --seed-shift is refused before anything runs, naming the option
+for bad in -1 abc 1.5 ''; do
+	bash datasets/workloads/run-real.sh --tj "$TJ" --config datasets/workloads/configs/ci.cfg --name ci \
+		--out "$work/bad" --seed-shift "$bad" >"$work/bad.txt" 2>&1
+	[ $? -eq 2 ] && grep -q -- "--seed-shift '$bad'" "$work/bad.txt" || fail "--seed-shift '$bad' not refused: $(cat "$work/bad.txt")"
+	[ -e "$work/bad" ] && fail "--seed-shift '$bad' wrote $work/bad"
+done
 real_capture ci "$work/ds" "$work/run.txt"
 grep -q 'load completed 120,' "$work/run.txt" || fail "the load generator did not complete its 120 requests"
 grep -q 'services made 240 calls' "$work/run.txt" || fail "the front did not make 2 calls per request"
@@ -52,8 +59,14 @@ for a in metadata regression classifier order-logit; do
 done
 
 # the event-loop config: an epoll front, two sequential calls per request
-# queued on one shared connection (configs/ci-loop.cfg)
-real_capture ci-loop "$work/loop" "$work/loop.txt"
+# queued on one shared connection (configs/ci-loop.cfg), run with its
+# load's seed shifted (make dataset-real REAL_SEED=3): the config's
+# --seed 9 must reach tj-load as 12, and the manifest must say so
+grep -q -- '--seed 9 ' "$(dirname "$0")/../../datasets/workloads/configs/ci-loop.cfg" || fail "ci-loop.cfg no longer has --seed 9"
+real_capture ci-loop "$work/loop" "$work/loop.txt" --seed-shift 3
+grep -q 'ci-loop: tj-load ran with seed 12$' "$work/loop.txt" || fail "ci-loop: --seed-shift 3 did not reach tj-load as seed 12"
+grep -q -- '--seed 12 ' "$work/loop/manifest.json" || fail "ci-loop: manifest does not record the shifted seed"
+grep -q 'ci: tj-load ran with seed 7$' "$work/run.txt" || fail "ci: the config's own seed 7 did not reach tj-load"
 grep -q 'load completed 120,' "$work/loop.txt" || fail "ci-loop: the load generator did not complete its 120 requests"
 grep -q 'runtime error\|AddressSanitizer\|LeakSanitizer' "$work/loop.txt" && fail "ci-loop: sanitizer report from a workload program"
 [ "$(awk -F, 'NR > 1 && $2 != ""' "$work/loop/labels.csv" | wc -l)" -eq 240 ] || fail "ci-loop: not 240 labeled parents"

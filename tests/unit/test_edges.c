@@ -137,6 +137,50 @@ static void test_refusals_name_line_and_column(void **state)
 	free(big);
 }
 
+/* Plain lines are split by hand, lines with quotes or spaces by libcsv:
+ * the same rows give the same edges, line numbers and refusals, mixed in
+ * any order (a plain line after a libcsv one, the last without '\n'). */
+static void test_plain_and_csv_lines_agree(void **state)
+{
+	const char *plain = "child,parent,score\n"
+			    "1:2:out:0,1:1:in:0,0.5\n"
+			    "1:2:out:9,,1\n"
+			    "1:3:out:4,1:1:in:7,1e-1\n"
+			    "\n"
+			    "1:3:out:8,,0\n"
+			    "2:3:out:8,2:1:in:0,0.25";
+	const char *mixed = "child,\"parent\",score\n"
+			    "1:2:out:0,1:1:in:0,0.5\n"
+			    " 1:2:out:9 ,,1\n"
+			    "\"1:3:out:4\",1:1:in:7,\"1e-1\"\r\n"
+			    "  \n"
+			    "1:3:out:8,,0\n"
+			    "2:3:out:8,\t2:1:in:0,0.25";
+	struct tj_edge_set a, b;
+	struct tj_err err = { 0 };
+	assert_int_equal(parse(&a, plain, &err), 0);
+	assert_int_equal(parse(&b, mixed, &err), 0);
+	assert_int_equal(a.n, 5);
+	assert_int_equal(b.n, a.n);
+	for (size_t i = 0; i < a.n; i++) {
+		assert_true(tj_msgkey_eq(&a.edges[i].child, &b.edges[i].child));
+		assert_int_equal(a.edges[i].has_parent, b.edges[i].has_parent);
+		if (a.edges[i].has_parent)
+			assert_true(tj_msgkey_eq(&a.edges[i].parent, &b.edges[i].parent));
+		assert_true(a.edges[i].score == b.edges[i].score);
+		assert_int_equal(a.lines[i], b.lines[i]);
+	}
+	assert_int_equal(a.lines[3], 6);
+	tj_edges_free(&a);
+	tj_edges_free(&b);
+	/* refusals on plain lines name the same column as on quoted ones */
+	refused("child,parent,score\n1:2:out:0,,1\n1:2:out:1,,1,x\n", "t.csv:3:14: 4 fields");
+	refused("child,parent,score\n\"1:2:out:0\",,1\n1:2:out:1,,1,x\n", "t.csv:3:14: 4 fields");
+	refused("child,parent,score\n1:2:out:0,,1\n1:2:out:1,,\n", "t.csv:3:12: score:");
+	refused("child,parent,score\n1:2:out:0,,\"1\"\n1:2:out:0,,1\n",
+		"t.csv:3:1: child '1:2:out:0' appears twice (lines 2 and 3)");
+}
+
 static void test_error_line_after_many_rows(void **state)
 {
 	/* The line number stays right deep into a file and across the
@@ -300,6 +344,7 @@ int main(void)
 		cmocka_unit_test(test_header_only_and_empty),
 		cmocka_unit_test(test_line_ends_quotes_bom),
 		cmocka_unit_test(test_refusals_name_line_and_column),
+		cmocka_unit_test(test_plain_and_csv_lines_agree),
 		cmocka_unit_test(test_error_line_after_many_rows),
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_index_and_keymap),

@@ -2,6 +2,8 @@
  * name stays valid JSON, numbers and ids written exactly, a failed write
  * reported with the file's name; and span/trace ids are deterministic,
  * never zero, and differ between keys. */
+#include <arpa/inet.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -12,6 +14,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 #include "export/export.h"
+#include "lib/event.h"
 
 /* Run fn on a writer over a memory stream; return what it wrote. */
 static char *written(void (*fn)(struct jw *w))
@@ -86,6 +89,83 @@ static void test_numbers_exact(void **state)
 			    "\"1767225600001374123\" \"000abcff\" 1234.567 0.005 1 0.25 0");
 }
 
+/* The hand-written digits against printf's, at every length and both
+ * sides of each power of ten, and 20 000 values of every magnitude. */
+static void test_u64_as_printf(void **state)
+{
+	static char buf[1 << 20];
+	char want[64];
+	uint64_t v[2 * 20 + 20000];
+	size_t n = 0;
+	uint64_t p = 1;
+	for (int d = 0; d < 20; d++, p *= 10) {
+		v[n++] = p;
+		v[n++] = p - 1;
+	}
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	for (int i = 0; i < 20000; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		v[n++] = x >> (i % 64);
+	}
+	for (size_t i = 0; i < n; i++) {
+		FILE *f = fmemopen(buf, sizeof(buf), "w");
+		struct jw w;
+		struct tj_err err = { 0 };
+		assert_int_equal(jw_open(&w, f), 0);
+		jw_u64(&w, v[i]);
+		jw_raw(&w, " ");
+		jw_qu64(&w, v[i]);
+		assert_int_equal(jw_close(&w, "mem", &err), 0);
+		fclose(f);
+		snprintf(want, sizeof(want), "%" PRIu64 " \"%" PRIu64 "\"", v[i], v[i]);
+		assert_string_equal(buf, want);
+	}
+}
+
+/* IPv4 addresses are formatted by hand, as inet_ntop would. */
+static void test_ipv4_as_inet_ntop(void **state)
+{
+	uint8_t a[16] = { 0 };
+	char got[TJ_ADDR_STRLEN], want[TJ_ADDR_STRLEN];
+	static const uint8_t edge[] = { 0, 1, 9, 10, 99, 100, 199, 200, 255 };
+	for (size_t i = 0; i < sizeof(edge); i++)
+		for (size_t j = 0; j < sizeof(edge); j++) {
+			a[0] = edge[i], a[1] = edge[j], a[2] = edge[(i + j) % 9], a[3] = edge[(i * j) % 9];
+			tj_addr_format(AF_INET, a, got);
+			assert_non_null(inet_ntop(AF_INET, a, want, sizeof(want)));
+			assert_string_equal(got, want);
+		}
+	tj_addr_format(0, a, got);
+	assert_string_equal(got, "");
+}
+
+static void write_plain_and_long_escapes(struct jw *w)
+{
+	jw_plain(w, "1:2:out:3");
+	/* a string longer than the buffer, escapes across its boundaries */
+	static char big[3 * JW_BUF];
+	for (size_t i = 0; i < sizeof(big) - 1; i++)
+		big[i] = i % 7 == 0 ? '"' : i % 11 == 0 ? '\n' : 'a' + (char)(i % 26);
+	jw_str(w, big);
+}
+
+static void test_plain_and_long_escapes(void **state)
+{
+	const char *out = written(write_plain_and_long_escapes);
+	assert_memory_equal(out, "\"1:2:out:3\"", 11);
+	json_error_t je;
+	json_t *j = json_loads(out + 11, JSON_DECODE_ANY, &je);
+	if (!j)
+		fail_msg("not JSON: %s", je.text);
+	const char *s = json_string_value(j);
+	assert_non_null(s);
+	assert_int_equal(strlen(s), 3 * JW_BUF - 1);
+	for (size_t i = 0; i < 3 * JW_BUF - 1; i++)
+		if (s[i] != (i % 7 == 0 ? '"' : i % 11 == 0 ? '\n' : 'a' + (char)(i % 26)))
+			fail_msg("byte %zu", i);
+	json_decref(j);
+}
+
 static void write_long(struct jw *w)
 {
 	/* more than the writer's buffer, in pieces of every size */
@@ -141,6 +221,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_strings_escaped),
 		cmocka_unit_test(test_numbers_exact),
+		cmocka_unit_test(test_u64_as_printf),
+		cmocka_unit_test(test_ipv4_as_inet_ntop),
+		cmocka_unit_test(test_plain_and_long_escapes),
 		cmocka_unit_test(test_longer_than_buffer),
 		cmocka_unit_test(test_failed_write_named),
 		cmocka_unit_test(test_ids),

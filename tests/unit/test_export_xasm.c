@@ -39,10 +39,7 @@ static int on_trace(void *ctx, struct tj_xasm *a, const uint32_t *slots, size_t 
 	assert_int_equal(m.spans[root].parent, TJ_XSPAN_NONE);
 	s->model_root_sock = (uint32_t)m.spans[root].key.sock;
 	s->model_children = m.first_child[root + 1] - m.first_child[root];
-	free(m.first_child);
-	free(m.children);
-	free(m.roots);
-	return 0;
+	return 0; /* the model's arrays are the assembler's (xasm.h) */
 }
 
 /* A span of node index `node` on socket sock: a request (server) or a
