@@ -15,6 +15,7 @@
 #include "../models/trainset.h"
 #include "../lib/u64map.h"
 #include "order_align.h"
+#include "classifier.h"
 
 /* order-align: one queue (process, destination) of calls waiting for the
  * ordered joint decision (order_align.h). */
@@ -40,6 +41,7 @@ struct classifier {
 	struct tj_u64map queue_ix; /* hash(node, pid, dest) -> index in queues */
 	struct align_queue **queues;
 	size_t nqueues;
+	struct tj_feat_memo *memo; /* tj_classifier_share_features, or NULL */
 };
 
 static void cl_close(void *st);
@@ -52,7 +54,18 @@ static int start_features(struct classifier *c, struct tj_err *err)
 	struct tj_feat_opts fo = { c->model.max_cand, c->model.window_ns };
 	tj_feat_free(c->feat);
 	c->feat = NULL;
-	return tj_feat_new(&c->feat, &fo, err);
+	int rc = tj_feat_new(&c->feat, &fo, err);
+	if (rc == 0 && c->memo)
+		tj_feat_share(c->feat, c->memo);
+	return rc;
+}
+
+void tj_classifier_share_features(void *st, struct tj_feat_memo *memo)
+{
+	struct classifier *c = st;
+	c->memo = memo;
+	if (c->feat)
+		tj_feat_share(c->feat, memo);
 }
 
 /* A classifier instance whose model, without model=FILE, is models/NAME. */

@@ -657,15 +657,15 @@ static int sweep_threads(struct ifo *s)
 {
 	s->ngone = 0;
 	for (size_t i = 0; i < s->thrs.cap; i++) {
-		if (!s->thrs.used[i])
+		if (!s->thrs.ent[i].used)
 			continue;
-		const struct thr *t = (const struct thr *)(uintptr_t)s->thrs.vals[i];
+		const struct thr *t = (const struct thr *)(uintptr_t)s->thrs.ent[i].val;
 		uint64_t last = t->nhist ? t->hist[(t->nhist - 1) % HIST].ts : 0;
 		if (!t->p || last + s->expire_ns >= t->p->clock)
 			continue;
 		if (tj_grow((void **)&s->gone, &s->capgone, s->ngone + 1, sizeof(*s->gone)))
 			return -TJ_E_NOMEM;
-		s->gone[s->ngone++] = s->thrs.keys[i];
+		s->gone[s->ngone++] = s->thrs.ent[i].key;
 	}
 	for (size_t i = 0; i < s->ngone; i++) {
 		free(lookup(&s->thrs, s->gone[i]));
@@ -731,9 +731,9 @@ static void explain(const struct ifo *s)
 		(unsigned long long)s->count[SIG_DIRECT], (unsigned long long)s->count[SIG_FIFO],
 		(unsigned long long)s->count[SIG_CONNECT], (unsigned long long)s->count[SIG_NONE]);
 	for (size_t i = 0; i < s->procs.cap; i++) {
-		if (!s->procs.used[i])
+		if (!s->procs.ent[i].used)
 			continue;
-		const struct proc *p = (const struct proc *)(uintptr_t)s->procs.vals[i];
+		const struct proc *p = (const struct proc *)(uintptr_t)s->procs.ent[i].val;
 		for (unsigned d = 0; d < p->nd; d++) {
 			const struct dest *dd = &p->d[d];
 			if (!(dd->count[0] + dd->count[1] + dd->count[2] + dd->count[3]))
@@ -780,8 +780,8 @@ static int ifo_finish(void *st, struct tj_edge_sink *out, struct tj_err *err)
 static void free_map_vals(struct tj_u64map *m)
 {
 	for (size_t i = 0; i < m->cap; i++)
-		if (m->used[i])
-			free((void *)(uintptr_t)m->vals[i]);
+		if (m->ent[i].used)
+			free((void *)(uintptr_t)m->ent[i].val);
 	tj_u64map_free(m);
 }
 
@@ -791,9 +791,9 @@ static void ifo_close(void *st)
 	if (!s)
 		return;
 	for (size_t i = 0; i < s->procs.cap; i++) {
-		if (!s->procs.used[i])
+		if (!s->procs.ent[i].used)
 			continue;
-		struct proc *p = (struct proc *)(uintptr_t)s->procs.vals[i];
+		struct proc *p = (struct proc *)(uintptr_t)s->procs.ent[i].val;
 		for (unsigned d = 0; d < p->nd; d++)
 			free(p->d[d].q);
 		free(p->k);

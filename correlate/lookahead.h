@@ -54,6 +54,11 @@ enum tj_la_links {
 	TJ_LA_ALL,  /* every handler, every write (to measure the links, not to decide) */
 };
 
+/* The `lookahead` correlator's defaults (queue-select runs the same links
+ * over its own order-align answers: queue_select.c). */
+#define TJ_LA_DEFAULT_HORIZON_MS 50
+#define TJ_LA_DEFAULT_SYNC_SHARE 0.95
+
 struct tj_la_opts {
 	uint64_t horizon_ns; /* a handler ends this long after its reply was read */
 	enum tj_la_links links_from;

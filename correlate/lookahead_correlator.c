@@ -82,8 +82,9 @@ static int la_open(void **st, const struct tj_params *p, struct tj_err *err)
 	if (lf == TJ_LA_ALL && strcmp(links, "all"))
 		return tj_errf(err, TJ_E_ARG, ALGO ": param links=%s: sync or all", links);
 	double hz, ex, share;
-	if ((rc = tj_param_double(p, "horizon_ms", 50, &hz, err)) < 0 ||
-	    (rc = tj_param_double(p, "sync_share", 0.95, &share, err)) < 0 ||
+	if ((rc = tj_param_double(p, "horizon_ms", TJ_LA_DEFAULT_HORIZON_MS, &hz, err)) < 0 ||
+	    (rc = tj_param_double(p, "sync_share", TJ_LA_DEFAULT_SYNC_SHARE,
+					  &share, err)) < 0 ||
 	    (rc = tj_param_double(p, "explain", 0, &ex, err)) < 0) {
 		char why[TJ_ERRMSG_MAX];
 		snprintf(why, sizeof(why), "%s", err ? err->msg : "not a number");

@@ -262,8 +262,8 @@ static void meta_close(void *st)
 	if (!m)
 		return;
 	for (size_t i = 0; i < m->threads.cap; i++)
-		if (m->threads.used[i])
-			free((void *)(uintptr_t)m->threads.vals[i]);
+		if (m->threads.ent[i].used)
+			free((void *)(uintptr_t)m->threads.ent[i].val);
 	for (struct thr *t = m->spare, *nx; t; t = nx) {
 		nx = t->next;
 		free(t);

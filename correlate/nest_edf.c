@@ -206,8 +206,8 @@ static struct call *call_at(struct proc *p, uint64_t seq)
 static void forget_threads(struct nedf *s)
 {
 	for (size_t i = 0; i < s->threads.cap; i++)
-		if (s->threads.used[i])
-			free((void *)(uintptr_t)s->threads.vals[i]);
+		if (s->threads.ent[i].used)
+			free((void *)(uintptr_t)s->threads.ent[i].val);
 	tj_u64map_free(&s->threads);
 	tj_u64map_init(&s->threads);
 }

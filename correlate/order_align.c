@@ -37,12 +37,19 @@ int tj_align_path(const struct tj_align_moves *mv, const struct tj_align_state *
 {
 	if (n == 0)
 		return 0;
+	/* A queue's usual path (at most 2 * TJ_ALIGN_LAG calls) on the stack:
+	 * this runs once per TJ_ALIGN_LAG calls of every queue. */
+	enum { NS_STACK = 2 * TJ_ALIGN_LAG * TJ_ALIGN_TOP * TJ_ALIGN_RUNMAX };
+	double best_s[NS_STACK];
+	int from_s[NS_STACK];
 	size_t ns = n * TJ_ALIGN_TOP * TJ_ALIGN_RUNMAX;
-	double *best = malloc(ns * sizeof(*best));
-	int *from = malloc(ns * sizeof(*from));
+	double *best = ns <= NS_STACK ? best_s : malloc(ns * sizeof(*best));
+	int *from = ns <= NS_STACK ? from_s : malloc(ns * sizeof(*from));
 	if (!best || !from) {
-		free(best);
-		free(from);
+		if (best != best_s)
+			free(best);
+		if (from != from_s)
+			free(from);
 		return -1;
 	}
 	for (size_t s = 0; s < ns; s++) {
@@ -68,14 +75,17 @@ int tj_align_path(const struct tj_align_moves *mv, const struct tj_align_state *
 	}
 	for (size_t i = 1; i < n; i++) {
 		const struct tj_align_call *p = &calls[i - 1], *c = &calls[i];
-		for (size_t a = 0; a < p->n; a++)
+		for (size_t a = 0; a < p->n; a++) {
+			enum tj_align_move mab[TJ_ALIGN_TOP]; /* the same for every run */
+			for (size_t b = 0; b < c->n; b++)
+				mab[b] = tj_align_move_of(&p->cand[a], p->ts[a], &c->cand[b],
+							  c->ts[b]);
 			for (unsigned ra = 1; ra <= TJ_ALIGN_RUNMAX; ra++) {
 				double sa = best[ST(i - 1, a, ra)];
 				if (sa == -INFINITY)
 					continue;
 				for (size_t b = 0; b < c->n; b++) {
-					enum tj_align_move mo = tj_align_move_of(
-						&p->cand[a], p->ts[a], &c->cand[b], c->ts[b]);
+					enum tj_align_move mo = mab[b];
 					unsigned rb = next_run(ra, mo);
 					double s = sa + c->lp[b] + lt[ra][mo];
 					size_t k = ST(i, b, rb);
@@ -85,6 +95,7 @@ int tj_align_path(const struct tj_align_moves *mv, const struct tj_align_state *
 					}
 				}
 			}
+		}
 	}
 	/* Best end state, then back along the pointers. */
 	size_t at = ST(n - 1, 0, 1);
@@ -97,8 +108,10 @@ int tj_align_path(const struct tj_align_moves *mv, const struct tj_align_state *
 		if (i > 0)
 			at = (size_t)from[at];
 	}
-	free(best);
-	free(from);
+	if (best != best_s)
+		free(best);
+	if (from != from_s)
+		free(from);
 	return 0;
 }
 

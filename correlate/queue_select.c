@@ -20,6 +20,7 @@
 #include "host.h"
 #include "consistency.h"
 #include "lookahead.h"
+#include "classifier.h"
 #include "../models/call_units.h"
 #include "../lib/u64map.h"
 #include "../lib/util.h"
@@ -32,9 +33,23 @@
 #define QS_NIL UINT32_MAX
 #define QS_SEEN (1u << 17)     /* answered calls remembered for late evidence */
 #define QS_MIN_ANCHORS 30      /* fewer: the description length alone decides */
+#define QS_COVER 0             /* links decide where they cover this share of calls */
 
 static const char *const default_methods =
 	"lookahead,order-align,classifier,regression,metadata,issue-fifo";
+
+/* A method that is another method's answers corrected by lookahead's
+ * links (lookahead.h, with the `lookahead` correlator's defaults): where
+ * both are in the list, the base runs once and its answers feed the
+ * links too, instead of a second copy of the base inside the method.  One
+ * line per such pair. */
+static const struct { const char *method, *base; } derived_methods[] = {
+	{ "lookahead", "order-align" }, /* lookahead's default base */
+};
+
+/* Methods whose feature pass (models/features.h) can be shared: one line
+ * each. */
+static const char *const feature_methods[] = { "classifier", "order-logit", "order-align" };
 
 struct qs_req {
 	struct tj_msgkey key;
@@ -52,6 +67,7 @@ struct qs_call {
 	uint32_t next;          /* hold list, or free list */
 	uint8_t has_parent[QS_MAX_METHODS];
 	uint8_t answered;       /* bit per method */
+	uint8_t by_link;        /* bit per method: its answer came from its own links */
 	uint8_t has_anchor;
 	struct tj_msgkey anchor; /* the parent a completion link names */
 };
@@ -61,7 +77,7 @@ struct qs_call {
 struct qs_seen {
 	struct tj_msgkey key;
 	uint32_t queue;
-	uint8_t used, has_parent[QS_MAX_METHODS];
+	uint8_t used, by_link, has_parent[QS_MAX_METHODS];
 	uint64_t parent[QS_MAX_METHODS]; /* tj_msgkey_hash of each answer */
 };
 
@@ -95,9 +111,19 @@ struct qsel {
 	const struct tj_correlator *mc[QS_MAX_METHODS];
 	void *mst[QS_MAX_METHODS];
 	struct qs_sink msink[QS_MAX_METHODS];
+	/* derived methods (derived_methods): their links, their base's index */
+	struct tj_la *dla[QS_MAX_METHODS];
+	int base_of[QS_MAX_METHODS];     /* -1: a method run on its own */
+	uint8_t feeds[QS_MAX_METHODS];   /* a base: bit per derived method it feeds */
+	struct qs_sink bsink[QS_MAX_METHODS]; /* a base's edges, into buf */
+	struct tj_edge *buf;             /* a base's edges from one call of it */
+	size_t nbuf, buf_cap;
+	struct tj_feat_memo *memo;       /* one feature pass for feature_methods */
 	uint8_t all;             /* answered mask when every method answered */
 	int explain;
 	int links;               /* links=1: completion links decide where there are enough */
+	int judge_own;           /* 1: a method is judged on links it decided by, too */
+	double cover;            /* links decide where they cover this share of calls */
 	double z;                /* the sign test's threshold */
 	uint64_t warm;
 	struct tj_edge_sink *out; /* where chosen edges go (set per call) */
@@ -126,7 +152,7 @@ struct qsel {
 static void qs_close(void *st);
 
 static const char *const known_params[] = { "methods", "warm", "links", "z", "correct",
-					    "explain", NULL };
+					    "judge_own", "cover", "share", "explain", NULL };
 
 /* methods=a,b,c: built-ins only, no repeats, not ourselves. */
 static int parse_methods(struct qsel *s, const char *list, struct tj_err *err)
@@ -158,7 +184,78 @@ static int parse_methods(struct qsel *s, const char *list, struct tj_err *err)
 	return 0;
 }
 
+static int method_answer(struct qsel *s, unsigned m, const struct tj_edge *e, int by_link);
 static int method_emit(struct tj_edge_sink *sink, const struct tj_edge *e);
+
+/* A derived method's decided edge: its answer, marked when its own links
+ * decided it (those links cannot judge it: score_anchor). */
+static int on_derived(void *ctx, const struct tj_edge *e, const struct tj_edge *base,
+		      enum tj_la_why why)
+{
+	(void)base;
+	struct qs_sink *ms = ctx;
+	return method_answer(ms->s, ms->m, e,
+			     why == TJ_LA_COMPLETION || why == TJ_LA_CONTINUATION);
+}
+
+/* A base's edge: kept until the base returns, then handed to its derived
+ * methods' links first and to its own answers after (the order in which
+ * a separate lookahead listed before it would have answered). */
+static int base_emit(struct tj_edge_sink *sink, const struct tj_edge *e)
+{
+	struct qs_sink *bs = (struct qs_sink *)sink;
+	struct qsel *s = bs->s;
+	if (tj_grow((void **)&s->buf, &s->buf_cap, s->nbuf + 1, sizeof(*s->buf)) < 0) {
+		tj_errf(&s->fault, TJ_E_NOMEM, "queue-select: out of memory");
+		return -TJ_E_NOMEM;
+	}
+	s->buf[s->nbuf++] = *e;
+	return 0;
+}
+
+/* Method j's buffered edges to its derived methods' links (finished too
+ * at the end of input), then to its own answers. */
+static int deliver_base(struct qsel *s, unsigned j, int at_end)
+{
+	int rc = 0;
+	for (unsigned i = 0; rc == 0 && i < s->nm; i++) {
+		if (!(s->feeds[j] & (1u << i)))
+			continue;
+		for (size_t k = 0; rc == 0 && k < s->nbuf; k++)
+			rc = tj_la_base(s->dla[i], &s->buf[k], s->err);
+		if (rc == 0 && at_end)
+			rc = tj_la_finish(s->dla[i], s->err);
+	}
+	for (size_t k = 0; rc == 0 && k < s->nbuf; k++)
+		rc = method_emit(&s->msink[j].sink, &s->buf[k]);
+	s->nbuf = 0;
+	return rc;
+}
+
+/* Pair each derived method with its base where both run. */
+static int derive(struct qsel *s, struct tj_err *err)
+{
+	for (unsigned i = 0; i < s->nm; i++) {
+		s->base_of[i] = -1;
+		for (size_t d = 0; d < sizeof(derived_methods) / sizeof(derived_methods[0]); d++) {
+			if (strcmp(s->mc[i]->name, derived_methods[d].method))
+				continue;
+			for (unsigned j = 0; j < s->nm; j++)
+				if (!strcmp(s->mc[j]->name, derived_methods[d].base))
+					s->base_of[i] = (int)j;
+		}
+		if (s->base_of[i] < 0)
+			continue;
+		struct tj_la_opts o = { .horizon_ns = TJ_LA_DEFAULT_HORIZON_MS * 1000000ull,
+					.links_from = TJ_LA_SYNC,
+					.sync_share = TJ_LA_DEFAULT_SYNC_SHARE };
+		int rc = tj_la_new(&s->dla[i], &o, on_derived, &s->msink[i], err);
+		if (rc < 0)
+			return rc;
+		s->feeds[s->base_of[i]] |= (uint8_t)(1u << i);
+	}
+	return 0;
+}
 static int on_link(void *ctx, const struct tj_edge *e, const struct tj_edge *base,
 		   enum tj_la_why why);
 
@@ -172,6 +269,16 @@ static int on_fixed(void *ctx, const struct tj_edge *e, const struct tj_edge *ba
 	if (s->out->emit(s->out, e) < 0)
 		return tj_errf(s->err, TJ_E_IO, "queue-select: writing an edge failed");
 	return 0;
+}
+
+/* A switch param: 0 or 1. */
+static int param_01(const struct tj_params *p, const char *name, double def, double *v,
+		    struct tj_err *err)
+{
+	int rc = tj_param_double(p, name, def, v, err);
+	if (rc == 0 && *v != 0 && *v != 1)
+		rc = tj_errf(err, TJ_E_ARG, "queue-select: param %s=%g: 0 or 1", name, *v);
+	return rc;
 }
 
 static int qs_open(void **st, const struct tj_params *p, struct tj_err *err)
@@ -189,9 +296,7 @@ static int qs_open(void **st, const struct tj_params *p, struct tj_err *err)
 	tj_call_units_init(&s->units);
 	tj_u64map_init(&s->queue_ix);
 	double ex, warm = 0;
-	rc = tj_param_double(p, "explain", 0, &ex, err);
-	if (rc == 0 && ex != 0 && ex != 1)
-		rc = tj_errf(err, TJ_E_ARG, "queue-select: param explain=%g: 0 or 1", ex);
+	rc = param_01(p, "explain", 0, &ex, err);
 	if (rc == 0)
 		rc = tj_param_double(p, "warm", 1000, &warm, err);
 	if (rc == 0 && !(warm >= 1 && warm <= 100000 && warm == floor(warm)))
@@ -201,17 +306,22 @@ static int qs_open(void **st, const struct tj_params *p, struct tj_err *err)
 		rc = tj_param_double(p, "z", 2, &s->z, err);
 	if (rc == 0 && !(s->z >= 0 && s->z <= 10))
 		rc = tj_errf(err, TJ_E_ARG, "queue-select: param z=%g: in [0, 10]", s->z);
-	double links = 1, correct = 0;
+	double links = 1, correct = 0, judge_own = 0, share = 1;
 	if (rc == 0)
-		rc = tj_param_double(p, "correct", 0, &correct, err);
-	if (rc == 0 && correct != 0 && correct != 1)
-		rc = tj_errf(err, TJ_E_ARG, "queue-select: param correct=%g: 0 or 1", correct);
+		rc = param_01(p, "correct", 0, &correct, err);
 	if (rc == 0)
-		rc = tj_param_double(p, "links", 1, &links, err);
-	if (rc == 0 && links != 0 && links != 1)
-		rc = tj_errf(err, TJ_E_ARG, "queue-select: param links=%g: 0 or 1", links);
+		rc = param_01(p, "links", 1, &links, err);
+	if (rc == 0)
+		rc = param_01(p, "judge_own", 0, &judge_own, err);
+	if (rc == 0)
+		rc = param_01(p, "share", 1, &share, err);
+	if (rc == 0)
+		rc = tj_param_double(p, "cover", QS_COVER, &s->cover, err);
+	if (rc == 0 && !(s->cover >= 0 && s->cover <= 1))
+		rc = tj_errf(err, TJ_E_ARG, "queue-select: param cover=%g: in [0, 1]", s->cover);
 	if (rc == 0) {
 		s->links = links == 1;
+		s->judge_own = judge_own == 1;
 		s->explain = ex == 1;
 		s->warm = (uint64_t)warm;
 		rc = parse_methods(s, tj_param_str(p, "methods", default_methods), err);
@@ -224,15 +334,31 @@ static int qs_open(void **st, const struct tj_params *p, struct tj_err *err)
 		rc = tj_la_new(&s->la, &lo, on_link, s, err);
 	}
 	if (rc == 0 && correct == 1) { /* lookahead's own defaults */
-		struct tj_la_opts fo = { .horizon_ns = 50 * 1000000ull,
-					 .links_from = TJ_LA_SYNC, .sync_share = 0.95 };
+		struct tj_la_opts fo = { .horizon_ns = TJ_LA_DEFAULT_HORIZON_MS * 1000000ull,
+					 .links_from = TJ_LA_SYNC,
+					 .sync_share = TJ_LA_DEFAULT_SYNC_SHARE };
 		rc = tj_la_new(&s->fix, &fo, on_fixed, s, err);
 	}
+	if (rc == 0 && share == 1)
+		rc = derive(s, err);
+	for (unsigned i = 0; i < s->nm && share != 1; i++)
+		s->base_of[i] = -1;
 	for (unsigned i = 0; rc == 0 && i < s->nm; i++) {
 		struct tj_params none = { 0 };
-		rc = s->mc[i]->open(&s->mst[i], &none, err);
 		s->msink[i] = (struct qs_sink){ { method_emit, NULL }, s, i };
+		s->bsink[i] = (struct qs_sink){ { base_emit, NULL }, s, i };
 		s->all |= (uint8_t)(1u << i);
+		if (s->base_of[i] < 0)
+			rc = s->mc[i]->open(&s->mst[i], &none, err);
+		for (size_t f = 0; rc == 0 && s->mst[i] && share == 1 &&
+				   f < sizeof(feature_methods) / sizeof(feature_methods[0]); f++) {
+			if (strcmp(s->mc[i]->name, feature_methods[f]))
+				continue;
+			if (!s->memo)
+				rc = tj_feat_memo_new(&s->memo, err);
+			if (rc == 0)
+				tj_classifier_share_features(s->mst[i], s->memo);
+		}
 	}
 	if (rc < 0) {
 		qs_close(s);
@@ -397,7 +523,8 @@ static int choose(const struct qsel *s, const struct qs_queue *q)
 			for (unsigned m = 0; m < s->nm; m++)
 				cost[m] += queue_cost(s, &s->queues[i], m);
 	}
-	int links = s->links && q->anchored >= QS_MIN_ANCHORS && !pipelined(q);
+	int links = s->links && q->anchored >= QS_MIN_ANCHORS && !pipelined(q) &&
+		    (double)q->anchored >= s->cover * (double)q->answered;
 	return tj_cons_pick(s->nm, cost, links ? (const uint32_t (*)[TJ_CONS_METHODS])q->beats
 					       : NULL, s->z);
 }
@@ -447,9 +574,11 @@ static void score_anchor(struct qsel *s, const struct qs_seen *sn,
 		ok[m] = sn->has_parent[m] && sn->parent[m] == h;
 		q->agree[m] += ok[m];
 	}
+	/* a method the link decided agrees by construction: not judged on it */
+	unsigned own = s->judge_own ? 0 : sn->by_link;
 	for (unsigned a = 0; a < s->nm; a++)
 		for (unsigned b = 0; b < s->nm; b++)
-			q->beats[a][b] += ok[a] && !ok[b];
+			q->beats[a][b] += ok[a] && !ok[b] && !((own >> a) & 1) && !((own >> b) & 1);
 }
 
 static int on_link(void *ctx, const struct tj_edge *e, const struct tj_edge *base,
@@ -477,8 +606,17 @@ static int answered(struct qsel *s, uint32_t i)
 {
 	struct qs_call *c = &s->calls[i];
 	struct qs_queue *q = &s->queues[c->queue];
+	struct qs_req *rq[QS_MAX_METHODS];
 	for (unsigned m = 0; m < s->nm; m++) {
-		struct qs_req *r = c->has_parent[m] ? req_find(s, &c->parent[m]) : NULL;
+		struct qs_req *r = NULL;
+		if (c->has_parent[m]) { /* methods mostly agree: look each parent up once */
+			unsigned k = 0;
+			while (k < m && !(c->has_parent[k] && tj_msgkey_eq(&c->parent[k],
+									    &c->parent[m])))
+				k++;
+			r = k < m ? rq[k] : req_find(s, &c->parent[m]);
+		}
+		rq[m] = r;
 		tj_cons_add_call(&q->cons[m], c->has_parent[m], r != NULL, c->ts_first,
 				 c->ts_reply, r ? r->ts_first : 0, r ? r->ts_reply : 0);
 		if (!r)
@@ -499,6 +637,7 @@ static int answered(struct qsel *s, uint32_t i)
 	sn->key = c->key;
 	sn->queue = c->queue;
 	sn->used = 1;
+	sn->by_link = c->by_link;
 	for (unsigned m = 0; m < s->nm; m++) {
 		sn->has_parent[m] = c->has_parent[m];
 		sn->parent[m] = c->has_parent[m] ? tj_msgkey_hash(&c->parent[m]) : 0;
@@ -519,28 +658,34 @@ static int answered(struct qsel *s, uint32_t i)
 	return flush_hold(s, q);
 }
 
-static int method_emit(struct tj_edge_sink *sink, const struct tj_edge *e)
+/* Method m's answer for a pending call. */
+static int method_answer(struct qsel *s, unsigned m, const struct tj_edge *e, int by_link)
 {
-	struct qs_sink *ms = (struct qs_sink *)sink;
-	struct qsel *s = ms->s;
 	struct qs_call *c = call_find(s, &e->child);
 	char k[TJ_MSGKEY_STRLEN];
-	if (!c || (c->answered & (1u << ms->m))) {
+	if (!c || (c->answered & (1u << m))) {
 		tj_errf(&s->fault, TJ_E_ARG, "queue-select: method '%s' answered %s %s",
-			s->mc[ms->m]->name, tj_msgkey_format(&e->child, k),
+			s->mc[m]->name, tj_msgkey_format(&e->child, k),
 			c ? "twice" : "which is no pending call");
 		return -TJ_E_ARG;
 	}
-	c->answered |= (uint8_t)(1u << ms->m);
-	c->has_parent[ms->m] = (uint8_t)e->has_parent;
-	c->parent[ms->m] = e->parent;
-	c->score[ms->m] = e->score;
+	c->answered |= (uint8_t)(1u << m);
+	c->by_link |= (uint8_t)(!!by_link << m);
+	c->has_parent[m] = (uint8_t)e->has_parent;
+	c->parent[m] = e->parent;
+	c->score[m] = e->score;
 	if (c->answered != s->all)
 		return 0;
 	int rc = answered(s, (uint32_t)(c - s->calls));
 	if (rc)
 		s->fault = *s->err;
 	return rc;
+}
+
+static int method_emit(struct tj_edge_sink *sink, const struct tj_edge *e)
+{
+	struct qs_sink *ms = (struct qs_sink *)sink;
+	return method_answer(ms->s, ms->m, e, 0);
 }
 
 static int qs_message(void *st, const struct tj_message *m, struct tj_edge_sink *out,
@@ -563,8 +708,20 @@ static int qs_message(void *st, const struct tj_message *m, struct tj_edge_sink 
 		struct tj_edge none = { .child = m->key };
 		rc = tj_la_base(s->la, &none, err);
 	}
+	/* derived methods' links see the call first, so its base finds it */
+	for (unsigned i = 0; rc == 0 && i < s->nm; i++)
+		if (s->dla[i])
+			rc = tj_la_message(s->dla[i], m, err);
 	for (unsigned i = 0; rc == 0 && i < s->nm; i++) {
-		rc = s->mc[i]->message(s->mst[i], m, &s->msink[i].sink, err);
+		if (s->dla[i])
+			continue;
+		if (s->feeds[i]) {
+			rc = s->mc[i]->message(s->mst[i], m, &s->bsink[i].sink, err);
+			if (rc == 0 && !s->fault.code)
+				rc = deliver_base(s, i, 0);
+		} else {
+			rc = s->mc[i]->message(s->mst[i], m, &s->msink[i].sink, err);
+		}
 		if (s->fault.code) {
 			*err = s->fault;
 			return -s->fault.code;
@@ -638,7 +795,15 @@ static int qs_finish(void *st, struct tj_edge_sink *out, struct tj_err *err)
 	s->out = out;
 	s->err = err;
 	for (unsigned i = 0; rc == 0 && i < s->nm; i++) {
-		rc = s->mc[i]->finish(s->mst[i], &s->msink[i].sink, err);
+		if (s->dla[i])
+			continue; /* finished after its base */
+		if (s->feeds[i]) {
+			rc = s->mc[i]->finish(s->mst[i], &s->bsink[i].sink, err);
+			if (rc == 0 && !s->fault.code)
+				rc = deliver_base(s, i, 1);
+		} else {
+			rc = s->mc[i]->finish(s->mst[i], &s->msink[i].sink, err);
+		}
 		if (s->fault.code) {
 			*err = s->fault;
 			return -s->fault.code;
@@ -674,9 +839,13 @@ static void qs_close(void *st)
 	struct qsel *s = st;
 	if (!s)
 		return;
-	for (unsigned i = 0; i < s->nm; i++)
+	for (unsigned i = 0; i < s->nm; i++) {
 		if (s->mst[i])
 			s->mc[i]->close(s->mst[i]);
+		tj_la_free(s->dla[i]);
+	}
+	free(s->buf);
+	tj_feat_memo_free(s->memo);
 	tj_la_free(s->la);
 	tj_la_free(s->fix);
 	free(s->calls);
@@ -702,6 +871,9 @@ const struct tj_correlator tj_correlator_queue_select = {
 		       "warm=1000  answered calls a queue waits for before its first choice\n"
 		       "links=1  1: with 30+ completion links in a queue, drop methods another beats on them; 0: nats only\n"
 		       "z=2  the sign test's threshold (wins - losses > z sqrt(wins + losses))\n"
+		       "judge_own=0  0: lookahead is judged only on links it did not decide by (needs share=1); 1: on every link (as before the i15d fix)\n"
+		       "share=1  0: every method runs on its own (no shared order-align or feature pass; to check they change nothing)\n"
+		       "cover=0  links rule methods out only where they cover this share of the queue's calls\n"
 		       "correct=0  1: lookahead's synchronous links correct the chosen answers\n"
 		       "explain=0  1: print each queue's costs and choice on stderr\n",
 	.open = qs_open,

@@ -637,10 +637,10 @@ static int fit_slots(struct rg_model *m, struct rg_callbuf *buf)
 		++*v;
 	}
 	for (size_t s = 0; s < cnt.cap; s++) {
-		if (!cnt.used[s])
+		if (!cnt.ent[s].used)
 			continue;
-		uint32_t e = (uint32_t)cnt.keys[s];
-		uint64_t k = cnt.vals[s];
+		uint32_t e = (uint32_t)cnt.ent[s].key;
+		uint64_t k = cnt.ent[s].val;
 		hist[e][k > RG_KMAX ? RG_KMAX : k] += 1;
 	}
 	for (size_t e = 0; e < m->nedge; e++) {

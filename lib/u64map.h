@@ -8,10 +8,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A slot: key, value and "in use" side by side, so a probe touches one
+ * cache line, not three arrays. */
+struct tj_u64map_ent {
+	uint64_t key, val;
+	uint8_t used;
+};
+
 struct tj_u64map {
-	uint64_t *keys;
-	uint64_t *vals;
-	uint8_t *used;
+	struct tj_u64map_ent *ent;
 	size_t cap;   /* power of two, 0 before the first insert */
 	size_t len;
 };
@@ -27,7 +32,7 @@ int tj_u64map_put(struct tj_u64map *m, uint64_t key, uint64_t val);
 uint64_t *tj_u64map_upsert(struct tj_u64map *m, uint64_t key, int *added);
 /* Remove key; returns 1 if it was there. */
 int tj_u64map_del(struct tj_u64map *m, uint64_t key);
-/* Iterate: for (size_t i = 0; i < m->cap; i++) if (m->used[i]) ... */
+/* Iterate: for (size_t i = 0; i < m->cap; i++) if (m->ent[i].used) ... */
 
 /* Mix a 64-bit value (splitmix64 finaliser); combine fields with
  * tj_hash64(a ^ tj_hash64(b)). */

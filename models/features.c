@@ -101,8 +101,21 @@ struct pending {
 	uint8_t has_parent;
 };
 
+/* The last call's candidates and their decision-free columns
+ * (tj_feat_share). */
+struct tj_feat_memo {
+	int valid;
+	struct tj_feat_opts o;
+	struct tj_msgkey call;
+	uint64_t ts, inflight;
+	size_t n;
+	struct tj_msgkey cand[TJ_FEAT_MAX_CAND];
+	double x[TJ_FEAT_MAX_CAND][TJ_FEAT_N];
+};
+
 struct tj_feat {
 	struct tj_feat_opts o;
+	struct tj_feat_memo *memo; /* shared with the states fed the same stream */
 	struct node *nodes;
 	size_t nnodes;
 	struct tj_u64map thr_ix; /* node<<32|tid -> index in thrs */
@@ -175,6 +188,23 @@ void tj_feat_free(struct tj_feat *f)
 	free(f->pend);
 	tj_u64map_free(&f->pend_ix);
 	free(f);
+}
+
+int tj_feat_memo_new(struct tj_feat_memo **mo, struct tj_err *err)
+{
+	if (!(*mo = calloc(1, sizeof(**mo))))
+		return tj_errf(err, TJ_E_NOMEM, "features: out of memory");
+	return 0;
+}
+
+void tj_feat_memo_free(struct tj_feat_memo *mo)
+{
+	free(mo);
+}
+
+void tj_feat_share(struct tj_feat *f, struct tj_feat_memo *mo)
+{
+	f->memo = mo;
 }
 
 uint64_t tj_feat_dropped(const struct tj_feat *f)
@@ -370,15 +400,16 @@ static uint64_t dest_of(const struct tj_message *m)
 	return tj_call_dest(m);
 }
 
-static void fill(const struct tj_feat *f, const struct tj_message *m,
-		 const struct thr *t, const struct req *r, size_t rank,
-		 uint64_t inflight, const struct call_consts *call, double *x)
+/* The columns no decision changes: the messages' own times, threads,
+ * sizes, and the candidate list (shared through a memo). */
+static void fill_fixed(const struct tj_feat *f, const struct tj_message *m,
+		       const struct thr *t, const struct req *r, size_t rank,
+		       uint64_t inflight, const struct call_consts *call, double *x)
 {
 	uint64_t now = m->ts_first;
 	int tid_known = m->tid_first != TJ_TID_UNKNOWN &&
 			r->tid_last != TJ_TID_UNKNOWN;
 	int pid_known = m->pid != TJ_PID_UNKNOWN && r->pid != TJ_PID_UNKNOWN;
-	(void)f;
 	x[TJ_F_DT_START] = slog_us(dt(now, r->ts_first));
 	x[TJ_F_DT_PARENT_READ] = slog_us(dt(now, r->ts_last));
 	x[TJ_F_DT_THREAD_READ] = call->dt_thread_read;
@@ -392,6 +423,28 @@ static void fill(const struct tj_feat *f, const struct tj_message *m,
 	x[TJ_F_PID_UNKNOWN] = !pid_known;
 	x[TJ_F_THREAD_LAST_REQ] = t && t->has_last_req &&
 				  tj_msgkey_eq(&t->last_req, &r->key);
+	x[TJ_F_NODE_INFLIGHT] = log1p_count(f->lut, inflight);
+	x[TJ_F_RANK] = log1p_count(f->lut, rank);
+	x[TJ_F_CALL_BYTES] = call->log_bytes;
+	x[TJ_F_PARENT_BYTES] = r->log_bytes;
+	x[TJ_F_KEEPALIVE] = m->seq > 0;
+	if (r->ts_reply && m->ts_reply) {
+		x[TJ_F_DT_REPLY] = slog_us(dt(r->ts_reply, m->ts_reply));
+		x[TJ_F_REPLY_UNKNOWN] = 0;
+	} else {
+		x[TJ_F_DT_REPLY] = 0;
+		x[TJ_F_REPLY_UNKNOWN] = 1;
+	}
+	x[TJ_F_REPLY_BEFORE_RESPONSE] = r->ts_reply && m->ts_reply &&
+					r->ts_reply < m->ts_reply;
+}
+
+/* The columns earlier decisions (tj_feat_assign) change. */
+static void fill_decided(const struct tj_feat *f, const struct tj_message *m,
+			 const struct thr *t, const struct req *r,
+			 const struct call_consts *call, double *x)
+{
+	uint64_t now = m->ts_first;
 	x[TJ_F_THREAD_PREV_PARENT] = t && t->has_prev_parent &&
 				     tj_msgkey_eq(&t->prev_parent, &r->key);
 	unsigned open = 0;
@@ -406,22 +459,8 @@ static void fill(const struct tj_feat *f, const struct tj_message *m,
 		x[TJ_F_DT_PARENT_LAST_CALL] = 0;
 	}
 	x[TJ_F_PARENT_NO_CALL] = r->ncalls == 0;
-	x[TJ_F_NODE_INFLIGHT] = log1p_count(f->lut, inflight);
-	x[TJ_F_RANK] = log1p_count(f->lut, rank);
-	x[TJ_F_CALL_BYTES] = call->log_bytes;
-	x[TJ_F_PARENT_BYTES] = r->log_bytes;
-	x[TJ_F_KEEPALIVE] = m->seq > 0;
-	if (r->ts_reply && m->ts_reply) {
-		x[TJ_F_DT_REPLY] = slog_us(dt(r->ts_reply, m->ts_reply));
-		x[TJ_F_REPLY_UNKNOWN] = 0;
-	} else {
-		x[TJ_F_DT_REPLY] = 0;
-		x[TJ_F_REPLY_UNKNOWN] = 1;
-	}
 	x[TJ_F_THREAD_CONTEXT] = t && t->has_context &&
 				 tj_msgkey_eq(&t->context, &r->key);
-	x[TJ_F_REPLY_BEFORE_RESPONSE] = r->ts_reply && m->ts_reply &&
-					r->ts_reply < m->ts_reply;
 	x[TJ_F_DT_PARENT_LAST_START] = r->ncalls ? slog_us(dt(now, r->last_call_start)) : 0;
 	uint64_t dest = call->dest;
 	x[TJ_F_THREAD_NO_CONTEXT] = t && !t->has_context;
@@ -491,8 +530,30 @@ static int candidates(struct tj_feat *f, struct node *n,
 		.dest = dest_of(m),
 		.reply_same_sock = t && t->has_reply_read && t->reply_sock == m->key.sock,
 	};
+	struct tj_feat_memo *mo = f->memo;
+	int hit = mo && mo->valid && mo->n == k && mo->inflight == inflight &&
+		  mo->ts == now && tj_msgkey_eq(&mo->call, &m->key) &&
+		  mo->o.max_cand == f->o.max_cand && mo->o.window_ns == f->o.window_ns;
+	for (size_t j = 0; hit && j < k; j++)
+		hit = tj_msgkey_eq(&mo->cand[j], &out->cand[j]);
+	if (hit) {
+		memcpy(out->x, mo->x, k * sizeof(out->x[0]));
+	} else {
+		for (size_t j = 0; j < k; j++)
+			fill_fixed(f, m, t, &n->reqs[out->ref_[j]], j, inflight, &cc, out->x[j]);
+		if (mo) {
+			mo->valid = 1; /* fields by hand: the struct is large */
+			mo->o = f->o;
+			mo->call = m->key;
+			mo->ts = now;
+			mo->inflight = inflight;
+			mo->n = k;
+			memcpy(mo->cand, out->cand, k * sizeof(out->cand[0]));
+			memcpy(mo->x, out->x, k * sizeof(out->x[0]));
+		}
+	}
 	for (size_t j = 0; j < k; j++)
-		fill(f, m, t, &n->reqs[out->ref_[j]], j, inflight, &cc, out->x[j]);
+		fill_decided(f, m, t, &n->reqs[out->ref_[j]], &cc, out->x[j]);
 	fifo_order(f, n, m, &cc, out);
 	return 0;
 }

@@ -137,4 +137,15 @@ void tj_feat_assign(struct tj_feat *f, const struct tj_feat_call *c, int idx);
 uint64_t tj_feat_dropped(const struct tj_feat *f);
 void tj_feat_free(struct tj_feat *f);
 
+/* One feature pass for several states fed the same messages (queue-select
+ * runs classifier and order-align side by side): the columns no decision
+ * changes (times, threads, sizes, rank) are computed by the first state
+ * that sees a call and copied by the others, when the call, its time and
+ * its candidate list match (else computed again: sharing never changes a
+ * value).  The memo must outlive the states it is given to. */
+struct tj_feat_memo;
+int tj_feat_memo_new(struct tj_feat_memo **mo, struct tj_err *err);
+void tj_feat_memo_free(struct tj_feat_memo *mo);
+void tj_feat_share(struct tj_feat *f, struct tj_feat_memo *mo);
+
 #endif

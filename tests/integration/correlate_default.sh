@@ -40,6 +40,24 @@ grep -q '^queue-select: calls answered by lookahead [0-9]*, order-align [0-9]*, 
 "$tj" correlate --algo queue-select --param correct=1 "$tmp/ds" -o "$tmp/qc.csv" 2>/dev/null ||
 	fail "queue-select correct=1"
 [ "$(($(wc -l <"$tmp/qc.csv") - 1))" -eq "$calls" ] || fail "queue-select correct=1: not one edge per call"
+# share=1 (lookahead's links over the order-align answers queue-select
+# already has, one feature pass for classifier and order-align) gives the
+# edges every method run on its own gives (judge_own=1: without sharing,
+# lookahead's own links are not seen, so it is judged on them too)
+"$tj" correlate --algo queue-select --param judge_own=1 "$tmp/ds" -o "$tmp/sh1.csv" 2>/dev/null ||
+	fail "queue-select judge_own=1"
+"$tj" correlate --algo queue-select --param share=0 "$tmp/ds" -o "$tmp/sh0.csv" 2>/dev/null ||
+	fail "queue-select share=0"
+cmp -s "$tmp/sh1.csv" "$tmp/sh0.csv" || fail "queue-select: sharing the passes changed the edges"
+# the base listed before lookahead: the same answers (in another order)
+for s in 0 1; do
+	"$tj" correlate --algo queue-select --param methods=order-align,lookahead \
+		--param judge_own=1 --param share=$s "$tmp/ds" -o "$tmp/ol$s.csv" 2>/dev/null ||
+		fail "queue-select share=$s methods=order-align,lookahead"
+	sort "$tmp/ol$s.csv" >"$tmp/ol$s.sorted"
+done
+cmp -s "$tmp/ol0.sorted" "$tmp/ol1.sorted" ||
+	fail "queue-select methods=order-align,lookahead: sharing changed the edges"
 # one method alone is that method
 "$tj" correlate --algo queue-select --param methods=metadata "$tmp/ds" -o "$tmp/qm.csv" 2>/dev/null ||
 	fail "queue-select methods=metadata"
@@ -70,6 +88,10 @@ bad "param z=11" --param z=11
 bad "param z=-1" --param z=-1
 bad "param links=2" --param links=2
 bad "param correct=2" --param correct=2
+bad "param judge_own=2" --param judge_own=2
+bad "param share=0.5" --param share=0.5
+bad "param cover=1.5" --param cover=1.5
+bad "param cover=-0.1" --param cover=-0.1
 bad "unknown param 'score'" --param score=mdl
 bad "param explain=2" --param explain=2
 bad "unknown param 'colour'" --param colour=red

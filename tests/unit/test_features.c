@@ -458,6 +458,71 @@ static void test_fifo_keeps_to_the_process(void **state)
 	fx_free(x);
 }
 
+/* A stream of requests, calls and responses on one node: 3 threads, 40
+ * requests, calls answered a little later, deterministic. */
+static size_t shared_stream(struct tj_message *out, size_t cap)
+{
+	size_t n = 0;
+	uint64_t t = 1000, seed = 7;
+	for (uint64_t i = 0; i < 40 && n + 3 <= cap; i++) {
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		uint32_t tid = 10 + (uint32_t)((seed >> 33) % 3);
+		out[n++] = srv(1, 100 + i, 0, 5, tid, t, t + 2, t + 400, tid);
+		out[n++] = call_to(1, 500 + i % 4, i, tid, t + 5 + (seed >> 40) % 50,
+				   t + 90, i >= 4, (uint16_t)(80 + i % 2));
+		out[n++] = response(1, 500 + i % 4, tid, t + 90);
+		t += 20 + (seed >> 50) % 30;
+	}
+	return n;
+}
+
+/* Sharing a memo never changes a value: states that share it give the
+ * features of states that do not, whatever each decides, and a state
+ * with other candidate rules recomputes instead of copying. */
+static void test_shared_memo_changes_nothing(void **state)
+{
+	(void)state;
+	struct tj_message ms[128];
+	size_t nm = shared_stream(ms, 128);
+	struct tj_feat_memo *memo = NULL;
+	struct tj_err err = { 0 };
+	assert_int_equal(tj_feat_memo_new(&memo, &err), 0);
+	/* [0] first, [1] last, [2] first with a 60 us window: shared; [3..5] alone */
+	struct fx *x[6];
+	for (int i = 0; i < 6; i++)
+		x[i] = fx_new(8, (i % 3 == 2 ? 60 : 1000) * US);
+	for (int i = 0; i < 3; i++)
+		tj_feat_share(x[i]->f, memo);
+	size_t calls = 0, compared = 0;
+	for (size_t k = 0; k < nm; k++) {
+		int rc[6];
+		for (int i = 0; i < 6; i++)
+			rc[i] = feed(x[i], ms[k]);
+		for (int i = 0; i < 3; i++) {
+			assert_int_equal(rc[i], rc[i + 3]);
+			if (rc[i] != 1)
+				continue;
+			const struct tj_feat_call *a = &x[i]->c, *b = &x[i + 3]->c;
+			assert_int_equal(a->n, b->n);
+			for (size_t j = 0; j < a->n; j++)
+				for (size_t f = 0; f < TJ_FEAT_N; f++)
+					assert_memory_equal(&a->x[j][f], &b->x[j][f], sizeof(double));
+			compared += a->n;
+		}
+		calls += rc[0] == 1;
+		for (int i = 0; i < 6; i++) {
+			int pick = x[i]->c.n == 0 ? -1 : i % 3 == 1 ? (int)x[i]->c.n - 1 : 0;
+			if (rc[i] == 1)
+				tj_feat_assign(x[i]->f, &x[i]->c, pick);
+		}
+	}
+	assert_int_equal(calls, 40);
+	assert_true(compared > 40); /* calls had several candidates */
+	for (int i = 0; i < 6; i++)
+		fx_free(x[i]);
+	tj_feat_memo_free(memo);
+}
+
 static void test_refuses_bad_options(void **state)
 {
 	(void)state;
@@ -493,6 +558,7 @@ int main(void)
 		cmocka_unit_test(test_reply_parent_only_reply_decides),
 		cmocka_unit_test(test_fifo_and_reply_conflict),
 		cmocka_unit_test(test_fifo_keeps_to_the_process),
+		cmocka_unit_test(test_shared_memo_changes_nothing),
 		cmocka_unit_test(test_refuses_bad_options),
 		cmocka_unit_test(test_names_are_unique),
 	};
