@@ -188,9 +188,9 @@ static int nest_open(void **st, const struct tj_params *p, struct tj_err *err)
 	int rc = tj_params_check(p, known_params, ALGO, err);
 	if (rc < 0)
 		return rc;
-	double ex, share;
-	if ((rc = tj_param_double(p, "gate_share", 0.95, &share, err)) < 0 ||
-	    (rc = tj_param_double(p, "explain", 0, &ex, err)) < 0) {
+	double share;
+	int explain = 0;
+	if ((rc = tj_param_double(p, "gate_share", 0.95, &share, err)) < 0) {
 		char msg[sizeof(err->msg)];
 		if (!err)
 			return rc;
@@ -200,13 +200,13 @@ static int nest_open(void **st, const struct tj_params *p, struct tj_err *err)
 	if (!(share > 0.5 && share <= 1))
 		return tj_errf(err, TJ_E_ARG, ALGO ": param gate_share=%s: a share in (0.5, 1] expected",
 			       tj_param_str(p, "gate_share", ""));
-	if (ex != 0 && ex != 1)
-		return tj_errf(err, TJ_E_ARG, ALGO ": param explain=%g: 0 or 1", ex);
+	if ((rc = tj_param_flag(p, "explain", 0, ALGO, &explain, err)) < 0)
+		return rc;
 	struct nest *s = calloc(1, sizeof(*s));
 	if (!s)
 		return tj_errf(err, TJ_E_NOMEM, ALGO ": out of memory");
 	s->gate_share = share;
-	s->explain = ex == 1;
+	s->explain = explain;
 	tj_u64map_init(&s->threads);
 	*st = s;
 	return 0;
