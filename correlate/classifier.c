@@ -87,12 +87,10 @@ static int open_with(void **st, const struct tj_params *p, const char *algo,
 	if (rc == 0 && has_thr && !(thr >= 0 && thr <= 1))
 		rc = tj_errf(err, TJ_E_ARG, "%s: param threshold=%g not in [0,1]", algo, thr);
 	c->threshold = has_thr ? thr : -1;
-	double ex;
+	int ex = 0;
 	if (rc == 0)
-		rc = tj_param_double(p, "explain", 0, &ex, err);
-	if (rc == 0 && ex != 0 && ex != 1)
-		rc = tj_errf(err, TJ_E_ARG, "%s: param explain=%g: 0 or 1", algo, ex);
-	c->explain = rc == 0 && ex == 1;
+		rc = tj_param_flag(p, "explain", 0, algo, &ex, err);
+	c->explain = rc == 0 && ex;
 	char found[PATH_MAX];
 	const char *path = tj_param_str(p, "model", NULL);
 	if (rc == 0 && !path) {

@@ -142,6 +142,27 @@ static inline int tj_param_double(const struct tj_params *p, const char *key,
 	return 0;
 }
 
+/* A 0-or-1 param (explain=1 and the like): def when absent; refused with
+ * a message naming algo and the value given when it is anything else. */
+static inline int tj_param_flag(const struct tj_params *p, const char *key, int def,
+				const char *algo, int *out, struct tj_err *err)
+{
+	const char *s = tj_param_str(p, key, NULL);
+	char *end;
+	if (!s) {
+		*out = def;
+		return 0;
+	}
+	double v = strtod(s, &end);
+	if (end == s || *end)
+		return tj_plugin_errf(err, TJ_E_ARG, "%s: param %s=%s: not a number",
+				      algo, key, s);
+	if (v != 0 && v != 1)
+		return tj_plugin_errf(err, TJ_E_ARG, "%s: param %s=%s: 0 or 1", algo, key, s);
+	*out = v == 1;
+	return 0;
+}
+
 /* Refuse any param whose key is not in the NULL-terminated list known. */
 static inline int tj_params_check(const struct tj_params *p,
 				  const char *const *known, const char *algo,

@@ -160,12 +160,12 @@ static const char *const known_params[] = { "expire", "explain", NULL };
 
 static int ifo_open(void **stp, const struct tj_params *p, struct tj_err *err)
 {
-	double expire, ex;
+	double expire;
+	int ex = 0;
 	int rc = tj_params_check(p, known_params, ALGO, err);
 	if (rc)
 		return rc;
-	if ((rc = tj_param_double(p, "expire", 60.0, &expire, err)) ||
-	    (rc = tj_param_double(p, "explain", 0, &ex, err))) {
+	if ((rc = tj_param_double(p, "expire", 60.0, &expire, err))) {
 		char msg[sizeof(err->msg)];
 		snprintf(msg, sizeof(msg), "%s", err->msg);
 		return tj_errf(err, TJ_E_ARG, ALGO ": %s", msg);
@@ -173,9 +173,8 @@ static int ifo_open(void **stp, const struct tj_params *p, struct tj_err *err)
 	if (!(expire > 0 && expire < 1e9))
 		return tj_errf(err, TJ_E_ARG, ALGO ": param expire=%s: seconds > 0 expected",
 			       tj_param_str(p, "expire", ""));
-	if (ex != 0 && ex != 1)
-		return tj_errf(err, TJ_E_ARG, ALGO ": param explain=%s: 0 or 1",
-			       tj_param_str(p, "explain", ""));
+	if ((rc = tj_param_flag(p, "explain", 0, ALGO, &ex, err)))
+		return rc;
 	struct ifo *s = calloc(1, sizeof(*s));
 	if (!s)
 		return tj_errf(err, TJ_E_NOMEM, ALGO ": out of memory");

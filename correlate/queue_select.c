@@ -878,7 +878,7 @@ const struct tj_correlator tj_correlator_queue_select = {
 		       "z=2  the sign test's threshold (wins - losses > z sqrt(wins + losses))\n"
 		       "judge_own=0  0: lookahead is judged only on links it did not decide by (needs share=1); 1: on every link (as before the i15d fix)\n"
 		       "share=1  0: every method runs on its own (no shared order-align or feature pass; to check they change nothing)\n"
-		       "handoff=1  1: a continuation link written on the connection its reply freed, by an asynchronous caller (a FIFO hand-off to a waiting request), judges nothing; 0: it counts (as before i15j)\n"
+		       "handoff=1  1: a continuation link written on the connection its reply freed, by the thread that wrote the call and read other things while it was out (a FIFO hand-off to a waiting request), judges nothing; 0: it counts (as before i15j)\n"
 		       "cover=0  links rule methods out only where they cover this share of the queue's calls\n"
 		       "correct=0  1: lookahead's synchronous links correct the chosen answers\n"
 		       "explain=0  1: print each queue's costs and choice on stderr\n",

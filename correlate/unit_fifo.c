@@ -103,19 +103,17 @@ static const char *const known_params[] = { "window", "units", "explain", NULL }
 
 static int uf_open(void **stp, const struct tj_params *p, struct tj_err *err)
 {
-	double window, explain;
+	double window;
+	int explain = 0;
 	int rc = tj_params_check(p, known_params, "unit-fifo", err);
 	if (rc)
 		return rc;
 	if ((rc = tj_param_double(p, "window", 10.0, &window, err)) ||
-	    (rc = tj_param_double(p, "explain", 0, &explain, err)))
+	    (rc = tj_param_flag(p, "explain", 0, "unit-fifo", &explain, err)))
 		return rc;
 	if (!(window > 0 && window <= 1e6))
 		return tj_errf(err, TJ_E_ARG, "unit-fifo: param window=%s: seconds in (0, 1e6] expected",
 			       tj_param_str(p, "window", ""));
-	if (explain != 0 && explain != 1)
-		return tj_errf(err, TJ_E_ARG, "unit-fifo: param explain=%s: 0 or 1 expected",
-			       tj_param_str(p, "explain", ""));
 	const char *u = tj_param_str(p, "units", "auto");
 	enum uf_units units;
 	if (strcmp(u, "auto") == 0)

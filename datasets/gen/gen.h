@@ -66,7 +66,11 @@ const char *gen_quantity_parse(const char *text, enum gen_unit unit,
 #define GEN_MAX_THREADS 1024  /* per executor */
 #define GEN_MAX_LINE 1024
 
-enum gen_model { GM_THREAD, GM_POOL, GM_ASYNC, GM_COROUTINE };
+/* node: an async loop whose handler issues its calls itself, at once
+ * (Node.js); goroutine: coroutine threads picked at random, with a call's
+ * write and its reply's handler as tasks of their own (Go's net/http). */
+enum gen_model { GM_THREAD, GM_POOL, GM_ASYNC, GM_COROUTINE, GM_NODE, GM_GOROUTINE,
+		 GM__COUNT };
 enum gen_policy { GP_NEW, GP_POOL, GP_SHARED };
 enum gen_arrival { GA_POISSON, GA_UNIFORM, GA_CLOSED };
 enum gen_step_kind { GS_WORK, GS_CALL, GS_PARALLEL, GS_WAIT };
@@ -126,6 +130,16 @@ struct gen_service {
 	uint32_t read_buf;        /* bytes one read asks for */
 	uint32_t write_chunk;     /* largest single write */
 	double write_split;       /* chance headers and body go in two writes */
+	/* async/node: the loop stops for `stall` every `stall-every` (a
+	 * garbage collection, the process descheduled): requests pile up
+	 * and drain as a backlog.  has_stall = 0: no draws. */
+	uint8_t has_stall;
+	struct gen_dist stall, stall_every;
+	/* node: loop time of each JavaScript callback (a request's handler,
+	 * a call issued, a reply's handler), before its syscalls.
+	 * has_cb_cost = 0: none, no draws. */
+	uint8_t has_cb_cost;
+	struct gen_dist cb_cost;
 	double ep_weight;         /* sum of its endpoints' weights */
 	int eps[GEN_MAX_ENDPOINTS / 4];
 	int neps;

@@ -329,6 +329,35 @@ void end_send(struct sim *s, struct end *e, struct thr *t, uint64_t size,
 static void call_reply(struct sim *s, struct end *e, struct thr *t);
 static void call_send(struct sim *s, struct call *c, struct thr *t);
 
+/* A non-blocking caller's thread is done with c for now (written, queued
+ * or connecting): a `node` handler goes on and issues its next call on
+ * it, at once, as Node's http.request() returns once the agent wrote or
+ * queued the request; otherwise the thread is free. */
+static void issue_ev(struct sim *s, void *obj, uint64_t arg)
+{
+	call_start(s, obj, arg_thr(arg));
+}
+
+static struct call *take_issue_next(struct call *c)
+{
+	struct call *n = c->inline_issue ? c->issue_next : NULL;
+	c->inline_issue = 0;
+	c->issue_next = NULL;
+	return n;
+}
+
+static void caller_free(struct sim *s, struct call *c, struct thr *t)
+{
+	struct call *n = take_issue_next(c);
+	if (n && n->from && n->from->spec->has_cb_cost)
+		sim_at(s, s->now + svc_cb_cost(s, n->from), issue_ev, n, thr_arg(t));
+	else if (n)
+		call_start(s, n, t);
+	else
+		exec_release(s, t);
+}
+
+
 static void call_sent(struct sim *s, void *obj, uint64_t arg)
 {
 	struct call *c = obj;
@@ -355,7 +384,7 @@ static void call_sent(struct sim *s, void *obj, uint64_t arg)
 	} else {
 		e->rd_thr = NULL;
 		e->rd_ex = c->conn->cl_io ? c->conn->cl_io : c->ex;
-		exec_release(s, t);
+		caller_free(s, c, t);
 	}
 	end_wait(s, e);
 }
@@ -425,7 +454,11 @@ static void do_connect(struct sim *s, struct call *c, struct thr *t)
 	uint64_t cost = c->node ? sim_syscall_ns(s, 0) : 0;
 	sim_at(s, s->now + 3 * lat, accept_ready_ev, k, 0);
 	if (nb) {
-		sim_at(s, s->now + cost, release_ev, NULL, thr_arg(t));
+		struct call *n = take_issue_next(c);
+		if (n)
+			sim_at(s, s->now + cost, issue_ev, n, thr_arg(t));
+		else
+			sim_at(s, s->now + cost, release_ev, NULL, thr_arg(t));
 		sim_at(s, s->now + 2 * lat, connected_ev, c, 0);
 	} else {
 		sim_at(s, s->now + 2 * lat + cost, connected_ev, c, thr_arg(t));
@@ -519,7 +552,7 @@ void call_start(struct sim *s, struct call *c, struct thr *t)
 		p->wait_head = c;
 	p->wait_tail = c;
 	if (!c->blocking && t)
-		exec_release(s, t);
+		caller_free(s, c, t);
 }
 
 static void client_close(struct sim *s, struct end *e, struct thr *t)
@@ -618,7 +651,10 @@ static void call_reply(struct sim *s, struct end *e, struct thr *t)
 			 * handler that read the reply writes the next request
 			 * first, then goes on with the reply's own request */
 			exec_push_front(s, wx, reply_done_ev, c);
-			call_send(s, w, t);
+			if (w->from && w->from->spec->has_cb_cost) /* node: the reply's parse */
+				sim_at(s, s->now + svc_cb_cost(s, w->from), send_ev, w, thr_arg(t));
+			else
+				call_send(s, w, t);
 			return;
 		}
 		if (w->blocking || !w->node)

@@ -12,11 +12,39 @@
  *             everything for it, interleaving many requests; replies on a
  *             downstream connection are read by the loop that opened it.
  *  coroutine  a small thread pool runs coroutines; after every wait a
- *             coroutine resumes on whichever thread is free. */
+ *             coroutine resumes on whichever thread is free.
+ *  node       async with one loop whose handler issues every call itself,
+ *             at once, one after another (Node.js http.request through an
+ *             agent): a parallel step's calls are not loop tasks.
+ *  goroutine  coroutine on M threads as Go's net/http runs it: a task
+ *             that finds threads free runs on one at random, a call is
+ *             written by a task of its own (the connection's writeLoop)
+ *             and a reply's request resumes as a task of its own (woken
+ *             by the readLoop that read it), so the thread that writes a
+ *             call is seldom the one that read its request. */
 #include <stdlib.h>
 #include "gen_sim.h"
 
 static void job_next(struct sim *s, struct job *j);
+static void release_ev(struct sim *s, void *obj, uint64_t arg);
+
+uint64_t svc_cb_cost(struct sim *s, const struct svcrun *r)
+{
+	if (!r || !r->spec->has_cb_cost)
+		return 0;
+	double d = gen_dist_sample(&r->spec->cb_cost, s->rng);
+	return (uint64_t)(d < GEN_MAX_WAKE_NS ? d : GEN_MAX_WAKE_NS);
+}
+
+static int model_is_loop(unsigned m)
+{
+	return m == GM_ASYNC || m == GM_NODE;
+}
+
+static int model_is_coroutine(unsigned m)
+{
+	return m == GM_COROUTINE || m == GM_GOROUTINE;
+}
 
 const struct gen_endpoint *svc_pick_endpoint(struct sim *s, struct svcrun *to, int ep)
 {
@@ -51,6 +79,35 @@ static struct pool *svc_pool(struct sim *s, struct svcrun *from, struct svcrun *
 	return p;
 }
 
+/* A loop stall: the thread is held for a `stall` sample, then free. */
+static void stall_run_ev(struct sim *s, void *obj, uint64_t arg)
+{
+	struct svcrun *r = obj;
+	uint64_t d = (uint64_t)gen_dist_sample(&r->spec->stall, s->rng);
+	if (d > GEN_MAX_WAKE_NS)
+		d = (uint64_t)GEN_MAX_WAKE_NS;
+	sim_at(s, s->now + d, release_ev, NULL, arg);
+}
+
+/* Every loop of the service stalls, as soon as it is done with the task
+ * it runs (a GC or a descheduling comes between callbacks); the next
+ * stall is due `stall-every` after this one.  None once arrivals end. */
+static void stall_due_ev(struct sim *s, void *obj, uint64_t arg)
+{
+	struct svcrun *r = obj;
+	(void)arg;
+	if (s->stopping)
+		return;
+	for (int i = 0; i < r->nloops; i++) {
+		if (r->loops[i]->nfree) /* idle: it stalls now */
+			exec_submit(s, r->loops[i], stall_run_ev, r);
+		else /* busy: next, ahead of the callbacks waiting */
+			exec_push_front(s, r->loops[i], stall_run_ev, r);
+	}
+	sim_at(s, s->now + 1 + (uint64_t)gen_dist_sample(&r->spec->stall_every, s->rng),
+	       stall_due_ev, r, 0);
+}
+
 int svc_setup(struct sim *s, struct svcrun *r, int idx)
 {
 	const struct gen_service *sv = &s->spec->services[idx];
@@ -72,10 +129,14 @@ int svc_setup(struct sim *s, struct svcrun *r, int idx)
 		r->nloops = sv->io_threads;
 		break;
 	case GM_ASYNC:
+	case GM_NODE:
 		r->nloops = sv->threads;
 		break;
 	case GM_COROUTINE:
+	case GM_GOROUTINE:
 		r->workers = exec_new(s, r->proc, sv->threads, 1);
+		if (r->workers)
+			r->workers->pick_random = sv->model == GM_GOROUTINE;
 		r->acceptor = r->workers;
 		break;
 	}
@@ -84,17 +145,20 @@ int svc_setup(struct sim *s, struct svcrun *r, int idx)
 		if (!r->loops)
 			return -1;
 		for (int i = 0; i < r->nloops; i++)
-			if (!(r->loops[i] = exec_new(s, r->proc, 1, sv->model == GM_ASYNC && i == 0)))
+			if (!(r->loops[i] = exec_new(s, r->proc, 1, model_is_loop(sv->model) && i == 0)))
 				return -1;
-		if (sv->model == GM_ASYNC)
+		if (model_is_loop(sv->model))
 			r->acceptor = r->loops[0];
 	}
 	if (sv->model == GM_POOL) {
 		r->workers = exec_new(s, r->proc, sv->threads, 0);
 		r->executor = exec_new(s, r->proc, sv->executor, 0);
 	}
-	if (!r->acceptor || (sv->model != GM_ASYNC && !r->executor && sv->model != GM_COROUTINE))
+	if (!r->acceptor || (!model_is_loop(sv->model) && !r->executor &&
+			     !model_is_coroutine(sv->model)))
 		return -1;
+	if (sv->has_stall)
+		sim_at(s, 1 + (uint64_t)gen_dist_sample(&sv->stall_every, s->rng), stall_due_ev, r, 0);
 	return 0;
 }
 
@@ -128,9 +192,11 @@ void svc_accepted(struct sim *s, struct conn *k, struct thr *t)
 		break;
 	case GM_POOL:
 	case GM_ASYNC:
+	case GM_NODE:
 		e->rd_ex = r->loops[r->next_loop++ % r->nloops];
 		break;
 	case GM_COROUTINE:
+	case GM_GOROUTINE:
 		e->rd_ex = r->workers;
 		break;
 	}
@@ -179,15 +245,18 @@ void svc_request(struct sim *s, struct conn *k, struct thr *t)
 		exec_submit(s, r->workers, job_take_ev, j);
 		return;
 	case GM_ASYNC:
+	case GM_NODE:
 		j->thr = t;
 		j->ex = t->ex;
 		break;
 	case GM_COROUTINE:
+	case GM_GOROUTINE:
 		j->thr = t;
 		j->ex = r->workers;
 		break;
 	}
-	sim_at(s, s->now + (uint64_t)sim_uniform(s, 2000, 20000), job_resume_ev, j, 0);
+	sim_at(s, s->now + (uint64_t)sim_uniform(s, 2000, 20000) + svc_cb_cost(s, r),
+	       job_resume_ev, j, 0);
 }
 
 static void responded_ev(struct sim *s, void *obj, uint64_t arg)
@@ -246,14 +315,17 @@ static void call_done(struct sim *s, struct call *c, struct thr *t)
 	struct job *j = c->job;
 	sim_obj_free(c);
 	if (!j->svc->blocking) {
-		if (t->ex != j->ex) { /* read on another loop: hop back */
+		/* read on another loop: hop back; goroutine: the readLoop
+		 * wakes the request's goroutine, which runs as a task */
+		if (t->ex != j->ex || j->svc->spec->model == GM_GOROUTINE) {
 			exec_release(s, t);
 			exec_submit(s, j->ex, job_take_ev, j);
 			return;
 		}
 		j->thr = t;
 	}
-	sim_at(s, s->now + (uint64_t)sim_uniform(s, 2000, 20000), job_resume_ev, j, 0);
+	sim_at(s, s->now + (uint64_t)sim_uniform(s, 2000, 20000) + svc_cb_cost(s, j->svc),
+	       job_resume_ev, j, 0);
 }
 
 /* Parallel calls of a blocking service run on its executor threads while
@@ -295,6 +367,38 @@ static void par_start_ev(struct sim *s, void *obj, uint64_t arg)
 	call_start(s, c, arg_thr(arg));
 }
 
+/* The request's thread t issues call c: a goroutine hands it to the
+ * connection's writer (a task of its own, on whichever thread) and lets
+ * t go; every other model writes it on t. */
+static void issue_call(struct sim *s, struct job *j, struct call *c, struct thr *t)
+{
+	if (j->svc->spec->model == GM_GOROUTINE) {
+		exec_release(s, t);
+		exec_submit(s, j->ex, par_start_ev, c);
+		return;
+	}
+	if (j->svc->spec->has_cb_cost) { /* node: http.request() runs first */
+		sim_at(s, s->now + svc_cb_cost(s, j->svc), par_start_ev, c, thr_arg(t));
+		return;
+	}
+	call_start(s, c, t);
+}
+
+/* node: the handler issues the calls itself, in order, on its thread;
+ * each is written (or queued by the agent, or connecting) before the
+ * next is issued. */
+static void start_parallel_inline(struct sim *s, struct job *j, struct call **calls, int n)
+{
+	for (int i = 0; i < n; i++) {
+		calls[i]->done = par_nonblocking_done;
+		calls[i]->inline_issue = 1;
+		calls[i]->issue_next = i + 1 < n ? calls[i + 1] : NULL;
+	}
+	struct thr *t = j->thr;
+	j->thr = NULL;
+	sim_at(s, s->now + svc_cb_cost(s, j->svc), par_start_ev, calls[0], thr_arg(t));
+}
+
 static void start_parallel(struct sim *s, struct job *j, const struct gen_step *st)
 {
 	const struct gen_spec *sp = s->spec;
@@ -314,6 +418,10 @@ static void start_parallel(struct sim *s, struct job *j, const struct gen_step *
 		return;
 	}
 	j->pending = n;
+	if (j->svc->spec->model == GM_NODE) {
+		start_parallel_inline(s, j, calls, n);
+		return;
+	}
 	/* inline-first: the others are handed out first, then the request's
 	 * thread makes calls[0] itself, as a caller that spawns helpers for
 	 * all but one call does */
@@ -338,7 +446,7 @@ static void start_parallel(struct sim *s, struct job *j, const struct gen_step *
 			calls[0]->done = par_nonblocking_done;
 			j->thr = NULL; /* call_start releases it once the request is sent */
 		}
-		call_start(s, calls[0], t);
+		issue_call(s, j, calls[0], t);
 	} else if (!j->svc->blocking) {
 		exec_release(s, j->thr);
 		j->thr = NULL;
@@ -392,7 +500,7 @@ static void job_next(struct sim *s, struct job *j)
 			struct thr *t = j->thr;
 			if (!j->svc->blocking)
 				j->thr = NULL; /* released once the request is sent */
-			call_start(s, c, t);
+			issue_call(s, j, c, t);
 			return;
 		}
 		j->step += 1 + st->n;

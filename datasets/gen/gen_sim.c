@@ -260,6 +260,12 @@ void exec_free(struct exec *ex)
 void exec_submit(struct sim *s, struct exec *ex, sim_fn fn, void *obj)
 {
 	if (ex->nfree) {
+		if (ex->pick_random && ex->nfree > 1) {
+			unsigned long i = gsl_rng_uniform_int(s->rng, (unsigned long)ex->nfree);
+			struct thr *pick = ex->free[i];
+			ex->free[i] = ex->free[ex->nfree - 1];
+			ex->free[ex->nfree - 1] = pick;
+		}
 		struct thr *t = ex->free[--ex->nfree];
 		sim_at(s, s->now + sim_wake_ns(s, ex->proc->node), fn, obj, thr_arg(t));
 		return;

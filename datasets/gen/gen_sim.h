@@ -82,6 +82,10 @@ struct exec {
 	struct thr **free;
 	int n, nfree;
 	struct task *head, *tail;
+	/* a task finding several threads free runs on one drawn at random
+	 * (goroutine: Go's scheduler does not keep a goroutine on the thread
+	 * that readied it); else on the one freed last */
+	uint8_t pick_random;
 };
 
 struct conn;
@@ -221,6 +225,11 @@ struct call {
 	uint8_t kind;           /* CALL_* */
 	int step;               /* CALL_SERVICE: its step in the spec */
 	void (*done)(struct sim *s, struct call *c, struct thr *t);
+	/* node: the handler issues its calls one after another itself; once
+	 * this call is written, queued or connecting, the handler's thread
+	 * issues issue_next (or is released) */
+	uint8_t inline_issue;
+	struct call *issue_next;
 	void *ctx;
 	struct call *next;      /* pool wait queue; a pipelined connection's calls */
 };
@@ -325,6 +334,8 @@ void svc_accepted(struct sim *s, struct conn *c, struct thr *t);
 void svc_request(struct sim *s, struct conn *c, struct thr *t);
 /* The server end of c became idle: read the next request or EOF. */
 void svc_reader(struct sim *s, struct conn *c);
+/* node: one callback's loop time (0 without callback-cost: no draw). */
+uint64_t svc_cb_cost(struct sim *s, const struct svcrun *r);
 const struct gen_endpoint *svc_pick_endpoint(struct sim *s, struct svcrun *to, int ep);
 int svc_setup(struct sim *s, struct svcrun *r, int idx);
 

@@ -39,8 +39,9 @@ static int fail(struct parser *p, const char *fmt, ...)
 
 const char *gen_model_name(unsigned m)
 {
-	static const char *const names[] = { "thread", "pool", "async", "coroutine" };
-	return m < 4 ? names[m] : "?";
+	static const char *const names[] = { "thread", "pool", "async", "coroutine", "node",
+					      "goroutine" };
+	return m < GM__COUNT ? names[m] : "?";
 }
 
 const char *gen_load_name(unsigned l)
@@ -395,11 +396,11 @@ static int st_service(struct parser *p)
 				return -TJ_E_FORMAT;
 		} else if (strcmp(k, "model") == 0) {
 			int m = -1;
-			for (int j = 0; j < 4; j++)
+			for (int j = 0; j < GM__COUNT; j++)
 				if (strcmp(v, gen_model_name((unsigned)j)) == 0)
 					m = j;
 			if (m < 0)
-				return fail(p, "unknown model '%.60s' (thread, pool, async or coroutine)", v);
+				return fail(p, "unknown model '%.60s' (thread, pool, async, coroutine, node or goroutine)", v);
 			sv->model = (uint8_t)m;
 		} else if (strcmp(k, "threads") == 0) {
 			if (parse_int(p, "threads", v, 1, GEN_MAX_THREADS, &sv->threads))
@@ -421,8 +422,19 @@ static int st_service(struct parser *p)
 		} else if (strcmp(k, "write-split") == 0) {
 			if (parse_prob(p, "write-split", v, 0, 1, &sv->write_split))
 				return -TJ_E_FORMAT;
+		} else if (strcmp(k, "callback-cost") == 0) {
+			const char *why = gen_dist_parse(v, GEN_UNIT_TIME, &sv->cb_cost);
+			if (why)
+				return fail(p, "callback-cost '%.60s': %s", v, why);
+			sv->has_cb_cost = 1;
+		} else if (strcmp(k, "stall") == 0 || strcmp(k, "stall-every") == 0) {
+			struct gen_dist *dist = k[5] ? &sv->stall_every : &sv->stall;
+			const char *why = gen_dist_parse(v, GEN_UNIT_TIME, dist);
+			if (why)
+				return fail(p, "%s '%.60s': %s", k, v, why);
+			sv->has_stall |= k[5] ? 2 : 1;
 		} else {
-			return fail(p, "unknown service setting '%s' (node, port, model, threads, io-threads, executor, read-buffer, write-chunk, write-split)", k);
+			return fail(p, "unknown service setting '%s' (node, port, model, threads, io-threads, executor, read-buffer, write-chunk, write-split, stall, stall-every, callback-cost)", k);
 		}
 	}
 	if (sv->node < 0)
@@ -430,8 +442,18 @@ static int st_service(struct parser *p)
 	if (port == 0)
 		return fail(p, "service '%s' needs 'port P'", sv->name);
 	sv->port = (uint16_t)port;
+	if (sv->has_stall && sv->has_stall != 3)
+		return fail(p, "'stall' and 'stall-every' go together");
+	if (sv->has_stall && sv->model != GM_ASYNC && sv->model != GM_NODE)
+		return fail(p, "'stall' applies to an event loop (model async or node)");
+	if (sv->has_stall && gen_dist_mean(&sv->stall_every) < 1e3)
+		return fail(p, "'stall-every' must average at least 1us");
+	sv->has_stall = sv->has_stall != 0;
+	if (sv->has_cb_cost && sv->model != GM_NODE)
+		return fail(p, "'callback-cost' applies to model node");
 	if (sv->threads < 0)
-		sv->threads = sv->model == GM_POOL ? 8 : sv->model == GM_ASYNC ? 1 : 4;
+		sv->threads = sv->model == GM_POOL ? 8 :
+			      sv->model == GM_ASYNC || sv->model == GM_NODE ? 1 : 4;
 	else if (sv->model == GM_THREAD)
 		return fail(p, "'threads' does not apply to model thread (one thread per connection)");
 	for (int i = 0; i < s->nservices; i++)
@@ -628,9 +650,12 @@ static int st_conn(struct parser *p)
 	if (i != p->ntok)
 		return fail(p, "unexpected '%s' after the policy", p->tok[i]);
 	int m = s->services[c->from].model;
-	if (c->pipelined && m != GM_ASYNC && m != GM_COROUTINE)
-		return fail(p, "'pipelined' needs an async or coroutine caller ('%s' blocks "
+	if (c->pipelined && (m == GM_THREAD || m == GM_POOL))
+		return fail(p, "'pipelined' needs an async or coroutine caller (or goroutine; '%s' blocks "
 			       "on each reply, so it never has two calls outstanding)", p->tok[1]);
+	if (c->pipelined && m == GM_NODE)
+		return fail(p, "'pipelined' does not apply to a node caller ('%s': Node's "
+			       "http.Agent writes one request per socket at a time)", p->tok[1]);
 	c->line = p->line;
 	s->npolicies++;
 	return 0;

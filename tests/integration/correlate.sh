@@ -33,13 +33,13 @@ expect_exit 1 "$tj" correlate --algo metadata "$tmp/nope"
 expect_exit 1 "$tj" correlate --algo metadata "$tmp/ds/labels.csv"
 expect_exit 2 "$tj" correlate --algo metadata --train "$tmp/ds" "$tmp/ds"
 expect_exit 2 "$tj" correlate --algo metadata --explain "$tmp/ds"
-# nest-match refuses a bad param naming it, and names its signal with --explain.
-"$tj" correlate --algo nest-match --param explain=2 "$tmp/ds" 2>&1 >/dev/null | grep -q 'explain=2' ||
-	fail "nest-match explain=2: not refused by name"
-expect_exit 2 "$tj" correlate --algo nest-match --param explain=2 "$tmp/ds"
-expect_exit 2 "$tj" correlate --algo nest-match --param cap=1 "$tmp/ds"
-"$tj" correlate --algo nest-match --explain "$tmp/ds" 2>&1 >/dev/null | grep -q ' by nesting$' ||
-	fail "nest-match --explain names no signal"
+# nest refuses a bad param naming it, and names its signal with --explain.
+"$tj" correlate --algo nest --param explain=2 "$tmp/ds" 2>&1 >/dev/null | grep -q 'explain=2' ||
+	fail "nest explain=2: not refused by name"
+expect_exit 2 "$tj" correlate --algo nest --param explain=2 "$tmp/ds"
+expect_exit 2 "$tj" correlate --algo nest --param cap=1 "$tmp/ds"
+"$tj" correlate --algo nest --explain "$tmp/ds" 2>&1 >/dev/null | grep -q ' by nesting$' ||
+	fail "nest --explain names no signal"
 # A refused param leaves no output at all, not even the CSV header.
 out=$("$tj" correlate --algo regression --param bogus=1 "$tmp/ds" 2>/dev/null)
 [ -z "$out" ] || fail "a refused --param still wrote: $out"

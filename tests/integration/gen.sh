@@ -57,6 +57,20 @@ printf 'node 1\nservice a node 1 port 80 model threads\n' > "$tmp/bad.scn"
 err=$("$tj" gen -s "$tmp/bad.scn" -o "$tmp/x" 2>&1 >/dev/null)
 [ $? -eq 1 ] || fail "bad spec: wrong exit"
 echo "$err" | grep -q "bad.scn:2: unknown model 'threads'" || fail "bad spec message: $err"
+# the runtime models' settings: refused where they do not apply, by line
+printf 'node 1\nservice a node 1 port 80 model async\n  \nservice b node 1 port 81 model pool callback-cost 80us\n' > "$tmp/bad2.scn"
+err=$("$tj" gen -s "$tmp/bad2.scn" -o "$tmp/x" 2>&1 >/dev/null)
+[ $? -eq 1 ] || fail "callback-cost on pool: wrong exit"
+echo "$err" | grep -q "bad2.scn:4: 'callback-cost' applies to model node" || fail "callback-cost message: $err"
+printf 'node 1\nservice a node 1 port 80 model node stall 5ms\n' > "$tmp/bad3.scn"
+err=$("$tj" gen -s "$tmp/bad3.scn" -o "$tmp/x" 2>&1 >/dev/null)
+[ $? -eq 1 ] || fail "stall alone: wrong exit"
+echo "$err" | grep -q "bad3.scn:2: 'stall' and 'stall-every' go together" || fail "stall message: $err"
+# the real captures' mirrors (node, goroutine, stalls) generate
+for m in node-parallel node-chain go-mn; do
+	"$tj" gen -s "$TJ_ROOT/datasets/workloads/configs/$m.scn" -n 100 -o "$tmp/mirror-$m" > /dev/null ||
+		fail "mirror $m.scn refused"
+done
 expect_exit 1 "$tj" gen -s "$tmp/missing.scn" -o "$tmp/x"
 expect_exit 1 "$tj" gen -s /dev/null -o "$tmp/x"
 "$tj" gen -s "$tmp/missing.scn" -o "$tmp/x" 2>&1 | grep -q "missing.scn: No such file" || fail "missing spec: message"

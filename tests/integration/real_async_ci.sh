@@ -57,7 +57,7 @@ echo "auth (M:N): $threads threads, $hop of $n calls on another thread than thei
 # every correlator, scored: printed for the log
 # (the default, without --algo, where this build has one)
 scored=0 want=4
-for a in default metadata regression classifier nest-match; do
+for a in default metadata regression classifier nest; do
 	args=(--algo "$a")
 	[ "$a" = default ] && args=()
 	if ! "$TJ" correlate "${args[@]}" "$work/ds" -o "$work/e-$a.csv" 2>"$work/c-$a.err"; then

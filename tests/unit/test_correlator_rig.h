@@ -3,9 +3,25 @@
 #ifndef TEST_CORRELATOR_RIG_H
 #define TEST_CORRELATOR_RIG_H
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "replay/assemble.h"
+#include "test_util.h"
 #include "correlate/host.h"
+
+/* An event of node 1, pid 100 on a gateway: sockets below 100 are its
+ * server side (port 8080), the others its client side towards port rport. */
+static inline struct tj_event test_gateway_event(uint64_t ts, unsigned type, uint64_t sock,
+						 uint64_t off, int64_t bytes, uint32_t tid,
+						 uint16_t rport)
+{
+	struct tj_event e = test_event(1, ts, type, sock, off, bytes, 100, tid);
+	e.lport = sock < 100 ? 8080 : 40000 + (uint16_t)sock;
+	e.rport = sock < 100 ? 50000 : rport;
+	return e;
+}
 
 struct test_rig {
 	const struct tj_correlator *c;
@@ -41,26 +57,75 @@ static inline void test_rig_run(struct test_rig *r, const struct tj_correlator *
 	tj_assembler_free(a);
 }
 
+/* test_rig_run with explain=1 and stderr caught: returns what the
+ * correlator printed there (free it). */
+static inline char *test_rig_run_explained(struct test_rig *r, const struct tj_correlator *c,
+					   const struct tj_event *evs, size_t n)
+{
+	struct tj_params p = { .n = 1 };
+	p.key[0] = "explain";
+	p.val[0] = "1";
+	FILE *f = tmpfile();
+	assert_non_null(f);
+	fflush(stderr);
+	int saved = dup(2);
+	assert_true(saved >= 0 && dup2(fileno(f), 2) >= 0);
+	test_rig_run(r, c, evs, n, &p);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	off_t len = lseek(fileno(f), 0, SEEK_END);
+	assert_true(len >= 0);
+	char *text = calloc(1, (size_t)len + 1);
+	assert_non_null(text);
+	assert_int_equal(pread(fileno(f), text, (size_t)len, 0), len);
+	fclose(f);
+	return text;
+}
+
+/* The edge of call `child` (fails the test if it has none). */
+static inline const struct tj_edge *test_edge_of(const struct tj_edge_set *s,
+						 const char *child)
+{
+	struct tj_msgkey k;
+	assert_int_equal(tj_msgkey_parse(child, &k), 0);
+	for (size_t i = 0; i < s->n; i++)
+		if (tj_msgkey_eq(&s->edges[i].child, &k))
+			return &s->edges[i];
+	fail_msg("no edge for %s", child);
+	return NULL;
+}
+
 /* The edge of call `child` names `parent` (NULL: no parent). */
 static inline void test_expect_parent(const struct tj_edge_set *s, const char *child,
 				      const char *parent)
 {
-	struct tj_msgkey k;
+	const struct tj_edge *e = test_edge_of(s, child);
 	char buf[TJ_MSGKEY_STRLEN];
-	assert_int_equal(tj_msgkey_parse(child, &k), 0);
-	for (size_t i = 0; i < s->n; i++) {
-		if (!tj_msgkey_eq(&s->edges[i].child, &k))
-			continue;
-		if (!parent && s->edges[i].has_parent)
-			fail_msg("%s: expected no parent, got %s", child,
-				 tj_msgkey_format(&s->edges[i].parent, buf));
-		if (parent) {
-			assert_true(s->edges[i].has_parent);
-			assert_string_equal(tj_msgkey_format(&s->edges[i].parent, buf), parent);
-		}
-		return;
-	}
-	fail_msg("no edge for %s", child);
+	if (!parent && e->has_parent)
+		fail_msg("%s: expected no parent, got %s", child,
+			 tj_msgkey_format(&e->parent, buf));
+	if (parent && !e->has_parent)
+		fail_msg("%s: expected %s, got none", child, parent);
+	if (parent)
+		assert_string_equal(tj_msgkey_format(&e->parent, buf), parent);
+}
+
+/* c refuses to open with the one param key=val, makes no state, and says
+ * `says` in its message. */
+static inline void test_expect_refused(const struct tj_correlator *c, const char *key,
+				       const char *val, const char *says)
+{
+	struct tj_params p = { .n = 1 };
+	struct tj_err err = { 0 };
+	void *st = NULL;
+	p.key[0] = key;
+	p.val[0] = val;
+	assert_true(c->open(&st, &p, &err) < 0);
+	assert_null(st);
+	if (!strstr(err.msg, says))
+		fail_msg("%s %s=%s: refused with '%s', expected it to say '%s'", c->name, key,
+			 val, err.msg, says);
 }
 
 #endif

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "datasets/gen/gen.h"
+#include "lib/evlog.h"
 #include "test_util.h"
 
 static inline struct gen_spec *parse_ok(const char *text)
@@ -52,6 +53,29 @@ static inline char *tmpdir(void)
 	assert_non_null(t);
 	assert_int_equal(test_dir_make(t, 64, "tj-test-gen"), 0);
 	return t;
+}
+
+/* Parse spec text and generate it into a new scratch folder (rmdataset
+ * it). */
+static inline char *gen_text(const char *text, double rate, uint64_t roots, uint64_t seed)
+{
+	struct gen_spec *s = parse_ok(text);
+	char *dir = tmpdir();
+	gen_generate(s, rate, roots, seed, dir, NULL);
+	free(s);
+	return dir;
+}
+
+/* Open dir/node-N.evlog (must exist). */
+static inline struct tj_evlog_reader *open_node_log(const char *dir, int node)
+{
+	char path[600];
+	snprintf(path, sizeof(path), "%s/node-%d.evlog", dir, node);
+	struct tj_evlog_reader *r;
+	struct tj_err err = { 0 };
+	if (tj_evlog_open(&r, path, &err) < 0)
+		fail_msg("%s", err.msg);
+	return r;
 }
 
 static inline void rmdataset(char *dir)

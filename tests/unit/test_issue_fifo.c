@@ -12,6 +12,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include "correlate/correlator.h"
+#include "test_correlator_rig.h"
 
 extern const struct tj_correlator tj_correlator_issue_fifo;
 
@@ -298,25 +299,15 @@ static void test_answered_head_passed_over(void **state)
 	assert_int_equal(parent_of(&r, 101, 2), 4);
 }
 
-static void refused(const char *k, const char *v, const char *says)
-{
-	struct tj_params p = { 1, { k }, { v } };
-	struct tj_err err = { 0 };
-	void *st = NULL;
-	assert_true(tj_correlator_issue_fifo.open(&st, &p, &err) < 0);
-	assert_null(st);
-	assert_non_null(strstr(err.msg, says));
-	assert_non_null(strstr(err.msg, "issue-fifo"));
-}
-
 static void test_bad_params(void **state)
 {
 	(void)state;
-	refused("expire", "0", "param expire=0");
-	refused("expire", "soon", "param expire=soon");
-	refused("expire", "-1", "param expire=-1");
-	refused("explain", "2", "param explain=2");
-	refused("colour", "red", "unknown param 'colour'");
+	const struct tj_correlator *c = &tj_correlator_issue_fifo;
+	test_expect_refused(c, "expire", "0", "issue-fifo: param expire=0");
+	test_expect_refused(c, "expire", "soon", "issue-fifo: param expire=soon");
+	test_expect_refused(c, "expire", "-1", "issue-fifo: param expire=-1");
+	test_expect_refused(c, "explain", "2", "issue-fifo: param explain=2");
+	test_expect_refused(c, "colour", "red", "issue-fifo: unknown param 'colour'");
 }
 
 int main(void)

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include "correlate/lookahead.h"
 #include "correlate/correlator.h"
+#include "test_correlator_rig.h"
 
 #define NODE 1
 #define PID 7
@@ -449,12 +450,7 @@ extern const struct tj_correlator tj_correlator_lookahead;
 
 static void refused(const char *k, const char *v, const char *says)
 {
-	struct tj_params p = { 1, { k }, { v } };
-	struct tj_err err = { 0 };
-	void *st = NULL;
-	assert_true(tj_correlator_lookahead.open(&st, &p, &err) < 0);
-	assert_null(st);
-	assert_non_null(strstr(err.msg, says));
+	test_expect_refused(&tj_correlator_lookahead, k, v, says);
 }
 
 static void test_bad_params(void **state)

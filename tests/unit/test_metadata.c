@@ -7,79 +7,31 @@
 #include <setjmp.h>
 #include <string.h>
 #include <cmocka.h>
-#include "replay/assemble.h"
-#include "correlate/host.h"
 #include "test_util.h"
+#include "test_correlator_rig.h"
 
 extern const struct tj_correlator tj_correlator_metadata;
 
 #define MS 1000000ull
 
-struct rig {
-	const struct tj_correlator *c;
-	void *st;
-	struct tj_edge_set set;
-	struct tj_edge_set_sink sink;
-	struct tj_err err;
-};
-
-static int to_correlator(void *ctx, const struct tj_message *m)
-{
-	struct rig *r = ctx;
-	return r->c->message(r->st, m, &r->sink.sink, &r->err);
-}
-
 static struct tj_event ev(uint64_t ts, unsigned type, uint64_t sock,
 			  uint64_t off, int64_t bytes, uint32_t tid)
 {
-	struct tj_event e = test_event(1, ts, type, sock, off, bytes, 100, tid);
-	e.lport = sock < 100 ? 8080 : 40000 + (uint16_t)sock;
-	e.rport = sock < 100 ? 50000 : 9090;
-	return e;
+	return test_gateway_event(ts, type, sock, off, bytes, tid, 9090);
 }
 
-/* Replays evs through the assembler into metadata; edges in r->set. */
-static void run(struct rig *r, const struct tj_event *evs, size_t n,
+static void run(struct test_rig *r, const struct tj_event *evs, size_t n,
 		const struct tj_params *p)
 {
-	struct tj_assembler *a;
-	memset(r, 0, sizeof(*r));
-	r->c = &tj_correlator_metadata;
-	tj_edge_set_sink_init(&r->sink, &r->set);
-	assert_int_equal(r->c->open(&r->st, p, &r->err), 0);
-	assert_int_equal(tj_assembler_new(&a, NULL, to_correlator, r, &r->err), 0);
-	for (size_t i = 0; i < n; i++)
-		assert_int_equal(tj_assembler_feed(a, &evs[i], &r->err), 0);
-	assert_int_equal(tj_assembler_end(a, &r->err), 0);
-	assert_int_equal(r->c->finish(r->st, &r->sink.sink, &r->err), 0);
-	r->c->close(r->st);
-	tj_assembler_free(a);
+	test_rig_run(r, &tj_correlator_metadata, evs, n, p);
 }
 
-static const struct tj_edge *edge_of(const struct tj_edge_set *s, const char *child)
-{
-	struct tj_msgkey k;
-	assert_int_equal(tj_msgkey_parse(child, &k), 0);
-	for (size_t i = 0; i < s->n; i++)
-		if (tj_msgkey_eq(&s->edges[i].child, &k))
-			return &s->edges[i];
-	fail_msg("no edge for %s", child);
-	return NULL;
-}
-
+/* The edge of call `child` names `parent` (NULL: none) with this score. */
 static void expect(const struct tj_edge_set *s, const char *child,
 		   const char *parent, double score)
 {
-	const struct tj_edge *e = edge_of(s, child);
-	char buf[TJ_MSGKEY_STRLEN];
-	if (!parent) {
-		if (e->has_parent)
-			fail_msg("%s: expected no parent, got %s", child,
-				 tj_msgkey_format(&e->parent, buf));
-	} else {
-		assert_true(e->has_parent);
-		assert_string_equal(tj_msgkey_format(&e->parent, buf), parent);
-	}
+	const struct tj_edge *e = test_edge_of(s, child);
+	test_expect_parent(s, child, parent);
 	assert_true(e->score > score - 1e-9 && e->score < score + 1e-9);
 }
 
@@ -112,7 +64,7 @@ static void test_thread_per_request(void **state)
 		ev(19 * MS, TJ_EV_CONNECT, 103, 0, 0, 13),
 		ev(20 * MS, TJ_EV_SEND, 103, 0, 10, 13),    /* background */
 	};
-	struct rig r;
+	struct test_rig r;
 	run(&r, evs, sizeof(evs) / sizeof(*evs), NULL);
 	assert_int_equal(r.set.n, 6);
 	expect(&r.set, "1:101:out:0", "1:1:in:0", 1.0);
@@ -138,7 +90,7 @@ static void test_ambiguous_most_recent(void **state)
 		ev(6 * MS, TJ_EV_SEND, 1, 0, 10, 11),
 		ev(7 * MS, TJ_EV_SEND, 2, 0, 10, 11),
 	};
-	struct rig r;
+	struct test_rig r;
 	run(&r, evs, sizeof(evs) / sizeof(*evs), NULL);
 	assert_int_equal(r.set.n, 1);
 	expect(&r.set, "1:101:out:0", "1:2:in:0", 0.5);
@@ -159,7 +111,7 @@ static void test_handoff_documented_failure(void **state)
 		ev(6 * MS, TJ_EV_RECV, 101, 0, 10, 21),
 		ev(7 * MS, TJ_EV_SEND, 1, 0, 10, 21),       /* worker replies */
 	};
-	struct rig r;
+	struct test_rig r;
 	run(&r, evs, sizeof(evs) / sizeof(*evs), NULL);
 	assert_int_equal(r.set.n, 1);
 	expect(&r.set, "1:101:out:0", NULL, 1.0); /* truth: 1:1:in:0 */
@@ -182,7 +134,7 @@ static void test_expire(void **state)
 	struct tj_params p = { .n = 1 };
 	p.key[0] = k[0];
 	p.val[0] = v[0];
-	struct rig r;
+	struct test_rig r;
 	run(&r, evs, sizeof(evs) / sizeof(*evs), &p);
 	expect(&r.set, "1:101:out:0", "1:1:in:0", 1.0);
 	expect(&r.set, "1:101:out:50", NULL, 1.0);
@@ -191,19 +143,10 @@ static void test_expire(void **state)
 
 static void test_bad_params(void **state)
 {
-	struct tj_params p = { .n = 1 };
-	struct tj_err err = { 0 };
-	void *st;
-	p.key[0] = "expire";
-	p.val[0] = "soon";
-	assert_true(tj_correlator_metadata.open(&st, &p, &err) < 0);
-	assert_non_null(strstr(err.msg, "expire=soon"));
-	p.val[0] = "-1";
-	assert_true(tj_correlator_metadata.open(&st, &p, &err) < 0);
-	p.key[0] = "window";
-	p.val[0] = "1";
-	assert_true(tj_correlator_metadata.open(&st, &p, &err) < 0);
-	assert_non_null(strstr(err.msg, "'window'"));
+	const struct tj_correlator *c = &tj_correlator_metadata;
+	test_expect_refused(c, "expire", "soon", "param expire=soon");
+	test_expect_refused(c, "expire", "-1", "metadata: param expire=-1");
+	test_expect_refused(c, "window", "1", "metadata: unknown param 'window'");
 }
 
 int main(void)

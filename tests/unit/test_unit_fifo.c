@@ -9,83 +9,36 @@
 #include <setjmp.h>
 #include <string.h>
 #include <unistd.h>
-#include <fcntl.h>
 #include <cmocka.h>
-#include "replay/assemble.h"
-#include "correlate/host.h"
 #include "models/call_units.h"
 #include "test_util.h"
+#include "test_correlator_rig.h"
 
 extern const struct tj_correlator tj_correlator_unit_fifo;
 
 #define MS 1000000ull
-
-struct rig {
-	void *st;
-	struct tj_edge_set set;
-	struct tj_edge_set_sink sink;
-	struct tj_err err;
-};
-
-static int to_correlator(void *ctx, const struct tj_message *m)
-{
-	struct rig *r = ctx;
-	return tj_correlator_unit_fifo.message(r->st, m, &r->sink.sink, &r->err);
-}
 
 /* Sockets below 100 are the gateway's server side (port 8080), the others
  * its client side towards one upstream (port 9090). */
 static struct tj_event ev(uint64_t ts, unsigned type, uint64_t sock,
 			  uint64_t off, int64_t bytes, uint32_t tid)
 {
-	struct tj_event e = test_event(1, ts, type, sock, off, bytes, 100, tid);
-	e.lport = sock < 100 ? 8080 : 40000 + (uint16_t)sock;
-	e.rport = sock < 100 ? 50000 : 9090;
-	return e;
+	return test_gateway_event(ts, type, sock, off, bytes, tid, 9090);
 }
 
-static void run(struct rig *r, const struct tj_event *evs, size_t n, const char *units)
+/* units: the units= param (NULL: the default). */
+static void run(struct test_rig *r, const struct tj_event *evs, size_t n, const char *units)
 {
-	struct tj_assembler *a;
 	struct tj_params p = { .n = 0 };
 	if (units) {
 		p.key[0] = "units";
 		p.val[0] = units;
 		p.n = 1;
 	}
-	memset(r, 0, sizeof(*r));
-	tj_edge_set_sink_init(&r->sink, &r->set);
-	assert_int_equal(tj_correlator_unit_fifo.open(&r->st, &p, &r->err), 0);
-	assert_int_equal(tj_assembler_new(&a, NULL, to_correlator, r, &r->err), 0);
-	for (size_t i = 0; i < n; i++)
-		assert_int_equal(tj_assembler_feed(a, &evs[i], &r->err), 0);
-	assert_int_equal(tj_assembler_end(a, &r->err), 0);
-	assert_int_equal(tj_correlator_unit_fifo.finish(r->st, &r->sink.sink, &r->err), 0);
-	tj_correlator_unit_fifo.close(r->st);
-	tj_assembler_free(a);
+	test_rig_run(r, &tj_correlator_unit_fifo, evs, n, &p);
 }
 
-static void expect(const struct tj_edge_set *s, const char *child, const char *parent)
-{
-	struct tj_msgkey k;
-	char buf[TJ_MSGKEY_STRLEN];
-	assert_int_equal(tj_msgkey_parse(child, &k), 0);
-	for (size_t i = 0; i < s->n; i++) {
-		if (!tj_msgkey_eq(&s->edges[i].child, &k))
-			continue;
-		if (!parent) {
-			if (s->edges[i].has_parent)
-				fail_msg("%s: expected no parent, got %s", child,
-					 tj_msgkey_format(&s->edges[i].parent, buf));
-			return;
-		}
-		if (!s->edges[i].has_parent)
-			fail_msg("%s: expected %s, got none", child, parent);
-		assert_string_equal(tj_msgkey_format(&s->edges[i].parent, buf), parent);
-		return;
-	}
-	fail_msg("no edge for %s", child);
-}
+#define expect test_expect_parent
 
 /* Four requests read by the loop thread (t11); a thread that read none of
  * them (t21, as a timer or a hand-off would) writes their calls on one
@@ -118,7 +71,7 @@ static void test_hidden_call_counted(void **state)
 {
 	struct tj_event evs[32];
 	size_t n = pipelined_events(evs);
-	struct rig r;
+	struct test_rig r;
 	run(&r, evs, n, NULL);
 	assert_int_equal(r.set.n, 3);
 	expect(&r.set, "1:200:out:0", "1:1:in:0");
@@ -154,7 +107,7 @@ static void test_two_piece_calls_stay_one(void **state)
 	}
 	for (uint64_t i = 1; i <= 5; i++)
 		e[n++] = ev((30 + i) * MS, TJ_EV_SEND, i, 0, 10, 11);
-	struct rig r;
+	struct test_rig r;
 	run(&r, e, n, NULL);
 	assert_int_equal(r.set.n, 4);
 	expect(&r.set, "1:200:out:0", "1:1:in:0");
@@ -186,7 +139,7 @@ static void test_thread_request_first(void **state)
 		ev(6 * MS, TJ_EV_SEND, 1, 0, 10, 11),
 		ev(7 * MS, TJ_EV_SEND, 2, 0, 10, 11),
 	};
-	struct rig r;
+	struct test_rig r;
 	run(&r, evs, sizeof(evs) / sizeof(*evs), NULL);
 	assert_int_equal(r.set.n, 1);
 	expect(&r.set, "1:200:out:0", "1:2:in:0");
@@ -225,55 +178,22 @@ static void test_bad_params(void **state)
 		{ "window", "0" }, { "window", "soon" }, { "units", "bytes" },
 		{ "explain", "2" }, { "depth", "3" },
 	};
-	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
-		struct tj_params p = { .n = 1 };
-		struct tj_err err = { 0 };
-		void *st = NULL;
-		p.key[0] = bad[i][0];
-		p.val[0] = bad[i][1];
-		assert_true(tj_correlator_unit_fifo.open(&st, &p, &err) < 0);
-		assert_non_null(strstr(err.msg, bad[i][0]));
-	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+		test_expect_refused(&tj_correlator_unit_fifo, bad[i][0], bad[i][1], bad[i][0]);
 }
 
 /* --explain (explain=1) names the signal that decided each call, and the
  * calls each queue's messages held. */
 static void test_explain_names_signal(void **state)
 {
-	char dir[64], path[128];
-	assert_int_equal(test_dir_make(dir, sizeof(dir), "tj-unit-fifo"), 0);
-	snprintf(path, sizeof(path), "%s/explain.txt", dir);
 	struct tj_event evs[32];
 	size_t n = pipelined_events(evs);
-	fflush(stderr);
-	int saved = dup(2), fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	assert_true(saved >= 0 && fd >= 0);
-	dup2(fd, 2);
-	struct rig r;
-	struct tj_assembler *a;
-	struct tj_params p = { .n = 1 };
-	p.key[0] = "explain";
-	p.val[0] = "1";
-	memset(&r, 0, sizeof(r));
-	tj_edge_set_sink_init(&r.sink, &r.set);
-	assert_int_equal(tj_correlator_unit_fifo.open(&r.st, &p, &r.err), 0);
-	assert_int_equal(tj_assembler_new(&a, NULL, to_correlator, &r, &r.err), 0);
-	for (size_t i = 0; i < n; i++)
-		assert_int_equal(tj_assembler_feed(a, &evs[i], &r.err), 0);
-	assert_int_equal(tj_assembler_end(a, &r.err), 0);
-	assert_int_equal(tj_correlator_unit_fifo.finish(r.st, &r.sink.sink, &r.err), 0);
-	tj_correlator_unit_fifo.close(r.st);
-	tj_assembler_free(a);
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	close(fd);
-	char *text = test_read_file(path, NULL);
+	struct test_rig r;
+	char *text = test_rig_run_explained(&r, &tj_correlator_unit_fifo, evs, n);
 	assert_non_null(strstr(text, "call 1:200:out:50 parent 1:2:in:0 by fifo (2 writes, 2 calls)"));
 	assert_non_null(strstr(text, "3 messages, 4 calls; thread 0, fifo 3, none 0"));
 	free(text);
 	tj_edges_free(&r.set);
-	assert_int_equal(test_dir_remove(dir), 0);
 }
 
 int main(void)
