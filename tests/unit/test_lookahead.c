@@ -380,7 +380,7 @@ static int64_t parent_at(const struct run *r, uint64_t sock, uint64_t off,
  * X's reply writes the oldest waiting call, 11's Y, on the connection it
  * freed; Y's reply handler answers 11.  The continuation X -> Y would hand X the anchor 11: with the rule
  * it is not made and X keeps the base (10); without it, X takes 11. */
-static void handoff(int no_handoff, int64_t *x_parent, enum tj_la_why *x_why)
+static void handoff(int no_handoff, uint32_t rd, int64_t *x_parent, enum tj_la_why *x_why)
 {
 	struct run r;
 	enum tj_la_why why;
@@ -390,12 +390,12 @@ static void handoff(int no_handoff, int64_t *x_parent, enum tj_la_why *x_why)
 	feed(&r, call_at(20, 0, 5, 2 * US, 10 * US));
 	base_at(&r, 20, 0, 10);
 	feed(&r, request(12, 5, 3 * US, 95 * US));
-	feed(&r, reply(20, 5, 10 * US));
-	feed(&r, call_at(20, 100, 5, 11 * US, 30 * US)); /* the freed connection */
+	feed(&r, reply(20, rd, 10 * US));
+	feed(&r, call_at(20, 100, rd, 11 * US, 30 * US)); /* the freed connection */
 	base_at(&r, 20, 100, 11);
-	feed(&r, reply(20, 5, 30 * US)); /* the reply's offset: key() says 0 */
-	feed(&r, response(11, 5, 31 * US));
-	feed(&r, request(13, 5, 40 * US, 0));
+	feed(&r, reply(20, rd, 30 * US)); /* the reply's offset: key() says 0 */
+	feed(&r, response(11, rd, 31 * US));
+	feed(&r, request(13, rd, 40 * US, 0));
 	feed(&r, response(10, 6, 90 * US));
 	feed(&r, response(12, 6, 95 * US));
 	assert_int_equal(tj_la_finish(r.la, &r.err), 0);
@@ -409,10 +409,24 @@ static void test_handoff_is_no_continuation(void **state)
 	(void)state;
 	int64_t p;
 	enum tj_la_why why;
-	handoff(1, &p, &why);
+	handoff(1, 5, &p, &why);
 	assert_int_equal(p, 10);
 	assert_int_equal(why, TJ_LA_BASE);
-	handoff(0, &p, &why); /* the link the rule removes is really made without it */
+	handoff(0, 5, &p, &why); /* the link the rule removes is really made without it */
+	assert_int_equal(p, 11);
+	assert_int_equal(why, TJ_LA_CONTINUATION);
+}
+
+/* The same events, but another OS thread (9) reads X's reply and writes
+ * Y, as an M:N runtime's goroutine continues where it is scheduled: not a
+ * loop's hand-off, so the continuation counts (synthetic mn-pool: such
+ * links are right). */
+static void test_other_thread_continuation_counts(void **state)
+{
+	(void)state;
+	int64_t p;
+	enum tj_la_why why;
+	handoff(1, 9, &p, &why);
 	assert_int_equal(p, 11);
 	assert_int_equal(why, TJ_LA_CONTINUATION);
 }
@@ -478,6 +492,7 @@ int main(void)
 		cmocka_unit_test(test_pipelined_makes_no_link),
 		cmocka_unit_test(test_bounded_deferral),
 		cmocka_unit_test(test_handoff_is_no_continuation),
+		cmocka_unit_test(test_other_thread_continuation_counts),
 		cmocka_unit_test(test_sync_continuation_on_same_socket_counts),
 		cmocka_unit_test(test_bad_params),
 	};
