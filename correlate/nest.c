@@ -46,6 +46,7 @@
 #include "../lib/event.h"
 #include "../lib/u64map.h"
 #include "../lib/util.h"
+#include "../models/call_units.h"
 
 #define ALGO "nest"
 #define RING 4096      /* call outcomes per process a continuation can find */
@@ -241,13 +242,10 @@ static struct nm_node *node_of(struct nest *s, uint32_t node)
 	return &s->nodes[s->nn++];
 }
 
+/* Never 0: 0 means "not after a reply". */
 static uint64_t dest_hash(const struct tj_message *m)
 {
-	uint64_t h = 1469598103934665603ull;
-	for (int i = 0; i < 16; i++)
-		h = (h ^ m->raddr[i]) * 1099511628211ull;
-	h = (h ^ m->rport) * 1099511628211ull;
-	return h | 1; /* never 0: 0 means "not after a reply" */
+	return tj_call_dest(m) | 1;
 }
 
 static struct nm_dest *dest_of(struct nm_proc *p, const struct tj_message *m)

@@ -12,7 +12,6 @@
  * at once with the queue's current choice (recomputed every 256 calls).
  * Memory: the methods' own, the calls they have not all answered, at most
  * `warm` held calls per queue, and a fixed ring of recent requests. */
-#include <arpa/inet.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +23,7 @@
 #include "../models/call_units.h"
 #include "../lib/u64map.h"
 #include "../lib/util.h"
+#include "../lib/event.h"
 
 #define QS_MAX_METHODS TJ_CONS_METHODS
 #define QS_REQ_RING (1u << 17) /* requests remembered for their times and counts */
@@ -737,12 +737,8 @@ static int qs_message(void *st, const struct tj_message *m, struct tj_edge_sink 
 
 static void print_dest(FILE *f, const struct qs_queue *q)
 {
-	char a[INET6_ADDRSTRLEN] = "?";
-	if (q->family == 2 /* AF_INET */) /* addresses stored IPv4-first, as replay does */
-		inet_ntop(AF_INET, q->raddr, a, sizeof(a));
-	else
-		inet_ntop(AF_INET6, q->raddr, a, sizeof(a));
-	fprintf(f, "%s:%u", a, q->rport);
+	char a[TJ_ADDR_STRLEN];
+	fprintf(f, "%s:%u", tj_addr_format(q->family, q->raddr, a), q->rport);
 }
 
 /* explain=1: per queue, each method's cost per call and the choice. */

@@ -36,7 +36,6 @@
  * Memory: the open requests of each node (compacted as they are answered
  * or pass `window`), the threads seen within `window`, one small
  * histogram per queue.  Assumptions and what it does not do: ASYNC.md. */
-#include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +44,7 @@
 #include "../lib/u64map.h"
 #include "../lib/util.h"
 #include "../models/call_units.h"
+#include "../lib/event.h"
 
 #define UF_DESTS 8      /* destinations remembered per request */
 
@@ -392,9 +392,8 @@ static int uf_finish(void *st, struct tj_edge_sink *out, struct tj_err *err)
 		"decided by thread / fifo / none\n", s->nq);
 	for (size_t i = 0; i < s->nq; i++) {
 		const struct uf_queue *q = &s->qs[i];
-		char a[INET6_ADDRSTRLEN] = "?";
-		/* addresses stored IPv4-first, as replay does */
-		inet_ntop(q->family == 2 ? AF_INET : AF_INET6, q->raddr, a, sizeof(a));
+		char a[TJ_ADDR_STRLEN];
+		tj_addr_format(q->family, q->raddr, a);
 		fprintf(s->explain,
 			"  node %" PRIu32 " pid %" PRIu32 " -> %s:%u  %" PRIu64 " messages, %" PRIu64
 			" calls; thread %" PRIu64 ", fifo %" PRIu64 ", none %" PRIu64 "\n",
