@@ -81,11 +81,11 @@ static int la_open(void **st, const struct tj_params *p, struct tj_err *err)
 	enum tj_la_links lf = !strcmp(links, "sync") ? TJ_LA_SYNC : TJ_LA_ALL;
 	if (lf == TJ_LA_ALL && strcmp(links, "all"))
 		return tj_errf(err, TJ_E_ARG, ALGO ": param links=%s: sync or all", links);
-	double hz, ex, share;
+	double hz, share;
+	int ex = 0;
 	if ((rc = tj_param_double(p, "horizon_ms", TJ_LA_DEFAULT_HORIZON_MS, &hz, err)) < 0 ||
 	    (rc = tj_param_double(p, "sync_share", TJ_LA_DEFAULT_SYNC_SHARE,
-					  &share, err)) < 0 ||
-	    (rc = tj_param_double(p, "explain", 0, &ex, err)) < 0) {
+					  &share, err)) < 0) {
 		char why[TJ_ERRMSG_MAX];
 		snprintf(why, sizeof(why), "%s", err ? err->msg : "not a number");
 		return tj_errf(err, TJ_E_ARG, ALGO ": %s", why);
@@ -94,13 +94,13 @@ static int la_open(void **st, const struct tj_params *p, struct tj_err *err)
 		return tj_errf(err, TJ_E_ARG, ALGO ": param horizon_ms=%g not in (0, 60000]", hz);
 	if (!(share >= 0 && share <= 1))
 		return tj_errf(err, TJ_E_ARG, ALGO ": param sync_share=%g not in [0, 1]", share);
-	if (ex != 0 && ex != 1)
-		return tj_errf(err, TJ_E_ARG, ALGO ": param explain=%g: 0 or 1", ex);
+	if ((rc = tj_param_flag(p, "explain", 0, ALGO, &ex, err)) < 0)
+		return rc;
 	struct lookahead *l = calloc(1, sizeof(*l));
 	if (!l)
 		return tj_errf(err, TJ_E_NOMEM, ALGO ": out of memory");
 	l->base = base;
-	l->explain = ex == 1;
+	l->explain = ex;
 	l->to_la.emit = base_edge;
 	l->to_la.ctx = l;
 	/* the base gets the model params (and explain) as given */

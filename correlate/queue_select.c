@@ -272,16 +272,6 @@ static int on_fixed(void *ctx, const struct tj_edge *e, const struct tj_edge *ba
 	return 0;
 }
 
-/* A switch param: 0 or 1. */
-static int param_01(const struct tj_params *p, const char *name, double def, double *v,
-		    struct tj_err *err)
-{
-	int rc = tj_param_double(p, name, def, v, err);
-	if (rc == 0 && *v != 0 && *v != 1)
-		rc = tj_errf(err, TJ_E_ARG, "queue-select: param %s=%g: 0 or 1", name, *v);
-	return rc;
-}
-
 static int qs_open(void **st, const struct tj_params *p, struct tj_err *err)
 {
 	int rc = tj_params_check(p, known_params, "queue-select", err);
@@ -296,8 +286,9 @@ static int qs_open(void **st, const struct tj_params *p, struct tj_err *err)
 	tj_u64map_init(&s->procs);
 	tj_call_units_init(&s->units);
 	tj_u64map_init(&s->queue_ix);
-	double ex, warm = 0;
-	rc = param_01(p, "explain", 0, &ex, err);
+	double warm = 0;
+	int ex = 0;
+	rc = tj_param_flag(p, "explain", 0, "queue-select", &ex, err);
 	if (rc == 0)
 		rc = tj_param_double(p, "warm", 1000, &warm, err);
 	if (rc == 0 && !(warm >= 1 && warm <= 100000 && warm == floor(warm)))
@@ -307,17 +298,17 @@ static int qs_open(void **st, const struct tj_params *p, struct tj_err *err)
 		rc = tj_param_double(p, "z", 2, &s->z, err);
 	if (rc == 0 && !(s->z >= 0 && s->z <= 10))
 		rc = tj_errf(err, TJ_E_ARG, "queue-select: param z=%g: in [0, 10]", s->z);
-	double links = 1, correct = 0, judge_own = 0, share = 1, handoff = 1;
+	int links = 1, correct = 0, judge_own = 0, share = 1, handoff = 1;
 	if (rc == 0)
-		rc = param_01(p, "correct", 0, &correct, err);
+		rc = tj_param_flag(p, "correct", 0, "queue-select", &correct, err);
 	if (rc == 0)
-		rc = param_01(p, "links", 1, &links, err);
+		rc = tj_param_flag(p, "links", 1, "queue-select", &links, err);
 	if (rc == 0)
-		rc = param_01(p, "judge_own", 0, &judge_own, err);
+		rc = tj_param_flag(p, "judge_own", 0, "queue-select", &judge_own, err);
 	if (rc == 0)
-		rc = param_01(p, "share", 1, &share, err);
+		rc = tj_param_flag(p, "share", 1, "queue-select", &share, err);
 	if (rc == 0)
-		rc = param_01(p, "handoff", 1, &handoff, err);
+		rc = tj_param_flag(p, "handoff", 1, "queue-select", &handoff, err);
 	if (rc == 0)
 		rc = tj_param_double(p, "cover", QS_COVER, &s->cover, err);
 	if (rc == 0 && !(s->cover >= 0 && s->cover <= 1))
