@@ -12,6 +12,7 @@
 #include <string.h>
 #include "lookahead.h"
 #include "../lib/u64map.h"
+#include "../lib/util.h"
 
 const char *const tj_la_why_names[TJ_LA_NWHY] = {
 	"base", "completion", "continuation", "conflict",
@@ -164,23 +165,6 @@ static struct la_req *Q(const struct la *la, uint32_t i)
 	return (struct la_req *)la->reqp.items + i;
 }
 
-/* Grow *arr (of elements of size) to hold need; new room zeroed. */
-static int grow(void **arr, size_t *cap, size_t need, size_t size)
-{
-	if (need <= *cap)
-		return 0;
-	size_t nc = *cap ? *cap * 2 : 64;
-	while (nc < need)
-		nc *= 2;
-	void *p = realloc(*arr, nc * size);
-	if (!p)
-		return -1;
-	memset((char *)p + *cap * size, 0, (nc - *cap) * size);
-	*arr = p;
-	*cap = nc;
-	return 0;
-}
-
 static uint64_t h2(uint64_t a, uint64_t b)
 {
 	return tj_hash64(a ^ tj_hash64(b));
@@ -226,7 +210,7 @@ static struct la_node *node_get(struct la *la, uint32_t id)
 
 static int dl_push(struct la_node *n, const struct deadline *d)
 {
-	if (grow((void **)&n->heap, &n->cap, n->n + 1, sizeof(*n->heap)) < 0)
+	if (tj_grow((void **)&n->heap, &n->cap, n->n + 1, sizeof(*n->heap)) < 0)
 		return -1;
 	size_t i = n->n++;
 	while (i > 0 && n->heap[(i - 1) / 2].at > d->at) {
