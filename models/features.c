@@ -394,12 +394,6 @@ static int pend_take(struct tj_feat *f, uint64_t id, struct pending *out)
 	return 1;
 }
 
-/* Where a call goes: its remote address and port, hashed. */
-static uint64_t dest_of(const struct tj_message *m)
-{
-	return tj_call_dest(m);
-}
-
 /* The columns no decision changes: the messages' own times, threads,
  * sizes, and the candidate list (shared through a memo). */
 static void fill_fixed(const struct tj_feat *f, const struct tj_message *m,
@@ -498,8 +492,9 @@ static void fifo_order(const struct tj_feat *f, const struct node *n,
 	}
 }
 
+/* dest: the call's destination hash (tj_call_dest), found once by the caller. */
 static int candidates(struct tj_feat *f, struct node *n,
-		      const struct tj_message *m, struct thr *t,
+		      const struct tj_message *m, struct thr *t, uint64_t dest,
 		      struct tj_feat_call *out)
 {
 	uint64_t now = m->ts_first, inflight = 0;
@@ -527,7 +522,7 @@ static int candidates(struct tj_feat *f, struct node *n,
 		.log_bytes = log1p((double)m->bytes),
 		.dt_thread_read = t && t->last_read ? slog_us(dt(now, t->last_read)) : 0,
 		.thread_read_unknown = !(t && t->last_read),
-		.dest = dest_of(m),
+		.dest = dest,
 		.reply_same_sock = t && t->has_reply_read && t->reply_sock == m->key.sock,
 	};
 	struct tj_feat_memo *mo = f->memo;
@@ -607,13 +602,14 @@ int tj_feat_message(struct tj_feat *f, const struct tj_message *m,
 	if (oom)
 		return tj_errf(err, TJ_E_NOMEM, "features: out of memory");
 	out->call = m->key;
-	candidates(f, n, m, t, out);
+	uint64_t dest = tj_call_dest(m);
+	candidates(f, n, m, t, dest, out);
 	out->node_ = n;
 	out->thr_ = t;
 	out->ts_ = m->ts_first;
 	out->reply_ts_ = m->ts_reply;
 	out->sock_ = m->key.sock;
-	out->dest_ = dest_of(m);
+	out->dest_ = dest;
 	out->dest = out->dest_;
 	out->pid_ = m->pid;
 	if (!(out->units_ = tj_call_units_add(&f->units, m, out->dest_)))
