@@ -48,9 +48,29 @@ uint64_t tj_call_units_of(const struct tj_call_queue *q, uint32_t writes, uint64
 	return c ? c : 1;
 }
 
+static uint64_t queue_hash(const struct tj_message *m, uint64_t dest)
+{
+	return tj_hash64(dest ^ tj_hash64((uint64_t)m->key.node << 32 | m->pid));
+}
+
+int tj_call_queue_pipelined(const struct tj_call_queue *q)
+{
+	uint64_t msgs = 0;
+	for (unsigned k = 1; k <= TJ_CALL_UNITS_HIST; k++)
+		msgs += q->hist[k];
+	return (double)q->merged / ((double)msgs + 1.0) > TJ_CALL_UNITS_PIPELINED;
+}
+
+int tj_call_units_pipelined(const struct tj_call_units *u, const struct tj_message *m,
+			    uint64_t dest)
+{
+	const uint64_t *v = tj_u64map_get(&u->ix, queue_hash(m, dest));
+	return v && tj_call_queue_pipelined(&u->q[*v]);
+}
+
 uint64_t tj_call_units_add(struct tj_call_units *u, const struct tj_message *m, uint64_t dest)
 {
-	uint64_t h = tj_hash64(dest ^ tj_hash64((uint64_t)m->key.node << 32 | m->pid));
+	uint64_t h = queue_hash(m, dest);
 	int added;
 	uint64_t *v = tj_u64map_upsert(&u->ix, h, &added);
 	if (!v)
@@ -68,5 +88,7 @@ uint64_t tj_call_units_add(struct tj_call_units *u, const struct tj_message *m, 
 	q->hist[w < TJ_CALL_UNITS_HIST ? w : TJ_CALL_UNITS_HIST]++;
 	if (w == 1)
 		q->one_write_bytes += m->bytes;
-	return tj_call_units_of(q, w, m->bytes);
+	uint64_t c = tj_call_units_of(q, w, m->bytes);
+	q->merged += c > 1;
+	return c;
 }

@@ -19,7 +19,16 @@
  * one-write message, rounded (at least one).
  *
  * Per queue (node, process, destination) a histogram of 16 counts and
- * the bytes of its one-write messages. */
+ * the bytes of its one-write messages.
+ *
+ * The count can still be wrong now and then where call sizes vary: a
+ * large call sent as headers then body (two writes, twice a small call's
+ * bytes) counts as two.  A queue that pipelines merges calls whenever
+ * two wait on a connection, so at load a large share of its messages
+ * hold several; one that never pipelines shows only those odd splits.
+ * tj_call_units_pipelined() tells them apart by that share (the same
+ * fingerprint correlate/lookahead.c uses for a process), so a consumer
+ * that acts on hidden calls does so only where the queue pipelines. */
 #ifndef TJ_CALL_UNITS_H
 #define TJ_CALL_UNITS_H
 
@@ -33,7 +42,12 @@
 struct tj_call_queue {
 	uint64_t hist[TJ_CALL_UNITS_HIST + 1]; /* messages by their writes */
 	uint64_t one_write_bytes;              /* bytes of its one-write messages */
+	uint64_t merged;                       /* messages counted as several calls */
 };
+
+/* A queue pipelines when more than this share of its call messages
+ * (Laplace smoothed) held several calls: lookahead's 1 - sync_share. */
+#define TJ_CALL_UNITS_PIPELINED 0.05
 
 struct tj_call_units {
 	struct tj_u64map ix; /* queue hash -> index in q */
@@ -50,6 +64,13 @@ uint64_t tj_call_dest(const struct tj_message *m);
 /* Count call message m (of destination dest) on its queue; return the
  * calls it holds (>= 1), or 0 if out of memory. */
 uint64_t tj_call_units_add(struct tj_call_units *u, const struct tj_message *m, uint64_t dest);
+
+/* Whether the queue of call message m (already counted by
+ * tj_call_units_add) pipelines: its share of messages holding several
+ * calls so far is above TJ_CALL_UNITS_PIPELINED. */
+int tj_call_units_pipelined(const struct tj_call_units *u, const struct tj_message *m,
+			    uint64_t dest);
+int tj_call_queue_pipelined(const struct tj_call_queue *q);
 
 /* The calls a message of `writes` syscalls and `bytes` bytes holds,
  * given its queue's counts so far (exposed for the unit tests). */

@@ -614,6 +614,10 @@ int tj_feat_message(struct tj_feat *f, const struct tj_message *m,
 	out->pid_ = m->pid;
 	if (!(out->units_ = tj_call_units_add(&f->units, m, out->dest_)))
 		return tj_errf(err, TJ_E_NOMEM, "features: out of memory");
+	/* Several calls in one message only where the queue pipelines;
+	 * elsewhere it is one call written in pieces (call_units.h). */
+	if (out->units_ > 1 && !tj_call_units_pipelined(&f->units, m, out->dest_))
+		out->units_ = 1;
 	f->last_was_call = 1;
 	return 1;
 }
@@ -627,8 +631,8 @@ static void note_call(struct req *r, const struct tj_feat_call *c)
 	r->last_call_reply = c->reply_ts_;
 }
 
-/* A message of several calls (merged on a pipelined connection): its
- * calls beyond the first were made by the next requests in line, the
+/* A message of several calls (merged on a pipelined connection, where
+ * the queue pipelines): its calls beyond the first were made by the next requests in line, the
  * oldest open ones of the process with no call to that destination yet.
  * Without this they would stay "waiting" for a call they made, and the
  * FIFO features would point at them for every later call. */

@@ -381,6 +381,37 @@ static void test_fifo_counts_merged_calls(void **state)
 	fx_free(x);
 }
 
+/* The same two-write, two-calls'-bytes message on a queue that never
+ * pipelined (forty one-write calls before it) is one call written in
+ * pieces, headers then body (call_units.h): B made no call and is still
+ * the FIFO head at the next call. */
+static void test_fifo_split_call_not_merged(void **state)
+{
+	(void)state;
+	struct fx *x = fx_new(0, 0);
+	for (uint64_t i = 0; i < 40; i++) {
+		uint64_t t = 100 * i;
+		feed(x, srv(1, 1000 + i, 0, 5, 100, t, t, t + 90, 100));
+		assert_int_equal(feed(x, call_to(1, 30, 50 * i, 200, t + 10, t + 20, (uint32_t)i, 6379)), 1);
+		tj_feat_assign(x->f, &x->c, find(&x->c, 1000 + i));
+	}
+	feed(x, srv(1, 10, 0, 5, 100, 5000, 5000, 9000, 100));
+	feed(x, srv(1, 11, 0, 5, 100, 5100, 5100, 9000, 100));
+	feed(x, srv(1, 12, 0, 5, 100, 5200, 5200, 9000, 100));
+	struct tj_message c = call_to(1, 30, 2000, 200, 5300, 5400, 40, 6379);
+	c.nsyscalls = 2;
+	c.bytes = 100;
+	assert_int_equal(feed(x, c), 1);
+	assert_int_equal(x->c.units_, 1);
+	tj_feat_assign(x->f, &x->c, find(&x->c, 10));
+	assert_int_equal(feed(x, call_to(1, 30, 2100, 200, 5500, 5600, 41, 6379)), 1);
+	int b = find(&x->c, 11);
+	assert_float_equal(x->c.x[b][TJ_F_FIFO_FIRST], 1, 0);
+	assert_float_equal(x->c.x[b][TJ_F_DEST_CALLS], 0, 0);
+	tj_feat_assign(x->f, &x->c, b);
+	fx_free(x);
+}
+
 /* Only the last-received reply decides: a worker thread that read no
  * request calls once for B, reads the response, and calls again (a
  * sequential dependent call); A and B are otherwise alike. */
@@ -555,6 +586,7 @@ int main(void)
 		cmocka_unit_test(test_reply_before_response),
 		cmocka_unit_test(test_fifo_only_order_decides),
 		cmocka_unit_test(test_fifo_counts_merged_calls),
+		cmocka_unit_test(test_fifo_split_call_not_merged),
 		cmocka_unit_test(test_reply_parent_only_reply_decides),
 		cmocka_unit_test(test_fifo_and_reply_conflict),
 		cmocka_unit_test(test_fifo_keeps_to_the_process),

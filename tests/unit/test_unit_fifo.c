@@ -172,6 +172,25 @@ static void test_call_units_of(void **state)
 	assert_int_equal(tj_call_units_of(&q, 0, 0), 1);
 }
 
+/* A queue pipelines when more than 5 % of its messages (smoothed) held
+ * several calls; a rare split call does not make it one. */
+static void test_call_queue_pipelined(void **state)
+{
+	(void)state;
+	struct tj_call_queue q;
+	memset(&q, 0, sizeof(q));
+	assert_false(tj_call_queue_pipelined(&q));
+	q.hist[2] = 1;
+	q.merged = 1;
+	assert_true(tj_call_queue_pipelined(&q));  /* 1 of 1: 0.5 smoothed */
+	q.hist[1] = 300;
+	q.merged = 1;
+	assert_false(tj_call_queue_pipelined(&q)); /* an odd split */
+	q.hist[2] = 40;
+	q.merged = 40;
+	assert_true(tj_call_queue_pipelined(&q));  /* 40 of 340 */
+}
+
 static void test_bad_params(void **state)
 {
 	static const char *const bad[][2] = {
@@ -203,6 +222,7 @@ int main(void)
 		cmocka_unit_test(test_two_piece_calls_stay_one),
 		cmocka_unit_test(test_thread_request_first),
 		cmocka_unit_test(test_call_units_of),
+		cmocka_unit_test(test_call_queue_pipelined),
 		cmocka_unit_test(test_bad_params),
 		cmocka_unit_test(test_explain_names_signal),
 	};
