@@ -13,7 +13,8 @@
 # cluster"): a gen job per scenario x load x seed, a train job per model on
 # the union of its datasets.  TJ_MODEL_EXECUTOR=parallel|slurm (and
 # TJ_MODEL_RUN_ARGS, e.g. "--slurm-args --partition=batch") runs it on a
-# cluster; TJ_MODEL_SEEDS=101-120 trains on more seeds.
+# cluster; TJ_MODEL_SEEDS=101-120 trains on more seeds; TJ_MODEL_RUNTIMES=1
+# adds the runtimes' specs to order.model (below).
 #   usage: models/train-default.sh TRACEJOIN WORKDIR [OUTDIR]
 set -euo pipefail
 tj=$1 work=$2 outdir=${3:-models}
@@ -24,6 +25,14 @@ scenarios="$base,proxy-chain,pipelined,mn-pool"
 # sequential dependent calls), correlate/ASYNC.md.
 here=$(dirname "$0")
 for f in "$here"/train-scenarios/*.scn; do scenarios="$scenarios,$f"; done
+# TJ_MODEL_RUNTIMES=1: order.model also learns the runtimes' specs in
+# train-scenarios/runtimes/ (Node.js agents with callback cost and loop
+# stalls, Go's writeLoop M:N scheduling).  Measured, not the committed
+# fit: it gains 2-5 points on the hard real configs and loses 0.5-1.5 on
+# fanout and the thread-based ones (models/README.md, "The runtimes' specs").
+if [ "${TJ_MODEL_RUNTIMES:-0}" = 1 ]; then
+	for f in "$here"/train-scenarios/runtimes/*.scn; do scenarios="$scenarios,$f"; done
+fi
 rm -rf "$work"
 "$tj" bench --plan "$work" --seeds "${TJ_MODEL_SEEDS:-101,102}" --scenarios "$scenarios" \
 	--loads low,medium,high --requests "${TJ_MODEL_REQUESTS:-1000}" \
