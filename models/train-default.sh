@@ -30,9 +30,11 @@ for f in "$here"/train-scenarios/*.scn; do scenarios="$scenarios,$f"; done
 # stalls, Go's writeLoop M:N scheduling).  Measured, not the committed
 # fit: it gains 2-5 points on the hard real configs and loses 0.5-1.5 on
 # fanout and the thread-based ones (models/README.md, "The runtimes' specs").
-if [ "${TJ_MODEL_RUNTIMES:-0}" = 1 ]; then
-	for f in "$here"/train-scenarios/runtimes/*.scn; do scenarios="$scenarios,$f"; done
-fi
+case "${TJ_MODEL_RUNTIMES:-0}" in
+0) ;;
+1) for f in "$here"/train-scenarios/runtimes/*.scn; do scenarios="$scenarios,$f"; done ;;
+*) echo "train-default.sh: TJ_MODEL_RUNTIMES=$TJ_MODEL_RUNTIMES: 0 or 1" >&2; exit 2 ;;
+esac
 rm -rf "$work"
 "$tj" bench --plan "$work" --seeds "${TJ_MODEL_SEEDS:-101,102}" --scenarios "$scenarios" \
 	--loads low,medium,high --requests "${TJ_MODEL_REQUESTS:-1000}" \

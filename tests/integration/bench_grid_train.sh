@@ -77,4 +77,9 @@ done
 expect_exit 2 "$tj" bench --plan "$tmp/bad" --scenarios async --train x=--fit --train-on x=fanout
 [ ! -e "$tmp/bad" ] || fail "a refused plan left files"
 expect_exit 2 "$tj" bench --run "$tmp/p" --train x=--fit
+# make models' switch for the runtimes' specs: 0 or 1, else refused, nothing made
+TJ_MODEL_RUNTIMES=yes bash "$(dirname "$0")/../../models/train-default.sh" "$tj" "$tmp/rt" "$tmp/rt-out" \
+	>/dev/null 2>"$tmp/rt.err" && fail "TJ_MODEL_RUNTIMES=yes accepted"
+grep -q "TJ_MODEL_RUNTIMES=yes: 0 or 1" "$tmp/rt.err" || fail "TJ_MODEL_RUNTIMES: message: $(cat "$tmp/rt.err")"
+[ ! -e "$tmp/rt" ] && [ ! -e "$tmp/rt-out" ] || fail "a refused TJ_MODEL_RUNTIMES left files"
 echo "bench_grid_train: ok"
