@@ -58,12 +58,4 @@ static inline uint64_t *tj_u64map_get(const struct tj_u64map *m, uint64_t key)
 	}
 }
 
-/* Start fetching key's home slot (a hint, nothing changes): a lookup in a
- * big map is a cache miss, and work done before it comes hides it. */
-static inline void tj_u64map_prefetch(const struct tj_u64map *m, uint64_t key)
-{
-	if (m->cap)
-		__builtin_prefetch(&m->ent[(size_t)tj_hash64(key) & (m->cap - 1)]);
-}
-
 #endif
