@@ -107,3 +107,16 @@ int tj_cons_pick(unsigned n, const double *cost,
 	}
 	return pick < 0 ? 0 : pick; /* every one beaten (a cycle): the first */
 }
+
+double tj_cons_link_support(unsigned n, const uint64_t *judged, const uint64_t *agreed,
+			    unsigned dependent, uint64_t min_links)
+{
+	double best = -1;
+	for (unsigned m = 0; m < n; m++) {
+		if ((dependent >> m) & 1 || judged[m] < min_links || judged[m] == 0)
+			continue;
+		double a = (double)agreed[m] / (double)judged[m];
+		best = a > best ? a : best;
+	}
+	return best;
+}
