@@ -120,3 +120,21 @@ double tj_cons_link_support(unsigned n, const uint64_t *judged, const uint64_t *
 	}
 	return best;
 }
+
+unsigned tj_cons_backed(unsigned n, const uint64_t (*same)[TJ_CONS_METHODS],
+			const unsigned *related, double share)
+{
+	uint64_t best[TJ_CONS_METHODS] = { 0 }, top = 0;
+	for (unsigned m = 0; m < n; m++) {
+		for (unsigned o = 0; o < n; o++)
+			if (o != m && !((related[m] >> o) & 1) && !((related[o] >> m) & 1) &&
+			    same[m][o] > best[m])
+				best[m] = same[m][o];
+		top = best[m] > top ? best[m] : top;
+	}
+	unsigned backed = 0;
+	for (unsigned m = 0; m < n; m++)
+		if ((double)best[m] >= share * (double)top)
+			backed |= 1u << m;
+	return backed;
+}

@@ -81,4 +81,17 @@ int tj_cons_pick(unsigned n, const double *cost,
 double tj_cons_link_support(unsigned n, const uint64_t *judged, const uint64_t *agreed,
 			    unsigned dependent, uint64_t min_links);
 
+/* Which methods' answers another method backs, where no links judge: the
+ * description length is blind to a consistent permutation (the newest
+ * request instead of the oldest on a saturated connection answers every
+ * request once, with tight delays) and to a method that fixes the counts
+ * it is coded on (nest), and such answers agree with no other method's.
+ * same[a][b] (a != b): calls on which a and b named the same parent (both
+ * named one); related[m]: a bit per method m's answers derive from (its
+ * base), whose agreement shows nothing.  A method is backed when its best
+ * agreement with an unrelated method is at least `share` of the best any
+ * method has.  Returns a bit per backed method (never none: the best is). */
+unsigned tj_cons_backed(unsigned n, const uint64_t (*same)[TJ_CONS_METHODS],
+			const unsigned *related, double share);
+
 #endif

@@ -36,16 +36,24 @@
 #define QS_COVER 0             /* links decide where they cover this share of calls */
 #define QS_CORROBORATE 0.5     /* links decide where a method that does not decide by
 				  them agrees with this share of them (a majority) */
+#define QS_BACKED 0.5          /* else: the candidates are the methods another backs
+				  at half the rate the best-backed one is (consistency.h) */
 
 static const char *const default_methods =
-	"lookahead,order-align,classifier,regression,metadata,issue-fifo,nest";
+	"lookahead,order-align,classifier,regression,metadata,issue-fifo,nest,unit-fifo";
 
 /* Methods that decide by the same evidence as the completion links (what a
  * thread wrote after it read a reply: lookahead's links, nest's
  * continuations): their agreement with the links is by construction, so it
  * cannot show that a queue's links are causal (corroborated()).  One line
  * each. */
-static const char *const link_methods[] = { "lookahead", "nest" };
+static const struct {
+	const char *name;
+	int pipeline_guard; /* it stops using them itself where a queue pipelines */
+} link_methods[] = {
+	{ "lookahead", 1 }, /* lookahead.c pipelining(): the same 5 % share */
+	{ "nest", 0 },      /* nest.c pipelining(): only above 50 % */
+};
 
 /* A method that is another method's answers corrected by lookahead's
  * links (lookahead.h, with the `lookahead` correlator's defaults): where
@@ -103,6 +111,7 @@ struct qs_queue {
 	uint64_t agree[QS_MAX_METHODS]; /* anchored calls each method answered as the link */
 	uint64_t judged[QS_MAX_METHODS]; /* anchored calls a method did not decide by the link */
 	uint64_t judged_agree[QS_MAX_METHODS]; /* of them, answered as the link */
+	uint64_t same[QS_MAX_METHODS][QS_MAX_METHODS]; /* calls two methods gave one parent */
 	uint32_t beats[QS_MAX_METHODS][QS_MAX_METHODS]; /* [a][b]: a agreed, b did not */
 	uint64_t sent[QS_MAX_METHODS]; /* calls emitted with each method's answer */
 	uint64_t msgs, merged;   /* call messages; those holding several calls */
@@ -135,6 +144,10 @@ struct qsel {
 	int links;               /* links=1: completion links decide where there are enough */
 	int judge_own;           /* 1: a method is judged on links it decided by, too */
 	uint8_t by_links;        /* bit per method in link_methods */
+	uint8_t pipe_blind;      /* of them, those that go on using them on a pipelined
+				    queue, where they name the wrong call: no candidates there */
+	unsigned related[QS_MAX_METHODS]; /* bit per method m derives from (derived_methods) */
+	double backed;           /* where links do not decide: tj_cons_backed's share */
 	double corroborate;      /* links decide where an independent method agrees with
 				    this share of them (0: wherever there are enough) */
 	double cover;            /* links decide where they cover this share of calls */
@@ -166,8 +179,8 @@ struct qsel {
 static void qs_close(void *st);
 
 static const char *const known_params[] = { "methods", "warm", "links", "z", "correct",
-					    "judge_own", "cover", "corroborate", "share", "handoff",
-					    "explain", NULL };
+					    "judge_own", "cover", "corroborate", "backed", "share",
+					    "handoff", "explain", NULL };
 
 /* methods=a,b,c: built-ins only, no repeats, not ourselves. */
 static int parse_methods(struct qsel *s, const char *list, struct tj_err *err)
@@ -192,9 +205,13 @@ static int parse_methods(struct qsel *s, const char *list, struct tj_err *err)
 		if (s->nm == QS_MAX_METHODS)
 			return tj_errf(err, TJ_E_ARG,
 				       "queue-select: param methods: more than %d", QS_MAX_METHODS);
-		for (size_t l = 0; l < sizeof(link_methods) / sizeof(link_methods[0]); l++)
-			if (!strcmp(c->name, link_methods[l]))
-				s->by_links |= (uint8_t)(1u << s->nm);
+		for (size_t l = 0; l < sizeof(link_methods) / sizeof(link_methods[0]); l++) {
+			if (strcmp(c->name, link_methods[l].name))
+				continue;
+			s->by_links |= (uint8_t)(1u << s->nm);
+			if (!link_methods[l].pipeline_guard)
+				s->pipe_blind |= (uint8_t)(1u << s->nm);
+		}
 		s->mc[s->nm++] = c;
 	}
 	if (s->nm == 0)
@@ -335,6 +352,10 @@ static int qs_open(void **st, const struct tj_params *p, struct tj_err *err)
 	if (rc == 0 && !(s->corroborate >= 0 && s->corroborate <= 1))
 		rc = tj_errf(err, TJ_E_ARG, "queue-select: param corroborate=%g: in [0, 1]",
 			     s->corroborate);
+	if (rc == 0)
+		rc = tj_param_double(p, "backed", QS_BACKED, &s->backed, err);
+	if (rc == 0 && !(s->backed >= 0 && s->backed <= 1))
+		rc = tj_errf(err, TJ_E_ARG, "queue-select: param backed=%g: in [0, 1]", s->backed);
 	if (rc == 0) {
 		s->links = links == 1;
 		s->judge_own = judge_own == 1;
@@ -342,6 +363,12 @@ static int qs_open(void **st, const struct tj_params *p, struct tj_err *err)
 		s->warm = (uint64_t)warm;
 		rc = parse_methods(s, tj_param_str(p, "methods", default_methods), err);
 	}
+	for (unsigned i = 0; rc == 0 && i < s->nm; i++)
+		for (size_t d = 0; d < sizeof(derived_methods) / sizeof(derived_methods[0]); d++)
+			for (unsigned j = 0; j < s->nm; j++)
+				if (!strcmp(s->mc[i]->name, derived_methods[d].method) &&
+				    !strcmp(s->mc[j]->name, derived_methods[d].base))
+					s->related[i] |= 1u << j;
 	if (rc == 0 && (!(s->reqs = calloc(QS_REQ_RING, sizeof(*s->reqs))) ||
 			!(s->seen = calloc(QS_SEEN, sizeof(*s->seen)))))
 		rc = tj_errf(err, TJ_E_NOMEM, "queue-select: out of memory");
@@ -559,6 +586,21 @@ static int corroborated(const struct qsel *s, const struct qs_queue *q)
 	return s->corroborate <= 0 || independent_agreement(s, q) >= s->corroborate;
 }
 
+/* Where the links do not decide, the methods the description length
+ * chooses among: those another method backs (tj_cons_backed), and on a
+ * pipelined queue none that decides by the reads-then-writes evidence
+ * there (pipe_blind); if that leaves none, every method. */
+static unsigned candidates(const struct qsel *s, const struct qs_queue *q)
+{
+	unsigned all = (1u << s->nm) - 1, cand = all;
+	if (s->backed > 0)
+		cand = tj_cons_backed(s->nm, (const uint64_t (*)[TJ_CONS_METHODS])q->same,
+				      s->related, s->backed);
+	if (pipelined(q))
+		cand &= ~(unsigned)s->pipe_blind;
+	return cand ? cand : all;
+}
+
 /* The method a queue's calls go out with (tj_cons_pick): where it has
  * enough completion links and they are corroborated, those rule methods out; its own description
  * lengths once it has QS_MIN_OWN answered calls, else the sums over every
@@ -574,9 +616,14 @@ static int choose(const struct qsel *s, const struct qs_queue *q)
 			for (unsigned m = 0; m < s->nm; m++)
 				cost[m] += queue_cost(s, &s->queues[i], m);
 	}
-	int links = links_decide(s, q);
-	return tj_cons_pick(s->nm, cost, links ? (const uint32_t (*)[TJ_CONS_METHODS])q->beats
-					       : NULL, s->z);
+	if (links_decide(s, q))
+		return tj_cons_pick(s->nm, cost, (const uint32_t (*)[TJ_CONS_METHODS])q->beats,
+				    s->z);
+	unsigned cand = candidates(s, q);
+	for (unsigned m = 0; m < s->nm; m++)
+		if (!((cand >> m) & 1))
+			cost[m] = HUGE_VAL;
+	return tj_cons_pick(s->nm, cost, NULL, s->z);
 }
 
 static int send_call(struct qsel *s, struct qs_queue *q, uint32_t i)
@@ -625,8 +672,8 @@ static void score_anchor(struct qsel *s, const struct qs_seen *sn,
 	for (unsigned m = 0; m < s->nm; m++) {
 		ok[m] = sn->has_parent[m] && sn->parent[m] == h;
 		q->agree[m] += ok[m];
-		q->judged[m] += !((sn->by_link >> m) & 1);
-		q->judged_agree[m] += ok[m] && !((sn->by_link >> m) & 1);
+		q->judged[m] += !((own >> m) & 1);
+		q->judged_agree[m] += ok[m] && !((own >> m) & 1);
 	}
 	for (unsigned a = 0; a < s->nm; a++)
 		for (unsigned b = 0; b < s->nm; b++)
@@ -684,6 +731,13 @@ static int answered(struct qsel *s, uint32_t i)
 		if (r->cnt[j][m] < UINT16_MAX)
 			tj_cons_count_step(&q->cons[m], r->cnt[j][m]++);
 	}
+	for (unsigned a = 0; a < s->nm; a++)
+		for (unsigned b = a + 1; b < s->nm; b++)
+			if (c->has_parent[a] && c->has_parent[b] &&
+			    tj_msgkey_eq(&c->parent[a], &c->parent[b])) {
+				q->same[a][b]++;
+				q->same[b][a]++;
+			}
 	q->answered++;
 	struct qs_seen *sn = &s->seen[tj_msgkey_hash(&c->key) % QS_SEEN];
 	sn->key = c->key;
@@ -844,6 +898,15 @@ static void explain(const struct qsel *s)
 			fprintf(stderr, " (links %s: an independent method agrees with %.1f%% of them, "
 				"corroborate=%g)\n", corroborated(s, q) ? "corroborated" :
 				"not corroborated", 100 * ind, s->corroborate);
+		if (!links_decide(s, q)) {
+			unsigned cand = candidates(s, q);
+			fprintf(stderr, "    candidates (backed by another method's answers%s):",
+				pipelined(q) ? "; pipelined: not nest" : "");
+			for (unsigned m = 0; m < s->nm; m++)
+				if ((cand >> m) & 1)
+					fprintf(stderr, " %s", s->mc[m]->name);
+			fputc('\n', stderr);
+		}
 		for (unsigned m = 0; m < s->nm; m++)
 			total[m] += q->sent[m];
 	}
@@ -931,7 +994,7 @@ const struct tj_correlator tj_correlator_queue_select = {
 	.description = "runs several correlators and keeps, per (process, "
 		       "destination) queue, the one the kernel's completion links back "
 		       "and whose answers explain the log in the fewest nats (no labels)",
-	.params_help = "methods=lookahead,order-align,classifier,regression,metadata,issue-fifo,nest  the "
+	.params_help = "methods=lookahead,order-align,classifier,regression,metadata,issue-fifo,nest,unit-fifo  the "
 		       "correlators run (built-ins; on a tie the earlier wins)\n"
 		       "warm=1000  answered calls a queue waits for before its first choice\n"
 		       "links=1  1: with 30+ completion links in a queue, drop methods another beats on them; 0: nats only\n"
@@ -940,6 +1003,7 @@ const struct tj_correlator tj_correlator_queue_select = {
 		       "share=1  0: every method runs on its own (no shared order-align or feature pass; to check they change nothing)\n"
 		       "handoff=1  1: a continuation link written on the connection its reply freed, by the thread that wrote the call and read other things while it was out (a FIFO hand-off to a waiting request), judges nothing; 0: it counts (as before i15j)\n"
 		       "cover=0  links rule methods out only where they cover this share of the queue's calls\n"
+		       "backed=0.5  where links do not decide, the description length chooses among the methods whose answers agree with another (unrelated) method's on at least this share of the calls the best-backed method's do; 0: among all\n"
 		       "corroborate=0.5  links rule methods out only where a method that does not decide by them (not lookahead, nest) agrees with this share of them; 0: wherever there are 30 (before i15j's judge)\n"
 		       "correct=0  1: lookahead's synchronous links correct the chosen answers\n"
 		       "explain=0  1: print each queue's costs and choice on stderr\n",

@@ -206,6 +206,50 @@ static void test_link_support(void **state)
 		    tj_cons_link_support(4, judged, agreed, 0, 30) < 0.94);
 }
 
+/* Where no links judge: a consistent permutation (the newest request on
+ * a saturated connection) agrees with no other method and is left out,
+ * however regular its delays; a method's agreement with its own base
+ * shows nothing; calls both answered "none" are not counted (same[][]
+ * holds named parents only). */
+static void test_backed(void **state)
+{
+	(void)state;
+	/* 0 lookahead, 1 order-align (its base), 2 classifier, 3 regression,
+	 * 4 nest; 1000 calls */
+	uint64_t same[TJ_CONS_METHODS][TJ_CONS_METHODS] = { { 0 } };
+	unsigned related[TJ_CONS_METHODS] = { 1u << 1, 0, 0, 0, 0 };
+#define SAME(a, b, v) (same[a][b] = same[b][a] = (v))
+	SAME(0, 1, 1000); /* lookahead is order-align but for its links */
+	SAME(0, 2, 60);
+	SAME(1, 2, 60);
+	SAME(0, 3, 300);
+	SAME(1, 3, 300);
+	SAME(0, 4, 350);
+	SAME(1, 4, 350);
+	SAME(2, 3, 140);  /* the classifier's permutation: backed by none */
+	SAME(2, 4, 90);
+	SAME(3, 4, 890);  /* regression and nest agree on most calls */
+	unsigned b = tj_cons_backed(5, same, related, 0.5);
+	assert_int_equal(b, 1u << 3 | 1u << 4); /* best 890: 350 < 445 */
+	/* the description length alone picked the classifier (cheapest);
+	 * among the backed, nest */
+	double cost[5] = { 6.0, 6.0, 3.4, 4.7, 3.41 };
+	for (unsigned m = 0; m < 5; m++)
+		if (!((b >> m) & 1))
+			cost[m] = 1e300;
+	assert_int_equal(tj_cons_pick(5, cost, NULL, 2), 4);
+	/* without the relation, lookahead and order-align back each other
+	 * fully and everything else is left out */
+	unsigned none[TJ_CONS_METHODS] = { 0 };
+	assert_int_equal(tj_cons_backed(5, same, none, 0.5), 1u << 0 | 1u << 1 | 1u << 3 | 1u << 4);
+	/* share 0: every method */
+	assert_int_equal(tj_cons_backed(5, same, related, 0), 0x1f);
+	/* nobody agrees with anybody: every method (the best has 0) */
+	uint64_t zero[TJ_CONS_METHODS][TJ_CONS_METHODS] = { { 0 } };
+	assert_int_equal(tj_cons_backed(3, zero, related, 0.5), 0x7);
+#undef SAME
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -216,6 +260,7 @@ int main(void)
 		cmocka_unit_test(test_time_bins),
 		cmocka_unit_test(test_pick),
 		cmocka_unit_test(test_link_support),
+		cmocka_unit_test(test_backed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
