@@ -5,6 +5,10 @@
  * calls per request).  No labels: the choice is unsupervised, made per
  * queue because the regime (a FIFO-saturated connection, a chain, a
  * fan-out on an M:N runtime) is a property of the queue, not the capture.
+ * Where the kernel's completion links are backed by a method that does
+ * not decide by them (corroborated()), they first rule out the methods
+ * they contradict (a sign test); elsewhere only methods whose answers
+ * another method's back are candidates (candidates()).
  *
  * Streaming: a call waits until every method has answered it (the slowest
  * sets the lag: regression's learning buffer), then in its queue's hold
