@@ -50,7 +50,15 @@ struct ssock {
  * tj_edges_parse a block of whole lines at a time, each after the file's
  * header line; anything it refuses (or a block that cuts a quoted field)
  * gives up, and the in-memory model reads the file whole and says what
- * is wrong with it, naming the line. */
+ * is wrong with it, naming the line.
+ *
+ * Read-ahead edges wait in file order in a queue; a call whose edge is
+ * the queue's first takes it with one key comparison.  Only edges passed
+ * over on the way to a later call's (the file's order is not the calls'
+ * order) go into a hash index: in the order the replay delivers calls,
+ * most edges are never hashed.  A second edge for a call is found when
+ * both sit in the index, or else stays unused to the end: the stream
+ * gives up either way, as it did when every edge was indexed. */
 struct edge_src {
 	const struct tj_edge_set *set;
 	const char *path;
@@ -61,8 +69,10 @@ struct edge_src {
 	size_t len, cap;
 	int eof;
 	int bad;                    /* a block tj_edges_parse refused */
+	struct tj_edge *q;          /* read ahead, in file order: q[qh..qn) */
+	size_t qh, qn, capq;
 	struct tj_keymap index;     /* child -> index in set, or slot in pool */
-	struct tj_edge *pool;       /* read ahead, not used yet */
+	struct tj_edge *pool;       /* passed over, not used yet */
 	size_t npool, cappool;
 	uint32_t free_head;
 	uint64_t used;
@@ -91,6 +101,7 @@ static void edge_src_close(struct edge_src *e)
 	free(e->head);
 	free(e->buf);
 	free(e->pool);
+	free(e->q);
 	tj_keymap_free(&e->index);
 }
 
@@ -131,24 +142,18 @@ static int edge_src_more(struct edge_src *e)
 		e->bad = 1;
 		return rc == -TJ_E_NOMEM ? rc : TJ_XSTREAM_GAVE_UP;
 	}
-	for (size_t i = 0; i < b.n && !rc; i++) {
-		int added;
-		size_t *v = tj_keymap_upsert(&e->index, &b.edges[i].child, &added);
-		uint32_t slot = e->free_head;
-		if (!v)
-			rc = -TJ_E_NOMEM;
-		else if (!added)
-			rc = TJ_XSTREAM_GAVE_UP, e->bad = 1; /* a second edge for a call */
-		else if (slot != UINT32_MAX)
-			e->free_head = (uint32_t)e->pool[slot].child.offset;
-		else if (tj_grow((void **)&e->pool, &e->cappool, e->npool + 1, sizeof(*e->pool)) < 0)
-			rc = -TJ_E_NOMEM;
-		else
-			slot = (uint32_t)e->npool++;
-		if (!rc) {
-			e->pool[slot] = b.edges[i];
-			*v = slot;
-		}
+	if (e->qh && e->qh == e->qn)
+		e->qh = e->qn = 0;
+	else if (e->qh > e->capq / 2) { /* the used front: move the rest down */
+		memmove(e->q, e->q + e->qh, (e->qn - e->qh) * sizeof(*e->q));
+		e->qn -= e->qh;
+		e->qh = 0;
+	}
+	if (b.n && tj_grow((void **)&e->q, &e->capq, e->qn + b.n, sizeof(*e->q)) < 0)
+		rc = -TJ_E_NOMEM;
+	else if (b.n) {
+		memcpy(e->q + e->qn, b.edges, b.n * sizeof(*e->q));
+		e->qn += b.n;
 	}
 	tj_edges_free(&b);
 	/* keep the cut line's rest after the header for the next block */
@@ -158,27 +163,68 @@ static int edge_src_more(struct edge_src *e)
 	return rc;
 }
 
+/* An edge passed over in the queue goes into the index.  0,
+ * TJ_XSTREAM_GAVE_UP (a second edge for a call), -TJ_E_NOMEM. */
+static int edge_src_park(struct edge_src *e, const struct tj_edge *edge)
+{
+	int added;
+	size_t *v = tj_keymap_upsert(&e->index, &edge->child, &added);
+	if (!v)
+		return -TJ_E_NOMEM;
+	if (!added)
+		return e->bad = 1, TJ_XSTREAM_GAVE_UP;
+	uint32_t slot = e->free_head;
+	if (slot != UINT32_MAX) {
+		e->free_head = (uint32_t)e->pool[slot].child.offset;
+	} else if (tj_grow((void **)&e->pool, &e->cappool, e->npool + 1, sizeof(*e->pool)) < 0) {
+		tj_keymap_del(&e->index, &edge->child);
+		return -TJ_E_NOMEM;
+	} else {
+		slot = (uint32_t)e->npool++;
+	}
+	e->pool[slot] = *edge;
+	*v = slot;
+	return 0;
+}
+
 /* The edge of child into *out: 1 found, 0 none (GAVE_UP from a file),
  * -TJ_E_NOMEM. */
 static int edge_src_take(struct edge_src *e, const struct tj_msgkey *child, struct tj_edge *out)
 {
-	for (;;) {
+	if (e->set) {
+		const size_t *v = tj_keymap_get(&e->index, child);
+		if (!v)
+			return 0;
+		e->used++;
+		*out = e->set->edges[*v];
+		return 1;
+	}
+	if (e->index.len) {
 		const size_t *v = tj_keymap_get(&e->index, child);
 		if (v) {
-			e->used++;
-			if (e->set) {
-				*out = e->set->edges[*v];
-				return 1;
-			}
 			uint32_t slot = (uint32_t)*v;
 			*out = e->pool[slot];
 			tj_keymap_del(&e->index, child);
 			e->pool[slot].child.offset = e->free_head; /* the free list */
 			e->free_head = slot;
+			e->used++;
 			return 1;
 		}
-		if (e->set)
-			return 0;
+	}
+	for (;;) {
+		for (; e->qh < e->qn; e->qh++) {
+			const struct tj_edge *f = &e->q[e->qh];
+			if (f->child.offset == child->offset && f->child.sock == child->sock &&
+			    f->child.node == child->node && f->child.dir == child->dir) {
+				*out = *f;
+				e->qh++;
+				e->used++;
+				return 1;
+			}
+			int rc = edge_src_park(e, f);
+			if (rc)
+				return rc < 0 ? rc : 0;
+		}
 		int rc = edge_src_more(e);
 		if (rc)
 			return rc < 0 ? rc : 0;
@@ -190,11 +236,11 @@ static int edge_src_all_used(struct edge_src *e)
 {
 	if (e->set)
 		return e->used == e->set->n;
-	if (e->index.len)
+	if (e->index.len || e->qh < e->qn)
 		return 0;
 	while (!e->eof) {
 		int rc = edge_src_more(e);
-		if (rc || e->index.len)
+		if (rc || e->qh < e->qn)
 			return 0;
 	}
 	return 1;
