@@ -12,6 +12,9 @@
 #define NO_NAME UINT32_MAX
 #define NAME_LEN TJ_JOIN_NAME_LEN      /* family, client addr:port, server addr:port */
 #define HALF_LEN 19                    /* family, client addr:port */
+/* Sockets found by the replay's serial number: a direct-mapped cache in
+ * front of the node:sock map, bigger than the connections in flight */
+#define SERIAL_SLOTS 65536
 
 /* A connection name (replay/join.h).  count[end] numbers the sockets of
  * the name on each end, as the join does.  A name is forgotten with its
@@ -33,6 +36,7 @@ struct sname {
 /* A connection in flight. */
 struct ssock {
 	uint64_t sock;
+	uint64_t serial;          /* the replay's number of the socket (tj_replay_sock_serial) */
 	uint32_t node;
 	uint32_t name, ordinal;
 	uint8_t end, seq, closed, used;
@@ -53,10 +57,11 @@ struct ssock {
  * is wrong with it, naming the line.
  *
  * Read-ahead edges wait in file order in a queue; a call whose edge is
- * the queue's first takes it with one key comparison.  Only edges passed
- * over on the way to a later call's (the file's order is not the calls'
- * order) go into a hash index: in the order the replay delivers calls,
- * most edges are never hashed.  A second edge for a call is found when
+ * among the queue's first EDGE_WINDOW takes it with key comparisons in
+ * one stretch of memory.  Only edges passed over on the way to a later
+ * call's (the file's order is not quite the calls' order) go into a hash
+ * index: in the order the replay delivers calls, most edges are never
+ * hashed.  A second edge for a call is found when
  * both sit in the index, or else stays unused to the end: the stream
  * gives up either way, as it did when every edge was indexed. */
 struct edge_src {
@@ -187,6 +192,18 @@ static int edge_src_park(struct edge_src *e, const struct tj_edge *edge)
 	return 0;
 }
 
+/* Edges looked at in the queue before the first is passed over (into
+ * the index): the calls' order and the file's differ a little, from
+ * node to node and between traces in flight at once. */
+#define EDGE_WINDOW 32
+#define EDGE_TAKEN 0xff /* child.dir of an edge taken from the window */
+
+static int same_child(const struct tj_msgkey *a, const struct tj_msgkey *b)
+{
+	return a->offset == b->offset && a->sock == b->sock && a->node == b->node &&
+	       a->dir == b->dir;
+}
+
 /* The edge of child into *out: 1 found, 0 none (GAVE_UP from a file),
  * -TJ_E_NOMEM. */
 static int edge_src_take(struct edge_src *e, const struct tj_msgkey *child, struct tj_edge *out)
@@ -211,23 +228,30 @@ static int edge_src_take(struct edge_src *e, const struct tj_msgkey *child, stru
 			return 1;
 		}
 	}
+	size_t j = e->qh;
 	for (;;) {
-		for (; e->qh < e->qn; e->qh++) {
-			const struct tj_edge *f = &e->q[e->qh];
-			if (f->child.offset == child->offset && f->child.sock == child->sock &&
-			    f->child.node == child->node && f->child.dir == child->dir) {
-				*out = *f;
-				e->qh++;
+		for (; j < e->qn; j++) {
+			if (same_child(&e->q[j].child, child)) {
+				*out = e->q[j];
+				e->q[j].child.dir = EDGE_TAKEN;
+				while (e->qh < e->qn && e->q[e->qh].child.dir == EDGE_TAKEN)
+					e->qh++;
 				e->used++;
 				return 1;
 			}
-			int rc = edge_src_park(e, f);
-			if (rc)
-				return rc < 0 ? rc : 0;
+			for (; j + 1 - e->qh > EDGE_WINDOW; e->qh++) { /* pass the first over */
+				if (e->q[e->qh].child.dir == EDGE_TAKEN)
+					continue;
+				int rc = edge_src_park(e, &e->q[e->qh]);
+				if (rc)
+					return rc < 0 ? rc : 0;
+			}
 		}
+		size_t rel = j - e->qh; /* edge_src_more moves the queue down */
 		int rc = edge_src_more(e);
 		if (rc)
 			return rc < 0 ? rc : 0;
+		j = e->qh + rel;
 	}
 }
 
@@ -277,6 +301,7 @@ struct stream {
 	size_t nsocks, capsocks, live_socks;
 	uint32_t free_sock;
 	struct tj_keymap sockmap;        /* node:sock -> socket index */
+	uint32_t *by_serial;             /* replay serial % SERIAL_SLOTS -> socket index */
 	struct tj_u64map ends[2];        /* name << 32 | ordinal -> socket index */
 	size_t sweep_at;                 /* sweep when this many connections are held */
 	uint32_t *order, *stack;         /* a trace's spans, depth first */
@@ -397,6 +422,16 @@ static int give_up(struct stream *s, const char *why)
  * node shows it.  *si its index; 0, TJ_XSTREAM_GAVE_UP, or -TJ_E_NOMEM. */
 static int socket_of(struct stream *s, const struct tj_message *m, uint32_t *si)
 {
+	/* The replay says which of its sockets m is on: a socket seen before
+	 * is found without hashing its node:sock.  The map stays the truth
+	 * (a socket id the replay forgot and sees again is a new serial but
+	 * the same connection to the join), so a new serial looks there. */
+	uint64_t serial = tj_replay_sock_serial(m);
+	uint32_t *cached = &s->by_serial[serial % SERIAL_SLOTS];
+	if (*cached != UINT32_MAX && s->socks[*cached].serial == serial && s->socks[*cached].used) {
+		*si = *cached;
+		return 0;
+	}
 	struct tj_msgkey sk = { .node = m->key.node, .sock = m->key.sock };
 	int added;
 	size_t *slot = tj_keymap_upsert(&s->sockmap, &sk, &added);
@@ -404,6 +439,8 @@ static int socket_of(struct stream *s, const struct tj_message *m, uint32_t *si)
 		return -TJ_E_NOMEM;
 	if (!added) {
 		*si = (uint32_t)*slot;
+		s->socks[*si].serial = serial;
+		*cached = *si;
 		return 0;
 	}
 	/* A socket forgotten and seen again would be numbered anew: the
@@ -426,6 +463,8 @@ static int socket_of(struct stream *s, const struct tj_message *m, uint32_t *si)
 	struct ssock *k = &s->socks[i];
 	memset(k, 0, sizeof(*k));
 	k->used = 1;
+	k->serial = serial;
+	*cached = i;
 	k->node = m->key.node;
 	k->sock = m->key.sock;
 	k->name = NO_NAME;
@@ -733,10 +772,12 @@ int tj_xstream_export(char *const *inputs, size_t ninputs, const struct tj_xstre
 		rc = tj_errf(err, TJ_E_NOMEM, "export: out of memory");
 		goto out;
 	}
-	if (tj_keymap_reserve(&s.sockmap, 32768) < 0) {
+	if (tj_keymap_reserve(&s.sockmap, 32768) < 0 ||
+	    !(s.by_serial = malloc(SERIAL_SLOTS * sizeof(*s.by_serial)))) {
 		rc = tj_errf(err, TJ_E_NOMEM, "export: out of memory");
 		goto out;
 	}
+	memset(s.by_serial, 0xff, SERIAL_SLOTS * sizeof(*s.by_serial));
 	if ((rc = tj_replay_open(&rp, paths, npaths, o->replay, err)) ||
 	    (rc = tj_xwriter_open(&s.wr, o->format, w, s.m.services, s.m.nservices, err)))
 		goto out;
@@ -787,6 +828,7 @@ out:
 	edge_src_close(&s.edges);
 	edge_src_close(&s.truth);
 	tj_keymap_free(&s.sockmap);
+	free(s.by_serial);
 	tj_u64map_free(&s.name_of);
 	tj_u64map_free(&s.client_owner);
 	tj_u64map_free(&s.server_owner);
