@@ -29,6 +29,7 @@ struct sname {
 	uint8_t seen[2];
 	uint32_t ext_min;  /* least client ordinal written as external */
 	uint32_t socks;    /* connections of this name held */
+	uint32_t held[2];  /* by end: those connections, a list through ssock.name_next */
 	uint64_t hash;
 	uint32_t next_free;
 };
@@ -39,6 +40,7 @@ struct ssock {
 	uint64_t serial;          /* the replay's number of the socket (tj_replay_sock_serial) */
 	uint32_t node;
 	uint32_t name, ordinal;
+	uint32_t name_next;       /* the name's next connection held on this end */
 	uint8_t end, seq, closed, used;
 	uint64_t last;            /* wall-clock start of its latest message */
 	uint32_t nlive;           /* its spans held by the assembler */
@@ -302,7 +304,6 @@ struct stream {
 	uint32_t free_sock;
 	struct tj_keymap sockmap;        /* node:sock -> socket index */
 	uint32_t *by_serial;             /* replay serial % SERIAL_SLOTS -> socket index */
-	struct tj_u64map ends[2];        /* name << 32 | ordinal -> socket index */
 	size_t sweep_at;                 /* sweep when this many connections are held */
 	uint32_t *order, *stack;         /* a trace's spans, depth first */
 	size_t capord;
@@ -355,6 +356,7 @@ static int name_index(struct stream *s, const unsigned char *name, uint32_t *out
 	n->used = 1;
 	n->hash = h;
 	n->ext_min = UINT32_MAX;
+	n->held[0] = n->held[1] = UINT32_MAX;
 	if (++s->live_names > s->st->names)
 		s->st->names = s->live_names;
 	*out = i;
@@ -406,9 +408,15 @@ static int name_done(struct stream *s, uint32_t i)
 	return 0;
 }
 
-static uint64_t end_key(uint32_t name, uint32_t ordinal)
+/* The connection of name on end `end` numbered ordinal, if held: a
+ * name's connections are a handful (the ports of a 4-tuple reused), so
+ * a list beside the name replaces a table keyed by name and ordinal. */
+static uint32_t end_of(const struct stream *s, uint32_t name, unsigned end, uint32_t ordinal)
 {
-	return (uint64_t)name << 32 | ordinal;
+	uint32_t i = s->names[name].held[end];
+	while (i != UINT32_MAX && s->socks[i].ordinal != ordinal)
+		i = s->socks[i].name_next;
+	return i;
 }
 
 static int give_up(struct stream *s, const char *why)
@@ -503,10 +511,10 @@ static int socket_of(struct stream *s, const struct tj_message *m, uint32_t *si)
 	k->name = ni2;
 	k->end = (uint8_t)end;
 	k->ordinal = n->count[end]++;
+	k->name_next = n->held[end];
+	n->held[end] = i;
 	if (end == 1 && k->ordinal >= n->ext_min)
 		return give_up(s, "a call written as external found its server late");
-	if (tj_u64map_put(&s->ends[end], end_key(k->name, k->ordinal), i) < 0)
-		return -TJ_E_NOMEM;
 	return 0;
 }
 
@@ -521,9 +529,10 @@ static int sweep_sockets(struct stream *s, uint64_t wm, uint64_t window)
 		struct tj_msgkey sk = { .node = k->node, .sock = k->sock };
 		tj_keymap_del(&s->sockmap, &sk);
 		if (k->name != NO_NAME) {
-			uint64_t *v = tj_u64map_get(&s->ends[k->end], end_key(k->name, k->ordinal));
-			if (v && *v == i)
-				tj_u64map_del(&s->ends[k->end], end_key(k->name, k->ordinal));
+			uint32_t *at = &s->names[k->name].held[k->end];
+			while (*at != i)
+				at = &s->socks[*at].name_next;
+			*at = k->name_next;
 			s->names[k->name].socks--;
 			if (name_done(s, k->name) < 0)
 				return -TJ_E_NOMEM;
@@ -547,13 +556,13 @@ static int join_span(struct stream *s, uint32_t slot, uint32_t si)
 	struct tj_xasm_span *x = tj_xasm_span(s->a, slot);
 	unsigned want = !k->end;
 	const struct sname *n = &s->names[k->name];
-	uint64_t *pi = tj_u64map_get(&s->ends[want], end_key(k->name, k->ordinal));
-	if (!pi) {
+	uint32_t pi = end_of(s, k->name, want, k->ordinal);
+	if (pi == UINT32_MAX) {
 		if (n->count[want] > k->ordinal)
 			return give_up(s, "the other end of a connection was forgotten");
 		return 0; /* not seen yet: its request will find this one */
 	}
-	const struct ssock *o = &s->socks[*pi];
+	const struct ssock *o = &s->socks[pi];
 	struct tj_msgkey other = { .node = o->node, .sock = o->sock,
 				   .dir = want ? TJ_DIR_IN : TJ_DIR_OUT };
 	uint64_t off = x->x.key.offset;
@@ -754,8 +763,6 @@ int tj_xstream_export(char *const *inputs, size_t ninputs, const struct tj_xstre
 	tj_u64map_init(&s.client_owner);
 	tj_u64map_init(&s.server_owner);
 	tj_u64map_init(&s.orphan_clients);
-	tj_u64map_init(&s.ends[0]);
-	tj_u64map_init(&s.ends[1]);
 	if ((rc = tj_replay_expand_inputs(inputs, ninputs, &paths, &npaths, err)) ||
 	    (rc = tj_xnodes_read(&s.m, &s.nodes, &s.nnodes, paths, npaths, inputs, ninputs, err)))
 		goto out;
@@ -833,7 +840,5 @@ out:
 	tj_u64map_free(&s.client_owner);
 	tj_u64map_free(&s.server_owner);
 	tj_u64map_free(&s.orphan_clients);
-	tj_u64map_free(&s.ends[0]);
-	tj_u64map_free(&s.ends[1]);
 	return rc;
 }
