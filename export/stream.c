@@ -44,6 +44,9 @@ struct ssock {
 	uint8_t end, seq, closed, used;
 	uint64_t last;            /* wall-clock start of its latest message */
 	uint32_t nlive;           /* its spans held by the assembler */
+	uint32_t live_head, live_tail; /* those spans in the order they came */
+	uint64_t last_off[2];     /* by dir: the latest span's offset */
+	uint8_t unordered[2];     /* by dir: a span came with an offset not past the last */
 	uint64_t written_to[2];   /* by dir: past the last written request's offset */
 	uint32_t next_free;
 };
@@ -426,6 +429,35 @@ static int give_up(struct stream *s, const char *why)
 	return TJ_XSTREAM_GAVE_UP;
 }
 
+/* The live span of socket k with direction dir and offset off, or
+ * TJ_XSPAN_NONE.  Found from the newest: the join's partner and a
+ * call's parent are mostly recent.  While a direction's offsets came in
+ * increasing order, an older span of it with a smaller offset ends the
+ * search. */
+static uint32_t span_on(struct stream *s, const struct ssock *k, unsigned dir, uint64_t off)
+{
+	int ordered = !k->unordered[dir];
+	for (uint32_t i = k->live_tail; i != TJ_XSPAN_NONE;) {
+		const struct tj_xasm_span *x = tj_xasm_span(s->a, i);
+		if (x->x.key.dir == dir) {
+			if (x->x.key.offset == off)
+				return i;
+			if (ordered && x->x.key.offset < off)
+				return TJ_XSPAN_NONE;
+		}
+		i = x->sprev;
+	}
+	return TJ_XSPAN_NONE;
+}
+
+/* The live span of a key (the assembler keeps no index of them). */
+static uint32_t span_of_key(struct stream *s, const struct tj_msgkey *key)
+{
+	struct tj_msgkey sk = { .node = key->node, .sock = key->sock };
+	const size_t *v = tj_keymap_get(&s->sockmap, &sk);
+	return v ? span_on(s, &s->socks[*v], key->dir, key->offset) : TJ_XSPAN_NONE;
+}
+
 /* The socket of m, numbered as the join numbers it the first time its
  * node shows it.  *si its index; 0, TJ_XSTREAM_GAVE_UP, or -TJ_E_NOMEM. */
 static int socket_of(struct stream *s, const struct tj_message *m, uint32_t *si)
@@ -473,6 +505,7 @@ static int socket_of(struct stream *s, const struct tj_message *m, uint32_t *si)
 	k->used = 1;
 	k->serial = serial;
 	*cached = i;
+	k->live_head = k->live_tail = TJ_XSPAN_NONE;
 	k->node = m->key.node;
 	k->sock = m->key.sock;
 	k->name = NO_NAME;
@@ -570,7 +603,7 @@ static int join_span(struct stream *s, uint32_t slot, uint32_t si)
 	size_t ncand = k->seq && o->seq ? (off >= (1ull << 32) ? 3 : 2) : 1;
 	for (size_t c = 0; c < ncand; c++) {
 		other.offset = cand[c];
-		uint32_t p = tj_xasm_find(s->a, &other);
+		uint32_t p = span_on(s, o, other.dir, cand[c]);
 		if (p == TJ_XSPAN_NONE) {
 			if (o->written_to[other.dir] > cand[c])
 				return give_up(s, "a request's call was written before it came");
@@ -596,7 +629,7 @@ static int link_call(struct stream *s, uint32_t slot)
 	x->x.score = e.score;
 	uint32_t p = TJ_XSPAN_NONE;
 	if (e.has_parent) {
-		p = tj_xasm_find(s->a, &e.parent);
+		p = span_of_key(s, &e.parent);
 		if (p == TJ_XSPAN_NONE || tj_xasm_span(s->a, p)->x.kind != TJ_XSPAN_SERVER ||
 		    e.parent.node != e.child.node)
 			return give_up(s, "an edge's parent is not a request in flight");
@@ -614,7 +647,7 @@ static int link_call(struct stream *s, uint32_t slot)
 	}
 	uint32_t tp = TJ_XSPAN_NONE;
 	if (t.has_parent) {
-		tp = tj_xasm_find(s->a, &t.parent);
+		tp = span_of_key(s, &t.parent);
 		if (tp == TJ_XSPAN_NONE)
 			return give_up(s, "a label's parent is not a request in flight");
 		if (tj_xasm_span(s->a, tp)->x.kind != TJ_XSPAN_SERVER || t.parent.node != t.child.node)
@@ -644,10 +677,25 @@ static int on_message(void *ctx, const struct tj_message *msg)
 	if (msg->is_request && msg->role != TJ_ROLE_UNKNOWN) {
 		struct tj_xspan x;
 		tj_xspan_of_message(&x, msg, c);
+		unsigned dir = msg->key.dir;
+		/* a key live already: refused, as the assembler's index did */
+		if (span_on(s, k, dir, msg->key.offset) != TJ_XSPAN_NONE)
+			return -TJ_E_NOMEM;
 		uint32_t slot = tj_xasm_add(s->a, &x, ni);
 		if (slot == TJ_XSPAN_NONE)
 			return -TJ_E_NOMEM;
-		tj_xasm_span(s->a, slot)->owner = si;
+		struct tj_xasm_span *xs = tj_xasm_span(s->a, slot);
+		xs->owner = si;
+		xs->snext = TJ_XSPAN_NONE;
+		xs->sprev = k->live_tail;
+		if (k->live_tail != TJ_XSPAN_NONE)
+			tj_xasm_span(s->a, k->live_tail)->snext = slot;
+		else
+			k->live_head = slot;
+		k->live_tail = slot;
+		if (k->nlive && msg->key.offset <= k->last_off[dir])
+			k->unordered[dir] = 1;
+		k->last_off[dir] = msg->key.offset;
 		k->nlive++;
 		if ((rc = join_span(s, slot, si)) ||
 		    (x.kind == TJ_XSPAN_CLIENT && (rc = link_call(s, slot))) ||
@@ -675,6 +723,14 @@ static int on_trace(void *ctx, struct tj_xasm *a, const uint32_t *slots, size_t 
 		struct tj_xasm_span *x = tj_xasm_span(a, slots[i]);
 		struct ssock *k = &s->socks[x->owner];
 		k->nlive--;
+		if (x->sprev != TJ_XSPAN_NONE)
+			tj_xasm_span(a, x->sprev)->snext = x->snext;
+		else
+			k->live_head = x->snext;
+		if (x->snext != TJ_XSPAN_NONE)
+			tj_xasm_span(a, x->snext)->sprev = x->sprev;
+		else
+			k->live_tail = x->sprev;
 		if (x->x.key.offset + 1 > k->written_to[x->x.key.dir])
 			k->written_to[x->x.key.dir] = x->x.key.offset + 1;
 		if (x->x.kind != TJ_XSPAN_CLIENT || x->joined || k->name == NO_NAME)
@@ -779,6 +835,7 @@ int tj_xstream_export(char *const *inputs, size_t ninputs, const struct tj_xstre
 		rc = tj_errf(err, TJ_E_NOMEM, "export: out of memory");
 		goto out;
 	}
+	tj_xasm_unindexed(s.a); /* spans are found by their socket */
 	if (tj_keymap_reserve(&s.sockmap, 32768) < 0 ||
 	    !(s.by_serial = malloc(SERIAL_SLOTS * sizeof(*s.by_serial)))) {
 		rc = tj_errf(err, TJ_E_NOMEM, "export: out of memory");
