@@ -15,6 +15,12 @@
 /* Sockets found by the replay's serial number: a direct-mapped cache in
  * front of the node:sock map, bigger than the connections in flight */
 #define SERIAL_SLOTS 65536
+struct serial_slot {
+	uint32_t serial_lo;  /* the serial's low bits: a socket new to the
+				stream misses here, without reading the record
+				of the socket that had the slot */
+	uint32_t sock;       /* socket index, UINT32_MAX: none */
+};
 
 /* A connection name (replay/join.h).  count[end] numbers the sockets of
  * the name on each end, as the join does.  A name is forgotten with its
@@ -306,7 +312,7 @@ struct stream {
 	size_t nsocks, capsocks, live_socks;
 	uint32_t free_sock;
 	struct tj_keymap sockmap;        /* node:sock -> socket index */
-	uint32_t *by_serial;             /* replay serial % SERIAL_SLOTS -> socket index */
+	struct serial_slot *by_serial;   /* by replay serial % SERIAL_SLOTS */
 	size_t sweep_at;                 /* sweep when this many connections are held */
 	uint32_t *order, *stack;         /* a trace's spans, depth first */
 	size_t capord;
@@ -467,9 +473,10 @@ static int socket_of(struct stream *s, const struct tj_message *m, uint32_t *si)
 	 * (a socket id the replay forgot and sees again is a new serial but
 	 * the same connection to the join), so a new serial looks there. */
 	uint64_t serial = tj_replay_sock_serial(m);
-	uint32_t *cached = &s->by_serial[serial % SERIAL_SLOTS];
-	if (*cached != UINT32_MAX && s->socks[*cached].serial == serial && s->socks[*cached].used) {
-		*si = *cached;
+	struct serial_slot *cached = &s->by_serial[serial % SERIAL_SLOTS];
+	if (cached->serial_lo == (uint32_t)serial && cached->sock != UINT32_MAX &&
+	    s->socks[cached->sock].serial == serial) {
+		*si = cached->sock;
 		return 0;
 	}
 	struct tj_msgkey sk = { .node = m->key.node, .sock = m->key.sock };
@@ -480,7 +487,8 @@ static int socket_of(struct stream *s, const struct tj_message *m, uint32_t *si)
 	if (!added) {
 		*si = (uint32_t)*slot;
 		s->socks[*si].serial = serial;
-		*cached = *si;
+		cached->serial_lo = (uint32_t)serial;
+		cached->sock = *si;
 		return 0;
 	}
 	/* A socket forgotten and seen again would be numbered anew: the
@@ -504,7 +512,8 @@ static int socket_of(struct stream *s, const struct tj_message *m, uint32_t *si)
 	memset(k, 0, sizeof(*k));
 	k->used = 1;
 	k->serial = serial;
-	*cached = i;
+	cached->serial_lo = (uint32_t)serial;
+	cached->sock = i;
 	k->live_head = k->live_tail = TJ_XSPAN_NONE;
 	k->node = m->key.node;
 	k->sock = m->key.sock;
@@ -561,6 +570,9 @@ static int sweep_sockets(struct stream *s, uint64_t wm, uint64_t window)
 			continue;
 		struct tj_msgkey sk = { .node = k->node, .sock = k->sock };
 		tj_keymap_del(&s->sockmap, &sk);
+		struct serial_slot *cached = &s->by_serial[k->serial % SERIAL_SLOTS];
+		if (cached->sock == i)
+			cached->sock = UINT32_MAX;
 		if (k->name != NO_NAME) {
 			uint32_t *at = &s->names[k->name].held[k->end];
 			while (*at != i)
