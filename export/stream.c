@@ -215,6 +215,13 @@ static int same_child(const struct tj_msgkey *a, const struct tj_msgkey *b)
 	       a->dir == b->dir;
 }
 
+/* The queue's front is an edge not taken yet (or the queue is empty). */
+static void edge_src_skip_taken(struct edge_src *e)
+{
+	while (e->qh < e->qn && e->q[e->qh].child.dir == EDGE_TAKEN)
+		e->qh++;
+}
+
 /* The edge of child into *out: 1 found, 0 none (GAVE_UP from a file),
  * -TJ_E_NOMEM. */
 static int edge_src_take(struct edge_src *e, const struct tj_msgkey *child, struct tj_edge *out)
@@ -245,8 +252,7 @@ static int edge_src_take(struct edge_src *e, const struct tj_msgkey *child, stru
 			if (same_child(&e->q[j].child, child)) {
 				*out = e->q[j];
 				e->q[j].child.dir = EDGE_TAKEN;
-				while (e->qh < e->qn && e->q[e->qh].child.dir == EDGE_TAKEN)
-					e->qh++;
+				edge_src_skip_taken(e);
 				e->used++;
 				return 1;
 			}
@@ -257,6 +263,8 @@ static int edge_src_take(struct edge_src *e, const struct tj_msgkey *child, stru
 				if (rc)
 					return rc < 0 ? rc : 0;
 			}
+			while (e->qh <= j && e->q[e->qh].child.dir == EDGE_TAKEN)
+				e->qh++; /* not past j: the scan goes on from j */
 		}
 		size_t rel = j - e->qh; /* edge_src_more moves the queue down */
 		int rc = edge_src_more(e);
@@ -271,6 +279,7 @@ static int edge_src_all_used(struct edge_src *e)
 {
 	if (e->set)
 		return e->used == e->set->n;
+	edge_src_skip_taken(e);
 	if (e->index.len || e->qh < e->qn)
 		return 0;
 	while (!e->eof) {
