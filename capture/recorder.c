@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <unistd.h>
 #include "recorder.h"
+#include "slot_pool.h"
 #include "../lib/util.h"
 
 /* An event waiting for its place in time, in a slot of the pool. */
@@ -50,9 +51,9 @@ struct node_log {
 
 struct tj_recorder {
 	struct tj_recorder_opts o;
-	struct held *pool;       /* events waiting, cappool slots */
+	struct tj_slot_pool pool; /* events waiting (struct held), never moved */
 	uint32_t *free_slots;    /* nfree slot numbers of the pool not in use */
-	size_t cappool, nfree;
+	size_t cappool, nfree, capfree;
 	struct held_key *keys;   /* one per waiting event, runs one after the other */
 	size_t nkeys, capkeys;   /* keys[0, nkeys) used, dead ones included */
 	struct run *runs;        /* in arrival order; the last one grows */
@@ -237,6 +238,7 @@ int tj_recorder_open(struct tj_recorder **rp, const struct tj_recorder_opts *o,
 	if (!r)
 		return tj_errf(err, TJ_E_NOMEM, "capture: out of memory");
 	r->o = *o;
+	tj_slot_pool_init(&r->pool, sizeof(struct held));
 	if (o->per_netns)
 		rc = check_folder(o->out, o->force, &r->made_dir, err);
 	else
@@ -250,22 +252,26 @@ int tj_recorder_open(struct tj_recorder **rp, const struct tj_recorder_opts *o,
 	return TJ_OK;
 }
 
-/* A free slot of the pool for a new event, the pool grown if need be. */
+static inline struct held *held_at(const struct tj_recorder *r, uint32_t slot)
+{
+	return tj_slot_pool_at(&r->pool, slot);
+}
+
+/* A free slot of the pool for a new event, the pool grown if need be: a
+ * chunk at a time, its pages present before any event goes in (a reader
+ * catching up on a burst took a page fault per 32 events, slot_pool.h). */
 static int take_slot(struct tj_recorder *r, uint32_t *slot, struct tj_err *err)
 {
 	if (r->nfree == 0) {
-		size_t cap = r->cappool ? r->cappool * 2 : 4096;
-		struct held *pool = realloc(r->pool, cap * sizeof(*pool));
-		if (!pool)
+		size_t cap = r->cappool;
+		if (tj_grow((void **)&r->free_slots, &r->capfree,
+			    cap + ((size_t)1 << r->pool.shift), sizeof(*r->free_slots)) < 0 ||
+		    tj_slot_pool_grow(&r->pool) == 0)
 			goto nomem;
-		r->pool = pool;
-		uint32_t *fs = realloc(r->free_slots, cap * sizeof(*fs));
-		if (!fs)
-			goto nomem;
-		r->free_slots = fs;
-		for (size_t i = cap; i > r->cappool; i--)
+		r->cappool = tj_slot_pool_cap(&r->pool);
+		/* Lowest numbers on top: the chunk is used from its start. */
+		for (size_t i = r->cappool; i > cap; i--)
 			r->free_slots[r->nfree++] = (uint32_t)(i - 1);
-		r->cappool = cap;
 	}
 	*slot = r->free_slots[--r->nfree];
 	return TJ_OK;
@@ -276,7 +282,7 @@ nomem:
 
 static void give_slot(struct tj_recorder *r, uint32_t slot)
 {
-	held_free(&r->pool[slot]);
+	held_free(held_at(r, slot));
 	r->free_slots[r->nfree++] = slot;
 }
 
@@ -303,7 +309,7 @@ static void compact_keys(struct tj_recorder *r)
  * a new run when it is older than that run's last event. */
 static int hold(struct tj_recorder *r, uint32_t slot, struct tj_err *err)
 {
-	uint64_t ts = r->pool[slot].ev.ts_ns;
+	uint64_t ts = held_at(r, slot)->ev.ts_ns;
 
 	if (r->nkeys == r->capkeys) {
 		/* Full: make room by compacting, and grow too when the live
@@ -351,7 +357,7 @@ int tj_recorder_add(struct tj_recorder *r, const struct tjc_event *e, size_t siz
 	int rc = take_slot(r, &slot, err);
 	if (rc)
 		return rc;
-	struct held *h = &r->pool[slot];
+	struct held *h = held_at(r, slot);
 	struct tj_event *ev = &h->ev;
 
 	h->netns = e->netns;
@@ -422,7 +428,7 @@ int tj_recorder_lost(struct tj_recorder *r, uint64_t ts, enum tj_drop_reason why
 	int rc = take_slot(r, &slot, err);
 	if (rc)
 		return rc;
-	struct held *h = &r->pool[slot];
+	struct held *h = held_at(r, slot);
 
 	memset(h, 0, sizeof(*h));
 	h->ev.ts_ns = ts;
@@ -489,7 +495,7 @@ static void heap_down(struct head *h, size_t n, size_t i)
  * recorder (every later call refuses). */
 static int write_slot(struct tj_recorder *r, uint32_t slot, struct tj_err *err)
 {
-	int rc = write_one(r, &r->pool[slot], err);
+	int rc = write_one(r, held_at(r, slot), err);
 
 	give_slot(r, slot);
 	if (rc)
@@ -595,7 +601,7 @@ static int recorder_end(struct tj_recorder *r, int keep, struct tj_err *err)
 		rc = tj_recorder_write_until(r, UINT64_MAX, 0, err);
 	for (size_t k = 0; k < r->nruns; k++)
 		for (size_t i = r->runs[k].start; i < r->runs[k].end; i++)
-			held_free(&r->pool[r->keys[i].slot]);
+			held_free(held_at(r, r->keys[i].slot));
 	for (size_t i = 0; i < r->nlogs; i++) {
 		/* Close every log even after a failure: each gets what it can. */
 		struct tj_err e2 = { 0 };
@@ -618,7 +624,7 @@ static int recorder_end(struct tj_recorder *r, int keep, struct tj_err *err)
 		tj_warn("capture: %s: cannot remove the empty folder: %s", r->o.out,
 			strerror(errno));
 	free(r->logs);
-	free(r->pool);
+	tj_slot_pool_free(&r->pool);
 	free(r->free_slots);
 	free(r->keys);
 	free(r->runs);

@@ -100,9 +100,14 @@ static __always_inline int sock_io(void *ctx, struct sock *sk, int ret, int mfla
 	if (!so)
 		return 0;
 	id = bpf_get_current_pid_tgid();
-	ino = sock_ino(so);
 	st = st_get(sk);
-	known = st && st->ino == ino;
+	/* A socket's storage goes with it (a reused struct sock starts
+	 * without), so a named state is this socket's: its inode, a cold
+	 * line of another object, is read once, when the socket is named. */
+	ino = st ? st->ino : 0;
+	known = ino != 0;
+	if (!known)
+		ino = sock_ino(so);
 	/* The thread that used this socket last passed the filters then. */
 	if (!(known && st->who == id) && !proc_wanted(id)) {
 		/* Accepted by a process capture does not trace: make room. */
@@ -118,6 +123,11 @@ static __always_inline int sock_io(void *ctx, struct sock *sk, int ret, int mfla
 		if (st->port != PORT_WANTED)
 			return 0;
 		compact = 1;
+		/* Never read for a compact record; set so that clang does not
+		 * carry an unset register the verifier refuses to spill. */
+		si.netns = 0;
+		si.family = 0;
+		si.lport = si.rport = 0;
 	} else {
 		int wanted;
 		read_sockinfo(sk, &si);

@@ -249,6 +249,51 @@ static void test_merge_many_runs(void **state)
 	tj_evlog_close_reader(rd);
 }
 
+/* A reader catching up drains far more than one pool chunk (16384 held
+ * events) before writing any: every event held comes out once, in time
+ * order, with its payload, and the slots are reused by the next burst. */
+static void test_burst_spans_pool_chunks(void **state)
+{
+	char path[128];
+	struct tj_err err = { 0 };
+	struct rec_buf b;
+	const uint64_t per_burst = 40000;
+	uint64_t n = 0;
+	snprintf(path, sizeof(path), "%s/burst.evlog", dir);
+	struct tj_recorder *r = open_rec(path, 0, 0);
+
+	for (int burst = 0; burst < 2; burst++) {
+		/* Two CPUs' runs, interleaved in time. */
+		for (int cpu = 0; cpu < 2; cpu++)
+			for (uint64_t k = 0; k < per_burst / 2; k++) {
+				uint64_t ts = 1000000 * (uint64_t)(burst + 1) + 2 * k + (uint64_t)cpu;
+				make(&b, ts, ts, TJ_EV_SEND, 0);
+				b.ev.payload_len = 8;
+				memcpy(b.ev.payload, &ts, 8);
+				assert_int_equal(tj_recorder_add(r, &b.ev, sizeof(b.ev) + 8, &err), 0);
+				n++;
+			}
+		assert_int_equal(tj_recorder_write_until(r, UINT64_MAX, 1, &err), 0);
+	}
+	assert_int_equal(tj_recorder_close(r, &err), 0);
+
+	struct tj_evlog_reader *rd;
+	const struct tj_event *ev;
+	uint64_t last = 0, count = 0, pl;
+	assert_int_equal(tj_evlog_open(&rd, path, &err), 0);
+	while (tj_evlog_next(rd, &ev, &err) == 1) {
+		assert_true(ev->ts_ns > last);
+		assert_int_equal(ev->sock, ev->ts_ns);
+		assert_int_equal(ev->payload_len, 8);
+		memcpy(&pl, ev->payload, 8);
+		assert_int_equal(pl, ev->ts_ns);
+		last = ev->ts_ns;
+		count++;
+	}
+	assert_int_equal(count, n);
+	tj_evlog_close_reader(rd);
+}
+
 static void test_per_netns(void **state)
 {
 	char out[128], path[192];
@@ -306,6 +351,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sorted_and_mapped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_merge_across_drains, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_merge_many_runs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_burst_spans_pool_chunks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_per_netns, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
