@@ -107,3 +107,34 @@ int tj_cons_pick(unsigned n, const double *cost,
 	}
 	return pick < 0 ? 0 : pick; /* every one beaten (a cycle): the first */
 }
+
+double tj_cons_link_support(unsigned n, const uint64_t *judged, const uint64_t *agreed,
+			    unsigned dependent, uint64_t min_links)
+{
+	double best = -1;
+	for (unsigned m = 0; m < n; m++) {
+		if ((dependent >> m) & 1 || judged[m] < min_links || judged[m] == 0)
+			continue;
+		double a = (double)agreed[m] / (double)judged[m];
+		best = a > best ? a : best;
+	}
+	return best;
+}
+
+unsigned tj_cons_backed(unsigned n, const uint64_t (*same)[TJ_CONS_METHODS],
+			const unsigned *related, double share)
+{
+	uint64_t best[TJ_CONS_METHODS] = { 0 }, top = 0;
+	for (unsigned m = 0; m < n; m++) {
+		for (unsigned o = 0; o < n; o++)
+			if (o != m && !((related[m] >> o) & 1) && !((related[o] >> m) & 1) &&
+			    same[m][o] > best[m])
+				best[m] = same[m][o];
+		top = best[m] > top ? best[m] : top;
+	}
+	unsigned backed = 0;
+	for (unsigned m = 0; m < n; m++)
+		if ((double)best[m] >= share * (double)top)
+			backed |= 1u << m;
+	return backed;
+}

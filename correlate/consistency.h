@@ -65,8 +65,33 @@ double tj_cons_parts(const struct tj_cons *c, uint64_t nreq, double part[TJ_CONS
  * method another beats beyond chance (a sign test: wins - losses >
  * z * sqrt(wins + losses)) is out; of the rest, the least cost; ties go
  * to the earlier method. */
-#define TJ_CONS_METHODS 6
+#define TJ_CONS_METHODS 8
 int tj_cons_pick(unsigned n, const double *cost,
 		 const uint32_t (*beats)[TJ_CONS_METHODS], double z);
+
+/* Are completion links evidence on a queue?  judged[m]: the links method m
+ * did not decide by; agreed[m]: of them, those m answered as the link
+ * names.  A method in `dependent` (a bit per method) decides by the same
+ * reads-then-writes evidence as the links, so its agreement shows nothing.
+ * Returns the largest share of its judged links an independent method
+ * agrees with, among those judged on at least min_links; -1 if none is.
+ * Links that a timer's or a queue-draining loop's writes make name parents
+ * no independent method agrees with (correlate/ASYNC.md, "The judge's
+ * evidence"); causal links agree with one on most calls. */
+double tj_cons_link_support(unsigned n, const uint64_t *judged, const uint64_t *agreed,
+			    unsigned dependent, uint64_t min_links);
+
+/* Which methods' answers another method backs, where no links judge: the
+ * description length is blind to a consistent permutation (the newest
+ * request instead of the oldest on a saturated connection answers every
+ * request once, with tight delays) and to a method that fixes the counts
+ * it is coded on (nest), and such answers agree with no other method's.
+ * same[a][b] (a != b): calls on which a and b named the same parent (both
+ * named one); related[m]: a bit per method m's answers derive from (its
+ * base), whose agreement shows nothing.  A method is backed when its best
+ * agreement with an unrelated method is at least `share` of the best any
+ * method has.  Returns a bit per backed method (never none: the best is). */
+unsigned tj_cons_backed(unsigned n, const uint64_t (*same)[TJ_CONS_METHODS],
+			const unsigned *related, double share);
 
 #endif

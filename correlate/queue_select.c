@@ -5,6 +5,10 @@
  * calls per request).  No labels: the choice is unsupervised, made per
  * queue because the regime (a FIFO-saturated connection, a chain, a
  * fan-out on an M:N runtime) is a property of the queue, not the capture.
+ * Where the kernel's completion links are backed by a method that does
+ * not decide by them (corroborated()), they first rule out the methods
+ * they contradict (a sign test); elsewhere only methods whose answers
+ * another method's back are candidates (candidates()).
  *
  * Streaming: a call waits until every method has answered it (the slowest
  * sets the lag: regression's learning buffer), then in its queue's hold
@@ -34,9 +38,26 @@
 #define QS_SEEN (1u << 17)     /* answered calls remembered for late evidence */
 #define QS_MIN_ANCHORS 30      /* fewer: the description length alone decides */
 #define QS_COVER 0             /* links decide where they cover this share of calls */
+#define QS_CORROBORATE 0.5     /* links decide where a method that does not decide by
+				  them agrees with this share of them (a majority) */
+#define QS_BACKED 0.5          /* else: the candidates are the methods another backs
+				  at half the rate the best-backed one is (consistency.h) */
 
 static const char *const default_methods =
-	"lookahead,order-align,classifier,regression,metadata,issue-fifo";
+	"lookahead,order-align,classifier,regression,metadata,issue-fifo,nest,unit-fifo";
+
+/* Methods that decide by the same evidence as the completion links (what a
+ * thread wrote after it read a reply: lookahead's links, nest's
+ * continuations): their agreement with the links is by construction, so it
+ * cannot show that a queue's links are causal (corroborated()).  One line
+ * each. */
+static const struct {
+	const char *name;
+	int pipeline_guard; /* it stops using them itself where a queue pipelines */
+} link_methods[] = {
+	{ "lookahead", 1 }, /* lookahead.c pipelining(): the same 5 % share */
+	{ "nest", 0 },      /* nest.c pipelining(): only above 50 % */
+};
 
 /* A method that is another method's answers corrected by lookahead's
  * links (lookahead.h, with the `lookahead` correlator's defaults): where
@@ -92,6 +113,9 @@ struct qs_queue {
 	uint64_t answered;       /* calls every method answered */
 	uint64_t anchored;       /* of them with a completion link */
 	uint64_t agree[QS_MAX_METHODS]; /* anchored calls each method answered as the link */
+	uint64_t judged[QS_MAX_METHODS]; /* anchored calls a method did not decide by the link */
+	uint64_t judged_agree[QS_MAX_METHODS]; /* of them, answered as the link */
+	uint64_t same[QS_MAX_METHODS][QS_MAX_METHODS]; /* calls two methods gave one parent */
 	uint32_t beats[QS_MAX_METHODS][QS_MAX_METHODS]; /* [a][b]: a agreed, b did not */
 	uint64_t sent[QS_MAX_METHODS]; /* calls emitted with each method's answer */
 	uint64_t msgs, merged;   /* call messages; those holding several calls */
@@ -123,6 +147,13 @@ struct qsel {
 	int explain;
 	int links;               /* links=1: completion links decide where there are enough */
 	int judge_own;           /* 1: a method is judged on links it decided by, too */
+	uint8_t by_links;        /* bit per method in link_methods */
+	uint8_t pipe_blind;      /* of them, those that go on using them on a pipelined
+				    queue, where they name the wrong call: no candidates there */
+	unsigned related[QS_MAX_METHODS]; /* bit per method m derives from (derived_methods) */
+	double backed;           /* where links do not decide: tj_cons_backed's share */
+	double corroborate;      /* links decide where an independent method agrees with
+				    this share of them (0: wherever there are enough) */
 	double cover;            /* links decide where they cover this share of calls */
 	double z;                /* the sign test's threshold */
 	uint64_t warm;
@@ -152,8 +183,8 @@ struct qsel {
 static void qs_close(void *st);
 
 static const char *const known_params[] = { "methods", "warm", "links", "z", "correct",
-					    "judge_own", "cover", "share", "handoff", "explain",
-					    NULL };
+					    "judge_own", "cover", "corroborate", "backed", "share",
+					    "handoff", "explain", NULL };
 
 /* methods=a,b,c: built-ins only, no repeats, not ourselves. */
 static int parse_methods(struct qsel *s, const char *list, struct tj_err *err)
@@ -178,6 +209,13 @@ static int parse_methods(struct qsel *s, const char *list, struct tj_err *err)
 		if (s->nm == QS_MAX_METHODS)
 			return tj_errf(err, TJ_E_ARG,
 				       "queue-select: param methods: more than %d", QS_MAX_METHODS);
+		for (size_t l = 0; l < sizeof(link_methods) / sizeof(link_methods[0]); l++) {
+			if (strcmp(c->name, link_methods[l].name))
+				continue;
+			s->by_links |= (uint8_t)(1u << s->nm);
+			if (!link_methods[l].pipeline_guard)
+				s->pipe_blind |= (uint8_t)(1u << s->nm);
+		}
 		s->mc[s->nm++] = c;
 	}
 	if (s->nm == 0)
@@ -313,6 +351,15 @@ static int qs_open(void **st, const struct tj_params *p, struct tj_err *err)
 		rc = tj_param_double(p, "cover", QS_COVER, &s->cover, err);
 	if (rc == 0 && !(s->cover >= 0 && s->cover <= 1))
 		rc = tj_errf(err, TJ_E_ARG, "queue-select: param cover=%g: in [0, 1]", s->cover);
+	if (rc == 0)
+		rc = tj_param_double(p, "corroborate", QS_CORROBORATE, &s->corroborate, err);
+	if (rc == 0 && !(s->corroborate >= 0 && s->corroborate <= 1))
+		rc = tj_errf(err, TJ_E_ARG, "queue-select: param corroborate=%g: in [0, 1]",
+			     s->corroborate);
+	if (rc == 0)
+		rc = tj_param_double(p, "backed", QS_BACKED, &s->backed, err);
+	if (rc == 0 && !(s->backed >= 0 && s->backed <= 1))
+		rc = tj_errf(err, TJ_E_ARG, "queue-select: param backed=%g: in [0, 1]", s->backed);
 	if (rc == 0) {
 		s->links = links == 1;
 		s->judge_own = judge_own == 1;
@@ -320,6 +367,12 @@ static int qs_open(void **st, const struct tj_params *p, struct tj_err *err)
 		s->warm = (uint64_t)warm;
 		rc = parse_methods(s, tj_param_str(p, "methods", default_methods), err);
 	}
+	for (unsigned i = 0; rc == 0 && i < s->nm; i++)
+		for (size_t d = 0; d < sizeof(derived_methods) / sizeof(derived_methods[0]); d++)
+			for (unsigned j = 0; j < s->nm; j++)
+				if (!strcmp(s->mc[i]->name, derived_methods[d].method) &&
+				    !strcmp(s->mc[j]->name, derived_methods[d].base))
+					s->related[i] |= 1u << j;
 	if (rc == 0 && (!(s->reqs = calloc(QS_REQ_RING, sizeof(*s->reqs))) ||
 			!(s->seen = calloc(QS_SEEN, sizeof(*s->seen)))))
 		rc = tj_errf(err, TJ_E_NOMEM, "queue-select: out of memory");
@@ -487,6 +540,17 @@ static int add_call(struct qsel *s, const struct tj_message *m)
 	return 0;
 }
 
+static int corroborated(const struct qsel *s, const struct qs_queue *q);
+static int pipelined(const struct qs_queue *q);
+
+/* Do the queue's completion links rule methods out (else the description
+ * length alone decides)? */
+static int links_decide(const struct qsel *s, const struct qs_queue *q)
+{
+	return s->links && q->anchored >= QS_MIN_ANCHORS && !pipelined(q) &&
+	       (double)q->anchored >= s->cover * (double)q->answered && corroborated(s, q);
+}
+
 static double queue_cost(const struct qsel *s, const struct qs_queue *q, unsigned m)
 {
 	const uint64_t *n = tj_u64map_get(&s->procs, q->proc);
@@ -504,8 +568,45 @@ static int pipelined(const struct qs_queue *q)
 	return (double)q->merged / ((double)q->msgs + 1.0) > 0.05;
 }
 
+/* The largest share of a queue's completion links that a method deciding
+ * by other evidence (not in link_methods) agrees with, on the links it did
+ * not decide by; -1 if none has QS_MIN_ANCHORS such links. */
+static double independent_agreement(const struct qsel *s, const struct qs_queue *q)
+{
+	return tj_cons_link_support(s->nm, q->judged, q->judged_agree, s->by_links,
+				    QS_MIN_ANCHORS);
+}
+
+/* Are the queue's completion links evidence?  A link says "the handler
+ * that read this call's reply wrote that request's response"; where the
+ * response is written by a timer or by a loop draining its own queue (real
+ * epoll-shared's catalog, the M:N runtimes), the write follows the read
+ * without being caused by it, and the links name wrong parents that agree
+ * with no method reasoning from other evidence (ASYNC.md, "The judge's
+ * evidence").  Causal links agree with at least one such method on most
+ * calls: a majority, not a fitted share. */
+static int corroborated(const struct qsel *s, const struct qs_queue *q)
+{
+	return s->corroborate <= 0 || independent_agreement(s, q) >= s->corroborate;
+}
+
+/* Where the links do not decide, the methods the description length
+ * chooses among: those another method backs (tj_cons_backed), and on a
+ * pipelined queue none that decides by the reads-then-writes evidence
+ * there (pipe_blind); if that leaves none, every method. */
+static unsigned candidates(const struct qsel *s, const struct qs_queue *q)
+{
+	unsigned all = (1u << s->nm) - 1, cand = all;
+	if (s->backed > 0)
+		cand = tj_cons_backed(s->nm, (const uint64_t (*)[TJ_CONS_METHODS])q->same,
+				      s->related, s->backed);
+	if (pipelined(q))
+		cand &= ~(unsigned)s->pipe_blind;
+	return cand ? cand : all;
+}
+
 /* The method a queue's calls go out with (tj_cons_pick): where it has
- * enough completion links, those rule methods out; its own description
+ * enough completion links and they are corroborated, those rule methods out; its own description
  * lengths once it has QS_MIN_OWN answered calls, else the sums over every
  * queue (a small queue's histograms are too thin to choose on). */
 static int choose(const struct qsel *s, const struct qs_queue *q)
@@ -519,10 +620,14 @@ static int choose(const struct qsel *s, const struct qs_queue *q)
 			for (unsigned m = 0; m < s->nm; m++)
 				cost[m] += queue_cost(s, &s->queues[i], m);
 	}
-	int links = s->links && q->anchored >= QS_MIN_ANCHORS && !pipelined(q) &&
-		    (double)q->anchored >= s->cover * (double)q->answered;
-	return tj_cons_pick(s->nm, cost, links ? (const uint32_t (*)[TJ_CONS_METHODS])q->beats
-					       : NULL, s->z);
+	if (links_decide(s, q))
+		return tj_cons_pick(s->nm, cost, (const uint32_t (*)[TJ_CONS_METHODS])q->beats,
+				    s->z);
+	unsigned cand = candidates(s, q);
+	for (unsigned m = 0; m < s->nm; m++)
+		if (!((cand >> m) & 1))
+			cost[m] = HUGE_VAL;
+	return tj_cons_pick(s->nm, cost, NULL, s->z);
 }
 
 static int send_call(struct qsel *s, struct qs_queue *q, uint32_t i)
@@ -566,12 +671,14 @@ static void score_anchor(struct qsel *s, const struct qs_seen *sn,
 	uint64_t h = tj_msgkey_hash(anchor);
 	uint8_t ok[QS_MAX_METHODS];
 	q->anchored++;
+	/* a method the link decided agrees by construction: not judged on it */
+	unsigned own = s->judge_own ? 0 : sn->by_link;
 	for (unsigned m = 0; m < s->nm; m++) {
 		ok[m] = sn->has_parent[m] && sn->parent[m] == h;
 		q->agree[m] += ok[m];
+		q->judged[m] += !((own >> m) & 1);
+		q->judged_agree[m] += ok[m] && !((own >> m) & 1);
 	}
-	/* a method the link decided agrees by construction: not judged on it */
-	unsigned own = s->judge_own ? 0 : sn->by_link;
 	for (unsigned a = 0; a < s->nm; a++)
 		for (unsigned b = 0; b < s->nm; b++)
 			q->beats[a][b] += ok[a] && !ok[b] && !((own >> a) & 1) && !((own >> b) & 1);
@@ -628,6 +735,13 @@ static int answered(struct qsel *s, uint32_t i)
 		if (r->cnt[j][m] < UINT16_MAX)
 			tj_cons_count_step(&q->cons[m], r->cnt[j][m]++);
 	}
+	for (unsigned a = 0; a < s->nm; a++)
+		for (unsigned b = a + 1; b < s->nm; b++)
+			if (c->has_parent[a] && c->has_parent[b] &&
+			    tj_msgkey_eq(&c->parent[a], &c->parent[b])) {
+				q->same[a][b]++;
+				q->same[b][a]++;
+			}
 	q->answered++;
 	struct qs_seen *sn = &s->seen[tj_msgkey_hash(&c->key) % QS_SEEN];
 	sn->key = c->key;
@@ -771,6 +885,32 @@ static void explain(const struct qsel *s)
 			fprintf(stderr, " %12.1f", q->anchored ?
 				100.0 * (double)q->agree[m] / (double)q->anchored : 0.0);
 		fputc('\n', stderr);
+		double ind = independent_agreement(s, q);
+		fprintf(stderr, "    decided by: %s", links_decide(s, q) ?
+			"completion links (sign test), then description length" :
+			"description length");
+		if (!s->links)
+			fprintf(stderr, " (links=0)\n");
+		else if (q->anchored < QS_MIN_ANCHORS)
+			fprintf(stderr, " (fewer than %d links)\n", QS_MIN_ANCHORS);
+		else if (pipelined(q))
+			fprintf(stderr, " (pipelined: links name the wrong call)\n");
+		else if (ind < 0)
+			fprintf(stderr, " (no independent method judged on %d links)\n",
+				QS_MIN_ANCHORS);
+		else
+			fprintf(stderr, " (links %s: an independent method agrees with %.1f%% of them, "
+				"corroborate=%g)\n", corroborated(s, q) ? "corroborated" :
+				"not corroborated", 100 * ind, s->corroborate);
+		if (!links_decide(s, q)) {
+			unsigned cand = candidates(s, q);
+			fprintf(stderr, "    candidates (backed by another method's answers%s):",
+				pipelined(q) ? "; pipelined: not nest" : "");
+			for (unsigned m = 0; m < s->nm; m++)
+				if ((cand >> m) & 1)
+					fprintf(stderr, " %s", s->mc[m]->name);
+			fputc('\n', stderr);
+		}
 		for (unsigned m = 0; m < s->nm; m++)
 			total[m] += q->sent[m];
 	}
@@ -858,7 +998,7 @@ const struct tj_correlator tj_correlator_queue_select = {
 	.description = "runs several correlators and keeps, per (process, "
 		       "destination) queue, the one the kernel's completion links back "
 		       "and whose answers explain the log in the fewest nats (no labels)",
-	.params_help = "methods=lookahead,order-align,classifier,regression,metadata,issue-fifo  the "
+	.params_help = "methods=lookahead,order-align,classifier,regression,metadata,issue-fifo,nest,unit-fifo  the "
 		       "correlators run (built-ins; on a tie the earlier wins)\n"
 		       "warm=1000  answered calls a queue waits for before its first choice\n"
 		       "links=1  1: with 30+ completion links in a queue, drop methods another beats on them; 0: nats only\n"
@@ -867,6 +1007,8 @@ const struct tj_correlator tj_correlator_queue_select = {
 		       "share=1  0: every method runs on its own (no shared order-align or feature pass; to check they change nothing)\n"
 		       "handoff=1  1: a continuation link written on the connection its reply freed, by the thread that wrote the call and read other things while it was out (a FIFO hand-off to a waiting request), judges nothing; 0: it counts (as before i15j)\n"
 		       "cover=0  links rule methods out only where they cover this share of the queue's calls\n"
+		       "backed=0.5  where links do not decide, the description length chooses among the methods whose answers agree with another (unrelated) method's on at least this share of the calls the best-backed method's do; 0: among all\n"
+		       "corroborate=0.5  links rule methods out only where a method that does not decide by them (not lookahead, nest) agrees with this share of them; 0: wherever there are 30 (before i15j's judge)\n"
 		       "correct=0  1: lookahead's synchronous links correct the chosen answers\n"
 		       "explain=0  1: print each queue's costs and choice on stderr\n",
 	.open = qs_open,

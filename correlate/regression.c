@@ -276,11 +276,6 @@ static int add_parent(struct rg_state *st, struct rg_node *n,
 	return 0;
 }
 
-static int cmp_lw_desc(const void *a, const void *b)
-{
-	double x = ((const struct rg_cand *)a)->lw, y = ((const struct rg_cand *)b)->lw;
-	return x < y ? 1 : x > y ? -1 : 0;
-}
 
 /* Append call m with its candidates (already in st->scratch) to buf. */
 static int buf_push(struct rg_state *st, struct rg_callbuf *buf,
@@ -388,8 +383,7 @@ static int on_call(struct rg_state *st, struct rg_node *n,
 			break;
 	}
 	if (!st->learning && nc > st->par.max_cand) {
-		qsort(st->scratch, nc, sizeof(*st->scratch), cmp_lw_desc);
-		nc = st->par.max_cand;
+		nc = rg_keep_heaviest(st->scratch, nc, st->par.max_cand);
 	}
 	uint32_t origin = rg_origin_intern(md, m->key.node, m->pid, callee);
 	if (st->learning && idle && origin != RG_NONE)

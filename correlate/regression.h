@@ -249,6 +249,13 @@ void rg_model_explain(const struct rg_model *m, FILE *f);
 /* The bin of the signed delay d (ns) on the shared bins. */
 int rg_bin_of(int64_t d);
 
+/* Keep the k (>= 1) heaviest (by lw) of c[0..n) in c[0..k), heaviest
+ * first, equal weights in their order in c: the first k of a stable sort
+ * by descending lw (what glibc's qsort, a merge sort, then a cut gave),
+ * without sorting the hundreds of requests in flight at high load for 16
+ * of them.  Returns how many were kept, min(n, k). */
+size_t rg_keep_heaviest(struct rg_cand *c, size_t n, size_t k);
+
 /* Min-cost assignment of nrows rows to distinct columns (nrows <= ncols),
  * cost row-major nrows x ncols; a cost >= RG_FORBID means not allowed.
  * row_col gets each row's column.  Returns 0, or -1 if out of memory or

@@ -261,6 +261,33 @@ int rg_flow_assign(size_t n, size_t np, const size_t *rowptr,
 	return 0;
 }
 
+static int cmp_lw_desc(const void *a, const void *b)
+{
+	double x = ((const struct rg_cand *)a)->lw, y = ((const struct rg_cand *)b)->lw;
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+size_t rg_keep_heaviest(struct rg_cand *c, size_t n, size_t k)
+{
+	size_t m = 0; /* c[0..m): the heaviest so far, in order */
+	for (size_t i = 0; i < n; i++) {
+		if (isnan(c[i].lw)) { /* no order: the sort, as before */
+			qsort(c, n, sizeof(*c), cmp_lw_desc);
+			return n < k ? n : k;
+		}
+		if (m == k && !(c[i].lw > c[m - 1].lw))
+			continue; /* a later equal weight sorts after the kept ones */
+		struct rg_cand x = c[i];
+		size_t p = m < k ? m : k - 1; /* its place: after every weight >= its */
+		for (; p > 0 && c[p - 1].lw < x.lw; p--)
+			c[p] = c[p - 1];
+		c[p] = x;
+		if (m < k)
+			m++;
+	}
+	return m;
+}
+
 static uint32_t used_get(const struct rg_parent *p, uint32_t callee)
 {
 	for (uint32_t i = 0; i < p->nused; i++)

@@ -12,6 +12,15 @@
 #define NO_NAME UINT32_MAX
 #define NAME_LEN TJ_JOIN_NAME_LEN      /* family, client addr:port, server addr:port */
 #define HALF_LEN 19                    /* family, client addr:port */
+/* Sockets found by the replay's serial number: a direct-mapped cache in
+ * front of the node:sock map, bigger than the connections in flight */
+#define SERIAL_SLOTS 65536
+struct serial_slot {
+	uint32_t serial_lo;  /* the serial's low bits: a socket new to the
+				stream misses here, without reading the record
+				of the socket that had the slot */
+	uint32_t sock;       /* socket index, UINT32_MAX: none */
+};
 
 /* A connection name (replay/join.h).  count[end] numbers the sockets of
  * the name on each end, as the join does.  A name is forgotten with its
@@ -26,6 +35,7 @@ struct sname {
 	uint8_t seen[2];
 	uint32_t ext_min;  /* least client ordinal written as external */
 	uint32_t socks;    /* connections of this name held */
+	uint32_t held[2];  /* by end: those connections, a list through ssock.name_next */
 	uint64_t hash;
 	uint32_t next_free;
 };
@@ -33,11 +43,16 @@ struct sname {
 /* A connection in flight. */
 struct ssock {
 	uint64_t sock;
+	uint64_t serial;          /* the replay's number of the socket (tj_replay_sock_serial) */
 	uint32_t node;
 	uint32_t name, ordinal;
+	uint32_t name_next;       /* the name's next connection held on this end */
 	uint8_t end, seq, closed, used;
 	uint64_t last;            /* wall-clock start of its latest message */
 	uint32_t nlive;           /* its spans held by the assembler */
+	uint32_t live_head, live_tail; /* those spans in the order they came */
+	uint64_t last_off[2];     /* by dir: the latest span's offset */
+	uint8_t unordered[2];     /* by dir: a span came with an offset not past the last */
 	uint64_t written_to[2];   /* by dir: past the last written request's offset */
 	uint32_t next_free;
 };
@@ -50,7 +65,16 @@ struct ssock {
  * tj_edges_parse a block of whole lines at a time, each after the file's
  * header line; anything it refuses (or a block that cuts a quoted field)
  * gives up, and the in-memory model reads the file whole and says what
- * is wrong with it, naming the line. */
+ * is wrong with it, naming the line.
+ *
+ * Read-ahead edges wait in file order in a queue; a call whose edge is
+ * among the queue's first EDGE_WINDOW takes it with key comparisons in
+ * one stretch of memory.  Only edges passed over on the way to a later
+ * call's (the file's order is not quite the calls' order) go into a hash
+ * index: in the order the replay delivers calls, most edges are never
+ * hashed.  A second edge for a call is found when
+ * both sit in the index, or else stays unused to the end: the stream
+ * gives up either way, as it did when every edge was indexed. */
 struct edge_src {
 	const struct tj_edge_set *set;
 	const char *path;
@@ -61,8 +85,10 @@ struct edge_src {
 	size_t len, cap;
 	int eof;
 	int bad;                    /* a block tj_edges_parse refused */
+	struct tj_edge *q;          /* read ahead, in file order: q[qh..qn) */
+	size_t qh, qn, capq;
 	struct tj_keymap index;     /* child -> index in set, or slot in pool */
-	struct tj_edge *pool;       /* read ahead, not used yet */
+	struct tj_edge *pool;       /* passed over, not used yet */
 	size_t npool, cappool;
 	uint32_t free_head;
 	uint64_t used;
@@ -91,6 +117,7 @@ static void edge_src_close(struct edge_src *e)
 	free(e->head);
 	free(e->buf);
 	free(e->pool);
+	free(e->q);
 	tj_keymap_free(&e->index);
 }
 
@@ -131,24 +158,18 @@ static int edge_src_more(struct edge_src *e)
 		e->bad = 1;
 		return rc == -TJ_E_NOMEM ? rc : TJ_XSTREAM_GAVE_UP;
 	}
-	for (size_t i = 0; i < b.n && !rc; i++) {
-		int added;
-		size_t *v = tj_keymap_upsert(&e->index, &b.edges[i].child, &added);
-		uint32_t slot = e->free_head;
-		if (!v)
-			rc = -TJ_E_NOMEM;
-		else if (!added)
-			rc = TJ_XSTREAM_GAVE_UP, e->bad = 1; /* a second edge for a call */
-		else if (slot != UINT32_MAX)
-			e->free_head = (uint32_t)e->pool[slot].child.offset;
-		else if (tj_grow((void **)&e->pool, &e->cappool, e->npool + 1, sizeof(*e->pool)) < 0)
-			rc = -TJ_E_NOMEM;
-		else
-			slot = (uint32_t)e->npool++;
-		if (!rc) {
-			e->pool[slot] = b.edges[i];
-			*v = slot;
-		}
+	if (e->qh && e->qh == e->qn)
+		e->qh = e->qn = 0;
+	else if (e->qh > e->capq / 2) { /* the used front: move the rest down */
+		memmove(e->q, e->q + e->qh, (e->qn - e->qh) * sizeof(*e->q));
+		e->qn -= e->qh;
+		e->qh = 0;
+	}
+	if (b.n && tj_grow((void **)&e->q, &e->capq, e->qn + b.n, sizeof(*e->q)) < 0)
+		rc = -TJ_E_NOMEM;
+	else if (b.n) {
+		memcpy(e->q + e->qn, b.edges, b.n * sizeof(*e->q));
+		e->qn += b.n;
 	}
 	tj_edges_free(&b);
 	/* keep the cut line's rest after the header for the next block */
@@ -158,30 +179,98 @@ static int edge_src_more(struct edge_src *e)
 	return rc;
 }
 
+/* An edge passed over in the queue goes into the index.  0,
+ * TJ_XSTREAM_GAVE_UP (a second edge for a call), -TJ_E_NOMEM. */
+static int edge_src_park(struct edge_src *e, const struct tj_edge *edge)
+{
+	int added;
+	size_t *v = tj_keymap_upsert(&e->index, &edge->child, &added);
+	if (!v)
+		return -TJ_E_NOMEM;
+	if (!added)
+		return e->bad = 1, TJ_XSTREAM_GAVE_UP;
+	uint32_t slot = e->free_head;
+	if (slot != UINT32_MAX) {
+		e->free_head = (uint32_t)e->pool[slot].child.offset;
+	} else if (tj_grow((void **)&e->pool, &e->cappool, e->npool + 1, sizeof(*e->pool)) < 0) {
+		tj_keymap_del(&e->index, &edge->child);
+		return -TJ_E_NOMEM;
+	} else {
+		slot = (uint32_t)e->npool++;
+	}
+	e->pool[slot] = *edge;
+	*v = slot;
+	return 0;
+}
+
+/* Edges looked at in the queue before the first is passed over (into
+ * the index): the calls' order and the file's differ a little, from
+ * node to node and between traces in flight at once. */
+#define EDGE_WINDOW 32
+#define EDGE_TAKEN 0xff /* child.dir of an edge taken from the window */
+
+static int same_child(const struct tj_msgkey *a, const struct tj_msgkey *b)
+{
+	return a->offset == b->offset && a->sock == b->sock && a->node == b->node &&
+	       a->dir == b->dir;
+}
+
+/* The queue's front is an edge not taken yet (or the queue is empty). */
+static void edge_src_skip_taken(struct edge_src *e)
+{
+	while (e->qh < e->qn && e->q[e->qh].child.dir == EDGE_TAKEN)
+		e->qh++;
+}
+
 /* The edge of child into *out: 1 found, 0 none (GAVE_UP from a file),
  * -TJ_E_NOMEM. */
 static int edge_src_take(struct edge_src *e, const struct tj_msgkey *child, struct tj_edge *out)
 {
-	for (;;) {
+	if (e->set) {
+		const size_t *v = tj_keymap_get(&e->index, child);
+		if (!v)
+			return 0;
+		e->used++;
+		*out = e->set->edges[*v];
+		return 1;
+	}
+	if (e->index.len) {
 		const size_t *v = tj_keymap_get(&e->index, child);
 		if (v) {
-			e->used++;
-			if (e->set) {
-				*out = e->set->edges[*v];
-				return 1;
-			}
 			uint32_t slot = (uint32_t)*v;
 			*out = e->pool[slot];
 			tj_keymap_del(&e->index, child);
 			e->pool[slot].child.offset = e->free_head; /* the free list */
 			e->free_head = slot;
+			e->used++;
 			return 1;
 		}
-		if (e->set)
-			return 0;
+	}
+	size_t j = e->qh;
+	for (;;) {
+		for (; j < e->qn; j++) {
+			if (same_child(&e->q[j].child, child)) {
+				*out = e->q[j];
+				e->q[j].child.dir = EDGE_TAKEN;
+				edge_src_skip_taken(e);
+				e->used++;
+				return 1;
+			}
+			for (; j + 1 - e->qh > EDGE_WINDOW; e->qh++) { /* pass the first over */
+				if (e->q[e->qh].child.dir == EDGE_TAKEN)
+					continue;
+				int rc = edge_src_park(e, &e->q[e->qh]);
+				if (rc)
+					return rc < 0 ? rc : 0;
+			}
+			while (e->qh <= j && e->q[e->qh].child.dir == EDGE_TAKEN)
+				e->qh++; /* not past j: the scan goes on from j */
+		}
+		size_t rel = j - e->qh; /* edge_src_more moves the queue down */
 		int rc = edge_src_more(e);
 		if (rc)
 			return rc < 0 ? rc : 0;
+		j = e->qh + rel;
 	}
 }
 
@@ -190,11 +279,12 @@ static int edge_src_all_used(struct edge_src *e)
 {
 	if (e->set)
 		return e->used == e->set->n;
-	if (e->index.len)
+	edge_src_skip_taken(e);
+	if (e->index.len || e->qh < e->qn)
 		return 0;
 	while (!e->eof) {
 		int rc = edge_src_more(e);
-		if (rc || e->index.len)
+		if (rc || e->qh < e->qn)
 			return 0;
 	}
 	return 1;
@@ -231,7 +321,7 @@ struct stream {
 	size_t nsocks, capsocks, live_socks;
 	uint32_t free_sock;
 	struct tj_keymap sockmap;        /* node:sock -> socket index */
-	struct tj_u64map ends[2];        /* name << 32 | ordinal -> socket index */
+	struct serial_slot *by_serial;   /* by replay serial % SERIAL_SLOTS */
 	size_t sweep_at;                 /* sweep when this many connections are held */
 	uint32_t *order, *stack;         /* a trace's spans, depth first */
 	size_t capord;
@@ -284,6 +374,7 @@ static int name_index(struct stream *s, const unsigned char *name, uint32_t *out
 	n->used = 1;
 	n->hash = h;
 	n->ext_min = UINT32_MAX;
+	n->held[0] = n->held[1] = UINT32_MAX;
 	if (++s->live_names > s->st->names)
 		s->st->names = s->live_names;
 	*out = i;
@@ -335,9 +426,15 @@ static int name_done(struct stream *s, uint32_t i)
 	return 0;
 }
 
-static uint64_t end_key(uint32_t name, uint32_t ordinal)
+/* The connection of name on end `end` numbered ordinal, if held: a
+ * name's connections are a handful (the ports of a 4-tuple reused), so
+ * a list beside the name replaces a table keyed by name and ordinal. */
+static uint32_t end_of(const struct stream *s, uint32_t name, unsigned end, uint32_t ordinal)
 {
-	return (uint64_t)name << 32 | ordinal;
+	uint32_t i = s->names[name].held[end];
+	while (i != UINT32_MAX && s->socks[i].ordinal != ordinal)
+		i = s->socks[i].name_next;
+	return i;
 }
 
 static int give_up(struct stream *s, const char *why)
@@ -347,10 +444,50 @@ static int give_up(struct stream *s, const char *why)
 	return TJ_XSTREAM_GAVE_UP;
 }
 
+/* The live span of socket k with direction dir and offset off, or
+ * TJ_XSPAN_NONE.  Found from the newest: the join's partner and a
+ * call's parent are mostly recent.  While a direction's offsets came in
+ * increasing order, an older span of it with a smaller offset ends the
+ * search. */
+static uint32_t span_on(struct stream *s, const struct ssock *k, unsigned dir, uint64_t off)
+{
+	int ordered = !k->unordered[dir];
+	for (uint32_t i = k->live_tail; i != TJ_XSPAN_NONE;) {
+		const struct tj_xasm_span *x = tj_xasm_span(s->a, i);
+		if (x->x.key.dir == dir) {
+			if (x->x.key.offset == off)
+				return i;
+			if (ordered && x->x.key.offset < off)
+				return TJ_XSPAN_NONE;
+		}
+		i = x->sprev;
+	}
+	return TJ_XSPAN_NONE;
+}
+
+/* The live span of a key (the assembler keeps no index of them). */
+static uint32_t span_of_key(struct stream *s, const struct tj_msgkey *key)
+{
+	struct tj_msgkey sk = { .node = key->node, .sock = key->sock };
+	const size_t *v = tj_keymap_get(&s->sockmap, &sk);
+	return v ? span_on(s, &s->socks[*v], key->dir, key->offset) : TJ_XSPAN_NONE;
+}
+
 /* The socket of m, numbered as the join numbers it the first time its
  * node shows it.  *si its index; 0, TJ_XSTREAM_GAVE_UP, or -TJ_E_NOMEM. */
 static int socket_of(struct stream *s, const struct tj_message *m, uint32_t *si)
 {
+	/* The replay says which of its sockets m is on: a socket seen before
+	 * is found without hashing its node:sock.  The map stays the truth
+	 * (a socket id the replay forgot and sees again is a new serial but
+	 * the same connection to the join), so a new serial looks there. */
+	uint64_t serial = tj_replay_sock_serial(m);
+	struct serial_slot *cached = &s->by_serial[serial % SERIAL_SLOTS];
+	if (cached->serial_lo == (uint32_t)serial && cached->sock != UINT32_MAX &&
+	    s->socks[cached->sock].serial == serial) {
+		*si = cached->sock;
+		return 0;
+	}
 	struct tj_msgkey sk = { .node = m->key.node, .sock = m->key.sock };
 	int added;
 	size_t *slot = tj_keymap_upsert(&s->sockmap, &sk, &added);
@@ -358,6 +495,9 @@ static int socket_of(struct stream *s, const struct tj_message *m, uint32_t *si)
 		return -TJ_E_NOMEM;
 	if (!added) {
 		*si = (uint32_t)*slot;
+		s->socks[*si].serial = serial;
+		cached->serial_lo = (uint32_t)serial;
+		cached->sock = *si;
 		return 0;
 	}
 	/* A socket forgotten and seen again would be numbered anew: the
@@ -380,6 +520,10 @@ static int socket_of(struct stream *s, const struct tj_message *m, uint32_t *si)
 	struct ssock *k = &s->socks[i];
 	memset(k, 0, sizeof(*k));
 	k->used = 1;
+	k->serial = serial;
+	cached->serial_lo = (uint32_t)serial;
+	cached->sock = i;
+	k->live_head = k->live_tail = TJ_XSPAN_NONE;
 	k->node = m->key.node;
 	k->sock = m->key.sock;
 	k->name = NO_NAME;
@@ -418,10 +562,10 @@ static int socket_of(struct stream *s, const struct tj_message *m, uint32_t *si)
 	k->name = ni2;
 	k->end = (uint8_t)end;
 	k->ordinal = n->count[end]++;
+	k->name_next = n->held[end];
+	n->held[end] = i;
 	if (end == 1 && k->ordinal >= n->ext_min)
 		return give_up(s, "a call written as external found its server late");
-	if (tj_u64map_put(&s->ends[end], end_key(k->name, k->ordinal), i) < 0)
-		return -TJ_E_NOMEM;
 	return 0;
 }
 
@@ -435,10 +579,14 @@ static int sweep_sockets(struct stream *s, uint64_t wm, uint64_t window)
 			continue;
 		struct tj_msgkey sk = { .node = k->node, .sock = k->sock };
 		tj_keymap_del(&s->sockmap, &sk);
+		struct serial_slot *cached = &s->by_serial[k->serial % SERIAL_SLOTS];
+		if (cached->sock == i)
+			cached->sock = UINT32_MAX;
 		if (k->name != NO_NAME) {
-			uint64_t *v = tj_u64map_get(&s->ends[k->end], end_key(k->name, k->ordinal));
-			if (v && *v == i)
-				tj_u64map_del(&s->ends[k->end], end_key(k->name, k->ordinal));
+			uint32_t *at = &s->names[k->name].held[k->end];
+			while (*at != i)
+				at = &s->socks[*at].name_next;
+			*at = k->name_next;
 			s->names[k->name].socks--;
 			if (name_done(s, k->name) < 0)
 				return -TJ_E_NOMEM;
@@ -462,13 +610,13 @@ static int join_span(struct stream *s, uint32_t slot, uint32_t si)
 	struct tj_xasm_span *x = tj_xasm_span(s->a, slot);
 	unsigned want = !k->end;
 	const struct sname *n = &s->names[k->name];
-	uint64_t *pi = tj_u64map_get(&s->ends[want], end_key(k->name, k->ordinal));
-	if (!pi) {
+	uint32_t pi = end_of(s, k->name, want, k->ordinal);
+	if (pi == UINT32_MAX) {
 		if (n->count[want] > k->ordinal)
 			return give_up(s, "the other end of a connection was forgotten");
 		return 0; /* not seen yet: its request will find this one */
 	}
-	const struct ssock *o = &s->socks[*pi];
+	const struct ssock *o = &s->socks[pi];
 	struct tj_msgkey other = { .node = o->node, .sock = o->sock,
 				   .dir = want ? TJ_DIR_IN : TJ_DIR_OUT };
 	uint64_t off = x->x.key.offset;
@@ -476,7 +624,7 @@ static int join_span(struct stream *s, uint32_t slot, uint32_t si)
 	size_t ncand = k->seq && o->seq ? (off >= (1ull << 32) ? 3 : 2) : 1;
 	for (size_t c = 0; c < ncand; c++) {
 		other.offset = cand[c];
-		uint32_t p = tj_xasm_find(s->a, &other);
+		uint32_t p = span_on(s, o, other.dir, cand[c]);
 		if (p == TJ_XSPAN_NONE) {
 			if (o->written_to[other.dir] > cand[c])
 				return give_up(s, "a request's call was written before it came");
@@ -502,7 +650,7 @@ static int link_call(struct stream *s, uint32_t slot)
 	x->x.score = e.score;
 	uint32_t p = TJ_XSPAN_NONE;
 	if (e.has_parent) {
-		p = tj_xasm_find(s->a, &e.parent);
+		p = span_of_key(s, &e.parent);
 		if (p == TJ_XSPAN_NONE || tj_xasm_span(s->a, p)->x.kind != TJ_XSPAN_SERVER ||
 		    e.parent.node != e.child.node)
 			return give_up(s, "an edge's parent is not a request in flight");
@@ -520,7 +668,7 @@ static int link_call(struct stream *s, uint32_t slot)
 	}
 	uint32_t tp = TJ_XSPAN_NONE;
 	if (t.has_parent) {
-		tp = tj_xasm_find(s->a, &t.parent);
+		tp = span_of_key(s, &t.parent);
 		if (tp == TJ_XSPAN_NONE)
 			return give_up(s, "a label's parent is not a request in flight");
 		if (tj_xasm_span(s->a, tp)->x.kind != TJ_XSPAN_SERVER || t.parent.node != t.child.node)
@@ -550,10 +698,25 @@ static int on_message(void *ctx, const struct tj_message *msg)
 	if (msg->is_request && msg->role != TJ_ROLE_UNKNOWN) {
 		struct tj_xspan x;
 		tj_xspan_of_message(&x, msg, c);
+		unsigned dir = msg->key.dir;
+		/* a key live already: refused, as the assembler's index did */
+		if (span_on(s, k, dir, msg->key.offset) != TJ_XSPAN_NONE)
+			return -TJ_E_NOMEM;
 		uint32_t slot = tj_xasm_add(s->a, &x, ni);
 		if (slot == TJ_XSPAN_NONE)
 			return -TJ_E_NOMEM;
-		tj_xasm_span(s->a, slot)->owner = si;
+		struct tj_xasm_span *xs = tj_xasm_span(s->a, slot);
+		xs->owner = si;
+		xs->snext = TJ_XSPAN_NONE;
+		xs->sprev = k->live_tail;
+		if (k->live_tail != TJ_XSPAN_NONE)
+			tj_xasm_span(s->a, k->live_tail)->snext = slot;
+		else
+			k->live_head = slot;
+		k->live_tail = slot;
+		if (k->nlive && msg->key.offset <= k->last_off[dir])
+			k->unordered[dir] = 1;
+		k->last_off[dir] = msg->key.offset;
 		k->nlive++;
 		if ((rc = join_span(s, slot, si)) ||
 		    (x.kind == TJ_XSPAN_CLIENT && (rc = link_call(s, slot))) ||
@@ -581,6 +744,14 @@ static int on_trace(void *ctx, struct tj_xasm *a, const uint32_t *slots, size_t 
 		struct tj_xasm_span *x = tj_xasm_span(a, slots[i]);
 		struct ssock *k = &s->socks[x->owner];
 		k->nlive--;
+		if (x->sprev != TJ_XSPAN_NONE)
+			tj_xasm_span(a, x->sprev)->snext = x->snext;
+		else
+			k->live_head = x->snext;
+		if (x->snext != TJ_XSPAN_NONE)
+			tj_xasm_span(a, x->snext)->sprev = x->sprev;
+		else
+			k->live_tail = x->sprev;
 		if (x->x.key.offset + 1 > k->written_to[x->x.key.dir])
 			k->written_to[x->x.key.dir] = x->x.key.offset + 1;
 		if (x->x.kind != TJ_XSPAN_CLIENT || x->joined || k->name == NO_NAME)
@@ -669,8 +840,6 @@ int tj_xstream_export(char *const *inputs, size_t ninputs, const struct tj_xstre
 	tj_u64map_init(&s.client_owner);
 	tj_u64map_init(&s.server_owner);
 	tj_u64map_init(&s.orphan_clients);
-	tj_u64map_init(&s.ends[0]);
-	tj_u64map_init(&s.ends[1]);
 	if ((rc = tj_replay_expand_inputs(inputs, ninputs, &paths, &npaths, err)) ||
 	    (rc = tj_xnodes_read(&s.m, &s.nodes, &s.nnodes, paths, npaths, inputs, ninputs, err)))
 		goto out;
@@ -687,10 +856,13 @@ int tj_xstream_export(char *const *inputs, size_t ninputs, const struct tj_xstre
 		rc = tj_errf(err, TJ_E_NOMEM, "export: out of memory");
 		goto out;
 	}
-	if (tj_keymap_reserve(&s.sockmap, 32768) < 0) {
+	tj_xasm_unindexed(s.a); /* spans are found by their socket */
+	if (tj_keymap_reserve(&s.sockmap, 32768) < 0 ||
+	    !(s.by_serial = malloc(SERIAL_SLOTS * sizeof(*s.by_serial)))) {
 		rc = tj_errf(err, TJ_E_NOMEM, "export: out of memory");
 		goto out;
 	}
+	memset(s.by_serial, 0xff, SERIAL_SLOTS * sizeof(*s.by_serial));
 	if ((rc = tj_replay_open(&rp, paths, npaths, o->replay, err)) ||
 	    (rc = tj_xwriter_open(&s.wr, o->format, w, s.m.services, s.m.nservices, err)))
 		goto out;
@@ -741,11 +913,10 @@ out:
 	edge_src_close(&s.edges);
 	edge_src_close(&s.truth);
 	tj_keymap_free(&s.sockmap);
+	free(s.by_serial);
 	tj_u64map_free(&s.name_of);
 	tj_u64map_free(&s.client_owner);
 	tj_u64map_free(&s.server_owner);
 	tj_u64map_free(&s.orphan_clients);
-	tj_u64map_free(&s.ends[0]);
-	tj_u64map_free(&s.ends[1]);
 	return rc;
 }

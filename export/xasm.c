@@ -15,7 +15,8 @@ struct tj_xasm {
 	struct tj_xasm_span *s;
 	size_t n, cap;          /* slots used (ever), allocated */
 	uint32_t free_head;     /* freed slots, chained through next */
-	struct tj_keymap live;  /* key -> slot */
+	struct tj_keymap live;  /* key -> slot (unless unindexed) */
+	int unindexed;
 	struct heap_ent *heap;
 	size_t nheap, capheap;
 	uint64_t window;
@@ -52,6 +53,12 @@ struct tj_xasm *tj_xasm_new(size_t nnodes, uint64_t window_ns, tj_xasm_fn fn, vo
 		return NULL;
 	}
 	return a;
+}
+
+void tj_xasm_unindexed(struct tj_xasm *a)
+{
+	a->unindexed = 1;
+	tj_keymap_free(&a->live);
 }
 
 void tj_xasm_free(struct tj_xasm *a)
@@ -120,16 +127,16 @@ uint32_t tj_xasm_add(struct tj_xasm *a, const struct tj_xspan *x, uint32_t node)
 		i = (uint32_t)a->n++;
 		a->s[i].gen = 0;
 	}
-	int added;
-	size_t *v = tj_keymap_upsert(&a->live, &x->key, &added);
-	if (!v || !added) {
-		if (v && added)
-			tj_keymap_del(&a->live, &x->key);
-		a->s[i].next = a->free_head;
-		a->free_head = i;
-		return TJ_XSPAN_NONE;
+	if (!a->unindexed) {
+		int added;
+		size_t *v = tj_keymap_upsert(&a->live, &x->key, &added);
+		if (!v || !added) {
+			a->s[i].next = a->free_head;
+			a->free_head = i;
+			return TJ_XSPAN_NONE;
+		}
+		*v = i;
 	}
-	*v = i;
 	struct tj_xasm_span *s = &a->s[i];
 	uint32_t gen = s->gen;
 	memset(s, 0, sizeof(*s));
@@ -149,7 +156,7 @@ uint32_t tj_xasm_add(struct tj_xasm *a, const struct tj_xspan *x, uint32_t node)
 
 uint32_t tj_xasm_find(const struct tj_xasm *a, const struct tj_msgkey *k)
 {
-	const size_t *v = tj_keymap_get(&a->live, k);
+	const size_t *v = a->unindexed ? NULL : tj_keymap_get(&a->live, k);
 	return v ? (uint32_t)*v : TJ_XSPAN_NONE;
 }
 
@@ -226,7 +233,8 @@ static int flush_group(struct tj_xasm *a, uint32_t l)
 	int rc = a->fn(a->ctx, a, a->out, k);
 	for (size_t i = 0; i < k; i++) {
 		struct tj_xasm_span *s = &a->s[a->out[i]];
-		tj_keymap_del(&a->live, &s->x.key);
+		if (!a->unindexed)
+			tj_keymap_del(&a->live, &s->x.key);
 		s->live = 0;
 		s->gen++;
 		s->next = a->free_head;

@@ -35,6 +35,7 @@ struct tj_xasm_span {
 	uint32_t gen;        /* bumped when the slot is freed */
 	uint32_t node;       /* index of its node's watermark */
 	uint32_t owner;      /* the caller's: its socket's record */
+	uint32_t sprev, snext; /* the caller's: its socket's live spans */
 	uint8_t live;
 	uint8_t joined;      /* the caller's: the join found its peer */
 };
@@ -47,6 +48,11 @@ struct tj_xasm;
 typedef int (*tj_xasm_fn)(void *ctx, struct tj_xasm *a, const uint32_t *slots, size_t n);
 
 struct tj_xasm *tj_xasm_new(size_t nnodes, uint64_t window_ns, tj_xasm_fn fn, void *ctx);
+/* No index of live spans by key: for a caller that finds spans itself
+ * (the stream, by socket), sparing a hash insert and delete per span.
+ * Then tj_xasm_find finds nothing and tj_xasm_add does not refuse a key
+ * already live (the caller does).  Call before the first tj_xasm_add. */
+void tj_xasm_unindexed(struct tj_xasm *a);
 void tj_xasm_free(struct tj_xasm *a);
 
 /* Add a span (no parent yet) of node index `node`; its slot, or

@@ -76,28 +76,3 @@ int tj_msgkey_parse(const char *text, struct tj_msgkey *k)
 	k->offset = off;
 	return 0;
 }
-
-int tj_msgkey_cmp(const struct tj_msgkey *a, const struct tj_msgkey *b)
-{
-	if (a->node != b->node)
-		return a->node < b->node ? -1 : 1;
-	if (a->sock != b->sock)
-		return a->sock < b->sock ? -1 : 1;
-	if (a->dir != b->dir)
-		return a->dir < b->dir ? -1 : 1;
-	if (a->offset != b->offset)
-		return a->offset < b->offset ? -1 : 1;
-	return 0;
-}
-
-int tj_msgkey_eq(const struct tj_msgkey *a, const struct tj_msgkey *b)
-{
-	return a->node == b->node && a->sock == b->sock && a->dir == b->dir &&
-	       a->offset == b->offset;
-}
-
-uint64_t tj_msgkey_hash(const struct tj_msgkey *k)
-{
-	uint64_t h = tj_hash64(k->sock ^ ((uint64_t)k->node << 32));
-	return tj_hash64(h ^ k->offset ^ ((uint64_t)k->dir << 63));
-}

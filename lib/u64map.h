@@ -23,8 +23,6 @@ struct tj_u64map {
 
 void tj_u64map_init(struct tj_u64map *m);
 void tj_u64map_free(struct tj_u64map *m);
-/* Pointer to the value of key, or NULL. */
-uint64_t *tj_u64map_get(const struct tj_u64map *m, uint64_t key);
 /* Insert or overwrite.  Returns 0, or -1 if out of memory. */
 int tj_u64map_put(struct tj_u64map *m, uint64_t key, uint64_t val);
 /* Pointer to key's value, inserting it with value 0 if absent (*added
@@ -43,6 +41,21 @@ static inline uint64_t tj_hash64(uint64_t x)
 	x ^= x >> 27;
 	x *= 0x94d049bb133111ebULL;
 	return x ^ (x >> 31);
+}
+
+/* Pointer to the value of key, or NULL.  Inline: the correlators look
+ * keys up several times per message. */
+static inline uint64_t *tj_u64map_get(const struct tj_u64map *m, uint64_t key)
+{
+	if (m->cap == 0)
+		return NULL;
+	for (size_t i = (size_t)tj_hash64(key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+		struct tj_u64map_ent *e = &m->ent[i];
+		if (!e->used)
+			return NULL;
+		if (e->key == key)
+			return &e->val;
+	}
 }
 
 #endif

@@ -1,4 +1,5 @@
 /* Syscall events -> messages (see assemble.h and replay/README.md). */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include "assemble.h"
@@ -22,14 +23,17 @@ struct amsg {
 	struct amsg *prev, *next;   /* node's start-ordered list: open + held */
 	struct amsg *lprev, *lnext; /* node's idle LRU: open only */
 	struct asock *sock;         /* while open */
+	uint64_t serial;            /* its socket's (tj_replay_sock_serial) */
 	uint64_t end;               /* stream offset after the last byte */
 	uint64_t lru_ts;            /* ts_last when put at the LRU's tail */
 	int done;
 	uint8_t pbuf[];             /* payload copy (keep_payload only) */
 };
+_Static_assert(offsetof(struct amsg, m) == 0, "tj_replay_sock_serial casts a message to its amsg");
 
 struct asock {
 	uint64_t id;
+	uint64_t serial;             /* numbers the replay's sockets from 1, never reused */
 	struct asock *lprev, *lnext; /* node's socket LRU, by last event */
 	struct amsg *open;           /* the message now growing, or NULL */
 	uint64_t last_ts;
@@ -109,6 +113,7 @@ struct tj_assembler {
 	struct amsg *free_msgs;
 	struct asock *free_socks;
 	uint64_t held, nsocks;
+	uint64_t serials;            /* sockets made so far */
 	struct tj_replay_stats st;
 };
 
@@ -381,6 +386,7 @@ static struct asock *sock_new(struct tj_assembler *a, struct anode *n,
 		return NULL;
 	}
 	s->id = ev->sock;
+	s->serial = ++a->serials;
 	s->pid = ev->pid;
 	s->last_ts = ev->ts_ns;
 	sock_take_addr(s, ev);
@@ -440,6 +446,12 @@ static int drain(struct tj_assembler *a, struct anode *n)
 		}
 	}
 	return 0;
+}
+
+uint64_t tj_replay_sock_serial(const struct tj_message *m)
+{
+	/* m is the first member of the amsg the replay delivers */
+	return ((const struct amsg *)(const void *)m)->serial;
 }
 
 static void sock_forget(struct tj_assembler *a, struct anode *n,
@@ -567,6 +579,7 @@ static int start_message(struct tj_assembler *a, struct anode *n,
 	}
 	x->end = ev->offset + (uint64_t)ev->bytes;
 	x->sock = s;
+	x->serial = s->serial;
 	s->open = x;
 	s->seen[dir] = 1;
 	s->idle_ended[dir] = 0;

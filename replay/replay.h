@@ -133,6 +133,15 @@ typedef int (*tj_message_fn)(void *ctx, const struct tj_message *m);
 int tj_replay_run(struct tj_replay *rp, tj_message_fn fn, void *ctx,
 		  struct tj_err *err);
 const struct tj_replay_stats *tj_replay_stats(const struct tj_replay *rp);
+
+/* A side channel for the project's own consumers, not the plugin ABI
+ * (tj_message is that, correlate/correlator.h): the replay's number for
+ * the socket of a message it delivered (valid in the callback only).
+ * Sockets are numbered from 1 as the replay first sees them, never
+ * reused: a socket id the replay forgot (closed, expired) and sees again
+ * gets a new number.  Lets a consumer find its own state of a socket
+ * without hashing node:sock on every message. */
+uint64_t tj_replay_sock_serial(const struct tj_message *m);
 void tj_replay_close(struct tj_replay *rp);
 
 /* Mask trace-context headers (traceparent, tracestate, X-Request-ID,

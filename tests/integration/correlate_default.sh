@@ -36,6 +36,14 @@ cmp -s "$tmp/none.csv" "$tmp/named.csv" || fail "no --algo and --algo $dflt diff
 grep -q '^queue-select: .* queues' "$tmp/qs.err" || fail "queue-select --explain printed no queues"
 grep -q '^queue-select: calls answered by lookahead [0-9]*, order-align [0-9]*, classifier' "$tmp/qs.err" ||
 	fail "queue-select --explain does not say which method answered"
+grep -q '^    decided by: \(completion links\|description length\)' "$tmp/qs.err" ||
+	fail "queue-select --explain does not say which evidence decided each queue"
+# corroborate=0 backed=0 over the old methods is the judge before i15j's
+# (every method still answers; one edge per call)
+"$tj" correlate --algo queue-select --param corroborate=0 --param backed=0 \
+	--param methods=lookahead,order-align,classifier,regression,metadata,issue-fifo \
+	"$tmp/ds" -o "$tmp/qold.csv" 2>/dev/null || fail "queue-select corroborate=0 backed=0"
+[ "$(($(wc -l <"$tmp/qold.csv") - 1))" -eq "$calls" ] || fail "queue-select old judge: not one edge per call"
 # correct=1: the chosen answers go through lookahead's links, one edge per call still
 "$tj" correlate --algo queue-select --param correct=1 "$tmp/ds" -o "$tmp/qc.csv" 2>/dev/null ||
 	fail "queue-select correct=1"
@@ -94,6 +102,11 @@ bad "param handoff=2" --param handoff=2
 bad "param handoff=no" --param handoff=no
 bad "param cover=1.5" --param cover=1.5
 bad "param cover=-0.1" --param cover=-0.1
+bad "param corroborate=1.5" --param corroborate=1.5
+bad "param corroborate=-0.1" --param corroborate=-0.1
+bad "param backed=2" --param backed=2
+bad "param backed=-1" --param backed=-1
+bad "not a number" --param backed=half
 bad "unknown param 'score'" --param score=mdl
 bad "param explain=2" --param explain=2
 bad "unknown param 'colour'" --param colour=red

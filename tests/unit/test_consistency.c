@@ -145,6 +145,111 @@ static void test_pick(void **state)
 	assert_int_equal(tj_cons_pick(3, cost, beats, 2), 0);
 }
 
+/* The judge's choice as queue-select makes it: links rule methods out
+ * only where an independent method backs them (tj_cons_link_support of
+ * at least one half), else the cost alone decides. */
+static int judge(unsigned n, const double *cost, const uint32_t (*beats)[TJ_CONS_METHODS],
+		 const uint64_t *judged, const uint64_t *agreed, unsigned dependent)
+{
+	double support = tj_cons_link_support(n, judged, agreed, dependent, 30);
+	return tj_cons_pick(n, cost, support >= 0.5 ? beats : NULL, 2);
+}
+
+/* Methods: 0 order (links decide it where they are: lookahead), 1 nesting
+ * (nest: its continuations are the links' own evidence), 2 newest request
+ * (the classifier), 3 timing (regression). */
+static void test_link_support(void **state)
+{
+	(void)state;
+	unsigned dependent = 1u << 0 | 1u << 1;
+	uint32_t beats[TJ_CONS_METHODS][TJ_CONS_METHODS] = { { 0 } };
+	uint64_t judged[4] = { 300, 300, 300, 300 }, agreed[4] = { 0 };
+	/* Timer writes: the links name the request the timer answered, which
+	 * only the order method's own guess matches (by the queue's FIFO, as
+	 * on epoll-shared's catalog); nesting and timing agree with almost
+	 * none.  The order method beats nest on them beyond chance, but the
+	 * links are no evidence: the cost decides, and nest is the cheapest. */
+	double cost[4] = { 6.0, 3.4, 3.5, 4.7 };
+	agreed[0] = 110; /* 37 % */
+	agreed[1] = 0;
+	agreed[2] = 1;
+	agreed[3] = 0;
+	beats[0][1] = beats[0][2] = beats[0][3] = 110;
+	assert_true(tj_cons_link_support(4, judged, agreed, dependent, 30) < 0.01);
+	assert_int_equal(tj_cons_pick(4, cost, beats, 2), 0); /* the old judge: order */
+	assert_int_equal(judge(4, cost, beats, judged, agreed, dependent), 1);
+	/* ... whatever a dependent method agrees with: nest agreeing with
+	 * every link makes them no more causal */
+	agreed[1] = 300;
+	assert_int_equal(judge(4, cost, beats, judged, agreed, dependent), 1);
+	/* Causal links (a worker writes the response after reading the
+	 * reply): the timing method agrees with 280 of 300, the newest-request
+	 * method with 20.  The links rule the cheaper newest-request method
+	 * out, and timing is picked over it. */
+	double cost2[4] = { 5.0, 4.8, 3.0, 3.6 };
+	memset(beats, 0, sizeof(beats));
+	agreed[0] = 150;
+	agreed[1] = 140;
+	agreed[2] = 20;
+	agreed[3] = 280;
+	beats[3][2] = 260;
+	beats[3][0] = beats[3][1] = 130;
+	assert_true(tj_cons_link_support(4, judged, agreed, dependent, 30) > 0.9);
+	assert_int_equal(judge(4, cost2, beats, judged, agreed, dependent), 3);
+	/* Too few judged links for any independent method: no support (-1),
+	 * the cost decides */
+	uint64_t few[4] = { 300, 300, 29, 12 };
+	assert_true(tj_cons_link_support(4, few, agreed, dependent, 30) < 0);
+	assert_int_equal(judge(4, cost2, beats, few, agreed, dependent), 2);
+	/* No dependent method: the best share over all of them */
+	assert_true(tj_cons_link_support(4, judged, agreed, 0, 30) > 0.93 - 1e-9 &&
+		    tj_cons_link_support(4, judged, agreed, 0, 30) < 0.94);
+}
+
+/* Where no links judge: a consistent permutation (the newest request on
+ * a saturated connection) agrees with no other method and is left out,
+ * however regular its delays; a method's agreement with its own base
+ * shows nothing; calls both answered "none" are not counted (same[][]
+ * holds named parents only). */
+static void test_backed(void **state)
+{
+	(void)state;
+	/* 0 lookahead, 1 order-align (its base), 2 classifier, 3 regression,
+	 * 4 nest; 1000 calls */
+	uint64_t same[TJ_CONS_METHODS][TJ_CONS_METHODS] = { { 0 } };
+	unsigned related[TJ_CONS_METHODS] = { 1u << 1, 0, 0, 0, 0 };
+#define SAME(a, b, v) (same[a][b] = same[b][a] = (v))
+	SAME(0, 1, 1000); /* lookahead is order-align but for its links */
+	SAME(0, 2, 60);
+	SAME(1, 2, 60);
+	SAME(0, 3, 300);
+	SAME(1, 3, 300);
+	SAME(0, 4, 350);
+	SAME(1, 4, 350);
+	SAME(2, 3, 140);  /* the classifier's permutation: backed by none */
+	SAME(2, 4, 90);
+	SAME(3, 4, 890);  /* regression and nest agree on most calls */
+	unsigned b = tj_cons_backed(5, same, related, 0.5);
+	assert_int_equal(b, 1u << 3 | 1u << 4); /* best 890: 350 < 445 */
+	/* the description length alone picked the classifier (cheapest);
+	 * among the backed, nest */
+	double cost[5] = { 6.0, 6.0, 3.4, 4.7, 3.41 };
+	for (unsigned m = 0; m < 5; m++)
+		if (!((b >> m) & 1))
+			cost[m] = 1e300;
+	assert_int_equal(tj_cons_pick(5, cost, NULL, 2), 4);
+	/* without the relation, lookahead and order-align back each other
+	 * fully and everything else is left out */
+	unsigned none[TJ_CONS_METHODS] = { 0 };
+	assert_int_equal(tj_cons_backed(5, same, none, 0.5), 1u << 0 | 1u << 1 | 1u << 3 | 1u << 4);
+	/* share 0: every method */
+	assert_int_equal(tj_cons_backed(5, same, related, 0), 0x1f);
+	/* nobody agrees with anybody: every method (the best has 0) */
+	uint64_t zero[TJ_CONS_METHODS][TJ_CONS_METHODS] = { { 0 } };
+	assert_int_equal(tj_cons_backed(3, zero, related, 0.5), 0x7);
+#undef SAME
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -154,6 +259,8 @@ int main(void)
 		cmocka_unit_test(test_count_steps),
 		cmocka_unit_test(test_time_bins),
 		cmocka_unit_test(test_pick),
+		cmocka_unit_test(test_link_support),
+		cmocka_unit_test(test_backed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

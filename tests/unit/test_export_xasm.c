@@ -161,6 +161,35 @@ static void test_refuses_cycles_and_second_parents(void **state)
 	tj_xasm_free(a);
 }
 
+/* Unindexed (the stream finds spans by socket): no key lookups, no
+ * refusal of a key already live, the same traces and order. */
+static void test_unindexed(void **state)
+{
+	(void)state;
+	struct seen s = { 0 };
+	struct tj_xasm *a = tj_xasm_new(1, W, on_trace, &s);
+	tj_xasm_unindexed(a);
+	uint32_t r = add(a, 0, 1, 0, 100, 200);
+	uint32_t c = add(a, 0, 2, 1, 110, 150);
+	uint32_t r2 = add(a, 0, 3, 0, 50, 60);
+	struct tj_msgkey k = { .node = 1, .sock = 1, .dir = TJ_DIR_IN };
+	assert_int_equal(tj_xasm_find(a, &k), TJ_XSPAN_NONE);
+	struct tj_xspan dup = tj_xasm_span(a, r)->x; /* the caller refuses it */
+	uint32_t d = tj_xasm_add(a, &dup, 0);
+	assert_int_not_equal(d, TJ_XSPAN_NONE);
+	assert_int_equal(tj_xasm_link(a, c, r), TJ_XASM_OK);
+	assert_int_equal(tj_xasm_link(a, d, c), TJ_XASM_OK);
+	assert_int_equal(tj_xasm_settle(a, r), 0);
+	assert_int_equal(tj_xasm_settle(a, r2), 0);
+	tj_xasm_advance(a, 0, 200 + W);
+	assert_int_equal(tj_xasm_flush(a, 0), 0);
+	assert_int_equal(s.traces, 2);
+	assert_int_equal(s.root[0].sock, 3); /* the earlier root first */
+	assert_int_equal(s.n[1], 3);
+	assert_int_equal(tj_xasm_stats(a)->live, 0);
+	tj_xasm_free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -168,6 +197,7 @@ int main(void)
 		cmocka_unit_test(test_flush_keeps_root_order),
 		cmocka_unit_test(test_parent_arriving_later),
 		cmocka_unit_test(test_refuses_cycles_and_second_parents),
+		cmocka_unit_test(test_unindexed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -345,6 +345,60 @@ static void used_slots_carry_across_windows(void **state)
 	synth_free(&s);
 }
 
+/* rg_keep_heaviest against a stable sort by descending weight, then a
+ * cut: many ties (a few distinct weights), infinities and signed zeros,
+ * lists shorter and longer than k. */
+static void keep_heaviest_is_a_stable_sorts_prefix(void **state)
+{
+	(void)state;
+	static const double w[] = { -3.5, -1, -0.0, 0.0, 2, 2.25, -INFINITY, INFINITY };
+	gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+	gsl_rng_set(r, 7);
+	for (int trial = 0; trial < 3000; trial++) {
+		size_t n = 1 + gsl_rng_uniform_int(r, 300);
+		size_t k = 1 + gsl_rng_uniform_int(r, 20);
+		size_t nw = 1 + gsl_rng_uniform_int(r, sizeof(w) / sizeof(w[0]));
+		struct rg_cand c[300], ref[300];
+		for (size_t i = 0; i < n; i++) {
+			memset(&c[i], 0, sizeof(c[i]));
+			c[i].parent = (uint32_t)i;
+			c[i].lw = w[gsl_rng_uniform_int(r, nw)];
+			ref[i] = c[i];
+		}
+		/* the reference: insertion sort, stable by construction */
+		for (size_t i = 1; i < n; i++) {
+			struct rg_cand x = ref[i];
+			size_t j = i;
+			for (; j > 0 && ref[j - 1].lw < x.lw; j--)
+				ref[j] = ref[j - 1];
+			ref[j] = x;
+		}
+		size_t kept = rg_keep_heaviest(c, n, k);
+		assert_int_equal(kept, n < k ? n : k);
+		for (size_t i = 0; i < kept; i++) {
+			if (c[i].parent != ref[i].parent)
+				fail_msg("trial %d (n %zu, k %zu): place %zu holds %u, not %u",
+					 trial, n, k, i, c[i].parent, ref[i].parent);
+		}
+	}
+	gsl_rng_free(r);
+}
+
+/* A NaN weight has no order: the list goes through the sort (what the
+ * correlator did before), and k are still kept. */
+static void keep_heaviest_with_nan_keeps_k(void **state)
+{
+	(void)state;
+	struct rg_cand c[5];
+	memset(c, 0, sizeof(c));
+	const double w[5] = { 1, NAN, 3, 2, 0 };
+	for (int i = 0; i < 5; i++) {
+		c[i].parent = (uint32_t)i;
+		c[i].lw = w[i];
+	}
+	assert_int_equal(rg_keep_heaviest(c, 5, 2), 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -353,6 +407,8 @@ int main(void)
 		cmocka_unit_test(flow_hand_cases),
 		cmocka_unit_test(joint_beats_alone),
 		cmocka_unit_test(used_slots_carry_across_windows),
+		cmocka_unit_test(keep_heaviest_is_a_stable_sorts_prefix),
+		cmocka_unit_test(keep_heaviest_with_nan_keeps_k),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,6 +16,7 @@
 struct got {
 	struct tj_message m[64];
 	uint8_t payload[64][TJ_PAYLOAD_MAX];
+	uint64_t serial[64]; /* tj_replay_sock_serial, read in the callback */
 	size_t n;
 };
 
@@ -24,6 +25,7 @@ static int collect(void *ctx, const struct tj_message *m)
 	struct got *g = ctx;
 	assert_true(g->n < 64);
 	g->m[g->n] = *m;
+	g->serial[g->n] = tj_replay_sock_serial(m);
 	if (m->payload) {
 		memcpy(g->payload[g->n], m->payload, m->payload_len);
 		g->m[g->n].payload = g->payload[g->n];
@@ -107,6 +109,9 @@ static void test_keepalive_three_requests(void **state)
 		assert_int_equal(req->ts_sock_open, 1 * MS);
 		assert_int_equal(req->flags, 0);
 	}
+	/* one socket, one serial, numbered from 1 */
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(g.serial[i], 1);
 	/* the last response ended by the close */
 	assert_int_equal(g.m[5].flags, TJ_MSG_NO_REPLY);
 	assert_int_equal(g.m[5].ts_reply, 0);
@@ -577,6 +582,10 @@ static void test_socket_id_reuse(void **state)
 	assert_int_equal(g.m[1].role, TJ_ROLE_SERVER);
 	assert_int_equal(g.m[1].seq, 0);
 	assert_int_equal(g.m[1].flags, TJ_MSG_NO_REPLY);
+	/* the side channel tells the two apart though the key's sock is one */
+	assert_int_equal(g.m[0].key.sock, g.m[1].key.sock);
+	assert_int_equal(g.serial[0], 1);
+	assert_int_equal(g.serial[1], 2);
 	tj_assembler_free(a);
 }
 
