@@ -118,4 +118,7 @@ grep '^DIFF' "$tmp/summary"
 total=$(wc -l <"$tmp/summary")
 same=$(grep -c '^same' "$tmp/summary")
 echo "identical: $same of $total (correlators: $algos; datasets: ${#sets[@]})"
-[ "$same" = "$total" ] && [ "$total" -gt 0 ]
+if [ "$same" != "$total" ]; then
+	echo "$0: $((total - same)) of $total outputs differ between $old and $new" >&2
+	exit 1
+fi
