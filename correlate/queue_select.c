@@ -458,16 +458,6 @@ static int add_request(struct qsel *s, const struct tj_message *m)
 	if (!n || tj_u64map_put(&s->req_ix, tj_msgkey_hash(&m->key), slot))
 		return tj_errf(s->err, TJ_E_NOMEM, "queue-select: out of memory");
 	++*n;
-	/* The slot after next and, once the ring is full, the index entry of
-	 * the request the next one forgets (its slot loaded last time): both
-	 * were cache misses, most of add_request's time; they load while the
-	 * messages in between run. */
-	const char *after = (const char *)&s->reqs[(s->req_next + 1) % QS_REQ_RING];
-	for (size_t b = 0; b < sizeof(struct qs_req); b += 64)
-		__builtin_prefetch(after + b, 1);
-	if (s->req_next >= QS_REQ_RING)
-		tj_u64map_prefetch(&s->req_ix,
-				   tj_msgkey_hash(&s->reqs[s->req_next % QS_REQ_RING].key));
 	return 0;
 }
 
@@ -523,9 +513,6 @@ static int add_call(struct qsel *s, const struct tj_message *m)
 	uint32_t i = s->free_head;
 	if (i != QS_NIL) {
 		s->free_head = s->calls[i].next;
-		if (s->free_head != QS_NIL) /* the next call's record, a miss */
-			for (size_t b = 0; b < sizeof(struct qs_call); b += 64)
-				__builtin_prefetch((const char *)&s->calls[s->free_head] + b, 1);
 	} else {
 		if (s->ncalls_cap >= QS_NIL - 1)
 			return tj_errf(s->err, TJ_E_NOMEM, "queue-select: too many calls pending");

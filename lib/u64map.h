@@ -58,13 +58,4 @@ static inline uint64_t *tj_u64map_get(const struct tj_u64map *m, uint64_t key)
 	}
 }
 
-/* Start loading key's first slot, for a lookup some work later: the maps
- * of long logs are larger than the cache, and the first slot's load is
- * where a lookup waits. */
-static inline void tj_u64map_prefetch(const struct tj_u64map *m, uint64_t key)
-{
-	if (m->cap)
-		__builtin_prefetch(&m->ent[(size_t)tj_hash64(key) & (m->cap - 1)]);
-}
-
 #endif
