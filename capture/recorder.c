@@ -503,45 +503,109 @@ static int write_slot(struct tj_recorder *r, uint32_t slot, struct tj_err *err)
 	return rc;
 }
 
+static void heap_push(struct head *h, size_t *n, struct head x)
+{
+	size_t i = (*n)++;
+
+	while (i > 0) {
+		size_t p = (i - 1) / 2;
+		if (!head_before(&x, &h[p]))
+			break;
+		h[i] = h[p];
+		i = p;
+	}
+	h[i] = x;
+}
+
+static struct head heap_pop(struct head *h, size_t *n)
+{
+	struct head x = h[0];
+
+	h[0] = h[--*n];
+	heap_down(h, *n, 0);
+	return x;
+}
+
+/* Write run u's events older than upto_ts (a prefix of it). */
+static int write_run(struct tj_recorder *r, struct run *u, uint64_t upto_ts,
+		     struct tj_err *err)
+{
+	int rc = TJ_OK;
+
+	while (u->start < u->end && r->keys[u->start].ts < upto_ts && rc == TJ_OK)
+		rc = write_slot(r, r->keys[u->start++].slot, err);
+	return rc;
+}
+
 /* Write, in time order, the held events older than upto_ts.  Each run's
  * written events are a prefix of it (runs are in time order), so what
- * stays is each run's suffix, moved down to keep keys[] dense. */
+ * stays is each run's suffix, moved down to keep keys[] dense.
+ *
+ * The order is (time, run number) whatever the runs: the heap's.  But
+ * at any moment mostly two runs overlap (one per CPU of the last drain;
+ * older drains' runs end before it starts), so the two oldest heads are
+ * taken off the heap and merged two-way, one compare per event, for as
+ * long as both stay older than the heap's head (the third run); the heap
+ * is touched only when that changes (at drain boundaries), where it cost
+ * a sift-down per event before. */
 static int merge_out(struct tj_recorder *r, uint64_t upto_ts, struct tj_err *err)
 {
+	struct head *h = r->heap;
 	size_t n = 0;
 	int rc = TJ_OK;
 
 	if (r->nruns == 1) {
 		/* One run (one CPU, or a quiet window): no merge at all. */
-		struct run *u = &r->runs[0];
-		while (u->start < u->end && r->keys[u->start].ts < upto_ts && rc == TJ_OK)
-			rc = write_slot(r, r->keys[u->start++].slot, err);
-	} else {
-		struct head *h = r->heap;
-		for (uint32_t k = 0; k < r->nruns; k++) {
-			h[n].ts = r->keys[r->runs[k].start].ts;
-			h[n++].run = k;
+		rc = write_run(r, &r->runs[0], upto_ts, err);
+		goto forget;
+	}
+	for (uint32_t k = 0; k < r->nruns; k++) {
+		h[n].ts = r->keys[r->runs[k].start].ts;
+		h[n++].run = k;
+	}
+	for (size_t i = n / 2; i-- > 0;)
+		heap_down(h, n, i);
+	while (n > 0 && h[0].ts < upto_ts && rc == TJ_OK) {
+		struct head a = heap_pop(h, &n), b, lim = { UINT64_MAX, UINT32_MAX };
+		if (n == 0) {
+			rc = write_run(r, &r->runs[a.run], upto_ts, err);
+			break;
 		}
-		for (size_t i = n / 2; i-- > 0;)
-			heap_down(h, n, i);
-		while (n > 0 && h[0].ts < upto_ts && rc == TJ_OK) {
-			struct run *u = &r->runs[h[0].run];
+		b = heap_pop(h, &n);
+		if (n > 0)
+			lim = h[0];
+		/* a is the oldest head of all: older than b, b than lim. */
+		for (;;) {
+			struct run *u = &r->runs[a.run];
 			rc = write_slot(r, r->keys[u->start].slot, err);
-			if (++u->start == u->end)
-				h[0] = h[--n];
-			else
-				h[0].ts = r->keys[u->start].ts;
-			heap_down(h, n, 0);
+			if (++u->start == u->end) {
+				heap_push(h, &n, b);
+				break;
+			}
+			a.ts = r->keys[u->start].ts;
+			if (head_before(&b, &a)) {
+				struct head t = a;
+				a = b;
+				b = t;
+			}
+			if (rc != TJ_OK || a.ts >= upto_ts || !head_before(&a, &lim)) {
+				heap_push(h, &n, a);
+				heap_push(h, &n, b);
+				break;
+			}
 		}
 	}
+forget:
 	/* Forget the runs written whole; the others keep their place. */
-	size_t nruns = 0;
-	for (size_t k = 0; k < r->nruns; k++)
-		if (r->runs[k].start < r->runs[k].end)
-			r->runs[nruns++] = r->runs[k];
-	r->nruns = nruns;
-	if (nruns == 0)
-		r->nkeys = 0;
+	{
+		size_t nruns = 0;
+		for (size_t k = 0; k < r->nruns; k++)
+			if (r->runs[k].start < r->runs[k].end)
+				r->runs[nruns++] = r->runs[k];
+		r->nruns = nruns;
+		if (nruns == 0)
+			r->nkeys = 0;
+	}
 	return rc;
 }
 
