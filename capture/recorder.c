@@ -66,10 +66,13 @@ struct tj_recorder {
 	int made_dir;         /* --netns: we made the folder (removed if it gets no log) */
 };
 
-static void held_free(struct held *h)
+static inline void held_free(struct held *h)
 {
-	free(h->payload);
-	h->payload = NULL;
+	/* Most events have no payload: no call to free(NULL) for them. */
+	if (h->payload) {
+		free(h->payload);
+		h->payload = NULL;
+	}
 }
 
 static int write_scan(struct tj_recorder *r, struct node_log *l, struct tj_err *err);
@@ -305,12 +308,10 @@ static void compact_keys(struct tj_recorder *r)
 	r->nkeys = to;
 }
 
-/* The event in slot joins the queue: at the end of the last run, or as
- * a new run when it is older than that run's last event. */
-static int hold(struct tj_recorder *r, uint32_t slot, struct tj_err *err)
+/* The event in slot, stamped ts, joins the queue: at the end of the
+ * last run, or as a new run when it is older than that run's last event. */
+static int hold(struct tj_recorder *r, uint32_t slot, uint64_t ts, struct tj_err *err)
 {
-	uint64_t ts = held_at(r, slot)->ev.ts_ns;
-
 	if (r->nkeys == r->capkeys) {
 		/* Full: make room by compacting, and grow too when the live
 		 * keys fill half of it (else compactions would come often). */
@@ -418,7 +419,7 @@ int tj_recorder_add(struct tj_recorder *r, const struct tjc_event *e, size_t siz
 		memcpy(h->payload, e->payload, n);
 		ev->payload_len = n;
 	}
-	return hold(r, slot, err);
+	return hold(r, slot, e->ts_ns, err);
 }
 
 int tj_recorder_lost(struct tj_recorder *r, uint64_t ts, enum tj_drop_reason why,
@@ -439,7 +440,7 @@ int tj_recorder_lost(struct tj_recorder *r, uint64_t ts, enum tj_drop_reason why
 	for (size_t i = 0; i < r->nlogs; i++)
 		tj_evlog_add_drops(r->logs[i].w, why, n);
 	/* netns 0 marks "every log" for the writer below. */
-	return hold(r, slot, err);
+	return hold(r, slot, ts, err);
 }
 
 static int write_one(struct tj_recorder *r, struct held *h, struct tj_err *err)
