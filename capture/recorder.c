@@ -263,27 +263,35 @@ static inline struct held *held_at(const struct tj_recorder *r, uint32_t slot)
 /* A free slot of the pool for a new event, the pool grown if need be: a
  * chunk at a time, its pages present before any event goes in (a reader
  * catching up on a burst took a page fault per 32 events, slot_pool.h). */
-static int take_slot(struct tj_recorder *r, uint32_t *slot, struct tj_err *err)
+static __attribute__((noinline)) int grow_pool(struct tj_recorder *r, struct tj_err *err)
 {
-	if (r->nfree == 0) {
-		size_t cap = r->cappool;
-		if (tj_grow((void **)&r->free_slots, &r->capfree,
-			    cap + ((size_t)1 << r->pool.shift), sizeof(*r->free_slots)) < 0 ||
-		    tj_slot_pool_grow(&r->pool) == 0)
-			goto nomem;
-		r->cappool = tj_slot_pool_cap(&r->pool);
-		/* Lowest numbers on top: the chunk is used from its start. */
-		for (size_t i = r->cappool; i > cap; i--)
-			r->free_slots[r->nfree++] = (uint32_t)(i - 1);
-	}
-	*slot = r->free_slots[--r->nfree];
+	size_t cap = r->cappool;
+
+	if (tj_grow((void **)&r->free_slots, &r->capfree,
+		    cap + ((size_t)1 << r->pool.shift), sizeof(*r->free_slots)) < 0 ||
+	    tj_slot_pool_grow(&r->pool) == 0)
+		return tj_errf(err, TJ_E_NOMEM, "capture: out of memory (%zu events waiting)",
+			       r->cappool - r->nfree);
+	r->cappool = tj_slot_pool_cap(&r->pool);
+	/* Lowest numbers on top: the chunk is used from its start. */
+	for (size_t i = r->cappool; i > cap; i--)
+		r->free_slots[r->nfree++] = (uint32_t)(i - 1);
 	return TJ_OK;
-nomem:
-	return tj_errf(err, TJ_E_NOMEM, "capture: out of memory (%zu events waiting)",
-		       r->cappool - r->nfree);
 }
 
-static void give_slot(struct tj_recorder *r, uint32_t slot)
+/* Inlined into the per-event path (a call's register saves were a
+ * tenth of it); the growth above is the rare way. */
+static inline int take_slot(struct tj_recorder *r, uint32_t *slot, struct tj_err *err)
+{
+	int rc;
+
+	if (r->nfree == 0 && (rc = grow_pool(r, err)))
+		return rc;
+	*slot = r->free_slots[--r->nfree];
+	return TJ_OK;
+}
+
+static inline void give_slot(struct tj_recorder *r, uint32_t slot)
 {
 	held_free(held_at(r, slot));
 	r->free_slots[r->nfree++] = slot;
@@ -308,9 +316,9 @@ static void compact_keys(struct tj_recorder *r)
 	r->nkeys = to;
 }
 
-/* The event in slot, stamped ts, joins the queue: at the end of the
- * last run, or as a new run when it is older than that run's last event. */
-static int hold(struct tj_recorder *r, uint32_t slot, uint64_t ts, struct tj_err *err)
+/* hold()'s rare way: keys[] full, or the event starts a new run. */
+static __attribute__((noinline)) int hold_slow(struct tj_recorder *r, uint32_t slot,
+					       uint64_t ts, struct tj_err *err)
 {
 	if (r->nkeys == r->capkeys) {
 		/* Full: make room by compacting, and grow too when the live
@@ -337,6 +345,21 @@ nomem:
 	give_slot(r, slot);
 	return tj_errf(err, TJ_E_NOMEM, "capture: out of memory (%zu events waiting)",
 		       r->cappool - r->nfree);
+}
+
+/* The event in slot, stamped ts, joins the queue: at the end of the
+ * last run, or as a new run when it is older than that run's last event.
+ * Inlined, as take_slot(). */
+static inline int hold(struct tj_recorder *r, uint32_t slot, uint64_t ts, struct tj_err *err)
+{
+	if (r->nkeys == r->capkeys || r->nruns == 0 ||
+	    r->runs[r->nruns - 1].end != r->nkeys || ts < r->keys[r->nkeys - 1].ts)
+		return hold_slow(r, slot, ts, err);
+	r->keys[r->nkeys].ts = ts;
+	r->keys[r->nkeys].slot = slot;
+	r->nkeys++;
+	r->runs[r->nruns - 1].end = r->nkeys;
+	return TJ_OK;
 }
 
 static int is_v4_mapped(const uint8_t a[16])
@@ -496,9 +519,11 @@ static void heap_down(struct head *h, size_t n, size_t i)
  * recorder (every later call refuses). */
 static int write_slot(struct tj_recorder *r, uint32_t slot, struct tj_err *err)
 {
-	int rc = write_one(r, held_at(r, slot), err);
+	struct held *h = held_at(r, slot);
+	int rc = write_one(r, h, err);
 
-	give_slot(r, slot);
+	held_free(h);
+	r->free_slots[r->nfree++] = slot;
 	if (rc)
 		r->broken = 1;
 	return rc;
