@@ -11,7 +11,7 @@
  *
  * usage: recorder-bench [EVENTS] [CPUS] [EVENTS_PER_SECOND] [LOG]
  * (default 5000000 events, 2 CPUs, 300000 events/s).  With LOG the log
- * is written there and kept (replaced if it exists), so that two builds
+ * is written there and kept (refused if it exists), so that two builds
  * of the recorder can be shown to write the same bytes for the same
  * record stream (bench/recorder-same-log.sh). */
 #include <stdio.h>
@@ -39,7 +39,8 @@ int main(int argc, char **argv)
 	double rate = argc > 3 ? atof(argv[3]) : 300000;
 	char tmp[] = "/tmp/tj-recorder-bench.XXXXXX";
 	const char *keep = argc > 4 ? argv[4] : NULL;
-	struct tj_recorder_opts o = { .out = keep ? keep : tmp, .force = 1 };
+	/* A kept LOG is never written over; the bench's own temporary is. */
+	struct tj_recorder_opts o = { .out = keep ? keep : tmp, .force = !keep };
 	struct tj_recorder *r;
 	struct tj_err err = { 0 };
 	struct tjc_event e;

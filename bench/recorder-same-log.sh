@@ -16,6 +16,7 @@ trap 'rm -rf "$dir"' EXIT
 status=0
 for shape in "50000 1 300000" "400000 2 500000" "300000 4 4000000" \
 	     "200000 7 4000000000" "300000 3 3000000" "2000000 2 500000"; do
+	rm -f "$dir/old.evlog" "$dir/new.evlog"
 	# shellcheck disable=SC2086
 	"$1" $shape "$dir/old.evlog" >/dev/null
 	# shellcheck disable=SC2086
