@@ -529,20 +529,6 @@ static int write_slot(struct tj_recorder *r, uint32_t slot, struct tj_err *err)
 	return rc;
 }
 
-static void heap_push(struct head *h, size_t *n, struct head x)
-{
-	size_t i = (*n)++;
-
-	while (i > 0) {
-		size_t p = (i - 1) / 2;
-		if (!head_before(&x, &h[p]))
-			break;
-		h[i] = h[p];
-		i = p;
-	}
-	h[i] = x;
-}
-
 static struct head heap_pop(struct head *h, size_t *n)
 {
 	struct head x = h[0];
@@ -563,20 +549,28 @@ static int write_run(struct tj_recorder *r, struct run *u, uint64_t upto_ts,
 	return rc;
 }
 
+static inline void head_swap(struct head *a, struct head *b)
+{
+	struct head t = *a;
+
+	*a = *b;
+	*b = t;
+}
+
 /* Write, in time order, the held events older than upto_ts.  Each run's
  * written events are a prefix of it (runs are in time order), so what
  * stays is each run's suffix, moved down to keep keys[] dense.
  *
  * The order is (time, run number) whatever the runs: the heap's.  But
  * at any moment mostly two runs overlap (one per CPU of the last drain;
- * older drains' runs end before it starts), so the two oldest heads are
- * taken off the heap and merged two-way, one compare per event, for as
- * long as both stay older than the heap's head (the third run); the heap
- * is touched only when that changes (at drain boundaries), where it cost
- * a sift-down per event before. */
+ * older drains' runs end before it starts), so the two oldest heads, a
+ * and b, are kept off the heap and merged two-way: one compare per
+ * event, and one with the heap's head.  Only when that head comes first
+ * does it swap places with b (one sift-down), so with many CPUs
+ * overlapping it costs what the plain heap did. */
 static int merge_out(struct tj_recorder *r, uint64_t upto_ts, struct tj_err *err)
 {
-	struct head *h = r->heap;
+	struct head *h = r->heap, a, b;
 	size_t n = 0;
 	int rc = TJ_OK;
 
@@ -591,34 +585,34 @@ static int merge_out(struct tj_recorder *r, uint64_t upto_ts, struct tj_err *err
 	}
 	for (size_t i = n / 2; i-- > 0;)
 		heap_down(h, n, i);
-	while (n > 0 && h[0].ts < upto_ts && rc == TJ_OK) {
-		struct head a = heap_pop(h, &n), b, lim = { UINT64_MAX, UINT32_MAX };
-		if (n == 0) {
-			rc = write_run(r, &r->runs[a.run], upto_ts, err);
+	a = heap_pop(h, &n);
+	b = heap_pop(h, &n);
+	/* Always: a before b, and a before h[0] when n > 0. */
+	while (a.ts < upto_ts) {
+		struct run *u = &r->runs[a.run];
+		rc = write_slot(r, r->keys[u->start].slot, err);
+		if (rc != TJ_OK)
 			break;
-		}
-		b = heap_pop(h, &n);
-		if (n > 0)
-			lim = h[0];
-		/* a is the oldest head of all: older than b, b than lim. */
-		for (;;) {
-			struct run *u = &r->runs[a.run];
-			rc = write_slot(r, r->keys[u->start].slot, err);
-			if (++u->start == u->end) {
-				heap_push(h, &n, b);
+		if (++u->start == u->end) {
+			if (n == 0) {
+				rc = write_run(r, &r->runs[b.run], upto_ts, err);
 				break;
 			}
+			a = b;
+			b = heap_pop(h, &n);
+		} else {
 			a.ts = r->keys[u->start].ts;
-			if (head_before(&b, &a)) {
-				struct head t = a;
-				a = b;
-				b = t;
-			}
-			if (rc != TJ_OK || a.ts >= upto_ts || !head_before(&a, &lim)) {
-				heap_push(h, &n, a);
-				heap_push(h, &n, b);
-				break;
-			}
+		}
+		if (head_before(&b, &a))
+			head_swap(&a, &b);
+		if (n > 0 && head_before(&h[0], &a)) {
+			/* The heap's head is older than both: it becomes a,
+			 * a becomes b and b goes into the heap. */
+			struct head x = h[0];
+			h[0] = b;
+			heap_down(h, n, 0);
+			b = a;
+			a = x;
 		}
 	}
 forget:
