@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "stream.h"
+#include "socktab.h"
 #include "xasm.h"
 #include "../lib/u64map.h"
 #include "../lib/util.h"
@@ -320,7 +321,7 @@ struct stream {
 	struct ssock *socks;
 	size_t nsocks, capsocks, live_socks;
 	uint32_t free_sock;
-	struct tj_keymap sockmap;        /* node:sock -> socket index */
+	struct tj_socktab sockmap;       /* node:sock -> socket index */
 	struct serial_slot *by_serial;   /* by replay serial % SERIAL_SLOTS */
 	size_t sweep_at;                 /* sweep when this many connections are held */
 	uint32_t *order, *stack;         /* a trace's spans, depth first */
@@ -465,12 +466,21 @@ static uint32_t span_on(struct stream *s, const struct ssock *k, unsigned dir, u
 	return TJ_XSPAN_NONE;
 }
 
+/* The held connection of node:sock, or UINT32_MAX. */
+static uint32_t sock_find(const struct stream *s, uint32_t node, uint64_t sock, uint32_t h)
+{
+	uint32_t i;
+	for (size_t pos = 0; (i = tj_socktab_next(&s->sockmap, h, &pos)) != TJ_SOCKTAB_NONE;)
+		if (s->socks[i].sock == sock && s->socks[i].node == node)
+			return i;
+	return UINT32_MAX;
+}
+
 /* The live span of a key (the assembler keeps no index of them). */
 static uint32_t span_of_key(struct stream *s, const struct tj_msgkey *key)
 {
-	struct tj_msgkey sk = { .node = key->node, .sock = key->sock };
-	const size_t *v = tj_keymap_get(&s->sockmap, &sk);
-	return v ? span_on(s, &s->socks[*v], key->dir, key->offset) : TJ_XSPAN_NONE;
+	uint32_t i = sock_find(s, key->node, key->sock, tj_socktab_hash(key->node, key->sock));
+	return i != UINT32_MAX ? span_on(s, &s->socks[i], key->dir, key->offset) : TJ_XSPAN_NONE;
 }
 
 /* The socket of m, numbered as the join numbers it the first time its
@@ -488,13 +498,10 @@ static int socket_of(struct stream *s, const struct tj_message *m, uint32_t *si)
 		*si = cached->sock;
 		return 0;
 	}
-	struct tj_msgkey sk = { .node = m->key.node, .sock = m->key.sock };
-	int added;
-	size_t *slot = tj_keymap_upsert(&s->sockmap, &sk, &added);
-	if (!slot)
-		return -TJ_E_NOMEM;
-	if (!added) {
-		*si = (uint32_t)*slot;
+	uint32_t h = tj_socktab_hash(m->key.node, m->key.sock);
+	uint32_t held = sock_find(s, m->key.node, m->key.sock, h);
+	if (held != UINT32_MAX) {
+		*si = held;
 		s->socks[*si].serial = serial;
 		cached->serial_lo = (uint32_t)serial;
 		cached->sock = *si;
@@ -513,7 +520,12 @@ static int socket_of(struct stream *s, const struct tj_message *m, uint32_t *si)
 			return -TJ_E_NOMEM;
 		i = (uint32_t)s->nsocks++;
 	}
-	*slot = i;
+	if (tj_socktab_add(&s->sockmap, h, i) < 0) {
+		s->socks[i].used = 0;
+		s->socks[i].next_free = s->free_sock;
+		s->free_sock = i;
+		return -TJ_E_NOMEM;
+	}
 	*si = i;
 	if (++s->live_socks > s->st->peak_sockets)
 		s->st->peak_sockets = s->live_socks;
@@ -577,8 +589,7 @@ static int sweep_sockets(struct stream *s, uint64_t wm, uint64_t window)
 		struct ssock *k = &s->socks[i];
 		if (!k->used || k->nlive || !k->closed || k->last > wm || wm - k->last < window)
 			continue;
-		struct tj_msgkey sk = { .node = k->node, .sock = k->sock };
-		tj_keymap_del(&s->sockmap, &sk);
+		tj_socktab_del(&s->sockmap, tj_socktab_hash(k->node, k->sock), (uint32_t)i);
 		struct serial_slot *cached = &s->by_serial[k->serial % SERIAL_SLOTS];
 		if (cached->sock == i)
 			cached->sock = UINT32_MAX;
@@ -835,7 +846,7 @@ int tj_xstream_export(char *const *inputs, size_t ninputs, const struct tj_xstre
 	if (!oo.window_ns)
 		oo.window_ns = o->replay && o->replay->idle_ns ? o->replay->idle_ns : 2000000000ull;
 	s.o = &oo;
-	tj_keymap_init(&s.sockmap);
+	tj_socktab_init(&s.sockmap);
 	tj_u64map_init(&s.name_of);
 	tj_u64map_init(&s.client_owner);
 	tj_u64map_init(&s.server_owner);
@@ -857,7 +868,7 @@ int tj_xstream_export(char *const *inputs, size_t ninputs, const struct tj_xstre
 		goto out;
 	}
 	tj_xasm_unindexed(s.a); /* spans are found by their socket */
-	if (tj_keymap_reserve(&s.sockmap, 32768) < 0 ||
+	if (tj_socktab_reserve(&s.sockmap, 32768) < 0 ||
 	    !(s.by_serial = malloc(SERIAL_SLOTS * sizeof(*s.by_serial)))) {
 		rc = tj_errf(err, TJ_E_NOMEM, "export: out of memory");
 		goto out;
@@ -912,7 +923,7 @@ out:
 	free(s.socks);
 	edge_src_close(&s.edges);
 	edge_src_close(&s.truth);
-	tj_keymap_free(&s.sockmap);
+	tj_socktab_free(&s.sockmap);
 	free(s.by_serial);
 	tj_u64map_free(&s.name_of);
 	tj_u64map_free(&s.client_owner);
