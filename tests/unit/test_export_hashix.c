@@ -1,4 +1,4 @@
-/* The streamed export's node:sock table (export/socktab.h): what is added
+/* The streamed export's node:sock table (export/hashix.h): what is added
  * is found (every candidate of a shared hash), what is deleted is gone
  * and the rest still found after backward shifts, across growth, with
  * neighbouring ids sharing a home block. */
@@ -8,13 +8,13 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <cmocka.h>
-#include "export/socktab.h"
+#include "export/hashix.h"
 
 /* Is idx among the candidates of h? */
-static int has(const struct tj_socktab *t, uint32_t h, uint32_t idx)
+static int has(const struct tj_hashix *t, uint32_t h, uint32_t idx)
 {
 	uint32_t i;
-	for (size_t pos = 0; (i = tj_socktab_next(t, h, &pos)) != TJ_SOCKTAB_NONE;)
+	for (size_t pos = 0; (i = tj_hashix_next(t, h, &pos)) != TJ_HASHIX_NONE;)
 		if (i == idx)
 			return 1;
 	return 0;
@@ -23,23 +23,23 @@ static int has(const struct tj_socktab *t, uint32_t h, uint32_t idx)
 static void test_empty(void **state)
 {
 	(void)state;
-	struct tj_socktab t;
-	tj_socktab_init(&t);
+	struct tj_hashix t;
+	tj_hashix_init(&t);
 	size_t pos = 0;
-	assert_int_equal(tj_socktab_next(&t, 5, &pos), TJ_SOCKTAB_NONE);
-	assert_int_equal(tj_socktab_del(&t, 5, 1), 0);
-	tj_socktab_free(&t);
+	assert_int_equal(tj_hashix_next(&t, 5, &pos), TJ_HASHIX_NONE);
+	assert_int_equal(tj_hashix_del(&t, 5, 1), 0);
+	tj_hashix_free(&t);
 }
 
 /* Neighbouring ids share a home block; ids 8 apart do not (as a rule). */
 static void test_hash_blocks(void **state)
 {
 	(void)state;
-	uint32_t h0 = tj_socktab_hash(1, 800), h7 = tj_socktab_hash(1, 807);
+	uint32_t h0 = tj_hashix_sock(1, 800), h7 = tj_hashix_sock(1, 807);
 	assert_int_equal(h0 & ~7u, h7 & ~7u);
 	assert_int_equal(h0 & 7u, 0);
 	assert_int_equal(h7 & 7u, 7);
-	assert_int_not_equal(tj_socktab_hash(1, 800), tj_socktab_hash(2, 800));
+	assert_int_not_equal(tj_hashix_sock(1, 800), tj_hashix_sock(2, 800));
 }
 
 /* Many sockets, several per hash, grown from empty; delete every third
@@ -48,45 +48,45 @@ static void test_add_del_grow(void **state)
 {
 	(void)state;
 	enum { N = 5000 };
-	struct tj_socktab t;
-	tj_socktab_init(&t);
+	struct tj_hashix t;
+	tj_hashix_init(&t);
 	for (uint32_t i = 0; i < N; i++) /* i / 3: three sockets share a hash */
-		assert_int_equal(tj_socktab_add(&t, tj_socktab_hash(1, i / 3), i), 0);
+		assert_int_equal(tj_hashix_add(&t, tj_hashix_sock(1, i / 3), i), 0);
 	assert_int_equal(t.len, N);
 	assert_true(t.cap >= 2 * N);
 	for (uint32_t i = 0; i < N; i++)
-		assert_true(has(&t, tj_socktab_hash(1, i / 3), i));
+		assert_true(has(&t, tj_hashix_sock(1, i / 3), i));
 	for (uint32_t i = 0; i < N; i += 3)
-		assert_int_equal(tj_socktab_del(&t, tj_socktab_hash(1, i / 3), i), 1);
+		assert_int_equal(tj_hashix_del(&t, tj_hashix_sock(1, i / 3), i), 1);
 	for (uint32_t i = 0; i < N; i++)
-		assert_int_equal(has(&t, tj_socktab_hash(1, i / 3), i), i % 3 != 0);
+		assert_int_equal(has(&t, tj_hashix_sock(1, i / 3), i), i % 3 != 0);
 	/* deleting again, or under another hash, finds nothing */
-	assert_int_equal(tj_socktab_del(&t, tj_socktab_hash(1, 0), 0), 0);
-	assert_int_equal(tj_socktab_del(&t, tj_socktab_hash(2, 0), 1), 0);
+	assert_int_equal(tj_hashix_del(&t, tj_hashix_sock(1, 0), 0), 0);
+	assert_int_equal(tj_hashix_del(&t, tj_hashix_sock(2, 0), 1), 0);
 	assert_int_equal(t.len, N - (N + 2) / 3);
-	tj_socktab_free(&t);
+	tj_hashix_free(&t);
 }
 
 /* Every entry under one hash: one long run, deleted from the middle. */
 static void test_one_run(void **state)
 {
 	(void)state;
-	struct tj_socktab t;
-	tj_socktab_init(&t);
-	assert_int_equal(tj_socktab_reserve(&t, 16), 0);
+	struct tj_hashix t;
+	tj_hashix_init(&t);
+	assert_int_equal(tj_hashix_reserve(&t, 16), 0);
 	uint32_t h = (uint32_t)t.cap - 2; /* the run wraps past the end */
 	for (uint32_t i = 0; i < 10; i++)
-		assert_int_equal(tj_socktab_add(&t, h, i), 0);
-	assert_int_equal(tj_socktab_del(&t, h, 4), 1);
+		assert_int_equal(tj_hashix_add(&t, h, i), 0);
+	assert_int_equal(tj_hashix_del(&t, h, 4), 1);
 	for (uint32_t i = 0; i < 10; i++)
 		assert_int_equal(has(&t, h, i), i != 4);
 	size_t pos = 0, n = 0;
-	while (tj_socktab_next(&t, h, &pos) != TJ_SOCKTAB_NONE)
+	while (tj_hashix_next(&t, h, &pos) != TJ_HASHIX_NONE)
 		n++;
 	assert_int_equal(n, 9);
 	/* after the run ended, next stays ended */
-	assert_int_equal(tj_socktab_next(&t, h, &pos), TJ_SOCKTAB_NONE);
-	tj_socktab_free(&t);
+	assert_int_equal(tj_hashix_next(&t, h, &pos), TJ_HASHIX_NONE);
+	tj_hashix_free(&t);
 }
 
 int main(void)
