@@ -13,6 +13,7 @@
 # A run that fails in one binary fails in the other with the same exit
 # code.  Prints one line per difference and a count; exit 1 on any.
 #
+# TJ_IDENTITY_GEN=0: the DATASETs alone, no gen scenarios.
 # Work folder: $TJ_IDENTITY_DIR (default: a fresh mktemp -d, removed at
 # the end unless something differed).
 set -u
@@ -33,7 +34,9 @@ unversion() { # the OTLP scope's version names the binary's commit
 }
 
 sets=()
-for sc in $("$new" gen --list | awk '{print $1}'); do
+scenarios=$("$new" gen --list | awk '{print $1}')
+[ "${TJ_IDENTITY_GEN:-1}" = 0 ] && scenarios=
+for sc in $scenarios; do
 	d=$work/ds-$sc
 	if [ ! -f "$d/labels.csv" ]; then
 		"$new" gen --scenario "$sc" --load high --seed 1 --requests 1500 -o "$d" \
