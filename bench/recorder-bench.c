@@ -9,8 +9,11 @@
  * at the rate of the drain, which on a machine the traced programs keep
  * busy comes off their throughput.
  *
- * usage: recorder-bench [EVENTS] [CPUS] [EVENTS_PER_SECOND]
- * (default 5000000 events, 2 CPUs, 300000 events/s) */
+ * usage: recorder-bench [EVENTS] [CPUS] [EVENTS_PER_SECOND] [LOG]
+ * (default 5000000 events, 2 CPUs, 300000 events/s).  With LOG the log
+ * is written there and kept (refused if it exists), so that two builds
+ * of the recorder can be shown to write the same bytes for the same
+ * record stream (bench/recorder-same-log.sh). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,22 +37,28 @@ int main(int argc, char **argv)
 	long events = argc > 1 ? atol(argv[1]) : 5000000;
 	int cpus = argc > 2 ? atoi(argv[2]) : 2;
 	double rate = argc > 3 ? atof(argv[3]) : 300000;
-	char path[] = "/tmp/tj-recorder-bench.XXXXXX";
-	struct tj_recorder_opts o = { .out = path, .force = 1 };
+	char tmp[] = "/tmp/tj-recorder-bench.XXXXXX";
+	const char *keep = argc > 4 ? argv[4] : NULL;
+	/* A kept LOG is never written over; the bench's own temporary is. */
+	struct tj_recorder_opts o = { .out = keep ? keep : tmp, .force = !keep };
 	struct tj_recorder *r;
 	struct tj_err err = { 0 };
 	struct tjc_event e;
 	int fd;
 
-	if (events < 1 || cpus < 1 || cpus > 256 || !(rate > 0)) {
-		fprintf(stderr, "usage: recorder-bench [EVENTS] [CPUS] [EVENTS_PER_SECOND]\n");
+	if (argc > 5 || events < 1 || cpus < 1 || cpus > 256 || !(rate > 0) ||
+	    (keep && !*keep)) {
+		fprintf(stderr, "usage: recorder-bench [EVENTS] [CPUS 1..256] "
+			"[EVENTS_PER_SECOND] [LOG]\n");
 		return 2;
 	}
-	if ((fd = mkstemp(path)) < 0) {
-		perror("recorder-bench: mkstemp");
-		return 1;
+	if (!keep) {
+		if ((fd = mkstemp(tmp)) < 0) {
+			perror("recorder-bench: mkstemp");
+			return 1;
+		}
+		close(fd);
 	}
-	close(fd);
 	o.header.node = 1;
 	strcpy(o.header.hostname, "bench");
 	if (tj_recorder_open(&r, &o, &err)) {
@@ -106,7 +115,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	double cpu = cpu_seconds() - t0;
-	unlink(path);
+	if (!keep)
+		unlink(tmp);
 	printf("recorder: %ld events from %d CPUs at %.0f events/s: %.0f ns/event of CPU, "
 	       "%.2f Mev/s on one core, %.1f%% of a core at that rate\n",
 	       events, cpus, rate, cpu * 1e9 / events, events / cpu / 1e6,

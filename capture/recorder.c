@@ -66,10 +66,13 @@ struct tj_recorder {
 	int made_dir;         /* --netns: we made the folder (removed if it gets no log) */
 };
 
-static void held_free(struct held *h)
+static inline void held_free(struct held *h)
 {
-	free(h->payload);
-	h->payload = NULL;
+	/* Most events have no payload: no call to free(NULL) for them. */
+	if (h->payload) {
+		free(h->payload);
+		h->payload = NULL;
+	}
 }
 
 static int write_scan(struct tj_recorder *r, struct node_log *l, struct tj_err *err);
@@ -260,27 +263,35 @@ static inline struct held *held_at(const struct tj_recorder *r, uint32_t slot)
 /* A free slot of the pool for a new event, the pool grown if need be: a
  * chunk at a time, its pages present before any event goes in (a reader
  * catching up on a burst took a page fault per 32 events, slot_pool.h). */
-static int take_slot(struct tj_recorder *r, uint32_t *slot, struct tj_err *err)
+static __attribute__((noinline)) int grow_pool(struct tj_recorder *r, struct tj_err *err)
 {
-	if (r->nfree == 0) {
-		size_t cap = r->cappool;
-		if (tj_grow((void **)&r->free_slots, &r->capfree,
-			    cap + ((size_t)1 << r->pool.shift), sizeof(*r->free_slots)) < 0 ||
-		    tj_slot_pool_grow(&r->pool) == 0)
-			goto nomem;
-		r->cappool = tj_slot_pool_cap(&r->pool);
-		/* Lowest numbers on top: the chunk is used from its start. */
-		for (size_t i = r->cappool; i > cap; i--)
-			r->free_slots[r->nfree++] = (uint32_t)(i - 1);
-	}
-	*slot = r->free_slots[--r->nfree];
+	size_t cap = r->cappool;
+
+	if (tj_grow((void **)&r->free_slots, &r->capfree,
+		    cap + ((size_t)1 << r->pool.shift), sizeof(*r->free_slots)) < 0 ||
+	    tj_slot_pool_grow(&r->pool) == 0)
+		return tj_errf(err, TJ_E_NOMEM, "capture: out of memory (%zu events waiting)",
+			       r->cappool - r->nfree);
+	r->cappool = tj_slot_pool_cap(&r->pool);
+	/* Lowest numbers on top: the chunk is used from its start. */
+	for (size_t i = r->cappool; i > cap; i--)
+		r->free_slots[r->nfree++] = (uint32_t)(i - 1);
 	return TJ_OK;
-nomem:
-	return tj_errf(err, TJ_E_NOMEM, "capture: out of memory (%zu events waiting)",
-		       r->cappool - r->nfree);
 }
 
-static void give_slot(struct tj_recorder *r, uint32_t slot)
+/* Inlined into the per-event path (a call's register saves were a
+ * tenth of it); the growth above is the rare way. */
+static inline int take_slot(struct tj_recorder *r, uint32_t *slot, struct tj_err *err)
+{
+	int rc;
+
+	if (r->nfree == 0 && (rc = grow_pool(r, err)))
+		return rc;
+	*slot = r->free_slots[--r->nfree];
+	return TJ_OK;
+}
+
+static inline void give_slot(struct tj_recorder *r, uint32_t slot)
 {
 	held_free(held_at(r, slot));
 	r->free_slots[r->nfree++] = slot;
@@ -305,12 +316,10 @@ static void compact_keys(struct tj_recorder *r)
 	r->nkeys = to;
 }
 
-/* The event in slot joins the queue: at the end of the last run, or as
- * a new run when it is older than that run's last event. */
-static int hold(struct tj_recorder *r, uint32_t slot, struct tj_err *err)
+/* hold()'s rare way: keys[] full, or the event starts a new run. */
+static __attribute__((noinline)) int hold_slow(struct tj_recorder *r, uint32_t slot,
+					       uint64_t ts, struct tj_err *err)
 {
-	uint64_t ts = held_at(r, slot)->ev.ts_ns;
-
 	if (r->nkeys == r->capkeys) {
 		/* Full: make room by compacting, and grow too when the live
 		 * keys fill half of it (else compactions would come often). */
@@ -336,6 +345,21 @@ nomem:
 	give_slot(r, slot);
 	return tj_errf(err, TJ_E_NOMEM, "capture: out of memory (%zu events waiting)",
 		       r->cappool - r->nfree);
+}
+
+/* The event in slot, stamped ts, joins the queue: at the end of the
+ * last run, or as a new run when it is older than that run's last event.
+ * Inlined, as take_slot(). */
+static inline int hold(struct tj_recorder *r, uint32_t slot, uint64_t ts, struct tj_err *err)
+{
+	if (r->nkeys == r->capkeys || r->nruns == 0 ||
+	    r->runs[r->nruns - 1].end != r->nkeys || ts < r->keys[r->nkeys - 1].ts)
+		return hold_slow(r, slot, ts, err);
+	r->keys[r->nkeys].ts = ts;
+	r->keys[r->nkeys].slot = slot;
+	r->nkeys++;
+	r->runs[r->nruns - 1].end = r->nkeys;
+	return TJ_OK;
 }
 
 static int is_v4_mapped(const uint8_t a[16])
@@ -418,7 +442,7 @@ int tj_recorder_add(struct tj_recorder *r, const struct tjc_event *e, size_t siz
 		memcpy(h->payload, e->payload, n);
 		ev->payload_len = n;
 	}
-	return hold(r, slot, err);
+	return hold(r, slot, e->ts_ns, err);
 }
 
 int tj_recorder_lost(struct tj_recorder *r, uint64_t ts, enum tj_drop_reason why,
@@ -439,7 +463,7 @@ int tj_recorder_lost(struct tj_recorder *r, uint64_t ts, enum tj_drop_reason why
 	for (size_t i = 0; i < r->nlogs; i++)
 		tj_evlog_add_drops(r->logs[i].w, why, n);
 	/* netns 0 marks "every log" for the writer below. */
-	return hold(r, slot, err);
+	return hold(r, slot, ts, err);
 }
 
 static int write_one(struct tj_recorder *r, struct held *h, struct tj_err *err)
@@ -495,53 +519,113 @@ static void heap_down(struct head *h, size_t n, size_t i)
  * recorder (every later call refuses). */
 static int write_slot(struct tj_recorder *r, uint32_t slot, struct tj_err *err)
 {
-	int rc = write_one(r, held_at(r, slot), err);
+	struct held *h = held_at(r, slot);
+	int rc = write_one(r, h, err);
 
-	give_slot(r, slot);
+	held_free(h);
+	r->free_slots[r->nfree++] = slot;
 	if (rc)
 		r->broken = 1;
 	return rc;
 }
 
+static struct head heap_pop(struct head *h, size_t *n)
+{
+	struct head x = h[0];
+
+	h[0] = h[--*n];
+	heap_down(h, *n, 0);
+	return x;
+}
+
+/* Write run u's events older than upto_ts (a prefix of it). */
+static int write_run(struct tj_recorder *r, struct run *u, uint64_t upto_ts,
+		     struct tj_err *err)
+{
+	int rc = TJ_OK;
+
+	while (u->start < u->end && r->keys[u->start].ts < upto_ts && rc == TJ_OK)
+		rc = write_slot(r, r->keys[u->start++].slot, err);
+	return rc;
+}
+
+static inline void head_swap(struct head *a, struct head *b)
+{
+	struct head t = *a;
+
+	*a = *b;
+	*b = t;
+}
+
 /* Write, in time order, the held events older than upto_ts.  Each run's
  * written events are a prefix of it (runs are in time order), so what
- * stays is each run's suffix, moved down to keep keys[] dense. */
+ * stays is each run's suffix, moved down to keep keys[] dense.
+ *
+ * The order is (time, run number) whatever the runs: the heap's.  But
+ * at any moment mostly two runs overlap (one per CPU of the last drain;
+ * older drains' runs end before it starts), so the two oldest heads, a
+ * and b, are kept off the heap and merged two-way: one compare per
+ * event, and one with the heap's head.  Only when that head comes first
+ * does it swap places with b (one sift-down), so with many CPUs
+ * overlapping it costs what the plain heap did. */
 static int merge_out(struct tj_recorder *r, uint64_t upto_ts, struct tj_err *err)
 {
+	struct head *h = r->heap, a, b;
 	size_t n = 0;
 	int rc = TJ_OK;
 
 	if (r->nruns == 1) {
 		/* One run (one CPU, or a quiet window): no merge at all. */
-		struct run *u = &r->runs[0];
-		while (u->start < u->end && r->keys[u->start].ts < upto_ts && rc == TJ_OK)
-			rc = write_slot(r, r->keys[u->start++].slot, err);
-	} else {
-		struct head *h = r->heap;
-		for (uint32_t k = 0; k < r->nruns; k++) {
-			h[n].ts = r->keys[r->runs[k].start].ts;
-			h[n++].run = k;
+		rc = write_run(r, &r->runs[0], upto_ts, err);
+		goto forget;
+	}
+	for (uint32_t k = 0; k < r->nruns; k++) {
+		h[n].ts = r->keys[r->runs[k].start].ts;
+		h[n++].run = k;
+	}
+	for (size_t i = n / 2; i-- > 0;)
+		heap_down(h, n, i);
+	a = heap_pop(h, &n);
+	b = heap_pop(h, &n);
+	/* Always: a before b, and a before h[0] when n > 0. */
+	while (a.ts < upto_ts) {
+		struct run *u = &r->runs[a.run];
+		rc = write_slot(r, r->keys[u->start].slot, err);
+		if (rc != TJ_OK)
+			break;
+		if (++u->start == u->end) {
+			if (n == 0) {
+				rc = write_run(r, &r->runs[b.run], upto_ts, err);
+				break;
+			}
+			a = b;
+			b = heap_pop(h, &n);
+		} else {
+			a.ts = r->keys[u->start].ts;
 		}
-		for (size_t i = n / 2; i-- > 0;)
-			heap_down(h, n, i);
-		while (n > 0 && h[0].ts < upto_ts && rc == TJ_OK) {
-			struct run *u = &r->runs[h[0].run];
-			rc = write_slot(r, r->keys[u->start].slot, err);
-			if (++u->start == u->end)
-				h[0] = h[--n];
-			else
-				h[0].ts = r->keys[u->start].ts;
+		if (head_before(&b, &a))
+			head_swap(&a, &b);
+		if (n > 0 && head_before(&h[0], &a)) {
+			/* The heap's head is older than both: it becomes a,
+			 * a becomes b and b goes into the heap. */
+			struct head x = h[0];
+			h[0] = b;
 			heap_down(h, n, 0);
+			b = a;
+			a = x;
 		}
 	}
+forget:
 	/* Forget the runs written whole; the others keep their place. */
-	size_t nruns = 0;
-	for (size_t k = 0; k < r->nruns; k++)
-		if (r->runs[k].start < r->runs[k].end)
-			r->runs[nruns++] = r->runs[k];
-	r->nruns = nruns;
-	if (nruns == 0)
-		r->nkeys = 0;
+	{
+		size_t nruns = 0;
+		for (size_t k = 0; k < r->nruns; k++)
+			if (r->runs[k].start < r->runs[k].end)
+				r->runs[nruns++] = r->runs[k];
+		r->nruns = nruns;
+		if (nruns == 0)
+			r->nkeys = 0;
+	}
 	return rc;
 }
 

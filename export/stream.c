@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "stream.h"
+#include "hashix.h"
 #include "xasm.h"
 #include "../lib/u64map.h"
 #include "../lib/util.h"
@@ -36,7 +37,7 @@ struct sname {
 	uint32_t ext_min;  /* least client ordinal written as external */
 	uint32_t socks;    /* connections of this name held */
 	uint32_t held[2];  /* by end: those connections, a list through ssock.name_next */
-	uint64_t hash;
+	uint32_t hash;     /* name_hash */
 	uint32_t next_free;
 };
 
@@ -305,7 +306,7 @@ struct stream {
 	struct sname *names;
 	size_t nnames, capnames, live_names;
 	uint32_t free_name;
-	struct tj_u64map name_of;        /* the name's hash -> index */
+	struct tj_hashix name_of;        /* the name's hash -> index (name_hash) */
 	/* Which node holds a client address, and a server address and port:
 	 * the join refuses a connection name two nodes claim; any name that
 	 * could be claimed twice has an address claimed twice, which stays
@@ -320,7 +321,7 @@ struct stream {
 	struct ssock *socks;
 	size_t nsocks, capsocks, live_socks;
 	uint32_t free_sock;
-	struct tj_keymap sockmap;        /* node:sock -> socket index */
+	struct tj_hashix sockmap;       /* node:sock -> socket index */
 	struct serial_slot *by_serial;   /* by replay serial % SERIAL_SLOTS */
 	size_t sweep_at;                 /* sweep when this many connections are held */
 	uint32_t *order, *stack;         /* a trace's spans, depth first */
@@ -346,28 +347,41 @@ static uint64_t hash_name(const unsigned char *p, size_t n)
 
 /* The index of name into *out, added if new.  0; 1 if its 64-bit hash
  * is another name's (then the stream gives up); -1 if out of memory. */
+/* A name's hash in the name table: client ports count up like socket
+ * ids (tj_hashix_sock), so eight neighbouring ports of one client and
+ * server share a home block; the rest of the name is hashed. */
+static uint32_t name_hash(const unsigned char *name)
+{
+	unsigned char block[NAME_LEN];
+	memcpy(block, name, NAME_LEN);
+	block[18] &= ~7u; /* the client port's low bits (big-endian) */
+	return ((uint32_t)hash_name(block, NAME_LEN) & ~7u) | (name[18] & 7u);
+}
+
+/* The index of a connection name, made if new.  0, or -1: no memory. */
 static int name_index(struct stream *s, const unsigned char *name, uint32_t *out)
 {
-	uint64_t h = hash_name(name, NAME_LEN);
-	int added;
-	uint64_t *v = tj_u64map_upsert(&s->name_of, h, &added);
-	if (!v)
-		return -1;
-	if (!added) {
-		*out = (uint32_t)*v;
-		return memcmp(s->names[*v].name, name, NAME_LEN) != 0;
-	}
-	uint32_t i = s->free_name;
+	uint32_t h = name_hash(name), i;
+	for (size_t pos = 0; (i = tj_hashix_next(&s->name_of, h, &pos)) != TJ_HASHIX_NONE;)
+		if (!memcmp(s->names[i].name, name, NAME_LEN)) {
+			*out = i;
+			return 0;
+		}
+	i = s->free_name;
 	if (i != NO_NAME) {
 		s->free_name = s->names[i].next_free;
 	} else if (s->nnames >= NO_NAME - 1 ||
 		   tj_grow((void **)&s->names, &s->capnames, s->nnames + 1, sizeof(*s->names)) < 0) {
-		tj_u64map_del(&s->name_of, h);
 		return -1;
 	} else {
 		i = (uint32_t)s->nnames++;
 	}
-	*v = i;
+	if (tj_hashix_add(&s->name_of, h, i) < 0) {
+		s->names[i].used = 0;
+		s->names[i].next_free = s->free_name;
+		s->free_name = i;
+		return -1;
+	}
 	struct sname *n = &s->names[i];
 	memset(n, 0, sizeof(*n));
 	memcpy(n->name, name, NAME_LEN);
@@ -384,7 +398,7 @@ static int name_index(struct stream *s, const unsigned char *name, uint32_t *out
 static void forget_name(struct stream *s, uint32_t i)
 {
 	struct sname *n = &s->names[i];
-	tj_u64map_del(&s->name_of, n->hash);
+	tj_hashix_del(&s->name_of, n->hash, i);
 	n->used = 0;
 	n->next_free = s->free_name;
 	s->free_name = i;
@@ -465,12 +479,21 @@ static uint32_t span_on(struct stream *s, const struct ssock *k, unsigned dir, u
 	return TJ_XSPAN_NONE;
 }
 
+/* The held connection of node:sock, or UINT32_MAX. */
+static uint32_t sock_find(const struct stream *s, uint32_t node, uint64_t sock, uint32_t h)
+{
+	uint32_t i;
+	for (size_t pos = 0; (i = tj_hashix_next(&s->sockmap, h, &pos)) != TJ_HASHIX_NONE;)
+		if (s->socks[i].sock == sock && s->socks[i].node == node)
+			return i;
+	return UINT32_MAX;
+}
+
 /* The live span of a key (the assembler keeps no index of them). */
 static uint32_t span_of_key(struct stream *s, const struct tj_msgkey *key)
 {
-	struct tj_msgkey sk = { .node = key->node, .sock = key->sock };
-	const size_t *v = tj_keymap_get(&s->sockmap, &sk);
-	return v ? span_on(s, &s->socks[*v], key->dir, key->offset) : TJ_XSPAN_NONE;
+	uint32_t i = sock_find(s, key->node, key->sock, tj_hashix_sock(key->node, key->sock));
+	return i != UINT32_MAX ? span_on(s, &s->socks[i], key->dir, key->offset) : TJ_XSPAN_NONE;
 }
 
 /* The socket of m, numbered as the join numbers it the first time its
@@ -488,13 +511,10 @@ static int socket_of(struct stream *s, const struct tj_message *m, uint32_t *si)
 		*si = cached->sock;
 		return 0;
 	}
-	struct tj_msgkey sk = { .node = m->key.node, .sock = m->key.sock };
-	int added;
-	size_t *slot = tj_keymap_upsert(&s->sockmap, &sk, &added);
-	if (!slot)
-		return -TJ_E_NOMEM;
-	if (!added) {
-		*si = (uint32_t)*slot;
+	uint32_t h = tj_hashix_sock(m->key.node, m->key.sock);
+	uint32_t held = sock_find(s, m->key.node, m->key.sock, h);
+	if (held != UINT32_MAX) {
+		*si = held;
 		s->socks[*si].serial = serial;
 		cached->serial_lo = (uint32_t)serial;
 		cached->sock = *si;
@@ -513,7 +533,12 @@ static int socket_of(struct stream *s, const struct tj_message *m, uint32_t *si)
 			return -TJ_E_NOMEM;
 		i = (uint32_t)s->nsocks++;
 	}
-	*slot = i;
+	if (tj_hashix_add(&s->sockmap, h, i) < 0) {
+		s->socks[i].used = 0;
+		s->socks[i].next_free = s->free_sock;
+		s->free_sock = i;
+		return -TJ_E_NOMEM;
+	}
 	*si = i;
 	if (++s->live_socks > s->st->peak_sockets)
 		s->st->peak_sockets = s->live_socks;
@@ -548,9 +573,8 @@ static int socket_of(struct stream *s, const struct tj_message *m, uint32_t *si)
 		return give_up(s, "a client came after the server ends of its connections "
 				  "were forgotten");
 	uint32_t ni2;
-	int r = name_index(s, name, &ni2);
-	if (r)
-		return r < 0 ? -TJ_E_NOMEM : give_up(s, "two connection names hash alike");
+	if (name_index(s, name, &ni2) < 0)
+		return -TJ_E_NOMEM;
 	struct sname *n = &s->names[ni2];
 	if (!n->seen[end]) {
 		n->seen[end] = 1;
@@ -577,8 +601,7 @@ static int sweep_sockets(struct stream *s, uint64_t wm, uint64_t window)
 		struct ssock *k = &s->socks[i];
 		if (!k->used || k->nlive || !k->closed || k->last > wm || wm - k->last < window)
 			continue;
-		struct tj_msgkey sk = { .node = k->node, .sock = k->sock };
-		tj_keymap_del(&s->sockmap, &sk);
+		tj_hashix_del(&s->sockmap, tj_hashix_sock(k->node, k->sock), (uint32_t)i);
 		struct serial_slot *cached = &s->by_serial[k->serial % SERIAL_SLOTS];
 		if (cached->sock == i)
 			cached->sock = UINT32_MAX;
@@ -835,8 +858,8 @@ int tj_xstream_export(char *const *inputs, size_t ninputs, const struct tj_xstre
 	if (!oo.window_ns)
 		oo.window_ns = o->replay && o->replay->idle_ns ? o->replay->idle_ns : 2000000000ull;
 	s.o = &oo;
-	tj_keymap_init(&s.sockmap);
-	tj_u64map_init(&s.name_of);
+	tj_hashix_init(&s.sockmap);
+	tj_hashix_init(&s.name_of);
 	tj_u64map_init(&s.client_owner);
 	tj_u64map_init(&s.server_owner);
 	tj_u64map_init(&s.orphan_clients);
@@ -857,7 +880,7 @@ int tj_xstream_export(char *const *inputs, size_t ninputs, const struct tj_xstre
 		goto out;
 	}
 	tj_xasm_unindexed(s.a); /* spans are found by their socket */
-	if (tj_keymap_reserve(&s.sockmap, 32768) < 0 ||
+	if (tj_hashix_reserve(&s.sockmap, 32768) < 0 ||
 	    !(s.by_serial = malloc(SERIAL_SLOTS * sizeof(*s.by_serial)))) {
 		rc = tj_errf(err, TJ_E_NOMEM, "export: out of memory");
 		goto out;
@@ -912,9 +935,9 @@ out:
 	free(s.socks);
 	edge_src_close(&s.edges);
 	edge_src_close(&s.truth);
-	tj_keymap_free(&s.sockmap);
+	tj_hashix_free(&s.sockmap);
 	free(s.by_serial);
-	tj_u64map_free(&s.name_of);
+	tj_hashix_free(&s.name_of);
 	tj_u64map_free(&s.client_owner);
 	tj_u64map_free(&s.server_owner);
 	tj_u64map_free(&s.orphan_clients);

@@ -14,6 +14,13 @@ struct heap_ent {
 struct tj_xasm {
 	struct tj_xasm_span *s;
 	size_t n, cap;          /* slots used (ever), allocated */
+	/* A group's spans (and the free slots) are a list through next[],
+	 * beside the records: writing a trace walks 4 bytes a span in one
+	 * small array, then reads the records it found all at once (their
+	 * cache misses overlap) instead of one miss after another down a
+	 * chain through the records. */
+	uint32_t *next;
+	size_t capnext;
 	uint32_t free_head;     /* freed slots, chained through next */
 	struct tj_keymap live;  /* key -> slot (unless unindexed) */
 	int unindexed;
@@ -67,6 +74,7 @@ void tj_xasm_free(struct tj_xasm *a)
 		return;
 	tj_keymap_free(&a->live);
 	free(a->s);
+	free(a->next);
 	free(a->heap);
 	free(a->wm);
 	free(a->out);
@@ -119,10 +127,11 @@ uint32_t tj_xasm_add(struct tj_xasm *a, const struct tj_xspan *x, uint32_t node)
 	uint32_t i;
 	if (a->free_head != TJ_XSPAN_NONE) {
 		i = a->free_head;
-		a->free_head = a->s[i].next;
+		a->free_head = a->next[i];
 	} else {
 		if (a->n >= TJ_XSPAN_NONE - 1 ||
-		    tj_grow((void **)&a->s, &a->cap, a->n + 1, sizeof(*a->s)) < 0)
+		    tj_grow((void **)&a->s, &a->cap, a->n + 1, sizeof(*a->s)) < 0 ||
+		    tj_grow((void **)&a->next, &a->capnext, a->n + 1, sizeof(*a->next)) < 0)
 			return TJ_XSPAN_NONE;
 		i = (uint32_t)a->n++;
 		a->s[i].gen = 0;
@@ -131,7 +140,7 @@ uint32_t tj_xasm_add(struct tj_xasm *a, const struct tj_xspan *x, uint32_t node)
 		int added;
 		size_t *v = tj_keymap_upsert(&a->live, &x->key, &added);
 		if (!v || !added) {
-			a->s[i].next = a->free_head;
+			a->next[i] = a->free_head;
 			a->free_head = i;
 			return TJ_XSPAN_NONE;
 		}
@@ -144,7 +153,7 @@ uint32_t tj_xasm_add(struct tj_xasm *a, const struct tj_xspan *x, uint32_t node)
 	s->x = *x;
 	s->x.parent = TJ_XSPAN_NONE;
 	s->uf = s->tail = i;
-	s->next = TJ_XSPAN_NONE;
+	a->next[i] = TJ_XSPAN_NONE;
 	s->size = 1;
 	s->max_end = x->end;
 	s->node = node;
@@ -199,7 +208,7 @@ int tj_xasm_link(struct tj_xasm *a, uint32_t child, uint32_t parent)
 	struct tj_xasm_span *g = &a->s[l];
 	c->x.parent = parent;
 	c->uf = l;
-	a->s[g->tail].next = child;
+	a->next[g->tail] = child;
 	g->tail = c->tail;
 	g->size += c->size;
 	if (c->max_end > g->max_end)
@@ -228,8 +237,11 @@ static int flush_group(struct tj_xasm *a, uint32_t l)
 	size_t n = a->s[l].size, k = 0;
 	if (tj_grow((void **)&a->out, &a->capout, n, sizeof(*a->out)) < 0)
 		return -TJ_E_NOMEM;
-	for (uint32_t i = l; i != TJ_XSPAN_NONE && k < n; i = a->s[i].next)
+	for (uint32_t i = l; i != TJ_XSPAN_NONE && k < n; i = a->next[i])
 		a->out[k++] = i;
+	for (size_t i = 0; i < k; i++) /* the records the writer reads next */
+		for (size_t b = 0; b < sizeof(*a->s); b += 64)
+			__builtin_prefetch((const char *)&a->s[a->out[i]] + b);
 	int rc = a->fn(a->ctx, a, a->out, k);
 	for (size_t i = 0; i < k; i++) {
 		struct tj_xasm_span *s = &a->s[a->out[i]];
@@ -237,7 +249,7 @@ static int flush_group(struct tj_xasm *a, uint32_t l)
 			tj_keymap_del(&a->live, &s->x.key);
 		s->live = 0;
 		s->gen++;
-		s->next = a->free_head;
+		a->next[a->out[i]] = a->free_head;
 		a->free_head = a->out[i];
 	}
 	a->st.live -= k;

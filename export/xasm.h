@@ -28,7 +28,6 @@
 struct tj_xasm_span {
 	struct tj_xspan x;   /* x.parent: the parent's slot, TJ_XSPAN_NONE */
 	uint32_t uf;         /* union-find link to the group's leader */
-	uint32_t next;       /* the group's spans, a list from the leader */
 	uint32_t tail;       /* leader: the list's last */
 	uint32_t size;       /* leader: spans in the group */
 	uint64_t max_end;    /* leader: latest end in the group */

@@ -5,18 +5,25 @@ void tj_u64map_init(struct tj_u64map *m)
 {
 	m->ent = NULL;
 	m->cap = m->len = 0;
+	m->by_block = 0;
+}
+
+void tj_u64map_init_blocks(struct tj_u64map *m)
+{
+	tj_u64map_init(m);
+	m->by_block = 1;
 }
 
 void tj_u64map_free(struct tj_u64map *m)
 {
 	free(m->ent);
-	tj_u64map_init(m);
+	m->ent = NULL;
+	m->cap = m->len = 0; /* by_block stays: the map may be used again */
 }
 
-/* The home slot of key (tj_u64map_get in u64map.h probes the same way). */
 static size_t slot_of(const struct tj_u64map *m, uint64_t key)
 {
-	return (size_t)tj_hash64(key) & (m->cap - 1);
+	return tj_u64map_home(m, key);
 }
 
 static int grow(struct tj_u64map *m)
@@ -26,6 +33,7 @@ static int grow(struct tj_u64map *m)
 	bigger.ent = calloc(cap, sizeof(*bigger.ent));
 	bigger.cap = cap;
 	bigger.len = 0;
+	bigger.by_block = m->by_block;
 	if (!bigger.ent)
 		return -1;
 	for (size_t i = 0; i < m->cap; i++) {

@@ -278,7 +278,7 @@ static struct anode *node_get(struct tj_assembler *a, uint32_t id)
 		n->expire_ns = a->expire_ns;
 		n->lru_due = n->slru_due = UINT64_MAX;
 		n->wait_until = UINT64_MAX;
-		tj_u64map_init(&n->socks);
+		tj_u64map_init_blocks(&n->socks); /* socket ids count up */
 		tj_u64map_init(&n->tags);
 		*ix = a->nnodes;
 		a->nodes[a->nnodes++] = n;
