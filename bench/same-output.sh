@@ -30,7 +30,7 @@ while [ $# -gt 0 ]; do
 	--no-gen) gen=0; shift ;;
 	--jobs) jobs=${2:?--jobs needs a number}; shift 2 ;;
 	--keep) keep=${2:?--keep needs a folder}; shift 2 ;;
-	-h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "$0: unknown option $1" >&2; exit 2 ;;
 	*) break ;;
 	esac
