@@ -36,7 +36,7 @@ struct tj_hashix {
  * are the id's own, the rest the hash's. */
 static inline uint32_t tj_hashix_sock(uint32_t node, uint64_t sock)
 {
-	return ((uint32_t)tj_hash64((sock >> 3) ^ tj_hash64(node)) & ~7u) | (uint32_t)(sock & 7);
+	return (uint32_t)tj_hash64_block(sock, tj_hash64(node), 3);
 }
 
 void tj_hashix_init(struct tj_hashix *t);

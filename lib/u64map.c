@@ -21,11 +21,6 @@ void tj_u64map_free(struct tj_u64map *m)
 	m->cap = m->len = 0; /* by_block stays: the map may be used again */
 }
 
-static size_t slot_of(const struct tj_u64map *m, uint64_t key)
-{
-	return tj_u64map_home(m, key);
-}
-
 static int grow(struct tj_u64map *m)
 {
 	struct tj_u64map bigger;
@@ -39,7 +34,7 @@ static int grow(struct tj_u64map *m)
 	for (size_t i = 0; i < m->cap; i++) {
 		if (!m->ent[i].used)
 			continue;
-		size_t j = slot_of(&bigger, m->ent[i].key);
+		size_t j = tj_u64map_home(&bigger, m->ent[i].key);
 		while (bigger.ent[j].used)
 			j = (j + 1) & (cap - 1);
 		bigger.ent[j] = m->ent[i];
@@ -55,7 +50,7 @@ uint64_t *tj_u64map_upsert(struct tj_u64map *m, uint64_t key, int *added)
 	/* Keep the load under 3/4 so probes stay short. */
 	if ((m->len + 1) * 4 > m->cap * 3 && grow(m) < 0)
 		return NULL;
-	size_t i = slot_of(m, key);
+	size_t i = tj_u64map_home(m, key);
 	while (m->ent[i].used) {
 		if (m->ent[i].key == key) {
 			if (added)
@@ -84,7 +79,7 @@ int tj_u64map_del(struct tj_u64map *m, uint64_t key)
 {
 	if (m->cap == 0)
 		return 0;
-	size_t mask = m->cap - 1, i = slot_of(m, key);
+	size_t mask = m->cap - 1, i = tj_u64map_home(m, key);
 	while (m->ent[i].used && m->ent[i].key != key)
 		i = (i + 1) & mask;
 	if (!m->ent[i].used)
@@ -93,7 +88,7 @@ int tj_u64map_del(struct tj_u64map *m, uint64_t key)
 	 * when the hole lies between their home slot and where they sit. */
 	size_t hole = i;
 	for (size_t j = (i + 1) & mask; m->ent[j].used; j = (j + 1) & mask) {
-		size_t home = slot_of(m, m->ent[j].key);
+		size_t home = tj_u64map_home(m, m->ent[j].key);
 		if (((j - home) & mask) >= ((j - hole) & mask)) {
 			m->ent[hole] = m->ent[j];
 			hole = j;
