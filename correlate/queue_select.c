@@ -310,6 +310,16 @@ static int on_fixed(void *ctx, const struct tj_edge *e, const struct tj_edge *ba
 	return 0;
 }
 
+/* A param that is a share, in [0, 1]. */
+static int param_share(const struct tj_params *p, const char *key, double def, double *out,
+		       struct tj_err *err)
+{
+	int rc = tj_param_double(p, key, def, out, err);
+	if (rc == 0 && !(*out >= 0 && *out <= 1))
+		rc = tj_errf(err, TJ_E_ARG, "queue-select: param %s=%g: in [0, 1]", key, *out);
+	return rc;
+}
+
 static int qs_open(void **st, const struct tj_params *p, struct tj_err *err)
 {
 	int rc = tj_params_check(p, known_params, "queue-select", err);
@@ -348,18 +358,11 @@ static int qs_open(void **st, const struct tj_params *p, struct tj_err *err)
 	if (rc == 0)
 		rc = tj_param_flag(p, "handoff", 1, "queue-select", &handoff, err);
 	if (rc == 0)
-		rc = tj_param_double(p, "cover", QS_COVER, &s->cover, err);
-	if (rc == 0 && !(s->cover >= 0 && s->cover <= 1))
-		rc = tj_errf(err, TJ_E_ARG, "queue-select: param cover=%g: in [0, 1]", s->cover);
+		rc = param_share(p, "cover", QS_COVER, &s->cover, err);
 	if (rc == 0)
-		rc = tj_param_double(p, "corroborate", QS_CORROBORATE, &s->corroborate, err);
-	if (rc == 0 && !(s->corroborate >= 0 && s->corroborate <= 1))
-		rc = tj_errf(err, TJ_E_ARG, "queue-select: param corroborate=%g: in [0, 1]",
-			     s->corroborate);
+		rc = param_share(p, "corroborate", QS_CORROBORATE, &s->corroborate, err);
 	if (rc == 0)
-		rc = tj_param_double(p, "backed", QS_BACKED, &s->backed, err);
-	if (rc == 0 && !(s->backed >= 0 && s->backed <= 1))
-		rc = tj_errf(err, TJ_E_ARG, "queue-select: param backed=%g: in [0, 1]", s->backed);
+		rc = param_share(p, "backed", QS_BACKED, &s->backed, err);
 	if (rc == 0) {
 		s->links = links == 1;
 		s->judge_own = judge_own == 1;
