@@ -210,12 +210,6 @@ static int edge_src_park(struct edge_src *e, const struct tj_edge *edge)
 #define EDGE_WINDOW 32
 #define EDGE_TAKEN 0xff /* child.dir of an edge taken from the window */
 
-static int same_child(const struct tj_msgkey *a, const struct tj_msgkey *b)
-{
-	return a->offset == b->offset && a->sock == b->sock && a->node == b->node &&
-	       a->dir == b->dir;
-}
-
 /* The queue's front is an edge not taken yet (or the queue is empty). */
 static void edge_src_skip_taken(struct edge_src *e)
 {
@@ -250,7 +244,7 @@ static int edge_src_take(struct edge_src *e, const struct tj_msgkey *child, stru
 	size_t j = e->qh;
 	for (;;) {
 		for (; j < e->qn; j++) {
-			if (same_child(&e->q[j].child, child)) {
+			if (tj_msgkey_eq(&e->q[j].child, child)) {
 				*out = e->q[j];
 				e->q[j].child.dir = EDGE_TAKEN;
 				edge_src_skip_taken(e);
