@@ -565,10 +565,10 @@ static double queue_cost(const struct qsel *s, const struct qs_queue *q, unsigne
  * Then the reply read after a call is an older call's as often as not,
  * and a completion link names the wrong call: links judge nothing there
  * (the lookahead correlator's own rule, lookahead.c, with the same share:
- * more than 5% of its call messages hold several calls). */
+ * more than 5% of its call messages hold several calls, call_units.h). */
 static int pipelined(const struct qs_queue *q)
 {
-	return (double)q->merged / ((double)q->msgs + 1.0) > 0.05;
+	return tj_calls_pipelined(q->merged, q->msgs);
 }
 
 /* The largest share of a queue's completion links that a method deciding

@@ -58,7 +58,7 @@ int tj_call_queue_pipelined(const struct tj_call_queue *q)
 	uint64_t msgs = 0;
 	for (unsigned k = 1; k <= TJ_CALL_UNITS_HIST; k++)
 		msgs += q->hist[k];
-	return (double)q->merged / ((double)msgs + 1.0) > TJ_CALL_UNITS_PIPELINED;
+	return tj_calls_pipelined(q->merged, msgs);
 }
 
 int tj_call_units_pipelined(const struct tj_call_units *u, const struct tj_message *m,

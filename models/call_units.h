@@ -49,6 +49,13 @@ struct tj_call_queue {
  * (Laplace smoothed) held several calls: lookahead's 1 - sync_share. */
 #define TJ_CALL_UNITS_PIPELINED 0.05
 
+/* The share test itself, for a queue counted elsewhere too (queue-select
+ * keeps its own counts per queue): merged of msgs call messages. */
+static inline int tj_calls_pipelined(uint64_t merged, uint64_t msgs)
+{
+	return (double)merged / ((double)msgs + 1.0) > TJ_CALL_UNITS_PIPELINED;
+}
+
 struct tj_call_units {
 	struct tj_u64map ix; /* queue hash -> index in q */
 	struct tj_call_queue *q;
