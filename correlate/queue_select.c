@@ -42,6 +42,8 @@
 				  them agrees with this share of them (a majority) */
 #define QS_BACKED 0.5          /* else: the candidates are the methods another backs
 				  at half the rate the best-backed one is (consistency.h) */
+#define QS_SETTLE 4            /* re-choices a pick must hold before its queue settles */
+#define QS_AUDIT 64            /* a settled queue's re-choice periods between two audits */
 
 static const char *const default_methods =
 	"lookahead,order-align,classifier,regression,metadata,issue-fifo,nest,unit-fifo";
@@ -90,6 +92,8 @@ struct qs_call {
 	uint8_t answered;       /* bit per method */
 	uint8_t by_link;        /* bit per method: its answer came from its own links */
 	uint8_t has_anchor;
+	uint8_t need;           /* bit per method given the call: it waits for these */
+	int8_t pick;            /* need is a settled queue's: the method it was given for */
 	struct tj_msgkey anchor; /* the parent a completion link names */
 };
 
@@ -99,6 +103,7 @@ struct qs_seen {
 	struct tj_msgkey key;
 	uint32_t queue;
 	uint8_t used, by_link, has_parent[QS_MAX_METHODS];
+	int8_t settled;          /* -1: every method answered; else the settled pick, alone */
 	uint64_t parent[QS_MAX_METHODS]; /* tj_msgkey_hash of each answer */
 };
 
@@ -108,7 +113,9 @@ struct qs_queue {
 	uint16_t rport;
 	uint8_t raddr[16];
 	uint64_t proc;           /* key of its process in procs */
-	uint64_t nreq_base;      /* the process's requests before the queue began */
+	uint64_t nreq_base;      /* the process's requests before the queue began, and
+				    while it was settled (its calls then are not judged) */
+	uint64_t nreq_settled;   /* the process's requests when it last settled */
 	struct tj_cons cons[QS_MAX_METHODS];
 	uint64_t answered;       /* calls every method answered */
 	uint64_t anchored;       /* of them with a completion link */
@@ -121,6 +128,28 @@ struct qs_queue {
 	uint64_t msgs, merged;   /* call messages; those holding several calls */
 	uint32_t hold_head, hold_tail, nhold;
 	int pick;                /* the current choice; -1 before warm-up */
+	/* Settling (settle_check): once the pick has held `settle` re-choices,
+	 * only the methods in run get the queue's calls; the judge's scores
+	 * above stay as they were (frozen alike for every method, so they
+	 * compare again once all run).  While settled, the pick is checked
+	 * against the completion links on its own. */
+	uint8_t run;             /* methods the queue needs: all, or its pick (and base) */
+	uint8_t give;            /* methods given its calls: run over the process's queues */
+	uint8_t settled;
+	uint32_t stable;         /* re-choices in a row that kept the pick */
+	uint64_t since;          /* calls sent since the queue settled */
+	uint64_t post_judged, post_agree; /* links since then judging the pick; agreeing */
+	double base_agree;       /* the pick's agreement with its judging links when it settled */
+	/* Blocks of QS_RECHOOSE judged links: each method's share of
+	 * agreement per block, summed (and squared), for the spread a settled
+	 * pick's block is measured against; while settled, the pick's own
+	 * blocks join them. */
+	uint32_t blk_judged[QS_MAX_METHODS], blk_agree[QS_MAX_METHODS];
+	uint32_t nblocks[QS_MAX_METHODS];
+	double blk_sum[QS_MAX_METHODS], blk_sq[QS_MAX_METHODS];
+	uint64_t first_settled;  /* answered calls when it first settled; 0: never */
+	uint64_t settled_calls;  /* calls given only to run */
+	uint32_t nsettle, unsettle_links, audits; /* times settled; un-settled by links, audits */
 };
 
 struct qsel;
@@ -157,6 +186,10 @@ struct qsel {
 	double cover;            /* links decide where they cover this share of calls */
 	double z;                /* the sign test's threshold */
 	uint64_t warm;
+	uint32_t settle;         /* re-choices a pick holds before its queue settles; 0: never */
+	uint32_t audit;          /* re-choice periods a queue stays settled; 0: for good */
+	uint8_t need_of[QS_MAX_METHODS]; /* a method and the base it runs on (derived_methods) */
+	uint8_t cur_need;        /* the methods the message being fed goes to (a call's) */
 	struct tj_edge_sink *out; /* where chosen edges go (set per call) */
 	struct tj_err *err;
 	struct tj_err fault;      /* an error met inside a method's emit */
@@ -184,7 +217,7 @@ static void qs_close(void *st);
 
 static const char *const known_params[] = { "methods", "warm", "links", "z", "correct",
 					    "judge_own", "cover", "corroborate", "backed", "share",
-					    "handoff", "explain", NULL };
+					    "handoff", "settle", "audit", "explain", NULL };
 
 /* methods=a,b,c: built-ins only, no repeats, not ourselves. */
 static int parse_methods(struct qsel *s, const char *list, struct tj_err *err)
@@ -225,6 +258,7 @@ static int parse_methods(struct qsel *s, const char *list, struct tj_err *err)
 
 static int method_answer(struct qsel *s, unsigned m, const struct tj_edge *e, int by_link);
 static int method_emit(struct tj_edge_sink *sink, const struct tj_edge *e);
+static struct qs_call *call_find(struct qsel *s, const struct tj_msgkey *k);
 
 /* A derived method's decided edge: its answer, marked when its own links
  * decided it (those links cannot judge it: score_anchor). */
@@ -260,8 +294,12 @@ static int deliver_base(struct qsel *s, unsigned j, int at_end)
 	for (unsigned i = 0; rc == 0 && i < s->nm; i++) {
 		if (!(s->feeds[j] & (1u << i)))
 			continue;
-		for (size_t k = 0; rc == 0 && k < s->nbuf; k++)
-			rc = tj_la_base(s->dla[i], &s->buf[k], s->err);
+		for (size_t k = 0; rc == 0 && k < s->nbuf; k++) {
+			/* a settled queue's call the derived method was not given */
+			const struct qs_call *c = call_find(s, &s->buf[k].child);
+			if (!c || (c->need >> i) & 1)
+				rc = tj_la_base(s->dla[i], &s->buf[k], s->err);
+		}
 		if (rc == 0 && at_end)
 			rc = tj_la_finish(s->dla[i], s->err);
 	}
@@ -320,6 +358,17 @@ static int param_share(const struct tj_params *p, const char *key, double def, d
 	return rc;
 }
 
+/* A param that is a whole number in [lo, hi]. */
+static int param_whole(const struct tj_params *p, const char *key, double def, double lo,
+		       double hi, double *out, struct tj_err *err)
+{
+	int rc = tj_param_double(p, key, def, out, err);
+	if (rc == 0 && !(*out >= lo && *out <= hi && *out == floor(*out)))
+		rc = tj_errf(err, TJ_E_ARG, "queue-select: param %s=%g: a whole number in [%g, %g]",
+			     key, *out, lo, hi);
+	return rc;
+}
+
 static int qs_open(void **st, const struct tj_params *p, struct tj_err *err)
 {
 	int rc = tj_params_check(p, known_params, "queue-select", err);
@@ -334,14 +383,15 @@ static int qs_open(void **st, const struct tj_params *p, struct tj_err *err)
 	tj_u64map_init(&s->procs);
 	tj_call_units_init(&s->units);
 	tj_u64map_init(&s->queue_ix);
-	double warm = 0;
+	double warm = 0, settle = 0, audit = 0;
 	int ex = 0;
 	rc = tj_param_flag(p, "explain", 0, "queue-select", &ex, err);
 	if (rc == 0)
-		rc = tj_param_double(p, "warm", 1000, &warm, err);
-	if (rc == 0 && !(warm >= 1 && warm <= 100000 && warm == floor(warm)))
-		rc = tj_errf(err, TJ_E_ARG,
-			     "queue-select: param warm=%g: a whole number in [1, 100000]", warm);
+		rc = param_whole(p, "warm", 1000, 1, 100000, &warm, err);
+	if (rc == 0)
+		rc = param_whole(p, "settle", QS_SETTLE, 0, 1000, &settle, err);
+	if (rc == 0)
+		rc = param_whole(p, "audit", QS_AUDIT, 0, 1000000, &audit, err);
 	if (rc == 0)
 		rc = tj_param_double(p, "z", 2, &s->z, err);
 	if (rc == 0 && !(s->z >= 0 && s->z <= 10))
@@ -368,6 +418,8 @@ static int qs_open(void **st, const struct tj_params *p, struct tj_err *err)
 		s->judge_own = judge_own == 1;
 		s->explain = ex == 1;
 		s->warm = (uint64_t)warm;
+		s->settle = (uint32_t)settle;
+		s->audit = (uint32_t)audit;
 		rc = parse_methods(s, tj_param_str(p, "methods", default_methods), err);
 	}
 	for (unsigned i = 0; rc == 0 && i < s->nm; i++)
@@ -395,6 +447,8 @@ static int qs_open(void **st, const struct tj_params *p, struct tj_err *err)
 		rc = derive(s, err);
 	for (unsigned i = 0; i < s->nm && share != 1; i++)
 		s->base_of[i] = -1;
+	for (unsigned i = 0; i < s->nm; i++)
+		s->need_of[i] = (uint8_t)(1u << i | (s->base_of[i] >= 0 ? 1u << s->base_of[i] : 0));
 	for (unsigned i = 0; rc == 0 && i < s->nm; i++) {
 		struct tj_params none = { 0 };
 		s->msink[i] = (struct qs_sink){ { method_emit, NULL }, s, i };
@@ -464,6 +518,22 @@ static int add_request(struct qsel *s, const struct tj_message *m)
 	return 0;
 }
 
+/* What a process's calls are given to: every method some queue of it
+ * still needs.  Per process, not per queue: a method reasons over all of
+ * a process's calls (nest's nesting, the features' "what the thread last
+ * did", order along a thread), so one that answers a queue must see the
+ * calls to the process's other queues too. */
+static void process_gives(struct qsel *s, uint64_t proc)
+{
+	uint8_t give = 0;
+	for (size_t i = 0; i < s->nqueues; i++)
+		if (s->queues[i].proc == proc)
+			give |= s->queues[i].run;
+	for (size_t i = 0; i < s->nqueues; i++)
+		if (s->queues[i].proc == proc)
+			s->queues[i].give = give;
+}
+
 static int queue_of(struct qsel *s, const struct tj_message *m, uint32_t *out)
 {
 	uint64_t h = tj_hash64(((uint64_t)m->key.node << 32) | m->pid);
@@ -494,7 +564,9 @@ static int queue_of(struct qsel *s, const struct tj_message *m, uint32_t *out)
 		q->nreq_base = n ? *n : 0;
 		q->hold_head = q->hold_tail = QS_NIL;
 		q->pick = -1;
+		q->run = s->all;
 		*ix = s->nqueues++;
+		process_gives(s, q->proc);
 	}
 	*out = (uint32_t)*ix;
 	return 0;
@@ -538,6 +610,10 @@ static int add_call(struct qsel *s, const struct tj_message *m)
 	c->ts_reply = m->ts_reply;
 	c->queue = q;
 	c->next = QS_NIL;
+	c->need = s->queues[q].give;
+	c->pick = (int8_t)(s->queues[q].settled ? s->queues[q].pick : -1);
+	s->queues[q].settled_calls += s->queues[q].settled;
+	s->cur_need = c->need;
 	if (tj_u64map_put(&s->call_ix, tj_msgkey_hash(&m->key), i))
 		return tj_errf(s->err, TJ_E_NOMEM, "queue-select: out of memory");
 	return 0;
@@ -554,11 +630,17 @@ static int links_decide(const struct qsel *s, const struct qs_queue *q)
 	       (double)q->anchored >= s->cover * (double)q->answered && corroborated(s, q);
 }
 
-static double queue_cost(const struct qsel *s, const struct qs_queue *q, unsigned m)
+/* The process's requests while the queue's calls were judged (the count
+ * part's requests without a call): not those while it was settled. */
+static uint64_t judged_requests(const struct qsel *s, const struct qs_queue *q)
 {
 	const uint64_t *n = tj_u64map_get(&s->procs, q->proc);
-	uint64_t nreq = (n ? *n : 0) - q->nreq_base;
-	return tj_cons_cost(&q->cons[m], nreq);
+	return (q->settled ? q->nreq_settled : n ? *n : 0) - q->nreq_base;
+}
+
+static double queue_cost(const struct qsel *s, const struct qs_queue *q, unsigned m)
+{
+	return tj_cons_cost(&q->cons[m], judged_requests(s, q));
 }
 
 /* Does the queue pipeline (several calls outstanding on a connection)?
@@ -636,7 +718,9 @@ static int choose(const struct qsel *s, const struct qs_queue *q)
 static int send_call(struct qsel *s, struct qs_queue *q, uint32_t i)
 {
 	struct qs_call *c = &s->calls[i];
-	int m = q->pick;
+	/* a call given only to a settled queue's pick: that pick's answer,
+	 * even if the queue un-settled and chose again since */
+	int m = c->pick >= 0 ? c->pick : q->pick;
 	struct tj_edge e = { .child = c->key, .has_parent = c->has_parent[m],
 			     .parent = c->parent[m], .score = c->score[m] };
 	q->sent[m]++;
@@ -664,6 +748,84 @@ static int flush_hold(struct qsel *s, struct qs_queue *q)
 	return 0;
 }
 
+/* Every method gets the queue's calls again (the pick stays until the
+ * next re-choice, which the judge makes over all of them). */
+static void unsettle(struct qsel *s, struct qs_queue *q)
+{
+	const uint64_t *n = tj_u64map_get(&s->procs, q->proc);
+	q->nreq_base += (n ? *n : 0) - q->nreq_settled;
+	q->settled = 0;
+	q->run = s->all;
+	process_gives(s, q->proc);
+	q->run = s->all;
+	q->stable = 0;
+}
+
+/* After a re-choice (was: the pick before it): a pick that has held
+ * `settle` re-choices in a row, on the queue's own calls, settles it:
+ * from the next call on only the pick (and the base it runs on) get the
+ * queue's calls; the rest of the stream still reaches every method. */
+static void settle_check(struct qsel *s, struct qs_queue *q, int was)
+{
+	q->stable = was >= 0 && q->pick == was ? q->stable + 1 : 0;
+	if (!s->settle || q->stable < s->settle || q->answered < QS_MIN_OWN)
+		return;
+	unsigned m = (unsigned)q->pick;
+	q->settled = 1;
+	q->run = s->need_of[m];
+	process_gives(s, q->proc);
+	q->since = 0;
+	q->post_judged = q->post_agree = 0;
+	/* the rule of succession: a pick that agreed with every link still
+	 * has a finite rate a later miss is measured against */
+	q->base_agree = ((double)q->judged_agree[m] + 1) / ((double)q->judged[m] + 2);
+	const uint64_t *n = tj_u64map_get(&s->procs, q->proc);
+	q->nreq_settled = n ? *n : 0;
+	q->nsettle++;
+	if (!q->first_settled)
+		q->first_settled = q->answered;
+}
+
+/* Has the settled pick's agreement with the links judging it turned?
+ * Tested on blocks of QS_RECHOOSE links (each block once: a test at every
+ * link would find a chance dip sooner or later), one-sided: the block's
+ * share below the pick's mean share per block by more than z (the judge's
+ * own) times the spread of its earlier blocks, those before it settled
+ * and since.  Bursts make the links of a block agree or miss together, so
+ * that spread is wider than the binomial's, which stands in (around the
+ * share before it settled) with fewer than two blocks.  Never where links
+ * judge nothing (links=0, a pipelined queue). */
+static int links_turned(const struct qsel *s, const struct qs_queue *q, unsigned m)
+{
+	if (!s->links || pipelined(q))
+		return 0;
+	double n = (double)q->post_judged, share = (double)q->post_agree / n;
+	double mean = q->base_agree, sd = sqrt(mean * (1 - mean) / n);
+	if (q->nblocks[m] >= 2) {
+		mean = q->blk_sum[m] / q->nblocks[m];
+		double var = q->blk_sq[m] / q->nblocks[m] - mean * mean;
+		sd = sqrt(var > 0 ? var : 0);
+	}
+	return mean - share > s->z * sd;
+}
+
+static void add_block(struct qs_queue *q, unsigned m, double share)
+{
+	q->blk_sum[m] += share;
+	q->blk_sq[m] += share * share;
+	q->nblocks[m]++;
+}
+
+/* A block of QS_RECHOOSE judged links ended: each method's share in it. */
+static void close_block(struct qsel *s, struct qs_queue *q)
+{
+	for (unsigned m = 0; m < s->nm; m++) {
+		if (q->blk_judged[m])
+			add_block(q, m, (double)q->blk_agree[m] / q->blk_judged[m]);
+		q->blk_judged[m] = q->blk_agree[m] = 0;
+	}
+}
+
 /* A completion link names the call's parent from the kernel's own
  * evidence (the thread that read the call's reply wrote that request's
  * response next): each method's answer is checked against it. */
@@ -673,15 +835,36 @@ static void score_anchor(struct qsel *s, const struct qs_seen *sn,
 	struct qs_queue *q = &s->queues[sn->queue];
 	uint64_t h = tj_msgkey_hash(anchor);
 	uint8_t ok[QS_MAX_METHODS];
-	q->anchored++;
 	/* a method the link decided agrees by construction: not judged on it */
 	unsigned own = s->judge_own ? 0 : sn->by_link;
+	if (sn->settled >= 0) { /* only the settled pick answered: is it still right? */
+		unsigned m = (unsigned)sn->settled;
+		if (!q->settled || q->pick != sn->settled || ((own >> m) & 1))
+			return;
+		q->post_judged++;
+		q->post_agree += sn->has_parent[m] && sn->parent[m] == h;
+		if (q->post_judged < QS_RECHOOSE)
+			return;
+		int turned = links_turned(s, q, m);
+		add_block(q, m, (double)q->post_agree / (double)q->post_judged);
+		if (turned) {
+			q->unsettle_links++;
+			unsettle(s, q);
+		}
+		q->post_judged = q->post_agree = 0; /* the next block tests anew */
+		return;
+	}
+	q->anchored++;
 	for (unsigned m = 0; m < s->nm; m++) {
 		ok[m] = sn->has_parent[m] && sn->parent[m] == h;
 		q->agree[m] += ok[m];
 		q->judged[m] += !((own >> m) & 1);
 		q->judged_agree[m] += ok[m] && !((own >> m) & 1);
+		q->blk_judged[m] += !((own >> m) & 1);
+		q->blk_agree[m] += ok[m] && !((own >> m) & 1);
 	}
+	if (q->anchored % QS_RECHOOSE == 0)
+		close_block(s, q);
 	for (unsigned a = 0; a < s->nm; a++)
 		for (unsigned b = 0; b < s->nm; b++)
 			q->beats[a][b] += ok[a] && !ok[b] && !((own >> a) & 1) && !((own >> b) & 1);
@@ -695,7 +878,7 @@ static int on_link(void *ctx, const struct tj_edge *e, const struct tj_edge *bas
 	if (why != TJ_LA_COMPLETION && why != TJ_LA_CONTINUATION)
 		return 0;
 	struct qs_call *c = call_find(s, &e->child);
-	if (c && c->answered != s->all) { /* scored when every method answered */
+	if (c && c->answered != c->need) { /* scored when every method answered */
 		c->has_anchor = 1;
 		c->anchor = e->parent;
 		return 0;
@@ -706,12 +889,54 @@ static int on_link(void *ctx, const struct tj_edge *e, const struct tj_edge *bas
 	return 0;
 }
 
+/* The hold's tail. */
+static void hold(struct qsel *s, struct qs_queue *q, uint32_t i)
+{
+	s->calls[i].next = QS_NIL;
+	if (q->hold_tail == QS_NIL)
+		q->hold_head = i;
+	else
+		s->calls[q->hold_tail].next = i;
+	q->hold_tail = i;
+	q->nhold++;
+}
+
+/* A call given only to its settled queue's pick answered: no costs, no
+ * counts; remembered (the pick's answer alone) for a late completion link
+ * to check the pick against; out at once (after any call held before it).
+ * A queue settled for `audit` re-choice periods un-settles: every method
+ * gets its calls again and the judge chooses anew. */
+static int answered_settled(struct qsel *s, uint32_t i)
+{
+	struct qs_call *c = &s->calls[i];
+	struct qs_queue *q = &s->queues[c->queue];
+	unsigned m = (unsigned)c->pick;
+	struct qs_seen *sn = &s->seen[tj_msgkey_hash(&c->key) % QS_SEEN];
+	sn->key = c->key;
+	sn->queue = c->queue;
+	sn->used = 1;
+	sn->by_link = c->by_link;
+	sn->settled = c->pick;
+	sn->has_parent[m] = c->has_parent[m];
+	sn->parent[m] = c->has_parent[m] ? tj_msgkey_hash(&c->parent[m]) : 0;
+	if (c->has_anchor)
+		score_anchor(s, sn, &c->anchor);
+	hold(s, q, i);
+	if (q->settled && s->audit && ++q->since >= (uint64_t)s->audit * QS_RECHOOSE) {
+		q->audits++;
+		unsettle(s, q);
+	}
+	return flush_hold(s, q);
+}
+
 /* Every method answered call i: its answers join its queue's costs, then
  * it waits in the hold or goes out. */
 static int answered(struct qsel *s, uint32_t i)
 {
 	struct qs_call *c = &s->calls[i];
 	struct qs_queue *q = &s->queues[c->queue];
+	if (c->pick >= 0)
+		return answered_settled(s, i);
 	struct qs_req *rq[QS_MAX_METHODS];
 	/* same[m]: the first method with m's parent (m itself if none before);
 	 * methods mostly agree: each parent is compared, looked up and hashed
@@ -764,23 +989,23 @@ static int answered(struct qsel *s, uint32_t i)
 	sn->queue = c->queue;
 	sn->used = 1;
 	sn->by_link = c->by_link;
+	sn->settled = -1;
 	for (unsigned m = 0; m < s->nm; m++) {
 		sn->has_parent[m] = c->has_parent[m];
 		sn->parent[m] = hash[m];
 	}
 	if (c->has_anchor)
 		score_anchor(s, sn, &c->anchor);
-	c->next = QS_NIL;
-	if (q->hold_tail == QS_NIL)
-		q->hold_head = i;
-	else
-		s->calls[q->hold_tail].next = i;
-	q->hold_tail = i;
-	q->nhold++;
+	hold(s, q, i);
 	if (q->pick < 0 && q->answered < s->warm)
 		return 0;
-	if (q->pick < 0 || q->answered % QS_RECHOOSE == 0)
+	/* a settled queue keeps its pick (a call every method was given
+	 * before it settled may still come in) */
+	if (q->pick < 0 || (!q->settled && q->answered % QS_RECHOOSE == 0)) {
+		int was = q->pick;
 		q->pick = choose(s, q);
+		settle_check(s, q, was);
+	}
 	return flush_hold(s, q);
 }
 
@@ -795,12 +1020,17 @@ static int method_answer(struct qsel *s, unsigned m, const struct tj_edge *e, in
 			c ? "twice" : "which is no pending call");
 		return -TJ_E_ARG;
 	}
+	if (!((c->need >> m) & 1)) {
+		tj_errf(&s->fault, TJ_E_ARG, "queue-select: method '%s' answered %s, "
+			"a call it was not given", s->mc[m]->name, tj_msgkey_format(&e->child, k));
+		return -TJ_E_ARG;
+	}
 	c->answered |= (uint8_t)(1u << m);
 	c->by_link |= (uint8_t)(!!by_link << m);
 	c->has_parent[m] = (uint8_t)e->has_parent;
 	c->parent[m] = e->parent;
 	c->score[m] = e->score;
-	if (c->answered != s->all)
+	if (c->answered != c->need)
 		return 0;
 	int rc = answered(s, (uint32_t)(c - s->calls));
 	if (rc)
@@ -821,6 +1051,7 @@ static int qs_message(void *st, const struct tj_message *m, struct tj_edge_sink 
 	int rc = 0;
 	s->out = out;
 	s->err = err;
+	s->cur_need = s->all; /* add_call narrows it for a settled queue's call */
 	if (m->is_request && m->role == TJ_ROLE_SERVER)
 		rc = add_request(s, m);
 	else if (m->is_request && m->role == TJ_ROLE_CLIENT)
@@ -836,10 +1067,10 @@ static int qs_message(void *st, const struct tj_message *m, struct tj_edge_sink 
 	}
 	/* derived methods' links see the call first, so its base finds it */
 	for (unsigned i = 0; rc == 0 && i < s->nm; i++)
-		if (s->dla[i])
+		if (s->dla[i] && (s->cur_need >> i) & 1)
 			rc = tj_la_message(s->dla[i], m, err);
 	for (unsigned i = 0; rc == 0 && i < s->nm; i++) {
-		if (s->dla[i])
+		if (s->dla[i] || !((s->cur_need >> i) & 1))
 			continue;
 		if (s->feeds[i]) {
 			rc = s->mc[i]->message(s->mst[i], m, &s->bsink[i].sink, err);
@@ -860,6 +1091,29 @@ static void print_dest(FILE *f, const struct qs_queue *q)
 {
 	char a[TJ_ADDR_STRLEN];
 	fprintf(f, "%s:%u", tj_addr_format(q->family, q->raddr, a), q->rport);
+}
+
+/* explain=1: when the queue settled, which methods kept running, and
+ * what un-settled it. */
+static void explain_settling(const struct qsel *s, const struct qs_queue *q)
+{
+	if (!s->settle) {
+		fprintf(stderr, "    settled: never (settle=0: every method got every call)\n");
+		return;
+	}
+	if (!q->nsettle) {
+		fprintf(stderr, "    settled: never (every method got every call)\n");
+		return;
+	}
+	fprintf(stderr, "    settled: first after %llu judged calls, %u time%s (un-settled by "
+		"the links %u, by audits %u), %s now; kept running while settled:",
+		(unsigned long long)q->first_settled, q->nsettle, q->nsettle > 1 ? "s" : "",
+		q->unsettle_links, q->audits, q->settled ? "settled" : "not settled");
+	for (unsigned m = 0; m < s->nm; m++)
+		if ((s->need_of[q->pick] >> m) & 1)
+			fprintf(stderr, " %s", s->mc[m]->name);
+	fprintf(stderr, "; calls given to them alone %llu\n",
+		(unsigned long long)q->settled_calls);
 }
 
 /* explain=1: per queue, each method's cost per call and the choice. */
@@ -888,8 +1142,7 @@ static void explain(const struct qsel *s)
 		fprintf(stderr, "  %-40s %8s", "  of which delay/end/count", "");
 		for (unsigned m = 0; m < s->nm && q->answered; m++) {
 			double part[TJ_CONS_PARTS];
-			const uint64_t *n = tj_u64map_get(&s->procs, q->proc);
-			tj_cons_parts(&q->cons[m], (n ? *n : 0) - q->nreq_base, part);
+			tj_cons_parts(&q->cons[m], judged_requests(s, q), part);
 			fprintf(stderr, " %4.2f/%4.2f/%4.2f", part[0] / q->answered,
 				part[1] / q->answered, part[2] / q->answered);
 		}
@@ -927,6 +1180,7 @@ static void explain(const struct qsel *s)
 					fprintf(stderr, " %s", s->mc[m]->name);
 			fputc('\n', stderr);
 		}
+		explain_settling(s, q);
 		for (unsigned m = 0; m < s->nm; m++)
 			total[m] += q->sent[m];
 	}
@@ -964,9 +1218,9 @@ static int qs_finish(void *st, struct tj_edge_sink *out, struct tj_err *err)
 	for (size_t i = 0; rc == 0 && i < s->ncalls_cap; i++) {
 		struct qs_call *c = &s->calls[i];
 		uint64_t *ix = tj_u64map_get(&s->call_ix, tj_msgkey_hash(&c->key));
-		if (!ix || *ix != i || c->answered == s->all)
+		if (!ix || *ix != i || c->answered == c->need)
 			continue;
-		c->answered = s->all;
+		c->answered = c->need;
 		rc = answered(s, (uint32_t)i);
 	}
 	for (size_t i = 0; rc == 0 && i < s->nqueues; i++) {
@@ -1026,6 +1280,8 @@ const struct tj_correlator tj_correlator_queue_select = {
 		       "backed=0.5  where links do not decide, the description length chooses among the methods whose answers agree with another (unrelated) method's on at least this share of the calls the best-backed method's do; 0: among all\n"
 		       "corroborate=0.5  links rule methods out only where a method that does not decide by them (not lookahead, nest) agrees with this share of them; 0: wherever there are 30 (before i15j's judge)\n"
 		       "correct=0  1: lookahead's synchronous links correct the chosen answers\n"
+		       "settle=4  a queue whose choice held this many re-choices (of 256 calls) in a row settles: only the chosen method (and the base it runs on) get its calls, until the links turn against it; 0: every method gets every call\n"
+		       "audit=64  a settled queue un-settles after this many periods of 256 calls, so every method is judged again; 0: only the links un-settle it\n"
 		       "explain=0  1: print each queue's costs and choice on stderr\n",
 	.open = qs_open,
 	.train = NULL,
