@@ -22,6 +22,7 @@
 #include <string.h>
 #include "host.h"
 #include "consistency.h"
+#include "settle.h"
 #include "lookahead.h"
 #include "classifier.h"
 #include "../models/call_units.h"
@@ -145,8 +146,7 @@ struct qs_queue {
 	 * pick's block is measured against; while settled, the pick's own
 	 * blocks join them. */
 	uint32_t blk_judged[QS_MAX_METHODS], blk_agree[QS_MAX_METHODS];
-	uint32_t nblocks[QS_MAX_METHODS];
-	double blk_sum[QS_MAX_METHODS], blk_sq[QS_MAX_METHODS];
+	struct tj_blocks blocks[QS_MAX_METHODS];
 	uint64_t first_settled;  /* answered calls when it first settled; 0: never */
 	uint64_t settled_calls;  /* calls given only to run */
 	uint32_t nsettle, unsettle_links, audits; /* times settled; un-settled by links, audits */
@@ -190,6 +190,7 @@ struct qsel {
 	uint32_t audit;          /* re-choice periods a queue stays settled; 0: for good */
 	uint8_t need_of[QS_MAX_METHODS]; /* a method and the base it runs on (derived_methods) */
 	uint8_t cur_need;        /* the methods the message being fed goes to (a call's) */
+	uint64_t given[QS_MAX_METHODS]; /* calls each method was given */
 	struct tj_edge_sink *out; /* where chosen edges go (set per call) */
 	struct tj_err *err;
 	struct tj_err fault;      /* an error met inside a method's emit */
@@ -364,7 +365,7 @@ static int param_whole(const struct tj_params *p, const char *key, double def, d
 {
 	int rc = tj_param_double(p, key, def, out, err);
 	if (rc == 0 && !(*out >= lo && *out <= hi && *out == floor(*out)))
-		rc = tj_errf(err, TJ_E_ARG, "queue-select: param %s=%g: a whole number in [%g, %g]",
+		rc = tj_errf(err, TJ_E_ARG, "queue-select: param %s=%g: a whole number in [%.0f, %.0f]",
 			     key, *out, lo, hi);
 	return rc;
 }
@@ -611,6 +612,8 @@ static int add_call(struct qsel *s, const struct tj_message *m)
 	c->queue = q;
 	c->next = QS_NIL;
 	c->need = s->queues[q].give;
+	for (unsigned k = 0; k < s->nm; k++)
+		s->given[k] += (c->need >> k) & 1;
 	c->pick = (int8_t)(s->queues[q].settled ? s->queues[q].pick : -1);
 	s->queues[q].settled_calls += s->queues[q].settled;
 	s->cur_need = c->need;
@@ -767,8 +770,7 @@ static void unsettle(struct qsel *s, struct qs_queue *q)
  * queue's calls; the rest of the stream still reaches every method. */
 static void settle_check(struct qsel *s, struct qs_queue *q, int was)
 {
-	q->stable = was >= 0 && q->pick == was ? q->stable + 1 : 0;
-	if (!s->settle || q->stable < s->settle || q->answered < QS_MIN_OWN)
+	if (!tj_settle_now(&q->stable, was, q->pick, s->settle, q->answered >= QS_MIN_OWN))
 		return;
 	unsigned m = (unsigned)q->pick;
 	q->settled = 1;
@@ -786,34 +788,14 @@ static void settle_check(struct qsel *s, struct qs_queue *q, int was)
 		q->first_settled = q->answered;
 }
 
-/* Has the settled pick's agreement with the links judging it turned?
- * Tested on blocks of QS_RECHOOSE links (each block once: a test at every
- * link would find a chance dip sooner or later), one-sided: the block's
- * share below the pick's mean share per block by more than z (the judge's
- * own) times the spread of its earlier blocks, those before it settled
- * and since.  Bursts make the links of a block agree or miss together, so
- * that spread is wider than the binomial's, which stands in (around the
- * share before it settled) with fewer than two blocks.  Never where links
- * judge nothing (links=0, a pipelined queue). */
+/* Has the settled pick's agreement with the links judging it turned
+ * (settle.h; each block of QS_RECHOOSE links tested once: a test at every
+ * link would find a chance dip sooner or later)?  Never where links judge
+ * nothing (links=0, a pipelined queue). */
 static int links_turned(const struct qsel *s, const struct qs_queue *q, unsigned m)
 {
-	if (!s->links || pipelined(q))
-		return 0;
-	double n = (double)q->post_judged, share = (double)q->post_agree / n;
-	double mean = q->base_agree, sd = sqrt(mean * (1 - mean) / n);
-	if (q->nblocks[m] >= 2) {
-		mean = q->blk_sum[m] / q->nblocks[m];
-		double var = q->blk_sq[m] / q->nblocks[m] - mean * mean;
-		sd = sqrt(var > 0 ? var : 0);
-	}
-	return mean - share > s->z * sd;
-}
-
-static void add_block(struct qs_queue *q, unsigned m, double share)
-{
-	q->blk_sum[m] += share;
-	q->blk_sq[m] += share * share;
-	q->nblocks[m]++;
+	return s->links && !pipelined(q) &&
+	       tj_settle_turned(&q->blocks[m], q->base_agree, q->post_agree, q->post_judged, s->z);
 }
 
 /* A block of QS_RECHOOSE judged links ended: each method's share in it. */
@@ -821,7 +803,7 @@ static void close_block(struct qsel *s, struct qs_queue *q)
 {
 	for (unsigned m = 0; m < s->nm; m++) {
 		if (q->blk_judged[m])
-			add_block(q, m, (double)q->blk_agree[m] / q->blk_judged[m]);
+			tj_blocks_add(&q->blocks[m], (double)q->blk_agree[m] / q->blk_judged[m]);
 		q->blk_judged[m] = q->blk_agree[m] = 0;
 	}
 }
@@ -846,7 +828,7 @@ static void score_anchor(struct qsel *s, const struct qs_seen *sn,
 		if (q->post_judged < QS_RECHOOSE)
 			return;
 		int turned = links_turned(s, q, m);
-		add_block(q, m, (double)q->post_agree / (double)q->post_judged);
+		tj_blocks_add(&q->blocks[m], (double)q->post_agree / (double)q->post_judged);
 		if (turned) {
 			q->unsettle_links++;
 			unsettle(s, q);
@@ -922,7 +904,7 @@ static int answered_settled(struct qsel *s, uint32_t i)
 	if (c->has_anchor)
 		score_anchor(s, sn, &c->anchor);
 	hold(s, q, i);
-	if (q->settled && s->audit && ++q->since >= (uint64_t)s->audit * QS_RECHOOSE) {
+	if (q->settled && tj_settle_audit_due(++q->since, s->audit, QS_RECHOOSE)) {
 		q->audits++;
 		unsettle(s, q);
 	}
@@ -1112,7 +1094,7 @@ static void explain_settling(const struct qsel *s, const struct qs_queue *q)
 	for (unsigned m = 0; m < s->nm; m++)
 		if ((s->need_of[q->pick] >> m) & 1)
 			fprintf(stderr, " %s", s->mc[m]->name);
-	fprintf(stderr, "; calls given to them alone %llu\n",
+	fprintf(stderr, "; its calls while settled %llu\n",
 		(unsigned long long)q->settled_calls);
 }
 
@@ -1187,6 +1169,10 @@ static void explain(const struct qsel *s)
 	fprintf(stderr, "queue-select: calls answered by");
 	for (unsigned m = 0; m < s->nm; m++)
 		fprintf(stderr, " %s %llu%s", s->mc[m]->name, (unsigned long long)total[m],
+			m + 1 < s->nm ? "," : "\n");
+	fprintf(stderr, "queue-select: calls given to");
+	for (unsigned m = 0; m < s->nm; m++)
+		fprintf(stderr, " %s %llu%s", s->mc[m]->name, (unsigned long long)s->given[m],
 			m + 1 < s->nm ? "," : "\n");
 }
 

@@ -57,14 +57,19 @@ static inline void test_rig_run(struct test_rig *r, const struct tj_correlator *
 	tj_assembler_free(a);
 }
 
-/* test_rig_run with explain=1 and stderr caught: returns what the
- * correlator printed there (free it). */
-static inline char *test_rig_run_explained(struct test_rig *r, const struct tj_correlator *c,
-					   const struct tj_event *evs, size_t n)
+/* test_rig_run with the params given (may be NULL) and explain=1, stderr
+ * caught: returns what the correlator printed there (free it). */
+static inline char *test_rig_run_explained_with(struct test_rig *r,
+						const struct tj_correlator *c,
+						const struct tj_event *evs, size_t n,
+						const struct tj_params *given)
 {
-	struct tj_params p = { .n = 1 };
-	p.key[0] = "explain";
-	p.val[0] = "1";
+	struct tj_params p = { .n = 0 };
+	if (given)
+		p = *given;
+	assert_true(p.n < TJ_PARAMS_MAX);
+	p.key[p.n] = "explain";
+	p.val[p.n++] = "1";
 	FILE *f = tmpfile();
 	assert_non_null(f);
 	fflush(stderr);
@@ -81,6 +86,14 @@ static inline char *test_rig_run_explained(struct test_rig *r, const struct tj_c
 	assert_int_equal(pread(fileno(f), text, (size_t)len, 0), len);
 	fclose(f);
 	return text;
+}
+
+/* test_rig_run with explain=1 and stderr caught: returns what the
+ * correlator printed there (free it). */
+static inline char *test_rig_run_explained(struct test_rig *r, const struct tj_correlator *c,
+					   const struct tj_event *evs, size_t n)
+{
+	return test_rig_run_explained_with(r, c, evs, n, NULL);
 }
 
 /* The edge of call `child` (fails the test if it has none). */

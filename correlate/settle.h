@@ -1,0 +1,44 @@
+/* When a queue-select queue settles, and what un-settles it (the rules;
+ * queue_select.c does the plumbing: which methods get which calls).
+ *
+ * A queue settles when its choice held `settle` re-choices in a row: from
+ * then on only the chosen method (and the base it runs on) need its
+ * calls.  While settled, the completion links still judge the chosen
+ * method on its own, in blocks of links: a block whose share of agreeing
+ * links falls below the method's mean share per block by more than z times
+ * the spread between its blocks un-settles the queue (every method gets
+ * its calls again and the judge chooses anew); so does an audit, after
+ * `audit` re-choice periods settled (ASYNC.md, "Settling"). */
+#ifndef TJ_SETTLE_H
+#define TJ_SETTLE_H
+
+#include <stdint.h>
+
+/* One method's share of agreeing links per block, summed and squared. */
+struct tj_blocks {
+	uint32_t n;
+	double sum, sq;
+};
+
+void tj_blocks_add(struct tj_blocks *b, double share);
+
+/* After a re-choice that picked `pick` (was: the pick before it, -1 for
+ * none): counts the re-choices in a row that kept it in *stable; 1 when
+ * the queue settles now (settle > 0 re-choices held, and enough: the
+ * choice was made on the queue's own calls), else 0. */
+int tj_settle_now(uint32_t *stable, int was, int pick, uint32_t settle, int enough);
+
+/* Did a settled method's block (agree of judged links) turn against it?
+ * Measured against its earlier blocks b: below their mean by more than z
+ * times their spread.  Links in a block agree or miss together (bursts),
+ * so the spread between blocks is wider than the binomial's; with fewer
+ * than two blocks the binomial's stands in, around base (its share of all
+ * its links before it settled). */
+int tj_settle_turned(const struct tj_blocks *b, double base, uint64_t agree,
+		     uint64_t judged, double z);
+
+/* Is a queue settled for `since` calls due for an audit (every `audit`
+ * periods of `period` calls; audit 0: never)? */
+int tj_settle_audit_due(uint64_t since, uint32_t audit, uint32_t period);
+
+#endif
