@@ -74,6 +74,17 @@ cut -d, -f1,2 "$tmp/qm.csv" | sort >"$tmp/a"
 cut -d, -f1,2 "$tmp/m.csv" | sort >"$tmp/b"
 cmp -s "$tmp/a" "$tmp/b" || fail "queue-select over metadata alone differs from metadata"
 
+# settle=0 feeds every method every call: the same edges as a settle no
+# queue of this dataset can reach (1000 re-choices); --explain says it
+"$tj" correlate --algo queue-select --param settle=0 --explain "$tmp/ds" -o "$tmp/s0.csv" \
+	2>"$tmp/s0.err" || fail "queue-select settle=0: $(tail -1 "$tmp/s0.err")"
+"$tj" correlate --algo queue-select --param settle=1000 "$tmp/ds" -o "$tmp/s1000.csv" 2>/dev/null ||
+	fail "queue-select settle=1000"
+cmp -s "$tmp/s0.csv" "$tmp/s1000.csv" || fail "queue-select settle=0 and settle=1000 differ"
+grep -q 'settled: never (settle=0' "$tmp/s0.err" || fail "settle=0: --explain does not say so"
+grep -q '^queue-select: calls given to lookahead [0-9]*, order-align' "$tmp/s0.err" ||
+	fail "queue-select --explain does not count the calls each method was given"
+
 # bad params: exit 2, the param named, no output file
 bad() {
 	local want=$1
@@ -111,5 +122,10 @@ bad "unknown param 'score'" --param score=mdl
 bad "param explain=2" --param explain=2
 bad "unknown param 'colour'" --param colour=red
 bad "not a number" --param warm=x
+bad "param settle=-1: a whole number in \[0, 1000\]" --param settle=-1
+bad "param settle=2.5" --param settle=2.5
+bad "param settle=1001" --param settle=1001
+bad "param audit=-3: a whole number in \[0, 1000000\]" --param audit=-3
+bad "param audit=x: not a number" --param audit=x
 expect_exit 2 "$tj" correlate --algo queue-select --train "$tmp/ds" "$tmp/ds"
 echo "ok: default is $dflt; queue-select and its params"
