@@ -138,6 +138,8 @@ struct qs_queue {
 	uint8_t give;            /* methods given its calls: run over the process's queues */
 	uint8_t settled;
 	uint32_t stable;         /* re-choices in a row that kept the pick */
+	uint64_t picked_at;      /* judged calls when the pick was first picked */
+	double lead_at;          /* its lead then (nats per call) */
 	uint64_t since;          /* calls sent since the queue settled */
 	uint64_t post_judged, post_agree; /* links since then judging the pick; agreeing */
 	double base_agree;       /* the pick's agreement with its judging links when it settled */
@@ -697,7 +699,10 @@ static unsigned candidates(const struct qsel *s, const struct qs_queue *q)
  * enough completion links and they are corroborated, those rule methods out; its own description
  * lengths once it has QS_MIN_OWN answered calls, else the sums over every
  * queue (a small queue's histograms are too thin to choose on). */
-static int choose(const struct qsel *s, const struct qs_queue *q)
+static int pick_lead(const struct qsel *s, const struct qs_queue *q, const double *cost,
+		     int pick, double *lead);
+
+static int choose(const struct qsel *s, const struct qs_queue *q, double *lead)
 {
 	double cost[QS_MAX_METHODS] = { 0 };
 	if (q->answered >= QS_MIN_OWN) {
@@ -709,13 +714,29 @@ static int choose(const struct qsel *s, const struct qs_queue *q)
 				cost[m] += queue_cost(s, &s->queues[i], m);
 	}
 	if (links_decide(s, q))
-		return tj_cons_pick(s->nm, cost, (const uint32_t (*)[TJ_CONS_METHODS])q->beats,
-				    s->z);
+		return pick_lead(s, q, cost,
+				 tj_cons_pick(s->nm, cost,
+					      (const uint32_t (*)[TJ_CONS_METHODS])q->beats, s->z),
+				 lead);
 	unsigned cand = candidates(s, q);
 	for (unsigned m = 0; m < s->nm; m++)
 		if (!((cand >> m) & 1))
 			cost[m] = HUGE_VAL;
-	return tj_cons_pick(s->nm, cost, NULL, s->z);
+	return pick_lead(s, q, cost, tj_cons_pick(s->nm, cost, NULL, s->z), lead);
+}
+
+/* The pick's lead, in nats per call, over the closest other method still
+ * in the running (settle.h: a lead that narrows is no settled choice). */
+static int pick_lead(const struct qsel *s, const struct qs_queue *q, const double *cost,
+		     int pick, double *lead)
+{
+	double best = HUGE_VAL;
+	for (unsigned m = 0; m < s->nm; m++)
+		if ((int)m != pick && isfinite(cost[m]) && cost[m] - cost[pick] < best)
+			best = cost[m] - cost[pick];
+	if (lead)
+		*lead = best / (double)(q->answered ? q->answered : 1);
+	return pick;
 }
 
 static int send_call(struct qsel *s, struct qs_queue *q, uint32_t i)
@@ -768,9 +789,10 @@ static void unsettle(struct qsel *s, struct qs_queue *q)
  * `settle` re-choices in a row, on the queue's own calls, settles it:
  * from the next call on only the pick (and the base it runs on) get the
  * queue's calls; the rest of the stream still reaches every method. */
-static void settle_check(struct qsel *s, struct qs_queue *q, int was)
+static void settle_check(struct qsel *s, struct qs_queue *q, int was, double lead)
 {
-	if (!tj_settle_now(&q->stable, was, q->pick, s->settle, q->answered >= QS_MIN_OWN))
+	if (!tj_settle_now(&q->stable, &q->picked_at, &q->lead_at, was, q->pick, q->answered, lead,
+			   s->settle, q->answered >= QS_MIN_OWN))
 		return;
 	unsigned m = (unsigned)q->pick;
 	q->settled = 1;
@@ -904,7 +926,7 @@ static int answered_settled(struct qsel *s, uint32_t i)
 	if (c->has_anchor)
 		score_anchor(s, sn, &c->anchor);
 	hold(s, q, i);
-	if (q->settled && tj_settle_audit_due(++q->since, s->audit, QS_RECHOOSE)) {
+	if (q->settled && tj_settle_audit_due(++q->since, q->answered, s->audit, QS_RECHOOSE)) {
 		q->audits++;
 		unsettle(s, q);
 	}
@@ -985,8 +1007,9 @@ static int answered(struct qsel *s, uint32_t i)
 	 * before it settled may still come in) */
 	if (q->pick < 0 || (!q->settled && q->answered % QS_RECHOOSE == 0)) {
 		int was = q->pick;
-		q->pick = choose(s, q);
-		settle_check(s, q, was);
+		double lead = 0;
+		q->pick = choose(s, q, &lead);
+		settle_check(s, q, was, lead);
 	}
 	return flush_hold(s, q);
 }
@@ -1212,7 +1235,7 @@ static int qs_finish(void *st, struct tj_edge_sink *out, struct tj_err *err)
 	for (size_t i = 0; rc == 0 && i < s->nqueues; i++) {
 		struct qs_queue *q = &s->queues[i];
 		if (q->pick < 0 || q->answered < QS_MIN_OWN)
-			q->pick = choose(s, q);
+			q->pick = choose(s, q, NULL);
 		rc = flush_hold(s, q);
 	}
 	if (rc == 0 && s->fix)
@@ -1267,7 +1290,7 @@ const struct tj_correlator tj_correlator_queue_select = {
 		       "corroborate=0.5  links rule methods out only where a method that does not decide by them (not lookahead, nest) agrees with this share of them; 0: wherever there are 30 (before i15j's judge)\n"
 		       "correct=0  1: lookahead's synchronous links correct the chosen answers\n"
 		       "settle=4  a queue whose choice held this many re-choices (of 256 calls) in a row settles: only the chosen method (and the base it runs on) get its calls, until the links turn against it; 0: every method gets every call\n"
-		       "audit=64  a settled queue un-settles after this many periods of 256 calls, so every method is judged again; 0: only the links un-settle it\n"
+		       "audit=64  a queue settled on N judged calls un-settles after N more calls, and at least every this many periods of 256, so every method is judged again; 0: only the links un-settle it\n"
 		       "explain=0  1: print each queue's costs and choice on stderr\n",
 	.open = qs_open,
 	.train = NULL,

@@ -9,10 +9,18 @@ void tj_blocks_add(struct tj_blocks *b, double share)
 	b->sq += share * share;
 }
 
-int tj_settle_now(uint32_t *stable, int was, int pick, uint32_t settle, int enough)
+int tj_settle_now(uint32_t *stable, uint64_t *picked_at, double *lead_at, int was, int pick,
+		  uint64_t judged, double lead, uint32_t settle, int enough)
 {
-	*stable = was >= 0 && pick == was ? *stable + 1 : 0;
-	return settle > 0 && *stable >= settle && enough;
+	if (was >= 0 && pick == was) {
+		++*stable;
+	} else {
+		*stable = 0;
+		*picked_at = judged;
+		*lead_at = lead;
+	}
+	return settle > 0 && *stable >= settle && judged >= 2 * *picked_at && lead >= *lead_at &&
+	       enough;
 }
 
 int tj_settle_turned(const struct tj_blocks *b, double base, uint64_t agree,
@@ -30,7 +38,8 @@ int tj_settle_turned(const struct tj_blocks *b, double base, uint64_t agree,
 	return mean - share > z * sd;
 }
 
-int tj_settle_audit_due(uint64_t since, uint32_t audit, uint32_t period)
+int tj_settle_audit_due(uint64_t since, uint64_t judged, uint32_t audit, uint32_t period)
 {
-	return audit > 0 && since >= (uint64_t)audit * period;
+	uint64_t every = (uint64_t)audit * period;
+	return audit > 0 && since >= (judged < every ? judged : every);
 }

@@ -22,11 +22,18 @@ struct tj_blocks {
 
 void tj_blocks_add(struct tj_blocks *b, double share);
 
-/* After a re-choice that picked `pick` (was: the pick before it, -1 for
- * none): counts the re-choices in a row that kept it in *stable; 1 when
- * the queue settles now (settle > 0 re-choices held, and enough: the
- * choice was made on the queue's own calls), else 0. */
-int tj_settle_now(uint32_t *stable, int was, int pick, uint32_t settle, int enough);
+/* After a re-choice on `judged` calls that picked `pick` (was: the pick
+ * before it, -1 for none): counts the re-choices in a row that kept it in
+ * *stable, and in *picked_at the judged calls when it was first picked; 1
+ * when the queue settles now, else 0.  It settles when the pick held
+ * settle > 0 re-choices in a row, and over as many calls as it was first
+ * picked on (a choice made on 1000 calls must still hold at 2000: a
+ * re-choice 24 calls after the first is no confirmation), with a lead
+ * (nats per call over the closest other method) no narrower than when it
+ * was picked (*lead_at: a lead the runner-up is eating into is no clear
+ * margin), and enough (the choice was made on the queue's own calls). */
+int tj_settle_now(uint32_t *stable, uint64_t *picked_at, double *lead_at, int was, int pick,
+		  uint64_t judged, double lead, uint32_t settle, int enough);
 
 /* Did a settled method's block (agree of judged links) turn against it?
  * Measured against its earlier blocks b: below their mean by more than z
@@ -37,8 +44,11 @@ int tj_settle_now(uint32_t *stable, int was, int pick, uint32_t settle, int enou
 int tj_settle_turned(const struct tj_blocks *b, double base, uint64_t agree,
 		     uint64_t judged, double z);
 
-/* Is a queue settled for `since` calls due for an audit (every `audit`
- * periods of `period` calls; audit 0: never)? */
-int tj_settle_audit_due(uint64_t since, uint32_t audit, uint32_t period);
+/* Is a queue settled for `since` calls due for an audit?  A choice made
+ * on `judged` calls is looked at again after as many settled calls (a
+ * choice on thin evidence soon, one on much evidence seldom: audits are
+ * logarithmic in the stream, not linear), and at least every `audit`
+ * periods of `period` calls; audit 0: never. */
+int tj_settle_audit_due(uint64_t since, uint64_t judged, uint32_t audit, uint32_t period);
 
 #endif

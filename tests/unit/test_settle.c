@@ -31,19 +31,31 @@ static void test_settles_when_pick_holds(void **state)
 {
 	(void)state;
 	uint32_t stable = 0;
-	assert_false(tj_settle_now(&stable, -1, 2, 3, 1)); /* the first choice */
-	assert_false(tj_settle_now(&stable, 2, 2, 3, 1));
-	assert_false(tj_settle_now(&stable, 2, 2, 3, 1));
-	assert_true(tj_settle_now(&stable, 2, 2, 3, 1)); /* held 3 re-choices */
-	/* a change starts the count again */
-	assert_false(tj_settle_now(&stable, 2, 1, 3, 1));
+	uint64_t at = 0;
+	double lead = 0;
+	assert_false(tj_settle_now(&stable, &at, &lead, -1, 2, 1000, 0.1, 3, 1)); /* the first choice */
+	assert_int_equal(at, 1000);
+	assert_false(tj_settle_now(&stable, &at, &lead, 2, 2, 1024, 0.1, 3, 1));
+	assert_false(tj_settle_now(&stable, &at, &lead, 2, 2, 1280, 0.1, 3, 1));
+	/* held 3 re-choices, but over 536 calls of a choice made on 1000 */
+	assert_false(tj_settle_now(&stable, &at, &lead, 2, 2, 1536, 0.1, 3, 1));
+	assert_false(tj_settle_now(&stable, &at, &lead, 2, 2, 1792, 0.1, 3, 1));
+	assert_true(tj_settle_now(&stable, &at, &lead, 2, 2, 2048, 0.1, 3, 1)); /* and 1048 */
+	/* a change starts both counts again */
+	assert_false(tj_settle_now(&stable, &at, &lead, 2, 1, 2304, 0.1, 3, 1));
 	assert_int_equal(stable, 0);
-	assert_false(tj_settle_now(&stable, 1, 1, 3, 1));
+	assert_int_equal(at, 2304);
+	for (uint64_t n = 2560; n < 4608; n += 256)
+		assert_false(tj_settle_now(&stable, &at, &lead, 1, 1, n, 0.1, 3, 1));
+	assert_true(tj_settle_now(&stable, &at, &lead, 1, 1, 4608, 0.1, 3, 1));
+	/* held long enough, but the runner-up gained on it (a lead of 0.1
+	 * nats per call when picked, 0.05 now): not yet; once the lead is
+	 * back, settled */
+	assert_false(tj_settle_now(&stable, &at, &lead, 1, 1, 5000, 0.05, 3, 1));
+	assert_true(tj_settle_now(&stable, &at, &lead, 1, 1, 5256, 0.1, 3, 1));
 	/* held, but on too few calls of its own; settle=0: never */
-	stable = 10;
-	assert_false(tj_settle_now(&stable, 1, 1, 3, 0));
-	stable = 1000;
-	assert_false(tj_settle_now(&stable, 1, 1, 0, 1));
+	assert_false(tj_settle_now(&stable, &at, &lead, 1, 1, 10000, 0.1, 3, 0));
+	assert_false(tj_settle_now(&stable, &at, &lead, 1, 1, 10000, 0.1, 0, 1));
 }
 
 static void test_turned_against_spread(void **state)
@@ -86,11 +98,15 @@ static void test_turned_binomial_with_few_blocks(void **state)
 static void test_audit_due(void **state)
 {
 	(void)state;
-	assert_false(tj_settle_audit_due(255, 1, 256));
-	assert_true(tj_settle_audit_due(256, 1, 256));
-	assert_false(tj_settle_audit_due(64 * 256 - 1, 64, 256));
-	assert_true(tj_settle_audit_due(64 * 256, 64, 256));
-	assert_false(tj_settle_audit_due(UINT64_MAX, 0, 256)); /* audit=0: never */
+	/* settled on 2000 judged calls: looked at again after 2000 more */
+	assert_false(tj_settle_audit_due(1999, 2000, 64, 256));
+	assert_true(tj_settle_audit_due(2000, 2000, 64, 256));
+	/* on many: at least every audit periods */
+	assert_false(tj_settle_audit_due(255, 100000, 1, 256));
+	assert_true(tj_settle_audit_due(256, 100000, 1, 256));
+	assert_false(tj_settle_audit_due(64 * 256 - 1, 100000, 64, 256));
+	assert_true(tj_settle_audit_due(64 * 256, 100000, 64, 256));
+	assert_false(tj_settle_audit_due(UINT64_MAX, 2000, 0, 256)); /* audit=0: never */
 }
 
 /* A one-thread gateway (node 1, pid 100): NREQ requests one after the
@@ -177,8 +193,9 @@ static void test_settled_queue_stops_ruled_out(void **state)
 	assert_string_equal(tj_correlator_unit_fifo.name, "unit-fifo");
 
 	/* settle=4 (the default): the pick (metadata, the earlier of two
-	 * equal methods) held re-choices at 256, 512, 768 and 1024 answered
-	 * calls, then unit-fifo got no more calls of the queue */
+	 * equal methods), first made on 1 call (warm=1), held re-choices at
+	 * 256, 512, 768 and 1024 answered calls, then unit-fifo got no more
+	 * calls of the queue */
 	char *text = run_qs(&r, evs, n, "audit=0", NULL);
 	expect_all_right(&r.set);
 	assert_non_null(strstr(text, "settled: first after 1024 judged calls, 1 time "));
