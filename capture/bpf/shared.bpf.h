@@ -773,8 +773,15 @@ static __always_inline int lane_add(const struct emit_args *a)
 		return 0;
 	head = l->head;
 	if (head - l->tail_seen >= lane_slots) {
-		/* The reader's line, looked at only when the cached tail
-		 * says full. */
+		/* The reader's line (a cache miss), looked at only when the
+		 * cached tail says full, and then once per TJC_LANE_RELOOK
+		 * records: in a burst the reader is behind for a while, and a
+		 * look per record put the data program at 155-170 ns against
+		 * 133 with batches alone (capture-burst). */
+		if (l->spilled++ & (TJC_LANE_RELOOK - 1)) {
+			l->busy = 0;
+			return 0;
+		}
 		l->tail_seen = *(volatile __u64 *)&l->tail;
 		if (head - l->tail_seen >= lane_slots) {
 			l->busy = 0;
