@@ -38,6 +38,12 @@ grep -q '^queue-select: calls answered by lookahead [0-9]*, order-align [0-9]*, 
 	fail "queue-select --explain does not say which method answered"
 grep -q '^    decided by: \(completion links\|description length\)' "$tmp/qs.err" ||
 	fail "queue-select --explain does not say which evidence decided each queue"
+grep -q '^    decided: [a-z-]* \(over [a-z-]* by [-0-9.]* nats (description length\|, the only candidate\)' "$tmp/qs.err" ||
+	fail "queue-select --explain does not say which evidence decided the soft judge"
+# judge=sign is the judge before i15w's: one edge per call too
+"$tj" correlate --algo queue-select --param judge=sign "$tmp/ds" -o "$tmp/qsign.csv" 2>/dev/null ||
+	fail "queue-select judge=sign"
+[ "$(($(wc -l <"$tmp/qsign.csv") - 1))" -eq "$calls" ] || fail "queue-select judge=sign: not one edge per call"
 # corroborate=0 backed=0 over the old methods is the judge before i15j's
 # (every method still answers; one edge per call)
 "$tj" correlate --algo queue-select --param corroborate=0 --param backed=0 \
@@ -109,6 +115,8 @@ bad "param backed=-1" --param backed=-1
 bad "not a number" --param backed=half
 bad "unknown param 'score'" --param score=mdl
 bad "param explain=2" --param explain=2
+bad "param judge=hard: soft or sign" --param judge=hard
+bad "param judge=: soft or sign" --param judge=
 bad "unknown param 'colour'" --param colour=red
 bad "not a number" --param warm=x
 expect_exit 2 "$tj" correlate --algo queue-select --train "$tmp/ds" "$tmp/ds"
