@@ -156,8 +156,8 @@ static int parse_features(const char *arg, struct train_opts *o)
 		size_t k = 0;
 		if (*w >= '0' && *w <= '9') {
 			if (parse_double(w, &d) < 0 || d < 1 || d > TJ_FEAT_N || d != (int)d)
-				return tj_usage("train", "--features: '%s' is not a count 1..%d",
-						w, TJ_FEAT_N);
+				return tj_usage("train", "--features wants a count 1..%d or "
+						"feature names, not '%s'", TJ_FEAT_N, w);
 			for (k = 0; k < (size_t)d; k++)
 				want[k] = 1;
 		} else {

@@ -7,8 +7,11 @@
 #  - default.model (`classifier`): the ten original scenarios, the first 27
 #    features (the list before issue #15's order features), teacher forcing;
 #  - order.model (`order-logit`): every built-in scenario plus the
-#    training-only specs in train-scenarios/, every feature, one self-fed
-#    round (correlate/ASYNC.md).
+#    training-only specs in train-scenarios/, the first 33 features (the
+#    list before the queue order features), one self-fed round
+#    (correlate/ASYNC.md).
+# bench/models-reproduce.sh checks that this gives both committed files
+# byte for byte.
 # The data and the fits are a training plan (README, "Running a grid on a
 # cluster"): a gen job per scenario x load x seed, a train job per model on
 # the union of its datasets.  TJ_MODEL_EXECUTOR=parallel|slurm (and
@@ -39,7 +42,7 @@ rm -rf "$work"
 "$tj" bench --plan "$work" --seeds "${TJ_MODEL_SEEDS:-101,102}" --scenarios "$scenarios" \
 	--loads low,medium,high --requests "${TJ_MODEL_REQUESTS:-1000}" \
 	--train "default.model=--algo classifier --fit clogit --features 27" --train-on "default.model=$base" \
-	--train "order.model=--algo classifier --fit clogit --self-fed 1" >/dev/null
+	--train "order.model=--algo classifier --fit clogit --self-fed 1 --features 33" >/dev/null
 # shellcheck disable=SC2086 # TJ_MODEL_RUN_ARGS: words for bench --run
 "$tj" bench --run "$work" --executor "${TJ_MODEL_EXECUTOR:-local}" ${TJ_MODEL_RUN_ARGS:-}
 "$tj" bench --collect "$work"
