@@ -10,7 +10,7 @@
 # the fitting changed since the committed fit: refit with `make models`
 # and commit both files with the change (models/README.md).  Takes about
 # 5 minutes of CPU on 2 cores.  The environment of `make models`
-# (TJ_MODEL_SEEDS, TJ_MODEL_REQUESTS, TJ_MODEL_RUNTIMES) is cleared: the
+# (TJ_MODEL_SEEDS, TJ_MODEL_REQUESTS, TJ_MODEL_RUNTIMES, TJ_MODEL_QUEUE) is cleared: the
 # committed models are the defaults'.
 #
 #   bench/models-reproduce.sh [--keep DIR] TRACEJOIN [MODELS_DIR]
@@ -44,7 +44,7 @@ else
 	work=$(mktemp -d /tmp/tj-models-reproduce.XXXXXX) || exit 1
 	trap 'rm -rf "$work"' EXIT
 fi
-unset TJ_MODEL_SEEDS TJ_MODEL_REQUESTS TJ_MODEL_RUNTIMES TJ_MODEL_EXECUTOR TJ_MODEL_RUN_ARGS
+unset TJ_MODEL_SEEDS TJ_MODEL_REQUESTS TJ_MODEL_RUNTIMES TJ_MODEL_QUEUE TJ_MODEL_EXECUTOR TJ_MODEL_RUN_ARGS
 if ! "$here/models/train-default.sh" "$tj" "$work/data" "$work/out" >"$work/train.log" 2>&1; then
 	echo "models-reproduce: models/train-default.sh failed:" >&2
 	tail -5 "$work/train.log" >&2
