@@ -104,6 +104,15 @@ static int find(const struct tj_feat_call *c, uint64_t sock)
 	return -1;
 }
 
+/* Requests A, B, C (sockets 10, 11, 12) of process 5, read by one
+ * thread at 1000, 1100 and 1200 us, answered at 9000: a queue of three. */
+static void three_waiting(struct fx *x)
+{
+	feed(x, srv(1, 10, 0, 5, 100, 1000, 1000, 9000, 100));
+	feed(x, srv(1, 11, 0, 5, 100, 1100, 1100, 9000, 100));
+	feed(x, srv(1, 12, 0, 5, 100, 1200, 1200, 9000, 100));
+}
+
 static void test_candidates_and_basic_features(void **state)
 {
 	(void)state;
@@ -320,9 +329,7 @@ static void test_fifo_only_order_decides(void **state)
 {
 	(void)state;
 	struct fx *x = fx_new(0, 0);
-	feed(x, srv(1, 10, 0, 5, 100, 1000, 1000, 9000, 100));
-	feed(x, srv(1, 11, 0, 5, 100, 1100, 1100, 9000, 100));
-	feed(x, srv(1, 12, 0, 5, 100, 1200, 1200, 9000, 100));
+	three_waiting(x);
 	struct tj_message c = call_to(1, 30, 0, 100, 1300, 1400, 0, 6379);
 	assert_int_equal(feed(x, c), 1);
 	int a = find(&x->c, 10), b = find(&x->c, 11), d = find(&x->c, 12);
@@ -361,9 +368,7 @@ static void test_fifo_counts_merged_calls(void **state)
 {
 	(void)state;
 	struct fx *x = fx_new(0, 0);
-	feed(x, srv(1, 10, 0, 5, 100, 1000, 1000, 9000, 100));
-	feed(x, srv(1, 11, 0, 5, 100, 1100, 1100, 9000, 100));
-	feed(x, srv(1, 12, 0, 5, 100, 1200, 1200, 9000, 100));
+	three_waiting(x);
 	struct tj_message c = call_to(1, 30, 0, 200, 1300, 1400, 0, 6379);
 	c.nsyscalls = 2;
 	assert_int_equal(feed(x, c), 1);
@@ -420,9 +425,7 @@ static void test_queue_order_without_decisions(void **state)
 {
 	(void)state;
 	struct fx *x = fx_new(0, 0);
-	feed(x, srv(1, 10, 0, 5, 100, 1000, 1000, 9000, 100));
-	feed(x, srv(1, 11, 0, 5, 100, 1100, 1100, 9000, 100));
-	feed(x, srv(1, 12, 0, 5, 100, 1200, 1200, 9000, 100));
+	three_waiting(x);
 	/* another process's request is never in this queue */
 	feed(x, srv(1, 13, 0, 6, 300, 1250, 1250, 9000, 300));
 	assert_int_equal(feed(x, call_to(1, 30, 0, 100, 1300, 1400, 0, 6379)), 1);
@@ -481,9 +484,7 @@ static void test_queue_counts_call_units(void **state)
 {
 	(void)state;
 	struct fx *x = fx_new(0, 0);
-	feed(x, srv(1, 10, 0, 5, 100, 1000, 1000, 9000, 100));
-	feed(x, srv(1, 11, 0, 5, 100, 1100, 1100, 9000, 100));
-	feed(x, srv(1, 12, 0, 5, 100, 1200, 1200, 9000, 100));
+	three_waiting(x);
 	feed(x, srv(1, 13, 0, 5, 100, 1250, 1250, 9000, 100));
 	struct tj_message c = call_to(1, 30, 0, 200, 1300, 1400, 0, 6379);
 	c.nsyscalls = 2;
