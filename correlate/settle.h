@@ -8,7 +8,7 @@
  * links falls below the method's mean share per block by more than z times
  * the spread between its blocks un-settles the queue (every method gets
  * its calls again and the judge chooses anew); so does an audit, after
- * `audit` re-choice periods settled (ASYNC.md, "Settling"). */
+ * `audit` re-choice periods settled (ASYNC.md, "Third pass (i15v): settling"). */
 #ifndef TJ_SETTLE_H
 #define TJ_SETTLE_H
 
