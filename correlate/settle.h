@@ -1,14 +1,16 @@
 /* When a queue-select queue settles, and what un-settles it (the rules;
  * queue_select.c does the plumbing: which methods get which calls).
  *
- * A queue settles when its choice held `settle` re-choices in a row: from
- * then on only the chosen method (and the base it runs on) need its
- * calls.  While settled, the completion links still judge the chosen
- * method on its own, in blocks of links: a block whose share of agreeing
- * links falls below the method's mean share per block by more than z times
- * the spread between its blocks un-settles the queue (every method gets
- * its calls again and the judge chooses anew); so does an audit, after
- * `audit` re-choice periods settled (ASYNC.md, "Third pass (i15v): settling"). */
+ * A queue settles when its choice held `settle` re-choices in a row, over
+ * as many calls as it was made on, with a lead that did not narrow
+ * (tj_settle_now): from then on only the chosen method (and the base it
+ * runs on) need its calls.  While settled, the completion links still
+ * judge the chosen method on its own, in blocks of links: a block whose
+ * share of agreeing links falls below the method's mean share per block
+ * by more than z times the spread between its blocks un-settles the queue
+ * (every method gets its calls again and the judge chooses anew); so does
+ * an audit (tj_settle_audit_due).  ASYNC.md, "Third pass (i15v):
+ * settling". */
 #ifndef TJ_SETTLE_H
 #define TJ_SETTLE_H
 
