@@ -182,29 +182,49 @@ static void test_bad_params_named(void **state)
 	assert_non_null(strstr(err.msg, "'cap'"));
 }
 
+/* stderr into a temporary file until stderr_end, which reads it into buf
+ * (n bytes, NUL-terminated) and removes it. */
+struct captured {
+	char path[64];
+	int fd, saved;
+};
+
+static void stderr_begin(struct captured *c)
+{
+	snprintf(c->path, sizeof(c->path), "/tmp/tj-nest-explain.XXXXXX");
+	c->fd = mkstemp(c->path);
+	assert_true(c->fd >= 0);
+	c->saved = dup(2);
+	assert_true(c->saved >= 0);
+	fflush(stderr);
+	assert_true(dup2(c->fd, 2) >= 0);
+}
+
+static void stderr_end(struct captured *c, char *buf, size_t n)
+{
+	fflush(stderr);
+	dup2(c->saved, 2);
+	close(c->saved);
+	ssize_t got = pread(c->fd, buf, n - 1, 0);
+	close(c->fd);
+	unlink(c->path);
+	assert_true(got > 0);
+	buf[got] = 0;
+}
+
 /* --explain names the signal that decided each call. */
 static void test_explain_names_signal(void **state)
 {
-	char path[] = "/tmp/tj-nest-explain.XXXXXX";
-	int fd = mkstemp(path);
-	assert_true(fd >= 0);
-	int saved = dup(2);
-	assert_true(saved >= 0);
-	fflush(stderr);
-	assert_true(dup2(fd, 2) >= 0);
+	struct captured cap;
+	stderr_begin(&cap);
 	struct tj_params p = { .n = 1 };
 	p.key[0] = "explain";
 	p.val[0] = "1";
 	const struct tj_event nested[] = NESTED_EVS;
 	struct test_rig r;
 	run_events(&r, nested, sizeof(nested) / sizeof(*nested), &p);
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	char buf[4096] = { 0 };
-	assert_true(pread(fd, buf, sizeof(buf) - 1, 0) > 0);
-	close(fd);
-	unlink(path);
+	char buf[4096];
+	stderr_end(&cap, buf, sizeof(buf));
 	assert_non_null(strstr(buf, "1:101:out:50 <- 1:1:in:0 by nesting"));
 	assert_non_null(strstr(buf, "2 calls matched by nesting"));
 	tj_edges_free(&r.set);
@@ -640,25 +660,35 @@ static void delay_case(struct rig *r, uint64_t t)
 	feed(r, call(101, 9090, 42, t + 50 * MS, 43, t + 89500 * US));      /* Y */
 }
 
+/* Run algo on nwarm warm-up requests then delay_case (params p); the
+ * rig's edges are the caller's to free. */
+static void run_delay_case(struct rig *r, const struct tj_correlator *algo, int nwarm,
+			   const struct tj_params *p)
+{
+	rig_algo = algo;
+	open_rig(r, p);
+	delay_case(r, warm_delays(r, nwarm));
+	finish(r);
+	rig_algo = &tj_correlator_nest;
+}
+
+/* X (socket 100) went to request pa, Y (101) to pb; the edges freed. */
+static void expect_xy(struct rig *r, uint64_t pa, uint64_t pb)
+{
+	assert_int_equal(parent_of(r, 100), pa);
+	assert_int_equal(parent_of(r, 101), pb);
+	tj_edges_free(&r->set);
+}
+
 static void test_em_delay_decides(void **state)
 {
 	(void)state;
 	struct rig r;
-	rig_algo = &tj_correlator_nest_em;
-	open_rig(&r, NULL);
-	delay_case(&r, warm_delays(&r, 300));
-	finish(&r);
-	rig_algo = &tj_correlator_nest;
-	assert_int_equal(parent_of(&r, 100), 2);
-	assert_int_equal(parent_of(&r, 101), 1);
-	tj_edges_free(&r.set);
+	run_delay_case(&r, &tj_correlator_nest_em, 300, NULL);
+	expect_xy(&r, 2, 1);
 	/* nest, without the delays, takes the older call for A */
-	open_rig(&r, NULL);
-	delay_case(&r, warm_delays(&r, 300));
-	finish(&r);
-	assert_int_equal(parent_of(&r, 100), 1);
-	assert_int_equal(parent_of(&r, 101), 2);
-	tj_edges_free(&r.set);
+	run_delay_case(&r, &tj_correlator_nest, 300, NULL);
+	expect_xy(&r, 1, 2);
 }
 
 /* Before any fit (fewer groups than a fit needs), nest-em is nest: the
@@ -667,14 +697,8 @@ static void test_em_unfitted_is_nest(void **state)
 {
 	(void)state;
 	struct rig r;
-	rig_algo = &tj_correlator_nest_em;
-	open_rig(&r, NULL);
-	delay_case(&r, warm_delays(&r, 20));
-	finish(&r);
-	rig_algo = &tj_correlator_nest;
-	assert_int_equal(parent_of(&r, 100), 1);
-	assert_int_equal(parent_of(&r, 101), 2);
-	tj_edges_free(&r.set);
+	run_delay_case(&r, &tj_correlator_nest_em, 20, NULL);
+	expect_xy(&r, 1, 2);
 }
 
 /* Where the fitted delays make the oldest group more likely the request's
@@ -694,38 +718,20 @@ static void test_em_order_where_oldest_fits(void **state)
 	feed(&r, call(101, 9090, 42, t + 50 * MS, 43, t + 95500 * US));
 	finish(&r);
 	rig_algo = &tj_correlator_nest;
-	assert_int_equal(parent_of(&r, 100), 1);
-	assert_int_equal(parent_of(&r, 101), 2);
-	tj_edges_free(&r.set);
+	expect_xy(&r, 1, 2);
 }
 
 /* --explain says which calls the delays placed, and the fitted model. */
 static void test_em_explain(void **state)
 {
 	(void)state;
-	char path[] = "/tmp/tj-nest-em-explain.XXXXXX";
-	int fd = mkstemp(path);
-	assert_true(fd >= 0);
-	int saved = dup(2);
-	assert_true(saved >= 0);
-	fflush(stderr);
-	assert_true(dup2(fd, 2) >= 0);
+	struct captured cap;
+	stderr_begin(&cap);
 	struct tj_params p = { 1, { "explain" }, { "1" } };
 	struct rig r;
-	rig_algo = &tj_correlator_nest_em;
-	open_rig(&r, &p);
-	delay_case(&r, warm_delays(&r, 300));
-	finish(&r);
-	rig_algo = &tj_correlator_nest;
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
+	run_delay_case(&r, &tj_correlator_nest_em, 300, &p);
 	static char buf[1 << 16];
-	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-	close(fd);
-	unlink(path);
-	assert_true(n > 0);
-	buf[n] = 0;
+	stderr_end(&cap, buf, sizeof(buf));
 	assert_non_null(strstr(buf, "nest-em: 1:101:out:0 <- 1:1:in:0 by delay"));
 	assert_non_null(strstr(buf, "1 groups placed by delay over an older one"));
 	assert_non_null(strstr(buf, "response after the last reply median 10.000 ms"));
