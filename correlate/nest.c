@@ -194,6 +194,11 @@ struct nest {
 	size_t caprowcol;
 	unsigned char *bydelay; /* the delays make q its more likely request, not its oldest */
 	size_t capbydelay;
+	struct cand { /* a request a group nests in: log density, in the window */
+		double lf;
+		int inwin;
+	} *cand;
+	size_t capcand;
 	uint64_t matched, continued, unmatched, abstained, requests, unanswered;
 };
 
@@ -233,6 +238,7 @@ static void nest_close(void *st)
 	free(s->cost);
 	free(s->rowcol);
 	free(s->bydelay);
+	free(s->cand);
 	forget_threads(s);
 	tj_u64map_free(&s->threads);
 	free(s);
@@ -744,21 +750,24 @@ static int decide_by_delay(struct nest *s, struct nm_proc *p, size_t i, struct n
 		 * in (the posterior's normaliser, scaled by exp(-top)); later:
 		 * the part outside the window */
 		double top = -INFINITY, z = 0, later = 0;
-		for (size_t h = 0; h <= p->nh; h++) {
-			const struct nm_req *r = h < p->nh ? &p->heap[h] : q;
-			if (nests(c, r) && pair_logf(d, c, r) > top)
-				top = pair_logf(d, c, r);
-		}
+		size_t nf = 0;
 		for (size_t h = 0; h <= p->nh; h++) {
 			const struct nm_req *r = h < p->nh ? &p->heap[h] : q;
 			if (!nests(c, r))
 				continue;
-			double f = exp(pair_logf(d, c, r) - top);
+			if (tj_grow((void **)&s->cand, &s->capcand, nf + 1, sizeof(*s->cand)) < 0)
+				return -TJ_E_NOMEM;
 			int inwin = 0;
-			for (size_t k = 0; k < nw && !inwin; k++)
+			for (size_t k = 0; k < nw && !inwin && r->r < p->due; k++)
 				inwin = win[k] == r;
+			s->cand[nf] = (struct cand){ pair_logf(d, c, r), inwin };
+			top = s->cand[nf].lf > top ? s->cand[nf].lf : top;
+			nf++;
+		}
+		for (size_t j = 0; j < nf; j++) {
+			double f = exp(s->cand[j].lf - top);
 			z += f;
-			later += inwin ? 0 : f;
+			later += s->cand[j].inwin ? 0 : f;
 		}
 		s->bydelay[g] = 0;
 		for (size_t col = 0; col < ncol; col++)
