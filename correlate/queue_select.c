@@ -57,6 +57,7 @@ static const struct {
 } link_methods[] = {
 	{ "lookahead", 1 }, /* lookahead.c pipelining(): the same 5 % share */
 	{ "nest", 0 },      /* nest.c pipelining(): only above 50 % */
+	{ "nest-em", 0 },   /* nest's groups, the same continuations */
 };
 
 /* A method that is another method's answers corrected by lookahead's
