@@ -66,6 +66,7 @@ static const char *const why_name[] = { "nesting", "continuation", "no-nesting-r
  * charged LATE_NONE to stay out of the window (finite: the assignment
  * stays solvable when more groups must go than there are slots). */
 #define WINDOW 16
+#define MAXG 64      /* groups one assignment weighs, the oldest */
 #define PRIOR 0.1
 #define LATE_NONE 1e9
 #define NCAND 16     /* a sampled group's candidate requests kept */
@@ -721,9 +722,10 @@ static int decide_by_delay(struct nest *s, struct nm_proc *p, size_t i, struct n
 		nslot += cap > have ? cap - have : 0;
 	}
 	slot0[nw] = nslot;
-	/* the groups nesting in the window */
+	/* the groups nesting in the window, the oldest MAXG (a bound on the
+	 * cubic assignment where a long request nests thousands) */
 	size_t ng = 0;
-	for (size_t j = 0; j < d->nq; j++) {
+	for (size_t j = 0; j < d->nq && ng < MAXG; j++) {
 		const struct nm_call *c = &d->q[j];
 		int in = 0;
 		for (size_t k = 0; k < nw && !in && !c->taken; k++)
