@@ -301,22 +301,24 @@ static int cl_message(void *st, const struct tj_message *m,
 static void explain(const struct classifier *c)
 {
 	const struct tj_model *m = &c->model;
-	size_t order[TJ_MODEL_MAXFEAT];
+	size_t order[TJ_MODEL_MAXFEAT], n = 0;
+	/* the features it was fitted on: those it does not use weigh nothing */
+	for (size_t k = 0; k < m->nfeat; k++)
+		if (!m->unused[k])
+			order[n++] = k;
 	fprintf(stderr, "classifier: model %s: %s, %zu features, threshold %.4f, "
 		"trained on %llu calls (training accuracy %.4f)\n",
-		c->source, m->fit == TJ_FIT_LOGIT ? "logit" : "clogit", m->nfeat,
+		c->source, m->fit == TJ_FIT_LOGIT ? "logit" : "clogit", n,
 		m->threshold, (unsigned long long)m->train_calls, m->train_accuracy);
 	fprintf(stderr, "classifier: weights on standardised features, strongest first "
 		"(positive: more likely the parent):\n");
-	for (size_t k = 0; k < m->nfeat; k++)
-		order[k] = k;
-	for (size_t i = 1; i < m->nfeat; i++) /* insertion sort: few features */
+	for (size_t i = 1; i < n; i++) /* insertion sort: few features */
 		for (size_t j = i; j > 0 && fabs(m->coef[order[j]]) > fabs(m->coef[order[j - 1]]); j--) {
 			size_t t = order[j];
 			order[j] = order[j - 1];
 			order[j - 1] = t;
 		}
-	for (size_t i = 0; i < m->nfeat; i++)
+	for (size_t i = 0; i < n; i++)
 		fprintf(stderr, "  %-24s %+9.4f\n", m->names[order[i]], m->coef[order[i]]);
 	fprintf(stderr, "  %-24s %+9.4f\n", "(bias)", m->bias);
 	if (!c->align)

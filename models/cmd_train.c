@@ -35,9 +35,10 @@ void cmd_train_help(void)
 	       "  --max-cand N       candidates per call, 1..%d (default %d)\n"
 	       "  --window SECONDS   a parent started at most this long before its call\n"
 	       "                     (default %g)\n"
-	       "  --features N       fit on the first N features only (1..all; default all):\n"
-	       "                     a model for the list as it was before later ones were\n"
-	       "                     appended (models/README.md)\n"
+	       "  --features LIST    fit on these features only (default all): comma-separated\n"
+	       "                     feature names (tracejoin features' header) and counts N\n"
+	       "                     (the first N: the list as it was before later ones were\n"
+	       "                     appended), e.g. 27,queue_head (models/README.md)\n"
 	       "  --self-fed N       after the fit, N rounds of: walk the datasets again with\n"
 	       "                     the history features fed by the model's own decisions,\n"
 	       "                     add those pairs (labeled with the truth), refit\n"
@@ -114,9 +115,9 @@ static int fit_kind(const struct tj_fit_set *set, int kind, double lambda,
 {
 	struct tj_fit_opts o = { kind, lambda, 200, verbose, start };
 	struct tj_err err = { 0 };
-	m->nfeat = set->nfeat; /* the first nfeat of this build's list */
+	m->nfeat = set->nfeat; /* the set's columns of this build's list */
 	for (size_t k = 0; k < set->nfeat; k++)
-		snprintf(m->names[k], TJ_MODEL_NAMELEN, "%s", tj_feat_names[k]);
+		snprintf(m->names[k], TJ_MODEL_NAMELEN, "%s", tj_feat_names[set->col[k]]);
 	m->max_cand = fo->max_cand;
 	m->window_ns = fo->window_ns;
 	if (tj_fit(set, &o, m, &err) < 0) {
@@ -133,10 +134,53 @@ struct train_opts {
 	char **tests;      /* --test DATASETs (ntests of argc slots) */
 	size_t ntests;
 	int verbose, quiet, force, allow_damaged, self_fed;
-	size_t nfeat;      /* --features */
+	size_t nfeat;      /* --features: how many */
+	size_t col[TJ_FEAT_N]; /* and which, in the build's order */
 	char **datasets;   /* the operands */
 	int ndatasets;
 };
+
+/* --features LIST: names and counts (the first N), into o->col/nfeat. */
+static int parse_features(const char *arg, struct train_opts *o)
+{
+	uint8_t want[TJ_FEAT_N] = { 0 };
+	char buf[1024];
+	if (strlen(arg) >= sizeof(buf) || !*arg)
+		return tj_usage("train", "--features wants names or counts 1..%d, not '%s'",
+				TJ_FEAT_N, arg);
+	strcpy(buf, arg);
+	char *save = NULL;
+	int any = 0;
+	for (char *w = strtok_r(buf, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+		double d;
+		size_t k = 0;
+		if (*w >= '0' && *w <= '9') {
+			if (parse_double(w, &d) < 0 || d < 1 || d > TJ_FEAT_N || d != (int)d)
+				return tj_usage("train", "--features wants a count 1..%d or "
+						"feature names, not '%s'", TJ_FEAT_N, w);
+			for (k = 0; k < (size_t)d; k++)
+				want[k] = 1;
+		} else {
+			while (k < TJ_FEAT_N && strcmp(tj_feat_names[k], w) != 0)
+				k++;
+			if (k == TJ_FEAT_N)
+				return tj_usage("train", "--features: no feature '%s' (the names: "
+						"'tracejoin features' CSV header)", w);
+			if (want[k])
+				return tj_usage("train", "--features: '%s' given twice", w);
+			want[k] = 1;
+		}
+		any = 1;
+	}
+	if (!any)
+		return tj_usage("train", "--features wants names or counts 1..%d, not '%s'",
+				TJ_FEAT_N, arg);
+	o->nfeat = 0;
+	for (size_t k = 0; k < TJ_FEAT_N; k++)
+		if (want[k])
+			o->col[o->nfeat++] = k;
+	return 0;
+}
 
 /* Options into *o; 0, or the exit status of a usage error.  o->tests
  * is allocated on success only. */
@@ -165,6 +209,8 @@ static int parse_opts(int argc, char **argv, struct train_opts *o)
 		.fitname = "clogit", .lambda = 1.0, .nfeat = TJ_FEAT_N,
 		.fo = { TJ_FEAT_DEFAULT_MAX_CAND, TJ_FEAT_DEFAULT_WINDOW_NS },
 	};
+	for (size_t k = 0; k < TJ_FEAT_N; k++)
+		o->col[k] = k;
 	if (!(o->tests = calloc((size_t)argc, sizeof(char *))))
 		return TJ_EXIT_FAIL;
 	optind = 0;
@@ -198,11 +244,7 @@ static int parse_opts(int argc, char **argv, struct train_opts *o)
 			break;
 		case 't': o->tests[o->ntests++] = optarg; break;
 		case 'F':
-			if (parse_double(optarg, &d) < 0 || d < 1 || d > TJ_FEAT_N || d != (int)d)
-				rc = tj_usage("train", "--features wants a count 1..%d, not '%s'",
-					      TJ_FEAT_N, optarg);
-			else
-				o->nfeat = (size_t)d;
+			rc = parse_features(optarg, o);
 			break;
 		case 's':
 			if (parse_double(optarg, &d) < 0 || d < 0 || d > 5 || d != (int)d)
@@ -307,8 +349,18 @@ static int read_datasets(const struct train_opts *o, struct tj_fit_set *set,
 	return TJ_EXIT_OK;
 }
 
+/* A copy of the fitted m (on the set's columns) that scores full feature
+ * rows: the columns not fitted weigh nothing (model.h). */
+static struct tj_model spread(const struct tj_fit_set *set, const struct tj_model *m)
+{
+	struct tj_model w = *m; /* no hashes yet: nothing shared to free */
+	tj_model_spread(&w, set->col, tj_feat_names, TJ_FEAT_N); /* increasing, < N */
+	return w;
+}
+
 /* Fit one kind into *m (initialised by the caller, freed by it on any
- * outcome), refit it --self-fed times, and judge it on --test. */
+ * outcome), refit it --self-fed times, and judge it on --test.  Fits and
+ * their warm starts are on the set's columns; scoring is on full rows. */
 static int fit_one(const struct train_opts *o, struct tj_fit_set *set, int kind,
 		   struct tj_model *m, double *acc)
 {
@@ -319,8 +371,9 @@ static int fit_one(const struct train_opts *o, struct tj_fit_set *set, int kind,
 		return -1;
 	for (int round = 0; round < o->self_fed; round++) {
 		struct tj_walk_stats st2 = { 0 };
+		struct tj_model w = spread(set, m);
 		for (int i = 0; i < o->ndatasets; i++)
-			if (tj_trainset_add_self_fed(set, o->datasets[i], &o->fo, m,
+			if (tj_trainset_add_self_fed(set, o->datasets[i], &o->fo, &w,
 						     &st2, &err) < 0) {
 				fprintf(stderr, "tracejoin train: %s\n", err.msg);
 				return -1;
@@ -336,6 +389,7 @@ static int fit_one(const struct train_opts *o, struct tj_fit_set *set, int kind,
 				"training accuracy %.4f\n", round + 1, st2.pairs,
 				m->train_accuracy);
 	}
+	*m = spread(set, m);
 	const char *name = kind == TJ_FIT_LOGIT ? "logit" : "clogit";
 	if (!o->quiet)
 		fprintf(stderr, "fit %s: training accuracy %.4f, threshold %.4f, %.1f s\n",
@@ -416,6 +470,7 @@ int cmd_train(int argc, char **argv)
 		return rc;
 	}
 	tj_fit_set_init(&set, o.nfeat);
+	tj_fit_set_select(&set, o.col, o.nfeat);
 	if ((rc = read_datasets(&o, &set, &st)) == TJ_EXIT_OK)
 		rc = train(&o, &set, &st, &of);
 	tj_outfile_abort(&of); /* nothing once committed */

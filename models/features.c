@@ -41,6 +41,9 @@ const char *const tj_feat_names[TJ_FEAT_N] = {
 	[TJ_F_REPLY_PARENT] = "reply_parent",
 	[TJ_F_REPLY_PARENT_SAME_SOCK] = "reply_parent_same_sock",
 	[TJ_F_FIFO_AFTER_SAME_SOCK] = "fifo_after_same_sock",
+	[TJ_F_QUEUE_HEAD] = "queue_head",
+	[TJ_F_QUEUE_RANK] = "queue_rank",
+	[TJ_F_QUEUE_PASSED] = "queue_passed",
 };
 
 /* Counts below this take their log1p from a table. */
@@ -137,6 +140,8 @@ struct tj_feat {
 	uint64_t dropped;
 	int last_was_call;
 	struct tj_call_units units; /* calls per call message, per queue */
+	/* queue hash -> ts_first of the request its calls are counted up to */
+	struct tj_u64map queue_upto;
 	double lut[LOG_LUT];
 };
 
@@ -179,6 +184,7 @@ int tj_feat_new(struct tj_feat **fp, const struct tj_feat_opts *opts,
 	tj_u64map_init(&f->thr_ix);
 	tj_u64map_init(&f->pend_ix);
 	tj_call_units_init(&f->units);
+	tj_u64map_init(&f->queue_upto);
 	f->evict_at = 1024;
 	f->pend_evict_at = 1024;
 	*fp = f;
@@ -195,6 +201,7 @@ void tj_feat_free(struct tj_feat *f)
 	free(f->thrs);
 	tj_u64map_free(&f->thr_ix);
 	tj_call_units_free(&f->units);
+	tj_u64map_free(&f->queue_upto);
 	free(f->pend);
 	tj_u64map_free(&f->pend_ix);
 	free(f);
@@ -496,6 +503,12 @@ static void fill_decided(const struct tj_feat *f, const struct tj_message *m,
 	 * candidate: fifo_order() sets them. */
 }
 
+/* Whether request r is of call m's process (an unknown pid matches any). */
+static int same_process(const struct tj_message *m, const struct req *r)
+{
+	return m->pid == TJ_PID_UNKNOWN || r->pid == TJ_PID_UNKNOWN || m->pid == r->pid;
+}
+
 /* Order along a queue: walk the candidates oldest first; the first of the
  * call's process with no call to its destination is the head of the FIFO
  * of requests still waiting for that call. */
@@ -507,14 +520,65 @@ static void fifo_order(const struct tj_feat *f, const struct node *n,
 	for (size_t j = out->n; j-- > 0;) {
 		const struct req *r = &n->reqs[out->ref_[j]];
 		double *x = out->x[j];
-		int mine = m->pid == TJ_PID_UNKNOWN || r->pid == TJ_PID_UNKNOWN ||
-			   m->pid == r->pid;
+		int mine = same_process(m, r);
 		int fresh = mine && x[TJ_F_PARENT_CALLED_DEST] == 0;
 		x[TJ_F_FIFO_FIRST] = fresh && uncalled == 0;
 		x[TJ_F_FIFO_OLDER] = fresh ? log1p_count(f->lut, uncalled) : 0;
 		x[TJ_F_FIFO_AFTER_SAME_SOCK] = x[TJ_F_FIFO_FIRST] && call->reply_same_sock;
 		uncalled += fresh;
 	}
+}
+
+/* The queue of a call: node, process and destination. */
+static uint64_t queue_of(const struct tj_message *m, uint64_t dest)
+{
+	return tj_hash64(dest ^ tj_hash64(((uint64_t)m->key.node << 32) | m->pid));
+}
+
+/* Order along the queue by the events alone: the candidates of the
+ * process that arrived after the request the queue's calls were counted
+ * up to wait, oldest first (queue_advance moves that mark). */
+static void queue_order(const struct tj_feat *f, const struct node *n,
+			const struct tj_message *m, struct tj_feat_call *out)
+{
+	const uint64_t *upto = tj_u64map_get(&f->queue_upto, out->queue_);
+	uint64_t waiting = 0;
+	for (size_t j = out->n; j-- > 0;) {
+		const struct req *r = &n->reqs[out->ref_[j]];
+		double *x = out->x[j];
+		int mine = same_process(m, r);
+		int passed = mine && upto && r->ts_first <= *upto;
+		int waits = mine && !passed;
+		x[TJ_F_QUEUE_HEAD] = waits && waiting == 0;
+		x[TJ_F_QUEUE_RANK] = waits ? log1p_count(f->lut, waiting) : 0;
+		x[TJ_F_QUEUE_PASSED] = passed;
+		waiting += waits;
+	}
+}
+
+/* The call message holds out->units_ calls: the first that many waiting
+ * requests had their turn.  Fewer waiting: the mark goes to the last
+ * (a call of an older request moves nothing back).  Returns -1 when out
+ * of memory. */
+static int queue_advance(struct tj_feat *f, const struct node *n,
+			 const struct tj_feat_call *out)
+{
+	size_t last = SIZE_MAX;
+	uint64_t taken = 0;
+	for (size_t j = out->n; j-- > 0 && taken < out->units_;) {
+		if (out->x[j][TJ_F_QUEUE_HEAD] == 0 && out->x[j][TJ_F_QUEUE_RANK] == 0)
+			continue; /* not waiting: passed, or another process's */
+		last = j;
+		taken++;
+	}
+	if (last == SIZE_MAX)
+		return 0;
+	int added;
+	uint64_t *upto = tj_u64map_upsert(&f->queue_upto, out->queue_, &added);
+	if (!upto)
+		return -1;
+	*upto = n->reqs[out->ref_[last]].ts_first;
+	return 0;
 }
 
 /* dest: the call's destination hash (tj_call_dest), found once by the caller. */
@@ -579,6 +643,7 @@ static int candidates(struct tj_feat *f, struct node *n,
 		fill_decided(f, m, t, &n->reqs[out->ref_[j]], &cc, mo ? &mo->since[j] : NULL,
 			     out->x[j]);
 	fifo_order(f, n, m, &cc, out);
+	queue_order(f, n, m, out);
 	return 0;
 }
 
@@ -632,6 +697,7 @@ int tj_feat_message(struct tj_feat *f, const struct tj_message *m,
 		return tj_errf(err, TJ_E_NOMEM, "features: out of memory");
 	out->call = m->key;
 	uint64_t dest = tj_call_dest(m);
+	out->queue_ = queue_of(m, dest);
 	candidates(f, n, m, t, dest, out);
 	out->node_ = n;
 	out->thr_ = t;
@@ -647,6 +713,8 @@ int tj_feat_message(struct tj_feat *f, const struct tj_message *m,
 	 * elsewhere it is one call written in pieces (call_units.h). */
 	if (out->units_ > 1 && !tj_call_units_pipelined(&f->units, m, out->dest_))
 		out->units_ = 1;
+	if (queue_advance(f, n, out) < 0)
+		return tj_errf(err, TJ_E_NOMEM, "features: out of memory");
 	f->last_was_call = 1;
 	return 1;
 }

@@ -85,6 +85,19 @@ enum tj_feature {
 				     * response on this call's own socket: a queue
 				     * on a saturated connection writes the next
 				     * waiting request when the reply frees it */
+	/* Order by the events alone (no decision feeds them): per queue
+	 * (node, process, destination) the request its call messages have
+	 * been counted up to, in arrival order, each message counting the
+	 * calls it holds (models/call_units.h, where the queue pipelines).
+	 * The FIFO_* features above follow the model's own answers, so one
+	 * wrong answer shifts them; these do not. */
+	TJ_F_QUEUE_HEAD,            /* the candidate is the oldest of the process
+				     * that arrived after the request the queue's
+				     * calls were counted up to: the next in line */
+	TJ_F_QUEUE_RANK,            /* log1p(such waiting candidates older than
+				     * it); 0 for one not waiting */
+	TJ_F_QUEUE_PASSED,          /* of the process, arrived no later than that
+				     * request: its turn for this queue is past */
 	TJ_FEAT_N
 };
 
@@ -118,6 +131,7 @@ struct tj_feat_call {
 	uint64_t sock_;
 	uint64_t dest_;
 	uint64_t units_; /* calls the message holds (models/call_units.h) */
+	uint64_t queue_;  /* hash of node, process, destination */
 	uint32_t pid_;
 };
 

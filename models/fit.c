@@ -16,6 +16,15 @@ void tj_fit_set_init(struct tj_fit_set *s, size_t nfeat)
 {
 	memset(s, 0, sizeof(*s));
 	s->nfeat = nfeat;
+	for (size_t k = 0; k < TJ_MODEL_MAXFEAT; k++)
+		s->col[k] = k;
+}
+
+void tj_fit_set_select(struct tj_fit_set *s, const size_t *col, size_t n)
+{
+	s->nfeat = n;
+	for (size_t k = 0; k < n; k++)
+		s->col[k] = col[k];
 }
 
 void tj_fit_set_free(struct tj_fit_set *s)
@@ -24,7 +33,10 @@ void tj_fit_set_free(struct tj_fit_set *s)
 	free(s->y);
 	free(s->gend);
 	free(s->truth);
-	tj_fit_set_init(s, s->nfeat);
+	size_t col[TJ_MODEL_MAXFEAT], n = s->nfeat;
+	memcpy(col, s->col, sizeof(col));
+	tj_fit_set_init(s, n);
+	tj_fit_set_select(s, col, n);
 }
 
 int tj_fit_set_add(struct tj_fit_set *s, const double *x, size_t n,
@@ -60,8 +72,9 @@ int tj_fit_set_add(struct tj_fit_set *s, const double *x, size_t n,
 		s->gcap = cap;
 	}
 	for (size_t j = 0; j < n; j++) {
-		memcpy(s->x + (s->nrows + j) * s->nfeat, x + j * stride,
-		       s->nfeat * sizeof(double));
+		double *row = s->x + (s->nrows + j) * s->nfeat;
+		for (size_t k = 0; k < s->nfeat; k++)
+			row[k] = x[j * stride + s->col[k]];
 		s->y[s->nrows + j] = (int)j == truth;
 	}
 	s->nrows += n;

@@ -27,6 +27,9 @@
 
 struct tj_fit_set {
 	size_t nfeat;
+	/* the feature row column each of the nfeat fitted features is read
+	 * from, increasing (tj_fit_set_select); the first nfeat by default */
+	size_t col[TJ_MODEL_MAXFEAT];
 	double *x;      /* nrows * nfeat */
 	uint8_t *y;     /* 1 for the true parent's row */
 	size_t nrows, rcap;
@@ -37,7 +40,11 @@ struct tj_fit_set {
 
 void tj_fit_set_init(struct tj_fit_set *s, size_t nfeat);
 void tj_fit_set_free(struct tj_fit_set *s);
-/* Append one call: n rows of nfeat doubles (stride given) and its truth. */
+/* Fit on the n columns col[] of each row (increasing, < TJ_MODEL_MAXFEAT)
+ * instead of the first nfeat; before the first tj_fit_set_add. */
+void tj_fit_set_select(struct tj_fit_set *s, const size_t *col, size_t n);
+/* Append one call: n rows (stride given) of which the set keeps its
+ * nfeat columns, and its truth. */
 int tj_fit_set_add(struct tj_fit_set *s, const double *x, size_t n,
 		   size_t stride, int truth, struct tj_err *err);
 

@@ -1,5 +1,6 @@
 /* Model scoring and decisions (model.h); the file form is model_file.c. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "model.h"
@@ -28,6 +29,43 @@ void tj_model_prepare(struct tj_model *m)
 		m->w_raw[k] = m->coef[k] / m->scale[k];
 		m->b_raw -= m->w_raw[k] * m->mean[k];
 	}
+}
+
+int tj_model_spread(struct tj_model *m, const size_t *col, const char *const *all,
+		    size_t nall)
+{
+	if (nall > TJ_MODEL_MAXFEAT || m->nfeat > nall)
+		return -1;
+	for (size_t k = 0; k < m->nfeat; k++)
+		if (col[k] >= nall || (k && col[k] <= col[k - 1]))
+			return -1;
+	/* from the back: col[k] >= k, so nothing is overwritten unread */
+	for (size_t k = m->nfeat; k-- > 0;) {
+		size_t c = col[k];
+		if (c == k)
+			continue;
+		memmove(m->names[c], m->names[k], TJ_MODEL_NAMELEN);
+		m->mean[c] = m->mean[k];
+		m->scale[c] = m->scale[k];
+		m->coef[c] = m->coef[k];
+		m->unused[c] = m->unused[k];
+		m->unused[k] = 1; /* until filled below or by a lower k */
+	}
+	size_t k = 0;
+	for (size_t c = 0; c < nall; c++) {
+		if (k < m->nfeat && col[k] == c) {
+			k++;
+			continue;
+		}
+		snprintf(m->names[c], TJ_MODEL_NAMELEN, "%s", all[c]);
+		m->mean[c] = 0;
+		m->scale[c] = 1;
+		m->coef[c] = 0;
+		m->unused[c] = 1;
+	}
+	m->nfeat = nall;
+	tj_model_prepare(m);
+	return 0;
 }
 
 static double sigmoid(double s)

@@ -18,7 +18,15 @@
  *     end
  * Every line is checked; an unknown version, a feature list that is not
  * this build's (tj_feat_names) and a malformed line are refused with the
- * file and line named. */
+ * file and line named.
+ *
+ * Which features: the feature lines are the first N of the build's list
+ * (features are only ever appended: a model made before newer ones reads
+ * with them weighing nothing), or, with the line `selection 1`, any of
+ * them in the build's order (a model fitted on a chosen set: `train
+ * --features NAME,...`).  Once read against the build's list, a model
+ * holds every feature of it; those not in the file are marked unused,
+ * weigh nothing and are not written back. */
 #ifndef TJ_MODEL_H
 #define TJ_MODEL_H
 
@@ -50,6 +58,8 @@ struct tj_model {
 	char names[TJ_MODEL_MAXFEAT][TJ_MODEL_NAMELEN];
 	double mean[TJ_MODEL_MAXFEAT], scale[TJ_MODEL_MAXFEAT];
 	double coef[TJ_MODEL_MAXFEAT]; /* on standardised features */
+	/* not fitted: weighs nothing (mean 0, scale 1, coef 0), not written */
+	uint8_t unused[TJ_MODEL_MAXFEAT];
 	double bias;
 	/* training summary, informative only */
 	uint64_t train_calls, train_pairs;
@@ -87,6 +97,13 @@ int tj_model_decide_scores(const struct tj_model *m, const double *sc, size_t n,
  * (TJ_FEAT_MAX_CAND). */
 int tj_model_decide(const struct tj_model *m, const double *x, size_t n,
 		    size_t stride, double *prob);
+
+/* Spread a model of nfeat features, feature k being column col[k] of the
+ * build's list all[0..nall) (increasing), over that whole list: the
+ * others weigh nothing and are marked unused.  -1 if col is not
+ * increasing or not below nall <= TJ_MODEL_MAXFEAT. */
+int tj_model_spread(struct tj_model *m, const size_t *col, const char *const *all,
+		    size_t nall);
 
 int tj_model_add_hash(struct tj_model *m, const char *dataset,
 		      const char *file, const char sha256[65]);

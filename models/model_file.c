@@ -36,6 +36,18 @@ int tj_model_print(const struct tj_model *m, FILE *f, const char *path,
 		if (has_space(m->names[k]) || !m->names[k][0])
 			return tj_errf(err, TJ_E_ARG, "%s: feature %zu has no name or blanks",
 				       path, k + 1);
+	/* the features written: the used ones; a selection when an unused
+	 * one comes before a used one (else the first N, as files always were) */
+	size_t nused = 0;
+	int selection = 0;
+	for (size_t k = 0; k < m->nfeat; k++) {
+		if (m->unused[k])
+			continue;
+		selection |= nused != k;
+		nused++;
+	}
+	if (nused == 0)
+		return tj_errf(err, TJ_E_ARG, "%s: a model needs at least one feature", path);
 	fprintf(f, "tracejoin-model %d\n", TJ_MODEL_VERSION);
 	fprintf(f, "# A tracejoin classifier model (models/README.md).  "
 		   "score = bias + sum coef*(x-mean)/scale\n");
@@ -52,10 +64,14 @@ int tj_model_print(const struct tj_model *m, FILE *f, const char *path,
 		fprintf(f, "# fitted on partial data: damaged logs lost some labeled calls\n"
 			   "train_damaged_logs %" PRIu64 "\n", m->train_damaged_logs);
 	fprintf(f, "bias %.17g\n", m->bias);
-	fprintf(f, "features %zu\n", m->nfeat);
+	if (selection)
+		fprintf(f, "# the features below are a selection of the build's, in its order\n"
+			   "selection 1\n");
+	fprintf(f, "features %zu\n", nused);
 	fprintf(f, "# feature NAME MEAN SCALE COEF\n");
 	for (size_t k = 0; k < m->nfeat; k++)
-		fprintf(f, "feature %s %.17g %.17g %.17g\n", m->names[k],
+		if (!m->unused[k])
+			fprintf(f, "feature %s %.17g %.17g %.17g\n", m->names[k],
 			m->mean[k], m->scale[k], m->coef[k]);
 	fprintf(f, "# dataset NAME FILE SHA256: what it was trained on\n");
 	for (size_t i = 0; i < m->nhashes; i++)
@@ -137,11 +153,11 @@ static int is_sha256(const char *s)
 
 enum { K_ALGO, K_FIT, K_LAMBDA, K_THRESHOLD, K_MAXCAND, K_WINDOW, K_CALLS,
        K_PAIRS, K_ACC, K_BIAS, K_FEATURES, K__REQUIRED,
-       K_DAMAGED = K__REQUIRED, K__N };
+       K_DAMAGED = K__REQUIRED, K_SELECTION, K__N };
 static const char *const keys[K__N] = {
 	"algo", "fit", "lambda", "threshold", "max_cand", "window_ns",
 	"train_calls", "train_pairs", "train_accuracy", "bias", "features",
-	"train_damaged_logs", /* optional */
+	"train_damaged_logs", "selection", /* optional */
 };
 
 static int parse_line(struct rd *r, struct tj_model *m, char **tok, int nt,
@@ -249,6 +265,11 @@ static int parse_line(struct rd *r, struct tj_model *m, char **tok, int nt,
 		return num(r, tok[0], v, &m->bias);
 	case K_DAMAGED:
 		return unum(r, tok[0], v, UINT64_MAX, &m->train_damaged_logs);
+	case K_SELECTION:
+		/* the feature lines are a selection of the build's list (model.h) */
+		if (strcmp(v, "1") != 0)
+			return bad(r, "selection '%s': only 1 is known", v);
+		return 0;
 	case K_FEATURES:
 		if ((rc = unum(r, tok[0], v, TJ_MODEL_MAXFEAT, &u)) < 0)
 			return rc;
@@ -258,6 +279,31 @@ static int parse_line(struct rd *r, struct tj_model *m, char **tok, int nt,
 		return 0;
 	}
 	return 0;
+}
+
+/* A `selection 1` model: its features must be some of the build's list,
+ * in its order, each once; spread over the whole list. */
+static int match_selection(struct tj_model *m, const char *name,
+			   const char *const *expect, size_t nexpect, struct tj_err *err)
+{
+	size_t col[TJ_MODEL_MAXFEAT], c = 0;
+	if (nexpect > TJ_MODEL_MAXFEAT)
+		return tj_errf(err, TJ_E_ARG, "%s: this build has %zu features, above %d",
+			       name, nexpect, TJ_MODEL_MAXFEAT);
+	for (size_t k = 0; k < m->nfeat; k++) {
+		while (c < nexpect && strcmp(m->names[k], expect[c]) != 0)
+			c++;
+		if (c == nexpect)
+			return tj_errf(err, TJ_E_VERSION,
+				       "%s: feature %zu '%s' is not in this build's list%s%s%s: "
+				       "the model was made for another feature list; retrain it",
+				       name, k + 1, m->names[k], k ? " after '" : "",
+				       k ? m->names[k - 1] : "", k ? "'" : "");
+		col[k] = c++;
+	}
+	return tj_model_spread(m, col, expect, nexpect) < 0
+		       ? tj_errf(err, TJ_E_VERSION, "%s: feature list does not fit this build's", name)
+		       : 0;
 }
 
 int tj_model_parse(struct tj_model *m, const char *name, const char *text,
@@ -344,7 +390,10 @@ int tj_model_parse(struct tj_model *m, const char *name, const char *text,
 			     name, nfeat_decl, m->nfeat);
 		goto fail;
 	}
-	if (expect) {
+	if (expect && seen[K_SELECTION]) {
+		if ((rc = match_selection(m, name, expect, nexpect, err)) < 0)
+			goto fail;
+	} else if (expect) {
 		for (size_t k = 0; k < m->nfeat && k < nexpect; k++)
 			if (strcmp(m->names[k], expect[k]) != 0) {
 				rc = tj_errf(err, TJ_E_VERSION,
@@ -359,13 +408,10 @@ int tj_model_parse(struct tj_model *m, const char *name, const char *text,
 			 * made before some were added names a prefix of this
 			 * build's list and scores exactly as it did, the newer
 			 * features weighing nothing. */
-			for (size_t k = m->nfeat; k < nexpect; k++) {
-				snprintf(m->names[k], TJ_MODEL_NAMELEN, "%s", expect[k]);
-				m->mean[k] = 0;
-				m->scale[k] = 1;
-				m->coef[k] = 0;
-			}
-			m->nfeat = nexpect;
+			size_t col[TJ_MODEL_MAXFEAT];
+			for (size_t k = 0; k < m->nfeat; k++)
+				col[k] = k;
+			tj_model_spread(m, col, expect, nexpect); /* cannot fail: a prefix */
 		}
 		if (m->nfeat != nexpect) {
 			rc = tj_errf(err, TJ_E_VERSION,

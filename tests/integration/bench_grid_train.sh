@@ -28,14 +28,14 @@ for s in $base "$spec"; do
 done
 "$tj" train --algo classifier --fit clogit --features 27 "${base_sets[@]}" -o "$tmp/hand/default.model" \
 	2>/dev/null || fail "train default by hand"
-"$tj" train --algo classifier --fit clogit --self-fed 1 "${sets[@]}" -o "$tmp/hand/order.model" \
+"$tj" train --algo classifier --fit clogit --self-fed 1 --features 33 "${sets[@]}" -o "$tmp/hand/order.model" \
 	2>/dev/null || fail "train order by hand"
 
 # the same as a training plan
 out=$("$tj" bench --plan "$tmp/p" --seeds 101,102 --scenarios "async,deep-chain,$spec" \
 	--loads low,medium --requests $req \
 	--train "default.model=--algo classifier --fit clogit --features 27" --train-on "default.model=async,deep-chain" \
-	--train "order.model=--algo classifier --fit clogit --self-fed 1") || fail "--plan --train: $out"
+	--train "order.model=--algo classifier --fit clogit --self-fed 1 --features 33") || fail "--plan --train: $out"
 echo "$out" | grep -q "^bench: planned 14 jobs" || fail "want 12 gen and 2 train jobs: $out"
 [ "$(awk -F'\t' '$2 == "train" { print $1 }' "$tmp/p/plan/jobs.tsv" | paste -sd' ')" = "train--default.model train--order.model" ] ||
 	fail "train jobs: $(cut -f1,2 "$tmp/p/plan/jobs.tsv")"

@@ -15,6 +15,17 @@ skip() {
 	exit 77
 }
 
+# expect_msg CODE FRAGMENT COMMAND...: the command must exit with CODE and
+# say FRAGMENT on stderr.
+expect_msg() {
+	local want=$1 frag=$2 got err
+	shift 2
+	err=$("$@" 2>&1 >/dev/null)
+	got=$?
+	[ "$got" -eq "$want" ] || fail "'$*' exited $got, want $want: $err"
+	grep -q -- "$frag" <<<"$err" || fail "'$*': no '$frag' in: $err"
+}
+
 # expect_exit CODE COMMAND...: the command must exit with CODE and, when
 # CODE is not 0, print a message on stderr (never crash silently).
 expect_exit() {

@@ -47,6 +47,18 @@ grep -q "^dataset a2 labels.csv $want\$" "$work/m3.model" || fail "hash without 
 grep -q '^features 28$' "$work/f28.model" || fail "--features 28 did not write 28 features"
 "$TJ" correlate --algo classifier --param model="$work/f28.model" "$work/t" -o "$work/f28.csv" 2>/dev/null ||
 	fail "a 28-feature model is not read by this build"
+# --features LIST: a selection (the first 27 and the queue order features)
+# is written as one, only those lines, read back and used by the correlator
+"$TJ" train --algo classifier -q --features 27,queue_rank,queue_head "$work/a" -o "$work/sel.model" ||
+	fail "train --features 27,queue_rank,queue_head"
+grep -qx 'selection 1' "$work/sel.model" || fail "a selection model does not say so"
+grep -q '^features 29$' "$work/sel.model" || fail "--features 27,queue_rank,queue_head did not write 29 features"
+grep -q '^feature queue_passed ' "$work/sel.model" && fail "a feature not selected was written"
+[ "$(grep '^feature ' "$work/sel.model" | tail -2 | cut -d' ' -f2 | tr '\n' ' ')" = "queue_head queue_rank " ] ||
+	fail "a selection is not written in the build's order"
+"$TJ" correlate --algo classifier --param model="$work/sel.model" --explain "$work/t" -o "$work/sel.csv" \
+	2>"$work/sel.err" || fail "a selection model is not read: $(cat "$work/sel.err")"
+grep -q 'sel.model: clogit, 29 features' "$work/sel.err" || fail "explain does not count the selection: $(head -1 "$work/sel.err")"
 # --self-fed: a round line, and the same file again when redone
 "$TJ" train --algo classifier --self-fed 1 "$work/a" "$work/b" -o "$work/s1.model" 2>"$work/sf.log" ||
 	{ cat "$work/sf.log"; fail "train --self-fed 1"; }
@@ -114,6 +126,13 @@ expect 2 "--self-fed wants a count 0..5, not 'x'" "$TJ" train --algo classifier 
 expect 2 "--self-fed wants a count 0..5, not '1.5'" "$TJ" train --algo classifier --self-fed 1.5 "$work/a" -o "$work/x.model"
 expect 2 "--features wants a count 1.." "$TJ" train --algo classifier --features 0 "$work/a" -o "$work/x.model"
 expect 2 "--features wants a count 1.." "$TJ" train --algo classifier --features 999 "$work/a" -o "$work/x.model"
+expect 2 "no feature 'queue_hed'" "$TJ" train --algo classifier --features 27,queue_hed "$work/a" -o "$work/x.model"
+expect 2 "'queue_head' given twice" "$TJ" train --algo classifier --features queue_head,queue_head "$work/a" -o "$work/x.model"
+expect 2 "--features wants" "$TJ" train --algo classifier --features , "$work/a" -o "$work/x.model"
+[ ! -e "$work/x.model" ] || fail "a refused --features left a model file"
+# a selection naming a feature this build lacks is refused, naming it
+sed 's/^feature queue_rank /feature queue_rnk /' "$work/sel.model" >"$work/sel-bad.model"
+expect 1 "queue_rnk" "$TJ" correlate --algo classifier --param model="$work/sel-bad.model" "$work/t"
 [ ! -e "$work/x.model" ] || fail "a refused train left a model file"
 expect 1 "cannot write in $work/nodir" "$TJ" train --algo classifier "$work/a" -o "$work/nodir/x.model"
 expect 2 "no dataset given" "$TJ" features

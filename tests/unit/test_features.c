@@ -104,6 +104,15 @@ static int find(const struct tj_feat_call *c, uint64_t sock)
 	return -1;
 }
 
+/* Requests A, B, C (sockets 10, 11, 12) of process 5, read by one
+ * thread at 1000, 1100 and 1200 us, answered at 9000: a queue of three. */
+static void three_waiting(struct fx *x)
+{
+	feed(x, srv(1, 10, 0, 5, 100, 1000, 1000, 9000, 100));
+	feed(x, srv(1, 11, 0, 5, 100, 1100, 1100, 9000, 100));
+	feed(x, srv(1, 12, 0, 5, 100, 1200, 1200, 9000, 100));
+}
+
 static void test_candidates_and_basic_features(void **state)
 {
 	(void)state;
@@ -320,9 +329,7 @@ static void test_fifo_only_order_decides(void **state)
 {
 	(void)state;
 	struct fx *x = fx_new(0, 0);
-	feed(x, srv(1, 10, 0, 5, 100, 1000, 1000, 9000, 100));
-	feed(x, srv(1, 11, 0, 5, 100, 1100, 1100, 9000, 100));
-	feed(x, srv(1, 12, 0, 5, 100, 1200, 1200, 9000, 100));
+	three_waiting(x);
 	struct tj_message c = call_to(1, 30, 0, 100, 1300, 1400, 0, 6379);
 	assert_int_equal(feed(x, c), 1);
 	int a = find(&x->c, 10), b = find(&x->c, 11), d = find(&x->c, 12);
@@ -361,9 +368,7 @@ static void test_fifo_counts_merged_calls(void **state)
 {
 	(void)state;
 	struct fx *x = fx_new(0, 0);
-	feed(x, srv(1, 10, 0, 5, 100, 1000, 1000, 9000, 100));
-	feed(x, srv(1, 11, 0, 5, 100, 1100, 1100, 9000, 100));
-	feed(x, srv(1, 12, 0, 5, 100, 1200, 1200, 9000, 100));
+	three_waiting(x);
 	struct tj_message c = call_to(1, 30, 0, 200, 1300, 1400, 0, 6379);
 	c.nsyscalls = 2;
 	assert_int_equal(feed(x, c), 1);
@@ -409,6 +414,92 @@ static void test_fifo_split_call_not_merged(void **state)
 	assert_float_equal(x->c.x[b][TJ_F_FIFO_FIRST], 1, 0);
 	assert_float_equal(x->c.x[b][TJ_F_DEST_CALLS], 0, 0);
 	tj_feat_assign(x->f, &x->c, b);
+	fx_free(x);
+}
+
+/* The queue's order by the events alone: three requests wait, calls to
+ * one upstream come; whatever the decisions say (here: always "none", and
+ * once a wrong one), the head moves one request per call, the rank counts
+ * the waiting older ones, and a passed request says so. */
+static void test_queue_order_without_decisions(void **state)
+{
+	(void)state;
+	struct fx *x = fx_new(0, 0);
+	three_waiting(x);
+	/* another process's request is never in this queue */
+	feed(x, srv(1, 13, 0, 6, 300, 1250, 1250, 9000, 300));
+	assert_int_equal(feed(x, call_to(1, 30, 0, 100, 1300, 1400, 0, 6379)), 1);
+	int a = find(&x->c, 10), b = find(&x->c, 11), d = find(&x->c, 12);
+	int o = find(&x->c, 13);
+	assert_true(a >= 0 && b >= 0 && d >= 0 && o >= 0);
+	assert_float_equal(x->c.x[a][TJ_F_QUEUE_HEAD], 1, 0);
+	assert_float_equal(x->c.x[b][TJ_F_QUEUE_HEAD], 0, 0);
+	assert_float_equal(x->c.x[a][TJ_F_QUEUE_RANK], 0, 0);
+	assert_float_equal(x->c.x[b][TJ_F_QUEUE_RANK], log1p(1), 1e-12);
+	assert_float_equal(x->c.x[d][TJ_F_QUEUE_RANK], log1p(2), 1e-12);
+	assert_float_equal(x->c.x[o][TJ_F_QUEUE_HEAD], 0, 0);
+	assert_float_equal(x->c.x[o][TJ_F_QUEUE_RANK], 0, 0);
+	assert_float_equal(x->c.x[o][TJ_F_QUEUE_PASSED], 0, 0);
+	for (int j = 0; j < 3; j++)
+		assert_float_equal(x->c.x[j == 0 ? a : j == 1 ? b : d][TJ_F_QUEUE_PASSED], 0, 0);
+	tj_feat_assign(x->f, &x->c, -1); /* no decision moves the queue */
+	assert_int_equal(feed(x, call_to(1, 30, 100, 100, 1500, 1600, 1, 6379)), 1);
+	a = find(&x->c, 10), b = find(&x->c, 11), d = find(&x->c, 12);
+	assert_float_equal(x->c.x[a][TJ_F_QUEUE_PASSED], 1, 0);
+	assert_float_equal(x->c.x[a][TJ_F_QUEUE_HEAD], 0, 0);
+	assert_float_equal(x->c.x[b][TJ_F_QUEUE_HEAD], 1, 0);
+	assert_float_equal(x->c.x[d][TJ_F_QUEUE_RANK], log1p(1), 1e-12);
+	/* the decision-fed FIFO head stays A, given no call */
+	assert_float_equal(x->c.x[a][TJ_F_FIFO_FIRST], 1, 0);
+	tj_feat_assign(x->f, &x->c, a); /* wrong: the queue does not care */
+	/* another destination has its own queue: A is its head */
+	assert_int_equal(feed(x, call_to(1, 31, 0, 100, 1600, 1650, 0, 9000)), 1);
+	a = find(&x->c, 10);
+	assert_float_equal(x->c.x[a][TJ_F_QUEUE_HEAD], 1, 0);
+	tj_feat_assign(x->f, &x->c, -1);
+	assert_int_equal(feed(x, call_to(1, 30, 200, 100, 1700, 1800, 2, 6379)), 1);
+	d = find(&x->c, 12), b = find(&x->c, 11);
+	assert_float_equal(x->c.x[d][TJ_F_QUEUE_HEAD], 1, 0);
+	assert_float_equal(x->c.x[b][TJ_F_QUEUE_PASSED], 1, 0);
+	tj_feat_assign(x->f, &x->c, -1);
+	/* the queue is empty: nobody waits, the mark stays on C */
+	assert_int_equal(feed(x, call_to(1, 30, 300, 100, 1900, 2000, 3, 6379)), 1);
+	for (size_t j = 0; j < x->c.n; j++)
+		assert_float_equal(x->c.x[j][TJ_F_QUEUE_HEAD], 0, 0);
+	d = find(&x->c, 12);
+	assert_float_equal(x->c.x[d][TJ_F_QUEUE_PASSED], 1, 0);
+	tj_feat_assign(x->f, &x->c, -1);
+	/* a request arriving after the mark waits again, and heads the queue */
+	feed(x, srv(1, 14, 0, 5, 100, 2100, 2100, 9000, 100));
+	assert_int_equal(feed(x, call_to(1, 30, 400, 100, 2200, 2300, 4, 6379)), 1);
+	assert_float_equal(x->c.x[find(&x->c, 14)][TJ_F_QUEUE_HEAD], 1, 0);
+	tj_feat_assign(x->f, &x->c, -1);
+	fx_free(x);
+}
+
+/* Counted in call units where the queue pipelines (call_units.h): a
+ * two-write message of two calls' bytes holds A's call and the next in
+ * line's, B's, so the next call's head is C, with no decision given. */
+static void test_queue_counts_call_units(void **state)
+{
+	(void)state;
+	struct fx *x = fx_new(0, 0);
+	three_waiting(x);
+	feed(x, srv(1, 13, 0, 5, 100, 1250, 1250, 9000, 100));
+	struct tj_message c = call_to(1, 30, 0, 200, 1300, 1400, 0, 6379);
+	c.nsyscalls = 2;
+	assert_int_equal(feed(x, c), 1);
+	assert_int_equal(x->c.units_, 2);
+	assert_float_equal(x->c.x[find(&x->c, 10)][TJ_F_QUEUE_HEAD], 1, 0);
+	tj_feat_assign(x->f, &x->c, -1);
+	c = call_to(1, 30, 100, 200, 1500, 1600, 1, 6379);
+	assert_int_equal(feed(x, c), 1);
+	int a = find(&x->c, 10), b = find(&x->c, 11), d = find(&x->c, 12);
+	assert_float_equal(x->c.x[a][TJ_F_QUEUE_PASSED], 1, 0);
+	assert_float_equal(x->c.x[b][TJ_F_QUEUE_PASSED], 1, 0);
+	assert_float_equal(x->c.x[d][TJ_F_QUEUE_HEAD], 1, 0);
+	assert_float_equal(x->c.x[find(&x->c, 13)][TJ_F_QUEUE_RANK], log1p(1), 1e-12);
+	tj_feat_assign(x->f, &x->c, -1);
 	fx_free(x);
 }
 
@@ -588,6 +679,8 @@ int main(void)
 		cmocka_unit_test(test_context_follows_responses),
 		cmocka_unit_test(test_reply_before_response),
 		cmocka_unit_test(test_fifo_only_order_decides),
+		cmocka_unit_test(test_queue_order_without_decisions),
+		cmocka_unit_test(test_queue_counts_call_units),
 		cmocka_unit_test(test_fifo_counts_merged_calls),
 		cmocka_unit_test(test_fifo_split_call_not_merged),
 		cmocka_unit_test(test_reply_parent_only_reply_decides),

@@ -269,10 +269,89 @@ static void test_prefix_model_reads_and_scores_the_same(void **state)
 	tj_model_free(&a);
 }
 
+/* A model fitted on a selection (features 0, 2 and the last: not the
+ * first N) writes `selection 1` and only those lines; read back against
+ * the build's list it holds every feature, the others weighing nothing,
+ * scores as the selection does and writes the same bytes again. */
+static void test_selection_model(void **state)
+{
+	(void)state;
+	struct tj_model a, b;
+	struct tj_err err = { 0 };
+	sample(&a);
+	size_t col[3] = { 0, 2, TJ_FEAT_N - 1 };
+	double coef[3] = { 0.5, -1.25, 2.0 };
+	a.nfeat = 3;
+	for (size_t k = 0; k < 3; k++) {
+		strcpy(a.names[k], tj_feat_names[col[k]]);
+		a.mean[k] = 0.1 * (double)(k + 1);
+		a.scale[k] = 2.0;
+		a.coef[k] = coef[k];
+	}
+	assert_int_equal(tj_model_spread(&a, col, tj_feat_names, TJ_FEAT_N), 0);
+	assert_int_equal(a.nfeat, TJ_FEAT_N);
+	assert_true(a.unused[1] && !a.unused[2] && !a.unused[TJ_FEAT_N - 1]);
+	char *p = tmpfile_path();
+	assert_int_equal(tj_model_write(&a, p, TJ_OUT_FORCE, &err), 0);
+	size_t len;
+	char *text = test_read_file(p, &len);
+	assert_non_null(strstr(text, "\nselection 1\n"));
+	assert_non_null(strstr(text, "\nfeatures 3\n"));
+	assert_null(strstr(text, tj_feat_names[1]));
+	if (tj_model_read(&b, p, tj_feat_names, TJ_FEAT_N, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(b.nfeat, TJ_FEAT_N);
+	assert_memory_equal(b.w_raw, a.w_raw, TJ_FEAT_N * sizeof(double));
+	assert_memory_equal(&b.b_raw, &a.b_raw, sizeof(double));
+	/* the score is the selection's, whatever the other columns hold */
+	double x[TJ_FEAT_N];
+	for (size_t k = 0; k < TJ_FEAT_N; k++)
+		x[k] = 1e6 * (double)(k + 1);
+	double want = a.bias;
+	for (size_t k = 0; k < 3; k++)
+		want += coef[k] * (x[col[k]] - 0.1 * (double)(k + 1)) / 2.0;
+	assert_float_equal(tj_model_score(&b, x), want, 1e-6 * fabs(want));
+	char *q = tmpfile_path();
+	assert_int_equal(tj_model_write(&b, q, TJ_OUT_FORCE, &err), 0);
+	size_t lb;
+	char *tb = test_read_file(q, &lb);
+	assert_int_equal(len, lb);
+	assert_memory_equal(text, tb, len);
+	tj_model_free(&b);
+	/* refused: a name the build lacks, one out of the build's order, one
+	 * twice, another selection value; each named */
+	const struct { const char *from, *to, *frag; } bad[] = {
+		{ "feature dt_start ", "feature dt_begin ", "dt_begin" },
+		{ "feature dt_start ", "feature same_tid ", "dt_thread_read" },
+		{ "feature dt_thread_read ", "feature dt_start ", "dt_start" },
+		{ "selection 1", "selection 2", "selection '2'" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char edited[1 << 16];
+		const char *at = strstr(text, bad[i].from);
+		assert_non_null(at);
+		snprintf(edited, sizeof(edited), "%.*s%s%s", (int)(at - text), text,
+			 bad[i].to, at + strlen(bad[i].from));
+		if (tj_model_parse(&b, "sel.model", edited, strlen(edited), tj_feat_names,
+				   TJ_FEAT_N, &err) == 0)
+			fail_msg("accepted '%s' -> '%s'", bad[i].from, bad[i].to);
+		if (!strstr(err.msg, bad[i].frag) || !strstr(err.msg, "sel.model"))
+			fail_msg("message '%s' lacks '%s' or the file", err.msg, bad[i].frag);
+	}
+	free(text);
+	free(tb);
+	unlink(p);
+	unlink(q);
+	free(p);
+	free(q);
+	tj_model_free(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_prefix_model_reads_and_scores_the_same),
+		cmocka_unit_test(test_selection_model),
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_refuses_other_version),
 		cmocka_unit_test(test_refuses_other_feature_list),
