@@ -38,6 +38,7 @@
  * response): it is decided then.  A group waits until the last request it
  * could nest in is decided.  Memory follows the requests and calls in
  * flight, plus RING call outcomes per process and TR reads per thread. */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,16 +48,40 @@
 #include "../lib/u64map.h"
 #include "../lib/util.h"
 #include "../models/call_units.h"
+#include "regression.h"
 
-#define ALGO "nest"
 #define RING 4096      /* call outcomes per process a continuation can find */
 #define NSRC 4         /* sources counted per queue for the gate */
 #define TR 16          /* reads remembered per thread */
 #define MAX_THREADS 65536
 
-enum why { BY_NESTING, BY_CONTINUATION, NO_NESTING, PIPELINING };
+enum why { BY_NESTING, BY_CONTINUATION, NO_NESTING, PIPELINING, BY_DELAY };
 static const char *const why_name[] = { "nesting", "continuation", "no-nesting-request",
-					"pipelining" };
+					"pipelining", "delay" };
+
+/* nest-em: requests decided in windows of at most WINDOW (a Hungarian
+ * assignment is cubic in the groups), each bin of the delay histograms
+ * starting at PRIOR pseudo-counts (the model before any group was seen:
+ * flat over the log bins), and a group with no later request to wait for
+ * charged LATE_NONE to stay out of the window (finite: the assignment
+ * stays solvable when more groups must go than there are slots). */
+#define WINDOW 16
+#define MAXG 64      /* groups one assignment weighs, the oldest */
+#define PRIOR 0.1
+#define LATE_NONE 1e9
+#define NCAND 16     /* a sampled group's candidate requests kept */
+#define NSAMPLE 512  /* groups per queue the model is fitted on (the latest) */
+#define REFIT 128    /* new samples between two fits */
+#define EM_ITERS 8   /* EM iterations per fit (each warm-started) */
+/* The assignment's order of concerns, as costs far apart: as many slots
+ * filled as the groups allow (FILL), then as many groups as possible in
+ * the request the delays make more likely than not (CONFIDENT, then their
+ * -log posterior), then the oldest groups (ORDER per place in write
+ * order: nest's rule, which keeps every request matched where that can
+ * be done). */
+#define FILL 1e6
+#define CONFIDENT 1e3
+#define ORDER 1e-6
 
 #define NDEST 8 /* destinations a request's call counts track */
 
@@ -90,6 +115,10 @@ struct outcome { /* a call, as a later continuation finds it */
 	uint8_t decided, has_parent, used_src;
 };
 
+struct delay_sample { /* a decided group's candidate requests, as delay bins */
+	uint8_t n, pre[NCAND], post[NCAND];
+};
+
 struct nm_dest { /* the calls of one process to one destination */
 	uint8_t addr[16];
 	uint16_t port;
@@ -99,6 +128,15 @@ struct nm_dest { /* the calls of one process to one destination */
 	uint64_t nconts, nmatched, nnone, nabstained;
 	uint64_t nburst;   /* calls written right after another to d by the same thread, no read between */
 	uint64_t src[NSRC], nsrc[NSRC], total; /* the gate; src 0: not after a reply */
+	/* nest-em's delay model, per ns on regression's log bins: a group's
+	 * write after its request's arrival (pre), its request's response
+	 * after the group's last reply (post); fitted by EM on the candidate
+	 * delays of the latest NSAMPLE decided groups (a ring) */
+	double lpre[RG_NBINS], lpost[RG_NBINS];
+	struct delay_sample *smp;
+	size_t nsmp, nextsmp, newsmp;
+	uint64_t nfits; /* 0: no model yet, nest's rule alone */
+	uint64_t ndelay; /* groups decided by the delay model */
 	struct nm_call *q; /* undecided heads, in write order */
 	size_t nq, capq;
 };
@@ -113,6 +151,7 @@ struct nm_proc {
 	uint64_t ncalls, merged; /* call messages; of several write syscalls */
 	uint64_t next_seq;
 	struct outcome ring[RING];
+	uint64_t due;        /* requests answered before it are decided now */
 	struct nm_req *heap; /* undecided requests, min-heap on r */
 	size_t nh, caph;
 	struct nm_dest *dest;
@@ -145,6 +184,22 @@ struct nest {
 	struct tj_u64map threads; /* node << 32 | tid -> struct thr * */
 	double gate_share;
 	int explain;
+	int em; /* nest-em: each window an assignment weighed by the fitted delays */
+	const char *algo;
+	double logwidth[RG_NBINS]; /* log of each delay bin's width, ns */
+	/* decide_by_delay's scratch: groups, costs, columns, requests each nests in */
+	size_t *gix, capgix;
+	double *cost;
+	size_t capcost;
+	int *rowcol;
+	size_t caprowcol;
+	unsigned char *bydelay; /* the delays make q its more likely request, not its oldest */
+	size_t capbydelay;
+	struct cand { /* a request a group nests in: log density, in the window */
+		double lf;
+		int inwin;
+	} *cand;
+	size_t capcand;
 	uint64_t matched, continued, unmatched, abstained, requests, unanswered;
 };
 
@@ -172,6 +227,7 @@ static void nest_close(void *st)
 			for (size_t k = 0; k < p->dest[j].nq; k++)
 				free(p->dest[j].q[k].mem);
 			free(p->dest[j].q);
+			free(p->dest[j].smp);
 		}
 		free(p->dest);
 		free(p->heap);
@@ -179,14 +235,20 @@ static void nest_close(void *st)
 	}
 	free(s->proc);
 	free(s->nodes);
+	free(s->gix);
+	free(s->cost);
+	free(s->rowcol);
+	free(s->bydelay);
+	free(s->cand);
 	forget_threads(s);
 	tj_u64map_free(&s->threads);
 	free(s);
 }
 
-static int nest_open(void **st, const struct tj_params *p, struct tj_err *err)
+static int open_as(void **st, const struct tj_params *p, const char *algo, int em,
+		   struct tj_err *err)
 {
-	int rc = tj_params_check(p, known_params, ALGO, err);
+	int rc = tj_params_check(p, known_params, algo, err);
 	if (rc < 0)
 		return rc;
 	double share;
@@ -196,21 +258,39 @@ static int nest_open(void **st, const struct tj_params *p, struct tj_err *err)
 		if (!err)
 			return rc;
 		snprintf(msg, sizeof(msg), "%s", err->msg);
-		return tj_errf(err, -rc, ALGO ": %s", msg);
+		return tj_errf(err, -rc, "%s: %s", algo, msg);
 	}
 	if (!(share > 0.5 && share <= 1))
-		return tj_errf(err, TJ_E_ARG, ALGO ": param gate_share=%s: a share in (0.5, 1] expected",
-			       tj_param_str(p, "gate_share", ""));
-	if ((rc = tj_param_flag(p, "explain", 0, ALGO, &explain, err)) < 0)
+		return tj_errf(err, TJ_E_ARG, "%s: param gate_share=%s: a share in (0.5, 1] expected",
+			       algo, tj_param_str(p, "gate_share", ""));
+	if ((rc = tj_param_flag(p, "explain", 0, algo, &explain, err)) < 0)
 		return rc;
 	struct nest *s = calloc(1, sizeof(*s));
 	if (!s)
-		return tj_errf(err, TJ_E_NOMEM, ALGO ": out of memory");
+		return tj_errf(err, TJ_E_NOMEM, "%s: out of memory", algo);
 	s->gate_share = share;
 	s->explain = explain;
+	s->em = em;
+	s->algo = algo;
+	/* rg_bin_of's bins: below 1 us, then RG_BINS_PER_DECADE per decade */
+	double step = pow(10.0, 1.0 / RG_BINS_PER_DECADE) - 1;
+	for (int b = 0; b < RG_NBINS; b++)
+		s->logwidth[b] = b <= RG_SIDE ? log(1e3)
+					      : log(1e3 * step) + (b - RG_SIDE - 1) * log(10.0) /
+								    RG_BINS_PER_DECADE;
 	tj_u64map_init(&s->threads);
 	*st = s;
 	return 0;
+}
+
+static int nest_open(void **st, const struct tj_params *p, struct tj_err *err)
+{
+	return open_as(st, p, "nest", 0, err);
+}
+
+static int nest_em_open(void **st, const struct tj_params *p, struct tj_err *err)
+{
+	return open_as(st, p, "nest-em", 1, err);
 }
 
 static struct nm_proc *proc_of(struct nest *s, uint32_t node, uint32_t pid)
@@ -248,7 +328,7 @@ static uint64_t dest_hash(const struct tj_message *m)
 	return tj_call_dest(m) | 1;
 }
 
-static struct nm_dest *dest_of(struct nm_proc *p, const struct tj_message *m)
+static struct nm_dest *dest_of(const struct nest *s, struct nm_proc *p, const struct tj_message *m)
 {
 	for (size_t i = 0; i < p->nd; i++)
 		if (p->dest[i].port == m->rport && !memcmp(p->dest[i].addr, m->raddr, 16))
@@ -261,6 +341,8 @@ static struct nm_dest *dest_of(struct nm_proc *p, const struct tj_message *m)
 	d->port = m->rport;
 	d->family = m->family;
 	d->hash = dest_hash(m);
+	for (int b = 0; b < RG_NBINS; b++) /* before any fit: flat over the bins */
+		d->lpre[b] = d->lpost[b] = -log((double)RG_NBINS) - s->logwidth[b];
 	return d;
 }
 
@@ -368,7 +450,7 @@ static int emit_one(struct nest *s, struct nm_proc *p, const struct tj_msgkey *c
 	}
 	if (s->explain) {
 		char a[TJ_MSGKEY_STRLEN], b[TJ_MSGKEY_STRLEN];
-		fprintf(stderr, ALGO ": %s <- %s by %s\n", tj_msgkey_format(child, a),
+		fprintf(stderr, "%s: %s <- %s by %s\n", s->algo, tj_msgkey_format(child, a),
 			parent ? tj_msgkey_format(parent, b) : "none", why_name[why]);
 	}
 	if (why == BY_CONTINUATION)
@@ -519,6 +601,218 @@ static int decide_chained(struct nest *s, struct nm_proc *p, size_t i, struct nm
 	return rc;
 }
 
+/* nest-em's delay model of queue d: log density per ns of a group written
+ * `pre` ns after its request arrived and answered `post` ns before its
+ * request's response. */
+static double pair_logf(const struct nm_dest *d, const struct nm_call *c, const struct nm_req *r)
+{
+	return d->lpre[rg_bin_of((int64_t)(c->w - r->a))] +
+	       d->lpost[rg_bin_of((int64_t)(r->r - c->rep))];
+}
+
+/* The median of a fitted delay density (explain): the lower edge of the
+ * bin where its mass passes one half. */
+static double median_ms(const struct nest *s, const double *lf)
+{
+	double mass = 0;
+	int b = RG_SIDE;
+	while (b < RG_NBINS - 1 && (mass += exp(lf[b] + s->logwidth[b])) < 0.5)
+		b++;
+	return b <= RG_SIDE ? 0 : exp(s->logwidth[b]) / (pow(10.0, 1.0 / RG_BINS_PER_DECADE) - 1) / 1e6;
+}
+
+static int nests(const struct nm_call *c, const struct nm_req *r)
+{
+	return c->w >= r->a && c->rep <= r->r;
+}
+
+/* Fit d's delay model by EM on its samples: each sampled group came from
+ * one of its candidate requests, unknown; E: its posterior over them
+ * under the model, M: the two histograms of the posterior-weighted delays
+ * (plus PRIOR per bin).  Warm-started from the model in use. */
+static void fit_delays(const struct nest *s, struct nm_dest *d)
+{
+	double pre[RG_NBINS], post[RG_NBINS];
+	for (int it = 0; it < EM_ITERS; it++) {
+		for (int b = 0; b < RG_NBINS; b++)
+			pre[b] = post[b] = PRIOR;
+		for (size_t k = 0; k < d->nsmp; k++) {
+			const struct delay_sample *x = &d->smp[k];
+			double lf[NCAND], top = -INFINITY, z = 0;
+			for (unsigned j = 0; j < x->n; j++) {
+				lf[j] = d->lpre[x->pre[j]] + d->lpost[x->post[j]];
+				top = lf[j] > top ? lf[j] : top;
+			}
+			for (unsigned j = 0; j < x->n; j++)
+				z += (lf[j] = exp(lf[j] - top));
+			for (unsigned j = 0; j < x->n; j++) {
+				pre[x->pre[j]] += lf[j] / z;
+				post[x->post[j]] += lf[j] / z;
+			}
+		}
+		double tot = PRIOR * RG_NBINS + (double)d->nsmp;
+		for (int b = 0; b < RG_NBINS; b++) {
+			d->lpre[b] = log(pre[b] / tot) - s->logwidth[b];
+			d->lpost[b] = log(post[b] / tot) - s->logwidth[b];
+		}
+	}
+}
+
+/* Keep group c's candidate delays (q, which took it, and the undecided
+ * requests it nests in, up to NCAND) as a sample; refit every REFIT. */
+static int sample(const struct nest *s, const struct nm_proc *p, struct nm_dest *d,
+		  const struct nm_call *c, const struct nm_req *q)
+{
+	if (!d->smp && !(d->smp = calloc(NSAMPLE, sizeof(*d->smp))))
+		return -1;
+	struct delay_sample *x = &d->smp[d->nextsmp];
+	d->nextsmp = (d->nextsmp + 1) % NSAMPLE;
+	d->nsmp += d->nsmp < NSAMPLE;
+	x->n = 0;
+	for (size_t h = 0; h <= p->nh && x->n < NCAND; h++) {
+		const struct nm_req *r = h ? &p->heap[h - 1] : q;
+		if (!nests(c, r))
+			continue;
+		x->pre[x->n] = (uint8_t)rg_bin_of((int64_t)(c->w - r->a));
+		x->post[x->n++] = (uint8_t)rg_bin_of((int64_t)(r->r - c->rep));
+	}
+	if (++d->newsmp >= REFIT) {
+		d->newsmp = 0;
+		fit_delays(s, d);
+		d->nfits++;
+	}
+	return 0;
+}
+
+/* nest-em: q (answered first of the process's undecided requests) takes
+ * its groups in d by a min-cost assignment over a window: q and the
+ * other requests already answered (up to WINDOW, earliest responses),
+ * each with cap slots (nest's), against the groups nesting in any of
+ * them; a group may instead wait for a later request it nests in.  The
+ * costs order three concerns (FILL, CONFIDENT, ORDER): fill every slot
+ * the groups allow (nest's counts); then put groups where the fitted
+ * delay model says P(r | g) > 1/2, its posterior among every undecided
+ * request g nests in (unless r's oldest group is such a one: then order
+ * decides r); then the oldest groups first (nest's rule).  Only q's
+ * slots are kept: the others are solved again when their turn comes. */
+static int decide_by_delay(struct nest *s, struct nm_proc *p, size_t i, struct nm_req *q,
+			   uint64_t cap, struct tj_edge_sink *out)
+{
+	struct nm_dest *d = &p->dest[i];
+	/* the window: q, then the answered requests, earliest response first */
+	const struct nm_req *win[WINDOW];
+	size_t nw = 1;
+	win[0] = q;
+	for (size_t h = 0; h < p->nh; h++) {
+		const struct nm_req *r = &p->heap[h];
+		if (r->r >= p->due || (nw == WINDOW && r->r >= win[nw - 1]->r))
+			continue;
+		size_t k = nw < WINDOW ? nw++ : nw - 1;
+		while (k > 1 && win[k - 1]->r > r->r) {
+			win[k] = win[k - 1];
+			k--;
+		}
+		win[k] = r;
+	}
+	/* the slots: cap per request (nest's), less what it has */
+	size_t nslot = 0, slot0[WINDOW + 1];
+	for (size_t k = 0; k < nw; k++) {
+		unsigned have = req_calls(win[k], i);
+		slot0[k] = nslot;
+		nslot += cap > have ? cap - have : 0;
+	}
+	slot0[nw] = nslot;
+	/* the groups nesting in the window, the oldest MAXG (a bound on the
+	 * cubic assignment where a long request nests thousands) */
+	size_t ng = 0;
+	for (size_t j = 0; j < d->nq && ng < MAXG; j++) {
+		const struct nm_call *c = &d->q[j];
+		int in = 0;
+		for (size_t k = 0; k < nw && !in && !c->taken; k++)
+			in = nests(c, win[k]);
+		if (in) {
+			if (tj_grow((void **)&s->gix, &s->capgix, ng + 1, sizeof(*s->gix)) < 0)
+				return -TJ_E_NOMEM;
+			s->gix[ng++] = j;
+		}
+	}
+	if (!ng || !slot0[1])
+		return 0;
+	size_t ncol = nslot + ng;
+	if (tj_grow((void **)&s->cost, &s->capcost, ng * ncol, sizeof(*s->cost)) < 0 ||
+	    tj_grow((void **)&s->rowcol, &s->caprowcol, ng, sizeof(*s->rowcol)) < 0 ||
+	    tj_grow((void **)&s->bydelay, &s->capbydelay, ng, sizeof(*s->bydelay)) < 0)
+		return -TJ_E_NOMEM;
+	unsigned seen[WINDOW] = { 0 };
+	int oldest_conf[WINDOW] = { 0 };
+	for (size_t g = 0; g < ng; g++) {
+		const struct nm_call *c = &d->q[s->gix[g]];
+		double *row = s->cost + g * ncol;
+		/* Z: c's density summed over every undecided request it nests
+		 * in (the posterior's normaliser, scaled by exp(-top)); later:
+		 * the part outside the window */
+		double top = -INFINITY, z = 0, later = 0;
+		size_t nf = 0;
+		for (size_t h = 0; h <= p->nh; h++) {
+			const struct nm_req *r = h < p->nh ? &p->heap[h] : q;
+			if (!nests(c, r))
+				continue;
+			if (tj_grow((void **)&s->cand, &s->capcand, nf + 1, sizeof(*s->cand)) < 0)
+				return -TJ_E_NOMEM;
+			int inwin = 0;
+			for (size_t k = 0; k < nw && !inwin && r->r < p->due; k++)
+				inwin = win[k] == r;
+			s->cand[nf] = (struct cand){ pair_logf(d, c, r), inwin };
+			top = s->cand[nf].lf > top ? s->cand[nf].lf : top;
+			nf++;
+		}
+		for (size_t j = 0; j < nf; j++) {
+			double f = exp(s->cand[j].lf - top);
+			z += f;
+			later += s->cand[j].inwin ? 0 : f;
+		}
+		s->bydelay[g] = 0;
+		for (size_t col = 0; col < ncol; col++)
+			row[col] = RG_FORBID;
+		for (size_t k = 0; k < nw; k++) {
+			if (!nests(c, win[k]))
+				continue;
+			double nlp = top + log(z) - pair_logf(d, c, win[k]); /* -log P(r | g) */
+			/* the delays override the order only where the model
+			 * is fitted, makes r more likely than every other
+			 * request together, and does not say the same of r's
+			 * oldest group */
+			int conf = d->nfits && nlp < M_LN2;
+			if (!seen[k]++)
+				oldest_conf[k] = conf;
+			else if (oldest_conf[k])
+				conf = 0;
+			else if (k == 0)
+				s->bydelay[g] = (unsigned char)conf;
+			double cell = conf ? nlp - CONFIDENT : ORDER * (double)g;
+			for (size_t sl = slot0[k]; sl < slot0[k + 1]; sl++)
+				row[sl] = cell - FILL;
+		}
+		row[nslot + g] = later > 0 ? 0 : LATE_NONE;
+	}
+	if (rg_assign(s->cost, ng, ncol, s->rowcol) < 0)
+		return -TJ_E_NOMEM;
+	int rc = 0;
+	for (size_t g = 0; g < ng && rc == 0; g++) {
+		struct nm_call *c = &d->q[s->gix[g]];
+		if ((size_t)s->rowcol[g] >= slot0[1])
+			continue;
+		if (sample(s, p, d, c, q) < 0)
+			return -TJ_E_NOMEM;
+		req_add(q, i);
+		c->taken = 1;
+		d->nmatched++;
+		d->ndelay += s->bydelay[g];
+		rc = emit_group(s, p, c, q, s->bydelay[g] ? BY_DELAY : BY_NESTING, out);
+	}
+	return rc;
+}
+
 /* Decide the request answered first: per destination, the oldest groups
  * that nest in it, up to the process's groups per request there. */
 static int decide_one(struct nest *s, struct nm_proc *p, struct tj_edge_sink *out)
@@ -536,6 +830,9 @@ static int decide_one(struct nest *s, struct nm_proc *p, struct tj_edge_sink *ou
 		uint64_t after = 0, seq_q = sequential(s, d, cap);
 		if (!pipe && !seq_q && chained(s, p, d, cap)) {
 			rc = decide_chained(s, p, i, &q, cap, out);
+			cap = 0;
+		} else if (!pipe && !seq_q && s->em) {
+			rc = decide_by_delay(s, p, i, &q, cap, out);
 			cap = 0;
 		}
 		while (cap && rc == 0 && !pipe) {
@@ -573,6 +870,7 @@ static int decide_due(struct nest *s, uint32_t node, uint64_t clock, int all,
 		struct nm_proc *p = s->proc[i];
 		if (p->node != node && !all)
 			continue;
+		p->due = all ? UINT64_MAX : clock;
 		while (rc == 0 && p->nh && (all || p->heap[0].r < clock))
 			rc = decide_one(s, p, out);
 		for (size_t j = 0; all && rc == 0 && j < p->nd; j++)
@@ -701,7 +999,7 @@ static int join(struct nest *s, struct nm_proc *p, struct outcome *x, const stru
 static int on_call(struct nest *s, struct nm_proc *p, const struct tj_message *m,
 		   struct tj_edge_sink *out)
 {
-	struct nm_dest *d = dest_of(p, m);
+	struct nm_dest *d = dest_of(s, p, m);
 	if (!d)
 		return -TJ_E_NOMEM;
 	p->ncalls++;
@@ -759,14 +1057,14 @@ static int nest_message(void *st, const struct tj_message *m, struct tj_edge_sin
 	struct nm_node *n = node_of(s, m->key.node);
 	struct nm_proc *p = m->is_request ? proc_of(s, m->key.node, m->pid) : NULL;
 	if (!n || (m->is_request && !p))
-		return tj_errf(err, TJ_E_NOMEM, ALGO ": out of memory");
+		return tj_errf(err, TJ_E_NOMEM, "%s: out of memory", s->algo);
 	if (m->ts_first > n->clock)
 		n->clock = m->ts_first;
 	int rc = 0;
 	if (m->is_request && m->role == TJ_ROLE_SERVER) {
 		struct read rd = { .ts = m->ts_last, .proc = p->id };
 		if (remember_read(s, m->key.node, m->tid_last, &rd))
-			return tj_errf(err, TJ_E_NOMEM, ALGO ": out of memory");
+			return tj_errf(err, TJ_E_NOMEM, "%s: out of memory", s->algo);
 		if (!m->ts_reply) {
 			/* no response seen (lost, or still open at the end):
 			 * nothing can be said to nest in it, and keeping it would
@@ -774,7 +1072,7 @@ static int nest_message(void *st, const struct tj_message *m, struct tj_edge_sin
 			s->unanswered++;
 		} else {
 			if (tj_grow((void **)&p->heap, &p->caph, p->nh + 1, sizeof(*p->heap)) < 0)
-				return tj_errf(err, TJ_E_NOMEM, ALGO ": out of memory");
+				return tj_errf(err, TJ_E_NOMEM, "%s: out of memory", s->algo);
 			struct nm_req q = { .key = m->key, .a = m->ts_first, .r = m->ts_reply };
 			heap_push(p, &q);
 			p->nreq++;
@@ -785,8 +1083,8 @@ static int nest_message(void *st, const struct tj_message *m, struct tj_edge_sin
 	if (rc == 0)
 		rc = decide_due(s, m->key.node, n->clock, 0, out);
 	if (rc == -TJ_E_NOMEM)
-		return tj_errf(err, TJ_E_NOMEM, ALGO ": out of memory");
-	return rc < 0 ? tj_errf(err, -rc, ALGO ": writing an edge failed") : 0;
+		return tj_errf(err, TJ_E_NOMEM, "%s: out of memory", s->algo);
+	return rc < 0 ? tj_errf(err, -rc, "%s: writing an edge failed", s->algo) : 0;
 }
 
 static int nest_finish(void *st, struct tj_edge_sink *out, struct tj_err *err)
@@ -794,13 +1092,13 @@ static int nest_finish(void *st, struct tj_edge_sink *out, struct tj_err *err)
 	struct nest *s = st;
 	int rc = decide_due(s, 0, 0, 1, out);
 	if (rc < 0)
-		return tj_errf(err, -rc, ALGO ": writing an edge failed");
+		return tj_errf(err, -rc, "%s: writing an edge failed", s->algo);
 	if (!s->explain)
 		return 0;
-	fprintf(stderr, ALGO ": %llu requests decided, %llu calls matched by nesting, "
+	fprintf(stderr, "%s: %llu requests decided, %llu calls matched by nesting, "
 		"%llu joined to their group's request by continuation, %llu nested in no "
 		"request left (no parent), %llu left without a parent (the process "
-		"pipelines); %llu requests without a response left out\n",
+		"pipelines); %llu requests without a response left out\n", s->algo,
 		(unsigned long long)s->requests, (unsigned long long)s->matched,
 		(unsigned long long)s->continued, (unsigned long long)s->unmatched,
 		(unsigned long long)s->abstained, (unsigned long long)s->unanswered);
@@ -813,10 +1111,10 @@ static int nest_finish(void *st, struct tj_edge_sink *out, struct tj_err *err)
 			uint64_t src = top_source(d, &share);
 			int from_reply = src && src != d->hash;
 			tj_addr_format(d->family, d->addr, a);
-			fprintf(stderr, ALGO ": process %u/%u -> %s:%u: %llu calls, %llu groups "
+			fprintf(stderr, "%s: process %u/%u -> %s:%u: %llu calls, %llu groups "
 				"(%llu matched by nesting, %llu without a parent), %llu continued; "
 				"gate %s (%s %.3f); %.2f groups per request\n",
-				p->node, p->pid, a, d->port,
+				s->algo, p->node, p->pid, a, d->port,
 				(unsigned long long)(d->ncalls + d->nconts),
 				(unsigned long long)d->ncalls, (unsigned long long)d->nmatched,
 				(unsigned long long)d->nnone, (unsigned long long)d->nconts,
@@ -824,6 +1122,15 @@ static int nest_finish(void *st, struct tj_edge_sink *out, struct tj_err *err)
 				!src ? "not after a reply" : from_reply ? "replies from one destination"
 								      : "its own replies",
 				share, p->nreq ? (double)d->ncalls / (double)p->nreq : 0.0);
+			if (s->em && d->nsmp)
+				fprintf(stderr, "%s: process %u/%u -> %s:%u: delay model fitted %llu "
+					"times on %zu groups: write after the request median %.3f ms, "
+					"response after the last reply median %.3f ms; %llu groups "
+					"placed by delay over an older one\n",
+					s->algo, p->node, p->pid, a, d->port,
+					(unsigned long long)d->nfits, d->nsmp,
+					median_ms(s, d->lpre), median_ms(s, d->lpost),
+					(unsigned long long)d->ndelay);
 		}
 	}
 	return 0;
@@ -831,7 +1138,7 @@ static int nest_finish(void *st, struct tj_edge_sink *out, struct tj_err *err)
 
 const struct tj_correlator tj_correlator_nest = {
 	.abi = TJ_CORRELATOR_ABI,
-	.name = ALGO,
+	.name = "nest",
 	.description = "calls matched to requests by nesting (written after the request, "
 		       "answered before its response) and calls per request, oldest first, "
 		       "joined by continuation where the queue shows it: for event loops and "
@@ -840,6 +1147,24 @@ const struct tj_correlator tj_correlator_nest = {
 		       " destination for continuation to join them\n"
 		       "explain=0  1: print each call's deciding signal and each queue's counts on stderr\n",
 	.open = nest_open,
+	.train = NULL,
+	.message = nest_message,
+	.finish = nest_finish,
+	.close = nest_close,
+};
+
+const struct tj_correlator tj_correlator_nest_em = {
+	.abi = TJ_CORRELATOR_ABI,
+	.name = "nest-em",
+	.description = "nest with a delay model fitted by online EM per (process, destination): "
+		       "a request's groups chosen by a min-cost assignment over a window of "
+		       "answered requests, each group weighed by its posterior under the fitted "
+		       "write-after-request and reply-to-response delays: for timer-driven loops",
+	.params_help = "gate_share=0.95  share of a queue's calls that must follow a reply from one other"
+		       " destination for continuation to join them\n"
+		       "explain=0  1: print each call's deciding signal, each queue's counts and its"
+		       " fitted delays on stderr\n",
+	.open = nest_em_open,
 	.train = NULL,
 	.message = nest_message,
 	.finish = nest_finish,

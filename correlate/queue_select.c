@@ -67,6 +67,7 @@ static const struct {
 	{ "lookahead", 1, 0, 0 }, /* lookahead.c pipelining(): the same 5 % share;
 				     its link-decided calls are marked (on_derived) */
 	{ "nest", 0, 1, 1 },      /* nest.c pipelining(): only above 50 % */
+	{ "nest-em", 0, 1, 1 },   /* nest's groups, continuations and counts */
 };
 
 /* A method that is another method's answers corrected by lookahead's

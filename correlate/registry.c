@@ -14,6 +14,7 @@ extern const struct tj_correlator tj_correlator_queue_select __attribute__((weak
 extern const struct tj_correlator tj_correlator_issue_fifo __attribute__((weak));
 extern const struct tj_correlator tj_correlator_unit_fifo __attribute__((weak));
 extern const struct tj_correlator tj_correlator_nest __attribute__((weak));
+extern const struct tj_correlator tj_correlator_nest_em __attribute__((weak));
 
 static const struct tj_correlator *const builtins[] = {
 	&tj_correlator_metadata,
@@ -26,6 +27,7 @@ static const struct tj_correlator *const builtins[] = {
 	&tj_correlator_queue_select,
 	&tj_correlator_unit_fifo,
 	&tj_correlator_nest,
+	&tj_correlator_nest_em,
 };
 
 size_t tj_correlator_builtins(const struct tj_correlator **out, size_t max)

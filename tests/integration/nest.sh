@@ -4,7 +4,8 @@
 # --explain names the signal that decided each call (nesting,
 # continuation) and each queue's counts and continuation gate; bad params
 # are refused with exit 2, naming nest and the param, and leave no output
-# file.
+# file.  The same for nest-em on a timer-driven loop (async-timer), whose
+# --explain also gives each queue's fitted delay model.
 set -u
 . "$(dirname "$0")/lib.sh"
 tj=$TJ
@@ -34,4 +35,23 @@ for bad in gate_share=0.2 gate_share=2 gate_share=x explain=3 horizon_ms=5 nosuc
 		fail "--param $bad: the message does not name nest and the param"
 	[ -e "$tmp/bad.csv" ] && fail "--param $bad left $tmp/bad.csv"
 done
-echo "ok: nest answers every call, explains its signals and queues, refuses bad params"
+"$tj" correlate --list | grep -q '^nest-em ' || fail "--list lacks nest-em"
+"$tj" gen --scenario async-timer --load high --requests 400 --seed 3 -o "$tmp/at" >/dev/null 2>"$tmp/gen.err" ||
+	fail "gen async-timer failed: $(tail -3 "$tmp/gen.err")"
+"$tj" correlate --algo nest-em --explain "$tmp/at" -o "$tmp/em.csv" 2>"$tmp/em.txt" ||
+	fail "correlate --algo nest-em: $(tail -3 "$tmp/em.txt")"
+calls=$(awk -F, 'NR > 1' "$tmp/at/labels.csv" | wc -l)
+edges=$(awk -F, 'NR > 1' "$tmp/em.csv" | wc -l)
+[ "$calls" -eq "$edges" ] || fail "nest-em: $edges edges for $calls calls"
+grep -Eq '^nest-em: .* <- .* by (nesting|delay)$' "$tmp/em.txt" || fail "nest-em --explain names no signal"
+grep -Eq 'delay model fitted [1-9][0-9]* times on [0-9]+ groups: write after the request median' "$tmp/em.txt" ||
+	fail "nest-em --explain gives no fitted delay model"
+"$tj" score --labels "$tmp/at/labels.csv" "$tmp/em.csv" >"$tmp/score.txt" || fail "score nest-em"
+echo "score async-timer high (400 roots, seed 3) nest-em: $(grep '^edge ' "$tmp/score.txt")"
+for bad in gate_share=0.2 gate_share=x explain=3 window=4 nosuch=1; do
+	expect_exit 2 "$tj" correlate --algo nest-em --param "$bad" "$tmp/at" -o "$tmp/bad.csv"
+	"$tj" correlate --algo nest-em --param "$bad" "$tmp/at" -o "$tmp/bad.csv" 2>&1 | grep -q "nest-em.*${bad%%=*}" ||
+		fail "nest-em --param $bad: the message does not name nest-em and the param"
+	[ -e "$tmp/bad.csv" ] && fail "nest-em --param $bad left $tmp/bad.csv"
+done
+echo "ok: nest and nest-em answer every call, explain their signals and queues, refuse bad params"

@@ -24,6 +24,7 @@
 #include "correlate/host.h"
 
 extern const struct tj_correlator tj_correlator_nest;
+extern const struct tj_correlator tj_correlator_nest_em;
 
 #define NODE 1
 #define PID 7
@@ -181,29 +182,49 @@ static void test_bad_params_named(void **state)
 	assert_non_null(strstr(err.msg, "'cap'"));
 }
 
+/* stderr into a temporary file until stderr_end, which reads it into buf
+ * (n bytes, NUL-terminated) and removes it. */
+struct captured {
+	char path[64];
+	int fd, saved;
+};
+
+static void stderr_begin(struct captured *c)
+{
+	snprintf(c->path, sizeof(c->path), "/tmp/tj-nest-explain.XXXXXX");
+	c->fd = mkstemp(c->path);
+	assert_true(c->fd >= 0);
+	c->saved = dup(2);
+	assert_true(c->saved >= 0);
+	fflush(stderr);
+	assert_true(dup2(c->fd, 2) >= 0);
+}
+
+static void stderr_end(struct captured *c, char *buf, size_t n)
+{
+	fflush(stderr);
+	dup2(c->saved, 2);
+	close(c->saved);
+	ssize_t got = pread(c->fd, buf, n - 1, 0);
+	close(c->fd);
+	unlink(c->path);
+	assert_true(got > 0);
+	buf[got] = 0;
+}
+
 /* --explain names the signal that decided each call. */
 static void test_explain_names_signal(void **state)
 {
-	char path[] = "/tmp/tj-nest-explain.XXXXXX";
-	int fd = mkstemp(path);
-	assert_true(fd >= 0);
-	int saved = dup(2);
-	assert_true(saved >= 0);
-	fflush(stderr);
-	assert_true(dup2(fd, 2) >= 0);
+	struct captured cap;
+	stderr_begin(&cap);
 	struct tj_params p = { .n = 1 };
 	p.key[0] = "explain";
 	p.val[0] = "1";
 	const struct tj_event nested[] = NESTED_EVS;
 	struct test_rig r;
 	run_events(&r, nested, sizeof(nested) / sizeof(*nested), &p);
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	char buf[4096] = { 0 };
-	assert_true(pread(fd, buf, sizeof(buf) - 1, 0) > 0);
-	close(fd);
-	unlink(path);
+	char buf[4096];
+	stderr_end(&cap, buf, sizeof(buf));
 	assert_non_null(strstr(buf, "1:101:out:50 <- 1:1:in:0 by nesting"));
 	assert_non_null(strstr(buf, "2 calls matched by nesting"));
 	tj_edges_free(&r.set);
@@ -265,22 +286,25 @@ static struct tj_message call(uint64_t sock, uint16_t dport, uint32_t tid, uint6
 	return m;
 }
 
+/* The correlator the message rig runs: nest, or nest-em for its cases. */
+static const struct tj_correlator *rig_algo = &tj_correlator_nest;
+
 static void open_rig(struct rig *r, const struct tj_params *p)
 {
 	memset(r, 0, sizeof(*r));
 	tj_edge_set_sink_init(&r->sink, &r->set);
-	assert_int_equal(tj_correlator_nest.open(&r->st, p, &r->err), 0);
+	assert_int_equal(rig_algo->open(&r->st, p, &r->err), 0);
 }
 
 static void feed(struct rig *r, struct tj_message m)
 {
-	assert_int_equal(tj_correlator_nest.message(r->st, &m, &r->sink.sink, &r->err), 0);
+	assert_int_equal(rig_algo->message(r->st, &m, &r->sink.sink, &r->err), 0);
 }
 
 static void finish(struct rig *r)
 {
-	assert_int_equal(tj_correlator_nest.finish(r->st, &r->sink.sink, &r->err), 0);
-	tj_correlator_nest.close(r->st);
+	assert_int_equal(rig_algo->finish(r->st, &r->sink.sink, &r->err), 0);
+	rig_algo->close(r->st);
 	r->st = NULL;
 }
 
@@ -585,10 +609,10 @@ static void refused(const char *k, const char *v, const char *word)
 	struct tj_params p = { 1, { k }, { v } };
 	struct tj_err err = { 0 };
 	void *st = NULL;
-	assert_true(tj_correlator_nest.open(&st, &p, &err) < 0);
+	assert_true(rig_algo->open(&st, &p, &err) < 0);
 	assert_null(st);
 	assert_non_null(strstr(err.msg, word));
-	assert_non_null(strstr(err.msg, "nest"));
+	assert_non_null(strstr(err.msg, rig_algo->name));
 }
 
 static void test_bad_params(void **state)
@@ -601,6 +625,129 @@ static void test_bad_params(void **state)
 	refused("gate_share", "1.5", "gate_share");
 	refused("explain", "2", "explain");
 	refused("window", "5", "window");
+}
+
+/* ---- nest-em: the delay model fitted from the log ---- */
+
+/* Warm a process with n requests one at a time, 100 ms apart, each making
+ * one call to port 9090 written 10-59 ms after it arrived (all alike),
+ * answered 10.5 ms after the call's reply (always): what the delay model
+ * fits, from groups that nest in one request each.  Sockets from 3000. */
+static uint64_t warm_delays(struct rig *r, int n)
+{
+	uint64_t t = 0;
+	for (int i = 0; i < n; i++, t += 100 * MS) {
+		uint64_t w = t + (10 + (uint64_t)(i % 50)) * MS;
+		feed(r, request(3000 + (uint64_t)i * 2, 30, t, w + MS + 10500 * US));
+		feed(r, call(3001 + (uint64_t)i * 2, 9090, 31, w, 32, w + MS));
+	}
+	return t;
+}
+
+/* Then A (arrives t, answers t + 100 ms) and B (t + 5 ms, t + 105 ms),
+ * one call each, both calls nesting in both requests: X written at
+ * t + 20 ms, its reply at t + 94.5 ms (B's: 10.5 ms before B answers),
+ * Y written at t + 50 ms, reply t + 89.5 ms (A's).  Nesting and the
+ * counts allow both matchings; the older call to the request answered
+ * first (nest) gives X to A.  The write delays (15-50 ms) are all as
+ * likely; only the fitted reply-to-response delay (10.5 ms, never 5.5 or
+ * 15.5) separates them. */
+static void delay_case(struct rig *r, uint64_t t)
+{
+	feed(r, request(1, 40, t, t + 100 * MS));                          /* A */
+	feed(r, request(2, 41, t + 5 * MS, t + 105 * MS));                  /* B */
+	feed(r, call(100, 9090, 42, t + 20 * MS, 43, t + 94500 * US));      /* X */
+	feed(r, call(101, 9090, 42, t + 50 * MS, 43, t + 89500 * US));      /* Y */
+}
+
+/* Run algo on nwarm warm-up requests then delay_case (params p); the
+ * rig's edges are the caller's to free. */
+static void run_delay_case(struct rig *r, const struct tj_correlator *algo, int nwarm,
+			   const struct tj_params *p)
+{
+	rig_algo = algo;
+	open_rig(r, p);
+	delay_case(r, warm_delays(r, nwarm));
+	finish(r);
+	rig_algo = &tj_correlator_nest;
+}
+
+/* X (socket 100) went to request pa, Y (101) to pb; the edges freed. */
+static void expect_xy(struct rig *r, uint64_t pa, uint64_t pb)
+{
+	assert_int_equal(parent_of(r, 100), pa);
+	assert_int_equal(parent_of(r, 101), pb);
+	tj_edges_free(&r->set);
+}
+
+static void test_em_delay_decides(void **state)
+{
+	(void)state;
+	struct rig r;
+	run_delay_case(&r, &tj_correlator_nest_em, 300, NULL);
+	expect_xy(&r, 2, 1);
+	/* nest, without the delays, takes the older call for A */
+	run_delay_case(&r, &tj_correlator_nest, 300, NULL);
+	expect_xy(&r, 1, 2);
+}
+
+/* Before any fit (fewer groups than a fit needs), nest-em is nest: the
+ * model is not trusted until the log has shown it. */
+static void test_em_unfitted_is_nest(void **state)
+{
+	(void)state;
+	struct rig r;
+	run_delay_case(&r, &tj_correlator_nest_em, 20, NULL);
+	expect_xy(&r, 1, 2);
+}
+
+/* Where the fitted delays make the oldest group more likely the request's
+ * than not, order decides (nest's rule), even if a newer group is as
+ * likely: here the reply-to-response delay is 10.5 ms for both calls'
+ * right requests and for X in A (A answers at t + 105 ms). */
+static void test_em_order_where_oldest_fits(void **state)
+{
+	(void)state;
+	struct rig r;
+	rig_algo = &tj_correlator_nest_em;
+	open_rig(&r, NULL);
+	uint64_t t = warm_delays(&r, 300);
+	feed(&r, request(1, 40, t, t + 105 * MS));
+	feed(&r, request(2, 41, t + 5 * MS, t + 106 * MS));
+	feed(&r, call(100, 9090, 42, t + 20 * MS, 43, t + 94500 * US));
+	feed(&r, call(101, 9090, 42, t + 50 * MS, 43, t + 95500 * US));
+	finish(&r);
+	rig_algo = &tj_correlator_nest;
+	expect_xy(&r, 1, 2);
+}
+
+/* --explain says which calls the delays placed, and the fitted model. */
+static void test_em_explain(void **state)
+{
+	(void)state;
+	struct captured cap;
+	stderr_begin(&cap);
+	struct tj_params p = { 1, { "explain" }, { "1" } };
+	struct rig r;
+	run_delay_case(&r, &tj_correlator_nest_em, 300, &p);
+	static char buf[1 << 16];
+	stderr_end(&cap, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "nest-em: 1:101:out:0 <- 1:1:in:0 by delay"));
+	assert_non_null(strstr(buf, "1 groups placed by delay over an older one"));
+	assert_non_null(strstr(buf, "response after the last reply median 10.000 ms"));
+	tj_edges_free(&r.set);
+}
+
+static void test_em_bad_params(void **state)
+{
+	(void)state;
+	rig_algo = &tj_correlator_nest_em;
+	refused("gate_share", "abc", "gate_share");
+	refused("gate_share", "0.5", "gate_share");
+	refused("explain", "2", "explain");
+	refused("window", "5", "window");
+	refused("iters", "8", "iters");
+	rig_algo = &tj_correlator_nest;
 }
 
 int main(void)
@@ -623,6 +770,11 @@ int main(void)
 		cmocka_unit_test(test_chain_to_one_destination),
 		cmocka_unit_test(test_chain_fewest_first),
 		cmocka_unit_test(test_bad_params),
+		cmocka_unit_test(test_em_delay_decides),
+		cmocka_unit_test(test_em_unfitted_is_nest),
+		cmocka_unit_test(test_em_order_where_oldest_fits),
+		cmocka_unit_test(test_em_explain),
+		cmocka_unit_test(test_em_bad_params),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
