@@ -327,6 +327,13 @@ int tj_xasm_flush(struct tj_xasm *a, int all)
 			break;
 		uint32_t l = e->slot;
 		root_pop(a, in_run);
+		/* the next root's record (written ~a window ago, out of cache)
+		 * comes in while this trace is written */
+		int next_in_run;
+		const struct heap_ent *nx = root_front(a, &next_in_run);
+		if (nx)
+			for (size_t b = 0; b < sizeof(*a->s); b += 64)
+				__builtin_prefetch((const char *)&a->s[nx->slot] + b);
 		int rc = flush_group(a, l);
 		if (rc)
 			return rc;
