@@ -112,6 +112,31 @@ struct tjc_batch_mark {
 	__u64 pad[7];
 };
 
+/* Lanes (capture.bpf.c lane_add): without --payload and --stack, a CPU's
+ * compact records are written straight into its lane, one element per
+ * CPU of the BPF_F_MMAPABLE array `lanes`, which user space maps and
+ * reads in place: no copy into the ring, no flush.  A ring of
+ * TJC_LANE_SLOTS tjc_data slots of which the first lane_slots are used
+ * (a power of two the loader sizes from --ring-kb); head (records
+ * written, kernel side) and tail (records read, user space) count
+ * records and never wrap; a record's slot is head % lane_slots.  Each
+ * side's words on their own cache line: the kernel side reads tail only
+ * when its cached copy says the lane is full, and then only every
+ * TJC_LANE_RELOOK-th record (the others go the batch's way).  A full or
+ * busy lane sends the record the batch's way (into the ring). */
+#define TJC_LANE_RELOOK 64u  /* a power of two */
+#define TJC_LANE_SLOTS 4096u /* a power of two; 224 KiB of records */
+struct tjc_lane {
+	__u64 head;       /* written by the kernel side (release) */
+	__u64 busy;       /* 1 while a program fills a slot */
+	__u64 tail_seen;  /* the kernel side's last look at tail */
+	__u64 spilled;    /* records sent the batch's way while full */
+	__u64 pad0[4];
+	__u64 tail;       /* written by user space after reading (release) */
+	__u64 pad1[7];
+	struct tjc_data slot[TJC_LANE_SLOTS];
+};
+
 /* --stack: which stacks (rodata stack_mode bits), and the frames kept
  * per stack (the deepest callers of a deeper stack are cut). */
 #define TJC_STACK_USER   0x1u

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -12,6 +13,7 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include "loader.h"
+#include "lane.h"
 #include "ring_record.h"
 #include "../lib/event.h"
 #include "../lib/evlog.h"
@@ -49,6 +51,10 @@ struct tj_capture {
 	int count;
 	struct tj_ring_decoder *dec; /* compact records -> whole ones */
 	int flush_fd;                /* flush_batch: a CPU's partial batch out */
+	struct tjc_lane *lanes;      /* mapped, one per possible CPU; NULL: none */
+	size_t lanes_bytes;
+	uint64_t *lane_upto;         /* each lane's head, read before the rings */
+	uint32_t lane_slots;         /* slots used per lane, 0 = no lanes */
 	uint64_t bad;                /* records of no layout we know (skipped) */
 };
 
@@ -294,6 +300,53 @@ static int flush_batches(struct tj_capture *c, struct tj_err *err)
 	return TJ_OK;
 }
 
+/* The lanes (capture_common.h), mapped to be read in place. */
+static int map_lanes(struct tj_capture *c, struct tj_err *err)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	size_t bytes = (size_t)c->ncpus * sizeof(struct tjc_lane);
+	void *m;
+
+	_Static_assert(sizeof(struct tjc_lane) % 8 == 0, "array elements are 8-byte aligned");
+	bytes = (bytes + (size_t)page - 1) / (size_t)page * (size_t)page;
+	m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
+		 bpf_map__fd(c->skel->maps.lanes), 0);
+	if (m == MAP_FAILED)
+		return tj_errf(err, TJ_E_IO, "cannot map the lanes: %s", strerror(errno));
+	c->lanes = m;
+	c->lanes_bytes = bytes;
+	c->lane_upto = calloc((size_t)c->ncpus, sizeof(*c->lane_upto));
+	if (!c->lane_upto)
+		return tj_errf(err, TJ_E_NOMEM, "capture: out of memory");
+	return TJ_OK;
+}
+
+/* A lane's slot: one compact record, made whole like a ring's. */
+static int on_lane_record(void *ctx, const void *rec, size_t size)
+{
+	return on_record(ctx, (void *)rec, size);
+}
+
+/* Every lane's records up to the heads read before the rings were: a
+ * compact record in a lane follows its socket's whole record, which went
+ * into the ring first, so reading the heads first makes every record
+ * read here whole.  A lane whose head is out of reach (cannot happen
+ * with this kernel side) is an error. */
+static int take_lanes(struct tj_capture *c, struct tj_err *err)
+{
+	for (int cpu = 0; cpu < c->ncpus; cpu++) {
+		int rc = tj_lane_take(&c->lanes[cpu], c->lane_slots, c->lane_upto[cpu],
+				      on_lane_record, c);
+		if (rc < 0)
+			return tj_errf(err, TJ_E_IO, "the lane of CPU %d says %llu records, "
+				       "out of reach of its tail", cpu,
+				       (unsigned long long)c->lane_upto[cpu]);
+		if (rc)
+			return rc;
+	}
+	return TJ_OK;
+}
+
 /* A ring per possible CPU.  They are made before the programs load: the
  * first one is the template the kernel checks the rings array against. */
 static int make_rings(struct tj_capture *c, size_t ring_bytes, struct tj_err *err)
@@ -385,6 +438,15 @@ int tj_capture_open(struct tj_capture **cp, const struct tj_capture_config *cfg,
 	c->skel->rodata->hooks = cfg->hooks;
 	c->skel->rodata->batch_max = batch_records(cfg);
 	c->skel->rodata->batch_age_ns = TJC_BATCH_AGE_NS;
+	/* Lanes hold fixed 56-byte records: not with payload or stacks. */
+	if (!cfg->payload_max && !cfg->stack_mode)
+		c->lane_slots = tj_lane_slots(cfg->ring_bytes);
+	c->skel->rodata->lane_slots = c->lane_slots;
+	if (c->lane_slots &&
+	    bpf_map__set_max_entries(c->skel->maps.lanes, (uint32_t)c->ncpus)) {
+		rc = tj_errf(err, TJ_E_IO, "cannot size the lanes map: %s", strerror(errno));
+		goto fail;
+	}
 	set_syscall_numbers(c->skel);
 	if ((rc = choose_programs(c->skel, cfg->hooks, err)) != 0)
 		goto fail;
@@ -418,6 +480,8 @@ int tj_capture_open(struct tj_capture **cp, const struct tj_capture_config *cfg,
 	 * on running services) events come at once, and one that finds no
 	 * ring is counted lost. */
 	if ((rc = install_rings(c, err)) != 0)
+		goto fail;
+	if (c->lane_slots && (rc = map_lanes(c, err)) != 0)
 		goto fail;
 	bpf_object__for_each_program(prog, c->skel->obj) {
 		struct bpf_link *l;
@@ -483,6 +547,8 @@ int tj_capture_drain(struct tj_capture *c, int timeout_ms, tj_capture_cb cb,
 	 * the kernel side forced one; consume then takes what is there. */
 	rc = ring_buffer__poll(c->rb, timeout_ms);
 	if (rc >= 0 || rc == -EINTR) {
+		for (int cpu = 0; c->lanes && cpu < c->ncpus; cpu++)
+			c->lane_upto[cpu] = tj_lane_head(&c->lanes[cpu]);
 		/* Partial batches out first: everything made before now is in
 		 * the rings when they are read. */
 		int frc = flush_batches(c, err);
@@ -494,6 +560,11 @@ int tj_capture_drain(struct tj_capture *c, int timeout_ms, tj_capture_cb cb,
 		return c->cb_status;
 	if (rc < 0 && rc != -EINTR)
 		return tj_errf(err, TJ_E_IO, "reading the ring buffer: %s", strerror(-rc));
+	if (c->lanes) {
+		int lrc = take_lanes(c, err);
+		if (lrc)
+			return lrc;
+	}
 	return c->count;
 }
 
@@ -529,6 +600,9 @@ void tj_capture_close(struct tj_capture *c)
 	if (!c)
 		return;
 	ring_buffer__free(c->rb);
+	if (c->lanes)
+		munmap(c->lanes, c->lanes_bytes);
+	free(c->lane_upto);
 	for (int i = 0; i < c->nlinks; i++)
 		bpf_link__destroy(c->links[i]);
 	for (int i = 0; c->ring_fds && i < c->ncpus; i++)

@@ -28,17 +28,16 @@ struct held_key {
  * drained in the order its events were stamped.  A run is keys[start,
  * end); a new one begins where a record is older than the one before it.
  * Runs are kept as they arrive and merged only when their events are
- * written: a k-way merge of k ~ 2 CPUs x 3 drains costs a few compares
- * per event, where sorting the newcomers cost ~400 instructions each. */
+ * written, where sorting the newcomers cost ~400 instructions each. */
 struct run {
 	size_t start, end;
+	size_t take;   /* merge_out: its keys written this time (a prefix) */
 };
 
-/* A run at the merge's head: its next event's time, kept beside the run
- * number so that the heap compares without looking into the runs. */
-struct head {
-	uint64_t ts;
-	uint32_t run;
+/* A stretch of keys in time order, being merged. */
+struct seg {
+	const struct held_key *k;
+	size_t n;
 };
 
 struct node_log {
@@ -57,8 +56,10 @@ struct tj_recorder {
 	struct held_key *keys;   /* one per waiting event, runs one after the other */
 	size_t nkeys, capkeys;   /* keys[0, nkeys) used, dead ones included */
 	struct run *runs;        /* in arrival order; the last one grows */
-	size_t nruns, capruns, capheap;
-	struct head *heap;       /* the merge's runs by their next event, a min-heap */
+	size_t nruns, capruns, capsegs;
+	struct seg *segs;        /* merge_out's stretches */
+	struct held_key *mbuf[2]; /* merge_out's passes, capm keys each */
+	size_t capm[2];
 	struct node_log *logs;
 	size_t nlogs;
 	size_t last;          /* index of the last log used */
@@ -331,9 +332,10 @@ static __attribute__((noinline)) int hold_slow(struct tj_recorder *r, uint32_t s
 	if (r->nruns == 0 || r->runs[r->nruns - 1].end != r->nkeys ||
 	    ts < r->keys[r->nkeys - 1].ts) {
 		if (tj_grow((void **)&r->runs, &r->capruns, r->nruns + 1, sizeof(*r->runs)) < 0 ||
-		    tj_grow((void **)&r->heap, &r->capheap, r->nruns + 1, sizeof(*r->heap)) < 0)
+		    tj_grow((void **)&r->segs, &r->capsegs, r->nruns + 1, sizeof(*r->segs)) < 0)
 			goto nomem;
 		r->runs[r->nruns].start = r->runs[r->nruns].end = r->nkeys;
+		r->runs[r->nruns].take = 0;
 		r->nruns++;
 	}
 	r->keys[r->nkeys].ts = ts;
@@ -490,31 +492,6 @@ static int write_one(struct tj_recorder *r, struct held *h, struct tj_err *err)
 	return TJ_OK;
 }
 
-/* Head a before head b: older, and on a tie the earlier run (ties keep
- * arrival order). */
-static inline int head_before(const struct head *a, const struct head *b)
-{
-	return a->ts < b->ts || (a->ts == b->ts && a->run < b->run);
-}
-
-static void heap_down(struct head *h, size_t n, size_t i)
-{
-	struct head x = h[i];
-
-	for (;;) {
-		size_t c = 2 * i + 1;
-		if (c >= n)
-			break;
-		if (c + 1 < n && head_before(&h[c + 1], &h[c]))
-			c++;
-		if (!head_before(&h[c], &x))
-			break;
-		h[i] = h[c];
-		i = c;
-	}
-	h[i] = x;
-}
-
 /* Write one event and give its slot back; a failed write breaks the
  * recorder (every later call refuses). */
 static int write_slot(struct tj_recorder *r, uint32_t slot, struct tj_err *err)
@@ -529,104 +506,154 @@ static int write_slot(struct tj_recorder *r, uint32_t slot, struct tj_err *err)
 	return rc;
 }
 
-static struct head heap_pop(struct head *h, size_t *n)
+/* How many of run u's keys are older than upto_ts (a prefix: a run is
+ * in time order). */
+static size_t older_than(const struct tj_recorder *r, const struct run *u, uint64_t upto_ts)
 {
-	struct head x = h[0];
+	size_t lo = u->start, hi = u->end;
 
-	h[0] = h[--*n];
-	heap_down(h, *n, 0);
-	return x;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (r->keys[mid].ts < upto_ts)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo - u->start;
 }
 
-/* Write run u's events older than upto_ts (a prefix of it). */
-static int write_run(struct tj_recorder *r, struct run *u, uint64_t upto_ts,
-		     struct tj_err *err)
+/* a and b merged into out, a's key first on a tie (a is the earlier
+ * stretch): returns the end of out. */
+static struct held_key *merge_two(struct seg a, struct seg b, struct held_key *out)
 {
+	const struct held_key *ae = a.k + a.n, *be = b.k + b.n;
+
+	while (a.k < ae && b.k < be) {
+		int from_b = b.k->ts < a.k->ts;
+		*out++ = from_b ? *b.k : *a.k;
+		b.k += from_b;
+		a.k += !from_b;
+	}
+	memcpy(out, a.k, (size_t)(ae - a.k) * sizeof(*out));
+	out += ae - a.k;
+	memcpy(out, b.k, (size_t)(be - b.k) * sizeof(*out));
+	return out + (be - b.k);
+}
+
+/* How far ahead in a stretch the held event is asked for: it was made
+ * 20-30 ms ago and has left the cache, and `perf` put half of
+ * write_slot's time on its first load.  The final stretches are in
+ * time order, so this is the order of the writes. */
+#define PREFETCH_AHEAD 8
+
+static inline void prefetch_held(const struct tj_recorder *r, const struct held_key *k,
+				 const struct held_key *end)
+{
+	if (k + PREFETCH_AHEAD < end) {
+		const char *h = (const char *)held_at(r, k[PREFETCH_AHEAD].slot);
+		__builtin_prefetch(h);
+		__builtin_prefetch(h + 64);
+	}
+}
+
+/* The events of one stretch written in turn. */
+static int write_seg(struct tj_recorder *r, struct seg a, struct tj_err *err)
+{
+	const struct held_key *ae = a.k + a.n;
 	int rc = TJ_OK;
 
-	while (u->start < u->end && r->keys[u->start].ts < upto_ts && rc == TJ_OK)
-		rc = write_slot(r, r->keys[u->start++].slot, err);
+	for (; a.k < ae && rc == TJ_OK; a.k++) {
+		prefetch_held(r, a.k, ae);
+		rc = write_slot(r, a.k->slot, err);
+	}
 	return rc;
 }
 
-static inline void head_swap(struct head *a, struct head *b)
+/* The last pass: a and b merged as merge_two, each event written. */
+static int write_two(struct tj_recorder *r, struct seg a, struct seg b, struct tj_err *err)
 {
-	struct head t = *a;
+	const struct held_key *ae = a.k + a.n, *be = b.k + b.n;
+	int rc = TJ_OK;
 
-	*a = *b;
-	*b = t;
+	while (a.k < ae && b.k < be && rc == TJ_OK) {
+		int from_b = b.k->ts < a.k->ts;
+		const struct held_key *k = from_b ? b.k : a.k;
+		prefetch_held(r, k, from_b ? be : ae);
+		rc = write_slot(r, k->slot, err);
+		b.k += from_b;
+		a.k += !from_b;
+	}
+	a.n = (size_t)(ae - a.k);
+	b.n = (size_t)(be - b.k);
+	if (rc == TJ_OK)
+		rc = write_seg(r, a, err);
+	if (rc == TJ_OK)
+		rc = write_seg(r, b, err);
+	return rc;
 }
 
-/* Write, in time order, the held events older than upto_ts.  Each run's
- * written events are a prefix of it (runs are in time order), so what
- * stays is each run's suffix, moved down to keep keys[] dense.
- *
- * The order is (time, run number) whatever the runs: the heap's.  But
- * at any moment mostly two runs overlap (one per CPU of the last drain;
- * older drains' runs end before it starts), so the two oldest heads, a
- * and b, are kept off the heap and merged two-way: one compare per
- * event, and one with the heap's head.  Only when that head comes first
- * does it swap places with b (one sift-down), so with many CPUs
- * overlapping it costs what the plain heap did. */
+/* Write, in time order, the held events older than upto_ts: each run's
+ * prefix of them, merged.  The order is (time, run number): stretches
+ * are merged two by two, neighbours with neighbours, the earlier one
+ * first on a tie, until two are left, whose merge is written.  With k
+ * runs that is log2(k) compares per event, each a sequential read of
+ * small keys; a heap of run heads (one sift-down per event once more
+ * than two runs overlap, 8 CPUs in turn) cost more and mispredicted. */
 static int merge_out(struct tj_recorder *r, uint64_t upto_ts, struct tj_err *err)
 {
-	struct head *h = r->heap, a, b;
-	size_t n = 0;
-	int rc = TJ_OK;
+	struct seg *sg = r->segs;
+	size_t nseg = 0, total = 0;
+	int rc = TJ_OK, pass = 0;
 
-	if (r->nruns == 1) {
-		/* One run (one CPU, or a quiet window): no merge at all. */
-		rc = write_run(r, &r->runs[0], upto_ts, err);
-		goto forget;
-	}
-	for (uint32_t k = 0; k < r->nruns; k++) {
-		h[n].ts = r->keys[r->runs[k].start].ts;
-		h[n++].run = k;
-	}
-	for (size_t i = n / 2; i-- > 0;)
-		heap_down(h, n, i);
-	a = heap_pop(h, &n);
-	b = heap_pop(h, &n);
-	/* Always: a before b, and a before h[0] when n > 0. */
-	while (a.ts < upto_ts) {
-		struct run *u = &r->runs[a.run];
-		rc = write_slot(r, r->keys[u->start].slot, err);
-		if (rc != TJ_OK)
-			break;
-		if (++u->start == u->end) {
-			if (n == 0) {
-				rc = write_run(r, &r->runs[b.run], upto_ts, err);
-				break;
-			}
-			a = b;
-			b = heap_pop(h, &n);
-		} else {
-			a.ts = r->keys[u->start].ts;
-		}
-		if (head_before(&b, &a))
-			head_swap(&a, &b);
-		if (n > 0 && head_before(&h[0], &a)) {
-			/* The heap's head is older than both: it becomes a,
-			 * a becomes b and b goes into the heap. */
-			struct head x = h[0];
-			h[0] = b;
-			heap_down(h, n, 0);
-			b = a;
-			a = x;
+	for (size_t k = 0; k < r->nruns; k++) {
+		struct run *u = &r->runs[k];
+		u->take = older_than(r, u, upto_ts);
+		if (u->take) {
+			sg[nseg].k = r->keys + u->start;
+			sg[nseg++].n = u->take;
+			total += u->take;
 		}
 	}
-forget:
+	while (nseg > 2) {
+		struct held_key *out;
+		size_t m = 0, i;
+
+		if (tj_grow((void **)&r->mbuf[pass], &r->capm[pass], total, sizeof(*out)) < 0)
+			return tj_errf(err, TJ_E_NOMEM, "capture: out of memory (merging %zu events)",
+				       total);
+		out = r->mbuf[pass];
+		for (i = 0; i + 1 < nseg; i += 2) {
+			struct seg a = sg[i], b = sg[i + 1];
+			sg[m].k = out;
+			sg[m++].n = a.n + b.n;
+			out = merge_two(a, b, out);
+		}
+		if (i < nseg) {
+			struct seg a = sg[i];
+			memcpy(out, a.k, a.n * sizeof(*out));
+			sg[m].k = out;
+			sg[m++].n = a.n;
+		}
+		nseg = m;
+		pass ^= 1;
+	}
+	if (nseg == 2)
+		rc = write_two(r, sg[0], sg[1], err);
+	else if (nseg == 1)
+		rc = write_seg(r, sg[0], err);
+	if (rc != TJ_OK)
+		return rc; /* broken: what is left is freed at the end */
 	/* Forget the runs written whole; the others keep their place. */
-	{
-		size_t nruns = 0;
-		for (size_t k = 0; k < r->nruns; k++)
-			if (r->runs[k].start < r->runs[k].end)
-				r->runs[nruns++] = r->runs[k];
-		r->nruns = nruns;
-		if (nruns == 0)
-			r->nkeys = 0;
+	size_t nruns = 0;
+	for (size_t k = 0; k < r->nruns; k++) {
+		r->runs[k].start += r->runs[k].take;
+		if (r->runs[k].start < r->runs[k].end)
+			r->runs[nruns++] = r->runs[k];
 	}
-	return rc;
+	r->nruns = nruns;
+	if (nruns == 0)
+		r->nkeys = 0;
+	return TJ_OK;
 }
 
 int tj_recorder_write_until(struct tj_recorder *r, uint64_t upto_ts,
@@ -712,7 +739,9 @@ static int recorder_end(struct tj_recorder *r, int keep, struct tj_err *err)
 	free(r->free_slots);
 	free(r->keys);
 	free(r->runs);
-	free(r->heap);
+	free(r->segs);
+	free(r->mbuf[0]);
+	free(r->mbuf[1]);
 	free(r);
 	return rc;
 }

@@ -1,5 +1,6 @@
 /* The description length of a correlator's answers (consistency.h). */
 #include <math.h>
+#include <stddef.h>
 #include "consistency.h"
 
 unsigned tj_cons_tbin(uint64_t gap_ns)
@@ -85,14 +86,26 @@ double tj_cons_cost(const struct tj_cons *c, uint64_t nreq)
 }
 
 static int beaten(unsigned n, const uint32_t (*beats)[TJ_CONS_METHODS], double z,
-		  unsigned m)
+		  unsigned m, unsigned exempt)
 {
+	if ((exempt >> m) & 1)
+		return 0;
 	for (unsigned o = 0; o < n; o++) {
 		double w = beats[o][m], l = beats[m][o];
-		if (o != m && w > l && w - l > z * sqrt(w + l))
+		if (o != m && !((exempt >> o) & 1) && w > l && w - l > z * sqrt(w + l))
 			return 1;
 	}
 	return 0;
+}
+
+unsigned tj_cons_survivors(unsigned n, const uint32_t (*beats)[TJ_CONS_METHODS], double z,
+			   unsigned exempt)
+{
+	unsigned alive = 0;
+	for (unsigned m = 0; m < n; m++)
+		if (!beaten(n, beats, z, m, exempt))
+			alive |= 1u << m;
+	return alive ? alive : (1u << n) - 1;
 }
 
 int tj_cons_pick(unsigned n, const double *cost,
@@ -100,7 +113,7 @@ int tj_cons_pick(unsigned n, const double *cost,
 {
 	int pick = -1;
 	for (unsigned m = 0; m < n; m++) {
-		if (beats && beaten(n, beats, z, m))
+		if (beats && beaten(n, beats, z, m, 0))
 			continue;
 		if (pick < 0 || cost[m] < cost[pick])
 			pick = (int)m;
@@ -108,17 +121,93 @@ int tj_cons_pick(unsigned n, const double *cost,
 	return pick < 0 ? 0 : pick; /* every one beaten (a cycle): the first */
 }
 
-double tj_cons_link_support(unsigned n, const uint64_t *judged, const uint64_t *agreed,
-			    unsigned dependent, uint64_t min_links)
+int tj_cons_link_best(unsigned n, const uint64_t *judged, const uint64_t *agreed,
+		      unsigned dependent, uint64_t min_links)
 {
-	double best = -1;
+	int best = -1;
+	double share = -1;
 	for (unsigned m = 0; m < n; m++) {
 		if ((dependent >> m) & 1 || judged[m] < min_links || judged[m] == 0)
 			continue;
 		double a = (double)agreed[m] / (double)judged[m];
-		best = a > best ? a : best;
+		if (a > share) {
+			share = a;
+			best = (int)m;
+		}
 	}
 	return best;
+}
+
+double tj_cons_link_support(unsigned n, const uint64_t *judged, const uint64_t *agreed,
+			    unsigned dependent, uint64_t min_links)
+{
+	int m = tj_cons_link_best(n, judged, agreed, dependent, min_links);
+	return m < 0 ? -1 : (double)agreed[m] / (double)judged[m];
+}
+
+double tj_cons_link_nats(uint64_t agreed, uint64_t judged, uint64_t links, uint64_t calls)
+{
+	if (agreed > judged || links == 0)
+		return 0;
+	double rho = ((double)agreed + 1) / ((double)judged + 2);
+	if (rho <= 0.5)
+		return 0;
+	return log(rho / (1 - rho)) * (double)calls / (double)links;
+}
+
+double tj_cons_tie(uint64_t calls)
+{
+	return calls > 1 ? 0.5 * log((double)calls) : 0;
+}
+
+double tj_cons_margin(const struct tj_cons_evidence *e, unsigned a, unsigned b,
+		      double *by_cost, double *by_links)
+{
+	double dc = e->cost[b] - e->cost[a], dl = 0;
+	if (e->beats && e->link_nats > 0) {
+		double wa = (e->no_link_wins >> a) & 1 ? 0 : e->beats[a][b];
+		double wb = (e->no_link_wins >> b) & 1 ? 0 : e->beats[b][a];
+		dl = e->link_nats * (wa - wb);
+	}
+	if (by_cost)
+		*by_cost = dc;
+	if (by_links)
+		*by_links = dl;
+	double d = dc + dl;
+	unsigned ba = (e->builds >> a) & 1, bb = (e->builds >> b) & 1;
+	if (ba != bb && fabs(d) < e->tie)
+		return ba ? -e->tie : e->tie; /* the builder's fit is no lead */
+	return d;
+}
+
+int tj_cons_pick_soft(const struct tj_cons_evidence *e, int *runner_up)
+{
+	unsigned cand = e->cand ? e->cand : (1u << e->n) - 1;
+	int wins[TJ_CONS_METHODS] = { 0 };
+	for (unsigned a = 0; a < e->n; a++)
+		for (unsigned b = 0; b < e->n; b++) {
+			if (a == b || !((cand >> a) & 1) || !((cand >> b) & 1))
+				continue;
+			double d = tj_cons_margin(e, a, b, NULL, NULL);
+			wins[a] += d > 0 || (d == 0 && a < b);
+		}
+	int pick = -1, next = -1;
+	for (unsigned m = 0; m < e->n; m++) {
+		if (!((cand >> m) & 1))
+			continue;
+		int better = pick < 0 || wins[m] > wins[pick] ||
+			     (wins[m] == wins[pick] && e->cost[m] < e->cost[pick]);
+		if (better) {
+			next = pick;
+			pick = (int)m;
+		} else if (next < 0 || wins[m] > wins[next] ||
+			   (wins[m] == wins[next] && e->cost[m] < e->cost[next])) {
+			next = (int)m;
+		}
+	}
+	if (runner_up)
+		*runner_up = next;
+	return pick < 0 ? 0 : pick;
 }
 
 unsigned tj_cons_backed(unsigned n, const uint64_t (*same)[TJ_CONS_METHODS],

@@ -94,4 +94,66 @@ double tj_cons_link_support(unsigned n, const uint64_t *judged, const uint64_t *
 unsigned tj_cons_backed(unsigned n, const uint64_t (*same)[TJ_CONS_METHODS],
 			const unsigned *related, double share);
 
+/* The soft judge (queue-select judge=soft): every pair of candidates
+ * compared by a log-likelihood ratio in nats, the description length's
+ * difference plus the completion links' evidence weighed by how reliable
+ * the links are (correlate/ASYNC.md, "A judge that weighs its evidence").
+ *
+ *   - A link where a agreed and b did not is worth `link_nats` to a: the
+ *     log-odds that a link is right (tj_cons_link_nats).  Links a method
+ *     agrees with by construction (no_link_wins: nest reads the same
+ *     reads-then-writes evidence and marks no call as decided by it) are
+ *     no evidence for it; its disagreements still count against it.
+ *   - A method that fits parts of the description length by construction
+ *     (builds: nest nests every call in its parent and fixes the calls per
+ *     request) loses a pair whose margin is below `tie` nats.
+ *
+ * The winner is the candidate that wins the most pairs (then the least
+ * cost, then the earlier method). */
+struct tj_cons_evidence {
+	unsigned n;
+	const double *cost;   /* description length per method, nats */
+	const uint32_t (*beats)[TJ_CONS_METHODS]; /* NULL: the links weigh nothing */
+	double link_nats;     /* nats a discordant link is worth */
+	unsigned no_link_wins; /* bit per method */
+	unsigned builds;      /* bit per method */
+	double tie;           /* nats */
+	unsigned cand;        /* bit per candidate (none: every method) */
+};
+
+/* By how many nats a is preferred to b (< 0: b is), and its two parts:
+ * the description length's difference and the links' (either may be NULL).
+ * A near-tie the builder would win is returned as -tie (a builds) or +tie. */
+double tj_cons_margin(const struct tj_cons_evidence *e, unsigned a, unsigned b,
+		      double *by_cost, double *by_links);
+/* The methods the sign test (tj_cons_pick) leaves in: bit per method not
+ * beaten beyond chance by another.  A method in `exempt` is neither ruled
+ * out nor rules another out: its agreement with the links is no evidence
+ * either way (nest: its agreements are by construction, its disagreements
+ * are where it chose nesting over a link, which on an M:N runtime's
+ * partly wrong links is where it is right).  Never none: every method. */
+unsigned tj_cons_survivors(unsigned n, const uint32_t (*beats)[TJ_CONS_METHODS], double z,
+			   unsigned exempt);
+
+/* The soft judge's choice; *runner_up (may be NULL): the next best, or -1. */
+int tj_cons_pick_soft(const struct tj_cons_evidence *e, int *runner_up);
+
+/* What one discordant link is worth, in nats per call: the links'
+ * reliability rho estimated by the best independent method's agreement
+ * (agreed of judged, with one pseudo-count each way: a share of 30 of 30
+ * is not certainty), as log-odds log(rho / (1 - rho)), 0 where rho <= 1/2
+ * (a link is then no likelier right than wrong); scaled by calls / links,
+ * because the links are a sample of the queue's calls and the description
+ * length it is added to is a sum over all of them. */
+double tj_cons_link_nats(uint64_t agreed, uint64_t judged, uint64_t links, uint64_t calls);
+
+/* The method tj_cons_link_support's share comes from, or -1. */
+int tj_cons_link_best(unsigned n, const uint64_t *judged, const uint64_t *agreed,
+		      unsigned dependent, uint64_t min_links);
+
+/* The near-tie margin over `calls` calls: half a log of the calls, what the
+ * two-part code charges for one more parameter (code_length's model cost):
+ * a lead smaller than that is within the code's own precision. */
+double tj_cons_tie(uint64_t calls);
+
 #endif

@@ -38,6 +38,17 @@ grep -q '^queue-select: calls answered by lookahead [0-9]*, order-align [0-9]*, 
 	fail "queue-select --explain does not say which method answered"
 grep -q '^    decided by: \(completion links\|description length\)' "$tmp/qs.err" ||
 	fail "queue-select --explain does not say which evidence decided each queue"
+# judge=soft (i15w's judge, not the default): one edge per call, and
+# --explain says which evidence decided against the runner-up
+"$tj" correlate --algo queue-select --param judge=soft --explain "$tmp/ds" -o "$tmp/qsoft.csv" \
+	2>"$tmp/qsoft.err" || fail "queue-select judge=soft: $(cat "$tmp/qsoft.err")"
+[ "$(($(wc -l <"$tmp/qsoft.csv") - 1))" -eq "$calls" ] || fail "queue-select judge=soft: not one edge per call"
+grep -q '^    decided: [a-z-]* \(over [a-z-]* by [-0-9.]* nats (description length\|, the only candidate\)' "$tmp/qsoft.err" ||
+	fail "queue-select judge=soft --explain does not say which evidence decided"
+# judge=sign is the default: the same edges as without the param
+"$tj" correlate --algo queue-select --param judge=sign "$tmp/ds" -o "$tmp/qsign.csv" 2>/dev/null ||
+	fail "queue-select judge=sign"
+cmp -s "$tmp/qsign.csv" "$tmp/qs.csv" || fail "queue-select judge=sign: not the default's edges"
 # corroborate=0 backed=0 over the old methods is the judge before i15j's
 # (every method still answers; one edge per call)
 "$tj" correlate --algo queue-select --param corroborate=0 --param backed=0 \
@@ -109,6 +120,8 @@ bad "param backed=-1" --param backed=-1
 bad "not a number" --param backed=half
 bad "unknown param 'score'" --param score=mdl
 bad "param explain=2" --param explain=2
+bad "param judge=hard: soft or sign" --param judge=hard
+bad "param judge=: soft or sign" --param judge=
 bad "unknown param 'colour'" --param colour=red
 bad "not a number" --param warm=x
 expect_exit 2 "$tj" correlate --algo queue-select --train "$tmp/ds" "$tmp/ds"

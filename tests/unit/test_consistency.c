@@ -2,6 +2,7 @@
  * on hand-made answers: regular answers cost less than mixed ones, "no
  * parent" is no way to look regular, broken nesting is counted, and the
  * calls-per-request histogram moves a request from bin to bin. */
+#include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -250,6 +251,179 @@ static void test_backed(void **state)
 #undef SAME
 }
 
+/* What a discordant link is worth: the log-odds of the links' reliability
+ * (one pseudo-count each way), per call of the queue. */
+static void test_link_nats(void **state)
+{
+	(void)state;
+	/* 288 of 300: rho = 289/302, log(289/13) = 3.10 nats per link, x 2 for
+	 * 600 calls of which 300 have a link */
+	double w = tj_cons_link_nats(288, 300, 300, 600);
+	assert_true(w > 2 * 3.09 && w < 2 * 3.11);
+	/* a share of at most one half: no evidence at all */
+	assert_true(tj_cons_link_nats(150, 300, 300, 600) == 0);
+	assert_true(tj_cons_link_nats(20, 300, 300, 600) == 0);
+	/* 30 of 30 is not certainty: finite */
+	assert_true(tj_cons_link_nats(30, 30, 30, 30) < log(32.0));
+	/* more reliable, more weight */
+	assert_true(tj_cons_link_nats(290, 300, 300, 300) > tj_cons_link_nats(250, 300, 300, 300));
+	/* no links, or nonsense counts: nothing */
+	assert_true(tj_cons_link_nats(0, 0, 0, 600) == 0);
+	assert_true(tj_cons_link_nats(301, 300, 300, 600) == 0);
+	/* the near-tie margin: half a log of the calls */
+	assert_true(fabs(tj_cons_tie(1000) - 0.5 * log(1000.0)) < 1e-12);
+	assert_true(tj_cons_tie(1) == 0 && tj_cons_tie(0) == 0);
+}
+
+/* Methods of the soft judge's cases: 0 lookahead (decides by the links,
+ * its own links marked), 1 issue-fifo, 2 regression, 3 nest (unmarked,
+ * builds its fit). */
+#define NEST (1u << 3)
+
+/* Reliable links decide: a cheaper method the links contradict loses. */
+static void test_soft_reliable_links(void **state)
+{
+	(void)state;
+	uint32_t beats[TJ_CONS_METHODS][TJ_CONS_METHODS] = { { 0 } };
+	/* 1000 calls, 500 links, 480 agree with issue-fifo: 3.13 nats per
+	 * link per call x 2.  Regression is 60 nats cheaper but the links name
+	 * issue-fifo's parent and not regression's on 40 calls, the reverse on
+	 * 5: 35 x 6.3 = 220 nats for issue-fifo. */
+	double cost[3] = { 5100, 5000, 4940 };
+	beats[1][2] = 40;
+	beats[2][1] = 5;
+	beats[0][2] = 40;
+	beats[2][0] = 5;
+	struct tj_cons_evidence e = { .n = 3, .cost = cost, .beats = beats,
+				      .link_nats = tj_cons_link_nats(480, 500, 500, 1000),
+				      .tie = tj_cons_tie(1000) };
+	int next = -1;
+	assert_int_equal(tj_cons_pick_soft(&e, &next), 1);
+	assert_int_equal(next, 0); /* lookahead: as right on the links, dearer */
+	double dc, dl;
+	double d = tj_cons_margin(&e, 1, 2, &dc, &dl);
+	assert_true(dc < 0 && dl > -dc && fabs(d - (dc + dl)) < 1e-9);
+	/* the same counts with links at chance (250 of 500): the cost decides */
+	e.link_nats = tj_cons_link_nats(250, 500, 500, 1000);
+	assert_int_equal(tj_cons_pick_soft(&e, NULL), 2);
+	/* no links at all: the same */
+	e.beats = NULL;
+	assert_int_equal(tj_cons_pick_soft(&e, NULL), 2);
+}
+
+/* Links a timer made: written after the read but not caused by it, they
+ * agree with an independent method on about half of the calls.  However
+ * many of them favour one method, they weigh nothing. */
+static void test_soft_timer_links(void **state)
+{
+	(void)state;
+	uint32_t beats[TJ_CONS_METHODS][TJ_CONS_METHODS] = { { 0 } };
+	double cost[3] = { 5100, 5000, 4900 };
+	beats[0][2] = 200; /* the order method's guess matches the timer's pick */
+	beats[1][2] = 150;
+	uint64_t judged[3] = { 400, 400, 400 }, agreed[3] = { 300, 200, 20 };
+	int b = tj_cons_link_best(3, judged, agreed, 1u << 0, 30);
+	assert_int_equal(b, 1); /* lookahead depends on the links: not a witness */
+	struct tj_cons_evidence e = { .n = 3, .cost = cost, .beats = beats,
+				      .link_nats = tj_cons_link_nats(agreed[b], judged[b], 400, 1000),
+				      .tie = tj_cons_tie(1000) };
+	assert_true(e.link_nats == 0);
+	assert_int_equal(tj_cons_pick_soft(&e, NULL), 2);
+	/* the sign test, for comparison, rules regression out on them */
+	assert_int_equal(tj_cons_pick(3, cost, beats, 2), 1);
+}
+
+/* Nest fits the end and count parts by construction: a lead smaller than
+ * the code's precision (half a log of the calls) is no lead. */
+static void test_soft_nest_near_tie(void **state)
+{
+	(void)state;
+	double cost[4] = { 5200, 5044, 5300, 5041 }; /* nest 3 nats cheaper */
+	struct tj_cons_evidence e = { .n = 4, .cost = cost, .builds = NEST,
+				      .no_link_wins = NEST, .tie = tj_cons_tie(1000) };
+	assert_int_equal(tj_cons_pick_soft(&e, NULL), 1);
+	assert_true(tj_cons_margin(&e, 3, 1, NULL, NULL) < 0);
+	assert_true(tj_cons_margin(&e, 1, 3, NULL, NULL) > 0);
+	/* 10 nats cheaper is beyond the tie: nest */
+	cost[3] = 5034;
+	assert_int_equal(tj_cons_pick_soft(&e, NULL), 3);
+	/* between two methods that build nothing, 3 nats decide */
+	cost[3] = 5041;
+	e.builds = 0;
+	assert_int_equal(tj_cons_pick_soft(&e, NULL), 3);
+}
+
+/* Nest agrees with the links it decides by: on a timer loop's queue with
+ * reliable links (96 %), its agreements are no evidence for it, while the
+ * links it broke count against it. */
+static void test_soft_nest_own_links(void **state)
+{
+	(void)state;
+	uint32_t beats[TJ_CONS_METHODS][TJ_CONS_METHODS] = { { 0 } };
+	double cost[4] = { 6500, 5174, 6300, 5188 }; /* issue-fifo, nest near */
+	beats[3][1] = 90; /* nest follows the links where they are wrong */
+	beats[1][3] = 40;
+	struct tj_cons_evidence e = { .n = 4, .cost = cost, .beats = beats,
+				      .link_nats = tj_cons_link_nats(960, 1000, 1000, 1200),
+				      .no_link_wins = NEST, .builds = NEST,
+				      .tie = tj_cons_tie(1200) };
+	assert_int_equal(tj_cons_pick_soft(&e, NULL), 1);
+	/* counted as evidence, nest's agreements would win it the queue */
+	e.no_link_wins = 0;
+	assert_int_equal(tj_cons_pick_soft(&e, NULL), 3);
+}
+
+/* An M:N runtime: the thread that read a reply runs another goroutine
+ * next, so the links are only partly right (64 %) and the methods that
+ * follow "the latest request on the thread" agree with their wrong ones.
+ * The sign test rules nest out; weighed by their reliability, the links
+ * cost nest less than its description length gains, and nest is kept. */
+static void test_soft_mn_nest(void **state)
+{
+	(void)state;
+	uint32_t beats[TJ_CONS_METHODS][TJ_CONS_METHODS] = { { 0 } };
+	/* 2000 calls, 262 links; lookahead agrees with 58 %, the classifier
+	 * (index 2 here) with 64 %, nest with 53 % */
+	double cost[4] = { 9682, 12000, 10722, 9502 }; /* issue-fifo: far off */
+	beats[0][3] = 40;
+	beats[3][0] = 28;
+	beats[2][3] = 60;
+	beats[3][2] = 32;
+	beats[2][0] = 30;
+	beats[0][2] = 15;
+	assert_true(tj_cons_pick(4, cost, beats, 2) != 3); /* the old judge */
+	unsigned alive = tj_cons_survivors(4, beats, 2, NEST);
+	assert_true(alive & NEST); /* nest is weighed, not tested */
+	assert_false(alive & (1u << 0)); /* the classifier beats lookahead */
+	struct tj_cons_evidence e = { .n = 4, .cost = cost, .beats = beats,
+				      .link_nats = tj_cons_link_nats(167, 262, 262, 2000),
+				      .no_link_wins = NEST, .builds = NEST,
+				      .tie = tj_cons_tie(2000), .cand = alive };
+	assert_int_equal(tj_cons_pick_soft(&e, NULL), 3);
+	/* the same queue with causal links (96 %): the links outweigh it */
+	e.link_nats = tj_cons_link_nats(252, 262, 262, 2000);
+	assert_int_equal(tj_cons_pick_soft(&e, NULL), 2);
+}
+
+/* The sign test's survivors: a gross contradiction still rules a method
+ * out (however regular its answers), but only a method whose agreement
+ * with the links is evidence rules another out or is ruled out. */
+static void test_survivors(void **state)
+{
+	(void)state;
+	uint32_t beats[TJ_CONS_METHODS][TJ_CONS_METHODS] = { { 0 } };
+	beats[0][1] = 100; /* lookahead over issue-fifo: 100 to 0 */
+	beats[3][2] = 100; /* nest over regression: nest rules none out */
+	beats[0][3] = 100; /* ... and is ruled out by none */
+	assert_int_equal(tj_cons_survivors(4, beats, 2, NEST), 0xd);
+	assert_int_equal(tj_cons_survivors(4, beats, 2, 0), 0x1);
+	/* a cycle among all: every method (never none) */
+	memset(beats, 0, sizeof(beats));
+	beats[0][1] = beats[1][2] = beats[2][0] = 50;
+	assert_int_equal(tj_cons_survivors(3, beats, 2, 0), 0x7);
+}
+#undef NEST
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -261,6 +435,13 @@ int main(void)
 		cmocka_unit_test(test_pick),
 		cmocka_unit_test(test_link_support),
 		cmocka_unit_test(test_backed),
+		cmocka_unit_test(test_link_nats),
+		cmocka_unit_test(test_soft_reliable_links),
+		cmocka_unit_test(test_soft_timer_links),
+		cmocka_unit_test(test_soft_nest_near_tie),
+		cmocka_unit_test(test_soft_nest_own_links),
+		cmocka_unit_test(test_soft_mn_nest),
+		cmocka_unit_test(test_survivors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
