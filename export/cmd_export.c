@@ -346,6 +346,7 @@ int cmd_export(int argc, char **argv)
 		if ((rc = open_output(&out, output, force, all_inputs, nall, &of)))
 			goto done;
 		opened = 1;
+		tj_malloc_keep_freed(); /* per-block buffers, reused not refaulted */
 		struct tj_xstream_opts so = { .format = format, .replay = &ro,
 					      .max_traces = max_traces, .window_ns = window_ns };
 		if (algo || strcmp(edges_path, "-") == 0)

@@ -45,6 +45,7 @@ void tj_xspan_name(const struct tj_xmodel *m, uint32_t i, char *buf);
 enum tj_xattr_type { TJ_XATTR_STR, TJ_XATTR_INT, TJ_XATTR_DOUBLE, TJ_XATTR_BOOL };
 struct tj_xattr {
 	const char *key;     /* needs no escaping (ours) */
+	size_t keylen;       /* strlen(key): known when it is made */
 	int type;            /* enum tj_xattr_type */
 	int plain;           /* s needs no escaping (digits, ':', '.') */
 	const char *s;

@@ -17,12 +17,13 @@ static char *put_pid(char *o, uint32_t service)
 
 static char *put_tag(char *o, const struct tj_xattr *a)
 {
-	static const char *const types[] = { ",\"type\":\"string\",\"value\":",
-					     ",\"type\":\"int64\",\"value\":",
-					     ",\"type\":\"float64\",\"value\":",
-					     ",\"type\":\"bool\",\"value\":" };
-	o = jc_plain(jc_raw(o, ",{\"key\":"), a->key);
-	o = tj_xattr_put(jc_raw(o, types[a->type]), a);
+#define TYPE(t) { ",\"type\":\"" t "\",\"value\":", sizeof(",\"type\":\"" t "\",\"value\":") - 1 }
+	static const struct { const char *s; size_t n; } types[] = {
+		TYPE("string"), TYPE("int64"), TYPE("float64"), TYPE("bool")
+	};
+#undef TYPE
+	o = jc_plain_n(jc_raw(o, ",{\"key\":"), a->key, a->keylen);
+	o = tj_xattr_put(jc_mem(o, types[a->type].s, types[a->type].n), a);
 	*o++ = '}';
 	return o;
 }

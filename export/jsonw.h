@@ -112,6 +112,14 @@ static inline char *jc_qu64(char *o, uint64_t v)
 }
 /* "s" for a text that needs no escaping (ours: attribute names, message
  * keys, addresses): no scan for quotes and controls. */
+/* "s" of n bytes: a text whose length is known */
+static inline char *jc_plain_n(char *o, const char *s, size_t n)
+{
+	*o++ = '"';
+	o = jc_mem(o, s, n);
+	*o++ = '"';
+	return o;
+}
 static inline char *jc_plain(char *o, const char *s)
 {
 	*o++ = '"';

@@ -22,12 +22,13 @@ enum { OTLP_KIND_SERVER = 2, OTLP_KIND_CLIENT = 3 };
 static char *put_attr(char *o, const struct tj_xattr *a, int first)
 {
 	o = first ? jc_raw(o, "{\"key\":") : jc_raw(o, ",{\"key\":");
-	o = jc_plain(o, a->key);
-	static const char *const field[] = { ",\"value\":{\"stringValue\":",
-					     ",\"value\":{\"intValue\":",
-					     ",\"value\":{\"doubleValue\":",
-					     ",\"value\":{\"boolValue\":" };
-	o = jc_raw(o, field[a->type]);
+	o = jc_plain_n(o, a->key, a->keylen);
+#define FIELD(t) { ",\"value\":{\"" t "\":", sizeof(",\"value\":{\"" t "\":") - 1 }
+	static const struct { const char *s; size_t n; } field[] = {
+		FIELD("stringValue"), FIELD("intValue"), FIELD("doubleValue"), FIELD("boolValue")
+	};
+#undef FIELD
+	o = jc_mem(o, field[a->type].s, field[a->type].n);
 	if (a->type == TJ_XATTR_INT) /* int64: a string in protobuf's JSON */
 		o = jc_qu64(o, (uint64_t)a->i);
 	else

@@ -43,7 +43,7 @@ static void put_slice(struct jw *w, const struct tj_xmodel *m, uint32_t i)
 	for (size_t k = 0; k < na; k++) {
 		if (k)
 			*o++ = ',';
-		o = jc_plain(o, a[k].key);
+		o = jc_plain_n(o, a[k].key, a[k].keylen);
 		*o++ = ':';
 		o = tj_xattr_put(o, &a[k]);
 	}

@@ -329,13 +329,18 @@ struct stream {
 static uint64_t hash_name(const unsigned char *p, size_t n)
 {
 	uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
-	for (size_t i = 0; i + 8 <= n; i += 8) {
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
 		uint64_t v;
 		memcpy(&v, p + i, 8);
 		h = tj_hash64(h ^ v);
 	}
-	for (size_t i = n & ~(size_t)7; i < n; i++)
-		h = tj_hash64(h ^ p[i]);
+	if (i < n) { /* the last bytes in one word, not a mix each (n is in h) */
+		uint64_t v = 0;
+		for (size_t k = 0; i + k < n; k++)
+			v |= (uint64_t)p[i + k] << (8 * k);
+		h = tj_hash64(h ^ v);
+	}
 	return h;
 }
 

@@ -148,34 +148,37 @@ void tj_xspan_name(const struct tj_xmodel *m, uint32_t i, char *buf)
 	buf[b.len] = '\0';
 }
 
+/* An attribute's name and its length, counted by the compiler */
+#define XKEY(k) .key = k, .keylen = sizeof(k) - 1
+
 size_t tj_xspan_attrs(const struct tj_xmodel *m, uint32_t i, struct tj_xattr *a,
 		      char *buf)
 {
 	const struct tj_xspan *s = &m->spans[i];
 	size_t n = 0;
 	char *key = buf, *peer = buf + TJ_MSGKEY_STRLEN;
-	a[n++] = (struct tj_xattr){ .key = "tracejoin.key", .type = TJ_XATTR_STR,
+	a[n++] = (struct tj_xattr){ XKEY("tracejoin.key"), .type = TJ_XATTR_STR,
 				    .plain = 1, .s = tj_msgkey_format(&s->key, key) };
 	if (s->pid)
-		a[n++] = (struct tj_xattr){ .key = "process.pid", .type = TJ_XATTR_INT, .i = s->pid };
+		a[n++] = (struct tj_xattr){ XKEY("process.pid"), .type = TJ_XATTR_INT, .i = s->pid };
 	if (s->tid)
-		a[n++] = (struct tj_xattr){ .key = "thread.id", .type = TJ_XATTR_INT, .i = s->tid };
+		a[n++] = (struct tj_xattr){ XKEY("thread.id"), .type = TJ_XATTR_INT, .i = s->tid };
 	if (s->family) {
-		a[n++] = (struct tj_xattr){ .key = "network.peer.address", .type = TJ_XATTR_STR,
+		a[n++] = (struct tj_xattr){ XKEY("network.peer.address"), .type = TJ_XATTR_STR,
 					    .plain = 1, .s = tj_addr_format(s->family, s->raddr, peer) };
-		a[n++] = (struct tj_xattr){ .key = "network.peer.port", .type = TJ_XATTR_INT,
+		a[n++] = (struct tj_xattr){ XKEY("network.peer.port"), .type = TJ_XATTR_INT,
 					    .i = s->rport };
 	}
-	a[n++] = (struct tj_xattr){ .key = "tracejoin.bytes", .type = TJ_XATTR_INT,
+	a[n++] = (struct tj_xattr){ XKEY("tracejoin.bytes"), .type = TJ_XATTR_INT,
 				    .i = (int64_t)s->bytes };
 	if (s->kind == TJ_XSPAN_CLIENT)
-		a[n++] = (struct tj_xattr){ .key = "tracejoin.score", .type = TJ_XATTR_DOUBLE,
+		a[n++] = (struct tj_xattr){ XKEY("tracejoin.score"), .type = TJ_XATTR_DOUBLE,
 					    .d = s->score };
 	if (s->external) /* its server is outside the captured set: a leaf */
-		a[n++] = (struct tj_xattr){ .key = "tracejoin.external", .type = TJ_XATTR_BOOL,
+		a[n++] = (struct tj_xattr){ XKEY("tracejoin.external"), .type = TJ_XATTR_BOOL,
 					    .i = 1 };
 	if (s->correct != TJ_XCORRECT_UNKNOWN)
-		a[n++] = (struct tj_xattr){ .key = "tracejoin.correct", .type = TJ_XATTR_BOOL,
+		a[n++] = (struct tj_xattr){ XKEY("tracejoin.correct"), .type = TJ_XATTR_BOOL,
 					    .i = s->correct == TJ_XCORRECT_YES };
 	return n;
 }

@@ -1,5 +1,6 @@
 /* The trace assembler (xasm.h): a pool of live spans, union-find groups,
- * a heap of group leaders by start, per-node watermarks. */
+ * group leaders in order of start (a sorted run and a heap), per-node
+ * watermarks. */
 #include <stdlib.h>
 #include <string.h>
 #include "xasm.h"
@@ -24,6 +25,15 @@ struct tj_xasm {
 	uint32_t free_head;     /* freed slots, chained through next */
 	struct tj_keymap live;  /* key -> slot (unless unindexed) */
 	int unindexed;
+	/* Root candidates in (start, key) order.  They come nearly in that
+	 * order (the replay delivers each node's messages by start), so
+	 * most join a sorted run at its back after a few comparisons, and
+	 * leave from its front: no sifting.  One that would go further
+	 * back than RUN_REACH (a node's clock far behind the others') goes
+	 * into a binary heap beside the run; the flush takes the least of
+	 * the two fronts. */
+	struct heap_ent *run;
+	size_t rh, rn, caprun;  /* the run is run[rh..rn) */
 	struct heap_ent *heap;
 	size_t nheap, capheap;
 	uint64_t window;
@@ -53,12 +63,7 @@ struct tj_xasm *tj_xasm_new(size_t nnodes, uint64_t window_ns, tj_xasm_fn fn, vo
 	a->fn = fn;
 	a->ctx = ctx;
 	a->free_head = TJ_XSPAN_NONE;
-	tj_keymap_init(&a->live);
-	/* spans come and go: a sparse table keeps deletions short */
-	if (tj_keymap_reserve(&a->live, 32768) < 0) {
-		tj_xasm_free(a);
-		return NULL;
-	}
+	tj_keymap_init(&a->live); /* made on the first add, unless unindexed */
 	return a;
 }
 
@@ -75,6 +80,7 @@ void tj_xasm_free(struct tj_xasm *a)
 	tj_keymap_free(&a->live);
 	free(a->s);
 	free(a->next);
+	free(a->run);
 	free(a->heap);
 	free(a->wm);
 	free(a->out);
@@ -122,6 +128,48 @@ static void heap_pop(struct tj_xasm *a)
 		a->heap[i] = last;
 }
 
+/* How far back from the run's end a candidate is placed by moving the
+ * later ones up; one that belongs further back goes to the heap. */
+#define RUN_REACH 32
+
+static int root_push(struct tj_xasm *a, const struct heap_ent *e)
+{
+	size_t at = a->rn;
+	while (at > a->rh && a->rn - at < RUN_REACH && heap_less(e, &a->run[at - 1]))
+		at--;
+	if (at > a->rh && heap_less(e, &a->run[at - 1]))
+		return heap_push(a, e);
+	if (a->rn == a->caprun && a->rh > a->caprun / 2) { /* the used front: move the run down */
+		memmove(a->run, a->run + a->rh, (a->rn - a->rh) * sizeof(*a->run));
+		at -= a->rh;
+		a->rn -= a->rh;
+		a->rh = 0;
+	}
+	if (tj_grow((void **)&a->run, &a->caprun, a->rn + 1, sizeof(*a->run)) < 0)
+		return -1;
+	memmove(a->run + at + 1, a->run + at, (a->rn - at) * sizeof(*a->run));
+	a->run[at] = *e;
+	a->rn++;
+	return 0;
+}
+
+/* The least candidate (NULL: none) and whether it is the run's. */
+static const struct heap_ent *root_front(const struct tj_xasm *a, int *in_run)
+{
+	const struct heap_ent *r = a->rh < a->rn ? &a->run[a->rh] : NULL;
+	const struct heap_ent *h = a->nheap ? &a->heap[0] : NULL;
+	*in_run = r && (!h || !heap_less(h, r));
+	return *in_run ? r : h;
+}
+
+static void root_pop(struct tj_xasm *a, int in_run)
+{
+	if (!in_run)
+		heap_pop(a);
+	else if (++a->rh == a->rn)
+		a->rh = a->rn = 0;
+}
+
 uint32_t tj_xasm_add(struct tj_xasm *a, const struct tj_xspan *x, uint32_t node)
 {
 	uint32_t i;
@@ -138,7 +186,10 @@ uint32_t tj_xasm_add(struct tj_xasm *a, const struct tj_xspan *x, uint32_t node)
 	}
 	if (!a->unindexed) {
 		int added;
-		size_t *v = tj_keymap_upsert(&a->live, &x->key, &added);
+		/* spans come and go: a sparse table keeps deletions short
+		 * (made here: the stream, unindexed, would fault in 1 MB) */
+		size_t *v = a->live.cap || tj_keymap_reserve(&a->live, 32768) == 0
+				    ? tj_keymap_upsert(&a->live, &x->key, &added) : NULL;
 		if (!v || !added) {
 			a->next[i] = a->free_head;
 			a->free_head = i;
@@ -193,7 +244,7 @@ int tj_xasm_settle(struct tj_xasm *a, uint32_t slot)
 	if (s->x.parent != TJ_XSPAN_NONE)
 		return 0;
 	struct heap_ent e = { .start = s->x.start, .key = s->x.key, .slot = slot, .gen = s->gen };
-	return heap_push(a, &e) < 0 ? -TJ_E_NOMEM : 0;
+	return root_push(a, &e) < 0 ? -TJ_E_NOMEM : 0;
 }
 
 int tj_xasm_link(struct tj_xasm *a, uint32_t child, uint32_t parent)
@@ -264,17 +315,25 @@ int tj_xasm_flush(struct tj_xasm *a, int all)
 	if (!all && wm == a->tried_wm)
 		return 0;
 	a->tried_wm = wm;
-	while (a->nheap) {
-		const struct heap_ent *e = &a->heap[0];
+	const struct heap_ent *e;
+	int in_run;
+	while ((e = root_front(a, &in_run))) {
 		struct tj_xasm_span *s = &a->s[e->slot];
 		if (!s->live || s->gen != e->gen || s->x.parent != TJ_XSPAN_NONE) {
-			heap_pop(a); /* written, or no longer a root */
+			root_pop(a, in_run); /* written, or no longer a root */
 			continue;
 		}
 		if (!all && (s->max_end > wm || wm - s->max_end < a->window))
 			break;
 		uint32_t l = e->slot;
-		heap_pop(a);
+		root_pop(a, in_run);
+		/* the next root's record (written ~a window ago, out of cache)
+		 * comes in while this trace is written */
+		int next_in_run;
+		const struct heap_ent *nx = root_front(a, &next_in_run);
+		if (nx)
+			for (size_t b = 0; b < sizeof(*a->s); b += 64)
+				__builtin_prefetch((const char *)&a->s[nx->slot] + b);
 		int rc = flush_group(a, l);
 		if (rc)
 			return rc;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "evlog_format.h"
+#include "util.h"
 
 /* Worst case bytes one event adds to each column. */
 static const size_t col_max[COL__COUNT] = {
@@ -561,6 +562,25 @@ static int decode_refs(struct evlog_decoder *d)
 		}
 		d->from = f;
 		d->refs_cap = d->count;
+	}
+	/* Room for every socket the block can name (each takes a byte of
+	 * the column at least) at once, on huge pages (tj_alloc_big): grown
+	 * a socket at a time, the array was copied at each doubling and its
+	 * pages faulted in 4 KiB at a time (a third of an export's page
+	 * faults).  Only as far as the block's sockets reach is touched. */
+	size_t most = (size_t)(c->end - c->p) < d->count ? (size_t)(c->end - c->p) : d->count;
+	if (most + 1 > d->socks_cap) { /* states are the block's own: nothing to copy */
+		/* at least doubled: blocks' bounds differ a little, and each
+		 * new array is faulted in again */
+		size_t cap = most + 1 > 2 * d->socks_cap ? most + 1 : 2 * d->socks_cap;
+		struct evlog_sockstate *s = tj_alloc_big(cap * sizeof(*s));
+		if (!s) {
+			snprintf(d->why, sizeof(d->why), "out of memory");
+			return -1;
+		}
+		free(d->socks);
+		d->socks = s;
+		d->socks_cap = cap;
 	}
 	for (uint32_t i = 0; i < d->count; i++) {
 		uint64_t ref = get_uv(c, &bad);

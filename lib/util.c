@@ -1,7 +1,30 @@
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include "util.h"
+
+#define HUGE_PAGE (2u << 20)
+
+void tj_malloc_keep_freed(void)
+{
+	(void)mallopt(M_MMAP_THRESHOLD, 32 << 20);
+	(void)mallopt(M_TRIM_THRESHOLD, 256 << 20);
+}
+
+void *tj_alloc_big(size_t bytes)
+{
+	if (bytes < HUGE_PAGE)
+		return aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+	if (bytes > SIZE_MAX - HUGE_PAGE)
+		return NULL;
+	bytes = (bytes + HUGE_PAGE - 1) & ~(size_t)(HUGE_PAGE - 1);
+	void *p = aligned_alloc(HUGE_PAGE, bytes);
+	if (p)
+		(void)madvise(p, bytes, MADV_HUGEPAGE); /* advice: 4 KiB pages else */
+	return p;
+}
 
 int tj_grow(void **p, size_t *cap, size_t need, size_t size)
 {

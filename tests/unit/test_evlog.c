@@ -336,6 +336,18 @@ escaped:
 	evset_free(&s);
 }
 
+/* Blocks naming tens of thousands of sockets: the decoder's socket
+ * states are reserved per block at once (on huge pages from 2 MiB on),
+ * grown when a later block names more than any before. */
+static void test_round_trip_many_sockets(void **state)
+{
+	struct evset s;
+	make_churn(&s, 150000, 5);
+	round_trip(&s, 30000);  /* small blocks first... */
+	round_trip(&s, 0);      /* ...and one block of them all */
+	evset_free(&s);
+}
+
 static void test_empty_log(void **state)
 {
 	struct evset s = { 0 };
@@ -973,6 +985,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip_plain),
 		cmocka_unit_test(test_round_trip_wild),
 		cmocka_unit_test(test_round_trip_churn),
+		cmocka_unit_test(test_round_trip_many_sockets),
 		cmocka_unit_test(test_empty_log),
 		cmocka_unit_test(test_refuses_existing_file),
 		cmocka_unit_test(test_write_error_reported),

@@ -190,6 +190,67 @@ static void test_unindexed(void **state)
 	tj_xasm_free(a);
 }
 
+/* Roots written in order of (start, key) whatever order they were
+ * settled in: most near the back of the order (the sorted run), some far
+ * behind it (the heap beside the run), ties of start told apart by key,
+ * and roots that later got a parent (their entries stale). */
+struct order_seen {
+	uint64_t start[512];
+	uint64_t sock[512];
+	size_t n;
+};
+
+static int on_trace_order(void *ctx, struct tj_xasm *a, const uint32_t *slots, size_t n)
+{
+	struct order_seen *o = ctx;
+	(void)n;
+	assert_true(o->n < 512);
+	o->start[o->n] = tj_xasm_span(a, slots[0])->x.start;
+	o->sock[o->n++] = tj_xasm_span(a, slots[0])->x.key.sock;
+	return 0;
+}
+
+static void test_root_order_any_arrival(void **state)
+{
+	(void)state;
+	struct order_seen o = { 0 };
+	struct tj_xasm *a = tj_xasm_new(1, W, on_trace_order, &o);
+	tj_xasm_unindexed(a);
+	uint32_t prev = TJ_XSPAN_NONE;
+	size_t roots = 0;
+	for (uint64_t i = 0; i < 400; i++) {
+		uint64_t start = 10000 + 10 * i;
+		if (i % 7 == 3)
+			start -= 3000;  /* far behind the run's back: the heap */
+		else if (i % 5 == 1)
+			start -= 25;    /* a few places back */
+		if (i % 9 == 4)
+			start = 10000 + 10 * (i - 1); /* a tie with the one before */
+		/* socks count down, so a tie's key order is not arrival order */
+		uint32_t r = add(a, 0, 1000 - i, 0, start, start + 5);
+		assert_int_equal(tj_xasm_settle(a, r), 0);
+		roots++;
+		if (i % 11 == 6 && prev != TJ_XSPAN_NONE) {
+			/* it was a root; now a child of the one before */
+			assert_int_equal(tj_xasm_link(a, r, prev), TJ_XASM_OK);
+			roots--;
+		}
+		prev = r;
+		if (i == 200) { /* part of them written on the way */
+			tj_xasm_advance(a, 0, 10000 + 10 * 150);
+			assert_int_equal(tj_xasm_flush(a, 0), 0);
+			assert_true(o.n > 0);
+		}
+	}
+	assert_int_equal(tj_xasm_flush(a, 1), 0);
+	assert_int_equal(o.n, roots);
+	for (size_t i = 1; i < o.n; i++)
+		assert_true(o.start[i - 1] < o.start[i] ||
+			    (o.start[i - 1] == o.start[i] && o.sock[i - 1] < o.sock[i]));
+	assert_int_equal(tj_xasm_stats(a)->live, 0);
+	tj_xasm_free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -198,6 +259,7 @@ int main(void)
 		cmocka_unit_test(test_parent_arriving_later),
 		cmocka_unit_test(test_refuses_cycles_and_second_parents),
 		cmocka_unit_test(test_unindexed),
+		cmocka_unit_test(test_root_order_any_arrival),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
