@@ -10,6 +10,7 @@
 #include <string.h>
 #include "correlator.h"
 #include "../models/features.h"
+#include "../models/call_units.h"
 #include "../models/model.h"
 #include "../models/model_path.h"
 #include "../models/trainset.h"
@@ -179,8 +180,7 @@ static int cl_train(void *st, const struct tj_dataset *d, struct tj_err *err)
 
 static struct align_queue *queue_get(struct classifier *c, const struct tj_message *m)
 {
-	uint64_t key = tj_hash64(tj_hash64(((uint64_t)m->key.node << 32) | m->pid) ^
-				 c->call.dest);
+	uint64_t key = tj_call_queue(m, c->call.dest); /* the same hash as call_units' */
 	int added;
 	uint64_t *ix = tj_u64map_upsert(&c->queue_ix, key, &added);
 	if (!ix)

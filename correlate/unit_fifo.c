@@ -217,7 +217,7 @@ nomem:
 
 static struct uf_queue *queue_get(struct uf *s, const struct tj_message *m, uint64_t dest)
 {
-	uint64_t h = tj_hash64(dest ^ tj_hash64((uint64_t)m->key.node << 32 | m->pid));
+	uint64_t h = tj_call_queue(m, dest);
 	int added;
 	uint64_t *v = tj_u64map_upsert(&s->q_ix, h, &added);
 	if (!v)

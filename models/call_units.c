@@ -48,7 +48,7 @@ uint64_t tj_call_units_of(const struct tj_call_queue *q, uint32_t writes, uint64
 	return c ? c : 1;
 }
 
-static uint64_t queue_hash(const struct tj_message *m, uint64_t dest)
+uint64_t tj_call_queue(const struct tj_message *m, uint64_t dest)
 {
 	return tj_hash64(dest ^ tj_hash64((uint64_t)m->key.node << 32 | m->pid));
 }
@@ -64,13 +64,13 @@ int tj_call_queue_pipelined(const struct tj_call_queue *q)
 int tj_call_units_pipelined(const struct tj_call_units *u, const struct tj_message *m,
 			    uint64_t dest)
 {
-	const uint64_t *v = tj_u64map_get(&u->ix, queue_hash(m, dest));
+	const uint64_t *v = tj_u64map_get(&u->ix, tj_call_queue(m, dest));
 	return v && tj_call_queue_pipelined(&u->q[*v]);
 }
 
 uint64_t tj_call_units_add(struct tj_call_units *u, const struct tj_message *m, uint64_t dest)
 {
-	uint64_t h = queue_hash(m, dest);
+	uint64_t h = tj_call_queue(m, dest);
 	int added;
 	uint64_t *v = tj_u64map_upsert(&u->ix, h, &added);
 	if (!v)

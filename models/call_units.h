@@ -68,6 +68,10 @@ void tj_call_units_free(struct tj_call_units *u);
 /* The destination of a call: a hash of its remote address and port. */
 uint64_t tj_call_dest(const struct tj_message *m);
 
+/* The queue of a call: its node, process and destination (dest, from
+ * tj_call_dest), as one hash; every per-queue table keys by it. */
+uint64_t tj_call_queue(const struct tj_message *m, uint64_t dest);
+
 /* Count call message m (of destination dest) on its queue; return the
  * calls it holds (>= 1), or 0 if out of memory. */
 uint64_t tj_call_units_add(struct tj_call_units *u, const struct tj_message *m, uint64_t dest);

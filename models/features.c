@@ -529,12 +529,6 @@ static void fifo_order(const struct tj_feat *f, const struct node *n,
 	}
 }
 
-/* The queue of a call: node, process and destination. */
-static uint64_t queue_of(const struct tj_message *m, uint64_t dest)
-{
-	return tj_hash64(dest ^ tj_hash64(((uint64_t)m->key.node << 32) | m->pid));
-}
-
 /* Order along the queue by the events alone: the candidates of the
  * process that arrived after the request the queue's calls were counted
  * up to wait, oldest first (queue_advance moves that mark). */
@@ -697,7 +691,7 @@ int tj_feat_message(struct tj_feat *f, const struct tj_message *m,
 		return tj_errf(err, TJ_E_NOMEM, "features: out of memory");
 	out->call = m->key;
 	uint64_t dest = tj_call_dest(m);
-	out->queue_ = queue_of(m, dest);
+	out->queue_ = tj_call_queue(m, dest);
 	candidates(f, n, m, t, dest, out);
 	out->node_ = n;
 	out->thr_ = t;
