@@ -852,7 +852,6 @@ static void unsettle(struct qsel *s, struct qs_queue *q)
 	q->settled = 0;
 	q->run = s->all;
 	process_gives(s, q->proc);
-	q->run = s->all;
 	q->stable = 0;
 }
 
@@ -976,6 +975,20 @@ static void hold(struct qsel *s, struct qs_queue *q, uint32_t i)
 	q->nhold++;
 }
 
+/* An answered call remembered (direct-mapped by its key) for a completion
+ * link that comes after it went out; the caller fills in the answers
+ * (every method's, or a settled pick's alone: c->pick). */
+static struct qs_seen *remember(struct qsel *s, const struct qs_call *c)
+{
+	struct qs_seen *sn = &s->seen[tj_msgkey_hash(&c->key) % QS_SEEN];
+	sn->key = c->key;
+	sn->queue = c->queue;
+	sn->used = 1;
+	sn->by_link = c->by_link;
+	sn->settled = c->pick;
+	return sn;
+}
+
 /* A call given only to its settled queue's pick answered: no costs, no
  * counts; remembered (the pick's answer alone) for a late completion link
  * to check the pick against; out at once (after any call held before it).
@@ -986,12 +999,7 @@ static int answered_settled(struct qsel *s, uint32_t i)
 	struct qs_call *c = &s->calls[i];
 	struct qs_queue *q = &s->queues[c->queue];
 	unsigned m = (unsigned)c->pick;
-	struct qs_seen *sn = &s->seen[tj_msgkey_hash(&c->key) % QS_SEEN];
-	sn->key = c->key;
-	sn->queue = c->queue;
-	sn->used = 1;
-	sn->by_link = c->by_link;
-	sn->settled = c->pick;
+	struct qs_seen *sn = remember(s, c);
 	sn->has_parent[m] = c->has_parent[m];
 	sn->parent[m] = c->has_parent[m] ? tj_msgkey_hash(&c->parent[m]) : 0;
 	if (c->has_anchor)
@@ -1059,12 +1067,7 @@ static int answered(struct qsel *s, uint32_t i)
 				q->same[b][a]++;
 			}
 	q->answered++;
-	struct qs_seen *sn = &s->seen[tj_msgkey_hash(&c->key) % QS_SEEN];
-	sn->key = c->key;
-	sn->queue = c->queue;
-	sn->used = 1;
-	sn->by_link = c->by_link;
-	sn->settled = -1;
+	struct qs_seen *sn = remember(s, c);
 	for (unsigned m = 0; m < s->nm; m++) {
 		sn->has_parent[m] = c->has_parent[m];
 		sn->parent[m] = hash[m];
