@@ -1136,6 +1136,11 @@ static int nest_finish(void *st, struct tj_edge_sink *out, struct tj_err *err)
 	return 0;
 }
 
+/* The param nest and nest-em share (open_as reads it for both). */
+#define GATE_SHARE_HELP                                                                     \
+	"gate_share=0.95  share of a queue's calls that must follow a reply from one other" \
+	" destination for continuation to join them\n"
+
 const struct tj_correlator tj_correlator_nest = {
 	.abi = TJ_CORRELATOR_ABI,
 	.name = "nest",
@@ -1143,8 +1148,7 @@ const struct tj_correlator tj_correlator_nest = {
 		       "answered before its response) and calls per request, oldest first, "
 		       "joined by continuation where the queue shows it: for event loops and "
 		       "M:N runtimes",
-	.params_help = "gate_share=0.95  share of a queue's calls that must follow a reply from one other"
-		       " destination for continuation to join them\n"
+	.params_help = GATE_SHARE_HELP
 		       "explain=0  1: print each call's deciding signal and each queue's counts on stderr\n",
 	.open = nest_open,
 	.train = NULL,
@@ -1160,8 +1164,7 @@ const struct tj_correlator tj_correlator_nest_em = {
 		       "a request's groups chosen by a min-cost assignment over a window of "
 		       "answered requests, each group weighed by its posterior under the fitted "
 		       "write-after-request and reply-to-response delays: for timer-driven loops",
-	.params_help = "gate_share=0.95  share of a queue's calls that must follow a reply from one other"
-		       " destination for continuation to join them\n"
+	.params_help = GATE_SHARE_HELP
 		       "explain=0  1: print each call's deciding signal, each queue's counts and its"
 		       " fitted delays on stderr\n",
 	.open = nest_em_open,
